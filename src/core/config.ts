@@ -1,0 +1,373 @@
+import { join } from "node:path";
+import { type Static, Type } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { DATA_FILES, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_PORT } from "./defaults.js";
+import { validate } from "./schemas.js";
+
+const MiB = 1024 * 1024;
+
+/**
+ * Every option sessiond has, with its default and unit. Durations end in `Ms`, sizes in `Bytes`.
+ * Sources merge as defaults < config file < environment < flags; the result is validated once
+ * (unknown keys refused) and frozen, then passed down. Nothing else reads env or holds a literal
+ * port, path or timeout.
+ */
+export const ConfigSchema = Type.Object(
+  {
+    /** The data dir. Env `SESSIOND_HOME`. @default "~/.sessiond" */
+    home: Type.String({ minLength: 1 }),
+    /** Which store: the embedded SQLite file, or PostgreSQL for scale-out. Env `SESSIOND_STORE`. @default "sqlite" */
+    store: Type.Union([Type.Literal("sqlite"), Type.Literal("postgres")]),
+    /** PostgreSQL connection string when `store` is postgres. Env `SESSIOND_PG_URL`. */
+    pgUrl: Type.Optional(Type.String()),
+    /** Redis URL for pub/sub events and scale-out. Env `SESSIOND_REDIS_URL`. */
+    redisUrl: Type.Optional(Type.String()),
+    /** The Redis pub/sub channel session events are published on (seed 003). @default "events:session" */
+    redisChannel: Type.String({ minLength: 1 }),
+    /**
+     * Messages held in memory while Redis is unreachable or slower than the writers; past this the
+     * oldest are dropped (and counted). 0 holds none. @default 10000
+     */
+    redisMaxQueuedMessages: Type.Integer({ minimum: 0 }),
+    /** How long a publish may wait for Redis's reply before it counts as failed. @default 5000 */
+    redisCommandTimeoutMs: Type.Integer({ minimum: 1 }),
+    /**
+     * Webhooks to deliver besides those registered through the API or `configureWebhook`; each
+     * gets the seed 004 events in `events` (all when empty or absent), signed when it has a
+     * `secret`. Config file only.
+     * @default []
+     */
+    webhooks: Type.Array(
+      Type.Object(
+        {
+          /** Where to POST; http or https. */
+          url: Type.String({ pattern: "^https?://[^\\s]+$", maxLength: 2048 }),
+          /** The seed 004 events to deliver; all when empty or absent. */
+          events: Type.Optional(
+            Type.Array(Type.Union(["start", "pause", "resume", "complete", "error", "timeout"].map((e) => Type.Literal(e)))),
+          ),
+          /** Signs every delivery with HMAC-SHA256 (see docs/events.md). */
+          secret: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Attempts per webhook delivery, the first included, before it is marked failed. @default 12 */
+    webhookMaxAttempts: Type.Integer({ minimum: 1 }),
+    /** The first retry delay of a webhook delivery; later ones grow exponentially, with jitter. @default 1000 */
+    webhookBackoffBaseMs: Type.Integer({ minimum: 1 }),
+    /** The longest delay between two attempts of a webhook delivery. @default 600000 (10 minutes) */
+    webhookBackoffMaxMs: Type.Integer({ minimum: 1 }),
+    /** How long one webhook attempt may take, connect to response, before it counts as failed. @default 10000 */
+    webhookTimeoutMs: Type.Integer({ minimum: 1 }),
+    /** Webhook attempts in flight at once, over all registrations. @default 8 */
+    webhookMaxConcurrency: Type.Integer({ minimum: 1 }),
+    /** How long session events wait in memory to be recorded as deliveries in one batch; 0 records them on the next turn. @default 10 */
+    webhookFlushIntervalMs: Type.Integer({ minimum: 0 }),
+    /** Session events waiting to be recorded as deliveries; past this they are dropped (and counted). @default 10000 */
+    webhookMaxBufferedEvents: Type.Integer({ minimum: 1 }),
+    /** The longest the webhook sender sleeps before looking for due deliveries in the store. @default 5000 */
+    webhookPollIntervalMs: Type.Integer({ minimum: 1 }),
+    /** Delivered and failed webhook deliveries older than this are deleted from the log; 0 keeps them. @default 604800000 (7 days) */
+    webhookLogRetentionMs: Type.Integer({ minimum: 0 }),
+    /** How often old webhook deliveries are pruned. @default 3600000 (1 hour) */
+    webhookLogPruneIntervalMs: Type.Integer({ minimum: 1 }),
+    /**
+     * SQLite `synchronous` in WAL mode. `normal`: an acknowledged write survives a crash of the
+     * process (kill -9), as DESIGN.md §5 requires, but the newest commits may be lost to a power
+     * failure or kernel crash. `full`: every group commit is fsynced, so acknowledged writes also
+     * survive power loss, at several times the cost per commit.
+     * @default "normal"
+     */
+    sqliteSynchronous: Type.Union([Type.Literal("full"), Type.Literal("normal")]),
+    /** How long a SQLite writer waits for a lock held by another connection. @default 5000 */
+    sqliteBusyTimeoutMs: Type.Integer({ minimum: 0 }),
+    /** SQLite page cache (it counts toward the process's memory). @default 16777216 (16 MiB) */
+    sqliteCacheBytes: Type.Integer({ minimum: 1024 }),
+    /** WAL pages written between automatic checkpoints (SQLite's default is 1000). @default 10000 */
+    sqliteCheckpointPages: Type.Integer({ minimum: 0 }),
+    /** Sessions kept in memory (LRU); only sessions with nothing unwritten are evicted. @default 10000 */
+    hotPoolSize: Type.Integer({ minimum: 1 }),
+    /** The largest context a session may hold, serialized. @default 1048576 (1 MiB) */
+    maxContextBytes: Type.Integer({ minimum: 1 }),
+    /**
+     * The largest data an event or checkpoint may carry, serialized. Room for an exec event with
+     * a full `maxExecOutputBytes` of output, which JSON escaping can grow several times.
+     * @default 4194304 (4 MiB)
+     */
+    maxEventBytes: Type.Integer({ minimum: 1 }),
+    /** The most writes one group commit carries; more wait for the next. @default 20000 */
+    maxCommitBatch: Type.Integer({ minimum: 1 }),
+    /** max_iterations given to seed-004 `startSession` calls that set none. @default 50 */
+    defaultMaxIterations: Type.Integer({ minimum: 0 }),
+    /** How many recent events `getSessionContext` returns as `recentHistory`. @default 10 */
+    recentHistoryLength: Type.Integer({ minimum: 0 }),
+    /** The page size of a list that sets no limit. @default 50 */
+    defaultPageSize: Type.Integer({ minimum: 1, maximum: 1000 }),
+    /**
+     * Turns live execution sessions (shell, python, typescript, llm) on: seed 000's switch. Env
+     * `ENABLE_SESSIONS` (seed 000's name) or `SESSIOND_ENABLE_SESSIONS`, which wins when both are set.
+     * @default false
+     */
+    enableSessions: Type.Boolean(),
+    /**
+     * Seed 000's per-mode switches. `session: true` turns live sessions on like `enableSessions`;
+     * `<kind>: false` turns one kind off while the others stay on (`code: false` covers python and
+     * typescript unless they are set themselves). Config file only.
+     * @default {}
+     */
+    executionModes: Type.Object(
+      {
+        session: Type.Optional(Type.Boolean()),
+        shell: Type.Optional(Type.Boolean()),
+        python: Type.Optional(Type.Boolean()),
+        typescript: Type.Optional(Type.Boolean()),
+        llm: Type.Optional(Type.Boolean()),
+        code: Type.Optional(Type.Boolean()),
+      },
+      { additionalProperties: false },
+    ),
+    /**
+     * Token roles that may start, exec in, interrupt, stop, list and read the logs of live
+     * sessions over HTTP (seed 000: admin-only by default). Adding "agent" lets agent tokens run
+     * sessions of their own agent_id/user_id. The Unix socket is always admin.
+     * @default ["admin"]
+     */
+    execRoles: Type.Array(Type.Union([Type.Literal("admin"), Type.Literal("agent"), Type.Literal("reader")]), { uniqueItems: true }),
+    /** How long one exec may run before it is interrupted and reported as `timeout`. @default 30000 */
+    execTimeoutMs: Type.Integer({ minimum: 1 }),
+    /** The largest `timeout_ms` one exec may ask for. @default 3600000 (1 hour) */
+    maxExecTimeoutMs: Type.Integer({ minimum: 1 }),
+    /** Output one exec keeps (stdout and stderr together); the rest is read and dropped, and the result is `truncated`. @default 1048576 (1 MiB) */
+    maxExecOutputBytes: Type.Integer({ minimum: 1 }),
+    /** The largest input (command text) one exec accepts. @default 262144 (256 KiB) */
+    maxExecInputBytes: Type.Integer({ minimum: 1 }),
+    /** Execs that may wait behind the running one in a session; more are refused (429). @default 100 */
+    maxQueuedExecs: Type.Integer({ minimum: 0 }),
+    /** A live session with no exec for this long is stopped (status timeout); 0 turns it off. @default 1800000 (30 minutes) */
+    idleTimeoutMs: Type.Integer({ minimum: 0 }),
+    /** A live session's process is stopped (status timeout) this long after it (re)started; 0 turns it off. @default 86400000 (24 hours) */
+    maxLifetimeMs: Type.Integer({ minimum: 0 }),
+    /** How often the live-session reaper checks idle and lifetime limits. @default 5000 */
+    reaperIntervalMs: Type.Integer({ minimum: 1 }),
+    /** Live execution sessions one server may hold; more are refused (429). @default 256 */
+    maxLiveSessions: Type.Integer({ minimum: 0 }),
+    /** How long a live session's process may take to start and become ready. @default 10000 */
+    startTimeoutMs: Type.Integer({ minimum: 1 }),
+    /** After SIGTERM (SIGHUP for the shell itself) at stop, how long before SIGKILL. @default 2000 */
+    stopGraceMs: Type.Integer({ minimum: 0 }),
+    /** After an interrupt (Ctrl-C), how long before the running command is killed, and as long again before the shell is. @default 2000 */
+    interruptGraceMs: Type.Integer({ minimum: 1 }),
+    /** A shell's exported environment is saved (for recovery) after an exec that may change it, or after this long without execs. @default 1000 */
+    stateSyncMs: Type.Integer({ minimum: 1 }),
+    /** The shell live shell sessions run (bash, started with `--norc --noprofile` and sessiond's own setup). @default "bash" */
+    shellPath: Type.String({ minLength: 1 }),
+    /** Variables a new shell inherits from the server's environment (nothing else leaks in). @default PATH, HOME, USER, LOGNAME, LANG, LC_ALL, LC_CTYPE, TZ, TMPDIR, SHELL */
+    shellEnv: Type.Array(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" })),
+    /**
+     * The most processes one live session may have: `pids.max` of its pids cgroup where the host
+     * allows one, and `ulimit -u` in its shell (which Linux does not apply to root); 0 for no limit.
+     * @default 4096
+     */
+    shellMaxProcesses: Type.Integer({ minimum: 0 }),
+    /**
+     * Put each live session in a pids cgroup of its own (cgroup v1 or v2, where writable): caps its
+     * processes even for root, and lets stop find every process it started, daemons included.
+     * @default true
+     */
+    shellCgroup: Type.Boolean(),
+    /** Terminal width of a new shell. @default 120 */
+    ptyCols: Type.Integer({ minimum: 1, maximum: 10000 }),
+    /** Terminal height of a new shell. @default 30 */
+    ptyRows: Type.Integer({ minimum: 1, maximum: 10000 }),
+    /** Address the HTTP server binds. Env `SESSIOND_HOST`. @default "127.0.0.1" */
+    host: Type.String({ minLength: 1 }),
+    /** TCP port of the HTTP server; 0 takes a free one. Env `SESSIOND_PORT`. @default 8011 */
+    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+    /**
+     * Whether TCP requests need a bearer token. Turning it off is refused unless every listener
+     * is loopback. The Unix socket never needs one (its 0600 mode is the guard). Env `SESSIOND_AUTH`.
+     * @default true
+     */
+    auth: Type.Boolean(),
+    /**
+     * Tokens besides the generated admin token (which lives in `$SESSIOND_HOME/token`). An agent
+     * token is bound to an agent_id and/or user_id and sees only those sessions; a reader token
+     * may only GET. Config file only.
+     * @default []
+     */
+    tokens: Type.Array(
+      Type.Object(
+        {
+          /** The bearer secret; at least 16 characters. */
+          token: Type.String({ minLength: 16, maxLength: 512 }),
+          role: Type.Union([Type.Literal("admin"), Type.Literal("agent"), Type.Literal("reader")]),
+          /** A label for logs and metrics (never the secret). */
+          name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          /** agent tokens: the agent whose sessions it may touch. */
+          agent_id: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+          /** agent tokens: the user whose sessions it may touch. */
+          user_id: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** The largest request body the HTTP server reads (artifacts have their own cap). @default 4194304 (4 MiB) */
+    bodyLimitBytes: Type.Integer({ minimum: 1 }),
+    /** The largest artifact one PUT may store. @default 104857600 (100 MiB) */
+    maxArtifactBytes: Type.Integer({ minimum: 1 }),
+    /** Requests one client (token, or the Unix socket) may make per `rateLimitWindowMs`; 0 turns the limit off. @default 60000 */
+    rateLimitMax: Type.Integer({ minimum: 0 }),
+    /** The window `rateLimitMax` counts over. @default 60000 (1 minute) */
+    rateLimitWindowMs: Type.Integer({ minimum: 1 }),
+    /**
+     * Sessions that ended (completed, failed, timeout) more than this many days ago are deleted
+     * with their artifacts by a periodic job (seed 004's auto-cleanup); 0 turns it off.
+     * @default 0
+     */
+    retentionDays: Type.Number({ minimum: 0 }),
+    /** How often the retention job runs. @default 3600000 (1 hour) */
+    retentionIntervalMs: Type.Integer({ minimum: 1000 }),
+    /** How long shutdown waits for in-flight requests before closing anyway. @default 10000 */
+    shutdownTimeoutMs: Type.Integer({ minimum: 0 }),
+    /**
+     * How long an SDK/CLI request (`sessiond/client`) may take, connect to last byte, before it
+     * fails. Longer than `execTimeoutMs` so an exec that times out still answers. Env
+     * `SESSIOND_CLIENT_TIMEOUT_MS`. @default 60000
+     */
+    clientTimeoutMs: Type.Integer({ minimum: 1 }),
+    /** pino log level of the server. Env `SESSIOND_LOG_LEVEL`. @default "info" */
+    logLevel: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))),
+  },
+  { additionalProperties: false },
+);
+
+/** The resolved, validated, frozen configuration. */
+export type Config = Readonly<Static<typeof ConfigSchema>>;
+
+/** Where each source of configuration comes from; every part is optional. */
+export interface ConfigSources {
+  /** Parsed contents of the config file. */
+  file?: Record<string, unknown>;
+  /** The environment (passed in, so tests can inject it). */
+  env?: Record<string, string | undefined>;
+  /** Command-line flags, already parsed. */
+  flags?: Record<string, unknown>;
+}
+
+/** The defaults, given the user's home directory. */
+export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
+  return {
+    home: join(userHome, DEFAULT_HOME_DIR),
+    store: "sqlite",
+    redisChannel: "events:session",
+    redisMaxQueuedMessages: 10_000,
+    redisCommandTimeoutMs: 5000,
+    webhooks: [],
+    webhookMaxAttempts: 12,
+    webhookBackoffBaseMs: 1000,
+    webhookBackoffMaxMs: 600_000,
+    webhookTimeoutMs: 10_000,
+    webhookMaxConcurrency: 8,
+    webhookFlushIntervalMs: 10,
+    webhookMaxBufferedEvents: 10_000,
+    webhookPollIntervalMs: 5000,
+    webhookLogRetentionMs: 604_800_000,
+    webhookLogPruneIntervalMs: 3_600_000,
+    sqliteSynchronous: "normal",
+    sqliteBusyTimeoutMs: 5000,
+    sqliteCacheBytes: 16 * MiB,
+    sqliteCheckpointPages: 10_000,
+    hotPoolSize: 10_000,
+    maxContextBytes: MiB,
+    maxEventBytes: 4 * MiB,
+    maxCommitBatch: 20_000,
+    defaultMaxIterations: 50,
+    recentHistoryLength: 10,
+    defaultPageSize: 50,
+    enableSessions: false,
+    executionModes: {},
+    execRoles: ["admin"],
+    execTimeoutMs: 30_000,
+    maxExecTimeoutMs: 3_600_000,
+    maxExecOutputBytes: MiB,
+    maxExecInputBytes: 256 * 1024,
+    maxQueuedExecs: 100,
+    idleTimeoutMs: 1_800_000,
+    maxLifetimeMs: 86_400_000,
+    reaperIntervalMs: 5_000,
+    maxLiveSessions: 256,
+    startTimeoutMs: 10_000,
+    stopGraceMs: 2_000,
+    interruptGraceMs: 2_000,
+    stateSyncMs: 1_000,
+    shellPath: "bash",
+    shellEnv: ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SHELL"],
+    shellMaxProcesses: 4096,
+    shellCgroup: true,
+    ptyCols: 120,
+    ptyRows: 30,
+    host: DEFAULT_HOST,
+    port: DEFAULT_PORT,
+    auth: true,
+    tokens: [],
+    bodyLimitBytes: 4 * MiB,
+    maxArtifactBytes: 100 * MiB,
+    rateLimitMax: 60_000,
+    rateLimitWindowMs: 60_000,
+    retentionDays: 0,
+    retentionIntervalMs: 3_600_000,
+    shutdownTimeoutMs: 10_000,
+    clientTimeoutMs: DEFAULT_CLIENT_TIMEOUT_MS,
+    logLevel: "info",
+  };
+}
+
+/** `SESSIOND_<KEY IN UPPER SNAKE CASE>` for every option, e.g. `SESSIOND_HOT_POOL_SIZE`. */
+export function envName(key: string): string {
+  return `SESSIOND_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/**
+ * Env names read besides `SESSIOND_<KEY>`, for names other systems fixed first (seed 000's
+ * `ENABLE_SESSIONS`). The `SESSIOND_` name wins when both are set.
+ */
+export const ENV_ALIASES: Readonly<Record<string, string>> = { enableSessions: "ENABLE_SESSIONS" };
+
+/**
+ * Merges defaults < file < env < flags, coerces env strings to the option's type, validates
+ * (unknown keys refused, naming the key) and deep-freezes.
+ */
+export function resolveConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? {};
+  const merged: Record<string, unknown> = { ...defaultConfig(env.HOME ?? "/tmp"), ...sources.file };
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const alias = ENV_ALIASES[key];
+    const value = env[envName(key)] || (alias === undefined ? undefined : env[alias]);
+    if (value !== undefined && value !== "") merged[key] = value;
+  }
+  for (const [key, value] of Object.entries(sources.flags ?? {})) if (value !== undefined) merged[key] = value;
+  // Conversion and freezing work in place: on a copy, so the caller's objects stay theirs.
+  const converted = Value.Convert(ConfigSchema, structuredClone(merged));
+  return deepFreeze(validate(ConfigSchema, converted, "config"));
+}
+
+/** The files and folders inside the data dir (DESIGN.md §8). */
+export function dataPaths(config: Pick<Config, "home">) {
+  return {
+    database: join(config.home, "sessiond.db"),
+    token: join(config.home, DATA_FILES.token),
+    socket: join(config.home, DATA_FILES.socket),
+    workspaces: join(config.home, "workspaces"),
+    log: join(config.home, "server.log"),
+    pid: join(config.home, "server.pid"),
+  } as const;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,16 @@
+/**
+ * The defaults a client needs to find and call a server, without loading the config schema
+ * (config.ts builds its defaults from these, so the two cannot drift). Kept dependency-free so
+ * `sessiond/client` and the CLI load it cheaply.
+ */
+
+/** Config `host`'s default: the TCP listener's address. */
+export const DEFAULT_HOST = "127.0.0.1";
+/** Config `port`'s default. */
+export const DEFAULT_PORT = 8011;
+/** Config `clientTimeoutMs`'s default: longer than `execTimeoutMs` (30 s) so a timed-out exec still answers. */
+export const DEFAULT_CLIENT_TIMEOUT_MS = 60_000;
+/** The data dir under the user's home when `SESSIOND_HOME` is not set. */
+export const DEFAULT_HOME_DIR = ".sessiond";
+/** File names inside the data dir that clients read. */
+export const DATA_FILES = { socket: "sessiond.sock", token: "token" } as const;

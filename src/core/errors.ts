@@ -1,0 +1,88 @@
+/**
+ * Every error sessiond reports, in one table: a stable code, the HTTP status it maps to, and a
+ * message template. Codes are never reused or renamed; clients (the SDK, the CLI) rebuild typed
+ * errors from the code. docs/errors.md lists each one, and a test keeps the two in step.
+ */
+export const ERROR_CODES = {
+  // input
+  validation: { status: 400, message: "invalid {field}: {reason}" },
+  too_large: { status: 413, message: "{field} is {size} bytes, over the limit of {limit} bytes" },
+  unsupported_media_type: { status: 415, message: "unsupported content type {contentType}" },
+  body_too_large: { status: 413, message: "the request body is over the limit of {limit} bytes" },
+  // lookup and state
+  not_found: { status: 404, message: "{what} {ref} not found" },
+  conflict: { status: 409, message: "{reason}" },
+  invalid_transition: { status: 409, message: "cannot {action} a session that is {from} (to {to})" },
+  session_not_active: { status: 409, message: "cannot {action}: session {ref} is {status}; {hint}" },
+  version_conflict: { status: 412, message: "session {ref} is at version {actual}, not {expected}" },
+  // access and load
+  unauthorized: { status: 401, message: "{reason}" },
+  forbidden: { status: 403, message: "{reason}" },
+  rate_limited: { status: 429, message: "{reason}" },
+  // server side
+  sync_unavailable: { status: 500, message: "{operation} is synchronous and needs the embedded SQLite store" },
+  spawn_failed: { status: 500, message: "could not start the {kind} process: {reason}" },
+  closed: { status: 503, message: "the session manager is closed" },
+  store_failure: { status: 503, message: "the store failed: {reason}" },
+  shutting_down: { status: 503, message: "the server is shutting down; retry on the next one" },
+  internal: { status: 500, message: "{reason}" },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+/** A stable, documented error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Values substituted into an error's message template. */
+export type ErrorParams = Record<string, string | number | undefined>;
+
+/**
+ * The one error class of sessiond. `code` is stable across versions and the wire; `field` names
+ * the offending input field where there is one.
+ *
+ * @example
+ * throw new SessiondError("not_found", { what: "session", ref: "build-42" });
+ */
+export class SessiondError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly field: string | undefined;
+  readonly params: ErrorParams;
+
+  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { field?: string; cause?: unknown }) {
+    super(formatMessage(ERROR_CODES[code].message, params), options?.cause ? { cause: options.cause } : undefined);
+    this.name = "SessiondError";
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.field = options?.field ?? (typeof params.field === "string" ? params.field : undefined);
+    this.params = params;
+  }
+
+  /** The wire shape shared by every surface: `{"error": {"code", "message", "field"?}}`. */
+  toJSON(): { error: { code: ErrorCode; message: string; field?: string } } {
+    return {
+      error: { code: this.code, message: this.message, ...(this.field ? { field: this.field } : {}) },
+    };
+  }
+}
+
+function formatMessage(template: string, params: ErrorParams): string {
+  return template.replace(/\{(\w+)\}/g, (_, key: string) => String(params[key] ?? `<${key}>`));
+}
+
+/** True when `err` is a SessiondError, optionally of the given code. */
+export function isSessiondError(err: unknown, code?: ErrorCode): err is SessiondError {
+  return err instanceof SessiondError && (code === undefined || err.code === code);
+}
+
+/** Shorthands for the errors raised most often, so call sites read as sentences. */
+export const errors = {
+  validation: (field: string, reason: string) => new SessiondError("validation", { field, reason }, { field }),
+  tooLarge: (field: string, size: number, limit: number) =>
+    new SessiondError("too_large", { field, size, limit }, { field }),
+  sessionNotFound: (ref: string) => new SessiondError("not_found", { what: "session", ref }),
+  checkpointNotFound: (ref: string) => new SessiondError("not_found", { what: "checkpoint", ref }),
+  conflict: (reason: string, field?: string) => new SessiondError("conflict", { reason }, field ? { field } : undefined),
+  invalidTransition: (action: string, from: string, to: string) =>
+    new SessiondError("invalid_transition", { action, from, to }, { field: "status" }),
+  versionConflict: (ref: string, expected: number, actual: number) =>
+    new SessiondError("version_conflict", { ref, expected, actual }, { field: "version" }),
+};

@@ -1,0 +1,66 @@
+import type { JsonObject, SessionStatus } from "./session.js";
+
+/** Event types the engine itself records. Any other non-empty string is a custom type (seed 004 `addEvent`). */
+export const BUILTIN_EVENT_TYPES = [
+  "start",
+  "iteration",
+  "tool_call",
+  "learning",
+  "pause",
+  "resume",
+  "complete",
+  "error",
+  "timeout",
+  "crash",
+  "recover",
+  "context_update",
+  "checkpoint",
+  "restore",
+  "exec",
+  "message",
+] as const;
+export type BuiltinEventType = (typeof BUILTIN_EVENT_TYPES)[number];
+
+/** One entry of a session's append-only history. `seq` runs 1, 2, 3… with no gap. */
+export interface SessionEvent {
+  readonly seq: number;
+  /** ISO timestamp. */
+  readonly ts: string;
+  readonly type: string;
+  readonly data: JsonObject;
+}
+
+/** A range query over a session's events. */
+export interface EventQuery {
+  /** Only events with seq > after_seq. @default 0 */
+  after_seq?: number;
+  /** Only events with seq <= to_seq. */
+  to_seq?: number;
+  /** Only these types. */
+  types?: string[];
+  /** @default 100 */
+  limit?: number;
+  /** Newest first instead of oldest first. @default false */
+  descending?: boolean;
+}
+
+/** The part of a session that checkpoints capture and restore rewinds. */
+export interface SessionState {
+  readonly context: JsonObject;
+  readonly status: SessionStatus;
+  readonly iterations: number;
+}
+
+/** A named point in a session's history to restore or fork from. */
+export interface Checkpoint {
+  readonly id: string;
+  readonly session_id: string;
+  /** The seq of the `checkpoint` event that recorded it. */
+  readonly seq: number;
+  readonly label: string | null;
+  /** What the caller chose to save (seed 003's checkpoint body). */
+  readonly data: JsonObject;
+  /** The session's context, status and iterations at `seq`. */
+  readonly state: SessionState;
+  readonly created_at: string;
+}

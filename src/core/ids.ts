@@ -1,0 +1,45 @@
+import { v7 as uuidv7 } from "uuid";
+import { errors } from "./errors.js";
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/** A new time-ordered id (UUID v7), for sessions, checkpoints and webhooks. */
+export function newId(): string {
+  return uuidv7();
+}
+
+export function isUuid(value: string): boolean {
+  return UUID_PATTERN.test(value);
+}
+
+/**
+ * Checks a caller-chosen id (imports keep their old ids, e.g. seed 004's `session_abc123_xyz`).
+ * @throws validation naming `id`
+ */
+export function assertValidId(id: string): void {
+  if (!ID_PATTERN.test(id)) throw errors.validation("id", "use 1-128 letters, digits, '.', '_', ':' or '-'");
+}
+
+/**
+ * Checks a session name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit,
+ * and not shaped like a UUID, so that "id or name" lookups are never ambiguous.
+ * @throws validation naming `name`
+ */
+export function assertValidName(name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw errors.validation("name", "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+  }
+  if (isUuid(name)) throw errors.validation("name", "a name must not look like a UUID");
+}
+
+/**
+ * A readable, unique-enough name in seed 002's style: `<role>-<yyyy-mm-dd>-<8 hex of the id>`,
+ * e.g. `developer-2026-11-23-a8b9c1d2`. The role is the mode, else the type, else the kind.
+ */
+export function generateName(id: string, role: string, createdAt: string): string {
+  const slug = role.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 32) || "session";
+  const tail = id.replace(/[^A-Za-z0-9]/g, "").slice(-8).toLowerCase();
+  return `${slug}-${createdAt.slice(0, 10)}-${tail}`;
+}

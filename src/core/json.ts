@@ -1,0 +1,49 @@
+import { errors } from "./errors.js";
+
+/**
+ * Serialized form of JSON values that entered through ownJson and are not written yet, so a value
+ * is stringified once: when it enters (to check its size and take a private copy), and the store
+ * takes that text when it writes the value. Taking it frees it: a hot session does not keep a
+ * second copy of its context as text.
+ */
+const serialized = new WeakMap<object, string>();
+
+/**
+ * Takes a private, normalized copy of caller-supplied JSON (what a reload from disk would give:
+ * no undefined members, dates as strings) and checks its serialized size against `limitBytes`.
+ * @throws too_large naming `field`; validation naming `field` when it cannot be serialized
+ */
+export function ownJson<T>(value: T, field: string, limitBytes: number): T {
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (cause) {
+    throw errors.validation(field, `not serializable as JSON (${(cause as Error).message})`);
+  }
+  if (text === undefined) throw errors.validation(field, "not serializable as JSON");
+  // Three bytes per UTF-16 unit is the most UTF-8 can need, so short strings skip the exact count.
+  if (text.length * 3 > limitBytes) {
+    const size = Buffer.byteLength(text);
+    if (size > limitBytes) throw errors.tooLarge(field, size, limitBytes);
+  }
+  const copy = JSON.parse(text) as T;
+  if (copy !== null && typeof copy === "object") serialized.set(copy, text);
+  return copy;
+}
+
+/** JSON text of a value, taking the text remembered by ownJson when there is one. */
+export function jsonText(value: unknown): string {
+  if (value !== null && typeof value === "object") {
+    const known = serialized.get(value);
+    if (known !== undefined) {
+      serialized.delete(value);
+      return known;
+    }
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/** Parses stored JSON text. */
+export function parseJson<T>(text: string): T {
+  return JSON.parse(text) as T;
+}
