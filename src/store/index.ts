@@ -1,0 +1,34 @@
+import { type Config, dataPaths } from "../core/index.js";
+import { SqliteStore } from "./sqlite/sqlite-store.js";
+import { type Store, asyncStore } from "./store.js";
+
+export type { CommitResult, SessionActivity, Store, SyncStore, WebhookRecord, WriteOp } from "./store.js";
+export { asyncStore } from "./store.js";
+export { SqliteStore, type SqliteStoreOptions } from "./sqlite/sqlite-store.js";
+
+/** The embedded SQLite store of a config, opened synchronously (seed 004's reads need that). */
+export function openSqliteStore(
+  config: Pick<Config, "home" | "sqliteSynchronous" | "sqliteBusyTimeoutMs" | "sqliteCacheBytes" | "sqliteCheckpointPages">,
+): Store {
+  const sqlite = new SqliteStore({
+    path: dataPaths(config).database,
+    synchronous: config.sqliteSynchronous,
+    busyTimeoutMs: config.sqliteBusyTimeoutMs,
+    cacheBytes: config.sqliteCacheBytes,
+    checkpointPages: config.sqliteCheckpointPages,
+  });
+  return asyncStore("sqlite", sqlite);
+}
+
+/**
+ * The store a config names. SQLite is the embedded default; the PostgreSQL store is loaded only
+ * when configured, so embedded use never loads `pg`.
+ */
+export async function openStore(config: Config): Promise<Store> {
+  switch (config.store) {
+    case "sqlite":
+      return openSqliteStore(config);
+    case "postgres":
+      throw new Error("the PostgreSQL store is not built yet; use SESSIOND_STORE=sqlite");
+  }
+}

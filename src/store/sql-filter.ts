@@ -1,0 +1,91 @@
+import type { SessionFilter } from "../core/index.js";
+
+/** A filtered, ordered selection of sessions (alias `s`), built for either SQL dialect. */
+export interface SessionQuery {
+  /** Tables, starting with `FROM`. */
+  readonly from: string;
+  /** Conditions, starting with `WHERE`, or empty. */
+  readonly where: string;
+  /** The listing order, newest first, starting with `ORDER BY`. */
+  readonly orderBy: string;
+  readonly params: unknown[];
+}
+
+/**
+ * Translates a session filter (and an optional page cursor) into SQL over `sessions s`, so that
+ * a page is an index range: every condition matches an index whose tail is the listing order
+ * (created_at, id). A label filter drives the query from the label index (which carries
+ * created_at for that reason), so a rare label does not mean a scan of every session.
+ * `placeholder(n)` renders the n-th parameter (`?` for SQLite, `$n` for PostgreSQL).
+ */
+export function sessionQuery(
+  filter: SessionFilter,
+  cursor: readonly [createdAt: string, id: string] | undefined,
+  placeholder: (n: number) => string,
+): SessionQuery {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  const param = (value: unknown) => {
+    params.push(value);
+    return placeholder(params.length);
+  };
+  const [driving, ...otherLabels] = Object.entries(filter.labels ?? {});
+  let from = "FROM sessions s";
+  let order: [createdAt: string, id: string] = ["s.created_at", "s.id"];
+  if (driving) {
+    from = "FROM session_labels l JOIN sessions s ON s.id = l.session_id";
+    order = ["l.created_at", "l.session_id"];
+    clauses.push(`l.key = ${param(driving[0])} AND l.value = ${param(driving[1])}`);
+  }
+  for (const [key, value] of otherLabels) {
+    clauses.push(
+      `EXISTS (SELECT 1 FROM session_labels m WHERE m.session_id = s.id AND m.key = ${param(key)} AND m.value = ${param(value)})`,
+    );
+  }
+  for (const column of ["agent_id", "user_id", "channel_id", "type", "mode"] as const) {
+    const value = filter[column];
+    if (value !== undefined) clauses.push(`s.${column} = ${param(value)}`);
+  }
+  for (const column of ["status", "kind"] as const) {
+    const value = filter[column];
+    if (value === undefined) continue;
+    const values = Array.isArray(value) ? value : [value];
+    clauses.push(
+      values.length === 1 ? `s.${column} = ${param(values[0])}` : `s.${column} IN (${values.map(param).join(", ")})`,
+    );
+  }
+  if (filter.created_after !== undefined) clauses.push(`${order[0]} >= ${param(normalizeTimestamp(filter.created_after))}`);
+  if (filter.created_before !== undefined) clauses.push(`${order[0]} < ${param(normalizeTimestamp(filter.created_before))}`);
+  if (cursor) {
+    // A row-value comparison, which both SQLite and PostgreSQL answer with an index range.
+    clauses.push(`(${order[0]}, ${order[1]}) < (${param(cursor[0])}, ${param(cursor[1])})`);
+  }
+  return {
+    from,
+    where: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "",
+    orderBy: `ORDER BY ${order[0]} DESC, ${order[1]} DESC`,
+    params,
+  };
+}
+
+/** Stored timestamps are `toISOString()` strings; a filter bound must be too, to compare as text. */
+function normalizeTimestamp(value: string): string {
+  return new Date(value).toISOString();
+}
+
+/**
+ * Splits a filter with several statuses or kinds into one filter per combination, each an index
+ * range on its own. Listing them as a UNION ALL of per-branch pages, merged and cut to the page
+ * size, reads at most (branches × page) rows, where one `IN (…)` query would sort every match.
+ */
+export function splitAnyOf(filter: SessionFilter): SessionFilter[] {
+  const statuses = filter.status === undefined ? [undefined] : [filter.status].flat();
+  const kinds = filter.kind === undefined ? [undefined] : [filter.kind].flat();
+  return statuses.flatMap((status) =>
+    kinds.map((kind) => ({
+      ...filter,
+      ...(status !== undefined ? { status } : {}),
+      ...(kind !== undefined ? { kind } : {}),
+    })),
+  );
+}

@@ -1,0 +1,55 @@
+import { readdirSync, readFileSync } from "node:fs";
+import type Database from "better-sqlite3";
+
+const MIGRATIONS_DIR = new URL("./migrations/", import.meta.url);
+const FILE_PATTERN = /^(\d{4})_[a-z0-9_]+\.sql$/;
+
+/** One schema migration: an append-only SQL file named `NNNN_what.sql`. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** The migrations shipped with this build, in version order. */
+export function shippedMigrations(): Migration[] {
+  return readdirSync(MIGRATIONS_DIR)
+    .map((name) => ({ name, match: FILE_PATTERN.exec(name) }))
+    .filter((f): f is { name: string; match: RegExpExecArray } => f.match !== null)
+    .map(({ name, match }) => ({
+      version: Number(match[1]),
+      name,
+      sql: readFileSync(new URL(name, MIGRATIONS_DIR), "utf8"),
+    }))
+    .sort((a, b) => a.version - b.version);
+}
+
+/**
+ * Brings the database to the newest schema, each migration in its own transaction, recorded in
+ * `schema_migrations`. Synchronous on purpose: seed 004's embedded API reads synchronously, so
+ * the store it opens lazily must be ready without awaiting (the maintained runners, umzug and
+ * postgrator, are asynchronous). Refuses a database newer than this build.
+ */
+export function migrate(db: Database.Database, migrations: Migration[] = shippedMigrations()): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+  const applied = new Set(
+    (db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version),
+  );
+  const newest = migrations.at(-1)?.version ?? 0;
+  const unknown = [...applied].filter((v) => v > newest);
+  if (unknown.length) {
+    throw new Error(`the database has schema version ${Math.max(...unknown)}, newer than this sessiond (${newest}); upgrade sessiond`);
+  }
+  const record = db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+  const ran: number[] = [];
+  for (const m of migrations) {
+    if (applied.has(m.version)) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      record.run(m.version, m.name, new Date().toISOString());
+    }).immediate();
+    ran.push(m.version);
+  }
+  return ran;
+}

@@ -1,0 +1,170 @@
+import { jsonText, parseJson } from "../../core/index.js";
+import type { Checkpoint, JsonObject, Session, SessionEvent, SessionState } from "../../core/index.js";
+
+/** A `sessions` row as SQLite returns it. */
+export interface SessionRow {
+  id: string;
+  name: string;
+  kind: string;
+  type: string | null;
+  mode: string | null;
+  agent_id: string | null;
+  user_id: string | null;
+  channel_id: string | null;
+  labels: string;
+  task: string | null;
+  workspace: string | null;
+  status: string;
+  iterations: number;
+  max_iterations: number | null;
+  context: string;
+  checkpoint: string | null;
+  runtime_backend: string;
+  runtime_metadata: string;
+  server: string;
+  result: string | null;
+  error: string | null;
+  metadata: string;
+  parent: string | null;
+  created_at: string;
+  updated_at: string;
+  started_at: string;
+  ended_at: string | null;
+  last_activity_at: string;
+  last_seq: number;
+  version: number;
+}
+
+/** Column order shared by the insert and full-update statements. */
+export const SESSION_COLUMNS = [
+  "id", "name", "kind", "type", "mode", "agent_id", "user_id", "channel_id", "labels", "task", "workspace",
+  "status", "iterations", "max_iterations", "context", "checkpoint", "runtime_backend", "runtime_metadata",
+  "server", "result", "error", "metadata", "parent", "created_at", "updated_at", "started_at", "ended_at",
+  "last_activity_at", "last_seq", "version",
+] as const;
+
+/** The columns a scalars-only update rewrites. */
+export const SCALAR_COLUMNS = [
+  "status", "iterations", "max_iterations", "updated_at", "ended_at", "last_activity_at", "last_seq", "version",
+] as const;
+
+export function sessionToRow(s: Session): SessionRow {
+  return {
+    id: s.id,
+    name: s.name,
+    kind: s.kind,
+    type: s.type,
+    mode: s.mode,
+    agent_id: s.agent_id,
+    user_id: s.user_id,
+    channel_id: s.channel_id,
+    labels: jsonText(s.labels),
+    task: s.task,
+    workspace: s.workspace,
+    status: s.status,
+    iterations: s.iterations,
+    max_iterations: s.max_iterations,
+    context: jsonText(s.context),
+    checkpoint: s.checkpoint === null ? null : jsonText(s.checkpoint),
+    runtime_backend: s.runtime_backend,
+    runtime_metadata: jsonText(s.runtime_metadata),
+    server: s.server,
+    result: s.result === undefined || s.result === null ? null : jsonText(s.result),
+    error: s.error,
+    metadata: jsonText(s.metadata),
+    parent: s.parent,
+    created_at: s.created_at,
+    updated_at: s.updated_at,
+    started_at: s.started_at,
+    ended_at: s.ended_at,
+    last_activity_at: s.last_activity_at,
+    last_seq: s.last_seq,
+    version: s.version,
+  };
+}
+
+export function sessionFromRow(r: SessionRow): Session {
+  return {
+    id: r.id,
+    name: r.name,
+    kind: r.kind as Session["kind"],
+    type: r.type,
+    mode: r.mode,
+    agent_id: r.agent_id,
+    user_id: r.user_id,
+    channel_id: r.channel_id,
+    labels: parseJson<Record<string, string>>(r.labels),
+    task: r.task,
+    workspace: r.workspace,
+    status: r.status as Session["status"],
+    iterations: r.iterations,
+    max_iterations: r.max_iterations,
+    context: parseJson<JsonObject>(r.context),
+    checkpoint: r.checkpoint === null ? null : parseJson<JsonObject>(r.checkpoint),
+    runtime_backend: r.runtime_backend as Session["runtime_backend"],
+    runtime_metadata: parseJson<JsonObject>(r.runtime_metadata),
+    server: r.server,
+    result: r.result === null ? null : parseJson<unknown>(r.result),
+    error: r.error,
+    metadata: parseJson<JsonObject>(r.metadata),
+    parent: r.parent,
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+    started_at: r.started_at,
+    ended_at: r.ended_at,
+    last_activity_at: r.last_activity_at,
+    last_seq: r.last_seq,
+    version: r.version,
+  };
+}
+
+export interface EventRow {
+  seq: number;
+  ts: string;
+  type: string;
+  data: string;
+}
+
+export function eventFromRow(r: EventRow): SessionEvent {
+  return { seq: r.seq, ts: r.ts, type: r.type, data: parseJson<JsonObject>(r.data) };
+}
+
+export interface CheckpointRow {
+  id: string;
+  session_id: string;
+  seq: number;
+  label: string | null;
+  data: string;
+  state: string;
+  created_at: string;
+}
+
+export function checkpointFromRow(r: CheckpointRow): Checkpoint {
+  return {
+    id: r.id,
+    session_id: r.session_id,
+    seq: r.seq,
+    label: r.label,
+    data: parseJson<JsonObject>(r.data),
+    state: parseJson<SessionState>(r.state),
+    created_at: r.created_at,
+  };
+}
+
+/** Opaque page cursor: the (created_at, id) of the last session of the previous page. */
+export function encodeCursor(s: Pick<Session, "created_at" | "id">): string {
+  return Buffer.from(JSON.stringify([s.created_at, s.id])).toString("base64url");
+}
+
+/** @returns undefined when the cursor is not one this store made */
+export function decodeCursor(cursor: string): [string, string] | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === "string")) {
+      return value as [string, string];
+    }
+  } catch {
+    // fall through: not ours
+  }
+  return undefined;
+}

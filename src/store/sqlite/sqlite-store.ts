@@ -1,0 +1,407 @@
+import { chmodSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { LRUCache } from "lru-cache";
+import { errors, jsonText, parseJson } from "../../core/index.js";
+import type {
+  Checkpoint,
+  EventQuery,
+  Page,
+  PageRequest,
+  Session,
+  SessionEvent,
+  SessionFilter,
+  SessionStats,
+} from "../../core/index.js";
+import { sessionQuery, splitAnyOf } from "../sql-filter.js";
+import { type StatsGroup, statsFromGroups } from "../stats.js";
+import type {
+  CommitResult,
+  SessionActivity,
+  SyncStore,
+  WebhookDelivery,
+  WebhookDeliveryUpdate,
+  WebhookRecord,
+  WriteOp,
+} from "../store.js";
+import { migrate } from "./migrate.js";
+import {
+  type CheckpointRow,
+  type EventRow,
+  SCALAR_COLUMNS,
+  SESSION_COLUMNS,
+  type SessionRow,
+  checkpointFromRow,
+  decodeCursor,
+  encodeCursor,
+  eventFromRow,
+  sessionFromRow,
+  sessionToRow,
+} from "./rows.js";
+
+const STATEMENT_CACHE_SIZE = 500;
+
+/** How to open the SQLite store. */
+export interface SqliteStoreOptions {
+  /** The database file; its directory is created. */
+  readonly path: string;
+  /** `synchronous` pragma in WAL mode. @default "full" */
+  readonly synchronous: "full" | "normal";
+  /** How long a writer waits for a lock held by another connection. */
+  readonly busyTimeoutMs: number;
+  /** Page cache size. */
+  readonly cacheBytes: number;
+  /** WAL pages written between automatic checkpoints. */
+  readonly checkpointPages: number;
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode through better-sqlite3. Every method is
+ * synchronous; `commit` applies a whole group-commit batch in one IMMEDIATE transaction.
+ */
+export class SqliteStore implements SyncStore {
+  private readonly db: Database.Database;
+  /** Prepared statements by SQL text; list queries come in many filter shapes, so it is bounded. */
+  private readonly statements = new LRUCache<string, Database.Statement>({ max: STATEMENT_CACHE_SIZE });
+  private readonly applyBatch: (ops: readonly WriteOp[]) => CommitResult;
+
+  constructor(options: SqliteStoreOptions) {
+    const onDisk = options.path !== ":memory:";
+    if (onDisk) mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
+    this.db = new Database(options.path);
+    // Sessions hold whatever agents put in them: the owner's alone (SQLite gives the WAL and
+    // shared-memory files the database file's mode).
+    if (onDisk) chmodSync(options.path, 0o600);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+    // A bigger cache and rarer checkpoints: each group commit dirties about one leaf page per
+    // session it touches, and a checkpoint copies each distinct page once however often it was
+    // rewritten in the WAL, so a longer interval saves most of the copying.
+    this.db.pragma(`cache_size = ${-Math.ceil(options.cacheBytes / 1024)}`);
+    this.db.pragma(`wal_autocheckpoint = ${options.checkpointPages}`);
+    migrate(this.db);
+    // Fresh planner statistics for the list filters, sampled (analysis_limit) so opening a large
+    // store stays fast.
+    this.db.pragma("analysis_limit = 400");
+    this.db.pragma("optimize = 0x10002");
+    const tx = this.db.transaction((ops: readonly WriteOp[]) => this.apply(ops));
+    this.applyBatch = (ops) => tx.immediate(ops);
+  }
+
+  commit(ops: readonly WriteOp[]): CommitResult {
+    return ops.length ? this.applyBatch(ops) : { rejected: [] };
+  }
+
+  private apply(ops: readonly WriteOp[]): CommitResult {
+    const rejected: string[] = [];
+    for (const op of ops) {
+      const sessionId = op.op === "put_session" ? op.session.id : op.op === "put_checkpoint" ? op.checkpoint.session_id : op.session_id;
+      if (rejected.length && rejected.includes(sessionId)) continue;
+      switch (op.op) {
+        case "put_session":
+          if (op.insert) {
+            if (!this.insertSession(op.session)) rejected.push(sessionId);
+          } else if (op.scalarsOnly) {
+            this.updateScalars(op.session);
+          } else {
+            this.updateSession(op.session);
+          }
+          break;
+        case "append_event":
+          this.stmt("INSERT INTO events (session_id, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)").run(
+            op.session_id,
+            op.event.seq,
+            op.event.ts,
+            op.event.type,
+            jsonText(op.event.data),
+          );
+          break;
+        case "put_checkpoint": {
+          const c = op.checkpoint;
+          this.stmt(
+            "INSERT INTO checkpoints (id, session_id, seq, label, data, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+          ).run(c.id, c.session_id, c.seq, c.label, jsonText(c.data), jsonText(c.state), c.created_at);
+          break;
+        }
+        case "delete_session":
+          for (const table of ["events", "checkpoints", "session_labels"]) {
+            this.stmt(`DELETE FROM ${table} WHERE session_id = ?`).run(op.session_id);
+          }
+          this.stmt("DELETE FROM sessions WHERE id = ?").run(op.session_id);
+          break;
+      }
+    }
+    return { rejected };
+  }
+
+  private insertSession(session: Session): boolean {
+    const row = sessionToRow(session);
+    const inserted = this.stmt(
+      `INSERT INTO sessions (${SESSION_COLUMNS.join(", ")}) VALUES (${SESSION_COLUMNS.map((c) => `@${c}`).join(", ")})
+       ON CONFLICT DO NOTHING`,
+    ).run(row);
+    if (inserted.changes === 0) return false;
+    this.writeLabels(session);
+    return true;
+  }
+
+  private updateSession(session: Session): void {
+    const columns = SESSION_COLUMNS.filter((c) => c !== "id");
+    this.stmt(`UPDATE sessions SET ${columns.map((c) => `${c} = @${c}`).join(", ")} WHERE id = @id`).run(
+      sessionToRow(session),
+    );
+    this.writeLabels(session);
+  }
+
+  private updateScalars(s: Session): void {
+    this.stmt(`UPDATE sessions SET ${SCALAR_COLUMNS.map((c) => `${c} = ?`).join(", ")} WHERE id = ?`).run(
+      s.status,
+      s.iterations,
+      s.max_iterations,
+      s.updated_at,
+      s.ended_at,
+      s.last_activity_at,
+      s.last_seq,
+      s.version,
+      s.id,
+    );
+  }
+
+  private writeLabels(session: Session): void {
+    this.stmt("DELETE FROM session_labels WHERE session_id = ?").run(session.id);
+    for (const [key, value] of Object.entries(session.labels)) {
+      this.stmt("INSERT INTO session_labels (session_id, key, value, created_at) VALUES (?, ?, ?, ?)").run(
+        session.id,
+        key,
+        value,
+        session.created_at,
+      );
+    }
+  }
+
+  getSession(id: string): Session | undefined {
+    const row = this.stmt("SELECT * FROM sessions WHERE id = ?").get(id) as SessionRow | undefined;
+    if (!row) return undefined;
+    const newest = this.stmt(
+      "SELECT seq AS event_seq, ts AS event_ts FROM events WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
+    ).get(id) as NewestEvent | undefined;
+    return sessionFromRow(withNewestEvent(row, newest));
+  }
+
+  findSessionId(name: string): string | undefined {
+    const row = this.stmt("SELECT id FROM sessions WHERE name = ?").get(name) as { id: string } | undefined;
+    return row?.id;
+  }
+
+  listSessions(filter: SessionFilter, page: { limit: number } & PageRequest): Page<Session> {
+    let cursor: [string, string] | undefined;
+    if (page.cursor !== undefined) {
+      cursor = decodeCursor(page.cursor);
+      if (!cursor) throw errors.validation("cursor", "not a cursor returned by a previous page");
+    }
+    // The page is chosen first, each branch an index range, and only its rows are joined to
+    // their newest event: the row's last_seq and last_activity_at lag behind appends, which
+    // write no row.
+    const params: unknown[] = [];
+    const branches = splitAnyOf(filter).map((branch) => {
+      const q = sessionQuery(branch, cursor, () => "?");
+      params.push(...q.params, page.limit + 1);
+      return `SELECT * FROM (SELECT s.* ${q.from} ${q.where} ${q.orderBy} LIMIT ?)`;
+    });
+    const pageSql =
+      branches.length === 1
+        ? branches[0]!
+        : `${branches.join(" UNION ALL ")} ORDER BY created_at DESC, id DESC LIMIT ?`;
+    if (branches.length > 1) params.push(page.limit + 1);
+    const rows = this.stmt(
+      `SELECT p.*, e.seq AS event_seq, e.ts AS event_ts FROM (${pageSql}) p
+       LEFT JOIN events e ON e.session_id = p.id AND e.seq = (SELECT max(seq) FROM events WHERE session_id = p.id)
+       ORDER BY p.created_at DESC, p.id DESC`,
+    ).all(...params) as (SessionRow & NewestEvent)[];
+    const more = rows.length > page.limit;
+    const items = (more ? rows.slice(0, page.limit) : rows).map((row) => sessionFromRow(withNewestEvent(row, row)));
+    const last = items.at(-1);
+    return { items, next_cursor: more && last ? encodeCursor(last) : null };
+  }
+
+  listEvents(sessionId: string, query: EventQuery): SessionEvent[] {
+    const clauses = ["session_id = ?", "seq > ?"];
+    const params: unknown[] = [sessionId, query.after_seq ?? 0];
+    if (query.to_seq !== undefined) {
+      clauses.push("seq <= ?");
+      params.push(query.to_seq);
+    }
+    if (query.types?.length) {
+      clauses.push(`type IN (${query.types.map(() => "?").join(", ")})`);
+      params.push(...query.types);
+    }
+    const order = query.descending ? "DESC" : "ASC";
+    const rows = this.stmt(
+      `SELECT seq, ts, type, data FROM events WHERE ${clauses.join(" AND ")} ORDER BY seq ${order} LIMIT ?`,
+    ).all(...params, query.limit ?? 100) as EventRow[];
+    return rows.map(eventFromRow);
+  }
+
+  getCheckpoint(sessionId: string, checkpointId: string): Checkpoint | undefined {
+    const row = this.stmt("SELECT * FROM checkpoints WHERE id = ? AND session_id = ?").get(checkpointId, sessionId) as
+      | CheckpointRow
+      | undefined;
+    return row && checkpointFromRow(row);
+  }
+
+  listCheckpoints(sessionId: string, limit: number): Checkpoint[] {
+    const rows = this.stmt("SELECT * FROM checkpoints WHERE session_id = ? ORDER BY seq ASC LIMIT ?").all(
+      sessionId,
+      limit,
+    ) as CheckpointRow[];
+    return rows.map(checkpointFromRow);
+  }
+
+  checkpointAtOrBefore(sessionId: string, seq: number): Checkpoint | undefined {
+    const row = this.stmt(
+      "SELECT * FROM checkpoints WHERE session_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+    ).get(sessionId, seq) as CheckpointRow | undefined;
+    return row && checkpointFromRow(row);
+  }
+
+  stats(filter: SessionFilter): SessionStats {
+    const q = sessionQuery(filter, undefined, () => "?");
+    const groups = this.stmt(
+      `SELECT s.status, s.mode, s.kind, count(*) AS n, sum(s.iterations) AS iterations,
+              sum(CASE WHEN s.ended_at IS NOT NULL THEN 1 ELSE 0 END) AS ended,
+              sum(CASE WHEN s.ended_at IS NOT NULL
+                       THEN (julianday(s.ended_at) - julianday(s.started_at)) * 86400000 ELSE 0 END) AS duration_ms
+       ${q.from} ${q.where} GROUP BY s.status, s.mode, s.kind`,
+    ).all(...q.params) as StatsGroup[];
+    return statsFromGroups(groups);
+  }
+
+  activity(sessionId: string): SessionActivity {
+    const rows = this.stmt("SELECT type, count(*) AS n FROM events WHERE session_id = ? GROUP BY type").all(sessionId) as {
+      type: string;
+      n: number;
+    }[];
+    const checkpoints = this.stmt("SELECT count(*) AS n FROM checkpoints WHERE session_id = ?").get(sessionId) as { n: number };
+    return { events_by_type: Object.fromEntries(rows.map((r) => [r.type, r.n])), checkpoints: checkpoints.n };
+  }
+
+  listExpired(endedBy: string, limit: number): string[] {
+    const rows = this.stmt(
+      `SELECT id FROM sessions WHERE ended_at <= ? AND status IN ('completed', 'failed', 'timeout')
+       ORDER BY ended_at LIMIT ?`,
+    ).all(endedBy, limit) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
+  putWebhook(w: WebhookRecord): void {
+    this.stmt(
+      `INSERT INTO webhooks (id, url, events, secret, created_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET url = excluded.url, events = excluded.events, secret = excluded.secret`,
+    ).run(w.id, w.url, JSON.stringify(w.events), w.secret, w.created_at);
+  }
+
+  listWebhooks(): WebhookRecord[] {
+    const rows = this.stmt("SELECT * FROM webhooks ORDER BY created_at, id").all() as (Omit<WebhookRecord, "events"> & {
+      events: string;
+    })[];
+    return rows.map((r) => ({ ...r, events: parseJson<string[]>(r.events) }));
+  }
+
+  deleteWebhook(id: string): boolean {
+    return this.stmt("DELETE FROM webhooks WHERE id = ?").run(id).changes > 0;
+  }
+
+  close(): void {
+    if (!this.db.open) return;
+    this.db.pragma("optimize");
+    this.db.close();
+  }
+
+  putWebhookDeliveries(deliveries: readonly WebhookDelivery[]): number {
+    if (!deliveries.length) return 0;
+    this.deliveryInsert ??= this.db.transaction((batch: readonly WebhookDelivery[]) => {
+      const insert = this.stmt(
+        `INSERT INTO webhook_deliveries (${DELIVERY_COLUMNS.join(", ")}) VALUES (${DELIVERY_COLUMNS.map((c) => `@${c}`).join(", ")})
+         ON CONFLICT (webhook_id, session_id, seq) DO NOTHING`,
+      );
+      let inserted = 0;
+      for (const d of batch) inserted += insert.run(d).changes;
+      return inserted;
+    });
+    return this.deliveryInsert.immediate(deliveries);
+  }
+
+  private deliveryInsert: Database.Transaction<(batch: readonly WebhookDelivery[]) => number> | undefined;
+
+  claimDueWebhookDeliveries(now: string, leaseUntil: string, limit: number): WebhookDelivery[] {
+    // One statement, so the pick and the lease are atomic; RETURNING has no order, hence the sort.
+    const rows = this.stmt(
+      `UPDATE webhook_deliveries SET next_attempt_at = ?
+       WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
+                    ORDER BY next_attempt_at, id LIMIT ?)
+       RETURNING *`,
+    ).all(leaseUntil, now, limit) as WebhookDelivery[];
+    return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  nextWebhookDeliveryAt(): string | undefined {
+    const row = this.stmt(
+      "SELECT next_attempt_at AS at FROM webhook_deliveries WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1",
+    ).get() as { at: string } | undefined;
+    return row?.at;
+  }
+
+  updateWebhookDelivery(u: WebhookDeliveryUpdate): void {
+    this.stmt(
+      `UPDATE webhook_deliveries SET status = ?, attempts = ?, last_status_code = ?, last_error = ?, next_attempt_at = ?,
+       delivered_at = ? WHERE id = ?`,
+    ).run(u.status, u.attempts, u.last_status_code, u.last_error, u.next_attempt_at, u.delivered_at, u.id);
+  }
+
+  getWebhookDelivery(id: string): WebhookDelivery | undefined {
+    return this.stmt("SELECT * FROM webhook_deliveries WHERE id = ?").get(id) as WebhookDelivery | undefined;
+  }
+
+  listWebhookDeliveries(webhookId: string, page: { limit: number } & PageRequest): Page<WebhookDelivery> {
+    // The cursor is the id of the last delivery of the previous page (ids sort by creation).
+    const rows = this.stmt(
+      `SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?`,
+    ).all(webhookId, page.cursor ?? null, page.cursor ?? null, page.limit + 1) as WebhookDelivery[];
+    const more = rows.length > page.limit;
+    const items = more ? rows.slice(0, page.limit) : rows;
+    return { items, next_cursor: more ? items.at(-1)!.id : null };
+  }
+
+  pruneWebhookDeliveries(createdBefore: string): number {
+    return this.stmt("DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < ?").run(createdBefore).changes;
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+/** Column order of the delivery insert (every field of a WebhookDelivery). */
+const DELIVERY_COLUMNS = [
+  "id", "webhook_id", "event", "session_id", "seq", "status", "attempts", "last_status_code", "last_error",
+  "next_attempt_at", "created_at", "delivered_at", "body",
+] as const;
+
+/** The seq and time of a session's newest event, as the list and get queries fetch them. */
+interface NewestEvent {
+  event_seq: number | null;
+  event_ts: string | null;
+}
+
+/** Events are the source of truth for the newest seq and activity, whatever the row last recorded. */
+function withNewestEvent(row: SessionRow, newest: NewestEvent | undefined): SessionRow {
+  if (!newest || newest.event_seq === null || newest.event_seq <= row.last_seq) return row;
+  const ts = newest.event_ts ?? row.last_activity_at;
+  return { ...row, last_seq: newest.event_seq, last_activity_at: ts > row.last_activity_at ? ts : row.last_activity_at };
+}

@@ -1,0 +1,195 @@
+import type {
+  Checkpoint,
+  EventQuery,
+  Page,
+  PageRequest,
+  Session,
+  SessionEvent,
+  SessionFilter,
+  SessionStats,
+} from "../core/index.js";
+
+/**
+ * One write in a group commit. A batch is applied in order, in one transaction: all of it or
+ * none of it. The engine never sees a connection or a transaction; it hands the store batches.
+ */
+export type WriteOp =
+  | {
+      readonly op: "put_session";
+      readonly session: Session;
+      /** A new session: insert, and refuse if its id or name is taken. */
+      readonly insert: boolean;
+      /**
+       * Only the small scalar columns changed (status, counters, timestamps, version), so the
+       * store may skip rewriting the JSON columns and labels.
+       */
+      readonly scalarsOnly: boolean;
+    }
+  | { readonly op: "append_event"; readonly session_id: string; readonly event: SessionEvent }
+  | { readonly op: "put_checkpoint"; readonly checkpoint: Checkpoint }
+  | { readonly op: "delete_session"; readonly session_id: string };
+
+/** What a commit did not apply although the rest of the batch was committed. */
+export interface CommitResult {
+  /**
+   * Sessions whose insert was refused because their id or name already exists in the store
+   * (another node won the race); every other op of those sessions in the batch was skipped.
+   */
+  readonly rejected: readonly string[];
+}
+
+/** Per-session activity counts (seed 003's "session metrics"). */
+export interface SessionActivity {
+  readonly events_by_type: Readonly<Record<string, number>>;
+  readonly checkpoints: number;
+}
+
+/** A webhook registration (seed 004 `configureWebhook`); delivery is the events layer's job. */
+export interface WebhookRecord {
+  readonly id: string;
+  readonly url: string;
+  /** Event names to deliver; empty means all. */
+  readonly events: readonly string[];
+  readonly secret: string | null;
+  readonly created_at: string;
+}
+
+/** Where a webhook delivery stands: still to be (re)tried, accepted by the receiver, or given up on. */
+export type WebhookDeliveryStatus = "pending" | "delivered" | "failed";
+
+/**
+ * One webhook delivery: one session event sent to one registration, with its attempt log. The
+ * events layer creates them, the store keeps them, so pending ones survive a restart.
+ */
+export interface WebhookDelivery {
+  /** UUID v7, so ids sort by creation. */
+  readonly id: string;
+  readonly webhook_id: string;
+  /** The seed 004 event name (start, pause, resume, complete, error, timeout). */
+  readonly event: string;
+  readonly session_id: string;
+  /** The seq of the session event it reports; (webhook_id, session_id, seq) is unique. */
+  readonly seq: number;
+  readonly status: WebhookDeliveryStatus;
+  /** Attempts made so far. */
+  readonly attempts: number;
+  /** The HTTP status of the last attempt; null when it got no response. */
+  readonly last_status_code: number | null;
+  readonly last_error: string | null;
+  /** When a pending delivery is next due (ISO); null once delivered or failed. */
+  readonly next_attempt_at: string | null;
+  readonly created_at: string;
+  readonly delivered_at: string | null;
+  /** The exact JSON body sent (and signed) on every attempt. */
+  readonly body: string;
+}
+
+/** The outcome of an attempt, or a claim released: the mutable part of a delivery. */
+export type WebhookDeliveryUpdate = Pick<
+  WebhookDelivery,
+  "id" | "status" | "attempts" | "last_status_code" | "last_error" | "next_attempt_at" | "delivered_at"
+>;
+
+/**
+ * The storage contract, synchronous form. The SQLite store implements it directly; every store
+ * offers it in the asynchronous form `Store` below.
+ */
+export interface SyncStore {
+  commit(ops: readonly WriteOp[]): CommitResult;
+  /** A session by id, with `last_seq` and `last_activity_at` taken from its newest event. */
+  getSession(id: string): Session | undefined;
+  /** The id of the session with this name. */
+  findSessionId(name: string): string | undefined;
+  /** Newest first (created_at, then id), filtered; `next_cursor` continues the listing. */
+  listSessions(filter: SessionFilter, page: Required<Pick<PageRequest, "limit">> & PageRequest): Page<Session>;
+  listEvents(sessionId: string, query: EventQuery): SessionEvent[];
+  getCheckpoint(sessionId: string, checkpointId: string): Checkpoint | undefined;
+  /** Oldest first. */
+  listCheckpoints(sessionId: string, limit: number): Checkpoint[];
+  /** The newest checkpoint recorded at or before `seq`. */
+  checkpointAtOrBefore(sessionId: string, seq: number): Checkpoint | undefined;
+  stats(filter: SessionFilter): SessionStats;
+  /** How many events of each type a session has, and how many checkpoints. */
+  activity(sessionId: string): SessionActivity;
+  /** Ids of sessions in a terminal status that ended at or before `endedBy` (ISO), oldest first. */
+  listExpired(endedBy: string, limit: number): string[];
+  putWebhook(webhook: WebhookRecord): void;
+  listWebhooks(): WebhookRecord[];
+  deleteWebhook(id: string): boolean;
+  /**
+   * Records new deliveries, skipping any whose (webhook_id, session_id, seq) is already recorded.
+   * @returns how many were inserted
+   */
+  putWebhookDeliveries(deliveries: readonly WebhookDelivery[]): number;
+  /**
+   * Atomically takes up to `limit` of the soonest pending deliveries due at `now` (returned oldest
+   * first) and moves their `next_attempt_at` to `leaseUntil`, so no other claim takes them while
+   * they are attempted; a claimer that dies leaves them due again once the lease runs out.
+   */
+  claimDueWebhookDeliveries(now: string, leaseUntil: string, limit: number): WebhookDelivery[];
+  /** When the soonest pending delivery is due (ISO), or undefined when none is pending. */
+  nextWebhookDeliveryAt(): string | undefined;
+  updateWebhookDelivery(update: WebhookDeliveryUpdate): void;
+  getWebhookDelivery(id: string): WebhookDelivery | undefined;
+  /** A webhook's deliveries, newest first; `next_cursor` continues the listing. */
+  listWebhookDeliveries(webhookId: string, page: Required<Pick<PageRequest, "limit">> & PageRequest): Page<WebhookDelivery>;
+  /**
+   * Deletes delivered and failed deliveries created before `createdBefore` (ISO); pending ones
+   * are kept whatever their age. @returns how many were deleted
+   */
+  pruneWebhookDeliveries(createdBefore: string): number;
+  close(): void;
+}
+
+type Asynchronous<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : T[K];
+};
+
+/** The storage contract every backend implements (PostgreSQL is asynchronous). */
+export interface Store extends Asynchronous<SyncStore> {
+  readonly backend: "sqlite" | "postgres";
+  /**
+   * The same store, synchronously: present for the embedded SQLite store only, where it serves
+   * seed 004's synchronous reads.
+   */
+  readonly sync?: SyncStore;
+}
+
+/** Wraps a synchronous store in the asynchronous contract, keeping it reachable as `sync`. */
+export function asyncStore(backend: Store["backend"], sync: SyncStore): Store {
+  const wrap =
+    <A extends unknown[], R>(fn: (...args: A) => R) =>
+    (...args: A): Promise<R> => {
+      try {
+        return Promise.resolve(fn.apply(sync, args));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    };
+  return {
+    backend,
+    sync,
+    commit: wrap(sync.commit),
+    getSession: wrap(sync.getSession),
+    findSessionId: wrap(sync.findSessionId),
+    listSessions: wrap(sync.listSessions),
+    listEvents: wrap(sync.listEvents),
+    getCheckpoint: wrap(sync.getCheckpoint),
+    listCheckpoints: wrap(sync.listCheckpoints),
+    checkpointAtOrBefore: wrap(sync.checkpointAtOrBefore),
+    stats: wrap(sync.stats),
+    activity: wrap(sync.activity),
+    listExpired: wrap(sync.listExpired),
+    putWebhook: wrap(sync.putWebhook),
+    listWebhooks: wrap(sync.listWebhooks),
+    deleteWebhook: wrap(sync.deleteWebhook),
+    putWebhookDeliveries: wrap(sync.putWebhookDeliveries),
+    claimDueWebhookDeliveries: wrap(sync.claimDueWebhookDeliveries),
+    nextWebhookDeliveryAt: wrap(sync.nextWebhookDeliveryAt),
+    updateWebhookDelivery: wrap(sync.updateWebhookDelivery),
+    getWebhookDelivery: wrap(sync.getWebhookDelivery),
+    listWebhookDeliveries: wrap(sync.listWebhookDeliveries),
+    pruneWebhookDeliveries: wrap(sync.pruneWebhookDeliveries),
+    close: wrap(sync.close),
+  };
+}

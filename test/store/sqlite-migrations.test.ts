@@ -1,0 +1,55 @@
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { migrate, shippedMigrations } from "../../src/store/sqlite/migrate.js";
+
+describe("SQLite migrations", () => {
+  let db: Database.Database;
+  afterEach(() => db.close());
+
+  it("applies every shipped migration once and records it", () => {
+    db = new Database(":memory:");
+    const versions = shippedMigrations().map((m) => m.version);
+    expect(migrate(db)).toEqual(versions);
+    expect(migrate(db)).toEqual([]);
+    const recorded = db.prepare("SELECT version FROM schema_migrations ORDER BY version").all() as { version: number }[];
+    expect(recorded.map((r) => r.version)).toEqual(versions);
+  });
+
+  it("names files NNNN_what.sql in an unbroken sequence from 1", () => {
+    const versions = shippedMigrations().map((m) => m.version);
+    expect(versions).toEqual(versions.map((_, i) => i + 1));
+  });
+
+  it("gives labels written before 0003 their session's created_at", () => {
+    db = new Database(":memory:");
+    const all = shippedMigrations();
+    migrate(db, all.filter((m) => m.version < 3));
+    db.prepare(
+      `INSERT INTO sessions (id, name, kind, labels, status, iterations, context, runtime_backend, runtime_metadata, server,
+         metadata, created_at, updated_at, started_at, last_activity_at, last_seq, version)
+       VALUES ('s1', 's1', 'agent', '{"team":"core"}', 'active', 0, '{}', 'unknown', '{}', 'local', '{}',
+         '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 0, 1)`,
+    ).run();
+    db.prepare("INSERT INTO session_labels (session_id, key, value) VALUES ('s1', 'team', 'core')").run();
+    expect(migrate(db, all)).toEqual(all.filter((m) => m.version >= 3).map((m) => m.version));
+    expect(db.prepare("SELECT created_at FROM session_labels").get()).toEqual({ created_at: "2026-01-01T00:00:00.000Z" });
+  });
+
+  it("refuses a database written by a newer sessiond", () => {
+    db = new Database(":memory:");
+    migrate(db);
+    db.prepare("INSERT INTO schema_migrations VALUES (999, '0999_future.sql', 'now')").run();
+    expect(() => migrate(db)).toThrow(/newer than this sessiond/);
+  });
+
+  it("indexes every session list filter", () => {
+    db = new Database(":memory:");
+    migrate(db);
+    const indexed = (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL").all() as {
+      sql: string;
+    }[]).map((r) => r.sql);
+    for (const column of ["agent_id", "user_id", "channel_id", "status", "kind", "type", "mode", "created_at"]) {
+      expect(indexed.some((sql) => sql.includes(`(${column},`))).toBe(true);
+    }
+  });
+});

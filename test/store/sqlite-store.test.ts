@@ -1,0 +1,23 @@
+import { statSync } from "node:fs";
+import { afterAll, expect, it } from "vitest";
+import { dataPaths } from "../../src/core/index.js";
+import { openSqliteStore } from "../../src/store/index.js";
+import { tempHome } from "../helpers/temp-home.js";
+import { runStoreConformance } from "./conformance.js";
+
+const homes: (() => void)[] = [];
+afterAll(() => homes.forEach((remove) => remove()));
+
+runStoreConformance("sqlite", async () => {
+  const { config, remove } = tempHome();
+  homes.push(remove);
+  return openSqliteStore(config);
+});
+
+it("keeps the database readable by its owner only", async () => {
+  const { config, remove } = tempHome();
+  homes.push(remove);
+  const store = openSqliteStore(config);
+  await store.close();
+  expect(statSync(dataPaths(config).database).mode & 0o777).toBe(0o600);
+});
