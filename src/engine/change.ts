@@ -1,0 +1,128 @@
+import {
+  type Checkpoint,
+  type JsonObject,
+  type Session,
+  type SessionEvent,
+  type SessionStatus,
+  assertTransition,
+  isTerminal,
+  newId,
+  transitionEventType,
+} from "../core/index.js";
+import type { WriteOp } from "../store/index.js";
+import type { SessionChange } from "./event-bus.js";
+import type { WriteRequest } from "./group-commit.js";
+import { onlyScalars } from "./records.js";
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * One atomic change to one session, built synchronously on its newest state: record fields set,
+ * events appended (seq assigned here, so seqs never gap or repeat), checkpoints taken. Nothing
+ * reaches memory or the store until the engine applies the finished change, so a builder that
+ * throws half-way leaves no trace.
+ */
+export class Change {
+  private current: Session;
+  /** The seq of the newest event so far; kept apart so an append does not copy the session. */
+  private lastSeq: number;
+  readonly events: SessionEvent[] = [];
+  readonly checkpoints: Checkpoint[] = [];
+  /** Record fields this change set. */
+  readonly updates = new Set<string>();
+
+  constructor(
+    readonly before: Session,
+    readonly now: string,
+    /** A new session, to be inserted rather than updated. */
+    readonly isNew = false,
+  ) {
+    this.current = before;
+    this.lastSeq = before.last_seq;
+  }
+
+  /** The session as this change has left it so far (last_seq and last_activity_at aside). */
+  get session(): Session {
+    return this.current;
+  }
+
+  set(fields: Partial<Mutable<Session>>): this {
+    this.current = { ...this.current, ...fields };
+    for (const key of Object.keys(fields)) this.updates.add(key);
+    return this;
+  }
+
+  /** Appends an event with the next seq. */
+  event(type: string, data: JsonObject): SessionEvent {
+    const event: SessionEvent = { seq: ++this.lastSeq, ts: this.now, type, data };
+    this.events.push(event);
+    return event;
+  }
+
+  /**
+   * Moves the session to `to` through the status machine, recording the transition's event
+   * (pause, resume, complete, error, timeout, crash, recover) with `data`.
+   * @throws invalid_transition naming both states
+   */
+  transition(to: SessionStatus, data: JsonObject = {}, fields: Partial<Mutable<Session>> = {}): SessionEvent {
+    const from = this.current.status;
+    assertTransition(from, to);
+    const endedAt = isTerminal(to) ? this.now : null;
+    this.set({ ...fields, status: to, ...(endedAt !== this.current.ended_at ? { ended_at: endedAt } : {}) });
+    return this.event(transitionEventType(from, to), { ...data, from, to });
+  }
+
+  /** Records a checkpoint of the current state, and makes its data the session's `checkpoint`. */
+  checkpoint(label: string | null, data: JsonObject): Checkpoint {
+    const { context, status, iterations } = this.current;
+    const id = newId();
+    const event = this.event("checkpoint", { checkpoint_id: id, label });
+    const checkpoint: Checkpoint = {
+      id,
+      session_id: this.current.id,
+      seq: event.seq,
+      label,
+      data,
+      state: { context, status, iterations },
+      created_at: this.now,
+    };
+    this.checkpoints.push(checkpoint);
+    this.set({ checkpoint: data });
+    return checkpoint;
+  }
+
+  /** The finished record (version and updated_at moved when a field changed) and its write. */
+  finish(): { session: Session; request: WriteRequest } {
+    const session: Session = {
+      ...this.current,
+      last_seq: this.lastSeq,
+      last_activity_at: this.events.length ? this.now : this.current.last_activity_at,
+      ...(this.updates.size && !this.isNew ? { version: this.before.version + 1, updated_at: this.now } : {}),
+    };
+    const ops: WriteOp[] = [];
+    const changes: SessionChange[] = [];
+    // An append alone writes no session row: the store derives last_seq and last_activity_at
+    // from the newest event, which keeps the hot path to one row per event.
+    if (this.isNew || this.updates.size) {
+      ops.push({
+        op: "put_session",
+        session,
+        insert: this.isNew,
+        scalarsOnly: !this.isNew && onlyScalars(this.updates),
+      });
+    }
+    if (this.isNew) changes.push({ type: "session.created", session });
+    else if (this.updates.size) {
+      changes.push({ type: "session.updated", session, updates: [...this.updates], previous: this.before });
+    }
+    for (const event of this.events) {
+      ops.push({ op: "append_event", session_id: session.id, event });
+      changes.push({ type: "event.appended", session, event });
+    }
+    for (const checkpoint of this.checkpoints) {
+      ops.push({ op: "put_checkpoint", checkpoint });
+      changes.push({ type: "checkpoint.created", session, checkpoint });
+    }
+    return { session, request: { sessionId: session.id, session, ops, changes } };
+  }
+}

@@ -1,0 +1,6 @@
+/** The session engine: hot pool, ordered writes, group commit, event bus. */
+export { Change } from "./change.js";
+export { type ChangeListener, EventBus, type SessionChange } from "./event-bus.js";
+export { type CommitObservation, GroupCommitter, type WriteRequest } from "./group-commit.js";
+export { HotPool } from "./hot-pool.js";
+export { type Recovery, type SessionMetrics, SessionManager, type SessionManagerOptions, type WriteOptions } from "./session-manager.js";

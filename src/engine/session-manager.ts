@@ -1,0 +1,780 @@
+import {
+  type Checkpoint,
+  type Config,
+  type CreateSessionInput,
+  CreateSessionSchema,
+  type EventQuery,
+  EventQuerySchema,
+  EventTypeSchema,
+  type JsonObject,
+  type Page,
+  type PageRequest,
+  PageRequestSchema,
+  STATE_EVENT_TYPES,
+  type Session,
+  type SessionEvent,
+  type SessionFilter,
+  SessionFilterSchema,
+  type SessionState,
+  type SessionStats,
+  type SessionStatus,
+  SessiondError,
+  type UpdateSessionInput,
+  UpdateSessionSchema,
+  applyEvent,
+  applyMergePatch,
+  assertValidId,
+  assertValidName,
+  errors,
+  isTerminal,
+  isUuid,
+  ownJson,
+  validate,
+} from "../core/index.js";
+import type { Store, SyncStore, WebhookRecord } from "../store/index.js";
+import { Change } from "./change.js";
+import { EventBus } from "./event-bus.js";
+import { type CommitObservation, GroupCommitter } from "./group-commit.js";
+import { HotPool } from "./hot-pool.js";
+import { newSessionRecord, ownObject } from "./records.js";
+
+/** What a SessionManager runs on. */
+export interface SessionManagerOptions {
+  readonly store: Store;
+  readonly config: Config;
+  /** @default () => new Date() */
+  readonly clock?: () => Date;
+  /** @default a new EventBus */
+  readonly bus?: EventBus;
+  /** Called after every group commit (batch size, duration), e.g. to export metrics. */
+  readonly observeCommit?: (commit: CommitObservation) => void;
+}
+
+/** Optimistic concurrency: refuse the write unless the session is at this version. */
+export interface WriteOptions {
+  readonly expected_version?: number;
+}
+
+/** Seed 003's session metrics: how long a session ran and what it did. */
+export interface SessionMetrics {
+  readonly session_id: string;
+  readonly status: SessionStatus;
+  /** From started_at to ended_at, or to now while it runs. */
+  readonly duration_ms: number;
+  /** Since the last event. */
+  readonly idle_ms: number;
+  readonly iterations: number;
+  readonly events_total: number;
+  readonly events_by_type: Readonly<Record<string, number>>;
+  readonly checkpoints: number;
+}
+
+/** The result of recovering a crashed session: the session, active again, and where to resume. */
+export interface Recovery {
+  readonly session: Session;
+  readonly checkpoint: Checkpoint | null;
+}
+
+const ALL = Number.MAX_SAFE_INTEGER;
+const DAY_MS = 86_400_000;
+/** Rows fetched per round when a read must walk a whole range (state replay, cleanup). */
+const SCAN_CHUNK = 5_000;
+
+/**
+ * The session engine. Sessions live in a bounded hot pool and are read from memory; each change
+ * is built synchronously on the session's newest state (so event seqs are gap-free under any
+ * concurrency), applied to memory, and group-committed; the caller's promise resolves once the
+ * change is durable, and the change is then published on the bus.
+ */
+export class SessionManager {
+  readonly bus: EventBus;
+  private readonly store: Store;
+  private readonly config: Config;
+  private readonly clock: () => Date;
+  private readonly pool: HotPool;
+  private readonly committer: GroupCommitter;
+  private readonly loading = new Map<string, Promise<Session | undefined>>();
+  private closed = false;
+
+  constructor(options: SessionManagerOptions) {
+    this.store = options.store;
+    this.config = options.config;
+    this.clock = options.clock ?? (() => new Date());
+    this.bus = options.bus ?? new EventBus();
+    this.pool = new HotPool(options.config.hotPoolSize);
+    this.committer = new GroupCommitter(options.store, options.config.maxCommitBatch, {
+      committed: (changes) => {
+        for (const change of changes) this.bus.publish(change);
+      },
+      discarded: (ids) => {
+        for (const id of ids) this.pool.delete(id);
+      },
+      ...(options.observeCommit ? { observed: options.observeCommit } : {}),
+    });
+  }
+
+  // ---- create and read ------------------------------------------------------------------
+
+  /**
+   * Creates a session (status active) and records its `start` event.
+   * @throws validation / too_large naming the field; conflict when the id or name is taken
+   */
+  async create(input: CreateSessionInput): Promise<Session> {
+    this.assertOpen();
+    const valid = validate(CreateSessionSchema, input ?? {});
+    if (valid.id !== undefined) assertValidId(valid.id);
+    if (valid.name !== undefined) assertValidName(valid.name);
+    const now = this.now();
+    let record = newSessionRecord(valid, now, this.config);
+    const checkpointData = valid.checkpoint ? ownJson(valid.checkpoint, "checkpoint", this.config.maxEventBytes) : null;
+    if (valid.id !== undefined && (await this.exists(valid.id))) throw errors.conflict(`a session with id ${valid.id} already exists`, "id");
+    for (let attempt = 0; await this.nameTaken(record.name); attempt++) {
+      // A generated name that collides gets a longer random tail; a chosen one is refused.
+      if (valid.name !== undefined || attempt > 3) throw errors.conflict(`a session named ${record.name} already exists`, "name");
+      record = { ...record, name: `${record.name}-${Math.random().toString(36).slice(2, 6)}` };
+    }
+    // The awaits above let other callers run: check again, synchronously, just before applying.
+    if (this.lookupHot(record.id) !== undefined || this.hotIdForName(record.name)) {
+      throw errors.conflict(`a session named ${record.name} already exists`, "name");
+    }
+    const change = new Change(record, now, true);
+    change.event("start", startEventData(record));
+    if (checkpointData) change.checkpoint(null, checkpointData);
+    return this.apply(change);
+  }
+
+  /** The session with this id or name. @throws not_found */
+  async get(ref: string): Promise<Session> {
+    const session = await this.find(ref);
+    if (!session) throw errors.sessionNotFound(ref);
+    return session;
+  }
+
+  /** The session with this id or name, or undefined. Hot sessions are answered from memory. */
+  async find(ref: string): Promise<Session | undefined> {
+    const hot = this.lookupHot(ref);
+    if (hot !== undefined) return hot ?? undefined;
+    return this.load(ref);
+  }
+
+  /** Synchronous find (embedded SQLite store only). */
+  findSync(ref: string): Session | undefined {
+    const hot = this.lookupHot(ref);
+    if (hot !== undefined) return hot ?? undefined;
+    const sync = this.syncStore("getSession");
+    const session = this.fetch(sync.getSession(ref) ?? nameLookup(ref, (name) => sync.findSessionId(name), (id) => sync.getSession(id)));
+    return session;
+  }
+
+  /** Synchronous get. @throws not_found */
+  getSync(ref: string): Session {
+    const session = this.findSync(ref);
+    if (!session) throw errors.sessionNotFound(ref);
+    return session;
+  }
+
+  /** Newest first, filtered; every filter is backed by an index. */
+  async list(filter: SessionFilter = {}, page: PageRequest = {}): Promise<Page<Session>> {
+    this.assertOpen();
+    const { f, p } = this.listArgs(filter, page);
+    await this.committer.flush();
+    return this.preferHot(await this.store.listSessions(f, p));
+  }
+
+  /** Synchronous list (embedded SQLite store only). */
+  listSync(filter: SessionFilter = {}, page: PageRequest = {}): Page<Session> {
+    this.assertOpen();
+    const { f, p } = this.listArgs(filter, page);
+    const sync = this.syncStore("listing sessions");
+    this.committer.flushSync();
+    return this.preferHot(sync.listSessions(f, p));
+  }
+
+  // ---- update and lifecycle --------------------------------------------------------------
+
+  /**
+   * Updates fields; `context` replaces, `context_patch` merges (RFC 7396), `checkpoint` records a
+   * checkpoint, `status` moves through the status machine (a no-op when unchanged). Applied in
+   * that order, atomically.
+   * @throws validation, too_large, conflict (name taken), invalid_transition, version_conflict
+   */
+  async update(ref: string, input: UpdateSessionInput, options: WriteOptions = {}): Promise<Session> {
+    const valid = validate(UpdateSessionSchema, input ?? {});
+    if (valid.name !== undefined) assertValidName(valid.name);
+    if (valid.context !== undefined && valid.context_patch !== undefined) {
+      throw errors.validation("context_patch", "give context (replace) or context_patch (merge), not both");
+    }
+    const limits = this.config;
+    const context = valid.context && ownJson(valid.context, "context", limits.maxContextBytes);
+    const patch = valid.context_patch && ownJson(valid.context_patch, "context_patch", limits.maxContextBytes);
+    const checkpoint = valid.checkpoint && ownJson(valid.checkpoint, "checkpoint", limits.maxEventBytes);
+    const fields: Partial<Record<keyof Session, unknown>> = {};
+    for (const key of ["type", "mode", "agent_id", "user_id", "channel_id", "task", "workspace", "max_iterations", "runtime_backend", "server", "error"] as const) {
+      if (valid[key] !== undefined) fields[key] = valid[key];
+    }
+    if (valid.labels !== undefined) fields.labels = ownJson(valid.labels, "labels", limits.maxEventBytes);
+    if (valid.runtime_metadata !== undefined) fields.runtime_metadata = ownObject(valid.runtime_metadata, "runtime_metadata", limits.maxEventBytes);
+    if (valid.metadata !== undefined) fields.metadata = ownObject(valid.metadata, "metadata", limits.maxEventBytes);
+    if (valid.result !== undefined) fields.result = ownJson(valid.result, "result", limits.maxEventBytes);
+    if (valid.name !== undefined) {
+      const current = await this.get(ref);
+      if (valid.name !== current.name && (await this.nameTaken(valid.name))) {
+        throw errors.conflict(`a session named ${valid.name} already exists`, "name");
+      }
+      fields.name = valid.name;
+    }
+    return this.change(ref, options, (c) => {
+      if (fields.name !== undefined && fields.name !== c.session.name && this.hotIdForName(fields.name as string)) {
+        throw errors.conflict(`a session named ${String(fields.name)} already exists`, "name");
+      }
+      if (Object.keys(fields).length) c.set(fields as Partial<Session>);
+      if (context !== undefined) {
+        c.set({ context });
+        c.event("context_update", { context });
+      } else if (patch !== undefined) {
+        const merged = ownJson(applyMergePatch(c.session.context, patch) as JsonObject, "context", limits.maxContextBytes);
+        c.set({ context: merged });
+        c.event("context_update", { patch });
+      }
+      if (checkpoint !== undefined) c.checkpoint(null, checkpoint);
+      if (valid.status !== undefined && valid.status !== c.session.status) c.transition(valid.status);
+    });
+  }
+
+  /** Replaces the context (`merge: false`) or merges a JSON Merge Patch into it. */
+  async updateContext(ref: string, context: JsonObject, options: WriteOptions & { merge?: boolean } = {}): Promise<Session> {
+    return this.update(ref, options.merge ? { context_patch: context } : { context }, options);
+  }
+
+  pause(ref: string, reason?: string, options?: WriteOptions): Promise<Session> {
+    return this.transition(ref, "paused", reason === undefined ? {} : { reason }, {}, options);
+  }
+
+  /** Paused → active; a crashed session is recovered instead. */
+  resume(ref: string, options?: WriteOptions): Promise<Session> {
+    return this.transition(ref, "active", {}, {}, options);
+  }
+
+  complete(ref: string, result?: unknown, options?: WriteOptions): Promise<Session> {
+    const owned = result === undefined ? null : ownJson(result, "result", this.config.maxEventBytes);
+    return this.transition(ref, "completed", owned === null ? {} : { result: owned }, { result: owned }, options);
+  }
+
+  fail(ref: string, error: string, options?: WriteOptions): Promise<Session> {
+    if (typeof error !== "string" || !error) throw errors.validation("error", "expected a non-empty string");
+    return this.transition(ref, "failed", { error }, { error }, options);
+  }
+
+  crash(ref: string, reason?: string, options?: WriteOptions): Promise<Session> {
+    return this.transition(ref, "crashed", reason === undefined ? {} : { reason }, {}, options);
+  }
+
+  /** Crashed → active, returning the latest checkpoint to resume from (seed 003's recovery). */
+  async recover(ref: string, options?: WriteOptions): Promise<Recovery> {
+    const session = await this.change(ref, options ?? {}, (c) => {
+      if (c.session.status !== "crashed") throw errors.invalidTransition("recover", c.session.status, "active");
+      c.transition("active");
+    });
+    const checkpoint = await this.store.checkpointAtOrBefore(session.id, session.last_seq);
+    return { session, checkpoint: checkpoint ?? null };
+  }
+
+  /** Ends the session as timed out. */
+  timeout(ref: string, reason?: string, options?: WriteOptions): Promise<Session> {
+    return this.transition(ref, "timeout", reason === undefined ? {} : { reason }, {}, options);
+  }
+
+  /**
+   * Counts one iteration (an `iteration` event with `data`); reaching max_iterations moves the
+   * session to timeout in the same change.
+   * @throws session_not_active unless the session is active
+   */
+  incrementIteration(ref: string, data: JsonObject = {}, options: WriteOptions = {}): Promise<Session> {
+    const owned = this.eventData(data, "data");
+    return this.change(ref, options, (c) => {
+      this.assertActive(c.session, "record an iteration");
+      const iterations = c.session.iterations + 1;
+      c.set({ iterations });
+      c.event("iteration", owned);
+      const max = c.session.max_iterations;
+      if (max !== null && iterations >= max) c.transition("timeout", { reason: "max_iterations reached", max_iterations: max });
+    });
+  }
+
+  // ---- events ------------------------------------------------------------------------------
+
+  /**
+   * Appends a custom event (any type but those that change state, which have their own calls).
+   * @throws validation naming `type` or `data`; too_large naming `data`
+   */
+  async appendEvent(ref: string, type: string, data: JsonObject = {}, options: WriteOptions = {}): Promise<SessionEvent> {
+    if (typeof type !== "string" || type === "") throw errors.validation("type", "an event needs a type");
+    validate(EventTypeSchema, type, "type");
+    if (STATE_EVENT_TYPES.includes(type)) {
+      throw errors.validation("type", `${type} events are recorded by the session's own operations (pause, update, checkpoint…)`);
+    }
+    const owned = this.eventData(data, "data");
+    let event: SessionEvent | undefined;
+    await this.change(ref, options, (c) => {
+      event = c.event(type, owned);
+    });
+    return event!;
+  }
+
+  /** Records a tool call (seed 004) and adds the tool to `metadata.toolsUsed`. */
+  async recordToolCall(ref: string, tool: string, args: unknown, result?: unknown): Promise<SessionEvent> {
+    if (typeof tool !== "string" || tool === "") throw errors.validation("tool", "expected the tool's name");
+    const data = this.eventData({ tool, args: args ?? null, result: result ?? null }, "data");
+    let event: SessionEvent | undefined;
+    await this.change(ref, {}, (c) => {
+      event = c.event("tool_call", data);
+      const used = Array.isArray(c.session.metadata.toolsUsed) ? (c.session.metadata.toolsUsed as unknown[]) : [];
+      if (!used.includes(tool)) c.set({ metadata: { ...c.session.metadata, toolsUsed: [...used, tool] } });
+    });
+    return event!;
+  }
+
+  /** A session's events by seq range and type. Reads what is committed (pending writes first). */
+  async listEvents(ref: string, query: EventQuery = {}): Promise<SessionEvent[]> {
+    const q = validate(EventQuerySchema, query);
+    const session = await this.get(ref);
+    await this.committer.flush();
+    return this.store.listEvents(session.id, q);
+  }
+
+  /** Synchronous listEvents (embedded SQLite store only). */
+  listEventsSync(ref: string, query: EventQuery = {}): SessionEvent[] {
+    const q = validate(EventQuerySchema, query);
+    const session = this.getSync(ref);
+    const sync = this.syncStore("listing events");
+    this.committer.flushSync();
+    return sync.listEvents(session.id, q);
+  }
+
+  // ---- checkpoints and time travel ---------------------------------------------------------
+
+  /** Records a checkpoint of the current state with the caller's data. */
+  async createCheckpoint(ref: string, input: { label?: string | null; data?: JsonObject } = {}, options: WriteOptions = {}): Promise<Checkpoint> {
+    if (input.label !== undefined && input.label !== null && typeof input.label !== "string") {
+      throw errors.validation("label", "expected a string");
+    }
+    const data = this.eventData(input.data ?? {}, "data");
+    let checkpoint: Checkpoint | undefined;
+    await this.change(ref, options, (c) => {
+      checkpoint = c.checkpoint(input.label ?? null, data);
+    });
+    return checkpoint!;
+  }
+
+  /** Oldest first. */
+  async listCheckpoints(ref: string): Promise<Checkpoint[]> {
+    const session = await this.get(ref);
+    await this.committer.flush();
+    return this.store.listCheckpoints(session.id, ALL);
+  }
+
+  /** @throws not_found for an unknown session or checkpoint */
+  async getCheckpoint(ref: string, checkpointId: string): Promise<Checkpoint> {
+    const session = await this.get(ref);
+    await this.committer.flush();
+    const checkpoint = await this.store.getCheckpoint(session.id, checkpointId);
+    if (!checkpoint) throw errors.checkpointNotFound(checkpointId);
+    return checkpoint;
+  }
+
+  /**
+   * Rewinds context and iterations to a checkpoint and appends a `restore` event; history is
+   * kept. The status is not rewound. A terminal session cannot be restored: fork it instead.
+   */
+  async restore(ref: string, checkpointId: string, options: WriteOptions = {}): Promise<Session> {
+    const checkpoint = await this.getCheckpoint(ref, checkpointId);
+    return this.change(ref, options, (c) => {
+      if (isTerminal(c.session.status)) {
+        throw new SessiondError("session_not_active", {
+          action: "restore a checkpoint",
+          ref: c.session.name,
+          status: c.session.status,
+          hint: "fork from the checkpoint instead",
+        });
+      }
+      const state: SessionState = { context: checkpoint.state.context, status: c.session.status, iterations: checkpoint.state.iterations };
+      c.set({ context: state.context, iterations: state.iterations, checkpoint: checkpoint.data });
+      c.event("restore", { checkpoint_id: checkpoint.id, seq: checkpoint.seq, state });
+    });
+  }
+
+  /**
+   * A new session from a checkpoint: the source's settings, the checkpoint's context and
+   * iterations, status active, `parent` set. The source gets a `fork` event.
+   */
+  async fork(ref: string, checkpointId: string, input: { name?: string } = {}): Promise<Session> {
+    if (input.name !== undefined) assertValidName(input.name);
+    const checkpoint = await this.getCheckpoint(ref, checkpointId);
+    const source = await this.get(ref);
+    const now = this.now();
+    const child = await this.create({
+      ...(input.name !== undefined ? { name: input.name } : {}),
+      kind: source.kind,
+      type: source.type,
+      mode: source.mode,
+      agent_id: source.agent_id,
+      user_id: source.user_id,
+      channel_id: source.channel_id,
+      labels: { ...source.labels },
+      task: source.task,
+      max_iterations: source.max_iterations,
+      runtime_backend: source.runtime_backend,
+      server: source.server,
+      metadata: source.metadata,
+      context: checkpoint.state.context,
+    }).then((created) =>
+      this.change(created.id, {}, (c) => {
+        c.set({ parent: source.id, iterations: checkpoint.state.iterations, checkpoint: checkpoint.data });
+        c.event("restore", {
+          checkpoint_id: checkpoint.id,
+          seq: checkpoint.seq,
+          forked_from: source.id,
+          state: { context: checkpoint.state.context, status: "active", iterations: checkpoint.state.iterations },
+        });
+      }),
+    );
+    await this.change(source.id, {}, (c) => {
+      c.event("fork", { child_id: child.id, child_name: child.name, checkpoint_id: checkpoint.id, at: now });
+    });
+    return child;
+  }
+
+  /** The session's context, status and iterations as they were right after event `seq`. */
+  async stateAt(ref: string, seq: number): Promise<SessionState & { seq: number }> {
+    const session = await this.get(ref);
+    if (!Number.isInteger(seq) || seq < 1 || seq > session.last_seq) {
+      throw errors.validation("seq", `expected an integer from 1 to ${session.last_seq}`);
+    }
+    await this.committer.flush();
+    const base = await this.store.checkpointAtOrBefore(session.id, seq);
+    let state: SessionState = base ? base.state : { context: {}, status: "active", iterations: 0 };
+    let after = base ? base.seq : 0;
+    while (after < seq) {
+      const events = await this.store.listEvents(session.id, { after_seq: after, to_seq: seq, limit: SCAN_CHUNK });
+      if (!events.length) break;
+      for (const event of events) state = applyEvent(state, event);
+      after = events.at(-1)!.seq;
+    }
+    return { seq, ...state };
+  }
+
+  /** Duration and activity counts of one session. */
+  async metrics(ref: string): Promise<SessionMetrics> {
+    const session = await this.get(ref);
+    await this.committer.flush();
+    const activity = await this.store.activity(session.id);
+    const now = this.clock().getTime();
+    const end = session.ended_at ? Date.parse(session.ended_at) : now;
+    return {
+      session_id: session.id,
+      status: session.status,
+      duration_ms: Math.max(0, end - Date.parse(session.started_at)),
+      idle_ms: Math.max(0, now - Date.parse(session.last_activity_at)),
+      iterations: session.iterations,
+      events_total: Object.values(activity.events_by_type).reduce((a, b) => a + b, 0),
+      events_by_type: activity.events_by_type,
+      checkpoints: activity.checkpoints,
+    };
+  }
+
+  // ---- delete, stats, cleanup --------------------------------------------------------------
+
+  /** Deletes a session with its events and checkpoints. @throws not_found */
+  async delete(ref: string, options: WriteOptions = {}): Promise<void> {
+    this.assertOpen();
+    const session = await this.get(ref);
+    this.assertVersion(session, options);
+    await this.committer.write(this.deletion(session));
+  }
+
+  /** Synchronous delete (embedded SQLite store only). @returns false when there was no such session */
+  deleteSync(ref: string): boolean {
+    this.assertOpen();
+    const session = this.findSync(ref);
+    if (!session) return false;
+    this.committer.writeSync(this.deletion(session));
+    return true;
+  }
+
+  async stats(filter: SessionFilter = {}): Promise<SessionStats> {
+    const f = validate(SessionFilterSchema, filter, "filter");
+    await this.committer.flush();
+    return this.store.stats(f);
+  }
+
+  statsSync(filter: SessionFilter = {}): SessionStats {
+    const f = validate(SessionFilterSchema, filter, "filter");
+    const sync = this.syncStore("stats");
+    this.committer.flushSync();
+    return sync.stats(f);
+  }
+
+  /**
+   * Deletes sessions in a terminal status that ended more than `olderThanDays` ago.
+   * @returns how many were deleted
+   */
+  async cleanup(olderThanDays: number): Promise<number> {
+    const before = this.cleanupCutoff(olderThanDays);
+    await this.committer.flush();
+    let count = 0;
+    for (;;) {
+      const ids = await this.store.listExpired(before, SCAN_CHUNK);
+      if (!ids.length) return count;
+      // Read straight from the store: loading doomed sessions into the pool would evict live ones.
+      const sessions = (await Promise.all(ids.map((id) => this.readForDeletion(id)))).filter((s): s is Session => !!s);
+      await Promise.all(sessions.map((s) => this.committer.write(this.deletion(s))));
+      count += sessions.length;
+    }
+  }
+
+  /** Synchronous cleanup (embedded SQLite store only). */
+  cleanupSync(olderThanDays: number): number {
+    const before = this.cleanupCutoff(olderThanDays);
+    const sync = this.syncStore("cleanup");
+    this.committer.flushSync();
+    let count = 0;
+    for (;;) {
+      const ids = sync.listExpired(before, SCAN_CHUNK);
+      if (!ids.length) return count;
+      for (const id of ids) {
+        const hot = this.lookupHot(id);
+        const session = hot === undefined ? sync.getSession(id) : hot;
+        if (session) this.committer.writeSync(this.deletion(session));
+      }
+      count += ids.length;
+    }
+  }
+
+  // ---- webhooks (stored here; delivered by the events layer) ---------------------------------
+
+  async putWebhook(webhook: WebhookRecord): Promise<void> {
+    await this.store.putWebhook(webhook);
+  }
+
+  putWebhookSync(webhook: WebhookRecord): void {
+    this.syncStore("configuring a webhook").putWebhook(webhook);
+  }
+
+  listWebhooks(): Promise<WebhookRecord[]> {
+    return this.store.listWebhooks();
+  }
+
+  // ---- durability and shutdown ---------------------------------------------------------------
+
+  /** Resolves once every write made so far is committed. */
+  flush(): Promise<void> {
+    return this.committer.flush();
+  }
+
+  /** Flushes, then closes the store. Later calls fail with `closed`. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.committer.flush();
+    this.closed = true;
+    await this.store.close();
+  }
+
+  /** Flushes and closes synchronously (embedded SQLite only): for process exit hooks. */
+  closeSync(): void {
+    if (this.closed) return;
+    this.committer.flushSync();
+    this.closed = true;
+    this.syncStore("closing").close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Sessions held in memory now. */
+  get hotCount(): number {
+    return this.pool.size;
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  /**
+   * Builds and applies a change on the newest state of a session. When the session is hot the
+   * builder runs in the same turn, with no await before it, so concurrent callers are ordered
+   * by call order and never see a stale state.
+   */
+  private async change(ref: string, options: WriteOptions, build: (change: Change) => void): Promise<Session> {
+    this.assertOpen();
+    let current = this.lookupHot(ref);
+    while (current === undefined) {
+      if (!(await this.load(ref))) throw errors.sessionNotFound(ref);
+      current = this.lookupHot(ref);
+    }
+    if (current === null) throw errors.sessionNotFound(ref);
+    this.assertVersion(current, options);
+    const change = new Change(current, this.now());
+    build(change);
+    return this.apply(change);
+  }
+
+  private transition(
+    ref: string,
+    to: SessionStatus,
+    data: JsonObject,
+    fields: Partial<Session>,
+    options: WriteOptions = {},
+  ): Promise<Session> {
+    return this.change(ref, options, (c) => {
+      c.transition(to, data, fields);
+    });
+  }
+
+  /** Puts a finished change in memory and queues its write; resolves when it is durable. */
+  private async apply(change: Change): Promise<Session> {
+    const { session, request } = change.finish();
+    if (!request.ops.length) return session;
+    this.pool.set(session);
+    await this.committer.write(request);
+    return session;
+  }
+
+  private deletion(session: Session) {
+    this.pool.delete(session.id);
+    return {
+      sessionId: session.id,
+      session: null,
+      ops: [{ op: "delete_session" as const, session_id: session.id }],
+      changes: [{ type: "session.deleted" as const, session }],
+    };
+  }
+
+  /**
+   * A session from memory: a Session, null when its delete is pending, undefined when memory
+   * does not know it (look in the store).
+   */
+  private lookupHot(ref: string): Session | null | undefined {
+    const byId = this.pool.get(ref) ?? this.committer.unwritten(ref);
+    if (byId !== undefined) return byId;
+    if (isUuid(ref)) return undefined;
+    const id = this.pool.idForName(ref);
+    if (id !== undefined) return this.pool.get(id);
+    return this.committer.unwrittenByName(ref);
+  }
+
+  private hotIdForName(name: string): string | undefined {
+    return this.pool.idForName(name) ?? this.committer.unwrittenByName(name)?.id;
+  }
+
+  /** Loads a session from the store into the pool; concurrent loads of one ref share a read. */
+  private load(ref: string): Promise<Session | undefined> {
+    let loading = this.loading.get(ref);
+    if (!loading) {
+      loading = (async () => {
+        try {
+          const stored =
+            (await this.store.getSession(ref)) ??
+            (isUuid(ref) ? undefined : await nameLookupAsync(ref, this.store));
+          return this.fetch(stored);
+        } finally {
+          this.loading.delete(ref);
+        }
+      })();
+      this.loading.set(ref, loading);
+    }
+    return loading;
+  }
+
+  /** Admits a session read from the store to the pool, unless memory knows better. */
+  private fetch(stored: Session | undefined): Session | undefined {
+    if (!stored) return undefined;
+    const hot = this.pool.get(stored.id) ?? this.committer.unwritten(stored.id);
+    if (hot === null) return undefined;
+    if (hot) return hot;
+    this.pool.set(stored);
+    return stored;
+  }
+
+  private async readForDeletion(id: string): Promise<Session | undefined> {
+    const hot = this.lookupHot(id);
+    if (hot !== undefined) return hot ?? undefined;
+    return this.store.getSession(id);
+  }
+
+  private async exists(id: string): Promise<boolean> {
+    const hot = this.lookupHot(id);
+    if (hot !== undefined) return hot !== null;
+    return (await this.store.getSession(id)) !== undefined;
+  }
+
+  private async nameTaken(name: string): Promise<boolean> {
+    if (this.hotIdForName(name)) return true;
+    const id = await this.store.findSessionId(name);
+    return id !== undefined && this.committer.unwritten(id) !== null;
+  }
+
+  private preferHot(page: Page<Session>): Page<Session> {
+    return { ...page, items: page.items.map((s) => this.pool.get(s.id) ?? s) };
+  }
+
+  private listArgs(filter: SessionFilter, page: PageRequest) {
+    const f = validate(SessionFilterSchema, filter ?? {}, "filter");
+    const p = validate(PageRequestSchema, page ?? {});
+    return { f, p: { ...p, limit: p.limit ?? this.config.defaultPageSize } };
+  }
+
+  private eventData(data: unknown, field: string): JsonObject {
+    if (data === undefined || data === null) return {};
+    if (typeof data !== "object" || Array.isArray(data)) throw errors.validation(field, "expected a JSON object");
+    return ownJson(data as JsonObject, field, this.config.maxEventBytes);
+  }
+
+  private assertVersion(session: Session, options: WriteOptions): void {
+    const expected = options.expected_version;
+    if (expected !== undefined && expected !== session.version) {
+      throw errors.versionConflict(session.name, expected, session.version);
+    }
+  }
+
+  private assertActive(session: Session, action: string): void {
+    if (session.status !== "active") {
+      throw new SessiondError("session_not_active", { action, ref: session.name, status: session.status, hint: "resume it first" });
+    }
+  }
+
+  private cleanupCutoff(olderThanDays: number): string {
+    if (typeof olderThanDays !== "number" || !Number.isFinite(olderThanDays) || olderThanDays < 0) {
+      throw errors.validation("older_than_days", "expected a non-negative number of days");
+    }
+    return new Date(this.clock().getTime() - olderThanDays * DAY_MS).toISOString();
+  }
+
+  private syncStore(operation: string): SyncStore {
+    this.assertOpen();
+    if (!this.store.sync) throw new SessiondError("sync_unavailable", { operation });
+    return this.store.sync;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SessiondError("closed");
+  }
+
+  private now(): string {
+    return this.clock().toISOString();
+  }
+}
+
+/** What the `start` event records: enough to rebuild the state at seq 1. */
+function startEventData(s: Session): JsonObject {
+  return { kind: s.kind, type: s.type, mode: s.mode, task: s.task, context: s.context };
+}
+
+function nameLookup(ref: string, findId: (name: string) => string | undefined, get: (id: string) => Session | undefined): Session | undefined {
+  if (isUuid(ref)) return undefined;
+  const id = findId(ref);
+  return id === undefined ? undefined : get(id);
+}
+
+async function nameLookupAsync(ref: string, store: Store): Promise<Session | undefined> {
+  const id = await store.findSessionId(ref);
+  return id === undefined ? undefined : store.getSession(id);
+}
