@@ -1,0 +1,14 @@
+/**
+ * sessiond, embedded. Seed 004's session functions (startSession … configureWebhook) on the
+ * SQLite store in SESSIOND_HOME, plus the engine and domain types for deeper use.
+ *
+ * @example
+ * import { startSession, incrementIteration, completeSession } from "sessiond";
+ * const session = await startSession("Implement feature X", "developer", { maxIterations: 50 });
+ * await incrementIteration(session.id, { phase: "planning" });
+ * await completeSession(session.id, "Feature implemented");
+ */
+export * from "./sdk/embedded.js";
+export * from "./core/index.js";
+export { EventBus, SessionManager, type ChangeListener, type SessionChange, type Recovery, type SessionManagerOptions, type WriteOptions } from "./engine/index.js";
+export { openStore, openSqliteStore, type Store, type SyncStore, type WebhookRecord } from "./store/index.js";

@@ -1,0 +1,279 @@
+import type { Checkpoint, SessionEvent, SessionState } from "../../core/events.js";
+import type {
+  CreateSessionInput,
+  JsonObject,
+  Page,
+  PageRequest,
+  Session,
+  SessionFilter,
+  SessionStats,
+  SessionStatus,
+  UpdateSessionInput,
+} from "../../core/session.js";
+import { type RequestSpec, type Transport, headerValue } from "./transport.js";
+
+/** A conditional write: `ifMatch` is the version the session must be at (sent as `If-Match: W/"<n>"`), or a raw If-Match value such as `*`. */
+export interface WriteOptions {
+  ifMatch?: number | string;
+}
+
+/** Which events to read; `types` filters, `order: "desc"` reads newest first. */
+export interface EventListOptions extends PageRequest {
+  after_seq?: number;
+  to_seq?: number;
+  types?: string[];
+  order?: "asc" | "desc";
+}
+
+/** A recovered session and the latest checkpoint to resume from. */
+export interface Recovery {
+  session: Session;
+  checkpoint: Checkpoint | null;
+}
+
+/** Seed 003's per-session metrics. */
+export interface SessionMetrics {
+  session_id: string;
+  status: SessionStatus;
+  duration_ms: number;
+  idle_ms: number;
+  iterations: number;
+  events_total: number;
+  events_by_type: Record<string, number>;
+  checkpoints: number;
+}
+
+/** The state right after event `seq`. */
+export interface StateAt extends SessionState {
+  seq: number;
+}
+
+/** A POST /sessions/ body: the create fields, seed 003's `session_type` alias, and a live session's process options. */
+export type NewSession = CreateSessionInput & {
+  session_type?: string | null;
+  /** Live sessions: the working directory, extra environment and terminal size of the process. */
+  cwd?: string;
+  env?: Record<string, string>;
+  cols?: number;
+  rows?: number;
+};
+
+/** What one exec answers (a command that exits non-zero is a result, not an error). */
+export interface ExecuteResult {
+  exec_id: string;
+  seq: number;
+  input: string;
+  stdout: string;
+  stderr: string;
+  exit_code: number | null;
+  status: string;
+  started_at: string;
+  duration_ms: number;
+  truncated: boolean;
+  [key: string]: unknown;
+}
+
+/** A PATCH body: the update fields, plus seed 003's `session_type` alias. */
+export type SessionPatch = UpdateSessionInput & { session_type?: string | null };
+
+/**
+ * Every session route of the REST API as a typed method. `ref` is a session's id or name.
+ * Errors are the server's SessiondError, rebuilt (`err.code`, `err.field`, `err.status`).
+ *
+ * @example
+ * const s = await client.sessions.createSession({ agent_id: "a1", task: "fix the build" });
+ * await client.sessions.updateSession(s.id, { task: "…" }, { ifMatch: s.version });
+ */
+export class SessionsClient {
+  constructor(private readonly transport: Transport) {}
+
+  /** POST /sessions/ → the new session (201). */
+  async createSession(input: NewSession = {}): Promise<Session> {
+    return this.call<Session>({ method: "POST", path: "/sessions/", body: input });
+  }
+
+  /** GET /sessions/{ref}. @throws not_found */
+  async getSession(ref: string): Promise<Session> {
+    return this.call<Session>({ method: "GET", path: sessionPath(ref) });
+  }
+
+  /** GET /sessions/ with filters, newest first; pass `next_cursor` back as `cursor` for the next page. */
+  async listSessions(filter: SessionFilter = {}, page: PageRequest = {}): Promise<Page<Session>> {
+    const reply = await this.transport.request<Session[]>({ method: "GET", path: "/sessions/", query: { ...filterQuery(filter), limit: page.limit, cursor: page.cursor } });
+    return { items: reply.body, next_cursor: headerValue(reply.headers, "x-next-cursor") || null };
+  }
+
+  /** Every session matching `filter`, following the cursors. */
+  async *iterateSessions(filter: SessionFilter = {}, pageSize = 500): AsyncGenerator<Session> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.listSessions(filter, { limit: pageSize, ...(cursor ? { cursor } : {}) });
+      yield* page.items;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+  }
+
+  /** PATCH /sessions/{ref} (JSON body: `context` replaces, `context_patch` merges). @throws version_conflict when `ifMatch` is stale */
+  async updateSession(ref: string, patch: SessionPatch, options: WriteOptions = {}): Promise<Session> {
+    return this.call<Session>({ method: "PATCH", path: sessionPath(ref), body: patch, headers: ifMatch(options) });
+  }
+
+  /** DELETE /sessions/{ref}, with its events, checkpoints and workspace. */
+  async deleteSession(ref: string, options: WriteOptions = {}): Promise<void> {
+    await this.call({ method: "DELETE", path: sessionPath(ref), headers: ifMatch(options) });
+  }
+
+  /** active → paused. */
+  async pause(ref: string, reason?: string, options: WriteOptions = {}): Promise<Session> {
+    return this.action(ref, "pause", reason === undefined ? {} : { reason }, options);
+  }
+
+  /** paused → active (a crashed session is recovered). */
+  async resume(ref: string, options: WriteOptions = {}): Promise<Session> {
+    return this.action(ref, "resume", {}, options);
+  }
+
+  /** active|paused → completed, with an optional result. */
+  async complete(ref: string, result?: unknown, options: WriteOptions = {}): Promise<Session> {
+    return this.action(ref, "complete", result === undefined ? {} : { result }, options);
+  }
+
+  /** active|paused|crashed → failed, recording the error. */
+  async fail(ref: string, error: string, options: WriteOptions = {}): Promise<Session> {
+    return this.action(ref, "fail", { error }, options);
+  }
+
+  /** active|paused → crashed, for recovery. */
+  async crash(ref: string, reason?: string, options: WriteOptions = {}): Promise<Session> {
+    return this.action(ref, "crash", reason === undefined ? {} : { reason }, options);
+  }
+
+  /** crashed → active, with the latest checkpoint to resume from. */
+  async recover(ref: string, options: WriteOptions = {}): Promise<Recovery> {
+    return this.call<Recovery>({ method: "POST", path: `${sessionPath(ref)}/recover`, body: {}, headers: ifMatch(options) });
+  }
+
+  /** POST /sessions/recover: every crashed session (of `agent_id`/`user_id` when given) back to active. */
+  async recoverAll(owner: { agent_id?: string; user_id?: string; limit?: number } = {}): Promise<Recovery[]> {
+    return this.call<Recovery[]>({ method: "POST", path: "/sessions/recover", body: owner });
+  }
+
+  /** Counts an iteration (an `iteration` event with `data`); reaching max_iterations moves the session to timeout. */
+  async incrementIteration(ref: string, data: JsonObject = {}, options: WriteOptions = {}): Promise<Session> {
+    return this.action(ref, "iterations", { data }, options);
+  }
+
+  /** Records a `tool_call` event (seed 004). */
+  async recordToolCall(ref: string, tool: string, args?: unknown, result?: unknown): Promise<SessionEvent> {
+    return this.call<SessionEvent>({
+      method: "POST",
+      path: `${sessionPath(ref)}/tool-calls`,
+      body: { tool, ...(args !== undefined ? { args } : {}), ...(result !== undefined ? { result } : {}) },
+    });
+  }
+
+  /** Appends a custom event; resolves once it is durable. */
+  async appendEvent(ref: string, type: string, data: JsonObject = {}, options: WriteOptions = {}): Promise<SessionEvent> {
+    return this.call<SessionEvent>({ method: "POST", path: `${sessionPath(ref)}/events`, body: { type, data }, headers: ifMatch(options) });
+  }
+
+  /** A page of the session's events, oldest first unless `order: "desc"`. */
+  async listEvents(ref: string, options: EventListOptions = {}): Promise<Page<SessionEvent>> {
+    const reply = await this.transport.request<SessionEvent[]>({
+      method: "GET",
+      path: `${sessionPath(ref)}/events`,
+      query: { after_seq: options.after_seq, to_seq: options.to_seq, type: options.types, order: options.order, limit: options.limit, cursor: options.cursor },
+    });
+    return { items: reply.body, next_cursor: headerValue(reply.headers, "x-next-cursor") || null };
+  }
+
+  /** Records a checkpoint of the session now; `data` becomes the session's `checkpoint`. */
+  async createCheckpoint(ref: string, input: { label?: string | null; data?: JsonObject } = {}, options: WriteOptions = {}): Promise<Checkpoint> {
+    return this.call<Checkpoint>({ method: "POST", path: `${sessionPath(ref)}/checkpoints`, body: input, headers: ifMatch(options) });
+  }
+
+  /** The session's checkpoints, oldest first. */
+  async listCheckpoints(ref: string): Promise<Checkpoint[]> {
+    return this.call<Checkpoint[]>({ method: "GET", path: `${sessionPath(ref)}/checkpoints` });
+  }
+
+  /** One checkpoint. @throws not_found */
+  async getCheckpoint(ref: string, checkpointId: string): Promise<Checkpoint> {
+    return this.call<Checkpoint>({ method: "GET", path: checkpointPath(ref, checkpointId) });
+  }
+
+  /** Rewinds context and iterations to the checkpoint (history kept). */
+  async restore(ref: string, checkpointId: string, options: WriteOptions = {}): Promise<Session> {
+    return this.call<Session>({ method: "POST", path: `${checkpointPath(ref, checkpointId)}/restore`, body: {}, headers: ifMatch(options) });
+  }
+
+  /** A new active session from the checkpoint; its `parent` names the source. */
+  async fork(ref: string, checkpointId: string, options: { name?: string } = {}): Promise<Session> {
+    return this.call<Session>({ method: "POST", path: `${checkpointPath(ref, checkpointId)}/fork`, body: options });
+  }
+
+  /** The session's context, status and iterations right after event `seq` (default: the newest). */
+  async stateAt(ref: string, seq?: number): Promise<StateAt> {
+    return this.call<StateAt>({ method: "GET", path: `${sessionPath(ref)}/state`, query: { seq } });
+  }
+
+  /** Seed 003's session metrics. */
+  async metrics(ref: string): Promise<SessionMetrics> {
+    return this.call<SessionMetrics>({ method: "GET", path: `${sessionPath(ref)}/metrics` });
+  }
+
+  /** Runs a command in a live session; execs queue in order. @throws session_not_active unless the session is live */
+  async exec(ref: string, input: string, options: { timeout_ms?: number } = {}): Promise<ExecuteResult> {
+    return this.call<ExecuteResult>({ method: "POST", path: `${sessionPath(ref)}/exec`, body: { input, ...options } });
+  }
+
+  /** Interrupts the running exec of a live session (Ctrl-C). */
+  async interrupt(ref: string): Promise<{ interrupted: boolean; exec_id: string | null }> {
+    return this.call({ method: "POST", path: `${sessionPath(ref)}/interrupt` });
+  }
+
+  /** Stops a live session: its process group is killed and the session completed. */
+  async stop(ref: string): Promise<Session> {
+    return this.call<Session>({ method: "POST", path: `${sessionPath(ref)}/stop` });
+  }
+
+  /** GET /stats: aggregates over the sessions matching `filter`. */
+  async stats(filter: SessionFilter = {}): Promise<SessionStats> {
+    return this.call<SessionStats>({ method: "GET", path: "/stats/", query: filterQuery(filter) });
+  }
+
+  /** Deletes sessions that ended more than `olderThanDays` ago (admin only). */
+  async cleanup(olderThanDays: number): Promise<{ deleted: number }> {
+    return this.call<{ deleted: number }>({ method: "POST", path: "/sessions/cleanup", body: { older_than_days: olderThanDays } });
+  }
+
+  private action(ref: string, name: string, body: Record<string, unknown>, options: WriteOptions): Promise<Session> {
+    return this.call<Session>({ method: "POST", path: `${sessionPath(ref)}/${name}`, body, headers: ifMatch(options) });
+  }
+
+  private async call<T>(spec: RequestSpec): Promise<T> {
+    return (await this.transport.request<T>(spec)).body;
+  }
+}
+
+function sessionPath(ref: string): string {
+  return `/sessions/${encodeURIComponent(ref)}`;
+}
+
+function checkpointPath(ref: string, checkpointId: string): string {
+  return `${sessionPath(ref)}/checkpoints/${encodeURIComponent(checkpointId)}`;
+}
+
+function ifMatch(options: WriteOptions): Record<string, string> {
+  if (options.ifMatch === undefined) return {};
+  return { "if-match": typeof options.ifMatch === "number" ? `W/"${options.ifMatch}"` : options.ifMatch };
+}
+
+/** A SessionFilter as the list's query parameters (`label=key:value`, repeatable). */
+export function filterQuery(filter: SessionFilter): RequestSpec["query"] {
+  const { labels, ...rest } = filter;
+  return {
+    ...rest,
+    label: labels ? Object.entries(labels).map(([k, v]) => `${k}:${v}`) : undefined,
+  };
+}

@@ -1,0 +1,156 @@
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { Client, type Dispatcher, Pool } from "undici";
+import { DATA_FILES, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_PORT } from "../../core/defaults.js";
+import { errorFromWire, unreachable } from "./errors.js";
+
+/** Where and how the client talks to sessiond. Everything is optional; see {@link resolveTarget}. */
+export interface ClientOptions {
+  /** The server's Unix socket; no token is needed there. */
+  socketPath?: string;
+  /** The server's URL, e.g. `http://127.0.0.1:8011`; a path prefix is kept. */
+  baseUrl?: string;
+  /** Bearer token for TCP. @default the admin token in `$SESSIOND_HOME/token` when readable */
+  token?: string;
+  /** The data dir holding `sessiond.sock` and `token`. @default `$SESSIOND_HOME`, else `~/.sessiond` */
+  home?: string;
+  /** How long one request may take, connect to last byte. @default config `clientTimeoutMs` (60000) */
+  timeoutMs?: number;
+  /** The environment read for `SESSIOND_HOME`, `SESSIOND_PORT` and `SESSIOND_CLIENT_TIMEOUT_MS`. @default process.env */
+  env?: Record<string, string | undefined>;
+}
+
+/** The resolved connection: a socket path or an origin, with a token for TCP. */
+export type Target =
+  | { kind: "socket"; socketPath: string; timeoutMs: number }
+  | { kind: "url"; origin: string; basePath: string; token: string | undefined; timeoutMs: number };
+
+/**
+ * Resolves the options: an explicit `socketPath` or `baseUrl` wins; otherwise the Unix socket
+ * `$SESSIOND_HOME/sessiond.sock` when it exists, else `http://127.0.0.1:<port>` (config `host`
+ * and `port`, env `SESSIOND_PORT`) with the token read from `$SESSIOND_HOME/token`.
+ */
+export function resolveTarget(options: ClientOptions = {}): Target {
+  const env = options.env ?? process.env;
+  const home = options.home ?? (env.SESSIOND_HOME || join(env.HOME || homedir(), DEFAULT_HOME_DIR));
+  const envTimeout = Number(env.SESSIOND_CLIENT_TIMEOUT_MS);
+  const timeoutMs = options.timeoutMs ?? (Number.isInteger(envTimeout) && envTimeout > 0 ? envTimeout : DEFAULT_CLIENT_TIMEOUT_MS);
+  if (options.socketPath) return { kind: "socket", socketPath: options.socketPath, timeoutMs };
+  const socketPath = join(home, DATA_FILES.socket);
+  if (!options.baseUrl && existsSync(socketPath)) return { kind: "socket", socketPath, timeoutMs };
+  const url = new URL(options.baseUrl ?? `http://${DEFAULT_HOST}:${env.SESSIOND_PORT || DEFAULT_PORT}`);
+  const token = options.token ?? readToken(join(home, DATA_FILES.token));
+  return { kind: "url", origin: url.origin, basePath: url.pathname.replace(/\/+$/, ""), token, timeoutMs };
+}
+
+function readToken(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One request: query values that are arrays repeat the parameter; a body is sent as JSON. */
+export interface RequestSpec {
+  method: Dispatcher.HttpMethod;
+  path: string;
+  query?: Record<string, string | number | boolean | readonly (string | number)[] | undefined>;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** A successful answer: the parsed JSON body (undefined when empty) and the headers. */
+export interface Reply<T> {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: T;
+}
+
+/**
+ * HTTP to sessiond over undici: a Client on the Unix socket or a Pool on the origin. Every
+ * request has a deadline; a non-2xx answer throws the SessiondError the server sent.
+ */
+export class Transport {
+  readonly target: Target;
+  private readonly dispatcher: Client | Pool;
+
+  constructor(options: ClientOptions = {}) {
+    this.target = resolveTarget(options);
+    this.dispatcher =
+      this.target.kind === "socket"
+        ? new Client("http://localhost", { socketPath: this.target.socketPath })
+        : new Pool(this.target.origin, { connections: 16 });
+  }
+
+  /** Where requests go, for messages. */
+  get where(): string {
+    return this.target.kind === "socket" ? `unix:${this.target.socketPath}` : `${this.target.origin}${this.target.basePath}`;
+  }
+
+  /**
+   * Sends a request and parses the JSON answer.
+   * @throws SessiondError from the server's error body, or `internal` when it cannot be reached in time
+   */
+  async request<T>(spec: RequestSpec): Promise<Reply<T>> {
+    const headers: Record<string, string> = { accept: "application/json", ...spec.headers };
+    if (this.target.kind === "url" && this.target.token && headers.authorization === undefined) headers.authorization = `Bearer ${this.target.token}`;
+    let body: string | undefined;
+    if (spec.body !== undefined) {
+      body = JSON.stringify(spec.body);
+      headers["content-type"] = "application/json";
+    }
+    const { timeoutMs } = this.target;
+    const signal = AbortSignal.timeout(timeoutMs);
+    let response: Dispatcher.ResponseData;
+    let text: string;
+    try {
+      response = await this.dispatcher.request({
+        method: spec.method,
+        path: this.pathOf(spec),
+        headers,
+        ...(body !== undefined ? { body } : {}),
+        signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      text = await response.body.text();
+    } catch (err) {
+      throw unreachable(this.where, err, signal.aborted ? timeoutMs : undefined);
+    }
+    let parsed: unknown = undefined;
+    if (text.length) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = text;
+      }
+    }
+    if (response.statusCode >= 400) throw errorFromWire(response.statusCode, parsed);
+    return { status: response.statusCode, headers: response.headers, body: parsed as T };
+  }
+
+  /** Closes the connections; requests in flight finish first. */
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private pathOf(spec: RequestSpec): string {
+    const base = this.target.kind === "url" ? this.target.basePath : "";
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(spec.query ?? {})) {
+      if (value === undefined) continue;
+      if (Array.isArray(value)) for (const v of value) params.append(key, String(v));
+      else params.append(key, String(value));
+    }
+    const qs = params.toString();
+    return `${base}${spec.path}${qs ? `?${qs}` : ""}`;
+  }
+}
+
+/** A header's single value. */
+export function headerValue(headers: Reply<unknown>["headers"], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
