@@ -1,0 +1,134 @@
+import type { SessionKind } from "../core/index.js";
+
+/**
+ * The contract every kind of live session implements (seed 000's `SessionDriver`, split in two):
+ * a {@link SessionDriver} per kind starts processes, and each {@link LiveProcess} is one running
+ * session — exec, interrupt, resize, stop, and an exit signal. Persistence, queueing, limits and
+ * the id-keyed seed-000 verbs (`start`, `exec`, `stop`, `logs`) live once, in `LiveSessions`, so a
+ * new kind is only this contract: one folder, one line in the registry.
+ */
+
+/** Where a live session runs: `local` now; `ssh` plugs in here (same driver over an ssh channel). */
+export interface ServerSpec {
+  readonly target: string;
+  /** Target-specific settings (host, user, key… for ssh). */
+  readonly options?: Readonly<Record<string, unknown>>;
+}
+
+/** Everything a driver needs to start one session's process. */
+export interface StartSpec {
+  readonly sessionId: string;
+  readonly sessionName: string;
+  readonly server: ServerSpec;
+  /** The working directory the process starts in (it exists). */
+  readonly cwd: string;
+  /** The whole environment of the process; nothing else is inherited. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly cols: number;
+  readonly rows: number;
+  /** A private folder for the driver's own files (created, empty, removed after exit). */
+  readonly runtimeDir: string;
+  readonly limits: ProcessLimits;
+}
+
+/** The limits a process enforces itself. */
+export interface ProcessLimits {
+  /** How long the process may take to become ready. */
+  readonly startTimeoutMs: number;
+  /** After an interrupt, how long before the running command is killed (and as long again before the process). */
+  readonly interruptGraceMs: number;
+  /** The most processes the session may have (`pids.max` of its cgroup, `ulimit -u`); 0 for no limit. */
+  readonly maxProcesses: number;
+  /** Put the process in a pids cgroup of its own where the host allows it. */
+  readonly cgroup: boolean;
+  /** When the process dies on its own, how long what it left behind gets between SIGTERM and SIGKILL. */
+  readonly stopGraceMs: number;
+}
+
+/** The two output streams of an exec. */
+export type OutputStream = "stdout" | "stderr";
+
+/**
+ * A piece of an exec's output as it arrives. `offset` counts the bytes of that stream this exec
+ * produced before this chunk, so a reader that lost its place can ask for "from offset N".
+ */
+export interface OutputChunk {
+  readonly stream: OutputStream;
+  readonly offset: number;
+  readonly data: Buffer;
+}
+
+/** One exec, as the coordinator hands it to a process. */
+export interface ExecRequest {
+  readonly input: string;
+  /** Bytes of output (both streams together) to keep; the rest is read and dropped. */
+  readonly maxOutputBytes: number;
+  /** Called with every kept chunk, in order, as it arrives. */
+  readonly onChunk?: (chunk: OutputChunk) => void;
+}
+
+/** What an exec produced, before the coordinator turns it into an ExecResult. */
+export interface ExecOutcome {
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+  /** The command's exit status; null when the process died under it or it was killed by a signal. */
+  readonly exitCode: number | null;
+  /** Output was dropped past `maxOutputBytes`. */
+  readonly truncated: boolean;
+  /** The process itself ended before the exec completed. */
+  readonly processExited: boolean;
+}
+
+/** How a process ended. */
+export interface ProcessExit {
+  readonly exitCode: number | null;
+  readonly signal: number | null;
+}
+
+/** The state a process can be restarted into after a crash: kept in the session's runtime_metadata. */
+export interface RuntimeState {
+  readonly cwd: string;
+  /** Exported environment variables. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** The lifecycle of one process; every transition is logged. */
+export type ProcessState = "starting" | "ready" | "running" | "stopping" | "exited";
+
+/** One running live session. Execs are serialized by the caller: at most one runs at a time. */
+export interface LiveProcess {
+  readonly pid: number;
+  readonly target: string;
+  readonly state: ProcessState;
+  /** The working directory after the last exec (tracked exactly). */
+  readonly cwd: string;
+  /** Set once the process has ended. */
+  readonly exit: ProcessExit | undefined;
+  /** Identity details worth keeping in runtime_metadata (e.g. the pid's start time). */
+  readonly details: Readonly<Record<string, string | number>>;
+  /** Runs one exec. Resolves (never rejects for the command's own failure) when it completes or the process ends. */
+  exec(request: ExecRequest): Promise<ExecOutcome>;
+  /** Interrupts the running exec (Ctrl-C), escalating to kill it, then the process, if it does not stop. @returns false when nothing runs */
+  interrupt(): boolean;
+  resize(cols: number, rows: number): void;
+  /** Reads the state to restore after a crash. Runs as an exec: call it between execs only. */
+  captureState(): Promise<RuntimeState>;
+  /** Ends the process and everything it started: SIGTERM, then SIGKILL after `graceMs`. Resolves when it has exited. */
+  stop(graceMs: number): Promise<void>;
+  /** @returns a function that unsubscribes */
+  onExit(listener: (exit: ProcessExit) => void): () => void;
+  /**
+   * Whether an exec of `input` may have changed the state `captureState` reads (so it is worth
+   * saving now rather than later). A cheap guess; false negatives are caught by the periodic sync.
+   */
+  mayChangeState(input: string): boolean;
+}
+
+/** One kind of live session (shell, python…): starts its processes. */
+export interface SessionDriver {
+  readonly kind: Exclude<SessionKind, "agent">;
+  /** The `server` targets it can run on. */
+  readonly targets: readonly string[];
+  /** @throws spawn_failed when the process cannot start or does not become ready in time */
+  start(spec: StartSpec): Promise<LiveProcess>;
+}

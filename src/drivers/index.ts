@@ -1,0 +1,26 @@
+/**
+ * Live execution sessions (issue 5): the driver contract, the registry of drivers, the shell
+ * driver, and LiveSessions — the coordinator the server's routes call.
+ */
+export type {
+  ExecOutcome,
+  ExecRequest,
+  LiveProcess,
+  OutputChunk,
+  OutputStream,
+  ProcessExit,
+  ProcessLimits,
+  ProcessState,
+  RuntimeState,
+  ServerSpec,
+  SessionDriver,
+  StartSpec,
+} from "./driver.js";
+export { type ExecResult, type ExecStatus, execResultFromEvent } from "./exec-result.js";
+export { type ExecOptions, type LiveInfo, type LiveState, LiveStartSchema, type LogsQuery, type OutputEvent, type StartInput } from "./live-api.js";
+export { LiveSessions, type LiveSessionsOptions } from "./live-sessions.js";
+export { type DriverLog, silentLog } from "./log.js";
+export { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind, isModeEnabled } from "./modes.js";
+export { DriverRegistry, defaultDrivers } from "./registry.js";
+export { ShellDriver, type ShellDriverOptions } from "./shell/index.js";
+export { ARTIFACT_CATEGORIES, ensureWorkspace, workspaceDir } from "./workspace.js";

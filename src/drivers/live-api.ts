@@ -1,0 +1,75 @@
+import { Type } from "@sinclair/typebox";
+import type { CreateSessionInput } from "../core/index.js";
+import type { OutputChunk } from "./driver.js";
+import type { ExecKind } from "./modes.js";
+
+/**
+ * The shapes LiveSessions takes and gives, for the routes to validate and serialize: start
+ * options, exec options, logs queries, output events and the live view of a session.
+ */
+
+/** Lifecycle of a live session on this server: starting its process, live, or being stopped. */
+export type LiveState = "starting" | "live" | "stopping";
+
+/** Start options of a live session besides the session's own fields. */
+export const LiveStartSchema = Type.Object(
+  {
+    /** The working directory to start in (absolute, existing); default the session's workspace. */
+    cwd: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, pattern: "^/" })),
+    /** Extra environment variables. */
+    env: Type.Optional(
+      Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }), Type.String({ maxLength: 131_072 }), {
+        additionalProperties: false,
+        "x-expected": "variable names (letters, digits, _) mapped to strings",
+      }),
+    ),
+    cols: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    rows: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  },
+  { additionalProperties: false },
+);
+
+/** Starting a live session: the session's fields (kind required) plus where and how to run. */
+export type StartInput = Omit<CreateSessionInput, "kind"> & {
+  /** shell (python, typescript and llm as their drivers land). */
+  kind: string;
+  cwd?: string;
+  env?: Record<string, string>;
+  cols?: number;
+  rows?: number;
+};
+
+/** Per-exec options. */
+export interface ExecOptions {
+  /** @default config execTimeoutMs; at most maxExecTimeoutMs */
+  timeout_ms?: number;
+}
+
+/** A `logs` query: execs after a seq (a number or digits) or at/after an ISO time, oldest first. */
+export interface LogsQuery {
+  since?: string | number;
+  /** @default 100, at most 1000 */
+  limit?: number;
+}
+
+/** A chunk of a running exec's output, for streams (issue 6). */
+export interface OutputEvent extends OutputChunk {
+  readonly session_id: string;
+  readonly exec_id: string;
+}
+
+/** A live session as `list()` shows it (seed 000's GET /session/list). */
+export interface LiveInfo {
+  readonly session_id: string;
+  readonly name: string;
+  readonly kind: ExecKind;
+  readonly server: string;
+  readonly state: LiveState;
+  readonly pid: number | null;
+  readonly cwd: string | null;
+  /** When the process (re)started. */
+  readonly started_at: string;
+  readonly last_activity_at: string;
+  readonly running_exec_id: string | null;
+  readonly queued: number;
+}

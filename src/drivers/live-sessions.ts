@@ -1,0 +1,804 @@
+import { stat } from "node:fs/promises";
+import { Type } from "@sinclair/typebox";
+import {
+  type Config,
+  type Session,
+  type SessionStatus,
+  SessiondError,
+  errors,
+  isSessiondError,
+  isTerminal,
+  newId,
+  validate,
+} from "../core/index.js";
+import type { SessionChange, SessionManager } from "../engine/index.js";
+import type { LiveProcess, OutputChunk, ProcessExit, RuntimeState, SessionDriver } from "./driver.js";
+import { ExecQueue } from "./exec-queue.js";
+import { readExecLogs } from "./exec-logs.js";
+import { type ExecRecord, type ExecResult, type ExecStatus, execEventData, execRecord } from "./exec-result.js";
+import { type ExecOptions, type LiveInfo, type LiveState, LiveStartSchema, type LogsQuery, type OutputEvent, type StartInput } from "./live-api.js";
+import { type DriverLog, silentLog } from "./log.js";
+import { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind } from "./modes.js";
+import { markOrphansCrashed } from "./orphans.js";
+import { Reaper, overLimit } from "./reaper.js";
+import { DriverRegistry, defaultDrivers } from "./registry.js";
+import { processEnv, sameState, savedState, withoutSessiondEnv } from "./runtime-state.js";
+import { ensureWorkspace, freshRuntimeDir, removeRuntimeDir } from "./workspace.js";
+
+/** What LiveSessions runs on. */
+export interface LiveSessionsOptions {
+  readonly manager: SessionManager;
+  readonly config: Config;
+  /** @default defaultDrivers(config) — the shell */
+  readonly drivers?: DriverRegistry;
+  readonly log?: DriverLog;
+  /**
+   * The server's environment, from which a new shell inherits the variables named in config
+   * `shellEnv` (and nothing else).
+   * @default process.env
+   */
+  readonly hostEnv?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Creates a session's workspace folder with its artifact folders and returns it; the server
+   * passes its Workspaces so both agree on the folder.
+   * @default ensureWorkspace: `$SESSIOND_HOME/workspaces/<name>/{logs,screenshots,files,recordings,devtools}`
+   */
+  readonly workspace?: (session: Session) => Promise<string>;
+  /** Told of every process started (tests check that none outlives its session; metrics may count). */
+  readonly onProcess?: (event: { readonly sessionId: string; readonly pid: number }) => void;
+  /** @default Date.now */
+  readonly clock?: () => number;
+}
+
+interface RunningExec {
+  readonly exec_id: string;
+  /** Set when the exec is being cut short: by its timeout, or by interrupt/stop. */
+  reason?: "timeout" | "interrupted";
+}
+
+interface Entry {
+  readonly sessionId: string;
+  name: string;
+  readonly kind: ExecKind;
+  readonly server: string;
+  state: LiveState;
+  process: LiveProcess | undefined;
+  readonly ready: Promise<void>;
+  readonly queue: ExecQueue;
+  startedAt: number;
+  lastActivity: number;
+  running: RunningExec | undefined;
+  /** Exec events being written (awaited before a crash or stop is recorded, so they come first). */
+  readonly persisting: Set<Promise<unknown>>;
+  /** The state last saved in runtime_metadata. */
+  saved: RuntimeState | undefined;
+  /** Execs ran since the state was last captured. */
+  dirty: boolean;
+  lastExecAt: number;
+  syncTimer: NodeJS.Timeout | undefined;
+  /** Resolves when a stop in progress is over. */
+  stopped: Promise<void> | undefined;
+}
+
+/** How a live session ends when sessiond ends it. */
+type Ending =
+  | { readonly status: "completed" }
+  | { readonly status: "timeout"; readonly reason: string }
+  | { readonly status: "crashed"; readonly reason: string }
+  /** Someone else already moved the session (deleted it, completed it through the API): only stop the process. */
+  | { readonly status: "none" };
+
+const ACTIVE_OR_PAUSED: readonly SessionStatus[] = ["active", "paused"];
+
+/**
+ * The coordinator of live execution sessions: seed 000's verbs (start, exec, stop, logs) plus
+ * interrupt, resize, recover and list, over the drivers, with the limits of issue 5 — a queue
+ * per session (an exec sent while another runs waits its turn, in order), per-exec timeout →
+ * interrupt → `timeout`, an output cap → `truncated`, idle and lifetime limits enforced by a
+ * reaper (status `timeout`, the reason in its event), a cap on live sessions (429), crash
+ * detection (`crashed` with an event) and recovery with the last cwd and environment.
+ *
+ * Every exec is persisted as an `exec` event through the SessionManager; its seq is the result's
+ * seq. Status changes made through the SessionManager directly are followed: a session completed,
+ * failed, timed out, crashed or deleted that way has its process stopped, and one recovered that
+ * way has its process restarted.
+ *
+ * @example
+ * const live = new LiveSessions({ manager, config });
+ * const session = await live.start({ kind: "shell", name: "build" });
+ * const result = await live.exec("build", "make -j4");
+ * await live.stop("build");
+ */
+export class LiveSessions {
+  private readonly manager: SessionManager;
+  private readonly config: Config;
+  private readonly drivers: DriverRegistry;
+  private readonly log: DriverLog;
+  private readonly hostEnv: Readonly<Record<string, string | undefined>>;
+  private readonly workspace: (session: Session) => Promise<string>;
+  private readonly onProcess: LiveSessionsOptions["onProcess"];
+  private readonly clock: () => number;
+  private readonly entries = new Map<string, Entry>();
+  private readonly outputListeners = new Set<(event: OutputEvent) => void>();
+  private readonly reaper: Reaper;
+  private readonly unsubscribe: () => void;
+  /** Slots taken by starts that have not registered their entry yet. */
+  private reserved = 0;
+  private closed = false;
+  private readonly createdAt: number;
+
+  constructor(options: LiveSessionsOptions) {
+    this.manager = options.manager;
+    this.config = options.config;
+    this.log = options.log ?? silentLog;
+    this.drivers = options.drivers ?? defaultDrivers(options.config, this.log);
+    this.hostEnv = options.hostEnv ?? process.env;
+    this.workspace = options.workspace ?? ((session) => ensureWorkspace(this.config, session));
+    this.onProcess = options.onProcess;
+    this.clock = options.clock ?? Date.now;
+    this.createdAt = this.clock();
+    this.reaper = new Reaper(this.config.reaperIntervalMs, () => this.sweep());
+    this.unsubscribe = this.manager.bus.subscribe((change) => this.follow(change));
+  }
+
+  // ---- seed 000's verbs --------------------------------------------------------------------
+
+  /**
+   * Creates a session of an exec kind and starts its process in the session's workspace
+   * (`$SESSIOND_HOME/workspaces/<name>/` with seed 002's artifact folders) unless `cwd` is given.
+   * @returns the session, active, with `runtime_metadata` {target, pid, cwd, env, …}
+   * @throws validation (400) for a kind that is unknown or off (listing the enabled ones), a
+   *   target the driver lacks, a bad cwd/env; rate_limited (429) past maxLiveSessions;
+   *   spawn_failed (500) when the process does not come up (the session is then failed)
+   */
+  async start(input: StartInput): Promise<Session> {
+    this.assertOpen();
+    const { kind, cwd, env, cols, rows, ...create } = input ?? ({} as StartInput);
+    const options = validate(LiveStartSchema, dropUndefined({ cwd, env, cols, rows }));
+    const driver = this.driverFor(kind, "kind");
+    this.assertTarget(driver, create.server ?? "local");
+    if (options.cwd !== undefined) await assertDirectory(options.cwd, "cwd");
+    this.reserve();
+    let session: Session;
+    try {
+      session = await this.manager.create({ ...create, kind: driver.kind, server: create.server ?? "local", runtime_backend: "local" });
+    } finally {
+      this.reserved--;
+    }
+    return this.launch(session, driver, { ...options, restart: false });
+  }
+
+  /**
+   * Runs one exec and records it as an `exec` event. An exec sent while another runs waits for
+   * it (in order). A command that fails is a result (`status: "error"`), not a throw.
+   * @throws session_not_active (409) unless the session is active with a live process;
+   *   validation / too_large naming `input` or `timeout_ms`; rate_limited (429) when
+   *   maxQueuedExecs already wait
+   */
+  async exec(ref: string, input: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const { timeoutMs } = this.checkExec(input, options);
+    const session = await this.manager.get(ref);
+    const entry = await this.liveEntry(session, "exec");
+    const { record, persisted } = await entry.queue.run(() => this.runExec(entry, input, timeoutMs));
+    const event = await persisted;
+    return { exec_id: record.exec_id, seq: event.seq, ...withoutId(record) };
+  }
+
+  /**
+   * Interrupts the running exec (Ctrl-C; its result then has status `interrupted`), killing the
+   * command after `interruptGraceMs` if it ignores that. Queued execs still run.
+   * @returns whether an exec was running, and which
+   */
+  async interrupt(ref: string): Promise<{ interrupted: boolean; exec_id: string | null }> {
+    const session = await this.manager.get(ref);
+    const entry = await this.liveEntry(session, "interrupt");
+    const running = entry.running;
+    if (!running || !entry.process?.interrupt()) return { interrupted: false, exec_id: null };
+    running.reason ??= "interrupted";
+    return { interrupted: true, exec_id: running.exec_id };
+  }
+
+  /** Resizes the session's terminal. @throws validation naming cols/rows; session_not_active */
+  async resize(ref: string, cols: number, rows: number): Promise<void> {
+    const size = validate(Type.Object({ cols: LiveStartSchema.properties.cols, rows: LiveStartSchema.properties.rows }), { cols, rows });
+    const session = await this.manager.get(ref);
+    const entry = await this.liveEntry(session, "resize", ACTIVE_OR_PAUSED);
+    entry.process?.resize(size.cols!, size.rows!);
+  }
+
+  /**
+   * Stops the process and everything it started (SIGTERM, SIGKILL after stopGraceMs); a running
+   * exec is recorded as `interrupted`, queued ones are refused. The session becomes `completed`
+   * (a crashed one `failed`).
+   * @throws session_not_active (409) when the session has already ended
+   */
+  async stop(ref: string): Promise<Session> {
+    const session = await this.manager.get(ref);
+    this.assertExecKind(session);
+    let entry = this.entries.get(session.id);
+    if (entry?.state === "starting") {
+      await entry.ready.catch(() => {});
+      entry = this.entries.get(session.id);
+    }
+    if (entry) {
+      await this.end(entry, { status: "completed" });
+      const after = await this.manager.get(session.id);
+      // It crashed just before the stop got to it: stopping means giving up on recovery.
+      return after.status === "crashed" ? this.manager.fail(session.id, "stopped after a crash, without recovery") : after;
+    }
+    // No process here (the server restarted, or it crashed): settle the record only.
+    if (ACTIVE_OR_PAUSED.includes(session.status)) return this.manager.complete(session.id);
+    if (session.status === "crashed") return this.manager.fail(session.id, "stopped after a crash, without recovery");
+    throw new SessiondError("session_not_active", { action: "stop", ref: session.name, status: session.status, hint: "it has already ended" });
+  }
+
+  /**
+   * Past execs, oldest first, from the session's `exec` events (seed 000's logs).
+   * @throws validation naming `since` or `limit`
+   */
+  logs(ref: string, query: LogsQuery = {}): Promise<ExecResult[]> {
+    return readExecLogs(this.manager, ref, query);
+  }
+
+  /**
+   * The kinds that may start now: enabled in the config and with a driver in this build (what a
+   * 400 for a bad mode lists). For a route that names the field itself:
+   * `assertModeEnabled(config, body.mode, { field: "mode", available: live.kinds() })`.
+   */
+  kinds(): ExecKind[] {
+    return enabledModes(this.config, this.drivers.kinds());
+  }
+
+  /** The live sessions of this server (seed 000's list). */
+  list(): LiveInfo[] {
+    return [...this.entries.values()].map((entry) => this.info(entry));
+  }
+
+  /** The live view of one session, or undefined when it has no process here. */
+  describe(ref: string): LiveInfo | undefined {
+    const entry = this.entries.get(ref) ?? [...this.entries.values()].find((e) => e.name === ref);
+    return entry && this.info(entry);
+  }
+
+  /** Processes held now (starting, live or stopping). */
+  get liveCount(): number {
+    return this.entries.size;
+  }
+
+  // ---- crashes and restarts ----------------------------------------------------------------
+
+  /**
+   * Restarts a crashed session's process with its last known cwd and exported environment
+   * (from runtime_metadata); the session becomes active again (a `recover` event).
+   * @throws invalid_transition (409) unless the session is crashed; rate_limited; spawn_failed
+   */
+  async recover(ref: string): Promise<Session> {
+    this.assertOpen();
+    const session = await this.manager.get(ref);
+    this.assertExecKind(session);
+    if (session.status !== "crashed") throw errors.invalidTransition("recover", session.status, "active");
+    // The crash is recorded just before the dead process's entry goes: wait for that.
+    await this.entries.get(session.id)?.stopped?.catch(() => {});
+    if (this.entries.has(session.id)) throw errors.conflict(`session ${session.name} is already starting`);
+    const driver = this.driverFor(session.kind, "kind");
+    this.assertCapacity();
+    return this.launch(session, driver, { restart: true });
+  }
+
+  /**
+   * After a server restart: marks every exec session that the store still holds as active or
+   * paused, but that has no process here, `crashed` (reason: sessiond restarted), and kills
+   * whatever its old process left behind. They recover like any crash.
+   * @returns the sessions marked
+   */
+  markOrphansCrashed(): Promise<Session[]> {
+    return markOrphansCrashed(this.manager, this.config, (id) => this.entries.has(id), this.log);
+  }
+
+  // ---- streams -------------------------------------------------------------------------------
+
+  /** Every kept chunk of every exec's output as it arrives, with its offset. @returns unsubscribe */
+  onOutput(listener: (event: OutputEvent) => void): () => void {
+    this.outputListeners.add(listener);
+    return () => this.outputListeners.delete(listener);
+  }
+
+  /**
+   * Stops every process (their sessions become `crashed`, reason: sessiond shut down, and recover
+   * after the next start) and the reaper. Call before closing the SessionManager.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.reaper.stop();
+    await Promise.all([...this.entries.values()].map((entry) => this.end(entry, { status: "crashed", reason: "sessiond shut down" })));
+    this.unsubscribe();
+  }
+
+  // ---- internals: starting -----------------------------------------------------------------
+
+  private async launch(
+    session: Session,
+    driver: SessionDriver,
+    options: {
+      cwd?: string;
+      env?: Record<string, string>;
+      cols?: number;
+      rows?: number;
+      /** Restarting a crashed session: restore its saved state and recover it (unless `alreadyActive`). */
+      restart: boolean;
+      /** Someone else already recovered it (a `recover` seen on the bus). */
+      alreadyActive?: boolean;
+    },
+  ): Promise<Session> {
+    let markReady!: () => void;
+    let markFailed!: (err: unknown) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      markFailed = reject;
+    });
+    ready.catch(() => {});
+    const now = this.clock();
+    const entry: Entry = {
+      sessionId: session.id,
+      name: session.name,
+      kind: driver.kind,
+      server: session.server,
+      state: "starting",
+      process: undefined,
+      ready,
+      queue: new ExecQueue(this.config.maxQueuedExecs),
+      startedAt: now,
+      lastActivity: now,
+      running: undefined,
+      persisting: new Set(),
+      saved: undefined,
+      dirty: false,
+      lastExecAt: now,
+      syncTimer: undefined,
+      stopped: undefined,
+    };
+    // Registered before any await: from here an exec waits for the start instead of finding no process.
+    this.entries.set(session.id, entry);
+    let process: LiveProcess | undefined;
+    let active = !options.restart || options.alreadyActive === true;
+    try {
+      const workspace = await this.workspace(session);
+      const saved = options.restart ? savedState(session) : undefined;
+      const cwd = options.cwd ?? (saved?.cwd && (await isDirectory(saved.cwd)) ? saved.cwd : workspace);
+      const env = processEnv(this.config, this.hostEnv, session, workspace, saved?.env ?? options.env);
+      const runtimeDir = await freshRuntimeDir(this.config, session.id);
+      const cols = options.cols ?? numberOr(session.runtime_metadata.cols, this.config.ptyCols);
+      const rows = options.rows ?? numberOr(session.runtime_metadata.rows, this.config.ptyRows);
+      process = await driver.start({
+        sessionId: session.id,
+        sessionName: session.name,
+        server: { target: session.server },
+        cwd,
+        env,
+        cols,
+        rows,
+        runtimeDir,
+        limits: {
+          startTimeoutMs: this.config.startTimeoutMs,
+          interruptGraceMs: this.config.interruptGraceMs,
+          maxProcesses: this.config.shellMaxProcesses,
+          cgroup: this.config.shellCgroup,
+          stopGraceMs: this.config.stopGraceMs,
+        },
+      });
+      entry.process = process;
+      entry.startedAt = entry.lastActivity = entry.lastExecAt = this.clock();
+      const proc = process;
+      this.onProcess?.({ sessionId: session.id, pid: proc.pid });
+      proc.onExit((exit) => void this.onProcessExit(entry, exit));
+      let current = active ? session : (await this.manager.recover(session.id)).session;
+      active = true;
+      entry.saved = { cwd: proc.cwd, env: withoutSessiondEnv(env) };
+      const restarts = numberOr(current.runtime_metadata.restarts, 0) + (options.restart ? 1 : 0);
+      current = await this.manager.update(session.id, {
+        ...(current.workspace === null ? { workspace } : {}),
+        runtime_metadata: {
+          ...current.runtime_metadata,
+          target: proc.target,
+          pid: proc.pid,
+          ...proc.details,
+          cwd: proc.cwd,
+          env: entry.saved.env,
+          workspace,
+          cols,
+          rows,
+          restarts,
+          process_started_at: new Date(entry.startedAt).toISOString(),
+        },
+      });
+      entry.state = "live";
+      this.log.info({ session: session.id, pid: proc.pid, kind: entry.kind, restart: options.restart }, "live session started");
+      this.reaper.start();
+      markReady();
+      return current;
+    } catch (err) {
+      markFailed(err);
+      this.entries.delete(session.id);
+      if (process) await process.stop(0).catch(() => {});
+      await removeRuntimeDir(this.config, session.id).catch(() => {});
+      // A new session that never ran is failed; a restart leaves (or puts) the session crashed.
+      const why = `could not start: ${String((err as Error)?.message ?? err)}`;
+      if (!options.restart) await this.manager.fail(session.id, why).catch(() => {});
+      else if (active) await this.manager.crash(session.id, why).catch(() => {});
+      throw err;
+    }
+  }
+
+  // ---- internals: execs ----------------------------------------------------------------------
+
+  private checkExec(input: string, options: ExecOptions): { timeoutMs: number } {
+    if (typeof input !== "string") throw errors.validation("input", "expected a string");
+    if (input.includes("\0")) throw errors.validation("input", "may not contain NUL bytes");
+    const size = Buffer.byteLength(input);
+    if (size > this.config.maxExecInputBytes) throw errors.tooLarge("input", size, this.config.maxExecInputBytes);
+    const timeoutMs = options?.timeout_ms ?? this.config.execTimeoutMs;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > this.config.maxExecTimeoutMs) {
+      throw errors.validation("timeout_ms", `expected an integer from 1 to ${this.config.maxExecTimeoutMs}`);
+    }
+    return { timeoutMs };
+  }
+
+  /**
+   * Runs one exec on the process (inside the session's queue) and starts writing its event. The
+   * queue moves on once the event's seq is assigned, without waiting for the write to be durable.
+   */
+  private async runExec(entry: Entry, input: string, timeoutMs: number): Promise<{ record: ExecRecord; persisted: Promise<{ seq: number }> }> {
+    // Waiting in the queue took time: the session may have been paused or ended meanwhile.
+    const session = await this.manager.get(entry.sessionId);
+    const proc = entry.process;
+    if (session.status !== "active" || !proc || proc.state !== "ready" || entry.state !== "live") {
+      throw notActive(session, "exec", entry.state === "stopping" ? "stopping" : session.status);
+    }
+    const running: RunningExec = { exec_id: newId() };
+    entry.running = running;
+    const startedAt = this.clock();
+    const startedHr = performance.now();
+    entry.lastActivity = startedAt;
+    const timer = setTimeout(() => {
+      running.reason ??= "timeout";
+      proc.interrupt();
+    }, timeoutMs);
+    let outcome;
+    try {
+      outcome = await proc.exec({
+        input,
+        maxOutputBytes: this.config.maxExecOutputBytes,
+        ...(this.outputListeners.size ? { onChunk: (chunk: OutputChunk) => this.emitOutput(entry, running.exec_id, chunk) } : {}),
+      });
+    } finally {
+      clearTimeout(timer);
+      entry.running = undefined;
+    }
+    const durationMs = Math.round((performance.now() - startedHr) * 1000) / 1000;
+    const status: ExecStatus = running.reason ?? (outcome.exitCode === 0 && !outcome.processExited ? "ok" : "error");
+    const record = execRecord(
+      { exec_id: running.exec_id, input, status, started_at: new Date(startedAt).toISOString(), duration_ms: durationMs },
+      outcome,
+      this.config.maxEventBytes,
+    );
+    entry.lastActivity = entry.lastExecAt = this.clock();
+    const persisted = this.manager.appendEvent(entry.sessionId, "exec", execEventData(record));
+    entry.persisting.add(persisted);
+    void persisted.then(
+      () => entry.persisting.delete(persisted),
+      () => entry.persisting.delete(persisted),
+    );
+    if (!outcome.processExited) this.afterExec(entry, proc, input);
+    return { record, persisted };
+  }
+
+  private emitOutput(entry: Entry, execId: string, chunk: OutputChunk): void {
+    const event: OutputEvent = { session_id: entry.sessionId, exec_id: execId, ...chunk };
+    for (const listener of this.outputListeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log.warn({ err, session: entry.sessionId }, "an output listener failed");
+      }
+    }
+  }
+
+  /**
+   * Keeps runtime_metadata's cwd and environment current for recovery: at once when the exec
+   * changed the cwd or looks like it changed the environment, else after stateSyncMs without execs.
+   */
+  private afterExec(entry: Entry, proc: LiveProcess, input: string): void {
+    entry.dirty = true;
+    if (proc.cwd !== entry.saved?.cwd || proc.mayChangeState(input)) {
+      void entry.queue.run(() => this.syncState(entry), { front: true, internal: true }).catch((err: unknown) => this.syncFailed(entry, err));
+    } else if (!entry.syncTimer) {
+      this.armSync(entry, this.config.stateSyncMs);
+    }
+  }
+
+  private armSync(entry: Entry, delayMs: number): void {
+    entry.syncTimer = setTimeout(() => {
+      entry.syncTimer = undefined;
+      if (!entry.dirty || entry.state !== "live") return;
+      const quiet = this.clock() - entry.lastExecAt;
+      if (quiet < this.config.stateSyncMs || entry.queue.busy) return this.armSync(entry, Math.max(1, this.config.stateSyncMs - quiet));
+      void entry.queue.run(() => this.syncState(entry), { internal: true }).catch((err: unknown) => this.syncFailed(entry, err));
+    }, delayMs);
+    entry.syncTimer.unref();
+  }
+
+  /** Captures the process's state and saves it in runtime_metadata when it changed. */
+  private async syncState(entry: Entry): Promise<void> {
+    const proc = entry.process;
+    if (!proc || proc.state !== "ready" || entry.state !== "live" || !entry.dirty) return;
+    entry.dirty = false;
+    const state = await proc.captureState();
+    if (entry.saved && sameState(entry.saved, state)) return;
+    entry.saved = { cwd: state.cwd, env: withoutSessiondEnv(state.env) };
+    const session = await this.manager.get(entry.sessionId);
+    await this.manager.update(entry.sessionId, {
+      runtime_metadata: { ...session.runtime_metadata, cwd: entry.saved.cwd, env: entry.saved.env, state_saved_at: new Date(this.clock()).toISOString() },
+    });
+  }
+
+  private syncFailed(entry: Entry, err: unknown): void {
+    if (entry.state !== "live" || entry.process?.state === "exited") return;
+    this.log.warn({ err, session: entry.sessionId }, "could not save a live session's state");
+  }
+
+  // ---- internals: ending ---------------------------------------------------------------------
+
+  /** Stops an entry's process and records the ending (once; later calls wait for the first). */
+  private end(entry: Entry, ending: Ending): Promise<void> {
+    if (entry.stopped) return entry.stopped;
+    entry.stopped = (async () => {
+      const wasStarting = entry.state === "starting";
+      entry.state = "stopping";
+      if (wasStarting) await entry.ready.catch(() => {});
+      if (entry.syncTimer) clearTimeout(entry.syncTimer);
+      const session = await this.manager.find(entry.sessionId).catch(() => undefined);
+      entry.queue.clear(notActive(session ?? { name: entry.name }, "exec", "stopping"));
+      if (ending.status === "crashed" && entry.dirty && !entry.running && entry.process?.state === "ready") {
+        // Shutting down with the process alive: save its newest state for the recovery.
+        entry.state = "live";
+        await withTimeout(this.syncState(entry), this.config.interruptGraceMs).catch(() => {});
+        entry.state = "stopping";
+      }
+      if (entry.running) entry.running.reason ??= "interrupted";
+      await entry.process?.stop(this.config.stopGraceMs);
+      await this.drain(entry);
+      await removeRuntimeDir(this.config, entry.sessionId).catch(() => {});
+      this.log.info({ session: entry.sessionId, ending: ending.status }, "live session stopped");
+      try {
+        // Recorded while the entry is still here, so that no one takes the session for an orphan meanwhile.
+        await this.record(entry, ending).catch((err: unknown) => {
+          if (!isSessiondError(err, "closed") && !isSessiondError(err, "not_found")) throw err;
+        });
+      } finally {
+        this.entries.delete(entry.sessionId);
+        if (!this.entries.size) this.reaper.stop();
+      }
+    })();
+    return entry.stopped;
+  }
+
+  /** Waits for the running exec and the writes of its event. */
+  private async drain(entry: Entry): Promise<void> {
+    await entry.queue.idle();
+    await Promise.allSettled([...entry.persisting]);
+  }
+
+  private async record(entry: Entry, ending: Ending): Promise<void> {
+    if (ending.status === "none") return;
+    const session = await this.manager.find(entry.sessionId);
+    if (!session || !ACTIVE_OR_PAUSED.includes(session.status)) return;
+    if (ending.status === "completed") await this.manager.complete(session.id);
+    else if (ending.status === "timeout") await this.manager.timeout(session.id, ending.reason);
+    else {
+      await this.saveLastState(entry, session);
+      await this.manager.crash(session.id, ending.reason);
+    }
+  }
+
+  /** Keeps the last cwd in runtime_metadata (the environment is kept current by the syncs). */
+  private async saveLastState(entry: Entry, session: Session): Promise<void> {
+    const cwd = entry.process?.cwd;
+    if (cwd === undefined || session.runtime_metadata.cwd === cwd) return;
+    await this.manager.update(session.id, { runtime_metadata: { ...session.runtime_metadata, cwd } });
+  }
+
+  /** The process died without being stopped: the session is crashed (after its last exec is recorded). */
+  private async onProcessExit(entry: Entry, exit: ProcessExit): Promise<void> {
+    if (entry.stopped || entry.state === "stopping") return;
+    const how = exit.signal ? `killed by signal ${exit.signal}` : `exit code ${exit.exitCode}`;
+    this.log.warn({ session: entry.sessionId, ...exit }, "a live session's process died");
+    await this.end(entry, { status: "crashed", reason: `the ${entry.kind} process exited unexpectedly (${how})` }).catch((err: unknown) =>
+      this.log.error({ err, session: entry.sessionId }, "could not record a crash"),
+    );
+  }
+
+  // ---- internals: limits, follow-up of outside changes --------------------------------------
+
+  private async sweep(): Promise<void> {
+    const now = this.clock();
+    for (const entry of this.entries.values()) {
+      if (entry.state !== "live") continue;
+      const reason = overLimit({ startedAt: entry.startedAt, lastActivity: entry.lastActivity, busy: entry.running !== undefined }, now, this.config);
+      if (reason) {
+        this.log.info({ session: entry.sessionId, reason }, "reaping a live session");
+        void this.end(entry, { status: "timeout", reason }).catch((err: unknown) =>
+          this.log.error({ err, session: entry.sessionId }, "could not reap a live session"),
+        );
+      }
+    }
+  }
+
+  /** Follows status changes made through the SessionManager directly. Runs synchronously on the bus: only schedules work. */
+  private follow(change: SessionChange): void {
+    const session = change.session;
+    if (!isExecKind(session.kind)) return;
+    const entry = this.entries.get(session.id);
+    if (change.type === "session.deleted") {
+      if (entry) void this.end(entry, { status: "none" }).catch(() => {});
+      return;
+    }
+    if (change.type === "session.updated") {
+      if (entry) entry.name = session.name;
+      if (entry && entry.state === "live" && change.updates.includes("status") && (isTerminal(session.status) || session.status === "crashed")) {
+        void this.end(entry, { status: "none" }).catch(() => {});
+      }
+      return;
+    }
+    if (change.type === "event.appended" && change.event.type === "recover" && !this.closed) {
+      // Recovered through the SessionManager (a generic resume/recover route): bring the process
+      // back — once the dead one's entry is gone (its crash is recorded before its entry goes).
+      const driver = this.drivers.get(session.kind);
+      if (!driver) return;
+      if (!entry) void this.relaunch(session, driver);
+      else if (entry.state === "stopping" && entry.process?.state === "exited") {
+        void entry.stopped?.then(() => {
+          if (!this.entries.has(session.id)) void this.relaunch(session, driver);
+        });
+      }
+    }
+  }
+
+  private async relaunch(session: Session, driver: SessionDriver): Promise<void> {
+    try {
+      this.assertCapacity();
+      await this.launch(session, driver, { restart: true, alreadyActive: true });
+    } catch (err) {
+      this.log.warn({ err, session: session.id }, "could not restart a recovered session");
+      await this.manager.crash(session.id, `could not restart: ${String((err as Error)?.message ?? err)}`).catch(() => {});
+    }
+  }
+
+  // ---- internals: checks -------------------------------------------------------------------
+
+  private driverFor(kind: unknown, field: string): SessionDriver {
+    assertModeEnabled(this.config, kind, { field, available: this.drivers.kinds() });
+    return this.drivers.get(kind)!;
+  }
+
+  private assertTarget(driver: SessionDriver, server: string): void {
+    if (!driver.targets.includes(server)) {
+      throw errors.validation("server", `${driver.kind} sessions cannot run on ${server} yet; supported: ${driver.targets.join(", ")}`);
+    }
+  }
+
+  private assertExecKind(session: Session): asserts session is Session & { kind: ExecKind } {
+    if (!isExecKind(session.kind)) {
+      throw errors.conflict(`session ${session.name} is an agent record; only ${EXEC_KINDS.join(", ")} sessions run commands`, "kind");
+    }
+  }
+
+  /** The entry of a session that can take `action` now (waiting for a start in progress). */
+  private async liveEntry(session: Session, action: string, statuses: readonly SessionStatus[] = ["active"]): Promise<Entry> {
+    this.assertExecKind(session);
+    if (!statuses.includes(session.status)) throw notActive(session, action, session.status);
+    let entry = this.entries.get(session.id);
+    for (let hops = 0; hops < 3 && entry; hops++) {
+      if (entry.state === "starting") await entry.ready;
+      // Recovered just now, while the dead process's entry is still being wound up: its successor follows.
+      else if (entry.state === "stopping" && entry.process?.state === "exited" && session.status === "active") await entry.stopped;
+      else break;
+      entry = this.entries.get(session.id);
+    }
+    if (!entry) {
+      const startedAt = Date.parse(String(session.runtime_metadata.process_started_at));
+      if (!(startedAt < this.createdAt)) {
+        throw errors.conflict(`session ${session.name} has no process on this server; start exec sessions through LiveSessions.start`);
+      }
+      // Its process belonged to an earlier server, and markOrphansCrashed has not run yet.
+      const crashed = await this.manager.crash(session.id, "sessiond restarted; the process is gone").catch(() => session);
+      throw notActive(crashed, action, crashed.status);
+    }
+    if (entry.state === "stopping") throw notActive(session, action, "stopping");
+    return entry;
+  }
+
+  private reserve(): void {
+    this.assertCapacity();
+    this.reserved++;
+  }
+
+  private assertCapacity(): void {
+    if (this.entries.size + this.reserved >= this.config.maxLiveSessions) throw tooMany(this.config.maxLiveSessions);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SessiondError("shutting_down");
+  }
+
+  private info(entry: Entry): LiveInfo {
+    return {
+      session_id: entry.sessionId,
+      name: entry.name,
+      kind: entry.kind,
+      server: entry.server,
+      state: entry.state,
+      pid: entry.process?.pid ?? null,
+      cwd: entry.process?.cwd ?? null,
+      started_at: new Date(entry.startedAt).toISOString(),
+      last_activity_at: new Date(entry.lastActivity).toISOString(),
+      running_exec_id: entry.running?.exec_id ?? null,
+      queued: entry.queue.waitingExecs,
+    };
+  }
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+function notActive(session: Pick<Session, "name"> & { status?: SessionStatus }, action: string, status: string): SessiondError {
+  const hint =
+    status === "crashed"
+      ? "recover it first"
+      : status === "paused"
+        ? "resume it first"
+        : status === "stopping"
+          ? "it is being stopped"
+          : "it has ended; start a new session";
+  return new SessiondError("session_not_active", { action, ref: session.name, status, hint });
+}
+
+function tooMany(max: number): SessiondError {
+  return new SessiondError("rate_limited", { reason: `${max} live sessions are running (maxLiveSessions); stop one first` });
+}
+
+function withoutId(record: ExecRecord): Omit<ExecRecord, "exec_id"> {
+  const { exec_id: _, ...rest } = record;
+  return rest;
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function numberOr(value: unknown, fallback: number): number {
+  return typeof value === "number" && Number.isFinite(value) ? value : fallback;
+}
+
+function dropUndefined<T extends Record<string, unknown>>(value: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [key, v] of Object.entries(value)) if (v !== undefined) (out as Record<string, unknown>)[key] = v;
+  return out;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+}
+
+async function assertDirectory(path: string, field: string): Promise<void> {
+  if (!(await isDirectory(path))) throw errors.validation(field, `${path} is not an existing directory`);
+}
+

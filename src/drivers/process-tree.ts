@@ -1,0 +1,141 @@
+import { readFileSync, readdirSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/**
+ * Linux process-tree helpers for the local target, read from /proc: who belongs to a session's
+ * shell (its terminal session, its process groups, its descendants) and how to end them all.
+ */
+
+/** The fields of /proc/<pid>/stat sessiond uses. */
+export interface ProcStat {
+  readonly pid: number;
+  /** R, S, D, Z (zombie), T… */
+  readonly state: string;
+  readonly ppid: number;
+  readonly pgrp: number;
+  /** The session id: the pid of the session leader (our shell, which node-pty starts with setsid). */
+  readonly session: number;
+  /** The foreground process group of the controlling terminal. */
+  readonly tpgid: number;
+  /** Clock ticks after boot when the process started: tells a reused pid from the original. */
+  readonly starttime: number;
+}
+
+/** /proc/<pid>/stat parsed, or undefined when there is no such process. */
+export function readStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, "latin1");
+  } catch {
+    return undefined;
+  }
+  // The command name sits in parentheses and may itself hold spaces or parentheses.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return {
+    pid,
+    state: fields[0] ?? "?",
+    ppid: Number(fields[1]),
+    pgrp: Number(fields[2]),
+    session: Number(fields[3]),
+    tpgid: Number(fields[5]),
+    starttime: Number(fields[19]),
+  };
+}
+
+/** Every process visible in /proc. */
+export function listProcesses(): ProcStat[] {
+  const stats: ProcStat[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    const stat = readStat(Number(entry));
+    if (stat) stats.push(stat);
+  }
+  return stats;
+}
+
+/** True while the process exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  const stat = readStat(pid);
+  return stat !== undefined && stat.state !== "Z" && stat.state !== "X";
+}
+
+/**
+ * The live processes that belong to a session leader: those in its terminal session (which
+ * includes background jobs in their own process groups), plus its descendants that left the
+ * session (setsid). With `since`, processes that started before the leader are ignored, so a
+ * reused pid cannot pull in strangers.
+ */
+export function sessionMembers(leader: number, since?: number): number[] {
+  const all = listProcesses().filter((p) => p.state !== "Z" && p.state !== "X" && (since === undefined || p.starttime >= since));
+  const members = new Set<number>();
+  for (const p of all) if (p.session === leader || p.pid === leader) members.add(p.pid);
+  const children = new Map<number, number[]>();
+  for (const p of all) {
+    const list = children.get(p.ppid);
+    if (list) list.push(p.pid);
+    else children.set(p.ppid, [p.pid]);
+  }
+  const queue = [...members];
+  while (queue.length) {
+    for (const child of children.get(queue.pop()!) ?? []) {
+      if (!members.has(child)) {
+        members.add(child);
+        queue.push(child);
+      }
+    }
+  }
+  return [...members];
+}
+
+/** Sends a signal, ignoring processes that are already gone. */
+export function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // ESRCH: gone already; EPERM: not ours, nothing to do.
+  }
+}
+
+/**
+ * Ends a session leader and everything that belongs to it: SIGTERM to every member (and to each
+ * member's process group), `leaderSignal` to the leader itself (an interactive bash ignores
+ * SIGTERM, so the shell gets SIGHUP, which it also forwards to its jobs), then SIGKILL to whatever
+ * is left after `graceMs`.
+ * @returns the pids that were signalled
+ */
+export async function terminateSession(
+  leader: number,
+  graceMs: number,
+  options: { leaderSignal?: NodeJS.Signals; since?: number; pollMs?: number } = {},
+): Promise<number[]> {
+  const poll = options.pollMs ?? 10;
+  const signalled = new Set<number>();
+  const members = sessionMembers(leader, options.since);
+  for (const pid of members) {
+    signalled.add(pid);
+    if (pid === leader) {
+      signal(pid, options.leaderSignal ?? "SIGTERM");
+      signal(pid, "SIGCONT");
+    } else {
+      signal(pid, "SIGTERM");
+      signal(pid, "SIGCONT");
+    }
+  }
+  const deadline = Date.now() + graceMs;
+  let alive = members.filter(isAlive);
+  while (alive.length && Date.now() < deadline) {
+    await sleep(poll);
+    alive = alive.filter(isAlive);
+  }
+  // Members may have forked during the grace period: look again, and kill whatever remains.
+  for (let round = 0; round < 3; round++) {
+    const left = sessionMembers(leader, options.since).filter((pid) => pid !== process.pid);
+    if (!left.length) break;
+    for (const pid of left) {
+      signalled.add(pid);
+      signal(pid, "SIGKILL");
+    }
+    await sleep(poll);
+  }
+  return [...signalled];
+}

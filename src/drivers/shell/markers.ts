@@ -1,0 +1,102 @@
+/**
+ * The markers the shell prints around every exec, as OSC escape sequences (`ESC ] 6973 ; … BEL`)
+ * that a terminal ignores, so someone watching the raw terminal sees none of them:
+ *
+ * - `go;<nonce>` on the stderr pipe, written by the exec line just before the command runs (so
+ *   an interrupt is only sent once bash has read the line; before, Ctrl-C would discard it);
+ * - `<nonce>;<status>;<cwd>` on the terminal, and `<nonce>` on the stderr pipe, printed by
+ *   PROMPT_COMMAND when the command is over. `<cwd>` is empty when unchanged, else
+ *   `<byte length>:<path>`, so any byte may appear in a path.
+ *
+ * The nonce is random per exec (96 bits), so output that merely looks like a marker (a command
+ * printing one, a log of an earlier session) cannot end an exec early.
+ */
+
+/** Start of every marker. */
+export const OSC = Buffer.from("\x1b]6973;", "latin1");
+/** The byte that ends every marker. */
+export const BEL = 0x07;
+
+/** The start of an exec's end marker on the terminal: `ESC]6973;<nonce>;`, then `<status>;<cwd>BEL`. */
+export function stdoutMarkerPrefix(nonce: string): Buffer {
+  return Buffer.from(`\x1b]6973;${nonce};`, "latin1");
+}
+
+/** The marker the exec line writes on the stderr pipe just before the command runs. */
+export function goMarker(nonce: string): Buffer {
+  return Buffer.from(`\x1b]6973;go;${nonce}\x07`, "latin1");
+}
+
+/** An exec's end marker on the stderr pipe. */
+export function stderrMarker(nonce: string): Buffer {
+  return Buffer.from(`\x1b]6973;${nonce}\x07`, "latin1");
+}
+
+/** The end-of-exec marker's payload, after `<nonce>;`. */
+export interface MarkerPayload {
+  readonly status: number;
+  /** The new working directory, when it changed. */
+  readonly cwd?: string;
+  /** Bytes the marker took after its prefix (so what follows can be handed on). */
+  readonly length: number;
+}
+
+/**
+ * Parses `<status>;<cwd>BEL` at the start of `rest`.
+ * @returns the payload; undefined when more bytes are needed; null when it is malformed
+ */
+export function parsePayload(rest: Buffer): MarkerPayload | undefined | null {
+  const semi = rest.indexOf(0x3b);
+  if (semi < 0) return rest.length > 12 ? null : undefined;
+  const status = Number(rest.toString("latin1", 0, semi));
+  if (!Number.isInteger(status)) return null;
+  if (rest.length <= semi + 1) return undefined;
+  if (rest[semi + 1] === BEL) return { status, length: semi + 2 };
+  const colon = rest.indexOf(0x3a, semi + 1);
+  if (colon < 0) return rest.length - semi > 12 ? null : undefined;
+  const size = Number(rest.toString("latin1", semi + 1, colon));
+  if (!Number.isInteger(size) || size < 0) return null;
+  const end = colon + 1 + size;
+  if (rest.length <= end) return undefined;
+  if (rest[end] !== BEL) return null;
+  return { status, cwd: rest.toString("utf8", colon + 1, end), length: end + 1 };
+}
+
+/**
+ * Finds a marker in a stream that arrives in pieces. `feed` returns the bytes that are certainly
+ * not part of the marker (safe to hand on now) and, once the marker's first byte is seen, the
+ * rest from there on. Up to `needle.length - 1` bytes are held back between feeds in case the
+ * marker is split across them.
+ */
+export class MarkerScanner {
+  private held: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly needle: Buffer) {}
+
+  feed(data: Buffer): { before: Buffer; match?: Buffer } {
+    const buf = this.held.length ? Buffer.concat([this.held, data]) : data;
+    const at = buf.indexOf(this.needle);
+    if (at >= 0) {
+      this.held = Buffer.alloc(0);
+      return { before: buf.subarray(0, at), match: buf.subarray(at) };
+    }
+    // Keep back the longest tail that could still be the start of the needle.
+    let keep = 0;
+    const first = this.needle[0]!;
+    for (let i = buf.indexOf(first, Math.max(0, buf.length - this.needle.length + 1)); i >= 0; i = buf.indexOf(first, i + 1)) {
+      if (this.needle.subarray(0, buf.length - i).equals(buf.subarray(i))) {
+        keep = buf.length - i;
+        break;
+      }
+    }
+    this.held = keep ? Buffer.from(buf.subarray(buf.length - keep)) : Buffer.alloc(0);
+    return { before: buf.subarray(0, buf.length - keep) };
+  }
+
+  /** Bytes held back (when the stream ends without the marker). */
+  flush(): Buffer {
+    const held = this.held;
+    this.held = Buffer.alloc(0);
+    return held;
+  }
+}
