@@ -1,0 +1,173 @@
+import { createRequire } from "node:module";
+import rateLimit from "@fastify/rate-limit";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import { pino } from "pino";
+import { type Config, SessiondError, dataPaths } from "../core/index.js";
+import type { SessionManager } from "../engine/index.js";
+import { LiveSessions } from "../drivers/index.js";
+import type { Store } from "../store/index.js";
+import { TokenRegistry, assertAuthAllowed, ensureAdminToken, installAuth } from "./auth/index.js";
+import { installContentTypes } from "./content-types.js";
+import { frameworkErrors, installErrorHandling } from "./error-handler.js";
+import { ServerMetrics } from "./metrics.js";
+import { DOCS_PREFIX, registerOpenApi } from "./openapi.js";
+import { RetentionJob } from "./retention.js";
+import { artifactRoutes } from "./routes/artifacts.js";
+import { checkpointRoutes } from "./routes/checkpoints.js";
+import { eventRoutes } from "./routes/events.js";
+import { execActionRoutes, seedSessionRoutes } from "./routes/exec-sessions.js";
+import { healthRoutes } from "./routes/health.js";
+import { metricsRoutes } from "./routes/metrics.js";
+import { sessionActionRoutes } from "./routes/session-actions.js";
+import { sessionRoutes } from "./routes/sessions.js";
+import { statsRoutes } from "./routes/stats.js";
+import { webhookRoutes } from "./routes/webhooks.js";
+import type { ServerContext } from "./server-context.js";
+import { typeboxValidatorCompiler } from "./validation.js";
+import { Workspaces } from "./workspaces/index.js";
+
+/** What the HTTP server is built from. */
+export interface BuildAppOptions {
+  readonly config: Config;
+  /** The engine; the app does not close it (the caller does, after the app). */
+  readonly manager: SessionManager;
+  /** @default a pino logger at `config.logLevel` on stdout, with secrets redacted */
+  readonly logger?: FastifyBaseLogger;
+  /** Build it before the manager to pass `metrics.observeCommit` to it. @default a new ServerMetrics */
+  readonly metrics?: ServerMetrics;
+  /**
+   * The manager's store. The `/webhooks` routes need it (registrations and the delivery log);
+   * without it they are not registered.
+   */
+  readonly store?: Store;
+  /**
+   * The server's environment, from which new shells inherit the variables named in config
+   * `shellEnv`. @default process.env
+   */
+  readonly hostEnv?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Parts of a built app that its owner (serve, tests) reaches for. */
+export interface SessiondServices {
+  readonly workspaces: Workspaces;
+  /** The live execution sessions; closed (their processes stopped) when the app closes. */
+  readonly live: LiveSessions;
+  readonly retention: RetentionJob;
+  readonly metrics: ServerMetrics;
+  /** Whether the admin token file was created by this build. */
+  readonly adminTokenCreated: boolean;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    sessiond: SessiondServices;
+  }
+}
+
+/** Log paths that may hold a secret; pino replaces their values. */
+export const REDACTED_PATHS = ["req.headers.authorization", "headers.authorization", "authorization", "token", "*.token", "tokens[*].token"];
+
+const PACKAGE_VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
+
+/**
+ * Builds the HTTP server: thin route plugins over the engine (validate → one engine call →
+ * serialize), auth, rate limit, one error shape, OpenAPI, metrics, workspaces and retention.
+ * It does not listen: `sessiond serve` does, tests use `app.inject()`.
+ *
+ * @example
+ * const app = await buildApp({ config, manager });
+ * const res = await app.inject({ method: "GET", url: "/sessions/", headers: { authorization: `Bearer ${token}` } });
+ */
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const { config, manager } = options;
+  assertAuthAllowed(config);
+  const adminToken = ensureAdminToken(config);
+  const registry = new TokenRegistry(adminToken.token, config.tokens);
+  const logger = options.logger ?? pino({ level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } });
+  const verbose = logger.level === "debug" || logger.level === "trace";
+
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: config.bodyLimitBytes,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
+    // Per-request info lines would halve throughput; requests are logged at debug (below).
+    logController: new LogController({ disableRequestLogging: true }),
+    // A child logger per request costs an allocation and a bindings string on every request;
+    // only debug logging (which logs each request) needs the request id bound.
+    childLoggerFactory: (parent, bindings, options) => (verbose ? parent.child(bindings, options) : parent),
+    // Requests arriving during shutdown get our own 503 (shutting_down) in the error shape.
+    return503OnClosing: false,
+    forceCloseConnections: "idle",
+    frameworkErrors: frameworkErrors(config.bodyLimitBytes),
+  });
+  app.setValidatorCompiler(typeboxValidatorCompiler);
+  installErrorHandling(app, config.bodyLimitBytes);
+  installContentTypes(app);
+
+  let closing = false;
+  // Callback-style hooks on the hot path: an async hook costs a promise per request.
+  app.addHook("onRequest", (_request, _reply, done) => {
+    done(closing ? new SessiondError("shutting_down") : undefined);
+  });
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  installAuth(app, { registry, enabled: config.auth, publicPrefixes: [DOCS_PREFIX] });
+  if (verbose) {
+    app.addHook("onResponse", async (request, reply) => {
+      request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime, principal: request.principal?.name }, "request");
+    });
+  }
+
+  if (config.rateLimitMax > 0) {
+    await app.register(rateLimit, {
+      max: config.rateLimitMax,
+      timeWindow: config.rateLimitWindowMs,
+      // Per token (or the Unix socket); anonymous requests to public routes per address.
+      keyGenerator: (request) => (request.principal?.name === "anonymous" ? `ip:${request.ip}` : `token:${request.principal?.name}`),
+      // The x-ratelimit-* headers go on 429 answers only: three headers on every response cost
+      // more than they tell a client that is nowhere near the limit.
+      addHeadersOnExceeding: { "x-ratelimit-limit": false, "x-ratelimit-remaining": false, "x-ratelimit-reset": false },
+      errorResponseBuilder: (_request, context) =>
+        new SessiondError("rate_limited", { reason: `over ${context.max} requests per ${config.rateLimitWindowMs} ms; retry in ${context.after}` }),
+    });
+  }
+
+  const metrics = options.metrics ?? new ServerMetrics();
+  metrics.attach(app, manager);
+  await registerOpenApi(app, PACKAGE_VERSION);
+
+  const workspaces = new Workspaces(dataPaths(config).workspaces, config.maxArtifactBytes);
+  const unsubscribe = manager.bus.subscribe((change) => {
+    if (change.type !== "session.deleted") return;
+    workspaces.remove(change.session).catch((err: unknown) => app.log.error({ err, session: change.session.id }, "could not delete a workspace"));
+  });
+  const retention = new RetentionJob(manager, config, app.log);
+  const live = new LiveSessions({ manager, config, log: app.log, hostEnv: options.hostEnv ?? process.env, workspace: (s) => workspaces.ensure(s) });
+  // Sessions live when a previous server ended have no process now: crashed, to be recovered.
+  const orphans = await live.markOrphansCrashed();
+  if (orphans.length > 0) app.log.warn({ sessions: orphans.map((s) => s.id) }, "live sessions of a previous server marked crashed");
+  app.decorate("sessiond", { workspaces, live, retention, metrics, adminTokenCreated: adminToken.created });
+
+  const ctx: ServerContext = { config, manager, workspaces, live };
+  await app.register(healthRoutes, { ctx, isClosing: () => closing });
+  await app.register(metricsRoutes, { prefix: "/metrics", metrics });
+  await app.register(statsRoutes, { prefix: "/stats", ctx });
+  await app.register(sessionRoutes, { prefix: "/sessions", ctx });
+  await app.register(sessionActionRoutes, { prefix: "/sessions/:id", ctx });
+  await app.register(execActionRoutes, { prefix: "/sessions/:id", ctx });
+  await app.register(seedSessionRoutes, { prefix: "/session", ctx });
+  await app.register(eventRoutes, { prefix: "/sessions/:id/events", ctx });
+  await app.register(checkpointRoutes, { prefix: "/sessions/:id/checkpoints", ctx });
+  await app.register(artifactRoutes, { prefix: "/sessions/:id/artifacts", ctx });
+  if (options.store) await app.register(webhookRoutes, { prefix: "/webhooks", ctx, store: options.store });
+
+  app.addHook("onReady", async () => retention.start());
+  app.addHook("onClose", async () => {
+    unsubscribe();
+    // Before the caller closes the manager: the sessions' last writes go through it.
+    await live.close();
+    await retention.stop();
+  });
+  return app;
+}

@@ -1,0 +1,7 @@
+/** Authentication and authorization: tokens, roles, agent scoping, the trusted Unix socket. */
+export { ensureAdminToken, type AdminToken } from "./admin-token.js";
+export { installAuth, type AuthOptions } from "./auth-hook.js";
+export { isLocal, markLocal } from "./local-socket.js";
+export { assertAuthAllowed, isLoopback } from "./loopback.js";
+export { LOCAL_ADMIN, type Principal, type Role, assertAdmin, assertOwnFields, canSee, ownerDefaults, scopedFilter, visibleTo } from "./principal.js";
+export { TokenRegistry } from "./token-registry.js";

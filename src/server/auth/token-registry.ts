@@ -1,0 +1,46 @@
+import * as crypto from "node:crypto";
+import type { Config } from "../../core/index.js";
+import type { Principal } from "./principal.js";
+
+/**
+ * The bearer tokens the server accepts, held as SHA-256 digests: a lookup hashes the presented
+ * token and finds its digest, so no comparison ever runs on the secret itself (no timing
+ * channel) and the secrets are not kept in memory longer than startup.
+ */
+export class TokenRegistry {
+  private readonly byDigest = new Map<string, Principal>();
+
+  constructor(adminToken: string, tokens: Config["tokens"]) {
+    this.add(adminToken, { role: "admin", name: "admin" });
+    tokens.forEach((t, i) => {
+      if (t.role === "agent" && t.agent_id === undefined && t.user_id === undefined) {
+        throw new Error(`config tokens[${i}]: an agent token needs an agent_id or a user_id`);
+      }
+      const principal: Principal = {
+        role: t.role,
+        name: t.name ?? `${t.role}-${i + 1}`,
+        ...(t.agent_id !== undefined ? { agent_id: t.agent_id } : {}),
+        ...(t.user_id !== undefined ? { user_id: t.user_id } : {}),
+      };
+      this.add(t.token, principal);
+    });
+  }
+
+  /** The principal of a bearer token, or undefined when it is not one of ours. */
+  lookup(token: string): Principal | undefined {
+    return this.byDigest.get(digest(token));
+  }
+
+  private add(token: string, principal: Principal): void {
+    const key = digest(token);
+    if (this.byDigest.has(key)) throw new Error(`token ${principal.name} is configured twice`);
+    this.byDigest.set(key, Object.freeze(principal));
+  }
+}
+
+// crypto.hash (Node >= 20.12) is the one-shot form, several times faster than createHash per call.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: "base64") => string }).hash;
+
+function digest(token: string): string {
+  return oneShot ? oneShot("sha256", token, "base64") : crypto.createHash("sha256").update(token).digest("base64");
+}

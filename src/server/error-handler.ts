@@ -1,0 +1,75 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { type ErrorCode, SessiondError, errors } from "../core/index.js";
+
+/**
+ * Maps every failure a request can meet — the engine's SessiondErrors, Fastify's own parser,
+ * router and validation errors, the rate limiter — to the one wire shape
+ * `{"error": {"code", "message", "field"?}}` with the code's status. Bad input is always a 4xx;
+ * only a bug is a 500, and its details go to the log, not the client.
+ */
+export function toSessiondError(err: unknown, request: FastifyRequest, bodyLimitBytes: number): SessiondError {
+  if (err instanceof SessiondError) return err;
+  const fastifyError = err as Partial<FastifyError> & { status?: number };
+  switch (fastifyError.code) {
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new SessiondError("unsupported_media_type", { contentType: request.headers["content-type"] ?? "(none)" }, { field: "Content-Type" });
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new SessiondError("body_too_large", { limit: bodyLimitBytes }, { field: "body" });
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return errors.validation("body", "malformed JSON");
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return errors.validation("body", "empty JSON body");
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return errors.validation("Content-Length", "does not match the body received");
+    case "FST_ERR_BAD_URL":
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return errors.validation("url", "malformed or too long");
+  }
+  const status = fastifyError.statusCode ?? fastifyError.status;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    const code = CODE_BY_STATUS[status];
+    const reason = typeof fastifyError.message === "string" ? fastifyError.message : "bad request";
+    if (code === "unsupported_media_type") return new SessiondError(code, { contentType: request.headers["content-type"] ?? "(none)" });
+    if (code === "body_too_large") return new SessiondError(code, { limit: bodyLimitBytes });
+    if (code === "not_found") return new SessiondError(code, { what: "route", ref: `${request.method} ${request.url}` });
+    if (code) return new SessiondError(code, { reason });
+    return errors.validation("request", reason);
+  }
+  return new SessiondError("internal", { reason: "internal error; see the server log" }, { cause: err });
+}
+
+const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = {
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  409: "conflict",
+  413: "body_too_large",
+  415: "unsupported_media_type",
+  429: "rate_limited",
+};
+
+/** Sends a SessiondError in the wire shape. */
+export function sendError(reply: FastifyReply, error: SessiondError): FastifyReply {
+  if (error.code === "unauthorized") reply.header("www-authenticate", 'Bearer realm="sessiond"');
+  return reply.status(error.status).type("application/json; charset=utf-8").send(JSON.stringify(error.toJSON()));
+}
+
+/** Installs the error handler, the 404 handler and the router's error hook on the root app. */
+export function installErrorHandling(app: FastifyInstance, bodyLimitBytes: number): void {
+  app.setErrorHandler((err, request, reply) => {
+    const error = toSessiondError(err, request, bodyLimitBytes);
+    if (error.status >= 500) request.log.error({ err, reqId: request.id, method: request.method, url: request.url }, "request failed");
+    return sendError(reply, error);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0];
+    return sendError(reply, new SessiondError("not_found", { what: "route", ref: `${request.method} ${path}` }));
+  });
+}
+
+/** Fastify's `frameworkErrors` option: errors raised before routing (a malformed URL). */
+export function frameworkErrors(bodyLimitBytes: number) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    void sendError(reply, toSessiondError(err, request, bodyLimitBytes));
+  };
+}

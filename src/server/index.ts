@@ -1,0 +1,7 @@
+/** The HTTP server: build it with buildApp, listen with `sessiond serve`. */
+export { type BuildAppOptions, REDACTED_PATHS, type SessiondServices, buildApp } from "./app.js";
+export { type AdminToken, type Principal, type Role, assertAuthAllowed, ensureAdminToken, isLoopback } from "./auth/index.js";
+export { ServerMetrics } from "./metrics.js";
+export { RetentionJob } from "./retention.js";
+export { createUnixSocketServer, prepareSocketPath } from "./unix-socket.js";
+export { ARTIFACT_CATEGORIES, type ArtifactCategory, type ArtifactEntry, Workspaces } from "./workspaces/index.js";

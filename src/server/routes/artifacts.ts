@@ -1,0 +1,128 @@
+import { Readable } from "node:stream";
+import { Type } from "@sinclair/typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { ARTIFACT_CATEGORIES, type ArtifactEntry, MAX_LISTING } from "../workspaces/index.js";
+import { SessionParams, responses } from "../schemas.js";
+import { type ServerContext, sendJson, sessionFor } from "../server-context.js";
+import { arrayJson, toJson } from "../wire.js";
+
+const Category = Type.Union(ARTIFACT_CATEGORIES.map((c) => Type.Literal(c)));
+const CategoryParams = Type.Object({ id: SessionParams.properties.id, category: Category }, { additionalProperties: false });
+const PathParams = Type.Object(
+  { id: SessionParams.properties.id, category: Category, "*": Type.String({ minLength: 1, description: "the artifact's path inside the category" }) },
+  { additionalProperties: false },
+);
+const EntryWire = Type.Object({
+  category: Category,
+  path: Type.String(),
+  type: Type.Union([Type.Literal("file"), Type.Literal("directory")]),
+  size: Type.Integer(),
+  modified_at: Type.String({ format: "date-time" }),
+  content_type: Type.Optional(Type.String()),
+});
+const Listing = Type.Array(EntryWire);
+
+/**
+ * `/sessions/{id}/artifacts`: the session's workspace (seed 002's categorized sandbox). Files
+ * stream both ways — an upload is never held in memory — with a size cap (`maxArtifactBytes`).
+ * Downloads carry a media type from the file's extension, `nosniff` and a sandboxing CSP, so an
+ * uploaded HTML page cannot script the API's origin.
+ */
+export const artifactRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  const { workspaces } = ctx;
+  // Uploads are bytes of any type: hand the raw request stream to the handler (this scope only).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", (_request, payload, done) => done(null, payload));
+
+  const sendListing = (reply: Parameters<typeof sendJson>[0], entries: ArtifactEntry[]) => {
+    if (entries.length >= MAX_LISTING) reply.header("x-truncated", "true");
+    return sendJson(reply, arrayJson(entries, toJson));
+  };
+
+  app.get(
+    "/",
+    {
+      schema: {
+        summary: "List a session's artifacts",
+        description: `Every file and folder in the five categories (${ARTIFACT_CATEGORIES.join(", ")}), depth first, at most ${MAX_LISTING}.`,
+        tags: ["artifacts"],
+        params: SessionParams,
+        response: responses({ 200: Listing }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendListing(reply, await workspaces.list(session));
+    },
+  );
+
+  app.get(
+    "/:category",
+    { schema: { summary: "List one category", tags: ["artifacts"], params: CategoryParams, response: responses({ 200: Listing }) } },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendListing(reply, await workspaces.list(session, request.params.category));
+    },
+  );
+
+  app.get(
+    "/:category/*",
+    {
+      schema: {
+        summary: "Download an artifact",
+        description: "Streams the file with its media type; a folder answers its listing (JSON).",
+        tags: ["artifacts"],
+        params: PathParams,
+        response: responses({ 200: { description: "the file's bytes, or a folder's listing" } as never }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      const found = await workspaces.read(session, request.params.category, request.params["*"]);
+      if (Array.isArray(found)) return sendListing(reply, found);
+      return reply
+        .header("content-length", found.size)
+        .header("last-modified", new Date(found.modified_at).toUTCString())
+        .header("x-content-type-options", "nosniff")
+        .header("content-security-policy", "sandbox; default-src 'none'")
+        .type(found.content_type)
+        .send(found.handle.createReadStream());
+    },
+  );
+
+  app.put(
+    "/:category/*",
+    {
+      schema: {
+        summary: "Upload an artifact",
+        description: "Streams the body (any content type) into the file, creating folders on the way and replacing a file already there. 201 when new, 200 when replaced.",
+        tags: ["artifacts"],
+        params: PathParams,
+        response: responses({ 200: EntryWire, 201: EntryWire }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      const body = request.body instanceof Readable ? request.body : Readable.from([]);
+      const declared = Number(request.headers["content-length"]);
+      try {
+        const { entry, created } = await workspaces.write(session, request.params.category, request.params["*"], body, Number.isFinite(declared) ? declared : undefined);
+        return sendJson(reply, toJson(entry), created ? 201 : 200);
+      } catch (err) {
+        // The rest of a refused upload is not read: close the connection rather than drain it.
+        if (!body.readableEnded) reply.header("connection", "close");
+        throw err;
+      }
+    },
+  );
+
+  app.delete(
+    "/:category/*",
+    { schema: { summary: "Delete an artifact", description: "A file, or a folder with its contents.", tags: ["artifacts"], params: PathParams, response: responses({ 204: null }) } },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      await workspaces.delete(session, request.params.category, request.params["*"]);
+      return reply.status(204).send();
+    },
+  );
+};

@@ -1,0 +1,109 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { assertOwnFields } from "../auth/index.js";
+import { expectedVersion } from "../etag.js";
+import { CheckpointBody, CheckpointParams, ForkBody, SessionParams, VersionBody, responses } from "../schemas.js";
+import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
+import { arrayJson, toJson } from "../wire.js";
+
+const CHECKPOINT = { $ref: "Checkpoint" } as never;
+
+/**
+ * `/sessions/{id}/checkpoints`: record, list and read checkpoints; restore one (rewinds context
+ * and iterations, appends a `restore` event) or fork a new session from it.
+ */
+export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  const { manager } = ctx;
+
+  app.post(
+    "/",
+    {
+      schema: {
+        summary: "Record a checkpoint",
+        description: "Captures the session's context, status and iterations now, with your `data` and `label`; `data` becomes the session's `checkpoint`.",
+        tags: ["checkpoints"],
+        params: SessionParams,
+        body: CheckpointBody,
+        response: responses({ 201: CHECKPOINT }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      const expected = expectedVersion(request, session, request.body.version);
+      const { label, data } = request.body;
+      const checkpoint = await manager.createCheckpoint(
+        session.id,
+        { ...(label !== undefined ? { label } : {}), ...(data !== undefined ? { data } : {}) },
+        expected === undefined ? {} : { expected_version: expected },
+      );
+      reply.header("location", `/sessions/${encodeURIComponent(session.id)}/checkpoints/${checkpoint.id}`);
+      return sendJson(reply, toJson(checkpoint), 201);
+    },
+  );
+
+  app.get(
+    "/",
+    {
+      schema: {
+        summary: "List checkpoints",
+        description: "Oldest first, as a JSON array.",
+        tags: ["checkpoints"],
+        params: SessionParams,
+        response: responses({ 200: { type: "array", items: CHECKPOINT } as never }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendJson(reply, arrayJson(await manager.listCheckpoints(session.id), toJson));
+    },
+  );
+
+  app.get(
+    "/:cid",
+    { schema: { summary: "Get a checkpoint", tags: ["checkpoints"], params: CheckpointParams, response: responses({ 200: CHECKPOINT }) } },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendJson(reply, toJson(await manager.getCheckpoint(session.id, request.params.cid)));
+    },
+  );
+
+  app.post(
+    "/:cid/restore",
+    {
+      schema: {
+        summary: "Restore a checkpoint",
+        description: "Rewinds context and iterations to the checkpoint and appends a `restore` event; history is kept. A finished session cannot be restored: fork it.",
+        tags: ["checkpoints"],
+        params: CheckpointParams,
+        body: VersionBody,
+        response: responses({ 200: { $ref: "Session" } as never }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      const expected = expectedVersion(request, session, request.body.version);
+      return sendSession(reply, await manager.restore(session.id, request.params.cid, expected === undefined ? {} : { expected_version: expected }));
+    },
+  );
+
+  app.post(
+    "/:cid/fork",
+    {
+      schema: {
+        summary: "Fork from a checkpoint",
+        description: "A new active session with the source's settings and the checkpoint's context and iterations; `parent` names the source.",
+        tags: ["checkpoints"],
+        params: CheckpointParams,
+        body: ForkBody,
+        response: responses({ 201: { $ref: "Session" } as never }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      // The fork inherits the source's owner, which the principal was just shown to own.
+      assertOwnFields(request.principal, session);
+      const child = await manager.fork(session.id, request.params.cid, request.body.name === undefined ? {} : { name: request.body.name });
+      reply.header("location", `/sessions/${encodeURIComponent(child.id)}`);
+      return sendSession(reply, child, 201);
+    },
+  );
+};

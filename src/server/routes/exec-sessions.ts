@@ -1,0 +1,188 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { type Static, Type } from "@sinclair/typebox";
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
+import { type Config, type Session, SessiondError, errors } from "../../core/index.js";
+import { LiveStartSchema, type StartInput, assertModeEnabled } from "../../drivers/index.js";
+import { type Principal, assertOwnFields, canSee, ownerDefaults } from "../auth/index.js";
+import { SessionParams, responses } from "../schemas.js";
+import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
+
+/**
+ * Live execution sessions over HTTP (issue 5): seed 000's routes exactly (`/session/start`,
+ * `/session/{id}/exec|stop|logs`, `/session/list`) and the canonical ones under `/sessions/{id}`
+ * (exec, interrupt, stop). Off unless ENABLE_SESSIONS or `executionModes` turns a mode on, and for
+ * the roles in config `execRoles` only (admin by default).
+ */
+
+/** @throws forbidden unless the principal's role is in config `execRoles` */
+export function assertExecRole(config: Pick<Config, "execRoles">, principal: Principal): void {
+  if (!config.execRoles.includes(principal.role)) {
+    throw new SessiondError("forbidden", { reason: `live execution sessions need a token with role ${config.execRoles.join(" or ")} (config execRoles)` });
+  }
+}
+
+/** The fields of a start besides the kind: the session's name and server, and the process options. */
+const startOptions = {
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  server: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "where it runs; `local` (default)" })),
+  ...LiveStartSchema.properties,
+};
+
+/** POST /session/start: seed 000's body. */
+export const SeedStartBody = Type.Object(
+  { mode: Type.String({ minLength: 1, maxLength: 64, description: "shell (python, typescript, llm as their drivers land)" }), ...startOptions },
+  { additionalProperties: false },
+);
+
+/** An exec: seed 000's `input`, or `command`. */
+export const ExecBody = Type.Object(
+  {
+    input: Type.Optional(Type.String({ description: "the command text" })),
+    command: Type.Optional(Type.String({ description: "an alias of input" })),
+    timeout_ms: Type.Optional(Type.Integer({ minimum: 1, description: "default config execTimeoutMs" })),
+  },
+  { additionalProperties: false },
+);
+
+const LogsQuery = Type.Object(
+  {
+    since: Type.Optional(Type.String({ maxLength: 64, description: "execs after this seq, or at/after this ISO time" })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "default 100" })),
+  },
+  { additionalProperties: false },
+);
+
+const ExecResultWire = Type.Object({}, { additionalProperties: true, description: "an exec result: exec_id, seq, input, stdout, stderr, exit_code, status, started_at, duration_ms, truncated" });
+
+/** The command of an exec body. @throws validation naming `input` */
+function commandOf(body: Static<typeof ExecBody>): string {
+  if (body.input !== undefined && body.command !== undefined && body.input !== body.command) {
+    throw errors.validation("input", "give input or command, not both");
+  }
+  const command = body.input ?? body.command;
+  if (command === undefined) throw errors.validation("input", "required (or command)");
+  return command;
+}
+
+/** Starts a live session for a request: the mode checked, the owner fields of an agent token filled in. */
+export async function startLive(ctx: ServerContext, request: FastifyRequest, input: Omit<StartInput, "kind"> & { kind: unknown }, field: string): Promise<Session> {
+  assertExecRole(ctx.config, request.principal);
+  const { kind } = input;
+  assertModeEnabled(ctx.config, kind, { field, available: ctx.live.kinds() });
+  assertOwnFields(request.principal, input);
+  return ctx.live.start({ ...ownerDefaults(request.principal), ...input, kind });
+}
+
+/** An onRequest hook refusing principals whose role may not use live sessions (config `execRoles`). */
+function execRoleHook(config: Config): onRequestHookHandler {
+  return (request, _reply, done) => {
+    try {
+      assertExecRole(config, request.principal);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  };
+}
+
+/** `/session`: seed 000's routes, as written. */
+export const seedSessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  const { live, config } = ctx;
+  app.addHook("onRequest", execRoleHook(config));
+  const tags = ["live sessions"];
+
+  app.post(
+    "/start",
+    {
+      schema: {
+        summary: "Start a live session (seed 000)",
+        description: "`mode` is the session kind. 400 listing the enabled modes when it is unknown or off; 429 past maxLiveSessions.",
+        tags,
+        body: SeedStartBody,
+        response: responses({ 201: Type.Object({ id: Type.String(), startedAt: Type.String() }) }),
+      },
+    },
+    async (request, reply) => {
+      const { mode, ...rest } = request.body;
+      const session = await startLive(ctx, request, { ...rest, kind: mode }, "mode");
+      reply.header("location", `/sessions/${encodeURIComponent(session.id)}`);
+      return sendJson(reply, JSON.stringify({ id: session.id, startedAt: session.created_at }), 201);
+    },
+  );
+
+  app.get(
+    "/list",
+    { schema: { summary: "List the live sessions (seed 000)", tags } },
+    async (request, reply) => {
+      let infos = live.list();
+      if (request.principal.role === "agent") {
+        const visible = await Promise.all(infos.map(async (info) => canSee(request.principal, await ctx.manager.get(info.session_id))));
+        infos = infos.filter((_, i) => visible[i]);
+      }
+      return sendJson(reply, JSON.stringify(infos));
+    },
+  );
+
+  app.post(
+    "/:id/exec",
+    { schema: { summary: "Run a command (seed 000)", description: "Execs queue in order behind a running one. 409 unless the session is live.", tags, params: SessionParams, body: ExecBody, response: responses({ 200: ExecResultWire }) } },
+    async (request, reply) => execRoute(ctx, request, request.params.id, request.body, reply),
+  );
+
+  app.post(
+    "/:id/stop",
+    { schema: { summary: "Stop a live session (seed 000)", description: "Kills its process group; the session becomes completed. 409 when it has already ended.", tags, params: SessionParams } },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendSession(reply, await live.stop(session.id));
+    },
+  );
+
+  app.get(
+    "/:id/logs",
+    { schema: { summary: "Past execs (seed 000)", description: "Oldest first; `since` is a seq or an ISO time.", tags, params: SessionParams, querystring: LogsQuery } },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      const { since, limit } = request.query;
+      return sendJson(reply, JSON.stringify(await live.logs(session.id, { ...(since !== undefined ? { since } : {}), ...(limit !== undefined ? { limit } : {}) })));
+    },
+  );
+};
+
+/** `/sessions/{id}/exec|interrupt|stop`: the canonical routes. */
+export const execActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  const { live, config } = ctx;
+  app.addHook("onRequest", execRoleHook(config));
+  const tags = ["live sessions"];
+
+  app.post(
+    "/exec",
+    { schema: { summary: "Run a command in a live session", description: "Execs queue in order behind a running one. 409 unless the session is live.", tags, params: SessionParams, body: ExecBody, response: responses({ 200: ExecResultWire }) } },
+    async (request, reply) => execRoute(ctx, request, request.params.id, request.body, reply),
+  );
+
+  app.post(
+    "/interrupt",
+    { schema: { summary: "Interrupt the running exec (Ctrl-C)", tags, params: SessionParams, response: responses({ 200: Type.Object({ interrupted: Type.Boolean(), exec_id: Type.Union([Type.String(), Type.Null()]) }) }) } },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendJson(reply, JSON.stringify(await live.interrupt(session.id)));
+    },
+  );
+
+  app.post(
+    "/stop",
+    { schema: { summary: "Stop a live session", description: "Kills its process group; the session becomes completed. 409 when it has already ended.", tags, params: SessionParams } },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendSession(reply, await live.stop(session.id));
+    },
+  );
+};
+
+async function execRoute(ctx: ServerContext, request: FastifyRequest, ref: string, body: Static<typeof ExecBody>, reply: FastifyReply) {
+  const command = commandOf(body);
+  const session = await sessionFor(ctx, request, ref);
+  const result = await ctx.live.exec(session.id, command, body.timeout_ms !== undefined ? { timeout_ms: body.timeout_ms } : {});
+  return sendJson(reply, JSON.stringify(result));
+}

@@ -1,0 +1,166 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { FastifyRequest } from "fastify";
+import type { Session } from "../../core/index.js";
+import type { WriteOptions } from "../../engine/index.js";
+import { expectedVersion } from "../etag.js";
+import {
+  CompleteBody,
+  FailBody,
+  IterationBody,
+  MetricsWire,
+  ReasonBody,
+  RecoveryWire,
+  SessionParams,
+  StateAtWire,
+  StateQuery,
+  ToolCallBody,
+  VersionBody,
+  responses,
+} from "../schemas.js";
+import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
+import { sessionJson, toJson } from "../wire.js";
+
+const SESSION = { $ref: "Session" } as never;
+
+/**
+ * `/sessions/{id}/…`: lifecycle actions (pause, resume, complete, fail, crash, recover),
+ * iterations, tool calls, seed 003's session metrics and the state at any seq. Actions honour
+ * `If-Match` (or a `version` in the body): 412 when the session has moved on.
+ */
+export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  const { manager } = ctx;
+
+  /** The session the request names (as its principal may see it) and the version its write must find. */
+  const target = async (request: FastifyRequest, ref: string, bodyVersion?: number): Promise<[Session, WriteOptions]> => {
+    const session = await sessionFor(ctx, request, ref);
+    const expected = expectedVersion(request, session, bodyVersion);
+    return [session, expected === undefined ? {} : { expected_version: expected }];
+  };
+  const action = (summary: string, description: string) => ({ summary, description, tags: ["lifecycle"], params: SessionParams });
+
+  app.post(
+    "/pause",
+    { schema: { ...action("Pause a session", "active → paused."), body: ReasonBody, response: responses({ 200: SESSION }) } },
+    async (request, reply) => {
+      const [session, options] = await target(request, request.params.id, request.body.version);
+      return sendSession(reply, await manager.pause(session.id, request.body.reason, options));
+    },
+  );
+
+  app.post(
+    "/resume",
+    { schema: { ...action("Resume a session", "paused → active; a crashed session is recovered."), body: VersionBody, response: responses({ 200: SESSION }) } },
+    async (request, reply) => {
+      const [session, options] = await target(request, request.params.id, request.body.version);
+      return sendSession(reply, await manager.resume(session.id, options));
+    },
+  );
+
+  app.post(
+    "/complete",
+    { schema: { ...action("Complete a session", "active|paused → completed, with an optional result."), body: CompleteBody, response: responses({ 200: SESSION }) } },
+    async (request, reply) => {
+      const [session, options] = await target(request, request.params.id, request.body.version);
+      return sendSession(reply, await manager.complete(session.id, request.body.result, options));
+    },
+  );
+
+  app.post(
+    "/fail",
+    { schema: { ...action("Fail a session", "active|paused|crashed → failed, recording the error."), body: FailBody, response: responses({ 200: SESSION }) } },
+    async (request, reply) => {
+      const [session, options] = await target(request, request.params.id, request.body.version);
+      return sendSession(reply, await manager.fail(session.id, request.body.error, options));
+    },
+  );
+
+  app.post(
+    "/crash",
+    { schema: { ...action("Mark a session crashed", "active|paused → crashed, for recovery."), body: ReasonBody, response: responses({ 200: SESSION }) } },
+    async (request, reply) => {
+      const [session, options] = await target(request, request.params.id, request.body.version);
+      return sendSession(reply, await manager.crash(session.id, request.body.reason, options));
+    },
+  );
+
+  app.post(
+    "/recover",
+    {
+      schema: {
+        ...action("Recover a crashed session", "crashed → active; answers the session and the latest checkpoint to resume from (seed 003's recovery)."),
+        body: VersionBody,
+        response: responses({ 200: RecoveryWire }),
+      },
+    },
+    async (request, reply) => {
+      const [session, options] = await target(request, request.params.id, request.body.version);
+      const recovery = await manager.recover(session.id, options);
+      const checkpoint = recovery.checkpoint ? toJson(recovery.checkpoint) : "null";
+      return sendJson(reply, `{"session":${sessionJson(recovery.session)},"checkpoint":${checkpoint}}`);
+    },
+  );
+
+  app.post(
+    "/iterations",
+    {
+      schema: {
+        ...action("Count an iteration", "Records an `iteration` event with `data`; reaching max_iterations moves the session to timeout."),
+        tags: ["events"],
+        body: IterationBody,
+        response: responses({ 200: SESSION }),
+      },
+    },
+    async (request, reply) => {
+      const [session, options] = await target(request, request.params.id, request.body.version);
+      return sendSession(reply, await manager.incrementIteration(session.id, request.body.data ?? {}, options));
+    },
+  );
+
+  app.post(
+    "/tool-calls",
+    {
+      schema: {
+        ...action("Record a tool call", "A `tool_call` event (seed 004); the tool is added to metadata.toolsUsed."),
+        tags: ["events"],
+        body: ToolCallBody,
+        response: responses({ 201: { $ref: "Event" } as never }),
+      },
+    },
+    async (request, reply) => {
+      const [session] = await target(request, request.params.id);
+      const event = await manager.recordToolCall(session.id, request.body.tool, request.body.args, request.body.result);
+      return sendJson(reply, toJson(event), 201);
+    },
+  );
+
+  app.get(
+    "/metrics",
+    {
+      schema: {
+        ...action("Session metrics", "Seed 003's session metrics: duration, idle time, iterations, events by type, checkpoints."),
+        tags: ["sessions"],
+        response: responses({ 200: MetricsWire }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendJson(reply, toJson(await manager.metrics(session.id)));
+    },
+  );
+
+  app.get(
+    "/state",
+    {
+      schema: {
+        ...action("State at a seq", "The session's context, status and iterations right after event `seq` (time travel)."),
+        tags: ["checkpoints"],
+        querystring: StateQuery,
+        response: responses({ 200: StateAtWire }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendJson(reply, toJson(await manager.stateAt(session.id, request.query.seq ?? session.last_seq)));
+    },
+  );
+};

@@ -1,0 +1,145 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import { SessiondError, errors, newId } from "../../core/index.js";
+import type { Store, WebhookRecord } from "../../store/index.js";
+import { assertAdmin } from "../auth/index.js";
+import { responses } from "../schemas.js";
+import { type ServerContext, sendJson, setNextPage } from "../server-context.js";
+
+/** Seed 004's webhook event names. */
+export const WEBHOOK_EVENTS = ["start", "pause", "resume", "complete", "error", "timeout"] as const;
+
+const WebhookEvent = Type.Union(
+  WEBHOOK_EVENTS.map((e) => Type.Literal(e)),
+  { description: WEBHOOK_EVENTS.join(" | ") },
+);
+
+/** POST /webhooks. */
+export const CreateWebhookBody = Type.Object(
+  {
+    url: Type.String({ minLength: 1, maxLength: 2048, description: "an http or https URL" }),
+    events: Type.Optional(Type.Array(WebhookEvent, { maxItems: WEBHOOK_EVENTS.length, description: "events to deliver; empty or absent means all" })),
+    secret: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: "HMAC-SHA256 signing secret; never returned" })),
+  },
+  { additionalProperties: false },
+);
+
+const WebhookParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
+
+const DeliveryQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "page size; default config defaultPageSize" })),
+    cursor: Type.Optional(Type.String({ maxLength: 256 })),
+  },
+  { additionalProperties: false },
+);
+
+const WebhookWire = Type.Object({
+  id: Type.String(),
+  url: Type.String(),
+  events: Type.Array(Type.String()),
+  has_secret: Type.Boolean(),
+  created_at: Type.String(),
+});
+
+/** A registration as the API shows it: the secret replaced by whether there is one. */
+export function webhookJson(w: WebhookRecord): { id: string; url: string; events: readonly string[]; has_secret: boolean; created_at: string } {
+  return { id: w.id, url: w.url, events: w.events, has_secret: w.secret !== null, created_at: w.created_at };
+}
+
+/**
+ * `/webhooks` (admin only): seed 004's webhook registrations over HTTP, and each one's delivery
+ * log. Registrations from the config file are not listed here (they are not stored).
+ */
+export const webhookRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext; store: Store }> = async (app, { ctx, store }) => {
+  app.addHook("onRequest", (request, _reply, done) => {
+    try {
+      assertAdmin(request.principal, "managing webhooks");
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  });
+
+  const find = async (id: string): Promise<WebhookRecord> => {
+    const found = (await store.listWebhooks()).find((w) => w.id === id);
+    if (!found) throw new SessiondError("not_found", { what: "webhook", ref: id });
+    return found;
+  };
+
+  app.post(
+    "/",
+    {
+      schema: {
+        summary: "Register a webhook",
+        description: "Seed 004's configureWebhook. The answer never shows the secret, only `has_secret`.",
+        tags: ["webhooks"],
+        body: CreateWebhookBody,
+        response: responses({ 201: WebhookWire }),
+      },
+    },
+    async (request, reply) => {
+      const { url, events, secret } = request.body;
+      assertHttpUrl(url);
+      const record: WebhookRecord = { id: newId(), url, events: [...new Set(events ?? [])], secret: secret ?? null, created_at: new Date().toISOString() };
+      await store.putWebhook(record);
+      reply.header("location", `/webhooks/${record.id}`);
+      return sendJson(reply, JSON.stringify(webhookJson(record)), 201);
+    },
+  );
+
+  app.get(
+    "/",
+    { schema: { summary: "List webhooks", tags: ["webhooks"], response: responses({ 200: Type.Array(WebhookWire) }) } },
+    async (_request, reply) => sendJson(reply, JSON.stringify((await store.listWebhooks()).map(webhookJson))),
+  );
+
+  app.get(
+    "/:id",
+    { schema: { summary: "Get a webhook", tags: ["webhooks"], params: WebhookParams, response: responses({ 200: WebhookWire }) } },
+    async (request, reply) => sendJson(reply, JSON.stringify(webhookJson(await find(request.params.id)))),
+  );
+
+  app.delete(
+    "/:id",
+    { schema: { summary: "Delete a webhook", description: "Its pending deliveries are no longer attempted.", tags: ["webhooks"], params: WebhookParams, response: responses({ 204: null }) } },
+    async (request, reply) => {
+      if (!(await store.deleteWebhook(request.params.id))) throw new SessiondError("not_found", { what: "webhook", ref: request.params.id });
+      return reply.status(204).send();
+    },
+  );
+
+  app.get(
+    "/:id/deliveries",
+    {
+      schema: {
+        summary: "A webhook's deliveries",
+        description: "Newest first, as a JSON array; the next page's cursor is in `X-Next-Cursor` and a `Link: <…>; rel=\"next\"` header.",
+        tags: ["webhooks"],
+        params: WebhookParams,
+        querystring: DeliveryQuery,
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const page = await store.listWebhookDeliveries(id, {
+        limit: request.query.limit ?? ctx.config.defaultPageSize,
+        ...(request.query.cursor !== undefined ? { cursor: request.query.cursor } : {}),
+      });
+      // An unknown id with no deliveries is a 404; a deleted webhook's log stays readable.
+      if (page.items.length === 0 && request.query.cursor === undefined) await find(id);
+      setNextPage(request, reply, page.next_cursor);
+      return sendJson(reply, JSON.stringify(page.items));
+    },
+  );
+};
+
+function assertHttpUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw errors.validation("url", "not a URL");
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw errors.validation("url", "must be an http or https URL");
+}

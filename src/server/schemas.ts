@@ -1,0 +1,313 @@
+import { type TObject, type TProperties, type TSchema, Type } from "@sinclair/typebox";
+import {
+  CreateSessionSchema,
+  EventTypeSchema,
+  LABEL_KEY_PATTERN,
+  RuntimeBackendSchema,
+  SessionKindSchema,
+  SessionStatusSchema,
+  UpdateSessionSchema,
+} from "../core/index.js";
+import { LiveStartSchema } from "../drivers/index.js";
+
+/**
+ * The wire schemas of the HTTP API: request bodies and query strings (validated), responses
+ * (documented in /openapi.json; the server writes its JSON itself). Session input reuses the
+ * engine's schemas, plus seed 003's `session_type` alias and the optimistic `version`.
+ */
+
+const jsonObject = Type.Object({}, { additionalProperties: true, description: "a JSON object" });
+const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const version = Type.Integer({ minimum: 0, description: "apply only if the session is at this version (as If-Match does)" });
+
+/** A session id or name. */
+export const SessionParams = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 128, description: "the session's id or name" }) },
+  { additionalProperties: false },
+);
+
+/** A session id or name and a checkpoint id. */
+export const CheckpointParams = Type.Object(
+  {
+    id: SessionParams.properties.id,
+    cid: Type.String({ minLength: 1, maxLength: 128, description: "the checkpoint's id" }),
+  },
+  { additionalProperties: false },
+);
+
+const sessionType = Type.String({ maxLength: 1024, description: "seed 003's name for `type` (conversation, development, task, batch…)" });
+
+/** POST /sessions/: the engine's create input, `session_type` as an alias of `type`. */
+export const CreateSessionBody = Type.Object(
+  {
+    ...CreateSessionSchema.properties,
+    session_type: Type.Optional(nullable(sessionType)),
+    // Process options of an exec kind (shell…), which starts a live session.
+    ...LiveStartSchema.properties,
+  },
+  { additionalProperties: false },
+);
+
+/** PATCH /sessions/{id} (plain JSON or form): the engine's update input, `session_type`, and `version` for If-Match. */
+export const UpdateSessionBody = Type.Object(
+  {
+    ...UpdateSessionSchema.properties,
+    session_type: Type.Optional(nullable(sessionType)),
+    version: Type.Optional(version),
+  },
+  { additionalProperties: false },
+);
+
+const { context_patch: _contextPatch, labels: _labels, ...mergeable } = UpdateSessionBody.properties;
+
+/**
+ * `application/merge-patch+json` (RFC 7396): a patch of the session resource. `context`,
+ * `metadata`, `runtime_metadata` and `labels` merge (null deletes a key); other members replace.
+ */
+export const MergePatchSessionBody = Type.Object(
+  {
+    ...mergeable,
+    labels: Type.Optional(
+      Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), nullable(Type.String({ maxLength: 256 })), {
+        additionalProperties: false,
+        description: "labels to set; null deletes one",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const stringOrList = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Array(schema, { minItems: 1, maxItems: 16 })]);
+const isoTimestamp = Type.String({ format: "date-time", description: "an ISO 8601 timestamp" });
+
+const filterProperties = {
+  agent_id: Type.Optional(Type.String({ maxLength: 1024 })),
+  user_id: Type.Optional(Type.String({ maxLength: 1024 })),
+  channel_id: Type.Optional(Type.String({ maxLength: 1024 })),
+  status: Type.Optional(stringOrList(SessionStatusSchema)),
+  kind: Type.Optional(stringOrList(SessionKindSchema)),
+  type: Type.Optional(Type.String({ maxLength: 1024 })),
+  session_type: Type.Optional(Type.String({ maxLength: 1024, description: "alias of type" })),
+  mode: Type.Optional(Type.String({ maxLength: 1024 })),
+  label: Type.Optional(
+    stringOrList(Type.String({ pattern: `${LABEL_KEY_PATTERN.replace(/\$$/, "")}:`, maxLength: 400, description: "key:value; every one given must match" })),
+  ),
+  created_after: Type.Optional(isoTimestamp),
+  created_before: Type.Optional(isoTimestamp),
+} satisfies TProperties;
+
+/** Filters shared by listing and stats. */
+export const SessionFilterQuery = Type.Object(filterProperties, { additionalProperties: false });
+
+/** GET /sessions/: the filters plus a page. */
+export const SessionListQuery = Type.Object(
+  {
+    ...filterProperties,
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "page size; default config defaultPageSize" })),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: "X-Next-Cursor of the previous page" })),
+  },
+  { additionalProperties: false },
+);
+
+/** GET /sessions/{id}/events: seq range, types, order and a page. */
+export const EventListQuery = Type.Object(
+  {
+    after_seq: Type.Optional(Type.Integer({ minimum: 0, description: "only events with a greater seq" })),
+    to_seq: Type.Optional(Type.Integer({ minimum: 0, description: "only events with seq up to this" })),
+    type: Type.Optional(stringOrList(EventTypeSchema)),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: "default 100" })),
+    order: Type.Optional(Type.Union([Type.Literal("asc"), Type.Literal("desc")])),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 32, description: "X-Next-Cursor of the previous page" })),
+  },
+  { additionalProperties: false },
+);
+
+/** GET /sessions/{id}/state. */
+export const StateQuery = Type.Object(
+  { seq: Type.Optional(Type.Integer({ minimum: 1, description: "default: the newest event" })) },
+  { additionalProperties: false },
+);
+
+/** POST /sessions/{id}/events. */
+export const EventBody = Type.Object(
+  {
+    type: EventTypeSchema,
+    data: Type.Optional(jsonObject),
+    version: Type.Optional(version),
+  },
+  { additionalProperties: false },
+);
+
+/** POST /sessions/{id}/tool-calls. */
+export const ToolCallBody = Type.Object(
+  { tool: Type.String({ minLength: 1, maxLength: 256 }), args: Type.Optional(Type.Unknown()), result: Type.Optional(Type.Unknown()) },
+  { additionalProperties: false },
+);
+
+/** POST /sessions/{id}/iterations. */
+export const IterationBody = Type.Object({ data: Type.Optional(jsonObject), version: Type.Optional(version) }, { additionalProperties: false });
+
+/** POST /sessions/{id}/checkpoints. */
+export const CheckpointBody = Type.Object(
+  {
+    label: Type.Optional(nullable(Type.String({ maxLength: 256 }))),
+    data: Type.Optional(jsonObject),
+    version: Type.Optional(version),
+  },
+  { additionalProperties: false },
+);
+
+/** POST …/checkpoints/{cid}/fork. */
+export const ForkBody = Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false });
+/** Actions that take nothing but an optional expected version. */
+export const VersionBody = Type.Object({ version: Type.Optional(version) }, { additionalProperties: false });
+/** pause and crash. */
+export const ReasonBody = Type.Object(
+  { reason: Type.Optional(Type.String({ maxLength: 4096 })), version: Type.Optional(version) },
+  { additionalProperties: false },
+);
+/** POST /sessions/{id}/complete. */
+export const CompleteBody = Type.Object({ result: Type.Optional(Type.Unknown()), version: Type.Optional(version) }, { additionalProperties: false });
+/** POST /sessions/{id}/fail. */
+export const FailBody = Type.Object(
+  { error: Type.String({ minLength: 1, maxLength: 65_536 }), version: Type.Optional(version) },
+  { additionalProperties: false },
+);
+
+/** POST /sessions/cleanup. */
+export const CleanupBody = Type.Object(
+  { older_than_days: Type.Number({ minimum: 0, description: "delete terminal sessions that ended longer ago than this" }) },
+  { additionalProperties: false },
+);
+
+/** POST /sessions/recover: which crashed sessions to recover. */
+export const RecoverAllBody = Type.Object(
+  {
+    agent_id: Type.Optional(Type.String({ maxLength: 1024 })),
+    user_id: Type.Optional(Type.String({ maxLength: 1024 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "default 100" })),
+  },
+  { additionalProperties: false },
+);
+
+// ---- responses ---------------------------------------------------------------------------
+
+const nullableString = nullable(Type.String());
+
+/** A session as answered (documentation; the server writes the JSON itself). */
+export const SessionWire = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    kind: SessionKindSchema,
+    type: nullableString,
+    session_type: nullableString,
+    mode: nullableString,
+    agent_id: nullableString,
+    user_id: nullableString,
+    channel_id: nullableString,
+    labels: Type.Record(Type.String(), Type.String()),
+    task: nullableString,
+    workspace: nullableString,
+    status: SessionStatusSchema,
+    iterations: Type.Integer(),
+    max_iterations: nullable(Type.Integer()),
+    context: jsonObject,
+    checkpoint: nullable(jsonObject),
+    runtime_backend: RuntimeBackendSchema,
+    runtime_metadata: jsonObject,
+    server: Type.String(),
+    result: Type.Unknown(),
+    error: nullableString,
+    metadata: jsonObject,
+    parent: nullableString,
+    created_at: Type.String({ format: "date-time" }),
+    updated_at: Type.String({ format: "date-time" }),
+    started_at: Type.String({ format: "date-time" }),
+    ended_at: nullable(Type.String({ format: "date-time" })),
+    last_activity_at: Type.String({ format: "date-time" }),
+    last_seq: Type.Integer(),
+    version: Type.Integer(),
+  },
+  { $id: "Session", description: "a session; `session_type` repeats `type` for seed 003's clients" },
+);
+
+/** An event as answered. */
+export const EventWire = Type.Object(
+  { seq: Type.Integer(), ts: Type.String({ format: "date-time" }), type: Type.String(), data: jsonObject },
+  { $id: "Event" },
+);
+
+const StateWire = Type.Object({ context: jsonObject, status: SessionStatusSchema, iterations: Type.Integer() });
+
+/** A checkpoint as answered. */
+export const CheckpointWire = Type.Object(
+  {
+    id: Type.String(),
+    session_id: Type.String(),
+    seq: Type.Integer(),
+    label: nullableString,
+    data: jsonObject,
+    state: StateWire,
+    created_at: Type.String({ format: "date-time" }),
+  },
+  { $id: "Checkpoint" },
+);
+
+/** GET /sessions/{id}/state. */
+export const StateAtWire = Type.Object({ seq: Type.Integer(), ...StateWire.properties });
+
+/** A recovered session and the checkpoint to resume from. */
+export const RecoveryWire = Type.Object({
+  session: Type.Ref("Session"),
+  checkpoint: nullable(Type.Ref("Checkpoint")),
+});
+
+/** GET /sessions/{id}/metrics (seed 003's session metrics). */
+export const MetricsWire = Type.Object({
+  session_id: Type.String(),
+  status: SessionStatusSchema,
+  duration_ms: Type.Integer(),
+  idle_ms: Type.Integer(),
+  iterations: Type.Integer(),
+  events_total: Type.Integer(),
+  events_by_type: Type.Record(Type.String(), Type.Integer()),
+  checkpoints: Type.Integer(),
+});
+
+/** GET /stats. */
+export const StatsWire = Type.Object({
+  total: Type.Integer(),
+  by_status: Type.Record(Type.String(), Type.Integer()),
+  by_mode: Type.Record(Type.String(), Type.Integer()),
+  by_kind: Type.Record(Type.String(), Type.Integer()),
+  success_rate: Type.Number(),
+  average_iterations: Type.Number(),
+  average_duration_ms: Type.Number(),
+});
+
+/** The one error shape. */
+export const ErrorWire = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: "stable; see docs/errors.md" }),
+      message: Type.String(),
+      field: Type.Optional(Type.String({ description: "the offending input field" })),
+    }),
+  },
+  { $id: "Error", description: "every error has this shape" },
+);
+
+/** Response schemas of a route: its success shapes plus the one error shape for 4xx and 5xx. */
+export function responses(success: Record<number, TSchema | null>): Record<string, TSchema> {
+  const out: Record<string, TSchema> = {};
+  for (const [status, schema] of Object.entries(success)) {
+    out[status] = schema ?? Type.Null({ description: "no content" });
+  }
+  out["4xx"] = Type.Ref("Error");
+  out["5xx"] = Type.Ref("Error");
+  return out;
+}
+
+/** The schemas referenced by `$ref` above, registered once with app.addSchema. */
+export const SHARED_SCHEMAS: readonly TObject[] = [SessionWire, EventWire, CheckpointWire, ErrorWire];

@@ -1,0 +1,48 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Config, Session } from "../core/index.js";
+import type { LiveSessions } from "../drivers/index.js";
+import type { SessionManager } from "../engine/index.js";
+import { visibleTo } from "./auth/index.js";
+import { setEtag } from "./etag.js";
+import { sessionJson } from "./wire.js";
+import type { Workspaces } from "./workspaces/index.js";
+
+/** What every route plugin receives: the resolved config and the services it calls. */
+export interface ServerContext {
+  readonly config: Config;
+  readonly manager: SessionManager;
+  readonly workspaces: Workspaces;
+  /** Live execution sessions (shell…): the processes behind exec kinds. */
+  readonly live: LiveSessions;
+}
+
+/**
+ * The session with this id or name, as the request's principal may see it.
+ * @throws not_found (also for another agent's session)
+ */
+export async function sessionFor(ctx: ServerContext, request: FastifyRequest, ref: string): Promise<Session> {
+  return visibleTo(request.principal, await ctx.manager.get(ref), ref);
+}
+
+/** Sends a session as JSON with its ETag. */
+export function sendSession(reply: FastifyReply, session: Session, status = 200): FastifyReply {
+  setEtag(reply, session);
+  return reply.status(status).type(JSON_TYPE).send(sessionJson(session));
+}
+
+/** Sends JSON text already built (or already encoded). */
+export function sendJson(reply: FastifyReply, text: string | Buffer, status = 200): FastifyReply {
+  return reply.status(status).type(JSON_TYPE).send(text);
+}
+
+/** Sets the pagination headers of a list: `X-Next-Cursor` and an RFC 8288 `Link: …; rel="next"`. */
+export function setNextPage(request: FastifyRequest, reply: FastifyReply, nextCursor: string | null): void {
+  if (nextCursor === null) return;
+  reply.header("x-next-cursor", nextCursor);
+  const url = new URL(request.url, "http://sessiond");
+  url.searchParams.set("cursor", nextCursor);
+  reply.header("link", `<${url.pathname}${url.search}>; rel="next"`);
+}
+
+/** The media type of every JSON answer. */
+export const JSON_TYPE = "application/json; charset=utf-8";

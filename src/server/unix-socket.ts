@@ -1,0 +1,40 @@
+import { createServer, type Server } from "node:http";
+import { connect } from "node:net";
+import { unlink } from "node:fs/promises";
+import type { FastifyInstance } from "fastify";
+import { markLocal } from "./auth/index.js";
+
+/**
+ * A second HTTP server for the Unix socket, feeding the same Fastify routes. Its requests are
+ * marked local: the socket file's 0600 mode is their authentication. Not listening yet; the
+ * caller listens (after `prepareSocketPath`) and closes it.
+ */
+export function createUnixSocketServer(app: FastifyInstance): Server {
+  const server = createServer((req, res) => {
+    markLocal(req);
+    app.routing(req, res);
+  });
+  server.keepAliveTimeout = app.server.keepAliveTimeout;
+  server.requestTimeout = app.server.requestTimeout;
+  return server;
+}
+
+/**
+ * Clears the way to listen on `path`: a socket file left by a server that died is removed; one
+ * that a live server answers on is an error (two servers must not share a data dir).
+ * @throws Error when another server is listening there
+ */
+export async function prepareSocketPath(path: string): Promise<void> {
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once("error", () => resolve(false));
+  });
+  if (live) throw new Error(`another sessiond is already listening on ${path}`);
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ENOENT") throw err;
+  });
+}

@@ -1,0 +1,38 @@
+import { type Session, jsonText } from "../core/index.js";
+
+/**
+ * JSON text of what the server sends, built field by field so that the JSON values the engine
+ * already serialized (context, checkpoint, metadata…) are reused rather than stringified again.
+ */
+export function toJson(value: object): string {
+  let out = "{";
+  for (const key in value) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v === undefined) continue;
+    if (out.length > 1) out += ",";
+    out += `"${key}":${v !== null && typeof v === "object" ? jsonText(v) : JSON.stringify(v)}`;
+  }
+  return `${out}}`;
+}
+
+/**
+ * A session on the wire: the engine's fields, snake_case, plus `session_type` (seed 003's name
+ * for `type`) so seed 003's clients read what they wrote.
+ */
+export function sessionJson(session: Session): string {
+  let text = serialized.get(session);
+  if (text === undefined) {
+    text = `${toJson(session).slice(0, -1)},"session_type":${JSON.stringify(session.type)}}`;
+    serialized.set(session, text);
+  }
+  return text;
+}
+
+// The engine never changes a Session object (a change makes a new one), so its JSON can be kept
+// for as long as the object lives: repeated reads of an unchanged session serialize it once.
+const serialized = new WeakMap<Session, string>();
+
+/** A JSON array of the items, each serialized by `item`. */
+export function arrayJson<T>(items: readonly T[], item: (value: T) => string): string {
+  return `[${items.map(item).join(",")}]`;
+}

@@ -1,0 +1,4 @@
+/** Per-session workspaces and their artifacts (seed 002). */
+export { ARTIFACT_CATEGORIES, type ArtifactCategory, artifactSegments, assertCategory } from "./artifact-path.js";
+export { mediaTypeOf } from "./media-type.js";
+export { type ArtifactEntry, MAX_LISTING, type OpenArtifact, Workspaces } from "./workspaces.js";

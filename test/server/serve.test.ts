@@ -1,0 +1,329 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { type IncomingHttpHeaders, request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { SERVICES, serviceAvailable } from "../helpers/services.js";
+
+/** End-to-end: `sessiond serve` as a real process, over real TCP and the real Unix socket. */
+
+// Each test starts one or two servers (a Node process each, through the TypeScript loader).
+vi.setConfig({ testTimeout: 120_000 });
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const CLI = [join(ROOT, "src/cli/main.ts")];
+const NODE_ARGS = ["--import", "tsx"];
+
+interface Running {
+  child: ChildProcess;
+  home: string;
+  port: number;
+  token: string;
+  logs: string[];
+  exited: Promise<number | null>;
+}
+
+const homes: string[] = [];
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const home of homes.splice(0)) rmSync(home, { recursive: true, force: true });
+});
+
+function newHome(): string {
+  const home = mkdtempSync(join(tmpdir(), "sessiond-serve-"));
+  homes.push(home);
+  return home;
+}
+
+function run(args: string[], home: string, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [...NODE_ARGS, ...CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, SESSIOND_HOME: home, SESSIOND_SQLITE_SYNCHRONOUS: "normal", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  const logs: string[] = [];
+  let buffered = "";
+  const collect = (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split("\n");
+    buffered = lines.pop()!;
+    logs.push(...lines);
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, logs, exited };
+}
+
+async function serve(home = newHome(), args: string[] = [], env: Record<string, string> = {}): Promise<Running> {
+  const { child, logs, exited } = run(["serve", "--port", "0", ...args], home, env);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const line = logs.find((l) => l.includes("sessiond listening"));
+    if (line) {
+      const { port } = JSON.parse(line) as { port: number };
+      return { child, home, port, token: readFileSync(join(home, "token"), "utf8").trim(), logs, exited };
+    }
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the server did not start:\n${logs.join("\n")}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+function call(target: { port: number } | { socketPath: string }, method: string, path: string, options: { token?: string; body?: string; contentType?: string } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = {};
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    if (options.contentType) headers["content-type"] = options.contentType;
+    const req = httpRequest({ ...("port" in target ? { host: "127.0.0.1", port: target.port } : { socketPath: target.socketPath }), method, path, headers, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on("error", reject);
+    req.end(options.body);
+  });
+}
+
+describe("sessiond serve", () => {
+  it("takes a free port with --port 0 and logs it, and listens on TCP (token) and the Unix socket (no token, 0600)", async () => {
+    const server = await serve();
+    const socketPath = join(server.home, "sessiond.sock");
+    expect(statSync(socketPath).mode & 0o777).toBe(0o600);
+    expect(statSync(join(server.home, "token")).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(join(server.home, "server.pid"), "utf8"))).toMatchObject({ pid: server.child.pid, port: server.port });
+
+    const created = await call({ port: server.port }, "POST", "/sessions/", { token: server.token, body: '{"agent_id": "a", "session_type": "task"}', contentType: "application/json" });
+    expect(created.status).toBe(201);
+    const id = JSON.parse(created.body).id;
+    expect((await call({ port: server.port }, "GET", `/sessions/${id}`)).status).toBe(401);
+    const viaSocket = await call({ socketPath }, "GET", `/sessions/${id}`);
+    expect(viaSocket.status).toBe(200);
+    expect(JSON.parse(viaSocket.body).session_type).toBe("task");
+    expect(server.logs.join("\n")).not.toContain(server.token);
+  });
+
+  it("finishes in-flight requests on SIGTERM, refuses new connections, flushes and exits 0", async () => {
+    const server = await serve();
+    const socketPath = join(server.home, "sessiond.sock");
+    // A request whose body is still arriving when the signal comes.
+    const body = '{"name": "in-flight", "context": {"survives": true}}';
+    const inFlight = new Promise<Reply>((resolve, reject) => {
+      const req = httpRequest(
+        { host: "127.0.0.1", port: server.port, method: "POST", path: "/sessions/", agent: false, headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+        (res) => {
+          let text = "";
+          res.on("data", (c) => (text += c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+        },
+      );
+      req.on("error", reject);
+      req.write(body.slice(0, 10));
+      setTimeout(() => {
+        server.child.kill("SIGTERM");
+        setTimeout(() => req.end(body.slice(10)), 300);
+      }, 200);
+    });
+    const res = await inFlight;
+    expect(res.status).toBe(201);
+    await expect(call({ port: server.port }, "GET", "/healthz")).rejects.toThrow(/ECONNREFUSED/);
+    expect(await server.exited).toBe(0);
+    expect(existsSync(socketPath)).toBe(false);
+    expect(existsSync(join(server.home, "server.pid"))).toBe(false);
+    expect(server.logs.some((l) => l.includes("shutting down"))).toBe(true);
+
+    // What it acknowledged is there after a restart.
+    const again = await serve(server.home);
+    const read = await call({ socketPath }, "GET", "/sessions/in-flight");
+    expect(read.status).toBe(200);
+    expect(JSON.parse(read.body).context).toEqual({ survives: true });
+    again.child.kill("SIGINT");
+    expect(await again.exited).toBe(0);
+  });
+
+  it("refuses to start a second server on the same data dir", async () => {
+    const first = await serve();
+    const second = run(["serve", "--port", "0"], first.home);
+    expect(await second.exited).toBe(1);
+    expect(second.logs.join("\n")).toContain("already listening");
+    expect((await call({ socketPath: join(first.home, "sessiond.sock") }, "GET", "/healthz")).status).toBe(200);
+  });
+
+  it("replaces a stale socket file left by a server that died", async () => {
+    const first = await serve();
+    first.child.kill("SIGKILL");
+    await first.exited;
+    expect(existsSync(join(first.home, "sessiond.sock"))).toBe(true);
+    const second = await serve(first.home);
+    expect((await call({ socketPath: join(first.home, "sessiond.sock") }, "GET", "/healthz")).status).toBe(200);
+    second.child.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+  });
+
+  it("exits 2 with a message naming the key on a bad config, and refuses auth off on a public address", async () => {
+    const bad = run(["serve", "--port", "seventy"], newHome());
+    expect(await bad.exited).toBe(2);
+    expect(bad.logs.join("\n")).toContain("config.port");
+    const open = run(["serve", "--port", "0", "--host", "0.0.0.0"], newHome(), { SESSIOND_AUTH: "false" });
+    expect(await open.exited).toBe(2);
+    expect(open.logs.join("\n")).toContain("not a loopback address");
+  });
+
+  it("reads --config FILE < env < flags", async () => {
+    const home = newHome();
+    const file = join(home, "config.json");
+    writeFileSync(file, JSON.stringify({ port: 1, logLevel: "warn", host: "127.0.0.1" }));
+    const server = await serve(home, ["--config", file], { SESSIOND_LOG_LEVEL: "info" });
+    expect(server.port).not.toBe(1);
+    expect(server.logs.some((l) => l.includes('"level":30'))).toBe(true);
+  });
+});
+
+describe("sessiond config", () => {
+  it("prints the effective config with secrets masked", () => {
+    const home = newHome();
+    const file = join(home, "config.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        pgUrl: "postgres://app:hunter2-password@db:5432/sessions",
+        tokens: [{ token: "very-secret-agent-token", role: "agent", agent_id: "a" }],
+        retentionDays: 30,
+      }),
+    );
+    const out = execFileSync(process.execPath, [...NODE_ARGS, ...CLI, "config", "--json", "--config", file, "--port", "9000"], {
+      cwd: ROOT,
+      env: { ...process.env, SESSIOND_HOME: home, SESSIOND_HOST: "127.0.0.2" },
+      encoding: "utf8",
+    });
+    expect(out).not.toContain("hunter2-password");
+    expect(out).not.toContain("very-secret-agent-token");
+    const config = JSON.parse(out);
+    expect(config).toMatchObject({ home, port: 9000, host: "127.0.0.2", retentionDays: 30, tokens: [{ token: "********", role: "agent", agent_id: "a" }] });
+    expect(config.pgUrl).toBe("postgres://app:********@db:5432/sessions");
+  });
+});
+
+describe("seed 003's curl examples against a real server", () => {
+  const hasCurl = (() => {
+    try {
+      execFileSync("curl", ["--version"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+
+  it.skipIf(!hasCurl)("work as written with curl, plus the bearer token, over TCP", async () => {
+    const server = await serve();
+    const base = `http://127.0.0.1:${server.port}`;
+    const auth = `Authorization: Bearer ${server.token}`;
+    const curl = (...args: string[]) => JSON.parse(execFileSync("curl", ["-s", "-H", auth, ...args], { encoding: "utf8" }));
+    // The session the PATCH examples address.
+    curl("-X", "POST", `${base}/sessions/`, "-H", "Content-Type: application/json", "-d", '{"id": "660e8400-e29b-41d4-a716-446655440001", "agent_id": "550e8400-e29b-41d4-a716-446655440000"}');
+
+    const created = curl("-X", "POST", `${base}/sessions/`, "-H", "Content-Type: application/json", "-d", `{
+    "agent_id": "550e8400-e29b-41d4-a716-446655440000",
+    "session_type": "task",
+    "context": {"task_id": "implement-modal"},
+    "runtime_backend": "local"
+  }`);
+    expect(created).toMatchObject({ session_type: "task", status: "active", runtime_backend: "local" });
+    expect(curl(`${base}/sessions/660e8400-e29b-41d4-a716-446655440001`).id).toBe("660e8400-e29b-41d4-a716-446655440001");
+    expect(curl("-X", "PATCH", `${base}/sessions/660e8400-e29b-41d4-a716-446655440001`, "-d", '{"status": "paused"}').status).toBe("paused");
+    expect(curl("-X", "PATCH", `${base}/sessions/660e8400-e29b-41d4-a716-446655440001`, "-d", '{"status": "active"}').status).toBe("active");
+    const saved = curl("-X", "PATCH", `${base}/sessions/660e8400-e29b-41d4-a716-446655440001`, "-d", `{
+    "checkpoint": {
+      "step": 5,
+      "state": {"files": ["a.ts"]},
+      "resume_prompt": "Continue from step 5"
+    }
+  }`);
+    expect(saved.checkpoint).toEqual({ step: 5, state: { files: ["a.ts"] }, resume_prompt: "Continue from step 5" });
+    expect(curl(`${base}/sessions/?agent_id=550e8400-e29b-41d4-a716-446655440000`)).toHaveLength(2);
+    expect(curl(`${base}/sessions/?agent_id=550e8400-e29b-41d4-a716-446655440000&limit=10`)).toHaveLength(2);
+    expect(curl(`${base}/sessions/?limit=20`)).toHaveLength(2);
+    expect(curl("-X", "PATCH", `${base}/sessions/660e8400-e29b-41d4-a716-446655440001`, "-d", '{"status": "completed"}').status).toBe("completed");
+  });
+
+  it.skipIf(!hasCurl)("work over the Unix socket with no token at all", async () => {
+    const server = await serve();
+    const socket = join(server.home, "sessiond.sock");
+    const out = execFileSync("curl", ["-s", "--unix-socket", socket, "-X", "POST", "http://localhost/sessions/", "-d", '{"session_type": "batch"}'], { encoding: "utf8" });
+    expect(JSON.parse(out)).toMatchObject({ session_type: "batch", status: "active" });
+  });
+});
+
+const redisUp = await serviceAvailable("redis");
+
+describe.skipIf(!redisUp)("sessiond serve with a Redis URL", () => {
+  it("publishes session.created on the configured channel for a POST /sessions/", async () => {
+    const channel = `events:session:serve-${process.pid}-${Date.now()}`;
+    const subscriber = new Redis(SERVICES.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await subscriber.connect();
+      const messages: string[] = [];
+      subscriber.on("message", (ch: string, message: string) => {
+        if (ch === channel) messages.push(message);
+      });
+      await subscriber.subscribe(channel);
+      const server = await serve(newHome(), [], { SESSIOND_REDIS_URL: SERVICES.redis.url, SESSIOND_REDIS_CHANNEL: channel });
+      const created = await call({ port: server.port }, "POST", "/sessions/", { token: server.token, body: '{"session_type": "task"}', contentType: "application/json" });
+      expect(created.status).toBe(201);
+      const id = JSON.parse(created.body).id as string;
+      const deadline = Date.now() + 10_000;
+      const created_ = () => messages.map((m) => JSON.parse(m) as Record<string, unknown>).find((m) => m.event_type === "session.created" && m.aggregate_id === id);
+      while (!created_() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(created_()).toMatchObject({ event_type: "session.created", aggregate_type: "session", aggregate_id: id, payload: { session_type: "task" } });
+      server.child.kill("SIGTERM");
+      expect(await server.exited).toBe(0);
+    } finally {
+      subscriber.disconnect();
+    }
+  });
+});
+
+describe("sessiond serve with live sessions", () => {
+  it("runs a shell over TCP with ENABLE_SESSIONS=true, stops it on SIGTERM, and marks it crashed after a restart", async () => {
+    const home = newHome();
+    const server = await serve(home, [], { ENABLE_SESSIONS: "true" });
+    const json = "application/json";
+    const started = await call({ port: server.port }, "POST", "/session/start", { token: server.token, body: '{"mode": "shell", "server": "local"}', contentType: json });
+    expect(started.status).toBe(201);
+    const { id } = JSON.parse(started.body) as { id: string };
+    const exec = await call({ port: server.port }, "POST", `/session/${id}/exec`, { token: server.token, body: '{"input": "echo $$"}', contentType: json });
+    expect(JSON.parse(exec.body)).toMatchObject({ status: "ok" });
+    const shellPid = Number(JSON.parse(exec.body).stdout.trim());
+    expect(shellPid).toBeGreaterThan(0);
+
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+    const alive = () => {
+      try {
+        process.kill(shellPid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive()).toBe(false);
+
+    const again = await serve(home);
+    const session = await call({ port: again.port }, "GET", `/sessions/${id}`, { token: again.token });
+    expect(JSON.parse(session.body).status).toBe("crashed");
+    const refused = await call({ port: again.port }, "POST", "/session/start", { token: again.token, body: '{"mode": "shell"}', contentType: json });
+    expect(refused.status).toBe(400);
+    again.child.kill("SIGTERM");
+    expect(await again.exited).toBe(0);
+  });
+});

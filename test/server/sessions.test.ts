@@ -1,0 +1,293 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type TestServer, startServer } from "./harness.js";
+
+let server: TestServer;
+beforeEach(async () => {
+  server = await startServer();
+});
+afterEach(async () => {
+  await server.close();
+});
+
+const create = async (body: Record<string, unknown> = {}) => {
+  const res = await server.json({ method: "POST", url: "/sessions", body });
+  expect(res.status).toBe(201);
+  return res.body;
+};
+
+describe("the session resource", () => {
+  it("answers with and without the trailing slash", async () => {
+    const a = await server.json({ method: "POST", url: "/sessions/", body: {} });
+    const b = await server.json({ method: "POST", url: "/sessions", body: {} });
+    expect([a.status, b.status]).toEqual([201, 201]);
+    expect((await server.json({ method: "GET", url: "/sessions" })).body).toHaveLength(2);
+    expect((await server.json({ method: "GET", url: "/sessions/" })).body).toHaveLength(2);
+  });
+
+  it("creates a session from an empty body with defaults", async () => {
+    const res = await server.json({ method: "POST", url: "/sessions/" });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ kind: "agent", status: "active", context: {}, version: 1, session_type: null, iterations: 0 });
+  });
+
+  it("finds a session by its name as well as its id", async () => {
+    const s = await create({ name: "build-42", mode: "developer" });
+    const byName = await server.json({ method: "GET", url: "/sessions/build-42" });
+    expect(byName.body.id).toBe(s.id);
+    const patched = await server.json({ method: "PATCH", url: "/sessions/build-42", body: { task: "ship it" } });
+    expect(patched.body.task).toBe("ship it");
+    const paused = await server.json({ method: "POST", url: "/sessions/build-42/pause" });
+    expect(paused.body.status).toBe("paused");
+  });
+
+  it("answers 404 in the error shape for an unknown session", async () => {
+    const res = await server.json({ method: "GET", url: "/sessions/does-not-exist" });
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ error: { code: "not_found", message: "session does-not-exist not found" } });
+  });
+
+  it("refuses unknown fields, naming them", async () => {
+    const res = await server.json({ method: "POST", url: "/sessions/", body: { agent_id: "a", colour: "blue" } });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: "validation", field: "colour" });
+    const s = await create();
+    const patch = await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { statuss: "paused" } });
+    expect(patch.status).toBe(400);
+    expect(patch.body.error.field).toBe("statuss");
+  });
+
+  it("refuses wrong types, naming the field, and coerces nothing in bodies", async () => {
+    const res = await server.json({ method: "POST", url: "/sessions/", body: { max_iterations: "5" } });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: "validation", field: "max_iterations" });
+    const nested = await server.json({ method: "POST", url: "/sessions/", body: { labels: { env: 3 } } });
+    expect(nested.status).toBe(400);
+    expect(nested.body.error.field).toBe("labels.env");
+  });
+
+  it("refuses session_type and type that disagree", async () => {
+    const res = await server.json({ method: "POST", url: "/sessions/", body: { type: "task", session_type: "batch" } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.field).toBe("session_type");
+  });
+
+  it("answers 409 naming both states for an illegal transition", async () => {
+    const s = await create();
+    await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { status: "completed" } });
+    const res = await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { status: "paused" } });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatchObject({ code: "invalid_transition", field: "status" });
+    expect(res.body.error.message).toContain("completed");
+    expect(res.body.error.message).toContain("paused");
+  });
+
+  it("answers 409 when a name is taken", async () => {
+    await create({ name: "taken" });
+    const res = await server.json({ method: "POST", url: "/sessions/", body: { name: "taken" } });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatchObject({ code: "conflict", field: "name" });
+  });
+
+  it("refuses a body over the limit with 413", async () => {
+    await server.close();
+    server = await startServer({ bodyLimitBytes: 1024 });
+    const res = await server.json({ method: "POST", url: "/sessions/", body: { context: { big: "x".repeat(2000) } } });
+    expect(res.status).toBe(413);
+    expect(res.body.error).toMatchObject({ code: "body_too_large", field: "body" });
+  });
+
+  it("refuses a context over maxContextBytes with 413 naming context", async () => {
+    await server.close();
+    server = await startServer({ maxContextBytes: 100 });
+    const res = await server.json({ method: "POST", url: "/sessions/", body: { context: { big: "x".repeat(200) } } });
+    expect(res.status).toBe(413);
+    expect(res.body.error).toMatchObject({ code: "too_large", field: "context" });
+  });
+
+  it("refuses unsupported content types with 415", async () => {
+    const res = await server.json({ method: "POST", url: "/sessions/", body: "agent_id: x", headers: { "content-type": "text/yaml" } });
+    expect(res.status).toBe(415);
+    expect(res.body.error.code).toBe("unsupported_media_type");
+    const plain = await server.json({ method: "POST", url: "/sessions/", body: "{}", headers: { "content-type": "text/plain" } });
+    expect(plain.status).toBe(415);
+  });
+
+  it("answers malformed JSON with 400 naming the body", async () => {
+    for (const contentType of ["application/json", "application/x-www-form-urlencoded"]) {
+      const res = await server.json({ method: "POST", url: "/sessions/", body: '{"agent_id": ', headers: { "content-type": contentType } });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: "validation", field: "body" });
+    }
+  });
+
+  it("refuses prototype poisoning in JSON bodies", async () => {
+    const res = await server.json({ method: "POST", url: "/sessions/", body: '{"context": {"__proto__": {"admin": true}}}', headers: { "content-type": "application/json" } });
+    expect(res.status).toBe(400);
+  });
+
+  it("reads a real form body as fields", async () => {
+    const res = await server.json({ method: "POST", url: "/sessions/", body: "agent_id=a1&session_type=task", headers: { "content-type": "application/x-www-form-urlencoded" } });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ agent_id: "a1", type: "task" });
+  });
+
+  it("deletes a session with its history", async () => {
+    const s = await create();
+    await server.json({ method: "POST", url: `/sessions/${s.id}/events`, body: { type: "note" } });
+    expect((await server.request({ method: "DELETE", url: `/sessions/${s.id}` })).statusCode).toBe(204);
+    expect((await server.json({ method: "GET", url: `/sessions/${s.id}/events` })).status).toBe(404);
+  });
+
+  it("moves the workspace when a session is renamed", async () => {
+    const s = await create({ name: "before" });
+    await server.request({ method: "PUT", url: "/sessions/before/artifacts/files/a.txt", body: "hi", headers: { "content-type": "text/plain" } });
+    const res = await server.json({ method: "PATCH", url: "/sessions/before", body: { name: "after" } });
+    expect(res.body.name).toBe("after");
+    expect(existsSync(join(server.home, "workspaces", "before"))).toBe(false);
+    const file = await server.request({ method: "GET", url: `/sessions/${s.id}/artifacts/files/a.txt` });
+    expect(file.body).toBe("hi");
+  });
+});
+
+describe("optimistic concurrency", () => {
+  it("sends a weak ETag of the version and answers 304 to If-None-Match", async () => {
+    const s = await create();
+    const res = await server.request({ method: "GET", url: `/sessions/${s.id}` });
+    expect(res.headers.etag).toBe('W/"1"');
+    const again = await server.request({ method: "GET", url: `/sessions/${s.id}`, headers: { "if-none-match": 'W/"1"' } });
+    expect(again.statusCode).toBe(304);
+    expect(again.body).toBe("");
+    await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { task: "t" } });
+    const changed = await server.request({ method: "GET", url: `/sessions/${s.id}`, headers: { "if-none-match": 'W/"1"' } });
+    expect(changed.statusCode).toBe(200);
+    expect(changed.headers.etag).toBe('W/"2"');
+  });
+
+  it("applies a PATCH whose If-Match is current and refuses a stale one with 412", async () => {
+    const s = await create();
+    const ok = await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { task: "a" }, headers: { "if-match": 'W/"1"' } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.etag).toBe('W/"2"');
+    const stale = await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { task: "b" }, headers: { "if-match": 'W/"1"' } });
+    expect(stale.status).toBe(412);
+    expect(stale.body.error).toMatchObject({ code: "version_conflict", field: "version" });
+    expect((await server.json({ method: "GET", url: `/sessions/${s.id}` })).body.task).toBe("a");
+  });
+
+  it("accepts a version in the body as If-Match does", async () => {
+    const s = await create();
+    const stale = await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { task: "b", version: 7 } });
+    expect(stale.status).toBe(412);
+    const ok = await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { task: "b", version: 1 } });
+    expect(ok.status).toBe(200);
+  });
+
+  it("checks If-Match on lifecycle actions and DELETE", async () => {
+    const s = await create();
+    const stale = await server.json({ method: "POST", url: `/sessions/${s.id}/pause`, headers: { "if-match": '"9"' } });
+    expect(stale.status).toBe(412);
+    const ok = await server.json({ method: "POST", url: `/sessions/${s.id}/pause`, headers: { "if-match": '"1"' } });
+    expect(ok.status).toBe(200);
+    const del = await server.request({ method: "DELETE", url: `/sessions/${s.id}`, headers: { "if-match": 'W/"1"' } });
+    expect(del.statusCode).toBe(412);
+    expect((await server.request({ method: "DELETE", url: `/sessions/${s.id}`, headers: { "if-match": 'W/"2"' } })).statusCode).toBe(204);
+  });
+
+  it("accepts If-Match * and lists of tags, and refuses a malformed header with 400", async () => {
+    const s = await create();
+    expect((await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { task: "x" }, headers: { "if-match": "*" } })).status).toBe(200);
+    expect((await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { task: "y" }, headers: { "if-match": 'W/"1", W/"2"' } })).status).toBe(200);
+    expect((await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { task: "z" }, headers: { "if-match": 'W/"1", W/"2"' } })).status).toBe(412);
+    const bad = await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { task: "z" }, headers: { "if-match": "W/3" } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe("If-Match");
+  });
+
+  it("merges metadata under concurrent merge patches without losing either", async () => {
+    const s = await create({ metadata: {} });
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: JSON.stringify({ metadata: { [`k${i}`]: i } }), headers: { "content-type": "application/merge-patch+json" } }),
+      ),
+    );
+    const res = await server.json({ method: "GET", url: `/sessions/${s.id}` });
+    expect(Object.keys(res.body.metadata).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`).sort());
+  });
+});
+
+describe("listing", () => {
+  it("pages with a cursor in X-Next-Cursor and a Link header until the last page", async () => {
+    for (let i = 0; i < 7; i++) await create({ context: { i } });
+    const seen: number[] = [];
+    let url = "/sessions/?limit=3";
+    for (let pages = 0; pages < 5; pages++) {
+      const res = await server.json({ method: "GET", url });
+      seen.push(...res.body.map((s: { context: { i: number } }) => s.context.i));
+      const next = res.headers["x-next-cursor"] as string | undefined;
+      if (!next) break;
+      expect(res.headers.link).toContain('rel="next"');
+      url = `/sessions/?limit=3&cursor=${encodeURIComponent(next)}`;
+    }
+    expect(seen).toEqual([6, 5, 4, 3, 2, 1, 0]);
+  });
+
+  it("refuses a cursor it did not make with 400 naming cursor", async () => {
+    const res = await server.json({ method: "GET", url: "/sessions/?cursor=bm90LWEtY3Vyc29y" });
+    expect(res.status).toBe(400);
+    expect(res.body.error.field).toBe("cursor");
+  });
+
+  it("filters by kind, type (or session_type), mode, user, channel and labels", async () => {
+    await create({ type: "task", mode: "dev", user_id: "u1", channel_id: "c1", labels: { env: "prod", team: "a" } });
+    await create({ type: "batch", mode: "dev", user_id: "u2", labels: { env: "dev" } });
+    const ids = async (query: string) => (await server.json({ method: "GET", url: `/sessions/?${query}` })).body.length;
+    expect(await ids("type=task")).toBe(1);
+    expect(await ids("session_type=batch")).toBe(1);
+    expect(await ids("mode=dev")).toBe(2);
+    expect(await ids("user_id=u2")).toBe(1);
+    expect(await ids("channel_id=c1")).toBe(1);
+    expect(await ids("label=env:prod")).toBe(1);
+    expect(await ids("label=env:prod&label=team:b")).toBe(0);
+    expect(await ids("kind=agent")).toBe(2);
+    const bad = await server.json({ method: "GET", url: "/sessions/?label=noseparator" });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe("label");
+  });
+
+  it("refuses a limit out of range and unknown query parameters, naming them", async () => {
+    for (const [query, field] of [
+      ["limit=0", "limit"],
+      ["limit=1001", "limit"],
+      ["limit=ten", "limit"],
+      ["colour=blue", "colour"],
+    ]) {
+      const res = await server.json({ method: "GET", url: `/sessions/?${query}` });
+      expect(res.status).toBe(400);
+      expect(res.body.error.field).toBe(field);
+    }
+  });
+});
+
+describe("identical concurrent lists", () => {
+  it("share one store read, and a list sent after an acknowledged write still sees it", async () => {
+    for (let i = 0; i < 5; i++) await create();
+    let reads = 0;
+    const list = server.manager.list.bind(server.manager);
+    server.manager.list = (...args) => {
+      reads++;
+      return list(...args);
+    };
+    const pages = await Promise.all(Array.from({ length: 20 }, () => server.request({ method: "GET", url: "/sessions/?limit=50" })));
+    expect(new Set(pages.map((p) => p.body)).size).toBe(1);
+    expect(JSON.parse(pages[0]!.body)).toHaveLength(5);
+    expect(reads).toBeLessThan(20);
+
+    const inFlight = server.request({ method: "GET", url: "/sessions/?limit=50" });
+    const created = await create({ name: "late" });
+    const after = await server.json({ method: "GET", url: "/sessions/?limit=50" });
+    expect(after.body.map((s: { id: string }) => s.id)).toContain(created.id);
+    await inFlight;
+  });
+});
