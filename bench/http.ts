@@ -1,0 +1,238 @@
+/**
+ * HTTP speed of issue 4, measured from a second process: each server runs in a child process,
+ * and this process drives it with autocannon (50 connections). Every figure is read as a ratio
+ * against a bare Fastify hello-world measured in the same run on the same machine: each figure
+ * is measured between two hello-world runs and read against their mean, over several rounds,
+ * and the medians are reported.
+ *
+ *   npx tsx bench/http.ts [--rounds=3] [--duration=5] [--sessions=100000] [--connections=50] [--flags='{"rateLimitMax":0}']
+ *
+ * Targets: GET /sessions/{id} ≥ 60% of hello-world req/s with p99 ≤ 5 ms; POST
+ * /sessions/{id}/events (answered once committed, with the shipped sqliteSynchronous; pass
+ * --flags='{"sqliteSynchronous":"full"}' for the power-loss-safe setting) ≥ 35%; GET
+ * /sessions/?status=active&limit=50 over 100,000 sessions p99 ≤ 15 ms.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+interface CannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number; average: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
+interface CannonOptions {
+  url: string;
+  connections: number;
+  duration: number;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+const autocannon = createRequire(import.meta.url)("autocannon") as (options: CannonOptions) => Promise<CannonResult>;
+
+const SELF = fileURLToPath(import.meta.url);
+const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+
+// ---- child modes: the servers under test --------------------------------------------------------
+
+async function helloServer(): Promise<void> {
+  const { default: Fastify } = await import("fastify");
+  const app = Fastify({ logger: false });
+  app.get("/", async () => ({ hello: "world" }));
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  report({ port: (app.server.address() as { port: number }).port });
+  process.once("SIGTERM", () => process.exit(0));
+}
+
+/** `--flags='{"key": value}'` overrides config keys of the sessiond server (for experiments). */
+async function sessiondServer(home: string, sessions: number): Promise<void> {
+  const [{ resolveConfig, dataPaths }, { SessionManager }, { buildApp, ServerMetrics }, { openStore }] = await Promise.all([
+    import("../src/core/index.js"),
+    import("../src/engine/index.js"),
+    import("../src/server/index.js"),
+    import("../src/store/index.js"),
+  ]);
+  // The shipped defaults (an event is answered once committed), except a rate limit high enough for a load
+  // generator (the limiter still runs on every request) and warnings-only logs.
+  const overrides = args.flags ? (JSON.parse(args.flags) as Record<string, unknown>) : {};
+  const config = resolveConfig({ env: { HOME: home }, flags: { home, logLevel: "warn", rateLimitMax: 100_000_000, ...overrides } });
+  const metrics = new ServerMetrics();
+  const manager = new SessionManager({ store: await openStore(config), config, observeCommit: metrics.observeCommit });
+  const started = Date.now();
+  const statuses = ["active", "active", "paused", "completed"] as const;
+  const batch = 2000;
+  for (let i = 0; i < sessions; i += batch) {
+    await Promise.all(
+      Array.from({ length: Math.min(batch, sessions - i) }, async (_, j) => {
+        const n = i + j;
+        const s = await manager.create({ agent_id: `agent-${n % 100}`, type: "task", context: { n, task: "benchmark", files: ["a.ts", "b.ts"] } });
+        const status = statuses[n % statuses.length]!;
+        if (status === "paused") await manager.pause(s.id);
+        else if (status === "completed") await manager.complete(s.id, { ok: true });
+      }),
+    );
+  }
+  const seededMs = Date.now() - started;
+  const target = await manager.create({ name: "bench-target", agent_id: "bench", type: "task", context: { working_directory: "/project", current_task: "benchmark", files_open: ["a.ts"] } });
+  const app = await buildApp({ config, manager, metrics });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  report({
+    port: (app.server.address() as { port: number }).port,
+    token: readFileSync(dataPaths(config).token, "utf8").trim(),
+    id: target.id,
+    seededMs,
+  });
+  process.once("SIGTERM", () => {
+    void app.close().then(() => manager.close()).then(() => process.exit(0));
+  });
+}
+
+function report(value: Record<string, unknown>): void {
+  process.stdout.write(`READY ${JSON.stringify(value)}\n`);
+}
+
+// ---- parent: the load generator --------------------------------------------------------------
+
+interface Started {
+  child: ChildProcess;
+  info: Record<string, unknown>;
+}
+
+function start(mode: string, extra: string[] = []): Promise<Started> {
+  const child = spawn(process.execPath, ["--import", "tsx", SELF, `--mode=${mode}`, ...extra], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split("\n").find((l) => l.startsWith("READY "));
+      if (line) resolve({ child, info: JSON.parse(line.slice("READY ".length)) as Record<string, unknown> });
+    });
+    child.once("exit", (code) => reject(new Error(`${mode} server exited with ${code} before it was ready`)));
+  });
+}
+
+async function stop(started: Started): Promise<void> {
+  const exited = new Promise((resolve) => started.child.once("exit", resolve));
+  started.child.kill("SIGTERM");
+  await exited;
+}
+
+interface Figure {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  bad: number;
+}
+
+async function measure(name: string, options: CannonOptions, warmupSeconds = 2): Promise<Figure> {
+  await autocannon({ ...options, duration: warmupSeconds });
+  const r = await autocannon(options);
+  const bad = r.errors + r.timeouts + r.non2xx;
+  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, bad };
+}
+
+async function main(): Promise<void> {
+  const duration = Number(args.duration ?? 5);
+  const rounds = Number(args.rounds ?? 3);
+  const sessions = Number(args.sessions ?? 100_000);
+  const connections = Number(args.connections ?? 50);
+  const base = { connections, duration };
+  console.log(
+    `bench/http: ${connections} connections, ${rounds} rounds of ${duration} s per figure, ${sessions} sessions; load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`,
+  );
+
+  const home = mkdtempSync(join(tmpdir(), "sessiond-bench-http-"));
+  const hello = await start("hello");
+  const sessiond = await start("sessiond", [`--home=${home}`, `--sessions=${sessions}`, ...(args.flags ? [`--flags=${args.flags}`] : [])]);
+  try {
+    const { port, token, id, seededMs } = sessiond.info as { port: number; token: string; id: string; seededMs: number };
+    console.log(`seeded ${sessions} sessions in ${(seededMs / 1000).toFixed(1)} s`);
+    const headers = { authorization: `Bearer ${token}` };
+    const url = `http://127.0.0.1:${port}`;
+    const runs: Record<string, CannonOptions> = {
+      "hello-world": { ...base, url: `http://127.0.0.1:${hello.info.port}/` },
+      "GET /sessions/{id}": { ...base, url: `${url}/sessions/${id}`, headers },
+      "POST /sessions/{id}/events": {
+        ...base,
+        url: `${url}/sessions/${id}/events`,
+        method: "POST",
+        headers: { ...headers, "content-type": "application/json" },
+        body: JSON.stringify({ type: "note", data: { tool: "grep", ms: 12 } }),
+      },
+      "GET /sessions/?status=active&limit=50": { ...base, url: `${url}/sessions/?status=active&limit=50`, headers },
+    };
+    // Both servers stay up, one idle while the other is loaded. Each sessiond figure is measured
+    // between two hello-world runs and read against their mean, round after round, so that load
+    // from elsewhere on the machine (which comes and goes) weighs on both sides of each ratio.
+    const figures = new Map<string, { figure: Figure; ratio: number }[]>();
+    const { "hello-world": helloRun, ...sessiondRuns } = runs;
+    let before = await measure("hello-world", helloRun!, 2);
+    for (let round = 1; round <= rounds; round++) {
+      for (const [name, options] of Object.entries(sessiondRuns)) {
+        const figure = await measure(name, options, round === 1 ? 2 : 1);
+        const after = await measure("hello-world", helloRun!, 1);
+        const ratio = figure.rps / ((before.rps + after.rps) / 2);
+        if (!figures.has(name)) figures.set(name, []);
+        figures.get(name)!.push({ figure, ratio });
+        console.log(
+          `  round ${round}: ${name}: ${Math.round(figure.rps)} req/s, p99 ${figure.p99} ms; hello-world ${Math.round(before.rps)} → ${Math.round(after.rps)} req/s; ratio ${(ratio * 100).toFixed(0)}%`,
+        );
+        if (!figures.has("hello-world")) figures.set("hello-world", []);
+        figures.get("hello-world")!.push({ figure: after, ratio: 1 });
+        before = after;
+      }
+    }
+    printTable(figures);
+  } finally {
+    await stop(sessiond);
+    await stop(hello);
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function printTable(figures: Map<string, { figure: Figure; ratio: number }[]>): void {
+  const targets: Record<string, { ratio?: number; p99?: number }> = {
+    "GET /sessions/{id}": { ratio: 0.6, p99: 5 },
+    "POST /sessions/{id}/events": { ratio: 0.35 },
+    "GET /sessions/?status=active&limit=50": { p99: 15 },
+  };
+  console.log("\nmedians over the rounds (a ratio is against the hello-world runs just before and after):\n");
+  console.log("| figure | req/s | vs hello-world | p50 ms | p99 ms | non-2xx/errors | target | met |");
+  console.log("|---|---:|---:|---:|---:|---:|---|---|");
+  for (const [name, runs] of [...figures].sort(([a], [b]) => (a === "hello-world" ? -1 : b === "hello-world" ? 1 : 0))) {
+    const rps = median(runs.map((r) => r.figure.rps));
+    const ratio = median(runs.map((r) => r.ratio));
+    const p50 = median(runs.map((r) => r.figure.p50));
+    const p99 = median(runs.map((r) => r.figure.p99));
+    const bad = runs.reduce((sum, r) => sum + r.figure.bad, 0);
+    const t = targets[name];
+    const goals: string[] = [];
+    let met = bad === 0;
+    if (t?.ratio !== undefined) {
+      goals.push(`≥ ${t.ratio * 100}%`);
+      met &&= ratio >= t.ratio;
+    }
+    if (t?.p99 !== undefined) {
+      goals.push(`p99 ≤ ${t.p99} ms`);
+      met &&= p99 <= t.p99;
+    }
+    console.log(`| ${name} | ${Math.round(rps)} | ${(ratio * 100).toFixed(0)}% | ${p50} | ${p99} | ${bad} | ${goals.join(", ") || "baseline"} | ${t ? (met ? "yes" : "NO") : ""} |`);
+  }
+}
+
+if (args.mode === "hello") await helloServer();
+else if (args.mode === "sessiond") await sessiondServer(args.home!, Number(args.sessions));
+else await main();
