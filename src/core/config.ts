@@ -236,6 +236,8 @@ export const ConfigSchema = Type.Object(
      * `SESSIOND_CLIENT_TIMEOUT_MS`. @default 60000
      */
     clientTimeoutMs: Type.Integer({ minimum: 1 }),
+    /** The largest WebSocket message the server accepts (feeds, streams, attach); a bigger one closes that socket. @default 1048576 (1 MiB) */
+    wsMaxPayloadBytes: Type.Integer({ minimum: 1024 }),
     /** pino log level of the server. Env `SESSIOND_LOG_LEVEL`. @default "info" */
     logLevel: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))),
   },
@@ -319,6 +321,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     retentionIntervalMs: 3_600_000,
     shutdownTimeoutMs: 10_000,
     clientTimeoutMs: DEFAULT_CLIENT_TIMEOUT_MS,
+    wsMaxPayloadBytes: MiB,
     logLevel: "info",
   };
 }

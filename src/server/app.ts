@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import rateLimit from "@fastify/rate-limit";
+import websocket from "@fastify/websocket";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { pino } from "pino";
 import { type Config, SessiondError, dataPaths } from "../core/index.js";
@@ -132,6 +133,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         new SessiondError("rate_limited", { reason: `over ${context.max} requests per ${config.rateLimitWindowMs} ms; retry in ${context.after}` }),
     });
   }
+
+  // WebSocket routes (feeds, streams, attach) are ordinary routes with `websocket: true`: the
+  // upgrade request passes the same auth and rate-limit hooks as any other.
+  await app.register(websocket, { options: { maxPayload: config.wsMaxPayloadBytes } });
 
   const metrics = options.metrics ?? new ServerMetrics();
   metrics.attach(app, manager);
