@@ -12,43 +12,16 @@
  * --flags='{"sqliteSynchronous":"full"}' for the power-loss-safe setting) ≥ 35%; GET
  * /sessions/?status=active&limit=50 over 100,000 sessions p99 ≤ 15 ms.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-
-interface CannonResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number; average: number };
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-}
-interface CannonOptions {
-  url: string;
-  connections: number;
-  duration: number;
-  method?: string;
-  headers?: Record<string, string>;
-  body?: string;
-}
-const autocannon = createRequire(import.meta.url)("autocannon") as (options: CannonOptions) => Promise<CannonResult>;
+import { type CannonOptions, type LoadFigure as Figure, helloServer, measureLoad as measure, parseArgs, reportReady as report, startServer, stopServer as stop } from "./servers.js";
 
 const SELF = fileURLToPath(import.meta.url);
-const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+const args = parseArgs();
 
 // ---- child modes: the servers under test --------------------------------------------------------
-
-async function helloServer(): Promise<void> {
-  const { default: Fastify } = await import("fastify");
-  const app = Fastify({ logger: false });
-  app.get("/", async () => ({ hello: "world" }));
-  await app.listen({ host: "127.0.0.1", port: 0 });
-  report({ port: (app.server.address() as { port: number }).port });
-  process.once("SIGTERM", () => process.exit(0));
-}
 
 /** `--flags='{"key": value}'` overrides config keys of the sessiond server (for experiments). */
 async function sessiondServer(home: string, sessions: number): Promise<void> {
@@ -93,51 +66,6 @@ async function sessiondServer(home: string, sessions: number): Promise<void> {
   });
 }
 
-function report(value: Record<string, unknown>): void {
-  process.stdout.write(`READY ${JSON.stringify(value)}\n`);
-}
-
-// ---- parent: the load generator --------------------------------------------------------------
-
-interface Started {
-  child: ChildProcess;
-  info: Record<string, unknown>;
-}
-
-function start(mode: string, extra: string[] = []): Promise<Started> {
-  const child = spawn(process.execPath, ["--import", "tsx", SELF, `--mode=${mode}`, ...extra], { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split("\n").find((l) => l.startsWith("READY "));
-      if (line) resolve({ child, info: JSON.parse(line.slice("READY ".length)) as Record<string, unknown> });
-    });
-    child.once("exit", (code) => reject(new Error(`${mode} server exited with ${code} before it was ready`)));
-  });
-}
-
-async function stop(started: Started): Promise<void> {
-  const exited = new Promise((resolve) => started.child.once("exit", resolve));
-  started.child.kill("SIGTERM");
-  await exited;
-}
-
-interface Figure {
-  name: string;
-  rps: number;
-  p50: number;
-  p99: number;
-  bad: number;
-}
-
-async function measure(name: string, options: CannonOptions, warmupSeconds = 2): Promise<Figure> {
-  await autocannon({ ...options, duration: warmupSeconds });
-  const r = await autocannon(options);
-  const bad = r.errors + r.timeouts + r.non2xx;
-  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, bad };
-}
-
 async function main(): Promise<void> {
   const duration = Number(args.duration ?? 5);
   const rounds = Number(args.rounds ?? 3);
@@ -149,8 +77,8 @@ async function main(): Promise<void> {
   );
 
   const home = mkdtempSync(join(tmpdir(), "sessiond-bench-http-"));
-  const hello = await start("hello");
-  const sessiond = await start("sessiond", [`--home=${home}`, `--sessions=${sessions}`, ...(args.flags ? [`--flags=${args.flags}`] : [])]);
+  const hello = await startServer(SELF, "hello");
+  const sessiond = await startServer(SELF, "sessiond", [`--home=${home}`, `--sessions=${sessions}`, ...(args.flags ? [`--flags=${args.flags}`] : [])]);
   try {
     const { port, token, id, seededMs } = sessiond.info as { port: number; token: string; id: string; seededMs: number };
     console.log(`seeded ${sessions} sessions in ${(seededMs / 1000).toFixed(1)} s`);
