@@ -90,6 +90,46 @@ export type WebhookDeliveryUpdate = Pick<
   "id" | "status" | "attempts" | "last_status_code" | "last_error" | "next_attempt_at" | "delivered_at"
 >;
 
+/** A stream of an exec's output. */
+export type OutputStreamName = "stdout" | "stderr";
+
+/** A piece of an exec's output to keep; the engine's output log writes them in batches. */
+export interface OutputRecord {
+  readonly session_id: string;
+  readonly exec_id: string;
+  readonly stream: OutputStreamName;
+  /** The first byte's offset within that exec's stream. */
+  readonly offset: number;
+  readonly data: Buffer;
+}
+
+/** A kept piece of output with its position in the output log (increasing, never reused). */
+export interface StoredOutput extends OutputRecord {
+  readonly pos: number;
+}
+
+/** What the output log holds of one exec. */
+export interface ExecOutputExtent {
+  readonly session_id: string;
+  /** The positions of its first and last kept pieces. */
+  readonly first_pos: number;
+  readonly last_pos: number;
+  /** Bytes kept per stream: the valid resume offsets are 0 to these. */
+  readonly stdout_bytes: number;
+  readonly stderr_bytes: number;
+}
+
+/** One event in the global feed order, with the owner fields feeds filter on. */
+export interface FeedEntry {
+  /** The event's global position: increasing in commit order, never reused. */
+  readonly pos: number;
+  readonly session_id: string;
+  readonly kind: string;
+  readonly agent_id: string | null;
+  readonly user_id: string | null;
+  readonly event: SessionEvent;
+}
+
 /**
  * The storage contract, synchronous form. The SQLite store implements it directly; every store
  * offers it in the asynchronous form `Store` below.
@@ -138,6 +178,18 @@ export interface SyncStore {
    * are kept whatever their age. @returns how many were deleted
    */
   pruneWebhookDeliveries(createdBefore: string): number;
+  /** Keeps pieces of exec output in one transaction. @returns their positions, in order */
+  appendOutput(records: readonly OutputRecord[]): number[];
+  /** A session's kept output with `pos > afterPos`, in position order. */
+  listOutput(sessionId: string, afterPos: number, limit: number): StoredOutput[];
+  /** What is kept of an exec's output, or undefined when nothing is. */
+  execOutputExtent(execId: string): ExecOutputExtent | undefined;
+  /** The position of the kept piece of an exec's stream that holds byte `offset`, if any. */
+  outputPosAt(execId: string, stream: OutputStreamName, offset: number): number | undefined;
+  /** Events of existing sessions with a global position `> afterPos`, in position order. */
+  listFeed(afterPos: number, limit: number): FeedEntry[];
+  /** The newest global event position (0 when there is none). */
+  feedHead(): number;
   close(): void;
 }
 
@@ -190,6 +242,12 @@ export function asyncStore(backend: Store["backend"], sync: SyncStore): Store {
     getWebhookDelivery: wrap(sync.getWebhookDelivery),
     listWebhookDeliveries: wrap(sync.listWebhookDeliveries),
     pruneWebhookDeliveries: wrap(sync.pruneWebhookDeliveries),
+    appendOutput: wrap(sync.appendOutput),
+    listOutput: wrap(sync.listOutput),
+    execOutputExtent: wrap(sync.execOutputExtent),
+    outputPosAt: wrap(sync.outputPosAt),
+    listFeed: wrap(sync.listFeed),
+    feedHead: wrap(sync.feedHead),
     close: wrap(sync.close),
   };
 }

@@ -17,6 +17,11 @@ import { sessionQuery, splitAnyOf } from "../sql-filter.js";
 import { type StatsGroup, statsFromGroups } from "../stats.js";
 import type {
   CommitResult,
+  ExecOutputExtent,
+  FeedEntry,
+  OutputRecord,
+  OutputStreamName,
+  StoredOutput,
   SessionActivity,
   SyncStore,
   WebhookDelivery,
@@ -64,6 +69,7 @@ export class SqliteStore implements SyncStore {
   /** Prepared statements by SQL text; list queries come in many filter shapes, so it is bounded. */
   private readonly statements = new LRUCache<string, Database.Statement>({ max: STATEMENT_CACHE_SIZE });
   private readonly applyBatch: (ops: readonly WriteOp[]) => CommitResult;
+  private appendOutputTx: Database.Transaction<(batch: readonly OutputRecord[]) => number[]> | undefined;
 
   constructor(options: SqliteStoreOptions) {
     const onDisk = options.path !== ":memory:";
@@ -375,6 +381,58 @@ export class SqliteStore implements SyncStore {
 
   pruneWebhookDeliveries(createdBefore: string): number {
     return this.stmt("DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < ?").run(createdBefore).changes;
+  }
+
+  // ---- exec output and the global feed (streams, issue 6 and 9) ----------------------------
+
+  appendOutput(records: readonly OutputRecord[]): number[] {
+    if (!records.length) return [];
+    this.appendOutputTx ??= this.db.transaction((batch: readonly OutputRecord[]) => {
+      const insert = this.stmt('INSERT INTO exec_output (session_id, exec_id, stream, "offset", data) VALUES (?, ?, ?, ?, ?)');
+      return batch.map((r) => Number(insert.run(r.session_id, r.exec_id, r.stream, r.offset, r.data).lastInsertRowid));
+    });
+    return this.appendOutputTx.immediate(records);
+  }
+
+  listOutput(sessionId: string, afterPos: number, limit: number): StoredOutput[] {
+    return this.stmt(
+      'SELECT pos, session_id, exec_id, stream, "offset", data FROM exec_output WHERE session_id = ? AND pos > ? ORDER BY pos LIMIT ?',
+    ).all(sessionId, afterPos, limit) as StoredOutput[];
+  }
+
+  execOutputExtent(execId: string): ExecOutputExtent | undefined {
+    const row = this.stmt(
+      `SELECT session_id, MIN(pos) AS first_pos, MAX(pos) AS last_pos,
+         COALESCE(MAX(CASE WHEN stream = 'stdout' THEN "offset" + length(data) END), 0) AS stdout_bytes,
+         COALESCE(MAX(CASE WHEN stream = 'stderr' THEN "offset" + length(data) END), 0) AS stderr_bytes
+       FROM exec_output WHERE exec_id = ?`,
+    ).get(execId) as (ExecOutputExtent & { first_pos: number | null }) | undefined;
+    return row && row.first_pos !== null ? row : undefined;
+  }
+
+  outputPosAt(execId: string, stream: OutputStreamName, offset: number): number | undefined {
+    const row = this.stmt(
+      `SELECT pos, "offset" + length(data) AS end FROM exec_output
+       WHERE exec_id = ? AND stream = ? AND "offset" <= ? ORDER BY "offset" DESC LIMIT 1`,
+    ).get(execId, stream, offset) as { pos: number; end: number } | undefined;
+    return row && row.end > offset ? row.pos : undefined;
+  }
+
+  listFeed(afterPos: number, limit: number): FeedEntry[] {
+    const rows = this.stmt(
+      `SELECT f.pos, f.session_id, s.kind, s.agent_id, s.user_id, e.seq, e.ts, e.type, e.data
+       FROM event_feed f
+       JOIN events e ON e.session_id = f.session_id AND e.seq = f.seq
+       JOIN sessions s ON s.id = f.session_id
+       WHERE f.pos > ? ORDER BY f.pos LIMIT ?`,
+    ).all(afterPos, limit) as (EventRow & { pos: number; session_id: string; kind: string; agent_id: string | null; user_id: string | null })[];
+    return rows.map((r) => ({ pos: r.pos, session_id: r.session_id, kind: r.kind, agent_id: r.agent_id, user_id: r.user_id, event: eventFromRow(r) }));
+  }
+
+  feedHead(): number {
+    // sqlite_sequence holds the AUTOINCREMENT high-water mark, which survives the deletion of rows.
+    const row = this.stmt("SELECT seq FROM sqlite_sequence WHERE name = 'event_feed'").get() as { seq: number } | undefined;
+    return row?.seq ?? 0;
   }
 
   private stmt(sql: string): Database.Statement {
