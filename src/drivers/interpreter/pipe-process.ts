@@ -1,0 +1,401 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { constants as osConstants } from "node:os";
+import type { Readable, Writable } from "node:stream";
+import { SessiondError } from "../../core/index.js";
+import type { ExecOutcome, ExecRequest, LiveProcess, ProcessExit, ProcessState, RuntimeState, StartSpec } from "../driver.js";
+import type { DriverLog } from "../log.js";
+import { OutputCapture } from "../output.js";
+import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
+import { MarkerScanner } from "../shell/markers.js";
+import { type HelperReply, LineReader, endMarker } from "./protocol.js";
+
+/**
+ * What a language adds around the shared pipe protocol: how an exec's input becomes the helper's
+ * request, and what the helper's reply adds to the output.
+ */
+export interface CellLanguage {
+  /** Language name for errors and logs ("python", "typescript"). */
+  readonly kind: "python" | "typescript";
+  /**
+   * Turns an exec's input into the fields of the helper's `exec` request, or into an immediate
+   * failed result (a syntax error found before the helper sees the cell: a result, not a throw).
+   */
+  prepare(input: string, cell: number): Promise<{ readonly request: Record<string, unknown> } | { readonly error: string }>;
+  /** Text to append to stdout / stderr from the helper's reply (the value, a mapped stack…). */
+  finish(reply: HelperReply): { readonly stdout?: string; readonly stderr?: string };
+  /** Whether `input` may have changed the working directory or the environment. */
+  mayChangeState(input: string): boolean;
+}
+
+/** How to start a helper. */
+export interface PipeProcessOptions {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly language: CellLanguage;
+  readonly log: DriverLog;
+  /** Extra variables for the helper (on top of `spec.env`). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** One exec in flight. */
+interface Running {
+  readonly id: number;
+  readonly capture: OutputCapture;
+  readonly stdout: MarkerScanner;
+  readonly stderr: MarkerScanner;
+  readonly resolve: (outcome: ExecOutcome) => void;
+  reply: HelperReply | undefined;
+  stdoutDone: boolean;
+  stderrDone: boolean;
+  /** The request is written: the helper runs (or is about to run) the cell. */
+  sent: boolean;
+  interrupts: number;
+  timers: NodeJS.Timeout[];
+  done: boolean;
+}
+
+const STARTUP_OUTPUT_BYTES = 16 * 1024;
+
+/**
+ * A live session whose process is a helper of ours (the Python or Node REPL helper) speaking
+ * newline-delimited JSON on two extra pipes: requests on fd 3, replies on fd 4 — so whatever the
+ * user's code prints on stdout and stderr (fds 1 and 2, streamed as chunks) can never be taken for
+ * the protocol. An exec is over when the reply is in and the end marker (a random nonce per exec)
+ * has come through both output pipes, so no output is cut off or leaks into the next exec.
+ *
+ * The helper runs in a terminal session and process group of its own (setsid), so stop and the
+ * orphan sweep after a restart end everything it started. Interrupt is SIGINT to the helper (a
+ * KeyboardInterrupt in Python, a "Script execution interrupted" in Node), then, after
+ * `interruptGraceMs`, SIGKILL to what the cell started, then to the helper itself (the session is
+ * then crashed, and recoverable).
+ */
+export class PipeProcess implements LiveProcess {
+  readonly target = "local";
+  private currentState: ProcessState = "starting";
+  private running: Running | undefined;
+  private exitInfo: ProcessExit | undefined;
+  private readonly exitListeners = new Set<(exit: ProcessExit) => void>();
+  private readonly exited: Promise<ProcessExit>;
+  private markExited!: (exit: ProcessExit) => void;
+  private workingDir: string;
+  private readonly starttime: number | undefined;
+  private nextId = 1;
+  private cells = 0;
+  private readonly pending = new Map<number, (reply: HelperReply) => void>();
+  private readonly requests: Writable;
+  private helperInfo: Record<string, string | number> = {};
+
+  private constructor(
+    private readonly child: ChildProcess & { pid: number },
+    private readonly spec: StartSpec,
+    private readonly options: PipeProcessOptions,
+  ) {
+    this.workingDir = spec.cwd;
+    this.starttime = readStat(child.pid)?.starttime;
+    this.exited = new Promise((resolve) => (this.markExited = resolve));
+    this.requests = child.stdio[3] as Writable;
+    // The helper may die while we write: its exit is what counts, not the EPIPE.
+    this.requests.on("error", () => {});
+    child.stdout!.on("data", (data: Buffer) => this.onOutput("stdout", data));
+    child.stderr!.on("data", (data: Buffer) => this.onOutput("stderr", data));
+    new LineReader(child.stdio[4] as Readable, (reply) => this.onReply(reply));
+    child.on("exit", (code, sig) => this.onProcessExit({ exitCode: sig ? null : code, signal: sig ? (osConstants.signals[sig] ?? null) : null }));
+  }
+
+  /**
+   * Starts the helper in `spec.cwd` with exactly `spec.env` (plus `options.env`) and resolves once
+   * it said it is ready.
+   * @throws spawn_failed with what the helper printed when it exits, hangs or cannot be run
+   */
+  static async start(spec: StartSpec, options: PipeProcessOptions): Promise<PipeProcess> {
+    const kind = options.language.kind;
+    const fail = (reason: string, cause?: unknown) => new SessiondError("spawn_failed", { kind, reason }, cause === undefined ? undefined : { cause });
+    const child = spawn(options.command, [...options.args], {
+      cwd: spec.cwd,
+      env: { ...spec.env, ...options.env },
+      // A session (and process group) of its own: stop and interrupt reach exactly what it started.
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
+    });
+    if (child.pid === undefined) {
+      const err = await new Promise<Error>((resolve) => child.once("error", resolve));
+      throw fail(`${options.command}: ${err.message}`, err);
+    }
+    child.on("error", (err) => options.log.warn({ err, kind }, "helper process error"));
+    const proc = new PipeProcess(child as ChildProcess & { pid: number }, spec, options);
+    options.log.debug({ pid: child.pid, session: spec.sessionId, kind }, "helper starting");
+    const startup = new OutputCapture(STARTUP_OUTPUT_BYTES);
+    const early = (data: Buffer) => startup.push("stderr", data);
+    child.stderr!.on("data", early);
+    child.stdout!.on("data", early);
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      new Promise<HelperReply>((resolve) => proc.pending.set(0, resolve)),
+      proc.exited.then(() => "exited" as const),
+      new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), spec.limits.startTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    child.stderr!.off("data", early);
+    child.stdout!.off("data", early);
+    if (outcome === "timeout" || outcome === "exited") {
+      await proc.stop(0);
+      const printed = startup.bytes("stderr").toString("utf8").trim();
+      const why = outcome === "timeout" ? `not ready after ${spec.limits.startTimeoutMs} ms` : `it exited (${describeExit(proc.exit!)})`;
+      throw fail(printed ? `${why}: ${printed.slice(0, 2000)}` : why);
+    }
+    const { id: _id, ok: _ok, ...info } = outcome;
+    for (const [key, value] of Object.entries(info)) if (typeof value === "string" || typeof value === "number") proc.helperInfo[key] = value;
+    proc.transition("ready");
+    return proc;
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  get state(): ProcessState {
+    return this.currentState;
+  }
+
+  get cwd(): string {
+    return this.workingDir;
+  }
+
+  get exit(): ProcessExit | undefined {
+    return this.exitInfo;
+  }
+
+  /** The helper's own description (interpreter version…), the pid's start time, the cell count. */
+  get details(): Record<string, string | number> {
+    return { ...this.helperInfo, ...(this.starttime === undefined ? {} : { pid_starttime: this.starttime }) };
+  }
+
+  /** Cells run so far (the execution counter; each exec is one cell, errors included). */
+  get executionCount(): number {
+    return this.cells;
+  }
+
+  async exec(request: ExecRequest): Promise<ExecOutcome> {
+    if (this.running || this.currentState !== "ready") {
+      throw new SessiondError("conflict", { reason: `the ${this.options.language.kind} session is ${this.running ? "busy" : this.currentState}` });
+    }
+    const id = this.nextId++;
+    const nonce = randomBytes(12).toString("hex");
+    const marker = endMarker(nonce);
+    let resolve!: (outcome: ExecOutcome) => void;
+    const outcome = new Promise<ExecOutcome>((r) => (resolve = r));
+    const run: Running = {
+      id,
+      capture: new OutputCapture(request.maxOutputBytes, request.onChunk),
+      stdout: new MarkerScanner(marker),
+      stderr: new MarkerScanner(marker),
+      resolve,
+      reply: undefined,
+      stdoutDone: false,
+      stderrDone: false,
+      sent: false,
+      interrupts: 0,
+      timers: [],
+      done: false,
+    };
+    this.running = run;
+    this.transition("running");
+    const cell = ++this.cells;
+    const prepared = await this.options.language.prepare(request.input, cell).catch((err: unknown) => ({ error: String((err as Error)?.message ?? err) }));
+    if (run.done) return outcome;
+    if ("error" in prepared || run.interrupts > 0) {
+      const error = "error" in prepared ? prepared.error : "Interrupted before the cell ran\n";
+      run.capture.push("stderr", Buffer.from(error.endsWith("\n") ? error : `${error}\n`));
+      run.reply = { id, ok: false };
+      run.stdoutDone = run.stderrDone = true;
+      this.settle(run, false);
+      return outcome;
+    }
+    this.pending.set(id, (reply) => this.onExecReply(run, reply));
+    run.sent = true;
+    this.requests.write(`${JSON.stringify({ id, op: "exec", nonce, cell, ...prepared.request })}\n`);
+    return outcome;
+  }
+
+  interrupt(): boolean {
+    const run = this.running;
+    if (!run || run.done || this.currentState !== "running") return false;
+    run.interrupts++;
+    if (!run.sent) return true; // prepare() is still running: the cell will not be sent
+    signal(this.pid, "SIGINT");
+    if (run.interrupts === 1) {
+      const grace = this.spec.limits.interruptGraceMs;
+      run.timers.push(
+        setTimeout(() => {
+          if (this.running !== run) return;
+          this.options.log.warn({ pid: this.pid }, "the cell ignored an interrupt; killing what it started");
+          signal(this.pid, "SIGINT");
+          for (const pid of sessionMembers(this.pid, this.starttime)) if (pid !== this.pid) signal(pid, "SIGKILL");
+        }, grace),
+        setTimeout(() => {
+          if (this.running !== run) return;
+          this.options.log.warn({ pid: this.pid }, "the helper did not come back from an interrupt; killing it");
+          void terminateSession(this.pid, 0, this.killOptions("SIGKILL"));
+        }, 2 * grace),
+      );
+    }
+    return true;
+  }
+
+  /** No terminal: a size is meaningless for a pipe helper. */
+  resize(): void {}
+
+  async captureState(): Promise<RuntimeState> {
+    if (this.running || this.currentState !== "ready") {
+      throw new SessiondError("conflict", { reason: `the ${this.options.language.kind} session is ${this.running ? "busy" : this.currentState}` });
+    }
+    const reply = await this.request({ op: "state" });
+    const env: Record<string, string> = {};
+    if (reply.env && typeof reply.env === "object") {
+      for (const [name, value] of Object.entries(reply.env as Record<string, unknown>)) if (typeof value === "string") env[name] = value;
+    }
+    if (typeof reply.cwd === "string") this.workingDir = reply.cwd;
+    return { cwd: this.workingDir, env };
+  }
+
+  mayChangeState(input: string): boolean {
+    return this.options.language.mayChangeState(input);
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    if (this.currentState !== "exited") {
+      this.transition("stopping");
+      // End of its requests: a helper between cells exits at once; one busy in a cell gets SIGTERM.
+      this.requests.end();
+      await terminateSession(this.pid, graceMs, this.killOptions("SIGTERM"));
+    }
+    await this.exited;
+  }
+
+  onExit(listener: (exit: ProcessExit) => void): () => void {
+    if (this.exitInfo) {
+      const info = this.exitInfo;
+      queueMicrotask(() => listener(info));
+      return () => {};
+    }
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  /** A request outside execs (state capture); the helper answers between cells only. */
+  private request(message: Record<string, unknown>): Promise<HelperReply> {
+    const id = this.nextId++;
+    return new Promise<HelperReply>((resolve, reject) => {
+      const onExit = this.onExit(() => reject(new SessiondError("conflict", { reason: `the ${this.options.language.kind} helper exited` })));
+      this.pending.set(id, (reply) => {
+        onExit();
+        resolve(reply);
+      });
+      this.requests.write(`${JSON.stringify({ id, ...message })}\n`);
+    });
+  }
+
+  private onReply(reply: HelperReply): void {
+    const id = typeof reply.id === "number" ? reply.id : -1;
+    const handler = this.pending.get(id);
+    if (!handler) {
+      this.options.log.warn({ pid: this.pid, id }, "a helper reply nobody waits for");
+      return;
+    }
+    this.pending.delete(id);
+    handler(reply);
+  }
+
+  private onExecReply(run: Running, reply: HelperReply): void {
+    run.reply = reply;
+    if (typeof reply.cwd === "string") this.workingDir = reply.cwd;
+    if (run.stdoutDone && run.stderrDone) return this.settle(run, false);
+    // The cell closed or replaced fd 1 or 2: the marker may never come through it.
+    run.timers.push(setTimeout(() => this.settle(run, false), this.spec.limits.interruptGraceMs));
+  }
+
+  private onOutput(stream: "stdout" | "stderr", data: Buffer): void {
+    const run = this.running;
+    // Between execs (a thread the user left running): nobody's output, dropped.
+    if (!run || run.done || !run.sent) return;
+    const doneKey = stream === "stdout" ? "stdoutDone" : "stderrDone";
+    if (run[doneKey]) return;
+    const found = run[stream].feed(data);
+    run.capture.push(stream, found.before);
+    if (!found.match) return;
+    run[doneKey] = true;
+    if (run.reply && run.stdoutDone && run.stderrDone) this.settle(run, false);
+  }
+
+  private settle(run: Running, processExited: boolean): void {
+    if (run.done) return;
+    run.done = true;
+    for (const timer of run.timers) clearTimeout(timer);
+    this.pending.delete(run.id);
+    if (processExited) {
+      run.capture.push("stdout", run.stdout.flush());
+      run.capture.push("stderr", run.stderr.flush());
+    } else if (run.reply) {
+      const extra = this.options.language.finish(run.reply);
+      if (extra.stdout) run.capture.push("stdout", Buffer.from(extra.stdout));
+      if (extra.stderr) run.capture.push("stderr", Buffer.from(extra.stderr));
+    }
+    if (this.running === run) this.running = undefined;
+    if (this.currentState === "running") this.transition("ready");
+    run.resolve({
+      stdout: run.capture.bytes("stdout"),
+      stderr: run.capture.bytes("stderr"),
+      exitCode: processExited ? null : run.reply?.ok === true ? 0 : 1,
+      truncated: run.capture.truncated,
+      processExited,
+    });
+  }
+
+  private killOptions(leaderSignal: NodeJS.Signals) {
+    return this.starttime === undefined ? { leaderSignal } : { leaderSignal, since: this.starttime };
+  }
+
+  private transition(to: ProcessState): void {
+    if (this.currentState === to) return;
+    this.options.log.debug({ pid: this.child.pid, session: this.spec.sessionId, from: this.currentState, to }, `${this.options.language.kind} helper state`);
+    this.currentState = to;
+  }
+
+  private onProcessExit(exit: ProcessExit): void {
+    if (this.exitInfo) return;
+    this.exitInfo = exit;
+    const unexpected = this.currentState !== "stopping";
+    this.transition("exited");
+    this.options.log.debug({ pid: this.pid, session: this.spec.sessionId, ...exit, unexpected }, "helper exited");
+    // Output still in the pipes when it died belongs to the running exec: wait for their end.
+    const drained = Promise.all(
+      [this.child.stdout!, this.child.stderr!].map((s) => (s.readableEnded || s.destroyed ? undefined : new Promise((r) => s.once("close", r)))),
+    );
+    const cleanup = (async () => {
+      await Promise.race([drained, new Promise((r) => setTimeout(r, this.spec.limits.interruptGraceMs))]);
+      if (this.running) this.settle(this.running, true);
+      for (const [id, handler] of this.pending) if (id === 0) handler({ id: 0, ok: false });
+      this.pending.clear();
+      // What the helper started (a cell's subprocesses) does not outlive it.
+      if (unexpected) await terminateSession(this.pid, this.spec.limits.stopGraceMs, this.killOptions("SIGKILL"));
+    })().catch((err: unknown) => this.options.log.warn({ err, pid: this.pid }, "could not clean up after the helper"));
+    void cleanup.finally(() => {
+      this.markExited(exit);
+      for (const listener of this.exitListeners) {
+        try {
+          listener(exit);
+        } catch (err) {
+          this.options.log.warn({ err }, "an exit listener failed");
+        }
+      }
+      this.exitListeners.clear();
+    });
+  }
+}
+
+function describeExit(exit: ProcessExit): string {
+  return exit.signal ? `signal ${exit.signal}` : `code ${exit.exitCode}`;
+}

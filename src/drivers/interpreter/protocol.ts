@@ -1,0 +1,50 @@
+import type { Readable } from "node:stream";
+
+/**
+ * The wire between sessiond and its interpreter helpers (python/helper.py, typescript/helper.mjs):
+ * one JSON object per line. Requests go on the helper's fd 3: `{id, op: "exec", nonce, cell, …}`
+ * or `{id, op: "state"}`. Replies come on its fd 4 with the request's id; the helper's first
+ * line, `{id: 0, ok: true, …about itself}`, says it is ready. After a cell the helper writes the
+ * end marker with the request's nonce on fds 1 and 2, then its reply.
+ */
+
+/** A reply from a helper: `id` and `ok`, plus what the op returns (cwd, env, value, error…). */
+export interface HelperReply {
+  readonly id: number;
+  readonly ok: boolean;
+  readonly [field: string]: unknown;
+}
+
+/** The end-of-cell marker the helper writes on stdout and stderr: an OSC sequence terminals ignore. */
+export function endMarker(nonce: string): Buffer {
+  return Buffer.from(`\x1b]6973;end;${nonce}\x07`, "latin1");
+}
+
+/** Calls `onMessage` with each JSON line read from `stream` (lines that are not JSON objects are dropped). */
+export class LineReader {
+  private held = "";
+
+  constructor(stream: Readable, onMessage: (message: HelperReply) => void) {
+    stream.setEncoding("utf8");
+    stream.on("data", (text: string) => {
+      let start = 0;
+      for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
+        const line = this.held + text.slice(start, nl);
+        this.held = "";
+        start = nl + 1;
+        const message = parse(line);
+        if (message) onMessage(message);
+      }
+      this.held += text.slice(start);
+    });
+  }
+}
+
+function parse(line: string): HelperReply | undefined {
+  try {
+    const value: unknown = JSON.parse(line);
+    return value && typeof value === "object" && !Array.isArray(value) ? (value as HelperReply) : undefined;
+  } catch {
+    return undefined;
+  }
+}
