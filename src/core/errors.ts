@@ -15,6 +15,9 @@ export const ERROR_CODES = {
   invalid_transition: { status: 409, message: "cannot {action} a session that is {from} (to {to})" },
   session_not_active: { status: 409, message: "cannot {action}: session {ref} is {status}; {hint}" },
   version_conflict: { status: 412, message: "session {ref} is at version {actual}, not {expected}" },
+  not_a_terminal: { status: 409, message: "session {ref} is a {kind} session; only shell sessions have a terminal" },
+  exec_not_running: { status: 409, message: "cannot {action}: exec {exec_id} is {state}" },
+  session_busy: { status: 409, message: "session {ref} is running exec {exec_id}; its exec policy is reject" },
   // access and load
   unauthorized: { status: 401, message: "{reason}" },
   forbidden: { status: 403, message: "{reason}" },

@@ -65,6 +65,8 @@ export interface ExecRequest {
   readonly maxOutputBytes: number;
   /** Called with every kept chunk, in order, as it arrives. */
   readonly onChunk?: (chunk: OutputChunk) => void;
+  /** The command reads the terminal, so that stdin can be sent to it; else it reads /dev/null (EOF at once). */
+  readonly stdin?: boolean;
 }
 
 /** What an exec produced, before the coordinator turns it into an ExecResult. */
@@ -95,6 +97,30 @@ export interface RuntimeState {
 /** The lifecycle of one process; every transition is logged. */
 export type ProcessState = "starting" | "ready" | "running" | "stopping" | "exited";
 
+/**
+ * The raw terminal of a live session, for people attached to it (WebSocket /sessions/{id}/attach
+ * builds its roles, replay buffer and flow control on this). One tap per process, shared by every
+ * attached client; the exec protocol keeps working while people type (see docs/exec-sessions.md,
+ * "The terminal tap").
+ */
+export interface TerminalTap {
+  /** Keystrokes into the terminal, as a person types them (control bytes such as Ctrl-C included). */
+  write(data: string | Buffer): void;
+  /**
+   * Every byte the terminal shows a person, in order: the output of execs and of what people
+   * typed, with sessiond's completion markers and bookkeeping output stripped, and what a person
+   * types echoed while the shell itself reads the line. Listeners run synchronously in the read
+   * path: copy, do not block. @returns a function that unsubscribes
+   */
+  onData(listener: (data: Buffer) => void): () => void;
+  /** Stops reading the terminal (flow control: a slow attached driver). Execs wait too. Counted: each pause needs a resume. */
+  pause(): void;
+  /** Reads the terminal again after {@link pause}. */
+  resume(): void;
+  readonly cols: number;
+  readonly rows: number;
+}
+
 /** One running live session. Execs are serialized by the caller: at most one runs at a time. */
 export interface LiveProcess {
   readonly pid: number;
@@ -122,6 +148,32 @@ export interface LiveProcess {
    * saving now rather than later). A cheap guess; false negatives are caught by the periodic sync.
    */
   mayChangeState(input: string): boolean;
+  /** The raw terminal, for kinds that have one (the shell); undefined otherwise. */
+  readonly terminal?: TerminalTap;
+  /** When the process last showed output outside an exec (background work), ms since the epoch; activity for the idle timer. */
+  readonly lastOutputAt?: number;
+  /** Sends stdin to the running exec (started with `stdin`); `eof` ends it. @returns false when no exec reads stdin now */
+  writeStdin?(data: Buffer, eof: boolean): boolean;
+  /** Kills the running command only (its process group), not the process. @returns false when nothing runs */
+  killRunning?(): Promise<boolean>;
+  /** SIGSTOP (true) or SIGCONT (false) the process and everything it started (pause/resume). */
+  suspend?(on: boolean): Promise<void>;
+  /** The processes the session's process started that are still alive (background work). */
+  processes?(): Promise<SessionProcess[]>;
+  /** Signals one of {@link processes} (its process group when it leads one). @returns false when it is not one of them */
+  signalProcess?(pid: number, signal: NodeJS.Signals): Promise<boolean>;
+}
+
+/** One process a live session started (GET /sessions/{id}/processes). */
+export interface SessionProcess {
+  readonly pid: number;
+  /** Its process group; a job the shell started in the background leads its own. */
+  readonly pgid: number;
+  readonly ppid: number;
+  /** R, S, T (stopped)… */
+  readonly state: string;
+  /** Its command line, cut at 512 characters. */
+  readonly command: string;
 }
 
 /** One kind of live session (shell, python…): starts its processes. */

@@ -15,6 +15,7 @@ export type {
   ServerSpec,
   SessionDriver,
   StartSpec,
+  TerminalTap,
 } from "./driver.js";
 export { type ExecResult, type ExecStatus, execResultFromEvent } from "./exec-result.js";
 export { type ExecOptions, type LiveInfo, type LiveState, LiveStartSchema, type LogsQuery, type OutputEvent, type StartInput } from "./live-api.js";

@@ -12,7 +12,7 @@ import {
   validate,
 } from "../core/index.js";
 import type { SessionChange, SessionManager } from "../engine/index.js";
-import type { LiveProcess, OutputChunk, ProcessExit, RuntimeState, SessionDriver } from "./driver.js";
+import type { LiveProcess, OutputChunk, ProcessExit, RuntimeState, SessionDriver, TerminalTap } from "./driver.js";
 import { ExecQueue } from "./exec-queue.js";
 import { readExecLogs } from "./exec-logs.js";
 import { type ExecRecord, type ExecResult, type ExecStatus, execEventData, execRecord } from "./exec-result.js";
@@ -196,6 +196,21 @@ export class LiveSessions {
     if (!running || !entry.process?.interrupt()) return { interrupted: false, exec_id: null };
     running.reason ??= "interrupted";
     return { interrupted: true, exec_id: running.exec_id };
+  }
+
+  /**
+   * The raw terminal of a live shell session (active or paused), for attach. The tap belongs to
+   * the process: after a crash and recover, ask again for the new one.
+   * @throws not_a_terminal (409) for a kind without a terminal; session_not_active (409) when the
+   *   session is not active or paused with a live process here
+   */
+  async terminal(ref: string): Promise<TerminalTap> {
+    const session = await this.manager.get(ref);
+    this.assertExecKind(session);
+    const entry = await this.liveEntry(session, "attach", ACTIVE_OR_PAUSED);
+    const tap = entry.process?.terminal;
+    if (!tap) throw new SessiondError("not_a_terminal", { ref: session.name, kind: session.kind }, { field: "kind" });
+    return tap;
   }
 
   /** Resizes the session's terminal. @throws validation naming cols/rows; session_not_active */

@@ -62,11 +62,12 @@ export function shellRc(options: RcOptions): string {
  * The lines that run one exec: the command as `$'…'` pieces (one line when short, else
  * accumulated in `__sd_c` over several), then the go marker on the stderr pipe and `eval` with
  * stdin from /dev/null (a descriptor opened once: cheaper than opening it per exec) and stderr to
- * the pipe.
+ * the pipe. With `stdin`, the command reads the terminal instead (stdin sent to a running exec).
  */
-export function execLines(nonce: string, pieces: readonly string[]): string[] {
+export function execLines(nonce: string, pieces: readonly string[], options: { stdin?: boolean } = {}): string[] {
+  const input = options.stdin ? "" : ' <&"$__sd_null"';
   const run = (word: string) =>
-    `__sd_n=${nonce}; printf '\\e]6973;go;%s\\a' ${nonce} >&"$__sd_efd"; __sd_rs $__sd_st && :; eval ${word} <&"$__sd_null" 2>&"$__sd_efd"`;
+    `__sd_n=${nonce}; printf '\\e]6973;go;%s\\a' ${nonce} >&"$__sd_efd"; __sd_rs $__sd_st && :; eval ${word}${input} 2>&"$__sd_efd"`;
   if (pieces.length === 1) return [run(`$'${pieces[0]!}'`)];
   return [...pieces.map((piece, i) => `__sd_c${i === 0 ? "" : "+"}=$'${piece}'`), run('"$__sd_c"')];
 }

@@ -1,5 +1,6 @@
 import type { LiveProcess, SessionDriver, StartSpec } from "../driver.js";
 import { type DriverLog, silentLog } from "../log.js";
+import { LocalTransport } from "./local-transport.js";
 import { ShellProcess } from "./shell-process.js";
 
 /** Options of the shell driver. */
@@ -25,6 +26,6 @@ export class ShellDriver implements SessionDriver {
   }
 
   start(spec: StartSpec): Promise<LiveProcess> {
-    return ShellProcess.start(spec, this.shellPath, this.log);
+    return ShellProcess.start(spec, (rc) => LocalTransport.start(spec, this.shellPath, rc, this.log), this.log);
   }
 }

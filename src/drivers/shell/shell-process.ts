@@ -1,31 +1,21 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, openSync, readSync, writeFileSync, writeSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join } from "node:path";
-import { spawnSync } from "node:child_process";
-import type { IPty } from "node-pty";
 import { SessiondError } from "../../core/index.js";
-import type { ExecOutcome, ExecRequest, LiveProcess, ProcessExit, ProcessState, RuntimeState, StartSpec } from "../driver.js";
+import type { ExecOutcome, ExecRequest, LiveProcess, ProcessExit, ProcessState, RuntimeState, StartSpec, TerminalTap } from "../driver.js";
 import type { DriverLog } from "../log.js";
-import { PidsCgroup } from "../cgroup.js";
 import { OutputCapture } from "../output.js";
-import { readStat, signal, terminateSession } from "../process-tree.js";
 import { parseExports } from "./export-parse.js";
+import { spawnFailed } from "./local-transport.js";
 import { MarkerScanner, goMarker, parsePayload, stderrMarker, stdoutMarkerPrefix } from "./markers.js";
 import { ansiCPieces } from "./quote.js";
 import { execLines, shellRc } from "./rc.js";
-
-// node-pty is CommonJS with a native addon; load it on first use only.
-const require = createRequire(import.meta.url);
-let ptyModule: typeof import("node-pty") | undefined;
-function nodePty(): typeof import("node-pty") {
-  ptyModule ??= require("node-pty") as typeof import("node-pty");
-  return ptyModule;
-}
+import { ShellTerminalTap } from "./terminal-tap.js";
+import type { SessionProcess, ShellTransport } from "./transport.js";
 
 const EMPTY = Buffer.alloc(0);
 /** A FIFO's capacity on Linux, and what one read takes from it. */
 const PIPE_CHUNK = 65_536;
+/** Ctrl-U: discards a line a person half typed through the tap, so that it does not run into an exec line. */
+const KILL_LINE = "\x15";
 /** While an exec runs, its stderr is read at least this often (at once again when a read found the pipe full). */
 const STDERR_POLL_MS = 10;
 /** Between execs, stderr (of background jobs) is read this often, so that they never block on a full pipe. */
@@ -54,6 +44,10 @@ interface Running {
   /** Finds the go marker, which the exec line writes on the stderr pipe just before the command runs. */
   readonly goScanner: MarkerScanner;
   readonly goLength: number;
+  /** sessiond's own bookkeeping (a state capture): its output is not shown on the terminal tap. */
+  readonly internal: boolean;
+  /** The command reads the terminal (stdin can be sent to it), rather than /dev/null. */
+  readonly stdin: boolean;
   /** The go marker was read: the command runs, and an interrupt may be sent. */
   started: boolean;
   phase: "running" | "trailer" | "done";
@@ -67,19 +61,22 @@ interface Running {
   poll: NodeJS.Timeout | undefined;
 }
 
+/** Opens the transport a shell runs over, with the rc its stderr pipe's path gives. */
+export type OpenTransport = (rc: (stderrPipe: string) => string) => Promise<ShellTransport>;
+
 /**
- * One bash on a PTY (see docs/exec-sessions.md). Commands go in as `$'…'`-quoted lines and run
- * with `eval` in the shell itself, so cwd, variables, functions and aliases persist; stdout is the
- * terminal, stderr a FIFO of its own; completion is the nonce marker PROMPT_COMMAND prints on
- * both, with the exit status and any new cwd in it.
+ * One bash on a terminal (see docs/exec-sessions.md), over a {@link ShellTransport}: node-pty
+ * locally, an ssh channel remotely. Commands go in as `$'…'`-quoted lines and run with `eval` in
+ * the shell itself, so cwd, variables, functions and aliases persist; stdout is the terminal,
+ * stderr a FIFO of its own; completion is the nonce marker PROMPT_COMMAND prints on both, with
+ * the exit status and any new cwd in it.
  *
- * The terminal is read as it comes (node-pty). The stderr FIFO is read synchronously, without a
- * wakeup of its own: when the end marker arrives on the terminal (bash wrote the stderr marker
- * before it, so it is in the pipe by then), every few milliseconds while an exec runs, and slowly
- * between execs so that background jobs never block on a full pipe.
+ * The terminal is read as it comes. A local stderr FIFO is read synchronously, without a wakeup
+ * of its own: when the end marker arrives on the terminal (bash wrote the stderr marker before
+ * it, so it is in the pipe by then), every few milliseconds while an exec runs, and slowly
+ * between execs so that background jobs never block on a full pipe. A remote one is pushed.
  */
 export class ShellProcess implements LiveProcess {
-  readonly target = "local";
   private currentState: ProcessState = "starting";
   private running: Running | undefined;
   private exitInfo: ProcessExit | undefined;
@@ -87,69 +84,54 @@ export class ShellProcess implements LiveProcess {
   private readonly exited: Promise<ProcessExit>;
   private markExited!: (exit: ProcessExit) => void;
   private workingDir: string;
-  private readonly starttime: number | undefined;
-  private stderrFd: number | undefined;
-  private readonly readBuffer = Buffer.allocUnsafe(PIPE_CHUNK);
-  private readonly idlePoll: NodeJS.Timeout;
+  private readonly idlePoll: NodeJS.Timeout | undefined;
+  private readonly tap: ShellTerminalTap;
+  private size: { cols: number; rows: number };
+  private outputAt = Date.now();
+  private stopped = false;
+  /** A person typed through the tap since the last exec line. */
+  private typed = false;
 
   private constructor(
-    private readonly pty: IPty,
-    stderrFd: number,
+    private readonly transport: ShellTransport,
     private readonly spec: StartSpec,
     private readonly log: DriverLog,
-    private readonly cgroup: PidsCgroup | undefined,
+    private readonly shellName: string,
   ) {
-    this.stderrFd = stderrFd;
     this.workingDir = spec.cwd;
-    this.starttime = readStat(pty.pid)?.starttime;
+    this.size = { cols: spec.cols, rows: spec.rows };
     this.exited = new Promise((resolve) => (this.markExited = resolve));
-    pty.onData((data) => this.onTerminal(data as unknown as Buffer));
-    pty.onExit(({ exitCode, signal: sig }) => this.onProcessExit({ exitCode: sig ? null : exitCode, signal: sig || null }));
-    this.idlePoll = setInterval(() => {
-      if (!this.running) this.drainStderr();
-    }, STDERR_IDLE_POLL_MS);
-    this.idlePoll.unref();
+    this.tap = new ShellTerminalTap({
+      send: (data) => {
+        this.typed = true;
+        this.transport.send(data);
+      },
+      shellReadsLine: () => this.shellReadsLine(),
+      pauseReading: () => this.transport.pause(),
+      resumeReading: () => this.transport.resume(),
+      size: () => this.size,
+    });
+    transport.onData((data) => this.onTerminal(data));
+    transport.onStderr((data) => this.onStderr(data));
+    transport.onExit((exit) => this.onProcessExit(exit));
+    if (transport.stderrNeedsPolling) {
+      this.idlePoll = setInterval(() => {
+        if (!this.running) this.transport.drainStderr();
+      }, STDERR_IDLE_POLL_MS);
+      this.idlePoll.unref();
+    }
   }
 
   /**
-   * Starts bash in `spec.cwd` with exactly `spec.env`, and resolves once the setup has run.
+   * Opens the transport (bash in `spec.cwd` with `spec.env`), and resolves once the setup has run.
    * @throws spawn_failed with the shell's output when it exits or hangs first
    */
-  static async start(spec: StartSpec, shellPath: string, log: DriverLog): Promise<ShellProcess> {
-    const fail = (reason: string, cause?: unknown) =>
-      new SessiondError("spawn_failed", { kind: "shell", reason }, cause === undefined ? undefined : { cause });
-    const pipePath = join(spec.runtimeDir, "stderr");
-    const mkfifo = spawnSync("mkfifo", ["-m", "600", pipePath], { encoding: "utf8" });
-    if (mkfifo.status !== 0) throw fail(`mkfifo failed: ${mkfifo.error?.message ?? mkfifo.stderr}`);
-    // Read-write, so that opening does not wait for a writer and reads never see end-of-file;
-    // non-blocking, so that a read of an empty pipe returns at once.
-    const fd = openSync(pipePath, constants.O_RDWR | constants.O_NONBLOCK);
+  static async start(spec: StartSpec, open: OpenTransport, log: DriverLog, shellName = "bash"): Promise<ShellProcess> {
     const readyNonce = newNonce();
-    const rcPath = join(spec.runtimeDir, "rc");
-    writeFileSync(rcPath, shellRc({ stderrPipe: pipePath, readyNonce, maxProcesses: spec.limits.maxProcesses }), { mode: 0o600 });
-    let pty: IPty;
-    try {
-      pty = nodePty().spawn(shellPath, ["--norc", "--noprofile", "--noediting", "-i"], {
-        name: spec.env.TERM ?? "xterm-256color",
-        cols: spec.cols,
-        rows: spec.rows,
-        cwd: spec.cwd,
-        env: { ...spec.env, PROMPT_COMMAND: `. '${rcPath.replaceAll("'", "'\\''")}'` },
-        encoding: null,
-      });
-    } catch (err) {
-      closeSync(fd);
-      throw fail(String((err as Error)?.message ?? err), err);
-    }
-    // At once, so that everything the setup and the commands fork is in the cgroup.
-    let cgroup = spec.limits.cgroup ? PidsCgroup.create(spec.sessionId, spec.limits.maxProcesses) : undefined;
-    if (cgroup && !cgroup.add(pty.pid)) {
-      await cgroup.destroy();
-      cgroup = undefined;
-    }
-    const shell = new ShellProcess(pty, fd, spec, log, cgroup);
-    log.debug({ pid: pty.pid, session: spec.sessionId }, "shell starting");
-    const ready = shell.begin(readyNonce, true, STARTUP_OUTPUT_BYTES);
+    const transport = await open((stderrPipe) => shellRc({ stderrPipe, readyNonce, maxProcesses: spec.limits.maxProcesses }));
+    const shell = new ShellProcess(transport, spec, log, shellName);
+    log.debug({ pid: transport.pid, target: transport.target, session: spec.sessionId }, "shell starting");
+    const ready = shell.begin(readyNonce, { started: true, budget: STARTUP_OUTPUT_BYTES, internal: true, stdin: false });
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), spec.limits.startTimeoutMs)));
     const outcome = await Promise.race([ready, timedOut]);
@@ -158,14 +140,18 @@ export class ShellProcess implements LiveProcess {
       const output = outcome === "timeout" ? "" : `${outcome.stdout.toString("utf8")}${outcome.stderr.toString("utf8")}`.trim();
       await shell.stop(0);
       const why = outcome === "timeout" ? `not ready after ${spec.limits.startTimeoutMs} ms` : `it exited (${describeExit(shell.exit!)})`;
-      throw fail(output ? `${why}: ${output.slice(0, 2000)}` : why);
+      throw spawnFailed(output ? `${why}: ${output.slice(0, 2000)}` : why);
     }
     shell.transition("ready");
     return shell;
   }
 
+  get target(): string {
+    return this.transport.target;
+  }
+
   get pid(): number {
-    return this.pty.pid;
+    return this.transport.pid;
   }
 
   get state(): ProcessState {
@@ -181,25 +167,56 @@ export class ShellProcess implements LiveProcess {
   }
 
   get details(): Record<string, string | number> {
-    return {
-      shell: "bash",
-      ...(this.starttime === undefined ? {} : { pid_starttime: this.starttime }),
-      ...(this.cgroup ? { cgroup: this.cgroup.path } : {}),
-    };
+    return { shell: this.shellName, ...this.transport.details };
+  }
+
+  get terminal(): TerminalTap {
+    return this.tap;
+  }
+
+  get lastOutputAt(): number {
+    return this.outputAt;
   }
 
   exec(request: ExecRequest): Promise<ExecOutcome> {
-    if (this.running || this.currentState !== "ready") {
-      return Promise.reject(new SessiondError("conflict", { reason: `the shell is ${this.running ? "busy" : this.currentState}` }));
+    return this.run(request, false);
+  }
+
+  /** Sends `data` to the running exec's stdin (the terminal); `eof` ends its input (Ctrl-D). @returns false when no exec reads stdin now */
+  writeStdin(data: Buffer, eof: boolean): boolean {
+    const run = this.running;
+    if (!run || run.phase === "done" || !run.stdin || this.currentState !== "running") return false;
+    const parts = [data];
+    // Ctrl-D ends the input at the start of a line; after a partial line it only flushes it, so a second one is needed.
+    if (eof) parts.push(data.length && data[data.length - 1] !== 0x0a ? EOF_AFTER_PARTIAL : EOF);
+    this.transport.send(Buffer.concat(parts));
+    return true;
+  }
+
+  /** Kills the running command's process group (not the shell). @returns false when nothing runs */
+  async killRunning(): Promise<boolean> {
+    const run = this.running;
+    if (!run || run.phase === "done" || this.currentState !== "running") return false;
+    run.interrupts++;
+    if (!(await this.transport.killForeground())) {
+      // A builtin or function runs in the shell itself: Ctrl-C is what ends it.
+      this.transport.send(Buffer.from("\x03"));
     }
-    const nonce = newNonce();
-    const lines = execLines(nonce, ansiCPieces(request.input));
-    // What background jobs wrote to stderr since the last exec is dropped when read: it comes
-    // before the go marker.
-    const outcome = this.begin(nonce, false, request.maxOutputBytes, request.onChunk);
-    this.transition("running");
-    this.send(`${lines.join("\n")}\n`);
-    return outcome;
+    return true;
+  }
+
+  /** Stops (SIGSTOP) or continues (SIGCONT) the shell and every process of its terminal session. */
+  async suspend(on: boolean): Promise<void> {
+    if (this.currentState === "exited" || this.currentState === "stopping") return;
+    await this.transport.signalAll(on ? "SIGSTOP" : "SIGCONT");
+  }
+
+  processes(): Promise<SessionProcess[]> {
+    return this.transport.processes();
+  }
+
+  signalProcess(pid: number, sig: NodeJS.Signals): Promise<boolean> {
+    return this.transport.signalProcess(pid, sig);
   }
 
   interrupt(): boolean {
@@ -207,7 +224,7 @@ export class ShellProcess implements LiveProcess {
     if (!run || run.phase === "done" || this.currentState !== "running") return false;
     run.interrupts++;
     // Until the command runs, Ctrl-C would only discard the line bash has not read yet: wait for go.
-    if (!run.started) this.drainStderr();
+    if (!run.started) this.transport.drainStderr();
     if (run.started) this.send("\x03");
     else {
       run.interruptPending = true;
@@ -216,11 +233,11 @@ export class ShellProcess implements LiveProcess {
     if (run.interrupts === 1) {
       const grace = this.spec.limits.interruptGraceMs;
       run.timers.push(
-        setTimeout(() => this.escalate(run), grace),
+        setTimeout(() => void this.escalate(run), grace),
         setTimeout(() => {
           if (this.running !== run) return;
           this.log.warn({ pid: this.pid }, "the shell did not come back from an interrupt; killing it");
-          void terminateSession(this.pid, 0, this.killOptions("SIGKILL"));
+          void this.transport.terminate(0, "SIGKILL");
         }, 2 * grace),
       );
     }
@@ -229,11 +246,12 @@ export class ShellProcess implements LiveProcess {
 
   resize(cols: number, rows: number): void {
     if (this.currentState === "exited" || this.currentState === "stopping") return;
-    this.pty.resize(cols, rows);
+    this.size = { cols, rows };
+    this.transport.resize(cols, rows);
   }
 
   async captureState(): Promise<RuntimeState> {
-    const outcome = await this.exec({ input: "export -p", maxOutputBytes: STATE_OUTPUT_BYTES });
+    const outcome = await this.run({ input: "export -p", maxOutputBytes: STATE_OUTPUT_BYTES }, true);
     if (outcome.processExited || outcome.exitCode !== 0) {
       throw new SessiondError("conflict", { reason: "the shell ended before its state could be read" });
     }
@@ -247,13 +265,14 @@ export class ShellProcess implements LiveProcess {
   }
 
   async stop(graceMs: number): Promise<void> {
-    if (this.currentState !== "exited") {
+    if (this.currentState !== "exited" && !this.stopped) {
+      this.stopped = true;
       this.transition("stopping");
-      // Processes that left the terminal session are still in the cgroup: they get SIGTERM too.
-      for (const pid of this.cgroup?.pids() ?? []) if (pid !== this.pid) signal(pid, "SIGTERM");
-      await terminateSession(this.pid, graceMs, this.killOptions("SIGHUP"));
+      // A stopped (paused) shell would not react to its signals.
+      await this.transport.signalAll("SIGCONT").catch(() => {});
+      await this.transport.terminate(graceMs, "SIGHUP");
     }
-    // The leader is killed by now; its exit is reported by node-pty's reaper thread.
+    // The shell is killed by now; its exit is reported by the transport.
     await this.exited;
   }
 
@@ -269,50 +288,61 @@ export class ShellProcess implements LiveProcess {
 
   // ---- internals ---------------------------------------------------------------------------
 
-  /**
-   * Writes to the terminal at once when the kernel takes it all (an exec line does), else hands
-   * the rest to node-pty's queue. node-pty writes through the thread pool (fs.write), a round
-   * trip that costs more than the write itself on this path.
-   */
-  private send(text: string): void {
-    const bytes = Buffer.from(text, "latin1");
-    let written = 0;
-    const fd = (this.pty as unknown as { fd?: number }).fd;
-    if (typeof fd === "number") {
-      try {
-        written = writeSync(fd, bytes);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
-      }
+  private run(request: ExecRequest, internal: boolean): Promise<ExecOutcome> {
+    if (this.running || this.currentState !== "ready") {
+      return Promise.reject(new SessiondError("conflict", { reason: `the shell is ${this.running ? "busy" : this.currentState}` }));
     }
-    if (written < bytes.length) this.pty.write(bytes.subarray(written) as unknown as string);
+    const nonce = newNonce();
+    const stdin = request.stdin === true;
+    const lines = execLines(nonce, ansiCPieces(request.input), { stdin });
+    // What background jobs wrote to stderr since the last exec is dropped when read: it comes
+    // before the go marker.
+    const outcome = this.begin(nonce, { started: false, budget: request.maxOutputBytes, internal, stdin, onChunk: request.onChunk });
+    this.transition("running");
+    // Only after a person typed through the tap: a terminal left in raw mode would take Ctrl-U literally.
+    const clear = this.typed ? KILL_LINE : "";
+    this.typed = false;
+    this.send(`${clear}${lines.join("\n")}\n`);
+    return outcome;
   }
 
-  private killOptions(leaderSignal: NodeJS.Signals) {
-    return this.starttime === undefined ? { leaderSignal } : { leaderSignal, since: this.starttime };
+  private send(text: string): void {
+    this.transport.send(Buffer.from(text, "latin1"));
+  }
+
+  /** bash itself reads its input line now: between execs, or running a builtin that reads. */
+  private shellReadsLine(): boolean {
+    if (this.currentState === "ready") return true;
+    if (this.currentState !== "running") return false;
+    return this.transport.shellInForeground() ?? false;
   }
 
   private transition(to: ProcessState): void {
     if (this.currentState === to) return;
-    this.log.debug({ pid: this.pty.pid, session: this.spec.sessionId, from: this.currentState, to }, "shell state");
+    this.log.debug({ pid: this.pid, session: this.spec.sessionId, from: this.currentState, to }, "shell state");
     this.currentState = to;
   }
 
   /** Registers the exec whose markers carry `nonce` (`started` when no go marker is to come). */
-  private begin(nonce: string, started: boolean, budget: number, onChunk?: ExecRequest["onChunk"]): Promise<ExecOutcome> {
+  private begin(
+    nonce: string,
+    options: { started: boolean; budget: number; internal: boolean; stdin: boolean; onChunk?: ExecRequest["onChunk"] },
+  ): Promise<ExecOutcome> {
     return new Promise<ExecOutcome>((resolve) => {
       const prefix = stdoutMarkerPrefix(nonce);
       const go = goMarker(nonce);
       const run: Running = {
         nonce,
-        capture: new OutputCapture(budget, onChunk),
+        capture: new OutputCapture(options.budget, options.onChunk),
         stdoutScanner: new MarkerScanner(prefix),
         stderrScanner: new MarkerScanner(stderrMarker(nonce)),
         prefixLength: prefix.length,
         resolve,
         goScanner: new MarkerScanner(go),
         goLength: go.length,
-        started,
+        internal: options.internal,
+        stdin: options.stdin,
+        started: options.started,
         phase: "running",
         trailer: EMPTY,
         stdoutDone: false,
@@ -324,49 +354,31 @@ export class ShellProcess implements LiveProcess {
         poll: undefined,
       };
       this.running = run;
-      this.pollStderr(run, STDERR_POLL_MS);
+      if (this.transport.stderrNeedsPolling) this.pollStderr(run, STDERR_POLL_MS);
     });
   }
 
   /** Reads the stderr pipe again after `delayMs` while `run` lasts. */
   private pollStderr(run: Running, delayMs: number): void {
+    if (!this.transport.stderrNeedsPolling) return;
     if (run.poll) clearTimeout(run.poll);
     run.poll = setTimeout(() => {
       run.poll = undefined;
       if (this.running !== run || run.phase === "done") return;
-      const read = this.drainStderr();
+      const read = this.transport.drainStderr();
       if (this.running === run && (run.phase as Running["phase"]) !== "done") this.pollStderr(run, read >= PIPE_CHUNK || (run.interruptPending && !run.started) ? 1 : STDERR_POLL_MS);
     }, delayMs);
   }
 
-  /**
-   * Reads everything the stderr pipe holds now, without blocking, into the running exec (or
-   * drops it between execs). @returns the bytes read
-   */
-  private drainStderr(): number {
-    const fd = this.stderrFd;
-    if (fd === undefined) return 0;
-    let total = 0;
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, this.readBuffer, 0, PIPE_CHUNK, null);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") this.log.warn({ err, pid: this.pid }, "could not read the shell's stderr pipe");
-        break;
-      }
-      if (n <= 0) break;
-      total += n;
-      this.onStderr(Buffer.from(this.readBuffer.subarray(0, n)));
-      // A pipe read returns all it holds when that is less than asked: no need to ask again.
-      if (n < PIPE_CHUNK) break;
-    }
-    return total;
-  }
-
   private onTerminal(data: Buffer): void {
     const run = this.running;
-    if (!run || run.phase === "done") return; // between execs: prompts, job notices, background output
+    if (!run || run.phase === "done") {
+      // Between execs: prompts, job notices, background output, what people run through the tap.
+      this.outputAt = Date.now();
+      this.tap.terminalOutput(data);
+      return;
+    }
+    if (!run.internal) this.tap.terminalOutput(data);
     let rest = data;
     if (run.phase === "running") {
       const found = run.stdoutScanner.feed(rest);
@@ -390,14 +402,18 @@ export class ShellProcess implements LiveProcess {
       if (payload.cwd !== undefined) this.workingDir = payload.cwd;
       run.stdoutDone = true;
       // bash wrote the stderr marker before this one: it is in the pipe now.
-      if (!run.stderrDone) this.drainStderr();
+      if (!run.stderrDone) this.transport.drainStderr();
       this.settleWhenDone(run);
     }
   }
 
   private onStderr(data: Buffer): void {
     const run = this.running;
-    if (!run || run.stderrDone || run.phase === "done") return;
+    if (!run || run.stderrDone || run.phase === "done") {
+      this.outputAt = Date.now();
+      this.tap.stderrOutput(data);
+      return;
+    }
     let rest = data;
     if (!run.started) {
       const go = run.goScanner.feed(rest);
@@ -406,6 +422,7 @@ export class ShellProcess implements LiveProcess {
       rest = go.match.subarray(run.goLength);
       if (run.interruptPending) this.send("\x03");
     }
+    if (!run.internal) this.tap.stderrOutput(rest);
     const found = run.stderrScanner.feed(rest);
     run.capture.push("stderr", found.before);
     if (!found.match) return;
@@ -433,6 +450,7 @@ export class ShellProcess implements LiveProcess {
     }
     if (this.running === run) this.running = undefined;
     if (this.currentState === "running") this.transition("ready");
+    this.outputAt = Date.now();
     run.resolve({
       stdout: run.capture.bytes("stdout"),
       stderr: run.capture.bytes("stderr"),
@@ -443,13 +461,11 @@ export class ShellProcess implements LiveProcess {
   }
 
   /** The command did not stop on Ctrl-C: kill its process group, and nudge bash in case the marker was lost. */
-  private escalate(run: Running): void {
+  private async escalate(run: Running): Promise<void> {
     if (this.running !== run) return;
-    const stat = readStat(this.pid);
-    if (stat && stat.tpgid > 0 && stat.tpgid !== this.pid) {
-      this.log.warn({ pid: this.pid, group: stat.tpgid }, "the command ignored an interrupt; killing its process group");
-      signal(-stat.tpgid, "SIGKILL");
-    } else {
+    if (await this.transport.killForeground()) {
+      this.log.warn({ pid: this.pid }, "the command ignored an interrupt; killed its process group");
+    } else if (this.running === run) {
       // bash itself is in the foreground: either a builtin loop (Ctrl-C again) or an interrupt
       // landed in PROMPT_COMMAND and ate the marker (an empty line runs it again).
       this.send("\x03\n");
@@ -464,15 +480,13 @@ export class ShellProcess implements LiveProcess {
     this.log.debug({ pid: this.pid, session: this.spec.sessionId, ...exit, unexpected }, "shell exited");
     // Output still in flight on the terminal arrives before the exit in practice; what is held
     // back by a scanner is flushed into the exec.
-    this.drainStderr();
+    this.transport.drainStderr();
     if (this.running) this.settle(this.running, true);
-    clearInterval(this.idlePoll);
-    if (this.stderrFd !== undefined) closeSync(this.stderrFd);
-    this.stderrFd = undefined;
-    const cleanup = (async () => {
-      if (unexpected) await terminateSession(this.pid, this.spec.limits.stopGraceMs, this.killOptions("SIGKILL"));
-      await this.cgroup?.destroy();
-    })().catch((err: unknown) => this.log.warn({ err, pid: this.pid }, "could not clean up after the shell"));
+    if (this.idlePoll) clearInterval(this.idlePoll);
+    this.tap.close();
+    const cleanup = this.transport
+      .release(unexpected, this.spec.limits.stopGraceMs)
+      .catch((err: unknown) => this.log.warn({ err, pid: this.pid }, "could not clean up after the shell"));
     void cleanup.finally(() => {
       this.markExited(exit);
       for (const listener of this.exitListeners) {
@@ -486,6 +500,9 @@ export class ShellProcess implements LiveProcess {
     });
   }
 }
+
+const EOF = Buffer.from("\x04");
+const EOF_AFTER_PARTIAL = Buffer.from("\x04\x04");
 
 let noncePool = Buffer.alloc(0);
 let noncePoolAt = 0;

@@ -1,0 +1,239 @@
+import { closeSync, constants, openSync, readFileSync, readSync, writeFileSync, writeSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import type { IPty } from "node-pty";
+import { SessiondError } from "../../core/index.js";
+import type { ProcessExit, StartSpec } from "../driver.js";
+import type { DriverLog } from "../log.js";
+import { PidsCgroup } from "../cgroup.js";
+import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
+import type { SessionProcess, ShellTransport } from "./transport.js";
+
+// node-pty is CommonJS with a native addon; load it on first use only.
+const require = createRequire(import.meta.url);
+let ptyModule: typeof import("node-pty") | undefined;
+function nodePty(): typeof import("node-pty") {
+  ptyModule ??= require("node-pty") as typeof import("node-pty");
+  return ptyModule;
+}
+
+/** A FIFO's capacity on Linux, and what one read takes from it. */
+const PIPE_CHUNK = 65_536;
+/** Command lines listed by processes() are cut here. */
+const COMMAND_CHARS = 512;
+
+/** The setup a transport gives the shell: where its stderr pipe is. */
+export type RcBuilder = (stderrPipe: string) => string;
+
+/**
+ * The `local` target: bash on a node-pty PTY, stderr on a FIFO in the session's runtime dir read
+ * synchronously (without a wakeup of its own), processes found and signalled through /proc, and
+ * a pids cgroup where the host allows one.
+ */
+export class LocalTransport implements ShellTransport {
+  readonly target = "local";
+  readonly stderrNeedsPolling = true;
+  private stderrFd: number | undefined;
+  private readonly readBuffer = Buffer.allocUnsafe(PIPE_CHUNK);
+  private readonly starttime: number | undefined;
+  private stderrListener: (data: Buffer) => void = () => {};
+
+  private constructor(
+    private readonly pty: IPty,
+    stderrFd: number,
+    private readonly cgroup: PidsCgroup | undefined,
+    private readonly log: DriverLog,
+  ) {
+    this.stderrFd = stderrFd;
+    this.starttime = readStat(pty.pid)?.starttime;
+  }
+
+  /**
+   * Creates the stderr FIFO and the rc in `spec.runtimeDir`, starts bash on a PTY in `spec.cwd`
+   * with exactly `spec.env` (plus the PROMPT_COMMAND that sources the rc) and puts it in a cgroup.
+   * @throws spawn_failed
+   */
+  static async start(spec: StartSpec, shellPath: string, rc: RcBuilder, log: DriverLog): Promise<LocalTransport> {
+    const pipePath = join(spec.runtimeDir, "stderr");
+    const mkfifo = spawnSync("mkfifo", ["-m", "600", pipePath], { encoding: "utf8" });
+    if (mkfifo.status !== 0) throw spawnFailed(`mkfifo failed: ${mkfifo.error?.message ?? mkfifo.stderr}`);
+    // Read-write, so that opening does not wait for a writer and reads never see end-of-file;
+    // non-blocking, so that a read of an empty pipe returns at once.
+    const fd = openSync(pipePath, constants.O_RDWR | constants.O_NONBLOCK);
+    const rcPath = join(spec.runtimeDir, "rc");
+    writeFileSync(rcPath, rc(pipePath), { mode: 0o600 });
+    let pty: IPty;
+    try {
+      pty = nodePty().spawn(shellPath, ["--norc", "--noprofile", "--noediting", "-i"], {
+        name: spec.env.TERM ?? "xterm-256color",
+        cols: spec.cols,
+        rows: spec.rows,
+        cwd: spec.cwd,
+        env: { ...spec.env, PROMPT_COMMAND: `. '${rcPath.replaceAll("'", "'\\''")}'` },
+        encoding: null,
+      });
+    } catch (err) {
+      closeSync(fd);
+      throw spawnFailed(String((err as Error)?.message ?? err), err);
+    }
+    // At once, so that everything the setup and the commands fork is in the cgroup.
+    let cgroup = spec.limits.cgroup ? PidsCgroup.create(spec.sessionId, spec.limits.maxProcesses) : undefined;
+    if (cgroup && !cgroup.add(pty.pid)) {
+      await cgroup.destroy();
+      cgroup = undefined;
+    }
+    return new LocalTransport(pty, fd, cgroup, log);
+  }
+
+  get pid(): number {
+    return this.pty.pid;
+  }
+
+  get details(): Record<string, string | number> {
+    return {
+      ...(this.starttime === undefined ? {} : { pid_starttime: this.starttime }),
+      ...(this.cgroup ? { cgroup: this.cgroup.path } : {}),
+    };
+  }
+
+  /**
+   * Writes at once when the kernel takes it all (an exec line does), else hands the rest to
+   * node-pty's queue. node-pty writes through the thread pool (fs.write), a round trip that costs
+   * more than the write itself on this path.
+   */
+  send(bytes: Buffer): void {
+    let written = 0;
+    const fd = (this.pty as unknown as { fd?: number }).fd;
+    if (typeof fd === "number") {
+      try {
+        written = writeSync(fd, bytes);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+      }
+    }
+    if (written < bytes.length) this.pty.write(bytes.subarray(written) as unknown as string);
+  }
+
+  onData(listener: (data: Buffer) => void): void {
+    this.pty.onData((data) => listener(data as unknown as Buffer));
+  }
+
+  onStderr(listener: (data: Buffer) => void): void {
+    this.stderrListener = listener;
+  }
+
+  onExit(listener: (exit: ProcessExit) => void): void {
+    this.pty.onExit(({ exitCode, signal: sig }) => listener({ exitCode: sig ? null : exitCode, signal: sig || null }));
+  }
+
+  drainStderr(): number {
+    const fd = this.stderrFd;
+    if (fd === undefined) return 0;
+    let total = 0;
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, this.readBuffer, 0, PIPE_CHUNK, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") this.log.warn({ err, pid: this.pid }, "could not read the shell's stderr pipe");
+        break;
+      }
+      if (n <= 0) break;
+      total += n;
+      this.stderrListener(Buffer.from(this.readBuffer.subarray(0, n)));
+      // A pipe read returns all it holds when that is less than asked: no need to ask again.
+      if (n < PIPE_CHUNK) break;
+    }
+    return total;
+  }
+
+  resize(cols: number, rows: number): void {
+    this.pty.resize(cols, rows);
+  }
+
+  pause(): void {
+    this.pty.pause();
+  }
+
+  resume(): void {
+    this.pty.resume();
+  }
+
+  shellInForeground(): boolean | undefined {
+    const stat = readStat(this.pid);
+    return stat ? stat.tpgid === this.pid : undefined;
+  }
+
+  async killForeground(): Promise<boolean> {
+    const stat = readStat(this.pid);
+    if (!stat || stat.tpgid <= 0 || stat.tpgid === this.pid) return false;
+    signal(-stat.tpgid, "SIGKILL");
+    return true;
+  }
+
+  async signalAll(sig: "SIGSTOP" | "SIGCONT"): Promise<void> {
+    const others = this.members().filter((pid) => pid !== this.pid);
+    // The shell is stopped before its jobs and continued after them, so that it never sees a job
+    // stop (it would take the terminal back and end the exec as if the job were suspended).
+    if (sig === "SIGSTOP") signal(this.pid, sig);
+    for (const pid of others) signal(pid, sig);
+    if (sig === "SIGCONT") signal(this.pid, sig);
+  }
+
+  async processes(): Promise<SessionProcess[]> {
+    const list: SessionProcess[] = [];
+    for (const pid of this.members()) {
+      if (pid === this.pid) continue;
+      const stat = readStat(pid);
+      if (!stat) continue;
+      list.push({ pid, pgid: stat.pgrp, ppid: stat.ppid, state: stat.state, command: commandLine(pid) });
+    }
+    return list.sort((a, b) => a.pid - b.pid);
+  }
+
+  async signalProcess(pid: number, sig: NodeJS.Signals): Promise<boolean> {
+    if (pid === this.pid || !this.members().includes(pid)) return false;
+    const stat = readStat(pid);
+    if (!stat) return false;
+    if (stat.pgrp === pid) signal(-pid, sig);
+    else signal(pid, sig);
+    return true;
+  }
+
+  async terminate(graceMs: number, leaderSignal: NodeJS.Signals): Promise<void> {
+    // Processes that left the terminal session are still in the cgroup: they get SIGTERM too.
+    for (const pid of this.cgroup?.pids() ?? []) if (pid !== this.pid) signal(pid, "SIGTERM");
+    await terminateSession(this.pid, graceMs, this.killOptions(leaderSignal));
+  }
+
+  async release(unexpected: boolean, graceMs: number): Promise<void> {
+    if (this.stderrFd !== undefined) closeSync(this.stderrFd);
+    this.stderrFd = undefined;
+    if (unexpected) await terminateSession(this.pid, graceMs, this.killOptions("SIGKILL"));
+    await this.cgroup?.destroy();
+  }
+
+  private members(): number[] {
+    const pids = new Set(sessionMembers(this.pid, this.starttime));
+    for (const pid of this.cgroup?.pids() ?? []) pids.add(pid);
+    return [...pids];
+  }
+
+  private killOptions(leaderSignal: NodeJS.Signals) {
+    return this.starttime === undefined ? { leaderSignal } : { leaderSignal, since: this.starttime };
+  }
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim().slice(0, COMMAND_CHARS);
+  } catch {
+    return "";
+  }
+}
+
+/** spawn_failed for the shell. */
+export function spawnFailed(reason: string, cause?: unknown): SessiondError {
+  return new SessiondError("spawn_failed", { kind: "shell", reason }, cause === undefined ? undefined : { cause });
+}

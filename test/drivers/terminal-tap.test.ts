@@ -1,0 +1,111 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { TerminalTap } from "../../src/drivers/index.js";
+import { MarkerStripper } from "../../src/drivers/shell/terminal-tap.js";
+import { LiveHarness, failure } from "./harness.js";
+
+/** Collects what a tap shows, and waits for text to appear in it. */
+class Screen {
+  private bytes: Buffer[] = [];
+  private waiters: (() => void)[] = [];
+  readonly off: () => void;
+
+  constructor(tap: TerminalTap) {
+    this.off = tap.onData((data) => {
+      this.bytes.push(Buffer.from(data));
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+  }
+
+  get text(): string {
+    return Buffer.concat(this.bytes).toString("utf8");
+  }
+
+  async waitFor(text: string): Promise<void> {
+    while (!this.text.includes(text)) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+}
+
+describe("the terminal tap of a live shell", () => {
+  let h: LiveHarness;
+  beforeEach(() => {
+    h = new LiveHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it("shows exec output and stderr without markers, with CR LF line ends", async () => {
+    await h.live.start({ kind: "shell", name: "t" });
+    const tap = await h.live.terminal("t");
+    expect(tap.cols).toBe(h.config.ptyCols);
+    const screen = new Screen(tap);
+    const result = await h.live.exec("t", "echo out-line; echo err-line >&2; cd /tmp");
+    expect(result.stdout).toBe("out-line\n");
+    await screen.waitFor("err-line");
+    expect(screen.text).toContain("out-line\r\n");
+    expect(screen.text).not.toContain("\x1b]6973");
+    screen.off();
+  });
+
+  it("hides sessiond's own bookkeeping (the state capture) from people watching", async () => {
+    await h.live.start({ kind: "shell", name: "b" });
+    const tap = await h.live.terminal("b");
+    const screen = new Screen(tap);
+    // An export triggers a state capture (`export -p`) right after the exec.
+    await h.live.exec("b", "export VISIBLE_MARK=1; echo done-exporting");
+    await h.live.exec("b", "echo after");
+    await screen.waitFor("after");
+    expect(screen.text).toContain("done-exporting");
+    expect(screen.text).not.toContain("declare -x");
+  });
+
+  it("runs what a person types, echoes it, and keeps the next exec's markers intact", async () => {
+    await h.live.start({ kind: "shell", name: "p" });
+    const tap = await h.live.terminal("p");
+    const screen = new Screen(tap);
+    tap.write("echo typed-by-$((6*7))\r");
+    await screen.waitFor("typed-by-42");
+    expect(screen.text).toContain("echo typed-by-$((6*7))\r\n");
+    // A half-typed line does not run into the next exec's line.
+    tap.write("echo half");
+    const result = await h.live.exec("p", "echo from-exec");
+    expect(result).toMatchObject({ stdout: "from-exec\n", exit_code: 0, status: "ok" });
+    expect((await h.live.exec("p", "echo again")).stdout).toBe("again\n");
+  });
+
+  it("pauses and resumes reading, counted", async () => {
+    await h.live.start({ kind: "shell", name: "f" });
+    const tap = await h.live.terminal("f");
+    const screen = new Screen(tap);
+    tap.pause();
+    tap.pause();
+    tap.resume();
+    const pending = h.live.exec("f", "echo flowed");
+    // Still paused once: the exec cannot complete until reading resumes.
+    const state = await Promise.race([pending.then(() => "done"), new Promise((r) => setTimeout(() => r("waiting"), 300))]);
+    expect(state).toBe("waiting");
+    tap.resume();
+    expect((await pending).stdout).toBe("flowed\n");
+    await screen.waitFor("flowed");
+  });
+
+  it("is refused for a stopped session (409)", async () => {
+    await h.live.start({ kind: "shell", name: "s" });
+    await h.live.stop("s");
+    expect(await failure(h.live.terminal("s"))).toMatchObject({ code: "session_not_active", status: 409 });
+  });
+
+  it("is refused for an agent record (409)", async () => {
+    await h.manager.create({ name: "agent-rec" });
+    expect(await failure(h.live.terminal("agent-rec"))).toMatchObject({ status: 409 });
+  });
+});
+
+describe("MarkerStripper", () => {
+  it("removes markers split across pieces and keeps other escapes", () => {
+    const stripper = new MarkerStripper();
+    const input = Buffer.from("a\x1b[1mb\x1b]6973;abc;0;\x07c\n\x1b]69");
+    const out = [stripper.feed(input), stripper.feed(Buffer.from("73;go;x\x07d\r\n"))];
+    expect(Buffer.concat(out).toString("latin1")).toBe("a\x1b[1mbc\r\nd\r\n");
+  });
+});
