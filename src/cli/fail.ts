@@ -1,12 +1,47 @@
-import { isSessiondError } from "../core/index.js";
+import { type ErrorCode, isSessiondError } from "../core/errors.js";
 
-/** Exit codes of the CLI. */
+/** Exit codes of the CLI: 0 ok, 1 the operation failed, 2 the command line was wrong. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
-/** Prints an error the way the CLI reports them (one line, or the wire shape with --json) and sets the exit code. */
+/** A mistake on the command line (a bad flag value, JSON that does not parse): exit code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** What to do next, per error code, appended to the one-line message. */
+const HINTS: Partial<Record<ErrorCode, string>> = {
+  not_found: "run `sessiond list` to see the sessions",
+  invalid_transition: "run `sessiond show <session>` to see its status",
+  session_not_active: "start a live session with `sessiond start --kind shell`",
+  version_conflict: "read the session again and retry",
+  unauthorized: "check the token in $SESSIOND_HOME/token",
+  forbidden: "use the admin token or the local socket",
+  rate_limited: "wait and retry",
+  shutting_down: "retry in a moment",
+};
+
+/**
+ * Prints an error the way the CLI reports them — one line, `sessiond: <what> (<what to do>)`, or
+ * the wire shape with `--json` — and sets the exit code: 2 for usage and validation errors, 1
+ * for everything else.
+ */
 export function reportError(err: unknown, json = false): void {
-  const usage = isSessiondError(err, "validation");
-  if (json && isSessiondError(err)) console.error(JSON.stringify(err.toJSON()));
-  else console.error(`sessiond: ${err instanceof Error ? err.message : String(err)}`);
+  const usage = err instanceof UsageError || isSessiondError(err, "validation");
+  if (json && isSessiondError(err)) {
+    console.error(JSON.stringify(err.toJSON()));
+  } else if (json) {
+    console.error(JSON.stringify({ error: { code: usage ? "usage" : "failure", message: messageOf(err) } }));
+  } else {
+    const hint = isSessiondError(err) ? HINTS[err.code] : undefined;
+    console.error(`sessiond: ${oneLine(messageOf(err))}${hint ? ` (${hint})` : ""}`);
+  }
   process.exitCode = usage ? EXIT.usage : EXIT.failure;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, "; ");
 }

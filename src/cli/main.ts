@@ -1,19 +1,47 @@
 #!/usr/bin/env node
 import { createRequire } from "node:module";
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
+import { registerCheckpointCommands } from "./commands/checkpoints.js";
+import { registerContextCommands } from "./commands/context.js";
+import { registerEventCommands } from "./commands/events.js";
+import { registerLifecycleCommands } from "./commands/lifecycle.js";
+import { registerMoveCommands } from "./commands/move.js";
+import { registerReplCommand } from "./commands/repl.js";
+import { registerServerCommands } from "./commands/server.js";
+import { registerSessionCommands } from "./commands/sessions.js";
 import { registerConfig } from "./config.js";
+import { EXIT } from "./fail.js";
 import { registerServe } from "./serve.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
 /**
- * The `sessiond` command. Each command lives in its own file and registers itself here; client
- * commands (a later issue) load nothing of the server.
+ * The `sessiond` command. Each command lives in its own file and registers itself here.
+ * Registering is cheap: what a command needs beyond the HTTP client (the server, the config
+ * schema, import/export, the REPL) is imported inside its action, so a client command loads
+ * nothing of the server. Exit codes: 0 ok, 1 failure, 2 usage error.
  */
 const program = new Command("sessiond")
   .description("persistent sessions for AI agents and their tools")
   .version(version)
-  .showHelpAfterError();
+  .showHelpAfterError("(run `sessiond help <command>` for its flags)")
+  // Throw instead of exiting, so usage errors exit 2 (commander's own default is 1).
+  .exitOverride();
 registerServe(program);
 registerConfig(program);
-await program.parseAsync(process.argv);
+registerServerCommands(program);
+registerSessionCommands(program);
+registerLifecycleCommands(program);
+registerEventCommands(program);
+registerCheckpointCommands(program);
+registerContextCommands(program);
+registerReplCommand(program);
+registerMoveCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  // Help and version "errors" exit 0; every other commander error is a usage error.
+  process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+}

@@ -236,8 +236,33 @@ export const ConfigSchema = Type.Object(
      * `SESSIOND_CLIENT_TIMEOUT_MS`. @default 60000
      */
     clientTimeoutMs: Type.Integer({ minimum: 1 }),
+    /**
+     * How long a CLI command waits for the server it starts in the background (none was running)
+     * to answer on its socket before giving up and pointing at the server log. @default 15000
+     */
+    autostartTimeoutMs: Type.Integer({ minimum: 1 }),
+    /** How often `sessiond events|trace|logs --follow` asks for new events when no stream route answers. @default 500 */
+    followPollMs: Type.Integer({ minimum: 1 }),
+    /** Lines of `sessiond repl` input history kept across runs (in the data dir). @default 1000 */
+    replHistoryLines: Type.Integer({ minimum: 0 }),
     /** The largest WebSocket message the server accepts (feeds, streams, attach); a bigger one closes that socket. @default 1048576 (1 MiB) */
     wsMaxPayloadBytes: Type.Integer({ minimum: 1024 }),
+    /** The largest piece of exec output kept as one row of the output log (streams coalesce smaller chunks up to it). @default 65536 */
+    outputMaxChunkBytes: Type.Integer({ minimum: 1024 }),
+    /**
+     * Unsent bytes a stream or feed subscriber may have queued (socket buffer, or live messages held
+     * while its backlog is read) before it is cut off as a slow consumer; it may resume from its
+     * cursor. @default 8388608 (8 MiB)
+     */
+    feedMaxBufferedBytes: Type.Integer({ minimum: 1024 }),
+    /** How often an idle SSE stream or feed gets a comment line, so proxies keep it open. @default 15000 */
+    streamHeartbeatMs: Type.Integer({ minimum: 1 }),
+    /** Recent terminal output kept per attached shell, replayed to a late joiner. @default 1048576 (1 MiB) */
+    attachReplayBytes: Type.Integer({ minimum: 1024 }),
+    /** Unsent bytes on the driver's socket above which the PTY is paused (resumed below half). @default 262144 */
+    attachDriverHighWaterBytes: Type.Integer({ minimum: 1024 }),
+    /** Unsent bytes an attach observer may fall behind before it is cut off (it resumes from its offset). @default 8388608 (8 MiB) */
+    attachObserverMaxBufferedBytes: Type.Integer({ minimum: 1024 }),
     /** pino log level of the server. Env `SESSIOND_LOG_LEVEL`. @default "info" */
     logLevel: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))),
   },
@@ -321,7 +346,16 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     retentionIntervalMs: 3_600_000,
     shutdownTimeoutMs: 10_000,
     clientTimeoutMs: DEFAULT_CLIENT_TIMEOUT_MS,
+    autostartTimeoutMs: 15_000,
+    followPollMs: 500,
+    replHistoryLines: 1000,
     wsMaxPayloadBytes: MiB,
+    outputMaxChunkBytes: 64 * 1024,
+    feedMaxBufferedBytes: 8 * MiB,
+    streamHeartbeatMs: 15_000,
+    attachReplayBytes: MiB,
+    attachDriverHighWaterBytes: 256 * 1024,
+    attachObserverMaxBufferedBytes: 8 * MiB,
     logLevel: "info",
   };
 }
@@ -364,6 +398,10 @@ export function dataPaths(config: Pick<Config, "home">) {
     workspaces: join(config.home, "workspaces"),
     log: join(config.home, "server.log"),
     pid: join(config.home, "server.pid"),
+    /** Held (O_EXCL) by the CLI command that is starting a server in the background. */
+    autostartLock: join(config.home, "autostart.lock"),
+    /** `sessiond repl`'s input history. */
+    replHistory: join(config.home, "repl_history"),
   } as const;
 }
 

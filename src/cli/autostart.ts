@@ -1,0 +1,186 @@
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { connect } from "node:net";
+import { fileURLToPath } from "node:url";
+import { type Config, dataPaths } from "../core/config.js";
+import { type ClientFlags, resolveHome } from "./home.js";
+import { loadConfig } from "./load-config.js";
+
+/** What a server's pid file holds (written by `sessiond serve`). */
+export interface PidFile {
+  pid: number;
+  host?: string;
+  port?: number;
+  socket?: string;
+  started_at?: string;
+}
+
+/** The config a client command starts a server with: its data dir, file and environment. */
+export function clientConfig(flags: ClientFlags, env: NodeJS.ProcessEnv = process.env): Config {
+  return loadConfig({ home: resolveHome(flags, env), ...(flags.config ? { config: flags.config } : {}) }, env);
+}
+
+/** Whether something accepts connections on the Unix socket (the server listens on it last, once ready). */
+export function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once("error", () => resolve(false));
+  });
+}
+
+/** The pid file, or undefined when it is missing or unreadable. */
+export function readPidFile(path: string): PidFile | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(path, "utf8")) as PidFile;
+    return Number.isInteger(parsed.pid) && parsed.pid > 0 ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a process with this pid exists (EPERM: it exists, owned by someone else). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes what a server that died left behind: a pid file naming a dead process, and a socket
+ * file nobody answers on. Returns what it removed, for `server status` to report.
+ */
+export async function cleanStale(config: Config): Promise<string[]> {
+  const paths = dataPaths(config);
+  const removed: string[] = [];
+  const pid = readPidFile(paths.pid);
+  if (pid && !isAlive(pid.pid)) {
+    rmSync(paths.pid, { force: true });
+    removed.push(paths.pid);
+  }
+  if (exists(paths.socket) && !(await socketAnswers(paths.socket))) {
+    rmSync(paths.socket, { force: true });
+    removed.push(paths.socket);
+  }
+  return removed;
+}
+
+/**
+ * Makes sure a server answers on the data dir's socket, starting one in the background when
+ * none does. Commands started together race for an O_EXCL lock file: the winner starts the
+ * server, the others wait for its socket. A lock left by a dead process (its pid is gone) or
+ * older than `autostartTimeoutMs` is taken over. The server's output goes to the log file in the
+ * data dir.
+ * @throws Error saying where to look when no server answers within `autostartTimeoutMs`
+ */
+export async function ensureServer(config: Config): Promise<void> {
+  const paths = dataPaths(config);
+  if (await socketAnswers(paths.socket)) return;
+  mkdirSync(config.home, { recursive: true, mode: 0o700 });
+  const deadline = Date.now() + config.autostartTimeoutMs;
+  while (Date.now() < deadline) {
+    if (await socketAnswers(paths.socket)) return;
+    const lock = takeLock(paths.autostartLock, config.autostartTimeoutMs);
+    if (!lock) {
+      await sleep(POLL_MS);
+      continue;
+    }
+    try {
+      // Another command may have started it between our probe and our lock.
+      if (await socketAnswers(paths.socket)) return;
+      await cleanStale(config);
+      await startAndWait(config, deadline);
+      return;
+    } finally {
+      rmSync(paths.autostartLock, { force: true });
+    }
+  }
+  throw new Error(`no sessiond answered on ${paths.socket} within ${config.autostartTimeoutMs} ms; see ${paths.log} or run \`sessiond serve\``);
+}
+
+/** Spawns `sessiond serve` detached, logging to the data dir, and waits for its socket. */
+async function startAndWait(config: Config, deadline: number): Promise<void> {
+  const paths = dataPaths(config);
+  const log = openSync(paths.log, "a", 0o600);
+  let exited: number | null | undefined;
+  try {
+    const child = spawn(process.execPath, [...process.execArgv, mainScript(), "serve", "--home", config.home], {
+      detached: true,
+      stdio: ["ignore", log, log],
+      env: process.env,
+    });
+    child.once("exit", (code) => {
+      exited = code;
+    });
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+  while (Date.now() < deadline) {
+    if (await socketAnswers(paths.socket)) return;
+    if (exited !== undefined) throw new Error(`the server exited (code ${exited}) while starting; see ${paths.log}: ${lastLine(paths.log)}`);
+    await sleep(POLL_MS);
+  }
+  throw new Error(`the server did not answer on ${paths.socket} within ${config.autostartTimeoutMs} ms; see ${paths.log}`);
+}
+
+/** This CLI's entry script (main.js built, main.ts under tsx): the server runs the same code. */
+function mainScript(): string {
+  const here = fileURLToPath(import.meta.url);
+  return here.replace(/autostart\.(js|ts)$/, "main.$1");
+}
+
+/** Creates the lock file exclusively, holding our pid; takes over a stale one. Undefined when another live command holds it. */
+function takeLock(path: string, staleAfterMs: number): true | undefined {
+  try {
+    const fd = openSync(path, "wx", 0o600);
+    writeSync(fd, String(process.pid));
+    closeSync(fd);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
+  let holder = Number.NaN;
+  let age = 0;
+  try {
+    holder = Number(readFileSync(path, "utf8"));
+    age = Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return undefined; // Released between our open and our read: try again.
+  }
+  // An empty lock is one being written right now; only a dead holder or an old lock is stale.
+  const stale = (Number.isInteger(holder) && holder > 0 && !isAlive(holder)) || age > staleAfterMs;
+  if (stale) rmSync(path, { force: true });
+  return undefined;
+}
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function lastLine(path: string): string {
+  try {
+    const lines = readFileSync(path, "utf8").trim().split("\n");
+    return lines.at(-1)?.slice(0, 500) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/** How often a waiting command looks at the socket again. A poll, not a timeout: it bounds nothing. */
+const POLL_MS = 25;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,90 @@
+import type { Command } from "commander";
+import type { Checkpoint, SessiondClient } from "../../sdk/client/index.js";
+import { type Opts, action, clientOptions, parseObject } from "../args.js";
+import { withClient } from "../client.js";
+import { keyValues, printJson, shortTime, table } from "../output.js";
+
+/** The checkpoints table (`checkpoint list`, the REPL's `:session checkpoints`). */
+export function checkpointTable(checkpoints: readonly Checkpoint[]): string {
+  if (checkpoints.length === 0) return "no checkpoints\n";
+  return table(checkpoints, [
+    { header: "ID", value: (c) => c.id },
+    { header: "SEQ", value: (c) => String(c.seq) },
+    { header: "LABEL", value: (c) => c.label ?? "", max: 32 },
+    { header: "STATUS", value: (c) => c.state.status },
+    { header: "ITER", value: (c) => String(c.state.iterations) },
+    { header: "CREATED", value: (c) => shortTime(c.created_at) },
+  ]);
+}
+
+/**
+ * A checkpoint id, or `latest` (the newest), or a label: what people type.
+ * @throws Error when the session has no checkpoint by that label
+ */
+export async function resolveCheckpoint(client: SessiondClient, ref: string, which: string): Promise<string> {
+  // An id needs no lookup; a label or `latest` is found in the list.
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(which)) return which;
+  const all = await client.sessions.listCheckpoints(ref);
+  const found = which === "latest" ? all.at(-1) : (all.find((c) => c.id === which) ?? all.findLast((c) => c.label === which));
+  if (!found) throw new Error(`session ${ref} has no checkpoint ${JSON.stringify(which)}; see \`sessiond checkpoint list ${ref}\``);
+  return found.id;
+}
+
+/** Registers `checkpoint create|list|show|restore` and `fork`. */
+export function registerCheckpointCommands(program: Command): void {
+  const checkpoint = program.command("checkpoint").alias("cp").description("create, list, show and restore checkpoints");
+
+  clientOptions(checkpoint.command("create").argument("<session>", "id or name"))
+    .description("record a checkpoint of the session now")
+    .option("--label <label>", "a label to find it by")
+    .option("--data <json>", "data to keep with it; becomes the session's `checkpoint` (a JSON object)")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        const input = { ...(o.label !== undefined ? { label: String(o.label) } : {}), ...(o.data !== undefined ? { data: parseObject(String(o.data), "--data") } : {}) };
+        const cp = await withClient(o, (c) => c.sessions.createCheckpoint(ref, input));
+        if (o.json) printJson(cp);
+        else process.stdout.write(`${cp.id}  seq ${cp.seq}${cp.label ? `  ${cp.label}` : ""}\n`);
+      }),
+    );
+
+  clientOptions(checkpoint.command("list").alias("ls").argument("<session>", "id or name"))
+    .description("the session's checkpoints, oldest first")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        const all = await withClient(o, (c) => c.sessions.listCheckpoints(ref));
+        if (o.json) printJson(all);
+        else process.stdout.write(checkpointTable(all));
+      }),
+    );
+
+  clientOptions(checkpoint.command("show").argument("<session>", "id or name").argument("<checkpoint>", "id, label or `latest`"))
+    .description("one checkpoint with its data and state")
+    .action(
+      action(async (ref: string, which: string, o: Opts) => {
+        const cp = await withClient(o, async (c) => c.sessions.getCheckpoint(ref, await resolveCheckpoint(c, ref, which)));
+        if (o.json) printJson(cp);
+        else process.stdout.write(keyValues(Object.entries(cp)));
+      }),
+    );
+
+  clientOptions(checkpoint.command("restore").argument("<session>", "id or name").argument("<checkpoint>", "id, label or `latest`"))
+    .description("rewind the session's context and iterations to a checkpoint (history is kept)")
+    .action(
+      action(async (ref: string, which: string, o: Opts) => {
+        const session = await withClient(o, async (c) => c.sessions.restore(ref, await resolveCheckpoint(c, ref, which)));
+        if (o.json) printJson(session);
+        else process.stdout.write(`${session.name} restored to ${which}: iterations ${session.iterations}, context ${JSON.stringify(session.context)}\n`);
+      }),
+    );
+
+  clientOptions(program.command("fork").argument("<session>", "id or name").argument("[checkpoint]", "id, label or `latest`", "latest"))
+    .description("a new active session from a checkpoint (its parent names the source)")
+    .option("--name <name>", "the new session's name")
+    .action(
+      action(async (ref: string, which: string, o: Opts) => {
+        const session = await withClient(o, async (c) => c.sessions.fork(ref, await resolveCheckpoint(c, ref, which), o.name === undefined ? {} : { name: String(o.name) }));
+        if (o.json) printJson(session);
+        else process.stdout.write(`${session.id}  ${session.name}  forked from ${ref} at ${which}\n`);
+      }),
+    );
+}

@@ -1,0 +1,196 @@
+import type { Command } from "commander";
+import type { SessionEvent, SessiondClient } from "../../sdk/client/index.js";
+import { type Opts, action, clientOptions, collectList, parseCount, parseJson, parseObject } from "../args.js";
+import { withClient } from "../client.js";
+import type { ClientFlags } from "../home.js";
+import { display, keyValues, paint, printJson, shortTime } from "../output.js";
+
+/** Events fetched per request while reading or following a timeline. */
+const PAGE = 1000;
+
+/** One event as a timeline line: `#seq  time  type  summary`. */
+export function timelineLine(event: SessionEvent): string {
+  return `${paint("dim", `#${String(event.seq).padEnd(5)}`)} ${shortTime(event.ts)}  ${paint(typeStyle(event.type), event.type.padEnd(14))} ${summary(event)}`;
+}
+
+function typeStyle(type: string) {
+  if (type === "error" || type === "crash" || type === "timeout") return "red" as const;
+  if (type === "checkpoint" || type === "restore") return "cyan" as const;
+  if (type === "exec") return "blue" as const;
+  return "bold" as const;
+}
+
+/** The interesting part of an event's data, on one line. */
+export function summary(event: SessionEvent): string {
+  const d = event.data as Record<string, unknown>;
+  switch (event.type) {
+    case "exec":
+      return `${JSON.stringify(d.input)} → ${d.status}${d.exit_code !== null && d.exit_code !== undefined ? ` (exit ${d.exit_code})` : ""}${typeof d.duration_ms === "number" ? ` ${d.duration_ms} ms` : ""}`;
+    case "checkpoint":
+      return `${d.checkpoint_id}${d.label ? ` "${d.label}"` : ""}`;
+    case "restore":
+      return `to ${d.checkpoint_id ?? display(d)}`;
+    case "tool_call":
+      return `${d.tool}${d.args !== undefined ? ` ${JSON.stringify(d.args)}` : ""}`;
+    default: {
+      const text = JSON.stringify(d);
+      return text === "{}" ? "" : text.length > 160 ? `${text.slice(0, 159)}…` : text;
+    }
+  }
+}
+
+/** An exec event as its input and output, the way `logs` prints it. */
+export function execLog(event: SessionEvent): string {
+  const d = event.data as Record<string, unknown>;
+  const out = [`${paint("bold", `$ ${String(d.input)}`)}  ${paint("dim", `#${event.seq} ${shortTime(String(d.started_at ?? event.ts))} ${d.status}${d.exit_code !== null && d.exit_code !== undefined ? ` exit ${d.exit_code}` : ""}`)}`];
+  for (const stream of ["stdout", "stderr"] as const) {
+    const text = d[stream];
+    if (typeof text === "string" && text.length) out.push(text.replace(/\n$/, ""));
+  }
+  return `${out.join("\n")}\n`;
+}
+
+interface ReadOptions {
+  after: number;
+  to?: number;
+  types?: string[];
+  limit?: number;
+  follow: boolean;
+  json: boolean;
+  print: (event: SessionEvent) => void;
+}
+
+/**
+ * Prints a session's events from `after`, page by page; with `follow`, keeps asking for events
+ * after the last seq printed (every `followPollMs`) until interrupted or the session is deleted.
+ */
+async function readEvents(client: SessiondClient, ref: string, o: ReadOptions, pollMs: number): Promise<void> {
+  let after = o.after;
+  let printed = 0;
+  for (;;) {
+    const page = await client.sessions.listEvents(ref, {
+      after_seq: after,
+      ...(o.to !== undefined ? { to_seq: o.to } : {}),
+      ...(o.types?.length ? { types: o.types } : {}),
+      limit: o.limit === undefined ? PAGE : Math.min(PAGE, o.limit - printed),
+    });
+    for (const event of page.items) {
+      o.print(event);
+      after = event.seq;
+      printed++;
+    }
+    if (o.limit !== undefined && printed >= o.limit) return;
+    if (page.items.length > 0 && (page.next_cursor || page.items.length === PAGE)) continue;
+    if (!o.follow) return;
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+async function followPollMs(flags: ClientFlags): Promise<number> {
+  const { clientConfig } = await import("../autostart.js");
+  return clientConfig(flags).followPollMs;
+}
+
+function readCommand(program: Command, name: string, description: string): Command {
+  return clientOptions(program.command(name).argument("<session>", "id or name"))
+    .description(description)
+    .option("--after <seq>", "only events after this seq")
+    .option("--to <seq>", "only events up to this seq")
+    .option("--limit <n>", "at most this many")
+    .option("-f, --follow", "keep printing new events as they come (Ctrl-C to stop)");
+}
+
+function readOptions(o: Record<string, unknown>, print: (e: SessionEvent) => void, types?: string[]): ReadOptions {
+  return {
+    after: o.after === undefined ? 0 : parseCount(String(o.after), "--after"),
+    ...(o.to !== undefined ? { to: parseCount(String(o.to), "--to") } : {}),
+    ...(o.limit !== undefined ? { limit: parseCount(String(o.limit), "--limit") } : {}),
+    ...(types ? { types } : {}),
+    follow: o.follow === true,
+    json: o.json === true,
+    print,
+  };
+}
+
+/** Registers events, trace, logs, emit, tool-call, state and metrics. */
+export function registerEventCommands(program: Command): void {
+  readCommand(program, "events", "a session's events, oldest first (--json: one JSON object per line)")
+    .option("--type <type>", "only events of this type (repeatable or comma-separated)", collectList)
+    .action(
+      action(async (ref: string, o: Opts) => {
+        const print = o.json ? (e: SessionEvent) => process.stdout.write(`${JSON.stringify(e)}\n`) : (e: SessionEvent) => process.stdout.write(`${timelineLine(e)}\n`);
+        const opts = readOptions(o, print, o.type as string[] | undefined);
+        const poll = opts.follow ? await followPollMs(o) : 0;
+        await withClient(o, (c) => readEvents(c, ref, opts, poll));
+      }),
+    );
+
+  readCommand(program, "trace", "a session's timeline: its events with status and checkpoints (seed 001's :session trace)").action(
+    action(async (ref: string, o: Opts) => {
+      const print = o.json ? (e: SessionEvent) => process.stdout.write(`${JSON.stringify(e)}\n`) : (e: SessionEvent) => process.stdout.write(`${timelineLine(e)}\n`);
+      const opts = readOptions(o, print);
+      const poll = opts.follow ? await followPollMs(o) : 0;
+      await withClient(o, async (c) => {
+        if (!o.json) {
+          const s = await c.sessions.getSession(ref);
+          process.stdout.write(`${paint("bold", s.name)} ${s.id}  ${s.kind}  ${s.status}  iterations ${s.iterations}  events ${s.last_seq}\n`);
+        }
+        await readEvents(c, ref, opts, poll);
+      });
+    }),
+  );
+
+  readCommand(program, "logs", "a live session's execs: input, output and exit status").action(
+    action(async (ref: string, o: Opts) => {
+      const print = o.json ? (e: SessionEvent) => process.stdout.write(`${JSON.stringify({ seq: e.seq, ...e.data })}\n`) : (e: SessionEvent) => process.stdout.write(execLog(e));
+      const opts = readOptions(o, print, ["exec"]);
+      const poll = opts.follow ? await followPollMs(o) : 0;
+      await withClient(o, (c) => readEvents(c, ref, opts, poll));
+    }),
+  );
+
+  clientOptions(program.command("emit").argument("<session>", "id or name").argument("<type>", "the event type (custom types welcome)").argument("[data]", "a JSON object"))
+    .description("append an event to a session")
+    .action(
+      action(async (ref: string, type: string, data: string | undefined, o: Opts) => {
+        const event = await withClient(o, (c) => c.sessions.appendEvent(ref, type, data === undefined ? {} : parseObject(data, "data")));
+        if (o.json) printJson(event);
+        else process.stdout.write(`${timelineLine(event)}\n`);
+      }),
+    );
+
+  clientOptions(program.command("tool-call").argument("<session>", "id or name").argument("<tool>", "the tool's name"))
+    .description("record a tool call (seed 004's recordToolCall)")
+    .option("--args <json>", "its arguments (JSON)")
+    .option("--result <json>", "its result (JSON)")
+    .action(
+      action(async (ref: string, tool: string, o: Opts) => {
+        const args = o.args === undefined ? undefined : parseJson(String(o.args), "--args");
+        const result = o.result === undefined ? undefined : parseJson(String(o.result), "--result");
+        const event = await withClient(o, (c) => c.sessions.recordToolCall(ref, tool, args, result));
+        if (o.json) printJson(event);
+        else process.stdout.write(`${timelineLine(event)}\n`);
+      }),
+    );
+
+  clientOptions(program.command("state").argument("<session>", "id or name"))
+    .description("the session's context, status and iterations right after an event (time travel)")
+    .option("--seq <n>", "the event (default: the newest)")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        const state = await withClient(o, (c) => c.sessions.stateAt(ref, o.seq === undefined ? undefined : parseCount(String(o.seq), "--seq")));
+        if (o.json) printJson(state);
+        else process.stdout.write(keyValues(Object.entries(state)));
+      }),
+    );
+
+  clientOptions(program.command("metrics").argument("<session>", "id or name"))
+    .description("a session's duration, idle time and counts of events by type")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        const metrics = await withClient(o, (c) => c.sessions.metrics(ref));
+        if (o.json) printJson(metrics);
+        else process.stdout.write(keyValues(Object.entries(metrics)));
+      }),
+    );
+}

@@ -1,0 +1,133 @@
+import type { Command } from "commander";
+import type { ExecuteResult, Session } from "../../sdk/client/index.js";
+import { type Opts, action, clientOptions, jsonOrText, parseCount, parseObject } from "../args.js";
+import { withClient } from "../client.js";
+import { EXIT } from "../fail.js";
+import { paint, printJson, statusStyle } from "../output.js";
+
+function printSession(session: Session, json: boolean | undefined, verb: string): void {
+  if (json) printJson(session);
+  else process.stdout.write(`${session.name} ${verb}: ${paint(statusStyle(session.status), session.status)}\n`);
+}
+
+/** Registers pause, resume, complete, fail, crash, recover, iterate, stop, interrupt and exec. */
+export function registerLifecycleCommands(program: Command): void {
+  const ifVersion = (o: Record<string, unknown>) => (o.ifVersion === undefined ? {} : { ifMatch: parseCount(String(o.ifVersion), "--if-version") });
+
+  clientOptions(program.command("pause").argument("<session>", "id or name"))
+    .description("active → paused")
+    .option("--reason <text>", "why (recorded on the pause event)")
+    .option("--if-version <n>", "only if the session is at this version")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        printSession(await withClient(o, (c) => c.sessions.pause(ref, o.reason as string | undefined, ifVersion(o))), o.json, "paused");
+      }),
+    );
+
+  clientOptions(program.command("resume").argument("<session>", "id or name"))
+    .description("paused → active (a crashed session is recovered)")
+    .option("--if-version <n>", "only if the session is at this version")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        printSession(await withClient(o, (c) => c.sessions.resume(ref, ifVersion(o))), o.json, "resumed");
+      }),
+    );
+
+  clientOptions(program.command("complete").argument("<session>", "id or name").argument("[result]", "the result: JSON, or text"))
+    .description("active|paused → completed, with an optional result")
+    .option("--if-version <n>", "only if the session is at this version")
+    .action(
+      action(async (ref: string, result: string | undefined, o: Opts) => {
+        const value = result === undefined ? undefined : jsonOrText(result);
+        printSession(await withClient(o, (c) => c.sessions.complete(ref, value, ifVersion(o))), o.json, "completed");
+      }),
+    );
+
+  clientOptions(program.command("fail").argument("<session>", "id or name").argument("<error>", "what went wrong"))
+    .description("active|paused|crashed → failed, recording the error")
+    .option("--if-version <n>", "only if the session is at this version")
+    .action(
+      action(async (ref: string, error: string, o: Opts) => {
+        printSession(await withClient(o, (c) => c.sessions.fail(ref, error, ifVersion(o))), o.json, "failed");
+      }),
+    );
+
+  clientOptions(program.command("crash").argument("<session>", "id or name"))
+    .description("active|paused → crashed, to be recovered")
+    .option("--reason <text>", "why")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        printSession(await withClient(o, (c) => c.sessions.crash(ref, o.reason as string | undefined)), o.json, "crashed");
+      }),
+    );
+
+  clientOptions(program.command("recover").argument("<session>", "id or name"))
+    .description("crashed → active; prints the latest checkpoint to resume from")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        const recovery = await withClient(o, (c) => c.sessions.recover(ref));
+        if (o.json) printJson(recovery);
+        else process.stdout.write(`${recovery.session.name} recovered: ${recovery.session.status}; checkpoint ${recovery.checkpoint?.id ?? "-"}\n`);
+      }),
+    );
+
+  clientOptions(program.command("iterate").argument("<session>", "id or name"))
+    .description("count an iteration (reaching max_iterations moves the session to timeout)")
+    .option("--data <json>", "recorded on the iteration event (a JSON object)")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        const data = o.data === undefined ? {} : parseObject(String(o.data), "--data");
+        const session = await withClient(o, (c) => c.sessions.incrementIteration(ref, data));
+        if (o.json) printJson(session);
+        else process.stdout.write(`${session.name}: iteration ${session.iterations}${session.max_iterations === null ? "" : `/${session.max_iterations}`} (${session.status})\n`);
+      }),
+    );
+
+  clientOptions(program.command("stop").argument("<session>", "id or name"))
+    .description("stop a live session: its whole process group is killed and the session completed")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        printSession(await withClient(o, (c) => c.sessions.stop(ref)), o.json, "stopped");
+      }),
+    );
+
+  clientOptions(program.command("interrupt").argument("<session>", "id or name"))
+    .description("interrupt the running exec of a live session (Ctrl-C)")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        const result = await withClient(o, (c) => c.sessions.interrupt(ref));
+        if (o.json) printJson(result);
+        else process.stdout.write(result.interrupted ? `interrupted exec ${result.exec_id}\n` : "nothing was running\n");
+      }),
+    );
+
+  clientOptions(program.command("exec").argument("<session>", "id or name").argument("<input...>", "the command or code (words are joined by spaces)"))
+    .description("run input in a live session; prints stdout and stderr; exits 1 unless it succeeded")
+    .option("--timeout <ms>", "this exec's timeout (default: the server's execTimeoutMs)")
+    .action(
+      action(async (ref: string, words: string[], o: Opts) => {
+        const input = words.join(" ");
+        const timeout = o.timeout === undefined ? {} : { timeout_ms: parseCount(String(o.timeout), "--timeout") };
+        const result = await withClient(o, (c) => c.sessions.exec(ref, input, timeout));
+        if (o.json) printJson(result);
+        else printExec(result);
+        if (!execSucceeded(result)) process.exitCode = EXIT.failure;
+      }),
+    );
+}
+
+/** Whether an exec result counts as success for the exit code: status ok and exit code 0 (or none, for REPL kinds). */
+export function execSucceeded(result: ExecuteResult): boolean {
+  return result.status === "ok" && (result.exit_code === 0 || result.exit_code === null);
+}
+
+/** Prints an exec's output the way a terminal would have shown it, and a note when it did not end well. */
+export function printExec(result: ExecuteResult): void {
+  if (result.stdout) process.stdout.write(result.stdout.endsWith("\n") ? result.stdout : `${result.stdout}\n`);
+  if (result.stderr) process.stderr.write(result.stderr.endsWith("\n") ? result.stderr : `${result.stderr}\n`);
+  const notes: string[] = [];
+  if (result.status !== "ok") notes.push(result.status);
+  if (result.exit_code !== null && result.exit_code !== 0) notes.push(`exit ${result.exit_code}`);
+  if (result.truncated) notes.push("output truncated");
+  if (notes.length) process.stderr.write(`${paint("yellow", `[${notes.join(", ")}]`, process.stderr)}\n`);
+}

@@ -1,0 +1,144 @@
+import type { Command } from "commander";
+import { type Opts, action, parseCount } from "../args.js";
+import type { ClientFlags } from "../home.js";
+import { keyValues, printJson } from "../output.js";
+
+/** What `server status` reports. */
+export interface ServerStatus {
+  running: boolean;
+  pid: number | null;
+  host: string | null;
+  port: number | null;
+  socket: string;
+  log: string;
+  started_at: string | null;
+  /** Stale files found and removed (a dead server's pid file or socket). */
+  cleaned: string[];
+}
+
+async function load(flags: ClientFlags) {
+  const [autostart, { dataPaths }] = await Promise.all([import("../autostart.js"), import("../../core/config.js")]);
+  const config = autostart.clientConfig(flags);
+  return { autostart, config, paths: dataPaths(config) };
+}
+
+/** The server of this data dir: running or not, where, since when; stale files cleaned. */
+export async function serverStatus(flags: ClientFlags): Promise<ServerStatus> {
+  const { autostart, config, paths } = await load(flags);
+  const cleaned = await autostart.cleanStale(config);
+  const pid = autostart.readPidFile(paths.pid);
+  const running = await autostart.socketAnswers(paths.socket);
+  return {
+    running,
+    pid: pid?.pid ?? null,
+    host: pid?.host ?? null,
+    port: pid?.port ?? null,
+    socket: paths.socket,
+    log: paths.log,
+    started_at: pid?.started_at ?? null,
+    cleaned,
+  };
+}
+
+/**
+ * Stops the server of this data dir: SIGTERM, then waits for it to finish its in-flight requests
+ * and flush (up to `shutdownTimeoutMs` plus `autostartTimeoutMs` of slack); `force` sends SIGKILL
+ * after that wait. @returns the pid stopped, or null when none was running
+ */
+export async function stopServer(flags: ClientFlags, force = false): Promise<number | null> {
+  const { autostart, config, paths } = await load(flags);
+  await autostart.cleanStale(config);
+  const pid = autostart.readPidFile(paths.pid);
+  if (!pid) {
+    if (await autostart.socketAnswers(paths.socket)) throw new Error(`a server answers on ${paths.socket} but ${paths.pid} is missing; stop it with its own signal`);
+    return null;
+  }
+  process.kill(pid.pid, "SIGTERM");
+  const deadline = Date.now() + config.shutdownTimeoutMs + config.autostartTimeoutMs;
+  while (autostart.isAlive(pid.pid)) {
+    if (Date.now() > deadline) {
+      if (!force) throw new Error(`server ${pid.pid} did not stop in time; see ${paths.log}, or run \`sessiond server stop --force\``);
+      process.kill(pid.pid, "SIGKILL");
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, config.followPollMs / 10));
+  }
+  await autostart.cleanStale(config);
+  return pid.pid;
+}
+
+/** Registers `server start|status|stop|restart|logs`. */
+export function registerServerCommands(program: Command): void {
+  const server = program.command("server").description("the background server of this data dir (client commands start it on demand)");
+  const common = (c: Command) =>
+    c
+      .option("--json", "print JSON")
+      .option("--home <dir>", "the data dir (env SESSIOND_HOME)")
+      .option("--config <file>", "a JSON config file for a server this starts (env SESSIOND_CONFIG)");
+
+  common(server.command("status"))
+    .description("whether the server runs, its pid, address, socket and log; exits 1 when it does not run")
+    .action(
+      action(async (o: Opts) => {
+        const status = await serverStatus(o);
+        if (o.json) printJson(status);
+        else {
+          process.stdout.write(status.running ? "running\n" : "not running\n");
+          process.stdout.write(keyValues(Object.entries(status).filter(([k]) => k !== "running" && k !== "cleaned")));
+          for (const path of status.cleaned) process.stdout.write(`removed stale ${path}\n`);
+        }
+        if (!status.running) process.exitCode = 1;
+      }),
+    );
+
+  common(server.command("start"))
+    .description("start the server in the background if none is running (`sessiond serve` runs it in the foreground)")
+    .action(
+      action(async (o: Opts) => {
+        const { autostart, config } = await load(o);
+        await autostart.ensureServer(config);
+        const status = await serverStatus(o);
+        if (o.json) printJson(status);
+        else process.stdout.write(`running: pid ${status.pid}, ${status.socket}\n`);
+      }),
+    );
+
+  common(server.command("stop"))
+    .description("stop the server: it finishes in-flight requests and flushes every write")
+    .option("--force", "SIGKILL it if it has not stopped in time")
+    .action(
+      action(async (o: Opts) => {
+        const pid = await stopServer(o, o.force === true);
+        if (o.json) printJson({ stopped: pid });
+        else process.stdout.write(pid === null ? "not running\n" : `stopped ${pid}\n`);
+      }),
+    );
+
+  common(server.command("restart"))
+    .description("stop the server (if running) and start it again in the background")
+    .action(
+      action(async (o: Opts) => {
+        await stopServer(o);
+        const { autostart, config } = await load(o);
+        await autostart.ensureServer(config);
+        const status = await serverStatus(o);
+        if (o.json) printJson(status);
+        else process.stdout.write(`running: pid ${status.pid}, ${status.socket}\n`);
+      }),
+    );
+
+  server
+    .command("logs")
+    .description("print the server's log (pino JSON lines) from the data dir")
+    .option("--home <dir>", "the data dir (env SESSIOND_HOME)")
+    .option("--config <file>", "a JSON config file (env SESSIOND_CONFIG)")
+    .option("-n, --lines <n>", "only the last n lines")
+    .option("-f, --follow", "keep printing what the server writes (Ctrl-C to stop)")
+    .action(
+      action(async (o: Opts) => {
+        const { config, paths } = await load(o);
+        const { printLog } = await import("../tail.js");
+        await printLog(paths.log, { ...(o.lines !== undefined ? { lines: parseCount(String(o.lines), "--lines") } : {}), follow: o.follow === true, pollMs: config.followPollMs });
+      }),
+    );
+}

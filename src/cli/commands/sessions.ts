@@ -1,0 +1,232 @@
+import type { Command } from "commander";
+import type { NewSession, Session, SessionFilter, SessionPatch } from "../../sdk/client/index.js";
+import { type Opts, action, clientOptions, collectList, collectPair, parseAgeDays, parseCount, parseObject } from "../args.js";
+import { withClient } from "../client.js";
+import { UsageError } from "../fail.js";
+import { keyValues, paint, printJson, shortTime, statusStyle, table } from "../output.js";
+
+/** Flags shared by `start` and `update`: the settable session fields. */
+function fieldOptions(command: Command): Command {
+  return command
+    .option("--name <name>", "a unique, human-readable name")
+    .option("--type <type>", "free category: conversation, development, task, batch…")
+    .option("--mode <mode>", "free: the agent's role")
+    .option("--agent <id>", "agent_id")
+    .option("--user <id>", "user_id")
+    .option("--channel <id>", "channel_id")
+    .option("--label <key=value>", "a label (repeatable)", collectPair)
+    .option("--task <text>", "what the session is for")
+    .option("--workspace <path>", "the workspace recorded on the session")
+    .option("--max-iterations <n>", "reaching it moves the session to timeout")
+    .option("--context <json>", "the context (a JSON object)")
+    .option("--metadata <json>", "metadata: model, tokens, cost… (a JSON object)")
+    .option("--runtime-backend <backend>", "local, kubernetes or unknown")
+    .option("--server <server>", "where a live session runs: local or ssh");
+}
+
+type FieldFlags = {
+  name?: string;
+  type?: string;
+  mode?: string;
+  agent?: string;
+  user?: string;
+  channel?: string;
+  label?: Record<string, string>;
+  task?: string;
+  workspace?: string;
+  maxIterations?: string;
+  context?: string;
+  metadata?: string;
+  runtimeBackend?: string;
+  server?: string;
+};
+
+function fields(o: FieldFlags): SessionPatch {
+  const out: Record<string, unknown> = {};
+  const set = (key: string, value: unknown) => {
+    if (value !== undefined) out[key] = value;
+  };
+  set("name", o.name);
+  set("type", o.type);
+  set("mode", o.mode);
+  set("agent_id", o.agent);
+  set("user_id", o.user);
+  set("channel_id", o.channel);
+  set("labels", o.label);
+  set("task", o.task);
+  set("workspace", o.workspace);
+  set("max_iterations", o.maxIterations === undefined ? undefined : parseCount(o.maxIterations, "--max-iterations"));
+  set("context", o.context === undefined ? undefined : parseObject(o.context, "--context"));
+  set("metadata", o.metadata === undefined ? undefined : parseObject(o.metadata, "--metadata"));
+  set("runtime_backend", o.runtimeBackend);
+  set("server", o.server);
+  return out as SessionPatch;
+}
+
+/** The session list's filters as flags (also used by `stats`). */
+export function filterOptions(command: Command): Command {
+  return command
+    .option("--agent <id>", "agent_id")
+    .option("--user <id>", "user_id")
+    .option("--channel <id>", "channel_id")
+    .option("--status <status>", "active, paused, completed, failed, timeout, crashed (repeatable or comma-separated)", collectList)
+    .option("--kind <kind>", "agent, shell, python, typescript, llm (repeatable or comma-separated)", collectList)
+    .option("--type <type>", "the session type")
+    .option("--mode <mode>", "the mode")
+    .option("--label <key=value>", "a label every session must have (repeatable)", collectPair)
+    .option("--created-after <iso>", "created at or after this time")
+    .option("--created-before <iso>", "created before this time");
+}
+
+type FilterFlags = Pick<FieldFlags, "agent" | "user" | "channel" | "type" | "mode" | "label"> & {
+  status?: string[];
+  kind?: string[];
+  createdAfter?: string;
+  createdBefore?: string;
+};
+
+/** The SessionFilter the filter flags describe. */
+export function filterOf(o: FilterFlags): SessionFilter {
+  const f: Record<string, unknown> = {};
+  if (o.agent !== undefined) f.agent_id = o.agent;
+  if (o.user !== undefined) f.user_id = o.user;
+  if (o.channel !== undefined) f.channel_id = o.channel;
+  if (o.status?.length) f.status = o.status;
+  if (o.kind?.length) f.kind = o.kind;
+  if (o.type !== undefined) f.type = o.type;
+  if (o.mode !== undefined) f.mode = o.mode;
+  if (o.label) f.labels = o.label;
+  if (o.createdAfter !== undefined) f.created_after = o.createdAfter;
+  if (o.createdBefore !== undefined) f.created_before = o.createdBefore;
+  return f as SessionFilter;
+}
+
+/** The table `list` prints. */
+export function sessionTable(sessions: readonly Session[]): string {
+  return table(sessions, [
+    { header: "ID", value: (s) => s.id },
+    { header: "NAME", value: (s) => s.name, max: 32 },
+    { header: "KIND", value: (s) => s.kind },
+    { header: "STATUS", value: (s) => s.status, style: (s) => statusStyle(s.status) },
+    { header: "ITER", value: (s) => (s.max_iterations === null ? String(s.iterations) : `${s.iterations}/${s.max_iterations}`) },
+    { header: "CREATED", value: (s) => shortTime(s.created_at) },
+    { header: "TASK", value: (s) => s.task ?? "", max: 48 },
+  ]);
+}
+
+/** A session for people: its fields as aligned `key: value` lines. */
+export function sessionDetails(s: Session): string {
+  return keyValues(Object.entries(s).filter(([, v]) => !(v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0)));
+}
+
+/** Registers start, list, show, update, delete, stats and cleanup. */
+export function registerSessionCommands(program: Command): void {
+  fieldOptions(clientOptions(program.command("start")))
+    .description("start a session: a record of an agent run (default) or a live shell/python/typescript/llm session")
+    .option("--kind <kind>", "agent (default), shell, python, typescript or llm")
+    .option("--id <id>", "keep this id instead of generating one")
+    .option("--checkpoint <json>", "recorded as the first checkpoint (a JSON object)")
+    .option("--cwd <dir>", "live sessions: the working directory (default: the session's workspace)")
+    .option("--env <key=value>", "live sessions: an environment variable (repeatable)", collectPair)
+    .option("--cols <n>", "live sessions: terminal columns")
+    .option("--rows <n>", "live sessions: terminal rows")
+    .action(
+      action(async (o: Opts) => {
+        const flags = o as FieldFlags & { kind?: string; id?: string; checkpoint?: string; cwd?: string; env?: Record<string, string>; cols?: string; rows?: string };
+        const input: Record<string, unknown> = { ...fields(flags) };
+        if (flags.kind !== undefined) input.kind = flags.kind;
+        if (flags.id !== undefined) input.id = flags.id;
+        if (flags.checkpoint !== undefined) input.checkpoint = parseObject(flags.checkpoint, "--checkpoint");
+        if (flags.cwd !== undefined) input.cwd = flags.cwd;
+        if (flags.env !== undefined) input.env = flags.env;
+        if (flags.cols !== undefined) input.cols = parseCount(flags.cols, "--cols");
+        if (flags.rows !== undefined) input.rows = parseCount(flags.rows, "--rows");
+        const session = await withClient(o, (c) => c.sessions.createSession(input as NewSession));
+        if (o.json) printJson(session);
+        else process.stdout.write(`${session.id}  ${paint("bold", session.name)}  ${session.kind}  ${paint(statusStyle(session.status), session.status)}\n`);
+      }),
+    );
+
+  filterOptions(clientOptions(program.command("list").alias("ls")))
+    .description("list sessions, newest first (a table; --json for scripts)")
+    .option("--limit <n>", "how many (default: the server's page size)")
+    .option("--cursor <cursor>", "continue after a previous page (--json prints next_cursor)")
+    .option("--all", "every matching session, following the pages")
+    .action(
+      action(async (o: Opts) => {
+        const flags = o as FilterFlags & { limit?: string; cursor?: string; all?: boolean };
+        const filter = filterOf(flags);
+        const limit = flags.limit === undefined ? undefined : parseCount(flags.limit, "--limit");
+        const page = await withClient(o, async (c) => {
+          if (!flags.all) return c.sessions.listSessions(filter, { ...(limit ? { limit } : {}), ...(flags.cursor ? { cursor: flags.cursor } : {}) });
+          const items: Session[] = [];
+          for await (const s of c.sessions.iterateSessions(filter)) items.push(s);
+          return { items, next_cursor: null };
+        });
+        if (o.json) printJson(page);
+        else if (page.items.length === 0) process.stdout.write("no sessions\n");
+        else {
+          process.stdout.write(sessionTable(page.items));
+          if (page.next_cursor) process.stdout.write(paint("dim", `more: sessiond list --cursor ${page.next_cursor}\n`));
+        }
+      }),
+    );
+
+  clientOptions(program.command("show").argument("<session>", "id or name"))
+    .description("show one session")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        const session = await withClient(o, (c) => c.sessions.getSession(ref));
+        if (o.json) printJson(session);
+        else process.stdout.write(sessionDetails(session));
+      }),
+    );
+
+  fieldOptions(clientOptions(program.command("update").argument("<session>", "id or name")))
+    .description("change a session's fields (rename, task, labels, max iterations…)")
+    .option("--if-version <n>", "only if the session is at this version")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        const patch = fields(o as FieldFlags);
+        if (Object.keys(patch).length === 0) throw new UsageError("nothing to change: give at least one field flag, e.g. --task 'new task'");
+        const ifVersion = o.ifVersion === undefined ? undefined : parseCount(String(o.ifVersion), "--if-version");
+        const session = await withClient(o, (c) => c.sessions.updateSession(ref, patch, ifVersion === undefined ? {} : { ifMatch: ifVersion }));
+        if (o.json) printJson(session);
+        else process.stdout.write(sessionDetails(session));
+      }),
+    );
+
+  clientOptions(program.command("delete").alias("rm").argument("<session...>", "ids or names"))
+    .description("delete sessions with their events, checkpoints and workspace")
+    .action(
+      action(async (refs: string[], o: Opts) => {
+        await withClient(o, async (c) => {
+          for (const ref of refs) await c.sessions.deleteSession(ref);
+        });
+        if (o.json) printJson({ deleted: refs });
+        else process.stdout.write(`deleted ${refs.join(", ")}\n`);
+      }),
+    );
+
+  filterOptions(clientOptions(program.command("stats")))
+    .description("counts by status, kind and mode; success rate; average iterations")
+    .action(
+      action(async (o: Opts) => {
+        const stats = await withClient(o, (c) => c.sessions.stats(filterOf(o as FilterFlags)));
+        if (o.json) printJson(stats);
+        else process.stdout.write(keyValues(Object.entries(stats)));
+      }),
+    );
+
+  clientOptions(program.command("cleanup"))
+    .description("delete sessions that ended longer ago than --older-than (e.g. 30d, 12h), with their workspaces")
+    .requiredOption("--older-than <age>", "an age: 30d, 12h, 90m, 2w (a bare number is days)")
+    .action(
+      action(async (o: Opts) => {
+        const days = parseAgeDays(String(o.olderThan));
+        const result = await withClient(o, (c) => c.sessions.cleanup(days));
+        if (o.json) printJson(result);
+        else process.stdout.write(`deleted ${result.deleted} session${result.deleted === 1 ? "" : "s"}\n`);
+      }),
+    );
+}
