@@ -1,0 +1,165 @@
+import { type Node, parse } from "acorn";
+import { type TransformFailure, transform } from "esbuild";
+
+/**
+ * Turns one TypeScript cell into a script the helper runs in its persistent `vm` context:
+ *
+ * 1. esbuild strips the types (TypeScript syntax, no type-check; imports kept as written, since a
+ *    cell's import is for the cells after it) and gives a source map back to the cell's lines;
+ * 2. acorn (the parser Node's own REPL uses for top-level await) finds the top-level statements,
+ *    and we rewrite them so that what a cell declares lands on the context and lives on:
+ *    `const|let|var a = …` → `(a = …)`, `class A …` → `A = class A …`, `function f` stays hoisted
+ *    and is also put on the context, `import x from "m"` → bindings from `await import("m")`
+ *    resolved from the session's cwd; the last expression statement becomes the returned value;
+ * 3. the body is wrapped in a function (async when the cell awaits at the top level), its header
+ *    on line 1 so line numbers stay those of esbuild's output (the map does the rest).
+ *
+ * Consequences worth knowing (docs/interpreters.md): declarations become plain properties of the
+ * context, so `const` can be redeclared (like in a REPL) and is not read-only.
+ */
+
+/** A cell ready for the helper. */
+export interface CompiledCell {
+  readonly code: string;
+  /** The cell awaits at the top level: the wrapper is async and its promise is awaited. */
+  readonly async: boolean;
+  /** The cell ends with an expression whose value is the result. */
+  readonly hasValue: boolean;
+  /** esbuild's source map (version 3), generated → cell. */
+  readonly map: string;
+  /** Characters the wrapper added at the start of line 1. */
+  readonly headerLength: number;
+}
+
+/** A cell that does not parse: the message names the line and column (1-based) in the cell. */
+export interface CellSyntaxError {
+  readonly error: string;
+}
+
+interface Edit {
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+}
+
+type AnyNode = Node & Record<string, any>;
+
+/** The file name a cell's frames show in stacks. */
+export function cellFileName(cell: number): string {
+  return `cell-${cell}.ts`;
+}
+
+/** Compiles one cell (see the module comment). */
+export async function compileCell(source: string, cell: number): Promise<CompiledCell | CellSyntaxError> {
+  const file = cellFileName(cell);
+  let js: string;
+  let map: string;
+  try {
+    const out = await transform(source, {
+      loader: "ts",
+      format: "esm",
+      target: "es2022",
+      sourcemap: "external",
+      sourcefile: file,
+      // Keep imports that the cell itself does not use: later cells do.
+      tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true } },
+      logLevel: "silent",
+    });
+    js = out.code;
+    map = out.map;
+  } catch (err) {
+    return { error: esbuildError(err as TransformFailure, source, file) };
+  }
+  let program: AnyNode;
+  try {
+    program = parse(js, { ecmaVersion: "latest", sourceType: "module", allowAwaitOutsideFunction: true }) as AnyNode;
+  } catch (err) {
+    return { error: `SyntaxError: ${(err as Error).message} (in the transpiled cell)\n` };
+  }
+  const edits: Edit[] = [];
+  const hoisted: string[] = [];
+  let needsAsync = false;
+  const body = program.body as AnyNode[];
+  body.forEach((statement, index) => {
+    let node = statement;
+    if (node.type === "ExportNamedDeclaration" || node.type === "ExportDefaultDeclaration") {
+      if (!node.declaration) {
+        edits.push({ start: node.start, end: node.end, text: "" });
+        return;
+      }
+      edits.push({ start: node.start, end: node.declaration.start, text: "" });
+      node = node.declaration;
+    }
+    switch (node.type) {
+      case "ImportDeclaration":
+        needsAsync = true;
+        edits.push({ start: node.start, end: node.end, text: importText(node) });
+        return;
+      case "VariableDeclaration":
+        edits.push(...declarationEdits(node, js));
+        return;
+      case "FunctionDeclaration":
+        if (node.id) hoisted.push(node.id.name as string);
+        return;
+      case "ClassDeclaration":
+        if (node.id) {
+          edits.push({ start: node.start, end: node.start, text: `${node.id.name} = ` });
+          edits.push({ start: node.end, end: node.end, text: ";" });
+        }
+        return;
+      case "ExpressionStatement":
+        if (index === body.length - 1 && !node.directive) {
+          const expression = js.slice(node.expression.start, node.expression.end);
+          edits.push({ start: node.start, end: node.end, text: `return { value: (${expression}) };` });
+        }
+        return;
+      default:
+        return;
+    }
+  });
+  const last = body[body.length - 1];
+  const hasValue = last?.type === "ExpressionStatement" && !last.directive;
+  let code = js;
+  for (const edit of edits.sort((a, b) => b.start - a.start)) code = code.slice(0, edit.start) + edit.text + code.slice(edit.end);
+  const isAsync = needsAsync || /\bawait\b/.test(js);
+  const header = `(${isAsync ? "async " : ""}function () { ${hoisted.map((name) => `globalThis.${name} = ${name}; `).join("")}`;
+  return { code: `${header}${code}\n})()`, async: isAsync, hasValue, map, headerLength: header.length };
+}
+
+/** `import a, { b as c } from "m"` → bindings of `await import("m")`, on one line. */
+function importText(node: AnyNode): string {
+  const from = JSON.stringify(node.source.value);
+  const names: Record<string, string> = {};
+  for (const spec of node.specifiers as AnyNode[]) {
+    if (spec.type === "ImportDefaultSpecifier") names[spec.local.name] = "default";
+    else if (spec.type === "ImportNamespaceSpecifier") names[spec.local.name] = "*";
+    else names[spec.local.name] = spec.imported.type === "Literal" ? String(spec.imported.value) : spec.imported.name;
+  }
+  if (!Object.keys(names).length) return `await __sessiond.import(${from});`;
+  return `Object.assign(globalThis, __sessiond.bind(await __sessiond.import(${from}), ${JSON.stringify(names)}));`;
+}
+
+/** `const a = 1, { b } = o;` → `(     a = 1, { b } = o);` (columns kept where it is cheap). */
+function declarationEdits(node: AnyNode, js: string): Edit[] {
+  const declarators = node.declarations as AnyNode[];
+  const first = declarators[0];
+  if (!first) return [];
+  const keyword = js.slice(node.start, first.start);
+  const edits: Edit[] = [{ start: node.start, end: first.start, text: `(${" ".repeat(Math.max(0, keyword.length - 1))}` }];
+  for (const declarator of declarators) {
+    if (!declarator.init) edits.push({ start: declarator.id.end, end: declarator.id.end, text: " = void 0" });
+  }
+  const hasSemicolon = js[node.end - 1] === ";";
+  edits.push(hasSemicolon ? { start: node.end - 1, end: node.end, text: ");" } : { start: node.end, end: node.end, text: ");" });
+  return edits;
+}
+
+/** esbuild's first error as a SyntaxError message with the cell's line and column (1-based) and a caret. */
+function esbuildError(err: TransformFailure, source: string, file: string): string {
+  const first = err.errors?.[0];
+  if (!first) return `SyntaxError: ${String(err.message ?? err)}\n`;
+  const loc = first.location;
+  if (!loc) return `SyntaxError: ${first.text}\n`;
+  const lineText = loc.lineText ?? source.split("\n")[loc.line - 1] ?? "";
+  return `  File ${file}, line ${loc.line}\n    ${lineText}\n    ${" ".repeat(loc.column)}^\nSyntaxError: ${first.text} (line ${loc.line}, column ${loc.column + 1})\n`;
+}

@@ -1,0 +1,159 @@
+// sessiond's TypeScript session helper: one persistent `vm` context for the whole session.
+//
+// sessiond compiles each cell (types stripped by esbuild, top-level declarations rewritten to land
+// on the context: see compile-cell.ts) and writes one JSON request per line on fd 3; this helper
+// answers one JSON line per request on fd 4, so nothing a cell prints on stdout or stderr (fds 1
+// and 2) can be taken for the protocol. Requests:
+//
+//   {"id": n, "op": "exec", "nonce": "...", "cell": c, "code": "...", "async": bool, "hasValue": bool}
+//   {"id": n, "op": "state"}
+//
+// After a cell: the end marker with the request's nonce on stdout and stderr, then the reply
+// {"id", "ok", "cwd", "value"?: util.inspect of the last expression, "error"?: the stack}.
+// Plain JavaScript (shipped as is, no build step), standard library only.
+
+import { Console } from "node:console";
+import { createRequire, isBuiltin } from "node:module";
+import { existsSync, readFileSync } from "node:fs";
+import { Socket } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { inspect } from "node:util";
+import vm from "node:vm";
+
+const HELPER_FILE = fileURLToPath(import.meta.url);
+const INSPECT = { depth: 4, colors: false, maxArrayLength: 100, maxStringLength: 10_000, breakLength: 100 };
+
+const replies = new Socket({ fd: 4, readable: false, writable: true });
+const requests = new Socket({ fd: 3, readable: true, writable: false });
+
+/** A require that resolves from the session's current working directory. */
+function cwdRequire() {
+  return createRequire(join(process.cwd(), "[cell]"));
+}
+
+/** `import x from "spec"` in a cell: node built-ins, then packages and files from the cwd. */
+async function importFromCwd(spec) {
+  if (isBuiltin(spec) || spec.startsWith("file:") || spec.startsWith("data:")) return import(spec);
+  let resolved;
+  try {
+    resolved = cwdRequire().resolve(spec);
+  } catch (err) {
+    // An ESM-only package has no "require" export condition: read its exports map ourselves.
+    resolved = resolveEsmOnly(spec);
+    if (!resolved) throw err;
+  }
+  return import(pathToFileURL(resolved).href);
+}
+
+function resolveEsmOnly(spec) {
+  const parts = spec.split("/");
+  const name = spec.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
+  const subpath = `.${spec.slice(name.length)}`;
+  for (let dir = process.cwd(); ; dir = dirname(dir)) {
+    const manifest = join(dir, "node_modules", name, "package.json");
+    if (existsSync(manifest)) {
+      const pkg = JSON.parse(readFileSync(manifest, "utf8"));
+      let target = typeof pkg.exports === "string" || Array.isArray(pkg.exports) ? (subpath === "." ? pkg.exports : undefined) : pkg.exports?.[subpath];
+      while (target && typeof target === "object") target = Array.isArray(target) ? target[0] : (target.import ?? target.node ?? target.default);
+      if (typeof target === "string") return join(dirname(manifest), target);
+      return undefined;
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+function bind(namespace, names) {
+  const out = {};
+  for (const [local, name] of Object.entries(names)) out[local] = name === "*" ? namespace : namespace[name];
+  return out;
+}
+
+const sandbox = {
+  console: new Console({ stdout: process.stdout, stderr: process.stderr }),
+  process,
+  Buffer,
+  require: (id) => cwdRequire()(id),
+  __sessiond: { import: importFromCwd, bind },
+};
+for (const name of [
+  "URL", "URLSearchParams", "TextEncoder", "TextDecoder", "setTimeout", "clearTimeout", "setInterval", "clearInterval",
+  "setImmediate", "clearImmediate", "queueMicrotask", "structuredClone", "fetch", "Headers", "Request", "Response",
+  "FormData", "AbortController", "AbortSignal", "Event", "EventTarget", "performance", "crypto", "Blob", "atob", "btoa",
+  "MessageChannel", "BroadcastChannel",
+]) {
+  if (name in globalThis) sandbox[name] = globalThis[name];
+}
+const context = vm.createContext(sandbox, { name: "sessiond typescript session" });
+
+let current;
+process.on("SIGINT", () => current?.interrupt());
+// What a cell left running (a timer, a promise nobody awaits) may fail later: say so, stay alive.
+process.on("uncaughtException", (err) => process.stderr.write(`Uncaught (from an earlier cell) ${describe(err)}\n`));
+process.on("unhandledRejection", (err) => process.stderr.write(`Unhandled rejection (from an earlier cell) ${describe(err)}\n`));
+
+/** The stack of what a cell threw, without the helper's own frames. */
+function describe(err) {
+  if (err && typeof err === "object" && typeof err.stack === "string") {
+    return err.stack
+      .split("\n")
+      .filter((line) => !line.includes(HELPER_FILE) && !line.includes("node:vm") && !line.includes("node:internal"))
+      .join("\n");
+  }
+  return `Uncaught ${inspect(err, INSPECT)}`;
+}
+
+async function runCell(request) {
+  let interrupt;
+  const interrupted = new Promise((_, reject) => (interrupt = reject));
+  interrupted.catch(() => {});
+  current = { interrupt: () => interrupt(new Error("Interrupted (the cell's pending work may still run in the background)")) };
+  try {
+    const script = new vm.Script(request.code, { filename: `cell-${request.cell}.ts` });
+    let result = script.runInContext(context, { breakOnSigint: true, displayErrors: false });
+    if (request.async) result = await Promise.race([result, interrupted]);
+    const value = request.hasValue && result ? result.value : undefined;
+    return { ok: true, ...(value === undefined ? {} : { value: inspect(value, INSPECT) }) };
+  } catch (err) {
+    return { ok: false, error: describe(err) };
+  } finally {
+    current = undefined;
+  }
+}
+
+function endOfCell(nonce) {
+  const marker = `\x1b]6973;end;${nonce}\x07`;
+  process.stdout.write(marker);
+  process.stderr.write(marker);
+}
+
+function reply(message) {
+  replies.write(`${JSON.stringify(message)}\n`);
+}
+
+let held = "";
+let queue = Promise.resolve();
+requests.setEncoding("utf8");
+requests.on("data", (text) => {
+  const lines = (held + text).split("\n");
+  held = lines.pop() ?? "";
+  for (const line of lines) {
+    if (!line) continue;
+    const request = JSON.parse(line);
+    queue = queue.then(async () => {
+      if (request.op === "exec") {
+        const outcome = await runCell(request);
+        endOfCell(request.nonce);
+        reply({ id: request.id, cwd: process.cwd(), ...outcome });
+      } else if (request.op === "state") {
+        reply({ id: request.id, ok: true, cwd: process.cwd(), env: { ...process.env } });
+      } else {
+        reply({ id: request.id, ok: false, error: `unknown op ${request.op}` });
+      }
+    });
+  }
+});
+// sessiond closed our requests: the session is over.
+requests.on("end", () => process.exit(0));
+
+reply({ id: 0, ok: true, interpreter: `node ${process.versions.node}` });
