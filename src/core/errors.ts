@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   invalid_transition: { status: 409, message: "cannot {action} a session that is {from} (to {to})" },
   session_not_active: { status: 409, message: "cannot {action}: session {ref} is {status}; {hint}" },
   version_conflict: { status: 412, message: "session {ref} is at version {actual}, not {expected}" },
+  range_not_satisfiable: { status: 416, message: "{what} is not available: valid {field} range is {range}" },
   not_a_terminal: { status: 409, message: "session {ref} is a {kind} session; only shell sessions have a terminal" },
   exec_not_running: { status: 409, message: "cannot {action}: exec {exec_id} is {state}" },
   session_busy: { status: 409, message: "session {ref} is running exec {exec_id}; its exec policy is reject" },

@@ -23,6 +23,9 @@ import { sessionActionRoutes } from "./routes/session-actions.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { statsRoutes } from "./routes/stats.js";
 import { webhookRoutes } from "./routes/webhooks.js";
+import { StreamServices } from "../events/feeds/index.js";
+import { feedRoutes } from "./routes/feed.js";
+import { streamRoutes } from "./routes/stream.js";
 import type { ServerContext } from "./server-context.js";
 import { typeboxValidatorCompiler } from "./validation.js";
 import { Workspaces } from "./workspaces/index.js";
@@ -166,12 +169,23 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(checkpointRoutes, { prefix: "/sessions/:id/checkpoints", ctx });
   await app.register(artifactRoutes, { prefix: "/sessions/:id/artifacts", ctx });
   if (options.store) await app.register(webhookRoutes, { prefix: "/webhooks", ctx, store: options.store });
+  // Streams and feeds (docs/streams.md): exec output is persisted from here on, so resumes survive restarts.
+  const streams = options.store
+    ? new StreamServices({ config, manager, store: options.store, outputSource: (l) => live.onOutput(l), onError: (err, what) => app.log.error({ err }, `streams: ${what}`) })
+    : undefined;
+  if (streams) {
+    await app.register(streamRoutes, { prefix: "/sessions/:id", ctx, streams });
+    await app.register(feedRoutes, { prefix: "/feed", ctx, streams });
+    app.addHook("preClose", async () => streams.endClients());
+  }
 
   app.addHook("onReady", async () => retention.start());
   app.addHook("onClose", async () => {
     unsubscribe();
     // Before the caller closes the manager: the sessions' last writes go through it.
     await live.close();
+    // After the processes stopped: their last output is queued; it is written before the manager closes.
+    await streams?.close();
     await retention.stop();
   });
   return app;

@@ -1,0 +1,156 @@
+import type { SessionManager } from "../../engine/index.js";
+import type { FeedEntry, Store } from "../../store/index.js";
+import { feedMessage, readyMessage } from "./messages.js";
+import { Outlet, type OutletMessage, type Sink } from "./outlet.js";
+
+/** What a feed subscriber wants (docs/streams.md, "Global feed"); every set is optional. */
+export interface FeedFilter {
+  readonly sessions?: ReadonlySet<string>;
+  readonly types?: ReadonlySet<string>;
+  readonly kinds?: ReadonlySet<string>;
+  readonly agentIds?: ReadonlySet<string>;
+  /** The principal's scope: an agent token sees only sessions with its agent_id / user_id. */
+  readonly scope?: { readonly agent_id?: string; readonly user_id?: string };
+}
+
+/** Rows read from the store per round. */
+const PAGE = 1000;
+
+/** True when the entry passes the filter. */
+export function matches(filter: FeedFilter, e: FeedEntry): boolean {
+  if (filter.sessions && !filter.sessions.has(e.session_id)) return false;
+  if (filter.types && !filter.types.has(e.event.type)) return false;
+  if (filter.kinds && !filter.kinds.has(e.kind)) return false;
+  if (filter.agentIds && (e.agent_id === null || !filter.agentIds.has(e.agent_id))) return false;
+  const scope = filter.scope;
+  if (scope) {
+    if (scope.agent_id !== undefined && e.agent_id !== scope.agent_id) return false;
+    if (scope.user_id !== undefined && e.user_id !== scope.user_id) return false;
+  }
+  return true;
+}
+
+/** One global feed client. */
+class FeedSubscriber {
+  readonly outlet: Outlet;
+  /** The global position of the last event this subscriber has passed (sent or filtered out). */
+  cursor: number;
+  live = false;
+
+  constructor(
+    sink: Sink,
+    readonly filter: FeedFilter,
+    after: number,
+    maxBufferedBytes: number,
+  ) {
+    this.cursor = after;
+    this.outlet = new Outlet(sink, maxBufferedBytes, String(after));
+  }
+
+  offer(entry: FeedEntry, message: () => OutletMessage): void {
+    if (entry.pos <= this.cursor) return;
+    this.cursor = entry.pos;
+    if (matches(this.filter, entry)) this.outlet.push(message());
+  }
+}
+
+/**
+ * The global feed: every session's events in one order, the store's global position. After each
+ * commit that appended events (the bus says so, synchronously, in the writer's path), the hub
+ * schedules one read of the new rows for the next turn and hands each row — serialized once — to
+ * every matching subscriber's bounded outlet. The writer's only cost is the scheduling.
+ *
+ * A subscriber that resumes from a position reads its backlog from the store page by page (paced
+ * by its client) and joins the live hand-out once it has caught up with the hub; positions at or
+ * before its cursor are skipped, so it sees each event once.
+ */
+export class FeedHub {
+  private readonly subscribers = new Set<FeedSubscriber>();
+  /** The newest position handed out (or known to exist when the hub went active). */
+  private head = 0;
+  private active = false;
+  private scheduled = false;
+  private tailing: Promise<void> | undefined;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly store: Store,
+    manager: SessionManager,
+    private readonly maxBufferedBytes: number,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {
+    this.unsubscribe = manager.bus.subscribe((change) => {
+      if (change.type === "event.appended" && this.active) this.schedule();
+    });
+  }
+
+  /** Feed clients now. */
+  get size(): number {
+    return this.subscribers.size;
+  }
+
+  /**
+   * Adds a client: replays events after `after` (undefined: start live), then live ones.
+   * @returns once the client is live (or gone)
+   */
+  async subscribe(sink: Sink, filter: FeedFilter, after: number | undefined): Promise<void> {
+    await this.activate();
+    const sub = new FeedSubscriber(sink, filter, after ?? this.head, this.maxBufferedBytes);
+    this.subscribers.add(sub);
+    sink.onClose(() => this.subscribers.delete(sub));
+    while (!sub.live && !sub.outlet.closed) {
+      const headBefore = this.head;
+      const page = await this.store.listFeed(sub.cursor, PAGE);
+      for (const entry of page) sub.offer(entry, () => feedMessage(entry));
+      if (page.length < PAGE) {
+        // Every row up to headBefore existed when the page was read: those not returned belong to
+        // deleted sessions. Caught up once nothing newer has been handed out since.
+        sub.cursor = Math.max(sub.cursor, headBefore);
+        if (sub.cursor >= this.head) sub.live = true;
+      }
+      if (!sub.live) await sub.outlet.room();
+    }
+    if (!sub.outlet.closed) sub.outlet.push(readyMessage(String(sub.cursor)));
+  }
+
+  /** Ends every client (server shutdown) and stops listening. */
+  close(code: number, reason: string): void {
+    this.unsubscribe();
+    for (const sub of this.subscribers) sub.outlet.end({ code, reason });
+    this.subscribers.clear();
+  }
+
+  private async activate(): Promise<void> {
+    if (this.active) return;
+    // Going active: from here on every commit schedules a read, so this head misses nothing.
+    this.active = true;
+    this.head = Math.max(this.head, await this.store.feedHead());
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (!this.tailing) this.tailing = this.tail().finally(() => (this.tailing = undefined));
+    });
+  }
+
+  private async tail(): Promise<void> {
+    try {
+      for (;;) {
+        const page = await this.store.listFeed(this.head, PAGE);
+        for (const entry of page) {
+          this.head = entry.pos;
+          let message: OutletMessage | undefined;
+          const build = () => (message ??= feedMessage(entry));
+          for (const sub of this.subscribers) if (sub.live) sub.offer(entry, build);
+        }
+        if (page.length < PAGE) break;
+      }
+    } catch (err) {
+      this.onError(err);
+    }
+    if (this.subscribers.size === 0) this.active = false;
+  }
+}

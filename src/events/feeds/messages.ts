@@ -1,0 +1,67 @@
+import { isUtf8 } from "node:buffer";
+import type { SessionEvent } from "../../core/index.js";
+import type { FeedEntry, StoredOutput } from "../../store/index.js";
+import type { OutletMessage } from "./outlet.js";
+
+/**
+ * The JSON messages of streams and feeds (docs/streams.md, "Messages"). Built once per event or
+ * chunk and shared by every subscriber that gets it.
+ */
+
+/** A per-session stream's resume cursor: the last event seq and the last output position sent. */
+export function streamCursor(seq: number, pos: number): string {
+  return `${seq}:${pos}`;
+}
+
+/** A session event on a per-session stream. */
+export function eventMessage(sessionId: string, event: SessionEvent, id: string): OutletMessage {
+  return {
+    type: "event",
+    id,
+    json: JSON.stringify({ type: "event", session_id: sessionId, seq: event.seq, ts: event.ts, event_type: event.type, data: event.data }),
+  };
+}
+
+/** An output chunk (possibly the tail of a stored piece, from `skip` bytes in). */
+export function outputMessage(piece: StoredOutput, id: string, skip = 0): OutletMessage {
+  const bytes = skip > 0 ? piece.data.subarray(skip) : piece.data;
+  const text = isUtf8(bytes);
+  return {
+    type: "output",
+    id,
+    json: JSON.stringify({
+      type: "output",
+      session_id: piece.session_id,
+      exec_id: piece.exec_id,
+      stream: piece.stream,
+      offset: piece.offset + skip,
+      pos: piece.pos,
+      ...(text ? { data: bytes.toString("utf8") } : { encoding: "base64", data: Buffer.from(bytes).toString("base64") }),
+    }),
+  };
+}
+
+/** An event on the global feed, with its global position and the session's owner fields. */
+export function feedMessage(entry: FeedEntry): OutletMessage {
+  const e = entry.event;
+  return {
+    type: "event",
+    id: String(entry.pos),
+    json: JSON.stringify({
+      type: "event",
+      pos: entry.pos,
+      session_id: entry.session_id,
+      kind: entry.kind,
+      agent_id: entry.agent_id,
+      seq: e.seq,
+      ts: e.ts,
+      event_type: e.type,
+      data: e.data,
+    }),
+  };
+}
+
+/** Backfill is over; what follows is live. */
+export function readyMessage(cursor: string): OutletMessage {
+  return { type: "ready", json: JSON.stringify({ type: "ready", cursor }) };
+}

@@ -1,0 +1,276 @@
+import { type Session, type SessionEvent, SessiondError, errors } from "../../core/index.js";
+import type { OutputLog, SessionChange, SessionManager } from "../../engine/index.js";
+import type { Store, StoredOutput } from "../../store/index.js";
+import { eventMessage, outputMessage, readyMessage, streamCursor } from "./messages.js";
+import { Outlet, type Sink } from "./outlet.js";
+
+/** What a per-session stream runs on. */
+export interface StreamDeps {
+  readonly manager: SessionManager;
+  readonly store: Store;
+  readonly output: OutputLog;
+  /** A subscriber's bound on unsent and held-back bytes (config feedMaxBufferedBytes). */
+  readonly maxBufferedBytes: number;
+}
+
+/** A per-session stream request, validated (docs/streams.md, "Per-session stream"). */
+export interface StreamQuery {
+  readonly after_seq?: number;
+  readonly after_pos?: number;
+  readonly exec_id?: string;
+  readonly offset?: number;
+  readonly stderr_offset?: number;
+  /** Event types to send; all when absent. */
+  readonly types?: readonly string[];
+  /** Whether output chunks are sent. */
+  readonly output: boolean;
+}
+
+/** Where a stream starts, checked against what the store holds before anything is sent. */
+export interface StreamPlan {
+  readonly session: Session;
+  readonly query: StreamQuery;
+  /** Send recorded events after this seq first; undefined: events start live. */
+  readonly afterSeq: number | undefined;
+  /** Send kept output after this position first; undefined: output starts live. */
+  readonly afterPos: number | undefined;
+  /** Skip the bytes of this exec below these offsets (an exec/offset resume). */
+  readonly exec: { readonly id: string; readonly stdout: number; readonly stderr: number } | undefined;
+}
+
+/** Rows read per round while replaying a backlog. */
+const EVENT_PAGE = 1000;
+const OUTPUT_PAGE = 64;
+
+/**
+ * Checks a stream request against the store: an exec/offset the output log does not hold is a
+ * 416 naming the valid range, and so is an `after_seq` past the session's last event.
+ * @throws range_not_satisfiable, not_found (an exec of another session)
+ */
+export async function planStream(deps: StreamDeps, session: Session, query: StreamQuery): Promise<StreamPlan> {
+  if (query.after_seq !== undefined && query.after_seq > session.last_seq) {
+    throw new SessiondError(
+      "range_not_satisfiable",
+      { what: `event ${query.after_seq} of session ${session.name}`, field: "after_seq", range: `0–${session.last_seq}` },
+      { field: "after_seq" },
+    );
+  }
+  let afterPos = query.after_pos;
+  let exec: StreamPlan["exec"];
+  if (query.exec_id !== undefined && query.output) {
+    const stdout = query.offset ?? 0;
+    const stderr = query.stderr_offset ?? 0;
+    await deps.output.flush();
+    const extent = await deps.store.execOutputExtent(query.exec_id);
+    if (extent && extent.session_id !== session.id) throw new SessiondError("not_found", { what: "exec", ref: query.exec_id }, { field: "exec_id" });
+    const have = { stdout: extent?.stdout_bytes ?? 0, stderr: extent?.stderr_bytes ?? 0 };
+    for (const [field, stream, wanted] of [["offset", "stdout", stdout], ["stderr_offset", "stderr", stderr]] as const) {
+      if (wanted > have[stream]) {
+        throw new SessiondError(
+          "range_not_satisfiable",
+          { what: `byte ${wanted} of exec ${query.exec_id}'s ${stream}`, field, range: `0–${have[stream]}` },
+          { field },
+        );
+      }
+    }
+    if (extent) {
+      const starts: number[] = [];
+      if (stdout < extent.stdout_bytes) starts.push((await deps.store.outputPosAt(query.exec_id, "stdout", stdout))!);
+      if (stderr < extent.stderr_bytes) starts.push((await deps.store.outputPosAt(query.exec_id, "stderr", stderr))!);
+      const from = starts.length ? Math.min(...starts) - 1 : extent.last_pos;
+      afterPos = afterPos === undefined ? from : Math.max(afterPos, from);
+      exec = { id: query.exec_id, stdout, stderr };
+    }
+    // An exec with no output kept yet (queued, or silent so far): its output starts live.
+  }
+  return { session, query, afterSeq: query.after_seq, afterPos, exec };
+}
+
+/**
+ * One client's per-session stream: the session's events and its execs' output. It listens to the
+ * live sources first (holding what arrives), replays the backlog from the store, then sends what
+ * was held and goes live, skipping anything at or before what it already sent — so a client that
+ * resumes from a cursor gets no gap and no duplicate. Nothing here ever makes a writer wait.
+ */
+export class SessionStream {
+  private readonly outlet: Outlet;
+  private readonly sessionId: string;
+  private readonly types: ReadonlySet<string> | undefined;
+  private lastSeq: number;
+  private lastPos: number;
+  private seqKnown: boolean;
+  private posKnown: boolean;
+  /** Live items that arrived while the backlog was read. */
+  private held: (SessionEvent | StoredOutput)[] | undefined = [];
+  private heldBytes = 0;
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(
+    private readonly deps: StreamDeps,
+    private readonly plan: StreamPlan,
+    sink: Sink,
+  ) {
+    this.sessionId = plan.session.id;
+    this.types = plan.query.types ? new Set(plan.query.types) : undefined;
+    this.seqKnown = plan.afterSeq !== undefined;
+    this.lastSeq = plan.afterSeq ?? 0;
+    this.posKnown = plan.afterPos !== undefined;
+    this.lastPos = plan.afterPos ?? 0;
+    this.outlet = new Outlet(sink, deps.maxBufferedBytes, this.cursor());
+    sink.onClose(() => this.stop());
+  }
+
+  /** Replays the backlog, then stays live until the client leaves or the session is deleted. */
+  async start(): Promise<void> {
+    this.unsubscribe.push(this.deps.manager.bus.subscribe((change) => this.onChange(change)));
+    if (this.plan.query.output) this.unsubscribe.push(this.deps.output.subscribe((pieces) => this.onOutput(pieces)));
+    try {
+      if (this.seqKnown) await this.replayEvents();
+      if (this.posKnown && this.plan.query.output) await this.replayOutput();
+    } catch (err) {
+      this.end(1011, "internal_error");
+      throw err;
+    }
+    if (this.outlet.closed) return this.stop();
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const item of held) this.deliver(item);
+    this.outlet.push(readyMessage(this.cursor()));
+  }
+
+  /** Ends the stream (the session went away, or the server is closing). */
+  end(code: number, reason: string): void {
+    this.outlet.end({ code, reason });
+    this.stop();
+  }
+
+  private stop(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+  }
+
+  private cursor(): string {
+    return streamCursor(this.lastSeq, this.lastPos);
+  }
+
+  private onChange(change: SessionChange): void {
+    if (change.session.id !== this.sessionId) return;
+    if (change.type === "event.appended") this.offer(change.event, this.held ? JSON.stringify(change.event.data).length : 0);
+    else if (change.type === "session.deleted") this.end(1000, "session_deleted");
+  }
+
+  private onOutput(pieces: readonly StoredOutput[]): void {
+    for (const piece of pieces) if (piece.session_id === this.sessionId) this.offer(piece, piece.data.length);
+  }
+
+  private offer(item: SessionEvent | StoredOutput, bytes: number): void {
+    if (this.held === undefined) return this.deliver(item);
+    this.held.push(item);
+    this.heldBytes += bytes;
+    // Held too much while replaying a long backlog: cut off; the client resumes from its cursor.
+    if (this.heldBytes > this.deps.maxBufferedBytes) {
+      this.held = [];
+      this.outlet.end({ code: 4008, reason: "slow_consumer", cursor: this.cursor() });
+      this.stop();
+    }
+  }
+
+  private deliver(item: SessionEvent | StoredOutput): void {
+    if ("pos" in item) this.sendOutput(item);
+    else this.sendEvent(item);
+  }
+
+  private sendEvent(event: SessionEvent): void {
+    if (this.seqKnown && event.seq <= this.lastSeq) return;
+    this.seqKnown = true;
+    this.lastSeq = event.seq;
+    if (this.types && !this.types.has(event.type)) return;
+    this.outlet.push(eventMessage(this.sessionId, event, this.cursor()));
+  }
+
+  private sendOutput(piece: StoredOutput): void {
+    if (this.posKnown && piece.pos <= this.lastPos) return;
+    this.posKnown = true;
+    this.lastPos = piece.pos;
+    let skip = 0;
+    const exec = this.plan.exec;
+    if (exec && piece.exec_id === exec.id) {
+      const from = piece.stream === "stdout" ? exec.stdout : exec.stderr;
+      const end = piece.offset + piece.data.length;
+      if (end <= from) return;
+      if (piece.offset < from) skip = from - piece.offset;
+    }
+    this.outlet.push(outputMessage(piece, this.cursor(), skip));
+  }
+
+  private async replayEvents(): Promise<void> {
+    for (;;) {
+      const page = await this.deps.manager.listEvents(this.sessionId, {
+        after_seq: this.lastSeq,
+        limit: EVENT_PAGE,
+        ...(this.types ? { types: [...this.types] } : {}),
+      });
+      for (const event of page) this.sendEvent(event);
+      if (this.outlet.closed) return;
+      await this.outlet.room();
+      if (page.length < EVENT_PAGE) return;
+    }
+  }
+
+  private async replayOutput(): Promise<void> {
+    await this.deps.output.flush();
+    for (;;) {
+      const page = await this.deps.store.listOutput(this.sessionId, this.lastPos, OUTPUT_PAGE);
+      for (const piece of page) this.sendOutput(piece);
+      if (this.outlet.closed) return;
+      await this.outlet.room();
+      if (page.length < OUTPUT_PAGE) return;
+    }
+  }
+}
+
+/** The session stream's query, from strings. @throws validation naming the parameter */
+export function parseStreamQuery(raw: Record<string, unknown>, headerCursor: string | undefined): StreamQuery {
+  const cursor = optionalString(raw, "cursor") ?? headerCursor;
+  let afterSeq = optionalInt(raw, "after_seq");
+  let afterPos = optionalInt(raw, "after_pos");
+  if (cursor !== undefined) {
+    const m = /^(\d{1,15}):(\d{1,15})$/.exec(cursor);
+    if (!m) throw errors.validation(raw.cursor !== undefined ? "cursor" : "Last-Event-ID", 'expected "<seq>:<pos>" as sent in the id of a stream message');
+    afterSeq ??= Number(m[1]);
+    afterPos ??= Number(m[2]);
+  }
+  const execId = optionalString(raw, "exec_id");
+  const offset = optionalInt(raw, "offset");
+  const stderrOffset = optionalInt(raw, "stderr_offset");
+  if (execId === undefined && (offset !== undefined || stderrOffset !== undefined)) {
+    throw errors.validation(offset !== undefined ? "offset" : "stderr_offset", "needs exec_id: an offset is within one exec's output");
+  }
+  const types = optionalString(raw, "types")?.split(",").filter(Boolean);
+  const output = optionalString(raw, "output");
+  if (output !== undefined && output !== "0" && output !== "1") throw errors.validation("output", "expected 0 or 1");
+  return {
+    ...(afterSeq !== undefined ? { after_seq: afterSeq } : {}),
+    ...(afterPos !== undefined ? { after_pos: afterPos } : {}),
+    ...(execId !== undefined ? { exec_id: execId } : {}),
+    ...(offset !== undefined ? { offset } : {}),
+    ...(stderrOffset !== undefined ? { stderr_offset: stderrOffset } : {}),
+    ...(types?.length ? { types } : {}),
+    output: output !== "0",
+  };
+}
+
+/** A query parameter given once, as a string. @throws validation when repeated */
+export function optionalString(raw: Record<string, unknown>, name: string): string | undefined {
+  const value = raw[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string") throw errors.validation(name, "give it once");
+  return value;
+}
+
+/** A non-negative integer query parameter. @throws validation naming it */
+export function optionalInt(raw: Record<string, unknown>, name: string): number | undefined {
+  const value = optionalString(raw, name);
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value)) throw errors.validation(name, "expected a non-negative integer");
+  return Number(value);
+}

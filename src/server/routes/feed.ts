@@ -1,0 +1,80 @@
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import { errors } from "../../core/index.js";
+import { type FeedFilter, SseSink, type StreamServices, WebSocketSink, optionalInt, optionalString } from "../../events/feeds/index.js";
+import { type ServerContext, sessionFor } from "../server-context.js";
+import { refuseClientFrames } from "./ws-frames.js";
+
+interface FeedPlan {
+  readonly filter: FeedFilter;
+  readonly after: number | undefined;
+}
+
+/**
+ * `GET /feed`: every session's events (those the caller may see), filtered, live and resumable
+ * from a global position, as SSE or (same URL, upgrade) WebSocket. docs/streams.md is the contract.
+ */
+export const feedRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices }> = async (app, { ctx, streams }) => {
+  const plans = new WeakMap<FastifyRequest, FeedPlan>();
+
+  app.route({
+    method: "GET",
+    url: "/",
+    schema: {
+      summary: "Follow every session's events (SSE, or WebSocket on upgrade)",
+      description: "Filters: session, type, kind, agent_id (comma-separated). Resume with after or Last-Event-ID. See docs/streams.md.",
+      tags: ["streams"],
+    },
+    preHandler: async (request) => {
+      plans.set(request, await planFeed(ctx, request));
+    },
+    handler: async (request, reply) => {
+      reply.hijack();
+      run(request, new SseSink(reply.raw, ctx.config.streamHeartbeatMs));
+    },
+    wsHandler: (socket, request) => {
+      refuseClientFrames(socket, "the feed is read-only");
+      run(request, new WebSocketSink(socket));
+    },
+  });
+
+  function run(request: FastifyRequest, sink: SseSink | WebSocketSink): void {
+    const plan = plans.get(request)!;
+    streams.feed.subscribe(sink, plan.filter, plan.after).catch((err: unknown) => {
+      request.log.error({ err }, "a feed subscriber failed");
+      sink.end({ code: 1011, reason: "internal_error" });
+    });
+  }
+};
+
+async function planFeed(ctx: ServerContext, request: FastifyRequest): Promise<FeedPlan> {
+  const raw = request.query as Record<string, unknown>;
+  const list = (name: string) => {
+    const items = optionalString(raw, name)?.split(",").filter(Boolean);
+    return items?.length ? items : undefined;
+  };
+  let after = optionalInt(raw, "after");
+  const lastEventId = request.headers["last-event-id"];
+  if (after === undefined && typeof lastEventId === "string") {
+    if (!/^\d{1,15}$/.test(lastEventId)) throw errors.validation("Last-Event-ID", "expected a feed position (digits)");
+    after = Number(lastEventId);
+  }
+  const refs = list("session");
+  // Names are resolved to ids now; a session the caller may not see is a 404, as everywhere.
+  const sessions = refs && new Set(await Promise.all(refs.map(async (ref) => (await sessionFor(ctx, request, ref)).id)));
+  const types = list("type");
+  const kinds = list("kind");
+  const agentIds = list("agent_id");
+  const p = request.principal;
+  const scope =
+    p.role === "agent"
+      ? { ...(p.agent_id !== undefined ? { agent_id: p.agent_id } : {}), ...(p.user_id !== undefined ? { user_id: p.user_id } : {}) }
+      : undefined;
+  const filter: FeedFilter = {
+    ...(sessions ? { sessions } : {}),
+    ...(types ? { types: new Set(types) } : {}),
+    ...(kinds ? { kinds: new Set(kinds) } : {}),
+    ...(agentIds ? { agentIds: new Set(agentIds) } : {}),
+    ...(scope ? { scope } : {}),
+  };
+  return { filter, after };
+}

@@ -1,0 +1,55 @@
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import {
+  SessionStream,
+  SseSink,
+  type StreamPlan,
+  type StreamServices,
+  WebSocketSink,
+  parseStreamQuery,
+  planStream,
+} from "../../events/feeds/index.js";
+import { type ServerContext, sessionFor } from "../server-context.js";
+import { refuseClientFrames } from "./ws-frames.js";
+
+/**
+ * `GET /sessions/{id}/stream`: the session's events and exec output, live and resumable, as SSE
+ * or (same URL, upgrade) WebSocket. Everything that can be refused (unknown session, bad query,
+ * a resume point the store does not hold) is refused before the stream starts, as an ordinary
+ * HTTP error. docs/streams.md is the contract.
+ */
+export const streamRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices }> = async (app, { ctx, streams }) => {
+  const plans = new WeakMap<FastifyRequest, StreamPlan>();
+
+  app.route({
+    method: "GET",
+    url: "/stream",
+    schema: {
+      summary: "Stream a session's events and exec output (SSE, or WebSocket on upgrade)",
+      description: "Resumable: after_seq, exec_id + offset, after_pos, cursor or Last-Event-ID. See docs/streams.md.",
+      tags: ["streams"],
+    },
+    preHandler: async (request) => {
+      const { id } = request.params as { id: string };
+      const session = await sessionFor(ctx, request, id);
+      const lastEventId = request.headers["last-event-id"];
+      const query = parseStreamQuery(request.query as Record<string, unknown>, typeof lastEventId === "string" ? lastEventId : undefined);
+      plans.set(request, await planStream(streams.deps, session, query));
+    },
+    handler: async (request, reply) => {
+      reply.hijack();
+      run(request, new SseSink(reply.raw, ctx.config.streamHeartbeatMs));
+    },
+    wsHandler: (socket, request) => {
+      refuseClientFrames(socket, "this stream is read-only");
+      run(request, new WebSocketSink(socket));
+    },
+  });
+
+  function run(request: FastifyRequest, sink: SseSink | WebSocketSink): void {
+    const stream = new SessionStream(streams.deps, plans.get(request)!, sink);
+    const close = (code: number, reason: string) => stream.end(code, reason);
+    streams.closers.add(close);
+    sink.onClose(() => streams.closers.delete(close));
+    stream.start().catch((err: unknown) => request.log.error({ err }, "a session stream failed"));
+  }
+};
