@@ -237,6 +237,16 @@ export const ConfigSchema = Type.Object(
      */
     clientTimeoutMs: Type.Integer({ minimum: 1 }),
     /**
+     * SDK feed and stream iterators (`sessiond/client`): the first delay before reconnecting after
+     * a dropped connection or a slow-consumer cutoff; it doubles (with jitter) per failed attempt,
+     * up to `clientReconnectMaxMs`. @default 100
+     */
+    clientReconnectBaseMs: Type.Integer({ minimum: 1 }),
+    /** The longest delay between two reconnect attempts of an SDK iterator. @default 5000 */
+    clientReconnectMaxMs: Type.Integer({ minimum: 1 }),
+    /** Reconnect attempts in a row (without a message between them) before an SDK iterator gives up and throws. @default 10 */
+    clientReconnectAttempts: Type.Integer({ minimum: 0 }),
+    /**
      * How long a CLI command waits for the server it starts in the background (none was running)
      * to answer on its socket before giving up and pointing at the server log. @default 15000
      */
@@ -346,6 +356,9 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     retentionIntervalMs: 3_600_000,
     shutdownTimeoutMs: 10_000,
     clientTimeoutMs: DEFAULT_CLIENT_TIMEOUT_MS,
+    clientReconnectBaseMs: 100,
+    clientReconnectMaxMs: 5_000,
+    clientReconnectAttempts: 10,
     autostartTimeoutMs: 15_000,
     followPollMs: 500,
     replHistoryLines: 1000,

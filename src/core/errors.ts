@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   not_a_terminal: { status: 409, message: "session {ref} is a {kind} session; only shell sessions have a terminal" },
   exec_not_running: { status: 409, message: "cannot {action}: exec {exec_id} is {state}" },
   session_busy: { status: 409, message: "session {ref} is running exec {exec_id}; its exec policy is reject" },
+  no_session_context: { status: 400, message: "{operation} was called without a session id outside withSession(); pass the id or run it inside withSession(id, fn)" },
   // access and load
   unauthorized: { status: 401, message: "{reason}" },
   forbidden: { status: 403, message: "{reason}" },

@@ -1,120 +1,33 @@
 import { homedir } from "node:os";
-import {
-  type Config,
-  type JsonObject,
-  type Session,
-  type SessionEvent,
-  type SessionFilter,
-  type SessionKind,
-  type SessionStatus,
-  errors,
-  newId,
-  resolveConfig,
-} from "../core/index.js";
+import { type Config, type JsonObject, type Session, type SessionEvent, errors, newId, resolveConfig } from "../core/index.js";
 import { SessionManager } from "../engine/index.js";
 import { type WebhookRecord, openSqliteStore } from "../store/index.js";
+import { type SessionRecorder, type ToolCallRecord, requireSession, withSession as withScope } from "./context.js";
+import {
+  type AgentSession,
+  type AgentSessionEvent,
+  type SessionQuery,
+  type SessionResumeContext,
+  type SessionStatsSummary,
+  type StartSessionOptions,
+  type WebhookOptions,
+  agentSessionFields,
+  createInput,
+  resumeContext,
+  toAgentEvent,
+  toFilter,
+  toStatsSummary,
+  toolCallData,
+} from "./seed004-shapes.js";
+
+export type { AgentSession, AgentSessionEvent, SessionQuery, SessionResumeContext, SessionStatsSummary, StartSessionOptions, WebhookOptions } from "./seed004-shapes.js";
+export { type InstrumentOptions, type SessionScope, type ToolCallRecord, currentScope, currentSession, instrument } from "./context.js";
 
 /**
  * Seed 004's function API, embedded: the same names, arguments and return shapes, backed by the
  * engine on the SQLite store in SESSIOND_HOME (default ~/.sessiond). Reads are synchronous,
  * as seed 004 uses them; writes return promises that resolve once the write is durable.
  */
-
-/** A session in seed 004's camelCase shape. */
-export interface AgentSession {
-  id: string;
-  name: string;
-  userId?: string;
-  channelId?: string;
-  agentId?: string;
-  mode: string;
-  task: string;
-  workspace?: string;
-  status: SessionStatus;
-  createdAt: string;
-  updatedAt: string;
-  iterations: number;
-  /** null when the session has no bound (sessions created through REST may have none). */
-  maxIterations: number | null;
-  context: Record<string, unknown>;
-  /** The whole event history, read when first accessed. */
-  readonly history: AgentSessionEvent[];
-  result?: unknown;
-  error?: string;
-  metadata?: Record<string, unknown>;
-}
-
-/** An event in seed 004's shape, with its seq. */
-export interface AgentSessionEvent {
-  seq: number;
-  timestamp: string;
-  type: string;
-  data: Record<string, unknown>;
-}
-
-export interface StartSessionOptions {
-  userId?: string;
-  channelId?: string;
-  agentId?: string;
-  /** @default config `defaultMaxIterations` (50) */
-  maxIterations?: number;
-  context?: Record<string, unknown>;
-  workspace?: string;
-  metadata?: Record<string, unknown>;
-  name?: string;
-  type?: string;
-  kind?: SessionKind;
-  labels?: Record<string, string>;
-}
-
-/** Filters of findSessions and the get*Sessions helpers. */
-export interface SessionQuery {
-  userId?: string;
-  channelId?: string;
-  agentId?: string;
-  mode?: string;
-  type?: string;
-  kind?: SessionKind | SessionKind[];
-  status?: SessionStatus | SessionStatus[];
-  labels?: Record<string, string>;
-  createdAfter?: string;
-  createdBefore?: string;
-  /** At most this many, newest first; all when absent. */
-  limit?: number;
-}
-
-/** What getSessionContext returns: what an agent needs to pick up where it left off. */
-export interface SessionResumeContext {
-  sessionId: string;
-  task: string;
-  mode: string;
-  status: SessionStatus;
-  iterations: number;
-  maxIterations: number | null;
-  context: Record<string, unknown>;
-  /** The newest events, oldest first (config `recentHistoryLength`). */
-  recentHistory: AgentSessionEvent[];
-  result?: unknown;
-  error?: string;
-}
-
-export interface SessionStatsSummary {
-  total: number;
-  byStatus: Record<string, number>;
-  byMode: Record<string, number>;
-  byKind: Record<string, number>;
-  /** Percent of ended sessions that completed. */
-  successRate: number;
-  averageIterations: number;
-  averageDurationMs: number;
-}
-
-export interface WebhookOptions {
-  /** Seed 004 event names to deliver (start, pause, resume, complete, error, timeout); all when empty. */
-  events?: string[];
-  /** Signs deliveries (HMAC-SHA256) when set. */
-  secret?: string;
-}
 
 let current: { manager: SessionManager; config: Config } | undefined;
 
@@ -167,24 +80,7 @@ export async function startSession(task: string, mode: string, options: StartSes
   if (typeof task !== "string") throw errors.validation("task", "expected a string");
   if (typeof mode !== "string") throw errors.validation("mode", "expected a string");
   const { manager, config } = engine();
-  const session = await manager.create({
-    task,
-    mode,
-    kind: options.kind ?? "agent",
-    max_iterations: options.maxIterations ?? config.defaultMaxIterations,
-    ...defined({
-      user_id: options.userId,
-      channel_id: options.channelId,
-      agent_id: options.agentId,
-      context: options.context,
-      workspace: options.workspace,
-      metadata: options.metadata,
-      name: options.name,
-      type: options.type,
-      labels: options.labels,
-    }),
-  });
-  return toAgentSession(session);
+  return toAgentSession(await manager.create(createInput(task, mode, options, config.defaultMaxIterations)));
 }
 
 export async function pauseSession(sessionId: string, reason?: string): Promise<AgentSession> {
@@ -211,8 +107,29 @@ export async function incrementIteration(sessionId: string, data: Record<string,
 
 // ---- events and context ----------------------------------------------------------------------
 
-export async function recordToolCall(sessionId: string, tool: string, args: unknown, result?: unknown): Promise<AgentSessionEvent> {
-  return toAgentEvent(await engine().manager.recordToolCall(sessionId, tool, args, result));
+/**
+ * Records a `tool_call` event. Seed 004's form names the session; inside `withSession(id, fn)`
+ * the one-argument form takes it from the scope:
+ *
+ * @example
+ * await recordToolCall(session.id, "bash", { command: "npm test" }, { exitCode: 0 });
+ * await withSession(session.id, () => recordToolCall({ tool: "bash", args: { command: "npm test" }, result: { exitCode: 0 } }));
+ * @throws no_session_context for the one-argument form outside withSession
+ */
+export async function recordToolCall(sessionId: string, tool: string, args: unknown, result?: unknown): Promise<AgentSessionEvent>;
+export async function recordToolCall(call: ToolCallRecord): Promise<AgentSessionEvent>;
+export async function recordToolCall(first: string | ToolCallRecord, tool?: string, args?: unknown, result?: unknown): Promise<AgentSessionEvent> {
+  if (typeof first === "string") return toAgentEvent(await engine().manager.recordToolCall(first, tool as string, args, result));
+  return recordCall(requireSession("recordToolCall").sessionId, first);
+}
+
+/** A tool call with only tool/args/result goes through the engine's recordToolCall (which keeps metadata.toolsUsed); one with an error or duration is appended as is. */
+async function recordCall(sessionId: string, call: ToolCallRecord): Promise<AgentSessionEvent> {
+  if (call === null || typeof call !== "object") throw errors.validation("call", "expected {tool, args?, result?}");
+  const { manager } = engine();
+  if (call.error === undefined && call.duration_ms === undefined) return toAgentEvent(await manager.recordToolCall(sessionId, call.tool, call.args, call.result));
+  if (typeof call.tool !== "string" || call.tool === "") throw errors.validation("tool", "expected the tool's name");
+  return toAgentEvent(await manager.appendEvent(sessionId, "tool_call", toolCallData(call)));
 }
 
 export async function recordLearning(sessionId: string, insight: string, expertiseFile?: string): Promise<AgentSessionEvent> {
@@ -221,8 +138,39 @@ export async function recordLearning(sessionId: string, insight: string, experti
   return toAgentEvent(await engine().manager.appendEvent(sessionId, "learning", data));
 }
 
-export async function addEvent(sessionId: string, type: string, data: Record<string, unknown> = {}): Promise<AgentSessionEvent> {
-  return toAgentEvent(await engine().manager.appendEvent(sessionId, type, data));
+/**
+ * Appends a custom event. Seed 004's form names the session; inside `withSession(id, fn)`,
+ * `addEvent(type, data?)` takes it from the scope (a second argument that is a string means the
+ * first is the session).
+ * @throws no_session_context for the scoped form outside withSession
+ */
+export async function addEvent(sessionId: string, type: string, data?: Record<string, unknown>): Promise<AgentSessionEvent>;
+export async function addEvent(type: string, data?: Record<string, unknown>): Promise<AgentSessionEvent>;
+export async function addEvent(first: string, second?: string | Record<string, unknown>, third?: Record<string, unknown>): Promise<AgentSessionEvent> {
+  const [sessionId, type, data] = typeof second === "string" ? [first, second, third] : [requireSession("addEvent").sessionId, first, second];
+  return toAgentEvent(await engine().manager.appendEvent(sessionId, type, (data ?? {}) as JsonObject));
+}
+
+/** Appends through the embedded engine: what `withSession` scopes record into. */
+const embeddedRecorder: SessionRecorder = {
+  recordToolCall: (sessionId, call) => recordCall(sessionId, call),
+  addEvent: (sessionId, type, data) => addEvent(sessionId, type, data),
+};
+
+/**
+ * Runs `fn` with `sessionId` as the current session (seed 002's AsyncLocalStorage context):
+ * `recordToolCall({…})`, `addEvent(type, data)` and `instrument`ed functions called inside —
+ * across awaits and timers — record into it through the embedded engine. Nested scopes shadow
+ * the outer one until they return.
+ *
+ * @example
+ * await withSession(session.id, async () => {
+ *   await addEvent("note", { text: "no id passed" });
+ *   await instrument(runTests, "run_tests")();
+ * });
+ */
+export function withSession<T>(sessionId: string, fn: () => T): T {
+  return withScope(sessionId, fn, embeddedRecorder);
 }
 
 /** Merges `updates` into the context (JSON Merge Patch: nested objects merge, null deletes). */
@@ -246,17 +194,7 @@ export function getSessionContext(sessionId: string): SessionResumeContext | nul
   const recent = config.recentHistoryLength
     ? manager.listEventsSync(session.id, { descending: true, limit: config.recentHistoryLength }).reverse()
     : [];
-  return {
-    sessionId: session.id,
-    task: session.task ?? "",
-    mode: session.mode ?? "",
-    status: session.status,
-    iterations: session.iterations,
-    maxIterations: session.max_iterations,
-    context: session.context,
-    recentHistory: recent.map(toAgentEvent),
-    ...defined({ result: session.result ?? undefined, error: session.error ?? undefined }),
-  };
+  return resumeContext(session, recent);
 }
 
 /** True when resumeSession would succeed: the session is paused, or crashed (recovery). */
@@ -296,16 +234,7 @@ export function getFailedSessions(query: Omit<SessionQuery, "status"> = {}): Age
 }
 
 export function getStats(query: Omit<SessionQuery, "limit"> = {}): SessionStatsSummary {
-  const s = engine().manager.statsSync(toFilter(query));
-  return {
-    total: s.total,
-    byStatus: s.by_status,
-    byMode: s.by_mode,
-    byKind: s.by_kind,
-    successRate: s.success_rate,
-    averageIterations: s.average_iterations,
-    averageDurationMs: s.average_duration_ms,
-  };
+  return toStatsSummary(engine().manager.statsSync(toFilter(query)));
 }
 
 /** Deletes sessions that ended (completed, failed, timeout) more than `days` days ago; returns how many. */
@@ -340,27 +269,7 @@ export function configureWebhook(url: string, options: WebhookOptions = {}): Web
 // ---- shapes ----------------------------------------------------------------------------------
 
 function toAgentSession(s: Session): AgentSession {
-  const agent = {
-    id: s.id,
-    name: s.name,
-    ...defined({
-      userId: s.user_id ?? undefined,
-      channelId: s.channel_id ?? undefined,
-      agentId: s.agent_id ?? undefined,
-      workspace: s.workspace ?? undefined,
-      result: s.result ?? undefined,
-      error: s.error ?? undefined,
-    }),
-    mode: s.mode ?? "",
-    task: s.task ?? "",
-    status: s.status,
-    createdAt: s.created_at,
-    updatedAt: s.updated_at,
-    iterations: s.iterations,
-    maxIterations: s.max_iterations,
-    context: s.context,
-    metadata: s.metadata,
-  } as Omit<AgentSession, "history">;
+  const agent = agentSessionFields(s);
   let history: AgentSessionEvent[] | undefined;
   return Object.defineProperty(agent, "history", {
     enumerable: true,
@@ -378,26 +287,3 @@ function allEvents(s: Session): SessionEvent[] {
   }
 }
 
-function toAgentEvent(e: SessionEvent): AgentSessionEvent {
-  return { seq: e.seq, timestamp: e.ts, type: e.type, data: e.data };
-}
-
-function toFilter(q: SessionQuery): SessionFilter {
-  return defined({
-    user_id: q.userId,
-    channel_id: q.channelId,
-    agent_id: q.agentId,
-    mode: q.mode,
-    type: q.type,
-    kind: q.kind,
-    status: q.status,
-    labels: q.labels,
-    created_after: q.createdAfter,
-    created_before: q.createdBefore,
-  });
-}
-
-/** The object without its undefined members. */
-function defined<T extends Record<string, unknown>>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as never;
-}

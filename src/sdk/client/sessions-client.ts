@@ -187,6 +187,16 @@ export class SessionsClient {
     return { items: reply.body, next_cursor: headerValue(reply.headers, "x-next-cursor") || null };
   }
 
+  /** Every event matching `options`, following the cursors (oldest first unless `order: "desc"`). */
+  async *iterateEvents(ref: string, options: Omit<EventListOptions, "cursor"> = {}): AsyncGenerator<SessionEvent> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.listEvents(ref, { ...options, ...(cursor ? { cursor } : {}) });
+      yield* page.items;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+  }
+
   /** Records a checkpoint of the session now; `data` becomes the session's `checkpoint`. */
   async createCheckpoint(ref: string, input: { label?: string | null; data?: JsonObject } = {}, options: WriteOptions = {}): Promise<Checkpoint> {
     return this.call<Checkpoint>({ method: "POST", path: `${sessionPath(ref)}/checkpoints`, body: input, headers: ifMatch(options) });

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import { Client, type Dispatcher, Pool } from "undici";
 import { DATA_FILES, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_PORT } from "../../core/defaults.js";
 import { errorFromWire, unreachable } from "./errors.js";
@@ -52,13 +53,22 @@ function readToken(path: string): string | undefined {
   }
 }
 
-/** One request: query values that are arrays repeat the parameter; a body is sent as JSON. */
+/** One request: query values that are arrays repeat the parameter; a body is sent as JSON, a raw body as is. */
 export interface RequestSpec {
   method: Dispatcher.HttpMethod;
   path: string;
   query?: Record<string, string | number | boolean | readonly (string | number)[] | undefined>;
   body?: unknown;
+  /** Bytes sent as they are (with `headers["content-type"]`), instead of a JSON `body`. */
+  rawBody?: string | Uint8Array | Readable;
   headers?: Record<string, string>;
+}
+
+/** An answer whose body is still a stream (for feeds): the caller reads it and must consume or destroy it. */
+export interface StreamReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
 }
 
 /** A successful answer: the parsed JSON body (undefined when empty) and the headers. */
@@ -94,41 +104,71 @@ export class Transport {
    * @throws SessiondError from the server's error body, or `internal` when it cannot be reached in time
    */
   async request<T>(spec: RequestSpec): Promise<Reply<T>> {
-    const headers: Record<string, string> = { accept: "application/json", ...spec.headers };
-    if (this.target.kind === "url" && this.target.token && headers.authorization === undefined) headers.authorization = `Bearer ${this.target.token}`;
-    let body: string | undefined;
-    if (spec.body !== undefined) {
-      body = JSON.stringify(spec.body);
-      headers["content-type"] = "application/json";
-    }
+    const reply = await this.requestBytes(spec);
+    const parsed = parseBody(reply.body.toString("utf8"));
+    return { status: reply.status, headers: reply.headers, body: parsed as T };
+  }
+
+  /**
+   * Sends a request and returns the answer's bytes as they are (artifact downloads, /metrics).
+   * @throws SessiondError from the server's error body, or `internal` when it cannot be reached in time
+   */
+  async requestBytes(spec: RequestSpec): Promise<Reply<Buffer>> {
     const { timeoutMs } = this.target;
     const signal = AbortSignal.timeout(timeoutMs);
     let response: Dispatcher.ResponseData;
-    let text: string;
+    let bytes: Buffer;
     try {
-      response = await this.dispatcher.request({
-        method: spec.method,
-        path: this.pathOf(spec),
-        headers,
-        ...(body !== undefined ? { body } : {}),
-        signal,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-      text = await response.body.text();
+      response = await this.dispatcher.request({ ...this.options(spec), signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      bytes = Buffer.from(await response.body.arrayBuffer());
     } catch (err) {
       throw unreachable(this.where, err, signal.aborted ? timeoutMs : undefined);
     }
-    let parsed: unknown = undefined;
-    if (text.length) {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = text;
-      }
+    if (response.statusCode >= 400) throw errorFromWire(response.statusCode, parseBody(bytes.toString("utf8")));
+    return { status: response.statusCode, headers: response.headers, body: bytes };
+  }
+
+  /**
+   * Opens a long-lived answer (an SSE feed): the deadline covers only the wait for its headers;
+   * the body is handed back unread, and `signal` ends it.
+   * @throws SessiondError when the server answers with an error
+   */
+  async openStream(spec: RequestSpec, signal?: AbortSignal): Promise<StreamReply> {
+    const { timeoutMs } = this.target;
+    let response: Dispatcher.ResponseData;
+    try {
+      // bodyTimeout 0: a quiet feed is not a dead one (the server's heartbeats keep proxies awake).
+      response = await this.dispatcher.request({ ...this.options(spec), ...(signal ? { signal } : {}), headersTimeout: timeoutMs, bodyTimeout: 0 });
+    } catch (err) {
+      throw unreachable(this.where, err);
     }
-    if (response.statusCode >= 400) throw errorFromWire(response.statusCode, parsed);
-    return { status: response.statusCode, headers: response.headers, body: parsed as T };
+    if (response.statusCode >= 400) {
+      const text = await response.body.text().catch(() => "");
+      throw errorFromWire(response.statusCode, parseBody(text));
+    }
+    return { status: response.statusCode, headers: response.headers, body: response.body };
+  }
+
+  /** The URL and headers a WebSocket to `path` needs (the Unix socket as `ws+unix:`), with the token over TCP. */
+  webSocketTarget(spec: Pick<RequestSpec, "path" | "query">): { url: string; headers: Record<string, string>; socketPath?: string } {
+    const headers = this.authHeaders();
+    const path = this.pathOf(spec);
+    if (this.target.kind === "socket") return { url: `ws://localhost${path}`, headers, socketPath: this.target.socketPath };
+    return { url: `${this.target.origin.replace(/^http/, "ws")}${path}`, headers };
+  }
+
+  private authHeaders(): Record<string, string> {
+    return this.target.kind === "url" && this.target.token ? { authorization: `Bearer ${this.target.token}` } : {};
+  }
+
+  private options(spec: RequestSpec): Dispatcher.RequestOptions {
+    const headers: Record<string, string> = { accept: "application/json", ...this.authHeaders(), ...spec.headers };
+    let body: string | Uint8Array | Readable | undefined = spec.rawBody;
+    if (body === undefined && spec.body !== undefined) {
+      body = JSON.stringify(spec.body);
+      headers["content-type"] = "application/json";
+    }
+    return { method: spec.method, path: this.pathOf(spec), headers, ...(body !== undefined ? { body } : {}) };
   }
 
   /** Closes the connections; requests in flight finish first. */
@@ -136,7 +176,7 @@ export class Transport {
     await this.dispatcher.close();
   }
 
-  private pathOf(spec: RequestSpec): string {
+  private pathOf(spec: Pick<RequestSpec, "path" | "query">): string {
     const base = this.target.kind === "url" ? this.target.basePath : "";
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(spec.query ?? {})) {
@@ -146,6 +186,16 @@ export class Transport {
     }
     const qs = params.toString();
     return `${base}${spec.path}${qs ? `?${qs}` : ""}`;
+  }
+}
+
+/** JSON when it parses, else the text; undefined when empty. */
+function parseBody(text: string): unknown {
+  if (!text.length) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
   }
 }
 
