@@ -6,6 +6,7 @@ const MASK = "********";
 export function maskSecrets(config: Config): Record<string, unknown> {
   const masked: Record<string, unknown> = { ...config };
   masked.tokens = config.tokens.map((t) => ({ ...t, token: MASK }));
+  if (config.llmApiKey !== undefined) masked.llmApiKey = MASK;
   for (const key of ["pgUrl", "redisUrl"] as const) {
     const url = config[key];
     if (url !== undefined) masked[key] = maskUrl(url);

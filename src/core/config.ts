@@ -176,6 +176,43 @@ export const ConfigSchema = Type.Object(
      * @default true
      */
     shellCgroup: Type.Boolean(),
+    /**
+     * The interpreter python sessions run (resolved once per server to its real executable, so a
+     * version-manager shim such as pyenv's is paid once, not per session). @default "python3"
+     */
+    pythonPath: Type.String({ minLength: 1 }),
+    /** Base URL of the OpenAI-compatible API llm sessions talk to (`…/v1`); a session's `metadata.base_url` overrides it. @default "https://api.openai.com/v1" */
+    llmBaseUrl: Type.String({ minLength: 1 }),
+    /** Model of llm sessions unless a session's `metadata.model` names one. @default "gpt-4o-mini" */
+    llmModel: Type.String({ minLength: 1 }),
+    /**
+     * Bearer key for the llm endpoint. Env `SESSIOND_LLM_API_KEY`, or `OPENAI_API_KEY`. Never
+     * logged, never stored in a session; `sessiond config` masks it. @default none
+     */
+    llmApiKey: Type.Optional(Type.String({ minLength: 1 })),
+    /** System prompt of llm sessions unless a session's `metadata.system_prompt` sets one; "" for none. @default "" */
+    llmSystemPrompt: Type.String(),
+    /** Past conversation sent with each llm turn, in tokens (estimated at 4 characters a token); older messages are left out. @default 8000 */
+    llmHistoryTokens: Type.Integer({ minimum: 1 }),
+    /** Ask for replies token by token (`stream: true`, shown live on the session stream); false asks for whole replies. @default true */
+    llmStream: Type.Boolean(),
+    /** Attempts per llm request, the first included, on 429, 5xx, network errors and timeouts. @default 3 */
+    llmMaxAttempts: Type.Integer({ minimum: 1 }),
+    /** The first retry delay of an llm request; later ones grow exponentially, with jitter (cockatiel). @default 500 */
+    llmBackoffBaseMs: Type.Integer({ minimum: 1 }),
+    /** The longest delay between two attempts of an llm request. @default 10000 */
+    llmBackoffMaxMs: Type.Integer({ minimum: 1 }),
+    /** How long an llm request may go without a byte from the endpoint (connect, headers, between streamed chunks) before the attempt fails. @default 30000 */
+    llmRequestTimeoutMs: Type.Integer({ minimum: 1 }),
+    /**
+     * Prices per model, in USD per million tokens, for the cost an llm session adds up in
+     * `metadata.cost_usd`; a model not listed costs nothing. @default {}
+     * @example { "gpt-4o-mini": { "input": 0.15, "output": 0.6 } }
+     */
+    llmPrices: Type.Record(
+      Type.String({ minLength: 1 }),
+      Type.Object({ input: Type.Number({ minimum: 0 }), output: Type.Number({ minimum: 0 }) }, { additionalProperties: false }),
+    ),
     /** Terminal width of a new shell. @default 120 */
     ptyCols: Type.Integer({ minimum: 1, maximum: 10000 }),
     /** Terminal height of a new shell. @default 30 */
@@ -344,6 +381,17 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     shellCgroup: true,
     ptyCols: 120,
     ptyRows: 30,
+    pythonPath: "python3",
+    llmBaseUrl: "https://api.openai.com/v1",
+    llmModel: "gpt-4o-mini",
+    llmSystemPrompt: "",
+    llmHistoryTokens: 8000,
+    llmStream: true,
+    llmMaxAttempts: 3,
+    llmBackoffBaseMs: 500,
+    llmBackoffMaxMs: 10_000,
+    llmRequestTimeoutMs: 30_000,
+    llmPrices: {},
     host: DEFAULT_HOST,
     port: DEFAULT_PORT,
     auth: true,
@@ -382,7 +430,7 @@ export function envName(key: string): string {
  * Env names read besides `SESSIOND_<KEY>`, for names other systems fixed first (seed 000's
  * `ENABLE_SESSIONS`). The `SESSIOND_` name wins when both are set.
  */
-export const ENV_ALIASES: Readonly<Record<string, string>> = { enableSessions: "ENABLE_SESSIONS" };
+export const ENV_ALIASES: Readonly<Record<string, string>> = { enableSessions: "ENABLE_SESSIONS", llmApiKey: "OPENAI_API_KEY" };
 
 /**
  * Merges defaults < file < env < flags, coerces env strings to the option's type, validates

@@ -131,7 +131,8 @@ export class LiveSessions {
     this.manager = options.manager;
     this.config = options.config;
     this.log = options.log ?? silentLog;
-    this.drivers = options.drivers ?? defaultDrivers(options.config, this.log);
+    // The manager goes to the drivers for llm sessions, which keep their conversation as events (issue 7).
+    this.drivers = options.drivers ?? defaultDrivers(options.config, this.log, options.manager);
     this.hostEnv = options.hostEnv ?? process.env;
     this.workspace = options.workspace ?? ((session) => ensureWorkspace(this.config, session));
     this.onProcess = options.onProcess;

@@ -16,7 +16,7 @@ import { type HelperReply, LineReader, endMarker } from "./protocol.js";
  */
 export interface CellLanguage {
   /** Language name for errors and logs ("python", "typescript"). */
-  readonly kind: "python" | "typescript";
+  readonly kind: "python" | "typescript" | "llm";
   /**
    * Turns an exec's input into the fields of the helper's `exec` request, or into an immediate
    * failed result (a syntax error found before the helper sees the cell: a result, not a throw).

@@ -1,0 +1,226 @@
+import { fileURLToPath } from "node:url";
+import type { Config, JsonObject, Session } from "../../core/index.js";
+import type { SessionManager } from "../../engine/index.js";
+import type { LiveProcess, SessionDriver, StartSpec } from "../driver.js";
+import { type CellLanguage, type HelperReply, PipeProcess } from "../interpreter/index.js";
+import { type DriverLog, silentLog } from "../log.js";
+import { type ChatMessage, messageFromEvent, turnMessages } from "./history.js";
+
+/** What the llm driver reads and writes of its sessions: the conversation (events) and the totals (metadata). */
+export type SessionRecords = Pick<SessionManager, "get" | "appendEvent" | "listEvents" | "update">;
+
+/** The config the llm driver reads. */
+export type LlmConfig = Pick<
+  Config,
+  | "llmBaseUrl"
+  | "llmModel"
+  | "llmApiKey"
+  | "llmSystemPrompt"
+  | "llmHistoryTokens"
+  | "llmStream"
+  | "llmMaxAttempts"
+  | "llmBackoffBaseMs"
+  | "llmBackoffMaxMs"
+  | "llmRequestTimeoutMs"
+  | "llmPrices"
+>;
+
+/** Options of the llm driver. */
+export interface LlmDriverOptions {
+  readonly config: LlmConfig;
+  readonly records: SessionRecords;
+  /** The node that runs the helper. @default process.execPath */
+  readonly nodePath?: string;
+  readonly log?: DriverLog;
+}
+
+/** The helper script, shipped beside this file (scripts/copy-assets.mjs copies it into dist/). */
+const HELPER = fileURLToPath(new URL("./helper.mjs", import.meta.url));
+const EVENTS_PAGE = 1000;
+
+/** Per-session settings, from the session's metadata (set at start) over the config. */
+interface Conversation {
+  readonly baseUrl: string;
+  readonly model: string;
+  readonly system: string;
+  readonly stream: boolean;
+}
+
+/** Token and cost totals kept in the session's metadata. */
+interface Totals {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  cost_usd: number;
+  turns: number;
+}
+
+/**
+ * One llm session's side of the helper protocol: builds each turn from the conversation (history
+ * trimmed to `llmHistoryTokens`), and after a successful turn records the user's and the
+ * assistant's messages as `message` events (tool calls included) and adds the usage and cost to
+ * the session's metadata.
+ */
+class LlmLanguage implements CellLanguage {
+  readonly kind = "llm" as const;
+  private pendingUser: ChatMessage | undefined;
+  private pendingDropped = 0;
+
+  constructor(
+    private readonly sessionId: string,
+    private readonly conversation: Conversation,
+    private readonly history: ChatMessage[],
+    private readonly totals: Totals,
+    private readonly options: LlmDriverOptions,
+    private readonly log: DriverLog,
+  ) {}
+
+  async prepare(input: string) {
+    const user: ChatMessage = { role: "user", content: input };
+    const { messages, dropped } = turnMessages(this.conversation.system, this.history, user, this.options.config.llmHistoryTokens);
+    this.pendingUser = user;
+    this.pendingDropped = dropped;
+    const { config } = this.options;
+    return {
+      request: {
+        url: `${this.conversation.baseUrl.replace(/\/+$/, "")}/chat/completions`,
+        ...(config.llmApiKey ? { key: config.llmApiKey } : {}),
+        body: {
+          model: this.conversation.model,
+          messages,
+          stream: this.conversation.stream,
+          ...(this.conversation.stream ? { stream_options: { include_usage: true } } : {}),
+        },
+        attempts: config.llmMaxAttempts,
+        backoffBaseMs: config.llmBackoffBaseMs,
+        backoffMaxMs: config.llmBackoffMaxMs,
+        timeoutMs: config.llmRequestTimeoutMs,
+      },
+    };
+  }
+
+  finish(reply: HelperReply) {
+    const user = this.pendingUser;
+    this.pendingUser = undefined;
+    if (!reply.ok || !user) return { stderr: `${typeof reply.error === "string" ? reply.error : "llm request failed"}\n` };
+    const toolCalls = Array.isArray(reply.tool_calls) ? (reply.tool_calls as JsonObject[]) : undefined;
+    const assistant: ChatMessage = { role: "assistant", content: typeof reply.content === "string" ? reply.content : "", ...(toolCalls ? { tool_calls: toolCalls } : {}) };
+    this.history.push(user, assistant);
+    const usage = (reply.usage ?? {}) as Record<string, unknown>;
+    const model = typeof reply.model === "string" ? reply.model : this.conversation.model;
+    this.addUsage(model, usage);
+    // Started now, in this order, before the coordinator writes the exec event: the session's
+    // writes are ordered, so the messages come just before their exec.
+    const writes = [
+      this.options.records.appendEvent(this.sessionId, "message", { role: "user", content: user.content }),
+      this.options.records.appendEvent(this.sessionId, "message", {
+        role: "assistant",
+        content: assistant.content,
+        model,
+        ...(toolCalls ? { tool_calls: toolCalls } : {}),
+        ...(Object.keys(usage).length ? { usage: usage as JsonObject } : {}),
+        finish_reason: typeof reply.finish_reason === "string" ? reply.finish_reason : null,
+        attempts: typeof reply.attempts === "number" ? reply.attempts : 1,
+        ...(this.pendingDropped ? { history_dropped: this.pendingDropped } : {}),
+      }),
+      this.saveTotals(model),
+    ];
+    void Promise.all(writes).catch((err: unknown) => this.log.warn({ err, session: this.sessionId }, "could not record an llm turn"));
+    return {};
+  }
+
+  mayChangeState(): boolean {
+    return false;
+  }
+
+  private addUsage(model: string, usage: Record<string, unknown>): void {
+    const prompt = numberOr(usage.prompt_tokens, 0);
+    const completion = numberOr(usage.completion_tokens, 0);
+    const price = this.options.config.llmPrices[model];
+    this.totals.prompt_tokens += prompt;
+    this.totals.completion_tokens += completion;
+    this.totals.total_tokens += numberOr(usage.total_tokens, prompt + completion);
+    if (price) this.totals.cost_usd = round((this.totals.cost_usd * 1e6 + prompt * price.input + completion * price.output) / 1e6);
+    this.totals.turns++;
+  }
+
+  private async saveTotals(model: string): Promise<void> {
+    const session = await this.options.records.get(this.sessionId);
+    await this.options.records.update(this.sessionId, { metadata: { ...session.metadata, model, ...this.totals } });
+  }
+}
+
+/**
+ * Live LLM sessions: a conversation with any OpenAI-compatible chat completions endpoint. Each
+ * session has a small node helper of its own (llm/helper.mjs) that makes the HTTP requests, with
+ * retries and timeouts, and streams the reply on its stdout — so an llm session has the same
+ * process, limits, interrupt, stream and crash handling as the others. The conversation lives in
+ * the session (`message` events) and is reloaded on restart: recovery needs no replay.
+ *
+ * Per session, `metadata.model`, `metadata.system_prompt` and `metadata.base_url` given at start
+ * override the config. The API key comes from the config (or env) only, and goes to the helper
+ * in the turn's request: it is never logged and never written into the session.
+ */
+export class LlmDriver implements SessionDriver {
+  readonly kind = "llm" as const;
+  readonly targets = ["local"] as const;
+  private readonly nodePath: string;
+  private readonly log: DriverLog;
+
+  constructor(private readonly options: LlmDriverOptions) {
+    this.nodePath = options.nodePath ?? process.execPath;
+    this.log = options.log ?? silentLog;
+  }
+
+  async start(spec: StartSpec): Promise<LiveProcess> {
+    const session = await this.options.records.get(spec.sessionId);
+    const language = new LlmLanguage(session.id, this.conversation(session), await this.history(session.id), totalsOf(session), this.options, this.log);
+    return PipeProcess.start(spec, { command: this.nodePath, args: [HELPER], language, log: this.log });
+  }
+
+  private conversation(session: Session): Conversation {
+    const meta = session.metadata;
+    const { config } = this.options;
+    return {
+      baseUrl: typeof meta.base_url === "string" && meta.base_url ? meta.base_url : config.llmBaseUrl,
+      model: typeof meta.model === "string" && meta.model ? meta.model : config.llmModel,
+      system: typeof meta.system_prompt === "string" ? meta.system_prompt : config.llmSystemPrompt,
+      stream: typeof meta.stream === "boolean" ? meta.stream : config.llmStream,
+    };
+  }
+
+  /** Every `message` event of the session, oldest first. */
+  private async history(sessionId: string): Promise<ChatMessage[]> {
+    const messages: ChatMessage[] = [];
+    let after = 0;
+    for (;;) {
+      const page = await this.options.records.listEvents(sessionId, { types: ["message"], after_seq: after, limit: EVENTS_PAGE });
+      for (const event of page) {
+        const message = messageFromEvent(event);
+        if (message) messages.push(message);
+      }
+      if (page.length < EVENTS_PAGE) return messages;
+      after = page[page.length - 1]!.seq;
+    }
+  }
+}
+
+function totalsOf(session: Session): Totals {
+  const meta = session.metadata;
+  return {
+    prompt_tokens: numberOr(meta.prompt_tokens, 0),
+    completion_tokens: numberOr(meta.completion_tokens, 0),
+    total_tokens: numberOr(meta.total_tokens, 0),
+    cost_usd: numberOr(meta.cost_usd, 0),
+    turns: numberOr(meta.turns, 0),
+  };
+}
+
+function numberOr(value: unknown, fallback: number): number {
+  return typeof value === "number" && Number.isFinite(value) ? value : fallback;
+}
+
+/** Cost to a millionth of a dollar, without float noise. */
+function round(value: number): number {
+  return Math.round(value * 1e6) / 1e6;
+}
