@@ -101,7 +101,10 @@ export class FeedHub {
     while (!sub.live && !sub.outlet.closed) {
       const headBefore = this.head;
       const page = await this.store.listFeed(sub.cursor, PAGE);
-      for (const entry of page) sub.offer(entry, () => feedMessage(entry));
+      for (const entry of page) {
+        sub.offer(entry, () => feedMessage(entry));
+        if (sub.outlet.full) await sub.outlet.room();
+      }
       if (page.length < PAGE) {
         // Every row up to headBefore existed when the page was read: those not returned belong to
         // deleted sessions. Caught up once nothing newer has been handed out since.

@@ -76,6 +76,11 @@ export class Outlet {
     return true;
   }
 
+  /** True when a backlog reader should wait for {@link room} before pushing more. */
+  get full(): boolean {
+    return this.batchBytes + this.sink.bufferedBytes > this.maxBufferedBytes / 2;
+  }
+
   /**
    * For a backlog reader: resolves once the transport has room again (below half the limit), so
    * replaying a long history is paced by the client instead of cutting it off.

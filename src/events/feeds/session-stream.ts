@@ -209,7 +209,10 @@ export class SessionStream {
         limit: EVENT_PAGE,
         ...(this.types ? { types: [...this.types] } : {}),
       });
-      for (const event of page) this.sendEvent(event);
+      for (const event of page) {
+        this.sendEvent(event);
+        if (this.outlet.full) await this.outlet.room();
+      }
       if (this.outlet.closed) return;
       await this.outlet.room();
       if (page.length < EVENT_PAGE) return;
@@ -220,7 +223,10 @@ export class SessionStream {
     await this.deps.output.flush();
     for (;;) {
       const page = await this.deps.store.listOutput(this.sessionId, this.lastPos, OUTPUT_PAGE);
-      for (const piece of page) this.sendOutput(piece);
+      for (const piece of page) {
+        this.sendOutput(piece);
+        if (this.outlet.full) await this.outlet.room();
+      }
       if (this.outlet.closed) return;
       await this.outlet.room();
       if (page.length < OUTPUT_PAGE) return;
