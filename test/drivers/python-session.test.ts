@@ -1,0 +1,136 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { OutputEvent } from "../../src/drivers/index.js";
+import { LiveHarness, eventually, failure } from "./harness.js";
+
+vi.setConfig({ testTimeout: 30_000 });
+
+describe("python sessions", () => {
+  let h: LiveHarness;
+  const open = async (flags: Record<string, unknown> = {}) => {
+    h = new LiveHarness(flags);
+    return h.live.start({ kind: "python" });
+  };
+  afterEach(async () => {
+    await h?.close();
+  });
+
+  it("works like a REPL: statements persist, the last expression's repr is shown, None is not", async () => {
+    const s = await open();
+    expect((await h.live.exec(s.id, "x = 41")).stdout).toBe("");
+    expect((await h.live.exec(s.id, "x += 1\nx")).stdout).toBe("42\n");
+    expect((await h.live.exec(s.id, "'ab' * 2")).stdout).toBe("'abab'\n");
+    expect((await h.live.exec(s.id, "None")).stdout).toBe("");
+    const result = await h.live.exec(s.id, "import math\ndef double(n):\n    return n * 2\n");
+    expect(result).toMatchObject({ status: "ok", exit_code: 0 });
+    expect((await h.live.exec(s.id, "double(math.pi) > 6")).stdout).toBe("True\n");
+  });
+
+  it("captures stdout and stderr separately", async () => {
+    const s = await open();
+    const result = await h.live.exec(s.id, "import sys\nprint('to out')\nprint('to err', file=sys.stderr)\nprint('out again')");
+    expect(result).toMatchObject({ status: "ok", stdout: "to out\nout again\n", stderr: "to err\n" });
+  });
+
+  it("counts executions: In and Out hold each cell's code and value", async () => {
+    const s = await open();
+    await h.live.exec(s.id, "1 + 1");
+    await h.live.exec(s.id, "print('no value')");
+    expect((await h.live.exec(s.id, "Out[1] * 10, len(In) - 1, In[2]")).stdout).toBe("(20, 3, \"print('no value')\")\n");
+  });
+
+  it("returns an exception's traceback as an error result, and the session lives on", async () => {
+    const s = await open();
+    await h.live.exec(s.id, "def inner():\n    return 1 / 0");
+    const result = await h.live.exec(s.id, "y = 5\ninner()");
+    expect(result).toMatchObject({ status: "error", exit_code: 1, stdout: "" });
+    expect(result.stderr).toContain("Traceback (most recent call last)");
+    expect(result.stderr).toContain('File "<cell 2>", line 2');
+    expect(result.stderr).toContain('File "<cell 1>", line 2, in inner');
+    expect(result.stderr).toContain("ZeroDivisionError: division by zero");
+    expect(result.stderr).not.toContain("helper.py");
+    expect((await h.live.exec(s.id, "y")).stdout).toBe("5\n");
+  });
+
+  it("reports a syntax error as a result naming its line and column", async () => {
+    const s = await open();
+    const result = await h.live.exec(s.id, "a = 1\nb = (2 +\n");
+    expect(result.status).toBe("error");
+    expect(result.stderr).toMatch(/SyntaxError: .* \(line 2, column \d+\)\n$/);
+    expect((await h.live.exec(s.id, "1")).stdout).toBe("1\n");
+  });
+
+  it("gives input() a clear error instead of waiting for a terminal", async () => {
+    const s = await open();
+    const result = await h.live.exec(s.id, "name = input('name? ')");
+    expect(result.status).toBe("error");
+    expect(result.stdout).toBe("name? ");
+    expect(result.stderr).toContain("input() is not available in a sessiond python session");
+    const read = await h.live.exec(s.id, "import sys\nsys.stdin.read()");
+    expect(read.stderr).toContain("StdinUnavailable");
+  });
+
+  it("runs top-level await", async () => {
+    const s = await open();
+    expect((await h.live.exec(s.id, "import asyncio\nawait asyncio.sleep(0)\n'awaited'")).stdout).toBe("'awaited'\n");
+  });
+
+  it("streams output as the cell prints it, and interrupts it on request (KeyboardInterrupt), staying usable", async () => {
+    const s = await open();
+    const chunks: OutputEvent[] = [];
+    h.live.onOutput((e) => chunks.push(e));
+    const running = h.live.exec(s.id, "import time\nprint('started')\nwhile True:\n    time.sleep(0.01)");
+    await eventually(() => chunks.some((c) => c.data.toString() === "started\n"));
+    expect((await h.live.interrupt(s.id)).interrupted).toBe(true);
+    const result = await running;
+    expect(result).toMatchObject({ status: "interrupted", stdout: "started\n" });
+    expect(result.stderr).toContain("KeyboardInterrupt");
+    expect((await h.live.exec(s.id, "'alive'")).stdout).toBe("'alive'\n");
+  });
+
+  it("interrupts a busy loop at its timeout", async () => {
+    const s = await open();
+    const result = await h.live.exec(s.id, "n = 0\nwhile True:\n    n += 1", { timeout_ms: 300 });
+    expect(result.status).toBe("timeout");
+    expect(result.stderr).toContain("KeyboardInterrupt");
+    expect((await h.live.exec(s.id, "n > 0")).stdout).toBe("True\n");
+  });
+
+  it("cuts output at the cap and says so", async () => {
+    const s = await open({ maxExecOutputBytes: 1000 });
+    const result = await h.live.exec(s.id, "print('x' * 100_000)");
+    expect(result.truncated).toBe(true);
+    expect(result.stdout.length).toBeLessThanOrEqual(1000);
+  });
+
+  it("refuses an input over the cap with 413", async () => {
+    const s = await open({ maxExecInputBytes: 64 });
+    const err = await failure(h.live.exec(s.id, `x = '${"a".repeat(100)}'`));
+    expect(err).toMatchObject({ code: "too_large", status: 413, field: "input" });
+  });
+
+  it("follows the working directory for recovery", async () => {
+    const s = await open();
+    await h.live.exec(s.id, "import os\nos.chdir('/tmp')");
+    expect(h.live.describe(s.id)!.cwd).toBe("/tmp");
+    await eventually(async () => (await h.manager.get(s.id)).runtime_metadata.cwd === "/tmp");
+  });
+
+  it("ends the exec with an error and crashes the session when the helper dies mid-cell, and recovers", async () => {
+    const s = await open();
+    await h.live.exec(s.id, "kept = 1");
+    const result = await h.live.exec(s.id, "import os, signal\nprint('bye', flush=True)\nos.kill(os.getpid(), signal.SIGKILL)");
+    expect(result).toMatchObject({ status: "error", exit_code: null, stdout: "bye\n" });
+    await eventually(async () => (await h.manager.get(s.id)).status === "crashed");
+    const recovered = await h.live.recover(s.id);
+    expect(recovered.status).toBe("active");
+    // A plain recover restarts the interpreter: the namespace is new (replay brings it back: replay.test.ts).
+    expect((await h.live.exec(s.id, "'kept' in dir()")).stdout).toBe("False\n");
+  });
+
+  it("stops everything a cell started", async () => {
+    const s = await open();
+    await h.live.exec(s.id, "import subprocess\np = subprocess.Popen(['sleep', '1000'])\nq = subprocess.Popen('sleep 1000 &', shell=True)");
+    await h.live.stop(s.id);
+    // h.close() asserts that nothing of the session's process group is left.
+  });
+});
