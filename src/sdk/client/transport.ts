@@ -173,6 +173,8 @@ export class Transport {
 
   /** Closes the connections; requests in flight finish first. */
   async close(): Promise<void> {
+    // Idempotent: a client closed twice (a test's cleanup, a shutdown hook) is simply closed.
+    if (this.dispatcher.closed || this.dispatcher.destroyed) return;
     await this.dispatcher.close();
   }
 
