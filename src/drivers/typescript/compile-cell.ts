@@ -78,7 +78,9 @@ export async function compileCell(source: string, cell: number): Promise<Compile
   }
   const edits: Edit[] = [];
   const hoisted: string[] = [];
+  const declared: string[] = [];
   let needsAsync = false;
+  let returnInHeader = false;
   const body = program.body as AnyNode[];
   body.forEach((statement, index) => {
     let node = statement;
@@ -97,6 +99,8 @@ export async function compileCell(source: string, cell: number): Promise<Compile
         return;
       case "VariableDeclaration":
         edits.push(...declarationEdits(node, js));
+        // Assignments read undeclared names as errors (`var E = ((E) => …)(E || {})`, what esbuild makes of an enum): create them first.
+        for (const declarator of node.declarations as AnyNode[]) declared.push(...patternNames(declarator.id));
         return;
       case "FunctionDeclaration":
         if (node.id) hoisted.push(node.id.name as string);
@@ -108,9 +112,18 @@ export async function compileCell(source: string, cell: number): Promise<Compile
         }
         return;
       case "ExpressionStatement":
-        if (index === body.length - 1 && !node.directive) {
+        // (A lone string is parsed as a directive; as the last statement of a cell it is a value.)
+        if (index === body.length - 1) {
           const expression = js.slice(node.expression.start, node.expression.end);
-          edits.push({ start: node.start, end: node.end, text: `return { value: (${expression}) };` });
+          // The prefix goes at the end of the line before, when the statement starts a line, so its columns stay put.
+          const lineStart = js.lastIndexOf("\n", node.start - 1) + 1;
+          if (js.slice(lineStart, node.start).trim() === "") {
+            if (lineStart === 0) returnInHeader = true;
+            else edits.push({ start: lineStart - 1, end: lineStart - 1, text: " return { value: (" });
+            edits.push({ start: node.start, end: node.end, text: `${expression}) };` });
+          } else {
+            edits.push({ start: node.start, end: node.end, text: `return { value: (${expression}) };` });
+          }
         }
         return;
       default:
@@ -118,12 +131,35 @@ export async function compileCell(source: string, cell: number): Promise<Compile
     }
   });
   const last = body[body.length - 1];
-  const hasValue = last?.type === "ExpressionStatement" && !last.directive;
+  const hasValue = last?.type === "ExpressionStatement";
   let code = js;
   for (const edit of edits.sort((a, b) => b.start - a.start)) code = code.slice(0, edit.start) + edit.text + code.slice(edit.end);
   const isAsync = needsAsync || /\bawait\b/.test(js);
-  const header = `(${isAsync ? "async " : ""}function () { ${hoisted.map((name) => `globalThis.${name} = ${name}; `).join("")}`;
+  const header =
+    `(${isAsync ? "async " : ""}function () { ` +
+    declared.map((name) => `if (!(${JSON.stringify(name)} in globalThis)) globalThis.${name} = undefined; `).join("") +
+    hoisted.map((name) => `globalThis.${name} = ${name}; `).join("") +
+    (returnInHeader ? "return { value: (" : "");
   return { code: `${header}${code}\n})()`, async: isAsync, hasValue, map, headerLength: header.length };
+}
+
+/** The names a declaration pattern binds (`a`, `{ b, c: [d] }`, `...rest`). */
+function patternNames(pattern: AnyNode | null): string[] {
+  if (!pattern) return [];
+  switch (pattern.type) {
+    case "Identifier":
+      return [pattern.name as string];
+    case "ObjectPattern":
+      return (pattern.properties as AnyNode[]).flatMap((p) => patternNames(p.type === "RestElement" ? p.argument : p.value));
+    case "ArrayPattern":
+      return (pattern.elements as (AnyNode | null)[]).flatMap((e) => patternNames(e));
+    case "AssignmentPattern":
+      return patternNames(pattern.left);
+    case "RestElement":
+      return patternNames(pattern.argument);
+    default:
+      return [];
+  }
 }
 
 /** `import a, { b as c } from "m"` → bindings of `await import("m")`, on one line. */

@@ -92,12 +92,17 @@ process.on("SIGINT", () => current?.interrupt());
 process.on("uncaughtException", (err) => process.stderr.write(`Uncaught (from an earlier cell) ${describe(err)}\n`));
 process.on("unhandledRejection", (err) => process.stderr.write(`Unhandled rejection (from an earlier cell) ${describe(err)}\n`));
 
-/** The stack of what a cell threw, without the helper's own frames. */
-function describe(err) {
+/**
+ * The stack of what a cell threw, without the helper's own frames, nor (with `request`) the frame
+ * of the cell's wrapper being called (on the last line of the compiled cell).
+ */
+function describe(err, request) {
   if (err && typeof err === "object" && typeof err.stack === "string") {
+    const wrapperCall = request ? `cell-${request.cell}.ts:${request.code.split("\n").length}:` : undefined;
     return err.stack
       .split("\n")
       .filter((line) => !line.includes(HELPER_FILE) && !line.includes("node:vm") && !line.includes("node:internal"))
+      .filter((line) => !wrapperCall || !line.includes(wrapperCall))
       .join("\n");
   }
   return `Uncaught ${inspect(err, INSPECT)}`;
@@ -115,7 +120,7 @@ async function runCell(request) {
     const value = request.hasValue && result ? result.value : undefined;
     return { ok: true, ...(value === undefined ? {} : { value: inspect(value, INSPECT) }) };
   } catch (err) {
-    return { ok: false, error: describe(err) };
+    return { ok: false, error: describe(err, request) };
   } finally {
     current = undefined;
   }
