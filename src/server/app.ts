@@ -24,6 +24,7 @@ import { sessionRoutes } from "./routes/sessions.js";
 import { statsRoutes } from "./routes/stats.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 import { StreamServices } from "../events/feeds/index.js";
+import { attachRoutes } from "./routes/attach.js";
 import { feedRoutes } from "./routes/feed.js";
 import { streamRoutes } from "./routes/stream.js";
 import type { ServerContext } from "./server-context.js";
@@ -171,11 +172,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   if (options.store) await app.register(webhookRoutes, { prefix: "/webhooks", ctx, store: options.store });
   // Streams and feeds (docs/streams.md): exec output is persisted from here on, so resumes survive restarts.
   const streams = options.store
-    ? new StreamServices({ config, manager, store: options.store, outputSource: (l) => live.onOutput(l), onError: (err, what) => app.log.error({ err }, `streams: ${what}`) })
+    ? new StreamServices({ config, manager, store: options.store, outputSource: (l) => live.onOutput(l), terminals: live, onError: (err, what) => app.log.error({ err }, `streams: ${what}`) })
     : undefined;
   if (streams) {
     await app.register(streamRoutes, { prefix: "/sessions/:id", ctx, streams });
     await app.register(feedRoutes, { prefix: "/feed", ctx, streams });
+    await app.register(attachRoutes, { prefix: "/sessions/:id", ctx, streams });
     app.addHook("preClose", async () => streams.endClients());
   }
 

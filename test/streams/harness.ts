@@ -155,6 +155,8 @@ export class WsClient {
   readonly socket: WebSocket;
   readonly messages: any[] = [];
   readonly binary: Buffer[] = [];
+  /** Bytes of all binary frames so far. */
+  binaryBytes = 0;
   closeCode: number | undefined;
   closeReason = "";
   unexpectedStatus: number | undefined;
@@ -179,7 +181,10 @@ export class WsClient {
     });
     this.opened.catch(() => {});
     this.socket.on("message", (data: Buffer, isBinary: boolean) => {
-      if (isBinary) this.binary.push(Buffer.from(data));
+      if (isBinary) {
+        this.binary.push(Buffer.from(data));
+        this.binaryBytes += data.length;
+      }
       else for (const line of data.toString("utf8").split("\n")) this.messages.push(JSON.parse(line));
       this.wake();
     });
@@ -188,6 +193,17 @@ export class WsClient {
       this.closeReason = reason.toString();
       this.wake();
     });
+  }
+
+  /** The last `n` bytes of binary frames received, as text (cheap to check on every arrival). */
+  tail(n = 4096): string {
+    const parts: Buffer[] = [];
+    let have = 0;
+    for (let i = this.binary.length - 1; i >= 0 && have < n; i--) {
+      parts.unshift(this.binary[i]!);
+      have += this.binary[i]!.length;
+    }
+    return Buffer.concat(parts).toString("utf8");
   }
 
   async until(check: (client: WsClient) => boolean): Promise<void> {

@@ -5,9 +5,11 @@
 import type { Config } from "../../core/index.js";
 import { OutputLog, type SessionManager } from "../../engine/index.js";
 import type { Store } from "../../store/index.js";
+import { AttachHub, type TerminalSource } from "./attach-hub.js";
 import { FeedHub } from "./global-feed.js";
 import type { StreamDeps } from "./session-stream.js";
 
+export { AttachHub, type TerminalSource } from "./attach-hub.js";
 export { FeedHub, type FeedFilter, matches } from "./global-feed.js";
 export { eventMessage, feedMessage, outputMessage, readyMessage, streamCursor } from "./messages.js";
 export { type EndReason, Outlet, type OutletMessage, SLOW_CONSUMER_CODE, type Sink } from "./outlet.js";
@@ -22,6 +24,7 @@ export {
   planStream,
 } from "./session-stream.js";
 export { SseSink, WebSocketSink } from "./sinks.js";
+export { ATTACH_BAD_FRAME_CODE, type AttachRole, type JoinOptions, type ShareLimits, TerminalShare } from "./terminal-share.js";
 
 /** A source of exec output chunks (LiveSessions#onOutput). */
 export type OutputSource = (listener: (chunk: { session_id: string; exec_id: string; stream: "stdout" | "stderr"; offset: number; data: Buffer }) => void) => () => void;
@@ -33,6 +36,8 @@ export interface StreamServicesOptions {
   readonly store: Store;
   /** Where exec output comes from; every chunk is persisted to the output log. */
   readonly outputSource: OutputSource;
+  /** Live shells' terminals, for attach. */
+  readonly terminals: TerminalSource;
   readonly onError?: (err: unknown, what: string) => void;
 }
 
@@ -43,6 +48,7 @@ export interface StreamServicesOptions {
 export class StreamServices {
   readonly output: OutputLog;
   readonly feed: FeedHub;
+  readonly attach: AttachHub;
   readonly deps: StreamDeps;
   /** Ends of the open per-session streams and attach sockets, called at shutdown. */
   readonly closers = new Set<(code: number, reason: string) => void>();
@@ -58,12 +64,18 @@ export class StreamServices {
     });
     this.stopOutput = options.outputSource((chunk) => this.output.append(chunk));
     this.feed = new FeedHub(store, manager, config.feedMaxBufferedBytes, (err) => onError(err, "reading the feed"));
+    this.attach = new AttachHub(options.terminals, manager.bus, {
+      replayBytes: config.attachReplayBytes,
+      driverHighWaterBytes: config.attachDriverHighWaterBytes,
+      observerMaxBufferedBytes: config.attachObserverMaxBufferedBytes,
+    });
     this.deps = { manager, store, output: this.output, maxBufferedBytes: config.feedMaxBufferedBytes };
   }
 
   /** Ends every client with 1001 (shutting_down). */
   endClients(): void {
     this.feed.close(1001, "shutting_down");
+    this.attach.close(1001, "shutting_down");
     for (const close of [...this.closers]) close(1001, "shutting_down");
   }
 

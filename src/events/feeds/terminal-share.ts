@@ -1,0 +1,240 @@
+import type { WebSocket } from "ws";
+import type { TerminalTap } from "../../drivers/index.js";
+import { SLOW_CONSUMER_CODE } from "./outlet.js";
+import { ReplayBuffer } from "./replay-buffer.js";
+
+/** A role on a shared terminal (docs/streams.md, "Attach"). */
+export type AttachRole = "driver" | "observer";
+
+/** Limits of a shared terminal, from the config. */
+export interface ShareLimits {
+  /** attachReplayBytes */
+  readonly replayBytes: number;
+  /** attachDriverHighWaterBytes */
+  readonly driverHighWaterBytes: number;
+  /** attachObserverMaxBufferedBytes */
+  readonly observerMaxBufferedBytes: number;
+}
+
+/** How a client joins. */
+export interface JoinOptions {
+  /** Asked for `role=driver` (the default) and allowed to type: may drive and take over. */
+  readonly mayDrive: boolean;
+  /** Terminal offset to replay from; default the replay buffer's start. */
+  readonly offset?: number;
+}
+
+/** WebSocket close code for a frame the attach protocol does not accept. */
+export const ATTACH_BAD_FRAME_CODE = 1003;
+
+class AttachClient {
+  role: AttachRole = "observer";
+  /** Terminal offset up to which bytes were handed to the socket. */
+  sent: number;
+  pending: Buffer[] = [];
+  gone = false;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly mayDrive: boolean,
+    readonly order: number,
+    offset: number,
+  ) {
+    this.sent = offset;
+  }
+
+  text(message: object): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+}
+
+/**
+ * One live shell's terminal shared by every attached client: the tap's output goes to a bounded
+ * replay buffer and to each client, batched to one binary frame per turn of the event loop;
+ * keystrokes and resizes come from the one driver. Flow control: the PTY is paused while the
+ * driver's socket holds more than the high-water mark (so a slow driver slows the shell, as on a
+ * real terminal, and nothing is lost), and an observer that falls too far behind is closed (4008)
+ * with the offset it got to, from which it can resume.
+ */
+export class TerminalShare {
+  private readonly replay: ReplayBuffer;
+  private readonly clients = new Set<AttachClient>();
+  private driver: AttachClient | undefined;
+  private paused = false;
+  private scheduled = false;
+  private joined = 0;
+  private readonly stopTap: () => void;
+  private ended = false;
+
+  constructor(
+    readonly tap: TerminalTap,
+    private readonly limits: ShareLimits,
+    private readonly resize: (cols: number, rows: number) => Promise<void>,
+  ) {
+    this.replay = new ReplayBuffer(limits.replayBytes);
+    this.stopTap = tap.onData((data) => this.onData(data));
+  }
+
+  /** The replayable range of terminal offsets. */
+  get range(): { start: number; end: number } {
+    return { start: this.replay.start, end: this.replay.end };
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  /**
+   * Adds a client: it is told its role and the replay range, gets the replay, then live output.
+   * @throws RangeError when `offset` is outside the replay range (the route checks first)
+   */
+  join(socket: WebSocket, options: JoinOptions): void {
+    const offset = options.offset ?? this.replay.start;
+    if (offset < this.replay.start || offset > this.replay.end) throw new RangeError(`offset ${offset} is outside ${this.replay.start}–${this.replay.end}`);
+    const client = new AttachClient(socket, options.mayDrive, this.joined++, offset);
+    this.clients.add(client);
+    if (client.mayDrive && !this.driver) this.setDriver(client, false);
+    client.text({ type: "hello", role: client.role, offset, end: this.replay.end, cols: this.tap.cols, rows: this.tap.rows });
+    const backlog = this.replay.from(offset);
+    if (backlog.length) this.send(client, backlog);
+    socket.on("message", (data: Buffer, isBinary: boolean) => this.onFrame(client, data, isBinary));
+    socket.once("close", () => this.leave(client));
+  }
+
+  /** Closes every client (the session stopped, or the server is closing) and lets go of the tap. */
+  end(code: number, reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.stopTap();
+    if (this.paused) this.setPaused(false);
+    for (const client of this.clients) {
+      this.flushClient(client);
+      client.socket.close(code, reason);
+    }
+    this.clients.clear();
+  }
+
+  private onData(data: Buffer): void {
+    // Listeners run in the tap's read path: copy (the tap may reuse its buffer), queue, return.
+    const own = Buffer.from(data);
+    this.replay.push(own);
+    if (this.clients.size === 0) return;
+    for (const client of this.clients) client.pending.push(own);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        for (const client of this.clients) this.flushClient(client);
+      });
+    }
+  }
+
+  private flushClient(client: AttachClient): void {
+    if (!client.pending.length || client.gone) return;
+    const frame = client.pending.length === 1 ? client.pending[0]! : Buffer.concat(client.pending);
+    client.pending = [];
+    if (client.role === "observer" && client.socket.bufferedAmount + frame.length > this.limits.observerMaxBufferedBytes) {
+      // Too far behind: cut off. The socket still delivers what it holds, then the close, so the
+      // client has exactly the bytes up to `sent` and resumes with ?offset=sent.
+      client.gone = true;
+      this.clients.delete(client);
+      client.socket.close(SLOW_CONSUMER_CODE, `slow_consumer offset=${client.sent}`);
+      return;
+    }
+    this.send(client, frame);
+  }
+
+  private send(client: AttachClient, frame: Buffer): void {
+    if (client.socket.readyState !== client.socket.OPEN) return;
+    client.sent += frame.length;
+    client.socket.send(frame, { binary: true }, () => {
+      // Written out: if this was the driver holding the shell back, let it go on below half the mark.
+      if (this.paused && client === this.driver && client.socket.bufferedAmount < this.limits.driverHighWaterBytes / 2) this.setPaused(false);
+    });
+    if (client === this.driver && !this.paused && client.socket.bufferedAmount > this.limits.driverHighWaterBytes) this.setPaused(true);
+  }
+
+  private setPaused(paused: boolean): void {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    if (paused) this.tap.pause();
+    else this.tap.resume();
+  }
+
+  private onFrame(client: AttachClient, data: Buffer, isBinary: boolean): void {
+    if (client.gone) return;
+    if (isBinary) {
+      if (client.role !== "driver") return this.refuse(client, "only the driver types; send {\"type\":\"takeover\"} first");
+      this.tap.write(data);
+      return;
+    }
+    let message: unknown;
+    try {
+      message = JSON.parse(data.toString("utf8"));
+    } catch {
+      return this.badFrame(client, "a text frame must be JSON");
+    }
+    const m = message as { type?: unknown; cols?: unknown; rows?: unknown };
+    if (typeof message !== "object" || message === null || Array.isArray(message)) return this.badFrame(client, "a text frame must be a JSON object");
+    switch (m.type) {
+      case "resize": {
+        if (!isSize(m.cols) || !isSize(m.rows)) return this.badFrame(client, "resize needs integer cols and rows from 1 to 10000");
+        if (client.role !== "driver") return this.refuse(client, "only the driver resizes");
+        const { cols, rows } = m as { cols: number; rows: number };
+        this.resize(cols, rows).then(
+          () => this.broadcast({ type: "resize", cols, rows }),
+          (err: Error) => client.text({ type: "error", code: "conflict", status: 409, message: err.message }),
+        );
+        return;
+      }
+      case "takeover":
+        if (!client.mayDrive) return this.refuse(client, "this connection may not drive: it joined with role=observer, or its token may not run commands");
+        if (this.driver !== client) this.setDriver(client, true);
+        return;
+      default:
+        return this.badFrame(client, 'unknown type; expected "resize" or "takeover"');
+    }
+  }
+
+  private setDriver(client: AttachClient, announce: boolean): void {
+    const previous = this.driver;
+    if (previous && previous !== client) {
+      previous.role = "observer";
+      previous.text({ type: "role", role: "observer" });
+    }
+    if (this.paused) this.setPaused(false);
+    this.driver = client;
+    client.role = "driver";
+    if (announce) client.text({ type: "role", role: "driver" });
+  }
+
+  private leave(client: AttachClient): void {
+    client.gone = true;
+    this.clients.delete(client);
+    if (this.driver !== client) return;
+    this.driver = undefined;
+    if (this.paused) this.setPaused(false);
+    // The longest-connected client that may drive takes the wheel.
+    let next: AttachClient | undefined;
+    for (const c of this.clients) if (c.mayDrive && (!next || c.order < next.order)) next = c;
+    if (next) this.setDriver(next, true);
+  }
+
+  private refuse(client: AttachClient, message: string): void {
+    client.text({ type: "error", code: "forbidden", status: 403, message });
+  }
+
+  private badFrame(client: AttachClient, why: string): void {
+    client.gone = true;
+    this.clients.delete(client);
+    client.socket.close(ATTACH_BAD_FRAME_CODE, `bad_frame: ${why}`.slice(0, 123));
+  }
+
+  private broadcast(message: object): void {
+    for (const client of this.clients) client.text(message);
+  }
+}
+
+function isSize(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 10_000;
+}

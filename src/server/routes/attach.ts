@@ -1,0 +1,57 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import { SessiondError, errors } from "../../core/index.js";
+import { type StreamServices, type TerminalShare, optionalInt, optionalString } from "../../events/feeds/index.js";
+import { type ServerContext, sessionFor } from "../server-context.js";
+
+interface AttachPlan {
+  readonly share: TerminalShare;
+  readonly mayDrive: boolean;
+  readonly offset: number | undefined;
+}
+
+/**
+ * `GET /sessions/{id}/attach` (WebSocket): a live shell's raw terminal, shared — one driver types
+ * and resizes, observers watch, `takeover` moves the wheel; a late joiner gets the replay first.
+ * Refusals (unknown session 404, not a live shell 409, offset outside the replay 416, a plain
+ * HTTP request 400) are HTTP answers before the upgrade. docs/streams.md is the contract.
+ */
+export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices }> = async (app, { ctx, streams }) => {
+  const plans = new WeakMap<FastifyRequest, AttachPlan>();
+
+  app.route({
+    method: "GET",
+    url: "/attach",
+    schema: {
+      summary: "Attach to a live shell's terminal (WebSocket)",
+      description: "Binary frames are terminal bytes both ways; JSON text frames resize and take over. Roles: ?role=driver|observer. See docs/streams.md.",
+      tags: ["streams"],
+    },
+    preHandler: async (request) => {
+      const { id } = request.params as { id: string };
+      const raw = request.query as Record<string, unknown>;
+      const role = optionalString(raw, "role") ?? "driver";
+      if (role !== "driver" && role !== "observer") throw errors.validation("role", 'expected "driver" or "observer"');
+      const offset = optionalInt(raw, "offset");
+      const session = await sessionFor(ctx, request, id);
+      const share = await streams.attach.share(session);
+      const { start, end } = share.range;
+      if (offset !== undefined && (offset < start || offset > end)) {
+        throw new SessiondError(
+          "range_not_satisfiable",
+          { what: `terminal byte ${offset} of session ${session.name}`, field: "offset", range: `${start}–${end}` },
+          { field: "offset" },
+        );
+      }
+      // Typing is running commands: only roles allowed to exec (config execRoles) may drive.
+      const mayDrive = role === "driver" && ctx.config.execRoles.includes(request.principal.role);
+      plans.set(request, { share, mayDrive, offset });
+    },
+    handler: async (_request: FastifyRequest, _reply: FastifyReply) => {
+      throw errors.validation("upgrade", "attach is a WebSocket: send an Upgrade: websocket request");
+    },
+    wsHandler: (socket, request) => {
+      const plan = plans.get(request)!;
+      plan.share.join(socket, { mayDrive: plan.mayDrive, ...(plan.offset !== undefined ? { offset: plan.offset } : {}) });
+    },
+  });
+};

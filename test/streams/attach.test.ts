@@ -1,0 +1,213 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { type LiveServer, WsClient, listen, newHome } from "./harness.js";
+
+vi.setConfig({ testTimeout: 60_000 });
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const READER = "reader-token-0123456789";
+
+async function server(flags: Record<string, unknown> = {}): Promise<LiveServer> {
+  const { home, remove } = newHome();
+  const s = await listen(home, { enableSessions: true, tokens: [{ token: READER, role: "reader" }], ...flags });
+  cleanups.push(remove, () => s.stop());
+  return s;
+}
+
+function attach(s: LiveServer, id: string, query = "", token = s.token): WsClient {
+  const c = new WsClient(`${s.url}/sessions/${id}/attach${query}`, token);
+  cleanups.push(() => c.close());
+  return c;
+}
+
+const screen = (c: WsClient) => Buffer.concat(c.binary).toString("utf8");
+const hello = (c: WsClient) => c.messages.find((m) => m.type === "hello");
+
+async function shell(s: LiveServer): Promise<string> {
+  const { status, body } = await s.json("POST", "/sessions", { kind: "shell" });
+  expect(status).toBe(201);
+  return body.id as string;
+}
+
+describe("WebSocket /sessions/{id}/attach", () => {
+  it("lets the driver type and both the driver and a second viewer see the terminal; the observer may not type", async () => {
+    const s = await server();
+    const id = await shell(s);
+    const driver = attach(s, id);
+    await driver.opened;
+    await driver.until((c) => hello(c) !== undefined);
+    expect(hello(driver)).toMatchObject({ type: "hello", role: "driver" });
+    const viewer = attach(s, id);
+    await viewer.opened;
+    await viewer.until((c) => hello(c) !== undefined);
+    expect(hello(viewer).role).toBe("observer");
+
+    driver.socket.send(Buffer.from("echo attach-$((40+2))\r"));
+    await driver.until((c) => screen(c).includes("attach-42"));
+    await viewer.until((c) => screen(c).includes("attach-42"));
+
+    viewer.socket.send(Buffer.from("echo nope\r"));
+    await viewer.until((c) => c.messages.some((m) => m.type === "error"));
+    expect(viewer.messages.find((m) => m.type === "error")).toMatchObject({ code: "forbidden", status: 403 });
+  });
+
+  it("hands the wheel over on takeover, and refuses takeover to role=observer joins and reader tokens with 403", async () => {
+    const s = await server();
+    const id = await shell(s);
+    const first = attach(s, id);
+    await first.opened;
+    await first.until((c) => hello(c)?.role === "driver");
+    const second = attach(s, id);
+    const watcher = attach(s, id, "?role=observer");
+    const reader = attach(s, id, "", READER);
+    await Promise.all([second.opened, watcher.opened, reader.opened]);
+    await reader.until((c) => hello(c) !== undefined);
+    expect(hello(reader).role).toBe("observer");
+
+    second.socket.send(JSON.stringify({ type: "takeover" }));
+    await second.until((c) => c.messages.some((m) => m.type === "role" && m.role === "driver"));
+    await first.until((c) => c.messages.some((m) => m.type === "role" && m.role === "observer"));
+    second.socket.send(Buffer.from("echo second-$((1+1))\r"));
+    await first.until((c) => screen(c).includes("second-2"));
+
+    for (const c of [watcher, reader]) {
+      c.socket.send(JSON.stringify({ type: "takeover" }));
+      await c.until((cl) => cl.messages.some((m) => m.type === "error"));
+      expect(c.messages.find((m) => m.type === "error")).toMatchObject({ code: "forbidden", status: 403 });
+    }
+
+    // When the driver leaves, the longest-connected client that may drive takes over.
+    await second.close();
+    await first.until((c) => c.messages.filter((m) => m.type === "role").at(-1)?.role === "driver");
+  });
+
+  it("gives a late joiner the recent output first, from before anyone attached, then live output", async () => {
+    const s = await server();
+    const id = await shell(s);
+    await s.json("POST", `/sessions/${id}/exec`, { input: "echo before-anyone-attached" });
+    const late = attach(s, id);
+    await late.opened;
+    await late.until((c) => screen(c).includes("before-anyone-attached"));
+    const h = hello(late);
+    expect(h.offset).toBe(0);
+    expect(h.end).toBeGreaterThan(0);
+    await s.json("POST", `/sessions/${id}/exec`, { input: "echo after-$((2*3))" });
+    await late.until((c) => screen(c).includes("after-6"));
+  });
+
+  it("resizes on the driver's resize frame, telling every client, and refuses a resize from an observer", async () => {
+    const s = await server();
+    const id = await shell(s);
+    const driver = attach(s, id);
+    const viewer = attach(s, id, "?role=observer");
+    await Promise.all([driver.opened, viewer.opened]);
+    await driver.until((c) => hello(c) !== undefined);
+    driver.socket.send(JSON.stringify({ type: "resize", cols: 100, rows: 40 }));
+    await viewer.until((c) => c.messages.some((m) => m.type === "resize"));
+    expect(viewer.messages.find((m) => m.type === "resize")).toEqual({ type: "resize", cols: 100, rows: 40 });
+    driver.socket.send(Buffer.from("stty size\r"));
+    await driver.until((c) => screen(c).includes("40 100"));
+    viewer.socket.send(JSON.stringify({ type: "resize", cols: 10, rows: 10 }));
+    await viewer.until((c) => c.messages.some((m) => m.type === "error"));
+  });
+
+  it("closes a client that sends garbage with 1003 and a reason; the others carry on", async () => {
+    const s = await server();
+    const id = await shell(s);
+    const driver = attach(s, id);
+    const rude = attach(s, id);
+    await Promise.all([driver.opened, rude.opened]);
+    rude.socket.send("{not json");
+    await rude.closed();
+    expect(rude.closeCode).toBe(1003);
+    expect(rude.closeReason).toMatch(/^bad_frame/);
+    const odd = attach(s, id);
+    await odd.opened;
+    odd.socket.send(JSON.stringify({ type: "dance" }));
+    await odd.closed();
+    expect(odd.closeCode).toBe(1003);
+    driver.socket.send(Buffer.from("echo still-$((3+4))\r"));
+    await driver.until((c) => screen(c).includes("still-7"));
+  });
+
+  it("refuses a non-shell session and a stopped one with 409, an unknown one with 404, an offset outside the replay with 416", async () => {
+    const s = await server();
+    const { body: agent } = await s.json("POST", "/sessions", {});
+    const notShell = attach(s, agent.id);
+    await expect(notShell.opened).rejects.toThrow();
+    expect(notShell.unexpectedStatus).toBe(409);
+
+    const id = await shell(s);
+    const far = attach(s, id, "?offset=999999999");
+    await expect(far.opened).rejects.toThrow();
+    expect(far.unexpectedStatus).toBe(416);
+    expect(far.unexpectedBody.error).toMatchObject({ code: "range_not_satisfiable", field: "offset" });
+
+    const before = attach(s, id);
+    await before.opened;
+    await s.json("POST", `/sessions/${id}/stop`);
+    await before.closed();
+    expect(before.closeCode).toBe(1000);
+    expect(before.closeReason).toBe("session_stopped");
+    const stopped = attach(s, id);
+    await expect(stopped.opened).rejects.toThrow();
+    expect(stopped.unexpectedStatus).toBe(409);
+
+    const missing = attach(s, "no-such-session");
+    await expect(missing.opened).rejects.toThrow();
+    expect(missing.unexpectedStatus).toBe(404);
+  });
+
+  it("cuts off an observer that falls behind with 4008 and its offset; it resumes from there with exactly the bytes it missed", async () => {
+    const s = await server({ attachObserverMaxBufferedBytes: 64 * 1024, attachReplayBytes: 32 * 1024 * 1024, maxExecOutputBytes: 16 * 1024 * 1024 });
+    const id = await shell(s);
+    const driver = attach(s, id);
+    const slow = attach(s, id, "?role=observer");
+    await Promise.all([driver.opened, slow.opened]);
+    await slow.until((c) => hello(c) !== undefined);
+    slow.socket.pause();
+    // More than the kernel's socket buffers hold (several MB on loopback), so the server must queue.
+    await s.json("POST", `/sessions/${id}/exec`, { input: "seq 1 1500000", timeout_ms: 120_000 });
+    await driver.until((c) => c.tail().includes("1500000"));
+    slow.socket.resume();
+    await slow.closed();
+    expect(slow.closeCode).toBe(4008);
+    const match = /^slow_consumer offset=(\d+)$/.exec(slow.closeReason);
+    expect(match).not.toBeNull();
+    const offset = Number(match![1]);
+    const got = Buffer.concat(slow.binary);
+    expect(hello(slow).offset + got.length).toBe(offset);
+
+    const back = attach(s, id, `?role=observer&offset=${offset}`);
+    await back.opened;
+    const all = Buffer.concat(driver.binary);
+    const driverStart = hello(driver).offset;
+    await back.until((c) => c.binaryBytes >= driverStart + all.length - offset);
+    const seen = Buffer.concat([got, Buffer.concat(back.binary)]);
+    const from = hello(slow).offset;
+    // The same bytes as the driver got over the same range of the terminal.
+    expect(seen.subarray(0, all.length - (from - driverStart)).equals(all.subarray(from - driverStart))).toBe(true);
+  });
+
+  it("pauses the shell for a driver that reads slowly instead of dropping output: it gets every byte", async () => {
+    const s = await server({ attachDriverHighWaterBytes: 16 * 1024, maxExecOutputBytes: 16 * 1024 * 1024 });
+    const id = await shell(s);
+    const driver = attach(s, id);
+    await driver.opened;
+    await driver.until((c) => hello(c) !== undefined);
+    driver.socket.pause();
+    const exec = s.json("POST", `/sessions/${id}/exec`, { input: "seq 1 200000", timeout_ms: 120_000 });
+    // Let the socket fill up, then read.
+    await new Promise((r) => setTimeout(r, 300));
+    driver.socket.resume();
+    await exec;
+    await driver.until((c) => c.tail().includes("\n200000"));
+    expect(driver.closeCode).toBeUndefined();
+    const numbers = screen(driver).replace(/\r\n/g, "\n").split("\n").filter((l) => /^\d+$/.test(l));
+    const start = numbers.indexOf("1");
+    expect(numbers.slice(start, start + 200000)).toEqual(Array.from({ length: 200000 }, (_, i) => String(i + 1)));
+  });
+});
