@@ -161,6 +161,16 @@ export const CheckpointBody = Type.Object(
 export const ForkBody = Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false });
 /** Actions that take nothing but an optional expected version. */
 export const VersionBody = Type.Object({ version: Type.Optional(version) }, { additionalProperties: false });
+/** POST /sessions/{id}/recover: an optional expected version, and opt-in replay (issue 7). */
+export const RecoverBody = Type.Object(
+  {
+    version: Type.Optional(version),
+    replay: Type.Optional(
+      Type.Boolean({ description: "python/typescript: replay the session's successful cells in order once it is back (repeats their side effects); default false" }),
+    ),
+  },
+  { additionalProperties: false },
+);
 /** pause and crash. */
 export const ReasonBody = Type.Object(
   { reason: Type.Optional(Type.String({ maxLength: 4096 })), version: Type.Optional(version) },
@@ -261,6 +271,8 @@ export const StateAtWire = Type.Object({ seq: Type.Integer(), ...StateWire.prope
 export const RecoveryWire = Type.Object({
   session: Type.Ref("Session"),
   checkpoint: nullable(Type.Ref("Checkpoint")),
+  /** With `replay: true`: what was replayed (see src/drivers/replay.ts). */
+  replay: Type.Optional(Type.Object({}, { additionalProperties: true, description: "cells, replayed [{source_seq, exec_seq, exec_id, status}], stopped_at" })),
 });
 
 /** GET /sessions/{id}/metrics (seed 003's session metrics). */

@@ -9,6 +9,7 @@ import {
   IterationBody,
   MetricsWire,
   ReasonBody,
+  RecoverBody,
   RecoveryWire,
   SessionParams,
   StateAtWire,
@@ -18,6 +19,8 @@ import {
   responses,
 } from "../schemas.js";
 import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
+import { assertReplayable, replayCells } from "../../drivers/replay.js";
+import { assertExecRole } from "./exec-sessions.js";
 import { sessionJson, toJson } from "../wire.js";
 
 const SESSION = { $ref: "Session" } as never;
@@ -88,15 +91,22 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
     {
       schema: {
         ...action("Recover a crashed session", "crashed → active; answers the session and the latest checkpoint to resume from (seed 003's recovery)."),
-        body: VersionBody,
+        body: RecoverBody,
         response: responses({ 200: RecoveryWire }),
       },
     },
     async (request, reply) => {
       const [session, options] = await target(request, request.params.id, request.body.version);
+      // Replay runs execs: it needs the roles live sessions need (checked before anything changes).
+      if (request.body.replay) {
+        assertExecRole(ctx.config, request.principal);
+        assertReplayable(session);
+      }
       const recovery = await manager.recover(session.id, options);
       const checkpoint = recovery.checkpoint ? toJson(recovery.checkpoint) : "null";
-      return sendJson(reply, `{"session":${sessionJson(recovery.session)},"checkpoint":${checkpoint}}`);
+      // The process restarts on the recover event; the replay's execs wait for it (issue 7).
+      const replay = request.body.replay ? `,"replay":${JSON.stringify(await replayCells(ctx.live, manager, session.id))}` : "";
+      return sendJson(reply, `{"session":${sessionJson(recovery.session)},"checkpoint":${checkpoint}${replay}}`);
     },
   );
 

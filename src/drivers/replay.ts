@@ -1,0 +1,88 @@
+import { type SessionEvent, errors } from "../core/index.js";
+import type { SessionManager } from "../engine/index.js";
+import type { ExecStatus } from "./exec-result.js";
+import type { LiveSessions } from "./live-sessions.js";
+
+/**
+ * Recovery by replay (seed 000's "replay capability", issue 7): after a crash or a server restart,
+ * a python or typescript session comes back with a fresh interpreter; replaying its successful
+ * cells, in order, rebuilds its variables, imports and definitions. It is opt-in because a replay
+ * repeats side effects (files written, requests sent). An llm session needs none: its
+ * conversation is its history (`message` events), reloaded on restart.
+ *
+ * Each replayed cell runs as an ordinary exec (so it has its own `exec` event, output and limits)
+ * and is reported by a `replay` event `{source_seq, exec_seq, exec_id, status}`. Cells that were
+ * themselves replays are never replayed again: their originals are.
+ */
+
+/** One replayed cell. */
+export interface ReplayedCell {
+  /** The seq of the original cell's `exec` event. */
+  readonly source_seq: number;
+  /** The seq of the replay's own `exec` event. */
+  readonly exec_seq: number;
+  readonly exec_id: string;
+  readonly status: ExecStatus;
+}
+
+/** What a replay did. */
+export interface ReplayReport {
+  /** Successful cells found to replay. */
+  readonly cells: number;
+  readonly replayed: ReplayedCell[];
+  /** Set when a replayed cell did not succeed: the replay stopped there (later cells may depend on it). */
+  readonly stopped_at: number | null;
+  /** Why nothing was replayed, when nothing needed to be. */
+  readonly note?: string;
+}
+
+/** Kinds whose state is rebuilt by replay. */
+const REPLAYABLE = new Set(["python", "typescript"]);
+const PAGE = 1000;
+
+/** @throws validation (400, field `replay`) unless the kind can be recovered with replay (python, typescript; llm needs none) */
+export function assertReplayable(session: { readonly kind: string }): void {
+  if (session.kind !== "llm" && !REPLAYABLE.has(session.kind)) {
+    throw errors.validation("replay", `only python and typescript sessions can be replayed, not ${session.kind}`);
+  }
+}
+
+/**
+ * Replays a just-recovered session's successful cells in order (see the module comment). Call it
+ * once the session is active again (after `LiveSessions.recover` or the recover route): execs
+ * wait for the restarted process to be ready.
+ * @throws validation (400, field `replay`) for a shell session; session_not_active (409) unless
+ *   the session is live
+ */
+export async function replayCells(live: LiveSessions, manager: SessionManager, ref: string): Promise<ReplayReport> {
+  const session = await manager.get(ref);
+  if (session.kind === "llm") return { cells: 0, replayed: [], stopped_at: null, note: "llm sessions recover from their history; nothing to replay" };
+  assertReplayable(session);
+  const cells = await cellsToReplay(manager, session.id);
+  const replayed: ReplayedCell[] = [];
+  for (const cell of cells) {
+    const result = await live.exec(session.id, String(cell.data.input ?? ""));
+    const entry: ReplayedCell = { source_seq: cell.seq, exec_seq: result.seq, exec_id: result.exec_id, status: result.status };
+    await manager.appendEvent(session.id, "replay", { ...entry });
+    replayed.push(entry);
+    if (result.status !== "ok") return { cells: cells.length, replayed, stopped_at: cell.seq };
+  }
+  return { cells: cells.length, replayed, stopped_at: null };
+}
+
+/** The session's successful `exec` events, oldest first, without those that were replays. */
+async function cellsToReplay(manager: SessionManager, sessionId: string): Promise<SessionEvent[]> {
+  const execs: SessionEvent[] = [];
+  const replays = new Set<number>();
+  let after = 0;
+  for (;;) {
+    const page = await manager.listEvents(sessionId, { types: ["exec", "replay"], after_seq: after, limit: PAGE });
+    for (const event of page) {
+      if (event.type === "replay" && typeof event.data.exec_seq === "number") replays.add(event.data.exec_seq);
+      else if (event.type === "exec" && event.data.status === "ok") execs.push(event);
+    }
+    if (page.length < PAGE) break;
+    after = page[page.length - 1]!.seq;
+  }
+  return execs.filter((event) => !replays.has(event.seq));
+}
