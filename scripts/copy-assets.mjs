@@ -2,7 +2,13 @@
 // so dist/ is self-contained.
 import { cpSync, existsSync } from "node:fs";
 
-const assets = ["store/sqlite/migrations"];
+const assets = [
+  "store/sqlite/migrations",
+  // The interpreter helpers live sessions run (issue 7): plain Python and JavaScript, shipped as is.
+  "drivers/python/helper.py",
+  "drivers/typescript/helper.mjs",
+  "drivers/llm/helper.mjs",
+];
 for (const dir of assets) {
   const from = new URL(`../src/${dir}`, import.meta.url);
   if (existsSync(from)) cpSync(from, new URL(`../dist/${dir}`, import.meta.url), { recursive: true });
