@@ -213,6 +213,21 @@ export const ConfigSchema = Type.Object(
       Type.String({ minLength: 1 }),
       Type.Object({ input: Type.Number({ minimum: 0 }), output: Type.Number({ minimum: 0 }) }, { additionalProperties: false }),
     ),
+    /**
+     * Defaults of `server: "ssh"` shell sessions; a start request's `server_options` override them.
+     * `keyPath` is a private key file read at connect time (never logged or stored in a session).
+     * Config file only.
+     * @default { port: 22 }
+     */
+    ssh: Type.Object(
+      {
+        host: Type.Optional(Type.String({ minLength: 1 })),
+        port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+        user: Type.Optional(Type.String({ minLength: 1 })),
+        keyPath: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { additionalProperties: false },
+    ),
     /** Terminal width of a new shell. @default 120 */
     ptyCols: Type.Integer({ minimum: 1, maximum: 10000 }),
     /** Terminal height of a new shell. @default 30 */
@@ -375,6 +390,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     stopGraceMs: 2_000,
     interruptGraceMs: 2_000,
     stateSyncMs: 1_000,
+    ssh: { port: SSH_DEFAULT_PORT },
     shellPath: "bash",
     shellEnv: ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SHELL"],
     shellMaxProcesses: 4096,
@@ -420,6 +436,9 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     logLevel: "info",
   };
 }
+
+/** The port of `server: "ssh"` sessions when neither the request nor config `ssh.port` gives one. */
+export const SSH_DEFAULT_PORT = 22;
 
 /** `SESSIOND_<KEY IN UPPER SNAKE CASE>` for every option, e.g. `SESSIOND_HOT_POOL_SIZE`. */
 export function envName(key: string): string {

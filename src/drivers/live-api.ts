@@ -37,6 +37,8 @@ export type StartInput = Omit<CreateSessionInput, "kind"> & {
   env?: Record<string, string>;
   cols?: number;
   rows?: number;
+  /** Target settings: for `server: "ssh"`, {host, port, user, private_key | private_key_path, …} (see SshOptionsSchema). Never stored. */
+  server_options?: Record<string, unknown>;
 };
 
 /** Per-exec options. */

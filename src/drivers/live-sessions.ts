@@ -22,6 +22,7 @@ import { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind 
 import { markOrphansCrashed } from "./orphans.js";
 import { Reaper, overLimit } from "./reaper.js";
 import { DriverRegistry, defaultDrivers } from "./registry.js";
+import { resolveSshTarget } from "./shell/ssh-options.js";
 import { processEnv, sameState, savedState, withoutSessiondEnv } from "./runtime-state.js";
 import { ensureWorkspace, freshRuntimeDir, removeRuntimeDir } from "./workspace.js";
 
@@ -119,6 +120,8 @@ export class LiveSessions {
   private readonly onProcess: LiveSessionsOptions["onProcess"];
   private readonly clock: () => number;
   private readonly entries = new Map<string, Entry>();
+  /** Resolved target settings (ssh host and key) by session id: in memory only, kept for recovery. */
+  private readonly targets = new Map<string, Readonly<Record<string, unknown>>>();
   private readonly outputListeners = new Set<(event: OutputEvent) => void>();
   private readonly reaper: Reaper;
   private readonly unsubscribe: () => void;
@@ -154,18 +157,22 @@ export class LiveSessions {
    */
   async start(input: StartInput): Promise<Session> {
     this.assertOpen();
-    const { kind, cwd, env, cols, rows, ...create } = input ?? ({} as StartInput);
+    const { kind, cwd, env, cols, rows, server_options, ...create } = input ?? ({} as StartInput);
     const options = validate(LiveStartSchema, dropUndefined({ cwd, env, cols, rows }));
     const driver = this.driverFor(kind, "kind");
-    this.assertTarget(driver, create.server ?? "local");
-    if (options.cwd !== undefined) await assertDirectory(options.cwd, "cwd");
+    const server = create.server ?? "local";
+    this.assertTarget(driver, server);
+    const target = await this.resolveTarget(server, server_options);
+    // A remote cwd is checked on the remote host (the login's home when it is missing there).
+    if (options.cwd !== undefined && server === "local") await assertDirectory(options.cwd, "cwd");
     this.reserve();
     let session: Session;
     try {
-      session = await this.manager.create({ ...create, kind: driver.kind, server: create.server ?? "local", runtime_backend: "local" });
+      session = await this.manager.create({ ...create, kind: driver.kind, server, runtime_backend: "local" });
     } finally {
       this.reserved--;
     }
+    if (target) this.targets.set(session.id, target);
     return this.launch(session, driver, { ...options, restart: false });
   }
 
@@ -381,7 +388,9 @@ export class LiveSessions {
     try {
       const workspace = await this.workspace(session);
       const saved = options.restart ? savedState(session) : undefined;
-      const cwd = options.cwd ?? (saved?.cwd && (await isDirectory(saved.cwd)) ? saved.cwd : workspace);
+      const local = session.server === "local";
+      const cwd = options.cwd ?? (saved?.cwd && (!local || (await isDirectory(saved.cwd))) ? saved.cwd : workspace);
+      const serverOptions = local ? undefined : (this.targets.get(session.id) ?? (await this.resolveTarget(session.server, undefined)));
       const env = processEnv(this.config, this.hostEnv, session, workspace, saved?.env ?? options.env);
       const runtimeDir = await freshRuntimeDir(this.config, session.id);
       const cols = options.cols ?? numberOr(session.runtime_metadata.cols, this.config.ptyCols);
@@ -389,7 +398,7 @@ export class LiveSessions {
       process = await driver.start({
         sessionId: session.id,
         sessionName: session.name,
-        server: { target: session.server },
+        server: { target: session.server, ...(serverOptions ? { options: serverOptions } : {}) },
         cwd,
         env,
         cols,
@@ -593,6 +602,7 @@ export class LiveSessions {
         });
       } finally {
         this.entries.delete(entry.sessionId);
+        if (ending.status !== "crashed") this.targets.delete(entry.sessionId);
         if (!this.entries.size) this.reaper.stop();
       }
     })();
@@ -695,6 +705,17 @@ export class LiveSessions {
   private driverFor(kind: unknown, field: string): SessionDriver {
     assertModeEnabled(this.config, kind, { field, available: this.drivers.kinds() });
     return this.drivers.get(kind)!;
+  }
+
+  /**
+   * The settings a target needs, resolved now so that bad ones are a 400 before any session
+   * exists: for ssh the host, user and key (request over config `ssh`).
+   * @throws validation naming `server_options…`
+   */
+  private async resolveTarget(server: string, options: Record<string, unknown> | undefined): Promise<Record<string, unknown> | undefined> {
+    if (server === "ssh") return { ssh: await resolveSshTarget(options, this.config.ssh) };
+    if (options !== undefined) throw errors.validation("server_options", `the ${server} target takes no server_options`);
+    return undefined;
   }
 
   private assertTarget(driver: SessionDriver, server: string): void {

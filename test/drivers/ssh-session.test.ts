@@ -1,0 +1,119 @@
+import { realpathSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { readStat } from "../../src/drivers/process-tree.js";
+import { LiveHarness, alive, eventually, failure } from "./harness.js";
+import { TestSshd, sshdMissing } from "./sshd.js";
+
+const missing = sshdMissing();
+if (missing) console.log(`skipping the ssh target tests: ${missing}`);
+
+describe.skipIf(missing !== undefined)("a live shell session over ssh (a real sshd on loopback)", () => {
+  let sshd: TestSshd;
+  let h: LiveHarness;
+  beforeAll(async () => {
+    sshd = new TestSshd();
+    await sshd.start();
+  });
+  afterAll(async () => {
+    await sshd?.close();
+  });
+  beforeEach(() => {
+    // This machine's ~/.bashrc (sourced by bash for every ssh channel) takes seconds.
+    h = new LiveHarness({ startTimeoutMs: 30_000 });
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  const start = (name: string, extra: Record<string, unknown> = {}) =>
+    h.live.start({ kind: "shell", name, server: "ssh", server_options: sshd.options(), ...extra });
+  const status = async (name: string) => (await h.manager.get(name)).status;
+
+  it("runs the same shell: markers, exit codes, stderr, cwd and env across execs; no key or host in the record", async () => {
+    const session = await start("s1");
+    expect(session).toMatchObject({ status: "active", server: "ssh", runtime_metadata: { target: "ssh" } });
+    const record = JSON.stringify(await h.manager.get("s1"));
+    expect(record).not.toContain(sshd.keyPath);
+    expect(record).not.toContain("PRIVATE KEY");
+    const tmp = realpathSync(tmpdir());
+    await h.live.exec("s1", `cd ${tmp} && export SSH_VAR=kept && f() { echo "fn:$1"; }`);
+    const r = await h.live.exec("s1", 'pwd; echo "$SSH_VAR"; f x; echo to-err >&2; (exit 7)');
+    expect(r).toMatchObject({ stdout: `${tmp}\nkept\nfn:x\n`, stderr: "to-err\n", exit_code: 7, status: "error" });
+    // A command printing something shaped like a marker does not end the exec.
+    const fooled = await h.live.exec("s1", "printf '\\033]6973;deadbeef;0;\\a'; echo still");
+    expect(fooled.stdout).toContain("still\n");
+    expect(h.live.describe("s1")?.cwd).toBe(tmp);
+  });
+
+  it("interrupts a running command and stays usable", async () => {
+    await start("s2");
+    const running = h.live.exec("s2", "sleep 100");
+    await eventually(() => h.live.describe("s2")?.running_exec_id, 3000, "the exec to run");
+    await eventually(async () => (await h.live.interrupt("s2")).interrupted, 3000, "an interrupt");
+    expect(await running).toMatchObject({ status: "interrupted" });
+    expect((await h.live.exec("s2", "echo back")).stdout).toBe("back\n");
+  });
+
+  it("stop kills the remote processes, background jobs included", async () => {
+    await start("s3");
+    const r = await h.live.exec("s3", "sleep 1000 & echo $!");
+    const job = Number(r.stdout.trim());
+    expect(alive(job)).toBe(true);
+    const shellPid = h.live.describe("s3")!.pid!;
+    h.pids.add(shellPid);
+    await h.live.stop("s3");
+    await eventually(() => !alive(job), 3000, "the background job to die");
+    expect(alive(shellPid)).toBe(false);
+    expect(await status("s3")).toBe("completed");
+  });
+
+  it("shows a dropped connection as a crash, and recovers with the last cwd and environment", async () => {
+    await start("s4");
+    const tmp = realpathSync(tmpdir());
+    await h.live.exec("s4", `cd ${tmp}; export AFTER_CRASH=yes`);
+    await eventually(async () => (await h.manager.get("s4")).runtime_metadata.env?.["AFTER_CRASH" as never] === "yes", 5000, "the state to be saved");
+    const shellPid = h.live.describe("s4")!.pid!;
+    h.pids.add(shellPid);
+    // The sshd process serving this connection is the remote shell's parent: killing it drops the connection.
+    const serving = readStat(shellPid)!.ppid;
+    process.kill(serving, "SIGKILL");
+    await eventually(async () => (await status("s4")) === "crashed", 5000, "the crash");
+    await h.live.recover("s4");
+    const newPid = h.live.describe("s4")!.pid!;
+    h.pids.add(newPid);
+    const r = await h.live.exec("s4", 'pwd; echo "$AFTER_CRASH"');
+    expect(r.stdout).toBe(`${tmp}\nyes\n`);
+  });
+
+  it("has a terminal tap over ssh too", async () => {
+    await start("s5");
+    const tap = await h.live.terminal("s5");
+    const seen: Buffer[] = [];
+    const off = tap.onData((d) => seen.push(Buffer.from(d)));
+    tap.write("echo tapped-$((2+3))\r");
+    await eventually(() => Buffer.concat(seen).toString().includes("tapped-5"), 5000, "the typed command's output");
+    off();
+    expect((await h.live.exec("s5", "echo fine")).stdout).toBe("fine\n");
+  });
+
+  it("refuses bad ssh settings with precise errors", async () => {
+    expect(await failure(h.live.start({ kind: "shell", server: "ssh", server_options: { user: "x", private_key: "k" } }))).toMatchObject({
+      code: "validation",
+      field: "server_options.host",
+    });
+    expect(await failure(h.live.start({ kind: "shell", server: "ssh", server_options: { ...sshd.options(), private_key_path: "/nonexistent/key" } }))).toMatchObject({
+      code: "validation",
+      field: "server_options.private_key_path",
+    });
+    expect(await failure(h.live.start({ kind: "shell", server: "ssh", server_options: { ...sshd.options(), bogus: 1 } }))).toMatchObject({
+      code: "validation",
+      field: "server_options.bogus",
+    });
+    expect(await failure(h.live.start({ kind: "shell", server_options: { host: "x" } }))).toMatchObject({ code: "validation", field: "server_options" });
+    const wrongHost = await failure(start("s6", { server_options: sshd.options({ host_key_sha256: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }) }));
+    expect(wrongHost).toMatchObject({ code: "spawn_failed" });
+    expect(wrongHost.message).not.toContain("PRIVATE KEY");
+    expect(await status("s6")).toBe("failed");
+  });
+});
