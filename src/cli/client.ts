@@ -1,6 +1,15 @@
 import { existsSync } from "node:fs";
-import { type SessiondClient, createClient } from "../sdk/client/index.js";
+import { SessionsClient } from "../sdk/client/sessions-client.js";
+import type { Transport } from "../sdk/client/transport.js";
 import { type ClientFlags, resolveHome, socketIn } from "./home.js";
+import { SocketTransport } from "./socket-transport.js";
+
+/** What a CLI command talks to: the SDK's typed session methods, on the local socket. */
+export interface CliClient {
+  readonly sessions: SessionsClient;
+  /** The Unix socket the server answers on. */
+  readonly socketPath: string;
+}
 
 /**
  * Runs `fn` with a client of the local server on its Unix socket, starting the server in the
@@ -9,21 +18,31 @@ import { type ClientFlags, resolveHome, socketIn } from "./home.js";
  * refuses the connection. A request that could not connect was never sent, so it is retried
  * once the server is up.
  */
-export async function withClient<T>(flags: ClientFlags, fn: (client: SessiondClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(flags: ClientFlags, fn: (client: CliClient) => Promise<T>): Promise<T> {
   const socketPath = socketIn(resolveHome(flags));
   if (!existsSync(socketPath)) await startServer(flags);
-  let client = createClient({ socketPath });
+  let transport = open(socketPath);
   try {
-    return await fn(client);
+    return await fn(clientOn(transport));
   } catch (err) {
     if (!refused(err)) throw err;
-    await client.close().catch(() => undefined);
+    await transport.close();
     await startServer(flags);
-    client = createClient({ socketPath });
-    return await fn(client);
+    transport = open(socketPath);
+    return await fn(clientOn(transport));
   } finally {
-    await client.close().catch(() => undefined);
+    await transport.close();
   }
+}
+
+function open(socketPath: string): SocketTransport {
+  const timeout = Number(process.env.SESSIOND_CLIENT_TIMEOUT_MS);
+  return new SocketTransport(socketPath, Number.isInteger(timeout) && timeout > 0 ? timeout : undefined);
+}
+
+function clientOn(transport: SocketTransport): CliClient {
+  // SessionsClient only calls request() and where: the socket transport's contract.
+  return { sessions: new SessionsClient(transport as unknown as Transport), socketPath: transport.socketPath };
 }
 
 async function startServer(flags: ClientFlags): Promise<void> {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { type Config, resolveConfig } from "../core/index.js";
+import { type Config, resolveConfig } from "../core/config.js";
 
 /** The flags every command that needs a config accepts. */
 export interface ConfigFlags {

@@ -9,9 +9,9 @@ import { registerMoveCommands } from "./commands/move.js";
 import { registerReplCommand } from "./commands/repl.js";
 import { registerServerCommands } from "./commands/server.js";
 import { registerSessionCommands } from "./commands/sessions.js";
-import { registerConfig } from "./config.js";
+import { registerConfig } from "./commands/config.js";
 import { EXIT } from "./fail.js";
-import { registerServe } from "./serve.js";
+import { registerServe } from "./commands/serve.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 

@@ -1,4 +1,4 @@
-import type { Config } from "../core/index.js";
+import type { Config } from "../core/config.js";
 
 const MASK = "********";
 

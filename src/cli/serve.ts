@@ -1,36 +1,11 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Command } from "commander";
 import type { FastifyInstance } from "fastify";
-import { type Config, dataPaths } from "../core/index.js";
+import { type Config, dataPaths } from "../core/config.js";
 import type { SessionManager } from "../engine/index.js";
 import type { EventSinks } from "../events/index.js";
-import { EXIT, reportError } from "./fail.js";
-import { type ConfigFlags, loadConfig } from "./load-config.js";
-
-/** `sessiond serve`: the server, on the Unix socket and on TCP, until SIGTERM or SIGINT. */
-export function registerServe(program: Command): void {
-  program
-    .command("serve")
-    .description("run the server: $SESSIOND_HOME/sessiond.sock (no token) and TCP host:port (bearer token)")
-    .option("--config <file>", "a JSON config file (env SESSIOND_CONFIG)")
-    .option("--home <dir>", "the data dir (env SESSIOND_HOME)")
-    .option("--host <host>", "the TCP address (env SESSIOND_HOST)", undefined)
-    .option("--port <port>", "the TCP port; 0 takes a free one and logs it (env SESSIOND_PORT)")
-    .action(async (options: ConfigFlags) => {
-      let config: Config;
-      try {
-        config = loadConfig(options, process.env);
-        (await import("../server/index.js")).assertAuthAllowed(config);
-      } catch (err) {
-        reportError(err);
-        process.exitCode = EXIT.usage;
-        return;
-      }
-      await serve(config);
-    });
-}
+import { EXIT } from "./fail.js";
 
 /**
  * Runs the server with a resolved config. This is the one place that listens and handles

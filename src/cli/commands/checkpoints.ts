@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import type { Checkpoint, SessiondClient } from "../../sdk/client/index.js";
+import type { Checkpoint } from "../../sdk/client/index.js";
+import type { CliClient } from "../client.js";
 import { type Opts, action, clientOptions, parseObject } from "../args.js";
 import { withClient } from "../client.js";
 import { keyValues, printJson, shortTime, table } from "../output.js";
@@ -21,7 +22,7 @@ export function checkpointTable(checkpoints: readonly Checkpoint[]): string {
  * A checkpoint id, or `latest` (the newest), or a label: what people type.
  * @throws Error when the session has no checkpoint by that label
  */
-export async function resolveCheckpoint(client: SessiondClient, ref: string, which: string): Promise<string> {
+export async function resolveCheckpoint(client: CliClient, ref: string, which: string): Promise<string> {
   // An id needs no lookup; a label or `latest` is found in the list.
   if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(which)) return which;
   const all = await client.sessions.listCheckpoints(ref);

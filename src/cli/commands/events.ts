@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import type { SessionEvent, SessiondClient } from "../../sdk/client/index.js";
+import type { SessionEvent } from "../../sdk/client/index.js";
+import type { CliClient } from "../client.js";
 import { type Opts, action, clientOptions, collectList, parseCount, parseJson, parseObject } from "../args.js";
 import { withClient } from "../client.js";
 import type { ClientFlags } from "../home.js";
@@ -64,7 +65,7 @@ interface ReadOptions {
  * Prints a session's events from `after`, page by page; with `follow`, keeps asking for events
  * after the last seq printed (every `followPollMs`) until interrupted or the session is deleted.
  */
-async function readEvents(client: SessiondClient, ref: string, o: ReadOptions, pollMs: number): Promise<void> {
+async function readEvents(client: CliClient, ref: string, o: ReadOptions, pollMs: number): Promise<void> {
   let after = o.after;
   let printed = 0;
   for (;;) {

@@ -1,0 +1,25 @@
+import { cpSync, readdirSync, rmSync, writeFileSync, readFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/**
+ * Compiles the sources file by file (esbuild, no bundling, so lazy imports stay lazy exactly as
+ * in dist/) into a private folder under node_modules/.cache, with package.json and the SQL
+ * migrations beside them: the CLI then runs as it ships, as plain JavaScript, without the
+ * second-long tsx loader per command and without touching the shared dist/ that others build.
+ * Type errors are `npm run typecheck`'s job. @returns the compiled `cli/main.js` and a remover
+ */
+export async function buildCli(): Promise<{ main: string; remove: () => void }> {
+  const out = join(ROOT, "node_modules", ".cache", `sessiond-cli-test-${process.pid}`);
+  rmSync(out, { recursive: true, force: true });
+  const src = join(ROOT, "src");
+  const entryPoints = (readdirSync(src, { recursive: true }) as string[]).filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")).map((f) => join(src, f));
+  await build({ entryPoints, outdir: join(out, "dist"), outbase: src, format: "esm", platform: "node", target: "node20", logLevel: "error" });
+  cpSync(join(src, "store", "sqlite", "migrations"), join(out, "dist", "store", "sqlite", "migrations"), { recursive: true });
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "package.json"), readFileSync(join(ROOT, "package.json")));
+  return { main: join(out, "dist", "cli", "main.js"), remove: () => rmSync(out, { recursive: true, force: true }) };
+}

@@ -1,0 +1,203 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cliHome, prepareCli, startCli, until } from "./run-cli.js";
+
+// Each command is a real process; on a busy 2-core machine a few dozen of them take a while.
+const SLOW = { timeout: 180_000 };
+let built: Awaited<ReturnType<typeof prepareCli>> | undefined;
+beforeAll(async () => {
+  built = await prepareCli();
+}, 120_000);
+afterAll(() => built?.remove());
+
+interface S {
+  id: string;
+  name: string;
+  status: string;
+  iterations: number;
+  context: Record<string, unknown>;
+  labels: Record<string, string>;
+  parent: string | null;
+  task: string | null;
+  kind: string;
+}
+
+describe("sessiond client commands against a server they start themselves", SLOW, () => {
+  const h = cliHome();
+  afterAll(() => h.cleanup());
+
+  it("starts one server for two commands started together, and reports it", async () => {
+    const [a, b] = await Promise.all([h.run(["list"]), h.run(["stats", "--json"])]);
+    expect(a.stderr).toBe("");
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe("no sessions\n");
+    expect(b.code).toBe(0);
+    expect(JSON.parse(b.stdout).total).toBe(0);
+    const log = readFileSync(join(h.home, "server.log"), "utf8");
+    expect(log.match(/sessiond listening/g)).toHaveLength(1);
+    expect(log).not.toMatch(/could not start/);
+    const status = await h.json<{ running: boolean; pid: number }>(["server", "status"]);
+    expect(status.running).toBe(true);
+    expect(JSON.parse(readFileSync(join(h.home, "server.pid"), "utf8")).pid).toBe(status.pid);
+  });
+
+  it("runs a session through its whole life: start, list, show, update, iterate, pause, resume, complete", async () => {
+    const s = await h.json<S>(["start", "--name", "build-1", "--task", "fix the build", "--label", "team=core", "--agent", "a1", "--max-iterations", "5", "--context", '{"step": 1}']);
+    expect(s).toMatchObject({ name: "build-1", status: "active", task: "fix the build", labels: { team: "core" }, context: { step: 1 } });
+    await h.json(["start", "--name", "other", "--agent", "a2"]);
+
+    const table = await h.run(["list", "--label", "team=core"]);
+    const lines = table.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^ID\s+NAME\s+KIND\s+STATUS\s+ITER\s+CREATED\s+TASK$/);
+    expect(lines[1]).toContain("build-1");
+    // Columns are aligned: every row's NAME starts where the header's does.
+    expect(lines[1]!.indexOf("build-1")).toBe(lines[0]!.indexOf("NAME"));
+    const page = await h.json<{ items: S[] }>(["list", "--agent", "a2"]);
+    expect(page.items.map((x) => x.name)).toEqual(["other"]);
+    expect((await h.json<{ items: S[] }>(["list", "--limit", "1"])).items).toHaveLength(1);
+
+    expect((await h.run(["show", "build-1"])).stdout).toMatch(/^task:\s+fix the build$/m);
+    expect((await h.json<S>(["update", "build-1", "--task", "fix it now"])).task).toBe("fix it now");
+    expect((await h.json<S>(["iterate", "build-1", "--data", '{"phase": "plan"}'])).iterations).toBe(1);
+    expect((await h.json<S>(["pause", "build-1", "--reason", "lunch"])).status).toBe("paused");
+    const again = await h.run(["pause", "build-1"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^sessiond: .*paused.*\(run `sessiond show <session>` to see its status\)\n$/);
+    expect((await h.json<S>(["resume", "build-1"])).status).toBe("active");
+    expect((await h.json<S>(["complete", "build-1", '{"pr": 42}'])).status).toBe("completed");
+    const events = (await h.run(["events", "build-1", "--json"])).stdout.trim().split("\n").map((l) => JSON.parse(l) as { seq: number; type: string });
+    expect(events.map((e) => e.type)).toEqual(["start", "iteration", "pause", "resume", "complete"]);
+    expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    const trace = await h.run(["trace", "build-1"]);
+    expect(trace.stdout).toMatch(/^build-1 .* completed/);
+    expect(trace.stdout).toMatch(/#3\s+\S+ \S+\s+pause\s+.*lunch/);
+  });
+
+  it("checkpoints, restores by label, forks and edits the context", async () => {
+    const s = await h.json<S>(["start", "--name", "cp-1", "--context", '{"a": 1}']);
+    const cp = await h.json<{ id: string; label: string }>(["checkpoint", "create", "cp-1", "--label", "before", "--data", '{"step": 3}']);
+    expect(cp.label).toBe("before");
+    expect((await h.json<S>(["context", "patch", "cp-1", '{"b": 2, "a": null}'])).context).toEqual({ b: 2 });
+    expect(JSON.parse((await h.run(["context", "get", "cp-1", "b"])).stdout)).toBe(2);
+    expect((await h.json<S>(["context", "set", "cp-1", '{"c": 3}'])).context).toEqual({ c: 3 });
+    const listed = await h.run(["checkpoint", "list", "cp-1"]);
+    expect(listed.stdout).toMatch(/^ID\s+SEQ\s+LABEL/);
+    expect(listed.stdout).toContain(cp.id);
+    expect((await h.json<S>(["checkpoint", "restore", "cp-1", "before"])).context).toEqual({ a: 1 });
+    const fork = await h.json<S>(["fork", "cp-1", "latest", "--name", "cp-1-b"]);
+    expect(fork).toMatchObject({ name: "cp-1-b", parent: s.id, status: "active", context: { a: 1 } });
+    const missing = await h.run(["checkpoint", "restore", "cp-1", "nope"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("checkpoint list cp-1");
+  });
+
+  it("records events and tool calls, fails a session, deletes and cleans up", async () => {
+    await h.json(["start", "--name", "ev-1"]);
+    expect((await h.json<{ seq: number; type: string }>(["emit", "ev-1", "note", '{"text": "hi"}'])).type).toBe("note");
+    expect((await h.json<{ type: string; data: { tool: string } }>(["tool-call", "ev-1", "grep", "--args", '{"q": "x"}'])).data.tool).toBe("grep");
+    expect((await h.json<{ events_by_type: Record<string, number> }>(["metrics", "ev-1"])).events_by_type).toMatchObject({ note: 1, tool_call: 1 });
+    expect((await h.json<{ seq: number }>(["state", "ev-1", "--seq", "1"])).seq).toBe(1);
+    expect((await h.json<S>(["fail", "ev-1", "out of budget"])).status).toBe("failed");
+    const cleaned = await h.json<{ deleted: number }>(["cleanup", "--older-than", "0d"]);
+    expect(cleaned.deleted).toBeGreaterThanOrEqual(2); // build-1 and ev-1 have ended
+    expect((await h.run(["show", "ev-1"])).code).toBe(1);
+    expect((await h.run(["delete", "cp-1-b"])).code).toBe(0);
+    const gone = await h.run(["show", "cp-1-b", "--json"]);
+    expect(gone.code).toBe(1);
+    expect(JSON.parse(gone.stderr).error.code).toBe("not_found");
+  });
+
+  it("follows a session's events as they are appended", async () => {
+    await h.json(["start", "--name", "follow-1"]);
+    const follow = startCli(["events", "follow-1", "--follow"], { ...h.env, SESSIOND_FOLLOW_POLL_MS: "20" });
+    try {
+      await until(() => follow.output().includes("start"));
+      await h.json(["emit", "follow-1", "later", '{"n": 7}']);
+      await until(() => follow.output().includes("later"));
+      expect(follow.output()).toMatch(/#2\s+.*later\s+\{"n":7\}/);
+    } finally {
+      await follow.stop();
+    }
+  });
+
+  it("exits 2 on usage errors, in one line saying what to do", async () => {
+    const badJson = await h.run(["start", "--context", "{nope"]);
+    expect(badJson.code).toBe(2);
+    expect(badJson.stderr).toMatch(/^sessiond: --context is not valid JSON .*quote it/);
+    expect(badJson.stderr.trim().split("\n")).toHaveLength(1);
+    expect((await h.run(["list", "--no-such-flag"])).code).toBe(2);
+    expect((await h.run(["cleanup", "--older-than", "soon"])).code).toBe(2);
+    const invalid = await h.run(["start", "--kind", "bogus"]);
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toMatch(/kind/);
+    expect((await h.run(["--version"])).code).toBe(0);
+  });
+
+  it("colours a table only when asked, and never under NO_COLOR", async () => {
+    const plain = await h.run(["list"], { env: { FORCE_COLOR: "1", NO_COLOR: "1" } });
+    expect(plain.stdout).not.toContain("\u001b[");
+    const colored = await h.run(["list"], { env: { FORCE_COLOR: "1", NO_COLOR: "" } });
+    expect(colored.stdout).toContain("\u001b[1m");
+  });
+
+  it("runs commands in a live shell session, with exit codes, logs, interrupt and stop", async () => {
+    const shell = await h.json<S>(["start", "--kind", "shell", "--name", "sh-1"]);
+    expect(shell.kind).toBe("shell");
+    expect((await h.run(["exec", "sh-1", "cd /tmp && export GREETING=hello"])).code).toBe(0);
+    const echoed = await h.run(["exec", "sh-1", "echo $GREETING from $(pwd)"]);
+    expect(echoed).toMatchObject({ code: 0, stdout: "hello from /tmp\n" });
+    const failed = await h.run(["exec", "sh-1", "(exit 3)"]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain("exit 3");
+    const logs = await h.run(["logs", "sh-1"]);
+    expect(logs.stdout).toContain("$ echo $GREETING from $(pwd)");
+    expect(logs.stdout).toContain("hello from /tmp");
+    const slow = h.run(["exec", "sh-1", "sleep 30"]);
+    await until(async () => (await h.json<{ interrupted: boolean }>(["interrupt", "sh-1"])).interrupted);
+    const interrupted = await slow;
+    expect(interrupted.code).toBe(1);
+    expect(interrupted.stderr).toContain("interrupted");
+    expect((await h.json<S>(["stop", "sh-1"])).status).toBe("completed");
+  });
+});
+
+describe("sessiond server", SLOW, () => {
+  const h = cliHome();
+  afterAll(() => h.cleanup());
+  let deadPid = 0;
+  beforeAll(() => {
+    deadPid = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout as unknown as number;
+  });
+
+  it("cleans a stale pid file and socket left by a dead server, then starts a new one", async () => {
+    writeFileSync(join(h.home, "server.pid"), JSON.stringify({ pid: Number(deadPid) }));
+    writeFileSync(join(h.home, "sessiond.sock"), "");
+    const status = await h.run(["server", "status", "--json"]);
+    expect(status.code).toBe(1);
+    const parsed = JSON.parse(status.stdout) as { running: boolean; cleaned: string[] };
+    expect(parsed.running).toBe(false);
+    expect(parsed.cleaned.sort()).toEqual([join(h.home, "server.pid"), join(h.home, "sessiond.sock")].sort());
+    // A stale socket file is also handled on the fast path: the command starts a server.
+    writeFileSync(join(h.home, "sessiond.sock"), "");
+    expect((await h.run(["list"])).code).toBe(0);
+    expect((await h.json<{ running: boolean }>(["server", "status"])).running).toBe(true);
+  });
+
+  it("restarts, keeping the sessions, and stops", async () => {
+    const s = await h.json<S>(["start", "--name", "survivor"]);
+    const before = await h.json<{ pid: number }>(["server", "status"]);
+    const after = await h.json<{ pid: number; running: boolean }>(["server", "restart"]);
+    expect(after.running).toBe(true);
+    expect(after.pid).not.toBe(before.pid);
+    expect((await h.json<S>(["show", "survivor"])).id).toBe(s.id);
+    const logs = await h.run(["server", "logs", "-n", "50"]);
+    expect(logs.stdout).toMatch(/shutting down/);
+    expect((await h.json<{ stopped: number }>(["server", "stop"])).stopped).toBe(after.pid);
+    expect(existsSync(join(h.home, "sessiond.sock"))).toBe(false);
+    expect((await h.run(["server", "status"])).code).toBe(1);
+    expect((await h.json<{ stopped: number | null }>(["server", "stop"])).stopped).toBeNull();
+  });
+});
