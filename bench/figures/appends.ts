@@ -79,16 +79,17 @@ export function rawAppends(synchronous: Synchronous, sessions: number, total: nu
   openSqliteStore(config).sync!.close();
   const db = openRaw(dataPaths(config).database, storePragmas(config));
   const table = plain ? "plain_events" : "events";
-  if (plain) db.exec("CREATE TABLE plain_events (session_id TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL)");
-  const insert = db.prepare(`INSERT INTO ${table} (session_id, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)`);
-  const ids = Array.from({ length: sessions }, (_, i) => `0193a1b2-c3d4-7e5f-8a9b-${String(i).padStart(12, "0")}`);
+  if (plain) db.exec("CREATE TABLE plain_events (skey INTEGER NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL)");
+  const insert = db.prepare(`INSERT INTO ${table} (skey, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)`);
+  // Events refer to their session by its integer key, as the store writes them.
+  const ids = Array.from({ length: sessions }, (_, i) => i + 1);
   const perLoop = Math.ceil(total / sessions);
   const events = perLoop * sessions;
-  const insertMany = db.transaction((rows: readonly [string, number, string, string, string][]) => {
+  const insertMany = db.transaction((rows: readonly [number, number, string, string, string][]) => {
     for (const row of rows) insert.run(...row);
   });
   const start = process.hrtime.bigint();
-  let rows: [string, number, string, string, string][] = [];
+  let rows: [number, number, string, string, string][] = [];
   // Same interleaving as the engine: round i appends event i of every session.
   for (let i = 0; i < perLoop; i++) {
     const ts = new Date().toISOString();

@@ -109,7 +109,7 @@ export function buildBigStore(sessions: number, eventsPerSession: number): BigSt
   const sessionsMs = msSince(start);
 
   const db = openRaw(dataPaths(config).database, ["journal_mode = WAL", "synchronous = OFF"]);
-  const insert = db.prepare("INSERT INTO events (session_id, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)");
+  const insert = db.prepare("INSERT INTO events (skey, seq, ts, type, data) VALUES ((SELECT skey FROM sessions WHERE id = ?), ?, ?, ?, ?)");
   const insertChunk = db.transaction((chunk: readonly { id: string; createdMs: number }[]) => {
     for (const { id, createdMs } of chunk) {
       for (let seq = 1; seq <= eventsPerSession; seq++) {
@@ -123,7 +123,7 @@ export function buildBigStore(sessions: number, eventsPerSession: number): BigSt
       }
     }
   });
-  // Session ids are UUID v7, so inserting in creation order appends to the events tree.
+  // Sessions got their keys in creation order, so inserting in that order appends to the events index.
   const CHUNK = 10_000;
   for (let i = 0; i < eventsPlan.length; i += CHUNK) insertChunk.immediate(eventsPlan.slice(i, i + CHUNK));
   db.pragma("wal_checkpoint(TRUNCATE)");

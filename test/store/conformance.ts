@@ -176,6 +176,18 @@ export function runStoreConformance(name: string, open: StoreFactory): void {
       expect((await store.listSessions({ labels: { gone: "yes" } }, { limit: 10 })).items).toEqual([]);
     });
 
+    it("gives a session created after the newest one was deleted none of the deleted one's events", async () => {
+      const kept = session();
+      const gone = session();
+      await store.commit([put(kept), event(kept, 1), put(gone), event(gone, 1), event(gone, 2)]);
+      await store.commit([{ op: "delete_session", session_id: gone.id }]);
+      const fresh = session();
+      await store.commit([put(fresh), event(fresh, 1, "fresh")]);
+      expect((await store.listEvents(fresh.id, {})).map((e) => e.type)).toEqual(["fresh"]);
+      expect((await store.getSession(fresh.id))?.last_seq).toBe(1);
+      expect((await store.listEvents(kept.id, {})).map((e) => e.seq)).toEqual([1]);
+    });
+
     it("lists newest first with every filter, and pages with a cursor without gaps or repeats", async () => {
       const all: Session[] = [];
       const statuses = ["active", "paused", "completed", "failed"] as const;

@@ -35,6 +35,41 @@ describe("SQLite migrations", () => {
     expect(db.prepare("SELECT created_at FROM session_labels").get()).toEqual({ created_at: "2026-01-01T00:00:00.000Z" });
   });
 
+  it("moves events to positions in 0005, keeping each event's feed position and never reusing a deleted one", () => {
+    db = new Database(":memory:");
+    const all = shippedMigrations();
+    migrate(db, all.filter((m) => m.version < 5));
+    const insertSession = db.prepare(
+      `INSERT INTO sessions (id, name, kind, labels, status, iterations, context, runtime_backend, runtime_metadata, server,
+         metadata, created_at, updated_at, started_at, last_activity_at, last_seq, version)
+       VALUES (?, ?, 'agent', '{}', 'active', 0, '{}', 'unknown', '{}', 'local', '{}',
+         '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 0, 1)`,
+    );
+    const insertEvent = db.prepare("INSERT INTO events (session_id, seq, ts, type, data) VALUES (?, ?, '2026-01-01T00:00:00.000Z', ?, '{}')");
+    insertSession.run("s1", "one");
+    insertSession.run("s2", "two");
+    // Interleaved, so feed order differs from (session, seq) order.
+    insertEvent.run("s1", 1, "start");
+    insertEvent.run("s2", 1, "start");
+    insertEvent.run("s1", 2, "note");
+    insertEvent.run("s2", 2, "note");
+    insertEvent.run("s2", 3, "gone");
+    db.prepare("DELETE FROM events WHERE session_id = 's2' AND seq = 3").run();
+    db.prepare("DELETE FROM event_feed WHERE session_id = 's2' AND seq = 3").run();
+
+    expect(migrate(db, all)).toEqual(all.filter((m) => m.version >= 5).map((m) => m.version));
+    const rows = db.prepare("SELECT e.pos, s.id, e.seq, e.type FROM events e JOIN sessions s ON s.skey = e.skey ORDER BY e.pos").all();
+    expect(rows).toEqual([
+      { pos: 1, id: "s1", seq: 1, type: "start" },
+      { pos: 2, id: "s2", seq: 1, type: "start" },
+      { pos: 3, id: "s1", seq: 2, type: "note" },
+      { pos: 4, id: "s2", seq: 2, type: "note" },
+    ]);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name IN ('event_feed', 'event_feed_append')").all()).toEqual([]);
+    db.prepare("INSERT INTO events (skey, seq, ts, type, data) VALUES (1, 3, 'now', 'after', '{}')").run();
+    expect(db.prepare("SELECT pos FROM events WHERE type = 'after'").get()).toEqual({ pos: 6 });
+  });
+
   it("refuses a database written by a newer sessiond", () => {
     db = new Database(":memory:");
     migrate(db);

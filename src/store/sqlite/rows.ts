@@ -4,6 +4,8 @@ import type { Checkpoint, JsonObject, Session, SessionEvent, SessionState } from
 /** A `sessions` row as SQLite returns it. */
 export interface SessionRow {
   id: string;
+  /** The integer key events refer to the session by (set by the store on insert; absent when writing). */
+  skey?: number;
   name: string;
   kind: string;
   type: string | null;

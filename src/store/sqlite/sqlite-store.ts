@@ -45,6 +45,8 @@ import {
 } from "./rows.js";
 
 const STATEMENT_CACHE_SIZE = 500;
+/** Session keys kept in memory: about 100 bytes each. */
+const SESSION_KEY_CACHE_SIZE = 100_000;
 
 /** How to open the SQLite store. */
 export interface SqliteStoreOptions {
@@ -68,6 +70,8 @@ export class SqliteStore implements SyncStore {
   private readonly db: Database.Database;
   /** Prepared statements by SQL text; list queries come in many filter shapes, so it is bounded. */
   private readonly statements = new LRUCache<string, Database.Statement>({ max: STATEMENT_CACHE_SIZE });
+  /** Session id → its integer key in the events table. */
+  private readonly keys = new LRUCache<string, number>({ max: SESSION_KEY_CACHE_SIZE });
   private readonly applyBatch: (ops: readonly WriteOp[]) => CommitResult;
   private appendOutputTx: Database.Transaction<(batch: readonly OutputRecord[]) => number[]> | undefined;
 
@@ -115,8 +119,8 @@ export class SqliteStore implements SyncStore {
           }
           break;
         case "append_event":
-          this.stmt("INSERT INTO events (session_id, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)").run(
-            op.session_id,
+          this.stmt("INSERT INTO events (skey, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)").run(
+            this.keyOf(op.session_id),
             op.event.seq,
             op.event.ts,
             op.event.type,
@@ -130,12 +134,16 @@ export class SqliteStore implements SyncStore {
           ).run(c.id, c.session_id, c.seq, c.label, jsonText(c.data), jsonText(c.state), c.created_at);
           break;
         }
-        case "delete_session":
-          for (const table of ["events", "checkpoints", "session_labels"]) {
+        case "delete_session": {
+          const key = this.keyOf(op.session_id);
+          if (key !== undefined) this.stmt("DELETE FROM events WHERE skey = ?").run(key);
+          for (const table of ["checkpoints", "session_labels"]) {
             this.stmt(`DELETE FROM ${table} WHERE session_id = ?`).run(op.session_id);
           }
           this.stmt("DELETE FROM sessions WHERE id = ?").run(op.session_id);
+          this.keys.delete(op.session_id);
           break;
+        }
       }
     }
     return { rejected };
@@ -144,7 +152,8 @@ export class SqliteStore implements SyncStore {
   private insertSession(session: Session): boolean {
     const row = sessionToRow(session);
     const inserted = this.stmt(
-      `INSERT INTO sessions (${SESSION_COLUMNS.join(", ")}) VALUES (${SESSION_COLUMNS.map((c) => `@${c}`).join(", ")})
+      `INSERT INTO sessions (${SESSION_COLUMNS.join(", ")}, skey)
+       VALUES (${SESSION_COLUMNS.map((c) => `@${c}`).join(", ")}, (SELECT coalesce(max(skey), 0) + 1 FROM sessions))
        ON CONFLICT DO NOTHING`,
     ).run(row);
     if (inserted.changes === 0) return false;
@@ -190,8 +199,8 @@ export class SqliteStore implements SyncStore {
     const row = this.stmt("SELECT * FROM sessions WHERE id = ?").get(id) as SessionRow | undefined;
     if (!row) return undefined;
     const newest = this.stmt(
-      "SELECT seq AS event_seq, ts AS event_ts FROM events WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
-    ).get(id) as NewestEvent | undefined;
+      "SELECT seq AS event_seq, ts AS event_ts FROM events WHERE skey = ? ORDER BY seq DESC LIMIT 1",
+    ).get(row.skey ?? null) as NewestEvent | undefined;
     return sessionFromRow(withNewestEvent(row, newest));
   }
 
@@ -222,7 +231,7 @@ export class SqliteStore implements SyncStore {
     if (branches.length > 1) params.push(page.limit + 1);
     const rows = this.stmt(
       `SELECT p.*, e.seq AS event_seq, e.ts AS event_ts FROM (${pageSql}) p
-       LEFT JOIN events e ON e.session_id = p.id AND e.seq = (SELECT max(seq) FROM events WHERE session_id = p.id)
+       LEFT JOIN events e ON e.skey = p.skey AND e.seq = (SELECT max(seq) FROM events WHERE skey = p.skey)
        ORDER BY p.created_at DESC, p.id DESC`,
     ).all(...params) as (SessionRow & NewestEvent)[];
     const more = rows.length > page.limit;
@@ -232,8 +241,10 @@ export class SqliteStore implements SyncStore {
   }
 
   listEvents(sessionId: string, query: EventQuery): SessionEvent[] {
-    const clauses = ["session_id = ?", "seq > ?"];
-    const params: unknown[] = [sessionId, query.after_seq ?? 0];
+    const key = this.keyOf(sessionId);
+    if (key === undefined) return [];
+    const clauses = ["skey = ?", "seq > ?"];
+    const params: unknown[] = [key, query.after_seq ?? 0];
     if (query.to_seq !== undefined) {
       clauses.push("seq <= ?");
       params.push(query.to_seq);
@@ -284,7 +295,7 @@ export class SqliteStore implements SyncStore {
   }
 
   activity(sessionId: string): SessionActivity {
-    const rows = this.stmt("SELECT type, count(*) AS n FROM events WHERE session_id = ? GROUP BY type").all(sessionId) as {
+    const rows = this.stmt("SELECT type, count(*) AS n FROM events WHERE skey = ? GROUP BY type").all(this.keyOf(sessionId) ?? null) as {
       type: string;
       n: number;
     }[];
@@ -420,19 +431,31 @@ export class SqliteStore implements SyncStore {
 
   listFeed(afterPos: number, limit: number): FeedEntry[] {
     const rows = this.stmt(
-      `SELECT f.pos, f.session_id, s.kind, s.agent_id, s.user_id, e.seq, e.ts, e.type, e.data
-       FROM event_feed f
-       JOIN events e ON e.session_id = f.session_id AND e.seq = f.seq
-       JOIN sessions s ON s.id = f.session_id
-       WHERE f.pos > ? ORDER BY f.pos LIMIT ?`,
+      `SELECT e.pos, s.id AS session_id, s.kind, s.agent_id, s.user_id, e.seq, e.ts, e.type, e.data
+       FROM events e
+       JOIN sessions s ON s.skey = e.skey
+       WHERE e.pos > ? ORDER BY e.pos LIMIT ?`,
     ).all(afterPos, limit) as (EventRow & { pos: number; session_id: string; kind: string; agent_id: string | null; user_id: string | null })[];
     return rows.map((r) => ({ pos: r.pos, session_id: r.session_id, kind: r.kind, agent_id: r.agent_id, user_id: r.user_id, event: eventFromRow(r) }));
   }
 
   feedHead(): number {
     // sqlite_sequence holds the AUTOINCREMENT high-water mark, which survives the deletion of rows.
-    const row = this.stmt("SELECT seq FROM sqlite_sequence WHERE name = 'event_feed'").get() as { seq: number } | undefined;
+    const row = this.stmt("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
     return row?.seq ?? 0;
+  }
+
+  /**
+   * The session's integer key (events refer to their session by it), or undefined for a session
+   * not in the store. Cached: an append looks it up for every event.
+   */
+  private keyOf(sessionId: string): number | undefined {
+    let key = this.keys.get(sessionId);
+    if (key === undefined) {
+      key = (this.stmt("SELECT skey FROM sessions WHERE id = ?").get(sessionId) as { skey: number } | undefined)?.skey;
+      if (key !== undefined) this.keys.set(sessionId, key);
+    }
+    return key;
   }
 
   private stmt(sql: string): Database.Statement {
