@@ -31,6 +31,8 @@ export interface OutputLogOptions {
  */
 export class OutputLog {
   private pending: OutputRecord[] = [];
+  /** The batch being written now. */
+  private inflight: readonly OutputRecord[] = [];
   private pendingBytes = 0;
   private scheduled = false;
   private flushing: Promise<void> | undefined;
@@ -63,6 +65,11 @@ export class OutputLog {
   subscribe(listener: OutputListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** True while output of this session is queued or being written (not yet published). */
+  pendingFor(sessionId: string): boolean {
+    return this.pending.some((r) => r.session_id === sessionId) || this.inflight.some((r) => r.session_id === sessionId);
   }
 
   /** Bytes queued and not yet written. */
@@ -100,6 +107,7 @@ export class OutputLog {
     if (!batch.length) return;
     this.pending = [];
     this.pendingBytes = 0;
+    this.inflight = batch;
     const run = (async () => {
       let stored: StoredOutput[] = [];
       try {
@@ -121,6 +129,7 @@ export class OutputLog {
     try {
       await run;
     } finally {
+      this.inflight = [];
       this.flushing = undefined;
       if (this.pending.length) this.schedule();
     }

@@ -109,6 +109,8 @@ describe("GET /sessions/{id}/stream over WebSocket", () => {
     expect(Buffer.concat(chunks.map(outputBytes)).toString()).toBe("hello\nworld\n");
     const execEvent = c.messages.find((m) => m.type === "event" && m.event_type === "exec");
     expect(execEvent.data.exec_id).toBe(result.exec_id);
+    // The exec's end comes after all of its output.
+    expect(c.messages.indexOf(execEvent)).toBeGreaterThan(c.messages.lastIndexOf(chunks.at(-1)));
   });
 
   it("resumes an exec from a byte offset with exactly the rest, and refuses an offset past the end with 416 naming the range", async () => {

@@ -104,6 +104,8 @@ export class SessionStream {
   private held: (SessionEvent | StoredOutput)[] | undefined = [];
   private heldBytes = 0;
   private readonly unsubscribe: (() => void)[] = [];
+  /** Events held back until the output before them is published (see onChange). */
+  private deferred: SessionEvent[] | undefined;
 
   constructor(
     private readonly deps: StreamDeps,
@@ -154,8 +156,23 @@ export class SessionStream {
 
   private onChange(change: SessionChange): void {
     if (change.session.id !== this.sessionId) return;
-    if (change.type === "event.appended") this.offer(change.event, this.held ? JSON.stringify(change.event.data).length : 0);
-    else if (change.type === "session.deleted") this.end(1000, "session_deleted");
+    if (change.type === "event.appended") {
+      const event = change.event;
+      // An exec's event can commit before its last output chunk is written (they are written by
+      // two group committers): hold it, and what follows it, until that output is published, so
+      // a client sees an exec's end after all of its output.
+      if (this.deferred) return void this.deferred.push(event);
+      if (event.type === "exec" && this.plan.query.output && this.deps.output.pendingFor(this.sessionId)) {
+        this.deferred = [event];
+        void this.deps.output.flush().then(() => {
+          const events = this.deferred ?? [];
+          this.deferred = undefined;
+          for (const e of events) this.offer(e, this.held ? JSON.stringify(e.data).length : 0);
+        });
+        return;
+      }
+      this.offer(event, this.held ? JSON.stringify(event.data).length : 0);
+    } else if (change.type === "session.deleted") this.end(1000, "session_deleted");
   }
 
   private onOutput(pieces: readonly StoredOutput[]): void {
