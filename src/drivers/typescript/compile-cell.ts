@@ -25,8 +25,8 @@ export interface CompiledCell {
   readonly async: boolean;
   /** The cell ends with an expression whose value is the result. */
   readonly hasValue: boolean;
-  /** esbuild's source map (version 3), generated → cell. */
-  readonly map: string;
+  /** esbuild's source map (version 3), generated → cell; absent for a plain JavaScript cell (positions are the cell's). */
+  readonly map: string | undefined;
   /** Characters the wrapper added at the start of line 1. */
   readonly headerLength: number;
 }
@@ -52,6 +52,12 @@ export function cellFileName(cell: number): string {
 /** Compiles one cell (see the module comment). */
 export async function compileCell(source: string, cell: number): Promise<CompiledCell | CellSyntaxError> {
   const file = cellFileName(cell);
+  // A cell that is plain JavaScript (no types) skips the transpiler: esbuild's answer would be the
+  // same code, and asking its service process costs a round trip between processes per cell.
+  // Every TypeScript construct fails to parse as JavaScript except type arguments (`f<T>(x)`,
+  // `new Map<K, V>()` read as comparisons), so a cell with a `<` always goes through esbuild.
+  const plain = source.includes("<") ? undefined : parseScript(source);
+  if (plain) return rewrite(source, plain, undefined);
   let js: string;
   let map: string;
   try {
@@ -76,6 +82,20 @@ export async function compileCell(source: string, cell: number): Promise<Compile
   } catch (err) {
     return { error: `SyntaxError: ${(err as Error).message} (in the transpiled cell)\n` };
   }
+  return rewrite(js, program, map);
+}
+
+/** The cell parsed as JavaScript, or undefined when it is not (TypeScript syntax, or an error esbuild will name). */
+function parseScript(source: string): AnyNode | undefined {
+  try {
+    return parse(source, { ecmaVersion: "latest", sourceType: "module", allowAwaitOutsideFunction: true }) as AnyNode;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Step 2 and 3 of the module comment, on JavaScript `js` and its AST. */
+function rewrite(js: string, program: AnyNode, map: string | undefined): CompiledCell {
   const edits: Edit[] = [];
   const hoisted: string[] = [];
   const declared: string[] = [];
@@ -133,7 +153,9 @@ export async function compileCell(source: string, cell: number): Promise<Compile
   const last = body[body.length - 1];
   const hasValue = last?.type === "ExpressionStatement";
   let code = js;
-  for (const edit of edits.sort((a, b) => b.start - a.start)) code = code.slice(0, edit.start) + edit.text + code.slice(edit.end);
+  // From the end, so offsets stay valid; at one offset a replacement goes before an insertion, so the insertion lands first.
+  edits.sort((a, b) => b.start - a.start || b.end - b.start - (a.end - a.start));
+  for (const edit of edits) code = code.slice(0, edit.start) + edit.text + code.slice(edit.end);
   const isAsync = needsAsync || /\bawait\b/.test(js);
   const header =
     `(${isAsync ? "async " : ""}function () { ` +

@@ -29,14 +29,15 @@ const CELL_POSITION = /cell-(\d+)\.ts:(\d+):(\d+)/g;
  */
 class TypeScriptLanguage implements CellLanguage {
   readonly kind = "typescript" as const;
-  private readonly maps = new Map<number, { map: SourceMap; headerLength: number }>();
+  /** Per cell: its source map (parsed on first use: most cells never throw) and the wrapper's length. */
+  private readonly maps = new Map<number, { map: string | SourceMap | undefined; headerLength: number }>();
 
   constructor(private readonly keptMaps: number) {}
 
   async prepare(input: string, cell: number) {
     const compiled = await compileCell(input, cell);
     if ("error" in compiled) return compiled;
-    this.maps.set(cell, { map: new SourceMap(JSON.parse(compiled.map)), headerLength: compiled.headerLength });
+    this.maps.set(cell, { map: compiled.map, headerLength: compiled.headerLength });
     if (this.maps.size > this.keptMaps) this.maps.delete(this.maps.keys().next().value!);
     return { request: { code: compiled.code, async: compiled.async, hasValue: compiled.hasValue } };
   }
@@ -59,6 +60,8 @@ class TypeScriptLanguage implements CellLanguage {
       if (!entry) return whole;
       const line = Number(lineText) - 1;
       const column = Number(columnText) - 1 - (line === 0 ? entry.headerLength : 0);
+      if (entry.map === undefined) return `cell-${cellText}.ts:${line + 1}:${Math.max(0, column) + 1}`;
+      if (typeof entry.map === "string") entry.map = new SourceMap(JSON.parse(entry.map));
       const found = entry.map.findEntry(line, Math.max(0, column)) as { originalLine?: number; originalColumn?: number };
       if (found.originalLine === undefined) return whole;
       return `cell-${cellText}.ts:${found.originalLine + 1}:${(found.originalColumn ?? 0) + 1}`;
