@@ -141,6 +141,9 @@ describe("WebSocket /sessions/{id}/attach", () => {
     expect(notShell.unexpectedStatus).toBe(409);
 
     const id = await shell(s);
+    const plain = await fetch(`${s.url}/sessions/${id}/attach`, { headers: { authorization: `Bearer ${s.token}` } });
+    expect(plain.status).toBe(400);
+    expect(((await plain.json()) as any).error.field).toBe("upgrade");
     const far = attach(s, id, "?offset=999999999");
     await expect(far.opened).rejects.toThrow();
     expect(far.unexpectedStatus).toBe(416);

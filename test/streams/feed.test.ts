@@ -152,4 +152,30 @@ describe("GET /feed", () => {
     const all = [...got, ...events(back)].map((m) => m.data.i);
     expect(all).toEqual(Array.from({ length: total }, (_, i) => i));
   });
+
+  it("ends an SSE subscriber that stops reading with a final cutoff event naming its cursor; it resumes from there", async () => {
+    const s = await server({ feedMaxBufferedBytes: 64 * 1024 });
+    const { body: a } = await s.json("POST", "/sessions", {});
+    const slow = new SseClient(`${s.url}/feed?type=note`, s.token);
+    cleanups.push(() => slow.close());
+    await slow.until((evs) => evs.some((e) => e.event === "ready"));
+    slow.pause();
+    const big = "x".repeat(8 * 1024);
+    const total = 2000;
+    for (let i = 0; i < total; i++) await s.manager.appendEvent(a.id, "note", { i, big });
+    slow.resume();
+    await slow.until((evs) => evs.some((e) => e.event === "cutoff"));
+    const cutoff = slow.events.find((e) => e.event === "cutoff")!;
+    expect(cutoff.data).toMatchObject({ type: "cutoff", reason: "slow_consumer" });
+    const got = slow.events.filter((e) => e.event === "event");
+    expect(got.length).toBeLessThan(total);
+    expect(cutoff.data.cursor).toBe(got.length ? got.at(-1)!.id : cutoff.data.cursor);
+    expect(slow.events.at(-1)!.event).toBe("cutoff");
+
+    const back = new SseClient(`${s.url}/feed?type=note`, s.token, { "last-event-id": cutoff.data.cursor });
+    cleanups.push(() => back.close());
+    await back.until((evs) => evs.some((e) => e.event === "ready"));
+    const all = [...got, ...back.events.filter((e) => e.event === "event")].map((e) => e.data.data.i);
+    expect(all).toEqual(Array.from({ length: total }, (_, i) => i));
+  });
 });

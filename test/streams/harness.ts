@@ -84,6 +84,9 @@ export class SseClient {
   private waiters: (() => void)[] = [];
   ended = false;
   private readonly done: Promise<void>;
+  /** While set, the client reads nothing more (the server's writes back up). */
+  private gate: Promise<void> | undefined;
+  private openGate: (() => void) | undefined;
 
   constructor(url: string, token: string, headers: Record<string, string> = {}) {
     this.done = this.run(url, token, headers);
@@ -100,6 +103,7 @@ export class SseClient {
       const decoder = new TextDecoder();
       let buffer = "";
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        if (this.gate) await this.gate;
         buffer += decoder.decode(chunk, { stream: true });
         let end: number;
         while ((end = buffer.indexOf("\n\n")) !== -1) {
@@ -138,7 +142,19 @@ export class SseClient {
     while (this.status === 0 && !this.ended) await new Promise<void>((r) => setTimeout(r, 5));
   }
 
+  /** Stops reading the response. */
+  pause(): void {
+    this.gate ??= new Promise<void>((resolve) => (this.openGate = resolve));
+  }
+
+  /** Reads again. */
+  resume(): void {
+    this.openGate?.();
+    this.gate = undefined;
+  }
+
   async close(): Promise<void> {
+    this.resume();
     this.controller.abort();
     await this.done.catch(() => {});
   }
