@@ -14,11 +14,12 @@ export type {
   RuntimeState,
   ServerSpec,
   SessionDriver,
+  SessionProcess,
   StartSpec,
   TerminalTap,
 } from "./driver.js";
 export { type ExecResult, type ExecStatus, execResultFromEvent } from "./exec-result.js";
-export { type ExecOptions, type LiveInfo, type LiveState, LiveStartSchema, type LogsQuery, type OutputEvent, type StartInput } from "./live-api.js";
+export { type ExecPolicy, ExecPolicySchema, type ExecOptions, type LiveInfo, type LiveState, LiveStartSchema, type LogsQuery, type OutputEvent, type StartInput } from "./live-api.js";
 export { LiveSessions, type LiveSessionsOptions } from "./live-sessions.js";
 export { type DriverLog, silentLog } from "./log.js";
 export { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind, isModeEnabled } from "./modes.js";

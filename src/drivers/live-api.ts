@@ -25,9 +25,25 @@ export const LiveStartSchema = Type.Object(
     ),
     cols: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     rows: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    /** Target settings: for `server: "ssh"` {host, port, user, private_key | private_key_path, passphrase, host_key_sha256}; never stored. */
+    server_options: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'for server "ssh": host, port, user, private_key or private_key_path, passphrase, host_key_sha256 (never stored)' })),
+    /** What an exec sent while another runs does: queue (default), reject (409) or interrupt the running one. */
+    exec_policy: Type.Optional(Type.Union([Type.Literal("queue"), Type.Literal("reject"), Type.Literal("interrupt")])),
   },
   { additionalProperties: false },
 );
+
+/** What an exec sent while another runs does: wait in order, be refused (409 session_busy), or interrupt the running one. */
+export const ExecPolicySchema = Type.Union([Type.Literal("queue"), Type.Literal("reject"), Type.Literal("interrupt")], {
+  "x-expected": "queue, reject or interrupt",
+});
+
+export type ExecPolicy = "queue" | "reject" | "interrupt";
+
+/** A stored policy, or the default (`queue`) when there is none. */
+export function execPolicyOf(value: unknown): ExecPolicy {
+  return value === "reject" || value === "interrupt" ? value : "queue";
+}
 
 /** Starting a live session: the session's fields (kind required) plus where and how to run. */
 export type StartInput = Omit<CreateSessionInput, "kind"> & {
@@ -37,6 +53,7 @@ export type StartInput = Omit<CreateSessionInput, "kind"> & {
   env?: Record<string, string>;
   cols?: number;
   rows?: number;
+  exec_policy?: ExecPolicy;
   /** Target settings: for `server: "ssh"`, {host, port, user, private_key | private_key_path, …} (see SshOptionsSchema). Never stored. */
   server_options?: Record<string, unknown>;
 };
@@ -45,6 +62,10 @@ export type StartInput = Omit<CreateSessionInput, "kind"> & {
 export interface ExecOptions {
   /** @default config execTimeoutMs; at most maxExecTimeoutMs */
   timeout_ms?: number;
+  /** The command reads the terminal, so that stdin can be sent to it while it runs; else it reads /dev/null. */
+  stdin?: boolean;
+  /** Start the command as a background job and return at once with its pid (output to a log in the workspace). */
+  background?: boolean;
 }
 
 /** A `logs` query: execs after a seq (a number or digits) or at/after an ISO time, oldest first. */
@@ -74,4 +95,9 @@ export interface LiveInfo {
   readonly last_activity_at: string;
   readonly running_exec_id: string | null;
   readonly queued: number;
+  readonly exec_policy: ExecPolicy;
+  /** Paused (SIGSTOP): its idle and lifetime clocks stand still. */
+  readonly paused: boolean;
+  /** When maxLifetimeMs ends it (moved out by pauses and extensions); null without a limit. */
+  readonly lifetime_ends_at: string | null;
 }

@@ -1,4 +1,5 @@
 import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import { Type } from "@sinclair/typebox";
 import {
   type Config,
@@ -12,11 +13,23 @@ import {
   validate,
 } from "../core/index.js";
 import type { SessionChange, SessionManager } from "../engine/index.js";
-import type { LiveProcess, OutputChunk, ProcessExit, RuntimeState, SessionDriver, TerminalTap } from "./driver.js";
+import type { LiveProcess, OutputChunk, ProcessExit, RuntimeState, SessionDriver, SessionProcess, TerminalTap } from "./driver.js";
+import { ExecBook, type ExecState, backgroundCommand } from "./exec-book.js";
 import { ExecQueue } from "./exec-queue.js";
 import { readExecLogs } from "./exec-logs.js";
 import { type ExecRecord, type ExecResult, type ExecStatus, execEventData, execRecord } from "./exec-result.js";
-import { type ExecOptions, type LiveInfo, type LiveState, LiveStartSchema, type LogsQuery, type OutputEvent, type StartInput } from "./live-api.js";
+import {
+  type ExecOptions,
+  type ExecPolicy,
+  ExecPolicySchema,
+  type LiveInfo,
+  type LiveState,
+  LiveStartSchema,
+  type LogsQuery,
+  type OutputEvent,
+  type StartInput,
+  execPolicyOf,
+} from "./live-api.js";
 import { type DriverLog, silentLog } from "./log.js";
 import { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind } from "./modes.js";
 import { markOrphansCrashed } from "./orphans.js";
@@ -53,6 +66,8 @@ export interface LiveSessionsOptions {
 
 interface RunningExec {
   readonly exec_id: string;
+  /** Its stdin is the terminal (started with `stdin: true`). */
+  readonly stdin: boolean;
   /** Set when the exec is being cut short: by its timeout, or by interrupt/stop. */
   reason?: "timeout" | "interrupted";
 }
@@ -79,6 +94,29 @@ interface Entry {
   syncTimer: NodeJS.Timeout | undefined;
   /** Resolves when a stop in progress is over. */
   stopped: Promise<void> | undefined;
+  /** What an exec sent while another runs does. */
+  policy: ExecPolicy;
+  /** Execs by id: queued, running and recently finished. */
+  readonly book: ExecBook;
+  /** Background jobs started with `background: true`, by pid. */
+  readonly background: Map<number, BackgroundJob>;
+  /** Set while paused (SIGSTOP): when the pause began. The idle and lifetime clocks stand still. */
+  pausedAt: number | undefined;
+  /** Time spent paused, and lifetime added by extend: both push the lifetime's end out. */
+  lifetimeShiftMs: number;
+  /** Pauses and resumes, in order. */
+  signals: Promise<void>;
+}
+
+/** A job started with `background: true`. */
+interface BackgroundJob {
+  readonly pid: number;
+  readonly exec_id: string;
+  readonly command: string;
+  readonly log_path: string;
+  readonly started_at: string;
+  /** The log's size when last looked at (growth is activity). */
+  logBytes: number;
 }
 
 /** How a live session ends when sessiond ends it. */
@@ -90,6 +128,10 @@ type Ending =
   | { readonly status: "none" };
 
 const ACTIVE_OR_PAUSED: readonly SessionStatus[] = ["active", "paused"];
+/** Signals a caller may send to one of a session's processes. */
+const KILL_SIGNALS: readonly NodeJS.Signals[] = ["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
+/** Background job logs go in the workspace's artifact folder of this name. */
+const ARTIFACT_LOGS = "logs";
 
 /**
  * The coordinator of live execution sessions: seed 000's verbs (start, exec, stop, logs) plus
@@ -157,7 +199,8 @@ export class LiveSessions {
    */
   async start(input: StartInput): Promise<Session> {
     this.assertOpen();
-    const { kind, cwd, env, cols, rows, server_options, ...create } = input ?? ({} as StartInput);
+    const { kind, cwd, env, cols, rows, server_options, exec_policy, ...create } = input ?? ({} as StartInput);
+    const policy = exec_policy === undefined ? undefined : validate(ExecPolicySchema, exec_policy, "exec_policy");
     const options = validate(LiveStartSchema, dropUndefined({ cwd, env, cols, rows }));
     const driver = this.driverFor(kind, "kind");
     const server = create.server ?? "local";
@@ -173,7 +216,7 @@ export class LiveSessions {
       this.reserved--;
     }
     if (target) this.targets.set(session.id, target);
-    return this.launch(session, driver, { ...options, restart: false });
+    return this.launch(session, driver, { ...options, restart: false, ...(policy ? { policy } : {}) });
   }
 
   /**
@@ -184,12 +227,145 @@ export class LiveSessions {
    *   maxQueuedExecs already wait
    */
   async exec(ref: string, input: string, options: ExecOptions = {}): Promise<ExecResult> {
+    return (await this.submit(ref, input, options)).done;
+  }
+
+  /**
+   * Queues an exec (or runs it at once) and returns its id without waiting: `done` resolves to
+   * its result (the route's `wait: false`). The session's exec policy decides what happens when
+   * another exec runs: `queue` waits in order, `reject` refuses (409 session_busy), `interrupt`
+   * interrupts the running one first. With `background`, the command starts as a background job
+   * (its output in `<workspace>/logs/bg-<exec_id>.log`) and the exec ends at once with its pid.
+   * @throws as {@link exec}; session_busy under the reject policy
+   */
+  async submit(ref: string, input: string, options: ExecOptions = {}): Promise<{ exec_id: string; state: ExecState; done: Promise<ExecResult> }> {
     const { timeoutMs } = this.checkExec(input, options);
     const session = await this.manager.get(ref);
     const entry = await this.liveEntry(session, "exec");
-    const { record, persisted } = await entry.queue.run(() => this.runExec(entry, input, timeoutMs));
-    const event = await persisted;
-    return { exec_id: record.exec_id, seq: event.seq, ...withoutId(record) };
+    const running = entry.running;
+    if (running || entry.queue.waitingExecs > 0) {
+      if (entry.policy === "reject") {
+        throw new SessiondError("session_busy", { ref: session.name, exec_id: running?.exec_id ?? "(queued)" });
+      }
+      if (entry.policy === "interrupt" && running && entry.process?.interrupt()) running.reason ??= "interrupted";
+    }
+    const execId = newId();
+    const stdin = options.stdin === true && !options.background;
+    entry.book.add(execId, stdin);
+    let procInput = input;
+    let logPath: string | undefined;
+    if (options.background) {
+      logPath = join(String(session.runtime_metadata.workspace ?? session.workspace ?? this.config.home), ARTIFACT_LOGS, `bg-${execId}.log`);
+      procInput = backgroundCommand(input, logPath);
+    }
+    const done = entry.queue
+      .run(() => this.runExec(entry, execId, input, timeoutMs, { stdin, procInput }))
+      .then(
+        async ({ record, persisted }) => {
+          const event = await persisted;
+          let result: ExecResult = { exec_id: record.exec_id, seq: event.seq, ...withoutId(record) };
+          if (logPath !== undefined) result = this.noteBackground(entry, result, input, logPath);
+          entry.book.finish(execId, result);
+          return result;
+        },
+        (err: unknown) => {
+          entry.book.finish(execId);
+          throw err;
+        },
+      );
+    return { exec_id: execId, state: entry.book.get(execId)?.state ?? "queued", done };
+  }
+
+  /**
+   * Where an exec is, with its result once finished.
+   * @throws not_found (404) for an exec this server does not know (or has forgotten: see logs)
+   */
+  async execStatus(ref: string, execId: string): Promise<{ exec_id: string; state: ExecState; result?: ExecResult }> {
+    const entry = await this.entryFor(ref, "read an exec");
+    const known = entry.book.get(execId);
+    if (!known) throw new SessiondError("not_found", { what: "exec", ref: execId });
+    return { exec_id: execId, state: known.state, ...(known.result ? { result: known.result } : {}) };
+  }
+
+  /**
+   * Sends `data` to a running exec's stdin (it must have been started with `stdin: true`); `eof`
+   * ends its input (Ctrl-D).
+   * @throws exec_not_running (409) when it is queued or finished, or reads /dev/null; not_found; validation / too_large naming `data`
+   */
+  async stdin(ref: string, execId: string, data: string, eof = false): Promise<{ exec_id: string; bytes: number }> {
+    if (typeof data !== "string") throw errors.validation("data", "expected a string");
+    const bytes = Buffer.from(data, "utf8");
+    if (bytes.length > this.config.maxExecInputBytes) throw errors.tooLarge("data", bytes.length, this.config.maxExecInputBytes);
+    const entry = await this.entryFor(ref, "send stdin");
+    this.runningExec(entry, execId, "send stdin");
+    if (!entry.book.get(execId)?.stdin || !entry.process?.writeStdin?.(bytes, eof)) {
+      throw new SessiondError("exec_not_running", { action: "send stdin", exec_id: execId, state: "running with stdin from /dev/null (start it with stdin: true)" });
+    }
+    entry.lastActivity = this.clock();
+    return { exec_id: execId, bytes: bytes.length };
+  }
+
+  /**
+   * Interrupts (Ctrl-C) or kills (SIGKILL to its process group) one running exec, leaving the
+   * session and queued execs alone; its result has status `interrupted`.
+   * @throws exec_not_running (409) when it is queued or finished; not_found
+   */
+  async signalExec(ref: string, execId: string, how: "interrupt" | "kill"): Promise<{ exec_id: string; signalled: boolean }> {
+    const entry = await this.entryFor(ref, how);
+    const running = this.runningExec(entry, execId, how);
+    const proc = entry.process;
+    const signalled = how === "interrupt" ? (proc?.interrupt() ?? false) : ((await proc?.killRunning?.()) ?? false);
+    if (signalled) running.reason ??= "interrupted";
+    return { exec_id: execId, signalled };
+  }
+
+  /** Sets what an exec sent while another runs does (kept in runtime_metadata.exec_policy). @throws validation naming `exec_policy` */
+  async setExecPolicy(ref: string, policy: unknown): Promise<{ exec_policy: ExecPolicy }> {
+    const value = validate(ExecPolicySchema, policy, "exec_policy");
+    const entry = await this.entryFor(ref, "set the exec policy");
+    entry.policy = value;
+    const session = await this.manager.get(entry.sessionId);
+    await this.manager.update(entry.sessionId, { runtime_metadata: { ...session.runtime_metadata, exec_policy: value } });
+    return { exec_policy: value };
+  }
+
+  /**
+   * Moves the end of the session's lifetime (maxLifetimeMs) out by `extendMs`.
+   * @throws validation naming `extend_ms`
+   */
+  async extendLifetime(ref: string, extendMs: unknown): Promise<{ lifetime_ends_at: string | null }> {
+    const limit = Math.max(this.config.maxLifetimeMs, 1);
+    if (typeof extendMs !== "number" || !Number.isInteger(extendMs) || extendMs < 1 || extendMs > limit) {
+      throw errors.validation("extend_ms", `expected an integer from 1 to ${limit} (maxLifetimeMs)`);
+    }
+    const entry = await this.entryFor(ref, "extend the lifetime");
+    entry.lifetimeShiftMs += extendMs;
+    return { lifetime_ends_at: this.lifetimeEnd(entry) };
+  }
+
+  /** The processes the session's process started that are alive now (background jobs with their exec and log). */
+  async processes(ref: string): Promise<Array<SessionProcess & { exec_id: string | null; log_path: string | null }>> {
+    const entry = await this.entryFor(ref, "list processes");
+    const list = (await entry.process?.processes?.()) ?? [];
+    const pids = new Set(list.map((p) => p.pid));
+    for (const pid of entry.background.keys()) if (!pids.has(pid)) entry.background.delete(pid);
+    return list.map((p) => {
+      const job = entry.background.get(p.pgid);
+      return { ...p, exec_id: job?.exec_id ?? null, log_path: job?.log_path ?? null };
+    });
+  }
+
+  /**
+   * Signals one of the session's processes (its whole process group when it leads one): SIGTERM
+   * by default.
+   * @throws not_found (404) when the pid is not one of the session's; validation naming `signal`
+   */
+  async killProcess(ref: string, pid: number, signal: string = "SIGTERM"): Promise<{ pid: number; signal: string }> {
+    if (!KILL_SIGNALS.includes(signal as NodeJS.Signals)) throw errors.validation("signal", `expected one of ${KILL_SIGNALS.join(", ")}`);
+    const entry = await this.entryFor(ref, "kill a process");
+    const done = (await entry.process?.signalProcess?.(pid, signal as NodeJS.Signals)) ?? false;
+    if (!done) throw new SessiondError("not_found", { what: "process", ref: String(pid) });
+    return { pid, signal };
   }
 
   /**
@@ -352,6 +528,7 @@ export class LiveSessions {
       restart: boolean;
       /** Someone else already recovered it (a `recover` seen on the bus). */
       alreadyActive?: boolean;
+      policy?: ExecPolicy;
     },
   ): Promise<Session> {
     let markReady!: () => void;
@@ -380,6 +557,12 @@ export class LiveSessions {
       lastExecAt: now,
       syncTimer: undefined,
       stopped: undefined,
+      policy: execPolicyOf(options.policy ?? session.runtime_metadata.exec_policy),
+      book: new ExecBook(this.config.maxQueuedExecs),
+      background: new Map(),
+      pausedAt: undefined,
+      lifetimeShiftMs: 0,
+      signals: Promise.resolve(),
     };
     // Registered before any await: from here an exec waits for the start instead of finding no process.
     this.entries.set(session.id, entry);
@@ -434,6 +617,7 @@ export class LiveSessions {
           cols,
           rows,
           restarts,
+          exec_policy: entry.policy,
           process_started_at: new Date(entry.startedAt).toISOString(),
         },
       });
@@ -473,15 +657,22 @@ export class LiveSessions {
    * Runs one exec on the process (inside the session's queue) and starts writing its event. The
    * queue moves on once the event's seq is assigned, without waiting for the write to be durable.
    */
-  private async runExec(entry: Entry, input: string, timeoutMs: number): Promise<{ record: ExecRecord; persisted: Promise<{ seq: number }> }> {
+  private async runExec(
+    entry: Entry,
+    execId: string,
+    input: string,
+    timeoutMs: number,
+    extra: { stdin: boolean; procInput: string },
+  ): Promise<{ record: ExecRecord; persisted: Promise<{ seq: number }> }> {
     // Waiting in the queue took time: the session may have been paused or ended meanwhile.
     const session = await this.manager.get(entry.sessionId);
     const proc = entry.process;
     if (session.status !== "active" || !proc || proc.state !== "ready" || entry.state !== "live") {
       throw notActive(session, "exec", entry.state === "stopping" ? "stopping" : session.status);
     }
-    const running: RunningExec = { exec_id: newId() };
+    const running: RunningExec = { exec_id: execId, stdin: extra.stdin };
     entry.running = running;
+    entry.book.running(execId);
     const startedAt = this.clock();
     const startedHr = performance.now();
     entry.lastActivity = startedAt;
@@ -492,7 +683,8 @@ export class LiveSessions {
     let outcome;
     try {
       outcome = await proc.exec({
-        input,
+        input: extra.procInput,
+        ...(extra.stdin ? { stdin: true } : {}),
         maxOutputBytes: this.config.maxExecOutputBytes,
         ...(this.outputListeners.size ? { onChunk: (chunk: OutputChunk) => this.emitOutput(entry, running.exec_id, chunk) } : {}),
       });
@@ -649,8 +841,10 @@ export class LiveSessions {
   private async sweep(): Promise<void> {
     const now = this.clock();
     for (const entry of this.entries.values()) {
-      if (entry.state !== "live") continue;
-      const reason = overLimit({ startedAt: entry.startedAt, lastActivity: entry.lastActivity, busy: entry.running !== undefined }, now, this.config);
+      if (entry.state !== "live" || entry.pausedAt !== undefined) continue;
+      await this.noteBackgroundActivity(entry);
+      const lastActivity = Math.max(entry.lastActivity, entry.process?.lastOutputAt ?? 0);
+      const reason = overLimit({ startedAt: entry.startedAt + entry.lifetimeShiftMs, lastActivity, busy: entry.running !== undefined }, now, this.config);
       if (reason) {
         this.log.info({ session: entry.sessionId, reason }, "reaping a live session");
         void this.end(entry, { status: "timeout", reason }).catch((err: unknown) =>
@@ -673,6 +867,9 @@ export class LiveSessions {
       if (entry) entry.name = session.name;
       if (entry && entry.state === "live" && change.updates.includes("status") && (isTerminal(session.status) || session.status === "crashed")) {
         void this.end(entry, { status: "none" }).catch(() => {});
+      } else if (entry && entry.state === "live" && change.updates.includes("status")) {
+        if (session.status === "paused") this.suspend(entry, true);
+        else if (session.status === "active") this.suspend(entry, false);
       }
       return;
     }
@@ -698,6 +895,73 @@ export class LiveSessions {
       this.log.warn({ err, session: session.id }, "could not restart a recovered session");
       await this.manager.crash(session.id, `could not restart: ${String((err as Error)?.message ?? err)}`).catch(() => {});
     }
+  }
+
+  // ---- internals: interactive work --------------------------------------------------------
+
+  /**
+   * SIGSTOPs (pause) or SIGCONTs (resume) the process and everything it started, in order. While
+   * paused, the idle and lifetime clocks stand still: on resume both move out by the pause.
+   */
+  private suspend(entry: Entry, on: boolean): void {
+    entry.signals = entry.signals.then(async () => {
+      const proc = entry.process;
+      if (!proc?.suspend || entry.state !== "live") return;
+      if (on) {
+        if (entry.pausedAt !== undefined) return;
+        entry.pausedAt = this.clock();
+        await proc.suspend(true);
+      } else {
+        if (entry.pausedAt === undefined) return;
+        await proc.suspend(false);
+        const paused = this.clock() - entry.pausedAt;
+        entry.pausedAt = undefined;
+        entry.lifetimeShiftMs += paused;
+        entry.lastActivity += paused;
+      }
+    }).catch((err: unknown) => this.log.warn({ err, session: entry.sessionId }, "could not pause or resume a live session"));
+  }
+
+  /** When the lifetime ends (null without a limit; while paused, as if resumed now). */
+  private lifetimeEnd(entry: Entry): string | null {
+    if (this.config.maxLifetimeMs <= 0) return null;
+    const paused = entry.pausedAt === undefined ? 0 : this.clock() - entry.pausedAt;
+    return new Date(entry.startedAt + entry.lifetimeShiftMs + paused + this.config.maxLifetimeMs).toISOString();
+  }
+
+  /** Records a background job from its exec's result (the pid it printed). */
+  private noteBackground(entry: Entry, result: ExecResult, command: string, logPath: string): ExecResult {
+    const pid = Number(result.stdout.trim());
+    if (result.status !== "ok" || !Number.isInteger(pid) || pid <= 0) return { ...result, pid: null, log_path: logPath } as ExecResult;
+    entry.background.set(pid, { pid, exec_id: result.exec_id, command, log_path: logPath, started_at: result.started_at, logBytes: 0 });
+    return { ...result, pid, log_path: logPath } as ExecResult;
+  }
+
+  /** Output written to a background job's log since the last look is activity (local logs only). */
+  private async noteBackgroundActivity(entry: Entry): Promise<void> {
+    if (entry.server !== "local") return;
+    for (const job of entry.background.values()) {
+      const size = await stat(job.log_path).then((s) => s.size, () => job.logBytes);
+      if (size !== job.logBytes) {
+        job.logBytes = size;
+        entry.lastActivity = Math.max(entry.lastActivity, this.clock());
+      }
+    }
+  }
+
+  /** The entry of a session whose execs may be addressed (active or paused). */
+  private async entryFor(ref: string, action: string): Promise<Entry> {
+    const session = await this.manager.get(ref);
+    return this.liveEntry(session, action, ACTIVE_OR_PAUSED);
+  }
+
+  /** @throws exec_not_running unless `execId` runs now; not_found when unknown */
+  private runningExec(entry: Entry, execId: string, action: string): RunningExec {
+    const running = entry.running;
+    if (running?.exec_id === execId) return running;
+    const known = entry.book.get(execId);
+    if (!known) throw new SessiondError("not_found", { what: "exec", ref: execId });
+    throw new SessiondError("exec_not_running", { action, exec_id: execId, state: known.state });
   }
 
   // ---- internals: checks -------------------------------------------------------------------
@@ -781,6 +1045,9 @@ export class LiveSessions {
       last_activity_at: new Date(entry.lastActivity).toISOString(),
       running_exec_id: entry.running?.exec_id ?? null,
       queued: entry.queue.waitingExecs,
+      exec_policy: entry.policy,
+      paused: entry.pausedAt !== undefined,
+      lifetime_ends_at: this.lifetimeEnd(entry),
     };
   }
 }

@@ -193,14 +193,24 @@ export class ShellProcess implements LiveProcess {
     return true;
   }
 
-  /** Kills the running command's process group (not the shell). @returns false when nothing runs */
+  /**
+   * Kills the running command's process group (not the shell). Until the command is in the
+   * terminal's foreground (bash may still be reading its line) it looks again every few
+   * milliseconds; after interruptGraceMs it falls back to an interrupt and its escalation.
+   * @returns false when nothing runs
+   */
   async killRunning(): Promise<boolean> {
     const run = this.running;
     if (!run || run.phase === "done" || this.currentState !== "running") return false;
-    run.interrupts++;
-    if (!(await this.transport.killForeground())) {
-      // A builtin or function runs in the shell itself: Ctrl-C is what ends it.
-      this.transport.send(Buffer.from("\x03"));
+    const deadline = Date.now() + this.spec.limits.interruptGraceMs;
+    while (this.running === run && (run.phase as Running["phase"]) !== "done") {
+      if (run.started && (await this.transport.killForeground())) return true;
+      if (Date.now() >= deadline) {
+        this.interrupt();
+        return true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, STDERR_POLL_MS));
+      if (!run.started && this.transport.stderrNeedsPolling) this.transport.drainStderr();
     }
     return true;
   }

@@ -1,0 +1,156 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { readStat } from "../../src/drivers/process-tree.js";
+import { LiveHarness, alive, eventually, failure } from "./harness.js";
+
+/** Issue 6 point 2: stdin, per-exec interrupt and kill, background jobs, overlap policy, pause, lifetime. */
+describe("interactive and long-running work in a live shell", () => {
+  let h: LiveHarness;
+  afterEach(async () => {
+    await h.close();
+  });
+
+  const runningNow = async (name: string, execId: string) =>
+    eventually(async () => (await h.live.execStatus(name, execId)).state === "running", 5000, `exec ${execId} to run`);
+
+  it("sends stdin to a running exec (answering a prompt, then end of file)", async () => {
+    h = new LiveHarness();
+    await h.live.start({ kind: "shell", name: "in" });
+    const asked = await h.live.submit("in", 'read -r -p "name? " who; echo "hi $who"; cat', { stdin: true });
+    await runningNow("in", asked.exec_id);
+    await h.live.stdin("in", asked.exec_id, "ada\n");
+    await h.live.stdin("in", asked.exec_id, "rest-1\nrest-2", true);
+    const result = await asked.done;
+    expect(result).toMatchObject({ exit_code: 0, status: "ok", stdout: "hi ada\nrest-1\nrest-2" });
+    expect(result.stderr).toContain("name? ");
+    // Stdin to a finished exec: 409; to an unknown one: 404; to an exec reading /dev/null: 409.
+    expect(await failure(h.live.stdin("in", asked.exec_id, "late"))).toMatchObject({ code: "exec_not_running", status: 409 });
+    expect(await failure(h.live.stdin("in", "nope", "x"))).toMatchObject({ code: "not_found", status: 404 });
+    const plain = await h.live.submit("in", "sleep 30");
+    await runningNow("in", plain.exec_id);
+    expect(await failure(h.live.stdin("in", plain.exec_id, "x"))).toMatchObject({ code: "exec_not_running" });
+    await h.live.signalExec("in", plain.exec_id, "interrupt");
+    expect((await plain.done).status).toBe("interrupted");
+  });
+
+  it("interrupts or kills just the running command; the session and its state live on", async () => {
+    h = new LiveHarness();
+    await h.live.start({ kind: "shell", name: "k" });
+    await h.live.exec("k", "cd /tmp; export KEEP=1; v=shellvar");
+    const first = await h.live.submit("k", "sleep 100");
+    const queued = await h.live.submit("k", "echo queued-ran");
+    expect(queued.state).toBe("queued");
+    expect(await failure(h.live.signalExec("k", queued.exec_id, "kill"))).toMatchObject({ code: "exec_not_running", status: 409 });
+    await runningNow("k", first.exec_id);
+    expect(await h.live.signalExec("k", first.exec_id, "interrupt")).toEqual({ exec_id: first.exec_id, signalled: true });
+    expect(await first.done).toMatchObject({ status: "interrupted" });
+    expect((await queued.done).stdout).toBe("queued-ran\n");
+    // A command that ignores Ctrl-C is killed.
+    const stubborn = await h.live.submit("k", "(trap '' INT; sleep 100)");
+    await runningNow("k", stubborn.exec_id);
+    await h.live.signalExec("k", stubborn.exec_id, "kill");
+    expect(await stubborn.done).toMatchObject({ status: "interrupted" });
+    expect((await h.live.exec("k", 'echo "$PWD $KEEP $v"')).stdout).toBe("/tmp 1 shellvar\n");
+  });
+
+  it("starts background jobs that outlive their exec, lists them, kills one, and stop kills the rest", async () => {
+    h = new LiveHarness();
+    const session = await h.live.start({ kind: "shell", name: "bg" });
+    const one = (await h.live.exec("bg", "echo started-one; sleep 1000", { background: true })) as unknown as { pid: number; log_path: string; status: string; exec_id: string };
+    const two = (await h.live.exec("bg", "sleep 1001", { background: true })) as unknown as { pid: number; log_path: string };
+    expect(one.status).toBe("ok");
+    expect(one.log_path).toBe(join(session.workspace!, "logs", `bg-${one.exec_id}.log`));
+    expect(alive(one.pid) && alive(two.pid)).toBe(true);
+    await eventually(() => existsSync(one.log_path) && readFileSync(one.log_path, "utf8") === "started-one\n", 5000, "the job's log");
+    const listed = await h.live.processes("bg");
+    expect(listed.find((p) => p.pid === one.pid)).toMatchObject({ pgid: one.pid, log_path: one.log_path });
+    expect(listed.some((p) => p.command.includes("sleep 1001"))).toBe(true);
+    // Still usable meanwhile.
+    expect((await h.live.exec("bg", "echo fg")).stdout).toBe("fg\n");
+    await h.live.killProcess("bg", one.pid);
+    await eventually(() => !alive(one.pid), 5000, "the first job to die");
+    expect(alive(two.pid)).toBe(true);
+    expect(await failure(h.live.killProcess("bg", process.pid))).toMatchObject({ code: "not_found", status: 404 });
+    expect(await failure(h.live.killProcess("bg", two.pid, "SIGBOGUS"))).toMatchObject({ code: "validation", field: "signal" });
+    await h.live.stop("bg");
+    await eventually(() => !alive(two.pid), 5000, "the second job to die at stop");
+  });
+
+  it("follows the overlap policy: queue, reject (409), interrupt; changeable live and kept in runtime_metadata", async () => {
+    h = new LiveHarness();
+    await h.live.start({ kind: "shell", name: "pol", exec_policy: "reject" });
+    const long = await h.live.submit("pol", "sleep 100");
+    expect(await failure(h.live.exec("pol", "echo no"))).toMatchObject({ code: "session_busy", status: 409 });
+    expect(await h.live.setExecPolicy("pol", "interrupt")).toEqual({ exec_policy: "interrupt" });
+    expect((await h.manager.get("pol")).runtime_metadata.exec_policy).toBe("interrupt");
+    await runningNow("pol", long.exec_id);
+    const next = await h.live.exec("pol", "echo took-over");
+    expect(next.stdout).toBe("took-over\n");
+    expect((await long.done).status).toBe("interrupted");
+    await h.live.setExecPolicy("pol", "queue");
+    const a = await h.live.submit("pol", "sleep 0.2; echo a");
+    const b = await h.live.submit("pol", "echo b");
+    expect([(await a.done).stdout, (await b.done).stdout]).toEqual(["a\n", "b\n"]);
+    expect(await failure(h.live.setExecPolicy("pol", "sometimes"))).toMatchObject({ code: "validation", field: "exec_policy" });
+    expect(h.live.describe("pol")?.exec_policy).toBe("queue");
+  });
+
+  it("survives 100 pause/resume cycles with cwd, env, a shell variable and a background job intact", async () => {
+    h = new LiveHarness();
+    await h.live.start({ kind: "shell", name: "pz" });
+    const dir = h.home.home;
+    await h.live.exec("pz", `cd ${dir}; export PZ_ENV=e1; pz_var=v1`);
+    const job = (await h.live.exec("pz", "n=0; while true; do n=$((n+1)); echo $n > pz-count; sleep 0.01; done", { background: true })) as unknown as { pid: number };
+    // Paused: the shell and the job are stopped (T) and execs are refused.
+    await h.manager.pause("pz");
+    await eventually(() => readStat(job.pid)?.state === "T", 5000, "the job to stop");
+    expect(await failure(h.live.exec("pz", "true"))).toMatchObject({ code: "session_not_active", status: 409 });
+    await h.manager.resume("pz");
+    for (let i = 0; i < 99; i++) {
+      await h.manager.pause("pz");
+      await h.manager.resume("pz");
+    }
+    await eventually(() => readStat(job.pid)?.state !== "T", 5000, "the job to run again");
+    const r = await h.live.exec("pz", 'echo "$PWD $PZ_ENV $pz_var"; jobs -p');
+    expect(r.stdout).toBe(`${dir} e1 v1\n${job.pid}\n`);
+    expect(alive(job.pid)).toBe(true);
+    // The job keeps counting after the cycles.
+    const before = Number(readFileSync(join(dir, "pz-count"), "utf8"));
+    await eventually(() => Number(readFileSync(join(dir, "pz-count"), "utf8")) > before, 5000, "the job to count on");
+    expect(h.live.describe("pz")?.paused).toBe(false);
+  });
+
+  it("stops the idle and lifetime clocks while paused, and extends the lifetime live", async () => {
+    let now = 1_000_000;
+    h = new LiveHarness({ idleTimeoutMs: 1_000, maxLifetimeMs: 10_000 });
+    await h.live.close();
+    h.live = h.openLive({ clock: () => now });
+    await h.live.start({ kind: "shell", name: "clk" });
+    await h.manager.pause("clk");
+    await eventually(() => h.live.describe("clk")?.paused, 5000, "the pause");
+    now += 60_000; // far past both limits, but paused
+    await new Promise((r) => setTimeout(r, h.config.reaperIntervalMs * 5));
+    expect((await h.manager.get("clk")).status).toBe("paused");
+    await h.manager.resume("clk");
+    await eventually(() => h.live.describe("clk")?.paused === false, 5000, "the resume");
+    expect((await h.live.exec("clk", "echo alive")).stdout).toBe("alive\n");
+    // Lifetime: 10 s from the start, moved out by the 60 s paused, then by 5 s more.
+    const ends = Date.parse((await h.live.extendLifetime("clk", 5_000)).lifetime_ends_at!);
+    expect(ends).toBe(1_000_000 + 60_000 + 10_000 + 5_000);
+    expect(await failure(h.live.extendLifetime("clk", 0))).toMatchObject({ code: "validation", field: "extend_ms" });
+    // Background output is activity: a job that writes keeps the session from idling out.
+    const trigger = join(h.home.home, "go");
+    await h.live.exec("clk", `while [ ! -e ${trigger} ]; do sleep 0.02; done; echo out`, { background: true });
+    now += 900;
+    writeFileSync(trigger, "");
+    await eventually(() => Date.parse(h.live.describe("clk")!.last_activity_at) === now, 5000, "the job's output to count as activity");
+    now += 900; // 1800 after the exec, 900 after the output: not idle
+    await new Promise((r) => setTimeout(r, h.config.reaperIntervalMs * 5));
+    expect((await h.manager.get("clk")).status).toBe("active");
+    now = ends; // the extended lifetime is over
+    await eventually(async () => (await h.manager.get("clk")).status === "timeout", 5000, "the reaper");
+    const [ev] = await h.manager.listEvents((await h.manager.get("clk")).id, { types: ["timeout"] });
+    expect(String(ev!.data.reason)).toMatch(/^(idle_timeout|max_lifetime)/);
+  });
+});
