@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { OutputEvent } from "../../src/drivers/index.js";
-import { LiveHarness, eventually, failure } from "./harness.js";
+import { readStat } from "../../src/drivers/process-tree.js";
+import { LiveHarness, alive, eventually, failure } from "./harness.js";
 
 vi.setConfig({ testTimeout: 30_000 });
 
@@ -125,6 +126,31 @@ describe("python sessions", () => {
     expect(recovered.status).toBe("active");
     // A plain recover restarts the interpreter: the namespace is new (replay brings it back: replay.test.ts).
     expect((await h.live.exec(s.id, "'kept' in dir()")).stdout).toBe("False\n");
+  });
+
+  it("runs the helper as the leader of its own session and process group", async () => {
+    const s = await open();
+    const pid = h.live.describe(s.id)!.pid!;
+    expect(readStat(pid)).toMatchObject({ session: pid, pgrp: pid });
+    expect((await h.manager.get(s.id)).runtime_metadata).toMatchObject({ pid, interpreter: expect.stringMatching(/^python 3\./) });
+  });
+
+  it("is reaped by the idle limit like a shell", async () => {
+    const s = await open({ idleTimeoutMs: 200 });
+    const pid = h.live.describe(s.id)!.pid!;
+    const ended = await eventually(async () => {
+      const session = await h.manager.get(s.id);
+      return session.status === "timeout" ? session : undefined;
+    });
+    expect(ended.status).toBe("timeout");
+    await eventually(() => !alive(pid));
+  });
+
+  it("fails the start with spawn_failed when the interpreter cannot run", async () => {
+    h = new LiveHarness({ pythonPath: "/nonexistent/python3" });
+    const err = await failure(h.live.start({ kind: "python", name: "no-python" }));
+    expect(err).toMatchObject({ code: "spawn_failed", status: 500 });
+    expect((await h.manager.get("no-python")).status).toBe("failed");
   });
 
   it("stops everything a cell started", async () => {
