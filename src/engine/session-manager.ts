@@ -31,11 +31,12 @@ import {
   ownJson,
   validate,
 } from "../core/index.js";
-import type { Store, SyncStore, WebhookRecord } from "../store/index.js";
+import type { Store, SyncStore, WebhookRecord, WriteOp } from "../store/index.js";
 import { Change } from "./change.js";
 import { EventBus } from "./event-bus.js";
 import { type CommitObservation, GroupCommitter } from "./group-commit.js";
 import { HotPool } from "./hot-pool.js";
+import { type SessionImport, importedRecord } from "./import-record.js";
 import { newSessionRecord, ownObject } from "./records.js";
 
 /** What a SessionManager runs on. */
@@ -562,6 +563,32 @@ export class SessionManager {
 
   listWebhooks(): Promise<WebhookRecord[]> {
     return this.store.listWebhooks();
+  }
+
+  // ---- import (sessiond import) ----------------------------------------------------------------
+
+  /**
+   * Stores a session brought from elsewhere with its history as it was: id, timestamps, status,
+   * events (original seqs and times) and checkpoints, in one atomic write. Idempotent by id: a
+   * session whose id exists is left as it is (`imported: false`). Nothing is published on the
+   * bus: old history is not news for webhooks or subscribers.
+   * @throws validation naming the field; conflict when another session has its name
+   */
+  async importSession(input: SessionImport): Promise<{ imported: boolean; session: Session }> {
+    this.assertOpen();
+    const { session, events, checkpoints } = importedRecord(input, this.config);
+    const existing = await this.find(session.id);
+    if (existing) return { imported: false, session: existing };
+    if ((await this.nameTaken(session.name)) || this.hotIdForName(session.name)) {
+      throw errors.conflict(`a session named ${session.name} already exists (with another id); rename one of them`, "name");
+    }
+    const ops: WriteOp[] = [
+      { op: "put_session", session, insert: true, scalarsOnly: false },
+      ...events.map((event) => ({ op: "append_event" as const, session_id: session.id, event })),
+      ...checkpoints.map((checkpoint) => ({ op: "put_checkpoint" as const, checkpoint })),
+    ];
+    await this.committer.write({ sessionId: session.id, session, ops, changes: [] });
+    return { imported: true, session };
   }
 
   // ---- durability and shutdown ---------------------------------------------------------------

@@ -18,6 +18,7 @@ import { checkpointRoutes } from "./routes/checkpoints.js";
 import { eventRoutes } from "./routes/events.js";
 import { execActionRoutes, seedSessionRoutes } from "./routes/exec-sessions.js";
 import { healthRoutes } from "./routes/health.js";
+import { importRoutes } from "./routes/import.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { sessionActionRoutes } from "./routes/session-actions.js";
 import { sessionRoutes } from "./routes/sessions.js";
@@ -169,6 +170,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(eventRoutes, { prefix: "/sessions/:id/events", ctx });
   await app.register(checkpointRoutes, { prefix: "/sessions/:id/checkpoints", ctx });
   await app.register(artifactRoutes, { prefix: "/sessions/:id/artifacts", ctx });
+  await app.register(importRoutes, { prefix: "/import", ctx });
   if (options.store) await app.register(webhookRoutes, { prefix: "/webhooks", ctx, store: options.store });
   // Streams and feeds (docs/streams.md): exec output is persisted from here on, so resumes survive restarts.
   const streams = options.store

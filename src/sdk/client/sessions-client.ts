@@ -257,6 +257,19 @@ export class SessionsClient {
     return this.call<{ deleted: number }>({ method: "POST", path: "/sessions/cleanup", body: { older_than_days: olderThanDays } });
   }
 
+  /**
+   * POST /import/sessions (admin only): stores a session with its original id, timestamps, events
+   * and checkpoints, as `sessiond import` does. Idempotent by id: `imported` is false when a
+   * session with that id already exists (it is left as it is).
+   */
+  async importSession(body: {
+    session: Record<string, unknown> & { id: string; created_at: string };
+    events: readonly SessionEvent[];
+    checkpoints?: readonly Omit<Checkpoint, "session_id">[];
+  }): Promise<{ id: string; name: string; imported: boolean }> {
+    return this.call({ method: "POST", path: "/import/sessions", body });
+  }
+
   private action(ref: string, name: string, body: Record<string, unknown>, options: WriteOptions): Promise<Session> {
     return this.call<Session>({ method: "POST", path: `${sessionPath(ref)}/${name}`, body, headers: ifMatch(options) });
   }
