@@ -62,10 +62,32 @@ export async function listen(home: string, flags: Record<string, unknown> = {}):
     async stop() {
       if (stopped) return;
       stopped = true;
+      for (const info of app.sessiond.live.list()) if (info.pid !== null) shellPids.add(info.pid);
       await app.close();
       await manager.close();
     },
   };
+}
+
+/** Pids of the shells of every server stopped so far, checked by {@link expectNoLeakedShells}. */
+const shellPids = new Set<number>();
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits (bounded) for the shells of stopped servers to be gone; returns those still alive. */
+export async function leakedShells(): Promise<number[]> {
+  const deadline = Date.now() + 5_000;
+  while ([...shellPids].some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const leaked = [...shellPids].filter(alive);
+  shellPids.clear();
+  return leaked;
 }
 
 /** One parsed SSE event. */

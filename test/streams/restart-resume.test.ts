@@ -1,12 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type LiveServer, SseClient, WsClient, listen, newHome, outputBytes } from "./harness.js";
+import { type LiveServer, SseClient, WsClient, listen, newHome, outputBytes, leakedShells } from "./harness.js";
 
 vi.setConfig({ testTimeout: 180_000 });
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
+  expect(await leakedShells(), "shell processes outlived their server").toEqual([]);
 });
 
 const MiB = 1024 * 1024;

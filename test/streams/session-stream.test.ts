@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type LiveServer, SseClient, WsClient, listen, newHome, outputBytes } from "./harness.js";
+import { type LiveServer, SseClient, WsClient, listen, newHome, outputBytes, leakedShells } from "./harness.js";
 
 vi.setConfig({ testTimeout: 60_000 });
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
+  expect(await leakedShells(), "shell processes outlived their server").toEqual([]);
 });
 
 async function server(flags: Record<string, unknown> = {}): Promise<LiveServer> {
