@@ -61,7 +61,9 @@ export class SseSink implements Sink {
     res.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache, no-transform",
-      connection: "keep-alive",
+      // The socket is not reused after a stream ends: closing it then lets a shutdown finish at
+      // once instead of waiting for the client's keep-alive timer.
+      connection: "close",
       // Proxies (nginx) must not buffer a live stream.
       "x-accel-buffering": "no",
     });
