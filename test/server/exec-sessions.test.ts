@@ -128,8 +128,9 @@ describe("the canonical routes", () => {
     expect(stopped.body.status).toBe("completed");
   });
 
-  it("refuses a kind without a driver, listing the available modes", async () => {
-    const s = await enabled();
+  it("refuses a kind that is off, listing the enabled modes", async () => {
+    // Only the shell is turned on: the other kinds have drivers now, but are off.
+    const s = await enabled({ executionModes: { python: false, typescript: false, llm: false } });
     for (const kind of ["python", "typescript", "llm"]) {
       const res = await s.json({ method: "POST", url: "/sessions/", body: { kind } });
       expect(res.status).toBe(400);
@@ -232,6 +233,96 @@ describe("OpenAPI", () => {
     server = await startServer();
     const spec = (await server.json({ method: "GET", url: "/openapi.json", token: null })).body;
     for (const path of ["/session/start", "/session/list", "/session/{id}/exec", "/session/{id}/stop", "/session/{id}/logs", "/sessions/{id}/exec", "/sessions/{id}/interrupt", "/sessions/{id}/stop", "/webhooks", "/webhooks/{id}/deliveries"]) {
+      expect(Object.keys(spec.paths), path).toContain(path);
+    }
+  });
+});
+
+describe("interactive and long-running work over HTTP (issue 6 point 2)", () => {
+  /** Polls GET …/execs/{exec_id} until it is in `state`. */
+  async function until(s: TestServer, name: string, execId: string, state: string) {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const res = await s.json({ method: "GET", url: `/sessions/${name}/execs/${execId}` });
+      if (res.body.state === state) return res.body;
+      if (Date.now() > deadline) throw new Error(`exec ${execId} never became ${state}: ${JSON.stringify(res.body)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it("sends an exec without waiting, answers its prompt over stdin, then fetches the result; 409/404 for the wrong exec", async () => {
+    const s = await enabled();
+    await s.json({ method: "POST", url: "/sessions/", body: { kind: "shell", name: "io" } });
+    trackPids(s);
+    const sent = await s.json({ method: "POST", url: "/sessions/io/exec", body: { input: 'read -r a; echo "got $a"; cat', stdin: true, wait: false } });
+    expect(sent.status).toBe(202);
+    const id = sent.body.exec_id as string;
+    await until(s, "io", id, "running");
+    expect((await s.json({ method: "POST", url: `/sessions/io/execs/${id}/stdin`, body: { data: "one\n" } })).body).toEqual({ exec_id: id, bytes: 4 });
+    await s.json({ method: "POST", url: `/sessions/io/execs/${id}/stdin`, body: { data: "two\n", eof: true } });
+    const done = await until(s, "io", id, "finished");
+    expect(done.result).toMatchObject({ exec_id: id, stdout: "got one\ntwo\n", status: "ok" });
+    const late = await s.json({ method: "POST", url: `/sessions/io/execs/${id}/stdin`, body: { data: "x" } });
+    expect(late.status).toBe(409);
+    expect(late.body.error.code).toBe("exec_not_running");
+    expect((await s.json({ method: "GET", url: "/sessions/io/execs/nope" })).status).toBe(404);
+    expect((await s.json({ method: "POST", url: `/sessions/io/execs/${id}/stdin`, body: { data: 3 } })).body.error).toMatchObject({ code: "validation", field: "data" });
+  });
+
+  it("interrupts and kills one exec, runs and kills background jobs, sets the policy, extends the lifetime, pauses", async () => {
+    const s = await enabled();
+    await s.json({ method: "POST", url: "/sessions/", body: { kind: "shell", name: "w", exec_policy: "reject" } });
+    trackPids(s);
+    const long = await s.json({ method: "POST", url: "/sessions/w/exec", body: { input: "sleep 60", wait: false } });
+    await until(s, "w", long.body.exec_id, "running");
+    const busy = await s.json({ method: "POST", url: "/sessions/w/exec", body: { input: "true" } });
+    expect(busy.status).toBe(409);
+    expect(busy.body.error.code).toBe("session_busy");
+    const killed = await s.json({ method: "POST", url: `/sessions/w/execs/${long.body.exec_id}/kill` });
+    expect(killed.body).toEqual({ exec_id: long.body.exec_id, signalled: true });
+    expect((await until(s, "w", long.body.exec_id, "finished")).result.status).toBe("interrupted");
+    const again = await s.json({ method: "POST", url: `/sessions/w/execs/${long.body.exec_id}/interrupt` });
+    expect(again.status).toBe(409);
+
+    expect((await s.json({ method: "PUT", url: "/sessions/w/exec-policy", body: { exec_policy: "queue" } })).body).toEqual({ exec_policy: "queue" });
+    expect((await s.json({ method: "PUT", url: "/sessions/w/exec-policy", body: { exec_policy: "never" } })).body.error).toMatchObject({ code: "validation", field: "exec_policy" });
+
+    const bg = await s.json({ method: "POST", url: "/sessions/w/exec", body: { input: "sleep 500", background: true } });
+    expect(bg.body).toMatchObject({ status: "ok", pid: expect.any(Number), log_path: expect.stringContaining("/logs/bg-") });
+    const procs = await s.json({ method: "GET", url: "/sessions/w/processes" });
+    expect(procs.body.find((p: { pid: number }) => p.pid === bg.body.pid)).toMatchObject({ exec_id: bg.body.exec_id });
+    expect((await s.json({ method: "POST", url: "/sessions/w/processes/1/kill", body: {} })).status).toBe(404);
+    const k = await s.json({ method: "POST", url: `/sessions/w/processes/${bg.body.pid}/kill`, body: { signal: "SIGKILL" } });
+    expect(k.body).toEqual({ pid: bg.body.pid, signal: "SIGKILL" });
+
+    const life = await s.json({ method: "POST", url: "/sessions/w/lifetime", body: { extend_ms: 60_000 } });
+    expect(typeof life.body.lifetime_ends_at).toBe("string");
+    expect((await s.json({ method: "POST", url: "/sessions/w/lifetime", body: { extend_ms: 0 } })).body.error).toMatchObject({ code: "validation", field: "extend_ms" });
+
+    expect((await s.json({ method: "POST", url: "/sessions/w/pause", body: {} })).body.status).toBe("paused");
+    const paused = await s.json({ method: "POST", url: "/sessions/w/exec", body: { input: "true" } });
+    expect(paused.status).toBe(409);
+    expect((await s.json({ method: "POST", url: "/sessions/w/resume", body: {} })).body.status).toBe("active");
+    expect((await s.json({ method: "POST", url: "/sessions/w/exec", body: { input: "echo back" } })).body.stdout).toBe("back\n");
+  });
+
+  it("keeps the new routes admin-only by default and documents them", async () => {
+    const s = await enabled({ tokens });
+    await s.json({ method: "POST", url: "/sessions/", body: { kind: "shell", name: "adm" } });
+    trackPids(s);
+    for (const [method, url, body] of [
+      ["GET", "/sessions/adm/execs/x", undefined],
+      ["POST", "/sessions/adm/execs/x/stdin", { data: "x" }],
+      ["POST", "/sessions/adm/execs/x/kill", undefined],
+      ["GET", "/sessions/adm/processes", undefined],
+      ["PUT", "/sessions/adm/exec-policy", { exec_policy: "queue" }],
+      ["POST", "/sessions/adm/lifetime", { extend_ms: 1 }],
+    ] as const) {
+      const res = await s.json({ method, url, token: AGENT, ...(body ? { body } : {}) });
+      expect(res.status, `${method} ${url}`).toBe(403);
+    }
+    const spec = (await s.json({ method: "GET", url: "/openapi.json", token: null })).body;
+    for (const path of ["/sessions/{id}/execs/{exec_id}", "/sessions/{id}/execs/{exec_id}/stdin", "/sessions/{id}/execs/{exec_id}/interrupt", "/sessions/{id}/execs/{exec_id}/kill", "/sessions/{id}/processes", "/sessions/{id}/processes/{pid}/kill", "/sessions/{id}/exec-policy", "/sessions/{id}/lifetime"]) {
       expect(Object.keys(spec.paths), path).toContain(path);
     }
   });

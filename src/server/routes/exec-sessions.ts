@@ -6,6 +6,7 @@ import { LiveStartSchema, type StartInput, assertModeEnabled } from "../../drive
 import { type Principal, assertOwnFields, canSee, ownerDefaults } from "../auth/index.js";
 import { SessionParams, responses } from "../schemas.js";
 import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
+import { liveWorkRoutes } from "./live-work.js";
 
 /**
  * Live execution sessions over HTTP (issue 5): seed 000's routes exactly (`/session/start`,
@@ -40,6 +41,9 @@ export const ExecBody = Type.Object(
     input: Type.Optional(Type.String({ description: "the command text" })),
     command: Type.Optional(Type.String({ description: "an alias of input" })),
     timeout_ms: Type.Optional(Type.Integer({ minimum: 1, description: "default config execTimeoutMs" })),
+    stdin: Type.Optional(Type.Boolean({ description: "the command reads the terminal: send it input with POST …/execs/{exec_id}/stdin (default: /dev/null)" })),
+    background: Type.Optional(Type.Boolean({ description: "start it as a background job: the result comes at once with its pid and log_path" })),
+    wait: Type.Optional(Type.Boolean({ description: "false: answer 202 {exec_id, state} at once; GET …/execs/{exec_id} for the result (default true)" })),
   },
   { additionalProperties: false },
 );
@@ -154,10 +158,21 @@ export const execActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
   const { live, config } = ctx;
   app.addHook("onRequest", execRoleHook(config));
   const tags = ["live sessions"];
+  await app.register(liveWorkRoutes, { ctx });
 
   app.post(
     "/exec",
-    { schema: { summary: "Run a command in a live session", description: "Execs queue in order behind a running one. 409 unless the session is live.", tags, params: SessionParams, body: ExecBody, response: responses({ 200: ExecResultWire }) } },
+    {
+      schema: {
+        summary: "Run a command in a live session",
+        description:
+          "An exec sent while another runs follows the session's exec_policy: queue (in order), reject (409 session_busy) or interrupt. 409 unless the session is live. `wait: false` answers 202 at once.",
+        tags,
+        params: SessionParams,
+        body: ExecBody,
+        response: responses({ 200: ExecResultWire, 202: Type.Object({ exec_id: Type.String(), state: Type.String() }) }),
+      },
+    },
     async (request, reply) => execRoute(ctx, request, request.params.id, request.body, reply),
   );
 
@@ -183,6 +198,16 @@ export const execActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
 async function execRoute(ctx: ServerContext, request: FastifyRequest, ref: string, body: Static<typeof ExecBody>, reply: FastifyReply) {
   const command = commandOf(body);
   const session = await sessionFor(ctx, request, ref);
-  const result = await ctx.live.exec(session.id, command, body.timeout_ms !== undefined ? { timeout_ms: body.timeout_ms } : {});
-  return sendJson(reply, JSON.stringify(result));
+  const options = {
+    ...(body.timeout_ms !== undefined ? { timeout_ms: body.timeout_ms } : {}),
+    ...(body.stdin !== undefined ? { stdin: body.stdin } : {}),
+    ...(body.background !== undefined ? { background: body.background } : {}),
+  };
+  const submitted = await ctx.live.submit(session.id, command, options);
+  if (body.wait === false) {
+    // The result is fetched later (GET …/execs/{exec_id}); a failure then is in its state.
+    submitted.done.catch(() => {});
+    return sendJson(reply, JSON.stringify({ exec_id: submitted.exec_id, state: submitted.state }), 202);
+  }
+  return sendJson(reply, JSON.stringify(await submitted.done));
 }

@@ -1,0 +1,191 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import { ExecPolicySchema } from "../../drivers/index.js";
+import { SessionParams, responses } from "../schemas.js";
+import { type ServerContext, sendJson, sessionFor } from "../server-context.js";
+
+/**
+ * `/sessions/{id}/…` routes for interactive and long-running work (issue 6 point 2): one exec by
+ * id (status, stdin, interrupt, kill), the session's processes (list, kill one), its exec policy
+ * and its lifetime. Registered inside the exec action routes, so the same auth applies (roles in
+ * config `execRoles`, admin by default). Pause and resume are the generic session actions.
+ */
+
+const ExecParams = Type.Object(
+  { ...SessionParams.properties, exec_id: Type.String({ minLength: 1, maxLength: 64, description: "an exec's id" }) },
+  { additionalProperties: false },
+);
+
+const ProcessParams = Type.Object(
+  { ...SessionParams.properties, pid: Type.Integer({ minimum: 1, description: "a pid from GET /sessions/{id}/processes" }) },
+  { additionalProperties: false },
+);
+
+const StdinBody = Type.Object(
+  {
+    data: Type.String({ description: "bytes (UTF-8) written to the exec's terminal input; end lines with \\n" }),
+    eof: Type.Optional(Type.Boolean({ description: "then end the input (Ctrl-D)" })),
+  },
+  { additionalProperties: false },
+);
+
+const KillBody = Type.Object(
+  { signal: Type.Optional(Type.String({ maxLength: 16, description: "SIGTERM (default), SIGKILL, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 or SIGUSR2" })) },
+  { additionalProperties: false },
+);
+
+const PolicyBody = Type.Object({ exec_policy: ExecPolicySchema }, { additionalProperties: false });
+
+const LifetimeBody = Type.Object({ extend_ms: Type.Integer({ minimum: 1, description: "how much later the session's maxLifetimeMs ends it" }) }, { additionalProperties: false });
+
+const ExecState = Type.Object(
+  {
+    exec_id: Type.String(),
+    state: Type.Union([Type.Literal("queued"), Type.Literal("running"), Type.Literal("finished")]),
+    result: Type.Optional(Type.Object({}, { additionalProperties: true, description: "the exec result, once finished" })),
+  },
+  { additionalProperties: false },
+);
+
+const ProcessWire = Type.Object(
+  {
+    pid: Type.Integer(),
+    pgid: Type.Integer(),
+    ppid: Type.Integer(),
+    state: Type.String(),
+    command: Type.String(),
+    exec_id: Type.Union([Type.String(), Type.Null()], { description: "the exec that started it with background: true" }),
+    log_path: Type.Union([Type.String(), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+
+export const liveWorkRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  const { live } = ctx;
+  const tags = ["live sessions"];
+
+  app.get(
+    "/execs/:exec_id",
+    {
+      schema: {
+        summary: "One exec: queued, running or finished (with its result)",
+        description: "For execs sent with `wait: false`. 404 for an exec this server does not know (finished ones are kept for a while; all are in the logs).",
+        tags,
+        params: ExecParams,
+        response: responses({ 200: ExecState }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendJson(reply, JSON.stringify(await live.execStatus(session.id, request.params.exec_id)));
+    },
+  );
+
+  app.post(
+    "/execs/:exec_id/stdin",
+    {
+      schema: {
+        summary: "Send stdin to a running exec",
+        description: "The exec must have been sent with `stdin: true`. 409 exec_not_running when it is queued, finished, or reads /dev/null.",
+        tags,
+        params: ExecParams,
+        body: StdinBody,
+        response: responses({ 200: Type.Object({ exec_id: Type.String(), bytes: Type.Integer() }) }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendJson(reply, JSON.stringify(await live.stdin(session.id, request.params.exec_id, request.body.data, request.body.eof ?? false)));
+    },
+  );
+
+  for (const how of ["interrupt", "kill"] as const) {
+    app.post(
+      `/execs/:exec_id/${how}`,
+      {
+        schema: {
+          summary: how === "interrupt" ? "Interrupt one running exec (Ctrl-C)" : "Kill one running exec (SIGKILL to its process group)",
+          description: "Only that command: the session, its state and queued execs stay. Its result has status interrupted. 409 exec_not_running when it is queued or finished.",
+          tags,
+          params: ExecParams,
+          response: responses({ 200: Type.Object({ exec_id: Type.String(), signalled: Type.Boolean() }) }),
+        },
+      },
+      async (request, reply) => {
+        const session = await sessionFor(ctx, request, request.params.id);
+        return sendJson(reply, JSON.stringify(await live.signalExec(session.id, request.params.exec_id, how)));
+      },
+    );
+  }
+
+  app.get(
+    "/processes",
+    {
+      schema: {
+        summary: "The session's processes besides its shell",
+        description: "Background jobs (started with `background: true` or `&`) and whatever runs now; all are killed at stop.",
+        tags,
+        params: SessionParams,
+        response: responses({ 200: Type.Array(ProcessWire) }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendJson(reply, JSON.stringify(await live.processes(session.id)));
+    },
+  );
+
+  app.post(
+    "/processes/:pid/kill",
+    {
+      schema: {
+        summary: "Signal one of the session's processes",
+        description: "Its whole process group when it leads one (a background job). 404 when the pid is not one of the session's.",
+        tags,
+        params: ProcessParams,
+        body: Type.Optional(KillBody),
+        response: responses({ 200: Type.Object({ pid: Type.Integer(), signal: Type.String() }) }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendJson(reply, JSON.stringify(await live.killProcess(session.id, request.params.pid, request.body?.signal)));
+    },
+  );
+
+  app.put(
+    "/exec-policy",
+    {
+      schema: {
+        summary: "Set what an exec sent while another runs does",
+        description: "queue (default: in order), reject (409 session_busy) or interrupt (the running one). Kept in runtime_metadata.exec_policy.",
+        tags,
+        params: SessionParams,
+        body: PolicyBody,
+        response: responses({ 200: PolicyBody }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendJson(reply, JSON.stringify(await live.setExecPolicy(session.id, request.body.exec_policy)));
+    },
+  );
+
+  app.post(
+    "/lifetime",
+    {
+      schema: {
+        summary: "Extend the session's lifetime",
+        description: "Moves the end set by maxLifetimeMs out by extend_ms (at most maxLifetimeMs per call). Time spent paused does not count either.",
+        tags,
+        params: SessionParams,
+        body: LifetimeBody,
+        response: responses({ 200: Type.Object({ lifetime_ends_at: Type.Union([Type.String(), Type.Null()]) }) }),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendJson(reply, JSON.stringify(await live.extendLifetime(session.id, request.body.extend_ms)));
+    },
+  );
+};
