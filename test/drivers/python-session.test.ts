@@ -153,6 +153,30 @@ describe("python sessions", () => {
     expect((await h.manager.get("no-python")).status).toBe("failed");
   });
 
+  it("pauses (SIGSTOP) and resumes with the session, the namespace intact", async () => {
+    const s = await open();
+    await h.live.exec(s.id, "kept = 'yes'");
+    const pid = h.live.describe(s.id)!.pid!;
+    await h.manager.pause(s.id);
+    await eventually(() => readStat(pid)?.state === "T");
+    await h.manager.resume(s.id);
+    await eventually(() => readStat(pid)?.state !== "T");
+    expect((await h.live.exec(s.id, "kept")).stdout).toBe("'yes'\n");
+  });
+
+  it("kills what a running cell started, keeping the interpreter and its namespace", async () => {
+    const s = await open();
+    await h.live.exec(s.id, "kept = 1");
+    const chunks: string[] = [];
+    h.live.onOutput((e) => chunks.push(e.data.toString()));
+    const running = h.live.exec(s.id, "import subprocess\nprint('go', flush=True)\nsubprocess.run(['sleep', '1000'])");
+    await eventually(() => chunks.join("").includes("go\n"), 5_000, `go in ${JSON.stringify(chunks)}`);
+    const execId = h.live.describe(s.id)!.running_exec_id!;
+    expect(await h.live.signalExec(s.id, execId, "kill")).toMatchObject({ signalled: true });
+    expect((await running).status).toBe("interrupted");
+    expect((await h.live.exec(s.id, "kept")).stdout).toBe("1\n");
+  });
+
   it("stops everything a cell started", async () => {
     const s = await open();
     await h.live.exec(s.id, "import subprocess\np = subprocess.Popen(['sleep', '1000'])\nq = subprocess.Popen('sleep 1000 &', shell=True)");

@@ -243,6 +243,25 @@ export class PipeProcess implements LiveProcess {
     return true;
   }
 
+  /**
+   * Kills what the running cell started (subprocesses) and interrupts the cell itself: the
+   * helper holds the session's state, so it is never the thing killed here.
+   * @returns false when no cell runs
+   */
+  async killRunning(): Promise<boolean> {
+    const run = this.running;
+    if (!run || run.done || this.currentState !== "running") return false;
+    for (const pid of sessionMembers(this.pid, this.starttime)) if (pid !== this.pid) signal(pid, "SIGKILL");
+    this.interrupt();
+    return true;
+  }
+
+  /** Stops (SIGSTOP) or continues (SIGCONT) the helper and everything it started (pause/resume). */
+  async suspend(on: boolean): Promise<void> {
+    if (this.currentState === "exited" || this.currentState === "stopping") return;
+    for (const pid of sessionMembers(this.pid, this.starttime)) signal(pid, on ? "SIGSTOP" : "SIGCONT");
+  }
+
   /** No terminal: a size is meaningless for a pipe helper. */
   resize(): void {}
 
