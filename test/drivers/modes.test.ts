@@ -57,8 +57,9 @@ describe("starting a live session", () => {
   });
 
   it("lists the kinds that may start: enabled and with a driver", async () => {
-    h = new LiveHarness();
-    expect(h.live.kinds()).toEqual(["shell"]);
+    h = new LiveHarness({ executionModes: { python: false } });
+    expect(h.live.kinds()).toContain("shell");
+    expect(h.live.kinds()).not.toContain("python");
   });
 
   it("refuses a kind that is off without creating a session", async () => {
@@ -68,10 +69,12 @@ describe("starting a live session", () => {
     expect(await h.manager.find("nope")).toBeUndefined();
   });
 
-  it("refuses a kind without a driver, a target the driver lacks, and bad start options, naming the field", async () => {
-    h = new LiveHarness();
+  it("refuses a kind that is off, a target the driver lacks, and bad start options, naming the field", async () => {
+    h = new LiveHarness({ executionModes: { python: false } });
     expect(await failure(h.live.start({ kind: "python" }))).toMatchObject({ code: "validation", field: "kind", message: expect.stringContaining("enabled modes: shell") });
-    expect(await failure(h.live.start({ kind: "shell", server: "ssh" }))).toMatchObject({ code: "validation", field: "server", message: expect.stringContaining("supported: local") });
+    expect(await failure(h.live.start({ kind: "shell", server: "mars" }))).toMatchObject({ code: "validation", field: "server", message: expect.stringContaining("supported: local, ssh") });
+    expect(await failure(h.live.start({ kind: "shell", server: "ssh" }))).toMatchObject({ code: "validation", field: "server_options.host" });
+    expect(await failure(h.live.start({ kind: "shell", exec_policy: "maybe" as never }))).toMatchObject({ code: "validation", field: "exec_policy" });
     expect(await failure(h.live.start({ kind: "shell", env: { "BAD NAME": "x" } }))).toMatchObject({ code: "validation", field: expect.stringMatching(/^env/) });
     expect(await failure(h.live.start({ kind: "shell", cols: 0 }))).toMatchObject({ code: "validation", field: "cols" });
     expect(await failure(h.live.start({ kind: "shell", cwd: "relative/dir" }))).toMatchObject({ code: "validation", field: "cwd" });
