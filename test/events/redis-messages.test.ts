@@ -1,5 +1,7 @@
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { redisMessage } from "../../src/events/index.js";
+import { redisMessageJson } from "../../src/events/redis/index.js";
 import { type SessionChange, SessionManager } from "../../src/engine/index.js";
 import { openSqliteStore } from "../../src/store/index.js";
 import { tempHome } from "../helpers/temp-home.js";
@@ -71,5 +73,33 @@ describe("Redis messages", () => {
       aggregate_id: s.id,
       payload: { agent_id: null, status: "active" },
     });
+  });
+});
+
+describe("the publisher's direct serialization", () => {
+  const text = fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.constantFrom("a\"b", "line\nbreak", "tab\t", "\u0000", "back\\slash", "</script>", "ü ✓ 🚀", "\ud800"));
+  const maybe = fc.option(text, { nil: null });
+  const session = fc.record({
+    id: fc.oneof(fc.uuid(), text),
+    agent_id: maybe,
+    type: maybe,
+    status: fc.constantFrom("active", "paused", "completed", "failed", "timeout", "crashed"),
+    runtime_backend: fc.constantFrom("local", "kubernetes", "unknown"),
+  });
+  const change = fc.oneof(
+    session.map((s) => ({ type: "session.created", session: s })),
+    fc.tuple(session, fc.array(text, { maxLength: 4 })).map(([s, updates]) => ({ type: "session.updated", session: s, updates })),
+    session.map((s) => ({ type: "session.deleted", session: s })),
+    fc.tuple(session, fc.nat(), text, fc.date({ noInvalidDate: true })).map(([s, seq, type, d]) => ({ type: "event.appended", session: s, event: { seq, type, ts: d.toISOString(), data: {} } })),
+    fc.tuple(session, fc.nat(), maybe, fc.uuid()).map(([s, seq, label, id]) => ({ type: "checkpoint.created", session: s, checkpoint: { id, seq, label } })),
+  ) as fc.Arbitrary<SessionChange>;
+
+  it("gives exactly JSON.stringify(redisMessage(change)) for every change type and any strings", () => {
+    fc.assert(
+      fc.property(change, (c) => {
+        expect(redisMessageJson(c)).toBe(JSON.stringify(redisMessage(c)));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -55,3 +55,39 @@ export function redisMessage(change: SessionChange): RedisSessionMessage {
     }
   }
 }
+
+/** Strings that are their own JSON body (ids, ISO times, statuses, most names): no escaping needed. */
+const PLAIN = /^[\w .:+-]*$/;
+
+/** A string or null as JSON; plain strings skip the generic serializer. */
+function str(value: string | null): string {
+  if (value === null) return "null";
+  return PLAIN.test(value) ? `"${value}"` : JSON.stringify(value);
+}
+
+/**
+ * `JSON.stringify(redisMessage(change))`, built directly as text: the publisher runs this once
+ * per committed change on the writers' event loop, and skipping the intermediate object and the
+ * generic serializer halves its cost. Same keys, same order, same values (a test checks the two
+ * agree for every change type).
+ */
+export function redisMessageJson(change: SessionChange): string {
+  const s = change.session;
+  const head = `{"event_type":"${change.type === "event.appended" ? "session.event_appended" : change.type === "checkpoint.created" ? "session.checkpoint_created" : change.type}","aggregate_type":"session","aggregate_id":${str(s.id)},"payload":{"agent_id":${str(s.agent_id)}`;
+  switch (change.type) {
+    case "session.created":
+      return `${head},"session_type":${str(s.type)},"runtime_backend":${str(s.runtime_backend)}}}`;
+    case "session.updated":
+      return `${head},"status":${str(s.status)},"updates":${JSON.stringify(change.updates)}}}`;
+    case "session.deleted":
+      return `${head},"status":${str(s.status)}}}`;
+    case "event.appended": {
+      const { seq, type, ts } = change.event;
+      return `${head},"status":${str(s.status)},"seq":${seq},"type":${str(type)},"ts":${str(ts)}}}`;
+    }
+    case "checkpoint.created": {
+      const { id, seq, label } = change.checkpoint;
+      return `${head},"status":${str(s.status)},"checkpoint_id":${str(id)},"seq":${seq},"label":${str(label)}}}`;
+    }
+  }
+}

@@ -4,7 +4,7 @@ import type { EventBus, SessionChange } from "../../engine/index.js";
 import { BoundedQueue } from "../bounded-queue.js";
 import { type SinkLogger, errorFields, silentLogger } from "../logger.js";
 import { counter, gauge } from "../metrics.js";
-import { redisMessage } from "./messages.js";
+import { redisMessageJson } from "./messages.js";
 
 /** Messages published by one script call: enough to amortize the call, small enough to keep Redis responsive. */
 const PUBLISH_BATCH = 500;
@@ -145,7 +145,7 @@ export class RedisPublisher {
 
   // The bus calls this synchronously after each commit: serialize, enqueue, and return.
   private readonly onChange = (change: SessionChange): void => {
-    if (this.queue.push(JSON.stringify(redisMessage(change)))) this.drop("overflow", 1);
+    if (this.queue.push(redisMessageJson(change))) this.drop("overflow", 1);
     this.scheduleDrain();
   };
 
