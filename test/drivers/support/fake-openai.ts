@@ -22,6 +22,9 @@ export interface FakeRequest {
  * - `slow`: streams one token, then hangs (an interrupt/timeout mid-reply);
  * - `tool`: an assistant message with a tool call (`get_weather`);
  * - `what did I say?`: the previous user message, proving the history was sent;
+ * - `first message?`: the first user message of the conversation, and a newline;
+ * - `say hello`: `hello` and a newline;
+ * - `status 400 <text>`: that status, `<text>` in the error message;
  * - anything else: `echo: <message>`, streamed word by word when `stream` is true.
  *
  * Usage is reported as 10 prompt tokens + one completion token per word.
@@ -72,12 +75,13 @@ export class FakeOpenAI {
     const said = lastUser(body.messages);
     const attempt = (this.attemptsByMessage.get(said) ?? 0) + 1;
     this.attemptsByMessage.set(said, attempt);
-    const status = /^status (\d{3})$/.exec(said);
-    if (status) return void res.writeHead(Number(status[1]), { "content-type": "application/json" }).end(JSON.stringify({ error: { message: `fake ${status[1]}` } }));
+    const status = /^status (\d{3})(.*)$/.exec(said);
+    if (status) return void res.writeHead(Number(status[1]), { "content-type": "application/json" }).end(JSON.stringify({ error: { message: `fake ${status[1]}${status[2]}` } }));
     if (said === "flaky" && attempt === 1) return void res.writeHead(503).end("try again");
     if (said === "hang") return; // never answers; the socket is destroyed at close
     if (said === "tool") return this.answerTool(body, res);
-    let reply = `echo: ${said}`;
+    let reply = said === "say hello" ? "hello\n" : `echo: ${said}`;
+    if (said === "first message?") reply = `${body.messages.find((m) => m.role === "user")?.content ?? ""}\n`;
     if (said === "what did I say?") {
       const users = body.messages.filter((m) => m.role === "user");
       reply = `you said: ${users[users.length - 2]?.content ?? "nothing"}`;
