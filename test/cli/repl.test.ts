@@ -1,0 +1,136 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type IPty, spawn } from "node-pty";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cliHome, prepareCli, until } from "./run-cli.js";
+
+const SLOW = { timeout: 180_000 };
+/** How long one expected answer may take to show on a busy machine before the test gives up. */
+const WAIT_MS = 60_000;
+let built: Awaited<ReturnType<typeof prepareCli>> | undefined;
+beforeAll(async () => {
+  built = await prepareCli();
+}, 120_000);
+afterAll(() => built?.remove());
+
+/** `sessiond repl` on a real terminal (node-pty), its screen text collected with escapes removed. */
+function replOnPty(args: string[], env: NodeJS.ProcessEnv) {
+  const pty: IPty = spawn(process.execPath, [built!.main, "repl", ...args], { name: "xterm", cols: 200, rows: 50, env: env as Record<string, string> });
+  let screen = "";
+  pty.onData((d) => {
+    // Colours and cursor moves removed: the test reads the words.
+    screen += d.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "");
+  });
+  let exit: number | undefined;
+  pty.onExit((e) => {
+    exit = e.exitCode;
+  });
+  const mark = () => screen.length;
+  return {
+    pty,
+    /** Waits until `text` appears after position `from`. */
+    waitFor: async (text: string | RegExp, from = 0) => {
+      // A bounded wait that shows the screen when it fails, instead of a bare test timeout.
+      const deadline = Date.now() + WAIT_MS;
+      const seen = () => (typeof text === "string" ? screen.slice(from).includes(text) : text.test(screen.slice(from)));
+      await until(() => seen() || Date.now() > deadline);
+      if (!seen()) throw new Error(`never saw ${String(text)} on the screen; after the mark it shows:\n${screen.slice(from)}`);
+    },
+    mark,
+    since: (from: number) => screen.slice(from),
+    exited: () => exit,
+  };
+}
+
+describe("sessiond repl on a real terminal", SLOW, () => {
+  const h = cliHome();
+  afterAll(() => h.cleanup());
+
+  it("runs cells in a shell session, answers :session commands, completes with Tab, interrupts with Ctrl-C and leaves with Ctrl-D", async () => {
+    await h.json(["start", "--kind", "shell", "--name", "work"]);
+    const r = replOnPty(["work"], h.env);
+    try {
+      await r.waitFor("work (shell)> ");
+
+      let m = r.mark();
+      r.pty.write("cd /tmp && export WHO=pty\r");
+      await r.waitFor("work (shell)> ", m);
+      m = r.mark();
+      r.pty.write("echo I am $WHO in $(pwd)\r");
+      await r.waitFor("I am pty in /tmp", m);
+
+      m = r.mark();
+      r.pty.write(":session checkpoint first\r");
+      await r.waitFor(/checkpoint \S+ at seq \d+ \(first\)/, m);
+      m = r.mark();
+      r.pty.write(":session checkpoints\r");
+      await r.waitFor(/ID\s+SEQ\s+LABEL[\s\S]*first/, m);
+      m = r.mark();
+      r.pty.write(":session trace 5\r");
+      await r.waitFor(/exec\s+"echo I am \$WHO in \$\(pwd\)" → ok/, m);
+      m = r.mark();
+      r.pty.write(":session list\r");
+      await r.waitFor(/\* +work +shell +active/, m);
+      m = r.mark();
+      r.pty.write(":session info\r");
+      await r.waitFor(/name:\s+work/, m);
+
+      // Tab completes the : commands (two candidates are listed, one is completed).
+      m = r.mark();
+      // One key at a time: readline treats a multi-key chunk as a paste and does not complete in it.
+      r.pty.write(":session che");
+      await r.waitFor(":session che", m);
+      r.pty.write("\t");
+      await r.waitFor(":session checkpoint", m);
+      r.pty.write("\t");
+      await r.waitFor(/:session checkpoints[\s\S]*> :session checkpoint/, m);
+      expect(r.since(m)).not.toContain(":session trace");
+      r.pty.write("\u0015"); // Ctrl-U clears the line
+
+      // Ctrl-C interrupts the running cell; the session lives on.
+      m = r.mark();
+      r.pty.write("sleep 60\r");
+      // Repeated until the cell reports it: a Ctrl-C that lands before the exec starts finds nothing to interrupt.
+      let interrupted = false;
+      while (!interrupted) {
+        r.pty.write("\u0003");
+        await new Promise((res) => setTimeout(res, 200));
+        interrupted = r.since(m).includes("interrupted");
+      }
+      await r.waitFor("work (shell)> ", m);
+      m = r.mark();
+      r.pty.write("echo still here\r");
+      await r.waitFor("still here", m);
+
+      // :session new starts another live session and switches to it.
+      m = r.mark();
+      r.pty.write(":session new shell other\r");
+      await r.waitFor("other (shell)> ", m);
+
+      r.pty.write("\u0004"); // Ctrl-D
+      await until(() => r.exited() !== undefined);
+      expect(r.exited()).toBe(0);
+    } finally {
+      if (r.exited() === undefined) r.pty.kill();
+    }
+    // The sessions keep running after the REPL left, and the history is in the data dir.
+    expect((await h.json<{ status: string }>(["show", "work"])).status).toBe("active");
+    const history = readFileSync(join(h.home, "repl_history"), "utf8");
+    expect(history).toContain("echo I am $WHO in $(pwd)\n");
+    expect(history).toContain(":session checkpoint first\n");
+  });
+
+  it("recalls the previous run's history with the up arrow", async () => {
+    const r = replOnPty(["work"], h.env);
+    try {
+      await r.waitFor("work (shell)> ");
+      const m = r.mark();
+      r.pty.write("\u001b[A"); // up: the newest line of the history file
+      await r.waitFor(":session new shell other", m);
+      r.pty.write("\u0015\u0004");
+      await until(() => r.exited() !== undefined);
+    } finally {
+      if (r.exited() === undefined) r.pty.kill();
+    }
+  });
+});
