@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { OutputEvent } from "../../src/drivers/index.js";
+import { toActivity } from "../../src/cli/move/layouts.js";
 import { readStat } from "../../src/drivers/process-tree.js";
 import { LiveHarness, alive, eventually, failure } from "./harness.js";
 
@@ -175,6 +176,19 @@ describe("python sessions", () => {
     expect(await h.live.signalExec(s.id, execId, "kill")).toMatchObject({ signalled: true });
     expect((await running).status).toBe("interrupted");
     expect((await h.live.exec(s.id, "kept")).stdout).toBe("1\n");
+  });
+
+  it("exports to seed 000's activity layout like a shell session (mode python, one file per cell)", async () => {
+    const s = await open();
+    await h.live.exec(s.id, "a = 1");
+    await h.live.exec(s.id, "a + 1");
+    await h.live.stop(s.id);
+    const files = toActivity(await h.manager.get(s.id), await h.manager.listEvents(s.id, { limit: 1000 }), []);
+    expect(files.meta).toMatchObject({ id: s.id, mode: "python", server: "local", execs: 2 });
+    expect(files.execs.map((e) => [e.input, e.stdout, e.status])).toEqual([
+      ["a = 1", "", "ok"],
+      ["a + 1", "2\n", "ok"],
+    ]);
   });
 
   it("stops everything a cell started", async () => {
