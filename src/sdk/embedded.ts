@@ -1,6 +1,7 @@
 import { homedir } from "node:os";
-import { type Config, type JsonObject, type Session, type SessionEvent, errors, newId, resolveConfig } from "../core/index.js";
+import { type Config, type JsonObject, type Session, type SessionEvent, SessiondError, errors, newId, resolveConfig } from "../core/index.js";
 import { SessionManager } from "../engine/index.js";
+import { type WebhookSink, startWebhooks } from "../events/webhooks/index.js";
 import { type WebhookRecord, openSqliteStore } from "../store/index.js";
 import { type SessionRecorder, type ToolCallRecord, requireSession, withSession as withScope } from "./context.js";
 import {
@@ -29,29 +30,47 @@ export { type InstrumentOptions, type SessionScope, type ToolCallRecord, current
  * as seed 004 uses them; writes return promises that resolve once the write is durable.
  */
 
-let current: { manager: SessionManager; config: Config } | undefined;
+let current: { manager: SessionManager; config: Config; webhooks?: WebhookSink } | undefined;
 
 /**
  * Points the embedded API at a data dir or config, or at a SessionManager you built. Closes the
  * one in use. Without a call, the first function used opens SESSIOND_HOME.
+ *
+ * An engine opened here also delivers webhooks (seed 004's `configureWebhook`, or registered by a
+ * server on the same data dir) for the events this process writes: a server only sees its own
+ * writes. Deliveries still pending when the process ends stay in the store; the next process
+ * with a webhook sender on the data dir (another embedded run, or `sessiond serve`) retries them.
+ * A manager you pass in gets no webhook sender here (the server that built it runs its own).
  */
 export function configureSessions(options: { home?: string; config?: Partial<Config>; manager?: SessionManager } = {}): void {
-  current?.manager.closeSync();
+  const previous = current;
   current = undefined;
+  if (previous) {
+    // Synchronous by contract: what the sender had buffered stays pending for a later run.
+    void previous.webhooks?.close().catch(() => undefined);
+    closeSyncFlushed(previous.manager);
+  }
   if (options.manager) {
     current = { manager: options.manager, config: resolveConfig({ env: environment(), flags: options.config }) };
     return;
   }
   const flags = { ...options.config, ...(options.home ? { home: options.home } : {}) };
   const config = resolveConfig({ env: environment(), flags });
-  current = { manager: new SessionManager({ store: openSqliteStore(config), config }), config };
+  const store = openSqliteStore(config);
+  const manager = new SessionManager({ store, config });
+  current = { manager, config, webhooks: startWebhooks({ config, bus: manager.bus, store }) };
 }
 
-/** Flushes and closes the embedded engine; the next call opens it again. */
+/** Flushes and closes the embedded engine (recording its last webhook deliveries first); the next call opens it again. */
 export async function closeSessions(): Promise<void> {
   const open = current;
   current = undefined;
-  await open?.manager.close();
+  if (!open) return;
+  if (open.webhooks && !open.manager.isClosed) {
+    await open.manager.flush();
+    await open.webhooks.close();
+  }
+  await open.manager.close();
 }
 
 /** The engine behind the embedded API (for what seed 004 has no function for). */
@@ -71,8 +90,22 @@ function environment(): Record<string, string | undefined> {
 // Writes are acknowledged only once durable, but a process that exits without awaiting them
 // still gets them: the exit hook commits whatever is queued.
 process.once("exit", () => {
-  if (current && !current.manager.isClosed) current.manager.closeSync();
+  if (current && !current.manager.isClosed) closeSyncFlushed(current.manager);
 });
+
+/**
+ * `manager.closeSync()`, tolerating its `closed` error: SessionManager.closeSync marks itself
+ * closed before it asks for the sync store, which then refuses with `closed` — after the queued
+ * writes were committed (flushSync runs first). Only the store handle is left open, which the
+ * exiting process (or the next configureSessions) drops anyway. Any other error still throws.
+ */
+function closeSyncFlushed(manager: SessionManager): void {
+  try {
+    manager.closeSync();
+  } catch (err) {
+    if (!(err instanceof SessiondError && err.code === "closed")) throw err;
+  }
+}
 
 // ---- lifecycle -------------------------------------------------------------------------------
 
@@ -247,7 +280,10 @@ export function removeSession(sessionId: string): boolean {
   return engine().manager.deleteSync(sessionId);
 }
 
-/** Registers a webhook for session events (delivered by the server's webhook sender). */
+/**
+ * Registers a webhook for session events, stored in the data dir: this process delivers the
+ * events it writes, a server on the same data dir those written through it.
+ */
 export function configureWebhook(url: string, options: WebhookOptions = {}): WebhookRecord {
   try {
     const parsed = new URL(url);

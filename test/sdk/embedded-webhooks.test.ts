@@ -1,0 +1,80 @@
+/**
+ * Seed 004's webhooks with no server at all: the embedded API delivers the events it writes to
+ * the webhooks `configureWebhook` registered, signed and retried.
+ */
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, expect, it } from "vitest";
+import { closeSessions, completeSession, configureSessions, configureWebhook, pauseSession, startSession } from "sessiond";
+import { tempHome } from "../helpers/temp-home.js";
+import { type Receiver, startReceiver } from "../events/support/receiver.js";
+import { waitFor } from "../events/support/wait.js";
+
+let home: ReturnType<typeof tempHome> | undefined;
+let receiver: Receiver | undefined;
+afterEach(async () => {
+  await closeSessions();
+  await receiver?.close();
+  home?.remove();
+  home = undefined;
+  receiver = undefined;
+});
+
+it("delivers an embedded process's events to a webhook from configureWebhook, signed, through a failure", async () => {
+  home = tempHome();
+  receiver = await startReceiver({ script: [500], secret: "s3cret" });
+  configureSessions({ home: home.home, config: { webhookBackoffBaseMs: 10, webhookBackoffMaxMs: 50 } });
+  configureWebhook(receiver.url, { events: ["start", "complete"], secret: "s3cret" });
+
+  const session = await startSession("Implement feature X", "developer", { userId: "user123", channelId: "channel456" });
+  await pauseSession(session.id, "not delivered: filtered out");
+  await completeSession(session.id, "Feature implemented");
+
+  await waitFor("both deliveries", () => receiver!.accepted().length === 2);
+  expect(receiver.received).toHaveLength(3);
+  expect(receiver.received.every((r) => r.verified === true)).toBe(true);
+  const payloads = receiver.accepted().map((r) => r.payload as { event: string; session: Record<string, unknown> });
+  expect(payloads.map((p) => p.event).sort()).toEqual(["complete", "start"]);
+  expect(payloads.find((p) => p.event === "complete")!.session).toEqual({
+    id: session.id,
+    mode: "developer",
+    status: "completed",
+    task: "Implement feature X",
+    userId: "user123",
+    channelId: "channel456",
+  });
+});
+
+it("delivers from a script that ends right after its last write, without closeSessions", async () => {
+  home = tempHome();
+  receiver = await startReceiver();
+  const script = join(home.home, "agent.mts");
+  writeFileSync(
+    script,
+    [
+      `import { configureWebhook, startSession, completeSession } from "sessiond";`,
+      `configureWebhook(${JSON.stringify(receiver.url)}, { events: ["complete"] });`,
+      `const s = await startSession("One shot", "cli");`,
+      `await completeSession(s.id, "done");`,
+      `console.log(s.id);`,
+    ].join("\n"),
+  );
+  const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", script], {
+      cwd: new URL("../..", import.meta.url).pathname,
+      env: { ...process.env, SESSIOND_HOME: home!.home },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.once("error", reject);
+    child.once("exit", (status) => resolve({ status, stdout, stderr }));
+  });
+  expect(run.stderr).toBe("");
+  expect(run.status).toBe(0);
+  // The process stayed up until the delivery was made: it is there when the process has exited.
+  expect(receiver.accepted().map((r) => (r.payload as { event: string; session: { id: string } }).session.id)).toEqual([run.stdout.trim()]);
+});
