@@ -62,7 +62,12 @@ export class PythonDriver implements SessionDriver {
         this.pythonPath,
         ["-c", "import sys; sys.stdout.write(sys.executable)"],
         { env: spec.env, timeout: spec.limits.startTimeoutMs },
-        (err, stdout) => resolve(!err && stdout.startsWith("/") ? stdout : this.pythonPath),
+        (err, stdout) => {
+          if (!err && stdout.startsWith("/")) return resolve(stdout);
+          // Not cached: the next start asks again (the interpreter may be installed by then).
+          this.resolved = undefined;
+          resolve(this.pythonPath);
+        },
       );
     });
     return this.resolved;
