@@ -27,6 +27,9 @@ export interface ExecResult {
   readonly duration_ms: number;
   /** Output was cut at `maxExecOutputBytes` (or to fit the event size limit). */
   readonly truncated: boolean;
+  /** `background: true` only: the job's pid (null when it could not start) and its log file. */
+  readonly pid?: number | null;
+  readonly log_path?: string;
 }
 
 /** An ExecResult before it has its event's seq. */

@@ -296,7 +296,7 @@ export class LiveSessions {
     if (typeof data !== "string") throw errors.validation("data", "expected a string");
     const bytes = Buffer.from(data, "utf8");
     if (bytes.length > this.config.maxExecInputBytes) throw errors.tooLarge("data", bytes.length, this.config.maxExecInputBytes);
-    const entry = await this.entryFor(ref, "send stdin");
+    const entry = await this.liveEntry(await this.manager.get(ref), "send stdin");
     this.runningExec(entry, execId, "send stdin");
     if (!entry.book.get(execId)?.stdin || !entry.process?.writeStdin?.(bytes, eof)) {
       throw new SessiondError("exec_not_running", { action: "send stdin", exec_id: execId, state: "running with stdin from /dev/null (start it with stdin: true)" });
@@ -311,7 +311,8 @@ export class LiveSessions {
    * @throws exec_not_running (409) when it is queued or finished; not_found
    */
   async signalExec(ref: string, execId: string, how: "interrupt" | "kill"): Promise<{ exec_id: string; signalled: boolean }> {
-    const entry = await this.entryFor(ref, how);
+    // Not while paused: a stopped command cannot take Ctrl-C, and the escalation would kill the shell.
+    const entry = await this.liveEntry(await this.manager.get(ref), how);
     const running = this.runningExec(entry, execId, how);
     const proc = entry.process;
     const signalled = how === "interrupt" ? (proc?.interrupt() ?? false) : ((await proc?.killRunning?.()) ?? false);
@@ -426,6 +427,7 @@ export class LiveSessions {
       return after.status === "crashed" ? this.manager.fail(session.id, "stopped after a crash, without recovery") : after;
     }
     // No process here (the server restarted, or it crashed): settle the record only.
+    this.targets.delete(session.id);
     if (ACTIVE_OR_PAUSED.includes(session.status)) return this.manager.complete(session.id);
     if (session.status === "crashed") return this.manager.fail(session.id, "stopped after a crash, without recovery");
     throw new SessiondError("session_not_active", { action: "stop", ref: session.name, status: session.status, hint: "it has already ended" });
@@ -676,10 +678,18 @@ export class LiveSessions {
     const startedAt = this.clock();
     const startedHr = performance.now();
     entry.lastActivity = startedAt;
-    const timer = setTimeout(() => {
+    let timer: NodeJS.Timeout | undefined;
+    const onTimeout = () => {
+      // A paused (SIGSTOPped) command cannot take Ctrl-C, and the escalation would kill the
+      // shell: the timeout fires once the session is resumed.
+      if (entry.pausedAt !== undefined) {
+        timer = setTimeout(onTimeout, this.config.reaperIntervalMs);
+        return;
+      }
       running.reason ??= "timeout";
       proc.interrupt();
-    }, timeoutMs);
+    };
+    timer = setTimeout(onTimeout, timeoutMs);
     let outcome;
     try {
       outcome = await proc.exec({
@@ -932,9 +942,9 @@ export class LiveSessions {
   /** Records a background job from its exec's result (the pid it printed). */
   private noteBackground(entry: Entry, result: ExecResult, command: string, logPath: string): ExecResult {
     const pid = Number(result.stdout.trim());
-    if (result.status !== "ok" || !Number.isInteger(pid) || pid <= 0) return { ...result, pid: null, log_path: logPath } as ExecResult;
+    if (result.status !== "ok" || !Number.isInteger(pid) || pid <= 0) return { ...result, pid: null, log_path: logPath };
     entry.background.set(pid, { pid, exec_id: result.exec_id, command, log_path: logPath, started_at: result.started_at, logBytes: 0 });
-    return { ...result, pid, log_path: logPath } as ExecResult;
+    return { ...result, pid, log_path: logPath };
   }
 
   /** Output written to a background job's log since the last look is activity (local logs only). */

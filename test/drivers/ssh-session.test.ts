@@ -97,6 +97,32 @@ describe.skipIf(missing !== undefined)("a live shell session over ssh (a real ss
     expect((await h.live.exec("s5", "echo fine")).stdout).toBe("fine\n");
   });
 
+  it("does interactive work remotely: stdin, kill one exec, background jobs listed and killed, pause/resume", async () => {
+    await start("s7");
+    const asked = await h.live.submit("s7", 'read -r x; echo "got $x"', { stdin: true });
+    await eventually(async () => (await h.live.execStatus("s7", asked.exec_id)).state === "running", 5000, "the exec to run");
+    await h.live.stdin("s7", asked.exec_id, "remote-input\n");
+    expect((await asked.done).stdout).toBe("got remote-input\n");
+    const stubborn = await h.live.submit("s7", "(trap '' INT; sleep 100)");
+    await eventually(async () => (await h.live.execStatus("s7", stubborn.exec_id)).state === "running", 5000, "the exec to run");
+    await h.live.signalExec("s7", stubborn.exec_id, "kill");
+    expect((await stubborn.done).status).toBe("interrupted");
+    const job = (await h.live.exec("s7", "sleep 1000", { background: true })) as unknown as { pid: number };
+    const other = Number((await h.live.exec("s7", "sleep 1001 & echo $!")).stdout.trim());
+    const listed = await h.live.processes("s7");
+    expect(listed.map((p) => p.pid)).toEqual(expect.arrayContaining([job.pid, other]));
+    await h.manager.pause("s7");
+    await eventually(() => readStat(job.pid)?.state === "T" && readStat(other)?.state === "T", 5000, "the remote jobs to stop");
+    await h.manager.resume("s7");
+    await eventually(() => readStat(job.pid)?.state !== "T", 5000, "the remote jobs to continue");
+    await h.live.killProcess("s7", job.pid);
+    await eventually(() => !alive(job.pid), 5000, "the killed job to end");
+    expect((await h.live.exec("s7", "echo ok")).stdout).toBe("ok\n");
+    h.pids.add(h.live.describe("s7")!.pid!);
+    await h.live.stop("s7");
+    await eventually(() => !alive(other), 5000, "the other job to end at stop");
+  });
+
   it("refuses bad ssh settings with precise errors", async () => {
     expect(await failure(h.live.start({ kind: "shell", server: "ssh", server_options: { user: "x", private_key: "k" } }))).toMatchObject({
       code: "validation",

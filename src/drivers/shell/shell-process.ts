@@ -195,19 +195,23 @@ export class ShellProcess implements LiveProcess {
 
   /**
    * Kills the running command's process group (not the shell). Until the command is in the
-   * terminal's foreground (bash may still be reading its line) it looks again every few
-   * milliseconds; after interruptGraceMs it falls back to an interrupt and its escalation.
+   * terminal's foreground (bash may still be reading its line, or a builtin runs in the shell
+   * itself) it looks again every few milliseconds; after interruptGraceMs it also sends Ctrl-C
+   * (which ends a builtin), and after twice that it gives up (the exec's timeout still applies).
+   * It never kills the shell.
    * @returns false when nothing runs
    */
   async killRunning(): Promise<boolean> {
     const run = this.running;
     if (!run || run.phase === "done" || this.currentState !== "running") return false;
-    const deadline = Date.now() + this.spec.limits.interruptGraceMs;
-    while (this.running === run && (run.phase as Running["phase"]) !== "done") {
+    const grace = this.spec.limits.interruptGraceMs;
+    const start = Date.now();
+    let nudged = false;
+    while (this.running === run && (run.phase as Running["phase"]) !== "done" && Date.now() - start < 2 * grace) {
       if (run.started && (await this.transport.killForeground())) return true;
-      if (Date.now() >= deadline) {
-        this.interrupt();
-        return true;
+      if (!nudged && run.started && Date.now() - start >= grace) {
+        nudged = true;
+        this.send("\x03");
       }
       await new Promise((resolve) => setTimeout(resolve, STDERR_POLL_MS));
       if (!run.started && this.transport.stderrNeedsPolling) this.transport.drainStderr();

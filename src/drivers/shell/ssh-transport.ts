@@ -85,7 +85,7 @@ export class SshTransport implements ShellTransport {
       // Three channels at once (a remote login may source slow rc files for each): one prepares
       // the runtime dir — mkdir fails when the name exists, so nobody can have prepared it for
       // us — writes the rc from its stdin and then reads the stderr FIFO; the shell waits for the
-      // rc; a plain sh runs sessiond's short commands (signals, process lists) later.
+      // rc; a plain bash runs sessiond's short commands (signals, process lists) later.
       const setup = `umask 077 && mkdir -- ${sq(dir)} && mkfifo -- ${sq(`${dir}/stderr`)} && cat > ${sq(`${dir}/rc.new`)} && mv -- ${sq(`${dir}/rc.new`)} ${rcPath} && exec cat ${sq(`${dir}/stderr`)}`;
       const waits = Math.ceil(spec.readyTimeoutMs / RC_POLL_MS);
       const command = [
@@ -97,7 +97,7 @@ export class SshTransport implements ShellTransport {
       const [stderr, shell, control] = await Promise.all([
         openChannel(client, setup),
         openChannel(client, command, { term: spec.term, cols: spec.cols, rows: spec.rows }),
-        RemoteControl.open(client),
+        RemoteControl.open(client, spec.shellPath),
       ]);
       cleanup = control;
       let setupErrors = "";
@@ -326,7 +326,7 @@ function openChannel(client: Client, command: string, pty?: { term: string; cols
 }
 
 /**
- * A plain `sh` on a channel of its own that runs sessiond's short commands (ps, kill, setup) one
+ * A non-interactive bash on a channel of its own that runs sessiond's short commands (ps, kill, setup) one
  * at a time: each is followed by a nonce line carrying its exit status. Its output is stdout and
  * stderr together; its stdin is /dev/null, so that no command reads the channel.
  */
@@ -348,8 +348,9 @@ class RemoteControl {
     });
   }
 
-  static async open(client: Client): Promise<RemoteControl> {
-    return new RemoteControl(await openChannel(client, "exec sh"));
+  /** bash, not the login's sh: dash's `kill` takes no `--` and no negative pid (a process group). */
+  static async open(client: Client, shellPath: string): Promise<RemoteControl> {
+    return new RemoteControl(await openChannel(client, `exec ${sq(shellPath)} --norc --noprofile`));
   }
 
   /** Runs `command` in a subshell. @returns its status and output; code null when the channel closed first */
