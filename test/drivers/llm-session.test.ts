@@ -138,6 +138,13 @@ describe("llm sessions against an OpenAI-compatible endpoint", () => {
       finish_reason: "tool_calls",
       tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }],
     });
+    // The client answers the call: the tool message goes right after the assistant's call.
+    const answer = await h.live.exec(session.id, JSON.stringify({ role: "tool", tool_call_id: "call_1", content: "22 C" }));
+    expect(answer.stdout).toBe("the tool said: 22 C");
+    const sent = fake.requests[1]!.body.messages;
+    expect(sent.slice(-2)).toMatchObject([{ role: "assistant", tool_calls: [{ id: "call_1" }] }, { role: "tool", tool_call_id: "call_1", content: "22 C" }]);
+    const messages = await h.manager.listEvents(session.id, { types: ["message"] });
+    expect(messages.map((m) => m.data.role)).toEqual(["user", "assistant", "tool", "assistant"]);
   });
 
   it("shows the first token on the session stream while the reply is still coming, and interrupts it", async () => {

@@ -47,6 +47,8 @@ export function messageFromEvent(event: SessionEvent): ChatMessage | undefined {
  * @returns the messages and how many history messages were left out
  */
 export function turnMessages(system: string, history: readonly ChatMessage[], next: ChatMessage, budgetTokens: number): { messages: ChatMessage[]; dropped: number } {
+  // A tool answer goes with the assistant message that called the tool: that one is always kept.
+  if (next.role === "tool") budgetTokens = Math.max(budgetTokens, estimateTokens(next) + estimateTokens(history[history.length - 1] ?? next));
   let budget = budgetTokens - estimateTokens(next) - (system ? estimateTokens({ role: "system", content: system }) : 0);
   let first = history.length;
   while (first > 0) {

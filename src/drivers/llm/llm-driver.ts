@@ -76,7 +76,7 @@ class LlmLanguage implements CellLanguage {
   ) {}
 
   async prepare(input: string) {
-    const user: ChatMessage = { role: "user", content: input };
+    const user = toolAnswer(input) ?? { role: "user", content: input };
     const { messages, dropped } = turnMessages(this.conversation.system, this.history, user, this.options.config.llmHistoryTokens);
     this.pendingUser = user;
     this.pendingDropped = dropped;
@@ -112,7 +112,11 @@ class LlmLanguage implements CellLanguage {
     // Started now, in this order, before the coordinator writes the exec event: the session's
     // writes are ordered, so the messages come just before their exec.
     const writes = [
-      this.options.records.appendEvent(this.sessionId, "message", { role: "user", content: user.content }),
+      this.options.records.appendEvent(this.sessionId, "message", {
+        role: user.role,
+        content: user.content,
+        ...(user.tool_call_id ? { tool_call_id: user.tool_call_id } : {}),
+      }),
       this.options.records.appendEvent(this.sessionId, "message", {
         role: "assistant",
         content: assistant.content,
@@ -202,6 +206,21 @@ export class LlmDriver implements SessionDriver {
       if (page.length < EVENTS_PAGE) return messages;
       after = page[page.length - 1]!.seq;
     }
+  }
+}
+
+/**
+ * An exec whose input is a JSON tool answer, `{"role": "tool", "tool_call_id": "…", "content": "…"}`,
+ * sends that message instead of a user message: how a client answers the assistant's tool call.
+ */
+function toolAnswer(input: string): ChatMessage | undefined {
+  if (!input.startsWith("{") || !input.includes('"tool"')) return undefined;
+  try {
+    const value = JSON.parse(input) as Record<string, unknown>;
+    if (value.role !== "tool" || typeof value.tool_call_id !== "string" || typeof value.content !== "string") return undefined;
+    return { role: "tool", content: value.content, tool_call_id: value.tool_call_id };
+  } catch {
+    return undefined;
   }
 }
 

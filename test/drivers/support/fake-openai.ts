@@ -20,7 +20,8 @@ export interface FakeRequest {
  * - `flaky`: 503 on the first attempt of the turn, then an answer (so a retry succeeds);
  * - `hang`: accepts the request and never answers;
  * - `slow`: streams one token, then hangs (an interrupt/timeout mid-reply);
- * - `tool`: an assistant message with a tool call (`get_weather`);
+ * - `tool`: an assistant message with a tool call (`get_weather`); a tool answer after it gets
+ *   `the tool said: <content>`;
  * - `what did I say?`: the previous user message, proving the history was sent;
  * - `first message?`: the first user message of the conversation, and a newline;
  * - `say hello`: `hello` and a newline;
@@ -79,8 +80,10 @@ export class FakeOpenAI {
     if (status) return void res.writeHead(Number(status[1]), { "content-type": "application/json" }).end(JSON.stringify({ error: { message: `fake ${status[1]}${status[2]}` } }));
     if (said === "flaky" && attempt === 1) return void res.writeHead(503).end("try again");
     if (said === "hang") return; // never answers; the socket is destroyed at close
-    if (said === "tool") return this.answerTool(body, res);
+    if (said === "tool" && body.messages[body.messages.length - 1]?.role === "user") return this.answerTool(body, res);
+    const last = body.messages[body.messages.length - 1]!;
     let reply = said === "say hello" ? "hello\n" : `echo: ${said}`;
+    if (last.role === "tool") reply = `the tool said: ${last.content}`;
     if (said === "first message?") reply = `${body.messages.find((m) => m.role === "user")?.content ?? ""}\n`;
     if (said === "what did I say?") {
       const users = body.messages.filter((m) => m.role === "user");
