@@ -327,3 +327,42 @@ describe("interactive and long-running work over HTTP (issue 6 point 2)", () => 
     }
   });
 });
+
+describe("the ssh target over HTTP", () => {
+  it("starts a shell on an ssh host from server_options, runs it, and never shows or stores the key", async () => {
+    const { TestSshd, sshdMissing } = await import("../drivers/sshd.js");
+    const missing = sshdMissing();
+    if (missing) {
+      console.log(`skipping the ssh-over-HTTP test: ${missing}`);
+      return;
+    }
+    const sshd = new TestSshd();
+    await sshd.start();
+    try {
+      // This machine's ~/.bashrc (sourced for every ssh channel) takes seconds.
+      const s = await enabled({ startTimeoutMs: 30_000 });
+      const key = sshd.privateKey;
+      const started = await s.json({
+        method: "POST",
+        url: "/session/start",
+        body: { mode: "shell", server: "ssh", server_options: { host: "127.0.0.1", port: sshd.port, user: sshd.user, private_key: key } },
+      });
+      expect(started.status).toBe(201);
+      trackPids(s);
+      const id = started.body.id as string;
+      expect((await s.json({ method: "POST", url: `/sessions/${id}/exec`, body: { input: "echo over-ssh; echo $SESSIOND_SESSION_ID" } })).body).toMatchObject({ stdout: `over-ssh\n${id}\n`, status: "ok" });
+      const record = await s.json({ method: "GET", url: `/sessions/${id}` });
+      expect(record.body).toMatchObject({ server: "ssh", runtime_metadata: { target: "ssh" } });
+      const events = await s.json({ method: "GET", url: `/sessions/${id}/events` });
+      for (const text of [JSON.stringify(record.body), JSON.stringify(events.body)]) expect(text).not.toContain("PRIVATE KEY");
+      const bad = await s.json({ method: "POST", url: "/sessions/", body: { kind: "shell", server: "ssh", server_options: { host: "127.0.0.1", user: "x" } } });
+      expect(bad.status).toBe(400);
+      expect(bad.body.error).toMatchObject({ code: "validation", field: "server_options.private_key" });
+      expect((await s.json({ method: "POST", url: `/session/${id}/stop` })).body.status).toBe("completed");
+    } finally {
+      await server?.close();
+      server = undefined;
+      await sshd.close();
+    }
+  });
+});
