@@ -11,6 +11,7 @@
 import { homedir } from "node:os";
 import { defaultConfig } from "../../core/config.js";
 import { ArtifactsClient } from "./artifacts-client.js";
+import { ExecsClient } from "./execs-client.js";
 import { LiveClient } from "./live-client.js";
 import { RemoteSessions, type RemoteSessionsOptions } from "./remote-sessions.js";
 import { SeedSessionClient } from "./session-client.js";
@@ -26,6 +27,7 @@ export { type InstrumentOptions, type SessionRecorder, type SessionScope, type T
 export type { AgentSessionEvent, RemoteAgentSession, SessionQuery, SessionResumeContext, SessionStatsSummary, StartSessionOptions, WebhookOptions } from "../seed004-shapes.js";
 export { type ArtifactCategory, type ArtifactEntry, type ArtifactFile, type ArtifactListing, ArtifactsClient } from "./artifacts-client.js";
 export { type WireError, errorFromWire, isErrorCode } from "./errors.js";
+export { type ExecPolicy, type ExecState, ExecsClient, type SessionProcess, type SubmitOptions } from "./execs-client.js";
 export { LiveClient, type LiveSessionInfo, type LiveStartOptions } from "./live-client.js";
 export { RemoteSessions, type RemoteSessionsOptions, createRemoteSessions } from "./remote-sessions.js";
 export { type ISessionClient, SeedSessionClient, type SessionMetadata } from "./session-client.js";
@@ -49,8 +51,8 @@ export { type ClientOptions, type Target, Transport, resolveTarget } from "./tra
 export { type NewWebhook, type Webhook, type WebhookDelivery, type WebhookEventName, WebhooksClient } from "./webhooks-client.js";
 
 /**
- * Seed 001's ISessionClient at the top; every API call grouped below it (`sessions`, `webhooks`,
- * `artifacts`, `live`, `streams`); seed 004's functions under `seed004`; and `close()`.
+ * Seed 001's ISessionClient at the top; every API call grouped below it (`sessions`, `execs`,
+ * `webhooks`, `artifacts`, `live`, `streams`); seed 004's functions under `seed004`; and `close()`.
  */
 export class SessiondClient extends SeedSessionClient {
   /** `/webhooks`: registrations and delivery logs (admin). */
@@ -59,6 +61,8 @@ export class SessiondClient extends SeedSessionClient {
   readonly artifacts: ArtifactsClient;
   /** Seed 000's `/session/*` routes. */
   readonly live: LiveClient;
+  /** Execs without waiting, stdin, per-exec interrupt/kill, processes, exec policy, lifetime. */
+  readonly execs: ExecsClient;
   /** Feeds and exec output as async iterators (SSE, resuming on reconnect). */
   readonly streams: StreamsClient;
   private remote: RemoteSessions | undefined;
@@ -70,6 +74,7 @@ export class SessiondClient extends SeedSessionClient {
     this.webhooks = new WebhooksClient(transport);
     this.artifacts = new ArtifactsClient(transport);
     this.live = new LiveClient(transport);
+    this.execs = new ExecsClient(transport);
     const config = defaultConfig(homedir());
     const reconnect: ReconnectDefaults = { baseMs: config.clientReconnectBaseMs, maxMs: config.clientReconnectMaxMs, attempts: config.clientReconnectAttempts };
     this.streams = new StreamsClient(transport, reconnect, {

@@ -233,7 +233,7 @@ export class SessionsClient {
   }
 
   /** Runs a command in a live session; execs queue in order. @throws session_not_active unless the session is live */
-  async exec(ref: string, input: string, options: { timeout_ms?: number } = {}): Promise<ExecuteResult> {
+  async exec(ref: string, input: string, options: { timeout_ms?: number; stdin?: boolean; background?: boolean } = {}): Promise<ExecuteResult> {
     return this.call<ExecuteResult>({ method: "POST", path: `${sessionPath(ref)}/exec`, body: { input, ...options } });
   }
 
