@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TerminalTap } from "../../src/drivers/index.js";
 import { MarkerStripper } from "../../src/drivers/shell/terminal-tap.js";
-import { LiveHarness, failure } from "./harness.js";
+import { readStat } from "../../src/drivers/process-tree.js";
+import { LiveHarness, eventually, failure } from "./harness.js";
 
 /** Collects what a tap shows, and waits for text to appear in it. */
 class Screen {
@@ -66,6 +67,16 @@ describe("the terminal tap of a live shell", () => {
     tap.write("echo typed-by-$((6*7))\r");
     await screen.waitFor("typed-by-42");
     expect(screen.text).toContain("echo typed-by-$((6*7))\r\n");
+    // A program a person started reads the line itself: no soft echo then (cat, in line mode
+    // with echo off, shows each line once: its own output).
+    const pid = h.live.describe("p")!.pid!;
+    tap.write("cat\r");
+    await eventually(() => readStat(pid)!.tpgid !== pid, 5000, "cat in the foreground");
+    tap.write("only-once\r");
+    await screen.waitFor("only-once");
+    tap.write("\x04");
+    await eventually(() => readStat(pid)!.tpgid === pid, 5000, "the shell back in the foreground");
+    expect(screen.text.split("only-once").length - 1).toBe(1);
     // A half-typed line does not run into the next exec's line.
     tap.write("echo half");
     const result = await h.live.exec("p", "echo from-exec");

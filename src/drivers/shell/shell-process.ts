@@ -326,7 +326,8 @@ export class ShellProcess implements LiveProcess {
 
   /** bash itself reads its input line now: between execs, or running a builtin that reads. */
   private shellReadsLine(): boolean {
-    if (this.currentState === "ready") return true;
+    // Between execs a person may have started a program through the tap: it echoes for itself.
+    if (this.currentState === "ready") return this.transport.shellInForeground() ?? true;
     if (this.currentState !== "running") return false;
     return this.transport.shellInForeground() ?? false;
   }
