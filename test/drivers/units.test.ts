@@ -116,3 +116,54 @@ describe("the reaper's limits", () => {
     expect(overLimit({ startedAt: 0, lastActivity: 0, busy: false }, 1e9, { idleTimeoutMs: 0, maxLifetimeMs: 0 })).toBeUndefined();
   });
 });
+
+describe("ExecBook", () => {
+  it("tracks queued → running → finished, forgets refused execs and the oldest finished past its cap", async () => {
+    const { ExecBook } = await import("../../src/drivers/exec-book.js");
+    const book = new ExecBook(2);
+    book.add("a", false);
+    expect(book.get("a")?.state).toBe("queued");
+    book.running("a");
+    expect(book.get("a")?.state).toBe("running");
+    const result = { exec_id: "a" } as never;
+    book.finish("a", result);
+    expect(book.get("a")).toMatchObject({ state: "finished", result });
+    book.add("refused", true);
+    book.finish("refused");
+    expect(book.get("refused")).toBeUndefined();
+    for (const id of ["b", "c"]) {
+      book.add(id, false);
+      book.finish(id, { exec_id: id } as never);
+    }
+    expect(book.get("a")).toBeUndefined();
+    expect(book.get("c")?.state).toBe("finished");
+  });
+});
+
+describe("backgroundCommand", () => {
+  it("starts the input as a job with its output in a log, quoting any path, and prints the pid", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { backgroundCommand } = await import("../../src/drivers/exec-book.js");
+    const dir = mkdtempSync(join(tmpdir(), "sessiond-bg-"));
+    try {
+      const log = join(dir, "it's here", "bg.log");
+      const out = execFileSync("bash", ["-c", `${backgroundCommand("echo one; echo two >&2", log)}\nwait`], { encoding: "utf8" });
+      expect(Number(out.trim())).toBeGreaterThan(0);
+      expect(readFileSync(log, "utf8")).toBe("one\ntwo\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("MarkerStripper", () => {
+  it("turns a lone LF into CR LF across chunk boundaries, and keeps CR LF as is", async () => {
+    const { MarkerStripper } = await import("../../src/drivers/shell/terminal-tap.js");
+    const s = new MarkerStripper();
+    const out = [s.feed(Buffer.from("a\r")), s.feed(Buffer.from("\nb\n")), s.feed(Buffer.from("\x1b]6973;x;0;\x07")), s.feed(Buffer.from("\n"))];
+    expect(Buffer.concat(out).toString("latin1")).toBe("a\r\nb\r\n\r\n");
+  });
+});
