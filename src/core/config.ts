@@ -225,6 +225,8 @@ export const ConfigSchema = Type.Object(
         port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
         user: Type.Optional(Type.String({ minLength: 1 })),
         keyPath: Type.Optional(Type.String({ minLength: 1 })),
+        /** The folder on the ssh host in which each session makes its private runtime folder (rc, stderr FIFO). @default "/tmp" */
+        runtimeDir: Type.Optional(Type.String({ minLength: 1, pattern: "^/" })),
       },
       { additionalProperties: false },
     ),
@@ -439,6 +441,9 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
 
 /** The port of `server: "ssh"` sessions when neither the request nor config `ssh.port` gives one. */
 export const SSH_DEFAULT_PORT = 22;
+
+/** Where on an ssh host a session makes its runtime folder when config `ssh.runtimeDir` gives none. */
+export const SSH_DEFAULT_RUNTIME_DIR = "/tmp";
 
 /** `SESSIOND_<KEY IN UPPER SNAKE CASE>` for every option, e.g. `SESSIOND_HOT_POOL_SIZE`. */
 export function envName(key: string): string {

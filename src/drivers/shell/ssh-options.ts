@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { type Static, Type } from "@sinclair/typebox";
-import { type Config, SSH_DEFAULT_PORT, errors, validate } from "../../core/index.js";
+import { type Config, SSH_DEFAULT_PORT, SSH_DEFAULT_RUNTIME_DIR, errors, validate } from "../../core/index.js";
 import type { SshTarget } from "./ssh-transport.js";
 
 /**
@@ -49,6 +49,7 @@ export async function resolveSshTarget(options: unknown, defaults: Config["ssh"]
   return {
     host,
     port: given.port ?? defaults.port ?? SSH_DEFAULT_PORT,
+    runtimeDir: defaults.runtimeDir ?? SSH_DEFAULT_RUNTIME_DIR,
     user,
     privateKey,
     ...(given.passphrase === undefined ? {} : { passphrase: given.passphrase }),

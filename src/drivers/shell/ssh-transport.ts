@@ -17,6 +17,8 @@ export interface SshTarget {
   readonly passphrase?: string;
   /** The host key's SHA-256 fingerprint (base64, as `ssh-keygen -l` prints it, with or without `SHA256:`); unchecked when absent. */
   readonly hostKeySha256?: string;
+  /** The folder on the host in which the session's private runtime folder is made (config `ssh.runtimeDir`). */
+  readonly runtimeDir: string;
 }
 
 /** What the remote shell starts with. */
@@ -73,7 +75,7 @@ export class SshTransport implements ShellTransport {
    */
   static async start(target: SshTarget, spec: SshShellSpec, rc: (stderrPipe: string) => string, log: DriverLog): Promise<SshTransport> {
     const client = new Client();
-    const dir = `/tmp/sessiond.${randomBytes(9).toString("hex")}`;
+    const dir = `${target.runtimeDir.replace(/\/+$/, "")}/sessiond.${randomBytes(9).toString("hex")}`;
     let cleanup: RemoteControl | undefined;
     try {
       await connect(client, target, spec.readyTimeoutMs);
