@@ -758,7 +758,8 @@ export class LiveSessions {
   /** Captures the process's state and saves it in runtime_metadata when it changed. */
   private async syncState(entry: Entry): Promise<void> {
     const proc = entry.process;
-    if (!proc || proc.state !== "ready" || entry.state !== "live" || !entry.dirty) return;
+    // A paused (SIGSTOPped) shell would answer only after the resume: sync later.
+    if (!proc || proc.state !== "ready" || entry.state !== "live" || !entry.dirty || entry.pausedAt !== undefined) return;
     entry.dirty = false;
     const state = await proc.captureState();
     if (entry.saved && sameState(entry.saved, state)) return;
@@ -928,6 +929,8 @@ export class LiveSessions {
         entry.pausedAt = undefined;
         entry.lifetimeShiftMs += paused;
         entry.lastActivity += paused;
+        // A state sync skipped while paused runs now.
+        if (entry.dirty && !entry.syncTimer) this.armSync(entry, this.config.stateSyncMs);
       }
     }).catch((err: unknown) => this.log.warn({ err, session: entry.sessionId }, "could not pause or resume a live session"));
   }
