@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { createRequire } from "node:module";
 import { Command, CommanderError } from "commander";
+import { registerAttachCommand } from "./commands/attach.js";
 import { registerCheckpointCommands } from "./commands/checkpoints.js";
 import { registerContextCommands } from "./commands/context.js";
 import { registerEventCommands } from "./commands/events.js";
@@ -36,6 +37,7 @@ registerEventCommands(program);
 registerCheckpointCommands(program);
 registerContextCommands(program);
 registerReplCommand(program);
+registerAttachCommand(program);
 registerMoveCommands(program);
 
 try {

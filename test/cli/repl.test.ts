@@ -14,8 +14,8 @@ beforeAll(async () => {
 afterAll(() => built?.remove());
 
 /** `sessiond repl` on a real terminal (node-pty), its screen text collected with escapes removed. */
-function replOnPty(args: string[], env: NodeJS.ProcessEnv) {
-  const pty: IPty = spawn(process.execPath, [built!.main, "repl", ...args], { name: "xterm", cols: 200, rows: 50, env: env as Record<string, string> });
+function replOnPty(args: string[], env: NodeJS.ProcessEnv, command = "repl") {
+  const pty: IPty = spawn(process.execPath, [built!.main, command, ...args], { name: "xterm", cols: 200, rows: 50, env: env as Record<string, string> });
   let screen = "";
   pty.onData((d) => {
     // Colours and cursor moves removed: the test reads the words.
@@ -132,5 +132,46 @@ describe("sessiond repl on a real terminal", SLOW, () => {
     } finally {
       if (r.exited() === undefined) r.pty.kill();
     }
+  });
+});
+
+describe("sessiond attach on a real terminal", SLOW, () => {
+  const h = cliHome();
+  afterAll(() => h.cleanup());
+
+  it("types into the shell's terminal, follows resizes, and detaches with Ctrl-] leaving the session running", async () => {
+    await h.json(["start", "--kind", "shell", "--name", "term"]);
+    const r = replOnPty(["term"], h.env, "attach");
+    try {
+      let m = r.mark();
+      r.pty.write("echo attached-$((40+2))\r");
+      await r.waitFor("attached-42", m);
+      r.pty.resize(111, 37);
+      // The resize is a message beside the keys; ask until the shell sees the new size.
+      let sized = false;
+      while (!sized) {
+        m = r.mark();
+        r.pty.write("stty size\r");
+        await r.waitFor(/\n\d+ \d+\r/, m);
+        sized = r.since(m).includes("37 111");
+      }
+      m = r.mark();
+      r.pty.write("\u001d"); // Ctrl-]
+      await until(() => r.exited() !== undefined);
+      expect(r.exited()).toBe(0);
+      expect(r.since(m)).toContain("detached from term");
+    } finally {
+      if (r.exited() === undefined) r.pty.kill();
+    }
+    expect((await h.json<{ status: string }>(["show", "term"])).status).toBe("active");
+    expect((await h.run(["exec", "term", "echo after"])).stdout).toBe("after\n");
+  });
+
+  it("refuses an agent session in one line", async () => {
+    await h.json(["start", "--name", "not-a-shell"]);
+    const r = replOnPty(["not-a-shell"], h.env, "attach");
+    await until(() => r.exited() !== undefined);
+    expect(r.exited()).toBe(1);
+    expect(r.since(0)).toMatch(/sessiond: .*not-a-shell/);
   });
 });

@@ -1,0 +1,119 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DATA_FILES } from "../core/defaults.js";
+import { errorFromWire } from "../sdk/client/errors.js";
+
+/** The key that leaves an attached terminal with the session still running: Ctrl-] (as telnet), byte 0x1d. */
+export const DETACH_KEY = 0x1d;
+
+/**
+ * Where the attach WebSocket goes: the server's TCP listener with the admin token. (The Unix
+ * socket listener does not pass WebSocket upgrades on to the routes today.)
+ */
+export interface AttachTarget {
+  /** `ws://host:port`. */
+  origin: string;
+  token: string;
+}
+
+/**
+ * The TCP address of the data dir's server (from its pid file) and the admin token.
+ * @throws Error saying what is missing
+ */
+export function attachTarget(home: string): AttachTarget {
+  let pid: { host?: string; port?: number };
+  let token: string;
+  try {
+    pid = JSON.parse(readFileSync(join(home, "server.pid"), "utf8")) as { host?: string; port?: number };
+    token = readFileSync(join(home, DATA_FILES.token), "utf8").trim();
+  } catch (err) {
+    throw new Error(`cannot find the server's TCP address and token in ${home} (${(err as Error).message}); run \`sessiond server restart\``);
+  }
+  if (!pid.host || !pid.port) throw new Error(`the server's pid file in ${home} names no TCP address; run \`sessiond server restart\``);
+  const host = pid.host === "0.0.0.0" ? "127.0.0.1" : pid.host === "::" ? "[::1]" : pid.host.includes(":") ? `[${pid.host}]` : pid.host;
+  return { origin: `ws://${host}:${pid.port}`, token };
+}
+
+/** How an attach ended. */
+export type AttachEnd = { how: "detached" } | { how: "closed"; code: number; reason: string };
+
+/**
+ * `sessiond attach`: the raw terminal of a live shell session over the attach WebSocket
+ * (docs/streams.md), like `tmux attach`. The local terminal goes to raw mode, keystrokes go to
+ * the PTY, output comes back as it is, and the remote terminal follows the local size. Ctrl-]
+ * detaches and leaves the session running. The terminal mode is restored however it ends.
+ * @throws SessiondError when the server refuses (not a shell, not running, unknown)
+ */
+export async function attach(target: AttachTarget, ref: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stdout): Promise<AttachEnd> {
+  const { WebSocket } = await import("ws");
+  const ws = new WebSocket(`${target.origin}/sessions/${encodeURIComponent(ref)}/attach`, { headers: { authorization: `Bearer ${target.token}` } });
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+    ws.once("unexpected-response", (_req, res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => {
+        body += c.toString();
+      });
+      res.on("end", () => {
+        let parsed: unknown = body;
+        try {
+          parsed = JSON.parse(body);
+        } catch {
+          // Not our error shape: errorFromWire maps the status.
+        }
+        reject(errorFromWire(res.statusCode ?? 500, parsed));
+      });
+    });
+  });
+
+  const wasRaw = input.isTTY ? input.isRaw : false;
+  if (input.isTTY) input.setRawMode(true);
+  input.resume();
+  const sendSize = () => {
+    if (output.columns && output.rows) ws.send(JSON.stringify({ type: "resize", cols: output.columns, rows: output.rows }));
+  };
+  sendSize();
+
+  return new Promise<AttachEnd>((resolve) => {
+    let ended = false;
+    const finish = (end: AttachEnd) => {
+      if (ended) return;
+      ended = true;
+      input.off("data", onKeys);
+      output.off("resize", sendSize);
+      if (input.isTTY) input.setRawMode(wasRaw);
+      input.pause();
+      resolve(end);
+    };
+    const onKeys = (data: Buffer) => {
+      const at = data.indexOf(DETACH_KEY);
+      if (at >= 0) {
+        if (at > 0) ws.send(data.subarray(0, at));
+        ws.close(1000, "detached");
+        finish({ how: "detached" });
+        return;
+      }
+      ws.send(data);
+    };
+    input.on("data", onKeys);
+    output.on("resize", sendSize);
+    ws.on("message", (data: Buffer, isBinary: boolean) => {
+      if (isBinary) {
+        output.write(data);
+        return;
+      }
+      for (const line of data.toString().split("\n")) {
+        if (!line) continue;
+        const msg = JSON.parse(line) as { type: string; role?: string; message?: string };
+        if (msg.type === "hello" && msg.role === "observer") process.stderr.write("[attached as an observer: someone else is typing]\r\n");
+        else if (msg.type === "role") process.stderr.write(`[you are now the ${msg.role}]\r\n`);
+        else if (msg.type === "error") process.stderr.write(`[${msg.message}]\r\n`);
+      }
+    });
+    ws.on("close", (code, reason) => finish({ how: "closed", code, reason: reason.toString() }));
+    ws.on("error", () => {
+      // The close event follows with the code; nothing else to do here.
+    });
+  });
+}

@@ -1,0 +1,29 @@
+import type { Command } from "commander";
+import { type Opts, action } from "../args.js";
+import { withClient } from "../client.js";
+import { UsageError } from "../fail.js";
+import { resolveHome } from "../home.js";
+
+/** Registers `sessiond attach <session>`. */
+export function registerAttachCommand(program: Command): void {
+  program
+    .command("attach")
+    .argument("<session>", "a live shell session's id or name")
+    .description("the session's terminal, like tmux attach: raw keys, resize follows; Ctrl-] detaches and leaves it running")
+    .option("--home <dir>", "the data dir (env SESSIOND_HOME)")
+    .option("--config <file>", "a JSON config file, used if this command starts the server (env SESSIOND_CONFIG)")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        if (!process.stdin.isTTY) throw new UsageError("attach needs a terminal on stdin; use `sessiond exec` or `sessiond repl` from scripts");
+        const { attach, attachTarget } = await import("../attach.js");
+        // The request starts the server if needed and checks the session before the terminal goes raw.
+        await withClient(o, (c) => c.sessions.getSession(ref));
+        const end = await attach(attachTarget(resolveHome(o)), ref);
+        if (end.how === "detached") process.stderr.write(`\r\n[detached from ${ref}; it keeps running: sessiond attach ${ref}]\r\n`);
+        else {
+          process.stderr.write(`\r\n[connection closed: ${end.reason || end.code}]\r\n`);
+          if (end.code !== 1000) process.exitCode = 1;
+        }
+      }),
+    );
+}
