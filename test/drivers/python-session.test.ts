@@ -154,6 +154,13 @@ describe("python sessions", () => {
     expect((await h.manager.get("no-python")).status).toBe("failed");
   });
 
+  it("fails the start with spawn_failed when the interpreter exits at once, naming how", async () => {
+    h = new LiveHarness({ pythonPath: "/bin/false" });
+    const err = await failure(h.live.start({ kind: "python", name: "exits" }));
+    expect(err).toMatchObject({ code: "spawn_failed", status: 500, message: expect.stringContaining("it exited (code 1)") });
+    expect((await h.manager.get("exits")).status).toBe("failed");
+  });
+
   it("pauses (SIGSTOP) and resumes with the session, the namespace intact", async () => {
     const s = await open();
     await h.live.exec(s.id, "kept = 'yes'");

@@ -138,13 +138,15 @@ export class PipeProcess implements LiveProcess {
     clearTimeout(timer);
     child.stderr!.off("data", early);
     child.stdout!.off("data", early);
-    if (outcome === "timeout" || outcome === "exited") {
+    // The helper's exit answers a pending ready with ok: false (see onProcessExit).
+    const failed = outcome === "timeout" || outcome === "exited" || outcome.ok !== true ? outcome : undefined;
+    if (failed !== undefined) {
       await proc.stop(0);
       const printed = startup.bytes("stderr").toString("utf8").trim();
-      const why = outcome === "timeout" ? `not ready after ${spec.limits.startTimeoutMs} ms` : `it exited (${describeExit(proc.exit!)})`;
+      const why = failed === "timeout" ? `not ready after ${spec.limits.startTimeoutMs} ms` : `it exited (${describeExit(proc.exit!)})`;
       throw fail(printed ? `${why}: ${printed.slice(0, 2000)}` : why);
     }
-    const { id: _id, ok: _ok, ...info } = outcome;
+    const { id: _id, ok: _ok, ...info } = outcome as HelperReply;
     for (const [key, value] of Object.entries(info)) if (typeof value === "string" || typeof value === "number") proc.helperInfo[key] = value;
     proc.transition("ready");
     return proc;
