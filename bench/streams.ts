@@ -10,6 +10,7 @@
  *    any subscriber (target ≤ 1 s) — beside the same with one subscriber.
  *
  *   npx tsx bench/streams.ts [--joins=20] [--keys=200] [--observers=50] [--subscribers=100] [--rate=10000] [--seconds=5]
+ *     [--only=join|echo|feed] [--cpu-prof=DIR] (profiles the server child)
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -100,7 +101,8 @@ interface Child {
 }
 
 function startChild(mode: string, extra: readonly string[] = []): Promise<Child> {
-  const child = spawn(process.execPath, ["--import", "tsx", SELF, `--mode=${mode}`, ...extra], { stdio: ["pipe", "pipe", "inherit"] });
+  const prof = args["cpu-prof"] && mode === "sessiond" ? ["--cpu-prof", `--cpu-prof-dir=${args["cpu-prof"]}`] : [];
+  const child = spawn(process.execPath, [...prof, "--import", "tsx", SELF, `--mode=${mode}`, ...extra], { stdio: ["pipe", "pipe", "inherit"] });
   const lines: string[] = [];
   const waiters: (() => void)[] = [];
   let out = "";
@@ -142,16 +144,18 @@ class Client {
   closeCode: number | undefined;
   private waiters: (() => void)[] = [];
   onBinary: ((data: Buffer) => void) | undefined;
-  onText: ((text: string) => void) | undefined;
+  /** Raw text frames (not decoded): for the feed subscribers, which read only two lines of each. */
+  onText: ((frame: Buffer) => void) | undefined;
 
   constructor(url: string, token?: string) {
-    this.socket = new WebSocket(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    // The server's frames are ours and valid UTF-8: skipping the check keeps the load generator light.
+    this.socket = new WebSocket(url, { skipUTF8Validation: true, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
     this.socket.on("message", (data: Buffer, isBinary: boolean) => {
       if (isBinary) {
         this.bytes += data.length;
         this.lastBinary = data;
         this.onBinary?.(data);
-      } else if (this.onText) this.onText(data.toString());
+      } else if (this.onText) this.onText(data);
       else this.texts.push(JSON.parse(data.toString()));
       for (const w of this.waiters.splice(0)) w();
     });
@@ -204,7 +208,9 @@ async function main(): Promise<void> {
   };
   const rows: string[][] = [];
   try {
+    const only = args.only;
     // 1. A late joiner: the whole 1 MiB replay, then a live byte typed by the driver.
+    if (!only || only === "join") {
     const shell = await post("/sessions", { kind: "shell", name: "bench-scrollback" });
     const driver = new Client(`${wsOrigin}/sessions/${shell.id}/attach`, token);
     await driver.opened();
@@ -250,6 +256,7 @@ async function main(): Promise<void> {
       joinTimes.at(-1)! <= 100 ? "yes" : "NO",
     ]);
     driver.close();
+    }
 
     // 2. The driver's keystroke echo on a shell printing ~10 MB/s, with and without observers.
     const busy = await post("/sessions", { kind: "shell", name: "bench-busy" });
@@ -264,8 +271,13 @@ async function main(): Promise<void> {
       d.onBinary = (data) => {
         if (data.includes(0x5a)) seen = true;
       };
-      // ~10 MB/s: 100 KB every 10 ms, from a child that reads nothing (the tty echoes what is typed).
-      d.socket.send(Buffer.from(`python3 -c "import sys,time\nb=('x'*99+'\\n')*1000\nwhile True: sys.stdout.write(b); sys.stdout.flush(); time.sleep(0.01)"\r`));
+      // ~10 MB/s, paced on the clock (100 KB whenever it is behind), from a child that reads
+      // nothing (the tty itself echoes what is typed).
+      d.socket.send(
+        Buffer.from(
+          `python3 -c "import sys,time\nb=('x'*99+'\\n')*1000\nt=time.time();n=0\nwhile True:\n if n<(time.time()-t)*1e7: sys.stdout.write(b); sys.stdout.flush(); n+=len(b)\n else: time.sleep(0.001)"\r`,
+        ),
+      );
       const startBytes = d.bytes;
       await d.until(() => d.bytes - startBytes > 4 * MiB);
       const t0 = now();
@@ -286,6 +298,7 @@ async function main(): Promise<void> {
       samples.sort((a, b) => a - b);
       return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), mbps, cut };
     };
+    if (!only || only === "echo") {
     const alone = await echo(0);
     const watched = await echo(observers);
     rows.push([
@@ -296,6 +309,7 @@ async function main(): Promise<void> {
       "≤ 20 ms",
       watched.p99 <= 20 ? "yes" : "NO",
     ]);
+    }
 
     // 3. Feed subscribers while the server ingests events: the largest lag any of them saw.
     const feedLag = async (n: number) => {
@@ -303,14 +317,15 @@ async function main(): Promise<void> {
       for (let i = 0; i < n; i++) {
         const entry = { client: new Client(`${wsOrigin}/feed?type=bench`, token), maxLag: 0, events: 0 };
         // The first line of a frame is its oldest event, hence its largest lag: parse only that.
-        entry.client.onText = (text) => {
-          const nl = text.indexOf("\n");
-          const first = JSON.parse(nl === -1 ? text : text.slice(0, nl)) as { type: string; data?: { t: number } };
+        entry.client.onText = (frame) => {
+          // Only the first line (the oldest event of the frame, so its largest lag) and the last
+          // (how far the subscriber has got: events carry their ingest number n) are parsed.
+          const nl = frame.indexOf(10);
+          const first = JSON.parse(frame.toString("utf8", 0, nl === -1 ? frame.length : nl)) as { type: string; data?: { t: number; n: number } };
           if (first.type !== "event") return;
           entry.maxLag = Math.max(entry.maxLag, now() - first.data!.t);
-          let lines = 1;
-          for (let j = text.indexOf("\n"); j !== -1; j = text.indexOf("\n", j + 1)) lines++;
-          entry.events += lines;
+          const last = nl === -1 ? first : (JSON.parse(frame.toString("utf8", frame.lastIndexOf(10) + 1)) as typeof first);
+          entry.events = Math.max(entry.events, last.data!.n + 1);
         };
         clients.push(entry);
       }
@@ -324,6 +339,7 @@ async function main(): Promise<void> {
       for (const c of clients) c.client.close();
       return { maxLag, rate: ingested.rate, cut, short };
     };
+    if (!only || only === "feed") {
     const one = await feedLag(1);
     const many = await feedLag(subscribers);
     rows.push([
@@ -334,6 +350,7 @@ async function main(): Promise<void> {
       "≤ 1 s",
       many.maxLag <= 1000 && many.cut === 0 && many.short === 0 ? "yes" : "NO",
     ]);
+    }
     console.log(`\n${table(["figure", "measured", "same-run peer", "ratio", "target", "met"], rows)}`);
   } finally {
     await stopChild(sessiond);

@@ -321,6 +321,11 @@ export const ConfigSchema = Type.Object(
     feedMaxBufferedBytes: Type.Integer({ minimum: 1024 }),
     /** How often an idle SSE stream or feed gets a comment line, so proxies keep it open. @default 15000 */
     streamHeartbeatMs: Type.Integer({ minimum: 1 }),
+    /**
+     * How long live global-feed events wait to be sent together: every client then gets one frame
+     * per interval instead of one per commit (fewer writes under heavy ingest). @default 5
+     */
+    feedFlushIntervalMs: Type.Integer({ minimum: 0 }),
     /** Recent terminal output kept per attached shell, replayed to a late joiner. @default 1048576 (1 MiB) */
     attachReplayBytes: Type.Integer({ minimum: 1024 }),
     /** Unsent bytes on the driver's socket above which the PTY is paused (resumed below half). @default 262144 */
@@ -432,6 +437,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     outputMaxChunkBytes: 64 * 1024,
     feedMaxBufferedBytes: 8 * MiB,
     streamHeartbeatMs: 15_000,
+    feedFlushIntervalMs: 5,
     attachReplayBytes: MiB,
     attachDriverHighWaterBytes: 256 * 1024,
     attachObserverMaxBufferedBytes: 8 * MiB,

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
+import { Agent, fetch } from "undici";
 import WebSocket from "ws";
 import { type Config, dataPaths, resolveConfig } from "../../src/core/index.js";
 import { SessionManager } from "../../src/engine/index.js";
@@ -42,6 +43,9 @@ export async function listen(home: string, flags: Record<string, unknown> = {}):
   const url = `http://127.0.0.1:${address.port}`;
   const token = readFileSync(dataPaths(config).token, "utf8").trim();
   let stopped = false;
+  // Its own connection pool, closed before the server: a shared pool keeps sockets (even fresh,
+  // unused ones) open, and a server does not finish closing while a client holds one.
+  const agent = new Agent();
   return {
     app,
     manager,
@@ -52,6 +56,7 @@ export async function listen(home: string, flags: Record<string, unknown> = {}):
     url,
     async json(method, path, body, bearer) {
       const res = await fetch(url + path, {
+        dispatcher: agent,
         method,
         headers: { authorization: `Bearer ${bearer ?? token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -63,6 +68,7 @@ export async function listen(home: string, flags: Record<string, unknown> = {}):
       if (stopped) return;
       stopped = true;
       for (const info of app.sessiond.live.list()) if (info.pid !== null) shellPids.add(info.pid);
+      await agent.destroy();
       await app.close();
       await manager.close();
     },
@@ -103,6 +109,8 @@ export class SseClient {
   status = 0;
   errorBody: any;
   private readonly controller = new AbortController();
+  /** Its own pool, destroyed on close (see LiveServer). */
+  private readonly agent = new Agent();
   private waiters: (() => void)[] = [];
   ended = false;
   private readonly done: Promise<void>;
@@ -116,7 +124,11 @@ export class SseClient {
 
   private async run(url: string, token: string, headers: Record<string, string>): Promise<void> {
     try {
-      const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: "text/event-stream", ...headers }, signal: this.controller.signal });
+      const res = await fetch(url, {
+        dispatcher: this.agent,
+        headers: { authorization: `Bearer ${token}`, accept: "text/event-stream", ...headers },
+        signal: this.controller.signal,
+      });
       this.status = res.status;
       if (res.status !== 200) {
         this.errorBody = await res.json();
@@ -179,6 +191,7 @@ export class SseClient {
     this.resume();
     this.controller.abort();
     await this.done.catch(() => {});
+    await this.agent.destroy();
   }
 
   private wake(): void {

@@ -44,7 +44,7 @@ class FeedSubscriber {
     maxBufferedBytes: number,
   ) {
     this.cursor = after;
-    this.outlet = new Outlet(sink, maxBufferedBytes, String(after));
+    this.outlet = new Outlet(sink, maxBufferedBytes, String(after), false);
   }
 
   offer(entry: FeedEntry, message: () => OutletMessage): void {
@@ -70,6 +70,7 @@ export class FeedHub {
   private head = 0;
   private active = false;
   private scheduled = false;
+  private flushTimer: NodeJS.Timeout | undefined;
   private tailing: Promise<void> | undefined;
   private readonly unsubscribe: () => void;
 
@@ -77,6 +78,8 @@ export class FeedHub {
     private readonly store: Store,
     manager: SessionManager,
     private readonly maxBufferedBytes: number,
+    /** How long live events wait to be sent together (config feedFlushIntervalMs). */
+    private readonly flushIntervalMs: number,
     private readonly onError: (err: unknown) => void = () => {},
   ) {
     this.unsubscribe = manager.bus.subscribe((change) => {
@@ -114,11 +117,13 @@ export class FeedHub {
       if (!sub.live) await sub.outlet.room();
     }
     if (!sub.outlet.closed) sub.outlet.push(readyMessage(String(sub.cursor)));
+    sub.outlet.flush();
   }
 
   /** Ends every client (server shutdown) and stops listening. */
   close(code: number, reason: string): void {
     this.unsubscribe();
+    clearTimeout(this.flushTimer);
     for (const sub of this.subscribers) sub.outlet.end({ code, reason });
     this.subscribers.clear();
   }
@@ -154,6 +159,12 @@ export class FeedHub {
     } catch (err) {
       this.onError(err);
     }
+    // Every client is flushed at the same moment, so clients with the same filter send the very
+    // same batch (encoded once, see sinks.ts), and each gets one frame per interval, not per commit.
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      for (const sub of this.subscribers) sub.outlet.flush();
+    }, this.flushIntervalMs);
     if (this.subscribers.size === 0) this.active = false;
   }
 }

@@ -50,6 +50,8 @@ export class Outlet {
     private readonly maxBufferedBytes: number,
     /** Where the client stands before any message: named in a cut-off that comes first. */
     private lastSentId: string,
+    /** false: the owner calls {@link flush} (the feed hub flushes all its clients together). */
+    private readonly autoFlush = true,
   ) {
     sink.onClose(() => {
       this.ended = true;
@@ -65,11 +67,14 @@ export class Outlet {
     if (this.ended) return false;
     this.batch.push(message);
     this.batchBytes += message.json.length;
+    // A batch this big goes to the transport now: only what the transport cannot send counts
+    // against the client, not what a flush interval collected.
+    if (this.batchBytes > this.maxBufferedBytes / 4) this.flush();
     if (this.batchBytes + this.sink.bufferedBytes > this.maxBufferedBytes) {
       this.cutOff();
       return false;
     }
-    if (!this.scheduled) {
+    if (this.autoFlush && !this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }

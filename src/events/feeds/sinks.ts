@@ -2,6 +2,40 @@ import type { ServerResponse } from "node:http";
 import type { WebSocket } from "ws";
 import type { EndReason, OutletMessage, Sink } from "./outlet.js";
 
+/**
+ * Encoded frames by the batch they carry. Subscribers with the same filter get the very same
+ * message objects in the same turn: the first one's frame is encoded once and reused by the rest,
+ * instead of joining and encoding the same text once per subscriber.
+ */
+class FrameCache {
+  private readonly frames = new WeakMap<OutletMessage, { messages: readonly OutletMessage[]; frame: Buffer }>();
+
+  constructor(private readonly encode: (messages: readonly OutletMessage[]) => string) {}
+
+  get(messages: readonly OutletMessage[]): Buffer {
+    const first = messages[0]!;
+    const hit = this.frames.get(first);
+    if (hit && sameMessages(hit.messages, messages)) return hit.frame;
+    const frame = Buffer.from(this.encode(messages));
+    this.frames.set(first, { messages, frame });
+    return frame;
+  }
+}
+
+function sameMessages(a: readonly OutletMessage[], b: readonly OutletMessage[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const wsFrames = new FrameCache((messages) => (messages.length === 1 ? messages[0]!.json : messages.map((m) => m.json).join("\n")));
+const sseFrames = new FrameCache((messages) => {
+  let text = "";
+  for (const m of messages) text += sseEvent(m);
+  return text;
+});
+
 /** A WebSocket subscriber: one text frame per batch, one JSON message per line. */
 export class WebSocketSink implements Sink {
   private pendingSends = 0;
@@ -11,9 +45,8 @@ export class WebSocketSink implements Sink {
 
   write(messages: readonly OutletMessage[]): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
-    const text = messages.length === 1 ? messages[0]!.json : messages.map((m) => m.json).join("\n");
     this.pendingSends++;
-    this.socket.send(text, () => {
+    this.socket.send(wsFrames.get(messages), { binary: false }, () => {
       // Called once the frame is written to the kernel (or failed): the transport has room again.
       if (--this.pendingSends === 0) this.wake();
     });
@@ -77,9 +110,7 @@ export class SseSink implements Sink {
 
   write(messages: readonly OutletMessage[]): void {
     if (this.res.writableEnded || this.res.destroyed) return;
-    let text = "";
-    for (const m of messages) text += sseEvent(m);
-    this.res.write(text);
+    this.res.write(sseFrames.get(messages));
   }
 
   get bufferedBytes(): number {
@@ -104,7 +135,9 @@ export class SseSink implements Sink {
     if (this.res.writableEnded || this.res.destroyed) return;
     const type = reason.reason === "slow_consumer" ? "cutoff" : "end";
     const json = JSON.stringify({ type, reason: reason.reason, ...(reason.cursor !== undefined ? { cursor: reason.cursor } : {}) });
-    this.res.end(sseEvent({ type, json }));
+    // Then the socket goes: an SSE socket is never reused, and a client that stopped reading (or
+    // that aborted without closing its connection) must not keep a shutdown waiting.
+    this.res.end(sseEvent({ type, json }), () => this.res.socket?.destroy());
   }
 
   onClose(listener: () => void): void {
