@@ -89,7 +89,9 @@ describe("sessiond repl on a real terminal", SLOW, () => {
 
       // Ctrl-C interrupts the running cell; the session lives on.
       m = r.mark();
-      r.pty.write("sleep 60\r");
+      r.pty.write("echo started-$((1+1)); sleep 60\r");
+      // Output streams while the cell runs: seen before the cell has ended.
+      await r.waitFor("started-2", m);
       // Repeated until the cell reports it: a Ctrl-C that lands before the exec starts finds nothing to interrupt.
       let interrupted = false;
       while (!interrupted) {

@@ -3,6 +3,8 @@ import type { SessionEvent } from "../../sdk/client/index.js";
 import type { CliClient } from "../client.js";
 import { type Opts, action, clientOptions, collectList, parseCount, parseJson, parseObject } from "../args.js";
 import { withClient } from "../client.js";
+import { isSessiondError } from "../../core/errors.js";
+import { sseOverSocket } from "../sse.js";
 import type { ClientFlags } from "../home.js";
 import { display, keyValues, paint, printJson, shortTime } from "../output.js";
 
@@ -62,12 +64,20 @@ interface ReadOptions {
 }
 
 /**
- * Prints a session's events from `after`, page by page; with `follow`, keeps asking for events
- * after the last seq printed (every `followPollMs`) until interrupted or the session is deleted.
+ * Prints a session's events from `after`, page by page; with `follow`, then prints new events as
+ * they come: from the session's event stream (`GET /sessions/{id}/stream?output=0`, SSE on the
+ * socket), or, on a server without it, by asking for the events after the last one printed every
+ * `followPollMs`. Following ends with Ctrl-C, when the session is deleted, or past `to`/`limit`.
  */
 async function readEvents(client: CliClient, ref: string, o: ReadOptions, pollMs: number): Promise<void> {
   let after = o.after;
   let printed = 0;
+  const done = () => (o.limit !== undefined && printed >= o.limit) || (o.to !== undefined && after >= o.to);
+  const print = (event: SessionEvent) => {
+    o.print(event);
+    after = event.seq;
+    printed++;
+  };
   for (;;) {
     const page = await client.sessions.listEvents(ref, {
       after_seq: after,
@@ -75,15 +85,36 @@ async function readEvents(client: CliClient, ref: string, o: ReadOptions, pollMs
       ...(o.types?.length ? { types: o.types } : {}),
       limit: o.limit === undefined ? PAGE : Math.min(PAGE, o.limit - printed),
     });
-    for (const event of page.items) {
-      o.print(event);
-      after = event.seq;
-      printed++;
-    }
-    if (o.limit !== undefined && printed >= o.limit) return;
+    for (const event of page.items) print(event);
+    if (done()) return;
     if (page.items.length > 0 && (page.next_cursor || page.items.length === PAGE)) continue;
-    if (!o.follow) return;
+    break;
+  }
+  if (!o.follow) return;
+  try {
+    const query = new URLSearchParams({ after_seq: String(after), output: "0", ...(o.types?.length ? { types: o.types.join(",") } : {}) });
+    for await (const message of sseOverSocket(client.socketPath, `/sessions/${encodeURIComponent(ref)}/stream?${query}`)) {
+      if (message.event === "end" || message.event === "cutoff") return;
+      if (message.event !== "event") continue;
+      const m = JSON.parse(message.data) as { seq: number; ts: string; event_type: string; data: SessionEvent["data"] };
+      if (m.seq <= after) continue;
+      if (o.to !== undefined && m.seq > o.to) return;
+      print({ seq: m.seq, ts: m.ts, type: m.event_type, data: m.data });
+      if (done()) return;
+    }
+    return;
+  } catch (err) {
+    // A server without the stream route answers 404 for it (the session itself was just read).
+    if (!isSessiondError(err, "not_found")) throw err;
+  }
+  for (;;) {
     await new Promise((resolve) => setTimeout(resolve, pollMs));
+    const page = await client.sessions.listEvents(ref, { after_seq: after, ...(o.types?.length ? { types: o.types } : {}), limit: PAGE });
+    for (const event of page.items) {
+      if (o.to !== undefined && event.seq > o.to) return;
+      print(event);
+      if (done()) return;
+    }
   }
 }
 

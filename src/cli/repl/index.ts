@@ -3,10 +3,10 @@ import { dirname } from "node:path";
 import { type Interface, createInterface } from "node:readline";
 import type { Session } from "../../sdk/client/index.js";
 import { type CliClient, withClient } from "../client.js";
-import { execSucceeded, printExec } from "../commands/lifecycle.js";
 import type { ClientFlags } from "../home.js";
 import { paint } from "../output.js";
 import { type ReplState, completeColon, helpText, runSessionCommand } from "./meta-commands.js";
+import { runCell } from "./run-cell.js";
 
 /** How `sessiond repl` was started. */
 export interface ReplOptions {
@@ -19,8 +19,8 @@ export interface ReplOptions {
 }
 
 /**
- * `sessiond repl`: a prompt on a live session. Each line is an exec (its output printed when it
- * ends, with its status when not ok); lines starting with `:` are REPL commands (`:session help`).
+ * `sessiond repl`: a prompt on a live session. Each line is an exec (its output printed as it
+ * streams, with its status when not ok); lines starting with `:` are REPL commands (`:session help`).
  * Ctrl-C interrupts the running cell (or clears the line), Ctrl-D leaves with the session still
  * running. History is kept across runs in the data dir (`replHistoryLines` lines).
  */
@@ -113,9 +113,7 @@ async function handle(client: CliClient, state: ReplState, trimmed: string, line
     return;
   }
   if (trimmed.startsWith(":")) throw new Error(`unknown command ${trimmed.split(/\s/)[0]}; try :help`);
-  const result = await client.sessions.exec(state.session.id, line);
-  printExec(result);
-  if (!execSucceeded(result) && result.status === "interrupted") write(paint("yellow", "^C\n"));
+  await runCell(client, state.session.id, line);
 }
 
 function readHistory(path: string, size: number): string[] {
