@@ -315,8 +315,11 @@ export class LiveSessions {
     const entry = await this.liveEntry(await this.manager.get(ref), how);
     const running = this.runningExec(entry, execId, how);
     const proc = entry.process;
+    // Marked first: the command may end (and its result be made) before the kill's answer comes back.
+    const marked = running.reason === undefined;
+    running.reason ??= "interrupted";
     const signalled = how === "interrupt" ? (proc?.interrupt() ?? false) : ((await proc?.killRunning?.()) ?? false);
-    if (signalled) running.reason ??= "interrupted";
+    if (!signalled && marked) running.reason = undefined;
     return { exec_id: execId, signalled };
   }
 

@@ -20,7 +20,8 @@ describe.skipIf(missing !== undefined)("a live shell session over ssh (a real ss
   });
   beforeEach(() => {
     // This machine's ~/.bashrc (sourced by bash for every ssh channel) takes seconds.
-    h = new LiveHarness({ startTimeoutMs: 30_000 });
+    // Ctrl-C crosses the network and this machine is shared: the default interrupt grace, not the fast one.
+    h = new LiveHarness({ startTimeoutMs: 30_000, interruptGraceMs: 2_000 });
   });
   afterEach(async () => {
     await h.close();
