@@ -84,6 +84,12 @@ async function serverChild(redis: boolean): Promise<void> {
   });
 }
 
+/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux; clock ticks of 10 ms). */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** The on-server's publisher counters, from its /metrics. */
 async function redisCounts(port: number, token: string): Promise<{ published: number; dropped: number }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
@@ -169,11 +175,17 @@ async function main(): Promise<void> {
   const appends = Number(args.appends ?? (quick ? 5000 : 20_000));
   console.log(`bench/events: Redis ${REDIS_URL}, ${rounds} rounds; HTTP ${connections} connections × ${duration} s; engine ${appends} appends; load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
-  const subscriber = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await subscriber.connect();
-  let received = 0;
-  subscriber.on("message", () => received++);
-  await subscriber.subscribe(CHANNEL);
+  // The subscriber runs in a process of its own: in this one it would slow the load generator
+  // exactly when the publisher is on, and flatter "off".
+  const subscriber = await startServer(SELF, "subscriber", [`--redis-url=${REDIS_URL}`, `--channel=${CHANNEL}`]);
+  let subscriberOut = "";
+  subscriber.child.stdout!.on("data", (chunk: Buffer) => (subscriberOut += chunk.toString()));
+  const received = async (): Promise<number> => {
+    subscriber.child.kill("SIGUSR2");
+    const before = subscriberOut.length;
+    for (let i = 0; i < 200 && !subscriberOut.slice(before).includes("\n"); i++) await new Promise((r) => setTimeout(r, 10));
+    return Number(/COUNT (\d+)\s*$/.exec(subscriberOut)?.[1] ?? 0);
+  };
 
   const rows: string[][] = [];
   let onWrites = 0;
@@ -185,6 +197,8 @@ async function main(): Promise<void> {
       const on = await startServer(SELF, "server", ["--publisher=on", `--redis-url=${REDIS_URL}`, `--channel=${CHANNEL}`]);
       const offRates: number[] = [];
       const onRates: number[] = [];
+      const offCpu: number[] = [];
+      const onCpu: number[] = [];
       try {
         const body = JSON.stringify({ type: "bench", data: { tool: "grep", args: { pattern: "TODO" } } });
         const post = (s: typeof off) => ({
@@ -198,14 +212,21 @@ async function main(): Promise<void> {
         // Both warmed up before anything counts; then each round swaps which goes first.
         await measureLoad("warm off", { ...post(off), duration: 2 }, 0);
         await measureLoad("warm on", { ...post(on), duration: 2 }, 0);
+        // The server's own CPU per request: what the publisher costs it, apart from what Redis,
+        // the subscriber and the load generator take from the same two cores.
+        const measured = async (name: string, server: typeof off) => {
+          const cpu = processCpuMs(server.child.pid!);
+          const figure = await measureLoad(name, post(server), 0);
+          return { ...figure, cpuUs: ((processCpuMs(server.child.pid!) - cpu) * 1000) / (figure.rps * duration) };
+        };
         for (let round = 0; round < rounds; round++) {
-          const measureOff = () => measureLoad("redis off", post(off), 0);
-          const measureOn = () => measureLoad("redis on", post(on), 0);
-          const { off: a, on: b } = await alternate(round, measureOff, measureOn);
+          const { off: a, on: b } = await alternate(round, () => measured("redis off", off), () => measured("redis on", on));
           if (a.bad || b.bad) throw new Error(`bad answers: off ${a.bad}, on ${b.bad}`);
           offRates.push(a.rps);
           onRates.push(b.rps);
-          log(`HTTP round ${round + 1}: off ${fmtRate(a.rps)}, on ${fmtRate(b.rps)} (${fmtRatio(b.rps / a.rps)})`);
+          offCpu.push(a.cpuUs);
+          onCpu.push(b.cpuUs);
+          log(`HTTP round ${round + 1}: off ${fmtRate(a.rps)} (${a.cpuUs.toFixed(0)} µs CPU/req), on ${fmtRate(b.rps)} (${b.cpuUs.toFixed(0)} µs CPU/req): ${fmtRatio(b.rps / a.rps)}`);
         }
         const counts = await redisCounts(on.info.port as number, on.info.token as string);
         onWrites = counts.published;
@@ -214,7 +235,7 @@ async function main(): Promise<void> {
           fmtRate(median(offRates), " req/s"),
           fmtRate(median(onRates), " req/s"),
           // Each round's pair ran back to back: the median of the paired ratios is steadier than a ratio of medians.
-          fmtRatio(median(onRates.map((r, i) => r / offRates[i]!))),
+          `${fmtRatio(median(onRates.map((r, i) => r / offRates[i]!)))} (server CPU/req: ${fmtRatio(median(offCpu.map((c, i) => c / onCpu[i]!)))})`,
           `published ${counts.published}, dropped ${counts.dropped}`,
         ]);
       } finally {
@@ -241,16 +262,51 @@ async function main(): Promise<void> {
     // Let the subscriber catch up with what was published, then compare.
     const expected = onWrites + enginePublished;
     const deadline = Date.now() + 10_000;
-    while (received < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    let got = await received();
+    while (got < expected && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      got = await received();
+    }
     console.log("");
     console.log(table(["write path", "Redis off (median)", "Redis on (median)", "on/off, median of paired rounds (target ≥ 0.80×)", "publisher"], rows));
-    console.log(`subscriber received ${received} of ${expected} published messages`);
+    console.log(`subscriber (its own process) received ${got} of ${expected} published messages`);
   } finally {
-    await subscriber.quit();
+    await stopServer(subscriber);
   }
 }
 
-if (args.mode === "server") {
+/**
+ * Child mode: a real subscriber, as light as redis-cli: it speaks RESP on a plain socket and
+ * counts the `message` frames without parsing them, so the CPU it takes from the two cores is
+ * Redis's delivery, not a client library's. SIGUSR2 prints `COUNT n`.
+ */
+async function subscriberChild(): Promise<void> {
+  const { connect } = await import("node:net");
+  const url = new URL(REDIS_URL);
+  const socket = connect(Number(url.port || 6379), url.hostname);
+  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  const frame = Buffer.from("\r\n$7\r\nmessage\r\n");
+  let count = 0;
+  let tail: Buffer = Buffer.alloc(0);
+  socket.on("data", (chunk: Buffer) => {
+    // A frame may straddle two chunks: look across the seam too.
+    const data = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+    for (let at = data.indexOf(frame); at !== -1; at = data.indexOf(frame, at + frame.length)) count++;
+    tail = data.subarray(Math.max(0, data.length - frame.length + 1));
+  });
+  socket.write(`*2\r\n$9\r\nSUBSCRIBE\r\n$${Buffer.byteLength(CHANNEL)}\r\n${CHANNEL}\r\n`);
+  await new Promise((r) => setTimeout(r, 50));
+  process.on("SIGUSR2", () => process.stdout.write(`COUNT ${count}\n`));
+  reportReady({});
+  process.once("SIGTERM", () => {
+    socket.destroy();
+    process.exit(0);
+  });
+}
+
+if (args.mode === "subscriber") {
+  await subscriberChild();
+} else if (args.mode === "server") {
   await serverChild(args.publisher === "on");
 } else if (args.mode === "engine") {
   await engineChild(Number(args.appends), Number(args.rounds));
