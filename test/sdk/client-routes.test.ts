@@ -4,7 +4,10 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { type SessiondClient, SessiondError, createClient } from "sessiond/client";
+import { startEventSinks } from "../../src/events/index.js";
 import { type TestServer, startServer } from "../server/harness.js";
+import { startReceiver } from "../events/support/receiver.js";
+import { waitFor } from "../events/support/wait.js";
 
 describe("sessiond/client, the rest of the API", () => {
   let server: TestServer | undefined;
@@ -41,6 +44,30 @@ describe("sessiond/client, the rest of the API", () => {
     await expect(c.webhooks.get(hook.id)).rejects.toMatchObject({ code: "not_found", status: 404 });
     await expect(c.webhooks.delete(hook.id)).rejects.toMatchObject({ code: "not_found" });
     await expect(c.webhooks.deliveries("no-such-hook")).rejects.toMatchObject({ code: "not_found" });
+  });
+
+  it("pages a webhook's delivery log with cursors, newest first, and iterates all of it", async () => {
+    const c = await connect();
+    const sinks = await startEventSinks({ config: server!.config, manager: server!.manager, store: server!.store });
+    const receiver = await startReceiver();
+    try {
+      const hook = await c.webhooks.create({ url: receiver.url, events: ["start"] });
+      const created = [];
+      for (let i = 0; i < 5; i++) created.push((await c.sessions.createSession({ name: `hooked-${i}` })).id);
+      await waitFor("five deliveries", () => receiver.accepted().length === 5);
+      const first = await c.webhooks.deliveries(hook.id, { limit: 2 });
+      expect(first.items).toHaveLength(2);
+      expect(first.next_cursor).toEqual(expect.any(String));
+      const second = await c.webhooks.deliveries(hook.id, { limit: 2, cursor: first.next_cursor! });
+      expect(second.items.map((d) => d.id)).not.toContain(first.items[0]!.id);
+      const all = [];
+      for await (const d of c.webhooks.iterateDeliveries(hook.id, 2)) all.push(d);
+      expect(all.map((d) => d.session_id)).toEqual([...created].reverse());
+      expect(all.every((d) => d.status === "delivered" && d.event === "start" && JSON.parse(d.body).event === "start")).toBe(true);
+    } finally {
+      await sinks.close();
+      await receiver.close();
+    }
   });
 
   it("refuses a webhook with a bad URL or an unknown event, naming the field", async () => {
