@@ -162,6 +162,8 @@ export interface LiveProcess {
   processes?(): Promise<SessionProcess[]>;
   /** Signals one of {@link processes} (its process group when it leads one). @returns false when it is not one of them */
   signalProcess?(pid: number, signal: NodeJS.Signals): Promise<boolean>;
+  /** The sizes of files where the process runs (background job logs), -1 for a missing one. */
+  fileSizes?(paths: readonly string[]): Promise<number[]>;
 }
 
 /** One process a live session started (GET /sessions/{id}/processes). */

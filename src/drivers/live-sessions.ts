@@ -953,16 +953,18 @@ export class LiveSessions {
     return { ...result, pid, log_path: logPath };
   }
 
-  /** Output written to a background job's log since the last look is activity (local logs only). */
+  /** Output written to a background job's log since the last look is activity (on the session's host). */
   private async noteBackgroundActivity(entry: Entry): Promise<void> {
-    if (entry.server !== "local") return;
-    for (const job of entry.background.values()) {
-      const size = await stat(job.log_path).then((s) => s.size, () => job.logBytes);
-      if (size !== job.logBytes) {
+    const jobs = [...entry.background.values()];
+    if (!jobs.length || !entry.process?.fileSizes) return;
+    const sizes = await entry.process.fileSizes(jobs.map((job) => job.log_path)).catch(() => []);
+    jobs.forEach((job, i) => {
+      const size = sizes[i] ?? -1;
+      if (size >= 0 && size !== job.logBytes) {
         job.logBytes = size;
         entry.lastActivity = Math.max(entry.lastActivity, this.clock());
       }
-    }
+    });
   }
 
   /** The entry of a session whose execs may be addressed (active or paused). */

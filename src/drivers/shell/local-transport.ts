@@ -2,6 +2,7 @@ import { closeSync, constants, openSync, readFileSync, readSync, writeFileSync, 
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
+import { stat } from "node:fs/promises";
 import type { IPty } from "node-pty";
 import { SessiondError } from "../../core/index.js";
 import type { ProcessExit, StartSpec } from "../driver.js";
@@ -199,6 +200,10 @@ export class LocalTransport implements ShellTransport {
     if (stat.pgrp === pid) signal(-pid, sig);
     else signal(pid, sig);
     return true;
+  }
+
+  fileSizes(paths: readonly string[]): Promise<number[]> {
+    return Promise.all(paths.map((path) => stat(path).then((s) => s.size, () => -1)));
   }
 
   async terminate(graceMs: number, leaderSignal: NodeJS.Signals): Promise<void> {

@@ -233,6 +233,10 @@ export class ShellProcess implements LiveProcess {
     return this.transport.signalProcess(pid, sig);
   }
 
+  fileSizes(paths: readonly string[]): Promise<number[]> {
+    return this.transport.fileSizes(paths);
+  }
+
   interrupt(): boolean {
     const run = this.running;
     if (!run || run.phase === "done" || this.currentState !== "running") return false;

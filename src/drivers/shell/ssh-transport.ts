@@ -199,6 +199,13 @@ export class SshTransport implements ShellTransport {
     return true;
   }
 
+  async fileSizes(paths: readonly string[]): Promise<number[]> {
+    if (!paths.length) return [];
+    const out = await this.remote(paths.map((path) => `stat -c %s -- ${sq(path)} 2>/dev/null || echo -1`).join("; "));
+    const sizes = out.trim().split("\n").map(Number);
+    return paths.map((_, i) => (Number.isInteger(sizes[i]) ? sizes[i]! : -1));
+  }
+
   async terminate(graceMs: number, leaderSignal: NodeJS.Signals): Promise<void> {
     if (!this.connected) return;
     const pid = this.remotePid;

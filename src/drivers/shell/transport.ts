@@ -44,6 +44,8 @@ export interface ShellTransport {
   processes(): Promise<SessionProcess[]>;
   /** Sends `signal` to the process group `pgid` (or the process, when it leads no group), if it belongs to the session. @returns whether it did */
   signalProcess(pid: number, signal: NodeJS.Signals): Promise<boolean>;
+  /** The sizes of files on the shell's host, -1 for a missing one. */
+  fileSizes(paths: readonly string[]): Promise<number[]>;
   /** Ends the shell and everything it started: `leaderSignal` to the shell, SIGTERM to the rest, SIGKILL after `graceMs`. */
   terminate(graceMs: number, leaderSignal: NodeJS.Signals): Promise<void>;
   /** After the shell exited: kills what it left behind when `unexpected`, releases files, cgroups, connections. */
