@@ -3,7 +3,10 @@
  * per-session stream, the global feed, exec output, and resuming after the server cuts a slow
  * consumer off — no gap, no duplicate.
  */
+import type { Server } from "node:http";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { createUnixSocketServer } from "../../src/server/index.js";
 import { type FeedMessage, type SessiondClient, type SessionStreamMessage, createClient } from "sessiond/client";
 import { type TestServer, startServer } from "../server/harness.js";
 import { waitFor } from "../events/support/wait.js";
@@ -23,11 +26,15 @@ describe("sessiond/client streams", () => {
   let server: TestServer | undefined;
   let client: SessiondClient | undefined;
 
+  let socketServer: Server | undefined;
+
   afterEach(async () => {
     await client?.close();
+    if (socketServer) await new Promise<void>((resolve) => socketServer!.close(() => resolve()));
     await server?.close();
     client = undefined;
     server = undefined;
+    socketServer = undefined;
   });
 
   async function connect(flags: Record<string, unknown> = {}): Promise<SessiondClient> {
@@ -136,6 +143,25 @@ describe("sessiond/client streams", () => {
       expect(rest).toBe("line2\nline3\nline4\nline5\n");
     } finally {
       await c.sessions.stop(shell.id);
+    }
+  });
+
+  it("keeps every other request flowing while feeds are open, over the Unix socket and over TCP", async () => {
+    const tcp = await connect();
+    const socketPath = join(server!.home, "sessiond.sock");
+    socketServer = createUnixSocketServer(server!.app);
+    await new Promise<void>((resolve) => socketServer!.listen(socketPath, resolve));
+    const overSocket = createClient({ socketPath });
+    for (const c of [overSocket, tcp]) {
+      const s = await c.sessions.createSession({});
+      // More feeds than the TCP pool has connections, and on the socket more than its one.
+      const feeds = Array.from({ length: 20 }, () => c.streams.session(s.id, { output: false }));
+      for (const feed of feeds) await take(feed, (seen) => seen.at(-1)?.type === "ready");
+      await c.sessions.appendEvent(s.id, "note", { n: 1 });
+      for (const feed of feeds) expect((await take(feed, (seen) => seen.length === 1))[0]).toMatchObject({ type: "event", event_type: "note" });
+      // Closing the client ends its feeds.
+      await c.close();
+      for (const feed of feeds) expect((await feed.next()).done).toBe(true);
     }
   });
 

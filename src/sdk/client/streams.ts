@@ -243,7 +243,7 @@ async function* follow<M extends { type: string }>(
   let connectedOnce = false;
   const userSignal = options.signal;
 
-  while (!userSignal?.aborted) {
+  while (!userSignal?.aborted && !transport.isClosed) {
     const connection = new AbortController();
     const onAbort = () => connection.abort();
     userSignal?.addEventListener("abort", onAbort, { once: true });
@@ -280,11 +280,12 @@ async function* follow<M extends { type: string }>(
         }
         if (again) break;
       }
-      if (!reconnect) return;
+      if (!reconnect || transport.isClosed) return;
       // A cutoff resumes at once; a connection that just ended waits like a failed one.
       if (again) continue;
     } catch (err) {
-      if (userSignal?.aborted) return;
+      // Aborted by the caller, or the client was closed: the iteration is over.
+      if (userSignal?.aborted || transport.isClosed) return;
       // The session is gone since we last connected: the iteration is over.
       if (connectedOnce && isSessiondError(err, "not_found")) return;
       if (isFinal(err) || !reconnect) throw err;

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { Client, type Dispatcher, Pool } from "undici";
 import { DATA_FILES, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_PORT } from "../../core/defaults.js";
+import { SessiondError } from "../../core/errors.js";
 import { errorFromWire, unreachable } from "./errors.js";
 
 /** Where and how the client talks to sessiond. Everything is optional; see {@link resolveTarget}. */
@@ -85,6 +86,9 @@ export interface Reply<T> {
 export class Transport {
   readonly target: Target;
   private readonly dispatcher: Client | Pool;
+  /** The connections of open feeds, each its own. */
+  private readonly streams = new Set<Client>();
+  private closed = false;
 
   constructor(options: ClientOptions = {}) {
     this.target = resolveTarget(options);
@@ -134,19 +138,36 @@ export class Transport {
    * @throws SessiondError when the server answers with an error
    */
   async openStream(spec: RequestSpec, signal?: AbortSignal): Promise<StreamReply> {
+    if (this.closed) throw new SessiondError("closed");
     const { timeoutMs } = this.target;
+    // A connection of its own: a feed holds its connection for as long as it lives, and on the
+    // shared one (a single connection over the Unix socket) every other request would queue
+    // behind it.
+    const connection = this.newConnection();
+    this.streams.add(connection);
+    const release = () => {
+      this.streams.delete(connection);
+      void connection.destroy().catch(() => undefined);
+    };
     let response: Dispatcher.ResponseData;
     try {
       // bodyTimeout 0: a quiet feed is not a dead one (the server's heartbeats keep proxies awake).
-      response = await this.dispatcher.request({ ...this.options(spec), ...(signal ? { signal } : {}), headersTimeout: timeoutMs, bodyTimeout: 0 });
+      response = await connection.request({ ...this.options(spec), ...(signal ? { signal } : {}), headersTimeout: timeoutMs, bodyTimeout: 0 });
     } catch (err) {
+      release();
       throw unreachable(this.where, err);
     }
     if (response.statusCode >= 400) {
       const text = await response.body.text().catch(() => "");
+      release();
       throw errorFromWire(response.statusCode, parseBody(text));
     }
+    response.body.once("close", release);
     return { status: response.statusCode, headers: response.headers, body: response.body };
+  }
+
+  private newConnection(): Client {
+    return this.target.kind === "socket" ? new Client("http://localhost", { socketPath: this.target.socketPath }) : new Client(this.target.origin);
   }
 
   /** The URL and headers a WebSocket to `path` needs (the Unix socket as `ws+unix:`), with the token over TCP. */
@@ -171,8 +192,17 @@ export class Transport {
     return { method: spec.method, path: this.pathOf(spec), headers, ...(body !== undefined ? { body } : {}) };
   }
 
-  /** Closes the connections; requests in flight finish first. */
+  /** Closes the connections: requests in flight finish first; open feeds end. */
+  /** True once `close()` was called: feeds end instead of reconnecting. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
+    // Feeds never finish by themselves: end them.
+    await Promise.all([...this.streams].map((c) => c.destroy().catch(() => undefined)));
+    this.streams.clear();
     // Idempotent: a client closed twice (a test's cleanup, a shutdown hook) is simply closed.
     if (this.dispatcher.closed || this.dispatcher.destroyed) return;
     await this.dispatcher.close();
