@@ -150,7 +150,7 @@ export interface LiveProcess {
   mayChangeState(input: string): boolean;
   /** The raw terminal, for kinds that have one (the shell); undefined otherwise. */
   readonly terminal?: TerminalTap;
-  /** When the process last showed output outside an exec (background work), ms since the epoch; activity for the idle timer. */
+  /** When the process last showed output outside an exec (background work), by its own clock: a change is activity for the idle timer. */
   readonly lastOutputAt?: number;
   /** Sends stdin to the running exec (started with `stdin`); `eof` ends it. @returns false when no exec reads stdin now */
   writeStdin?(data: Buffer, eof: boolean): boolean;

@@ -106,6 +106,8 @@ interface Entry {
   lifetimeShiftMs: number;
   /** Pauses and resumes, in order. */
   signals: Promise<void>;
+  /** The process's lastOutputAt when the reaper last looked. */
+  seenOutputAt: number | undefined;
 }
 
 /** A job started with `background: true`. */
@@ -568,6 +570,7 @@ export class LiveSessions {
       pausedAt: undefined,
       lifetimeShiftMs: 0,
       signals: Promise.resolve(),
+      seenOutputAt: undefined,
     };
     // Registered before any await: from here an exec waits for the start instead of finding no process.
     this.entries.set(session.id, entry);
@@ -857,8 +860,7 @@ export class LiveSessions {
     for (const entry of this.entries.values()) {
       if (entry.state !== "live" || entry.pausedAt !== undefined) continue;
       await this.noteBackgroundActivity(entry);
-      const lastActivity = Math.max(entry.lastActivity, entry.process?.lastOutputAt ?? 0);
-      const reason = overLimit({ startedAt: entry.startedAt + entry.lifetimeShiftMs, lastActivity, busy: entry.running !== undefined }, now, this.config);
+      const reason = overLimit({ startedAt: entry.startedAt + entry.lifetimeShiftMs, lastActivity: entry.lastActivity, busy: entry.running !== undefined }, now, this.config);
       if (reason) {
         this.log.info({ session: entry.sessionId, reason }, "reaping a live session");
         void this.end(entry, { status: "timeout", reason }).catch((err: unknown) =>
@@ -953,8 +955,15 @@ export class LiveSessions {
     return { ...result, pid, log_path: logPath };
   }
 
-  /** Output written to a background job's log since the last look is activity (on the session's host). */
+  /** Output shown between execs, or written to a background job's log, since the last look is activity. */
   private async noteBackgroundActivity(entry: Entry): Promise<void> {
+    // Output on the terminal between execs (a `cmd &` printing): compared, not read as a time,
+    // so that the process's clock and this one's need not agree.
+    const outputAt = entry.process?.lastOutputAt;
+    if (outputAt !== undefined && outputAt !== entry.seenOutputAt) {
+      if (entry.seenOutputAt !== undefined) entry.lastActivity = Math.max(entry.lastActivity, this.clock());
+      entry.seenOutputAt = outputAt;
+    }
     const jobs = [...entry.background.values()];
     if (!jobs.length || !entry.process?.fileSizes) return;
     const sizes = await entry.process.fileSizes(jobs.map((job) => job.log_path)).catch(() => []);

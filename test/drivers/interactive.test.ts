@@ -145,7 +145,13 @@ describe("interactive and long-running work in a live shell", () => {
     now += 900;
     writeFileSync(trigger, "");
     await eventually(() => Date.parse(h.live.describe("clk")!.last_activity_at) === now, 5000, "the job's output to count as activity");
-    now += 900; // 1800 after the exec, 900 after the output: not idle
+    // So is what a plain `cmd &` prints on the terminal between execs.
+    const trigger2 = join(h.home.home, "go2");
+    await h.live.exec("clk", `(while [ ! -e ${trigger2} ]; do sleep 0.02; done; echo printed) &`);
+    now += 100;
+    writeFileSync(trigger2, "");
+    await eventually(() => Date.parse(h.live.describe("clk")!.last_activity_at) === now, 5000, "terminal output to count as activity");
+    now += 900; // 900 after the last output: not idle
     await new Promise((r) => setTimeout(r, h.config.reaperIntervalMs * 5));
     expect((await h.manager.get("clk")).status).toBe("active");
     now = ends; // the extended lifetime is over

@@ -1,5 +1,6 @@
-import { realpathSync } from "node:fs";
+import { realpathSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { readStat } from "../../src/drivers/process-tree.js";
 import { LiveHarness, alive, eventually, failure } from "./harness.js";
@@ -98,7 +99,10 @@ describe.skipIf(missing !== undefined)("a live shell session over ssh (a real ss
     expect((await h.live.exec("s5", "echo fine")).stdout).toBe("fine\n");
   });
 
-  it("does interactive work remotely: stdin, kill one exec, background jobs listed and killed, pause/resume", async () => {
+  it("does interactive work remotely: stdin, kill one exec, background jobs listed and killed, pause/resume, log activity", async () => {
+    await h.live.close();
+    let now = 5_000_000;
+    h.live = h.openLive({ clock: () => now });
     await start("s7");
     const asked = await h.live.submit("s7", 'read -r x; echo "got $x"', { stdin: true });
     await eventually(async () => (await h.live.execStatus("s7", asked.exec_id)).state === "running", 5000, "the exec to run");
@@ -116,6 +120,12 @@ describe.skipIf(missing !== undefined)("a live shell session over ssh (a real ss
     await eventually(() => readStat(job.pid)?.state === "T" && readStat(other)?.state === "T", 5000, "the remote jobs to stop");
     await h.manager.resume("s7");
     await eventually(() => readStat(job.pid)?.state !== "T", 5000, "the remote jobs to continue");
+    // A background job's log growing on the remote host is activity.
+    const trigger = join(h.home.home, "go-remote");
+    await h.live.exec("s7", `while [ ! -e ${trigger} ]; do sleep 0.02; done; echo out`, { background: true });
+    now += 700;
+    writeFileSync(trigger, "");
+    await eventually(() => Date.parse(h.live.describe("s7")!.last_activity_at) === now, 10_000, "the remote log's growth to count");
     await h.live.killProcess("s7", job.pid);
     await eventually(() => !alive(job.pid), 5000, "the killed job to end");
     expect((await h.live.exec("s7", "echo ok")).stdout).toBe("ok\n");

@@ -469,7 +469,6 @@ export class ShellProcess implements LiveProcess {
     }
     if (this.running === run) this.running = undefined;
     if (this.currentState === "running") this.transition("ready");
-    this.outputAt = Date.now();
     run.resolve({
       stdout: run.capture.bytes("stdout"),
       stderr: run.capture.bytes("stderr"),
