@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ERROR_CODES, type ErrorCode, SessiondError, type SessiondClient, createClient, errorFromWire, resolveTarget } from "sessiond/client";
 import { createUnixSocketServer } from "../../src/server/index.js";
 import { type TestServer, startServer } from "../server/harness.js";
+import { waitFor } from "../events/support/wait.js";
 
 /** End-to-end: the SDK against the real server, over a real TCP port and the real Unix socket. */
 describe("sessiond/client", () => {
@@ -244,6 +245,24 @@ describe("sessiond/client", () => {
     const s = await client.sessions.createSession({ name: "via-socket" });
     expect((await client.getSession("via-socket"))?.id).toBe(s.id);
     expect((await client.listSessions()).map((x) => x.name)).toEqual(["via-socket"]);
+  });
+
+  it("interrupts a long exec over the Unix socket while the exec's own request is still waiting", async () => {
+    server = await startServer({ enableSessions: true });
+    const socketPath = join(server.home, "sessiond.sock");
+    socketServer = createUnixSocketServer(server.app);
+    await new Promise<void>((resolve) => socketServer!.listen(socketPath, resolve));
+    const client = createClient({ socketPath });
+    clients.push(client);
+    const shell = await client.sessions.createSession({ kind: "shell" });
+    try {
+      const running = client.sessions.exec(shell.id, "sleep 20");
+      await waitFor("the exec to run", async () => (await client.live.list()).find((i) => i.session_id === shell.id)?.running_exec_id);
+      expect((await client.sessions.interrupt(shell.id)).interrupted).toBe(true);
+      expect((await running).status).toBe("interrupted");
+    } finally {
+      await client.sessions.stop(shell.id);
+    }
   });
 
   it("is refused over TCP without a token, as an unauthorized SessiondError", async () => {

@@ -85,16 +85,18 @@ export interface Reply<T> {
  */
 export class Transport {
   readonly target: Target;
-  private readonly dispatcher: Client | Pool;
+  private readonly dispatcher: Pool;
   /** The connections of open feeds, each its own. */
   private readonly streams = new Set<Client>();
   private closed = false;
 
   constructor(options: ClientOptions = {}) {
     this.target = resolveTarget(options);
+    // A pool on the socket too: one connection would queue every request behind a long one
+    // (an interrupt behind the exec it should stop).
     this.dispatcher =
       this.target.kind === "socket"
-        ? new Client("http://localhost", { socketPath: this.target.socketPath })
+        ? new Pool("http://localhost", { socketPath: this.target.socketPath, connections: 16 })
         : new Pool(this.target.origin, { connections: 16 });
   }
 
