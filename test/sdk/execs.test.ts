@@ -38,6 +38,20 @@ describe("client.execs", () => {
     await expect(c.execs.stdin(id, exec_id, "late\n")).rejects.toMatchObject({ code: "exec_not_running", status: 409 });
   });
 
+  it("waits for an exec allowed to run longer than the client's own request deadline", async () => {
+    const { id } = await shell();
+    const { port } = server!.app.server.address() as { port: number };
+    const impatient = createClient({ baseUrl: `http://127.0.0.1:${port}`, token: server!.token, home: server!.home, timeoutMs: 200 });
+    try {
+      await expect(impatient.sessions.getSession(id)).resolves.toMatchObject({ id });
+      const result = await impatient.sessions.exec(id, "sleep 0.5; echo done", { timeout_ms: 10_000 });
+      expect(result).toMatchObject({ stdout: "done\n", status: "ok" });
+      expect((await impatient.live.exec(id, "sleep 0.5; echo again", { timeout_ms: 10_000 })).stdout).toBe("again\n");
+    } finally {
+      await impatient.close();
+    }
+  });
+
   it("interrupts one running exec and leaves the session usable", async () => {
     const { c, id } = await shell();
     const { exec_id } = await c.execs.submit(id, "sleep 30");

@@ -1,5 +1,5 @@
 import type { Session } from "../../core/session.js";
-import type { ExecuteResult } from "./sessions-client.js";
+import { type ExecuteResult, execDeadline } from "./sessions-client.js";
 import type { Transport } from "./transport.js";
 
 /** A live session's process as seed 000's `GET /session/list` shows it. */
@@ -52,7 +52,7 @@ export class LiveClient {
 
   /** POST /session/{id}/exec. A command that exits non-zero is a result, not an error. */
   async exec(ref: string, input: string, options: { timeout_ms?: number } = {}): Promise<ExecuteResult> {
-    return (await this.transport.request<ExecuteResult>({ method: "POST", path: `${livePath(ref)}/exec`, body: { input, ...options } })).body;
+    return (await this.transport.request<ExecuteResult>({ method: "POST", path: `${livePath(ref)}/exec`, body: { input, ...options }, ...execDeadline(this.transport, options.timeout_ms) })).body;
   }
 
   /** POST /session/{id}/stop: kills the process group; the session is completed. */

@@ -234,7 +234,7 @@ export class SessionsClient {
 
   /** Runs a command in a live session; execs queue in order. @throws session_not_active unless the session is live */
   async exec(ref: string, input: string, options: { timeout_ms?: number; stdin?: boolean; background?: boolean } = {}): Promise<ExecuteResult> {
-    return this.call<ExecuteResult>({ method: "POST", path: `${sessionPath(ref)}/exec`, body: { input, ...options } });
+    return this.call<ExecuteResult>({ method: "POST", path: `${sessionPath(ref)}/exec`, body: { input, ...options }, ...execDeadline(this.transport, options.timeout_ms) });
   }
 
   /** Interrupts the running exec of a live session (Ctrl-C). */
@@ -299,4 +299,9 @@ export function filterQuery(filter: SessionFilter): RequestSpec["query"] {
     ...rest,
     label: labels ? Object.entries(labels).map(([k, v]) => `${k}:${v}`) : undefined,
   };
+}
+
+/** An exec may run `timeout_ms`: wait that long plus the client's usual deadline for its answer. */
+export function execDeadline(transport: Transport, timeoutMs: number | undefined): { timeoutMs?: number } {
+  return timeoutMs === undefined ? {} : { timeoutMs: timeoutMs + transport.target.timeoutMs };
 }

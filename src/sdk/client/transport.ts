@@ -62,6 +62,11 @@ export interface RequestSpec {
   body?: unknown;
   /** Bytes sent as they are (with `headers["content-type"]`), instead of a JSON `body`. */
   rawBody?: string | Uint8Array | Readable;
+  /**
+   * This request's deadline instead of the client's `timeoutMs`: an exec allowed to run longer
+   * than that asks for its own timeout plus the client's.
+   */
+  timeoutMs?: number;
   headers?: Record<string, string>;
 }
 
@@ -120,7 +125,7 @@ export class Transport {
    * @throws SessiondError from the server's error body, or `internal` when it cannot be reached in time
    */
   async requestBytes(spec: RequestSpec): Promise<Reply<Buffer>> {
-    const { timeoutMs } = this.target;
+    const timeoutMs = spec.timeoutMs ?? this.target.timeoutMs;
     const signal = AbortSignal.timeout(timeoutMs);
     let response: Dispatcher.ResponseData;
     let bytes: Buffer;
