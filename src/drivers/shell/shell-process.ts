@@ -251,6 +251,10 @@ export class ShellProcess implements LiveProcess {
     if (run.interrupts === 1) {
       const grace = this.spec.limits.interruptGraceMs;
       run.timers.push(
+        // A Ctrl-C sent just as bash forks the command reaches bash, not the command: send it
+        // again while the command (not bash) holds the terminal, before escalating to a kill.
+        setTimeout(() => this.repeatInterrupt(run), grace / 4),
+        setTimeout(() => this.repeatInterrupt(run), grace / 2),
         setTimeout(() => void this.escalate(run), grace),
         setTimeout(() => {
           if (this.running !== run) return;
@@ -476,6 +480,11 @@ export class ShellProcess implements LiveProcess {
       truncated: run.capture.truncated,
       processExited,
     });
+  }
+
+  private repeatInterrupt(run: Running): void {
+    if (this.running !== run || run.phase === "done" || !run.started) return;
+    if (this.transport.shellInForeground() === false) this.send("\x03");
   }
 
   /** The command did not stop on Ctrl-C: kill its process group, and nudge bash in case the marker was lost. */
