@@ -271,13 +271,15 @@ async function main(): Promise<void> {
       d.onBinary = (data) => {
         if (data.includes(0x5a)) seen = true;
       };
-      // ~10 MB/s, paced on the clock (100 KB whenever it is behind), from a child that reads
-      // nothing (the tty itself echoes what is typed).
+      // ~10 MB/s, paced on the clock (100 KB whenever it is behind), from a background job: the
+      // shell reads the command line meanwhile, so what the driver types is echoed (by the tap's
+      // soft echo) into the same flooded output.
       d.socket.send(
         Buffer.from(
-          `python3 -c "import sys,time\nb=('x'*99+'\\n')*1000\nt=time.time();n=0\nwhile True:\n if n<(time.time()-t)*1e7: sys.stdout.write(b); sys.stdout.flush(); n+=len(b)\n else: time.sleep(0.001)"\r`,
+          `python3 -c "import sys,time\nb=('x'*99+'\\n')*1000\nt=time.time();n=0\nwhile True:\n if n<(time.time()-t)*1e7: sys.stdout.write(b); sys.stdout.flush(); n+=len(b)\n else: time.sleep(0.001)" &\r`,
         ),
       );
+      if (args.verbose) console.log(`echo: ${withObservers} observers attached, flood started`);
       const startBytes = d.bytes;
       await d.until(() => d.bytes - startBytes > 4 * MiB);
       const t0 = now();
@@ -291,7 +293,8 @@ async function main(): Promise<void> {
         samples.push(now() - t);
       }
       const mbps = (d.bytes - b0) / MiB / ((now() - t0) / 1000);
-      d.socket.send(Buffer.from("\x03"));
+      // Clear the typed Zs, stop the job.
+      d.socket.send(Buffer.from("\x15kill %1\r"));
       const cut = watchers.filter((w) => w.closeCode === 4008).length;
       for (const w of watchers) w.close();
       d.close();
