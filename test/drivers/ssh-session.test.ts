@@ -1,4 +1,4 @@
-import { realpathSync, writeFileSync } from "node:fs";
+import { readdirSync, realpathSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -22,10 +22,12 @@ describe.skipIf(missing !== undefined)("a live shell session over ssh (a real ss
   beforeEach(() => {
     // This machine's ~/.bashrc (sourced by bash for every ssh channel) takes seconds.
     // Ctrl-C crosses the network and this machine is shared: the default interrupt grace, not the fast one.
-    h = new LiveHarness({ startTimeoutMs: 30_000, interruptGraceMs: 2_000 });
+    h = new LiveHarness({ startTimeoutMs: 30_000, interruptGraceMs: 2_000, ssh: { runtimeDir: sshd.remoteRuntimeDir } });
   });
   afterEach(async () => {
     await h.close();
+    // Every session's remote runtime folder is gone, even after a dropped connection.
+    await eventually(() => readdirSync(sshd.remoteRuntimeDir).length === 0, 5000, "the remote runtime folders to go");
   });
 
   const start = (name: string, extra: Record<string, unknown> = {}) =>

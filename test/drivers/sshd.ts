@@ -36,12 +36,16 @@ export class TestSshd {
   readonly user = userInfo().username;
   readonly keyPath: string;
   readonly hostKeySha256: string;
+  /** Where sessions on this sshd make their runtime folders (config ssh.runtimeDir), so a test can see them go. */
+  readonly remoteRuntimeDir: string;
   port = 0;
   private child: ChildProcess | undefined;
 
   constructor() {
     this.dir = mkdtempSync(join(tmpdir(), "sessiond-sshd-"));
     this.keyPath = join(this.dir, "user_key");
+    this.remoteRuntimeDir = join(this.dir, "remote-runtime");
+    mkdirSync(this.remoteRuntimeDir, { mode: 0o700 });
     const hostKey = join(this.dir, "host_key");
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]);
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", this.keyPath]);

@@ -87,8 +87,10 @@ export class SshTransport implements ShellTransport {
       // Three channels at once (a remote login may source slow rc files for each): one prepares
       // the runtime dir — mkdir fails when the name exists, so nobody can have prepared it for
       // us — writes the rc from its stdin and then reads the stderr FIFO; the shell waits for the
-      // rc; a plain bash runs sessiond's short commands (signals, process lists) later.
-      const setup = `umask 077 && mkdir -- ${sq(dir)} && mkfifo -- ${sq(`${dir}/stderr`)} && cat > ${sq(`${dir}/rc.new`)} && mv -- ${sq(`${dir}/rc.new`)} ${rcPath} && exec cat ${sq(`${dir}/stderr`)}`;
+      // rc; a plain bash runs sessiond's short commands (signals, process lists) later. The
+      // reader removes the folder once bash is gone (its cat sees end-of-file), also when the
+      // connection dropped and no one could ask.
+      const setup = `umask 077 && mkdir -- ${sq(dir)} && mkfifo -- ${sq(`${dir}/stderr`)} && cat > ${sq(`${dir}/rc.new`)} && mv -- ${sq(`${dir}/rc.new`)} ${rcPath} && { cat ${sq(`${dir}/stderr`)}; rm -rf -- ${sq(dir)}; }`;
       const waits = Math.ceil(spec.readyTimeoutMs / RC_POLL_MS);
       const command = [
         `i=0; while [ ! -e ${rcPath} ]; do [ $i -ge ${waits} ] && exit 97; sleep ${RC_POLL_MS / 1000}; i=$((i+1)); done`,
