@@ -186,6 +186,15 @@ describe("sessiond server", SLOW, () => {
     expect((await h.json<{ running: boolean }>(["server", "status"])).running).toBe(true);
   });
 
+  it("takes over a start lock left by a command that died", async () => {
+    await h.run(["server", "stop"]);
+    writeFileSync(join(h.home, "autostart.lock"), String(Number(deadPid)));
+    const r = await h.run(["list"]);
+    expect(r.code).toBe(0);
+    expect(existsSync(join(h.home, "autostart.lock"))).toBe(false);
+    expect((await h.json<{ running: boolean }>(["server", "status"])).running).toBe(true);
+  });
+
   it("restarts, keeping the sessions, and stops", async () => {
     const s = await h.json<S>(["start", "--name", "survivor"]);
     const before = await h.json<{ pid: number }>(["server", "status"]);

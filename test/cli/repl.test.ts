@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type IPty, spawn } from "node-pty";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -175,5 +176,27 @@ describe("sessiond attach on a real terminal", SLOW, () => {
     await until(() => r.exited() !== undefined);
     expect(r.exited()).toBe(1);
     expect(r.since(0)).toMatch(/sessiond: .*not-a-shell/);
+  });
+});
+
+describe("sessiond import on a real terminal", SLOW, () => {
+  const h = cliHome();
+  afterAll(() => h.cleanup());
+
+  it("draws a progress bar, then the summary", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sessiond-files-"));
+    try {
+      for (const id of ["s_a", "s_b", "s_c"]) {
+        mkdirSync(join(dir, "sessions", id), { recursive: true });
+        writeFileSync(join(dir, "sessions", id, "session.json"), JSON.stringify({ id, mode: "m", task: "t", status: "active", createdAt: "2025-01-01T00:00:00.000Z", history: [] }));
+      }
+      const r = replOnPty([dir], h.env, "import");
+      await until(() => r.exited() !== undefined);
+      expect(r.exited()).toBe(0);
+      expect(r.since(0)).toMatch(/importing \[#+ *\] 3\/3/);
+      expect(r.since(0)).toContain("sessions layout: 3 found, 3 imported, 0 already there, 0 failed");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
