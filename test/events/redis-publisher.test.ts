@@ -108,6 +108,23 @@ describe.skipIf(!redisUp)("the Redis publisher", () => {
     });
   });
 
+  it("publishes values with newlines, quotes and any Unicode intact, one message per change", async () => {
+    const channel = `test:events:${newId()}`;
+    const subscriber = await subscribe(SERVICES.redis.url, channel);
+    closers.push(subscriber.close);
+    const sinks = await start({ redisUrl: SERVICES.redis.url, redisChannel: channel });
+    await waitFor("the publisher to connect", () => sinks.redis!.stats().connected);
+    const odd = 'line\nbreak "quoted" \\ tab\t ü ✓ 🚀 \u2028 end';
+    const s = await manager.create({ agent_id: odd, type: odd });
+    await manager.appendEvent(s.id, "note", { text: odd });
+    // The create (with its start event), then the note.
+    await waitFor("three messages", () => subscriber.messages.length >= 3);
+    expect(subscriber.messages).toHaveLength(3);
+    expect(subscriber.messages[0]).toMatchObject({ event_type: "session.created", payload: { agent_id: odd, session_type: odd } });
+    expect(subscriber.messages[1]).toMatchObject({ event_type: "session.event_appended", payload: { agent_id: odd, seq: 1, type: "start" } });
+    expect(subscriber.messages[2]).toMatchObject({ event_type: "session.event_appended", payload: { agent_id: odd, seq: 2, type: "note" } });
+  });
+
   it("publishes every change in commit order: create, events, checkpoint, update, delete", async () => {
     const channel = `test:events:${newId()}`;
     const subscriber = await subscribe(SERVICES.redis.url, channel);

@@ -16,15 +16,19 @@ const PUBLISH_BATCH = 500;
 const MAX_BATCHES_IN_FLIGHT = 8;
 
 /**
- * Publishes every ARGV on channel KEYS[1], in order, in one command. ioredis spends several
- * microseconds of our CPU per command (a Command object, a promise, a parsed reply); one script
- * call per batch makes the publisher's cost per message a fraction of that, which matters because
- * it shares the event loop with the writers. ioredis caches it (EVALSHA, falling back to EVAL).
+ * Publishes each line of ARGV[1] on channel KEYS[1], in order, in one command, and answers how
+ * many. ioredis spends several microseconds of our CPU per command (a Command object, a promise,
+ * a parsed reply); one script call per batch makes the publisher's cost per message a fraction of
+ * that, which matters because it shares the event loop with the writers. The batch goes as one
+ * Buffer of newline-separated messages (JSON text never holds a raw newline): the messages' strings
+ * die as soon as the batch is encoded instead of living on the heap until Redis answers, which
+ * saves the garbage collector about a microsecond per message. ioredis caches the script (EVALSHA,
+ * falling back to EVAL).
  */
-const PUBLISH_SCRIPT = "for i = 1, #ARGV do redis.call('PUBLISH', KEYS[1], ARGV[i]) end return #ARGV";
+const PUBLISH_SCRIPT = "local n = 0 for m in string.gmatch(ARGV[1], '[^\\n]+') do redis.call('PUBLISH', KEYS[1], m) n = n + 1 end return n";
 
 /** The client with the batch-publish script defined on it. */
-type PublishingClient = Redis & { publishBatch(channel: string, ...messages: string[]): Promise<number> };
+type PublishingClient = Redis & { publishBatch(channel: string, messages: Buffer): Promise<number> };
 
 /** How a RedisPublisher connects and how much it holds. */
 export interface RedisPublisherOptions {
@@ -209,7 +213,7 @@ export class RedisPublisher {
   private async publishBatch(batch: string[]): Promise<void> {
     let published = 0;
     try {
-      published = await this.client!.publishBatch(this.options.channel, ...batch);
+      published = await this.client!.publishBatch(this.options.channel, Buffer.from(batch.join("\n")));
     } catch (err) {
       this.logger.debug({ ...errorFields(err), messages: batch.length }, "a Redis publish failed");
     }
