@@ -15,7 +15,7 @@
  * A real subscriber counts what reaches Redis, so the "on" runs are checked to have published
  * every change (dropped must be 0). Messages go to a bench-only channel, not `events:session`.
  *
- *   npx tsx bench/events.ts [--rounds=3] [--duration=5] [--connections=50] [--appends=20000] [--redis-url=redis://127.0.0.1:6379] [--engine-only] [--quick]
+ *   npx tsx bench/events.ts [--rounds=3] [--duration=5] [--connections=50] [--appends=20000] [--redis-url=redis://127.0.0.1:6379] [--engine-only] [--no-subscriber] [--quick]
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -177,10 +177,12 @@ async function main(): Promise<void> {
 
   // The subscriber runs in a process of its own: in this one it would slow the load generator
   // exactly when the publisher is on, and flatter "off".
-  const subscriber = await startServer(SELF, "subscriber", [`--redis-url=${REDIS_URL}`, `--channel=${CHANNEL}`]);
+  // `--no-subscriber` leaves it out, to see what Redis delivering to it costs the others on two cores.
+  const subscriber = "no-subscriber" in args ? undefined : await startServer(SELF, "subscriber", [`--redis-url=${REDIS_URL}`, `--channel=${CHANNEL}`]);
   let subscriberOut = "";
-  subscriber.child.stdout!.on("data", (chunk: Buffer) => (subscriberOut += chunk.toString()));
+  subscriber?.child.stdout!.on("data", (chunk: Buffer) => (subscriberOut += chunk.toString()));
   const received = async (): Promise<number> => {
+    if (!subscriber) return 0;
     subscriber.child.kill("SIGUSR2");
     const before = subscriberOut.length;
     for (let i = 0; i < 200 && !subscriberOut.slice(before).includes("\n"); i++) await new Promise((r) => setTimeout(r, 10));
@@ -263,15 +265,15 @@ async function main(): Promise<void> {
     const expected = onWrites + enginePublished;
     const deadline = Date.now() + 10_000;
     let got = await received();
-    while (got < expected && Date.now() < deadline) {
+    while (subscriber && got < expected && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
       got = await received();
     }
     console.log("");
     console.log(table(["write path", "Redis off (median)", "Redis on (median)", "on/off, median of paired rounds (target ≥ 0.80×)", "publisher"], rows));
-    console.log(`subscriber (its own process) received ${got} of ${expected} published messages`);
+    console.log(subscriber ? `subscriber (its own process) received ${got} of ${expected} published messages` : "no subscriber (--no-subscriber)");
   } finally {
-    await stopServer(subscriber);
+    if (subscriber) await stopServer(subscriber);
   }
 }
 
