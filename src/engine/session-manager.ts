@@ -610,8 +610,10 @@ export class SessionManager {
   closeSync(): void {
     if (this.closed) return;
     this.committer.flushSync();
+    // Asked for before `closed` is set: syncStore refuses a closed manager.
+    const store = this.syncStore("closing");
     this.closed = true;
-    this.syncStore("closing").close();
+    store.close();
   }
 
   get isClosed(): boolean {

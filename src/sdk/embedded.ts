@@ -1,5 +1,5 @@
 import { homedir } from "node:os";
-import { type Config, type JsonObject, type Session, type SessionEvent, SessiondError, errors, newId, resolveConfig } from "../core/index.js";
+import { type Config, type JsonObject, type Session, type SessionEvent, errors, newId, resolveConfig } from "../core/index.js";
 import { SessionManager } from "../engine/index.js";
 import { type WebhookSink, startWebhooks } from "../events/webhooks/index.js";
 import { type WebhookRecord, openSqliteStore } from "../store/index.js";
@@ -48,7 +48,7 @@ export function configureSessions(options: { home?: string; config?: Partial<Con
   if (previous) {
     // Synchronous by contract: what the sender had buffered stays pending for a later run.
     void previous.webhooks?.close().catch(() => undefined);
-    closeSyncFlushed(previous.manager);
+    previous.manager.closeSync();
   }
   if (options.manager) {
     current = { manager: options.manager, config: resolveConfig({ env: environment(), flags: options.config }) };
@@ -90,22 +90,9 @@ function environment(): Record<string, string | undefined> {
 // Writes are acknowledged only once durable, but a process that exits without awaiting them
 // still gets them: the exit hook commits whatever is queued.
 process.once("exit", () => {
-  if (current && !current.manager.isClosed) closeSyncFlushed(current.manager);
+  if (current && !current.manager.isClosed) current.manager.closeSync();
 });
 
-/**
- * `manager.closeSync()`, tolerating its `closed` error: SessionManager.closeSync marks itself
- * closed before it asks for the sync store, which then refuses with `closed` — after the queued
- * writes were committed (flushSync runs first). Only the store handle is left open, which the
- * exiting process (or the next configureSessions) drops anyway. Any other error still throws.
- */
-function closeSyncFlushed(manager: SessionManager): void {
-  try {
-    manager.closeSync();
-  } catch (err) {
-    if (!(err instanceof SessiondError && err.code === "closed")) throw err;
-  }
-}
 
 // ---- lifecycle -------------------------------------------------------------------------------
 

@@ -505,6 +505,16 @@ describe("SessionManager", () => {
       expect(await manager.listEvents(s.id, { limit: 1000 })).toHaveLength(101);
     });
 
+    it("commits queued writes on closeSync and releases the store, so a reopen sees them", async () => {
+      const s = await manager.create({});
+      const pending = manager.appendEvent(s.id, "note", { queued: true });
+      expect(() => manager.closeSync()).not.toThrow();
+      await pending;
+      expect(manager.isClosed).toBe(true);
+      manager = open();
+      expect((await manager.listEvents(s.id)).map((e) => e.type)).toEqual(["start", "note"]);
+    });
+
     it("refuses calls after close", async () => {
       await manager.close();
       expect(await failure(manager.create({}))).toMatchObject({ code: "closed" });
