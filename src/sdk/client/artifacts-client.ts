@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
-import { type Transport, headerValue } from "./transport.js";
+import { headerValue } from "./headers.js";
+import type { Transport } from "./transport.js";
 
 /** Seed 002's artifact categories: the folders of a session's workspace. */
 export type ArtifactCategory = "logs" | "screenshots" | "files" | "recordings" | "devtools";

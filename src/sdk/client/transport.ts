@@ -238,8 +238,3 @@ function parseBody(text: string): unknown {
   }
 }
 
-/** A header's single value. */
-export function headerValue(headers: Reply<unknown>["headers"], name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}

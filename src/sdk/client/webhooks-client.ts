@@ -1,5 +1,6 @@
 import type { Page, PageRequest } from "../../core/session.js";
-import { type Transport, headerValue } from "./transport.js";
+import { headerValue } from "./headers.js";
+import type { Transport } from "./transport.js";
 
 /** Seed 004's webhook events. */
 export type WebhookEventName = "start" | "pause" | "resume" | "complete" | "error" | "timeout";
