@@ -150,8 +150,11 @@ export interface LiveProcess {
   mayChangeState(input: string): boolean;
   /** The raw terminal, for kinds that have one (the shell); undefined otherwise. */
   readonly terminal?: TerminalTap;
-  /** When the process last showed output outside an exec (background work), by its own clock: a change is activity for the idle timer. */
-  readonly lastOutputAt?: number;
+  /**
+   * How many times the process has shown output outside an exec (background work): a change is
+   * activity for the idle timer. A count, not a time, so two outputs in one millisecond still differ.
+   */
+  readonly outputsBetweenExecs?: number;
   /** Sends stdin to the running exec (started with `stdin`); `eof` ends it. @returns false when no exec reads stdin now */
   writeStdin?(data: Buffer, eof: boolean): boolean;
   /** Kills the running command only (its process group), not the process. @returns false when nothing runs */

@@ -106,8 +106,8 @@ interface Entry {
   lifetimeShiftMs: number;
   /** Pauses and resumes, in order. */
   signals: Promise<void>;
-  /** The process's lastOutputAt when the reaper last looked. */
-  seenOutputAt: number | undefined;
+  /** The process's outputsBetweenExecs when the reaper last looked. */
+  seenOutputs: number | undefined;
 }
 
 /** A job started with `background: true`. */
@@ -570,7 +570,7 @@ export class LiveSessions {
       pausedAt: undefined,
       lifetimeShiftMs: 0,
       signals: Promise.resolve(),
-      seenOutputAt: undefined,
+      seenOutputs: undefined,
     };
     // Registered before any await: from here an exec waits for the start instead of finding no process.
     this.entries.set(session.id, entry);
@@ -957,12 +957,12 @@ export class LiveSessions {
 
   /** Output shown between execs, or written to a background job's log, since the last look is activity. */
   private async noteBackgroundActivity(entry: Entry): Promise<void> {
-    // Output on the terminal between execs (a `cmd &` printing): compared, not read as a time,
-    // so that the process's clock and this one's need not agree.
-    const outputAt = entry.process?.lastOutputAt;
-    if (outputAt !== undefined && outputAt !== entry.seenOutputAt) {
-      if (entry.seenOutputAt !== undefined) entry.lastActivity = Math.max(entry.lastActivity, this.clock());
-      entry.seenOutputAt = outputAt;
+    // Output on the terminal between execs (a `cmd &` printing), counted by the process: what it
+    // showed before the first look (its start-up) is not activity.
+    const outputs = entry.process?.outputsBetweenExecs;
+    if (outputs !== undefined && outputs !== entry.seenOutputs) {
+      if (entry.seenOutputs !== undefined) entry.lastActivity = Math.max(entry.lastActivity, this.clock());
+      entry.seenOutputs = outputs;
     }
     const jobs = [...entry.background.values()];
     if (!jobs.length || !entry.process?.fileSizes) return;

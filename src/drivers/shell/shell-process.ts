@@ -87,7 +87,7 @@ export class ShellProcess implements LiveProcess {
   private readonly idlePoll: NodeJS.Timeout | undefined;
   private readonly tap: ShellTerminalTap;
   private size: { cols: number; rows: number };
-  private outputAt = Date.now();
+  private outputs = 0;
   private stopped = false;
   /** A person typed through the tap since the last exec line. */
   private typed = false;
@@ -174,8 +174,8 @@ export class ShellProcess implements LiveProcess {
     return this.tap;
   }
 
-  get lastOutputAt(): number {
-    return this.outputAt;
+  get outputsBetweenExecs(): number {
+    return this.outputs;
   }
 
   exec(request: ExecRequest): Promise<ExecOutcome> {
@@ -397,7 +397,7 @@ export class ShellProcess implements LiveProcess {
     const run = this.running;
     if (!run || run.phase === "done") {
       // Between execs: prompts, job notices, background output, what people run through the tap.
-      this.outputAt = Date.now();
+      this.outputs++;
       this.tap.terminalOutput(data);
       return;
     }
@@ -433,7 +433,7 @@ export class ShellProcess implements LiveProcess {
   private onStderr(data: Buffer): void {
     const run = this.running;
     if (!run || run.stderrDone || run.phase === "done") {
-      this.outputAt = Date.now();
+      this.outputs++;
       this.tap.stderrOutput(data);
       return;
     }
