@@ -136,7 +136,7 @@ export class SqliteStore implements SyncStore {
         }
         case "delete_session": {
           const key = this.keyOf(op.session_id);
-          if (key !== undefined) this.stmt("DELETE FROM events WHERE skey = ?").run(key);
+          if (key !== undefined) this.deleteEvents(key);
           for (const table of ["checkpoints", "session_labels"]) {
             this.stmt(`DELETE FROM ${table} WHERE session_id = ?`).run(op.session_id);
           }
@@ -440,9 +440,24 @@ export class SqliteStore implements SyncStore {
   }
 
   feedHead(): number {
-    // sqlite_sequence holds the AUTOINCREMENT high-water mark, which survives the deletion of rows.
-    const row = this.stmt("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
-    return row?.seq ?? 0;
+    return this.newestPos();
+  }
+
+  private newestPos(): number {
+    return (this.stmt("SELECT max(pos) AS pos FROM events").get() as { pos: number | null }).pos ?? 0;
+  }
+
+  /**
+   * Deletes a session's events. Positions are rowids, which SQLite hands out as the newest + 1:
+   * when the newest event goes, a placeholder row (skey 0: no session's) keeps its position, so
+   * a feed client that saw it never misses the event that would otherwise reuse it.
+   */
+  private deleteEvents(key: number): void {
+    const newest = this.newestPos();
+    this.stmt("DELETE FROM events WHERE skey = ?").run(key);
+    if (newest > this.newestPos()) {
+      this.stmt("INSERT INTO events (pos, skey, seq, ts, type, data) VALUES (?, 0, ?, '', 'placeholder', '{}')").run(newest, newest);
+    }
   }
 
   /**

@@ -9,7 +9,10 @@ UPDATE sessions SET skey = rowid;
 CREATE UNIQUE INDEX sessions_by_key ON sessions (skey);
 
 CREATE TABLE events_by_pos (
-  pos  INTEGER PRIMARY KEY AUTOINCREMENT,
+  -- A plain rowid, not AUTOINCREMENT: that would write sqlite_sequence in every commit. A
+  -- position is never reused all the same, because the newest row is never deleted: deleting
+  -- the session that holds it leaves a placeholder row (skey 0, which no session has) in its place.
+  pos  INTEGER PRIMARY KEY,
   skey INTEGER NOT NULL,
   seq  INTEGER NOT NULL,
   ts   TEXT NOT NULL,
@@ -23,12 +26,10 @@ INSERT INTO events_by_pos (pos, skey, seq, ts, type, data)
   JOIN events e ON e.session_id = f.session_id AND e.seq = f.seq
   JOIN sessions s ON s.id = e.session_id
   ORDER BY f.pos;
--- Positions are never reused, even those of events deleted since.
-CREATE TEMP TABLE high_water AS
-  SELECT max(seq) AS seq FROM (SELECT seq FROM sqlite_sequence WHERE name IN ('event_feed', 'events_by_pos') UNION ALL SELECT 0);
-DELETE FROM sqlite_sequence WHERE name = 'events_by_pos';
-INSERT INTO sqlite_sequence (name, seq) SELECT 'events_by_pos', seq FROM high_water;
-DROP TABLE temp.high_water;
+-- Positions handed out before and deleted since stay taken.
+INSERT INTO events_by_pos (pos, skey, seq, ts, type, data)
+  SELECT q.seq, 0, q.seq, '', 'placeholder', '{}' FROM sqlite_sequence q
+  WHERE q.name = 'event_feed' AND q.seq > coalesce((SELECT max(pos) FROM events_by_pos), 0);
 
 DROP TRIGGER event_feed_append;
 DROP TABLE event_feed;
