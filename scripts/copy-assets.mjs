@@ -8,6 +8,7 @@ const assets = [
   "drivers/python/helper.py",
   "drivers/typescript/helper.mjs",
   "drivers/llm/helper.mjs",
+  "drivers/interpreter/helper-protocol.mjs",
 ];
 for (const dir of assets) {
   const from = new URL(`../src/${dir}`, import.meta.url);

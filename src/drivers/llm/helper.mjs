@@ -14,11 +14,9 @@
 // that goes `timeoutMs` without a byte — but never once part of a reply was shown. The key comes
 // in the request, only for the Authorization header: never printed, never logged.
 
-import { Socket } from "node:net";
 import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
+import { serveRequests } from "../interpreter/helper-protocol.mjs";
 
-const replies = new Socket({ fd: 4, readable: false, writable: true });
-const requests = new Socket({ fd: 3, readable: true, writable: false });
 
 /** A failed attempt; `retryable` says whether another attempt may help. */
 class AttemptError extends Error {
@@ -166,39 +164,8 @@ function showToolCalls(turn) {
   for (const call of turn.tool_calls ?? []) process.stdout.write(`${turn.content ? "\n" : ""}[tool call] ${call.function?.name}(${call.function?.arguments ?? ""})\n`);
 }
 
-function endOfTurn(nonce) {
-  const marker = `\x1b]6973;end;${nonce}\x07`;
-  process.stdout.write(marker);
-  process.stderr.write(marker);
-}
-
-function reply(message) {
-  replies.write(`${JSON.stringify(message)}\n`);
-}
-
-let held = "";
-let queue = Promise.resolve();
-requests.setEncoding("utf8");
-requests.on("data", (text) => {
-  const lines = (held + text).split("\n");
-  held = lines.pop() ?? "";
-  for (const line of lines) {
-    if (!line) continue;
-    const request = JSON.parse(line);
-    queue = queue.then(async () => {
-      if (request.op === "exec") {
-        const outcome = await runTurn(request);
-        if (outcome.ok) showToolCalls(outcome);
-        endOfTurn(request.nonce);
-        reply({ id: request.id, cwd: process.cwd(), ...outcome });
-      } else if (request.op === "state") {
-        reply({ id: request.id, ok: true, cwd: process.cwd(), env: { ...process.env } });
-      } else {
-        reply({ id: request.id, ok: false, error: `unknown op ${request.op}` });
-      }
-    });
-  }
-});
-requests.on("end", () => process.exit(0));
-
-reply({ id: 0, ok: true, interpreter: `node ${process.versions.node} (llm client)` });
+serveRequests(async (request) => {
+  const outcome = await runTurn(request);
+  if (outcome.ok) showToolCalls(outcome);
+  return outcome;
+}, `node ${process.versions.node} (llm client)`);

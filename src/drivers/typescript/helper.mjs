@@ -15,17 +15,15 @@
 import { Console } from "node:console";
 import { createRequire, isBuiltin } from "node:module";
 import { existsSync, readFileSync } from "node:fs";
-import { Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { inspect } from "node:util";
 import vm from "node:vm";
+import { serveRequests } from "../interpreter/helper-protocol.mjs";
 
-const HELPER_FILE = fileURLToPath(import.meta.url);
+const HELPER_FILES = [fileURLToPath(import.meta.url), fileURLToPath(new URL("../interpreter/helper-protocol.mjs", import.meta.url))];
 const INSPECT = { depth: 4, colors: false, maxArrayLength: 100, maxStringLength: 10_000, breakLength: 100 };
 
-const replies = new Socket({ fd: 4, readable: false, writable: true });
-const requests = new Socket({ fd: 3, readable: true, writable: false });
 
 /** A require that resolves from the session's current working directory. */
 function cwdRequire() {
@@ -101,7 +99,7 @@ function describe(err, request) {
     const wrapperCall = request ? `cell-${request.cell}.ts:${request.code.split("\n").length}:` : undefined;
     return err.stack
       .split("\n")
-      .filter((line) => !line.includes(HELPER_FILE) && !line.includes("node:vm") && !line.includes("node:internal"))
+      .filter((line) => !HELPER_FILES.some((file) => line.includes(file)) && !line.includes("node:vm") && !line.includes("node:internal"))
       .filter((line) => !wrapperCall || !line.includes(wrapperCall))
       .join("\n");
   }
@@ -126,39 +124,4 @@ async function runCell(request) {
   }
 }
 
-function endOfCell(nonce) {
-  const marker = `\x1b]6973;end;${nonce}\x07`;
-  process.stdout.write(marker);
-  process.stderr.write(marker);
-}
-
-function reply(message) {
-  replies.write(`${JSON.stringify(message)}\n`);
-}
-
-let held = "";
-let queue = Promise.resolve();
-requests.setEncoding("utf8");
-requests.on("data", (text) => {
-  const lines = (held + text).split("\n");
-  held = lines.pop() ?? "";
-  for (const line of lines) {
-    if (!line) continue;
-    const request = JSON.parse(line);
-    queue = queue.then(async () => {
-      if (request.op === "exec") {
-        const outcome = await runCell(request);
-        endOfCell(request.nonce);
-        reply({ id: request.id, cwd: process.cwd(), ...outcome });
-      } else if (request.op === "state") {
-        reply({ id: request.id, ok: true, cwd: process.cwd(), env: { ...process.env } });
-      } else {
-        reply({ id: request.id, ok: false, error: `unknown op ${request.op}` });
-      }
-    });
-  }
-});
-// sessiond closed our requests: the session is over.
-requests.on("end", () => process.exit(0));
-
-reply({ id: 0, ok: true, interpreter: `node ${process.versions.node}` });
+serveRequests(runCell, `node ${process.versions.node}`);
