@@ -20,6 +20,8 @@ export interface StartSpec {
   readonly sessionId: string;
   readonly sessionName: string;
   readonly server: ServerSpec;
+  /** Credentials from the start request (an llm session's `api_key`): memory only, never stored. */
+  readonly secrets?: Readonly<Record<string, string>>;
   /** The working directory the process starts in (it exists). */
   readonly cwd: string;
   /** The whole environment of the process; nothing else is inherited. */

@@ -27,6 +27,17 @@ export const LiveStartSchema = Type.Object(
     rows: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     /** Target settings: for `server: "ssh"` {host, port, user, private_key | private_key_path, passphrase, host_key_sha256}; never stored. */
     server_options: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'for server "ssh": host, port, user, private_key or private_key_path, passphrase, host_key_sha256 (never stored)' })),
+    /**
+     * Credentials for the session's process, held in this server's memory only: never stored,
+     * logged or returned. An llm session takes `api_key` (over config `llmApiKey`).
+     */
+    secrets: Type.Optional(
+      Type.Record(Type.String({ pattern: "^[a-z_][a-z0-9_]*$" }), Type.String({ minLength: 1, maxLength: 16_384 }), {
+        additionalProperties: false,
+        description: "kind llm: {api_key} — kept in memory only (never stored); after a server restart the session uses the configured key",
+        "x-expected": "names (lower case, digits, _) mapped to strings",
+      }),
+    ),
     /** What an exec sent while another runs does: queue (default), reject (409) or interrupt the running one. */
     exec_policy: Type.Optional(Type.Union([Type.Literal("queue"), Type.Literal("reject"), Type.Literal("interrupt")])),
   },
@@ -56,6 +67,8 @@ export type StartInput = Omit<CreateSessionInput, "kind"> & {
   exec_policy?: ExecPolicy;
   /** Target settings: for `server: "ssh"`, {host, port, user, private_key | private_key_path, …} (see SshOptionsSchema). Never stored. */
   server_options?: Record<string, unknown>;
+  /** Credentials held in memory only (an llm session's `api_key`). */
+  secrets?: Record<string, string>;
 };
 
 /** Per-exec options. */

@@ -121,6 +121,12 @@ interface BackgroundJob {
   logBytes: number;
 }
 
+/** The parts of a start request that are never stored: target settings (ssh key) and secrets. */
+interface HeldForRecovery {
+  readonly target?: Readonly<Record<string, unknown>>;
+  readonly secrets?: Readonly<Record<string, string>>;
+}
+
 /** How a live session ends when sessiond ends it. */
 type Ending =
   | { readonly status: "completed" }
@@ -164,8 +170,8 @@ export class LiveSessions {
   private readonly onProcess: LiveSessionsOptions["onProcess"];
   private readonly clock: () => number;
   private readonly entries = new Map<string, Entry>();
-  /** Resolved target settings (ssh host and key) by session id: in memory only, kept for recovery. */
-  private readonly targets = new Map<string, Readonly<Record<string, unknown>>>();
+  /** What a session's start gave that is never stored, by session id: kept in memory for recovery. */
+  private readonly held = new Map<string, HeldForRecovery>();
   private readonly outputListeners = new Set<(event: OutputEvent) => void>();
   private readonly reaper: Reaper;
   private readonly unsubscribe: () => void;
@@ -201,10 +207,11 @@ export class LiveSessions {
    */
   async start(input: StartInput): Promise<Session> {
     this.assertOpen();
-    const { kind, cwd, env, cols, rows, server_options, exec_policy, ...create } = input ?? ({} as StartInput);
+    const { kind, cwd, env, cols, rows, server_options, exec_policy, secrets, ...create } = input ?? ({} as StartInput);
     const policy = exec_policy === undefined ? undefined : validate(ExecPolicySchema, exec_policy, "exec_policy");
-    const options = validate(LiveStartSchema, dropUndefined({ cwd, env, cols, rows }));
+    const options = validate(LiveStartSchema, dropUndefined({ cwd, env, cols, rows, secrets }));
     const driver = this.driverFor(kind, "kind");
+    if (secrets !== undefined && driver.kind !== "llm") throw errors.validation("secrets", "only llm sessions take secrets (api_key)");
     const server = create.server ?? "local";
     this.assertTarget(driver, server);
     const target = await this.resolveTarget(server, server_options);
@@ -217,8 +224,9 @@ export class LiveSessions {
     } finally {
       this.reserved--;
     }
-    if (target) this.targets.set(session.id, target);
-    return this.launch(session, driver, { ...options, restart: false, ...(policy ? { policy } : {}) });
+    const { secrets: held, ...processOptions } = options;
+    if (target || held) this.held.set(session.id, { ...(target ? { target } : {}), ...(held ? { secrets: held } : {}) });
+    return this.launch(session, driver, { ...processOptions, restart: false, ...(policy ? { policy } : {}) });
   }
 
   /**
@@ -432,7 +440,7 @@ export class LiveSessions {
       return after.status === "crashed" ? this.manager.fail(session.id, "stopped after a crash, without recovery") : after;
     }
     // No process here (the server restarted, or it crashed): settle the record only.
-    this.targets.delete(session.id);
+    this.held.delete(session.id);
     if (ACTIVE_OR_PAUSED.includes(session.status)) return this.manager.complete(session.id);
     if (session.status === "crashed") return this.manager.fail(session.id, "stopped after a crash, without recovery");
     throw new SessiondError("session_not_active", { action: "stop", ref: session.name, status: session.status, hint: "it has already ended" });
@@ -581,7 +589,8 @@ export class LiveSessions {
       const saved = options.restart ? savedState(session) : undefined;
       const local = session.server === "local";
       const cwd = options.cwd ?? (saved?.cwd && (!local || (await isDirectory(saved.cwd))) ? saved.cwd : workspace);
-      const serverOptions = local ? undefined : (this.targets.get(session.id) ?? (await this.resolveTarget(session.server, undefined)));
+      const held = this.held.get(session.id);
+      const serverOptions = local ? undefined : (held?.target ?? (await this.resolveTarget(session.server, undefined)));
       const env = processEnv(this.config, this.hostEnv, session, workspace, saved?.env ?? options.env);
       const runtimeDir = await freshRuntimeDir(this.config, session.id);
       const cols = options.cols ?? numberOr(session.runtime_metadata.cols, this.config.ptyCols);
@@ -590,6 +599,7 @@ export class LiveSessions {
         sessionId: session.id,
         sessionName: session.name,
         server: { target: session.server, ...(serverOptions ? { options: serverOptions } : {}) },
+        ...(held?.secrets ? { secrets: held.secrets } : {}),
         cwd,
         env,
         cols,
@@ -811,7 +821,7 @@ export class LiveSessions {
         });
       } finally {
         this.entries.delete(entry.sessionId);
-        if (ending.status !== "crashed") this.targets.delete(entry.sessionId);
+        if (ending.status !== "crashed") this.held.delete(entry.sessionId);
         if (!this.entries.size) this.reaper.stop();
       }
     })();

@@ -163,6 +163,26 @@ describe("llm sessions against an OpenAI-compatible endpoint", () => {
     expect((await h.live.exec(session.id, "after")).stdout).toBe("echo: after");
   });
 
+  it("uses the api_key of its start request over the configured one, keeps it through a crash, and stores it nowhere", async () => {
+    open();
+    const own = "sk-session-own-key-kept-in-memory";
+    const session = await h.live.start({ kind: "llm", metadata: { model: "fake-model" }, secrets: { api_key: own } });
+    await h.live.exec(session.id, "first");
+    process.kill(h.live.describe(session.id)!.pid!, "SIGKILL");
+    await eventually(async () => (await h.manager.get(session.id)).status === "crashed");
+    await h.live.recover(session.id);
+    await h.live.exec(session.id, "second");
+    expect(fake.requests.map((r) => r.authorization)).toEqual([`Bearer ${own}`, `Bearer ${own}`]);
+    const everything = JSON.stringify([await h.manager.get(session.id), await h.manager.listEvents(session.id, { limit: 1000 })]);
+    expect(everything).not.toContain(own);
+  });
+
+  it("refuses secrets for a kind that takes none, naming the field", async () => {
+    open({ executionModes: { shell: true, llm: true } });
+    await expect(h.live.start({ kind: "shell", secrets: { api_key: "x" } })).rejects.toMatchObject({ code: "validation", field: "secrets" });
+    await expect(h.live.start({ kind: "llm", secrets: { "Bad-Name": "x" } })).rejects.toMatchObject({ code: "validation" });
+  });
+
   it("recovers a crashed session from its history, without replaying anything", async () => {
     open();
     const session = await start();

@@ -73,6 +73,8 @@ class LlmLanguage implements CellLanguage {
     private readonly totals: Totals,
     private readonly options: LlmDriverOptions,
     private readonly log: DriverLog,
+    /** The session's own key from its start request, over config `llmApiKey`. */
+    private readonly apiKey: string | undefined,
   ) {}
 
   async prepare(input: string) {
@@ -81,10 +83,11 @@ class LlmLanguage implements CellLanguage {
     this.pendingUser = user;
     this.pendingDropped = dropped;
     const { config } = this.options;
+    const key = this.apiKey ?? config.llmApiKey;
     return {
       request: {
         url: `${this.conversation.baseUrl.replace(/\/+$/, "")}/chat/completions`,
-        ...(config.llmApiKey ? { key: config.llmApiKey } : {}),
+        ...(key ? { key } : {}),
         body: {
           model: this.conversation.model,
           messages,
@@ -178,7 +181,8 @@ export class LlmDriver implements SessionDriver {
 
   async start(spec: StartSpec): Promise<LiveProcess> {
     const session = await this.options.records.get(spec.sessionId);
-    const language = new LlmLanguage(session.id, this.conversation(session), await this.history(session.id), totalsOf(session), this.options, this.log);
+    const history = await this.history(session.id);
+    const language = new LlmLanguage(session.id, this.conversation(session), history, totalsOf(session), this.options, this.log, spec.secrets?.api_key);
     return PipeProcess.start(spec, { command: this.nodePath, args: [HELPER], language, log: this.log });
   }
 
