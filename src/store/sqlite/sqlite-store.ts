@@ -231,7 +231,7 @@ export class SqliteStore implements SyncStore {
     if (branches.length > 1) params.push(page.limit + 1);
     const rows = this.stmt(
       `SELECT p.*, e.seq AS event_seq, e.ts AS event_ts FROM (${pageSql}) p
-       LEFT JOIN events e ON e.skey = p.skey AND e.seq = (SELECT max(seq) FROM events WHERE skey = p.skey)
+       LEFT JOIN events e ON e.pos = (SELECT pos FROM events WHERE skey = p.skey ORDER BY seq DESC LIMIT 1)
        ORDER BY p.created_at DESC, p.id DESC`,
     ).all(...params) as (SessionRow & NewestEvent)[];
     const more = rows.length > page.limit;
