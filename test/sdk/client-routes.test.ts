@@ -3,9 +3,10 @@
  * and metrics — each against a real server over a loopback port.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { type SessiondClient, SessiondError, createClient } from "sessiond/client";
+import { type SessiondClient, SessiondError } from "sessiond/client";
 import { startEventSinks } from "../../src/events/index.js";
 import { type TestServer, startServer } from "../server/harness.js";
+import { connectClient } from "./support/connect.js";
 import { startReceiver } from "../events/support/receiver.js";
 import { waitFor } from "../events/support/wait.js";
 
@@ -22,9 +23,7 @@ describe("sessiond/client, the rest of the API", () => {
 
   async function connect(flags: Record<string, unknown> = {}): Promise<SessiondClient> {
     server = await startServer(flags);
-    await server.app.listen({ host: "127.0.0.1", port: 0 });
-    const { port } = server.app.server.address() as { port: number };
-    client = createClient({ baseUrl: `http://127.0.0.1:${port}`, token: server.token, home: server.home });
+    client = await connectClient(server);
     return client;
   }
 

@@ -5,9 +5,10 @@
 import { setImmediate as immediate, setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as embedded from "sessiond";
-import { type SessiondClient, SessiondError, createClient, currentSession, instrument } from "sessiond/client";
+import { type SessiondClient, SessiondError, currentSession, instrument } from "sessiond/client";
 import { tempHome } from "../helpers/temp-home.js";
 import { type TestServer, startServer } from "../server/harness.js";
+import { connectClient } from "./support/connect.js";
 import { waitFor } from "../events/support/wait.js";
 
 type Event = { seq: number; type: string; data: Record<string, unknown> };
@@ -54,9 +55,7 @@ const flavours: { name: string; setup(): Promise<Flavour>; teardown(): Promise<v
       name: "remote",
       async setup() {
         server = await startServer();
-        await server.app.listen({ host: "127.0.0.1", port: 0 });
-        const { port } = server.app.server.address() as { port: number };
-        client = createClient({ baseUrl: `http://127.0.0.1:${port}`, token: server.token, home: server.home });
+        client = await connectClient(server);
         const remote = client.seed004;
         return {
           start: (task) => remote.startSession(task, "tester"),

@@ -1,7 +1,8 @@
 /** Interactive work in a live shell through `client.execs`, against a real server on a loopback port. */
 import { afterEach, describe, expect, it } from "vitest";
-import { type SessiondClient, createClient } from "sessiond/client";
+import type { SessiondClient } from "sessiond/client";
 import { type TestServer, startServer } from "../server/harness.js";
+import { connectClient } from "./support/connect.js";
 import { waitFor } from "../events/support/wait.js";
 
 describe("client.execs", () => {
@@ -18,9 +19,7 @@ describe("client.execs", () => {
 
   async function shell(): Promise<{ c: SessiondClient; id: string }> {
     server = await startServer({ enableSessions: true });
-    await server.app.listen({ host: "127.0.0.1", port: 0 });
-    const { port } = server.app.server.address() as { port: number };
-    client = createClient({ baseUrl: `http://127.0.0.1:${port}`, token: server.token, home: server.home });
+    client = await connectClient(server);
     shellId = (await client.sessions.createSession({ kind: "shell", name: "interactive" })).id;
     return { c: client, id: shellId };
   }
@@ -40,8 +39,7 @@ describe("client.execs", () => {
 
   it("waits for an exec allowed to run longer than the client's own request deadline", async () => {
     const { id } = await shell();
-    const { port } = server!.app.server.address() as { port: number };
-    const impatient = createClient({ baseUrl: `http://127.0.0.1:${port}`, token: server!.token, home: server!.home, timeoutMs: 200 });
+    const impatient = await connectClient(server!, { timeoutMs: 200 });
     try {
       await expect(impatient.sessions.getSession(id)).resolves.toMatchObject({ id });
       const result = await impatient.sessions.exec(id, "sleep 0.5; echo done", { timeout_ms: 10_000 });

@@ -4,9 +4,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import * as embedded from "sessiond";
-import { type RemoteSessions, type SessiondClient, createClient, createRemoteSessions } from "sessiond/client";
+import { type RemoteSessions, type SessiondClient, createRemoteSessions } from "sessiond/client";
 import { tempHome } from "../helpers/temp-home.js";
 import { type TestServer, startServer } from "../server/harness.js";
+import { connectClient } from "./support/connect.js";
 
 /** What differs between two runs by nature: ids, names, clocks. */
 function stable(value: unknown): unknown {
@@ -103,9 +104,7 @@ describe("seed 004's functions against a remote server", () => {
     home = tempHome();
     embedded.configureSessions({ home: home.home });
     server = await startServer();
-    await server.app.listen({ host: "127.0.0.1", port: 0 });
-    const { port } = server.app.server.address() as { port: number };
-    client = createClient({ baseUrl: `http://127.0.0.1:${port}`, token: server.token, home: server.home });
+    client = await connectClient(server);
   });
   afterEach(async () => {
     await client.close();

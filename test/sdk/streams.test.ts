@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createUnixSocketServer } from "../../src/server/index.js";
 import { type FeedMessage, type SessiondClient, type SessionStreamMessage, createClient } from "sessiond/client";
 import { type TestServer, startServer } from "../server/harness.js";
+import { connectClient } from "./support/connect.js";
 import { waitFor } from "../events/support/wait.js";
 
 /** Reads from an iterator until `done` says so (or it ends), returning what it read. */
@@ -39,9 +40,7 @@ describe("sessiond/client streams", () => {
 
   async function connect(flags: Record<string, unknown> = {}): Promise<SessiondClient> {
     server = await startServer(flags);
-    await server.app.listen({ host: "127.0.0.1", port: 0 });
-    const { port } = server.app.server.address() as { port: number };
-    client = createClient({ baseUrl: `http://127.0.0.1:${port}`, token: server.token, home: server.home });
+    client = await connectClient(server);
     return client;
   }
 
