@@ -9,6 +9,12 @@ export interface OutputPiece {
   readonly data: Buffer;
 }
 
+/** A record being collected: contiguous chunks kept apart until the batch is written. */
+interface PendingRecord extends Omit<OutputRecord, "data"> {
+  readonly parts: Buffer[];
+  length: number;
+}
+
 /** Called with each batch of output once it is durable, in position order. */
 export type OutputListener = (pieces: readonly StoredOutput[]) => void;
 
@@ -30,7 +36,7 @@ export interface OutputLogOptions {
  * restart.
  */
 export class OutputLog {
-  private pending: OutputRecord[] = [];
+  private pending: PendingRecord[] = [];
   /** The batch being written now. */
   private inflight: readonly OutputRecord[] = [];
   private pendingBytes = 0;
@@ -45,17 +51,19 @@ export class OutputLog {
   append(piece: OutputPiece): void {
     if (this.closed || piece.data.length === 0) return;
     const last = this.pending.at(-1);
+    // Copies: the producer's buffer may be a view of one it reuses. Joined once, when written.
+    const data = Buffer.from(piece.data);
     if (
       last &&
       last.exec_id === piece.exec_id &&
       last.stream === piece.stream &&
-      last.offset + last.data.length === piece.offset &&
-      last.data.length + piece.data.length <= this.options.maxChunkBytes
+      last.offset + last.length === piece.offset &&
+      last.length + data.length <= this.options.maxChunkBytes
     ) {
-      this.pending[this.pending.length - 1] = { ...last, data: Buffer.concat([last.data, piece.data]) };
+      last.parts.push(data);
+      last.length += data.length;
     } else {
-      // A copy: the producer's buffer may be a view of one it reuses.
-      this.pending.push({ session_id: piece.session_id, exec_id: piece.exec_id, stream: piece.stream, offset: piece.offset, data: Buffer.from(piece.data) });
+      this.pending.push({ session_id: piece.session_id, exec_id: piece.exec_id, stream: piece.stream, offset: piece.offset, parts: [data], length: data.length });
     }
     this.pendingBytes += piece.data.length;
     this.schedule();
@@ -103,7 +111,7 @@ export class OutputLog {
   }
 
   private async write(): Promise<void> {
-    const batch = this.pending;
+    const batch: OutputRecord[] = this.pending.map(({ parts, length, ...record }) => ({ ...record, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts, length) }));
     if (!batch.length) return;
     this.pending = [];
     this.pendingBytes = 0;
