@@ -2,6 +2,7 @@ import { Agent, type IncomingHttpHeaders, request } from "node:http";
 import { DEFAULT_CLIENT_TIMEOUT_MS } from "../core/defaults.js";
 import { errorFromWire, unreachable } from "../sdk/client/errors.js";
 import type { Reply, RequestSpec } from "../sdk/client/transport.js";
+import { parseBody, requestPath } from "../sdk/client/wire.js";
 
 /**
  * The SDK transport's request contract (`request`, `requestBytes`, `close`, `where`) over
@@ -28,7 +29,7 @@ export class SocketTransport {
   async request<T>(spec: RequestSpec): Promise<Reply<T>> {
     const reply = await this.requestBytes(spec);
     const text = reply.body.toString("utf8");
-    return { status: reply.status, headers: reply.headers, body: parse(text) as T };
+    return { status: reply.status, headers: reply.headers, body: parseBody(text) as T };
   }
 
   /** Sends a request and returns the answer's bytes. @throws SessiondError from the server, or `internal` when unreachable */
@@ -44,14 +45,14 @@ export class SocketTransport {
     }
     if (body !== undefined) headers["content-length"] = String(Buffer.byteLength(body));
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socketPath, agent: this.agent, method: spec.method, path: pathOf(spec), headers, timeout: this.timeoutMs }, (res) => {
+      const req = request({ socketPath: this.socketPath, agent: this.agent, method: spec.method, path: requestPath(spec), headers, timeout: this.timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.once("error", (err) => reject(unreachable(this.where, err)));
         res.once("end", () => {
           const bytes = Buffer.concat(chunks);
           const status = res.statusCode ?? 0;
-          if (status >= 400) reject(errorFromWire(status, parse(bytes.toString("utf8"))));
+          if (status >= 400) reject(errorFromWire(status, parseBody(bytes.toString("utf8"))));
           else resolve({ status, headers: res.headers as IncomingHttpHeaders, body: bytes });
         });
       });
@@ -69,24 +70,4 @@ export class SocketTransport {
 
 function isOurs(err: Error): boolean {
   return err.name === "SessiondError";
-}
-
-function parse(text: string): unknown {
-  if (!text.length) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-function pathOf(spec: RequestSpec): string {
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(spec.query ?? {})) {
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) params.append(key, String(v));
-    else params.append(key, String(value));
-  }
-  const qs = params.toString();
-  return `${spec.path}${qs ? `?${qs}` : ""}`;
 }

@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { headerValue } from "./headers.js";
+import { headerValue } from "./wire.js";
 import type { Transport } from "./transport.js";
 
 /** Seed 002's artifact categories: the folders of a session's workspace. */

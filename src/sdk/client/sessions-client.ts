@@ -10,7 +10,7 @@ import type {
   SessionStatus,
   UpdateSessionInput,
 } from "../../core/session.js";
-import { headerValue } from "./headers.js";
+import { headerValue } from "./wire.js";
 import type { RequestSpec, Transport } from "./transport.js";
 
 /** A conditional write: `ifMatch` is the version the session must be at (sent as `If-Match: W/"<n>"`), or a raw If-Match value such as `*`. */

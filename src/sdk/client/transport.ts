@@ -6,6 +6,7 @@ import { Client, type Dispatcher, Pool } from "undici";
 import { DATA_FILES, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_PORT } from "../../core/defaults.js";
 import { SessiondError } from "../../core/errors.js";
 import { errorFromWire, unreachable } from "./errors.js";
+import { type Query, parseBody, requestPath } from "./wire.js";
 
 /** Where and how the client talks to sessiond. Everything is optional; see {@link resolveTarget}. */
 export interface ClientOptions {
@@ -58,7 +59,7 @@ function readToken(path: string): string | undefined {
 export interface RequestSpec {
   method: Dispatcher.HttpMethod;
   path: string;
-  query?: Record<string, string | number | boolean | readonly (string | number)[] | undefined>;
+  query?: Query;
   body?: unknown;
   /** Bytes sent as they are (with `headers["content-type"]`), instead of a JSON `body`. */
   rawBody?: string | Uint8Array | Readable;
@@ -216,25 +217,6 @@ export class Transport {
   }
 
   private pathOf(spec: Pick<RequestSpec, "path" | "query">): string {
-    const base = this.target.kind === "url" ? this.target.basePath : "";
-    const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(spec.query ?? {})) {
-      if (value === undefined) continue;
-      if (Array.isArray(value)) for (const v of value) params.append(key, String(v));
-      else params.append(key, String(value));
-    }
-    const qs = params.toString();
-    return `${base}${spec.path}${qs ? `?${qs}` : ""}`;
+    return requestPath(spec, this.target.kind === "url" ? this.target.basePath : "");
   }
 }
-
-/** JSON when it parses, else the text; undefined when empty. */
-function parseBody(text: string): unknown {
-  if (!text.length) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-

@@ -1,5 +1,5 @@
 import type { Page, PageRequest } from "../../core/session.js";
-import { headerValue } from "./headers.js";
+import { headerValue } from "./wire.js";
 import type { Transport } from "./transport.js";
 
 /** Seed 004's webhook events. */
