@@ -2,15 +2,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliHome, prepareCli, startCli, until } from "./run-cli.js";
+import { cliHome, startCli, until, useCompiledCli } from "./run-cli.js";
 
 // Each command is a real process; on a busy 2-core machine a few dozen of them take a while.
 const SLOW = { timeout: 180_000 };
-let built: Awaited<ReturnType<typeof prepareCli>> | undefined;
-beforeAll(async () => {
-  built = await prepareCli();
-}, 120_000);
-afterAll(() => built?.remove());
+useCompiledCli();
 
 interface S {
   id: string;

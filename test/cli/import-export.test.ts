@@ -1,15 +1,11 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliHome, prepareCli } from "./run-cli.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { cliHome, useCompiledCli } from "./run-cli.js";
 
 const SLOW = { timeout: 180_000 };
-let built: Awaited<ReturnType<typeof prepareCli>> | undefined;
-beforeAll(async () => {
-  built = await prepareCli();
-}, 120_000);
-afterAll(() => built?.remove());
+useCompiledCli();
 
 interface Ev {
   seq: number;

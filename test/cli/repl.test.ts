@@ -2,21 +2,17 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type IPty, spawn } from "node-pty";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliHome, prepareCli, until } from "./run-cli.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { cliHome, until, useCompiledCli } from "./run-cli.js";
 
 const SLOW = { timeout: 180_000 };
 /** How long one expected answer may take to show on a busy machine before the test gives up. */
 const WAIT_MS = 60_000;
-let built: Awaited<ReturnType<typeof prepareCli>> | undefined;
-beforeAll(async () => {
-  built = await prepareCli();
-}, 120_000);
-afterAll(() => built?.remove());
+const built = useCompiledCli();
 
 /** `sessiond repl` on a real terminal (node-pty), its screen text collected with escapes removed. */
 function replOnPty(args: string[], env: NodeJS.ProcessEnv, command = "repl") {
-  const pty: IPty = spawn(process.execPath, [built!.main, command, ...args], { name: "xterm", cols: 200, rows: 50, env: env as Record<string, string> });
+  const pty: IPty = spawn(process.execPath, [built.main, command, ...args], { name: "xterm", cols: 200, rows: 50, env: env as Record<string, string> });
   let screen = "";
   pty.onData((d) => {
     // Colours and cursor moves removed: the test reads the words.

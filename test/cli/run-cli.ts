@@ -2,6 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll, beforeAll } from "vitest";
 import { buildCli } from "./build-cli.js";
 
 /**
@@ -30,6 +31,24 @@ export interface CliResult {
 }
 
 /** A temp data dir and a runner bound to it; `cleanup()` stops its server and removes it. */
+/**
+ * Compiles the CLI before this file's tests and removes it after them.
+ * @returns the compiled entry point, once the tests run
+ */
+export function useCompiledCli(): { readonly main: string } {
+  let built: Awaited<ReturnType<typeof prepareCli>> | undefined;
+  beforeAll(async () => {
+    built = await prepareCli();
+  }, 120_000);
+  afterAll(() => built?.remove());
+  return {
+    get main() {
+      if (!built) throw new Error("the CLI is compiled in beforeAll");
+      return built.main;
+    },
+  };
+}
+
 export function cliHome(extraEnv: Record<string, string> = {}) {
   const home = mkdtempSync(join(tmpdir(), "sessiond-cli-"));
   // Port 0: the background server must not fight other servers of the machine for 8011.
