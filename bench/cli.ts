@@ -7,9 +7,9 @@
  *
  *   npx tsx bench/cli.ts [--quick] [--runs=N] [--sessions=N]
  *
- * The CLI measured is dist/cli/main.js (rebuilt with `npm run build` when src is newer); when the
- * build fails (someone else's work in progress), the same sources compiled file by file with
- * esbuild, and the report says so.
+ * The CLI measured is the `sessiond` bin, dist/cli/sessiond.cjs (rebuilt with `npm run build` when
+ * src is newer); when the build fails (someone else's work in progress), the same build made by
+ * the CLI tests' buildCli(), and the report says so.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
@@ -35,10 +35,10 @@ function newest(dir: string): number {
   return max;
 }
 
-/** dist/cli/main.js, fresh; or an esbuild copy of the sources when the build cannot run. */
+/** dist/cli/sessiond.cjs, fresh; or the CLI tests' build of the sources when `npm run build` cannot run. */
 async function cliEntry(): Promise<{ main: string; how: string; remove?: () => void }> {
-  const dist = join(ROOT, "dist", "cli", "main.js");
-  const fresh = () => existsSync(dist) && statSync(dist).mtimeMs >= newest(join(ROOT, "src", "cli"));
+  const dist = join(ROOT, "dist", "cli", "sessiond.cjs");
+  const fresh = () => existsSync(dist) && statSync(dist).mtimeMs >= newest(join(ROOT, "src"));
   if (!fresh()) {
     log("dist is older than src: npm run build");
     try {
@@ -47,9 +47,9 @@ async function cliEntry(): Promise<{ main: string; how: string; remove?: () => v
       // tsc still emits what compiles; freshness decides below.
     }
   }
-  if (fresh()) return { main: dist, how: "dist/cli/main.js" };
+  if (fresh()) return { main: dist, how: "dist/cli/sessiond.cjs" };
   const built = await buildCli();
-  return { main: built.main, how: "the sources compiled file by file with esbuild (npm run build failed on other work in progress)", remove: built.remove };
+  return { main: built.main, how: "the CLI tests' build of the sources (npm run build failed on other work in progress)", remove: built.remove };
 }
 
 /** Seed 001's naive `list`: read and parse every session file, sort, print the newest 20. */

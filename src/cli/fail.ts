@@ -5,6 +5,11 @@ export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 /** A mistake on the command line (a bad flag value, JSON that does not parse): exit code 2. */
 export class UsageError extends Error {
+  /** By name, not prototype: the CLI bundle and the lazily loaded commands each have a copy of this class (see SessiondError). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return value instanceof Error && value.name === "UsageError";
+  }
+
   override name = "UsageError";
 }
 

@@ -40,10 +40,16 @@ registerReplCommand(program);
 registerAttachCommand(program);
 registerMoveCommands(program);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  if (!(err instanceof CommanderError)) throw err;
-  // Help and version "errors" exit 0; every other commander error is a usage error.
-  process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+/** Runs the command line; commander's own errors become exit codes. */
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    // Help and version "errors" exit 0; every other commander error is a usage error.
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
 }
+
+// No top-level await: the installed CLI is a CommonJS bundle of this file (scripts/bundle-cli.mjs).
+void main();

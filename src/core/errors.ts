@@ -46,7 +46,20 @@ export type ErrorParams = Record<string, string | number | undefined>;
  * @example
  * throw new SessiondError("not_found", { what: "session", ref: "build-42" });
  */
+/** Marks every SessiondError, whichever copy of this module made it (see Symbol.hasInstance below). */
+const SESSIOND_ERROR = Symbol.for("sessiond.error");
+
 export class SessiondError extends Error {
+  /**
+   * `instanceof` by brand, not by prototype: the installed CLI is a bundle that loads some
+   * commands lazily from the compiled tree, so two copies of this class meet in one process
+   * (as they would with two installs of the SDK). An error from either is a SessiondError.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && (value as { [SESSIOND_ERROR]?: unknown })[SESSIOND_ERROR] === true;
+  }
+
+  readonly [SESSIOND_ERROR] = true;
   readonly code: ErrorCode;
   readonly status: number;
   readonly field: string | undefined;

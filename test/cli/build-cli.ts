@@ -2,15 +2,17 @@ import { cpSync, readdirSync, rmSync, writeFileSync, readFileSync, mkdirSync } f
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { bundleCli } from "../../scripts/bundle-cli.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /**
- * Compiles the sources file by file (esbuild, no bundling, so lazy imports stay lazy exactly as
- * in dist/) into a private folder under node_modules/.cache, with package.json and the SQL
- * migrations beside them: the CLI then runs as it ships, as plain JavaScript, without the
+ * Builds the CLI as `npm run build` ships it, into a private folder under node_modules/.cache:
+ * the sources compiled file by file (esbuild; the tree lazy imports and the server load from),
+ * package.json and the SQL migrations beside them, and the client bundle `cli/sessiond.cjs`
+ * (scripts/bundle-cli.mjs). Commands then run as they ship, as plain JavaScript, without the
  * second-long tsx loader per command and without touching the shared dist/ that others build.
- * Type errors are `npm run typecheck`'s job. @returns the compiled `cli/main.js` and a remover
+ * Type errors are `npm run typecheck`'s job. @returns the bundle (the `sessiond` bin) and a remover
  */
 export async function buildCli(): Promise<{ main: string; remove: () => void }> {
   const out = join(ROOT, "node_modules", ".cache", `sessiond-cli-test-${process.pid}`);
@@ -21,5 +23,6 @@ export async function buildCli(): Promise<{ main: string; remove: () => void }> 
   cpSync(join(src, "store", "sqlite", "migrations"), join(out, "dist", "store", "sqlite", "migrations"), { recursive: true });
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, "package.json"), readFileSync(join(ROOT, "package.json")));
-  return { main: join(out, "dist", "cli", "main.js"), remove: () => rmSync(out, { recursive: true, force: true }) };
+  const main = await bundleCli({ src, dist: join(out, "dist") });
+  return { main, remove: () => rmSync(out, { recursive: true, force: true }) };
 }
