@@ -179,7 +179,7 @@ export class SessionManager {
     this.assertOpen();
     const { f, p } = this.listArgs(filter, page);
     await this.committer.flush();
-    return this.preferHot(await this.store.listSessions(f, p));
+    return this.store.listSessions(f, p, this.held);
   }
 
   /** Synchronous list (embedded SQLite store only). */
@@ -188,7 +188,7 @@ export class SessionManager {
     const { f, p } = this.listArgs(filter, page);
     const sync = this.syncStore("listing sessions");
     this.committer.flushSync();
-    return this.preferHot(sync.listSessions(f, p));
+    return sync.listSessions(f, p, this.held);
   }
 
   // ---- update and lifecycle --------------------------------------------------------------
@@ -741,9 +741,8 @@ export class SessionManager {
     return id !== undefined && this.committer.unwritten(id) !== null;
   }
 
-  private preferHot(page: Page<Session>): Page<Session> {
-    return { ...page, items: page.items.map((s) => this.pool.get(s.id) ?? s) };
-  }
+  /** A listing takes hot sessions from the pool, as they are, without reading their rows. */
+  private readonly held = (id: string): Session | undefined => this.pool.get(id);
 
   private listArgs(filter: SessionFilter, page: PageRequest) {
     const f = validate(SessionFilterSchema, filter ?? {}, "filter");

@@ -130,6 +130,9 @@ export interface FeedEntry {
   readonly event: SessionEvent;
 }
 
+/** The caller's current copy of a session, if it holds one. */
+export type HeldSessions = (id: string) => Session | undefined;
+
 /**
  * The storage contract, synchronous form. The SQLite store implements it directly; every store
  * offers it in the asynchronous form `Store` below.
@@ -140,8 +143,12 @@ export interface SyncStore {
   getSession(id: string): Session | undefined;
   /** The id of the session with this name. */
   findSessionId(name: string): string | undefined;
-  /** Newest first (created_at, then id), filtered; `next_cursor` continues the listing. */
-  listSessions(filter: SessionFilter, page: Required<Pick<PageRequest, "limit">> & PageRequest): Page<Session>;
+  /**
+   * Newest first (created_at, then id), filtered; `next_cursor` continues the listing. A session
+   * `held` returns is listed as that object and its row is not read (the engine holds current
+   * copies of its hot sessions).
+   */
+  listSessions(filter: SessionFilter, page: Required<Pick<PageRequest, "limit">> & PageRequest, held?: HeldSessions): Page<Session>;
   listEvents(sessionId: string, query: EventQuery): SessionEvent[];
   getCheckpoint(sessionId: string, checkpointId: string): Checkpoint | undefined;
   /** Oldest first. */

@@ -133,6 +133,30 @@ export function runStoreConformance(name: string, open: StoreFactory): void {
       expect((await store.listSessions({}, { limit: 5 })).items[0]).toMatchObject({ last_seq: 2, last_activity_at: ts });
     });
 
+    it("lists the caller's held copy of a session in its place, and reads the rest, across pages and status branches", async () => {
+      const sessions = Array.from({ length: 7 }, (_, i) => session({ name: `held-${i}`, status: i % 3 === 0 ? "paused" : "active" }));
+      await store.commit(sessions.flatMap((s) => [put(s), event(s, 1)]));
+      const heldCopies = new Map([sessions[1]!, sessions[3]!, sessions[6]!].map((s) => [s.id, { ...s, task: "the caller's copy" }]));
+      const asked: string[] = [];
+      const held = (id: string) => (asked.push(id), heldCopies.get(id));
+
+      const listed: Session[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.listSessions({ status: ["active", "paused"] }, { limit: 3, ...(cursor ? { cursor } : {}) }, held);
+        listed.push(...page.items);
+        cursor = page.next_cursor ?? undefined;
+      } while (cursor);
+
+      expect(listed.map((s) => s.name)).toEqual([...sessions].reverse().map((s) => s.name));
+      for (const s of listed) {
+        if (heldCopies.has(s.id)) expect(s).toBe(heldCopies.get(s.id));
+        else expect(s).toMatchObject({ task: null, last_seq: 1 }); // read from the store, newest event joined
+      }
+      expect(listed.filter((s) => s.task === "the caller's copy")).toHaveLength(3);
+      expect(new Set(asked)).toEqual(new Set(sessions.map((s) => s.id)));
+    });
+
     it("lists events by seq range, type and direction", async () => {
       const s = session();
       const ops: WriteOp[] = [put(s)];

@@ -19,6 +19,7 @@ import type {
   CommitResult,
   ExecOutputExtent,
   FeedEntry,
+  HeldSessions,
   OutputRecord,
   OutputStreamName,
   StoredOutput,
@@ -209,35 +210,53 @@ export class SqliteStore implements SyncStore {
     return row?.id;
   }
 
-  listSessions(filter: SessionFilter, page: { limit: number } & PageRequest): Page<Session> {
+  listSessions(filter: SessionFilter, page: { limit: number } & PageRequest, held?: HeldSessions): Page<Session> {
     let cursor: [string, string] | undefined;
     if (page.cursor !== undefined) {
       cursor = decodeCursor(page.cursor);
       if (!cursor) throw errors.validation("cursor", "not a cursor returned by a previous page");
     }
-    // The page is chosen first, each branch an index range, and only its rows are joined to
-    // their newest event: the row's last_seq and last_activity_at lag behind appends, which
-    // write no row.
+    // The page is chosen first as ids alone, each branch an index range that needs no row (a
+    // whole row costs ~10 us to turn into a JS object, ids ~0.5 us); then only the rows the
+    // caller does not hold are read, each joined to its newest event: the row's last_seq and
+    // last_activity_at lag behind appends, which write no row.
     const params: unknown[] = [];
     const branches = splitAnyOf(filter).map((branch) => {
       const q = sessionQuery(branch, cursor, () => "?");
       params.push(...q.params, page.limit + 1);
-      return `SELECT * FROM (SELECT s.* ${q.from} ${q.where} ${q.orderBy} LIMIT ?)`;
+      return `SELECT * FROM (SELECT s.id, s.created_at ${q.from} ${q.where} ${q.orderBy} LIMIT ?)`;
     });
     const pageSql =
       branches.length === 1
         ? branches[0]!
         : `${branches.join(" UNION ALL ")} ORDER BY created_at DESC, id DESC LIMIT ?`;
     if (branches.length > 1) params.push(page.limit + 1);
-    const rows = this.stmt(
-      `SELECT p.*, e.seq AS event_seq, e.ts AS event_ts FROM (${pageSql}) p
-       LEFT JOIN events e ON e.pos = (SELECT pos FROM events WHERE skey = p.skey ORDER BY seq DESC LIMIT 1)
-       ORDER BY p.created_at DESC, p.id DESC`,
-    ).all(...params) as (SessionRow & NewestEvent)[];
-    const more = rows.length > page.limit;
-    const items = (more ? rows.slice(0, page.limit) : rows).map((row) => sessionFromRow(withNewestEvent(row, row)));
+    const ids = this.stmt(pageSql).pluck().all(...params) as string[];
+    const more = ids.length > page.limit;
+    if (more) ids.pop();
+    const found = new Map<string, Session>();
+    const unheld: string[] = [];
+    for (const id of ids) {
+      const session = held?.(id);
+      if (session) found.set(id, session);
+      else unheld.push(id);
+    }
+    for (const session of this.readSessions(unheld)) found.set(session.id, session);
+    // A listed id whose row is gone was deleted between the two reads: it is left out.
+    const items = ids.flatMap((id) => found.get(id) ?? []);
     const last = items.at(-1);
     return { items, next_cursor: more && last ? encodeCursor(last) : null };
+  }
+
+  /** Sessions by id, each with its newest event, in no particular order; ids with no row are skipped. */
+  private readSessions(ids: readonly string[]): Session[] {
+    if (ids.length === 0) return [];
+    const rows = this.stmt(
+      `SELECT p.*, e.seq AS event_seq, e.ts AS event_ts FROM sessions p
+       LEFT JOIN events e ON e.pos = (SELECT pos FROM events WHERE skey = p.skey ORDER BY seq DESC LIMIT 1)
+       WHERE p.id IN (${ids.map(() => "?").join(", ")})`,
+    ).all(...ids) as (SessionRow & NewestEvent)[];
+    return rows.map((row) => sessionFromRow(withNewestEvent(row, row)));
   }
 
   listEvents(sessionId: string, query: EventQuery): SessionEvent[] {
