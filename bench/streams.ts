@@ -139,6 +139,8 @@ async function stopChild(c: Child): Promise<void> {
 class Client {
   readonly socket: WebSocket;
   bytes = 0;
+  /** Binary messages received. */
+  frames = 0;
   readonly texts: any[] = [];
   lastBinary: Buffer = Buffer.alloc(0);
   closeCode: number | undefined;
@@ -153,6 +155,7 @@ class Client {
     this.socket.on("message", (data: Buffer, isBinary: boolean) => {
       if (isBinary) {
         this.bytes += data.length;
+        this.frames++;
         this.lastBinary = data;
         this.onBinary?.(data);
       } else if (this.onText) this.onText(data);
@@ -265,9 +268,9 @@ async function main(): Promise<void> {
       const d = new Client(`${wsOrigin}/sessions/${busy.id}/attach`, token);
       await d.opened();
       await d.until(() => d.texts.some((m) => m.type === "hello" && m.role === "driver"));
-      const watchers: Client[] = [];
-      for (let i = 0; i < withObservers; i++) watchers.push(new Client(`${wsOrigin}/sessions/${busy.id}/attach?role=observer`, token));
-      await Promise.all(watchers.map((w) => w.opened()));
+      // The observers read in a process of their own: in this one, reading 50 × the shell's output
+      // would starve the driver's socket, and the server would pause the PTY for a slow driver.
+      const watchers = withObservers > 0 ? await startChild("observers", [`--url=${wsOrigin}/sessions/${busy.id}/attach?role=observer`, `--token=${token}`, `--count=${withObservers}`]) : undefined;
       let seen = false;
       d.onBinary = (data) => {
         if (data.includes(0x5a)) seen = true;
@@ -285,6 +288,7 @@ async function main(): Promise<void> {
       await d.until(() => d.bytes - startBytes > 4 * MiB);
       const t0 = now();
       const b0 = d.bytes;
+      const f0 = d.frames;
       const samples: number[] = [];
       for (let i = 0; i < keys; i++) {
         seen = false;
@@ -294,10 +298,15 @@ async function main(): Promise<void> {
         samples.push(now() - t);
       }
       const mbps = (d.bytes - b0) / MiB / ((now() - t0) / 1000);
+      if (args.verbose) console.log(`echo with ${withObservers} observers: the driver got ${d.frames - f0} frames of ${Math.round((d.bytes - b0) / (d.frames - f0))} bytes on average`);
       // Clear the typed Zs, stop the job.
       d.socket.send(Buffer.from("\x15kill %1\r"));
-      const cut = watchers.filter((w) => w.closeCode === 4008).length;
-      for (const w of watchers) w.close();
+      let cut = 0;
+      if (watchers) {
+        watchers.child.stdin!.write("stop\n");
+        cut = Number(await watchers.next("CUT "));
+        await stopChild(watchers);
+      }
       d.close();
       samples.sort((a, b) => a - b);
       return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), mbps, cut };
@@ -363,6 +372,20 @@ async function main(): Promise<void> {
   }
 }
 
+/** `--count` observers attached at `--url`; on a `stop` line, prints how many were cut off (4008). */
+async function observersChild(): Promise<void> {
+  const watchers = Array.from({ length: Number(args.count) }, () => new Client(args.url!, args.token));
+  await Promise.all(watchers.map((w) => w.opened()));
+  process.stdout.write("READY {}\n");
+  process.stdin.on("data", (line: Buffer) => {
+    if (!line.toString().includes("stop")) return;
+    process.stdout.write(`CUT ${watchers.filter((w) => w.closeCode === 4008).length}\n`);
+    for (const w of watchers) w.close();
+  });
+  process.once("SIGTERM", () => process.exit(0));
+}
+
 if (args.mode === "sessiond") await sessiondServer(args.home!);
+else if (args.mode === "observers") await observersChild();
 else if (args.mode === "peer") sendOnConnectServer();
 else await main();

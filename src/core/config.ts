@@ -328,6 +328,12 @@ export const ConfigSchema = Type.Object(
     feedFlushIntervalMs: Type.Integer({ minimum: 0 }),
     /** Recent terminal output kept per attached shell, replayed to a late joiner. @default 1048576 (1 MiB) */
     attachReplayBytes: Type.Integer({ minimum: 1024 }),
+    /**
+     * The longest terminal output of an attached shell waits to be sent together, counted from
+     * the previous send: output after a quiet spell (an echoed keystroke) goes at once, a flood
+     * goes in frames of this many ms each (one write per client instead of one per PTY read). @default 5
+     */
+    attachBatchMs: Type.Integer({ minimum: 0 }),
     /** Unsent bytes on the driver's socket above which the PTY is paused (resumed below half). @default 262144 */
     attachDriverHighWaterBytes: Type.Integer({ minimum: 1024 }),
     /** Unsent bytes an attach observer may fall behind before it is cut off (it resumes from its offset). @default 8388608 (8 MiB) */
@@ -439,6 +445,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     streamHeartbeatMs: 15_000,
     feedFlushIntervalMs: 5,
     attachReplayBytes: MiB,
+    attachBatchMs: 5,
     attachDriverHighWaterBytes: 256 * 1024,
     attachObserverMaxBufferedBytes: 8 * MiB,
     logLevel: "info",

@@ -196,6 +196,34 @@ describe("WebSocket /sessions/{id}/attach", () => {
     expect(seen.subarray(0, all.length - (from - driverStart)).equals(all.subarray(from - driverStart))).toBe(true);
   });
 
+  it("gives every client the terminal's bytes once and in order while output is batched: one joining mid-flood, a driver typing", async () => {
+    const s = await server({ attachReplayBytes: 32 * 1024 * 1024, maxExecOutputBytes: 16 * 1024 * 1024, attachBatchMs: 20 });
+    const id = await shell(s);
+    const driver = attach(s, id);
+    const early = attach(s, id, "?role=observer");
+    await Promise.all([driver.opened, early.opened]);
+    await early.until((c) => hello(c) !== undefined);
+    const exec = s.json("POST", `/sessions/${id}/exec`, { input: "seq 1 300000", timeout_ms: 120_000 });
+    await driver.until((c) => c.tail().includes("\n100000"));
+    const late = attach(s, id, "?role=observer");
+    await late.opened;
+    for (let i = 0; i < 20; i++) driver.socket.send(Buffer.from("#")); // typed mid-flood: the driver's flushes
+    await exec;
+    for (const c of [driver, early, late]) await c.until((x) => x.tail().includes("\n300000"));
+    driver.socket.send(Buffer.from("\x15")); // clear the typed line
+
+    const bytesFrom = (c: WsClient, offset: number) => Buffer.concat(c.binary).subarray(offset - hello(c).offset);
+    expect(hello(late).offset).toBe(0);
+    const whole = bytesFrom(late, 0);
+    for (const c of [driver, early]) {
+      const from = hello(c).offset;
+      await c.until((x) => x.binaryBytes >= whole.length - from);
+      expect(bytesFrom(c, from).subarray(0, whole.length - from).equals(whole.subarray(from))).toBe(true);
+    }
+    const numbers = whole.toString("utf8").replace(/\r\n/g, "\n").split("\n").filter((l) => /^\d+$/.test(l));
+    expect(numbers.slice(numbers.indexOf("1"))).toEqual(Array.from({ length: 300000 }, (_, i) => String(i + 1)));
+  });
+
   it("pauses the shell for a driver that reads slowly instead of dropping output: it gets every byte", async () => {
     const s = await server({ attachDriverHighWaterBytes: 16 * 1024, maxExecOutputBytes: 16 * 1024 * 1024 });
     const id = await shell(s);

@@ -66,6 +66,7 @@ export class StreamServices {
     this.feed = new FeedHub(store, manager, config.feedMaxBufferedBytes, config.feedFlushIntervalMs, (err) => onError(err, "reading the feed"));
     this.attach = new AttachHub(options.terminals, manager.bus, {
       replayBytes: config.attachReplayBytes,
+      batchMs: config.attachBatchMs,
       driverHighWaterBytes: config.attachDriverHighWaterBytes,
       observerMaxBufferedBytes: config.attachObserverMaxBufferedBytes,
     });

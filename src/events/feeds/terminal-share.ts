@@ -10,6 +10,8 @@ export type AttachRole = "driver" | "observer";
 export interface ShareLimits {
   /** attachReplayBytes */
   readonly replayBytes: number;
+  /** attachBatchMs */
+  readonly batchMs: number;
   /** attachDriverHighWaterBytes */
   readonly driverHighWaterBytes: number;
   /** attachObserverMaxBufferedBytes */
@@ -31,7 +33,6 @@ class AttachClient {
   role: AttachRole = "observer";
   /** Terminal offset up to which bytes were handed to the socket. */
   sent: number;
-  pending: Buffer[] = [];
   gone = false;
 
   constructor(
@@ -50,8 +51,11 @@ class AttachClient {
 
 /**
  * One live shell's terminal shared by every attached client: the tap's output goes to a bounded
- * replay buffer and to each client, batched to one binary frame per turn of the event loop;
- * keystrokes and resizes come from the one driver. Flow control: the PTY is paused while the
+ * replay buffer and to each client, batched: output after a quiet spell is sent on the next turn
+ * of the event loop, a flood at most every `batchMs` (as VS Code's terminal does), each batch
+ * joined into one frame once for every client; the driver, after typing, gets output on the next
+ * turn, so its echo never waits for a flood's batch. Keystrokes and resizes come from the one
+ * driver. Flow control: the PTY is paused while the
  * driver's socket holds more than the high-water mark (so a slow driver slows the shell, as on a
  * real terminal, and nothing is lost), and an observer that falls too far behind is closed (4008)
  * with the offset it got to, from which it can resume.
@@ -61,7 +65,14 @@ export class TerminalShare {
   private readonly clients = new Set<AttachClient>();
   private driver: AttachClient | undefined;
   private paused = false;
+  /** Output not yet sent to the clients, and the terminal offset of its first byte. */
+  private batch: Buffer[] = [];
+  private batchStart = 0;
   private scheduled = false;
+  private lastFlushAt = 0;
+  /** The driver typed since the last flush: it gets output without waiting for the batch. */
+  private echoDue = false;
+  private driverScheduled = false;
   private joined = 0;
   private readonly stopTap: () => void;
   private ended = false;
@@ -107,32 +118,69 @@ export class TerminalShare {
     this.ended = true;
     this.stopTap();
     if (this.paused) this.setPaused(false);
-    for (const client of this.clients) {
-      this.flushClient(client);
-      client.socket.close(code, reason);
-    }
+    this.flush();
+    for (const client of this.clients) client.socket.close(code, reason);
     this.clients.clear();
   }
 
   private onData(data: Buffer): void {
     // Listeners run in the tap's read path: copy (the tap may reuse its buffer), queue, return.
     const own = Buffer.from(data);
-    this.replay.push(own);
-    if (this.clients.size === 0) return;
-    for (const client of this.clients) client.pending.push(own);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        for (const client of this.clients) this.flushClient(client);
-      });
+    if (this.clients.size > 0) {
+      if (this.batch.length === 0) this.batchStart = this.replay.end;
+      this.batch.push(own);
+      this.schedule();
     }
+    this.replay.push(own);
   }
 
-  private flushClient(client: AttachClient): void {
-    if (!client.pending.length || client.gone) return;
-    const frame = client.pending.length === 1 ? client.pending[0]! : Buffer.concat(client.pending);
-    client.pending = [];
+  /** Flushes on the next turn when the last flush is `batchMs` old, else when it will be. */
+  private schedule(): void {
+    if (this.echoDue) this.scheduleDriver();
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const wait = this.lastFlushAt + this.limits.batchMs - performance.now();
+    if (wait > 0) setTimeout(this.flush, wait);
+    else setImmediate(this.flush);
+  }
+
+  private scheduleDriver(): void {
+    if (this.driverScheduled) return;
+    this.driverScheduled = true;
+    setImmediate(this.flushDriver);
+  }
+
+  /** Every client gets the batch (from where it is), which then starts over. */
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.batch.length === 0) return;
+    this.lastFlushAt = performance.now();
+    this.echoDue = false;
+    const frame = this.joinedBatch();
+    this.batch = [];
+    for (const client of this.clients) this.deliverFrom(client, frame);
+  };
+
+  /** The driver alone gets the batch so far; the others get it with the next flush. */
+  private readonly flushDriver = (): void => {
+    this.driverScheduled = false;
+    if (this.driver && this.batch.length) this.deliverFrom(this.driver, this.joinedBatch());
+  };
+
+  /** The batch as one buffer, joined once however many clients it goes to. */
+  private joinedBatch(): Buffer {
+    if (this.batch.length > 1) this.batch = [Buffer.concat(this.batch)];
+    return this.batch[0]!;
+  }
+
+  /** Delivers the part of a batch `frame` the client has not had (one that joined or typed during it had some). */
+  private deliverFrom(client: AttachClient, frame: Buffer): void {
+    const skip = client.sent - this.batchStart;
+    if (skip < frame.length) this.deliver(client, skip > 0 ? frame.subarray(skip) : frame);
+  }
+
+  private deliver(client: AttachClient, frame: Buffer): void {
+    if (client.gone) return;
     if (client.role === "observer" && client.socket.bufferedAmount + frame.length > this.limits.observerMaxBufferedBytes) {
       // Too far behind: cut off. The socket still delivers what it holds, then the close, so the
       // client has exactly the bytes up to `sent` and resumes with ?offset=sent.
@@ -166,6 +214,10 @@ export class TerminalShare {
     if (isBinary) {
       if (client.role !== "driver") return this.refuse(client, "only the driver types; send {\"type\":\"takeover\"} first");
       this.tap.write(data);
+      // The driver sees its echo at once, not at the end of a flood's batch window: until the
+      // next flush, its output goes to it on the next turn of the event loop.
+      this.echoDue = true;
+      this.scheduleDriver();
       return;
     }
     let message: unknown;
