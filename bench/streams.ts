@@ -297,7 +297,8 @@ async function main(): Promise<void> {
         await d.until(() => seen);
         samples.push(now() - t);
       }
-      const mbps = (d.bytes - b0) / MiB / ((now() - t0) / 1000);
+      // Decimal MB, as the figure's "10 MB/s" (the flood is paced at 1e7 bytes/s).
+      const mbps = (d.bytes - b0) / 1e6 / ((now() - t0) / 1000);
       if (args.verbose) console.log(`echo with ${withObservers} observers: the driver got ${d.frames - f0} frames of ${Math.round((d.bytes - b0) / (d.frames - f0))} bytes on average`);
       // Clear the typed Zs, stop the job.
       d.socket.send(Buffer.from("\x15kill %1\r"));
