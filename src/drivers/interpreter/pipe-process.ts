@@ -4,6 +4,7 @@ import { constants as osConstants } from "node:os";
 import type { Readable, Writable } from "node:stream";
 import { SessiondError } from "../../core/index.js";
 import type { ExecOutcome, ExecRequest, LiveProcess, ProcessExit, ProcessState, RuntimeState, StartSpec } from "../driver.js";
+import { ExitNotice } from "../exit-notice.js";
 import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
 import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
@@ -74,10 +75,7 @@ export class PipeProcess implements LiveProcess {
   readonly target = "local";
   private currentState: ProcessState = "starting";
   private running: Running | undefined;
-  private exitInfo: ProcessExit | undefined;
-  private readonly exitListeners = new Set<(exit: ProcessExit) => void>();
-  private readonly exited: Promise<ProcessExit>;
-  private markExited!: (exit: ProcessExit) => void;
+  private readonly exitNotice: ExitNotice;
   private workingDir: string;
   private readonly starttime: number | undefined;
   private nextId = 1;
@@ -93,7 +91,7 @@ export class PipeProcess implements LiveProcess {
   ) {
     this.workingDir = spec.cwd;
     this.starttime = readStat(child.pid)?.starttime;
-    this.exited = new Promise((resolve) => (this.markExited = resolve));
+    this.exitNotice = new ExitNotice(options.log);
     this.requests = child.stdio[3] as Writable;
     // The helper may die while we write: its exit is what counts, not the EPIPE.
     this.requests.on("error", () => {});
@@ -132,7 +130,7 @@ export class PipeProcess implements LiveProcess {
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
       new Promise<HelperReply>((resolve) => proc.pending.set(0, resolve)),
-      proc.exited.then(() => "exited" as const),
+      proc.exitNotice.settled.then(() => "exited" as const),
       new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), spec.limits.startTimeoutMs))),
     ]);
     clearTimeout(timer);
@@ -165,7 +163,7 @@ export class PipeProcess implements LiveProcess {
   }
 
   get exit(): ProcessExit | undefined {
-    return this.exitInfo;
+    return this.exitNotice.exit;
   }
 
   /** The helper's own description (interpreter version…), the pid's start time, the cell count. */
@@ -291,17 +289,11 @@ export class PipeProcess implements LiveProcess {
       this.requests.end();
       await terminateSession(this.pid, graceMs, this.killOptions("SIGTERM"));
     }
-    await this.exited;
+    await this.exitNotice.settled;
   }
 
   onExit(listener: (exit: ProcessExit) => void): () => void {
-    if (this.exitInfo) {
-      const info = this.exitInfo;
-      queueMicrotask(() => listener(info));
-      return () => {};
-    }
-    this.exitListeners.add(listener);
-    return () => this.exitListeners.delete(listener);
+    return this.exitNotice.onExit(listener);
   }
 
   // ---- internals ---------------------------------------------------------------------------
@@ -386,8 +378,7 @@ export class PipeProcess implements LiveProcess {
   }
 
   private onProcessExit(exit: ProcessExit): void {
-    if (this.exitInfo) return;
-    this.exitInfo = exit;
+    if (!this.exitNotice.record(exit)) return;
     const unexpected = this.currentState !== "stopping";
     this.transition("exited");
     this.options.log.debug({ pid: this.pid, session: this.spec.sessionId, ...exit, unexpected }, "helper exited");
@@ -403,17 +394,7 @@ export class PipeProcess implements LiveProcess {
       // What the helper started (a cell's subprocesses) does not outlive it.
       if (unexpected) await terminateSession(this.pid, this.spec.limits.stopGraceMs, this.killOptions("SIGKILL"));
     })().catch((err: unknown) => this.options.log.warn({ err, pid: this.pid }, "could not clean up after the helper"));
-    void cleanup.finally(() => {
-      this.markExited(exit);
-      for (const listener of this.exitListeners) {
-        try {
-          listener(exit);
-        } catch (err) {
-          this.options.log.warn({ err }, "an exit listener failed");
-        }
-      }
-      this.exitListeners.clear();
-    });
+    void cleanup.finally(() => this.exitNotice.announce());
   }
 }
 

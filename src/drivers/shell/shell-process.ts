@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { SessiondError } from "../../core/index.js";
 import type { ExecOutcome, ExecRequest, LiveProcess, ProcessExit, ProcessState, RuntimeState, StartSpec, TerminalTap } from "../driver.js";
+import { ExitNotice } from "../exit-notice.js";
 import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
 import { parseExports } from "./export-parse.js";
@@ -79,10 +80,7 @@ export type OpenTransport = (rc: (stderrPipe: string) => string) => Promise<Shel
 export class ShellProcess implements LiveProcess {
   private currentState: ProcessState = "starting";
   private running: Running | undefined;
-  private exitInfo: ProcessExit | undefined;
-  private readonly exitListeners = new Set<(exit: ProcessExit) => void>();
-  private readonly exited: Promise<ProcessExit>;
-  private markExited!: (exit: ProcessExit) => void;
+  private readonly exitNotice: ExitNotice;
   private workingDir: string;
   private readonly idlePoll: NodeJS.Timeout | undefined;
   private readonly tap: ShellTerminalTap;
@@ -100,7 +98,7 @@ export class ShellProcess implements LiveProcess {
   ) {
     this.workingDir = spec.cwd;
     this.size = { cols: spec.cols, rows: spec.rows };
-    this.exited = new Promise((resolve) => (this.markExited = resolve));
+    this.exitNotice = new ExitNotice(log);
     this.tap = new ShellTerminalTap({
       send: (data) => {
         this.typed = true;
@@ -163,7 +161,7 @@ export class ShellProcess implements LiveProcess {
   }
 
   get exit(): ProcessExit | undefined {
-    return this.exitInfo;
+    return this.exitNotice.exit;
   }
 
   get details(): Record<string, string | number> {
@@ -295,17 +293,11 @@ export class ShellProcess implements LiveProcess {
       await this.transport.terminate(graceMs, "SIGHUP");
     }
     // The shell is killed by now; its exit is reported by the transport.
-    await this.exited;
+    await this.exitNotice.settled;
   }
 
   onExit(listener: (exit: ProcessExit) => void): () => void {
-    if (this.exitInfo) {
-      const info = this.exitInfo;
-      queueMicrotask(() => listener(info));
-      return () => {};
-    }
-    this.exitListeners.add(listener);
-    return () => this.exitListeners.delete(listener);
+    return this.exitNotice.onExit(listener);
   }
 
   // ---- internals ---------------------------------------------------------------------------
@@ -476,7 +468,7 @@ export class ShellProcess implements LiveProcess {
     run.resolve({
       stdout: run.capture.bytes("stdout"),
       stderr: run.capture.bytes("stderr"),
-      exitCode: processExited ? (this.exitInfo?.exitCode ?? null) : run.exitCode,
+      exitCode: processExited ? (this.exitNotice.exit?.exitCode ?? null) : run.exitCode,
       truncated: run.capture.truncated,
       processExited,
     });
@@ -500,8 +492,7 @@ export class ShellProcess implements LiveProcess {
   }
 
   private onProcessExit(exit: ProcessExit): void {
-    if (this.exitInfo) return;
-    this.exitInfo = exit;
+    if (!this.exitNotice.record(exit)) return;
     const unexpected = this.currentState !== "stopping";
     this.transition("exited");
     this.log.debug({ pid: this.pid, session: this.spec.sessionId, ...exit, unexpected }, "shell exited");
@@ -514,17 +505,7 @@ export class ShellProcess implements LiveProcess {
     const cleanup = this.transport
       .release(unexpected, this.spec.limits.stopGraceMs)
       .catch((err: unknown) => this.log.warn({ err, pid: this.pid }, "could not clean up after the shell"));
-    void cleanup.finally(() => {
-      this.markExited(exit);
-      for (const listener of this.exitListeners) {
-        try {
-          listener(exit);
-        } catch (err) {
-          this.log.warn({ err }, "an exit listener failed");
-        }
-      }
-      this.exitListeners.clear();
-    });
+    void cleanup.finally(() => this.exitNotice.announce());
   }
 }
 
