@@ -51,6 +51,12 @@ export interface SessionManagerOptions {
   readonly observeCommit?: (commit: CommitObservation) => void;
 }
 
+/** How a tool call ended, beside its result: the error it threw, and its wall time. */
+export interface ToolCallOutcome {
+  readonly error?: { readonly name: string; readonly message: string; readonly code?: string };
+  readonly duration_ms?: number;
+}
+
 /** Optimistic concurrency: refuse the write unless the session is at this version. */
 export interface WriteOptions {
   readonly expected_version?: number;
@@ -322,10 +328,24 @@ export class SessionManager {
     return event!;
   }
 
-  /** Records a tool call (seed 004) and adds the tool to `metadata.toolsUsed`. */
-  async recordToolCall(ref: string, tool: string, args: unknown, result?: unknown): Promise<SessionEvent> {
+  /**
+   * Records a tool call (seed 004) and adds the tool to `metadata.toolsUsed`. A call that failed
+   * has `error` in place of `result`; `duration_ms` is its wall time (what `instrument` measures).
+   */
+  async recordToolCall(ref: string, tool: string, args: unknown, result?: unknown, outcome: ToolCallOutcome = {}): Promise<SessionEvent> {
     if (typeof tool !== "string" || tool === "") throw errors.validation("tool", "expected the tool's name");
-    const data = this.eventData({ tool, args: args ?? null, result: result ?? null }, "data");
+    const { error, duration_ms } = outcome;
+    if (error !== undefined && (typeof error?.name !== "string" || typeof error.message !== "string")) throw errors.validation("error", "expected {name, message, code?}");
+    if (duration_ms !== undefined && !(Number.isFinite(duration_ms) && duration_ms >= 0)) throw errors.validation("duration_ms", "expected a number of milliseconds, 0 or more");
+    const data = this.eventData(
+      {
+        tool,
+        args: args ?? null,
+        ...(error !== undefined ? { error: { ...error } } : { result: result ?? null }),
+        ...(duration_ms !== undefined ? { duration_ms } : {}),
+      },
+      "data",
+    );
     let event: SessionEvent | undefined;
     await this.change(ref, {}, (c) => {
       event = c.event("tool_call", data);

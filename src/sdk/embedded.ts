@@ -18,7 +18,7 @@ import {
   toAgentEvent,
   toFilter,
   toStatsSummary,
-  toolCallData,
+  toolCallOutcome,
 } from "./seed004-shapes.js";
 
 export type { AgentSession, AgentSessionEvent, SessionQuery, SessionResumeContext, SessionStatsSummary, StartSessionOptions, WebhookOptions } from "./seed004-shapes.js";
@@ -143,13 +143,10 @@ export async function recordToolCall(first: string | ToolCallRecord, tool?: stri
   return recordCall(requireSession("recordToolCall").sessionId, first);
 }
 
-/** A tool call with only tool/args/result goes through the engine's recordToolCall (which keeps metadata.toolsUsed); one with an error or duration is appended as is. */
+/** A tool call through the engine's recordToolCall, which keeps metadata.toolsUsed, with its error and duration when it has them. */
 async function recordCall(sessionId: string, call: ToolCallRecord): Promise<AgentSessionEvent> {
   if (call === null || typeof call !== "object") throw errors.validation("call", "expected {tool, args?, result?}");
-  const { manager } = engine();
-  if (call.error === undefined && call.duration_ms === undefined) return toAgentEvent(await manager.recordToolCall(sessionId, call.tool, call.args, call.result));
-  if (typeof call.tool !== "string" || call.tool === "") throw errors.validation("tool", "expected the tool's name");
-  return toAgentEvent(await manager.appendEvent(sessionId, "tool_call", toolCallData(call)));
+  return toAgentEvent(await engine().manager.recordToolCall(sessionId, call.tool, call.args, call.result, toolCallOutcome(call)));
 }
 
 export async function recordLearning(sessionId: string, insight: string, expertiseFile?: string): Promise<AgentSessionEvent> {

@@ -206,12 +206,7 @@ export function defined<T extends Record<string, unknown>>(value: T): { [K in ke
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as never;
 }
 
-/** A tool call as event data (`tool`, `args`, then `result` or — when it threw — `error`, and `duration_ms`). */
-export function toolCallData(call: ToolCallRecord): JsonObject {
-  return {
-    tool: call.tool,
-    args: (call.args ?? null) as JsonObject[string],
-    ...(call.error !== undefined ? { error: call.error } : { result: (call.result ?? null) as JsonObject[string] }),
-    ...(call.duration_ms !== undefined ? { duration_ms: call.duration_ms } : {}),
-  };
+/** The error and duration of a seed-004 tool call record, as the engine's recordToolCall takes them. */
+export function toolCallOutcome(call: ToolCallRecord): { error?: { name: string; message: string; code?: string }; duration_ms?: number } {
+  return { ...(call.error !== undefined ? { error: call.error } : {}), ...(call.duration_ms !== undefined ? { duration_ms: call.duration_ms } : {}) };
 }

@@ -140,7 +140,18 @@ export const EventBody = Type.Object(
 
 /** POST /sessions/{id}/tool-calls. */
 export const ToolCallBody = Type.Object(
-  { tool: Type.String({ minLength: 1, maxLength: 256 }), args: Type.Optional(Type.Unknown()), result: Type.Optional(Type.Unknown()) },
+  {
+    tool: Type.String({ minLength: 1, maxLength: 256 }),
+    args: Type.Optional(Type.Unknown()),
+    result: Type.Optional(Type.Unknown()),
+    error: Type.Optional(
+      Type.Object(
+        { name: Type.String({ maxLength: 256 }), message: Type.String({ maxLength: 65_536 }), code: Type.Optional(Type.String({ maxLength: 256 })) },
+        { additionalProperties: false, description: "The error the call threw; recorded in place of result." },
+      ),
+    ),
+    duration_ms: Type.Optional(Type.Number({ minimum: 0, description: "The call's wall time." })),
+  },
   { additionalProperties: false },
 );
 

@@ -22,6 +22,7 @@ interface Flavour {
   addEvent(type: string, data?: Record<string, unknown>): Promise<unknown>;
   addEventFor(id: string, type: string, data?: Record<string, unknown>): Promise<unknown>;
   history(id: string): Promise<Event[]>;
+  toolsUsed(id: string): Promise<unknown>;
 }
 
 const flavours: { name: string; setup(): Promise<Flavour>; teardown(): Promise<void> }[] = [
@@ -40,6 +41,7 @@ const flavours: { name: string; setup(): Promise<Flavour>; teardown(): Promise<v
           addEvent: (type, data) => embedded.addEvent(type, data),
           addEventFor: (id, type, data) => embedded.addEvent(id, type, data),
           history: async (id) => embedded.getSession(id)!.history,
+          toolsUsed: async (id) => embedded.getSession(id)!.metadata?.toolsUsed,
         };
       },
       async teardown() {
@@ -65,6 +67,7 @@ const flavours: { name: string; setup(): Promise<Flavour>; teardown(): Promise<v
           addEvent: (type, data) => remote.addEvent(type, data),
           addEventFor: (id, type, data) => remote.addEvent(id, type, data),
           history: (id) => remote.getHistory(id),
+          toolsUsed: async (id) => (await remote.getSession(id))!.metadata?.toolsUsed,
         };
       },
       async teardown() {
@@ -193,6 +196,7 @@ describe.each(flavours)("withSession, $name", (flavour) => {
       expect(call.data.duration_ms).toEqual(expect.any(Number));
       expect(call.data.duration_ms as number).toBeGreaterThanOrEqual(0);
     }
+    expect(await api.toolsUsed(s.id)).toEqual(["add", "lookup"]);
   });
 
   it("instrument rethrows a tool's error unchanged (sync and async) and records it", async () => {
@@ -220,6 +224,7 @@ describe.each(flavours)("withSession, $name", (flavour) => {
       { tool: "write_file", args: "a.txt", error: { name: "Error", message: "disk full", code: "E_TOOL" }, duration_ms: expect.any(Number) },
       { tool: "parse", args: "{", error: { name: "TypeError", message: "bad input" }, duration_ms: expect.any(Number) },
     ]);
+    expect(await api.toolsUsed(s.id)).toEqual(["write_file", "parse"]);
   });
 
   it("instrument calls straight through, unrecorded, outside any scope", async () => {

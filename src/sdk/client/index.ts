@@ -31,7 +31,7 @@ export { type ExecPolicy, type ExecState, ExecsClient, type SessionProcess, type
 export { LiveClient, type LiveSessionInfo, type LiveStartOptions } from "./live-client.js";
 export { RemoteSessions, type RemoteSessionsOptions, createRemoteSessions } from "./remote-sessions.js";
 export { type ISessionClient, SeedSessionClient, type SessionMetadata } from "./session-client.js";
-export { type EventListOptions, type ExecuteResult, type NewSession, type Recovery, type SessionMetrics, type SessionPatch, SessionsClient, type StateAt, type WriteOptions } from "./sessions-client.js";
+export { type EventListOptions, type ExecuteResult, type NewSession, type Recovery, type SessionMetrics, type SessionPatch, SessionsClient, type StateAt, type ToolCallOutcome, type WriteOptions } from "./sessions-client.js";
 export {
   type CutoffMessage,
   type EndMessage,

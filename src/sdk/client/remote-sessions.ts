@@ -17,7 +17,7 @@ import {
   toAgentEvent,
   toFilter,
   toStatsSummary,
-  toolCallData,
+  toolCallOutcome,
 } from "../seed004-shapes.js";
 import type { SessionsClient } from "./sessions-client.js";
 import type { Webhook, WebhookEventName, WebhooksClient } from "./webhooks-client.js";
@@ -248,12 +248,10 @@ export class RemoteSessions {
     }
   }
 
-  /** A plain tool call goes to `/tool-calls` (which keeps metadata.toolsUsed); one with an error or duration is appended as a tool_call event. */
+  /** A tool call goes to `/tool-calls` (which keeps metadata.toolsUsed), with its error and duration when it has them. */
   private async recordCall(sessionId: string, call: ToolCallRecord): Promise<AgentSessionEvent> {
     if (call === null || typeof call !== "object") throw errors.validation("call", "expected {tool, args?, result?}");
-    if (call.error === undefined && call.duration_ms === undefined) return toAgentEvent(await this.sessions.recordToolCall(sessionId, call.tool, call.args, call.result));
-    if (typeof call.tool !== "string" || call.tool === "") throw errors.validation("tool", "expected the tool's name");
-    return toAgentEvent(await this.sessions.appendEvent(sessionId, "tool_call", toolCallData(call)));
+    return toAgentEvent(await this.sessions.recordToolCall(sessionId, call.tool, call.args, call.result, toolCallOutcome(call)));
   }
 }
 

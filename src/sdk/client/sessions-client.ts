@@ -19,6 +19,12 @@ export interface WriteOptions {
 }
 
 /** Which events to read; `types` filters, `order: "desc"` reads newest first. */
+/** How a tool call ended, beside its result: the error it threw (recorded in place of the result), and its wall time. */
+export interface ToolCallOutcome {
+  error?: { name: string; message: string; code?: string };
+  duration_ms?: number;
+}
+
 export interface EventListOptions extends PageRequest {
   after_seq?: number;
   to_seq?: number;
@@ -164,12 +170,12 @@ export class SessionsClient {
     return this.action(ref, "iterations", { data }, options);
   }
 
-  /** Records a `tool_call` event (seed 004). */
-  async recordToolCall(ref: string, tool: string, args?: unknown, result?: unknown): Promise<SessionEvent> {
+  /** Records a `tool_call` event (seed 004) and adds the tool to metadata.toolsUsed; a failed call gives `error` instead of a result. */
+  async recordToolCall(ref: string, tool: string, args?: unknown, result?: unknown, outcome: ToolCallOutcome = {}): Promise<SessionEvent> {
     return this.call<SessionEvent>({
       method: "POST",
       path: `${sessionPath(ref)}/tool-calls`,
-      body: { tool, ...(args !== undefined ? { args } : {}), ...(result !== undefined ? { result } : {}) },
+      body: { tool, ...(args !== undefined ? { args } : {}), ...(result !== undefined ? { result } : {}), ...outcome },
     });
   }
 

@@ -138,7 +138,8 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
     },
     async (request, reply) => {
       const [session] = await target(request, request.params.id);
-      const event = await manager.recordToolCall(session.id, request.body.tool, request.body.args, request.body.result);
+      const { tool, args, result, error, duration_ms } = request.body;
+      const event = await manager.recordToolCall(session.id, tool, args, result, { ...(error ? { error } : {}), ...(duration_ms !== undefined ? { duration_ms } : {}) });
       return sendJson(reply, toJson(event), 201);
     },
   );
