@@ -225,6 +225,10 @@ export const ConfigSchema = Type.Object(
         port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
         user: Type.Optional(Type.String({ minLength: 1 })),
         keyPath: Type.Optional(Type.String({ minLength: 1 })),
+        /** The host's key fingerprint (`SHA256:…`), when a request gives none. */
+        hostKeySha256: Type.Optional(Type.String({ minLength: 1, pattern: "^(SHA256:)?[A-Za-z0-9+/]{43}=?$" })),
+        /** Connect to hosts whose key is not pinned, accepting any key (open to a man in the middle). @default false */
+        acceptUnknownHostKeys: Type.Optional(Type.Boolean()),
         /** The folder on the ssh host in which each session makes its private runtime folder (rc, stderr FIFO). @default "/tmp" */
         runtimeDir: Type.Optional(Type.String({ minLength: 1, pattern: "^/" })),
       },

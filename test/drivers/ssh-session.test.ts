@@ -150,9 +150,32 @@ describe.skipIf(missing !== undefined)("a live shell session over ssh (a real ss
       field: "server_options.bogus",
     });
     expect(await failure(h.live.start({ kind: "shell", server_options: { host: "x" } }))).toMatchObject({ code: "validation", field: "server_options" });
+    const { host_key_sha256: _pinned, ...unpinned } = sshd.options();
+    expect(await failure(h.live.start({ kind: "shell", server: "ssh", server_options: unpinned }))).toMatchObject({
+      code: "validation",
+      field: "server_options.host_key_sha256",
+    });
+    expect(await failure(h.live.start({ kind: "shell", server: "ssh", server_options: sshd.options({ host_key_sha256: "not-a-fingerprint" }) }))).toMatchObject({
+      code: "validation",
+      field: "server_options.host_key_sha256",
+    });
     const wrongHost = await failure(start("s6", { server_options: sshd.options({ host_key_sha256: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }) }));
     expect(wrongHost).toMatchObject({ code: "spawn_failed" });
+    // The key the host presented, so that a person can check it and pin it.
+    expect(wrongHost.message).toContain(`the host's key is ${sshd.hostKeySha256}`);
     expect(wrongHost.message).not.toContain("PRIVATE KEY");
     expect(await status("s6")).toBe("failed");
+  });
+
+  it("connects to a host whose key is not pinned only when config ssh.acceptUnknownHostKeys says so, or takes the pin from config", async () => {
+    const { host_key_sha256: _pinned, ...unpinned } = sshd.options();
+    await h.close();
+    h = new LiveHarness({ startTimeoutMs: 30_000, ssh: { runtimeDir: sshd.remoteRuntimeDir, acceptUnknownHostKeys: true } });
+    await h.live.start({ kind: "shell", name: "any-key", server: "ssh", server_options: unpinned });
+    expect((await h.live.exec("any-key", "echo in")).stdout).toBe("in\n");
+    await h.close();
+    h = new LiveHarness({ startTimeoutMs: 30_000, ssh: { runtimeDir: sshd.remoteRuntimeDir, hostKeySha256: sshd.hostKeySha256 } });
+    await h.live.start({ kind: "shell", name: "config-pin", server: "ssh", server_options: unpinned });
+    expect((await h.live.exec("config-pin", "echo in")).stdout).toBe("in\n");
   });
 });

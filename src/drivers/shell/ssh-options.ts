@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { type Static, Type } from "@sinclair/typebox";
 import { type Config, SSH_DEFAULT_PORT, SSH_DEFAULT_RUNTIME_DIR, errors, validate } from "../../core/index.js";
-import type { SshTarget } from "./ssh-transport.js";
+import { ANY_HOST_KEY, type SshTarget } from "./ssh-transport.js";
 
 /**
  * A start request's `server_options` for `server: "ssh"`. Each falls back to config `ssh`; the
@@ -18,8 +18,11 @@ export const SshOptionsSchema = Type.Object(
     /** A private key file on the sessiond host. */
     private_key_path: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     passphrase: Type.Optional(Type.String({ maxLength: 1024 })),
-    /** The expected host key fingerprint (`SHA256:…` as `ssh-keygen -lf` prints it); unchecked when absent. */
-    host_key_sha256: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    /**
+     * The host key's fingerprint (`SHA256:…` as `ssh-keygen -lf` prints it). Required, here or
+     * in config `ssh.hostKeySha256`, unless config `ssh.acceptUnknownHostKeys` is true.
+     */
+    host_key_sha256: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: "^(SHA256:)?[A-Za-z0-9+/]{43}=?$" })),
   },
   { additionalProperties: false },
 );
@@ -28,7 +31,7 @@ export type SshOptions = Static<typeof SshOptionsSchema>;
 
 /**
  * Merges `server_options` over config `ssh` and reads the key.
- * @throws validation naming `server_options.<field>` for a missing host, user or key, or a key file that cannot be read
+ * @throws validation naming `server_options.<field>` for a missing host, user, key or host key fingerprint, or a key file that cannot be read
  */
 export async function resolveSshTarget(options: unknown, defaults: Config["ssh"]): Promise<SshTarget> {
   const given = validate(SshOptionsSchema, options ?? {}, "server_options");
@@ -46,13 +49,21 @@ export async function resolveSshTarget(options: unknown, defaults: Config["ssh"]
   if (privateKey === undefined) {
     throw errors.validation("server_options.private_key", "an ssh session needs a private key or private_key_path (here or in config ssh.keyPath)");
   }
+  // As ssh's StrictHostKeyChecking: a host whose key nobody pinned could be anyone.
+  const hostKeySha256 = given.host_key_sha256 ?? defaults.hostKeySha256 ?? (defaults.acceptUnknownHostKeys ? ANY_HOST_KEY : undefined);
+  if (hostKeySha256 === undefined) {
+    throw errors.validation(
+      "server_options.host_key_sha256",
+      "an ssh session needs the host's key fingerprint (here or in config ssh.hostKeySha256; `ssh-keygen -lf <host key>.pub` on the host prints it), or config ssh.acceptUnknownHostKeys: true",
+    );
+  }
   return {
     host,
+    hostKeySha256,
     port: given.port ?? defaults.port ?? SSH_DEFAULT_PORT,
     runtimeDir: defaults.runtimeDir ?? SSH_DEFAULT_RUNTIME_DIR,
     user,
     privateKey,
     ...(given.passphrase === undefined ? {} : { passphrase: given.passphrase }),
-    ...(given.host_key_sha256 === undefined ? {} : { hostKeySha256: given.host_key_sha256 }),
   };
 }

@@ -9,14 +9,20 @@ import { ansiC } from "./quote.js";
 import type { ShellTransport } from "./transport.js";
 
 /** Where and as whom to connect; the key is in memory only (never logged, never stored in a session). */
+/** `SshTarget.hostKeySha256` that accepts any host key (an explicit opt-out of host key checking). */
+export const ANY_HOST_KEY = "any";
+
 export interface SshTarget {
   readonly host: string;
   readonly port: number;
   readonly user: string;
   readonly privateKey: Buffer | string;
   readonly passphrase?: string;
-  /** The host key's SHA-256 fingerprint (base64, as `ssh-keygen -l` prints it, with or without `SHA256:`); unchecked when absent. */
-  readonly hostKeySha256?: string;
+  /**
+   * The host key's SHA-256 fingerprint (base64, as `ssh-keygen -l` prints it, with or without
+   * `SHA256:`); `"any"` accepts whatever key the host presents (config ssh.acceptUnknownHostKeys).
+   */
+  readonly hostKeySha256: string;
   /** The folder on the host in which the session's private runtime folder is made (config `ssh.runtimeDir`). */
   readonly runtimeDir: string;
 }
@@ -294,7 +300,8 @@ function membersScript(pid: number): string {
 
 function connect(client: Client, target: SshTarget, timeoutMs: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const expected = target.hostKeySha256?.replace(/^SHA256:/, "").replace(/=+$/, "");
+    const expected = target.hostKeySha256 === ANY_HOST_KEY ? undefined : target.hostKeySha256.replace(/^SHA256:/, "").replace(/=+$/, "");
+    let presented: string | undefined;
     // Small writes (keystrokes, exec lines, markers) must not wait for Nagle's algorithm.
     const sock = netConnect({ host: target.host, port: target.port });
     sock.setNoDelay(true);
@@ -309,11 +316,19 @@ function connect(client: Client, target: SshTarget, timeoutMs: number): Promise<
       keepaliveInterval: 0,
       ...(expected === undefined
         ? {}
-        : { hostVerifier: (key: Buffer) => createHash("sha256").update(key).digest("base64").replace(/=+$/, "") === expected }),
+        : {
+            hostVerifier: (key: Buffer) => {
+              presented = createHash("sha256").update(key).digest("base64").replace(/=+$/, "");
+              return presented === expected;
+            },
+          }),
     };
     const onError = (err: Error) => {
       sock.destroy();
-      reject(err);
+      if (presented !== undefined && presented !== expected) {
+        // What the user needs to check and pin the key, never the key material.
+        reject(new Error(`the host's key is SHA256:${presented}, not the expected SHA256:${expected}`));
+      } else reject(err);
     };
     sock.once("error", onError);
     client.once("ready", () => {
