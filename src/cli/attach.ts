@@ -1,37 +1,15 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { DATA_FILES } from "../core/defaults.js";
 import { errorFromWire } from "../sdk/client/errors.js";
 
 /** The key that leaves an attached terminal with the session still running: Ctrl-] (as telnet), byte 0x1d. */
 export const DETACH_KEY = 0x1d;
 
 /**
- * Where the attach WebSocket goes: the server's TCP listener with the admin token. (The Unix
- * socket listener does not pass WebSocket upgrades on to the routes today.)
+ * Where the attach WebSocket goes: the data dir's Unix socket, like every other command (its
+ * 0600 mode is the authentication, so no token is read).
  */
 export interface AttachTarget {
-  /** `ws://host:port`. */
-  origin: string;
-  token: string;
-}
-
-/**
- * The TCP address of the data dir's server (from its pid file) and the admin token.
- * @throws Error saying what is missing
- */
-export function attachTarget(home: string): AttachTarget {
-  let pid: { host?: string; port?: number };
-  let token: string;
-  try {
-    pid = JSON.parse(readFileSync(join(home, "server.pid"), "utf8")) as { host?: string; port?: number };
-    token = readFileSync(join(home, DATA_FILES.token), "utf8").trim();
-  } catch (err) {
-    throw new Error(`cannot find the server's TCP address and token in ${home} (${(err as Error).message}); run \`sessiond server restart\``);
-  }
-  if (!pid.host || !pid.port) throw new Error(`the server's pid file in ${home} names no TCP address; run \`sessiond server restart\``);
-  const host = pid.host === "0.0.0.0" ? "127.0.0.1" : pid.host === "::" ? "[::1]" : pid.host.includes(":") ? `[${pid.host}]` : pid.host;
-  return { origin: `ws://${host}:${pid.port}`, token };
+  /** The server's Unix socket. */
+  socketPath: string;
 }
 
 /** How an attach ended. */
@@ -46,7 +24,8 @@ export type AttachEnd = { how: "detached" } | { how: "closed"; code: number; rea
  */
 export async function attach(target: AttachTarget, ref: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stdout): Promise<AttachEnd> {
   const { WebSocket } = await import("ws");
-  const ws = new WebSocket(`${target.origin}/sessions/${encodeURIComponent(ref)}/attach`, { headers: { authorization: `Bearer ${target.token}` } });
+  // ws's form for a Unix socket: ws+unix:<socket path>:<request path>.
+  const ws = new WebSocket(`ws+unix:${target.socketPath}:/sessions/${encodeURIComponent(ref)}/attach`);
   await new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());
     ws.once("error", reject);

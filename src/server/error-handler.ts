@@ -51,6 +51,12 @@ const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = {
 /** Sends a SessiondError in the wire shape. */
 export function sendError(reply: FastifyReply, error: SessiondError): FastifyReply {
   if (error.code === "unauthorized") reply.header("www-authenticate", 'Bearer realm="sessiond"');
+  if (reply.request.headers.upgrade !== undefined) {
+    // A refused WebSocket upgrade: its socket left the HTTP server's care with the upgrade event,
+    // so nothing else would ever end it (and an open socket holds a graceful shutdown open).
+    reply.header("connection", "close");
+    reply.raw.once("finish", () => reply.raw.socket?.end());
+  }
   return reply.status(error.status).type("application/json; charset=utf-8").send(JSON.stringify(error.toJSON()));
 }
 

@@ -5,14 +5,19 @@ import type { FastifyInstance } from "fastify";
 import { markLocal } from "./auth/index.js";
 
 /**
- * A second HTTP server for the Unix socket, feeding the same Fastify routes. Its requests are
- * marked local: the socket file's 0600 mode is their authentication. Not listening yet; the
- * caller listens (after `prepareSocketPath`) and closes it.
+ * A second HTTP server for the Unix socket, feeding the same Fastify routes, WebSocket upgrades
+ * included (handed to the TCP server's upgrade listener, where @fastify/websocket routes them).
+ * Its requests are marked local: the socket file's 0600 mode is their authentication. Not
+ * listening yet; the caller listens (after `prepareSocketPath`) and closes it.
  */
 export function createUnixSocketServer(app: FastifyInstance): Server {
   const server = createServer((req, res) => {
     markLocal(req);
     app.routing(req, res);
+  });
+  server.on("upgrade", (req, socket, head) => {
+    markLocal(req);
+    app.server.emit("upgrade", req, socket, head);
   });
   server.keepAliveTimeout = app.server.keepAliveTimeout;
   server.requestTimeout = app.server.requestTimeout;

@@ -4,6 +4,7 @@ import { type IncomingHttpHeaders, request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { WebSocket } from "ws";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { SERVICES, serviceAvailable } from "../helpers/services.js";
 
@@ -325,5 +326,36 @@ describe("sessiond serve with live sessions", () => {
     expect(refused.status).toBe(400);
     again.child.kill("SIGTERM");
     expect(await again.exited).toBe(0);
+  });
+
+  it("passes WebSocket upgrades on the Unix socket to the routes with no token; on TCP one is needed", async () => {
+    const server = await serve(newHome(), [], { ENABLE_SESSIONS: "true" });
+    const socketPath = join(server.home, "sessiond.sock");
+    const created = await call({ socketPath }, "POST", "/sessions", { body: '{"kind": "shell", "name": "shared"}', contentType: "application/json" });
+    expect(created.status).toBe(201);
+
+    const local = new WebSocket(`ws+unix:${socketPath}:/sessions/shared/attach`);
+    const hello = await new Promise<{ type: string; role: string }>((resolve, reject) => {
+      local.once("message", (data) => resolve(JSON.parse(String(data))));
+      local.once("error", reject);
+    });
+    expect(hello).toMatchObject({ type: "hello", role: "driver" });
+    local.send(Buffer.from("echo over-the-socket-$((6*7))\r"));
+    await new Promise<void>((resolve) => {
+      let seen = "";
+      local.on("message", (data, binary) => {
+        if (binary && (seen += String(data)).includes("over-the-socket-42")) resolve();
+      });
+    });
+    local.terminate();
+
+    const status = await new Promise<number>((resolve, reject) => {
+      const tcp = new WebSocket(`ws://127.0.0.1:${server.port}/sessions/shared/attach`);
+      tcp.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+      tcp.once("open", () => reject(new Error("attached over TCP without a token")));
+    });
+    expect(status).toBe(401);
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
   });
 });

@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { type Opts, action } from "../args.js";
 import { withClient } from "../client.js";
 import { UsageError } from "../fail.js";
-import { resolveHome } from "../home.js";
 
 /** Registers `sessiond attach <session>`. */
 export function registerAttachCommand(program: Command): void {
@@ -15,10 +14,10 @@ export function registerAttachCommand(program: Command): void {
     .action(
       action(async (ref: string, o: Opts) => {
         if (!process.stdin.isTTY) throw new UsageError("attach needs a terminal on stdin; use `sessiond exec` or `sessiond repl` from scripts");
-        const { attach, attachTarget } = await import("../attach.js");
+        const { attach } = await import("../attach.js");
         // The request starts the server if needed and checks the session before the terminal goes raw.
-        await withClient(o, (c) => c.sessions.getSession(ref));
-        const end = await attach(attachTarget(resolveHome(o)), ref);
+        const socketPath = await withClient(o, async (c) => (await c.sessions.getSession(ref), c.socketPath));
+        const end = await attach({ socketPath }, ref);
         if (end.how === "detached") process.stderr.write(`\r\n[detached from ${ref}; it keeps running: sessiond attach ${ref}]\r\n`);
         else {
           process.stderr.write(`\r\n[connection closed: ${end.reason || end.code}]\r\n`);
