@@ -1,5 +1,4 @@
 import { stat } from "node:fs/promises";
-import { join } from "node:path";
 import { Type } from "@sinclair/typebox";
 import {
   type Config,
@@ -13,7 +12,8 @@ import {
   validate,
 } from "../core/index.js";
 import type { SessionChange, SessionManager } from "../engine/index.js";
-import type { LiveProcess, OutputChunk, ProcessExit, RuntimeState, SessionDriver, SessionProcess, TerminalTap } from "./driver.js";
+import { BackgroundJobs, type JobProcess, backgroundLogPath, killSignal, signalProcess } from "./background-jobs.js";
+import type { LiveProcess, OutputChunk, ProcessExit, RuntimeState, SessionDriver, TerminalTap } from "./driver.js";
 import { ExecBook, type ExecState, backgroundCommand } from "./exec-book.js";
 import { ExecQueue } from "./exec-queue.js";
 import { readExecLogs } from "./exec-logs.js";
@@ -37,6 +37,7 @@ import { Reaper, overLimit } from "./reaper.js";
 import { DriverRegistry, defaultDrivers } from "./registry.js";
 import { resolveSshTarget } from "./shell/ssh-options.js";
 import { processEnv, sameState, savedState, withoutSessiondEnv } from "./runtime-state.js";
+import { SessionClocks, extendMsOf } from "./session-clocks.js";
 import { ensureWorkspace, freshRuntimeDir, removeRuntimeDir } from "./workspace.js";
 
 /** What LiveSessions runs on. */
@@ -81,8 +82,8 @@ interface Entry {
   process: LiveProcess | undefined;
   readonly ready: Promise<void>;
   readonly queue: ExecQueue;
-  startedAt: number;
-  lastActivity: number;
+  /** Since the start and since the last activity; they stand still while the session is paused. */
+  readonly clocks: SessionClocks;
   running: RunningExec | undefined;
   /** Exec events being written (awaited before a crash or stop is recorded, so they come first). */
   readonly persisting: Set<Promise<unknown>>;
@@ -98,27 +99,8 @@ interface Entry {
   policy: ExecPolicy;
   /** Execs by id: queued, running and recently finished. */
   readonly book: ExecBook;
-  /** Background jobs started with `background: true`, by pid. */
-  readonly background: Map<number, BackgroundJob>;
-  /** Set while paused (SIGSTOP): when the pause began. The idle and lifetime clocks stand still. */
-  pausedAt: number | undefined;
-  /** Time spent paused, and lifetime added by extend: both push the lifetime's end out. */
-  lifetimeShiftMs: number;
-  /** Pauses and resumes, in order. */
-  signals: Promise<void>;
-  /** The process's outputsBetweenExecs when the reaper last looked. */
-  seenOutputs: number | undefined;
-}
-
-/** A job started with `background: true`. */
-interface BackgroundJob {
-  readonly pid: number;
-  readonly exec_id: string;
-  readonly command: string;
-  readonly log_path: string;
-  readonly started_at: string;
-  /** The log's size when last looked at (growth is activity). */
-  logBytes: number;
+  /** Background jobs started with `background: true`. */
+  readonly background: BackgroundJobs;
 }
 
 /** The parts of a start request that are never stored: target settings (ssh key) and secrets. */
@@ -136,10 +118,6 @@ type Ending =
   | { readonly status: "none" };
 
 const ACTIVE_OR_PAUSED: readonly SessionStatus[] = ["active", "paused"];
-/** Signals a caller may send to one of a session's processes. */
-const KILL_SIGNALS: readonly NodeJS.Signals[] = ["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
-/** Background job logs go in the workspace's artifact folder of this name. */
-const ARTIFACT_LOGS = "logs";
 
 /**
  * The coordinator of live execution sessions: seed 000's verbs (start, exec, stop, logs) plus
@@ -265,7 +243,7 @@ export class LiveSessions {
     let procInput = input;
     let logPath: string | undefined;
     if (options.background) {
-      logPath = join(String(session.runtime_metadata.workspace ?? session.workspace ?? this.config.home), ARTIFACT_LOGS, `bg-${execId}.log`);
+      logPath = backgroundLogPath(String(session.runtime_metadata.workspace ?? session.workspace ?? this.config.home), execId);
       procInput = backgroundCommand(input, logPath);
     }
     const done = entry.queue
@@ -274,7 +252,7 @@ export class LiveSessions {
         async ({ record, persisted }) => {
           const event = await persisted;
           let result: ExecResult = { exec_id: record.exec_id, seq: event.seq, ...withoutId(record) };
-          if (logPath !== undefined) result = this.noteBackground(entry, result, input, logPath);
+          if (logPath !== undefined) result = entry.background.note(result, input, logPath);
           entry.book.finish(execId, result);
           return result;
         },
@@ -311,7 +289,7 @@ export class LiveSessions {
     if (!entry.book.get(execId)?.stdin || !entry.process?.writeStdin?.(bytes, eof)) {
       throw new SessiondError("exec_not_running", { action: "send stdin", exec_id: execId, state: "running with stdin from /dev/null (start it with stdin: true)" });
     }
-    entry.lastActivity = this.clock();
+    entry.clocks.activeAt(this.clock());
     return { exec_id: execId, bytes: bytes.length };
   }
 
@@ -348,25 +326,16 @@ export class LiveSessions {
    * @throws validation naming `extend_ms`
    */
   async extendLifetime(ref: string, extendMs: unknown): Promise<{ lifetime_ends_at: string | null }> {
-    const limit = Math.max(this.config.maxLifetimeMs, 1);
-    if (typeof extendMs !== "number" || !Number.isInteger(extendMs) || extendMs < 1 || extendMs > limit) {
-      throw errors.validation("extend_ms", `expected an integer from 1 to ${limit} (maxLifetimeMs)`);
-    }
+    const ms = extendMsOf(extendMs, this.config.maxLifetimeMs);
     const entry = await this.entryFor(ref, "extend the lifetime");
-    entry.lifetimeShiftMs += extendMs;
-    return { lifetime_ends_at: this.lifetimeEnd(entry) };
+    entry.clocks.extend(ms);
+    return { lifetime_ends_at: entry.clocks.lifetimeEnd(this.config.maxLifetimeMs) };
   }
 
   /** The processes the session's process started that are alive now (background jobs with their exec and log). */
-  async processes(ref: string): Promise<Array<SessionProcess & { exec_id: string | null; log_path: string | null }>> {
+  async processes(ref: string): Promise<JobProcess[]> {
     const entry = await this.entryFor(ref, "list processes");
-    const list = (await entry.process?.processes?.()) ?? [];
-    const pids = new Set(list.map((p) => p.pid));
-    for (const pid of entry.background.keys()) if (!pids.has(pid)) entry.background.delete(pid);
-    return list.map((p) => {
-      const job = entry.background.get(p.pgid);
-      return { ...p, exec_id: job?.exec_id ?? null, log_path: job?.log_path ?? null };
-    });
+    return entry.background.list(entry.process);
   }
 
   /**
@@ -375,11 +344,9 @@ export class LiveSessions {
    * @throws not_found (404) when the pid is not one of the session's; validation naming `signal`
    */
   async killProcess(ref: string, pid: number, signal: string = "SIGTERM"): Promise<{ pid: number; signal: string }> {
-    if (!KILL_SIGNALS.includes(signal as NodeJS.Signals)) throw errors.validation("signal", `expected one of ${KILL_SIGNALS.join(", ")}`);
+    const valid = killSignal(signal);
     const entry = await this.entryFor(ref, "kill a process");
-    const done = (await entry.process?.signalProcess?.(pid, signal as NodeJS.Signals)) ?? false;
-    if (!done) throw new SessiondError("not_found", { what: "process", ref: String(pid) });
-    return { pid, signal };
+    return signalProcess(entry.process, pid, valid);
   }
 
   /**
@@ -563,8 +530,7 @@ export class LiveSessions {
       process: undefined,
       ready,
       queue: new ExecQueue(this.config.maxQueuedExecs),
-      startedAt: now,
-      lastActivity: now,
+      clocks: new SessionClocks(this.clock, now),
       running: undefined,
       persisting: new Set(),
       saved: undefined,
@@ -574,11 +540,7 @@ export class LiveSessions {
       stopped: undefined,
       policy: execPolicyOf(options.policy ?? session.runtime_metadata.exec_policy),
       book: new ExecBook(this.config.maxQueuedExecs),
-      background: new Map(),
-      pausedAt: undefined,
-      lifetimeShiftMs: 0,
-      signals: Promise.resolve(),
-      seenOutputs: undefined,
+      background: new BackgroundJobs(),
     };
     // Registered before any await: from here an exec waits for the start instead of finding no process.
     this.entries.set(session.id, entry);
@@ -614,7 +576,8 @@ export class LiveSessions {
         },
       });
       entry.process = process;
-      entry.startedAt = entry.lastActivity = entry.lastExecAt = this.clock();
+      entry.lastExecAt = this.clock();
+      entry.clocks.start(entry.lastExecAt);
       const proc = process;
       this.onProcess?.({ sessionId: session.id, pid: proc.pid });
       proc.onExit((exit) => void this.onProcessExit(entry, exit));
@@ -636,7 +599,7 @@ export class LiveSessions {
           rows,
           restarts,
           exec_policy: entry.policy,
-          process_started_at: new Date(entry.startedAt).toISOString(),
+          process_started_at: new Date(entry.clocks.startedAt).toISOString(),
         },
       });
       entry.state = "live";
@@ -693,12 +656,12 @@ export class LiveSessions {
     entry.book.running(execId);
     const startedAt = this.clock();
     const startedHr = performance.now();
-    entry.lastActivity = startedAt;
+    entry.clocks.activeAt(startedAt);
     let timer: NodeJS.Timeout | undefined;
     const onTimeout = () => {
       // A paused (SIGSTOPped) command cannot take Ctrl-C, and the escalation would kill the
       // shell: the timeout fires once the session is resumed.
-      if (entry.pausedAt !== undefined) {
+      if (entry.clocks.paused) {
         timer = setTimeout(onTimeout, this.config.reaperIntervalMs);
         return;
       }
@@ -725,7 +688,8 @@ export class LiveSessions {
       outcome,
       this.config.maxEventBytes,
     );
-    entry.lastActivity = entry.lastExecAt = this.clock();
+    entry.lastExecAt = this.clock();
+    entry.clocks.activeAt(entry.lastExecAt);
     const persisted = this.manager.appendEvent(entry.sessionId, "exec", execEventData(record));
     entry.persisting.add(persisted);
     void persisted.then(
@@ -775,7 +739,7 @@ export class LiveSessions {
   private async syncState(entry: Entry): Promise<void> {
     const proc = entry.process;
     // A paused (SIGSTOPped) shell would answer only after the resume: sync later.
-    if (!proc || proc.state !== "ready" || entry.state !== "live" || !entry.dirty || entry.pausedAt !== undefined) return;
+    if (!proc || proc.state !== "ready" || entry.state !== "live" || !entry.dirty || entry.clocks.paused) return;
     entry.dirty = false;
     const state = await proc.captureState();
     if (entry.saved && sameState(entry.saved, state)) return;
@@ -868,9 +832,9 @@ export class LiveSessions {
   private async sweep(): Promise<void> {
     const now = this.clock();
     for (const entry of this.entries.values()) {
-      if (entry.state !== "live" || entry.pausedAt !== undefined) continue;
-      await this.noteBackgroundActivity(entry);
-      const reason = overLimit({ startedAt: entry.startedAt + entry.lifetimeShiftMs, lastActivity: entry.lastActivity, busy: entry.running !== undefined }, now, this.config);
+      if (entry.state !== "live" || entry.clocks.paused) continue;
+      await entry.background.noteActivity(entry.process, () => entry.clocks.activeNow());
+      const reason = overLimit({ startedAt: entry.clocks.lifetimeStart, lastActivity: entry.clocks.lastActivity, busy: entry.running !== undefined }, now, this.config);
       if (reason) {
         this.log.info({ session: entry.sessionId, reason }, "reaping a live session");
         void this.end(entry, { status: "timeout", reason }).catch((err: unknown) =>
@@ -930,60 +894,16 @@ export class LiveSessions {
    * paused, the idle and lifetime clocks stand still: on resume both move out by the pause.
    */
   private suspend(entry: Entry, on: boolean): void {
-    entry.signals = entry.signals.then(async () => {
-      const proc = entry.process;
-      if (!proc?.suspend || entry.state !== "live") return;
-      if (on) {
-        if (entry.pausedAt !== undefined) return;
-        entry.pausedAt = this.clock();
-        await proc.suspend(true);
-      } else {
-        if (entry.pausedAt === undefined) return;
-        await proc.suspend(false);
-        const paused = this.clock() - entry.pausedAt;
-        entry.pausedAt = undefined;
-        entry.lifetimeShiftMs += paused;
-        entry.lastActivity += paused;
-        // A state sync skipped while paused runs now.
-        if (entry.dirty && !entry.syncTimer) this.armSync(entry, this.config.stateSyncMs);
-      }
-    }).catch((err: unknown) => this.log.warn({ err, session: entry.sessionId }, "could not pause or resume a live session"));
-  }
-
-  /** When the lifetime ends (null without a limit; while paused, as if resumed now). */
-  private lifetimeEnd(entry: Entry): string | null {
-    if (this.config.maxLifetimeMs <= 0) return null;
-    const paused = entry.pausedAt === undefined ? 0 : this.clock() - entry.pausedAt;
-    return new Date(entry.startedAt + entry.lifetimeShiftMs + paused + this.config.maxLifetimeMs).toISOString();
-  }
-
-  /** Records a background job from its exec's result (the pid it printed). */
-  private noteBackground(entry: Entry, result: ExecResult, command: string, logPath: string): ExecResult {
-    const pid = Number(result.stdout.trim());
-    if (result.status !== "ok" || !Number.isInteger(pid) || pid <= 0) return { ...result, pid: null, log_path: logPath };
-    entry.background.set(pid, { pid, exec_id: result.exec_id, command, log_path: logPath, started_at: result.started_at, logBytes: 0 });
-    return { ...result, pid, log_path: logPath };
-  }
-
-  /** Output shown between execs, or written to a background job's log, since the last look is activity. */
-  private async noteBackgroundActivity(entry: Entry): Promise<void> {
-    // Output on the terminal between execs (a `cmd &` printing), counted by the process: what it
-    // showed before the first look (its start-up) is not activity.
-    const outputs = entry.process?.outputsBetweenExecs;
-    if (outputs !== undefined && outputs !== entry.seenOutputs) {
-      if (entry.seenOutputs !== undefined) entry.lastActivity = Math.max(entry.lastActivity, this.clock());
-      entry.seenOutputs = outputs;
-    }
-    const jobs = [...entry.background.values()];
-    if (!jobs.length || !entry.process?.fileSizes) return;
-    const sizes = await entry.process.fileSizes(jobs.map((job) => job.log_path)).catch(() => []);
-    jobs.forEach((job, i) => {
-      const size = sizes[i] ?? -1;
-      if (size >= 0 && size !== job.logBytes) {
-        job.logBytes = size;
-        entry.lastActivity = Math.max(entry.lastActivity, this.clock());
-      }
-    });
+    void entry.clocks
+      .suspend(
+        on,
+        () => (entry.state === "live" ? entry.process : undefined),
+        () => {
+          // A state sync skipped while paused runs now.
+          if (entry.dirty && !entry.syncTimer) this.armSync(entry, this.config.stateSyncMs);
+        },
+      )
+      .catch((err: unknown) => this.log.warn({ err, session: entry.sessionId }, "could not pause or resume a live session"));
   }
 
   /** The entry of a session whose execs may be addressed (active or paused). */
@@ -1078,13 +998,13 @@ export class LiveSessions {
       state: entry.state,
       pid: entry.process?.pid ?? null,
       cwd: entry.process?.cwd ?? null,
-      started_at: new Date(entry.startedAt).toISOString(),
-      last_activity_at: new Date(entry.lastActivity).toISOString(),
+      started_at: new Date(entry.clocks.startedAt).toISOString(),
+      last_activity_at: new Date(entry.clocks.lastActivity).toISOString(),
       running_exec_id: entry.running?.exec_id ?? null,
       queued: entry.queue.waitingExecs,
       exec_policy: entry.policy,
-      paused: entry.pausedAt !== undefined,
-      lifetime_ends_at: this.lifetimeEnd(entry),
+      paused: entry.clocks.paused,
+      lifetime_ends_at: entry.clocks.lifetimeEnd(this.config.maxLifetimeMs),
     };
   }
 }
