@@ -345,7 +345,7 @@ describe("the ssh target over HTTP", () => {
       const started = await s.json({
         method: "POST",
         url: "/session/start",
-        body: { mode: "shell", server: "ssh", server_options: { host: "127.0.0.1", port: sshd.port, user: sshd.user, private_key: key } },
+        body: { mode: "shell", server: "ssh", server_options: { host: "127.0.0.1", port: sshd.port, user: sshd.user, private_key: key, host_key_sha256: sshd.hostKeySha256 } },
       });
       expect(started.status).toBe(201);
       trackPids(s);
