@@ -98,3 +98,15 @@ export class BackgroundJobs {
     });
   }
 }
+
+/**
+ * The exec line that starts `input` as a background job of the shell: its own process group
+ * (job control is on), stdin from /dev/null, stdout and stderr to `logPath` (its folder created),
+ * and its pid printed. It outlives the exec and is killed with the session.
+ */
+export function backgroundCommand(input: string, logPath: string): string {
+  const quoted = `'${logPath.replaceAll("'", "'\\''")}'`;
+  const dir = `'${logPath.slice(0, logPath.lastIndexOf("/")).replaceAll("'", "'\\''")}'`;
+  // No `exit` here: the line runs in the shell itself.
+  return `if mkdir -p -- ${dir} && : > ${quoted}; then\n{\n${input}\n} > ${quoted} 2>&1 < /dev/null &\necho "$!"\nelse false; fi`;
+}

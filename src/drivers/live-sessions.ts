@@ -12,9 +12,9 @@ import {
   validate,
 } from "../core/index.js";
 import type { SessionChange, SessionManager } from "../engine/index.js";
-import { BackgroundJobs, type JobProcess, backgroundLogPath, killSignal, signalProcess } from "./background-jobs.js";
+import { BackgroundJobs, type JobProcess, backgroundCommand, backgroundLogPath, killSignal, signalProcess } from "./background-jobs.js";
 import type { LiveProcess, OutputChunk, ProcessExit, RuntimeState, SessionDriver, TerminalTap } from "./driver.js";
-import { ExecBook, type ExecState, backgroundCommand } from "./exec-book.js";
+import { ExecBook, type ExecState } from "./exec-book.js";
 import { ExecQueue } from "./exec-queue.js";
 import { readExecLogs } from "./exec-logs.js";
 import { type ExecRecord, type ExecResult, type ExecStatus, execEventData, execRecord } from "./exec-result.js";

@@ -146,7 +146,7 @@ describe("backgroundCommand", () => {
     const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
     const { tmpdir } = await import("node:os");
     const { join } = await import("node:path");
-    const { backgroundCommand } = await import("../../src/drivers/exec-book.js");
+    const { backgroundCommand } = await import("../../src/drivers/background-jobs.js");
     const dir = mkdtempSync(join(tmpdir(), "sessiond-bg-"));
     try {
       const log = join(dir, "it's here", "bg.log");
