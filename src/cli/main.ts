@@ -1,26 +1,16 @@
 #!/usr/bin/env node
 import { createRequire } from "node:module";
 import { Command, CommanderError } from "commander";
-import { registerAttachCommand } from "./commands/attach.js";
-import { registerCheckpointCommands } from "./commands/checkpoints.js";
-import { registerContextCommands } from "./commands/context.js";
-import { registerEventCommands } from "./commands/events.js";
-import { registerLifecycleCommands } from "./commands/lifecycle.js";
-import { registerMoveCommands } from "./commands/move.js";
-import { registerReplCommand } from "./commands/repl.js";
-import { registerServerCommands } from "./commands/server.js";
-import { registerSessionCommands } from "./commands/sessions.js";
-import { registerConfig } from "./commands/config.js";
+import { registerCommands } from "./command-groups.js";
 import { EXIT } from "./fail.js";
-import { registerServe } from "./commands/serve.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
 /**
- * The `sessiond` command. Each command lives in its own file and registers itself here.
- * Registering is cheap: what a command needs beyond the HTTP client (the server, the config
- * schema, import/export, the REPL) is imported inside its action, so a client command loads
- * nothing of the server. Exit codes: 0 ok, 1 failure, 2 usage error.
+ * The `sessiond` command. Each command lives in its own file (command-groups.ts lists them) and
+ * only the one a command line names is registered. What a command needs beyond the HTTP client
+ * (the server, the config schema, import/export, the REPL) is imported inside its action, so a
+ * client command loads nothing of the server. Exit codes: 0 ok, 1 failure, 2 usage error.
  */
 const program = new Command("sessiond")
   .description("persistent sessions for AI agents and their tools")
@@ -28,17 +18,7 @@ const program = new Command("sessiond")
   .showHelpAfterError("(run `sessiond help <command>` for its flags)")
   // Throw instead of exiting, so usage errors exit 2 (commander's own default is 1).
   .exitOverride();
-registerServe(program);
-registerConfig(program);
-registerServerCommands(program);
-registerSessionCommands(program);
-registerLifecycleCommands(program);
-registerEventCommands(program);
-registerCheckpointCommands(program);
-registerContextCommands(program);
-registerReplCommand(program);
-registerAttachCommand(program);
-registerMoveCommands(program);
+registerCommands(program, process.argv.slice(2));
 
 /** Runs the command line; commander's own errors become exit codes. */
 async function main(): Promise<void> {
