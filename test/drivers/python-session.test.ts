@@ -81,7 +81,8 @@ describe("python sessions", () => {
     const chunks: OutputEvent[] = [];
     h.live.onOutput((e) => chunks.push(e));
     const running = h.live.exec(s.id, "import time\nprint('started')\nwhile True:\n    time.sleep(0.01)");
-    await eventually(() => chunks.some((c) => c.data.toString() === "started\n"));
+    // print() writes the text and the newline separately: they may arrive as one chunk or two.
+    await eventually(() => chunks.filter((c) => c.session_id === s.id).map((c) => c.data.toString()).join("") === "started\n");
     expect((await h.live.interrupt(s.id)).interrupted).toBe(true);
     const result = await running;
     expect(result).toMatchObject({ status: "interrupted", stdout: "started\n" });

@@ -100,7 +100,7 @@ describe("typescript sessions", () => {
     const chunks: OutputEvent[] = [];
     h.live.onOutput((e) => chunks.push(e));
     const running = h.live.exec(s.id, "console.log('waiting');\nawait new Promise(() => {});");
-    await eventually(() => chunks.some((c) => c.data.toString() === "waiting\n"));
+    await eventually(() => chunks.filter((c) => c.session_id === s.id).map((c) => c.data.toString()).join("") === "waiting\n");
     expect((await h.live.interrupt(s.id)).interrupted).toBe(true);
     const result = await running;
     expect(result.status).toBe("interrupted");
