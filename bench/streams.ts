@@ -185,6 +185,14 @@ class Client {
   close(): void {
     this.socket.terminate();
   }
+
+  /** Closes after what was sent is written, and waits for the close. */
+  async closeGracefully(): Promise<void> {
+    if (this.closeCode !== undefined) return;
+    const closed = new Promise<void>((resolve) => this.socket.once("close", () => resolve()));
+    this.socket.close();
+    await closed;
+  }
 }
 
 async function main(): Promise<void> {
@@ -267,7 +275,9 @@ async function main(): Promise<void> {
     const echo = async (withObservers: number) => {
       const d = new Client(`${wsOrigin}/sessions/${busy.id}/attach`, token);
       await d.opened();
-      await d.until(() => d.texts.some((m) => m.type === "hello" && m.role === "driver"));
+      // The previous run's driver may not be gone yet: then this one joins as an observer and is
+      // handed the wheel (a role frame) when it goes.
+      await d.until(() => d.texts.filter((m) => m.type === "hello" || m.type === "role").at(-1)?.role === "driver");
       // The observers read in a process of their own: in this one, reading 50 × the shell's output
       // would starve the driver's socket, and the server would pause the PTY for a slow driver.
       const watchers = withObservers > 0 ? await startChild("observers", [`--url=${wsOrigin}/sessions/${busy.id}/attach?role=observer`, `--token=${token}`, `--count=${withObservers}`]) : undefined;
@@ -290,7 +300,8 @@ async function main(): Promise<void> {
       const b0 = d.bytes;
       const f0 = d.frames;
       const samples: number[] = [];
-      for (let i = 0; i < keys; i++) {
+      // At least a second of typing, so the output rate is read over a window long enough to mean it.
+      for (let i = 0; i < keys || now() - t0 < 1000; i++) {
         seen = false;
         const t = now();
         d.socket.send(Buffer.from("Z"));
@@ -308,7 +319,8 @@ async function main(): Promise<void> {
         cut = Number(await watchers.next("CUT "));
         await stopChild(watchers);
       }
-      d.close();
+      // Closed, not terminated: the kill line must reach the shell before the next run's flood.
+      await d.closeGracefully();
       samples.sort((a, b) => a - b);
       return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), mbps, cut };
     };
