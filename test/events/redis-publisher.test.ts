@@ -69,6 +69,16 @@ describe.skipIf(!redisUp)("the Redis publisher", () => {
     return sinks;
   };
 
+  /** Sinks publishing to a channel of this test's own, once connected, and a subscriber of it. */
+  const publishingToFreshChannel = async () => {
+    const channel = `test:events:${newId()}`;
+    const subscriber = await subscribe(SERVICES.redis.url, channel);
+    closers.push(subscriber.close);
+    const started = await start({ redisUrl: SERVICES.redis.url, redisChannel: channel });
+    await waitFor("the publisher to connect", () => started.redis!.stats().connected);
+    return { subscriber, sinks: started };
+  };
+
   beforeEach(() => {
     sinks = undefined;
   });
@@ -109,11 +119,7 @@ describe.skipIf(!redisUp)("the Redis publisher", () => {
   });
 
   it("publishes values with newlines, quotes and any Unicode intact, one message per change", async () => {
-    const channel = `test:events:${newId()}`;
-    const subscriber = await subscribe(SERVICES.redis.url, channel);
-    closers.push(subscriber.close);
-    const sinks = await start({ redisUrl: SERVICES.redis.url, redisChannel: channel });
-    await waitFor("the publisher to connect", () => sinks.redis!.stats().connected);
+    const { subscriber } = await publishingToFreshChannel();
     const odd = 'line\nbreak "quoted" \\ tab\t ü ✓ 🚀 \u2028 end';
     const s = await manager.create({ agent_id: odd, type: odd });
     await manager.appendEvent(s.id, "note", { text: odd });
@@ -126,11 +132,7 @@ describe.skipIf(!redisUp)("the Redis publisher", () => {
   });
 
   it("publishes every change in commit order: create, events, checkpoint, update, delete", async () => {
-    const channel = `test:events:${newId()}`;
-    const subscriber = await subscribe(SERVICES.redis.url, channel);
-    closers.push(subscriber.close);
-    const sinks = await start({ redisUrl: SERVICES.redis.url, redisChannel: channel });
-    await waitFor("the publisher to connect", () => sinks.redis!.stats().connected);
+    const { subscriber, sinks } = await publishingToFreshChannel();
 
     const s = await manager.create({ agent_id: "a1", type: "task" });
     await manager.appendEvent(s.id, "tool_call", { tool: "grep" });
@@ -160,11 +162,7 @@ describe.skipIf(!redisUp)("the Redis publisher", () => {
   });
 
   it("keeps up with writers that hold the event loop: every message arrives, in order, none dropped", async () => {
-    const channel = `test:events:${newId()}`;
-    const subscriber = await subscribe(SERVICES.redis.url, channel);
-    closers.push(subscriber.close);
-    const sinks = await start({ redisUrl: SERVICES.redis.url, redisChannel: channel });
-    await waitFor("the publisher to connect", () => sinks.redis!.stats().connected);
+    const { subscriber, sinks } = await publishingToFreshChannel();
     const s = await manager.create({});
     // 20 rounds of 1000 concurrent appends: each round holds the loop far longer than a batch takes,
     // and together they are twice what the queue holds.

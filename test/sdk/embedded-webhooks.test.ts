@@ -2,11 +2,11 @@
  * Seed 004's webhooks with no server at all: the embedded API delivers the events it writes to
  * the webhooks `configureWebhook` registered, signed and retried.
  */
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { closeSessions, completeSession, configureSessions, configureWebhook, pauseSession, startSession } from "sessiond";
+import { runNode } from "../helpers/run-node.js";
 import { tempHome } from "../helpers/temp-home.js";
 import { type Receiver, startReceiver } from "../events/support/receiver.js";
 import { waitFor } from "../events/support/wait.js";
@@ -60,19 +60,7 @@ it("delivers from a script that ends right after its last write, without closeSe
       `console.log(s.id);`,
     ].join("\n"),
   );
-  const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script], {
-      cwd: new URL("../..", import.meta.url).pathname,
-      env: { ...process.env, SESSIOND_HOME: home!.home },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.once("error", reject);
-    child.once("exit", (status) => resolve({ status, stdout, stderr }));
-  });
+  const run = await runNode(["--import", "tsx", script], { cwd: new URL("../..", import.meta.url).pathname, env: { SESSIOND_HOME: home!.home } });
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
   // The process stayed up until the delivery was made: it is there when the process has exited.

@@ -1,5 +1,5 @@
-import { spawn } from "node:child_process";
 import { afterEach, expect, it } from "vitest";
+import { runNode } from "../helpers/run-node.js";
 import { type TestServer, startServer } from "../server/harness.js";
 
 const EXAMPLE = new URL("../../examples/sdk-agent-loop.ts", import.meta.url).pathname;
@@ -9,25 +9,12 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** Runs a script in a child process and collects its output. */
-function run(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.once("error", reject);
-    child.once("exit", (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
 it("runs the README's SDK agent loop against a real server on a loopback port", async () => {
   server = await startServer();
   await server.app.listen({ host: "127.0.0.1", port: 0 });
   const { port } = server.app.server.address() as { port: number };
   // No flags: the example finds the server and its token as any client does, from the environment.
-  const result = await run(["--import", "tsx", EXAMPLE], { SESSIOND_HOME: server.home, SESSIOND_PORT: String(port) });
+  const result = await runNode(["--import", "tsx", EXAMPLE], { env: { SESSIOND_HOME: server.home, SESSIOND_PORT: String(port) } });
   expect(result.stderr).toBe("");
   expect(result.status).toBe(0);
   const lines = result.stdout.trim().split("\n");
