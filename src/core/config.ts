@@ -6,6 +6,9 @@ import { validate } from "./schemas.js";
 
 const MiB = 1024 * 1024;
 
+/** An ssh host key's SHA-256 fingerprint as `ssh-keygen -l` prints it (`SHA256:` + 43 base64 characters). */
+export const SshHostKeySha256 = Type.String({ minLength: 1, maxLength: 100, pattern: "^(SHA256:)?[A-Za-z0-9+/]{43}=?$" });
+
 /**
  * Every option sessiond has, with its default and unit. Durations end in `Ms`, sizes in `Bytes`.
  * Sources merge as defaults < config file < environment < flags; the result is validated once
@@ -226,7 +229,7 @@ export const ConfigSchema = Type.Object(
         user: Type.Optional(Type.String({ minLength: 1 })),
         keyPath: Type.Optional(Type.String({ minLength: 1 })),
         /** The host's key fingerprint (`SHA256:…`), when a request gives none. */
-        hostKeySha256: Type.Optional(Type.String({ minLength: 1, pattern: "^(SHA256:)?[A-Za-z0-9+/]{43}=?$" })),
+        hostKeySha256: Type.Optional(SshHostKeySha256),
         /** Connect to hosts whose key is not pinned, accepting any key (open to a man in the middle). @default false */
         acceptUnknownHostKeys: Type.Optional(Type.Boolean()),
         /** The folder on the ssh host in which each session makes its private runtime folder (rc, stderr FIFO). @default "/tmp" */

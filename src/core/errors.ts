@@ -39,6 +39,9 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 /** Values substituted into an error's message template. */
 export type ErrorParams = Record<string, string | number | undefined>;
 
+/** Marks every SessiondError, whichever copy of this module made it (see Symbol.hasInstance below). */
+const SESSIOND_ERROR = Symbol.for("sessiond.error");
+
 /**
  * The one error class of sessiond. `code` is stable across versions and the wire; `field` names
  * the offending input field where there is one.
@@ -46,9 +49,6 @@ export type ErrorParams = Record<string, string | number | undefined>;
  * @example
  * throw new SessiondError("not_found", { what: "session", ref: "build-42" });
  */
-/** Marks every SessiondError, whichever copy of this module made it (see Symbol.hasInstance below). */
-const SESSIOND_ERROR = Symbol.for("sessiond.error");
-
 export class SessiondError extends Error {
   /**
    * `instanceof` by brand, not by prototype: the installed CLI is a bundle that loads some

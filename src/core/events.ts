@@ -64,3 +64,9 @@ export interface Checkpoint {
   readonly state: SessionState;
   readonly created_at: string;
 }
+
+/** How a tool call ended, beside its result: the error it threw (recorded in place of the result), and its wall time. */
+export interface ToolCallOutcome {
+  readonly error?: { readonly name: string; readonly message: string; readonly code?: string };
+  readonly duration_ms?: number;
+}

@@ -19,6 +19,7 @@ import {
   type SessionStats,
   type SessionStatus,
   SessiondError,
+  type ToolCallOutcome,
   type UpdateSessionInput,
   UpdateSessionSchema,
   applyEvent,
@@ -49,12 +50,6 @@ export interface SessionManagerOptions {
   readonly bus?: EventBus;
   /** Called after every group commit (batch size, duration), e.g. to export metrics. */
   readonly observeCommit?: (commit: CommitObservation) => void;
-}
-
-/** How a tool call ended, beside its result: the error it threw, and its wall time. */
-export interface ToolCallOutcome {
-  readonly error?: { readonly name: string; readonly message: string; readonly code?: string };
-  readonly duration_ms?: number;
 }
 
 /** Optimistic concurrency: refuse the write unless the session is at this version. */

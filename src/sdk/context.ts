@@ -9,6 +9,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { SessiondError } from "../core/errors.js";
+import type { ToolCallOutcome } from "../core/events.js";
 
 /** What a scope records into: the embedded engine or a remote server. */
 export interface SessionRecorder {
@@ -18,15 +19,11 @@ export interface SessionRecorder {
   addEvent(sessionId: string, type: string, data: Record<string, unknown>): Promise<unknown>;
 }
 
-/** A tool call as an event's data. */
-export interface ToolCallRecord {
+/** A tool call as an event's data: `error` when it threw, `duration_ms` when it was timed. */
+export interface ToolCallRecord extends ToolCallOutcome {
   tool: string;
   args?: unknown;
   result?: unknown;
-  /** The error the tool threw, as `{name, message, code?}`. */
-  error?: { name: string; message: string; code?: string };
-  /** Wall time of the call, in milliseconds. */
-  duration_ms?: number;
 }
 
 /** The scope code runs in. */

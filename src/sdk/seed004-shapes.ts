@@ -3,7 +3,7 @@
  * sessiond's snake_case records. Pure: shared by the embedded API and the remote one, so both
  * answer exactly the same objects.
  */
-import type { SessionEvent } from "../core/events.js";
+import type { SessionEvent, ToolCallOutcome } from "../core/events.js";
 import type { CreateSessionInput, JsonObject, Session, SessionFilter, SessionKind, SessionStats, SessionStatus } from "../core/session.js";
 import type { ToolCallRecord } from "./context.js";
 
@@ -207,6 +207,6 @@ export function defined<T extends Record<string, unknown>>(value: T): { [K in ke
 }
 
 /** The error and duration of a seed-004 tool call record, as the engine's recordToolCall takes them. */
-export function toolCallOutcome(call: ToolCallRecord): { error?: { name: string; message: string; code?: string }; duration_ms?: number } {
+export function toolCallOutcome(call: ToolCallRecord): ToolCallOutcome {
   return { ...(call.error !== undefined ? { error: call.error } : {}), ...(call.duration_ms !== undefined ? { duration_ms: call.duration_ms } : {}) };
 }

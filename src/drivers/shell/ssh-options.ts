@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { type Static, Type } from "@sinclair/typebox";
-import { type Config, SSH_DEFAULT_PORT, SSH_DEFAULT_RUNTIME_DIR, errors, validate } from "../../core/index.js";
+import { type Config, SSH_DEFAULT_PORT, SSH_DEFAULT_RUNTIME_DIR, SshHostKeySha256, errors, validate } from "../../core/index.js";
 import { ANY_HOST_KEY, type SshTarget } from "./ssh-transport.js";
 
 /**
@@ -22,7 +22,7 @@ export const SshOptionsSchema = Type.Object(
      * The host key's fingerprint (`SHA256:…` as `ssh-keygen -lf` prints it). Required, here or
      * in config `ssh.hostKeySha256`, unless config `ssh.acceptUnknownHostKeys` is true.
      */
-    host_key_sha256: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: "^(SHA256:)?[A-Za-z0-9+/]{43}=?$" })),
+    host_key_sha256: Type.Optional(SshHostKeySha256),
   },
   { additionalProperties: false },
 );

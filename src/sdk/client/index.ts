@@ -21,7 +21,7 @@ import { type ClientOptions, Transport } from "./transport.js";
 import { WebhooksClient } from "./webhooks-client.js";
 
 export { ERROR_CODES, type ErrorCode, SessiondError, isSessiondError } from "../../core/errors.js";
-export type { Checkpoint, SessionEvent, SessionState } from "../../core/events.js";
+export type { Checkpoint, SessionEvent, SessionState, ToolCallOutcome } from "../../core/events.js";
 export type { CreateSessionInput, JsonObject, Page, PageRequest, Session, SessionFilter, SessionStats, SessionStatus, UpdateSessionInput } from "../../core/session.js";
 export { type InstrumentOptions, type SessionRecorder, type SessionScope, type ToolCallRecord, currentScope, currentSession, instrument, withSession } from "../context.js";
 export type { AgentSessionEvent, RemoteAgentSession, SessionQuery, SessionResumeContext, SessionStatsSummary, StartSessionOptions, WebhookOptions } from "../seed004-shapes.js";
@@ -31,7 +31,7 @@ export { type ExecPolicy, type ExecState, ExecsClient, type SessionProcess, type
 export { LiveClient, type LiveSessionInfo, type LiveStartOptions } from "./live-client.js";
 export { RemoteSessions, type RemoteSessionsOptions, createRemoteSessions } from "./remote-sessions.js";
 export { type ISessionClient, SeedSessionClient, type SessionMetadata } from "./session-client.js";
-export { type EventListOptions, type ExecuteResult, type NewSession, type Recovery, type SessionMetrics, type SessionPatch, SessionsClient, type StateAt, type ToolCallOutcome, type WriteOptions } from "./sessions-client.js";
+export { type EventListOptions, type ExecuteResult, type NewSession, type Recovery, type SessionMetrics, type SessionPatch, SessionsClient, type StateAt, type WriteOptions } from "./sessions-client.js";
 export {
   type CutoffMessage,
   type EndMessage,

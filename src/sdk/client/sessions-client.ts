@@ -1,4 +1,4 @@
-import type { Checkpoint, SessionEvent, SessionState } from "../../core/events.js";
+import type { Checkpoint, SessionEvent, SessionState, ToolCallOutcome } from "../../core/events.js";
 import type {
   CreateSessionInput,
   JsonObject,
@@ -19,12 +19,6 @@ export interface WriteOptions {
 }
 
 /** Which events to read; `types` filters, `order: "desc"` reads newest first. */
-/** How a tool call ended, beside its result: the error it threw (recorded in place of the result), and its wall time. */
-export interface ToolCallOutcome {
-  error?: { name: string; message: string; code?: string };
-  duration_ms?: number;
-}
-
 export interface EventListOptions extends PageRequest {
   after_seq?: number;
   to_seq?: number;

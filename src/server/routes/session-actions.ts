@@ -139,7 +139,7 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
     async (request, reply) => {
       const [session] = await target(request, request.params.id);
       const { tool, args, result, error, duration_ms } = request.body;
-      const event = await manager.recordToolCall(session.id, tool, args, result, { ...(error ? { error } : {}), ...(duration_ms !== undefined ? { duration_ms } : {}) });
+      const event = await manager.recordToolCall(session.id, tool, args, result, { error, duration_ms });
       return sendJson(reply, toJson(event), 201);
     },
   );
