@@ -2,11 +2,12 @@ import { join } from "node:path";
 import { SessiondError, errors } from "../core/index.js";
 import type { LiveProcess, SessionProcess } from "./driver.js";
 import type { ExecResult } from "./exec-result.js";
+import type { ArtifactCategory } from "./workspace.js";
 
 /** Signals a caller may send to one of a session's processes. */
 const KILL_SIGNALS: readonly NodeJS.Signals[] = ["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
 /** Background job logs go in the workspace's artifact folder of this name. */
-const ARTIFACT_LOGS = "logs";
+const ARTIFACT_LOGS: ArtifactCategory = "logs";
 
 /** A job started with `background: true`. */
 interface BackgroundJob {

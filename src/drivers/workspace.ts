@@ -5,12 +5,25 @@ import { type Config, type Session, dataPaths } from "../core/index.js";
 /** Seed 002's artifact categories: one folder each in every session's workspace. */
 export const ARTIFACT_CATEGORIES = ["logs", "screenshots", "files", "recordings", "devtools"] as const;
 
-// The same rule as the server's Workspaces.dirOf, so both name one folder per session.
+/** One of the five artifact folders. */
+export type ArtifactCategory = (typeof ARTIFACT_CATEGORIES)[number];
+
 const SAFE_DIR_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
-/** `$SESSIOND_HOME/workspaces/<name>` (the id when the name is not a safe folder name). */
+/**
+ * The folder name of a session's workspace: its name (human-readable), or its id when the name
+ * is not a safe folder name. The live drivers (a shell's start cwd) and the server's artifact
+ * routes both use it, so they name one folder.
+ */
+export function workspaceName(session: Pick<Session, "id" | "name">): string {
+  if (SAFE_DIR_NAME.test(session.name)) return session.name;
+  if (SAFE_DIR_NAME.test(session.id)) return session.id;
+  return encodeURIComponent(session.id);
+}
+
+/** `$SESSIOND_HOME/workspaces/<name>` (see workspaceName). */
 export function workspaceDir(config: Pick<Config, "home">, session: Pick<Session, "id" | "name">): string {
-  return join(dataPaths(config).workspaces, SAFE_DIR_NAME.test(session.name) ? session.name : session.id);
+  return join(dataPaths(config).workspaces, workspaceName(session));
 }
 
 /** Creates a session's workspace with its artifact folders. @returns the workspace folder */

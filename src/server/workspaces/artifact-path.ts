@@ -1,9 +1,8 @@
 import { errors } from "../../core/index.js";
+import { ARTIFACT_CATEGORIES, type ArtifactCategory } from "../../drivers/workspace.js";
 
-/** Seed 002's artifact categories: one folder each in every session's workspace. */
-export const ARTIFACT_CATEGORIES = ["logs", "screenshots", "files", "recordings", "devtools"] as const;
-/** One of the five artifact folders. */
-export type ArtifactCategory = (typeof ARTIFACT_CATEGORIES)[number];
+// Seed 002's categories are the drivers' (a shell's workspace is made with them): one list.
+export { ARTIFACT_CATEGORIES, type ArtifactCategory };
 
 /** Uploads are written under this prefix, then renamed into place; callers may not use it. */
 export const UPLOAD_PREFIX = ".sessiond-upload-";

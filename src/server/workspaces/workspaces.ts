@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type Session, SessiondError, errors } from "../../core/index.js";
+import { workspaceName } from "../../drivers/workspace.js";
 import { ARTIFACT_CATEGORIES, type ArtifactCategory, UPLOAD_PREFIX, artifactSegments } from "./artifact-path.js";
 import { mediaTypeOf } from "./media-type.js";
 
@@ -31,8 +32,6 @@ export interface OpenArtifact {
 /** The most entries a listing returns. */
 export const MAX_LISTING = 10_000;
 
-const SAFE_DIR_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-
 /**
  * Per-session workspaces (seed 002): `<root>/<name-or-id>/{logs,screenshots,files,recordings,
  * devtools}/…`. Every path is checked segment by segment (artifactSegments) and every folder on
@@ -50,7 +49,7 @@ export class Workspaces {
 
   /** The folder of a session: its name (human-readable), or its id when the name is not a safe folder name. */
   dirOf(session: Pick<Session, "id" | "name">): string {
-    return join(this.root, dirName(session));
+    return join(this.root, workspaceName(session));
   }
 
   /** Creates the session's folder and its category folders. @returns the folder */
@@ -187,7 +186,7 @@ export class Workspaces {
   private async folder(session: Pick<Session, "id" | "name">, category: ArtifactCategory, segments: readonly string[], create: boolean): Promise<string | undefined> {
     if (create) await mkdir(this.root, { recursive: true, mode: 0o700 });
     let dir = this.root;
-    const parts = [dirName(session), category, ...segments];
+    const parts = [workspaceName(session), category, ...segments];
     for (let i = 0; i < parts.length; i++) {
       const next = join(dir, parts[i]!);
       let stat = await lstatOrUndefined(next);
@@ -207,12 +206,6 @@ export class Workspaces {
     }
     return dir;
   }
-}
-
-function dirName(session: Pick<Session, "id" | "name">): string {
-  if (SAFE_DIR_NAME.test(session.name)) return session.name;
-  if (SAFE_DIR_NAME.test(session.id)) return session.id;
-  return encodeURIComponent(session.id);
 }
 
 async function walk(dir: string, category: ArtifactCategory, prefix: string, out: ArtifactEntry[]): Promise<void> {
