@@ -31,6 +31,7 @@ import { streamRoutes } from "./routes/stream.js";
 import type { ServerContext } from "./server-context.js";
 import { typeboxValidatorCompiler } from "./validation.js";
 import { Workspaces } from "./workspaces/index.js";
+import { installWriteCoalescing } from "./write-coalescing.js";
 
 /** What the HTTP server is built from. */
 export interface BuildAppOptions {
@@ -118,6 +119,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.addHook("preClose", async () => {
     closing = true;
   });
+  installWriteCoalescing(app);
   installAuth(app, { registry, enabled: config.auth, publicPrefixes: [DOCS_PREFIX] });
   if (verbose) {
     app.addHook("onResponse", async (request, reply) => {
