@@ -39,9 +39,30 @@ export function sendJson(reply: FastifyReply, text: string | Buffer, status = 20
 export function setNextPage(request: FastifyRequest, reply: FastifyReply, nextCursor: string | null): void {
   if (nextCursor === null) return;
   reply.header("x-next-cursor", nextCursor);
-  const url = new URL(request.url, "http://sessiond");
-  url.searchParams.set("cursor", nextCursor);
-  reply.header("link", `<${url.pathname}${url.search}>; rel="next"`);
+  reply.header("link", `<${withCursor(request.url, nextCursor)}>; rel="next"`);
+}
+
+/**
+ * The request's URL with its `cursor` parameter replaced, the other parameters kept as sent.
+ * By string, not with URL/URLSearchParams: parsing the URL cost ~10 µs, a tenth of a listing.
+ */
+export function withCursor(url: string, cursor: string): string {
+  const q = url.indexOf("?");
+  const path = q === -1 ? url : url.slice(0, q);
+  const kept = q === -1 ? [] : url.slice(q + 1).split("&").filter((param) => param !== "" && paramName(param) !== "cursor");
+  kept.push(`cursor=${encodeURIComponent(cursor)}`);
+  return `${path}?${kept.join("&")}`;
+}
+
+function paramName(param: string): string {
+  const eq = param.indexOf("=");
+  const name = eq === -1 ? param : param.slice(0, eq);
+  if (!/[%+]/.test(name)) return name;
+  try {
+    return decodeURIComponent(name.replace(/\+/g, " "));
+  } catch {
+    return name;
+  }
 }
 
 /** The media type of every JSON answer. */

@@ -227,8 +227,10 @@ describe("listing", () => {
       seen.push(...res.body.map((s: { context: { i: number } }) => s.context.i));
       const next = res.headers["x-next-cursor"] as string | undefined;
       if (!next) break;
-      expect(res.headers.link).toContain('rel="next"');
-      url = `/sessions/?limit=3&cursor=${encodeURIComponent(next)}`;
+      // The Link header is the next page's URL: the query as sent, with the new cursor.
+      const link = /^<([^>]+)>; rel="next"$/.exec(res.headers.link as string);
+      expect(link?.[1]).toBe(`/sessions/?limit=3&cursor=${encodeURIComponent(next)}`);
+      url = link![1]!;
     }
     expect(seen).toEqual([6, 5, 4, 3, 2, 1, 0]);
   });
