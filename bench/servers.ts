@@ -43,6 +43,22 @@ export async function helloServer(): Promise<void> {
   process.once("SIGTERM", () => process.exit(0));
 }
 
+/**
+ * Child side: a bare Fastify that answers every GET with the bytes of one file, as JSON. The peer
+ * of a figure whose answers are large (a page of sessions): what sending those bytes alone costs.
+ */
+export async function staticServer(file: string): Promise<void> {
+  const [{ default: Fastify }, { readFileSync }] = await Promise.all([import("fastify"), import("node:fs")]);
+  const body = readFileSync(file);
+  const app = Fastify({ logger: false });
+  app.get("/*", (_request, reply) => {
+    reply.type("application/json; charset=utf-8").send(body);
+  });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  reportReady({ port: (app.server.address() as { port: number }).port });
+  process.once("SIGTERM", () => process.exit(0));
+}
+
 export interface StartedServer {
   readonly child: ChildProcess;
   readonly info: Record<string, unknown>;

@@ -111,6 +111,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   installErrorHandling(app, config.bodyLimitBytes);
   installContentTypes(app);
 
+  // First, so that every request, even one refused by a later hook, joins its batch of writes.
+  installWriteCoalescing(app);
   let closing = false;
   // Callback-style hooks on the hot path: an async hook costs a promise per request.
   app.addHook("onRequest", (_request, _reply, done) => {
@@ -119,7 +121,6 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.addHook("preClose", async () => {
     closing = true;
   });
-  installWriteCoalescing(app);
   installAuth(app, { registry, enabled: config.auth, publicPrefixes: [DOCS_PREFIX] });
   if (verbose) {
     app.addHook("onResponse", async (request, reply) => {

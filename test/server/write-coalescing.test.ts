@@ -12,6 +12,16 @@ async function loggingApp(coalesce: boolean): Promise<{ app: ReturnType<typeof F
     log.push(`handle ${n}`);
     reply.send({ n: Number(n) });
   });
+  // Answers two turns of the loop later, long after its batch closed.
+  app.get("/later/:n", (_request, reply) => {
+    setImmediate(() =>
+      setImmediate(() => {
+        log.push("sending");
+        reply.send({ later: true });
+        log.push("sent");
+      }),
+    );
+  });
   app.addHook("onSend", (request, _reply, payload, done) => {
     log.push(`write ${(request.params as { n: string }).n}`);
     done(null, payload);
@@ -33,6 +43,14 @@ describe("write coalescing", () => {
     const { app, log } = await loggingApp(false);
     await Promise.all([1, 2, 3].map((n) => app.inject({ method: "GET", url: `/${n}` })));
     expect(log).toEqual(["handle 1", "write 1", "handle 2", "write 2", "handle 3", "write 3"]);
+    await app.close();
+  });
+
+  it("writes an answer sent after the batch closed (after asynchronous work) at once, not a turn later", async () => {
+    const { app, log } = await loggingApp(true);
+    const answer = await app.inject({ method: "GET", url: "/later/1" });
+    expect(answer.json()).toEqual({ later: true });
+    expect(log).toEqual(["sending", "write 1", "sent"]);
     await app.close();
   });
 

@@ -2,6 +2,7 @@ import { statSync } from "node:fs";
 import { afterAll, expect, it } from "vitest";
 import { dataPaths } from "../../src/core/index.js";
 import { openSqliteStore } from "../../src/store/index.js";
+import { SESSION_READ_COLUMNS, sessionRowFromValues } from "../../src/store/sqlite/rows.js";
 import { tempHome } from "../helpers/temp-home.js";
 import { runStoreConformance } from "./conformance.js";
 
@@ -20,4 +21,11 @@ it("keeps the database readable by its owner only", async () => {
   const store = openSqliteStore(config);
   await store.close();
   expect(statSync(dataPaths(config).database).mode & 0o777).toBe(0o600);
+});
+
+it("reads a session row's values in SESSION_READ_COLUMNS' order", () => {
+  const values = SESSION_READ_COLUMNS.map((column) => `value of ${column}`);
+  const row = sessionRowFromValues(values) as unknown as Record<string, unknown>;
+  expect(Object.keys(row)).toEqual([...SESSION_READ_COLUMNS]);
+  for (const column of SESSION_READ_COLUMNS) expect(row[column]).toBe(`value of ${column}`);
 });

@@ -36,12 +36,14 @@ import {
   type EventRow,
   SCALAR_COLUMNS,
   SESSION_COLUMNS,
+  SESSION_READ_COLUMNS,
   type SessionRow,
   checkpointFromRow,
   decodeCursor,
   encodeCursor,
   eventFromRow,
   sessionFromRow,
+  sessionRowFromValues,
   sessionToRow,
 } from "./rows.js";
 
@@ -197,8 +199,9 @@ export class SqliteStore implements SyncStore {
   }
 
   getSession(id: string): Session | undefined {
-    const row = this.stmt("SELECT * FROM sessions WHERE id = ?").get(id) as SessionRow | undefined;
-    if (!row) return undefined;
+    const values = this.stmt(`SELECT ${SESSION_SELECT} FROM sessions p WHERE p.id = ?`).raw(true).get(id) as unknown[] | undefined;
+    if (!values) return undefined;
+    const row = sessionRowFromValues(values);
     const newest = this.stmt(
       "SELECT seq AS event_seq, ts AS event_ts FROM events WHERE skey = ? ORDER BY seq DESC LIMIT 1",
     ).get(row.skey ?? null) as NewestEvent | undefined;
@@ -252,11 +255,16 @@ export class SqliteStore implements SyncStore {
   private readSessions(ids: readonly string[]): Session[] {
     if (ids.length === 0) return [];
     const rows = this.stmt(
-      `SELECT p.*, e.seq AS event_seq, e.ts AS event_ts FROM sessions p
+      `SELECT ${SESSION_SELECT}, e.seq, e.ts FROM sessions p
        LEFT JOIN events e ON e.pos = (SELECT pos FROM events WHERE skey = p.skey ORDER BY seq DESC LIMIT 1)
        WHERE p.id IN (${ids.map(() => "?").join(", ")})`,
-    ).all(...ids) as (SessionRow & NewestEvent)[];
-    return rows.map((row) => sessionFromRow(withNewestEvent(row, row)));
+    )
+      .raw(true)
+      .all(...ids) as unknown[][];
+    const newest = SESSION_READ_COLUMNS.length;
+    return rows.map((values) =>
+      sessionFromRow(withNewestEvent(sessionRowFromValues(values), { event_seq: values[newest] as number | null, event_ts: values[newest + 1] as string | null })),
+    );
   }
 
   listEvents(sessionId: string, query: EventQuery): SessionEvent[] {
@@ -509,6 +517,9 @@ const DELIVERY_COLUMNS = [
 ] as const;
 
 /** The seq and time of a session's newest event, as the list and get queries fetch them. */
+/** The select list of a session read, from the table as `p`, in SESSION_READ_COLUMNS' order. */
+const SESSION_SELECT = SESSION_READ_COLUMNS.map((c) => `p.${c}`).join(", ");
+
 interface NewestEvent {
   event_seq: number | null;
   event_ts: string | null;
