@@ -199,13 +199,7 @@ export class SqliteStore implements SyncStore {
   }
 
   getSession(id: string): Session | undefined {
-    const values = this.stmt(`SELECT ${SESSION_SELECT} FROM sessions p WHERE p.id = ?`).raw(true).get(id) as unknown[] | undefined;
-    if (!values) return undefined;
-    const row = sessionRowFromValues(values);
-    const newest = this.stmt(
-      "SELECT seq AS event_seq, ts AS event_ts FROM events WHERE skey = ? ORDER BY seq DESC LIMIT 1",
-    ).get(row.skey ?? null) as NewestEvent | undefined;
-    return sessionFromRow(withNewestEvent(row, newest));
+    return this.readSessions([id])[0];
   }
 
   findSessionId(name: string): string | undefined {
@@ -516,10 +510,10 @@ const DELIVERY_COLUMNS = [
   "next_attempt_at", "created_at", "delivered_at", "body",
 ] as const;
 
-/** The seq and time of a session's newest event, as the list and get queries fetch them. */
 /** The select list of a session read, from the table as `p`, in SESSION_READ_COLUMNS' order. */
 const SESSION_SELECT = SESSION_READ_COLUMNS.map((c) => `p.${c}`).join(", ");
 
+/** The seq and time of a session's newest event, as the list and get queries fetch them. */
 interface NewestEvent {
   event_seq: number | null;
   event_ts: string | null;
