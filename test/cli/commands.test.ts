@@ -62,8 +62,10 @@ describe("sessiond client commands against a server they start themselves", SLOW
     const again = await h.run(["pause", "build-1"]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/^sessiond: .*paused.*\(run `sessiond show <session>` to see its status\)\n$/);
-    expect((await h.json<S>(["resume", "build-1"])).status).toBe("active");
-    expect((await h.json<S>(["complete", "build-1", '{"pr": 42}'])).status).toBe("completed");
+    // A human line names the new status once: beside the verb only when the verb does not say it.
+    expect((await h.run(["resume", "build-1"])).stdout).toBe("build-1 resumed: active\n");
+    expect((await h.run(["complete", "build-1", '{"pr": 42}'])).stdout).toBe("build-1 completed\n");
+    expect(await h.json<S>(["show", "build-1"])).toMatchObject({ status: "completed", result: { pr: 42 } });
     const events = (await h.run(["events", "build-1", "--json"])).stdout.trim().split("\n").map((l) => JSON.parse(l) as { seq: number; type: string });
     expect(events.map((e) => e.type)).toEqual(["start", "iteration", "pause", "resume", "complete"]);
     expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);

@@ -5,8 +5,10 @@ import { withClient } from "../client.js";
 import { EXIT } from "../fail.js";
 import { paint, printJson, statusStyle } from "../output.js";
 
+/** `build-42 paused`, or with the status where the verb does not say it: `build-42 resumed: active`. */
 function printSession(session: Session, json: boolean | undefined, verb: string): void {
   if (json) printJson(session);
+  else if (verb === session.status) process.stdout.write(`${session.name} ${paint(statusStyle(session.status), verb)}\n`);
   else process.stdout.write(`${session.name} ${verb}: ${paint(statusStyle(session.status), session.status)}\n`);
 }
 
