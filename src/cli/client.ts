@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
 import { SessionsClient } from "../sdk/client/sessions-client.js";
-import type { Transport } from "../sdk/client/transport.js";
 import { type ClientFlags, resolveHome, socketIn } from "./home.js";
 import { SocketTransport } from "./socket-transport.js";
 
@@ -41,8 +40,7 @@ function open(socketPath: string): SocketTransport {
 }
 
 function clientOn(transport: SocketTransport): CliClient {
-  // SessionsClient only calls request() and where: the socket transport's contract.
-  return { sessions: new SessionsClient(transport as unknown as Transport), socketPath: transport.socketPath };
+  return { sessions: new SessionsClient(transport), socketPath: transport.socketPath };
 }
 
 async function startServer(flags: ClientFlags): Promise<void> {

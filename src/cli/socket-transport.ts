@@ -1,7 +1,7 @@
 import { Agent, type IncomingHttpHeaders, request } from "node:http";
 import { DEFAULT_CLIENT_TIMEOUT_MS } from "../core/defaults.js";
 import { errorFromWire, unreachable } from "../sdk/client/errors.js";
-import type { Reply, RequestSpec } from "../sdk/client/transport.js";
+import type { Reply, RequestSender, RequestSpec } from "../sdk/client/transport.js";
 import { parseBody, requestPath } from "../sdk/client/wire.js";
 
 /**
@@ -12,12 +12,12 @@ import { parseBody, requestPath } from "../sdk/client/wire.js";
  * Node's snapshot, where undici (the SDK's default transport) costs more to load than the whole
  * command takes otherwise. TCP, tokens and streams stay with the SDK's own transport.
  */
-export class SocketTransport {
+export class SocketTransport implements RequestSender {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 4 });
 
   constructor(
     readonly socketPath: string,
-    private readonly timeoutMs: number = DEFAULT_CLIENT_TIMEOUT_MS,
+    readonly timeoutMs: number = DEFAULT_CLIENT_TIMEOUT_MS,
   ) {}
 
   /** Where requests go, for messages. */
@@ -44,11 +44,12 @@ export class SocketTransport {
       headers["content-type"] = "application/json";
     }
     if (body !== undefined) headers["content-length"] = String(Buffer.byteLength(body));
+    const timeoutMs = spec.timeoutMs ?? this.timeoutMs;
     return new Promise((resolve, reject) => {
       // servername "": no TLS on a Unix socket, and without it node:http's agent derives one by
       // testing the host for an IP address, whose first call compiles the IPv6 regex (~4 ms of
       // a ~100 ms command).
-      const options = { socketPath: this.socketPath, agent: this.agent, servername: "", method: spec.method, path: requestPath(spec), headers, timeout: this.timeoutMs };
+      const options = { socketPath: this.socketPath, agent: this.agent, servername: "", method: spec.method, path: requestPath(spec), headers, timeout: timeoutMs };
       const req = request(options, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -60,7 +61,7 @@ export class SocketTransport {
           else resolve({ status, headers: res.headers as IncomingHttpHeaders, body: bytes });
         });
       });
-      req.once("timeout", () => req.destroy(unreachable(this.where, new Error("timed out"), this.timeoutMs)));
+      req.once("timeout", () => req.destroy(unreachable(this.where, new Error("timed out"), timeoutMs)));
       req.once("error", (err) => reject(isOurs(err) ? err : unreachable(this.where, err)));
       req.end(body);
     });

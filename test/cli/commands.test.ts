@@ -153,6 +153,12 @@ describe("sessiond client commands against a server they start themselves", SLOW
     const logs = await h.run(["logs", "sh-1"]);
     expect(logs.stdout).toContain("$ echo $GREETING from $(pwd)");
     expect(logs.stdout).toContain("hello from /tmp");
+    // --timeout ends a long command; and the client waits that long plus its usual deadline.
+    const cut = await h.run(["exec", "sh-1", "sleep 30", "--timeout", "300"]);
+    expect(cut.code).toBe(1);
+    expect(cut.stderr).toMatch(/^\[timeout\b/m);
+    const patient = await h.run(["exec", "sh-1", "sleep 1.5; echo done", "--timeout", "10000"], { env: { SESSIOND_CLIENT_TIMEOUT_MS: "1000" } });
+    expect(patient).toMatchObject({ code: 0, stdout: "done\n" });
     const slow = h.run(["exec", "sh-1", "sleep 30"]);
     await until(async () => (await h.json<{ interrupted: boolean }>(["interrupt", "sh-1"])).interrupted);
     const interrupted = await slow;

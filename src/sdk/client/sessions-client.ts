@@ -11,7 +11,7 @@ import type {
   UpdateSessionInput,
 } from "../../core/session.js";
 import { headerValue } from "./wire.js";
-import type { RequestSpec, Transport } from "./transport.js";
+import type { RequestSender, RequestSpec } from "./transport.js";
 
 /** A conditional write: `ifMatch` is the version the session must be at (sent as `If-Match: W/"<n>"`), or a raw If-Match value such as `*`. */
 export interface WriteOptions {
@@ -86,7 +86,7 @@ export type SessionPatch = UpdateSessionInput & { session_type?: string | null }
  * await client.sessions.updateSession(s.id, { task: "…" }, { ifMatch: s.version });
  */
 export class SessionsClient {
-  constructor(private readonly transport: Transport) {}
+  constructor(private readonly transport: RequestSender) {}
 
   /** POST /sessions/ → the new session (201). */
   async createSession(input: NewSession = {}): Promise<Session> {
@@ -303,6 +303,6 @@ export function filterQuery(filter: SessionFilter): RequestSpec["query"] {
 }
 
 /** An exec may run `timeout_ms`: wait that long plus the client's usual deadline for its answer. */
-export function execDeadline(transport: Transport, timeoutMs: number | undefined): { timeoutMs?: number } {
-  return timeoutMs === undefined ? {} : { timeoutMs: timeoutMs + transport.target.timeoutMs };
+export function execDeadline(transport: RequestSender, timeoutMs: number | undefined): { timeoutMs?: number } {
+  return timeoutMs === undefined ? {} : { timeoutMs: timeoutMs + transport.timeoutMs };
 }

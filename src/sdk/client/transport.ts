@@ -71,6 +71,17 @@ export interface RequestSpec {
   headers?: Record<string, string>;
 }
 
+/**
+ * What the typed clients need of a transport: to send a request, and the usual deadline (an exec
+ * allowed to run longer waits its own timeout plus this). `Transport` is one; the CLI's Unix
+ * socket transport is another.
+ */
+export interface RequestSender {
+  request<T>(spec: RequestSpec): Promise<Reply<T>>;
+  /** How long one request may take unless its spec says otherwise. */
+  readonly timeoutMs: number;
+}
+
 /** An answer whose body is still a stream (for feeds): the caller reads it and must consume or destroy it. */
 export interface StreamReply {
   status: number;
@@ -89,12 +100,16 @@ export interface Reply<T> {
  * HTTP to sessiond over undici: a Client on the Unix socket or a Pool on the origin. Every
  * request has a deadline; a non-2xx answer throws the SessiondError the server sent.
  */
-export class Transport {
+export class Transport implements RequestSender {
   readonly target: Target;
   private readonly dispatcher: Pool;
   /** The connections of open feeds, each its own. */
   private readonly streams = new Set<Client>();
   private closed = false;
+
+  get timeoutMs(): number {
+    return this.target.timeoutMs;
+  }
 
   constructor(options: ClientOptions = {}) {
     this.target = resolveTarget(options);
