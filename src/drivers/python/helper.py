@@ -139,11 +139,17 @@ class Helper:
     def report_exception(self, error):
         import traceback
 
-        tb = error.__traceback__
-        # The helper's own frames (run_cell, evaluate) are not the user's business.
-        while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) == HELPER_FILE:
-            tb = tb.tb_next
-        traceback.print_exception(type(error), error, tb)
+        # The helper's own frames are not the user's business: run_cell and evaluate above the
+        # cell, and on_sigint below it when an interrupt or timeout raised KeyboardInterrupt.
+        report = traceback.TracebackException(type(error), error, error.__traceback__)
+        pending = [report]
+        while pending:
+            part = pending.pop()
+            part.stack = traceback.StackSummary.from_list(
+                [frame for frame in part.stack if os.path.abspath(frame.filename) != HELPER_FILE]
+            )
+            pending.extend(chained for chained in (part.__cause__, part.__context__) if chained is not None)
+        sys.stderr.write("".join(report.format()))
 
 
 def write_all(fd, data):
