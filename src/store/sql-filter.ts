@@ -1,4 +1,6 @@
-import type { SessionFilter } from "../core/index.js";
+import type { Page, Session, SessionFilter } from "../core/index.js";
+import { encodeCursor } from "./rows.js";
+import type { HeldSessions } from "./store.js";
 
 /** A filtered, ordered selection of sessions (alias `s`), built for either SQL dialect. */
 export interface SessionQuery {
@@ -88,4 +90,53 @@ export function splitAnyOf(filter: SessionFilter): SessionFilter[] {
       ...(kind !== undefined ? { kind } : {}),
     })),
   );
+}
+
+/**
+ * The ids of a page of sessions, newest first, at most `limit + 1` (one more tells there is a
+ * next page): one index range per status/kind branch (see splitAnyOf), merged. Ids alone need no
+ * row: a whole row costs far more to turn into a JS object than an id.
+ */
+export function sessionPageQuery(
+  filter: SessionFilter,
+  cursor: readonly [createdAt: string, id: string] | undefined,
+  limit: number,
+  placeholder: (n: number) => string,
+): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const branches = splitAnyOf(filter).map((branch, i) => {
+    const offset = params.length;
+    const q = sessionQuery(branch, cursor, (n) => placeholder(offset + n));
+    params.push(...q.params, limit + 1);
+    return `SELECT * FROM (SELECT s.id, s.created_at ${q.from} ${q.where} ${q.orderBy} LIMIT ${placeholder(params.length)}) AS branch_${i}`;
+  });
+  if (branches.length === 1) return { sql: branches[0]!, params };
+  params.push(limit + 1);
+  return { sql: `${branches.join(" UNION ALL ")} ORDER BY created_at DESC, id DESC LIMIT ${placeholder(params.length)}`, params };
+}
+
+/**
+ * Turns a page's ids (from sessionPageQuery) into the page: the sessions the caller holds are
+ * taken as they are, and `unheld` names the rest, whose rows the store reads and hands to
+ * `finish`. An id whose row is gone by then was deleted between the two reads: it is left out.
+ */
+export function pageOfIds(ids: readonly string[], limit: number, held: HeldSessions | undefined): { unheld: string[]; finish(read: Iterable<Session>): Page<Session> } {
+  const more = ids.length > limit;
+  const pageIds = more ? ids.slice(0, limit) : ids;
+  const found = new Map<string, Session>();
+  const unheld: string[] = [];
+  for (const id of pageIds) {
+    const session = held?.(id);
+    if (session) found.set(id, session);
+    else unheld.push(id);
+  }
+  return {
+    unheld,
+    finish(read) {
+      for (const session of read) found.set(session.id, session);
+      const items = pageIds.flatMap((id) => found.get(id) ?? []);
+      const last = items.at(-1);
+      return { items, next_cursor: more && last ? encodeCursor(last) : null };
+    },
+  };
 }

@@ -2,7 +2,7 @@ import { statSync } from "node:fs";
 import { afterAll, expect, it } from "vitest";
 import { dataPaths } from "../../src/core/index.js";
 import { openSqliteStore } from "../../src/store/index.js";
-import { SESSION_READ_COLUMNS, sessionRowFromValues } from "../../src/store/sqlite/rows.js";
+import { SESSION_READ_COLUMNS, sessionRowFromValues } from "../../src/store/rows.js";
 import { tempHome } from "../helpers/temp-home.js";
 import { runStoreConformance } from "./conformance.js";
 

@@ -1,27 +1,11 @@
-import { readdirSync, readFileSync } from "node:fs";
 import type Database from "better-sqlite3";
+import { type Migration, readMigrations } from "../migration-files.js";
 
-const MIGRATIONS_DIR = new URL("./migrations/", import.meta.url);
-const FILE_PATTERN = /^(\d{4})_[a-z0-9_]+\.sql$/;
-
-/** One schema migration: an append-only SQL file named `NNNN_what.sql`. */
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly sql: string;
-}
+export type { Migration } from "../migration-files.js";
 
 /** The migrations shipped with this build, in version order. */
 export function shippedMigrations(): Migration[] {
-  return readdirSync(MIGRATIONS_DIR)
-    .map((name) => ({ name, match: FILE_PATTERN.exec(name) }))
-    .filter((f): f is { name: string; match: RegExpExecArray } => f.match !== null)
-    .map(({ name, match }) => ({
-      version: Number(match[1]),
-      name,
-      sql: readFileSync(new URL(name, MIGRATIONS_DIR), "utf8"),
-    }))
-    .sort((a, b) => a.version - b.version);
+  return readMigrations(new URL("./migrations/", import.meta.url));
 }
 
 /**

@@ -1,7 +1,7 @@
-import { jsonText, parseJson } from "../../core/index.js";
-import type { Checkpoint, JsonObject, Session, SessionEvent, SessionState } from "../../core/index.js";
+import { errors, jsonText, parseJson } from "../core/index.js";
+import type { Checkpoint, JsonObject, Session, SessionEvent, SessionState } from "../core/index.js";
 
-/** A `sessions` row as SQLite returns it. */
+/** A `sessions` row as the stores read and write it (JSON fields as text). */
 export interface SessionRow {
   id: string;
   /** The integer key events refer to the session by (set by the store on insert; absent when writing). */
@@ -204,6 +204,17 @@ export function encodeCursor(s: Pick<Session, "created_at" | "id">): string {
 }
 
 /** @returns undefined when the cursor is not one this store made */
+/**
+ * The listing position a page's `cursor` names, or undefined for the first page.
+ * @throws validation naming cursor when it is not a cursor a previous page returned
+ */
+export function pagePosition(cursor: string | undefined): [string, string] | undefined {
+  if (cursor === undefined) return undefined;
+  const position = decodeCursor(cursor);
+  if (!position) throw errors.validation("cursor", "not a cursor returned by a previous page");
+  return position;
+}
+
 export function decodeCursor(cursor: string): [string, string] | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
