@@ -4,6 +4,7 @@ import { cpSync, existsSync } from "node:fs";
 
 const assets = [
   "store/sqlite/migrations",
+  "store/postgres/migrations",
   // The interpreter helpers live sessions run (issue 7): plain Python and JavaScript, shipped as is.
   "drivers/python/helper.py",
   "drivers/typescript/helper.mjs",

@@ -23,6 +23,10 @@ export const ConfigSchema = Type.Object(
     store: Type.Union([Type.Literal("sqlite"), Type.Literal("postgres")]),
     /** PostgreSQL connection string when `store` is postgres. Env `SESSIOND_PG_URL`. */
     pgUrl: Type.Optional(Type.String()),
+    /** Connections the PostgreSQL store's pool opens at most. @default 10 */
+    pgPoolSize: Type.Integer({ minimum: 1 }),
+    /** How long opening a PostgreSQL connection may take before the query fails. @default 5000 */
+    pgConnectTimeoutMs: Type.Integer({ minimum: 1 }),
     /** Redis URL for pub/sub events and scale-out. Env `SESSIOND_REDIS_URL`. */
     redisUrl: Type.Optional(Type.String()),
     /** The Redis pub/sub channel session events are published on (seed 003). @default "events:session" */
@@ -369,6 +373,8 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
   return {
     home: join(userHome, DEFAULT_HOME_DIR),
     store: "sqlite",
+    pgPoolSize: 10,
+    pgConnectTimeoutMs: 5000,
     redisChannel: "events:session",
     redisMaxQueuedMessages: 10_000,
     redisCommandTimeoutMs: 5000,

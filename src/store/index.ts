@@ -6,6 +6,7 @@ export type { CommitResult, HeldSessions, SessionActivity, Store, SyncStore, Web
 export type { ExecOutputExtent, FeedEntry, OutputRecord, OutputStreamName, StoredOutput } from "./store.js";
 export { asyncStore } from "./store.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite/sqlite-store.js";
+export type { PostgresStoreOptions } from "./postgres/index.js";
 
 /** The embedded SQLite store of a config, opened synchronously (seed 004's reads need that). */
 export function openSqliteStore(
@@ -29,7 +30,12 @@ export async function openStore(config: Config): Promise<Store> {
   switch (config.store) {
     case "sqlite":
       return openSqliteStore(config);
-    case "postgres":
-      throw new Error("the PostgreSQL store is not built yet; use SESSIOND_STORE=sqlite");
+    case "postgres": {
+      if (!config.pgUrl) {
+        throw new Error("the PostgreSQL store needs a connection string: set SESSIOND_PG_URL (config key pgUrl)");
+      }
+      const { openPostgresStore } = await import("./postgres/index.js");
+      return openPostgresStore({ url: config.pgUrl, poolSize: config.pgPoolSize, connectTimeoutMs: config.pgConnectTimeoutMs });
+    }
   }
 }

@@ -1,0 +1,2 @@
+export { openPostgresStore, type PostgresStoreOptions } from "./postgres-store.js";
+export { migratePostgres, shippedPostgresMigrations } from "./migrate.js";

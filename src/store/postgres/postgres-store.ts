@@ -1,0 +1,58 @@
+import type pg from "pg";
+import type { Store } from "../store.js";
+import { createPool } from "./db.js";
+import { historyReads } from "./history.js";
+import { migratePostgres } from "./migrate.js";
+import { outputTables } from "./output.js";
+import { sessionReads } from "./sessions.js";
+import { webhookTables } from "./webhooks.js";
+import { commitBatch } from "./write-batch.js";
+
+/** How to open the PostgreSQL store. */
+export interface PostgresStoreOptions {
+  /**
+   * A libpq connection string (`postgres://user@host:5432/db`). The store's tables live in the
+   * connection's `search_path` schema (set one with `?options=-c%20search_path%3Dname`).
+   */
+  readonly url: string;
+  /** Connections the pool opens at most. @default pg's (10) */
+  readonly poolSize?: number;
+  /** How long opening a connection may take. @default no limit (pg's) */
+  readonly connectTimeoutMs?: number;
+  /** Told when an idle pooled connection fails; the pool drops it and reconnects on next use. */
+  readonly onIdleError?: (err: Error) => void;
+}
+
+/**
+ * The PostgreSQL store: one `pg` pool, the schema migrated on open, each part of the contract
+ * (sessions, history, webhooks, output and feed) answered by its own module over that pool.
+ * `commit` applies a whole group-commit batch in one transaction on one client. It has no
+ * synchronous path (`sync`): seed 004's synchronous reads need the embedded SQLite store.
+ */
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<Store> {
+  const pool = createPool(options);
+  try {
+    await migratePostgres(pool);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  return postgresStore(pool);
+}
+
+function postgresStore(pool: pg.Pool): Store {
+  let closing: Promise<void> | undefined;
+  return {
+    backend: "postgres",
+    commit: (ops) => commitBatch(pool, ops),
+    ...sessionReads(pool),
+    ...historyReads(pool),
+    ...webhookTables(pool),
+    ...outputTables(pool),
+    close() {
+      // Idempotent: ending a pool twice is an error in pg.
+      closing ??= pool.end();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,86 @@
+import type pg from "pg";
+import type { Page, PageRequest, Session, SessionFilter, SessionStats } from "../../core/index.js";
+import { pageOfIds, sessionPageQuery, sessionQuery } from "../sql-filter.js";
+import { type StatsGroup, statsFromGroups } from "../stats.js";
+import { SESSION_COLUMNS, type SessionRow, pagePosition, sessionFromRow } from "../rows.js";
+import type { HeldSessions, Store } from "../store.js";
+import { rows } from "./db.js";
+
+/** The session reads of the Store contract. */
+export type SessionReads = Pick<Store, "getSession" | "findSessionId" | "listSessions" | "stats" | "listExpired">;
+
+/** `$n`: PostgreSQL's n-th parameter. */
+const pgParam = (n: number): string => `$${n}`;
+
+/**
+ * A session read's select list over `sessions p` joined to its newest event `e`. Events are the
+ * source of truth for the newest seq and activity: an append writes no session row, so the row's
+ * last_seq and last_activity_at lag behind until the next put.
+ */
+const SESSION_SELECT = SESSION_COLUMNS.map((c) => {
+  if (c === "last_seq") return "CASE WHEN e.seq > p.last_seq THEN e.seq ELSE p.last_seq END AS last_seq";
+  if (c === "last_activity_at") {
+    return "CASE WHEN e.seq > p.last_seq AND e.ts > p.last_activity_at THEN e.ts ELSE p.last_activity_at END AS last_activity_at";
+  }
+  return `p.${c}`;
+}).join(", ");
+
+/** The session reads over `pool`: gets with the newest event joined, filtered pages, stats, expiry. */
+export function sessionReads(pool: pg.Pool): SessionReads {
+  /** Sessions by id, each with its newest event, in no particular order; ids with no row are skipped. */
+  const readSessions = async (ids: readonly string[]): Promise<Session[]> => {
+    if (ids.length === 0) return [];
+    const found = await rows<SessionRow>(
+      pool,
+      `SELECT ${SESSION_SELECT} FROM sessions p
+       LEFT JOIN LATERAL (SELECT seq, ts FROM events WHERE skey = p.skey ORDER BY seq DESC LIMIT 1) e ON true
+       WHERE p.id = ANY($1::text[])`,
+      [ids],
+    );
+    return found.map(sessionFromRow);
+  };
+
+  return {
+    async getSession(id) {
+      return (await readSessions([id]))[0];
+    },
+
+    async findSessionId(name) {
+      return (await rows<{ id: string }>(pool, "SELECT id FROM sessions WHERE name = $1", [name]))[0]?.id;
+    },
+
+    async listSessions(filter: SessionFilter, page: { limit: number } & PageRequest, held?: HeldSessions): Promise<Page<Session>> {
+      // As in the SQLite store: the page is chosen first as ids alone, then only the rows the
+      // caller does not hold are read.
+      const { sql, params } = sessionPageQuery(filter, pagePosition(page.cursor), page.limit, pgParam);
+      const ids = (await rows<{ id: string }>(pool, sql, params)).map((r) => r.id);
+      const assembly = pageOfIds(ids, page.limit, held);
+      return assembly.finish(await readSessions(assembly.unheld));
+    },
+
+    async stats(filter): Promise<SessionStats> {
+      const q = sessionQuery(filter, undefined, pgParam);
+      // Sums are cast so they come back as numbers (a bigint sum is a numeric, which pg returns as text).
+      const groups = await rows<StatsGroup>(
+        pool,
+        `SELECT s.status, s.mode, s.kind, count(*) AS n, coalesce(sum(s.iterations), 0)::float8 AS iterations,
+                count(s.ended_at) AS ended,
+                coalesce(sum(CASE WHEN s.ended_at IS NOT NULL
+                  THEN extract(epoch FROM s.ended_at::timestamptz - s.started_at::timestamptz) * 1000 ELSE 0 END), 0)::float8 AS duration_ms
+         ${q.from} ${q.where} GROUP BY s.status, s.mode, s.kind`,
+        q.params,
+      );
+      return statsFromGroups(groups);
+    },
+
+    async listExpired(endedBy, limit) {
+      const expired = await rows<{ id: string }>(
+        pool,
+        `SELECT id FROM sessions WHERE ended_at <= $1 AND status IN ('completed', 'failed', 'timeout')
+         ORDER BY ended_at LIMIT $2`,
+        [endedBy, limit],
+      );
+      return expired.map((r) => r.id);
+    },
+  };
+}

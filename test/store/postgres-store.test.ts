@@ -1,0 +1,179 @@
+import pg from "pg";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Session } from "../../src/core/index.js";
+import { newSessionRecord } from "../../src/engine/records.js";
+import { type Store, type WriteOp, openStore } from "../../src/store/index.js";
+import { migratePostgres, shippedPostgresMigrations } from "../../src/store/postgres/index.js";
+import { type TestSchema, createTestSchema, openFreshPostgresStore, openStoreIn } from "../helpers/postgres.js";
+import { serviceAvailable } from "../helpers/services.js";
+import { tempHome } from "../helpers/temp-home.js";
+import { runStoreConformance } from "./conformance.js";
+import { runOutputConformance } from "./output-conformance.js";
+import { runWebhookDeliveryConformance } from "./webhook-conformance.js";
+
+const postgres = await serviceAvailable("postgres");
+
+describe.skipIf(!postgres)("the PostgreSQL store", () => {
+  runStoreConformance("postgres", openFreshPostgresStore);
+  runOutputConformance("postgres", openFreshPostgresStore);
+  runWebhookDeliveryConformance("postgres", openFreshPostgresStore);
+
+  describe("beyond the conformance suites", () => {
+    const cleanups: (() => Promise<void>)[] = [];
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    });
+    const schema = async (): Promise<TestSchema> => {
+      const created = await createTestSchema();
+      cleanups.push(created.drop);
+      return created;
+    };
+    const open = async (where: TestSchema): Promise<Store> => {
+      const store = await openStoreIn(where);
+      cleanups.push(() => store.close());
+      return store;
+    };
+    /** Runs `work` with a pool on the schema. */
+    const withPool = async <T>(where: TestSchema, work: (pool: pg.Pool) => Promise<T>): Promise<T> => {
+      const pool = new pg.Pool({ connectionString: where.url });
+      try {
+        return await work(pool);
+      } finally {
+        await pool.end();
+      }
+    };
+    let clock = Date.parse("2026-03-01T00:00:00.000Z");
+    const tick = () => new Date((clock += 1000)).toISOString();
+    const session = (): Session => newSessionRecord({ mode: "developer" }, tick(), { maxContextBytes: 1 << 20, maxEventBytes: 1 << 20 });
+    const put = (s: Session): WriteOp => ({ op: "put_session", session: s, insert: true, scalarsOnly: false });
+
+    it("migrates once: reopening a migrated schema applies nothing and keeps the data", async () => {
+      const where = await schema();
+      const first = await openStoreIn(where);
+      const s = session();
+      await first.commit([put(s)]);
+      await first.close();
+      expect(await withPool(where, (pool) => migratePostgres(pool))).toEqual([]);
+      const again = await open(where);
+      expect((await again.getSession(s.id))?.id).toBe(s.id);
+      const versions = await withPool(where, async (pool) => (await pool.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).rows);
+      expect(versions.map((r) => r.version)).toEqual(shippedPostgresMigrations().map((m) => m.version));
+    });
+
+    it("refuses a schema newer than this build, naming both versions", async () => {
+      const where = await schema();
+      await (await openStoreIn(where)).close();
+      const newest = shippedPostgresMigrations().at(-1)!.version;
+      await withPool(where, (pool) =>
+        pool.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [newest + 1, "9999_future.sql", tick()]),
+      );
+      await expect(openStoreIn(where)).rejects.toThrow(`schema has version ${newest + 1}, newer than this sessiond (${newest})`);
+    });
+
+    it("lets two stores migrate the same empty schema at once: both open, the schema is migrated once", async () => {
+      const where = await schema();
+      const [a, b] = await Promise.all([open(where), open(where)]);
+      const s = session();
+      await a.commit([put(s)]);
+      expect((await b.getSession(s.id))?.id).toBe(s.id);
+      const count = await withPool(where, async (pool) => (await pool.query<{ n: string }>("SELECT count(*) AS n FROM schema_migrations")).rows[0]!.n);
+      expect(Number(count)).toBe(shippedPostgresMigrations().length);
+    });
+
+    it("numbers a large interleaved batch of events in the batch's order", async () => {
+      const store = await open(await schema());
+      const sessions = Array.from({ length: 8 }, session);
+      const ops: WriteOp[] = sessions.map(put);
+      const expected: [string, number][] = [];
+      for (let seq = 1; seq <= 50; seq++) {
+        for (const s of sessions) {
+          ops.push({ op: "append_event", session_id: s.id, event: { seq, ts: tick(), type: "note", data: {} } });
+          expected.push([s.id, seq]);
+        }
+      }
+      await store.commit(ops);
+      const feed = await store.listFeed(0, 1000);
+      expect(feed.map((f) => [f.session_id, f.event.seq])).toEqual(expected);
+    });
+
+    it("gives a large batch of output increasing positions in the batch's order", async () => {
+      const store = await open(await schema());
+      const s = session();
+      await store.commit([put(s)]);
+      const records = Array.from({ length: 300 }, (_, i) => ({
+        session_id: s.id,
+        exec_id: `x${i % 7}`,
+        stream: "stdout" as const,
+        offset: i,
+        data: Buffer.from([i % 256]),
+      }));
+      const positions = await store.appendOutput(records);
+      const stored = await store.listOutput(s.id, 0, 1000);
+      expect(stored.map((o) => [o.pos, o.exec_id, o.offset])).toEqual(records.map((r, i) => [positions[i], r.exec_id, r.offset]));
+    });
+
+    it("lets a feed reader paging after its position miss nothing while two stores commit at once", async () => {
+      const where = await schema();
+      const [a, b] = await Promise.all([open(where), open(where)]);
+      const [sa, sb] = [session(), session()];
+      await a.commit([put(sa), put(sb)]);
+      const batches = 40;
+      const perBatch = 5;
+      const writer = async (store: Store, s: Session) => {
+        for (let batch = 0; batch < batches; batch++) {
+          const ops: WriteOp[] = Array.from({ length: perBatch }, (_, i) => ({
+            op: "append_event",
+            session_id: s.id,
+            event: { seq: batch * perBatch + i + 1, ts: tick(), type: "note", data: {} },
+          }));
+          await store.commit(ops);
+        }
+      };
+      const seen: number[] = [];
+      let writing = true;
+      const reader = (async () => {
+        let after = 0;
+        for (;;) {
+          const finished = !writing;
+          const page = await b.listFeed(after, 50);
+          for (const entry of page) seen.push(entry.pos);
+          after = page.at(-1)?.pos ?? after;
+          // An empty page read after every commit returned: caught up for good.
+          if (finished && !page.length) return;
+        }
+      })();
+      await Promise.all([writer(a, sa), writer(b, sb)]);
+      writing = false;
+      await reader;
+      const all = (await a.listFeed(0, 1000)).map((f) => f.pos);
+      expect(all).toHaveLength(2 * batches * perBatch);
+      expect(seen).toEqual(all);
+    });
+
+    it("fails a batch that appends to a session not in the store, writing none of it", async () => {
+      const store = await open(await schema());
+      const s = session();
+      const ops: WriteOp[] = [put(s), { op: "append_event", session_id: "missing", event: { seq: 1, ts: tick(), type: "note", data: {} } }];
+      await expect(store.commit(ops)).rejects.toThrow(/session missing/);
+      expect(await store.getSession(s.id)).toBeUndefined();
+    });
+
+    it("is what openStore opens for store postgres, with no synchronous path", async () => {
+      const home = tempHome();
+      cleanups.push(async () => home.remove());
+      const where = await schema();
+      const store = await openStore({ ...home.config, store: "postgres", pgUrl: where.url });
+      cleanups.push(() => store.close());
+      expect(store.backend).toBe("postgres");
+      expect(store.sync).toBeUndefined();
+      expect(await store.feedHead()).toBe(0);
+    });
+
+    it("refuses store postgres without a connection string, naming SESSIOND_PG_URL", async () => {
+      const home = tempHome();
+      cleanups.push(async () => home.remove());
+      const { pgUrl: _none, ...config } = { ...home.config, store: "postgres" as const };
+      await expect(openStore(config)).rejects.toThrow(/SESSIOND_PG_URL/);
+    });
+  });
+});
