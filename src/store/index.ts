@@ -22,11 +22,17 @@ export function openSqliteStore(
   return asyncStore("sqlite", sqlite);
 }
 
+/** What openStore tells its caller about. */
+export interface OpenStoreOptions {
+  /** An idle pooled database connection failed (PostgreSQL); the pool reconnects on next use. */
+  readonly onConnectionError?: (err: Error) => void;
+}
+
 /**
  * The store a config names. SQLite is the embedded default; the PostgreSQL store is loaded only
  * when configured, so embedded use never loads `pg`.
  */
-export async function openStore(config: Config): Promise<Store> {
+export async function openStore(config: Config, options: OpenStoreOptions = {}): Promise<Store> {
   switch (config.store) {
     case "sqlite":
       return openSqliteStore(config);
@@ -35,7 +41,12 @@ export async function openStore(config: Config): Promise<Store> {
         throw new Error("the PostgreSQL store needs a connection string: set SESSIOND_PG_URL (config key pgUrl)");
       }
       const { openPostgresStore } = await import("./postgres/index.js");
-      return openPostgresStore({ url: config.pgUrl, poolSize: config.pgPoolSize, connectTimeoutMs: config.pgConnectTimeoutMs });
+      return openPostgresStore({
+        url: config.pgUrl,
+        poolSize: config.pgPoolSize,
+        connectTimeoutMs: config.pgConnectTimeoutMs,
+        ...(options.onConnectionError ? { onIdleError: options.onConnectionError } : {}),
+      });
     }
   }
 }

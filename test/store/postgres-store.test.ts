@@ -169,6 +169,24 @@ describe.skipIf(!postgres)("the PostgreSQL store", () => {
       expect(await store.feedHead()).toBe(0);
     });
 
+    it("tells openStore's caller when an idle pooled connection dies, and answers on a new one", async () => {
+      const home = tempHome();
+      cleanups.push(async () => home.remove());
+      const where = await schema();
+      // The application name lets the test find this store's connections and only them.
+      const name = `sessiond_idle_${where.name}`;
+      const url = new URL(where.url);
+      url.searchParams.set("application_name", name);
+      const failures: Error[] = [];
+      const store = await openStore({ ...home.config, store: "postgres", pgUrl: url.toString() }, { onConnectionError: (err) => failures.push(err) });
+      cleanups.push(() => store.close());
+      const s = session();
+      await store.commit([put(s)]);
+      await withPool(where, (pool) => pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [name]));
+      await expect.poll(() => failures.length).toBeGreaterThan(0);
+      expect((await store.getSession(s.id))?.id).toBe(s.id);
+    });
+
     it("refuses store postgres without a connection string, naming SESSIOND_PG_URL", async () => {
       const home = tempHome();
       cleanups.push(async () => home.remove());
