@@ -35,7 +35,7 @@ export async function serve(config: Config): Promise<void> {
     // First, so a second server on this data dir stops before it touches the store.
     await prepareSocketPath(paths.socket);
     const store = await openStore(config, {
-      onConnectionError: (err) => log.warn({ err }, "a pooled database connection failed; the pool reconnects on next use"),
+      onConnectionError: (err) => log.warn({ err }, "a database connection failed outside a query"),
     });
     manager = new SessionManager({ store, config, observeCommit: metrics.observeCommit });
     // Before the app, so no change committed through the API is missed by Redis or webhooks.

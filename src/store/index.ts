@@ -24,7 +24,7 @@ export function openSqliteStore(
 
 /** What openStore tells its caller about. */
 export interface OpenStoreOptions {
-  /** An idle pooled database connection failed (PostgreSQL); the pool reconnects on next use. */
+  /** A database connection failed outside a query (PostgreSQL: an idle pooled one, or the node lock's). */
   readonly onConnectionError?: (err: Error) => void;
 }
 
@@ -45,7 +45,9 @@ export async function openStore(config: Config, options: OpenStoreOptions = {}):
         url: config.pgUrl,
         poolSize: config.pgPoolSize,
         connectTimeoutMs: config.pgConnectTimeoutMs,
-        ...(options.onConnectionError ? { onIdleError: options.onConnectionError } : {}),
+        // A node holds its sessions in memory: a second one on the same schema must not start.
+        exclusive: true,
+        ...(options.onConnectionError ? { onConnectionError: options.onConnectionError } : {}),
       });
     }
   }

@@ -169,7 +169,7 @@ describe.skipIf(!postgres)("the PostgreSQL store", () => {
       expect(await store.feedHead()).toBe(0);
     });
 
-    it("tells openStore's caller when an idle pooled connection dies, and answers on a new one", async () => {
+    it("tells openStore's caller when its connections die (pooled and node lock), and answers on a new one", async () => {
       const home = tempHome();
       cleanups.push(async () => home.remove());
       const where = await schema();
@@ -183,8 +183,26 @@ describe.skipIf(!postgres)("the PostgreSQL store", () => {
       const s = session();
       await store.commit([put(s)]);
       await withPool(where, (pool) => pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [name]));
-      await expect.poll(() => failures.length).toBeGreaterThan(0);
+      // The pool's idle connection and the node lock's connection both die; each is reported (an
+      // unheard error on the lock's checked-out connection would end the process).
+      await expect.poll(() => failures.some((err) => /lost the sessiond node lock/.test(err.message))).toBe(true);
+      await expect.poll(() => failures.length).toBeGreaterThan(1);
       expect((await store.getSession(s.id))?.id).toBe(s.id);
+    });
+
+    it("lets one sessiond node serve a schema at a time; another schema of the database is free", async () => {
+      const home = tempHome();
+      cleanups.push(async () => home.remove());
+      const [where, elsewhere] = [await schema(), await schema()];
+      const node = (at: TestSchema) => openStore({ ...home.config, store: "postgres", pgUrl: at.url });
+      const first = await node(where);
+      await expect(node(where)).rejects.toThrow(`another sessiond node is serving PostgreSQL schema ${where.name}`);
+      const neighbour = await node(elsewhere);
+      await neighbour.close();
+      await first.close();
+      const next = await node(where);
+      cleanups.push(() => next.close());
+      expect(await next.feedHead()).toBe(0);
     });
 
     it("refuses store postgres without a connection string, naming SESSIOND_PG_URL", async () => {

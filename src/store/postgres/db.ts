@@ -17,6 +17,8 @@ export const LOCKS = {
   feed: 0x5e55_1012,
   /** Held by every transaction that adds exec output (see `OutputTables.appendOutput`). */
   output: 0x5e55_1013,
+  /** Session-level, held by the one node serving a schema (see takeNodeLock). */
+  node: 0x5e55_1014,
 } as const;
 
 /** How to reach PostgreSQL: see PostgresStoreOptions. */
@@ -24,7 +26,7 @@ export interface PoolOptions {
   readonly url: string;
   readonly poolSize?: number;
   readonly connectTimeoutMs?: number;
-  readonly onIdleError?: (err: Error) => void;
+  readonly onConnectionError?: (err: Error) => void;
 }
 
 /**
@@ -36,11 +38,11 @@ export function createPool(options: PoolOptions): pg.Pool {
   const types = new pg.TypeOverrides();
   types.setTypeParser(INT8_OID, (value: string) => Number(value));
   const pool = new pg.Pool({ connectionString: options.url, types, max: options.poolSize, connectionTimeoutMillis: options.connectTimeoutMs });
-  const onIdleError = options.onIdleError ?? (() => {});
+  const onConnectionError = options.onConnectionError ?? (() => {});
   // An idle client whose connection dropped (a server restart, a network blip) is reported here
   // and discarded by the pool; the next query connects anew. Unhandled, the event would crash
   // the process.
-  pool.on("error", onIdleError);
+  pool.on("error", onConnectionError);
   return pool;
 }
 

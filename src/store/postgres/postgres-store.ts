@@ -3,6 +3,7 @@ import type { Store } from "../store.js";
 import { createPool } from "./db.js";
 import { historyReads } from "./history.js";
 import { migratePostgres } from "./migrate.js";
+import { type NodeLock, takeNodeLock } from "./node-lock.js";
 import { outputTables } from "./output.js";
 import { sessionReads } from "./sessions.js";
 import { webhookTables } from "./webhooks.js";
@@ -19,8 +20,16 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number;
   /** How long opening a connection may take. @default no limit (pg's) */
   readonly connectTimeoutMs?: number;
-  /** Told when an idle pooled connection fails; the pool drops it and reconnects on next use. */
-  readonly onIdleError?: (err: Error) => void;
+  /**
+   * Refuse to open while another store holds this schema as a sessiond node, and hold it until
+   * close (see takeNodeLock). `sessiond serve` opens its store this way. @default false
+   */
+  readonly exclusive?: boolean;
+  /**
+   * Told when a connection fails outside a query: an idle pooled one (the pool drops it and
+   * reconnects on next use), or the node lock's (the lock is gone with it).
+   */
+  readonly onConnectionError?: (err: Error) => void;
 }
 
 /**
@@ -31,16 +40,19 @@ export interface PostgresStoreOptions {
  */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<Store> {
   const pool = createPool(options);
+  let nodeLock: NodeLock | undefined;
   try {
+    if (options.exclusive) nodeLock = await takeNodeLock(pool, options.onConnectionError ?? (() => {}));
     await migratePostgres(pool);
   } catch (err) {
+    await nodeLock?.release();
     await pool.end();
     throw err;
   }
-  return postgresStore(pool);
+  return postgresStore(pool, nodeLock);
 }
 
-function postgresStore(pool: pg.Pool): Store {
+function postgresStore(pool: pg.Pool, nodeLock: NodeLock | undefined): Store {
   let closing: Promise<void> | undefined;
   return {
     backend: "postgres",
@@ -51,7 +63,10 @@ function postgresStore(pool: pg.Pool): Store {
     ...outputTables(pool),
     close() {
       // Idempotent: ending a pool twice is an error in pg.
-      closing ??= pool.end();
+      closing ??= (async () => {
+        await nodeLock?.release();
+        await pool.end();
+      })();
       return closing;
     },
   };
