@@ -3,7 +3,7 @@
  * peer measured in the same run (the machine is noisy, so a figure is read as a ratio), and
  * prints one table. Exits 0 when a target is missed (it reports); non-zero on an exception.
  *
- * Flags: `--quick` smaller sizes for a smoke run; `--only=appends,naive,get,rss,open,list`.
+ * Flags: `--quick` smaller sizes for a smoke run; `--only=appends,naive,get,rss,open,list,postgres`.
  */
 import { execFileSync } from "node:child_process";
 import { loadavg } from "node:os";
@@ -13,10 +13,11 @@ import { hotGetFigures } from "./figures/hot-get.js";
 import { listFigures } from "./figures/list.js";
 import { naiveFigures } from "./figures/naive.js";
 import { openFigures } from "./figures/open.js";
+import { postgresFigures } from "./figures/postgres.js";
 import { rssBigStoreFigure, rssFigures } from "./figures/rss.js";
 import { type Figure, cleanupTemp, log, sizes as sizesFor, table } from "./lib.js";
 
-const ALL = ["appends", "naive", "get", "rss", "open", "list"] as const;
+const ALL = ["appends", "naive", "get", "rss", "open", "list", "postgres"] as const;
 type Part = (typeof ALL)[number];
 
 function parseArgs(argv: readonly string[]): { quick: boolean; only: Set<Part> } {
@@ -71,7 +72,8 @@ async function main(): Promise<void> {
     if (only.has("list")) part.list = await listFigures(sizes, big);
     if (only.has("rss")) part.rssBig = await rssBigStoreFigure(sizes, big);
   }
-  const order = ["appends", "naive", "get", "rss", "rssBig", "open", "list"] as const;
+  if (only.has("postgres")) part.postgres = await postgresFigures(sizes);
+  const order = ["appends", "naive", "get", "rss", "rssBig", "open", "list", "postgres"] as const;
   const figures: Figure[] = order.flatMap((p) => part[p] ?? []);
 
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
