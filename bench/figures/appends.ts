@@ -1,6 +1,7 @@
 import { tmpdir } from "node:os";
 import type { JsonObject } from "../../src/core/index.js";
 import { dataPaths } from "../../src/core/index.js";
+import type { SessionManager } from "../../src/engine/index.js";
 import { openSqliteStore } from "../../src/store/index.js";
 import {
   type Figure,
@@ -33,6 +34,17 @@ export interface AppendRun {
   readonly perSecond: number;
 }
 
+/** One async loop per entry of `loops` (a session id), each awaiting `perLoop` appends in turn; the wall time in ms. */
+export async function appendInLoops(manager: SessionManager, loops: readonly string[], perLoop: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  await Promise.all(
+    loops.map(async (id, loop) => {
+      for (let i = 0; i < perLoop; i++) await manager.appendEvent(id, "note", smallEventData(loop, i));
+    }),
+  );
+  return msSince(start);
+}
+
 /**
  * The engine: `sessions` sessions, one async loop per session, each awaiting
  * `appendEvent(id, "note", data)` until `total` events are appended; durable when awaited.
@@ -51,13 +63,7 @@ export async function engineAppends(
   ).map((s) => s.id);
   const perLoop = Math.ceil(total / sessions / appendersPerSession);
   const loops = ids.flatMap((id) => Array.from({ length: appendersPerSession }, () => id));
-  const start = process.hrtime.bigint();
-  await Promise.all(
-    loops.map(async (id, loop) => {
-      for (let i = 0; i < perLoop; i++) await manager.appendEvent(id, "note", smallEventData(loop, i));
-    }),
-  );
-  const ms = msSince(start);
+  const ms = await appendInLoops(manager, loops, perLoop);
   await manager.close();
   const events = perLoop * loops.length;
   // Check that every acknowledged event is really in the file.

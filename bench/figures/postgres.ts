@@ -5,7 +5,7 @@ import { openPostgresStore } from "../../src/store/postgres/index.js";
 import { createTestSchema } from "../../test/helpers/postgres.js";
 import { SERVICES, isReachable } from "../../test/helpers/services.js";
 import { type Figure, type Sizes, fmtRate, fmtRatio, log, msSince, tempDir } from "../lib.js";
-import { type AppendRun, smallEventData } from "./appends.js";
+import { type AppendRun, appendInLoops, smallEventData } from "./appends.js";
 
 /**
  * The PostgreSQL store's appends: durable appends through the engine (one loop per session, as
@@ -54,13 +54,7 @@ async function enginePgAppends(sessions: number, total: number): Promise<AppendR
     const manager = new SessionManager({ store, config });
     const ids = (await Promise.all(Array.from({ length: sessions }, (_, i) => manager.create({ agent_id: `agent-${i}` })))).map((s) => s.id);
     const perLoop = Math.ceil(total / sessions);
-    const start = process.hrtime.bigint();
-    await Promise.all(
-      ids.map(async (id, loop) => {
-        for (let i = 0; i < perLoop; i++) await manager.appendEvent(id, "note", smallEventData(loop, i));
-      }),
-    );
-    const ms = msSince(start);
+    const ms = await appendInLoops(manager, ids, perLoop);
     await manager.close();
     await store.close();
     const events = perLoop * sessions;
