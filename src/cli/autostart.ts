@@ -124,7 +124,7 @@ async function startAndWait(config: Config, deadline: number): Promise<void> {
   }
   while (Date.now() < deadline) {
     if (await socketAnswers(paths.socket)) return;
-    if (exited !== undefined) throw new Error(`the server exited (code ${exited}) while starting; see ${paths.log}: ${lastLine(paths.log)}`);
+    if (exited !== undefined) throw new Error(`the server exited (code ${exited}) while starting: ${startFailure(paths.log)} (log: ${paths.log})`);
     await sleep(POLL_MS);
   }
   throw new Error(`the server did not answer on ${paths.socket} within ${config.autostartTimeoutMs} ms; see ${paths.log}`);
@@ -169,13 +169,22 @@ function exists(path: string): boolean {
   }
 }
 
-function lastLine(path: string): string {
+/** Why the server stopped, from the last line of its log: a pino line's error message, or the line as it is. */
+function startFailure(path: string): string {
+  let line: string;
   try {
-    const lines = readFileSync(path, "utf8").trim().split("\n");
-    return lines.at(-1)?.slice(0, 500) ?? "";
+    line = readFileSync(path, "utf8").trim().split("\n").at(-1) ?? "";
   } catch {
-    return "";
+    return "its log is unreadable";
   }
+  try {
+    const entry = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+    const reason = entry.err?.message ?? entry.msg;
+    if (reason) return reason;
+  } catch {
+    // Not a log entry (a crash before the logger existed): shown as it is.
+  }
+  return line.slice(0, 500) || "its log is empty";
 }
 
 /** How often a waiting command looks at the socket again. A poll, not a timeout: it bounds nothing. */

@@ -199,6 +199,18 @@ describe("sessiond server", SLOW, () => {
     expect((await h.json<{ running: boolean }>(["server", "status"])).running).toBe(true);
   });
 
+  it("says why a server it started could not start, in words rather than a log line", async () => {
+    const fresh = cliHome();
+    try {
+      const r = await fresh.run(["list"], { env: { SESSIOND_STORE: "postgres", SESSIOND_PG_URL: "" } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("the server exited (code 1) while starting: the PostgreSQL store needs a connection string: set SESSIOND_PG_URL");
+      expect(r.stderr).not.toContain('{"level"');
+    } finally {
+      await fresh.cleanup();
+    }
+  });
+
   it("restarts, keeping the sessions, and stops", async () => {
     const s = await h.json<S>(["start", "--name", "survivor"]);
     const before = await h.json<{ pid: number }>(["server", "status"]);
