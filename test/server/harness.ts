@@ -5,7 +5,8 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fas
 import { type Config, dataPaths, resolveConfig } from "../../src/core/index.js";
 import { SessionManager } from "../../src/engine/index.js";
 import { ServerMetrics, buildApp } from "../../src/server/index.js";
-import { type Store, openSqliteStore } from "../../src/store/index.js";
+import { type Store, openSqliteStore, openStore } from "../../src/store/index.js";
+import { createTestSchema } from "../helpers/postgres.js";
 
 /** A built app on a fresh SESSIOND_HOME, with helpers to call it. */
 export interface TestServer {
@@ -39,7 +40,9 @@ export async function startServer(flags: Record<string, unknown> = {}, options: 
   const home = mkdtempSync(join(tmpdir(), "sessiond-server-"));
   const config = resolveConfig({ env: { HOME: home }, flags: { home, logLevel: "silent", sqliteSynchronous: "normal", ...flags } });
   const metrics = new ServerMetrics();
-  const store = openSqliteStore(config);
+  // SESSIOND_TEST_STORE=postgres runs the server suites on the PostgreSQL store, each server in a schema of its own.
+  const pgSchema = process.env.SESSIOND_TEST_STORE === "postgres" ? await createTestSchema() : undefined;
+  const store = pgSchema ? await openStore({ ...config, store: "postgres", pgUrl: pgSchema.url }) : openSqliteStore(config);
   const manager = new SessionManager({
     store,
     config,
@@ -81,6 +84,10 @@ export async function startServer(flags: Record<string, unknown> = {}, options: 
       closed = true;
       await app.close();
       await manager.close();
+      if (pgSchema) {
+        await store.close();
+        await pgSchema.drop();
+      }
       rmSync(home, { recursive: true, force: true });
     },
   };
