@@ -1,6 +1,9 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
+/** HTTP suites that also run on the PostgreSQL store: the API over the store (the rest is store-agnostic). */
+const ON_POSTGRES = ["sessions", "lifecycle", "seed-003", "fuzz", "auth", "webhooks", "operations"].map((name) => `test/server/${name}.test.ts`);
+
 export default defineConfig({
   resolve: {
     // Tests import the package by its public names, resolved to the sources.
@@ -10,9 +13,13 @@ export default defineConfig({
     },
   },
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    projects: [
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"] } },
+      // The same suites with the test server on PostgreSQL (test/server/harness.ts reads the variable).
+      { extends: true, test: { name: "postgres", include: ON_POSTGRES, env: { SESSIOND_TEST_STORE: "postgres" } } },
+    ],
   },
 });
