@@ -364,5 +364,6 @@ describe("the ssh target over HTTP", () => {
       server = undefined;
       await sshd.close();
     }
-  });
+    // The start alone may take up to startTimeoutMs (30 s) on a loaded machine; the test needs more than that.
+  }, 90_000);
 });
