@@ -49,6 +49,20 @@ export const SESSION_COLUMNS = [
 export const SESSION_READ_COLUMNS = [...SESSION_COLUMNS, "skey"] as const;
 
 /**
+ * The select list of a session read, in SESSION_READ_COLUMNS' order, over `sessions p` joined to
+ * its newest event `e` (both stores' dialects). Events are the source of truth for the newest seq
+ * and activity: an append writes no session row, so the row's last_seq and last_activity_at lag
+ * behind until the next put. With no event, `e.seq` is NULL and the row's values stand.
+ */
+export const SESSION_SELECT = SESSION_READ_COLUMNS.map((c) => {
+  if (c === "last_seq") return "CASE WHEN e.seq > p.last_seq THEN e.seq ELSE p.last_seq END AS last_seq";
+  if (c === "last_activity_at") {
+    return "CASE WHEN e.seq > p.last_seq AND e.ts > p.last_activity_at THEN e.ts ELSE p.last_activity_at END AS last_activity_at";
+  }
+  return `p.${c}`;
+}).join(", ");
+
+/**
  * A session row from the values of a read of SESSION_READ_COLUMNS in array mode (`.raw()`).
  * better-sqlite3 builds a 31-key object per row at ~13 µs; an array and this literal cost ~6,
  * which halves reading a page of sessions. The order here is SESSION_READ_COLUMNS' (a test holds

@@ -7,7 +7,7 @@ export type Queryable = Pick<pg.Pool | pg.PoolClient, "query">;
 const INT8_OID = 20;
 
 /**
- * Transaction-level advisory lock keys (`pg_advisory_xact_lock`). PostgreSQL shares one key space
+ * Advisory lock keys: transaction-level (`lock`) except `node`. PostgreSQL shares one key space
  * per database among every client, so the keys are fixed, distinctive constants.
  */
 export const LOCKS = {
@@ -26,7 +26,7 @@ export interface PoolOptions {
   readonly url: string;
   readonly poolSize?: number;
   readonly connectTimeoutMs?: number;
-  readonly onConnectionError?: (err: Error) => void;
+  readonly onConnectionError: (err: Error) => void;
 }
 
 /**
@@ -38,11 +38,10 @@ export function createPool(options: PoolOptions): pg.Pool {
   const types = new pg.TypeOverrides();
   types.setTypeParser(INT8_OID, (value: string) => Number(value));
   const pool = new pg.Pool({ connectionString: options.url, types, max: options.poolSize, connectionTimeoutMillis: options.connectTimeoutMs });
-  const onConnectionError = options.onConnectionError ?? (() => {});
   // An idle client whose connection dropped (a server restart, a network blip) is reported here
   // and discarded by the pool; the next query connects anew. Unhandled, the event would crash
   // the process.
-  pool.on("error", onConnectionError);
+  pool.on("error", options.onConnectionError);
   return pool;
 }
 

@@ -39,10 +39,11 @@ export interface PostgresStoreOptions {
  * synchronous path (`sync`): seed 004's synchronous reads need the embedded SQLite store.
  */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<Store> {
-  const pool = createPool(options);
+  const onConnectionError = options.onConnectionError ?? (() => {});
+  const pool = createPool({ ...options, onConnectionError });
   let nodeLock: NodeLock | undefined;
   try {
-    if (options.exclusive) nodeLock = await takeNodeLock(pool, options.onConnectionError ?? (() => {}));
+    if (options.exclusive) nodeLock = await takeNodeLock(pool, onConnectionError);
     await migratePostgres(pool);
   } catch (err) {
     await nodeLock?.release();

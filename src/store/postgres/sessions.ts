@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { Page, PageRequest, Session, SessionFilter, SessionStats } from "../../core/index.js";
 import { pageOfIds, sessionPageQuery, sessionQuery } from "../sql-filter.js";
 import { type StatsGroup, statsFromGroups } from "../stats.js";
-import { SESSION_COLUMNS, type SessionRow, pagePosition, sessionFromRow } from "../rows.js";
+import { SESSION_SELECT, type SessionRow, pagePosition, sessionFromRow } from "../rows.js";
 import type { HeldSessions, Store } from "../store.js";
 import { rows } from "./db.js";
 
@@ -11,19 +11,6 @@ export type SessionReads = Pick<Store, "getSession" | "findSessionId" | "listSes
 
 /** `$n`: PostgreSQL's n-th parameter. */
 const pgParam = (n: number): string => `$${n}`;
-
-/**
- * A session read's select list over `sessions p` joined to its newest event `e`. Events are the
- * source of truth for the newest seq and activity: an append writes no session row, so the row's
- * last_seq and last_activity_at lag behind until the next put.
- */
-const SESSION_SELECT = SESSION_COLUMNS.map((c) => {
-  if (c === "last_seq") return "CASE WHEN e.seq > p.last_seq THEN e.seq ELSE p.last_seq END AS last_seq";
-  if (c === "last_activity_at") {
-    return "CASE WHEN e.seq > p.last_seq AND e.ts > p.last_activity_at THEN e.ts ELSE p.last_activity_at END AS last_activity_at";
-  }
-  return `p.${c}`;
-}).join(", ");
 
 /** The session reads over `pool`: gets with the newest event joined, filtered pages, stats, expiry. */
 export function sessionReads(pool: pg.Pool): SessionReads {

@@ -36,8 +36,7 @@ import {
   type EventRow,
   SCALAR_COLUMNS,
   SESSION_COLUMNS,
-  SESSION_READ_COLUMNS,
-  type SessionRow,
+  SESSION_SELECT,
   checkpointFromRow,
   pagePosition,
   eventFromRow,
@@ -210,16 +209,13 @@ export class SqliteStore implements SyncStore {
   private readSessions(ids: readonly string[]): Session[] {
     if (ids.length === 0) return [];
     const rows = this.stmt(
-      `SELECT ${SESSION_SELECT}, e.seq, e.ts FROM sessions p
+      `SELECT ${SESSION_SELECT} FROM sessions p
        LEFT JOIN events e ON e.pos = (SELECT pos FROM events WHERE skey = p.skey ORDER BY seq DESC LIMIT 1)
        WHERE p.id IN (${ids.map(() => "?").join(", ")})`,
     )
       .raw(true)
       .all(...ids) as unknown[][];
-    const newest = SESSION_READ_COLUMNS.length;
-    return rows.map((values) =>
-      sessionFromRow(withNewestEvent(sessionRowFromValues(values), { event_seq: values[newest] as number | null, event_ts: values[newest + 1] as string | null })),
-    );
+    return rows.map((values) => sessionFromRow(sessionRowFromValues(values)));
   }
 
   listEvents(sessionId: string, query: EventQuery): SessionEvent[] {
@@ -471,18 +467,3 @@ const DELIVERY_COLUMNS = [
   "next_attempt_at", "created_at", "delivered_at", "body",
 ] as const;
 
-/** The select list of a session read, from the table as `p`, in SESSION_READ_COLUMNS' order. */
-const SESSION_SELECT = SESSION_READ_COLUMNS.map((c) => `p.${c}`).join(", ");
-
-/** The seq and time of a session's newest event, as the list and get queries fetch them. */
-interface NewestEvent {
-  event_seq: number | null;
-  event_ts: string | null;
-}
-
-/** Events are the source of truth for the newest seq and activity, whatever the row last recorded. */
-function withNewestEvent(row: SessionRow, newest: NewestEvent | undefined): SessionRow {
-  if (!newest || newest.event_seq === null || newest.event_seq <= row.last_seq) return row;
-  const ts = newest.event_ts ?? row.last_activity_at;
-  return { ...row, last_seq: newest.event_seq, last_activity_at: ts > row.last_activity_at ? ts : row.last_activity_at };
-}
