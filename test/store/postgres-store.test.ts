@@ -187,7 +187,9 @@ describe.skipIf(!postgres)("the PostgreSQL store", () => {
       // unheard error on the lock's checked-out connection would end the process).
       await expect.poll(() => failures.some((err) => /lost the sessiond node lock/.test(err.message))).toBe(true);
       await expect.poll(() => failures.length).toBeGreaterThan(1);
-      expect((await store.getSession(s.id))?.id).toBe(s.id);
+      // A pooled client killed before the pool saw its error can fail one query; the pool then
+      // discards it and the next read goes out on a new connection.
+      await expect.poll(async () => (await store.getSession(s.id).catch(() => undefined))?.id).toBe(s.id);
     });
 
     it("lets one sessiond node serve a schema at a time; another schema of the database is free", async () => {
