@@ -80,6 +80,15 @@ export const ConfigSchema = Type.Object(
     /** How often old webhook deliveries are pruned. @default 3600000 (1 hour) */
     webhookLogPruneIntervalMs: Type.Integer({ minimum: 1 }),
     /**
+     * Webhook targets allowed although they are private, loopback, link-local, metadata or
+     * unspecified addresses (refused otherwise, at registration and after DNS resolution at each
+     * attempt; see docs/events.md). Each entry is a host name (`hooks.internal`, matched exactly,
+     * whatever it resolves to), an IP address (`127.0.0.1`, `::1`) or a CIDR range (`10.1.0.0/16`).
+     * A single entry can come from env `SESSIOND_WEBHOOK_ALLOW_HOSTS`.
+     * @default []
+     */
+    webhookAllowHosts: Type.Array(Type.String({ minLength: 1, maxLength: 255 })),
+    /**
      * SQLite `synchronous` in WAL mode. `normal`: an acknowledged write survives a crash of the
      * process (kill -9), as DESIGN.md §5 requires, but the newest commits may be lost to a power
      * failure or kernel crash. `full`: every group commit is fsynced, so acknowledged writes also
@@ -172,6 +181,14 @@ export const ConfigSchema = Type.Object(
     /** Variables a new shell inherits from the server's environment (nothing else leaks in). @default PATH, HOME, USER, LOGNAME, LANG, LC_ALL, LC_CTYPE, TZ, TMPDIR, SHELL */
     shellEnv: Type.Array(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" })),
     /**
+     * Variables that look secret (a name with SECRET, TOKEN, PASSWORD, API_KEY…, or a URL value
+     * with a password; docs/exec-sessions.md, "Recovery") are not saved in a live session's
+     * runtime_metadata.env, so a recovered session lacks them — except those named here; `["*"]`
+     * saves every variable.
+     * @default []
+     */
+    saveSecretEnv: Type.Array(Type.String({ pattern: "^([A-Za-z_][A-Za-z0-9_]*|\\*)$" })),
+    /**
      * The most processes one live session may have: `pids.max` of its pids cgroup where the host
      * allows one, and `ulimit -u` in its shell (which Linux does not apply to root); 0 for no limit.
      * @default 4096
@@ -183,6 +200,28 @@ export const ConfigSchema = Type.Object(
      * @default true
      */
     shellCgroup: Type.Boolean(),
+    /**
+     * How live sessions on this machine are contained (docs/security.md). `bwrap`: each session's
+     * process runs under bubblewrap as an unprivileged uid of its own (from `sandboxUidBase`), in
+     * its own mount, PID, IPC and UTS namespaces, seeing its workspace read-write, the system
+     * read-only and a private /tmp — nothing of the data dir or of the server's process. Live
+     * sessions are refused, naming what is missing, where it cannot start. `none`: sessions run as
+     * the server's user with its view of the machine (`sessiond config` and every start warn).
+     * @default "bwrap"
+     */
+    sandbox: Type.Union([Type.Literal("bwrap"), Type.Literal("none")]),
+    /** Whether sandboxed sessions reach the network (the host's); a start request's `network` overrides it. @default true */
+    sandboxNetwork: Type.Boolean(),
+    /** The first uid (and gid) given to sandboxed sessions; each live session takes one of `sandboxUidCount` from here. @default 200000 */
+    sandboxUidBase: Type.Integer({ minimum: 1000, maximum: 4_000_000_000 }),
+    /** How many uids sandboxed sessions may use (at least maxLiveSessions). @default 65536 */
+    sandboxUidCount: Type.Integer({ minimum: 1, maximum: 16_777_216 }),
+    /** Host paths (files or folders) a sandboxed session also sees, read-only, at the same path: tool chains outside /usr. @default [] */
+    sandboxReadOnlyPaths: Type.Array(Type.String({ minLength: 2, pattern: "^/" })),
+    /** Memory one live session may use (its cgroup's limit); past it the kernel kills its largest process. 0 for no limit. @default 2147483648 (2 GiB) */
+    sessionMemoryBytes: Type.Integer({ minimum: 0 }),
+    /** CPU one live session may use, in cores (its cgroup's quota); 0 for no limit. @default 1 */
+    sessionCpus: Type.Number({ minimum: 0, maximum: 1024 }),
     /**
      * The interpreter python sessions run (resolved once per server to its real executable, so a
      * version-manager shim such as pyenv's is paid once, not per session). @default "python3"
@@ -264,8 +303,11 @@ export const ConfigSchema = Type.Object(
     tokens: Type.Array(
       Type.Object(
         {
-          /** The bearer secret; at least 16 characters. */
-          token: Type.String({ minLength: 16, maxLength: 512 }),
+          /**
+           * The bearer secret: at least 32 characters, at least 10 of them different. The server
+           * refuses to start with a weaker one, naming its `name` and role (never the secret).
+           */
+          token: Type.String({ minLength: 1, maxLength: 512 }),
           role: Type.Union([Type.Literal("admin"), Type.Literal("agent"), Type.Literal("reader")]),
           /** A label for logs and metrics (never the secret). */
           name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
@@ -285,6 +327,22 @@ export const ConfigSchema = Type.Object(
     rateLimitMax: Type.Integer({ minimum: 0 }),
     /** The window `rateLimitMax` counts over. @default 60000 (1 minute) */
     rateLimitWindowMs: Type.Integer({ minimum: 1 }),
+    /**
+     * Failed bearer-token attempts over TCP (token missing, malformed or unknown) one client
+     * address may make per `authFailureWindowMs`. Past it, every TCP request from that address is
+     * answered 429 (`rate_limited`, with `Retry-After`), even with a valid token, until the window
+     * that began with its first failure ends. Successful requests and the Unix socket are not
+     * counted. IPv6 clients count per /64. 0 turns it off.
+     * @default 20
+     */
+    authMaxFailures: Type.Integer({ minimum: 0 }),
+    /** The window `authMaxFailures` counts over, from an address's first failure. @default 60000 (1 minute) */
+    authFailureWindowMs: Type.Integer({ minimum: 1 }),
+    /**
+     * Client addresses whose failures are remembered at once; past it the least recently seen is
+     * forgotten, so an attacker with many addresses cannot grow the server's memory. @default 10000
+     */
+    authFailureMaxAddresses: Type.Integer({ minimum: 1 }),
     /**
      * Sessions that ended (completed, failed, timeout) more than this many days ago are deleted
      * with their artifacts by a periodic job (seed 004's auto-cleanup); 0 turns it off.
@@ -389,6 +447,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     webhookPollIntervalMs: 5000,
     webhookLogRetentionMs: 604_800_000,
     webhookLogPruneIntervalMs: 3_600_000,
+    webhookAllowHosts: [],
     sqliteSynchronous: "normal",
     sqliteBusyTimeoutMs: 5000,
     sqliteCacheBytes: 16 * MiB,
@@ -419,8 +478,16 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     ssh: { port: SSH_DEFAULT_PORT },
     shellPath: "bash",
     shellEnv: ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SHELL"],
+    saveSecretEnv: [],
     shellMaxProcesses: 4096,
     shellCgroup: true,
+    sandbox: "bwrap",
+    sandboxNetwork: true,
+    sandboxUidBase: 200_000,
+    sandboxUidCount: 65_536,
+    sandboxReadOnlyPaths: [],
+    sessionMemoryBytes: 2 * 1024 * MiB,
+    sessionCpus: 1,
     ptyCols: 120,
     ptyRows: 30,
     pythonPath: "python3",
@@ -442,6 +509,9 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     maxArtifactBytes: 100 * MiB,
     rateLimitMax: 60_000,
     rateLimitWindowMs: 60_000,
+    authMaxFailures: 20,
+    authFailureWindowMs: 60_000,
+    authFailureMaxAddresses: 10_000,
     retentionDays: 0,
     retentionIntervalMs: 3_600_000,
     shutdownTimeoutMs: 10_000,

@@ -9,9 +9,15 @@ export const ERROR_CODES = {
   too_large: { status: 413, message: "{field} is {size} bytes, over the limit of {limit} bytes" },
   unsupported_media_type: { status: 415, message: "unsupported content type {contentType}" },
   body_too_large: { status: 413, message: "the request body is over the limit of {limit} bytes" },
+  malformed_request: { status: 400, message: "malformed HTTP request: {reason}" },
+  header_too_large: { status: 431, message: "the request's headers are over the limit of {limit} bytes" },
+  chunk_extensions_too_large: { status: 413, message: "a chunk's extensions are over the limit of {limit} bytes" },
+  request_timeout: { status: 408, message: "the request did not arrive in full within {timeoutMs} ms" },
+  method_not_allowed: { status: 405, message: "{method} is not allowed on {path} (allowed: {allow})" },
   // lookup and state
   not_found: { status: 404, message: "{what} {ref} not found" },
   conflict: { status: 409, message: "{reason}" },
+  ambiguous_name: { status: 409, message: "{count} sessions are named {name}: address one by its id or as agent_id/name ({candidates})" },
   invalid_transition: { status: 409, message: "cannot {action} a session that is {from} (to {to})" },
   session_not_active: { status: 409, message: "cannot {action}: session {ref} is {status}; {hint}" },
   version_conflict: { status: 412, message: "session {ref} is at version {actual}, not {expected}" },
@@ -20,6 +26,7 @@ export const ERROR_CODES = {
   exec_not_running: { status: 409, message: "cannot {action}: exec {exec_id} is {state}" },
   session_busy: { status: 409, message: "session {ref} is running exec {exec_id}; its exec policy is reject" },
   no_session_context: { status: 400, message: "{operation} was called without a session id outside withSession(); pass the id or run it inside withSession(id, fn)" },
+  write_refused: { status: 422, message: "the store refused this write: {reason}" },
   // access and load
   unauthorized: { status: 401, message: "{reason}" },
   forbidden: { status: 403, message: "{reason}" },
@@ -27,6 +34,10 @@ export const ERROR_CODES = {
   // server side
   sync_unavailable: { status: 500, message: "{operation} is synchronous and needs the embedded SQLite store" },
   spawn_failed: { status: 500, message: "could not start the {kind} process: {reason}" },
+  sandbox_unavailable: {
+    status: 503,
+    message: 'live sessions run in a sandbox, which cannot start on this server: it lacks {missing}. Install what is missing, or set config sandbox: "none" to run sessions as the server\'s user',
+  },
   closed: { status: 503, message: "the session manager is closed" },
   store_failure: { status: 503, message: "the store failed: {reason}" },
   shutting_down: { status: 503, message: "the server is shutting down; retry on the next one" },

@@ -31,6 +31,30 @@ export interface StartSpec {
   /** A private folder for the driver's own files (created, empty, removed after exit). */
   readonly runtimeDir: string;
   readonly limits: ProcessLimits;
+  /** How the process is contained on the local target (docs/security.md); absent with config `sandbox: "none"`. */
+  readonly sandbox?: SandboxPlan;
+}
+
+/** The programs a sandboxed launch runs, by absolute path (a session's PATH is not the server's). */
+export interface SandboxTools {
+  /** bubblewrap: the namespaces and the session's view of the filesystem. */
+  readonly bwrap: string;
+  /** util-linux setpriv: drops to the session's uid with no capabilities and no_new_privs. */
+  readonly setpriv: string;
+}
+
+/** How one session's process is sandboxed: decided by LiveSessions, carried in the StartSpec. */
+export interface SandboxPlan {
+  readonly tools: SandboxTools;
+  /** The session's own uid and gid (never the server's). */
+  readonly uid: number;
+  readonly gid: number;
+  /** Whether the session shares the host's network; false gives it a network namespace with only loopback. */
+  readonly network: boolean;
+  /** The one host folder the session may write: its workspace. */
+  readonly workspace: string;
+  /** Host paths the session also sees read-only (config `sandboxReadOnlyPaths`). */
+  readonly readOnlyPaths: readonly string[];
 }
 
 /** The limits a process enforces itself. */
@@ -41,8 +65,12 @@ export interface ProcessLimits {
   readonly interruptGraceMs: number;
   /** The most processes the session may have (`pids.max` of its cgroup, `ulimit -u`); 0 for no limit. */
   readonly maxProcesses: number;
-  /** Put the process in a pids cgroup of its own where the host allows it. */
+  /** Put the process in a cgroup of its own (processes, memory, CPU) where the host allows it. */
   readonly cgroup: boolean;
+  /** The session's memory limit (its cgroup's); 0 for none. */
+  readonly memoryBytes: number;
+  /** The session's CPU quota in cores (its cgroup's); 0 for none. */
+  readonly cpus: number;
   /** When the process dies on its own, how long what it left behind gets between SIGTERM and SIGKILL. */
   readonly stopGraceMs: number;
 }
@@ -87,6 +115,8 @@ export interface ExecOutcome {
 export interface ProcessExit {
   readonly exitCode: number | null;
   readonly signal: number | null;
+  /** Why, when sessiond knows more than the status tells (killed over the session's memory limit). */
+  readonly cause?: string;
 }
 
 /** The state a process can be restarted into after a crash: kept in the session's runtime_metadata. */

@@ -25,6 +25,8 @@ export const LiveStartSchema = Type.Object(
     ),
     cols: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     rows: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    /** Whether the sandboxed session reaches the network (the host's); false leaves it only a loopback of its own. Default: config `sandboxNetwork`. */
+    network: Type.Optional(Type.Boolean()),
     /** Target settings: for `server: "ssh"` {host, port, user, private_key | private_key_path, passphrase, host_key_sha256}; never stored. */
     server_options: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'for server "ssh": host, port, user, private_key or private_key_path, passphrase, host_key_sha256 (never stored)' })),
     /**
@@ -64,6 +66,7 @@ export type StartInput = Omit<CreateSessionInput, "kind"> & {
   env?: Record<string, string>;
   cols?: number;
   rows?: number;
+  network?: boolean;
   exec_policy?: ExecPolicy;
   /** Target settings: for `server: "ssh"`, {host, port, user, private_key | private_key_path, …} (see SshOptionsSchema). Never stored. */
   server_options?: Record<string, unknown>;

@@ -3,6 +3,7 @@ import { Type } from "@sinclair/typebox";
 import {
   type Config,
   type Session,
+  dataPaths,
   type SessionStatus,
   SessiondError,
   errors,
@@ -36,9 +37,11 @@ import { markOrphansCrashed } from "./orphans.js";
 import { Reaper, overLimit } from "./reaper.js";
 import { DriverRegistry, defaultDrivers } from "./registry.js";
 import { resolveSshTarget } from "./shell/ssh-options.js";
-import { processEnv, sameState, savedState, withoutSessiondEnv } from "./runtime-state.js";
+import { envToSave, processEnv, sameState, savedState, withoutSessiondEnv } from "./runtime-state.js";
 import { SessionClocks, extendMsOf } from "./session-clocks.js";
 import { ensureWorkspace, freshRuntimeDir, removeRuntimeDir } from "./workspace.js";
+import { UidPool, checkSandbox, ownWorkspace } from "./sandbox/index.js";
+import type { SandboxPlan } from "./driver.js";
 
 /** What LiveSessions runs on. */
 export interface LiveSessionsOptions {
@@ -87,7 +90,7 @@ interface Entry {
   running: RunningExec | undefined;
   /** Exec events being written (awaited before a crash or stop is recorded, so they come first). */
   readonly persisting: Set<Promise<unknown>>;
-  /** The state last saved in runtime_metadata. */
+  /** The state last captured; runtime_metadata holds it without its secret-looking variables (envToSave). */
   saved: RuntimeState | undefined;
   /** Execs ran since the state was last captured. */
   dirty: boolean;
@@ -101,6 +104,8 @@ interface Entry {
   readonly book: ExecBook;
   /** Background jobs started with `background: true`. */
   readonly background: BackgroundJobs;
+  /** The sandbox uid the process runs as, returned to the pool when the entry goes. */
+  uid: number | undefined;
 }
 
 /** The parts of a start request that are never stored: target settings (ssh key) and secrets. */
@@ -155,6 +160,7 @@ export class LiveSessions {
   private readonly unsubscribe: () => void;
   /** Slots taken by starts that have not registered their entry yet. */
   private reserved = 0;
+  private readonly uids: UidPool;
   private closed = false;
   private readonly createdAt: number;
 
@@ -169,6 +175,7 @@ export class LiveSessions {
     this.onProcess = options.onProcess;
     this.clock = options.clock ?? Date.now;
     this.createdAt = this.clock();
+    this.uids = new UidPool(this.config.sandboxUidBase, this.config.sandboxUidCount);
     this.reaper = new Reaper(this.config.reaperIntervalMs, () => this.sweep());
     this.unsubscribe = this.manager.bus.subscribe((change) => this.follow(change));
   }
@@ -185,16 +192,22 @@ export class LiveSessions {
    */
   async start(input: StartInput): Promise<Session> {
     this.assertOpen();
-    const { kind, cwd, env, cols, rows, server_options, exec_policy, secrets, ...create } = input ?? ({} as StartInput);
+    const { kind, cwd, env, cols, rows, network, server_options, exec_policy, secrets, ...create } = input ?? ({} as StartInput);
     const policy = exec_policy === undefined ? undefined : validate(ExecPolicySchema, exec_policy, "exec_policy");
-    const options = validate(LiveStartSchema, dropUndefined({ cwd, env, cols, rows, secrets }));
+    const options = validate(LiveStartSchema, dropUndefined({ cwd, env, cols, rows, secrets, network }));
     const driver = this.driverFor(kind, "kind");
     if (secrets !== undefined && driver.kind !== "llm") throw errors.validation("secrets", "only llm sessions take secrets (api_key)");
     const server = create.server ?? "local";
     this.assertTarget(driver, server);
     const target = await this.resolveTarget(server, server_options);
     // A remote cwd is checked on the remote host (the login's home when it is missing there).
-    if (options.cwd !== undefined && server === "local") await assertDirectory(options.cwd, "cwd");
+    if (server === "local") {
+      this.assertSandbox();
+      if (options.cwd !== undefined) {
+        await assertDirectory(options.cwd, "cwd");
+        if (!this.visibleInSandbox(options.cwd)) throw notVisible(options.cwd);
+      }
+    }
     this.reserve();
     let session: Session;
     try {
@@ -458,6 +471,7 @@ export class LiveSessions {
     const session = await this.manager.get(ref);
     this.assertExecKind(session);
     if (session.status !== "crashed") throw errors.invalidTransition("recover", session.status, "active");
+    if (session.server === "local") this.assertSandbox();
     // The crash is recorded just before the dead process's entry goes: wait for that.
     await this.entries.get(session.id)?.stopped?.catch(() => {});
     if (this.entries.has(session.id)) throw errors.conflict(`session ${session.name} is already starting`);
@@ -506,6 +520,7 @@ export class LiveSessions {
       env?: Record<string, string>;
       cols?: number;
       rows?: number;
+      network?: boolean;
       /** Restarting a crashed session: restore its saved state and recover it (unless `alreadyActive`). */
       restart: boolean;
       /** Someone else already recovered it (a `recover` seen on the bus). */
@@ -541,6 +556,7 @@ export class LiveSessions {
       policy: execPolicyOf(options.policy ?? session.runtime_metadata.exec_policy),
       book: new ExecBook(this.config.maxQueuedExecs),
       background: new BackgroundJobs(),
+      uid: undefined,
     };
     // Registered before any await: from here an exec waits for the start instead of finding no process.
     this.entries.set(session.id, entry);
@@ -550,11 +566,14 @@ export class LiveSessions {
       const workspace = await this.workspace(session);
       const saved = options.restart ? savedState(session) : undefined;
       const local = session.server === "local";
-      const cwd = options.cwd ?? (saved?.cwd && (!local || (await isDirectory(saved.cwd))) ? saved.cwd : workspace);
+      // A saved cwd the sandbox would not show (its private /tmp is gone with the old process) falls back to the workspace.
+      const savedCwdUsable = saved?.cwd && (!local || ((await isDirectory(saved.cwd)) && this.visibleInSandbox(saved.cwd, workspace)));
+      const cwd = options.cwd ?? (savedCwdUsable ? saved.cwd : workspace);
       const held = this.held.get(session.id);
       const serverOptions = local ? undefined : (held?.target ?? (await this.resolveTarget(session.server, undefined)));
       const env = processEnv(this.config, this.hostEnv, session, workspace, saved?.env ?? options.env);
       const runtimeDir = await freshRuntimeDir(this.config, session.id);
+      const sandbox = local ? await this.sandboxPlan(entry, session, workspace, cwd, options.network) : undefined;
       const cols = options.cols ?? numberOr(session.runtime_metadata.cols, this.config.ptyCols);
       const rows = options.rows ?? numberOr(session.runtime_metadata.rows, this.config.ptyRows);
       process = await driver.start({
@@ -572,8 +591,11 @@ export class LiveSessions {
           interruptGraceMs: this.config.interruptGraceMs,
           maxProcesses: this.config.shellMaxProcesses,
           cgroup: this.config.shellCgroup,
+          memoryBytes: this.config.sessionMemoryBytes,
+          cpus: this.config.sessionCpus,
           stopGraceMs: this.config.stopGraceMs,
         },
+        ...(sandbox ? { sandbox } : {}),
       });
       entry.process = process;
       entry.lastExecAt = this.clock();
@@ -593,12 +615,14 @@ export class LiveSessions {
           pid: proc.pid,
           ...proc.details,
           cwd: proc.cwd,
-          env: entry.saved.env,
+          env: envToSave(entry.saved.env, this.config),
           workspace,
           cols,
           rows,
           restarts,
           exec_policy: entry.policy,
+          ...(local ? { sandbox: sandbox ? "bwrap" : "none" } : {}),
+          ...(sandbox ? { sandbox_uid: sandbox.uid, sandbox_gid: sandbox.gid, network: sandbox.network } : {}),
           process_started_at: new Date(entry.clocks.startedAt).toISOString(),
         },
       });
@@ -610,6 +634,7 @@ export class LiveSessions {
     } catch (err) {
       markFailed(err);
       this.entries.delete(session.id);
+      if (entry.uid !== undefined) this.uids.release(entry.uid);
       if (process) await process.stop(0).catch(() => {});
       await removeRuntimeDir(this.config, session.id).catch(() => {});
       // A new session that never ran is failed; a restart leaves (or puts) the session crashed.
@@ -746,7 +771,12 @@ export class LiveSessions {
     entry.saved = { cwd: state.cwd, env: withoutSessiondEnv(state.env) };
     const session = await this.manager.get(entry.sessionId);
     await this.manager.update(entry.sessionId, {
-      runtime_metadata: { ...session.runtime_metadata, cwd: entry.saved.cwd, env: entry.saved.env, state_saved_at: new Date(this.clock()).toISOString() },
+      runtime_metadata: {
+        ...session.runtime_metadata,
+        cwd: entry.saved.cwd,
+        env: envToSave(entry.saved.env, this.config),
+        state_saved_at: new Date(this.clock()).toISOString(),
+      },
     });
   }
 
@@ -785,6 +815,7 @@ export class LiveSessions {
         });
       } finally {
         this.entries.delete(entry.sessionId);
+        if (entry.uid !== undefined) this.uids.release(entry.uid);
         if (ending.status !== "crashed") this.held.delete(entry.sessionId);
         if (!this.entries.size) this.reaper.stop();
       }
@@ -820,7 +851,7 @@ export class LiveSessions {
   /** The process died without being stopped: the session is crashed (after its last exec is recorded). */
   private async onProcessExit(entry: Entry, exit: ProcessExit): Promise<void> {
     if (entry.stopped || entry.state === "stopping") return;
-    const how = exit.signal ? `killed by signal ${exit.signal}` : `exit code ${exit.exitCode}`;
+    const how = exit.cause ?? (exit.signal ? `killed by signal ${exit.signal}` : `exit code ${exit.exitCode}`);
     this.log.warn({ session: entry.sessionId, ...exit }, "a live session's process died");
     await this.end(entry, { status: "crashed", reason: `the ${entry.kind} process exited unexpectedly (${how})` }).catch((err: unknown) =>
       this.log.error({ err, session: entry.sessionId }, "could not record a crash"),
@@ -976,6 +1007,51 @@ export class LiveSessions {
     return entry;
   }
 
+  /**
+   * The sandbox of a local session's next process (config `sandbox`): a uid of its own, which
+   * then owns the workspace, and its network setting (the request's, else the one it had, else
+   * config `sandboxNetwork`). Undefined with `sandbox: "none"`.
+   * @throws sandbox_unavailable; validation naming cwd when the sandbox would not show it
+   */
+  private async sandboxPlan(entry: Entry, session: Session, workspace: string, cwd: string, network: boolean | undefined): Promise<SandboxPlan | undefined> {
+    const tools = this.assertSandbox();
+    if (!tools) return undefined;
+    if (!this.visibleInSandbox(cwd, workspace)) throw notVisible(cwd);
+    const meta = session.runtime_metadata;
+    const uid = this.uids.take(meta.sandbox_uid);
+    entry.uid = uid;
+    await ownWorkspace(workspace, uid, uid);
+    return {
+      tools,
+      uid,
+      gid: uid,
+      network: network ?? (typeof meta.network === "boolean" ? meta.network : this.config.sandboxNetwork),
+      workspace,
+      readOnlyPaths: this.config.sandboxReadOnlyPaths,
+    };
+  }
+
+  /**
+   * @returns the sandbox's programs, or undefined with config `sandbox: "none"`
+   * @throws sandbox_unavailable naming what this host lacks
+   */
+  private assertSandbox(): SandboxPlan["tools"] | undefined {
+    if (this.config.sandbox === "none") return undefined;
+    const check = checkSandbox(this.hostEnv.PATH);
+    if (!check.ok) throw new SessiondError("sandbox_unavailable", { missing: check.missing });
+    return check.tools;
+  }
+
+  /**
+   * Whether a folder exists inside a session's sandbox: its workspace (any workspace before the
+   * session has one), a private empty /tmp, and the read-only system. Always, without a sandbox.
+   */
+  private visibleInSandbox(path: string, workspace: string = dataPaths(this.config).workspaces): boolean {
+    if (this.config.sandbox === "none") return true;
+    const under = (root: string) => path === root || path.startsWith(`${root}/`);
+    return path === "/tmp" || [workspace, "/usr", "/etc", ...this.config.sandboxReadOnlyPaths].some(under);
+  }
+
   private reserve(): void {
     this.assertCapacity();
     this.reserved++;
@@ -1021,6 +1097,10 @@ function notActive(session: Pick<Session, "name"> & { status?: SessionStatus }, 
           ? "it is being stopped"
           : "it has ended; start a new session";
   return new SessiondError("session_not_active", { action, ref: session.name, status, hint });
+}
+
+function notVisible(cwd: string): SessiondError {
+  return errors.validation("cwd", `${cwd} is not visible inside the session's sandbox: use a folder of its workspace, /tmp, or the read-only system`);
 }
 
 function tooMany(max: number): SessiondError {

@@ -2,7 +2,7 @@ import { type Config, type Session, isSessiondError } from "../core/index.js";
 import type { SessionManager } from "../engine/index.js";
 import type { DriverLog } from "./log.js";
 import { EXEC_KINDS } from "./modes.js";
-import { PidsCgroup } from "./cgroup.js";
+import { SessionCgroup } from "./sandbox/index.js";
 import { readStat, terminateSession } from "./process-tree.js";
 
 /**
@@ -42,7 +42,7 @@ export async function markOrphansCrashed(
  * gone or still has the recorded start time, so that a reused pid never pulls in a stranger.
  */
 async function killLeftovers(session: Session, config: Pick<Config, "stopGraceMs">, log: DriverLog): Promise<void> {
-  const fromCgroup = (await PidsCgroup.existing(session.id)?.destroy()) ?? [];
+  const fromCgroup = (await SessionCgroup.existing(session.id)?.destroy()) ?? [];
   if (fromCgroup.length) log.warn({ session: session.id, pids: fromCgroup }, "killed processes left by a previous server");
   const { pid, pid_starttime: since } = session.runtime_metadata;
   if (session.server !== "local" || typeof pid !== "number" || typeof since !== "number") return;

@@ -1,9 +1,14 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { chownSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { LiveProcess, ProcessExit, SessionDriver, StartSpec } from "../../src/drivers/index.js";
 import { isAlive as alive } from "../../src/drivers/process-tree.js";
+import { checkSandbox } from "../../src/drivers/sandbox/index.js";
+
+/** Where the sandbox can start, the contract is checked inside it, as sessions run (a uid no one else uses). */
+const sandbox = checkSandbox();
+const SANDBOX_UID = 199_999;
 
 /** How a kind says things: commands that print, fail, sleep… in its own language. */
 export interface DriverSamples {
@@ -35,7 +40,8 @@ export function driverConformance(name: string, makeDriver: () => SessionDriver,
       cols: 80,
       rows: 24,
       runtimeDir: mkdtempSync(join(dir, "run-")),
-      limits: { startTimeoutMs: 5000, interruptGraceMs: 300, maxProcesses: 0, cgroup: false, stopGraceMs: 300 },
+      limits: { startTimeoutMs: 5000, interruptGraceMs: 300, maxProcesses: 0, cgroup: false, memoryBytes: 0, cpus: 0, stopGraceMs: 300 },
+      ...(sandbox.ok ? { sandbox: { tools: sandbox.tools, uid: SANDBOX_UID, gid: SANDBOX_UID, network: true, workspace: dir, readOnlyPaths: [] } } : {}),
     });
     const start = async () => {
       const proc = await makeDriver().start(spec());
@@ -46,6 +52,7 @@ export function driverConformance(name: string, makeDriver: () => SessionDriver,
 
     beforeEach(() => {
       dir = mkdtempSync(join(tmpdir(), "sessiond-conformance-"));
+      if (sandbox.ok) chownSync(dir, SANDBOX_UID, SANDBOX_UID);
       processes = [];
     });
     afterEach(async () => {

@@ -2,11 +2,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
-import { PidsCgroup } from "../../src/drivers/cgroup.js";
+import { SessionCgroup } from "../../src/drivers/sandbox/index.js";
 import { LiveHarness, alive, eventually, failure } from "./harness.js";
 
 // A fork bomb may only run where a pids cgroup contains it: probe once.
-const probe = PidsCgroup.create(`probe-${process.pid}`, 1);
+const probe = SessionCgroup.create(`probe-${process.pid}`, { maxProcesses: 1, memoryBytes: 0, cpus: 0 });
 const cgroups = probe !== undefined;
 await probe?.destroy();
 if (!cgroups) console.warn("no writable pids cgroup here: the fork bomb and daemon tests are skipped");

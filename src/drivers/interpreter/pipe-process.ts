@@ -8,6 +8,7 @@ import { ExitNotice } from "../exit-notice.js";
 import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
 import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
+import { type SessionCgroup, prepareLaunch, programExit, programPid } from "../sandbox/index.js";
 import { MarkerScanner } from "../shell/markers.js";
 import { type HelperReply, LineReader, endMarker } from "./protocol.js";
 
@@ -37,6 +38,8 @@ export interface PipeProcessOptions {
   readonly log: DriverLog;
   /** Extra variables for the helper (on top of `spec.env`). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Host paths the helper needs to see in a sandbox (its interpreter, its scripts), read-only. */
+  readonly readOnlyPaths?: readonly string[];
 }
 
 /** One exec in flight. */
@@ -77,7 +80,9 @@ export class PipeProcess implements LiveProcess {
   private running: Running | undefined;
   private readonly exitNotice: ExitNotice;
   private workingDir: string;
-  private readonly starttime: number | undefined;
+  private starttime: number | undefined;
+  /** The helper's host pid: the spawned process, or inside a sandbox bubblewrap's grandchild. */
+  private helperPid: number;
   private nextId = 1;
   private cells = 0;
   private readonly pending = new Map<number, (reply: HelperReply) => void>();
@@ -88,9 +93,11 @@ export class PipeProcess implements LiveProcess {
     private readonly child: ChildProcess & { pid: number },
     private readonly spec: StartSpec,
     private readonly options: PipeProcessOptions,
+    private readonly cgroup: SessionCgroup | undefined,
+    sandboxed: boolean,
   ) {
     this.workingDir = spec.cwd;
-    this.starttime = readStat(child.pid)?.starttime;
+    this.helperPid = child.pid;
     this.exitNotice = new ExitNotice(options.log);
     this.requests = child.stdio[3] as Writable;
     // The helper may die while we write: its exit is what counts, not the EPIPE.
@@ -98,7 +105,13 @@ export class PipeProcess implements LiveProcess {
     child.stdout!.on("data", (data: Buffer) => this.onOutput("stdout", data));
     child.stderr!.on("data", (data: Buffer) => this.onOutput("stderr", data));
     new LineReader(child.stdio[4] as Readable, (reply) => this.onReply(reply));
-    child.on("exit", (code, sig) => this.onProcessExit({ exitCode: sig ? null : code, signal: sig ? (osConstants.signals[sig] ?? null) : null }));
+    child.on("exit", (code, sig) => {
+      const oom = (this.cgroup?.oomKills() ?? 0) > 0;
+      this.onProcessExit({
+        ...programExit({ sandboxed }, code, sig ? (osConstants.signals[sig] ?? null) : null),
+        ...(oom ? { cause: `killed by the kernel over the session's memory limit (sessionMemoryBytes: ${spec.limits.memoryBytes} bytes)` } : {}),
+      });
+    });
   }
 
   /**
@@ -109,19 +122,29 @@ export class PipeProcess implements LiveProcess {
   static async start(spec: StartSpec, options: PipeProcessOptions): Promise<PipeProcess> {
     const kind = options.language.kind;
     const fail = (reason: string, cause?: unknown) => new SessiondError("spawn_failed", { kind, reason }, cause === undefined ? undefined : { cause });
-    const child = spawn(options.command, [...options.args], {
-      cwd: spec.cwd,
+    const launch = await prepareLaunch(spec, {
+      command: options.command,
+      args: options.args,
       env: { ...spec.env, ...options.env },
+      ...(options.readOnlyPaths ? { readOnlyPaths: options.readOnlyPaths } : {}),
+    });
+    const child = spawn(launch.file, [...launch.args], {
+      cwd: launch.cwd,
+      env: { ...launch.env },
       // A session (and process group) of its own: stop and interrupt reach exactly what it started.
       detached: true,
       stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
     });
     if (child.pid === undefined) {
       const err = await new Promise<Error>((resolve) => child.once("error", resolve));
+      await launch.cgroup?.destroy();
       throw fail(`${options.command}: ${err.message}`, err);
     }
     child.on("error", (err) => options.log.warn({ err, kind }, "helper process error"));
-    const proc = new PipeProcess(child as ChildProcess & { pid: number }, spec, options);
+    const proc = new PipeProcess(child as ChildProcess & { pid: number }, spec, options, launch.cgroup, launch.sandboxed);
+    const helper = await programPid(launch, child.pid, spec.limits.startTimeoutMs);
+    if (helper !== undefined) proc.helperPid = helper;
+    proc.starttime = readStat(proc.helperPid)?.starttime;
     options.log.debug({ pid: child.pid, session: spec.sessionId, kind }, "helper starting");
     const startup = new OutputCapture(STARTUP_OUTPUT_BYTES);
     const early = (data: Buffer) => startup.push("stderr", data);
@@ -151,7 +174,7 @@ export class PipeProcess implements LiveProcess {
   }
 
   get pid(): number {
-    return this.child.pid;
+    return this.helperPid;
   }
 
   get state(): ProcessState {
@@ -373,7 +396,7 @@ export class PipeProcess implements LiveProcess {
 
   private transition(to: ProcessState): void {
     if (this.currentState === to) return;
-    this.options.log.debug({ pid: this.child.pid, session: this.spec.sessionId, from: this.currentState, to }, `${this.options.language.kind} helper state`);
+    this.options.log.debug({ pid: this.pid, session: this.spec.sessionId, from: this.currentState, to }, `${this.options.language.kind} helper state`);
     this.currentState = to;
   }
 
@@ -393,6 +416,8 @@ export class PipeProcess implements LiveProcess {
       this.pending.clear();
       // What the helper started (a cell's subprocesses) does not outlive it.
       if (unexpected) await terminateSession(this.pid, this.spec.limits.stopGraceMs, this.killOptions("SIGKILL"));
+      // Nor what left its terminal session (setsid): the cgroup holds those too.
+      await this.cgroup?.destroy();
     })().catch((err: unknown) => this.options.log.warn({ err, pid: this.pid }, "could not clean up after the helper"));
     void cleanup.finally(() => this.exitNotice.announce());
   }

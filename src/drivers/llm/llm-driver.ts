@@ -1,3 +1,4 @@
+import { HELPERS_DIR, installPrefix, packageDir } from "../sandbox/index.js";
 import { fileURLToPath } from "node:url";
 import type { Config, JsonObject, Session } from "../../core/index.js";
 import type { SessionManager } from "../../engine/index.js";
@@ -183,7 +184,13 @@ export class LlmDriver implements SessionDriver {
     const session = await this.options.records.get(spec.sessionId);
     const history = await this.history(session.id);
     const language = new LlmLanguage(session.id, this.conversation(session), history, totalsOf(session), this.options, this.log, spec.secrets?.api_key);
-    return PipeProcess.start(spec, { command: this.nodePath, args: [HELPER], language, log: this.log });
+    return PipeProcess.start(spec, {
+      command: this.nodePath,
+      args: [HELPER],
+      language,
+      log: this.log,
+      readOnlyPaths: [HELPERS_DIR, packageDir("cockatiel"), ...installPrefix(this.nodePath)],
+    });
   }
 
   private conversation(session: Session): Conversation {

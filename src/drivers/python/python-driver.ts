@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import type { LiveProcess, SessionDriver, StartSpec } from "../driver.js";
 import { type CellLanguage, PipeProcess } from "../interpreter/index.js";
 import { type DriverLog, silentLog } from "../log.js";
+import { HELPERS_DIR, installPrefix } from "../sandbox/index.js";
 
 /** Options of the python driver. */
 export interface PythonDriverOptions {
@@ -52,6 +53,7 @@ export class PythonDriver implements SessionDriver {
       language: python,
       log: this.log,
       env: { PYTHONIOENCODING: "utf-8" },
+      readOnlyPaths: [HELPERS_DIR, ...installPrefix(command)],
     });
   }
 

@@ -7,8 +7,8 @@ import type { IPty } from "node-pty";
 import { SessiondError } from "../../core/index.js";
 import type { ProcessExit, StartSpec } from "../driver.js";
 import type { DriverLog } from "../log.js";
-import { PidsCgroup } from "../cgroup.js";
 import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
+import { type SessionCgroup, giveToSandbox, hostPidOf, innermostPid, prepareLaunch, programExit, programPid, wrapperPids } from "../sandbox/index.js";
 import type { SessionProcess, ShellTransport } from "./transport.js";
 
 // node-pty is CommonJS with a native addon; load it on first use only.
@@ -29,66 +29,105 @@ export type RcBuilder = (stderrPipe: string) => string;
 
 /**
  * The `local` target: bash on a node-pty PTY, stderr on a FIFO in the session's runtime dir read
- * synchronously (without a wakeup of its own), processes found and signalled through /proc, and
- * a pids cgroup where the host allows one.
+ * synchronously (without a wakeup of its own), processes found and signalled through /proc, in
+ * the session's cgroup and sandbox where it has them (see ../sandbox). Inside a sandbox the PTY's
+ * own process is bubblewrap; `pid` is the shell's host pid, and the pids the API shows are the
+ * session's own (its PID namespace's), as `$!` and `ps` print them inside.
  */
 export class LocalTransport implements ShellTransport {
   readonly target = "local";
   readonly stderrNeedsPolling = true;
   private stderrFd: number | undefined;
   private readonly readBuffer = Buffer.allocUnsafe(PIPE_CHUNK);
-  private readonly starttime: number | undefined;
+  private starttime: number | undefined;
+  private shellPid: number;
+  /** bubblewrap and its init: in the cgroup, but not the session's processes. */
+  private wrappers: readonly number[] = [];
   private stderrListener: (data: Buffer) => void = () => {};
+  /** Terminal output and the exit, held until ShellProcess listens: the sandbox's start is awaited in between. */
+  private early: Buffer[] | undefined = [];
+  private dataListener: ((data: Buffer) => void) | undefined;
+  private exitListener: ((exit: ProcessExit) => void) | undefined;
+  private exited: ProcessExit | undefined;
 
   private constructor(
     private readonly pty: IPty,
     stderrFd: number,
-    private readonly cgroup: PidsCgroup | undefined,
+    private readonly cgroup: SessionCgroup | undefined,
+    private readonly sandboxed: boolean,
+    private readonly memoryBytes: number,
     private readonly log: DriverLog,
   ) {
     this.stderrFd = stderrFd;
-    this.starttime = readStat(pty.pid)?.starttime;
+    this.shellPid = pty.pid;
+    pty.onData((data) => {
+      const bytes = data as unknown as Buffer;
+      if (this.dataListener) this.dataListener(bytes);
+      else this.early?.push(bytes);
+    });
+    pty.onExit(({ exitCode, signal: sig }) => {
+      const oom = (this.cgroup?.oomKills() ?? 0) > 0;
+      const exit: ProcessExit = {
+        ...programExit({ sandboxed }, exitCode, sig || null),
+        ...(oom ? { cause: `killed by the kernel over the session's memory limit (sessionMemoryBytes: ${this.memoryBytes} bytes)` } : {}),
+      };
+      this.exited = exit;
+      this.exitListener?.(exit);
+    });
   }
 
   /**
    * Creates the stderr FIFO and the rc in `spec.runtimeDir`, starts bash on a PTY in `spec.cwd`
-   * with exactly `spec.env` (plus the PROMPT_COMMAND that sources the rc) and puts it in a cgroup.
+   * with exactly `spec.env` (plus the PROMPT_COMMAND that sources the rc), in the session's cgroup
+   * and sandbox.
    * @throws spawn_failed
    */
   static async start(spec: StartSpec, shellPath: string, rc: RcBuilder, log: DriverLog): Promise<LocalTransport> {
     const pipePath = join(spec.runtimeDir, "stderr");
     const mkfifo = spawnSync("mkfifo", ["-m", "600", pipePath], { encoding: "utf8" });
     if (mkfifo.status !== 0) throw spawnFailed(`mkfifo failed: ${mkfifo.error?.message ?? mkfifo.stderr}`);
+    await giveToSandbox(pipePath, spec.sandbox);
     // Read-write, so that opening does not wait for a writer and reads never see end-of-file;
     // non-blocking, so that a read of an empty pipe returns at once.
     const fd = openSync(pipePath, constants.O_RDWR | constants.O_NONBLOCK);
     const rcPath = join(spec.runtimeDir, "rc");
-    writeFileSync(rcPath, rc(pipePath), { mode: 0o600 });
+    // Readable by a sandboxed shell's uid; it holds nothing but the setup.
+    writeFileSync(rcPath, rc(pipePath), { mode: 0o644 });
+    const launch = await prepareLaunch(spec, {
+      command: shellPath,
+      args: ["--norc", "--noprofile", "--noediting", "-i"],
+      env: { ...spec.env, PROMPT_COMMAND: `. '${rcPath.replaceAll("'", "'\\''")}'` },
+    });
     let pty: IPty;
     try {
-      pty = nodePty().spawn(shellPath, ["--norc", "--noprofile", "--noediting", "-i"], {
+      pty = nodePty().spawn(launch.file, [...launch.args], {
         name: spec.env.TERM ?? "xterm-256color",
         cols: spec.cols,
         rows: spec.rows,
-        cwd: spec.cwd,
-        env: { ...spec.env, PROMPT_COMMAND: `. '${rcPath.replaceAll("'", "'\\''")}'` },
+        cwd: launch.cwd,
+        env: { ...launch.env },
         encoding: null,
       });
     } catch (err) {
       closeSync(fd);
+      await launch.cgroup?.destroy();
       throw spawnFailed(String((err as Error)?.message ?? err), err);
     }
-    // At once, so that everything the setup and the commands fork is in the cgroup.
-    let cgroup = spec.limits.cgroup ? PidsCgroup.create(spec.sessionId, spec.limits.maxProcesses) : undefined;
-    if (cgroup && !cgroup.add(pty.pid)) {
-      await cgroup.destroy();
-      cgroup = undefined;
+    const transport = new LocalTransport(pty, fd, launch.cgroup, launch.sandboxed, spec.limits.memoryBytes, log);
+    const shell = await programPid(launch, pty.pid, spec.limits.startTimeoutMs);
+    if (shell === undefined) {
+      const printed = Buffer.concat(transport.early ?? []).toString("utf8").trim();
+      await transport.release(true, 0);
+      throw spawnFailed(`the sandbox did not start${printed ? `: ${printed.slice(0, 2000)}` : ""}`);
     }
-    return new LocalTransport(pty, fd, cgroup, log);
+    transport.shellPid = shell;
+    transport.starttime = readStat(shell)?.starttime;
+    if (launch.sandboxed) transport.wrappers = wrapperPids(pty.pid, shell);
+    return transport;
   }
 
   get pid(): number {
-    return this.pty.pid;
+    return this.shellPid;
   }
 
   get details(): Record<string, string | number> {
@@ -117,7 +156,10 @@ export class LocalTransport implements ShellTransport {
   }
 
   onData(listener: (data: Buffer) => void): void {
-    this.pty.onData((data) => listener(data as unknown as Buffer));
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const chunk of early) listener(chunk);
+    this.dataListener = listener;
   }
 
   onStderr(listener: (data: Buffer) => void): void {
@@ -125,7 +167,8 @@ export class LocalTransport implements ShellTransport {
   }
 
   onExit(listener: (exit: ProcessExit) => void): void {
-    this.pty.onExit(({ exitCode, signal: sig }) => listener({ exitCode: sig ? null : exitCode, signal: sig || null }));
+    this.exitListener = listener;
+    if (this.exited) listener(this.exited);
   }
 
   drainStderr(): number {
@@ -188,13 +231,15 @@ export class LocalTransport implements ShellTransport {
       if (pid === this.pid) continue;
       const stat = readStat(pid);
       if (!stat) continue;
-      list.push({ pid, pgid: stat.pgrp, ppid: stat.ppid, state: stat.state, command: commandLine(pid) });
+      list.push({ pid: this.view(pid), pgid: this.view(stat.pgrp), ppid: this.view(stat.ppid), state: stat.state, command: commandLine(pid) });
     }
     return list.sort((a, b) => a.pid - b.pid);
   }
 
-  async signalProcess(pid: number, sig: NodeJS.Signals): Promise<boolean> {
-    if (pid === this.pid || !this.members().includes(pid)) return false;
+  async signalProcess(sessionPid: number, sig: NodeJS.Signals): Promise<boolean> {
+    const members = this.members();
+    const pid = this.sandboxed ? hostPidOf(sessionPid, members) : sessionPid;
+    if (pid === undefined || pid === this.pid || !members.includes(pid)) return false;
     const stat = readStat(pid);
     if (!stat) return false;
     if (stat.pgrp === pid) signal(-pid, sig);
@@ -208,7 +253,7 @@ export class LocalTransport implements ShellTransport {
 
   async terminate(graceMs: number, leaderSignal: NodeJS.Signals): Promise<void> {
     // Processes that left the terminal session are still in the cgroup: they get SIGTERM too.
-    for (const pid of this.cgroup?.pids() ?? []) if (pid !== this.pid) signal(pid, "SIGTERM");
+    for (const pid of this.cgroup?.pids() ?? []) if (pid !== this.pid && !this.wrappers.includes(pid)) signal(pid, "SIGTERM");
     await terminateSession(this.pid, graceMs, this.killOptions(leaderSignal));
   }
 
@@ -222,7 +267,13 @@ export class LocalTransport implements ShellTransport {
   private members(): number[] {
     const pids = new Set(sessionMembers(this.pid, this.starttime));
     for (const pid of this.cgroup?.pids() ?? []) pids.add(pid);
+    for (const pid of this.wrappers) pids.delete(pid);
     return [...pids];
+  }
+
+  /** A host pid as the session sees it. */
+  private view(pid: number): number {
+    return this.sandboxed ? innermostPid(pid) : pid;
   }
 
   private killOptions(leaderSignal: NodeJS.Signals) {

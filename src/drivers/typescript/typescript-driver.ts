@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import type { LiveProcess, SessionDriver, StartSpec } from "../driver.js";
 import { type CellLanguage, type HelperReply, PipeProcess } from "../interpreter/index.js";
 import { type DriverLog, silentLog } from "../log.js";
+import { HELPERS_DIR, installPrefix } from "../sandbox/index.js";
 import { compileCell } from "./compile-cell.js";
 
 /** Options of the typescript driver. */
@@ -93,6 +94,7 @@ export class TypeScriptDriver implements SessionDriver {
       args: [HELPER],
       language: new TypeScriptLanguage(this.keptMaps),
       log: this.log,
+      readOnlyPaths: [HELPERS_DIR, ...installPrefix(this.nodePath)],
     });
   }
 }

@@ -1,0 +1,220 @@
+import { chmod, chown, lstat, readlink, realpath, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { SandboxPlan, StartSpec } from "../driver.js";
+import { listProcesses } from "../process-tree.js";
+import { SessionCgroup } from "./cgroup.js";
+
+/** A program to start in a session. */
+export interface LaunchRequest {
+  readonly command: string;
+  readonly args: readonly string[];
+  /** The whole environment of the program. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Host paths the program needs to see read-only (its interpreter's prefix, the helper scripts). */
+  readonly readOnlyPaths?: readonly string[];
+}
+
+/** What to spawn (on a PTY or with pipes), and the cgroup it joins before anything runs. */
+export interface Launch {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** The working directory of the spawn on the host (inside a sandbox, bwrap changes to the session's own). */
+  readonly cwd: string;
+  readonly cgroup: SessionCgroup | undefined;
+  readonly sandboxed: boolean;
+}
+
+/** The name the session's uid has inside its sandbox (its own /etc/passwd). */
+export const SANDBOX_USER = "session";
+
+/**
+ * Joins each cgroup.procs file given before `--`, then becomes the program after it. A shell, and
+ * not the server writing the pid after the spawn: by then the program may have forked children
+ * that would stay outside the session's limits.
+ */
+const JOIN_THEN_EXEC =
+  'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || { echo "sessiond: could not join the cgroup $f" >&2; exit 125; }; shift; done; shift; exec "$@"';
+
+/** Top-level system folders a sandbox shows read-only, or as the same symlinks (merged /usr). */
+const SYSTEM_DIRS = ["/usr", "/etc"];
+const SYSTEM_LINKS = ["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"];
+
+/**
+ * Prepares the start of `request` for `spec`: the session's cgroup (processes, memory, CPU), and
+ * where the spec carries a sandbox plan, bubblewrap and setpriv around the program. The spawn's
+ * environment is exactly the program's: nothing of the server's reaches the launcher, bubblewrap
+ * (the sandbox's PID 1, whose environ a session could otherwise read) or the program.
+ */
+export async function prepareLaunch(spec: StartSpec, request: LaunchRequest): Promise<Launch> {
+  const cgroup = spec.limits.cgroup
+    ? SessionCgroup.create(spec.sessionId, { maxProcesses: spec.limits.maxProcesses, memoryBytes: spec.limits.memoryBytes, cpus: spec.limits.cpus })
+    : undefined;
+  const plan = spec.sandbox;
+  let command = [request.command, ...request.args];
+  let env: Record<string, string> = { ...request.env };
+  if (plan) {
+    command = [plan.tools.bwrap, ...(await bwrapArgs(spec, plan, request)), "--", plan.tools.setpriv, ...setprivArgs(plan), "--", ...command];
+    env = { ...env, HOME: plan.workspace, USER: SANDBOX_USER, LOGNAME: SANDBOX_USER, TMPDIR: "/tmp" };
+  }
+  const cwd = plan ? "/" : spec.cwd;
+  if (!cgroup) return { file: command[0]!, args: command.slice(1), env, cwd, cgroup, sandboxed: plan !== undefined };
+  return { file: "/bin/sh", args: ["-c", JOIN_THEN_EXEC, "sessiond-launch", ...cgroup.procsFiles, "--", ...command], env, cwd, cgroup, sandboxed: plan !== undefined };
+}
+
+/**
+ * The host pid of the program a launch started: the spawned pid itself, or inside a sandbox the
+ * first child of bubblewrap's init (bwrap → its PID 1 → the program), once it exists.
+ * @returns undefined when it did not appear in time (the sandbox failed to start)
+ */
+export async function programPid(launch: Pick<Launch, "sandboxed">, spawned: number, timeoutMs: number): Promise<number | undefined> {
+  if (!launch.sandboxed) return spawned;
+  const deadline = Date.now() + timeoutMs;
+  for (let round = 0; Date.now() < deadline; round++) {
+    const all = listProcesses();
+    const init = all.find((p) => p.ppid === spawned);
+    const program = init && all.find((p) => p.ppid === init.pid);
+    if (program) return program.pid;
+    if (!all.some((p) => p.pid === spawned && p.state !== "Z")) return undefined;
+    await sleep(round < 20 ? 1 : 5);
+  }
+  return undefined;
+}
+
+/**
+ * How the program ended, from how the spawned process did: bubblewrap exits 128 + n when its
+ * program died of signal n, as a shell reports it.
+ */
+export function programExit(launch: Pick<Launch, "sandboxed">, exitCode: number | null, signal: number | null): { exitCode: number | null; signal: number | null } {
+  if (launch.sandboxed && signal === null && exitCode !== null && exitCode > 128 && exitCode <= 128 + MAX_SIGNAL) {
+    return { exitCode: null, signal: exitCode - 128 };
+  }
+  return { exitCode: signal ? null : exitCode, signal };
+}
+
+/** Linux's highest real-time signal number. */
+const MAX_SIGNAL = 64;
+
+/** The wrapper processes of a sandboxed launch (bwrap and its init): in the cgroup, but not the session's own. */
+export function wrapperPids(spawned: number, program: number): number[] {
+  const init = listProcesses().find((p) => p.pid === program)?.ppid;
+  return init === undefined || init === spawned ? [spawned] : [spawned, init];
+}
+
+/** Hands a file sessiond made for the session (its stderr FIFO) to the session's uid. */
+export async function giveToSandbox(path: string, plan: SandboxPlan | undefined): Promise<void> {
+  if (plan) await chown(path, plan.uid, plan.gid);
+}
+
+function setprivArgs(plan: SandboxPlan): string[] {
+  return [
+    `--reuid=${plan.uid}`,
+    `--regid=${plan.gid}`,
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+    // No setuid binary inside can give privileges back.
+    "--no-new-privs",
+  ];
+}
+
+async function bwrapArgs(spec: StartSpec, plan: SandboxPlan, request: LaunchRequest): Promise<string[]> {
+  const mounts = new MountList();
+  const args = [
+    // The sandbox dies with the server: a kill -9 of the server leaves no session running unseen.
+    "--die-with-parent",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+    ...(plan.network ? [] : ["--unshare-net"]),
+    "--hostname",
+    "sessiond",
+  ];
+  for (const dir of SYSTEM_DIRS) mounts.mount("--ro-bind", dir, dir);
+  for (const link of SYSTEM_LINKS) {
+    const stat = await lstat(link).catch(() => undefined);
+    if (stat?.isSymbolicLink()) mounts.push("--symlink", await readlink(link), link);
+    else if (stat?.isDirectory()) mounts.mount("--ro-bind", link, link);
+  }
+  // A resolv.conf linked elsewhere (systemd-resolved) needs its target too, or names do not resolve.
+  const resolv = await realpath("/etc/resolv.conf").catch(() => undefined);
+  if (resolv && !mounts.covers(resolv)) mounts.mount("--ro-bind", resolv, resolv);
+  mounts.mount("--proc", "/proc");
+  mounts.mount("--dev", "/dev");
+  // World-writable and sticky, as a /tmp should be; private to this session.
+  mounts.push("--perms", "1777");
+  mounts.mount("--tmpfs", "/tmp");
+  mounts.dir("/var");
+  mounts.push("--perms", "1777");
+  mounts.mount("--tmpfs", "/var/tmp");
+  mounts.mount("--tmpfs", "/run");
+  for (const path of [...plan.readOnlyPaths, ...(request.readOnlyPaths ?? [])]) {
+    if (!mounts.covers(path)) mounts.mount("--ro-bind-try", path, path);
+  }
+  mounts.mount("--bind", plan.workspace, plan.workspace);
+  // The runtime folder (the shell's rc and stderr FIFO, the user's passwd entry), read-only.
+  await chmod(spec.runtimeDir, 0o755);
+  const passwd = join(spec.runtimeDir, "passwd");
+  const group = join(spec.runtimeDir, "group");
+  await writeFile(passwd, passwdFile(plan), { mode: 0o644 });
+  await writeFile(group, groupFile(plan), { mode: 0o644 });
+  mounts.mount("--ro-bind", spec.runtimeDir, spec.runtimeDir);
+  mounts.push("--ro-bind", passwd, "/etc/passwd", "--ro-bind", group, "/etc/group");
+  mounts.push("--chdir", spec.cwd);
+  return [...args, ...mounts.args];
+}
+
+/**
+ * bubblewrap arguments that mount things, with the folders above each mount point created first
+ * (mode 0755: bwrap would make them 0700, which the session's uid could not cross).
+ */
+class MountList {
+  readonly args: string[] = [];
+  private readonly mounted = new Set<string>(["/"]);
+
+  push(...args: string[]): void {
+    this.args.push(...args);
+  }
+
+  /** Whether `path` is already visible: at or under a mount made so far. */
+  covers(path: string): boolean {
+    for (let p = path; ; p = dirname(p)) {
+      if (this.mounted.has(p)) return p !== "/" || path === "/";
+      if (p === "/") return false;
+    }
+  }
+
+  dir(path: string): void {
+    this.parents(path);
+    if (this.mounted.has(path)) return;
+    this.args.push("--perms", "0755", "--dir", path);
+    this.mounted.add(path);
+  }
+
+  mount(option: string, source: string, dest = source): void {
+    this.parents(dest);
+    this.args.push(option, source, ...(option === "--proc" || option === "--dev" || option === "--tmpfs" ? [] : [dest]));
+    this.mounted.add(dest);
+  }
+
+  private parents(path: string): void {
+    const parent = dirname(path);
+    if (parent === "/" || this.mounted.has(parent)) return;
+    this.dir(parent);
+  }
+}
+
+function passwdFile(plan: SandboxPlan): string {
+  return [
+    "root:x:0:0:root:/root:/usr/sbin/nologin",
+    `${SANDBOX_USER}:x:${plan.uid}:${plan.gid}:sessiond session:${plan.workspace}:/bin/bash`,
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin",
+    "",
+  ].join("\n");
+}
+
+function groupFile(plan: SandboxPlan): string {
+  return ["root:x:0:", `${SANDBOX_USER}:x:${plan.gid}:`, "nogroup:x:65534:", ""].join("\n");
+}
