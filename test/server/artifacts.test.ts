@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request as httpRequest } from "node:http";
@@ -180,6 +180,20 @@ describe("artifact size cap and streaming", () => {
   });
 });
 
+describe("ownership of uploads", () => {
+  it("gives uploaded files and the folders made for them to the session's sandbox user", async () => {
+    const created = await server.json({ method: "POST", url: "/sessions/", body: { name: "owned", runtime_metadata: { sandbox_uid: 4321, sandbox_gid: 5432 } } });
+    expect(created.status).toBe(201);
+    expect((await put("/sessions/owned/artifacts/logs/run/1.log", "x")).statusCode).toBe(201);
+    for (const path of ["", "logs", "logs/run", "logs/run/1.log"]) {
+      expect(statSync(join(workspace("owned"), path)), path).toMatchObject({ uid: 4321, gid: 5432 });
+    }
+    await session("plain");
+    expect((await put("/sessions/plain/artifacts/logs/1.log", "x")).statusCode).toBe(201);
+    expect(statSync(join(workspace("plain"), "logs", "1.log")).uid).toBe(process.getuid!());
+  });
+});
+
 describe("paths cannot leave the workspace", () => {
   const attempts = [
     ["a .. segment", "files/../../../../etc/passwd"],
@@ -190,6 +204,12 @@ describe("paths cannot leave the workspace", () => {
     ["a NUL byte", "files/a%00.txt"],
     ["a backslash", "files/..%5C..%5Csecret.txt"],
     ["a single dot", "files/./a.txt"],
+    ["an encoded .. as the last segment", "files/a/%2e%2e"],
+    ["an upper-case encoded ..", "files/%2E%2E/%2E%2E/secret.txt"],
+    ["a half-encoded ..", "files/.%2e/.%2E/secret.txt"],
+    ["an encoded slash before ..", "files/a%2F..%2F..%2F..%2Fsecret.txt"],
+    ["an encoded absolute path to outside", "files/%2Ftmp%2Fsecret.txt"],
+    ["an encoded trailing slash", "files/a%2F"],
   ] as const;
 
   // Over a real socket: an HTTP client library would normalize `..` away before sending it.
@@ -203,10 +223,28 @@ describe("paths cannot leave the workspace", () => {
         expect(res.status, `${method} ${path}`).toBe(400);
         expect(JSON.parse(res.body).error.field).toBe("path");
       }
+      expect(readdirSync(outside)).toEqual(["secret.txt"]);
       expect(readFileSync(join(outside, "secret.txt"), "utf8")).toBe("top secret");
       expect(existsSync(join(server.home, "workspaces", "etc"))).toBe(false);
+      // Nothing was created beside the workspace either.
+      expect(existsSync(join(server.home, "workspaces")) ? readdirSync(join(server.home, "workspaces")) : []).not.toContain("secret.txt");
     });
   }
+
+  it("refuses to serve a file hard-linked to a file outside, and leaves it out of listings", async () => {
+    await session();
+    await put("/sessions/ws/artifacts/files/keep.txt", "k");
+    // Linked as root by the test; an unprivileged sandbox user is further held back by fs.protected_hardlinks.
+    linkSync(join(outside, "secret.txt"), join(workspace(), "files", "hard.txt"));
+    const read = await server.json({ method: "GET", url: "/sessions/ws/artifacts/files/hard.txt" });
+    expect(read.status).toBe(403);
+    expect(read.body.error).toMatchObject({ code: "forbidden", field: "path", message: "files/hard.txt has other hard links; hard-linked files are not served" });
+    const all = await server.json({ method: "GET", url: "/sessions/ws/artifacts/files" });
+    expect(all.body.map((e: { path: string }) => e.path)).toEqual(["keep.txt"]);
+    // An upload replaces the name in the workspace, never the outside file's bytes.
+    expect((await put("/sessions/ws/artifacts/files/hard.txt", "new")).statusCode).toBe(200);
+    expect(readFileSync(join(outside, "secret.txt"), "utf8")).toBe("top secret");
+  });
 
   it("refuses to follow a symbolic link to a folder outside", async () => {
     await session();

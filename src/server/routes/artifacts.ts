@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { ARTIFACT_CATEGORIES, type ArtifactEntry, MAX_LISTING } from "../workspaces/index.js";
+import { ARTIFACT_CATEGORIES, type ArtifactEntry, MAX_LISTING, artifactStream } from "../workspaces/index.js";
 import { SessionParams, responses } from "../schemas.js";
 import { type ServerContext, sendJson, sessionFor } from "../server-context.js";
 import { arrayJson, toJson } from "../wire.js";
@@ -26,7 +26,8 @@ const Listing = Type.Array(EntryWire);
  * `/sessions/{id}/artifacts`: the session's workspace (seed 002's categorized sandbox). Files
  * stream both ways — an upload is never held in memory — with a size cap (`maxArtifactBytes`).
  * Downloads carry a media type from the file's extension, `nosniff` and a sandboxing CSP, so an
- * uploaded HTML page cannot script the API's origin.
+ * uploaded HTML page cannot script the API's origin. Every path resolves inside the workspace
+ * without following links, whatever the session does meanwhile (see Workspaces).
  */
 export const artifactRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = async (app, { ctx }) => {
   const { workspaces } = ctx;
@@ -86,7 +87,7 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
         .header("x-content-type-options", "nosniff")
         .header("content-security-policy", "sandbox; default-src 'none'")
         .type(found.content_type)
-        .send(found.handle.createReadStream());
+        .send(artifactStream(found));
     },
   );
 
