@@ -622,12 +622,14 @@ export class LiveSessions {
           restarts,
           exec_policy: entry.policy,
           ...(local ? { sandbox: sandbox ? "bwrap" : "none" } : {}),
+          ...(local && !sandbox ? { warning: UNSANDBOXED } : {}),
           ...(sandbox ? { sandbox_uid: sandbox.uid, sandbox_gid: sandbox.gid, network: sandbox.network } : {}),
           process_started_at: new Date(entry.clocks.startedAt).toISOString(),
         },
       });
       entry.state = "live";
       this.log.info({ session: session.id, pid: proc.pid, kind: entry.kind, restart: options.restart }, "live session started");
+      if (local && !sandbox) this.log.warn({ session: session.id }, UNSANDBOXED);
       this.reaper.start();
       markReady();
       return current;
@@ -1098,6 +1100,9 @@ function notActive(session: Pick<Session, "name"> & { status?: SessionStatus }, 
           : "it has ended; start a new session";
   return new SessiondError("session_not_active", { action, ref: session.name, status, hint });
 }
+
+/** Said in the start answer (runtime_metadata.warning) and the log of every session config `sandbox: "none"` starts. */
+const UNSANDBOXED = 'this session runs unsandboxed, as the server\'s user (config sandbox: "none"): its code can read the data dir and the server\'s environment';
 
 function notVisible(cwd: string): SessiondError {
   return errors.validation("cwd", `${cwd} is not visible inside the session's sandbox: use a folder of its workspace, /tmp, or the read-only system`);
