@@ -46,6 +46,66 @@ export function savedState(session: Session): RuntimeState | undefined {
   return { cwd, env: vars };
 }
 
+/**
+ * Substrings of a variable's name (upper-cased) that mark it as a secret. With {@link SECRET_ENV_WORDS}
+ * and {@link hasUrlPassword} this is the rule docs/exec-sessions.md ("Recovery") states.
+ */
+export const SECRET_ENV_SUBSTRINGS = [
+  "SECRET",
+  "TOKEN",
+  "PASSWORD",
+  "PASSWD",
+  "PASSPHRASE",
+  "CREDENTIAL",
+  "APIKEY",
+  "API_KEY",
+  "PRIVATEKEY",
+  "PRIVATE_KEY",
+  "ACCESS_KEY",
+] as const;
+
+/**
+ * Whole `_`-separated words of a variable's name (upper-cased) that mark it as a secret: `DB_PASS`,
+ * `STRIPE_KEY`, `SSH_AUTH_SOCK`. Whole words only, so `GIT_AUTHOR_NAME`, `KEYMAP` and `PWD` (the
+ * cwd) are kept.
+ */
+export const SECRET_ENV_WORDS: ReadonlySet<string> = new Set(["AUTH", "KEY", "PASS", "PW", "COOKIE"]);
+
+/**
+ * Whether a variable looks like a secret, by its name ({@link SECRET_ENV_SUBSTRINGS},
+ * {@link SECRET_ENV_WORDS}) or by its value (a URL with a password: `postgres://app:pw@db/x`).
+ * @example
+ * isSecretEnv("GITHUB_TOKEN", "ghp_…");              // true
+ * isSecretEnv("DATABASE_URL", "postgres://u:pw@h/d"); // true
+ * isSecretEnv("GIT_AUTHOR_NAME", "Ada");             // false
+ */
+export function isSecretEnv(name: string, value: string): boolean {
+  const upper = name.toUpperCase();
+  if (SECRET_ENV_SUBSTRINGS.some((s) => upper.includes(s))) return true;
+  if (upper.split("_").some((word) => SECRET_ENV_WORDS.has(word))) return true;
+  return hasUrlPassword(value);
+}
+
+/** `scheme://user:password@…` somewhere in the value. */
+export function hasUrlPassword(value: string): boolean {
+  return /[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:[^\s/@]+@/i.test(value);
+}
+
+/**
+ * The part of a process's environment that is kept in runtime_metadata for recovery: every
+ * variable except those that look secret ({@link isSecretEnv}), unless config `saveSecretEnv`
+ * names them (`["*"]`: all). A session recovered later simply lacks the variables left out.
+ */
+export function envToSave(env: Readonly<Record<string, string>>, config: Pick<Config, "saveSecretEnv">): Record<string, string> {
+  const allowed = config.saveSecretEnv;
+  if (allowed.includes("*")) return { ...env };
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!isSecretEnv(name, value) || allowed.includes(name)) kept[name] = value;
+  }
+  return kept;
+}
+
 /** The variables sessiond sets itself on every start are not part of the saved state. */
 export function withoutSessiondEnv(env: Readonly<Record<string, string>>): Record<string, string> {
   const copy: Record<string, string> = { ...env };
