@@ -9,6 +9,7 @@ import { LiveSessions } from "../drivers/index.js";
 import type { Store } from "../store/index.js";
 import { TokenRegistry, assertAuthAllowed, ensureAdminToken, installAuth } from "./auth/index.js";
 import { installContentTypes } from "./content-types.js";
+import { clientErrorHandler, installRawErrors } from "./client-error.js";
 import { frameworkErrors, installErrorHandling } from "./error-handler.js";
 import { ServerMetrics } from "./metrics.js";
 import { DOCS_PREFIX, registerOpenApi } from "./openapi.js";
@@ -106,9 +107,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     return503OnClosing: false,
     forceCloseConnections: "idle",
     frameworkErrors: frameworkErrors(config.bodyLimitBytes),
+    // Requests Node's parser refuses get the one error shape too, not Fastify's own body.
+    clientErrorHandler: clientErrorHandler(logger),
   });
   app.setValidatorCompiler(typeboxValidatorCompiler);
   installErrorHandling(app, config.bodyLimitBytes);
+  installRawErrors(app.server, logger, { clientErrors: false });
   installContentTypes(app);
 
   // First, so that every request, even one refused by a later hook, joins its batch of writes.

@@ -60,17 +60,72 @@ export function sendError(reply: FastifyReply, error: SessiondError): FastifyRep
   return reply.status(error.status).type("application/json; charset=utf-8").send(JSON.stringify(error.toJSON()));
 }
 
-/** Installs the error handler, the 404 handler and the router's error hook on the root app. */
+/**
+ * Installs the error handler, the 404/405 handler and the router's error hook on the root app.
+ * Call it before any route is registered: it learns the routes' paths as they are added.
+ */
 export function installErrorHandling(app: FastifyInstance, bodyLimitBytes: number): void {
+  const methods = new RouteMethods();
+  app.addHook("onRoute", (route) => methods.add(route.url ?? route.path, route.method));
   app.setErrorHandler((err, request, reply) => {
     const error = toSessiondError(err, request, bodyLimitBytes);
     if (error.status >= 500) request.log.error({ err, reqId: request.id, method: request.method, url: request.url }, "request failed");
     return sendError(reply, error);
   });
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split("?")[0];
+    const path = request.url.split("?")[0] ?? "";
+    const allowed = methods.of(path);
+    if (allowed.length > 0) {
+      reply.header("allow", allowed.join(", "));
+      return sendError(reply, new SessiondError("method_not_allowed", { method: request.method, path, allow: allowed.join(", ") }, { field: "method" }));
+    }
     return sendError(reply, new SessiondError("not_found", { what: "route", ref: `${request.method} ${path}` }));
   });
+}
+
+/**
+ * The methods each registered path takes, so that a request for a path that exists with another
+ * method is a 405 naming the allowed ones rather than a 404 (which would say the path is wrong).
+ * Paths use the router's syntax (`:param` for one segment, `*` for the rest); a trailing slash
+ * does not count (the router ignores it).
+ */
+class RouteMethods {
+  private readonly routes: { readonly pattern: RegExp; readonly methods: Set<string> }[] = [];
+  private readonly byPath = new Map<string, Set<string>>();
+
+  add(path: string, method: string | string[]): void {
+    const key = trimSlash(path);
+    let set = this.byPath.get(key);
+    if (!set) {
+      set = new Set();
+      this.byPath.set(key, set);
+      this.routes.push({ pattern: patternOf(key), methods: set });
+    }
+    for (const m of Array.isArray(method) ? method : [method]) set.add(m.toUpperCase());
+    // Fastify answers HEAD for every GET route.
+    if (set.has("GET")) set.add("HEAD");
+  }
+
+  /** The methods the path takes (sorted); empty when no route has that path. */
+  of(path: string): string[] {
+    const key = trimSlash(path);
+    const found = new Set<string>();
+    for (const route of this.routes) if (route.pattern.test(key)) for (const m of route.methods) found.add(m);
+    return [...found].sort();
+  }
+}
+
+function trimSlash(path: string): string {
+  return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
+}
+
+function patternOf(path: string): RegExp {
+  const parts = path.split("/").map((segment) => {
+    if (segment === "*") return ".*";
+    if (segment.startsWith(":")) return "[^/]+";
+    return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  });
+  return new RegExp(`^${parts.join("/")}$`);
 }
 
 /** Fastify's `frameworkErrors` option: errors raised before routing (a malformed URL). */

@@ -3,11 +3,13 @@ import { connect } from "node:net";
 import { unlink } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { markLocal } from "./auth/index.js";
+import { installRawErrors } from "./client-error.js";
 
 /**
  * A second HTTP server for the Unix socket, feeding the same Fastify routes, WebSocket upgrades
  * included (handed to the TCP server's upgrade listener, where @fastify/websocket routes them).
- * Its requests are marked local: the socket file's 0600 mode is their authentication. Not
+ * Its requests are marked local: the socket file's 0600 mode is their authentication; what its
+ * HTTP parser refuses is answered in the one error shape, as on TCP. Not
  * listening yet; the caller listens (after `prepareSocketPath`) and closes it.
  */
 export function createUnixSocketServer(app: FastifyInstance): Server {
@@ -19,6 +21,7 @@ export function createUnixSocketServer(app: FastifyInstance): Server {
     markLocal(req);
     app.server.emit("upgrade", req, socket, head);
   });
+  installRawErrors(server, app.log, { clientErrors: true });
   server.keepAliveTimeout = app.server.keepAliveTimeout;
   server.requestTimeout = app.server.requestTimeout;
   return server;

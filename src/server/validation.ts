@@ -2,14 +2,15 @@ import type { TSchema } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import type { FastifySchemaCompiler } from "fastify";
-import { validate } from "../core/index.js";
+import { errors, validate } from "../core/index.js";
 
 /**
  * Fastify's validator compiler for TypeBox route schemas, sharing the engine's `validate`: one
  * error shape naming the field (`labels.env`, `limit`), unknown fields refused rather than
  * silently dropped (Fastify's default Ajv setup would remove them). Bodies are checked as sent;
  * query strings, params and headers are text on the wire, so they are converted to the schema's
- * types first (`limit=10` → 10), and only when they do not already fit.
+ * types first (`limit=10` → 10), and only when they do not already fit. A number in the text must
+ * be written plainly (see {@link assertPlainNumbers}).
  */
 export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const check = TypeCompiler.Compile(schema);
@@ -19,9 +20,46 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
     const value = (input === undefined || input === null) && !convert ? {} : input;
     if (check.Check(value)) return { value };
     try {
+      if (convert) assertPlainNumbers(schema, value);
       return { value: validate(schema, convert ? Value.Convert(schema, value) : value) };
     } catch (error) {
       return { error: error as Error };
     }
   };
 };
+
+const INTEGER_TEXT = /^-?\d+$/;
+const NUMBER_TEXT = /^-?\d+(\.\d+)?$/;
+
+/**
+ * Refuses text for an integer or number parameter that TypeBox's conversion would read loosely:
+ * it takes `1e20` and `1.5` as 1, `0x10` as 16 and `9007199254740993` as …992. An integer is
+ * digits (with an optional leading `-`, which the schema's minimum then judges) and within ±2^53−1,
+ * where every integer is exact; a number is plain decimal (no exponent, no hex, no spaces).
+ * @throws validation naming the parameter
+ */
+export function assertPlainNumbers(schema: TSchema, value: unknown): void {
+  if (schema.type !== "object" || typeof schema.properties !== "object" || value === null || typeof value !== "object") return;
+  const properties = schema.properties as Record<string, TSchema>;
+  for (const [name, text] of Object.entries(value as Record<string, unknown>)) {
+    const property = properties[name];
+    if (property === undefined || typeof text !== "string") continue;
+    const kind = numericKind(property);
+    if (kind === "integer") {
+      if (!INTEGER_TEXT.test(text)) throw errors.validation(name, "expected an integer, written as digits");
+      if (!Number.isSafeInteger(Number(text))) throw errors.validation(name, `expected an integer from ${Number.MIN_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}`);
+    } else if (kind === "number") {
+      if (!NUMBER_TEXT.test(text) || !Number.isFinite(Number(text))) throw errors.validation(name, "expected a number in decimal notation");
+    }
+  }
+}
+
+/** Whether the parameter's schema takes only an integer or a number (not also a string). */
+function numericKind(schema: TSchema): "integer" | "number" | undefined {
+  if (schema.type === "integer" || schema.type === "number") return schema.type;
+  const options = (schema.anyOf ?? schema.oneOf) as TSchema[] | undefined;
+  if (!Array.isArray(options)) return undefined;
+  const kinds = new Set(options.filter((o) => o.type !== "null").map((o) => o.type));
+  if (kinds.size === 1 && (kinds.has("integer") || kinds.has("number"))) return [...kinds][0] as "integer" | "number";
+  return undefined;
+}

@@ -21,6 +21,10 @@ function codeForStatus(status: number): ErrorCode {
       return "forbidden";
     case 404:
       return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 408:
+      return "request_timeout";
     case 409:
       return "conflict";
     case 412:
@@ -31,6 +35,8 @@ function codeForStatus(status: number): ErrorCode {
       return "unsupported_media_type";
     case 429:
       return "rate_limited";
+    case 431:
+      return "header_too_large";
     case 503:
       return "shutting_down";
     default:
