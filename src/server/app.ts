@@ -7,7 +7,7 @@ import { type Config, SessiondError, dataPaths } from "../core/index.js";
 import type { SessionManager } from "../engine/index.js";
 import { LiveSessions } from "../drivers/index.js";
 import type { Store } from "../store/index.js";
-import { TokenRegistry, assertAuthAllowed, ensureAdminToken, installAuth } from "./auth/index.js";
+import { AuthFailureLimiter, TokenRegistry, assertAuthAllowed, ensureAdminToken, installAuth } from "./auth/index.js";
 import { installContentTypes } from "./content-types.js";
 import { clientErrorHandler, installRawErrors } from "./client-error.js";
 import { frameworkErrors, installErrorHandling } from "./error-handler.js";
@@ -53,6 +53,8 @@ export interface BuildAppOptions {
    * `shellEnv`. @default process.env
    */
   readonly hostEnv?: Readonly<Record<string, string | undefined>>;
+  /** The time the failed-authentication windows (`authFailureWindowMs`) count by. @default Date.now */
+  readonly clock?: () => number;
 }
 
 /** Parts of a built app that its owner (serve, tests) reaches for. */
@@ -125,7 +127,13 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.addHook("preClose", async () => {
     closing = true;
   });
-  installAuth(app, { registry, enabled: config.auth, publicPrefixes: [DOCS_PREFIX] });
+  const failures = new AuthFailureLimiter({
+    maxFailures: config.authMaxFailures,
+    windowMs: config.authFailureWindowMs,
+    maxAddresses: config.authFailureMaxAddresses,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  installAuth(app, { registry, enabled: config.auth, publicPrefixes: [DOCS_PREFIX], failures });
   if (verbose) {
     app.addHook("onResponse", async (request, reply) => {
       request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime, principal: request.principal?.name }, "request");

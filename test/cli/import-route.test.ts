@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { type TestServer, startServer } from "../server/harness.js";
 
-const AGENT_TOKEN = "agent-a-token-0123456789";
+const AGENT_TOKEN = "agent-a-token-0123456789-abcdefghij";
 
 let server: TestServer | undefined;
 afterEach(async () => {

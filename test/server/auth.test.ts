@@ -10,10 +10,10 @@ import { REDACTED_PATHS, buildApp, ensureAdminToken } from "../../src/server/ind
 import { openSqliteStore } from "../../src/store/index.js";
 import { type TestServer, startServer } from "./harness.js";
 
-const AGENT_TOKEN = "agent-a-token-0123456789";
-const OTHER_AGENT_TOKEN = "agent-b-token-0123456789";
-const USER_TOKEN = "user-u1-token-0123456789";
-const READER_TOKEN = "reader-token-0123456789";
+const AGENT_TOKEN = "agent-a-token-0123456789-abcdefghij";
+const OTHER_AGENT_TOKEN = "agent-b-token-0123456789-abcdefghij";
+const USER_TOKEN = "user-u1-token-0123456789-abcdefghij";
+const READER_TOKEN = "reader-token-0123456789-abcdefghij";
 // A fresh copy per use: resolveConfig freezes what it is given.
 const tokens = () => [
   { token: AGENT_TOKEN, role: "agent", agent_id: "agent-a", name: "agent-a" },

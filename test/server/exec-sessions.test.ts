@@ -3,8 +3,8 @@ import { type TestServer, startServer } from "./harness.js";
 
 vi.setConfig({ testTimeout: 30_000 });
 
-const AGENT = "agent-token-0123456789";
-const READER = "reader-token-0123456789";
+const AGENT = "agent-token-0123456789-abcdefghij";
+const READER = "reader-token-0123456789-abcdefghij";
 const tokens = [
   { token: AGENT, role: "agent", agent_id: "a1" },
   { token: READER, role: "reader" },

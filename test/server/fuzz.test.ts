@@ -11,8 +11,8 @@ import { type TestServer, startServer } from "./harness.js";
 
 const RUNS = 6000;
 const MIN_DELIVERED = 5000;
-const AGENT_TOKEN = "fuzz-agent-token-0123456789";
-const READER_TOKEN = "fuzz-reader-token-0123456789";
+const AGENT_TOKEN = "fuzz-agent-token-0123456789-abcdefghij";
+const READER_TOKEN = "fuzz-reader-token-0123456789-abcdefghij";
 
 let server: TestServer;
 const targets: string[] = [];
@@ -26,6 +26,9 @@ beforeAll(async () => {
     maxContextBytes: 8 * 1024,
     maxEventBytes: 8 * 1024,
     rateLimitMax: 0,
+    // The fuzzer sends bad tokens on purpose; the failed-authentication limit would soon answer
+    // everything with 429 and hide the shapes under test (auth.test.ts tests the limit).
+    authMaxFailures: 0,
     tokens: [
       { token: AGENT_TOKEN, role: "agent", agent_id: "fuzzer" },
       { token: READER_TOKEN, role: "reader" },

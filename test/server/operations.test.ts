@@ -132,13 +132,13 @@ describe("OpenAPI and docs", () => {
 
 describe("rate limit", () => {
   it("answers 429 in the error shape past the limit, per token", async () => {
-    server = await startServer({ rateLimitMax: 3, rateLimitWindowMs: 60_000, tokens: [{ token: "reader-token-0123456789", role: "reader" }] });
+    server = await startServer({ rateLimitMax: 3, rateLimitWindowMs: 60_000, tokens: [{ token: "reader-token-0123456789-abcdefghij", role: "reader" }] });
     for (let i = 0; i < 3; i++) expect((await server.request({ method: "GET", url: "/sessions/" })).statusCode).toBe(200);
     const res = await server.json({ method: "GET", url: "/sessions/" });
     expect(res.status).toBe(429);
     expect(res.body.error.code).toBe("rate_limited");
     expect(Number(res.headers["retry-after"])).toBeGreaterThan(0);
-    expect((await server.request({ method: "GET", url: "/sessions/", token: "reader-token-0123456789" })).statusCode).toBe(200);
+    expect((await server.request({ method: "GET", url: "/sessions/", token: "reader-token-0123456789-abcdefghij" })).statusCode).toBe(200);
     expect((await server.request({ method: "GET", url: "/healthz", token: null })).statusCode).toBe(200);
   });
 });

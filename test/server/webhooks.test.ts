@@ -5,8 +5,8 @@ import { newId } from "../../src/core/index.js";
 import { startEventSinks } from "../../src/events/index.js";
 import { type TestServer, startServer } from "./harness.js";
 
-const AGENT = "agent-token-0123456789";
-const READER = "reader-token-0123456789";
+const AGENT = "agent-token-0123456789-abcdefghij";
+const READER = "reader-token-0123456789-abcdefghij";
 const tokens = [
   { token: AGENT, role: "agent", agent_id: "a1" },
   { token: READER, role: "reader" },

@@ -9,8 +9,8 @@ afterEach(async () => {
   expect(await leakedShells(), "shell processes outlived their server").toEqual([]);
 });
 
-const AGENT = "agent-token-0123456789";
-const READER = "reader-token-0123456789";
+const AGENT = "agent-token-0123456789-abcdefghij";
+const READER = "reader-token-0123456789-abcdefghij";
 
 async function server(flags: Record<string, unknown> = {}): Promise<LiveServer> {
   const { home, remove } = newHome();

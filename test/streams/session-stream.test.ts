@@ -81,9 +81,9 @@ describe("GET /sessions/{id}/stream over SSE", () => {
   });
 
   it("hides another agent's session from an agent token (404)", async () => {
-    const s = await server({ tokens: [{ token: "agent-token-0123456789", role: "agent", agent_id: "a1" }] });
+    const s = await server({ tokens: [{ token: "agent-token-0123456789-abcdefghij", role: "agent", agent_id: "a1" }] });
     const { body: theirs } = await s.json("POST", "/sessions", { agent_id: "a2" });
-    const c = new SseClient(`${s.url}/sessions/${theirs.id}/stream`, "agent-token-0123456789");
+    const c = new SseClient(`${s.url}/sessions/${theirs.id}/stream`, "agent-token-0123456789-abcdefghij");
     cleanups.push(() => c.close());
     await c.started();
     expect(c.status).toBe(404);

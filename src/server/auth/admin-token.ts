@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { type Config, dataPaths } from "../../core/index.js";
+import { tokenWeakness } from "./token-strength.js";
 
 /** The admin token and whether this call created it. */
 export interface AdminToken {
@@ -11,6 +12,7 @@ export interface AdminToken {
   readonly tightened: boolean;
 }
 
+/** 32 random bytes: 43 base64url characters, well over the strength `tokenWeakness` asks. */
 const TOKEN_BYTES = 32;
 
 /**
@@ -33,6 +35,7 @@ export function ensureAdminToken(config: Pick<Config, "home">): AdminToken {
     tightened = true;
   }
   const token = readFileSync(path, "utf8").trim();
-  if (token.length < 16) throw new Error(`the admin token in ${path} is shorter than 16 characters; delete the file to generate a new one`);
+  const weakness = tokenWeakness(token);
+  if (weakness !== undefined) throw new Error(`the admin token in ${path} is too weak: ${weakness}; delete the file to generate a new one`);
   return { token, created: false, tightened };
 }

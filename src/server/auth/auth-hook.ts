@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { SessiondError } from "../../core/index.js";
+import type { AuthFailureLimiter } from "./failure-limiter.js";
 import { isLocal } from "./local-socket.js";
 import { LOCAL_ADMIN, type Principal } from "./principal.js";
 import type { TokenRegistry } from "./token-registry.js";
@@ -22,6 +23,8 @@ export interface AuthOptions {
   readonly enabled: boolean;
   /** URL prefixes that need no token, for routes registered by plugins (the docs page). */
   readonly publicPrefixes: readonly string[];
+  /** Counts failed attempts per client address and refuses an address past its limit. */
+  readonly failures: AuthFailureLimiter;
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD"]);
@@ -31,14 +34,33 @@ const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
  * Authenticates every request before routing work starts: the Unix socket and a server without
  * auth are the local admin; TCP requests need `Authorization: Bearer <token>`. Readers may only
  * GET. Tokens are never logged (see the logger's redaction) nor echoed in errors.
+ *
+ * A TCP client address that failed too often (config `authMaxFailures`) is refused with 429
+ * before its token is looked at, so that a guess that happens to be right is refused like the
+ * others. WebSocket and SSE routes are ordinary routes: their upgrade or opening request passes
+ * this same hook.
  */
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   app.decorateRequest("principal", null as unknown as Principal);
-  app.addHook("onRequest", (request, _reply, done) => {
+  const { failures } = options;
+  const limited = options.enabled && failures.enabled;
+  app.addHook("onRequest", (request, reply, done) => {
+    if (limited && !isLocal(request.raw)) {
+      const refusedMs = failures.refusedForMs(request.ip);
+      if (refusedMs !== undefined) {
+        const seconds = Math.max(1, Math.ceil(refusedMs / 1000));
+        reply.header("retry-after", String(seconds));
+        done(new SessiondError("rate_limited", { reason: `too many failed authentications from this address; retry in ${seconds} s` }));
+        return;
+      }
+    }
     let principal: Principal;
     try {
       principal = authenticate(request, options);
     } catch (err) {
+      if (limited && failures.recordFailure(request.ip)) {
+        request.log.warn({ address: request.ip }, "too many failed authentications from one address: refusing it until its window ends");
+      }
       done(err as Error);
       return;
     }

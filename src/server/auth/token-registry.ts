@@ -1,11 +1,14 @@
 import * as crypto from "node:crypto";
 import type { Config } from "../../core/index.js";
 import type { Principal } from "./principal.js";
+import { STRONG_TOKEN_HINT, tokenWeakness } from "./token-strength.js";
 
 /**
  * The bearer tokens the server accepts, held as SHA-256 digests: a lookup hashes the presented
  * token and finds its digest, so no comparison ever runs on the secret itself (no timing
- * channel) and the secrets are not kept in memory longer than startup.
+ * channel) and the secrets are not kept in memory longer than startup. Each configured token
+ * must be as strong as `tokenWeakness` asks: a weak one stops the server at startup, the error
+ * naming the token's place, name and role, never the secret.
  */
 export class TokenRegistry {
   private readonly byDigest = new Map<string, Principal>();
@@ -15,6 +18,12 @@ export class TokenRegistry {
     tokens.forEach((t, i) => {
       if (t.role === "agent" && t.agent_id === undefined && t.user_id === undefined) {
         throw new Error(`config tokens[${i}]: an agent token needs an agent_id or a user_id`);
+      }
+      const weakness = tokenWeakness(t.token);
+      if (weakness !== undefined) {
+        const role = `${t.role === "reader" ? "a" : "an"} ${t.role} token`;
+        const label = t.name !== undefined ? `"${t.name}", ${role}` : role;
+        throw new Error(`config tokens[${i}] (${label}) is too weak: ${weakness}; ${STRONG_TOKEN_HINT}`);
       }
       const principal: Principal = {
         role: t.role,
