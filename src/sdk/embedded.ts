@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { type Config, type JsonObject, type Session, type SessionEvent, errors, newId, resolveConfig } from "../core/index.js";
 import { SessionManager } from "../engine/index.js";
-import { type WebhookSink, startWebhooks } from "../events/webhooks/index.js";
+import { type WebhookSink, WebhookTargetPolicy, startWebhooks } from "../events/webhooks/index.js";
 import { type WebhookRecord, openSqliteStore } from "../store/index.js";
 import { type SessionRecorder, type ToolCallRecord, requireSession, withSession as withScope } from "./context.js";
 import {
@@ -58,7 +58,15 @@ export function configureSessions(options: { home?: string; config?: Partial<Con
   const config = resolveConfig({ env: environment(), flags });
   const store = openSqliteStore(config);
   const manager = new SessionManager({ store, config });
-  current = { manager, config, webhooks: startWebhooks({ config, bus: manager.bus, store }) };
+  let webhooks: WebhookSink;
+  try {
+    webhooks = startWebhooks({ config, bus: manager.bus, store });
+  } catch (err) {
+    // A config webhook the target policy refuses: nothing may stay open behind the error.
+    manager.closeSync();
+    throw err;
+  }
+  current = { manager, config, webhooks };
 }
 
 /** Flushes and closes the embedded engine (recording its last webhook deliveries first); the next call opens it again. */
@@ -267,14 +275,12 @@ export function removeSession(sessionId: string): boolean {
 /**
  * Registers a webhook for session events, stored in the data dir: this process delivers the
  * events it writes, a server on the same data dir those written through it.
+ * @throws validation naming `url` when it is not http(s), carries credentials, or points at a
+ *   private or local address that config `webhookAllowHosts` does not list (docs/events.md)
  */
 export function configureWebhook(url: string, options: WebhookOptions = {}): WebhookRecord {
-  try {
-    const parsed = new URL(url);
-    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error("not http");
-  } catch {
-    throw errors.validation("url", "expected an http or https URL");
-  }
+  const refusal = new WebhookTargetPolicy(engine().config.webhookAllowHosts).check(url);
+  if (refusal !== undefined) throw errors.validation("url", refusal);
   const webhook: WebhookRecord = {
     id: newId(),
     url,

@@ -13,8 +13,13 @@ import { type Receiver, startReceiver } from "./support/receiver.js";
 import { type RedisServerChild, startRedisServer } from "./support/redis-server.js";
 import { waitFor } from "./support/wait.js";
 
-/** Fast retries, so a test sees several attempts. */
-const FAST_RETRIES = { SESSIOND_WEBHOOK_BACKOFF_BASE_MS: "20", SESSIOND_WEBHOOK_BACKOFF_MAX_MS: "100", SESSIOND_WEBHOOK_POLL_INTERVAL_MS: "50" };
+/** Fast retries, so a test sees several attempts; the receivers listen on loopback, which webhooks may reach only when allowed. */
+const FAST_RETRIES = {
+  SESSIOND_WEBHOOK_BACKOFF_BASE_MS: "20",
+  SESSIOND_WEBHOOK_BACKOFF_MAX_MS: "100",
+  SESSIOND_WEBHOOK_POLL_INTERVAL_MS: "50",
+  SESSIOND_WEBHOOK_ALLOW_HOSTS: "127.0.0.1",
+};
 
 describe("events out from a served sessiond", () => {
   const cleanups: (() => Promise<void>)[] = [];

@@ -44,6 +44,7 @@ describe("webhook deliveries across a restart", () => {
   it("retries after a restart the deliveries left pending while the receiver was down, delivering each once", async () => {
     const port = await freePort();
     home = tempHome({
+      webhookAllowHosts: ["127.0.0.1"],
       webhookBackoffBaseMs: 20,
       webhookBackoffMaxMs: 100,
       webhookTimeoutMs: 500,
@@ -81,7 +82,7 @@ describe("webhook deliveries across a restart", () => {
   });
 
   it("hands back an attempt interrupted by shutdown as due, so the next run sends it", async () => {
-    home = tempHome({ webhookTimeoutMs: 30_000, webhookFlushIntervalMs: 0, webhookPollIntervalMs: 100 });
+    home = tempHome({ webhookAllowHosts: ["127.0.0.1"], webhookTimeoutMs: 30_000, webhookFlushIntervalMs: 0, webhookPollIntervalMs: 100 });
     const hanging = await receive({ script: ["hang"] });
     const first = await boot(home.config);
     const hook = { id: newId(), url: hanging.url, events: ["start"], secret: null, created_at: new Date().toISOString() };

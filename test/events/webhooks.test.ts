@@ -9,8 +9,9 @@ import { expectNoLeakedHandles } from "./support/leaks.js";
 import { type Receiver, startReceiver } from "./support/receiver.js";
 import { waitFor } from "./support/wait.js";
 
-/** Short delays, so retries happen within a test. */
+/** Short delays, so retries happen within a test; the receivers listen on loopback, which webhooks may reach only when allowed. */
 const FAST: Partial<Config> = {
+  webhookAllowHosts: ["127.0.0.1"],
   webhookBackoffBaseMs: 10,
   webhookBackoffMaxMs: 40,
   webhookTimeoutMs: 400,

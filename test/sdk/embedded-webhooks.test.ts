@@ -5,10 +5,11 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
-import { closeSessions, completeSession, configureSessions, configureWebhook, pauseSession, startSession } from "sessiond";
+import { closeSessions, completeSession, configureSessions, configureWebhook, pauseSession, sessionManager, startSession } from "sessiond";
 import { runNode } from "../helpers/run-node.js";
 import { tempHome } from "../helpers/temp-home.js";
 import { type Receiver, startReceiver } from "../events/support/receiver.js";
+import { PUBLIC_WEBHOOK_URLS, REFUSED_WEBHOOK_URLS } from "../events/support/refused-targets.js";
 import { waitFor } from "../events/support/wait.js";
 
 let home: ReturnType<typeof tempHome> | undefined;
@@ -24,7 +25,7 @@ afterEach(async () => {
 it("delivers an embedded process's events to a webhook from configureWebhook, signed, through a failure", async () => {
   home = tempHome();
   receiver = await startReceiver({ script: [500], secret: "s3cret" });
-  configureSessions({ home: home.home, config: { webhookBackoffBaseMs: 10, webhookBackoffMaxMs: 50 } });
+  configureSessions({ home: home.home, config: { webhookAllowHosts: ["127.0.0.1"], webhookBackoffBaseMs: 10, webhookBackoffMaxMs: 50 } });
   configureWebhook(receiver.url, { events: ["start", "complete"], secret: "s3cret" });
 
   const session = await startSession("Implement feature X", "developer", { userId: "user123", channelId: "channel456" });
@@ -60,9 +61,25 @@ it("delivers from a script that ends right after its last write, without closeSe
       `console.log(s.id);`,
     ].join("\n"),
   );
-  const run = await runNode(["--import", "tsx", script], { cwd: new URL("../..", import.meta.url).pathname, env: { SESSIOND_HOME: home!.home } });
+  const run = await runNode(["--import", "tsx", script], { cwd: new URL("../..", import.meta.url).pathname, env: { SESSIOND_HOME: home!.home, SESSIOND_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" } });
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
   // The process stayed up until the delivery was made: it is there when the process has exited.
   expect(receiver.accepted().map((r) => (r.payload as { event: string; session: { id: string } }).session.id)).toEqual([run.stdout.trim()]);
+});
+
+it("refuses configureWebhook to private, local and metadata targets and URLs with credentials, naming url, unless webhookAllowHosts lists them", async () => {
+  home = tempHome();
+  configureSessions({ home: home.home });
+  for (const url of REFUSED_WEBHOOK_URLS) {
+    expect(() => configureWebhook(url), url).toThrow(expect.objectContaining({ code: "validation", field: "url" }));
+  }
+  expect(await sessionManager().listWebhooks()).toEqual([]);
+  for (const url of PUBLIC_WEBHOOK_URLS) expect(configureWebhook(url).url).toBe(url);
+
+  configureSessions({ home: home.home, config: { webhookAllowHosts: ["192.168.0.0/16", "metadata.google.internal"] } });
+  expect(configureWebhook("http://192.168.1.10/hook").url).toBe("http://192.168.1.10/hook");
+  expect(configureWebhook("http://metadata.google.internal/x").url).toBe("http://metadata.google.internal/x");
+  expect(() => configureWebhook("http://10.0.0.5/hook")).toThrow(expect.objectContaining({ code: "validation", field: "url" }));
+  expect(() => configureWebhook("https://user:pw@192.168.1.10/hook")).toThrow(expect.objectContaining({ code: "validation", field: "url" }));
 });

@@ -216,6 +216,8 @@ describe("seed 004 usage examples", () => {
   });
 
   it("Webhook Notifications", async () => {
+    // A receiver on this machine is a local address, which webhooks reach only when allowed.
+    configureSessions({ home: home.home, config: { webhookAllowHosts: ["localhost"] } });
     // Configure webhook endpoint
     configureWebhook("http://localhost:3001/webhooks/sessions");
 

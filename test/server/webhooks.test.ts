@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { newId } from "../../src/core/index.js";
 import { startEventSinks } from "../../src/events/index.js";
+import { PUBLIC_WEBHOOK_URLS, REFUSED_WEBHOOK_URLS } from "../events/support/refused-targets.js";
 import { type TestServer, startServer } from "./harness.js";
 
 const AGENT = "agent-token-0123456789-abcdefghij";
@@ -24,7 +25,7 @@ describe("/webhooks", () => {
     expect(created.body.secret).toBeUndefined();
     expect(created.headers.location).toBe(`/webhooks/${created.body.id}`);
 
-    const plain = await server.json({ method: "POST", url: "/webhooks", body: { url: "http://127.0.0.1:9/x" } });
+    const plain = await server.json({ method: "POST", url: "/webhooks", body: { url: "http://example.test:9/x" } });
     expect(plain.body).toMatchObject({ events: [], has_secret: false });
 
     const list = await server.json({ method: "GET", url: "/webhooks" });
@@ -61,6 +62,32 @@ describe("/webhooks", () => {
     expect(badEvent.body.error.code).toBe("validation");
     expect(badEvent.body.error.field).toBe("events.1");
     expect((await server.json({ method: "POST", url: "/webhooks", body: { url: "https://example.test/", extra: 1 } })).status).toBe(400);
+  });
+
+  it("refuses private, loopback, link-local, metadata and unspecified targets and credentials in the URL with 400 naming url", async () => {
+    server = await startServer();
+    for (const url of REFUSED_WEBHOOK_URLS) {
+      const res = await server.json({ method: "POST", url: "/webhooks", body: { url } });
+      expect(res.status, url).toBe(400);
+      expect(res.body.error, url).toMatchObject({ code: "validation", field: "url" });
+      expect(res.body.error.message, url).toMatch(/webhookAllowHosts|credentials/);
+    }
+    expect(await server.store.listWebhooks()).toEqual([]);
+    for (const url of PUBLIC_WEBHOOK_URLS) expect((await server.json({ method: "POST", url: "/webhooks", body: { url } })).status, url).toBe(201);
+  });
+
+  it("registers a private or local target that webhookAllowHosts lists by name, address or range, and nothing besides", async () => {
+    server = await startServer({ webhookAllowHosts: ["127.0.0.1", "localhost", "10.0.0.0/8", "::1"] });
+    for (const url of ["http://127.0.0.1:8080/hook", "http://[::ffff:127.0.0.1]/hook", "http://localhost:3001/hook", "http://10.200.0.1/hook", "http://[::1]:3001/hook"]) {
+      expect((await server.json({ method: "POST", url: "/webhooks", body: { url } })).status, url).toBe(201);
+    }
+    for (const url of ["http://127.0.0.2/hook", "http://192.168.1.10/hook", "http://169.254.169.254/", "http://user:pw@127.0.0.1/hook"]) {
+      expect((await server.json({ method: "POST", url: "/webhooks", body: { url } })).status, url).toBe(400);
+    }
+  });
+
+  it("refuses to start with a webhookAllowHosts entry that is no host, address or range", async () => {
+    await expect(startServer({ webhookAllowHosts: ["10.0.0.0/40"] })).rejects.toThrow(/webhookAllowHosts\[0\]/);
   });
 
   it("pages through a webhook's deliveries, newest first", async () => {
@@ -133,7 +160,7 @@ describe("a webhook registered over HTTP", () => {
     });
     await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
     const { port } = receiver.address() as AddressInfo;
-    server = await startServer({ webhookFlushIntervalMs: 0, webhookPollIntervalMs: 50 });
+    server = await startServer({ webhookFlushIntervalMs: 0, webhookPollIntervalMs: 50, webhookAllowHosts: ["127.0.0.1"] });
     const sinks = await startEventSinks({ config: server.config, manager: server.manager, store: server.store });
     try {
       const { body: hook } = await server.json({ method: "POST", url: "/webhooks", body: { url: `http://127.0.0.1:${port}/hook`, events: ["start", "complete"], secret: "k" } });

@@ -23,7 +23,7 @@ export interface DeliveryDispatcherOptions {
   readonly logger: SinkLogger;
   readonly clock: () => number;
   readonly metrics: {
-    /** Attempts by outcome (delivered, failed). */
+    /** Attempts by outcome (delivered, failed, refused by the target policy). */
     readonly attempts: Counter<"outcome">;
     /** Deliveries finished, by status (delivered, failed). */
     readonly finished: Counter<"status">;
@@ -34,9 +34,10 @@ export interface DeliveryDispatcherOptions {
  * Sends due deliveries from the store with bounded concurrency. The store is the queue: each
  * round claims (leases) as many due deliveries as there are free slots, attempts each once, and
  * writes the outcome back: delivered, failed for good after `maxAttempts`, or pending again with
- * `next_attempt_at` pushed out by the backoff. It wakes when deliveries are recorded, when an
- * attempt ends, and when the soonest pending one falls due (at most `pollIntervalMs` later), so a
- * restart picks up exactly where the store says.
+ * `next_attempt_at` pushed out by the backoff; an attempt the target policy refused fails the
+ * delivery at once (trying again would be refused again). It wakes when deliveries are recorded,
+ * when an attempt ends, and when the soonest pending one falls due (at most `pollIntervalMs`
+ * later), so a restart picks up exactly where the store says.
  */
 export class DeliveryDispatcher {
   private readonly inFlight = new Set<Promise<void>>();
@@ -165,8 +166,8 @@ export class DeliveryDispatcher {
     if (outcome.kind === "delivered") {
       return { id: d.id, status: "delivered", attempts, last_status_code: outcome.statusCode, last_error: null, next_attempt_at: null, delivered_at: iso(now) };
     }
-    const base = { id: d.id, attempts, last_status_code: outcome.statusCode, last_error: outcome.error, delivered_at: null };
-    if (attempts >= this.options.maxAttempts) return { ...base, status: "failed", next_attempt_at: null };
+    const base = { id: d.id, attempts, last_status_code: outcome.kind === "failed" ? outcome.statusCode : null, last_error: outcome.error, delivered_at: null };
+    if (outcome.kind === "refused" || attempts >= this.options.maxAttempts) return { ...base, status: "failed", next_attempt_at: null };
     return { ...base, status: "pending", next_attempt_at: iso(now + retryDelayMs(attempts, this.options.backoff)) };
   }
 }

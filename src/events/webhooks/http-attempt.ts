@@ -1,5 +1,6 @@
 import { TaskCancelledError, TimeoutPolicy, TimeoutStrategy } from "cockatiel";
 import { type Dispatcher, request } from "undici";
+import { TargetRefusedError, type WebhookTargetPolicy } from "./target-policy.js";
 
 /** One POST of a delivery. */
 export interface AttemptRequest {
@@ -12,6 +13,8 @@ export interface AttemptRequest {
 export type AttemptOutcome =
   | { readonly kind: "delivered"; readonly statusCode: number }
   | { readonly kind: "failed"; readonly statusCode: number | null; readonly error: string }
+  /** The target policy refused the URL or the address its name resolved to: no request was sent. */
+  | { readonly kind: "refused"; readonly error: string }
   /** Shutdown interrupted it: it neither succeeded nor failed, and is tried again after a restart. */
   | { readonly kind: "cancelled" };
 
@@ -19,7 +22,10 @@ export type AttemptOutcome =
  * Sends webhook attempts: a POST through one undici dispatcher (so shutdown can close its
  * sockets), each bounded by a cockatiel timeout that aborts the request, connect to response.
  * A 2xx answer delivers; any other answer, a network error or the timeout fails the attempt.
- * Redirects are not followed: a receiver that moved must be registered again.
+ * Redirects are not followed (undici's `request` follows none unless told to): a receiver that
+ * moved must be registered again, and a redirect cannot lead past the target policy to an
+ * address it refuses. The policy checks the URL before connecting; the dispatcher is expected to
+ * run the policy's `lookup` on every connection it makes, for names.
  */
 export class HttpAttempts {
   private readonly timeout: TimeoutPolicy;
@@ -27,12 +33,15 @@ export class HttpAttempts {
   constructor(
     private readonly dispatcher: Dispatcher,
     private readonly timeoutMs: number,
+    private readonly policy: WebhookTargetPolicy,
   ) {
     this.timeout = new TimeoutPolicy(timeoutMs, { strategy: TimeoutStrategy.Aggressive });
   }
 
   /** @param shutdown aborts the attempt when the sender closes */
   async send(attempt: AttemptRequest, shutdown: AbortSignal): Promise<AttemptOutcome> {
+    const refusal = this.policy.check(attempt.url);
+    if (refusal !== undefined) return { kind: "refused", error: `target refused: ${refusal}` };
     try {
       const statusCode = await this.timeout.execute(async ({ signal }) => {
         const response = await request(attempt.url, {
@@ -51,6 +60,8 @@ export class HttpAttempts {
     } catch (err) {
       if (shutdown.aborted) return { kind: "cancelled" };
       if (err instanceof TaskCancelledError) return { kind: "failed", statusCode: null, error: `no response within ${this.timeoutMs} ms` };
+      const refused = [err, (err as Error | undefined)?.cause].find((e) => e instanceof TargetRefusedError);
+      if (refused) return { kind: "refused", error: `target refused: ${(refused as Error).message}` };
       return { kind: "failed", statusCode: null, error: describe(err) };
     }
   }

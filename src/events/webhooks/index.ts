@@ -1,7 +1,7 @@
 /** Seed 004's webhooks: session lifecycle events POSTed to registered URLs, signed, retried, logged. */
 import type { Registry } from "prom-client";
 import { Agent } from "undici";
-import type { Config } from "../../core/index.js";
+import { type Config, errors } from "../../core/index.js";
 import type { EventBus } from "../../engine/index.js";
 import type { Store } from "../../store/store.js";
 import { type SinkLogger, errorFields, silentLogger } from "../logger.js";
@@ -10,11 +10,13 @@ import { DeliveryDispatcher } from "./delivery-dispatcher.js";
 import { DeliveryRecorder } from "./delivery-recorder.js";
 import { HttpAttempts } from "./http-attempt.js";
 import { type WebhookRegistration, configRegistrations, currentRegistrations } from "./registrations.js";
+import { type Resolver, WebhookTargetPolicy } from "./target-policy.js";
 
 export { retryDelayMs } from "./backoff.js";
 export { WEBHOOK_EVENTS, type WebhookEvent, type WebhookPayload, isWebhookEvent, webhookPayload } from "./payload.js";
 export { type WebhookRegistration, configRegistrations, wants } from "./registrations.js";
 export { WEBHOOK_HEADERS, type WebhookVerification, signWebhook, verifyWebhookSignature } from "./signature.js";
+export { type Resolver, TargetRefusedError, WebhookTargetPolicy } from "./target-policy.js";
 
 /** What the webhook sink runs on. */
 export interface WebhookSinkOptions {
@@ -26,6 +28,8 @@ export interface WebhookSinkOptions {
   readonly registry?: Registry;
   /** @default Date.now */
   readonly clock?: () => number;
+  /** Resolves webhook host names before each connection (and the policy checks the answer). @default dns.lookup */
+  readonly resolve?: Resolver;
 }
 
 /** What the webhook sink has done since it started. */
@@ -57,20 +61,30 @@ export interface WebhookSink {
 /**
  * Starts delivering webhooks: records each committed start/pause/resume/complete/error/timeout
  * event as one delivery per matching registration, and sends due deliveries, including those a
- * previous run left pending, at once.
+ * previous run left pending, at once. Targets follow config `webhookAllowHosts` (see
+ * WebhookTargetPolicy): a refused one fails its delivery without a request.
+ *
+ * @throws validation naming `config.webhooks.<i>.url` when a config-file webhook's target is
+ *   refused, or Error naming a `webhookAllowHosts` entry that is not a host, address or range
  */
 export function startWebhooks(options: WebhookSinkOptions): WebhookSink {
   const { config, store } = options;
   const logger = options.logger ?? silentLogger;
   const clock = options.clock ?? Date.now;
+  const policy = new WebhookTargetPolicy(config.webhookAllowHosts, options.resolve);
+  config.webhooks.forEach((w, i) => {
+    const refusal = policy.check(w.url);
+    if (refusal !== undefined) throw errors.validation(`config.webhooks.${i}.url`, refusal);
+  });
   const fromConfig = configRegistrations(config.webhooks);
   const registrations = () => currentRegistrations(store, fromConfig);
-  const dispatcherAgent = new Agent();
+  // Every connection resolves its name through the policy, so the address checked is the one used.
+  const dispatcherAgent = new Agent({ connect: { lookup: policy.lookup } });
 
   const dispatcher = new DeliveryDispatcher({
     store,
     registrations,
-    http: new HttpAttempts(dispatcherAgent, config.webhookTimeoutMs),
+    http: new HttpAttempts(dispatcherAgent, config.webhookTimeoutMs, policy),
     maxConcurrency: config.webhookMaxConcurrency,
     maxAttempts: config.webhookMaxAttempts,
     backoff: { baseMs: config.webhookBackoffBaseMs, maxMs: config.webhookBackoffMaxMs },
@@ -81,7 +95,7 @@ export function startWebhooks(options: WebhookSinkOptions): WebhookSink {
     metrics: {
       attempts: counter(options.registry, {
         name: "sessiond_webhook_attempts_total",
-        help: "Webhook delivery attempts, by outcome (delivered, failed)",
+        help: "Webhook delivery attempts, by outcome (delivered, failed, refused: a target webhookAllowHosts does not allow)",
         labelNames: ["outcome"] as const,
       }),
       finished: counter(options.registry, {

@@ -47,13 +47,17 @@ export interface WebhookDelivery {
  * delivery log.
  *
  * @example
- * const hook = await client.webhooks.create({ url: "http://127.0.0.1:3001/hooks", events: ["complete", "error"], secret: "s3cret" });
+ * const hook = await client.webhooks.create({ url: "https://ci.example.com/hooks", events: ["complete", "error"], secret: "s3cret" });
  * for await (const d of client.webhooks.iterateDeliveries(hook.id)) console.log(d.status, d.attempts);
  */
 export class WebhooksClient {
   constructor(private readonly transport: Transport) {}
 
-  /** POST /webhooks → the registration (201). @throws validation naming `url` or `events` */
+  /**
+   * POST /webhooks → the registration (201).
+   * @throws validation naming `url` (not http(s), credentials in it, or a private or local target
+   *   the server's `webhookAllowHosts` does not list) or `events`
+   */
   async create(input: NewWebhook): Promise<Webhook> {
     return (await this.transport.request<Webhook>({ method: "POST", path: "/webhooks/", body: input })).body;
   }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { SessiondError, errors, newId } from "../../core/index.js";
+import { WebhookTargetPolicy } from "../../events/index.js";
 import type { Store, WebhookRecord } from "../../store/index.js";
 import { assertAdmin } from "../auth/index.js";
 import { responses } from "../schemas.js";
@@ -17,7 +18,7 @@ const WebhookEvent = Type.Union(
 /** POST /webhooks. */
 export const CreateWebhookBody = Type.Object(
   {
-    url: Type.String({ minLength: 1, maxLength: 2048, description: "an http or https URL" }),
+    url: Type.String({ minLength: 1, maxLength: 2048, description: "an http or https URL without credentials, not to a private or local address unless config webhookAllowHosts lists it" }),
     events: Type.Optional(Type.Array(WebhookEvent, { maxItems: WEBHOOK_EVENTS.length, description: "events to deliver; empty or absent means all" })),
     secret: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: "HMAC-SHA256 signing secret; never returned" })),
   },
@@ -49,9 +50,12 @@ export function webhookJson(w: WebhookRecord): { id: string; url: string; events
 
 /**
  * `/webhooks` (admin only): seed 004's webhook registrations over HTTP, and each one's delivery
- * log. Registrations from the config file are not listed here (they are not stored).
+ * log. Registrations from the config file are not listed here (they are not stored). A URL the
+ * target policy refuses (private and local addresses unless `webhookAllowHosts` lists them,
+ * credentials in the URL) is a 400 naming `url`.
  */
 export const webhookRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext; store: Store }> = async (app, { ctx, store }) => {
+  const targets = new WebhookTargetPolicy(ctx.config.webhookAllowHosts);
   app.addHook("onRequest", (request, _reply, done) => {
     try {
       assertAdmin(request.principal, "managing webhooks");
@@ -80,7 +84,8 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext; stor
     },
     async (request, reply) => {
       const { url, events, secret } = request.body;
-      assertHttpUrl(url);
+      const refusal = targets.check(url);
+      if (refusal !== undefined) throw errors.validation("url", refusal);
       const record: WebhookRecord = { id: newId(), url, events: [...new Set(events ?? [])], secret: secret ?? null, created_at: new Date().toISOString() };
       await store.putWebhook(record);
       reply.header("location", `/webhooks/${record.id}`);
@@ -133,13 +138,3 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext; stor
     },
   );
 };
-
-function assertHttpUrl(url: string): void {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw errors.validation("url", "not a URL");
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw errors.validation("url", "must be an http or https URL");
-}
