@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { LiveHarness, alive, eventually, failure } from "./harness.js";
+import { LiveHarness, alive, eventually, failure, hostPid } from "./harness.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/live-server.ts", import.meta.url));
 
@@ -44,7 +44,8 @@ describe("crashes and recovery of live sessions", () => {
   it("kills what the dead shell left running", async () => {
     open();
     const session = await h.live.start({ kind: "shell", name: "c" });
-    const bg = Number((await h.live.exec("c", "sleep 1000 & echo $!")).stdout.trim());
+    const bg = hostPid(session, Number((await h.live.exec("c", "sleep 1000 & echo $!")).stdout.trim()));
+    expect(alive(bg)).toBe(true);
     process.kill(session.runtime_metadata.pid as number, "SIGKILL");
     await eventually(async () => (await status("c")) === "crashed", 3000, "the crash");
     await eventually(() => !alive(bg), 3000, "the background job to end");

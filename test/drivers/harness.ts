@@ -98,3 +98,6 @@ export async function eventually<T>(predicate: () => T | Promise<T>, timeoutMs =
 export function alive(pid: number): boolean {
   return listProcesses().some((p) => p.pid === pid && p.state !== "Z" && p.state !== "X");
 }
+
+
+export { hostPid, processesOfUid } from "../helpers/sandbox-pids.js";

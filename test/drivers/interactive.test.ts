@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { readStat } from "../../src/drivers/process-tree.js";
-import { LiveHarness, alive, eventually, failure } from "./harness.js";
+import { LiveHarness, alive, eventually, failure, hostPid } from "./harness.js";
 
 /** Issue 6 point 2: stdin, per-exec interrupt and kill, background jobs, overlap policy, pause, lifetime. */
 describe("interactive and long-running work in a live shell", () => {
@@ -61,7 +61,9 @@ describe("interactive and long-running work in a live shell", () => {
     const two = (await h.live.exec("bg", "sleep 1001", { background: true })) as unknown as { pid: number; log_path: string };
     expect(one.status).toBe("ok");
     expect(one.log_path).toBe(join(session.workspace!, "logs", `bg-${one.exec_id}.log`));
-    expect(alive(one.pid) && alive(two.pid)).toBe(true);
+    // The pids the API shows are the session's own; the host's are found to watch them from here.
+    const host = { one: hostPid(session, one.pid), two: hostPid(session, two.pid) };
+    expect(alive(host.one) && alive(host.two)).toBe(true);
     await eventually(() => existsSync(one.log_path) && readFileSync(one.log_path, "utf8") === "started-one\n", 5000, "the job's log");
     const listed = await h.live.processes("bg");
     expect(listed.find((p) => p.pid === one.pid)).toMatchObject({ pgid: one.pid, log_path: one.log_path });
@@ -69,12 +71,12 @@ describe("interactive and long-running work in a live shell", () => {
     // Still usable meanwhile.
     expect((await h.live.exec("bg", "echo fg")).stdout).toBe("fg\n");
     await h.live.killProcess("bg", one.pid);
-    await eventually(() => !alive(one.pid), 5000, "the first job to die");
-    expect(alive(two.pid)).toBe(true);
+    await eventually(() => !alive(host.one), 5000, "the first job to die");
+    expect(alive(host.two)).toBe(true);
     expect(await failure(h.live.killProcess("bg", process.pid))).toMatchObject({ code: "not_found", status: 404 });
     expect(await failure(h.live.killProcess("bg", two.pid, "SIGBOGUS"))).toMatchObject({ code: "validation", field: "signal" });
     await h.live.stop("bg");
-    await eventually(() => !alive(two.pid), 5000, "the second job to die at stop");
+    await eventually(() => !alive(host.two), 5000, "the second job to die at stop");
   });
 
   it("follows the overlap policy: queue, reject (409), interrupt; changeable live and kept in runtime_metadata", async () => {
@@ -98,23 +100,24 @@ describe("interactive and long-running work in a live shell", () => {
 
   it("survives 100 pause/resume cycles with cwd, env, a shell variable and a background job intact", async () => {
     h = new LiveHarness();
-    await h.live.start({ kind: "shell", name: "pz" });
-    const dir = h.home.home;
+    const session = await h.live.start({ kind: "shell", name: "pz" });
+    const dir = session.workspace!;
     await h.live.exec("pz", `cd ${dir}; export PZ_ENV=e1; pz_var=v1`);
     const job = (await h.live.exec("pz", "n=0; while true; do n=$((n+1)); echo $n > pz-count; sleep 0.01; done", { background: true })) as unknown as { pid: number };
     // Paused: the shell and the job are stopped (T) and execs are refused.
     await h.manager.pause("pz");
-    await eventually(() => readStat(job.pid)?.state === "T", 5000, "the job to stop");
+    const jobPid = hostPid(session, job.pid);
+    await eventually(() => readStat(jobPid)?.state === "T", 5000, "the job to stop");
     expect(await failure(h.live.exec("pz", "true"))).toMatchObject({ code: "session_not_active", status: 409 });
     await h.manager.resume("pz");
     for (let i = 0; i < 99; i++) {
       await h.manager.pause("pz");
       await h.manager.resume("pz");
     }
-    await eventually(() => readStat(job.pid)?.state !== "T", 5000, "the job to run again");
+    await eventually(() => readStat(jobPid)?.state !== "T", 5000, "the job to run again");
     const r = await h.live.exec("pz", 'echo "$PWD $PZ_ENV $pz_var"; jobs -p');
     expect(r.stdout).toBe(`${dir} e1 v1\n${job.pid}\n`);
-    expect(alive(job.pid)).toBe(true);
+    expect(alive(jobPid)).toBe(true);
     // The job keeps counting after the cycles.
     const before = Number(readFileSync(join(dir, "pz-count"), "utf8"));
     await eventually(() => Number(readFileSync(join(dir, "pz-count"), "utf8")) > before, 5000, "the job to count on");
@@ -140,13 +143,13 @@ describe("interactive and long-running work in a live shell", () => {
     expect(ends).toBe(1_000_000 + 60_000 + 10_000 + 5_000);
     expect(await failure(h.live.extendLifetime("clk", 0))).toMatchObject({ code: "validation", field: "extend_ms" });
     // Background output is activity: a job that writes keeps the session from idling out.
-    const trigger = join(h.home.home, "go");
+    const trigger = join(h.home.home, "workspaces", "clk", "go");
     await h.live.exec("clk", `while [ ! -e ${trigger} ]; do sleep 0.02; done; echo out`, { background: true });
     now += 900;
     writeFileSync(trigger, "");
     await eventually(() => Date.parse(h.live.describe("clk")!.last_activity_at) === now, 5000, "the job's output to count as activity");
     // So is what a plain `cmd &` prints on the terminal between execs.
-    const trigger2 = join(h.home.home, "go2");
+    const trigger2 = join(h.home.home, "workspaces", "clk", "go2");
     await h.live.exec("clk", `(while [ ! -e ${trigger2} ]; do sleep 0.02; done; echo printed) &`);
     now += 100;
     writeFileSync(trigger2, "");

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
 import { SessionCgroup } from "../../src/drivers/sandbox/index.js";
-import { LiveHarness, alive, eventually, failure } from "./harness.js";
+import { LiveHarness, alive, eventually, failure, hostPid } from "./harness.js";
 
 // A fork bomb may only run where a pids cgroup contains it: probe once.
 const probe = SessionCgroup.create(`probe-${process.pid}`, { maxProcesses: 1, memoryBytes: 0, cpus: 0 });
@@ -205,11 +205,12 @@ describe("limits of live sessions", () => {
     open();
     const session = await h.live.start({ kind: "shell", name: "bg" });
     const started = await h.live.exec("bg", "sleep 1000 & echo $!; (sleep 1001; echo) & echo $!; nohup sleep 1002 >/dev/null 2>&1 & echo $!");
-    const pids = started.stdout.trim().split("\n").map(Number);
-    expect(pids).toHaveLength(3);
-    await eventually(() => pids.every(alive), 2000, "the background jobs");
-    const ps = await h.live.exec("bg", `kill -0 ${pids.join(" ")} && echo running`);
+    const printed = started.stdout.trim().split("\n").map(Number);
+    expect(printed).toHaveLength(3);
+    const ps = await h.live.exec("bg", `kill -0 ${printed.join(" ")} && echo running`);
     expect(ps.stdout).toBe("running\n");
+    const pids = printed.map((pid) => hostPid(session, pid));
+    await eventually(() => pids.every(alive), 2000, "the background jobs");
     const stopped = await h.live.stop("bg");
     expect(stopped.status).toBe("completed");
     for (const pid of [...pids, session.runtime_metadata.pid as number]) expect(alive(pid)).toBe(false);
@@ -241,7 +242,8 @@ describe("limits of live sessions", () => {
     const session = await h.live.start({ kind: "shell", name: "d" });
     await h.live.exec("d", "setsid bash -c 'echo $$ > daemon.pid; exec sleep 1003' </dev/null >/dev/null 2>&1 &");
     const file = `${session.workspace}/daemon.pid`;
-    const pid = await eventually(() => (existsSync(file) ? Number(readFileSync(file, "utf8")) : 0), 3000, "the daemon");
+    const printed = await eventually(() => (existsSync(file) ? Number(readFileSync(file, "utf8")) : 0), 3000, "the daemon");
+    const pid = hostPid(session, printed);
     expect(alive(pid)).toBe(true);
     await h.live.stop("d");
     await eventually(() => !alive(pid), 3000, "the daemon to be killed");

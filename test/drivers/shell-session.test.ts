@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { mkdirSync, existsSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -27,15 +27,20 @@ describe("a live shell session", () => {
     expect((await h.live.exec("ws", "echo $SESSIOND_SESSION_NAME $SESSIOND_WORKSPACE")).stdout).toBe(`ws ${workspace}\n`);
   });
 
-  it("starts in the cwd it is given, and refuses one that does not exist", async () => {
-    const dir = realpathSync(mkdtempSync(join(tmpdir(), "sessiond-cwd-")));
+  it("starts in the cwd it is given, and refuses one that does not exist or that its sandbox would not show", async () => {
+    // In the sandbox a start cwd is a folder of the session's workspace (or /tmp, or the system).
+    const dir = join(h.config.home, "workspaces", "here", "sub");
+    mkdirSync(dir, { recursive: true });
+    await h.live.start({ kind: "shell", name: "here", cwd: dir });
+    expect((await h.live.exec("here", "pwd")).stdout).toBe(`${dir}\n`);
+    const err = await failure(h.live.start({ kind: "shell", cwd: join(dir, "missing") }));
+    expect(err).toMatchObject({ code: "validation", field: "cwd" });
+    const outside = realpathSync(mkdtempSync(join(tmpdir(), "sessiond-cwd-")));
     try {
-      await h.live.start({ kind: "shell", name: "here", cwd: dir });
-      expect((await h.live.exec("here", "pwd")).stdout).toBe(`${dir}\n`);
-      const err = await failure(h.live.start({ kind: "shell", cwd: join(dir, "missing") }));
-      expect(err).toMatchObject({ code: "validation", field: "cwd" });
+      const hidden = await failure(h.live.start({ kind: "shell", cwd: outside }));
+      if (h.config.sandbox === "bwrap") expect(hidden).toMatchObject({ code: "validation", field: "cwd", message: expect.stringMatching(/not visible inside/) });
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(outside, { recursive: true, force: true });
     }
   });
 

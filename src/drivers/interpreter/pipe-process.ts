@@ -127,6 +127,8 @@ export class PipeProcess implements LiveProcess {
       args: options.args,
       env: { ...spec.env, ...options.env },
       ...(options.readOnlyPaths ? { readOnlyPaths: options.readOnlyPaths } : {}),
+      // In a sandbox, the helper (not bubblewrap) leads the session, so stop and interrupt reach what it started.
+      newSession: true,
     });
     const child = spawn(launch.file, [...launch.args], {
       cwd: launch.cwd,

@@ -1,5 +1,5 @@
 import { chmod, chown, lstat, readlink, realpath, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { SandboxPlan, StartSpec } from "../driver.js";
 import { listProcesses } from "../process-tree.js";
@@ -13,6 +13,8 @@ export interface LaunchRequest {
   readonly env: Readonly<Record<string, string>>;
   /** Host paths the program needs to see read-only (its interpreter's prefix, the helper scripts). */
   readonly readOnlyPaths?: readonly string[];
+  /** Make the program the leader of a terminal session of its own (a program without a terminal). */
+  readonly newSession?: boolean;
 }
 
 /** What to spawn (on a PTY or with pipes), and the cgroup it joins before anything runs. */
@@ -129,6 +131,7 @@ async function bwrapArgs(spec: StartSpec, plan: SandboxPlan, request: LaunchRequ
     "--unshare-uts",
     "--unshare-cgroup-try",
     ...(plan.network ? [] : ["--unshare-net"]),
+    ...(request.newSession ? ["--new-session"] : []),
     "--hostname",
     "sessiond",
   ];
@@ -172,7 +175,10 @@ async function bwrapArgs(spec: StartSpec, plan: SandboxPlan, request: LaunchRequ
  */
 class MountList {
   readonly args: string[] = [];
-  private readonly mounted = new Set<string>(["/"]);
+  /** Bind mounts: what is under them is visible. */
+  private readonly mounts = new Set<string>();
+  /** Folders that exist in the sandbox: mount points and the empty folders made above them. */
+  private readonly folders = new Set<string>(["/"]);
 
   push(...args: string[]): void {
     this.args.push(...args);
@@ -180,28 +186,32 @@ class MountList {
 
   /** Whether `path` is already visible: at or under a mount made so far. */
   covers(path: string): boolean {
-    for (let p = path; ; p = dirname(p)) {
-      if (this.mounted.has(p)) return p !== "/" || path === "/";
+    for (let p = resolve(path); ; p = dirname(p)) {
+      if (this.mounts.has(p)) return true;
       if (p === "/") return false;
     }
   }
 
   dir(path: string): void {
+    if (this.folders.has(path)) return;
     this.parents(path);
-    if (this.mounted.has(path)) return;
     this.args.push("--perms", "0755", "--dir", path);
-    this.mounted.add(path);
+    this.folders.add(path);
   }
 
   mount(option: string, source: string, dest = source): void {
-    this.parents(dest);
-    this.args.push(option, source, ...(option === "--proc" || option === "--dev" || option === "--tmpfs" ? [] : [dest]));
-    this.mounted.add(dest);
+    const target = resolve(dest);
+    this.parents(target);
+    const fresh = option === "--proc" || option === "--dev" || option === "--tmpfs";
+    this.args.push(option, source, ...(fresh ? [] : [target]));
+    // A fresh filesystem (tmpfs) is empty: folders under it still have to be made.
+    if (!fresh) this.mounts.add(target);
+    this.folders.add(target);
   }
 
   private parents(path: string): void {
     const parent = dirname(path);
-    if (parent === "/" || this.mounted.has(parent)) return;
+    if (this.folders.has(parent) || this.covers(parent)) return;
     this.dir(parent);
   }
 }

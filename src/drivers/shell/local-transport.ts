@@ -156,10 +156,14 @@ export class LocalTransport implements ShellTransport {
   }
 
   onData(listener: (data: Buffer) => void): void {
-    const early = this.early ?? [];
-    this.early = undefined;
-    for (const chunk of early) listener(chunk);
-    this.dataListener = listener;
+    // Handed over after the caller's synchronous setup (ShellProcess registers the ready exec
+    // right after subscribing): output that came early is the ready marker, which must find it.
+    queueMicrotask(() => {
+      const early = this.early ?? [];
+      this.early = undefined;
+      for (const chunk of early) listener(chunk);
+      this.dataListener = listener;
+    });
   }
 
   onStderr(listener: (data: Buffer) => void): void {
