@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { checkSandbox } from "../../src/drivers/sandbox/index.js";
-import { listProcesses } from "../../src/drivers/process-tree.js";
+import { processesOfUid } from "../helpers/sandbox-pids.js";
 
 /**
  * The sandbox as an attacker meets it: a real `sessiond serve` (with a secret in its environment,
@@ -195,7 +195,7 @@ await new Promise((resolve, reject) => net.connect(${JSON.stringify(socket)}).on
     expect((await call("GET", "/healthz")).status).toBe(200);
     const uid = (await call("GET", `/sessions/${id}`)).body.runtime_metadata.sandbox_uid as number;
     expect((await call("POST", `/sessions/${id}/stop`)).status).toBe(200);
-    expect(processesOf(uid)).toEqual([]);
+    expect(processesOfUid(uid)).toEqual([]);
   });
 
   it("kills a python session that allocates past its memory limit and says so, the server up throughout", async () => {
@@ -226,10 +226,10 @@ await new Promise((resolve, reject) => net.connect(${JSON.stringify(socket)}).on
       const id = await start(kind);
       await exec(id, spawnDaemon);
       const uid = (await call("GET", `/sessions/${id}`)).body.runtime_metadata.sandbox_uid as number;
-      await waitFor(() => processesOf(uid).length > 1);
+      await waitFor(() => processesOfUid(uid).length > 1);
       expect((await call("POST", `/sessions/${id}/stop`)).status).toBe(200);
       expect(execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })).not.toContain("sleep 4321");
-      expect(processesOf(uid), kind).toEqual([]);
+      expect(processesOfUid(uid), kind).toEqual([]);
     }
   });
 
@@ -240,20 +240,6 @@ await new Promise((resolve, reject) => net.connect(${JSON.stringify(socket)}).on
     expect((await call("GET", `/sessions/${id}`)).body.runtime_metadata.network).toBe(false);
   });
 });
-
-/** Live processes of a sandbox uid, from the host's /proc. */
-function processesOf(uid: number): number[] {
-  return listProcesses()
-    .filter((p) => p.state !== "Z")
-    .filter((p) => {
-      try {
-        return /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${p.pid}/status`, "utf8"))?.[1] === String(uid);
-      } catch {
-        return false;
-      }
-    })
-    .map((p) => p.pid);
-}
 
 async function waitFor(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 25));
