@@ -146,12 +146,16 @@ async function bwrapArgs(spec: StartSpec, plan: SandboxPlan, request: LaunchRequ
   if (resolv && !mounts.covers(resolv)) mounts.mount("--ro-bind", resolv, resolv);
   mounts.mount("--proc", "/proc");
   mounts.mount("--dev", "/dev");
-  // World-writable and sticky, as a /tmp should be; private to this session.
-  mounts.push("--perms", "1777");
+  // World-writable and sticky, as a /tmp should be; private to this session. A tmpfs lives in
+  // memory (charged to the session's cgroup): capped at the memory limit, a full /tmp is ENOSPC
+  // rather than an OOM kill.
+  const size = spec.limits.memoryBytes > 0 ? ["--size", String(spec.limits.memoryBytes)] : [];
+  mounts.push("--perms", "1777", ...size);
   mounts.mount("--tmpfs", "/tmp");
   mounts.dir("/var");
-  mounts.push("--perms", "1777");
+  mounts.push("--perms", "1777", ...size);
   mounts.mount("--tmpfs", "/var/tmp");
+  mounts.push(...size);
   mounts.mount("--tmpfs", "/run");
   for (const path of [...plan.readOnlyPaths, ...(request.readOnlyPaths ?? [])]) {
     if (!mounts.covers(path)) mounts.mount("--ro-bind-try", path, path);
