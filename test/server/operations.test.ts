@@ -20,12 +20,15 @@ describe("health", () => {
     expect(res.body.error.code).toBe("closed");
   });
 
-  it("answers an unknown route with 404 in the error shape", async () => {
+  it("answers an unknown route with 404, and a method its path does not take with 405, in the error shape", async () => {
     server = await startServer();
     const res = await server.json({ method: "GET", url: "/nowhere?x=1" });
     expect(res.status).toBe(404);
     expect(res.body).toEqual({ error: { code: "not_found", message: "route GET /nowhere not found" } });
-    expect((await server.json({ method: "PUT", url: "/sessions/" })).status).toBe(404);
+    const put = await server.json({ method: "PUT", url: "/sessions/" });
+    expect(put.status).toBe(405);
+    expect(put.headers.allow).toBe("GET, HEAD, POST");
+    expect(put.body.error.code).toBe("method_not_allowed");
   });
 });
 
