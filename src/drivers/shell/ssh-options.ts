@@ -1,8 +1,13 @@
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { type Static, Type } from "@sinclair/typebox";
 import { type Config, SSH_DEFAULT_PORT, SSH_DEFAULT_RUNTIME_DIR, SshHostKeySha256, errors, validate } from "../../core/index.js";
+// ssh2 is CommonJS: its `utils` comes through the default export under Node's ESM loader.
+import ssh2 from "ssh2";
 import { ANY_HOST_KEY, type SshTarget } from "./ssh-transport.js";
 
+
+const sshUtils = ssh2.utils;
 /**
  * A start request's `server_options` for `server: "ssh"`. Each falls back to config `ssh`; the
  * key (inline or by path) is read at start and kept in memory only — never logged, never in the
@@ -31,7 +36,8 @@ export type SshOptions = Static<typeof SshOptionsSchema>;
 
 /**
  * Merges `server_options` over config `ssh` and reads the key.
- * @throws validation naming `server_options.<field>` for a missing host, user, key or host key fingerprint, or a key file that cannot be read
+ * @throws validation naming `server_options.<field>` for a missing host, user, key or host key
+ *   fingerprint, or a key file that does not give a usable key (one answer for every reason)
  */
 export async function resolveSshTarget(options: unknown, defaults: Config["ssh"]): Promise<SshTarget> {
   const given = validate(SshOptionsSchema, options ?? {}, "server_options");
@@ -42,9 +48,8 @@ export async function resolveSshTarget(options: unknown, defaults: Config["ssh"]
   let privateKey: string | Buffer | undefined = given.private_key;
   const keyPath = given.private_key_path ?? (privateKey === undefined ? defaults.keyPath : undefined);
   if (privateKey === undefined && keyPath !== undefined) {
-    privateKey = await readFile(keyPath).catch(() => {
-      throw errors.validation("server_options.private_key_path", "the key file cannot be read");
-    });
+    privateKey = await readKeyFile(keyPath, given.passphrase);
+    if (privateKey === undefined) throw errors.validation("server_options.private_key_path", KEY_FILE_REFUSED);
   }
   if (privateKey === undefined) {
     throw errors.validation("server_options.private_key", "an ssh session needs a private key or private_key_path (here or in config ssh.keyPath)");
@@ -66,4 +71,35 @@ export async function resolveSshTarget(options: unknown, defaults: Config["ssh"]
     privateKey,
     ...(given.passphrase === undefined ? {} : { passphrase: given.passphrase }),
   };
+}
+
+/**
+ * The one answer for a `private_key_path` that gives no usable key, whatever the reason — missing,
+ * unreadable, not a regular file, too big, not a private key, or its passphrase wrong — so that
+ * the path cannot be used to learn which files exist on the sessiond host or what they hold.
+ */
+const KEY_FILE_REFUSED = "no usable private key at that path (missing, unreadable, not a key file, or a wrong passphrase)";
+
+/** Larger than any private key (an RSA-16384 PEM is about 12 KiB), as the inline `private_key`. */
+const MAX_KEY_FILE_BYTES = 65_536;
+
+/**
+ * A private key file's bytes, or undefined when the path gives no usable key. Opened without
+ * blocking and checked to be a regular file of key size first: a FIFO would hang the start, and
+ * `/dev/zero` would be read forever.
+ */
+async function readKeyFile(path: string, passphrase: string | undefined): Promise<Buffer | undefined> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    const info = await handle.stat();
+    if (!info.isFile() || info.size > MAX_KEY_FILE_BYTES) return undefined;
+    const key = await handle.readFile();
+    if (key.length > MAX_KEY_FILE_BYTES) return undefined;
+    return sshUtils.parseKey(key, passphrase) instanceof Error ? undefined : key;
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close().catch(() => {});
+  }
 }
