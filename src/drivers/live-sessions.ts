@@ -1011,8 +1011,8 @@ export class LiveSessions {
 
   /**
    * The sandbox of a local session's next process (config `sandbox`): a uid of its own, which
-   * then owns the workspace, and its network setting (the request's, else the one it had, else
-   * config `sandboxNetwork`). Undefined with `sandbox: "none"`.
+   * then owns the workspace, and its network: on when config `sandboxNetwork` allows it and
+   * neither the request nor the session's last start turned it off. Undefined with `sandbox: "none"`.
    * @throws sandbox_unavailable; validation naming cwd when the sandbox would not show it
    */
   private async sandboxPlan(entry: Entry, session: Session, workspace: string, cwd: string, network: boolean | undefined): Promise<SandboxPlan | undefined> {
@@ -1027,7 +1027,9 @@ export class LiveSessions {
       tools,
       uid,
       gid: uid,
-      network: network ?? (typeof meta.network === "boolean" ? meta.network : this.config.sandboxNetwork),
+      // Config off is off for every session; what a session had can only keep it off
+      // (runtime_metadata is writable through PATCH).
+      network: this.config.sandboxNetwork && (network ?? meta.network !== false),
       workspace,
       readOnlyPaths: this.config.sandboxReadOnlyPaths,
     };
