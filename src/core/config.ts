@@ -144,9 +144,11 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false },
     ),
     /**
-     * Token roles that may start, exec in, interrupt, stop, list and read the logs of live
-     * sessions over HTTP (seed 000: admin-only by default). Adding "agent" lets agent tokens run
-     * sessions of their own agent_id/user_id. The Unix socket is always admin.
+     * Token roles that may start, exec in, interrupt, stop and list live sessions over HTTP
+     * (seed 000: admin-only by default). Adding "agent" lets agent tokens run sessions of their
+     * own agent_id/user_id. Reading exec input and output (logs, exec events, streams, attach)
+     * is open to admin and the owning agent whatever this says, and to reader tokens only when it
+     * lists "reader" (docs/api.md, "What a token may read"). The Unix socket is always admin.
      * @default ["admin"]
      */
     execRoles: Type.Array(Type.Union([Type.Literal("admin"), Type.Literal("agent"), Type.Literal("reader")]), { uniqueItems: true }),

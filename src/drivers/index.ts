@@ -18,6 +18,7 @@ export type {
   StartSpec,
   TerminalTap,
 } from "./driver.js";
+export { carriesExecIo, withoutExecIo } from "./exec-io.js";
 export { type ExecResult, type ExecStatus, execResultFromEvent } from "./exec-result.js";
 export { type ExecPolicy, ExecPolicySchema, type ExecOptions, type LiveInfo, type LiveState, LiveStartSchema, type LogsQuery, type OutputEvent, type StartInput } from "./live-api.js";
 export { LiveSessions, type LiveSessionsOptions } from "./live-sessions.js";

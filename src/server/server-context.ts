@@ -24,10 +24,10 @@ export async function sessionFor(ctx: ServerContext, request: FastifyRequest, re
   return visibleTo(request.principal, await ctx.manager.get(ref), ref);
 }
 
-/** Sends a session as JSON with its ETag. */
+/** Sends a session as JSON with its ETag, as the request's principal may see it (sessionJson). */
 export function sendSession(reply: FastifyReply, session: Session, status = 200): FastifyReply {
   setEtag(reply, session);
-  return reply.status(status).type(JSON_TYPE).send(sessionJson(session));
+  return reply.status(status).type(JSON_TYPE).send(sessionJson(session, reply.request.principal));
 }
 
 /** Sends JSON text already built (or already encoded). */

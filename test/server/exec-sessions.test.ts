@@ -180,7 +180,7 @@ describe("enablement and roles (seed 000 §8)", () => {
     expect(res.body.error.message).toContain("shell is not enabled");
   });
 
-  it("is admin-only by default: agent and reader tokens get 403", async () => {
+  it("is admin-only by default: agent and reader tokens get 403 (reading the logs follows the exec I/O rule)", async () => {
     const s = await enabled({ tokens });
     const { body } = await seedStart(s);
     for (const token of [AGENT, READER]) {
@@ -189,7 +189,6 @@ describe("enablement and roles (seed 000 §8)", () => {
         ["GET", "/session/list"],
         ["POST", `/session/${body.id}/exec`],
         ["POST", `/session/${body.id}/stop`],
-        ["GET", `/session/${body.id}/logs`],
         ["POST", `/sessions/${body.id}/exec`],
         ["POST", `/sessions/${body.id}/interrupt`],
         ["POST", `/sessions/${body.id}/stop`],
@@ -201,6 +200,9 @@ describe("enablement and roles (seed 000 §8)", () => {
       }
     }
     expect((await s.json({ method: "POST", url: "/sessions/", body: { kind: "shell" }, token: AGENT })).status).toBe(403);
+    // Logs are exec input and output: a reader may not read them; this session is not the agent's.
+    expect((await s.json({ method: "GET", url: `/session/${body.id}/logs`, token: READER })).body.error.code).toBe("forbidden");
+    expect((await s.json({ method: "GET", url: `/session/${body.id}/logs`, token: AGENT })).body.error.code).toBe("not_found");
     expect(s.app.sessiond.live.liveCount).toBe(1);
     await s.json({ method: "POST", url: `/session/${body.id}/stop` });
   });
@@ -311,7 +313,6 @@ describe("interactive and long-running work over HTTP (issue 6 point 2)", () => 
     await s.json({ method: "POST", url: "/sessions/", body: { kind: "shell", name: "adm" } });
     trackPids(s);
     for (const [method, url, body] of [
-      ["GET", "/sessions/adm/execs/x", undefined],
       ["POST", "/sessions/adm/execs/x/stdin", { data: "x" }],
       ["POST", "/sessions/adm/execs/x/kill", undefined],
       ["GET", "/sessions/adm/processes", undefined],
@@ -321,6 +322,9 @@ describe("interactive and long-running work over HTTP (issue 6 point 2)", () => 
       const res = await s.json({ method, url, token: AGENT, ...(body ? { body } : {}) });
       expect(res.status, `${method} ${url}`).toBe(403);
     }
+    // Reading one exec's result follows the exec I/O rule: a reader may not; this is not the agent's session.
+    expect((await s.json({ method: "GET", url: "/sessions/adm/execs/x", token: READER })).status).toBe(403);
+    expect((await s.json({ method: "GET", url: "/sessions/adm/execs/x", token: AGENT })).status).toBe(404);
     const spec = (await s.json({ method: "GET", url: "/openapi.json", token: null })).body;
     for (const path of ["/sessions/{id}/execs/{exec_id}", "/sessions/{id}/execs/{exec_id}/stdin", "/sessions/{id}/execs/{exec_id}/interrupt", "/sessions/{id}/execs/{exec_id}/kill", "/sessions/{id}/processes", "/sessions/{id}/processes/{pid}/kill", "/sessions/{id}/exec-policy", "/sessions/{id}/lifetime"]) {
       expect(Object.keys(spec.paths), path).toContain(path);

@@ -56,7 +56,8 @@ describe("WebSocket /sessions/{id}/attach", () => {
   });
 
   it("hands the wheel over on takeover, and refuses takeover to role=observer joins and reader tokens with 403", async () => {
-    const s = await server();
+    // Readers may watch a terminal only when execRoles lists them; even then they never drive.
+    const s = await server({ execRoles: ["admin", "reader"] });
     const id = await shell(s);
     const first = attach(s, id);
     await first.opened;

@@ -1,3 +1,4 @@
+import { carriesExecIo } from "../../drivers/exec-io.js";
 import type { SessionManager } from "../../engine/index.js";
 import type { FeedEntry, Store } from "../../store/index.js";
 import { feedMessage, readyMessage } from "./messages.js";
@@ -11,6 +12,12 @@ export interface FeedFilter {
   readonly agentIds?: ReadonlySet<string>;
   /** The principal's scope: an agent token sees only sessions with its agent_id / user_id. */
   readonly scope?: { readonly agent_id?: string; readonly user_id?: string };
+  /**
+   * Whether the subscriber may read the exec input and output of a session with these owner
+   * fields (the server's rule); when it may not, events that carry them come cut (withoutExecIo).
+   * Absent: it may read all.
+   */
+  readonly execIo?: (owner: { readonly agent_id: string | null; readonly user_id: string | null }) => boolean;
 }
 
 /** Rows read from the store per round. */
@@ -47,10 +54,13 @@ class FeedSubscriber {
     this.outlet = new Outlet(sink, maxBufferedBytes, String(after), false);
   }
 
-  offer(entry: FeedEntry, message: () => OutletMessage): void {
+  /** `message(cut)`: the entry's message, with its exec input and output cut out when `cut`. */
+  offer(entry: FeedEntry, message: (cut: boolean) => OutletMessage): void {
     if (entry.pos <= this.cursor) return;
     this.cursor = entry.pos;
-    if (matches(this.filter, entry)) this.outlet.push(message());
+    if (!matches(this.filter, entry)) return;
+    const { execIo } = this.filter;
+    this.outlet.push(message(execIo !== undefined && carriesExecIo(entry.kind, entry.event) && !execIo(entry)));
   }
 }
 
@@ -105,7 +115,7 @@ export class FeedHub {
       const headBefore = this.head;
       const page = await this.store.listFeed(sub.cursor, PAGE);
       for (const entry of page) {
-        sub.offer(entry, () => feedMessage(entry));
+        sub.offer(entry, (cut) => feedMessage(entry, cut));
         if (sub.outlet.full) await sub.outlet.room();
       }
       if (page.length < PAGE) {
@@ -150,8 +160,10 @@ export class FeedHub {
         const page = await this.store.listFeed(this.head, PAGE);
         for (const entry of page) {
           this.head = entry.pos;
-          let message: OutletMessage | undefined;
-          const build = () => (message ??= feedMessage(entry));
+          // Each form of the entry is built once, for all the subscribers that get it.
+          let full: OutletMessage | undefined;
+          let cut: OutletMessage | undefined;
+          const build = (redacted: boolean) => (redacted ? (cut ??= feedMessage(entry, true)) : (full ??= feedMessage(entry, false)));
           for (const sub of this.subscribers) if (sub.live) sub.offer(entry, build);
         }
         if (page.length < PAGE) break;

@@ -1,6 +1,7 @@
 import { isUtf8 } from "node:buffer";
 import type { SessionEvent } from "../../core/index.js";
 import type { FeedEntry, StoredOutput } from "../../store/index.js";
+import { withoutExecIo } from "../../drivers/exec-io.js";
 import type { OutletMessage } from "./outlet.js";
 
 /**
@@ -41,9 +42,12 @@ export function outputMessage(piece: StoredOutput, id: string, skip = 0): Outlet
   };
 }
 
-/** An event on the global feed, with its global position and the session's owner fields. */
-export function feedMessage(entry: FeedEntry): OutletMessage {
-  const e = entry.event;
+/**
+ * An event on the global feed, with its global position and the session's owner fields; `cut`:
+ * without exec input and output (withoutExecIo).
+ */
+export function feedMessage(entry: FeedEntry, cut = false): OutletMessage {
+  const e = cut ? withoutExecIo(entry.kind, entry.event) : entry.event;
   return {
     type: "event",
     id: String(entry.pos),

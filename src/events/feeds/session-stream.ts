@@ -1,6 +1,7 @@
 import { type Session, type SessionEvent, SessiondError, errors } from "../../core/index.js";
 import type { OutputLog, SessionChange, SessionManager } from "../../engine/index.js";
 import type { Store, StoredOutput } from "../../store/index.js";
+import { withoutExecIo } from "../../drivers/exec-io.js";
 import { eventMessage, outputMessage, readyMessage, streamCursor } from "./messages.js";
 import { Outlet, type Sink } from "./outlet.js";
 
@@ -36,6 +37,11 @@ export interface StreamPlan {
   readonly afterPos: number | undefined;
   /** Skip the bytes of this exec below these offsets (an exec/offset resume). */
   readonly exec: { readonly id: string; readonly stdout: number; readonly stderr: number } | undefined;
+  /**
+   * Whether the client may read the session's exec input and output. When not, its exec events
+   * come without them (withoutExecIo) and the query asks for no output.
+   */
+  readonly execIo: boolean;
 }
 
 /** Rows read per round while replaying a backlog. */
@@ -44,10 +50,13 @@ const OUTPUT_PAGE = 64;
 
 /**
  * Checks a stream request against the store: an exec/offset the output log does not hold is a
- * 416 naming the valid range, and so is an `after_seq` past the session's last event.
+ * 416 naming the valid range, and so is an `after_seq` past the session's last event. `execIo`:
+ * whether the client may read exec input and output (the caller's rule); without it no output is
+ * sent, whatever the query says.
  * @throws range_not_satisfiable, not_found (an exec of another session)
  */
-export async function planStream(deps: StreamDeps, session: Session, query: StreamQuery): Promise<StreamPlan> {
+export async function planStream(deps: StreamDeps, session: Session, asked: StreamQuery, execIo: boolean): Promise<StreamPlan> {
+  const query = execIo ? asked : { ...asked, output: false };
   if (query.after_seq !== undefined && query.after_seq > session.last_seq) {
     throw new SessiondError(
       "range_not_satisfiable",
@@ -83,7 +92,7 @@ export async function planStream(deps: StreamDeps, session: Session, query: Stre
     }
     // An exec with no output kept yet (queued, or silent so far): its output starts live.
   }
-  return { session, query, afterSeq: query.after_seq, afterPos, exec };
+  return { session, query, afterSeq: query.after_seq, afterPos, exec, execIo };
 }
 
 /**
@@ -201,7 +210,8 @@ export class SessionStream {
     this.seqKnown = true;
     this.lastSeq = event.seq;
     if (this.types && !this.types.has(event.type)) return;
-    this.outlet.push(eventMessage(this.sessionId, event, this.cursor()));
+    const shown = this.plan.execIo ? event : withoutExecIo(this.plan.session.kind, event);
+    this.outlet.push(eventMessage(this.sessionId, shown, this.cursor()));
   }
 
   private sendOutput(piece: StoredOutput): void {

@@ -1,6 +1,7 @@
 /** Authentication and authorization: tokens, roles, agent scoping, the trusted Unix socket. */
 export { ensureAdminToken, type AdminToken } from "./admin-token.js";
 export { installAuth, type AuthOptions } from "./auth-hook.js";
+export { assertMayReadExecIo, mayReadExecIo, seesSavedEnv } from "./disclosure.js";
 export { AuthFailureLimiter, type AuthFailureLimiterOptions } from "./failure-limiter.js";
 export { isLocal, markLocal } from "./local-socket.js";
 export { assertAuthAllowed, isLoopback } from "./loopback.js";

@@ -18,7 +18,7 @@ export interface Principal {
 export const LOCAL_ADMIN: Principal = Object.freeze({ role: "admin", name: "local" });
 
 /** True when the principal may see (and, role permitting, change) the session. */
-export function canSee(principal: Principal, session: Session): boolean {
+export function canSee(principal: Principal, session: Pick<Session, "agent_id" | "user_id">): boolean {
   if (principal.role !== "agent") return true;
   if (principal.agent_id !== undefined && session.agent_id !== principal.agent_id) return false;
   if (principal.user_id !== undefined && session.user_id !== principal.user_id) return false;

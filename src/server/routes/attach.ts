@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { SessiondError, errors } from "../../core/index.js";
 import { type StreamServices, type TerminalShare, optionalInt, optionalString } from "../../events/feeds/index.js";
+import { assertMayReadExecIo } from "../auth/index.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
 
 interface AttachPlan {
@@ -12,8 +13,10 @@ interface AttachPlan {
 /**
  * `GET /sessions/{id}/attach` (WebSocket): a live shell's raw terminal, shared — one driver types
  * and resizes, observers watch, `takeover` moves the wheel; a late joiner gets the replay first.
- * Refusals (unknown session 404, not a live shell 409, offset outside the replay 416, a plain
- * HTTP request 400) are HTTP answers before the upgrade. docs/streams.md is the contract.
+ * Refusals (unknown session 404, a token that may not read the session's exec input and output
+ * 403 — mayReadExecIo, since the terminal is both — not a live shell 409, offset outside the
+ * replay 416, a plain HTTP request 400) are HTTP answers before the upgrade. docs/streams.md is
+ * the contract.
  */
 export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices }> = async (app, { ctx, streams }) => {
   const plans = new WeakMap<FastifyRequest, AttachPlan>();
@@ -33,6 +36,7 @@ export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
       if (role !== "driver" && role !== "observer") throw errors.validation("role", 'expected "driver" or "observer"');
       const offset = optionalInt(raw, "offset");
       const session = await sessionFor(ctx, request, id);
+      assertMayReadExecIo(ctx.config, request.principal, session, "a terminal");
       const share = await streams.attach.share(session);
       const { start, end } = share.range;
       if (offset !== undefined && (offset < start || offset > end)) {
@@ -42,8 +46,10 @@ export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
           { field: "offset" },
         );
       }
-      // Typing is running commands: only roles allowed to exec (config execRoles) may drive.
-      const mayDrive = role === "driver" && ctx.config.execRoles.includes(request.principal.role);
+      // Typing is running commands: only roles allowed to exec (config execRoles) may drive, and
+      // never a reader token, which may only read whatever execRoles says.
+      const principal = request.principal;
+      const mayDrive = role === "driver" && principal.role !== "reader" && ctx.config.execRoles.includes(principal.role);
       plans.set(request, { share, mayDrive, offset });
     },
     handler: async (_request: FastifyRequest, _reply: FastifyReply) => {

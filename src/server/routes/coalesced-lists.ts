@@ -1,5 +1,6 @@
 import type { PageRequest, SessionFilter } from "../../core/index.js";
 import type { SessionManager } from "../../engine/index.js";
+import { type Principal, seesSavedEnv } from "../auth/index.js";
 import { arrayJson, sessionJson } from "../wire.js";
 
 /** A page of sessions as the wire sends it. */
@@ -33,8 +34,9 @@ export class CoalescedLists {
     });
   }
 
-  read(filter: SessionFilter, page: PageRequest): Promise<ListPage> {
-    const key = JSON.stringify([filter, page.limit, page.cursor]);
+  /** The page as `principal` may see it; requests join only reads serialized for the same view. */
+  read(filter: SessionFilter, page: PageRequest, principal: Principal): Promise<ListPage> {
+    const key = JSON.stringify([filter, page.limit, page.cursor, seesSavedEnv(principal)]);
     const joined = this.pending.get(key);
     if (joined && joined.epoch === this.epoch) return joined.page;
     const entry: Pending = {
@@ -43,7 +45,7 @@ export class CoalescedLists {
       // server is parsing now (all that arrived while it was busy) can join it.
       page: new Promise<void>((resolve) => setImmediate(resolve))
         .then(() => this.manager.list(filter, page))
-        .then((p) => ({ json: Buffer.from(arrayJson(p.items, sessionJson)), next_cursor: p.next_cursor })),
+        .then((p) => ({ json: Buffer.from(arrayJson(p.items, (s) => sessionJson(s, principal))), next_cursor: p.next_cursor })),
     };
     this.pending.set(key, entry);
     const done = () => {

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { type EventQuery, errors } from "../../core/index.js";
+import { withoutExecIo } from "../../drivers/index.js";
+import { mayReadExecIo } from "../auth/index.js";
 import { expectedVersion } from "../etag.js";
 import { EventBody, EventListQuery, SessionParams, responses } from "../schemas.js";
 import { type ServerContext, sendJson, sessionFor, setNextPage } from "../server-context.js";
@@ -44,7 +46,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = as
         summary: "List events",
         description:
           "Oldest first (`order=desc` for newest first), as a JSON array. `after_seq`/`to_seq` bound the seq range, `type` (repeatable) filters. " +
-          "When there may be more, the next page's cursor is in `X-Next-Cursor` and a `Link: <…>; rel=\"next\"` header.",
+          "When there may be more, the next page's cursor is in `X-Next-Cursor` and a `Link: <…>; rel=\"next\"` header. " +
+          "A token that may not read the session's exec input and output (docs/api.md, \"What a token may read\") gets its exec events without them (`redacted: true`).",
         tags: ["events"],
         params: SessionParams,
         querystring: EventListQuery,
@@ -73,7 +76,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = as
       const page = events.slice(0, limit);
       const more = events.length > limit || (fetch === limit && events.length === limit);
       setNextPage(request, reply, more && page.length ? String(page.at(-1)!.seq) : null);
-      return sendJson(reply, arrayJson(page, toJson));
+      const shown = mayReadExecIo(ctx.config, request.principal, session) ? page : page.map((e) => withoutExecIo(session.kind, e));
+      return sendJson(reply, arrayJson(shown, toJson));
     },
   );
 };

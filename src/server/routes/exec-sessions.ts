@@ -3,7 +3,7 @@ import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
 import { type Config, type Session, SessiondError, errors } from "../../core/index.js";
 import { LiveStartSchema, type StartInput, assertModeEnabled } from "../../drivers/index.js";
-import { type Principal, assertOwnFields, canSee, ownerDefaults } from "../auth/index.js";
+import { type Principal, assertMayReadExecIo, assertOwnFields, canSee, ownerDefaults } from "../auth/index.js";
 import { SessionParams, responses } from "../schemas.js";
 import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
 import { liveWorkRoutes } from "./live-work.js";
@@ -12,8 +12,19 @@ import { liveWorkRoutes } from "./live-work.js";
  * Live execution sessions over HTTP (issue 5): seed 000's routes exactly (`/session/start`,
  * `/session/{id}/exec|stop|logs`, `/session/list`) and the canonical ones under `/sessions/{id}`
  * (exec, interrupt, stop). Off unless ENABLE_SESSIONS or `executionModes` turns a mode on, and for
- * the roles in config `execRoles` only (admin by default).
+ * the roles in config `execRoles` only (admin by default) — except the routes that only read what
+ * execs took and printed (`readsExecIo`), which follow the one rule for that, `mayReadExecIo`.
  */
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /**
+     * The route only reads exec input and output: its access is `mayReadExecIo` (checked by the
+     * handler), not config `execRoles`, so that every route showing exec I/O answers alike.
+     */
+    readsExecIo?: boolean;
+  }
+}
 
 /** @throws forbidden unless the principal's role is in config `execRoles` */
 export function assertExecRole(config: Pick<Config, "execRoles">, principal: Principal): void {
@@ -80,6 +91,7 @@ export async function startLive(ctx: ServerContext, request: FastifyRequest, inp
 /** An onRequest hook refusing principals whose role may not use live sessions (config `execRoles`). */
 function execRoleHook(config: Config): onRequestHookHandler {
   return (request, _reply, done) => {
+    if (request.routeOptions.config?.readsExecIo === true) return done();
     try {
       assertExecRole(config, request.principal);
       done();
@@ -144,9 +156,19 @@ export const seedSessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }
 
   app.get(
     "/:id/logs",
-    { schema: { summary: "Past execs (seed 000)", description: "Oldest first; `since` is a seq or an ISO time.", tags, params: SessionParams, querystring: LogsQuery } },
+    {
+      config: { readsExecIo: true },
+      schema: {
+        summary: "Past execs (seed 000)",
+        description: "Oldest first; `since` is a seq or an ISO time. For tokens that may read the session's exec input and output (docs/api.md, \"What a token may read\").",
+        tags,
+        params: SessionParams,
+        querystring: LogsQuery,
+      },
+    },
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
+      assertMayReadExecIo(ctx.config, request.principal, session, "an exec log");
       const { since, limit } = request.query;
       return sendJson(reply, JSON.stringify(await live.logs(session.id, { ...(since !== undefined ? { since } : {}), ...(limit !== undefined ? { limit } : {}) })));
     },

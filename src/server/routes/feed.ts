@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import { errors } from "../../core/index.js";
 import { type FeedFilter, SseSink, type StreamServices, WebSocketSink, optionalInt, optionalString } from "../../events/feeds/index.js";
+import { mayReadExecIo } from "../auth/index.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
 import { refuseClientFrames } from "./ws-frames.js";
 
@@ -11,7 +12,8 @@ interface FeedPlan {
 
 /**
  * `GET /feed`: every session's events (those the caller may see), filtered, live and resumable
- * from a global position, as SSE or (same URL, upgrade) WebSocket. docs/streams.md is the contract.
+ * from a global position, as SSE or (same URL, upgrade) WebSocket; exec events come without their
+ * input and output to a caller that may not read them (mayReadExecIo). docs/streams.md is the contract.
  */
 export const feedRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices }> = async (app, { ctx, streams }) => {
   const plans = new WeakMap<FastifyRequest, FeedPlan>();
@@ -75,6 +77,7 @@ async function planFeed(ctx: ServerContext, request: FastifyRequest): Promise<Fe
     ...(kinds ? { kinds: new Set(kinds) } : {}),
     ...(agentIds ? { agentIds: new Set(agentIds) } : {}),
     ...(scope ? { scope } : {}),
+    execIo: (owner) => mayReadExecIo(ctx.config, p, owner),
   };
   return { filter, after };
 }

@@ -2,13 +2,16 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { ExecPolicySchema } from "../../drivers/index.js";
 import { SessionParams, responses } from "../schemas.js";
+import { assertMayReadExecIo } from "../auth/index.js";
 import { type ServerContext, sendJson, sessionFor } from "../server-context.js";
 
 /**
  * `/sessions/{id}/…` routes for interactive and long-running work (issue 6 point 2): one exec by
  * id (status, stdin, interrupt, kill), the session's processes (list, kill one), its exec policy
  * and its lifetime. Registered inside the exec action routes, so the same auth applies (roles in
- * config `execRoles`, admin by default). Pause and resume are the generic session actions.
+ * config `execRoles`, admin by default) — but reading one exec's result follows the exec I/O rule
+ * (`mayReadExecIo`), as every route showing exec input and output does. Pause and resume are the
+ * generic session actions.
  */
 
 const ExecParams = Type.Object(
@@ -69,14 +72,18 @@ export const liveWorkRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
     {
       schema: {
         summary: "One exec: queued, running or finished (with its result)",
-        description: "For execs sent with `wait: false`. 404 for an exec this server does not know (finished ones are kept for a while; all are in the logs).",
+        description:
+          "For execs sent with `wait: false`. 404 for an exec this server does not know (finished ones are kept for a while; all are in the logs). " +
+          "For tokens that may read the session's exec input and output (docs/api.md, \"What a token may read\").",
         tags,
         params: ExecParams,
         response: responses({ 200: ExecState }),
       },
+      config: { readsExecIo: true },
     },
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
+      assertMayReadExecIo(ctx.config, request.principal, session, "an exec's result");
       return sendJson(reply, JSON.stringify(await live.execStatus(session.id, request.params.exec_id)));
     },
   );

@@ -90,7 +90,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
       const { limit, cursor, ...query } = request.query;
       const filter = scopedFilter(request.principal, filterFromQuery(query));
       if (!filter) return sendJson(reply, "[]");
-      const page = await lists.read(filter, { ...(limit !== undefined ? { limit } : {}), ...(cursor !== undefined ? { cursor } : {}) });
+      const page = await lists.read(filter, { ...(limit !== undefined ? { limit } : {}), ...(cursor !== undefined ? { cursor } : {}) }, request.principal);
       setNextPage(request, reply, page.next_cursor);
       return sendJson(reply, page.json);
     },
@@ -223,7 +223,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
       for (const session of crashed.items) {
         try {
           const { session: active, checkpoint } = await manager.recover(session.id, { expected_version: session.version });
-          recovered.push(`{"session":${sessionJson(active)},"checkpoint":${checkpoint ? toJson(checkpoint) : "null"}}`);
+          recovered.push(`{"session":${sessionJson(active, request.principal)},"checkpoint":${checkpoint ? toJson(checkpoint) : "null"}}`);
         } catch (err) {
           // Another client recovered (or changed) it meanwhile: it is no longer ours to recover.
           if (!isSessiondError(err, "version_conflict") && !isSessiondError(err, "invalid_transition") && !isSessiondError(err, "not_found")) throw err;

@@ -8,6 +8,7 @@ import {
   parseStreamQuery,
   planStream,
 } from "../../events/feeds/index.js";
+import { assertMayReadExecIo, mayReadExecIo } from "../auth/index.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
 import { refuseClientFrames } from "./ws-frames.js";
 
@@ -15,7 +16,9 @@ import { refuseClientFrames } from "./ws-frames.js";
  * `GET /sessions/{id}/stream`: the session's events and exec output, live and resumable, as SSE
  * or (same URL, upgrade) WebSocket. Everything that can be refused (unknown session, bad query,
  * a resume point the store does not hold) is refused before the stream starts, as an ordinary
- * HTTP error. docs/streams.md is the contract.
+ * HTTP error. A client that may not read the session's exec input and output (mayReadExecIo)
+ * gets its events with exec events cut (withoutExecIo) and no output; asking for output
+ * (`output=1`, `exec_id`) is then a 403. docs/streams.md is the contract.
  */
 export const streamRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices }> = async (app, { ctx, streams }) => {
   const plans = new WeakMap<FastifyRequest, StreamPlan>();
@@ -32,8 +35,13 @@ export const streamRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
       const { id } = request.params as { id: string };
       const session = await sessionFor(ctx, request, id);
       const lastEventId = request.headers["last-event-id"];
-      const query = parseStreamQuery(request.query as Record<string, unknown>, typeof lastEventId === "string" ? lastEventId : undefined);
-      plans.set(request, await planStream(streams.deps, session, query));
+      const raw = request.query as Record<string, unknown>;
+      const query = parseStreamQuery(raw, typeof lastEventId === "string" ? lastEventId : undefined);
+      const execIo = mayReadExecIo(ctx.config, request.principal, session);
+      if (!execIo && (raw.output === "1" || query.exec_id !== undefined)) {
+        assertMayReadExecIo(ctx.config, request.principal, session, "a stream with exec output (output=1 or exec_id)");
+      }
+      plans.set(request, await planStream(streams.deps, session, query, execIo));
     },
     handler: async (request, reply) => {
       reply.hijack();
