@@ -157,6 +157,14 @@ describe("requests Node's HTTP parser refuses", () => {
     expectShape(answer, 400, "malformed_request", "body");
   });
 
+  it("answers chunk extensions over Node's limit with 413 chunk_extensions_too_large", async () => {
+    const answer = await send(
+      `POST /sessions/ HTTP/1.1\r\nHost: x\r\n${auth()}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2;ext=${"e".repeat(20_000)}\r\n{}\r\n0\r\n\r\n`,
+    );
+    expectShape(answer, 413, "chunk_extensions_too_large", "body");
+    expect(answer.closed).toBe(true);
+  });
+
   it("answers bytes that are not HTTP at all with 400", async () => {
     const answer = await send(`\x00\x01\x02hello\r\n\r\n`);
     expectShape(answer, 400, "malformed_request");
