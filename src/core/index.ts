@@ -10,3 +10,4 @@ export * from "./replay.js";
 export * from "./schemas.js";
 export * from "./session.js";
 export * from "./status.js";
+export * from "./storable.js";

@@ -1,4 +1,5 @@
 import { errors } from "./errors.js";
+import { faultField, findTextFaultInJson } from "./storable.js";
 
 /**
  * Serialized form of JSON values that entered through ownJson and are not written yet, so a value
@@ -10,8 +11,10 @@ const serialized = new WeakMap<object, string>();
 
 /**
  * Takes a private, normalized copy of caller-supplied JSON (what a reload from disk would give:
- * no undefined members, dates as strings) and checks its serialized size against `limitBytes`.
- * @throws too_large naming `field`; validation naming `field` when it cannot be serialized
+ * no undefined members, dates as strings), checks its serialized size against `limitBytes`, and
+ * checks that every string in it is text the stores keep (see storable.ts).
+ * @throws too_large naming `field`; validation naming `field` when it cannot be serialized, or
+ * naming the path of the offending string (`context.notes.2`)
  */
 export function ownJson<T>(value: T, field: string, limitBytes: number): T {
   let text: string;
@@ -27,6 +30,8 @@ export function ownJson<T>(value: T, field: string, limitBytes: number): T {
     if (size > limitBytes) throw errors.tooLarge(field, size, limitBytes);
   }
   const copy = JSON.parse(text) as T;
+  const fault = findTextFaultInJson(copy, text);
+  if (fault) throw errors.validation(faultField(field, fault), fault.reason);
   if (copy !== null && typeof copy === "object") serialized.set(copy, text);
   return copy;
 }

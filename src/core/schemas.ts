@@ -2,14 +2,47 @@ import { FormatRegistry, type Static, type TSchema, Type } from "@sinclair/typeb
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { errors } from "./errors.js";
 import { RUNTIME_BACKENDS, SESSION_KINDS, SESSION_STATUSES } from "./session.js";
+import { MAX_STORED_INTEGER, faultField, findTextFault, textFault } from "./storable.js";
 
 /**
  * Input schemas shared by the engine (which validates every call, embedded or not) and the HTTP
  * routes (which reuse them for request validation and OpenAPI). Unknown fields are refused so a
- * typo is an error, not a silently ignored field.
+ * typo is an error, not a silently ignored field. Every value they pass is one both stores keep
+ * exactly (storable.ts): `validate` refuses NUL and lone surrogates in any string, and counts,
+ * seqs and versions are bounded by `storedInteger`.
  */
 
-const nullableString = Type.Union([Type.String({ maxLength: 1024 }), Type.Null()], { "x-expected": "a string or null" });
+/**
+ * A count, seq or version: an integer from `minimum` (default 0) to 2^53 - 1, which both stores
+ * keep exactly (PostgreSQL BIGINT, SQLite INTEGER) and JSON carries without rounding.
+ */
+export function storedInteger(options: { minimum?: number; description?: string } = {}) {
+  const minimum = options.minimum ?? 0;
+  return Type.Integer({
+    ...options,
+    minimum,
+    maximum: MAX_STORED_INTEGER,
+    "x-expected": `an integer from ${minimum} to ${MAX_STORED_INTEGER}`,
+  });
+}
+
+/**
+ * Text a store indexes (type, mode, agent_id, user_id, channel_id): at most 1024 bytes of UTF-8,
+ * so that with the rest of an index entry it stays under PostgreSQL's b-tree entry limit (2704
+ * bytes); 1024 characters of a script with 3-byte characters would not.
+ */
+export const INDEXED_TEXT_MAX_BYTES = 1024;
+const INDEXED_TEXT = "indexed-text";
+if (!FormatRegistry.Has(INDEXED_TEXT)) {
+  // A string of at most a third of the limit in UTF-16 units cannot be over it in UTF-8.
+  FormatRegistry.Set(INDEXED_TEXT, (value) => value.length * 3 <= INDEXED_TEXT_MAX_BYTES || Buffer.byteLength(value) <= INDEXED_TEXT_MAX_BYTES);
+}
+/** A string of at most INDEXED_TEXT_MAX_BYTES bytes of UTF-8. */
+export function indexedText(options: { description?: string } = {}) {
+  return Type.String({ ...options, maxLength: INDEXED_TEXT_MAX_BYTES, format: INDEXED_TEXT });
+}
+
+const nullableString = Type.Union([indexedText(), Type.Null()], { "x-expected": `a string of at most ${INDEXED_TEXT_MAX_BYTES} bytes (UTF-8), or null` });
 const jsonObject = Type.Object({}, { additionalProperties: true, description: "a JSON object" });
 /** What a label key may be: letters, digits, '.', '_', '/', '-', up to 63, starting alphanumeric. */
 export const LABEL_KEY_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$";
@@ -19,9 +52,9 @@ const labels = Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), Type.Str
   // Without it, a key that misses the pattern would pass with any value.
   additionalProperties: false,
 });
-const maxIterations = Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+const maxIterations = Type.Union([storedInteger(), Type.Null()], {
   description: "the bound on iterations; reaching it moves the session to timeout; null for none",
-  "x-expected": "a non-negative integer or null",
+  "x-expected": `an integer from 0 to ${MAX_STORED_INTEGER}, or null`,
 });
 
 export const SessionKindSchema = Type.Union(SESSION_KINDS.map((k) => Type.Literal(k)));
@@ -99,8 +132,8 @@ export const PageRequestSchema = Type.Object(
 
 export const EventQuerySchema = Type.Object(
   {
-    after_seq: Type.Optional(Type.Integer({ minimum: 0 })),
-    to_seq: Type.Optional(Type.Integer({ minimum: 0 })),
+    after_seq: Type.Optional(storedInteger()),
+    to_seq: Type.Optional(storedInteger()),
     types: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     descending: Type.Optional(Type.Boolean()),
@@ -110,6 +143,50 @@ export const EventQuerySchema = Type.Object(
 
 export const EventTypeSchema = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9][A-Za-z0-9._:-]*$" });
 
+const importTimestamp = Type.String({ minLength: 1, maxLength: 64, description: "an ISO 8601 timestamp" });
+
+/** A session brought from elsewhere with its history (`sessiond import`, POST /import/sessions). */
+export const ImportSessionSchema = Type.Object(
+  {
+    session: Type.Object(
+      {
+        ...CreateSessionSchema.properties,
+        id: Type.String({ minLength: 1, maxLength: 128 }),
+        status: Type.Optional(SessionStatusSchema),
+        iterations: Type.Optional(storedInteger()),
+        result: Type.Optional(Type.Unknown()),
+        error: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+        parent: Type.Optional(Type.Union([Type.String({ maxLength: 128 }), Type.Null()])),
+        created_at: importTimestamp,
+        updated_at: Type.Optional(importTimestamp),
+        started_at: Type.Optional(importTimestamp),
+        ended_at: Type.Optional(Type.Union([importTimestamp, Type.Null()])),
+        version: Type.Optional(storedInteger({ minimum: 1 })),
+      },
+      { additionalProperties: false },
+    ),
+    events: Type.Array(
+      Type.Object({ seq: storedInteger({ minimum: 1 }), ts: importTimestamp, type: EventTypeSchema, data: jsonObject }, { additionalProperties: false }),
+    ),
+    checkpoints: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            id: Type.String({ minLength: 1, maxLength: 128 }),
+            seq: storedInteger({ minimum: 1 }),
+            label: Type.Union([Type.String({ maxLength: 256 }), Type.Null()]),
+            data: jsonObject,
+            state: Type.Object({ context: jsonObject, status: SessionStatusSchema, iterations: storedInteger() }, { additionalProperties: false }),
+            created_at: importTimestamp,
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export type CreateSessionBody = Static<typeof CreateSessionSchema>;
 export type UpdateSessionBody = Static<typeof UpdateSessionSchema>;
 
@@ -118,11 +195,19 @@ if (!FormatRegistry.Has("date-time")) {
   FormatRegistry.Set("date-time", (value) => !Number.isNaN(Date.parse(value)) && /^\d{4}-\d{2}-\d{2}/.test(value));
 }
 
+/**
+ * Marks a schema whose strings go to a process and are never stored (a terminal's stdin, where
+ * a NUL byte is a keystroke): `validate` does not apply the text rule to values of it.
+ */
+export const UNSTORED_TEXT = "x-unstored-text";
+
 const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
 
 /**
  * Validates `value` against `schema` and returns it typed, or throws a validation error that
- * names the first offending field (its JSON pointer path, dots for nesting: `labels.env`).
+ * names the first offending field (its JSON pointer path, dots for nesting: `labels.env`). Every
+ * string in the value, nested JSON included, must be text the stores keep (no NUL, no lone
+ * surrogate), unless the schema is marked UNSTORED_TEXT.
  */
 export function validate<T extends TSchema>(schema: T, value: unknown, root?: string): Static<T> {
   let check = compiled.get(schema);
@@ -130,15 +215,34 @@ export function validate<T extends TSchema>(schema: T, value: unknown, root?: st
     check = TypeCompiler.Compile(schema);
     compiled.set(schema, check);
   }
-  if (check.Check(value)) return value as Static<T>;
+  if (check.Check(value)) {
+    if (schema[UNSTORED_TEXT] !== true) assertStorableText(value, root);
+    return value as Static<T>;
+  }
   const first = check.Errors(value).First();
-  const path = first?.path.replace(/^\//, "").replace(/\//g, ".") ?? "";
-  const field = [root, path].filter(Boolean).join(".") || "body";
+  const segments = first?.path.split("/").slice(1) ?? [];
+  // An unknown key the stores could not keep is named by its object, for the text rule's reason.
+  const badKey = segments.findIndex((s) => textFault(s) !== undefined);
+  if (badKey !== -1) {
+    throw errors.validation(faultField(root, { path: segments.slice(0, badKey), reason: "" }), `has a key that ${textFault(segments[badKey]!)}`);
+  }
+  const field = [root, ...segments].filter(Boolean).join(".") || "body";
   throw errors.validation(field, describe(first?.schema, first?.message));
+}
+
+/**
+ * Refuses a value holding a string the stores do not keep as given: U+0000 or a lone UTF-16
+ * surrogate, in any string or object key, however deeply nested.
+ * @throws validation naming the string's path under `root` (`context.notes.2`)
+ */
+export function assertStorableText(value: unknown, root?: string): void {
+  const fault = findTextFault(value);
+  if (fault) throw errors.validation(faultField(root, fault), fault.reason);
 }
 
 function describe(schema: TSchema | undefined, message: string | undefined): string {
   if (schema && typeof schema["x-expected"] === "string") return `expected ${schema["x-expected"]}`;
+  if (schema?.format === INDEXED_TEXT) return `expected at most ${INDEXED_TEXT_MAX_BYTES} bytes of UTF-8`;
   if (schema && Array.isArray(schema.anyOf)) {
     const literals = (schema.anyOf as TSchema[]).map((s) => s.const).filter((c) => c !== undefined);
     if (literals.length) return `expected one of ${literals.join(", ")}`;

@@ -7,8 +7,8 @@ export type ExecStatus = "ok" | "error" | "timeout" | "interrupted";
 
 /**
  * One exec, as returned and as persisted in its `exec` event (seq is the event's). `stdout` and
- * `stderr` are UTF-8 text; when a stream is not valid UTF-8 its text shows U+FFFD where bytes
- * were invalid and `stdout_base64` / `stderr_base64` hold the exact bytes.
+ * `stderr` are UTF-8 text; when a stream is not valid UTF-8 or holds a NUL byte, its text shows
+ * U+FFFD where bytes were invalid or NUL, and `stdout_base64` / `stderr_base64` hold the exact bytes.
  */
 export interface ExecResult {
   readonly exec_id: string;

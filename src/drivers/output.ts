@@ -52,11 +52,14 @@ export class OutputCapture {
   }
 }
 
-/** Output as it goes on the wire: text, plus the exact bytes when they are not valid UTF-8. */
+/** Output as it goes on the wire: text, plus the exact bytes when they are not text as given. */
 export interface EncodedOutput {
-  /** UTF-8 text; invalid sequences show as U+FFFD (visibly replaced, never dropped silently). */
+  /**
+   * UTF-8 text; invalid sequences and NUL bytes show as U+FFFD (visibly replaced, never dropped
+   * silently). NUL is not text the stores keep (core/storable.ts), so the exec event would be refused.
+   */
   readonly text: string;
-  /** The exact bytes, base64, present only when they are not valid UTF-8. */
+  /** The exact bytes, base64, present only when they are not valid UTF-8 or hold a NUL byte. */
   readonly base64?: string;
 }
 
@@ -67,8 +70,8 @@ export interface EncodedOutput {
 export function encodeOutput(bytes: Buffer, cut: boolean): EncodedOutput {
   const clean = cut ? withoutPartialTail(bytes) : bytes;
   if (clean.length === 0) return { text: "" };
-  if (isUtf8(clean)) return { text: clean.toString("utf8") };
-  return { text: clean.toString("utf8"), base64: clean.toString("base64") };
+  if (isUtf8(clean) && !clean.includes(0)) return { text: clean.toString("utf8") };
+  return { text: clean.toString("utf8").replaceAll("\u0000", "\ufffd"), base64: clean.toString("base64") };
 }
 
 /** `bytes` without an incomplete UTF-8 sequence at its very end. */

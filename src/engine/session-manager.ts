@@ -6,6 +6,7 @@ import {
   type EventQuery,
   EventQuerySchema,
   EventTypeSchema,
+  ImportSessionSchema,
   type JsonObject,
   type Page,
   type PageRequest,
@@ -24,12 +25,14 @@ import {
   UpdateSessionSchema,
   applyEvent,
   applyMergePatch,
+  assertStorableText,
   assertValidId,
   assertValidName,
   errors,
   isTerminal,
   isUuid,
   ownJson,
+  textFault,
   validate,
 } from "../core/index.js";
 import type { Store, SyncStore, WebhookRecord, WriteOp } from "../store/index.js";
@@ -79,6 +82,8 @@ export interface Recovery {
 
 const ALL = Number.MAX_SAFE_INTEGER;
 const DAY_MS = 86_400_000;
+/** The largest `older_than_days` a cleanup takes. */
+const MAX_CLEANUP_DAYS = 1_000_000;
 /** Rows fetched per round when a read must walk a whole range (state replay, cleanup). */
 const SCAN_CHUNK = 5_000;
 
@@ -154,6 +159,8 @@ export class SessionManager {
 
   /** The session with this id or name, or undefined. Hot sessions are answered from memory. */
   async find(ref: string): Promise<Session | undefined> {
+    // No id or name holds such text (storable.ts), and PostgreSQL would refuse to look it up.
+    if (textFault(ref) !== undefined) return undefined;
     const hot = this.lookupHot(ref);
     if (hot !== undefined) return hot ?? undefined;
     return this.load(ref);
@@ -161,6 +168,7 @@ export class SessionManager {
 
   /** Synchronous find (embedded SQLite store only). */
   findSync(ref: string): Session | undefined {
+    if (textFault(ref) !== undefined) return undefined;
     const hot = this.lookupHot(ref);
     if (hot !== undefined) return hot ?? undefined;
     const sync = this.syncStore("getSession");
@@ -249,6 +257,7 @@ export class SessionManager {
   }
 
   pause(ref: string, reason?: string, options?: WriteOptions): Promise<Session> {
+    assertStorableText(reason, "reason");
     return this.transition(ref, "paused", reason === undefined ? {} : { reason }, {}, options);
   }
 
@@ -264,10 +273,12 @@ export class SessionManager {
 
   fail(ref: string, error: string, options?: WriteOptions): Promise<Session> {
     if (typeof error !== "string" || !error) throw errors.validation("error", "expected a non-empty string");
+    assertStorableText(error, "error");
     return this.transition(ref, "failed", { error }, { error }, options);
   }
 
   crash(ref: string, reason?: string, options?: WriteOptions): Promise<Session> {
+    assertStorableText(reason, "reason");
     return this.transition(ref, "crashed", reason === undefined ? {} : { reason }, {}, options);
   }
 
@@ -283,6 +294,7 @@ export class SessionManager {
 
   /** Ends the session as timed out. */
   timeout(ref: string, reason?: string, options?: WriteOptions): Promise<Session> {
+    assertStorableText(reason, "reason");
     return this.transition(ref, "timeout", reason === undefined ? {} : { reason }, {}, options);
   }
 
@@ -332,6 +344,8 @@ export class SessionManager {
     const { error, duration_ms } = outcome;
     if (error !== undefined && (typeof error?.name !== "string" || typeof error.message !== "string")) throw errors.validation("error", "expected {name, message, code?}");
     if (duration_ms !== undefined && !(Number.isFinite(duration_ms) && duration_ms >= 0)) throw errors.validation("duration_ms", "expected a number of milliseconds, 0 or more");
+    // Checked apart, so a bad string is named as the HTTP route names it (`args.path`, not `data.args.path`).
+    assertStorableText({ tool, args, result, error });
     const data = this.eventData(
       {
         tool,
@@ -374,6 +388,7 @@ export class SessionManager {
     if (input.label !== undefined && input.label !== null && typeof input.label !== "string") {
       throw errors.validation("label", "expected a string");
     }
+    assertStorableText(input.label, "label");
     const data = this.eventData(input.data ?? {}, "data");
     let checkpoint: Checkpoint | undefined;
     await this.change(ref, options, (c) => {
@@ -392,6 +407,8 @@ export class SessionManager {
   /** @throws not_found for an unknown session or checkpoint */
   async getCheckpoint(ref: string, checkpointId: string): Promise<Checkpoint> {
     const session = await this.get(ref);
+    // No checkpoint id holds such text, and PostgreSQL would refuse to look it up.
+    if (textFault(checkpointId) !== undefined) throw errors.checkpointNotFound(checkpointId);
     await this.committer.flush();
     const checkpoint = await this.store.getCheckpoint(session.id, checkpointId);
     if (!checkpoint) throw errors.checkpointNotFound(checkpointId);
@@ -591,6 +608,7 @@ export class SessionManager {
    */
   async importSession(input: SessionImport): Promise<{ imported: boolean; session: Session }> {
     this.assertOpen();
+    validate(ImportSessionSchema, input);
     const { session, events, checkpoints } = importedRecord(input, this.config);
     const existing = await this.find(session.id);
     if (existing) return { imported: false, session: existing };
@@ -785,8 +803,9 @@ export class SessionManager {
   }
 
   private cleanupCutoff(olderThanDays: number): string {
-    if (typeof olderThanDays !== "number" || !Number.isFinite(olderThanDays) || olderThanDays < 0) {
-      throw errors.validation("older_than_days", "expected a non-negative number of days");
+    // The bound keeps the cutoff a date (about 2700 years back); a larger one would be no date at all.
+    if (typeof olderThanDays !== "number" || !Number.isFinite(olderThanDays) || olderThanDays < 0 || olderThanDays > MAX_CLEANUP_DAYS) {
+      throw errors.validation("older_than_days", `expected a number of days from 0 to ${MAX_CLEANUP_DAYS}`);
     }
     return new Date(this.clock().getTime() - olderThanDays * DAY_MS).toISOString();
   }

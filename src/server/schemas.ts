@@ -7,6 +7,8 @@ import {
   SessionKindSchema,
   SessionStatusSchema,
   UpdateSessionSchema,
+  indexedText,
+  storedInteger,
 } from "../core/index.js";
 import { LiveStartSchema } from "../drivers/index.js";
 
@@ -18,7 +20,7 @@ import { LiveStartSchema } from "../drivers/index.js";
 
 const jsonObject = Type.Object({}, { additionalProperties: true, description: "a JSON object" });
 const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
-const version = Type.Integer({ minimum: 0, description: "apply only if the session is at this version (as If-Match does)" });
+const version = storedInteger({ description: "apply only if the session is at this version (as If-Match does)" });
 
 /** A session id or name. */
 export const SessionParams = Type.Object(
@@ -35,7 +37,7 @@ export const CheckpointParams = Type.Object(
   { additionalProperties: false },
 );
 
-const sessionType = Type.String({ maxLength: 1024, description: "seed 003's name for `type` (conversation, development, task, batch…)" });
+const sessionType = indexedText({ description: "seed 003's name for `type` (conversation, development, task, batch…)" });
 
 /** POST /sessions/: the engine's create input, `session_type` as an alias of `type`. */
 export const CreateSessionBody = Type.Object(
@@ -112,8 +114,8 @@ export const SessionListQuery = Type.Object(
 /** GET /sessions/{id}/events: seq range, types, order and a page. */
 export const EventListQuery = Type.Object(
   {
-    after_seq: Type.Optional(Type.Integer({ minimum: 0, description: "only events with a greater seq" })),
-    to_seq: Type.Optional(Type.Integer({ minimum: 0, description: "only events with seq up to this" })),
+    after_seq: Type.Optional(storedInteger({ description: "only events with a greater seq" })),
+    to_seq: Type.Optional(storedInteger({ description: "only events with seq up to this" })),
     type: Type.Optional(stringOrList(EventTypeSchema)),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: "default 100" })),
     order: Type.Optional(Type.Union([Type.Literal("asc"), Type.Literal("desc")])),
@@ -124,7 +126,7 @@ export const EventListQuery = Type.Object(
 
 /** GET /sessions/{id}/state. */
 export const StateQuery = Type.Object(
-  { seq: Type.Optional(Type.Integer({ minimum: 1, description: "default: the newest event" })) },
+  { seq: Type.Optional(storedInteger({ minimum: 1, description: "default: the newest event" })) },
   { additionalProperties: false },
 );
 

@@ -2,7 +2,7 @@ import type { TSchema } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import type { FastifySchemaCompiler } from "fastify";
-import { errors, validate } from "../core/index.js";
+import { UNSTORED_TEXT, errors, findTextFault, validate } from "../core/index.js";
 
 /**
  * Fastify's validator compiler for TypeBox route schemas, sharing the engine's `validate`: one
@@ -18,7 +18,8 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
   return (input: unknown) => {
     // No body at all is an empty object: `curl -X POST …/pause` needs none.
     const value = (input === undefined || input === null) && !convert ? {} : input;
-    if (check.Check(value)) return { value };
+    // A value that fits is still refused for text the stores do not keep (validate names where).
+    if (check.Check(value) && (schema[UNSTORED_TEXT] === true || findTextFault(value) === undefined)) return { value };
     try {
       if (convert) assertPlainNumbers(schema, value);
       return { value: validate(schema, convert ? Value.Convert(schema, value) : value) };

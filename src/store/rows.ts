@@ -1,4 +1,4 @@
-import { errors, jsonText, parseJson } from "../core/index.js";
+import { errors, jsonText, parseJson, textFault } from "../core/index.js";
 import type { Checkpoint, JsonObject, Session, SessionEvent, SessionState } from "../core/index.js";
 
 /** A `sessions` row as the stores read and write it (JSON fields as text). */
@@ -232,7 +232,8 @@ export function pagePosition(cursor: string | undefined): [string, string] | und
 export function decodeCursor(cursor: string): [string, string] | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === "string")) {
+    // A made-up cursor may decode to any text; one PostgreSQL would refuse to compare is not ours either.
+    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === "string" && textFault(v) === undefined)) {
       return value as [string, string];
     }
   } catch {

@@ -83,6 +83,10 @@ describe("output capture", () => {
     expect(encodeOutput(euro.subarray(0, 4), true)).toEqual({ text: "ab" });
     expect(encodeOutput(Buffer.from([0x61, 0xff]), false)).toEqual({ text: "a\ufffd", base64: "Yf8=" });
   });
+
+  it("shows a NUL byte as U+FFFD and keeps the exact bytes, since the stores keep no NUL in text", () => {
+    expect(encodeOutput(Buffer.from([0x61, 0x00, 0x62]), false)).toEqual({ text: "a\ufffdb", base64: "YQBi" });
+  });
 });
 
 describe("the exec queue", () => {

@@ -1,55 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import { CreateSessionSchema, EventTypeSchema, SessionStatusSchema } from "../../core/index.js";
+import { ImportSessionSchema } from "../../core/index.js";
 import type { SessionImport } from "../../engine/index.js";
 import { assertAdmin } from "../auth/index.js";
 import { responses } from "../schemas.js";
 import { type ServerContext, sendJson } from "../server-context.js";
-
-const timestamp = Type.String({ minLength: 1, maxLength: 64, description: "an ISO 8601 timestamp" });
-const jsonObject = Type.Object({}, { additionalProperties: true });
-
-/** POST /import/sessions: one session with its history, as `sessiond import` sends it. */
-export const ImportSessionBody = Type.Object(
-  {
-    session: Type.Object(
-      {
-        ...CreateSessionSchema.properties,
-        id: Type.String({ minLength: 1, maxLength: 128 }),
-        status: Type.Optional(SessionStatusSchema),
-        iterations: Type.Optional(Type.Integer({ minimum: 0 })),
-        result: Type.Optional(Type.Unknown()),
-        error: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-        parent: Type.Optional(Type.Union([Type.String({ maxLength: 128 }), Type.Null()])),
-        created_at: timestamp,
-        updated_at: Type.Optional(timestamp),
-        started_at: Type.Optional(timestamp),
-        ended_at: Type.Optional(Type.Union([timestamp, Type.Null()])),
-        version: Type.Optional(Type.Integer({ minimum: 1 })),
-      },
-      { additionalProperties: false },
-    ),
-    events: Type.Array(
-      Type.Object({ seq: Type.Integer({ minimum: 1 }), ts: timestamp, type: EventTypeSchema, data: jsonObject }, { additionalProperties: false }),
-    ),
-    checkpoints: Type.Optional(
-      Type.Array(
-        Type.Object(
-          {
-            id: Type.String({ minLength: 1, maxLength: 128 }),
-            seq: Type.Integer({ minimum: 1 }),
-            label: Type.Union([Type.String({ maxLength: 256 }), Type.Null()]),
-            data: jsonObject,
-            state: Type.Object({ context: jsonObject, status: SessionStatusSchema, iterations: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
-            created_at: timestamp,
-          },
-          { additionalProperties: false },
-        ),
-      ),
-    ),
-  },
-  { additionalProperties: false },
-);
 
 const ImportResult = Type.Object({ id: Type.String(), name: Type.String(), imported: Type.Boolean() });
 
@@ -68,7 +23,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = a
           "Stores a session with its original id, timestamps, status, events (seq 1, 2, 3… with no gap) and checkpoints, as `sessiond import` sends them. " +
           "Idempotent by id (200, `imported: false`, when it exists). A live kind (shell…) that was active or paused comes in as crashed: no process runs it. Admin only.",
         tags: ["sessions"],
-        body: ImportSessionBody,
+        body: ImportSessionSchema,
         response: responses({ 200: ImportResult, 201: ImportResult }),
       },
     },

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
+import { UNSTORED_TEXT } from "../../core/index.js";
 import { ExecPolicySchema } from "../../drivers/index.js";
 import { SessionParams, responses } from "../schemas.js";
 import { assertMayReadExecIo } from "../auth/index.js";
@@ -29,7 +30,8 @@ const StdinBody = Type.Object(
     data: Type.String({ description: "bytes (UTF-8) written to the exec's terminal input; end lines with \\n" }),
     eof: Type.Optional(Type.Boolean({ description: "then end the input (Ctrl-D)" })),
   },
-  { additionalProperties: false },
+  // Keystrokes for a process, never stored: a NUL byte (Ctrl-@) is one a program may want.
+  { additionalProperties: false, [UNSTORED_TEXT]: true },
 );
 
 const KillBody = Type.Object(

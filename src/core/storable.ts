@@ -1,0 +1,91 @@
+/**
+ * What every store keeps exactly, so that a value one store would take and another refuse (or
+ * change) is refused before it reaches either. The rules, documented in docs/api.md#what-a-store-keeps:
+ *
+ * - Text is Unicode without U+0000. PostgreSQL's text refuses NUL; both stores write text as
+ *   UTF-8, which has no form for a lone UTF-16 surrogate (it would come back as U+FFFD), and many
+ *   JSON readers refuse one. The rule holds for every string a caller sends, JSON keys and values
+ *   nested in context, metadata, result and event data included.
+ * - Counts, seqs and versions are integers from 0 to 2^53 - 1: PostgreSQL's BIGINT and SQLite's
+ *   INTEGER hold that range, and a JSON number above it is no longer exact.
+ */
+
+/** The largest count, seq or version a store keeps: 2^53 - 1. */
+export const MAX_STORED_INTEGER = Number.MAX_SAFE_INTEGER;
+
+/** Matches any string that may break the text rule; most text never matches, and is not looked at twice. */
+const SUSPECT = /[\u0000\ud800-\udfff]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/**
+ * In JSON.stringify's output, the escapes it writes for U+0000 and for lone surrogates (a paired
+ * surrogate is written as is). A match may be an escaped backslash followed by "u0000" typed by a
+ * caller, so a match is only a reason to walk the value.
+ */
+const SUSPECT_ESCAPE = /\\u(?:0000|d[89a-f])/;
+
+/** Why a string breaks the text rule, or undefined when it keeps it. */
+export function textFault(text: string): string | undefined {
+  if (!SUSPECT.test(text)) return undefined;
+  if (text.includes("\u0000")) return "contains U+0000 (NUL), which the stores do not keep";
+  if (LONE_SURROGATE.test(text)) return "contains a lone UTF-16 surrogate, which is not Unicode text";
+  return undefined;
+}
+
+/** Where a value breaks the text rule: the path of the string (dots for nesting) and why. */
+export interface TextFault {
+  /** Path segments from the value's root: object keys and array indexes. */
+  readonly path: readonly string[];
+  readonly reason: string;
+}
+
+/**
+ * The first string in a JSON-like value (object keys included) that breaks the text rule.
+ * A key that breaks it is reported at its object's path.
+ */
+export function findTextFault(value: unknown): TextFault | undefined {
+  return walk(value);
+}
+
+/** The walk behind findTextFault; the path is built only for a fault, on the way back up. */
+function walk(value: unknown): { path: string[]; reason: string } | undefined {
+  if (typeof value === "string") {
+    const reason = textFault(value);
+    return reason === undefined ? undefined : { path: [], reason };
+  }
+  if (value === null || typeof value !== "object") return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const fault = walk(value[i]);
+      if (fault) {
+        fault.path.unshift(String(i));
+        return fault;
+      }
+    }
+    return undefined;
+  }
+  // Buffers and typed arrays are bytes, not text (the store writes them as such).
+  if (ArrayBuffer.isView(value)) return undefined;
+  for (const key of Object.keys(value)) {
+    const keyReason = textFault(key);
+    if (keyReason !== undefined) return { path: [], reason: `has a key that ${keyReason}` };
+    const fault = walk((value as Record<string, unknown>)[key]);
+    if (fault) {
+      fault.path.unshift(key);
+      return fault;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The first string breaking the text rule in a value whose JSON text is `json` (JSON.stringify's
+ * output): the text is scanned first, so a clean value costs one pass over text already made.
+ */
+export function findTextFaultInJson(value: unknown, json: string): TextFault | undefined {
+  return SUSPECT_ESCAPE.test(json) ? walk(value) : undefined;
+}
+
+/** A field path for errors: the root field and the fault's segments, joined with dots. */
+export function faultField(root: string | undefined, fault: TextFault): string {
+  return [root, ...fault.path].filter((s) => s !== undefined && s !== "").join(".") || "body";
+}
