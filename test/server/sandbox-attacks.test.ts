@@ -150,6 +150,9 @@ describe.runIf(sandbox.ok)("a sandboxed session attacking the server", () => {
     }
     const connect = await exec(id, `import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect(${JSON.stringify(socket)})`);
     expect(connect.status).toBe("error");
+    // Nothing the server holds open reaches it: no terminal of another session (which it could type into).
+    const fds = await exec(id, 'import os\nprint([os.readlink(f"/proc/self/fd/{f}") for f in os.listdir("/proc/self/fd")])');
+    expect(fds.stdout).not.toMatch(/ptmx|\/dev\/pts/);
     const env = await exec(id, "import os\nprint(dict(os.environ))");
     expect(env.stdout).not.toContain(SECRET);
     expect(env.stdout).not.toContain(token);
@@ -171,6 +174,8 @@ await new Promise((resolve, reject) => net.connect(${JSON.stringify(socket)}).on
     );
     expect(connect.status).toBe("error");
     expect((await exec(id, "JSON.stringify(process.env)")).stdout).not.toContain(SECRET);
+    const fds = await exec(id, `const fs = await import("node:fs"); fs.readdirSync("/proc/self/fd").map((f) => { try { return fs.readlinkSync("/proc/self/fd/" + f); } catch { return ""; } }).join(" ")`);
+    expect(fds.stdout).not.toMatch(/ptmx|\/dev\/pts/);
   });
 
   it("caps a fork of 1,000 processes at the session's limit, keeps the server answering, and stop leaves nothing", async () => {

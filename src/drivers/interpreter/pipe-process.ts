@@ -129,6 +129,8 @@ export class PipeProcess implements LiveProcess {
       ...(options.readOnlyPaths ? { readOnlyPaths: options.readOnlyPaths } : {}),
       // In a sandbox, the helper (not bubblewrap) leads the session, so stop and interrupt reach what it started.
       newSession: true,
+      // stdin, stdout, stderr, and the request and reply pipes (fds 3 and 4).
+      keepDescriptors: 4,
     });
     const child = spawn(launch.file, [...launch.args], {
       cwd: launch.cwd,

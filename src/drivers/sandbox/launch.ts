@@ -15,6 +15,8 @@ export interface LaunchRequest {
   readonly readOnlyPaths?: readonly string[];
   /** Make the program the leader of a terminal session of its own (a program without a terminal). */
   readonly newSession?: boolean;
+  /** The highest descriptor the program inherits (its stdio and protocol pipes); every other is closed. @default 2 */
+  readonly keepDescriptors?: number;
 }
 
 /** What to spawn (on a PTY or with pipes), and the cgroup it joins before anything runs. */
@@ -32,12 +34,20 @@ export interface Launch {
 export const SANDBOX_USER = "session";
 
 /**
- * Joins each cgroup.procs file given before `--`, then becomes the program after it. A shell, and
- * not the server writing the pid after the spawn: by then the program may have forked children
- * that would stay outside the session's limits.
+ * Closes every descriptor above `$1` (the server holds others without close-on-exec — node-pty's
+ * terminal masters among them — which would reach the session and let it type into other
+ * sessions' shells), joins each cgroup.procs file given before `--`, then becomes the program
+ * after it. A shell, and not the server writing the pid after the spawn: by then the program
+ * may have forked children that would stay outside the session's limits. bash, not sh: dash
+ * cannot name a descriptor above 9.
  */
-const JOIN_THEN_EXEC =
-  'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || { echo "sessiond: could not join the cgroup $f" >&2; exit 125; }; shift; done; shift; exec "$@"';
+const LAUNCHER = [
+  'keep=$1; shift',
+  'for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt "$keep" ] 2>/dev/null && eval "exec $fd>&-"; done',
+  'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || { echo "sessiond: could not join the cgroup $f" >&2; exit 125; }; shift; done',
+  'shift; exec "$@"',
+].join("\n");
+const LAUNCHER_SHELL = "/bin/bash";
 
 /** Top-level system folders a sandbox shows read-only, or as the same symlinks (merged /usr). */
 const SYSTEM_DIRS = ["/usr", "/etc"];
@@ -61,8 +71,10 @@ export async function prepareLaunch(spec: StartSpec, request: LaunchRequest): Pr
     env = { ...env, HOME: plan.workspace, USER: SANDBOX_USER, LOGNAME: SANDBOX_USER, TMPDIR: "/tmp" };
   }
   const cwd = plan ? "/" : spec.cwd;
-  if (!cgroup) return { file: command[0]!, args: command.slice(1), env, cwd, cgroup, sandboxed: plan !== undefined };
-  return { file: "/bin/sh", args: ["-c", JOIN_THEN_EXEC, "sessiond-launch", ...cgroup.procsFiles, "--", ...command], env, cwd, cgroup, sandboxed: plan !== undefined };
+  if (!cgroup && !plan) return { file: command[0]!, args: command.slice(1), env, cwd, cgroup, sandboxed: false };
+  const keep = String(request.keepDescriptors ?? 2);
+  const args = ["-c", LAUNCHER, "sessiond-launch", keep, ...(cgroup?.procsFiles ?? []), "--", ...command];
+  return { file: LAUNCHER_SHELL, args, env, cwd, cgroup, sandboxed: plan !== undefined };
 }
 
 /**
