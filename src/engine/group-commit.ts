@@ -1,5 +1,5 @@
 import { SessiondError, type Session } from "../core/index.js";
-import type { Store, WriteOp } from "../store/index.js";
+import { type Store, type SyncStore, type WriteOp, refusedWriteError } from "../store/index.js";
 import type { SessionChange } from "./event-bus.js";
 
 /** One caller's write: its ops, and the changes to publish once they are durable. */
@@ -21,17 +21,32 @@ interface Waiter {
   readonly reject: (err: unknown) => void;
 }
 
+/** One caller's write and the promise waiting for it. */
+interface Entry {
+  readonly request: WriteRequest;
+  readonly waiter: Waiter;
+}
+
 /** Writes committed together in one transaction. */
 class Batch {
   readonly ops: WriteOp[] = [];
   readonly changes: SessionChange[] = [];
-  readonly waiters: Waiter[] = [];
+  /** The writes, in the order they were made. */
+  readonly entries: Entry[] = [];
   /** The newest state each write of this batch left its session in (null: deleted). */
   readonly states = new Map<string, Session | null>();
   /** Index in `ops` of each session's (coalesced) put. */
   private readonly putIndex = new Map<string, number>();
 
-  add(request: WriteRequest, waiter: Waiter | undefined): void {
+  /** A batch of these writes, in their order. */
+  static of(entries: Iterable<Entry>): Batch {
+    const batch = new Batch();
+    for (const entry of entries) batch.add(entry);
+    return batch;
+  }
+
+  add(entry: Entry): void {
+    const { request } = entry;
     for (const op of request.ops) {
       if (op.op === "put_session") {
         const at = this.putIndex.get(op.session.id);
@@ -54,8 +69,21 @@ class Batch {
     }
     this.changes.push(...request.changes);
     this.states.set(request.sessionId, request.session);
-    if (waiter) this.waiters.push(waiter);
+    this.entries.push(entry);
   }
+}
+
+/** How one commit attempt went: the sessions whose insert was refused, or what the store threw. */
+type Attempt = { readonly ok: true; readonly rejected: readonly string[] } | Failure;
+type Failure = { readonly ok: false; readonly error: unknown };
+
+/** The state of one batch's commit while its refused writes are being found. */
+interface Isolation {
+  readonly batch: Batch;
+  /** Writes already answered (committed, refused, or failed as built on a refused one). */
+  readonly settled: Set<Entry>;
+  /** Sessions with a refused write in this batch, and the error their later writes in it get. */
+  readonly refused: Map<string, SessiondError>;
 }
 
 /** What the committer tells its owner about commits. */
@@ -63,8 +91,8 @@ export interface GroupCommitHooks {
   /** After a batch is durable: publish its changes. */
   readonly committed: (changes: readonly SessionChange[]) => void;
   /**
-   * After a batch failed (rolled back) or some of its sessions were refused: memory holds state
-   * the store does not, so these sessions must be dropped from memory and reloaded.
+   * After a batch failed (rolled back) or some of its sessions' writes were refused: memory holds
+   * state the store does not, so these sessions must be dropped from memory and reloaded.
    */
   readonly discarded: (sessionIds: ReadonlySet<string>) => void;
   /** After every commit attempt: for metrics. */
@@ -86,6 +114,11 @@ export interface CommitObservation {
  * of the event loop, commits the batch in a single transaction, and only then are the callers'
  * promises resolved. Concurrent callers thus share one fsync, and an acknowledged write is on
  * disk. Batches commit strictly in order, one at a time.
+ *
+ * One caller's bad write does not fail the others': when the store refuses a batch for a value a
+ * write carried (refusedWriteError), the batch is committed again in parts until the refused
+ * writes are found (see isolate); the others are committed. When the store itself fails (a lost
+ * connection), no write is to blame and the batch fails whole, with every batch behind it.
  */
 export class GroupCommitter {
   private open = new Batch();
@@ -104,7 +137,7 @@ export class GroupCommitter {
   /** Queues a write; resolves once it is committed, rejects if the commit failed. */
   write(request: WriteRequest): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.add(request, { sessionId: request.sessionId, resolve, reject });
+      this.add({ request, waiter: { sessionId: request.sessionId, resolve, reject } });
       this.schedule();
     });
   }
@@ -115,10 +148,13 @@ export class GroupCommitter {
    */
   writeSync(request: WriteRequest): void {
     let failure: unknown;
-    this.add(request, {
-      sessionId: request.sessionId,
-      resolve: () => {},
-      reject: (err) => (failure = err),
+    this.add({
+      request,
+      waiter: {
+        sessionId: request.sessionId,
+        resolve: () => {},
+        reject: (err) => (failure = err),
+      },
     });
     this.flushSync();
     if (failure !== undefined) throw failure;
@@ -156,27 +192,19 @@ export class GroupCommitter {
     if (!sync) throw new SessiondError("sync_unavailable", { operation: "a synchronous flush" });
     this.seal();
     while (this.sealed.length) {
-      const batch = this.sealed.shift()!;
-      const started = performance.now();
-      try {
-        const result = sync.commit(batch.ops);
-        this.observe(batch, started, true);
-        this.settle(batch, result.rejected);
-      } catch (err) {
-        this.observe(batch, started, false);
-        this.fail(batch, err);
-      }
+      const steps = this.commitBatch(this.sealed.shift()!);
+      for (let step = steps.next(); !step.done; ) step = steps.next(this.attemptSync(sync, step.value));
     }
   }
 
-  private add(request: WriteRequest, waiter: Waiter): void {
+  private add(entry: Entry): void {
     if (this.open.ops.length >= this.maxBatchOps) this.seal();
-    this.open.add(request, waiter);
-    this.pending.set(request.sessionId, request.session);
+    this.open.add(entry);
+    this.pending.set(entry.request.sessionId, entry.request.session);
   }
 
   private seal(): void {
-    if (this.open.ops.length === 0 && this.open.waiters.length === 0) return;
+    if (this.open.ops.length === 0 && this.open.entries.length === 0) return;
     this.sealed.push(this.open);
     this.open = new Batch();
   }
@@ -198,16 +226,8 @@ export class GroupCommitter {
     const run = (async () => {
       this.seal();
       while (this.sealed.length) {
-        const batch = this.sealed.shift()!;
-        const started = performance.now();
-        try {
-          const result = await this.store.commit(batch.ops);
-          this.observe(batch, started, true);
-          this.settle(batch, result.rejected);
-        } catch (err) {
-          this.observe(batch, started, false);
-          this.fail(batch, err);
-        }
+        const steps = this.commitBatch(this.sealed.shift()!);
+        for (let step = steps.next(); !step.done; ) step = steps.next(await this.attempt(step.value));
       }
     })();
     this.flushing = run;
@@ -215,34 +235,156 @@ export class GroupCommitter {
       await run;
     } finally {
       this.flushing = undefined;
-      if (this.open.ops.length || this.open.waiters.length) this.schedule();
+      if (this.open.ops.length || this.open.entries.length) this.schedule();
+    }
+  }
+
+  private attemptSync(sync: SyncStore, part: Batch): Attempt {
+    const started = performance.now();
+    try {
+      const { rejected } = sync.commit(part.ops);
+      this.observe(part, started, true);
+      return { ok: true, rejected };
+    } catch (error) {
+      this.observe(part, started, false);
+      return { ok: false, error };
+    }
+  }
+
+  private async attempt(part: Batch): Promise<Attempt> {
+    const started = performance.now();
+    try {
+      const { rejected } = await this.store.commit(part.ops);
+      this.observe(part, started, true);
+      return { ok: true, rejected };
+    } catch (error) {
+      this.observe(part, started, false);
+      return { ok: false, error };
     }
   }
 
   private observe(batch: Batch, started: number, ok: boolean): void {
-    this.hooks.observed?.({ ops: batch.ops.length, writers: batch.waiters.length, durationMs: performance.now() - started, ok });
+    this.hooks.observed?.({ ops: batch.ops.length, writers: batch.entries.length, durationMs: performance.now() - started, ok });
   }
 
-  private settle(batch: Batch, rejected: readonly string[]): void {
+  /**
+   * Commits one batch: yields each part to commit (the whole batch first) and takes how the
+   * attempt went, so the synchronous and the asynchronous flush drive the same steps.
+   */
+  private *commitBatch(batch: Batch): Generator<Batch, void, Attempt> {
+    const attempt = yield batch;
+    if (attempt.ok) return this.settle(batch, attempt.rejected);
+    if (!refusedWriteError(attempt.error)) return this.fail(batch.entries, attempt.error);
+    // Refused for what a write carried: commit it again in parts, without the writes to blame.
+    const run: Isolation = { batch, settled: new Set(), refused: new Map() };
+    yield* this.isolate(batch.entries, run, attempt);
+  }
+
+  /**
+   * Finds the writes that made the store refuse `entries`, by halving: a part that commits is
+   * settled, a refused part is halved again, and a write refused on its own is a culprit (see
+   * refuse). Parts commit in the batch's order, so each session's writes still commit in order,
+   * and with k culprits among n writes it takes about 2k·log2(n) commits.
+   * @param refusal the attempt that already refused exactly these entries, if any
+   * @returns false when the store itself failed meanwhile; every write not yet settled is then failed
+   */
+  private *isolate(entries: readonly Entry[], run: Isolation, refusal?: Failure): Generator<Batch, boolean, Attempt> {
+    const live: Entry[] = [];
+    for (const entry of entries) {
+      const why = run.refused.get(entry.request.sessionId);
+      if (why === undefined) live.push(entry);
+      else {
+        // Built on the session's refused write: the store has nothing to build it on.
+        run.settled.add(entry);
+        entry.waiter.reject(why);
+      }
+    }
+    if (!live.length) return true;
+    let refused = refusal;
+    if (!refused) {
+      const part = Batch.of(live);
+      const attempt = yield part;
+      if (attempt.ok) {
+        this.settle(part, attempt.rejected, run);
+        return true;
+      }
+      if (!refusedWriteError(attempt.error)) {
+        this.fail(run.batch.entries.filter((e) => !run.settled.has(e)), attempt.error);
+        return false;
+      }
+      refused = attempt;
+    }
+    if (live.length === 1) {
+      this.refuse(live[0]!, refused, run);
+      return true;
+    }
+    const half = Math.ceil(live.length / 2);
+    return (yield* this.isolate(live.slice(0, half), run)) && (yield* this.isolate(live.slice(half), run));
+  }
+
+  /**
+   * A write the store refused on its own. Its caller gets the store's refusal; the session is
+   * rolled back to what is committed: dropped from memory (the next write reloads it), and its
+   * later writes, all built on the refused one, fail without being tried.
+   */
+  private refuse(entry: Entry, attempt: Failure, run: Isolation): void {
+    const sessionId = entry.request.sessionId;
+    const after = new SessiondError("conflict", {
+      reason: `not applied: it came after a write to session ${sessionId} that the store refused, and was built on it; retry it`,
+    });
+    run.settled.add(entry);
+    run.refused.set(sessionId, after);
+    this.rollBack(sessionId, after);
+    entry.waiter.reject(refusedWriteError(attempt.error));
+  }
+
+  /**
+   * Forgets a session's unwritten state: its writes queued in later batches fail with `err`, and
+   * it is dropped from memory, so the next write builds on what the store holds.
+   */
+  private rollBack(sessionId: string, err: SessiondError): void {
+    const without = (batch: Batch): Batch => {
+      if (!batch.states.has(sessionId)) return batch;
+      const kept: Entry[] = [];
+      for (const entry of batch.entries) {
+        if (entry.request.sessionId === sessionId) entry.waiter.reject(err);
+        else kept.push(entry);
+      }
+      return Batch.of(kept);
+    };
+    for (let i = 0; i < this.sealed.length; i++) this.sealed[i] = without(this.sealed[i]!);
+    this.open = without(this.open);
+    this.pending.delete(sessionId);
+    this.hooks.discarded(new Set([sessionId]));
+  }
+
+  /**
+   * A committed batch (or part of one). A session whose insert was refused (its id or name is
+   * taken) is rolled back: its writes in this batch and behind it fail with the conflict.
+   */
+  private settle(batch: Batch, rejected: readonly string[], run?: Isolation): void {
     this.release(batch);
     const refused = new Set(rejected);
-    if (refused.size) this.hooks.discarded(refused);
     this.hooks.committed(refused.size ? batch.changes.filter((c) => !refused.has(c.session.id)) : batch.changes);
-    for (const waiter of batch.waiters) {
-      if (refused.has(waiter.sessionId)) {
-        waiter.reject(new SessiondError("conflict", { reason: "a session with this id or name already exists" }, { field: "name" }));
-      } else {
-        waiter.resolve();
-      }
+    const taken = refused.size ? new SessiondError("conflict", { reason: "a session with this id or name already exists" }, { field: "name" }) : undefined;
+    for (const id of refused) {
+      run?.refused.set(id, taken!);
+      this.rollBack(id, taken!);
+    }
+    for (const entry of batch.entries) {
+      run?.settled.add(entry);
+      if (taken && refused.has(entry.waiter.sessionId)) entry.waiter.reject(taken);
+      else entry.waiter.resolve();
     }
   }
 
   /**
-   * A failed batch was rolled back. The batches queued behind it were built on its state, so
-   * they are failed too, and every session they touched is dropped from memory.
+   * The store failed (not a write it refused): the writes were rolled back. The batches queued
+   * behind were built on their state, so they are failed too, and every session they touched is
+   * dropped from memory.
    */
-  private fail(batch: Batch, err: unknown): void {
-    const failed = [batch, ...this.sealed.splice(0), this.open];
+  private fail(entries: readonly Entry[], err: unknown): void {
+    const failed = [Batch.of(entries), ...this.sealed.splice(0), this.open];
     this.open = new Batch();
     const touched = new Set<string>();
     for (const b of failed) for (const id of b.states.keys()) touched.add(id);
@@ -250,7 +392,7 @@ export class GroupCommitter {
     this.hooks.discarded(touched);
     const failure =
       err instanceof SessiondError ? err : new SessiondError("store_failure", { reason: String((err as Error)?.message ?? err) }, { cause: err });
-    for (const b of failed) for (const waiter of b.waiters) waiter.reject(failure);
+    for (const b of failed) for (const entry of b.entries) entry.waiter.reject(failure);
   }
 
   /** Forgets the pending state a batch carried, unless a later write replaced it since. */

@@ -5,6 +5,7 @@ import { type Store, asyncStore } from "./store.js";
 export type { CommitResult, HeldSessions, SessionActivity, Store, SyncStore, WebhookRecord, WriteOp } from "./store.js";
 export type { ExecOutputExtent, FeedEntry, OutputRecord, OutputStreamName, StoredOutput } from "./store.js";
 export { asyncStore } from "./store.js";
+export { refusedWriteError } from "./commit-failure.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite/sqlite-store.js";
 export type { PostgresStoreOptions } from "./postgres/index.js";
 

@@ -1,7 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
+import pg from "pg";
 import { type Config, dataPaths, resolveConfig } from "../../src/core/index.js";
 import { SessionManager } from "../../src/engine/index.js";
 import { ServerMetrics, buildApp } from "../../src/server/index.js";
@@ -22,6 +24,13 @@ export interface TestServer {
   request(options: RequestOptions): Promise<LightMyRequestResponse>;
   /** Sends a request and parses the JSON answer. */
   json<T = any>(options: RequestOptions): Promise<{ status: number; body: T; headers: Record<string, unknown> }>;
+  /** The store's backend: sqlite, or postgres under SESSIOND_TEST_STORE=postgres. */
+  readonly backend: Store["backend"];
+  /**
+   * Runs SQL on the server's own database (its SQLite file, or its PostgreSQL schema) on a
+   * connection of its own, beside the store: for a test that needs the database to refuse something.
+   */
+  sql(statements: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -78,6 +87,25 @@ export async function startServer(flags: Record<string, unknown> = {}, options: 
     async json(options) {
       const res = await request(options);
       return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined, headers: res.headers };
+    },
+    backend: store.backend,
+    async sql(statements) {
+      if (pgSchema) {
+        const client = new pg.Client({ connectionString: pgSchema.url });
+        await client.connect();
+        try {
+          await client.query(statements);
+        } finally {
+          await client.end();
+        }
+        return;
+      }
+      const db = new Database(dataPaths(config).database);
+      try {
+        db.exec(statements);
+      } finally {
+        db.close();
+      }
     },
     async close() {
       if (closed) return;

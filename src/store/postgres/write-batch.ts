@@ -142,7 +142,9 @@ async function insertEvents(tx: pg.PoolClient, run: readonly PendingEvent[]): Pr
   if (inserted !== run.length) {
     const known = new Set((await rows<{ id: string }>(tx, "SELECT id FROM sessions WHERE id = ANY($1::text[])", [run.map((p) => p.sessionId)])).map((r) => r.id));
     const missing = run.find((p) => !known.has(p.sessionId))?.sessionId;
-    throw new Error(`cannot append an event to session ${missing ?? "(unknown)"}: it is not in the store`);
+    // The SQLSTATE of a foreign key violation, which this is: the write is to blame, not the store
+    // (see refusedWriteError), as for the SQLite store's NOT NULL key.
+    throw Object.assign(new Error(`cannot append an event to session ${missing ?? "(unknown)"}: it is not in the store`), { code: "23503" });
   }
 }
 

@@ -101,7 +101,16 @@ export class SqliteStore implements SyncStore {
   }
 
   commit(ops: readonly WriteOp[]): CommitResult {
-    return ops.length ? this.applyBatch(ops) : { rejected: [] };
+    if (!ops.length) return { rejected: [] };
+    try {
+      return this.applyBatch(ops);
+    } catch (err) {
+      // Rolled back: a key cached for a session this transaction inserted names no row now, and
+      // the next insert may take it for another session (the engine retries a refused batch
+      // without its culprits, so that insert may come at once).
+      this.keys.clear();
+      throw err;
+    }
   }
 
   private apply(ops: readonly WriteOp[]): CommitResult {
