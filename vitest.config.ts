@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 /** HTTP suites that also run on the PostgreSQL store: the API over the store (the rest is store-agnostic). */
-const ON_POSTGRES = ["sessions", "lifecycle", "seed-003", "fuzz", "auth", "webhooks", "operations", "storable-values", "refused-writes"].map(
+const ON_POSTGRES = ["sessions", "lifecycle", "seed-003", "fuzz", "auth", "webhooks", "operations", "tenant-names", "storable-values", "refused-writes"].map(
   (name) => `test/server/${name}.test.ts`,
 );
 

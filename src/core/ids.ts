@@ -22,6 +22,11 @@ export function assertValidId(id: string): void {
   if (!ID_PATTERN.test(id)) throw errors.validation("id", "use 1-128 letters, digits, '.', '_', ':' or '-'");
 }
 
+/** True for a well-formed session name (see assertValidName). */
+export function isValidName(name: string): boolean {
+  return NAME_PATTERN.test(name) && !isUuid(name);
+}
+
 /**
  * Checks a session name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit,
  * and not shaped like a UUID, so that "id or name" lookups are never ambiguous.

@@ -9,5 +9,6 @@ export * from "./merge-patch.js";
 export * from "./replay.js";
 export * from "./schemas.js";
 export * from "./session.js";
+export * from "./session-ref.js";
 export * from "./status.js";
 export * from "./storable.js";

@@ -1,6 +1,7 @@
-import { mkdir, rm } from "node:fs/promises";
+import { type Dirent, existsSync } from "node:fs";
+import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type Config, type Session, dataPaths } from "../core/index.js";
+import { type Config, type Session, dataPaths, isValidName, nameNamespace } from "../core/index.js";
 
 /** Seed 002's artifact categories: one folder each in every session's workspace. */
 export const ARTIFACT_CATEGORIES = ["logs", "screenshots", "files", "recordings", "devtools"] as const;
@@ -11,23 +12,65 @@ export type ArtifactCategory = (typeof ARTIFACT_CATEGORIES)[number];
 const SAFE_DIR_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 /**
- * The folder name of a session's workspace: its name (human-readable), or its id when the name
- * is not a safe folder name. The live drivers (a shell's start cwd) and the server's artifact
- * routes both use it, so they name one folder.
+ * The folder name of a session's workspace: its name (human-readable) for a session without an
+ * agent_id, `<name>@<id>` for one with an agent_id, or its id when the name is not a safe folder
+ * name. Names are unique per agent_id only, so two agents' sessions called `build` must not share
+ * a folder; the id makes it the session's own ('@' is in no name or id, so no two forms meet).
+ * The live drivers (a shell's start cwd) and the server's artifact routes both use it, so they
+ * name one folder. Pass the session itself: without its agent_id it is taken to have none.
  */
-export function workspaceName(session: Pick<Session, "id" | "name">): string {
-  if (SAFE_DIR_NAME.test(session.name)) return session.name;
-  if (SAFE_DIR_NAME.test(session.id)) return session.id;
-  return encodeURIComponent(session.id);
+export function workspaceName(session: Pick<Session, "id" | "name"> & { readonly agent_id?: string | null }): string {
+  const id = SAFE_DIR_NAME.test(session.id) ? session.id : encodeURIComponent(session.id);
+  if (!SAFE_DIR_NAME.test(session.name)) return id;
+  return nameNamespace(session.agent_id) === "" ? session.name : `${session.name}@${id}`;
+}
+
+/** In the workspaces folder once adoptLegacyWorkspaces has run there. */
+const NAMES_PER_AGENT_MARKER = ".names-per-agent";
+
+/**
+ * Moves the workspace of each session with an agent_id out of the folder named by its name alone,
+ * where sessiond kept it while names were unique across the store, to its own (workspaceName).
+ * Left there, its files would be lost to it and found by the next session of that name without
+ * an agent_id. Call at server start, before any request: then a name's one holder is the folder's
+ * owner. A marker file makes later starts skip the scan.
+ * @param find the session with this bare name (one holder; anything else is skipped)
+ * @returns how many folders moved
+ */
+export async function adoptLegacyWorkspaces(
+  config: Pick<Config, "home">,
+  find: (name: string) => Promise<Pick<Session, "id" | "name" | "agent_id"> | undefined>,
+): Promise<number> {
+  const root = dataPaths(config).workspaces;
+  if (existsSync(join(root, NAMES_PER_AGENT_MARKER))) return 0;
+  let entries: Dirent[];
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw err;
+  }
+  let moved = 0;
+  for (const entry of entries) {
+    if (!entry.isDirectory() || !isValidName(entry.name)) continue;
+    const session = await find(entry.name).catch(() => undefined);
+    if (!session || session.name !== entry.name || nameNamespace(session.agent_id) === "") continue;
+    const target = join(root, workspaceName(session));
+    if (existsSync(target)) continue;
+    await rename(join(root, entry.name), target);
+    moved++;
+  }
+  await writeFile(join(root, NAMES_PER_AGENT_MARKER), "", { mode: 0o600 });
+  return moved;
 }
 
 /** `$SESSIOND_HOME/workspaces/<name>` (see workspaceName). */
-export function workspaceDir(config: Pick<Config, "home">, session: Pick<Session, "id" | "name">): string {
+export function workspaceDir(config: Pick<Config, "home">, session: Parameters<typeof workspaceName>[0]): string {
   return join(dataPaths(config).workspaces, workspaceName(session));
 }
 
 /** Creates a session's workspace with its artifact folders. @returns the workspace folder */
-export async function ensureWorkspace(config: Pick<Config, "home">, session: Pick<Session, "id" | "name">): Promise<string> {
+export async function ensureWorkspace(config: Pick<Config, "home">, session: Parameters<typeof workspaceName>[0]): Promise<string> {
   const dir = workspaceDir(config, session);
   for (const category of ARTIFACT_CATEGORIES) await mkdir(join(dir, category), { recursive: true, mode: 0o700 });
   return dir;

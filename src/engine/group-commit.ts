@@ -168,10 +168,14 @@ export class GroupCommitter {
     return this.pending.get(sessionId);
   }
 
-  /** The unwritten session with this name, if any (for sessions evicted before their commit). */
-  unwrittenByName(name: string): Session | undefined {
-    for (const session of this.pending.values()) if (session?.name === name) return session;
-    return undefined;
+  /**
+   * The unwritten sessions named `name`, in any namespace (for sessions evicted before their
+   * commit). A linear scan: only the writes of the batches in flight are pending.
+   */
+  unwrittenNamed(name: string): Session[] {
+    const found: Session[] = [];
+    for (const session of this.pending.values()) if (session?.name === name) found.push(session);
+    return found;
   }
 
   get idle(): boolean {

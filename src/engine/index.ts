@@ -4,5 +4,5 @@ export { type ChangeListener, EventBus, type SessionChange } from "./event-bus.j
 export { type CommitObservation, GroupCommitter, type WriteRequest } from "./group-commit.js";
 export { HotPool } from "./hot-pool.js";
 export { type SessionImport, importedRecord } from "./import-record.js";
-export { type Recovery, type SessionMetrics, SessionManager, type SessionManagerOptions, type WriteOptions } from "./session-manager.js";
+export { type LookupScope, type Recovery, type SessionMetrics, SessionManager, type SessionManagerOptions, type WriteOptions } from "./session-manager.js";
 export { OutputLog, type OutputListener, type OutputLogOptions, type OutputPiece } from "./output-log.js";

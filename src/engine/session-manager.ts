@@ -29,13 +29,17 @@ import {
   assertValidId,
   assertValidName,
   errors,
+  isQualifiedRef,
   isTerminal,
-  isUuid,
+  isValidName,
+  nameNamespace,
   ownJson,
+  parseQualifiedName,
+  qualifiedName,
   textFault,
   validate,
 } from "../core/index.js";
-import type { Store, SyncStore, WebhookRecord, WriteOp } from "../store/index.js";
+import type { NameQuery, Store, SyncStore, WebhookRecord, WriteOp } from "../store/index.js";
 import { Change } from "./change.js";
 import { EventBus } from "./event-bus.js";
 import { type CommitObservation, GroupCommitter } from "./group-commit.js";
@@ -53,6 +57,16 @@ export interface SessionManagerOptions {
   readonly bus?: EventBus;
   /** Called after every group commit (batch size, duration), e.g. to export metrics. */
   readonly observeCommit?: (commit: CommitObservation) => void;
+}
+
+/**
+ * Whose sessions a lookup may find. A scoped lookup (an agent token's) finds only sessions with
+ * this agent_id and/or user_id — by id as by name, anything else is not found — and resolves a
+ * bare name in the scope's own agent_id namespace. Without a scope, every session is found.
+ */
+export interface LookupScope {
+  readonly agent_id?: string;
+  readonly user_id?: string;
 }
 
 /** Optimistic concurrency: refuse the write unless the session is at this version. */
@@ -86,6 +100,8 @@ const DAY_MS = 86_400_000;
 const MAX_CLEANUP_DAYS = 1_000_000;
 /** Rows fetched per round when a read must walk a whole range (state replay, cleanup). */
 const SCAN_CHUNK = 5_000;
+/** Holders of a bare name a lookup reads at most; an ambiguous_name error lists these. */
+const NAME_CANDIDATES = 10;
 
 /**
  * The session engine. Sessions live in a bounded hot pool and are read from memory; each change
@@ -100,7 +116,8 @@ export class SessionManager {
   private readonly clock: () => Date;
   private readonly pool: HotPool;
   private readonly committer: GroupCommitter;
-  private readonly loading = new Map<string, Promise<Session | undefined>>();
+  /** Lookups in flight, by ref (unscoped ones only): concurrent callers share one. */
+  private readonly resolving = new Map<string, Promise<Session | undefined>>();
   private closed = false;
 
   constructor(options: SessionManagerOptions) {
@@ -124,7 +141,8 @@ export class SessionManager {
 
   /**
    * Creates a session (status active) and records its `start` event.
-   * @throws validation / too_large naming the field; conflict when the id or name is taken
+   * @throws validation / too_large naming the field; conflict when the id is taken, or the name
+   *   in the session's agent_id namespace
    */
   async create(input: CreateSessionInput): Promise<Session> {
     this.assertOpen();
@@ -135,50 +153,75 @@ export class SessionManager {
     let record = newSessionRecord(valid, now, this.config);
     const checkpointData = valid.checkpoint ? ownJson(valid.checkpoint, "checkpoint", this.config.maxEventBytes) : null;
     if (valid.id !== undefined && (await this.exists(valid.id))) throw errors.conflict(`a session with id ${valid.id} already exists`, "id");
-    for (let attempt = 0; await this.nameTaken(record.name); attempt++) {
+    const namespace = nameNamespace(record.agent_id);
+    for (let attempt = 0; await this.nameTaken(record.name, namespace); attempt++) {
       // A generated name that collides gets a longer random tail; a chosen one is refused.
-      if (valid.name !== undefined || attempt > 3) throw errors.conflict(`a session named ${record.name} already exists`, "name");
+      if (valid.name !== undefined || attempt > 3) throw nameConflict(record.name, namespace);
       record = { ...record, name: `${record.name}-${Math.random().toString(36).slice(2, 6)}` };
     }
     // The awaits above let other callers run: check again, synchronously, just before applying.
-    if (this.lookupHot(record.id) !== undefined || this.hotIdForName(record.name)) {
-      throw errors.conflict(`a session named ${record.name} already exists`, "name");
-    }
+    if (this.lookupHot(record.id) !== undefined || this.hotHolder(record.name, namespace)) throw nameConflict(record.name, namespace);
     const change = new Change(record, now, true);
     change.event("start", startEventData(record));
     if (checkpointData) change.checkpoint(null, checkpointData);
     return this.apply(change);
   }
 
-  /** The session with this id or name. @throws not_found */
-  async get(ref: string): Promise<Session> {
-    const session = await this.find(ref);
+  /**
+   * The session `ref` names: an id, `agent_id/name`, or a bare name (see find).
+   * @throws not_found; ambiguous_name
+   */
+  async get(ref: string, scope?: LookupScope): Promise<Session> {
+    const session = await this.find(ref, scope);
     if (!session) throw errors.sessionNotFound(ref);
     return session;
   }
 
-  /** The session with this id or name, or undefined. Hot sessions are answered from memory. */
-  async find(ref: string): Promise<Session | undefined> {
+  /**
+   * The session `ref` names, or undefined. `ref` is an id (tried first), `agent_id/name` (`/name`
+   * for a session without an agent_id), or a bare name. A scoped bare name resolves in the
+   * scope's agent_id namespace; otherwise it resolves when exactly one session (that the scope
+   * may see) holds it. A hot session found by id is answered from memory; a name also asks the
+   * store, which alone knows every namespace.
+   * @throws ambiguous_name when several sessions hold a bare name, listing them as agent_id/name
+   */
+  async find(ref: string, scope?: LookupScope): Promise<Session | undefined> {
     // No id or name holds such text (storable.ts), and PostgreSQL would refuse to look it up.
     if (textFault(ref) !== undefined) return undefined;
     const hot = this.lookupHot(ref);
-    if (hot !== undefined) return hot ?? undefined;
-    return this.load(ref);
+    if (hot && inScope(hot, scope)) return hot;
+    if (scope) return this.resolve(ref, scope, hot);
+    // Concurrent lookups of one ref share one resolution, so their changes keep call order.
+    let resolving = this.resolving.get(ref);
+    if (!resolving) {
+      resolving = this.resolve(ref, undefined, hot).finally(() => this.resolving.delete(ref));
+      this.resolving.set(ref, resolving);
+    }
+    return resolving;
   }
 
-  /** Synchronous find (embedded SQLite store only). */
-  findSync(ref: string): Session | undefined {
+  /** Synchronous find (embedded SQLite store only). @throws ambiguous_name */
+  findSync(ref: string, scope?: LookupScope): Session | undefined {
     if (textFault(ref) !== undefined) return undefined;
     const hot = this.lookupHot(ref);
-    if (hot !== undefined) return hot ?? undefined;
+    if (hot && inScope(hot, scope)) return hot;
     const sync = this.syncStore("getSession");
-    const session = this.fetch(sync.getSession(ref) ?? nameLookup(ref, (name) => sync.findSessionId(name), (id) => sync.getSession(id)));
-    return session;
+    const wanted = refParts(ref, scope);
+    if (wanted.id !== undefined && hot === undefined) {
+      const stored = this.fetch(sync.getSession(wanted.id));
+      if (stored && inScope(stored, scope)) return stored;
+    }
+    if (wanted.name === undefined) return undefined;
+    const held = this.hotNamed(wanted.name, wanted.namespace);
+    if (wanted.namespace !== undefined && held.length) return pickNamed(wanted.name, held, scope);
+    const ids = sync.findSessionIds(nameQuery(wanted.name, wanted.namespace, scope));
+    const stored = ids.map((id) => this.memoryOr(id, () => sync.getSession(id)));
+    return pickNamed(wanted.name, [...held, ...stored], scope, wanted.namespace);
   }
 
-  /** Synchronous get. @throws not_found */
-  getSync(ref: string): Session {
-    const session = this.findSync(ref);
+  /** Synchronous get. @throws not_found; ambiguous_name */
+  getSync(ref: string, scope?: LookupScope): Session {
+    const session = this.findSync(ref, scope);
     if (!session) throw errors.sessionNotFound(ref);
     return session;
   }
@@ -206,7 +249,8 @@ export class SessionManager {
    * Updates fields; `context` replaces, `context_patch` merges (RFC 7396), `checkpoint` records a
    * checkpoint, `status` moves through the status machine (a no-op when unchanged). Applied in
    * that order, atomically.
-   * @throws validation, too_large, conflict (name taken), invalid_transition, version_conflict
+   * @throws validation, too_large, conflict (name taken in the namespace of the session's
+   *   agent_id, or of the agent_id it moves to), invalid_transition, version_conflict
    */
   async update(ref: string, input: UpdateSessionInput, options: WriteOptions = {}): Promise<Session> {
     const valid = validate(UpdateSessionSchema, input ?? {});
@@ -226,17 +270,16 @@ export class SessionManager {
     if (valid.runtime_metadata !== undefined) fields.runtime_metadata = ownObject(valid.runtime_metadata, "runtime_metadata", limits.maxEventBytes);
     if (valid.metadata !== undefined) fields.metadata = ownObject(valid.metadata, "metadata", limits.maxEventBytes);
     if (valid.result !== undefined) fields.result = ownJson(valid.result, "result", limits.maxEventBytes);
-    if (valid.name !== undefined) {
+    if (valid.name !== undefined || valid.agent_id !== undefined) {
+      // A new name, or a move to another agent_id, must be free in the namespace it lands in.
       const current = await this.get(ref);
-      if (valid.name !== current.name && (await this.nameTaken(valid.name))) {
-        throw errors.conflict(`a session named ${valid.name} already exists`, "name");
-      }
-      fields.name = valid.name;
+      const target = nameAfter(current, valid);
+      if (target && (await this.nameTaken(target.name, target.namespace, current.id))) throw nameConflict(target.name, target.namespace);
+      if (valid.name !== undefined) fields.name = valid.name;
     }
     return this.change(ref, options, (c) => {
-      if (fields.name !== undefined && fields.name !== c.session.name && this.hotIdForName(fields.name as string)) {
-        throw errors.conflict(`a session named ${String(fields.name)} already exists`, "name");
-      }
+      const target = nameAfter(c.session, valid);
+      if (target && this.hotHolder(target.name, target.namespace, c.session.id)) throw nameConflict(target.name, target.namespace);
       if (Object.keys(fields).length) c.set(fields as Partial<Session>);
       if (context !== undefined) {
         c.set({ context });
@@ -604,7 +647,8 @@ export class SessionManager {
    * events (original seqs and times) and checkpoints, in one atomic write. Idempotent by id: a
    * session whose id exists is left as it is (`imported: false`). Nothing is published on the
    * bus: old history is not news for webhooks or subscribers.
-   * @throws validation naming the field; conflict when another session has its name
+   * @throws validation naming the field; conflict when another session has its name (in its
+   *   agent_id namespace)
    */
   async importSession(input: SessionImport): Promise<{ imported: boolean; session: Session }> {
     this.assertOpen();
@@ -612,8 +656,9 @@ export class SessionManager {
     const { session, events, checkpoints } = importedRecord(input, this.config);
     const existing = await this.find(session.id);
     if (existing) return { imported: false, session: existing };
-    if ((await this.nameTaken(session.name)) || this.hotIdForName(session.name)) {
-      throw errors.conflict(`a session named ${session.name} already exists (with another id); rename one of them`, "name");
+    const namespace = nameNamespace(session.agent_id);
+    if ((await this.nameTaken(session.name, namespace)) || this.hotHolder(session.name, namespace)) {
+      throw errors.conflict(`${conflictWhere(session.name, namespace)} already exists (with another id); rename one of them`, "name");
     }
     const ops: WriteOp[] = [
       { op: "put_session", session, insert: true, scalarsOnly: false },
@@ -669,8 +714,9 @@ export class SessionManager {
     this.assertOpen();
     let current = this.lookupHot(ref);
     while (current === undefined) {
-      if (!(await this.load(ref))) throw errors.sessionNotFound(ref);
-      current = this.lookupHot(ref);
+      const found = await this.find(ref);
+      if (!found) throw errors.sessionNotFound(ref);
+      current = this.lookupHot(found.id);
     }
     if (current === null) throw errors.sessionNotFound(ref);
     this.assertVersion(current, options);
@@ -711,39 +757,57 @@ export class SessionManager {
   }
 
   /**
-   * A session from memory: a Session, null when its delete is pending, undefined when memory
-   * does not know it (look in the store).
+   * A session by id from memory: a Session, null when its delete is pending, undefined when
+   * memory does not know it (look in the store).
    */
-  private lookupHot(ref: string): Session | null | undefined {
-    const byId = this.pool.get(ref) ?? this.committer.unwritten(ref);
-    if (byId !== undefined) return byId;
-    if (isUuid(ref)) return undefined;
-    const id = this.pool.idForName(ref);
-    if (id !== undefined) return this.pool.get(id);
-    return this.committer.unwrittenByName(ref);
+  private lookupHot(id: string): Session | null | undefined {
+    return this.pool.get(id) ?? this.committer.unwritten(id);
   }
 
-  private hotIdForName(name: string): string | undefined {
-    return this.pool.idForName(name) ?? this.committer.unwrittenByName(name)?.id;
-  }
-
-  /** Loads a session from the store into the pool; concurrent loads of one ref share a read. */
-  private load(ref: string): Promise<Session | undefined> {
-    let loading = this.loading.get(ref);
-    if (!loading) {
-      loading = (async () => {
-        try {
-          const stored =
-            (await this.store.getSession(ref)) ??
-            (isUuid(ref) ? undefined : await nameLookupAsync(ref, this.store));
-          return this.fetch(stored);
-        } finally {
-          this.loading.delete(ref);
-        }
-      })();
-      this.loading.set(ref, loading);
+  /**
+   * The store half of find: `ref` as an id (unless memory already answered for that id: `hot`),
+   * then as a name. A session read from the store joins the pool.
+   */
+  private async resolve(ref: string, scope: LookupScope | undefined, hot: Session | null | undefined): Promise<Session | undefined> {
+    const wanted = refParts(ref, scope);
+    if (wanted.id !== undefined && hot === undefined) {
+      const stored = this.fetch(await this.store.getSession(wanted.id));
+      if (stored && inScope(stored, scope)) return stored;
     }
-    return loading;
+    if (wanted.name === undefined) return undefined;
+    const held = this.hotNamed(wanted.name, wanted.namespace);
+    // Memory holds every session whose state differs from its row, so a hot holder of the name
+    // in a known namespace is the only one there.
+    if (wanted.namespace !== undefined && held.length) return pickNamed(wanted.name, held, scope);
+    const ids = await this.store.findSessionIds(nameQuery(wanted.name, wanted.namespace, scope));
+    const stored: (Session | undefined)[] = [];
+    for (const id of ids) {
+      const known = this.lookupHot(id);
+      stored.push(known === undefined ? this.fetch(await this.store.getSession(id)) : (known ?? undefined));
+    }
+    return pickNamed(wanted.name, [...held, ...stored], scope, wanted.namespace);
+  }
+
+  /** The sessions memory holds (hot or unwritten) that are named `name`, in one namespace if given. */
+  private hotNamed(name: string, namespace?: string): Session[] {
+    const found = new Map<string, Session>();
+    for (const session of [...this.pool.named(name), ...this.committer.unwrittenNamed(name)]) {
+      if (namespace !== undefined && nameNamespace(session.agent_id) !== namespace) continue;
+      // The pool's copy of a session is its newest state; an unwritten one only stands in for an evicted copy.
+      if (!found.has(session.id)) found.set(session.id, this.lookupHot(session.id) ?? session);
+    }
+    return [...found.values()].filter((s) => s.name === name);
+  }
+
+  /** A session other than `exceptId` holding `name` in `namespace`, as memory knows it. */
+  private hotHolder(name: string, namespace: string, exceptId?: string): Session | undefined {
+    return this.hotNamed(name, namespace).find((s) => s.id !== exceptId);
+  }
+
+  /** A session by id: memory's state when it has one, else the store's (which then joins the pool). */
+  private memoryOr(id: string, read: () => Session | undefined): Session | undefined {
+    const hot = this.lookupHot(id);
+    return hot === undefined ? this.fetch(read()) : (hot ?? undefined);
   }
 
   /** Admits a session read from the store to the pool, unless memory knows better. */
@@ -768,10 +832,16 @@ export class SessionManager {
     return (await this.store.getSession(id)) !== undefined;
   }
 
-  private async nameTaken(name: string): Promise<boolean> {
-    if (this.hotIdForName(name)) return true;
-    const id = await this.store.findSessionId(name);
-    return id !== undefined && this.committer.unwritten(id) !== null;
+  /** True when a session other than `exceptId` holds `name` in `namespace` (memory first, then the store). */
+  private async nameTaken(name: string, namespace: string, exceptId?: string): Promise<boolean> {
+    if (this.hotHolder(name, namespace, exceptId)) return true;
+    const ids = await this.store.findSessionIds({ name, namespace, limit: 2 });
+    return ids.some((id) => {
+      if (id === exceptId) return false;
+      // Memory may know better than the row: deleted, renamed or moved since.
+      const hot = this.lookupHot(id);
+      return hot === undefined || (hot !== null && hot.name === name && nameNamespace(hot.agent_id) === namespace);
+    });
   }
 
   /** A listing takes hot sessions from the pool, as they are, without reading their rows. */
@@ -830,13 +900,63 @@ function startEventData(s: Session): JsonObject {
   return { kind: s.kind, type: s.type, mode: s.mode, task: s.task, context: s.context };
 }
 
-function nameLookup(ref: string, findId: (name: string) => string | undefined, get: (id: string) => Session | undefined): Session | undefined {
-  if (isUuid(ref)) return undefined;
-  const id = findId(ref);
-  return id === undefined ? undefined : get(id);
+/** True when the scope may see the session (no scope sees every session). */
+function inScope(session: Session, scope: LookupScope | undefined): boolean {
+  if (!scope) return true;
+  if (scope.agent_id !== undefined && session.agent_id !== scope.agent_id) return false;
+  if (scope.user_id !== undefined && session.user_id !== scope.user_id) return false;
+  return true;
 }
 
-async function nameLookupAsync(ref: string, store: Store): Promise<Session | undefined> {
-  const id = await store.findSessionId(ref);
-  return id === undefined ? undefined : store.getSession(id);
+/**
+ * What a reference may name: an id (any ref without a '/'), a name (a ref shaped like one, or
+ * the part after the '/'), and the namespace that name must be in — the qualified ref's, else a
+ * scope's own agent_id, else any.
+ */
+function refParts(ref: string, scope: LookupScope | undefined): { id?: string; name?: string; namespace?: string } {
+  if (isQualifiedRef(ref)) return parseQualifiedName(ref) ?? {};
+  if (!isValidName(ref)) return { id: ref };
+  return { id: ref, name: ref, ...(scope?.agent_id !== undefined ? { namespace: nameNamespace(scope.agent_id) } : {}) };
+}
+
+function nameQuery(name: string, namespace: string | undefined, scope: LookupScope | undefined): NameQuery {
+  return {
+    name,
+    ...(namespace !== undefined ? { namespace } : {}),
+    ...(scope?.user_id !== undefined ? { user_id: scope.user_id } : {}),
+    limit: NAME_CANDIDATES,
+  };
+}
+
+/**
+ * The one session among `candidates` (memory's and the store's, possibly repeated or stale) that
+ * holds `name` — in `namespace` when given — and that the scope may see.
+ * @throws ambiguous_name when several do
+ */
+function pickNamed(name: string, candidates: readonly (Session | undefined)[], scope: LookupScope | undefined, namespace?: string): Session | undefined {
+  const holders = new Map<string, Session>();
+  for (const s of candidates) {
+    if (!s || s.name !== name || !inScope(s, scope)) continue;
+    if (namespace !== undefined && nameNamespace(s.agent_id) !== namespace) continue;
+    holders.set(s.id, s);
+  }
+  if (holders.size <= 1) return holders.values().next().value;
+  const refs = [...holders.values()].map(qualifiedName).sort();
+  const listed = holders.size < NAME_CANDIDATES ? refs.join(", ") : `${refs.join(", ")}, …`;
+  throw new SessiondError("ambiguous_name", { count: holders.size < NAME_CANDIDATES ? holders.size : `${NAME_CANDIDATES} or more`, name, candidates: listed });
+}
+
+/** The name and namespace an update leaves the session in, when either changes; undefined when neither does. */
+function nameAfter(current: Session, update: { name?: string; agent_id?: string | null }): { name: string; namespace: string } | undefined {
+  const name = update.name ?? current.name;
+  const namespace = nameNamespace(update.agent_id !== undefined ? update.agent_id : current.agent_id);
+  return name === current.name && namespace === nameNamespace(current.agent_id) ? undefined : { name, namespace };
+}
+
+function conflictWhere(name: string, namespace: string): string {
+  return namespace === "" ? `a session named ${name} without an agent_id` : `a session named ${name} of agent_id ${namespace}`;
+}
+
+function nameConflict(name: string, namespace: string): SessiondError {
+  return errors.conflict(`${conflictWhere(name, namespace)} already exists`, "name");
 }

@@ -205,7 +205,10 @@ export async function updateContext(sessionId: string, updates: Record<string, u
 
 // ---- synchronous reads -----------------------------------------------------------------------
 
-/** The session, or null when there is none with this id or name. */
+/**
+ * The session, or null when there is none with this id, name or `agent_id/name`.
+ * @throws ambiguous_name for a bare name that sessions of several agents have
+ */
 export function getSession(sessionId: string): AgentSession | null {
   const session = engine().manager.findSync(sessionId);
   return session ? toAgentSession(session) : null;

@@ -6,6 +6,7 @@ import { pino } from "pino";
 import { type Config, SessiondError, dataPaths } from "../core/index.js";
 import type { SessionManager } from "../engine/index.js";
 import { LiveSessions } from "../drivers/index.js";
+import { adoptLegacyWorkspaces } from "../drivers/workspace.js";
 import type { Store } from "../store/index.js";
 import { AuthFailureLimiter, TokenRegistry, assertAuthAllowed, ensureAdminToken, installAuth } from "./auth/index.js";
 import { installContentTypes } from "./content-types.js";
@@ -169,6 +170,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   const retention = new RetentionJob(manager, config, app.log);
   const live = new LiveSessions({ manager, config, log: app.log, hostEnv: options.hostEnv ?? process.env, workspace: (s) => workspaces.ensure(s) });
+  // Before any request: a data dir from before names were unique per agent_id has its agents'
+  // workspaces under their bare names, where another namespace's session of that name would find them.
+  await adoptLegacyWorkspaces(config, (name) => manager.find(name));
   // Sessions live when a previous server ended have no process now: crashed, to be recovered.
   const orphans = await live.markOrphansCrashed();
   if (orphans.length > 0) app.log.warn({ sessions: orphans.map((s) => s.id) }, "live sessions of a previous server marked crashed");

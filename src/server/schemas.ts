@@ -24,7 +24,14 @@ const version = storedInteger({ description: "apply only if the session is at th
 
 /** A session id or name. */
 export const SessionParams = Type.Object(
-  { id: Type.String({ minLength: 1, maxLength: 128, description: "the session's id or name" }) },
+  {
+    id: Type.String({
+      minLength: 1,
+      // The router's cap on a path parameter (maxParamLength): room for a long agent_id.
+      maxLength: 1024,
+      description: "the session's id, its name, or agent_id/name with the slash as %2F (docs/api.md#names)",
+    }),
+  },
   { additionalProperties: false },
 );
 

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Config, Session } from "../core/index.js";
 import type { LiveSessions } from "../drivers/index.js";
 import type { SessionManager } from "../engine/index.js";
-import { visibleTo } from "./auth/index.js";
+import { lookupScope, visibleTo } from "./auth/index.js";
 import { setEtag } from "./etag.js";
 import { sessionJson } from "./wire.js";
 import type { Workspaces } from "./workspaces/index.js";
@@ -17,11 +17,12 @@ export interface ServerContext {
 }
 
 /**
- * The session with this id or name, as the request's principal may see it.
- * @throws not_found (also for another agent's session)
+ * The session with this id, name or `agent_id/name`, as the request's principal may see it: an
+ * agent token's bare name means its own session of that name (docs/api.md#names).
+ * @throws not_found (also for another agent's session, with the same body); ambiguous_name
  */
 export async function sessionFor(ctx: ServerContext, request: FastifyRequest, ref: string): Promise<Session> {
-  return visibleTo(request.principal, await ctx.manager.get(ref), ref);
+  return visibleTo(request.principal, await ctx.manager.get(ref, lookupScope(request.principal)), ref);
 }
 
 /** Sends a session as JSON with its ETag, as the request's principal may see it (sessionJson). */

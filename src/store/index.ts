@@ -2,7 +2,7 @@ import { type Config, dataPaths } from "../core/index.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
 import { type Store, asyncStore } from "./store.js";
 
-export type { CommitResult, HeldSessions, SessionActivity, Store, SyncStore, WebhookRecord, WriteOp } from "./store.js";
+export type { CommitResult, HeldSessions, NameQuery, SessionActivity, Store, SyncStore, WebhookRecord, WriteOp } from "./store.js";
 export type { ExecOutputExtent, FeedEntry, OutputRecord, OutputStreamName, StoredOutput } from "./store.js";
 export { asyncStore } from "./store.js";
 export { refusedWriteError } from "./commit-failure.js";

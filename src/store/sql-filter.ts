@@ -1,6 +1,6 @@
 import type { Page, Session, SessionFilter } from "../core/index.js";
 import { encodeCursor } from "./rows.js";
-import type { HeldSessions } from "./store.js";
+import type { HeldSessions, NameQuery } from "./store.js";
 
 /** A filtered, ordered selection of sessions (alias `s`), built for either SQL dialect. */
 export interface SessionQuery {
@@ -138,5 +138,28 @@ export function pageOfIds(ids: readonly string[], limit: number, held: HeldSessi
       const last = items.at(-1);
       return { items, next_cursor: more && last ? encodeCursor(last) : null };
     },
+  };
+}
+
+/**
+ * The query of findSessionIds, for either SQL dialect: a range of the unique name index
+ * `(name, coalesce(agent_id, ''))` (both stores' migrations create it), which the namespace
+ * condition repeats word for word so the planner matches it.
+ */
+export function sessionIdsByNameQuery(query: NameQuery, placeholder: (n: number) => string): { sql: string; params: unknown[] } {
+  const params: unknown[] = [query.name];
+  const clauses = [`name = ${placeholder(1)}`];
+  if (query.namespace !== undefined) {
+    params.push(query.namespace);
+    clauses.push(`coalesce(agent_id, '') = ${placeholder(params.length)}`);
+  }
+  if (query.user_id !== undefined) {
+    params.push(query.user_id);
+    clauses.push(`user_id = ${placeholder(params.length)}`);
+  }
+  params.push(query.limit);
+  return {
+    sql: `SELECT id FROM sessions WHERE ${clauses.join(" AND ")} ORDER BY created_at, id LIMIT ${placeholder(params.length)}`,
+    params,
   };
 }

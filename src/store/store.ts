@@ -130,6 +130,20 @@ export interface FeedEntry {
   readonly event: SessionEvent;
 }
 
+/** Which sessions a lookup by name considers (see SyncStore.findSessionIds). */
+export interface NameQuery {
+  readonly name: string;
+  /**
+   * Only this agent_id's namespace; "" is the namespace of the sessions without an agent_id
+   * (null or ""), see nameNamespace.
+   */
+  readonly namespace?: string;
+  /** Only sessions with this user_id. */
+  readonly user_id?: string;
+  /** At most this many ids. */
+  readonly limit: number;
+}
+
 /** The caller's current copy of a session, if it holds one. */
 export type HeldSessions = (id: string) => Session | undefined;
 
@@ -141,8 +155,12 @@ export interface SyncStore {
   commit(ops: readonly WriteOp[]): CommitResult;
   /** A session by id, with `last_seq` and `last_activity_at` taken from its newest event. */
   getSession(id: string): Session | undefined;
-  /** The id of the session with this name. */
-  findSessionId(name: string): string | undefined;
+  /**
+   * Ids of the sessions named `query.name`, narrowed to one name namespace and one user_id when
+   * the query gives them, oldest first (created_at, then id). Names are unique per namespace, so
+   * a query with a namespace finds at most one.
+   */
+  findSessionIds(query: NameQuery): string[];
   /**
    * Newest first (created_at, then id), filtered; `next_cursor` continues the listing. A session
    * `held` returns is listed as that object and its row is not read (the engine holds current
@@ -230,7 +248,7 @@ export function asyncStore(backend: Store["backend"], sync: SyncStore): Store {
     sync,
     commit: wrap(sync.commit),
     getSession: wrap(sync.getSession),
-    findSessionId: wrap(sync.findSessionId),
+    findSessionIds: wrap(sync.findSessionIds),
     listSessions: wrap(sync.listSessions),
     listEvents: wrap(sync.listEvents),
     getCheckpoint: wrap(sync.getCheckpoint),

@@ -550,4 +550,110 @@ describe("SessionManager", () => {
       expect(isSessiondError(await manager.create({}).catch(() => null))).toBe(false);
     });
   });
+
+  describe("names, unique per agent_id", () => {
+    /** A manager on the same store with nothing in memory: lookups must go to the store. */
+    const reopen = async () => {
+      await manager.close();
+      manager = open();
+    };
+
+    it("lets two agents, and the sessions without an agent_id, each have a session of one name", async () => {
+      const a = await manager.create({ name: "build", agent_id: "agent-a" });
+      const b = await manager.create({ name: "build", agent_id: "agent-b" });
+      const none = await manager.create({ name: "build" });
+      expect(new Set([a.id, b.id, none.id]).size).toBe(3);
+      expect(await failure(manager.create({ name: "build", agent_id: "agent-a" }))).toMatchObject({ code: "conflict", field: "name" });
+      expect(await failure(manager.create({ name: "build", agent_id: "" }))).toMatchObject({ code: "conflict", field: "name" });
+    });
+
+    it("finds a session as agent_id/name, and as /name when it has no agent_id, from memory and from the store", async () => {
+      const a = await manager.create({ name: "build", agent_id: "team/agent-a" });
+      const none = await manager.create({ name: "build" });
+      for (const cold of [false, true]) {
+        if (cold) await reopen();
+        expect((await manager.get("team/agent-a/build")).id).toBe(a.id);
+        expect((await manager.get("/build")).id).toBe(none.id);
+        expect(manager.getSync("team/agent-a/build").id).toBe(a.id);
+        expect(await manager.find("team/agent-b/build")).toBeUndefined();
+        expect(await manager.find("team/agent-a/no-such")).toBeUndefined();
+      }
+    });
+
+    it("resolves a bare name held by one session, and refuses one held by several with ambiguous_name listing each as agent_id/name", async () => {
+      const only = await manager.create({ name: "solo", agent_id: "agent-a" });
+      await manager.create({ name: "build", agent_id: "agent-a" });
+      await manager.create({ name: "build", agent_id: "agent-b" });
+      for (const cold of [false, true]) {
+        if (cold) await reopen();
+        expect((await manager.get("solo")).id).toBe(only.id);
+        const err = await failure(manager.get("build"));
+        expect(err).toMatchObject({ code: "ambiguous_name", status: 409 });
+        expect(err.message).toBe("2 sessions are named build: address one by its id or as agent_id/name (agent-a/build, agent-b/build)");
+        expect(() => manager.getSync("build")).toThrow(expect.objectContaining({ code: "ambiguous_name" }));
+        expect(await failure(manager.appendEvent("build", "note"))).toMatchObject({ code: "ambiguous_name" });
+      }
+    });
+
+    it("resolves a scoped bare name in the scope's own namespace, and finds nothing outside the scope by id or by name", async () => {
+      const mine = await manager.create({ name: "build", agent_id: "agent-a", user_id: "u1" });
+      const theirs = await manager.create({ name: "build", agent_id: "agent-b", user_id: "u2" });
+      const onlyTheirs = await manager.create({ name: "secret", agent_id: "agent-b", user_id: "u2" });
+      for (const cold of [false, true]) {
+        if (cold) await reopen();
+        expect((await manager.get("build", { agent_id: "agent-a" })).id).toBe(mine.id);
+        expect((await manager.get("build", { agent_id: "agent-b" })).id).toBe(theirs.id);
+        expect((await manager.get("build", { user_id: "u2" })).id).toBe(theirs.id);
+        for (const ref of [theirs.id, onlyTheirs.id, "secret", "agent-b/build", "agent-b/secret"]) {
+          expect(await manager.find(ref, { agent_id: "agent-a" }), ref).toBeUndefined();
+          expect(manager.findSync(ref, { agent_id: "agent-a" }), ref).toBeUndefined();
+        }
+        expect(await manager.find("build", { user_id: "u3" })).toBeUndefined();
+      }
+    });
+
+    it("prefers a session's id to another session's name, unless the id is outside the scope", async () => {
+      const byId = await manager.create({ id: "shared-ref", agent_id: "agent-b" });
+      const byName = await manager.create({ name: "shared-ref", agent_id: "agent-a" });
+      expect((await manager.get("shared-ref")).id).toBe(byId.id);
+      expect((await manager.get("shared-ref", { agent_id: "agent-a" })).id).toBe(byName.id);
+    });
+
+    it("refuses a rename onto, or a move of agent_id into, a name the target namespace holds, and allows both where it is free", async () => {
+      const a = await manager.create({ name: "alpha", agent_id: "agent-a" });
+      await manager.create({ name: "beta", agent_id: "agent-a" });
+      const b = await manager.create({ name: "alpha", agent_id: "agent-b" });
+      expect(await failure(manager.update(a.id, { name: "beta" }))).toMatchObject({ code: "conflict", field: "name" });
+      expect(await failure(manager.update(b.id, { agent_id: "agent-a" }))).toMatchObject({ code: "conflict", field: "name" });
+      expect(await failure(manager.update(b.id, { agent_id: "agent-a", name: "beta" }))).toMatchObject({ code: "conflict" });
+      await manager.update(b.id, { agent_id: "agent-a", name: "gamma" });
+      await manager.update(a.id, { agent_id: "agent-c" });
+      expect((await manager.get("agent-a/gamma")).id).toBe(b.id);
+      expect((await manager.get("agent-c/alpha")).id).toBe(a.id);
+      expect(await manager.find("agent-a/alpha")).toBeUndefined();
+    });
+
+    it("goes by memory, not the store's older row, while a rename is not yet committed: the old name is free", async () => {
+      const store = openSqliteStore(home.config);
+      let hold: Promise<void> = Promise.resolve();
+      // No synchronous path, and commits wait for `hold`: a change can stay in memory only.
+      const held: Store = { ...store, sync: undefined, commit: async (ops) => (await hold, store.commit(ops)) };
+      await manager.close();
+      manager = new SessionManager({ store: held, config: home.config });
+      const s = await manager.create({ name: "old", agent_id: "agent-a" });
+      let release!: () => void;
+      hold = new Promise((resolve) => (release = resolve));
+      const renamed = manager.update(s.id, { name: "new" });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(await store.findSessionIds({ name: "old", limit: 5 })).toEqual([s.id]);
+      expect(await manager.find("agent-a/old")).toBeUndefined();
+      expect(await manager.find("old")).toBeUndefined();
+      expect((await manager.get("agent-a/new")).id).toBe(s.id);
+      const reuse = manager.create({ name: "old", agent_id: "agent-a" });
+      release();
+      await renamed;
+      expect((await reuse).id).not.toBe(s.id);
+    });
+  });
+
 });

@@ -79,15 +79,60 @@ export function runStoreConformance(name: string, open: StoreFactory): void {
       expect(await store.getSession(s.id)).toEqual(s);
     });
 
-    it("answers undefined for an unknown id and name", async () => {
+    it("answers undefined for an unknown id and no ids for an unknown name", async () => {
       expect(await store.getSession("nope")).toBeUndefined();
-      expect(await store.findSessionId("nope")).toBeUndefined();
+      expect(await store.findSessionIds({ name: "nope", limit: 5 })).toEqual([]);
     });
 
     it("finds a session's id by its name", async () => {
       const s = session({ name: "by-name" });
       await store.commit([put(s)]);
-      expect(await store.findSessionId("by-name")).toBe(s.id);
+      expect(await store.findSessionIds({ name: "by-name", limit: 5 })).toEqual([s.id]);
+    });
+
+    it("keeps names unique per agent_id: two agents and the sessions without one may each hold a name once", async () => {
+      const a = session({ name: "build", agent_id: "agent-a" });
+      const b = session({ name: "build", agent_id: "agent-b" });
+      const none = session({ name: "build", agent_id: null });
+      expect((await store.commit([put(a), put(b), put(none)])).rejected).toEqual([]);
+      const again = session({ name: "build", agent_id: "agent-a" });
+      expect((await store.commit([put(again)])).rejected).toEqual([again.id]);
+      expect(await store.getSession(again.id)).toBeUndefined();
+      expect(await store.findSessionIds({ name: "build", namespace: "agent-a", limit: 5 })).toEqual([a.id]);
+      expect(await store.findSessionIds({ name: "build", namespace: "agent-b", limit: 5 })).toEqual([b.id]);
+      expect(await store.findSessionIds({ name: "build", namespace: "", limit: 5 })).toEqual([none.id]);
+    });
+
+    it("counts a null and an empty agent_id as one namespace", async () => {
+      const none = session({ name: "shared", agent_id: null });
+      await store.commit([put(none)]);
+      const empty = session({ name: "shared", agent_id: "" });
+      expect((await store.commit([put(empty)])).rejected).toEqual([empty.id]);
+      expect(await store.findSessionIds({ name: "shared", namespace: "", limit: 5 })).toEqual([none.id]);
+    });
+
+    it("finds every holder of a name oldest first, narrowed by user_id and cut at the limit", async () => {
+      const holders = ["agent-1", "agent-2", "agent-3"].map((agent_id, i) => session({ name: "common", agent_id, user_id: i === 1 ? "u2" : "u1" }));
+      await store.commit([...holders].reverse().map((s) => put(s)));
+      await store.commit([put(session({ name: "other", agent_id: "agent-1" }))]);
+      expect(await store.findSessionIds({ name: "common", limit: 5 })).toEqual(holders.map((s) => s.id));
+      expect(await store.findSessionIds({ name: "common", limit: 2 })).toEqual(holders.slice(0, 2).map((s) => s.id));
+      expect(await store.findSessionIds({ name: "common", user_id: "u1", limit: 5 })).toEqual([holders[0]!.id, holders[2]!.id]);
+      expect(await store.findSessionIds({ name: "common", namespace: "agent-2", user_id: "u1", limit: 5 })).toEqual([]);
+    });
+
+    it("refuses an update that moves a session onto a name its new agent_id already holds, and frees a name its holder leaves", async () => {
+      const a = session({ name: "moving", agent_id: "agent-a" });
+      const b = session({ name: "moving", agent_id: "agent-b" });
+      await store.commit([put(a), put(b)]);
+      await expect(store.commit([put({ ...b, agent_id: "agent-a" }, false)])).rejects.toBeTruthy();
+      expect((await store.getSession(b.id))?.agent_id).toBe("agent-b");
+      await store.commit([put({ ...a, name: "moved" }, false)]);
+      await store.commit([put({ ...b, agent_id: "agent-a" }, false)]);
+      expect(await store.findSessionIds({ name: "moving", namespace: "agent-a", limit: 5 })).toEqual([b.id]);
+      await store.commit([{ op: "delete_session", session_id: b.id }]);
+      const fresh = session({ name: "moving", agent_id: "agent-a" });
+      expect((await store.commit([put(fresh)])).rejected).toEqual([]);
     });
 
     it("refuses an insert whose name is taken and skips that session's other writes, keeping the rest", async () => {

@@ -60,6 +60,25 @@ describe.skipIf(!postgres)("the PostgreSQL store", () => {
       expect(versions.map((r) => r.version)).toEqual(shippedPostgresMigrations().map((m) => m.version));
     });
 
+    it("brings a schema whose names were unique store-wide to names unique per agent_id, keeping its sessions", async () => {
+      const where = await schema();
+      await withPool(where, async (pool) => {
+        await migratePostgres(pool, shippedPostgresMigrations().filter((m) => m.version === 1));
+        await pool.query(
+          `INSERT INTO sessions (id, name, kind, agent_id, labels, status, iterations, context, runtime_backend, runtime_metadata, server,
+             metadata, created_at, updated_at, started_at, last_activity_at, last_seq, version)
+           VALUES ('old-1', 'build', 'agent', 'agent-a', '{}', 'active', 0, '{}', 'unknown', '{}', 'local', '{}', $1, $1, $1, $1, 0, 1)`,
+          [tick()],
+        );
+      });
+      const store = await open(where);
+      expect(await store.findSessionIds({ name: "build", limit: 5 })).toEqual(["old-1"]);
+      const other = { ...session(), name: "build", agent_id: "agent-b" };
+      const same = { ...session(), name: "build", agent_id: "agent-a" };
+      expect((await store.commit([put(other), put(same)])).rejected).toEqual([same.id]);
+      expect(await store.findSessionIds({ name: "build", limit: 5 })).toEqual(["old-1", other.id]);
+    });
+
     it("refuses a schema newer than this build, naming both versions", async () => {
       const where = await schema();
       await (await openStoreIn(where)).close();

@@ -70,6 +70,34 @@ describe("SQLite migrations", () => {
     expect(db.prepare("SELECT pos FROM events WHERE type = 'after'").get()).toEqual({ pos: 6 });
   });
 
+  it("makes names unique per agent_id in 0006, keeping every session row, its key, its events and the output trigger", () => {
+    db = new Database(":memory:");
+    const all = shippedMigrations();
+    migrate(db, all.filter((m) => m.version < 6));
+    const insertSession = db.prepare(
+      `INSERT INTO sessions (id, name, kind, agent_id, labels, status, iterations, context, runtime_backend, runtime_metadata, server,
+         metadata, created_at, updated_at, started_at, last_activity_at, last_seq, version, skey)
+       VALUES (?, ?, 'agent', ?, '{}', 'active', 0, '{}', 'unknown', '{}', 'local', '{}',
+         '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 0, 1, ?)`,
+    );
+    insertSession.run("s1", "build", "agent-a", 7);
+    insertSession.run("s2", "deploy", null, 9);
+    db.prepare("INSERT INTO events (skey, seq, ts, type, data) VALUES (7, 1, 'now', 'start', '{}')").run();
+    db.prepare(`INSERT INTO exec_output (session_id, exec_id, stream, "offset", data) VALUES ('s1', 'e1', 'stdout', 0, x'61')`).run();
+    const before = db.prepare("SELECT * FROM sessions ORDER BY id").all();
+
+    expect(migrate(db, all)).toEqual(all.filter((m) => m.version >= 6).map((m) => m.version));
+    expect(db.prepare("SELECT * FROM sessions ORDER BY id").all()).toEqual(before);
+    expect(db.prepare("SELECT e.seq FROM events e JOIN sessions s ON s.skey = e.skey WHERE s.id = 's1'").all()).toEqual([{ seq: 1 }]);
+    insertSession.run("s3", "build", "agent-b", 10);
+    insertSession.run("s4", "build", null, 11);
+    expect(() => insertSession.run("s5", "build", "agent-a", 12)).toThrow(/UNIQUE/);
+    expect(() => insertSession.run("s6", "deploy", "", 13)).toThrow(/UNIQUE/);
+    expect(() => insertSession.run("s7", "other", null, 7)).toThrow(/UNIQUE/);
+    db.prepare("DELETE FROM sessions WHERE id = 's1'").run();
+    expect(db.prepare("SELECT count(*) AS n FROM exec_output").get()).toEqual({ n: 0 });
+  });
+
   it("refuses a database written by a newer sessiond", () => {
     db = new Database(":memory:");
     migrate(db);

@@ -7,7 +7,7 @@ import { UsageError } from "../fail.js";
 export function registerAttachCommand(program: Command): void {
   program
     .command("attach")
-    .argument("<session>", "a live shell session's id or name")
+    .argument("<session>", "a live shell session's id, name or agent_id/name")
     .description("the session's terminal, like tmux attach: raw keys, resize follows; Ctrl-] detaches and leaves it running")
     .option("--home <dir>", "the data dir (env SESSIOND_HOME)")
     .option("--config <file>", "a JSON config file, used if this command starts the server (env SESSIOND_CONFIG)")

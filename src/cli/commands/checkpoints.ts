@@ -35,7 +35,7 @@ export async function resolveCheckpoint(client: CliClient, ref: string, which: s
 export function registerCheckpointCommands(program: Command): void {
   const checkpoint = program.command("checkpoint").alias("cp").description("create, list, show and restore checkpoints");
 
-  clientOptions(checkpoint.command("create").argument("<session>", "id or name"))
+  clientOptions(checkpoint.command("create").argument("<session>", "id, name or agent_id/name"))
     .description("record a checkpoint of the session now")
     .option("--label <label>", "a label to find it by")
     .option("--data <json>", "data to keep with it; becomes the session's `checkpoint` (a JSON object)")
@@ -48,7 +48,7 @@ export function registerCheckpointCommands(program: Command): void {
       }),
     );
 
-  clientOptions(checkpoint.command("list").alias("ls").argument("<session>", "id or name"))
+  clientOptions(checkpoint.command("list").alias("ls").argument("<session>", "id, name or agent_id/name"))
     .description("the session's checkpoints, oldest first")
     .action(
       action(async (ref: string, o: Opts) => {
@@ -58,7 +58,7 @@ export function registerCheckpointCommands(program: Command): void {
       }),
     );
 
-  clientOptions(checkpoint.command("show").argument("<session>", "id or name").argument("<checkpoint>", "id, label or `latest`"))
+  clientOptions(checkpoint.command("show").argument("<session>", "id, name or agent_id/name").argument("<checkpoint>", "id, label or `latest`"))
     .description("one checkpoint with its data and state")
     .action(
       action(async (ref: string, which: string, o: Opts) => {
@@ -68,7 +68,7 @@ export function registerCheckpointCommands(program: Command): void {
       }),
     );
 
-  clientOptions(checkpoint.command("restore").argument("<session>", "id or name").argument("<checkpoint>", "id, label or `latest`"))
+  clientOptions(checkpoint.command("restore").argument("<session>", "id, name or agent_id/name").argument("<checkpoint>", "id, label or `latest`"))
     .description("rewind the session's context and iterations to a checkpoint (history is kept)")
     .action(
       action(async (ref: string, which: string, o: Opts) => {
@@ -78,7 +78,7 @@ export function registerCheckpointCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("fork").argument("<session>", "id or name").argument("[checkpoint]", "id, label or `latest`", "latest"))
+  clientOptions(program.command("fork").argument("<session>", "id, name or agent_id/name").argument("[checkpoint]", "id, label or `latest`", "latest"))
     .description("a new active session from a checkpoint (its parent names the source)")
     .option("--name <name>", "the new session's name")
     .action(

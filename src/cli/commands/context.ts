@@ -7,7 +7,7 @@ import { printJson } from "../output.js";
 export function registerContextCommands(program: Command): void {
   const context = program.command("context").alias("ctx").description("read and change a session's context (a JSON object)");
 
-  clientOptions(context.command("get").argument("<session>", "id or name").argument("[key]", "one top-level key"))
+  clientOptions(context.command("get").argument("<session>", "id, name or agent_id/name").argument("[key]", "one top-level key"))
     .description("print the context (or one key of it) as JSON")
     .action(
       action(async (ref: string, key: string | undefined, o: Opts) => {
@@ -16,7 +16,7 @@ export function registerContextCommands(program: Command): void {
       }),
     );
 
-  clientOptions(context.command("set").argument("<session>", "id or name").argument("<json>", "the new context, a JSON object"))
+  clientOptions(context.command("set").argument("<session>", "id, name or agent_id/name").argument("<json>", "the new context, a JSON object"))
     .description("replace the context")
     .option("--if-version <n>", "only if the session is at this version")
     .action(
@@ -28,7 +28,7 @@ export function registerContextCommands(program: Command): void {
       }),
     );
 
-  clientOptions(context.command("patch").argument("<session>", "id or name").argument("<json>", "a JSON Merge Patch (RFC 7396): null deletes a key"))
+  clientOptions(context.command("patch").argument("<session>", "id, name or agent_id/name").argument("<json>", "a JSON Merge Patch (RFC 7396): null deletes a key"))
     .description("merge into the context")
     .option("--if-version <n>", "only if the session is at this version")
     .action(

@@ -124,7 +124,7 @@ async function followPollMs(flags: ClientFlags): Promise<number> {
 }
 
 function readCommand(program: Command, name: string, description: string): Command {
-  return clientOptions(program.command(name).argument("<session>", "id or name"))
+  return clientOptions(program.command(name).argument("<session>", "id, name or agent_id/name"))
     .description(description)
     .option("--after <seq>", "only events after this seq")
     .option("--to <seq>", "only events up to this seq")
@@ -181,7 +181,7 @@ export function registerEventCommands(program: Command): void {
     }),
   );
 
-  clientOptions(program.command("emit").argument("<session>", "id or name").argument("<type>", "the event type (custom types welcome)").argument("[data]", "a JSON object"))
+  clientOptions(program.command("emit").argument("<session>", "id, name or agent_id/name").argument("<type>", "the event type (custom types welcome)").argument("[data]", "a JSON object"))
     .description("append an event to a session")
     .action(
       action(async (ref: string, type: string, data: string | undefined, o: Opts) => {
@@ -191,7 +191,7 @@ export function registerEventCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("tool-call").argument("<session>", "id or name").argument("<tool>", "the tool's name"))
+  clientOptions(program.command("tool-call").argument("<session>", "id, name or agent_id/name").argument("<tool>", "the tool's name"))
     .description("record a tool call (seed 004's recordToolCall)")
     .option("--args <json>", "its arguments (JSON)")
     .option("--result <json>", "its result (JSON)")
@@ -205,7 +205,7 @@ export function registerEventCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("state").argument("<session>", "id or name"))
+  clientOptions(program.command("state").argument("<session>", "id, name or agent_id/name"))
     .description("the session's context, status and iterations right after an event (time travel)")
     .option("--seq <n>", "the event (default: the newest)")
     .action(
@@ -216,7 +216,7 @@ export function registerEventCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("metrics").argument("<session>", "id or name"))
+  clientOptions(program.command("metrics").argument("<session>", "id, name or agent_id/name"))
     .description("a session's duration, idle time and counts of events by type")
     .action(
       action(async (ref: string, o: Opts) => {

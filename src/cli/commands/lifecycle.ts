@@ -16,7 +16,7 @@ function printSession(session: Session, json: boolean | undefined, verb: string)
 export function registerLifecycleCommands(program: Command): void {
   const ifVersion = (o: Record<string, unknown>) => (o.ifVersion === undefined ? {} : { ifMatch: parseCount(String(o.ifVersion), "--if-version") });
 
-  clientOptions(program.command("pause").argument("<session>", "id or name"))
+  clientOptions(program.command("pause").argument("<session>", "id, name or agent_id/name"))
     .description("active → paused")
     .option("--reason <text>", "why (recorded on the pause event)")
     .option("--if-version <n>", "only if the session is at this version")
@@ -26,7 +26,7 @@ export function registerLifecycleCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("resume").argument("<session>", "id or name"))
+  clientOptions(program.command("resume").argument("<session>", "id, name or agent_id/name"))
     .description("paused → active (a crashed session is recovered)")
     .option("--if-version <n>", "only if the session is at this version")
     .action(
@@ -35,7 +35,7 @@ export function registerLifecycleCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("complete").argument("<session>", "id or name").argument("[result]", "the result: JSON, or text"))
+  clientOptions(program.command("complete").argument("<session>", "id, name or agent_id/name").argument("[result]", "the result: JSON, or text"))
     .description("active|paused → completed, with an optional result")
     .option("--if-version <n>", "only if the session is at this version")
     .action(
@@ -45,7 +45,7 @@ export function registerLifecycleCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("fail").argument("<session>", "id or name").argument("<error>", "what went wrong"))
+  clientOptions(program.command("fail").argument("<session>", "id, name or agent_id/name").argument("<error>", "what went wrong"))
     .description("active|paused|crashed → failed, recording the error")
     .option("--if-version <n>", "only if the session is at this version")
     .action(
@@ -54,7 +54,7 @@ export function registerLifecycleCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("crash").argument("<session>", "id or name"))
+  clientOptions(program.command("crash").argument("<session>", "id, name or agent_id/name"))
     .description("active|paused → crashed, to be recovered")
     .option("--reason <text>", "why")
     .action(
@@ -63,7 +63,7 @@ export function registerLifecycleCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("recover").argument("<session>", "id or name"))
+  clientOptions(program.command("recover").argument("<session>", "id, name or agent_id/name"))
     .description("crashed → active; prints the latest checkpoint to resume from")
     .action(
       action(async (ref: string, o: Opts) => {
@@ -73,7 +73,7 @@ export function registerLifecycleCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("iterate").argument("<session>", "id or name"))
+  clientOptions(program.command("iterate").argument("<session>", "id, name or agent_id/name"))
     .description("count an iteration (reaching max_iterations moves the session to timeout)")
     .option("--data <json>", "recorded on the iteration event (a JSON object)")
     .action(
@@ -85,7 +85,7 @@ export function registerLifecycleCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("stop").argument("<session>", "id or name"))
+  clientOptions(program.command("stop").argument("<session>", "id, name or agent_id/name"))
     .description("stop a live session: its whole process group is killed and the session completed")
     .action(
       action(async (ref: string, o: Opts) => {
@@ -93,7 +93,7 @@ export function registerLifecycleCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("interrupt").argument("<session>", "id or name"))
+  clientOptions(program.command("interrupt").argument("<session>", "id, name or agent_id/name"))
     .description("interrupt the running exec of a live session (Ctrl-C)")
     .action(
       action(async (ref: string, o: Opts) => {
@@ -103,7 +103,7 @@ export function registerLifecycleCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("exec").argument("<session>", "id or name").argument("<input...>", "the command or code (words are joined by spaces)"))
+  clientOptions(program.command("exec").argument("<session>", "id, name or agent_id/name").argument("<input...>", "the command or code (words are joined by spaces)"))
     .description("run input in a live session; prints stdout and stderr; exits 1 unless it succeeded")
     .option("--timeout <ms>", "this exec's timeout (default: the server's execTimeoutMs)")
     .action(

@@ -5,7 +5,7 @@ import { type Opts, action } from "../args.js";
 export function registerReplCommand(program: Command): void {
   program
     .command("repl")
-    .argument("[session]", "a live session's id or name (default: a new shell session)")
+    .argument("[session]", "a live session's id, name or agent_id/name (default: a new shell session)")
     .description("an interactive prompt on a live session, with :session commands (:session help)")
     .option("--kind <kind>", "the kind of a new session: shell, python, typescript or llm", "shell")
     .option("--home <dir>", "the data dir (env SESSIOND_HOME)")

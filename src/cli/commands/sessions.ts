@@ -172,7 +172,7 @@ export function registerSessionCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("show").argument("<session>", "id or name"))
+  clientOptions(program.command("show").argument("<session>", "id, name or agent_id/name"))
     .description("show one session")
     .action(
       action(async (ref: string, o: Opts) => {
@@ -182,7 +182,7 @@ export function registerSessionCommands(program: Command): void {
       }),
     );
 
-  fieldOptions(clientOptions(program.command("update").argument("<session>", "id or name")))
+  fieldOptions(clientOptions(program.command("update").argument("<session>", "id, name or agent_id/name")))
     .description("change a session's fields (rename, task, labels, max iterations…)")
     .option("--if-version <n>", "only if the session is at this version")
     .action(

@@ -78,7 +78,8 @@ export interface ExecuteResult {
 export type SessionPatch = UpdateSessionInput & { session_type?: string | null };
 
 /**
- * Every session route of the REST API as a typed method. `ref` is a session's id or name.
+ * Every session route of the REST API as a typed method. `ref` is a session's id, its name, or
+ * `agent_id/name` (sent encoded; see docs/api.md#names).
  * Errors are the server's SessiondError, rebuilt (`err.code`, `err.field`, `err.status`).
  *
  * @example

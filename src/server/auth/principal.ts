@@ -1,4 +1,5 @@
 import { type Session, type SessionFilter, SessiondError, errors } from "../../core/index.js";
+import type { LookupScope } from "../../engine/index.js";
 
 /** What a role may do: admin everything; agent its own sessions; reader GET only. */
 export type Role = "admin" | "agent" | "reader";
@@ -23,6 +24,15 @@ export function canSee(principal: Principal, session: Pick<Session, "agent_id" |
   if (principal.agent_id !== undefined && session.agent_id !== principal.agent_id) return false;
   if (principal.user_id !== undefined && session.user_id !== principal.user_id) return false;
   return true;
+}
+
+/**
+ * The scope of the principal's session lookups (SessionManager.find): an agent token finds only
+ * its own sessions, by id as by name, and a bare name means the one in its own agent_id's
+ * namespace; admins and readers find every session.
+ */
+export function lookupScope(principal: Principal): LookupScope | undefined {
+  return principal.role === "agent" ? principal : undefined;
 }
 
 /**
@@ -58,6 +68,18 @@ export function ownerDefaults(principal: Principal): { agent_id?: string; user_i
     ...(principal.agent_id !== undefined ? { agent_id: principal.agent_id } : {}),
     ...(principal.user_id !== undefined ? { user_id: principal.user_id } : {}),
   };
+}
+
+/**
+ * An agent token may not choose a new session's id: ids are one space for every agent, so a
+ * refused id would tell it that another agent's session has it. It is refused whether or not the
+ * id is taken.
+ * @throws forbidden naming `id`
+ */
+export function assertMayChooseId(principal: Principal, input: { id?: string }): void {
+  if (principal.role === "agent" && input.id !== undefined) {
+    throw new SessiondError("forbidden", { reason: "an agent token may not choose a session's id; leave id out and one is generated" }, { field: "id" });
+  }
 }
 
 /** @throws forbidden unless the principal is an admin */

@@ -9,7 +9,7 @@ import {
   isSessiondError,
   validate,
 } from "../../core/index.js";
-import { assertAdmin, assertOwnFields, ownerDefaults, scopedFilter } from "../auth/index.js";
+import { assertAdmin, assertMayChooseId, assertOwnFields, ownerDefaults, scopedFilter } from "../auth/index.js";
 import { isMergePatch } from "../content-types.js";
 import { expectedVersion, notModified, setEtag } from "../etag.js";
 import {
@@ -57,6 +57,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
     async (request, reply) => {
       const { session_type, cwd, env, cols, rows, ...body } = request.body;
       const input = { ...body, ...typeAlias(body.type, session_type) };
+      assertMayChooseId(request.principal, input);
       const processOptions = dropUndefined({ cwd, env, cols, rows });
       if (isExecKind(input.kind)) {
         // An exec kind is a live session: its process starts now (off unless enabled; 400 then).
@@ -154,7 +155,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
           // written only if the session is still at that version; the caller's version wins when given.
           const version = expected ?? (readsCurrent ? current.version : undefined);
           const updated = await manager.update(current.id, input, version === undefined ? {} : { expected_version: version });
-          if (updated.name !== current.name) await ctx.workspaces.move(current, updated);
+          // Its folder follows the name and whether it has an agent_id (workspaceName).
+          if (updated.name !== current.name || updated.agent_id !== current.agent_id) await ctx.workspaces.move(current, updated);
           return sendSession(reply, updated);
         } catch (err) {
           const retry = readsCurrent && expected === undefined && isSessiondError(err, "version_conflict") && ++attempt < MERGE_ATTEMPTS;

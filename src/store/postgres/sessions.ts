@@ -1,13 +1,13 @@
 import type pg from "pg";
 import type { Page, PageRequest, Session, SessionFilter, SessionStats } from "../../core/index.js";
-import { pageOfIds, sessionPageQuery, sessionQuery } from "../sql-filter.js";
+import { pageOfIds, sessionIdsByNameQuery, sessionPageQuery, sessionQuery } from "../sql-filter.js";
 import { type StatsGroup, statsFromGroups } from "../stats.js";
 import { SESSION_SELECT, type SessionRow, pagePosition, sessionFromRow } from "../rows.js";
 import type { HeldSessions, Store } from "../store.js";
 import { rows } from "./db.js";
 
 /** The session reads of the Store contract. */
-export type SessionReads = Pick<Store, "getSession" | "findSessionId" | "listSessions" | "stats" | "listExpired">;
+export type SessionReads = Pick<Store, "getSession" | "findSessionIds" | "listSessions" | "stats" | "listExpired">;
 
 /** `$n`: PostgreSQL's n-th parameter. */
 const pgParam = (n: number): string => `$${n}`;
@@ -32,8 +32,9 @@ export function sessionReads(pool: pg.Pool): SessionReads {
       return (await readSessions([id]))[0];
     },
 
-    async findSessionId(name) {
-      return (await rows<{ id: string }>(pool, "SELECT id FROM sessions WHERE name = $1", [name]))[0]?.id;
+    async findSessionIds(query) {
+      const { sql, params } = sessionIdsByNameQuery(query, pgParam);
+      return (await rows<{ id: string }>(pool, sql, params)).map((r) => r.id);
     },
 
     async listSessions(filter: SessionFilter, page: { limit: number } & PageRequest, held?: HeldSessions): Promise<Page<Session>> {

@@ -13,13 +13,14 @@ import type {
   SessionFilter,
   SessionStats,
 } from "../../core/index.js";
-import { pageOfIds, sessionPageQuery, sessionQuery } from "../sql-filter.js";
+import { pageOfIds, sessionIdsByNameQuery, sessionPageQuery, sessionQuery } from "../sql-filter.js";
 import { type StatsGroup, statsFromGroups } from "../stats.js";
 import type {
   CommitResult,
   ExecOutputExtent,
   FeedEntry,
   HeldSessions,
+  NameQuery,
   OutputRecord,
   OutputStreamName,
   StoredOutput,
@@ -199,9 +200,9 @@ export class SqliteStore implements SyncStore {
     return this.readSessions([id])[0];
   }
 
-  findSessionId(name: string): string | undefined {
-    const row = this.stmt("SELECT id FROM sessions WHERE name = ?").get(name) as { id: string } | undefined;
-    return row?.id;
+  findSessionIds(query: NameQuery): string[] {
+    const { sql, params } = sessionIdsByNameQuery(query, () => "?");
+    return this.stmt(sql).pluck().all(...params) as string[];
   }
 
   listSessions(filter: SessionFilter, page: { limit: number } & PageRequest, held?: HeldSessions): Page<Session> {
