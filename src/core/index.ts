@@ -6,6 +6,7 @@ export * from "./events.js";
 export * from "./ids.js";
 export * from "./json.js";
 export * from "./merge-patch.js";
+export * from "./modes.js";
 export * from "./replay.js";
 export * from "./schemas.js";
 export * from "./session.js";

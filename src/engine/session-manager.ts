@@ -25,6 +25,7 @@ import {
   UpdateSessionSchema,
   applyEvent,
   applyMergePatch,
+  assertRecoveryAllowed,
   assertStorableText,
   assertValidId,
   assertValidName,
@@ -722,6 +723,8 @@ export class SessionManager {
     this.assertVersion(current, options);
     const change = new Change(current, this.now());
     build(change);
+    // Every way back from crashed (recover, resume, a status update) passes here.
+    if (change.before.status === "crashed" && change.session.status === "active") assertRecoveryAllowed(this.config, change.session);
     return this.apply(change);
   }
 

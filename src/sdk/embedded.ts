@@ -115,7 +115,10 @@ export async function pauseSession(sessionId: string, reason?: string): Promise<
   return toAgentSession(await engine().manager.pause(sessionId, reason));
 }
 
-/** Paused → active; a crashed session is recovered. */
+/**
+ * Paused → active; a crashed session is recovered — one of a live kind (shell…) only while that
+ * kind is enabled (ENABLE_SESSIONS), else the validation error a server gives for starting one.
+ */
 export async function resumeSession(sessionId: string): Promise<AgentSession> {
   return toAgentSession(await engine().manager.resume(sessionId));
 }

@@ -656,4 +656,28 @@ describe("SessionManager", () => {
     });
   });
 
+  describe("recovering a crashed live session", () => {
+    it("refuses recover, resume and a status update back to active while live sessions are off, with the error a start gets, and leaves it crashed", async () => {
+      const shell = await manager.create({ kind: "shell" });
+      await manager.crash(shell.id);
+      const startError = "invalid kind: shell is not enabled; no mode is enabled (set ENABLE_SESSIONS=true, or executionModes.session in the config file)";
+      for (const attempt of [manager.recover(shell.id), manager.resume(shell.id), manager.update(shell.id, { status: "active" })]) {
+        const err = await failure(attempt);
+        expect(err).toMatchObject({ code: "validation", status: 400, field: "kind" });
+        expect(err.message).toBe(startError);
+      }
+      expect((await manager.get(shell.id)).status).toBe("crashed");
+    });
+
+    it("recovers a crashed agent session with live sessions off, and a crashed live one once its kind is on", async () => {
+      const agent = await manager.create({});
+      await manager.crash(agent.id);
+      expect((await manager.recover(agent.id)).session.status).toBe("active");
+      await manager.close();
+      manager = open(tempHome({ enableSessions: true }).config);
+      const shell = await manager.create({ kind: "shell" });
+      await manager.crash(shell.id);
+      expect((await manager.resume(shell.id)).status).toBe("active");
+    });
+  });
 });

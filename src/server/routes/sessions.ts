@@ -5,6 +5,7 @@ import {
   type Session,
   type UpdateSessionInput,
   applyMergePatch,
+  assertRecoveryAllowed,
   errors,
   isSessiondError,
   validate,
@@ -221,6 +222,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
       const filter = scopedFilter(request.principal, { ...owner, status: "crashed" });
       if (!filter) return sendJson(reply, "[]");
       const crashed = await manager.list(filter, { limit: limit ?? 100 });
+      // Recovering a live session starts its process: while its kind is off the operation is
+      // refused as a start is, before any session moves (rather than halfway through the list).
+      for (const session of crashed.items) assertRecoveryAllowed(ctx.config, session);
       const recovered: string[] = [];
       for (const session of crashed.items) {
         try {
