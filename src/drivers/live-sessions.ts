@@ -3,7 +3,6 @@ import { Type } from "@sinclair/typebox";
 import {
   type Config,
   type Session,
-  dataPaths,
   type SessionStatus,
   SessiondError,
   errors,
@@ -40,7 +39,7 @@ import { resolveSshTarget } from "./shell/ssh-options.js";
 import { envToSave, processEnv, sameState, savedState, withoutSessiondEnv } from "./runtime-state.js";
 import { SessionClocks, extendMsOf } from "./session-clocks.js";
 import { ensureWorkspace, freshRuntimeDir, removeRuntimeDir } from "./workspace.js";
-import { UidPool, checkSandbox, ownWorkspace } from "./sandbox/index.js";
+import { SandboxPlanner } from "./sandbox/index.js";
 import type { SandboxPlan } from "./driver.js";
 
 /** What LiveSessions runs on. */
@@ -104,8 +103,8 @@ interface Entry {
   readonly book: ExecBook;
   /** Background jobs started with `background: true`. */
   readonly background: BackgroundJobs;
-  /** The sandbox uid the process runs as, returned to the pool when the entry goes. */
-  uid: number | undefined;
+  /** How the process is sandboxed; its uid goes back to the pool when the entry goes. */
+  sandbox: SandboxPlan | undefined;
 }
 
 /** The parts of a start request that are never stored: target settings (ssh key) and secrets. */
@@ -160,7 +159,7 @@ export class LiveSessions {
   private readonly unsubscribe: () => void;
   /** Slots taken by starts that have not registered their entry yet. */
   private reserved = 0;
-  private readonly uids: UidPool;
+  private readonly sandboxes: SandboxPlanner;
   private closed = false;
   private readonly createdAt: number;
 
@@ -175,7 +174,7 @@ export class LiveSessions {
     this.onProcess = options.onProcess;
     this.clock = options.clock ?? Date.now;
     this.createdAt = this.clock();
-    this.uids = new UidPool(this.config.sandboxUidBase, this.config.sandboxUidCount);
+    this.sandboxes = new SandboxPlanner(this.config, this.hostEnv.PATH);
     this.reaper = new Reaper(this.config.reaperIntervalMs, () => this.sweep());
     this.unsubscribe = this.manager.bus.subscribe((change) => this.follow(change));
   }
@@ -202,10 +201,10 @@ export class LiveSessions {
     const target = await this.resolveTarget(server, server_options);
     // A remote cwd is checked on the remote host (the login's home when it is missing there).
     if (server === "local") {
-      this.assertSandbox();
+      this.sandboxes.assertAvailable();
       if (options.cwd !== undefined) {
         await assertDirectory(options.cwd, "cwd");
-        if (!this.visibleInSandbox(options.cwd)) throw notVisible(options.cwd);
+        this.sandboxes.assertVisible(options.cwd);
       }
     }
     this.reserve();
@@ -471,7 +470,7 @@ export class LiveSessions {
     const session = await this.manager.get(ref);
     this.assertExecKind(session);
     if (session.status !== "crashed") throw errors.invalidTransition("recover", session.status, "active");
-    if (session.server === "local") this.assertSandbox();
+    if (session.server === "local") this.sandboxes.assertAvailable();
     // The crash is recorded just before the dead process's entry goes: wait for that.
     await this.entries.get(session.id)?.stopped?.catch(() => {});
     if (this.entries.has(session.id)) throw errors.conflict(`session ${session.name} is already starting`);
@@ -556,7 +555,7 @@ export class LiveSessions {
       policy: execPolicyOf(options.policy ?? session.runtime_metadata.exec_policy),
       book: new ExecBook(this.config.maxQueuedExecs),
       background: new BackgroundJobs(),
-      uid: undefined,
+      sandbox: undefined,
     };
     // Registered before any await: from here an exec waits for the start instead of finding no process.
     this.entries.set(session.id, entry);
@@ -567,13 +566,14 @@ export class LiveSessions {
       const saved = options.restart ? savedState(session) : undefined;
       const local = session.server === "local";
       // A saved cwd the sandbox would not show (its private /tmp is gone with the old process) falls back to the workspace.
-      const savedCwdUsable = saved?.cwd && (!local || ((await isDirectory(saved.cwd)) && this.visibleInSandbox(saved.cwd, workspace)));
+      const savedCwdUsable = saved?.cwd && (!local || ((await isDirectory(saved.cwd)) && this.sandboxes.visible(saved.cwd, workspace)));
       const cwd = options.cwd ?? (savedCwdUsable ? saved.cwd : workspace);
       const held = this.held.get(session.id);
       const serverOptions = local ? undefined : (held?.target ?? (await this.resolveTarget(session.server, undefined)));
       const env = processEnv(this.config, this.hostEnv, session, workspace, saved?.env ?? options.env);
       const runtimeDir = await freshRuntimeDir(this.config, session.id);
-      const sandbox = local ? await this.sandboxPlan(entry, session, workspace, cwd, options.network) : undefined;
+      const sandbox = local ? await this.sandboxes.plan(session, workspace, cwd, options.network) : undefined;
+      entry.sandbox = sandbox;
       const cols = options.cols ?? numberOr(session.runtime_metadata.cols, this.config.ptyCols);
       const rows = options.rows ?? numberOr(session.runtime_metadata.rows, this.config.ptyRows);
       process = await driver.start({
@@ -636,7 +636,7 @@ export class LiveSessions {
     } catch (err) {
       markFailed(err);
       this.entries.delete(session.id);
-      if (entry.uid !== undefined) this.uids.release(entry.uid);
+      this.sandboxes.release(entry.sandbox);
       if (process) await process.stop(0).catch(() => {});
       await removeRuntimeDir(this.config, session.id).catch(() => {});
       // A new session that never ran is failed; a restart leaves (or puts) the session crashed.
@@ -817,7 +817,7 @@ export class LiveSessions {
         });
       } finally {
         this.entries.delete(entry.sessionId);
-        if (entry.uid !== undefined) this.uids.release(entry.uid);
+        this.sandboxes.release(entry.sandbox);
         if (ending.status !== "crashed") this.held.delete(entry.sessionId);
         if (!this.entries.size) this.reaper.stop();
       }
@@ -1009,53 +1009,6 @@ export class LiveSessions {
     return entry;
   }
 
-  /**
-   * The sandbox of a local session's next process (config `sandbox`): a uid of its own, which
-   * then owns the workspace, and its network: on when config `sandboxNetwork` allows it and
-   * neither the request nor the session's last start turned it off. Undefined with `sandbox: "none"`.
-   * @throws sandbox_unavailable; validation naming cwd when the sandbox would not show it
-   */
-  private async sandboxPlan(entry: Entry, session: Session, workspace: string, cwd: string, network: boolean | undefined): Promise<SandboxPlan | undefined> {
-    const tools = this.assertSandbox();
-    if (!tools) return undefined;
-    if (!this.visibleInSandbox(cwd, workspace)) throw notVisible(cwd);
-    const meta = session.runtime_metadata;
-    const uid = this.uids.take(meta.sandbox_uid);
-    entry.uid = uid;
-    await ownWorkspace(workspace, uid, uid);
-    return {
-      tools,
-      uid,
-      gid: uid,
-      // Config off is off for every session; what a session had can only keep it off
-      // (runtime_metadata is writable through PATCH).
-      network: this.config.sandboxNetwork && (network ?? meta.network !== false),
-      workspace,
-      readOnlyPaths: this.config.sandboxReadOnlyPaths,
-    };
-  }
-
-  /**
-   * @returns the sandbox's programs, or undefined with config `sandbox: "none"`
-   * @throws sandbox_unavailable naming what this host lacks
-   */
-  private assertSandbox(): SandboxPlan["tools"] | undefined {
-    if (this.config.sandbox === "none") return undefined;
-    const check = checkSandbox(this.hostEnv.PATH);
-    if (!check.ok) throw new SessiondError("sandbox_unavailable", { missing: check.missing });
-    return check.tools;
-  }
-
-  /**
-   * Whether a folder exists inside a session's sandbox: its workspace (any workspace before the
-   * session has one), a private empty /tmp, and the read-only system. Always, without a sandbox.
-   */
-  private visibleInSandbox(path: string, workspace: string = dataPaths(this.config).workspaces): boolean {
-    if (this.config.sandbox === "none") return true;
-    const under = (root: string) => path === root || path.startsWith(`${root}/`);
-    return path === "/tmp" || [workspace, "/usr", "/etc", ...this.config.sandboxReadOnlyPaths].some(under);
-  }
-
   private reserve(): void {
     this.assertCapacity();
     this.reserved++;
@@ -1105,10 +1058,6 @@ function notActive(session: Pick<Session, "name"> & { status?: SessionStatus }, 
 
 /** Said in the start answer (runtime_metadata.warning) and the log of every session config `sandbox: "none"` starts. */
 const UNSANDBOXED = 'this session runs unsandboxed, as the server\'s user (config sandbox: "none"): its code can read the data dir and the server\'s environment';
-
-function notVisible(cwd: string): SessiondError {
-  return errors.validation("cwd", `${cwd} is not visible inside the session's sandbox: use a folder of its workspace, /tmp, or the read-only system`);
-}
 
 function tooMany(max: number): SessiondError {
   return new SessiondError("rate_limited", { reason: `${max} live sessions are running (maxLiveSessions); stop one first` });

@@ -8,7 +8,7 @@ import { ExitNotice } from "../exit-notice.js";
 import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
 import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
-import { type SessionCgroup, prepareLaunch, programExit, programPid } from "../sandbox/index.js";
+import { type Launch, findProgram, prepareLaunch, programExit } from "../sandbox/index.js";
 import { MarkerScanner } from "../shell/markers.js";
 import { type HelperReply, LineReader, endMarker } from "./protocol.js";
 
@@ -93,8 +93,7 @@ export class PipeProcess implements LiveProcess {
     private readonly child: ChildProcess & { pid: number },
     private readonly spec: StartSpec,
     private readonly options: PipeProcessOptions,
-    private readonly cgroup: SessionCgroup | undefined,
-    sandboxed: boolean,
+    private readonly launch: Launch,
   ) {
     this.workingDir = spec.cwd;
     this.helperPid = child.pid;
@@ -105,13 +104,7 @@ export class PipeProcess implements LiveProcess {
     child.stdout!.on("data", (data: Buffer) => this.onOutput("stdout", data));
     child.stderr!.on("data", (data: Buffer) => this.onOutput("stderr", data));
     new LineReader(child.stdio[4] as Readable, (reply) => this.onReply(reply));
-    child.on("exit", (code, sig) => {
-      const oom = (this.cgroup?.oomKills() ?? 0) > 0;
-      this.onProcessExit({
-        ...programExit({ sandboxed }, code, sig ? (osConstants.signals[sig] ?? null) : null),
-        ...(oom ? { cause: `killed by the kernel over the session's memory limit (sessionMemoryBytes: ${spec.limits.memoryBytes} bytes)` } : {}),
-      });
-    });
+    child.on("exit", (code, sig) => this.onProcessExit(programExit(launch, code, sig ? (osConstants.signals[sig] ?? null) : null)));
   }
 
   /**
@@ -145,9 +138,9 @@ export class PipeProcess implements LiveProcess {
       throw fail(`${options.command}: ${err.message}`, err);
     }
     child.on("error", (err) => options.log.warn({ err, kind }, "helper process error"));
-    const proc = new PipeProcess(child as ChildProcess & { pid: number }, spec, options, launch.cgroup, launch.sandboxed);
-    const helper = await programPid(launch, child.pid, spec.limits.startTimeoutMs);
-    if (helper !== undefined) proc.helperPid = helper;
+    const proc = new PipeProcess(child as ChildProcess & { pid: number }, spec, options, launch);
+    const helper = await findProgram(launch, child.pid, spec.limits.startTimeoutMs);
+    if (helper !== undefined) proc.helperPid = helper.pid;
     proc.starttime = readStat(proc.helperPid)?.starttime;
     options.log.debug({ pid: child.pid, session: spec.sessionId, kind }, "helper starting");
     const startup = new OutputCapture(STARTUP_OUTPUT_BYTES);
@@ -421,7 +414,7 @@ export class PipeProcess implements LiveProcess {
       // What the helper started (a cell's subprocesses) does not outlive it.
       if (unexpected) await terminateSession(this.pid, this.spec.limits.stopGraceMs, this.killOptions("SIGKILL"));
       // Nor what left its terminal session (setsid): the cgroup holds those too.
-      await this.cgroup?.destroy();
+      await this.launch.cgroup?.destroy();
     })().catch((err: unknown) => this.options.log.warn({ err, pid: this.pid }, "could not clean up after the helper"));
     void cleanup.finally(() => this.exitNotice.announce());
   }

@@ -1,5 +1,6 @@
 export { type CgroupLimits, SessionCgroup } from "./cgroup.js";
-export { type Launch, type LaunchRequest, SANDBOX_USER, giveToSandbox, prepareLaunch, programExit, programPid, wrapperPids } from "./launch.js";
+export { type Launch, type LaunchRequest, type Program, SANDBOX_USER, chownForSession, findProgram, prepareLaunch, programExit, visibleInSandbox } from "./launch.js";
+export { SandboxPlanner } from "./planner.js";
 export { hostPidOf, innermostPid } from "./pid-view.js";
 export { type SandboxCheck, checkSandbox } from "./probe.js";
 export { UidPool, ownWorkspace } from "./uids.js";

@@ -1,7 +1,7 @@
 import { chmod, chown, lstat, readlink, realpath, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { SandboxPlan, StartSpec } from "../driver.js";
+import type { ProcessExit, SandboxPlan, StartSpec } from "../driver.js";
 import { listProcesses } from "../process-tree.js";
 import { SessionCgroup } from "./cgroup.js";
 
@@ -28,6 +28,8 @@ export interface Launch {
   readonly cwd: string;
   readonly cgroup: SessionCgroup | undefined;
   readonly sandboxed: boolean;
+  /** The session's memory limit, for the reason of a kill over it. */
+  readonly memoryBytes: number;
 }
 
 /** The name the session's uid has inside its sandbox (its own /etc/passwd). */
@@ -70,26 +72,32 @@ export async function prepareLaunch(spec: StartSpec, request: LaunchRequest): Pr
     command = [plan.tools.bwrap, ...(await bwrapArgs(spec, plan, request)), "--", plan.tools.setpriv, ...setprivArgs(plan), "--", ...command];
     env = { ...env, HOME: plan.workspace, USER: SANDBOX_USER, LOGNAME: SANDBOX_USER, TMPDIR: "/tmp" };
   }
-  const cwd = plan ? "/" : spec.cwd;
-  if (!cgroup && !plan) return { file: command[0]!, args: command.slice(1), env, cwd, cgroup, sandboxed: false };
+  const common = { env, cwd: plan ? "/" : spec.cwd, cgroup, sandboxed: plan !== undefined, memoryBytes: spec.limits.memoryBytes };
+  if (!cgroup && !plan) return { file: command[0]!, args: command.slice(1), ...common };
   const keep = String(request.keepDescriptors ?? 2);
-  const args = ["-c", LAUNCHER, "sessiond-launch", keep, ...(cgroup?.procsFiles ?? []), "--", ...command];
-  return { file: LAUNCHER_SHELL, args, env, cwd, cgroup, sandboxed: plan !== undefined };
+  return { file: LAUNCHER_SHELL, args: ["-c", LAUNCHER, "sessiond-launch", keep, ...(cgroup?.procsFiles ?? []), "--", ...command], ...common };
+}
+
+/** The program a launch started, as the host sees it. */
+export interface Program {
+  readonly pid: number;
+  /** bubblewrap and its init: in the session's cgroup, but not the session's own processes. */
+  readonly wrappers: readonly number[];
 }
 
 /**
- * The host pid of the program a launch started: the spawned pid itself, or inside a sandbox the
- * first child of bubblewrap's init (bwrap → its PID 1 → the program), once it exists.
+ * The program a launch started: the spawned process itself, or inside a sandbox the first child
+ * of bubblewrap's init (bwrap → its PID 1 → the program), once it exists.
  * @returns undefined when it did not appear in time (the sandbox failed to start)
  */
-export async function programPid(launch: Pick<Launch, "sandboxed">, spawned: number, timeoutMs: number): Promise<number | undefined> {
-  if (!launch.sandboxed) return spawned;
+export async function findProgram(launch: Pick<Launch, "sandboxed">, spawned: number, timeoutMs: number): Promise<Program | undefined> {
+  if (!launch.sandboxed) return { pid: spawned, wrappers: [] };
   const deadline = Date.now() + timeoutMs;
   for (let round = 0; Date.now() < deadline; round++) {
     const all = listProcesses();
     const init = all.find((p) => p.ppid === spawned);
     const program = init && all.find((p) => p.ppid === init.pid);
-    if (program) return program.pid;
+    if (program) return { pid: program.pid, wrappers: [spawned, init.pid] };
     if (!all.some((p) => p.pid === spawned && p.state !== "Z")) return undefined;
     await sleep(round < 20 ? 1 : 5);
   }
@@ -98,26 +106,21 @@ export async function programPid(launch: Pick<Launch, "sandboxed">, spawned: num
 
 /**
  * How the program ended, from how the spawned process did: bubblewrap exits 128 + n when its
- * program died of signal n, as a shell reports it.
+ * program died of signal n, as a shell reports it; and why, when the kernel killed something in
+ * the session's cgroup over its memory limit.
  */
-export function programExit(launch: Pick<Launch, "sandboxed">, exitCode: number | null, signal: number | null): { exitCode: number | null; signal: number | null } {
-  if (launch.sandboxed && signal === null && exitCode !== null && exitCode > 128 && exitCode <= 128 + MAX_SIGNAL) {
-    return { exitCode: null, signal: exitCode - 128 };
-  }
-  return { exitCode: signal ? null : exitCode, signal };
+export function programExit(launch: Pick<Launch, "sandboxed" | "cgroup" | "memoryBytes">, exitCode: number | null, signal: number | null): ProcessExit {
+  const bySignal = launch.sandboxed && signal === null && exitCode !== null && exitCode > 128 && exitCode <= 128 + MAX_SIGNAL;
+  const status = bySignal ? { exitCode: null, signal: exitCode - 128 } : { exitCode: signal ? null : exitCode, signal };
+  if (!launch.cgroup?.oomKills()) return status;
+  return { ...status, cause: `killed by the kernel over the session's memory limit (sessionMemoryBytes: ${launch.memoryBytes} bytes)` };
 }
 
 /** Linux's highest real-time signal number. */
 const MAX_SIGNAL = 64;
 
-/** The wrapper processes of a sandboxed launch (bwrap and its init): in the cgroup, but not the session's own. */
-export function wrapperPids(spawned: number, program: number): number[] {
-  const init = listProcesses().find((p) => p.pid === program)?.ppid;
-  return init === undefined || init === spawned ? [spawned] : [spawned, init];
-}
-
 /** Hands a file sessiond made for the session (its stderr FIFO) to the session's uid. */
-export async function giveToSandbox(path: string, plan: SandboxPlan | undefined): Promise<void> {
+export async function chownForSession(path: string, plan: SandboxPlan | undefined): Promise<void> {
   if (plan) await chown(path, plan.uid, plan.gid);
 }
 
@@ -147,15 +150,10 @@ async function bwrapArgs(spec: StartSpec, plan: SandboxPlan, request: LaunchRequ
     "--hostname",
     "sessiond",
   ];
-  for (const dir of SYSTEM_DIRS) mounts.mount("--ro-bind", dir, dir);
-  for (const link of SYSTEM_LINKS) {
-    const stat = await lstat(link).catch(() => undefined);
-    if (stat?.isSymbolicLink()) mounts.push("--symlink", await readlink(link), link);
-    else if (stat?.isDirectory()) mounts.mount("--ro-bind", link, link);
+  for (const entry of await systemLayout()) {
+    if (entry.link !== undefined) mounts.push("--symlink", entry.link, entry.path);
+    else if (!mounts.covers(entry.path)) mounts.mount("--ro-bind", entry.path, entry.path);
   }
-  // A resolv.conf linked elsewhere (systemd-resolved) needs its target too, or names do not resolve.
-  const resolv = await realpath("/etc/resolv.conf").catch(() => undefined);
-  if (resolv && !mounts.covers(resolv)) mounts.mount("--ro-bind", resolv, resolv);
   mounts.mount("--proc", "/proc");
   mounts.mount("--dev", "/dev");
   // World-writable and sticky, as a /tmp should be; private to this session. A tmpfs lives in
@@ -183,6 +181,40 @@ async function bwrapArgs(spec: StartSpec, plan: SandboxPlan, request: LaunchRequ
   mounts.push("--ro-bind", passwd, "/etc/passwd", "--ro-bind", group, "/etc/group");
   mounts.push("--chdir", spec.cwd);
   return [...args, ...mounts.args];
+}
+
+/** A system path a sandbox shows read-only, or as the same symlink. */
+interface SystemEntry {
+  readonly path: string;
+  readonly link?: string;
+}
+
+let layout: Promise<SystemEntry[]> | undefined;
+
+/** The host's system folders and links, read once per process: they do not change while it runs. */
+function systemLayout(): Promise<SystemEntry[]> {
+  layout ??= (async () => {
+    const entries: SystemEntry[] = SYSTEM_DIRS.map((path) => ({ path }));
+    for (const path of SYSTEM_LINKS) {
+      const stat = await lstat(path).catch(() => undefined);
+      if (stat?.isSymbolicLink()) entries.push({ path, link: await readlink(path) });
+      else if (stat?.isDirectory()) entries.push({ path });
+    }
+    // A resolv.conf linked elsewhere (systemd-resolved) needs its target too, or names do not resolve.
+    const resolv = await realpath("/etc/resolv.conf").catch(() => undefined);
+    if (resolv) entries.push({ path: resolv });
+    return entries;
+  })();
+  return layout;
+}
+
+/**
+ * Whether a folder exists inside a session's sandbox: its workspace, a private empty /tmp, the
+ * read-only system and `readOnlyPaths`.
+ */
+export function visibleInSandbox(path: string, workspace: string, readOnlyPaths: readonly string[]): boolean {
+  const under = (root: string) => path === root || path.startsWith(`${root}/`);
+  return path === "/tmp" || [workspace, ...SYSTEM_DIRS, ...readOnlyPaths].some(under);
 }
 
 /**

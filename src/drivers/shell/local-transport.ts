@@ -8,7 +8,7 @@ import { SessiondError } from "../../core/index.js";
 import type { ProcessExit, StartSpec } from "../driver.js";
 import type { DriverLog } from "../log.js";
 import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
-import { type SessionCgroup, giveToSandbox, hostPidOf, innermostPid, prepareLaunch, programExit, programPid, wrapperPids } from "../sandbox/index.js";
+import { type Launch, chownForSession, findProgram, hostPidOf, innermostPid, prepareLaunch, programExit } from "../sandbox/index.js";
 import type { SessionProcess, ShellTransport } from "./transport.js";
 
 // node-pty is CommonJS with a native addon; load it on first use only.
@@ -53,9 +53,7 @@ export class LocalTransport implements ShellTransport {
   private constructor(
     private readonly pty: IPty,
     stderrFd: number,
-    private readonly cgroup: SessionCgroup | undefined,
-    private readonly sandboxed: boolean,
-    private readonly memoryBytes: number,
+    private readonly launch: Launch,
     private readonly log: DriverLog,
   ) {
     this.stderrFd = stderrFd;
@@ -66,11 +64,7 @@ export class LocalTransport implements ShellTransport {
       else this.early?.push(bytes);
     });
     pty.onExit(({ exitCode, signal: sig }) => {
-      const oom = (this.cgroup?.oomKills() ?? 0) > 0;
-      const exit: ProcessExit = {
-        ...programExit({ sandboxed }, exitCode, sig || null),
-        ...(oom ? { cause: `killed by the kernel over the session's memory limit (sessionMemoryBytes: ${this.memoryBytes} bytes)` } : {}),
-      };
+      const exit = programExit(launch, exitCode, sig || null);
       this.exited = exit;
       this.exitListener?.(exit);
     });
@@ -86,7 +80,7 @@ export class LocalTransport implements ShellTransport {
     const pipePath = join(spec.runtimeDir, "stderr");
     const mkfifo = spawnSync("mkfifo", ["-m", "600", pipePath], { encoding: "utf8" });
     if (mkfifo.status !== 0) throw spawnFailed(`mkfifo failed: ${mkfifo.error?.message ?? mkfifo.stderr}`);
-    await giveToSandbox(pipePath, spec.sandbox);
+    await chownForSession(pipePath, spec.sandbox);
     // Read-write, so that opening does not wait for a writer and reads never see end-of-file;
     // non-blocking, so that a read of an empty pipe returns at once.
     const fd = openSync(pipePath, constants.O_RDWR | constants.O_NONBLOCK);
@@ -113,16 +107,16 @@ export class LocalTransport implements ShellTransport {
       await launch.cgroup?.destroy();
       throw spawnFailed(String((err as Error)?.message ?? err), err);
     }
-    const transport = new LocalTransport(pty, fd, launch.cgroup, launch.sandboxed, spec.limits.memoryBytes, log);
-    const shell = await programPid(launch, pty.pid, spec.limits.startTimeoutMs);
+    const transport = new LocalTransport(pty, fd, launch, log);
+    const shell = await findProgram(launch, pty.pid, spec.limits.startTimeoutMs);
     if (shell === undefined) {
       const printed = Buffer.concat(transport.early ?? []).toString("utf8").trim();
       await transport.release(true, 0);
       throw spawnFailed(`the sandbox did not start${printed ? `: ${printed.slice(0, 2000)}` : ""}`);
     }
-    transport.shellPid = shell;
-    transport.starttime = readStat(shell)?.starttime;
-    if (launch.sandboxed) transport.wrappers = wrapperPids(pty.pid, shell);
+    transport.shellPid = shell.pid;
+    transport.wrappers = shell.wrappers;
+    transport.starttime = readStat(shell.pid)?.starttime;
     return transport;
   }
 
@@ -133,7 +127,7 @@ export class LocalTransport implements ShellTransport {
   get details(): Record<string, string | number> {
     return {
       ...(this.starttime === undefined ? {} : { pid_starttime: this.starttime }),
-      ...(this.cgroup ? { cgroup: this.cgroup.path } : {}),
+      ...(this.launch.cgroup ? { cgroup: this.launch.cgroup.path } : {}),
     };
   }
 
@@ -242,7 +236,7 @@ export class LocalTransport implements ShellTransport {
 
   async signalProcess(sessionPid: number, sig: NodeJS.Signals): Promise<boolean> {
     const members = this.members();
-    const pid = this.sandboxed ? hostPidOf(sessionPid, members) : sessionPid;
+    const pid = this.launch.sandboxed ? hostPidOf(sessionPid, members) : sessionPid;
     if (pid === undefined || pid === this.pid || !members.includes(pid)) return false;
     const stat = readStat(pid);
     if (!stat) return false;
@@ -257,7 +251,7 @@ export class LocalTransport implements ShellTransport {
 
   async terminate(graceMs: number, leaderSignal: NodeJS.Signals): Promise<void> {
     // Processes that left the terminal session are still in the cgroup: they get SIGTERM too.
-    for (const pid of this.cgroup?.pids() ?? []) if (pid !== this.pid && !this.wrappers.includes(pid)) signal(pid, "SIGTERM");
+    for (const pid of this.launch.cgroup?.pids() ?? []) if (pid !== this.pid && !this.wrappers.includes(pid)) signal(pid, "SIGTERM");
     await terminateSession(this.pid, graceMs, this.killOptions(leaderSignal));
   }
 
@@ -265,19 +259,19 @@ export class LocalTransport implements ShellTransport {
     if (this.stderrFd !== undefined) closeSync(this.stderrFd);
     this.stderrFd = undefined;
     if (unexpected) await terminateSession(this.pid, graceMs, this.killOptions("SIGKILL"));
-    await this.cgroup?.destroy();
+    await this.launch.cgroup?.destroy();
   }
 
   private members(): number[] {
     const pids = new Set(sessionMembers(this.pid, this.starttime));
-    for (const pid of this.cgroup?.pids() ?? []) pids.add(pid);
+    for (const pid of this.launch.cgroup?.pids() ?? []) pids.add(pid);
     for (const pid of this.wrappers) pids.delete(pid);
     return [...pids];
   }
 
   /** A host pid as the session sees it. */
   private view(pid: number): number {
-    return this.sandboxed ? innermostPid(pid) : pid;
+    return this.launch.sandboxed ? innermostPid(pid) : pid;
   }
 
   private killOptions(leaderSignal: NodeJS.Signals) {
