@@ -67,14 +67,14 @@ describe("crashes and recovery of live sessions", () => {
     open();
     const session = await h.live.start({ kind: "shell", name: "r", env: { GIVEN: "at start" } });
     await h.live.exec("r", "mkdir -p deep/er && cd deep/er");
-    await h.live.exec("r", "export TOKEN='a b\"c$d' MULTI=$'line1\\nline2'; export PATH=\"$PATH:/opt/extra\"; unset GIVEN; NOT_EXPORTED=1");
+    await h.live.exec("r", "export QUOTED='a b\"c$d' MULTI=$'line1\\nline2'; export PATH=\"$PATH:/opt/extra\"; unset GIVEN; NOT_EXPORTED=1");
     // A function that exports is not recognizable from its text: the periodic sync saves it.
     await h.live.exec("r", "setup() { export FROM_FUNCTION=yes; }");
     await h.live.exec("r", "setup");
     await eventually(async () => ((await h.manager.get("r")).runtime_metadata.env as Record<string, string>).FROM_FUNCTION === "yes", 3000, "the state sync");
     const saved = (await h.manager.get("r")).runtime_metadata;
     expect(saved.cwd).toMatch(/\/workspaces\/r\/deep\/er$/);
-    expect(saved.env).toMatchObject({ TOKEN: 'a b"c$d', MULTI: "line1\nline2", FROM_FUNCTION: "yes" });
+    expect(saved.env).toMatchObject({ QUOTED: 'a b"c$d', MULTI: "line1\nline2", FROM_FUNCTION: "yes" });
     expect(saved.env).not.toHaveProperty("GIVEN");
     const oldPid = saved.pid as number;
     process.kill(oldPid, "SIGKILL");
@@ -83,7 +83,7 @@ describe("crashes and recovery of live sessions", () => {
     const recovered = await h.live.recover("r");
     expect(recovered).toMatchObject({ status: "active", runtime_metadata: { restarts: 1 } });
     expect(recovered.runtime_metadata.pid).not.toBe(oldPid);
-    const check = await h.live.exec("r", 'pwd; echo "$TOKEN|$MULTI|$FROM_FUNCTION|${GIVEN-unset}|${NOT_EXPORTED-unset}"; echo "$PATH" | grep -c /opt/extra; echo $SESSIOND_SESSION_ID');
+    const check = await h.live.exec("r", 'pwd; echo "$QUOTED|$MULTI|$FROM_FUNCTION|${GIVEN-unset}|${NOT_EXPORTED-unset}"; echo "$PATH" | grep -c /opt/extra; echo $SESSIOND_SESSION_ID');
     expect(check.stdout).toBe(`${saved.cwd}\na b"c$d|line1\nline2|yes|unset|unset\n1\n${session.id}\n`);
     const events = await h.manager.listEvents(session.id, { types: ["crash", "recover"] });
     expect(events.map((e) => e.type)).toEqual(["crash", "recover"]);

@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { replayCells } from "../../src/drivers/replay.js";
@@ -16,10 +14,8 @@ async function crash(h: LiveHarness, id: string): Promise<void> {
 
 describe("recovery by replay", () => {
   let h: LiveHarness;
-  const dirs: string[] = [];
   afterEach(async () => {
     await h?.close();
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
   it("replays a crashed python session's successful cells in order, reporting each, once", async () => {
@@ -51,9 +47,9 @@ describe("recovery by replay", () => {
 
   it("stops at a cell that fails on replay, since later cells may depend on it", async () => {
     h = new LiveHarness();
-    const dir = mkdtempSync(join(tmpdir(), "sessiond-replay-"));
-    dirs.push(dir);
     const s = await h.live.start({ kind: "python" });
+    // In the workspace: the one host folder the sandboxed session sees, across its restart.
+    const dir = s.workspace!;
     await h.live.exec(s.id, `import os\nflag = ${JSON.stringify(join(dir, "flag"))}`);
     const once = await h.live.exec(s.id, "assert not os.path.exists(flag), 'already done'\nopen(flag, 'w').close()");
     await h.live.exec(s.id, "after = 1");

@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { OutputEvent } from "../../src/drivers/index.js";
@@ -9,14 +8,12 @@ vi.setConfig({ testTimeout: 30_000 });
 
 describe("typescript sessions", () => {
   let h: LiveHarness;
-  const dirs: string[] = [];
   const open = async (flags: Record<string, unknown> = {}, cwd?: string) => {
     h = new LiveHarness(flags);
     return h.live.start({ kind: "typescript", ...(cwd ? { cwd } : {}) });
   };
   afterEach(async () => {
     await h?.close();
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
   it("keeps const, let, function and class declarations across cells, with TypeScript syntax", async () => {
@@ -81,15 +78,15 @@ describe("typescript sessions", () => {
   });
 
   it("imports node built-ins and packages installed in the workspace", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "sessiond-ts-"));
-    dirs.push(cwd);
+    // Installed in the workspace after the start: the sandbox shows the session its workspace only.
+    const s = await open();
+    const cwd = s.workspace!;
     mkdirSync(join(cwd, "node_modules", "greeter"), { recursive: true });
     writeFileSync(join(cwd, "node_modules", "greeter", "package.json"), JSON.stringify({ name: "greeter", main: "index.js" }));
     writeFileSync(join(cwd, "node_modules", "greeter", "index.js"), "exports.greet = (n) => `hello ${n}`;");
     mkdirSync(join(cwd, "node_modules", "esm-only"), { recursive: true });
     writeFileSync(join(cwd, "node_modules", "esm-only", "package.json"), JSON.stringify({ name: "esm-only", type: "module", exports: { ".": { import: "./index.js" } } }));
     writeFileSync(join(cwd, "node_modules", "esm-only", "index.js"), "export const answer = 42; export default 'esm default';");
-    const s = await open({}, cwd);
     const result = await h.live.exec(s.id, "import { join } from 'node:path';\nimport * as os from 'os';\nimport { greet } from 'greeter';\nimport dflt, { answer } from 'esm-only';");
     expect(result).toMatchObject({ status: "ok", stderr: "" });
     expect((await h.live.exec(s.id, "[join('a', 'b'), typeof os.cpus, greet('ts'), dflt, answer]")).stdout).toBe("[ 'a/b', 'function', 'hello ts', 'esm default', 42 ]\n");

@@ -22,7 +22,8 @@ describe("sessiond/client, the rest of the API", () => {
   });
 
   async function connect(flags: Record<string, unknown> = {}): Promise<SessiondClient> {
-    server = await startServer(flags);
+    // The webhook tests register loopback targets, which only webhookAllowHosts lets through.
+    server = await startServer({ webhookAllowHosts: ["127.0.0.1"], ...flags });
     client = await connectClient(server);
     return client;
   }

@@ -304,7 +304,10 @@ describe("sessiond serve with live sessions", () => {
     const { id } = JSON.parse(started.body) as { id: string };
     const exec = await call({ port: server.port }, "POST", `/session/${id}/exec`, { token: server.token, body: '{"input": "echo $$"}', contentType: json });
     expect(JSON.parse(exec.body)).toMatchObject({ status: "ok" });
-    const shellPid = Number(JSON.parse(exec.body).stdout.trim());
+    expect(Number(JSON.parse(exec.body).stdout.trim())).toBeGreaterThan(0);
+    // The host's pid of the shell (inside its sandbox, `$$` is its own PID namespace's).
+    const shown = await call({ port: server.port }, "GET", `/sessions/${id}`, { token: server.token });
+    const shellPid = JSON.parse(shown.body).runtime_metadata.pid as number;
     expect(shellPid).toBeGreaterThan(0);
 
     server.child.kill("SIGTERM");

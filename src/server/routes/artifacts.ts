@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
 import { Type } from "@sinclair/typebox";
+import { UNSTORED_TEXT } from "../../core/index.js";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { ARTIFACT_CATEGORIES, type ArtifactEntry, MAX_LISTING, artifactStream } from "../workspaces/index.js";
 import { SessionParams, responses } from "../schemas.js";
@@ -10,7 +11,8 @@ const Category = Type.Union(ARTIFACT_CATEGORIES.map((c) => Type.Literal(c)));
 const CategoryParams = Type.Object({ id: SessionParams.properties.id, category: Category }, { additionalProperties: false });
 const PathParams = Type.Object(
   { id: SessionParams.properties.id, category: Category, "*": Type.String({ minLength: 1, description: "the artifact's path inside the category" }) },
-  { additionalProperties: false },
+  // A path is never stored: artifactSegments refuses NUL itself, naming `path`.
+  { additionalProperties: false, [UNSTORED_TEXT]: true },
 );
 const EntryWire = Type.Object({
   category: Category,
