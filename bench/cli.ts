@@ -19,7 +19,7 @@ import { SocketTransport } from "../src/cli/socket-transport.js";
 import { SessionsClient } from "../src/sdk/client/sessions-client.js";
 import type { Transport } from "../src/sdk/client/transport.js";
 import { buildCli } from "../test/cli/build-cli.js";
-import { type Figure, cleanupTemp, fmtMs, fmtRatio, log, median, table, tempDir } from "./lib.js";
+import { type Figure, cleanupTemp, fmtMs, fmtRatio, log, median, printFigures, table, tempDir } from "./lib.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -158,8 +158,5 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
   console.log(`sessiond CLI: ${result.sessions} sessions on the server, median of ${result.runs} runs per command, interleaved (CLI: ${result.cli})\n`);
   console.log(table(["command", "median wall"], Object.entries(result.medians).map(([k, v]) => [k, fmtMs(v)])));
   console.log("");
-  for (const f of result.figures) {
-    const verdict = f.pass === null ? "info" : f.pass ? "PASS" : "MISS";
-    console.log(`[${verdict}] ${f.name}\n        ${f.measured}  |  ${f.peer}  |  ${f.ratio}  (target ${f.target})`);
-  }
+  printFigures(result.figures);
 }

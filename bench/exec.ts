@@ -19,7 +19,7 @@ import { type Config, defaultConfig, resolveConfig } from "../src/core/index.js"
 import { LiveSessions } from "../src/drivers/index.js";
 import { SessionManager } from "../src/engine/index.js";
 import { openSqliteStore } from "../src/store/index.js";
-import type { Figure } from "./lib.js";
+import { type Figure, printFigures } from "./lib.js";
 
 
 /** Latency percentiles in milliseconds. */
@@ -222,10 +222,7 @@ function printTable(result: ExecBenchResult): void {
   console.log(line("spawn `bash -c true`", l.bashC));
   console.log(line("bare node-pty round trip", l.barePty));
   console.log("");
-  for (const f of result.figures) {
-    const verdict = f.pass === null ? "info" : f.pass ? "PASS" : "MISS";
-    console.log(`[${verdict}] ${f.name}\n        ${f.measured}${f.peer === "target" ? "" : `  |  ${f.peer}  |  ${f.ratio}`}  (target ${f.target})`);
-  }
+  printFigures(result.figures);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

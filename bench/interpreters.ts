@@ -22,7 +22,7 @@ import { type Config, resolveConfig } from "../src/core/index.js";
 import { LiveSessions } from "../src/drivers/index.js";
 import { SessionManager } from "../src/engine/index.js";
 import { openSqliteStore } from "../src/store/index.js";
-import type { Figure } from "./lib.js";
+import { type Figure, printFigures } from "./lib.js";
 
 /** Latency percentiles in milliseconds. */
 export interface Latency {
@@ -187,10 +187,7 @@ function printTable(result: InterpretersBenchResult): void {
   console.log(line("typescript `x += 1` via LiveSessions", l.tsExec));
   console.log(line("spawn `node -e` per cell", l.nodeSpawn));
   console.log("");
-  for (const f of result.figures) {
-    const verdict = f.pass === null ? "info" : f.pass ? "PASS" : "MISS";
-    console.log(`[${verdict}] ${f.name}\n        ${f.measured}  |  ${f.peer}  |  ${f.ratio}  (target ${f.target})`);
-  }
+  printFigures(result.figures);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -187,6 +187,14 @@ export function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
 
+/** Prints each figure with its verdict (PASS, MISS, or info for a figure with no target). */
+export function printFigures(figures: readonly Figure[]): void {
+  for (const f of figures) {
+    const verdict = f.pass === null ? "info" : f.pass ? "PASS" : "MISS";
+    console.log(`[${verdict}] ${f.name}\n        ${f.measured}${f.peer === "target" ? "" : `  |  ${f.peer}  |  ${f.ratio}`}  (target ${f.target})`);
+  }
+}
+
 /** Renders rows as a fixed-width text table. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));

@@ -17,7 +17,7 @@ import type { Session } from "../src/core/index.js";
 import { LiveSessions } from "../src/drivers/index.js";
 import { checkSandbox } from "../src/drivers/sandbox/index.js";
 import { listProcesses } from "../src/drivers/process-tree.js";
-import { type Figure, benchConfig, cleanupTemp, fmtMB, fmtMs, fmtRatio, log, median, openEngine, quantile, tempDir } from "./lib.js";
+import { type Figure, benchConfig, cleanupTemp, fmtMB, fmtMs, fmtRatio, log, median, openEngine, printFigures, quantile, tempDir } from "./lib.js";
 
 type Mode = "bwrap" | "none";
 
@@ -167,10 +167,7 @@ function print(result: SandboxBenchResult): void {
     console.log(`sandbox bench skipped: ${result.skipped}`);
     return;
   }
-  for (const f of result.figures) {
-    const verdict = f.pass === null ? "info" : f.pass ? "PASS" : "MISS";
-    console.log(`[${verdict}] ${f.name}\n        ${f.measured}  |  ${f.peer}  |  ${f.ratio}  (target ${f.target})`);
-  }
+  printFigures(result.figures);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
