@@ -39,7 +39,7 @@ import { resolveSshTarget } from "./shell/ssh-options.js";
 import { envToSave, processEnv, sameState, savedState, withoutSessiondEnv } from "./runtime-state.js";
 import { SessionClocks, extendMsOf } from "./session-clocks.js";
 import { ensureWorkspace, freshRuntimeDir, removeRuntimeDir } from "./workspace.js";
-import { SandboxPlanner } from "./sandbox/index.js";
+import { type SandboxCheck, SandboxPlanner, checkSandbox } from "./sandbox/index.js";
 import type { SandboxPlan } from "./driver.js";
 
 /** What LiveSessions runs on. */
@@ -61,6 +61,11 @@ export interface LiveSessionsOptions {
    * @default ensureWorkspace: `$SESSIOND_HOME/workspaces/<name>/{logs,screenshots,files,recordings,devtools}`
    */
   readonly workspace?: (session: Session) => Promise<string>;
+  /**
+   * Whether the sandbox (config `sandbox: "bwrap"`) can start on this host.
+   * @default checkSandbox: probed once per process
+   */
+  readonly sandboxCheck?: () => SandboxCheck;
   /** Told of every process started (tests check that none outlives its session; metrics may count). */
   readonly onProcess?: (event: { readonly sessionId: string; readonly pid: number }) => void;
   /** @default Date.now */
@@ -174,7 +179,7 @@ export class LiveSessions {
     this.onProcess = options.onProcess;
     this.clock = options.clock ?? Date.now;
     this.createdAt = this.clock();
-    this.sandboxes = new SandboxPlanner(this.config, this.hostEnv.PATH);
+    this.sandboxes = new SandboxPlanner(this.config, options.sandboxCheck ?? (() => checkSandbox(this.hostEnv.PATH)));
     this.reaper = new Reaper(this.config.reaperIntervalMs, () => this.sweep());
     this.unsubscribe = this.manager.bus.subscribe((change) => this.follow(change));
   }

@@ -186,9 +186,13 @@ export class PipeProcess implements LiveProcess {
     return this.exitNotice.exit;
   }
 
-  /** The helper's own description (interpreter version…), the pid's start time, the cell count. */
+  /** The helper's own description (interpreter version…), the pid's start time, its cgroup. */
   get details(): Record<string, string | number> {
-    return { ...this.helperInfo, ...(this.starttime === undefined ? {} : { pid_starttime: this.starttime }) };
+    return {
+      ...this.helperInfo,
+      ...(this.starttime === undefined ? {} : { pid_starttime: this.starttime }),
+      ...(this.launch.cgroup ? { cgroup: this.launch.cgroup.path } : {}),
+    };
   }
 
   /** Cells run so far (the execution counter; each exec is one cell, errors included). */

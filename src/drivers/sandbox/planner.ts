@@ -1,7 +1,7 @@
 import { type Config, SessiondError, type Session, dataPaths, errors } from "../../core/index.js";
 import type { SandboxPlan, SandboxTools } from "../driver.js";
 import { visibleInSandbox } from "./launch.js";
-import { checkSandbox } from "./probe.js";
+import type { SandboxCheck } from "./probe.js";
 import { UidPool, ownWorkspace } from "./uids.js";
 
 /**
@@ -15,8 +15,8 @@ export class SandboxPlanner {
 
   constructor(
     private readonly config: Pick<Config, "sandbox" | "sandboxNetwork" | "sandboxUidBase" | "sandboxUidCount" | "sandboxReadOnlyPaths" | "home">,
-    /** Where the sandbox's programs are looked for (the server's PATH). */
-    private readonly hostPath: string | undefined,
+    /** Whether the sandbox can start on this host. */
+    private readonly check: () => SandboxCheck,
   ) {
     this.uids = new UidPool(config.sandboxUidBase, config.sandboxUidCount);
   }
@@ -27,7 +27,7 @@ export class SandboxPlanner {
    */
   assertAvailable(): SandboxTools | undefined {
     if (this.config.sandbox === "none") return undefined;
-    const check = checkSandbox(this.hostPath);
+    const check = this.check();
     if (!check.ok) throw new SessiondError("sandbox_unavailable", { missing: check.missing });
     return check.tools;
   }

@@ -6,6 +6,14 @@ import type { SandboxTools } from "../driver.js";
 /** Whether the sandbox can start here, and if not, what is missing, in words. */
 export type SandboxCheck = { readonly ok: true; readonly tools: SandboxTools } | { readonly ok: false; readonly missing: string };
 
+/** What the probe looks at: the host, as this process sees it (tests give their own). */
+export interface SandboxHost {
+  readonly platform: string;
+  readonly uid: number | undefined;
+  /** Folders searched for bwrap and setpriv, in order. */
+  readonly programDirs: readonly string[];
+}
+
 let cached: SandboxCheck | undefined;
 
 /**
@@ -14,18 +22,23 @@ let cached: SandboxCheck | undefined;
  * installed, and a trial sandbox that really starts (a kernel without the namespaces fails here).
  */
 export function checkSandbox(hostPath = process.env.PATH ?? ""): SandboxCheck {
-  cached ??= probe(hostPath);
+  cached ??= probeSandbox({
+    platform: process.platform,
+    uid: process.getuid?.(),
+    programDirs: [...hostPath.split(delimiter), ...SYSTEM_PROGRAM_DIRS].filter((dir) => dir.startsWith("/")),
+  });
   return cached;
 }
 
-function probe(hostPath: string): SandboxCheck {
-  if (process.platform !== "linux") return { ok: false, missing: `Linux namespaces (this is ${process.platform})` };
-  if (process.getuid?.() !== 0) {
+/** The check of {@link checkSandbox} on a given host, uncached. */
+export function probeSandbox(host: SandboxHost): SandboxCheck {
+  if (host.platform !== "linux") return { ok: false, missing: `Linux namespaces (this is ${host.platform})` };
+  if (host.uid !== 0) {
     return { ok: false, missing: "root: sessiond runs each session as a uid of its own, which takes a server running as root (see docs/security.md)" };
   }
-  const bwrap = findProgram("bwrap", hostPath);
+  const bwrap = findProgram("bwrap", host.programDirs);
   if (!bwrap) return { ok: false, missing: "bubblewrap (the bwrap program: apt-get install bubblewrap)" };
-  const setpriv = findProgram("setpriv", hostPath);
+  const setpriv = findProgram("setpriv", host.programDirs);
   if (!setpriv) return { ok: false, missing: "setpriv (util-linux)" };
   const trial = spawnSync(bwrap, ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--ro-bind", "/", "/", "--proc", "/proc", "--", "/bin/true"], {
     env: {},
@@ -39,12 +52,14 @@ function probe(hostPath: string): SandboxCheck {
   return { ok: true, tools: { bwrap, setpriv } };
 }
 
+/** Where the programs are looked for after the server's PATH. */
+const SYSTEM_PROGRAM_DIRS = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"];
+
 /** A trial sandbox is a fork and an exec: seconds mean the machine is stuck, not slow. */
 const TRIAL_TIMEOUT_MS = 10_000;
 
-function findProgram(name: string, hostPath: string): string | undefined {
-  for (const dir of [...hostPath.split(delimiter), "/usr/bin", "/bin", "/usr/sbin", "/sbin"]) {
-    if (!dir.startsWith("/")) continue;
+function findProgram(name: string, dirs: readonly string[]): string | undefined {
+  for (const dir of dirs) {
     const path = join(dir, name);
     try {
       accessSync(path, constants.X_OK);

@@ -1,0 +1,103 @@
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { checkSandbox, probeSandbox } from "../../src/drivers/sandbox/index.js";
+import { sandboxWarning } from "../../src/cli/config.js";
+import { LiveHarness, failure } from "./harness.js";
+
+const sandbox = checkSandbox();
+
+describe("whether the sandbox can start", () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  const emptyDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), "sessiond-probe-"));
+    dirs.push(dir);
+    return dir;
+  };
+
+  it("names what the host lacks: Linux, root, bubblewrap, setpriv — in that order", () => {
+    expect(probeSandbox({ platform: "darwin", uid: 0, programDirs: [] })).toEqual({ ok: false, missing: expect.stringContaining("Linux namespaces") });
+    expect(probeSandbox({ platform: "linux", uid: 1000, programDirs: ["/usr/bin"] })).toEqual({ ok: false, missing: expect.stringMatching(/^root:/) });
+    expect(probeSandbox({ platform: "linux", uid: 0, programDirs: [emptyDir()] })).toEqual({ ok: false, missing: expect.stringMatching(/^bubblewrap/) });
+    const onlyBwrap = emptyDir();
+    symlinkSync("/usr/bin/bwrap", join(onlyBwrap, "bwrap"));
+    expect(probeSandbox({ platform: "linux", uid: 0, programDirs: [onlyBwrap] })).toEqual({ ok: false, missing: expect.stringMatching(/^setpriv/) });
+  });
+
+  it.runIf(sandbox.ok)("starts a trial sandbox where everything is there", () => {
+    expect(probeSandbox({ platform: "linux", uid: 0, programDirs: ["/usr/bin"] })).toEqual({
+      ok: true,
+      tools: { bwrap: "/usr/bin/bwrap", setpriv: "/usr/bin/setpriv" },
+    });
+  });
+});
+
+describe("live sessions and the sandbox setting", () => {
+  let h: LiveHarness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it("refuses a live session with sandbox_unavailable naming what is missing, and starts nothing", async () => {
+    h = new LiveHarness();
+    h.live = h.openLive({ sandboxCheck: () => ({ ok: false, missing: "bubblewrap (the bwrap program: apt-get install bubblewrap)" }) });
+    const err = await failure(h.live.start({ kind: "shell", name: "nope" }));
+    expect(err).toMatchObject({ code: "sandbox_unavailable", status: 503, message: expect.stringContaining("bubblewrap") });
+    expect(err.message).toContain('sandbox: "none"');
+    expect(h.pids.size).toBe(0);
+    expect((await h.manager.list({ kind: ["shell"] })).items).toEqual([]);
+  });
+
+  it('runs sessions as the server\'s user with sandbox: "none", and says so in the start answer and in sessiond config', async () => {
+    h = new LiveHarness({ sandbox: "none" });
+    const session = await h.live.start({ kind: "shell", name: "open" });
+    expect(session.runtime_metadata).toMatchObject({ sandbox: "none", warning: expect.stringContaining("unsandboxed") });
+    expect(session.runtime_metadata).not.toHaveProperty("sandbox_uid");
+    expect((await h.live.exec("open", "id -u")).stdout).toBe(`${process.getuid!()}\n`);
+    expect(sandboxWarning(h.config)).toMatch(/sandbox is "none"/);
+  });
+
+  it.runIf(sandbox.ok)("puts a session's process, memory and CPU limits in its cgroup", async () => {
+    h = new LiveHarness({ shellMaxProcesses: 50, sessionMemoryBytes: 128 * 1024 * 1024, sessionCpus: 0.5 });
+    const session = await h.live.start({ kind: "python", name: "limited" });
+    const cgroup = session.runtime_metadata.cgroup as string;
+    const read = (controller: string, file: string) => readFileSync(cgroup.replace("/pids/", `/${controller}/`) + `/${file}`, "utf8").trim();
+    if (cgroup.startsWith("/sys/fs/cgroup/pids/")) {
+      expect(read("pids", "pids.max")).toBe("50");
+      expect(read("memory", "memory.limit_in_bytes")).toBe(String(128 * 1024 * 1024));
+      expect(read("cpu", "cpu.cfs_quota_us")).toBe("50000");
+    } else {
+      expect(readFileSync(`${cgroup}/pids.max`, "utf8").trim()).toBe("50");
+      expect(readFileSync(`${cgroup}/memory.max`, "utf8").trim()).toBe(String(128 * 1024 * 1024));
+      expect(readFileSync(`${cgroup}/cpu.max`, "utf8").trim()).toBe("50000 100000");
+    }
+    expect(session.runtime_metadata).toMatchObject({ sandbox: "bwrap", sandbox_uid: expect.any(Number), network: true });
+  });
+
+  it.runIf(sandbox.ok)("keeps a recovered session on its uid, and a network it turned off stays off", async () => {
+    h = new LiveHarness();
+    const first = await h.live.start({ kind: "shell", name: "again", network: false });
+    const uid = first.runtime_metadata.sandbox_uid as number;
+    process.kill(first.runtime_metadata.pid as number, "SIGKILL");
+    for (let i = 0; i < 200 && (await h.manager.get("again")).status !== "crashed"; i++) await new Promise((r) => setTimeout(r, 10));
+    const recovered = await h.live.recover("again");
+    expect(recovered.runtime_metadata).toMatchObject({ sandbox_uid: uid, network: false });
+    expect((await h.live.exec("again", "id -u; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '")).stdout).toBe(`${uid}\nlo\n`);
+  });
+
+  it("refuses a start cwd the sandbox would not show, naming cwd", async () => {
+    h = new LiveHarness();
+    const outside = mkdtempSync(join(tmpdir(), "sessiond-outside-"));
+    try {
+      const err = await failure(h.live.start({ kind: "shell", cwd: outside }));
+      if (h.config.sandbox === "bwrap" && sandbox.ok) expect(err).toMatchObject({ code: "validation", field: "cwd" });
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+});
