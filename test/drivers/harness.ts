@@ -100,4 +100,4 @@ export function alive(pid: number): boolean {
 }
 
 
-export { hostPid, processesOfUid } from "../helpers/sandbox-pids.js";
+export { hostPid, processesOfUid, uniqueUidBase } from "../helpers/sandbox-pids.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { checkSandbox, probeSandbox } from "../../src/drivers/sandbox/index.js";
 import { sandboxWarning } from "../../src/cli/config.js";
-import { LiveHarness, failure } from "./harness.js";
+import { LiveHarness, failure, processesOfUid, uniqueUidBase } from "./harness.js";
 
 const sandbox = checkSandbox();
 
@@ -79,8 +79,8 @@ describe("live sessions and the sandbox setting", () => {
     expect(session.runtime_metadata).toMatchObject({ sandbox: "bwrap", sandbox_uid: expect.any(Number), network: true });
   });
 
-  it.runIf(sandbox.ok)("keeps a recovered session on its uid, and a network it turned off stays off", async () => {
-    h = new LiveHarness();
+  it.runIf(sandbox.ok)("keeps a recovered session on its uid and its network off, and its stop leaves nothing", async () => {
+    h = new LiveHarness({ sandboxUidBase: uniqueUidBase() });
     const first = await h.live.start({ kind: "shell", name: "again", network: false });
     const uid = first.runtime_metadata.sandbox_uid as number;
     process.kill(first.runtime_metadata.pid as number, "SIGKILL");
@@ -88,6 +88,9 @@ describe("live sessions and the sandbox setting", () => {
     const recovered = await h.live.recover("again");
     expect(recovered.runtime_metadata).toMatchObject({ sandbox_uid: uid, network: false });
     expect((await h.live.exec("again", "id -u; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '")).stdout).toBe(`${uid}\nlo\n`);
+    await h.live.exec("again", "setsid sleep 999 & sleep 1000 &");
+    await h.live.stop("again");
+    expect(processesOfUid(uid)).toEqual([]);
   });
 
   it("refuses a start cwd the sandbox would not show, naming cwd", async () => {

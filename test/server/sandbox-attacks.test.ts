@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { checkSandbox } from "../../src/drivers/sandbox/index.js";
-import { processesOfUid } from "../helpers/sandbox-pids.js";
+import { processesOfUid, uniqueUidBase } from "../helpers/sandbox-pids.js";
 
 /**
  * The sandbox as an attacker meets it: a real `sessiond serve` (with a secret in its environment,
@@ -26,6 +26,8 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const SECRET = `server-secret-${randomBytes(8).toString("hex")}`;
 const MAX_PROCESSES = 64;
 const MEMORY_BYTES = 256 * 1024 * 1024;
+/** Its own uids: the leftover checks look for processes by uid, and other tests' servers run beside it. */
+const UID_BASE = uniqueUidBase();
 
 let home: string;
 let server: ChildProcess;
@@ -76,7 +78,7 @@ describe.runIf(sandbox.ok)("a sandboxed session attacking the server", () => {
     socket = join(home, "sessiond.sock");
     writeFileSync(
       join(home, "config.json"),
-      JSON.stringify({ shellMaxProcesses: MAX_PROCESSES, sessionMemoryBytes: MEMORY_BYTES, sandboxUidBase: 300_000 }),
+      JSON.stringify({ shellMaxProcesses: MAX_PROCESSES, sessionMemoryBytes: MEMORY_BYTES, sandboxUidBase: UID_BASE }),
     );
     server = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "serve", "--port", "0", "--config", join(home, "config.json")], {
       cwd: ROOT,
@@ -131,7 +133,7 @@ describe.runIf(sandbox.ok)("a sandboxed session attacking the server", () => {
     // It runs as a uid of its own, with no capabilities, and sees only its own processes.
     const id_ = await exec(id, "id -u; grep CapEff /proc/self/status; ps -e --no-headers | wc -l");
     const [uid, caps, count] = id_.stdout.trim().split("\n");
-    expect(Number(uid)).toBeGreaterThanOrEqual(300_000);
+    expect(Number(uid)).toBeGreaterThanOrEqual(UID_BASE);
     expect(caps).toMatch(/CapEff:\s+0+$/);
     expect(Number(count)).toBeLessThan(10);
     // The system is read-only, the workspace and /tmp are its own.
