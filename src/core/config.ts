@@ -225,6 +225,12 @@ export const ConfigSchema = Type.Object(
     /** CPU one live session may use, in cores (its cgroup's quota); 0 for no limit. @default 1 */
     sessionCpus: Type.Number({ minimum: 0, maximum: 1024 }),
     /**
+     * The memory all live sessions together may use, in percent of this machine's memory (the limit
+     * of their parent cgroup): many sessions each under `sessionMemoryBytes` cannot starve the
+     * server. 0 for no cap. @default 75
+     */
+    sessionsMemoryPercent: Type.Integer({ minimum: 0, maximum: 100 }),
+    /**
      * The interpreter python sessions run (resolved once per server to its real executable, so a
      * version-manager shim such as pyenv's is paid once, not per session). @default "python3"
      */
@@ -490,6 +496,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     sandboxReadOnlyPaths: [],
     sessionMemoryBytes: 2 * 1024 * MiB,
     sessionCpus: 1,
+    sessionsMemoryPercent: 75,
     ptyCols: 120,
     ptyRows: 30,
     pythonPath: "python3",

@@ -71,6 +71,8 @@ export interface ProcessLimits {
   readonly memoryBytes: number;
   /** The session's CPU quota in cores (its cgroup's); 0 for none. */
   readonly cpus: number;
+  /** The memory of every live session together (their parent cgroup's); 0 for none. */
+  readonly totalMemoryBytes: number;
   /** When the process dies on its own, how long what it left behind gets between SIGTERM and SIGKILL. */
   readonly stopGraceMs: number;
 }

@@ -1,4 +1,5 @@
 import { stat } from "node:fs/promises";
+import { totalmem } from "node:os";
 import { Type } from "@sinclair/typebox";
 import {
   type Config,
@@ -598,6 +599,7 @@ export class LiveSessions {
           cgroup: this.config.shellCgroup,
           memoryBytes: this.config.sessionMemoryBytes,
           cpus: this.config.sessionCpus,
+          totalMemoryBytes: Math.floor((totalmem() * this.config.sessionsMemoryPercent) / 100),
           stopGraceMs: this.config.stopGraceMs,
         },
         ...(sandbox ? { sandbox } : {}),

@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { checkSandbox, probeSandbox } from "../../src/drivers/sandbox/index.js";
@@ -62,7 +62,7 @@ describe("live sessions and the sandbox setting", () => {
     expect(sandboxWarning(h.config)).toMatch(/sandbox is "none"/);
   });
 
-  it.runIf(sandbox.ok)("puts a session's process, memory and CPU limits in its cgroup", async () => {
+  it.runIf(sandbox.ok)("puts a session's process, memory and CPU limits in its cgroup, and every session's memory under one cap", async () => {
     h = new LiveHarness({ shellMaxProcesses: 50, sessionMemoryBytes: 128 * 1024 * 1024, sessionCpus: 0.5 });
     const session = await h.live.start({ kind: "python", name: "limited" });
     const cgroup = session.runtime_metadata.cgroup as string;
@@ -77,6 +77,10 @@ describe("live sessions and the sandbox setting", () => {
       expect(readFileSync(`${cgroup}/cpu.max`, "utf8").trim()).toBe("50000 100000");
     }
     expect(session.runtime_metadata).toMatchObject({ sandbox: "bwrap", sandbox_uid: expect.any(Number), network: true });
+    // Every session together: the parent cgroup holds sessionsMemoryPercent (75) of the machine's memory.
+    const total = Math.floor((totalmem() * 75) / 100);
+    const parent = cgroup.startsWith("/sys/fs/cgroup/pids/") ? "/sys/fs/cgroup/memory/sessiond/memory.limit_in_bytes" : `${join(cgroup, "..")}/memory.max`;
+    expect(readFileSync(parent, "utf8").trim()).toBe(String(total - (total % 4096)));
   });
 
   it.runIf(sandbox.ok)("keeps a recovered session on its uid and its network off, and its stop leaves nothing", async () => {

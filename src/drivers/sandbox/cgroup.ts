@@ -11,6 +11,8 @@ export interface CgroupLimits {
   readonly memoryBytes: number;
   /** CFS quota in cores (`cpu.max` / `cpu.cfs_quota_us`). */
   readonly cpus: number;
+  /** The memory of every session together: the limit of the parent `sessiond` cgroup. 0 for none. */
+  readonly totalMemoryBytes?: number;
 }
 
 const CGROUP_ROOT = "/sys/fs/cgroup";
@@ -33,8 +35,6 @@ export class SessionCgroup {
     /** One folder per hierarchy; the first lists the members. */
     private readonly dirs: readonly string[],
     private readonly version: 1 | 2,
-    /** The limits the host could apply (a v1 host may lack the memory or cpu hierarchy). */
-    readonly enforced: Readonly<Record<keyof CgroupLimits, boolean>>,
   ) {}
 
   /**
@@ -50,19 +50,21 @@ export class SessionCgroup {
         const enable = controllers.map((c) => `+${c}`).join(" ");
         writeFileSync(join(CGROUP_ROOT, "cgroup.subtree_control"), enable);
         writeFileSync(join(parent, "cgroup.subtree_control"), enable);
+        if (controllers.includes("memory")) writeOptional(parent, "memory.max", limitText(pageAligned(limits.totalMemoryBytes ?? 0)));
         const dir = join(parent, name);
         mkdirSync(dir, { recursive: true });
         writeFileSync(join(dir, "pids.max"), limitText(limits.maxProcesses));
-        const memory = controllers.includes("memory") && writeOptional(dir, "memory.max", limitText(limits.memoryBytes));
-        if (memory && limits.memoryBytes > 0) writeOptional(dir, "memory.swap.max", "0");
-        const cpu = controllers.includes("cpu") && writeOptional(dir, "cpu.max", limits.cpus > 0 ? `${cpuQuota(limits.cpus)} ${CFS_PERIOD_US}` : `max ${CFS_PERIOD_US}`);
-        return new SessionCgroup([dir], 2, { maxProcesses: true, memoryBytes: memory, cpus: cpu });
+        // A host without the memory or cpu controller still gets the others' limits.
+        if (controllers.includes("memory") && writeOptional(dir, "memory.max", limitText(limits.memoryBytes)) && limits.memoryBytes > 0) {
+          writeOptional(dir, "memory.swap.max", "0");
+        }
+        if (controllers.includes("cpu")) writeOptional(dir, "cpu.max", limits.cpus > 0 ? `${cpuQuota(limits.cpus)} ${CFS_PERIOD_US}` : `max ${CFS_PERIOD_US}`);
+        return new SessionCgroup([dir], 2);
       } catch {
         // Not writable here: try v1.
       }
     }
     const dirs: string[] = [];
-    const enforced = { maxProcesses: false, memoryBytes: false, cpus: false };
     for (const controller of V1_CONTROLLERS) {
       const root = join(CGROUP_ROOT, controller);
       if (!readable(join(root, "cgroup.procs"))) {
@@ -70,21 +72,25 @@ export class SessionCgroup {
         continue;
       }
       try {
-        const dir = join(root, "sessiond", name);
+        const parent = join(root, "sessiond");
+        mkdirSync(parent, { recursive: true });
+        if (controller === "memory") {
+          // Children count against their parent only in a hierarchy (always so on recent kernels; settable only while empty).
+          writeOptional(parent, "memory.use_hierarchy", "1");
+          writeOptional(parent, "memory.limit_in_bytes", limits.totalMemoryBytes ? String(pageAligned(limits.totalMemoryBytes)) : "-1");
+        }
+        const dir = join(parent, name);
         mkdirSync(dir, { recursive: true });
         if (controller === "pids") {
           writeFileSync(join(dir, "pids.max"), limitText(limits.maxProcesses));
-          enforced.maxProcesses = true;
         } else if (controller === "memory") {
           // -1 is v1's "no limit"; memsw (memory + swap) exists only where swap is accounted.
           const bytes = limits.memoryBytes > 0 ? String(limits.memoryBytes) : "-1";
           writeFileSync(join(dir, "memory.limit_in_bytes"), bytes);
           writeOptional(dir, "memory.memsw.limit_in_bytes", bytes);
-          enforced.memoryBytes = true;
         } else {
           writeFileSync(join(dir, "cpu.cfs_period_us"), String(CFS_PERIOD_US));
           writeFileSync(join(dir, "cpu.cfs_quota_us"), limits.cpus > 0 ? String(cpuQuota(limits.cpus)) : "-1");
-          enforced.cpus = true;
         }
         dirs.push(dir);
       } catch {
@@ -92,15 +98,15 @@ export class SessionCgroup {
         // This controller's limit is not applied; the others still are.
       }
     }
-    return new SessionCgroup(dirs, 1, enforced);
+    return new SessionCgroup(dirs, 1);
   }
 
   /** The cgroup a previous server made for `name`, if it is still there (its limits no longer matter). */
   static existing(name: string): SessionCgroup | undefined {
     const v2 = join(CGROUP_ROOT, "sessiond", name);
-    if (readable(join(v2, "cgroup.procs")) && readable(join(v2, "pids.max"))) return new SessionCgroup([v2], 2, NONE_ENFORCED);
+    if (readable(join(v2, "cgroup.procs")) && readable(join(v2, "pids.max"))) return new SessionCgroup([v2], 2);
     const dirs = V1_CONTROLLERS.map((c) => join(CGROUP_ROOT, c, "sessiond", name)).filter((dir) => readable(join(dir, "cgroup.procs")));
-    return dirs.length ? new SessionCgroup(dirs, 1, NONE_ENFORCED) : undefined;
+    return dirs.length ? new SessionCgroup(dirs, 1) : undefined;
   }
 
   /** The folder that lists the members (kept in runtime_metadata). */
@@ -161,8 +167,6 @@ export class SessionCgroup {
   }
 }
 
-const NONE_ENFORCED = { maxProcesses: false, memoryBytes: false, cpus: false } as const;
-
 async function removeWhenEmpty(dir: string): Promise<void> {
   for (let attempt = 0; attempt < 50; attempt++) {
     try {
@@ -175,6 +179,13 @@ async function removeWhenEmpty(dir: string): Promise<void> {
     }
   }
 }
+
+/** The kernel keeps memory limits in whole pages: a limit written so reads back as written. */
+function pageAligned(bytes: number): number {
+  return bytes - (bytes % PAGE_BYTES);
+}
+
+const PAGE_BYTES = 4096;
 
 function limitText(value: number): string {
   return value > 0 ? String(value) : "max";

@@ -63,7 +63,7 @@ const SYSTEM_LINKS = ["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"];
  */
 export async function prepareLaunch(spec: StartSpec, request: LaunchRequest): Promise<Launch> {
   const cgroup = spec.limits.cgroup
-    ? SessionCgroup.create(spec.sessionId, { maxProcesses: spec.limits.maxProcesses, memoryBytes: spec.limits.memoryBytes, cpus: spec.limits.cpus })
+    ? SessionCgroup.create(spec.sessionId, spec.limits)
     : undefined;
   const plan = spec.sandbox;
   let command = [request.command, ...request.args];
