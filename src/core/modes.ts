@@ -49,7 +49,7 @@ export function assertModeEnabled(
   const enabled = enabledModes(config, options.available);
   const listing = enabled.length
     ? `enabled modes: ${enabled.join(", ")}`
-    : "no mode is enabled (set ENABLE_SESSIONS=true, or executionModes.session in the config file)";
+    : "no mode is enabled (set ENABLE_SESSIONS=true, or executionModes.session in the config file, for the server: sessiond server restart picks it up)";
   const name = typeof kind === "string" ? kind : JSON.stringify(kind);
   if (!isExecKind(kind)) throw errors.validation(field, `${name} is not an execution mode; ${listing}`);
   if (!isModeEnabled(config, kind)) throw errors.validation(field, `${kind} is not enabled; ${listing}`);

@@ -660,7 +660,7 @@ describe("SessionManager", () => {
     it("refuses recover, resume and a status update back to active while live sessions are off, with the error a start gets, and leaves it crashed", async () => {
       const shell = await manager.create({ kind: "shell" });
       await manager.crash(shell.id);
-      const startError = "invalid kind: shell is not enabled; no mode is enabled (set ENABLE_SESSIONS=true, or executionModes.session in the config file)";
+      const startError = "invalid kind: shell is not enabled; no mode is enabled (set ENABLE_SESSIONS=true, or executionModes.session in the config file, for the server: sessiond server restart picks it up)";
       for (const attempt of [manager.recover(shell.id), manager.resume(shell.id), manager.update(shell.id, { status: "active" })]) {
         const err = await failure(attempt);
         expect(err).toMatchObject({ code: "validation", status: 400, field: "kind" });

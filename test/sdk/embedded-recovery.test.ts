@@ -25,7 +25,7 @@ describe("the embedded resumeSession of a crashed live session", () => {
     expect(err).toMatchObject({
       code: "validation",
       field: "kind",
-      message: "invalid kind: shell is not enabled; no mode is enabled (set ENABLE_SESSIONS=true, or executionModes.session in the config file)",
+      message: "invalid kind: shell is not enabled; no mode is enabled (set ENABLE_SESSIONS=true, or executionModes.session in the config file, for the server: sessiond server restart picks it up)",
     });
     expect(getSession(shell.id)?.status).toBe("crashed");
     // An agent session still resumes from a crash.
