@@ -231,6 +231,14 @@ export const ConfigSchema = Type.Object(
      */
     sessionsMemoryPercent: Type.Integer({ minimum: 0, maximum: 100 }),
     /**
+     * Disk one sandboxed session may fill: no file it writes may pass it (RLIMIT_FSIZE, enforced by
+     * the kernel), and a session whose workspace holds more is stopped (status timeout, reason
+     * disk_limit) at the next check. 0 for no limit. @default 10737418240 (10 GiB)
+     */
+    sessionDiskBytes: Type.Integer({ minimum: 0 }),
+    /** How often a sandboxed session's workspace is measured against sessionDiskBytes. @default 30000 */
+    diskCheckIntervalMs: Type.Integer({ minimum: 1 }),
+    /**
      * The interpreter python sessions run (resolved once per server to its real executable, so a
      * version-manager shim such as pyenv's is paid once, not per session). @default "python3"
      */
@@ -497,6 +505,8 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     sessionMemoryBytes: 2 * 1024 * MiB,
     sessionCpus: 1,
     sessionsMemoryPercent: 75,
+    sessionDiskBytes: 10 * 1024 * MiB,
+    diskCheckIntervalMs: 30_000,
     ptyCols: 120,
     ptyRows: 30,
     pythonPath: "python3",

@@ -73,6 +73,8 @@ export interface ProcessLimits {
   readonly cpus: number;
   /** The memory of every live session together (their parent cgroup's); 0 for none. */
   readonly totalMemoryBytes: number;
+  /** The largest file the session may write (RLIMIT_FSIZE); 0 for none. */
+  readonly fileBytes: number;
   /** When the process dies on its own, how long what it left behind gets between SIGTERM and SIGKILL. */
   readonly stopGraceMs: number;
 }

@@ -40,7 +40,7 @@ import { resolveSshTarget } from "./shell/ssh-options.js";
 import { envToSave, processEnv, sameState, savedState, withoutSessiondEnv } from "./runtime-state.js";
 import { SessionClocks, extendMsOf } from "./session-clocks.js";
 import { ensureWorkspace, freshRuntimeDir, removeRuntimeDir } from "./workspace.js";
-import { type SandboxCheck, SandboxPlanner, checkSandbox } from "./sandbox/index.js";
+import { type SandboxCheck, SandboxPlanner, checkSandbox, workspaceBytes } from "./sandbox/index.js";
 import type { SandboxPlan } from "./driver.js";
 
 /** What LiveSessions runs on. */
@@ -111,6 +111,8 @@ interface Entry {
   readonly background: BackgroundJobs;
   /** How the process is sandboxed; its uid goes back to the pool when the entry goes. */
   sandbox: SandboxPlan | undefined;
+  /** When its workspace was last measured against sessionDiskBytes. */
+  diskCheckedAt: number;
 }
 
 /** The parts of a start request that are never stored: target settings (ssh key) and secrets. */
@@ -562,6 +564,7 @@ export class LiveSessions {
       book: new ExecBook(this.config.maxQueuedExecs),
       background: new BackgroundJobs(),
       sandbox: undefined,
+      diskCheckedAt: now,
     };
     // Registered before any await: from here an exec waits for the start instead of finding no process.
     this.entries.set(session.id, entry);
@@ -600,6 +603,7 @@ export class LiveSessions {
           memoryBytes: this.config.sessionMemoryBytes,
           cpus: this.config.sessionCpus,
           totalMemoryBytes: Math.floor((totalmem() * this.config.sessionsMemoryPercent) / 100),
+          fileBytes: sandbox ? this.config.sessionDiskBytes : 0,
           stopGraceMs: this.config.stopGraceMs,
         },
         ...(sandbox ? { sandbox } : {}),
@@ -874,7 +878,9 @@ export class LiveSessions {
     for (const entry of this.entries.values()) {
       if (entry.state !== "live" || entry.clocks.paused) continue;
       await entry.background.noteActivity(entry.process, () => entry.clocks.activeNow());
-      const reason = overLimit({ startedAt: entry.clocks.lifetimeStart, lastActivity: entry.clocks.lastActivity, busy: entry.running !== undefined }, now, this.config);
+      const reason =
+        overLimit({ startedAt: entry.clocks.lifetimeStart, lastActivity: entry.clocks.lastActivity, busy: entry.running !== undefined }, now, this.config) ??
+        (await this.overDisk(entry, now));
       if (reason) {
         this.log.info({ session: entry.sessionId, reason }, "reaping a live session");
         void this.end(entry, { status: "timeout", reason }).catch((err: unknown) =>
@@ -882,6 +888,19 @@ export class LiveSessions {
         );
       }
     }
+  }
+
+  /**
+   * Why a sandboxed session's workspace is over config `sessionDiskBytes`, when it is and the
+   * check is due (every `diskCheckIntervalMs`). The kernel caps each file it writes; this catches
+   * many files together.
+   */
+  private async overDisk(entry: Entry, now: number): Promise<string | undefined> {
+    const limit = this.config.sessionDiskBytes;
+    if (!entry.sandbox || limit === 0 || now - entry.diskCheckedAt < this.config.diskCheckIntervalMs) return undefined;
+    entry.diskCheckedAt = now;
+    const used = await workspaceBytes(entry.sandbox.workspace, limit);
+    return used > limit ? `disk_limit: the workspace holds more than ${limit} bytes (sessionDiskBytes)` : undefined;
   }
 
   /** Follows status changes made through the SessionManager directly. Runs synchronously on the bus: only schedules work. */

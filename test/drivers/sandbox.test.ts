@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { checkSandbox, probeSandbox } from "../../src/drivers/sandbox/index.js";
 import { sandboxWarning } from "../../src/cli/config.js";
-import { LiveHarness, failure, processesOfUid, uniqueUidBase } from "./harness.js";
+import { LiveHarness, eventually, failure, processesOfUid, uniqueUidBase } from "./harness.js";
 
 const sandbox = checkSandbox();
 
@@ -95,6 +95,24 @@ describe("live sessions and the sandbox setting", () => {
     await h.live.exec("again", "setsid sleep 999 & sleep 1000 &");
     await h.live.stop("again");
     expect(processesOfUid(uid)).toEqual([]);
+  });
+
+  it.runIf(sandbox.ok)("caps each file a session writes at sessionDiskBytes, and stops a session whose workspace fills past it", async () => {
+    const MiB = 1024 * 1024;
+    h = new LiveHarness({ sessionDiskBytes: MiB, diskCheckIntervalMs: 50 });
+    await h.live.start({ kind: "shell", name: "disk" });
+    // The kernel stops the write at the cap (head dies of SIGXFSZ: 128 + 25); in /tmp, so the workspace stays small.
+    const big = await h.live.exec("disk", "head -c 3000000 /dev/zero > /tmp/big; echo $?; stat -c %s /tmp/big");
+    expect(big.stdout).toBe(`153\n${MiB}\n`);
+    expect((await h.manager.get("disk")).status).toBe("active");
+    // Several files each under the cap, together over it: the next check stops the session.
+    await h.live.exec("disk", "for i in 1 2 3; do head -c 900000 /dev/urandom > files/part$i; done");
+    const ended = await eventually(async () => {
+      const session = await h!.manager.get("disk");
+      return session.status === "timeout" ? session : undefined;
+    }, 5000, "the disk check");
+    const [timeout] = await h.manager.listEvents(ended.id, { types: ["timeout"] });
+    expect(timeout!.data.reason).toMatch(/^disk_limit: the workspace holds more than 1048576 bytes/);
   });
 
   it("refuses a start cwd the sandbox would not show, naming cwd", async () => {

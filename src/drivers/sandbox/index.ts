@@ -5,3 +5,4 @@ export { hostPidOf, innermostPid } from "./pid-view.js";
 export { type SandboxCheck, type SandboxHost, checkSandbox, probeSandbox } from "./probe.js";
 export { UidPool, ownWorkspace } from "./uids.js";
 export { HELPERS_DIR, installPrefix, packageDir } from "./program-paths.js";
+export { workspaceBytes } from "./disk-usage.js";

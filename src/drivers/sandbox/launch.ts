@@ -38,13 +38,15 @@ export const SANDBOX_USER = "session";
 /**
  * Closes every descriptor above `$1` (the server holds others without close-on-exec — node-pty's
  * terminal masters among them — which would reach the session and let it type into other
- * sessions' shells), joins each cgroup.procs file given before `--`, then becomes the program
- * after it. A shell, and not the server writing the pid after the spawn: by then the program
+ * sessions' shells), caps the size of any file it writes at `$2` KiB (0: no cap; soft and hard,
+ * so the session cannot raise it), joins each cgroup.procs file given before `--`, then becomes
+ * the program after it. A shell, and not the server writing the pid after the spawn: by then the program
  * may have forked children that would stay outside the session's limits. bash, not sh: dash
  * cannot name a descriptor above 9.
  */
 const LAUNCHER = [
-  'keep=$1; shift',
+  'keep=$1 fsize=$2; shift 2',
+  '[ "$fsize" = 0 ] || ulimit -f "$fsize" || exit 125',
   'for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt "$keep" ] 2>/dev/null && eval "exec $fd>&-"; done',
   'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || { echo "sessiond: could not join the cgroup $f" >&2; exit 125; }; shift; done',
   'shift; exec "$@"',
@@ -75,7 +77,8 @@ export async function prepareLaunch(spec: StartSpec, request: LaunchRequest): Pr
   const common = { env, cwd: plan ? "/" : spec.cwd, cgroup, sandboxed: plan !== undefined, memoryBytes: spec.limits.memoryBytes };
   if (!cgroup && !plan) return { file: command[0]!, args: command.slice(1), ...common };
   const keep = String(request.keepDescriptors ?? 2);
-  return { file: LAUNCHER_SHELL, args: ["-c", LAUNCHER, "sessiond-launch", keep, ...(cgroup?.procsFiles ?? []), "--", ...command], ...common };
+  const fileKib = String(Math.ceil(spec.limits.fileBytes / 1024));
+  return { file: LAUNCHER_SHELL, args: ["-c", LAUNCHER, "sessiond-launch", keep, fileKib, ...(cgroup?.procsFiles ?? []), "--", ...command], ...common };
 }
 
 /** The program a launch started, as the host sees it. */
@@ -112,9 +115,13 @@ export async function findProgram(launch: Pick<Launch, "sandboxed">, spawned: nu
 export function programExit(launch: Pick<Launch, "sandboxed" | "cgroup" | "memoryBytes">, exitCode: number | null, signal: number | null): ProcessExit {
   const bySignal = launch.sandboxed && signal === null && exitCode !== null && exitCode > 128 && exitCode <= 128 + MAX_SIGNAL;
   const status = bySignal ? { exitCode: null, signal: exitCode - 128 } : { exitCode: signal ? null : exitCode, signal };
-  if (!launch.cgroup?.oomKills()) return status;
-  return { ...status, cause: `killed by the kernel over the session's memory limit (sessionMemoryBytes: ${launch.memoryBytes} bytes)` };
+  if (launch.cgroup?.oomKills()) return { ...status, cause: `killed by the kernel over the session's memory limit (sessionMemoryBytes: ${launch.memoryBytes} bytes)` };
+  if (status.signal === SIGXFSZ) return { ...status, cause: "killed by the kernel for writing a file past the session's disk limit (sessionDiskBytes)" };
+  return status;
 }
+
+/** What the kernel sends a process writing past RLIMIT_FSIZE (Node, unlike Python, does not ignore it). */
+const SIGXFSZ = 25;
 
 /** Linux's highest real-time signal number. */
 const MAX_SIGNAL = 64;
