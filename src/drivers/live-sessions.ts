@@ -928,7 +928,8 @@ export class LiveSessions {
       const driver = this.drivers.get(session.kind);
       if (!driver) return;
       if (!entry) void this.relaunch(session, driver);
-      else if (entry.state === "stopping" && entry.process?.state === "exited") {
+      // Still being stopped (a sandboxed process takes a moment to end): follow once it has.
+      else if (entry.state === "stopping") {
         void entry.stopped?.then(() => {
           if (!this.entries.has(session.id)) void this.relaunch(session, driver);
         });

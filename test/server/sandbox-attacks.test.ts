@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -184,6 +184,23 @@ describe.runIf(sandbox.ok)("a sandboxed session attacking the server", () => {
     expect((await exec(id, "JSON.stringify(process.env)")).stdout).not.toContain(SECRET);
     const fds = await exec(id, `fs.readdirSync("/proc/self/fd").map((f) => { try { return fs.readlinkSync("/proc/self/fd/" + f); } catch { return ""; } }).join(" ")`);
     expect(fds.stdout).not.toMatch(/ptmx|\/dev\/pts/);
+  });
+
+  it("runs nothing on the host from a start request's env: BASH_ENV and LD_PRELOAD reach only the program inside", async () => {
+    // A script the attacker controls, in its own workspace, that would leave a mark on the host.
+    const own = await start("shell");
+    const workspace = (await call("GET", `/sessions/${own}`)).body.runtime_metadata.workspace as string;
+    const mark = join(home, "pwned");
+    await exec(own, `printf 'touch ${mark}\\n' > files/evil.sh; chmod +x files/evil.sh`);
+    expect(readFileSync(join(workspace, "files", "evil.sh"), "utf8")).toBe(`touch ${mark}\n`);
+    const env = { BASH_ENV: join(workspace, "files", "evil.sh"), ENV: join(workspace, "files", "evil.sh"), LD_PRELOAD: join(workspace, "files", "none.so") };
+    for (const kind of ["shell", "python", "typescript"]) {
+      const id = await start(kind, { env });
+      expect(existsSync(mark), kind).toBe(false);
+      // The program itself has them, as asked.
+      const seen = await exec(id, kind === "shell" ? "echo $BASH_ENV" : kind === "python" ? "import os\nprint(os.environ['BASH_ENV'])" : "process.env.BASH_ENV");
+      expect(seen.stdout, kind).toContain("evil.sh");
+    }
   });
 
   it("caps a fork of 1,000 processes at the session's limit, keeps the server answering, and stop leaves nothing", async () => {

@@ -63,7 +63,9 @@ export class PythonDriver implements SessionDriver {
       execFile(
         this.pythonPath,
         ["-c", "import sys; sys.stdout.write(sys.executable)"],
-        { env: spec.env, timeout: spec.limits.startTimeoutMs },
+        // The server's own environment, not the session's: this runs on the host, as the server,
+        // and a session's PATH, BASH_ENV or LD_PRELOAD (pyenv's shim is a bash script) must not choose what runs.
+        { timeout: spec.limits.startTimeoutMs },
         (err, stdout) => {
           if (!err && stdout.startsWith("/")) return resolve(stdout);
           // Not cached: the next start asks again (the interpreter may be installed by then).

@@ -53,32 +53,41 @@ const LAUNCHER = [
 ].join("\n");
 const LAUNCHER_SHELL = "/bin/bash";
 
+/**
+ * The last step before the program: reads its environment from the NUL-separated file `$1` and
+ * becomes the program with exactly that environment. The session's variables reach no process
+ * before this one: the launcher, bubblewrap and setpriv run as root on the host with a fixed
+ * environment, so a variable the session chose (LD_PRELOAD, BASH_ENV…) cannot run code there.
+ */
+const APPLY_ENV = 'f=$1; shift; vars=(); while IFS= read -r -d "" kv; do vars+=("$kv"); done < "$f"; exec -c /usr/bin/env -- "${vars[@]}" "$@"';
+
+/** The whole environment of the launcher, bubblewrap and setpriv. */
+const LAUNCH_ENV: Readonly<Record<string, string>> = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
+
 /** Top-level system folders a sandbox shows read-only, or as the same symlinks (merged /usr). */
 const SYSTEM_DIRS = ["/usr", "/etc"];
 const SYSTEM_LINKS = ["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"];
 
 /**
  * Prepares the start of `request` for `spec`: the session's cgroup (processes, memory, CPU), and
- * where the spec carries a sandbox plan, bubblewrap and setpriv around the program. The spawn's
- * environment is exactly the program's: nothing of the server's reaches the launcher, bubblewrap
- * (the sandbox's PID 1, whose environ a session could otherwise read) or the program.
+ * where the spec carries a sandbox plan, bubblewrap and setpriv around the program. Nothing of the
+ * server's environment reaches any of them, and the program's own environment is applied last
+ * (see APPLY_ENV), written to a file in the runtime folder that only the session's uid reads.
  */
 export async function prepareLaunch(spec: StartSpec, request: LaunchRequest): Promise<Launch> {
-  const cgroup = spec.limits.cgroup
-    ? SessionCgroup.create(spec.sessionId, spec.limits)
-    : undefined;
+  const cgroup = spec.limits.cgroup ? SessionCgroup.create(spec.sessionId, spec.limits) : undefined;
   const plan = spec.sandbox;
-  let command = [request.command, ...request.args];
-  let env: Record<string, string> = { ...request.env };
-  if (plan) {
-    command = [plan.tools.bwrap, ...(await bwrapArgs(spec, plan, request)), "--", plan.tools.setpriv, ...setprivArgs(plan), "--", ...command];
-    env = { ...env, HOME: plan.workspace, USER: SANDBOX_USER, LOGNAME: SANDBOX_USER, TMPDIR: "/tmp" };
-  }
-  const common = { env, cwd: plan ? "/" : spec.cwd, cgroup, sandboxed: plan !== undefined, memoryBytes: spec.limits.memoryBytes };
-  if (!cgroup && !plan) return { file: command[0]!, args: command.slice(1), ...common };
+  const common = { cwd: plan ? "/" : spec.cwd, cgroup, sandboxed: plan !== undefined, memoryBytes: spec.limits.memoryBytes };
+  if (!cgroup && !plan) return { file: request.command, args: request.args, env: request.env, ...common };
+  const env = plan ? { ...request.env, HOME: plan.workspace, USER: SANDBOX_USER, LOGNAME: SANDBOX_USER, TMPDIR: "/tmp" } : request.env;
+  const envFile = join(spec.runtimeDir, "env");
+  await writeFile(envFile, Object.entries(env).map(([name, value]) => `${name}=${value}\0`).join(""), { mode: 0o400 });
+  await chownForSession(envFile, plan);
+  let command = [LAUNCHER_SHELL, "-c", APPLY_ENV, "sessiond-env", envFile, request.command, ...request.args];
+  if (plan) command = [plan.tools.bwrap, ...(await bwrapArgs(spec, plan, request)), "--", plan.tools.setpriv, ...setprivArgs(plan), "--", ...command];
   const keep = String(request.keepDescriptors ?? 2);
   const fileKib = String(Math.ceil(spec.limits.fileBytes / 1024));
-  return { file: LAUNCHER_SHELL, args: ["-c", LAUNCHER, "sessiond-launch", keep, fileKib, ...(cgroup?.procsFiles ?? []), "--", ...command], ...common };
+  return { file: LAUNCHER_SHELL, args: ["-c", LAUNCHER, "sessiond-launch", keep, fileKib, ...(cgroup?.procsFiles ?? []), "--", ...command], env: LAUNCH_ENV, ...common };
 }
 
 /** The program a launch started, as the host sees it. */
