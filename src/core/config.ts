@@ -345,9 +345,9 @@ export const ConfigSchema = Type.Object(
     rateLimitWindowMs: Type.Integer({ minimum: 1 }),
     /**
      * Failed bearer-token attempts over TCP (token missing, malformed or unknown) one client
-     * address may make per `authFailureWindowMs`. Past it, every TCP request from that address is
-     * answered 429 (`rate_limited`, with `Retry-After`), even with a valid token, until the window
-     * that began with its first failure ends. Successful requests and the Unix socket are not
+     * address may make per `authFailureWindowMs`. Past it, every further failure from that address
+     * is answered 429 (`rate_limited`, with `Retry-After`) until the window that began with its first
+     * failure ends; a valid token still passes (see docs/api.md, why). Successful requests and the Unix socket are not
      * counted. IPv6 clients count per /64. 0 turns it off.
      * @default 20
      */

@@ -35,31 +35,35 @@ const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
  * auth are the local admin; TCP requests need `Authorization: Bearer <token>`. Readers may only
  * GET. Tokens are never logged (see the logger's redaction) nor echoed in errors.
  *
- * A TCP client address that failed too often (config `authMaxFailures`) is refused with 429
- * before its token is looked at, so that a guess that happens to be right is refused like the
- * others. WebSocket and SSE routes are ordinary routes: their upgrade or opening request passes
- * this same hook.
+ * A TCP client address that failed too often (config `authMaxFailures`) gets 429 instead of 401
+ * for every further failure until its window ends, and its failures are logged once. A request
+ * with a valid token still passes: sandboxed sessions with network share the host's loopback
+ * address with every local client, so refusing the address outright would let one session lock
+ * everyone out; and a guess cannot succeed anyway against tokens of 32 characters and more (the
+ * rule configured tokens must meet). WebSocket and SSE routes are ordinary routes: their
+ * upgrade or opening request passes this same hook.
  */
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   app.decorateRequest("principal", null as unknown as Principal);
   const { failures } = options;
   const limited = options.enabled && failures.enabled;
   app.addHook("onRequest", (request, reply, done) => {
-    if (limited && !isLocal(request.raw)) {
-      const refusedMs = failures.refusedForMs(request.ip);
-      if (refusedMs !== undefined) {
-        const seconds = Math.max(1, Math.ceil(refusedMs / 1000));
-        reply.header("retry-after", String(seconds));
-        done(new SessiondError("rate_limited", { reason: `too many failed authentications from this address; retry in ${seconds} s` }));
-        return;
-      }
-    }
     let principal: Principal;
     try {
       principal = authenticate(request, options);
     } catch (err) {
-      if (limited && failures.recordFailure(request.ip)) {
-        request.log.warn({ address: request.ip }, "too many failed authentications from one address: refusing it until its window ends");
+      if (limited && !isLocal(request.raw)) {
+        // Refused already, before this failure: the failure that reaches the limit still gets its 401.
+        const refusedMs = failures.refusedForMs(request.ip);
+        if (failures.recordFailure(request.ip)) {
+          request.log.warn({ address: request.ip }, "too many failed authentications from one address: answering 429 until its window ends");
+        }
+        if (refusedMs !== undefined) {
+          const seconds = Math.max(1, Math.ceil(refusedMs / 1000));
+          reply.header("retry-after", String(seconds));
+          done(new SessiondError("rate_limited", { reason: `too many failed authentications from this address; retry in ${seconds} s` }));
+          return;
+        }
       }
       done(err as Error);
       return;

@@ -21,10 +21,10 @@ interface Failures {
 
 /**
  * Counts failed bearer-token attempts per client address, so that a token cannot be guessed by
- * trying many: past `maxFailures` in a window the address is refused until that window ends,
- * whatever it sends. Only failures are counted (successful requests cost nothing here), which is
+ * trying many: past `maxFailures` in a window its failures are answered 429 until that window
+ * ends (the auth hook still lets a valid token through). Only failures are counted (successful requests cost nothing here), which is
  * why this is not @fastify/rate-limit: its store counts every request a route sees and has no way
- * to count only those the auth hook refused, nor to refuse an address before the token is checked.
+ * to count only those the auth hook refused.
  *
  * The counters live in an LRU of bounded size: an attacker spreading over many addresses evicts
  * the oldest counters instead of growing memory, and an address that keeps trying stays recent.
@@ -66,7 +66,7 @@ export class AuthFailureLimiter {
 
   /**
    * Counts one failed attempt from the address.
-   * @returns true when this failure reached the limit (the address is refused from now on)
+   * @returns true when this failure reached the limit (its next failures are refused)
    */
   recordFailure(address: string | undefined): boolean {
     if (!this.enabled) return false;
