@@ -9,6 +9,7 @@ import { LiveSessions } from "../drivers/index.js";
 import { adoptLegacyWorkspaces } from "../drivers/workspace.js";
 import type { Store } from "../store/index.js";
 import { AuthFailureLimiter, TokenRegistry, assertAuthAllowed, ensureAdminToken, installAuth } from "./auth/index.js";
+import { installWebSocketHandshakeCheck } from "./websocket-handshake.js";
 import { installContentTypes } from "./content-types.js";
 import { clientErrorHandler, installRawErrors } from "./client-error.js";
 import { frameworkErrors, installErrorHandling } from "./error-handler.js";
@@ -135,6 +136,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     ...(options.clock ? { clock: options.clock } : {}),
   });
   installAuth(app, { registry, enabled: config.auth, publicPrefixes: [DOCS_PREFIX], failures });
+  installWebSocketHandshakeCheck(app);
   if (verbose) {
     app.addHook("onResponse", async (request, reply) => {
       request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime, principal: request.principal?.name }, "request");
