@@ -1,7 +1,7 @@
 /**
  * What the sandbox costs (docs/security.md), measured in-process through LiveSessions, each
  * sandboxed figure beside the same thing unsandboxed (config `sandbox: "none"`) in the same run,
- * interleaved round by round:
+ * interleaved exec by exec (starts round by round):
  *
  *   - a warm shell exec of `true` and a python `x += 1`: p50 within +10% of unsandboxed;
  *   - a shell and a python session's start (LiveSessions.start → active and ready);
@@ -105,10 +105,15 @@ export async function benchSandbox(options: { quick?: boolean } = {}): Promise<S
     }
     for (let round = 0; round < rounds; round++) {
       log(`sandbox round ${round + 1}/${rounds}`);
+      // Exec by exec, alternating which mode goes first: the machine's drift falls on both alike.
+      for (let i = 0; i < perRound; i++) {
+        for (const mode of i % 2 ? (["none", "bwrap"] as const) : (["bwrap", "none"] as const)) {
+          samples.shell[mode].push(...(await timedLoop(engines[mode].live, sessions[mode].shell, "true", 1)));
+          samples.python[mode].push(...(await timedLoop(engines[mode].live, sessions[mode].python, "x += 1", 1)));
+        }
+      }
       for (const mode of round % 2 ? (["none", "bwrap"] as const) : (["bwrap", "none"] as const)) {
         const { live } = engines[mode];
-        samples.shell[mode].push(...(await timedLoop(live, sessions[mode].shell, "true", perRound)));
-        samples.python[mode].push(...(await timedLoop(live, sessions[mode].python, "x += 1", perRound)));
         for (let i = 0; i < starts; i++) {
           samples.shellStart[mode].push(await timedStart(live, "shell"));
           samples.pythonStart[mode].push(await timedStart(live, "python"));
