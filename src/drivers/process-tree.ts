@@ -42,12 +42,14 @@ export function readStat(pid: number): ProcStat | undefined {
   };
 }
 
-/** Every process visible in /proc. */
-export function listProcesses(): ProcStat[] {
+/** Every process visible in /proc, or those whose pid `wanted` accepts (reading a stat is the cost). */
+export function listProcesses(wanted?: (pid: number) => boolean): ProcStat[] {
   const stats: ProcStat[] = [];
   for (const entry of readdirSync("/proc")) {
     if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
-    const stat = readStat(Number(entry));
+    const pid = Number(entry);
+    if (wanted && !wanted(pid)) continue;
+    const stat = readStat(pid);
     if (stat) stats.push(stat);
   }
   return stats;
