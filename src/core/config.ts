@@ -75,6 +75,12 @@ export const ConfigSchema = Type.Object(
     webhookMaxBufferedEvents: Type.Integer({ minimum: 1 }),
     /** The longest the webhook sender sleeps before looking for due deliveries in the store. @default 5000 */
     webhookPollIntervalMs: Type.Integer({ minimum: 1 }),
+    /**
+     * How long closing the webhook sender (server shutdown, the embedded API's `closeSessions()`)
+     * keeps sending deliveries that are due before handing the rest back to the store for the
+     * next process with a sender; 0 hands them back at once. @default 5000
+     */
+    webhookDrainTimeoutMs: Type.Integer({ minimum: 0 }),
     /** Delivered and failed webhook deliveries older than this are deleted from the log; 0 keeps them. @default 604800000 (7 days) */
     webhookLogRetentionMs: Type.Integer({ minimum: 0 }),
     /** How often old webhook deliveries are pruned. @default 3600000 (1 hour) */
@@ -491,6 +497,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     stopGraceMs: 2_000,
     interruptGraceMs: 2_000,
     stateSyncMs: 1_000,
+    webhookDrainTimeoutMs: 5000,
     ssh: { port: SSH_DEFAULT_PORT },
     shellPath: "bash",
     shellEnv: ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SHELL"],

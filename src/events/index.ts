@@ -45,8 +45,9 @@ export interface EventSinks {
   /**
    * Flushes the manager (so every change committed so far reaches the sinks), then stops both
    * sinks: queued Redis messages are published if Redis is up, buffered webhook events are
-   * recorded, attempts in flight are handed back as pending. Call it before `manager.close()`:
-   * the store must still be open.
+   * recorded, due webhook deliveries are sent for up to `webhookDrainTimeoutMs`, and what is
+   * still in flight then is handed back as pending. Call it before `manager.close()`: the store
+   * must still be open.
    */
   close(): Promise<void>;
 }

@@ -190,9 +190,17 @@ export interface SyncStore {
    * Atomically takes up to `limit` of the soonest pending deliveries due at `now` (returned oldest
    * first) and moves their `next_attempt_at` to `leaseUntil`, so no other claim takes them while
    * they are attempted; a claimer that dies leaves them due again once the lease runs out.
+   *
+   * Only a delivery that heads its (webhook_id, session_id) queue is taken: one with no pending
+   * delivery of a lower seq for the same webhook and session (claimed, backing off or due). So a
+   * session's deliveries to one webhook go out one at a time in seq order, across processes and
+   * restarts, while other sessions' queues are not held up.
    */
   claimDueWebhookDeliveries(now: string, leaseUntil: string, limit: number): WebhookDelivery[];
-  /** When the soonest pending delivery is due (ISO), or undefined when none is pending. */
+  /**
+   * When the soonest pending delivery that heads its queue (as a claim takes them) is due (ISO),
+   * or undefined when none is pending.
+   */
   nextWebhookDeliveryAt(): string | undefined;
   updateWebhookDelivery(update: WebhookDeliveryUpdate): void;
   getWebhookDelivery(id: string): WebhookDelivery | undefined;

@@ -57,12 +57,15 @@ describe("webhook deliveries across a restart", () => {
     const s = await first.manager.create({ mode: "developer", task: "survive a restart" });
     await first.manager.complete(s.id, { ok: true });
     const log = async (store: Store) => (await store.listWebhookDeliveries(hook.id, { limit: 10 })).items;
-    // Nothing listens on the port: attempts fail with a refused connection and stay pending.
-    await waitFor("two failed attempts each", async () => {
+    // Nothing listens on the port: attempts fail with a refused connection and stay pending, the
+    // session's complete queued behind its start.
+    await waitFor("two failed attempts at the start", async () => {
       const ds = await log(first.store);
-      return ds.length === 2 && ds.every((d) => d.attempts >= 2 && d.status === "pending");
+      return ds.length === 2 && ds.every((d) => d.status === "pending") && ds[1]!.attempts >= 2;
     });
-    expect((await log(first.store))[0]!.last_error).toMatch(/ECONNREFUSED/);
+    const [complete, started] = await log(first.store);
+    expect(started!.last_error).toMatch(/ECONNREFUSED/);
+    expect(complete).toMatchObject({ event: "complete", attempts: 0 });
     await shutdown();
 
     const receiver = await receive({ port, secret: "s3cret" });
@@ -71,18 +74,20 @@ describe("webhook deliveries across a restart", () => {
 
     const delivered = await log(second.store);
     expect(delivered.map((d) => d.event)).toEqual(["complete", "start"]);
+    expect(delivered.map((d) => d.attempts)).toEqual([1, expect.any(Number)]);
+    expect(delivered[1]!.attempts).toBeGreaterThanOrEqual(3);
     for (const d of delivered) {
-      expect(d.attempts).toBeGreaterThanOrEqual(3);
       expect(d).toMatchObject({ session_id: s.id, last_status_code: 200, last_error: null, next_attempt_at: null });
     }
     expect(receiver.received).toHaveLength(2);
-    expect(receiver.received.map((r) => r.headers["x-sessiond-delivery"]).sort()).toEqual(delivered.map((d) => d.id).sort());
+    expect(receiver.received.map((r) => r.headers["x-sessiond-delivery"])).toEqual(delivered.map((d) => d.id).reverse());
     expect(receiver.received.every((r) => r.verified)).toBe(true);
-    expect(receiver.received.map((r) => (r.payload as { event: string }).event).sort()).toEqual(["complete", "start"]);
+    expect(receiver.received.map((r) => (r.payload as { event: string }).event)).toEqual(["start", "complete"]);
   });
 
   it("hands back an attempt interrupted by shutdown as due, so the next run sends it", async () => {
-    home = tempHome({ webhookAllowHosts: ["127.0.0.1"], webhookTimeoutMs: 30_000, webhookFlushIntervalMs: 0, webhookPollIntervalMs: 100 });
+    // A drain of 0: shutdown interrupts the hanging attempt at once.
+    home = tempHome({ webhookAllowHosts: ["127.0.0.1"], webhookTimeoutMs: 30_000, webhookFlushIntervalMs: 0, webhookPollIntervalMs: 100, webhookDrainTimeoutMs: 0 });
     const hanging = await receive({ script: ["hang"] });
     const first = await boot(home.config);
     const hook = { id: newId(), url: hanging.url, events: ["start"], secret: null, created_at: new Date().toISOString() };

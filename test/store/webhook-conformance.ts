@@ -55,10 +55,10 @@ export function runWebhookDeliveryConformance(name: string, open: WebhookStoreFa
     });
 
     it("claims due pending deliveries soonest first and leases them until the given time", async () => {
-      const late = delivery({ seq: 1, next_attempt_at: at(30) });
-      const soon = delivery({ seq: 2, next_attempt_at: at(5) });
-      const sooner = delivery({ seq: 3, next_attempt_at: at(1) });
-      const done = delivery({ seq: 4, status: "delivered", next_attempt_at: null });
+      const late = delivery({ session_id: "s1", next_attempt_at: at(30) });
+      const soon = delivery({ session_id: "s2", next_attempt_at: at(5) });
+      const sooner = delivery({ session_id: "s3", next_attempt_at: at(1) });
+      const done = delivery({ session_id: "s4", status: "delivered", next_attempt_at: null });
       await store.putWebhookDeliveries([late, soon, sooner, done]);
 
       const claimed = await store.claimDueWebhookDeliveries(at(10), at(100), 1);
@@ -69,6 +69,39 @@ export function runWebhookDeliveryConformance(name: string, open: WebhookStoreFa
       expect(rest.map((d) => d.id)).toEqual([soon.id]);
       expect(await store.claimDueWebhookDeliveries(at(10), at(100), 10)).toEqual([]);
       expect(await store.nextWebhookDeliveryAt()).toBe(at(30));
+    });
+
+    it("claims only the earliest pending event of a session per webhook, while other sessions and webhooks go ahead", async () => {
+      const first = delivery({ seq: 1, next_attempt_at: at(5) });
+      const second = delivery({ seq: 2, next_attempt_at: at(1) });
+      const third = delivery({ seq: 3, next_attempt_at: at(1) });
+      const otherSession = delivery({ session_id: "s2", seq: 2, next_attempt_at: at(2) });
+      const otherWebhook = delivery({ webhook_id: "w2", seq: 2, next_attempt_at: at(3) });
+      await store.putWebhookDeliveries([third, second, first, otherSession, otherWebhook]);
+
+      const claimed = await store.claimDueWebhookDeliveries(at(10), at(100), 10);
+      expect(claimed.map((d) => d.id).sort()).toEqual([first.id, otherSession.id, otherWebhook.id].sort());
+      // The first is in flight: the session's later events wait behind it.
+      expect(await store.claimDueWebhookDeliveries(at(10), at(100), 10)).toEqual([]);
+      expect(await store.nextWebhookDeliveryAt()).toBe(at(100));
+
+      await store.updateWebhookDelivery({ ...first, status: "delivered", attempts: 1, next_attempt_at: null, delivered_at: at(10) });
+      expect((await store.claimDueWebhookDeliveries(at(10), at(100), 10)).map((d) => d.id)).toEqual([second.id]);
+      // Failed for good also lets the next one go.
+      await store.updateWebhookDelivery({ ...second, status: "failed", attempts: 3, next_attempt_at: null, last_error: "HTTP 500" });
+      expect((await store.claimDueWebhookDeliveries(at(10), at(100), 10)).map((d) => d.id)).toEqual([third.id]);
+    });
+
+    it("holds a session's later events behind an earlier one backing off, and says when that one is due", async () => {
+      const first = delivery({ seq: 1 });
+      const second = delivery({ seq: 2 });
+      await store.putWebhookDeliveries([first, second]);
+      await store.claimDueWebhookDeliveries(at(0), at(20), 10);
+      await store.updateWebhookDelivery({ ...first, attempts: 1, last_status_code: 503, last_error: "HTTP 503", next_attempt_at: at(40) });
+
+      expect(await store.claimDueWebhookDeliveries(at(30), at(60), 10)).toEqual([]);
+      expect(await store.nextWebhookDeliveryAt()).toBe(at(40));
+      expect((await store.claimDueWebhookDeliveries(at(40), at(60), 10)).map((d) => d.id)).toEqual([first.id]);
     });
 
     it("makes a claimed delivery due again once its lease runs out", async () => {

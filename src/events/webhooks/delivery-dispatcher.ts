@@ -32,7 +32,9 @@ export interface DeliveryDispatcherOptions {
 
 /**
  * Sends due deliveries from the store with bounded concurrency. The store is the queue: each
- * round claims (leases) as many due deliveries as there are free slots, attempts each once, and
+ * round claims (leases) as many due deliveries as there are free slots (only the head of each
+ * webhook's queue of one session's events, so those go out one at a time, in seq order; see
+ * `Store.claimDueWebhookDeliveries`), attempts each once, and
  * writes the outcome back: delivered, failed for good after `maxAttempts`, or pending again with
  * `next_attempt_at` pushed out by the backoff; an attempt the target policy refused fails the
  * delivery at once (trying again would be refused again). It wakes when deliveries are recorded,
@@ -71,15 +73,48 @@ export class DeliveryDispatcher {
   }
 
   /**
-   * Stops claiming, interrupts attempts in flight and hands their deliveries back to the store
-   * as due (a restart sends them again; receivers drop repeats by delivery id).
+   * Sends what is due for up to `drainTimeoutMs` (see `drain`), then stops claiming, interrupts
+   * attempts still in flight and hands their deliveries back to the store as due, the attempt
+   * not counted (the next process with a sender sends them again, under the same delivery id).
+   * Deliveries backing off into the future stay pending as they are.
    */
-  async close(): Promise<void> {
+  async close(drainTimeoutMs = 0): Promise<void> {
+    if (drainTimeoutMs > 0 && !this.closed) {
+      let expire: NodeJS.Timeout | undefined;
+      // Not unref'd: a process ending while it drains would leave attempts leased, not handed back.
+      const expired = new Promise<void>((resolve) => (expire = setTimeout(resolve, drainTimeoutMs)));
+      try {
+        await Promise.race([this.drain(), expired]);
+      } finally {
+        clearTimeout(expire);
+      }
+    }
     this.closed = true;
     clearTimeout(this.timer);
     this.shutdown.abort();
     await this.pumping;
     await Promise.all(this.inFlight);
+  }
+
+  /**
+   * Resolves once nothing is due: no attempt in flight, and a fresh look at the store claims
+   * nothing. An attempt that ends wakes the dispatcher, which claims the next due delivery (the
+   * next event of the same session included), so this sends queues through to their end; a
+   * delivery whose attempt failed is backing off into the future and is not waited for, nor are
+   * the later events queued behind it.
+   */
+  private async drain(): Promise<void> {
+    for (;;) {
+      if (this.inFlight.size) {
+        await Promise.race(this.inFlight);
+      } else if (this.pumping) {
+        await this.pumping;
+      } else {
+        this.wake();
+        await this.pumping;
+        if (!this.inFlight.size && !this.pumping) return;
+      }
+    }
   }
 
   private async pump(): Promise<void> {

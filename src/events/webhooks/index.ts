@@ -52,10 +52,17 @@ export interface WebhookSink {
   /** Records buffered events as deliveries now; resolves once they are in the store. */
   flush(): Promise<void>;
   /**
-   * Stops listening, records what is buffered, interrupts attempts in flight (their deliveries
-   * stay pending, due at once) and closes the HTTP client. The store stays open.
+   * Stops listening and records what is buffered; then, for up to `drainTimeoutMs`, sends the
+   * deliveries that are due (a session's next events after its earlier ones), until none is;
+   * then interrupts attempts still in flight (their deliveries stay pending, due at once, for the
+   * next process with a sender) and closes the HTTP client. Deliveries backing off into the
+   * future, and the later events of their sessions, stay pending in the store. The store stays
+   * open. Later calls return the first call's promise.
+   *
+   * @param options.drainTimeoutMs how long to keep sending; 0 hands everything back at once.
+   *   @default config `webhookDrainTimeoutMs`
    */
-  close(): Promise<void>;
+  close(options?: { readonly drainTimeoutMs?: number }): Promise<void>;
 }
 
 /**
@@ -140,11 +147,11 @@ export function startWebhooks(options: WebhookSinkOptions): WebhookSink {
     stats: () => ({ ...recorder.stats(), inFlight: dispatcher.inFlightCount }),
     registrations: async () => [...(await registrations()).values()],
     flush: () => recorder.flush(),
-    close: () =>
+    close: (closeOptions) =>
       (closing ??= (async () => {
         clearInterval(pruning);
         await recorder.close();
-        await dispatcher.close();
+        await dispatcher.close(closeOptions?.drainTimeoutMs ?? config.webhookDrainTimeoutMs);
         await dispatcherAgent.close();
       })()),
   };

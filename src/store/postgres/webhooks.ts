@@ -25,6 +25,14 @@ const DELIVERY_COLUMNS = [
   ["next_attempt_at", "text"], ["created_at", "text"], ["delivered_at", "text"], ["body", "text"],
 ] as const satisfies readonly (readonly [keyof WebhookDelivery, string])[];
 
+/**
+ * Whether pending delivery `d` heads its (webhook, session) queue: no earlier event of its
+ * session is still pending for its webhook (in flight, backing off, or not yet tried). The probe
+ * runs on the (webhook_id, session_id, seq) unique index.
+ */
+const HEAD_OF_QUEUE = `NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.webhook_id = d.webhook_id
+  AND e.session_id = d.session_id AND e.seq < d.seq AND e.status = 'pending')`;
+
 /** Webhook registrations and deliveries over `pool`; a claim leases rows with one UPDATE. */
 export function webhookTables(pool: pg.Pool): WebhookTables {
   return {
@@ -59,12 +67,15 @@ export function webhookTables(pool: pg.Pool): WebhookTables {
 
     async claimDueWebhookDeliveries(now, leaseUntil, limit) {
       // One statement, so the pick and the lease are atomic; SKIP LOCKED lets claimers on other
-      // connections take other rows instead of waiting. RETURNING has no order, hence the sort.
+      // connections take other rows instead of waiting. Only the head of each (webhook, session)
+      // queue may be picked, so one session's deliveries go out in seq order: a claimer that sees
+      // the head still pending (even leased by another) leaves the rest of that queue alone.
+      // RETURNING has no order, hence the sort.
       const claimed = await rows<WebhookDelivery>(
         pool,
         `UPDATE webhook_deliveries SET next_attempt_at = $1
-         WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $2
-                      ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+         WHERE id IN (SELECT d.id FROM webhook_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= $2 AND ${HEAD_OF_QUEUE}
+                      ORDER BY d.next_attempt_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED)
          RETURNING *`,
         [leaseUntil, now, limit],
       );
@@ -74,7 +85,8 @@ export function webhookTables(pool: pg.Pool): WebhookTables {
     async nextWebhookDeliveryAt() {
       const [row] = await rows<{ at: string }>(
         pool,
-        "SELECT next_attempt_at AS at FROM webhook_deliveries WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1",
+        `SELECT d.next_attempt_at AS at FROM webhook_deliveries d WHERE d.status = 'pending' AND ${HEAD_OF_QUEUE}
+         ORDER BY d.next_attempt_at LIMIT 1`,
       );
       return row?.at;
     },

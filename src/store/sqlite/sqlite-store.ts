@@ -340,11 +340,13 @@ export class SqliteStore implements SyncStore {
   private deliveryInsert: Database.Transaction<(batch: readonly WebhookDelivery[]) => number> | undefined;
 
   claimDueWebhookDeliveries(now: string, leaseUntil: string, limit: number): WebhookDelivery[] {
-    // One statement, so the pick and the lease are atomic; RETURNING has no order, hence the sort.
+    // One statement, so the pick and the lease are atomic; only the head of each (webhook,
+    // session) queue may be picked, so one session's deliveries go out in seq order. RETURNING
+    // has no order, hence the sort.
     const rows = this.stmt(
       `UPDATE webhook_deliveries SET next_attempt_at = ?
-       WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
-                    ORDER BY next_attempt_at, id LIMIT ?)
+       WHERE id IN (SELECT d.id FROM webhook_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND ${HEAD_OF_QUEUE}
+                    ORDER BY d.next_attempt_at, d.id LIMIT ?)
        RETURNING *`,
     ).all(leaseUntil, now, limit) as WebhookDelivery[];
     return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -352,7 +354,8 @@ export class SqliteStore implements SyncStore {
 
   nextWebhookDeliveryAt(): string | undefined {
     const row = this.stmt(
-      "SELECT next_attempt_at AS at FROM webhook_deliveries WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1",
+      `SELECT d.next_attempt_at AS at FROM webhook_deliveries d WHERE d.status = 'pending' AND ${HEAD_OF_QUEUE}
+       ORDER BY d.next_attempt_at LIMIT 1`,
     ).get() as { at: string } | undefined;
     return row?.at;
   }
@@ -476,4 +479,12 @@ const DELIVERY_COLUMNS = [
   "id", "webhook_id", "event", "session_id", "seq", "status", "attempts", "last_status_code", "last_error",
   "next_attempt_at", "created_at", "delivered_at", "body",
 ] as const;
+
+/**
+ * Whether pending delivery `d` heads its (webhook, session) queue: no earlier event of its
+ * session is still pending for its webhook (in flight, backing off, or not yet tried). The probe
+ * runs on the (webhook_id, session_id, seq) unique index.
+ */
+const HEAD_OF_QUEUE = `NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.webhook_id = d.webhook_id
+  AND e.session_id = d.session_id AND e.seq < d.seq AND e.status = 'pending')`;
 

@@ -26,9 +26,13 @@ export interface Receiver {
 
 /**
  * Starts a receiver. `script` gives the replies to the first requests in order (e.g. `[500,
- * "hang"]`); every later request gets 200. It checks each signature with `secret`.
+ * "hang"]`); every later request gets 200. `answer`, when given, is asked first for each request
+ * (with the requests received before it) and its reply wins unless it returns undefined. It checks
+ * each signature with `secret`.
  */
-export function startReceiver(options: { script?: Reply[]; secret?: string; port?: number } = {}): Promise<Receiver> {
+export function startReceiver(
+  options: { script?: Reply[]; secret?: string; port?: number; answer?: (payload: unknown, earlier: readonly Received[]) => Reply | undefined } = {},
+): Promise<Receiver> {
   const script = [...(options.script ?? [])];
   const received: Received[] = [];
   const server = createServer((req, res) => {
@@ -36,7 +40,7 @@ export function startReceiver(options: { script?: Reply[]; secret?: string; port
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const body = Buffer.concat(chunks).toString("utf8");
-      const reply = script.shift() ?? 200;
+      const reply = options.answer?.(JSON.parse(body), received) ?? script.shift() ?? 200;
       const verified =
         options.secret === undefined
           ? null
