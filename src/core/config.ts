@@ -176,6 +176,17 @@ export const ConfigSchema = Type.Object(
     reaperIntervalMs: Type.Integer({ minimum: 1 }),
     /** Live execution sessions one server may hold; more are refused (429). @default 256 */
     maxLiveSessions: Type.Integer({ minimum: 0 }),
+    /**
+     * At start, bring back the live sessions that crashed only because a server went away: those
+     * whose latest crash reason is `sessiond shut down` or `sessiond restarted; the process is
+     * gone` (python and typescript ones with their cells replayed, which repeats their side
+     * effects). In the background after the app is ready, a few at a time, within
+     * `maxLiveSessions`; each gets an `auto_recovered` event, or stays crashed with an
+     * `auto_recover_failed` event saying why (docs/exec-sessions.md#automatic-recovery). Env
+     * `SESSIOND_AUTO_RECOVER`.
+     * @default false
+     */
+    autoRecover: Type.Boolean(),
     /** How long a live session's process may take to start and become ready. @default 10000 */
     startTimeoutMs: Type.Integer({ minimum: 1 }),
     /** After SIGTERM (SIGHUP for the shell itself) at stop, how long before SIGKILL. @default 2000 */
@@ -494,6 +505,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     maxLifetimeMs: 86_400_000,
     reaperIntervalMs: 5_000,
     maxLiveSessions: 256,
+    autoRecover: false,
     startTimeoutMs: 10_000,
     stopGraceMs: 2_000,
     interruptGraceMs: 2_000,

@@ -35,6 +35,7 @@ import { type DriverLog, silentLog } from "./log.js";
 import { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind } from "./modes.js";
 import { markOrphansCrashed } from "./orphans.js";
 import { Reaper, overLimit } from "./reaper.js";
+import { SERVER_GONE } from "./server-gone.js";
 import { DriverRegistry, defaultDrivers } from "./registry.js";
 import { resolveSshTarget } from "./shell/ssh-options.js";
 import { envToSave, processEnv, sameState, savedState, withoutSessiondEnv } from "./runtime-state.js";
@@ -513,7 +514,7 @@ export class LiveSessions {
     if (this.closed) return;
     this.closed = true;
     this.reaper.stop();
-    await Promise.all([...this.entries.values()].map((entry) => this.end(entry, { status: "crashed", reason: "sessiond shut down" })));
+    await Promise.all([...this.entries.values()].map((entry) => this.end(entry, { status: "crashed", reason: SERVER_GONE.shutDown })));
     this.unsubscribe();
   }
 
@@ -1029,7 +1030,7 @@ export class LiveSessions {
         throw errors.conflict(`session ${session.name} has no process on this server; start exec sessions through LiveSessions.start`);
       }
       // Its process belonged to an earlier server, and markOrphansCrashed has not run yet.
-      const crashed = await this.manager.crash(session.id, "sessiond restarted; the process is gone").catch(() => session);
+      const crashed = await this.manager.crash(session.id, SERVER_GONE.restarted).catch(() => session);
       throw notActive(crashed, action, crashed.status);
     }
     if (entry.state === "stopping") throw notActive(session, action, "stopping");

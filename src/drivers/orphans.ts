@@ -4,6 +4,7 @@ import type { DriverLog } from "./log.js";
 import { EXEC_KINDS } from "./modes.js";
 import { SessionCgroup } from "./sandbox/index.js";
 import { readStat, terminateSession } from "./process-tree.js";
+import { SERVER_GONE } from "./server-gone.js";
 
 /**
  * After a server restart: every exec session the store still holds as active or paused but
@@ -28,7 +29,7 @@ export async function markOrphansCrashed(
   for (const session of orphans) {
     await killLeftovers(session, config, log);
     try {
-      marked.push(await manager.crash(session.id, "sessiond restarted; the process is gone"));
+      marked.push(await manager.crash(session.id, SERVER_GONE.restarted));
     } catch (err) {
       if (!isSessiondError(err, "invalid_transition") && !isSessiondError(err, "not_found")) throw err;
     }

@@ -6,6 +6,7 @@ import { pino } from "pino";
 import { type Config, SessiondError, dataPaths } from "../core/index.js";
 import type { SessionManager } from "../engine/index.js";
 import { LiveSessions } from "../drivers/index.js";
+import { AutoRecovery } from "../drivers/auto-recover.js";
 import { adoptLegacyWorkspaces } from "../drivers/workspace.js";
 import type { Store } from "../store/index.js";
 import { AuthFailureLimiter, TokenRegistry, assertAuthAllowed, ensureAdminToken, installAuth } from "./auth/index.js";
@@ -64,6 +65,11 @@ export interface SessiondServices {
   readonly workspaces: Workspaces;
   /** The live execution sessions; closed (their processes stopped) when the app closes. */
   readonly live: LiveSessions;
+  /**
+   * Config `autoRecover`'s pass over the live sessions the previous server left crashed, begun
+   * in the background when the app is ready (`done` resolves once it is over); undefined when off.
+   */
+  readonly autoRecovery: AutoRecovery | undefined;
   readonly retention: RetentionJob;
   readonly metrics: ServerMetrics;
   /** Whether the admin token file was created by this build. */
@@ -178,7 +184,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   // Sessions live when a previous server ended have no process now: crashed, to be recovered.
   const orphans = await live.markOrphansCrashed();
   if (orphans.length > 0) app.log.warn({ sessions: orphans.map((s) => s.id) }, "live sessions of a previous server marked crashed");
-  app.decorate("sessiond", { workspaces, live, retention, metrics, adminTokenCreated: adminToken.created });
+  const autoRecovery = config.autoRecover ? new AutoRecovery({ manager, live, config, log: app.log }) : undefined;
+  app.decorate("sessiond", { workspaces, live, autoRecovery, retention, metrics, adminTokenCreated: adminToken.created });
 
   const ctx: ServerContext = { config, manager, workspaces, live };
   await app.register(healthRoutes, { ctx, isClosing: () => closing });
@@ -204,11 +211,19 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     app.addHook("preClose", async () => streams.endClients());
   }
 
-  app.addHook("onReady", async () => retention.start());
+  app.addHook("onReady", async () => {
+    retention.start();
+    // Not awaited: the server answers while the sessions come back.
+    autoRecovery?.start();
+  });
   app.addHook("onClose", async () => {
     unsubscribe();
+    // No recovery begins now, and the processes being started are there for the close to stop.
+    await autoRecovery?.stop();
     // Before the caller closes the manager: the sessions' last writes go through it.
     await live.close();
+    // Its last events (a replay cut short by the close) are written before the manager closes.
+    await autoRecovery?.done;
     // After the processes stopped: their last output is queued; it is written before the manager closes.
     await streams?.close();
     await retention.stop();
