@@ -356,6 +356,13 @@ export const ConfigSchema = Type.Object(
     bodyLimitBytes: Type.Integer({ minimum: 1 }),
     /** The largest artifact one PUT may store. @default 104857600 (100 MiB) */
     maxArtifactBytes: Type.Integer({ minimum: 1 }),
+    /**
+     * How long the server keeps reading, and dropping, the rest of an upload it refused (over
+     * `maxArtifactBytes`, or any other error) after answering it: a socket closed with unread bytes
+     * is reset, and a client still sending would lose the answer with it. The connection stays
+     * usable when the body ends within this time; past it, it is closed. @default 10000
+     */
+    refusedUploadDrainMs: Type.Integer({ minimum: 0 }),
     /** Requests one client (token, or the Unix socket) may make per `rateLimitWindowMs`; 0 turns the limit off. @default 60000 */
     rateLimitMax: Type.Integer({ minimum: 0 }),
     /** The window `rateLimitMax` counts over. @default 60000 (1 minute) */
@@ -545,6 +552,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     tokens: [],
     bodyLimitBytes: 4 * MiB,
     maxArtifactBytes: 100 * MiB,
+    refusedUploadDrainMs: 10_000,
     rateLimitMax: 60_000,
     rateLimitWindowMs: 60_000,
     authMaxFailures: 20,

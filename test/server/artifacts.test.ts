@@ -2,7 +2,7 @@ import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request as httpRequest } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, type Socket, connect } from "node:net";
 import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type TestServer, startServer } from "./harness.js";
@@ -149,7 +149,7 @@ describe("artifact size cap and streaming", () => {
     body.end();
     const res = await pending;
     expect(res.statusCode).toBe(413);
-    expect(res.headers.connection).toBe("close");
+    expect(JSON.parse(res.body).error).toMatchObject({ code: "body_too_large", field: "body", message: "the request body is over the limit of 1000 bytes" });
     expect(readdirSync(join(workspace(), "files"))).toEqual([]);
   });
 
@@ -177,6 +177,65 @@ describe("artifact size cap and streaming", () => {
     expect(JSON.parse(res.body).size).toBe(16 * chunk.length);
     const down = await get("/sessions/ws/artifacts/recordings/long.webm");
     expect(down.rawPayload.length).toBe(16 * chunk.length);
+  });
+});
+
+describe("refused uploads over a real socket", () => {
+  const MB = 1_000_000;
+  const cap = 4 * MB;
+  const listening = async (flags: Record<string, unknown> = {}) => {
+    await server.close();
+    server = await startServer({ maxArtifactBytes: cap, ...flags });
+    await session();
+    await server.app.listen({ host: "127.0.0.1", port: 0 });
+    return (server.app.server.address() as AddressInfo).port;
+  };
+  const uploadHead = (framing: "content-length" | "chunked", total: number) =>
+    `PUT /sessions/ws/artifacts/files/big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.token}\r\n` +
+    (framing === "chunked" ? "Transfer-Encoding: chunked\r\n\r\n" : `Content-Length: ${total}\r\n\r\n`);
+
+  for (const framing of ["content-length", "chunked"] as const) {
+    for (const total of [5 * MB, 50 * MB]) {
+      it(`answers a ${total / MB} MB upload (${framing}) with the 413 while the client is still sending, then drops the rest and keeps the connection`, async () => {
+        const port = await listening();
+        const conn = await RawConnection.open(port);
+        try {
+          await conn.write(Buffer.from(uploadHead(framing, total)));
+          // The body goes out in parts of one small buffer (the client never holds it whole either).
+          const answer = conn.nextResponse();
+          await conn.writeBody(framing, cap + MB / 2);
+          const refused = await answer;
+          const sentBeforeAnswer = conn.bodySent;
+          expect(refused.status).toBe(413);
+          expect(JSON.parse(refused.body).error).toMatchObject({ field: "body", message: expect.stringContaining(`the limit of ${cap} bytes`) });
+          // The answer came with part of the body unsent: the server did not wait for (or hold) the whole of it.
+          expect(sentBeforeAnswer).toBeLessThan(total);
+          await conn.writeBody(framing, total);
+          await conn.endBody(framing);
+          // The next request on the same connection is answered: every byte after the answer was read and dropped.
+          const next = conn.nextResponse();
+          await conn.write(Buffer.from(`GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`));
+          expect((await next).status).toBe(200);
+          const files = join(workspace(), "files");
+          expect(existsSync(files) ? readdirSync(files) : []).toEqual([]);
+        } finally {
+          conn.socket.destroy();
+        }
+      });
+    }
+  }
+
+  it("closes the connection of a refused upload that goes on arriving past refusedUploadDrainMs, and keeps serving", async () => {
+    const port = await listening({ refusedUploadDrainMs: 50 });
+    const conn = await RawConnection.open(port);
+    const answer = conn.nextResponse();
+    await conn.write(Buffer.from(uploadHead("chunked", 0)));
+    // The body never ends: the server drops what arrives until it gives up on the connection.
+    while (!conn.socket.destroyed) await conn.writeBody("chunked", conn.bodySent + 64 * 1024);
+    const refused = await answer;
+    expect(refused.status).toBe(413);
+    expect(refused.body).toContain(`the limit of ${cap} bytes`);
+    expect((await rawRequest(port, "GET", "/healthz", server.token)).status).toBe(200);
   });
 });
 
@@ -317,5 +376,87 @@ function rawRequest(port: number, method: string, path: string, token: string, b
     });
     req.on("error", reject);
     req.end(body);
+  });
+}
+
+/**
+ * An HTTP/1.1 connection written by hand, so that a test can go on sending a body after the
+ * answer has arrived (node:http's client stops emitting `drain` once its response has ended).
+ */
+class RawConnection {
+  /** Body bytes sent so far. */
+  bodySent = 0;
+  private received = Buffer.alloc(0);
+  private waiting: (() => void) | undefined;
+  private readonly part = Buffer.alloc(64 * 1024, 1);
+
+  private constructor(readonly socket: Socket) {
+    socket.on("data", (chunk: Buffer) => {
+      this.received = Buffer.concat([this.received, chunk]);
+      this.waiting?.();
+    });
+    socket.on("close", () => this.waiting?.());
+    socket.on("error", () => undefined);
+  }
+
+  static open(port: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1", () => resolve(new RawConnection(socket)));
+      socket.once("error", reject);
+    });
+  }
+
+  async write(bytes: Buffer): Promise<void> {
+    if (this.socket.destroyed) return;
+    if (!this.socket.write(bytes)) await drainedOrClosed(this.socket);
+  }
+
+  /** Sends body bytes (raw, or as chunks) until `bodySent` reaches `upTo`. */
+  async writeBody(framing: "content-length" | "chunked", upTo: number): Promise<void> {
+    while (this.bodySent < upTo && !this.socket.destroyed) {
+      const slice = this.part.subarray(0, Math.min(this.part.length, upTo - this.bodySent));
+      this.bodySent += slice.length;
+      const bytes = framing === "chunked" ? Buffer.concat([Buffer.from(`${slice.length.toString(16)}\r\n`), slice, Buffer.from("\r\n")]) : slice;
+      await this.write(bytes);
+    }
+  }
+
+  async endBody(framing: "content-length" | "chunked"): Promise<void> {
+    if (framing === "chunked") await this.write(Buffer.from("0\r\n\r\n"));
+  }
+
+  /** The next whole response (its body framed by Content-Length); may be asked for before the request is sent. */
+  nextResponse(): Promise<{ status: number; body: string }> {
+    const response = this.readResponse();
+    // Awaited later by the test; a connection closed meanwhile is its failure, not an unhandled rejection.
+    response.catch(() => undefined);
+    return response;
+  }
+
+  private async readResponse(): Promise<{ status: number; body: string }> {
+    for (;;) {
+      const headEnd = this.received.indexOf("\r\n\r\n");
+      if (headEnd >= 0) {
+        const head = this.received.subarray(0, headEnd).toString("latin1");
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (this.received.length >= headEnd + 4 + length) {
+          const body = this.received.subarray(headEnd + 4, headEnd + 4 + length).toString("utf8");
+          this.received = this.received.subarray(headEnd + 4 + length);
+          return { status: Number(head.split(" ")[1]), body };
+        }
+      }
+      if (this.socket.destroyed) throw new Error(`the connection closed before a whole response: ${JSON.stringify(this.received.toString("latin1"))}`);
+      await new Promise<void>((resolve) => (this.waiting = resolve));
+    }
+  }
+}
+
+function drainedOrClosed(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off("drain", done).off("close", done);
+      resolve();
+    };
+    socket.on("drain", done).on("close", done);
   });
 }

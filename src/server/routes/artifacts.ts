@@ -4,6 +4,7 @@ import { UNSTORED_TEXT } from "../../core/index.js";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { ARTIFACT_CATEGORIES, type ArtifactEntry, MAX_LISTING, artifactStream } from "../workspaces/index.js";
 import { SessionParams, responses } from "../schemas.js";
+import { discardRestOfBody } from "../discard-body.js";
 import { type ServerContext, sendJson, sessionFor } from "../server-context.js";
 import { arrayJson, toJson } from "../wire.js";
 
@@ -105,15 +106,15 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
       },
     },
     async (request, reply) => {
-      const session = await sessionFor(ctx, request, request.params.id);
       const body = request.body instanceof Readable ? request.body : Readable.from([]);
       const declared = Number(request.headers["content-length"]);
       try {
+        const session = await sessionFor(ctx, request, request.params.id);
         const { entry, created } = await workspaces.write(session, request.params.category, request.params["*"], body, Number.isFinite(declared) ? declared : undefined);
         return sendJson(reply, toJson(entry), created ? 201 : 200);
       } catch (err) {
-        // The rest of a refused upload is not read: close the connection rather than drain it.
-        if (!body.readableEnded) reply.header("connection", "close");
+        // A refused upload may still be arriving: drop the rest rather than reset the connection under the answer.
+        discardRestOfBody(request.raw, ctx.config.refusedUploadDrainMs);
         throw err;
       }
     },

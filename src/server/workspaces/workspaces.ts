@@ -4,7 +4,7 @@ import { rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { type Session, errors } from "../../core/index.js";
+import { type Session, SessiondError, errors } from "../../core/index.js";
 import { workspaceName } from "../../drivers/workspace.js";
 import { ARTIFACT_CATEGORIES, type ArtifactCategory, UPLOAD_PREFIX, artifactSegments } from "./artifact-path.js";
 import { mediaTypeOf } from "./media-type.js";
@@ -80,7 +80,8 @@ export class Workspaces {
 
   /**
    * Stores an artifact from a stream, replacing any file (or link) at that path.
-   * @throws too_large (413) past `maxArtifactBytes`; validation naming `path`; forbidden when a
+   * @throws too_large (413) when `declaredBytes` is past `maxArtifactBytes`, body_too_large (413)
+   *   when the stream goes past it; validation naming `path`; forbidden when a
    *   symbolic link is on the way; conflict when a folder is in the way
    */
   async write(
@@ -224,7 +225,8 @@ export class Workspaces {
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         size += chunk.length;
-        if (size > limit) callback(errors.tooLarge("body", size, limit));
+        // The rest is not read, so the body's whole size is unknown: the error names only the cap.
+        if (size > limit) callback(new SessiondError("body_too_large", { limit }, { field: "body" }));
         else callback(null, chunk);
       },
     });
