@@ -13,8 +13,8 @@ export interface TestSchema {
   drop(): Promise<void>;
 }
 
-/** Runs one statement on a short-lived connection to the test database. */
-async function admin(sql: string): Promise<void> {
+/** Runs one statement on a short-lived connection to the test database, as its superuser. */
+export async function adminQuery(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: SERVICES.postgres.url });
   await client.connect();
   try {
@@ -34,8 +34,8 @@ export function urlWithSchema(schema: string): string {
 /** Creates an empty schema with a random name (`sessiond_test_…`). */
 export async function createTestSchema(): Promise<TestSchema> {
   const name = `sessiond_test_${randomBytes(6).toString("hex")}`;
-  await admin(`CREATE SCHEMA ${name}`);
-  return { name, url: urlWithSchema(name), drop: () => admin(`DROP SCHEMA IF EXISTS ${name} CASCADE`) };
+  await adminQuery(`CREATE SCHEMA ${name}`);
+  return { name, url: urlWithSchema(name), drop: () => adminQuery(`DROP SCHEMA IF EXISTS ${name} CASCADE`) };
 }
 
 /** Opens the PostgreSQL store on `schema`. */

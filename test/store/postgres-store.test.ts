@@ -1,10 +1,11 @@
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Session } from "../../src/core/index.js";
 import { newSessionRecord } from "../../src/engine/records.js";
 import { type Store, type WriteOp, openStore } from "../../src/store/index.js";
 import { migratePostgres, shippedPostgresMigrations } from "../../src/store/postgres/index.js";
-import { type TestSchema, createTestSchema, openFreshPostgresStore, openStoreIn } from "../helpers/postgres.js";
+import { type TestSchema, adminQuery, createTestSchema, openFreshPostgresStore, openStoreIn, urlWithSchema } from "../helpers/postgres.js";
 import { serviceAvailable } from "../helpers/services.js";
 import { tempHome } from "../helpers/temp-home.js";
 import { runStoreConformance } from "./conformance.js";
@@ -224,6 +225,47 @@ describe.skipIf(!postgres)("the PostgreSQL store", () => {
       const next = await node(where);
       cleanups.push(() => next.close());
       expect(await next.feedHead()).toBe(0);
+    });
+
+    it("refuses a search_path schema that does not exist, naming it and how to create it, and opens once it is created", async () => {
+      const home = tempHome();
+      cleanups.push(async () => home.remove());
+      const name = `sessiond_missing_${randomBytes(6).toString("hex")}`;
+      const node = () => openStore({ ...home.config, store: "postgres", pgUrl: urlWithSchema(name) });
+      const refused = await node().catch((err: Error) => err);
+      expect(refused).toBeInstanceOf(Error);
+      expect((refused as Error).message).toContain(`PostgreSQL schema ${name} does not exist: create it (CREATE SCHEMA ${name};)`);
+      expect((refused as Error).message).not.toMatch(/another sessiond node/);
+      // What the message says to run is enough.
+      await adminQuery(`CREATE SCHEMA ${name}`);
+      cleanups.push(() => adminQuery(`DROP SCHEMA IF EXISTS ${name} CASCADE`));
+      const store = await node();
+      cleanups.push(() => store.close());
+      expect(await store.feedHead()).toBe(0);
+    });
+
+    it("refuses a search_path schema the user may not use, naming the grant, and opens once it is granted", async () => {
+      const home = tempHome();
+      cleanups.push(async () => home.remove());
+      const suffix = randomBytes(6).toString("hex");
+      const [role, name] = [`sessiond_role_${suffix}`, `sessiond_private_${suffix}`];
+      await adminQuery(`CREATE ROLE ${role} LOGIN`);
+      await adminQuery(`CREATE SCHEMA ${name}`);
+      cleanups.push(async () => {
+        await adminQuery(`DROP SCHEMA IF EXISTS ${name} CASCADE`);
+        await adminQuery(`DROP ROLE IF EXISTS ${role}`);
+      });
+      const url = new URL(urlWithSchema(name));
+      url.username = role;
+      const node = () => openStore({ ...home.config, store: "postgres", pgUrl: url.toString() });
+      const refused = await node().catch((err: Error) => err);
+      expect(refused).toBeInstanceOf(Error);
+      const grant = `GRANT USAGE, CREATE ON SCHEMA ${name} TO ${role};`;
+      expect((refused as Error).message).toContain(`PostgreSQL user ${role} may not use schema ${name} (no USAGE privilege on it): grant it (${grant})`);
+      await adminQuery(grant);
+      const store = await node();
+      cleanups.push(() => store.close());
+      expect(await store.feedHead()).toBe(0);
     });
 
     it("refuses store postgres without a connection string, naming SESSIOND_PG_URL", async () => {

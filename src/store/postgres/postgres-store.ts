@@ -4,6 +4,7 @@ import { createPool } from "./db.js";
 import { historyReads } from "./history.js";
 import { migratePostgres } from "./migrate.js";
 import { type NodeLock, takeNodeLock } from "./node-lock.js";
+import { assertSchemaUsable } from "./schema-check.js";
 import { outputTables } from "./output.js";
 import { sessionReads } from "./sessions.js";
 import { webhookTables } from "./webhooks.js";
@@ -43,6 +44,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const pool = createPool({ ...options, onConnectionError });
   let nodeLock: NodeLock | undefined;
   try {
+    await assertSchemaUsable(pool);
     if (options.exclusive) nodeLock = await takeNodeLock(pool, onConnectionError);
     await migratePostgres(pool);
   } catch (err) {
