@@ -4,16 +4,13 @@ import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { type Config, dataPaths } from "../core/config.js";
 import { type ClientFlags, resolveHome } from "./home.js";
+import { HomeLock } from "../store/home-lock.js";
+import { describeOwner } from "../store/home-owner.js";
+import { type OwnerRecord, isAlive, ownerAlive, readOwnerRecord } from "../store/owner-record.js";
 import { loadConfig } from "./load-config.js";
 
-/** What a server's pid file holds (written by `sessiond serve`). */
-export interface PidFile {
-  pid: number;
-  host?: string;
-  port?: number;
-  socket?: string;
-  started_at?: string;
-}
+/** What a data dir owner's pid file holds (written by `sessiond serve` or an embedded owner). */
+export type PidFile = OwnerRecord;
 
 /** The config a client command starts a server with: its data dir, file and environment. */
 export function clientConfig(flags: ClientFlags, env: NodeJS.ProcessEnv = process.env): Config {
@@ -33,24 +30,9 @@ export function socketAnswers(path: string): Promise<boolean> {
 }
 
 /** The pid file, or undefined when it is missing or unreadable. */
-export function readPidFile(path: string): PidFile | undefined {
-  try {
-    const parsed = JSON.parse(readFileSync(path, "utf8")) as PidFile;
-    return Number.isInteger(parsed.pid) && parsed.pid > 0 ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
-}
+export const readPidFile = readOwnerRecord;
 
-/** Whether a process with this pid exists (EPERM: it exists, owned by someone else). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+export { isAlive };
 
 /**
  * Removes what a server that died left behind: a pid file naming a dead process, and a socket
@@ -60,11 +42,12 @@ export async function cleanStale(config: Config): Promise<string[]> {
   const paths = dataPaths(config);
   const removed: string[] = [];
   const pid = readPidFile(paths.pid);
-  if (pid && !isAlive(pid.pid)) {
+  if (pid && !ownerAlive(pid)) {
     rmSync(paths.pid, { force: true });
     removed.push(paths.pid);
   }
-  if (exists(paths.socket) && !(await socketAnswers(paths.socket))) {
+  // An owner still starting has not listened yet: its socket file is not stale, whatever it says.
+  if (exists(paths.socket) && !HomeLock.isHeld(paths.ownerLock) && !(await socketAnswers(paths.socket))) {
     rmSync(paths.socket, { force: true });
     removed.push(paths.socket);
   }
@@ -73,8 +56,10 @@ export async function cleanStale(config: Config): Promise<string[]> {
 
 /**
  * Makes sure a server answers on the data dir's socket, starting one in the background when
- * none does. Commands started together race for an O_EXCL lock file: the winner starts the
- * server, the others wait for its socket. A lock left by a dead process (its pid is gone) or
+ * none does. When the data dir has an owner that does not answer yet (a server or a program using
+ * the embedded API, still starting), it waits for that owner instead: a second one could not
+ * start. Commands started together race for an O_EXCL lock file: the winner starts the server,
+ * the others wait for its socket. A lock left by a dead process (its pid is gone) or
  * older than `autostartTimeoutMs` is taken over. The server's output goes to the log file in the
  * data dir.
  * @throws Error saying where to look when no server answers within `autostartTimeoutMs`
@@ -86,6 +71,10 @@ export async function ensureServer(config: Config): Promise<void> {
   const deadline = Date.now() + config.autostartTimeoutMs;
   while (Date.now() < deadline) {
     if (await socketAnswers(paths.socket)) return;
+    if (HomeLock.isHeld(paths.ownerLock)) {
+      await sleep(POLL_MS);
+      continue;
+    }
     const lock = takeLock(paths.autostartLock, config.autostartTimeoutMs);
     if (!lock) {
       await sleep(POLL_MS);
@@ -100,6 +89,9 @@ export async function ensureServer(config: Config): Promise<void> {
     } finally {
       rmSync(paths.autostartLock, { force: true });
     }
+  }
+  if (HomeLock.isHeld(paths.ownerLock)) {
+    throw new Error(`${describeOwner(readOwnerRecord(paths.pid))} owns ${config.home} but did not answer on ${paths.socket} within ${config.autostartTimeoutMs} ms (is it stopped?)`);
   }
   throw new Error(`no sessiond answered on ${paths.socket} within ${config.autostartTimeoutMs} ms; see ${paths.log} or run \`sessiond serve\``);
 }
@@ -169,23 +161,34 @@ function exists(path: string): boolean {
   }
 }
 
-/** Why the server stopped, from the last line of its log: a pino line's error message, or the line as it is. */
+/**
+ * Why the server stopped, from the end of its log: the newest error entry's message (a server that
+ * cannot start appends one, after which it prints a line for a person), else the last line as it is.
+ */
 function startFailure(path: string): string {
-  let line: string;
+  let lines: string[];
   try {
-    line = readFileSync(path, "utf8").trim().split("\n").at(-1) ?? "";
+    lines = readFileSync(path, "utf8").trim().split("\n");
   } catch {
     return "its log is unreadable";
   }
-  try {
-    const entry = JSON.parse(line) as { msg?: string; err?: { message?: string } };
-    const reason = entry.err?.message ?? entry.msg;
-    if (reason) return reason;
-  } catch {
-    // Not a log entry (a crash before the logger existed): shown as it is.
+  for (const line of lines.slice(-LOG_LINES_SEARCHED).reverse()) {
+    try {
+      const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
+      if ((entry.level ?? 0) < PINO_ERROR_LEVEL) continue;
+      const reason = entry.err?.message ?? entry.msg;
+      if (reason) return reason;
+    } catch {
+      // Not a log entry (a line for a person, or a crash before the logger existed).
+    }
   }
-  return line.slice(0, 500) || "its log is empty";
+  return lines.at(-1)?.slice(0, 500) || "its log is empty";
 }
+
+/** pino's `error` level; `fatal` is above it. */
+const PINO_ERROR_LEVEL = 50;
+/** How far back from its end the log is searched for the error that stopped the server. */
+const LOG_LINES_SEARCHED = 20;
 
 /** How often a waiting command looks at the socket again. A poll, not a timeout: it bounds nothing. */
 const POLL_MS = 25;

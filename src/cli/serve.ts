@@ -1,10 +1,11 @@
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { type Config, dataPaths } from "../core/config.js";
 import type { SessionManager } from "../engine/index.js";
 import type { EventSinks } from "../events/index.js";
+import type { HomeOwnership } from "../store/index.js";
 import { EXIT } from "./fail.js";
 
 /**
@@ -14,17 +15,30 @@ import { EXIT } from "./fail.js";
  */
 export async function serve(config: Config): Promise<void> {
   // Loaded here, not at the top: the CLI's other commands never load the server.
-  const [{ pino }, { SessionManager }, server, { openStore }, { startEventSinks }] = await Promise.all([
+  const [{ pino }, { SessionManager }, server, { claimHome, describeOwner, openStore }, { startEventSinks }] = await Promise.all([
     import("pino"),
     import("../engine/index.js"),
     import("../server/index.js"),
     import("../store/index.js"),
     import("../events/index.js"),
   ]);
-  const { REDACTED_PATHS, ServerMetrics, buildApp, createUnixSocketServer, prepareSocketPath } = server;
+  const { REDACTED_PATHS, ServerMetrics, buildApp, createUnixSocketServer, listenOnSocket, removeStaleSocket } = server;
   const log = pino({ level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } });
   const paths = dataPaths(config);
-  mkdirSync(config.home, { recursive: true, mode: 0o700 });
+
+  // First, before the store: exactly one process writes a data dir (DESIGN.md §6).
+  let ownership: HomeOwnership;
+  try {
+    const claim = claimHome(config, "server");
+    if (!claim.owned) {
+      const lockNote = claim.lockRemoved ? ` (its lock file ${paths.ownerLock} was removed by hand)` : "";
+      throw new Error(`${config.home} is owned by ${describeOwner(claim.owner)}${lockNote}; it answers on ${paths.socket}, so clients need no second server`);
+    }
+    ownership = claim.owned;
+  } catch (err) {
+    startFailed(err, paths.log);
+    return;
+  }
 
   const metrics = new ServerMetrics({ defaultMetrics: true });
   let manager: SessionManager;
@@ -32,8 +46,7 @@ export async function serve(config: Config): Promise<void> {
   let app: FastifyInstance;
   let socketServer: Server;
   try {
-    // First, so a second server on this data dir stops before it touches the store.
-    await prepareSocketPath(paths.socket);
+    await removeStaleSocket(paths.socket);
     const store = await openStore(config, {
       onConnectionError: (err) => log.warn({ err }, "a database connection failed outside a query"),
     });
@@ -46,17 +59,17 @@ export async function serve(config: Config): Promise<void> {
     socketServer = createUnixSocketServer(app);
     await listenOnSocket(socketServer, paths.socket);
   } catch (err) {
-    log.fatal({ err }, "sessiond could not start");
-    process.exitCode = EXIT.failure;
+    startFailed(err, paths.log);
     // Let the engine flush whatever it took (nothing, normally) before the process ends.
     await app!?.close().catch(() => undefined);
     await sinks?.close().catch(() => undefined);
     await manager!?.close().catch(() => undefined);
+    ownership.release();
     return;
   }
 
   const { port, address } = app.server.address() as AddressInfo;
-  writePidFile(paths.pid, { pid: process.pid, host: address, port, socket: paths.socket, started_at: new Date().toISOString() });
+  ownership.announce({ host: address, port, socket: paths.socket });
   log.info({ host: address, port, socket: paths.socket, home: config.home }, `sessiond listening on http://${hostForUrl(address)}:${port} and ${paths.socket}`);
 
   let stopping = false;
@@ -85,29 +98,12 @@ export async function serve(config: Config): Promise<void> {
       process.exitCode = EXIT.failure;
     } finally {
       rmSync(paths.socket, { force: true });
-      removePidFile(paths.pid);
+      ownership.release();
     }
     process.exit();
   };
   process.once("SIGTERM", (s) => void stop(s));
   process.on("SIGINT", (s) => void stop(s));
-}
-
-async function listenOnSocket(server: Server, path: string): Promise<void> {
-  // The umask makes the socket 0600 from the moment it exists; the chmod makes sure of it.
-  const previous = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(path, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-  } finally {
-    process.umask(previous);
-  }
-  chmodSync(path, 0o600);
 }
 
 function closeServer(server: Server): Promise<void> {
@@ -117,18 +113,24 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-function writePidFile(path: string, content: Record<string, unknown>): void {
-  writeFileSync(path, `${JSON.stringify(content)}\n`, { mode: 0o600 });
+/**
+ * Reports a server that could not start: one line a person reads on stderr, and the whole error
+ * with its stack appended to the data dir's log (where an auto-started server's output goes too).
+ */
+function startFailed(err: unknown, logPath: string): void {
+  const message = err instanceof Error ? err.message : String(err);
+  try {
+    appendFileSync(logPath, `${JSON.stringify({ level: 60, time: Date.now(), msg: "sessiond could not start", err: serializeError(err) })}\n`, { mode: 0o600 });
+    console.error(`sessiond: could not start: ${message} (details: ${logPath})`);
+  } catch {
+    console.error(`sessiond: could not start: ${message}`);
+  }
+  process.exitCode = EXIT.failure;
 }
 
-/** Removes the pid file if it is still this process's (a newer server may have replaced it). */
-function removePidFile(path: string): void {
-  try {
-    const { pid } = JSON.parse(readFileSync(path, "utf8")) as { pid?: number };
-    if (pid === process.pid) rmSync(path, { force: true });
-  } catch {
-    // Gone or unreadable: nothing of ours to remove.
-  }
+function serializeError(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { message: String(err) };
+  return { type: err.name, message: err.message, stack: err.stack, ...("code" in err ? { code: err.code } : {}) };
 }
 
 function hostForUrl(address: string): string {

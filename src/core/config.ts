@@ -414,6 +414,18 @@ export const ConfigSchema = Type.Object(
      * to answer on its socket before giving up and pointing at the server log. @default 15000
      */
     autostartTimeoutMs: Type.Integer({ minimum: 1 }),
+    /**
+     * How long a process taking the data dir's owner lock waits for one that only looks at it;
+     * an owner that holds it is never waited for. @default 1000
+     */
+    ownerLockWaitMs: Type.Integer({ minimum: 0 }),
+    /** How often the owner of a data dir puts back its lock file or record if they were removed by hand. @default 5000 */
+    ownerLockCheckMs: Type.Integer({ minimum: 10 }),
+    /**
+     * How long the embedded API in a process that does not own the data dir waits for the
+     * owner's answer (a write, a synchronous call) before failing with an error naming the owner. @default 30000
+     */
+    ownerRequestTimeoutMs: Type.Integer({ minimum: 1 }),
     /** How often `sessiond events|trace|logs --follow` asks for new events when no stream route answers. @default 500 */
     followPollMs: Type.Integer({ minimum: 1 }),
     /** Lines of `sessiond repl` input history kept across runs (in the data dir). @default 1000 */
@@ -566,6 +578,9 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     clientReconnectMaxMs: 5_000,
     clientReconnectAttempts: 10,
     autostartTimeoutMs: 15_000,
+    ownerLockWaitMs: 1000,
+    ownerLockCheckMs: 5000,
+    ownerRequestTimeoutMs: 30_000,
     followPollMs: 500,
     replHistoryLines: 1000,
     wsMaxPayloadBytes: MiB,
@@ -624,7 +639,10 @@ export function dataPaths(config: Pick<Config, "home">) {
     socket: join(config.home, DATA_FILES.socket),
     workspaces: join(config.home, "workspaces"),
     log: join(config.home, "server.log"),
+    /** Who owns the data dir: pid, command, where it answers (written by the owner, server or embedded). */
     pid: join(config.home, "server.pid"),
+    /** Held (an OS lock) by the one process that owns the data dir's store. */
+    ownerLock: join(config.home, "owner.lock"),
     /** Held (O_EXCL) by the CLI command that is starting a server in the background. */
     autostartLock: join(config.home, "autostart.lock"),
     /** `sessiond repl`'s input history. */

@@ -904,7 +904,7 @@ function startEventData(s: Session): JsonObject {
 }
 
 /** True when the scope may see the session (no scope sees every session). */
-function inScope(session: Session, scope: LookupScope | undefined): boolean {
+export function inScope(session: Session, scope: LookupScope | undefined): boolean {
   if (!scope) return true;
   if (scope.agent_id !== undefined && session.agent_id !== scope.agent_id) return false;
   if (scope.user_id !== undefined && session.user_id !== scope.user_id) return false;
@@ -916,13 +916,13 @@ function inScope(session: Session, scope: LookupScope | undefined): boolean {
  * the part after the '/'), and the namespace that name must be in — the qualified ref's, else a
  * scope's own agent_id, else any.
  */
-function refParts(ref: string, scope: LookupScope | undefined): { id?: string; name?: string; namespace?: string } {
+export function refParts(ref: string, scope: LookupScope | undefined): { id?: string; name?: string; namespace?: string } {
   if (isQualifiedRef(ref)) return parseQualifiedName(ref) ?? {};
   if (!isValidName(ref)) return { id: ref };
   return { id: ref, name: ref, ...(scope?.agent_id !== undefined ? { namespace: nameNamespace(scope.agent_id) } : {}) };
 }
 
-function nameQuery(name: string, namespace: string | undefined, scope: LookupScope | undefined): NameQuery {
+export function nameQuery(name: string, namespace: string | undefined, scope: LookupScope | undefined): NameQuery {
   return {
     name,
     ...(namespace !== undefined ? { namespace } : {}),
@@ -936,7 +936,7 @@ function nameQuery(name: string, namespace: string | undefined, scope: LookupSco
  * holds `name` — in `namespace` when given — and that the scope may see.
  * @throws ambiguous_name when several do
  */
-function pickNamed(name: string, candidates: readonly (Session | undefined)[], scope: LookupScope | undefined, namespace?: string): Session | undefined {
+export function pickNamed(name: string, candidates: readonly (Session | undefined)[], scope: LookupScope | undefined, namespace?: string): Session | undefined {
   const holders = new Map<string, Session>();
   for (const s of candidates) {
     if (!s || s.name !== name || !inScope(s, scope)) continue;

@@ -1,8 +1,11 @@
 import { homedir } from "node:os";
-import { type Config, type JsonObject, type Session, type SessionEvent, errors, newId, resolveConfig } from "../core/index.js";
-import { SessionManager } from "../engine/index.js";
-import { type WebhookSink, WebhookTargetPolicy, startWebhooks } from "../events/webhooks/index.js";
-import { type WebhookRecord, openSqliteStore } from "../store/index.js";
+import { type Config, type JsonObject, type Session, type SessionEvent, SessiondError, dataPaths, errors, newId, resolveConfig } from "../core/index.js";
+import type { SessionManager } from "../engine/index.js";
+import { WebhookTargetPolicy } from "../events/webhooks/index.js";
+import { type WebhookRecord, claimHome, describeOwner, readOwnerRecord } from "../store/index.js";
+import type { EmbeddedBackend } from "./embedded-backend.js";
+import { EmbeddedOwner, EngineBackend } from "./embedded-owner.js";
+import { OwnerClient, OwnerGone } from "./owner-client.js";
 import { type SessionRecorder, type ToolCallRecord, requireSession, withSession as withScope } from "./context.js";
 import {
   type AgentSession,
@@ -28,67 +31,103 @@ export { type InstrumentOptions, type SessionScope, type ToolCallRecord, current
  * Seed 004's function API, embedded: the same names, arguments and return shapes, backed by the
  * engine on the SQLite store in SESSIOND_HOME (default ~/.sessiond). Reads are synchronous,
  * as seed 004 uses them; writes return promises that resolve once the write is durable.
+ *
+ * One process owns a data dir (an OS lock; DESIGN.md §6). The first to use it becomes the owner:
+ * the engine runs here and answers on the data dir's socket for `sessiond` commands and
+ * `sessiond/client`. In any other process — a second script, or one started while `sessiond serve`
+ * runs — these functions send their writes to the owner and read the committed store file
+ * (docs/embedded.md). When the owner goes away, the next write here takes the data dir over.
  */
 
-let current: { manager: SessionManager; config: Config; webhooks?: WebhookSink } | undefined;
+/** What configureSessions was last given: the backend is opened again from it after a takeover. */
+let settings: { home?: string; config?: Partial<Config>; manager?: SessionManager } = {};
+let current: EmbeddedBackend | undefined;
+
+/** How many times one write tries a new owner (this process, or another that won the race) after the last went away. */
+const TAKEOVER_ATTEMPTS = 3;
 
 /**
  * Points the embedded API at a data dir or config, or at a SessionManager you built. Closes the
  * one in use. Without a call, the first function used opens SESSIOND_HOME.
  *
- * An engine opened here also delivers webhooks (seed 004's `configureWebhook`, or registered by a
- * server on the same data dir) for the events this process writes: a server only sees its own
- * writes. Deliveries still pending when the process ends stay in the store; the next process
- * with a webhook sender on the data dir (another embedded run, or `sessiond serve`) retries them.
- * A manager you pass in gets no webhook sender here (the server that built it runs its own).
+ * The owner of a data dir also delivers webhooks (seed 004's `configureWebhook`, or registered by a
+ * server on the same data dir) for the events written through it. Deliveries still pending when
+ * the process ends stay in the store; the next owner retries them.
+ * A manager you pass in gets no webhook sender and no socket here (the server that built it runs its own).
  */
 export function configureSessions(options: { home?: string; config?: Partial<Config>; manager?: SessionManager } = {}): void {
   const previous = current;
   current = undefined;
-  if (previous) {
-    // Synchronous by contract: what the sender had buffered stays pending for a later run.
-    void previous.webhooks?.close().catch(() => undefined);
-    previous.manager.closeSync();
-  }
-  if (options.manager) {
-    current = { manager: options.manager, config: resolveConfig({ env: environment(), flags: options.config }) };
-    return;
-  }
-  const flags = { ...options.config, ...(options.home ? { home: options.home } : {}) };
-  const config = resolveConfig({ env: environment(), flags });
-  const store = openSqliteStore(config);
-  const manager = new SessionManager({ store, config });
-  let webhooks: WebhookSink;
-  try {
-    webhooks = startWebhooks({ config, bus: manager.bus, store });
-  } catch (err) {
-    // A config webhook the target policy refuses: nothing may stay open behind the error.
-    manager.closeSync();
-    throw err;
-  }
-  current = { manager, config, webhooks };
+  previous?.closeSync();
+  settings = options;
+  current = open(options);
 }
 
-/** Flushes and closes the embedded engine (recording its last webhook deliveries first); the next call opens it again. */
+/** Flushes and closes the embedded engine (delivering due webhooks first, for a bounded time); the next call opens it again. */
 export async function closeSessions(): Promise<void> {
   const open = current;
   current = undefined;
-  if (!open) return;
-  if (open.webhooks && !open.manager.isClosed) {
-    await open.manager.flush();
-    await open.webhooks.close();
-  }
-  await open.manager.close();
+  await open?.close();
 }
 
-/** The engine behind the embedded API (for what seed 004 has no function for). */
+/**
+ * The engine behind the embedded API (for what seed 004 has no function for).
+ * @throws not_owner in a process that does not own the data dir (the engine runs in the owner)
+ */
 export function sessionManager(): SessionManager {
-  return engine().manager;
+  const b = backend();
+  if (b.manager) return b.manager;
+  const paths = dataPaths(b.config);
+  throw new SessiondError("not_owner", { operation: "sessionManager()", owner: describeOwner(readOwnerRecord(paths.pid)), home: b.config.home, socket: paths.socket });
 }
 
-function engine(): { manager: SessionManager; config: Config } {
-  if (!current || current.manager.isClosed) configureSessions();
-  return current!;
+function backend(): EmbeddedBackend {
+  if (!current || !current.isOpen) current = open(settings);
+  return current;
+}
+
+function open(options: typeof settings): EmbeddedBackend {
+  if (options.manager) return new EngineBackend(resolveConfig({ env: environment(), flags: options.config }), options.manager);
+  const flags = { ...options.config, ...(options.home ? { home: options.home } : {}) };
+  const config = resolveConfig({ env: environment(), flags });
+  const claim = claimHome(config, "embedded");
+  return claim.owned ? new EmbeddedOwner(config, claim.owned) : new OwnerClient(config, claim.owner);
+}
+
+/**
+ * Runs a write on the backend; when the owner it was sent to is gone before it arrived (so it was
+ * not applied), lets go of that backend — the next one may be this process as the new owner —
+ * and sends it again.
+ */
+async function write<T>(op: (b: EmbeddedBackend) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const b = backend();
+    try {
+      return await op(b);
+    } catch (err) {
+      if (!(err instanceof OwnerGone) || attempt >= TAKEOVER_ATTEMPTS) throw err;
+      letGo(b);
+    }
+  }
+}
+
+/** write, for seed 004's synchronous writes. */
+function writeSync<T>(op: (b: EmbeddedBackend) => T): T {
+  for (let attempt = 1; ; attempt++) {
+    const b = backend();
+    try {
+      return op(b);
+    } catch (err) {
+      if (!(err instanceof OwnerGone) || attempt >= TAKEOVER_ATTEMPTS) throw err;
+      letGo(b);
+    }
+  }
+}
+
+function letGo(b: EmbeddedBackend): void {
+  if (current !== b) return; // Another write already moved on.
+  current = undefined;
+  b.closeSync();
 }
 
 function environment(): Record<string, string | undefined> {
@@ -96,23 +135,21 @@ function environment(): Record<string, string | undefined> {
 }
 
 // Writes are acknowledged only once durable, but a process that exits without awaiting them
-// still gets them: the exit hook commits whatever is queued.
+// still gets them: the exit hook commits whatever is queued (and an owner lets the data dir go).
 process.once("exit", () => {
-  if (current && !current.manager.isClosed) current.manager.closeSync();
+  current?.closeSync();
 });
-
 
 // ---- lifecycle -------------------------------------------------------------------------------
 
 export async function startSession(task: string, mode: string, options: StartSessionOptions = {}): Promise<AgentSession> {
   if (typeof task !== "string") throw errors.validation("task", "expected a string");
   if (typeof mode !== "string") throw errors.validation("mode", "expected a string");
-  const { manager, config } = engine();
-  return toAgentSession(await manager.create(createInput(task, mode, options, config.defaultMaxIterations)));
+  return toAgentSession(await write((b) => b.create(createInput(task, mode, options, b.config.defaultMaxIterations))));
 }
 
 export async function pauseSession(sessionId: string, reason?: string): Promise<AgentSession> {
-  return toAgentSession(await engine().manager.pause(sessionId, reason));
+  return toAgentSession(await write((b) => b.pause(sessionId, reason)));
 }
 
 /**
@@ -120,20 +157,20 @@ export async function pauseSession(sessionId: string, reason?: string): Promise<
  * kind is enabled (ENABLE_SESSIONS), else the validation error a server gives for starting one.
  */
 export async function resumeSession(sessionId: string): Promise<AgentSession> {
-  return toAgentSession(await engine().manager.resume(sessionId));
+  return toAgentSession(await write((b) => b.resume(sessionId)));
 }
 
 export async function completeSession(sessionId: string, result?: unknown): Promise<AgentSession> {
-  return toAgentSession(await engine().manager.complete(sessionId, result));
+  return toAgentSession(await write((b) => b.complete(sessionId, result)));
 }
 
 export async function failSession(sessionId: string, error: string): Promise<AgentSession> {
-  return toAgentSession(await engine().manager.fail(sessionId, error));
+  return toAgentSession(await write((b) => b.fail(sessionId, error)));
 }
 
 /** Counts an iteration; reaching maxIterations moves the session to `timeout`. */
 export async function incrementIteration(sessionId: string, data: Record<string, unknown> = {}): Promise<AgentSession> {
-  return toAgentSession(await engine().manager.incrementIteration(sessionId, data));
+  return toAgentSession(await write((b) => b.incrementIteration(sessionId, data as JsonObject)));
 }
 
 // ---- events and context ----------------------------------------------------------------------
@@ -150,20 +187,20 @@ export async function incrementIteration(sessionId: string, data: Record<string,
 export async function recordToolCall(sessionId: string, tool: string, args: unknown, result?: unknown): Promise<AgentSessionEvent>;
 export async function recordToolCall(call: ToolCallRecord): Promise<AgentSessionEvent>;
 export async function recordToolCall(first: string | ToolCallRecord, tool?: string, args?: unknown, result?: unknown): Promise<AgentSessionEvent> {
-  if (typeof first === "string") return toAgentEvent(await engine().manager.recordToolCall(first, tool as string, args, result));
+  if (typeof first === "string") return toAgentEvent(await write((b) => b.recordToolCall(first, tool as string, args, result, {})));
   return recordCall(requireSession("recordToolCall").sessionId, first);
 }
 
 /** A tool call through the engine's recordToolCall, which keeps metadata.toolsUsed, with its error and duration when it has them. */
 async function recordCall(sessionId: string, call: ToolCallRecord): Promise<AgentSessionEvent> {
   if (call === null || typeof call !== "object") throw errors.validation("call", "expected {tool, args?, result?}");
-  return toAgentEvent(await engine().manager.recordToolCall(sessionId, call.tool, call.args, call.result, toolCallOutcome(call)));
+  return toAgentEvent(await write((b) => b.recordToolCall(sessionId, call.tool, call.args, call.result, toolCallOutcome(call))));
 }
 
 export async function recordLearning(sessionId: string, insight: string, expertiseFile?: string): Promise<AgentSessionEvent> {
   if (typeof insight !== "string" || insight === "") throw errors.validation("insight", "expected a non-empty string");
   const data: JsonObject = { insight, ...(expertiseFile !== undefined ? { expertiseFile } : {}) };
-  return toAgentEvent(await engine().manager.appendEvent(sessionId, "learning", data));
+  return toAgentEvent(await write((b) => b.appendEvent(sessionId, "learning", data)));
 }
 
 /**
@@ -176,7 +213,7 @@ export async function addEvent(sessionId: string, type: string, data?: Record<st
 export async function addEvent(type: string, data?: Record<string, unknown>): Promise<AgentSessionEvent>;
 export async function addEvent(first: string, second?: string | Record<string, unknown>, third?: Record<string, unknown>): Promise<AgentSessionEvent> {
   const [sessionId, type, data] = typeof second === "string" ? [first, second, third] : [requireSession("addEvent").sessionId, first, second];
-  return toAgentEvent(await engine().manager.appendEvent(sessionId, type, (data ?? {}) as JsonObject));
+  return toAgentEvent(await write((b) => b.appendEvent(sessionId, type, (data ?? {}) as JsonObject)));
 }
 
 /** Appends through the embedded engine: what `withSession` scopes record into. */
@@ -203,7 +240,7 @@ export function withSession<T>(sessionId: string, fn: () => T): T {
 
 /** Merges `updates` into the context (JSON Merge Patch: nested objects merge, null deletes). */
 export async function updateContext(sessionId: string, updates: Record<string, unknown>): Promise<AgentSession> {
-  return toAgentSession(await engine().manager.updateContext(sessionId, updates, { merge: true }));
+  return toAgentSession(await write((b) => b.mergeContext(sessionId, updates as JsonObject)));
 }
 
 // ---- synchronous reads -----------------------------------------------------------------------
@@ -213,35 +250,35 @@ export async function updateContext(sessionId: string, updates: Record<string, u
  * @throws ambiguous_name for a bare name that sessions of several agents have
  */
 export function getSession(sessionId: string): AgentSession | null {
-  const session = engine().manager.findSync(sessionId);
+  const session = backend().findSync(sessionId);
   return session ? toAgentSession(session) : null;
 }
 
 /** What an agent needs to resume, or null when there is no such session. */
 export function getSessionContext(sessionId: string): SessionResumeContext | null {
-  const { manager, config } = engine();
-  const session = manager.findSync(sessionId);
+  const b = backend();
+  const session = b.findSync(sessionId);
   if (!session) return null;
-  const recent = config.recentHistoryLength
-    ? manager.listEventsSync(session.id, { descending: true, limit: config.recentHistoryLength }).reverse()
+  const recent = b.config.recentHistoryLength
+    ? b.listEventsSync(session.id, { descending: true, limit: b.config.recentHistoryLength }).reverse()
     : [];
   return resumeContext(session, recent);
 }
 
 /** True when resumeSession would succeed: the session is paused, or crashed (recovery). */
 export function isSessionResumable(sessionId: string): boolean {
-  const status = engine().manager.findSync(sessionId)?.status;
+  const status = backend().findSync(sessionId)?.status;
   return status === "paused" || status === "crashed";
 }
 
 export function findSessions(query: SessionQuery = {}): AgentSession[] {
-  const { manager } = engine();
+  const b = backend();
   const filter = toFilter(query);
   const wanted = query.limit ?? Number.POSITIVE_INFINITY;
   const found: AgentSession[] = [];
   let cursor: string | undefined;
   do {
-    const page = manager.listSync(filter, { limit: Math.min(1000, wanted - found.length), ...(cursor ? { cursor } : {}) });
+    const page = b.listSync(filter, { limit: Math.min(1000, wanted - found.length), ...(cursor ? { cursor } : {}) });
     found.push(...page.items.map(toAgentSession));
     cursor = page.next_cursor ?? undefined;
   } while (cursor && found.length < wanted);
@@ -265,17 +302,17 @@ export function getFailedSessions(query: Omit<SessionQuery, "status"> = {}): Age
 }
 
 export function getStats(query: Omit<SessionQuery, "limit"> = {}): SessionStatsSummary {
-  return toStatsSummary(engine().manager.statsSync(toFilter(query)));
+  return toStatsSummary(backend().statsSync(toFilter(query)));
 }
 
 /** Deletes sessions that ended (completed, failed, timeout) more than `days` days ago; returns how many. */
 export function cleanupSessions(days: number): number {
-  return engine().manager.cleanupSync(days);
+  return writeSync((b) => b.cleanupSync(days));
 }
 
 /** Deletes a session with its history; false when there was none. */
 export function removeSession(sessionId: string): boolean {
-  return engine().manager.deleteSync(sessionId);
+  return writeSync((b) => b.deleteSync(sessionId));
 }
 
 /**
@@ -285,7 +322,7 @@ export function removeSession(sessionId: string): boolean {
  *   private or local address that config `webhookAllowHosts` does not list (docs/events.md)
  */
 export function configureWebhook(url: string, options: WebhookOptions = {}): WebhookRecord {
-  const refusal = new WebhookTargetPolicy(engine().config.webhookAllowHosts).check(url);
+  const refusal = new WebhookTargetPolicy(backend().config.webhookAllowHosts).check(url);
   if (refusal !== undefined) throw errors.validation("url", refusal);
   const webhook: WebhookRecord = {
     id: newId(),
@@ -294,8 +331,7 @@ export function configureWebhook(url: string, options: WebhookOptions = {}): Web
     secret: options.secret ?? null,
     created_at: new Date().toISOString(),
   };
-  engine().manager.putWebhookSync(webhook);
-  return webhook;
+  return writeSync((b) => b.putWebhookSync(webhook));
 }
 
 // ---- shapes ----------------------------------------------------------------------------------
@@ -313,7 +349,7 @@ function toAgentSession(s: Session): AgentSession {
 function allEvents(s: Session): SessionEvent[] {
   const all: SessionEvent[] = [];
   for (;;) {
-    const page = engine().manager.listEventsSync(s.id, { after_seq: all.at(-1)?.seq ?? 0, to_seq: s.last_seq, limit: 10_000 });
+    const page = backend().listEventsSync(s.id, { after_seq: all.at(-1)?.seq ?? 0, to_seq: s.last_seq, limit: 10_000 });
     if (!page.length) return all;
     all.push(...page);
   }

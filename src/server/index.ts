@@ -3,5 +3,5 @@ export { type BuildAppOptions, REDACTED_PATHS, type SessiondServices, buildApp }
 export { type AdminToken, type Principal, type Role, assertAuthAllowed, ensureAdminToken, isLoopback } from "./auth/index.js";
 export { ServerMetrics } from "./metrics.js";
 export { RetentionJob } from "./retention.js";
-export { createUnixSocketServer, prepareSocketPath } from "./unix-socket.js";
+export { createUnixSocketServer, listenOnSocket, removeStaleSocket } from "./unix-socket.js";
 export { ARTIFACT_CATEGORIES, type ArtifactCategory, type ArtifactEntry, Workspaces } from "./workspaces/index.js";

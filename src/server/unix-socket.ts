@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import { connect } from "node:net";
+import { chmodSync } from "node:fs";
 import { unlink } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { markLocal } from "./auth/index.js";
@@ -10,7 +10,7 @@ import { installRawErrors } from "./client-error.js";
  * included (handed to the TCP server's upgrade listener, where @fastify/websocket routes them).
  * Its requests are marked local: the socket file's 0600 mode is their authentication; what its
  * HTTP parser refuses is answered in the one error shape, as on TCP. Not
- * listening yet; the caller listens (after `prepareSocketPath`) and closes it.
+ * listening yet; the caller listens (after `removeStaleSocket`) and closes it.
  */
 export function createUnixSocketServer(app: FastifyInstance): Server {
   const server = createServer((req, res) => {
@@ -28,21 +28,29 @@ export function createUnixSocketServer(app: FastifyInstance): Server {
 }
 
 /**
- * Clears the way to listen on `path`: a socket file left by a server that died is removed; one
- * that a live server answers on is an error (two servers must not share a data dir).
- * @throws Error when another server is listening there
+ * Removes a socket file left by an owner that died. Only the data dir's owner calls it (it holds
+ * the owner lock), so whatever socket file is there answers for nobody.
  */
-export async function prepareSocketPath(path: string): Promise<void> {
-  const live = await new Promise<boolean>((resolve) => {
-    const probe = connect(path);
-    probe.once("connect", () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once("error", () => resolve(false));
-  });
-  if (live) throw new Error(`another sessiond is already listening on ${path}`);
+export async function removeStaleSocket(path: string): Promise<void> {
   await unlink(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== "ENOENT") throw err;
   });
+}
+
+/** Listens on the socket path, 0600 from the moment the file exists (the mode is its authentication). */
+export async function listenOnSocket(server: Server, path: string): Promise<void> {
+  // The umask makes the socket 0600 from the moment it exists; the chmod makes sure of it.
+  const previous = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(path, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(previous);
+  }
+  chmodSync(path, 0o600);
 }

@@ -7,6 +7,9 @@ export type { ExecOutputExtent, FeedEntry, OutputRecord, OutputStreamName, Store
 export { asyncStore } from "./store.js";
 export { refusedWriteError } from "./commit-failure.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite/sqlite-store.js";
+export { HomeLock } from "./home-lock.js";
+export { type HomeClaim, HomeOwnership, claimHome, describeOwner } from "./home-owner.js";
+export { type OwnerRecord, ownerAlive, readOwnerRecord } from "./owner-record.js";
 export type { PostgresStoreOptions } from "./postgres/index.js";
 
 /** The embedded SQLite store of a config, opened synchronously (seed 004's reads need that). */

@@ -156,7 +156,9 @@ describe("sessiond serve", () => {
     const first = await serve();
     const second = run(["serve", "--port", "0"], first.home);
     expect(await second.exited).toBe(1);
-    expect(second.logs.join("\n")).toContain("already listening");
+    // One line for a person, naming the owner; the stack goes to the data dir's log.
+    expect(second.logs).toEqual([expect.stringMatching(new RegExp(`^sessiond: could not start: .* is owned by pid ${first.child.pid} .*; it answers on .*sessiond\\.sock`))]);
+    expect(readFileSync(join(first.home, "server.log"), "utf8")).toMatch(/"stack":/);
     expect((await call({ socketPath: join(first.home, "sessiond.sock") }, "GET", "/healthz")).status).toBe(200);
   });
 

@@ -7,6 +7,8 @@ import { keyValues, printJson } from "../output.js";
 export interface ServerStatus {
   running: boolean;
   pid: number | null;
+  /** `server` for `sessiond serve`, `embedded` for a program using the embedded API that owns the data dir. */
+  owner: "server" | "embedded" | null;
   host: string | null;
   port: number | null;
   socket: string;
@@ -31,6 +33,7 @@ export async function serverStatus(flags: ClientFlags): Promise<ServerStatus> {
   return {
     running,
     pid: pid?.pid ?? null,
+    owner: pid ? (pid.owner ?? "server") : null,
     host: pid?.host ?? null,
     port: pid?.port ?? null,
     socket: paths.socket,
@@ -52,6 +55,9 @@ export async function stopServer(flags: ClientFlags, force = false): Promise<num
   if (!pid) {
     if (await autostart.socketAnswers(paths.socket)) throw new Error(`a server answers on ${paths.socket} but ${paths.pid} is missing; stop it with its own signal`);
     return null;
+  }
+  if (pid.owner === "embedded") {
+    throw new Error(`${paths.pid} names pid ${pid.pid} (${pid.command ?? "a program"}), a program using the embedded API that owns this data dir, not a server: stop that program`);
   }
   process.kill(pid.pid, "SIGTERM");
   const deadline = Date.now() + config.shutdownTimeoutMs + config.autostartTimeoutMs;

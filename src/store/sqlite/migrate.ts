@@ -20,11 +20,7 @@ export function migrate(db: Database.Database, migrations: Migration[] = shipped
   const applied = new Set(
     (db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version),
   );
-  const newest = migrations.at(-1)?.version ?? 0;
-  const unknown = [...applied].filter((v) => v > newest);
-  if (unknown.length) {
-    throw new Error(`the database has schema version ${Math.max(...unknown)}, newer than this sessiond (${newest}); upgrade sessiond`);
-  }
+  refuseNewer(applied, migrations);
   const record = db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
   const ran: number[] = [];
   for (const m of migrations) {
@@ -36,4 +32,21 @@ export function migrate(db: Database.Database, migrations: Migration[] = shipped
     ran.push(m.version);
   }
   return ran;
+}
+
+/**
+ * Checks, without writing, that this build reads the database's schema: for a process that reads
+ * a store another process owns and migrates. @throws Error when the database is newer than this build
+ */
+export function assertKnownSchema(db: Database.Database, migrations: Migration[] = shippedMigrations()): void {
+  const applied = (db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version);
+  refuseNewer(new Set(applied), migrations);
+}
+
+function refuseNewer(applied: ReadonlySet<number>, migrations: readonly Migration[]): void {
+  const newest = migrations.at(-1)?.version ?? 0;
+  const unknown = [...applied].filter((v) => v > newest);
+  if (unknown.length) {
+    throw new Error(`the database has schema version ${Math.max(...unknown)}, newer than this sessiond (${newest}); upgrade sessiond`);
+  }
 }

@@ -31,7 +31,7 @@ import type {
   WebhookRecord,
   WriteOp,
 } from "../store.js";
-import { migrate } from "./migrate.js";
+import { assertKnownSchema, migrate } from "./migrate.js";
 import {
   type CheckpointRow,
   type EventRow,
@@ -62,6 +62,12 @@ export interface SqliteStoreOptions {
   readonly cacheBytes: number;
   /** WAL pages written between automatic checkpoints. */
   readonly checkpointPages: number;
+  /**
+   * Opens the file of a store another process owns, to read it: no migration, no pragma that
+   * writes, no cached session keys (the owner may delete a session and give its key to another).
+   * @default false
+   */
+  readonly readOnly?: boolean;
 }
 
 /**
@@ -77,7 +83,19 @@ export class SqliteStore implements SyncStore {
   private readonly applyBatch: (ops: readonly WriteOp[]) => CommitResult;
   private appendOutputTx: Database.Transaction<(batch: readonly OutputRecord[]) => number[]> | undefined;
 
+  private readonly readOnly: boolean;
+
   constructor(options: SqliteStoreOptions) {
+    this.readOnly = options.readOnly ?? false;
+    if (this.readOnly) {
+      this.db = new Database(options.path, { readonly: true, fileMustExist: true, timeout: options.busyTimeoutMs });
+      this.db.pragma(`cache_size = ${-Math.ceil(options.cacheBytes / 1024)}`);
+      assertKnownSchema(this.db);
+      this.applyBatch = () => {
+        throw new Error("this store was opened read-only: its owner writes it");
+      };
+      return;
+    }
     const onDisk = options.path !== ":memory:";
     if (onDisk) mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
     this.db = new Database(options.path);
@@ -319,7 +337,7 @@ export class SqliteStore implements SyncStore {
 
   close(): void {
     if (!this.db.open) return;
-    this.db.pragma("optimize");
+    if (!this.readOnly) this.db.pragma("optimize");
     this.db.close();
   }
 
@@ -456,10 +474,10 @@ export class SqliteStore implements SyncStore {
    * not in the store. Cached: an append looks it up for every event.
    */
   private keyOf(sessionId: string): number | undefined {
-    let key = this.keys.get(sessionId);
+    let key = this.readOnly ? undefined : this.keys.get(sessionId);
     if (key === undefined) {
       key = (this.stmt("SELECT skey FROM sessions WHERE id = ?").get(sessionId) as { skey: number } | undefined)?.skey;
-      if (key !== undefined) this.keys.set(sessionId, key);
+      if (key !== undefined && !this.readOnly) this.keys.set(sessionId, key);
     }
     return key;
   }
@@ -474,12 +492,6 @@ export class SqliteStore implements SyncStore {
   }
 }
 
-/** Column order of the delivery insert (every field of a WebhookDelivery). */
-const DELIVERY_COLUMNS = [
-  "id", "webhook_id", "event", "session_id", "seq", "status", "attempts", "last_status_code", "last_error",
-  "next_attempt_at", "created_at", "delivered_at", "body",
-] as const;
-
 /**
  * Whether pending delivery `d` heads its (webhook, session) queue: no earlier event of its
  * session is still pending for its webhook (in flight, backing off, or not yet tried). The probe
@@ -487,4 +499,10 @@ const DELIVERY_COLUMNS = [
  */
 const HEAD_OF_QUEUE = `NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.webhook_id = d.webhook_id
   AND e.session_id = d.session_id AND e.seq < d.seq AND e.status = 'pending')`;
+
+/** Column order of the delivery insert (every field of a WebhookDelivery). */
+const DELIVERY_COLUMNS = [
+  "id", "webhook_id", "event", "session_id", "seq", "status", "attempts", "last_status_code", "last_error",
+  "next_attempt_at", "created_at", "delivered_at", "body",
+] as const;
 

@@ -1,0 +1,128 @@
+import { accessSync, constants, mkdirSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+
+/**
+ * The OS lock that makes one process the owner of a data dir (DESIGN.md §6: one owner per store).
+ *
+ * The owner holds an exclusive SQLite transaction on the lock file (`owner.lock` in the data dir,
+ * an empty SQLite database) for its whole life. SQLite takes
+ * it as a POSIX record lock (fcntl), which the kernel drops when the process dies however it dies,
+ * so a `kill -9` never leaves a stale lock, and which SQLite also honours between two connections
+ * of one process. No native addon beyond better-sqlite3, already the store's, is needed: Node has
+ * no flock of its own.
+ */
+export class HomeLock {
+  private constructor(
+    private db: Database.Database,
+    readonly path: string,
+    private inode: number,
+  ) {}
+
+  /**
+   * Takes the lock, waiting up to `waitMs` for a process that only looks at it (`isHeld`); of two
+   * processes racing for it, exactly one gets it.
+   * @returns the lock, or undefined when another process owns the data dir
+   * @throws Error naming the path and the reason when the data dir cannot hold a lock (not
+   *   writable, read-only filesystem)
+   */
+  static acquire(path: string, waitMs: number): HomeLock | undefined {
+    const home = dirname(path);
+    let db: Database.Database;
+    try {
+      mkdirSync(home, { recursive: true, mode: 0o700 });
+      db = new Database(path, { timeout: waitMs });
+    } catch (err) {
+      throw unusableHome(home, err);
+    }
+    try {
+      // No journal: the transaction never writes, and a journal file would outlive a kill -9.
+      db.pragma("journal_mode = OFF");
+      db.exec("BEGIN EXCLUSIVE");
+      return new HomeLock(db, path, statSync(path).ino);
+    } catch (err) {
+      db.close();
+      if (isBusy(err)) return undefined;
+      throw unusableHome(home, err);
+    }
+  }
+
+  /** Whether some process (this one included) owns the data dir now. Holds nothing. */
+  static isHeld(path: string): boolean {
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly: true, fileMustExist: true, timeout: 0 });
+    } catch {
+      return false; // No lock file: nobody has ever owned this data dir, or it was removed.
+    }
+    try {
+      // A read needs a shared lock, which the owner's exclusive one refuses.
+      db.prepare("SELECT count(*) FROM sqlite_master").get();
+      return false;
+    } catch (err) {
+      if (isBusy(err)) return true;
+      throw err;
+    } finally {
+      db.close();
+    }
+  }
+
+  /**
+   * Whether the lock file at the path is still the one this lock holds: a file removed (or
+   * replaced) by hand leaves the owner holding a lock nobody else can see.
+   */
+  isIntact(): boolean {
+    try {
+      return statSync(this.path).ino === this.inode;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Takes a lock on a new file at the path when the one held was removed by hand, so that the
+   * next process to look finds the data dir owned again.
+   * @returns false when another process took the new file first (two owners: the caller must stop)
+   */
+  renew(waitMs: number): boolean {
+    if (this.isIntact()) return true;
+    const fresh = HomeLock.acquire(this.path, waitMs);
+    if (!fresh) return false;
+    this.db.close();
+    this.db = fresh.db;
+    this.inode = fresh.inode;
+    return true;
+  }
+
+  /** Lets the next owner in. The kernel does the same when the process dies. */
+  release(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED";
+}
+
+/** An error a person can act on: the path, and what the system said about it. */
+function unusableHome(home: string, err: unknown): Error {
+  // SQLite says only "unable to open"; access(2) tells a read-only filesystem from a permission.
+  const code = (err as NodeJS.ErrnoException).code?.startsWith("SQLITE_") ? accessProblem(home) ?? (err as NodeJS.ErrnoException).code : (err as NodeJS.ErrnoException).code;
+  const reason =
+    code === "EROFS"
+      ? "it is on a read-only filesystem"
+      : code === "EACCES" || code === "EPERM"
+        ? "permission denied: the data dir must be writable by this user"
+        : (err as Error).message;
+  return new Error(`cannot use the data dir ${home}: ${reason}`, { cause: err });
+}
+
+function accessProblem(home: string): string | undefined {
+  try {
+    accessSync(home, constants.W_OK);
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
+}
