@@ -9,6 +9,7 @@
  * await completeSession(session.id, "Feature implemented");
  */
 export * from "./sdk/embedded.js";
+export type { ContinuumContext, ContinuumEnvironment, ExecutionFrame, ScopeOptions, SessionPaths } from "./sdk/context.js";
 export * from "./core/index.js";
 export { EventBus, SessionManager, type ChangeListener, type SessionChange, type Recovery, type SessionManagerOptions, type WriteOptions } from "./engine/index.js";
 export { openStore, openSqliteStore, type Store, type SyncStore, type WebhookRecord } from "./store/index.js";

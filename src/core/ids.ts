@@ -42,9 +42,23 @@ export function assertValidName(name: string): void {
 /**
  * A readable, unique-enough name in seed 002's style: `<role>-<yyyy-mm-dd>-<8 hex of the id>`,
  * e.g. `developer-2026-11-23-a8b9c1d2`. The role is the mode, else the type, else the kind.
+ * A session created for a user is named after the user instead, as seed 002's session folders
+ * are: `human-<user>-<yyyy-mm-dd>-<8 hex>` (`human-joel-2025-01-27-a8b9c1d2`), the user id cut
+ * to the characters a name allows; a user id with none of them keeps the role form.
  */
-export function generateName(id: string, role: string, createdAt: string): string {
-  const slug = role.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 32) || "session";
+export function generateName(id: string, role: string, createdAt: string, userId?: string | null): string {
   const tail = id.replace(/[^A-Za-z0-9]/g, "").slice(-8).toLowerCase();
-  return `${slug}-${createdAt.slice(0, 10)}-${tail}`;
+  const user = userId ? slug(userId) : "";
+  const head = user ? `human-${user}` : slug(role) || "session";
+  return `${head}-${createdAt.slice(0, 10)}-${tail}`;
+}
+
+/**
+ * Lower-case letters and digits, any other run made one '-', without a '-' at either end, at
+ * most 32 characters: with the date, the tail and a collision suffix a generated name stays
+ * within a name's 64 characters.
+ */
+function slug(text: string): string {
+  const trim = (s: string) => s.replace(/^-+|-+$/g, "");
+  return trim(trim(text.toLowerCase().replace(/[^a-z0-9]+/g, "-")).slice(0, 32));
 }

@@ -7,6 +7,7 @@ export * from "./ids.js";
 export * from "./json.js";
 export * from "./merge-patch.js";
 export * from "./modes.js";
+export * from "./participants.js";
 export * from "./replay.js";
 export * from "./schemas.js";
 export * from "./session.js";

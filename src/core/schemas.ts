@@ -1,6 +1,7 @@
 import { FormatRegistry, type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { errors } from "./errors.js";
+import { MAX_GIVEN_PARTICIPANTS, PARTICIPANT_KINDS } from "./participants.js";
 import { RUNTIME_BACKENDS, SESSION_KINDS, SESSION_STATUSES } from "./session.js";
 import { MAX_STORED_INTEGER, faultField, findTextFault, textFault } from "./storable.js";
 
@@ -60,6 +61,17 @@ const maxIterations = Type.Union([storedInteger(), Type.Null()], {
 export const SessionKindSchema = Type.Union(SESSION_KINDS.map((k) => Type.Literal(k)));
 export const SessionStatusSchema = Type.Union(SESSION_STATUSES.map((s) => Type.Literal(s)));
 export const RuntimeBackendSchema = Type.Union(RUNTIME_BACKENDS.map((b) => Type.Literal(b)));
+export const ParticipantKindSchema = Type.Union(PARTICIPANT_KINDS.map((k) => Type.Literal(k)));
+
+/** One participant a caller names (seed 002): a human, an AI or a persona. */
+export const ParticipantSchema = Type.Object(
+  {
+    kind: ParticipantKindSchema,
+    id: Type.String({ minLength: 1, maxLength: INDEXED_TEXT_MAX_BYTES, format: INDEXED_TEXT }),
+    joined_at: Type.Optional(Type.String({ format: "date-time", description: "when it first took part; the moment it is added when left out" })),
+  },
+  { additionalProperties: false },
+);
 
 /** Fields a caller may set both when creating and when updating a session. */
 const settableFields = {
@@ -86,6 +98,12 @@ export const CreateSessionSchema = Type.Object(
     kind: Type.Optional(SessionKindSchema),
     ...settableFields,
     checkpoint: Type.Optional(Type.Union([jsonObject, Type.Null()])),
+    participants: Type.Optional(
+      Type.Array(ParticipantSchema, {
+        maxItems: MAX_GIVEN_PARTICIPANTS,
+        description: "who takes part from the start besides agent_id (an AI) and user_id (a human), which are added by themselves",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

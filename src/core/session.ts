@@ -4,6 +4,8 @@
  * the embedded seed-004 API maps them to camelCase at its edge.
  */
 
+import type { Participant, ParticipantInput } from "./participants.js";
+
 /** What a session is: a record of an agent run, or a live execution context. */
 export const SESSION_KINDS = ["agent", "shell", "python", "typescript", "llm"] as const;
 export type SessionKind = (typeof SESSION_KINDS)[number];
@@ -62,6 +64,12 @@ export interface Session {
   readonly last_seq: number;
   /** +1 on every change to this record; the ETag and `expected_version` compare against it. */
   readonly version: number;
+  /**
+   * Who took part (seed 002), in the order they joined: the creation's own and agent_id/user_id,
+   * then whoever attached or wrote. A join moves neither `version` nor `updated_at`, as an
+   * event append does not (docs/api.md#participants).
+   */
+  readonly participants: readonly Participant[];
 }
 
 /** Fields a caller may set both when creating and when updating a session (all optional). */
@@ -90,6 +98,11 @@ export interface CreateSessionInput extends SettableSessionFields {
   kind?: SessionKind;
   /** Recorded as the session's first checkpoint. */
   checkpoint?: JsonObject | null;
+  /**
+   * Who takes part from the start, besides the agent_id (an AI) and user_id (a human), which
+   * are added by themselves. A persona is named here.
+   */
+  participants?: ParticipantInput[];
 }
 
 /**

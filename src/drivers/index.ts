@@ -26,4 +26,4 @@ export { type DriverLog, silentLog } from "./log.js";
 export { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind, isModeEnabled } from "./modes.js";
 export { DriverRegistry, defaultDrivers } from "./registry.js";
 export { ShellDriver, type ShellDriverOptions } from "./shell/index.js";
-export { ARTIFACT_CATEGORIES, ensureWorkspace, workspaceDir } from "./workspace.js";
+export { ARTIFACT_CATEGORIES, ensureWorkspace, sessionPaths, workspaceDir } from "./workspace.js";

@@ -69,6 +69,20 @@ export function workspaceDir(config: Pick<Config, "home">, session: Parameters<t
   return join(dataPaths(config).workspaces, workspaceName(session));
 }
 
+/**
+ * Seed 002's SessionPaths of a session: its workspace folder (workspaceDir) and the folder of each
+ * artifact category in it, as the server's artifact routes and the live drivers use them. Named,
+ * not created (ensureWorkspace creates them).
+ */
+export function sessionPaths(
+  config: Pick<Config, "home">,
+  session: Parameters<typeof workspaceName>[0],
+): { readonly root: string } & Readonly<Record<ArtifactCategory, string>> {
+  const root = workspaceDir(config, session);
+  const folders = Object.fromEntries(ARTIFACT_CATEGORIES.map((category) => [category, join(root, category)]));
+  return { root, ...(folders as Record<ArtifactCategory, string>) };
+}
+
 /** Creates a session's workspace with its artifact folders. @returns the workspace folder */
 export async function ensureWorkspace(config: Pick<Config, "home">, session: Parameters<typeof workspaceName>[0]): Promise<string> {
   const dir = workspaceDir(config, session);

@@ -1,11 +1,13 @@
 import {
   type Checkpoint,
   type JsonObject,
+  type ParticipantInput,
   type Session,
   type SessionEvent,
   type SessionStatus,
   assertTransition,
   isTerminal,
+  joinParticipants,
   newId,
   transitionEventType,
 } from "../core/index.js";
@@ -30,6 +32,8 @@ export class Change {
   readonly checkpoints: Checkpoint[] = [];
   /** Record fields this change set. */
   readonly updates = new Set<string>();
+  /** Someone new joined the participants: the row is written, the version is not moved. */
+  private joined = false;
 
   constructor(
     readonly before: Session,
@@ -50,6 +54,20 @@ export class Change {
     this.current = { ...this.current, ...fields };
     for (const key of Object.keys(fields)) this.updates.add(key);
     return this;
+  }
+
+  /**
+   * Adds whoever of `joining` is not a participant yet. Like an event append, a join is not a
+   * change a caller makes to the record: it moves neither `version` nor `updated_at`, so an
+   * If-Match a writer took before its first write still holds after it.
+   * @returns true when someone was added
+   */
+  join(joining: readonly ParticipantInput[]): boolean {
+    const participants = joinParticipants(this.current.participants, joining, this.now);
+    if (participants === this.current.participants) return false;
+    this.current = { ...this.current, participants };
+    this.joined = true;
+    return true;
   }
 
   /** Appends an event with the next seq. */
@@ -103,17 +121,18 @@ export class Change {
     const changes: SessionChange[] = [];
     // An append alone writes no session row: the store derives last_seq and last_activity_at
     // from the newest event, which keeps the hot path to one row per event.
-    if (this.isNew || this.updates.size) {
+    if (this.isNew || this.updates.size || this.joined) {
       ops.push({
         op: "put_session",
         session,
         insert: this.isNew,
-        scalarsOnly: !this.isNew && onlyScalars(this.updates),
+        scalarsOnly: !this.isNew && !this.joined && onlyScalars(this.updates),
       });
     }
     if (this.isNew) changes.push({ type: "session.created", session });
-    else if (this.updates.size) {
-      changes.push({ type: "session.updated", session, updates: [...this.updates], previous: this.before });
+    else if (this.updates.size || this.joined) {
+      const updates = this.joined ? [...this.updates, "participants"] : [...this.updates];
+      changes.push({ type: "session.updated", session, updates, previous: this.before });
     }
     for (const event of this.events) {
       ops.push({ op: "append_event", session_id: session.id, event });

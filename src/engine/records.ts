@@ -4,8 +4,10 @@ import {
   type JsonObject,
   type Session,
   generateName,
+  joinParticipants,
   newId,
   ownJson,
+  ownerParticipants,
 } from "../core/index.js";
 
 /** The size limits a session record is held to. */
@@ -20,7 +22,7 @@ export function newSessionRecord(input: CreateSessionInput, now: string, limits:
   const kind = input.kind ?? "agent";
   return {
     id,
-    name: input.name ?? generateName(id, input.mode ?? input.type ?? kind, now),
+    name: input.name ?? generateName(id, input.mode ?? input.type ?? kind, now, input.user_id),
     kind,
     type: input.type ?? null,
     mode: input.mode ?? null,
@@ -49,7 +51,13 @@ export function newSessionRecord(input: CreateSessionInput, now: string, limits:
     last_activity_at: now,
     last_seq: 0,
     version: 1,
+    participants: startingParticipants(input, now),
   };
+}
+
+/** Who takes part from the start: those the input names, then its agent_id and user_id, each once. */
+function startingParticipants(input: CreateSessionInput, now: string): Session["participants"] {
+  return joinParticipants([], [...(input.participants ?? []), ...ownerParticipants(input)], now);
 }
 
 /** A private copy of an optional JSON object; `{}` when absent. */

@@ -11,6 +11,8 @@ import {
   type Page,
   type PageRequest,
   PageRequestSchema,
+  type ParticipantInput,
+  ParticipantSchema,
   STATE_EVENT_TYPES,
   type Session,
   type SessionEvent,
@@ -30,6 +32,7 @@ import {
   assertValidId,
   assertValidName,
   errors,
+  hasParticipant,
   isQualifiedRef,
   isTerminal,
   isValidName,
@@ -408,6 +411,23 @@ export class SessionManager {
     return event!;
   }
 
+  /**
+   * Adds whoever of `joining` is not yet a participant of the session (seed 002): someone who
+   * attached to it or wrote to it. Free when every one is listed already — checked on the
+   * session in memory, nothing written — so a server may call it before each write of a
+   * principal. A join moves neither `version` nor `updated_at` (see Change.join).
+   * @throws validation naming `participants.N`; not_found
+   */
+  async join(ref: string, joining: readonly ParticipantInput[]): Promise<Session> {
+    this.assertOpen();
+    joining.forEach((who, i) => validate(ParticipantSchema, who, `participants.${i}`));
+    const hot = this.lookupHot(ref);
+    if (hot && joining.every((who) => hasParticipant(hot.participants, who))) return hot;
+    return this.change(ref, {}, (c) => {
+      c.join(joining);
+    });
+  }
+
   /** A session's events by seq range and type. Reads what is committed (pending writes first). */
   async listEvents(ref: string, query: EventQuery = {}): Promise<SessionEvent[]> {
     const q = validate(EventQuerySchema, query);
@@ -507,6 +527,8 @@ export class SessionManager {
     }).then((created) =>
       this.change(created.id, {}, (c) => {
         c.set({ parent: source.id, iterations: checkpoint.state.iterations, checkpoint: checkpoint.data });
+        // Whoever took part in the history the fork carries took part in the fork.
+        c.join(source.participants);
         c.event("restore", {
           checkpoint_id: checkpoint.id,
           seq: checkpoint.seq,

@@ -3,6 +3,7 @@ import {
   CreateSessionSchema,
   EventTypeSchema,
   LABEL_KEY_PATTERN,
+  ParticipantKindSchema,
   RuntimeBackendSchema,
   SessionKindSchema,
   SessionStatusSchema,
@@ -258,6 +259,13 @@ export const SessionWire = Type.Object(
     last_activity_at: Type.String({ format: "date-time" }),
     last_seq: Type.Integer(),
     version: Type.Integer(),
+    participants: Type.Array(
+      Type.Object({ kind: ParticipantKindSchema, id: Type.String(), joined_at: Type.String({ format: "date-time" }) }),
+      {
+        description:
+          "who took part (seed 002), in the order they joined: those the create named, its agent_id (ai) and user_id (human), then agent tokens that wrote and anyone who attached; see docs/api.md#participants",
+      },
+    ),
   },
   { $id: "Session", description: "a session; `session_type` repeats `type` for seed 003's clients" },
 );

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Config, Session } from "../core/index.js";
 import type { LiveSessions } from "../drivers/index.js";
 import type { SessionManager } from "../engine/index.js";
-import { lookupScope, visibleTo } from "./auth/index.js";
+import { lookupScope, principalParticipants, visibleTo } from "./auth/index.js";
 import { setEtag } from "./etag.js";
 import { sessionJson } from "./wire.js";
 import type { Workspaces } from "./workspaces/index.js";
@@ -18,11 +18,17 @@ export interface ServerContext {
 
 /**
  * The session with this id, name or `agent_id/name`, as the request's principal may see it: an
- * agent token's bare name means its own session of that name (docs/api.md#names).
+ * agent token's bare name means its own session of that name (docs/api.md#names). A request that
+ * writes (any method but GET and HEAD) by an agent token first makes the token's agent and user
+ * participants of the session, when they are not yet (docs/api.md#participants): a check in
+ * memory after the first write.
  * @throws not_found (also for another agent's session, with the same body); ambiguous_name
  */
 export async function sessionFor(ctx: ServerContext, request: FastifyRequest, ref: string): Promise<Session> {
-  return visibleTo(request.principal, await ctx.manager.get(ref, lookupScope(request.principal)), ref);
+  const session = visibleTo(request.principal, await ctx.manager.get(ref, lookupScope(request.principal)), ref);
+  if (request.method === "GET" || request.method === "HEAD") return session;
+  const joining = principalParticipants(request.principal, "write");
+  return joining.length ? ctx.manager.join(session.id, joining) : session;
 }
 
 /** Sends a session as JSON with its ETag, as the request's principal may see it (sessionJson). */

@@ -1,5 +1,5 @@
 import { errors, jsonText, parseJson, textFault } from "../core/index.js";
-import type { Checkpoint, JsonObject, Session, SessionEvent, SessionState } from "../core/index.js";
+import type { Checkpoint, JsonObject, Participant, Session, SessionEvent, SessionState } from "../core/index.js";
 
 /** A `sessions` row as the stores read and write it (JSON fields as text). */
 export interface SessionRow {
@@ -35,6 +35,8 @@ export interface SessionRow {
   last_activity_at: string;
   last_seq: number;
   version: number;
+  /** JSON array of {kind, id, joined_at}. */
+  participants: string;
 }
 
 /** Column order shared by the insert and full-update statements. */
@@ -42,7 +44,7 @@ export const SESSION_COLUMNS = [
   "id", "name", "kind", "type", "mode", "agent_id", "user_id", "channel_id", "labels", "task", "workspace",
   "status", "iterations", "max_iterations", "context", "checkpoint", "runtime_backend", "runtime_metadata",
   "server", "result", "error", "metadata", "parent", "created_at", "updated_at", "started_at", "ended_at",
-  "last_activity_at", "last_seq", "version",
+  "last_activity_at", "last_seq", "version", "participants",
 ] as const;
 
 /** The columns a session read selects, in this order: the written ones, then the event key. */
@@ -64,7 +66,7 @@ export const SESSION_SELECT = SESSION_READ_COLUMNS.map((c) => {
 
 /**
  * A session row from the values of a read of SESSION_READ_COLUMNS in array mode (`.raw()`).
- * better-sqlite3 builds a 31-key object per row at ~13 µs; an array and this literal cost ~6,
+ * better-sqlite3 builds a 32-key object per row at ~13 µs; an array and this literal cost ~6,
  * which halves reading a page of sessions. The order here is SESSION_READ_COLUMNS' (a test holds
  * the two together).
  */
@@ -100,7 +102,8 @@ export function sessionRowFromValues(v: readonly unknown[]): SessionRow {
     last_activity_at: v[27] as string,
     last_seq: v[28] as number,
     version: v[29] as number,
-    skey: v[30] as number,
+    participants: v[30] as string,
+    skey: v[31] as number,
   };
 }
 
@@ -141,6 +144,7 @@ export function sessionToRow(s: Session): SessionRow {
     last_activity_at: s.last_activity_at,
     last_seq: s.last_seq,
     version: s.version,
+    participants: jsonText(s.participants),
   };
 }
 
@@ -176,6 +180,7 @@ export function sessionFromRow(r: SessionRow): Session {
     last_activity_at: r.last_activity_at,
     last_seq: r.last_seq,
     version: r.version,
+    participants: parseJson<Participant[]>(r.participants),
   };
 }
 

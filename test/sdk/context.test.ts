@@ -1,11 +1,15 @@
 /**
  * Seed 002's context flow: `withSession(id, fn)` on AsyncLocalStorage, for the embedded API and
- * for the remote one (a real server on a loopback port), with `instrument`.
+ * for the remote one (a real server on a loopback port), with `instrument`, and `currentSession()`
+ * as seed 002's ContinuumContext.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { setImmediate as immediate, setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as embedded from "sessiond";
-import { type SessiondClient, SessiondError, currentSession, instrument } from "sessiond/client";
+import { type ContinuumEnvironment, type SessionRecorder, type SessiondClient, SessiondError, currentSession, instrument, withSession } from "sessiond/client";
+import { sessionPaths } from "../../src/drivers/workspace.js";
 import { tempHome } from "../helpers/temp-home.js";
 import { type TestServer, startServer } from "../server/harness.js";
 import { connectClient } from "./support/connect.js";
@@ -15,6 +19,8 @@ type Event = { seq: number; type: string; data: Record<string, unknown> };
 
 /** The calls each flavour offers, so one suite covers both. */
 interface Flavour {
+  /** What currentSession().environment is inside this flavour's withSession. */
+  readonly environment: ContinuumEnvironment;
   start(task: string): Promise<{ id: string }>;
   withSession<T>(id: string, fn: () => T): T;
   recordToolCall(call: { tool: string; args?: unknown; result?: unknown }): Promise<unknown>;
@@ -34,6 +40,7 @@ const flavours: { name: string; setup(): Promise<Flavour>; teardown(): Promise<v
         home = tempHome();
         embedded.configureSessions({ home: home.home });
         return {
+          environment: "server",
           start: (task) => embedded.startSession(task, "tester"),
           withSession: embedded.withSession,
           recordToolCall: (call) => embedded.recordToolCall(call),
@@ -60,6 +67,7 @@ const flavours: { name: string; setup(): Promise<Flavour>; teardown(): Promise<v
         client = await connectClient(server);
         const remote = client.seed004;
         return {
+          environment: "remote",
           start: (task) => remote.startSession(task, "tester"),
           withSession: (id, fn) => client.withSession(id, fn),
           recordToolCall: (call) => remote.recordToolCall(call),
@@ -90,7 +98,7 @@ describe.each(flavours)("withSession, $name", (flavour) => {
   it("records tool calls and events without an id inside withSession, across awaits, timers and immediates", async () => {
     const s = await api.start("ambient");
     await api.withSession(s.id, async () => {
-      expect(currentSession()).toBe(s.id);
+      expect(currentSession()?.sessionId).toBe(s.id);
       await api.addEvent("note", { at: "start" });
       await sleep(5);
       await api.recordToolCall({ tool: "bash", args: { command: "npm test" }, result: { exitCode: 0 } });
@@ -116,11 +124,11 @@ describe.each(flavours)("withSession, $name", (flavour) => {
     await api.withSession(outer.id, async () => {
       await api.addEvent("step", { n: 1 });
       await api.withSession(inner.id, async () => {
-        expect(currentSession()).toBe(inner.id);
+        expect(currentSession()?.sessionId).toBe(inner.id);
         await sleep(1);
         await api.addEvent("step", { n: 2 });
       });
-      expect(currentSession()).toBe(outer.id);
+      expect(currentSession()?.sessionId).toBe(outer.id);
       await api.addEvent("step", { n: 3 });
       const boom = new Error("inner failed");
       await expect(
@@ -136,6 +144,38 @@ describe.each(flavours)("withSession, $name", (flavour) => {
     expect(custom(await api.history(inner.id)).map((e) => e.data.n)).toEqual([2, 4]);
   });
 
+  it("answers seed 002's ContinuumContext: the session, the environment and the nested scopes outermost first", async () => {
+    const outer = await api.start("outer context");
+    const inner = await api.start("inner context");
+    const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+    await api.withSession(outer.id, async () => {
+      const top = currentSession()!;
+      expect(top).toMatchObject({ sessionId: outer.id, environment: api.environment });
+      expect(top.executionStack).toEqual([{ sessionId: outer.id, environment: api.environment, startedAt: expect.stringMatching(iso) }]);
+      await api.withSession(inner.id, async () => {
+        await sleep(1);
+        const nested = currentSession()!;
+        expect(nested.sessionId).toBe(inner.id);
+        expect(nested.executionStack.map((f) => f.sessionId)).toEqual([outer.id, inner.id]);
+        expect(nested.executionStack[0]).toEqual(top.executionStack[0]);
+        // A scope that says what the code runs as; the records still go where the outer scope's do.
+        await withSession(
+          inner.id,
+          async () => {
+            const persona = currentSession()!;
+            expect(persona.environment).toBe("persona");
+            expect(persona.executionStack.map((f) => f.environment)).toEqual([api.environment, api.environment, "persona"]);
+            await api.addEvent("as_persona", {});
+          },
+          { environment: "persona" },
+        );
+      });
+      expect(currentSession()!.executionStack.map((f) => f.sessionId)).toEqual([outer.id]);
+    });
+    expect(currentSession()).toBeUndefined();
+    expect(custom(await api.history(inner.id)).map((e) => e.type)).toEqual(["as_persona"]);
+  });
+
   it("keeps concurrent scopes apart while their awaits interleave", async () => {
     const a = await api.start("a");
     const b = await api.start("b");
@@ -143,6 +183,7 @@ describe.each(flavours)("withSession, $name", (flavour) => {
       api.withSession(id, async () => {
         for (const [i, delay] of delays.entries()) {
           await sleep(delay);
+          expect(currentSession()!.executionStack.map((f) => f.sessionId)).toEqual([id]);
           await api.addEvent("tick", { label, i });
         }
       });
@@ -236,5 +277,49 @@ describe.each(flavours)("withSession, $name", (flavour) => {
     await waitFor("the scoped call", async () => custom(await api.history(s.id)).length === 1);
     expect(calls).toBe(2);
     expect(custom(await api.history(s.id))).toEqual([{ type: "tool_call", data: { tool: "count", args: [], result: 2, duration_ms: expect.any(Number) } }]);
+  });
+});
+
+describe("currentSession().sessionPaths", () => {
+  let server: TestServer;
+  let client: SessiondClient;
+  beforeAll(async () => {
+    server = await startServer();
+    client = await connectClient(server);
+  });
+  afterAll(async () => {
+    await client.close();
+    await server.close();
+  });
+
+  it("names the folders the server keeps the session's artifacts in, through a recorder that knows the data dir", async () => {
+    const session = await server.manager.create({ agent_id: "claude", user_id: "joel" });
+    // What the embedded API's recorder does: it knows its config, and finds the session by ref.
+    const recorder: SessionRecorder = {
+      recordToolCall: async () => undefined,
+      addEvent: async () => undefined,
+      sessionPaths: (ref) => {
+        const found = server.manager.findSync(ref);
+        return found && sessionPaths(server.config, found);
+      },
+    };
+    const put = await server.request({ method: "PUT", url: `/sessions/${session.id}/artifacts/screenshots/shot.png`, body: "png bytes", headers: { "content-type": "image/png" } });
+    expect(put.statusCode).toBe(201);
+    const paths = withSession(session.id, () => currentSession()!.sessionPaths, recorder)!;
+    expect(Object.keys(paths).sort()).toEqual(["devtools", "files", "logs", "recordings", "root", "screenshots"]);
+    expect(paths.root).toBe(join(server.home, "workspaces", `${session.name}@${session.id}`));
+    expect(readFileSync(join(paths.screenshots, "shot.png"), "utf8")).toBe("png bytes");
+    for (const category of ["logs", "files", "recordings", "devtools"] as const) expect(paths[category]).toBe(join(paths.root, category));
+    // A ref the recorder cannot resolve leaves them out rather than failing.
+    expect(withSession("no-such-session", () => currentSession(), recorder)).not.toHaveProperty("sessionPaths");
+  });
+
+  it("leaves them out over a remote client, which does not know where its server keeps files", async () => {
+    const s = await client.seed004.startSession("remote paths", "tester");
+    const context = client.withSession(s.id, () => currentSession()!);
+    expect(context).toMatchObject({ sessionId: s.id, environment: "remote" });
+    expect(context).not.toHaveProperty("sessionPaths");
+    expect(client.withSession(s.id, () => currentSession()!.environment, { environment: "agent" })).toBe("agent");
+    expect(() => withSession(s.id, () => 1, { environment: "moon" as "agent" })).toThrow(expect.objectContaining({ code: "validation", field: "environment" }));
   });
 });

@@ -74,9 +74,27 @@ export function runStoreConformance(name: string, open: StoreFactory): void {
         ended_at: tick(),
         last_seq: 0,
         version: 7,
+        participants: [
+          { kind: "ai", id: "agent-1", joined_at: tick() },
+          { kind: "human", id: "user-1", joined_at: tick() },
+          { kind: "persona", id: "reviewer ✓", joined_at: tick() },
+        ],
       });
       await store.commit([put(s)]);
       expect(await store.getSession(s.id)).toEqual(s);
+    });
+
+    it("rewrites participants on a full update and keeps them on a scalars-only one", async () => {
+      const s = session({ participants: [{ kind: "ai", id: "agent-1", joined_at: tick() }] });
+      await store.commit([put(s)]);
+      const joined = { ...s, participants: [...s.participants, { kind: "human" as const, id: "joel", joined_at: tick() }] };
+      await store.commit([put(joined, false)]);
+      expect((await store.getSession(s.id))?.participants).toEqual(joined.participants);
+      await store.commit([{ op: "put_session", session: { ...joined, status: "paused", version: 2, participants: [] }, insert: false, scalarsOnly: true }]);
+      const stored = await store.getSession(s.id);
+      expect(stored?.status).toBe("paused");
+      expect(stored?.participants).toEqual(joined.participants);
+      expect((await store.listSessions({}, { limit: 10 })).items.find((x) => x.id === s.id)?.participants).toEqual(joined.participants);
     });
 
     it("answers undefined for an unknown id and no ids for an unknown name", async () => {

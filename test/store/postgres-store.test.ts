@@ -80,6 +80,34 @@ describe.skipIf(!postgres)("the PostgreSQL store", () => {
       expect(await store.findSessionIds({ name: "build", limit: 5 })).toEqual(["old-1", other.id]);
     });
 
+    it("gives sessions stored before 0003 their agent_id and user_id as participants, and nobody to a session without them", async () => {
+      const where = await schema();
+      const created = tick();
+      await withPool(where, async (pool) => {
+        await migratePostgres(pool, shippedPostgresMigrations().filter((m) => m.version < 3));
+        const insert = (id: string, agentId: string | null, userId: string | null) =>
+          pool.query(
+            `INSERT INTO sessions (id, name, kind, agent_id, user_id, labels, status, iterations, context, runtime_backend, runtime_metadata, server,
+               metadata, created_at, updated_at, started_at, last_activity_at, last_seq, version)
+             VALUES ($1, $1, 'agent', $2, $3, '{}', 'active', 0, '{}', 'unknown', '{}', 'local', '{}', $4, $4, $4, $4, 0, 1)`,
+            [id, agentId, userId, created],
+          );
+        await insert("both", "claude", "joel");
+        await insert("agent-only", "claude", null);
+        await insert("user-only", "", "ana");
+        await insert("nobody", null, null);
+      });
+      const store = await open(where);
+      const participants = async (id: string) => (await store.getSession(id))?.participants;
+      expect(await participants("both")).toEqual([
+        { kind: "ai", id: "claude", joined_at: created },
+        { kind: "human", id: "joel", joined_at: created },
+      ]);
+      expect(await participants("agent-only")).toEqual([{ kind: "ai", id: "claude", joined_at: created }]);
+      expect(await participants("user-only")).toEqual([{ kind: "human", id: "ana", joined_at: created }]);
+      expect(await participants("nobody")).toEqual([]);
+    });
+
     it("refuses a schema newer than this build, naming both versions", async () => {
       const where = await schema();
       await (await openStoreIn(where)).close();

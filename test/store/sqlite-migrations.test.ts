@@ -86,7 +86,8 @@ describe("SQLite migrations", () => {
     db.prepare(`INSERT INTO exec_output (session_id, exec_id, stream, "offset", data) VALUES ('s1', 'e1', 'stdout', 0, x'61')`).run();
     const before = db.prepare("SELECT * FROM sessions ORDER BY id").all();
 
-    expect(migrate(db, all)).toEqual(all.filter((m) => m.version >= 6).map((m) => m.version));
+    const upTo6 = all.filter((m) => m.version <= 6);
+    expect(migrate(db, upTo6)).toEqual([6]);
     expect(db.prepare("SELECT * FROM sessions ORDER BY id").all()).toEqual(before);
     expect(db.prepare("SELECT e.seq FROM events e JOIN sessions s ON s.skey = e.skey WHERE s.id = 's1'").all()).toEqual([{ seq: 1 }]);
     insertSession.run("s3", "build", "agent-b", 10);
@@ -96,6 +97,32 @@ describe("SQLite migrations", () => {
     expect(() => insertSession.run("s7", "other", null, 7)).toThrow(/UNIQUE/);
     db.prepare("DELETE FROM sessions WHERE id = 's1'").run();
     expect(db.prepare("SELECT count(*) AS n FROM exec_output").get()).toEqual({ n: 0 });
+  });
+
+  it("gives sessions stored before 0007 their agent_id and user_id as participants, and nobody to a session without them", () => {
+    db = new Database(":memory:");
+    const all = shippedMigrations();
+    migrate(db, all.filter((m) => m.version < 7));
+    const insertSession = db.prepare(
+      `INSERT INTO sessions (id, name, kind, agent_id, user_id, labels, status, iterations, context, runtime_backend, runtime_metadata, server,
+         metadata, created_at, updated_at, started_at, last_activity_at, last_seq, version, skey)
+       VALUES (?, ?, 'agent', ?, ?, '{}', 'active', 0, '{}', 'unknown', '{}', 'local', '{}',
+         ?, '2026-02-01T00:00:00.000Z', '2026-02-01T00:00:00.000Z', '2026-02-01T00:00:00.000Z', 0, 1, ?)`,
+    );
+    insertSession.run("s1", "both", "claude", "joel", "2026-01-01T00:00:00.000Z", 1);
+    insertSession.run("s2", "agent-only", "claude", null, "2026-01-02T00:00:00.000Z", 2);
+    insertSession.run("s3", "user-only", "", "ana", "2026-01-03T00:00:00.000Z", 3);
+    insertSession.run("s4", "nobody", null, null, "2026-01-04T00:00:00.000Z", 4);
+
+    expect(migrate(db, all)).toEqual(all.filter((m) => m.version >= 7).map((m) => m.version));
+    const participants = (id: string) => JSON.parse((db.prepare("SELECT participants FROM sessions WHERE id = ?").get(id) as { participants: string }).participants);
+    expect(participants("s1")).toEqual([
+      { kind: "ai", id: "claude", joined_at: "2026-01-01T00:00:00.000Z" },
+      { kind: "human", id: "joel", joined_at: "2026-01-01T00:00:00.000Z" },
+    ]);
+    expect(participants("s2")).toEqual([{ kind: "ai", id: "claude", joined_at: "2026-01-02T00:00:00.000Z" }]);
+    expect(participants("s3")).toEqual([{ kind: "human", id: "ana", joined_at: "2026-01-03T00:00:00.000Z" }]);
+    expect(participants("s4")).toEqual([]);
   });
 
   it("refuses a database written by a newer sessiond", () => {

@@ -33,6 +33,7 @@ const KEPT = [
   "id", "name", "kind", "type", "mode", "agent_id", "user_id", "channel_id", "labels", "task", "workspace",
   "max_iterations", "context", "checkpoint", "runtime_backend", "runtime_metadata", "server", "metadata",
   "status", "iterations", "result", "error", "parent", "created_at", "updated_at", "started_at", "ended_at", "version",
+  "participants",
 ] as const;
 
 function kept(session: Session): ImportBody["session"] {

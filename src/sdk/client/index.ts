@@ -10,6 +10,7 @@
  */
 import { homedir } from "node:os";
 import { defaultConfig } from "../../core/config.js";
+import type { ContinuumEnvironment } from "../context.js";
 import { ArtifactsClient } from "./artifacts-client.js";
 import { ExecsClient } from "./execs-client.js";
 import { LiveClient } from "./live-client.js";
@@ -23,7 +24,22 @@ import { WebhooksClient } from "./webhooks-client.js";
 export { ERROR_CODES, type ErrorCode, SessiondError, isSessiondError } from "../../core/errors.js";
 export type { Checkpoint, SessionEvent, SessionState, ToolCallOutcome } from "../../core/events.js";
 export type { CreateSessionInput, JsonObject, Page, PageRequest, Session, SessionFilter, SessionStats, SessionStatus, UpdateSessionInput } from "../../core/session.js";
-export { type InstrumentOptions, type SessionRecorder, type SessionScope, type ToolCallRecord, currentScope, currentSession, instrument, withSession } from "../context.js";
+export type { Participant, ParticipantInput, ParticipantKind } from "../../core/participants.js";
+export {
+  type ContinuumContext,
+  type ContinuumEnvironment,
+  type ExecutionFrame,
+  type InstrumentOptions,
+  type ScopeOptions,
+  type SessionPaths,
+  type SessionRecorder,
+  type SessionScope,
+  type ToolCallRecord,
+  currentScope,
+  currentSession,
+  instrument,
+  withSession,
+} from "../context.js";
 export type { AgentSessionEvent, RemoteAgentSession, SessionQuery, SessionResumeContext, SessionStatsSummary, StartSessionOptions, WebhookOptions } from "../seed004-shapes.js";
 export { type ArtifactCategory, type ArtifactEntry, type ArtifactFile, type ArtifactListing, ArtifactsClient } from "./artifacts-client.js";
 export { type WireError, errorFromWire, isErrorCode } from "./errors.js";
@@ -109,10 +125,11 @@ export class SessiondClient extends SeedSessionClient {
   /**
    * Runs `fn` with `sessionId` as the current session; `seed004.recordToolCall({…})`,
    * `seed004.addEvent(type, data)` and `instrument`ed functions called inside record into it on
-   * this server, across awaits and timers.
+   * this server, across awaits and timers. `currentSession()` inside answers seed 002's
+   * ContinuumContext, environment `remote` unless `options.environment` says otherwise.
    */
-  withSession<T>(sessionId: string, fn: () => T): T {
-    return this.seed004.withSession(sessionId, fn);
+  withSession<T>(sessionId: string, fn: () => T, options: { environment?: ContinuumEnvironment } = {}): T {
+    return this.seed004.withSession(sessionId, fn, options);
   }
 
   /** `GET /readyz`: resolves when the server is ready for traffic. @throws shutting_down (503) otherwise */

@@ -2,7 +2,7 @@ import { homedir } from "node:os";
 import { defaultConfig } from "../../core/config.js";
 import { errors, isSessiondError } from "../../core/errors.js";
 import type { JsonObject, Session } from "../../core/session.js";
-import { type SessionRecorder, type ToolCallRecord, requireSession, withSession as withScope } from "../context.js";
+import { type ContinuumEnvironment, type SessionRecorder, type ToolCallRecord, requireSession, withSession as withScope } from "../context.js";
 import {
   type AgentSessionEvent,
   type RemoteAgentSession,
@@ -64,6 +64,8 @@ export class RemoteSessions {
     this.recorder = {
       recordToolCall: (sessionId, call) => this.recordCall(sessionId, call),
       addEvent: (sessionId, type, data) => this.addEvent(sessionId, type, data),
+      // The sessions are the server's; it may be on another machine, so no sessionPaths.
+      environment: "remote",
     };
     // Seed 004's functions are free functions: `const { startSession } = sessions` must work.
     const self = this as unknown as Record<string, unknown>;
@@ -139,10 +141,12 @@ export class RemoteSessions {
 
   /**
    * Runs `fn` with `sessionId` as the current session; ambient records inside go to this server.
+   * `currentSession().environment` is `remote` unless `options.environment` says what the code
+   * runs as (`agent`, `persona`).
    * @see withSession in `sessiond/client`'s context helpers
    */
-  withSession<T>(sessionId: string, fn: () => T): T {
-    return withScope(sessionId, fn, this.recorder);
+  withSession<T>(sessionId: string, fn: () => T, options: { environment?: ContinuumEnvironment } = {}): T {
+    return withScope(sessionId, fn, { recorder: this.recorder, ...options });
   }
 
   // ---- reads (async here; synchronous in the embedded API) -----------------------------------

@@ -5,6 +5,7 @@ export { assertMayReadExecIo, mayReadExecIo, seesSavedEnv } from "./disclosure.j
 export { AuthFailureLimiter, type AuthFailureLimiterOptions } from "./failure-limiter.js";
 export { isLocal, markLocal } from "./local-socket.js";
 export { assertAuthAllowed, isLoopback } from "./loopback.js";
+export { principalParticipants } from "./participation.js";
 export { LOCAL_ADMIN, type Principal, type Role, assertAdmin, assertMayChooseId, assertOwnFields, canSee, lookupScope, ownerDefaults, scopedFilter, visibleTo } from "./principal.js";
 export { TokenRegistry } from "./token-registry.js";
 export { MIN_TOKEN_DISTINCT_CHARACTERS, MIN_TOKEN_LENGTH, tokenWeakness } from "./token-strength.js";

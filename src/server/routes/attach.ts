@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { SessiondError, errors } from "../../core/index.js";
 import { type StreamServices, type TerminalShare, optionalInt, optionalString } from "../../events/feeds/index.js";
-import { assertMayReadExecIo } from "../auth/index.js";
+import { assertMayReadExecIo, principalParticipants } from "../auth/index.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
 
 interface AttachPlan {
@@ -15,8 +15,8 @@ interface AttachPlan {
  * and resizes, observers watch, `takeover` moves the wheel; a late joiner gets the replay first.
  * Refusals (unknown session 404, a token that may not read the session's exec input and output
  * 403 — mayReadExecIo, since the terminal is both — not a live shell 409, offset outside the
- * replay 416, a plain HTTP request 400) are HTTP answers before the upgrade. docs/streams.md is
- * the contract.
+ * replay 416, a plain HTTP request 400) are HTTP answers before the upgrade. An attach that is
+ * let in makes its principal a participant of the session. docs/streams.md is the contract.
  */
 export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices }> = async (app, { ctx, streams }) => {
   const plans = new WeakMap<FastifyRequest, AttachPlan>();
@@ -50,6 +50,8 @@ export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
       // never a reader token, which may only read whatever execRoles says.
       const principal = request.principal;
       const mayDrive = role === "driver" && principal.role !== "reader" && ctx.config.execRoles.includes(principal.role);
+      // Whoever attaches takes part, driver or observer (docs/api.md#participants).
+      await ctx.manager.join(session.id, principalParticipants(principal, "attach"));
       plans.set(request, { share, mayDrive, offset });
     },
     handler: async (_request: FastifyRequest, _reply: FastifyReply) => {
