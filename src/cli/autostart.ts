@@ -61,10 +61,11 @@ export async function cleanStale(config: Config): Promise<string[]> {
  * start. Commands started together race for an O_EXCL lock file: the winner starts the server,
  * the others wait for its socket. A lock left by a dead process (its pid is gone) or
  * older than `autostartTimeoutMs` is taken over. The server's output goes to the log file in the
- * data dir.
+ * data dir. `onStart` is called just before this process spawns a server (so a command can say
+ * why it is waiting).
  * @throws Error saying where to look when no server answers within `autostartTimeoutMs`
  */
-export async function ensureServer(config: Config): Promise<void> {
+export async function ensureServer(config: Config, onStart?: () => void): Promise<void> {
   const paths = dataPaths(config);
   if (await socketAnswers(paths.socket)) return;
   mkdirSync(config.home, { recursive: true, mode: 0o700 });
@@ -84,6 +85,7 @@ export async function ensureServer(config: Config): Promise<void> {
       // Another command may have started it between our probe and our lock.
       if (await socketAnswers(paths.socket)) return;
       await cleanStale(config);
+      onStart?.();
       await startAndWait(config, deadline);
       return;
     } finally {

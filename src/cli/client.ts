@@ -45,7 +45,10 @@ function clientOn(transport: SocketTransport): CliClient {
 
 async function startServer(flags: ClientFlags): Promise<void> {
   const { clientConfig, ensureServer } = await import("./autostart.js");
-  await ensureServer(clientConfig(flags));
+  // Starting takes a few seconds: a person at a terminal is told why; scripts (--json, or stderr
+  // not a terminal) see only the command's own output.
+  const tell = process.stderr.isTTY && flags.json !== true;
+  await ensureServer(clientConfig(flags), tell ? () => process.stderr.write("starting sessiond…\n") : undefined);
 }
 
 /** Whether a client error means nothing listens on the socket (missing, or refused). */
