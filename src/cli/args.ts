@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { UsageError, reportError } from "./fail.js";
 import type { ClientFlags } from "./home.js";
 
@@ -50,10 +50,13 @@ export function parseObject(text: string, what: string): Record<string, unknown>
   return value as Record<string, unknown>;
 }
 
-/** A commander collector for repeatable `key=value` flags. */
+/**
+ * A commander collector for repeatable `key=value` flags.
+ * @throws InvalidArgumentError, which commander reports as a usage error naming the flag
+ */
 export function collectPair(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const at = value.search(/[=:]/);
-  if (at <= 0) throw new UsageError(`expected key=value, got ${JSON.stringify(value)}`);
+  if (at <= 0) throw new InvalidArgumentError("expected key=value");
   return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
 }
 

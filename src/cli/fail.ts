@@ -37,10 +37,20 @@ export function reportError(err: unknown, json = false): void {
   } else if (json) {
     console.error(JSON.stringify({ error: { code: usage ? "usage" : "failure", message: messageOf(err) } }));
   } else {
-    const hint = isSessiondError(err) ? HINTS[err.code] : undefined;
+    const hint = isSessiondError(err) ? (err.code === "session_not_active" ? notActiveHint(err.message) : HINTS[err.code]) : undefined;
     console.error(`sessiond: ${oneLine(messageOf(err))}${hint ? ` (${hint})` : ""}`);
   }
   process.exitCode = usage ? EXIT.usage : EXIT.failure;
+}
+
+/**
+ * What to run for a session that is not live, from the server's message (`cannot exec: session
+ * sh is crashed; recover it first`): the command that brings it back, named for that session.
+ */
+function notActiveHint(message: string): string | undefined {
+  const found = /session (.+) is (crashed|paused);/.exec(message);
+  if (!found) return HINTS.session_not_active;
+  return found[2] === "crashed" ? `run \`sessiond recover ${found[1]}\` for a fresh process` : `run \`sessiond resume ${found[1]}\``;
 }
 
 function messageOf(err: unknown): string {

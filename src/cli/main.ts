@@ -2,7 +2,7 @@
 import { createRequire } from "node:module";
 import { Command, CommanderError } from "commander";
 import { registerCommands } from "./command-groups.js";
-import { EXIT } from "./fail.js";
+import { EXIT, UsageError, reportError } from "./fail.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -15,10 +15,32 @@ const { version } = createRequire(import.meta.url)("../../package.json") as { ve
 const program = new Command("sessiond")
   .description("persistent sessions for AI agents and their tools")
   .version(version)
-  .showHelpAfterError("(run `sessiond help <command>` for its flags)")
+  // commander's own errors (an unknown flag, a flag value its parser refused) in the one-line
+  // form every error of the CLI takes, JSON with --json.
+  .configureOutput({ outputError: (text) => reportError(new UsageError(commanderMessage(text)), process.argv.includes("--json")) })
   // Throw instead of exiting, so usage errors exit 2 (commander's own default is 1).
   .exitOverride();
 registerCommands(program, process.argv.slice(2));
+
+/** commander's error text as `<what> (<what to do>)`: `error: ` dropped, its "Did you mean" kept on the line. */
+function commanderMessage(text: string): string {
+  const what = text
+    .trim()
+    .replace(/^error: /, "")
+    .replace(/\s*\(Did you mean (.*)\?\)$/, "; did you mean $1?");
+  const named = process.argv.slice(2).find((a) => !a.startsWith("-"));
+  const command = program.commands.find((c) => c.name() === named || c.aliases().includes(named ?? ""));
+  return `${what} (run \`sessiond help ${command ? command.name() : "<command>"}\` for its flags)`;
+}
+
+// A reader that stops early (`sessiond list | head -1`) closes the pipe: the rest of the output
+// has nowhere to go, which is not an error of the command.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    process.exit(process.exitCode ?? EXIT.ok);
+  });
+}
 
 /** Runs the command line; commander's own errors become exit codes. */
 async function main(): Promise<void> {

@@ -258,11 +258,19 @@ export function assertStorableText(value: unknown, root?: string): void {
   if (fault) throw errors.validation(faultField(root, fault), fault.reason);
 }
 
+/** The literal values a schema takes, through unions and lists (`status=active` or a list of statuses). */
+function literalsIn(schema: TSchema): unknown[] {
+  if (schema.const !== undefined) return [schema.const];
+  if (Array.isArray(schema.anyOf)) return (schema.anyOf as TSchema[]).flatMap(literalsIn);
+  if (schema.type === "array" && schema.items && !Array.isArray(schema.items)) return literalsIn(schema.items as TSchema);
+  return [];
+}
+
 function describe(schema: TSchema | undefined, message: string | undefined): string {
   if (schema && typeof schema["x-expected"] === "string") return `expected ${schema["x-expected"]}`;
   if (schema?.format === INDEXED_TEXT) return `expected at most ${INDEXED_TEXT_MAX_BYTES} bytes of UTF-8`;
   if (schema && Array.isArray(schema.anyOf)) {
-    const literals = (schema.anyOf as TSchema[]).map((s) => s.const).filter((c) => c !== undefined);
+    const literals = [...new Set(literalsIn(schema))];
     if (literals.length) return `expected one of ${literals.join(", ")}`;
   }
   if (message === "Unexpected property") return "unknown field";

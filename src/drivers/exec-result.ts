@@ -27,6 +27,12 @@ export interface ExecResult {
   readonly duration_ms: number;
   /** Output was cut at `maxExecOutputBytes` (or to fit the event size limit). */
   readonly truncated: boolean;
+  /**
+   * Present (true) when the session's process ended during this exec: the command ran `exit`, or
+   * the process was killed. Unless the session was being stopped, it is then crashed (its crash
+   * event follows this exec's) until it is recovered with a fresh process.
+   */
+  readonly process_exited?: true;
   /** `background: true` only: the job's pid (null when it could not start) and its log file. */
   readonly pid?: number | null;
   readonly log_path?: string;
@@ -57,7 +63,7 @@ export function execRecord(facts: ExecFacts, outcome: ExecOutcome, maxEventBytes
   let stderr = outcome.stderr;
   let truncated = outcome.truncated;
   for (;;) {
-    const record = build(facts, stdout, stderr, outcome.exitCode, truncated);
+    const record = build(facts, stdout, stderr, outcome, truncated);
     const bound = WORST_CASE_BYTES_PER_BYTE * (stdout.length + stderr.length) + 6 * facts.input.length + EVENT_SLACK_BYTES;
     if (bound <= maxEventBytes) return record;
     const size = Buffer.byteLength(JSON.stringify(record));
@@ -76,7 +82,7 @@ function serializedSize(text: string, base64: string | undefined): number {
   return Buffer.byteLength(JSON.stringify(text)) + (base64 === undefined ? 0 : base64.length + 20);
 }
 
-function build(facts: ExecFacts, stdout: Buffer, stderr: Buffer, exitCode: number | null, truncated: boolean): ExecRecord {
+function build(facts: ExecFacts, stdout: Buffer, stderr: Buffer, outcome: Pick<ExecOutcome, "exitCode" | "processExited">, truncated: boolean): ExecRecord {
   const out = encodeOutput(stdout, truncated);
   const err = encodeOutput(stderr, truncated);
   return {
@@ -86,11 +92,12 @@ function build(facts: ExecFacts, stdout: Buffer, stderr: Buffer, exitCode: numbe
     stderr: err.text,
     ...(out.base64 !== undefined ? { stdout_base64: out.base64 } : {}),
     ...(err.base64 !== undefined ? { stderr_base64: err.base64 } : {}),
-    exit_code: exitCode,
+    exit_code: outcome.exitCode,
     status: facts.status,
     started_at: facts.started_at,
     duration_ms: facts.duration_ms,
     truncated,
+    ...(outcome.processExited ? { process_exited: true as const } : {}),
   };
 }
 

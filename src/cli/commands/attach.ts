@@ -13,10 +13,11 @@ export function registerAttachCommand(program: Command): void {
     .option("--config <file>", "a JSON config file, used if this command starts the server (env SESSIOND_CONFIG)")
     .action(
       action(async (ref: string, o: Opts) => {
+        // The request starts the server if needed and checks the session before the terminal goes raw.
+        const { session, socketPath } = await withClient(o, async (c) => ({ session: await c.sessions.getSession(ref), socketPath: c.socketPath }));
+        if (session.kind !== "shell") throw new Error(`attach needs a shell session: ${ref} is ${session.kind === "agent" || session.kind === "llm" ? "an" : "a"} ${session.kind} session (${notShellHint(ref, session.kind)})`);
         if (!process.stdin.isTTY) throw new UsageError("attach needs a terminal on stdin; use `sessiond exec` or `sessiond repl` from scripts");
         const { attach } = await import("../attach.js");
-        // The request starts the server if needed and checks the session before the terminal goes raw.
-        const socketPath = await withClient(o, async (c) => (await c.sessions.getSession(ref), c.socketPath));
         const end = await attach({ socketPath }, ref);
         if (end.how === "detached") process.stderr.write(`\r\n[detached from ${ref}; it keeps running: sessiond attach ${ref}]\r\n`);
         else {
@@ -25,4 +26,10 @@ export function registerAttachCommand(program: Command): void {
         }
       }),
     );
+}
+
+/** What to use instead of attach for a session that has no terminal. */
+function notShellHint(ref: string, kind: string): string {
+  if (kind === "agent") return "it runs no process; start a shell with `sessiond start --kind shell`";
+  return `use \`sessiond repl ${ref}\` for its prompt, or \`sessiond exec ${ref} …\``;
 }

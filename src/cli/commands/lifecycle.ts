@@ -112,7 +112,7 @@ export function registerLifecycleCommands(program: Command): void {
         const timeout = o.timeout === undefined ? {} : { timeout_ms: parseCount(String(o.timeout), "--timeout") };
         const result = await withClient(o, (c) => c.sessions.exec(ref, input, timeout));
         if (o.json) printJson(result);
-        else printExec(result);
+        else printExec(result, ref);
         if (!execSucceeded(result)) process.exitCode = EXIT.failure;
       }),
     );
@@ -123,8 +123,11 @@ export function execSucceeded(result: ExecuteResult): boolean {
   return result.status === "ok" && (result.exit_code === 0 || result.exit_code === null);
 }
 
-/** Prints an exec's output the way a terminal would have shown it, and a note when it did not end well. */
-export function printExec(result: ExecuteResult): void {
+/**
+ * Prints an exec's output the way a terminal would have shown it, and a note when it did not end
+ * well — with the command that brings the session back when the exec ended its process.
+ */
+export function printExec(result: ExecuteResult, ref?: string): void {
   if (result.stdout) process.stdout.write(result.stdout.endsWith("\n") ? result.stdout : `${result.stdout}\n`);
   if (result.stderr) process.stderr.write(result.stderr.endsWith("\n") ? result.stderr : `${result.stderr}\n`);
   const notes: string[] = [];
@@ -132,4 +135,7 @@ export function printExec(result: ExecuteResult): void {
   if (result.exit_code !== null && result.exit_code !== 0) notes.push(`exit ${result.exit_code}`);
   if (result.truncated) notes.push("output truncated");
   if (notes.length) process.stderr.write(`${paint("yellow", `[${notes.join(", ")}]`, process.stderr)}\n`);
+  if (result.process_exited) {
+    process.stderr.write(`${paint("yellow", `[the session's process exited; run \`sessiond recover ${ref ?? "<session>"}\` for a fresh one]`, process.stderr)}\n`);
+  }
 }

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { type Opts, action, parseCount } from "../args.js";
 import type { ClientFlags } from "../home.js";
@@ -12,7 +13,8 @@ export interface ServerStatus {
   host: string | null;
   port: number | null;
   socket: string;
-  log: string;
+  /** The background server's log file; null when there is none (a foreground `sessiond serve` logs to its terminal). */
+  log: string | null;
   started_at: string | null;
   /** Stale files found and removed (a dead server's pid file or socket). */
   cleaned: string[];
@@ -37,7 +39,7 @@ export async function serverStatus(flags: ClientFlags): Promise<ServerStatus> {
     host: pid?.host ?? null,
     port: pid?.port ?? null,
     socket: paths.socket,
-    log: paths.log,
+    log: existsSync(paths.log) ? paths.log : null,
     started_at: pid?.started_at ?? null,
     cleaned,
   };
@@ -90,7 +92,7 @@ export function registerServerCommands(program: Command): void {
         if (o.json) printJson(status);
         else {
           process.stdout.write(status.running ? "running\n" : "not running\n");
-          process.stdout.write(keyValues(Object.entries(status).filter(([k]) => k !== "running" && k !== "cleaned")));
+          process.stdout.write(keyValues(Object.entries(status).filter(([k, v]) => k !== "running" && k !== "cleaned" && !(k === "log" && v === null))));
           for (const path of status.cleaned) process.stdout.write(`removed stale ${path}\n`);
         }
         if (!status.running) process.exitCode = 1;

@@ -36,7 +36,7 @@ export async function runCell(client: CliClient, sessionId: string, input: strin
   }
   if (!messages) {
     const result = await client.sessions.exec(sessionId, input);
-    printExec(result);
+    printExec(result, sessionId);
     return result;
   }
 
@@ -75,11 +75,11 @@ export async function runCell(client: CliClient, sessionId: string, input: strin
     const result = await client.sessions.exec(sessionId, input);
     wanted = result.exec_id;
     if (ended !== wanted) await endSeen;
-    if (!streamed.has(result.exec_id)) printExec(result);
+    if (!streamed.has(result.exec_id)) printExec(result, sessionId);
     else {
       // The output is on the screen already; end its line, and add only the note printExec would have added.
       if (lastByte !== "\n") process.stdout.write("\n");
-      printExec({ ...result, stdout: "", stderr: "" });
+      printExec({ ...result, stdout: "", stderr: "" }, sessionId);
     }
     return result;
   } finally {

@@ -71,6 +71,8 @@ export interface ExecuteResult {
   started_at: string;
   duration_ms: number;
   truncated: boolean;
+  /** True when the session's process ended during this exec (it ran `exit`, or was killed): recover the session for a fresh one. */
+  process_exited?: boolean;
   [key: string]: unknown;
 }
 

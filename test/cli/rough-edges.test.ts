@@ -1,0 +1,141 @@
+import { spawn as spawnChild } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { spawn as spawnPty } from "node-pty";
+import { afterAll, describe, expect, it } from "vitest";
+import { cliHome, startCli, until, useCompiledCli } from "./run-cli.js";
+
+// Each command is a real process; on a busy 2-core machine a few dozen of them take a while.
+const SLOW = { timeout: 180_000 };
+const built = useCompiledCli();
+
+/** Runs a command on a real terminal (node-pty, stdout and stderr both on it) and returns what it showed. */
+function onTerminal(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; screen: string }> {
+  return new Promise((resolve) => {
+    const pty = spawnPty(process.execPath, [built.main, ...args], { name: "xterm", cols: 200, rows: 50, env: env as Record<string, string> });
+    let screen = "";
+    pty.onData((d) => (screen += d.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "")));
+    pty.onExit((e) => resolve({ code: e.exitCode, screen }));
+  });
+}
+
+describe("sessiond's usage errors", SLOW, () => {
+  const h = cliHome();
+  afterAll(() => h.cleanup());
+
+  it("refuses a key=value flag without = in one line naming the flag, exit 2 (no stack trace)", async () => {
+    for (const argv of [
+      ["start", "--label", "noequals"],
+      ["start", "--kind", "shell", "--env", "noequals"],
+      ["list", "--label", "noequals"],
+    ]) {
+      const flag = argv.at(-2)!;
+      const r = await h.run(argv);
+      expect(r.code, argv.join(" ")).toBe(2);
+      expect(r.stderr, argv.join(" ")).toBe(
+        `sessiond: option '${flag} <key=value>' argument 'noequals' is invalid. expected key=value (run \`sessiond help ${argv[0]}\` for its flags)\n`,
+      );
+      expect(r.stdout).toBe("");
+    }
+    const json = await h.run(["start", "--label", "noequals", "--json"]);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: "usage", message: expect.stringContaining("expected key=value") } });
+  });
+
+  it("gives commander's other errors the same one line: an unknown flag, an unknown command", async () => {
+    const flag = await h.run(["list", "--no-such-flag"]);
+    expect(flag).toMatchObject({ code: 2, stderr: "sessiond: unknown option '--no-such-flag' (run `sessiond help list` for its flags)\n" });
+    const command = await h.run(["lst"]);
+    expect(command.code).toBe(2);
+    expect(command.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(command.stderr).toMatch(/^sessiond: unknown command 'lst'; did you mean .*list/);
+  });
+
+  it("lists the valid values of --status and --kind when one is not", async () => {
+    const status = await h.run(["list", "--status", "active,bogus"]);
+    expect(status).toMatchObject({ code: 2, stderr: "sessiond: invalid status: expected one of active, paused, completed, failed, timeout, crashed\n" });
+    const kind = await h.run(["list", "--kind", "bogus"]);
+    expect(kind).toMatchObject({ code: 2, stderr: "sessiond: invalid kind: expected one of agent, shell, python, typescript, llm\n" });
+    expect((await h.run(["stats", "--status", "bogus"])).stderr).toContain("expected one of active, paused");
+  });
+});
+
+describe("sessiond and sessions that cannot take the command", SLOW, () => {
+  const h = cliHome();
+  afterAll(() => h.cleanup());
+
+  it("names the recover command when an exec ends the shell, and again on the next exec; running it brings the shell back", async () => {
+    await h.json(["start", "--kind", "shell", "--name", "sh-exit"]);
+    const ended = await h.run(["exec", "sh-exit", "exit 3"]);
+    expect(ended.code).toBe(1);
+    expect(ended.stderr).toContain("[error, exit 3]");
+    expect(ended.stderr).toContain("[the session's process exited; run `sessiond recover sh-exit` for a fresh one]");
+    const next = await h.run(["exec", "sh-exit", "echo hi"]);
+    expect(next.code).toBe(1);
+    expect(next.stderr).toBe("sessiond: cannot exec: session sh-exit is crashed; recover it first (run `sessiond recover sh-exit` for a fresh process)\n");
+    expect((await h.run(["recover", "sh-exit"])).code).toBe(0);
+    expect(await h.run(["exec", "sh-exit", "echo hi"])).toMatchObject({ code: 0, stdout: "hi\n" });
+  });
+
+  it("tells attach on an agent session that attach needs a shell session, in one line", async () => {
+    await h.json(["start", "--name", "agent-1"]);
+    const r = await h.run(["attach", "agent-1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      "sessiond: attach needs a shell session: agent-1 is an agent session (it runs no process; start a shell with `sessiond start --kind shell`)\n",
+    );
+  });
+
+  it("does not crash when the reader of its output goes away early (`| head -0`)", async () => {
+    await h.json(["start", "--name", "listed"]);
+    for (const argv of [["server", "status"], ["list"]]) {
+      const child = spawnChild(process.execPath, [built.main, ...argv], { env: h.env, stdio: ["ignore", "pipe", "pipe"] });
+      // The read end is closed before the command has written anything: its writes fail with EPIPE.
+      child.stdout.destroy();
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      expect(stderr, argv.join(" ")).toBe("");
+      expect(code, argv.join(" ")).toBe(0);
+    }
+  });
+});
+
+describe("sessiond server status for a server in the foreground", SLOW, () => {
+  const h = cliHome();
+  afterAll(() => h.cleanup());
+
+  it("names no log file when there is none", async () => {
+    const serve = startCli(["serve"], h.env);
+    try {
+      await until(async () => (await h.run(["server", "status"])).code === 0);
+      expect(existsSync(join(h.home, "server.log"))).toBe(false);
+      const status = await h.json<{ running: boolean; log: string | null }>(["server", "status"]);
+      expect(status).toMatchObject({ running: true, log: null });
+      const text = await h.run(["server", "status"]);
+      expect(text.stdout).toMatch(/^socket:/m);
+      expect(text.stdout).not.toMatch(/^log:/m);
+    } finally {
+      await serve.stop();
+    }
+  });
+});
+
+describe("the server start a command does on its own", SLOW, () => {
+  const homes = [cliHome(), cliHome(), cliHome()];
+  afterAll(() => Promise.all(homes.map((h) => h.cleanup())));
+
+  it("says 'starting sessiond…' on a terminal, and nothing with --json or when stderr is piped", async () => {
+    const [terminal, json, piped] = homes as [ReturnType<typeof cliHome>, ReturnType<typeof cliHome>, ReturnType<typeof cliHome>];
+    const shown = await onTerminal(["list"], terminal.env);
+    expect(shown.code).toBe(0);
+    expect(shown.screen).toMatch(/^starting sessiond…\r?\nno sessions/);
+    const quiet = await onTerminal(["list", "--json"], json.env);
+    expect(quiet.code).toBe(0);
+    expect(quiet.screen).not.toContain("starting");
+    const plain = await piped.run(["list"]);
+    expect(plain).toMatchObject({ code: 0, stderr: "", stdout: "no sessions\n" });
+    // Each started its own server: the line was said when one was started, not skipped.
+    for (const h of homes) expect((await h.json<{ running: boolean }>(["server", "status"])).running).toBe(true);
+  });
+});
