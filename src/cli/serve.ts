@@ -48,6 +48,7 @@ export async function serve(config: Config): Promise<void> {
   try {
     await removeStaleSocket(paths.socket);
     const store = await openStore(config, {
+      ownership,
       onConnectionError: (err) => log.warn({ err }, "a database connection failed outside a query"),
     });
     manager = new SessionManager({ store, config, observeCommit: metrics.observeCommit });

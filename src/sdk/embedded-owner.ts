@@ -68,7 +68,7 @@ export class EmbeddedOwner extends EngineBackend {
   ) {
     let store: Store;
     try {
-      store = openSqliteStore(config);
+      store = openSqliteStore(config, { ownership });
     } catch (err) {
       ownership.release();
       throw err;

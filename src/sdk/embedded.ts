@@ -6,7 +6,8 @@ import { type WebhookRecord, claimHome, describeOwner, readOwnerRecord } from ".
 import type { EmbeddedBackend } from "./embedded-backend.js";
 import { EmbeddedOwner, EngineBackend } from "./embedded-owner.js";
 import { OwnerClient, OwnerGone } from "./owner-client.js";
-import { type SessionRecorder, type ToolCallRecord, requireSession, withSession as withScope } from "./context.js";
+import { sessionPaths } from "../drivers/workspace.js";
+import { type ContinuumEnvironment, type SessionRecorder, type ToolCallRecord, requireSession, withSession as withScope } from "./context.js";
 import {
   type AgentSession,
   type AgentSessionEvent,
@@ -220,6 +221,12 @@ export async function addEvent(first: string, second?: string | Record<string, u
 const embeddedRecorder: SessionRecorder = {
   recordToolCall: (sessionId, call) => recordCall(sessionId, call),
   addEvent: (sessionId, type, data) => addEvent(sessionId, type, data),
+  environment: "server",
+  sessionPaths: (ref) => {
+    const b = backend();
+    const session = b.findSync(ref);
+    return session && sessionPaths(b.config, session);
+  },
 };
 
 /**
@@ -233,9 +240,10 @@ const embeddedRecorder: SessionRecorder = {
  *   await addEvent("note", { text: "no id passed" });
  *   await instrument(runTests, "run_tests")();
  * });
+ * @param options.environment what the code runs as (`agent`, `persona`…; seed 002's environments); default `server`
  */
-export function withSession<T>(sessionId: string, fn: () => T): T {
-  return withScope(sessionId, fn, embeddedRecorder);
+export function withSession<T>(sessionId: string, fn: () => T, options: { environment?: ContinuumEnvironment } = {}): T {
+  return withScope(sessionId, fn, { recorder: embeddedRecorder, ...options });
 }
 
 /** Merges `updates` into the context (JSON Merge Patch: nested objects merge, null deletes). */

@@ -9,20 +9,45 @@ export { refusedWriteError } from "./commit-failure.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite/sqlite-store.js";
 export { HomeLock } from "./home-lock.js";
 export { type HomeClaim, HomeOwnership, claimHome, describeOwner } from "./home-owner.js";
+import { HomeOwnership, claimHome, describeOwner } from "./home-owner.js";
 export { type OwnerRecord, ownerAlive, readOwnerRecord } from "./owner-record.js";
 export type { PostgresStoreOptions } from "./postgres/index.js";
 
-/** The embedded SQLite store of a config, opened synchronously (seed 004's reads need that). */
+/**
+ * The embedded SQLite store of a config, opened synchronously (seed 004's reads need that).
+ *
+ * Its data dir gets one writer (DESIGN.md §6): the store takes the data dir's owner lock for its
+ * lifetime (released when it closes) unless the caller already holds it (`ownership`).
+ * @throws Error naming the owner when another process owns the data dir
+ */
 export function openSqliteStore(
-  config: Pick<Config, "home" | "sqliteSynchronous" | "sqliteBusyTimeoutMs" | "sqliteCacheBytes" | "sqliteCheckpointPages">,
+  config: Pick<Config, "home" | "store" | "sqliteSynchronous" | "sqliteBusyTimeoutMs" | "sqliteCacheBytes" | "sqliteCheckpointPages" | "ownerLockWaitMs" | "ownerLockCheckMs">,
+  options: { ownership?: HomeOwnership } = {},
 ): Store {
-  const sqlite = new SqliteStore({
-    path: dataPaths(config).database,
-    synchronous: config.sqliteSynchronous,
-    busyTimeoutMs: config.sqliteBusyTimeoutMs,
-    cacheBytes: config.sqliteCacheBytes,
-    checkpointPages: config.sqliteCheckpointPages,
-  });
+  let claimed: HomeOwnership | undefined;
+  if (!options.ownership) {
+    const claim = claimHome(config, "embedded");
+    if (!claim.owned) {
+      throw new Error(
+        `${config.home} is owned by ${describeOwner(claim.owner)}: a second store on it would lose writes; go through the owner (the embedded API and sessiond/client do, on ${dataPaths(config).socket})`,
+      );
+    }
+    claimed = claim.owned;
+  }
+  let sqlite: SqliteStore;
+  try {
+    sqlite = new SqliteStore({
+      path: dataPaths(config).database,
+      synchronous: config.sqliteSynchronous,
+      busyTimeoutMs: config.sqliteBusyTimeoutMs,
+      cacheBytes: config.sqliteCacheBytes,
+      checkpointPages: config.sqliteCheckpointPages,
+      ...(claimed ? { onClose: () => claimed.release() } : {}),
+    });
+  } catch (err) {
+    claimed?.release();
+    throw err;
+  }
   return asyncStore("sqlite", sqlite);
 }
 
@@ -30,6 +55,8 @@ export function openSqliteStore(
 export interface OpenStoreOptions {
   /** A database connection failed outside a query (PostgreSQL: an idle pooled one, or the node lock's). */
   readonly onConnectionError?: (err: Error) => void;
+  /** The data dir's ownership, when the caller holds it (a SQLite store takes it otherwise). */
+  readonly ownership?: HomeOwnership;
 }
 
 /**
@@ -39,7 +66,7 @@ export interface OpenStoreOptions {
 export async function openStore(config: Config, options: OpenStoreOptions = {}): Promise<Store> {
   switch (config.store) {
     case "sqlite":
-      return openSqliteStore(config);
+      return openSqliteStore(config, options.ownership ? { ownership: options.ownership } : {});
     case "postgres": {
       if (!config.pgUrl) {
         throw new Error("the PostgreSQL store needs a connection string: set SESSIOND_PG_URL (config key pgUrl)");

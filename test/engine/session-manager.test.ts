@@ -227,8 +227,9 @@ describe("SessionManager", () => {
     });
 
     it("keeps seqs gap-free and publishes in commit order on an asynchronous store too", async () => {
-      const { sync: _sync, ...asyncOnly } = openSqliteStore(home.config);
+      // One store per data dir at a time (its owner lock): the first goes before the second opens.
       await manager.close();
+      const { sync: _sync, ...asyncOnly } = openSqliteStore(home.config);
       manager = open(home.config, asyncOnly as Store);
       const s = await manager.create({});
       const published: number[] = [];
@@ -421,6 +422,7 @@ describe("SessionManager", () => {
 
     it("cleans up only terminal sessions that ended more than N days ago", async () => {
       let now = Date.parse("2026-01-01T00:00:00Z");
+      await manager.close();
       manager = new SessionManager({ store: openSqliteStore(home.config), config: home.config, clock: () => new Date(now) });
       const old = await manager.create({});
       await manager.complete(old.id);
@@ -470,9 +472,9 @@ describe("SessionManager", () => {
     it("answers gets of hot sessions from memory without touching the store", async () => {
       const s = await manager.create({});
       let reads = 0;
+      await manager.close();
       const store = openSqliteStore(home.config);
       const counting: Store = { ...store, getSession: (id) => (reads++, store.getSession(id)) };
-      await manager.close();
       manager = new SessionManager({ store: counting, config: home.config });
       await manager.get(s.id);
       await manager.get(s.id);
@@ -522,13 +524,13 @@ describe("SessionManager", () => {
 
     it("fails every caller of a failed commit and reloads the session from the store", async () => {
       // The asynchronous path (as PostgreSQL takes), with a commit that fails once.
+      await manager.close();
       const { sync: _sync, ...store } = openSqliteStore(home.config);
       let failNext = false;
       const flaky: Store = {
         ...store,
         commit: (ops) => (failNext ? ((failNext = false), Promise.reject(new Error("disk full"))) : store.commit(ops)),
       };
-      await manager.close();
       manager = new SessionManager({ store: flaky, config: home.config });
       const s = await manager.create({});
       failNext = true;
@@ -542,9 +544,9 @@ describe("SessionManager", () => {
     });
 
     it("refuses the synchronous API on a store without a synchronous path", async () => {
+      await manager.close();
       const store = openSqliteStore(home.config);
       const { sync: _sync, ...asyncOnly } = store;
-      await manager.close();
       manager = new SessionManager({ store: asyncOnly as Store, config: home.config });
       expect(() => manager.listSync()).toThrow(expect.objectContaining({ code: "sync_unavailable" }));
       expect(isSessiondError(await manager.create({}).catch(() => null))).toBe(false);
@@ -634,11 +636,11 @@ describe("SessionManager", () => {
     });
 
     it("goes by memory, not the store's older row, while a rename is not yet committed: the old name is free", async () => {
+      await manager.close();
       const store = openSqliteStore(home.config);
       let hold: Promise<void> = Promise.resolve();
       // No synchronous path, and commits wait for `hold`: a change can stay in memory only.
       const held: Store = { ...store, sync: undefined, commit: async (ops) => (await hold, store.commit(ops)) };
-      await manager.close();
       manager = new SessionManager({ store: held, config: home.config });
       const s = await manager.create({ name: "old", agent_id: "agent-a" });
       let release!: () => void;

@@ -15,7 +15,8 @@ it("runs the README's agent loop (npm run demo) against a fresh SESSIOND_HOME", 
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
   const lines = run.stdout.trim().split("\n");
-  expect(lines[0]).toMatch(/^started developer-\d{4}-\d{2}-\d{2}-[0-9a-f]{8} \(/);
+  // Seed 002: a session for a user is named after them.
+  expect(lines[0]).toMatch(/^started human-ada-\d{4}-\d{2}-\d{2}-[0-9a-f]{8} \(/);
   expect(lines.slice(1)).toEqual([
     "completed after 3 iterations, 12 events",
     'context: {"lastPhase":"testing"}',

@@ -314,6 +314,22 @@ describe("currentSession().sessionPaths", () => {
     expect(withSession("no-such-session", () => currentSession(), recorder)).not.toHaveProperty("sessionPaths");
   });
 
+  it("names them through the embedded API, which knows its data dir", async () => {
+    const home = tempHome();
+    try {
+      embedded.configureSessions({ home: home.home });
+      const s = await embedded.startSession("embedded paths", "tester");
+      const context = embedded.withSession(s.id, () => currentSession()!);
+      expect(context).toMatchObject({ sessionId: s.id, environment: "server" });
+      expect(context.sessionPaths?.root).toBe(join(home.home, "workspaces", s.name));
+      expect(context.sessionPaths?.logs).toBe(join(home.home, "workspaces", s.name, "logs"));
+      expect(embedded.withSession(s.id, () => currentSession()!.environment, { environment: "persona" })).toBe("persona");
+    } finally {
+      await embedded.closeSessions();
+      home.remove();
+    }
+  });
+
   it("leaves them out over a remote client, which does not know where its server keeps files", async () => {
     const s = await client.seed004.startSession("remote paths", "tester");
     const context = client.withSession(s.id, () => currentSession()!);

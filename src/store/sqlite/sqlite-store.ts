@@ -68,6 +68,8 @@ export interface SqliteStoreOptions {
    * @default false
    */
   readonly readOnly?: boolean;
+  /** Called once the database is closed (the owner lock taken for it is released then). */
+  readonly onClose?: () => void;
 }
 
 /**
@@ -84,9 +86,11 @@ export class SqliteStore implements SyncStore {
   private appendOutputTx: Database.Transaction<(batch: readonly OutputRecord[]) => number[]> | undefined;
 
   private readonly readOnly: boolean;
+  private readonly onClose: (() => void) | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.readOnly = options.readOnly ?? false;
+    this.onClose = options.onClose;
     if (this.readOnly) {
       this.db = new Database(options.path, { readonly: true, fileMustExist: true, timeout: options.busyTimeoutMs });
       this.db.pragma(`cache_size = ${-Math.ceil(options.cacheBytes / 1024)}`);
@@ -339,6 +343,7 @@ export class SqliteStore implements SyncStore {
     if (!this.db.open) return;
     if (!this.readOnly) this.db.pragma("optimize");
     this.db.close();
+    this.onClose?.();
   }
 
   putWebhookDeliveries(deliveries: readonly WebhookDelivery[]): number {
