@@ -5,6 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { type Config, dataPaths } from "../core/config.js";
 import type { SessionManager } from "../engine/index.js";
 import type { EventSinks } from "../events/index.js";
+import type { OwnerChannel } from "../sdk/owner-rpc/server.js";
 import type { HomeOwnership } from "../store/index.js";
 import { EXIT } from "./fail.js";
 
@@ -15,12 +16,13 @@ import { EXIT } from "./fail.js";
  */
 export async function serve(config: Config): Promise<void> {
   // Loaded here, not at the top: the CLI's other commands never load the server.
-  const [{ pino }, { SessionManager }, server, { claimHome, describeOwner, openStore }, { startEventSinks }] = await Promise.all([
+  const [{ pino }, { SessionManager }, server, { claimHome, describeOwner, openStore }, { startEventSinks }, { serveOwnerChannel }] = await Promise.all([
     import("pino"),
     import("../engine/index.js"),
     import("../server/index.js"),
     import("../store/index.js"),
     import("../events/index.js"),
+    import("../sdk/owner-rpc/server.js"),
   ]);
   const { REDACTED_PATHS, ServerMetrics, buildApp, createUnixSocketServer, listenOnSocket, removeStaleSocket } = server;
   const log = pino({ level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } });
@@ -45,6 +47,7 @@ export async function serve(config: Config): Promise<void> {
   let sinks: EventSinks | undefined;
   let app: FastifyInstance;
   let socketServer: Server;
+  let ownerChannel: OwnerChannel;
   try {
     await removeStaleSocket(paths.socket);
     const store = await openStore(config, {
@@ -59,6 +62,8 @@ export async function serve(config: Config): Promise<void> {
     await app.listen({ host: config.host, port: config.port });
     socketServer = createUnixSocketServer(app);
     await listenOnSocket(socketServer, paths.socket);
+    // The embedded API's writes from other processes on this data dir (README: One data dir, one owner).
+    ownerChannel = await serveOwnerChannel(manager, paths.ownerSocket, config.bodyLimitBytes);
   } catch (err) {
     startFailed(err, paths.log);
     // Let the engine flush whatever it took (nothing, normally) before the process ends.
@@ -88,7 +93,7 @@ export async function serve(config: Config): Promise<void> {
     }, config.shutdownTimeoutMs);
     force.unref();
     try {
-      await Promise.all([closeServer(socketServer), app.close()]);
+      await Promise.all([closeServer(socketServer), ownerChannel.close(), app.close()]);
       clearTimeout(force);
       // The sinks flush the manager and need the store open: after the servers, before the manager.
       await sinks?.close();

@@ -637,6 +637,8 @@ export function dataPaths(config: Pick<Config, "home">) {
     database: join(config.home, "sessiond.db"),
     token: join(config.home, DATA_FILES.token),
     socket: join(config.home, DATA_FILES.socket),
+    /** Where the owner takes the embedded API's writes from processes that do not own the data dir. */
+    ownerSocket: join(config.home, "owner.sock"),
     workspaces: join(config.home, "workspaces"),
     log: join(config.home, "server.log"),
     /** Who owns the data dir: pid, command, where it answers (written by the owner, server or embedded). */

@@ -6,6 +6,7 @@ import { SessionManager } from "../engine/index.js";
 import { type WebhookSink, startWebhooks } from "../events/webhooks/index.js";
 import { type HomeOwnership, type Store, type WebhookRecord, openSqliteStore } from "../store/index.js";
 import type { EmbeddedBackend } from "./embedded-backend.js";
+import { type OwnerChannel, serveOwnerChannel } from "./owner-rpc/server.js";
 
 /** The embedded functions on an engine in this process: one the caller built, or the owner's. */
 export class EngineBackend implements EmbeddedBackend {
@@ -59,6 +60,8 @@ export class EmbeddedOwner extends EngineBackend {
   private readonly webhooks: WebhookSink;
   /** The socket's server once it listens; one still starting closes itself when it sees the engine closed. */
   private serving: SocketServing | undefined;
+  /** Where non-owners' writes come in; up before the socket's server, which loads much more. */
+  private channel: OwnerChannel | undefined;
   private closing: Promise<void> | undefined;
 
   /** @throws what opening the store or the webhook sender throws; the ownership is released then */
@@ -82,6 +85,15 @@ export class EmbeddedOwner extends EngineBackend {
       ownership.release();
       throw err;
     }
+    serveOwnerChannel(this.manager, dataPaths(config).ownerSocket, config.bodyLimitBytes).then(
+      async (channel) => {
+        if (this.manager.isClosed) await channel.close();
+        else this.channel = channel;
+      },
+      (err: unknown) => {
+        if (!this.manager.isClosed) process.emitWarning(`sessiond: this process owns ${config.home} but could not take writes on its owner socket: ${(err as Error).message}`);
+      },
+    );
     serveSocket(config, this.manager, store).then(
       (serving) => {
         this.serving = serving;
@@ -104,8 +116,8 @@ export class EmbeddedOwner extends EngineBackend {
   }
 
   private async closeInOrder(): Promise<void> {
-    // Clients first (the socket goes), then the engine's queue, then the sender's due deliveries.
-    await this.serving?.close();
+    // Clients first (the sockets go), then the engine's queue, then the sender's due deliveries.
+    await Promise.all([this.serving?.close(), this.channel?.close()]);
     if (!this.manager.isClosed) {
       await this.manager.flush();
       await this.webhooks.close();
@@ -119,6 +131,7 @@ export class EmbeddedOwner extends EngineBackend {
     void this.webhooks.close({ drainTimeoutMs: 0 }).catch(() => undefined);
     super.closeSync();
     rmSync(dataPaths(this.config).socket, { force: true });
+    rmSync(dataPaths(this.config).ownerSocket, { force: true });
     this.ownership.release();
   }
 }

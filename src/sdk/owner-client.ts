@@ -2,10 +2,10 @@ import { type Config, type JsonObject, SessiondError, dataPaths, isSessiondError
 import { StoreReader } from "../engine/store-reader.js";
 import { HomeLock, type OwnerRecord, SqliteStore, type WebhookRecord, describeOwner, readOwnerRecord } from "../store/index.js";
 import { errorFromWire } from "./client/errors.js";
-import { SessionsClient } from "./client/sessions-client.js";
-import { type Reply, type RequestSender, type RequestSpec, Transport } from "./client/transport.js";
 import { parseBody } from "./client/wire.js";
 import type { EmbeddedBackend } from "./embedded-backend.js";
+import { ChannelError, OwnerChannelClient } from "./owner-rpc/client.js";
+import type { OwnerArgs, OwnerOp } from "./owner-rpc/wire.js";
 import { SyncHttp, type SyncRequest } from "./sync-http.js";
 
 /**
@@ -18,16 +18,15 @@ export class OwnerGone extends Error {
 
 /**
  * The embedded API in a process that does not own its data dir (DESIGN.md §6: one owner per
- * store). Writes go to the owner over the data dir's Unix socket, so the owner orders them as it
- * orders its own; reads go straight to the SQLite file in WAL mode, read-only and uncached, so
+ * store). Writes go to the owner over its write channel (`owner.sock`, ./owner-rpc), so the
+ * owner orders them as it orders its own; reads go straight to the SQLite file in WAL mode, read-only and uncached, so
  * each sees every write committed before it began. The owner acknowledges a write only once it
  * is committed: a read here sees every write acknowledged to anyone.
  */
 export class OwnerClient implements EmbeddedBackend {
   readonly manager = undefined;
   private readonly reader: StoreReader;
-  private readonly sessions: SessionsClient;
-  private readonly transport: Transport;
+  private readonly channel: OwnerChannelClient;
   private readonly syncHttp: SyncHttp;
   private closed = false;
 
@@ -43,8 +42,8 @@ export class OwnerClient implements EmbeddedBackend {
       );
     }
     this.reader = new StoreReader(openWhenReady(config, paths.ownerLock), config);
-    this.transport = new Transport({ socketPath: paths.socket, timeoutMs: config.ownerRequestTimeoutMs });
-    this.sessions = new SessionsClient(new OwnerSender(this.transport, config));
+    // The owner is trusted with its answers' size: a session is as big as the owner allowed it to grow.
+    this.channel = new OwnerChannelClient(paths.ownerSocket, Number.POSITIVE_INFINITY);
     this.syncHttp = new SyncHttp(paths.socket);
   }
 
@@ -52,15 +51,15 @@ export class OwnerClient implements EmbeddedBackend {
     return !this.closed;
   }
 
-  create: EmbeddedBackend["create"] = (input) => this.sessions.createSession(input);
-  pause: EmbeddedBackend["pause"] = (ref, reason) => this.sessions.pause(ref, reason);
-  resume: EmbeddedBackend["resume"] = (ref) => this.sessions.resume(ref);
-  complete: EmbeddedBackend["complete"] = (ref, result) => this.sessions.complete(ref, result);
-  fail: EmbeddedBackend["fail"] = (ref, error) => this.sessions.fail(ref, error);
-  incrementIteration: EmbeddedBackend["incrementIteration"] = (ref, data) => this.sessions.incrementIteration(ref, data);
-  recordToolCall: EmbeddedBackend["recordToolCall"] = (ref, tool, args, result, outcome) => this.sessions.recordToolCall(ref, tool, args, result, outcome);
-  appendEvent: EmbeddedBackend["appendEvent"] = (ref, type, data) => this.sessions.appendEvent(ref, type, data);
-  mergeContext: EmbeddedBackend["mergeContext"] = (ref, patch: JsonObject) => this.sessions.updateSession(ref, { context_patch: patch });
+  create: EmbeddedBackend["create"] = (input) => this.write("create", { input });
+  pause: EmbeddedBackend["pause"] = (ref, reason) => this.write("pause", { ref, reason });
+  resume: EmbeddedBackend["resume"] = (ref) => this.write("resume", { ref });
+  complete: EmbeddedBackend["complete"] = (ref, result) => this.write("complete", { ref, result });
+  fail: EmbeddedBackend["fail"] = (ref, error) => this.write("fail", { ref, error });
+  incrementIteration: EmbeddedBackend["incrementIteration"] = (ref, data) => this.write("incrementIteration", { ref, data });
+  recordToolCall: EmbeddedBackend["recordToolCall"] = (ref, tool, args, result, outcome) => this.write("recordToolCall", { ref, tool, args, result, outcome });
+  appendEvent: EmbeddedBackend["appendEvent"] = (ref, type, data) => this.write("appendEvent", { ref, type, data });
+  mergeContext: EmbeddedBackend["mergeContext"] = (ref, patch: JsonObject) => this.write("mergeContext", { ref, patch });
 
   findSync: EmbeddedBackend["findSync"] = (ref) => this.reader.findSync(ref);
   listSync: EmbeddedBackend["listSync"] = (filter, page) => this.reader.listSync(filter, page);
@@ -89,14 +88,36 @@ export class OwnerClient implements EmbeddedBackend {
 
   async close(): Promise<void> {
     this.closeSync();
-    await this.transport.close();
   }
 
   closeSync(): void {
     if (this.closed) return;
     this.closed = true;
+    this.channel.close();
     this.syncHttp.close();
     this.reader.close();
+  }
+
+  /**
+   * A write on the owner's channel, waiting for an owner that is starting (it holds the lock but
+   * does not listen yet). @throws OwnerGone when it never reached an owner and none holds the
+   * lock (safe to send again); owner_unreachable; the owner's refusal
+   */
+  private async write<T, K extends OwnerOp = OwnerOp>(op: K, args: OwnerArgs[K]): Promise<T> {
+    const deadline = Date.now() + this.config.ownerRequestTimeoutMs;
+    for (;;) {
+      try {
+        return (await this.channel.call(op, args, Math.max(1, deadline - Date.now()))) as T;
+      } catch (err) {
+        if (!(err instanceof ChannelError)) throw err;
+        const failure = err.failure;
+        if (failure.kind === "timed_out") throw unreachable(this.config, `did not answer within ${this.config.ownerRequestTimeoutMs} ms (is it stopped?)`);
+        if (failure.kind === "lost") throw unreachable(this.config, `went away during the request (${failure.reason}); it may or may not have been applied`);
+        if (!HomeLock.isHeld(dataPaths(this.config).ownerLock)) throw new OwnerGone(failure.code);
+        if (Date.now() >= deadline) throw unreachable(this.config, `does not answer on ${dataPaths(this.config).ownerSocket} (${failure.code})`);
+        await new Promise((resolve) => setTimeout(resolve, OWNER_POLL_MS));
+      }
+    }
   }
 
   /** A synchronous request to the owner, waiting for one still starting. @throws OwnerGone; owner_unreachable; the owner's error */
@@ -118,55 +139,8 @@ export class OwnerClient implements EmbeddedBackend {
   }
 }
 
-/**
- * The owner, for the HTTP client: waits for an owner that is starting (it holds the lock but does
- * not listen yet), says which process failed to answer, and tells a request that never reached an
- * owner (OwnerGone: safe to send again) from one that may have been applied.
- */
-class OwnerSender implements RequestSender {
-  constructor(
-    private readonly transport: Transport,
-    private readonly config: Config,
-  ) {}
-
-  get timeoutMs(): number {
-    return this.transport.timeoutMs;
-  }
-
-  async request<T>(spec: RequestSpec): Promise<Reply<T>> {
-    const deadline = Date.now() + this.config.ownerRequestTimeoutMs;
-    for (;;) {
-      try {
-        return await this.transport.request<T>({ ...spec, timeoutMs: Math.max(1, deadline - Date.now()) });
-      } catch (err) {
-        // An answer from the owner (an error of its own) has no cause: it goes to the caller as is.
-        const cause = (err as { cause?: unknown }).cause;
-        if (!(err instanceof SessiondError) || cause === undefined) throw err;
-        const code = causeCode(cause);
-        if (!NOT_SENT.has(code ?? "")) {
-          const timedOut = Date.now() >= deadline;
-          throw unreachable(this.config, timedOut ? `did not answer within ${this.config.ownerRequestTimeoutMs} ms (is it stopped?)` : `went away during the request (${code ?? (cause as Error).message}); it may or may not have been applied`);
-        }
-        if (!HomeLock.isHeld(dataPaths(this.config).ownerLock)) throw new OwnerGone(code);
-        if (Date.now() >= deadline) throw unreachable(this.config, `does not answer on its socket (${code})`);
-        await new Promise((resolve) => setTimeout(resolve, OWNER_POLL_MS));
-      }
-    }
-  }
-}
-
-/** Connection errors that mean nothing was sent: no socket file, or nothing listening on it. */
-const NOT_SENT = new Set(["ENOENT", "ECONNREFUSED"]);
-
 /** How often a non-owner looks again for an owner that is starting. A poll, not a timeout. */
 const OWNER_POLL_MS = 10;
-
-function causeCode(cause: unknown): string | undefined {
-  for (let c = cause as { code?: unknown; cause?: unknown } | undefined, depth = 0; c && depth < 4; c = c.cause as typeof c, depth++) {
-    if (typeof c.code === "string" && /^E[A-Z]+$/.test(c.code)) return c.code;
-  }
-  return undefined;
-}
 
 function unreachable(config: Config, reason: string): SessiondError {
   const paths = dataPaths(config);

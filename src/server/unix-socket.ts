@@ -1,4 +1,5 @@
 import { createServer, type Server } from "node:http";
+import type { Server as NetServer } from "node:net";
 import { chmodSync } from "node:fs";
 import { unlink } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
@@ -38,7 +39,7 @@ export async function removeStaleSocket(path: string): Promise<void> {
 }
 
 /** Listens on the socket path, 0600 from the moment the file exists (the mode is its authentication). */
-export async function listenOnSocket(server: Server, path: string): Promise<void> {
+export async function listenOnSocket(server: NetServer, path: string): Promise<void> {
   // The umask makes the socket 0600 from the moment it exists; the chmod makes sure of it.
   const previous = process.umask(0o177);
   try {
