@@ -1,0 +1,54 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { type CliResult, cliHome, useCompiledCli } from "./run-cli.js";
+
+/**
+ * One owner per data dir, for the CLI: commands that start a server on demand, writing at once,
+ * across a SIGKILL of that server. The next commands start one again (exactly one, whoever wins),
+ * and every write a command reported done is there.
+ */
+
+vi.setConfig({ testTimeout: 240_000 });
+useCompiledCli();
+
+const homes: ReturnType<typeof cliHome>[] = [];
+afterEach(async () => {
+  for (const h of homes.splice(0)) await h.cleanup();
+});
+
+describe("server + CLI auto-start", () => {
+  it("loses no acknowledged write when the server the commands started is killed under them", async () => {
+    const h = cliHome();
+    homes.push(h);
+    const names = ["w0", "w1", "w2"];
+    for (const name of names) await h.json(["start", "--name", name]);
+    const first = await h.json<{ pid: number }>(["server", "status"]);
+
+    const acked = new Map<string, number>();
+    const failures: CliResult[] = [];
+    let killed = false;
+    const loop = async (name: string) => {
+      for (let i = 0; i < 8; i++) {
+        const r = await h.run(["iterate", name, "--json"]);
+        if (r.code === 0) acked.set(name, Math.max(acked.get(name) ?? 0, (JSON.parse(r.stdout) as { iterations: number }).iterations));
+        else failures.push(r);
+        if (!killed && [...acked.values()].length === names.length && [...acked.values()].every((n) => n >= 2)) {
+          killed = true;
+          process.kill(first.pid, "SIGKILL");
+        }
+      }
+    };
+    await Promise.all(names.map(loop));
+    expect(killed).toBe(true);
+
+    const now = await h.json<{ pid: number; running: boolean; owner: string }>(["server", "status"]);
+    expect(now).toMatchObject({ running: true, owner: "server" });
+    expect(now.pid).not.toBe(first.pid);
+    for (const name of names) {
+      const session = await h.json<{ iterations: number }>(["show", name]);
+      expect(session.iterations).toBeGreaterThanOrEqual(acked.get(name)!);
+    }
+    // A command cut off by the kill says what happened; none fails on the store.
+    for (const f of failures) expect(f.stderr).not.toMatch(/UNIQUE|SQLITE|owned by/);
+    expect(failures.length).toBeLessThanOrEqual(names.length);
+  });
+});
