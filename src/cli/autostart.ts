@@ -6,7 +6,7 @@ import { type Config, dataPaths } from "../core/config.js";
 import { type ClientFlags, resolveHome } from "./home.js";
 import { HomeLock } from "../store/home-lock.js";
 import { describeOwner } from "../store/home-owner.js";
-import { type OwnerRecord, isAlive, ownerAlive, readOwnerRecord } from "../store/owner-record.js";
+import { type OwnerRecord, ownerAlive, readOwnerRecord } from "../store/owner-record.js";
 import { loadConfig } from "./load-config.js";
 
 /** What a data dir owner's pid file holds (written by `sessiond serve` or an embedded owner). */
@@ -32,7 +32,7 @@ export function socketAnswers(path: string): Promise<boolean> {
 /** The pid file, or undefined when it is missing or unreadable. */
 export const readPidFile = readOwnerRecord;
 
-export { isAlive };
+export { ownerAlive };
 
 /**
  * Removes what a server that died left behind: a pid file naming a dead process, and a socket
@@ -149,7 +149,7 @@ function takeLock(path: string, staleAfterMs: number): true | undefined {
     return undefined; // Released between our open and our read: try again.
   }
   // An empty lock is one being written right now; only a dead holder or an old lock is stale.
-  const stale = (Number.isInteger(holder) && holder > 0 && !isAlive(holder)) || age > staleAfterMs;
+  const stale = (Number.isInteger(holder) && holder > 0 && !ownerAlive({ pid: holder })) || age > staleAfterMs;
   if (stale) rmSync(path, { force: true });
   return undefined;
 }

@@ -1,12 +1,11 @@
-import { type Config, type JsonObject, SessiondError, dataPaths, isSessiondError } from "../core/index.js";
+import { type Config, type JsonObject, SessiondError, dataPaths } from "../core/index.js";
 import { StoreReader } from "../engine/store-reader.js";
 import { HomeLock, type OwnerRecord, SqliteStore, type WebhookRecord, describeOwner, readOwnerRecord } from "../store/index.js";
 import { errorFromWire } from "./client/errors.js";
-import { parseBody } from "./client/wire.js";
 import type { EmbeddedBackend } from "./embedded-backend.js";
-import { ChannelError, OwnerChannelClient } from "./owner-rpc/client.js";
+import { ChannelError, OwnerChannelClient, statusOf } from "./owner-rpc/client.js";
+import { SyncOwnerChannel } from "./owner-rpc/sync-client.js";
 import type { OwnerArgs, OwnerOp } from "./owner-rpc/wire.js";
-import { SyncHttp, type SyncRequest } from "./sync-http.js";
 
 /**
  * Thrown when the owner is gone (nothing listens on its socket and nobody holds the lock) before a
@@ -27,7 +26,7 @@ export class OwnerClient implements EmbeddedBackend {
   readonly manager = undefined;
   private readonly reader: StoreReader;
   private readonly channel: OwnerChannelClient;
-  private readonly syncHttp: SyncHttp;
+  private readonly syncChannel: SyncOwnerChannel;
   private closed = false;
 
   /** @throws Error when the owner's store is not this data dir's SQLite file, or the file does not open in time */
@@ -44,7 +43,7 @@ export class OwnerClient implements EmbeddedBackend {
     this.reader = new StoreReader(openWhenReady(config, paths.ownerLock), config);
     // The owner is trusted with its answers' size: a session is as big as the owner allowed it to grow.
     this.channel = new OwnerChannelClient(paths.ownerSocket, Number.POSITIVE_INFINITY);
-    this.syncHttp = new SyncHttp(paths.socket);
+    this.syncChannel = new SyncOwnerChannel(paths.ownerSocket);
   }
 
   get isOpen(): boolean {
@@ -67,23 +66,15 @@ export class OwnerClient implements EmbeddedBackend {
   statsSync: EmbeddedBackend["statsSync"] = (filter) => this.reader.statsSync(filter);
 
   deleteSync(ref: string): boolean {
-    try {
-      this.send({ method: "DELETE", path: `/sessions/${encodeURIComponent(ref)}` });
-      return true;
-    } catch (err) {
-      if (isSessiondError(err, "not_found")) return false;
-      throw err;
-    }
+    return this.writeSync("delete", { ref }) as boolean;
   }
 
   cleanupSync(olderThanDays: number): number {
-    return (this.send({ method: "POST", path: "/sessions/cleanup", body: { older_than_days: olderThanDays } }) as { deleted: number }).deleted;
+    return this.writeSync("cleanup", { olderThanDays }) as number;
   }
 
   putWebhookSync(webhook: WebhookRecord): WebhookRecord {
-    const body = { url: webhook.url, events: webhook.events, ...(webhook.secret !== null ? { secret: webhook.secret } : {}) };
-    const stored = this.send({ method: "POST", path: "/webhooks/", body }) as { id: string; created_at: string };
-    return { ...webhook, id: stored.id, created_at: stored.created_at };
+    return this.writeSync("putWebhook", { webhook }) as WebhookRecord;
   }
 
   async close(): Promise<void> {
@@ -94,7 +85,7 @@ export class OwnerClient implements EmbeddedBackend {
     if (this.closed) return;
     this.closed = true;
     this.channel.close();
-    this.syncHttp.close();
+    this.syncChannel.close();
     this.reader.close();
   }
 
@@ -120,20 +111,21 @@ export class OwnerClient implements EmbeddedBackend {
     }
   }
 
-  /** A synchronous request to the owner, waiting for one still starting. @throws OwnerGone; owner_unreachable; the owner's error */
-  private send(request: SyncRequest): unknown {
+  /** write, for seed 004's synchronous writes: the thread waits for the answer. */
+  private writeSync<K extends OwnerOp>(op: K, args: OwnerArgs[K]): unknown {
     const deadline = Date.now() + this.config.ownerRequestTimeoutMs;
     for (;;) {
-      const reply = this.syncHttp.request(request, Math.max(1, deadline - Date.now()));
-      if ("status" in reply) {
-        const body = parseBody(reply.body);
-        if (reply.status >= 400) throw errorFromWire(reply.status, body);
-        return body;
+      const outcome = this.syncChannel.call(op, args, Math.max(1, deadline - Date.now()));
+      if ("reply" in outcome) {
+        const reply = outcome.reply;
+        if ("error" in reply) throw errorFromWire(statusOf(reply.error.code), { error: reply.error });
+        return reply.result;
       }
-      if ("timedOut" in reply) throw unreachable(this.config, `did not answer within ${this.config.ownerRequestTimeoutMs} ms (is it stopped?)`);
-      if (reply.sent) throw unreachable(this.config, `went away during the request (${reply.error}); it may or may not have been applied`);
-      if (!HomeLock.isHeld(dataPaths(this.config).ownerLock)) throw new OwnerGone(reply.error);
-      if (Date.now() >= deadline) throw unreachable(this.config, `does not answer on its socket (${reply.error})`);
+      const { failure } = outcome;
+      if (failure.kind === "timed_out") throw unreachable(this.config, `did not answer within ${this.config.ownerRequestTimeoutMs} ms (is it stopped?)`);
+      if (failure.kind === "lost") throw unreachable(this.config, `went away during the request (${failure.reason}); it may or may not have been applied`);
+      if (!HomeLock.isHeld(dataPaths(this.config).ownerLock)) throw new OwnerGone(failure.code);
+      if (Date.now() >= deadline) throw unreachable(this.config, `does not answer on ${dataPaths(this.config).ownerSocket} (${failure.code})`);
       sleepSync(OWNER_POLL_MS);
     }
   }

@@ -45,7 +45,7 @@ export function removeOwnerRecord(path: string): void {
 
 /** This process's record fields that identify it. */
 export function selfIdentity(): Pick<OwnerRecord, "pid" | "pid_started" | "command"> {
-  const started = processStartTicks(process.pid);
+  const started = processStat(process.pid)?.startTicks;
   return {
     pid: process.pid,
     ...(started !== undefined ? { pid_started: started } : {}),
@@ -53,12 +53,16 @@ export function selfIdentity(): Pick<OwnerRecord, "pid" | "pid_started" | "comma
   };
 }
 
-/** Whether the process a record names still runs: its pid exists and, where known, started when the record says. */
+/**
+ * Whether the process a record names still runs: its pid exists, is not a zombie (a killed owner
+ * whose parent has not reaped it yet holds no lock), and, where known, started when the record says.
+ */
 export function ownerAlive(record: Pick<OwnerRecord, "pid" | "pid_started">): boolean {
   if (!isAlive(record.pid)) return false;
-  if (record.pid_started === undefined) return true;
-  const started = processStartTicks(record.pid);
-  return started === undefined || started === record.pid_started;
+  const stat = processStat(record.pid);
+  if (!stat) return true; // Not Linux: the pid is all there is to go by.
+  if (stat.state === "Z" || stat.state === "X") return false;
+  return record.pid_started === undefined || stat.startTicks === record.pid_started;
 }
 
 /** Whether a process with this pid exists (EPERM: it exists, owned by someone else). */
@@ -71,13 +75,16 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Field 22 of /proc/<pid>/stat (after the parenthesised command, which may hold spaces); undefined off Linux. */
-function processStartTicks(pid: number): number | undefined {
+/**
+ * A process's state (field 3 of /proc/<pid>/stat) and start time in clock ticks since boot (field
+ * 22), read after the parenthesised command, which may hold spaces; undefined off Linux.
+ */
+function processStat(pid: number): { state: string; startTicks: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[19]);
-    return Number.isFinite(ticks) ? ticks : undefined;
+    const startTicks = Number(fields[19]);
+    return Number.isFinite(startTicks) ? { state: fields[0]!, startTicks } : undefined;
   } catch {
     return undefined;
   }

@@ -48,7 +48,7 @@ describe("server + CLI auto-start", () => {
       expect(session.iterations).toBeGreaterThanOrEqual(acked.get(name)!);
     }
     // A command cut off by the kill says what happened; none fails on the store.
-    for (const f of failures) expect(f.stderr).not.toMatch(/UNIQUE|SQLITE|owned by/);
+    for (const f of failures) expect(f.stderr, f.stderr).not.toMatch(/UNIQUE|SQLITE|owned by/);
     expect(failures.length).toBeLessThanOrEqual(names.length);
   });
 });

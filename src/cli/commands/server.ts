@@ -63,7 +63,8 @@ export async function stopServer(flags: ClientFlags, force = false): Promise<num
   }
   process.kill(pid.pid, "SIGTERM");
   const deadline = Date.now() + config.shutdownTimeoutMs + config.autostartTimeoutMs;
-  while (autostart.isAlive(pid.pid)) {
+  // A zombie (killed, not yet reaped by its parent) has stopped: it holds nothing.
+  while (autostart.ownerAlive(pid)) {
     if (Date.now() > deadline) {
       if (!force) throw new Error(`server ${pid.pid} did not stop in time; see ${paths.log}, or run \`sessiond server stop --force\``);
       process.kill(pid.pid, "SIGKILL");

@@ -123,6 +123,6 @@ export class OwnerChannelClient {
 }
 
 /** The HTTP status a code maps to, which errorFromWire uses for codes it does not know. */
-function statusOf(code: string): number {
+export function statusOf(code: string): number {
   return (ERROR_CODES as Record<string, { status: number } | undefined>)[code]?.status ?? 500;
 }

@@ -16,6 +16,16 @@ function handlers(manager: SessionManager): { [K in OwnerOp]: (args: OwnerArgs[K
     recordToolCall: ({ ref, tool, args, result, outcome }) => manager.recordToolCall(ref, tool, args, result, outcome ?? {}),
     appendEvent: ({ ref, type, data }) => manager.appendEvent(ref, type, data),
     mergeContext: ({ ref, patch }) => manager.updateContext(ref, patch, { merge: true }),
+    delete: ({ ref }) =>
+      manager.delete(ref).then(
+        () => true,
+        (err: unknown) => {
+          if (isSessiondError(err, "not_found")) return false;
+          throw err;
+        },
+      ),
+    cleanup: ({ olderThanDays }) => manager.cleanup(olderThanDays),
+    putWebhook: ({ webhook }) => manager.putWebhook(webhook).then(() => webhook),
   };
 }
 

@@ -13,6 +13,7 @@
  */
 
 import type { CreateSessionInput, JsonObject, ToolCallOutcome } from "../../core/index.js";
+import type { WebhookRecord } from "../../store/index.js";
 
 /** The engine calls a non-owner may make, by name. */
 export const OWNER_OPS = [
@@ -25,6 +26,9 @@ export const OWNER_OPS = [
   "recordToolCall",
   "appendEvent",
   "mergeContext",
+  "delete",
+  "cleanup",
+  "putWebhook",
 ] as const;
 
 export type OwnerOp = (typeof OWNER_OPS)[number];
@@ -40,6 +44,12 @@ export interface OwnerArgs {
   recordToolCall: { ref: string; tool: string; args?: unknown; result?: unknown; outcome?: ToolCallOutcome };
   appendEvent: { ref: string; type: string; data: JsonObject };
   mergeContext: { ref: string; patch: JsonObject };
+  /** Answers false when there is no such session (seed 004's removeSession). */
+  delete: { ref: string };
+  /** Answers how many were deleted. */
+  cleanup: { olderThanDays: number };
+  /** Answers the webhook as stored. */
+  putWebhook: { webhook: WebhookRecord };
 }
 
 export interface OwnerRequest<K extends OwnerOp = OwnerOp> {
