@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { type Config, dataPaths } from "../core/config.js";
 import { type ClientFlags, resolveHome } from "./home.js";
-import { HomeLock } from "../store/home-lock.js";
+import { HomeLock, unusableHome } from "../store/home-lock.js";
 import { describeOwner } from "../store/home-owner.js";
 import { type OwnerRecord, ownerAlive, readOwnerRecord } from "../store/owner-record.js";
 import { loadConfig } from "./load-config.js";
@@ -68,7 +68,12 @@ export async function cleanStale(config: Config): Promise<string[]> {
 export async function ensureServer(config: Config, onStart?: () => void): Promise<void> {
   const paths = dataPaths(config);
   if (await socketAnswers(paths.socket)) return;
-  mkdirSync(config.home, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(config.home, { recursive: true, mode: 0o700 });
+    accessSync(config.home, constants.W_OK);
+  } catch (err) {
+    throw unusableHome(config.home, err);
+  }
   const deadline = Date.now() + config.autostartTimeoutMs;
   while (Date.now() < deadline) {
     if (await socketAnswers(paths.socket)) return;

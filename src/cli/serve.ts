@@ -33,7 +33,7 @@ export async function serve(config: Config): Promise<void> {
   try {
     const claim = claimHome(config, "server");
     if (!claim.owned) {
-      const lockNote = claim.lockRemoved ? ` (its lock file ${paths.ownerLock} was removed by hand)` : "";
+      const lockNote = claim.lockRemoved ? ` (its lock file ${paths.ownerLock} was removed, but it still listens on the data dir's sockets)` : "";
       throw new Error(`${config.home} is owned by ${describeOwner(claim.owner)}${lockNote}; it answers on ${paths.socket}, so clients need no second server`);
     }
     ownership = claim.owned;
@@ -124,7 +124,8 @@ function closeServer(server: Server): Promise<void> {
  * with its stack appended to the data dir's log (where an auto-started server's output goes too).
  */
 function startFailed(err: unknown, logPath: string): void {
-  const message = err instanceof Error ? err.message : String(err);
+  const inUse = (err as NodeJS.ErrnoException).code === "EADDRINUSE";
+  const message = `${err instanceof Error ? err.message : String(err)}${inUse ? "; another program has that port: give this data dir a port of its own (config port, SESSIOND_PORT, or --port 0 for a free one)" : ""}`;
   try {
     appendFileSync(logPath, `${JSON.stringify({ level: 60, time: Date.now(), msg: "sessiond could not start", err: serializeError(err) })}\n`, { mode: 0o600 });
     console.error(`sessiond: could not start: ${message} (details: ${logPath})`);

@@ -40,7 +40,7 @@ export const ERROR_CODES = {
   },
   closed: { status: 503, message: "the session manager is closed" },
   owner_unreachable: { status: 503, message: "{owner}, which owns the data dir {home}, {reason}" },
-  not_owner: { status: 500, message: "{operation} needs the engine, which runs in {owner}, the owner of the data dir {home}; use sessiond/client on {socket}" },
+  not_owner: { status: 409, message: "{operation} needs the engine, which runs in {owner}, the owner of the data dir {home}; use sessiond/client on {socket}" },
   store_failure: { status: 503, message: "the store failed: {reason}" },
   shutting_down: { status: 503, message: "the server is shutting down; retry on the next one" },
   internal: { status: 500, message: "{reason}" },

@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { type Config, type JsonObject, type Session, type SessionEvent, SessiondError, dataPaths, errors, newId, resolveConfig } from "../core/index.js";
 import type { SessionManager } from "../engine/index.js";
-import { WebhookTargetPolicy } from "../events/webhooks/index.js";
+import { WEBHOOK_EVENTS, WebhookTargetPolicy, isWebhookEvent } from "../events/webhooks/index.js";
 import { type WebhookRecord, claimHome, describeOwner, readOwnerRecord } from "../store/index.js";
 import type { EmbeddedBackend } from "./embedded-backend.js";
 import { EmbeddedOwner, EngineBackend } from "./embedded-owner.js";
@@ -37,7 +37,7 @@ export { type InstrumentOptions, type SessionScope, type ToolCallRecord, current
  * the engine runs here and answers on the data dir's socket for `sessiond` commands and
  * `sessiond/client`. In any other process — a second script, or one started while `sessiond serve`
  * runs — these functions send their writes to the owner and read the committed store file
- * (docs/embedded.md). When the owner goes away, the next write here takes the data dir over.
+ * (README: One data dir, one owner). When the owner goes away, the next write here takes the data dir over.
  */
 
 /** What configureSessions was last given: the backend is opened again from it after a takeover. */
@@ -106,7 +106,8 @@ async function write<T>(op: (b: EmbeddedBackend) => Promise<T>): Promise<T> {
     try {
       return await op(b);
     } catch (err) {
-      if (!(err instanceof OwnerGone) || attempt >= TAKEOVER_ATTEMPTS) throw err;
+      if (!(err instanceof OwnerGone)) throw err;
+      if (attempt >= TAKEOVER_ATTEMPTS) throw noOwner(b, err);
       letGo(b);
     }
   }
@@ -119,10 +120,21 @@ function writeSync<T>(op: (b: EmbeddedBackend) => T): T {
     try {
       return op(b);
     } catch (err) {
-      if (!(err instanceof OwnerGone) || attempt >= TAKEOVER_ATTEMPTS) throw err;
+      if (!(err instanceof OwnerGone)) throw err;
+      if (attempt >= TAKEOVER_ATTEMPTS) throw noOwner(b, err);
       letGo(b);
     }
   }
+}
+
+/** Every try found the owner gone and someone else (not this process) took the data dir first: say so, in the error shape. */
+function noOwner(b: EmbeddedBackend, err: OwnerGone): SessiondError {
+  const paths = dataPaths(b.config);
+  return new SessiondError(
+    "owner_unreachable",
+    { owner: describeOwner(readOwnerRecord(paths.pid)), home: b.config.home, reason: `went away ${TAKEOVER_ATTEMPTS} times before the write reached it (${err.message}), and this process could not take the data dir over` },
+    { cause: err },
+  );
 }
 
 function letGo(b: EmbeddedBackend): void {
@@ -332,6 +344,11 @@ export function removeSession(sessionId: string): boolean {
 export function configureWebhook(url: string, options: WebhookOptions = {}): WebhookRecord {
   const refusal = new WebhookTargetPolicy(backend().config.webhookAllowHosts).check(url);
   if (refusal !== undefined) throw errors.validation("url", refusal);
+  // The same check wherever the data dir's owner is: a typo must not pass here and fail elsewhere.
+  if (options.events !== undefined && !Array.isArray(options.events)) throw errors.validation("events", "expected an array of event names");
+  options.events?.forEach((event, i) => {
+    if (!isWebhookEvent(event)) throw errors.validation(`events.${i}`, `expected one of ${WEBHOOK_EVENTS.join(", ")}`);
+  });
   const webhook: WebhookRecord = {
     id: newId(),
     url,

@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, statSync } from "node:fs";
+import { accessSync, chmodSync, constants, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 
@@ -31,15 +31,35 @@ export class HomeLock {
     let db: Database.Database;
     try {
       mkdirSync(home, { recursive: true, mode: 0o700 });
-      db = new Database(path, { timeout: waitMs });
+      // Immediate answers: a lock an owner holds is held for its whole life, and waiting for it
+      // would stall every non-owner's first call (synchronously) for nothing.
+      db = new Database(path, { timeout: 0 });
+      // Only this user may open it: anyone who can open it can hold a shared lock and keep the
+      // owner out.
+      chmodSync(path, 0o600);
     } catch (err) {
       throw unusableHome(home, err);
     }
+    if (db.readonly) {
+      db.close();
+      throw unusableHome(home, Object.assign(new Error("the lock file opened read-only"), { code: "SQLITE_READONLY" }));
+    }
+    const deadline = Date.now() + waitMs;
     try {
       // No journal: the transaction never writes, and a journal file would outlive a kill -9.
       db.pragma("journal_mode = OFF");
-      db.exec("BEGIN EXCLUSIVE");
-      return new HomeLock(db, path, statSync(path).ino);
+      for (;;) {
+        try {
+          db.exec("BEGIN EXCLUSIVE");
+          return new HomeLock(db, path, statSync(path).ino);
+        } catch (err) {
+          // Busy with an owner (or a process a step ahead in taking it, which will own it): give up
+          // now. Busy only with a process looking (a shared lock, which lets a read through): retry.
+          if (!isBusy(err) || HomeLock.isHeld(path) || Date.now() >= deadline) throw err;
+          // Jittered: two takers that got in each other's way must not meet again.
+          sleepSync(LOOK_AGAIN_MS * (1 + Math.random()));
+        }
+      }
     } catch (err) {
       db.close();
       if (isBusy(err)) return undefined;
@@ -106,7 +126,7 @@ function isBusy(err: unknown): boolean {
 }
 
 /** An error a person can act on: the path, and what the system said about it. */
-function unusableHome(home: string, err: unknown): Error {
+export function unusableHome(home: string, err: unknown): Error {
   // SQLite says only "unable to open"; access(2) tells a read-only filesystem from a permission.
   const code = (err as NodeJS.ErrnoException).code?.startsWith("SQLITE_") ? accessProblem(home) ?? (err as NodeJS.ErrnoException).code : (err as NodeJS.ErrnoException).code;
   const reason =
@@ -125,4 +145,13 @@ function accessProblem(home: string): string | undefined {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code;
   }
+}
+
+/** How soon a process taking the lock tries again after one only looking at it got in the way. A poll, not a timeout. */
+const LOOK_AGAIN_MS = 2;
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+function sleepSync(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
 }

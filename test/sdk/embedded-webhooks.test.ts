@@ -83,3 +83,11 @@ it("refuses configureWebhook to private, local and metadata targets and URLs wit
   expect(() => configureWebhook("http://10.0.0.5/hook")).toThrow(expect.objectContaining({ code: "validation", field: "url" }));
   expect(() => configureWebhook("https://user:pw@192.168.1.10/hook")).toThrow(expect.objectContaining({ code: "validation", field: "url" }));
 });
+
+it("refuses an event name it does not know, naming it, in the process that owns the data dir too", () => {
+  home = tempHome();
+  configureSessions({ home: home.home });
+  expect(() => configureWebhook("https://example.com/hook", { events: ["start", "bogus" as "start"] })).toThrow(
+    expect.objectContaining({ code: "validation", field: "events.1", message: expect.stringContaining("expected one of start, pause, resume, complete, error, timeout") }),
+  );
+});

@@ -246,16 +246,17 @@ describe("one owner per data dir", () => {
     assertDurable(home, [a.acks, b.acks]);
   });
 
-  it("a lock file removed by hand: the next process still finds the data dir owned, and the owner puts the file back", async () => {
+  it("a lock file and pid file removed by hand: the next process still finds the data dir owned (its owner listens), and the owner puts both back", async () => {
     const home = newHome();
     const a = writer(home, "a", undefined, "forever");
     await until("a to own the data dir", () => a.lines.includes("owner yes") && existsSync(join(home, "sessiond.sock")), a);
     rmSync(join(home, "owner.lock"));
+    rmSync(join(home, "server.pid"));
     const b = writer(home, "b", undefined, "forever");
     await until("b to start", () => b.lines.some((l) => l.startsWith("owner ")), b);
     expect(b.lines).toContain("owner no");
     await until("b to write through a", () => ackCount(b.acks) > 20, b);
-    await until("the lock file to be back", () => existsSync(join(home, "owner.lock")));
+    await until("the lock file and the record to be back", () => existsSync(join(home, "owner.lock")) && readOwnerRecord(join(home, "server.pid"))?.pid === a.child.pid);
     const server = serve(home);
     expect(await server.exited).toBe(1);
     await Promise.all([kill(a), kill(b)]);

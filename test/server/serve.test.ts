@@ -162,6 +162,14 @@ describe("sessiond serve", () => {
     expect((await call({ socketPath: join(first.home, "sessiond.sock") }, "GET", "/healthz")).status).toBe(200);
   });
 
+  it("says how to give a second data dir's server a port of its own when the first has the port", async () => {
+    const first = await serve();
+    const second = run(["serve", "--port", String(first.port)], newHome());
+    expect(await second.exited).toBe(1);
+    expect(second.logs.at(-1)).toMatch(/^sessiond: could not start: listen EADDRINUSE.*give this data dir a port of its own \(config port, SESSIOND_PORT, or --port 0 for a free one\)/);
+    expect(second.logs.join("\n")).not.toMatch(/"stack"|    at /);
+  });
+
   it("replaces a stale socket file left by a server that died", async () => {
     const first = await serve();
     first.child.kill("SIGKILL");

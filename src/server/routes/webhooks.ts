@@ -5,10 +5,10 @@ import { WebhookTargetPolicy } from "../../events/index.js";
 import type { Store, WebhookRecord } from "../../store/index.js";
 import { assertAdmin } from "../auth/index.js";
 import { responses } from "../schemas.js";
+import { WEBHOOK_EVENTS } from "../../events/webhooks/index.js";
 import { type ServerContext, sendJson, setNextPage } from "../server-context.js";
 
-/** Seed 004's webhook event names. */
-export const WEBHOOK_EVENTS = ["start", "pause", "resume", "complete", "error", "timeout"] as const;
+export { WEBHOOK_EVENTS };
 
 const WebhookEvent = Type.Union(
   WEBHOOK_EVENTS.map((e) => Type.Literal(e)),
