@@ -63,7 +63,7 @@ export async function serve(config: Config): Promise<void> {
     socketServer = createUnixSocketServer(app);
     await listenOnSocket(socketServer, paths.socket);
     // The embedded API's writes from other processes on this data dir (README: One data dir, one owner).
-    ownerChannel = await serveOwnerChannel(manager, paths.ownerSocket, config.bodyLimitBytes);
+    ownerChannel = await serveOwnerChannel(manager, paths.ownerSocket, config);
   } catch (err) {
     startFailed(err, paths.log);
     // Let the engine flush whatever it took (nothing, normally) before the process ends.

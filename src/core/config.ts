@@ -426,6 +426,25 @@ export const ConfigSchema = Type.Object(
      * owner's answer (a write, a synchronous call) before failing with an error naming the owner. @default 30000
      */
     ownerRequestTimeoutMs: Type.Integer({ minimum: 1 }),
+    /**
+     * Connections the owner's write channel (`owner.sock`) holds at once; past it a new one is
+     * closed as it arrives. Each process that sends its writes to the owner holds one or two.
+     * @default 256
+     */
+    ownerMaxConnections: Type.Integer({ minimum: 1 }),
+    /**
+     * Calls one connection to the owner's write channel may have started and not yet answered;
+     * at the cap the owner reads no more from it until one is answered. @default 32
+     */
+    ownerMaxCallsInFlight: Type.Integer({ minimum: 1 }),
+    /**
+     * Answers the owner may hold for one connection to its write channel that does not read
+     * them (its socket buffer) before it closes that connection. It starts no new call on a
+     * connection whose answers wait, so this only has to hold the answers of the calls in flight:
+     * keep it above `ownerMaxCallsInFlight` times the largest answer (a session, context and
+     * all). @default 67108864 (64 MiB)
+     */
+    ownerMaxBufferedBytes: Type.Integer({ minimum: 1024 }),
     /** How often `sessiond events|trace|logs --follow` asks for new events when no stream route answers. @default 500 */
     followPollMs: Type.Integer({ minimum: 1 }),
     /** Lines of `sessiond repl` input history kept across runs (in the data dir). @default 1000 */
@@ -581,6 +600,9 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     ownerLockWaitMs: 1000,
     ownerLockCheckMs: 5000,
     ownerRequestTimeoutMs: 30_000,
+    ownerMaxConnections: 256,
+    ownerMaxCallsInFlight: 32,
+    ownerMaxBufferedBytes: 64 * MiB,
     followPollMs: 500,
     replHistoryLines: 1000,
     wsMaxPayloadBytes: MiB,

@@ -85,7 +85,7 @@ export class EmbeddedOwner extends EngineBackend {
       ownership.release();
       throw err;
     }
-    serveOwnerChannel(this.manager, dataPaths(config).ownerSocket, config.bodyLimitBytes).then(
+    serveOwnerChannel(this.manager, dataPaths(config).ownerSocket, config).then(
       async (channel) => {
         if (this.manager.isClosed) await channel.close();
         else this.channel = channel;

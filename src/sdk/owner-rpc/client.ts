@@ -32,7 +32,7 @@ export class OwnerChannelClient {
 
   constructor(
     private readonly path: string,
-    private readonly maxLineChars: number,
+    private readonly maxLineBytes: number,
   ) {}
 
   /**
@@ -79,7 +79,7 @@ export class OwnerChannelClient {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.unref();
-    const reader = new LineReader(this.maxLineChars);
+    const reader = new LineReader(this.maxLineBytes);
     socket.on("data", (chunk: Buffer) => {
       let lines: string[];
       try {

@@ -13,6 +13,7 @@ export type SyncOutcome = { reply: OwnerReply } | { failure: ChannelFailure };
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
 const net = require("node:net");
+const { StringDecoder } = require("node:string_decoder");
 const { port, signal, path } = workerData;
 const flag = new Int32Array(signal);
 let socket;
@@ -29,11 +30,13 @@ function settle(outcome) {
 function open() {
   return new Promise((resolve, reject) => {
     const s = net.connect(path);
+    // Keeps a character whose bytes arrive in two chunks whole.
+    const decoder = new StringDecoder("utf8");
     s.once("connect", () => {
       s.removeAllListeners("error");
       s.on("error", () => undefined);
       s.on("data", (chunk) => {
-        buffered += chunk.toString("utf8");
+        buffered += decoder.write(chunk);
         const end = buffered.indexOf("\\n");
         if (end < 0) return;
         const line = buffered.slice(0, end);

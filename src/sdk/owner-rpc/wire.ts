@@ -29,6 +29,7 @@ export const OWNER_OPS = [
   "delete",
   "cleanup",
   "putWebhook",
+  "createCheckpoint",
 ] as const;
 
 export type OwnerOp = (typeof OWNER_OPS)[number];
@@ -50,6 +51,8 @@ export interface OwnerArgs {
   cleanup: { olderThanDays: number };
   /** Answers the webhook as stored. */
   putWebhook: { webhook: WebhookRecord };
+  /** Answers the checkpoint. */
+  createCheckpoint: { ref: string; label?: string | null; data?: JsonObject };
 }
 
 export interface OwnerRequest<K extends OwnerOp = OwnerOp> {
@@ -60,18 +63,39 @@ export interface OwnerRequest<K extends OwnerOp = OwnerOp> {
 
 export type OwnerReply = { id: number; result: unknown } | { id: number; error: { code: string; message: string; field?: string } };
 
-/** Splits a byte stream into lines; a line longer than `maxChars` is an error (the peer is closed). */
+/**
+ * Splits a byte stream into lines, decoding each whole line as UTF-8: a character whose bytes
+ * arrive in two chunks is decoded once they are together. Only the new chunk is searched for the
+ * newline, so a long line costs its length, not its length squared.
+ */
 export class LineReader {
-  private pending = "";
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
-  constructor(private readonly maxChars: number) {}
+  constructor(private readonly maxBytes: number) {}
 
   /** The whole lines the chunk completes. @throws Error when a line outgrows the limit */
   push(chunk: Buffer): string[] {
-    this.pending += chunk.toString("utf8");
-    const lines = this.pending.split("\n");
-    this.pending = lines.pop()!;
-    if (this.pending.length > this.maxChars) throw new Error(`a line over ${this.maxChars} characters`);
+    const lines: string[] = [];
+    let start = 0;
+    for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, start)) {
+      const tail = chunk.subarray(start, end);
+      this.assertWithin(this.pendingBytes + tail.length);
+      lines.push((this.pending.length ? Buffer.concat([...this.pending, tail]) : tail).toString("utf8"));
+      this.pending = [];
+      this.pendingBytes = 0;
+      start = end + 1;
+    }
+    if (start < chunk.length) {
+      const rest = chunk.subarray(start);
+      this.assertWithin(this.pendingBytes + rest.length);
+      this.pending.push(rest);
+      this.pendingBytes += rest.length;
+    }
     return lines;
+  }
+
+  private assertWithin(bytes: number): void {
+    if (bytes > this.maxBytes) throw new Error(`a line over ${this.maxBytes} bytes`);
   }
 }
