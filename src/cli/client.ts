@@ -8,6 +8,8 @@ export interface CliClient {
   readonly sessions: SessionsClient;
   /** The Unix socket the server answers on. */
   readonly socketPath: string;
+  /** Resolves once something answers on the socket again (a follower waiting out a restart); starts nothing. */
+  waitForServer(pollMs: number): Promise<void>;
 }
 
 /**
@@ -40,7 +42,14 @@ function open(socketPath: string): SocketTransport {
 }
 
 function clientOn(transport: SocketTransport): CliClient {
-  return { sessions: new SessionsClient(transport), socketPath: transport.socketPath };
+  return {
+    sessions: new SessionsClient(transport),
+    socketPath: transport.socketPath,
+    async waitForServer(pollMs) {
+      const { socketAnswers } = await import("./autostart.js");
+      while (!(await socketAnswers(transport.socketPath))) await new Promise((resolve) => setTimeout(resolve, pollMs));
+    },
+  };
 }
 
 async function startServer(flags: ClientFlags): Promise<void> {

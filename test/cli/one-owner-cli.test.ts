@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type CliResult, cliHome, useCompiledCli } from "./run-cli.js";
+import { type CliResult, cliHome, startCli, until, useCompiledCli } from "./run-cli.js";
 
 /**
  * One owner per data dir, for the CLI: commands that start a server on demand, writing at once,
@@ -50,5 +50,33 @@ describe("server + CLI auto-start", () => {
     // A command cut off by the kill says what happened; none fails on the store.
     for (const f of failures) expect(f.stderr, f.stderr).not.toMatch(/UNIQUE|SQLITE|owned by/);
     expect(failures.length).toBeLessThanOrEqual(names.length);
+  });
+});
+
+describe("events --follow across owners", () => {
+  it("waits out a server restart and a stop, starting none itself, and misses no event written meanwhile", async () => {
+    const h = cliHome({ SESSIOND_FOLLOW_POLL_MS: "20" });
+    homes.push(h);
+    await h.json(["start", "--name", "followed"]);
+    const follow = startCli(["events", "followed", "--follow", "--json"], h.env);
+    const types = () => follow.output().split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { type: string }).type);
+    try {
+      await h.run(["emit", "followed", "before"]);
+      await until(() => types().includes("before"));
+
+      await h.json(["server", "restart"]);
+      await h.run(["emit", "followed", "after-restart"]);
+      await until(() => types().includes("after-restart"));
+
+      await h.json(["server", "stop"]);
+      // Stopped is stopped: the follower waits and starts no server of its own.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect((await h.run(["server", "status", "--json"])).code).toBe(1);
+      await h.run(["emit", "followed", "after-stop"]); // starts a server, as any command does
+      await until(() => types().includes("after-stop"));
+      expect(types()).toEqual(["start", "before", "after-restart", "after-stop"]);
+    } finally {
+      await follow.stop();
+    }
   });
 });

@@ -68,6 +68,9 @@ interface ReadOptions {
  * they come: from the session's event stream (`GET /sessions/{id}/stream?output=0`, SSE on the
  * socket), or, on a server without it, by asking for the events after the last one printed every
  * `followPollMs`. Following ends with Ctrl-C, when the session is deleted, or past `to`/`limit`.
+ * When the server goes away (stopped, restarted, or a program that owned the data dir ended), it
+ * waits for the next one to answer on the socket — it starts none — and goes on from the last
+ * event printed, so nothing written meanwhile is missed.
  */
 async function readEvents(client: CliClient, ref: string, o: ReadOptions, pollMs: number): Promise<void> {
   let after = o.after;
@@ -78,34 +81,33 @@ async function readEvents(client: CliClient, ref: string, o: ReadOptions, pollMs
     after = event.seq;
     printed++;
   };
-  for (;;) {
-    const page = await client.sessions.listEvents(ref, {
-      after_seq: after,
-      ...(o.to !== undefined ? { to_seq: o.to } : {}),
-      ...(o.types?.length ? { types: o.types } : {}),
-      limit: o.limit === undefined ? PAGE : Math.min(PAGE, o.limit - printed),
-    });
-    for (const event of page.items) print(event);
-    if (done()) return;
-    if (page.items.length > 0 && (page.next_cursor || page.items.length === PAGE)) continue;
-    break;
-  }
-  if (!o.follow) return;
-  try {
-    const query = new URLSearchParams({ after_seq: String(after), output: "0", ...(o.types?.length ? { types: o.types.join(",") } : {}) });
-    for await (const message of sseOverSocket(client.socketPath, `/sessions/${encodeURIComponent(ref)}/stream?${query}`)) {
-      if (message.event === "end" || message.event === "cutoff") return;
-      if (message.event !== "event") continue;
-      const m = JSON.parse(message.data) as { seq: number; ts: string; event_type: string; data: SessionEvent["data"] };
-      if (m.seq <= after) continue;
-      if (o.to !== undefined && m.seq > o.to) return;
-      print({ seq: m.seq, ts: m.ts, type: m.event_type, data: m.data });
-      if (done()) return;
+  const catchUp = async () => {
+    for (;;) {
+      const page = await client.sessions.listEvents(ref, {
+        after_seq: after,
+        ...(o.to !== undefined ? { to_seq: o.to } : {}),
+        ...(o.types?.length ? { types: o.types } : {}),
+        limit: o.limit === undefined ? PAGE : Math.min(PAGE, o.limit - printed),
+      });
+      for (const event of page.items) print(event);
+      if (done() || !(page.items.length > 0 && (page.next_cursor || page.items.length === PAGE))) return;
     }
-    return;
-  } catch (err) {
-    // A server without the stream route answers 404 for it (the session itself was just read).
-    if (!isSessiondError(err, "not_found")) throw err;
+  };
+  await catchUp();
+  if (!o.follow || done()) return;
+  for (;;) {
+    let outcome: "over" | "lost" | "no_stream";
+    try {
+      outcome = await streamEvents(client, ref, o, () => after, print, done);
+    } catch (err) {
+      if (isSessiondError(err) && err.code !== "internal") throw err;
+      outcome = "lost";
+    }
+    if (outcome === "over") return;
+    if (outcome === "no_stream") break;
+    await client.waitForServer(pollMs);
+    await catchUp();
+    if (done()) return;
   }
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, pollMs));
@@ -116,6 +118,41 @@ async function readEvents(client: CliClient, ref: string, o: ReadOptions, pollMs
       if (done()) return;
     }
   }
+}
+
+/**
+ * Prints the session's events from its stream: "over" when following is over (the stream's end,
+ * or `to`/`limit` reached), "lost" when it can be taken up again (the server went away or shut
+ * down, or cut this reader off), "no_stream" on a server without the stream route (404 for a
+ * session just read).
+ */
+async function streamEvents(
+  client: CliClient,
+  ref: string,
+  o: ReadOptions,
+  after: () => number,
+  print: (event: SessionEvent) => void,
+  done: () => boolean,
+): Promise<"over" | "lost" | "no_stream"> {
+  const query = new URLSearchParams({ after_seq: String(after()), output: "0", ...(o.types?.length ? { types: o.types.join(",") } : {}) });
+  try {
+    for await (const message of sseOverSocket(client.socketPath, `/sessions/${encodeURIComponent(ref)}/stream?${query}`)) {
+      // A server shutting down ends its streams, and a cutoff (this reader fell behind) can be
+      // resumed: both go on from the last event printed; any other end (the session deleted) is final.
+      if (message.event === "cutoff") return "lost";
+      if (message.event === "end") return (JSON.parse(message.data) as { reason?: string }).reason === "shutting_down" ? "lost" : "over";
+      if (message.event !== "event") continue;
+      const m = JSON.parse(message.data) as { seq: number; ts: string; event_type: string; data: SessionEvent["data"] };
+      if (m.seq <= after()) continue;
+      if (o.to !== undefined && m.seq > o.to) return "over";
+      print({ seq: m.seq, ts: m.ts, type: m.event_type, data: m.data });
+      if (done()) return "over";
+    }
+  } catch (err) {
+    if (isSessiondError(err, "not_found")) return "no_stream";
+    throw err;
+  }
+  return "lost";
 }
 
 async function followPollMs(flags: ClientFlags): Promise<number> {
