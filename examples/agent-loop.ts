@@ -6,12 +6,12 @@
 import {
   closeSessions,
   completeSession,
+  createCheckpoint,
   getSession,
   getSessionContext,
   getStats,
   incrementIteration,
   recordToolCall,
-  sessionManager,
   startSession,
   updateContext,
 } from "sessiond";
@@ -24,7 +24,7 @@ for (const phase of ["analysis", "implementation", "testing"]) {
   await recordToolCall(session.id, "bash", { command: `run ${phase}` }, { exitCode: 0 });
   await updateContext(session.id, { lastPhase: phase });
 }
-await sessionManager().createCheckpoint(session.id, { label: "tested", data: { next: "ship" } });
+await createCheckpoint(session.id, { label: "tested", data: { next: "ship" } });
 await completeSession(session.id, "Feature implemented");
 
 const done = getSession(session.id)!;

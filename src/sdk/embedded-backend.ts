@@ -1,4 +1,5 @@
 import type {
+  Checkpoint,
   Config,
   CreateSessionInput,
   EventQuery,
@@ -35,6 +36,8 @@ export interface EmbeddedBackend {
   appendEvent(ref: string, type: string, data: JsonObject): Promise<SessionEvent>;
   /** Merges (JSON Merge Patch) into the context. */
   mergeContext(ref: string, patch: JsonObject): Promise<Session>;
+  /** Records a checkpoint of the session's state now, with the caller's label and data. */
+  createCheckpoint(ref: string, input: { label?: string | null; data?: JsonObject }): Promise<Checkpoint>;
 
   /** @throws ambiguous_name */
   findSync(ref: string): Session | undefined;

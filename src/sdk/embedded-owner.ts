@@ -28,6 +28,7 @@ export class EngineBackend implements EmbeddedBackend {
   recordToolCall: EmbeddedBackend["recordToolCall"] = (ref, tool, args, result, outcome) => this.manager.recordToolCall(ref, tool, args, result, outcome);
   appendEvent: EmbeddedBackend["appendEvent"] = (ref, type, data) => this.manager.appendEvent(ref, type, data);
   mergeContext: EmbeddedBackend["mergeContext"] = (ref, patch: JsonObject) => this.manager.updateContext(ref, patch, { merge: true });
+  createCheckpoint: EmbeddedBackend["createCheckpoint"] = (ref, input) => this.manager.createCheckpoint(ref, input);
 
   findSync: EmbeddedBackend["findSync"] = (ref) => this.manager.findSync(ref);
   listSync: EmbeddedBackend["listSync"] = (filter, page) => this.manager.listSync(filter, page);

@@ -1,5 +1,5 @@
 import { homedir } from "node:os";
-import { type Config, type JsonObject, type Session, type SessionEvent, SessiondError, dataPaths, errors, newId, resolveConfig } from "../core/index.js";
+import { type Checkpoint, type Config, type JsonObject, type Session, type SessionEvent, SessiondError, dataPaths, errors, newId, resolveConfig } from "../core/index.js";
 import type { SessionManager } from "../engine/index.js";
 import { WEBHOOK_EVENTS, WebhookTargetPolicy, isWebhookEvent } from "../events/webhooks/index.js";
 import { type WebhookRecord, claimHome, describeOwner, readOwnerRecord } from "../store/index.js";
@@ -261,6 +261,18 @@ export function withSession<T>(sessionId: string, fn: () => T, options: { enviro
 /** Merges `updates` into the context (JSON Merge Patch: nested objects merge, null deletes). */
 export async function updateContext(sessionId: string, updates: Record<string, unknown>): Promise<AgentSession> {
   return toAgentSession(await write((b) => b.mergeContext(sessionId, updates as JsonObject)));
+}
+
+/**
+ * Records a checkpoint: the session's context and iterations now, with your label and data, to
+ * restore or fork from later (`sessiond checkpoint restore`, or the HTTP API). Not in seed 004;
+ * works in any process on the data dir, owner or not.
+ * @example
+ * await createCheckpoint(session.id, { label: "tested", data: { next: "ship" } });
+ */
+export async function createCheckpoint(sessionId: string, options: { label?: string; data?: Record<string, unknown> } = {}): Promise<Checkpoint> {
+  if (options === null || typeof options !== "object") throw errors.validation("options", "expected {label?, data?}");
+  return write((b) => b.createCheckpoint(sessionId, { ...(options.label !== undefined ? { label: options.label } : {}), ...(options.data !== undefined ? { data: options.data as JsonObject } : {}) }));
 }
 
 // ---- synchronous reads -----------------------------------------------------------------------

@@ -59,6 +59,7 @@ export class OwnerClient implements EmbeddedBackend {
   recordToolCall: EmbeddedBackend["recordToolCall"] = (ref, tool, args, result, outcome) => this.write("recordToolCall", { ref, tool, args, result, outcome });
   appendEvent: EmbeddedBackend["appendEvent"] = (ref, type, data) => this.write("appendEvent", { ref, type, data });
   mergeContext: EmbeddedBackend["mergeContext"] = (ref, patch: JsonObject) => this.write("mergeContext", { ref, patch });
+  createCheckpoint: EmbeddedBackend["createCheckpoint"] = (ref, input) => this.write("createCheckpoint", { ref, ...input });
 
   findSync: EmbeddedBackend["findSync"] = (ref) => this.reader.findSync(ref);
   listSync: EmbeddedBackend["listSync"] = (filter, page) => this.reader.listSync(filter, page);

@@ -1,4 +1,5 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { tempHome } from "../helpers/temp-home.js";
 
@@ -8,8 +9,32 @@ afterEach(() => home?.remove());
 
 it("runs the README's agent loop (npm run demo) against a fresh SESSIOND_HOME", () => {
   home = tempHome();
-  const run = spawnSync(process.execPath, ["--import", "tsx", EXAMPLE], {
+  expectTheLoop(home.home);
+});
+
+it("runs it the same while a server owns the data dir (as `npm start` leaves one), writing through it", async () => {
+  home = tempHome();
+  const server = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "serve", "--port", "0"], {
     env: { ...process.env, SESSIOND_HOME: home.home },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("sessiond listening") && resolve());
+      server.once("exit", (code) => reject(new Error(`the server exited (${code})`)));
+    });
+    expectTheLoop(home.home);
+  } finally {
+    server.kill("SIGTERM");
+    await new Promise((resolve) => server.once("exit", resolve));
+  }
+});
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+function expectTheLoop(dataDir: string): void {
+  const run = spawnSync(process.execPath, ["--import", "tsx", EXAMPLE], {
+    env: { ...process.env, SESSIOND_HOME: dataDir },
     encoding: "utf8",
   });
   expect(run.stderr).toBe("");
@@ -22,4 +47,4 @@ it("runs the README's agent loop (npm run demo) against a fresh SESSIOND_HOME", 
     'context: {"lastPhase":"testing"}',
     "all sessions: 1, success rate 100%",
   ]);
-});
+}
