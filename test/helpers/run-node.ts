@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 
 /** What a finished child process printed, and how it ended. */
 export interface NodeRun {
@@ -22,4 +22,32 @@ export function runNode(args: readonly string[], options: { env?: Record<string,
     child.once("error", reject);
     child.once("exit", (status) => resolve({ status, stdout, stderr }));
   });
+}
+
+/** A running `node` child whose stdout and stderr are collected, line by line, as they come. */
+export interface LiveNode {
+  child: ChildProcess;
+  /** Whole lines of stdout and stderr, interleaved in arrival order. */
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+/** Starts `node <args>` (env added to this one's) and collects its output lines while it runs. */
+export function startNode(args: readonly string[], options: { env?: Record<string, string>; cwd?: string } = {}): LiveNode {
+  const child = spawn(process.execPath, args, {
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: string[] = [];
+  let buffered = "";
+  const collect = (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const whole = buffered.split("\n");
+    buffered = whole.pop()!;
+    lines.push(...whole);
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
+  return { child, lines, exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))) };
 }

@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { resolveConfig } from "../../src/core/index.js";
 import { SessionManager } from "../../src/engine/index.js";
 import { openSqliteStore, readOwnerRecord } from "../../src/store/index.js";
+import { type LiveNode, startNode } from "../helpers/run-node.js";
 import { tempHome } from "../helpers/temp-home.js";
 
 /**
@@ -24,11 +25,7 @@ const CLI = join(ROOT, "src/cli/main.ts");
 /** Fast commits (a killed process loses nothing in WAL mode with NORMAL; only power loss would) and quick owner checks. */
 const CHILD_ENV = { SESSIOND_SQLITE_SYNCHRONOUS: "normal", SESSIOND_OWNER_LOCK_CHECK_MS: "100" };
 
-interface Child {
-  child: ChildProcess;
-  lines: string[];
-  exited: Promise<number | null>;
-}
+type Child = LiveNode;
 
 const children: ChildProcess[] = [];
 const cleanups: (() => void)[] = [];
@@ -49,23 +46,9 @@ function newHome(): string {
 }
 
 function start(args: string[], env: Record<string, string> = {}): Child {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...CHILD_ENV, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  const lines: string[] = [];
-  let buffered = "";
-  const collect = (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const whole = buffered.split("\n");
-    buffered = whole.pop()!;
-    lines.push(...whole);
-  };
-  child.stdout!.on("data", collect);
-  child.stderr!.on("data", collect);
-  return { child, lines, exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))) };
+  const running = startNode(["--import", "tsx", ...args], { cwd: ROOT, env: { ...CHILD_ENV, ...env } });
+  children.push(running.child);
+  return running;
 }
 
 function writer(home: string, name: string, peer: string | undefined, writes: number | "forever", env: Record<string, string> = {}): Child & { acks: string } {

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { type IncomingHttpHeaders, request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { WebSocket } from "ws";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { startNode } from "../helpers/run-node.js";
 import { SERVICES, serviceAvailable } from "../helpers/services.js";
 
 /** End-to-end: `sessiond serve` as a real process, over real TCP and the real Unix socket. */
@@ -40,23 +41,8 @@ function newHome(): string {
 }
 
 function run(args: string[], home: string, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...CLI, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, SESSIOND_HOME: home, SESSIOND_SQLITE_SYNCHRONOUS: "normal", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const { child, lines: logs, exited } = startNode([...NODE_ARGS, ...CLI, ...args], { cwd: ROOT, env: { SESSIOND_HOME: home, SESSIOND_SQLITE_SYNCHRONOUS: "normal", ...env } });
   children.push(child);
-  const logs: string[] = [];
-  let buffered = "";
-  const collect = (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split("\n");
-    buffered = lines.pop()!;
-    logs.push(...lines);
-  };
-  child.stdout!.on("data", collect);
-  child.stderr!.on("data", collect);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return { child, logs, exited };
 }
 
