@@ -26,6 +26,7 @@ export async function withClient<T>(flags: ClientFlags, fn: (client: CliClient) 
   try {
     return await fn(clientOn(transport));
   } catch (err) {
+    if (unanswered(err)) throw await silentOwner(flags, err);
     if (!refused(err)) throw err;
     await transport.close();
     await startServer(flags);
@@ -58,6 +59,23 @@ async function startServer(flags: ClientFlags): Promise<void> {
   // not a terminal) see only the command's own output.
   const tell = process.stderr.isTTY && flags.json !== true;
   await ensureServer(clientConfig(flags), tell ? () => process.stderr.write("starting sessiond…\n") : undefined);
+}
+
+/** Whether a request timed out: something listens on the socket but does not answer. */
+function unanswered(err: unknown): err is Error {
+  return err instanceof Error && /^no answer from sessiond at /.test(err.message);
+}
+
+/** The timeout, naming the process that owns the data dir and what to look at. */
+async function silentOwner(flags: ClientFlags, err: Error): Promise<Error> {
+  const [{ describeOwner }, { readOwnerRecord }, { clientConfig }, { dataPaths }] = await Promise.all([
+    import("../store/home-owner.js"),
+    import("../store/owner-record.js"),
+    import("./autostart.js"),
+    import("../core/config.js"),
+  ]);
+  const owner = describeOwner(readOwnerRecord(dataPaths(clientConfig(flags)).pid));
+  return new Error(`${err.message}: ${owner} owns the data dir but did not answer (is it stopped? see \`sessiond server status\`)`, { cause: err });
 }
 
 /** Whether a client error means nothing listens on the socket (missing, or refused). */

@@ -80,3 +80,20 @@ describe("events --follow across owners", () => {
     }
   });
 });
+
+describe("a hung server", () => {
+  it("makes a command give up after the client timeout, naming the server's pid and what to look at", async () => {
+    const h = cliHome();
+    homes.push(h);
+    await h.json(["start", "--name", "waiting"]);
+    const { pid } = await h.json<{ pid: number }>(["server", "status"]);
+    process.kill(pid, "SIGSTOP");
+    try {
+      const r = await h.run(["show", "waiting"], { env: { SESSIOND_CLIENT_TIMEOUT_MS: "1000" } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^sessiond: no answer from sessiond at .* within 1000 ms: pid ${pid} \\(.*\\) owns the data dir but did not answer \\(is it stopped\\? see \`sessiond server status\`\\)`));
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+  });
+});
