@@ -3,8 +3,8 @@
  * when an agent token writes and when anyone attaches to a live shell, each once, shown by
  * GET /sessions/{id}.
  */
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { type LiveServer, WsClient, leakedShells, listen, newHome } from "../streams/harness.js";
+import { describe, expect, it, vi } from "vitest";
+import { WsClient, perTest } from "../streams/harness.js";
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -17,18 +17,7 @@ const tokens = [
   { token: READER, role: "reader", name: "ana-laptop" },
 ];
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  expect(await leakedShells(), "shell processes outlived their server").toEqual([]);
-});
-
-async function server(flags: Record<string, unknown> = {}): Promise<LiveServer> {
-  const { home, remove } = newHome();
-  const s = await listen(home, { tokens, ...flags });
-  cleanups.push(remove, () => s.stop());
-  return s;
-}
+const { cleanups, server } = perTest({ tokens });
 
 type Who = { kind: string; id: string; joined_at: string };
 const who = (participants: Who[]) => participants.map((p) => `${p.kind}:${p.id}`);

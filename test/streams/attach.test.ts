@@ -1,22 +1,11 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { type LiveServer, WsClient, listen, newHome, leakedShells } from "./harness.js";
+import { describe, expect, it, vi } from "vitest";
+import { type LiveServer, WsClient, perTest } from "./harness.js";
 
 vi.setConfig({ testTimeout: 60_000 });
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  expect(await leakedShells(), "shell processes outlived their server").toEqual([]);
-});
-
 const READER = "reader-token-0123456789-abcdefghij";
 
-async function server(flags: Record<string, unknown> = {}): Promise<LiveServer> {
-  const { home, remove } = newHome();
-  const s = await listen(home, { enableSessions: true, tokens: [{ token: READER, role: "reader" }], ...flags });
-  cleanups.push(remove, () => s.stop());
-  return s;
-}
+const { cleanups, server } = perTest({ enableSessions: true, tokens: [{ token: READER, role: "reader" }] });
 
 function attach(s: LiveServer, id: string, query = "", token = s.token): WsClient {
   const c = new WsClient(`${s.url}/sessions/${id}/attach${query}`, token);

@@ -1,23 +1,12 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { type LiveServer, SseClient, WsClient, listen, newHome, leakedShells } from "./harness.js";
+import { describe, expect, it, vi } from "vitest";
+import { type LiveServer, SseClient, WsClient, perTest } from "./harness.js";
 
 vi.setConfig({ testTimeout: 60_000 });
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  expect(await leakedShells(), "shell processes outlived their server").toEqual([]);
-});
 
 const AGENT = "agent-token-0123456789-abcdefghij";
 const READER = "reader-token-0123456789-abcdefghij";
 
-async function server(flags: Record<string, unknown> = {}): Promise<LiveServer> {
-  const { home, remove } = newHome();
-  const s = await listen(home, { tokens: [{ token: AGENT, role: "agent", agent_id: "a1" }, { token: READER, role: "reader" }], ...flags });
-  cleanups.push(remove, () => s.stop());
-  return s;
-}
+const { cleanups, server } = perTest({ tokens: [{ token: AGENT, role: "agent", agent_id: "a1" }, { token: READER, role: "reader" }] });
 
 function ws(s: LiveServer, path: string, token = s.token): WsClient {
   const c = new WsClient(s.url + path, token);

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { Agent, fetch } from "undici";
+import { afterEach, expect } from "vitest";
 import WebSocket from "ws";
 import { type Config, dataPaths, resolveConfig } from "../../src/core/index.js";
 import { SessionManager } from "../../src/engine/index.js";
@@ -85,6 +86,26 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A test file's servers, and whatever else it opens, undone after each test (last first); then
+ * no shell process may have outlived its server. `server(flags)` starts one on a fresh data dir
+ * with the file's `defaults` and `flags`; push anything else to close on `cleanups`.
+ */
+export function perTest(defaults: Record<string, unknown> = {}) {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+    expect(await leakedShells(), "shell processes outlived their server").toEqual([]);
+  });
+  const server = async (flags: Record<string, unknown> = {}): Promise<LiveServer> => {
+    const { home, remove } = newHome();
+    const s = await listen(home, { ...defaults, ...flags });
+    cleanups.push(remove, () => s.stop());
+    return s;
+  };
+  return { cleanups, server };
 }
 
 /** Waits (bounded) for the shells of stopped servers to be gone; returns those still alive. */

@@ -1,14 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { type LiveServer, SseClient, WsClient, listen, newHome, outputBytes, leakedShells } from "./harness.js";
+import { describe, expect, it, vi } from "vitest";
+import { type LiveServer, SseClient, WsClient, listen, newHome, outputBytes, perTest } from "./harness.js";
 
 vi.setConfig({ testTimeout: 180_000 });
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  expect(await leakedShells(), "shell processes outlived their server").toEqual([]);
-});
+const { cleanups } = perTest();
 
 const MiB = 1024 * 1024;
 /** `seq -w 1 1250000`: 1,250,000 lines of 7 digits and a newline, 10,000,000 bytes. */

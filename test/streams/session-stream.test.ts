@@ -1,20 +1,9 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { type LiveServer, SseClient, WsClient, listen, newHome, outputBytes, leakedShells } from "./harness.js";
+import { describe, expect, it, vi } from "vitest";
+import { type LiveServer, SseClient, WsClient, outputBytes, perTest } from "./harness.js";
 
 vi.setConfig({ testTimeout: 60_000 });
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  expect(await leakedShells(), "shell processes outlived their server").toEqual([]);
-});
-
-async function server(flags: Record<string, unknown> = {}): Promise<LiveServer> {
-  const { home, remove } = newHome();
-  const s = await listen(home, { enableSessions: true, ...flags });
-  cleanups.push(remove, () => s.stop());
-  return s;
-}
+const { cleanups, server } = perTest({ enableSessions: true });
 
 function sse(s: LiveServer, path: string, headers: Record<string, string> = {}): SseClient {
   const c = new SseClient(s.url + path, s.token, headers);
