@@ -39,6 +39,7 @@ export const ERROR_CODES = {
     message: 'live sessions run in a sandbox, which cannot start on this server: it lacks {missing}. Install what is missing, or set config sandbox: "none" to run sessions as the server\'s user',
   },
   closed: { status: 503, message: "the session manager is closed" },
+  data_dir_unusable: { status: 500, message: "cannot use the data dir {home}: {reason}" },
   owner_unreachable: { status: 503, message: "{owner}, which owns the data dir {home}, {reason}" },
   not_owner: { status: 409, message: "{operation} needs the engine, which runs in {owner}, the owner of the data dir {home}; use sessiond/client on {socket}" },
   store_failure: { status: 503, message: "the store failed: {reason}" },

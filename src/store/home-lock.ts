@@ -1,6 +1,7 @@
 import { accessSync, chmodSync, constants, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import { SessiondError } from "../core/errors.js";
 
 /**
  * The OS lock that makes one process the owner of a data dir (DESIGN.md §6: one owner per store).
@@ -126,7 +127,7 @@ function isBusy(err: unknown): boolean {
 }
 
 /** An error a person can act on: the path, and what the system said about it. */
-export function unusableHome(home: string, err: unknown): Error {
+export function unusableHome(home: string, err: unknown): SessiondError {
   // SQLite says only "unable to open"; access(2) tells a read-only filesystem from a permission.
   const code = (err as NodeJS.ErrnoException).code?.startsWith("SQLITE_") ? accessProblem(home) ?? (err as NodeJS.ErrnoException).code : (err as NodeJS.ErrnoException).code;
   const reason =
@@ -135,7 +136,12 @@ export function unusableHome(home: string, err: unknown): Error {
       : code === "EACCES" || code === "EPERM"
         ? "permission denied: the data dir must be writable by this user"
         : (err as Error).message;
-  return new Error(`cannot use the data dir ${home}: ${reason}`, { cause: err });
+  return dataDirUnusable(home, reason, err);
+}
+
+/** The one error for a data dir sessiond cannot own, in the error shape (code `data_dir_unusable`). */
+export function dataDirUnusable(home: string, reason: string, cause?: unknown): SessiondError {
+  return new SessiondError("data_dir_unusable", { home, reason }, cause === undefined ? undefined : { cause });
 }
 
 function accessProblem(home: string): string | undefined {

@@ -1,6 +1,6 @@
 import { type Config, dataPaths } from "../core/config.js";
 import { type Stats, lstatSync, readFileSync } from "node:fs";
-import { HomeLock, unusableHome } from "./home-lock.js";
+import { HomeLock, dataDirUnusable, unusableHome } from "./home-lock.js";
 import { listenedElsewhere } from "./socket-listeners.js";
 import { type OwnerRecord, ownerAlive, readOwnerRecord, removeOwnerRecord, selfIdentity, writeOwnerRecord } from "./owner-record.js";
 
@@ -53,10 +53,10 @@ function assertPrivateHome(home: string): void {
   } catch {
     return; // Created by the lock, 0700.
   }
-  if (!stat.isDirectory()) throw new Error(`cannot use the data dir ${home}: it is not a directory`);
+  if (!stat.isDirectory()) throw dataDirUnusable(home, "it is not a directory");
   const uid = process.getuid?.();
-  if (uid !== undefined && stat.uid !== uid) throw new Error(`cannot use the data dir ${home}: it belongs to uid ${stat.uid}, not this user (${uid})`);
-  if (stat.mode & 0o022) throw new Error(`cannot use the data dir ${home}: group or others may write it (run chmod 700 ${home})`);
+  if (uid !== undefined && stat.uid !== uid) throw dataDirUnusable(home, `it belongs to uid ${stat.uid}, not this user (${uid})`);
+  if (stat.mode & 0o022) throw dataDirUnusable(home, `group or others may write it (run chmod 700 ${home})`);
 }
 
 /** Held by the owner of a data dir until it closes or dies. */

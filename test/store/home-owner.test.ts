@@ -54,6 +54,7 @@ describe("claimHome", () => {
     const h = home();
     chmodSync(h.home, 0o777);
     expect(() => claimHome(h.config, "embedded")).toThrow(`cannot use the data dir ${h.home}: group or others may write it (run chmod 700 ${h.home})`);
+    expect(() => claimHome(h.config, "embedded")).toThrow(expect.objectContaining({ code: "data_dir_unusable", status: 500 }));
     chmodSync(h.home, 0o700);
     const other = join(h.home, "theirs");
     mkdirSync(other, { mode: 0o700 });
