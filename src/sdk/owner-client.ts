@@ -1,9 +1,10 @@
 import { type Config, type JsonObject, SessiondError, dataPaths } from "../core/index.js";
 import { StoreReader } from "../engine/store-reader.js";
 import { HomeLock, type OwnerRecord, SqliteStore, type WebhookRecord, describeOwner, readOwnerRecord } from "../store/index.js";
+import { sleepSync } from "../store/home-lock.js";
 import { errorFromWire } from "./client/errors.js";
 import type { EmbeddedBackend } from "./embedded-backend.js";
-import { ChannelError, OwnerChannelClient, statusOf } from "./owner-rpc/client.js";
+import { ChannelError, type ChannelFailure, OwnerChannelClient, statusOf } from "./owner-rpc/client.js";
 import { SyncOwnerChannel } from "./owner-rpc/sync-client.js";
 import type { OwnerArgs, OwnerOp } from "./owner-rpc/wire.js";
 
@@ -102,11 +103,8 @@ export class OwnerClient implements EmbeddedBackend {
         return (await this.channel.call(op, args, Math.max(1, deadline - Date.now()))) as T;
       } catch (err) {
         if (!(err instanceof ChannelError)) throw err;
-        const failure = err.failure;
-        if (failure.kind === "timed_out") throw unreachable(this.config, `did not answer within ${this.config.ownerRequestTimeoutMs} ms (is it stopped?)`);
-        if (failure.kind === "lost") throw unreachable(this.config, `went away during the request (${failure.reason}); it may or may not have been applied`);
-        if (!HomeLock.isHeld(dataPaths(this.config).ownerLock)) throw new OwnerGone(failure.code);
-        if (Date.now() >= deadline) throw unreachable(this.config, `does not answer on ${dataPaths(this.config).ownerSocket} (${failure.code})`);
+        const fatal = unanswered(this.config, err.failure, deadline);
+        if (fatal) throw fatal;
         await new Promise((resolve) => setTimeout(resolve, OWNER_POLL_MS));
       }
     }
@@ -122,11 +120,8 @@ export class OwnerClient implements EmbeddedBackend {
         if ("error" in reply) throw errorFromWire(statusOf(reply.error.code), { error: reply.error });
         return reply.result;
       }
-      const { failure } = outcome;
-      if (failure.kind === "timed_out") throw unreachable(this.config, `did not answer within ${this.config.ownerRequestTimeoutMs} ms (is it stopped?)`);
-      if (failure.kind === "lost") throw unreachable(this.config, `went away during the request (${failure.reason}); it may or may not have been applied`);
-      if (!HomeLock.isHeld(dataPaths(this.config).ownerLock)) throw new OwnerGone(failure.code);
-      if (Date.now() >= deadline) throw unreachable(this.config, `does not answer on ${dataPaths(this.config).ownerSocket} (${failure.code})`);
+      const fatal = unanswered(this.config, outcome.failure, deadline);
+      if (fatal) throw fatal;
       sleepSync(OWNER_POLL_MS);
     }
   }
@@ -134,6 +129,20 @@ export class OwnerClient implements EmbeddedBackend {
 
 /** How often a non-owner looks again for an owner that is starting. A poll, not a timeout. */
 const OWNER_POLL_MS = 10;
+
+/**
+ * What a call that got no answer comes to: the error to throw, or undefined while an owner that
+ * holds the lock is still starting (try again). OwnerGone when it never reached an owner and none
+ * holds the lock (safe to send again).
+ */
+function unanswered(config: Config, failure: ChannelFailure, deadline: number): Error | undefined {
+  if (failure.kind === "timed_out") return unreachable(config, `did not answer within ${config.ownerRequestTimeoutMs} ms (is it stopped?)`);
+  if (failure.kind === "lost") return unreachable(config, `went away during the request (${failure.reason}); it may or may not have been applied`);
+  const paths = dataPaths(config);
+  if (!HomeLock.isHeld(paths.ownerLock)) return new OwnerGone(failure.code);
+  if (Date.now() >= deadline) return unreachable(config, `does not answer on ${paths.ownerSocket} (${failure.code})`);
+  return undefined;
+}
 
 function unreachable(config: Config, reason: string): SessiondError {
   const paths = dataPaths(config);
@@ -161,10 +170,4 @@ function openWhenReady(config: Config, lockPath: string): SqliteStore {
       sleepSync(OWNER_POLL_MS);
     }
   }
-}
-
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
-function sleepSync(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
 }

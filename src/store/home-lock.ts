@@ -158,6 +158,7 @@ const LOOK_AGAIN_MS = 2;
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
-function sleepSync(ms: number): void {
+/** Blocks this thread for `ms` (for the synchronous paths seed 004's API needs). */
+export function sleepSync(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
 }

@@ -24,12 +24,12 @@ export function claimHome(config: Pick<Config, "home" | "store" | "ownerLockWait
   assertPrivateHome(config.home);
   const lock = HomeLock.acquire(paths.ownerLock, config.ownerLockWaitMs);
   const recorded = readOwnerRecord(paths.pid);
-  if (!lock) return { owned: undefined, owner: recorded && ownerAlive(recorded) ? recorded : undefined, lockRemoved: false };
+  const alive = recorded && ownerAlive(recorded) ? recorded : undefined;
+  if (!lock) return { owned: undefined, owner: alive, lockRemoved: false };
+  const other = alive?.pid !== process.pid ? alive : undefined;
   const listened = [paths.ownerSocket, paths.socket].map(listenedElsewhere);
-  const answering = listened.includes(true) || (listened.includes(undefined) && recorded !== undefined && recorded.pid !== process.pid && ownerAlive(recorded));
-  if (answering) {
+  if (listened.includes(true) || (listened.includes(undefined) && other)) {
     lock.release();
-    const other = recorded && recorded.pid !== process.pid && ownerAlive(recorded) ? recorded : undefined;
     return { owned: undefined, owner: other, lockRemoved: true };
   }
   let ownership: HomeOwnership;
