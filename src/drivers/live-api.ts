@@ -42,6 +42,8 @@ export const LiveStartSchema = Type.Object(
     ),
     /** What an exec sent while another runs does: queue (default), reject (409) or interrupt the running one. */
     exec_policy: Type.Optional(Type.Union([Type.Literal("queue"), Type.Literal("reject"), Type.Literal("interrupt")])),
+    /** Kind typescript: type-check each cell (with the cells before it) before it runs; a type error is the cell's error. Default: config `typescriptTypecheck`. */
+    typecheck: Type.Optional(Type.Boolean({ description: "kind typescript: type-check each cell before it runs (default: config typescriptTypecheck)" })),
   },
   { additionalProperties: false },
 );
@@ -68,6 +70,8 @@ export type StartInput = Omit<CreateSessionInput, "kind"> & {
   rows?: number;
   network?: boolean;
   exec_policy?: ExecPolicy;
+  /** Kind typescript: type-check cells before they run (default config `typescriptTypecheck`). */
+  typecheck?: boolean;
   /** Target settings: for `server: "ssh"`, {host, port, user, private_key | private_key_path, …} (see SshOptionsSchema). Never stored. */
   server_options?: Record<string, unknown>;
   /** Credentials held in memory only (an llm session's `api_key`). */
