@@ -1,5 +1,6 @@
 import { FormatRegistry, type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
 import { errors } from "./errors.js";
 import { MAX_GIVEN_PARTICIPANTS, PARTICIPANT_KINDS } from "./participants.js";
 import { RUNTIME_BACKENDS, SESSION_KINDS, SESSION_STATUSES } from "./session.js";
@@ -205,6 +206,35 @@ export const ImportSessionSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** The file layouts `sessiond export` writes and `sessiond import` reads (docs/import-export.md). */
+export const FILE_LAYOUTS = ["sessions", "activity"] as const;
+
+/**
+ * One session's files as they lie on disk, for the server to read: seed 004's `session.json`
+ * (layout `sessions`), or seed 000's `meta.json` with `01-exec.json`, `02-exec.json`… (layout
+ * `activity`). `mtime` stands in for a time a file does not hold itself.
+ */
+export const ImportFilesSchema = Type.Object(
+  {
+    layout: Type.Union(FILE_LAYOUTS.map((l) => Type.Literal(l))),
+    files: Type.Array(
+      Type.Object(
+        {
+          name: Type.String({ minLength: 1, maxLength: 255, description: "the file's name: session.json, meta.json, 01-exec.json…" }),
+          content: Type.Unknown({ description: "the file's JSON, as written" }),
+          mtime: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "the file's modification time (ISO 8601)" })),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** POST /import/sessions: a session as sessiond records it, or one session's files. */
+export const ImportRequestSchema = Type.Union([ImportSessionSchema, ImportFilesSchema]);
+
 export type CreateSessionBody = Static<typeof CreateSessionSchema>;
 export type UpdateSessionBody = Static<typeof UpdateSessionSchema>;
 
@@ -237,7 +267,7 @@ export function validate<T extends TSchema>(schema: T, value: unknown, root?: st
     if (schema[UNSTORED_TEXT] !== true) assertStorableText(value, root);
     return value as Static<T>;
   }
-  const first = check.Errors(value).First();
+  const first = closestError(check.Errors(value).First());
   const segments = first?.path.split("/").slice(1) ?? [];
   // An unknown key the stores could not keep is named by its object, for the text rule's reason.
   const badKey = segments.findIndex((s) => textFault(s) !== undefined);
@@ -246,6 +276,22 @@ export function validate<T extends TSchema>(schema: T, value: unknown, root?: st
   }
   const field = [root, ...segments].filter(Boolean).join(".") || "body";
   throw errors.validation(field, describe(first?.schema, first?.message));
+}
+
+/**
+ * For a value that fits no branch of a union of objects (a request body of several forms), the
+ * first error of the branch it comes closest to (fewest errors): "files.1.name" rather than
+ * "body: expected union value".
+ */
+function closestError(error: ValueError | undefined): ValueError | undefined {
+  if (error?.type !== ValueErrorType.Union || !Array.isArray(error.schema.anyOf)) return error;
+  if (!(error.schema.anyOf as TSchema[]).every((branch) => branch.type === "object")) return error;
+  let best: ValueError[] | undefined;
+  for (const branch of error.errors) {
+    const list = [...branch];
+    if (best === undefined || list.length < best.length) best = list;
+  }
+  return best?.length ? closestError(best[0]) : error;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -69,8 +69,8 @@ describe("sessiond import", SLOW, () => {
     const first = await h.run(["import", dir]);
     expect(first.code).toBe(1); // some files failed
     expect(first.stdout).toMatch(/^sessions layout: 3 found, 1 imported, 0 already there, 2 failed$/m);
-    expect(first.stdout).toMatch(/sessions\/session_corrupt\/session\.json: session\.json is not valid JSON/);
-    expect(first.stdout).toMatch(/sessions\/session_partial\/session\.json: createdAt is missing/);
+    expect(first.stdout).toMatch(/^  sessions\/session_corrupt: session\.json is not valid JSON/m);
+    expect(first.stdout).toMatch(/^  sessions\/session_partial: session\.json createdAt: missing$/m);
 
     const s = await h.json<Record<string, unknown>>(["show", "session_abc123_xyz"]);
     expect(s).toMatchObject({
@@ -128,6 +128,99 @@ describe("sessiond import", SLOW, () => {
     ]);
   });
 
+  it("reads seed 000's files as a seed-000 writer leaves them: meta.json {id, mode, server, state} alone, execs with output, exitCode and timestamp", async () => {
+    const dir = tempDir();
+    const day = join(dir, "data", "activity", "2026-02-03");
+    // A session whose meta.json holds no time: it started at meta.json's mtime, earlier than its execs.
+    const a = join(day, "session_s0-python");
+    writeJson(join(a, "meta.json"), { id: "s0-python", mode: "python", server: "local", state: { vars: ["x"] } });
+    writeJson(join(a, "01-exec.json"), { input: "x = 1", output: "", exitCode: 0, timestamp: "2026-02-03T09:00:05.000Z" });
+    writeJson(join(a, "02-exec.json"), { input: "1/0", output: "ZeroDivisionError", exitCode: 1, timestamp: "2026-02-03T09:00:09.000Z", kernel: "py3" });
+    // No time inside: the file's mtime is when it ran.
+    writeJson(join(a, "03-exec.json"), { input: "x", output: "1", exitCode: 0 });
+    utimesSync(join(a, "meta.json"), new Date("2026-02-03T09:00:00Z"), new Date("2026-02-03T09:00:00Z"));
+    utimesSync(join(a, "03-exec.json"), new Date("2026-02-03T09:00:30Z"), new Date("2026-02-03T09:00:30Z"));
+    // A meta.json written again after its execs (a later mtime): the session starts at its first exec.
+    const b = join(day, "session_s0-late-meta");
+    writeJson(join(b, "meta.json"), { id: "s0-late-meta", mode: "shell", server: "local", state: {} });
+    writeJson(join(b, "01-exec.json"), { input: "true", output: "", exitCode: 0, timestamp: "2026-02-03T10:00:00.000Z" });
+    utimesSync(join(b, "meta.json"), new Date("2026-02-03T11:00:00Z"), new Date("2026-02-03T11:00:00Z"));
+
+    const result = await h.json<Summary>(["import", dir]);
+    expect(result).toMatchObject({ layout: "activity", found: 2, failed: [] });
+    expect(result.imported.sort()).toEqual(["s0-late-meta", "s0-python"]);
+
+    const s = await h.json<Record<string, unknown>>(["show", "s0-python"]);
+    expect(s).toMatchObject({
+      kind: "python",
+      server: "local",
+      status: "crashed",
+      runtime_metadata: { vars: ["x"] },
+      created_at: "2026-02-03T09:00:00.000Z",
+      last_activity_at: "2026-02-03T09:00:30.000Z",
+    });
+    const events = (await h.run(["events", "s0-python", "--json"])).stdout.trim().split("\n").map((l) => JSON.parse(l) as Ev);
+    expect(events.map((e) => [e.seq, e.type, e.ts])).toEqual([
+      [1, "start", "2026-02-03T09:00:00.000Z"],
+      [2, "exec", "2026-02-03T09:00:05.000Z"],
+      [3, "exec", "2026-02-03T09:00:09.000Z"],
+      [4, "exec", "2026-02-03T09:00:30.000Z"],
+    ]);
+    expect(events[2]!.data).toEqual({
+      input: "1/0",
+      stdout: "ZeroDivisionError",
+      exit_code: 1,
+      started_at: "2026-02-03T09:00:09.000Z",
+      kernel: "py3",
+      exec_id: "02-exec",
+      stderr: "",
+      status: "error",
+      duration_ms: 0,
+      truncated: false,
+    });
+    expect(events[3]!.data).toMatchObject({ input: "x", stdout: "1", exit_code: 0, status: "ok", started_at: "2026-02-03T09:00:30.000Z" });
+    expect(await h.json<Record<string, unknown>>(["show", "s0-late-meta"])).toMatchObject({ kind: "shell", created_at: "2026-02-03T10:00:00.000Z" });
+  });
+
+  it("refuses a file with an unknown mode or a field of the wrong type, naming the file and the field; stores nothing of that session and loses nothing already imported", async () => {
+    const dir = tempDir();
+    const day = join(dir, "data", "activity", "2026-03-04");
+    const session = (id: string, meta: Record<string, unknown>, execs: Record<string, unknown>[] = []) => {
+      writeJson(join(day, `session_${id}`, "meta.json"), { id, server: "local", state: {}, startedAt: "2026-03-04T08:00:00.000Z", ...meta });
+      execs.forEach((x, i) => writeJson(join(day, `session_${id}`, `0${i + 1}-exec.json`), x));
+    };
+    const ok = { input: "true", output: "", exitCode: 0, timestamp: "2026-03-04T08:00:01.000Z" };
+    session("bad-mode", { mode: "ruby" });
+    session("bad-exit", { mode: "shell" }, [ok, { ...ok, exitCode: "zero" }]);
+    session("bad-state", { mode: "shell", state: 5 }, [ok]);
+    session("bad-time", { mode: "shell" }, [{ ...ok, timestamp: "yesterday" }]);
+    session("good-one", { mode: "shell" }, [ok]);
+    writeJson(join(dir, "sessions", "bad-status", "session.json"), { id: "bad-status", status: 5, createdAt: "2026-03-04T08:00:00.000Z" });
+
+    const r = await h.run(["import", dir, "--json"]);
+    expect(r.code).toBe(1);
+    const summary = JSON.parse(r.stdout) as Summary;
+    expect(summary).toMatchObject({ layout: "both", found: 6, imported: ["good-one"] });
+    expect(Object.fromEntries(summary.failed.map((f) => [f.path, f.reason]))).toEqual({
+      "sessions/bad-status": 'session.json status: expected a non-empty string, got 5',
+      "data/activity/2026-03-04/session_bad-mode": 'meta.json mode: "ruby" is not a mode sessiond runs: expected one of shell, python, typescript, llm',
+      "data/activity/2026-03-04/session_bad-exit": '02-exec.json exitCode: expected an integer or null, got "zero"',
+      "data/activity/2026-03-04/session_bad-state": "meta.json state: expected an object, got 5",
+      "data/activity/2026-03-04/session_bad-time": '01-exec.json timestamp: expected an ISO 8601 timestamp, got "yesterday"',
+    });
+    // Nothing of a refused session is stored, not even its good first exec.
+    for (const id of ["bad-mode", "bad-exit", "bad-state", "bad-time", "bad-status"]) {
+      expect((await h.run(["show", id])).code).not.toBe(0);
+    }
+    // Importing the folder again, now with the good session changed on disk, leaves the stored one as it was.
+    const before = (await h.run(["events", "good-one", "--json"])).stdout;
+    session("good-one", { mode: "shell" }, [{ ...ok, output: "changed" }, ok]);
+    const again = JSON.parse((await h.run(["import", dir, "--json"])).stdout) as Summary;
+    expect(again).toMatchObject({ imported: [], skipped: ["good-one"] });
+    expect(again.failed).toHaveLength(5);
+    expect((await h.run(["events", "good-one", "--json"])).stdout).toBe(before);
+  });
+
   it("refuses a folder with neither layout, saying what it looked for", async () => {
     const r = await h.run(["import", tempDir()]);
     expect(r.code).toBe(1);
@@ -139,8 +232,9 @@ describe("sessiond export, then import into a fresh data dir", SLOW, () => {
   const a = cliHome();
   const b = cliHome();
   const c = cliHome();
+  const d = cliHome();
   afterAll(async () => {
-    await Promise.all([a.cleanup(), b.cleanup(), c.cleanup()]);
+    await Promise.all([a.cleanup(), b.cleanup(), c.cleanup(), d.cleanup()]);
   });
 
   it("gives back the same sessions, events and checkpoints in both layouts", async () => {
@@ -151,6 +245,7 @@ describe("sessiond export, then import into a fresh data dir", SLOW, () => {
     await a.json(["start", "--kind", "shell", "--name", "sh"]);
     await a.run(["exec", "sh", "echo one"]);
     await a.run(["exec", "sh", "echo two >&2"]);
+    await a.run(["exec", "sh", "false"]);
     await a.json(["stop", "sh"]);
 
     const sessionsDir = tempDir();
@@ -163,8 +258,9 @@ describe("sessiond export, then import into a fresh data dir", SLOW, () => {
     const shell = original.items.find((s) => s.name === "sh")!;
     const day = String(shell.created_at).slice(0, 10);
     const folder = join(activityDir, "data", "activity", day, `session_${shell.id}`);
-    expect(readdirSync(folder).sort()).toEqual(["01-exec.json", "02-exec.json", "meta.json"]);
-    expect(JSON.parse(readFileSync(join(folder, "01-exec.json"), "utf8"))).toMatchObject({ input: "echo one", status: "ok", exit_code: 0 });
+    expect(readdirSync(folder).sort()).toEqual(["01-exec.json", "02-exec.json", "03-exec.json", "meta.json"]);
+    expect(JSON.parse(readFileSync(join(folder, "01-exec.json"), "utf8"))).toMatchObject({ input: "echo one", stdout: "one\n", status: "ok", exit_code: 0 });
+    expect(JSON.parse(readFileSync(join(folder, "03-exec.json"), "utf8"))).toMatchObject({ input: "false", status: "error", exit_code: 1 });
     const seed004 = JSON.parse(readFileSync(join(sessionsDir, "sessions", String(original.items.find((s) => s.name === "agent-run")!.id), "session.json"), "utf8"));
     expect(seed004).toMatchObject({ task: "t", status: "completed", iterations: 1, context: { x: 1 } });
     expect(seed004.history.map((e: { type: string }) => e.type)).toEqual(["start", "iteration", "checkpoint", "complete"]);
@@ -182,5 +278,20 @@ describe("sessiond export, then import into a fresh data dir", SLOW, () => {
     expect(await c.json(["show", String(shell.id)])).toEqual(await a.json(["show", String(shell.id)]));
     expect((await c.run(["events", String(shell.id), "--json"])).stdout).toBe((await a.run(["events", String(shell.id), "--json"])).stdout);
     expect(existsSync(join(sessionsDir, "sessions"))).toBe(true);
+
+    // The same files without our `sessiond` member, as a seed-000 reader would keep them: each
+    // exec keeps its output, exit code and time, the session its mode.
+    const plainDir = tempDir();
+    cpSync(activityDir, plainDir, { recursive: true });
+    const plainFolder = join(plainDir, "data", "activity", day, `session_${shell.id}`);
+    const { sessiond: _, ...plainMeta } = JSON.parse(readFileSync(join(plainFolder, "meta.json"), "utf8"));
+    writeJson(join(plainFolder, "meta.json"), plainMeta);
+    expect((await d.json<Summary>(["import", plainDir])).imported).toEqual([shell.id]);
+    const execsOf = async (home: typeof a) =>
+      (await home.run(["events", String(shell.id), "--json"])).stdout.trim().split("\n").map((l) => JSON.parse(l) as Ev).filter((e) => e.type === "exec").map((e) => [e.ts, e.data]);
+    const originalExecs = await execsOf(a);
+    expect(originalExecs).toHaveLength(3);
+    expect(await execsOf(d)).toEqual(originalExecs);
+    expect(await d.json(["show", String(shell.id)])).toMatchObject({ kind: "shell", created_at: shell.created_at, ended_at: shell.ended_at, status: shell.status });
   });
 });

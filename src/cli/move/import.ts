@@ -1,13 +1,21 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { SessiondError } from "../../sdk/client/index.js";
 import type { CliClient } from "../client.js";
-import { type ImportBody, fromActivity, fromSeed004 } from "./layouts.js";
 import { Progress } from "./progress.js";
 
-/** One session found on disk: where, and how to read it (reading may fail: the file is corrupt). */
+/** One file as POST /import/sessions takes it: its name, its JSON, its mtime. */
+interface SentFile {
+  name: string;
+  content: unknown;
+  mtime: string;
+}
+
+/** One session found on disk: its folder, its layout, and how to read its files (reading fails on bad JSON). */
 interface Found {
   path: string;
-  read: () => ImportBody;
+  layout: "sessions" | "activity";
+  read: () => SentFile[];
 }
 
 /** What an import did. */
@@ -35,14 +43,14 @@ export function scan(dir: string): { layout: ImportSummary["layout"]; found: Fou
   if (sessionsRoot) {
     for (const name of subdirs(sessionsRoot)) {
       const path = join(sessionsRoot, name, "session.json");
-      if (existsSync(path)) found.push({ path, read: () => fromSeed004(readJson(path)) });
+      if (existsSync(path)) found.push({ path: join(sessionsRoot, name), layout: "sessions", read: () => [readFile(path)] });
     }
   }
   if (activityRoot) {
     for (const day of subdirs(activityRoot).filter((d) => DAY.test(d))) {
       for (const name of subdirs(join(activityRoot, day)).filter((d) => d.startsWith("session_"))) {
         const folder = join(activityRoot, day, name);
-        found.push({ path: folder, read: () => readActivity(folder) });
+        found.push({ path: folder, layout: "activity", read: () => readActivity(folder) });
       }
     }
   }
@@ -53,31 +61,34 @@ export function scan(dir: string): { layout: ImportSummary["layout"]; found: Fou
 }
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
-const EXEC_FILE = /^(\d+)-exec\.json$/;
+const EXEC_FILE = /^\d+-exec\.json$/;
 
-function readActivity(folder: string): ImportBody {
-  const metaPath = join(folder, "meta.json");
-  if (!existsSync(metaPath)) throw new Error("meta.json is missing");
-  const execs = readdirSync(folder)
-    .map((f) => ({ f, m: EXEC_FILE.exec(f) }))
-    .filter((x) => x.m)
-    .sort((a, b) => Number(a.m![1]) - Number(b.m![1]));
-  execs.forEach((x, i) => {
-    if (Number(x.m![1]) !== i + 1) throw new Error(`exec files are not numbered 1, 2, 3…: ${x.f} is the ${i + 1}th`);
-  });
-  return fromActivity(
-    readJson(metaPath),
-    execs.map((x) => readJson(join(folder, x.f))),
-  );
+/** A seed 000 session folder's meta.json and NN-exec.json files (the server checks their numbering). */
+function readActivity(folder: string): SentFile[] {
+  if (!existsSync(join(folder, "meta.json"))) throw new Error("meta.json is missing");
+  const names = readdirSync(folder).filter((f) => f === "meta.json" || EXEC_FILE.test(f));
+  return names.sort().map((name) => readFile(join(folder, name)));
 }
 
-function readJson(path: string): unknown {
+/** A file as sent: its JSON parsed here (bad JSON is named here), its mtime for what it does not say itself. */
+function readFile(path: string): SentFile {
+  const name = path.split("/").pop()!;
   const text = readFileSync(path, "utf8");
   try {
-    return JSON.parse(text);
+    return { name, content: JSON.parse(text), mtime: statSync(path).mtime.toISOString() };
   } catch (err) {
-    throw new Error(`${path.split("/").pop()} is not valid JSON (${(err as Error).message})`);
+    throw new Error(`${name} is not valid JSON (${(err as Error).message})`);
   }
+}
+
+/** Why a session was refused: a validation error's reason (it names the file and field), or the message. */
+function reasonOf(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  if (err instanceof SessiondError && err.code === "validation" && err.field) {
+    const prefix = `invalid ${err.field}: `;
+    if (err.message.startsWith(prefix)) return err.message.slice(prefix.length);
+  }
+  return err.message;
 }
 
 function subdirs(dir: string): string[] {
@@ -92,9 +103,11 @@ function subdirs(dir: string): string[] {
 }
 
 /**
- * Imports every session found under `dir`, one request each, in order. A file that cannot be
- * read or is refused by the server is listed with its reason and the rest goes on; a session
- * already there (same id) is left as it is, so importing twice changes nothing.
+ * Imports every session found under `dir`, one request each, in order: its files as they are
+ * (the server reads them, src/engine/import-files.ts). A session whose files cannot be read or
+ * are refused is listed with its reason (naming the file and field) and the rest goes on; each
+ * session is stored whole or not at all; a session already there (same id) is left as it is,
+ * so importing twice changes nothing.
  */
 export async function importDir(client: CliClient, dir: string): Promise<ImportSummary> {
   const { layout, found } = scan(dir);
@@ -102,11 +115,10 @@ export async function importDir(client: CliClient, dir: string): Promise<ImportS
   const progress = new Progress(found.length, "importing");
   for (const item of found) {
     try {
-      const body = item.read();
-      const result = await client.sessions.importSession(body);
+      const result = await client.sessions.importSession({ layout: item.layout, files: item.read() });
       (result.imported ? summary.imported : summary.skipped).push(result.id);
     } catch (err) {
-      summary.failed.push({ path: relative(dir, item.path) || item.path, reason: err instanceof Error ? err.message : String(err) });
+      summary.failed.push({ path: relative(dir, item.path) || item.path, reason: reasonOf(err) });
     }
     progress.tick();
   }

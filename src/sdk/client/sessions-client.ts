@@ -263,14 +263,20 @@ export class SessionsClient {
 
   /**
    * POST /import/sessions (admin only): stores a session with its original id, timestamps, events
-   * and checkpoints, as `sessiond import` does. Idempotent by id: `imported` is false when a
-   * session with that id already exists (it is left as it is).
+   * and checkpoints — given as sessiond records it, or as one session's files the way the seeds
+   * write them (`{layout: "activity", files: [{name: "meta.json", content, mtime}, …]}`, as
+   * `sessiond import` sends them; docs/import-export.md). Idempotent by id: `imported` is false
+   * when a session with that id already exists (it is left as it is).
    */
-  async importSession(body: {
-    session: Record<string, unknown> & { id: string; created_at: string };
-    events: readonly SessionEvent[];
-    checkpoints?: readonly Omit<Checkpoint, "session_id">[];
-  }): Promise<{ id: string; name: string; imported: boolean }> {
+  async importSession(
+    body:
+      | {
+          session: Record<string, unknown> & { id: string; created_at: string };
+          events: readonly SessionEvent[];
+          checkpoints?: readonly Omit<Checkpoint, "session_id">[];
+        }
+      | { layout: "sessions" | "activity"; files: readonly { name: string; content: unknown; mtime?: string }[] },
+  ): Promise<{ id: string; name: string; imported: boolean }> {
     return this.call({ method: "POST", path: "/import/sessions", body });
   }
 
