@@ -162,11 +162,17 @@ class Origins {
   constructor(readonly main: number) {}
 
   blame(err: unknown, files: readonly ImportFile[]): unknown {
-    if (!(err instanceof SessiondError) || err.code !== "validation" || typeof err.field !== "string") return err;
-    const at = /^events\.(\d+)\./.exec(err.field);
+    if (!(err instanceof SessiondError) || typeof err.field !== "string" || !/^(session|events|checkpoints)\b/.test(err.field)) return err;
+    const at = /^events\.(\d+)\b/.exec(err.field);
     const index = at ? (this.events[Number(at[1])] ?? this.main) : this.main;
+    const where = `files.${index}.content`;
+    const name = files[index]!.name;
+    if (err.code === "too_large") {
+      return new SessiondError("too_large", { ...err.params, field: `${name} (as imported, ${err.field})` }, { field: where });
+    }
+    if (err.code !== "validation") return err;
     const reason = typeof err.params.reason === "string" ? err.params.reason : err.message;
-    return errors.validation(`files.${index}.content`, `${files[index]!.name}: as imported, ${err.field} ${reason}`);
+    return errors.validation(where, `${name}: as imported, ${err.field} ${reason}`);
   }
 }
 

@@ -194,22 +194,24 @@ describe("sessiond import", SLOW, () => {
     session("bad-exit", { mode: "shell" }, [ok, { ...ok, exitCode: "zero" }]);
     session("bad-state", { mode: "shell", state: 5 }, [ok]);
     session("bad-time", { mode: "shell" }, [{ ...ok, timestamp: "yesterday" }]);
+    session("bad-nul", { mode: "shell" }, [{ ...ok, output: "a\u0000b" }]);
     session("good-one", { mode: "shell" }, [ok]);
     writeJson(join(dir, "sessions", "bad-status", "session.json"), { id: "bad-status", status: 5, createdAt: "2026-03-04T08:00:00.000Z" });
 
     const r = await h.run(["import", dir, "--json"]);
     expect(r.code).toBe(1);
     const summary = JSON.parse(r.stdout) as Summary;
-    expect(summary).toMatchObject({ layout: "both", found: 6, imported: ["good-one"] });
+    expect(summary).toMatchObject({ layout: "both", found: 7, imported: ["good-one"] });
     expect(Object.fromEntries(summary.failed.map((f) => [f.path, f.reason]))).toEqual({
       "sessions/bad-status": 'session.json status: expected a non-empty string, got 5',
+      "data/activity/2026-03-04/session_bad-nul": "01-exec.json output: contains U+0000 (NUL), which the stores do not keep",
       "data/activity/2026-03-04/session_bad-mode": 'meta.json mode: "ruby" is not a mode sessiond runs: expected one of shell, python, typescript, llm',
       "data/activity/2026-03-04/session_bad-exit": '02-exec.json exitCode: expected an integer or null, got "zero"',
       "data/activity/2026-03-04/session_bad-state": "meta.json state: expected an object, got 5",
       "data/activity/2026-03-04/session_bad-time": '01-exec.json timestamp: expected an ISO 8601 timestamp, got "yesterday"',
     });
     // Nothing of a refused session is stored, not even its good first exec.
-    for (const id of ["bad-mode", "bad-exit", "bad-state", "bad-time", "bad-status"]) {
+    for (const id of ["bad-mode", "bad-exit", "bad-state", "bad-time", "bad-nul", "bad-status"]) {
       expect((await h.run(["show", id])).code).not.toBe(0);
     }
     // Importing the folder again, now with the good session changed on disk, leaves the stored one as it was.
@@ -217,7 +219,7 @@ describe("sessiond import", SLOW, () => {
     session("good-one", { mode: "shell" }, [{ ...ok, output: "changed" }, ok]);
     const again = JSON.parse((await h.run(["import", dir, "--json"])).stdout) as Summary;
     expect(again).toMatchObject({ imported: [], skipped: ["good-one"] });
-    expect(again.failed).toHaveLength(5);
+    expect(again.failed).toHaveLength(6);
     expect((await h.run(["events", "good-one", "--json"])).stdout).toBe(before);
   });
 

@@ -81,14 +81,19 @@ function readFile(path: string): SentFile {
   }
 }
 
-/** Why a session was refused: a validation error's reason (it names the file and field), or the message. */
-function reasonOf(err: unknown): string {
+/**
+ * Why a session was refused, naming the file and the field: a validation error about
+ * `files.N.content.<field>` as `<file> <field>: <reason>` (the server's reason often names them
+ * already), any other error by its message.
+ */
+function reasonOf(err: unknown, files: readonly SentFile[] | undefined): string {
   if (!(err instanceof Error)) return String(err);
-  if (err instanceof SessiondError && err.code === "validation" && err.field) {
-    const prefix = `invalid ${err.field}: `;
-    if (err.message.startsWith(prefix)) return err.message.slice(prefix.length);
-  }
-  return err.message;
+  const at = err instanceof SessiondError && err.code === "validation" && err.field ? /^files\.(\d+)(?:\.content)?(?:\.(.+))?$/.exec(err.field) : null;
+  const file = at ? files?.[Number(at[1])] : undefined;
+  if (!at || !file) return err.message;
+  const prefix = `invalid ${err.field}: `;
+  const reason = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+  return reason.startsWith(`${file.name} `) || reason.startsWith(`${file.name}:`) ? reason : `${file.name}${at[2] ? ` ${at[2]}` : ""}: ${reason}`;
 }
 
 function subdirs(dir: string): string[] {
@@ -114,11 +119,13 @@ export async function importDir(client: CliClient, dir: string): Promise<ImportS
   const summary: ImportSummary = { layout, found: found.length, imported: [], skipped: [], failed: [] };
   const progress = new Progress(found.length, "importing");
   for (const item of found) {
+    let files: SentFile[] | undefined;
     try {
-      const result = await client.sessions.importSession({ layout: item.layout, files: item.read() });
+      files = item.read();
+      const result = await client.sessions.importSession({ layout: item.layout, files });
       (result.imported ? summary.imported : summary.skipped).push(result.id);
     } catch (err) {
-      summary.failed.push({ path: relative(dir, item.path) || item.path, reason: reasonOf(err) });
+      summary.failed.push({ path: relative(dir, item.path) || item.path, reason: reasonOf(err, files) });
     }
     progress.tick();
   }
