@@ -1,4 +1,5 @@
 import type { SessionKind } from "../core/index.js";
+import type { ModeOptions } from "./mode-options.js";
 
 /**
  * The contract every kind of live session implements (seed 000's `SessionDriver`, split in two):
@@ -22,6 +23,8 @@ export interface StartSpec {
   readonly server: ServerSpec;
   /** Credentials from the start request (an llm session's `api_key`): memory only, never stored. */
   readonly secrets?: Readonly<Record<string, string>>;
+  /** This kind's own start options, as given at start (`interpreter` for python…; see {@link SessionDriver.startOptions}). */
+  readonly options?: Readonly<ModeOptions>;
   /** The working directory the process starts in (it exists). */
   readonly cwd: string;
   /** The whole environment of the process; nothing else is inherited. */
@@ -222,6 +225,25 @@ export interface SessionDriver {
   readonly kind: Exclude<SessionKind, "agent">;
   /** The `server` targets it can run on. */
   readonly targets: readonly string[];
+  /** The mode options it takes (ModeOptionsSchema's names); a start giving another is refused naming it. @default none */
+  readonly startOptions?: readonly (keyof ModeOptions)[];
+  /**
+   * Checks a start's mode options (and what they depend on) before any session exists, so that
+   * what would fail later is a 400 naming the field now.
+   * @throws validation naming the field
+   */
+  checkStart?(start: StartCheck): Promise<void>;
   /** @throws spawn_failed when the process cannot start or does not become ready in time */
   start(spec: StartSpec): Promise<LiveProcess>;
+}
+
+/** What {@link SessionDriver.checkStart} looks at: the mode options, the held secrets, the session's metadata. */
+export interface StartCheck {
+  readonly options: Readonly<ModeOptions>;
+  readonly secrets: Readonly<Record<string, string>> | undefined;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** Whether the session's process will see this host path (always, without a sandbox). */
+  readonly visible: (path: string) => boolean;
+  /** How long a check may run a program for (config `startTimeoutMs`). */
+  readonly timeoutMs: number;
 }

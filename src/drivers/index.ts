@@ -15,12 +15,26 @@ export type {
   ServerSpec,
   SessionDriver,
   SessionProcess,
+  StartCheck,
   StartSpec,
   TerminalTap,
 } from "./driver.js";
 export { carriesExecIo, withoutExecIo } from "./exec-io.js";
 export { type ExecResult, type ExecStatus, execResultFromEvent } from "./exec-result.js";
-export { type ExecPolicy, ExecPolicySchema, type ExecOptions, type LiveInfo, type LiveState, LiveStartSchema, type LogsQuery, type OutputEvent, type StartInput } from "./live-api.js";
+export {
+  type ExecPolicy,
+  ExecPolicySchema,
+  type ExecOptions,
+  type LiveInfo,
+  LiveInfoSchema,
+  type LiveSessionState,
+  type LiveState,
+  LiveStartSchema,
+  type LogsQuery,
+  type OutputEvent,
+  type StartInput,
+} from "./live-api.js";
+export { MODE_OPTION_NAMES, type ModeOptions, ModeOptionsSchema, isLoopbackUrl } from "./mode-options.js";
 export { LiveSessions, type LiveSessionsOptions } from "./live-sessions.js";
 export { type DriverLog, silentLog } from "./log.js";
 export { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind, isModeEnabled } from "./modes.js";

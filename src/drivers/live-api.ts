@@ -2,6 +2,7 @@ import { Type } from "@sinclair/typebox";
 import type { CreateSessionInput } from "../core/index.js";
 import type { OutputChunk } from "./driver.js";
 import type { ExecKind } from "./modes.js";
+import { ModeOptionsSchema } from "./mode-options.js";
 
 /**
  * The shapes LiveSessions takes and gives, for the routes to validate and serialize: start
@@ -42,8 +43,7 @@ export const LiveStartSchema = Type.Object(
     ),
     /** What an exec sent while another runs does: queue (default), reject (409) or interrupt the running one. */
     exec_policy: Type.Optional(Type.Union([Type.Literal("queue"), Type.Literal("reject"), Type.Literal("interrupt")])),
-    /** Kind typescript: type-check each cell (with the cells before it) before it runs; a type error is the cell's error. Default: config `typescriptTypecheck`. */
-    typecheck: Type.Optional(Type.Boolean({ description: "kind typescript: type-check each cell before it runs (default: config typescriptTypecheck)" })),
+    ...ModeOptionsSchema.properties,
   },
   { additionalProperties: false },
 );
@@ -72,6 +72,12 @@ export type StartInput = Omit<CreateSessionInput, "kind"> & {
   exec_policy?: ExecPolicy;
   /** Kind typescript: type-check cells before they run (default config `typescriptTypecheck`). */
   typecheck?: boolean;
+  /** Kind llm: the model, the endpoint, and its key (memory only; `""` for none). */
+  model?: string;
+  base_url?: string;
+  api_key?: string;
+  /** Kind python: the python3 to run (absolute, executable). */
+  interpreter?: string;
   /** Target settings: for `server: "ssh"`, {host, port, user, private_key | private_key_path, …} (see SshOptionsSchema). Never stored. */
   server_options?: Record<string, unknown>;
   /** Credentials held in memory only (an llm session's `api_key`). */
@@ -101,13 +107,41 @@ export interface OutputEvent extends OutputChunk {
   readonly exec_id: string;
 }
 
-/** A live session as `list()` shows it (seed 000's GET /session/list). */
+/**
+ * What a live session keeps across its execs, as GET /session/list shows it (seed 000's `state`):
+ * where its process stands and where the next exec runs. The rest it keeps — a shell's
+ * environment, an interpreter's variables, an llm conversation — is read through the session
+ * (`runtime_metadata.env`, GET /sessions/{id}/events?type=message).
+ */
+export interface LiveSessionState {
+  /** The process: starting, live (taking execs) or stopping. */
+  readonly status: LiveState;
+  /** Where the next exec runs (a shell's cwd after its last exec; an interpreter's os.getcwd()); null for llm sessions and before the process is up. */
+  readonly cwd: string | null;
+  /** Paused (SIGSTOP): execs wait, its idle and lifetime clocks stand still. */
+  readonly paused: boolean;
+  /** The exec running now, if any. */
+  readonly running_exec_id: string | null;
+  /** Execs waiting behind it. */
+  readonly queued: number;
+}
+
+/**
+ * A live session as `list()` shows it: seed 000's `{id, mode, server, state}`, then the fields
+ * clients read before those existed (`session_id` repeats `id`, `kind` repeats `mode`; `cwd`,
+ * `paused`, `running_exec_id` and `queued` repeat `state`'s).
+ */
 export interface LiveInfo {
+  /** The session's id (GET /sessions/{id}). */
+  readonly id: string;
+  /** Its mode: shell, python, typescript or llm (the session's kind). */
+  readonly mode: ExecKind;
+  /** Where it runs: local or ssh. */
+  readonly server: string;
+  readonly state: LiveSessionState;
   readonly session_id: string;
   readonly name: string;
   readonly kind: ExecKind;
-  readonly server: string;
-  readonly state: LiveState;
   readonly pid: number | null;
   readonly cwd: string | null;
   /** When the process (re)started. */
@@ -121,3 +155,38 @@ export interface LiveInfo {
   /** When maxLifetimeMs ends it (moved out by pauses and extensions); null without a limit. */
   readonly lifetime_ends_at: string | null;
 }
+
+const nullableString = (description: string) => Type.Union([Type.String(), Type.Null()], { description });
+const modeSchema = Type.String({ description: "shell, python, typescript or llm: the session's kind" });
+
+/** {@link LiveInfo} on the wire (GET /session/list's items), for the OpenAPI document. */
+export const LiveInfoSchema = Type.Object(
+  {
+    id: Type.String({ description: "the session's id (GET /sessions/{id})" }),
+    mode: modeSchema,
+    server: Type.String({ description: "where it runs: local or ssh" }),
+    state: Type.Object(
+      {
+        status: Type.Union([Type.Literal("starting"), Type.Literal("live"), Type.Literal("stopping")], { description: "the process: starting, live (taking execs) or stopping" }),
+        cwd: nullableString("where the next exec runs; null for llm sessions and before the process is up"),
+        paused: Type.Boolean({ description: "paused (SIGSTOP): execs wait, the idle and lifetime clocks stand still" }),
+        running_exec_id: nullableString("the exec running now"),
+        queued: Type.Integer({ minimum: 0, description: "execs waiting behind it" }),
+      },
+      { description: "what the session keeps across execs (seed 000); its environment, variables or conversation are read through the session" },
+    ),
+    session_id: Type.String({ description: "repeats id" }),
+    name: Type.String(),
+    kind: Type.String({ description: "repeats mode" }),
+    pid: Type.Union([Type.Integer(), Type.Null()], { description: "the session's process on this server's host (on the remote host for ssh)" }),
+    cwd: nullableString("repeats state.cwd"),
+    started_at: Type.String({ format: "date-time", description: "when the process (re)started" }),
+    last_activity_at: Type.String({ format: "date-time" }),
+    running_exec_id: nullableString("repeats state.running_exec_id"),
+    queued: Type.Integer({ minimum: 0, description: "repeats state.queued" }),
+    exec_policy: Type.Union([Type.Literal("queue"), Type.Literal("reject"), Type.Literal("interrupt")]),
+    paused: Type.Boolean({ description: "repeats state.paused" }),
+    lifetime_ends_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()], { description: "when maxLifetimeMs ends it; null without a limit" }),
+  },
+  { additionalProperties: false, description: "a live session on this server (seed 000's {id, mode, server, state}, then more)" },
+);

@@ -32,6 +32,7 @@ import {
   execPolicyOf,
 } from "./live-api.js";
 import { type DriverLog, silentLog } from "./log.js";
+import { MODE_OPTION_NAMES, type ModeOptions, ModeOptionsSchema } from "./mode-options.js";
 import { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind } from "./modes.js";
 import { markOrphansCrashed } from "./orphans.js";
 import { Reaper, overLimit } from "./reaper.js";
@@ -200,14 +201,28 @@ export class LiveSessions {
    */
   async start(input: StartInput): Promise<Session> {
     this.assertOpen();
-    const { kind, cwd, env, cols, rows, network, server_options, exec_policy, secrets, ...create } = input ?? ({} as StartInput);
+    const { kind, cwd, env, cols, rows, network, server_options, exec_policy, secrets, ...rest } = input ?? ({} as StartInput);
+    const { modeFields, create } = splitModeOptions(rest);
     const policy = exec_policy === undefined ? undefined : validate(ExecPolicySchema, exec_policy, "exec_policy");
     const options = validate(LiveStartSchema, dropUndefined({ cwd, env, cols, rows, secrets, network }));
+    const given = validate(ModeOptionsSchema, dropUndefined(modeFields));
     const driver = this.driverFor(kind, "kind");
     if (secrets !== undefined && driver.kind !== "llm") throw errors.validation("secrets", "only llm sessions take secrets (api_key)");
+    this.assertModeOptions(driver, given);
+    const { stored, secrets: held } = modeOptionsToKeep(given, options.secrets);
+    if (create.mode != null && create.mode !== driver.kind) {
+      throw errors.validation("mode", `a live session's mode is its kind (${driver.kind}); leave mode out`);
+    }
     const server = create.server ?? "local";
     this.assertTarget(driver, server);
     const target = await this.resolveTarget(server, server_options);
+    await driver.checkStart?.({
+      options: stored,
+      secrets: held,
+      metadata: create.metadata ?? {},
+      visible: (path) => server !== "local" || this.sandboxes.visible(path),
+      timeoutMs: this.config.startTimeoutMs,
+    });
     // A remote cwd is checked on the remote host (the login's home when it is missing there).
     if (server === "local") {
       this.sandboxes.assertAvailable();
@@ -219,11 +234,18 @@ export class LiveSessions {
     this.reserve();
     let session: Session;
     try {
-      session = await this.manager.create({ ...create, kind: driver.kind, server, runtime_backend: "local" });
+      session = await this.manager.create({
+        ...create,
+        kind: driver.kind,
+        mode: driver.kind,
+        server,
+        runtime_backend: "local",
+        ...(Object.keys(stored).length ? { runtime_metadata: { ...create.runtime_metadata, mode_options: stored } } : {}),
+      });
     } finally {
       this.reserved--;
     }
-    const { secrets: held, ...processOptions } = options;
+    const { secrets: _secrets, ...processOptions } = options;
     if (target || held) this.held.set(session.id, { ...(target ? { target } : {}), ...(held ? { secrets: held } : {}) });
     return this.launch(session, driver, { ...processOptions, restart: false, ...(policy ? { policy } : {}) });
   }
@@ -591,6 +613,7 @@ export class LiveSessions {
         sessionName: session.name,
         server: { target: session.server, ...(serverOptions ? { options: serverOptions } : {}) },
         ...(held?.secrets ? { secrets: held.secrets } : {}),
+        options: modeOptionsOf(session),
         cwd,
         env,
         cols,
@@ -1000,7 +1023,18 @@ export class LiveSessions {
     return undefined;
   }
 
+  /** @throws validation naming the first mode option `driver` does not take, and the modes that do */
+  private assertModeOptions(driver: SessionDriver, given: ModeOptions): void {
+    for (const name of Object.keys(given) as (keyof ModeOptions)[]) {
+      if (driver.startOptions?.includes(name)) continue;
+      const takers = this.drivers.kinds().filter((kind) => this.drivers.get(kind)?.startOptions?.includes(name));
+      const own = driver.startOptions?.length ? `; ${driver.kind} sessions take ${driver.startOptions.join(", ")}` : "";
+      throw errors.validation(name, `not an option of ${driver.kind} sessions (${takers.length ? `only of ${takers.join(", ")}` : "of no mode here"})${own}`);
+    }
+  }
+
   private assertTarget(driver: SessionDriver, server: string): void {
+    if (server === "ssm") throw ssmUnavailable();
     if (!driver.targets.includes(server)) {
       throw errors.validation("server", `${driver.kind} sessions cannot run on ${server} yet; supported: ${driver.targets.join(", ")}`);
     }
@@ -1051,20 +1085,27 @@ export class LiveSessions {
   }
 
   private info(entry: Entry): LiveInfo {
+    // An llm helper's working directory is no state of its conversation.
+    const cwd = entry.kind === "llm" ? null : (entry.process?.cwd ?? null);
+    const running_exec_id = entry.running?.exec_id ?? null;
+    const queued = entry.queue.waitingExecs;
+    const paused = entry.clocks.paused;
     return {
+      id: entry.sessionId,
+      mode: entry.kind,
+      server: entry.server,
+      state: { status: entry.state, cwd, paused, running_exec_id, queued },
       session_id: entry.sessionId,
       name: entry.name,
       kind: entry.kind,
-      server: entry.server,
-      state: entry.state,
       pid: entry.process?.pid ?? null,
-      cwd: entry.process?.cwd ?? null,
+      cwd,
       started_at: new Date(entry.clocks.startedAt).toISOString(),
       last_activity_at: new Date(entry.clocks.lastActivity).toISOString(),
-      running_exec_id: entry.running?.exec_id ?? null,
-      queued: entry.queue.waitingExecs,
+      running_exec_id,
+      queued,
       exec_policy: entry.policy,
-      paused: entry.clocks.paused,
+      paused,
       lifetime_ends_at: entry.clocks.lifetimeEnd(this.config.maxLifetimeMs),
     };
   }
@@ -1108,6 +1149,50 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | unde
 
 function numberOr(value: unknown, fallback: number): number {
   return typeof value === "number" && Number.isFinite(value) ? value : fallback;
+}
+
+/** The mode options a session was started with (kept in its runtime_metadata). */
+function modeOptionsOf(session: Session): ModeOptions {
+  const kept = session.runtime_metadata.mode_options;
+  return kept !== null && typeof kept === "object" && !Array.isArray(kept) ? (kept as ModeOptions) : {};
+}
+
+/** A start's mode options (ModeOptionsSchema's names), apart from the session's own fields. */
+function splitModeOptions<T extends Record<string, unknown>>(input: T): { modeFields: Record<string, unknown>; create: Omit<T, keyof ModeOptions> } {
+  const modeFields: Record<string, unknown> = {};
+  const create: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(input)) {
+    if ((MODE_OPTION_NAMES as readonly string[]).includes(key)) modeFields[key] = value;
+    else create[key] = value;
+  }
+  return { modeFields, create: create as Omit<T, keyof ModeOptions> };
+}
+
+/**
+ * What of the mode options is stored (`runtime_metadata.mode_options`) and what is held in
+ * memory: a non-empty `api_key` joins the secrets (as `secrets.api_key`), never stored; `""`
+ * (the endpoint takes no key) is no secret, and is stored so that a recovered session knows it.
+ * @throws validation naming `api_key` when it and `secrets.api_key` disagree
+ */
+function modeOptionsToKeep(given: ModeOptions, secrets: Readonly<Record<string, string>> | undefined): { stored: ModeOptions; secrets: Readonly<Record<string, string>> | undefined } {
+  const { api_key, ...stored } = given;
+  if (api_key === undefined) return { stored, secrets };
+  if (secrets?.api_key !== undefined && secrets.api_key !== api_key) throw errors.validation("api_key", "differs from secrets.api_key: give the key once");
+  if (api_key === "") return { stored: { ...stored, api_key }, secrets };
+  return { stored, secrets: { ...secrets, api_key } };
+}
+
+/** Seed 000 names ssm as a target; this build has no transport for it (docs/exec-sessions.md#targets). */
+function ssmUnavailable(): SessiondError {
+  return new SessiondError(
+    "target_unavailable",
+    {
+      server: "ssm",
+      reason:
+        'this build of sessiond has no AWS Systems Manager transport (it would need the AWS CLI with session-manager-plugin and AWS credentials on the server, and sessiond to drive `aws ssm start-session`, which it does not). Use server "local", or "ssh" to an instance that runs sshd',
+    },
+    { field: "server" },
+  );
 }
 
 function dropUndefined<T extends Record<string, unknown>>(value: T): Partial<T> {

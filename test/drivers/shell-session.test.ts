@@ -187,7 +187,7 @@ describe("a live shell session", () => {
   it("lists its live sessions", async () => {
     const session = await shell("listed");
     expect(h.live.list()).toEqual([
-      expect.objectContaining({ session_id: session.id, name: "listed", kind: "shell", state: "live", pid: session.runtime_metadata.pid, running_exec_id: null, queued: 0 }),
+      expect.objectContaining({ id: session.id, mode: "shell", state: expect.objectContaining({ status: "live" }), session_id: session.id, name: "listed", kind: "shell", pid: session.runtime_metadata.pid, running_exec_id: null, queued: 0 }),
     ]);
   });
 });

@@ -75,7 +75,7 @@ describe("seed 000's /session routes", () => {
     const list = await s.json({ method: "GET", url: "/session/list" });
     expect(list.status).toBe(200);
     expect(list.body).toHaveLength(1);
-    expect(list.body[0]).toMatchObject({ session_id: id, kind: "shell", server: "local", state: "live", cwd: "/tmp" });
+    expect(list.body[0]).toMatchObject({ id, mode: "shell", server: "local", state: { status: "live", cwd: "/tmp" }, session_id: id, kind: "shell", cwd: "/tmp" });
 
     const stopped = await s.json({ method: "POST", url: `/session/${id}/stop` });
     expect(stopped.status).toBe(200);

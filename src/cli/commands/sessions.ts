@@ -10,7 +10,7 @@ function fieldOptions(command: Command): Command {
   return command
     .option("--name <name>", "a unique, human-readable name")
     .option("--type <type>", "free category: conversation, development, task, batch…")
-    .option("--mode <mode>", "free: the agent's role")
+    .option("--mode <mode>", "free: the agent's role (a live session's mode is its kind)")
     .option("--agent <id>", "agent_id")
     .option("--user <id>", "user_id")
     .option("--channel <id>", "channel_id")
@@ -119,6 +119,25 @@ export function sessionDetails(s: Session): string {
   return keyValues(Object.entries(s).filter(([, v]) => !(v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0)));
 }
 
+/**
+ * A live session's mode options from `start`'s flags (docs/exec-sessions.md, "Start options").
+ * @throws UsageError for an --api-key-env variable that is unset or empty, or with --keyless
+ */
+function modeOptions(flags: { interpreter?: string; model?: string; baseUrl?: string; apiKeyEnv?: string; keyless?: boolean }): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (flags.interpreter !== undefined) out.interpreter = flags.interpreter;
+  if (flags.model !== undefined) out.model = flags.model;
+  if (flags.baseUrl !== undefined) out.base_url = flags.baseUrl;
+  if (flags.apiKeyEnv !== undefined && flags.keyless) throw new UsageError("give --api-key-env or --keyless, not both");
+  if (flags.apiKeyEnv !== undefined) {
+    const key = process.env[flags.apiKeyEnv];
+    if (!key) throw new UsageError(`--api-key-env ${flags.apiKeyEnv}: that environment variable is not set (or empty)`);
+    out.api_key = key;
+  }
+  if (flags.keyless) out.api_key = "";
+  return out;
+}
+
 /** Registers start, list, show, update, delete, stats and cleanup. */
 export function registerSessionCommands(program: Command): void {
   fieldOptions(clientOptions(program.command("start")))
@@ -130,9 +149,27 @@ export function registerSessionCommands(program: Command): void {
     .option("--env <key=value>", "live sessions: an environment variable (repeatable)", collectPair)
     .option("--cols <n>", "live sessions: terminal columns")
     .option("--rows <n>", "live sessions: terminal rows")
+    .option("--interpreter <path>", "python sessions: the python3 to run (an absolute path; default: config pythonPath)")
+    .option("--model <model>", "llm sessions: the model (default: config llmModel)")
+    .option("--base-url <url>", "llm sessions: the OpenAI-compatible endpoint, http(s)://…/v1 (default: config llmBaseUrl)")
+    .option("--api-key-env <name>", "llm sessions: read the endpoint's key from this environment variable (the server keeps it in memory only; a key in argv would show in ps)")
+    .option("--keyless", "llm sessions: the endpoint takes no key (one on loopback needs none anyway)")
     .action(
       action(async (o: Opts) => {
-        const flags = o as FieldFlags & { kind?: string; id?: string; checkpoint?: string; cwd?: string; env?: Record<string, string>; cols?: string; rows?: string };
+        const flags = o as FieldFlags & {
+          kind?: string;
+          id?: string;
+          checkpoint?: string;
+          cwd?: string;
+          env?: Record<string, string>;
+          cols?: string;
+          rows?: string;
+          interpreter?: string;
+          model?: string;
+          baseUrl?: string;
+          apiKeyEnv?: string;
+          keyless?: boolean;
+        };
         const input: Record<string, unknown> = { ...fields(flags) };
         if (flags.kind !== undefined) input.kind = flags.kind;
         if (flags.id !== undefined) input.id = flags.id;
@@ -141,6 +178,7 @@ export function registerSessionCommands(program: Command): void {
         if (flags.env !== undefined) input.env = flags.env;
         if (flags.cols !== undefined) input.cols = parseCount(flags.cols, "--cols");
         if (flags.rows !== undefined) input.rows = parseCount(flags.rows, "--rows");
+        Object.assign(input, modeOptions(flags));
         const session = await withClient(o, (c) => c.sessions.createSession(input as NewSession));
         if (o.json) printJson(session);
         else process.stdout.write(`${session.id}  ${paint("bold", session.name)}  ${session.kind}  ${paint(statusStyle(session.status), session.status)}\n`);

@@ -2,7 +2,9 @@ import { HELPERS_DIR, installPrefix, packageDir } from "../sandbox/index.js";
 import { fileURLToPath } from "node:url";
 import type { Config, JsonObject, Session } from "../../core/index.js";
 import type { SessionManager } from "../../engine/index.js";
-import type { LiveProcess, SessionDriver, StartSpec } from "../driver.js";
+import { errors } from "../../core/index.js";
+import type { LiveProcess, SessionDriver, StartCheck, StartSpec } from "../driver.js";
+import { type ModeOptions, isLoopbackUrl } from "../mode-options.js";
 import { type CellLanguage, type HelperReply, PipeProcess } from "../interpreter/index.js";
 import { type DriverLog, silentLog } from "../log.js";
 import { type ChatMessage, messageFromEvent, turnMessages } from "./history.js";
@@ -39,12 +41,27 @@ export interface LlmDriverOptions {
 const HELPER = fileURLToPath(new URL("./helper.mjs", import.meta.url));
 const EVENTS_PAGE = 1000;
 
-/** Per-session settings, from the session's metadata (set at start) over the config. */
+/** Per-session settings: the start's options, else the session's metadata, else the config. */
 interface Conversation {
   readonly baseUrl: string;
   readonly model: string;
   readonly system: string;
   readonly stream: boolean;
+}
+
+/** Where to provide a key, for the message of an llm session that has none. */
+const KEY_HINT =
+  'give api_key when starting the session, or set config llmApiKey (env SESSIOND_LLM_API_KEY or OPENAI_API_KEY); api_key: "" starts it without a key, for an endpoint that takes none';
+
+/**
+ * The key an llm session sends: its start's (`api_key`, `secrets.api_key`), else config
+ * `llmApiKey`; `null` when the start said the endpoint takes none (`api_key: ""`) or the endpoint
+ * is on loopback (a local server); `undefined` when it needs one and has none.
+ */
+function keyFor(baseUrl: string, options: Readonly<ModeOptions>, secrets: Readonly<Record<string, string>> | undefined, configured: string | undefined): string | null | undefined {
+  const key = secrets?.api_key ?? (options.api_key === "" ? null : configured);
+  if (key !== undefined) return key;
+  return isLoopbackUrl(baseUrl) ? null : undefined;
 }
 
 /** Token and cost totals kept in the session's metadata. */
@@ -74,17 +91,19 @@ class LlmLanguage implements CellLanguage {
     private readonly totals: Totals,
     private readonly options: LlmDriverOptions,
     private readonly log: DriverLog,
-    /** The session's own key from its start request, over config `llmApiKey`. */
-    private readonly apiKey: string | undefined,
+    /** The key to send (see keyFor): null for none; undefined when one is needed and missing. */
+    private readonly apiKey: string | null | undefined,
   ) {}
 
   async prepare(input: string) {
+    // A session recovered after a server restart lost the key its start gave (held in memory only).
+    if (this.apiKey === undefined) return { error: `no API key for ${this.conversation.baseUrl}: ${KEY_HINT}\n` };
     const user = toolAnswer(input) ?? { role: "user", content: input };
     const { messages, dropped } = turnMessages(this.conversation.system, this.history, user, this.options.config.llmHistoryTokens);
     this.pendingUser = user;
     this.pendingDropped = dropped;
     const { config } = this.options;
-    const key = this.apiKey ?? config.llmApiKey;
+    const key = this.apiKey;
     return {
       request: {
         url: `${this.conversation.baseUrl.replace(/\/+$/, "")}/chat/completions`,
@@ -165,13 +184,17 @@ class LlmLanguage implements CellLanguage {
  * process, limits, interrupt, stream and crash handling as the others. The conversation lives in
  * the session (`message` events) and is reloaded on restart: recovery needs no replay.
  *
- * Per session, `metadata.model`, `metadata.system_prompt` and `metadata.base_url` given at start
- * override the config. The API key comes from the config (or env) only, and goes to the helper
- * in the turn's request: it is never logged and never written into the session.
+ * Per session, the start options `model` and `base_url` (else `metadata.model` and
+ * `metadata.base_url`), and `metadata.system_prompt`, override the config. The API key comes
+ * from the start (`api_key`, held in memory) or the config (or env), and goes to the helper in
+ * the turn's request: it is never logged and never written into the session. A session without
+ * one is refused at start (docs/interpreters.md#llm-keys) unless its endpoint is on loopback or
+ * the start said it takes none (`api_key: ""`).
  */
 export class LlmDriver implements SessionDriver {
   readonly kind = "llm" as const;
   readonly targets = ["local"] as const;
+  readonly startOptions = ["model", "base_url", "api_key"] as const;
   private readonly nodePath: string;
   private readonly log: DriverLog;
 
@@ -180,10 +203,25 @@ export class LlmDriver implements SessionDriver {
     this.log = options.log ?? silentLog;
   }
 
+  /**
+   * Refuses a session that would have no key for its endpoint, naming where to give one — at
+   * once, instead of at its first turn after the request's retries.
+   * @throws validation naming `api_key`
+   */
+  async checkStart(start: StartCheck): Promise<void> {
+    const baseUrl = this.baseUrlOf(start.options, start.metadata);
+    if (keyFor(baseUrl, start.options, start.secrets, this.options.config.llmApiKey) === undefined) {
+      throw errors.validation("api_key", `an llm session needs an API key for ${baseUrl}: ${KEY_HINT}`);
+    }
+  }
+
   async start(spec: StartSpec): Promise<LiveProcess> {
     const session = await this.options.records.get(spec.sessionId);
     const history = await this.history(session.id);
-    const language = new LlmLanguage(session.id, this.conversation(session), history, totalsOf(session), this.options, this.log, spec.secrets?.api_key);
+    const options = spec.options ?? {};
+    const conversation = this.conversation(session, options);
+    const key = keyFor(conversation.baseUrl, options, spec.secrets, this.options.config.llmApiKey);
+    const language = new LlmLanguage(session.id, conversation, history, totalsOf(session), this.options, this.log, key);
     return PipeProcess.start(spec, {
       command: this.nodePath,
       args: [HELPER],
@@ -193,12 +231,17 @@ export class LlmDriver implements SessionDriver {
     });
   }
 
-  private conversation(session: Session): Conversation {
+  private baseUrlOf(options: Readonly<ModeOptions>, meta: Readonly<Record<string, unknown>>): string {
+    return options.base_url ?? (typeof meta.base_url === "string" && meta.base_url ? meta.base_url : this.options.config.llmBaseUrl);
+  }
+
+  private conversation(session: Session, options: Readonly<ModeOptions>): Conversation {
     const meta = session.metadata;
     const { config } = this.options;
     return {
-      baseUrl: typeof meta.base_url === "string" && meta.base_url ? meta.base_url : config.llmBaseUrl,
-      model: typeof meta.model === "string" && meta.model ? meta.model : config.llmModel,
+      baseUrl: this.baseUrlOf(options, meta),
+      // metadata.model is also where each turn records the model that answered: the start's option comes first.
+      model: options.model ?? (typeof meta.model === "string" && meta.model ? meta.model : config.llmModel),
       system: typeof meta.system_prompt === "string" ? meta.system_prompt : config.llmSystemPrompt,
       stream: typeof meta.stream === "boolean" ? meta.stream : config.llmStream,
     };

@@ -1,6 +1,9 @@
 import { execFile } from "node:child_process";
+import { constants } from "node:fs";
+import { access, realpath, stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import type { LiveProcess, SessionDriver, StartSpec } from "../driver.js";
+import { errors } from "../../core/index.js";
+import type { LiveProcess, SessionDriver, StartCheck, StartSpec } from "../driver.js";
 import { type CellLanguage, PipeProcess } from "../interpreter/index.js";
 import { type DriverLog, silentLog } from "../log.js";
 import { HELPERS_DIR, installPrefix } from "../sandbox/index.js";
@@ -28,13 +31,15 @@ const python: CellLanguage = {
 
 /**
  * Live Python sessions: one `python3 -u helper.py` per session, keeping one namespace (see
- * docs/interpreters.md). The interpreter path is resolved once to the real executable
+ * docs/interpreters.md). The configured interpreter is resolved once to the real executable
  * (`sys.executable`), so a version-manager shim (pyenv's costs more than a second here) is paid
- * once per server instead of once per session.
+ * once per server instead of once per session. A session's own `interpreter` (a start option)
+ * is run as given, and never on the host outside the sandbox: whoever starts a session chose it.
  */
 export class PythonDriver implements SessionDriver {
   readonly kind = "python" as const;
   readonly targets = ["local"] as const;
+  readonly startOptions = ["interpreter"] as const;
   private readonly pythonPath: string;
   private readonly log: DriverLog;
   private resolved: Promise<string> | undefined;
@@ -44,8 +49,29 @@ export class PythonDriver implements SessionDriver {
     this.log = options.log ?? silentLog;
   }
 
+  /**
+   * A session's `interpreter`: an executable file its sandbox shows (the read-only system, config
+   * `sandboxReadOnlyPaths`, the configured interpreter's installation).
+   * @throws validation naming `interpreter`
+   */
+  async checkStart(start: StartCheck): Promise<void> {
+    const path = start.options.interpreter;
+    if (path === undefined) return;
+    const real = await realpath(path).catch(() => undefined);
+    const executable = real !== undefined && (await stat(real).then((s) => s.isFile(), () => false)) && (await access(real, constants.X_OK).then(() => true, () => false));
+    if (!executable) throw errors.validation("interpreter", `${path} is not an executable file on the sessiond host`);
+    if (start.visible(real) || (await this.sharesInstall(real, start.timeoutMs))) return;
+    throw errors.validation(
+      "interpreter",
+      `${path} is not visible inside the session's sandbox: use one under /usr, or add its installation folder to config sandboxReadOnlyPaths`,
+    );
+  }
+
   async start(spec: StartSpec): Promise<LiveProcess> {
-    const command = await this.interpreter(spec);
+    const own = spec.options?.interpreter;
+    const configured = await this.interpreter(spec.limits.startTimeoutMs);
+    const command = own ?? configured;
+    const prefix = installPrefix(configured);
     return PipeProcess.start(spec, {
       command,
       // -u: unbuffered stdout/stderr, so output streams as the cell prints it.
@@ -53,19 +79,26 @@ export class PythonDriver implements SessionDriver {
       language: python,
       log: this.log,
       env: { PYTHONIOENCODING: "utf-8" },
-      readOnlyPaths: [HELPERS_DIR, ...installPrefix(command)],
+      // A session's own interpreter is visible already (checkStart), or lives in the configured one's installation.
+      readOnlyPaths: [HELPERS_DIR, ...(own === undefined || sameInstall(installPrefix(own), prefix) ? prefix : [])],
     });
   }
 
+  /** Whether `real` lives in the configured interpreter's installation (pyenv's versions/3.x). */
+  private async sharesInstall(real: string, timeoutMs: number): Promise<boolean> {
+    const prefix = installPrefix(await this.interpreter(timeoutMs));
+    return sameInstall(installPrefix(real), prefix);
+  }
+
   /** The real interpreter behind `pythonPath` (falls back to `pythonPath` itself when asking fails). */
-  private interpreter(spec: StartSpec): Promise<string> {
+  private interpreter(timeoutMs: number): Promise<string> {
     this.resolved ??= new Promise<string>((resolve) => {
       execFile(
         this.pythonPath,
         ["-c", "import sys; sys.stdout.write(sys.executable)"],
         // The server's own environment, not the session's: this runs on the host, as the server,
         // and a session's PATH, BASH_ENV or LD_PRELOAD (pyenv's shim is a bash script) must not choose what runs.
-        { timeout: spec.limits.startTimeoutMs },
+        { timeout: timeoutMs },
         (err, stdout) => {
           if (!err && stdout.startsWith("/")) return resolve(stdout);
           // Not cached: the next start asks again (the interpreter may be installed by then).
@@ -76,4 +109,8 @@ export class PythonDriver implements SessionDriver {
     });
     return this.resolved;
   }
+}
+
+function sameInstall(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === 1 && b.length === 1 && a[0] === b[0];
 }

@@ -44,10 +44,10 @@ export type { AgentSessionEvent, RemoteAgentSession, SessionQuery, SessionResume
 export { type ArtifactCategory, type ArtifactEntry, type ArtifactFile, type ArtifactListing, ArtifactsClient } from "./artifacts-client.js";
 export { type WireError, errorFromWire, isErrorCode } from "./errors.js";
 export { type ExecPolicy, type ExecState, ExecsClient, type SessionProcess, type SubmitOptions } from "./execs-client.js";
-export { LiveClient, type LiveSessionInfo, type LiveStartOptions } from "./live-client.js";
+export { LiveClient, type LiveSessionInfo, type LiveSessionState, type LiveStartOptions } from "./live-client.js";
 export { RemoteSessions, type RemoteSessionsOptions, createRemoteSessions } from "./remote-sessions.js";
 export { type ISessionClient, SeedSessionClient, type SessionMetadata } from "./session-client.js";
-export { type EventListOptions, type ExecuteResult, type NewSession, type Recovery, type SessionMetrics, type SessionPatch, SessionsClient, type StateAt, type WriteOptions } from "./sessions-client.js";
+export { type EventListOptions, type ExecuteResult, type ModeStartOptions, type NewSession, type Recovery, type SessionMetrics, type SessionPatch, SessionsClient, type StateAt, type WriteOptions } from "./sessions-client.js";
 export {
   type CutoffMessage,
   type EndMessage,

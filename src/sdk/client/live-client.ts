@@ -1,26 +1,47 @@
 import type { Session } from "../../core/session.js";
-import { type ExecuteResult, execDeadline } from "./sessions-client.js";
+import { type ExecuteResult, type ModeStartOptions, execDeadline } from "./sessions-client.js";
 import type { Transport } from "./transport.js";
 
-/** A live session's process as seed 000's `GET /session/list` shows it. */
+/** What a live session keeps across its execs, as `GET /session/list` shows it (seed 000's `state`). */
+export interface LiveSessionState {
+  /** Its process: starting, live (taking execs) or stopping. */
+  status: "starting" | "live" | "stopping";
+  /** Where the next exec runs; null for llm sessions. */
+  cwd: string | null;
+  paused: boolean;
+  running_exec_id: string | null;
+  queued: number;
+}
+
+/** A live session as seed 000's `GET /session/list` shows it: `{id, mode, server, state}`, then more. */
 export interface LiveSessionInfo {
+  /** The session's id. */
+  id: string;
+  /** shell, python, typescript or llm (its kind). */
+  mode: string;
+  /** local or ssh. */
+  server: string;
+  state: LiveSessionState;
+  /** Repeats `id`. */
   session_id: string;
   name: string;
+  /** Repeats `mode`. */
   kind: string;
-  server: string;
-  state: string;
   pid: number | null;
   cwd: string | null;
   started_at: string;
   last_activity_at: string;
   running_exec_id: string | null;
   queued: number;
+  exec_policy: "queue" | "reject" | "interrupt";
+  paused: boolean;
+  lifetime_ends_at: string | null;
 }
 
 /** Seed 000's start options: `mode` is the kind (shell, …). */
-export interface LiveStartOptions {
+export interface LiveStartOptions extends ModeStartOptions {
   name?: string;
-  /** Where it runs; `local` by default. */
+  /** Where it runs: `local` (default) or `ssh`; `ssm` is refused with target_unavailable (501). */
   server?: string;
   cwd?: string;
   env?: Record<string, string>;

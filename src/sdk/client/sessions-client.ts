@@ -49,8 +49,28 @@ export interface StateAt extends SessionState {
   seq: number;
 }
 
-/** A POST /sessions/ body: the create fields, seed 003's `session_type` alias, and a live session's process options. */
-export type NewSession = CreateSessionInput & {
+/**
+ * A mode's own start options, beside `mode` (or `kind`); another mode's option is refused
+ * (400 naming it). See docs/exec-sessions.md, "Start options".
+ */
+export interface ModeStartOptions {
+  /** python: the python3 to run, an absolute path to an executable (default: config pythonPath). */
+  interpreter?: string;
+  /** llm: the model (default: config llmModel). */
+  model?: string;
+  /** llm: the OpenAI-compatible endpoint, `http(s)://…/v1` (default: config llmBaseUrl). */
+  base_url?: string;
+  /**
+   * llm: the endpoint's key, held in the server's memory only (over config llmApiKey); `""` for
+   * an endpoint that takes none. Without any key, a session whose endpoint is not on loopback is
+   * refused (validation naming `api_key`).
+   */
+  api_key?: string;
+}
+
+/** A POST /sessions/ body: the create fields, seed 003's `session_type` alias, and a live session's process and mode options. */
+export type NewSession = CreateSessionInput &
+  ModeStartOptions & {
   session_type?: string | null;
   /** Live sessions: the working directory, extra environment and terminal size of the process. */
   cwd?: string;
