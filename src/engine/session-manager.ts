@@ -606,6 +606,12 @@ export class SessionManager {
     return this.store.stats(f);
   }
 
+  /** How many stored sessions there are of each status (none: left out), as of every acknowledged write. */
+  async countByStatus(): Promise<Partial<Record<SessionStatus, number>>> {
+    await this.committer.flush();
+    return this.store.countByStatus();
+  }
+
   statsSync(filter: SessionFilter = {}): SessionStats {
     const f = validate(SessionFilterSchema, filter, "filter");
     const sync = this.syncStore("stats");

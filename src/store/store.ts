@@ -7,6 +7,7 @@ import type {
   SessionEvent,
   SessionFilter,
   SessionStats,
+  SessionStatus,
 } from "../core/index.js";
 
 /**
@@ -174,6 +175,11 @@ export interface SyncStore {
   /** The newest checkpoint recorded at or before `seq`. */
   checkpointAtOrBefore(sessionId: string, seq: number): Checkpoint | undefined;
   stats(filter: SessionFilter): SessionStats;
+  /**
+   * How many sessions there are of each status (a status with none may be left out): what
+   * /metrics reads at every scrape, so one pass over the status index, not stats()'s aggregates.
+   */
+  countByStatus(): Partial<Record<SessionStatus, number>>;
   /** How many events of each type a session has, and how many checkpoints. */
   activity(sessionId: string): SessionActivity;
   /** Ids of sessions in a terminal status that ended at or before `endedBy` (ISO), oldest first. */
@@ -263,6 +269,7 @@ export function asyncStore(backend: Store["backend"], sync: SyncStore): Store {
     listCheckpoints: wrap(sync.listCheckpoints),
     checkpointAtOrBefore: wrap(sync.checkpointAtOrBefore),
     stats: wrap(sync.stats),
+    countByStatus: wrap(sync.countByStatus),
     activity: wrap(sync.activity),
     listExpired: wrap(sync.listExpired),
     putWebhook: wrap(sync.putWebhook),

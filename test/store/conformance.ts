@@ -376,6 +376,15 @@ export function runStoreConformance(name: string, open: StoreFactory): void {
       expect((await store.stats({ mode: "a" })).total).toBe(2);
     });
 
+    it("counts sessions by status, leaving out a status with none, and follows deletes", async () => {
+      expect(await store.countByStatus()).toEqual({});
+      const gone = session({ status: "paused" });
+      await store.commit([put(session({ status: "active" })), put(session({ status: "active" })), put(session({ status: "failed" })), put(gone)]);
+      expect(await store.countByStatus()).toEqual({ active: 2, failed: 1, paused: 1 });
+      await store.commit([{ op: "delete_session", session_id: gone.id }]);
+      expect(await store.countByStatus()).toEqual({ active: 2, failed: 1 });
+    });
+
     it("counts a session's events by type and its checkpoints", async () => {
       const s = session();
       await store.commit([put(s), event(s, 1, "a"), event(s, 2, "a"), event(s, 3, "b")]);

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { Page, PageRequest, Session, SessionFilter, SessionStats } from "../../core/index.js";
+import type { Page, PageRequest, Session, SessionFilter, SessionStats, SessionStatus } from "../../core/index.js";
 import { pageOfIds, sessionIdsByNameQuery, sessionPageQuery, sessionQuery } from "../sql-filter.js";
 import { type StatsGroup, statsFromGroups } from "../stats.js";
 import { SESSION_SELECT, type SessionRow, pagePosition, sessionFromRow } from "../rows.js";
@@ -7,7 +7,7 @@ import type { HeldSessions, Store } from "../store.js";
 import { rows } from "./db.js";
 
 /** The session reads of the Store contract. */
-export type SessionReads = Pick<Store, "getSession" | "findSessionIds" | "listSessions" | "stats" | "listExpired">;
+export type SessionReads = Pick<Store, "getSession" | "findSessionIds" | "listSessions" | "stats" | "countByStatus" | "listExpired">;
 
 /** `$n`: PostgreSQL's n-th parameter. */
 const pgParam = (n: number): string => `$${n}`;
@@ -59,6 +59,11 @@ export function sessionReads(pool: pg.Pool): SessionReads {
         q.params,
       );
       return statsFromGroups(groups);
+    },
+
+    async countByStatus() {
+      const counts = await rows<{ status: SessionStatus; n: number }>(pool, "SELECT status, count(*)::int AS n FROM sessions GROUP BY status", []);
+      return Object.fromEntries(counts.map((r) => [r.status, r.n]));
     },
 
     async listExpired(endedBy, limit) {

@@ -12,6 +12,7 @@ import type {
   SessionEvent,
   SessionFilter,
   SessionStats,
+  SessionStatus,
 } from "../../core/index.js";
 import { pageOfIds, sessionIdsByNameQuery, sessionPageQuery, sessionQuery } from "../sql-filter.js";
 import { type StatsGroup, statsFromGroups } from "../stats.js";
@@ -302,6 +303,11 @@ export class SqliteStore implements SyncStore {
        ${q.from} ${q.where} GROUP BY s.status, s.mode, s.kind`,
     ).all(...q.params) as StatsGroup[];
     return statsFromGroups(groups);
+  }
+
+  countByStatus(): Partial<Record<SessionStatus, number>> {
+    const rows = this.stmt("SELECT status, count(*) AS n FROM sessions GROUP BY status").all() as { status: SessionStatus; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
   activity(sessionId: string): SessionActivity {
