@@ -5,13 +5,43 @@ import type { CommitObservation, SessionManager } from "../engine/index.js";
 import { RequestMetrics } from "./request-metrics.js";
 
 /**
+ * prom-client's default metrics that are gauges named `_total`, which the Prometheus naming rules
+ * (and `promtool check metrics`) reserve for counters. Each is the sum of a family still served:
+ * `sum(nodejs_active_handles)` is `nodejs_active_handles_total`.
+ */
+const GAUGES_NAMED_TOTAL = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
+
+let processRegistry: Registry | undefined;
+
+/**
+ * The process and Node.js metrics under their standard names (`process_cpu_seconds_total`,
+ * `nodejs_eventloop_lag_seconds`, …), which stock dashboards and alerts query. One registry for
+ * the process however many servers it holds: the numbers are the process's, and the collectors
+ * behind them (an event-loop delay monitor, a GC observer) should run once.
+ */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+    for (const name of GAUGES_NAMED_TOTAL) processRegistry.removeSingleMetric(name);
+  }
+  return processRegistry;
+}
+
+/**
  * The server's Prometheus metrics, on a registry of its own (so one process can hold several
  * servers, as the tests do): requests by route and status, latency histograms, sessions by
  * status, the hot pool's size, and the engine's group commits (batch sizes and latencies).
  * Build it before the SessionManager and pass `observeCommit` to it, so commits are counted.
+ * Every family of the server is named `sessiond_…`; with `defaultMetrics`, a scrape also
+ * carries the process's standard `process_…` and `nodejs_…` families.
  */
 export class ServerMetrics {
+  /** The server's own families (`sessiond_…`) but the requests'; event sinks register theirs here too. */
   readonly registry = new Registry();
+  /** The exposition format served: Prometheus text 0.0.4. */
+  readonly contentType = this.registry.contentType;
+  private readonly registries: readonly Registry[];
   private readonly requests: RequestMetrics;
   private readonly commitOps: Histogram<string>;
   private readonly commitWriters: Histogram<string>;
@@ -19,9 +49,14 @@ export class ServerMetrics {
   private readonly commitFailures: Counter<string>;
   private manager: SessionManager | undefined;
 
+  /**
+   * @param options.defaultMetrics also serve the process's standard metrics; off for an app
+   * embedded in a process that exports its own. @default false (`sessiond serve` turns it on)
+   */
   constructor(options: { defaultMetrics?: boolean } = {}) {
+    this.registries = options.defaultMetrics ? [processMetrics(), this.registry] : [this.registry];
     const registers = [this.registry];
-    this.requests = new RequestMetrics(this.registry);
+    this.requests = new RequestMetrics();
     this.commitOps = new Histogram({
       name: "sessiond_commit_batch_ops",
       help: "Store writes per group commit",
@@ -58,11 +93,16 @@ export class ServerMetrics {
       async collect() {
         const manager = metrics.manager;
         if (!manager || manager.isClosed) return;
-        const stats = await manager.stats();
-        for (const status of SESSION_STATUSES) this.set({ status }, stats.by_status[status] ?? 0);
+        const counts = await manager.countByStatus();
+        for (const status of SESSION_STATUSES) this.set({ status }, counts[status] ?? 0);
       },
     });
-    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: "sessiond_" });
+  }
+
+  /** The exposition text of every family, for GET /metrics. */
+  async scrape(): Promise<string> {
+    const texts = await Promise.all(this.registries.map((registry) => registry.metrics()));
+    return [...texts, this.requests.render()].join("\n");
   }
 
   /** Pass as the SessionManager's `observeCommit` option. */

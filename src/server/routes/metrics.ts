@@ -15,8 +15,8 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<{ metrics: ServerMetrics }
     },
     async (request, reply) => {
       if (request.principal.role === "agent") throw new SessiondError("forbidden", { reason: "metrics need an admin or reader token" });
-      const text = await metrics.registry.metrics();
-      return reply.type(metrics.registry.contentType).send(text);
+      const text = await metrics.scrape();
+      return reply.type(metrics.contentType).send(text);
     },
   );
 };
