@@ -88,10 +88,11 @@ function readFile(path: string): SentFile {
  */
 function reasonOf(err: unknown, files: readonly SentFile[] | undefined): string {
   if (!(err instanceof Error)) return String(err);
-  const at = err instanceof SessiondError && err.code === "validation" && err.field ? /^files\.(\d+)(?:\.content)?(?:\.(.+))?$/.exec(err.field) : null;
+  const field = err instanceof SessiondError && err.code === "validation" ? err.field : undefined;
+  const at = field ? /^files\.(\d+)(?:\.content)?(?:\.(.+))?$/.exec(field) : null;
   const file = at ? files?.[Number(at[1])] : undefined;
   if (!at || !file) return err.message;
-  const prefix = `invalid ${err.field}: `;
+  const prefix = `invalid ${field}: `;
   const reason = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
   return reason.startsWith(`${file.name} `) || reason.startsWith(`${file.name}:`) ? reason : `${file.name}${at[2] ? ` ${at[2]}` : ""}: ${reason}`;
 }
