@@ -99,6 +99,12 @@ class FileFields {
     return typeof value === "string" && value.length > 0 ? value : this.fail(key, `expected a non-empty string, got ${shown(value)}`);
   }
 
+  /** Free text: any string, empty included. */
+  text(key: string, value: unknown = this.value[key]): string | undefined {
+    if (value == null) return undefined;
+    return typeof value === "string" ? value : this.fail(key, `expected a string, got ${shown(value)}`);
+  }
+
   requiredString(key: string, value: unknown = this.value[key]): string {
     return this.string(key, value) ?? this.fail(key, "missing");
   }
@@ -235,8 +241,8 @@ function readSeed004(files: readonly ImportFile[]): ReadFiles {
   const updatedAt = f.time("updatedAt") ?? createdAt;
   const iterations = f.integer("iterations", 0);
   const maxIterations = f.integer("maxIterations", 1);
-  const text = (key: string) => f.string(key);
-  const error = f.value.error === null ? null : f.string("error");
+  const text = (key: string) => f.text(key);
+  const error = f.value.error === null ? null : f.text("error");
   const session = {
     id,
     kind: "agent" as const,
@@ -430,7 +436,7 @@ function checkedExecField(x: FileFields, field: string, key: string, value: unkn
     case "stdout_base64":
     case "stderr_base64":
     case "log_path":
-      return typeof value === "string" ? value : x.fail(key, `expected a string, got ${shown(value)}`);
+      return x.text(key, value);
     case "exit_code":
     case "pid":
       return value === null || Number.isSafeInteger(value) ? value : x.fail(key, `expected an integer or null, got ${shown(value)}`);
