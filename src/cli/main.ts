@@ -2,6 +2,7 @@
 import { createRequire } from "node:module";
 import { Command, CommanderError } from "commander";
 import { registerCommands } from "./command-groups.js";
+import { applyEnvFiles } from "./env-files.js";
 import { EXIT, UsageError, reportError } from "./fail.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
@@ -21,6 +22,8 @@ const program = new Command("sessiond")
   // Throw instead of exiting, so usage errors exit 2 (commander's own default is 1).
   .exitOverride();
 registerCommands(program, process.argv.slice(2));
+// The .env files are read once the command's flags are parsed: `--home` says whose data dir's.
+program.hook("preAction", (_program, action) => applyEnvFiles(action.opts<{ home?: string; json?: boolean }>()));
 
 /** commander's error text as `<what> (<what to do>)`: `error: ` dropped, its "Did you mean" kept on the line. */
 function commanderMessage(text: string): string {

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { DATA_FILES, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_PORT } from "./defaults.js";
+import { DATA_FILES, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_PORT, ENV_ALIASES } from "./defaults.js";
 import { validate } from "./schemas.js";
 
 const MiB = 1024 * 1024;
@@ -629,11 +629,7 @@ export function envName(key: string): string {
   return `SESSIOND_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
-/**
- * Env names read besides `SESSIOND_<KEY>`, for names other systems fixed first (seed 000's
- * `ENABLE_SESSIONS`). The `SESSIOND_` name wins when both are set.
- */
-export const ENV_ALIASES: Readonly<Record<string, string>> = { enableSessions: "ENABLE_SESSIONS", llmApiKey: "OPENAI_API_KEY" };
+export { ENV_ALIASES } from "./defaults.js";
 
 /**
  * Merges defaults < file < env < flags, coerces env strings to the option's type, validates

@@ -14,3 +14,12 @@ export const DEFAULT_CLIENT_TIMEOUT_MS = 60_000;
 export const DEFAULT_HOME_DIR = ".sessiond";
 /** File names inside the data dir that clients read. */
 export const DATA_FILES = { socket: "sessiond.sock", token: "token" } as const;
+
+/**
+ * Env names read besides `SESSIOND_<KEY>`, by config key, for names other systems fixed first
+ * (seed 000's `ENABLE_SESSIONS`). The `SESSIOND_` name wins when both are set.
+ */
+export const ENV_ALIASES: Readonly<Record<string, string>> = { enableSessions: "ENABLE_SESSIONS", llmApiKey: "OPENAI_API_KEY" };
+
+/** The names of {@link ENV_ALIASES}: with `SESSIOND_*`, every variable sessiond reads (and takes from a `.env`). */
+export const ENV_ALIAS_NAMES: readonly string[] = Object.values(ENV_ALIASES);

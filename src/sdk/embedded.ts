@@ -1,4 +1,5 @@
 import { homedir } from "node:os";
+import { readEnvFiles } from "./env-files.js";
 import { type Checkpoint, type Config, type JsonObject, type Session, type SessionEvent, SessiondError, dataPaths, errors, newId, resolveConfig } from "../core/index.js";
 import type { SessionManager } from "../engine/index.js";
 import { WEBHOOK_EVENTS, WebhookTargetPolicy, isWebhookEvent } from "../events/webhooks/index.js";
@@ -88,9 +89,9 @@ function backend(): EmbeddedBackend {
 }
 
 function open(options: typeof settings): EmbeddedBackend {
-  if (options.manager) return new EngineBackend(resolveConfig({ env: environment(), flags: options.config }), options.manager);
+  if (options.manager) return new EngineBackend(resolveConfig({ env: environment(options.config?.home), flags: options.config }), options.manager);
   const flags = { ...options.config, ...(options.home ? { home: options.home } : {}) };
-  const config = resolveConfig({ env: environment(), flags });
+  const config = resolveConfig({ env: environment(flags.home), flags });
   const claim = claimHome(config, "embedded");
   return claim.owned ? new EmbeddedOwner(config, claim.owned) : new OwnerClient(config, claim.owner);
 }
@@ -143,8 +144,17 @@ function letGo(b: EmbeddedBackend): void {
   b.closeSync();
 }
 
-function environment(): Record<string, string | undefined> {
-  return { ...process.env, HOME: process.env.HOME ?? homedir() };
+/**
+ * The environment the config is resolved from: the process's, then the data dir's `.env` for what
+ * it does not set. Not the working directory's: that file is the host program's own (it loads it
+ * into process.env itself if it wants sessiond to see it). Warnings go through process.emitWarning.
+ * @throws validation naming the data dir's .env when sessiond refuses it (see readEnvFiles)
+ */
+function environment(home: string | undefined): Record<string, string | undefined> {
+  const env = { ...process.env, HOME: process.env.HOME ?? homedir() };
+  const read = readEnvFiles({ env, ...(home ? { home } : {}) });
+  for (const warning of read.warnings) process.emitWarning(`sessiond: ${warning}`);
+  return { ...env, ...read.values };
 }
 
 // Writes are acknowledged only once durable, but a process that exits without awaiting them
