@@ -1151,10 +1151,14 @@ function numberOr(value: unknown, fallback: number): number {
   return typeof value === "number" && Number.isFinite(value) ? value : fallback;
 }
 
-/** The mode options a session was started with (kept in its runtime_metadata). */
+/**
+ * The mode options a session was started with (kept in its runtime_metadata, which a PATCH may
+ * have changed since: checked again, so a restart never runs what a start would refuse the shape of).
+ * @throws validation naming `runtime_metadata.mode_options…`
+ */
 function modeOptionsOf(session: Session): ModeOptions {
   const kept = session.runtime_metadata.mode_options;
-  return kept !== null && typeof kept === "object" && !Array.isArray(kept) ? (kept as ModeOptions) : {};
+  return kept === undefined ? {} : validate(ModeOptionsSchema, kept, "runtime_metadata.mode_options");
 }
 
 /** A start's mode options (ModeOptionsSchema's names), apart from the session's own fields. */
