@@ -1,8 +1,10 @@
+import { errors } from "../../core/index.js";
 import { carriesExecIo } from "../../drivers/exec-io.js";
 import type { SessionManager } from "../../engine/index.js";
 import type { FeedEntry, Store } from "../../store/index.js";
 import { feedMessage, readyMessage } from "./messages.js";
 import { Outlet, type OutletMessage, type Sink } from "./outlet.js";
+import { optionalInt } from "./session-stream.js";
 
 /** What a feed subscriber wants (docs/streams.md, "Global feed"); every set is optional. */
 export interface FeedFilter {
@@ -179,4 +181,18 @@ export class FeedHub {
     }, this.flushIntervalMs);
     if (this.subscribers.size === 0) this.active = false;
   }
+}
+
+/**
+ * Where a feed subscriber starts: after the global position in `Last-Event-ID` (`lastEventId`),
+ * else after the query's `after`, else live (undefined). The header wins: an SSE client reconnects
+ * with the URL it was opened with, whose `after` is where it began, not where it stopped. An empty
+ * header is none (SSE sends no empty id).
+ * @throws validation naming `after` or `Last-Event-ID` (a per-session stream's cursor too)
+ */
+export function parseFeedAfter(raw: Record<string, unknown>, lastEventId: string | undefined): number | undefined {
+  const after = optionalInt(raw, "after");
+  if (!lastEventId) return after;
+  if (!/^\d{1,15}$/.test(lastEventId)) throw errors.validation("Last-Event-ID", "expected a feed position (digits), as sent in the id of a feed message");
+  return Number(lastEventId);
 }

@@ -17,6 +17,8 @@ export interface StreamDeps {
 /** A per-session stream request, validated (docs/streams.md, "Per-session stream"). */
 export interface StreamQuery {
   readonly after_seq?: number;
+  /** The parameter `after_seq` was read from, named when it is past the session's end. */
+  readonly after_seq_from?: "after_seq" | "cursor" | "Last-Event-ID";
   readonly after_pos?: number;
   readonly exec_id?: string;
   readonly offset?: number;
@@ -58,10 +60,11 @@ const OUTPUT_PAGE = 64;
 export async function planStream(deps: StreamDeps, session: Session, asked: StreamQuery, execIo: boolean): Promise<StreamPlan> {
   const query = execIo ? asked : { ...asked, output: false };
   if (query.after_seq !== undefined && query.after_seq > session.last_seq) {
+    const field = query.after_seq_from ?? "after_seq";
     throw new SessiondError(
       "range_not_satisfiable",
-      { what: `event ${query.after_seq} of session ${session.name}`, field: "after_seq", range: `0–${session.last_seq}` },
-      { field: "after_seq" },
+      { what: `event ${query.after_seq} of session ${session.name}`, field, range: `0–${session.last_seq}` },
+      { field },
     );
   }
   let afterPos = query.after_pos;
@@ -261,16 +264,30 @@ export class SessionStream {
   }
 }
 
-/** The session stream's query, from strings. @throws validation naming the parameter */
-export function parseStreamQuery(raw: Record<string, unknown>, headerCursor: string | undefined): StreamQuery {
-  const cursor = optionalString(raw, "cursor") ?? headerCursor;
+/**
+ * The session stream's query, from strings, and the `Last-Event-ID` header (`lastEventId`). The
+ * header wins over the URL's starting point (after_seq, after_pos, cursor): an SSE client
+ * reconnects with the URL it was opened with, so the URL says where the client began and the
+ * header where it stopped — and the ids it was sent already carry that start forward. In the URL,
+ * after_seq / after_pos win over cursor. An empty header is none (SSE sends no empty id).
+ * @throws validation naming the parameter, or `Last-Event-ID`
+ */
+export function parseStreamQuery(raw: Record<string, unknown>, lastEventId: string | undefined): StreamQuery {
   let afterSeq = optionalInt(raw, "after_seq");
   let afterPos = optionalInt(raw, "after_pos");
+  let seqFrom: StreamQuery["after_seq_from"] = afterSeq !== undefined ? "after_seq" : undefined;
+  const cursor = optionalString(raw, "cursor");
   if (cursor !== undefined) {
-    const m = /^(\d{1,15}):(\d{1,15})$/.exec(cursor);
-    if (!m) throw errors.validation(raw.cursor !== undefined ? "cursor" : "Last-Event-ID", 'expected "<seq>:<pos>" as sent in the id of a stream message');
-    afterSeq ??= Number(m[1]);
-    afterPos ??= Number(m[2]);
+    const at = parseStreamCursor(cursor, "cursor");
+    if (afterSeq === undefined) seqFrom = "cursor";
+    afterSeq ??= at.seq;
+    afterPos ??= at.pos;
+  }
+  if (lastEventId) {
+    const at = parseStreamCursor(lastEventId, "Last-Event-ID");
+    afterSeq = at.seq;
+    afterPos = at.pos;
+    seqFrom = "Last-Event-ID";
   }
   const execId = optionalString(raw, "exec_id");
   const offset = optionalInt(raw, "offset");
@@ -282,7 +299,7 @@ export function parseStreamQuery(raw: Record<string, unknown>, headerCursor: str
   const output = optionalString(raw, "output");
   if (output !== undefined && output !== "0" && output !== "1") throw errors.validation("output", "expected 0 or 1");
   return {
-    ...(afterSeq !== undefined ? { after_seq: afterSeq } : {}),
+    ...(afterSeq !== undefined ? { after_seq: afterSeq, after_seq_from: seqFrom! } : {}),
     ...(afterPos !== undefined ? { after_pos: afterPos } : {}),
     ...(execId !== undefined ? { exec_id: execId } : {}),
     ...(offset !== undefined ? { offset } : {}),
@@ -290,6 +307,13 @@ export function parseStreamQuery(raw: Record<string, unknown>, headerCursor: str
     ...(types?.length ? { types } : {}),
     output: output !== "0",
   };
+}
+
+/** A per-session stream's cursor `"<seq>:<pos>"`. @throws validation naming `field` */
+function parseStreamCursor(text: string, field: string): { seq: number; pos: number } {
+  const m = /^(\d{1,15}):(\d{1,15})$/.exec(text);
+  if (!m) throw errors.validation(field, 'expected "<seq>:<pos>" as sent in the id of a per-session stream message');
+  return { seq: Number(m[1]), pos: Number(m[2]) };
 }
 
 /** A query parameter given once, as a string. @throws validation when repeated */

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
-import { errors } from "../../core/index.js";
-import { type FeedFilter, SseSink, type StreamServices, WebSocketSink, optionalInt, optionalString } from "../../events/feeds/index.js";
+import { type FeedFilter, SseSink, type StreamServices, WebSocketSink, optionalString, parseFeedAfter } from "../../events/feeds/index.js";
 import { mayReadExecIo } from "../auth/index.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
 import { refuseClientFrames } from "./ws-frames.js";
@@ -54,12 +53,8 @@ async function planFeed(ctx: ServerContext, request: FastifyRequest): Promise<Fe
     const items = optionalString(raw, name)?.split(",").filter(Boolean);
     return items?.length ? items : undefined;
   };
-  let after = optionalInt(raw, "after");
   const lastEventId = request.headers["last-event-id"];
-  if (after === undefined && typeof lastEventId === "string") {
-    if (!/^\d{1,15}$/.test(lastEventId)) throw errors.validation("Last-Event-ID", "expected a feed position (digits)");
-    after = Number(lastEventId);
-  }
+  const after = parseFeedAfter(raw, typeof lastEventId === "string" ? lastEventId : undefined);
   const refs = list("session");
   // Names are resolved to ids now; a session the caller may not see is a 404, as everywhere.
   const sessions = refs && new Set(await Promise.all(refs.map(async (ref) => (await sessionFor(ctx, request, ref)).id)));
