@@ -409,12 +409,19 @@ export class LiveSessions {
   /**
    * The raw terminal of a live shell session (active or paused), for attach. The tap belongs to
    * the process: after a crash and recover, ask again for the new one.
-   * @throws not_a_terminal (409) for a kind without a terminal; session_not_active (409) when the
-   *   session is not active or paused with a live process here
+   * @throws not_a_terminal (409) for a live kind without a terminal; session_not_active (409) for
+   *   an agent session (a record: no process ever runs it), and when the session is not active or
+   *   paused with a live process here
    */
   async terminal(ref: string): Promise<TerminalTap> {
     const session = await this.manager.get(ref);
-    this.assertExecKind(session);
+    if (!isExecKind(session.kind)) {
+      throw new SessiondError(
+        "session_not_active",
+        { action: "attach", ref: session.name, status: "an agent record", hint: "no process runs it; attach to a live shell session" },
+        { field: "kind" },
+      );
+    }
     const entry = await this.liveEntry(session, "attach", ACTIVE_OR_PAUSED);
     const tap = entry.process?.terminal;
     if (!tap) throw new SessiondError("not_a_terminal", { ref: session.name, kind: session.kind }, { field: "kind" });
