@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
 import { type Config, type Session, SessiondError, errors } from "../../core/index.js";
-import { LiveStartSchema, type StartInput, assertModeEnabled } from "../../drivers/index.js";
+import { LiveInfoSchema, LiveStartSchema, type StartInput, assertModeEnabled } from "../../drivers/index.js";
 import { type Principal, assertMayReadExecIo, assertOwnFields, canSee, ownerDefaults } from "../auth/index.js";
 import { SessionParams, responses } from "../schemas.js";
 import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
@@ -36,13 +36,18 @@ export function assertExecRole(config: Pick<Config, "execRoles">, principal: Pri
 /** The fields of a start besides the kind: the session's name and server, and the process options. */
 const startOptions = {
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-  server: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "where it runs; `local` (default)" })),
+  server: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 64, description: "where it runs: `local` (default) or `ssh` (shell only); `ssm` answers 501 target_unavailable (docs/exec-sessions.md#targets)" }),
+  ),
   ...LiveStartSchema.properties,
 };
 
 /** POST /session/start: seed 000's body. */
 export const SeedStartBody = Type.Object(
-  { mode: Type.String({ minLength: 1, maxLength: 64, description: "shell (python, typescript, llm as their drivers land)" }), ...startOptions },
+  {
+    mode: Type.String({ minLength: 1, maxLength: 64, description: "shell, python, typescript or llm (those enabled); the other fields are the options of `POST /sessions` with `kind`" }),
+    ...startOptions,
+  },
   { additionalProperties: false },
 );
 
@@ -112,7 +117,9 @@ export const seedSessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }
     {
       schema: {
         summary: "Start a live session (seed 000)",
-        description: "`mode` is the session kind. 400 listing the enabled modes when it is unknown or off; 429 past maxLiveSessions.",
+        description:
+          "`mode` is the session kind. A mode's own options sit beside it: `interpreter` (python), `model`, `base_url`, `api_key` (llm); another mode's option is a 400 naming it. " +
+          "400 listing the enabled modes when `mode` is unknown or off; 400 naming `api_key` for an llm session with no key for its endpoint; 429 past maxLiveSessions; 501 `target_unavailable` for `server: \"ssm\"`.",
         tags,
         body: SeedStartBody,
         response: responses({ 201: Type.Object({ id: Type.String(), startedAt: Type.String() }) }),
@@ -128,7 +135,15 @@ export const seedSessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }
 
   app.get(
     "/list",
-    { schema: { summary: "List the live sessions (seed 000)", tags } },
+    {
+      schema: {
+        summary: "List the live sessions (seed 000)",
+        description:
+          "Each is seed 000's `{id, mode, server, state}` — `state` what the session keeps across execs (its process's status, cwd, paused, running and queued execs) — followed by more fields. An agent token sees its own sessions only.",
+        tags,
+        response: responses({ 200: Type.Array(LiveInfoSchema, { description: "the live sessions of this server" }) }),
+      },
+    },
     async (request, reply) => {
       let infos = live.list();
       if (request.principal.role === "agent") {

@@ -26,7 +26,7 @@ import {
 } from "../schemas.js";
 import { type ServerContext, sendJson, sendSession, sessionFor, setNextPage } from "../server-context.js";
 import { arrayJson, sessionJson, toJson } from "../wire.js";
-import { EXEC_KINDS, isExecKind } from "../../drivers/index.js";
+import { EXEC_KINDS, LiveStartSchema, isExecKind } from "../../drivers/index.js";
 import { CoalescedLists } from "./coalesced-lists.js";
 import { startLive } from "./exec-sessions.js";
 import { filterFromQuery } from "./session-filter.js";
@@ -66,7 +66,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
         reply.header("location", `/sessions/${encodeURIComponent(session.id)}`);
         return sendSession(reply, session, 201);
       }
-      const extra = Object.keys(processOptions)[0];
+      // Every live-session option (cwd… and a mode's own, interpreter…) names itself, not "unknown field".
+      const extra = Object.keys(LiveStartSchema.properties).find((name) => (request.body as Record<string, unknown>)[name] !== undefined);
       if (extra !== undefined) throw errors.validation(extra, `only for a session of an exec kind (${EXEC_KINDS.join(", ")})`);
       assertOwnFields(request.principal, input);
       const session = await manager.create({ ...ownerDefaults(request.principal), ...input });
