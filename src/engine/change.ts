@@ -32,8 +32,11 @@ export class Change {
   readonly checkpoints: Checkpoint[] = [];
   /** Record fields this change set. */
   readonly updates = new Set<string>();
-  /** Someone new joined the participants: the row is written, the version is not moved. */
-  private joined = false;
+  /**
+   * Derived fields this change moved — participants joined, a tool first used: the row is written
+   * and the change published, but the version is not moved (see `join` and `useTool`).
+   */
+  private readonly derived = new Set<string>();
 
   constructor(
     readonly before: Session,
@@ -66,8 +69,20 @@ export class Change {
     const participants = joinParticipants(this.current.participants, joining, this.now);
     if (participants === this.current.participants) return false;
     this.current = { ...this.current, participants };
-    this.joined = true;
+    this.derived.add("participants");
     return true;
+  }
+
+  /**
+   * Adds `tool` to `metadata.toolsUsed` (seed 004) when it is not listed yet. The list is derived
+   * from the session's tool_call events, like an append it moves neither `version` nor
+   * `updated_at`: an agent's first call of a new tool does not invalidate an If-Match a person took.
+   */
+  useTool(tool: string): void {
+    const used = toolsUsed(this.current.metadata);
+    if (used.includes(tool)) return;
+    this.current = { ...this.current, metadata: { ...this.current.metadata, toolsUsed: [...used, tool] } };
+    this.derived.add("metadata");
   }
 
   /** Appends an event with the next seq. */
@@ -121,17 +136,17 @@ export class Change {
     const changes: SessionChange[] = [];
     // An append alone writes no session row: the store derives last_seq and last_activity_at
     // from the newest event, which keeps the hot path to one row per event.
-    if (this.isNew || this.updates.size || this.joined) {
+    if (this.isNew || this.updates.size || this.derived.size) {
       ops.push({
         op: "put_session",
         session,
         insert: this.isNew,
-        scalarsOnly: !this.isNew && !this.joined && onlyScalars(this.updates),
+        scalarsOnly: !this.isNew && !this.derived.size && onlyScalars(this.updates),
       });
     }
     if (this.isNew) changes.push({ type: "session.created", session });
-    else if (this.updates.size || this.joined) {
-      const updates = this.joined ? [...this.updates, "participants"] : [...this.updates];
+    else if (this.updates.size || this.derived.size) {
+      const updates = [...new Set([...this.updates, ...this.derived])];
       changes.push({ type: "session.updated", session, updates, previous: this.before });
     }
     for (const event of this.events) {
@@ -144,4 +159,15 @@ export class Change {
     }
     return { session, request: { sessionId: session.id, session, ops, changes } };
   }
+}
+
+/** `metadata.toolsUsed` as a list of tool names ([] when absent or not a list). */
+export function toolsUsed(metadata: JsonObject): unknown[] {
+  return Array.isArray(metadata.toolsUsed) ? (metadata.toolsUsed as unknown[]) : [];
+}
+
+/** `next` with the `toolsUsed` of `current` (none when it has none): a caller's write never changes it. */
+export function keepToolsUsed(next: JsonObject, current: JsonObject): JsonObject {
+  const { toolsUsed: _ignored, ...rest } = next;
+  return current.toolsUsed === undefined ? rest : { ...rest, toolsUsed: current.toolsUsed };
 }

@@ -44,7 +44,7 @@ import {
   validate,
 } from "../core/index.js";
 import type { NameQuery, Store, SyncStore, WebhookRecord, WriteOp } from "../store/index.js";
-import { Change } from "./change.js";
+import { Change, keepToolsUsed } from "./change.js";
 import { EventBus } from "./event-bus.js";
 import { type CommitObservation, GroupCommitter } from "./group-commit.js";
 import { HotPool } from "./hot-pool.js";
@@ -284,7 +284,10 @@ export class SessionManager {
     return this.change(ref, options, (c) => {
       const target = nameAfter(c.session, valid);
       if (target && this.hotHolder(target.name, target.namespace, c.session.id)) throw nameConflict(target.name, target.namespace);
-      if (Object.keys(fields).length) c.set(fields as Partial<Session>);
+      // metadata.toolsUsed is derived from the tool calls and moves without the version, so a
+      // metadata computed from an older read (a merge patch at the same version) must not undo it.
+      const set = fields.metadata === undefined ? fields : { ...fields, metadata: keepToolsUsed(fields.metadata as JsonObject, c.session.metadata) };
+      if (Object.keys(set).length) c.set(set as Partial<Session>);
       if (context !== undefined) {
         c.set({ context });
         c.event("context_update", { context });
@@ -385,6 +388,7 @@ export class SessionManager {
   /**
    * Records a tool call (seed 004) and adds the tool to `metadata.toolsUsed`. A call that failed
    * has `error` in place of `result`; `duration_ms` is its wall time (what `instrument` measures).
+   * Like any append it leaves `version` alone, the tool's first call included (Change.useTool).
    */
   async recordToolCall(ref: string, tool: string, args: unknown, result?: unknown, outcome: ToolCallOutcome = {}): Promise<SessionEvent> {
     if (typeof tool !== "string" || tool === "") throw errors.validation("tool", "expected the tool's name");
@@ -405,8 +409,7 @@ export class SessionManager {
     let event: SessionEvent | undefined;
     await this.change(ref, {}, (c) => {
       event = c.event("tool_call", data);
-      const used = Array.isArray(c.session.metadata.toolsUsed) ? (c.session.metadata.toolsUsed as unknown[]) : [];
-      if (!used.includes(tool)) c.set({ metadata: { ...c.session.metadata, toolsUsed: [...used, tool] } });
+      c.useTool(tool);
     });
     return event!;
   }

@@ -58,6 +58,31 @@ describe("lifecycle actions", () => {
     expect(res.body).toMatchObject({ type: "tool_call", data: { tool: "grep", args: { q: "x" }, result: 3 } });
     expect((await get(`/sessions/${s.id}`)).body.metadata.toolsUsed).toEqual(["grep"]);
   });
+
+  it("keeps an If-Match taken before a new tool's first call: toolsUsed moves without the version", async () => {
+    const s = await create({ metadata: { owner: "ada" } });
+    const before = await get(`/sessions/${s.id}`);
+    await post(`/sessions/${s.id}/tool-calls`, { tool: "grep", args: {} });
+    await post(`/sessions/${s.id}/tool-calls`, { tool: "bash", args: {} });
+    const after = await get(`/sessions/${s.id}`);
+    expect(after.body).toMatchObject({ version: before.body.version, updated_at: before.body.updated_at, metadata: { owner: "ada", toolsUsed: ["grep", "bash"] } });
+    expect(after.headers.etag).toBe(before.headers.etag);
+    // A merge patch of metadata, made against the version read before the calls, keeps both tools.
+    const patched = await server.json({
+      method: "PATCH",
+      url: `/sessions/${s.id}`,
+      body: { task: "review", metadata: { reviewer: "lin" } },
+      headers: { "if-match": String(before.headers.etag), "content-type": "application/merge-patch+json" },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ task: "review", version: before.body.version + 1, metadata: { owner: "ada", reviewer: "lin", toolsUsed: ["grep", "bash"] } });
+    // A caller's metadata never rewrites the list; a stale If-Match is still refused.
+    const replaced = await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { metadata: { toolsUsed: [] } } });
+    expect(replaced.body.metadata).toEqual({ toolsUsed: ["grep", "bash"] });
+    const stale = await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { task: "again" }, headers: { "if-match": String(before.headers.etag) } });
+    expect(stale.status).toBe(412);
+    expect(stale.body.error.code).toBe("version_conflict");
+  });
 });
 
 describe("events", () => {
