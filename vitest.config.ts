@@ -18,6 +18,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // Every answer an in-process server sends is checked against its /openapi.json (test/contract/setup.ts).
+    setupFiles: ["test/contract/setup.ts"],
     projects: [
       { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"] } },
       // The same suites with the test server on PostgreSQL (test/server/harness.ts reads the variable).

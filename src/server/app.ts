@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { pino } from "pino";
 import { type Config, SessiondError, dataPaths } from "../core/index.js";
 import type { SessionManager } from "../engine/index.js";
-import { LiveSessions } from "../drivers/index.js";
+import { LiveSessions, type SessionDriver, defaultDrivers } from "../drivers/index.js";
 import { AutoRecovery } from "../drivers/auto-recover.js";
 import { adoptLegacyWorkspaces } from "../drivers/workspace.js";
 import type { Store } from "../store/index.js";
@@ -58,6 +58,14 @@ export interface BuildAppOptions {
   readonly hostEnv?: Readonly<Record<string, string | undefined>>;
   /** The time the failed-authentication windows (`authFailureWindowMs`) count by. @default Date.now */
   readonly clock?: () => number;
+  /**
+   * Drivers of modes this build does not ship, registered after the built-in ones (a kind taken
+   * twice throws). `sessiond serve` passes config `driverModules`' drivers. See docs/drivers.md.
+   * @default []
+   * @example
+   * const app = await buildApp({ config, manager, drivers: [calcDriver] });
+   */
+  readonly drivers?: readonly SessionDriver[];
 }
 
 /** Parts of a built app that its owner (serve, tests) reaches for. */
@@ -169,7 +177,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   const metrics = options.metrics ?? new ServerMetrics();
   metrics.attach(app, manager);
-  await registerOpenApi(app, PACKAGE_VERSION);
+  await registerOpenApi(app, PACKAGE_VERSION, config);
 
   const workspaces = new Workspaces(dataPaths(config).workspaces, config.maxArtifactBytes);
   const unsubscribe = manager.bus.subscribe((change) => {
@@ -177,7 +185,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     workspaces.remove(change.session).catch((err: unknown) => app.log.error({ err, session: change.session.id }, "could not delete a workspace"));
   });
   const retention = new RetentionJob(manager, config, app.log);
-  const live = new LiveSessions({ manager, config, log: app.log, hostEnv: options.hostEnv ?? process.env, workspace: (s) => workspaces.ensure(s) });
+  const drivers = defaultDrivers(config, app.log, manager);
+  for (const driver of options.drivers ?? []) drivers.register(driver);
+  const live = new LiveSessions({ manager, config, drivers, log: app.log, hostEnv: options.hostEnv ?? process.env, workspace: (s) => workspaces.ensure(s) });
   // Before any request: a data dir from before names were unique per agent_id has its agents'
   // workspaces under their bare names, where another namespace's session of that name would find them.
   await adoptLegacyWorkspaces(config, (name) => manager.find(name));

@@ -45,6 +45,20 @@ export const CheckpointParams = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Request headers as documented (the routes parse them: etag.ts, the streams' cursors). Not
+ * validated by Fastify (see typeboxValidatorCompiler).
+ */
+export const IfMatchHeaders = Type.Object({
+  "If-Match": Type.Optional(Type.String({ description: 'apply only if the session is at this version: its ETag (`W/"3"`), a list of them, or `*`; 412 when it has moved on' })),
+});
+export const IfNoneMatchHeaders = Type.Object({
+  "If-None-Match": Type.Optional(Type.String({ description: "the ETag you hold: 304 when the session is still at that version" })),
+});
+export const LastEventIdHeaders = Type.Object({
+  "Last-Event-ID": Type.Optional(Type.String({ description: "the `id:` of the last SSE message received; EventSource sends it when it reconnects, and it wins over the URL's starting point" })),
+});
+
 const sessionType = indexedText({ description: "seed 003's name for `type` (conversation, development, task, batch…)" });
 
 /** POST /sessions/: the engine's create input, `session_type` as an alias of `type`. */
@@ -326,6 +340,28 @@ export const StatsWire = Type.Object({
   average_duration_ms: Type.Number(),
 });
 
+/** An exec's result, as answered and as its `exec` event holds it (src/drivers/exec-result.ts). */
+export const ExecResultWire = Type.Object(
+  {
+    exec_id: Type.String(),
+    seq: Type.Integer({ description: "the seq of its exec event" }),
+    input: Type.String(),
+    stdout: Type.String({ description: "UTF-8 text; U+FFFD where bytes were invalid or NUL (then stdout_base64 holds the exact bytes)" }),
+    stderr: Type.String(),
+    stdout_base64: Type.Optional(Type.String({ contentEncoding: "base64" })),
+    stderr_base64: Type.Optional(Type.String({ contentEncoding: "base64" })),
+    exit_code: nullable(Type.Integer({ description: "null when killed by a signal or the process died under it" })),
+    status: Type.Union([Type.Literal("ok"), Type.Literal("error"), Type.Literal("timeout"), Type.Literal("interrupted")]),
+    started_at: Type.String({ format: "date-time" }),
+    duration_ms: Type.Number(),
+    truncated: Type.Boolean({ description: "output was cut at maxExecOutputBytes (or to fit the event size limit)" }),
+    process_exited: Type.Optional(Type.Literal(true, { description: "the session's process ended during this exec" })),
+    pid: Type.Optional(nullable(Type.Integer({ description: "background: true only: the job's pid" }))),
+    log_path: Type.Optional(Type.String({ description: "background: true only: the job's log file" })),
+  },
+  { $id: "ExecResult" },
+);
+
 /** The one error shape. */
 export const ErrorWire = Type.Object(
   {
@@ -338,16 +374,5 @@ export const ErrorWire = Type.Object(
   { $id: "Error", description: "every error has this shape" },
 );
 
-/** Response schemas of a route: its success shapes plus the one error shape for 4xx and 5xx. */
-export function responses(success: Record<number, TSchema | null>): Record<string, TSchema> {
-  const out: Record<string, TSchema> = {};
-  for (const [status, schema] of Object.entries(success)) {
-    out[status] = schema ?? Type.Null({ description: "no content" });
-  }
-  out["4xx"] = Type.Ref("Error");
-  out["5xx"] = Type.Ref("Error");
-  return out;
-}
-
 /** The schemas referenced by `$ref` above, registered once with app.addSchema. */
-export const SHARED_SCHEMAS: readonly TObject[] = [SessionWire, EventWire, CheckpointWire, ErrorWire];
+export const SHARED_SCHEMAS: readonly TObject[] = [SessionWire, EventWire, CheckpointWire, ExecResultWire, ErrorWire];

@@ -13,6 +13,10 @@ import { UNSTORED_TEXT, errors, findTextFault, validate } from "../core/index.js
  * be written plainly (see {@link assertPlainNumbers}).
  */
 export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+  // Header schemas document what a route reads (If-Match…); the route parses each one itself,
+  // naming the header when it is malformed (etag.ts), and Fastify hands this compiler a copy
+  // with the names lower-cased and TypeBox's markers dropped, which TypeBox cannot compile.
+  if (httpPart === "headers") return (input: unknown) => ({ value: input });
   const check = TypeCompiler.Compile(schema);
   const convert = httpPart !== "body";
   return (input: unknown) => {

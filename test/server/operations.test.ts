@@ -72,7 +72,7 @@ describe("OpenAPI and docs", () => {
     expect(res.status).toBe(200);
     const doc = res.body;
     expect(doc.openapi).toBe("3.1.0");
-    expect(doc.components.securitySchemes.bearer).toEqual({ type: "http", scheme: "bearer" });
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" });
     const paths = Object.keys(doc.paths);
     for (const path of [
       "/sessions",
@@ -100,7 +100,7 @@ describe("OpenAPI and docs", () => {
     ]) {
       expect(paths, path).toContain(path);
     }
-    expect(paths).toContain("/sessions/{id}/artifacts/{category}/{*}");
+    expect(paths).toContain("/sessions/{id}/artifacts/{category}/{path}");
     const patch = doc.paths["/sessions/{id}"].patch;
     expect(Object.keys(patch.requestBody.content).sort()).toEqual(["application/json", "application/merge-patch+json", "application/x-www-form-urlencoded"]);
     expect(doc.paths["/sessions"].get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(["agent_id", "status", "limit", "cursor", "created_after"]));

@@ -3,7 +3,8 @@ import { Type } from "@sinclair/typebox";
 import { UNSTORED_TEXT } from "../../core/index.js";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { ARTIFACT_CATEGORIES, type ArtifactEntry, MAX_LISTING, artifactStream } from "../workspaces/index.js";
-import { SessionParams, responses } from "../schemas.js";
+import { SessionParams } from "../schemas.js";
+import { HEADER, NO_CONTENT, json, responses } from "../responses.js";
 import { discardRestOfBody } from "../discard-body.js";
 import { type ServerContext, sendJson, sessionFor } from "../server-context.js";
 import { arrayJson, toJson } from "../wire.js";
@@ -11,7 +12,7 @@ import { arrayJson, toJson } from "../wire.js";
 const Category = Type.Union(ARTIFACT_CATEGORIES.map((c) => Type.Literal(c)));
 const CategoryParams = Type.Object({ id: SessionParams.properties.id, category: Category }, { additionalProperties: false });
 const PathParams = Type.Object(
-  { id: SessionParams.properties.id, category: Category, "*": Type.String({ minLength: 1, description: "the artifact's path inside the category" }) },
+  { id: SessionParams.properties.id, category: Category, "*": Type.String({ minLength: 1, description: "the artifact's path inside the category, e.g. `notes/plan.md` (`notes%2Fplan.md` as generated clients encode it)" }) },
   // A path is never stored: artifactSegments refuses NUL itself, naming `path`.
   { additionalProperties: false, [UNSTORED_TEXT]: true },
 );
@@ -24,6 +25,10 @@ const EntryWire = Type.Object({
   content_type: Type.Optional(Type.String()),
 });
 const Listing = Type.Array(EntryWire);
+/** A listing as answered: `X-Truncated` when it stopped at its cap. */
+const LISTING = json(Listing, "the entries, depth first", { "X-Truncated": HEADER.truncated });
+/** An upload's body, as documented: any bytes (the route reads the raw stream itself). */
+const UPLOAD_BODY = { content: { "application/octet-stream": { schema: { type: "string", contentMediaType: "application/octet-stream" } }, "*/*": { schema: {} } } };
 
 /**
  * `/sessions/{id}/artifacts`: the session's workspace (seed 002's categorized sandbox). Files
@@ -47,11 +52,12 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
     "/",
     {
       schema: {
+        operationId: "listArtifacts",
         summary: "List a session's artifacts",
         description: `Every file and folder in the five categories (${ARTIFACT_CATEGORIES.join(", ")}), depth first, at most ${MAX_LISTING}.`,
         tags: ["artifacts"],
         params: SessionParams,
-        response: responses({ 200: Listing }),
+        response: responses({ 200: LISTING }),
       },
     },
     async (request, reply) => {
@@ -62,7 +68,7 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
 
   app.get(
     "/:category",
-    { schema: { summary: "List one category", tags: ["artifacts"], params: CategoryParams, response: responses({ 200: Listing }) } },
+    { schema: { operationId: "listArtifactCategory", summary: "List one category", tags: ["artifacts"], params: CategoryParams, response: responses({ 200: LISTING }) } },
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
       return sendListing(reply, await workspaces.list(session, request.params.category));
@@ -73,11 +79,18 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
     "/:category/*",
     {
       schema: {
+        operationId: "downloadArtifact",
         summary: "Download an artifact",
         description: "Streams the file with its media type; a folder answers its listing (JSON).",
         tags: ["artifacts"],
         params: PathParams,
-        response: responses({ 200: { description: "the file's bytes, or a folder's listing" } as never }),
+        response: responses({
+          200: {
+            description: "the file's bytes with its media type (from its extension; `application/octet-stream` when unknown), or a folder's listing as JSON",
+            types: ["*/*"],
+            headers: { "Last-Modified": { description: "the file's modification time", schema: Type.String() } },
+          },
+        }),
       },
     },
     async (request, reply) => {
@@ -98,12 +111,14 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
     "/:category/*",
     {
       schema: {
+        operationId: "uploadArtifact",
         summary: "Upload an artifact",
         description: "Streams the body (any content type) into the file, creating folders on the way and replacing a file already there. 201 when new, 200 when replaced.",
         tags: ["artifacts"],
         params: PathParams,
-        response: responses({ 200: EntryWire, 201: EntryWire }),
+        response: responses({ 200: json(EntryWire, "the file replaced"), 201: json(EntryWire, "the file created") }, [409]),
       },
+      config: { documentedInput: { body: UPLOAD_BODY } },
     },
     async (request, reply) => {
       const body = request.body instanceof Readable ? request.body : Readable.from([]);
@@ -122,7 +137,16 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
 
   app.delete(
     "/:category/*",
-    { schema: { summary: "Delete an artifact", description: "A file, or a folder with its contents.", tags: ["artifacts"], params: PathParams, response: responses({ 204: null }) } },
+    {
+      schema: {
+        operationId: "deleteArtifact",
+        summary: "Delete an artifact",
+        description: "A file, or a folder with its contents.",
+        tags: ["artifacts"],
+        params: PathParams,
+        response: responses({ 204: NO_CONTENT }),
+      },
+    },
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
       await workspaces.delete(session, request.params.category, request.params["*"]);

@@ -1,8 +1,17 @@
+import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { SessiondError, errors } from "../../core/index.js";
 import { type StreamServices, type TerminalShare, optionalInt, optionalString } from "../../events/feeds/index.js";
 import { assertMayReadExecIo, principalParticipants } from "../auth/index.js";
+import { SessionParams } from "../schemas.js";
+import { responses, websocketUpgrade } from "../responses.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
+
+/** The attach query as documented (read by the pre-upgrade checks below). */
+const AttachQueryDoc = Type.Object({
+  role: Type.Optional(Type.Union([Type.Literal("driver"), Type.Literal("observer")], { description: "driver (default) types and resizes; observers watch" })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, description: "replay the terminal from this byte (416 outside the replay held)" })),
+});
 
 interface AttachPlan {
   readonly share: TerminalShare;
@@ -25,10 +34,16 @@ export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
     method: "GET",
     url: "/attach",
     schema: {
+      operationId: "attach",
       summary: "Attach to a live shell's terminal (WebSocket)",
-      description: "Binary frames are terminal bytes both ways; JSON text frames resize and take over. Roles: ?role=driver|observer. See docs/streams.md.",
+      description:
+        "Binary frames are terminal bytes both ways; JSON text frames resize and take over. Roles: ?role=driver|observer. " +
+        "A request without the upgrade is a 400. See docs/streams.md.",
       tags: ["streams"],
+      params: SessionParams,
+      response: responses({ 101: websocketUpgrade("binary frames carry the terminal's bytes; a late joiner gets the replay first") }, [409, 416]),
     },
+    config: { documentedInput: { querystring: AttachQueryDoc } },
     preHandler: async (request) => {
       const { id } = request.params as { id: string };
       const raw = request.query as Record<string, unknown>;

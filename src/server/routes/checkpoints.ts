@@ -1,11 +1,13 @@
+import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { assertOwnFields } from "../auth/index.js";
 import { expectedVersion } from "../etag.js";
-import { CheckpointBody, CheckpointParams, ForkBody, SessionParams, VersionBody, responses } from "../schemas.js";
+import { CheckpointBody, CheckpointParams, ForkBody, IfMatchHeaders, SessionParams, VersionBody } from "../schemas.js";
+import { HEADER, SESSION, SESSION_CREATED, json, responses } from "../responses.js";
 import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
 import { arrayJson, toJson } from "../wire.js";
 
-const CHECKPOINT = { $ref: "Checkpoint" } as never;
+const CHECKPOINT = Type.Ref("Checkpoint");
 
 /**
  * `/sessions/{id}/checkpoints`: record, list and read checkpoints; restore one (rewinds context
@@ -18,12 +20,14 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
     "/",
     {
       schema: {
+        operationId: "createCheckpoint",
         summary: "Record a checkpoint",
         description: "Captures the session's context, status and iterations now, with your `data` and `label`; `data` becomes the session's `checkpoint`.",
         tags: ["checkpoints"],
         params: SessionParams,
+        headers: IfMatchHeaders,
         body: CheckpointBody,
-        response: responses({ 201: CHECKPOINT }),
+        response: responses({ 201: json(CHECKPOINT, "the checkpoint recorded", { Location: HEADER.location }) }, [409, 412, 422]),
       },
     },
     async (request, reply) => {
@@ -44,11 +48,12 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
     "/",
     {
       schema: {
+        operationId: "listCheckpoints",
         summary: "List checkpoints",
         description: "Oldest first, as a JSON array.",
         tags: ["checkpoints"],
         params: SessionParams,
-        response: responses({ 200: { type: "array", items: CHECKPOINT } as never }),
+        response: responses({ 200: Type.Array(CHECKPOINT) }),
       },
     },
     async (request, reply) => {
@@ -59,7 +64,7 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
 
   app.get(
     "/:cid",
-    { schema: { summary: "Get a checkpoint", tags: ["checkpoints"], params: CheckpointParams, response: responses({ 200: CHECKPOINT }) } },
+    { schema: { operationId: "getCheckpoint", summary: "Get a checkpoint", tags: ["checkpoints"], params: CheckpointParams, response: responses({ 200: CHECKPOINT }) } },
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
       return sendJson(reply, toJson(await manager.getCheckpoint(session.id, request.params.cid)));
@@ -70,12 +75,14 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
     "/:cid/restore",
     {
       schema: {
+        operationId: "restore",
         summary: "Restore a checkpoint",
         description: "Rewinds context and iterations to the checkpoint and appends a `restore` event; history is kept. A finished session cannot be restored: fork it.",
         tags: ["checkpoints"],
         params: CheckpointParams,
+        headers: IfMatchHeaders,
         body: VersionBody,
-        response: responses({ 200: { $ref: "Session" } as never }),
+        response: responses({ 200: SESSION }, [409, 412, 422]),
       },
     },
     async (request, reply) => {
@@ -89,12 +96,13 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
     "/:cid/fork",
     {
       schema: {
+        operationId: "fork",
         summary: "Fork from a checkpoint",
         description: "A new active session with the source's settings and the checkpoint's context and iterations; `parent` names the source.",
         tags: ["checkpoints"],
         params: CheckpointParams,
         body: ForkBody,
-        response: responses({ 201: { $ref: "Session" } as never }),
+        response: responses({ 201: SESSION_CREATED }, [409, 422]),
       },
     },
     async (request, reply) => {

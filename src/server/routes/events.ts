@@ -1,9 +1,11 @@
+import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { type EventQuery, errors } from "../../core/index.js";
 import { withoutExecIo } from "../../drivers/index.js";
 import { mayReadExecIo } from "../auth/index.js";
 import { expectedVersion } from "../etag.js";
-import { EventBody, EventListQuery, SessionParams, responses } from "../schemas.js";
+import { EventBody, EventListQuery, IfMatchHeaders, SessionParams } from "../schemas.js";
+import { PAGE_HEADERS, json, responses } from "../responses.js";
 import { type ServerContext, sendJson, sessionFor, setNextPage } from "../server-context.js";
 import { arrayJson, toJson } from "../wire.js";
 
@@ -22,13 +24,15 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = as
     "/",
     {
       schema: {
+        operationId: "appendEvent",
         summary: "Append an event",
         description:
           "Any type except those the session's own operations record (start, pause, iteration, checkpoint…). Answered once durable.",
         tags: ["events"],
         params: SessionParams,
+        headers: IfMatchHeaders,
         body: EventBody,
-        response: responses({ 201: { $ref: "Event" } as never }),
+        response: responses({ 201: json(Type.Ref("Event"), "the event recorded") }, [409, 412, 422]),
       },
     },
     async (request, reply) => {
@@ -43,6 +47,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = as
     "/",
     {
       schema: {
+        operationId: "listEvents",
         summary: "List events",
         description:
           "Oldest first (`order=desc` for newest first), as a JSON array. `after_seq`/`to_seq` bound the seq range, `type` (repeatable) filters. " +
@@ -51,7 +56,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = as
         tags: ["events"],
         params: SessionParams,
         querystring: EventListQuery,
-        response: responses({ 200: { type: "array", items: { $ref: "Event" } } as never }),
+        response: responses({ 200: json(Type.Array(Type.Ref("Event")), "a page of events", PAGE_HEADERS) }),
       },
     },
     async (request, reply) => {

@@ -4,7 +4,8 @@ import type { FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify
 import { type Config, type Session, SessiondError, errors } from "../../core/index.js";
 import { LiveInfoSchema, LiveStartSchema, type StartInput, assertModeEnabled } from "../../drivers/index.js";
 import { type Principal, assertMayReadExecIo, assertOwnFields, canSee, ownerDefaults } from "../auth/index.js";
-import { SessionParams, responses } from "../schemas.js";
+import { SessionParams } from "../schemas.js";
+import { HEADER, SESSION, json, responses } from "../responses.js";
 import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
 import { liveWorkRoutes } from "./live-work.js";
 
@@ -72,7 +73,12 @@ const LogsQuery = Type.Object(
   { additionalProperties: false },
 );
 
-const ExecResultWire = Type.Object({}, { additionalProperties: true, description: "an exec result: exec_id, seq, input, stdout, stderr, exit_code, status, started_at, duration_ms, truncated" });
+
+const EXEC_RESULT = json(Type.Ref("ExecResult"), "the exec's result, once it has finished");
+const EXEC_SUBMITTED = json(
+  Type.Object({ exec_id: Type.String(), state: Type.Union([Type.Literal("queued"), Type.Literal("running"), Type.Literal("finished")]) }),
+  "`wait: false`: the exec was accepted; GET /sessions/{id}/execs/{exec_id} for its result",
+);
 
 /** The command of an exec body. @throws validation naming `input` */
 function commandOf(body: Static<typeof ExecBody>): string {
@@ -116,13 +122,14 @@ export const seedSessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }
     "/start",
     {
       schema: {
+        operationId: "startLiveSession",
         summary: "Start a live session (seed 000)",
         description:
           "`mode` is the session kind. A mode's own options sit beside it: `interpreter` (python), `model`, `base_url`, `api_key` (llm); another mode's option is a 400 naming it. " +
           "400 listing the enabled modes when `mode` is unknown or off; 400 naming `api_key` for an llm session with no key for its endpoint; 429 past maxLiveSessions; 501 `target_unavailable` for `server: \"ssm\"`.",
         tags,
         body: SeedStartBody,
-        response: responses({ 201: Type.Object({ id: Type.String(), startedAt: Type.String() }) }),
+        response: responses({ 201: json(Type.Object({ id: Type.String(), startedAt: Type.String({ format: "date-time" }) }), "the session started", { Location: HEADER.location }) }, [409, 422, 501]),
       },
     },
     async (request, reply) => {
@@ -137,11 +144,12 @@ export const seedSessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }
     "/list",
     {
       schema: {
+        operationId: "listLiveSessions",
         summary: "List the live sessions (seed 000)",
         description:
           "Each is seed 000's `{id, mode, server, state}` — `state` what the session keeps across execs (its process's status, cwd, paused, running and queued execs) — followed by more fields. An agent token sees its own sessions only.",
         tags,
-        response: responses({ 200: Type.Array(LiveInfoSchema, { description: "the live sessions of this server" }) }),
+        response: responses({ 200: json(Type.Array(LiveInfoSchema), "the live sessions of this server") }),
       },
     },
     async (request, reply) => {
@@ -156,13 +164,32 @@ export const seedSessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }
 
   app.post(
     "/:id/exec",
-    { schema: { summary: "Run a command (seed 000)", description: "Execs queue in order behind a running one. 409 unless the session is live.", tags, params: SessionParams, body: ExecBody, response: responses({ 200: ExecResultWire }) } },
+    {
+      schema: {
+        operationId: "execLive",
+        summary: "Run a command (seed 000)",
+        description: "Execs queue in order behind a running one. 409 unless the session is live.",
+        tags,
+        params: SessionParams,
+        body: ExecBody,
+        response: responses({ 200: EXEC_RESULT, 202: EXEC_SUBMITTED }, [409]),
+      },
+    },
     async (request, reply) => execRoute(ctx, request, request.params.id, request.body, reply),
   );
 
   app.post(
     "/:id/stop",
-    { schema: { summary: "Stop a live session (seed 000)", description: "Kills its process group; the session becomes completed. 409 when it has already ended.", tags, params: SessionParams } },
+    {
+      schema: {
+        operationId: "stopLiveSession",
+        summary: "Stop a live session (seed 000)",
+        description: "Kills its process group; the session becomes completed. 409 when it has already ended.",
+        tags,
+        params: SessionParams,
+        response: responses({ 200: SESSION }, [409, 422]),
+      },
+    },
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
       return sendSession(reply, await live.stop(session.id));
@@ -174,11 +201,13 @@ export const seedSessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }
     {
       config: { readsExecIo: true },
       schema: {
+        operationId: "liveLogs",
         summary: "Past execs (seed 000)",
         description: "Oldest first; `since` is a seq or an ISO time. For tokens that may read the session's exec input and output (docs/api.md, \"What a token may read\").",
         tags,
         params: SessionParams,
         querystring: LogsQuery,
+        response: responses({ 200: Type.Array(Type.Ref("ExecResult")) }),
       },
     },
     async (request, reply) => {
@@ -201,13 +230,14 @@ export const execActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
     "/exec",
     {
       schema: {
+        operationId: "exec",
         summary: "Run a command in a live session",
         description:
           "An exec sent while another runs follows the session's exec_policy: queue (in order), reject (409 session_busy) or interrupt. 409 unless the session is live. `wait: false` answers 202 at once.",
         tags,
         params: SessionParams,
         body: ExecBody,
-        response: responses({ 200: ExecResultWire, 202: Type.Object({ exec_id: Type.String(), state: Type.String() }) }),
+        response: responses({ 200: EXEC_RESULT, 202: EXEC_SUBMITTED }, [409]),
       },
     },
     async (request, reply) => execRoute(ctx, request, request.params.id, request.body, reply),
@@ -215,7 +245,15 @@ export const execActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
 
   app.post(
     "/interrupt",
-    { schema: { summary: "Interrupt the running exec (Ctrl-C)", tags, params: SessionParams, response: responses({ 200: Type.Object({ interrupted: Type.Boolean(), exec_id: Type.Union([Type.String(), Type.Null()]) }) }) } },
+    {
+      schema: {
+        operationId: "interrupt",
+        summary: "Interrupt the running exec (Ctrl-C)",
+        tags,
+        params: SessionParams,
+        response: responses({ 200: Type.Object({ interrupted: Type.Boolean(), exec_id: Type.Union([Type.String(), Type.Null()]) }) }, [409]),
+      },
+    },
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
       return sendJson(reply, JSON.stringify(await live.interrupt(session.id)));
@@ -224,7 +262,16 @@ export const execActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
 
   app.post(
     "/stop",
-    { schema: { summary: "Stop a live session", description: "Kills its process group; the session becomes completed. 409 when it has already ended.", tags, params: SessionParams } },
+    {
+      schema: {
+        operationId: "stop",
+        summary: "Stop a live session",
+        description: "Kills its process group; the session becomes completed. 409 when it has already ended.",
+        tags,
+        params: SessionParams,
+        response: responses({ 200: SESSION }, [409, 422]),
+      },
+    },
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
       return sendSession(reply, await live.stop(session.id));

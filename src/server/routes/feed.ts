@@ -1,8 +1,20 @@
+import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import { type FeedFilter, SseSink, type StreamServices, WebSocketSink, optionalString, parseFeedAfter } from "../../events/feeds/index.js";
 import { mayReadExecIo } from "../auth/index.js";
+import { LastEventIdHeaders } from "../schemas.js";
+import { eventStream, responses, websocketUpgrade } from "../responses.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
 import { refuseClientFrames } from "./ws-frames.js";
+
+/** The feed's query as documented (planFeed reads it, for SSE and WebSocket alike). */
+const FeedQueryDoc = Type.Object({
+  session: Type.Optional(Type.String({ description: "comma-separated session ids or names (default all)" })),
+  type: Type.Optional(Type.String({ description: "comma-separated event types" })),
+  kind: Type.Optional(Type.String({ description: "comma-separated session kinds (agent, shell…)" })),
+  agent_id: Type.Optional(Type.String({ description: "comma-separated agent ids" })),
+  after: Type.Optional(Type.Integer({ minimum: 0, description: "a global position: also send the recorded events past it, then live ones" })),
+});
 
 interface FeedPlan {
   readonly filter: FeedFilter;
@@ -21,10 +33,17 @@ export const feedRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Strea
     method: "GET",
     url: "/",
     schema: {
+      operationId: "feed",
       summary: "Follow every session's events (SSE, or WebSocket on upgrade)",
       description: "Filters: session, type, kind, agent_id (comma-separated). Resume with after or Last-Event-ID. See docs/streams.md.",
       tags: ["streams"],
+      headers: LastEventIdHeaders,
+      response: responses({
+        101: websocketUpgrade("the same messages as JSON text frames"),
+        200: eventStream("every visible session's events (`event`), and `ready` once the backlog is sent; each `id:` is the event's global position"),
+      }, [404]),
     },
+    config: { documentedInput: { querystring: FeedQueryDoc } },
     preHandler: async (request) => {
       plans.set(request, await planFeed(ctx, request));
     },

@@ -1,7 +1,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { SessiondError } from "../../core/index.js";
-import { responses } from "../schemas.js";
+import { responses } from "../responses.js";
 import { type ServerContext, sendJson } from "../server-context.js";
 
 const Status = Type.Object({ status: Type.String() });
@@ -13,13 +13,13 @@ const Status = Type.Object({ status: Type.String() });
 export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext; isClosing: () => boolean }> = async (app, { ctx, isClosing }) => {
   app.get(
     "/healthz",
-    { config: { public: true, rateLimit: false }, schema: { summary: "Liveness", tags: ["operations"], response: responses({ 200: Status }) } },
+    { config: { public: true, rateLimit: false }, schema: { operationId: "health", summary: "Liveness", tags: ["operations"], response: responses({ 200: Status }) } },
     async (_request, reply) => sendJson(reply, '{"status":"ok"}'),
   );
 
   app.get(
     "/readyz",
-    { config: { public: true, rateLimit: false }, schema: { summary: "Readiness", tags: ["operations"], response: responses({ 200: Status }) } },
+    { config: { public: true, rateLimit: false }, schema: { operationId: "ready", summary: "Readiness", tags: ["operations"], response: responses({ 200: Status }) } },
     async (_request, reply) => {
       if (isClosing()) throw new SessiondError("shutting_down");
       if (ctx.manager.isClosed) throw new SessiondError("closed");

@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import { ImportRequestSchema } from "../../core/index.js";
 import { type SessionFiles, type SessionImport, readSessionFiles } from "../../engine/index.js";
 import { assertAdmin } from "../auth/index.js";
-import { responses } from "../schemas.js";
+import { responses } from "../responses.js";
 import { type ServerContext, sendJson } from "../server-context.js";
 
 const ImportResult = Type.Object({ id: Type.String(), name: Type.String(), imported: Type.Boolean() });
@@ -19,15 +19,16 @@ export const importRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = a
     "/sessions",
     {
       schema: {
+        operationId: "importSession",
         summary: "Import a session with its history",
         description:
           "Stores a session with its original id, timestamps, status, events (seq 1, 2, 3… with no gap) and checkpoints; " +
           "or reads one session's files as `sessiond import` sends them, `{layout, files: [{name, content, mtime?}]}`: seed 004's session.json (layout `sessions`) " +
           "or seed 000's meta.json with 01-exec.json, 02-exec.json… (layout `activity`; docs/import-export.md). A wrong field names the file and the field (`files.1.content.exitCode`). " +
           "Idempotent by id (200, `imported: false`, when it exists). A live kind (shell…) that was active or paused comes in as crashed: no process runs it. Admin only.",
-        tags: ["sessions"],
+        tags: ["import"],
         body: ImportRequestSchema,
-        response: responses({ 200: ImportResult, 201: ImportResult }),
+        response: responses({ 200: ImportResult, 201: ImportResult }, [409, 422]),
       },
     },
     async (request, reply) => {

@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { UNSTORED_TEXT } from "../../core/index.js";
 import { ExecPolicySchema } from "../../drivers/index.js";
-import { SessionParams, responses } from "../schemas.js";
+import { SessionParams } from "../schemas.js";
+import { responses } from "../responses.js";
 import { assertMayReadExecIo } from "../auth/index.js";
 import { type ServerContext, sendJson, sessionFor } from "../server-context.js";
 
@@ -47,7 +48,7 @@ const ExecState = Type.Object(
   {
     exec_id: Type.String(),
     state: Type.Union([Type.Literal("queued"), Type.Literal("running"), Type.Literal("finished")]),
-    result: Type.Optional(Type.Object({}, { additionalProperties: true, description: "the exec result, once finished" })),
+    result: Type.Optional(Type.Ref("ExecResult", { description: "the exec result, once finished" })),
   },
   { additionalProperties: false },
 );
@@ -73,6 +74,7 @@ export const liveWorkRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
     "/execs/:exec_id",
     {
       schema: {
+        operationId: "getExec",
         summary: "One exec: queued, running or finished (with its result)",
         description:
           "For execs sent with `wait: false`. 404 for an exec this server does not know (finished ones are kept for a while; all are in the logs). " +
@@ -94,12 +96,13 @@ export const liveWorkRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
     "/execs/:exec_id/stdin",
     {
       schema: {
+        operationId: "sendStdin",
         summary: "Send stdin to a running exec",
         description: "The exec must have been sent with `stdin: true`. 409 exec_not_running when it is queued, finished, or reads /dev/null.",
         tags,
         params: ExecParams,
         body: StdinBody,
-        response: responses({ 200: Type.Object({ exec_id: Type.String(), bytes: Type.Integer() }) }),
+        response: responses({ 200: Type.Object({ exec_id: Type.String(), bytes: Type.Integer() }) }, [409]),
       },
     },
     async (request, reply) => {
@@ -113,11 +116,12 @@ export const liveWorkRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
       `/execs/:exec_id/${how}`,
       {
         schema: {
+          operationId: how === "interrupt" ? "interruptExec" : "killExec",
           summary: how === "interrupt" ? "Interrupt one running exec (Ctrl-C)" : "Kill one running exec (SIGKILL to its process group)",
           description: "Only that command: the session, its state and queued execs stay. Its result has status interrupted. 409 exec_not_running when it is queued or finished.",
           tags,
           params: ExecParams,
-          response: responses({ 200: Type.Object({ exec_id: Type.String(), signalled: Type.Boolean() }) }),
+          response: responses({ 200: Type.Object({ exec_id: Type.String(), signalled: Type.Boolean() }) }, [409]),
         },
       },
       async (request, reply) => {
@@ -131,11 +135,12 @@ export const liveWorkRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
     "/processes",
     {
       schema: {
+        operationId: "listProcesses",
         summary: "The session's processes besides its shell",
         description: "Background jobs (started with `background: true` or `&`) and whatever runs now; all are killed at stop.",
         tags,
         params: SessionParams,
-        response: responses({ 200: Type.Array(ProcessWire) }),
+        response: responses({ 200: Type.Array(ProcessWire) }, [409]),
       },
     },
     async (request, reply) => {
@@ -148,12 +153,13 @@ export const liveWorkRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
     "/processes/:pid/kill",
     {
       schema: {
+        operationId: "killProcess",
         summary: "Signal one of the session's processes",
         description: "Its whole process group when it leads one (a background job). 404 when the pid is not one of the session's.",
         tags,
         params: ProcessParams,
         body: Type.Optional(KillBody),
-        response: responses({ 200: Type.Object({ pid: Type.Integer(), signal: Type.String() }) }),
+        response: responses({ 200: Type.Object({ pid: Type.Integer(), signal: Type.String() }) }, [409]),
       },
     },
     async (request, reply) => {
@@ -166,12 +172,13 @@ export const liveWorkRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
     "/exec-policy",
     {
       schema: {
+        operationId: "setExecPolicy",
         summary: "Set what an exec sent while another runs does",
         description: "queue (default: in order), reject (409 session_busy) or interrupt (the running one). Kept in runtime_metadata.exec_policy.",
         tags,
         params: SessionParams,
         body: PolicyBody,
-        response: responses({ 200: PolicyBody }),
+        response: responses({ 200: PolicyBody }, [409]),
       },
     },
     async (request, reply) => {
@@ -184,12 +191,13 @@ export const liveWorkRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
     "/lifetime",
     {
       schema: {
+        operationId: "extendLifetime",
         summary: "Extend the session's lifetime",
         description: "Moves the end set by maxLifetimeMs out by extend_ms (at most maxLifetimeMs per call). Time spent paused does not count either.",
         tags,
         params: SessionParams,
         body: LifetimeBody,
-        response: responses({ 200: Type.Object({ lifetime_ends_at: Type.Union([Type.String(), Type.Null()]) }) }),
+        response: responses({ 200: Type.Object({ lifetime_ends_at: Type.Union([Type.String(), Type.Null()]) }) }, [409]),
       },
     },
     async (request, reply) => {

@@ -1,6 +1,8 @@
+import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { SessiondError } from "../../core/index.js";
 import type { ServerMetrics } from "../metrics.js";
+import { responses } from "../responses.js";
 
 /**
  * `/metrics`: Prometheus text exposition of the server's registry, for admin and reader tokens
@@ -11,7 +13,13 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<{ metrics: ServerMetrics }
     "/",
     {
       config: { rateLimit: false },
-      schema: { summary: "Prometheus metrics", tags: ["operations"], response: { 200: { type: "string", description: "text/plain; version=0.0.4" } } },
+      schema: {
+        operationId: "metricsText",
+        summary: "Prometheus metrics",
+        description: "The Prometheus text exposition format 0.0.4; for admin and reader tokens.",
+        tags: ["operations"],
+        response: responses({ 200: { description: "the metrics", types: ["text/plain; version=0.0.4"], schema: Type.String() } }),
+      },
     },
     async (request, reply) => {
       if (request.principal.role === "agent") throw new SessiondError("forbidden", { reason: "metrics need an admin or reader token" });

@@ -1,3 +1,4 @@
+import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyRequest } from "fastify";
 import type { Session } from "../../core/index.js";
@@ -6,6 +7,7 @@ import { expectedVersion } from "../etag.js";
 import {
   CompleteBody,
   FailBody,
+  IfMatchHeaders,
   IterationBody,
   MetricsWire,
   ReasonBody,
@@ -16,14 +18,12 @@ import {
   StateQuery,
   ToolCallBody,
   VersionBody,
-  responses,
 } from "../schemas.js";
+import { SESSION, json, responses } from "../responses.js";
 import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
 import { assertReplayable, replayCells } from "../../drivers/replay.js";
 import { assertExecRole } from "./exec-sessions.js";
 import { sessionJson, toJson } from "../wire.js";
-
-const SESSION = { $ref: "Session" } as never;
 
 /**
  * `/sessions/{id}/…`: lifecycle actions (pause, resume, complete, fail, crash, recover),
@@ -39,11 +39,14 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
     const expected = expectedVersion(request, session, bodyVersion);
     return [session, expected === undefined ? {} : { expected_version: expected }];
   };
-  const action = (summary: string, description: string) => ({ summary, description, tags: ["lifecycle"], params: SessionParams });
+  /** A write to one session: it honours If-Match, and may meet a status it cannot leave (409) or a version it is no longer at (412). */
+  const action = (operationId: string, summary: string, description: string) => ({ operationId, summary, description, tags: ["lifecycle"], params: SessionParams });
+  const write = (operationId: string, summary: string, description: string) => ({ ...action(operationId, summary, description), headers: IfMatchHeaders });
+  const actionErrors = [409, 412, 422] as const;
 
   app.post(
     "/pause",
-    { schema: { ...action("Pause a session", "active → paused."), body: ReasonBody, response: responses({ 200: SESSION }) } },
+    { schema: { ...write("pause", "Pause a session", "active → paused."), body: ReasonBody, response: responses({ 200: SESSION }, actionErrors) } },
     async (request, reply) => {
       const [session, options] = await target(request, request.params.id, request.body.version);
       return sendSession(reply, await manager.pause(session.id, request.body.reason, options));
@@ -52,7 +55,7 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
 
   app.post(
     "/resume",
-    { schema: { ...action("Resume a session", "paused → active; a crashed session is recovered."), body: VersionBody, response: responses({ 200: SESSION }) } },
+    { schema: { ...write("resume", "Resume a session", "paused → active; a crashed session is recovered."), body: VersionBody, response: responses({ 200: SESSION }, actionErrors) } },
     async (request, reply) => {
       const [session, options] = await target(request, request.params.id, request.body.version);
       return sendSession(reply, await manager.resume(session.id, options));
@@ -61,7 +64,7 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
 
   app.post(
     "/complete",
-    { schema: { ...action("Complete a session", "active|paused → completed, with an optional result."), body: CompleteBody, response: responses({ 200: SESSION }) } },
+    { schema: { ...write("complete", "Complete a session", "active|paused → completed, with an optional result."), body: CompleteBody, response: responses({ 200: SESSION }, actionErrors) } },
     async (request, reply) => {
       const [session, options] = await target(request, request.params.id, request.body.version);
       return sendSession(reply, await manager.complete(session.id, request.body.result, options));
@@ -70,7 +73,7 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
 
   app.post(
     "/fail",
-    { schema: { ...action("Fail a session", "active|paused|crashed → failed, recording the error."), body: FailBody, response: responses({ 200: SESSION }) } },
+    { schema: { ...write("fail", "Fail a session", "active|paused|crashed → failed, recording the error."), body: FailBody, response: responses({ 200: SESSION }, actionErrors) } },
     async (request, reply) => {
       const [session, options] = await target(request, request.params.id, request.body.version);
       return sendSession(reply, await manager.fail(session.id, request.body.error, options));
@@ -79,7 +82,7 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
 
   app.post(
     "/crash",
-    { schema: { ...action("Mark a session crashed", "active|paused → crashed, for recovery."), body: ReasonBody, response: responses({ 200: SESSION }) } },
+    { schema: { ...write("crash", "Mark a session crashed", "active|paused → crashed, for recovery."), body: ReasonBody, response: responses({ 200: SESSION }, actionErrors) } },
     async (request, reply) => {
       const [session, options] = await target(request, request.params.id, request.body.version);
       return sendSession(reply, await manager.crash(session.id, request.body.reason, options));
@@ -90,9 +93,9 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
     "/recover",
     {
       schema: {
-        ...action("Recover a crashed session", "crashed → active; answers the session and the latest checkpoint to resume from (seed 003's recovery)."),
+        ...write("recover", "Recover a crashed session", "crashed → active; answers the session and the latest checkpoint to resume from (seed 003's recovery)."),
         body: RecoverBody,
-        response: responses({ 200: RecoveryWire }),
+        response: responses({ 200: RecoveryWire }, actionErrors),
       },
     },
     async (request, reply) => {
@@ -114,10 +117,10 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
     "/iterations",
     {
       schema: {
-        ...action("Count an iteration", "Records an `iteration` event with `data`; reaching max_iterations moves the session to timeout."),
+        ...write("incrementIteration", "Count an iteration", "Records an `iteration` event with `data`; reaching max_iterations moves the session to timeout."),
         tags: ["events"],
         body: IterationBody,
-        response: responses({ 200: SESSION }),
+        response: responses({ 200: SESSION }, actionErrors),
       },
     },
     async (request, reply) => {
@@ -130,10 +133,10 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
     "/tool-calls",
     {
       schema: {
-        ...action("Record a tool call", "A `tool_call` event (seed 004); the tool is added to metadata.toolsUsed."),
+        ...action("recordToolCall", "Record a tool call", "A `tool_call` event (seed 004); the tool is added to metadata.toolsUsed."),
         tags: ["events"],
         body: ToolCallBody,
-        response: responses({ 201: { $ref: "Event" } as never }),
+        response: responses({ 201: json(Type.Ref("Event"), "the event recorded") }, [409, 422]),
       },
     },
     async (request, reply) => {
@@ -148,7 +151,7 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
     "/metrics",
     {
       schema: {
-        ...action("Session metrics", "Seed 003's session metrics: duration, idle time, iterations, events by type, checkpoints."),
+        ...action("metrics", "Session metrics", "Seed 003's session metrics: duration, idle time, iterations, events by type, checkpoints."),
         tags: ["sessions"],
         response: responses({ 200: MetricsWire }),
       },
@@ -163,7 +166,7 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
     "/state",
     {
       schema: {
-        ...action("State at a seq", "The session's context, status and iterations right after event `seq` (time travel)."),
+        ...action("stateAt", "State at a seq", "The session's context, status and iterations right after event `seq` (time travel)."),
         tags: ["checkpoints"],
         querystring: StateQuery,
         response: responses({ 200: StateAtWire }),

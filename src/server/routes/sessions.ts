@@ -1,4 +1,4 @@
-import type { Static } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import {
   type JsonObject,
@@ -16,14 +16,16 @@ import { expectedVersion, notModified, setEtag } from "../etag.js";
 import {
   CleanupBody,
   CreateSessionBody,
+  IfMatchHeaders,
+  IfNoneMatchHeaders,
   MergePatchSessionBody,
   RecoverAllBody,
   RecoveryWire,
   SessionListQuery,
   SessionParams,
   UpdateSessionBody,
-  responses,
 } from "../schemas.js";
+import { HEADER, NO_CONTENT, PAGE_HEADERS, SESSION, SESSION_CREATED, json, responses } from "../responses.js";
 import { type ServerContext, sendJson, sendSession, sessionFor, setNextPage } from "../server-context.js";
 import { arrayJson, sessionJson, toJson } from "../wire.js";
 import { EXEC_KINDS, LiveStartSchema, isExecKind } from "../../drivers/index.js";
@@ -50,9 +52,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
       schema: {
         summary: "Create a session",
         description: "Seed 003's POST /sessions/. `session_type` is accepted as an alias of `type`. An agent token's sessions get its agent_id/user_id.",
+        operationId: "createSession",
         tags: ["sessions"],
         body: CreateSessionBody,
-        response: responses({ 201: { $ref: "Session" } as never }),
+        response: responses({ 201: SESSION_CREATED }, [409, 422, 501]),
       },
     },
     async (request, reply) => {
@@ -84,9 +87,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
         description:
           "Newest first, as a JSON array. Filters combine (AND); `status`, `kind` and `label` (key:value) may repeat. " +
           "When there is a next page its cursor is in `X-Next-Cursor` and a `Link: <…>; rel=\"next\"` header. An agent token lists only its own sessions.",
+        operationId: "listSessions",
         tags: ["sessions"],
         querystring: SessionListQuery,
-        response: responses({ 200: { type: "array", items: { $ref: "Session" } } as never }),
+        response: responses({ 200: json(Type.Array(Type.Ref("Session")), "a page of sessions", PAGE_HEADERS) }),
       },
     },
     async (request, reply) => {
@@ -105,9 +109,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
       schema: {
         summary: "Get a session by id or name",
         description: "Sends a weak ETag (the session's version); `If-None-Match` with it answers 304.",
+        operationId: "getSession",
         tags: ["sessions"],
         params: SessionParams,
-        response: responses({ 200: { $ref: "Session" } as never, 304: null }),
+        headers: IfNoneMatchHeaders,
+        response: responses({ 200: SESSION, 304: { description: "not modified: the session is still at the version If-None-Match named", headers: { ETag: HEADER.etag } } }),
       },
     },
     async (request, reply) => {
@@ -130,8 +136,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
           "(RFC 7396), `checkpoint` records a checkpoint. With `Content-Type: application/merge-patch+json` the body is a merge patch " +
           "of the session: `context`, `metadata`, `runtime_metadata` and `labels` merge (null deletes a key), other fields replace. " +
           "`If-Match` (or `version`) makes the update conditional: 412 when the session has moved on.",
+        operationId: "updateSession",
         tags: ["sessions"],
         params: SessionParams,
+        headers: IfMatchHeaders,
         body: {
           content: {
             "application/json": { schema: UpdateSessionBody },
@@ -139,7 +147,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
             "application/merge-patch+json": { schema: MergePatchSessionBody },
           },
         } as never,
-        response: responses({ 200: { $ref: "Session" } as never }),
+        response: responses({ 200: SESSION }, [409, 412, 422]),
       },
     },
     async (request, reply) => {
@@ -174,9 +182,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
       schema: {
         summary: "Delete a session",
         description: "Deletes the session with its events, checkpoints and workspace. `If-Match` makes it conditional.",
+        operationId: "deleteSession",
         tags: ["sessions"],
         params: SessionParams,
-        response: responses({ 204: null }),
+        headers: IfMatchHeaders,
+        response: responses({ 204: NO_CONTENT }, [412]),
       },
     },
     async (request, reply) => {
@@ -193,9 +203,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
       schema: {
         summary: "Delete old finished sessions",
         description: "Bulk cleanup: deletes sessions that ended (completed, failed, timeout) more than `older_than_days` ago, with their workspaces. Admin only.",
+        operationId: "cleanupSessions",
         tags: ["sessions"],
         body: CleanupBody,
-        response: responses({ 200: { type: "object", properties: { deleted: { type: "integer" } } } as never }),
+        response: responses({ 200: Type.Object({ deleted: Type.Integer({ description: "how many sessions were deleted" }) }) }),
       },
     },
     async (request, reply) => {
@@ -213,9 +224,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
         description:
           "Seed 003's auto-resume: every crashed session (of `agent_id`/`user_id` when given; an agent token's own) goes back to active; " +
           "each comes back with the latest checkpoint to resume from.",
+        operationId: "recoverAll",
         tags: ["sessions"],
         body: RecoverAllBody,
-        response: responses({ 200: { type: "array", items: RecoveryWire } as never }),
+        response: responses({ 200: Type.Array(RecoveryWire) }, [409, 422]),
       },
     },
     async (request, reply) => {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { scopedFilter } from "../auth/index.js";
-import { SessionFilterQuery, StatsWire, responses } from "../schemas.js";
+import { SessionFilterQuery, StatsWire } from "../schemas.js";
+import { responses } from "../responses.js";
 import { type ServerContext, sendJson } from "../server-context.js";
 import { toJson } from "../wire.js";
 import { filterFromQuery } from "./session-filter.js";
@@ -13,6 +14,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = as
     "/",
     {
       schema: {
+        operationId: "stats",
         summary: "Session statistics",
         description: "Totals by status, mode and kind, success rate, average iterations and duration; an agent token counts only its own sessions.",
         tags: ["sessions"],

@@ -1,3 +1,4 @@
+import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import {
   SessionStream,
@@ -9,8 +10,22 @@ import {
   planStream,
 } from "../../events/feeds/index.js";
 import { assertMayReadExecIo, mayReadExecIo } from "../auth/index.js";
+import { LastEventIdHeaders, SessionParams } from "../schemas.js";
+import { eventStream, responses, websocketUpgrade } from "../responses.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
 import { refuseClientFrames } from "./ws-frames.js";
+
+/** The stream's query as documented (parseStreamQuery reads it, for SSE and WebSocket alike). */
+const StreamQueryDoc = Type.Object({
+  after_seq: Type.Optional(Type.Integer({ minimum: 0, description: "also send the recorded events with a greater seq, then live ones" })),
+  after_pos: Type.Optional(Type.Integer({ minimum: 0, description: "also send the output chunks past this position" })),
+  cursor: Type.Optional(Type.String({ pattern: "^\\d+:\\d+$", description: "`<seq>:<pos>` as in an SSE `id:`: after_seq and after_pos in one" })),
+  exec_id: Type.Optional(Type.String({ description: "with offset: that exec's output from byte `offset`, then every later exec's" })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, description: "stdout byte offset in exec_id (default 0)" })),
+  stderr_offset: Type.Optional(Type.Integer({ minimum: 0, description: "stderr byte offset in exec_id (default 0)" })),
+  types: Type.Optional(Type.String({ description: "comma-separated event types to send (default all)" })),
+  output: Type.Optional(Type.Union([Type.Literal("0"), Type.Literal("1")], { description: "0 leaves output chunks out (default 1)" })),
+});
 
 /**
  * `GET /sessions/{id}/stream`: the session's events and exec output, live and resumable, as SSE
@@ -27,10 +42,21 @@ export const streamRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
     method: "GET",
     url: "/stream",
     schema: {
+      operationId: "streamSession",
       summary: "Stream a session's events and exec output (SSE, or WebSocket on upgrade)",
       description: "Resumable: after_seq, exec_id + offset, after_pos, cursor or Last-Event-ID. See docs/streams.md.",
       tags: ["streams"],
+      params: SessionParams,
+      headers: LastEventIdHeaders,
+      response: responses(
+        {
+          101: websocketUpgrade("the same messages as JSON text frames"),
+          200: eventStream("the session's events (`event`), exec output (`output`) and `ready` once the backlog is sent; each `id:` is the cursor `<seq>:<pos>`"),
+        },
+        [416],
+      ),
     },
+    config: { documentedInput: { querystring: StreamQueryDoc } },
     preHandler: async (request) => {
       const { id } = request.params as { id: string };
       const session = await sessionFor(ctx, request, id);

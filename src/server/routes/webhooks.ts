@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { Type } from "@sinclair/typebox";
+import { type TSchema, Type } from "@sinclair/typebox";
 import { SessiondError, errors, newId } from "../../core/index.js";
 import { WebhookTargetPolicy } from "../../events/index.js";
 import type { Store, WebhookRecord } from "../../store/index.js";
 import { assertAdmin } from "../auth/index.js";
-import { responses } from "../schemas.js";
+import { HEADER, NO_CONTENT, PAGE_HEADERS, json, responses } from "../responses.js";
 import { WEBHOOK_EVENTS } from "../../events/webhooks/index.js";
 import { type ServerContext, sendJson, setNextPage } from "../server-context.js";
 
@@ -34,6 +34,24 @@ const DeliveryQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+const DeliveryWire = Type.Object({
+  id: Type.String(),
+  webhook_id: Type.String(),
+  event: Type.String({ description: "the seed 004 event: start, pause, resume, complete, error, timeout" }),
+  session_id: Type.String(),
+  seq: Type.Integer({ description: "the seq of the session event it reports" }),
+  status: Type.Union([Type.Literal("pending"), Type.Literal("delivered"), Type.Literal("failed")]),
+  attempts: Type.Integer(),
+  last_status_code: nullable(Type.Integer({ description: "the HTTP status of the last attempt" })),
+  last_error: nullable(Type.String()),
+  next_attempt_at: nullable(Type.String({ format: "date-time", description: "when a pending delivery is next due" })),
+  created_at: Type.String({ format: "date-time" }),
+  delivered_at: nullable(Type.String({ format: "date-time" })),
+  body: Type.String({ description: "the exact JSON body sent (and signed) on every attempt" }),
+});
 
 const WebhookWire = Type.Object({
   id: Type.String(),
@@ -75,11 +93,12 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext; stor
     "/",
     {
       schema: {
+        operationId: "createWebhook",
         summary: "Register a webhook",
         description: "Seed 004's configureWebhook. The answer never shows the secret, only `has_secret`.",
         tags: ["webhooks"],
         body: CreateWebhookBody,
-        response: responses({ 201: WebhookWire }),
+        response: responses({ 201: json(WebhookWire, "the webhook registered", { Location: HEADER.location }) }),
       },
     },
     async (request, reply) => {
@@ -95,19 +114,28 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext; stor
 
   app.get(
     "/",
-    { schema: { summary: "List webhooks", tags: ["webhooks"], response: responses({ 200: Type.Array(WebhookWire) }) } },
+    { schema: { operationId: "listWebhooks", summary: "List webhooks", tags: ["webhooks"], response: responses({ 200: Type.Array(WebhookWire) }) } },
     async (_request, reply) => sendJson(reply, JSON.stringify((await store.listWebhooks()).map(webhookJson))),
   );
 
   app.get(
     "/:id",
-    { schema: { summary: "Get a webhook", tags: ["webhooks"], params: WebhookParams, response: responses({ 200: WebhookWire }) } },
+    { schema: { operationId: "getWebhook", summary: "Get a webhook", tags: ["webhooks"], params: WebhookParams, response: responses({ 200: WebhookWire }) } },
     async (request, reply) => sendJson(reply, JSON.stringify(webhookJson(await find(request.params.id)))),
   );
 
   app.delete(
     "/:id",
-    { schema: { summary: "Delete a webhook", description: "Its pending deliveries are no longer attempted.", tags: ["webhooks"], params: WebhookParams, response: responses({ 204: null }) } },
+    {
+      schema: {
+        operationId: "deleteWebhook",
+        summary: "Delete a webhook",
+        description: "Its pending deliveries are no longer attempted.",
+        tags: ["webhooks"],
+        params: WebhookParams,
+        response: responses({ 204: NO_CONTENT }),
+      },
+    },
     async (request, reply) => {
       if (!(await store.deleteWebhook(request.params.id))) throw new SessiondError("not_found", { what: "webhook", ref: request.params.id });
       return reply.status(204).send();
@@ -118,11 +146,13 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext; stor
     "/:id/deliveries",
     {
       schema: {
+        operationId: "listWebhookDeliveries",
         summary: "A webhook's deliveries",
         description: "Newest first, as a JSON array; the next page's cursor is in `X-Next-Cursor` and a `Link: <…>; rel=\"next\"` header.",
         tags: ["webhooks"],
         params: WebhookParams,
         querystring: DeliveryQuery,
+        response: responses({ 200: json(Type.Array(DeliveryWire), "a page of deliveries", PAGE_HEADERS) }),
       },
     },
     async (request, reply) => {

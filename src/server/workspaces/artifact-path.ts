@@ -9,6 +9,8 @@ export const UPLOAD_PREFIX = ".sessiond-upload-";
 
 const MAX_SEGMENT_BYTES = 255;
 const MAX_PATH_BYTES = 1024;
+/** A segment that is a URL template's placeholder (`{path}`, `{*}`) left unfilled. */
+const URL_TEMPLATE = /^\{[^{}/]*\}$/;
 
 /** @throws validation naming `category` unless it is one of the five */
 export function assertCategory(category: string): asserts category is ArtifactCategory {
@@ -34,6 +36,9 @@ export function artifactSegments(path: string): string[] {
     if (segment === "") throw bad("has an empty segment (// or a trailing /)");
     if (segment === "." || segment === "..") throw bad("may not contain . or .. segments");
     if (segment.startsWith(UPLOAD_PREFIX)) throw bad(`may not name files starting with ${UPLOAD_PREFIX}`);
+    // A client that sent a path template without filling it in (`{path}`, or `{*}` from an older
+    // document) would otherwise create a file of that name.
+    if (URL_TEMPLATE.test(segment)) throw bad(`${segment} is a URL template's placeholder, not a file name: put the artifact's path in its place`);
     if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) throw bad(`has a segment longer than ${MAX_SEGMENT_BYTES} bytes`);
   }
   return segments;

@@ -1,0 +1,55 @@
+import { subscribe } from "node:diagnostics_channel";
+import type { FastifyInstance } from "fastify";
+import { afterEach } from "vitest";
+import { type OpenApiDoc, ResponseChecker } from "./response-check.js";
+
+/**
+ * A vitest setup file: every Fastify app a test builds in this process (Fastify announces each
+ * one on its `fastify.initialization` diagnostics channel) gets an onSend hook that checks each
+ * answer against the app's own /openapi.json (response-check.ts). A mismatch fails the test
+ * that caused it, after it ends. Nothing of this is in the server: production never pays for it.
+ * Streams hijack their reply after the checks that can refuse them, so an SSE body is not seen
+ * here; servers in child processes (the CLI suites) are not either.
+ */
+
+const mismatches: string[] = [];
+
+subscribe("fastify.initialization", (message) => {
+  const app = (message as { fastify: FastifyInstance }).fastify;
+  let checker: ResponseChecker | null | undefined;
+  // The document is complete once the app is ready; an app without one (a test's own fake server) is not checked.
+  const checkerOf = (): ResponseChecker | null => {
+    if (checker !== undefined) return checker;
+    const swagger = (app as unknown as { swagger?: () => OpenApiDoc }).swagger;
+    checker = typeof swagger === "function" ? new ResponseChecker(swagger.call(app)) : null;
+    return checker;
+  };
+  app.addHook("onSend", (request, reply, payload, done) => {
+    try {
+      const current = checkerOf();
+      if (current !== null && request.method !== "HEAD") {
+        const body = typeof payload === "string" ? payload : Buffer.isBuffer(payload) ? payload.toString("utf8") : payload == null ? "" : undefined;
+        const contentType = reply.getHeader("content-type");
+        mismatches.push(
+          ...current.check({
+            method: request.method,
+            route: request.routeOptions.url,
+            status: reply.statusCode,
+            contentType: typeof contentType === "string" ? contentType : undefined,
+            body,
+          }),
+        );
+      }
+    } catch (err) {
+      mismatches.push(`the response check failed: ${(err as Error).stack ?? String(err)}`);
+    }
+    done(null, payload);
+  });
+});
+
+afterEach(() => {
+  const found = mismatches.splice(0);
+  if (found.length > 0) {
+    throw new Error(`${found.length} answer(s) differ from /openapi.json:\n${[...new Set(found)].slice(0, 20).join("\n")}`);
+  }
+});
