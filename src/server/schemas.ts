@@ -247,7 +247,11 @@ export const SessionWire = Type.Object(
     kind: SessionKindSchema,
     type: nullableString,
     session_type: nullableString,
-    mode: nullableString,
+    mode: nullable(
+      Type.String({
+        description: "a live session's mode: its kind (shell, python, typescript, llm; seed 000), set at start; on an agent record, free text: the agent's role (seed 004)",
+      }),
+    ),
     agent_id: nullableString,
     user_id: nullableString,
     channel_id: nullableString,

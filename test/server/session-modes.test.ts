@@ -101,6 +101,9 @@ describe("mode on the session record", () => {
     const pythons = await s.json({ method: "GET", url: "/sessions/?mode=python" });
     expect(pythons.body.map((x: { id: string }) => x.id)).toEqual([started]);
     expect((await s.json({ method: "GET", url: "/stats" })).body.by_mode).toMatchObject({ python: 1, shell: 1, developer: 1 });
+
+    const spec = (await s.json({ method: "GET", url: "/openapi.json", token: null })).body;
+    expect(JSON.stringify(spec.components.schemas.Session.properties.mode)).toContain("a live session's mode: its kind");
   });
 
   it("refuses a live session whose mode is not its kind, naming mode, and starts nothing", async () => {
