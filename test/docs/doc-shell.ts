@@ -58,14 +58,15 @@ export class DocShell {
         "exec 2>&1",
         "set -o pipefail",
         "shopt -s expand_aliases",
-        // Inside the curl function the failing command is its `return`: name the curl instead.
-        `trap 's=$?; c=$BASH_COMMAND; [ "\${FUNCNAME[0]:-}" = curl ] && c="curl $__curl"; printf "\\n%s failed %s: %s\\n" ${shell.nonce} $s "$c"' ERR`,
+        // A failed curl is reported as the `return` of the function below: name the curl instead.
+        `trap 's=$?; c=$BASH_COMMAND; [ "$c" = return ] && [ -n "\${__curl:-}" ] && c="curl $__curl"; __curl=; printf "\\n%s failed %s: %s\\n" ${shell.nonce} $s "$c"' ERR`,
         "curl() {",
         '  local a stream=0; __curl="$*"',
         '  for a in "$@"; do [[ $a == --no-buffer || $a =~ ^-[a-zA-Z]*N[a-zA-Z]*$ ]] && stream=1; done',
-        `  if [ $stream = 1 ]; then local s=0; command curl --fail-with-body --max-time ${options.streamSeconds} "$@" || s=$?; if [ $s = 28 ]; then s=0; fi; return $s; fi`,
+        `  if [ $stream = 1 ]; then local s=0; command curl --fail-with-body --max-time ${options.streamSeconds} "$@" || s=$?; if [ $s = 28 ]; then s=0; fi; [ $s != 0 ] || __curl=; return $s; fi`,
         // `|| return`: the failure is reported once, as the command that called curl.
         '  command curl --fail-with-body "$@" || return',
+        "  __curl=",
         "}",
         "",
       ].join("\n"),

@@ -116,12 +116,15 @@ async function machine(file: string) {
       return `${JSON.stringify(tsx)} ${JSON.stringify(path)}`;
     },
     async close() {
-      await shell.close();
       try {
-        sessiond("server", "stop", "--force");
+        await shell.close();
       } finally {
-        rmSync(root, { recursive: true, force: true });
-        rmSync(scripts, { recursive: true, force: true });
+        try {
+          sessiond("server", "stop", "--force");
+        } finally {
+          rmSync(root, { recursive: true, force: true });
+          rmSync(scripts, { recursive: true, force: true });
+        }
       }
     },
   };
