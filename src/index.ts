@@ -13,3 +13,26 @@ export type { ContinuumContext, ContinuumEnvironment, ExecutionFrame, ScopeOptio
 export * from "./core/index.js";
 export { EventBus, SessionManager, type ChangeListener, type SessionChange, type Recovery, type SessionManagerOptions, type WriteOptions } from "./engine/index.js";
 export { openStore, openSqliteStore, type Store, type SyncStore, type WebhookRecord } from "./store/index.js";
+/** Writing a mode of your own (docs/drivers.md): the driver contract, and the check sessiond applies to a driver module's export. */
+export type {
+  ExecOutcome,
+  ExecRequest,
+  LiveProcess,
+  OutputChunk,
+  OutputStream,
+  ProcessExit,
+  ProcessLimits,
+  ProcessState,
+  RuntimeState,
+  SandboxPlan,
+  SandboxTools,
+  ServerSpec,
+  SessionDriver,
+  SessionProcess,
+  StartCheck,
+  StartSpec,
+  TerminalTap,
+} from "./drivers/driver.js";
+export type { DriverLog } from "./drivers/log.js";
+export type { ModeOptions } from "./drivers/mode-options.js";
+export { type DriverContext, type DriverExport, checkDriver } from "./drivers/driver-modules.js";

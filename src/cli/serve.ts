@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { type Config, dataPaths } from "../core/config.js";
 import type { SessionManager } from "../engine/index.js";
+import type { SessionDriver } from "../drivers/index.js";
 import type { EventSinks } from "../events/index.js";
 import type { OwnerChannel } from "../sdk/owner-rpc/server.js";
 import type { HomeOwnership } from "../store/index.js";
@@ -27,6 +28,19 @@ export async function serve(config: Config): Promise<void> {
   const { REDACTED_PATHS, ServerMetrics, buildApp, createUnixSocketServer, listenOnSocket, removeStaleSocket } = server;
   const log = pino({ level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } });
   const paths = dataPaths(config);
+
+  // Before the data dir is claimed: a module that does not load is the config's mistake, said at once.
+  let drivers: SessionDriver[] = [];
+  if (config.driverModules.length > 0) {
+    try {
+      const { loadDriverModules } = await import("../drivers/driver-modules.js");
+      drivers = await loadDriverModules(config.driverModules, { config, log, cwd: process.cwd() });
+      log.info({ modes: drivers.map((d) => d.kind), modules: config.driverModules }, "driver modules loaded");
+    } catch (err) {
+      startFailed(err, paths.log);
+      return;
+    }
+  }
 
   // First, before the store: exactly one process writes a data dir (DESIGN.md §6).
   let ownership: HomeOwnership;
@@ -57,7 +71,7 @@ export async function serve(config: Config): Promise<void> {
     manager = new SessionManager({ store, config, observeCommit: metrics.observeCommit });
     // Before the app, so no change committed through the API is missed by Redis or webhooks.
     sinks = await startEventSinks({ config, manager, store, logger: log, registry: metrics.registry });
-    app = await buildApp({ config, manager, store, logger: log, metrics });
+    app = await buildApp({ config, manager, store, logger: log, metrics, drivers });
     if (app.sessiond.adminTokenCreated) log.info({ path: paths.token }, "generated the admin token");
     await app.listen({ host: config.host, port: config.port });
     socketServer = createUnixSocketServer(app);

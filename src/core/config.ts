@@ -150,6 +150,14 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false },
     ),
     /**
+     * Modules that add modes to `sessiond serve` (docs/drivers.md): each a path (absolute, or
+     * relative to the server's working directory) or a package name resolved from there, whose
+     * default export (or export `driver`) is a SessionDriver or a function `({config, log})` that
+     * makes one. Loaded at start, in order; one that cannot load or exports no driver stops the
+     * start naming it. Env `SESSIOND_DRIVER_MODULES` gives one module. @default []
+     */
+    driverModules: Type.Array(Type.String({ minLength: 1, maxLength: 4096 })),
+    /**
      * Token roles that may start, exec in, interrupt, stop and list live sessions over HTTP
      * (seed 000: admin-only by default). Adding "agent" lets agent tokens run sessions of their
      * own agent_id/user_id. Reading exec input and output (logs, exec events, streams, attach)
@@ -260,6 +268,13 @@ export const ConfigSchema = Type.Object(
      * version-manager shim such as pyenv's is paid once, not per session). @default "python3"
      */
     pythonPath: Type.String({ minLength: 1 }),
+    /**
+     * Whether typescript sessions type-check each cell before it runs (a type error is the cell's
+     * error, and it does not run) when a start does not say (`typecheck`). Needs the `typescript`
+     * package installed with sessiond (docs/interpreters.md#type-checking). Env
+     * `SESSIOND_TYPESCRIPT_TYPECHECK`. @default false
+     */
+    typescriptTypecheck: Type.Boolean(),
     /** Base URL of the OpenAI-compatible API llm sessions talk to (`…/v1`); a session's `metadata.base_url` overrides it. @default "https://api.openai.com/v1" */
     llmBaseUrl: Type.String({ minLength: 1 }),
     /** Model of llm sessions unless a session's `metadata.model` names one. @default "gpt-4o-mini" */
@@ -533,6 +548,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     defaultPageSize: 50,
     enableSessions: false,
     executionModes: {},
+    driverModules: [],
     execRoles: ["admin"],
     execTimeoutMs: 30_000,
     maxExecTimeoutMs: 3_600_000,
@@ -567,6 +583,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     ptyCols: 120,
     ptyRows: 30,
     pythonPath: "python3",
+    typescriptTypecheck: false,
     llmBaseUrl: "https://api.openai.com/v1",
     llmModel: "gpt-4o-mini",
     llmSystemPrompt: "",

@@ -1,35 +1,54 @@
 import type { Config } from "./config.js";
 import { errors } from "./errors.js";
-import type { Session, SessionKind } from "./session.js";
+import { MODE_NAME_PATTERN, type Session, type SessionKind } from "./session.js";
 
-/** The kinds of session that run something (every kind but `agent`, which is a record only). */
+/** The kinds of session this build runs something for (every built-in kind but `agent`, which is a record only). */
 export const EXEC_KINDS = ["shell", "python", "typescript", "llm"] as const satisfies readonly SessionKind[];
-/** A kind of session that runs something. */
-export type ExecKind = (typeof EXEC_KINDS)[number];
+/** A built-in kind of session that runs something. */
+export type BuiltinExecKind = (typeof EXEC_KINDS)[number];
+/** A kind of session that runs something: a built-in one, or a mode a registered driver adds (docs/drivers.md). */
+export type ExecKind = BuiltinExecKind | (string & {});
 
-/** True for shell, python, typescript and llm (not agent, not an unknown string). */
+const MODE_NAME = new RegExp(MODE_NAME_PATTERN);
+
+/**
+ * True for every kind that runs something: shell, python, typescript, llm, and any other mode name
+ * (a registered driver's; whether it has one here is {@link assertModeEnabled}'s `available`).
+ * False for `agent` (a record) and for what is not a mode name.
+ */
 export function isExecKind(kind: unknown): kind is ExecKind {
-  return typeof kind === "string" && (EXEC_KINDS as readonly string[]).includes(kind);
+  return typeof kind === "string" && kind !== "agent" && MODE_NAME.test(kind);
+}
+
+function isBuiltinExecKind(kind: string): kind is BuiltinExecKind {
+  return (EXEC_KINDS as readonly string[]).includes(kind);
 }
 
 /**
  * Whether a kind may start, per seed 000's switches:
  * 1. live sessions are on when `enableSessions` (env ENABLE_SESSIONS=true) or
  *    `executionModes.session` is true — otherwise every kind is off;
- * 2. then `executionModes.<kind>: false` turns one kind off (`code: false` covers python and
- *    typescript unless they are set themselves).
+ * 2. then `executionModes.<kind>: false` turns one built-in kind off (`code: false` covers python
+ *    and typescript unless they are set themselves). A registered driver's mode has no switch of
+ *    its own: loading its driver is the opt-in.
  */
 export function isModeEnabled(config: Pick<Config, "enableSessions" | "executionModes">, kind: ExecKind): boolean {
   const modes = config.executionModes;
   if (!(config.enableSessions || modes.session === true)) return false;
+  if (!isBuiltinExecKind(kind)) return true;
   const own = modes[kind];
   const flag = own ?? (kind === "python" || kind === "typescript" ? modes.code : undefined);
   return flag !== false;
 }
 
-/** The kinds that may start now, optionally only among those with a driver (`available`). */
+/**
+ * The kinds that may start now, optionally only among those with a driver (`available`): the
+ * built-in ones in their order, then the registered modes among `available`.
+ */
 export function enabledModes(config: Pick<Config, "enableSessions" | "executionModes">, available?: readonly string[]): ExecKind[] {
-  return EXEC_KINDS.filter((kind) => isModeEnabled(config, kind) && (available === undefined || available.includes(kind)));
+  const builtin = EXEC_KINDS.filter((kind) => isModeEnabled(config, kind) && (available === undefined || available.includes(kind)));
+  const added = (available ?? []).filter((kind) => !isBuiltinExecKind(kind) && isExecKind(kind) && isModeEnabled(config, kind));
+  return [...builtin, ...added];
 }
 
 /**
@@ -51,7 +70,8 @@ export function assertModeEnabled(
     ? `enabled modes: ${enabled.join(", ")}`
     : "no mode is enabled (set ENABLE_SESSIONS=true, or executionModes.session in the config file, for the server: sessiond server restart picks it up)";
   const name = typeof kind === "string" ? kind : JSON.stringify(kind);
-  if (!isExecKind(kind)) throw errors.validation(field, `${name} is not an execution mode; ${listing}`);
+  const known = isExecKind(kind) && (isBuiltinExecKind(kind) || options.available?.includes(kind) === true);
+  if (!known) throw errors.validation(field, `${name} is not an execution mode; ${listing}`);
   if (!isModeEnabled(config, kind)) throw errors.validation(field, `${kind} is not enabled; ${listing}`);
   if (options.available && !options.available.includes(kind)) {
     throw errors.validation(field, `${kind} has no driver in this build yet; ${listing}`);
@@ -65,5 +85,7 @@ export function assertModeEnabled(
  * @throws validation naming `kind`, listing the enabled modes
  */
 export function assertRecoveryAllowed(config: Pick<Config, "enableSessions" | "executionModes">, session: Pick<Session, "kind">): void {
-  if (isExecKind(session.kind)) assertModeEnabled(config, session.kind);
+  if (!isExecKind(session.kind)) return;
+  // A registered mode's driver is LiveSessions' to check (it holds the registry); here only the switch.
+  assertModeEnabled(config, session.kind, isBuiltinExecKind(session.kind) ? {} : { available: [session.kind] });
 }

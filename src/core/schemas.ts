@@ -3,7 +3,7 @@ import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
 import { errors } from "./errors.js";
 import { MAX_GIVEN_PARTICIPANTS, PARTICIPANT_KINDS } from "./participants.js";
-import { RUNTIME_BACKENDS, SESSION_KINDS, SESSION_STATUSES } from "./session.js";
+import { MODE_NAME_PATTERN, RUNTIME_BACKENDS, SESSION_KINDS, SESSION_STATUSES } from "./session.js";
 import { MAX_STORED_INTEGER, faultField, findTextFault, textFault } from "./storable.js";
 
 /**
@@ -59,7 +59,12 @@ const maxIterations = Type.Union([storedInteger(), Type.Null()], {
   "x-expected": `an integer from 0 to ${MAX_STORED_INTEGER}, or null`,
 });
 
-export const SessionKindSchema = Type.Union(SESSION_KINDS.map((k) => Type.Literal(k)));
+/** A kind: a built-in one, or a registered driver's mode (which one is known is checked where it matters: starting a live session). */
+export const SessionKindSchema = Type.String({
+  pattern: MODE_NAME_PATTERN,
+  description: `${SESSION_KINDS.join(", ")}, or a mode a registered driver adds (docs/drivers.md)`,
+  "x-expected": `${SESSION_KINDS.join(", ")}, or a registered mode's name (lower case, digits, _ and -)`,
+});
 export const SessionStatusSchema = Type.Union(SESSION_STATUSES.map((s) => Type.Literal(s)));
 export const RuntimeBackendSchema = Type.Union(RUNTIME_BACKENDS.map((b) => Type.Literal(b)));
 export const ParticipantKindSchema = Type.Union(PARTICIPANT_KINDS.map((k) => Type.Literal(k)));

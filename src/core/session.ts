@@ -6,9 +6,17 @@
 
 import type { Participant, ParticipantInput } from "./participants.js";
 
-/** What a session is: a record of an agent run, or a live execution context. */
+/** What a session is: a record of an agent run, or a live execution context. The kinds this build ships. */
 export const SESSION_KINDS = ["agent", "shell", "python", "typescript", "llm"] as const;
-export type SessionKind = (typeof SESSION_KINDS)[number];
+/** A kind this build ships. */
+export type BuiltinKind = (typeof SESSION_KINDS)[number];
+/**
+ * A built-in kind, or a mode a registered driver adds (docs/drivers.md): any name matching
+ * {@link MODE_NAME_PATTERN}. `string & {}` keeps the built-in names as suggestions.
+ */
+export type SessionKind = BuiltinKind | (string & {});
+/** The names a mode may have: lower case, digits, `_` and `-`, at most 32 characters, starting with a letter. */
+export const MODE_NAME_PATTERN = "^[a-z][a-z0-9_-]{0,31}$";
 
 /** Lifecycle states; see status.ts for the transitions between them. */
 export const SESSION_STATUSES = ["active", "paused", "completed", "failed", "timeout", "crashed"] as const;

@@ -134,7 +134,7 @@ export class AutoRecovery {
     const found: Candidate[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.manager.list({ status: ["crashed"], kind: [...EXEC_KINDS] }, { limit: PAGE, ...(cursor ? { cursor } : {}) });
+      const page = await this.manager.list({ status: ["crashed"], kind: [...new Set([...EXEC_KINDS, ...this.live.kinds()])] }, { limit: PAGE, ...(cursor ? { cursor } : {}) });
       for (const session of page.items) {
         const crash = await this.latestCrash(session.id);
         if (crash && isServerGoneReason(crash.data.reason)) found.push({ session, crash });

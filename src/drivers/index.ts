@@ -39,5 +39,6 @@ export { LiveSessions, type LiveSessionsOptions } from "./live-sessions.js";
 export { type DriverLog, silentLog } from "./log.js";
 export { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind, isModeEnabled } from "./modes.js";
 export { DriverRegistry, defaultDrivers } from "./registry.js";
+export { type DriverContext, type DriverExport, checkDriver, driverFromExport, loadDriverModules } from "./driver-modules.js";
 export { ShellDriver, type ShellDriverOptions } from "./shell/index.js";
 export { ARTIFACT_CATEGORIES, ensureWorkspace, sessionPaths, workspaceDir } from "./workspace.js";

@@ -524,7 +524,7 @@ export class LiveSessions {
    * @returns the sessions marked
    */
   markOrphansCrashed(): Promise<Session[]> {
-    return markOrphansCrashed(this.manager, this.config, (id) => this.entries.has(id), this.log);
+    return markOrphansCrashed(this.manager, this.config, (id) => this.entries.has(id), this.log, this.drivers.kinds());
   }
 
   // ---- streams -------------------------------------------------------------------------------

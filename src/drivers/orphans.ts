@@ -17,11 +17,14 @@ export async function markOrphansCrashed(
   config: Pick<Config, "stopGraceMs">,
   isLive: (sessionId: string) => boolean,
   log: DriverLog,
+  /** The registered drivers' kinds besides the built-in ones (a mode whose driver is gone is not looked for). */
+  kinds: readonly string[] = [],
 ): Promise<Session[]> {
   const orphans: Session[] = [];
+  const kind = [...new Set([...EXEC_KINDS, ...kinds])];
   let cursor: string | undefined;
   do {
-    const page = await manager.list({ status: ["active", "paused"], kind: [...EXEC_KINDS] }, { limit: 1000, ...(cursor ? { cursor } : {}) });
+    const page = await manager.list({ status: ["active", "paused"], kind }, { limit: 1000, ...(cursor ? { cursor } : {}) });
     orphans.push(...page.items.filter((s) => !isLive(s.id)));
     cursor = page.next_cursor ?? undefined;
   } while (cursor);
