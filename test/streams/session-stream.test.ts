@@ -62,6 +62,11 @@ describe("GET /sessions/{id}/stream over SSE", () => {
     await bad.started();
     expect(bad.status).toBe(400);
     expect(bad.errorBody.error.field).toBe("after_seq");
+    // An empty exec_id (an unset shell variable in a pasted URL) is not read as no exec_id.
+    const empty = sse(s, `/sessions/${session.id}/stream?exec_id=&offset=0`);
+    await empty.started();
+    expect(empty.status).toBe(400);
+    expect(empty.errorBody.error.field).toBe("exec_id");
     const past = sse(s, `/sessions/${session.id}/stream?after_seq=99`);
     await past.started();
     expect(past.status).toBe(416);

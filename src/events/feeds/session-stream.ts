@@ -290,6 +290,8 @@ export function parseStreamQuery(raw: Record<string, unknown>, lastEventId: stri
     seqFrom = "Last-Event-ID";
   }
   const execId = optionalString(raw, "exec_id");
+  // An empty exec_id (an unset variable in a pasted URL) would otherwise read as no exec_id at all.
+  if (execId === "") throw errors.validation("exec_id", "empty: give an exec's id, or leave the parameter out");
   const offset = optionalInt(raw, "offset");
   const stderrOffset = optionalInt(raw, "stderr_offset");
   if (execId === undefined && (offset !== undefined || stderrOffset !== undefined)) {

@@ -158,7 +158,9 @@ export function followSession(transport: Transport, defaults: ReconnectDefaults,
  * Follows `GET /feed` (SSE): every session's events, filtered.
  *
  * @example
- * for await (const e of streams.feed({ types: ["complete", "error"] })) console.log(e.session_id, e.event_type);
+ * for await (const m of streams.feed({ types: ["complete", "error"] })) {
+ *   if (m.type === "event") console.log(m.session_id, m.event_type); // the first message is `ready`
+ * }
  */
 export function followFeed(transport: Transport, defaults: ReconnectDefaults, options: FeedOptions = {}): AsyncGenerator<FeedMessage> {
   const list = (values?: string[]) => (values?.length ? values.join(",") : undefined);
