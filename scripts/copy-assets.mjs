@@ -11,6 +11,7 @@ const assets = [
   // The interpreter helpers live sessions run: plain Python and JavaScript, shipped as is.
   "drivers/python/helper.py",
   "drivers/typescript/helper.mjs",
+  "drivers/typescript/checker.mjs",
   "drivers/llm/helper.mjs",
   "drivers/interpreter/helper-protocol.mjs",
 ];

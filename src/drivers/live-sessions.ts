@@ -209,7 +209,10 @@ export class LiveSessions {
     const driver = this.driverFor(kind, "kind");
     if (secrets !== undefined && driver.kind !== "llm") throw errors.validation("secrets", "only llm sessions take secrets (api_key)");
     this.assertModeOptions(driver, given);
-    const { stored, secrets: held } = modeOptionsToKeep(given, options.secrets);
+    // Config typescriptTypecheck kept as an option when it applies (an unset typecheck is off), so a recovery checks alike whatever the config says then.
+    const defaulted = this.config.typescriptTypecheck && given.typecheck === undefined && driver.startOptions?.includes("typecheck");
+    const withDefaults = defaulted ? { ...given, typecheck: true } : given;
+    const { stored, secrets: held } = modeOptionsToKeep(withDefaults, options.secrets);
     if (create.mode != null && create.mode !== driver.kind) {
       throw errors.validation("mode", `a live session's mode is its kind (${driver.kind}); leave mode out`);
     }

@@ -5,11 +5,16 @@
 // answers one JSON line per request on fd 4, so nothing a cell prints on stdout or stderr (fds 1
 // and 2) can be taken for the protocol. Requests:
 //
-//   {"id": n, "op": "exec", "nonce": "...", "cell": c, "code": "...", "async": bool, "hasValue": bool}
+//   {"id": n, "op": "exec", "nonce": "...", "cell": c, "code": "...", "async": bool, "hasValue": bool, "check"?: "..."}
 //   {"id": n, "op": "state"}
 //
 // After a cell: the end marker with the request's nonce on stdout and stderr, then the reply
-// {"id", "ok", "cwd", "value"?: util.inspect of the last expression, "error"?: the stack}.
+// {"id", "ok", "cwd", "value"?: util.inspect of the last expression, "error"?: the stack,
+// "typeErrors"?: TypeScript's diagnostics}.
+//
+// Started with `--typecheck <typescript's folder> [<@types/node's folder>]`, the helper type-checks
+// each request's `check` (the cell as typed) before running it (checker.mjs): a cell with type
+// errors does not run. Without it, typescript is never loaded.
 // Plain JavaScript (shipped as is, no build step), standard library only.
 
 import { Console } from "node:console";
@@ -21,7 +26,11 @@ import { inspect } from "node:util";
 import vm from "node:vm";
 import { serveRequests } from "../interpreter/helper-protocol.mjs";
 
-const HELPER_FILES = [fileURLToPath(import.meta.url), fileURLToPath(new URL("../interpreter/helper-protocol.mjs", import.meta.url))];
+const HELPER_FILES = [
+  fileURLToPath(import.meta.url),
+  fileURLToPath(new URL("../interpreter/helper-protocol.mjs", import.meta.url)),
+  fileURLToPath(new URL("./checker.mjs", import.meta.url)),
+];
 const INSPECT = { depth: 4, colors: false, maxArrayLength: 100, maxStringLength: 10_000, breakLength: 100 };
 
 
@@ -106,7 +115,34 @@ function describe(err, request) {
   return `Uncaught ${inspect(err, INSPECT)}`;
 }
 
+/** The session's type checker (`--typecheck`), or why it could not be loaded; undefined when cells are not checked. */
+let checker;
+const typecheckAt = process.argv.indexOf("--typecheck");
+if (typecheckAt !== -1) {
+  const [typescript, typesNode] = process.argv.slice(typecheckAt + 1);
+  try {
+    const { createChecker } = await import("./checker.mjs");
+    checker = createChecker({ typescript, ...(typesNode ? { typesNode } : {}) });
+  } catch (err) {
+    checker = { failed: `type-checking is unavailable: cannot load typescript from ${typescript}: ${err?.message ?? err}` };
+  }
+}
+
 async function runCell(request) {
+  let keep;
+  if (checker && typeof request.check === "string") {
+    if (checker.failed) return { ok: false, typeErrors: checker.failed };
+    const checked = checker.check(request.check, request.cell);
+    if (checked.errors) return { ok: false, typeErrors: checked.errors };
+    keep = checked.keep;
+  }
+  const outcome = await runChecked(request);
+  // Only a cell that ran without error is part of the state later cells are checked against.
+  if (outcome.ok) keep?.();
+  return outcome;
+}
+
+async function runChecked(request) {
   let interrupt;
   const interrupted = new Promise((_, reject) => (interrupt = reject));
   interrupted.catch(() => {});
@@ -125,3 +161,5 @@ async function runCell(request) {
 }
 
 serveRequests(runCell, `node ${process.versions.node}`);
+// Ready first (the session starts as fast as an unchecked one); the first cell waits for this.
+if (checker && !checker.failed) setImmediate(() => checker.warm());
