@@ -123,9 +123,10 @@ export function sessionDetails(s: Session): string {
  * A live session's mode options from `start`'s flags (docs/exec-sessions.md, "Start options").
  * @throws UsageError for an --api-key-env variable that is unset or empty, or with --keyless
  */
-function modeOptions(flags: { interpreter?: string; model?: string; baseUrl?: string; apiKeyEnv?: string; keyless?: boolean }): Record<string, string> {
-  const out: Record<string, string> = {};
+function modeOptions(flags: { interpreter?: string; model?: string; baseUrl?: string; apiKeyEnv?: string; keyless?: boolean; typecheck?: boolean }): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = {};
   if (flags.interpreter !== undefined) out.interpreter = flags.interpreter;
+  if (flags.typecheck !== undefined) out.typecheck = flags.typecheck;
   if (flags.model !== undefined) out.model = flags.model;
   if (flags.baseUrl !== undefined) out.base_url = flags.baseUrl;
   if (flags.apiKeyEnv !== undefined && flags.keyless) throw new UsageError("give --api-key-env or --keyless, not both");
@@ -154,6 +155,8 @@ export function registerSessionCommands(program: Command): void {
     .option("--base-url <url>", "llm sessions: the OpenAI-compatible endpoint, http(s)://…/v1 (default: config llmBaseUrl)")
     .option("--api-key-env <name>", "llm sessions: read the endpoint's key from this environment variable (the server keeps it in memory only; a key in argv would show in ps)")
     .option("--keyless", "llm sessions: the endpoint takes no key (one on loopback needs none anyway)")
+    .option("--typecheck", "typescript sessions: type-check each cell before it runs; a type error is the cell's error (default: config typescriptTypecheck)")
+    .option("--no-typecheck", "typescript sessions: run cells without type-checking them (over config typescriptTypecheck)")
     .action(
       action(async (o: Opts) => {
         const flags = o as FieldFlags & {
@@ -169,6 +172,7 @@ export function registerSessionCommands(program: Command): void {
           baseUrl?: string;
           apiKeyEnv?: string;
           keyless?: boolean;
+          typecheck?: boolean;
         };
         const input: Record<string, unknown> = { ...fields(flags) };
         if (flags.kind !== undefined) input.kind = flags.kind;

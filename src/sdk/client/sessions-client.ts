@@ -66,6 +66,12 @@ export interface ModeStartOptions {
    * refused (validation naming `api_key`).
    */
   api_key?: string;
+  /**
+   * typescript: type-check each cell (against the cells before it) before it runs; a type error
+   * is the cell's error and the cell does not run (default: config typescriptTypecheck). Needs the
+   * `typescript` package installed with the server.
+   */
+  typecheck?: boolean;
 }
 
 /** A POST /sessions/ body: the create fields, seed 003's `session_type` alias, and a live session's process and mode options. */
