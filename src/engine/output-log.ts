@@ -44,6 +44,7 @@ export class OutputLog {
   private flushing: Promise<void> | undefined;
   private readonly listeners = new Set<OutputListener>();
   private closed = false;
+  private published = 0;
 
   constructor(private readonly options: OutputLogOptions) {}
 
@@ -78,6 +79,14 @@ export class OutputLog {
   /** True while output of this session is queued or being written (not yet published). */
   pendingFor(sessionId: string): boolean {
     return this.pending.some((r) => r.session_id === sessionId) || this.inflight.some((r) => r.session_id === sessionId);
+  }
+
+  /**
+   * The position of the last piece this log published (0 before the first since it started):
+   * a listener subscribed now gets only pieces past it.
+   */
+  get lastPublishedPos(): number {
+    return this.published;
   }
 
   /** Bytes queued and not yet written. */
@@ -121,6 +130,7 @@ export class OutputLog {
       try {
         const positions = await this.options.store.appendOutput(batch);
         stored = batch.map((r, i) => ({ ...r, pos: positions[i]! }));
+        this.published = Math.max(this.published, stored.at(-1)!.pos);
       } catch (err) {
         this.options.onError?.(err, batch.length);
         return;

@@ -103,6 +103,27 @@ async function dropAndWrite(proxy: DropProxy, t: Tail, cut: "mid-message" | "now
 }
 
 describe("an EventSource client whose connection drops mid-stream", () => {
+  it("resumes a stream opened live from where it started — nothing from before it opened — when it drops before its first message", async () => {
+    const { s, proxy, tail } = await setup({ enableSessions: true });
+    const { body: session } = await s.json("POST", "/sessions", { kind: "shell" });
+    const run = async (word: string) => expect((await s.json("POST", `/sessions/${session.id}/exec`, { input: `echo ${word}` })).status).toBe(200);
+    await run("before");
+    const t = tail(`/sessions/${session.id}/stream`, ["event", "output"]);
+    await t.until((c) => c.readies === 1);
+    const execs = (c: Tail) => c.messages.filter((m) => m.type === "event" && m.data.event_type === "exec").map((m) => m.data.data.input);
+    // Dropped with only `ready` received: its id is all the client has to resume from.
+    await dropAndWrite(proxy, t, "now", async () => run("away"), (c) => execs(c).length === 1);
+    await run("back");
+    await t.until((c) => execs(c).length === 2);
+    expect(execs(t)).toEqual(["echo away", "echo back"]);
+    const output = Buffer.concat(t.messages.filter((m) => m.type === "output").map((m) => outputBytes(m.data))).toString();
+    expect(output).not.toContain("before");
+    expect(output).toMatch(/away[\s\S]*back/);
+    const [seq, pos] = t.requests[1]!.lastEventId!.split(":").map(Number);
+    expect(seq).toBeGreaterThan(1);
+    expect(pos).toBeGreaterThan(0);
+  });
+
   it("gets every event of a per-session stream opened with after_seq=0 exactly once, in order, across two drops", async () => {
     const { s, proxy, tail } = await setup();
     const { body: session } = await s.json("POST", "/sessions", {});

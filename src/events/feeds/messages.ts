@@ -67,5 +67,6 @@ export function feedMessage(entry: FeedEntry, cut = false): OutletMessage {
 
 /** Backfill is over; what follows is live. */
 export function readyMessage(cursor: string): OutletMessage {
-  return { type: "ready", json: JSON.stringify({ type: "ready", cursor }) };
+  // Its SSE id is the cursor too: a browser dropped before any other message resumes from here.
+  return { type: "ready", id: cursor, json: JSON.stringify({ type: "ready", cursor }) };
 }

@@ -126,10 +126,12 @@ export class SessionStream {
   ) {
     this.sessionId = plan.session.id;
     this.types = plan.query.types ? new Set(plan.query.types) : undefined;
+    // A stream that starts live starts its cursor where the session and the output log are now:
+    // a client that reconnects with it resumes from there, not from the beginning of history.
     this.seqKnown = plan.afterSeq !== undefined;
-    this.lastSeq = plan.afterSeq ?? 0;
+    this.lastSeq = plan.afterSeq ?? plan.session.last_seq;
     this.posKnown = plan.afterPos !== undefined;
-    this.lastPos = plan.afterPos ?? 0;
+    this.lastPos = plan.afterPos ?? deps.output.lastPublishedPos;
     this.outlet = new Outlet(sink, deps.maxBufferedBytes, this.cursor());
     sink.onClose(() => this.stop());
   }
