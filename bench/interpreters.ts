@@ -7,7 +7,9 @@
  *   - a python session ready ≤ 150 ms after start (LiveSessions.start → active with its helper
  *     ready), beside the same spawn;
  *   - typescript cell round trip (`x += 1`, transpiled by esbuild, run in the vm context): p50 ≤ 2 ms,
- *     beside spawning `node -e 'let x = 0; x += 1'`.
+ *     beside spawning `node -e 'let x = 0; x += 1'`;
+ *   - the same cell in a type-checked session (start option `typecheck`: the helper's warm
+ *     LanguageService checks it against the cells before it first), beside the unchecked one.
  *
  * The peers run the real interpreter binary (pyenv's shim alone costs more than a second here; the
  * driver resolves it once per server too). Run with `npm run bench:interpreters` (`--quick` for a
@@ -34,22 +36,31 @@ export interface Latency {
 
 export interface InterpretersBenchResult {
   readonly figures: Figure[];
-  readonly latency: Readonly<Record<"pythonExec" | "pythonReady" | "pythonSpawn" | "tsExec" | "nodeSpawn", Latency>>;
+  readonly latency: Readonly<Record<"pythonExec" | "pythonReady" | "pythonSpawn" | "tsExec" | "tsCheckedExec" | "nodeSpawn", Latency>>;
 }
 
 /** Runs the benchmark; `quick` for a smoke run. */
 export async function benchInterpreters(options: { quick?: boolean } = {}): Promise<InterpretersBenchResult> {
   const rounds = options.quick ? 2 : 5;
-  const per = options.quick ? { exec: 200, starts: 4, spawn: 10 } : { exec: 1000, starts: 10, spawn: 40 };
+  const per = options.quick ? { exec: 200, checked: 20, starts: 4, spawn: 10 } : { exec: 1000, checked: 100, starts: 10, spawn: 40 };
   const python = execFileSync("python3", ["-c", "import sys; sys.stdout.write(sys.executable)"], { encoding: "utf8" });
   const engine = await Engine.open();
-  const samples = { pythonExec: [] as number[], pythonReady: [] as number[], pythonSpawn: [] as number[], tsExec: [] as number[], nodeSpawn: [] as number[] };
+  const samples = {
+    pythonExec: [] as number[],
+    pythonReady: [] as number[],
+    pythonSpawn: [] as number[],
+    tsExec: [] as number[],
+    tsCheckedExec: [] as number[],
+    nodeSpawn: [] as number[],
+  };
   try {
     const py = await engine.start("python", "x = 0");
     const ts = await engine.start("typescript", "let x = 0");
-    // Warm up every path (JIT, page cache, esbuild's service, the interpreters' first cells).
+    const checked = await engine.start("typescript", "let x = 0", { typecheck: true });
+    // Warm up every path (JIT, page cache, esbuild's service, the interpreters' first cells, the checker).
     await engine.execLoop(py, "x += 1", 200);
     await engine.execLoop(ts, "x += 1", 200);
+    await engine.execLoop(checked, "x += 1", 20);
     await engine.readyLoop(1);
     await spawnLoop(python, ["-c", "x = 0; x += 1"], 3);
     await spawnLoop(process.execPath, ["-e", "let x = 0; x += 1"], 3);
@@ -57,6 +68,7 @@ export async function benchInterpreters(options: { quick?: boolean } = {}): Prom
       samples.pythonExec.push(...(await engine.execLoop(py, "x += 1", per.exec)));
       samples.pythonSpawn.push(...(await spawnLoop(python, ["-c", "x = 0; x += 1"], per.spawn)));
       samples.tsExec.push(...(await engine.execLoop(ts, "x += 1", per.exec)));
+      samples.tsCheckedExec.push(...(await engine.execLoop(checked, "x += 1", per.checked)));
       samples.nodeSpawn.push(...(await spawnLoop(process.execPath, ["-e", "let x = 0; x += 1"], per.spawn)));
       samples.pythonReady.push(...(await engine.readyLoop(per.starts)));
     }
@@ -68,6 +80,7 @@ export async function benchInterpreters(options: { quick?: boolean } = {}): Prom
     pythonReady: percentiles(samples.pythonReady),
     pythonSpawn: percentiles(samples.pythonSpawn),
     tsExec: percentiles(samples.tsExec),
+    tsCheckedExec: percentiles(samples.tsCheckedExec),
     nodeSpawn: percentiles(samples.nodeSpawn),
   };
   return { figures: figures(latency), latency };
@@ -101,6 +114,14 @@ function figures(l: InterpretersBenchResult["latency"]): Figure[] {
       target: "p50 ≤ 2 ms",
       pass: l.tsExec.p50 <= 2,
     },
+    {
+      name: "type-checked typescript `x += 1` cell round trip (start option typecheck)",
+      measured: full(l.tsCheckedExec),
+      peer: `the unchecked cell p50 ${ms(l.tsExec.p50)}`,
+      ratio: `${(l.tsCheckedExec.p50 / l.tsExec.p50).toFixed(0)}× the unchecked cell`,
+      target: "p50 ≤ 20 ms (a fresh compiler per cell takes a second)",
+      pass: l.tsCheckedExec.p50 <= 20,
+    },
   ];
 }
 
@@ -119,8 +140,8 @@ class Engine {
     return new Engine(home, manager, new LiveSessions({ manager, config }));
   }
 
-  async start(kind: "python" | "typescript", setup: string): Promise<string> {
-    const session = await this.live.start({ kind });
+  async start(kind: "python" | "typescript", setup: string, options: { typecheck?: boolean } = {}): Promise<string> {
+    const session = await this.live.start({ kind, ...options });
     const result = await this.live.exec(session.id, setup);
     if (result.status !== "ok") throw new Error(`setup failed: ${JSON.stringify(result)}`);
     return session.id;
@@ -185,6 +206,7 @@ function printTable(result: InterpretersBenchResult): void {
   console.log(line("python session start → ready", l.pythonReady));
   console.log(line("spawn `python3 -c` per cell", l.pythonSpawn));
   console.log(line("typescript `x += 1` via LiveSessions", l.tsExec));
+  console.log(line("type-checked typescript `x += 1`", l.tsCheckedExec));
   console.log(line("spawn `node -e` per cell", l.nodeSpawn));
   console.log("");
   printFigures(result.figures);

@@ -25,6 +25,7 @@
 // Plain JavaScript (shipped as is, no build step); `typescript` is loaded from the path sessiond
 // resolved (it is an optional peer dependency of sessiond).
 
+import { statSync } from "node:fs";
 import { builtinModules, createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 
@@ -87,6 +88,30 @@ export function createChecker(paths) {
   };
   /** In-memory files: path → {text, version}. */
   const files = new Map();
+  /**
+   * Files read from disk, kept: every program update asks for each file again, and reading the
+   * standard library and @types/node each time would cost more than the check. The packages
+   * installed beside the compiler (sessiond's own) do not change under a session; other files (the
+   * user's modules and packages) are read again when their modification time changes.
+   */
+  const disk = new Map();
+  const fixed = [dirname(paths.typescript), ...(paths.typesNode ? [dirname(paths.typesNode)] : [])];
+  function fromDisk(file) {
+    const known = disk.get(file);
+    if (known && fixed.some((dir) => file.startsWith(`${dir}/`))) return known;
+    let mtime;
+    try {
+      mtime = String(statSync(file).mtimeMs);
+    } catch {
+      return undefined;
+    }
+    if (known?.version === mtime) return known;
+    const text = ts.sys.readFile(file);
+    if (text === undefined) return undefined;
+    const entry = { version: mtime, snapshot: ts.ScriptSnapshot.fromString(text) };
+    disk.set(file, entry);
+    return entry;
+  }
   if (!paths.typesNode) files.set(GLOBALS, { text: fallbackGlobals(), version: 1 });
   let roots = [];
   let version = 0;
@@ -95,10 +120,10 @@ export function createChecker(paths) {
 
   const host = {
     getScriptFileNames: () => roots,
-    getScriptVersion: (file) => String(files.get(file)?.version ?? 0),
+    getScriptVersion: (file) => (files.has(file) ? String(files.get(file).version) : (fromDisk(file)?.version ?? "0")),
     getScriptSnapshot: (file) => {
-      const text = files.get(file)?.text ?? ts.sys.readFile(file);
-      return text === undefined ? undefined : ts.ScriptSnapshot.fromString(text);
+      const memory = files.get(file);
+      return memory ? ts.ScriptSnapshot.fromString(memory.text) : fromDisk(file)?.snapshot;
     },
     getCurrentDirectory: () => process.cwd(),
     getCompilationSettings: () => options,
@@ -220,6 +245,8 @@ export function createChecker(paths) {
       return {
         errors,
         keep() {
+          // A cell that declares nothing is nothing later cells can see.
+          if (names.size === 0) return;
           const kept = join(dir, KEPT(cell));
           files.set(kept, { text, version: 1 });
           for (const [name, kind] of names) visible.set(name, { file: kept, kind });
