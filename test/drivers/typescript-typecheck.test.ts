@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DriverRegistry } from "../../src/drivers/index.js";
 import { TypeScriptDriver } from "../../src/drivers/typescript/index.js";
@@ -115,6 +116,19 @@ describe("typescript sessions that type-check", () => {
     // Off, the package is not needed.
     const s = await h.live.start({ kind: "typescript" });
     expect((await h.live.exec(s.id, "1 + 1")).stdout).toBe("2\n");
+  });
+
+  it("fails each cell, naming why, when the helper cannot load the compiler it was given", async () => {
+    h = new LiveHarness();
+    // A folder that exists (the sandbox shows it) but holds no compiler.
+    const notTypescript = fileURLToPath(new URL("./fixtures", import.meta.url));
+    const drivers = new DriverRegistry().register(new TypeScriptDriver({ findPackage: (name) => (name === "typescript" ? notTypescript : undefined) }));
+    await h.live.close();
+    h.live = h.openLive({ drivers });
+    const s = await h.live.start({ kind: "typescript", typecheck: true });
+    const result = await h.live.exec(s.id, "console.log('ran'); 1");
+    expect(result).toMatchObject({ status: "error", stdout: "" });
+    expect(result.stderr).toContain(`type-checking is unavailable: cannot load typescript from ${notTypescript}`);
   });
 
   it("rebuilds the checker on recovery by replay: kept cells only, in order", async () => {

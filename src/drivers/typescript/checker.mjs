@@ -68,9 +68,8 @@ function fallbackGlobals() {
  * @param {{ typescript: string, typesNode?: string }} paths the typescript package's folder, and @types/node's when installed
  */
 export function createChecker(paths) {
-  const require = createRequire(join(paths.typescript, "package.json"));
   /** @type {typeof import("typescript")} */
-  const ts = require(paths.typescript);
+  const ts = createRequire(import.meta.url)(paths.typescript);
   const options = {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.ESNext,
@@ -205,7 +204,7 @@ export function createChecker(paths) {
   }
 
   /** tsc's message with the cell's own position and line, the span underlined. */
-  function describe(diagnostic, file, start, source, cell) {
+  function describe(diagnostic, file, source, cell) {
     const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n");
     const where = file.getLineAndCharacterOfPosition(diagnostic.start);
     const line = where.line; // line 0 is the prologue: TypeScript's line n is the cell's line n (1-based)
@@ -240,7 +239,7 @@ export function createChecker(paths) {
       let errors;
       if (found.length) {
         const file = service.getProgram().getSourceFile(current);
-        errors = found.map((d) => describe(d, file, start, source, cell)).join("\n");
+        errors = found.map((d) => describe(d, file, source, cell)).join("\n");
       }
       return {
         errors,

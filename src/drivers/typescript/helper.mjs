@@ -115,24 +115,36 @@ function describe(err, request) {
   return `Uncaught ${inspect(err, INSPECT)}`;
 }
 
-/** The session's type checker (`--typecheck`), or why it could not be loaded; undefined when cells are not checked. */
-let checker;
+/** Where typescript (and @types/node) are, with `--typecheck`; undefined when cells are not checked. */
 const typecheckAt = process.argv.indexOf("--typecheck");
-if (typecheckAt !== -1) {
-  const [typescript, typesNode] = process.argv.slice(typecheckAt + 1);
-  try {
-    const { createChecker } = await import("./checker.mjs");
-    checker = createChecker({ typescript, ...(typesNode ? { typesNode } : {}) });
-  } catch (err) {
-    checker = { failed: `type-checking is unavailable: cannot load typescript from ${typescript}: ${err?.message ?? err}` };
-  }
+const checkerPaths = typecheckAt === -1 ? undefined : process.argv.slice(typecheckAt + 1);
+/** The session's type checker (loaded once, on first need), or why it could not be. */
+let checker;
+
+function loadChecker() {
+  checker ??= (async () => {
+    const [typescript, typesNode] = checkerPaths;
+    try {
+      const { createChecker } = await import("./checker.mjs");
+      return createChecker({ typescript, ...(typesNode ? { typesNode } : {}) });
+    } catch (err) {
+      return { failed: `type-checking is unavailable: cannot load typescript from ${typescript}: ${err?.message ?? err}\n` };
+    }
+  })();
+  return checker;
 }
 
 async function runCell(request) {
   let keep;
-  if (checker && typeof request.check === "string") {
-    if (checker.failed) return { ok: false, typeErrors: checker.failed };
-    const checked = checker.check(request.check, request.cell);
+  if (checkerPaths && typeof request.check === "string") {
+    const loaded = await loadChecker();
+    if (loaded.failed) return { ok: false, typeErrors: loaded.failed };
+    let checked;
+    try {
+      checked = loaded.check(request.check, request.cell);
+    } catch (err) {
+      return { ok: false, typeErrors: `type-checking failed (the cell did not run): ${err?.stack ?? err}\n` };
+    }
     if (checked.errors) return { ok: false, typeErrors: checked.errors };
     keep = checked.keep;
   }
@@ -161,5 +173,6 @@ async function runChecked(request) {
 }
 
 serveRequests(runCell, `node ${process.versions.node}`);
-// Ready first (the session starts as fast as an unchecked one); the first cell waits for this.
-if (checker && !checker.failed) setImmediate(() => checker.warm());
+// Ready first (the session starts as fast as an unchecked one): the compiler loads and parses the
+// standard library after, and the first cell waits for that.
+if (checkerPaths) setImmediate(async () => (await loadChecker()).warm?.());
