@@ -323,6 +323,11 @@ function describe(schema: TSchema | undefined, message: string | undefined): str
   if (schema && Array.isArray(schema.anyOf)) {
     const literals = [...new Set(literalsIn(schema))];
     if (literals.length) return `expected one of ${literals.join(", ")}`;
+    // A value or a list of values (a repeatable filter) whose value says what it expects.
+    const branches = schema.anyOf as TSchema[];
+    const item = branches.find((branch) => typeof branch["x-expected"] === "string");
+    const list = branches.some((branch) => branch.type === "array" && (branch.items as TSchema | undefined)?.["x-expected"] === item?.["x-expected"]);
+    if (item) return `expected ${item["x-expected"]}${list ? ", or a list of them" : ""}`;
   }
   if (message === "Unexpected property") return "unknown field";
   return (message ?? "invalid value").replace(/^Expected/, "expected");

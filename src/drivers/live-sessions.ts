@@ -483,6 +483,11 @@ export class LiveSessions {
     return enabledModes(this.config, this.drivers.kinds());
   }
 
+  /** Every mode this server has a driver for, enabled or not (what an imported session may be). */
+  modes(): ExecKind[] {
+    return this.drivers.kinds();
+  }
+
   /** The live sessions of this server (seed 000's list). */
   list(): LiveInfo[] {
     return [...this.entries.values()].map((entry) => this.info(entry));

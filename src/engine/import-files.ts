@@ -52,17 +52,18 @@ export interface ReadFiles {
 }
 
 /**
- * Reads one session's files.
+ * Reads one session's files. `modes`: the modes a meta.json may name — those this server has a
+ * driver for (the built-in ones and any registered, docs/drivers.md).
  * @throws validation naming the file and the field (`files.1.content.exitCode`), a file name
  *   the layout has no place for (`files.2.name`), or a time no file gives (`files.0.mtime`)
  */
-export function readSessionFiles(input: SessionFiles): ReadFiles {
+export function readSessionFiles(input: SessionFiles, modes: readonly string[] = EXEC_KINDS): ReadFiles {
   const seen = new Map<string, number>();
   input.files.forEach((file, i) => {
     if (seen.has(file.name)) throw errors.validation(`files.${i}.name`, `${file.name} is given twice`);
     seen.set(file.name, i);
   });
-  return input.layout === "sessions" ? readSeed004(input.files) : readActivity(input.files);
+  return input.layout === "sessions" ? readSeed004(input.files) : readActivity(input.files, modes);
 }
 
 // ---- one file ---------------------------------------------------------------------------------
@@ -301,7 +302,7 @@ const EXEC_ALIASES: Readonly<Record<string, string>> = {
  * Seed 000's activity folder: meta.json gives the session (mode → kind, state → runtime
  * metadata), each exec file an `exec` event after a `start` event. Times: see docs/import-export.md.
  */
-function readActivity(files: readonly ImportFile[]): ReadFiles {
+function readActivity(files: readonly ImportFile[], modes: readonly string[]): ReadFiles {
   let metaIndex: number | undefined;
   const numbered: { n: number; index: number }[] = [];
   files.forEach((file, index) => {
@@ -340,7 +341,7 @@ function readActivity(files: readonly ImportFile[]): ReadFiles {
 
   const id = meta.requiredString("id");
   const mode = meta.requiredString("mode");
-  const kind = isExecKind(mode) ? mode : meta.fail("mode", `${shown(mode)} is not a mode sessiond runs: expected one of ${EXEC_KINDS.join(", ")}`);
+  const kind = isExecKind(mode) && modes.includes(mode) ? mode : meta.fail("mode", `${shown(mode)} is not a mode sessiond runs: expected one of ${modes.join(", ")}`);
   const server = meta.string("server");
   const state = meta.object("state");
   const ended = meta.firstTime(END_KEYS) ?? null;

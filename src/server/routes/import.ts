@@ -33,7 +33,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = a
     },
     async (request, reply) => {
       assertAdmin(request.principal, "import");
-      const files = "files" in request.body ? readSessionFiles(request.body as SessionFiles) : undefined;
+      const files = "files" in request.body ? readSessionFiles(request.body as SessionFiles, ctx.live.modes()) : undefined;
       const input = files?.body ?? (request.body as unknown as SessionImport);
       const { session: s } = input;
       const live = s.kind !== undefined && s.kind !== "agent" && (s.status === undefined || s.status === "active" || s.status === "paused");
