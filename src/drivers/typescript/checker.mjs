@@ -10,7 +10,7 @@
 // stays within the cell and a name a cell declares again simply shadows the earlier one — as in
 // the session, where a cell's declarations replace earlier ones. The cell's text is wrapped:
 //
-//   line 1   what earlier cells declared, as the cell sees it: `import { f, C, T } from "./cell-2"`
+//   line 1   what earlier cells declared and the cell mentions, as the cell sees it: `import { f, C, T } from "./cell-2"`
 //            for functions, classes, types, enums, namespaces and imports (every meaning kept), and
 //            `declare let x: typeof import("./cell-1").x` for variables (so a `let` stays assignable
 //            and a `const` does not);
@@ -33,6 +33,8 @@ import { dirname, join, relative } from "node:path";
 const CURRENT = ".sessiond-cell.ts";
 const KEPT = (cell) => `.sessiond-cell-${cell}.ts`;
 const GLOBALS = "/.sessiond-globals.d.ts";
+/** Anything that may be an identifier (in code, strings or comments alike: a superset is fine). */
+const IDENTIFIER = /[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*/gu;
 
 /**
  * The session's globals when @types/node is not installed: what helper.mjs puts in the cell's
@@ -187,12 +189,17 @@ export function createChecker(paths) {
     return JSON.stringify(path.startsWith("../") ? path : `./${path}`);
   }
 
-  /** Line 1 of a cell's file: what earlier cells declared that this cell does not declare again. */
-  function prologue(dir, own) {
+  /**
+   * Line 1 of a cell's file: what earlier cells declared that this cell uses (a name it mentions
+   * at all: a name it does not mention cannot change its types, and leaving it out keeps a
+   * cell's cost from growing with the session) and does not declare again.
+   */
+  function prologue(dir, own, source) {
+    const mentioned = new Set(source.match(IDENTIFIER) ?? []);
     const imports = new Map();
     const declared = [];
     for (const [name, { file, kind }] of visible) {
-      if (own.has(name)) continue;
+      if (own.has(name) || !mentioned.has(name)) continue;
       if (kind === "import") {
         if (!imports.has(file)) imports.set(file, []);
         imports.get(file).push(name);
@@ -226,7 +233,7 @@ export function createChecker(paths) {
       const dir = process.cwd();
       const current = join(dir, CURRENT);
       const { names, exported } = declarations(source);
-      const line1 = prologue(dir, names);
+      const line1 = prologue(dir, names, source);
       const exports = [...names.keys()].filter((name) => !exported.has(name));
       const text = `${line1}\n${source}\n;${exports.length ? `export { ${exports.join(", ")} };` : "export {};"}\n`;
       files.set(current, { text, version: ++version });
