@@ -1,10 +1,10 @@
 import { type ChildProcess } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { envLayout } from "../helpers/env-layout.js";
 import { runNode, startNode } from "../helpers/run-node.js";
 
 /** `.env` files as `sessiond config` and a real `sessiond serve` child read them, from the working directory they run in. */
@@ -24,14 +24,7 @@ afterEach(() => {
 
 /** A project folder (the command's working directory) and a data dir, with the given `.env` files (0600). */
 function layout(files: { cwd?: string; home?: string }) {
-  const root = mkdtempSync(join(tmpdir(), "sessiond-envcli-"));
-  dirs.push(root);
-  const cwd = join(root, "project");
-  const home = join(root, "home");
-  mkdirSync(cwd, { mode: 0o700 });
-  mkdirSync(home, { mode: 0o700 });
-  if (files.cwd !== undefined) writeFileSync(join(cwd, ".env"), files.cwd, { mode: 0o600 });
-  if (files.home !== undefined) writeFileSync(join(home, ".env"), files.home, { mode: 0o600 });
+  const { cwd, home } = envLayout(dirs, files);
   // The test runner's own settings must not stand in for the files'.
   const env: Record<string, string> = { SESSIOND_HOME: home, ENABLE_SESSIONS: "", SESSIOND_PORT: "", SESSIOND_SANDBOX: "" };
   return { cwd, home, env };

@@ -1,6 +1,5 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,6 +10,7 @@ import { FakeOpenAI } from "../drivers/support/fake-openai.js";
 import { DocShell } from "./doc-shell.js";
 import { type DocBlock, readBlocks } from "./extract.js";
 import { parseJsonShapes } from "./json-shapes.js";
+import { freePort } from "../helpers/ports.js";
 
 /**
  * Every fenced block of README.md and docs/*.md runs here, as a reader would paste it, against a
@@ -56,16 +56,6 @@ function pasted(code: string, port: number): string {
     .replaceAll(`:${DEFAULT_PORT}`, `:${port}`);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 let cli: Awaited<ReturnType<typeof buildCli>> | undefined;
 let fake: FakeOpenAI | undefined;

@@ -10,7 +10,7 @@ import { type Store, openSqliteStore } from "../../src/store/index.js";
 import { SERVICES, serviceAvailable } from "../helpers/services.js";
 import { tempHome } from "../helpers/temp-home.js";
 import { expectNoLeakedHandles } from "./support/leaks.js";
-import { freePort } from "./support/ports.js";
+import { freePort } from "../helpers/ports.js";
 import { startRedisServer } from "./support/redis-server.js";
 import { waitFor } from "./support/wait.js";
 

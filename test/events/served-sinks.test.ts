@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type SessiondClient, createClient } from "sessiond/client";
 import { serviceAvailable } from "../helpers/services.js";
 import { type ServedServer, serve } from "../sdk/support/served.js";
-import { freePort } from "./support/ports.js";
+import { freePort } from "../helpers/ports.js";
 import { type Receiver, startReceiver } from "./support/receiver.js";
 import { type RedisServerChild, startRedisServer } from "./support/redis-server.js";
 import { waitFor } from "./support/wait.js";

@@ -5,7 +5,7 @@ import { type EventSinks, startEventSinks } from "../../src/events/index.js";
 import { type Store, openSqliteStore } from "../../src/store/index.js";
 import { tempHome } from "../helpers/temp-home.js";
 import { expectNoLeakedHandles } from "./support/leaks.js";
-import { freePort } from "./support/ports.js";
+import { freePort } from "../helpers/ports.js";
 import { type Receiver, startReceiver } from "./support/receiver.js";
 import { waitFor } from "./support/wait.js";
 

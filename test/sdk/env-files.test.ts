@@ -1,9 +1,9 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { closeSessions, configureSessions, startSession } from "../../src/index.js";
 import { readEnvFiles } from "../../src/sdk/env-files.js";
+import { envLayout } from "../helpers/env-layout.js";
 
 /** The `.env` files of the working directory and the data dir, read from real files in temp dirs. */
 
@@ -14,14 +14,7 @@ afterEach(() => {
 
 /** A project folder and a data dir, each 0700, with the given `.env` contents (0600). */
 function layout(files: { cwd?: string; home?: string }) {
-  const root = mkdtempSync(join(tmpdir(), "sessiond-envfile-"));
-  dirs.push(root);
-  const cwd = join(root, "project");
-  const home = join(root, "home");
-  mkdirSync(cwd, { mode: 0o700 });
-  mkdirSync(home, { mode: 0o700 });
-  if (files.cwd !== undefined) writeFileSync(join(cwd, ".env"), files.cwd, { mode: 0o600 });
-  if (files.home !== undefined) writeFileSync(join(home, ".env"), files.home, { mode: 0o600 });
+  const { root, cwd, home } = envLayout(dirs, files);
   return { cwd, home, env: { HOME: root, SESSIOND_HOME: home } };
 }
 
