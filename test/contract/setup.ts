@@ -1,6 +1,7 @@
 import { subscribe } from "node:diagnostics_channel";
+import { appendFileSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
-import { afterEach } from "vitest";
+import { afterAll, afterEach } from "vitest";
 import { type OpenApiDoc, ResponseChecker } from "./response-check.js";
 
 /**
@@ -13,6 +14,8 @@ import { type OpenApiDoc, ResponseChecker } from "./response-check.js";
  */
 
 const mismatches: string[] = [];
+/** Answers checked in this file (SESSIOND_CONTRACT_REPORT names a file to add the count to, for a run's total). */
+let checked = 0;
 
 subscribe("fastify.initialization", (message) => {
   const app = (message as { fastify: FastifyInstance }).fastify;
@@ -28,6 +31,7 @@ subscribe("fastify.initialization", (message) => {
     try {
       const current = checkerOf();
       if (current !== null && request.method !== "HEAD") {
+        checked++;
         const body = typeof payload === "string" ? payload : Buffer.isBuffer(payload) ? payload.toString("utf8") : payload == null ? "" : undefined;
         const contentType = reply.getHeader("content-type");
         mismatches.push(
@@ -45,6 +49,11 @@ subscribe("fastify.initialization", (message) => {
     }
     done(null, payload);
   });
+});
+
+afterAll(() => {
+  const report = process.env.SESSIOND_CONTRACT_REPORT;
+  if (report && checked > 0) appendFileSync(report, `${checked}\n`);
 });
 
 afterEach(() => {
