@@ -60,7 +60,7 @@ describe("an llm session's key", () => {
 
   it("after a restart, comes from the config when the start's is gone", async () => {
     fake = await FakeOpenAI.start();
-    h = new LiveHarness({ executionModes: { llm: true }, llmApiKey: "sk-configured-key" });
+    h = new LiveHarness({ executionModes: { llm: true }, llmApiKey: "sk-configured-key", llmBaseUrl: fake.baseUrl });
     const session = await h.live.start({ kind: "llm", base_url: fake.baseUrl, model: "fake-model", api_key: "sk-held-in-memory-only" });
     await h.live.exec(session.id, "before");
     const old = h.live;
@@ -72,5 +72,24 @@ describe("an llm session's key", () => {
       ["Bearer sk-held-in-memory-only", "fake-model"],
       ["Bearer sk-configured-key", "fake-model"],
     ]);
+  });
+
+  it("from the config goes only to the configured endpoint, never to one a start names", async () => {
+    fake = await FakeOpenAI.start();
+    const other = await FakeOpenAI.start();
+    try {
+      h = new LiveHarness({ executionModes: { llm: true }, llmApiKey: "sk-operator-key", llmBaseUrl: `${fake.baseUrl}/` });
+      const configured = await h.live.start({ kind: "llm", model: "fake-model" });
+      await h.live.exec(configured.id, "to the operator's endpoint");
+      const elsewhere = await h.live.start({ kind: "llm", base_url: other.baseUrl, model: "fake-model" });
+      await h.live.exec(elsewhere.id, "to an endpoint the start named");
+      expect(fake.requests.map((r) => r.authorization)).toEqual(["Bearer sk-operator-key"]);
+      expect(other.requests.map((r) => r.authorization)).toEqual([undefined]);
+      // Not on loopback, the named endpoint needs a key of the start's own: refused at start.
+      const err = await failure(h.live.start({ kind: "llm", base_url: "https://llm.example.com/v1" }));
+      expect(err).toMatchObject({ code: "validation", field: "api_key" });
+    } finally {
+      await other.close();
+    }
   });
 });

@@ -53,15 +53,28 @@ interface Conversation {
 const KEY_HINT =
   'give api_key when starting the session, or set config llmApiKey (env SESSIOND_LLM_API_KEY or OPENAI_API_KEY); api_key: "" starts it without a key, for an endpoint that takes none';
 
+/** The operator's key and the endpoint it is for (config `llmApiKey`, `llmBaseUrl`). */
+interface ConfiguredKey {
+  readonly key: string | undefined;
+  readonly baseUrl: string;
+}
+
 /**
  * The key an llm session sends: its start's (`api_key`, `secrets.api_key`), else config
- * `llmApiKey`; `null` when the start said the endpoint takes none (`api_key: ""`) or the endpoint
- * is on loopback (a local server); `undefined` when it needs one and has none.
+ * `llmApiKey` — only to config `llmBaseUrl`: the operator's key never goes to an endpoint a
+ * start names; `null` when the start said the endpoint takes none (`api_key: ""`) or the
+ * endpoint is on loopback (a local server); `undefined` when it needs one and has none.
  */
-function keyFor(baseUrl: string, options: Readonly<ModeOptions>, secrets: Readonly<Record<string, string>> | undefined, configured: string | undefined): string | null | undefined {
-  const key = secrets?.api_key ?? (options.api_key === "" ? null : configured);
+function keyFor(baseUrl: string, options: Readonly<ModeOptions>, secrets: Readonly<Record<string, string>> | undefined, configured: ConfiguredKey): string | null | undefined {
+  const operators = sameEndpoint(baseUrl, configured.baseUrl) ? configured.key : undefined;
+  const key = secrets?.api_key ?? (options.api_key === "" ? null : operators);
   if (key !== undefined) return key;
   return isLoopbackUrl(baseUrl) ? null : undefined;
+}
+
+function sameEndpoint(a: string, b: string): boolean {
+  const trimmed = (url: string) => url.replace(/\/+$/, "");
+  return trimmed(a) === trimmed(b);
 }
 
 /** Token and cost totals kept in the session's metadata. */
@@ -210,7 +223,7 @@ export class LlmDriver implements SessionDriver {
    */
   async checkStart(start: StartCheck): Promise<void> {
     const baseUrl = this.baseUrlOf(start.options, start.metadata);
-    if (keyFor(baseUrl, start.options, start.secrets, this.options.config.llmApiKey) === undefined) {
+    if (keyFor(baseUrl, start.options, start.secrets, this.configuredKey()) === undefined) {
       throw errors.validation("api_key", `an llm session needs an API key for ${baseUrl}: ${KEY_HINT}`);
     }
   }
@@ -220,7 +233,7 @@ export class LlmDriver implements SessionDriver {
     const history = await this.history(session.id);
     const options = spec.options ?? {};
     const conversation = this.conversation(session, options);
-    const key = keyFor(conversation.baseUrl, options, spec.secrets, this.options.config.llmApiKey);
+    const key = keyFor(conversation.baseUrl, options, spec.secrets, this.configuredKey());
     const language = new LlmLanguage(session.id, conversation, history, totalsOf(session), this.options, this.log, key);
     return PipeProcess.start(spec, {
       command: this.nodePath,
@@ -229,6 +242,10 @@ export class LlmDriver implements SessionDriver {
       log: this.log,
       readOnlyPaths: [HELPERS_DIR, packageDir("cockatiel"), ...installPrefix(this.nodePath)],
     });
+  }
+
+  private configuredKey(): ConfiguredKey {
+    return { key: this.options.config.llmApiKey, baseUrl: this.options.config.llmBaseUrl };
   }
 
   private baseUrlOf(options: Readonly<ModeOptions>, meta: Readonly<Record<string, unknown>>): string {

@@ -323,20 +323,25 @@ function connect(client: Client, target: SshTarget, timeoutMs: number): Promise<
             },
           }),
     };
+    // Listening stays on after the first error (and after ready): ssh2 may emit another one
+    // later — "Connection lost before handshake" after the ready timeout — and an error event
+    // nobody listens to would end the server.
+    let settled = false;
     const onError = (err: Error) => {
+      if (settled) return;
+      settled = true;
       sock.destroy();
       if (presented !== undefined && presented !== expected) {
         // What the user needs to check and pin the key, never the key material.
         reject(new Error(`the host's key is SHA256:${presented}, not the expected SHA256:${expected}`));
       } else reject(err);
     };
-    sock.once("error", onError);
+    sock.on("error", onError);
+    client.on("error", onError);
     client.once("ready", () => {
-      client.off("error", onError);
-      sock.off("error", onError);
+      settled = true;
       resolve();
     });
-    client.once("error", onError);
     try {
       client.connect(config);
     } catch (err) {

@@ -93,6 +93,11 @@ function commandOf(body: Static<typeof ExecBody>): string {
 /** Starts a live session for a request: the mode checked, the owner fields of an agent token filled in. */
 export async function startLive(ctx: ServerContext, request: FastifyRequest, input: Omit<StartInput, "kind"> & { kind: unknown }, field: string): Promise<Session> {
   assertExecRole(ctx.config, request.principal);
+  // An ssh target is reached from the server's own network, with a key file the server reads:
+  // an operator's power, not an agent's (docs/security.md).
+  if (input.server === "ssh" && request.principal.role !== "admin") {
+    throw new SessiondError("forbidden", { reason: "ssh targets need an admin token: the server connects from its own network, with key files it can read" }, { field: "server" });
+  }
   const { kind } = input;
   assertModeEnabled(ctx.config, kind, { field, available: ctx.live.kinds() });
   assertOwnFields(request.principal, input);
