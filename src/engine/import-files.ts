@@ -369,6 +369,8 @@ function readActivity(files: readonly ImportFile[], modes: readonly string[]): R
       session: {
         id,
         kind,
+        // A live session's mode is its kind, as for one started here (seed 000's `mode`).
+        mode: kind,
         ...optional("server", server),
         status: ended ? "completed" : "crashed",
         created_at: created,

@@ -92,7 +92,7 @@ describe("POST /import/sessions with a session's files", () => {
     const res = await server.json({ method: "POST", url: "/import/sessions", body: { layout: "activity", files: filesOf(dir) } });
     expect(res).toMatchObject({ status: 201, body: { id: "act-1", imported: true } });
     const s = await server.json({ method: "GET", url: "/sessions/act-1" });
-    expect(s.body).toMatchObject({ kind: "typescript", server: "local", status: "crashed", runtime_metadata: { cwd: "/w" }, created_at: "2026-04-05T06:00:00.000Z", last_activity_at: "2026-04-05T06:00:02.000Z", last_seq: 3 });
+    expect(s.body).toMatchObject({ kind: "typescript", mode: "typescript", server: "local", status: "crashed", runtime_metadata: { cwd: "/w" }, created_at: "2026-04-05T06:00:00.000Z", last_activity_at: "2026-04-05T06:00:02.000Z", last_seq: 3 });
     const events = await server.json({ method: "GET", url: "/sessions/act-1/events" });
     expect(events.body.map((e: { seq: number; type: string; ts: string; data: Record<string, unknown> }) => [e.seq, e.type, e.ts, e.data.stdout, e.data.exit_code, e.data.status])).toEqual([
       [1, "start", "2026-04-05T06:00:00.000Z", undefined, undefined, undefined],
