@@ -1,6 +1,6 @@
-import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { DEFAULT_HOME_DIR, ENV_ALIAS_NAMES } from "../core/defaults.js";
 import { errors } from "../core/errors.js";
@@ -50,7 +50,14 @@ export interface EnvFiles {
 export function readEnvFiles(sources: EnvFileSources): EnvFiles {
   const warnings: string[] = [];
   const files: string[] = [];
-  const cwdFile = sources.cwd === undefined ? undefined : resolve(sources.cwd, ENV_FILE);
+  let cwdFile = sources.cwd === undefined ? undefined : resolve(sources.cwd, ENV_FILE);
+  // A folder inside the data dir is a session's workspace (or the server's own): sessions and
+  // artifact uploads write files there, so its .env is theirs, not the operator's.
+  const knownHome = sources.home ?? (sources.env.SESSIOND_HOME || join(sources.env.HOME || homedir(), DEFAULT_HOME_DIR));
+  if (sources.cwd !== undefined && cwdFile && isInside(resolve(sources.cwd), resolve(knownHome))) {
+    if (existsSync(cwdFile)) warnings.push(`${cwdFile}: not read: the working directory is inside the data dir, where sessions write files`);
+    cwdFile = undefined;
+  }
   const fromCwd = cwdFile ? readEnvFile(cwdFile, warnings) : undefined;
   if (cwdFile && fromCwd) files.push(cwdFile);
   const home = sources.home ?? (sources.env.SESSIOND_HOME || fromCwd?.SESSIOND_HOME || join(sources.env.HOME || homedir(), DEFAULT_HOME_DIR));
@@ -68,6 +75,11 @@ export function readEnvFiles(sources: EnvFileSources): EnvFiles {
     if (sources.env[name] === undefined) values[name] = value;
   }
   return { values, files, warnings };
+}
+
+function isInside(path: string, folder: string): boolean {
+  const rel = relative(folder, path);
+  return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
 }
 
 /** Whether a variable is one sessiond reads. */

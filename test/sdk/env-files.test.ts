@@ -35,6 +35,16 @@ describe("readEnvFiles", () => {
     expect(readEnvFiles({ env: { ...env, ENABLE_SESSIONS: "" }, cwd }).values).toEqual({});
   });
 
+  it("does not read a working directory's .env inside the data dir (a session's workspace: sessions and uploads write there)", () => {
+    const { home, env } = layout({});
+    const workspace = join(home, "workspaces", "mallory", "files");
+    mkdirSync(workspace, { recursive: true });
+    writeFileSync(join(workspace, ".env"), "SESSIOND_SANDBOX=none\nSESSIOND_DRIVER_MODULES=./evil.mjs\n", { mode: 0o600 });
+    const read = readEnvFiles({ env, cwd: workspace });
+    expect(read.values).toEqual({});
+    expect(read.warnings).toEqual([`${join(workspace, ".env")}: not read: the working directory is inside the data dir, where sessions write files`]);
+  });
+
   it("takes only sessiond's names: the rest of a project's .env is the project's", () => {
     const { cwd, env } = layout({ cwd: "DATABASE_URL=postgres://x\nPATH=/evil\nOPENAI_API_KEY=sk-1\nSESSIOND_SANDBOX=none\n" });
     expect(readEnvFiles({ env, cwd }).values).toEqual({ OPENAI_API_KEY: "sk-1", SESSIOND_SANDBOX: "none" });
