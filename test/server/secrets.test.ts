@@ -67,7 +67,7 @@ describe("a session's saved environment (runtime_metadata.env)", () => {
     await call("GET", "/sessions/");
     await call("GET", "/sessions/?agent_id=a1&limit=10");
     await call("PATCH", `/sessions/${id}`, { task: "renamed" });
-    await call("PATCH", `/sessions/${id}`, JSON.stringify({ runtime_metadata: { note2: 1 } }), { "content-type": "application/merge-patch+json" });
+    await call("PATCH", `/sessions/${id}`, JSON.stringify({ metadata: { note2: 1 } }), { "content-type": "application/merge-patch+json" });
     await call("POST", `/sessions/${id}/pause`, {});
     await call("POST", `/sessions/${id}/resume`, {});
     await call("POST", `/sessions/${id}/iterations`, {});

@@ -6,6 +6,6 @@ export { AuthFailureLimiter, type AuthFailureLimiterOptions } from "./failure-li
 export { isLocal, markLocal } from "./local-socket.js";
 export { assertAuthAllowed, isLoopback } from "./loopback.js";
 export { principalParticipants } from "./participation.js";
-export { LOCAL_ADMIN, type Principal, type Role, assertAdmin, assertMayChooseId, assertOwnFields, canSee, lookupScope, ownerDefaults, scopedFilter, visibleTo } from "./principal.js";
+export { LOCAL_ADMIN, type Principal, type Role, assertAdmin, assertMayChooseId, assertMayWriteRuntimeMetadata, assertOwnFields, canSee, lookupScope, ownerDefaults, scopedFilter, visibleTo } from "./principal.js";
 export { TokenRegistry } from "./token-registry.js";
 export { MIN_TOKEN_DISTINCT_CHARACTERS, MIN_TOKEN_LENGTH, tokenWeakness } from "./token-strength.js";

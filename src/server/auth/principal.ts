@@ -82,6 +82,23 @@ export function assertMayChooseId(principal: Principal, input: { id?: string }):
   }
 }
 
+/**
+ * `runtime_metadata` is the server's record of a session's process — its pid and start time (the
+ * orphan sweep kills what they name), its sandbox uid (the owner of the files the server writes),
+ * the mode options a recovery re-applies — so the server acts on what it holds: only the admin
+ * writes it, on create as on update.
+ * @throws forbidden naming `runtime_metadata`
+ */
+export function assertMayWriteRuntimeMetadata(principal: Principal, input: { runtime_metadata?: unknown }): void {
+  if (principal.role !== "admin" && input.runtime_metadata !== undefined) {
+    throw new SessiondError(
+      "forbidden",
+      { reason: "runtime_metadata is the server's record of the session's process; only an admin token may write it" },
+      { field: "runtime_metadata" },
+    );
+  }
+}
+
 /** @throws forbidden unless the principal is an admin */
 export function assertAdmin(principal: Principal, action: string): void {
   if (principal.role !== "admin") throw new SessiondError("forbidden", { reason: `${action} needs an admin token` });

@@ -10,7 +10,7 @@ import {
   isSessiondError,
   validate,
 } from "../../core/index.js";
-import { assertAdmin, assertMayChooseId, assertOwnFields, ownerDefaults, scopedFilter } from "../auth/index.js";
+import { assertAdmin, assertMayChooseId, assertMayWriteRuntimeMetadata, assertOwnFields, ownerDefaults, scopedFilter } from "../auth/index.js";
 import { isMergePatch } from "../content-types.js";
 import { expectedVersion, notModified, setEtag } from "../etag.js";
 import {
@@ -62,6 +62,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
       const { session_type, cwd, env, cols, rows, ...body } = request.body;
       const input = { ...body, ...typeAlias(body.type, session_type) };
       assertMayChooseId(request.principal, input);
+      assertMayWriteRuntimeMetadata(request.principal, input);
       const processOptions = dropUndefined({ cwd, env, cols, rows });
       if (isExecKind(input.kind)) {
         // An exec kind is a live session: its process starts now (off unless enabled; 400 then).
@@ -154,6 +155,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
       const ref = request.params.id;
       const merge = isMergePatch(request);
       const body = validate(merge ? MergePatchSessionBody : UpdateSessionBody, request.body ?? {});
+      assertMayWriteRuntimeMetadata(request.principal, body);
       let attempt = 0;
       for (;;) {
         const current = await sessionFor(ctx, request, ref);
