@@ -477,6 +477,13 @@ export const ConfigSchema = Type.Object(
     /** How often an idle SSE stream or feed gets a comment line, so proxies keep it open. @default 15000 */
     streamHeartbeatMs: Type.Integer({ minimum: 1 }),
     /**
+     * Streams (SSE or WebSocket on `/feed`, `/sessions/{id}/stream`, `/sessions/{id}/attach`) one
+     * token may hold open at once; one more is refused with `rate_limited` (429) before it starts.
+     * Each holds a file descriptor: the cap keeps one token from using them all up. The Unix socket
+     * (the operator) is not counted. 0 turns the cap off. @default 64
+     */
+    maxStreamsPerPrincipal: Type.Integer({ minimum: 0 }),
+    /**
      * How long live global-feed events wait to be sent together: every client then gets one frame
      * per interval instead of one per commit (fewer writes under heavy ingest). @default 5
      */
@@ -626,6 +633,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     outputMaxChunkBytes: 64 * 1024,
     feedMaxBufferedBytes: 8 * MiB,
     streamHeartbeatMs: 15_000,
+    maxStreamsPerPrincipal: 64,
     feedFlushIntervalMs: 5,
     attachReplayBytes: MiB,
     attachBatchMs: 5,

@@ -32,6 +32,7 @@ import { StreamServices } from "../events/feeds/index.js";
 import { attachRoutes } from "./routes/attach.js";
 import { feedRoutes } from "./routes/feed.js";
 import { streamRoutes } from "./routes/stream.js";
+import { StreamQuota } from "./stream-quota.js";
 import type { ServerContext } from "./server-context.js";
 import { typeboxValidatorCompiler } from "./validation.js";
 import { Workspaces } from "./workspaces/index.js";
@@ -215,9 +216,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     ? new StreamServices({ config, manager, store: options.store, outputSource: (l) => live.onOutput(l), terminals: live, onError: (err, what) => app.log.error({ err }, `streams: ${what}`) })
     : undefined;
   if (streams) {
-    await app.register(streamRoutes, { prefix: "/sessions/:id", ctx, streams });
-    await app.register(feedRoutes, { prefix: "/feed", ctx, streams });
-    await app.register(attachRoutes, { prefix: "/sessions/:id", ctx, streams });
+    const quota = new StreamQuota(config.maxStreamsPerPrincipal);
+    await app.register(streamRoutes, { prefix: "/sessions/:id", ctx, streams, quota });
+    await app.register(feedRoutes, { prefix: "/feed", ctx, streams, quota });
+    await app.register(attachRoutes, { prefix: "/sessions/:id", ctx, streams, quota });
     app.addHook("preClose", async () => streams.endClients());
   }
 

@@ -6,6 +6,7 @@ import { assertMayReadExecIo, principalParticipants } from "../auth/index.js";
 import { SessionParams } from "../schemas.js";
 import { responses, websocketUpgrade } from "../responses.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
+import type { StreamQuota } from "../stream-quota.js";
 
 /** The attach query as documented (read by the pre-upgrade checks below). */
 const AttachQueryDoc = Type.Object({
@@ -27,7 +28,7 @@ interface AttachPlan {
  * replay 416, a plain HTTP request 400) are HTTP answers before the upgrade. An attach that is
  * let in makes its principal a participant of the session. docs/streams.md is the contract.
  */
-export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices }> = async (app, { ctx, streams }) => {
+export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices; quota: StreamQuota }> = async (app, { ctx, streams, quota }) => {
   const plans = new WeakMap<FastifyRequest, AttachPlan>();
 
   app.route({
@@ -44,7 +45,7 @@ export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
       response: responses({ 101: websocketUpgrade("binary frames carry the terminal's bytes; a late joiner gets the replay first") }, [409, 416]),
     },
     config: { documentedInput: { querystring: AttachQueryDoc } },
-    preHandler: async (request) => {
+    preHandler: [quota.claim, async (request) => {
       const { id } = request.params as { id: string };
       const raw = request.query as Record<string, unknown>;
       const role = optionalString(raw, "role") ?? "driver";
@@ -68,7 +69,7 @@ export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
       // Whoever attaches takes part, driver or observer (docs/api.md#participants).
       await ctx.manager.join(session.id, principalParticipants(principal, "attach"));
       plans.set(request, { share, mayDrive, offset });
-    },
+    }],
     handler: async (_request: FastifyRequest, _reply: FastifyReply) => {
       throw errors.validation("upgrade", "attach is a WebSocket: send an Upgrade: websocket request");
     },

@@ -5,6 +5,7 @@ import { mayReadExecIo } from "../auth/index.js";
 import { LastEventIdHeaders } from "../schemas.js";
 import { eventStream, responses, websocketUpgrade } from "../responses.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
+import type { StreamQuota } from "../stream-quota.js";
 import { refuseClientFrames } from "./ws-frames.js";
 
 /** The feed's query as documented (planFeed reads it, for SSE and WebSocket alike). */
@@ -26,7 +27,7 @@ interface FeedPlan {
  * from a global position, as SSE or (same URL, upgrade) WebSocket; exec events come without their
  * input and output to a caller that may not read them (mayReadExecIo). docs/streams.md is the contract.
  */
-export const feedRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices }> = async (app, { ctx, streams }) => {
+export const feedRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices; quota: StreamQuota }> = async (app, { ctx, streams, quota }) => {
   const plans = new WeakMap<FastifyRequest, FeedPlan>();
 
   app.route({
@@ -44,9 +45,9 @@ export const feedRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Strea
       }, [404]),
     },
     config: { documentedInput: { querystring: FeedQueryDoc } },
-    preHandler: async (request) => {
+    preHandler: [quota.claim, async (request) => {
       plans.set(request, await planFeed(ctx, request));
-    },
+    }],
     handler: async (request, reply) => {
       reply.hijack();
       run(request, new SseSink(reply.raw, ctx.config.streamHeartbeatMs));

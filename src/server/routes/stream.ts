@@ -13,6 +13,7 @@ import { assertMayReadExecIo, mayReadExecIo } from "../auth/index.js";
 import { LastEventIdHeaders, SessionParams } from "../schemas.js";
 import { eventStream, responses, websocketUpgrade } from "../responses.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
+import type { StreamQuota } from "../stream-quota.js";
 import { refuseClientFrames } from "./ws-frames.js";
 
 /** The stream's query as documented (parseStreamQuery reads it, for SSE and WebSocket alike). */
@@ -35,7 +36,7 @@ const StreamQueryDoc = Type.Object({
  * gets its events with exec events cut (withoutExecIo) and no output; asking for output
  * (`output=1`, `exec_id`) is then a 403. docs/streams.md is the contract.
  */
-export const streamRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices }> = async (app, { ctx, streams }) => {
+export const streamRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices; quota: StreamQuota }> = async (app, { ctx, streams, quota }) => {
   const plans = new WeakMap<FastifyRequest, StreamPlan>();
 
   app.route({
@@ -57,7 +58,7 @@ export const streamRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
       ),
     },
     config: { documentedInput: { querystring: StreamQueryDoc } },
-    preHandler: async (request) => {
+    preHandler: [quota.claim, async (request) => {
       const { id } = request.params as { id: string };
       const session = await sessionFor(ctx, request, id);
       const lastEventId = request.headers["last-event-id"];
@@ -68,7 +69,7 @@ export const streamRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
         assertMayReadExecIo(ctx.config, request.principal, session, "a stream with exec output (output=1 or exec_id)");
       }
       plans.set(request, await planStream(streams.deps, session, query, execIo));
-    },
+    }],
     handler: async (request, reply) => {
       reply.hijack();
       run(request, new SseSink(reply.raw, ctx.config.streamHeartbeatMs));
