@@ -1,4 +1,4 @@
-import type { TSchema } from "@sinclair/typebox";
+import type { TObject, TSchema } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import type { FastifySchemaCompiler } from "fastify";
@@ -32,6 +32,17 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
     }
   };
 };
+
+/**
+ * Refuses a query parameter that a route which reads its query itself (the streams) does not
+ * document, as routes with a validated query do: a misspelt filter must not be silently ignored.
+ * @throws validation naming the parameter
+ */
+export function assertKnownParameters(query: Record<string, unknown>, documented: TObject): void {
+  for (const name of Object.keys(query)) {
+    if (!(name in documented.properties)) throw errors.validation(name, `unknown parameter (expected one of ${Object.keys(documented.properties).join(", ")})`);
+  }
+}
 
 const INTEGER_TEXT = /^-?\d+$/;
 const NUMBER_TEXT = /^-?\d+(\.\d+)?$/;

@@ -50,6 +50,10 @@ describe("GET /sessions/{id}/stream over SSE", () => {
     const c = sse(s, `/sessions/${session.id}/stream?after_seq=0&types=tool_call,note&output=0`);
     await c.until((evs) => evs.some((e) => e.event === "ready"));
     expect(eventsOf(c).map((e) => e.event_type)).toEqual(["note", "tool_call"]);
+    // `type`, as the feed and the event list name the filter, is the same.
+    const named = sse(s, `/sessions/${session.id}/stream?after_seq=0&type=note&output=0`);
+    await named.until((evs) => evs.some((e) => e.event === "ready"));
+    expect(eventsOf(named).map((e) => e.event_type)).toEqual(["note"]);
   });
 
   it("answers an unknown session with 404, a bad parameter with 400 naming it, an after_seq past the end with 416", async () => {
@@ -62,6 +66,19 @@ describe("GET /sessions/{id}/stream over SSE", () => {
     await bad.started();
     expect(bad.status).toBe(400);
     expect(bad.errorBody.error.field).toBe("after_seq");
+    // A parameter the stream does not take (a misspelt filter) is refused, not silently ignored;
+    // on the feed too, whose filter is `type`.
+    for (const [url, field] of [
+      [`/sessions/${session.id}/stream?after_seq=0&typo=exec`, "typo"],
+      [`/sessions/${session.id}/stream?after=0`, "after"],
+      [`/feed?after=0&types=complete`, "types"],
+      [`/sessions/${session.id}/stream?type=exec&types=exec`, "type"],
+    ]) {
+      const refused = sse(s, url!);
+      await refused.started();
+      expect(refused.status, url).toBe(400);
+      expect(refused.errorBody.error.field, url).toBe(field);
+    }
     // An empty exec_id (an unset shell variable in a pasted URL) is not read as no exec_id.
     const empty = sse(s, `/sessions/${session.id}/stream?exec_id=&offset=0`);
     await empty.started();

@@ -299,7 +299,9 @@ export function parseStreamQuery(raw: Record<string, unknown>, lastEventId: stri
   if (execId === undefined && (offset !== undefined || stderrOffset !== undefined)) {
     throw errors.validation(offset !== undefined ? "offset" : "stderr_offset", "needs exec_id: an offset is within one exec's output");
   }
-  const types = optionalString(raw, "types")?.split(",").filter(Boolean);
+  // `type`, as the feed and the event list name it, or `types`.
+  if (raw.types !== undefined && raw.type !== undefined) throw errors.validation("type", "give type or types, not both");
+  const types = (optionalString(raw, "types") ?? optionalString(raw, "type"))?.split(",").filter(Boolean);
   const output = optionalString(raw, "output");
   if (output !== undefined && output !== "0" && output !== "1") throw errors.validation("output", "expected 0 or 1");
   return {

@@ -4,6 +4,7 @@ import { SessiondError, errors } from "../../core/index.js";
 import { type StreamServices, type TerminalShare, optionalInt, optionalString } from "../../events/feeds/index.js";
 import { assertMayReadExecIo, principalParticipants } from "../auth/index.js";
 import { SessionParams } from "../schemas.js";
+import { assertKnownParameters } from "../validation.js";
 import { responses, websocketUpgrade } from "../responses.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
 import type { StreamQuota } from "../stream-quota.js";
@@ -48,6 +49,7 @@ export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
     preHandler: [quota.claim, async (request) => {
       const { id } = request.params as { id: string };
       const raw = request.query as Record<string, unknown>;
+      assertKnownParameters(raw, AttachQueryDoc);
       const role = optionalString(raw, "role") ?? "driver";
       if (role !== "driver" && role !== "observer") throw errors.validation("role", 'expected "driver" or "observer"');
       const offset = optionalInt(raw, "offset");

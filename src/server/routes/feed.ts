@@ -3,6 +3,7 @@ import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import { type FeedFilter, SseSink, type StreamServices, WebSocketSink, optionalString, parseFeedAfter } from "../../events/feeds/index.js";
 import { mayReadExecIo } from "../auth/index.js";
 import { LastEventIdHeaders } from "../schemas.js";
+import { assertKnownParameters } from "../validation.js";
 import { eventStream, responses, websocketUpgrade } from "../responses.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
 import type { StreamQuota } from "../stream-quota.js";
@@ -69,6 +70,7 @@ export const feedRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Strea
 
 async function planFeed(ctx: ServerContext, request: FastifyRequest): Promise<FeedPlan> {
   const raw = request.query as Record<string, unknown>;
+  assertKnownParameters(raw, FeedQueryDoc);
   const list = (name: string) => {
     const items = optionalString(raw, name)?.split(",").filter(Boolean);
     return items?.length ? items : undefined;

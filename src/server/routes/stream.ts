@@ -11,6 +11,7 @@ import {
 } from "../../events/feeds/index.js";
 import { assertMayReadExecIo, mayReadExecIo } from "../auth/index.js";
 import { LastEventIdHeaders, SessionParams } from "../schemas.js";
+import { assertKnownParameters } from "../validation.js";
 import { eventStream, responses, websocketUpgrade } from "../responses.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
 import type { StreamQuota } from "../stream-quota.js";
@@ -25,6 +26,7 @@ const StreamQueryDoc = Type.Object({
   offset: Type.Optional(Type.Integer({ minimum: 0, description: "stdout byte offset in exec_id (default 0)" })),
   stderr_offset: Type.Optional(Type.Integer({ minimum: 0, description: "stderr byte offset in exec_id (default 0)" })),
   types: Type.Optional(Type.String({ description: "comma-separated event types to send (default all)" })),
+  type: Type.Optional(Type.String({ description: "the same as types, as the feed and the event list name it" })),
   output: Type.Optional(Type.Union([Type.Literal("0"), Type.Literal("1")], { description: "0 leaves output chunks out (default 1)" })),
 });
 
@@ -63,6 +65,7 @@ export const streamRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
       const session = await sessionFor(ctx, request, id);
       const lastEventId = request.headers["last-event-id"];
       const raw = request.query as Record<string, unknown>;
+      assertKnownParameters(raw, StreamQueryDoc);
       const query = parseStreamQuery(raw, typeof lastEventId === "string" ? lastEventId : undefined);
       const execIo = mayReadExecIo(ctx.config, request.principal, session);
       if (!execIo && (raw.output === "1" || query.exec_id !== undefined)) {
