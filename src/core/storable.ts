@@ -8,7 +8,13 @@
  *   nested in context, metadata, result and event data included.
  * - Counts, seqs and versions are integers from 0 to 2^53 - 1: PostgreSQL's BIGINT and SQLite's
  *   INTEGER hold that range, and a JSON number above it is no longer exact.
+ * - Objects and arrays nest at most MAX_NESTING levels: the walks that check, merge and copy a
+ *   value recurse (a value thousands of levels deep would overflow the stack: a 500 for what is bad
+ *   input), and SQLite's JSON functions stop at 1000.
  */
+
+/** How deep objects and arrays may nest in a stored value. */
+export const MAX_NESTING = 512;
 
 /** The largest count, seq or version a store keeps: 2^53 - 1. */
 export const MAX_STORED_INTEGER = Number.MAX_SAFE_INTEGER;
@@ -43,19 +49,20 @@ export interface TextFault {
  * A key that breaks it is reported at its object's path.
  */
 export function findTextFault(value: unknown): TextFault | undefined {
-  return walk(value);
+  return walk(value, 0);
 }
 
 /** The walk behind findTextFault; the path is built only for a fault, on the way back up. */
-function walk(value: unknown): { path: string[]; reason: string } | undefined {
+function walk(value: unknown, depth: number): { path: string[]; reason: string } | undefined {
   if (typeof value === "string") {
     const reason = textFault(value);
     return reason === undefined ? undefined : { path: [], reason };
   }
   if (value === null || typeof value !== "object") return undefined;
+  if (depth >= MAX_NESTING) return { path: [], reason: `nests deeper than ${MAX_NESTING} levels, which the stores do not keep` };
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const fault = walk(value[i]);
+      const fault = walk(value[i], depth + 1);
       if (fault) {
         fault.path.unshift(String(i));
         return fault;
@@ -68,7 +75,7 @@ function walk(value: unknown): { path: string[]; reason: string } | undefined {
   for (const key of Object.keys(value)) {
     const keyReason = textFault(key);
     if (keyReason !== undefined) return { path: [], reason: `has a key that ${keyReason}` };
-    const fault = walk((value as Record<string, unknown>)[key]);
+    const fault = walk((value as Record<string, unknown>)[key], depth + 1);
     if (fault) {
       fault.path.unshift(key);
       return fault;
@@ -82,7 +89,7 @@ function walk(value: unknown): { path: string[]; reason: string } | undefined {
  * output): the text is scanned first, so a clean value costs one pass over text already made.
  */
 export function findTextFaultInJson(value: unknown, json: string): TextFault | undefined {
-  return SUSPECT_ESCAPE.test(json) ? walk(value) : undefined;
+  return SUSPECT_ESCAPE.test(json) ? walk(value, 0) : undefined;
 }
 
 /** A field path for errors: the root field and the fault's segments, joined with dots. */

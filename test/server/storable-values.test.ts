@@ -41,7 +41,18 @@ const importBody = (session: Record<string, unknown>, events: unknown[] = []) =>
 });
 const cursorOf = (position: unknown) => Buffer.from(JSON.stringify(position)).toString("base64url");
 
+/** An array `depth` levels deep, and the field path of its innermost level as the 400 names it. */
+const nested = (depth: number): unknown => (depth === 0 ? 1 : [nested(depth - 1)]);
+const DEEP_FIELD = ["context", "a", ...Array.from({ length: 510 }, () => "0")].join(".");
+
 const cases: Case[] = [
+  {
+    // Deep enough to overflow a recursive walk (a 500) had the depth not been refused first.
+    what: "a context nested 10,000 levels deep",
+    field: DEEP_FIELD,
+    request: () => ({ ...post("/sessions/", `{"context":{"a":${"[".repeat(10_000)}${"]".repeat(10_000)}}}`), headers: { "content-type": "application/json" } }),
+    engine: (m) => m.create({ context: { a: nested(600) } as never }),
+  },
   { what: "a NUL in a name", field: "name", request: () => post("/sessions/", { name: `a${NUL}b` }), engine: (m) => m.create({ name: `a${NUL}b` }) },
   { what: "a NUL in the task", field: "task", request: () => post("/sessions/", { task: `fix ${NUL}` }), engine: (m) => m.create({ task: `fix ${NUL}` }) },
   { what: "a lone surrogate in the task", field: "task", request: () => post("/sessions/", { task: `x${LONE}` }), engine: (m) => m.create({ task: `x${LONE}` }) },
