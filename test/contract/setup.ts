@@ -9,8 +9,9 @@ import { type OpenApiDoc, ResponseChecker } from "./response-check.js";
  * one on its `fastify.initialization` diagnostics channel) gets an onSend hook that checks each
  * answer against the app's own /openapi.json (response-check.ts). A mismatch fails the test
  * that caused it, after it ends. Nothing of this is in the server: production never pays for it.
- * Streams hijack their reply after the checks that can refuse them, so an SSE body is not seen
- * here; servers in child processes (the CLI suites) are not either.
+ * Streams hijack their reply after the checks that can refuse them: their status and content type
+ * are checked as they write their head, their body (SSE messages) is not. Servers in child
+ * processes (the CLI suites) are not checked.
  */
 
 const mismatches: string[] = [];
@@ -27,23 +28,31 @@ subscribe("fastify.initialization", (message) => {
     checker = typeof swagger === "function" ? new ResponseChecker(swagger.call(app)) : null;
     return checker;
   };
+  const record = (answer: Parameters<ResponseChecker["check"]>[0]) => {
+    const current = checkerOf();
+    if (current === null || answer.method === "HEAD") return;
+    checked++;
+    mismatches.push(...current.check(answer));
+  };
+  // A hijacked reply (SSE) never reaches onSend: look at the head it writes itself.
+  app.addHook("preHandler", (request, reply, done) => {
+    const raw = reply.raw;
+    const writeHead = raw.writeHead.bind(raw) as (...args: unknown[]) => typeof raw;
+    (raw as unknown as { writeHead: (...args: unknown[]) => typeof raw }).writeHead = (...args: unknown[]) => {
+      if (reply.sent && !request.raw.headers.upgrade) {
+        const headers = args.find((a): a is Record<string, unknown> => typeof a === "object" && a !== null && !Array.isArray(a));
+        const type = headers?.["content-type"] ?? headers?.["Content-Type"];
+        record({ method: request.method, route: request.routeOptions.url, status: Number(args[0]), contentType: typeof type === "string" ? type : undefined, body: undefined });
+      }
+      return writeHead(...args);
+    };
+    done();
+  });
   app.addHook("onSend", (request, reply, payload, done) => {
     try {
-      const current = checkerOf();
-      if (current !== null && request.method !== "HEAD") {
-        checked++;
-        const body = typeof payload === "string" ? payload : Buffer.isBuffer(payload) ? payload.toString("utf8") : payload == null ? "" : undefined;
-        const contentType = reply.getHeader("content-type");
-        mismatches.push(
-          ...current.check({
-            method: request.method,
-            route: request.routeOptions.url,
-            status: reply.statusCode,
-            contentType: typeof contentType === "string" ? contentType : undefined,
-            body,
-          }),
-        );
-      }
+      const body = typeof payload === "string" ? payload : Buffer.isBuffer(payload) ? payload.toString("utf8") : payload == null ? "" : undefined;
+      const contentType = reply.getHeader("content-type");
+      record({ method: request.method, route: request.routeOptions.url, status: reply.statusCode, contentType: typeof contentType === "string" ? contentType : undefined, body });
     } catch (err) {
       mismatches.push(`the response check failed: ${(err as Error).stack ?? String(err)}`);
     }
