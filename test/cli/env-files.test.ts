@@ -2,18 +2,15 @@ import { type ChildProcess } from "node:child_process";
 import { chmodSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { envLayout } from "../helpers/env-layout.js";
-import { runNode, startNode } from "../helpers/run-node.js";
+import { CLI_FROM_SOURCES, runNode, startNode } from "../helpers/run-node.js";
 
 /** `.env` files as `sessiond config` and a real `sessiond serve` child read them, from the working directory they run in. */
 
 vi.setConfig({ testTimeout: 120_000 });
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-// tsx by path: the commands run in temp folders, where `--import tsx` would not resolve.
-const CLI = ["--import", pathToFileURL(join(ROOT, "node_modules/tsx/dist/loader.mjs")).href, join(ROOT, "src/cli/main.ts")];
+const CLI = CLI_FROM_SOURCES;
 
 const dirs: string[] = [];
 const children: ChildProcess[] = [];

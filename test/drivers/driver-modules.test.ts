@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { resolveConfig } from "../../src/core/index.js";
@@ -12,7 +11,7 @@ import { checkDriver, loadDriverModules, silentLog } from "../../src/drivers/ind
 import { buildApp } from "../../src/server/index.js";
 import { openSqliteStore } from "../../src/store/index.js";
 import { calcDriver } from "../../examples/calc-mode.js";
-import { runNode, startNode } from "../helpers/run-node.js";
+import { CLI_FROM_SOURCES, runNode, startNode } from "../helpers/run-node.js";
 
 /**
  * A mode from outside the build (docs/drivers.md): examples/calc-mode.ts loaded by a real
@@ -24,8 +23,7 @@ vi.setConfig({ testTimeout: 120_000 });
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const CALC = join(ROOT, "examples/calc-mode.ts");
-// tsx by path: the server runs in a temp folder, where `--import tsx` would not resolve.
-const CLI = ["--import", pathToFileURL(join(ROOT, "node_modules/tsx/dist/loader.mjs")).href, join(ROOT, "src/cli/main.ts")];
+const CLI = CLI_FROM_SOURCES;
 
 const dirs: string[] = [];
 const children: ChildProcess[] = [];

@@ -1,4 +1,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/**
+ * `node` arguments that run the CLI from its sources: tsx by path, so that it resolves from a
+ * temp working directory too (where `--import tsx` would not).
+ */
+export const CLI_FROM_SOURCES: readonly string[] = ["--import", pathToFileURL(join(ROOT, "node_modules/tsx/dist/loader.mjs")).href, join(ROOT, "src/cli/main.ts")];
 
 /** What a finished child process printed, and how it ended. */
 export interface NodeRun {
