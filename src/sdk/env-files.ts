@@ -53,14 +53,15 @@ export function readEnvFiles(sources: EnvFileSources): EnvFiles {
   let cwdFile = sources.cwd === undefined ? undefined : resolve(sources.cwd, ENV_FILE);
   // A folder inside the data dir is a session's workspace (or the server's own): sessions and
   // artifact uploads write files there, so its .env is theirs, not the operator's.
-  const knownHome = sources.home ?? (sources.env.SESSIOND_HOME || join(sources.env.HOME || homedir(), DEFAULT_HOME_DIR));
-  if (sources.cwd !== undefined && cwdFile && isInside(resolve(sources.cwd), resolve(knownHome))) {
-    if (existsSync(cwdFile)) warnings.push(`${cwdFile}: not read: the working directory is inside the data dir, where sessions write files`);
+  const defaultHome = join(sources.env.HOME || homedir(), DEFAULT_HOME_DIR);
+  const knownHome = sources.home ?? (sources.env.SESSIOND_HOME || defaultHome);
+  if (sources.cwd !== undefined && isInside(resolve(sources.cwd), resolve(knownHome))) {
+    if (cwdFile && existsSync(cwdFile)) warnings.push(`${cwdFile}: not read: the working directory is inside the data dir, where sessions write files`);
     cwdFile = undefined;
   }
   const fromCwd = cwdFile ? readEnvFile(cwdFile, warnings) : undefined;
   if (cwdFile && fromCwd) files.push(cwdFile);
-  const home = sources.home ?? (sources.env.SESSIOND_HOME || fromCwd?.SESSIOND_HOME || join(sources.env.HOME || homedir(), DEFAULT_HOME_DIR));
+  const home = sources.home ?? (sources.env.SESSIOND_HOME || fromCwd?.SESSIOND_HOME || defaultHome);
   const homeFile = resolve(home, ENV_FILE);
   const fromHome = homeFile === cwdFile ? undefined : readEnvFile(homeFile, warnings);
   if (fromHome) {

@@ -75,7 +75,7 @@ export const NO_CONTENT: Answer = { description: "no content" };
  * A route's response schemas: its successes (a schema is a JSON body; an {@link Answer} says
  * more), then the errors peculiar to it, each the one error shape.
  */
-export function responses(success: Record<number, TSchema | Answer | null>, errors: readonly ErrorStatus[] = []): Record<string, unknown> {
+export function responses(success: Record<number, TSchema | Answer>, errors: readonly ErrorStatus[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [status, reply] of Object.entries(success)) out[status] = declared(reply);
   for (const status of errors) out[status] = ERROR;
@@ -85,8 +85,7 @@ export function responses(success: Record<number, TSchema | Answer | null>, erro
 /** The error shape as a response declaration. */
 export const ERROR = { description: "the error (docs/errors.md)", content: { "application/json": { schema: Type.Ref("Error") } } } as const;
 
-function declared(reply: TSchema | Answer | null): unknown {
-  if (reply === null) return NO_CONTENT_DECLARED;
+function declared(reply: TSchema | Answer): unknown {
   if (!isAnswer(reply)) return { description: reply.description ?? "the answer", content: { "application/json": { schema: reply } } };
   const headers = reply.headers
     ? Object.fromEntries(Object.entries(reply.headers).map(([name, h]) => [name, { ...h.schema, description: h.description }]))
@@ -100,8 +99,6 @@ function declared(reply: TSchema | Answer | null): unknown {
     ...(headers ? { headers } : {}),
   };
 }
-
-const NO_CONTENT_DECLARED = { description: "no content", type: "null" } as const;
 
 function isAnswer(value: TSchema | Answer): value is Answer {
   return !(Kind in value);

@@ -20,7 +20,8 @@ import { LiveStartSchema } from "../drivers/index.js";
  */
 
 const jsonObject = Type.Object({}, { additionalProperties: true, description: "a JSON object" });
-const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/** A schema, or null. */
+export const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const version = storedInteger({ description: "apply only if the session is at this version (as If-Match does)" });
 
 /** A session id or name. */

@@ -1,10 +1,9 @@
-import { type ChildProcess } from "node:child_process";
-import { chmodSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { envLayout } from "../helpers/env-layout.js";
-import { CLI_FROM_SOURCES, runNode, startNode } from "../helpers/run-node.js";
+import { CLI_FROM_SOURCES, perTestChildren, runNode, startNode } from "../helpers/run-node.js";
 
 /** `.env` files as `sessiond config` and a real `sessiond serve` child read them, from the working directory they run in. */
 
@@ -12,12 +11,7 @@ vi.setConfig({ testTimeout: 120_000 });
 
 const CLI = CLI_FROM_SOURCES;
 
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const { dirs, children } = perTestChildren();
 
 /** A project folder (the command's working directory) and a data dir, with the given `.env` files (0600). */
 function layout(files: { cwd?: string; home?: string }) {

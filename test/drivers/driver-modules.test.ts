@@ -1,17 +1,16 @@
-import type { ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { resolveConfig } from "../../src/core/index.js";
 import { SessionManager } from "../../src/engine/index.js";
 import { checkDriver, loadDriverModules, silentLog } from "../../src/drivers/index.js";
 import { buildApp } from "../../src/server/index.js";
 import { openSqliteStore } from "../../src/store/index.js";
 import { calcDriver } from "../../examples/calc-mode.js";
-import { CLI_FROM_SOURCES, runNode, startNode } from "../helpers/run-node.js";
+import { CLI_FROM_SOURCES, perTestChildren, runNode, startNode } from "../helpers/run-node.js";
 
 /**
  * A mode from outside the build (docs/drivers.md): examples/calc-mode.ts loaded by a real
@@ -25,12 +24,7 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const CALC = join(ROOT, "examples/calc-mode.ts");
 const CLI = CLI_FROM_SOURCES;
 
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const { dirs, children } = perTestChildren();
 
 /** A working directory with the given files, and a data dir beside it. */
 function layout(files: Record<string, string> = {}) {

@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { afterEach } from "vitest";
 import { pathToFileURL } from "node:url";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -15,6 +17,20 @@ export interface NodeRun {
   status: number | null;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * A test file's children and temp folders, killed and removed after each test: push to them.
+ * @example const { dirs, children } = perTestChildren();
+ */
+export function perTestChildren(): { dirs: string[]; children: ChildProcess[] } {
+  const dirs: string[] = [];
+  const children: ChildProcess[] = [];
+  afterEach(() => {
+    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  return { dirs, children };
 }
 
 /** Runs `node <args>` in a child process (env added to this one's) and collects its output. */

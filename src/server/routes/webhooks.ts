@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { type TSchema, Type } from "@sinclair/typebox";
+import { Type } from "@sinclair/typebox";
+import { nullable } from "../schemas.js";
 import { SessiondError, errors, newId } from "../../core/index.js";
 import { WebhookTargetPolicy } from "../../events/index.js";
 import type { Store, WebhookRecord } from "../../store/index.js";
@@ -34,8 +35,6 @@ const DeliveryQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-
-const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 const DeliveryWire = Type.Object({
   id: Type.String(),
