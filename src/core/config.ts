@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { DATA_FILES, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_PORT, ENV_ALIASES } from "./defaults.js";
+import { errors } from "./errors.js";
 import { validate } from "./schemas.js";
 
 const MiB = 1024 * 1024;
@@ -406,6 +407,34 @@ export const ConfigSchema = Type.Object(
     retentionDays: Type.Number({ minimum: 0 }),
     /** How often the retention job runs. @default 3600000 (1 hour) */
     retentionIntervalMs: Type.Integer({ minimum: 1000 }),
+    /**
+     * This node's name in a cluster of nodes sharing one PostgreSQL schema (docs/scale-out.md): the
+     * `x-sessiond-node` header of every answer and the reason of a session crashed with it.
+     * Env `SESSIOND_NODE_NAME`. @default the host name and the port it listens on (`host:port`)
+     */
+    nodeName: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: "^[\\x21-\\x7e]+$" })),
+    /**
+     * The base URL the other nodes forward requests for this node's sessions to (PostgreSQL store
+     * only). Env `SESSIOND_ADVERTISE_URL`. @default http://<the address it listens on>:<port>
+     * (the host name when it listens on every address)
+     */
+    advertiseUrl: Type.Optional(Type.String({ pattern: "^https?://[^\\s/]+/?$", maxLength: 2048 })),
+    /**
+     * How long a node's ownership of its sessions lasts without renewal (PostgreSQL store): once
+     * it runs out (by the database's clock) another node may take them over, and a live session of
+     * the silent node is marked crashed. @default 5000
+     */
+    leaseTtlMs: Type.Integer({ minimum: 200, maximum: 600_000 }),
+    /** How often a node renews its lease; must be under a third of `leaseTtlMs`. @default 1000 */
+    leaseRenewMs: Type.Integer({ minimum: 50 }),
+    /**
+     * How often a node reads the events other nodes committed when no notification came
+     * (PostgreSQL LISTEN/NOTIFY is the fast path; this is the floor of cross-node feed latency
+     * when notifications are lost). @default 1000
+     */
+    clusterPollMs: Type.Integer({ minimum: 10 }),
+    /** How long connecting to another node may take when forwarding a request to it. @default 2000 */
+    forwardConnectTimeoutMs: Type.Integer({ minimum: 1 }),
     /** How long shutdown waits for in-flight requests before closing anyway. @default 10000 */
     shutdownTimeoutMs: Type.Integer({ minimum: 0 }),
     /**
@@ -615,6 +644,10 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     authFailureMaxAddresses: 10_000,
     retentionDays: 0,
     retentionIntervalMs: 3_600_000,
+    leaseTtlMs: 5000,
+    leaseRenewMs: 1000,
+    clusterPollMs: 1000,
+    forwardConnectTimeoutMs: 2000,
     shutdownTimeoutMs: 10_000,
     clientTimeoutMs: DEFAULT_CLIENT_TIMEOUT_MS,
     clientReconnectBaseMs: 100,
@@ -671,7 +704,12 @@ export function resolveConfig(sources: ConfigSources = {}): Config {
   for (const [key, value] of Object.entries(sources.flags ?? {})) if (value !== undefined) merged[key] = value;
   // Conversion and freezing work in place: on a copy, so the caller's objects stay theirs.
   const converted = Value.Convert(ConfigSchema, structuredClone(merged));
-  return deepFreeze(validate(ConfigSchema, converted, "config"));
+  const config = validate(ConfigSchema, converted, "config");
+  // A lease renewed less often than this could run out between two renewals that were merely late.
+  if (config.leaseRenewMs * 3 > config.leaseTtlMs) {
+    throw errors.validation("config.leaseRenewMs", `must be at most a third of leaseTtlMs (${config.leaseTtlMs}): ${config.leaseRenewMs} is not`);
+  }
+  return deepFreeze(config);
 }
 
 /** The files and folders inside the data dir (DESIGN.md §8). */

@@ -44,6 +44,9 @@ export const ERROR_CODES = {
   owner_unreachable: { status: 503, message: "{owner}, which owns the data dir {home}, {reason}" },
   not_owner: { status: 409, message: "{operation} needs the engine, which runs in {owner}, the owner of the data dir {home}; use sessiond/client on {socket}" },
   store_failure: { status: 503, message: "the store failed: {reason}" },
+  session_moved: { status: 503, message: "session {ref} moved to node {node} before this write was committed; it was not applied: retry it" },
+  node_unreachable: { status: 503, message: "session {ref} is owned by node {node}, which does not answer ({reason}); retry once its lease runs out, within {retryMs} ms" },
+  owned_elsewhere: { status: 503, message: "session {ref} is owned by node {node}: send the request there (or through the load balancer)" },
   shutting_down: { status: 503, message: "the server is shutting down; retry on the next one" },
   internal: { status: 500, message: "{reason}" },
 } as const satisfies Record<string, { status: number; message: string }>;
