@@ -75,6 +75,12 @@ class FeedSubscriber {
  * A subscriber that resumes from a position reads its backlog from the store page by page (paced
  * by its client) and joins the live hand-out once it has caught up with the hub; positions at or
  * before its cursor are skipped, so it sees each event once.
+ *
+ * On a store other processes write too (PostgreSQL, several nodes), events committed elsewhere
+ * reach the same read: the store's `onCommitted` notice schedules it, and while anyone
+ * subscribes so does a poll every `clusterPollMs`, since a notice can be lost. The store makes
+ * positions visible strictly in order, so reading after the newest position handed out gets
+ * every node's events once each, in position order, whichever wake-up came first.
  */
 export class FeedHub {
   private readonly subscribers = new Set<FeedSubscriber>();
@@ -84,7 +90,13 @@ export class FeedHub {
   private scheduled = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private tailing: Promise<void> | undefined;
+  /** A read was asked for while one ran: it may have missed rows committed meanwhile. */
+  private tailAgain = false;
+  /** The read of the store's head when the hub last went active. */
+  private headRead: Promise<void> | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: () => void;
+  private readonly stopNotices: (() => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -93,9 +105,17 @@ export class FeedHub {
     /** How long live events wait to be sent together (config feedFlushIntervalMs). */
     private readonly flushIntervalMs: number,
     private readonly onError: (err: unknown) => void = () => {},
+    /**
+     * How often to read while anyone subscribes, on a store other processes write (config
+     * clusterPollMs). Undefined: only on commits and notices.
+     */
+    private readonly clusterPollMs?: number,
   ) {
     this.unsubscribe = manager.bus.subscribe((change) => {
       if (change.type === "event.appended" && this.active) this.schedule();
+    });
+    this.stopNotices = store.onCommitted?.(() => {
+      if (this.active) this.schedule();
     });
   }
 
@@ -135,6 +155,8 @@ export class FeedHub {
   /** Ends every client (server shutdown) and stops listening. */
   close(code: number, reason: string): void {
     this.unsubscribe();
+    this.stopNotices?.();
+    this.stopPolling();
     clearTimeout(this.flushTimer);
     for (const sub of this.subscribers) sub.outlet.end({ code, reason });
     this.subscribers.clear();
@@ -144,7 +166,35 @@ export class FeedHub {
     if (this.active) return;
     // Going active: from here on every commit schedules a read, so this head misses nothing.
     this.active = true;
-    this.head = Math.max(this.head, await this.store.feedHead());
+    this.startPolling();
+    this.headRead = this.store.feedHead().then(
+      (head) => {
+        this.head = Math.max(this.head, head);
+      },
+      (err: unknown) => {
+        // The next subscriber tries again.
+        this.active = false;
+        this.stopPolling();
+        throw err;
+      },
+    );
+    await this.headRead;
+  }
+
+  /** Polls while active, when other processes write the store (the only writers a notice tells of). */
+  private startPolling(): void {
+    if (this.pollTimer || this.clusterPollMs === undefined || !this.store.onCommitted) return;
+    this.pollTimer = setInterval(() => {
+      if (this.active) this.schedule();
+      else this.stopPolling();
+    }, this.clusterPollMs);
+    // The server keeps the process alive; the feed's poll alone should not.
+    this.pollTimer.unref();
+  }
+
+  private stopPolling(): void {
+    clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
   }
 
   private schedule(): void {
@@ -152,12 +202,25 @@ export class FeedHub {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      if (!this.tailing) this.tailing = this.tail().finally(() => (this.tailing = undefined));
+      if (this.tailing) {
+        // The running read may have passed the store before the rows that woke us: read again after.
+        this.tailAgain = true;
+        return;
+      }
+      this.tailing = this.tail().finally(() => {
+        this.tailing = undefined;
+        if (this.tailAgain) {
+          this.tailAgain = false;
+          if (this.active) this.schedule();
+        }
+      });
     });
   }
 
   private async tail(): Promise<void> {
     try {
+      // A read woken while the hub goes active starts from the head it finds, not from the start.
+      await this.headRead;
       for (;;) {
         const page = await this.store.listFeed(this.head, PAGE);
         for (const entry of page) {
