@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 /** HTTP suites that also run on the PostgreSQL store: the API over the store (the rest is store-agnostic). */
 const ON_POSTGRES = ["sessions", "lifecycle", "seed-003", "fuzz", "auth", "webhooks", "operations", "tenant-names", "storable-values", "refused-writes"].map(
@@ -21,9 +21,16 @@ export default defineConfig({
     // Every answer an in-process server sends is checked against its /openapi.json (test/contract/setup.ts).
     setupFiles: ["test/contract/setup.ts"],
     projects: [
-      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"] } },
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, "test/cluster/**"] } },
       // The same suites with the test server on PostgreSQL (test/server/harness.ts reads the variable).
       { extends: true, test: { name: "postgres", include: ON_POSTGRES, env: { SESSIOND_TEST_STORE: "postgres" } } },
+      // Three `sessiond serve` processes on PostgreSQL behind HAProxy (test/cluster/harness.ts), killed, stopped
+      // and restarted: one file at a time, after the other projects, so their leases and timings are not
+      // starved by the rest of the suite; each test starts and restarts real processes.
+      {
+        extends: true,
+        test: { name: "cluster", include: ["test/cluster/**/*.test.ts"], poolOptions: { forks: { singleFork: true } }, sequence: { groupOrder: 1 }, testTimeout: 600_000, hookTimeout: 180_000 },
+      },
     ],
   },
 });
