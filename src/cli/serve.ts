@@ -1,9 +1,10 @@
 import { appendFileSync, rmSync } from "node:fs";
+import { hostname } from "node:os";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { type Config, dataPaths } from "../core/config.js";
-import type { SessionManager } from "../engine/index.js";
+import type { ClusterOwnership, SessionManager } from "../engine/index.js";
 import type { SessionDriver } from "../drivers/index.js";
 import type { EventSinks } from "../events/index.js";
 import type { OwnerChannel } from "../sdk/owner-rpc/server.js";
@@ -17,7 +18,7 @@ import { EXIT } from "./fail.js";
  */
 export async function serve(config: Config): Promise<void> {
   // Loaded here, not at the top: the CLI's other commands never load the server.
-  const [{ pino }, { SessionManager }, server, { claimHome, describeOwner, openStore }, { startEventSinks }, { serveOwnerChannel }] = await Promise.all([
+  const [{ pino }, { ClusterOwnership, SessionManager }, server, { claimHome, describeOwner, openStore }, { startEventSinks }, { serveOwnerChannel }] = await Promise.all([
     import("pino"),
     import("../engine/index.js"),
     import("../server/index.js"),
@@ -25,7 +26,7 @@ export async function serve(config: Config): Promise<void> {
     import("../events/index.js"),
     import("../sdk/owner-rpc/server.js"),
   ]);
-  const { REDACTED_PATHS, ServerMetrics, buildApp, createUnixSocketServer, listenOnSocket, removeStaleSocket } = server;
+  const { REDACTED_PATHS, ServerMetrics, TokenRegistry, buildApp, createUnixSocketServer, ensureAdminToken, listenOnSocket, removeStaleSocket } = server;
   const log = pino({ level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } });
   const paths = dataPaths(config);
 
@@ -58,6 +59,8 @@ export async function serve(config: Config): Promise<void> {
 
   const metrics = new ServerMetrics({ defaultMetrics: true });
   let manager: SessionManager;
+  /** This node's membership when several nodes share the store (PostgreSQL); docs/scale-out.md. */
+  let membership: ClusterOwnership | undefined;
   let sinks: EventSinks | undefined;
   let app: FastifyInstance;
   let socketServer: Server;
@@ -68,12 +71,25 @@ export async function serve(config: Config): Promise<void> {
       ownership,
       onConnectionError: (err) => log.warn({ err }, "a database connection failed outside a query"),
     });
-    manager = new SessionManager({ store, config, observeCommit: metrics.observeCommit });
+    if (store.cluster) {
+      membership = new ClusterOwnership({
+        cluster: store.cluster,
+        name: config.nodeName ?? `${hostname()}:${config.port || process.pid}`,
+        url: config.advertiseUrl ?? null,
+        authFingerprint: new TokenRegistry(ensureAdminToken(config).token, config.tokens).fingerprint(),
+        leaseTtlMs: config.leaseTtlMs,
+        leaseRenewMs: config.leaseRenewMs,
+        onRenewFailed: (err) => log.warn({ err }, "could not renew this node's lease; its sessions move to other nodes if it stays unrenewed"),
+      });
+      await membership.start();
+    }
+    manager = new SessionManager({ store, config, observeCommit: metrics.observeCommit, ...(membership ? { ownership: membership } : {}) });
     // Before the app, so no change committed through the API is missed by Redis or webhooks.
     sinks = await startEventSinks({ config, manager, store, logger: log, registry: metrics.registry });
-    app = await buildApp({ config, manager, store, logger: log, metrics, drivers });
+    app = await buildApp({ config, manager, store, logger: log, metrics, drivers, ...(membership ? { cluster: membership } : {}) });
     if (app.sessiond.adminTokenCreated) log.info({ path: paths.token }, "generated the admin token");
     await app.listen({ host: config.host, port: config.port });
+    if (membership && !config.advertiseUrl) await membership.advertise(advertisedUrl(app.server.address() as AddressInfo));
     socketServer = createUnixSocketServer(app);
     await listenOnSocket(socketServer, paths.socket);
     // The embedded API's writes from other processes on this data dir (README: One data dir, one owner).
@@ -83,6 +99,7 @@ export async function serve(config: Config): Promise<void> {
     // Let the engine flush whatever it took (nothing, normally) before the process ends.
     await app!?.close().catch(() => undefined);
     await sinks?.close().catch(() => undefined);
+    await membership?.stop().catch(() => undefined);
     await manager!?.close().catch(() => undefined);
     ownership.release();
     return;
@@ -90,7 +107,7 @@ export async function serve(config: Config): Promise<void> {
 
   const { port, address } = app.server.address() as AddressInfo;
   ownership.announce({ host: address, port, socket: paths.socket });
-  log.info({ host: address, port, socket: paths.socket, home: config.home }, `sessiond listening on http://${hostForUrl(address)}:${port} and ${paths.socket}`);
+  log.info({ host: address, port, socket: paths.socket, home: config.home, ...(membership ? { node: membership.nodeName } : {}) }, `sessiond listening on http://${hostForUrl(address)}:${port} and ${paths.socket}`);
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
@@ -111,6 +128,9 @@ export async function serve(config: Config): Promise<void> {
       clearTimeout(force);
       // The sinks flush the manager and need the store open: after the servers, before the manager.
       await sinks?.close();
+      // Every write is in; other nodes may take this node's sessions over at once, not after its lease.
+      await manager.flush();
+      await membership?.stop();
       await manager.close();
       log.info("stopped; every acknowledged write is on disk");
     } catch (err) {
@@ -152,6 +172,15 @@ function startFailed(err: unknown, logPath: string): void {
 function serializeError(err: unknown): Record<string, unknown> {
   if (!(err instanceof Error)) return { message: String(err) };
   return { type: err.name, message: err.message, stack: err.stack, ...("code" in err ? { code: err.code } : {}) };
+}
+
+/**
+ * Where other nodes reach this one when config `advertiseUrl` does not say: the address it
+ * listens on, or the host name when it listens on every address.
+ */
+function advertisedUrl({ address, port }: AddressInfo): string {
+  const host = address === "0.0.0.0" || address === "::" ? hostname() : hostForUrl(address);
+  return `http://${host}:${port}`;
 }
 
 function hostForUrl(address: string): string {

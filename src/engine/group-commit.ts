@@ -13,6 +13,8 @@ export interface WriteRequest {
   readonly session: Session | null;
   readonly ops: readonly WriteOp[];
   readonly changes: readonly SessionChange[];
+  /** The ownership epoch the write was built under (several nodes on one store); see CommitFence. */
+  readonly epoch?: number;
 }
 
 interface Waiter {
@@ -35,6 +37,11 @@ class Batch {
   readonly entries: Entry[] = [];
   /** The newest state each write of this batch left its session in (null: deleted). */
   readonly states = new Map<string, Session | null>();
+  /**
+   * The epoch each session's writes were built under: the oldest, so that a write built under an
+   * epoch since lost fences the session's writes in the batch.
+   */
+  readonly epochs = new Map<string, number>();
   /** Index in `ops` of each session's (coalesced) put. */
   private readonly putIndex = new Map<string, number>();
 
@@ -69,12 +76,16 @@ class Batch {
     }
     this.changes.push(...request.changes);
     this.states.set(request.sessionId, request.session);
+    if (request.epoch !== undefined) {
+      const earlier = this.epochs.get(request.sessionId);
+      if (earlier === undefined || request.epoch < earlier) this.epochs.set(request.sessionId, request.epoch);
+    }
     this.entries.push(entry);
   }
 }
 
 /** How one commit attempt went: the sessions whose insert was refused, or what the store threw. */
-type Attempt = { readonly ok: true; readonly rejected: readonly string[] } | Failure;
+type Attempt = { readonly ok: true; readonly rejected: readonly string[]; readonly fenced: readonly string[] } | Failure;
 type Failure = { readonly ok: false; readonly error: unknown };
 
 /** The state of one batch's commit while its refused writes are being found. */
@@ -95,6 +106,8 @@ export interface GroupCommitHooks {
    * state the store does not, so these sessions must be dropped from memory and reloaded.
    */
   readonly discarded: (sessionIds: ReadonlySet<string>) => void;
+  /** After the store refused a session's writes as built under an epoch no longer this node's. */
+  readonly fenced?: (sessionId: string) => void;
   /** After every commit attempt: for metrics. */
   readonly observed?: (commit: CommitObservation) => void;
 }
@@ -128,10 +141,15 @@ export class GroupCommitter {
   private scheduled = false;
   private flushing: Promise<void> | undefined;
 
+  /**
+   * @param nodeId the node whose ownership epochs writes carry (several nodes on one store);
+   *   undefined: the store has one writer, and no write is fenced
+   */
   constructor(
     private readonly store: Store,
     private readonly maxBatchOps: number,
     private readonly hooks: GroupCommitHooks,
+    private readonly nodeId?: string,
   ) {}
 
   /** Queues a write; resolves once it is committed, rejects if the commit failed. */
@@ -248,7 +266,7 @@ export class GroupCommitter {
     try {
       const { rejected } = sync.commit(part.ops);
       this.observe(part, started, true);
-      return { ok: true, rejected };
+      return { ok: true, rejected, fenced: [] };
     } catch (error) {
       this.observe(part, started, false);
       return { ok: false, error };
@@ -258,9 +276,10 @@ export class GroupCommitter {
   private async attempt(part: Batch): Promise<Attempt> {
     const started = performance.now();
     try {
-      const { rejected } = await this.store.commit(part.ops);
+      const fence = this.nodeId === undefined ? undefined : { nodeId: this.nodeId, epochs: part.epochs };
+      const { rejected, fenced = [] } = await this.store.commit(part.ops, fence);
       this.observe(part, started, true);
-      return { ok: true, rejected };
+      return { ok: true, rejected, fenced };
     } catch (error) {
       this.observe(part, started, false);
       return { ok: false, error };
@@ -277,7 +296,7 @@ export class GroupCommitter {
    */
   private *commitBatch(batch: Batch): Generator<Batch, void, Attempt> {
     const attempt = yield batch;
-    if (attempt.ok) return this.settle(batch, attempt.rejected);
+    if (attempt.ok) return this.settle(batch, attempt);
     if (!refusedWriteError(attempt.error)) return this.fail(batch.entries, attempt.error);
     // Refused for what a write carried: commit it again in parts, without the writes to blame.
     const run: Isolation = { batch, settled: new Set(), refused: new Map() };
@@ -309,7 +328,7 @@ export class GroupCommitter {
       const part = Batch.of(live);
       const attempt = yield part;
       if (attempt.ok) {
-        this.settle(part, attempt.rejected, run);
+        this.settle(part, attempt, run);
         return true;
       }
       if (!refusedWriteError(attempt.error)) {
@@ -366,18 +385,26 @@ export class GroupCommitter {
    * A committed batch (or part of one). A session whose insert was refused (its id or name is
    * taken) is rolled back: its writes in this batch and behind it fail with the conflict.
    */
-  private settle(batch: Batch, rejected: readonly string[], run?: Isolation): void {
+  private settle(batch: Batch, outcome: { readonly rejected: readonly string[]; readonly fenced: readonly string[] }, run?: Isolation): void {
     this.release(batch);
-    const refused = new Set(rejected);
-    this.hooks.committed(refused.size ? batch.changes.filter((c) => !refused.has(c.session.id)) : batch.changes);
-    const taken = refused.size ? new SessiondError("conflict", { reason: "a session with this id or name already exists" }, { field: "name" }) : undefined;
-    for (const id of refused) {
-      run?.refused.set(id, taken!);
-      this.rollBack(id, taken!);
+    const refusals = new Map<string, SessiondError>();
+    if (outcome.rejected.length) {
+      const taken = new SessiondError("conflict", { reason: "a session with this id or name already exists" }, { field: "name" });
+      for (const id of outcome.rejected) refusals.set(id, taken);
+    }
+    for (const id of outcome.fenced) {
+      refusals.set(id, new SessiondError("session_moved", { ref: id, node: "another node" }));
+      this.hooks.fenced?.(id);
+    }
+    this.hooks.committed(refusals.size ? batch.changes.filter((c) => !refusals.has(c.session.id)) : batch.changes);
+    for (const [id, why] of refusals) {
+      run?.refused.set(id, why);
+      this.rollBack(id, why);
     }
     for (const entry of batch.entries) {
       run?.settled.add(entry);
-      if (taken && refused.has(entry.waiter.sessionId)) entry.waiter.reject(taken);
+      const why = refusals.get(entry.waiter.sessionId);
+      if (why) entry.waiter.reject(why);
       else entry.waiter.resolve();
     }
   }

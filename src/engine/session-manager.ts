@@ -48,6 +48,7 @@ import { Change, keepToolsUsed } from "./change.js";
 import { EventBus } from "./event-bus.js";
 import { type CommitObservation, GroupCommitter } from "./group-commit.js";
 import { HotPool } from "./hot-pool.js";
+import { type ClusterOwnership, ownerOfError } from "./ownership.js";
 import { type SessionImport, importedRecord } from "./import-record.js";
 import { newSessionRecord, ownObject } from "./records.js";
 
@@ -61,7 +62,16 @@ export interface SessionManagerOptions {
   readonly bus?: EventBus;
   /** Called after every group commit (batch size, duration), e.g. to export metrics. */
   readonly observeCommit?: (commit: CommitObservation) => void;
+  /**
+   * This node's ownership of sessions, when several nodes share the store (docs/scale-out.md):
+   * memory serves only sessions it holds, a change first claims its session, and every write
+   * carries the epoch it was built under. @default one node: every session is this one's
+   */
+  readonly ownership?: SessionOwnership;
 }
+
+/** What the engine needs of a node's ownership of sessions (ClusterOwnership). */
+export type SessionOwnership = Pick<ClusterOwnership, "nodeId" | "epochIfTrusted" | "epochOf" | "acquire" | "fenced" | "forget" | "onLost">;
 
 /**
  * Whose sessions a lookup may find. A scoped lookup (an agent token's) finds only sessions with
@@ -120,6 +130,7 @@ export class SessionManager {
   private readonly clock: () => Date;
   private readonly pool: HotPool;
   private readonly committer: GroupCommitter;
+  private readonly ownership: SessionOwnership | undefined;
   /** Lookups in flight, by ref (unscoped ones only): concurrent callers share one. */
   private readonly resolving = new Map<string, Promise<Session | undefined>>();
   private closed = false;
@@ -130,15 +141,24 @@ export class SessionManager {
     this.clock = options.clock ?? (() => new Date());
     this.bus = options.bus ?? new EventBus();
     this.pool = new HotPool(options.config.hotPoolSize);
-    this.committer = new GroupCommitter(options.store, options.config.maxCommitBatch, {
-      committed: (changes) => {
-        for (const change of changes) this.bus.publish(change);
+    const ownership = (this.ownership = options.ownership);
+    this.committer = new GroupCommitter(
+      options.store,
+      options.config.maxCommitBatch,
+      {
+        committed: (changes) => {
+          for (const change of changes) this.bus.publish(change);
+        },
+        discarded: (ids) => {
+          for (const id of ids) this.pool.delete(id);
+        },
+        ...(ownership ? { fenced: (id: string) => ownership.fenced(id) } : {}),
+        ...(options.observeCommit ? { observed: options.observeCommit } : {}),
       },
-      discarded: (ids) => {
-        for (const id of ids) this.pool.delete(id);
-      },
-      ...(options.observeCommit ? { observed: options.observeCommit } : {}),
-    });
+      ownership?.nodeId,
+    );
+    // Another node wrote to it since memory read it: the next read or change reloads it.
+    ownership?.onLost((id) => this.pool.delete(id));
   }
 
   // ---- create and read ------------------------------------------------------------------
@@ -163,6 +183,8 @@ export class SessionManager {
       if (valid.name !== undefined || attempt > 3) throw nameConflict(record.name, namespace);
       record = { ...record, name: `${record.name}-${Math.random().toString(36).slice(2, 6)}` };
     }
+    // A new session belongs to the node that creates it (its id is new, so no other node holds it).
+    await this.ownership?.acquire(record.id);
     // The awaits above let other callers run: check again, synchronously, just before applying.
     if (this.lookupHot(record.id) !== undefined || this.hotHolder(record.name, namespace)) throw nameConflict(record.name, namespace);
     const change = new Change(record, now, true);
@@ -589,9 +611,14 @@ export class SessionManager {
   /** Deletes a session with its events and checkpoints. @throws not_found */
   async delete(ref: string, options: WriteOptions = {}): Promise<void> {
     this.assertOpen();
-    const session = await this.get(ref);
+    let session = await this.get(ref);
+    if (this.ownership && this.ownership.epochIfTrusted(session.id) === undefined) {
+      await this.ownership.acquire(session.id);
+      session = await this.get(session.id);
+    }
     this.assertVersion(session, options);
     await this.committer.write(this.deletion(session));
+    this.ownership?.forget(session.id);
   }
 
   /** Synchronous delete (embedded SQLite store only). @returns false when there was no such session */
@@ -637,6 +664,8 @@ export class SessionManager {
       const sessions = (await Promise.all(ids.map((id) => this.readForDeletion(id)))).filter((s): s is Session => !!s);
       await Promise.all(sessions.map((s) => this.committer.write(this.deletion(s))));
       count += sessions.length;
+      // Those another node holds are its to delete (its own cleanup does): they stay listed, so stop.
+      if (sessions.length < ids.length) return count;
     }
   }
 
@@ -692,12 +721,13 @@ export class SessionManager {
     if ((await this.nameTaken(session.name, namespace)) || this.hotHolder(session.name, namespace)) {
       throw errors.conflict(`${conflictWhere(session.name, namespace)} already exists (with another id); rename one of them`, "name");
     }
+    const epoch = this.ownership ? await this.ownership.acquire(session.id) : undefined;
     const ops: WriteOp[] = [
       { op: "put_session", session, insert: true, scalarsOnly: false },
       ...events.map((event) => ({ op: "append_event" as const, session_id: session.id, event })),
       ...checkpoints.map((checkpoint) => ({ op: "put_checkpoint" as const, checkpoint })),
     ];
-    await this.committer.write({ sessionId: session.id, session, ops, changes: [] });
+    await this.committer.write({ sessionId: session.id, session, ops, changes: [], ...(epoch !== undefined ? { epoch } : {}) });
     return { imported: true, session };
   }
 
@@ -748,6 +778,12 @@ export class SessionManager {
     while (current === undefined) {
       const found = await this.find(ref);
       if (!found) throw errors.sessionNotFound(ref);
+      if (this.ownership && this.ownership.epochIfTrusted(found.id) === undefined) {
+        // Claimed first (owned_elsewhere when a live node holds it); then read again, current.
+        await this.ownership.acquire(found.id);
+        ref = found.id;
+        continue;
+      }
       current = this.lookupHot(found.id);
     }
     if (current === null) throw errors.sessionNotFound(ref);
@@ -776,13 +812,16 @@ export class SessionManager {
     const { session, request } = change.finish();
     if (!request.ops.length) return session;
     this.pool.set(session);
-    await this.committer.write(request);
+    const epoch = this.ownership?.epochOf(session.id);
+    await this.committer.write(epoch === undefined ? request : { ...request, epoch });
     return session;
   }
 
   private deletion(session: Session) {
     this.pool.delete(session.id);
+    const epoch = this.ownership?.epochOf(session.id);
     return {
+      ...(epoch !== undefined ? { epoch } : {}),
       sessionId: session.id,
       session: null,
       ops: [{ op: "delete_session" as const, session_id: session.id }],
@@ -795,6 +834,8 @@ export class SessionManager {
    * memory does not know it (look in the store).
    */
   private lookupHot(id: string): Session | null | undefined {
+    // With several nodes, memory answers only for sessions this node holds now.
+    if (this.ownership && this.ownership.epochIfTrusted(id) === undefined) return undefined;
     return this.pool.get(id) ?? this.committer.unwritten(id);
   }
 
@@ -847,6 +888,8 @@ export class SessionManager {
   /** Admits a session read from the store to the pool, unless memory knows better. */
   private fetch(stored: Session | undefined): Session | undefined {
     if (!stored) return undefined;
+    // Another node's session is read, not kept: memory holds only what this node orders.
+    if (this.ownership && this.ownership.epochIfTrusted(stored.id) === undefined) return stored;
     const hot = this.pool.get(stored.id) ?? this.committer.unwritten(stored.id);
     if (hot === null) return undefined;
     if (hot) return hot;
@@ -854,7 +897,16 @@ export class SessionManager {
     return stored;
   }
 
+  /** A session to delete, as memory or the store holds it; undefined when gone, or held by another node. */
   private async readForDeletion(id: string): Promise<Session | undefined> {
+    if (this.ownership && this.ownership.epochIfTrusted(id) === undefined) {
+      try {
+        await this.ownership.acquire(id);
+      } catch (err) {
+        if (ownerOfError(err)) return undefined;
+        throw err;
+      }
+    }
     const hot = this.lookupHot(id);
     if (hot !== undefined) return hot ?? undefined;
     return this.store.getSession(id);
@@ -879,7 +931,8 @@ export class SessionManager {
   }
 
   /** A listing takes hot sessions from the pool, as they are, without reading their rows. */
-  private readonly held = (id: string): Session | undefined => this.pool.get(id);
+  private readonly held = (id: string): Session | undefined =>
+    this.ownership && this.ownership.epochIfTrusted(id) === undefined ? undefined : this.pool.get(id);
 
   private listArgs(filter: SessionFilter, page: PageRequest) {
     const f = validate(SessionFilterSchema, filter ?? {}, "filter");

@@ -4,7 +4,7 @@ import websocket from "@fastify/websocket";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { pino } from "pino";
 import { type Config, SessiondError, dataPaths } from "../core/index.js";
-import type { SessionManager } from "../engine/index.js";
+import type { SessionManager, SessionPlacement } from "../engine/index.js";
 import { LiveSessions, type SessionDriver, defaultDrivers } from "../drivers/index.js";
 import { AutoRecovery } from "../drivers/auto-recover.js";
 import { adoptLegacyWorkspaces } from "../drivers/workspace.js";
@@ -67,6 +67,11 @@ export interface BuildAppOptions {
    * const app = await buildApp({ config, manager, drivers: [calcDriver] });
    */
   readonly drivers?: readonly SessionDriver[];
+  /**
+   * Where sessions are served when several nodes share the store (PostgreSQL; docs/scale-out.md):
+   * requests for another node's sessions are forwarded there. @default one node: all are served here
+   */
+  readonly cluster?: SessionPlacement;
 }
 
 /** Parts of a built app that its owner (serve, tests) reaches for. */

@@ -1,6 +1,6 @@
 /** The HTTP server: build it with buildApp, listen with `sessiond serve`. */
 export { type BuildAppOptions, REDACTED_PATHS, type SessiondServices, buildApp } from "./app.js";
-export { type AdminToken, type Principal, type Role, assertAuthAllowed, ensureAdminToken, isLoopback } from "./auth/index.js";
+export { type AdminToken, type Principal, type Role, TokenRegistry, assertAuthAllowed, ensureAdminToken, isLoopback } from "./auth/index.js";
 export { ServerMetrics } from "./metrics.js";
 export { RetentionJob } from "./retention.js";
 export { createUnixSocketServer, listenOnSocket, removeStaleSocket } from "./unix-socket.js";

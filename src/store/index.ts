@@ -2,7 +2,7 @@ import { type Config, dataPaths } from "../core/index.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
 import { type Store, asyncStore } from "./store.js";
 
-export type { CommitResult, HeldSessions, NameQuery, SessionActivity, Store, SyncStore, WebhookRecord, WriteOp } from "./store.js";
+export type { ClaimResult, ClusterNodeRecord, ClusterStore, CommitFence, CommitResult, HeldSessions, NameQuery, OrphanedSession, SessionActivity, SessionOwnerRecord, Store, SyncStore, WebhookRecord, WriteOp } from "./store.js";
 export type { ExecOutputExtent, FeedEntry, OutputRecord, OutputStreamName, StoredOutput } from "./store.js";
 export { asyncStore } from "./store.js";
 export { refusedWriteError } from "./commit-failure.js";
@@ -53,7 +53,7 @@ export function openSqliteStore(
 
 /** What openStore tells its caller about. */
 export interface OpenStoreOptions {
-  /** A database connection failed outside a query (PostgreSQL: an idle pooled one, or the node lock's). */
+  /** A database connection failed outside a query (PostgreSQL: an idle pooled one). */
   readonly onConnectionError?: (err: Error) => void;
   /** The data dir's ownership, when the caller holds it (a SQLite store takes it otherwise). */
   readonly ownership?: HomeOwnership;
@@ -76,8 +76,8 @@ export async function openStore(config: Config, options: OpenStoreOptions = {}):
         url: config.pgUrl,
         poolSize: config.pgPoolSize,
         connectTimeoutMs: config.pgConnectTimeoutMs,
-        // A node holds its sessions in memory: a second one on the same schema must not start.
-        exclusive: true,
+        // A node stopped mid-commit must not hold the other nodes up for longer than its lease.
+        idleInTransactionTimeoutMs: config.leaseTtlMs,
         ...(options.onConnectionError ? { onConnectionError: options.onConnectionError } : {}),
       });
     }

@@ -37,6 +37,87 @@ export interface CommitResult {
    * (another node won the race); every other op of those sessions in the batch was skipped.
    */
   readonly rejected: readonly string[];
+  /**
+   * Sessions whose writes were refused because the epoch they were built under is no longer the
+   * one this node holds (see CommitFence): another node took them over. Every op of those sessions
+   * in the batch was skipped.
+   */
+  readonly fenced?: readonly string[];
+}
+
+/**
+ * Who commits, and under which ownership epoch each session's writes were built (stores with
+ * `cluster` only). The store refuses, in the commit's own transaction, the writes of a session
+ * whose owner row no longer names this node at this epoch.
+ */
+export interface CommitFence {
+  readonly nodeId: string;
+  readonly epochs: ReadonlyMap<string, number>;
+}
+
+/** A node serving a schema shared by several nodes, as the store records it. */
+export interface ClusterNodeRecord {
+  /** New for every process start. */
+  readonly id: string;
+  readonly name: string;
+  /** Where other nodes forward requests for its sessions; null when it takes none. */
+  readonly url: string | null;
+  /** A digest of the tokens it accepts; live nodes must agree. */
+  readonly auth_fingerprint: string;
+}
+
+/** A session's owner as the store records it. */
+export interface SessionOwnerRecord {
+  readonly node: ClusterNodeRecord;
+  readonly epoch: number;
+  /** How long its lease still runs, by the database's clock; 0 or less: it ran out. */
+  readonly lease_ms_left: number;
+}
+
+/** The outcome of claiming a session: held by the claimer (at `epoch`), or by a live other node. */
+export type ClaimResult = { readonly held: true; readonly epoch: number } | { readonly held: false; readonly owner: SessionOwnerRecord };
+
+/** A live session whose owner's lease ran out (or that has no owner): to be marked crashed. */
+export interface OrphanedSession {
+  readonly session_id: string;
+  /** The owner whose lease ran out; null when it never had one. */
+  readonly node_name: string | null;
+}
+
+/**
+ * Ownership of sessions among the nodes sharing one schema (PostgreSQL only; docs/scale-out.md).
+ * Every lease is measured with the database's clock, so nodes' clocks need not agree.
+ */
+export interface ClusterStore {
+  /**
+   * Records this node with a lease of `ttlMs`.
+   * @throws when a live node accepts another token set (naming it), or the node's id is taken
+   */
+  join(node: ClusterNodeRecord, ttlMs: number): Promise<void>;
+  /**
+   * Renews the node's lease to `ttlMs` from now (re-joining when its row is gone).
+   * @returns lapsed: whether its lease had run out before this renewal (other nodes may have
+   *   taken some of its sessions over)
+   */
+  renew(node: ClusterNodeRecord, ttlMs: number): Promise<{ readonly lapsed: boolean }>;
+  /** Ends the node's lease now: other nodes may take its sessions over at once. */
+  leave(nodeId: string): Promise<void>;
+  /**
+   * Takes `sessionId` for `nodeId` unless a live other node holds it: a session with no owner, or
+   * whose owner's lease ran out, gets this node at the next epoch; one this node holds keeps its
+   * epoch. Refused (held: false, with the owner) while another node's lease runs, and while this
+   * node's own lease has run out.
+   */
+  claim(sessionId: string, nodeId: string): Promise<ClaimResult>;
+  /** The session's owner, or undefined when it has none. */
+  owner(sessionId: string): Promise<SessionOwnerRecord | undefined>;
+  /**
+   * Sessions of these kinds, active or paused, whose owner's lease ran out or that have no owner,
+   * oldest first: their processes died with their node.
+   */
+  orphaned(kinds: readonly string[], limit: number): Promise<OrphanedSession[]>;
+  /** Forgets the rows of nodes whose lease ran out more than `olderThanMs` ago and that own nothing. */
+  pruneNodes(olderThanMs: number): Promise<number>;
 }
 
 /** Per-session activity counts (seed 003's "session metrics"). */
@@ -153,7 +234,8 @@ export type HeldSessions = (id: string) => Session | undefined;
  * offers it in the asynchronous form `Store` below.
  */
 export interface SyncStore {
-  commit(ops: readonly WriteOp[]): CommitResult;
+  /** Applies a batch in one transaction; `fence` is honoured by stores with `cluster` only. */
+  commit(ops: readonly WriteOp[], fence?: CommitFence): CommitResult;
   /** A session by id, with `last_seq` and `last_activity_at` taken from its newest event. */
   getSession(id: string): Session | undefined;
   /**
@@ -244,6 +326,14 @@ export interface Store extends Asynchronous<SyncStore> {
    * seed 004's synchronous reads.
    */
   readonly sync?: SyncStore;
+  /** Present when several nodes may serve the store (PostgreSQL): who owns which session. */
+  readonly cluster?: ClusterStore;
+  /**
+   * Calls `listener` after another process committed events to the store (PostgreSQL: a
+   * LISTEN/NOTIFY notice; may come late or be lost, so readers also poll).
+   * @returns a function that stops the calls
+   */
+  onCommitted?(listener: () => void): () => void;
 }
 
 /** Wraps a synchronous store in the asynchronous contract, keeping it reachable as `sync`. */

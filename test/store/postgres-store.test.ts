@@ -217,7 +217,7 @@ describe.skipIf(!postgres)("the PostgreSQL store", () => {
       expect(await store.feedHead()).toBe(0);
     });
 
-    it("tells openStore's caller when its connections die (pooled and node lock), and answers on a new one", async () => {
+    it("tells openStore's caller when a pooled connection dies, and answers on a new one", async () => {
       const home = tempHome();
       cleanups.push(async () => home.remove());
       const where = await schema();
@@ -231,28 +231,26 @@ describe.skipIf(!postgres)("the PostgreSQL store", () => {
       const s = session();
       await store.commit([put(s)]);
       await withPool(where, (pool) => pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [name]));
-      // The pool's idle connection and the node lock's connection both die; each is reported (an
-      // unheard error on the lock's checked-out connection would end the process).
-      await expect.poll(() => failures.some((err) => /lost the sessiond node lock/.test(err.message))).toBe(true);
-      await expect.poll(() => failures.length).toBeGreaterThan(1);
+      // The pool's idle connection dies; it is reported (unheard, the error would end the process).
+      await expect.poll(() => failures.length).toBeGreaterThan(0);
       // A pooled client killed before the pool saw its error can fail one query; the pool then
       // discards it and the next read goes out on a new connection.
       await expect.poll(async () => (await store.getSession(s.id).catch(() => undefined))?.id).toBe(s.id);
     });
 
-    it("lets one sessiond node serve a schema at a time; another schema of the database is free", async () => {
+    it("lets several sessiond nodes open one schema (ownership is per session, docs/scale-out.md); another schema of the database is its own", async () => {
       const home = tempHome();
       cleanups.push(async () => home.remove());
       const [where, elsewhere] = [await schema(), await schema()];
       const node = (at: TestSchema) => openStore({ ...home.config, store: "postgres", pgUrl: at.url });
       const first = await node(where);
-      await expect(node(where)).rejects.toThrow(`another sessiond node is serving PostgreSQL schema ${where.name}`);
+      const second = await node(where);
       const neighbour = await node(elsewhere);
-      await neighbour.close();
-      await first.close();
-      const next = await node(where);
-      cleanups.push(() => next.close());
-      expect(await next.feedHead()).toBe(0);
+      const s = session();
+      await first.commit([put(s)]);
+      expect((await second.getSession(s.id))?.id).toBe(s.id);
+      expect(await neighbour.getSession(s.id)).toBeUndefined();
+      await Promise.all([first.close(), second.close(), neighbour.close()]);
     });
 
     it("refuses a search_path schema that does not exist, naming it and how to create it, and opens once it is created", async () => {

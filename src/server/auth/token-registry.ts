@@ -35,6 +35,16 @@ export class TokenRegistry {
     });
   }
 
+  /**
+   * A digest of every token with what it grants: equal for two servers exactly when they accept
+   * the same tokens the same way (nodes behind one load balancer must; docs/scale-out.md). It
+   * reveals nothing of the secrets (digests of their digests).
+   */
+  fingerprint(): string {
+    const entries = [...this.byDigest].map(([key, p]) => JSON.stringify([key, p.role, p.agent_id ?? null, p.user_id ?? null])).sort();
+    return digest(entries.join("\n"));
+  }
+
   /** The principal of a bearer token, or undefined when it is not one of ours. */
   lookup(token: string): Principal | undefined {
     return this.byDigest.get(digest(token));

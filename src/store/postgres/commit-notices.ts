@@ -1,8 +1,6 @@
 import pg from "pg";
 import { defaultConfig } from "../../core/index.js";
-
-/** The channel every transaction that appends events notifies (`SELECT pg_notify(…)` in commitBatch). */
-export const COMMITS_CHANNEL = "sessiond_commits";
+import { COMMITS_CHANNEL } from "./db.js";
 
 /** What listenForCommits reports to. */
 export interface CommitNoticeOptions {
@@ -103,11 +101,15 @@ export function listenForCommits(pool: pg.Pool, options: CommitNoticeOptions): C
         lost(c);
       });
       c.on("end", () => lost(c));
+      let schema: string | undefined;
       c.on("notification", (message) => {
-        if (message.channel === COMMITS_CHANNEL) notify();
+        // The channel is the database's, shared by every schema in it: a notice naming another
+        // schema is another store's commit (one naming none may be anyone's).
+        if (message.channel === COMMITS_CHANNEL && (!message.payload || message.payload === schema)) notify();
       });
       try {
         await c.connect();
+        schema = (await c.query<{ schema: string }>("SELECT current_schema() AS schema")).rows[0]?.schema;
         await c.query(`LISTEN ${COMMITS_CHANNEL}`);
       } catch (err) {
         report(err);

@@ -17,8 +17,6 @@ export const LOCKS = {
   feed: 0x5e55_1012,
   /** Held by every transaction that adds exec output (see `OutputTables.appendOutput`). */
   output: 0x5e55_1013,
-  /** Session-level, held by the one node serving a schema (see takeNodeLock). */
-  node: 0x5e55_1014,
 } as const;
 
 /** How to reach PostgreSQL: see PostgresStoreOptions. */
@@ -26,6 +24,7 @@ export interface PoolOptions {
   readonly url: string;
   readonly poolSize?: number;
   readonly connectTimeoutMs?: number;
+  readonly idleInTransactionTimeoutMs?: number;
   readonly onConnectionError: (err: Error) => void;
 }
 
@@ -37,7 +36,13 @@ export interface PoolOptions {
 export function createPool(options: PoolOptions): pg.Pool {
   const types = new pg.TypeOverrides();
   types.setTypeParser(INT8_OID, (value: string) => Number(value));
-  const pool = new pg.Pool({ connectionString: options.url, types, max: options.poolSize, connectionTimeoutMillis: options.connectTimeoutMs });
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    types,
+    max: options.poolSize,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    ...(options.idleInTransactionTimeoutMs ? { idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs } : {}),
+  });
   // An idle client whose connection dropped (a server restart, a network blip) is reported here
   // and discarded by the pool; the next query connects anew. Unhandled, the event would crash
   // the process.
@@ -82,3 +87,6 @@ export async function transaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient) =>
 export async function lock(tx: pg.PoolClient, key: number): Promise<void> {
   await tx.query("SELECT pg_advisory_xact_lock($1)", [key]);
 }
+
+/** The LISTEN/NOTIFY channel a commit that appended events notifies (commit-notices.ts listens). */
+export const COMMITS_CHANNEL = "sessiond_commits";

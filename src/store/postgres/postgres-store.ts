@@ -3,7 +3,8 @@ import type { Store } from "../store.js";
 import { createPool } from "./db.js";
 import { historyReads } from "./history.js";
 import { migratePostgres } from "./migrate.js";
-import { type NodeLock, takeNodeLock } from "./node-lock.js";
+import { clusterTables } from "./cluster.js";
+import { type CommitNotices, listenForCommits } from "./commit-notices.js";
 import { assertSchemaUsable } from "./schema-check.js";
 import { outputTables } from "./output.js";
 import { sessionReads } from "./sessions.js";
@@ -22,13 +23,14 @@ export interface PostgresStoreOptions {
   /** How long opening a connection may take. @default no limit (pg's) */
   readonly connectTimeoutMs?: number;
   /**
-   * Refuse to open while another store holds this schema as a sessiond node, and hold it until
-   * close (see takeNodeLock). `sessiond serve` opens its store this way. @default false
+   * How long PostgreSQL lets a transaction sit idle before it ends it. A node stopped in the middle
+   * of a commit (SIGSTOP, a long GC pause) holds the feed lock every commit takes and the owner rows
+   * it checked: ended, they are free for the other nodes. @default no limit
    */
-  readonly exclusive?: boolean;
+  readonly idleInTransactionTimeoutMs?: number;
   /**
    * Told when a connection fails outside a query: an idle pooled one (the pool drops it and
-   * reconnects on next use), or the node lock's (the lock is gone with it).
+   * reconnects on next use).
    */
   readonly onConnectionError?: (err: Error) => void;
 }
@@ -36,30 +38,35 @@ export interface PostgresStoreOptions {
 /**
  * The PostgreSQL store: one `pg` pool, the schema migrated on open, each part of the contract
  * (sessions, history, webhooks, output and feed) answered by its own module over that pool.
- * `commit` applies a whole group-commit batch in one transaction on one client. It has no
+ * `commit` applies a whole group-commit batch in one transaction on one client; `cluster` records
+ * which node owns which session, for several nodes on one schema (docs/scale-out.md). It has no
  * synchronous path (`sync`): seed 004's synchronous reads need the embedded SQLite store.
  */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<Store> {
   const onConnectionError = options.onConnectionError ?? (() => {});
   const pool = createPool({ ...options, onConnectionError });
-  let nodeLock: NodeLock | undefined;
   try {
     await assertSchemaUsable(pool);
-    if (options.exclusive) nodeLock = await takeNodeLock(pool, onConnectionError);
     await migratePostgres(pool);
   } catch (err) {
-    await nodeLock?.release();
     await pool.end();
     throw err;
   }
-  return postgresStore(pool, nodeLock);
+  return postgresStore(pool, onConnectionError);
 }
 
-function postgresStore(pool: pg.Pool, nodeLock: NodeLock | undefined): Store {
+function postgresStore(pool: pg.Pool, onConnectionError: (err: Error) => void): Store {
   let closing: Promise<void> | undefined;
+  // Opened on the first subscription: a store nobody reads feeds from holds no extra connection.
+  let notices: CommitNotices | undefined;
   return {
     backend: "postgres",
-    commit: (ops) => commitBatch(pool, ops),
+    commit: (ops, fence) => commitBatch(pool, ops, fence),
+    cluster: clusterTables(pool),
+    onCommitted(listener) {
+      notices ??= listenForCommits(pool, { onError: onConnectionError });
+      return notices.subscribe(listener);
+    },
     ...sessionReads(pool),
     ...historyReads(pool),
     ...webhookTables(pool),
@@ -67,7 +74,7 @@ function postgresStore(pool: pg.Pool, nodeLock: NodeLock | undefined): Store {
     close() {
       // Idempotent: ending a pool twice is an error in pg.
       closing ??= (async () => {
-        await nodeLock?.release();
+        await notices?.close();
         await pool.end();
       })();
       return closing;

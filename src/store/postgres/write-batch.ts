@@ -2,8 +2,9 @@ import type pg from "pg";
 import { jsonText } from "../../core/index.js";
 import type { Session, SessionEvent } from "../../core/index.js";
 import { SCALAR_COLUMNS, SESSION_COLUMNS, sessionToRow } from "../rows.js";
-import type { CommitResult, WriteOp } from "../store.js";
-import { LOCKS, changes, lock, rows, transaction } from "./db.js";
+import type { CommitFence, CommitResult, WriteOp } from "../store.js";
+import { fencedSessions, forgetOwner } from "./cluster.js";
+import { COMMITS_CHANNEL, LOCKS, changes, lock, rows, transaction } from "./db.js";
 
 /** One event of a run of appends, with the session it belongs to. */
 interface PendingEvent {
@@ -16,10 +17,14 @@ interface PendingEvent {
  * refused because the id or name is taken rejects its session, and that session's other ops in
  * the batch are skipped (the same rule as the SQLite store).
  */
-export async function commitBatch(pool: pg.Pool, ops: readonly WriteOp[]): Promise<CommitResult> {
+export async function commitBatch(pool: pg.Pool, ops: readonly WriteOp[], fence?: CommitFence): Promise<CommitResult> {
   if (!ops.length) return { rejected: [] };
   return transaction(pool, async (tx) => {
-    if (ops.some((op) => op.op === "append_event" || op.op === "delete_session")) await lockFeed(tx);
+    const appends = ops.some((op) => op.op === "append_event" || op.op === "delete_session");
+    if (appends) await lockFeed(tx);
+    // A fenced session's writes are skipped like a refused insert's: the rest of the batch commits.
+    const fenced = fence ? await fencedSessions(tx, fence) : [];
+    const skipped = new Set(fenced);
     const rejected: string[] = [];
     // Consecutive appends go in as one statement; any other op first writes the run before it,
     // so the batch still applies in order.
@@ -30,7 +35,7 @@ export async function commitBatch(pool: pg.Pool, ops: readonly WriteOp[]): Promi
     };
     for (const op of ops) {
       const sessionId = op.op === "put_session" ? op.session.id : op.op === "put_checkpoint" ? op.checkpoint.session_id : op.session_id;
-      if (rejected.length && rejected.includes(sessionId)) continue;
+      if (skipped.size && skipped.has(sessionId)) continue;
       if (op.op === "append_event") {
         run.push({ sessionId, event: op.event });
         continue;
@@ -39,7 +44,10 @@ export async function commitBatch(pool: pg.Pool, ops: readonly WriteOp[]): Promi
       switch (op.op) {
         case "put_session":
           if (op.insert) {
-            if (!(await insertSession(tx, op.session))) rejected.push(sessionId);
+            if (!(await insertSession(tx, op.session))) {
+              rejected.push(sessionId);
+              skipped.add(sessionId);
+            }
           } else if (op.scalarsOnly) {
             await updateScalars(tx, op.session);
           } else {
@@ -60,7 +68,10 @@ export async function commitBatch(pool: pg.Pool, ops: readonly WriteOp[]): Promi
       }
     }
     await writeRun();
-    return { rejected };
+    // Other nodes' feeds read the new rows when told (commit-notices.ts); sent at commit, so a
+    // listener never reads before the rows are visible.
+    if (appends) await tx.query("SELECT pg_notify($1, '')", [COMMITS_CHANNEL]);
+    return fenced.length ? { rejected, fenced } : { rejected };
   });
 }
 
@@ -161,6 +172,7 @@ async function deleteSession(tx: pg.PoolClient, sessionId: string): Promise<void
     await tx.query(`DELETE FROM ${table} WHERE session_id = $1`, [sessionId]);
   }
   await tx.query("DELETE FROM sessions WHERE id = $1", [sessionId]);
+  await forgetOwner(tx, sessionId);
   if (newest > (await newestPos())) {
     await tx.query("INSERT INTO events (pos, skey, seq, ts, type, data) VALUES ($1, 0, $1, '', 'placeholder', '{}')", [newest]);
   }

@@ -1,0 +1,155 @@
+import pg from "pg";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isSessiondError } from "../../src/core/index.js";
+import { ClusterOwnership, SessionManager, ownerOfError } from "../../src/engine/index.js";
+import { type Store, openStore } from "../../src/store/index.js";
+import { type TestSchema, createTestSchema } from "../helpers/postgres.js";
+import { serviceAvailable } from "../helpers/services.js";
+import { tempHome } from "../helpers/temp-home.js";
+
+const postgres = await serviceAvailable("postgres");
+
+/** One node: a store of its own on the shared schema, its membership and its engine. */
+interface Node {
+  readonly manager: SessionManager;
+  readonly membership: ClusterOwnership;
+  readonly store: Store;
+}
+
+describe.skipIf(!postgres)("several engines on one PostgreSQL schema: ownership leases and fencing", () => {
+  let home: ReturnType<typeof tempHome>;
+  let schema: TestSchema;
+  const nodes: Node[] = [];
+
+  const node = async (name: string, fingerprint = "same-tokens"): Promise<Node> => {
+    const config = { ...home.config, store: "postgres" as const, pgUrl: schema.url };
+    const store = await openStore(config);
+    const membership = new ClusterOwnership({
+      cluster: store.cluster!,
+      name,
+      url: `http://${name}.invalid`,
+      authFingerprint: fingerprint,
+      leaseTtlMs: 1500,
+      leaseRenewMs: 200,
+    });
+    try {
+      await membership.start();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    const manager = new SessionManager({ store, config, ownership: membership });
+    const made = { manager, membership, store };
+    nodes.push(made);
+    return made;
+  };
+
+  /** Runs SQL on the schema as an operator would with psql. */
+  const sql = async (text: string, params: unknown[] = []) => {
+    const client = new pg.Client({ connectionString: schema.url });
+    await client.connect();
+    try {
+      return (await client.query(text, params)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+
+  beforeEach(async () => {
+    home = tempHome();
+    schema = await createTestSchema();
+  });
+  afterEach(async () => {
+    for (const n of nodes.splice(0)) {
+      await n.membership.stop().catch(() => undefined);
+      await n.manager.close();
+    }
+    await schema.drop();
+    home.remove();
+  });
+
+  it("gives each session one owner: another node is refused while the owner's lease runs, and takes it over once the owner left", async () => {
+    const a = await node("a");
+    const b = await node("b");
+    const s = await a.manager.create({ name: "owned" });
+    await a.manager.appendEvent(s.id, "note", { from: "a" });
+
+    const refused = await b.manager.appendEvent(s.id, "note", { from: "b" }).catch((err: unknown) => err);
+    expect(isSessiondError(refused, "owned_elsewhere")).toBe(true);
+    expect(ownerOfError(refused)).toMatchObject({ name: "a", url: "http://a.invalid" });
+    expect(await b.membership.place(s.id)).toMatchObject({ here: false, owner: { name: "a" } });
+
+    await a.manager.flush();
+    await a.membership.stop();
+    await b.manager.appendEvent(s.id, "note", { from: "b" });
+    expect(await b.membership.place(s.id)).toEqual({ here: true });
+    const events = await b.manager.listEvents(s.id);
+    expect(events.map((e) => [e.seq, e.type, e.data.from ?? null])).toEqual([
+      [1, "start", null],
+      [2, "note", "a"],
+      [3, "note", "b"],
+    ]);
+    const [owner] = await sql("SELECT epoch FROM session_owners WHERE session_id = $1", [s.id]);
+    expect(owner.epoch).toBe("2");
+  });
+
+  it("refuses (fences) a stale owner's write once another node took the session over, and the stale node then forwards", async () => {
+    const a = await node("a");
+    const b = await node("b");
+    const s = await a.manager.create({ name: "fenced" });
+    await a.manager.appendEvent(s.id, "note", { n: 1 });
+    // A's lease runs out by the database's clock while A itself still trusts it (a stall, seen from outside).
+    await sql("UPDATE cluster_nodes SET lease_until = now() - interval '1 second' WHERE name = 'a'");
+    await b.manager.appendEvent(s.id, "note", { n: 2, by: "b" });
+
+    const stale = await a.manager.appendEvent(s.id, "note", { n: 3, by: "a" }).catch((err: unknown) => err);
+    expect(isSessiondError(stale, "session_moved")).toBe(true);
+    // A forgot its copy: it reads the session as stored, and its next write is refused with the owner named.
+    const next = await a.manager.appendEvent(s.id, "note", { n: 4, by: "a" }).catch((err: unknown) => err);
+    expect(isSessiondError(next, "owned_elsewhere")).toBe(true);
+    expect(ownerOfError(next)?.name).toBe("b");
+    expect((await a.manager.get(s.id)).last_seq).toBe(3);
+
+    const events = await b.manager.listEvents(s.id);
+    expect(events.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(events.at(-1)!.data).toEqual({ n: 2, by: "b" });
+  });
+
+  it("keeps a session when its owner's lease lapsed but nobody took it over: the same epoch, memory trusted again", async () => {
+    const a = await node("a");
+    const s = await a.manager.create({ name: "lapsed" });
+    await sql("UPDATE cluster_nodes SET lease_until = now() - interval '1 second' WHERE name = 'a'");
+    await expect.poll(async () => (await sql("SELECT lease_until > now() AS live FROM cluster_nodes WHERE name = 'a'"))[0].live).toBe(true);
+    await a.manager.appendEvent(s.id, "note", {});
+    expect((await a.manager.get(s.id)).last_seq).toBe(2);
+    const [owner] = await sql("SELECT epoch FROM session_owners WHERE session_id = $1", [s.id]);
+    expect(owner.epoch).toBe("1");
+  });
+
+  it("survives owner rows edited by hand: deleted, pointed at an unknown node, or given another epoch", async () => {
+    const a = await node("a");
+    const b = await node("b");
+    const [x, y, z] = [await a.manager.create({ name: "x" }), await a.manager.create({ name: "y" }), await a.manager.create({ name: "z" })];
+    await sql("DELETE FROM session_owners WHERE session_id = $1", [x.id]);
+    await sql("UPDATE session_owners SET node_id = 'nobody' WHERE session_id = $1", [y.id]);
+    await sql("UPDATE session_owners SET epoch = 41 WHERE session_id = $1", [z.id]);
+    for (const s of [x, y, z]) {
+      // A's write built on its old epoch is refused, never applied over whatever the row now says.
+      const refused = await a.manager.appendEvent(s.id, "note", { by: "a" }).catch((err: unknown) => err);
+      expect(isSessiondError(refused, "session_moved")).toBe(true);
+    }
+    // An unowned or dead-owned session goes to whoever asks first; z's row still names a (live) at another epoch.
+    await b.manager.appendEvent(x.id, "note", { by: "b" });
+    await b.manager.appendEvent(y.id, "note", { by: "b" });
+    await a.manager.appendEvent(z.id, "note", { by: "a" });
+    for (const s of [x, y, z]) {
+      const events = await b.manager.listEvents(s.id);
+      expect(events.map((e) => e.seq)).toEqual([1, 2]);
+    }
+  });
+
+  it("refuses to join a cluster whose live nodes accept other tokens, naming the node", async () => {
+    await node("a", "tokens-1");
+    await expect(node("b", "tokens-2")).rejects.toThrow(/node a serves this PostgreSQL schema with another set of tokens/);
+  });
+});
