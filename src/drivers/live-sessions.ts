@@ -167,6 +167,7 @@ export class LiveSessions {
   private readonly outputListeners = new Set<(event: OutputEvent) => void>();
   private readonly reaper: Reaper;
   private readonly unsubscribe: () => void;
+  private orphanWatch: NodeJS.Timeout | undefined;
   /** Slots taken by starts that have not registered their entry yet. */
   private reserved = 0;
   private readonly sandboxes: SandboxPlanner;
@@ -186,7 +187,19 @@ export class LiveSessions {
     this.createdAt = this.clock();
     this.sandboxes = new SandboxPlanner(this.config, options.sandboxCheck ?? (() => checkSandbox(this.hostEnv.PATH)));
     this.reaper = new Reaper(this.config.reaperIntervalMs, () => this.sweep());
-    this.unsubscribe = this.manager.bus.subscribe((change) => this.follow(change));
+    const unfollow = this.manager.bus.subscribe((change) => this.follow(change));
+    // Another node took the session over (this node stalled past its lease): its process here
+    // must stop, and nothing of it may be recorded — the session is the other node's now.
+    const unlose = this.manager.onSessionLost((id) => {
+      const entry = this.entries.get(id);
+      if (!entry) return;
+      this.log.warn({ session: id }, "another node took this live session over; stopping its process here");
+      void this.end(entry, { status: "none" }).catch(() => {});
+    });
+    this.unsubscribe = () => {
+      unfollow();
+      unlose();
+    };
   }
 
   // ---- seed 000's verbs --------------------------------------------------------------------
@@ -535,6 +548,28 @@ export class LiveSessions {
     return markOrphansCrashed(this.manager, this.config, (id) => this.entries.has(id), this.log, this.drivers.kinds());
   }
 
+  /**
+   * With several nodes: marks the live sessions of nodes that stopped answering crashed, every
+   * `leaseRenewMs`, until close (a dead node cannot say so itself). Nothing on one node.
+   */
+  watchOrphans(): void {
+    if (!this.manager.clustered || this.orphanWatch || this.closed) return;
+    const pass = () => {
+      this.orphanWatch = setTimeout(() => {
+        this.markOrphansCrashed()
+          .then((marked) => {
+            if (marked.length) this.log.warn({ sessions: marked.map((s) => s.id), reason: marked[0]!.error }, "live sessions of a node that stopped answering marked crashed");
+          })
+          .catch((err: unknown) => this.log.error({ err }, "could not look for the sessions of nodes that stopped answering"))
+          .finally(() => {
+            if (!this.closed) pass();
+          });
+      }, this.config.leaseRenewMs);
+      this.orphanWatch.unref();
+    };
+    pass();
+  }
+
   // ---- streams -------------------------------------------------------------------------------
 
   /** Every kept chunk of every exec's output as it arrives, with its offset. @returns unsubscribe */
@@ -551,6 +586,7 @@ export class LiveSessions {
     if (this.closed) return;
     this.closed = true;
     this.reaper.stop();
+    clearTimeout(this.orphanWatch);
     await Promise.all([...this.entries.values()].map((entry) => this.end(entry, { status: "crashed", reason: SERVER_GONE.shutDown })));
     this.unsubscribe();
   }

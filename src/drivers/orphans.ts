@@ -4,12 +4,16 @@ import type { DriverLog } from "./log.js";
 import { EXEC_KINDS } from "./modes.js";
 import { SessionCgroup } from "./sandbox/index.js";
 import { readStat, terminateSession } from "./process-tree.js";
-import { SERVER_GONE } from "./server-gone.js";
+import { SERVER_GONE, nodeGoneReason } from "./server-gone.js";
 
 /**
  * After a server restart: every exec session the store still holds as active or paused but
  * that has no process here (`isLive` false) becomes `crashed` (reason: sessiond restarted), and
  * what its old process left running is killed. They recover like any crash.
+ *
+ * With several nodes (docs/scale-out.md) only the sessions whose owner node's lease ran out are
+ * orphans (reason: that node stopped answering); marking one claims it for this node, and a
+ * session another node took first is left to it.
  * @returns the sessions marked
  */
 export async function markOrphansCrashed(
@@ -20,24 +24,38 @@ export async function markOrphansCrashed(
   /** The registered drivers' kinds besides the built-in ones (a mode whose driver is gone is not looked for). */
   kinds: readonly string[] = [],
 ): Promise<Session[]> {
-  const orphans: Session[] = [];
   const kind = [...new Set([...EXEC_KINDS, ...kinds])];
+  const orphans = (await manager.orphaned(kind, ORPHANS_PER_SWEEP)) ?? (await localOrphans(manager, kind, isLive));
+  const marked: Session[] = [];
+  for (const { session_id, node_name } of orphans) {
+    if (isLive(session_id)) continue;
+    let crashed: Session;
+    try {
+      crashed = await manager.crash(session_id, node_name === null ? SERVER_GONE.restarted : nodeGoneReason(node_name));
+    } catch (err) {
+      if (!isSessiondError(err, "invalid_transition") && !isSessiondError(err, "not_found") && !isSessiondError(err, "owned_elsewhere")) throw err;
+      continue;
+    }
+    // Only once the crash is this node's: a session a live node still runs is never touched.
+    await killLeftovers(crashed, config, log);
+    marked.push(crashed);
+  }
+  return marked;
+}
+
+/** Sessions marked per pass with several nodes; the next pass takes the rest. */
+const ORPHANS_PER_SWEEP = 1000;
+
+/** One node: every exec session active or paused in the store without a process here. */
+async function localOrphans(manager: SessionManager, kind: string[], isLive: (sessionId: string) => boolean): Promise<{ session_id: string; node_name: null }[]> {
+  const orphans: { session_id: string; node_name: null }[] = [];
   let cursor: string | undefined;
   do {
     const page = await manager.list({ status: ["active", "paused"], kind }, { limit: 1000, ...(cursor ? { cursor } : {}) });
-    orphans.push(...page.items.filter((s) => !isLive(s.id)));
+    for (const s of page.items) if (!isLive(s.id)) orphans.push({ session_id: s.id, node_name: null });
     cursor = page.next_cursor ?? undefined;
   } while (cursor);
-  const marked: Session[] = [];
-  for (const session of orphans) {
-    await killLeftovers(session, config, log);
-    try {
-      marked.push(await manager.crash(session.id, SERVER_GONE.restarted));
-    } catch (err) {
-      if (!isSessiondError(err, "invalid_transition") && !isSessiondError(err, "not_found")) throw err;
-    }
-  }
-  return marked;
+  return orphans;
 }
 
 /**

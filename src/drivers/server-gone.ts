@@ -10,7 +10,16 @@ export const SERVER_GONE = {
   restarted: "sessiond restarted; the process is gone",
 } as const;
 
+/** Several nodes: the session's node stopped renewing its lease, and another node found it (`markOrphansCrashed`). */
+export function nodeGoneReason(nodeName: string): string {
+  return `${NODE_GONE_PREFIX}${nodeName}${NODE_GONE_SUFFIX}`;
+}
+
+const NODE_GONE_PREFIX = "node ";
+const NODE_GONE_SUFFIX = " stopped answering (its lease ran out); the process is gone";
+
 /** True for a crash reason that says the server went away, not the session. */
 export function isServerGoneReason(reason: unknown): boolean {
-  return reason === SERVER_GONE.shutDown || reason === SERVER_GONE.restarted;
+  if (reason === SERVER_GONE.shutDown || reason === SERVER_GONE.restarted) return true;
+  return typeof reason === "string" && reason.startsWith(NODE_GONE_PREFIX) && reason.endsWith(NODE_GONE_SUFFIX);
 }

@@ -43,7 +43,7 @@ import {
   textFault,
   validate,
 } from "../core/index.js";
-import type { NameQuery, Store, SyncStore, WebhookRecord, WriteOp } from "../store/index.js";
+import type { NameQuery, OrphanedSession, Store, SyncStore, WebhookRecord, WriteOp } from "../store/index.js";
 import { Change, keepToolsUsed } from "./change.js";
 import { EventBus } from "./event-bus.js";
 import { type CommitObservation, GroupCommitter } from "./group-commit.js";
@@ -758,6 +758,30 @@ export class SessionManager {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Whether several nodes share the store, each holding its own sessions (docs/scale-out.md). */
+  get clustered(): boolean {
+    return this.ownership !== undefined;
+  }
+
+  /**
+   * Calls `listener` with each session another node took over from this one: memory dropped it,
+   * and whatever this node ran for it must stop. Never called on a store with one node.
+   * @returns unsubscribe
+   */
+  onSessionLost(listener: (sessionId: string) => void): () => void {
+    return this.ownership?.onLost(listener) ?? (() => {});
+  }
+
+  /**
+   * Sessions of these kinds, active or paused, whose owner node's lease ran out (or that have no
+   * owner): their processes died with that node. Undefined on a store with one node, where every
+   * active session without a process here is an orphan (see markOrphansCrashed).
+   */
+  async orphaned(kinds: readonly string[], limit: number): Promise<OrphanedSession[] | undefined> {
+    if (!this.ownership || !this.store.cluster) return undefined;
+    return this.store.cluster.orphaned(kinds, limit);
   }
 
   /** Sessions held in memory now. */

@@ -11,6 +11,7 @@ import { adoptLegacyWorkspaces } from "../drivers/workspace.js";
 import type { Store } from "../store/index.js";
 import { AuthFailureLimiter, TokenRegistry, assertAuthAllowed, ensureAdminToken, installAuth } from "./auth/index.js";
 import { installWebSocketHandshakeCheck } from "./websocket-handshake.js";
+import { installForwarding } from "./cluster/index.js";
 import { installContentTypes } from "./content-types.js";
 import { clientErrorHandler, installRawErrors } from "./client-error.js";
 import { frameworkErrors, installErrorHandling } from "./error-handler.js";
@@ -141,6 +142,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   // First, so that every request, even one refused by a later hook, joins its batch of writes.
   installWriteCoalescing(app);
+  // Early, so even a refused answer names the node; it forwards after authentication all the same.
+  if (options.cluster) await installForwarding(app, { config, manager, cluster: options.cluster, adminToken: adminToken.token });
   let closing = false;
   // Callback-style hooks on the hot path: an async hook costs a promise per request.
   app.addHook("onRequest", (_request, _reply, done) => {
@@ -203,7 +206,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const autoRecovery = config.autoRecover ? new AutoRecovery({ manager, live, config, log: app.log }) : undefined;
   app.decorate("sessiond", { workspaces, live, autoRecovery, retention, metrics, adminTokenCreated: adminToken.created });
 
-  const ctx: ServerContext = { config, manager, workspaces, live };
+  const ctx: ServerContext = { config, manager, workspaces, live, ...(options.cluster ? { cluster: options.cluster } : {}) };
   await app.register(healthRoutes, { ctx, isClosing: () => closing });
   await app.register(metricsRoutes, { prefix: "/metrics", metrics });
   await app.register(statsRoutes, { prefix: "/stats", ctx });
@@ -230,6 +233,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   app.addHook("onReady", async () => {
     retention.start();
+    // Several nodes: the live sessions of a node that stops answering are marked crashed here.
+    live.watchOrphans();
     // Not awaited: the server answers while the sessions come back.
     autoRecovery?.start();
   });

@@ -2,6 +2,8 @@ import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isSessiondError } from "../../src/core/index.js";
 import { ClusterOwnership, SessionManager, ownerOfError } from "../../src/engine/index.js";
+import { markOrphansCrashed } from "../../src/drivers/orphans.js";
+import { isServerGoneReason, nodeGoneReason } from "../../src/drivers/server-gone.js";
 import { type Store, openStore } from "../../src/store/index.js";
 import { type TestSchema, createTestSchema } from "../helpers/postgres.js";
 import { serviceAvailable } from "../helpers/services.js";
@@ -146,6 +148,28 @@ describe.skipIf(!postgres)("several engines on one PostgreSQL schema: ownership 
       const events = await b.manager.listEvents(s.id);
       expect(events.map((e) => e.seq)).toEqual([1, 2]);
     }
+  });
+
+  it("marks a live session crashed, naming its node, only once that node's lease ran out", async () => {
+    const a = await node("a");
+    const b = await node("b");
+    const shell = await a.manager.create({ name: "sh", kind: "shell" });
+    const agent = await a.manager.create({ name: "agent" });
+    const noLog = { info() {}, warn() {}, error() {}, debug() {} };
+    const config = { stopGraceMs: 100 };
+    expect(await markOrphansCrashed(b.manager, config, () => false, noLog)).toEqual([]);
+    expect((await b.manager.get(shell.id)).status).toBe("active");
+
+    await sql("UPDATE cluster_nodes SET lease_until = now() - interval '1 second' WHERE name = 'a'");
+    const marked = await markOrphansCrashed(b.manager, config, () => false, noLog);
+    expect(marked.map((s) => s.id)).toEqual([shell.id]);
+    const crashed = await b.manager.get(shell.id);
+    expect(crashed.status).toBe("crashed");
+    const [crash] = await b.manager.listEvents(shell.id, { types: ["crash"] });
+    expect(crash!.data.reason).toBe(nodeGoneReason("a"));
+    expect(isServerGoneReason(crash!.data.reason)).toBe(true);
+    // An agent session has no process: it stays as it was, taken over when someone asks.
+    expect((await b.manager.get(agent.id)).status).toBe("active");
   });
 
   it("refuses to join a cluster whose live nodes accept other tokens, naming the node", async () => {
