@@ -9,6 +9,7 @@ import { freePort } from "../helpers/ports.js";
 import { type TestSchema, adminQuery, createTestSchema } from "../helpers/postgres.js";
 import { SERVICES, serviceAvailable } from "../helpers/services.js";
 import { tempHome } from "../helpers/temp-home.js";
+import { expectNoLeakedHandles } from "./support/leaks.js";
 import { waitFor } from "./support/wait.js";
 
 const postgres = await serviceAvailable("postgres");
@@ -74,6 +75,7 @@ async function killListeners(name: string): Promise<number[]> {
 }
 
 describe.skipIf(!postgres)("feeds across nodes on one PostgreSQL schema", () => {
+  expectNoLeakedHandles();
   let schema: TestSchema;
   const homes: ReturnType<typeof tempHome>[] = [];
   const engines: { manager: SessionManager; store: Store; feed?: FeedHub }[] = [];
@@ -174,6 +176,7 @@ describe.skipIf(!postgres)("feeds across nodes on one PostgreSQL schema", () => 
 });
 
 describe.skipIf(!postgres)("listenForCommits", () => {
+  expectNoLeakedHandles();
   let schema: TestSchema;
   let run = 0;
   const pools: pg.Pool[] = [];
