@@ -10,6 +10,14 @@ export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 8011;
 /** Config `clientTimeoutMs`'s default: longer than `execTimeoutMs` (30 s) so a timed-out exec still answers. */
 export const DEFAULT_CLIENT_TIMEOUT_MS = 60_000;
+
+/**
+ * How the SDK retries a request the server refused without applying it (a session that moved to
+ * another node, an owner node that does not answer yet, a server shutting down): attempts in
+ * all, and the exponential backoff between them. The delays add up past a default lease (5 s),
+ * so a request for a dead node's session reaches the node that takes it over.
+ */
+export const DEFAULT_CLIENT_RETRY = { attempts: 7, baseMs: 200, maxMs: 2000 } as const;
 /** The data dir under the user's home when `SESSIOND_HOME` is not set. */
 export const DEFAULT_HOME_DIR = ".sessiond";
 /** File names inside the data dir that clients read. */

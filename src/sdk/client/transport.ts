@@ -3,8 +3,9 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { Client, type Dispatcher, Pool } from "undici";
-import { DATA_FILES, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_PORT } from "../../core/defaults.js";
-import { SessiondError } from "../../core/errors.js";
+import { ExponentialBackoff, type RetryPolicy, handleWhen, retry } from "cockatiel";
+import { DATA_FILES, DEFAULT_CLIENT_RETRY, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_PORT } from "../../core/defaults.js";
+import { SessiondError, isSessiondError } from "../../core/errors.js";
 import { errorFromWire, unreachable } from "./errors.js";
 import { type Query, parseBody, requestPath } from "./wire.js";
 
@@ -20,6 +21,12 @@ export interface ClientOptions {
   home?: string;
   /** How long one request may take, connect to last byte. @default config `clientTimeoutMs` (60000) */
   timeoutMs?: number;
+  /**
+   * Attempts in all for a request the server refused without applying it (codes session_moved,
+   * node_unreachable, owned_elsewhere, shutting_down): such a request is sent again after a
+   * backoff, whatever its method, since nothing of it happened. 1 turns retrying off. @default 7
+   */
+  attempts?: number;
   /** The environment read for `SESSIOND_HOME`, `SESSIOND_PORT` and `SESSIOND_CLIENT_TIMEOUT_MS`. @default process.env */
   env?: Record<string, string | undefined>;
 }
@@ -54,6 +61,12 @@ function readToken(path: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * The errors of a request the server refused before applying any of it: sending it again is
+ * safe whatever its method (docs/scale-out.md, "What a client sees").
+ */
+const NOT_APPLIED = ["session_moved", "node_unreachable", "owned_elsewhere", "shutting_down"] as const;
 
 /** One request: query values that are arrays repeat the parameter; a body is sent as JSON, a raw body as is. */
 export interface RequestSpec {
@@ -105,6 +118,7 @@ export class Transport implements RequestSender {
   private readonly dispatcher: Pool;
   /** The connections of open feeds, each its own. */
   private readonly streams = new Set<Client>();
+  private readonly retryNotApplied: RetryPolicy;
   private closed = false;
 
   get timeoutMs(): number {
@@ -113,6 +127,13 @@ export class Transport implements RequestSender {
 
   constructor(options: ClientOptions = {}) {
     this.target = resolveTarget(options);
+    this.retryNotApplied = retry(
+      handleWhen((err) => NOT_APPLIED.some((code) => isSessiondError(err, code))),
+      {
+        maxAttempts: Math.max(0, (options.attempts ?? DEFAULT_CLIENT_RETRY.attempts) - 1),
+        backoff: new ExponentialBackoff({ initialDelay: DEFAULT_CLIENT_RETRY.baseMs, maxDelay: DEFAULT_CLIENT_RETRY.maxMs }),
+      },
+    );
     // A pool on the socket too: one connection would queue every request behind a long one
     // (an interrupt behind the exec it should stop).
     this.dispatcher =
@@ -141,6 +162,12 @@ export class Transport implements RequestSender {
    * @throws SessiondError from the server's error body, or `internal` when it cannot be reached in time
    */
   async requestBytes(spec: RequestSpec): Promise<Reply<Buffer>> {
+    // A streamed body is gone once sent: it cannot be sent again.
+    if (spec.rawBody !== undefined && typeof spec.rawBody === "object" && !(spec.rawBody instanceof Uint8Array)) return this.requestOnce(spec);
+    return this.retryNotApplied.execute(() => this.requestOnce(spec));
+  }
+
+  private async requestOnce(spec: RequestSpec): Promise<Reply<Buffer>> {
     const timeoutMs = spec.timeoutMs ?? this.target.timeoutMs;
     const signal = AbortSignal.timeout(timeoutMs);
     let response: Dispatcher.ResponseData;
