@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { type SessiondClient, createClient } from "sessiond/client";
 import { type Haproxy, haproxyMissing, startHaproxy } from "../helpers/haproxy.js";
 import { freePort } from "../helpers/ports.js";
@@ -81,6 +82,11 @@ export interface Cluster {
   cont(node: ClusterNode): void;
   /** Whether the node's process is running (stopped counts as running). */
   isRunning(node: ClusterNode): boolean;
+  /**
+   * Who owns each session now, by node name, as the database records it (`session_owners`,
+   * `cluster_nodes`): the ground truth the nodes' answers are checked against.
+   */
+  owners(): Promise<Map<string, string>>;
   /** Every node's recent log lines, for a failure's message. */
   logs(): string;
   close(): Promise<void>;
@@ -180,6 +186,18 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     isRunning(node) {
       const { child } = node.process;
       return child.exitCode === null && child.signalCode === null;
+    },
+    async owners() {
+      const client = new pg.Client({ connectionString: schema.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ session_id: string; name: string }>(
+          "SELECT o.session_id, n.name FROM session_owners o JOIN cluster_nodes n ON n.id = o.node_id",
+        );
+        return new Map(rows.map((r) => [r.session_id, r.name]));
+      } finally {
+        await client.end();
+      }
     },
     logs() {
       return nodes.map((n) => `--- ${n.name} (${n.url})\n${n.logs.slice(-200).join("\n")}`).join("\n");

@@ -1,0 +1,60 @@
+import { randomInt } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { WsClient } from "../streams/harness.js";
+import { type Cluster, call, clusterAvailable, startCluster } from "./harness.js";
+
+const available = await clusterAvailable();
+
+const screen = (c: WsClient) => Buffer.concat(c.binary).toString("utf8");
+const hello = (c: WsClient) => c.messages.find((m) => m.type === "hello");
+
+describe.skipIf(!available)("attach to a shell that lives on another node", () => {
+  let cluster: Cluster;
+  const sockets: WsClient[] = [];
+  beforeAll(async () => {
+    cluster = await startCluster({ nodes: 3, enableSessions: true });
+  });
+  afterEach(async () => {
+    await Promise.all(sockets.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  const attach = (baseUrl: string, id: string): WsClient => {
+    const socket = new WsClient(`${baseUrl}/sessions/${id}/attach`, cluster.token);
+    sockets.push(socket);
+    return socket;
+  };
+
+  /** Types a command whose output differs from its echo (the shell computes the number) and waits for the output. */
+  const typeAndRead = async (socket: WsClient) => {
+    await socket.opened;
+    await socket.until((c) => hello(c)?.role === "driver");
+    const n = randomInt(1_000_000);
+    socket.socket.send(Buffer.from(`echo hi-$((${n}+1))\r`));
+    await socket.until((c) => screen(c).includes(`hi-${n + 1}`));
+  };
+
+  it("types and reads through a node that does not hold the shell, and through the load balancer", async () => {
+    const created = await call(cluster.nodes[0]!.url, cluster.token, "POST", "/sessions", { kind: "shell" });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    const home = (await cluster.owners()).get(id);
+    expect(home, "the shell has no owner").toBeDefined();
+
+    for (const node of cluster.nodes.filter((n) => n.name !== home)) {
+      const socket = attach(node.url, id);
+      await typeAndRead(socket);
+      await socket.close();
+    }
+    // Round robin spreads these over every node, the shell's own included.
+    for (let i = 0; i < cluster.nodes.length; i++) {
+      const socket = attach(cluster.lb!.url, id);
+      await typeAndRead(socket);
+      await socket.close();
+    }
+    // The shell never moved: the node that started it still holds it.
+    expect((await cluster.owners()).get(id)).toBe(home);
+  });
+});
