@@ -40,6 +40,12 @@ export interface DeliveryDispatcherOptions {
  * delivery at once (trying again would be refused again). It wakes when deliveries are recorded,
  * when an attempt ends, and when the soonest pending one falls due (at most `pollIntervalMs`
  * later), so a restart picks up exactly where the store says.
+ *
+ * Several nodes on one store each run one: any of them may send any due delivery, whichever node
+ * recorded it. The claim leases each delivery to one claimer atomically (PostgreSQL: FOR UPDATE
+ * SKIP LOCKED), so each attempt is made by one node; a node learns of deliveries another recorded
+ * (a retry falling due, or those of a node that stopped) from the store, within `pollIntervalMs`.
+ * Leases are measured with the nodes' clocks, which must agree to well within an attempt's timeout.
  */
 export class DeliveryDispatcher {
   private readonly inFlight = new Set<Promise<void>>();

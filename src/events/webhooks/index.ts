@@ -71,6 +71,12 @@ export interface WebhookSink {
  * previous run left pending, at once. Targets follow config `webhookAllowHosts` (see
  * WebhookTargetPolicy): a refused one fails its delivery without a request.
  *
+ * On a store several nodes share, each node records the events it commits and sends whichever
+ * deliveries it claims first; registrations are read from the store each time, so one made
+ * through any node counts on every node from its next event. Config-file webhooks are each
+ * node's own: nodes must be configured alike (a delivery to a config webhook this node lacks is
+ * failed as no longer registered).
+ *
  * @throws validation naming `config.webhooks.<i>.url` when a config-file webhook's target is
  *   refused, or Error naming a `webhookAllowHosts` entry that is not a host, address or range
  */
