@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Config, Session } from "../core/index.js";
 import type { LiveSessions } from "../drivers/index.js";
-import type { SessionManager } from "../engine/index.js";
+import type { SessionManager, SessionPlacement } from "../engine/index.js";
 import { lookupScope, principalParticipants, visibleTo } from "./auth/index.js";
 import { setEtag } from "./etag.js";
 import { sessionJson } from "./wire.js";
@@ -14,6 +14,8 @@ export interface ServerContext {
   readonly workspaces: Workspaces;
   /** Live execution sessions (shell…): the processes behind exec kinds. */
   readonly live: LiveSessions;
+  /** Where sessions are served when several nodes share the store (docs/scale-out.md); undefined on one node (SQLite). */
+  readonly cluster?: SessionPlacement;
 }
 
 /**
