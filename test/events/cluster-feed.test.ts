@@ -1,6 +1,6 @@
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SessionManager } from "../../src/engine/index.js";
+import { ClusterOwnership, SessionManager } from "../../src/engine/index.js";
 import { FeedHub, type OutletMessage, type Sink } from "../../src/events/feeds/index.js";
 import type { Store } from "../../src/store/index.js";
 import { listenForCommits } from "../../src/store/postgres/commit-notices.js";
@@ -78,7 +78,7 @@ describe.skipIf(!postgres)("feeds across nodes on one PostgreSQL schema", () => 
   expectNoLeakedHandles();
   let schema: TestSchema;
   const homes: ReturnType<typeof tempHome>[] = [];
-  const engines: { manager: SessionManager; store: Store; feed?: FeedHub }[] = [];
+  const engines: { manager: SessionManager; store: Store; feed?: FeedHub; membership?: ClusterOwnership }[] = [];
   let run = 0;
 
   /**
@@ -87,17 +87,23 @@ describe.skipIf(!postgres)("feeds across nodes on one PostgreSQL schema", () => 
    * (undefined: no poll, notices only). `notices: false` drops the store's notices, as if every
    * one were lost.
    */
-  const engine = async (name: string, options: { clusterPollMs?: number; notices?: boolean } = {}) => {
+  const engine = async (name: string, options: { clusterPollMs?: number; notices?: boolean; member?: boolean } = {}) => {
     const home = tempHome();
     homes.push(home);
     const opened = await openPostgresStore({ url: urlNamed(schema, `${name}-${run}`) });
     const store: Store = options.notices === false ? { ...opened, onCommitted: () => () => {} } : opened;
-    const manager = new SessionManager({ store, config: { ...home.config, store: "postgres", pgUrl: schema.url } });
-    const feed = new FeedHub(store, manager, home.config.feedMaxBufferedBytes, home.config.feedFlushIntervalMs, (err) => {
+    const config = { ...home.config, store: "postgres" as const, pgUrl: schema.url };
+    // A cluster member claims each session it changes, as `sessiond serve` on PostgreSQL does.
+    const membership = options.member
+      ? new ClusterOwnership({ cluster: opened.cluster!, name, url: null, authFingerprint: "test", leaseTtlMs: config.leaseTtlMs, leaseRenewMs: config.leaseRenewMs })
+      : undefined;
+    await membership?.start();
+    const manager = new SessionManager({ store, config, ...(membership ? { ownership: membership } : {}) });
+    const feed = new FeedHub(store, manager, config.feedMaxBufferedBytes, config.feedFlushIntervalMs, (err) => {
       throw err;
     }, options.clusterPollMs);
-    engines.push({ manager, store: opened, feed });
-    return { manager, store, feed, app: `${name}-${run}` };
+    engines.push({ manager, store: opened, feed, ...(membership ? { membership } : {}) });
+    return { manager, store, feed, membership, app: `${name}-${run}` };
   };
 
   const subscribe = async (feed: FeedHub, after?: number) => {
@@ -114,8 +120,9 @@ describe.skipIf(!postgres)("feeds across nodes on one PostgreSQL schema", () => 
     schema = await createTestSchema();
   });
   afterEach(async () => {
-    for (const { manager, store, feed } of engines.splice(0)) {
+    for (const { manager, store, feed, membership } of engines.splice(0)) {
       feed?.close(1001, "shutting_down");
+      await membership?.stop();
       await manager.close();
       await store.close();
     }
@@ -172,6 +179,24 @@ describe.skipIf(!postgres)("feeds across nodes on one PostgreSQL schema", () => 
     const expected = await allPositions(a.store);
     await waitFor("the feed on A to poll B's events", () => sink.positions.length >= expected.length);
     expect(sink.positions).toEqual(expected);
+  });
+
+  it("follows a session that moves to another node: its events from both owners, once each, in order", async () => {
+    const a = await engine("move-a", { member: true, clusterPollMs: 200 });
+    const b = await engine("move-b", { member: true });
+    const watcher = await engine("move-watch", { clusterPollMs: 200 });
+    const sink = await subscribe(watcher.feed);
+    const s = await a.manager.create({ name: "moving" });
+    await a.manager.appendEvent(s.id, "note", { on: "a" });
+    // A leaves: its lease ends now and B may take the session over (next epoch).
+    await a.membership!.stop();
+    await b.manager.appendEvent(s.id, "note", { on: "b" });
+    await b.manager.complete(s.id, { ok: true });
+
+    const events = await watcher.store.listFeed(0, 1000);
+    expect(events.map((e) => e.event.type)).toEqual(["start", "note", "note", "complete"]);
+    await waitFor("the watching feed to have all of them", () => sink.positions.length >= events.length);
+    expect(sink.positions).toEqual(events.map((e) => e.pos));
   });
 });
 

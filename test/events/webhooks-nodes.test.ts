@@ -1,7 +1,7 @@
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Config, newId } from "../../src/core/index.js";
-import { SessionManager } from "../../src/engine/index.js";
+import { ClusterOwnership, SessionManager } from "../../src/engine/index.js";
 import { type WebhookDelivery, type WebhookRecord, type WebhookSink, startWebhooks } from "../../src/events/index.js";
 import type { Store } from "../../src/store/index.js";
 import { type TestSchema, createTestSchema, openStoreIn } from "../helpers/postgres.js";
@@ -42,20 +42,28 @@ describe.skipIf(!postgres)("webhooks across nodes on one PostgreSQL schema", () 
   const stores: Store[] = [];
   const managers: SessionManager[] = [];
   const sinks: WebhookSink[] = [];
+  const memberships: ClusterOwnership[] = [];
   const receivers: Receiver[] = [];
 
   /** A node: its own store (pool) on the shared schema, an engine, and its webhook sender. */
-  const node = async () => {
+  const node = async (options: { member?: boolean } = {}) => {
     const home = tempHome(FAST);
     homes.push(home);
     const store = await openStoreIn(schema);
     stores.push(store);
-    const manager = new SessionManager({ store, config: { ...home.config, store: "postgres", pgUrl: schema.url } });
+    const config = { ...home.config, store: "postgres" as const, pgUrl: schema.url };
+    // A cluster member claims each session it changes, as `sessiond serve` on PostgreSQL does.
+    const membership = options.member
+      ? new ClusterOwnership({ cluster: store.cluster!, name: newId(), url: null, authFingerprint: "test", leaseTtlMs: config.leaseTtlMs, leaseRenewMs: config.leaseRenewMs })
+      : undefined;
+    await membership?.start();
+    if (membership) memberships.push(membership);
+    const manager = new SessionManager({ store, config, ...(membership ? { ownership: membership } : {}) });
     managers.push(manager);
     const registry = new Registry();
     const sink = startWebhooks({ config: home.config, bus: manager.bus, store, registry });
     sinks.push(sink);
-    return { store, manager, registry, sink };
+    return { store, manager, registry, sink, membership };
   };
   const receiver = async (answer: (payload: unknown, earlier: readonly { headers: Record<string, unknown> }[]) => Reply | undefined) => {
     const r = await startReceiver({ answer });
@@ -94,6 +102,7 @@ describe.skipIf(!postgres)("webhooks across nodes on one PostgreSQL schema", () 
   });
   afterEach(async () => {
     for (const sink of sinks.splice(0)) await sink.close();
+    for (const membership of memberships.splice(0)) await membership.stop();
     for (const manager of managers.splice(0)) await manager.close();
     for (const store of stores.splice(0)) await store.close();
     for (const r of receivers.splice(0)) await r.close();
@@ -159,6 +168,30 @@ describe.skipIf(!postgres)("webhooks across nodes on one PostgreSQL schema", () 
     expect(await counted(a.registry, 'sessiond_webhook_deliveries_total{status="delivered"}')).toBe(onB.length * 2);
     expect(await counted(b.registry, 'sessiond_webhook_deliveries_total{status="delivered"}')).toBe(0);
     expect(r.accepted().map((x) => key(x.payload)).sort()).toEqual(onB.flatMap((id) => [`${id}:start`, `${id}:complete`]).sort());
+  });
+
+  it("delivers the events of a session that moved between nodes once each and in seq order", async () => {
+    const a = await node({ member: true });
+    const b = await node({ member: true });
+    // The first attempt at the start event fails, so the complete event (recorded by the other
+    // node) is queued behind a delivery still backing off.
+    let failedOnce = false;
+    const r = await receiver((payload) => {
+      if (failedOnce || (payload as { event: string }).event !== "start") return undefined;
+      failedOnce = true;
+      return 500;
+    });
+    await register(b.manager, r.url);
+    const s = await a.manager.create({ name: "moving", task: "move" });
+    await a.manager.pause(s.id, "handing over");
+    // A leaves: its lease ends now and B may take the session over (next epoch).
+    await a.membership!.stop();
+    await b.manager.resume(s.id);
+    await b.manager.complete(s.id, { ok: true });
+
+    await waitFor("four deliveries", () => r.accepted().length >= 4);
+    expect(r.accepted().map((x) => (x.payload as { event: string }).event)).toEqual(["start", "pause", "resume", "complete"]);
+    expect(r.received.map((x) => (x.payload as { event: string }).event)).toEqual(["start", "start", "pause", "resume", "complete"]);
   });
 
   it("never lets two nodes claim the same delivery, and only the head of each session's queue", async () => {
