@@ -16,8 +16,9 @@ export interface CommitNoticeOptions {
 /** Notices that some process committed events to the store, while anyone subscribes. */
 export interface CommitNotices {
   /**
-   * Calls `listener` after each notice (from this process's commits too), and once after the
-   * listening connection is (re)opened, since notices sent while it was down are lost.
+   * Calls `listener` after each notice of a commit to this connection's schema (this process's
+   * commits included; a notice naming no schema counts too), and once after the listening
+   * connection is (re)opened, since notices sent while it was down are lost.
    * @returns a function that stops the calls
    */
   subscribe(listener: () => void): () => void;
