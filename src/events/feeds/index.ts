@@ -63,7 +63,7 @@ export class StreamServices {
       onError: (err, pieces) => onError(err, `writing ${pieces} piece(s) of exec output`),
     });
     this.stopOutput = options.outputSource((chunk) => this.output.append(chunk));
-    this.feed = new FeedHub(store, manager, config.feedMaxBufferedBytes, config.feedFlushIntervalMs, (err) => onError(err, "reading the feed"));
+    this.feed = new FeedHub(store, manager, config.feedMaxBufferedBytes, config.feedFlushIntervalMs, (err) => onError(err, "reading the feed"), config.clusterPollMs);
     this.attach = new AttachHub(options.terminals, manager.bus, {
       replayBytes: config.attachReplayBytes,
       batchMs: config.attachBatchMs,

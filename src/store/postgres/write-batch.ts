@@ -70,7 +70,7 @@ export async function commitBatch(pool: pg.Pool, ops: readonly WriteOp[], fence?
     await writeRun();
     // Other nodes' feeds read the new rows when told (commit-notices.ts); sent at commit, so a
     // listener never reads before the rows are visible.
-    if (appends) await tx.query("SELECT pg_notify($1, '')", [COMMITS_CHANNEL]);
+    if (appends) await tx.query("SELECT pg_notify($1, current_schema())", [COMMITS_CHANNEL]);
     return fenced.length ? { rejected, fenced } : { rejected };
   });
 }
