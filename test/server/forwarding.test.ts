@@ -60,9 +60,9 @@ interface TestNode {
 const TOKEN = randomBytes(32).toString("base64url");
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 
-async function startNode(name: string): Promise<TestNode> {
+async function startNode(name: string, flags: Record<string, unknown> = {}): Promise<TestNode> {
   const home = mkdtempSync(join(tmpdir(), "sessiond-forwarding-"));
-  const config = resolveConfig({ env: { HOME: home }, flags: { home, logLevel: "silent", sqliteSynchronous: "normal", port: 0 } });
+  const config = resolveConfig({ env: { HOME: home }, flags: { home, logLevel: "silent", sqliteSynchronous: "normal", port: 0, ...flags } });
   const tokenFile = dataPaths(config).token;
   mkdirSync(dirname(tokenFile), { recursive: true, mode: 0o700 });
   writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
@@ -73,6 +73,7 @@ async function startNode(name: string): Promise<TestNode> {
   await app.listen({ host: "127.0.0.1", port: 0 });
   const { port } = app.server.address() as { port: number };
   const url = `http://127.0.0.1:${port}`;
+  let closed = false;
   return {
     name,
     app,
@@ -81,6 +82,8 @@ async function startNode(name: string): Promise<TestNode> {
     home,
     asOwner: { id: `id-${name}`, name, url },
     async close() {
+      if (closed) return;
+      closed = true;
       await app.close();
       await manager.close();
       rmSync(home, { recursive: true, force: true });
@@ -209,6 +212,17 @@ function openWs(url: string, path: string): Promise<{ ws: WebSocket; res: Incomi
   });
 }
 
+/** Calls `attempt` until `ok` says its result will do (bounded); the result. */
+async function eventually<T>(attempt: () => Promise<T>, ok: (value: T) => boolean, what: string): Promise<T> {
+  let value = await attempt();
+  for (let i = 0; i < 100 && !ok(value); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    value = await attempt();
+  }
+  expect(ok(value), what).toBe(true);
+  return value;
+}
+
 async function until(check: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 25));
   expect(check(), what).toBe(true);
@@ -306,6 +320,42 @@ describe("forwarding a request to the node that owns its session", () => {
     const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
     ws.close(1000);
     expect(await closed).toBe(1000);
+  });
+
+  it("ends the owner's stream when the client leaves, SSE and WebSocket alike", async () => {
+    // One stream per token on the owner: while it still holds one, the next is a 429.
+    const owner = await startNode("node-c", { maxStreamsPerPrincipal: 1 });
+    cleanups.push(() => owner.close());
+    const id = await sessionOnBoth(a, owner);
+    a.placement.owners.set(id, owner.asOwner);
+    const path = `/sessions/${id}/stream`;
+
+    const sse = await openSse(a.url, path);
+    expect(sse.statusCode).toBe(200);
+    await sseReader(sse).until((text) => text.includes("event: ready"));
+    const second = await send(a.url, { path, headers: { accept: "text/event-stream" } });
+    expect(second.status).toBe(429);
+    expect(second.headers["x-sessiond-node"]).toBe("node-c");
+    sse.destroy();
+    const ws = await eventually(() => openWs(a.url, path), (opened) => opened.res.statusCode === 101, "a WebSocket once the SSE client left");
+    ws.ws.terminate();
+    await eventually(() => openWs(a.url, path), (opened) => opened.res.statusCode === 101, "a WebSocket once the first one's client left");
+    // Before the owner: a connection its pool opened and never used would hold the owner's close.
+    await a.close();
+  });
+
+  it("ends the streams it relays when it closes, as it ends its own", async () => {
+    const id = await sessionOnBoth(a, b);
+    a.placement.owners.set(id, b.asOwner);
+    const sse = await openSse(a.url, `/sessions/${id}/stream`);
+    await sseReader(sse).until((text) => text.includes("event: ready"));
+    const sseEnded = new Promise<void>((resolve) => sse.once("close", resolve));
+    const { ws } = await openWs(a.url, `/sessions/${id}/stream`);
+    const wsClosed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
+    await a.close();
+    await Promise.all([sseEnded, wsClosed]);
+    // The owner goes on.
+    expect((await send(b.url, { path: `/sessions/${id}` })).status).toBe(200);
   });
 
   it("relays the owner's refusal of an upgrade as an ordinary answer", async () => {
