@@ -93,6 +93,7 @@ describe.skipIf(!available)("failover: nodes killed with SIGKILL while writers w
       `failover: ${ledger.acked} writes acknowledged; failed writes by error: ${JSON.stringify(ledger.failures())}; ` +
         `takeovers (ms after the kill): ${takeovers.map((t) => t.ms).join(", ")}`,
     );
+    console.info(`failover: the nodes' error lines by message: ${JSON.stringify(errorSummary(cluster.errors()), null, 1)}`);
     expect(problems).toEqual({ gaps: [], doubled: [], lost: [], misplaced: [] });
     expect(ledger.acked).toBeGreaterThan(ROUNDS * WRITERS);
     for (const t of takeovers) {
@@ -109,4 +110,21 @@ async function busiestNode(cluster: Cluster, sessions: readonly string[]): Promi
   const owners = await cluster.owners();
   const byNode = cluster.nodes.map((node) => ({ victim: node, owned: sessions.filter((s) => owners.get(s) === node.name) }));
   return byNode.reduce((a, b) => (b.owned.length > a.owned.length ? b : a));
+}
+
+/** The nodes' error lines counted by their error's code and message (ids and numbers blanked), for the run's summary. */
+function errorSummary(lines: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const line of lines) {
+    let key = line;
+    try {
+      const entry = JSON.parse(line.slice(line.indexOf("{"))) as { msg?: string; err?: { code?: string; message?: string } };
+      key = `${entry.err?.code ?? ""} ${entry.err?.message ?? entry.msg ?? ""}`;
+    } catch {
+      // Not JSON: counted as it is.
+    }
+    key = key.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, "<id>").replace(/\d+/g, "N").slice(0, 300);
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
 }

@@ -58,6 +58,8 @@ export interface ClusterOptions {
   loadBalancer?: boolean;
   /** More environment for every node. */
   env?: Record<string, string>;
+  /** More environment for one node, by its name and port (its advertised URL, say). */
+  nodeEnv?: (name: string, port: number) => Record<string, string>;
 }
 
 /** A running cluster; `close()` kills everything and drops the schema. */
@@ -89,6 +91,8 @@ export interface Cluster {
   owners(): Promise<Map<string, string>>;
   /** Every node's recent log lines, for a failure's message. */
   logs(): string;
+  /** The error lines (pino level 50 and up) every node logged, the oldest dropped past a bound. */
+  errors(): string[];
   close(): Promise<void>;
 }
 
@@ -134,6 +138,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(options.redisUrl ? { SESSIOND_REDIS_URL: options.redisUrl } : {}),
     ...(options.redisChannel ? { SESSIOND_REDIS_CHANNEL: options.redisChannel } : {}),
     ...options.env,
+    ...options.nodeEnv?.(node.name, node.port),
   });
 
   const launch = async (node: ClusterNode): Promise<void> => {
@@ -198,6 +203,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       } finally {
         await client.end();
       }
+    },
+    errors() {
+      return nodes.flatMap((n) => n.logs.filter((line) => /"level":\s*(5|6)\d/.test(line)).map((line) => `${n.name}: ${line}`));
     },
     logs() {
       return nodes.map((n) => `--- ${n.name} (${n.url})\n${n.logs.slice(-200).join("\n")}`).join("\n");

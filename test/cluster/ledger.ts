@@ -77,7 +77,9 @@ export class WriteLedger {
       const { last_seq: last } = await client.sessions.getSession(session);
       if (seqs.length !== last || seqs.some((seq, i) => seq !== i + 1)) gaps.push(`${session}: ${compact(seqs)} (last_seq ${last})`);
     }
-    const doubled = [...stored].filter(([, places]) => places.length > 1).map(([id, places]) => `${id} at ${places.map((p) => `${p.session}#${p.seq}`).join(", ")}`);
+    const doubled = [...stored]
+      .filter(([, places]) => places.length > 1)
+      .map(([id, places]) => `${id} at ${places.map((p) => `${p.session}#${p.seq}`).join(", ")} (its writer saw ${seen(this.writes.get(id)?.outcome)})`);
     const lost: string[] = [];
     const misplaced: string[] = [];
     for (const [id, { session, outcome }] of this.writes) {
@@ -90,11 +92,21 @@ export class WriteLedger {
   }
 }
 
-/** An error as `code` (a SessiondError's) or its message's first line: few distinct values to count. */
+/**
+ * An error as its code (a SessiondError's), with the start of its message for `internal` (what
+ * the SDK makes of an answer that is not sessiond's, such as the load balancer's 502 page, or of
+ * a dropped connection): few distinct values to count.
+ */
 export function errorKind(err: unknown): string {
-  const e = err as { code?: unknown; status?: unknown; message?: unknown };
-  if (typeof e?.code === "string") return typeof e.status === "number" ? `${e.status} ${e.code}` : e.code;
-  return String(e?.message ?? err).split("\n")[0]!;
+  const e = err as { code?: unknown; message?: unknown };
+  const message = String(e?.message ?? err).split("\n")[0]!.replace(/\d{3,}/g, "N").slice(0, 80);
+  if (typeof e?.code === "string") return e.code === "internal" ? `internal: ${message}` : e.code;
+  return message;
+}
+
+function seen(outcome: Outcome | undefined): string {
+  if (!outcome) return "no write";
+  return outcome.acked ? `#${outcome.seq}` : outcome.error;
 }
 
 /** `1-40, 42-50`: a list of seqs with its runs folded. */
