@@ -69,7 +69,7 @@ describe.skipIf(!available)("a forwarded write whose answer is lost on the way b
     cluster = await startCluster({
       nodes: 2,
       loadBalancer: false,
-      nodeEnv: (name, port) => {
+      nodeEnv: (name, port): Record<string, string> => {
         if (name !== "n2") return {};
         proxy.targetPort = port;
         return { SESSIOND_ADVERTISE_URL: proxy.url };
