@@ -21,10 +21,12 @@ describe.skipIf(!available)("attach to a shell that lives on another node", () =
     await cluster?.close();
   });
 
-  const attach = (baseUrl: string, id: string): WsClient => {
+  /** A WebSocket attach, and the node its upgrade's answer (101) names. */
+  const attach = (baseUrl: string, id: string): { socket: WsClient; answeredBy: Promise<unknown> } => {
     const socket = new WsClient(`${baseUrl}/sessions/${id}/attach`, cluster.token);
     sockets.push(socket);
-    return socket;
+    const answeredBy = new Promise((resolve) => socket.socket.once("upgrade", (res) => resolve(res.headers["x-sessiond-node"])));
+    return { socket, answeredBy };
   };
 
   /** Types a command whose output differs from its echo (the shell computes the number) and waits for the output. */
@@ -44,14 +46,17 @@ describe.skipIf(!available)("attach to a shell that lives on another node", () =
     expect(home, "the shell has no owner").toBeDefined();
 
     for (const node of cluster.nodes.filter((n) => n.name !== home)) {
-      const socket = attach(node.url, id);
+      const { socket, answeredBy } = attach(node.url, id);
       await typeAndRead(socket);
+      // The terminal is the owner's: its node answered the upgrade, through the one asked.
+      expect(await answeredBy).toBe(home);
       await socket.close();
     }
     // Round robin spreads these over every node, the shell's own included.
     for (let i = 0; i < cluster.nodes.length; i++) {
-      const socket = attach(cluster.lb!.url, id);
+      const { socket, answeredBy } = attach(cluster.lb!.url, id);
       await typeAndRead(socket);
+      expect(await answeredBy).toBe(home);
       await socket.close();
     }
     // The shell never moved: the node that started it still holds it.
