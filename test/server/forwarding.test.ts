@@ -366,8 +366,12 @@ describe("forwarding a request to the node that owns its session", () => {
     expect(res.headers["x-sessiond-node"]).toBe("node-b");
   });
 
-  it("answers a WebSocket upgrade of a session held here with this node's name on the 101", async () => {
+  it("names itself on the streams of a session held here: the SSE head and the WebSocket 101 it writes itself", async () => {
     const id = await sessionOnBoth(a);
+    const sse = await openSse(a.url, `/sessions/${id}/stream`);
+    expect(sse.statusCode).toBe(200);
+    expect(sse.headers["x-sessiond-node"]).toBe("node-a");
+    sse.destroy();
     const { res } = await openWs(a.url, `/sessions/${id}/stream`);
     expect(res.statusCode).toBe(101);
     expect(res.headers["x-sessiond-node"]).toBe("node-a");
@@ -458,12 +462,13 @@ describe("an owner that does not answer", () => {
     expect(a.placement.failures).toHaveLength(1);
   });
 
-  it("never sends a write again once its bytes reached the owner: 503 saying it may have been applied", async () => {
+  it("never sends a write again once its bytes reached the owner: 502 forward_failed, saying it may have been applied", async () => {
     const id = await sessionOnBoth(a);
     a.placement.owners.set(id, await droppingNode());
     const res = await send(a.url, { method: "POST", path: `/sessions/${id}/events`, headers: { "content-type": "application/json" }, body: JSON.stringify({ type: "note" }) });
-    expect(res.status).toBe(503);
-    expect(res.json.error.code).toBe("node_unreachable");
+    expect(res.status).toBe(502);
+    expect(res.json.error.code).toBe("forward_failed");
+    expect(res.json.error.message).toContain("node-dropping");
     expect(res.json.error.message).toContain("may or may not have been applied");
     expect(a.placement.failures).toEqual([]);
   });

@@ -36,8 +36,8 @@ export interface ForwardingOptions {
  * An owner that does not answer is placed again once (SessionPlacement.placeAfterFailure): the
  * request is then served here, or forwarded once to the new owner, or refused with 503
  * node_unreachable when the same owner still holds the session. Only a request that certainly did
- * not take effect is sent twice: one that failed after its bytes reached the owner is a 503
- * naming that.
+ * not take effect is sent twice (it never reached the owner, or it only reads): a write that
+ * failed once its bytes reached the owner is a 502 forward_failed, saying it may have been applied.
  *
  * Install it early (before authentication) so that even refused answers carry the node's name;
  * the forwarding itself comes after authentication whatever the order, being a later stage.
@@ -115,7 +115,9 @@ export async function installForwarding(app: FastifyInstance, options: Forwardin
       if (owner.url === null) throw unreachable(ref, owner, "it takes no requests from other nodes (it has no advertised URL)");
       const outcome = await attempt(request, reply, payload, { ...owner, url: owner.url });
       if (outcome.answered) return true;
-      if (!outcome.retryable || placedAgain) throw unreachable(ref, owner, outcome.reason);
+      if (outcome.effect === "maybe") throw new SessiondError("forward_failed", { ref, node: owner.name, reason: outcome.reason });
+      if (outcome.effect === "unsent") throw new SessiondError("internal", { reason: `could not forward the request to node ${owner.name}: ${outcome.reason}` });
+      if (placedAgain) throw unreachable(ref, owner, outcome.reason);
       placement = await cluster.placeAfterFailure(session.id, owner);
       if (placement.here) return false;
       if (placement.owner.id === owner.id) throw unreachable(ref, owner, outcome.reason);

@@ -3,10 +3,12 @@ export type ForwardOutcome =
   /** The owner answered (the answer is being relayed), or the client went away: nothing more to do. */
   | { readonly answered: true }
   /**
-   * No answer. `retryable` when the request certainly did not take effect on the owner (it never
-   * got there, or it reads only), so it may be sent elsewhere or served here.
+   * No answer. `effect` says what the request may have done on the owner: `none` when it never got
+   * there, or only reads (it may be sent again, elsewhere, or served here); `maybe` when it reached
+   * the owner and may have been applied (it is never sent twice); `unsent` when this node's HTTP
+   * client refused to send it (a bug: nothing was sent, and nothing would be anywhere).
    */
-  | { readonly answered: false; readonly retryable: boolean; readonly reason: string };
+  | { readonly answered: false; readonly effect: "none" | "maybe" | "unsent"; readonly reason: string };
 
 /** Error codes of a connection that never opened: the owner did not get the request. */
 const NOT_CONNECTED = new Set(["ECONNREFUSED", "UND_ERR_CONNECT_TIMEOUT", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "EADDRNOTAVAIL", "ENOTFOUND", "EAI_AGAIN"]);
@@ -23,18 +25,11 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
  */
 export function failedAttempt(method: string, err: unknown, bodySent: boolean): ForwardOutcome {
   const code = errorCode(err);
-  // The HTTP client refused the request itself (a header it does not send): it went nowhere, and would not go anywhere else either.
-  if (code !== undefined && REFUSED_HERE.has(code)) return { answered: false, retryable: false, reason: `the request could not be sent: ${describe(err, code)}` };
+  const reason = describe(err, code);
+  if (code !== undefined && REFUSED_HERE.has(code)) return { answered: false, effect: "unsent", reason };
   const connected = code === undefined || !NOT_CONNECTED.has(code);
-  if (!connected) return { answered: false, retryable: !bodySent, reason: describe(err, code) };
-  const retryable = IDEMPOTENT.has(method) && !bodySent;
-  return {
-    answered: false,
-    retryable,
-    reason: retryable
-      ? `the connection failed before it answered: ${describe(err, code)}`
-      : `the connection failed after the request was sent, so it may or may not have been applied: ${describe(err, code)}`,
-  };
+  const effect = bodySent || (connected && !IDEMPOTENT.has(method)) ? "maybe" : "none";
+  return { answered: false, effect, reason: connected ? `the connection failed before it answered: ${reason}` : reason };
 }
 
 /** The system or undici code of an error, looking through the wrappers around it (reply-from's, Node's AggregateError of several addresses). */
