@@ -46,6 +46,10 @@ export const ERROR_CODES = {
   store_failure: { status: 503, message: "the store failed: {reason}" },
   session_moved: { status: 503, message: "session {ref} moved to node {node} before this write was committed; it was not applied: retry it" },
   node_unreachable: { status: 503, message: "session {ref} is owned by node {node}, which does not answer ({reason}); retry once its lease runs out, within {retryMs} ms" },
+  forward_failed: {
+    status: 502,
+    message: "the request reached node {node}, which owns session {ref}, and it failed before answering ({reason}); it may or may not have been applied: read the session before sending it again",
+  },
   owned_elsewhere: { status: 503, message: "session {ref} is owned by node {node}: send the request there (or through the load balancer)" },
   shutting_down: { status: 503, message: "the server is shutting down; retry on the next one" },
   internal: { status: 500, message: "{reason}" },
