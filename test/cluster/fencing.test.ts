@@ -71,6 +71,13 @@ describe.skipIf(!available)("fencing: an owner stopped (SIGSTOP) past its lease 
 
     const outcomes = atOwner.map(outcomeOf);
     console.info(`fencing: answers of the stopped owner ${owner.name}: ${JSON.stringify(count(outcomes))}`);
+    // The old owner lives on: losing its sessions is no reason to end (its last words, if not).
+    const alive = await call(owner.url, cluster.token, "GET", "/healthz").then(
+      (a) => a.status === 200,
+      () => false,
+    );
+    if (!alive) await Promise.race([owner.process.exited, sleep(2000)]);
+    expect(alive, `${owner.name} ended after it was continued:\n${owner.logs.slice(-80).join("\n")}`).toBe(true);
     for (const outcome of outcomes) expect(["201", ...REFUSALS]).toContain(outcome);
     expect(await ledger.check(lb, [session])).toEqual({ gaps: [], doubled: [], lost: [], misplaced: [] });
 

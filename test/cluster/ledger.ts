@@ -98,8 +98,10 @@ export class WriteLedger {
  * a dropped connection): few distinct values to count.
  */
 export function errorKind(err: unknown): string {
-  const e = err as { code?: unknown; message?: unknown };
-  const message = String(e?.message ?? err).split("\n")[0]!.replace(/\d{3,}/g, "N").slice(0, 80);
+  const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } };
+  // fetch says only "fetch failed"; why is in its cause (ECONNRESET, other side closed, …).
+  const cause = e?.cause ? `: ${String(e.cause.code ?? e.cause.message)}` : "";
+  const message = `${String(e?.message ?? err).split("\n")[0]!}${cause}`.replace(/\d{3,}/g, "N").slice(0, 120);
   if (typeof e?.code === "string") return e.code === "internal" ? `internal: ${message}` : e.code;
   return message;
 }
