@@ -4,6 +4,9 @@
  *
  *   npx tsx bench/cluster.ts [--quick] [--rounds=3] [--duration=3] [--sessions=200] [--connections=50] [--hops=2000] [--failovers=3]
  *
+ * `--quick` (a smoke run, under a minute): one round of 1 s runs without warm-up over 60 sessions,
+ * 300 hop calls, one failover.
+ *
  * 1. GET /sessions/{id} and durable POST /sessions/{id}/events over many sessions (autocannon,
  *    each request to the next session in turn), sent (a) to one node directly, (b) through
  *    HAProxy to that one node, (c) through HAProxy to two nodes, (d) to three. Each read as a
@@ -37,10 +40,12 @@ const args = parseArgs();
 const quick = "quick" in args;
 const ROUNDS = Number(args.rounds ?? (quick ? 1 : 3));
 const DURATION = Number(args.duration ?? (quick ? 1 : 3));
-const SESSIONS = Number(args.sessions ?? 200);
+const SESSIONS = Number(args.sessions ?? (quick ? 60 : 200));
 const CONNECTIONS = Number(args.connections ?? 50);
 const HOPS = Number(args.hops ?? (quick ? 300 : 2000));
 const FAILOVERS = Number(args.failovers ?? (quick ? 1 : 3));
+/** Seconds of load before each measured run (none in a smoke run: its figures are not the issue's). */
+const WARMUP = quick ? 0 : 1;
 /** How often the failover client asks for its session. */
 const POLL_MS = 20;
 /** The node name on every answer: the owner's on a forwarded one. */
@@ -99,7 +104,7 @@ async function throughput(targets: readonly Target[], token: string): Promise<st
     for (const kind of ["GET", "POST"] as const) {
       const measured = new Map<Target, Run>();
       for (const target of order) {
-        await loadRun(target, kind, token, 1);
+        if (WARMUP > 0) await loadRun(target, kind, token, WARMUP);
         measured.set(target, await loadRun(target, kind, token, DURATION));
       }
       const base = measured.get(targets[0]!)!;
@@ -152,7 +157,7 @@ async function forwardingHop(owner: BenchNode, other: BenchNode, ids: readonly s
   }
   const [direct, forwarded] = samples.map((s) => [...s].sort((a, b) => a - b)) as [number[], number[]];
   const [p50Direct, p50Forwarded] = [quantile(direct, 0.5), quantile(forwarded, 0.5)];
-  log(`hop: ${owner.name} directly p50 ${fmtMs(p50Direct)} p99 ${fmtMs(quantile(direct, 0.99))}; through ${other.name} p50 ${fmtMs(p50Forwarded)} p99 ${fmtMs(quantile(forwarded, 0.99))}`);
+  log(`hop: ${owner.name} directly p50 ${fmtMs(p50Direct)} p99 ${fmtMs(quantile(direct, 0.99))}; through ${other.name} p50 ${fmtMs(p50Forwarded)} p99 ${fmtMs(quantile(forwarded, 0.99))}; load ${load()}`);
   return [
     {
       name: `GET /sessions/{id} sent to a node that forwards it to the owner, p50 (${HOPS} calls each, in turn, one connection)`,
