@@ -10,7 +10,7 @@
  * 1. GET /sessions/{id} and durable POST /sessions/{id}/events over many sessions (autocannon,
  *    each request to the next session in turn), sent (a) to one node directly, (b) through
  *    HAProxy to that one node, (c) through HAProxy to two nodes, (d) to three. Each read as a
- *    ratio to (a) measured in the same round; the rounds alternate their order (a→d, then d→a)
+ *    ratio to (a) measured in the same round; the rounds alternate their order (a→e, then e→a)
  *    so that load from elsewhere drifting during a round weighs on both sides; medians reported.
  *    The sessions of (a) and (b) are all the one node's; those of (c) and (d) are spread evenly
  *    over its nodes, so round robin lands (k−1)/k of the requests on a node that forwards them
@@ -29,8 +29,9 @@ import { loadavg } from "node:os";
 import { Pool } from "undici";
 import { resolveConfig } from "../src/core/index.js";
 import { Transport } from "../src/sdk/client/index.js";
-import type { Haproxy } from "../test/helpers/haproxy.js";
-import { haproxyMissing } from "../test/helpers/haproxy.js";
+// The node name on every answer: the owner's on a forwarded one.
+import { NODE_HEADER } from "../src/server/cluster/headers.js";
+import { type Haproxy, haproxyMissing } from "../test/helpers/haproxy.js";
 import { SERVICES, isReachable } from "../test/helpers/services.js";
 import { type BenchCluster, type BenchNode, startBenchCluster } from "./cluster-nodes.js";
 import { type Figure, fmtMs, fmtRatio, log, median, msSince, printFigures, quantile, table } from "./lib.js";
@@ -48,8 +49,6 @@ const FAILOVERS = Number(args.failovers ?? (quick ? 1 : 3));
 const WARMUP = quick ? 0 : 1;
 /** How often the failover client asks for its session. */
 const POLL_MS = 20;
-/** The node name on every answer: the owner's on a forwarded one. */
-const NODE_HEADER = "x-sessiond-node";
 const NODES = 3;
 
 const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
@@ -59,7 +58,7 @@ const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
 interface Target {
   readonly label: string;
   readonly url: string;
-  /** The sessions it is loaded with, and how many nodes own them. */
+  /** The sessions it is loaded with, in the order they are asked for. */
   readonly ids: readonly string[];
 }
 
