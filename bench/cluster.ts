@@ -4,6 +4,7 @@
  *
  *   npx tsx bench/cluster.ts [--quick] [--rounds=3] [--duration=3] [--sessions=200] [--connections=50] [--hops=2000] [--failovers=3]
  *
+ * `--hops=0` or `--failovers=0` leaves that part out; `--rounds=0` the throughput.
  * `--quick` (a smoke run, under a minute): one round of 1 s runs without warm-up over 60 sessions,
  * 300 hop calls, one failover.
  *
@@ -404,10 +405,11 @@ async function main(): Promise<void> {
       // Every request forwarded, no load balancer: what one node forwarding costs, alone.
       { label: "(e) n2 directly, all forwarded to n1", url: n2.url, ids: one },
     ];
-    const loadTable = await throughput(targets, cluster.token);
+    const loadTable = ROUNDS > 0 ? await throughput(targets, cluster.token) : "(not measured: --rounds=0)";
     const loadAfterThroughput = load();
-    const hop = await forwardingHop(n1, n2, one, cluster.token);
-    const failovers = await failover(cluster, lbs[2], leaseTtlMs);
+    // --hops=0 or --failovers=0 leaves that part out (to re-measure one part quickly).
+    const hop = HOPS > 0 ? await forwardingHop(n1, n2, one, cluster.token) : [];
+    const failovers = FAILOVERS > 0 ? await failover(cluster, lbs[2], leaseTtlMs) : [];
 
     console.log(`\nthroughput, medians over ${ROUNDS} round(s) (vs (a): ratio to the node measured directly in the same round; load after: ${loadAfterThroughput}):`);
     console.log("(c) and (d) land about 1/2 and 2/3 of the requests on a node that forwards them to the session's owner; (e) all of them\n");
