@@ -68,6 +68,14 @@ export async function changes(db: Queryable, sql: string, params: readonly unkno
 export async function transaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client has no pool listener: its connection ending mid-transaction (a node
+  // stopped past idle_in_transaction_session_timeout, a restarted server) would otherwise be an
+  // unhandled 'error' that ends the process. The query in flight fails with it; the client is
+  // then destroyed, not reused.
+  const lost = (err: Error) => {
+    broken = err;
+  };
+  client.on("error", lost);
   try {
     await client.query("BEGIN");
     const result = await work(client);
@@ -79,6 +87,7 @@ export async function transaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient) =>
     });
     throw err;
   } finally {
+    client.off("error", lost);
     client.release(broken);
   }
 }
