@@ -23,7 +23,7 @@ describe.skipIf(!postgres)("several engines on one PostgreSQL schema: ownership 
   let schema: TestSchema;
   const nodes: Node[] = [];
 
-  const node = async (name: string, fingerprint = "same-tokens"): Promise<Node> => {
+  const node = async (name: string, fingerprint = "same-tokens", now?: () => number): Promise<Node> => {
     const config = { ...home.config, store: "postgres" as const, pgUrl: schema.url };
     const store = await openStore(config);
     const membership = new ClusterOwnership({
@@ -33,6 +33,7 @@ describe.skipIf(!postgres)("several engines on one PostgreSQL schema: ownership 
       authFingerprint: fingerprint,
       leaseTtlMs: 1500,
       leaseRenewMs: 200,
+      ...(now ? { now } : {}),
     });
     try {
       await membership.start();
@@ -170,6 +171,20 @@ describe.skipIf(!postgres)("several engines on one PostgreSQL schema: ownership 
     expect(isServerGoneReason(crash!.data.reason)).toBe(true);
     // An agent session has no process: it stays as it was, taken over when someone asks.
     expect((await b.manager.get(agent.id)).status).toBe("active");
+  });
+
+  it("does not depend on the nodes' clocks agreeing: leases are the database's, trust is each node's own elapsed time", async () => {
+    // b's clock is ten hours ahead of a's and runs from another origin: only intervals on it count.
+    const skew = 10 * 3600_000;
+    const a = await node("a");
+    const b = await node("b", "same-tokens", () => performance.now() + skew);
+    const s = await a.manager.create({ name: "skewed" });
+    expect(isSessiondError(await b.manager.appendEvent(s.id, "note", {}).catch((e: unknown) => e), "owned_elsewhere")).toBe(true);
+    await a.manager.flush();
+    await a.membership.stop();
+    await b.manager.appendEvent(s.id, "note", { by: "b" });
+    expect(await b.membership.place(s.id)).toEqual({ here: true });
+    expect((await b.manager.listEvents(s.id)).map((e) => e.seq)).toEqual([1, 2]);
   });
 
   it("refuses to join a cluster whose live nodes accept other tokens, naming the node", async () => {
