@@ -1,7 +1,8 @@
 import { randomInt } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WsClient } from "../streams/harness.js";
-import { type Cluster, call, clusterAvailable, startCluster } from "./harness.js";
+import { type Answer, type Cluster, TAKEOVER_BOUND_MS, call, clusterAvailable, startCluster } from "./harness.js";
 
 const available = await clusterAvailable();
 
@@ -61,5 +62,54 @@ describe.skipIf(!available)("attach to a shell that lives on another node", () =
     }
     // The shell never moved: the node that started it still holds it.
     expect((await cluster.owners()).get(id)).toBe(home);
+  });
+
+  /**
+   * Kills the node holding a new shell with SIGKILL, then checks that another node marks the
+   * shell crashed naming that node, and that recover brings it back there to attach to.
+   * `askMeanwhile`: a client keeps reading the session meanwhile, through a surviving node (which
+   * then takes the session over when the lease runs out, before any sweep for orphans).
+   */
+  const crashAndRecover = async (askMeanwhile: boolean) => {
+    const created = await call(cluster.nodes[0]!.url, cluster.token, "POST", "/sessions", { kind: "shell" });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    const dead = cluster.node((await cluster.owners()).get(id)!);
+    const survivor = cluster.nodes.find((n) => n !== dead)!;
+
+    await cluster.kill(dead, "SIGKILL");
+    const killedAt = Date.now();
+    if (!askMeanwhile) await sleep(TAKEOVER_BOUND_MS - 1000);
+    let seen: Answer;
+    do {
+      seen = await call(survivor.url, cluster.token, "GET", `/sessions/${id}`);
+      if (seen.body?.status === "crashed" || Date.now() - killedAt > TAKEOVER_BOUND_MS) break;
+      await sleep(200);
+    } while (true);
+    const owner = (await cluster.owners()).get(id);
+    expect(seen.body?.status, `${TAKEOVER_BOUND_MS} ms after ${dead.name} was killed its shell is ${seen.body?.status}, owned by ${owner}`).toBe("crashed");
+    const client = cluster.client(survivor);
+    const crashes = await client.sessions.listEvents(id, { types: ["crash"] });
+    expect(crashes.items.at(-1)?.data.reason).toContain(`node ${dead.name} `);
+    await client.close();
+
+    const recovered = await call(survivor.url, cluster.token, "POST", `/sessions/${id}/recover`);
+    expect(recovered.status, JSON.stringify(recovered.body)).toBe(200);
+    const newHome = (await cluster.owners()).get(id);
+    expect(newHome).not.toBe(dead.name);
+    const { socket, answeredBy } = attach(survivor.url, id);
+    await typeAndRead(socket);
+    expect(await answeredBy).toBe(newHome);
+    await socket.close();
+  };
+
+  describe("the shell of a node killed with SIGKILL is marked crashed, naming that node, and recover brings it back on another node to attach to", () => {
+    afterEach(async () => {
+      for (const node of cluster.nodes) if (!cluster.isRunning(node)) await cluster.restart(node);
+    });
+
+    it("when nobody asks about it meanwhile", () => crashAndRecover(false));
+
+    it("when a client keeps reading it through another node meanwhile (that node takes it over)", () => crashAndRecover(true));
   });
 });

@@ -23,6 +23,12 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 export const LEASE_TTL_MS = 2000;
 /** Renewed well within the lease (at most a third of it, as config requires). */
 export const LEASE_RENEW_MS = 500;
+/**
+ * The longest a dead node's sessions may take to be served (or marked crashed) elsewhere, from the
+ * kill: the lease, a second, and room for a loaded test machine. It catches a takeover that never
+ * comes, or waits for the dead node to return; it is not a speed claim.
+ */
+export const TAKEOVER_BOUND_MS = LEASE_TTL_MS + 1000 + 4000;
 /** How long one node may take to answer /readyz after its process starts (the TypeScript loader included, on a busy machine). */
 const READY_TIMEOUT_MS = 60_000;
 /** How long a node may take to exit after SIGTERM before it gets SIGKILL. */
