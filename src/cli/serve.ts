@@ -26,7 +26,7 @@ export async function serve(config: Config): Promise<void> {
     import("../events/index.js"),
     import("../sdk/owner-rpc/server.js"),
   ]);
-  const { REDACTED_PATHS, ServerMetrics, TokenRegistry, buildApp, createUnixSocketServer, ensureAdminToken, listenOnSocket, removeStaleSocket } = server;
+  const { REDACTED_PATHS, ServerMetrics, TokenRegistry, registerClusterMetrics, buildApp, createUnixSocketServer, ensureAdminToken, listenOnSocket, removeStaleSocket } = server;
   const log = pino({ level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } });
   const paths = dataPaths(config);
 
@@ -86,7 +86,8 @@ export async function serve(config: Config): Promise<void> {
     manager = new SessionManager({ store, config, observeCommit: metrics.observeCommit, ...(membership ? { ownership: membership } : {}) });
     // Before the app, so no change committed through the API is missed by Redis or webhooks.
     sinks = await startEventSinks({ config, manager, store, logger: log, registry: metrics.registry });
-    app = await buildApp({ config, manager, store, logger: log, metrics, drivers, ...(membership ? { cluster: membership } : {}) });
+    const cluster = membership ? { cluster: membership, countForward: registerClusterMetrics(metrics.registry, membership) } : {};
+    app = await buildApp({ config, manager, store, logger: log, metrics, drivers, ...cluster });
     if (app.sessiond.adminTokenCreated) log.info({ path: paths.token }, "generated the admin token");
     await app.listen({ host: config.host, port: config.port });
     if (membership && !config.advertiseUrl) await membership.advertise(advertisedUrl(app.server.address() as AddressInfo));

@@ -61,6 +61,8 @@ export class ClusterOwnership implements SessionPlacement {
   /** Until when (monotonic ms) memory may trust the lease. */
   private trustedUntil = 0;
   private renewing: Promise<void> | undefined;
+  /** Counts for /metrics (sessiond_cluster_…). */
+  readonly counts = { renewals: 0, renewalFailures: 0, lapses: 0, claims: 0, lost: 0 };
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -91,6 +93,11 @@ export class ClusterOwnership implements SessionPlacement {
     clearTimeout(this.timer);
     await this.renewing?.catch(() => undefined);
     await this.options.cluster.leave(this.nodeId);
+  }
+
+  /** How many sessions this node holds (as memory knows them). */
+  get heldCount(): number {
+    return this.held.size;
   }
 
   /** The epoch this node holds `sessionId` at, when memory may be trusted for it now. */
@@ -163,6 +170,7 @@ export class ClusterOwnership implements SessionPlacement {
   private async claim(sessionId: string): Promise<number> {
     if (this.now() >= this.trustedUntil) await this.renew();
     const result = await this.options.cluster.claim(sessionId, this.nodeId);
+    this.counts.claims++;
     if (!result.held) {
       if (result.owner.node.id === this.nodeId) {
         // Our own lease ran out by the database's clock although it was just renewed: the
@@ -187,8 +195,16 @@ export class ClusterOwnership implements SessionPlacement {
   private async renewOnce(): Promise<void> {
     const sent = this.now();
     const lapsedHere = sent >= this.trustedUntil;
-    const { lapsed } = await this.options.cluster.renew(this.record(), this.options.leaseTtlMs);
+    let lapsed: boolean;
+    try {
+      ({ lapsed } = await this.options.cluster.renew(this.record(), this.options.leaseTtlMs));
+    } catch (err) {
+      this.counts.renewalFailures++;
+      throw err;
+    }
+    this.counts.renewals++;
     if (lapsed || lapsedHere) {
+      this.counts.lapses++;
       // Another node may have taken any of our sessions meanwhile: confirm each before trusting it.
       for (const held of this.held.values()) held.verified = false;
     }
@@ -210,6 +226,7 @@ export class ClusterOwnership implements SessionPlacement {
   }
 
   private emitLost(sessionId: string): void {
+    this.counts.lost++;
     for (const listener of this.lostListeners) listener(sessionId);
   }
 }

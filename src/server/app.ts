@@ -11,7 +11,7 @@ import { adoptLegacyWorkspaces } from "../drivers/workspace.js";
 import type { Store } from "../store/index.js";
 import { AuthFailureLimiter, TokenRegistry, assertAuthAllowed, ensureAdminToken, installAuth } from "./auth/index.js";
 import { installWebSocketHandshakeCheck } from "./websocket-handshake.js";
-import { installForwarding } from "./cluster/index.js";
+import { type ForwardCounter, installForwarding } from "./cluster/index.js";
 import { installContentTypes } from "./content-types.js";
 import { clientErrorHandler, installRawErrors } from "./client-error.js";
 import { frameworkErrors, installErrorHandling } from "./error-handler.js";
@@ -73,6 +73,8 @@ export interface BuildAppOptions {
    * requests for another node's sessions are forwarded there. @default one node: all are served here
    */
   readonly cluster?: SessionPlacement;
+  /** Told how each request forwarded to another node ended (registerClusterMetrics' counter). */
+  readonly countForward?: ForwardCounter;
 }
 
 /** Parts of a built app that its owner (serve, tests) reaches for. */
@@ -143,7 +145,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   // First, so that every request, even one refused by a later hook, joins its batch of writes.
   installWriteCoalescing(app);
   // Early, so even a refused answer names the node; it forwards after authentication all the same.
-  if (options.cluster) await installForwarding(app, { config, manager, cluster: options.cluster, adminToken: adminToken.token });
+  if (options.cluster) {
+    const { countForward } = options;
+    await installForwarding(app, { config, manager, cluster: options.cluster, adminToken: adminToken.token, ...(countForward ? { countForward } : {}) });
+  }
   let closing = false;
   // Callback-style hooks on the hot path: an async hook costs a promise per request.
   app.addHook("onRequest", (_request, _reply, done) => {

@@ -1,10 +1,13 @@
 import pg from "pg";
+import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isSessiondError } from "../../src/core/index.js";
 import { ClusterOwnership, SessionManager, ownerOfError } from "../../src/engine/index.js";
 import { markOrphansCrashed } from "../../src/drivers/orphans.js";
 import { isServerGoneReason, nodeGoneReason } from "../../src/drivers/server-gone.js";
+import { registerClusterMetrics } from "../../src/server/cluster/index.js";
 import { type Store, openStore } from "../../src/store/index.js";
+import { lintExposition } from "../helpers/prometheus-lint.js";
 import { type TestSchema, createTestSchema } from "../helpers/postgres.js";
 import { serviceAvailable } from "../helpers/services.js";
 import { tempHome } from "../helpers/temp-home.js";
@@ -185,6 +188,27 @@ describe.skipIf(!postgres)("several engines on one PostgreSQL schema: ownership 
     await b.manager.appendEvent(s.id, "note", { by: "b" });
     expect(await b.membership.place(s.id)).toEqual({ here: true });
     expect((await b.manager.listEvents(s.id)).map((e) => e.seq)).toEqual([1, 2]);
+  });
+
+  it("counts what it holds, claims, renews and loses, in Prometheus families that pass the lint", async () => {
+    const a = await node("a");
+    const b = await node("b");
+    const registry = new Registry();
+    const countForward = registerClusterMetrics(registry, a.membership);
+    const s = await a.manager.create({ name: "counted" });
+    await a.manager.create({ name: "counted-2" });
+    await sql("UPDATE cluster_nodes SET lease_until = now() - interval '1 second' WHERE name = 'a'");
+    await b.manager.appendEvent(s.id, "note", {});
+    await a.manager.appendEvent(s.id, "note", {}).catch(() => undefined);
+    countForward("relayed");
+    const text = await registry.metrics();
+    const { families, problems } = lintExposition(text);
+    expect(problems).toEqual([]);
+    const value = (name: string) => families.find((f) => f.name === name)?.metrics[0]?.value;
+    expect(value("sessiond_cluster_held_sessions")).toBe("1");
+    expect(Number(value("sessiond_cluster_claims_total"))).toBeGreaterThanOrEqual(2);
+    expect(value("sessiond_cluster_sessions_lost_total")).toBe("1");
+    expect(text).toContain('sessiond_forwarded_requests_total{result="relayed"} 1');
   });
 
   it("refuses to join a cluster whose live nodes accept other tokens, naming the node", async () => {

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Config, SessiondError } from "../../core/index.js";
 import type { OwnerNode, SessionManager, SessionPlacement } from "../../engine/index.js";
 import { LOCAL_ADMIN, canSee, lookupScope } from "../auth/index.js";
+import type { ForwardCounter } from "./cluster-metrics.js";
 import { FORWARDED_BY_HEADER, NODE_HEADER } from "./headers.js";
 import { forwardHttp } from "./http-forward.js";
 import type { ForwardOutcome } from "./outcome.js";
@@ -19,6 +20,8 @@ export interface ForwardingOptions {
    * without auth), which carries none. Every node of a cluster has the same one.
    */
   readonly adminToken: string;
+  /** Told how each forwarded request ended (for /metrics). */
+  readonly countForward?: ForwardCounter;
 }
 
 /**
@@ -114,8 +117,14 @@ export async function installForwarding(app: FastifyInstance, options: Forwardin
     for (let placedAgain = false; ; placedAgain = true) {
       if (owner.url === null) throw unreachable(ref, owner, "it takes no requests from other nodes (it has no advertised URL)");
       const outcome = await attempt(request, reply, payload, { ...owner, url: owner.url });
-      if (outcome.answered) return true;
-      if (outcome.effect === "maybe") throw new SessiondError("forward_failed", { ref, node: owner.name, reason: outcome.reason });
+      if (outcome.answered) {
+        options.countForward?.("relayed");
+        return true;
+      }
+      if (outcome.effect === "maybe") {
+        options.countForward?.("failed");
+        throw new SessiondError("forward_failed", { ref, node: owner.name, reason: outcome.reason });
+      }
       if (outcome.effect === "unsent") throw new SessiondError("internal", { reason: `could not forward the request to node ${owner.name}: ${outcome.reason}` });
       if (placedAgain) throw unreachable(ref, owner, outcome.reason);
       placement = await cluster.placeAfterFailure(session.id, owner);
@@ -125,8 +134,10 @@ export async function installForwarding(app: FastifyInstance, options: Forwardin
     }
   };
 
-  const unreachable = (ref: string, owner: OwnerNode, reason: string): SessiondError =>
-    new SessiondError("node_unreachable", { ref, node: owner.name, reason, retryMs: config.leaseTtlMs });
+  const unreachable = (ref: string, owner: OwnerNode, reason: string): SessiondError => {
+    options.countForward?.("unreachable");
+    return new SessiondError("node_unreachable", { ref, node: owner.name, reason, retryMs: config.leaseTtlMs });
+  };
 
   app.addHook("preParsing", (request, reply, payload, done) => {
     const ref = sessionRef(request);
