@@ -1,70 +1,17 @@
-import { type Server, type Socket, connect, createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, type ClusterNode, call, clusterAvailable, startCluster } from "./harness.js";
 import { WRITE_TYPE, WriteLedger } from "./ledger.js";
+import { NodeProxy } from "./node-proxy.js";
 
 const available = await clusterAvailable();
 
-/**
- * A TCP proxy in front of one node, advertised as that node's URL, so that the requests other
- * nodes forward to it pass through here. When armed, it swallows the next answer: the request
- * reaches the node and is applied, its answer never comes back, and the connection is dropped.
- */
-class AnswerSwallower {
-  targetPort = 0;
-  armed = false;
-  swallowed = 0;
-  private readonly sockets = new Set<Socket>();
-
-  private constructor(
-    private readonly server: Server,
-    readonly url: string,
-  ) {}
-
-  static async start(): Promise<AnswerSwallower> {
-    let proxy: AnswerSwallower | undefined;
-    const server = createServer((client) => proxy!.accept(client));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as { port: number };
-    proxy = new AnswerSwallower(server, `http://127.0.0.1:${port}`);
-    return proxy;
-  }
-
-  private accept(client: Socket): void {
-    const upstream = connect(this.targetPort, "127.0.0.1");
-    for (const s of [client, upstream]) {
-      this.sockets.add(s);
-      s.on("close", () => this.sockets.delete(s));
-      s.on("error", () => {});
-    }
-    client.on("data", (chunk) => upstream.write(chunk));
-    client.on("close", () => upstream.destroy());
-    upstream.on("close", () => client.destroy());
-    upstream.on("data", (chunk) => {
-      if (!this.armed) {
-        client.write(chunk);
-        return;
-      }
-      this.armed = false;
-      this.swallowed++;
-      client.destroy();
-      upstream.destroy();
-    });
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
-
 describe.skipIf(!available)("a forwarded write whose answer is lost on the way back", () => {
   let cluster: Cluster;
-  let proxy: AnswerSwallower;
+  let proxy: NodeProxy;
   let owner: ClusterNode;
   let other: ClusterNode;
   beforeAll(async () => {
-    proxy = await AnswerSwallower.start();
+    proxy = await NodeProxy.start();
     // n2 is reached by the other nodes through the proxy.
     cluster = await startCluster({
       nodes: 2,
@@ -96,7 +43,7 @@ describe.skipIf(!available)("a forwarded write whose answer is lost on the way b
   it("is applied once by the owner and not sent again by the forwarding node, which answers 502 forward_failed (it may have been applied)", async () => {
     const ledger = new WriteLedger();
     const session = await ownedByN2(ledger);
-    proxy.armed = true;
+    proxy.swallowNextAnswer();
     const id = ledger.begin(session, "plain-once");
     const answer = await call(other.url, cluster.token, "POST", `/sessions/${session}/events`, { type: WRITE_TYPE, data: { id } });
     ledger.settle(id, answer.status === 201 ? { acked: true, seq: answer.body.seq } : { acked: false, error: `${answer.status} ${answer.body?.error?.code}` });
@@ -110,7 +57,7 @@ describe.skipIf(!available)("a forwarded write whose answer is lost on the way b
   it("is stored once when the SDK gets that answer: it does not send a write again that may have been applied", async () => {
     const ledger = new WriteLedger();
     const session = await ownedByN2(ledger);
-    proxy.armed = true;
+    proxy.swallowNextAnswer();
     const client = cluster.client(other);
     await ledger.append(client, session, "sdk-once");
     expect(proxy.swallowed).toBeGreaterThanOrEqual(1);
