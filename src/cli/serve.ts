@@ -79,6 +79,8 @@ export async function serve(config: Config): Promise<void> {
         authFingerprint: new TokenRegistry(ensureAdminToken(config).token, config.tokens).fingerprint(),
         leaseTtlMs: config.leaseTtlMs,
         leaseRenewMs: config.leaseRenewMs,
+        // As many as memory holds of its own: a forwarded session needs only its owner's address.
+        rememberedOwners: config.hotPoolSize,
         onRenewFailed: (err) => log.warn({ err }, "could not renew this node's lease; its sessions move to other nodes if it stays unrenewed"),
       });
       await membership.start();

@@ -36,7 +36,7 @@ import { MODE_OPTION_NAMES, type ModeOptions, ModeOptionsSchema } from "./mode-o
 import { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind } from "./modes.js";
 import { markOrphansCrashed } from "./orphans.js";
 import { Reaper, overLimit } from "./reaper.js";
-import { SERVER_GONE } from "./server-gone.js";
+import { SERVER_GONE, nodeGoneReason } from "./server-gone.js";
 import { DriverRegistry, defaultDrivers } from "./registry.js";
 import { resolveSshTarget } from "./shell/ssh-options.js";
 import { envToSave, processEnv, sameState, savedState, withoutSessiondEnv } from "./runtime-state.js";
@@ -196,9 +196,20 @@ export class LiveSessions {
       this.log.warn({ session: id }, "another node took this live session over; stopping its process here");
       void this.end(entry, { status: "none" }).catch(() => {});
     });
+    // A session taken over from a node that stopped answering had its process there: crashed,
+    // naming the node, before the request that reached it here is served.
+    const untake = this.manager.onSessionTakenOver(async (id, fromNode) => {
+      if (this.entries.has(id)) return;
+      const session = await this.manager.find(id);
+      if (!session || !ACTIVE_OR_PAUSED.includes(session.status) || !this.drivers.get(session.kind)) return;
+      await this.manager.crash(id, nodeGoneReason(fromNode)).catch((err: unknown) => {
+        if (!isSessiondError(err, "invalid_transition")) this.log.error({ err, session: id }, "could not mark a session of a node that stopped answering crashed");
+      });
+    });
     this.unsubscribe = () => {
       unfollow();
       unlose();
+      untake();
     };
   }
 

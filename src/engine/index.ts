@@ -7,5 +7,5 @@ export { type ImportFile, type ReadFiles, type SessionFiles, readSessionFiles } 
 export { type SessionImport, importedRecord } from "./import-record.js";
 export { type LookupScope, type Recovery, type SessionMetrics, SessionManager, type SessionManagerOptions, type SessionOwnership, type WriteOptions } from "./session-manager.js";
 export { OutputLog, type OutputListener, type OutputLogOptions, type OutputPiece } from "./output-log.js";
-export { ClusterOwnership, type ClusterOwnershipOptions, ownerOfError } from "./ownership.js";
+export { ClusterOwnership, type ClusterOwnershipOptions, type TakeoverListener, ownerOfError } from "./ownership.js";
 export type { OwnerNode, Placement, SessionPlacement } from "./placement.js";

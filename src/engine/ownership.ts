@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import { SessiondError, isSessiondError } from "../core/index.js";
 import type { ClusterNodeRecord, ClusterStore, SessionOwnerRecord } from "../store/index.js";
 import type { OwnerNode, Placement, SessionPlacement } from "./placement.js";
@@ -13,6 +14,8 @@ export interface ClusterOwnershipOptions {
   readonly authFingerprint: string;
   readonly leaseTtlMs: number;
   readonly leaseRenewMs: number;
+  /** How many other nodes' sessions `place` remembers the owner of (least recently used go first). */
+  readonly rememberedOwners: number;
   /** Told when a renewal fails (the database is unreachable): the lease may run out. */
   readonly onRenewFailed?: (err: unknown) => void;
   /** A monotonic clock in ms. @default performance.now */
@@ -57,6 +60,12 @@ export class ClusterOwnership implements SessionPlacement {
   /** Claims in flight, by session: concurrent requests for one session share one. */
   private readonly claiming = new Map<string, Promise<number>>();
   private readonly lostListeners = new Set<(sessionId: string) => void>();
+  private readonly takeoverListeners = new Set<TakeoverListener>();
+  /**
+   * Other nodes' sessions and their owners, each until shortly before that owner's lease could run
+   * out (at most one renewal period): a request for one is forwarded with no database round trip.
+   */
+  private readonly remote: LRUCache<string, { owner: OwnerNode; until: number }>;
   private url: string | null;
   /** Until when (monotonic ms) memory may trust the lease. */
   private trustedUntil = 0;
@@ -71,6 +80,7 @@ export class ClusterOwnership implements SessionPlacement {
     this.nodeName = options.name;
     this.url = options.url;
     this.now = options.now ?? (() => performance.now());
+    this.remote = new LRUCache({ max: options.rememberedOwners });
   }
 
   /** Joins the cluster and starts renewing. @throws when a live node accepts another token set */
@@ -145,6 +155,12 @@ export class ClusterOwnership implements SessionPlacement {
 
   async place(sessionId: string): Promise<Placement> {
     if (this.epochIfTrusted(sessionId) !== undefined) return { here: true };
+    const known = this.remote.get(sessionId);
+    if (known && known.until > this.now()) return { here: false, owner: known.owner };
+    // Read before claiming: a claim locks the owner row (a WAL write), which a session owned by a
+    // live node does not need.
+    const current = await this.options.cluster.owner(sessionId);
+    if (current && current.node.id !== this.nodeId && current.lease_ms_left > 0) return { here: false, owner: this.remember(sessionId, current) };
     try {
       await this.acquire(sessionId);
       return { here: true };
@@ -155,7 +171,16 @@ export class ClusterOwnership implements SessionPlacement {
     }
   }
 
+  /** Remembers a live other node as `sessionId`'s owner for as long as its lease surely runs. */
+  private remember(sessionId: string, owner: SessionOwnerRecord): OwnerNode {
+    const node = ownerNode(owner);
+    const lasts = Math.min(owner.lease_ms_left * TRUSTED_SHARE_OF_TTL, this.options.leaseRenewMs);
+    this.remote.set(sessionId, { owner: node, until: this.now() + lasts });
+    return node;
+  }
+
   async placeAfterFailure(sessionId: string, failed: OwnerNode): Promise<Placement> {
+    this.remote.delete(sessionId);
     // Bounded: a lease renewed meanwhile keeps the session where it is (the caller says so).
     const deadline = this.now() + this.options.leaseTtlMs + this.options.leaseRenewMs;
     for (;;) {
@@ -177,13 +202,30 @@ export class ClusterOwnership implements SessionPlacement {
         // database is slow or unreachable. Say so rather than forward to ourselves.
         throw new SessiondError("store_failure", { reason: "this node's lease could not be kept current" });
       }
-      this.fenced(sessionId);
+      if (this.held.has(sessionId)) this.fenced(sessionId);
+      this.remember(sessionId, result.owner);
       throw ownedElsewhere(sessionId, result.owner);
     }
+    this.remote.delete(sessionId);
     const known = this.held.get(sessionId);
     if (known && known.epoch !== result.epoch) this.emitLost(sessionId);
     this.held.set(sessionId, { epoch: result.epoch, verified: true });
+    if (result.from) {
+      // Before anyone is served: whoever waits for this claim sees what the listeners made of it.
+      const from = result.from.name;
+      await Promise.all([...this.takeoverListeners].map((listener) => listener(sessionId, from).catch(() => undefined)));
+    }
     return result.epoch;
+  }
+
+  /**
+   * Calls `listener` each time this node takes a session over from another node whose lease ran
+   * out, before the claim resolves (the session is held, so the listener may write to it: a live
+   * session's process died with its node). @returns unsubscribe
+   */
+  onTakeover(listener: TakeoverListener): () => void {
+    this.takeoverListeners.add(listener);
+    return () => this.takeoverListeners.delete(listener);
   }
 
   /** Renews now, sharing a renewal already in flight. */
@@ -230,6 +272,9 @@ export class ClusterOwnership implements SessionPlacement {
     for (const listener of this.lostListeners) listener(sessionId);
   }
 }
+
+/** Told of a session taken over from the node named `fromNode`; awaited before the claim resolves. */
+export type TakeoverListener = (sessionId: string, fromNode: string) => Promise<void>;
 
 /** The owner an `owned_elsewhere` error names. */
 const OWNER = Symbol("owner");

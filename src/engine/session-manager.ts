@@ -48,7 +48,7 @@ import { Change, keepToolsUsed } from "./change.js";
 import { EventBus } from "./event-bus.js";
 import { type CommitObservation, GroupCommitter } from "./group-commit.js";
 import { HotPool } from "./hot-pool.js";
-import { type ClusterOwnership, ownerOfError } from "./ownership.js";
+import { type ClusterOwnership, type TakeoverListener, ownerOfError } from "./ownership.js";
 import { type SessionImport, importedRecord } from "./import-record.js";
 import { newSessionRecord, ownObject } from "./records.js";
 
@@ -71,7 +71,7 @@ export interface SessionManagerOptions {
 }
 
 /** What the engine needs of a node's ownership of sessions (ClusterOwnership). */
-export type SessionOwnership = Pick<ClusterOwnership, "nodeId" | "epochIfTrusted" | "epochOf" | "acquire" | "fenced" | "forget" | "onLost">;
+export type SessionOwnership = Pick<ClusterOwnership, "nodeId" | "epochIfTrusted" | "epochOf" | "acquire" | "fenced" | "forget" | "onLost" | "onTakeover">;
 
 /**
  * Whose sessions a lookup may find. A scoped lookup (an agent token's) finds only sessions with
@@ -772,6 +772,15 @@ export class SessionManager {
    */
   onSessionLost(listener: (sessionId: string) => void): () => void {
     return this.ownership?.onLost(listener) ?? (() => {});
+  }
+
+  /**
+   * Calls `listener` each time this node takes a session over from a node whose lease ran out,
+   * before the request that claimed it is served (so it may record what that node's death did).
+   * Never called on a store with one node. @returns unsubscribe
+   */
+  onSessionTakenOver(listener: TakeoverListener): () => void {
+    return this.ownership?.onTakeover(listener) ?? (() => {});
   }
 
   /**

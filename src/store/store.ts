@@ -75,7 +75,14 @@ export interface SessionOwnerRecord {
 }
 
 /** The outcome of claiming a session: held by the claimer (at `epoch`), or by a live other node. */
-export type ClaimResult = { readonly held: true; readonly epoch: number } | { readonly held: false; readonly owner: SessionOwnerRecord };
+export type ClaimResult =
+  | {
+      readonly held: true;
+      readonly epoch: number;
+      /** The node the claim took the session from (its lease had run out); absent when it had no owner or was the claimer's. */
+      readonly from?: { readonly id: string; readonly name: string };
+    }
+  | { readonly held: false; readonly owner: SessionOwnerRecord };
 
 /** A live session whose owner's lease ran out (or that has no owner): to be marked crashed. */
 export interface OrphanedSession {

@@ -95,7 +95,7 @@ describe.skipIf(!postgres)("feeds across nodes on one PostgreSQL schema", () => 
     const config = { ...home.config, store: "postgres" as const, pgUrl: schema.url };
     // A cluster member claims each session it changes, as `sessiond serve` on PostgreSQL does.
     const membership = options.member
-      ? new ClusterOwnership({ cluster: opened.cluster!, name, url: null, authFingerprint: "test", leaseTtlMs: config.leaseTtlMs, leaseRenewMs: config.leaseRenewMs })
+      ? new ClusterOwnership({ cluster: opened.cluster!, name, url: null, authFingerprint: "test", leaseTtlMs: config.leaseTtlMs, leaseRenewMs: config.leaseRenewMs, rememberedOwners: config.hotPoolSize })
       : undefined;
     await membership?.start();
     const manager = new SessionManager({ store, config, ...(membership ? { ownership: membership } : {}) });

@@ -54,7 +54,7 @@ describe.skipIf(!postgres)("webhooks across nodes on one PostgreSQL schema", () 
     const config = { ...home.config, store: "postgres" as const, pgUrl: schema.url };
     // A cluster member claims each session it changes, as `sessiond serve` on PostgreSQL does.
     const membership = options.member
-      ? new ClusterOwnership({ cluster: store.cluster!, name: newId(), url: null, authFingerprint: "test", leaseTtlMs: config.leaseTtlMs, leaseRenewMs: config.leaseRenewMs })
+      ? new ClusterOwnership({ cluster: store.cluster!, name: newId(), url: null, authFingerprint: "test", leaseTtlMs: config.leaseTtlMs, leaseRenewMs: config.leaseRenewMs, rememberedOwners: config.hotPoolSize })
       : undefined;
     await membership?.start();
     if (membership) memberships.push(membership);

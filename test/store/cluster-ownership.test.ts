@@ -36,6 +36,7 @@ describe.skipIf(!postgres)("several engines on one PostgreSQL schema: ownership 
       authFingerprint: fingerprint,
       leaseTtlMs: 1500,
       leaseRenewMs: 200,
+      rememberedOwners: 100,
       ...(now ? { now } : {}),
     });
     try {
@@ -209,6 +210,36 @@ describe.skipIf(!postgres)("several engines on one PostgreSQL schema: ownership 
     expect(Number(value("sessiond_cluster_claims_total"))).toBeGreaterThanOrEqual(2);
     expect(value("sessiond_cluster_sessions_lost_total")).toBe("1");
     expect(text).toContain('sessiond_forwarded_requests_total{result="relayed"} 1');
+  });
+
+  it("places another live node's session without claiming it (no row lock), and remembers the owner", async () => {
+    const a = await node("a");
+    const b = await node("b");
+    const s = await a.manager.create({ name: "elsewhere" });
+    for (let i = 0; i < 5; i++) expect(await b.membership.place(s.id)).toMatchObject({ here: false, owner: { name: "a" } });
+    expect(b.membership.counts.claims).toBe(0);
+    const [owner] = await sql("SELECT epoch, since FROM session_owners WHERE session_id = $1", [s.id]);
+    expect(owner.epoch).toBe("1");
+  });
+
+  it("tells takeover listeners which node a session came from, and serves no one before they are done", async () => {
+    const a = await node("a");
+    const b = await node("b");
+    const s = await a.manager.create({ name: "taken" });
+    const heard: string[] = [];
+    b.manager.onSessionTakenOver(async (id, from) => {
+      heard.push(`${id}@${from}`);
+      await b.manager.appendEvent(id, "taken_over", { from });
+    });
+    await sql("UPDATE cluster_nodes SET lease_until = now() - interval '1 second' WHERE name = 'a'");
+    expect(await b.membership.place(s.id)).toEqual({ here: true });
+    expect(heard).toEqual([`${s.id}@a`]);
+    const events = await b.manager.listEvents(s.id);
+    expect(events.at(-1)).toMatchObject({ seq: 2, type: "taken_over", data: { from: "a" } });
+    // A session this node creates, or already holds, is no takeover.
+    const own = await b.manager.create({ name: "own" });
+    await b.manager.appendEvent(own.id, "note", {});
+    expect(heard).toHaveLength(1);
   });
 
   it("refuses to join a cluster whose live nodes accept other tokens, naming the node", async () => {

@@ -70,17 +70,22 @@ export function clusterTables(pool: pg.Pool): ClusterStore {
       for (;;) {
         // Insert or take over in one statement: a row lock makes racing claimers wait for the
         // winner and then see its row, which names a live node.
-        const [taken] = await rows<{ epoch: number }>(
+        const [taken] = await rows<{ epoch: number; from_id: string | null; from_name: string | null }>(
           pool,
-          `INSERT INTO session_owners AS o (session_id, node_id, epoch)
+          `WITH previous AS (
+             SELECT o.node_id, coalesce(n.name, o.node_id) AS name FROM session_owners o LEFT JOIN cluster_nodes n ON n.id = o.node_id WHERE o.session_id = $1)
+           INSERT INTO session_owners AS o (session_id, node_id, epoch)
            SELECT $1, $2, 1 FROM cluster_nodes n WHERE n.id = $2 AND ${LIVE}
            ON CONFLICT (session_id) DO UPDATE SET node_id = EXCLUDED.node_id, epoch = o.epoch + 1, since = now()
              WHERE o.node_id <> EXCLUDED.node_id
                AND NOT EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.id = o.node_id AND ${LIVE})
-           RETURNING o.epoch`,
+           RETURNING o.epoch, (SELECT node_id FROM previous) AS from_id, (SELECT name FROM previous) AS from_name`,
           [sessionId, nodeId],
         );
-        if (taken) return { held: true, epoch: taken.epoch };
+        if (taken) {
+          const from = taken.from_id !== null && taken.from_id !== nodeId ? { id: taken.from_id, name: taken.from_name ?? taken.from_id } : undefined;
+          return { held: true, epoch: taken.epoch, ...(from ? { from } : {}) };
+        }
         const owner = await ownerOf(pool, sessionId);
         if (owner === undefined) {
           // No row and no claim: this node's own lease has run out (the insert needs it current).
