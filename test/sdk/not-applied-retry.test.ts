@@ -44,6 +44,34 @@ describe("the SDK sends again a request the server refused without applying it",
     expect(new Set(bodies)).toEqual(new Set([JSON.stringify({ type: "note", data: { n: 1 } })]));
   });
 
+  it("sends a read again when a proxy answers for a backend that went away, but never a write", async () => {
+    const gateway = async () => {
+      const hits: string[] = [];
+      server = createServer((req, res) => {
+        hits.push(req.method!);
+        if (hits.length === 1) {
+          res.writeHead(502, { "content-type": "text/html" });
+          res.end("<html><body><h1>502 Bad Gateway</h1></body></html>");
+          return;
+        }
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end('{"ok":true}');
+      });
+      server.listen(0, "127.0.0.1");
+      await once(server, "listening");
+      return { hits, baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+    };
+    const read = await gateway();
+    expect((await new Transport({ baseUrl: read.baseUrl, token: "t" }).request({ method: "GET", path: "/sessions/x" })).body).toEqual({ ok: true });
+    expect(read.hits).toEqual(["GET", "GET"]);
+    server!.close();
+
+    const write = await gateway();
+    const refused = await new Transport({ baseUrl: write.baseUrl, token: "t" }).request({ method: "POST", path: "/sessions/x/events", body: {} }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(Error);
+    expect(write.hits).toEqual(["POST"]);
+  });
+
   it("does not retry an error that may have been applied, nor when retrying is off", async () => {
     const first = await peer([{ status: 503, code: "store_failure" }]);
     const err = await new Transport({ baseUrl: first.baseUrl, token: "t" }).request({ method: "POST", path: "/sessions/" }).catch((e: unknown) => e);

@@ -68,6 +68,18 @@ function readToken(path: string): string | undefined {
  */
 const NOT_APPLIED = ["session_moved", "node_unreachable", "owned_elsewhere", "shutting_down"] as const;
 
+/** Methods that only read: sent again also when their connection failed before the answer came. */
+const READS = new Set(["GET", "HEAD"]);
+/** A load balancer's answers for a backend that failed (its own body, not sessiond's). */
+const GATEWAY_FAILURES = new Set([502, 504]);
+/** Errors of reads that failed in transit (see requestOnce). */
+const readFailedInTransit = new WeakSet<object>();
+
+function hasErrorBody(body: unknown): boolean {
+  const error = (body as { error?: { code?: unknown } } | undefined)?.error;
+  return typeof error === "object" && error !== null && typeof error.code === "string";
+}
+
 /** One request: query values that are arrays repeat the parameter; a body is sent as JSON, a raw body as is. */
 export interface RequestSpec {
   method: Dispatcher.HttpMethod;
@@ -128,7 +140,7 @@ export class Transport implements RequestSender {
   constructor(options: ClientOptions = {}) {
     this.target = resolveTarget(options);
     this.retryNotApplied = retry(
-      handleWhen((err) => NOT_APPLIED.some((code) => isSessiondError(err, code))),
+      handleWhen((err) => NOT_APPLIED.some((code) => isSessiondError(err, code)) || readFailedInTransit.has(err as object)),
       {
         maxAttempts: Math.max(0, (options.attempts ?? DEFAULT_CLIENT_RETRY.attempts) - 1),
         backoff: new ExponentialBackoff({ initialDelay: DEFAULT_CLIENT_RETRY.baseMs, maxDelay: DEFAULT_CLIENT_RETRY.maxMs }),
@@ -176,9 +188,18 @@ export class Transport implements RequestSender {
       response = await this.dispatcher.request({ ...this.options(spec), signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
       bytes = Buffer.from(await response.body.arrayBuffer());
     } catch (err) {
-      throw unreachable(this.where, err, signal.aborted ? timeoutMs : undefined);
+      const failure = unreachable(this.where, err, signal.aborted ? timeoutMs : undefined);
+      // A read whose connection failed (a node killed mid-answer) is sent again; a timeout is not.
+      if (!signal.aborted && READS.has(spec.method)) readFailedInTransit.add(failure);
+      throw failure;
     }
-    if (response.statusCode >= 400) throw errorFromWire(response.statusCode, parseBody(bytes.toString("utf8")));
+    if (response.statusCode >= 400) {
+      const body = parseBody(bytes.toString("utf8"));
+      const failure = errorFromWire(response.statusCode, body);
+      // A proxy's own 502/504 (no sessiond error body): the node behind it went away mid-request.
+      if (READS.has(spec.method) && GATEWAY_FAILURES.has(response.statusCode) && !hasErrorBody(body)) readFailedInTransit.add(failure);
+      throw failure;
+    }
     return { status: response.statusCode, headers: response.headers, body: bytes };
   }
 
