@@ -153,6 +153,12 @@ export class ClusterOwnership implements SessionPlacement {
     return () => this.lostListeners.delete(listener);
   }
 
+  placeKnown(sessionId: string): Placement | undefined {
+    if (this.epochIfTrusted(sessionId) !== undefined) return { here: true };
+    const known = this.remote.get(sessionId);
+    return known && known.until > this.now() ? { here: false, owner: known.owner } : undefined;
+  }
+
   async place(sessionId: string): Promise<Placement> {
     if (this.epochIfTrusted(sessionId) !== undefined) return { here: true };
     const known = this.remote.get(sessionId);

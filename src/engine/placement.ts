@@ -29,6 +29,11 @@ export interface SessionPlacement {
    */
   place(sessionId: string): Promise<Placement>;
   /**
+   * Where `sessionId` is served, when memory knows without asking the store: here when this node
+   * holds it now, the owner when another node's ownership was read lately; else undefined.
+   */
+  placeKnown(sessionId: string): Placement | undefined;
+  /**
    * After a request forwarded to `owner` could not be delivered (the node does not answer): waits
    * until that owner's lease runs out, at most the lease time, then places the session again.
    * @returns the placement then; still `owner` when its lease was renewed meanwhile

@@ -38,6 +38,13 @@ class TestPlacement implements SessionPlacement {
     return owner ? { here: false, owner } : { here: true };
   }
 
+  /** What placeKnown answers per session (default: memory knows nothing). */
+  readonly known = new Map<string, Placement>();
+
+  placeKnown(sessionId: string): Placement | undefined {
+    return this.known.get(sessionId);
+  }
+
   async placeAfterFailure(sessionId: string, owner: OwnerNode): Promise<Placement> {
     this.failures.push({ sessionId, owner: owner.name });
     return this.afterFailure.get(sessionId) ?? { here: true };
@@ -251,6 +258,27 @@ describe("forwarding a request to the node that owns its session", () => {
     const eventsThere = await send(a.url, { path: `/sessions/${forwarded}/events?limit=1` });
     expect(eventsThere.json).toHaveLength(1);
     expect(eventsThere.headers["x-sessiond-node"]).toBe("node-b");
+  });
+
+  it("forwards an id memory places elsewhere with no lookup here (the owner checks it), but looks a scoped principal's up first", async () => {
+    const onlyThere = await sessionOnBoth(b);
+    a.placement.known.set(onlyThere, { here: false, owner: b.asOwner });
+    const there = await send(a.url, { path: `/sessions/${onlyThere}` });
+    expect(there.status).toBe(200);
+    expect(there.headers["x-sessiond-node"]).toBe("node-b");
+    expect(a.placement.placed).toEqual([]);
+
+    // An agent token: an id it may not see (here, one this node does not have) is this node's 404,
+    // named by this node, whatever memory says of the session's owner.
+    const agentToken = randomBytes(32).toString("base64url");
+    const tokens = [{ token: agentToken, role: "agent", agent_id: "agent-1" }];
+    const [c, d] = [await startNode("node-c", { tokens }), await startNode("node-d", { tokens })];
+    cleanups.push(() => c.close(), () => d.close());
+    const hidden = await sessionOnBoth(d);
+    c.placement.known.set(hidden, { here: false, owner: d.asOwner });
+    const refused = await send(c.url, { path: `/sessions/${hidden}`, headers: { authorization: `Bearer ${agentToken}` } });
+    expect(refused.status).toBe(404);
+    expect(refused.headers["x-sessiond-node"]).toBe("node-c");
   });
 
   it("looks nothing up for a request refused before its route, and names the node on the refusal", async () => {

@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import replyFrom from "@fastify/reply-from";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Config, SessiondError } from "../../core/index.js";
-import type { OwnerNode, SessionManager, SessionPlacement } from "../../engine/index.js";
+import type { OwnerNode, Placement, SessionManager, SessionPlacement } from "../../engine/index.js";
 import { LOCAL_ADMIN, canSee, lookupScope } from "../auth/index.js";
 import type { ForwardCounter } from "./cluster-metrics.js";
 import { FORWARDED_BY_HEADER, NODE_HEADER } from "./headers.js";
@@ -101,16 +101,25 @@ export async function installForwarding(app: FastifyInstance, options: Forwardin
    * Forwards the request when another node owns its session.
    * @returns true when it was answered (forwarded); false when the route serves it here
    */
-  const forward = async (request: FastifyRequest, reply: FastifyReply, payload: Readable, ref: string): Promise<boolean> => {
-    let session;
-    try {
-      session = await manager.find(ref, lookupScope(request.principal));
-    } catch {
-      // The route looks it up again and answers the error (an ambiguous name, say).
-      return false;
+  const forward = async (request: FastifyRequest, reply: FastifyReply, payload: Readable, ref: string, known: Placement | undefined): Promise<boolean> => {
+    let placement: Placement;
+    let sessionId: string;
+    if (known) {
+      // An id memory places for an unscoped principal: no lookup (the owner checks the rest).
+      placement = known;
+      sessionId = ref;
+    } else {
+      let session;
+      try {
+        session = await manager.find(ref, lookupScope(request.principal));
+      } catch {
+        // The route looks it up again and answers the error (an ambiguous name, say).
+        return false;
+      }
+      if (session === undefined || !canSee(request.principal, session)) return false;
+      sessionId = session.id;
+      placement = await cluster.place(sessionId);
     }
-    if (session === undefined || !canSee(request.principal, session)) return false;
-    let placement = await cluster.place(session.id);
     if (placement.here) return false;
     if (request.headers[FORWARDED_BY_HEADER] !== undefined) throw new SessiondError("owned_elsewhere", { ref, node: placement.owner.name });
     let owner = placement.owner;
@@ -127,7 +136,7 @@ export async function installForwarding(app: FastifyInstance, options: Forwardin
       }
       if (outcome.effect === "unsent") throw new SessiondError("internal", { reason: `could not forward the request to node ${owner.name}: ${outcome.reason}` });
       if (placedAgain) throw unreachable(ref, owner, outcome.reason);
-      placement = await cluster.placeAfterFailure(session.id, owner);
+      placement = await cluster.placeAfterFailure(sessionId, owner);
       if (placement.here) return false;
       if (placement.owner.id === owner.id) throw unreachable(ref, owner, outcome.reason);
       owner = placement.owner;
@@ -142,7 +151,11 @@ export async function installForwarding(app: FastifyInstance, options: Forwardin
   app.addHook("preParsing", (request, reply, payload, done) => {
     const ref = sessionRef(request);
     if (ref === undefined) return done(null, payload);
-    forward(request, reply, payload, ref).then(
+    // A scoped principal (an agent token) is always looked up here: forwarding an id it may not
+    // see would show, in the answer's node header, that the session exists on another node.
+    const known = lookupScope(request.principal) === undefined ? cluster.placeKnown(ref) : undefined;
+    if (known?.here) return done(null, payload);
+    forward(request, reply, payload, ref, known).then(
       (answered) => {
         if (!answered) done(null, payload);
       },
