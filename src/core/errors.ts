@@ -44,6 +44,7 @@ export const ERROR_CODES = {
   owner_unreachable: { status: 503, message: "{owner}, which owns the data dir {home}, {reason}" },
   not_owner: { status: 409, message: "{operation} needs the engine, which runs in {owner}, the owner of the data dir {home}; use sessiond/client on {socket}" },
   store_failure: { status: 503, message: "the store failed: {reason}" },
+  commit_rolled_back: { status: 503, message: "the store ended the transaction before it committed ({reason}); nothing of it was applied: retry it" },
   session_moved: { status: 503, message: "session {ref} moved to node {node} before this write was committed; it was not applied: retry it" },
   node_unreachable: { status: 503, message: "session {ref} is owned by node {node}, which does not answer ({reason}); retry once its lease runs out, within {retryMs} ms" },
   forward_failed: {

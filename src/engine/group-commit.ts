@@ -1,5 +1,5 @@
 import { SessiondError, type Session } from "../core/index.js";
-import { type Store, type SyncStore, type WriteOp, refusedWriteError } from "../store/index.js";
+import { type Store, type SyncStore, type WriteOp, refusedWriteError, rolledBack } from "../store/index.js";
 import type { SessionChange } from "./event-bus.js";
 
 /** One caller's write: its ops, and the changes to publish once they are durable. */
@@ -421,8 +421,13 @@ export class GroupCommitter {
     for (const b of failed) for (const id of b.states.keys()) touched.add(id);
     for (const b of failed) this.release(b);
     this.hooks.discarded(touched);
+    const reason = String((err as Error)?.message ?? err);
     const failure =
-      err instanceof SessiondError ? err : new SessiondError("store_failure", { reason: String((err as Error)?.message ?? err) }, { cause: err });
+      err instanceof SessiondError
+        ? err
+        : rolledBack(err)
+          ? new SessiondError("commit_rolled_back", { reason }, { cause: err })
+          : new SessiondError("store_failure", { reason }, { cause: err });
     for (const b of failed) for (const entry of b.entries) entry.waiter.reject(failure);
   }
 

@@ -39,6 +39,26 @@ export function refusedWriteError(err: unknown): SessiondError | undefined {
   return undefined;
 }
 
+/** Marks a store failure that certainly applied nothing (see rolledBack). */
+const ROLLED_BACK = Symbol("rolled back");
+
+/**
+ * Marks `err` as a failure before the transaction's COMMIT was sent: the database applied none
+ * of it, whatever happened to the connection. @returns err
+ */
+export function markRolledBack<E>(err: E): E {
+  if (err !== null && typeof err === "object") (err as Record<symbol, unknown>)[ROLLED_BACK] = true;
+  return err;
+}
+
+/**
+ * True when the store failed before committing (markRolledBack): nothing of the commit was
+ * applied, so its writes may be sent again. A failure on COMMIT itself may have committed.
+ */
+export function rolledBack(err: unknown): boolean {
+  return err !== null && typeof err === "object" && (err as Record<symbol, unknown>)[ROLLED_BACK] === true;
+}
+
 function refused(reason: string, cause: unknown): SessiondError {
   return new SessiondError("write_refused", { reason }, { cause });
 }

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { rolledBack } from "../../src/store/index.js";
 import { createPool, transaction } from "../../src/store/postgres/db.js";
 import { type TestSchema, createTestSchema } from "../helpers/postgres.js";
 import { serviceAvailable } from "../helpers/services.js";
@@ -25,6 +26,8 @@ describe.skipIf(!postgres)("a transaction whose connection the server ends", () 
         await tx.query("SELECT 2");
       }).catch((err: unknown) => err);
       expect(failed).toBeInstanceOf(Error);
+      // Before COMMIT: nothing of it was applied, and the engine says so (commit_rolled_back, retried by clients).
+      expect(rolledBack(failed)).toBe(true);
       // The pool goes on with a new connection.
       expect((await pool.query("SELECT 3 AS three")).rows).toEqual([{ three: 3 }]);
     } finally {

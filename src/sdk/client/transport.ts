@@ -66,7 +66,7 @@ function readToken(path: string): string | undefined {
  * The errors of a request the server refused before applying any of it: sending it again is
  * safe whatever its method (docs/scale-out.md, "What a client sees").
  */
-const NOT_APPLIED = ["session_moved", "node_unreachable", "owned_elsewhere", "shutting_down"] as const;
+const NOT_APPLIED = ["session_moved", "node_unreachable", "owned_elsewhere", "shutting_down", "commit_rolled_back"] as const;
 
 /** Methods that only read: sent again also when their connection failed before the answer came. */
 const READS = new Set(["GET", "HEAD"]);

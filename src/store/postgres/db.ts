@@ -1,4 +1,5 @@
 import pg from "pg";
+import { markRolledBack } from "../commit-failure.js";
 
 /** Something queries run on: the pool (one statement, autocommit) or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool | pg.PoolClient, "query">;
@@ -76,16 +77,20 @@ export async function transaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient) =>
     broken = err;
   };
   client.on("error", lost);
+  let committing = false;
   try {
     await client.query("BEGIN");
     const result = await work(client);
+    committing = true;
     await client.query("COMMIT");
     return result;
   } catch (err) {
     await client.query("ROLLBACK").catch((rollbackFailure: unknown) => {
       broken = rollbackFailure instanceof Error ? rollbackFailure : new Error(String(rollbackFailure));
     });
-    throw err;
+    // Before COMMIT was sent the database applied nothing, whatever became of the connection
+    // (ended while this node was stopped, say); a failure on COMMIT itself may have committed.
+    throw committing ? err : markRolledBack(err);
   } finally {
     client.off("error", lost);
     client.release(broken);
