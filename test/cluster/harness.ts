@@ -58,8 +58,6 @@ export interface ClusterOptions {
   enableSessions?: boolean;
   /** Redis the nodes publish seed 003's messages to; none when absent. */
   redisUrl?: string;
-  /** The channel they publish on. @default the server's (`events:session`) */
-  redisChannel?: string;
   /** Start HAProxy in front of the nodes (`cluster.lb`). @default true */
   loadBalancer?: boolean;
   /** More environment for every node. */
@@ -142,7 +140,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     SESSIOND_SANDBOX_UID_BASE: String(uniqueUidBase()),
     ...(options.enableSessions ? { ENABLE_SESSIONS: "true" } : {}),
     ...(options.redisUrl ? { SESSIOND_REDIS_URL: options.redisUrl } : {}),
-    ...(options.redisChannel ? { SESSIOND_REDIS_CHANNEL: options.redisChannel } : {}),
     ...options.env,
     ...options.nodeEnv?.(node.name, node.port),
   });
