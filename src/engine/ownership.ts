@@ -14,7 +14,7 @@ export interface ClusterOwnershipOptions {
   readonly authFingerprint: string;
   readonly leaseTtlMs: number;
   readonly leaseRenewMs: number;
-  /** How many other nodes' sessions `place` remembers the owner of (least recently used go first). */
+  /** How many sessions it remembers holding, and the owners of how many of other nodes' (least recently used go first). */
   readonly rememberedOwners: number;
   /** Told when a renewal fails (the database is unreachable): the lease may run out. */
   readonly onRenewFailed?: (err: unknown) => void;
@@ -56,7 +56,12 @@ export class ClusterOwnership implements SessionPlacement {
   readonly nodeName: string;
   private readonly options: ClusterOwnershipOptions;
   private readonly now: () => number;
-  private readonly held = new Map<string, Held>();
+  /**
+   * The sessions this node claimed, bounded like the hot pool: one that falls out is claimed again
+   * when next asked for (a claim of a session it still owns keeps its epoch), so memory stays
+   * bounded however many sessions the node has served.
+   */
+  private readonly held: LRUCache<string, Held>;
   /** Claims in flight, by session: concurrent requests for one session share one. */
   private readonly claiming = new Map<string, Promise<number>>();
   private readonly lostListeners = new Set<(sessionId: string) => void>();
@@ -81,6 +86,7 @@ export class ClusterOwnership implements SessionPlacement {
     this.url = options.url;
     this.now = options.now ?? (() => performance.now());
     this.remote = new LRUCache({ max: options.rememberedOwners });
+    this.held = new LRUCache({ max: options.rememberedOwners });
   }
 
   /** Joins the cluster and starts renewing. @throws when a live node accepts another token set */
@@ -241,6 +247,8 @@ export class ClusterOwnership implements SessionPlacement {
   }
 
   private async renewOnce(): Promise<void> {
+    // A node that left stays gone: its claims are refused (they need a current lease).
+    if (this.stopped) return;
     const sent = this.now();
     const lapsedHere = sent >= this.trustedUntil;
     let lapsed: boolean;
