@@ -30,6 +30,9 @@ export interface ClusterOwnershipOptions {
  */
 const TRUSTED_SHARE_OF_TTL = 0.8;
 
+/** A node whose lease ran out this many leases ago and that owns nothing is forgotten at the next start. */
+const PRUNE_AFTER_LEASES = 10;
+
 /** What memory knows of a session's ownership. */
 interface Held {
   readonly epoch: number;
@@ -93,6 +96,8 @@ export class ClusterOwnership implements SessionPlacement {
   async start(): Promise<void> {
     const sent = this.now();
     await this.options.cluster.join(this.record(), this.options.leaseTtlMs);
+    // Every start leaves a row (a new id); a node long gone that owns nothing is only clutter.
+    await this.options.cluster.pruneNodes(this.options.leaseTtlMs * PRUNE_AFTER_LEASES);
     this.trustedUntil = sent + this.options.leaseTtlMs * TRUSTED_SHARE_OF_TTL;
     this.schedule();
   }

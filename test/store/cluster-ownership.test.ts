@@ -248,6 +248,17 @@ describe.skipIf(!postgres)("several engines on one PostgreSQL schema: ownership 
     expect(heard).toHaveLength(1);
   });
 
+  it("forgets, when a node starts, the rows of nodes long gone that own nothing, and keeps those that own sessions", async () => {
+    const a = await node("a");
+    await a.manager.create({ name: "kept" });
+    await sql("INSERT INTO cluster_nodes (id, name, url, auth_fingerprint, lease_until) VALUES ('gone-empty', 'old', NULL, 'same-tokens', now() - interval '1 hour')");
+    await sql("INSERT INTO cluster_nodes (id, name, url, auth_fingerprint, lease_until) VALUES ('gone-owner', 'old-2', NULL, 'same-tokens', now() - interval '1 hour')");
+    await sql("INSERT INTO session_owners (session_id, node_id, epoch) VALUES ('some-session', 'gone-owner', 3)");
+    await node("b");
+    const names = (await sql("SELECT name FROM cluster_nodes ORDER BY name")).map((r) => r.name);
+    expect(names).toEqual(["a", "b", "old-2"]);
+  });
+
   it("refuses to join a cluster whose live nodes accept other tokens, naming the node", async () => {
     await node("a", "tokens-1");
     await expect(node("b", "tokens-2")).rejects.toThrow(/node a serves this PostgreSQL schema with another set of tokens/);
