@@ -57,6 +57,9 @@ export async function serve(config: Config): Promise<void> {
     return;
   }
 
+  const exposed = databaseInSessionsReach(config);
+  if (exposed) log.warn({ database: exposed }, `live sessions share this host's network (sandboxNetwork) and PostgreSQL listens on ${exposed} here: code in a session that reaches it without a password can read and rewrite every session, and point other nodes' forwarded requests (with their tokens) at itself; set sandboxNetwork: false, or put the database where sessions cannot reach it and require a password (docs/security.md, docs/scale-out.md)`);
+
   const metrics = new ServerMetrics({ defaultMetrics: true });
   let manager: SessionManager;
   /** This node's membership when several nodes share the store (PostgreSQL); docs/scale-out.md. */
@@ -184,6 +187,23 @@ function serializeError(err: unknown): Record<string, unknown> {
 function advertisedUrl({ address, port }: AddressInfo): string {
   const host = address === "0.0.0.0" || address === "::" ? hostname() : hostForUrl(address);
   return `http://${host}:${port}`;
+}
+
+/**
+ * The PostgreSQL address live sessions could reach through the host's network, when they run
+ * with it (sandboxNetwork) and the database is on this host (loopback or a Unix socket) with no
+ * password in its URL; undefined otherwise.
+ */
+function databaseInSessionsReach(config: Config): string | undefined {
+  if (config.store !== "postgres" || !config.pgUrl || !config.enableSessions || !config.sandboxNetwork) return undefined;
+  try {
+    const url = new URL(config.pgUrl);
+    const host = url.hostname || url.searchParams.get("host") || "localhost";
+    const local = host === "localhost" || host.startsWith("127.") || host === "[::1]" || host === "::1" || host.startsWith("/");
+    return local && !url.password ? `${host}:${url.port || 5432}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function hostForUrl(address: string): string {

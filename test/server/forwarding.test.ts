@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { type IncomingMessage, request as httpRequest } from "node:http";
-import { type Server as NetServer, createServer as createNetServer } from "node:net";
+import { type Server as NetServer, type Socket, connect, createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -415,6 +415,30 @@ describe("forwarding a request to the node that owns its session", () => {
     const res = await send(a.url, { path: `/sessions/${id}`, token: false, socketPath });
     expect(res.status).toBe(200);
     expect(res.json.task).toBe("task-on-node-b");
+  });
+});
+
+describe("requests held open through a forwarding node", () => {
+  it("do not keep anyone else's request from reaching the owner (no shared, capped pool of connections to it)", async () => {
+    const id = await sessionOnBoth(a, b);
+    a.placement.owners.set(id, b.asOwner);
+    const { port } = new URL(a.url);
+    // More than a pool of 128 connections per owner: each sends its headers and a little of a
+    // body it never finishes, so each forwarded request stays open.
+    const held: Socket[] = [];
+    cleanups.push(() => held.forEach((socket) => socket.destroy()));
+    for (let i = 0; i < 140; i++) {
+      const socket = connect(Number(port), "127.0.0.1");
+      socket.on("error", () => {});
+      socket.write(
+        `POST /sessions/${id}/events HTTP/1.1\r\nhost: a\r\nauthorization: ${AUTH.authorization}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"type":"x",`,
+      );
+      held.push(socket);
+    }
+    await expect.poll(() => a.placement.placed.filter((p) => p === id).length, { timeout: 20_000 }).toBeGreaterThanOrEqual(140);
+    const other = await send(a.url, { path: `/sessions/${id}` });
+    expect(other.status).toBe(200);
+    expect(other.headers["x-sessiond-node"]).toBe("node-b");
   });
 });
 

@@ -60,6 +60,10 @@ export async function installForwarding(app: FastifyInstance, options: Forwardin
   await app.register(replyFrom, {
     undici: {
       connectTimeout: config.forwardConnectTimeoutMs,
+      // No cap per owner: a capped pool is one queue every forwarded request waits in, which a
+      // client holding requests open (a slow body, long streams) could fill for everyone. Each
+      // forwarded request holds its own connection, as its client holds one here.
+      connections: null,
       // A stream (SSE, an exec waited for) may be quiet for as long as it likes: the owner ends it.
       headersTimeout: 0,
       bodyTimeout: 0,
