@@ -210,7 +210,8 @@ export class ClusterOwnership implements SessionPlacement {
   }
 
   private async claim(sessionId: string): Promise<number> {
-    if (this.now() >= this.trustedUntil) await this.renew();
+    // Twice at most: a renewal sent before this node stalled is stale when its answer arrives.
+    for (let round = 0; round < 2 && this.now() >= this.trustedUntil; round++) await this.renew();
     const result = await this.options.cluster.claim(sessionId, this.nodeId);
     this.counts.claims++;
     if (!result.held) {

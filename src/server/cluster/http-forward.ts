@@ -38,7 +38,8 @@ export function forwardHttp(request: FastifyRequest, reply: FastifyReply, payloa
       request.body = undefined;
       // The client left (or stopped sending its body) first: nobody is waiting for an answer, and
       // the owner's failure to get the rest is the client's doing, not an error of this node's.
-      if (request.raw.destroyed || request.raw.socket?.destroyed) return resolve({ answered: true });
+      // (Its connection, not the request stream: that one ends, destroyed, once its body is read.)
+      if (request.raw.socket?.destroyed) return resolve({ answered: true });
       resolve(failedAttempt(method, err, body?.started ?? false));
     };
     try {

@@ -81,7 +81,9 @@ export async function transaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient) =>
   try {
     await client.query("BEGIN");
     const result = await work(client);
-    committing = true;
+    // A connection already lost (its error came with the last statement's answer: ended while
+    // this node was stopped) never carries the COMMIT: nothing was applied.
+    committing = broken === undefined;
     await client.query("COMMIT");
     return result;
   } catch (err) {
