@@ -1,4 +1,6 @@
 import { type Server, type Socket, connect, createServer } from "node:net";
+import { afterAll, beforeAll } from "vitest";
+import { type Cluster, type ClusterNode, startCluster } from "./harness.js";
 
 /**
  * A TCP proxy in front of one node, advertised as that node's URL (SESSIOND_ADVERTISE_URL), so
@@ -81,4 +83,75 @@ export class NodeProxy {
       upstream.destroy();
     });
   }
+}
+
+/** Two nodes where n1 reaches n2 (the sessions' owner in these suites) only through a NodeProxy. */
+export interface ProxiedPair {
+  readonly cluster: Cluster;
+  readonly proxy: NodeProxy;
+  /** n2: other nodes reach it through the proxy. */
+  readonly owner: ClusterNode;
+  /** n1. */
+  readonly other: ClusterNode;
+  close(): Promise<void>;
+}
+
+/**
+ * A suite's two proxied nodes: started before its tests, closed after them. Read its fields in
+ * the tests (they exist once the suite started).
+ */
+export function proxiedPairPerSuite(): ProxiedPair {
+  let pair: ProxiedPair | undefined;
+  beforeAll(async () => {
+    pair = await startProxiedPair();
+  });
+  afterAll(async () => {
+    await pair?.close();
+  });
+  const started = (): ProxiedPair => {
+    if (!pair) throw new Error("the proxied pair is not started: use it inside the suite's tests");
+    return pair;
+  };
+  return {
+    get cluster() {
+      return started().cluster;
+    },
+    get proxy() {
+      return started().proxy;
+    },
+    get owner() {
+      return started().owner;
+    },
+    get other() {
+      return started().other;
+    },
+    close: () => started().close(),
+  };
+}
+
+/** Starts two nodes, no load balancer, n2 advertised at a proxy the test controls. */
+export async function startProxiedPair(): Promise<ProxiedPair> {
+  const proxy = await NodeProxy.start();
+  const cluster = await startCluster({
+    nodes: 2,
+    loadBalancer: false,
+    nodeEnv: (name, port): Record<string, string> => {
+      if (name !== "n2") return {};
+      proxy.targetPort = port;
+      return { SESSIOND_ADVERTISE_URL: proxy.url };
+    },
+  }).catch(async (err: unknown) => {
+    await proxy.close();
+    throw err;
+  });
+  return {
+    cluster,
+    proxy,
+    owner: cluster.node("n2"),
+    other: cluster.node("n1"),
+    async close() {
+      await cluster.close();
+      await proxy.close();
+    },
+  };
 }
