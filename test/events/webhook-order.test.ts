@@ -9,6 +9,7 @@ import { type Config, newId } from "../../src/core/index.js";
 import { SessionManager } from "../../src/engine/index.js";
 import { type EventSinks, type WebhookDelivery, type WebhookRecord, startEventSinks } from "../../src/events/index.js";
 import { type Store, openStore } from "../../src/store/index.js";
+import { FAST_WEBHOOKS } from "../helpers/fast-webhooks.js";
 import { type TestSchema, createTestSchema } from "../helpers/postgres.js";
 import { serviceAvailable } from "../helpers/services.js";
 import { tempHome } from "../helpers/temp-home.js";
@@ -18,15 +19,7 @@ import { waitFor } from "./support/wait.js";
 
 const postgres = await serviceAvailable("postgres");
 
-/** Short delays, so retries happen within a test; the receivers listen on loopback, which webhooks may reach only when allowed. */
-const FAST: Partial<Config> = {
-  webhookAllowHosts: ["127.0.0.1"],
-  webhookBackoffBaseMs: 10,
-  webhookBackoffMaxMs: 40,
-  webhookTimeoutMs: 2000,
-  webhookFlushIntervalMs: 0,
-  webhookPollIntervalMs: 100,
-};
+const FAST: Partial<Config> = { ...FAST_WEBHOOKS, webhookPollIntervalMs: 100 };
 
 type Payload = { event: string; session: { id: string; task: string } };
 const payload = (r: Received) => r.payload as Payload;

@@ -4,6 +4,7 @@ import { type Config, newId } from "../../src/core/index.js";
 import { ClusterOwnership, SessionManager } from "../../src/engine/index.js";
 import { type WebhookDelivery, type WebhookRecord, type WebhookSink, startWebhooks } from "../../src/events/index.js";
 import type { Store } from "../../src/store/index.js";
+import { FAST_WEBHOOKS } from "../helpers/fast-webhooks.js";
 import { type TestSchema, createTestSchema, openStoreIn } from "../helpers/postgres.js";
 import { serviceAvailable } from "../helpers/services.js";
 import { tempHome } from "../helpers/temp-home.js";
@@ -13,17 +14,9 @@ import { waitFor } from "./support/wait.js";
 
 const postgres = await serviceAvailable("postgres");
 
-/**
- * Short delays, so retries happen within a test, and attempts enough that no delivery gives up
- * while a test keeps its receiver failing; the receiver listens on loopback, which webhooks may
- * reach only when allowed.
- */
+/** Attempts enough that no delivery gives up while a test keeps its receiver failing. */
 const FAST: Partial<Config> = {
-  webhookAllowHosts: ["127.0.0.1"],
-  webhookBackoffBaseMs: 10,
-  webhookBackoffMaxMs: 40,
-  webhookTimeoutMs: 2000,
-  webhookFlushIntervalMs: 0,
+  ...FAST_WEBHOOKS,
   webhookPollIntervalMs: 50,
   webhookMaxAttempts: 1000,
   webhookDrainTimeoutMs: 0,
