@@ -177,7 +177,11 @@ describe.skipIf(!postgres)("webhooks across nodes on one PostgreSQL schema", () 
     await register(b.manager, r.url);
     const s = await a.manager.create({ name: "moving", task: "move" });
     await a.manager.pause(s.id, "handing over");
-    // A leaves: its lease ends now and B may take the session over (next epoch).
+    // A leaves as `sessiond serve` shuts down: its sinks record what they buffered, then its lease
+    // ends and B may take the session over (next epoch). (A node that stalls past its lease instead
+    // may record its last deliveries after B's: docs/scale-out.md, Webhooks.)
+    await a.manager.flush();
+    await a.sink.flush();
     await a.membership!.stop();
     await b.manager.resume(s.id);
     await b.manager.complete(s.id, { ok: true });
