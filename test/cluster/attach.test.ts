@@ -39,6 +39,11 @@ describe.skipIf(!available)("attach to a shell that lives on another node", () =
     await socket.until((c) => screen(c).includes(`hi-${n + 1}`));
   };
 
+  it("warns at start that live sessions on the host's network can reach this host's password-less PostgreSQL", () => {
+    // The suite's own setup is that one: sandboxNetwork on (the default), the database on loopback, trust auth.
+    expect(cluster.logs()).toContain("live sessions share this host's network (sandboxNetwork) and PostgreSQL listens on 127.0.0.1:5432 here");
+  });
+
   it("types and reads through a node that does not hold the shell, and through the load balancer", async () => {
     const created = await call(cluster.nodes[0]!.url, cluster.token, "POST", "/sessions", { kind: "shell" });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
