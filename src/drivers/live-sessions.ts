@@ -34,9 +34,9 @@ import {
 import { type DriverLog, silentLog } from "./log.js";
 import { MODE_OPTION_NAMES, type ModeOptions, ModeOptionsSchema } from "./mode-options.js";
 import { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind } from "./modes.js";
-import { markOrphansCrashed } from "./orphans.js";
+import { crashOrphan, markOrphansCrashed } from "./orphans.js";
 import { Reaper, overLimit } from "./reaper.js";
-import { SERVER_GONE, nodeGoneReason } from "./server-gone.js";
+import { SERVER_GONE } from "./server-gone.js";
 import { DriverRegistry, defaultDrivers } from "./registry.js";
 import { resolveSshTarget } from "./shell/ssh-options.js";
 import { envToSave, processEnv, sameState, savedState, withoutSessiondEnv } from "./runtime-state.js";
@@ -202,8 +202,8 @@ export class LiveSessions {
       if (this.entries.has(id)) return;
       const session = await this.manager.find(id);
       if (!session || !ACTIVE_OR_PAUSED.includes(session.status) || !this.drivers.get(session.kind)) return;
-      await this.manager.crash(id, nodeGoneReason(fromNode)).catch((err: unknown) => {
-        if (!isSessiondError(err, "invalid_transition")) this.log.error({ err, session: id }, "could not mark a session of a node that stopped answering crashed");
+      await crashOrphan(this.manager, id, fromNode).catch((err: unknown) => {
+        this.log.error({ err, session: id }, "could not mark a session of a node that stopped answering crashed");
       });
     });
     this.unsubscribe = () => {

@@ -29,18 +29,28 @@ export async function markOrphansCrashed(
   const marked: Session[] = [];
   for (const { session_id, node_name } of orphans) {
     if (isLive(session_id)) continue;
-    let crashed: Session;
-    try {
-      crashed = await manager.crash(session_id, node_name === null ? SERVER_GONE.restarted : nodeGoneReason(node_name));
-    } catch (err) {
-      if (!isSessiondError(err, "invalid_transition") && !isSessiondError(err, "not_found") && !isSessiondError(err, "owned_elsewhere")) throw err;
-      continue;
-    }
+    const crashed = await crashOrphan(manager, session_id, node_name);
+    if (!crashed) continue;
     // Only once the crash is this node's: a session a live node still runs is never touched.
     await killLeftovers(crashed, config, log);
     marked.push(crashed);
   }
   return marked;
+}
+
+/**
+ * Marks a session whose process went away with its server crashed: reason `sessiond restarted`,
+ * or the node that stopped answering when `nodeName` names it.
+ * @returns the crashed session; undefined when someone else got there first (it is no longer
+ *   active or paused, deleted, or another node holds it)
+ */
+export async function crashOrphan(manager: SessionManager, sessionId: string, nodeName: string | null): Promise<Session | undefined> {
+  try {
+    return await manager.crash(sessionId, nodeName === null ? SERVER_GONE.restarted : nodeGoneReason(nodeName));
+  } catch (err) {
+    if (isSessiondError(err, "invalid_transition") || isSessiondError(err, "not_found") || isSessiondError(err, "owned_elsewhere")) return undefined;
+    throw err;
+  }
 }
 
 /** Sessions marked per pass with several nodes; the next pass takes the rest. */

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { LRUCache } from "lru-cache";
 import { SessiondError, isSessiondError } from "../core/index.js";
 import type { ClusterNodeRecord, ClusterStore, SessionOwnerRecord } from "../store/index.js";
@@ -171,9 +172,8 @@ export class ClusterOwnership implements SessionPlacement {
   }
 
   async place(sessionId: string): Promise<Placement> {
-    if (this.epochIfTrusted(sessionId) !== undefined) return { here: true };
-    const known = this.remote.get(sessionId);
-    if (known && known.until > this.now()) return { here: false, owner: known.owner };
+    const known = this.placeKnown(sessionId);
+    if (known) return known;
     // Read before claiming: a claim locks the owner row (a WAL write), which a session owned by a
     // live node does not need.
     const current = await this.options.cluster.owner(sessionId);
@@ -311,8 +311,4 @@ export function ownerOfError(err: unknown): OwnerNode | undefined {
 
 function ownerNode(owner: SessionOwnerRecord): OwnerNode {
   return { id: owner.node.id, name: owner.node.name, url: owner.node.url };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -46,7 +46,7 @@ import {
 import type { NameQuery, OrphanedSession, Store, SyncStore, WebhookRecord, WriteOp } from "../store/index.js";
 import { Change, keepToolsUsed } from "./change.js";
 import { EventBus } from "./event-bus.js";
-import { type CommitObservation, GroupCommitter } from "./group-commit.js";
+import { type CommitObservation, GroupCommitter, type WriteRequest } from "./group-commit.js";
 import { HotPool } from "./hot-pool.js";
 import { type ClusterOwnership, type TakeoverListener, ownerOfError } from "./ownership.js";
 import { type SessionImport, importedRecord } from "./import-record.js";
@@ -612,10 +612,7 @@ export class SessionManager {
   async delete(ref: string, options: WriteOptions = {}): Promise<void> {
     this.assertOpen();
     let session = await this.get(ref);
-    if (this.ownership && this.ownership.epochIfTrusted(session.id) === undefined) {
-      await this.ownership.acquire(session.id);
-      session = await this.get(session.id);
-    }
+    if (await this.holdHere(session.id)) session = await this.get(session.id);
     this.assertVersion(session, options);
     await this.committer.write(this.deletion(session));
     this.ownership?.forget(session.id);
@@ -721,13 +718,13 @@ export class SessionManager {
     if ((await this.nameTaken(session.name, namespace)) || this.hotHolder(session.name, namespace)) {
       throw errors.conflict(`${conflictWhere(session.name, namespace)} already exists (with another id); rename one of them`, "name");
     }
-    const epoch = this.ownership ? await this.ownership.acquire(session.id) : undefined;
+    await this.ownership?.acquire(session.id);
     const ops: WriteOp[] = [
       { op: "put_session", session, insert: true, scalarsOnly: false },
       ...events.map((event) => ({ op: "append_event" as const, session_id: session.id, event })),
       ...checkpoints.map((checkpoint) => ({ op: "put_checkpoint" as const, checkpoint })),
     ];
-    await this.committer.write({ sessionId: session.id, session, ops, changes: [], ...(epoch !== undefined ? { epoch } : {}) });
+    await this.committer.write(this.withEpoch({ sessionId: session.id, session, ops, changes: [] }));
     return { imported: true, session };
   }
 
@@ -811,9 +808,8 @@ export class SessionManager {
     while (current === undefined) {
       const found = await this.find(ref);
       if (!found) throw errors.sessionNotFound(ref);
-      if (this.ownership && this.ownership.epochIfTrusted(found.id) === undefined) {
-        // Claimed first (owned_elsewhere when a live node holds it); then read again, current.
-        await this.ownership.acquire(found.id);
+      // Claimed first (owned_elsewhere when a live node holds it); then read again, current.
+      if (await this.holdHere(found.id)) {
         ref = found.id;
         continue;
       }
@@ -845,21 +841,43 @@ export class SessionManager {
     const { session, request } = change.finish();
     if (!request.ops.length) return session;
     this.pool.set(session);
-    const epoch = this.ownership?.epochOf(session.id);
-    await this.committer.write(epoch === undefined ? request : { ...request, epoch });
+    await this.committer.write(this.withEpoch(request));
     return session;
   }
 
-  private deletion(session: Session) {
+  private deletion(session: Session): WriteRequest {
     this.pool.delete(session.id);
-    const epoch = this.ownership?.epochOf(session.id);
-    return {
-      ...(epoch !== undefined ? { epoch } : {}),
+    return this.withEpoch({
       sessionId: session.id,
       session: null,
       ops: [{ op: "delete_session" as const, session_id: session.id }],
       changes: [{ type: "session.deleted" as const, session }],
-    };
+    });
+  }
+
+  /**
+   * True when several nodes share the store and this node does not hold `id` now (or no longer
+   * trusts its lease): memory may not answer for it, and a change must claim it first.
+   */
+  private elsewhere(id: string): boolean {
+    return this.ownership !== undefined && this.ownership.epochIfTrusted(id) === undefined;
+  }
+
+  /**
+   * Claims `id` for this node when it does not hold it now.
+   * @returns true when it claimed (memory must read the session again)
+   * @throws owned_elsewhere while a live node holds it
+   */
+  private async holdHere(id: string): Promise<boolean> {
+    if (!this.elsewhere(id)) return false;
+    await this.ownership!.acquire(id);
+    return true;
+  }
+
+  /** The write with the ownership epoch it is built under (several nodes), for the store's fence. */
+  private withEpoch(request: WriteRequest): WriteRequest {
+    const epoch = this.ownership?.epochOf(request.sessionId);
+    return epoch === undefined ? request : { ...request, epoch };
   }
 
   /**
@@ -868,7 +886,7 @@ export class SessionManager {
    */
   private lookupHot(id: string): Session | null | undefined {
     // With several nodes, memory answers only for sessions this node holds now.
-    if (this.ownership && this.ownership.epochIfTrusted(id) === undefined) return undefined;
+    if (this.elsewhere(id)) return undefined;
     return this.pool.get(id) ?? this.committer.unwritten(id);
   }
 
@@ -922,7 +940,7 @@ export class SessionManager {
   private fetch(stored: Session | undefined): Session | undefined {
     if (!stored) return undefined;
     // Another node's session is read, not kept: memory holds only what this node orders.
-    if (this.ownership && this.ownership.epochIfTrusted(stored.id) === undefined) return stored;
+    if (this.elsewhere(stored.id)) return stored;
     const hot = this.pool.get(stored.id) ?? this.committer.unwritten(stored.id);
     if (hot === null) return undefined;
     if (hot) return hot;
@@ -932,9 +950,9 @@ export class SessionManager {
 
   /** A session to delete, as memory or the store holds it; undefined when gone, or held by another node. */
   private async readForDeletion(id: string): Promise<Session | undefined> {
-    if (this.ownership && this.ownership.epochIfTrusted(id) === undefined) {
+    if (this.elsewhere(id)) {
       try {
-        await this.ownership.acquire(id);
+        await this.holdHere(id);
       } catch (err) {
         if (ownerOfError(err)) return undefined;
         throw err;
@@ -965,7 +983,7 @@ export class SessionManager {
 
   /** A listing takes hot sessions from the pool, as they are, without reading their rows. */
   private readonly held = (id: string): Session | undefined =>
-    this.ownership && this.ownership.epochIfTrusted(id) === undefined ? undefined : this.pool.get(id);
+    this.elsewhere(id) ? undefined : this.pool.get(id);
 
   private listArgs(filter: SessionFilter, page: PageRequest) {
     const f = validate(SessionFilterSchema, filter ?? {}, "filter");
