@@ -1,3 +1,4 @@
+import { ExponentialBackoff, type IBackoff } from "cockatiel";
 import pg from "pg";
 import { defaultConfig } from "../../core/index.js";
 import { COMMITS_CHANNEL } from "./db.js";
@@ -47,7 +48,9 @@ export function listenForCommits(pool: pg.Pool, options: CommitNoticeOptions): C
   let client: pg.Client | undefined;
   let opening: Promise<void> | undefined;
   let retry: NodeJS.Timeout | undefined;
-  let failures = 0;
+  // cockatiel's exponential backoff (with jitter), as the SDK's stream reconnects use.
+  const freshBackoff = (): IBackoff<unknown> => new ExponentialBackoff({ initialDelay: retryMaxMs / 2 ** RETRY_DOUBLINGS, maxDelay: retryMaxMs }).next();
+  let backoff = freshBackoff();
   let closing: Promise<void> | undefined;
 
   const report = (err: unknown) => {
@@ -82,8 +85,8 @@ export function listenForCommits(pool: pg.Pool, options: CommitNoticeOptions): C
 
   const scheduleOpen = () => {
     if (closing || retry || opening) return;
-    const delay = Math.min(retryMaxMs, (retryMaxMs / 2 ** RETRY_DOUBLINGS) * 2 ** failures);
-    failures += 1;
+    const delay = backoff.duration;
+    backoff = backoff.next(undefined);
     retry = setTimeout(() => {
       retry = undefined;
       open();
@@ -122,7 +125,7 @@ export function listenForCommits(pool: pg.Pool, options: CommitNoticeOptions): C
         return;
       }
       client = c;
-      failures = 0;
+      backoff = freshBackoff();
       // Whatever was committed before LISTEN took effect sent its notice to no one.
       notify();
     })().finally(() => {
