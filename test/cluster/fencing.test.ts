@@ -14,9 +14,11 @@ const WRITES_AFTER_TAKEOVER = 10;
 /**
  * What an old owner may answer a write it can no longer make (docs/errors.md): refused unapplied
  * (its epoch is no longer current; or PostgreSQL ended the transaction it held open while it was
- * stopped), or forwarded to the new owner and lost on the way (it may have been applied there, once).
+ * stopped; or a write it had begun to serve before it stopped finds, on waking, that another node
+ * holds the session: owned_elsewhere), or forwarded to the new owner and lost on the way (it may have
+ * been applied there, once).
  */
-const REFUSALS = ["503 session_moved", "503 commit_rolled_back", "503 node_unreachable", "502 forward_failed"];
+const REFUSALS = ["503 session_moved", "503 commit_rolled_back", "503 owned_elsewhere", "503 node_unreachable", "502 forward_failed"];
 
 describe.skipIf(!available)("fencing: an owner stopped (SIGSTOP) past its lease while writes are in flight", () => {
   let cluster: Cluster;
