@@ -1,0 +1,426 @@
+import { isDeepStrictEqual } from "node:util";
+import type { RunnableConfig } from "@langchain/core/runnables";
+import {
+  BaseCheckpointSaver,
+  type ChannelVersions,
+  type Checkpoint,
+  type CheckpointListOptions,
+  type CheckpointMetadata,
+  type CheckpointPendingWrite,
+  type CheckpointTuple,
+  type PendingWrite,
+  type SerializerProtocol,
+  TASKS,
+  WRITES_IDX_MAP,
+  copyCheckpoint,
+  getCheckpointId,
+  maxChannelVersion,
+} from "@langchain/langgraph-checkpoint";
+import { LRUCache } from "lru-cache";
+import { type Session, type SessionEvent, isSessiondError } from "../../core/index.js";
+import type { SessionManager } from "../../engine/index.js";
+import type { SessiondClient } from "../../sdk/client/index.js";
+import { type CheckpointRecord, CHECKPOINT_EVENT, type StoredValue, THREAD_EVENT_TYPES, WRITES_EVENT, type WritesRecord, checkpointData, loadable, recordSize, storeValue, writesData } from "./records.js";
+import { type CheckpointEntry, ThreadIndex } from "./thread-index.js";
+import { type Timeline, clientTimeline, embeddedTimeline, engineTimeline } from "./timeline.js";
+import { threadSessionName } from "./thread-names.js";
+
+/** Where the saver keeps threads, and how much it remembers of them. */
+export interface SessiondSaverOptions {
+  /**
+   * A sessiond server, through `sessiond/client` (its Unix socket, or a URL and token). Without
+   * it (and without `manager`), the embedded sessiond of `import … from "sessiond"`: SESSIOND_HOME,
+   * or the owner of that data dir when another process holds it.
+   */
+  client?: Pick<SessiondClient, "sessions">;
+  /** An engine you built (on SQLite or PostgreSQL), used in this process. */
+  manager?: SessionManager;
+  /**
+   * The agent_id the threads' sessions are created under: a thread is the session
+   * `<agentId>/<thread name>`, and `list()` without a thread_id lists this agent's threads. With
+   * an agent token, use the token's agent_id.
+   * @default "langgraph"
+   */
+  agentId?: string;
+  /** The serializer of checkpoints and writes. @default LangGraph's JsonPlusSerializer */
+  serde?: SerializerProtocol;
+  /** The most event payload the saver keeps in memory to answer reads without the store. @default 33554432 (32 MiB) */
+  cacheBytes?: number;
+  /** How many threads' indexes (which event holds which checkpoint) are kept in memory. @default 1000 */
+  cachedThreads?: number;
+}
+
+const DEFAULT_AGENT_ID = "langgraph";
+const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_CACHED_THREADS = 1000;
+/** Events read per request while catching up with a thread (the events route's page bound is higher). */
+const CATCH_UP_PAGE = 1000;
+/** The sessions' type, so that `sessiond list --type langgraph` finds the threads. */
+export const THREAD_SESSION_TYPE = "langgraph";
+
+/**
+ * A LangGraph.js checkpoint saver on sessiond. Each thread is a session
+ * (`<agentId>/<thread name>`, type `langgraph`); each `put` appends one `langgraph.checkpoint`
+ * event (the checkpoint, its metadata and the channel values it changed) and each `putWrites` one
+ * `langgraph.writes` event, so the run is on the session's timeline (`sessiond trace`), durable
+ * when the call returns, and can be read, checkpointed and forked like any session.
+ *
+ * @example
+ * import { SessiondSaver } from "sessiond/langgraph";
+ * const graph = workflow.compile({ checkpointer: new SessiondSaver() });          // embedded
+ * const remote = new SessiondSaver({ client: createClient({ baseUrl, token }) });  // a server
+ */
+export class SessiondSaver extends BaseCheckpointSaver {
+  /** The agent_id of the threads' sessions. */
+  readonly agentId: string;
+  private readonly timeline: Timeline;
+  private readonly threads: LRUCache<string, ThreadIndex>;
+  private readonly events: LRUCache<string, SessionEvent>;
+
+  constructor(options: SessiondSaverOptions = {}) {
+    super(options.serde);
+    this.agentId = options.agentId ?? DEFAULT_AGENT_ID;
+    const manager = options.manager;
+    this.timeline = options.client ? clientTimeline(options.client) : manager ? engineTimeline(() => manager) : embeddedTimeline();
+    this.threads = new LRUCache({ max: options.cachedThreads ?? DEFAULT_CACHED_THREADS });
+    this.events = new LRUCache({ maxSize: options.cacheBytes ?? DEFAULT_CACHE_BYTES, sizeCalculation: (event) => Math.max(1, recordSize(event)) });
+  }
+
+  /** The session a thread is kept in, as `agent_id/name`. */
+  threadRef(threadId: string): string {
+    return `${this.agentId}/${threadSessionName(threadId)}`;
+  }
+
+  override async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const threadId = optionalThreadId(config);
+    if (threadId === undefined) return undefined;
+    const ns = namespaceOf(config) ?? "";
+    const checkpointId = getCheckpointId(config);
+    const index = await this.synced(threadId);
+    if (!index) return undefined;
+    const entry = checkpointId ? index.checkpoint(ns, checkpointId) : index.latest(ns);
+    if (!entry) return undefined;
+    return this.tuple(threadId, index, entry, checkpointId ? config : undefined);
+  }
+
+  override async *list(config: RunnableConfig, options: CheckpointListOptions = {}): AsyncGenerator<CheckpointTuple> {
+    const { before, filter } = options;
+    let remaining = options.limit;
+    if (remaining !== undefined && remaining <= 0) return;
+    const threadId = optionalThreadId(config);
+    const ns = namespaceOf(config);
+    const onlyId = config.configurable?.checkpoint_id as string | undefined;
+    const beforeId = before?.configurable?.checkpoint_id as string | undefined;
+    for await (const thread of threadId !== undefined ? [threadId] : this.allThreads()) {
+      const index = await this.synced(thread);
+      if (!index) continue;
+      for (const entry of index.newestFirst(ns)) {
+        if (onlyId && entry.id !== onlyId) continue;
+        if (beforeId !== undefined && entry.id >= beforeId) continue;
+        const tuple = await this.tuple(thread, index, entry);
+        if (!tuple) continue;
+        if (filter && !Object.entries(filter).every(([key, value]) => value === undefined || isDeepStrictEqual((tuple.metadata as Record<string, unknown> | undefined)?.[key], value))) continue;
+        yield tuple;
+        if (remaining !== undefined && --remaining <= 0) return;
+      }
+    }
+  }
+
+  override async put(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<RunnableConfig> {
+    if (!config.configurable) throw new Error('Failed to put checkpoint: the config has no "configurable" (it needs at least a thread_id).');
+    const threadId = requiredThreadId(config, "put checkpoint");
+    const ns = namespaceOf(config) ?? "";
+    const parentId = (config.configurable.checkpoint_id as string | undefined) || null;
+    if (typeof checkpoint?.id !== "string" || checkpoint.id === "") throw new Error("Failed to put checkpoint: the checkpoint has no id.");
+    const prepared = copyCheckpoint(checkpoint);
+    const channelValues = prepared.channel_values ?? {};
+    prepared.channel_values = {};
+    const changed = Object.keys(newVersions ?? {}).filter((channel) => Object.hasOwn(channelValues, channel));
+    const [storedCheckpoint, storedMetadata, ...storedValues] = await Promise.all([
+      this.serde.dumpsTyped(prepared),
+      this.serde.dumpsTyped(metadata),
+      ...changed.map((channel) => this.serde.dumpsTyped(channelValues[channel])),
+    ]);
+    const values: Record<string, StoredValue> = {};
+    changed.forEach((channel, i) => (values[channel] = storeValue(storedValues[i]!)));
+    const carried = Object.keys(channelValues).filter((channel) => !Object.hasOwn(values, channel));
+    const record = (refs: Record<string, number>): CheckpointRecord => ({
+      checkpoint_ns: ns,
+      checkpoint_id: checkpoint.id,
+      parent_checkpoint_id: parentId,
+      step: typeof metadata?.step === "number" ? metadata.step : null,
+      source: typeof metadata?.source === "string" ? metadata.source : null,
+      checkpoint: storeValue(storedCheckpoint),
+      metadata: storeValue(storedMetadata),
+      values,
+      refs,
+    });
+    await this.appendToThread(threadId, CHECKPOINT_EVENT, async (index) => checkpointData(record(await this.carriedRefs(index, ns, parentId, carried))), {
+      // The refs point into the parent's session: known only once the parent is.
+      needs: parentId ? (index) => index.checkpoint(ns, parentId) !== undefined : undefined,
+    });
+    return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
+  }
+
+  override async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath?: string): Promise<void> {
+    if (!config.configurable) throw new Error('Failed to put writes: the config has no "configurable" (it needs a thread_id and a checkpoint_id).');
+    const threadId = requiredThreadId(config, "put writes");
+    const checkpointId = config.configurable.checkpoint_id as unknown;
+    if (typeof checkpointId !== "string" || checkpointId === "") throw new Error('Failed to put writes: the config has no "checkpoint_id" in its "configurable".');
+    if (typeof taskId !== "string" || taskId === "") throw new Error("Failed to put writes: the task id must be a non-empty string.");
+    if (!Array.isArray(writes)) throw new Error("Failed to put writes: expected an array of [channel, value] writes.");
+    if (!writes.length) return;
+    const stored = await Promise.all(writes.map(([, value]) => this.serde.dumpsTyped(value)));
+    const record: WritesRecord = {
+      checkpoint_ns: namespaceOf(config) ?? "",
+      checkpoint_id: checkpointId,
+      task_id: taskId,
+      task_path: taskPath ?? "",
+      writes: writes.map(([channel], i) => {
+        if (typeof channel !== "string") throw new Error(`Failed to put writes: write ${i} has no channel name.`);
+        return { channel, idx: WRITES_IDX_MAP[channel] ?? i, value: storeValue(stored[i]!) };
+      }),
+    };
+    await this.appendToThread(threadId, WRITES_EVENT, async () => writesData(record));
+  }
+
+  override async deleteThread(threadId: string): Promise<void> {
+    const id = requiredThreadIdValue(threadId, "delete thread");
+    this.threads.delete(id);
+    await this.timeline.remove(this.threadRef(id));
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  /**
+   * The thread's index, brought up to date: the session is read (from memory, embedded) and only
+   * the thread events after what is known are fetched. Undefined when the thread has no session.
+   */
+  private async synced(threadId: string): Promise<ThreadIndex | undefined> {
+    const session = await this.timeline.find(this.threadRef(threadId));
+    if (!session || !this.isThread(session, threadId)) {
+      this.threads.delete(threadId);
+      return undefined;
+    }
+    return this.upTo(threadId, session);
+  }
+
+  private async upTo(threadId: string, session: Session): Promise<ThreadIndex> {
+    let index = this.threads.get(threadId);
+    if (!index || index.sessionId !== session.id) {
+      index = new ThreadIndex(session.id, 0);
+      this.threads.set(threadId, index);
+    }
+    while (session.last_seq > index.scannedTo) {
+      if (!index.catchingUp) {
+        const running = this.catchUp(index, session.last_seq).finally(() => {
+          if (index!.catchingUp === running) index!.catchingUp = undefined;
+        });
+        index.catchingUp = running;
+      }
+      await index.catchingUp;
+    }
+    return index;
+  }
+
+  private async catchUp(index: ThreadIndex, lastSeq: number): Promise<void> {
+    let after = index.scannedTo;
+    for (;;) {
+      const page = await this.timeline.events(index.sessionId, { after_seq: after, types: THREAD_EVENT_TYPES, limit: CATCH_UP_PAGE });
+      for (const event of page) {
+        index.add(event);
+        this.events.set(eventKey(index.sessionId, event.seq), event);
+      }
+      if (page.length < CATCH_UP_PAGE) break;
+      after = page.at(-1)!.seq;
+    }
+    // The read began after the session showed lastSeq: every event up to it was in the answer.
+    index.caughtUp(lastSeq);
+  }
+
+  /** Events by seq, from the cache or (in parallel) from the store. */
+  private async eventsAt(index: ThreadIndex, seqs: readonly number[]): Promise<Map<number, SessionEvent>> {
+    const found = new Map<number, SessionEvent>();
+    await Promise.all(
+      [...new Set(seqs)].map(async (seq) => {
+        const key = eventKey(index.sessionId, seq);
+        let event = this.events.get(key);
+        if (!event) {
+          [event] = await this.timeline.events(index.sessionId, { after_seq: seq - 1, to_seq: seq, limit: 1 });
+          if (event) this.events.set(key, event);
+        }
+        if (event) found.set(seq, event);
+      }),
+    );
+    return found;
+  }
+
+  private async tuple(threadId: string, index: ThreadIndex, entry: CheckpointEntry, asked?: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const record = (await this.eventsAt(index, [entry.seq])).get(entry.seq)?.data as unknown as CheckpointRecord | undefined;
+    // Deleted under us (the thread was deleted while this read ran): as if it were not there.
+    if (!record) return undefined;
+    const writes = index.writes(entry.ns, entry.id);
+    const refs = Object.entries(record.refs ?? {});
+    const held = await this.eventsAt(index, [...refs.map(([, seq]) => seq), ...writes.map((w) => w.seq)]);
+    const load = (value: StoredValue) => this.serde.loadsTyped(...loadable(value));
+
+    const checkpoint = (await load(record.checkpoint)) as Checkpoint;
+    const channelValues: Record<string, unknown> = {};
+    for (const [channel, value] of Object.entries(record.values ?? {})) channelValues[channel] = await load(value);
+    for (const [channel, seq] of refs) {
+      const value = (held.get(seq)?.data as unknown as CheckpointRecord | undefined)?.values?.[channel];
+      if (value) channelValues[channel] = await load(value);
+    }
+    checkpoint.channel_values = channelValues;
+    const pendingWrites: CheckpointPendingWrite[] = [];
+    for (const write of writes) {
+      const value = (held.get(write.seq)?.data as unknown as WritesRecord | undefined)?.writes[write.pos]?.value;
+      if (value) pendingWrites.push([write.taskId, write.channel, await load(value)]);
+    }
+    if (checkpoint.v < 4 && entry.parentId !== null) await this.migratePendingSends(index, entry, checkpoint);
+
+    const tuple: CheckpointTuple = {
+      config: asked ?? { configurable: { thread_id: threadId, checkpoint_ns: entry.ns, checkpoint_id: entry.id } },
+      checkpoint,
+      metadata: (await load(record.metadata)) as CheckpointMetadata,
+      pendingWrites,
+    };
+    if (entry.parentId !== null) tuple.parentConfig = { configurable: { thread_id: threadId, checkpoint_ns: entry.ns, checkpoint_id: entry.parentId } };
+    return tuple;
+  }
+
+  /** Checkpoints before format 4 kept pending sends as the parent's TASKS writes; LangGraph reads them as a channel now. */
+  private async migratePendingSends(index: ThreadIndex, entry: CheckpointEntry, checkpoint: Checkpoint): Promise<void> {
+    const sends = index.writes(entry.ns, entry.parentId!).filter((write) => write.channel === TASKS);
+    const held = await this.eventsAt(
+      index,
+      sends.map((write) => write.seq),
+    );
+    const values: unknown[] = [];
+    for (const write of sends) {
+      const value = (held.get(write.seq)?.data as unknown as WritesRecord | undefined)?.writes[write.pos]?.value;
+      if (value) values.push(await this.serde.loadsTyped(...loadable(value)));
+    }
+    checkpoint.channel_values[TASKS] = values;
+    const versions = Object.values(checkpoint.channel_versions);
+    checkpoint.channel_versions[TASKS] = versions.length ? maxChannelVersion(...versions) : this.getNextVersion(undefined);
+  }
+
+  /** Every thread of this saver's agent_id, newest first. */
+  private async *allThreads(): AsyncGenerator<string> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.timeline.sessions({ agent_id: this.agentId, type: THREAD_SESSION_TYPE }, { limit: CATCH_UP_PAGE, ...(cursor ? { cursor } : {}) });
+      for (const session of page.items) {
+        const threadId = threadIdOf(session);
+        if (threadId !== undefined) yield threadId;
+      }
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+  }
+
+  // ---- writes --------------------------------------------------------------------------------
+
+  /**
+   * Appends one event to the thread's session, creating the session on the thread's first write.
+   * `build` makes the data from the thread's index (read again when `needs` says it lacks
+   * something); a session deleted meanwhile (deleteThread elsewhere) is created anew, once.
+   */
+  private async appendToThread(
+    threadId: string,
+    type: string,
+    build: (index: ThreadIndex) => Promise<Record<string, unknown>>,
+    options: { needs?: ((index: ThreadIndex) => boolean) | undefined } = {},
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let index = this.threads.get(threadId);
+      if (!index || (options.needs && !options.needs(index))) index = (await this.synced(threadId)) ?? (await this.createThread(threadId));
+      const data = await build(index);
+      try {
+        const event = await this.timeline.append(index.sessionId, type, data as never);
+        this.events.set(eventKey(index.sessionId, event.seq), event);
+        index.addOwn(event);
+        return;
+      } catch (err) {
+        if (!isSessiondError(err, "not_found") || attempt > 1) throw err;
+        this.threads.delete(threadId);
+      }
+    }
+  }
+
+  /** Where the channels this put did not change are held: wherever the parent's were. */
+  private async carriedRefs(index: ThreadIndex, ns: string, parentId: string | null, channels: string[]): Promise<Record<string, number>> {
+    const refs: Record<string, number> = {};
+    const parent = parentId === null ? undefined : index.checkpoint(ns, parentId);
+    if (!parent || !channels.length) return refs;
+    const record = (await this.eventsAt(index, [parent.seq])).get(parent.seq)?.data as unknown as CheckpointRecord | undefined;
+    if (!record) return refs;
+    for (const channel of channels) {
+      if (record.values && Object.hasOwn(record.values, channel)) refs[channel] = parent.seq;
+      else if (record.refs && Object.hasOwn(record.refs, channel)) refs[channel] = record.refs[channel]!;
+    }
+    return refs;
+  }
+
+  private async createThread(threadId: string): Promise<ThreadIndex> {
+    let session: Session | undefined;
+    try {
+      session = await this.timeline.create({
+        agent_id: this.agentId,
+        name: threadSessionName(threadId),
+        kind: "agent",
+        type: THREAD_SESSION_TYPE,
+        task: `LangGraph thread ${threadId}`.slice(0, 1000),
+        metadata: { langgraph: { thread_id: threadId } },
+      });
+    } catch (err) {
+      // Another saver created it first: use that one.
+      if (!isSessiondError(err, "conflict")) throw err;
+      session = await this.timeline.find(this.threadRef(threadId));
+      if (!session) throw err;
+    }
+    return this.upTo(threadId, session);
+  }
+
+  private isThread(session: Session, threadId: string): boolean {
+    const recorded = threadIdOf(session);
+    return recorded === undefined || recorded === threadId;
+  }
+}
+
+function eventKey(sessionId: string, seq: number): string {
+  return `${sessionId}:${seq}`;
+}
+
+/** The thread id a thread's session was created for. */
+function threadIdOf(session: Session): string | undefined {
+  const langgraph = (session.metadata as Record<string, unknown> | null)?.langgraph as Record<string, unknown> | undefined;
+  return typeof langgraph?.thread_id === "string" ? langgraph.thread_id : undefined;
+}
+
+function namespaceOf(config: RunnableConfig): string | undefined {
+  const ns = config.configurable?.checkpoint_ns as unknown;
+  if (ns === undefined || ns === null) return undefined;
+  if (typeof ns !== "string") throw new Error(`Invalid checkpoint_ns: expected a string, got ${typeof ns}.`);
+  return ns;
+}
+
+function optionalThreadId(config: RunnableConfig): string | undefined {
+  const id = config.configurable?.thread_id as unknown;
+  if (id === undefined || id === null || id === "") return undefined;
+  return requiredThreadIdValue(id, "read checkpoints");
+}
+
+function requiredThreadId(config: RunnableConfig, operation: string): string {
+  const id = config.configurable?.thread_id as unknown;
+  if (id === undefined || id === null || id === "") {
+    throw new Error(`Failed to ${operation}: the config has no "thread_id" in its "configurable". Pass one, e.g. graph.invoke(input, { configurable: { thread_id: "my-thread" } }).`);
+  }
+  return requiredThreadIdValue(id, operation);
+}
+
+function requiredThreadIdValue(id: unknown, operation: string): string {
+  if (typeof id === "number" && Number.isFinite(id)) return String(id);
+  if (typeof id !== "string" || id === "") throw new Error(`Failed to ${operation}: thread_id must be a non-empty string (got ${id === null ? "null" : typeof id}).`);
+  return id;
+}
