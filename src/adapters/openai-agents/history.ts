@@ -28,24 +28,46 @@ export interface StoredItem {
   readonly item: AgentInputItem;
 }
 
+/** A clear's place: a walk through that session from above it needs none of the events below it. */
+export interface ClearMark {
+  readonly sessionId: string;
+  readonly seq: number;
+}
+
+/** How far a walk reads, and what it knows and learns of clears. */
+export interface WalkOptions {
+  /** Start below this event (from the newest when absent). */
+  toSeq?: number;
+  /** Events per read. */
+  pageSize: number;
+  /** A clear known to be on this history, read as a lower bound so that no read fetches the events under it. */
+  lastClear?: ClearMark | undefined;
+  /** Told of the clear the walk stopped at. */
+  onClear?: (mark: ClearMark) => void;
+}
+
 /**
  * The session's live items, newest first, read a page at a time and only as far as the caller
  * iterates: from the newest event (or from `toSeq`) back to the last clear, skipping popped items,
  * jumping back to the checkpoint at a restore and into the parent at a fork. So `getItems(limit)`
- * and `popItem` read about `limit` events, not the session's history, and no read goes past a clear.
+ * and `popItem` read about `limit` events, not the session's history; and with `lastClear` no read
+ * fetches what lies under it.
  */
-export async function* liveItems(timeline: Timeline, sessionId: string, options: { toSeq?: number; pageSize: number }): AsyncGenerator<StoredItem> {
+export async function* liveItems(timeline: Timeline, sessionId: string, options: WalkOptions): AsyncGenerator<StoredItem> {
   const popped = new Set<string>();
   const visited = new Set<string>();
+  let { lastClear } = options;
   let segment: Segment | undefined = { sessionId, toSeq: options.toSeq };
   while (segment) {
     const id: string = segment.sessionId;
     let toSeq = segment.toSeq;
     segment = undefined;
     pages: while (toSeq === undefined || toSeq >= 1) {
+      // The mark bounds a read of its own session that still has the clear in range (a restore may have jumped below it).
+      const afterSeq = lastClear && lastClear.sessionId === id && (toSeq === undefined || toSeq >= lastClear.seq) ? lastClear.seq - 1 : undefined;
       let events: SessionEvent[];
       try {
-        events = await timeline.newest(id, { types: HISTORY_EVENTS, limit: options.pageSize, ...(toSeq !== undefined ? { toSeq } : {}) });
+        events = await timeline.newest(id, { types: HISTORY_EVENTS, limit: options.pageSize, ...(toSeq !== undefined ? { toSeq } : {}), ...(afterSeq !== undefined ? { afterSeq } : {}) });
       } catch (err) {
         // A fork whose parent was deleted keeps its own items; the parent's went with it.
         if (id !== sessionId && isSessiondError(err, "not_found")) return;
@@ -58,6 +80,7 @@ export async function* liveItems(timeline: Timeline, sessionId: string, options:
         } else if (event.type === POPPED_EVENT) {
           if (typeof data.session_id === "string" && typeof data.seq === "number") popped.add(itemKey(data.session_id, data.seq));
         } else if (event.type === CLEARED_EVENT) {
+          options.onClear?.({ sessionId: id, seq: event.seq });
           return;
         } else if (typeof data.seq === "number") {
           const next: Segment = { sessionId: typeof data.forked_from === "string" ? data.forked_from : id, toSeq: data.seq };
@@ -69,17 +92,21 @@ export async function* liveItems(timeline: Timeline, sessionId: string, options:
           break pages;
         }
       }
-      if (events.length < options.pageSize) break;
-      toSeq = events.at(-1)!.seq - 1;
+      if (events.length === options.pageSize) toSeq = events.at(-1)!.seq - 1;
+      else if (afterSeq !== undefined) {
+        // Down to the mark and no clear there (a context edited by hand?): read on below it, unbounded.
+        toSeq = afterSeq;
+        lastClear = undefined;
+      } else break;
     }
   }
 }
 
 /** The newest `limit` live items (all when undefined), oldest first. */
-export async function readItems(timeline: Timeline, sessionId: string, limit: number | undefined): Promise<StoredItem[]> {
+export async function readItems(timeline: Timeline, sessionId: string, limit: number | undefined, clears: Pick<WalkOptions, "lastClear" | "onClear"> = {}): Promise<StoredItem[]> {
   if (limit !== undefined && limit <= 0) return [];
   const found: StoredItem[] = [];
-  for await (const stored of liveItems(timeline, sessionId, { pageSize: pageFor(limit) })) {
+  for await (const stored of liveItems(timeline, sessionId, { ...clears, pageSize: pageFor(limit) })) {
     found.push(stored);
     if (found.length === limit) break;
   }
@@ -92,7 +119,7 @@ export async function readItems(timeline: Timeline, sessionId: string, limit: nu
  */
 export async function isLive(timeline: Timeline, sessionId: string, target: StoredItem, toSeq: number): Promise<boolean> {
   let seenItsSession = false;
-  for await (const stored of liveItems(timeline, sessionId, { toSeq, pageSize: pageFor(8) })) {
+  for await (const stored of liveItems(timeline, sessionId, { toSeq, pageSize: pageFor(1) })) {
     if (stored.sessionId === target.sessionId && stored.seq === target.seq) return true;
     // Past it: older items of its session, or items of an older session after its own.
     if (stored.sessionId === target.sessionId) {

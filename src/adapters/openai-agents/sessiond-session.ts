@@ -1,7 +1,7 @@
 import type { AgentInputItem, Session } from "@openai/agents-core";
 import { isSessiondError } from "../../core/errors.js";
 import type { CreateSessionInput } from "../../core/session.js";
-import { CLEARED_EVENT, ITEM_EVENT, POPPED_EVENT, isLive, readItems } from "./history.js";
+import { CLEARED_EVENT, type ClearMark, ITEM_EVENT, POPPED_EVENT, isLive, readItems } from "./history.js";
 import { encodeItem } from "./item-codec.js";
 import { agentsCore } from "./peer.js";
 import { type SessiondBackend, type Timeline, timelineOf } from "./timeline.js";
@@ -47,6 +47,8 @@ export class SessiondSession implements Session {
   readonly #ref: string | undefined;
   readonly #create: CreateSessionInput;
   #id: Promise<string> | undefined;
+  /** The newest clear known (from the context, or met by a read): reads stop there without fetching what lies under it. */
+  #lastClear: ClearMark | undefined;
   /** This object's operations, one at a time: a batch of items lands together and pops do not race each other here. */
   #tail: Promise<unknown> = Promise.resolve();
 
@@ -75,7 +77,7 @@ export class SessiondSession implements Session {
   /** The newest `limit` items (all when undefined), oldest first. */
   async getItems(limit?: number): Promise<AgentInputItem[]> {
     if (limit !== undefined && !Number.isInteger(limit)) throw new agentsCore.UserError(`getItems: limit must be an integer, not ${String(limit)}`);
-    return this.#exclusive(async (id) => (await readItems(this.#timeline, id, limit)).map((s) => s.item));
+    return this.#exclusive(async (id) => (await readItems(this.#timeline, id, limit, this.#clears())).map((s) => s.item));
   }
 
   /**
@@ -110,7 +112,7 @@ export class SessiondSession implements Session {
   popItem(): Promise<AgentInputItem | undefined> {
     return this.#exclusive(async (id) => {
       for (;;) {
-        const [newest] = await readItems(this.#timeline, id, 1);
+        const [newest] = await readItems(this.#timeline, id, 1, this.#clears());
         if (!newest) return undefined;
         const marker = await this.#timeline.append(id, POPPED_EVENT, { session_id: newest.sessionId, seq: newest.seq });
         // Another process may have popped the same item between the read and the append: the first
@@ -120,17 +122,29 @@ export class SessiondSession implements Session {
     });
   }
 
-  /** Drops every item (one `agent.items_cleared` event); the session, its id and its timeline stay. */
+  /**
+   * Drops every item (one `agent.items_cleared` event); the session, its id and its timeline stay.
+   * The clear's place is also kept in the context (`openai_agents.last_clear`), so that a process
+   * opening the session later reads nothing under it either.
+   */
   clearSession(): Promise<void> {
     return this.#exclusive(async (id) => {
-      await this.#timeline.append(id, CLEARED_EVENT, {});
+      const { seq } = await this.#timeline.append(id, CLEARED_EVENT, {});
+      this.#lastClear = { sessionId: id, seq };
+      await this.#timeline.mergeContext(id, { [CONTEXT_KEY]: { last_clear: { session_id: id, seq } } });
     });
+  }
+
+  #clears() {
+    return { lastClear: this.#lastClear, onClear: (mark: ClearMark) => (this.#lastClear = mark) };
   }
 
   async #resolve(): Promise<string> {
     if (this.#ref === undefined) return (await this.#timeline.create(this.#create)).id;
     try {
-      return (await this.#timeline.session(this.#ref)).id;
+      const session = await this.#timeline.session(this.#ref);
+      this.#lastClear = clearMarkIn(session.context);
+      return session.id;
     } catch (err) {
       if (!isSessiondError(err, "not_found")) throw err;
       const missing = new agentsCore.UserError(`sessiond has no session ${JSON.stringify(this.#ref)} (or this client may not see it): name an existing one, or leave \`session\` out to create one`);
@@ -152,6 +166,15 @@ export class SessiondSession implements Session {
       throw new AggregateError([refusal, err], `addItems: sessiond refused an item, and popping the ${written.length} written before it failed too`);
     }
   }
+}
+
+/** The context key this adapter keeps its own state under. */
+const CONTEXT_KEY = "openai_agents";
+
+/** The clear the context names (a fork's and a restored session's context name one of their history), when well formed. */
+function clearMarkIn(context: Record<string, unknown>): ClearMark | undefined {
+  const mark = (context[CONTEXT_KEY] as { last_clear?: { session_id?: unknown; seq?: unknown } } | undefined)?.last_clear;
+  return typeof mark?.session_id === "string" && Number.isSafeInteger(mark.seq) && (mark.seq as number) > 0 ? { sessionId: mark.session_id, seq: mark.seq as number } : undefined;
 }
 
 function describeIssue(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {

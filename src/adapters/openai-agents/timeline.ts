@@ -15,8 +15,10 @@ export interface Timeline {
   create(input: CreateSessionInput): Promise<Session>;
   /** Appends one event; resolves once it is durable. */
   append(sessionId: string, type: string, data: JsonObject): Promise<SessionEvent>;
-  /** The session's events of `types`, newest first, from `toSeq` down (from the newest when absent), at most `limit`. */
-  newest(sessionId: string, query: { types: readonly string[]; toSeq?: number; limit: number }): Promise<SessionEvent[]>;
+  /** Merges `patch` into the session's context (RFC 7396). */
+  mergeContext(sessionId: string, patch: JsonObject): Promise<unknown>;
+  /** The session's events of `types`, newest first, from `toSeq` down (from the newest when absent) to above `afterSeq`, at most `limit`. */
+  newest(sessionId: string, query: { types: readonly string[]; toSeq?: number; afterSeq?: number; limit: number }): Promise<SessionEvent[]>;
 }
 
 /** Where the sessions are: the embedded engine (`sessionManager()` from `sessiond`, or one you built), a client of a server (`createClient()` from `sessiond/client`), or a Timeline of your own. */
@@ -35,7 +37,8 @@ function engineTimeline(manager: SessionManager): Timeline {
     session: (ref) => manager.get(ref),
     create: (input) => manager.create(input),
     append: (id, type, data) => manager.appendEvent(id, type, data),
-    newest: (id, { types, toSeq, limit }) => manager.listEvents(id, { types: [...types], descending: true, limit, ...(toSeq !== undefined ? { to_seq: toSeq } : {}) }),
+    mergeContext: (id, patch) => manager.updateContext(id, patch, { merge: true }),
+    newest: (id, { types, toSeq, afterSeq, limit }) => manager.listEvents(id, { types: [...types], descending: true, limit, ...range(toSeq, afterSeq) }),
   };
 }
 
@@ -45,14 +48,18 @@ function clientTimeline(client: SessiondClient): Timeline {
     session: (ref) => sessions.getSession(ref),
     create: (input) => sessions.createSession(input),
     append: (id, type, data) => sessions.appendEvent(id, type, data),
-    newest: async (id, { types, toSeq, limit }) =>
-      (await sessions.listEvents(id, { types: [...types], order: "desc", limit, ...(toSeq !== undefined ? { to_seq: toSeq } : {}) })).items,
+    mergeContext: (id, patch) => sessions.updateSession(id, { context_patch: patch }),
+    newest: async (id, { types, toSeq, afterSeq, limit }) => (await sessions.listEvents(id, { types: [...types], order: "desc", limit, ...range(toSeq, afterSeq) })).items,
   };
+}
+
+function range(toSeq: number | undefined, afterSeq: number | undefined): { to_seq?: number; after_seq?: number } {
+  return { ...(toSeq !== undefined ? { to_seq: toSeq } : {}), ...(afterSeq !== undefined ? { after_seq: afterSeq } : {}) };
 }
 
 function isTimeline(backend: object): backend is Timeline {
   const t = backend as Partial<Timeline>;
-  return typeof t.session === "function" && typeof t.append === "function" && typeof t.newest === "function" && typeof t.create === "function";
+  return typeof t.session === "function" && typeof t.append === "function" && typeof t.newest === "function" && typeof t.create === "function" && typeof t.mergeContext === "function";
 }
 
 function isClient(backend: object): backend is SessiondClient {
