@@ -9,7 +9,7 @@ import type { ProcessExit, StartSpec } from "../driver.js";
 import type { DriverLog } from "../log.js";
 import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
 import { type Launch, chownForSession, findProgram, hostPidOf, innermostPid, prepareLaunch, programExit } from "../sandbox/index.js";
-import type { SessionProcess, ShellTransport } from "./transport.js";
+import type { RcBuilder, SessionProcess, ShellTransport } from "./transport.js";
 
 // node-pty is CommonJS with a native addon; load it on first use only.
 const require = createRequire(import.meta.url);
@@ -24,8 +24,6 @@ const PIPE_CHUNK = 65_536;
 /** Command lines listed by processes() are cut here. */
 const COMMAND_CHARS = 512;
 
-/** The setup a transport gives the shell: where its stderr pipe is. */
-export type RcBuilder = (stderrPipe: string) => string;
 
 /**
  * The `local` target: bash on a node-pty PTY, stderr on a FIFO in the session's runtime dir read
@@ -86,7 +84,7 @@ export class LocalTransport implements ShellTransport {
     const fd = openSync(pipePath, constants.O_RDWR | constants.O_NONBLOCK);
     const rcPath = join(spec.runtimeDir, "rc");
     // Readable by a sandboxed shell's uid; it holds nothing but the setup.
-    writeFileSync(rcPath, rc(pipePath), { mode: 0o644 });
+    writeFileSync(rcPath, rc({ path: pipePath, drained: true }), { mode: 0o644 });
     const launch = await prepareLaunch(spec, {
       command: shellPath,
       args: ["--norc", "--noprofile", "--noediting", "-i"],

@@ -4,9 +4,9 @@
  *
  * - `go;<nonce>` on the stderr pipe, written by the exec line just before the command runs (so
  *   an interrupt is only sent once bash has read the line; before, Ctrl-C would discard it);
- * - `<nonce>;<status>;<cwd>` on the terminal, and `<nonce>` on the stderr pipe, printed by
- *   PROMPT_COMMAND when the command is over. `<cwd>` is empty when unchanged, else
- *   `<byte length>:<path>`, so any byte may appear in a path.
+ * - `<nonce>;<status>;<cwd>` on the terminal, printed by PROMPT_COMMAND when the command is over
+ *   (and `<nonce>` on the stderr pipe too where that pipe is not read at once, over ssh).
+ *   `<cwd>` is empty when unchanged, else `<byte length>:<path>`, so any byte may appear in a path.
  *
  * The nonce is random per exec (96 bits), so output that merely looks like a marker (a command
  * printing one, a log of an earlier session) cannot end an exec early.

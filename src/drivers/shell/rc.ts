@@ -1,9 +1,10 @@
 import { ansiC } from "./quote.js";
+import type { StderrPipe } from "./transport.js";
 
 /** What the generated setup needs to know. */
 export interface RcOptions {
   /** The stderr pipe (a FIFO sessiond reads). */
-  readonly stderrPipe: string;
+  readonly stderrPipe: StderrPipe;
   /** The nonce of the ready marker the setup prints last. */
   readonly readyNonce: string;
   /** `ulimit -u`; 0 for none. */
@@ -17,8 +18,10 @@ export interface RcOptions {
  *
  * - turns off echo and output newline translation, so the terminal returns the command's bytes
  *   exactly and never our input;
- * - empties the prompts, and sets PROMPT_COMMAND to print the end-of-exec markers (see
- *   markers.ts), protected as readonly so a command cannot switch completion detection off;
+ * - empties the prompts, and sets PROMPT_COMMAND to print the end-of-exec marker (see
+ *   markers.ts) — one write, on the terminal; a second on the stderr pipe only where that pipe
+ *   is not drained when the first arrives (ssh) — protected as readonly so a command cannot
+ *   switch completion detection off;
  * - opens the stderr pipe on a descriptor of its own, turns on alias expansion, turns off history
  *   and mail checks, and applies `ulimit -u`.
  *
@@ -36,7 +39,7 @@ export function shellRc(options: RcOptions): string {
     "unset MAILCHECK MAIL",
     "shopt -s expand_aliases",
     options.maxProcesses > 0 ? `ulimit -u ${options.maxProcesses} 2>/dev/null` : "",
-    `exec {__sd_efd}<>${ansiC(options.stderrPipe)} {__sd_null}</dev/null`,
+    `exec {__sd_efd}<>${ansiC(options.stderrPipe.path)} {__sd_null}</dev/null`,
     "__sd_st=0 __sd_pwd= __sd_n= __sd_c=",
     '__sd_rs() { return "$1"; }',
     "__sd_done() {",
@@ -44,7 +47,7 @@ export function shellRc(options: RcOptions): string {
     "  [[ -n ${__sd_n-} ]] || return 0",
     "  __sd_st=$__sd_s",
     '  if [[ $PWD != "$__sd_pwd" ]]; then __sd_pwd=$PWD; local LC_ALL=C; __sd_p="${#PWD}:$PWD"; fi',
-    "  printf '\\e]6973;%s\\a' \"$__sd_n\" >&\"$__sd_efd\"",
+    options.stderrPipe.drained ? "" : "  printf '\\e]6973;%s\\a' \"$__sd_n\" >&\"$__sd_efd\"",
     "  printf '\\e]6973;%s;%s;%s\\a' \"$__sd_n\" \"$__sd_s\" \"$__sd_p\"",
     "  __sd_n= __sd_c=",
     "}",

@@ -10,7 +10,7 @@ import { MarkerScanner, goMarker, parsePayload, stderrMarker, stdoutMarkerPrefix
 import { ansiCPieces } from "./quote.js";
 import { execLines, shellRc } from "./rc.js";
 import { ShellTerminalTap } from "./terminal-tap.js";
-import type { SessionProcess, ShellTransport } from "./transport.js";
+import type { RcBuilder, SessionProcess, ShellTransport } from "./transport.js";
 
 const EMPTY = Buffer.alloc(0);
 /** A FIFO's capacity on Linux, and what one read takes from it. */
@@ -39,7 +39,8 @@ interface Running {
   readonly nonce: string;
   readonly capture: OutputCapture;
   readonly stdoutScanner: MarkerScanner;
-  readonly stderrScanner: MarkerScanner;
+  /** Finds the end marker in a stderr pipe that is not drained when the terminal's arrives (ssh); none for a local one. */
+  readonly stderrScanner: MarkerScanner | undefined;
   readonly prefixLength: number;
   readonly resolve: (outcome: ExecOutcome) => void;
   /** Finds the go marker, which the exec line writes on the stderr pipe just before the command runs. */
@@ -63,19 +64,21 @@ interface Running {
 }
 
 /** Opens the transport a shell runs over, with the rc its stderr pipe's path gives. */
-export type OpenTransport = (rc: (stderrPipe: string) => string) => Promise<ShellTransport>;
+export type OpenTransport = (rc: RcBuilder) => Promise<ShellTransport>;
 
 /**
  * One bash on a terminal (see docs/exec-sessions.md), over a {@link ShellTransport}: node-pty
  * locally, an ssh channel remotely. Commands go in as `$'…'`-quoted lines and run with `eval` in
  * the shell itself, so cwd, variables, functions and aliases persist; stdout is the terminal,
- * stderr a FIFO of its own; completion is the nonce marker PROMPT_COMMAND prints on both, with
- * the exit status and any new cwd in it.
+ * stderr a FIFO of its own; completion is the nonce marker PROMPT_COMMAND prints on the
+ * terminal, with the exit status and any new cwd in it: one write per command.
  *
  * The terminal is read as it comes. A local stderr FIFO is read synchronously, without a wakeup
- * of its own: when the end marker arrives on the terminal (bash wrote the stderr marker before
- * it, so it is in the pipe by then), every few milliseconds while an exec runs, and slowly
- * between execs so that background jobs never block on a full pipe. A remote one is pushed.
+ * of its own: when the end marker arrives on the terminal (the command's writes to the pipe were
+ * over before bash printed it, so they are all in the pipe by then), every few milliseconds
+ * while an exec runs, and slowly between execs so that background jobs never block on a full
+ * pipe. A remote one is pushed on a channel of its own, which can lag behind the terminal: there
+ * PROMPT_COMMAND marks the end in the pipe too, and the exec ends when both markers are read.
  */
 export class ShellProcess implements LiveProcess {
   private currentState: ProcessState = "starting";
@@ -350,7 +353,7 @@ export class ShellProcess implements LiveProcess {
         nonce,
         capture: new OutputCapture(options.budget, options.onChunk),
         stdoutScanner: new MarkerScanner(prefix),
-        stderrScanner: new MarkerScanner(stderrMarker(nonce)),
+        stderrScanner: this.transport.stderrNeedsPolling ? undefined : new MarkerScanner(stderrMarker(nonce)),
         prefixLength: prefix.length,
         resolve,
         goScanner: new MarkerScanner(go),
@@ -416,8 +419,10 @@ export class ShellProcess implements LiveProcess {
       run.exitCode = payload.status;
       if (payload.cwd !== undefined) this.workingDir = payload.cwd;
       run.stdoutDone = true;
-      // bash wrote the stderr marker before this one: it is in the pipe now.
+      // Whatever the command wrote to the pipe is in it now (and, where the pipe has an end
+      // marker of its own, bash wrote that before this one).
       if (!run.stderrDone) this.transport.drainStderr();
+      if (!run.stderrScanner) run.stderrDone = true;
       this.settleWhenDone(run);
     }
   }
@@ -438,6 +443,10 @@ export class ShellProcess implements LiveProcess {
       if (run.interruptPending) this.send("\x03");
     }
     if (!run.internal) this.tap.stderrOutput(rest);
+    if (!run.stderrScanner) {
+      run.capture.push("stderr", rest);
+      return;
+    }
     const found = run.stderrScanner.feed(rest);
     run.capture.push("stderr", found.before);
     if (!found.match) return;
@@ -449,7 +458,7 @@ export class ShellProcess implements LiveProcess {
     if (run.phase === "done") return;
     if (run.stdoutDone && run.stderrDone) return this.settle(run, false);
     if (run.stdoutDone) {
-      // The stderr marker comes first in practice; if the command closed our descriptor it never does.
+      // A remote pipe's marker comes soon after; if the command closed our descriptor it never does.
       run.timers.push(setTimeout(() => this.settle(run, false), this.spec.limits.interruptGraceMs));
     }
   }
@@ -461,7 +470,7 @@ export class ShellProcess implements LiveProcess {
     if (run.poll) clearTimeout(run.poll);
     if (processExited) {
       run.capture.push("stdout", run.stdoutScanner.flush());
-      run.capture.push("stderr", run.stderrScanner.flush());
+      if (run.stderrScanner) run.capture.push("stderr", run.stderrScanner.flush());
     }
     if (this.running === run) this.running = undefined;
     if (this.currentState === "running") this.transition("ready");

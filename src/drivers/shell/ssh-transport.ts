@@ -6,7 +6,7 @@ import type { ProcessExit, SessionProcess } from "../driver.js";
 import type { DriverLog } from "../log.js";
 import { spawnFailed } from "./local-transport.js";
 import { ansiC } from "./quote.js";
-import type { ShellTransport } from "./transport.js";
+import type { RcBuilder, ShellTransport } from "./transport.js";
 
 /** Where and as whom to connect; the key is in memory only (never logged, never stored in a session). */
 /** `SshTarget.hostKeySha256` that accepts any host key (an explicit opt-out of host key checking). */
@@ -79,7 +79,7 @@ export class SshTransport implements ShellTransport {
    * and starts bash on a PTY there.
    * @throws spawn_failed naming what failed (never the key)
    */
-  static async start(target: SshTarget, spec: SshShellSpec, rc: (stderrPipe: string) => string, log: DriverLog): Promise<SshTransport> {
+  static async start(target: SshTarget, spec: SshShellSpec, rc: RcBuilder, log: DriverLog): Promise<SshTransport> {
     const client = new Client();
     const dir = `${target.runtimeDir.replace(/\/+$/, "")}/sessiond.${randomBytes(9).toString("hex")}`;
     let cleanup: RemoteControl | undefined;
@@ -88,7 +88,7 @@ export class SshTransport implements ShellTransport {
       const exports = Object.entries(spec.env)
         .filter(([name]) => !HOST_ONLY_ENV.has(name))
         .map(([name, value]) => `export ${name}=${ansiC(value)}`);
-      const rcText = [...exports, rc(`${dir}/stderr`), ""].join("\n");
+      const rcText = [...exports, rc({ path: `${dir}/stderr`, drained: false }), ""].join("\n");
       const rcPath = sq(`${dir}/rc`);
       // Three channels at once (a remote login may source slow rc files for each): one prepares
       // the runtime dir — mkdir fails when the name exists, so nobody can have prepared it for

@@ -2,6 +2,22 @@ import type { ProcessExit, SessionProcess } from "../driver.js";
 
 export type { SessionProcess };
 
+/** Where the shell writes the exec's stderr, as the rc that sets it up needs to know. */
+export interface StderrPipe {
+  /** The FIFO's path on the shell's host. */
+  readonly path: string;
+  /**
+   * sessiond reads it synchronously when the exec's end marker arrives on the terminal (a local
+   * FIFO): everything the command wrote is in it by then, so the terminal marker alone ends the
+   * exec. False when its bytes arrive on their own channel (ssh), which then needs an end marker
+   * of its own.
+   */
+  readonly drained: boolean;
+}
+
+/** Builds the shell's setup (see rc.ts) for a transport's stderr pipe. */
+export type RcBuilder = (stderrPipe: StderrPipe) => string;
+
 /**
  * What a shell session runs over: a terminal with a bash in it, and a way to read the exec's
  * stderr pipe. The shell logic (markers, exit codes, cwd, interrupt, the tap) lives once in
