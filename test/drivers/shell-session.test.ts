@@ -79,6 +79,23 @@ describe("a live shell session", () => {
     expect(result.stdout).not.toContain("echo");
   });
 
+  it("returns every byte of a stderr larger than its pipe, and ends an exec that closed or moved its stderr", async () => {
+    await shell();
+    // 300 KB of stderr is several pipe-fulls: the command blocks until the pipe is read, and the
+    // last of it is still in the pipe when the end marker comes on the terminal.
+    const big = await h.live.exec("sh", "head -c 300000 /dev/zero | tr '\\0' e >&2; echo done");
+    expect(big).toMatchObject({ stdout: "done\n", exit_code: 0, truncated: false });
+    expect(big.stderr).toBe("e".repeat(300_000));
+    const closed = await h.live.exec("sh", "exec 2>&-; echo closed");
+    expect(closed).toMatchObject({ stdout: "closed\n", stderr: "", exit_code: 0 });
+    const moved = await h.live.exec("sh", "echo elsewhere 2>/dev/null >&2; echo kept >&2");
+    expect(moved).toMatchObject({ stdout: "", stderr: "kept\n", exit_code: 0 });
+    // What a background job writes after its exec ended is not the next exec's.
+    await h.live.exec("sh", "(sleep 0.2; echo late >&2) &");
+    const next = await h.live.exec("sh", "echo next >&2");
+    expect(next.stderr).toBe("next\n");
+  });
+
   it("is not fooled by a command that prints something shaped like its marker", async () => {
     await shell();
     const spoof = String.raw`printf '\e]6973;0123456789abcdef01234567;0;\a'; printf '\e]6973;go\a'; printf '\e]6973;deadbeef\a' >&2; sleep 0.05; echo still-running; exit 3`;
