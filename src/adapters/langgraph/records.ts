@@ -19,12 +19,12 @@ export type StoredValue = { type: string; text: string } | { type: string; base6
 
 /** The data of a `langgraph.checkpoint` event. Small readable fields first: `sessiond trace` shows the start of it. */
 export interface CheckpointRecord {
-  checkpoint_ns: string;
-  checkpoint_id: string;
-  parent_checkpoint_id: string | null;
   /** Copied from the metadata for people reading the timeline; the metadata itself is authoritative. */
   step: number | null;
   source: string | null;
+  checkpoint_ns: string;
+  checkpoint_id: string;
+  parent_checkpoint_id: string | null;
   /** The checkpoint without its channel_values, which are rebuilt from `values` and `refs`. */
   checkpoint: StoredValue;
   metadata: StoredValue;
@@ -41,12 +41,13 @@ export interface WriteRecord {
   value: StoredValue;
 }
 
-/** The data of a `langgraph.writes` event. */
+/** The data of a `langgraph.writes` event. Readable fields first, as for checkpoints. */
 export interface WritesRecord {
+  /** First, for people reading the timeline: it names the node (`~__pregel_pull, agent`). */
+  task_path: string;
   checkpoint_ns: string;
   checkpoint_id: string;
   task_id: string;
-  task_path: string;
   writes: WriteRecord[];
 }
 

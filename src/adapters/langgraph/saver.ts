@@ -145,11 +145,11 @@ export class SessiondSaver extends BaseCheckpointSaver {
     changed.forEach((channel, i) => (values[channel] = storeValue(storedValues[i]!)));
     const carried = Object.keys(channelValues).filter((channel) => !Object.hasOwn(values, channel));
     const record = (refs: Record<string, number>): CheckpointRecord => ({
+      step: typeof metadata?.step === "number" ? metadata.step : null,
+      source: typeof metadata?.source === "string" ? metadata.source : null,
       checkpoint_ns: ns,
       checkpoint_id: checkpoint.id,
       parent_checkpoint_id: parentId,
-      step: typeof metadata?.step === "number" ? metadata.step : null,
-      source: typeof metadata?.source === "string" ? metadata.source : null,
       checkpoint: storeValue(storedCheckpoint),
       metadata: storeValue(storedMetadata),
       values,
@@ -172,10 +172,10 @@ export class SessiondSaver extends BaseCheckpointSaver {
     if (!writes.length) return;
     const stored = await Promise.all(writes.map(([, value]) => this.serde.dumpsTyped(value)));
     const record: WritesRecord = {
+      task_path: taskPath ?? "",
       checkpoint_ns: namespaceOf(config) ?? "",
       checkpoint_id: checkpointId,
       task_id: taskId,
-      task_path: taskPath ?? "",
       writes: writes.map(([channel], i) => {
         if (typeof channel !== "string") throw new Error(`Failed to put writes: write ${i} has no channel name.`);
         return { channel, idx: WRITES_IDX_MAP[channel] ?? i, value: storeValue(stored[i]!) };
