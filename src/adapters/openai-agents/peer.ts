@@ -16,7 +16,8 @@ export async function loadPeer<T>(specifier: string, load: (specifier: string) =
       missing === specifier
         ? `sessiond/openai-agents needs the package ${specifier}, which is not installed: npm install ${specifier}`
         : `sessiond/openai-agents needs the package ${specifier}, which cannot load without ${missing}: npm install ${missing}`;
-    throw new Error(message, { cause: err });
+    // No `cause`: Node would print the module-not-found and its stack under this one, which says it all.
+    throw new Error(message);
   }
 }
 
