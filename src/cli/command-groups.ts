@@ -5,6 +5,7 @@ import { registerConfig } from "./commands/config.js";
 import { registerContextCommands } from "./commands/context.js";
 import { registerEventCommands } from "./commands/events.js";
 import { registerLifecycleCommands } from "./commands/lifecycle.js";
+import { registerMcpCommand } from "./commands/mcp.js";
 import { registerMoveCommands } from "./commands/move.js";
 import { registerReplCommand } from "./commands/repl.js";
 import { registerServe } from "./commands/serve.js";
@@ -30,6 +31,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { names: ["repl"], register: registerReplCommand },
   { names: ["attach"], register: registerAttachCommand },
   { names: ["import", "export"], register: registerMoveCommands },
+  { names: ["mcp"], register: registerMcpCommand },
 ];
 
 /**

@@ -39,6 +39,7 @@ export const ERROR_CODES = {
     message: 'live sessions run in a sandbox, which cannot start on this server: it lacks {missing}. Install what is missing, or set config sandbox: "none" to run sessions as the server\'s user',
   },
   target_unavailable: { status: 501, message: 'live sessions cannot run on server "{server}": {reason}' },
+  dependency_missing: { status: 501, message: "{feature} needs the package {package}, which is not installed: npm install {package}" },
   closed: { status: 503, message: "the session manager is closed" },
   data_dir_unusable: { status: 500, message: "cannot use the data dir {home}: {reason}" },
   owner_unreachable: { status: 503, message: "{owner}, which owns the data dir {home}, {reason}" },

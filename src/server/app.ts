@@ -25,6 +25,7 @@ import { execActionRoutes, seedSessionRoutes } from "./routes/exec-sessions.js";
 import { healthRoutes } from "./routes/health.js";
 import { importRoutes } from "./routes/import.js";
 import { metricsRoutes } from "./routes/metrics.js";
+import { mcpRoutes } from "./routes/mcp.js";
 import { sessionActionRoutes } from "./routes/session-actions.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { statsRoutes } from "./routes/stats.js";
@@ -223,6 +224,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(checkpointRoutes, { prefix: "/sessions/:id/checkpoints", ctx });
   await app.register(artifactRoutes, { prefix: "/sessions/:id/artifacts", ctx });
   await app.register(importRoutes, { prefix: "/import", ctx });
+  await app.register(mcpRoutes, { prefix: "/mcp", adminToken: adminToken.token });
   if (options.store) await app.register(webhookRoutes, { prefix: "/webhooks", ctx, store: options.store });
   // Streams and feeds (docs/streams.md): exec output is persisted from here on, so resumes survive restarts.
   const streams = options.store

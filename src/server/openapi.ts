@@ -62,6 +62,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string, con
         { name: "streams", description: "live events and output over SSE or WebSocket (docs/streams.md)" },
         { name: "webhooks", description: "webhook registrations and their deliveries (seed 004); admin only" },
         { name: "import", description: "sessions brought in from files (seed 000/004 layouts)" },
+        { name: "mcp", description: "sessiond as an MCP server: tools and resources over your sessions (docs/adapters.md#mcp)" },
         { name: "operations", description: "health, metrics, this document" },
       ],
     },

@@ -67,6 +67,8 @@ const COVERED: Record<string, string> = {
   "POST /import/sessions": "client.sessions.importSession()",
   // A raw terminal over WebSocket: the CLI's `attach` speaks it; no iterator fits bytes both ways.
   "GET /sessions/{id}/attach": "(WebSocket only; see docs/streams.md)",
+  // JSON-RPC for MCP clients: the MCP SDK's own client speaks it (docs/adapters.md#mcp).
+  "POST /mcp/": "(MCP only; test/mcp/)",
 };
 
 let server: TestServer;

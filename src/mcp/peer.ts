@@ -1,0 +1,47 @@
+import { SessiondError } from "../core/errors.js";
+
+/** The MCP SDK: an optional peer dependency of sessiond, needed by `sessiond mcp` and `/mcp` only. */
+export const MCP_SDK = "@modelcontextprotocol/sdk";
+
+/** The parts of the MCP SDK the server uses, loaded together. */
+export interface McpSdk {
+  readonly server: typeof import("@modelcontextprotocol/sdk/server/index.js");
+  readonly types: typeof import("@modelcontextprotocol/sdk/types.js");
+}
+
+let loading: Promise<McpSdk> | undefined;
+
+/**
+ * Loads the MCP SDK on first use (a dynamic import: nothing else of sessiond pays for it).
+ * @throws dependency_missing (501) naming the package to install, when it is not installed
+ */
+export function loadMcpSdk(): Promise<McpSdk> {
+  loading ??= Promise.all([importMcp("@modelcontextprotocol/sdk/server/index.js"), importMcp("@modelcontextprotocol/sdk/types.js")]).then(
+    ([server, types]) => ({ server, types }) as McpSdk,
+  );
+  // A failed load is tried again next time: the package may be installed meanwhile.
+  loading.catch(() => (loading = undefined));
+  return loading;
+}
+
+/**
+ * Imports a module of the MCP SDK. @throws dependency_missing naming the package Node cannot find
+ * (the SDK, or a package it needs); any other failure as it is
+ */
+export async function importMcp<T = unknown>(specifier: string, feature = "the MCP server (sessiond mcp, /mcp)"): Promise<T> {
+  try {
+    return (await import(specifier)) as T;
+  } catch (err) {
+    const missing = missingPackage(err);
+    if (missing === undefined) throw err;
+    // The package Node could not find: the SDK itself, or one it needs (its peer zod).
+    throw new SessiondError("dependency_missing", { feature, package: missing }, { cause: err });
+  }
+}
+
+/** The package a module-not-found error names (`Cannot find package 'x' imported from …`), else undefined. */
+function missingPackage(err: unknown): string | undefined {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  if (code !== "ERR_MODULE_NOT_FOUND" || typeof message !== "string") return undefined;
+  return /Cannot find package '([^']+)'/.exec(message)?.[1];
+}

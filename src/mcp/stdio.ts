@@ -1,0 +1,25 @@
+import type { OpenApiDocument } from "./operation-schemas.js";
+import { importMcp, loadMcpSdk } from "./peer.js";
+import type { RouteCaller } from "./route-caller.js";
+import { McpCatalog, createMcpServer } from "./server.js";
+
+type StdioModule = typeof import("@modelcontextprotocol/sdk/server/stdio.js");
+
+/**
+ * Serves MCP on this process's stdin and stdout (`sessiond mcp`) until the client closes stdin:
+ * the tools call the server through `caller`, their schemas are read from `document` (the same
+ * server's /openapi.json). Nothing else may write to stdout meanwhile.
+ * @throws dependency_missing when the MCP SDK is not installed
+ */
+export async function serveStdio(caller: RouteCaller, document: OpenApiDocument): Promise<void> {
+  const [sdk, { StdioServerTransport }] = await Promise.all([loadMcpSdk(), importMcp<StdioModule>("@modelcontextprotocol/sdk/server/stdio.js")]);
+  const server = createMcpServer({ sdk, catalog: new McpCatalog(document), caller });
+  const closed = new Promise<void>((resolve) => {
+    server.onclose = resolve;
+  });
+  const transport = new StdioServerTransport();
+  await server.connect(transport);
+  // The stdio transport does not notice the end of stdin itself: the client leaving ends the server.
+  process.stdin.once("end", () => void server.close());
+  await closed;
+}
