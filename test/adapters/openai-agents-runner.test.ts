@@ -1,11 +1,15 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Agent, Runner, UserError } from "@openai/agents";
 import { afterEach, describe, expect, it } from "vitest";
+import { SessiondSession } from "../../src/adapters/openai-agents/index.js";
+import { RecordingModel } from "./openai-agents/recording-model.js";
 import { CLI_FROM_SOURCES, perTestChildren, runNode } from "../helpers/run-node.js";
 import { serve } from "../sdk/support/served.js";
 import { listenOnLoopback } from "../sdk/support/connect.js";
 import { type TestServer, startServer } from "../server/harness.js";
+import { connectClient } from "../sdk/support/connect.js";
 
 const TURN = new URL("./openai-agents/turn.ts", import.meta.url).pathname;
 
@@ -68,6 +72,22 @@ describe("SessiondSession under the SDK's Runner, across processes", () => {
       expect(items[3]).toContain("seen 3 items; last: what is my name?");
     } finally {
       await served.stop();
+    }
+  });
+
+  it("a run on a session that does not exist rejects with the SDK's UserError before the model is called", async () => {
+    server = await startServer();
+    const client = await connectClient(server);
+    try {
+      const model = new RecordingModel();
+      const session = new SessiondSession({ sessiond: client, session: "chat/nobody" });
+      const run = new Runner({ tracingDisabled: true }).run(new Agent({ name: "echo", model }), "hello", { session });
+      await expect(run).rejects.toBeInstanceOf(UserError);
+      await expect(run).rejects.toThrow('sessiond has no session "chat/nobody"');
+      expect(model.inputs).toEqual([]);
+      expect((await server.manager.list()).items).toEqual([]);
+    } finally {
+      await client.close();
     }
   });
 });
