@@ -22,7 +22,6 @@ const State = Annotation.Root({
   log: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
   count: Annotation<number>({ reducer: (_, b) => b, default: () => 0 }),
 });
-const NODES = ["a", "b", "c", "d", "e"] as const;
 
 function node(name: string) {
   return async (state: typeof State.State) => {
@@ -36,9 +35,13 @@ function node(name: string) {
   };
 }
 
-const builder = new StateGraph(State);
-for (const name of NODES) builder.addNode(name, node(name));
-const graph = builder
+// Chained calls, so the node names are typed into the edges.
+const graph = new StateGraph(State)
+  .addNode("a", node("a"))
+  .addNode("b", node("b"))
+  .addNode("c", node("c"))
+  .addNode("d", node("d"))
+  .addNode("e", node("e"))
   .addEdge(START, "a")
   .addEdge("a", "b")
   .addEdge("b", "c")
