@@ -19,12 +19,14 @@ export function registerMcpCommand(program: Command): void {
     .option("--token <token>", "the bearer token for --url (env SESSIOND_TOKEN; default the admin token of the data dir)")
     .action(
       action(async (o: Opts) => {
+        // The SDK first: without it, say so before starting or reaching any server.
+        const { loadMcpSdk, serveStdio } = await import("../../mcp/index.js");
+        await loadMcpSdk();
         const url = typeof o.url === "string" ? o.url : undefined;
         const token = typeof o.token === "string" ? o.token : process.env.SESSIOND_TOKEN || undefined;
         const { sender, close } = url === undefined ? await localSender(o) : await remoteSender(o, url, token);
         try {
           const document = (await sender.request<OpenApiDocument>({ method: "GET", path: "/openapi.json" })).body;
-          const { serveStdio } = await import("../../mcp/index.js");
           await serveStdio(senderCaller(sender), document);
         } finally {
           await close();
@@ -53,6 +55,13 @@ async function localSender(o: Opts): Promise<Connection> {
 async function remoteSender(o: Opts, baseUrl: string, token: string | undefined): Promise<Connection> {
   const { Transport } = await import("../../sdk/client/transport.js");
   const transport = new Transport({ baseUrl, ...(token !== undefined ? { token } : {}), ...(typeof o.home === "string" ? { home: o.home } : {}) });
+  try {
+    // /openapi.json is public: a route behind the token check tells now whether the token is good.
+    await transport.request({ method: "GET", path: "/sessions/", query: { limit: 1 } });
+  } catch (err) {
+    await transport.close();
+    throw err;
+  }
   return { sender: transport, close: () => transport.close() };
 }
 
