@@ -178,7 +178,7 @@ describe("/mcp over streamable HTTP", () => {
     const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
     const anonymous = await fetch(`${base}/mcp`, { method: "POST", headers, body });
     expect(anonymous.status).toBe(401);
-    expect((await anonymous.json()).error.code).toBe("unauthorized");
+    expect(((await anonymous.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
     const wrong = await fetch(`${base}/mcp`, { method: "POST", headers: { ...headers, authorization: "Bearer not-a-token-of-this-server-at-all" }, body });
     expect(wrong.status).toBe(401);
     await expect(connect(null)).rejects.toThrow(/401|unauthorized/i);
@@ -215,7 +215,7 @@ describe("/mcp over streamable HTTP", () => {
     const headers = { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${server.token}` };
     const res = await fetch(`${base}/mcp`, { method: "POST", headers, body: JSON.stringify({ hello: "world" }) });
     expect(res.status).toBe(400);
-    expect((await res.json()).error.code).toBe(-32700);
+    expect(((await res.json()) as { error: { code: number } }).error.code).toBe(-32700);
     const notAccepting = await fetch(`${base}/mcp`, { method: "POST", headers: { ...headers, accept: "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }) });
     expect(notAccepting.status).toBe(406);
   });

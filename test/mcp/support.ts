@@ -67,5 +67,7 @@ export async function readJson(client: Client, uri: string): Promise<any> {
   expect(contents).toHaveLength(1);
   expect(contents[0]!.uri).toBe(uri);
   expect(contents[0]!.mimeType).toBe("application/json");
-  return JSON.parse(contents[0]!.text as string);
+  const content = contents[0]!;
+  if (!("text" in content)) throw new Error(`${uri} came as bytes`);
+  return JSON.parse(content.text);
 }
