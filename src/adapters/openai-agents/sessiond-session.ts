@@ -53,7 +53,7 @@ export class SessiondSession implements Session {
   #tail: Promise<unknown> = Promise.resolve();
 
   constructor(options: SessiondSessionOptions) {
-    if (options === null || typeof options !== "object") throw new agentsCore.UserError("SessiondSession needs options: { sessiond, session? , create? }");
+    if (options === null || typeof options !== "object") throw new agentsCore.UserError("SessiondSession needs options: { sessiond, session?, create? }");
     if (options.session !== undefined && (typeof options.session !== "string" || options.session === "")) {
       throw new agentsCore.UserError("SessiondSession: `session` must be a session's id, name or agent_id/name");
     }
