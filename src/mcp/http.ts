@@ -1,7 +1,4 @@
-import { importMcp } from "./peer.js";
 import { type McpServerParts, createMcpServer } from "./server.js";
-
-type WebTransportModule = typeof import("@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js");
 
 /**
  * One exchange of MCP's streamable HTTP transport, stateless: a server and a transport for this
@@ -14,7 +11,7 @@ type WebTransportModule = typeof import("@modelcontextprotocol/sdk/server/webSta
  * transport's 4xx with a JSON-RPC error (a body that is no JSON-RPC message, a missing Accept…)
  */
 export async function answerMcpRequest(parts: McpServerParts, request: Request, parsedBody: unknown): Promise<Response> {
-  const { WebStandardStreamableHTTPServerTransport } = await importMcp<WebTransportModule>("@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js");
+  const { WebStandardStreamableHTTPServerTransport } = parts.sdk.streamableHttp;
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   const server = createMcpServer(parts);
   await server.connect(transport);

@@ -44,7 +44,7 @@ export function createMcpServer({ sdk, catalog, caller }: McpServerParts): Serve
   // The low-level Server is marked deprecated in favour of McpServer, whose tools need zod schemas: see above.
   const server = new sdk.server.Server(
     { name: "sessiond", title: "sessiond", version: catalog.version },
-    { capabilities: { tools: {}, resources: {} }, instructions: INSTRUCTIONS },
+    { capabilities: { tools: {}, resources: {} }, instructions: INSTRUCTIONS, jsonSchemaValidator: sdk.validator },
   );
   server.setRequestHandler(types.ListToolsRequestSchema, async () => ({ tools: catalog.tools.definitions }));
   server.setRequestHandler(types.CallToolRequestSchema, async (request) => {
