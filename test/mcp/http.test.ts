@@ -168,6 +168,9 @@ describe("/mcp over streamable HTTP", () => {
       const all = (await call(admin, "sessions_list", { limit: 1000 })).sessions.map((s: { id: string }) => s.id);
       expect(all).toEqual(expect.arrayContaining([mine.id, theirs.id]));
       expect(await readJson(admin, `sessiond://sessions/${theirs.id}/context`)).toEqual({ secret: "b's" });
+      // agent_id/name addresses a session across namespaces: as is in a tool's argument, %2F in a URI.
+      expect((await call(admin, "sessions_show", { id: "agent-b/b-run" })).id).toBe(theirs.id);
+      expect(await readJson(admin, "sessiond://sessions/agent-b%2Fb-run/context")).toEqual({ secret: "b's" });
     } finally {
       await server.json({ method: "POST", url: `/sessions/${theirShell.id}/stop` });
     }
