@@ -237,7 +237,11 @@ describe.each(["embedded", "remote"] as const)("SessiondSaver (%s)", (backend) =
     for (const thread of ["support-42", uuid, `thread-${uuid}`, odd]) {
       expect((await s.getTuple({ configurable: { thread_id: thread } }))?.checkpoint.channel_values).toEqual({ thread });
     }
-    // list() without a thread lists this agent's threads only.
+    // list() without a thread lists this agent's threads only, and a sessiond fork of a thread's
+    // session (which copies its metadata, not its events) is not a thread.
+    const source = (await manager.find("my-agent/support-42"))!;
+    const marker = await manager.createCheckpoint(source.id, { label: "copy" });
+    await manager.fork(source.id, marker.id, { name: "support-42-copy" });
     expect(await all(s.list({}))).toHaveLength(4);
     expect(await all(saver("someone-else").list({}))).toHaveLength(0);
   });

@@ -306,14 +306,17 @@ export class SessiondSaver extends BaseCheckpointSaver {
     checkpoint.channel_versions[TASKS] = versions.length ? maxChannelVersion(...versions) : this.getNextVersion(undefined);
   }
 
-  /** Every thread of this saver's agent_id, newest first. */
+  /**
+   * Every thread of this saver's agent_id, newest first. Only sessions named after their thread:
+   * a copy made by sessiond's own fork keeps the thread id in its metadata, not the thread.
+   */
   private async *allThreads(): AsyncGenerator<string> {
     let cursor: string | undefined;
     do {
       const page = await this.timeline.sessions({ agent_id: this.agentId, type: THREAD_SESSION_TYPE }, { limit: CATCH_UP_PAGE, ...(cursor ? { cursor } : {}) });
       for (const session of page.items) {
         const threadId = threadIdOf(session);
-        if (threadId !== undefined) yield threadId;
+        if (threadId !== undefined && session.name === threadSessionName(threadId)) yield threadId;
       }
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
