@@ -35,7 +35,7 @@ export interface ResourceContents {
   readonly text: string;
 }
 
-/** Why a read failed, as MCP's JSON-RPC error: -32002 (resource not found) or -32602 (invalid params). */
+/** Why a read failed, as MCP's JSON-RPC error: -32002 (resource not found), -32602 (invalid params) or -32603 (any other error of the server). */
 export class ResourceError extends Error {
   override name = "ResourceError";
   constructor(
@@ -52,7 +52,10 @@ export class ResourceError extends Error {
 export const RESOURCE_NOT_FOUND = -32002;
 /** JSON-RPC's invalid params. */
 export const INVALID_PARAMS = -32602;
+/** JSON-RPC's internal error: the server failed otherwise (its error in the data). */
+const INTERNAL_ERROR = -32603;
 
+/** The resources every session has, as `resources/templates/list` answers. */
 export const RESOURCE_TEMPLATES: readonly ResourceTemplate[] = [
   {
     uriTemplate: "sessiond://sessions/{id}/timeline",
@@ -87,7 +90,7 @@ export function resourceUri(session: string, kind: Kind): string {
 export async function listResources(caller: RouteCaller, cursor: string | undefined): Promise<{ resources: ResourceEntry[]; nextCursor?: string }> {
   const answer = await caller.call({ method: "GET", url: `/sessions/${cursor === undefined ? "" : `?cursor=${encodeURIComponent(cursor)}`}` });
   const error = wireError(answer);
-  if (error) throw new ResourceError(error.code === "validation" ? INVALID_PARAMS : -32603, error.message, error);
+  if (error) throw new ResourceError(error.code === "validation" ? INVALID_PARAMS : INTERNAL_ERROR, error.message, error);
   const resources: ResourceEntry[] = [];
   for (const session of answer.body as { id: string; name?: string; kind: string; status: string; last_seq: number }[]) {
     const label = session.name ?? session.id;
@@ -106,7 +109,7 @@ export async function readResource(caller: RouteCaller, uri: string): Promise<Re
   const path = `/sessions/${encodeURIComponent(session)}`;
   const answer = await caller.call({ method: "GET", url: kind === "timeline" ? `${path}/events${search}` : path });
   const error = wireError(answer);
-  if (error) throw new ResourceError(error.code === "not_found" ? RESOURCE_NOT_FOUND : error.code === "validation" ? INVALID_PARAMS : -32603, `${uri}: ${error.message}`, error);
+  if (error) throw new ResourceError(error.code === "not_found" ? RESOURCE_NOT_FOUND : error.code === "validation" ? INVALID_PARAMS : INTERNAL_ERROR, `${uri}: ${error.message}`, error);
   const value = kind === "timeline" ? answer.body : (answer.body as { context: unknown }).context;
   return { uri, mimeType: JSON_TYPE, text: JSON.stringify(value) };
 }

@@ -1,7 +1,7 @@
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { OpenApiDocument } from "./operation-schemas.js";
 import type { McpSdk } from "./peer.js";
-import { INVALID_PARAMS, RESOURCE_TEMPLATES, ResourceError, listResources, readResource } from "./resources.js";
+import { RESOURCE_TEMPLATES, ResourceError, listResources, readResource } from "./resources.js";
 import type { RouteCaller } from "./route-caller.js";
 import { ToolCatalog } from "./tools.js";
 
@@ -15,7 +15,9 @@ export interface McpServerParts {
 
 /** The tools and the server's identity, read from its OpenAPI document. */
 export class McpCatalog {
+  /** The tools, their schemas from the document. */
   readonly tools: ToolCatalog;
+  /** The server's version, as the MCP handshake reports it. */
   readonly version: string;
 
   /** @throws Error when the document lacks a route a tool calls */
@@ -68,6 +70,6 @@ async function rpc<T>(sdk: McpSdk, fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     if (!(err instanceof ResourceError)) throw err;
-    throw new sdk.types.McpError(err.rpcCode ?? INVALID_PARAMS, err.message, err.data);
+    throw new sdk.types.McpError(err.rpcCode, err.message, err.data);
   }
 }

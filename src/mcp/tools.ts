@@ -173,6 +173,7 @@ export class ToolCatalog {
     return [...this.tools.values()].map((t) => t.definition);
   }
 
+  /** Whether a tool of this name exists. */
   has(name: string): boolean {
     return this.tools.has(name);
   }
