@@ -296,6 +296,27 @@ describe("sessiond/client", () => {
     }
   });
 
+  it("fails with a typed timeout error when an answer stops halfway through its body", async () => {
+    // Headers and the first bytes of a JSON body, then nothing: a server that hung mid-answer.
+    const sockets: Socket[] = [];
+    const stalled = createNetServer((socket) => {
+      sockets.push(socket);
+      socket.once("data", () => socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"items": ['));
+    });
+    await new Promise<void>((resolve) => stalled.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = stalled.address() as AddressInfo;
+      const slow = createClient({ baseUrl: `http://127.0.0.1:${port}`, token: "t".repeat(32), timeoutMs: 200, attempts: 1 });
+      clients.push(slow);
+      const err = await slow.sessions.listSessions().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SessiondError);
+      expect((err as SessiondError).message).toMatch(/within 200 ms/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => stalled.close(() => resolve()));
+    }
+  });
+
   it("fails with a typed error when nothing listens", async () => {
     const client = createClient({ socketPath: join(tmpdir(), `sessiond-none-${process.pid}-${Date.now()}.sock`) });
     clients.push(client);

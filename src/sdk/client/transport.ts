@@ -181,16 +181,19 @@ export class Transport implements RequestSender {
 
   private async requestOnce(spec: RequestSpec): Promise<Reply<Buffer>> {
     const timeoutMs = spec.timeoutMs ?? this.target.timeoutMs;
-    const signal = AbortSignal.timeout(timeoutMs);
     let response: Dispatcher.ResponseData;
     let bytes: Buffer;
     try {
-      response = await this.dispatcher.request({ ...this.options(spec), signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      // The deadline is undici's own: on the wait for the answer's head and on every pause in its
+      // body. (An AbortSignal.timeout per request costs a timer and an event target each time,
+      // on the path every exec takes.)
+      response = await this.dispatcher.request({ ...this.options(spec), headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
       bytes = Buffer.from(await response.body.arrayBuffer());
     } catch (err) {
-      const failure = unreachable(this.where, err, signal.aborted ? timeoutMs : undefined);
+      const timedOut = isTimeout(err);
+      const failure = unreachable(this.where, err, timedOut ? timeoutMs : undefined);
       // A read whose connection failed (a node killed mid-answer) is sent again; a timeout is not.
-      if (!signal.aborted && READS.has(spec.method)) readFailedInTransit.add(failure);
+      if (!timedOut && READS.has(spec.method)) readFailedInTransit.add(failure);
       throw failure;
     }
     if (response.statusCode >= 400) {
@@ -282,4 +285,10 @@ export class Transport implements RequestSender {
   private pathOf(spec: Pick<RequestSpec, "path" | "query">): string {
     return requestPath(spec, this.target.kind === "url" ? this.target.basePath : "");
   }
+}
+
+/** undici gave up waiting: for the answer's head, or between pieces of its body. */
+function isTimeout(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT";
 }
