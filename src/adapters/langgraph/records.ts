@@ -2,6 +2,7 @@
  * What a LangGraph thread looks like on a sessiond timeline: the event types the saver appends,
  * the shape of their data, and how a serde's bytes are kept in JSON. Pure: no I/O.
  */
+import { isUtf8 } from "node:buffer";
 import type { JsonObject, SessionEvent } from "../../core/index.js";
 
 /** One `put`: a checkpoint with its metadata and the channel values it changed, in one event (never half written). */
@@ -51,17 +52,12 @@ export interface WritesRecord {
   writes: WriteRecord[];
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
 /** Keeps a serde's output in JSON: text when it is well-formed UTF-8 without NUL (which some stores refuse), else base64. */
 export function storeValue([type, bytes]: [string, Uint8Array]): StoredValue {
-  try {
-    const text = utf8.decode(bytes);
-    if (!text.includes("\u0000")) return { type, text };
-  } catch {
-    // Not UTF-8 (a "bytes" value, or a binary serde): base64 below.
-  }
-  return { type, base64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64") };
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Checked first: decoding malformed UTF-8 would replace bytes, and the value would not come back as written.
+  if (isUtf8(buffer) && !buffer.includes(0)) return { type, text: buffer.toString("utf8") };
+  return { type, base64: buffer.toString("base64") };
 }
 
 /** The bytes (or text) to give the serde's `loadsTyped`. */
