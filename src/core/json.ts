@@ -17,6 +17,22 @@ const serialized = new WeakMap<object, string>();
  * naming the path of the offending string (`context.notes.2`)
  */
 export function ownJson<T>(value: T, field: string, limitBytes: number): T {
+  const text = serializeWithin(value, field, limitBytes);
+  const copy = JSON.parse(text) as T;
+  return remember(copy, text, field);
+}
+
+/**
+ * The same checks as {@link ownJson} on JSON the engine built itself and hands over whole (an
+ * exec's record): no copy is taken, so the caller must never change `value` afterwards. It is
+ * already normalized (plain objects, strings, numbers, booleans and null).
+ * @throws as ownJson
+ */
+export function adoptJson<T>(value: T, field: string, limitBytes: number): T {
+  return remember(value, serializeWithin(value, field, limitBytes), field);
+}
+
+function serializeWithin(value: unknown, field: string, limitBytes: number): string {
   let text: string;
   try {
     text = JSON.stringify(value);
@@ -29,11 +45,15 @@ export function ownJson<T>(value: T, field: string, limitBytes: number): T {
     const size = Buffer.byteLength(text);
     if (size > limitBytes) throw errors.tooLarge(field, size, limitBytes);
   }
-  const copy = JSON.parse(text) as T;
-  const fault = findTextFaultInJson(copy, text);
+  return text;
+}
+
+/** Checks the strings of `value` (parsed from or serialized as `text`) and keeps `text` for the store. */
+function remember<T>(value: T, text: string, field: string): T {
+  const fault = findTextFaultInJson(value, text);
   if (fault) throw errors.validation(faultField(field, fault), fault.reason);
-  if (copy !== null && typeof copy === "object") serialized.set(copy, text);
-  return copy;
+  if (value !== null && typeof value === "object") serialized.set(value, text);
+  return value;
 }
 
 /** JSON text of a value, taking the text remembered by ownJson when there is one. */

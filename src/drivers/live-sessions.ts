@@ -814,7 +814,7 @@ export class LiveSessions {
     );
     entry.lastExecAt = this.clock();
     entry.clocks.activeAt(entry.lastExecAt);
-    const persisted = this.manager.appendEvent(entry.sessionId, "exec", execEventData(record));
+    const persisted = this.manager.appendBuiltEvent(entry.sessionId, "exec", execEventData(record));
     entry.persisting.add(persisted);
     void persisted.then(
       () => entry.persisting.delete(persisted),

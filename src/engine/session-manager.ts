@@ -37,6 +37,7 @@ import {
   isTerminal,
   isValidName,
   nameNamespace,
+  adoptJson,
   ownJson,
   parseQualifiedName,
   qualifiedName,
@@ -394,12 +395,30 @@ export class SessionManager {
    * @throws validation naming `type` or `data`; too_large naming `data`
    */
   async appendEvent(ref: string, type: string, data: JsonObject = {}, options: WriteOptions = {}): Promise<SessionEvent> {
+    this.assertCustomType(type);
+    return this.appendOwned(ref, type, this.eventData(data, "data"), options);
+  }
+
+  /**
+   * Appends an event whose data the caller built for it and hands over whole (an exec's record):
+   * the checks of {@link appendEvent} without its defensive copy, which an exec would pay on every
+   * command. The caller must never change `data` afterwards.
+   * @throws as appendEvent
+   */
+  async appendBuiltEvent(ref: string, type: string, data: JsonObject): Promise<SessionEvent> {
+    this.assertCustomType(type);
+    return this.appendOwned(ref, type, adoptJson(data, "data", this.config.maxEventBytes), {});
+  }
+
+  private assertCustomType(type: string): void {
     if (typeof type !== "string" || type === "") throw errors.validation("type", "an event needs a type");
     validate(EventTypeSchema, type, "type");
     if (STATE_EVENT_TYPES.includes(type)) {
       throw errors.validation("type", `${type} events are recorded by the session's own operations (pause, update, checkpoint…)`);
     }
-    const owned = this.eventData(data, "data");
+  }
+
+  private async appendOwned(ref: string, type: string, owned: JsonObject, options: WriteOptions): Promise<SessionEvent> {
     let event: SessionEvent | undefined;
     await this.change(ref, options, (c) => {
       event = c.event(type, owned);
