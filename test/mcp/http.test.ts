@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type TestServer, startServer } from "../server/harness.js";
-import { AGENT_A, AGENT_B, TOOL_NAMES, call, callFails, newClient, readJson, rpcError, tokens } from "./support.js";
+import { AGENT_A, AGENT_B, READER, TOOL_NAMES, call, callFails, newClient, readJson, rpcError, tokens } from "./support.js";
 
 /**
  * `/mcp` over a real loopback port, driven by the MCP SDK's own client and its streamable HTTP
@@ -174,6 +174,23 @@ describe("/mcp over streamable HTTP", () => {
     } finally {
       await server.json({ method: "POST", url: `/sessions/${theirShell.id}/stop` });
     }
+  });
+
+  it("lets a reader token read through its tools and resources, and refuses its writes as the routes do", async () => {
+    const admin = await connect();
+    const reader = await connect(READER);
+    const run = await call(admin, "sessions_start", { name: "read-me", context: { step: 2 } });
+    expect((await call(reader, "sessions_show", { id: run.id })).context).toEqual({ step: 2 });
+    expect((await call(reader, "sessions_list", { limit: 1000 })).sessions.map((s: { id: string }) => s.id)).toContain(run.id);
+    expect(await readJson(reader, `sessiond://sessions/${run.id}/context`)).toEqual({ step: 2 });
+    for (const [tool, args] of [
+      ["sessions_append_event", { id: run.id, type: "note" }],
+      ["sessions_checkpoint", { id: run.id }],
+      ["sessions_start", { name: "not-mine" }],
+    ] as const) {
+      expect((await callFails(reader, tool, args)).code, tool).toBe("forbidden");
+    }
+    expect((await call(admin, "sessions_show", { id: run.id })).event_count).toBe(run.event_count);
   });
 
   it("refuses a request without a token with 401, and a GET stream with 405", async () => {

@@ -6,9 +6,11 @@ import { McpError } from "@modelcontextprotocol/sdk/types.js";
 export const AGENT_A = "mcp-agent-a-token-0123456789-abcdefghij";
 export const AGENT_B = "mcp-agent-b-token-0123456789-abcdefghij";
 // A fresh copy per use: resolveConfig freezes what it is given.
+export const READER = "mcp-reader-token-0123456789-abcdefghij";
 export const tokens = () => [
   { token: AGENT_A, role: "agent", agent_id: "agent-a", name: "agent-a" },
   { token: AGENT_B, role: "agent", agent_id: "agent-b", name: "agent-b" },
+  { token: READER, role: "reader", name: "reader" },
 ];
 
 /** Every tool `sessiond mcp` and /mcp offer. */

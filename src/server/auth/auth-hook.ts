@@ -13,6 +13,11 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** Reachable without a token (health checks, the API description and its docs page). */
     public?: boolean;
+    /**
+     * Everything the route does is a request of its own to another route, authenticated again as
+     * the caller (the MCP endpoint): a reader may POST to it, and its inner writes are refused.
+     */
+    relaysAsCaller?: boolean;
   }
 }
 
@@ -68,7 +73,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
       done(err as Error);
       return;
     }
-    if (principal.role === "reader" && !SAFE_METHODS.has(request.method)) {
+    if (principal.role === "reader" && !SAFE_METHODS.has(request.method) && request.routeOptions.config?.relaysAsCaller !== true) {
       done(new SessiondError("forbidden", { reason: "a reader token may only read (GET)" }));
       return;
     }

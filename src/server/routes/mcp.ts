@@ -31,7 +31,8 @@ export const mcpRoutes: FastifyPluginAsync<{ adminToken: string }> = async (app,
   app.post(
     "/",
     {
-      config: { documentedInput: { body: JsonRpcBody } },
+      // A reader's MCP client may read through it: each tool call is authorized again as the caller.
+      config: { documentedInput: { body: JsonRpcBody }, relaysAsCaller: true },
       schema: {
         operationId: "mcp",
         summary: "MCP over streamable HTTP",
