@@ -1,4 +1,5 @@
 import { SessiondError } from "../core/errors.js";
+import { missingPackage } from "../core/missing-package.js";
 
 /** The MCP SDK: an optional peer dependency of sessiond, needed by `sessiond mcp` and `/mcp` only. */
 export const MCP_SDK = "@modelcontextprotocol/sdk";
@@ -46,11 +47,4 @@ export async function importMcp<T = unknown>(specifier: string, feature = "the M
     // The package Node could not find: the SDK itself, or one it needs (its peer zod).
     throw new SessiondError("dependency_missing", { feature, package: missing }, { cause: err });
   }
-}
-
-/** The package a module-not-found error names (`Cannot find package 'x' imported from …`), else undefined. */
-function missingPackage(err: unknown): string | undefined {
-  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
-  if (code !== "ERR_MODULE_NOT_FOUND" || typeof message !== "string") return undefined;
-  return /Cannot find package '([^']+)'/.exec(message)?.[1];
 }

@@ -1,3 +1,5 @@
+import { missingPackage } from "../../core/missing-package.js";
+
 /** The package this adapter plugs into: an optional peer dependency of sessiond, installed by the app that uses it. */
 export const PEER = "@openai/agents-core";
 
@@ -19,13 +21,6 @@ export async function loadPeer<T>(specifier: string, load: (specifier: string) =
     // No `cause`: Node would print the module-not-found and its stack under this one, which says it all.
     throw new Error(message);
   }
-}
-
-/** The package a module-not-found error names (`Cannot find package 'x' imported from …`), else undefined. */
-function missingPackage(err: unknown): string | undefined {
-  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
-  if (code !== "ERR_MODULE_NOT_FOUND" || typeof message !== "string") return undefined;
-  return /Cannot find package '([^']+)'/.exec(message)?.[1];
 }
 
 /**
