@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { configDefaults, defineConfig } from "vitest/config";
 
@@ -18,6 +19,11 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // At least two files at once: vitest's default (cores - 1) is one on a 2-core machine, which
+    // leaves it half idle, as most suites wait on child processes, sockets and timers.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
+    // The sources compiled once for the suites' child processes (test/helpers/compiled-tree.ts).
+    globalSetup: ["test/global-setup.ts"],
     // Every answer an in-process server sends is checked against its /openapi.json (test/contract/setup.ts).
     setupFiles: ["test/contract/setup.ts"],
     projects: [

@@ -3,13 +3,15 @@ import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { envLayout } from "../helpers/env-layout.js";
-import { CLI_FROM_SOURCES, perTestChildren, runNode, startNode } from "../helpers/run-node.js";
+import { compiledCli } from "../helpers/compiled-tree.js";
+import { perTestChildren, runNode, startNode } from "../helpers/run-node.js";
 
 /** `.env` files as `sessiond config` and a real `sessiond serve` child read them, from the working directory they run in. */
 
 vi.setConfig({ testTimeout: 120_000 });
 
-const CLI = CLI_FROM_SOURCES;
+/** `sessiond` as it ships: compiled to plain JavaScript (test/helpers/compiled-tree.ts). */
+const CLI = [compiledCli()];
 
 const { dirs, children } = perTestChildren();
 

@@ -2,26 +2,15 @@ import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll } from "vitest";
-import { buildCli } from "./build-cli.js";
+import { compiledCli } from "../helpers/compiled-tree.js";
 
 /**
  * The CLI as users run it: a real child process per command, plain JavaScript compiled from the
- * tree's sources by `buildCli()` (see build-cli.ts) in the test file's beforeAll. The server a
- * command starts in the background runs the same compiled code.
+ * tree's sources once per test run (test/helpers/compiled-tree.ts). The server a command starts
+ * in the background runs the same compiled code.
  */
-let nodeArgs: string[] | undefined;
-
-/** Compiles the CLI once per test file; call in beforeAll, and `remove` in afterAll. */
-export async function prepareCli(): Promise<{ main: string; remove: () => void }> {
-  const built = await buildCli();
-  nodeArgs = [built.main];
-  return built;
-}
-
 function args(): string[] {
-  if (!nodeArgs) throw new Error("call prepareCli() in beforeAll first");
-  return nodeArgs;
+  return [compiledCli()];
 }
 
 export interface CliResult {
@@ -30,25 +19,16 @@ export interface CliResult {
   stderr: string;
 }
 
-/** A temp data dir and a runner bound to it; `cleanup()` stops its server and removes it. */
-/**
- * Compiles the CLI before this file's tests and removes it after them.
- * @returns the compiled entry point, once the tests run
- */
+/** The compiled CLI of this run, for a test that spawns it itself (a pty, say). */
 export function useCompiledCli(): { readonly main: string } {
-  let built: Awaited<ReturnType<typeof prepareCli>> | undefined;
-  beforeAll(async () => {
-    built = await prepareCli();
-  }, 120_000);
-  afterAll(() => built?.remove());
   return {
     get main() {
-      if (!built) throw new Error("the CLI is compiled in beforeAll");
-      return built.main;
+      return compiledCli();
     },
   };
 }
 
+/** A temp data dir and a runner bound to it; `cleanup()` stops its server and removes it. */
 export function cliHome(extraEnv: Record<string, string> = {}) {
   const home = mkdtempSync(join(tmpdir(), "sessiond-cli-"));
   // Port 0: the background server must not fight other servers of the machine for 8011.

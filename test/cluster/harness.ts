@@ -7,12 +7,14 @@ import { type SessiondClient, createClient } from "sessiond/client";
 import { type Haproxy, haproxyMissing, startHaproxy } from "../helpers/haproxy.js";
 import { freePort } from "../helpers/ports.js";
 import { type TestSchema, createTestSchema } from "../helpers/postgres.js";
-import { CLI_FROM_SOURCES, type LiveNode, startNode } from "../helpers/run-node.js";
+import { compiledCli } from "../helpers/compiled-tree.js";
+import { type LiveNode, startNode } from "../helpers/run-node.js";
 import { uniqueUidBase } from "../helpers/sandbox-pids.js";
 import { serviceAvailable } from "../helpers/services.js";
 
 /**
- * Several `sessiond serve` processes, run from the sources, sharing one fresh PostgreSQL schema
+ * Several `sessiond serve` processes, run from the tree compiled for this run (as the package ships:
+ * test/helpers/compiled-tree.ts), sharing one fresh PostgreSQL schema
  * (DESIGN.md §7), optionally behind HAProxy on loopback: what the cluster suites kill, stop and
  * restart.
  */
@@ -29,7 +31,7 @@ export const LEASE_RENEW_MS = 500;
  * comes, or waits for the dead node to return; it is not a speed claim.
  */
 export const TAKEOVER_BOUND_MS = LEASE_TTL_MS + 1000 + 4000;
-/** How long one node may take to answer /readyz after its process starts (the TypeScript loader included, on a busy machine). */
+/** How long one node may take to answer /readyz after its process starts, on a busy machine. */
 const READY_TIMEOUT_MS = 60_000;
 /** How long a node may take to exit after SIGTERM before it gets SIGKILL. */
 const EXIT_GRACE_MS = 10_000;
@@ -145,7 +147,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   });
 
   const launch = async (node: ClusterNode): Promise<void> => {
-    node.process = startNode([...CLI_FROM_SOURCES, "serve"], { cwd: ROOT, env: envOf(node) });
+    node.process = startNode([compiledCli(), "serve"], { cwd: ROOT, env: envOf(node) });
     const started = node.process;
     const keep = (chunk: Buffer) => {
       for (const line of chunk.toString().split("\n")) if (line) node.logs.push(line);

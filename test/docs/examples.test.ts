@@ -5,11 +5,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_PORT } from "../../src/core/defaults.js";
-import { buildCli } from "../cli/build-cli.js";
 import { FakeOpenAI } from "../drivers/support/fake-openai.js";
 import { DocShell } from "./doc-shell.js";
 import { type DocBlock, readBlocks } from "./extract.js";
 import { parseJsonShapes } from "./json-shapes.js";
+import { compiledCli } from "../helpers/compiled-tree.js";
 import { freePort } from "../helpers/ports.js";
 
 /**
@@ -57,14 +57,14 @@ function pasted(code: string, port: number): string {
 }
 
 
-let cli: Awaited<ReturnType<typeof buildCli>> | undefined;
+/** The `sessiond` bin of the package compiled for this run (test/helpers/compiled-tree.ts). */
+const CLI = compiledCli();
 let fake: FakeOpenAI | undefined;
 beforeAll(async () => {
-  [cli, fake] = await Promise.all([buildCli(), FakeOpenAI.start()]);
+  fake = await FakeOpenAI.start();
 }, 120_000);
 afterAll(async () => {
   await fake?.close();
-  cli?.remove();
 });
 
 /** A reader's machine for one markdown file: temp HOME, data dir, bin shims, a server and a bash. */
@@ -73,10 +73,10 @@ async function machine(file: string) {
   const dirs = { home: join(root, "home"), data: join(root, "data"), bin: join(root, "bin"), work: join(root, "work"), scratch: join(root, "scratch") };
   for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
   // The scripts live inside the compiled package, where `sessiond` resolves to it.
-  const scripts = join(cli!.main, "..", "..", "docs-examples", file.replace(/[/.]/g, "-"));
+  const scripts = join(CLI, "..", "..", "docs-examples", file.replace(/[/.]/g, "-"));
   mkdirSync(scripts, { recursive: true });
   const tsx = join(ROOT, "node_modules", ".bin", "tsx");
-  writeFileSync(join(dirs.bin, "sessiond"), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(cli!.main)} "$@"\n`);
+  writeFileSync(join(dirs.bin, "sessiond"), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`);
   writeFileSync(join(dirs.bin, "npx"), `#!/bin/sh\ncase "$1" in sessiond) shift; exec sessiond "$@";; tsx) shift; exec ${JSON.stringify(tsx)} "$@";; esac\necho "npx $1: not available in the docs test" >&2; exit 127\n`);
   for (const bin of ["sessiond", "npx"]) chmodSync(join(dirs.bin, bin), 0o755);
   const port = await freePort();

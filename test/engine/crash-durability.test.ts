@@ -4,9 +4,11 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { SessionManager } from "../../src/engine/index.js";
 import { openSqliteStore } from "../../src/store/index.js";
+import { compiledFixture } from "../helpers/compiled-tree.js";
 import { tempHome } from "../helpers/temp-home.js";
 
-const CHILD = new URL("./fixtures/append-until-killed.ts", import.meta.url).pathname;
+/** The appender, compiled to plain JavaScript: each of the runs starts it anew. */
+const CHILD = compiledFixture("test/engine/fixtures/append-until-killed.ts");
 const RUNS = 20;
 const homes: (() => void)[] = [];
 afterAll(() => homes.forEach((remove) => remove()));
@@ -15,7 +17,7 @@ afterAll(() => homes.forEach((remove) => remove()));
 function runAndKill(home: string, killAfterMs: number): Promise<Map<string, number>> {
   const ackFile = join(home, "acks.txt");
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", CHILD, home, ackFile], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CHILD, home, ackFile], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     let timer: NodeJS.Timeout | undefined;
     child.stdout.on("data", () => {

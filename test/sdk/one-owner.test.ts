@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { resolveConfig } from "../../src/core/index.js";
 import { SessionManager } from "../../src/engine/index.js";
 import { openSqliteStore, readOwnerRecord } from "../../src/store/index.js";
+import { compiledCli, compiledFixture } from "../helpers/compiled-tree.js";
 import { type LiveNode, startNode } from "../helpers/run-node.js";
 import { tempHome } from "../helpers/temp-home.js";
 
@@ -16,12 +17,13 @@ import { tempHome } from "../helpers/temp-home.js";
  * owner going away under it.
  */
 
-// Each test runs several Node processes through the TypeScript loader.
+// Each test runs several Node processes.
 vi.setConfig({ testTimeout: 180_000 });
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const WRITER = join(ROOT, "test/sdk/fixtures/embedded-writer.ts");
-const CLI = join(ROOT, "src/cli/main.ts");
+/** The programs and commands run as they ship: compiled to plain JavaScript (test/helpers/compiled-tree.ts). */
+const WRITER = compiledFixture("test/sdk/fixtures/embedded-writer.ts");
+const CLI = compiledCli();
 /** Fast commits (a killed process loses nothing in WAL mode with NORMAL; only power loss would) and quick owner checks. */
 const CHILD_ENV = { SESSIOND_SQLITE_SYNCHRONOUS: "normal", SESSIOND_OWNER_LOCK_CHECK_MS: "100" };
 
@@ -46,7 +48,7 @@ function newHome(): string {
 }
 
 function start(args: string[], env: Record<string, string> = {}): Child {
-  const running = startNode(["--import", "tsx", ...args], { cwd: ROOT, env: { ...CHILD_ENV, ...env } });
+  const running = startNode(args, { cwd: ROOT, env: { ...CHILD_ENV, ...env } });
   children.push(running.child);
   return running;
 }
@@ -150,7 +152,7 @@ describe("one owner per data dir", () => {
     const w = writer(home, "w", undefined, "forever");
     await until("the program to write as a client", () => w.lines.includes("owner no") && ackCount(w.acks) > 40, w);
     // The server sees the program's sessions: they are its own.
-    const listed = JSON.parse(execFileSync(process.execPath, ["--import", "tsx", CLI, "list", "--json"], { cwd: ROOT, env: { ...process.env, SESSIOND_HOME: home } }).toString());
+    const listed = JSON.parse(execFileSync(process.execPath, [CLI, "list", "--json"], { cwd: ROOT, env: { ...process.env, SESSIOND_HOME: home } }).toString());
     expect(listed.items ?? listed).toHaveLength(2);
 
     await kill(server);
@@ -173,12 +175,12 @@ describe("one owner per data dir", () => {
     expect(await second.exited).toBe(1);
     expect(second.lines).toEqual([expect.stringMatching(new RegExp(`^sessiond: could not start: ${home} is owned by pid ${w.child.pid} \\(.*embedded\\)`))]);
 
-    const cli = (args: string[]) => execFileSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, env: { ...process.env, ...CHILD_ENV, SESSIOND_HOME: home } }).toString();
+    const cli = (args: string[]) => execFileSync(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...CHILD_ENV, SESSIOND_HOME: home } }).toString();
     const listed = JSON.parse(cli(["list", "--json"]));
     expect((listed.items ?? listed).length).toBe(2);
     const status = JSON.parse(cli(["server", "status", "--json"]));
     expect(status).toMatchObject({ running: true, pid: w.child.pid, owner: "embedded" });
-    expect(() => execFileSync(process.execPath, ["--import", "tsx", CLI, "server", "stop"], { cwd: ROOT, env: { ...process.env, SESSIOND_HOME: home }, stdio: "pipe" })).toThrow(/embedded API/);
+    expect(() => execFileSync(process.execPath, [CLI, "server", "stop"], { cwd: ROOT, env: { ...process.env, SESSIOND_HOME: home }, stdio: "pipe" })).toThrow(/embedded API/);
 
     writeFileSync(release, "");
     expect(await w.exited).toBe(0);
@@ -251,7 +253,7 @@ describe("one owner per data dir", () => {
     const home = newHome();
     // The data dir bound read-only into a mount namespace of its own (bubblewrap, as the sandbox uses).
     const wrap = (args: string[]) =>
-      spawnSyncText("bwrap", ["--dev-bind", "/", "/", "--ro-bind", home, home, process.execPath, "--import", "tsx", ...args], home);
+      spawnSyncText("bwrap", ["--dev-bind", "/", "/", "--ro-bind", home, home, process.execPath, ...args], home);
     const server = wrap([CLI, "serve", "--port", "0"]);
     expect(server.status).toBe(1);
     expect(server.output.trim()).toBe(`sessiond: could not start: cannot use the data dir ${home}: it is on a read-only filesystem`);

@@ -6,17 +6,18 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { WebSocket } from "ws";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { compiledCli } from "../helpers/compiled-tree.js";
 import { startNode } from "../helpers/run-node.js";
 import { SERVICES, serviceAvailable } from "../helpers/services.js";
 
 /** End-to-end: `sessiond serve` as a real process, over real TCP and the real Unix socket. */
 
-// Each test starts one or two servers (a Node process each, through the TypeScript loader).
+// Each test starts one or two servers (a Node process each).
 vi.setConfig({ testTimeout: 120_000 });
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const CLI = [join(ROOT, "src/cli/main.ts")];
-const NODE_ARGS = ["--import", "tsx"];
+/** `sessiond` as it ships: compiled to plain JavaScript (test/helpers/compiled-tree.ts). */
+const CLI = compiledCli();
 
 interface Running {
   child: ChildProcess;
@@ -41,7 +42,7 @@ function newHome(): string {
 }
 
 function run(args: string[], home: string, env: Record<string, string> = {}) {
-  const { child, lines: logs, exited } = startNode([...NODE_ARGS, ...CLI, ...args], { cwd: ROOT, env: { SESSIOND_HOME: home, SESSIOND_SQLITE_SYNCHRONOUS: "normal", ...env } });
+  const { child, lines: logs, exited } = startNode([CLI, ...args], { cwd: ROOT, env: { SESSIOND_HOME: home, SESSIOND_SQLITE_SYNCHRONOUS: "normal", ...env } });
   children.push(child);
   return { child, logs, exited };
 }
@@ -198,7 +199,7 @@ describe("sessiond config", () => {
         retentionDays: 30,
       }),
     );
-    const out = execFileSync(process.execPath, [...NODE_ARGS, ...CLI, "config", "--json", "--config", file, "--port", "9000"], {
+    const out = execFileSync(process.execPath, [CLI, "config", "--json", "--config", file, "--port", "9000"], {
       cwd: ROOT,
       env: { ...process.env, SESSIOND_HOME: home, SESSIOND_HOST: "127.0.0.2" },
       encoding: "utf8",
