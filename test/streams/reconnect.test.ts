@@ -5,7 +5,7 @@
  * has to win over the URL's starting point (docs/streams.md, "Where the stream starts").
  */
 import { EventSource } from "eventsource";
-import { Agent, fetch } from "undici";
+import { Agent, Response, fetch } from "undici";
 import { describe, expect, it, vi } from "vitest";
 import { DropProxy } from "./drop-proxy.js";
 import { type LiveServer, SseClient, outputBytes, perTest } from "./harness.js";
@@ -16,6 +16,22 @@ const { cleanups, server } = perTest();
 
 /** Bytes into a message frame at which to cut: past `id: ` and into the message itself. */
 const MID_MESSAGE = 20;
+/** The reconnection delay the clients are told (instead of their default 3 s, waited out at every drop). */
+const RETRY_MS = 50;
+
+/**
+ * The answer with its stream led by a `retry:` line, as a server sets its clients' reconnection
+ * delay (WHATWG EventSource): when the client reconnects is not under test, how it does is, and
+ * that stays the same — one request per drop, with the URL and Last-Event-ID it chooses.
+ */
+function withRetry(answer: Response): Response {
+  if (!answer.body) return answer;
+  const head = new TextEncoder().encode(`retry: ${RETRY_MS}\n`);
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>({ start: (controller) => controller.enqueue(head) });
+  // A drop errors the answer's body, and so the stream the client reads, as it did unwrapped.
+  answer.body.pipeTo(writable).catch(() => {});
+  return new Response(readable, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
+}
 
 /** An `eventsource` client with the admin token, recording what it receives and each request it makes. */
 class Tail {
@@ -30,10 +46,10 @@ class Tail {
 
   constructor(url: string, token: string, types: readonly string[]) {
     this.source = new EventSource(url, {
-      fetch: (input, init) => {
+      fetch: async (input, init) => {
         this.requests.push({ url: String(input), lastEventId: init.headers["Last-Event-ID"] });
         // eventsource v4 takes the fetch to use: here, the one that adds the bearer token.
-        return fetch(input, { ...init, headers: { ...init.headers, authorization: `Bearer ${token}` }, dispatcher: this.agent });
+        return withRetry(await fetch(input, { ...init, headers: { ...init.headers, authorization: `Bearer ${token}` }, dispatcher: this.agent }));
       },
     });
     for (const type of types) {
