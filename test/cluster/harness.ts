@@ -95,6 +95,8 @@ export interface Cluster {
    * `cluster_nodes`): the ground truth the nodes' answers are checked against.
    */
   owners(): Promise<Map<string, string>>;
+  /** A session's status as the database records it, asking no node (undefined for none). */
+  storedStatus(sessionId: string): Promise<string | undefined>;
   /** Every node's recent log lines, for a failure's message. */
   logs(): string;
   /** The error lines (pino level 50 and up) every node logged, the oldest dropped past a bound. */
@@ -158,6 +160,17 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     await waitReady(node, started);
   };
 
+  /** One query on a connection of its own to the cluster's schema. */
+  const query = async <Row extends pg.QueryResultRow>(sql: string, values: unknown[] = []): Promise<Row[]> => {
+    const client = new pg.Client({ connectionString: schema.url });
+    await client.connect();
+    try {
+      return (await client.query<Row>(sql, values)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+
   const cluster: Cluster = {
     nodes,
     token,
@@ -198,16 +211,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       return child.exitCode === null && child.signalCode === null;
     },
     async owners() {
-      const client = new pg.Client({ connectionString: schema.url });
-      await client.connect();
-      try {
-        const { rows } = await client.query<{ session_id: string; name: string }>(
-          "SELECT o.session_id, n.name FROM session_owners o JOIN cluster_nodes n ON n.id = o.node_id",
-        );
-        return new Map(rows.map((r) => [r.session_id, r.name]));
-      } finally {
-        await client.end();
-      }
+      const rows = await query<{ session_id: string; name: string }>("SELECT o.session_id, n.name FROM session_owners o JOIN cluster_nodes n ON n.id = o.node_id");
+      return new Map(rows.map((r) => [r.session_id, r.name]));
+    },
+    async storedStatus(sessionId) {
+      const [row] = await query<{ status: string }>("SELECT status FROM sessions WHERE id = $1", [sessionId]);
+      return row?.status;
     },
     errors() {
       return nodes.flatMap((n) => n.logs.filter((line) => /"level":\s*(5|6)\d/.test(line)).map((line) => `${n.name}: ${line}`));
