@@ -206,6 +206,18 @@ describe.each(["embedded", "remote"] as const)("SessiondSaver (%s)", (backend) =
     expect((await b.getTuple(put))?.checkpoint.channel_values).toEqual({ fresh: true });
   });
 
+  it("follows the thread's name, not the session it last read: a renamed session is no longer the thread", async () => {
+    const s = saver();
+    const config = { configurable: { thread_id: "renamed" } };
+    await s.put(config, checkpoint({ v: "old" }), META, { v: 1 });
+    expect((await s.getTuple(config))?.checkpoint.channel_values).toEqual({ v: "old" });
+    await manager.update("langgraph/renamed", { name: "renamed-away" });
+    expect(await s.getTuple(config)).toBeUndefined();
+    await s.put(config, checkpoint({ v: "new" }), META, { v: 1 });
+    expect((await s.getTuple(config))?.checkpoint.channel_values).toEqual({ v: "new" });
+    expect((await manager.find("langgraph/renamed"))?.id).not.toBe((await manager.find("langgraph/renamed-away"))?.id);
+  });
+
   it("keeps namespaces (subgraphs) apart on one thread, and lists them newest first with filters, before and limit", async () => {
     const s = saver();
     const root = await s.put({ configurable: { thread_id: "ns" } }, checkpoint({ r: 1 }), { source: "input", step: -1, parents: {} }, { r: 1 });

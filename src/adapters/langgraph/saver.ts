@@ -130,7 +130,7 @@ export class SessiondSaver extends BaseCheckpointSaver {
     if (!config.configurable) throw new Error('Failed to put checkpoint: the config has no "configurable" (it needs at least a thread_id).');
     const threadId = requiredThreadId(config, "put checkpoint");
     const ns = namespaceOf(config) ?? "";
-    const parentId = (config.configurable.checkpoint_id as string | undefined) || null;
+    const parentId = parentIdOf(config);
     if (typeof checkpoint?.id !== "string" || checkpoint.id === "") throw new Error("Failed to put checkpoint: the checkpoint has no id.");
     const prepared = copyCheckpoint(checkpoint);
     const channelValues = prepared.channel_values ?? {};
@@ -144,8 +144,10 @@ export class SessiondSaver extends BaseCheckpointSaver {
     const values: Record<string, StoredValue> = {};
     changed.forEach((channel, i) => (values[channel] = storeValue(storedValues[i]!)));
     const carried = Object.keys(channelValues).filter((channel) => !Object.hasOwn(values, channel));
+    const step = metadata?.step;
     const record = (refs: Record<string, number>): CheckpointRecord => ({
-      step: typeof metadata?.step === "number" ? metadata.step : null,
+      // Finite only: the event data is handed over as built (Timeline.append), and JSON has no NaN.
+      step: typeof step === "number" && Number.isFinite(step) ? step : null,
       source: typeof metadata?.source === "string" ? metadata.source : null,
       checkpoint_ns: ns,
       checkpoint_id: checkpoint.id,
@@ -172,7 +174,7 @@ export class SessiondSaver extends BaseCheckpointSaver {
     if (!writes.length) return;
     const stored = await Promise.all(writes.map(([, value]) => this.serde.dumpsTyped(value)));
     const record: WritesRecord = {
-      task_path: taskPath ?? "",
+      task_path: typeof taskPath === "string" ? taskPath : "",
       checkpoint_ns: namespaceOf(config) ?? "",
       checkpoint_id: checkpointId,
       task_id: taskId,
@@ -197,7 +199,11 @@ export class SessiondSaver extends BaseCheckpointSaver {
    * the thread events after what is known are fetched. Undefined when the thread has no session.
    */
   private async synced(threadId: string): Promise<ThreadIndex | undefined> {
-    const session = await this.timeline.find(this.threadRef(threadId));
+    // By the id the thread was last seen under first: the engine answers an id from memory, where
+    // a name costs a lookup in every namespace. Deleted, or no longer the thread's (renamed): by name.
+    const known = this.threads.get(threadId);
+    let session = known ? await this.timeline.find(known.sessionId) : undefined;
+    if (!session || !this.holdsThread(session, threadId)) session = await this.timeline.find(this.threadRef(threadId));
     if (!session || !this.isThread(session, threadId)) {
       this.threads.delete(threadId);
       return undefined;
@@ -385,6 +391,11 @@ export class SessiondSaver extends BaseCheckpointSaver {
     return this.upTo(threadId, session);
   }
 
+  /** The session is the one `threadRef(threadId)` names now. */
+  private holdsThread(session: Session, threadId: string): boolean {
+    return session.agent_id === this.agentId && session.name === threadSessionName(threadId) && this.isThread(session, threadId);
+  }
+
   private isThread(session: Session, threadId: string): boolean {
     const recorded = threadIdOf(session);
     return recorded === undefined || recorded === threadId;
@@ -399,6 +410,12 @@ function eventKey(sessionId: string, seq: number): string {
 function threadIdOf(session: Session): string | undefined {
   const langgraph = (session.metadata as Record<string, unknown> | null)?.langgraph as Record<string, unknown> | undefined;
   return typeof langgraph?.thread_id === "string" ? langgraph.thread_id : undefined;
+}
+
+/** The checkpoint a put follows: the config's checkpoint_id, when it names one. */
+function parentIdOf(config: RunnableConfig): string | null {
+  const id = config.configurable?.checkpoint_id as unknown;
+  return typeof id === "string" && id !== "" ? id : null;
 }
 
 function namespaceOf(config: RunnableConfig): string | undefined {

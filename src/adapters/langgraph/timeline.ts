@@ -19,7 +19,11 @@ export interface Timeline {
   find(ref: string): Promise<Session | undefined>;
   /** @throws conflict naming `name` when the name is taken (another saver created it first) */
   create(input: CreateSessionInput): Promise<Session>;
-  /** Resolves once the event is durable. @throws not_found when the session was deleted */
+  /**
+   * Resolves once the event is durable. The saver hands `data` over, built for this event alone,
+   * and never changes it afterwards: the engine may keep it as the event's data without a copy.
+   * @throws not_found when the session was deleted
+   */
   append(sessionId: string, type: string, data: JsonObject): Promise<SessionEvent>;
   /** Oldest first. */
   events(sessionId: string, range: EventRange): Promise<SessionEvent[]>;
@@ -33,7 +37,9 @@ export function engineTimeline(manager: () => SessionManager): Timeline {
   return {
     find: (ref) => manager().find(ref),
     create: (input) => manager().create(input),
-    append: (sessionId, type, data) => manager().appendEvent(sessionId, type, data),
+    // Handed over (see Timeline.append): the engine's defensive copy of the data, a parse of the
+    // whole checkpoint, would be paid on every put for nothing.
+    append: (sessionId, type, data) => manager().appendBuiltEvent(sessionId, type, data),
     events: (sessionId, range) => manager().listEvents(sessionId, range),
     sessions: (filter, page) => manager().list(filter, page),
     async remove(ref) {
