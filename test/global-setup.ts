@@ -26,7 +26,8 @@ const shared = globalThis as typeof globalThis & { sessiondCompiledTree?: Shared
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const compiled = (shared.sessiondCompiledTree ??= { tree: compileTree(join(ROOT, "node_modules", ".cache", `sessiond-test-tree-${process.pid}`)), users: 0 });
-  compiled.users++;
+  // In watch mode the sources change between runs: compiled again before each rerun (once for all projects).
+  if (compiled.users++ === 0) project.onTestsRerun(async () => void (await compileTree(await compiled.tree)));
   project.provide("compiledTree", await compiled.tree);
   return async () => {
     if (--compiled.users > 0) return;
