@@ -2,9 +2,14 @@
 // per line on fd 3, one JSON reply per line on fd 4, so nothing a cell prints on stdout or stderr
 // can be taken for the protocol. Requests run one at a time, in order:
 //
-//   {"id", "op": "exec", "nonce", ...}  → run(request); the end marker with the nonce on stdout
-//                                          and stderr; then the reply {"id", "cwd", ...outcome}
-//   {"id", "op": "state"}               → {"id", "ok", "cwd", "env"}
+//   {"id", "op": "exec", ...}  → run(request); once all it printed is written to fds 1 and 2,
+//                                the reply {"id", "cwd", ...outcome}
+//   {"id", "op": "state"}      → {"id", "ok", "cwd", "env"}
+//
+// sessiond reads fds 1 and 2 (FIFOs) when a reply comes: what the cell printed must be in them by
+// then, not in a queue of ours. So they are made blocking, and each write through process.stdout
+// or process.stderr is over when it returns (libuv makes a pipe non-blocking and queues what the
+// pipe cannot take at once; a subprocess given our stdout would then see EAGAIN on a full pipe).
 //
 // Plain JavaScript (shipped as is, no build step), standard library only.
 
@@ -17,10 +22,14 @@ function reply(message) {
   replies.write(`${JSON.stringify(message)}\n`);
 }
 
-function endMarker(nonce) {
-  const marker = `\x1b]6973;end;${nonce}\x07`;
-  process.stdout.write(marker);
-  process.stderr.write(marker);
+for (const stream of [process.stdout, process.stderr]) stream._handle?.setBlocking?.(true);
+
+/** Resolves once what was written to `stream` before is written to its descriptor. */
+function flushed(stream) {
+  // Queued only when written while blocking was off, or corked by the cell (which would hold the reply back forever).
+  while (stream.writableCorked > 0) stream.uncork();
+  if (stream.writableLength === 0 || stream.destroyed || stream.writableEnded) return undefined;
+  return new Promise((resolve) => stream.write("", () => resolve()));
 }
 
 /**
@@ -41,7 +50,8 @@ export function serveRequests(run, interpreter) {
       queue = queue.then(async () => {
         if (request.op === "exec") {
           const outcome = await run(request);
-          endMarker(request.nonce);
+          await flushed(process.stdout);
+          await flushed(process.stderr);
           reply({ id: request.id, cwd: process.cwd(), ...outcome });
         } else if (request.op === "state") {
           reply({ id: request.id, ok: true, cwd: process.cwd(), env: { ...process.env } });

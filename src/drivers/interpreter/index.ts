@@ -1,3 +1,3 @@
 /** The pipe protocol and process shared by the interpreter drivers (python, typescript). */
 export { type CellLanguage, PipeProcess, type PipeProcessOptions } from "./pipe-process.js";
-export { type HelperReply, LineReader, endMarker } from "./protocol.js";
+export { type HelperReply, LineReader } from "./protocol.js";

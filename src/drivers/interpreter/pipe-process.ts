@@ -1,16 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { closeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
+import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { SessiondError } from "../../core/index.js";
-import type { ExecOutcome, ExecRequest, LiveProcess, ProcessExit, ProcessState, RuntimeState, StartSpec } from "../driver.js";
+import type { ExecOutcome, ExecRequest, LiveProcess, OutputStream, ProcessExit, ProcessState, RuntimeState, StartSpec } from "../driver.js";
 import { ExitNotice } from "../exit-notice.js";
+import { FIFO_IDLE_POLL_MS, FIFO_POLL_MS, PIPE_CHUNK, SessionFifo } from "../fifo.js";
 import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
 import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
 import { type Launch, findProgram, prepareLaunch, programExit } from "../sandbox/index.js";
-import { MarkerScanner } from "../shell/markers.js";
-import { type HelperReply, LineReader, endMarker } from "./protocol.js";
+import { type HelperReply, LineReader } from "./protocol.js";
 
 /**
  * What a language adds around the shared pipe protocol: how an exec's input becomes the helper's
@@ -46,27 +47,34 @@ export interface PipeProcessOptions {
 interface Running {
   readonly id: number;
   readonly capture: OutputCapture;
-  readonly stdout: MarkerScanner;
-  readonly stderr: MarkerScanner;
   readonly resolve: (outcome: ExecOutcome) => void;
   reply: HelperReply | undefined;
-  stdoutDone: boolean;
-  stderrDone: boolean;
   /** The request is written: the helper runs (or is about to run) the cell. */
   sent: boolean;
   interrupts: number;
   timers: NodeJS.Timeout[];
+  /** The next read of the output pipes while the cell runs. */
+  poll: NodeJS.Timeout | undefined;
   done: boolean;
 }
+
+/** The FIFOs the helper's fds 1 and 2 are, read by the server. */
+type OutputFifos = Readonly<Record<OutputStream, SessionFifo>>;
 
 const STARTUP_OUTPUT_BYTES = 16 * 1024;
 
 /**
  * A live session whose process is a helper of ours (the Python or Node REPL helper) speaking
  * newline-delimited JSON on two extra pipes: requests on fd 3, replies on fd 4 — so whatever the
- * user's code prints on stdout and stderr (fds 1 and 2, streamed as chunks) can never be taken for
- * the protocol. An exec is over when the reply is in and the end marker (a random nonce per exec)
- * has come through both output pipes, so no output is cut off or leaks into the next exec.
+ * user's code prints on stdout and stderr can never be taken for the protocol. A cell is one
+ * write (the request) and one read (the reply): the helper's fds 1 and 2 are FIFOs in the
+ * session's runtime folder that the server reads synchronously (see ../fifo.ts), and the helper
+ * writes its reply only once all the cell printed is in them. So when the reply is read, the
+ * cell's output is read to the last byte and the exec settles — nothing cut off, nothing left to
+ * leak into the next cell, what a subprocess of the cell wrote before the end included. While a
+ * cell runs, the FIFOs are read every few milliseconds (output streams as chunks); between cells,
+ * slowly, so that a thread the user left printing never blocks on a full pipe (what it printed is
+ * dropped, and read once more right before the next request).
  *
  * The helper runs in a terminal session and process group of its own (setsid), so stop and the
  * orphan sweep after a restart end everything it started. Interrupt is SIGINT to the helper (a
@@ -88,9 +96,13 @@ export class PipeProcess implements LiveProcess {
   private readonly pending = new Map<number, (reply: HelperReply) => void>();
   private readonly requests: Writable;
   private helperInfo: Record<string, string | number> = {};
+  /** What the helper prints while it starts (shown in spawn_failed); undefined once it is ready. */
+  private startup: OutputCapture | undefined = new OutputCapture(STARTUP_OUTPUT_BYTES);
+  private readonly idlePoll: NodeJS.Timeout;
 
   private constructor(
-    private readonly child: ChildProcess & { pid: number },
+    child: ChildProcess & { pid: number },
+    private readonly outputs: OutputFifos,
     private readonly spec: StartSpec,
     private readonly options: PipeProcessOptions,
     private readonly launch: Launch,
@@ -101,10 +113,12 @@ export class PipeProcess implements LiveProcess {
     this.requests = child.stdio[3] as Writable;
     // The helper may die while we write: its exit is what counts, not the EPIPE.
     this.requests.on("error", () => {});
-    child.stdout!.on("data", (data: Buffer) => this.onOutput("stdout", data));
-    child.stderr!.on("data", (data: Buffer) => this.onOutput("stderr", data));
     new LineReader(child.stdio[4] as Readable, (reply) => this.onReply(reply));
     child.on("exit", (code, sig) => this.onProcessExit(programExit(launch, code, sig ? (osConstants.signals[sig] ?? null) : null)));
+    this.idlePoll = setInterval(() => {
+      if (!this.running) this.drainOutput();
+    }, FIFO_IDLE_POLL_MS);
+    this.idlePoll.unref();
   }
 
   /**
@@ -115,38 +129,39 @@ export class PipeProcess implements LiveProcess {
   static async start(spec: StartSpec, options: PipeProcessOptions): Promise<PipeProcess> {
     const kind = options.language.kind;
     const fail = (reason: string, cause?: unknown) => new SessiondError("spawn_failed", { kind, reason }, cause === undefined ? undefined : { cause });
-    const launch = await prepareLaunch(spec, {
-      command: options.command,
-      args: options.args,
-      env: { ...spec.env, ...options.env },
-      ...(options.readOnlyPaths ? { readOnlyPaths: options.readOnlyPaths } : {}),
-      // In a sandbox, the helper (not bubblewrap) leads the session, so stop and interrupt reach what it started.
-      newSession: true,
-      // stdin, stdout, stderr, and the request and reply pipes (fds 3 and 4).
-      keepDescriptors: 4,
+    const outputs = await openOutputs(spec, options.log).catch((err: unknown) => {
+      throw fail(String((err as Error)?.message ?? err), err);
     });
-    const child = spawn(launch.file, [...launch.args], {
-      cwd: launch.cwd,
-      env: { ...launch.env },
-      // A session (and process group) of its own: stop and interrupt reach exactly what it started.
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
-    });
+    let launch: Launch;
+    let child: ChildProcess;
+    try {
+      launch = await prepareLaunch(spec, {
+        command: options.command,
+        args: options.args,
+        env: { ...spec.env, ...options.env },
+        ...(options.readOnlyPaths ? { readOnlyPaths: options.readOnlyPaths } : {}),
+        // In a sandbox, the helper (not bubblewrap) leads the session, so stop and interrupt reach what it started.
+        newSession: true,
+        // stdin, stdout, stderr, and the request and reply pipes (fds 3 and 4).
+        keepDescriptors: 4,
+      });
+      child = spawnWithOutputs(launch, outputs);
+    } catch (err) {
+      closeOutputs(outputs);
+      throw err;
+    }
     if (child.pid === undefined) {
       const err = await new Promise<Error>((resolve) => child.once("error", resolve));
+      closeOutputs(outputs);
       await launch.cgroup?.destroy();
       throw fail(`${options.command}: ${err.message}`, err);
     }
     child.on("error", (err) => options.log.warn({ err, kind }, "helper process error"));
-    const proc = new PipeProcess(child as ChildProcess & { pid: number }, spec, options, launch);
+    const proc = new PipeProcess(child as ChildProcess & { pid: number }, outputs, spec, options, launch);
     const helper = await findProgram(launch, child.pid, spec.limits.startTimeoutMs);
     if (helper !== undefined) proc.helperPid = helper.pid;
     proc.starttime = readStat(proc.helperPid)?.starttime;
     options.log.debug({ pid: child.pid, session: spec.sessionId, kind }, "helper starting");
-    const startup = new OutputCapture(STARTUP_OUTPUT_BYTES);
-    const early = (data: Buffer) => startup.push("stderr", data);
-    child.stderr!.on("data", early);
-    child.stdout!.on("data", early);
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
       new Promise<HelperReply>((resolve) => proc.pending.set(0, resolve)),
@@ -154,18 +169,18 @@ export class PipeProcess implements LiveProcess {
       new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), spec.limits.startTimeoutMs))),
     ]);
     clearTimeout(timer);
-    child.stderr!.off("data", early);
-    child.stdout!.off("data", early);
     // The helper's exit answers a pending ready with ok: false (see onProcessExit).
     const failed = outcome === "timeout" || outcome === "exited" || outcome.ok !== true ? outcome : undefined;
     if (failed !== undefined) {
+      // Its exit reads what it printed into `startup` (see onProcessExit).
       await proc.stop(0);
-      const printed = startup.bytes("stderr").toString("utf8").trim();
+      const printed = proc.startup!.bytes("stderr").toString("utf8").trim();
       const why = failed === "timeout" ? `not ready after ${spec.limits.startTimeoutMs} ms` : `it exited (${describeExit(proc.exit!)})`;
       throw fail(printed ? `${why}: ${printed.slice(0, 2000)}` : why);
     }
     const { id: _id, ok: _ok, ...info } = outcome as HelperReply;
     for (const [key, value] of Object.entries(info)) if (typeof value === "string" || typeof value === "number") proc.helperInfo[key] = value;
+    proc.startup = undefined;
     proc.transition("ready");
     return proc;
   }
@@ -205,22 +220,17 @@ export class PipeProcess implements LiveProcess {
       throw new SessiondError("conflict", { reason: `the ${this.options.language.kind} session is ${this.running ? "busy" : this.currentState}` });
     }
     const id = this.nextId++;
-    const nonce = randomBytes(12).toString("hex");
-    const marker = endMarker(nonce);
     let resolve!: (outcome: ExecOutcome) => void;
     const outcome = new Promise<ExecOutcome>((r) => (resolve = r));
     const run: Running = {
       id,
       capture: new OutputCapture(request.maxOutputBytes, request.onChunk),
-      stdout: new MarkerScanner(marker),
-      stderr: new MarkerScanner(marker),
       resolve,
       reply: undefined,
-      stdoutDone: false,
-      stderrDone: false,
       sent: false,
       interrupts: 0,
       timers: [],
+      poll: undefined,
       done: false,
     };
     this.running = run;
@@ -232,13 +242,16 @@ export class PipeProcess implements LiveProcess {
       const error = "error" in prepared ? prepared.error : "Interrupted before the cell ran\n";
       run.capture.push("stderr", Buffer.from(error.endsWith("\n") ? error : `${error}\n`));
       run.reply = { id, ok: false };
-      run.stdoutDone = run.stderrDone = true;
       this.settle(run, false);
       return outcome;
     }
     this.pending.set(id, (reply) => this.onExecReply(run, reply));
+    // What a thread the user left running printed since the last cell is nobody's: read (and
+    // dropped) now, so that only what comes after the request counts as the cell's.
+    this.drainOutput();
     run.sent = true;
-    this.requests.write(`${JSON.stringify({ id, op: "exec", nonce, cell, ...prepared.request })}\n`);
+    this.requests.write(`${JSON.stringify({ id, op: "exec", cell, ...prepared.request })}\n`);
+    this.pollOutput(run, FIFO_POLL_MS);
     return outcome;
   }
 
@@ -349,33 +362,48 @@ export class PipeProcess implements LiveProcess {
   private onExecReply(run: Running, reply: HelperReply): void {
     run.reply = reply;
     if (typeof reply.cwd === "string") this.workingDir = reply.cwd;
-    if (run.stdoutDone && run.stderrDone) return this.settle(run, false);
-    // The cell closed or replaced fd 1 or 2: the marker may never come through it.
-    run.timers.push(setTimeout(() => this.settle(run, false), this.spec.limits.interruptGraceMs));
+    // The helper wrote this reply after all the cell printed had been written to fds 1 and 2
+    // (and what the cell's subprocesses wrote before it ended): it is all in the pipes now.
+    this.drainOutput();
+    this.settle(run, false);
   }
 
-  private onOutput(stream: "stdout" | "stderr", data: Buffer): void {
+  /**
+   * Reads both output pipes now.
+   * @returns the most read from one (PIPE_CHUNK or more: the writer may be waiting on a full pipe)
+   */
+  private drainOutput(): number {
+    return Math.max(
+      this.outputs.stdout.drain((data) => this.onOutput("stdout", data)),
+      this.outputs.stderr.drain((data) => this.onOutput("stderr", data)),
+    );
+  }
+
+  /** Reads the output pipes again after `delayMs` while `run` lasts. */
+  private pollOutput(run: Running, delayMs: number): void {
+    run.poll = setTimeout(() => {
+      run.poll = undefined;
+      if (run.done) return;
+      const read = this.drainOutput();
+      if (!run.done) this.pollOutput(run, read >= PIPE_CHUNK ? 1 : FIFO_POLL_MS);
+    }, delayMs);
+  }
+
+  private onOutput(stream: OutputStream, data: Buffer): void {
+    if (this.startup) return this.startup.push("stderr", data);
     const run = this.running;
     // Between execs (a thread the user left running): nobody's output, dropped.
     if (!run || run.done || !run.sent) return;
-    const doneKey = stream === "stdout" ? "stdoutDone" : "stderrDone";
-    if (run[doneKey]) return;
-    const found = run[stream].feed(data);
-    run.capture.push(stream, found.before);
-    if (!found.match) return;
-    run[doneKey] = true;
-    if (run.reply && run.stdoutDone && run.stderrDone) this.settle(run, false);
+    run.capture.push(stream, data);
   }
 
   private settle(run: Running, processExited: boolean): void {
     if (run.done) return;
     run.done = true;
     for (const timer of run.timers) clearTimeout(timer);
+    if (run.poll) clearTimeout(run.poll);
     this.pending.delete(run.id);
-    if (processExited) {
-      run.capture.push("stdout", run.stdout.flush());
-      run.capture.push("stderr", run.stderr.flush());
-    } else if (run.reply) {
+    if (!processExited && run.reply) {
       const extra = this.options.language.finish(run.reply);
       if (extra.stdout) run.capture.push("stdout", Buffer.from(extra.stdout));
       if (extra.stderr) run.capture.push("stderr", Buffer.from(extra.stderr));
@@ -406,24 +434,70 @@ export class PipeProcess implements LiveProcess {
     const unexpected = this.currentState !== "stopping";
     this.transition("exited");
     this.options.log.debug({ pid: this.pid, session: this.spec.sessionId, ...exit, unexpected }, "helper exited");
-    // Output still in the pipes when it died belongs to the running exec: wait for their end.
-    const drained = Promise.all(
-      [this.child.stdout!, this.child.stderr!].map((s) => (s.readableEnded || s.destroyed ? undefined : new Promise((r) => s.once("close", r)))),
-    );
+    clearInterval(this.idlePoll);
+    // What the helper wrote before it died is in the pipes: the running exec's (or the startup's).
+    this.drainOutput();
+    if (this.running) this.settle(this.running, true);
+    for (const [id, handler] of this.pending) if (id === 0) handler({ id: 0, ok: false });
+    this.pending.clear();
     const cleanup = (async () => {
-      await Promise.race([drained, new Promise((r) => setTimeout(r, this.spec.limits.interruptGraceMs))]);
-      if (this.running) this.settle(this.running, true);
-      for (const [id, handler] of this.pending) if (id === 0) handler({ id: 0, ok: false });
-      this.pending.clear();
       // What the helper started (a cell's subprocesses) does not outlive it.
       if (unexpected) await terminateSession(this.pid, this.spec.limits.stopGraceMs, this.killOptions("SIGKILL"));
       // Nor what left its terminal session (setsid): the cgroup holds those too.
       await this.launch.cgroup?.destroy();
     })().catch((err: unknown) => this.options.log.warn({ err, pid: this.pid }, "could not clean up after the helper"));
-    void cleanup.finally(() => this.exitNotice.announce());
+    void cleanup.finally(() => {
+      // Only now: until its subprocesses are gone, a write to a pipe without a reader would kill them with SIGPIPE.
+      closeOutputs(this.outputs);
+      this.exitNotice.announce();
+    });
   }
 }
 
 function describeExit(exit: ProcessExit): string {
   return exit.signal ? `signal ${exit.signal}` : `code ${exit.exitCode}`;
+}
+
+/** Makes the FIFOs the helper's stdout and stderr will be, in the session's runtime folder. */
+async function openOutputs(spec: StartSpec, log: DriverLog): Promise<OutputFifos> {
+  const stdout = await SessionFifo.create(join(spec.runtimeDir, "stdout"), spec.sandbox, log);
+  try {
+    return { stdout, stderr: await SessionFifo.create(join(spec.runtimeDir, "stderr"), spec.sandbox, log) };
+  } catch (err) {
+    stdout.close();
+    throw err;
+  }
+}
+
+function closeOutputs(outputs: OutputFifos): void {
+  outputs.stdout.close();
+  outputs.stderr.close();
+}
+
+/**
+ * Spawns the launch with the FIFOs' write ends as its fds 1 and 2, given by the server (not
+ * opened by the helper): so all that runs before the helper's own code — the launcher, bubblewrap,
+ * the interpreter failing to start — prints into them too, for spawn_failed to show, and a
+ * sandboxed helper needs no path to them.
+ */
+function spawnWithOutputs(launch: Launch, outputs: OutputFifos): ChildProcess {
+  const stdout = outputs.stdout.openWriter();
+  try {
+    const stderr = outputs.stderr.openWriter();
+    try {
+      return spawn(launch.file, [...launch.args], {
+        cwd: launch.cwd,
+        env: { ...launch.env },
+        // A session (and process group) of its own: stop and interrupt reach exactly what it started.
+        detached: true,
+        // stdin, stdout, stderr, and the request and reply pipes (fds 3 and 4).
+        stdio: ["ignore", stdout, stderr, "pipe", "pipe"],
+      });
+    } finally {
+      // The child has its own copies; the server keeps only its reading ends.
+      closeSync(stderr);
+    }
+  } finally {
+    closeSync(stdout);
+  }
 }

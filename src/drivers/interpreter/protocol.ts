@@ -2,10 +2,11 @@ import type { Readable } from "node:stream";
 
 /**
  * The wire between sessiond and its interpreter helpers (python/helper.py, typescript/helper.mjs):
- * one JSON object per line. Requests go on the helper's fd 3: `{id, op: "exec", nonce, cell, …}`
- * or `{id, op: "state"}`. Replies come on its fd 4 with the request's id; the helper's first
- * line, `{id: 0, ok: true, …about itself}`, says it is ready. After a cell the helper writes the
- * end marker with the request's nonce on fds 1 and 2, then its reply.
+ * one JSON object per line. Requests go on the helper's fd 3: `{id, op: "exec", cell, …}` or
+ * `{id, op: "state"}`. Replies come on its fd 4 with the request's id, each in one write; the
+ * helper's first line, `{id: 0, ok: true, …about itself}`, says it is ready. The reply to a cell
+ * is written only once all the cell printed is written to fds 1 and 2 (flushed, and with
+ * nothing of it left in a queue of the helper's own): the server reads those when the reply comes.
  */
 
 /** A reply from a helper: `id` and `ok`, plus what the op returns (cwd, env, value, error…). */
@@ -13,11 +14,6 @@ export interface HelperReply {
   readonly id: number;
   readonly ok: boolean;
   readonly [field: string]: unknown;
-}
-
-/** The end-of-cell marker the helper writes on stdout and stderr: an OSC sequence terminals ignore. */
-export function endMarker(nonce: string): Buffer {
-  return Buffer.from(`\x1b]6973;end;${nonce}\x07`, "latin1");
 }
 
 /** Calls `onMessage` with each JSON line read from `stream` (lines that are not JSON objects are dropped). */

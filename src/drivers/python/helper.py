@@ -4,12 +4,13 @@ Standard library only. sessiond writes one JSON request per line on fd 3 and rea
 per line on fd 4, so nothing the user's code prints on stdout or stderr (fds 1 and 2, streamed as
 they come) can be taken for the protocol. Requests:
 
-  {"id": n, "op": "exec", "nonce": "...", "cell": c, "code": "..."}
+  {"id": n, "op": "exec", "cell": c, "code": "..."}
   {"id": n, "op": "state"}
 
 A cell runs like a REPL line: statements, then the last expression's repr through sys.displayhook
-(so on stdout, and in `_` and `Out[c]`). After a cell the helper writes the end marker with the
-request's nonce on fd 1 and fd 2 and then its reply {"id", "ok", "cell", "cwd"}.
+(so on stdout, and in `_` and `Out[c]`). After a cell the helper flushes stdout and stderr and then
+writes its reply {"id", "ok", "cell", "cwd"} in one write: sessiond reads fds 1 and 2 (FIFOs) when
+the reply comes, so all the cell printed must be in them by then.
 """
 
 import ast
@@ -163,17 +164,12 @@ def reply(message):
     write_all(REPLIES_FD, (json.dumps(message) + "\n").encode("utf-8"))
 
 
-def end_of_cell(nonce):
+def flush_output():
+    # Before the reply: what the cell printed through a buffer of its own making still counts.
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             stream.flush()
         except Exception:  # noqa: BLE001 — the user may have closed or replaced it
-            pass
-    marker = ("\x1b]6973;end;%s\x07" % nonce).encode("latin-1")
-    for fd in (1, 2):
-        try:
-            write_all(fd, marker)
-        except OSError:
             pass
 
 
@@ -195,7 +191,7 @@ def main():
             op = request.get("op")
             if op == "exec":
                 ok = helper.run_cell(request.get("code", ""), int(request.get("cell", 0)))
-                end_of_cell(request.get("nonce", ""))
+                flush_output()
                 reply({"id": request["id"], "ok": ok, "cell": request.get("cell"), "cwd": os.getcwd()})
             elif op == "state":
                 reply({"id": request["id"], "ok": True, "cwd": os.getcwd(), "env": dict(os.environ)})
@@ -204,7 +200,7 @@ def main():
         except KeyboardInterrupt:
             # An interrupt that landed between the cell's end and its reply.
             helper.running = False
-            end_of_cell(request.get("nonce", ""))
+            flush_output()
             reply({"id": request.get("id"), "ok": False, "cwd": os.getcwd()})
 
 

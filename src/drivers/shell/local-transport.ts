@@ -1,14 +1,14 @@
-import { closeSync, constants, openSync, readFileSync, readSync, writeFileSync, writeSync } from "node:fs";
+import { readFileSync, writeFileSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
 import { stat } from "node:fs/promises";
 import type { IPty } from "node-pty";
 import { SessiondError } from "../../core/index.js";
 import type { ProcessExit, StartSpec } from "../driver.js";
+import { SessionFifo } from "../fifo.js";
 import type { DriverLog } from "../log.js";
 import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
-import { type Launch, chownForSession, findProgram, hostPidOf, innermostPid, prepareLaunch, programExit } from "../sandbox/index.js";
+import { type Launch, findProgram, hostPidOf, innermostPid, prepareLaunch, programExit } from "../sandbox/index.js";
 import type { RcBuilder, SessionProcess, ShellTransport } from "./transport.js";
 
 // node-pty is CommonJS with a native addon; load it on first use only.
@@ -19,8 +19,6 @@ function nodePty(): typeof import("node-pty") {
   return ptyModule;
 }
 
-/** A FIFO's capacity on Linux, and what one read takes from it. */
-const PIPE_CHUNK = 65_536;
 /** Command lines listed by processes() are cut here. */
 const COMMAND_CHARS = 512;
 
@@ -35,8 +33,7 @@ const COMMAND_CHARS = 512;
 export class LocalTransport implements ShellTransport {
   readonly target = "local";
   readonly stderrNeedsPolling = true;
-  private stderrFd: number | undefined;
-  private readonly readBuffer = Buffer.allocUnsafe(PIPE_CHUNK);
+  private readonly stderr: SessionFifo;
   private starttime: number | undefined;
   private shellPid: number;
   /** bubblewrap and its init: in the cgroup, but not the session's processes. */
@@ -50,11 +47,11 @@ export class LocalTransport implements ShellTransport {
 
   private constructor(
     private readonly pty: IPty,
-    stderrFd: number,
+    stderr: SessionFifo,
     private readonly launch: Launch,
     private readonly log: DriverLog,
   ) {
-    this.stderrFd = stderrFd;
+    this.stderr = stderr;
     this.shellPid = pty.pid;
     pty.onData((data) => {
       const bytes = data as unknown as Buffer;
@@ -76,12 +73,9 @@ export class LocalTransport implements ShellTransport {
    */
   static async start(spec: StartSpec, shellPath: string, rc: RcBuilder, log: DriverLog): Promise<LocalTransport> {
     const pipePath = join(spec.runtimeDir, "stderr");
-    const mkfifo = spawnSync("mkfifo", ["-m", "600", pipePath], { encoding: "utf8" });
-    if (mkfifo.status !== 0) throw spawnFailed(`mkfifo failed: ${mkfifo.error?.message ?? mkfifo.stderr}`);
-    await chownForSession(pipePath, spec.sandbox);
-    // Read-write, so that opening does not wait for a writer and reads never see end-of-file;
-    // non-blocking, so that a read of an empty pipe returns at once.
-    const fd = openSync(pipePath, constants.O_RDWR | constants.O_NONBLOCK);
+    const stderr = await SessionFifo.create(pipePath, spec.sandbox, log).catch((err: unknown) => {
+      throw spawnFailed(String((err as Error)?.message ?? err), err);
+    });
     const rcPath = join(spec.runtimeDir, "rc");
     // Readable by a sandboxed shell's uid; it holds nothing but the setup.
     writeFileSync(rcPath, rc({ path: pipePath, drained: true }), { mode: 0o644 });
@@ -101,11 +95,11 @@ export class LocalTransport implements ShellTransport {
         encoding: null,
       });
     } catch (err) {
-      closeSync(fd);
+      stderr.close();
       await launch.cgroup?.destroy();
       throw spawnFailed(String((err as Error)?.message ?? err), err);
     }
-    const transport = new LocalTransport(pty, fd, launch, log);
+    const transport = new LocalTransport(pty, stderr, launch, log);
     const shell = await findProgram(launch, pty.pid, spec.limits.startTimeoutMs);
     if (shell === undefined) {
       const printed = Buffer.concat(transport.early ?? []).toString("utf8").trim();
@@ -168,24 +162,7 @@ export class LocalTransport implements ShellTransport {
   }
 
   drainStderr(): number {
-    const fd = this.stderrFd;
-    if (fd === undefined) return 0;
-    let total = 0;
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, this.readBuffer, 0, PIPE_CHUNK, null);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") this.log.warn({ err, pid: this.pid }, "could not read the shell's stderr pipe");
-        break;
-      }
-      if (n <= 0) break;
-      total += n;
-      this.stderrListener(Buffer.from(this.readBuffer.subarray(0, n)));
-      // A pipe read returns all it holds when that is less than asked: no need to ask again.
-      if (n < PIPE_CHUNK) break;
-    }
-    return total;
+    return this.stderr.drain(this.stderrListener);
   }
 
   resize(cols: number, rows: number): void {
@@ -254,8 +231,7 @@ export class LocalTransport implements ShellTransport {
   }
 
   async release(unexpected: boolean, graceMs: number): Promise<void> {
-    if (this.stderrFd !== undefined) closeSync(this.stderrFd);
-    this.stderrFd = undefined;
+    this.stderr.close();
     if (unexpected) await terminateSession(this.pid, graceMs, this.killOptions("SIGKILL"));
     await this.launch.cgroup?.destroy();
   }
