@@ -104,6 +104,12 @@ describe("a live shell session", () => {
     expect(result.stdout).toContain("still-running");
     expect(result.stdout).toContain("\x1b]6973;0123456789abcdef01234567;0;\x07");
     expect(result.stderr).toContain("\x1b]6973;deadbeef\x07");
+    // Code in the session knows the nonce (everything the shell holds is readable to it), so it can
+    // end its own exec; a marker that declares a cwd longer than any path is not waited for, and
+    // what follows it is output.
+    const huge = await h.live.exec("sh", String.raw`( printf '\e]6973;%s;0;999999999:' "$__sd_n"; echo after; exit 4 )`);
+    expect(huge.exit_code).toBe(4);
+    expect(huge.stdout).toContain("after");
     // The output of an earlier exec, replayed, does not end a later one either.
     const first = await h.live.exec("sh", "echo one");
     const replay = await h.live.exec("sh", `printf '%s' ${JSON.stringify(JSON.stringify(first))} >/dev/null; echo two`);

@@ -51,6 +51,10 @@ describe("marker scanning", () => {
     expect(parsePayload(Buffer.from("1;4:/ab"))).toBeUndefined();
     expect(parsePayload(Buffer.from("1"))).toBeUndefined();
     expect(parsePayload(Buffer.from("x;\x07"))).toBeNull();
+    // A cwd longer than any path (PATH_MAX) is no marker of ours: refused at once, not waited for.
+    expect(parsePayload(Buffer.from("0;4096:"))).toBeUndefined();
+    expect(parsePayload(Buffer.from("0;4097:"))).toBeNull();
+    expect(parsePayload(Buffer.from("0;999999999:/"))).toBeNull();
   });
 });
 

@@ -32,6 +32,13 @@ export function stderrMarker(nonce: string): Buffer {
   return Buffer.from(`\x1b]6973;${nonce}\x07`, "latin1");
 }
 
+/**
+ * The longest cwd a marker may declare: Linux's PATH_MAX. A longer length is no marker of ours
+ * (code in the session can print one: it knows the nonce, as everything the shell holds), and
+ * waiting for that many bytes would hold the terminal's output in the trailer.
+ */
+const MAX_CWD_BYTES = 4096;
+
 /** The end-of-exec marker's payload, after `<nonce>;`. */
 export interface MarkerPayload {
   readonly status: number;
@@ -55,7 +62,7 @@ export function parsePayload(rest: Buffer): MarkerPayload | undefined | null {
   const colon = rest.indexOf(0x3a, semi + 1);
   if (colon < 0) return rest.length - semi > 12 ? null : undefined;
   const size = Number(rest.toString("latin1", semi + 1, colon));
-  if (!Number.isInteger(size) || size < 0) return null;
+  if (!Number.isInteger(size) || size < 0 || size > MAX_CWD_BYTES) return null;
   const end = colon + 1 + size;
   if (rest.length <= end) return undefined;
   if (rest[end] !== BEL) return null;

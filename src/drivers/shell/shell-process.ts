@@ -6,7 +6,7 @@ import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
 import { parseExports } from "./export-parse.js";
 import { spawnFailed } from "./local-transport.js";
-import { MarkerScanner, goMarker, parsePayload, stderrMarker, stdoutMarkerPrefix } from "./markers.js";
+import { type MarkerPayload, MarkerScanner, goMarker, parsePayload, stderrMarker, stdoutMarkerPrefix } from "./markers.js";
 import { ansiCPieces } from "./quote.js";
 import { execLines, shellRc } from "./rc.js";
 import { ShellTerminalTap } from "./terminal-tap.js";
@@ -384,7 +384,11 @@ export class ShellProcess implements LiveProcess {
       run.poll = undefined;
       if (this.running !== run || run.phase === "done") return;
       const read = this.transport.drainStderr();
-      if (this.running === run && (run.phase as Running["phase"]) !== "done") this.pollStderr(run, read >= PIPE_CHUNK || (run.interruptPending && !run.started) ? 1 : STDERR_POLL_MS);
+      // A full pipe is read again at once — until the exec's output is cut at its cap: a command
+      // flooding stderr past it then waits on its pipe, instead of costing the server a 64 KiB
+      // read every millisecond that every other session's requests wait behind.
+      const hurry = (read >= PIPE_CHUNK && !run.capture.truncated) || (run.interruptPending && !run.started);
+      if (this.running === run && (run.phase as Running["phase"]) !== "done") this.pollStderr(run, hurry ? 1 : STDERR_POLL_MS);
     }, delayMs);
   }
 
@@ -398,33 +402,38 @@ export class ShellProcess implements LiveProcess {
     }
     if (!run.internal) this.tap.terminalOutput(data);
     let rest = data;
-    if (run.phase === "running") {
-      const found = run.stdoutScanner.feed(rest);
-      run.capture.push("stdout", found.before);
-      if (!found.match) return;
-      run.phase = "trailer";
-      rest = found.match.subarray(run.prefixLength);
-    }
-    if (run.phase === "trailer") {
+    for (;;) {
+      if (run.phase === "running") {
+        const found = run.stdoutScanner.feed(rest);
+        run.capture.push("stdout", found.before);
+        if (!found.match) return;
+        run.phase = "trailer";
+        rest = found.match.subarray(run.prefixLength);
+      }
       run.trailer = run.trailer.length ? Buffer.concat([run.trailer, rest]) : rest;
       const payload = parsePayload(run.trailer);
       if (payload === undefined) return;
-      if (payload === null) {
-        // Our nonce with a payload we did not write: hand it on as output and keep looking.
-        run.capture.push("stdout", Buffer.concat([stdoutMarkerPrefix(run.nonce), run.trailer]));
-        run.trailer = EMPTY;
-        run.phase = "running";
-        return;
-      }
-      run.exitCode = payload.status;
-      if (payload.cwd !== undefined) this.workingDir = payload.cwd;
-      run.stdoutDone = true;
-      // Whatever the command wrote to the pipe is in it now (and, where the pipe has an end
-      // marker of its own, bash wrote that before this one).
-      if (!run.stderrDone) this.transport.drainStderr();
-      if (!run.stderrScanner) run.stderrDone = true;
-      this.settleWhenDone(run);
+      if (payload !== null) return this.ended(run, payload);
+      // Our nonce with a payload we did not write (code in the session can print one: it can
+      // read the nonce like anything the shell holds): the prefix is output, and what followed
+      // it is scanned again, since the real marker may be in it.
+      run.capture.push("stdout", stdoutMarkerPrefix(run.nonce));
+      rest = run.trailer;
+      run.trailer = EMPTY;
+      run.phase = "running";
     }
+  }
+
+  /** The terminal's end marker was read: the exec's status and cwd are known. */
+  private ended(run: Running, payload: MarkerPayload): void {
+    run.exitCode = payload.status;
+    if (payload.cwd !== undefined) this.workingDir = payload.cwd;
+    run.stdoutDone = true;
+    // Whatever the command wrote to the pipe is in it now (and, where the pipe has an end
+    // marker of its own, bash wrote that before this one).
+    if (!run.stderrDone) this.transport.drainStderr();
+    if (!run.stderrScanner) run.stderrDone = true;
+    this.settleWhenDone(run);
   }
 
   private onStderr(data: Buffer): void {
