@@ -203,6 +203,13 @@ describe("configuration of auth", () => {
     await expect(startServer({ auth: false, host: "0.0.0.0" })).rejects.toThrow(/not a loopback address/);
   });
 
+  it("refuses to turn auth off while sandboxed live sessions share the host's network, which would let their code in as admin", async () => {
+    await expect(startServer({ auth: false, host: "127.0.0.1", enableSessions: true, sandbox: "bwrap", sandboxNetwork: true })).rejects.toThrow(/live sessions share this host's network/);
+    // A session network of its own keeps them out: allowed.
+    server = await startServer({ auth: false, host: "127.0.0.1", enableSessions: true, sandbox: "bwrap", sandboxNetwork: false });
+    expect((await server.request({ method: "GET", url: "/sessions/", token: null })).statusCode).toBe(200);
+  });
+
   it("serves without tokens when auth is off on loopback", async () => {
     server = await startServer({ auth: false, host: "127.0.0.1" });
     expect((await server.request({ method: "GET", url: "/sessions/", token: null })).statusCode).toBe(200);
