@@ -133,5 +133,7 @@ function parseUri(uri: string): { session: string; kind: Kind; search: string } 
   } catch {
     throw new ResourceError(INVALID_PARAMS, `${uri}: the session is not percent-encoded correctly`);
   }
+  // encodeURIComponent leaves these alone, and a URL resolves them: another route's path.
+  if (session === "." || session === "..") throw new ResourceError(INVALID_PARAMS, `${uri}: not a session reference`);
   return { session, kind, search: url.search };
 }

@@ -249,6 +249,8 @@ function requestFor(tool: Tool, args: Record<string, unknown>): RouteCall | Sess
     if (place === undefined) return invalid(name, `not an argument of ${tool.spec.name} (it takes ${[...operation.places.keys()].join(", ")})`);
     if (place === "path") {
       if (typeof value !== "string" || value.length === 0) return invalid(name, "expected a non-empty string");
+      // encodeURIComponent leaves these alone, and a URL resolves them: another route's path.
+      if (value === "." || value === "..") return invalid(name, "not a session or checkpoint reference");
       pathValues.set(name, value);
     } else if (place === "query") {
       for (const item of Array.isArray(value) ? value : [value]) {

@@ -226,6 +226,9 @@ describe("/mcp over streamable HTTP", () => {
     expect((await rpcError(client.readResource({ uri: "sessiond://sessions/no-such-session/timeline" }))).code).toBe(-32002);
     expect((await rpcError(client.readResource({ uri: "file:///etc/passwd" }))).code).toBe(-32602);
     expect((await rpcError(client.readResource({ uri: `sessiond://sessions/${s.id}/timeline?limit=-1` }))).code).toBe(-32602);
+    // Dot segments would resolve to another route's path: refused as references.
+    for (const id of [".", ".."]) expect((await callFails(client, "sessions_show", { id })).field).toBe("id");
+    for (const ref of [".", "..", "%2E%2E"]) expect((await rpcError(client.readResource({ uri: `sessiond://sessions/${ref}/context` }))).code).toBe(-32602);
 
     // The server is still serving.
     expect((await call(client, "sessions_show", { id: s.id })).id).toBe(s.id);
