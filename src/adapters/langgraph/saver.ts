@@ -21,7 +21,7 @@ import { type Session, type SessionEvent, isSessiondError } from "../../core/ind
 import type { SessionManager } from "../../engine/index.js";
 import type { SessiondClient } from "../../sdk/client/index.js";
 import { type CheckpointRecord, CHECKPOINT_EVENT, type StoredValue, THREAD_EVENT_TYPES, WRITES_EVENT, type WritesRecord, checkpointData, loadable, recordSize, storeValue, writesData } from "./records.js";
-import { type CheckpointEntry, ThreadIndex } from "./thread-index.js";
+import { type CheckpointEntry, ThreadIndex, type WriteEntry } from "./thread-index.js";
 import { type Timeline, clientTimeline, embeddedTimeline, engineTimeline } from "./timeline.js";
 import { threadSessionName } from "./thread-names.js";
 
@@ -211,16 +211,22 @@ export class SessiondSaver extends BaseCheckpointSaver {
     return this.upTo(threadId, session);
   }
 
-  private async upTo(threadId: string, session: Session): Promise<ThreadIndex> {
+  /** The thread's index, with every event of the session up to `session.last_seq` in it. */
+  private upTo(threadId: string, session: Session): ThreadIndex | Promise<ThreadIndex> {
     let index = this.threads.get(threadId);
     if (!index || index.sessionId !== session.id) {
       index = new ThreadIndex(session.id, 0);
       this.threads.set(threadId, index);
     }
-    while (session.last_seq > index.scannedTo) {
+    // Most reads follow this saver's own writes, which the index holds already: no await then.
+    return session.last_seq > index.scannedTo ? this.catchUpTo(index, session.last_seq) : index;
+  }
+
+  private async catchUpTo(index: ThreadIndex, lastSeq: number): Promise<ThreadIndex> {
+    while (lastSeq > index.scannedTo) {
       if (!index.catchingUp) {
-        const running = this.catchUp(index, session.last_seq).finally(() => {
-          if (index!.catchingUp === running) index!.catchingUp = undefined;
+        const running = this.catchUp(index, lastSeq).finally(() => {
+          if (index.catchingUp === running) index.catchingUp = undefined;
         });
         index.catchingUp = running;
       }
@@ -244,18 +250,22 @@ export class SessiondSaver extends BaseCheckpointSaver {
     index.caughtUp(lastSeq);
   }
 
-  /** Events by seq, from the cache or (in parallel) from the store. */
+  /** Events by seq, from the cache, and those it lacks from the store (in parallel). */
   private async eventsAt(index: ThreadIndex, seqs: readonly number[]): Promise<Map<number, SessionEvent>> {
     const found = new Map<number, SessionEvent>();
+    const missing = new Set<number>();
+    for (const seq of seqs) {
+      const event = this.events.get(eventKey(index.sessionId, seq));
+      if (event) found.set(seq, event);
+      else missing.add(seq);
+    }
+    if (!missing.size) return found;
     await Promise.all(
-      [...new Set(seqs)].map(async (seq) => {
-        const key = eventKey(index.sessionId, seq);
-        let event = this.events.get(key);
-        if (!event) {
-          [event] = await this.timeline.events(index.sessionId, { after_seq: seq - 1, to_seq: seq, limit: 1 });
-          if (event) this.events.set(key, event);
-        }
-        if (event) found.set(seq, event);
+      [...missing].map(async (seq) => {
+        const [event] = await this.timeline.events(index.sessionId, { after_seq: seq - 1, to_seq: seq, limit: 1 });
+        if (!event) return;
+        this.events.set(eventKey(index.sessionId, seq), event);
+        found.set(seq, event);
       }),
     );
     return found;
@@ -270,25 +280,37 @@ export class SessiondSaver extends BaseCheckpointSaver {
     const held = await this.eventsAt(index, [...refs.map(([, seq]) => seq), ...writes.map((w) => w.seq)]);
     const load = (value: StoredValue) => this.serde.loadsTyped(...loadable(value));
 
-    const checkpoint = (await load(record.checkpoint)) as Checkpoint;
-    const channelValues: Record<string, unknown> = {};
-    for (const [channel, value] of Object.entries(record.values ?? {})) channelValues[channel] = await load(value);
+    // Every value is loaded at once: one wait for them all, not one per value.
+    const channels: string[] = [];
+    const loading: Promise<unknown>[] = [load(record.checkpoint), load(record.metadata)];
+    for (const [channel, value] of Object.entries(record.values ?? {})) {
+      channels.push(channel);
+      loading.push(load(value));
+    }
     for (const [channel, seq] of refs) {
       const value = (held.get(seq)?.data as unknown as CheckpointRecord | undefined)?.values?.[channel];
-      if (value) channelValues[channel] = await load(value);
+      if (!value) continue;
+      channels.push(channel);
+      loading.push(load(value));
     }
-    checkpoint.channel_values = channelValues;
-    const pendingWrites: CheckpointPendingWrite[] = [];
+    const writesHeld: WriteEntry[] = [];
     for (const write of writes) {
       const value = (held.get(write.seq)?.data as unknown as WritesRecord | undefined)?.writes[write.pos]?.value;
-      if (value) pendingWrites.push([write.taskId, write.channel, await load(value)]);
+      if (!value) continue;
+      writesHeld.push(write);
+      loading.push(load(value));
     }
+    const [checkpoint, metadata, ...loaded] = (await Promise.all(loading)) as [Checkpoint, CheckpointMetadata, ...unknown[]];
+    const channelValues: Record<string, unknown> = {};
+    channels.forEach((channel, i) => (channelValues[channel] = loaded[i]));
+    checkpoint.channel_values = channelValues;
+    const pendingWrites: CheckpointPendingWrite[] = writesHeld.map((write, i) => [write.taskId, write.channel, loaded[channels.length + i]]);
     if (checkpoint.v < 4 && entry.parentId !== null) await this.migratePendingSends(index, entry, checkpoint);
 
     const tuple: CheckpointTuple = {
       config: asked ?? { configurable: { thread_id: threadId, checkpoint_ns: entry.ns, checkpoint_id: entry.id } },
       checkpoint,
-      metadata: (await load(record.metadata)) as CheckpointMetadata,
+      metadata,
       pendingWrites,
     };
     if (entry.parentId !== null) tuple.parentConfig = { configurable: { thread_id: threadId, checkpoint_ns: entry.ns, checkpoint_id: entry.parentId } };
