@@ -8,8 +8,10 @@
 //
 // sessiond reads fds 1 and 2 (FIFOs) when a reply comes: what the cell printed must be in them by
 // then, not in a queue of ours. So they are made blocking, and each write through process.stdout
-// or process.stderr is over when it returns (libuv makes a pipe non-blocking and queues what the
-// pipe cannot take at once; a subprocess given our stdout would then see EAGAIN on a full pipe).
+// or process.stderr is over when it returns. libuv makes a pipe non-blocking and queues in memory
+// what the pipe cannot take at once: a cell printing faster than the pipe is read would grow the
+// helper without bound, and what a timer printed between cells would still be queued when the
+// next cell runs, and come out as that cell's output.
 //
 // Plain JavaScript (shipped as is, no build step), standard library only.
 
