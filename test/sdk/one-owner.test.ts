@@ -24,8 +24,11 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 /** The programs and commands run as they ship: compiled to plain JavaScript (test/helpers/compiled-tree.ts). */
 const WRITER = compiledFixture("test/sdk/fixtures/embedded-writer.ts");
 const CLI = compiledCli();
-/** Fast commits (a killed process loses nothing in WAL mode with NORMAL; only power loss would) and quick owner checks. */
-const CHILD_ENV = { SESSIOND_SQLITE_SYNCHRONOUS: "normal", SESSIOND_OWNER_LOCK_CHECK_MS: "100" };
+/**
+ * Fast commits (a killed process loses nothing in WAL mode with NORMAL; only power loss would), quick
+ * owner checks, and port 0 for a server a command starts: 8011 may be taken by another server of the machine.
+ */
+const CHILD_ENV = { SESSIOND_SQLITE_SYNCHRONOUS: "normal", SESSIOND_OWNER_LOCK_CHECK_MS: "100", SESSIOND_PORT: "0" };
 
 type Child = LiveNode;
 
