@@ -19,7 +19,28 @@ export async function serveStdio(caller: RouteCaller, document: OpenApiDocument)
   });
   const transport = new StdioServerTransport();
   await server.connect(transport);
+  // Requests read and not yet answered: a client that writes its requests and closes stdin at
+  // once (a pipe) still gets every answer before the server ends.
+  let unanswered = 0;
+  let whenAnswered: (() => void) | undefined;
+  const deliver = transport.onmessage!;
+  transport.onmessage = (message) => {
+    if ("method" in message && "id" in message) unanswered++;
+    deliver(message);
+  };
+  const send = transport.send.bind(transport);
+  transport.send = async (message) => {
+    try {
+      await send(message);
+    } finally {
+      if ("id" in message && !("method" in message) && --unanswered === 0) whenAnswered?.();
+    }
+  };
   // The stdio transport does not notice the end of stdin itself: the client leaving ends the server.
-  process.stdin.once("end", () => void server.close());
+  process.stdin.once("end", () => {
+    const close = () => void server.close();
+    if (unanswered === 0) close();
+    else whenAnswered = close;
+  });
   await closed;
 }

@@ -100,6 +100,23 @@ describe("sessiond mcp --url with an agent token", () => {
     expect((await call(b, "sessions_list", {})).sessions.map((s: { id: string }) => s.id)).toEqual([theirs.id]);
   });
 
+  it("answers every request piped in before its stdin closed, then exits", async () => {
+    const child = spawn(process.execPath, [cli.main, "mcp", "--url", base], { env: { ...process.env, SESSIOND_TOKEN: AGENT_A, SESSIOND_HOME: server.home }, stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const requests = [
+      { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "pipe", version: "1" } } },
+      { jsonrpc: "2.0", method: "notifications/initialized" },
+      ...[2, 3, 4].map((id) => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name: "sessions_list", arguments: { limit: 1 } } })),
+    ];
+    child.stdin.end(requests.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).toBe(0);
+    const answers = out.trim().split("\n").map((line) => JSON.parse(line) as { id: number; result?: { isError?: boolean } });
+    expect(answers.map((a) => a.id).sort()).toEqual([1, 2, 3, 4]);
+    expect(answers.filter((a) => a.id > 1).every((a) => a.result && !a.result.isError)).toBe(true);
+  });
+
   it("exits 1 naming the token problem when the server refuses the token", async () => {
     const run = await runCli(["mcp", "--url", base, "--token", "not-a-token-this-server-knows"], { ...process.env, SESSIOND_HOME: server.home });
     expect(run.code).toBe(1);
