@@ -27,6 +27,21 @@ describe.each(Object.keys(BACKENDS) as (keyof typeof BACKENDS)[])("SessiondSessi
     expect((await b.manager.list({ agent_id: "support" })).items).toHaveLength(1);
   });
 
+  it("opens the conversation a second run created under the same name, and refuses a name another kind of session holds", async () => {
+    const b = await open();
+    const first = new SessiondSession({ sessiond: b.sessiond, create: { agent_id: "support", name: "ticket-2" } });
+    await first.addItems([user("hello")]);
+    // The same program run again: the same create, a new object.
+    const second = new SessiondSession({ sessiond: b.sessiond, create: { agent_id: "support", name: "ticket-2" } });
+    expect(await second.getSessionId()).toBe(await first.getSessionId());
+    expect((await second.getItems()).map(text)).toEqual(["hello"]);
+    await b.manager.create({ agent_id: "support", name: "a-task" });
+    const clash = new SessiondSession({ sessiond: b.sessiond, create: { agent_id: "support", name: "a-task" } });
+    const err = await clash.getItems().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(/is not a conversation/);
+  });
+
   it("answers an empty session as MemorySession does: no items, nothing to pop", async () => {
     const b = await open();
     const session = new SessiondSession({ sessiond: b.sessiond });

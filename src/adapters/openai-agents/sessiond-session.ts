@@ -21,6 +21,8 @@ export interface SessiondSessionOptions {
   session?: string;
   /**
    * The session to create on first use when `session` is left out: its agent, name, task, labels…
+   * When one by that name exists already (a second run of the same program), it is opened instead,
+   * if it holds a conversation (its type is `conversation`).
    * @default `{ type: "conversation", labels: { framework: "openai-agents" } }`, merged under what you give
    */
   create?: ConversationSessionFields;
@@ -140,7 +142,7 @@ export class SessiondSession implements Session {
   }
 
   async #resolve(): Promise<string> {
-    if (this.#ref === undefined) return (await this.#timeline.create(this.#create)).id;
+    if (this.#ref === undefined) return this.#createOrOpen();
     try {
       const session = await this.#timeline.session(this.#ref);
       this.#lastClear = clearMarkIn(session.context);
@@ -149,6 +151,22 @@ export class SessiondSession implements Session {
       if (!isSessiondError(err, "not_found")) throw err;
       const missing = new agentsCore.UserError(`sessiond has no session ${JSON.stringify(this.#ref)} (or this client may not see it): name an existing one, or leave \`session\` out to create one`);
       throw Object.assign(missing, { cause: err });
+    }
+  }
+
+  /** Creates the session; when its name is taken, opens the conversation already there. */
+  async #createOrOpen(): Promise<string> {
+    try {
+      return (await this.#timeline.create(this.#create)).id;
+    } catch (err) {
+      const { name, agent_id: agentId } = this.#create;
+      if (!isSessiondError(err, "conflict") || name === undefined) throw err;
+      const existing = await this.#timeline.session(agentId === undefined ? name : `${agentId}/${name}`);
+      if (existing.type !== "conversation") {
+        throw Object.assign(new agentsCore.UserError(`sessiond: a session named ${JSON.stringify(name)} exists and is not a conversation (its type is ${JSON.stringify(existing.type)}): give another name`), { cause: err });
+      }
+      this.#lastClear = clearMarkIn(existing.context);
+      return existing.id;
     }
   }
 
