@@ -131,3 +131,21 @@ for (const [kind, cells] of Object.entries(languages) as [keyof typeof languages
     });
   });
 }
+
+describe("python's reply says which pipes are read to the end", () => {
+  let h: LiveHarness;
+  afterEach(async () => {
+    await h?.close();
+  });
+
+  it("keeps output read while the cell ran, and reads a pipe the cell put elsewhere than fd 1 to the end", async () => {
+    h = new LiveHarness();
+    const s = await h.live.start({ kind: "python" });
+    // Read by the polls while the cell sleeps: the pipe is empty when the helper replies.
+    expect(await h.live.exec(s.id, "import time\nprint('early')\ntime.sleep(0.2)")).toMatchObject({ stdout: "early\n", stderr: "" });
+    // fd 1 is a file now: what the file holds unread says nothing of the pipe, written through a copy of its old fd.
+    const moved = "import os\nsaved = os.dup(1)\nos.dup2(os.open('moved.txt', os.O_WRONLY | os.O_CREAT), 1)\nn = os.write(saved, b'through the old fd\\n')";
+    expect(await h.live.exec(s.id, moved)).toMatchObject({ status: "ok", stdout: "through the old fd\n", stderr: "" });
+    expect(await h.live.exec(s.id, "os.dup2(saved, 1)\nprint('back')")).toMatchObject({ status: "ok", stdout: "back\n" });
+  });
+});

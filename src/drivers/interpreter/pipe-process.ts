@@ -363,20 +363,23 @@ export class PipeProcess implements LiveProcess {
     run.reply = reply;
     if (typeof reply.cwd === "string") this.workingDir = reply.cwd;
     // The helper wrote this reply after all the cell printed had been written to fds 1 and 2
-    // (and what the cell's subprocesses wrote before it ended): it is all in the pipes now.
-    this.drainOutput();
+    // (and what the cell's subprocesses wrote before it ended): it is all in the pipes now. A
+    // pipe the helper saw empty after that has been read to the end already (reading an empty
+    // pipe is the costly part of an exec that prints nothing).
+    const unread = Array.isArray(reply.unread) ? (reply.unread as unknown[]) : [];
+    if (unread[0] !== 0) this.drainOutput("stdout");
+    if (unread[1] !== 0) this.drainOutput("stderr");
     this.settle(run, false);
   }
 
   /**
-   * Reads both output pipes now.
+   * Reads the output pipes (both, or `only` one) now.
    * @returns the most read from one (PIPE_CHUNK or more: the writer may be waiting on a full pipe)
    */
-  private drainOutput(): number {
-    return Math.max(
-      this.outputs.stdout.drain((data) => this.onOutput("stdout", data)),
-      this.outputs.stderr.drain((data) => this.onOutput("stderr", data)),
-    );
+  private drainOutput(only?: OutputStream): number {
+    const stdout = only === "stderr" ? 0 : this.outputs.stdout.drain((data) => this.onOutput("stdout", data));
+    const stderr = only === "stdout" ? 0 : this.outputs.stderr.drain((data) => this.onOutput("stderr", data));
+    return Math.max(stdout, stderr);
   }
 
   /** Reads the output pipes again after `delayMs` while `run` lasts. */

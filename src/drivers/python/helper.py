@@ -9,18 +9,23 @@ they come) can be taken for the protocol. Requests:
 
 A cell runs like a REPL line: statements, then the last expression's repr through sys.displayhook
 (so on stdout, and in `_` and `Out[c]`). After a cell the helper flushes stdout and stderr and then
-writes its reply {"id", "ok", "cell", "cwd"} in one write: sessiond reads fds 1 and 2 (FIFOs) when
-the reply comes, so all the cell printed must be in them by then.
+writes its reply {"id", "ok", "cell", "cwd", "unread"} in one write: sessiond reads fds 1 and 2
+(FIFOs) when the reply comes, so all the cell printed must be in them by then. `unread` is what the
+two pipes held after the flush ([stdout, stderr] bytes, null where unknown): a pipe that held
+nothing then has been read to the end already, and sessiond skips reading it again.
 """
 
 import ast
 import builtins
+import fcntl
 import io
 import json
 import linecache
 import os
 import signal
+import struct
 import sys
+import termios
 
 REQUESTS_FD = 3
 REPLIES_FD = 4
@@ -165,12 +170,36 @@ def reply(message):
 
 
 def flush_output():
+    """Flushes what the cell printed; returns the bytes its pipes then hold, [stdout, stderr]."""
     # Before the reply: what the cell printed through a buffer of its own making still counts.
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             stream.flush()
         except Exception:  # noqa: BLE001 — the user may have closed or replaced it
             pass
+    return [unread(1), unread(2)]
+
+
+def pipe_identity(fd):
+    try:
+        status = os.fstat(fd)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino)
+
+
+# The pipes sessiond gave as fds 1 and 2, told apart from whatever a cell may put in their place.
+OUTPUT_PIPES = {1: pipe_identity(1), 2: pipe_identity(2)}
+
+
+def unread(fd):
+    # None (read it to be sure) when the cell closed the descriptor or put something else there.
+    if OUTPUT_PIPES[fd] is None or pipe_identity(fd) != OUTPUT_PIPES[fd]:
+        return None
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return None
 
 
 def main():
@@ -191,8 +220,8 @@ def main():
             op = request.get("op")
             if op == "exec":
                 ok = helper.run_cell(request.get("code", ""), int(request.get("cell", 0)))
-                flush_output()
-                reply({"id": request["id"], "ok": ok, "cell": request.get("cell"), "cwd": os.getcwd()})
+                pending = flush_output()
+                reply({"id": request["id"], "ok": ok, "cell": request.get("cell"), "cwd": os.getcwd(), "unread": pending})
             elif op == "state":
                 reply({"id": request["id"], "ok": True, "cwd": os.getcwd(), "env": dict(os.environ)})
             else:
@@ -200,8 +229,7 @@ def main():
         except KeyboardInterrupt:
             # An interrupt that landed between the cell's end and its reply.
             helper.running = False
-            flush_output()
-            reply({"id": request.get("id"), "ok": False, "cwd": os.getcwd()})
+            reply({"id": request.get("id"), "ok": False, "cwd": os.getcwd(), "unread": flush_output()})
 
 
 if __name__ == "__main__":
