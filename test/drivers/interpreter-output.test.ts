@@ -119,7 +119,9 @@ for (const [kind, cells] of Object.entries(languages) as [keyof typeof languages
       const s = await open();
       expect(await h.live.exec(s.id, cells.printLater)).toMatchObject({ status: "ok", stdout: "", stderr: "" });
       // About 1 MB: the printer blocks on the full pipe until the reads between cells empty it.
-      const printed = join(h.live.describe(s.id)!.cwd, "printed");
+      const cwd = h.live.describe(s.id)?.cwd;
+      expect(cwd).toEqual(expect.any(String));
+      const printed = join(cwd!, "printed");
       await eventually(() => existsSync(printed), 10_000, "the printer to finish");
       expect(await h.live.exec(s.id, cells.printNext)).toMatchObject({ status: "ok", stdout: "next\n", stderr: "" });
     });
