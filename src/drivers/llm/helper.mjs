@@ -6,7 +6,7 @@
 // assistant's reply is written on stdout as it arrives (token by token with `stream: true`), so
 // the session stream shows it live. Requests:
 //
-//   {"id", "op": "exec", "nonce", "url", "key"?, "body": {...chat completion request},
+//   {"id", "op": "exec", "url", "key"?, "body": {...chat completion request},
 //    "attempts", "backoffBaseMs", "backoffMaxMs", "timeoutMs"}
 //   {"id", "op": "state"}
 //

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { SessiondError } from "../../core/index.js";
 import type { ExecOutcome, ExecRequest, LiveProcess, ProcessExit, ProcessState, RuntimeState, StartSpec, TerminalTap } from "../driver.js";
 import { ExitNotice } from "../exit-notice.js";
+import { PIPE_CHUNK, FIFO_IDLE_POLL_MS as STDERR_IDLE_POLL_MS, FIFO_POLL_MS as STDERR_POLL_MS } from "../fifo.js";
 import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
 import { parseExports } from "./export-parse.js";
@@ -13,14 +14,8 @@ import { ShellTerminalTap } from "./terminal-tap.js";
 import type { RcBuilder, SessionProcess, ShellTransport } from "./transport.js";
 
 const EMPTY = Buffer.alloc(0);
-/** A FIFO's capacity on Linux, and what one read takes from it. */
-const PIPE_CHUNK = 65_536;
 /** Ctrl-U: discards a line a person half typed through the tap, so that it does not run into an exec line. */
 const KILL_LINE = "\x15";
-/** While an exec runs, its stderr is read at least this often (at once again when a read found the pipe full). */
-const STDERR_POLL_MS = 10;
-/** Between execs, stderr (of background jobs) is read this often, so that they never block on a full pipe. */
-const STDERR_IDLE_POLL_MS = 250;
 /** Output kept while the shell starts (shown in spawn_failed when it does not come up). */
 const STARTUP_OUTPUT_BYTES = 16 * 1024;
 /** Output the internal state capture (`export -p`) may produce. */
