@@ -132,7 +132,7 @@ export class PipeProcess implements LiveProcess {
     const outputs = await openOutputs(spec, options.log).catch((err: unknown) => {
       throw fail(String((err as Error)?.message ?? err), err);
     });
-    let launch: Launch;
+    let launch: Launch | undefined;
     let child: ChildProcess;
     try {
       launch = await prepareLaunch(spec, {
@@ -148,6 +148,7 @@ export class PipeProcess implements LiveProcess {
       child = spawnWithOutputs(launch, outputs);
     } catch (err) {
       closeOutputs(outputs);
+      await launch?.cgroup?.destroy();
       throw err;
     }
     if (child.pid === undefined) {
