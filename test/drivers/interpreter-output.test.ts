@@ -21,7 +21,7 @@ interface Cells {
   closeStdout: string;
   /** Writes `still here` on stderr. */
   stillHere: string;
-  /** Leaves behind a timer/thread that prints about 1 MB on stdout, then creates the file `printed`. */
+  /** Leaves behind a timer/thread that prints about 1 MB on stdout, a short line a moment later, then creates the file `printed`. */
   printLater: string;
   /** Prints `next`. */
   printNext: string;
@@ -44,6 +44,8 @@ def later():
     time.sleep(0.05)
     for _ in range(5):
         print('tick' * 50_000)
+    time.sleep(0.05)
+    print('tail')
     open('printed', 'w').close()
 threading.Thread(target=later, daemon=True).start()`,
     printNext: "print('next')",
@@ -60,7 +62,10 @@ threading.Thread(target=later, daemon=True).start()`,
     stillHere: 'console.error("still here");',
     printLater: `const timer = setTimeout(() => {
   for (let i = 0; i < 5; i++) console.log("tick".repeat(50_000));
-  require("node:fs").writeFileSync("printed", "");
+  setTimeout(() => {
+    console.log("tail");
+    require("node:fs").writeFileSync("printed", "");
+  }, 50);
 }, 50);`,
     printNext: 'console.log("next");',
     stdoutByName: `const done = require("node:child_process").execSync("echo 'by name' > /dev/stdout", { stdio: "inherit" });`,
@@ -118,7 +123,9 @@ for (const [kind, cells] of Object.entries(languages) as [keyof typeof languages
     it("drops what a cell left printing between cells, however much, instead of giving it to the next cell", async () => {
       const s = await open();
       expect(await h.live.exec(s.id, cells.printLater)).toMatchObject({ status: "ok", stdout: "", stderr: "" });
-      // About 1 MB: the printer blocks on the full pipe until the reads between cells empty it.
+      // About 1 MB: the printer blocks on the full pipe until the reads between cells empty it. Its
+      // last line, printed after the read that unblocked it, is still in the pipe when the next
+      // cell comes (unless a read between cells happens to fall in that moment).
       const cwd = h.live.describe(s.id)?.cwd;
       expect(cwd).toEqual(expect.any(String));
       const printed = join(cwd!, "printed");

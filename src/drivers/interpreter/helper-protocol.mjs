@@ -2,7 +2,8 @@
 // per line on fd 3, one JSON reply per line on fd 4, so nothing a cell prints on stdout or stderr
 // can be taken for the protocol. Requests run one at a time, in order:
 //
-//   {"id", "op": "exec", ...}  → run(request); once all it printed is written to fds 1 and 2,
+//   {"id", "op": "exec", ...}  → what is left in fds 1 and 2 from between cells is dropped;
+//                                run(request); once all it printed is written to fds 1 and 2,
 //                                the reply {"id", "cwd", ...outcome}
 //   {"id", "op": "state"}      → {"id", "ok", "cwd", "env"}
 //
@@ -15,6 +16,7 @@
 //
 // Plain JavaScript (shipped as is, no build step), standard library only.
 
+import { closeSync, constants, openSync, readSync } from "node:fs";
 import { Socket } from "node:net";
 
 const replies = new Socket({ fd: 4, readable: false, writable: true });
@@ -34,6 +36,40 @@ function flushed(stream) {
   return new Promise((resolve) => stream.write("", () => resolve()));
 }
 
+/** Read ends of the output pipes (opened again by name), to drop what nobody's code left in them. */
+function openStaleReaders() {
+  const readers = [];
+  try {
+    for (const fd of [1, 2]) readers.push(openSync(`/proc/self/fd/${fd}`, constants.O_RDONLY | constants.O_NONBLOCK));
+    return readers;
+  } catch {
+    for (const reader of readers) closeSync(reader);
+    return undefined;
+  }
+}
+
+const STALE_CHUNK = Buffer.alloc(65_536);
+
+/**
+ * Before a cell runs, what a timer or process the user left running printed since the last reply
+ * is in the pipes: no cell's output, and read here so that sessiond need not read the (nearly
+ * always empty) pipes before each request. The cell has not started: none of it can be the cell's.
+ */
+function dropStaleOutput(readers) {
+  for (const reader of readers) {
+    // A bound, against a process that keeps writing: what comes after is the cell's to share.
+    for (let i = 0; i < 16; i++) {
+      let n;
+      try {
+        n = readSync(reader, STALE_CHUNK, 0, STALE_CHUNK.length, null);
+      } catch {
+        break;
+      }
+      if (n < STALE_CHUNK.length) break;
+    }
+  }
+}
+
 /**
  * Serves requests until sessiond closes fd 3 (the session is over), after announcing itself.
  * @param {(request: object) => Promise<object>} run runs one exec and returns its outcome
@@ -42,6 +78,7 @@ function flushed(stream) {
 export function serveRequests(run, interpreter) {
   let held = "";
   let queue = Promise.resolve();
+  const stale = openStaleReaders();
   requests.setEncoding("utf8");
   requests.on("data", (text) => {
     const lines = (held + text).split("\n");
@@ -51,6 +88,7 @@ export function serveRequests(run, interpreter) {
       const request = JSON.parse(line);
       queue = queue.then(async () => {
         if (request.op === "exec") {
+          if (stale) dropStaleOutput(stale);
           const outcome = await run(request);
           await flushed(process.stdout);
           await flushed(process.stderr);
@@ -64,5 +102,5 @@ export function serveRequests(run, interpreter) {
     }
   });
   requests.on("end", () => process.exit(0));
-  reply({ id: 0, ok: true, interpreter });
+  reply({ id: 0, ok: true, interpreter, ...(stale ? { dropsStaleOutput: true } : {}) });
 }

@@ -74,7 +74,8 @@ const STARTUP_OUTPUT_BYTES = 16 * 1024;
  * leak into the next cell, what a subprocess of the cell wrote before the end included. While a
  * cell runs, the FIFOs are read every few milliseconds (output streams as chunks); between cells,
  * slowly, so that a thread the user left printing never blocks on a full pipe (what it printed is
- * dropped, and read once more right before the next request).
+ * dropped; what is left of it when the next cell comes, the helper drops before running the cell,
+ * or, for a helper that cannot, the server right before the request).
  *
  * The helper runs in a terminal session and process group of its own (setsid), so stop and the
  * orphan sweep after a restart end everything it started. Interrupt is SIGINT to the helper (a
@@ -99,6 +100,8 @@ export class PipeProcess implements LiveProcess {
   /** What the helper prints while it starts (shown in spawn_failed); undefined once it is ready. */
   private startup: OutputCapture | undefined = new OutputCapture(STARTUP_OUTPUT_BYTES);
   private readonly idlePoll: NodeJS.Timeout;
+  /** The helper drops what is left in its output pipes from between cells before it runs one (its ready reply says so). */
+  private helperDropsStale = false;
 
   private constructor(
     child: ChildProcess & { pid: number },
@@ -181,6 +184,7 @@ export class PipeProcess implements LiveProcess {
     }
     const { id: _id, ok: _ok, ...info } = outcome as HelperReply;
     for (const [key, value] of Object.entries(info)) if (typeof value === "string" || typeof value === "number") proc.helperInfo[key] = value;
+    proc.helperDropsStale = (outcome as HelperReply).dropsStaleOutput === true;
     proc.startup = undefined;
     proc.transition("ready");
     return proc;
@@ -248,8 +252,9 @@ export class PipeProcess implements LiveProcess {
     }
     this.pending.set(id, (reply) => this.onExecReply(run, reply));
     // What a thread the user left running printed since the last cell is nobody's: read (and
-    // dropped) now, so that only what comes after the request counts as the cell's.
-    this.drainOutput();
+    // dropped) now, so that only what comes after the request counts as the cell's — unless the
+    // helper drops it itself before the cell (then the request costs no read of empty pipes here).
+    if (!this.helperDropsStale) this.drainOutput();
     run.sent = true;
     this.requests.write(`${JSON.stringify({ id, op: "exec", cell, ...prepared.request })}\n`);
     this.pollOutput(run, FIFO_POLL_MS);

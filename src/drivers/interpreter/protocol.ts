@@ -8,7 +8,9 @@ import type { Readable } from "node:stream";
  * is written only once all the cell printed is written to fds 1 and 2 (flushed, and with
  * nothing of it left in a queue of the helper's own): the server reads those when the reply comes.
  * A reply to a cell may say `unread: [stdout, stderr]`, the bytes each pipe held once the output
- * was flushed (null: unknown); the server does not read again a pipe that held none.
+ * was flushed (null: unknown); the server does not read again a pipe that held none. A helper
+ * whose ready reply says `dropsStaleOutput: true` reads and drops what is left in its own output
+ * pipes before it runs a cell (what a thread printed between cells), so the server does not.
  */
 
 /** A reply from a helper: `id` and `ok`, plus what the op returns (cwd, env, value, error…). */

@@ -12,7 +12,9 @@ A cell runs like a REPL line: statements, then the last expression's repr throug
 writes its reply {"id", "ok", "cell", "cwd", "unread"} in one write: sessiond reads fds 1 and 2
 (FIFOs) when the reply comes, so all the cell printed must be in them by then. `unread` is what the
 two pipes held after the flush ([stdout, stderr] bytes, null where unknown): a pipe that held
-nothing then has been read to the end already, and sessiond skips reading it again.
+nothing then has been read to the end already, and sessiond skips reading it again. Before a cell
+the helper itself drops what is left in the pipes from between cells (its ready reply says
+`dropsStaleOutput`), so that sessiond need not read them before each request.
 """
 
 import ast
@@ -196,10 +198,44 @@ def unread(fd):
     # None (read it to be sure) when the cell closed the descriptor or put something else there.
     if OUTPUT_PIPES[fd] is None or pipe_identity(fd) != OUTPUT_PIPES[fd]:
         return None
+    return pending_bytes(fd)
+
+
+def pending_bytes(fd):
     try:
         return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
     except OSError:
         return None
+
+
+def open_stale_readers():
+    """Read ends of the output pipes (opened again by name), to drop what nobody's code left in them."""
+    readers = []
+    for fd in (1, 2):
+        try:
+            readers.append(os.open("/proc/self/fd/%d" % fd, os.O_RDONLY | os.O_NONBLOCK))
+        except OSError:
+            for reader in readers:
+                os.close(reader)
+            return None
+    return readers
+
+
+def drop_stale_output(readers):
+    # Before a cell runs, what a thread or process the user left running printed since the last
+    # reply is in the pipes: no cell's output, and read here so that sessiond need not read the
+    # (nearly always empty) pipes before each request. Only what the pipes hold now is taken:
+    # the cell has not started, so none of it can be the cell's.
+    for reader in readers:
+        left = pending_bytes(reader) or 0
+        while left > 0:
+            try:
+                chunk = os.read(reader, min(left, 65536))
+            except OSError:
+                break
+            if not chunk:
+                break
+            left -= len(chunk)
 
 
 def main():
@@ -213,12 +249,18 @@ def main():
     helper = Helper()
     signal.signal(signal.SIGINT, helper.on_sigint)
     requests = os.fdopen(REQUESTS_FD, "rb")
-    reply({"id": 0, "ok": True, "interpreter": "python %d.%d.%d" % sys.version_info[:3], "executable": sys.executable})
+    stale = open_stale_readers()
+    ready = {"id": 0, "ok": True, "interpreter": "python %d.%d.%d" % sys.version_info[:3], "executable": sys.executable}
+    if stale is not None:
+        ready["dropsStaleOutput"] = True
+    reply(ready)
     for line in requests:
         try:
             request = json.loads(line)
             op = request.get("op")
             if op == "exec":
+                if stale is not None:
+                    drop_stale_output(stale)
                 ok = helper.run_cell(request.get("code", ""), int(request.get("cell", 0)))
                 pending = flush_output()
                 reply({"id": request["id"], "ok": ok, "cell": request.get("cell"), "cwd": os.getcwd(), "unread": pending})
