@@ -88,11 +88,15 @@ export class ShellProcess implements LiveProcess {
   /** A person typed through the tap since the last exec line. */
   private typed = false;
 
+  /** Resolves once the setup's ready marker is read (see start). */
+  private readonly ready: Promise<ExecOutcome>;
+
   private constructor(
     private readonly transport: ShellTransport,
     private readonly spec: StartSpec,
     private readonly log: DriverLog,
     private readonly shellName: string,
+    readyNonce: string,
   ) {
     this.workingDir = spec.cwd;
     this.size = { cols: spec.cols, rows: spec.rows };
@@ -107,6 +111,9 @@ export class ShellProcess implements LiveProcess {
       resumeReading: () => this.transport.resume(),
       size: () => this.size,
     });
+    // Waiting for the ready marker before listening: a transport hands on what the shell printed
+    // while it was being opened as soon as it has a listener, and the marker may be in it.
+    this.ready = this.begin(readyNonce, { started: true, budget: STARTUP_OUTPUT_BYTES, internal: true, stdin: false });
     transport.onData((data) => this.onTerminal(data));
     transport.onStderr((data) => this.onStderr(data));
     transport.onExit((exit) => this.onProcessExit(exit));
@@ -125,9 +132,9 @@ export class ShellProcess implements LiveProcess {
   static async start(spec: StartSpec, open: OpenTransport, log: DriverLog, shellName = "bash"): Promise<ShellProcess> {
     const readyNonce = newNonce();
     const transport = await open((stderrPipe) => shellRc({ stderrPipe, readyNonce, maxProcesses: spec.limits.maxProcesses }));
-    const shell = new ShellProcess(transport, spec, log, shellName);
+    const shell = new ShellProcess(transport, spec, log, shellName, readyNonce);
     log.debug({ pid: transport.pid, target: transport.target, session: spec.sessionId }, "shell starting");
-    const ready = shell.begin(readyNonce, { started: true, budget: STARTUP_OUTPUT_BYTES, internal: true, stdin: false });
+    const { ready } = shell;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), spec.limits.startTimeoutMs)));
     const outcome = await Promise.race([ready, timedOut]);

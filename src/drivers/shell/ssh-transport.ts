@@ -60,7 +60,9 @@ export class SshTransport implements ShellTransport {
   readonly stderrNeedsPolling = false;
   private dataListener: ((data: Buffer) => void) | undefined;
   private readonly early: Buffer[] = [];
-  private stderrListener: (data: Buffer) => void = () => {};
+  /** The stderr channel's bytes, held until ShellProcess listens (the shell's ready marker may be among them). */
+  private earlyStderr: Buffer[] | undefined = [];
+  private stderrListener: (data: Buffer) => void = (data) => this.earlyStderr?.push(data);
   private exitListener: ((exit: ProcessExit) => void) | undefined;
   private exitInfo: ProcessExit | undefined;
   private connected = true;
@@ -146,6 +148,9 @@ export class SshTransport implements ShellTransport {
 
   onStderr(listener: (data: Buffer) => void): void {
     this.stderrListener = listener;
+    const early = this.earlyStderr ?? [];
+    this.earlyStderr = undefined;
+    for (const data of early) listener(data);
   }
 
   onExit(listener: (exit: ProcessExit) => void): void {
