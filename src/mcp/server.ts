@@ -49,8 +49,13 @@ export function createMcpServer({ sdk, catalog, caller }: McpServerParts): Serve
     { capabilities: { tools: {}, resources: {} }, instructions: INSTRUCTIONS, jsonSchemaValidator: sdk.validator },
   );
   server.setRequestHandler(types.ListToolsRequestSchema, async () => ({ tools: catalog.tools.definitions }));
-  server.setRequestHandler(types.CallToolRequestSchema, async (request) => {
-    const { name, arguments: args } = request.params;
+  // Registered with the loose params of any request: the SDK's own tools/call check then answers
+  // malformed params (`arguments` that is no object) with invalid params (-32602), which its
+  // registration would otherwise pre-empt with an internal error (-32603) and a raw schema dump.
+  const LooseCallToolRequest = types.CallToolRequestSchema.extend({ params: types.RequestSchema.shape.params });
+  server.setRequestHandler(LooseCallToolRequest, async (request) => {
+    // The SDK checked it against the full schema before this handler runs.
+    const { name, arguments: args } = types.CallToolRequestSchema.parse(request).params;
     // An unknown tool is a protocol error (the MCP specification, "Tools: Error Handling"); bad arguments are the tool's result.
     if (!catalog.tools.has(name)) throw new types.McpError(types.ErrorCode.InvalidParams, `unknown tool ${name}; tools/list names them`);
     return catalog.tools.call(name, args ?? {}, caller);

@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import * as types from "@modelcontextprotocol/sdk/types.js";
 import { type TestServer, startServer } from "../server/harness.js";
 import { AGENT_A, AGENT_B, READER, TOOL_NAMES, call, callFails, newClient, readJson, rpcError, tokens } from "./support.js";
 
@@ -226,6 +227,8 @@ describe("/mcp over streamable HTTP", () => {
     expect((await rpcError(client.readResource({ uri: "sessiond://sessions/no-such-session/timeline" }))).code).toBe(-32002);
     expect((await rpcError(client.readResource({ uri: "file:///etc/passwd" }))).code).toBe(-32602);
     expect((await rpcError(client.readResource({ uri: `sessiond://sessions/${s.id}/timeline?limit=-1` }))).code).toBe(-32602);
+    // arguments that is no object: invalid params, as the MCP specification has it.
+    for (const bad of ["hello", 7, [1]]) expect((await rpcError(client.request({ method: "tools/call", params: { name: "sessions_show", arguments: bad } } as never, types.CallToolResultSchema))).code).toBe(-32602);
     // Dot segments would resolve to another route's path: refused as references.
     for (const id of [".", ".."]) expect((await callFails(client, "sessions_show", { id })).field).toBe("id");
     for (const ref of [".", "..", "%2E%2E"]) expect((await rpcError(client.readResource({ uri: `sessiond://sessions/${ref}/context` }))).code).toBe(-32602);
