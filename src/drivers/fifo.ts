@@ -10,6 +10,18 @@ export const PIPE_CHUNK = 65_536;
 export const FIFO_POLL_MS = 10;
 /** Between execs, output FIFOs (a background job's, a thread's) are read this often, so that writers never block on a full pipe. */
 export const FIFO_IDLE_POLL_MS = 250;
+/** How soon a pipe is read again when it must be at once (it was full, and its writer waits). */
+export const FIFO_HURRY_MS = 1;
+
+/**
+ * When to read a running exec's output FIFOs next, after a read that took `read` bytes: at once
+ * when a pipe was full (its writer waits on it) — unless the exec's output is already cut at its
+ * cap: a command flooding past it then waits on its pipe, instead of costing the server a 64 KiB
+ * read every millisecond that every other session's requests wait behind.
+ */
+export function nextReadMs(read: number, capped: boolean): number {
+  return read >= PIPE_CHUNK && !capped ? FIFO_HURRY_MS : FIFO_POLL_MS;
+}
 
 /** Where every drain reads into: drains are synchronous and hand on copies, so one serves all FIFOs. */
 const readBuffer = Buffer.allocUnsafe(PIPE_CHUNK);

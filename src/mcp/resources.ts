@@ -1,4 +1,4 @@
-import { type RouteCaller, headerOf, wireError } from "./route-caller.js";
+import { type RouteCaller, headerOf, pathSegment, wireError } from "./route-caller.js";
 
 /**
  * MCP resources over sessions: each session's timeline (its events) and its context, read
@@ -105,8 +105,8 @@ export async function listResources(caller: RouteCaller, cursor: string | undefi
 
 /** Reads a resource. @throws ResourceError for a URI that is not one of ours, or a session the caller may not see */
 export async function readResource(caller: RouteCaller, uri: string): Promise<ResourceContents> {
-  const { session, kind, search } = parseUri(uri);
-  const path = `/sessions/${encodeURIComponent(session)}`;
+  const { segment, kind, search } = parseUri(uri);
+  const path = `/sessions/${segment}`;
   const answer = await caller.call({ method: "GET", url: kind === "timeline" ? `${path}/events${search}` : path });
   const error = wireError(answer);
   if (error) throw new ResourceError(error.code === "not_found" ? RESOURCE_NOT_FOUND : error.code === "validation" ? INVALID_PARAMS : INTERNAL_ERROR, `${uri}: ${error.message}`, error);
@@ -114,7 +114,8 @@ export async function readResource(caller: RouteCaller, uri: string): Promise<Re
   return { uri, mimeType: JSON_TYPE, text: JSON.stringify(value) };
 }
 
-function parseUri(uri: string): { session: string; kind: Kind; search: string } {
+/** The session's path segment (encoded), the resource's kind and its query, from a resource URI. */
+function parseUri(uri: string): { segment: string; kind: Kind; search: string } {
   let url: URL;
   try {
     url = new URL(uri);
@@ -133,7 +134,7 @@ function parseUri(uri: string): { session: string; kind: Kind; search: string } 
   } catch {
     throw new ResourceError(INVALID_PARAMS, `${uri}: the session is not percent-encoded correctly`);
   }
-  // encodeURIComponent leaves these alone, and a URL resolves them: another route's path.
-  if (session === "." || session === "..") throw new ResourceError(INVALID_PARAMS, `${uri}: not a session reference`);
-  return { session, kind, search: url.search };
+  const segment = pathSegment(session);
+  if (segment === undefined) throw new ResourceError(INVALID_PARAMS, `${uri}: not a session reference`);
+  return { segment, kind, search: url.search };
 }

@@ -32,6 +32,14 @@ export interface RouteCaller {
   call(request: RouteCall): Promise<RouteAnswer>;
 }
 
+/**
+ * A value as one segment of a route's path, or undefined for `.` and `..`: encodeURIComponent
+ * leaves those as they are, and a URL resolves them to another route's path.
+ */
+export function pathSegment(value: string): string | undefined {
+  return value === "." || value === ".." ? undefined : encodeURIComponent(value);
+}
+
 /** The wire error of an answer, when it is one (docs/errors.md). */
 export function wireError(answer: RouteAnswer): { code: string; message: string; field?: string } | undefined {
   if (answer.status < 400) return undefined;

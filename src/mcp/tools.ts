@@ -1,6 +1,6 @@
 import { SessiondError } from "../core/errors.js";
 import { type JsonSchema, type OpenApiDocument, type Operation, readOperation } from "./operation-schemas.js";
-import { type RouteAnswer, type RouteCall, type RouteCaller, headerOf, wireError } from "./route-caller.js";
+import { type RouteAnswer, type RouteCall, type RouteCaller, headerOf, pathSegment, wireError } from "./route-caller.js";
 
 /**
  * The MCP tools over an agent's sessions. Each tool is one route of the server's REST API: its
@@ -101,7 +101,7 @@ const SPECS: readonly ToolSpec[] = [
     title: "Checkpoint a session",
     intro: "Record a checkpoint of the session's context, status and iterations now, to restore or fork from later.",
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-    summarize: (c) => `checkpoint ${c.id}${c.label ? ` "${c.label}"` : ""} at seq ${c.seq}`,
+    summarize: (c) => `checkpoint ${describeCheckpoint(c)}`,
   },
   {
     name: "sessions_checkpoints",
@@ -112,7 +112,7 @@ const SPECS: readonly ToolSpec[] = [
     listKey: "checkpoints",
     summarize: (page) => {
       const checkpoints = page.checkpoints as Record<string, unknown>[];
-      return `${checkpoints.length} checkpoint${checkpoints.length === 1 ? "" : "s"}${checkpoints.map((c) => `\n- ${c.id}${c.label ? ` "${c.label}"` : ""} at seq ${c.seq}`).join("")}`;
+      return `${checkpoints.length} checkpoint${checkpoints.length === 1 ? "" : "s"}${checkpoints.map((c) => `\n- ${describeCheckpoint(c)}`).join("")}`;
     },
   },
   {
@@ -144,6 +144,10 @@ const SPECS: readonly ToolSpec[] = [
 function describeSession(s: Record<string, unknown>): string {
   const name = typeof s.name === "string" && s.name !== s.id ? ` "${s.name}"` : "";
   return `session ${s.id}${name} (${s.kind}, ${s.status})`;
+}
+
+function describeCheckpoint(c: Record<string, unknown>): string {
+  return `${c.id}${c.label ? ` "${c.label}"` : ""} at seq ${c.seq}`;
 }
 
 interface Tool {
@@ -249,9 +253,9 @@ function requestFor(tool: Tool, args: Record<string, unknown>): RouteCall | Sess
     if (place === undefined) return invalid(name, `not an argument of ${tool.spec.name} (it takes ${[...operation.places.keys()].join(", ")})`);
     if (place === "path") {
       if (typeof value !== "string" || value.length === 0) return invalid(name, "expected a non-empty string");
-      // encodeURIComponent leaves these alone, and a URL resolves them: another route's path.
-      if (value === "." || value === "..") return invalid(name, "not a session or checkpoint reference");
-      pathValues.set(name, value);
+      const segment = pathSegment(value);
+      if (segment === undefined) return invalid(name, "not a session or checkpoint reference");
+      pathValues.set(name, segment);
     } else if (place === "query") {
       for (const item of Array.isArray(value) ? value : [value]) {
         if (typeof item !== "string" && typeof item !== "number" && typeof item !== "boolean") return invalid(name, "expected a string, number or boolean, or a list of them");
@@ -266,7 +270,7 @@ function requestFor(tool: Tool, args: Record<string, unknown>): RouteCall | Sess
   const path = operation.path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const value = pathValues.get(name);
     if (value === undefined) missing ??= name;
-    return encodeURIComponent(value ?? "");
+    return value ?? "";
   });
   if (missing !== undefined) return invalid(missing, "required");
   const search = query.toString();

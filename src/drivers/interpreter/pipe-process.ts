@@ -6,7 +6,7 @@ import type { Readable, Writable } from "node:stream";
 import { SessiondError } from "../../core/index.js";
 import type { ExecOutcome, ExecRequest, LiveProcess, OutputStream, ProcessExit, ProcessState, RuntimeState, StartSpec } from "../driver.js";
 import { ExitNotice } from "../exit-notice.js";
-import { FIFO_IDLE_POLL_MS, FIFO_POLL_MS, PIPE_CHUNK, SessionFifo } from "../fifo.js";
+import { FIFO_IDLE_POLL_MS, FIFO_POLL_MS, SessionFifo, nextReadMs } from "../fifo.js";
 import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
 import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
@@ -394,7 +394,7 @@ export class PipeProcess implements LiveProcess {
       run.poll = undefined;
       if (run.done) return;
       const read = this.drainOutput();
-      if (!run.done) this.pollOutput(run, read >= PIPE_CHUNK ? 1 : FIFO_POLL_MS);
+      if (!run.done) this.pollOutput(run, nextReadMs(read, run.capture.truncated));
     }, delayMs);
   }
 

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { SessiondError } from "../../core/index.js";
 import type { ExecOutcome, ExecRequest, LiveProcess, ProcessExit, ProcessState, RuntimeState, StartSpec, TerminalTap } from "../driver.js";
 import { ExitNotice } from "../exit-notice.js";
-import { PIPE_CHUNK, FIFO_IDLE_POLL_MS as STDERR_IDLE_POLL_MS, FIFO_POLL_MS as STDERR_POLL_MS } from "../fifo.js";
+import { FIFO_HURRY_MS, FIFO_IDLE_POLL_MS as STDERR_IDLE_POLL_MS, FIFO_POLL_MS as STDERR_POLL_MS, nextReadMs } from "../fifo.js";
 import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
 import { parseExports } from "./export-parse.js";
@@ -249,7 +249,7 @@ export class ShellProcess implements LiveProcess {
     if (run.started) this.send("\x03");
     else {
       run.interruptPending = true;
-      this.pollStderr(run, 1);
+      this.pollStderr(run, FIFO_HURRY_MS);
     }
     if (run.interrupts === 1) {
       const grace = this.spec.limits.interruptGraceMs;
@@ -386,11 +386,9 @@ export class ShellProcess implements LiveProcess {
       run.poll = undefined;
       if (this.running !== run || run.phase === "done") return;
       const read = this.transport.drainStderr();
-      // A full pipe is read again at once — until the exec's output is cut at its cap: a command
-      // flooding stderr past it then waits on its pipe, instead of costing the server a 64 KiB
-      // read every millisecond that every other session's requests wait behind.
-      const hurry = (read >= PIPE_CHUNK && !run.capture.truncated) || (run.interruptPending && !run.started);
-      if (this.running === run && (run.phase as Running["phase"]) !== "done") this.pollStderr(run, hurry ? 1 : STDERR_POLL_MS);
+      // Until the go marker is read, an interrupt waits on it: look again at once.
+      const next = run.interruptPending && !run.started ? FIFO_HURRY_MS : nextReadMs(read, run.capture.truncated);
+      if (this.running === run && (run.phase as Running["phase"]) !== "done") this.pollStderr(run, next);
     }, delayMs);
   }
 
