@@ -529,6 +529,11 @@ export const ConfigSchema = Type.Object(
     attachDriverHighWaterBytes: Type.Integer({ minimum: 1024 }),
     /** Unsent bytes an attach observer may fall behind before it is cut off (it resumes from its offset). @default 8388608 (8 MiB) */
     attachObserverMaxBufferedBytes: Type.Integer({ minimum: 1024 }),
+    /**
+     * The built dashboard served at `/ui` (docs/ui.md): a folder holding `index.html` and
+     * `assets/`. Empty: the package's own `dist/ui`, which `npm run build` writes. @default ""
+     */
+    uiDir: Type.String(),
     /** pino log level of the server. Env `SESSIOND_LOG_LEVEL`. @default "info" */
     logLevel: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))),
   },
@@ -672,6 +677,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     attachBatchMs: 5,
     attachDriverHighWaterBytes: 256 * 1024,
     attachObserverMaxBufferedBytes: 8 * MiB,
+    uiDir: "",
     logLevel: "info",
   };
 }

@@ -29,6 +29,7 @@ import { mcpRoutes } from "./routes/mcp.js";
 import { sessionActionRoutes } from "./routes/session-actions.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { statsRoutes } from "./routes/stats.js";
+import { uiRoutes } from "./routes/ui.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 import { StreamServices } from "../events/feeds/index.js";
 import { attachRoutes } from "./routes/attach.js";
@@ -225,6 +226,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(artifactRoutes, { prefix: "/sessions/:id/artifacts", ctx });
   await app.register(importRoutes, { prefix: "/import", ctx });
   await app.register(mcpRoutes, { prefix: "/mcp", adminToken: adminToken.token });
+  await app.register(uiRoutes, { prefix: "/ui", config });
   if (options.store) await app.register(webhookRoutes, { prefix: "/webhooks", ctx, store: options.store });
   // Streams and feeds (docs/streams.md): exec output is persisted from here on, so resumes survive restarts.
   const streams = options.store
