@@ -11,6 +11,7 @@ import { registerReplCommand } from "./commands/repl.js";
 import { registerServe } from "./commands/serve.js";
 import { registerServerCommands } from "./commands/server.js";
 import { registerSessionCommands } from "./commands/sessions.js";
+import { registerUiCommand } from "./commands/ui.js";
 
 /** A file's commands: the names and aliases they answer to, and what registers them. */
 export interface CommandGroup {
@@ -32,6 +33,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { names: ["attach"], register: registerAttachCommand },
   { names: ["import", "export"], register: registerMoveCommands },
   { names: ["mcp"], register: registerMcpCommand },
+  { names: ["ui"], register: registerUiCommand },
 ];
 
 /**

@@ -400,6 +400,17 @@ export const ConfigSchema = Type.Object(
      */
     authFailureMaxAddresses: Type.Integer({ minimum: 1 }),
     /**
+     * How long a one-time login code of `sessiond ui` (`POST /ui/login-codes`) may be exchanged for
+     * a dashboard token; it works once. @default 60000 (1 minute)
+     */
+    uiLoginCodeTtlMs: Type.Integer({ minimum: 1 }),
+    /**
+     * How long a dashboard token obtained with a login code (`POST /ui/login`) is accepted. Such
+     * tokens live in the server's memory only: a restart signs every dashboard out.
+     * @default 43200000 (12 hours)
+     */
+    uiSessionTtlMs: Type.Integer({ minimum: 1 }),
+    /**
      * Sessions that ended (completed, failed, timeout) more than this many days ago are deleted
      * with their artifacts by a periodic job (seed 004's auto-cleanup); 0 turns it off.
      * @default 0
@@ -647,6 +658,8 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     authMaxFailures: 20,
     authFailureWindowMs: 60_000,
     authFailureMaxAddresses: 10_000,
+    uiLoginCodeTtlMs: 60_000,
+    uiSessionTtlMs: 12 * 3_600_000,
     retentionDays: 0,
     retentionIntervalMs: 3_600_000,
     leaseTtlMs: 5000,

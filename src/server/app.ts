@@ -9,7 +9,7 @@ import { LiveSessions, type SessionDriver, defaultDrivers } from "../drivers/ind
 import { AutoRecovery } from "../drivers/auto-recover.js";
 import { adoptLegacyWorkspaces } from "../drivers/workspace.js";
 import type { Store } from "../store/index.js";
-import { AuthFailureLimiter, TokenRegistry, assertAuthAllowed, ensureAdminToken, installAuth } from "./auth/index.js";
+import { AuthFailureLimiter, TokenRegistry, UiLogins, assertAuthAllowed, chooseSubprotocol, ensureAdminToken, installAuth } from "./auth/index.js";
 import { installWebSocketHandshakeCheck } from "./websocket-handshake.js";
 import { type ForwardCounter, installForwarding } from "./cluster/index.js";
 import { installContentTypes } from "./content-types.js";
@@ -30,6 +30,7 @@ import { sessionActionRoutes } from "./routes/session-actions.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { statsRoutes } from "./routes/stats.js";
 import { uiRoutes } from "./routes/ui.js";
+import { uiLoginRoutes } from "./routes/ui-login.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 import { StreamServices } from "../events/feeds/index.js";
 import { attachRoutes } from "./routes/attach.js";
@@ -102,7 +103,17 @@ declare module "fastify" {
 }
 
 /** Log paths that may hold a secret; pino replaces their values. */
-export const REDACTED_PATHS = ["req.headers.authorization", "headers.authorization", "authorization", "token", "*.token", "tokens[*].token"];
+export const REDACTED_PATHS = [
+  "req.headers.authorization",
+  "headers.authorization",
+  "authorization",
+  "token",
+  "*.token",
+  "tokens[*].token",
+  // A browser's WebSocket carries its bearer token as a subprotocol (docs/api.md#dashboard-sign-in).
+  'req.headers["sec-websocket-protocol"]',
+  'headers["sec-websocket-protocol"]',
+];
 
 const PACKAGE_VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 
@@ -165,6 +176,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     maxAddresses: config.authFailureMaxAddresses,
     ...(options.clock ? { clock: options.clock } : {}),
   });
+  // The dashboard's short-lived tokens (`sessiond ui`), accepted beside the configured ones.
+  const uiLogins = new UiLogins({ codeTtlMs: config.uiLoginCodeTtlMs, sessionTtlMs: config.uiSessionTtlMs, ...(options.clock ? { clock: options.clock } : {}) });
+  registry.accept(uiLogins);
   installAuth(app, { registry, enabled: config.auth, publicPrefixes: [DOCS_PREFIX], failures });
   installWebSocketHandshakeCheck(app);
   if (verbose) {
@@ -189,7 +203,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   // WebSocket routes (feeds, streams, attach) are ordinary routes with `websocket: true`: the
   // upgrade request passes the same auth and rate-limit hooks as any other.
-  await app.register(websocket, { options: { maxPayload: config.wsMaxPayloadBytes } });
+  // A browser offers its token as a subprotocol; the answer names `sessiond`, never that entry.
+  await app.register(websocket, { options: { maxPayload: config.wsMaxPayloadBytes, handleProtocols: chooseSubprotocol } });
 
   const metrics = options.metrics ?? new ServerMetrics();
   metrics.attach(app, manager);
@@ -227,6 +242,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(importRoutes, { prefix: "/import", ctx });
   await app.register(mcpRoutes, { prefix: "/mcp", adminToken: adminToken.token });
   await app.register(uiRoutes, { prefix: "/ui", config });
+  await app.register(uiLoginRoutes, { prefix: "/ui", config, logins: uiLogins, failures });
   if (options.store) await app.register(webhookRoutes, { prefix: "/webhooks", ctx, store: options.store });
   // Streams and feeds (docs/streams.md): exec output is persisted from here on, so resumes survive restarts.
   const streams = options.store

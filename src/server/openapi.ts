@@ -63,6 +63,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string, con
         { name: "webhooks", description: "webhook registrations and their deliveries (seed 004); admin only" },
         { name: "import", description: "sessions brought in from files (seed 000/004 layouts)" },
         { name: "mcp", description: "sessiond as an MCP server: tools and resources over your sessions (docs/adapters.md#mcp)" },
+        { name: "ui", description: "the dashboard's sign-in by one-time code (`sessiond ui`; docs/api.md#dashboard-sign-in)" },
         { name: "operations", description: "health, metrics, this document" },
       ],
     },

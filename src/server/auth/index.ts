@@ -1,11 +1,12 @@
 /** Authentication and authorization: tokens, roles, agent scoping, the trusted Unix socket. */
 export { ensureAdminToken, type AdminToken } from "./admin-token.js";
-export { installAuth, type AuthOptions } from "./auth-hook.js";
+export { SUBPROTOCOL_BEARER_PREFIX, WEBSOCKET_SUBPROTOCOL, chooseSubprotocol, failedAuthentication, installAuth, type AuthOptions } from "./auth-hook.js";
 export { assertMayReadExecIo, mayReadExecIo, seesSavedEnv } from "./disclosure.js";
 export { AuthFailureLimiter, type AuthFailureLimiterOptions } from "./failure-limiter.js";
 export { isLocal, markLocal } from "./local-socket.js";
 export { assertAuthAllowed, isLoopback } from "./loopback.js";
 export { principalParticipants } from "./participation.js";
 export { LOCAL_ADMIN, type Principal, type Role, assertAdmin, assertMayChooseId, assertMayWriteRuntimeMetadata, assertOwnFields, canSee, lookupScope, ownerDefaults, scopedFilter, visibleTo } from "./principal.js";
-export { TokenRegistry } from "./token-registry.js";
+export { type IssuedTokens, TokenRegistry, tokenDigest } from "./token-registry.js";
+export { type LoginCode, UI_LOGIN_MAX_CODES, UI_LOGIN_MAX_SESSIONS, type UiLoginOptions, UiLogins, type UiSession } from "./ui-login.js";
 export { MIN_TOKEN_DISTINCT_CHARACTERS, MIN_TOKEN_LENGTH, tokenWeakness } from "./token-strength.js";

@@ -4,6 +4,15 @@ import type { Principal } from "./principal.js";
 import { STRONG_TOKEN_HINT, tokenWeakness } from "./token-strength.js";
 
 /**
+ * Tokens the server issued itself and holds in memory (the dashboard's short-lived tokens,
+ * ui-login.ts), looked up by the same digest as the configured ones.
+ */
+export interface IssuedTokens {
+  /** The principal of the token with this digest ({@link tokenDigest}), or undefined. */
+  principalOf(digest: string): Principal | undefined;
+}
+
+/**
  * The bearer tokens the server accepts, held as SHA-256 digests: a lookup hashes the presented
  * token and finds its digest, so no comparison ever runs on the secret itself (no timing
  * channel) and the secrets are not kept in memory longer than startup. Each configured token
@@ -12,6 +21,7 @@ import { STRONG_TOKEN_HINT, tokenWeakness } from "./token-strength.js";
  */
 export class TokenRegistry {
   private readonly byDigest = new Map<string, Principal>();
+  private issued: IssuedTokens | undefined;
 
   constructor(adminToken: string, tokens: Config["tokens"]) {
     this.add(adminToken, { role: "admin", name: "admin" });
@@ -42,16 +52,25 @@ export class TokenRegistry {
    */
   fingerprint(): string {
     const entries = [...this.byDigest].map(([key, p]) => JSON.stringify([key, p.role, p.agent_id ?? null, p.user_id ?? null])).sort();
-    return digest(entries.join("\n"));
+    return tokenDigest(entries.join("\n"));
+  }
+
+  /**
+   * Also accepts the tokens `issued` holds, after the configured ones. They are not part of the
+   * {@link fingerprint}: they live in this node's memory only, for as long as it gives them.
+   */
+  accept(issued: IssuedTokens): void {
+    this.issued = issued;
   }
 
   /** The principal of a bearer token, or undefined when it is not one of ours. */
   lookup(token: string): Principal | undefined {
-    return this.byDigest.get(digest(token));
+    const key = tokenDigest(token);
+    return this.byDigest.get(key) ?? this.issued?.principalOf(key);
   }
 
   private add(token: string, principal: Principal): void {
-    const key = digest(token);
+    const key = tokenDigest(token);
     if (this.byDigest.has(key)) throw new Error(`token ${principal.name} is configured twice`);
     this.byDigest.set(key, Object.freeze(principal));
   }
@@ -60,6 +79,7 @@ export class TokenRegistry {
 // crypto.hash (Node >= 20.12) is the one-shot form, several times faster than createHash per call.
 const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: "base64") => string }).hash;
 
-function digest(token: string): string {
+/** The SHA-256 digest (base64) a token is held and looked up by. */
+export function tokenDigest(token: string): string {
   return oneShot ? oneShot("sha256", token, "base64") : crypto.createHash("sha256").update(token).digest("base64");
 }

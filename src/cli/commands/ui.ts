@@ -1,0 +1,97 @@
+import { spawn } from "node:child_process";
+import type { Command } from "commander";
+import type { RequestSender } from "../../sdk/client/transport.js";
+import { type Opts, action, clientOptions } from "../args.js";
+import { withClient } from "../client.js";
+import { printJson } from "../output.js";
+import { SocketTransport } from "../socket-transport.js";
+
+/** The answer of `POST /ui/login-codes`. */
+export interface LoginLink {
+  readonly code: string;
+  readonly expires_at: string;
+  readonly url: string;
+}
+
+/**
+ * Registers `sessiond ui`: a one-time login link to the dashboard, signed in as this command's
+ * caller — the local admin on the data dir's socket (the server started when none runs), or the
+ * token given with `--url`. It prints the link and opens it in a browser: with `--open`, or by
+ * default when a graphical session is there (`DISPLAY`/`WAYLAND_DISPLAY`, or macOS) and stdout is
+ * a terminal; `--no-open` only prints. The code works once, for config `uiLoginCodeTtlMs`
+ * (docs/api.md#dashboard-sign-in); the token it is exchanged for never appears in a URL.
+ */
+export function registerUiCommand(program: Command): void {
+  clientOptions(program.command("ui"))
+    .description("open the dashboard: print (and open) a one-time login link that signs the browser in as you (docs/api.md#dashboard-sign-in)")
+    .option("--url <url>", "a sessiond server's URL instead of the local socket, e.g. http://127.0.0.1:8011")
+    .option("--token <token>", "the bearer token for --url (env SESSIOND_TOKEN); the page gets a token of its own with the same rights")
+    .option("--open", "open the link in a browser (xdg-open, or open on macOS)")
+    .option("--no-open", "only print the link")
+    .action(
+      action(async (o: Opts) => {
+        const url = typeof o.url === "string" ? o.url : undefined;
+        const token = typeof o.token === "string" ? o.token : process.env.SESSIOND_TOKEN || undefined;
+        const link = url === undefined ? await localLink(o) : await remoteLink(o, url, token);
+        if (o.json) printJson(link);
+        else process.stdout.write(`${link.url}\n`);
+        const open = typeof o.open === "boolean" ? o.open : canOpen();
+        if (!open) return;
+        const problem = await openInBrowser(link.url);
+        if (problem !== undefined) process.stderr.write(`sessiond: could not open a browser (${problem}); open the link above within ${secondsLeft(link)} s\n`);
+      }),
+    );
+}
+
+/** A code from the server of the data dir, on its socket: started first when none answers. */
+async function localLink(o: Opts): Promise<LoginLink> {
+  return withClient(o, async (client) => {
+    const transport = new SocketTransport(client.socketPath);
+    try {
+      return await createCode(transport);
+    } finally {
+      await transport.close();
+    }
+  });
+}
+
+/** A code from the server at a URL, made with the token; nothing is started. */
+async function remoteLink(o: Opts, baseUrl: string, token: string | undefined): Promise<LoginLink> {
+  const { Transport } = await import("../../sdk/client/transport.js");
+  const transport = new Transport({ baseUrl, ...(token !== undefined ? { token } : {}), ...(typeof o.home === "string" ? { home: o.home } : {}) });
+  try {
+    return await createCode(transport);
+  } finally {
+    await transport.close();
+  }
+}
+
+async function createCode(sender: RequestSender): Promise<LoginLink> {
+  return (await sender.request<LoginLink>({ method: "POST", path: "/ui/login-codes" })).body;
+}
+
+/** Whether a browser can be opened here without being asked: a graphical session, and a person at the terminal. */
+function canOpen(): boolean {
+  if (!process.stdout.isTTY) return false;
+  return process.platform === "darwin" || Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
+}
+
+/**
+ * Hands the link to the desktop's opener and returns once it started (not when the browser
+ * closes): undefined when it did, else why not.
+ */
+function openInBrowser(url: string): Promise<string | undefined> {
+  const opener = process.platform === "darwin" ? "open" : "xdg-open";
+  return new Promise((resolve) => {
+    const child = spawn(opener, [url], { stdio: "ignore", detached: true });
+    child.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ENOENT" ? `${opener} is not installed` : err.message));
+    child.once("spawn", () => {
+      child.unref();
+      resolve(undefined);
+    });
+  });
+}
+
+function secondsLeft(link: LoginLink): number {
+  return Math.max(0, Math.round((Date.parse(link.expires_at) - Date.now()) / 1000));
+}

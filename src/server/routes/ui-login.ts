@@ -1,0 +1,110 @@
+import type { AddressInfo } from "node:net";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import type { FastifyRequest } from "fastify";
+import { type Config, SessiondError } from "../../core/index.js";
+import { type AuthFailureLimiter, type UiLogins, failedAuthentication, isLocal } from "../auth/index.js";
+import { ERROR, responses } from "../responses.js";
+import { sendJson } from "../server-context.js";
+
+/** Where the dashboard is served; a login link is this path with `#code=<code>`. */
+export const UI_PATH = "/ui/";
+
+const LoginCodeAnswer = Type.Object({
+  code: Type.String({ description: "the one-time code (43 base64url characters)" }),
+  expires_at: Type.String({ format: "date-time", description: "when the code is refused (config uiLoginCodeTtlMs after it was made)" }),
+  url: Type.String({ description: "the dashboard's login link on this server: `<base>/ui/#code=<code>` (the code in the fragment, which browsers never send)" }),
+});
+
+const LoginBody = Type.Object(
+  { code: Type.String({ minLength: 1, maxLength: 256, description: "a code from POST /ui/login-codes" }) },
+  { additionalProperties: false },
+);
+
+const LoginAnswer = Type.Object({
+  token: Type.String({ description: "a bearer token for the dashboard, with the principal of the code's creator; kept in this server's memory only" }),
+  role: Type.Union([Type.Literal("admin"), Type.Literal("agent"), Type.Literal("reader")]),
+  expires_at: Type.String({ format: "date-time", description: "when the token is refused (config uiSessionTtlMs after the exchange)" }),
+});
+
+/**
+ * The dashboard's sign-in by one-time code (docs/api.md#dashboard-sign-in):
+ *
+ * - `POST /ui/login-codes`: any authenticated caller (`sessiond ui` on the Unix socket, or with
+ *   its token) gets a code bound to its own principal, and the login link to open. A dashboard
+ *   token may not: a browser's sign-in ends when its token does.
+ * - `POST /ui/login` (public): the page exchanges the code, once and before it expires, for a
+ *   new short-lived bearer token. A refused code is a 401 counted against the client's address
+ *   like a bad token (config `authMaxFailures`), so codes cannot be guessed by trying many.
+ */
+export const uiLoginRoutes: FastifyPluginAsyncTypebox<{ config: Config; logins: UiLogins; failures: AuthFailureLimiter }> = async (app, { config, logins, failures }) => {
+  app.post(
+    "/login-codes",
+    {
+      // A reader's code signs a page in as that reader: it grants nothing the reader has not.
+      config: { readersMayPost: true },
+      schema: {
+        operationId: "createUiLoginCode",
+        summary: "A one-time code that signs the dashboard in as the caller",
+        description:
+          "The code is exchanged once, within config uiLoginCodeTtlMs, at POST /ui/login for a dashboard token with the caller's role and agent scope. " +
+          "`sessiond ui` asks for one and opens `url`.",
+        tags: ["ui"],
+        response: responses({ 201: LoginCodeAnswer }),
+      },
+    },
+    async (request, reply) => {
+      if (logins.isDashboard(request.principal)) {
+        throw new SessiondError("forbidden", { reason: "a dashboard token cannot make login codes; run `sessiond ui` where the server's data dir or a configured token is" });
+      }
+      const { code, expiresAt } = logins.createCode(request.principal);
+      const body = { code, expires_at: new Date(expiresAt).toISOString(), url: `${baseUrl(request, config)}${UI_PATH}#code=${code}` };
+      return sendJson(reply, JSON.stringify(body), 201);
+    },
+  );
+
+  app.post(
+    "/login",
+    {
+      // Rate-limited per address like every anonymous request, and its refusals count as failed authentications.
+      config: { public: true },
+      schema: {
+        operationId: "uiLogin",
+        summary: "Exchange a one-time login code for a dashboard token",
+        description:
+          "Public. A code works once and until it expires; a reused, expired or unknown code is a 401 (`unauthorized`) counted against the client's address like a bad token. " +
+          "The token answered is a bearer token like any other, with the principal of the code's creator, accepted until `expires_at` by this server (kept in its memory: a restart signs the dashboard out).",
+        tags: ["ui"],
+        body: LoginBody,
+        response: { ...responses({ 200: LoginAnswer }), 401: ERROR },
+      },
+    },
+    async (request, reply) => {
+      const session = logins.redeem(request.body.code);
+      if (session === undefined) {
+        throw failedAuthentication(request, reply, failures, new SessiondError("unauthorized", { reason: "this login code is not valid: it expired, was used already, or never existed; run `sessiond ui` for a new one" }));
+      }
+      const body = { token: session.token, role: session.principal.role, expires_at: new Date(session.expiresAt).toISOString() };
+      return sendJson(reply, JSON.stringify(body));
+    },
+  );
+};
+
+/**
+ * The base URL a browser on this host reaches the server at: the one a TCP caller used (its
+ * Host), else the TCP listener's address (a caller on the Unix socket), else the configured one
+ * (an app that does not listen, in tests).
+ */
+function baseUrl(request: FastifyRequest, config: Pick<Config, "host" | "port">): string {
+  if (!isLocal(request.raw) && request.headers.host) return `${request.protocol}://${request.host}`;
+  const address = request.server.server.address() as AddressInfo | string | null;
+  if (address !== null && typeof address === "object") return `http://${hostForUrl(address.address)}:${address.port}`;
+  return `http://${hostForUrl(config.host)}:${config.port}`;
+}
+
+/** A listening address as a URL's host: a wildcard as loopback, IPv6 in brackets. */
+function hostForUrl(address: string): string {
+  if (address === "0.0.0.0" || address === "") return "127.0.0.1";
+  if (address === "::") return "[::1]";
+  return address.includes(":") ? `[${address}]` : address;
+}
