@@ -1,0 +1,151 @@
+import { SETTINGS } from "../settings.js";
+import { authHeaders, toApiError } from "./client.js";
+
+/** One Server-Sent Event: its `event:` name, `data:` text and `id:`. */
+export interface SseMessage {
+  readonly event: string;
+  readonly data: string;
+  readonly id: string | undefined;
+}
+
+/**
+ * Splits a text/event-stream into messages, fed chunk by chunk (the WHATWG rules: lines end in
+ * CR, LF or CRLF; `data:` lines join with LF; a blank line ends a message; `:` starts a comment).
+ */
+export class SseParser {
+  private buffer = "";
+  private event = "";
+  private data: string[] = [];
+  private id: string | undefined;
+  private sawCr = false;
+
+  constructor(private readonly onMessage: (message: SseMessage) => void) {}
+
+  push(chunk: string): void {
+    let text = chunk;
+    // A CRLF split between two chunks: the LF is the end of the line already ended.
+    if (this.sawCr && text.startsWith("\n")) text = text.slice(1);
+    this.sawCr = text.endsWith("\r");
+    this.buffer += text;
+    let start = 0;
+    for (;;) {
+      const match = /\r\n|\r|\n/g;
+      match.lastIndex = start;
+      const found = match.exec(this.buffer);
+      if (!found) break;
+      // A lone CR at the end may be the first half of a CRLF: wait for the next chunk.
+      if (found[0] === "\r" && found.index === this.buffer.length - 1) break;
+      this.line(this.buffer.slice(start, found.index));
+      start = found.index + found[0].length;
+    }
+    this.buffer = this.buffer.slice(start);
+  }
+
+  private line(line: string): void {
+    if (line === "") {
+      if (this.data.length > 0) this.onMessage({ event: this.event || "message", data: this.data.join("\n"), id: this.id });
+      this.event = "";
+      this.data = [];
+      return;
+    }
+    if (line.startsWith(":")) return;
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") this.event = value;
+    else if (field === "data") this.data.push(value);
+    else if (field === "id" && !value.includes("\0")) this.id = value;
+  }
+}
+
+/** How a stream is followed. */
+export interface SseOptions {
+  /** Called for each message with its parsed JSON. */
+  onMessage(type: string, data: unknown, id: string | undefined): void;
+  /** The stream is (re)connected and reading. */
+  onOpen?(): void;
+  /** The stream dropped and will be opened again after `delayMs`. */
+  onRetry?(error: unknown, delayMs: number): void;
+  /** The stream ended for good: refused (4xx), or the server ended it (`end`). */
+  onClose?(reason: unknown): void;
+  /** Where to resume from on the first connection (otherwise the URL says). */
+  lastEventId?: string;
+}
+
+/**
+ * Follows an SSE route with fetch (EventSource cannot send the Authorization header): reads the
+ * body as a stream, and after a drop opens it again with `Last-Event-ID` — the last `id:` seen —
+ * so the server resumes exactly after it (docs/streams.md). A 4xx answer or an `end` message
+ * stops it; anything else is retried with a growing delay. Returns the function that stops it.
+ */
+export function followSse(path: string, options: SseOptions): () => void {
+  const controller = new AbortController();
+  let lastId = options.lastEventId;
+  let attempt = 0;
+  let ended = false;
+
+  const run = async (): Promise<void> => {
+    while (!controller.signal.aborted && !ended) {
+      try {
+        const headers = authHeaders({ accept: "text/event-stream" });
+        if (lastId !== undefined) headers["last-event-id"] = lastId;
+        const res = await fetch(path, { headers, signal: controller.signal, cache: "no-store" });
+        if (!res.ok) {
+          const error = toApiError(res.status, await res.text());
+          // 4xx: a request that will not succeed as it is (429 aside: wait and retry).
+          if (res.status >= 400 && res.status < 500 && res.status !== 429) {
+            ended = true;
+            options.onClose?.(error);
+            return;
+          }
+          throw error;
+        }
+        attempt = 0;
+        options.onOpen?.();
+        const parser = new SseParser((message) => {
+          if (message.id !== undefined) lastId = message.id;
+          let data: unknown;
+          try {
+            data = JSON.parse(message.data);
+          } catch {
+            return;
+          }
+          if (message.event === "end") {
+            ended = true;
+            options.onClose?.(data);
+          }
+          options.onMessage(message.event, data, message.id);
+        });
+        const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          parser.push(value);
+          if (ended) {
+            await reader.cancel();
+            return;
+          }
+        }
+        throw new Error("the stream ended");
+      } catch (err) {
+        if (controller.signal.aborted || ended) return;
+        const delay = Math.min(SETTINGS.reconnectMaxMs, SETTINGS.reconnectBaseMs * 2 ** attempt++);
+        options.onRetry?.(err, delay);
+        await sleep(delay, controller.signal);
+      }
+    }
+  };
+  void run();
+  return () => controller.abort();
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

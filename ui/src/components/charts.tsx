@@ -1,0 +1,83 @@
+/**
+ * Small charts in plain SVG, no library: horizontal bars and a line. Each is an image with a
+ * text alternative (role="img" and a label listing its values), so a screen reader gets the
+ * numbers a sighted reader sees.
+ */
+
+export interface Bar {
+  readonly label: string;
+  readonly value: number;
+  /** The value as shown (a duration, a percent); default the number. */
+  readonly text?: string;
+}
+
+const ROW = 22;
+const LABEL_WIDTH = 140;
+const WIDTH = 480;
+
+/** One bar per item, longest first as given; values at the bars' ends. */
+export function BarChart({ bars, title }: { bars: readonly Bar[]; title: string }) {
+  if (bars.length === 0) return <p class="note">{title}: nothing yet.</p>;
+  const max = Math.max(...bars.map((b) => b.value), 1);
+  const room = WIDTH - LABEL_WIDTH - 90;
+  const height = bars.length * ROW + 4;
+  const summary = `${title}: ${bars.map((b) => `${b.label} ${b.text ?? b.value}`).join(", ")}`;
+  return (
+    <svg class="chart" role="img" aria-label={summary} viewBox={`0 0 ${WIDTH} ${height}`} width={WIDTH} height={height}>
+      <title>{summary}</title>
+      {bars.map((bar, i) => {
+        const y = i * ROW + 2;
+        const w = Math.max(1, (bar.value / max) * room);
+        return (
+          <g key={bar.label}>
+            <text x={LABEL_WIDTH - 6} y={y + 15} text-anchor="end" class="chart-label">
+              {bar.label.length > 20 ? `${bar.label.slice(0, 19)}…` : bar.label}
+            </text>
+            <rect x={LABEL_WIDTH} y={y + 3} width={w} height={ROW - 6} class="chart-bar" />
+            <text x={LABEL_WIDTH + w + 6} y={y + 15} class="chart-value">
+              {bar.text ?? String(bar.value)}
+            </text>
+          </g>
+        );
+      })}
+    </svg>
+  );
+}
+
+export interface Point {
+  readonly label: string;
+  readonly value: number;
+}
+
+/** A line over evenly spaced points, with the first and last labels under it. */
+export function LineChart({ points, title, format = String, max: fixedMax }: { points: readonly Point[]; title: string; format?: (n: number) => string; max?: number }) {
+  if (points.length === 0) return <p class="note">{title}: nothing yet.</p>;
+  const width = WIDTH;
+  const height = 120;
+  const pad = 24;
+  const max = fixedMax ?? Math.max(...points.map((p) => p.value), 1);
+  const x = (i: number) => pad + (points.length === 1 ? (width - 2 * pad) / 2 : (i * (width - 2 * pad)) / (points.length - 1));
+  const y = (v: number) => height - pad - (v / max) * (height - 2 * pad);
+  const path = points.map((p, i) => `${i === 0 ? "M" : "L"}${x(i).toFixed(1)},${y(p.value).toFixed(1)}`).join(" ");
+  const summary = `${title}: ${points.map((p) => `${p.label} ${format(p.value)}`).join(", ")}`;
+  const last = points[points.length - 1]!;
+  return (
+    <svg class="chart" role="img" aria-label={summary} viewBox={`0 0 ${width} ${height}`} width={width} height={height}>
+      <title>{summary}</title>
+      <line x1={pad} y1={height - pad} x2={width - pad} y2={height - pad} class="chart-axis" />
+      <text x={pad} y={pad - 8} class="chart-value">
+        max {format(max)}
+      </text>
+      <path d={path} class="chart-line" fill="none" />
+      {points.map((p, i) => (
+        <circle key={i} cx={x(i)} cy={y(p.value)} r="2.5" class="chart-dot" />
+      ))}
+      <text x={pad} y={height - 6} class="chart-label">
+        {points[0]!.label}
+      </text>
+      <text x={width - pad} y={height - 6} text-anchor="end" class="chart-label">
+        {last.label}: {format(last.value)}
+      </text>
+    </svg>
+  );
+}

@@ -1,0 +1,92 @@
+import { useState } from "preact/hooks";
+import { describeError } from "../../api/client.js";
+import { fork, restore } from "../../api/sessions.js";
+import type { Checkpoint, Session } from "../../api/types.js";
+import { isFinished } from "../../api/types.js";
+import { ErrorBanner } from "../../components/error-banner.js";
+import { when } from "../../format.js";
+import { hrefOf, navigate } from "../../router.js";
+
+/**
+ * The session's checkpoints, with Restore (rewinds the context and iterations; history is kept)
+ * and Fork (a new session from that point, opened at once) for a token that may write.
+ */
+export function Checkpoints(props: { session: Session; checkpoints: readonly Checkpoint[]; mayWrite: boolean; onChanged(): void }) {
+  const { session, checkpoints, mayWrite } = props;
+  const [error, setError] = useState<unknown>();
+  const [notice, setNotice] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const name = (c: Checkpoint) => c.label ?? `at event ${c.seq}`;
+  const doRestore = async (c: Checkpoint) => {
+    setBusy(true);
+    try {
+      await restore(session.id, c.id);
+      setNotice(`Restored ${name(c)}.`);
+      setError(undefined);
+      props.onChanged();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const doFork = async (c: Checkpoint) => {
+    setBusy(true);
+    try {
+      const child = await fork(session.id, c.id);
+      navigate(hrefOf({ page: "session", id: child.id }));
+    } catch (err) {
+      setError(new Error(`Fork failed: ${describeError(err)}`));
+      setBusy(false);
+    }
+  };
+  return (
+    <section aria-labelledby="checkpoints-title">
+      <h2 id="checkpoints-title">Checkpoints</h2>
+      <ErrorBanner error={error} />
+      {notice && (
+        <p class="notice" role="status">
+          {notice}
+        </p>
+      )}
+      {checkpoints.length === 0 ? (
+        <p class="note">No checkpoints.</p>
+      ) : (
+        <table aria-label="Checkpoints of this session">
+          <thead>
+            <tr>
+              <th scope="col">Checkpoint</th>
+              <th scope="col">Event</th>
+              <th scope="col">Iterations</th>
+              <th scope="col">Created</th>
+              {mayWrite && <th scope="col">Actions</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {checkpoints.map((c) => (
+              <tr key={c.id}>
+                <td>{name(c)}</td>
+                <td>#{c.seq}</td>
+                <td>{c.state.iterations}</td>
+                <td>{when(c.created_at)}</td>
+                {mayWrite && (
+                  <td class="actions">
+                    <button type="button" disabled={busy || isFinished(session.status)} aria-describedby={`cp-${c.id}`} onClick={() => void doRestore(c)}>
+                      Restore
+                    </button>
+                    <button type="button" disabled={busy} aria-describedby={`cp-${c.id}`} onClick={() => void doFork(c)}>
+                      Fork
+                    </button>
+                    <span id={`cp-${c.id}`} class="visually-hidden">
+                      checkpoint {name(c)}
+                    </span>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,337 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { describeError } from "../api/client.js";
+import { act, deleteSession, getSession, listSessions, stats } from "../api/sessions.js";
+import { followSse } from "../api/sse.js";
+import { type FeedEvent, KINDS, STATUSES, type Session, type Stats, type WhoAmI } from "../api/types.js";
+import { ConfirmDialog } from "../components/confirm-dialog.js";
+import { ErrorBanner } from "../components/error-banner.js";
+import { StatusBadge } from "../components/status-badge.js";
+import { ago, when } from "../format.js";
+import { followLink, hrefOf } from "../router.js";
+import { SETTINGS } from "../settings.js";
+import { type ListFilter, type SortKey, matchesFilter, matchesSearch, sortSessions } from "./session-filter.js";
+
+/** Feed events after which a listed session is read again: its status or counters changed. */
+const CHANGES = new Set(["start", "pause", "resume", "complete", "error", "timeout", "crash", "recover", "restore", "iteration", "context_update"]);
+
+type Bulk = "pause" | "complete" | "delete";
+
+/**
+ * The sessions list: server-side filters (status, kind, agent, labels) and cursor paging, a text
+ * search and sorting within the page, counts by status, live updates from the feed (a session
+ * that changes status moves or leaves without a reload), and bulk actions for the admin.
+ */
+export function SessionsList({ me }: { me: WhoAmI }) {
+  const [filter, setFilter] = useState<ListFilter>({});
+  const [applied, setApplied] = useState<ListFilter>({});
+  const [rows, setRows] = useState<Session[]>([]);
+  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
+  const [next, setNext] = useState<string | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<unknown>();
+  const [counts, setCounts] = useState<Stats>();
+  const [sort, setSort] = useState<{ key: SortKey; descending: boolean }>({ key: "created_at", descending: true });
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [pending, setPending] = useState<Bulk>();
+  const [notice, setNotice] = useState<string>();
+  const [live, setLive] = useState(false);
+  const isAdmin = me.role === "admin";
+  const page = cursors.length;
+
+  const load = useCallback(async (wanted: ListFilter, cursor: string | undefined, signal?: AbortSignal) => {
+    setLoading(true);
+    try {
+      const answer = await listSessions(wanted, SETTINGS.pageSize, cursor, signal);
+      setRows(answer.sessions);
+      setNext(answer.next);
+      setError(undefined);
+    } catch (err) {
+      if (!signal?.aborted) setError(err);
+    } finally {
+      if (!signal?.aborted) setLoading(false);
+    }
+  }, []);
+
+  const loadCounts = useCallback(async (wanted: ListFilter) => {
+    try {
+      setCounts(await stats({ kind: wanted.kind, agent_id: wanted.agent_id, labels: wanted.labels }));
+    } catch {
+      // The counts are a summary; the list shows the error if the server is away.
+    }
+  }, []);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    void load(applied, cursors[cursors.length - 1], controller.signal);
+    return () => controller.abort();
+  }, [applied, cursors, load]);
+
+  useEffect(() => void loadCounts(applied), [applied, loadCounts]);
+
+  // Live: the feed's events of the kinds and agent asked for; the rows shown are read again when one changes.
+  const appliedRef = useRef(applied);
+  appliedRef.current = applied;
+  const pageRef = useRef(page);
+  pageRef.current = page;
+  useEffect(() => {
+    const params = new URLSearchParams();
+    if (applied.kind) params.set("kind", applied.kind);
+    if (applied.agent_id?.trim()) params.set("agent_id", applied.agent_id.trim());
+    let countsTimer: ReturnType<typeof setTimeout> | undefined;
+    const refreshCounts = () => {
+      countsTimer ??= setTimeout(() => {
+        countsTimer = undefined;
+        void loadCounts(appliedRef.current);
+      }, SETTINGS.countsRefreshMs);
+    };
+    const reading = new Set<string>();
+    const stop = followSse(`/feed${params.size ? `?${params}` : ""}`, {
+      onOpen: () => setLive(true),
+      onRetry: () => setLive(false),
+      onClose: () => setLive(false),
+      onMessage: (type, data) => {
+        if (type !== "event") return;
+        const event = data as FeedEvent;
+        if (!CHANGES.has(event.event_type)) {
+          setRows((current) => current.map((s) => (s.id === event.session_id ? { ...s, last_activity_at: event.ts } : s)));
+          return;
+        }
+        refreshCounts();
+        if (reading.has(event.session_id)) return;
+        reading.add(event.session_id);
+        getSession(event.session_id)
+          .then((session) => {
+            setRows((current) => {
+              const at = current.findIndex((s) => s.id === session.id);
+              const belongs = matchesFilter(session, appliedRef.current);
+              if (at !== -1) return belongs ? current.map((s, i) => (i === at ? session : s)) : current.filter((_, i) => i !== at);
+              // A session new to this filter shows at the top of the first page.
+              return belongs && pageRef.current === 1 ? [session, ...current] : current;
+            });
+          })
+          .catch(() => setRows((current) => current.filter((s) => s.id !== event.session_id)))
+          .finally(() => reading.delete(event.session_id));
+      },
+    });
+    return () => {
+      stop();
+      clearTimeout(countsTimer);
+    };
+  }, [applied.kind, applied.agent_id, loadCounts]);
+
+  const shown = useMemo(() => sortSessions(rows.filter((s) => matchesSearch(s, applied.search)), sort.key, sort.descending), [rows, applied.search, sort]);
+
+  const apply = (event: Event) => {
+    event.preventDefault();
+    setSelected(new Set());
+    setCursors([undefined]);
+    setApplied({ ...filter });
+  };
+
+  const toggleSort = (key: SortKey) => setSort((s) => ({ key, descending: s.key === key ? !s.descending : key === "created_at" || key === "last_activity_at" }));
+
+  const runBulk = async (action: Bulk) => {
+    setPending(undefined);
+    const ids = [...selected];
+    const failed: string[] = [];
+    for (const id of ids) {
+      const name = rows.find((s) => s.id === id)?.name ?? id;
+      try {
+        if (action === "delete") await deleteSession(id);
+        else {
+          const session = await act(id, action);
+          setRows((current) => current.map((s) => (s.id === id ? session : s)));
+        }
+      } catch (err) {
+        failed.push(`${name}: ${describeError(err)}`);
+      }
+    }
+    if (action === "delete") setRows((current) => current.filter((s) => !ids.includes(s.id) || failed.some((f) => f.startsWith(`${s.name}:`))));
+    setSelected(new Set());
+    setNotice(failed.length ? `${ids.length - failed.length} of ${ids.length} done. Failed: ${failed.join("; ")}` : `${action === "delete" ? "Deleted" : action === "pause" ? "Paused" : "Completed"} ${ids.length} session${ids.length === 1 ? "" : "s"}.`);
+    void loadCounts(applied);
+    if (action === "delete" || applied.status) void load(applied, cursors[cursors.length - 1]);
+  };
+
+  const header = (key: SortKey, text: string) => (
+    <th scope="col" aria-sort={sort.key === key ? (sort.descending ? "descending" : "ascending") : "none"}>
+      <button type="button" class="sort" onClick={() => toggleSort(key)}>
+        {text}
+        <span aria-hidden="true">{sort.key === key ? (sort.descending ? " ▼" : " ▲") : ""}</span>
+      </button>
+    </th>
+  );
+
+  const allOnPage = shown.length > 0 && shown.every((s) => selected.has(s.id));
+  const selectedNames = rows.filter((s) => selected.has(s.id)).map((s) => s.name);
+
+  return (
+    <section class="sessions">
+      <h1>Sessions</h1>
+      <form class="filters" onSubmit={apply} aria-label="Filters">
+        <label>
+          Status
+          <select value={filter.status ?? ""} onChange={(e) => setFilter({ ...filter, status: (e.currentTarget as HTMLSelectElement).value })}>
+            <option value="">any</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Kind
+          <select value={filter.kind ?? ""} onChange={(e) => setFilter({ ...filter, kind: (e.currentTarget as HTMLSelectElement).value })}>
+            <option value="">any</option>
+            {KINDS.map((k) => (
+              <option key={k} value={k}>
+                {k}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Agent
+          <input value={filter.agent_id ?? ""} placeholder="agent id" onInput={(e) => setFilter({ ...filter, agent_id: (e.currentTarget as HTMLInputElement).value })} />
+        </label>
+        <label>
+          Labels
+          <input value={filter.labels ?? ""} placeholder="env=prod, team=ml" onInput={(e) => setFilter({ ...filter, labels: (e.currentTarget as HTMLInputElement).value })} />
+        </label>
+        <label>
+          Search
+          <input type="search" value={filter.search ?? ""} placeholder="name or task" onInput={(e) => setFilter({ ...filter, search: (e.currentTarget as HTMLInputElement).value })} />
+        </label>
+        <button type="submit">Apply</button>
+      </form>
+
+      <section class="counts" aria-label="Counts">
+        <ul>
+          <li>
+            <span class="count">{counts?.total ?? "…"}</span> total
+          </li>
+          {STATUSES.map((s) => (
+            <li key={s}>
+              <span class="count">{counts?.by_status[s] ?? 0}</span> <StatusBadge status={s} />
+            </li>
+          ))}
+        </ul>
+        <span class={live ? "live on" : "live"} role="status">
+          {live ? "Live" : "Not live (reconnecting)"}
+        </span>
+      </section>
+
+      <ErrorBanner error={error} />
+      {notice && (
+        <p class="notice" role="status">
+          {notice}
+        </p>
+      )}
+
+      {isAdmin && (
+        <div class="bulk" role="group" aria-label="Bulk actions">
+          <span>{selected.size} selected</span>
+          <button type="button" disabled={selected.size === 0} onClick={() => setPending("pause")}>
+            Pause
+          </button>
+          <button type="button" disabled={selected.size === 0} onClick={() => setPending("complete")}>
+            Complete
+          </button>
+          <button type="button" class="danger" disabled={selected.size === 0} onClick={() => setPending("delete")}>
+            Delete
+          </button>
+        </div>
+      )}
+
+      <table aria-label="Sessions" aria-busy={loading}>
+        <thead>
+          <tr>
+            {isAdmin && (
+              <th scope="col">
+                <input
+                  type="checkbox"
+                  aria-label="Select all on this page"
+                  checked={allOnPage}
+                  onChange={() => setSelected(allOnPage ? new Set() : new Set(shown.map((s) => s.id)))}
+                />
+              </th>
+            )}
+            {header("name", "Name")}
+            {header("status", "Status")}
+            {header("kind", "Kind")}
+            {header("agent_id", "Agent")}
+            <th scope="col">Task</th>
+            {header("iterations", "Iterations")}
+            {header("last_activity_at", "Last activity")}
+            {header("created_at", "Created")}
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map((s) => (
+            <tr key={s.id}>
+              {isAdmin && (
+                <td>
+                  <input
+                    type="checkbox"
+                    aria-label={`Select ${s.name}`}
+                    checked={selected.has(s.id)}
+                    onChange={() =>
+                      setSelected((current) => {
+                        const copy = new Set(current);
+                        if (copy.has(s.id)) copy.delete(s.id);
+                        else copy.add(s.id);
+                        return copy;
+                      })
+                    }
+                  />
+                </td>
+              )}
+              <td>
+                <a href={hrefOf({ page: "session", id: s.id })} onClick={followLink}>
+                  {s.name}
+                </a>
+              </td>
+              <td>
+                <StatusBadge status={s.status} />
+              </td>
+              <td>{s.kind}</td>
+              <td>{s.agent_id ?? "—"}</td>
+              <td class="task">{s.task ?? ""}</td>
+              <td>
+                {s.iterations}
+                {s.max_iterations !== null ? ` / ${s.max_iterations}` : ""}
+              </td>
+              <td title={when(s.last_activity_at)}>{ago(s.last_activity_at)}</td>
+              <td title={when(s.created_at)}>{ago(s.created_at)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {!loading && shown.length === 0 && <p class="note">No sessions match.</p>}
+      {applied.search?.trim() && <p class="note">Search and sorting apply to the sessions of this page; the filters above it to all.</p>}
+
+      <nav class="pager" aria-label="Pages">
+        <button type="button" disabled={page === 1 || loading} onClick={() => setCursors((c) => c.slice(0, -1))}>
+          Previous page
+        </button>
+        <span>Page {page}</span>
+        <button type="button" disabled={next === null || loading} onClick={() => next && setCursors((c) => [...c, next])}>
+          Next page
+        </button>
+      </nav>
+
+      {pending && (
+        <ConfirmDialog title={`${pending[0]!.toUpperCase()}${pending.slice(1)} ${selected.size} session${selected.size === 1 ? "" : "s"}?`} onConfirm={() => void runBulk(pending)} onCancel={() => setPending(undefined)}>
+          <p>{pending === "delete" ? "Their events, checkpoints and workspaces are deleted with them." : "Each one is changed in turn; those that cannot be are listed after."}</p>
+          <ul class="names">
+            {selectedNames.slice(0, 20).map((n) => (
+              <li key={n}>{n}</li>
+            ))}
+            {selectedNames.length > 20 && <li>and {selectedNames.length - 20} more</li>}
+          </ul>
+        </ConfirmDialog>
+      )}
+    </section>
+  );
+}
