@@ -179,6 +179,13 @@ export const ConfigSchema = Type.Object(
     maxQueuedExecs: Type.Integer({ minimum: 0 }),
     /** A live session with no exec for this long is stopped (status timeout); 0 turns it off. @default 1800000 (30 minutes) */
     idleTimeoutMs: Type.Integer({ minimum: 0 }),
+    /**
+     * A live session with no exec for this long is hibernated: its state checkpointed (an
+     * interpreter's cells, a shell's cwd and environment), its process stopped, nothing held; its
+     * next exec or attach wakes it (docs/checkpoints.md#hibernation). Shorter than idleTimeoutMs
+     * to matter; 0 turns it off. @default 0 (off)
+     */
+    hibernateAfterMs: Type.Integer({ minimum: 0 }),
     /** A live session's process is stopped (status timeout) this long after it (re)started; 0 turns it off. @default 86400000 (24 hours) */
     maxLifetimeMs: Type.Integer({ minimum: 0 }),
     /** How often the live-session reaper checks idle and lifetime limits. @default 5000 */
@@ -608,6 +615,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     maxExecInputBytes: 256 * 1024,
     maxQueuedExecs: 100,
     idleTimeoutMs: 1_800_000,
+    hibernateAfterMs: 0,
     maxLifetimeMs: 86_400_000,
     reaperIntervalMs: 5_000,
     maxLiveSessions: 256,

@@ -36,6 +36,32 @@ export interface ExecResult {
   /** `background: true` only: the job's pid (null when it could not start) and its log file. */
   readonly pid?: number | null;
   readonly log_path?: string;
+  /**
+   * Present (false) when the exec was sent with `replay: false`: a rebuild of the interpreter
+   * (restore, undo, fork, wake, recovery) never runs it again, and reports it as skipped.
+   */
+  readonly replay?: false;
+  /** The workspace snapshot taken before the exec (start option `undo_files`): what its undo puts back. */
+  readonly files_before?: string;
+  /**
+   * Present when this exec woke the session from hibernation (or waited for its wake): what the
+   * wake rebuilt. Not kept in the exec's event (the `wake` event has it).
+   */
+  readonly woke?: WokeSummary;
+}
+
+/** What a wake rebuilt, as an exec's answer says it (docs/checkpoints.md#hibernation). */
+export interface WokeSummary {
+  readonly hibernated_at: string;
+  readonly slept_ms: number;
+  /** Cells run again to rebuild the interpreter (0 for a shell or an llm session). */
+  readonly replayed: number;
+  /** Cells that failed when run again, with their error. */
+  readonly failed: readonly { readonly seq: number; readonly status: ExecStatus; readonly error: string }[];
+  /** Cells not run: failed originally, or sent with `replay: false`. */
+  readonly skipped: readonly { readonly seq: number; readonly reason: string }[];
+  /** How long the wake took, process start included, in milliseconds. */
+  readonly duration_ms: number;
 }
 
 /** An ExecResult before it has its event's seq. */

@@ -9,8 +9,8 @@ import { ModeOptionsSchema } from "./mode-options.js";
  * options, exec options, logs queries, output events and the live view of a session.
  */
 
-/** Lifecycle of a live session on this server: starting its process, live, or being stopped. */
-export type LiveState = "starting" | "live" | "stopping";
+/** Lifecycle of a live session on this server: starting its process, live, being stopped, or hibernated (no process until its next exec). */
+export type LiveState = "starting" | "live" | "stopping" | "hibernated";
 
 /** Start options of a live session besides the session's own fields. */
 export const LiveStartSchema = Type.Object(
@@ -43,6 +43,8 @@ export const LiveStartSchema = Type.Object(
     ),
     /** What an exec sent while another runs does: queue (default), reject (409) or interrupt the running one. */
     exec_policy: Type.Optional(Type.Union([Type.Literal("queue"), Type.Literal("reject"), Type.Literal("interrupt")])),
+    /** Python and typescript: snapshot the workspace before each exec, so that an undo puts the files back too (docs/checkpoints.md#undo). */
+    undo_files: Type.Optional(Type.Boolean({ description: "python and typescript: snapshot the workspace before each exec, so that undo puts its files back too (default false: undo steps back the interpreter only)" })),
     ...ModeOptionsSchema.properties,
   },
   { additionalProperties: false },
@@ -70,6 +72,8 @@ export type StartInput = Omit<CreateSessionInput, "kind"> & {
   rows?: number;
   network?: boolean;
   exec_policy?: ExecPolicy;
+  /** Python and typescript: keep a workspace snapshot before each exec for undo. */
+  undo_files?: boolean;
   /** Kind typescript: type-check cells before they run (default config `typescriptTypecheck`). */
   typecheck?: boolean;
   /** Kind llm: the model, the endpoint, and its key (memory only; `""` for none). */
@@ -92,6 +96,12 @@ export interface ExecOptions {
   stdin?: boolean;
   /** Start the command as a background job and return at once with its pid (output to a log in the workspace). */
   background?: boolean;
+  /**
+   * false: a rebuild of the interpreter (restore, undo, fork, wake, recovery) must not run this
+   * cell again (it sends an email, charges a card); it is reported as skipped instead.
+   * @default true
+   */
+  replay?: boolean;
 }
 
 /** A `logs` query: execs after a seq (a number or digits) or at/after an ISO time, oldest first. */
@@ -114,7 +124,7 @@ export interface OutputEvent extends OutputChunk {
  * (`runtime_metadata.env`, GET /sessions/{id}/events?type=message).
  */
 export interface LiveSessionState {
-  /** The process: starting, live (taking execs) or stopping. */
+  /** The process: starting, live (taking execs), stopping, or hibernated (none until the next exec). */
   readonly status: LiveState;
   /** Where the next exec runs (a shell's cwd after its last exec; an interpreter's os.getcwd()); null for llm sessions and before the process is up. */
   readonly cwd: string | null;
@@ -154,6 +164,8 @@ export interface LiveInfo {
   readonly paused: boolean;
   /** When maxLifetimeMs ends it (moved out by pauses and extensions); null without a limit. */
   readonly lifetime_ends_at: string | null;
+  /** Hibernated sessions only: since when (state.status is `hibernated`, pid null). */
+  readonly hibernated_at?: string;
 }
 
 const nullableString = (description: string) => Type.Union([Type.String(), Type.Null()], { description });
@@ -167,7 +179,9 @@ export const LiveInfoSchema = Type.Object(
     server: Type.String({ description: "where it runs: local or ssh" }),
     state: Type.Object(
       {
-        status: Type.Union([Type.Literal("starting"), Type.Literal("live"), Type.Literal("stopping")], { description: "the process: starting, live (taking execs) or stopping" }),
+        status: Type.Union([Type.Literal("starting"), Type.Literal("live"), Type.Literal("stopping"), Type.Literal("hibernated")], {
+          description: "the process: starting, live (taking execs), stopping, or hibernated (none: the next exec or attach wakes it)",
+        }),
         cwd: nullableString("where the next exec runs; null for llm sessions and before the process is up"),
         paused: Type.Boolean({ description: "paused (SIGSTOP): execs wait, the idle and lifetime clocks stand still" }),
         running_exec_id: nullableString("the exec running now"),
@@ -187,6 +201,7 @@ export const LiveInfoSchema = Type.Object(
     exec_policy: Type.Union([Type.Literal("queue"), Type.Literal("reject"), Type.Literal("interrupt")]),
     paused: Type.Boolean({ description: "repeats state.paused" }),
     lifetime_ends_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()], { description: "when maxLifetimeMs ends it; null without a limit" }),
+    hibernated_at: Type.Optional(Type.String({ format: "date-time", description: "hibernated sessions only: since when (docs/checkpoints.md#hibernation)" })),
   },
   { additionalProperties: false, description: "a live session on this server (seed 000's {id, mode, server, state}, then more)" },
 );

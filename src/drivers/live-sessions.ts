@@ -3,6 +3,7 @@ import { totalmem } from "node:os";
 import { Type } from "@sinclair/typebox";
 import {
   type Config,
+  type JsonObject,
   type Session,
   type SessionStatus,
   SessiondError,
@@ -18,7 +19,7 @@ import type { LiveProcess, OutputChunk, ProcessExit, RuntimeState, SessionDriver
 import { ExecBook, type ExecState } from "./exec-book.js";
 import { ExecQueue } from "./exec-queue.js";
 import { readExecLogs } from "./exec-logs.js";
-import { type ExecRecord, type ExecResult, type ExecStatus, execEventData, execRecord } from "./exec-result.js";
+import { type ExecRecord, type ExecResult, type ExecStatus, type WokeSummary, execEventData, execRecord } from "./exec-result.js";
 import {
   type ExecOptions,
   type ExecPolicy,
@@ -44,6 +45,18 @@ import { SessionClocks, extendMsOf } from "./session-clocks.js";
 import { ensureWorkspace, freshRuntimeDir, removeRuntimeDir } from "./workspace.js";
 import { type SandboxCheck, SandboxPlanner, checkSandbox, workspaceBytes } from "./sandbox/index.js";
 import type { SandboxPlan } from "./driver.js";
+import {
+  type EnvironmentHost,
+  LiveEnvironment,
+  type ProcessView,
+  type RebuildReason,
+  type Rebuilt,
+  type SleepingSession,
+  type UndoReport,
+  type UndoSnapshots,
+  type WakeReport,
+  hibernatedMark,
+} from "./environment/index.js";
 
 /** What LiveSessions runs on. */
 export interface LiveSessionsOptions {
@@ -73,6 +86,11 @@ export interface LiveSessionsOptions {
   readonly onProcess?: (event: { readonly sessionId: string; readonly pid: number }) => void;
   /** @default Date.now */
   readonly clock?: () => number;
+  /**
+   * Workspace snapshots for undo (start option `undo_files`).
+   * @default the SessionManager's (its `files`)
+   */
+  readonly snapshots?: UndoSnapshots;
 }
 
 interface RunningExec {
@@ -128,8 +146,12 @@ type Ending =
   | { readonly status: "completed" }
   | { readonly status: "timeout"; readonly reason: string }
   | { readonly status: "crashed"; readonly reason: string }
-  /** Someone else already moved the session (deleted it, completed it through the API): only stop the process. */
-  | { readonly status: "none" };
+  /**
+   * Someone else already moved the session (deleted it, completed it through the API), or it is
+   * being rebuilt or hibernated: only stop the process. `keep`: what the start held in memory
+   * (secrets, target settings) stays for the next process.
+   */
+  | { readonly status: "none"; readonly keep?: boolean };
 
 const ACTIVE_OR_PAUSED: readonly SessionStatus[] = ["active", "paused"];
 
@@ -173,6 +195,8 @@ export class LiveSessions {
   private readonly sandboxes: SandboxPlanner;
   private closed = false;
   private readonly createdAt: number;
+  /** Rebuilds, hibernation and wakes (src/drivers/environment). */
+  private readonly environment: LiveEnvironment;
 
   constructor(options: LiveSessionsOptions) {
     this.manager = options.manager;
@@ -187,6 +211,7 @@ export class LiveSessions {
     this.createdAt = this.clock();
     this.sandboxes = new SandboxPlanner(this.config, options.sandboxCheck ?? (() => checkSandbox(this.hostEnv.PATH)));
     this.reaper = new Reaper(this.config.reaperIntervalMs, () => this.sweep());
+    this.environment = new LiveEnvironment(this.environmentHost(), options.snapshots ?? (options.manager as { readonly files?: UndoSnapshots }).files);
     const unfollow = this.manager.bus.subscribe((change) => this.follow(change));
     // Another node took the session over (this node stalled past its lease): its process here
     // must stop, and nothing of it may be recorded — the session is the other node's now.
@@ -225,10 +250,10 @@ export class LiveSessions {
    */
   async start(input: StartInput): Promise<Session> {
     this.assertOpen();
-    const { kind, cwd, env, cols, rows, network, server_options, exec_policy, secrets, ...rest } = input ?? ({} as StartInput);
+    const { kind, cwd, env, cols, rows, network, server_options, exec_policy, secrets, undo_files, ...rest } = input ?? ({} as StartInput);
     const { modeFields, create } = splitModeOptions(rest);
     const policy = exec_policy === undefined ? undefined : validate(ExecPolicySchema, exec_policy, "exec_policy");
-    const options = validate(LiveStartSchema, dropUndefined({ cwd, env, cols, rows, secrets, network }));
+    const options = validate(LiveStartSchema, dropUndefined({ cwd, env, cols, rows, secrets, network, undo_files }));
     const given = validate(ModeOptionsSchema, dropUndefined(modeFields));
     const driver = this.driverFor(kind, "kind");
     if (secrets !== undefined && driver.kind !== "llm") throw errors.validation("secrets", "only llm sessions take secrets (api_key)");
@@ -237,6 +262,9 @@ export class LiveSessions {
     const defaulted = this.config.typescriptTypecheck && given.typecheck === undefined && driver.startOptions?.includes("typecheck");
     const withDefaults = defaulted ? { ...given, typecheck: true } : given;
     const { stored, secrets: held } = modeOptionsToKeep(withDefaults, options.secrets);
+    if (options.undo_files !== undefined && !["python", "typescript"].includes(driver.kind)) {
+      throw errors.validation("undo_files", `only python and typescript sessions can be undone, not ${driver.kind}`);
+    }
     if (create.mode != null && create.mode !== driver.kind) {
       throw errors.validation("mode", `a live session's mode is its kind (${driver.kind}); leave mode out`);
     }
@@ -267,12 +295,14 @@ export class LiveSessions {
         mode: driver.kind,
         server,
         runtime_backend: "local",
-        ...(Object.keys(stored).length ? { runtime_metadata: { ...create.runtime_metadata, mode_options: stored } } : {}),
+        ...(Object.keys(stored).length || options.undo_files
+          ? { runtime_metadata: { ...create.runtime_metadata, ...(Object.keys(stored).length ? { mode_options: stored } : {}), ...(options.undo_files ? { undo_files: true } : {}) } }
+          : {}),
       });
     } finally {
       this.reserved--;
     }
-    const { secrets: _secrets, ...processOptions } = options;
+    const { secrets: _secrets, undo_files: _undo, ...processOptions } = options;
     if (target || held) this.held.set(session.id, { ...(target ? { target } : {}), ...(held ? { secrets: held } : {}) });
     return this.launch(session, driver, { ...processOptions, restart: false, ...(policy ? { policy } : {}) });
   }
@@ -298,7 +328,9 @@ export class LiveSessions {
    */
   async submit(ref: string, input: string, options: ExecOptions = {}): Promise<{ exec_id: string; state: ExecState; done: Promise<ExecResult> }> {
     const { timeoutMs } = this.checkExec(input, options);
+    if (options.replay !== undefined && typeof options.replay !== "boolean") throw errors.validation("replay", "expected a boolean");
     const session = await this.manager.get(ref);
+    const woke = await this.wakeFor(session, "exec");
     const entry = await this.liveEntry(session, "exec");
     const running = entry.running;
     if (running || entry.queue.waitingExecs > 0) {
@@ -317,11 +349,11 @@ export class LiveSessions {
       procInput = backgroundCommand(input, logPath);
     }
     const done = entry.queue
-      .run(() => this.runExec(entry, execId, input, timeoutMs, { stdin, procInput }))
+      .run(() => this.runExec(entry, execId, input, timeoutMs, { stdin, procInput, replay: options.replay !== false }))
       .then(
         async ({ record, persisted }) => {
           const event = await persisted;
-          let result: ExecResult = { exec_id: record.exec_id, seq: event.seq, ...withoutId(record) };
+          let result: ExecResult = { exec_id: record.exec_id, seq: event.seq, ...withoutId(record), ...(woke ? { woke: wokeSummary(woke) } : {}) };
           if (logPath !== undefined) result = entry.background.note(result, input, logPath);
           entry.book.finish(execId, result);
           return result;
@@ -449,6 +481,7 @@ export class LiveSessions {
         { field: "kind" },
       );
     }
+    await this.wakeFor(session, "attach");
     const entry = await this.liveEntry(session, "attach", ACTIVE_OR_PAUSED);
     const tap = entry.process?.terminal;
     if (!tap) throw new SessiondError("not_a_terminal", { ref: session.name, kind: session.kind }, { field: "kind" });
@@ -483,8 +516,9 @@ export class LiveSessions {
       // It crashed just before the stop got to it: stopping means giving up on recovery.
       return after.status === "crashed" ? this.manager.fail(session.id, "stopped after a crash, without recovery") : after;
     }
-    // No process here (the server restarted, or it crashed): settle the record only.
+    // No process here (the server restarted, it crashed, or it is hibernated): settle the record only.
     this.held.delete(session.id);
+    this.environment.forget(session.id);
     if (ACTIVE_OR_PAUSED.includes(session.status)) return this.manager.complete(session.id);
     if (session.status === "crashed") return this.manager.fail(session.id, "stopped after a crash, without recovery");
     throw new SessiondError("session_not_active", { action: "stop", ref: session.name, status: session.status, hint: "it has already ended" });
@@ -512,9 +546,11 @@ export class LiveSessions {
     return this.drivers.kinds();
   }
 
-  /** The live sessions of this server (seed 000's list). */
+  /** The live sessions of this server (seed 000's list), hibernated ones included. */
   list(): LiveInfo[] {
-    return [...this.entries.values()].map((entry) => this.info(entry));
+    const live = [...this.entries.values()].map((entry) => this.info(entry));
+    const asleep = this.environment.hibernated().filter((s) => !this.entries.has(s.id));
+    return [...live, ...asleep.map(hibernatedInfo)];
   }
 
   /** The live view of one session, or undefined when it has no process here. */
@@ -552,11 +588,122 @@ export class LiveSessions {
   /**
    * After a server restart: marks every exec session that the store still holds as active or
    * paused, but that has no process here, `crashed` (reason: sessiond restarted), and kills
-   * whatever its old process left behind. They recover like any crash.
+   * whatever its old process left behind. They recover like any crash. A hibernated session is
+   * no orphan: it stays as it is, and wakes on its next exec.
    * @returns the sessions marked
    */
   markOrphansCrashed(): Promise<Session[]> {
-    return markOrphansCrashed(this.manager, this.config, (id) => this.entries.has(id), this.log, this.drivers.kinds());
+    return markOrphansCrashed(this.manager, this.config, (id) => this.entries.has(id), this.log, this.drivers.kinds(), (s) => this.environment.noteHibernated(s));
+  }
+
+  // ---- environment: rebuilds, undo, hibernation (src/drivers/environment) ----------------------
+
+  /**
+   * Hibernates a live session now (POST /sessions/{id}/hibernate): its state kept, its process
+   * stopped; the next exec or attach wakes it. Active or paused, with no exec running or waiting.
+   * @throws session_not_active (409) without a live process here; conflict (409) while busy
+   */
+  hibernate(ref: string): Promise<Session> {
+    this.assertOpen();
+    return this.environment.hibernate(ref, "request");
+  }
+
+  /**
+   * Steps a python or typescript session back one exec (POST /sessions/{id}/undo): its
+   * interpreter rebuilt without its latest cell, and its workspace as before that cell when the
+   * session was started with `undo_files`.
+   * @throws conflict (409) with nothing to undo or while busy; session_not_active (409) unless active
+   */
+  undo(ref: string): Promise<UndoReport> {
+    this.assertOpen();
+    return this.environment.undo(ref);
+  }
+
+  /**
+   * Runs `change` (a restore of a checkpoint) with the session's interpreter stopped, then
+   * rebuilds the interpreter from the new history. Sessions of other kinds, or without a process
+   * here, only get the change.
+   */
+  rebuildAround<T>(ref: string, reason: RebuildReason, change: () => Promise<T>): Promise<Rebuilt<T>> {
+    this.assertOpen();
+    return this.environment.rebuildAround(ref, reason, change);
+  }
+
+  /**
+   * Starts the interpreter (or process) of a session forked from a live one: it gets the
+   * source's start options, and its process replays the cells of the checkpoint it was forked
+   * from. When no process can start now (maxLiveSessions), the fork stays hibernated and wakes on
+   * its first exec.
+   * @returns what the start rebuilt, or the error that left it hibernated
+   */
+  async startFork(source: Session, child: Session): Promise<{ rebuild: WakeReport | null; error?: string }> {
+    this.assertOpen();
+    if (!isExecKind(child.kind) || !this.drivers.get(child.kind)) return { rebuild: null };
+    const kept = pickDefined(source.runtime_metadata, ["mode_options", "exec_policy", "undo_files", "network", "cols", "rows"]);
+    const mark = { at: new Date(this.clock()).toISOString(), seq: child.last_seq, cells: 0, reason: "fork", paused: false };
+    const asleep = await this.manager.update(child.id, { runtime_metadata: { ...child.runtime_metadata, ...kept, hibernated: mark } });
+    this.environment.noteHibernated(asleep);
+    try {
+      return { rebuild: await this.environment.wake(asleep, "fork") };
+    } catch (err) {
+      this.log.warn({ err, session: child.id }, "a fork's process could not start; it wakes on its first exec");
+      return { rebuild: null, error: String((err as Error)?.message ?? err) };
+    }
+  }
+
+  /** What the environment module may do with the processes here. */
+  private environmentHost(): EnvironmentHost {
+    return {
+      manager: this.manager,
+      config: this.config,
+      log: this.log,
+      view: (id) => {
+        const entry = this.entries.get(id);
+        return entry && this.viewOf(entry, false);
+      },
+      stopProcess: async (id) => {
+        const entry = this.entries.get(id);
+        if (!entry) return;
+        // A stopped (paused) process takes no SIGTERM: it goes on first, with no exec to run.
+        if (entry.clocks.paused) await entry.process?.suspend?.(false).catch(() => {});
+        // Its newest cwd and environment, which its next process starts with.
+        if (entry.dirty && entry.state === "live") {
+          if (entry.syncTimer) clearTimeout(entry.syncTimer);
+          entry.syncTimer = undefined;
+          await withTimeout(entry.queue.run(() => this.syncState(entry), { internal: true }), this.config.interruptGraceMs).catch((err: unknown) => this.syncFailed(entry, err));
+        }
+        await this.end(entry, { status: "none", keep: true });
+      },
+      startProcess: async (session, { cwd, prelude }) => {
+        this.assertOpen();
+        const driver = this.driverFor(session.kind, "kind");
+        this.assertCapacity();
+        const usable = cwd !== undefined && (await isDirectory(cwd));
+        return this.launch(session, driver, { restart: true, alreadyActive: true, rebuild: true, ...(usable ? { cwd } : {}), ...(prelude ? { prelude } : {}) });
+      },
+      workspace: (session) => this.workspace(session),
+    };
+  }
+
+  private viewOf(entry: Entry, hasJobs: boolean): ProcessView {
+    return {
+      state: entry.state === "hibernated" ? "stopping" : entry.state,
+      busy: entry.running !== undefined || entry.queue.waitingExecs > 0 || entry.queue.busy,
+      paused: entry.clocks.paused,
+      hasJobs,
+      idleMs: this.clock() - entry.clocks.lastActivity,
+    };
+  }
+
+  /** Wakes a hibernated session for an exec or attach (after any operation in progress on it). */
+  private async wakeFor(session: Session, _action: string): Promise<WakeReport | undefined> {
+    if (!isExecKind(session.kind)) return undefined;
+    await this.environment.pending(session.id)?.catch(() => {});
+    if (this.entries.has(session.id)) return undefined;
+    const current = await this.manager.find(session.id);
+    if (!current || !hibernatedMark(current)) return undefined;
+    this.assertOpen();
+    return this.environment.wakeFor(current);
   }
 
   /**
@@ -618,6 +765,10 @@ export class LiveSessions {
       /** Someone else already recovered it (a `recover` seen on the bus). */
       alreadyActive?: boolean;
       policy?: ExecPolicy;
+      /** A rebuild or a wake (environment/): no crash was recovered, so `restarts` stays. */
+      rebuild?: boolean;
+      /** Runs on the new process before it takes execs (a rebuild's replay); execs sent meanwhile wait. */
+      prelude?: (proc: LiveProcess) => Promise<void>;
     },
   ): Promise<Session> {
     let markReady!: () => void;
@@ -703,11 +854,15 @@ export class LiveSessions {
       let current = active ? session : (await this.manager.recover(session.id)).session;
       active = true;
       entry.saved = { cwd: proc.cwd, env: withoutSessiondEnv(env) };
-      const restarts = numberOr(current.runtime_metadata.restarts, 0) + (options.restart ? 1 : 0);
+      const restarts = numberOr(current.runtime_metadata.restarts, 0) + (options.restart && !options.rebuild ? 1 : 0);
+      // A process runs: the session is no longer hibernated.
+      const { hibernated: _asleep, ...kept } = current.runtime_metadata;
       current = await this.manager.update(session.id, {
         ...(current.workspace === null ? { workspace } : {}),
         runtime_metadata: {
-          ...current.runtime_metadata,
+          ...kept,
+          // Where its first process started: a rebuilt interpreter replays its cells from there.
+          ...(typeof kept.start_cwd === "string" ? {} : { start_cwd: cwd }),
           target: proc.target,
           pid: proc.pid,
           ...proc.details,
@@ -724,6 +879,7 @@ export class LiveSessions {
           process_started_at: new Date(entry.clocks.startedAt).toISOString(),
         },
       });
+      await options.prelude?.(proc);
       entry.state = "live";
       this.log.info({ session: session.id, pid: proc.pid, kind: entry.kind, restart: options.restart }, "live session started");
       if (local && !sandbox) this.log.warn({ session: session.id }, UNSANDBOXED);
@@ -767,7 +923,7 @@ export class LiveSessions {
     execId: string,
     input: string,
     timeoutMs: number,
-    extra: { stdin: boolean; procInput: string },
+    extra: { stdin: boolean; procInput: string; replay: boolean },
   ): Promise<{ record: ExecRecord; persisted: Promise<{ seq: number }> }> {
     // Waiting in the queue took time: the session may have been paused or ended meanwhile.
     const session = await this.manager.get(entry.sessionId);
@@ -775,6 +931,11 @@ export class LiveSessions {
     if (session.status !== "active" || !proc || proc.state !== "ready" || entry.state !== "live") {
       throw notActive(session, "exec", entry.state === "stopping" ? "stopping" : session.status);
     }
+    // The workspace as it was before the exec, kept for its undo (start option undo_files).
+    const filesBefore = await this.environment.beforeExec(session, execId).catch((err: unknown) => {
+      this.log.warn({ err, session: entry.sessionId }, "could not snapshot the workspace before an exec; its undo will leave the files");
+      return undefined;
+    });
     const running: RunningExec = { exec_id: execId, stdin: extra.stdin };
     entry.running = running;
     entry.book.running(execId);
@@ -807,11 +968,12 @@ export class LiveSessions {
     }
     const durationMs = Math.round((performance.now() - startedHr) * 1000) / 1000;
     const status: ExecStatus = running.reason ?? (outcome.exitCode === 0 && !outcome.processExited ? "ok" : "error");
-    const record = execRecord(
+    const made = execRecord(
       { exec_id: running.exec_id, input, status, started_at: new Date(startedAt).toISOString(), duration_ms: durationMs },
       outcome,
       this.config.maxEventBytes,
     );
+    const record: ExecRecord = { ...made, ...(extra.replay ? {} : { replay: false as const }), ...(filesBefore ? { files_before: filesBefore } : {}) };
     entry.lastExecAt = this.clock();
     entry.clocks.activeAt(entry.lastExecAt);
     const persisted = this.manager.appendBuiltEvent(entry.sessionId, "exec", execEventData(record));
@@ -820,6 +982,7 @@ export class LiveSessions {
       () => entry.persisting.delete(persisted),
       () => entry.persisting.delete(persisted),
     );
+
     if (!outcome.processExited) this.afterExec(entry, proc, input);
     return { record, persisted };
   }
@@ -915,7 +1078,7 @@ export class LiveSessions {
       } finally {
         this.entries.delete(entry.sessionId);
         this.sandboxes.release(entry.sandbox);
-        if (ending.status !== "crashed") this.held.delete(entry.sessionId);
+        if (ending.status !== "crashed" && !(ending.status === "none" && ending.keep)) this.held.delete(entry.sessionId);
         if (!this.entries.size) this.reaper.stop();
       }
     })();
@@ -960,6 +1123,7 @@ export class LiveSessions {
   // ---- internals: limits, follow-up of outside changes --------------------------------------
 
   private async sweep(): Promise<void> {
+    await this.hibernateIdle();
     const now = this.clock();
     for (const entry of this.entries.values()) {
       if (entry.state !== "live" || entry.clocks.paused) continue;
@@ -974,6 +1138,21 @@ export class LiveSessions {
         );
       }
     }
+  }
+
+  /** Hibernates the sessions idle past config hibernateAfterMs (a shell running background jobs stays awake: sleep would kill them). */
+  private async hibernateIdle(): Promise<void> {
+    const after = this.config.hibernateAfterMs;
+    if (after <= 0) return;
+    const due = [...this.entries.values()].filter((e) => e.state === "live" && !e.clocks.paused && this.clock() - e.clocks.lastActivity >= after);
+    if (!due.length) return;
+    const candidates = await Promise.all(
+      due.map(async (entry) => {
+        const jobs = entry.kind === "shell" ? ((await entry.process?.processes?.().catch(() => undefined)) ?? []).length : 0;
+        return { sessionId: entry.sessionId, kind: entry.kind, view: this.viewOf(entry, jobs > 0) };
+      }),
+    );
+    await this.environment.hibernateIdle(candidates);
   }
 
   /**
@@ -995,11 +1174,13 @@ export class LiveSessions {
     if (!isExecKind(session.kind)) return;
     const entry = this.entries.get(session.id);
     if (change.type === "session.deleted") {
+      this.environment.forget(session.id);
       if (entry) void this.end(entry, { status: "none" }).catch(() => {});
       return;
     }
     if (change.type === "session.updated") {
       if (entry) entry.name = session.name;
+      if (change.updates.includes("status") && (isTerminal(session.status) || session.status === "crashed")) this.environment.forget(session.id);
       if (entry && entry.state === "live" && change.updates.includes("status") && (isTerminal(session.status) || session.status === "crashed")) {
         void this.end(entry, { status: "none" }).catch(() => {});
       } else if (entry && entry.state === "live" && change.updates.includes("status")) {
@@ -1112,6 +1293,8 @@ export class LiveSessions {
   private async liveEntry(session: Session, action: string, statuses: readonly SessionStatus[] = ["active"]): Promise<Entry> {
     this.assertExecKind(session);
     if (!statuses.includes(session.status)) throw notActive(session, action, session.status);
+    // A rebuild, hibernation or wake in progress: the process is being replaced.
+    await this.environment.pending(session.id)?.catch(() => {});
     let entry = this.entries.get(session.id);
     for (let hops = 0; hops < 3 && entry; hops++) {
       if (entry.state === "starting") await entry.ready;
@@ -1121,6 +1304,8 @@ export class LiveSessions {
       entry = this.entries.get(session.id);
     }
     if (!entry) {
+      const now = await this.manager.get(session.id);
+      if (hibernatedMark(now)) throw notActive(now, action, "hibernated");
       const startedAt = Date.parse(String(session.runtime_metadata.process_started_at));
       if (!(startedAt < this.createdAt)) {
         throw errors.conflict(`session ${session.name} has no process on this server; start exec sessions through LiveSessions.start`);
@@ -1177,7 +1362,9 @@ export class LiveSessions {
 
 function notActive(session: Pick<Session, "name"> & { status?: SessionStatus }, action: string, status: string): SessiondError {
   const hint =
-    status === "crashed"
+    status === "hibernated"
+      ? "it is hibernated: its next exec wakes it"
+      : status === "crashed"
       ? "recover it first"
       : status === "paused"
         ? "resume it first"
@@ -1185,6 +1372,49 @@ function notActive(session: Pick<Session, "name"> & { status?: SessionStatus }, 
           ? "it is being stopped"
           : "it has ended; start a new session";
   return new SessiondError("session_not_active", { action, ref: session.name, status, hint });
+}
+
+/** A hibernated session in the live list: no process, state `hibernated`. */
+function hibernatedInfo(s: SleepingSession): LiveInfo {
+  const kind = s.kind as ExecKind;
+  return {
+    id: s.id,
+    mode: kind,
+    server: s.server,
+    state: { status: "hibernated", cwd: s.cwd, paused: s.mark.paused, running_exec_id: null, queued: 0 },
+    session_id: s.id,
+    name: s.name,
+    kind,
+    pid: null,
+    cwd: s.cwd,
+    started_at: s.mark.at,
+    last_activity_at: s.mark.at,
+    running_exec_id: null,
+    queued: 0,
+    exec_policy: execPolicyOf(s.exec_policy),
+    paused: s.mark.paused,
+    lifetime_ends_at: null,
+    hibernated_at: s.mark.at,
+  };
+}
+
+/** What an exec's answer says of the wake it waited for. */
+function wokeSummary(report: WakeReport): WokeSummary {
+  return {
+    hibernated_at: report.hibernated_at,
+    slept_ms: report.slept_ms,
+    replayed: report.replayed,
+    failed: report.failed,
+    skipped: report.skipped,
+    duration_ms: report.duration_ms,
+  };
+}
+
+/** The named fields of `from` that are set. */
+function pickDefined(from: Readonly<Record<string, unknown>>, names: readonly string[]): JsonObject {
+  const out: JsonObject = {};
+  for (const name of names) if (from[name] !== undefined) out[name] = from[name];
+  return out;
 }
 
 /** Said in the start answer (runtime_metadata.warning) and the log of every session config `sandbox: "none"` starts. */

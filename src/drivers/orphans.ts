@@ -23,12 +23,16 @@ export async function markOrphansCrashed(
   log: DriverLog,
   /** The registered drivers' kinds besides the built-in ones (a mode whose driver is gone is not looked for). */
   kinds: readonly string[] = [],
+  /** True for a session that has no process by design (hibernated: it wakes on its next exec), which is then no orphan. */
+  asleep: (session: Session) => boolean = () => false,
 ): Promise<Session[]> {
   const kind = [...new Set([...EXEC_KINDS, ...kinds])];
   const orphans = (await manager.orphaned(kind, ORPHANS_PER_SWEEP)) ?? (await localOrphans(manager, kind, isLive));
   const marked: Session[] = [];
   for (const { session_id, node_name } of orphans) {
     if (isLive(session_id)) continue;
+    const found = await manager.find(session_id);
+    if (found && asleep(found)) continue;
     const crashed = await crashOrphan(manager, session_id, node_name);
     if (!crashed) continue;
     // Only once the crash is this node's: a session a live node still runs is never touched.

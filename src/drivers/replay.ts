@@ -1,5 +1,7 @@
-import { type SessionEvent, errors } from "../core/index.js";
+import { errors } from "../core/index.js";
 import type { SessionManager } from "../engine/index.js";
+import { type SkippedCell, cellsAt, planOf } from "./environment/cells.js";
+import { runInOrder } from "./environment/replay-loop.js";
 import type { ExecStatus } from "./exec-result.js";
 import type { LiveSessions } from "./live-sessions.js";
 
@@ -12,7 +14,12 @@ import type { LiveSessions } from "./live-sessions.js";
  *
  * Each replayed cell runs as an ordinary exec (so it has its own `exec` event, output and limits)
  * and is reported by a `replay` event `{source_seq, exec_seq, exec_id, status}`. Cells that were
- * themselves replays are never replayed again: their originals are.
+ * themselves replays are never replayed again: their originals are. The cells are the
+ * interpreter's history as environment/cells.ts reads it (restores and undos included); those that
+ * failed or were sent with `replay: false` are not run, and are listed in `skipped`.
+ *
+ * The same plan rebuilds an interpreter for restore, undo, fork and wake
+ * (environment/rebuild.ts), there without an exec event per cell.
  */
 
 /** One replayed cell. */
@@ -32,13 +39,14 @@ export interface ReplayReport {
   readonly replayed: ReplayedCell[];
   /** Set when a replayed cell did not succeed: the replay stopped there (later cells may depend on it). */
   readonly stopped_at: number | null;
+  /** Cells not run: they failed originally, or were sent with `replay: false`. */
+  readonly skipped?: readonly SkippedCell[];
   /** Why nothing was replayed, when nothing needed to be. */
   readonly note?: string;
 }
 
 /** Kinds whose state is rebuilt by replay. */
 const REPLAYABLE = new Set(["python", "typescript"]);
-const PAGE = 1000;
 
 /** @throws validation (400, field `replay`) unless the kind can be recovered with replay (python, typescript; llm needs none) */
 export function assertReplayable(session: { readonly kind: string }): void {
@@ -58,31 +66,15 @@ export async function replayCells(live: LiveSessions, manager: SessionManager, r
   const session = await manager.get(ref);
   if (session.kind === "llm") return { cells: 0, replayed: [], stopped_at: null, note: "llm sessions recover from their history; nothing to replay" };
   assertReplayable(session);
-  const cells = await cellsToReplay(manager, session.id);
+  const plan = planOf(await cellsAt(manager, session.id));
+  const skipped = plan.skipped.length ? { skipped: plan.skipped } : {};
   const replayed: ReplayedCell[] = [];
-  for (const cell of cells) {
-    const result = await live.exec(session.id, String(cell.data.input ?? ""));
+  const stopped = await runInOrder(plan.toRun, async (cell) => {
+    const result = await live.exec(session.id, cell.input);
     const entry: ReplayedCell = { source_seq: cell.seq, exec_seq: result.seq, exec_id: result.exec_id, status: result.status };
-    await manager.appendEvent(session.id, "replay", { ...entry });
+    await manager.appendEvent(session.id, "replay", { ...entry, ...(cell.session_id !== session.id ? { source_session_id: cell.session_id } : {}) });
     replayed.push(entry);
-    if (result.status !== "ok") return { cells: cells.length, replayed, stopped_at: cell.seq };
-  }
-  return { cells: cells.length, replayed, stopped_at: null };
-}
-
-/** The session's successful `exec` events, oldest first, without those that were replays. */
-async function cellsToReplay(manager: SessionManager, sessionId: string): Promise<SessionEvent[]> {
-  const execs: SessionEvent[] = [];
-  const replays = new Set<number>();
-  let after = 0;
-  for (;;) {
-    const page = await manager.listEvents(sessionId, { types: ["exec", "replay"], after_seq: after, limit: PAGE });
-    for (const event of page) {
-      if (event.type === "replay" && typeof event.data.exec_seq === "number") replays.add(event.data.exec_seq);
-      else if (event.type === "exec" && event.data.status === "ok") execs.push(event);
-    }
-    if (page.length < PAGE) break;
-    after = page[page.length - 1]!.seq;
-  }
-  return execs.filter((event) => !replays.has(event.seq));
+    return result.status;
+  }, { stopAtFailure: true });
+  return { cells: plan.toRun.length, replayed, stopped_at: stopped?.seq ?? null, ...skipped };
 }

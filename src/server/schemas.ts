@@ -345,6 +345,19 @@ export const StatsWire = Type.Object({
   average_duration_ms: Type.Number(),
 });
 
+/** A cell that failed when an interpreter was rebuilt. */
+const FailedCellWire = Type.Object({
+  seq: Type.Integer({ description: "its exec event's seq" }),
+  status: Type.Union([Type.Literal("ok"), Type.Literal("error"), Type.Literal("timeout"), Type.Literal("interrupted")]),
+  error: Type.String({ description: "the end of its stderr" }),
+});
+
+/** A cell a rebuild did not run. */
+const SkippedCellWire = Type.Object({
+  seq: Type.Integer(),
+  reason: Type.Union([Type.Literal("failed"), Type.Literal("replay_false")], { description: "failed originally, or sent with replay: false" }),
+});
+
 /** An exec's result, as answered and as its `exec` event holds it (src/drivers/exec-result.ts). */
 export const ExecResultWire = Type.Object(
   {
@@ -363,9 +376,47 @@ export const ExecResultWire = Type.Object(
     process_exited: Type.Optional(Type.Literal(true, { description: "the session's process ended during this exec" })),
     pid: Type.Optional(nullable(Type.Integer({ description: "background: true only: the job's pid" }))),
     log_path: Type.Optional(Type.String({ description: "background: true only: the job's log file" })),
+    replay: Type.Optional(Type.Literal(false, { description: "sent with replay: false: rebuilds of the interpreter never run it again" })),
+    files_before: Type.Optional(Type.String({ description: "the workspace snapshot taken before it (start option undo_files): what its undo puts back" })),
+    woke: Type.Optional(
+      Type.Object(
+        {
+          hibernated_at: Type.String({ format: "date-time" }),
+          slept_ms: Type.Number(),
+          replayed: Type.Integer({ description: "cells run again to rebuild the interpreter" }),
+          failed: Type.Array(FailedCellWire),
+          skipped: Type.Array(SkippedCellWire),
+          duration_ms: Type.Number({ description: "the wake, process start included" }),
+        },
+        { description: "present when this exec woke the session from hibernation (docs/checkpoints.md#hibernation)" },
+      ),
+    ),
   },
   { $id: "ExecResult" },
 );
+
+/** A rebuild of an interpreter (restore, undo, fork, wake): docs/checkpoints.md#interpreter-state. */
+export const RebuildWire = Type.Object(
+  {
+    reason: Type.Union([Type.Literal("restore"), Type.Literal("undo"), Type.Literal("wake"), Type.Literal("fork")]),
+    cells: Type.Integer({ description: "cells in the interpreter's history" }),
+    replayed: Type.Integer({ description: "cells run again" }),
+    failed: Type.Array(FailedCellWire, { description: "cells that did not end ok when run again" }),
+    skipped: Type.Array(SkippedCellWire, { description: "cells not run: failed originally, or sent with replay: false" }),
+    duration_ms: Type.Number(),
+  },
+  { description: "what rebuilding the interpreter did" },
+);
+
+/** POST /sessions/{id}/undo. */
+export const UndoWire = Type.Object({
+  seq: Type.Integer({ description: "the seq of the exec taken back" }),
+  input: Type.String(),
+  files: Type.Union([Type.Literal("restored"), Type.Literal("not_kept"), Type.Literal("off")], {
+    description: "restored: the workspace is as before that exec; not_kept: no snapshot of then is kept; off: the session was not started with undo_files",
+  }),
+  rebuild: Type.Union([RebuildWire, Type.Null()], { description: "null when the session is hibernated: its wake rebuilds the interpreter" }),
+});
 
 /** The one error shape. */
 export const ErrorWire = Type.Object(

@@ -24,6 +24,11 @@ declare module "fastify" {
      * handler), not config `execRoles`, so that every route showing exec I/O answers alike.
      */
     readsExecIo?: boolean;
+    /**
+     * The route is a lifecycle action on the session (hibernate): an admin, or the agent that owns
+     * the session (checked by the handler), whatever config `execRoles` says.
+     */
+    ownerAction?: boolean;
   }
 }
 
@@ -61,6 +66,9 @@ export const ExecBody = Type.Object(
     stdin: Type.Optional(Type.Boolean({ description: "the command reads the terminal: send it input with POST …/execs/{exec_id}/stdin (default: /dev/null)" })),
     background: Type.Optional(Type.Boolean({ description: "start it as a background job: the result comes at once with its pid and log_path" })),
     wait: Type.Optional(Type.Boolean({ description: "false: answer 202 {exec_id, state} at once; GET …/execs/{exec_id} for the result (default true)" })),
+    replay: Type.Optional(
+      Type.Boolean({ description: "false: a rebuild of the interpreter (restore, undo, fork, wake, recovery) never runs this cell again, and reports it as skipped (default true)" }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -107,7 +115,7 @@ export async function startLive(ctx: ServerContext, request: FastifyRequest, inp
 /** An onRequest hook refusing principals whose role may not use live sessions (config `execRoles`). */
 function execRoleHook(config: Config): onRequestHookHandler {
   return (request, _reply, done) => {
-    if (request.routeOptions.config?.readsExecIo === true) return done();
+    if (request.routeOptions.config?.readsExecIo === true || request.routeOptions.config?.ownerAction === true) return done();
     try {
       assertExecRole(config, request.principal);
       done();
@@ -291,6 +299,7 @@ async function execRoute(ctx: ServerContext, request: FastifyRequest, ref: strin
     ...(body.timeout_ms !== undefined ? { timeout_ms: body.timeout_ms } : {}),
     ...(body.stdin !== undefined ? { stdin: body.stdin } : {}),
     ...(body.background !== undefined ? { background: body.background } : {}),
+    ...(body.replay !== undefined ? { replay: body.replay } : {}),
   };
   const submitted = await ctx.live.submit(session.id, command, options);
   if (body.wait === false) {

@@ -2,15 +2,16 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { UNSTORED_TEXT } from "../../core/index.js";
 import { ExecPolicySchema } from "../../drivers/index.js";
-import { SessionParams } from "../schemas.js";
-import { responses } from "../responses.js";
+import { SessiondError } from "../../core/index.js";
+import { SessionParams, UndoWire } from "../schemas.js";
+import { SESSION, responses } from "../responses.js";
 import { assertMayReadExecIo } from "../auth/index.js";
-import { type ServerContext, sendJson, sessionFor } from "../server-context.js";
+import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
 
 /**
  * `/sessions/{id}/…` routes for interactive and long-running work (issue 6 point 2): one exec by
  * id (status, stdin, interrupt, kill), the session's processes (list, kill one), its exec policy
- * and its lifetime. Registered inside the exec action routes, so the same auth applies (roles in
+ * and its lifetime; undo and hibernation (docs/checkpoints.md). Registered inside the exec action routes, so the same auth applies (roles in
  * config `execRoles`, admin by default) — but reading one exec's result follows the exec I/O rule
  * (`mayReadExecIo`), as every route showing exec input and output does. Pause and resume are the
  * generic session actions.
@@ -203,6 +204,51 @@ export const liveWorkRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
       return sendJson(reply, JSON.stringify(await live.extendLifetime(session.id, request.body.extend_ms)));
+    },
+  );
+
+  app.post(
+    "/undo",
+    {
+      schema: {
+        operationId: "undo",
+        summary: "Step a python or typescript session back one exec",
+        description:
+          "Its interpreter rebuilt without its latest cell (the other cells run again in a fresh process), and its workspace as it was before that cell when the session was started with `undo_files: true`. " +
+          "An `undo` event records it. 409 when there is nothing to undo, while an exec runs or waits, for a shell or llm session, or unless the session is active.",
+        tags,
+        params: SessionParams,
+        response: responses({ 200: UndoWire }, [409]),
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendJson(reply, JSON.stringify(await live.undo(session.id)));
+    },
+  );
+
+  app.post(
+    "/hibernate",
+    {
+      schema: {
+        operationId: "hibernate",
+        summary: "Hibernate a live session now",
+        description:
+          "Its state kept (an interpreter's cells, a shell's cwd and environment), its process stopped: no process, no terminal held. Its next exec or attach wakes it (the exec's answer has `woke`). " +
+          "Active or paused (a paused one wakes once resumed). For an admin or the agent that owns the session. 409 without a live process here, or while an exec runs or waits. An `hibernate` event records it.",
+        tags,
+        params: SessionParams,
+        response: responses({ 200: SESSION }, [409]),
+      },
+      config: { ownerAction: true },
+    },
+    async (request, reply) => {
+      if (request.principal.role !== "admin" && request.principal.role !== "agent") {
+        throw new SessiondError("forbidden", { reason: "hibernating a session needs an admin token or the token of the agent that owns it" });
+      }
+      // An agent token finds its own sessions only.
+      const session = await sessionFor(ctx, request, request.params.id);
+      return sendSession(reply, await live.hibernate(session.id));
     },
   );
 };
