@@ -380,6 +380,25 @@ export const ConfigSchema = Type.Object(
     /** The largest artifact one PUT may store. @default 104857600 (100 MiB) */
     maxArtifactBytes: Type.Integer({ minimum: 1 }),
     /**
+     * The most bytes a checkpoint `with_files` may find in a workspace (the files' sizes, a sparse
+     * file counted whole); past it the checkpoint is refused (413 snapshot_too_large) before
+     * anything is written. docs/checkpoints.md#size-cap. @default 1073741824 (1 GiB)
+     */
+    maxSnapshotBytes: Type.Integer({ minimum: 1 }),
+    /**
+     * Paths of a workspace that checkpoints `with_files` leave out, in gitignore syntax, besides
+     * those in the workspace's own `.sessiondignore` (docs/checkpoints.md#ignore-rules). A restore
+     * leaves what matches as it finds it. @default []
+     */
+    snapshotIgnore: Type.Array(Type.String({ minLength: 1, maxLength: 4096 })),
+    /**
+     * Whether each blob a workspace snapshot writes is fsynced before it is named: true keeps
+     * snapshots whole through a power loss; false only through a crash of the process (a blob is
+     * still never named before it is complete), at a fraction of the cost on many small files.
+     * @default true
+     */
+    snapshotFsync: Type.Boolean(),
+    /**
      * How long the server keeps reading, and dropping, the rest of an upload it refused (over
      * `maxArtifactBytes`, or any other error) after answering it: a socket closed with unread bytes
      * is reset, and a client still sending would lose the answer with it. The connection stays
@@ -661,6 +680,9 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     bodyLimitBytes: 4 * MiB,
     maxArtifactBytes: 100 * MiB,
     refusedUploadDrainMs: 10_000,
+    maxSnapshotBytes: 1024 * MiB,
+    snapshotIgnore: [],
+    snapshotFsync: true,
     rateLimitMax: 60_000,
     rateLimitWindowMs: 60_000,
     authMaxFailures: 20,
@@ -748,6 +770,10 @@ export function dataPaths(config: Pick<Config, "home">) {
     /** Where the owner takes the embedded API's writes from processes that do not own the data dir. */
     ownerSocket: join(config.home, "owner.sock"),
     workspaces: join(config.home, "workspaces"),
+    /** Workspace snapshots' content-addressed blobs: `blobs/sha256/<2 hex>/<62 hex>` (docs/checkpoints.md#storage). */
+    blobs: join(config.home, "blobs"),
+    /** What holds workspace snapshots: references by session (`refs/<session id>/<key>`). */
+    snapshots: join(config.home, "snapshots"),
     log: join(config.home, "server.log"),
     /** Who owns the data dir: pid, command, where it answers (written by the owner, server or embedded). */
     pid: join(config.home, "server.pid"),

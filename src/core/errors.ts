@@ -27,6 +27,11 @@ export const ERROR_CODES = {
   session_busy: { status: 409, message: "session {ref} is running exec {exec_id}; its exec policy is reject" },
   no_session_context: { status: 400, message: "{operation} was called without a session id outside withSession(); pass the id or run it inside withSession(id, fn)" },
   write_refused: { status: 422, message: "the store refused this write: {reason}" },
+  snapshot_too_large: {
+    status: 413,
+    message: "the workspace holds {size} bytes to snapshot, over the limit of {limit} bytes (maxSnapshotBytes); nothing was written. List what need not be kept in .sessiondignore or snapshotIgnore",
+  },
+  file_changed: { status: 409, message: "{path} changed while it was being snapshotted, {attempts} times in a row; nothing was written: retry when it is quiet" },
   // access and load
   unauthorized: { status: 401, message: "{reason}" },
   forbidden: { status: 403, message: "{reason}" },
@@ -55,6 +60,7 @@ export const ERROR_CODES = {
   owned_elsewhere: { status: 503, message: "session {ref} is owned by node {node}: send the request there (or through the load balancer)" },
   shutting_down: { status: 503, message: "the server is shutting down; retry on the next one" },
   ui_not_built: { status: 503, message: "the dashboard is not built: {dir} has no index.html; run npm run build (or set config uiDir to a build)" },
+  snapshot_damaged: { status: 500, message: "workspace snapshot {digest} cannot be read: {reason}" },
   internal: { status: 500, message: "{reason}" },
 } as const satisfies Record<string, { status: number; message: string }>;
 

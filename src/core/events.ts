@@ -49,6 +49,18 @@ export interface SessionState {
   readonly context: JsonObject;
   readonly status: SessionStatus;
   readonly iterations: number;
+  /** A checkpoint `with_files`: the snapshot of the session's workspace it holds (docs/checkpoints.md). */
+  readonly workspace?: WorkspaceState;
+}
+
+/** A workspace snapshot as a checkpoint records it. */
+export interface WorkspaceState {
+  /** The manifest's digest (`sha256:<hex>`): the whole tree, content-addressed. */
+  readonly digest: string;
+  /** Regular files in it. */
+  readonly files: number;
+  /** Their bytes, all together. */
+  readonly bytes: number;
 }
 
 /** A named point in a session's history to restore or fork from. */

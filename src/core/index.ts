@@ -14,3 +14,4 @@ export * from "./session.js";
 export * from "./session-ref.js";
 export * from "./status.js";
 export * from "./storable.js";
+export * from "./workspace-name.js";

@@ -5,6 +5,7 @@ import {
   type Session,
   type SessionEvent,
   type SessionStatus,
+  type WorkspaceState,
   assertTransition,
   isTerminal,
   joinParticipants,
@@ -105,18 +106,21 @@ export class Change {
     return this.event(transitionEventType(from, to), { ...data, from, to });
   }
 
-  /** Records a checkpoint of the current state, and makes its data the session's `checkpoint`. */
-  checkpoint(label: string | null, data: JsonObject): Checkpoint {
+  /**
+   * Records a checkpoint of the current state, and makes its data the session's `checkpoint`.
+   * `extra.workspace` is a snapshot of the session's files taken for it (under `extra.id`).
+   */
+  checkpoint(label: string | null, data: JsonObject, extra: { readonly id?: string; readonly workspace?: WorkspaceState } = {}): Checkpoint {
     const { context, status, iterations } = this.current;
-    const id = newId();
-    const event = this.event("checkpoint", { checkpoint_id: id, label });
+    const id = extra.id ?? newId();
+    const event = this.event("checkpoint", extra.workspace ? { checkpoint_id: id, label, workspace: { ...extra.workspace } } : { checkpoint_id: id, label });
     const checkpoint: Checkpoint = {
       id,
       session_id: this.current.id,
       seq: event.seq,
       label,
       data,
-      state: { context, status, iterations },
+      state: extra.workspace ? { context, status, iterations, workspace: extra.workspace } : { context, status, iterations },
       created_at: this.now,
     };
     this.checkpoints.push(checkpoint);

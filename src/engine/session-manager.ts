@@ -25,6 +25,7 @@ import {
   type ToolCallOutcome,
   type UpdateSessionInput,
   UpdateSessionSchema,
+  type WorkspaceState,
   adoptJson,
   applyEvent,
   applyMergePatch,
@@ -38,12 +39,14 @@ import {
   isTerminal,
   isValidName,
   nameNamespace,
+  newId,
   ownJson,
   parseQualifiedName,
   qualifiedName,
   textFault,
   validate,
 } from "../core/index.js";
+import { SessionFiles, checkpointRefKey } from "../snapshots/index.js";
 import type { NameQuery, OrphanedSession, Store, SyncStore, WebhookRecord, WriteOp } from "../store/index.js";
 import { Change, keepToolsUsed } from "./change.js";
 import { EventBus } from "./event-bus.js";
@@ -69,6 +72,8 @@ export interface SessionManagerOptions {
    * carries the epoch it was built under. @default one node: every session is this one's
    */
   readonly ownership?: SessionOwnership;
+  /** Workspace snapshots for checkpoints `with_files` (docs/checkpoints.md). @default in the config's data dir */
+  readonly files?: SessionFiles;
 }
 
 /** What the engine needs of a node's ownership of sessions (ClusterOwnership). */
@@ -126,6 +131,8 @@ const NAME_CANDIDATES = 10;
  */
 export class SessionManager {
   readonly bus: EventBus;
+  /** Workspace snapshots: what checkpoints `with_files` hold, restore and fork copy. */
+  readonly files: SessionFiles;
   private readonly store: Store;
   private readonly config: Config;
   private readonly clock: () => Date;
@@ -160,6 +167,11 @@ export class SessionManager {
     );
     // Another node wrote to it since memory read it: the next read or change reloads it.
     ownership?.onLost((id) => this.pool.delete(id));
+    const files = (this.files = options.files ?? new SessionFiles(options.config));
+    // A deleted session's snapshots are held no more; what only they used is collected.
+    this.bus.subscribe((change) => {
+      if (change.type === "session.deleted") files.forget(change.session.id).catch(() => undefined);
+    });
   }
 
   // ---- create and read ------------------------------------------------------------------
@@ -491,17 +503,38 @@ export class SessionManager {
 
   // ---- checkpoints and time travel ---------------------------------------------------------
 
-  /** Records a checkpoint of the current state with the caller's data. */
-  async createCheckpoint(ref: string, input: { label?: string | null; data?: JsonObject } = {}, options: WriteOptions = {}): Promise<Checkpoint> {
+  /**
+   * Records a checkpoint of the current state with the caller's data; `with_files` also snapshots
+   * the session's workspace into it (`state.workspace`), taken before the checkpoint is written.
+   * @throws snapshot_too_large (nothing written); file_changed
+   */
+  async createCheckpoint(ref: string, input: { label?: string | null; data?: JsonObject; with_files?: boolean } = {}, options: WriteOptions = {}): Promise<Checkpoint> {
     if (input.label !== undefined && input.label !== null && typeof input.label !== "string") {
       throw errors.validation("label", "expected a string");
     }
+    if (input.with_files !== undefined && typeof input.with_files !== "boolean") throw errors.validation("with_files", "expected a boolean");
     assertStorableText(input.label, "label");
     const data = this.eventData(input.data ?? {}, "data");
+    const id = newId();
+    let workspace: WorkspaceState | undefined;
+    let holder = "";
+    if (input.with_files) {
+      const session = await this.get(ref);
+      // Refused before the snapshot is paid for; checked again when the checkpoint is written.
+      this.assertVersion(session, options);
+      holder = session.id;
+      workspace = await this.files.capture(session, checkpointRefKey(id));
+    }
     let checkpoint: Checkpoint | undefined;
-    await this.change(ref, options, (c) => {
-      checkpoint = c.checkpoint(input.label ?? null, data);
-    });
+    try {
+      await this.change(ref, options, (c) => {
+        checkpoint = c.checkpoint(input.label ?? null, data, workspace ? { id, workspace } : { id });
+      });
+    } catch (err) {
+      // The snapshot taken for it is held no more (collected with the next deletion's collection).
+      if (workspace) await this.files.release(holder, checkpointRefKey(id)).catch(() => undefined);
+      throw err;
+    }
     return checkpoint!;
   }
 
@@ -525,35 +558,47 @@ export class SessionManager {
 
   /**
    * Rewinds context and iterations to a checkpoint and appends a `restore` event; history is
-   * kept. The status is not rewound. A terminal session cannot be restored: fork it instead.
+   * kept. The status is not rewound. A checkpoint `with_files` puts the workspace back first
+   * (the event records it). A terminal session cannot be restored: fork it instead.
+   * @throws snapshot_damaged (the workspace untouched)
    */
   async restore(ref: string, checkpointId: string, options: WriteOptions = {}): Promise<Session> {
     const checkpoint = await this.getCheckpoint(ref, checkpointId);
+    const notActive = (session: Session): void => {
+      if (!isTerminal(session.status)) return;
+      throw new SessiondError("session_not_active", { action: "restore a checkpoint", ref: session.name, status: session.status, hint: "fork from the checkpoint instead" });
+    };
+    const saved = checkpoint.state.workspace;
+    let restored: WorkspaceState | undefined;
+    if (saved) {
+      const session = await this.get(ref);
+      // Refused before the files are touched; checked again when the event is written.
+      notActive(session);
+      this.assertVersion(session, options);
+      const result = await this.files.restore(session, saved.digest);
+      restored = { digest: result.digest, files: result.files, bytes: result.bytes };
+    }
     return this.change(ref, options, (c) => {
-      if (isTerminal(c.session.status)) {
-        throw new SessiondError("session_not_active", {
-          action: "restore a checkpoint",
-          ref: c.session.name,
-          status: c.session.status,
-          hint: "fork from the checkpoint instead",
-        });
-      }
-      const state: SessionState = { context: checkpoint.state.context, status: c.session.status, iterations: checkpoint.state.iterations };
+      notActive(c.session);
+      const state: SessionState = { context: checkpoint.state.context, status: c.session.status, iterations: checkpoint.state.iterations, ...(restored ? { workspace: restored } : {}) };
       c.set({ context: state.context, iterations: state.iterations, checkpoint: checkpoint.data });
-      c.event("restore", { checkpoint_id: checkpoint.id, seq: checkpoint.seq, state });
+      c.event("restore", { checkpoint_id: checkpoint.id, seq: checkpoint.seq, state, restored: restored ? ["context", "iterations", "workspace"] : ["context", "iterations"] });
     });
   }
 
   /**
    * A new session from a checkpoint: the source's settings, the checkpoint's context and
-   * iterations, status active, `parent` set. The source gets a `fork` event.
+   * iterations, status active, `parent` set, and — for a checkpoint `with_files` — its own copy of
+   * the checkpoint's workspace. The source gets a `fork` event.
+   * @throws snapshot_damaged (no session made)
    */
   async fork(ref: string, checkpointId: string, input: { name?: string } = {}): Promise<Session> {
     if (input.name !== undefined) assertValidName(input.name);
     const checkpoint = await this.getCheckpoint(ref, checkpointId);
     const source = await this.get(ref);
     const now = this.now();
-    const child = await this.create({
+    const saved = checkpoint.state.workspace;
+    const created = await this.create({
       ...(input.name !== undefined ? { name: input.name } : {}),
       kind: source.kind,
       type: source.type,
@@ -568,19 +613,30 @@ export class SessionManager {
       server: source.server,
       metadata: source.metadata,
       context: checkpoint.state.context,
-    }).then((created) =>
-      this.change(created.id, {}, (c) => {
-        c.set({ parent: source.id, iterations: checkpoint.state.iterations, checkpoint: checkpoint.data });
-        // Whoever took part in the history the fork carries took part in the fork.
-        c.join(source.participants);
-        c.event("restore", {
-          checkpoint_id: checkpoint.id,
-          seq: checkpoint.seq,
-          forked_from: source.id,
-          state: { context: checkpoint.state.context, status: "active", iterations: checkpoint.state.iterations },
-        });
-      }),
-    );
+    });
+    let copied: WorkspaceState | undefined;
+    if (saved) {
+      try {
+        const result = await this.files.copy(created, saved.digest);
+        copied = { digest: result.digest, files: result.files, bytes: result.bytes };
+      } catch (err) {
+        // A fork without the files it was asked for is no fork: it goes.
+        await this.delete(created.id).catch(() => undefined);
+        throw err;
+      }
+    }
+    const child = await this.change(created.id, {}, (c) => {
+      c.set({ parent: source.id, iterations: checkpoint.state.iterations, checkpoint: checkpoint.data });
+      // Whoever took part in the history the fork carries took part in the fork.
+      c.join(source.participants);
+      c.event("restore", {
+        checkpoint_id: checkpoint.id,
+        seq: checkpoint.seq,
+        forked_from: source.id,
+        state: { context: checkpoint.state.context, status: "active", iterations: checkpoint.state.iterations, ...(copied ? { workspace: copied } : {}) },
+        restored: copied ? ["context", "iterations", "workspace"] : ["context", "iterations"],
+      });
+    });
     await this.change(source.id, {}, (c) => {
       c.event("fork", { child_id: child.id, child_name: child.name, checkpoint_id: checkpoint.id, at: now });
     });
@@ -758,6 +814,7 @@ export class SessionManager {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.committer.flush();
+    await this.files.close();
     this.closed = true;
     await this.store.close();
   }

@@ -36,8 +36,8 @@ export interface EmbeddedBackend {
   appendEvent(ref: string, type: string, data: JsonObject): Promise<SessionEvent>;
   /** Merges (JSON Merge Patch) into the context. */
   mergeContext(ref: string, patch: JsonObject): Promise<Session>;
-  /** Records a checkpoint of the session's state now, with the caller's label and data. */
-  createCheckpoint(ref: string, input: { label?: string | null; data?: JsonObject }): Promise<Checkpoint>;
+  /** Records a checkpoint of the session's state now, with the caller's label and data (and its workspace files, `with_files`). */
+  createCheckpoint(ref: string, input: { label?: string | null; data?: JsonObject; with_files?: boolean }): Promise<Checkpoint>;
 
   /** @throws ambiguous_name */
   findSync(ref: string): Session | undefined;

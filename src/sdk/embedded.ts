@@ -275,14 +275,23 @@ export async function updateContext(sessionId: string, updates: Record<string, u
 
 /**
  * Records a checkpoint: the session's context and iterations now, with your label and data, to
- * restore or fork from later (`sessiond checkpoint restore`, or the HTTP API). Not in seed 004;
- * works in any process on the data dir, owner or not.
+ * restore or fork from later (`sessiond checkpoint restore`, or the HTTP API). With `withFiles`
+ * it also snapshots the session's workspace (docs/checkpoints.md), which a restore puts back and
+ * a fork copies. Not in seed 004; works in any process on the data dir, owner or not.
+ * @throws snapshot_too_large past `maxSnapshotBytes` (nothing written)
  * @example
- * await createCheckpoint(session.id, { label: "tested", data: { next: "ship" } });
+ * await createCheckpoint(session.id, { label: "tested", data: { next: "ship" }, withFiles: true });
  */
-export async function createCheckpoint(sessionId: string, options: { label?: string; data?: Record<string, unknown> } = {}): Promise<Checkpoint> {
-  if (options === null || typeof options !== "object") throw errors.validation("options", "expected {label?, data?}");
-  return write((b) => b.createCheckpoint(sessionId, { ...(options.label !== undefined ? { label: options.label } : {}), ...(options.data !== undefined ? { data: options.data as JsonObject } : {}) }));
+export async function createCheckpoint(sessionId: string, options: { label?: string; data?: Record<string, unknown>; withFiles?: boolean } = {}): Promise<Checkpoint> {
+  if (options === null || typeof options !== "object") throw errors.validation("options", "expected {label?, data?, withFiles?}");
+  if (options.withFiles !== undefined && typeof options.withFiles !== "boolean") throw errors.validation("withFiles", "expected a boolean");
+  return write((b) =>
+    b.createCheckpoint(sessionId, {
+      ...(options.label !== undefined ? { label: options.label } : {}),
+      ...(options.data !== undefined ? { data: options.data as JsonObject } : {}),
+      ...(options.withFiles ? { with_files: true } : {}),
+    }),
+  );
 }
 
 // ---- synchronous reads -----------------------------------------------------------------------

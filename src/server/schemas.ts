@@ -189,6 +189,12 @@ export const CheckpointBody = Type.Object(
     label: Type.Optional(nullable(Type.String({ maxLength: 256 }))),
     data: Type.Optional(jsonObject),
     version: Type.Optional(version),
+    with_files: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description: "Also snapshot the session's workspace into the checkpoint (docs/checkpoints.md): `state.workspace`; restore puts it back, fork copies it. 413 `snapshot_too_large` past `maxSnapshotBytes`, nothing written.",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -295,7 +301,22 @@ export const EventWire = Type.Object(
   { $id: "Event" },
 );
 
-const StateWire = Type.Object({ context: jsonObject, status: SessionStatusSchema, iterations: Type.Integer() });
+/** A workspace snapshot as a checkpoint holds it. */
+export const WorkspaceStateWire = Type.Object(
+  {
+    digest: Type.String({ pattern: "^sha256:[0-9a-f]{64}$", description: "the snapshot's manifest digest: the whole tree, content-addressed" }),
+    files: Type.Integer({ minimum: 0, description: "regular files in it" }),
+    bytes: Type.Integer({ minimum: 0, description: "their bytes, all together" }),
+  },
+  { $id: "WorkspaceState", description: "A checkpoint `with_files`: the session's workspace files at that moment (docs/checkpoints.md)." },
+);
+
+const StateWire = Type.Object({
+  context: jsonObject,
+  status: SessionStatusSchema,
+  iterations: Type.Integer(),
+  workspace: Type.Optional(Type.Ref("WorkspaceState")),
+});
 
 /** A checkpoint as answered. */
 export const CheckpointWire = Type.Object(
@@ -431,4 +452,4 @@ export const ErrorWire = Type.Object(
 );
 
 /** The schemas referenced by `$ref` above, registered once with app.addSchema. */
-export const SHARED_SCHEMAS: readonly TObject[] = [SessionWire, EventWire, CheckpointWire, ExecResultWire, ErrorWire];
+export const SHARED_SCHEMAS: readonly TObject[] = [SessionWire, EventWire, WorkspaceStateWire, CheckpointWire, ExecResultWire, ErrorWire];

@@ -14,8 +14,15 @@ export function checkpointTable(checkpoints: readonly Checkpoint[]): string {
     { header: "LABEL", value: (c) => c.label ?? "", max: 32 },
     { header: "STATUS", value: (c) => c.state.status },
     { header: "ITER", value: (c) => String(c.state.iterations) },
+    { header: "FILES", value: (c) => (c.state.workspace ? String(c.state.workspace.files) : "") },
     { header: "CREATED", value: (c) => shortTime(c.created_at) },
   ]);
+}
+
+/** `  files 12 (3400 bytes)` for a checkpoint that holds the workspace, else nothing. */
+function filesNote(cp: Checkpoint): string {
+  const ws = cp.state.workspace;
+  return ws ? `  files ${ws.files} (${ws.bytes} bytes)` : "";
 }
 
 /**
@@ -39,12 +46,17 @@ export function registerCheckpointCommands(program: Command): void {
     .description("record a checkpoint of the session now")
     .option("--label <label>", "a label to find it by")
     .option("--data <json>", "data to keep with it; becomes the session's `checkpoint` (a JSON object)")
+    .option("--with-files", "also snapshot the session's workspace files (restore puts them back, fork copies them)")
     .action(
       action(async (ref: string, o: Opts) => {
-        const input = { ...(o.label !== undefined ? { label: String(o.label) } : {}), ...(o.data !== undefined ? { data: parseObject(String(o.data), "--data") } : {}) };
+        const input = {
+          ...(o.label !== undefined ? { label: String(o.label) } : {}),
+          ...(o.data !== undefined ? { data: parseObject(String(o.data), "--data") } : {}),
+          ...(o.withFiles ? { withFiles: true } : {}),
+        };
         const cp = await withClient(o, (c) => c.sessions.createCheckpoint(ref, input));
         if (o.json) printJson(cp);
-        else process.stdout.write(`${cp.id}  seq ${cp.seq}${cp.label ? `  ${cp.label}` : ""}\n`);
+        else process.stdout.write(`${cp.id}  seq ${cp.seq}${cp.label ? `  ${cp.label}` : ""}${filesNote(cp)}\n`);
       }),
     );
 
@@ -69,7 +81,7 @@ export function registerCheckpointCommands(program: Command): void {
     );
 
   clientOptions(checkpoint.command("restore").argument("<session>", "id, name or agent_id/name").argument("<checkpoint>", "id, label or `latest`"))
-    .description("rewind the session's context and iterations to a checkpoint (history is kept)")
+    .description("rewind the session's context and iterations to a checkpoint (history is kept), and its workspace files when the checkpoint holds them")
     .action(
       action(async (ref: string, which: string, o: Opts) => {
         const session = await withClient(o, async (c) => c.sessions.restore(ref, await resolveCheckpoint(c, ref, which)));
@@ -79,7 +91,7 @@ export function registerCheckpointCommands(program: Command): void {
     );
 
   clientOptions(program.command("fork").argument("<session>", "id, name or agent_id/name").argument("[checkpoint]", "id, label or `latest`", "latest"))
-    .description("a new active session from a checkpoint (its parent names the source)")
+    .description("a new active session from a checkpoint (its parent names the source), with its own copy of the checkpoint's workspace files if it holds them")
     .option("--name <name>", "the new session's name")
     .action(
       action(async (ref: string, which: string, o: Opts) => {

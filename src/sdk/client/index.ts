@@ -22,7 +22,7 @@ import { type ClientOptions, Transport } from "./transport.js";
 import { WebhooksClient } from "./webhooks-client.js";
 
 export { ERROR_CODES, type ErrorCode, SessiondError, isSessiondError } from "../../core/errors.js";
-export type { Checkpoint, SessionEvent, SessionState, ToolCallOutcome } from "../../core/events.js";
+export type { Checkpoint, SessionEvent, SessionState, ToolCallOutcome, WorkspaceState } from "../../core/events.js";
 export type { CreateSessionInput, JsonObject, Page, PageRequest, Session, SessionFilter, SessionStats, SessionStatus, UpdateSessionInput } from "../../core/session.js";
 export type { Participant, ParticipantInput, ParticipantKind } from "../../core/participants.js";
 export {
@@ -43,7 +43,7 @@ export {
 export type { AgentSessionEvent, RemoteAgentSession, SessionQuery, SessionResumeContext, SessionStatsSummary, StartSessionOptions, WebhookOptions } from "../seed004-shapes.js";
 export { type ArtifactCategory, type ArtifactEntry, type ArtifactFile, type ArtifactListing, ArtifactsClient } from "./artifacts-client.js";
 export { type WireError, errorFromWire, isErrorCode } from "./errors.js";
-export { type ExecPolicy, type ExecState, ExecsClient, type SessionProcess, type SubmitOptions } from "./execs-client.js";
+export { type ExecPolicy, type ExecState, ExecsClient, type RebuildReport, type SessionProcess, type SubmitOptions, type UndoResult } from "./execs-client.js";
 export { LiveClient, type LiveSessionInfo, type LiveSessionState, type LiveStartOptions } from "./live-client.js";
 export { RemoteSessions, type RemoteSessionsOptions, createRemoteSessions } from "./remote-sessions.js";
 export { type ISessionClient, SeedSessionClient, type SessionMetadata } from "./session-client.js";

@@ -99,6 +99,8 @@ export interface ExecuteResult {
   truncated: boolean;
   /** True when the session's process ended during this exec (it ran `exit`, or was killed): recover the session for a fresh one. */
   process_exited?: boolean;
+  /** Present when this exec woke the session from hibernation: cells replayed, those that failed again or were skipped. */
+  woke?: { hibernated_at: string; slept_ms: number; replayed: number; failed: { seq: number; status: string; error: string }[]; skipped: { seq: number; reason: string }[]; duration_ms: number };
   [key: string]: unknown;
 }
 
@@ -227,9 +229,22 @@ export class SessionsClient {
     } while (cursor);
   }
 
-  /** Records a checkpoint of the session now; `data` becomes the session's `checkpoint`. */
-  async createCheckpoint(ref: string, input: { label?: string | null; data?: JsonObject } = {}, options: WriteOptions = {}): Promise<Checkpoint> {
-    return this.call<Checkpoint>({ method: "POST", path: `${sessionPath(ref)}/checkpoints`, body: input, headers: ifMatch(options) });
+  /**
+   * Records a checkpoint of the session now; `data` becomes the session's `checkpoint`. With
+   * `withFiles`, the checkpoint also holds a snapshot of the session's workspace
+   * (`state.workspace`), which restore puts back and fork copies (docs/checkpoints.md).
+   * @throws snapshot_too_large past the server's `maxSnapshotBytes` (nothing written)
+   * @example
+   * const cp = await client.sessions.createCheckpoint("build-42", { label: "green", withFiles: true });
+   */
+  async createCheckpoint(
+    ref: string,
+    input: { label?: string | null; data?: JsonObject; withFiles?: boolean } = {},
+    options: WriteOptions = {},
+  ): Promise<Checkpoint> {
+    const { withFiles, ...rest } = input;
+    const body = withFiles ? { ...rest, with_files: true } : rest;
+    return this.call<Checkpoint>({ method: "POST", path: `${sessionPath(ref)}/checkpoints`, body, headers: ifMatch(options) });
   }
 
   /** The session's checkpoints, oldest first. */
@@ -242,12 +257,12 @@ export class SessionsClient {
     return this.call<Checkpoint>({ method: "GET", path: checkpointPath(ref, checkpointId) });
   }
 
-  /** Rewinds context and iterations to the checkpoint (history kept). */
+  /** Rewinds context and iterations to the checkpoint (history kept), and the workspace when the checkpoint holds one. */
   async restore(ref: string, checkpointId: string, options: WriteOptions = {}): Promise<Session> {
     return this.call<Session>({ method: "POST", path: `${checkpointPath(ref, checkpointId)}/restore`, body: {}, headers: ifMatch(options) });
   }
 
-  /** A new active session from the checkpoint; its `parent` names the source. */
+  /** A new active session from the checkpoint, with its own copy of the checkpoint's workspace if it holds one; its `parent` names the source. */
   async fork(ref: string, checkpointId: string, options: { name?: string } = {}): Promise<Session> {
     return this.call<Session>({ method: "POST", path: `${checkpointPath(ref, checkpointId)}/fork`, body: options });
   }
@@ -262,8 +277,13 @@ export class SessionsClient {
     return this.call<SessionMetrics>({ method: "GET", path: `${sessionPath(ref)}/metrics` });
   }
 
-  /** Runs a command in a live session; execs queue in order. @throws session_not_active unless the session is live */
-  async exec(ref: string, input: string, options: { timeout_ms?: number; stdin?: boolean; background?: boolean } = {}): Promise<ExecuteResult> {
+  /**
+   * Runs a command in a live session; execs queue in order. `replay: false`: rebuilds of a python
+   * or typescript interpreter (restore, undo, fork, wake, recovery) never run this cell again. A
+   * hibernated session wakes first: the result's `woke` says so.
+   * @throws session_not_active unless the session is live
+   */
+  async exec(ref: string, input: string, options: { timeout_ms?: number; stdin?: boolean; background?: boolean; replay?: boolean } = {}): Promise<ExecuteResult> {
     return this.call<ExecuteResult>({ method: "POST", path: `${sessionPath(ref)}/exec`, body: { input, ...options }, ...execDeadline(this.transport, options.timeout_ms) });
   }
 

@@ -55,7 +55,12 @@ const ARG_SCHEMAS = {
       created_at: Type.String(),
     }),
   }),
-  createCheckpoint: args({ ref, label: Type.Optional(Type.Union([Type.String(), Type.Null()], { "x-expected": "a string or null" })), data: Type.Optional(object) }),
+  createCheckpoint: args({
+    ref,
+    label: Type.Optional(Type.Union([Type.String(), Type.Null()], { "x-expected": "a string or null" })),
+    data: Type.Optional(object),
+    with_files: Type.Optional(Type.Boolean()),
+  }),
 } satisfies { [K in OwnerOp]: TSchema };
 
 // Compiled on first use: an owner whose channel is never called pays nothing at start.

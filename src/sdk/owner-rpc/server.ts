@@ -29,7 +29,7 @@ function handlers(manager: SessionManager): Handlers {
       ),
     cleanup: ({ olderThanDays }) => manager.cleanup(olderThanDays),
     putWebhook: ({ webhook }) => manager.putWebhook(webhook).then(() => webhook),
-    createCheckpoint: ({ ref, label, data }) => manager.createCheckpoint(ref, { label, data }),
+    createCheckpoint: ({ ref, label, data, with_files }) => manager.createCheckpoint(ref, { label, data, ...(with_files ? { with_files } : {}) }),
   };
 }
 

@@ -52,7 +52,7 @@ export interface OwnerArgs {
   /** Answers the webhook as stored. */
   putWebhook: { webhook: WebhookRecord };
   /** Answers the checkpoint. */
-  createCheckpoint: { ref: string; label?: string | null; data?: JsonObject };
+  createCheckpoint: { ref: string; label?: string | null; data?: JsonObject; with_files?: boolean };
 }
 
 export interface OwnerRequest<K extends OwnerOp = OwnerOp> {

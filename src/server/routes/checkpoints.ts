@@ -22,21 +22,22 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
       schema: {
         operationId: "createCheckpoint",
         summary: "Record a checkpoint",
-        description: "Captures the session's context, status and iterations now, with your `data` and `label`; `data` becomes the session's `checkpoint`.",
+        description:
+          "Captures the session's context, status and iterations now, with your `data` and `label`; `data` becomes the session's `checkpoint`. With `with_files: true` it also snapshots the session's workspace (`state.workspace`; docs/checkpoints.md).",
         tags: ["checkpoints"],
         params: SessionParams,
         headers: IfMatchHeaders,
         body: CheckpointBody,
-        response: responses({ 201: json(CHECKPOINT, "the checkpoint recorded", { Location: HEADER.location }) }, [409, 412, 422]),
+        response: responses({ 201: json(CHECKPOINT, "the checkpoint recorded", { Location: HEADER.location }) }, [409, 412, 413, 422]),
       },
     },
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
       const expected = expectedVersion(request, session, request.body.version);
-      const { label, data } = request.body;
+      const { label, data, with_files } = request.body;
       const checkpoint = await manager.createCheckpoint(
         session.id,
-        { ...(label !== undefined ? { label } : {}), ...(data !== undefined ? { data } : {}) },
+        { ...(label !== undefined ? { label } : {}), ...(data !== undefined ? { data } : {}), ...(with_files ? { with_files } : {}) },
         expected === undefined ? {} : { expected_version: expected },
       );
       reply.header("location", `/sessions/${encodeURIComponent(session.id)}/checkpoints/${checkpoint.id}`);
@@ -77,7 +78,8 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
       schema: {
         operationId: "restore",
         summary: "Restore a checkpoint",
-        description: "Rewinds context and iterations to the checkpoint and appends a `restore` event; history is kept. A finished session cannot be restored: fork it.",
+        description:
+          "Rewinds context and iterations to the checkpoint and appends a `restore` event; history is kept. A checkpoint `with_files` also puts the workspace back as it was (files added since removed), and the event says so. A finished session cannot be restored: fork it.",
         tags: ["checkpoints"],
         params: CheckpointParams,
         headers: IfMatchHeaders,
@@ -98,7 +100,8 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
       schema: {
         operationId: "fork",
         summary: "Fork from a checkpoint",
-        description: "A new active session with the source's settings and the checkpoint's context and iterations; `parent` names the source.",
+        description:
+          "A new active session with the source's settings and the checkpoint's context and iterations; `parent` names the source. A checkpoint `with_files` gives it its own copy of the checkpoint's workspace.",
         tags: ["checkpoints"],
         params: CheckpointParams,
         body: ForkBody,

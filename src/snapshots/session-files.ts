@@ -1,0 +1,109 @@
+import { join } from "node:path";
+import { type Config, type Session, type WorkspaceState, dataPaths, workspaceName } from "../core/index.js";
+import type { RestoreResult } from "./restore.js";
+import { type CollectResult, WorkspaceSnapshots } from "./workspace-snapshots.js";
+
+/** The session fields that place its workspace and say who owns it. */
+export type WorkspaceOwner = Pick<Session, "id" | "name"> & { readonly agent_id?: string | null; readonly runtime_metadata?: Session["runtime_metadata"] };
+
+/** The reference key of a checkpoint's workspace snapshot. */
+export function checkpointRefKey(checkpointId: string): string {
+  return `checkpoint-${checkpointId}`;
+}
+
+/**
+ * The engine's side of workspace snapshots: a session's workspace (`workspaces/<name>`) taken
+ * into a checkpoint, put back by a restore, copied for a fork, with the config's ignore rules
+ * and cap; references dropped and blobs collected when sessions are deleted.
+ */
+export class SessionFiles {
+  readonly snapshots: WorkspaceSnapshots;
+  private collecting: Promise<CollectResult | undefined> | undefined;
+  private again = false;
+  private closed = false;
+
+  constructor(
+    private readonly config: Pick<Config, "home" | "snapshotFsync" | "snapshotIgnore" | "maxSnapshotBytes">,
+    snapshots?: WorkspaceSnapshots,
+  ) {
+    this.snapshots = snapshots ?? WorkspaceSnapshots.forConfig(config);
+  }
+
+  /** `$SESSIOND_HOME/workspaces/<name>` of a session. */
+  dirOf(session: WorkspaceOwner): string {
+    return join(dataPaths(this.config).workspaces, workspaceName(session));
+  }
+
+  /**
+   * Snapshots a session's workspace and holds it under `key` for the session.
+   * @throws snapshot_too_large; file_changed
+   */
+  async capture(session: WorkspaceOwner, key: string): Promise<WorkspaceState> {
+    const snap = await this.snapshots.snapshotWorkspace(this.dirOf(session), {
+      ignore: this.config.snapshotIgnore,
+      maxBytes: this.config.maxSnapshotBytes,
+      hold: { sessionId: session.id, key },
+    });
+    return { digest: snap.digest, files: snap.files, bytes: snap.bytes };
+  }
+
+  /** Puts a session's workspace back as snapshot `digest` holds it. @throws snapshot_damaged */
+  restore(session: WorkspaceOwner, digest: string): Promise<RestoreResult> {
+    const owner = sandboxOwner(session);
+    return this.snapshots.restoreWorkspace(this.dirOf(session), digest, { ignore: this.config.snapshotIgnore, ...(owner ? { owner } : {}) });
+  }
+
+  /** Gives a (new) session its own copy of snapshot `digest`. @throws snapshot_damaged */
+  copy(session: WorkspaceOwner, digest: string): Promise<RestoreResult> {
+    const owner = sandboxOwner(session);
+    return this.snapshots.copyWorkspace(digest, this.dirOf(session), owner ? { owner } : {});
+  }
+
+  /** Drops one reference a session holds. */
+  release(sessionId: string, key?: string): Promise<void> {
+    return this.snapshots.release(sessionId, key);
+  }
+
+  /** A session was deleted: its references go, and a collection is scheduled. */
+  async forget(sessionId: string): Promise<void> {
+    await this.snapshots.release(sessionId);
+    this.scheduleCollect();
+  }
+
+  /**
+   * Runs a collection soon; calls while one runs make one more run after it (never two at once).
+   * @returns the collection that will see every release made so far
+   */
+  scheduleCollect(): Promise<CollectResult | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
+    if (this.collecting) {
+      this.again = true;
+      return this.collecting;
+    }
+    const run = async (): Promise<CollectResult | undefined> => {
+      let result: CollectResult | undefined;
+      do {
+        this.again = false;
+        result = await this.snapshots.collect().catch(() => undefined);
+      } while (this.again && !this.closed);
+      return result;
+    };
+    this.collecting = run().finally(() => {
+      this.collecting = undefined;
+    });
+    return this.collecting;
+  }
+
+  /** Waits for a collection in progress; no new one starts. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.collecting;
+  }
+}
+
+/** The sandbox user a live session runs as, when it records one: what a restore gives its files to. */
+function sandboxOwner(session: WorkspaceOwner): { uid: number; gid: number } | undefined {
+  const meta = session.runtime_metadata ?? {};
+  const isId = (value: unknown): value is number => typeof value === "number" && Number.isInteger(value) && value >= 0 && value < 0xffff_ffff;
+  return isId(meta.sandbox_uid) && isId(meta.sandbox_gid) ? { uid: meta.sandbox_uid, gid: meta.sandbox_gid } : undefined;
+}

@@ -1,0 +1,340 @@
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isSessiondError } from "../../src/core/index.js";
+import { IGNORE_FILE, WorkspaceSnapshots } from "../../src/snapshots/index.js";
+import { filesUnder, listTree, writeRandomFiles } from "./tree.js";
+
+let root: string;
+let snapshots: WorkspaceSnapshots;
+let ws: string;
+const blobsDir = () => join(root, "blobs");
+/** Named blobs (not the temporary files of writers). */
+const blobFiles = () => filesUnder(join(blobsDir(), "sha256"));
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "sessiond-snapshots-"));
+  snapshots = new WorkspaceSnapshots({ blobsDir: join(root, "blobs"), snapshotsDir: join(root, "snapshots"), fsync: false });
+  ws = join(root, "ws");
+  mkdirSync(ws);
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+async function refusal(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => expect.fail("expected a refusal"),
+    (err: unknown) => err,
+  );
+}
+
+describe("deduplication", () => {
+  it("stores only the bytes of the 10 files changed since the previous snapshot", async () => {
+    const paths = writeRandomFiles(ws, 200, 4096);
+    const first = await snapshots.snapshotWorkspace(ws);
+    expect(first).toMatchObject({ files: 200, bytes: 200 * 4096, newBytes: 200 * 4096 });
+    for (const [i, path] of paths.slice(0, 10).entries()) writeFileSync(path, Buffer.alloc(4096, i + 1));
+    const second = await snapshots.snapshotWorkspace(ws);
+    expect(second.digest).not.toBe(first.digest);
+    expect(second).toMatchObject({ files: 200, bytes: 200 * 4096, newBytes: 10 * 4096 });
+  });
+
+  it("stores nothing new for a second workspace that holds the same files, and nothing for an unchanged one", async () => {
+    writeRandomFiles(ws, 50, 10_000);
+    const first = await snapshots.snapshotWorkspace(ws);
+    const again = await snapshots.snapshotWorkspace(ws);
+    expect(again).toMatchObject({ digest: first.digest, newBytes: 0 });
+    const other = join(root, "other");
+    await snapshots.copyWorkspace(first.digest, other);
+    // Another session's workspace, another stat cache entry for each file: still no new bytes.
+    const fresh = new WorkspaceSnapshots({ blobsDir: blobsDir(), snapshotsDir: join(root, "snapshots"), fsync: false });
+    const copied = await fresh.snapshotWorkspace(other);
+    expect(copied).toMatchObject({ digest: first.digest, files: 50, newBytes: 0 });
+  });
+
+  it("stores a file of several megabytes (streamed) once, whoever holds it", async () => {
+    const big = Buffer.alloc(5 * 1024 * 1024, 7);
+    writeFileSync(join(ws, "big.bin"), big);
+    writeFileSync(join(ws, "big-copy.bin"), big);
+    const snap = await snapshots.snapshotWorkspace(ws);
+    expect(snap).toMatchObject({ files: 2, bytes: 2 * big.length, newBytes: big.length });
+  });
+});
+
+describe("ignore rules", () => {
+  it("leaves out what the config patterns and the workspace's .sessiondignore match, and a restore leaves those paths as they are", async () => {
+    mkdirSync(join(ws, "build"));
+    mkdirSync(join(ws, "src"));
+    writeFileSync(join(ws, "build", "out.js"), "built");
+    writeFileSync(join(ws, "src", "main.ts"), "code");
+    writeFileSync(join(ws, "src", "debug.log"), "noise");
+    writeFileSync(join(ws, "keep.log"), "kept");
+    writeFileSync(join(ws, "secret.env"), "TOKEN=1");
+    writeFileSync(join(ws, IGNORE_FILE), "secret.env\n!keep.log\n");
+    const snap = await snapshots.snapshotWorkspace(ws, { ignore: ["*.log", "build/"] });
+    const manifest = await snapshots.readManifest(snap.digest);
+    expect(manifest.entries.map((e) => e.path)).toEqual([IGNORE_FILE, "keep.log", "src", "src/main.ts"]);
+
+    writeFileSync(join(ws, "src", "debug.log"), "newer noise");
+    writeFileSync(join(ws, "src", "main.ts"), "changed");
+    writeFileSync(join(ws, "added.txt"), "added");
+    await snapshots.restoreWorkspace(ws, snap.digest, { ignore: ["*.log", "build/"] });
+    expect(readFileSync(join(ws, "src", "main.ts"), "utf8")).toBe("code");
+    expect(existsSync(join(ws, "added.txt"))).toBe(false);
+    // Ignored paths were neither kept nor removed: they are as the restore found them.
+    expect(readFileSync(join(ws, "src", "debug.log"), "utf8")).toBe("newer noise");
+    expect(readFileSync(join(ws, "build", "out.js"), "utf8")).toBe("built");
+    expect(readFileSync(join(ws, "secret.env"), "utf8")).toBe("TOKEN=1");
+  });
+});
+
+describe("size cap", () => {
+  it("refuses a workspace over the cap with snapshot_too_large, naming the cap, and writes nothing", async () => {
+    writeRandomFiles(ws, 20, 1000);
+    const err = await refusal(snapshots.snapshotWorkspace(ws, { maxBytes: 10_000, hold: { sessionId: "s1", key: "checkpoint-1" } }));
+    expect(isSessiondError(err, "snapshot_too_large")).toBe(true);
+    expect((err as Error).message).toContain("10000");
+    expect(blobFiles()).toEqual([]);
+    expect(await snapshots.refs.all()).toEqual(new Set());
+  });
+
+  it("refuses a sparse file of 2 GiB against a 1 GiB cap before reading it", async () => {
+    const sparse = join(ws, "sparse.img");
+    writeFileSync(sparse, "");
+    truncateSync(sparse, 2 * 1024 ** 3);
+    writeFileSync(join(ws, "small.txt"), "hi");
+    const err = await refusal(snapshots.snapshotWorkspace(ws, { maxBytes: 1024 ** 3 }));
+    expect(isSessiondError(err, "snapshot_too_large")).toBe(true);
+    expect(blobFiles()).toEqual([]);
+  });
+});
+
+describe("exact restore", () => {
+  function populate(): void {
+    mkdirSync(join(ws, "src", "lib"), { recursive: true });
+    writeFileSync(join(ws, "src", "main.ts"), "main");
+    writeFileSync(join(ws, "src", "lib", "util.ts"), "util");
+    writeFileSync(join(ws, "run.sh"), "#!/bin/sh\necho hi\n");
+    chmodSync(join(ws, "run.sh"), 0o755);
+    writeFileSync(join(ws, "readonly.txt"), "ro");
+    chmodSync(join(ws, "readonly.txt"), 0o444);
+    mkdirSync(join(ws, "private"));
+    chmodSync(join(ws, "private"), 0o700);
+    writeFileSync(join(ws, "empty"), "");
+    symlinkSync("/etc", join(ws, "etc-link"));
+    symlinkSync("src/main.ts", join(ws, "main-link"));
+    symlinkSync("../../outside", join(ws, "src", "up-link"));
+  }
+
+  it("puts back files, modes and links, removes what was added, and keeps every link a link", async () => {
+    populate();
+    const before = listTree(ws);
+    const snap = await snapshots.snapshotWorkspace(ws);
+    // /etc behind the link was not followed: only the workspace's own files are in it.
+    expect(snap.files).toBe(5);
+
+    writeFileSync(join(ws, "src", "main.ts"), "changed");
+    writeFileSync(join(ws, "added.txt"), "added");
+    mkdirSync(join(ws, "added-dir"));
+    writeFileSync(join(ws, "added-dir", "x"), "x");
+    unlinkSync(join(ws, "src", "lib", "util.ts"));
+    chmodSync(join(ws, "run.sh"), 0o600);
+    unlinkSync(join(ws, "etc-link"));
+    symlinkSync("/tmp", join(ws, "etc-link"));
+    rmSync(join(ws, "private"), { recursive: true });
+    writeFileSync(join(ws, "private"), "now a file");
+
+    const restored = await snapshots.restoreWorkspace(ws, snap.digest);
+    expect(restored).toMatchObject({ digest: snap.digest, files: 5 });
+    expect(listTree(ws)).toEqual(before);
+    expect(lstatSync(join(ws, "etc-link")).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(ws, "etc-link"))).toBe("/etc");
+    expect(existsSync(join(ws, ".sessiond-restore"))).toBe(false);
+  });
+
+  it("never writes through a link the session put where a folder was", async () => {
+    mkdirSync(join(ws, "sub"));
+    writeFileSync(join(ws, "sub", "file.txt"), "inside");
+    const snap = await snapshots.snapshotWorkspace(ws);
+    const outside = join(root, "outside");
+    mkdirSync(outside);
+    writeFileSync(join(outside, "precious.txt"), "precious");
+    rmSync(join(ws, "sub"), { recursive: true });
+    symlinkSync(outside, join(ws, "sub"));
+
+    await snapshots.restoreWorkspace(ws, snap.digest);
+    expect(lstatSync(join(ws, "sub")).isDirectory()).toBe(true);
+    expect(readFileSync(join(ws, "sub", "file.txt"), "utf8")).toBe("inside");
+    expect(listTree(outside)).toEqual([{ path: "precious.txt", type: "file", mode: expect.any(Number), sha: sha("precious") }]);
+  });
+
+  it("keeps the workspace folder itself (a sandbox has it mounted) and restores into it", async () => {
+    writeFileSync(join(ws, "a.txt"), "a");
+    const snap = await snapshots.snapshotWorkspace(ws);
+    const inode = lstatSync(ws).ino;
+    writeFileSync(join(ws, "a.txt"), "b");
+    await snapshots.restoreWorkspace(ws, snap.digest);
+    expect(lstatSync(ws).ino).toBe(inode);
+    expect(readFileSync(join(ws, "a.txt"), "utf8")).toBe("a");
+  });
+
+  it("refuses a snapshot with a missing blob before it changes anything", async () => {
+    writeFileSync(join(ws, "a.txt"), "a");
+    writeFileSync(join(ws, "b.txt"), "b");
+    const snap = await snapshots.snapshotWorkspace(ws);
+    const manifest = await snapshots.readManifest(snap.digest);
+    const file = manifest.entries.find((e) => e.path === "b.txt");
+    if (file?.type !== "file") throw new Error("no b.txt");
+    unlinkSync(snapshots.blobs.pathOf(file.digest));
+    writeFileSync(join(ws, "a.txt"), "changed");
+    const err = await refusal(snapshots.restoreWorkspace(ws, snap.digest));
+    expect(isSessiondError(err, "snapshot_damaged")).toBe(true);
+    expect(readFileSync(join(ws, "a.txt"), "utf8")).toBe("changed");
+  });
+});
+
+describe("copy for a fork", () => {
+  it("gives the new folder its own files: writes on either side do not reach the other or the store", async () => {
+    writeRandomFiles(ws, 20, 2000);
+    writeFileSync(join(ws, "shared.txt"), "original");
+    const snap = await snapshots.snapshotWorkspace(ws);
+    const fork = join(root, "fork");
+    await snapshots.copyWorkspace(snap.digest, fork);
+    expect(listTree(fork)).toEqual(listTree(ws));
+    expect(lstatSync(join(fork, "shared.txt")).nlink).toBe(1);
+
+    writeFileSync(join(fork, "shared.txt"), "fork wrote");
+    writeFileSync(join(ws, "d0", "f0.bin"), "source wrote");
+    expect(readFileSync(join(ws, "shared.txt"), "utf8")).toBe("original");
+    expect(readFileSync(join(fork, "d0", "f0.bin"), "utf8")).not.toBe("source wrote");
+    // The store still holds the snapshot as taken.
+    const again = join(root, "again");
+    await snapshots.copyWorkspace(snap.digest, again);
+    expect(readFileSync(join(again, "shared.txt"), "utf8")).toBe("original");
+  });
+});
+
+describe("garbage collection", () => {
+  it("removes what no reference holds and never a blob a held snapshot needs", async () => {
+    writeRandomFiles(ws, 30, 1000, "kept");
+    const held = await snapshots.snapshotWorkspace(ws, { hold: { sessionId: "s1", key: "checkpoint-a" } });
+    writeRandomFiles(ws, 30, 1000, "dropped");
+    const dropped = await snapshots.snapshotWorkspace(ws, { hold: { sessionId: "s2", key: "checkpoint-b" } });
+    await snapshots.release("s2");
+    const result = await snapshots.collect();
+    // The 30 files only the dropped snapshot had, and its manifest.
+    expect(result).toMatchObject({ manifests: 1, removed: 31, missingManifests: 0 });
+    const out = join(root, "out");
+    await snapshots.copyWorkspace(held.digest, out);
+    expect(listTree(out).filter((e) => e.type === "file")).toHaveLength(30);
+    await expect(snapshots.readManifest(dropped.digest)).rejects.toMatchObject({ code: "snapshot_damaged" });
+  });
+
+  it("keeps every blob of snapshots taken while collections run beside them", async () => {
+    const taken: string[] = [];
+    let stop = false;
+    const collector = (async () => {
+      let runs = 0;
+      while (!stop || runs === 0) {
+        await snapshots.collect();
+        runs++;
+      }
+      return runs;
+    })();
+    for (let round = 0; round < 8; round++) {
+      // Each round: new files (new blobs), and the previous round's reference dropped (garbage).
+      writeRandomFiles(ws, 20, 3000, `r${round}-`);
+      const snap = await snapshots.snapshotWorkspace(ws, { hold: { sessionId: `s${round}`, key: "checkpoint-x" } });
+      taken.push(snap.digest);
+      if (round % 2 === 1) await snapshots.release(`s${round - 1}`);
+    }
+    stop = true;
+    expect(await collector).toBeGreaterThan(0);
+    await snapshots.collect();
+    for (const [round, digest] of taken.entries()) {
+      if (round % 2 === 0 && round < 7) continue; // released
+      const out = join(root, `out-${round}`);
+      await snapshots.copyWorkspace(digest, out);
+      expect(listTree(out).filter((e) => e.type === "file").length).toBe(20 * (round + 1));
+    }
+  });
+});
+
+describe("a file that changes while it is read", () => {
+  // The writer rewrites the file front to back, version after version: at any one moment the
+  // file is version v up to where the writer is and v-1 after it. A read that a write overlapped
+  // and that was kept anyway shows something else (three versions, or v-1 before v).
+  it("is read again or refused, and never stored as bytes from different moments", async () => {
+    const path = join(ws, "hot.bin");
+    const size = 4 * 1024 * 1024;
+    writeFileSync(path, Buffer.alloc(size, 0));
+    // A writer that rewrites the file in place, 64 KiB at a time, each version one byte value throughout.
+    const writer = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const fs = require("node:fs"); const fd = fs.openSync(process.argv[1], "r+"); const chunk = 65536;
+         for (let v = 1; ; v = (v % 250) + 1) { const b = Buffer.alloc(chunk, v); for (let o = 0; o < ${size}; o += chunk) fs.writeSync(fd, b, 0, chunk, o); }`,
+        path,
+      ],
+      { stdio: "ignore" },
+    );
+    try {
+      let refused = 0;
+      let stored = 0;
+      for (let i = 0; i < 6; i++) {
+        try {
+          const snap = await snapshots.snapshotWorkspace(ws);
+          const manifest = await snapshots.readManifest(snap.digest);
+          const entry = manifest.entries.find((e) => e.path === "hot.bin");
+          if (entry?.type !== "file") throw new Error("hot.bin missing");
+          const blob = readFileSync(snapshots.blobs.pathOf(entry.digest));
+          expect(blob.length).toBe(size);
+          expect(runsOf(blob), "a state the file had at one moment").toSatisfy(isOneMoment);
+          stored++;
+        } catch (err) {
+          if (!isSessiondError(err, "file_changed")) throw err;
+          expect((err as Error).message).toContain("hot.bin");
+          refused++;
+        }
+      }
+      expect(refused + stored).toBe(6);
+    } finally {
+      writer.kill("SIGKILL");
+    }
+  });
+});
+
+/** The values of a blob's runs of equal bytes, in order. */
+function runsOf(blob: Buffer): number[] {
+  const runs: number[] = [];
+  for (const byte of blob) if (runs.at(-1) !== byte) runs.push(byte);
+  return runs;
+}
+
+/** One version, or version v followed by v-1 (the writer's values cycle 1…250). */
+function isOneMoment(runs: number[]): boolean {
+  if (runs.length === 1) return true;
+  if (runs.length !== 2) return false;
+  const [newer, older] = runs as [number, number];
+  return newer === (older % 250) + 1;
+}
+
+function sha(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
