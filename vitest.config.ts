@@ -27,7 +27,7 @@ export default defineConfig({
     // Every answer an in-process server sends is checked against its /openapi.json (test/contract/setup.ts).
     setupFiles: ["test/contract/setup.ts"],
     projects: [
-      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, "test/cluster/**"] } },
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, "test/cluster/**", "test/browser/**"] } },
       // The same suites with the test server on PostgreSQL (test/server/harness.ts reads the variable).
       { extends: true, test: { name: "postgres", include: ON_POSTGRES, env: { SESSIOND_TEST_STORE: "postgres" } } },
       // Three `sessiond serve` processes on PostgreSQL behind HAProxy (test/cluster/harness.ts), killed, stopped
@@ -36,6 +36,22 @@ export default defineConfig({
       {
         extends: true,
         test: { name: "cluster", include: ["test/cluster/**/*.test.ts"], poolOptions: { forks: { singleFork: true } }, sequence: { groupOrder: 1 }, testTimeout: 600_000, hookTimeout: 180_000 },
+      },
+      // The dashboard in Debian's Chromium (playwright-core) against a real server (test/browser/harness.ts): one
+      // file at a time, after the cluster, as each drives a browser and a server that share the machine's cores.
+      // Skipped, saying why, without /usr/bin/chromium, except under CI=true.
+      {
+        extends: true,
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          poolOptions: { forks: { singleFork: true } },
+          sequence: { groupOrder: 2 },
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          // A page waits for what a server and a shell do (a shell starts in its sandbox): expect.poll waits up to this.
+          expect: { poll: { timeout: 30_000, interval: 50 } },
+        },
       },
     ],
   },
