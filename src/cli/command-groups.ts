@@ -25,7 +25,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { names: ["config"], register: registerConfig },
   { names: ["server"], register: registerServerCommands },
   { names: ["start", "list", "ls", "show", "update", "delete", "rm", "stats", "cleanup"], register: registerSessionCommands },
-  { names: ["pause", "resume", "complete", "fail", "crash", "recover", "iterate", "stop", "interrupt", "exec"], register: registerLifecycleCommands },
+  { names: ["pause", "resume", "complete", "fail", "crash", "recover", "iterate", "stop", "interrupt", "exec", "undo", "hibernate"], register: registerLifecycleCommands },
   { names: ["events", "trace", "logs", "emit", "tool-call", "state", "metrics"], register: registerEventCommands },
   { names: ["checkpoint", "cp", "fork"], register: registerCheckpointCommands },
   { names: ["context", "ctx"], register: registerContextCommands },

@@ -211,7 +211,7 @@ export class LiveSessions {
     this.createdAt = this.clock();
     this.sandboxes = new SandboxPlanner(this.config, options.sandboxCheck ?? (() => checkSandbox(this.hostEnv.PATH)));
     this.reaper = new Reaper(this.config.reaperIntervalMs, () => this.sweep());
-    this.environment = new LiveEnvironment(this.environmentHost(), options.snapshots ?? (options.manager as { readonly files?: UndoSnapshots }).files);
+    this.environment = new LiveEnvironment(this.environmentHost(), options.snapshots ?? options.manager.files);
     const unfollow = this.manager.bus.subscribe((change) => this.follow(change));
     // Another node took the session over (this node stalled past its lease): its process here
     // must stop, and nothing of it may be recorded — the session is the other node's now.

@@ -12,7 +12,7 @@ function printSession(session: Session, json: boolean | undefined, verb: string)
   else process.stdout.write(`${session.name} ${verb}: ${paint(statusStyle(session.status), session.status)}\n`);
 }
 
-/** Registers pause, resume, complete, fail, crash, recover, iterate, stop, interrupt and exec. */
+/** Registers pause, resume, complete, fail, crash, recover, iterate, stop, interrupt, exec, undo and hibernate. */
 export function registerLifecycleCommands(program: Command): void {
   const ifVersion = (o: Record<string, unknown>) => (o.ifVersion === undefined ? {} : { ifMatch: parseCount(String(o.ifVersion), "--if-version") });
 
@@ -106,16 +106,45 @@ export function registerLifecycleCommands(program: Command): void {
   clientOptions(program.command("exec").argument("<session>", "id, name or agent_id/name").argument("<input...>", "the command or code (words are joined by spaces)"))
     .description("run input in a live session; prints stdout and stderr; exits 1 unless it succeeded")
     .option("--timeout <ms>", "this exec's timeout (default: the server's execTimeoutMs)")
+    .option("--no-replay", "python/typescript: never run this cell again when the interpreter is rebuilt (restore, undo, fork, wake, recovery)")
     .action(
       action(async (ref: string, words: string[], o: Opts) => {
         const input = words.join(" ");
         const timeout = o.timeout === undefined ? {} : { timeout_ms: parseCount(String(o.timeout), "--timeout") };
-        const result = await withClient(o, (c) => c.sessions.exec(ref, input, timeout));
+        const result = await withClient(o, (c) => c.sessions.exec(ref, input, { ...timeout, ...(o.replay === false ? { replay: false } : {}) }));
         if (o.json) printJson(result);
         else printExec(result, ref);
         if (!execSucceeded(result)) process.exitCode = EXIT.failure;
       }),
     );
+
+  clientOptions(program.command("undo").argument("<session>", "id, name or agent_id/name"))
+    .description("step a python or typescript session back one exec: its interpreter rebuilt without the last cell (and its files, when started with undo_files)")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        const undone = await withClient(o, (c) => c.sessions.undo(ref));
+        if (o.json) return printJson(undone);
+        const files = undone.files === "restored" ? "; files put back" : undone.files === "not_kept" ? "; files left (no snapshot of then is kept)" : "";
+        process.stdout.write(`undid exec ${undone.seq}${files}\n`);
+        if (undone.rebuild) printRebuild(undone.rebuild);
+      }),
+    );
+
+  clientOptions(program.command("hibernate").argument("<session>", "id, name or agent_id/name"))
+    .description("stop a live session's process now, keeping its state; its next exec wakes it")
+    .action(
+      action(async (ref: string, o: Opts) => {
+        printSession(await withClient(o, (c) => c.sessions.hibernate(ref)), o.json, "hibernated");
+      }),
+    );
+}
+
+/** Says on stderr what a rebuild of the interpreter could not bring back (cells that failed again, cells skipped). */
+export function printRebuild(rebuild: { replayed: number; failed: readonly { seq: number; error: string }[]; skipped: readonly { seq: number; reason: string }[] }): void {
+  const notes: string[] = [`${rebuild.replayed} cell${rebuild.replayed === 1 ? "" : "s"} replayed`];
+  for (const cell of rebuild.failed) notes.push(`cell ${cell.seq} failed again: ${cell.error.split("\n").at(-1)}`);
+  for (const cell of rebuild.skipped) notes.push(`cell ${cell.seq} skipped (${cell.reason === "replay_false" ? "sent with replay: false" : "it had failed"})`);
+  process.stderr.write(`${paint(rebuild.failed.length ? "yellow" : "dim", `[${notes.join("; ")}]`, process.stderr)}\n`);
 }
 
 /** Whether an exec result counts as success for the exit code: status ok and exit code 0 (or none, for REPL kinds). */
@@ -135,6 +164,10 @@ export function printExec(result: ExecuteResult, ref?: string): void {
   if (result.exit_code !== null && result.exit_code !== 0) notes.push(`exit ${result.exit_code}`);
   if (result.truncated) notes.push("output truncated");
   if (notes.length) process.stderr.write(`${paint("yellow", `[${notes.join(", ")}]`, process.stderr)}\n`);
+  if (result.woke) {
+    process.stderr.write(`${paint("dim", "[woke from hibernation]", process.stderr)}\n`);
+    printRebuild(result.woke);
+  }
   if (result.process_exited) {
     process.stderr.write(`${paint("yellow", `[the session's process exited; run \`sessiond recover ${ref ?? "<session>"}\` for a fresh one]`, process.stderr)}\n`);
   }

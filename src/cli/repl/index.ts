@@ -5,7 +5,7 @@ import type { Session } from "../../sdk/client/index.js";
 import { type CliClient, withClient } from "../client.js";
 import type { ClientFlags } from "../home.js";
 import { paint } from "../output.js";
-import { type ReplState, completeColon, helpText, runSessionCommand } from "./meta-commands.js";
+import { type ReplState, completeColon, helpText, runSessionCommand, undoLast } from "./meta-commands.js";
 import { runCell } from "./run-cell.js";
 
 /** How `sessiond repl` was started. */
@@ -108,6 +108,7 @@ async function handle(client: CliClient, state: ReplState, trimmed: string, line
   if (!trimmed) return;
   if (trimmed === ":quit" || trimmed === ":exit") return quit();
   if (trimmed === ":help") return void write(helpText());
+  if (trimmed === ":undo") return void write(await undoLast(client, state));
   if (trimmed.startsWith(":session")) {
     write(await runSessionCommand(client, state, trimmed.split(/\s+/).slice(1)));
     return;

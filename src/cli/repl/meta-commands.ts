@@ -19,7 +19,7 @@ export const SESSION_COMMANDS = {
 } as const;
 
 /** Every `:` command the REPL knows, for tab completion. */
-export const COLON_COMMANDS = [...Object.keys(SESSION_COMMANDS).map((c) => `:session ${c}`), ":help", ":quit"];
+export const COLON_COMMANDS = [...Object.keys(SESSION_COMMANDS).map((c) => `:session ${c}`), ":undo", ":help", ":quit"];
 
 /** What a meta command may change: the REPL's current session. */
 export interface ReplState {
@@ -40,10 +40,28 @@ export function helpText(): string {
   return [
     "anything else is sent to the session as input; Ctrl-C interrupts the running cell, Ctrl-D leaves",
     ...lines,
+    "  :undo" + " ".repeat(width + 4) + "  take back the last cell (python, typescript): the interpreter rebuilt without it",
     "  :help" + " ".repeat(width + 4) + "  this list",
     "  :quit" + " ".repeat(width + 4) + "  leave (the session keeps running)",
     "",
   ].join("\n");
+}
+
+/**
+ * `:undo`: steps the session back one cell (POST /sessions/{id}/undo) and says what it took back
+ * and what the rebuild could not bring back.
+ */
+export async function undoLast(client: CliClient, state: ReplState): Promise<string> {
+  const undone = await client.sessions.undo(state.session.id);
+  const lines = [`undid cell ${undone.seq}: ${firstLine(undone.input)}${undone.files === "restored" ? " (files put back)" : ""}`];
+  for (const cell of undone.rebuild?.failed ?? []) lines.push(`  cell ${cell.seq} failed when run again: ${cell.error.split("\n").at(-1)}`);
+  for (const cell of undone.rebuild?.skipped ?? []) lines.push(`  cell ${cell.seq} not run again (${cell.reason === "replay_false" ? "sent with replay: false" : "it had failed"})`);
+  return `${lines.join("\n")}\n`;
+}
+
+function firstLine(text: string): string {
+  const line = text.split("\n")[0] ?? "";
+  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
 }
 
 /**

@@ -9,6 +9,8 @@ export interface SubmitOptions {
   stdin?: boolean;
   /** Start it as a background job: it answers at once with its pid and log_path. */
   background?: boolean;
+  /** false: rebuilds of the interpreter (restore, undo, fork, wake, recovery) never run this cell again; they report it as skipped. @default true */
+  replay?: boolean;
 }
 
 /** An exec's state; `result` once it finished. */

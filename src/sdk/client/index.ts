@@ -43,7 +43,8 @@ export {
 export type { AgentSessionEvent, RemoteAgentSession, SessionQuery, SessionResumeContext, SessionStatsSummary, StartSessionOptions, WebhookOptions } from "../seed004-shapes.js";
 export { type ArtifactCategory, type ArtifactEntry, type ArtifactFile, type ArtifactListing, ArtifactsClient } from "./artifacts-client.js";
 export { type WireError, errorFromWire, isErrorCode } from "./errors.js";
-export { type ExecPolicy, type ExecState, ExecsClient, type RebuildReport, type SessionProcess, type SubmitOptions, type UndoResult } from "./execs-client.js";
+export { type ExecPolicy, type ExecState, ExecsClient, type SessionProcess, type SubmitOptions } from "./execs-client.js";
+export type { RebuildReport, UndoResult } from "./environment.js";
 export { LiveClient, type LiveSessionInfo, type LiveSessionState, type LiveStartOptions } from "./live-client.js";
 export { RemoteSessions, type RemoteSessionsOptions, createRemoteSessions } from "./remote-sessions.js";
 export { type ISessionClient, SeedSessionClient, type SessionMetadata } from "./session-client.js";

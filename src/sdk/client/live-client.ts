@@ -4,8 +4,8 @@ import type { Transport } from "./transport.js";
 
 /** What a live session keeps across its execs, as `GET /session/list` shows it (seed 000's `state`). */
 export interface LiveSessionState {
-  /** Its process: starting, live (taking execs) or stopping. */
-  status: "starting" | "live" | "stopping";
+  /** Its process: starting, live (taking execs), stopping, or hibernated (none: the next exec wakes it). */
+  status: "starting" | "live" | "stopping" | "hibernated";
   /** Where the next exec runs; null for llm sessions. */
   cwd: string | null;
   paused: boolean;
@@ -36,6 +36,8 @@ export interface LiveSessionInfo {
   exec_policy: "queue" | "reject" | "interrupt";
   paused: boolean;
   lifetime_ends_at: string | null;
+  /** Hibernated sessions only: since when. */
+  hibernated_at?: string;
 }
 
 /** Seed 000's start options: `mode` is the kind (shell, …). */
@@ -71,8 +73,8 @@ export class LiveClient {
     return (await this.transport.request<LiveSessionInfo[]>({ method: "GET", path: "/session/list" })).body;
   }
 
-  /** POST /session/{id}/exec. A command that exits non-zero is a result, not an error. */
-  async exec(ref: string, input: string, options: { timeout_ms?: number } = {}): Promise<ExecuteResult> {
+  /** POST /session/{id}/exec. A command that exits non-zero is a result, not an error. `replay: false`: rebuilds never run this cell again. */
+  async exec(ref: string, input: string, options: { timeout_ms?: number; replay?: boolean } = {}): Promise<ExecuteResult> {
     return (await this.transport.request<ExecuteResult>({ method: "POST", path: `${livePath(ref)}/exec`, body: { input, ...options }, ...execDeadline(this.transport, options.timeout_ms) })).body;
   }
 

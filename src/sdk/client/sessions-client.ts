@@ -10,6 +10,7 @@ import type {
   SessionStatus,
   UpdateSessionInput,
 } from "../../core/session.js";
+import type { UndoResult } from "./environment.js";
 import { headerValue } from "./wire.js";
 import type { RequestSender, RequestSpec } from "./transport.js";
 
@@ -290,6 +291,25 @@ export class SessionsClient {
   /** Interrupts the running exec of a live session (Ctrl-C). */
   async interrupt(ref: string): Promise<{ interrupted: boolean; exec_id: string | null }> {
     return this.call({ method: "POST", path: `${sessionPath(ref)}/interrupt` });
+  }
+
+  /**
+   * POST /sessions/{id}/undo: steps a python or typescript session back one exec — its
+   * interpreter rebuilt without its latest cell, and its workspace as before it when the session
+   * was started with `undo_files: true`.
+   * @throws conflict (409) with nothing to undo, while an exec runs, or for a shell or llm session
+   */
+  async undo(ref: string): Promise<UndoResult> {
+    return this.call<UndoResult>({ method: "POST", path: `${sessionPath(ref)}/undo` });
+  }
+
+  /**
+   * POST /sessions/{id}/hibernate: stops the session's process now, keeping its state; its next
+   * exec wakes it (that exec's result has `woke`). Active or paused; admin or the owning agent.
+   * @throws session_not_active (409) without a live process; conflict (409) while an exec runs
+   */
+  async hibernate(ref: string): Promise<Session> {
+    return this.call<Session>({ method: "POST", path: `${sessionPath(ref)}/hibernate` });
   }
 
   /** Stops a live session: its process group is killed and the session completed. */
