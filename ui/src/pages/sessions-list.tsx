@@ -169,9 +169,9 @@ export function SessionsList({ me }: { me: WhoAmI }) {
     <section class="sessions">
       <h1>Sessions</h1>
       <form class="filters" onSubmit={apply} aria-label="Filters">
-        <label>
-          Status
-          <select value={filter.status ?? ""} onChange={(e) => setFilter({ ...filter, status: (e.currentTarget as HTMLSelectElement).value })}>
+        <div class="field">
+          <label for="filter-status">Status</label>
+          <select id="filter-status" value={filter.status ?? ""} onChange={(e) => setFilter({ ...filter, status: (e.currentTarget as HTMLSelectElement).value })}>
             <option value="">any</option>
             {STATUSES.map((s) => (
               <option key={s} value={s}>
@@ -179,10 +179,10 @@ export function SessionsList({ me }: { me: WhoAmI }) {
               </option>
             ))}
           </select>
-        </label>
-        <label>
-          Kind
-          <select value={filter.kind ?? ""} onChange={(e) => setFilter({ ...filter, kind: (e.currentTarget as HTMLSelectElement).value })}>
+        </div>
+        <div class="field">
+          <label for="filter-kind">Kind</label>
+          <select id="filter-kind" value={filter.kind ?? ""} onChange={(e) => setFilter({ ...filter, kind: (e.currentTarget as HTMLSelectElement).value })}>
             <option value="">any</option>
             {KINDS.map((k) => (
               <option key={k} value={k}>
@@ -190,19 +190,19 @@ export function SessionsList({ me }: { me: WhoAmI }) {
               </option>
             ))}
           </select>
-        </label>
-        <label>
-          Agent
-          <input value={filter.agent_id ?? ""} placeholder="agent id" onInput={(e) => setFilter({ ...filter, agent_id: (e.currentTarget as HTMLInputElement).value })} />
-        </label>
-        <label>
-          Labels
-          <input value={filter.labels ?? ""} placeholder="env=prod, team=ml" onInput={(e) => setFilter({ ...filter, labels: (e.currentTarget as HTMLInputElement).value })} />
-        </label>
-        <label>
-          Search
-          <input type="search" value={filter.search ?? ""} placeholder="name or task" onInput={(e) => setFilter({ ...filter, search: (e.currentTarget as HTMLInputElement).value })} />
-        </label>
+        </div>
+        <div class="field">
+          <label for="filter-agent">Agent</label>
+          <input id="filter-agent" value={filter.agent_id ?? ""} placeholder="agent id" onInput={(e) => setFilter({ ...filter, agent_id: (e.currentTarget as HTMLInputElement).value })} />
+        </div>
+        <div class="field">
+          <label for="filter-labels">Labels</label>
+          <input id="filter-labels" value={filter.labels ?? ""} placeholder="env=prod, team=ml" onInput={(e) => setFilter({ ...filter, labels: (e.currentTarget as HTMLInputElement).value })} />
+        </div>
+        <div class="field">
+          <label for="filter-search">Search</label>
+          <input id="filter-search" type="search" value={filter.search ?? ""} placeholder="name or task" onInput={(e) => setFilter({ ...filter, search: (e.currentTarget as HTMLInputElement).value })} />
+        </div>
         <button type="submit">Apply</button>
       </form>
 

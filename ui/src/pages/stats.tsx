@@ -25,26 +25,32 @@ function dayStart(daysAgo: number): Date {
 interface Health {
   readonly at: number;
   readonly requests: number;
-  readonly rssBytes: number;
-  readonly heapBytes: number;
-  readonly lagSeconds: number;
-  readonly startSeconds: number;
-  readonly openFds: number;
-  readonly poolSessions: number;
+  /** Undefined when the server exports no process metrics (an app built without them). */
+  readonly rssBytes: number | undefined;
+  readonly heapBytes: number | undefined;
+  readonly lagSeconds: number | undefined;
+  readonly startSeconds: number | undefined;
+  readonly openFds: number | undefined;
+  readonly poolSessions: number | undefined;
 }
 
 function health(samples: readonly Sample[]): Health {
+  const has = (name: string) => samples.some((s) => s.name === name);
+  const maybe = (name: string) => (has(name) ? total(samples, name) : undefined);
   return {
     at: Date.now(),
     requests: total(samples, "sessiond_http_requests_total"),
-    rssBytes: total(samples, "process_resident_memory_bytes"),
-    heapBytes: total(samples, "nodejs_heap_size_used_bytes"),
-    lagSeconds: total(samples, "nodejs_eventloop_lag_seconds"),
-    startSeconds: total(samples, "process_start_time_seconds"),
-    openFds: total(samples, "process_open_fds"),
-    poolSessions: total(samples, "sessiond_pool_sessions"),
+    rssBytes: maybe("process_resident_memory_bytes"),
+    heapBytes: maybe("nodejs_heap_size_used_bytes"),
+    lagSeconds: maybe("nodejs_eventloop_lag_seconds"),
+    startSeconds: maybe("process_start_time_seconds"),
+    openFds: maybe("process_open_fds"),
+    poolSessions: maybe("sessiond_pool_sessions"),
   };
 }
+
+/** A number as shown, or a dash when the server does not export it. */
+const shown = (value: number | undefined, format: (n: number) => string = String) => (value === undefined ? "—" : format(value));
 
 /**
  * Counts and success rate (overall and per day, created that day), sessions per agent (of the
@@ -110,7 +116,7 @@ export function StatsPage({ me }: { me: WhoAmI }) {
     label: new Date(s.at).toLocaleTimeString(),
     value: Math.max(0, (s.requests - samples[i]!.requests) / ((s.at - samples[i]!.at) / 1000)),
   }));
-  const memory: Point[] = samples.map((s) => ({ label: new Date(s.at).toLocaleTimeString(), value: s.rssBytes }));
+  const memory: Point[] = samples.flatMap((s) => (s.rssBytes === undefined ? [] : [{ label: new Date(s.at).toLocaleTimeString(), value: s.rssBytes }]));
 
   return (
     <section class="stats">
@@ -168,27 +174,27 @@ export function StatsPage({ me }: { me: WhoAmI }) {
             <dl class="facts">
               <div>
                 <dt>Up for</dt>
-                <dd>{latest.startSeconds ? duration(Date.now() - latest.startSeconds * 1000) : "—"}</dd>
+                <dd>{shown(latest.startSeconds, (s) => duration(Date.now() - s * 1000))}</dd>
               </div>
               <div>
                 <dt>Memory (RSS)</dt>
-                <dd>{bytes(latest.rssBytes)}</dd>
+                <dd>{shown(latest.rssBytes, bytes)}</dd>
               </div>
               <div>
                 <dt>Heap used</dt>
-                <dd>{bytes(latest.heapBytes)}</dd>
+                <dd>{shown(latest.heapBytes, bytes)}</dd>
               </div>
               <div>
                 <dt>Event loop lag</dt>
-                <dd>{duration(latest.lagSeconds * 1000)}</dd>
+                <dd>{shown(latest.lagSeconds, (s) => duration(s * 1000))}</dd>
               </div>
               <div>
                 <dt>Open files</dt>
-                <dd>{latest.openFds}</dd>
+                <dd>{shown(latest.openFds)}</dd>
               </div>
               <div>
                 <dt>Sessions in memory</dt>
-                <dd>{latest.poolSessions}</dd>
+                <dd>{shown(latest.poolSessions)}</dd>
               </div>
               <div>
                 <dt>Requests answered</dt>
@@ -196,7 +202,7 @@ export function StatsPage({ me }: { me: WhoAmI }) {
               </div>
             </dl>
             <LineChart title="Requests per second" points={rates} format={(n) => n.toFixed(1)} />
-            <LineChart title="Memory (RSS)" points={memory} format={bytes} />
+            {memory.length > 0 && <LineChart title="Memory (RSS)" points={memory} format={bytes} />}
           </>
         ) : (
           <p role="status">Reading /metrics…</p>

@@ -1,0 +1,206 @@
+/// <reference lib="dom" />
+/**
+ * The sessions list in a real browser against a real server: sessions made through the SDK show
+ * up live, a status change moves a session without a reload, the server-side filters and the
+ * page's search, sorting, cursor paging over 10,000 sessions, counts by status, and the admin's
+ * bulk actions behind a confirmation.
+ */
+import type { Browser, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { SessiondClient } from "../../../src/sdk/client/index.js";
+import { type BrowserServer, type PageRecord, axeCheck, browserSkipReason, launchBrowser, newPage, signIn, startBrowserServer } from "../harness.js";
+
+const skip = browserSkipReason();
+
+describe.skipIf(skip !== undefined)("the sessions list", () => {
+  let browser: Browser;
+  let server: BrowserServer;
+  let sdk: SessiondClient;
+  const pages: PageRecord[] = [];
+  let n = 0;
+  /** A name no other test of this file uses. */
+  const unique = (prefix: string) => `${prefix}-${++n}-${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    [browser, server] = await Promise.all([launchBrowser(), startBrowserServer()]);
+    sdk = server.client();
+  });
+  afterEach(async () => {
+    await Promise.all(pages.splice(0).map((p) => p.context.close()));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  async function openList(): Promise<Page> {
+    const record = await newPage(browser);
+    pages.push(record);
+    await signIn(record.page, server, server.token);
+    await record.page.getByRole("table", { name: "Sessions" }).waitFor();
+    // The feed is open once the page says so: from then on changes arrive live.
+    await record.page.getByRole("status").filter({ hasText: /^Live$/ }).waitFor();
+    return record.page;
+  }
+
+  const rowLink = (page: Page, name: string) => page.getByRole("table", { name: "Sessions" }).getByRole("link", { name, exact: true });
+
+  async function applyFilters(page: Page, filters: { status?: string; kind?: string; agent?: string; labels?: string; search?: string }): Promise<void> {
+    if (filters.status !== undefined) await page.getByLabel("Status", { exact: true }).selectOption(filters.status);
+    if (filters.kind !== undefined) await page.getByLabel("Kind", { exact: true }).selectOption(filters.kind);
+    if (filters.agent !== undefined) await page.getByLabel("Agent", { exact: true }).fill(filters.agent);
+    if (filters.labels !== undefined) await page.getByLabel("Labels", { exact: true }).fill(filters.labels);
+    if (filters.search !== undefined) await page.getByLabel("Search", { exact: true }).fill(filters.search);
+    await page.getByRole("button", { name: "Apply" }).click();
+  }
+
+  it("shows a session created through the SDK without a reload, and counts it", async () => {
+    const page = await openList();
+    const before = Number(await page.getByRole("region", { name: "Counts" }).locator(".count").first().textContent());
+    const name = unique("created-live");
+    await sdk.sessions.createSession({ name, task: "appears by itself", agent_id: "live-agent" });
+    await expect.poll(() => rowLink(page, name).count()).toBe(1);
+    const row = page.getByRole("row").filter({ has: page.getByRole("link", { name, exact: true }) });
+    expect(await row.textContent()).toContain("appears by itself");
+    await expect.poll(async () => Number(await page.getByRole("region", { name: "Counts" }).locator(".count").first().textContent())).toBe(before + 1);
+    await axeCheck(page);
+  });
+
+  it("moves a session out of a list filtered by status when it is paused elsewhere, and into the paused list", async () => {
+    const agent = unique("mover");
+    const staying = await sdk.sessions.createSession({ name: unique("stays"), agent_id: agent });
+    const moving = await sdk.sessions.createSession({ name: unique("moves"), agent_id: agent });
+    const active = await openList();
+    await applyFilters(active, { status: "active", agent });
+    await expect.poll(() => rowLink(active, moving.name).count()).toBe(1);
+    const paused = await openList();
+    await applyFilters(paused, { status: "paused", agent });
+    await expect.poll(() => paused.getByRole("table", { name: "Sessions" }).getByRole("row").count()).toBe(1); // the header alone
+
+    await sdk.sessions.pause(moving.id, "from the test");
+    await expect.poll(() => rowLink(active, moving.name).count()).toBe(0);
+    await expect.poll(() => rowLink(paused, moving.name).count()).toBe(1);
+    expect(await rowLink(active, staying.name).count()).toBe(1);
+    const row = paused.getByRole("row").filter({ has: paused.getByRole("link", { name: moving.name, exact: true }) });
+    expect(await row.textContent()).toContain("paused");
+  });
+
+  it("filters by kind, agent and labels on the server, and searches names and tasks on the page", async () => {
+    const agent = unique("filters");
+    const prod = await sdk.sessions.createSession({ name: unique("prod-db"), agent_id: agent, labels: { env: "prod", team: "db" }, task: "rotate the keys" });
+    const dev = await sdk.sessions.createSession({ name: unique("dev-db"), agent_id: agent, labels: { env: "dev", team: "db" }, task: "vacuum" });
+    const other = await sdk.sessions.createSession({ name: unique("other-agent"), agent_id: `${agent}-x`, labels: { env: "prod", team: "db" } });
+    const page = await openList();
+
+    await applyFilters(page, { kind: "agent", agent, labels: "env=prod, team=db" });
+    await expect.poll(() => rowLink(page, prod.name).count()).toBe(1);
+    expect(await rowLink(page, dev.name).count()).toBe(0);
+    expect(await rowLink(page, other.name).count()).toBe(0);
+
+    await applyFilters(page, { labels: "", search: "VACUUM" });
+    await expect.poll(() => rowLink(page, dev.name).count()).toBe(1);
+    expect(await rowLink(page, prod.name).count()).toBe(0);
+
+    await applyFilters(page, { search: "", kind: "shell" });
+    await expect.poll(() => page.getByText("No sessions match.").count()).toBe(1);
+  });
+
+  it("sorts the page by a column when its header is pressed, and says which way", async () => {
+    const agent = unique("sorting");
+    for (const name of ["charlie", "alpha", "bravo"]) await sdk.sessions.createSession({ name: `${name}-${agent}`, agent_id: agent });
+    const page = await openList();
+    await applyFilters(page, { agent });
+    const names = () => page.getByRole("table", { name: "Sessions" }).locator("tbody a").allTextContents();
+    await expect.poll(async () => (await names()).length).toBe(3);
+    expect(await names()).toEqual([`bravo-${agent}`, `alpha-${agent}`, `charlie-${agent}`]); // newest first
+    await page.getByRole("button", { name: "Name" }).click();
+    expect(await names()).toEqual([`alpha-${agent}`, `bravo-${agent}`, `charlie-${agent}`]);
+    expect(await page.getByRole("columnheader", { name: "Name" }).getAttribute("aria-sort")).toBe("ascending");
+    await page.getByRole("button", { name: "Name" }).click();
+    expect(await names()).toEqual([`charlie-${agent}`, `bravo-${agent}`, `alpha-${agent}`]);
+  });
+
+  it("pages through 10,000 sessions 50 at a time with the server's cursor", async () => {
+    const agent = unique("many");
+    const created: string[] = [];
+    for (let i = 0; i < 10_000; i += 500) {
+      const batch = await Promise.all(Array.from({ length: 500 }, (_, j) => server.manager.create({ name: `bulk-${String(i + j).padStart(5, "0")}`, agent_id: agent })));
+      created.push(...batch.map((s) => s.name));
+    }
+    const page = await openList();
+    await applyFilters(page, { agent });
+    const body = page.getByRole("table", { name: "Sessions" }).locator("tbody tr");
+    await expect.poll(() => body.count()).toBe(50);
+    const links = () => page.getByRole("table", { name: "Sessions" }).locator("tbody a").allTextContents();
+    const first = await links();
+    expect(new Set(first).size).toBe(50);
+    await page.getByRole("button", { name: "Next page" }).click();
+    await expect.poll(() => page.getByText("Page 2").count()).toBe(1);
+    await expect.poll(async () => (await links())[0]).not.toBe(first[0]);
+    const second = await links();
+    expect(second).toHaveLength(50);
+    expect(second.filter((name) => first.includes(name))).toEqual([]);
+    await page.getByRole("button", { name: "Previous page" }).click();
+    await expect.poll(links).toEqual(first);
+    await expect.poll(async () => page.getByRole("region", { name: "Counts" }).textContent()).toContain("10000 total");
+    expect(created).toHaveLength(10_000);
+  });
+
+  it("pauses, completes and deletes the sessions an admin selects, each after a confirmation", async () => {
+    const agent = unique("bulk");
+    const [a, b, c] = await Promise.all(["a", "b", "c"].map((x) => sdk.sessions.createSession({ name: `${x}-${agent}`, agent_id: agent })));
+    const page = await openList();
+    await applyFilters(page, { agent });
+    await expect.poll(() => rowLink(page, c!.name).count()).toBe(1);
+
+    await page.getByLabel(`Select ${a!.name}`).check();
+    await page.getByLabel(`Select ${b!.name}`).check();
+    await page.getByRole("button", { name: "Pause" }).click();
+    const dialog = page.getByRole("dialog");
+    expect(await dialog.textContent()).toContain(a!.name);
+    await axeCheck(page);
+    await dialog.getByRole("button", { name: "Confirm" }).click();
+    await expect.poll(async () => (await sdk.sessions.getSession(b!.id)).status).toBe("paused");
+    expect((await sdk.sessions.getSession(a!.id)).status).toBe("paused");
+    expect((await sdk.sessions.getSession(c!.id)).status).toBe("active");
+
+    await page.getByLabel(`Select ${c!.name}`).check();
+    await page.getByRole("button", { name: "Complete" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await expect.poll(async () => (await sdk.sessions.getSession(c!.id)).status).toBe("completed");
+
+    await page.getByLabel(`Select ${a!.name}`).check();
+    await page.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await expect.poll(() => rowLink(page, a!.name).count()).toBe(0);
+    await expect(sdk.sessions.getSession(a!.id)).rejects.toMatchObject({ code: "not_found" });
+  });
+
+  it("changes nothing when the confirmation is cancelled", async () => {
+    const session = await sdk.sessions.createSession({ name: unique("kept"), agent_id: unique("cancel") });
+    const page = await openList();
+    await applyFilters(page, { agent: session.agent_id! });
+    await page.getByLabel(`Select ${session.name}`).check();
+    await page.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+    expect(await page.getByRole("dialog").count()).toBe(0);
+    expect((await sdk.sessions.getSession(session.id)).status).toBe("active");
+    expect(await rowLink(page, session.name).count()).toBe(1);
+  });
+
+  it("reaches every filter, the table's links and the pager with the keyboard alone", async () => {
+    const page = await openList();
+    const seen = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press("Tab");
+      const label = await page.evaluate(() => {
+        const el = document.activeElement as HTMLElement | null;
+        if (!el) return "";
+        const labelled = (el as HTMLInputElement).labels?.[0]?.textContent?.trim();
+        return labelled || el.getAttribute("aria-label") || el.textContent?.trim() || el.tagName;
+      });
+      seen.add(label);
+    }
+    for (const name of ["Sessions", "Stats", "Status", "Kind", "Agent", "Labels", "Search", "Apply"]) expect([...seen], name).toContain(name);
+  });
+});
