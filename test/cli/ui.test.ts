@@ -1,0 +1,55 @@
+/**
+ * `sessiond ui`: the one-time login link, from the data dir's server (started on demand) over
+ * its socket, and from a server at --url with a token.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { cliHome } from "./run-cli.js";
+
+const SLOW = { timeout: 60_000 };
+
+describe("sessiond ui", SLOW, () => {
+  const cli = cliHome({ DISPLAY: "", WAYLAND_DISPLAY: "" });
+  afterAll(() => cli.cleanup());
+
+  /** The server's TCP address, from the data dir's pid file (written once it listens). */
+  function tcpBase(): string {
+    const pid = JSON.parse(readFileSync(join(cli.home, "server.pid"), "utf8")) as { port: number };
+    return `http://127.0.0.1:${pid.port}`;
+  }
+
+  it("prints a login link whose code signs a page in once, as the local admin", async () => {
+    const printed = await cli.run(["ui", "--no-open"]);
+    expect(printed.code).toBe(0);
+    const url = printed.stdout.trim();
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/ui\/#code=[A-Za-z0-9_-]{43}$/);
+    expect(url.startsWith(`${tcpBase()}/ui/#code=`)).toBe(true);
+
+    const code = url.split("#code=")[1]!;
+    const login = async () => fetch(`${tcpBase()}/ui/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ code }) });
+    const first = await login();
+    expect(first.status).toBe(200);
+    const body = (await first.json()) as { token: string; role: string };
+    expect(body.role).toBe("admin");
+    expect(body.token).not.toBe(readFileSync(join(cli.home, "token"), "utf8").trim());
+    expect((await login()).status).toBe(401);
+  });
+
+  it("answers --json with the code, its expiry and the link, and opens nothing without a display", async () => {
+    const link = await cli.json<{ code: string; expires_at: string; url: string }>(["ui"]);
+    expect(link.url.endsWith(`#code=${link.code}`)).toBe(true);
+    expect(Date.parse(link.expires_at)).toBeGreaterThan(Date.now());
+  });
+
+  it("asks a server at --url with --token, and says which token it refused", async () => {
+    const token = readFileSync(join(cli.home, "token"), "utf8").trim();
+    const remote = await cli.run(["ui", "--no-open", "--url", tcpBase(), "--token", token]);
+    expect(remote.code).toBe(0);
+    expect(remote.stdout.trim()).toMatch(new RegExp(`^${tcpBase().replace(/\./g, "\\.")}/ui/#code=`));
+    const refused = await cli.run(["ui", "--no-open", "--url", tcpBase(), "--token", "not-a-token-0123456789-abcdefghijk"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/not valid/);
+    expect(refused.stderr).not.toContain("not-a-token-0123456789-abcdefghijk");
+  });
+});
