@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The sessions list in a real browser against a real server: sessions made through the SDK show
  * up live, a status change moves a session without a reload, the server-side filters and the
@@ -193,12 +192,13 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
     const seen = new Set<string>();
     for (let i = 0; i < 40; i++) {
       await page.keyboard.press("Tab");
-      const label = await page.evaluate(() => {
-        const el = document.activeElement as HTMLElement | null;
+      // A string, run in the page: this file is compiled without the DOM's types.
+      const label = await page.evaluate<string>(`(() => {
+        const el = document.activeElement;
         if (!el) return "";
-        const labelled = (el as HTMLInputElement).labels?.[0]?.textContent?.trim();
-        return labelled || el.getAttribute("aria-label") || el.textContent?.trim() || el.tagName;
-      });
+        const labelled = el.labels && el.labels[0] ? el.labels[0].textContent.trim() : "";
+        return labelled || el.getAttribute("aria-label") || (el.textContent || "").trim() || el.tagName;
+      })()`);
       seen.add(label);
     }
     for (const name of ["Sessions", "Stats", "Status", "Kind", "Agent", "Labels", "Search", "Apply"]) expect([...seen], name).toContain(name);
