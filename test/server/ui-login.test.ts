@@ -6,12 +6,13 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { FastifyInstance } from "fastify";
+import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import { pino } from "pino";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { dataPaths, resolveConfig } from "../../src/core/index.js";
 import { SessionManager } from "../../src/engine/index.js";
-import { buildApp } from "../../src/server/index.js";
+import { REDACTED_PATHS, buildApp } from "../../src/server/index.js";
 import { openSqliteStore } from "../../src/store/index.js";
 import { expectNoLeakedHandles } from "../events/support/leaks.js";
 
@@ -37,7 +38,7 @@ afterEach(async () => {
   open = undefined;
 });
 
-async function start(flags: Record<string, unknown> = {}): Promise<Server> {
+async function start(flags: Record<string, unknown> = {}, options: { logger?: FastifyBaseLogger } = {}): Promise<Server> {
   const home = mkdtempSync(join(tmpdir(), "sessiond-ui-login-"));
   const config = resolveConfig({
     env: { HOME: home },
@@ -55,7 +56,7 @@ async function start(flags: Record<string, unknown> = {}): Promise<Server> {
   const store = openSqliteStore(config);
   const manager = new SessionManager({ store, config });
   const server = { now: Date.now() };
-  const app = await buildApp({ config, manager, store, clock: () => server.now });
+  const app = await buildApp({ config, manager, store, clock: () => server.now, ...(options.logger ? { logger: options.logger } : {}) });
   await app.ready();
   const call: Server["call"] = async (method, url, token, body) => {
     const headers: Record<string, string> = {};
@@ -231,6 +232,21 @@ describe("a WebSocket's bearer token as a subprotocol", () => {
     expect(await openFeed(port, ["sessiond", bearer("a-wrong-token-0123456789-abcdefghijk")])).toEqual({ status: 401 });
     expect(await openFeed(port, ["sessiond", "sessiond.bearer.not*base64"])).toEqual({ status: 401 });
     expect(await openFeed(port, ["sessiond"])).toEqual({ status: 401 });
+  });
+
+  it("keeps a subprotocol's token out of the log, also where a logger is given the request's headers", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "debug", redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, { write: (line: string) => void lines.push(line) });
+    const s = await start({ logLevel: "debug" }, { logger });
+    await s.app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = s.app.server.address() as AddressInfo;
+    const wrong = "a-wrong-token-0123456789-abcdefghijk";
+    expect(await openFeed(port, ["sessiond", bearer(s.admin)])).toEqual({ protocol: "sessiond" });
+    expect(await openFeed(port, ["sessiond", bearer(wrong)])).toEqual({ status: 401 });
+    logger.info({ req: { headers: { "sec-websocket-protocol": `sessiond, ${bearer(s.admin)}` } } }, "a request logged whole");
+    const log = lines.join("");
+    expect(log).toContain("a request logged whole");
+    for (const secret of [s.admin, wrong, bearer(s.admin), bearer(wrong)]) expect(log).not.toContain(secret);
   });
 
   it("lets a reader's subprotocol token open a stream, as its Authorization header would", async () => {
