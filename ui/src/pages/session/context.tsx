@@ -36,18 +36,18 @@ export function ContextView({ session, checkpoints }: { session: Session; checkp
         <div class="diff">
           <h3>Changes between two points</h3>
           <div class="diff-pick">
-            <label>
-              From
-              <select value={from} onChange={(e) => setFrom((e.currentTarget as HTMLSelectElement).value)}>
+            <div class="field">
+              <label for="diff-from">From</label>
+              <select id="diff-from" value={from} onChange={(e) => setFrom((e.currentTarget as HTMLSelectElement).value)}>
                 {options}
               </select>
-            </label>
-            <label>
-              To
-              <select value={to} onChange={(e) => setTo((e.currentTarget as HTMLSelectElement).value)}>
+            </div>
+            <div class="field">
+              <label for="diff-to">To</label>
+              <select id="diff-to" value={to} onChange={(e) => setTo((e.currentTarget as HTMLSelectElement).value)}>
                 {options}
               </select>
-            </label>
+            </div>
           </div>
           {diff.changes.length === 0 ? (
             <p class="note">No difference.</p>
