@@ -1,0 +1,122 @@
+/**
+ * Live sessions on their page in a real browser against a real server: a shell's terminal (a
+ * late joiner's scrollback, typing, "Take control" between two pages, a dropped socket resumed by
+ * offset with no line twice) and a python session's cells.
+ */
+import type { Browser, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { SessiondClient } from "../../../src/sdk/client/index.js";
+import { type BrowserServer, type PageRecord, axeCheck, browserSkipReason, launchBrowser, newPage, signIn, startBrowserServer } from "../harness.js";
+
+const skip = browserSkipReason();
+
+describe.skipIf(skip !== undefined)("live sessions on their page", () => {
+  let browser: Browser;
+  let server: BrowserServer;
+  let sdk: SessiondClient;
+  const pages: PageRecord[] = [];
+  const sessions: string[] = [];
+  let n = 0;
+  const unique = (prefix: string) => `${prefix}-${++n}-${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    [browser, server] = await Promise.all([launchBrowser(), startBrowserServer({ enableSessions: true })]);
+    sdk = server.client();
+  });
+  afterEach(async () => {
+    await Promise.all(pages.splice(0).map((p) => p.context.close()));
+    await Promise.all(sessions.splice(0).map((id) => sdk.sessions.stop(id).catch(() => undefined)));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  async function start(kind: "shell" | "python"): Promise<{ id: string; name: string }> {
+    const session = await sdk.sessions.createSession({ kind, name: unique(kind) });
+    sessions.push(session.id);
+    return session;
+  }
+
+  async function openSession(name: string): Promise<Page> {
+    const record = await newPage(browser);
+    pages.push(record);
+    await signIn(record.page, server, server.token);
+    await record.page.getByRole("link", { name, exact: true }).click();
+    await record.page.getByRole("heading", { level: 1, name }).waitFor();
+    return record.page;
+  }
+
+  /** What the terminal shows (xterm's rows, as text). */
+  const screen = (page: Page) => page.getByRole("region", { name: "Terminal" }).locator(".xterm-rows").textContent().then((t) => t ?? "");
+  const terminalStatus = (page: Page) => page.getByRole("region", { name: "Terminal" }).getByRole("status").textContent().then((t) => t ?? "");
+  const count = (text: string, part: string) => text.split(part).length - 1;
+
+  it("shows a late joiner what the shell printed before, and runs what the driver types", async () => {
+    const shell = await start("shell");
+    await sdk.sessions.exec(shell.id, "echo early-$((40+2))");
+    const page = await openSession(shell.name);
+    await expect.poll(() => screen(page)).toContain("early-42");
+    await expect.poll(() => terminalStatus(page)).toContain("You are the driver");
+    await page.locator(".xterm-helper-textarea").focus();
+    await page.keyboard.type("echo typed-$((6*7))\r");
+    await expect.poll(() => screen(page)).toContain("typed-42");
+    await axeCheck(page);
+  });
+
+  it("moves the keyboard to the page that takes control, and the other page watches", async () => {
+    const shell = await start("shell");
+    const first = await openSession(shell.name);
+    await expect.poll(() => terminalStatus(first)).toContain("You are the driver");
+    const second = await openSession(shell.name);
+    await expect.poll(() => terminalStatus(second)).toContain("You are the observer");
+
+    // The observer's keys go nowhere.
+    await second.locator(".xterm-helper-textarea").focus();
+    await second.keyboard.type("echo from-observer-$((1+1))\r");
+    await second.getByRole("button", { name: "Take control" }).click();
+    await expect.poll(() => terminalStatus(second)).toContain("You are the driver");
+    await expect.poll(() => terminalStatus(first)).toContain("You are the observer");
+    await second.locator(".xterm-helper-textarea").focus();
+    await second.keyboard.type("echo from-second-$((2+3))\r");
+    await expect.poll(() => screen(first)).toContain("from-second-5");
+    expect(await screen(first)).not.toContain("from-observer-2");
+  });
+
+  it("resumes from the byte it had after its socket drops, showing no line twice", async () => {
+    const shell = await start("shell");
+    await sdk.sessions.exec(shell.id, "echo once-$((3*3))");
+    const page = await openSession(shell.name);
+    await expect.poll(() => screen(page)).toContain("once-9");
+    await expect.poll(() => terminalStatus(page)).toContain("open");
+    const before = count(await screen(page), "once-9");
+
+    // Every WebSocket the server holds is cut, as a network drop would: the page reconnects.
+    const sockets = (server.app as unknown as { websocketServer: { clients: Set<{ terminate(): void }> } }).websocketServer.clients;
+    expect(sockets.size).toBeGreaterThan(0);
+    for (const socket of sockets) socket.terminate();
+    await expect.poll(() => terminalStatus(page)).toMatch(/retrying|connecting/);
+    await expect.poll(() => terminalStatus(page), { timeout: 20_000 }).toContain("open");
+
+    await sdk.sessions.exec(shell.id, "echo after-$((5*5))");
+    await expect.poll(() => screen(page)).toContain("after-25");
+    const text = await screen(page);
+    expect(count(text, "once-9")).toBe(before);
+    expect(count(text, "after-25")).toBe(1);
+  });
+
+  it("runs a python cell from the page and shows its output and errors", async () => {
+    const python = await start("python");
+    const page = await openSession(python.name);
+    const cells = page.getByRole("region", { name: "Cells" });
+    await cells.getByRole("textbox", { name: "Cell" }).fill("x = 6 * 7\nprint(x)");
+    await cells.getByRole("button", { name: "Run" }).click();
+    await expect.poll(() => cells.locator("pre.output").allTextContents()).toContain("42\n");
+    await cells.getByRole("textbox", { name: "Cell" }).fill("1 / 0");
+    await cells.getByRole("button", { name: "Run" }).click();
+    await expect.poll(async () => (await cells.locator("pre.stderr").allTextContents()).join("")).toContain("ZeroDivisionError");
+    // The input of each cell is kept beside its output.
+    expect(await cells.locator("pre.input").allTextContents()).toEqual(["x = 6 * 7\nprint(x)", "1 / 0"]);
+    await axeCheck(page);
+  });
+});
