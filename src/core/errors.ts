@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   },
   owned_elsewhere: { status: 503, message: "session {ref} is owned by node {node}: send the request there (or through the load balancer)" },
   shutting_down: { status: 503, message: "the server is shutting down; retry on the next one" },
+  server_unreachable: { status: 503, message: "{reason}" },
   ui_not_built: { status: 503, message: "the dashboard is not built: {dir} has no index.html; run npm run build (or set config uiDir to a build)" },
   snapshot_damaged: { status: 500, message: "workspace snapshot {digest} cannot be read: {reason}" },
   internal: { status: 500, message: "{reason}" },

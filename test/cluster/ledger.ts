@@ -94,15 +94,15 @@ export class WriteLedger {
 
 /**
  * An error as its code (a SessiondError's), with the start of its message for `internal` (what
- * the SDK makes of an answer that is not sessiond's, such as the load balancer's 502 page, or of
- * a dropped connection): few distinct values to count.
+ * the SDK makes of an answer that is not sessiond's, such as the load balancer's 502 page) and
+ * `server_unreachable` (a dropped connection): few distinct values to count.
  */
 export function errorKind(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } };
   // fetch says only "fetch failed"; why is in its cause (ECONNRESET, other side closed, …).
   const cause = e?.cause ? `: ${String(e.cause.code ?? e.cause.message)}` : "";
   const message = `${String(e?.message ?? err).split("\n")[0]!}${cause}`.replace(/\d{3,}/g, "N").slice(0, 120);
-  if (typeof e?.code === "string") return e.code === "internal" ? `internal: ${message}` : e.code;
+  if (typeof e?.code === "string") return e.code === "internal" || e.code === "server_unreachable" ? `${e.code}: ${message}` : e.code;
   return message;
 }
 

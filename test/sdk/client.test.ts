@@ -320,7 +320,7 @@ describe("sessiond/client", () => {
   it("fails with a typed error when nothing listens", async () => {
     const client = createClient({ socketPath: join(tmpdir(), `sessiond-none-${process.pid}-${Date.now()}.sock`) });
     clients.push(client);
-    await expect(client.init()).rejects.toMatchObject({ code: "internal", message: expect.stringContaining("could not reach sessiond") });
+    await expect(client.init()).rejects.toMatchObject({ code: "server_unreachable", status: 503, message: expect.stringContaining("could not reach sessiond") });
   });
 
   it("finds the server by default: the socket in SESSIOND_HOME if there, else 127.0.0.1:8011 with the token file", () => {

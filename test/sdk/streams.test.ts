@@ -170,6 +170,6 @@ describe("sessiond/client streams", () => {
     const feed = c.streams.feed({ reconnectBaseMs: 1, reconnectMaxMs: 5, reconnectAttempts: 2 });
     await take(feed, (seen) => seen.at(-1)?.type === "ready");
     await server!.close();
-    await expect(take(feed, () => false)).rejects.toMatchObject({ code: "internal", message: expect.stringContaining("2 reconnect attempts") });
+    await expect(take(feed, () => false)).rejects.toMatchObject({ code: "server_unreachable", message: expect.stringContaining("2 reconnect attempts") });
   });
 });

@@ -100,7 +100,7 @@ async function readEvents(client: CliClient, ref: string, o: ReadOptions, pollMs
     try {
       outcome = await streamEvents(client, ref, o, () => after, print, done);
     } catch (err) {
-      if (isSessiondError(err) && err.code !== "internal") throw err;
+      if (isSessiondError(err) && err.code !== "server_unreachable") throw err;
       outcome = "lost";
     }
     if (outcome === "over") return;

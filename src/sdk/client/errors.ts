@@ -72,11 +72,14 @@ function withMessage(err: SessiondError, message: string): SessiondError {
   return err;
 }
 
-/** A request that never got an answer (no server, refused, timed out) as a SessiondError wrapping the cause. */
+/**
+ * A request that never got an answer (no server, refused, timed out) as a SessiondError wrapping
+ * the cause: `server_unreachable`, which no server sends — a client's own finding, not a bug.
+ */
 export function unreachable(target: string, cause: unknown, timeoutMs?: number): SessiondError {
   const reason =
     timeoutMs !== undefined
       ? `no answer from sessiond at ${target} within ${timeoutMs} ms`
       : `could not reach sessiond at ${target}: ${cause instanceof Error ? cause.message : String(cause)}`;
-  return new SessiondError("internal", { reason }, { cause });
+  return new SessiondError("server_unreachable", { reason }, { cause });
 }

@@ -299,7 +299,7 @@ async function* follow<M extends { type: string }>(
     }
     if (++failures > maxAttempts) {
       const why = lastError instanceof Error ? lastError.message : "the server kept closing the stream";
-      throw new SessiondError("internal", { reason: `stream lost after ${maxAttempts} reconnect attempts: ${why}` }, lastError ? { cause: lastError } : undefined);
+      throw new SessiondError("server_unreachable", { reason: `stream lost after ${maxAttempts} reconnect attempts: ${why}` }, lastError ? { cause: lastError } : undefined);
     }
     await sleep(backoff.duration, undefined, userSignal ? { signal: userSignal } : {}).catch(() => undefined);
     backoff = backoff.next(undefined);

@@ -161,7 +161,7 @@ export class Transport implements RequestSender {
 
   /**
    * Sends a request and parses the JSON answer.
-   * @throws SessiondError from the server's error body, or `internal` when it cannot be reached in time
+   * @throws SessiondError from the server's error body, or `server_unreachable` when it cannot be reached in time
    */
   async request<T>(spec: RequestSpec): Promise<Reply<T>> {
     const reply = await this.requestBytes(spec);
@@ -171,7 +171,7 @@ export class Transport implements RequestSender {
 
   /**
    * Sends a request and returns the answer's bytes as they are (artifact downloads, /metrics).
-   * @throws SessiondError from the server's error body, or `internal` when it cannot be reached in time
+   * @throws SessiondError from the server's error body, or `server_unreachable` when it cannot be reached in time
    */
   async requestBytes(spec: RequestSpec): Promise<Reply<Buffer>> {
     // A streamed body is gone once sent: it cannot be sent again.
