@@ -36,6 +36,7 @@ export {
 } from "./live-api.js";
 export { MODE_OPTION_NAMES, type ModeOptions, ModeOptionsSchema, isLoopbackUrl } from "./mode-options.js";
 export { LiveSessions, type LiveSessionsOptions } from "./live-sessions.js";
+export { INTERPRETER_KINDS, type InterpreterState, type RebuildReport, interpreterStateAt, interpreterStates } from "./environment/index.js";
 export { type DriverLog, silentLog } from "./log.js";
 export { EXEC_KINDS, type ExecKind, assertModeEnabled, enabledModes, isExecKind, isModeEnabled } from "./modes.js";
 export { DriverRegistry, defaultDrivers } from "./registry.js";

@@ -519,6 +519,10 @@ export class LiveSessions {
     // No process here (the server restarted, it crashed, or it is hibernated): settle the record only.
     this.held.delete(session.id);
     this.environment.forget(session.id);
+    if (hibernatedMark(session)) {
+      const { hibernated: _asleep, ...kept } = session.runtime_metadata;
+      await this.manager.update(session.id, { runtime_metadata: kept });
+    }
     if (ACTIVE_OR_PAUSED.includes(session.status)) return this.manager.complete(session.id);
     if (session.status === "crashed") return this.manager.fail(session.id, "stopped after a crash, without recovery");
     throw new SessiondError("session_not_active", { action: "stop", ref: session.name, status: session.status, hint: "it has already ended" });
@@ -625,7 +629,6 @@ export class LiveSessions {
    * here, only get the change.
    */
   rebuildAround<T>(ref: string, reason: RebuildReason, change: () => Promise<T>): Promise<Rebuilt<T>> {
-    this.assertOpen();
     return this.environment.rebuildAround(ref, reason, change);
   }
 

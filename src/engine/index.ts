@@ -5,7 +5,7 @@ export { type CommitObservation, GroupCommitter, type WriteRequest } from "./gro
 export { HotPool } from "./hot-pool.js";
 export { type ImportFile, type ReadFiles, type SessionFiles, readSessionFiles } from "./import-files.js";
 export { type SessionImport, importedRecord } from "./import-record.js";
-export { type LookupScope, type Recovery, type SessionMetrics, SessionManager, type SessionManagerOptions, type SessionOwnership, type WriteOptions } from "./session-manager.js";
+export { type LookupScope, type Recovery, type RestoreNote, type SessionMetrics, SessionManager, type SessionManagerOptions, type SessionOwnership, type WriteOptions } from "./session-manager.js";
 export { OutputLog, type OutputListener, type OutputLogOptions, type OutputPiece } from "./output-log.js";
 export { ClusterOwnership, type ClusterOwnershipOptions, type TakeoverListener, ownerOfError } from "./ownership.js";
 export type { OwnerNode, Placement, SessionPlacement } from "./placement.js";

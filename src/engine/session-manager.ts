@@ -562,7 +562,7 @@ export class SessionManager {
    * (the event records it). A terminal session cannot be restored: fork it instead.
    * @throws snapshot_damaged (the workspace untouched)
    */
-  async restore(ref: string, checkpointId: string, options: WriteOptions = {}): Promise<Session> {
+  async restore(ref: string, checkpointId: string, options: WriteOptions = {}, note: RestoreNote = {}): Promise<Session> {
     const checkpoint = await this.getCheckpoint(ref, checkpointId);
     const notActive = (session: Session): void => {
       if (!isTerminal(session.status)) return;
@@ -582,7 +582,13 @@ export class SessionManager {
       notActive(c.session);
       const state: SessionState = { context: checkpoint.state.context, status: c.session.status, iterations: checkpoint.state.iterations, ...(restored ? { workspace: restored } : {}) };
       c.set({ context: state.context, iterations: state.iterations, checkpoint: checkpoint.data });
-      c.event("restore", { checkpoint_id: checkpoint.id, seq: checkpoint.seq, state, restored: restored ? ["context", "iterations", "workspace"] : ["context", "iterations"] });
+      c.event("restore", {
+        checkpoint_id: checkpoint.id,
+        seq: checkpoint.seq,
+        state,
+        restored: restoredParts(restored !== undefined, note),
+        ...(note.interpreter ? { interpreter: note.interpreter } : {}),
+      });
     });
   }
 
@@ -592,7 +598,7 @@ export class SessionManager {
    * the checkpoint's workspace. The source gets a `fork` event.
    * @throws snapshot_damaged (no session made)
    */
-  async fork(ref: string, checkpointId: string, input: { name?: string } = {}): Promise<Session> {
+  async fork(ref: string, checkpointId: string, input: { name?: string } = {}, note: RestoreNote = {}): Promise<Session> {
     if (input.name !== undefined) assertValidName(input.name);
     const checkpoint = await this.getCheckpoint(ref, checkpointId);
     const source = await this.get(ref);
@@ -634,7 +640,8 @@ export class SessionManager {
         seq: checkpoint.seq,
         forked_from: source.id,
         state: { context: checkpoint.state.context, status: "active", iterations: checkpoint.state.iterations, ...(copied ? { workspace: copied } : {}) },
-        restored: copied ? ["context", "iterations", "workspace"] : ["context", "iterations"],
+        restored: restoredParts(copied !== undefined, note),
+        ...(note.interpreter ? { interpreter: note.interpreter } : {}),
       });
     });
     await this.change(source.id, {}, (c) => {
@@ -1173,4 +1180,18 @@ function conflictWhere(name: string, namespace: string): string {
 
 function nameConflict(name: string, namespace: string): SessiondError {
   return errors.conflict(`${conflictWhere(name, namespace)} already exists`, "name");
+}
+
+/**
+ * What a restore (or a fork's first restore) records beyond the engine's own state: the
+ * interpreter a live python or typescript session is rebuilt with (drivers/environment), in the
+ * `restore` event's `interpreter`.
+ */
+export interface RestoreNote {
+  readonly interpreter?: JsonObject;
+}
+
+/** What a restore puts back, as its event lists it. */
+function restoredParts(workspace: boolean, note: RestoreNote): string[] {
+  return ["context", "iterations", ...(workspace ? ["workspace"] : []), ...(note.interpreter ? ["interpreter"] : [])];
 }

@@ -318,6 +318,19 @@ const StateWire = Type.Object({
   workspace: Type.Optional(Type.Ref("WorkspaceState")),
 });
 
+/** A cell that failed when an interpreter was rebuilt. */
+const FailedCellWire = Type.Object({
+  seq: Type.Integer({ description: "its exec event's seq" }),
+  status: Type.Union([Type.Literal("ok"), Type.Literal("error"), Type.Literal("timeout"), Type.Literal("interrupted")]),
+  error: Type.String({ description: "the end of its stderr" }),
+});
+
+/** A cell a rebuild did not run. */
+const SkippedCellWire = Type.Object({
+  seq: Type.Integer(),
+  reason: Type.Union([Type.Literal("failed"), Type.Literal("replay_false")], { description: "failed originally, or sent with replay: false" }),
+});
+
 /** A checkpoint as answered. */
 export const CheckpointWire = Type.Object(
   {
@@ -328,6 +341,18 @@ export const CheckpointWire = Type.Object(
     data: jsonObject,
     state: StateWire,
     created_at: Type.String({ format: "date-time" }),
+    interpreter: Type.Optional(
+      Type.Object(
+        {
+          kind: Type.String(),
+          seq: Type.Integer({ description: "the cells are those of the history up to this seq (the checkpoint's)" }),
+          cells: Type.Integer({ description: "cells in the interpreter's history then" }),
+          replayable: Type.Integer({ description: "of those, the ones a restore or fork runs again" }),
+          skipped: Type.Array(SkippedCellWire, { description: "the others: failed, or sent with replay: false" }),
+        },
+        { description: "python and typescript sessions: the interpreter state it holds (docs/checkpoints.md#interpreter-state)" },
+      ),
+    ),
   },
   { $id: "Checkpoint" },
 );
@@ -364,19 +389,6 @@ export const StatsWire = Type.Object({
   success_rate: Type.Number(),
   average_iterations: Type.Number(),
   average_duration_ms: Type.Number(),
-});
-
-/** A cell that failed when an interpreter was rebuilt. */
-const FailedCellWire = Type.Object({
-  seq: Type.Integer({ description: "its exec event's seq" }),
-  status: Type.Union([Type.Literal("ok"), Type.Literal("error"), Type.Literal("timeout"), Type.Literal("interrupted")]),
-  error: Type.String({ description: "the end of its stderr" }),
-});
-
-/** A cell a rebuild did not run. */
-const SkippedCellWire = Type.Object({
-  seq: Type.Integer(),
-  reason: Type.Union([Type.Literal("failed"), Type.Literal("replay_false")], { description: "failed originally, or sent with replay: false" }),
 });
 
 /** An exec's result, as answered and as its `exec` event holds it (src/drivers/exec-result.ts). */

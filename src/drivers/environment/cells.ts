@@ -59,6 +59,11 @@ const MAX_FORK_DEPTH = 32;
  * @throws not_found when the session (or the source of a fork) is gone
  */
 export async function cellsAt(manager: SessionManager, sessionId: string, uptoSeq?: number, depth = 0): Promise<Cell[]> {
+  return (await walk(manager, sessionId, uptoSeq, depth)).cells;
+}
+
+/** One pass over the history: the cells after it, and those at each checkpoint passed (by the checkpoint's seq). */
+async function walk(manager: SessionManager, sessionId: string, uptoSeq: number | undefined, depth: number): Promise<{ cells: Cell[]; atCheckpoint: Map<number, Cell[]> }> {
   let cells: Cell[] = [];
   const atCheckpoint = new Map<number, Cell[]>();
   let after = 0;
@@ -68,7 +73,7 @@ export async function cellsAt(manager: SessionManager, sessionId: string, uptoSe
     if (page.length < PAGE) break;
     after = page[page.length - 1]!.seq;
   }
-  return cells;
+  return { cells, atCheckpoint };
 }
 
 async function apply(manager: SessionManager, sessionId: string, cells: Cell[], atCheckpoint: Map<number, Cell[]>, event: SessionEvent, depth: number): Promise<Cell[]> {
@@ -132,8 +137,24 @@ export interface InterpreterState {
   readonly skipped: readonly SkippedCell[];
 }
 
-/** The interpreter state a checkpoint at `seq` records. */
+/** The interpreter state a checkpoint at `seq` holds: the cells up to it. */
 export async function interpreterStateAt(manager: SessionManager, session: { readonly id: string; readonly kind: string }, seq: number): Promise<InterpreterState> {
-  const plan = planOf(await cellsAt(manager, session.id, seq));
-  return { kind: session.kind, seq, cells: plan.cells.length, replayable: plan.toRun.length, skipped: plan.skipped };
+  return stateOf(session.kind, seq, await cellsAt(manager, session.id, seq));
+}
+
+/** The interpreter state of each checkpoint (by its seq), in one pass over the history. */
+export async function interpreterStates(manager: SessionManager, session: { readonly id: string; readonly kind: string }, seqs: readonly number[]): Promise<Map<number, InterpreterState>> {
+  const states = new Map<number, InterpreterState>();
+  if (!seqs.length) return states;
+  const { atCheckpoint } = await walk(manager, session.id, Math.max(...seqs), 0);
+  for (const seq of seqs) {
+    const cells = atCheckpoint.get(seq);
+    if (cells) states.set(seq, stateOf(session.kind, seq, cells));
+  }
+  return states;
+}
+
+function stateOf(kind: string, seq: number, cells: readonly Cell[]): InterpreterState {
+  const plan = planOf(cells);
+  return { kind, seq, cells: plan.cells.length, replayable: plan.toRun.length, skipped: plan.skipped };
 }

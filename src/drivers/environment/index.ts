@@ -2,7 +2,7 @@
  * A live session's environment beyond one exec (docs/checkpoints.md): the cells an interpreter's
  * state is made of, rebuilding it at another point (restore, undo, fork), and hibernation.
  */
-export { type Cell, type CellPlan, type InterpreterState, type SkippedCell, cellsAt, interpreterStateAt, planOf } from "./cells.js";
+export { type Cell, type CellPlan, type InterpreterState, type SkippedCell, cellsAt, interpreterStateAt, interpreterStates, planOf } from "./cells.js";
 export { type HibernatedMark, hibernatedMark, withoutHibernation } from "./hibernation.js";
 export {
   type EnvironmentHost,

@@ -135,6 +135,9 @@ export class LiveEnvironment {
     return this.exclusive(session.id, async () => {
       const view = this.host.view(session.id);
       const current = await this.host.manager.get(session.id);
+      if (current.status !== "active" && current.status !== "paused") {
+        throw new SessiondError("session_not_active", { action: "hibernate", ref: current.name, status: current.status, hint: "only an active or paused session can hibernate" });
+      }
       if (hibernatedMark(current)) return current;
       if (!view || view.state !== "live") throw new SessiondError("session_not_active", { action: "hibernate", ref: current.name, status: view?.state ?? current.status, hint: "only a session with a live process can hibernate" });
       if (!HIBERNATING_KINDS.has(current.kind)) throw errors.conflict(`${current.kind} sessions cannot hibernate`, "kind");

@@ -1,5 +1,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { Checkpoint, JsonObject, Session } from "../../core/index.js";
+import { INTERPRETER_KINDS, type InterpreterState, interpreterStateAt, interpreterStates } from "../../drivers/index.js";
 import { assertOwnFields } from "../auth/index.js";
 import { expectedVersion } from "../etag.js";
 import { CheckpointBody, CheckpointParams, ForkBody, IfMatchHeaders, SessionParams, VersionBody } from "../schemas.js";
@@ -14,7 +16,10 @@ const CHECKPOINT = Type.Ref("Checkpoint");
  * and iterations, appends a `restore` event) or fork a new session from it.
  */
 export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = async (app, { ctx }) => {
-  const { manager } = ctx;
+  const { manager, live } = ctx;
+  /** A python or typescript session's checkpoint shows the interpreter it holds: the cells up to it (docs/checkpoints.md#interpreter-state). */
+  const withInterpreter = async (session: Session, checkpoint: Checkpoint): Promise<Checkpoint & { interpreter?: InterpreterState }> =>
+    INTERPRETER_KINDS.has(session.kind) ? { ...checkpoint, interpreter: await interpreterStateAt(manager, session, checkpoint.seq) } : checkpoint;
 
   app.post(
     "/",
@@ -41,7 +46,7 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
         expected === undefined ? {} : { expected_version: expected },
       );
       reply.header("location", `/sessions/${encodeURIComponent(session.id)}/checkpoints/${checkpoint.id}`);
-      return sendJson(reply, toJson(checkpoint), 201);
+      return sendJson(reply, toJson(await withInterpreter(session, checkpoint)), 201);
     },
   );
 
@@ -59,7 +64,10 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
     },
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
-      return sendJson(reply, arrayJson(await manager.listCheckpoints(session.id), toJson));
+      const checkpoints = await manager.listCheckpoints(session.id);
+      if (!INTERPRETER_KINDS.has(session.kind)) return sendJson(reply, arrayJson(checkpoints, toJson));
+      const states = await interpreterStates(manager, session, checkpoints.map((c) => c.seq));
+      return sendJson(reply, arrayJson(checkpoints.map((c) => ({ ...c, ...(states.has(c.seq) ? { interpreter: states.get(c.seq)! } : {}) })), toJson));
     },
   );
 
@@ -68,9 +76,16 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
     { schema: { operationId: "getCheckpoint", summary: "Get a checkpoint", tags: ["checkpoints"], params: CheckpointParams, response: responses({ 200: CHECKPOINT }) } },
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
-      return sendJson(reply, toJson(await manager.getCheckpoint(session.id, request.params.cid)));
+      return sendJson(reply, toJson(await withInterpreter(session, await manager.getCheckpoint(session.id, request.params.cid))));
     },
   );
+
+  /** What a restore of a python or typescript session records of its interpreter (`interpreter` in the restore event). */
+  const interpreterNote = async (session: Session, checkpointId: string): Promise<{ interpreter?: JsonObject }> => {
+    if (!INTERPRETER_KINDS.has(session.kind)) return {};
+    const checkpoint = await manager.getCheckpoint(session.id, checkpointId);
+    return { interpreter: { ...(await interpreterStateAt(manager, session, checkpoint.seq)) } };
+  };
 
   app.post(
     "/:cid/restore",
@@ -90,7 +105,13 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
     async (request, reply) => {
       const session = await sessionFor(ctx, request, request.params.id);
       const expected = expectedVersion(request, session, request.body.version);
-      return sendSession(reply, await manager.restore(session.id, request.params.cid, expected === undefined ? {} : { expected_version: expected }));
+      const note = await interpreterNote(session, request.params.cid);
+      // A live python or typescript session's interpreter is rebuilt at the checkpoint: stopped, the
+      // restore made (workspace first), then a fresh one replaying the checkpoint's cells.
+      const { value, rebuild } = await live.rebuildAround(session.id, "restore", () =>
+        manager.restore(session.id, request.params.cid, expected === undefined ? {} : { expected_version: expected }, note),
+      );
+      return sendSession(reply, rebuild ? await manager.get(session.id) : value);
     },
   );
 
@@ -112,7 +133,13 @@ export const checkpointRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }>
       const session = await sessionFor(ctx, request, request.params.id);
       // The fork inherits the source's owner, which the principal was just shown to own.
       assertOwnFields(request.principal, session);
-      const child = await manager.fork(session.id, request.params.cid, request.body.name === undefined ? {} : { name: request.body.name });
+      const note = await interpreterNote(session, request.params.cid);
+      let child = await manager.fork(session.id, request.params.cid, request.body.name === undefined ? {} : { name: request.body.name }, note);
+      // A fork of a live kind gets its own process: an interpreter replays the checkpoint's cells.
+      if (live.kinds().includes(child.kind as never)) {
+        await live.startFork(session, child);
+        child = await manager.get(child.id);
+      }
       reply.header("location", `/sessions/${encodeURIComponent(child.id)}`);
       return sendSession(reply, child, 201);
     },
