@@ -147,8 +147,9 @@ describe("sessiond client commands against a server they start themselves", SLOW
     expect((await h.run(["exec", "sh-1", "cd /tmp && export GREETING=hello"])).code).toBe(0);
     const echoed = await h.run(["exec", "sh-1", "echo $GREETING from $(pwd)"]);
     expect(echoed).toMatchObject({ code: 0, stdout: "hello from /tmp\n" });
+    // The command's own exit code is the CLI's, as ssh and docker exec pass theirs on.
     const failed = await h.run(["exec", "sh-1", "(exit 3)"]);
-    expect(failed.code).toBe(1);
+    expect(failed.code).toBe(3);
     expect(failed.stderr).toContain("exit 3");
     const logs = await h.run(["logs", "sh-1"]);
     expect(logs.stdout).toContain("$ echo $GREETING from $(pwd)");

@@ -104,7 +104,7 @@ export function registerLifecycleCommands(program: Command): void {
     );
 
   clientOptions(program.command("exec").argument("<session>", "id, name or agent_id/name").argument("<input...>", "the command or code (words are joined by spaces)"))
-    .description("run input in a live session; prints stdout and stderr; exits 1 unless it succeeded")
+    .description("run input in a live session; prints stdout and stderr; exits with the command's own exit code, or 1 when the exec did not end normally")
     .option("--timeout <ms>", "this exec's timeout (default: the server's execTimeoutMs)")
     .option("--no-replay", "python/typescript: never run this cell again when the interpreter is rebuilt (restore, undo, fork, wake, recovery)")
     .action(
@@ -114,7 +114,7 @@ export function registerLifecycleCommands(program: Command): void {
         const result = await withClient(o, (c) => c.sessions.exec(ref, input, { ...timeout, ...(o.replay === false ? { replay: false } : {}) }));
         if (o.json) printJson(result);
         else printExec(result, ref);
-        if (!execSucceeded(result)) process.exitCode = EXIT.failure;
+        process.exitCode = execExitCode(result);
       }),
     );
 
@@ -150,6 +150,17 @@ export function printRebuild(rebuild: { replayed: number; failed: readonly { seq
 /** Whether an exec result counts as success for the exit code: status ok and exit code 0 (or none, for REPL kinds). */
 export function execSucceeded(result: ExecuteResult): boolean {
   return result.status === "ok" && (result.exit_code === 0 || result.exit_code === null);
+}
+
+/**
+ * The CLI's exit code for an exec, as `ssh` and `docker exec` pass theirs on: the command's own
+ * when it ended by itself with one (a shell's `exit 3` is 3), 1 when it did not end normally
+ * (timeout, interrupted, an error in a python or typescript cell), 0 when it succeeded.
+ */
+export function execExitCode(result: ExecuteResult): number {
+  if (execSucceeded(result)) return EXIT.ok;
+  const code = result.exit_code;
+  return result.status === "error" && code !== null && Number.isInteger(code) && code > 0 && code < 256 ? code : EXIT.failure;
 }
 
 /**
