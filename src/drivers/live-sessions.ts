@@ -654,6 +654,14 @@ export class LiveSessions {
     }
   }
 
+  /**
+   * Wakes a hibernated, active session now (a stream opened on it); nothing for any other.
+   * @returns what the wake rebuilt, or undefined when it was not hibernated
+   */
+  async wake(ref: string): Promise<WakeReport | undefined> {
+    return this.wakeFor(await this.manager.get(ref), "stream");
+  }
+
   /** What the environment module may do with the processes here. */
   private environmentHost(): EnvironmentHost {
     return {

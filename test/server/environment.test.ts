@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { alive, eventually } from "../drivers/harness.js";
+import { perTest } from "../streams/harness.js";
 import { type TestServer, startServer } from "./harness.js";
 
 vi.setConfig({ testTimeout: 60_000 });
@@ -106,5 +107,35 @@ describe("interpreter state over HTTP: checkpoints, restore, fork, undo, hiberna
     expect(again.status).toBe(200);
     expect((await server.json({ method: "POST", url: `/sessions/${id}/stop` })).body.status).toBe("completed");
     expect((await server.json({ method: "POST", url: `/sessions/${id}/hibernate` })).status).toBe(409);
+  });
+});
+
+describe("a stream opened on a hibernated session", () => {
+  const { server: listening } = perTest({ enableSessions: true });
+
+  it("wakes it, and the wake comes down the stream as an event", async () => {
+    const s = await listening();
+    const id = (await s.json("POST", "/sessions", { kind: "python" })).body.id as string;
+    await s.json("POST", `/sessions/${id}/exec`, { input: "woken = 'by a stream'" });
+    expect((await s.json("POST", `/sessions/${id}/hibernate`)).status).toBe(200);
+    const abort = new AbortController();
+    const res = await fetch(`${s.url}/sessions/${id}/stream`, { headers: { authorization: `Bearer ${s.token}` }, signal: abort.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = "";
+    try {
+      const until = Date.now() + 15_000;
+      while (!/"event_type":"wake"/.test(text) && Date.now() < until) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+    } finally {
+      abort.abort();
+    }
+    expect(text, text.slice(0, 3000)).toMatch(/"event_type":"wake"/);
+    expect(s.app.sessiond.live.describe(id)?.pid).toEqual(expect.any(Number));
+    expect((await s.json("POST", `/sessions/${id}/exec`, { input: "woken" })).body).toMatchObject({ stdout: "'by a stream'\n" });
+    expect((await s.json("POST", `/sessions/${id}/exec`, { input: "woken" })).body.woke).toBeUndefined();
   });
 });

@@ -72,6 +72,11 @@ export const streamRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Str
         assertMayReadExecIo(ctx.config, request.principal, session, "a stream with exec output (output=1 or exec_id)");
       }
       plans.set(request, await planStream(streams.deps, session, query, execIo));
+      // A stream is a use of the session: a hibernated one wakes (in the background; its `wake`
+      // event comes down the stream) — for tokens that may run it, not for a reader watching.
+      if (ctx.config.execRoles.includes(request.principal.role)) {
+        void ctx.live.wake(session.id).catch((err: unknown) => request.log.warn({ err, session: session.id }, "could not wake a hibernated session for a stream"));
+      }
     }],
     handler: async (request, reply) => {
       reply.hijack();
