@@ -40,5 +40,6 @@ export function when(iso: string): string {
 }
 
 export function percent(ratio: number): string {
-  return Number.isFinite(ratio) ? `${(ratio * 100).toFixed(ratio >= 0.995 || ratio === 0 ? 0 : 1)} %` : "—";
+  // One decimal at most, none when it is 0: 75 %, 66.7 %.
+  return Number.isFinite(ratio) ? `${Number((ratio * 100).toFixed(1))} %` : "—";
 }

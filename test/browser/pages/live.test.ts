@@ -15,6 +15,8 @@ describe.skipIf(skip !== undefined)("live sessions on their page", () => {
   let server: BrowserServer;
   let sdk: SessiondClient;
   const pages: PageRecord[] = [];
+  /** What the pages logged to their console (a CSP refusal shows there). */
+  const consoleLines: string[] = [];
   const sessions: string[] = [];
   let n = 0;
   const unique = (prefix: string) => `${prefix}-${++n}-${Date.now().toString(36)}`;
@@ -41,6 +43,7 @@ describe.skipIf(skip !== undefined)("live sessions on their page", () => {
   async function openSession(name: string): Promise<Page> {
     const record = await newPage(browser);
     pages.push(record);
+    record.page.on("console", (message) => void consoleLines.push(message.text()));
     await signIn(record.page, server, server.token);
     await record.page.getByRole("link", { name, exact: true }).click();
     await record.page.getByRole("heading", { level: 1, name }).waitFor();
@@ -61,6 +64,9 @@ describe.skipIf(skip !== undefined)("live sessions on their page", () => {
     await page.locator(".xterm-helper-textarea").focus();
     await page.keyboard.type("echo typed-$((6*7))\r");
     await expect.poll(() => screen(page)).toContain("typed-42");
+    // The terminal's own style elements carry the page's nonce: its policy refused nothing.
+    expect(consoleLines.filter((line) => /Content Security Policy/i.test(line))).toEqual([]);
+    expect(await page.locator("style:not([nonce])").count()).toBe(0);
     await axeCheck(page);
   });
 

@@ -65,6 +65,7 @@ export interface Stats {
   readonly by_status: Record<string, number>;
   readonly by_mode: Record<string, number>;
   readonly by_kind: Record<string, number>;
+  /** completed / (completed + failed + timeout), in percent (0–100). */
   readonly success_rate: number;
   readonly average_iterations: number;
   readonly average_duration_ms: number;

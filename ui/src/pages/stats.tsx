@@ -81,7 +81,7 @@ export function StatsPage({ me }: { me: WhoAmI }) {
         const { sessions } = await listSessions({}, SETTINGS.perAgentSample, undefined, signal);
         const byAgent = new Map<string, number>();
         for (const s of sessions) byAgent.set(s.agent_id ?? "(none)", (byAgent.get(s.agent_id ?? "(none)") ?? 0) + 1);
-        const bars = [...byAgent.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([label, value]) => ({ label, value }));
+        const bars = [...byAgent.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 15).map(([label, value]) => ({ label, value }));
         setAgents({ bars, sampled: sessions.length });
       } catch (err) {
         if (!signal.aborted) setError(err);
@@ -123,7 +123,7 @@ export function StatsPage({ me }: { me: WhoAmI }) {
       <h1>Stats</h1>
       <ErrorBanner error={error} />
       <section aria-labelledby="totals-title">
-        <h2 id="totals-title">Sessions</h2>
+        <h2 id="totals-title">Totals</h2>
         {overall && (
           <>
             <dl class="facts">
@@ -133,7 +133,7 @@ export function StatsPage({ me }: { me: WhoAmI }) {
               </div>
               <div>
                 <dt>Success rate</dt>
-                <dd>{percent(overall.success_rate)}</dd>
+                <dd>{percent(overall.success_rate / 100)}</dd>
               </div>
               <div>
                 <dt>Average iterations</dt>
@@ -152,7 +152,7 @@ export function StatsPage({ me }: { me: WhoAmI }) {
       <section aria-labelledby="days-title">
         <h2 id="days-title">Over the last {SETTINGS.statsDays} days</h2>
         <LineChart title="Sessions created per day" points={days.map((d) => ({ label: d.label, value: d.stats.total }))} />
-        <LineChart title="Success rate of the sessions created each day" points={days.map((d) => ({ label: d.label, value: d.stats.success_rate }))} format={percent} max={1} />
+        <LineChart title="Success rate of the sessions created each day" points={days.map((d) => ({ label: d.label, value: d.stats.success_rate / 100 }))} format={percent} max={1} />
       </section>
       <section aria-labelledby="agents-title">
         <h2 id="agents-title">Sessions per agent</h2>
