@@ -10,7 +10,7 @@
  * are skipped, saying why — except under CI (`CI=true`), where they run and fail.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,6 +47,9 @@ export function browserSkipReason(): string | undefined {
   return reason;
 }
 
+/** A cached build of other sources unused for this long is removed when a new one is made. */
+const STALE_BUILD_MS = 6 * 3_600_000;
+
 /** Every file under ui/ that the build reads, with its content, hashed: the build's cache key. */
 function sourcesHash(): string {
   const hash = createHash("sha256");
@@ -62,22 +65,33 @@ function sourcesHash(): string {
  * The dashboard built from ui/ as `npm run build` builds it, into a cache folder named by the
  * hash of its sources: built once, and again only when they change (the suites run one file at a
  * time, so no two builds race; a build goes to a temp folder renamed into place, so a half-built
- * one is never used). Older builds are removed.
+ * one is never used). Builds of other sources are removed once unused for hours (another run on
+ * the machine may be serving one).
  * @returns the folder to serve (config `uiDir`)
  */
 export async function uiBuild(): Promise<string> {
   const cache = join(ROOT, "node_modules", ".cache");
   const name = `sessiond-ui-${sourcesHash()}`;
   const dir = join(cache, name);
-  if (existsSync(join(dir, "index.html"))) return dir;
+  if (existsSync(join(dir, "index.html"))) {
+    // Its time is its last use: what the clean-up below goes by.
+    const now = new Date();
+    utimesSync(dir, now, now);
+    return dir;
+  }
   mkdirSync(cache, { recursive: true });
   const partial = mkdtempSync(join(cache, `${name}.partial-`));
   // `npm run build`'s own step (scripts/build-ui.mjs), into the cache.
   const script = join(ROOT, "scripts", "build-ui.mjs");
   const { buildUi } = (await import(script)) as { buildUi(options: { outDir: string; quiet?: boolean }): Promise<unknown> };
   await buildUi({ outDir: partial, quiet: true });
-  for (const old of readdirSync(cache)) if (old.startsWith("sessiond-ui-") && old !== name && join(cache, old) !== partial) rmSync(join(cache, old), { recursive: true, force: true });
   renameSync(partial, dir);
+  // Other runs on this machine may be serving an older build, or making one, right now: only
+  // long-unused ones go.
+  for (const old of readdirSync(cache)) {
+    const path = join(cache, old);
+    if (old.startsWith("sessiond-ui-") && old !== name && Date.now() - statSync(path).mtimeMs > STALE_BUILD_MS) rmSync(path, { recursive: true, force: true });
+  }
   return dir;
 }
 
