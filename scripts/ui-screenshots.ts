@@ -79,8 +79,10 @@ async function seed(client: SessiondClient): Promise<{ agent: string; shell: str
   return { agent: refactor.id, shell: shell.id, python };
 }
 
-async function shoot(page: Page, name: string): Promise<void> {
+/** The page as a 1280-pixel-wide window shows it, `height` pixels tall. */
+async function shoot(page: Page, name: string, height = 860): Promise<void> {
   const path = join(OUT, `${name}.png`);
+  await page.setViewportSize({ width: 1280, height });
   await page.screenshot({ path, fullPage: false });
   console.log(`wrote ${path}`);
 }
@@ -107,7 +109,11 @@ async function main(): Promise<void> {
     await page.goto(`${server.uiUrl}sessions/${ids.agent}`);
     await page.getByRole("region", { name: "Tool calls" }).waitFor();
     await page.getByRole("region", { name: "Timeline" }).getByText("run_tests").first().waitFor();
-    await shoot(page, "session");
+    // Taller: the tool calls' chart and the start of the timeline below the header, context and checkpoints.
+    await shoot(page, "session", 1500);
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await page.getByRole("heading", { name: "Timeline" }).evaluate((heading) => (heading as unknown as { scrollIntoView(): void }).scrollIntoView());
+    await shoot(page, "timeline");
 
     await page.goto(`${server.uiUrl}sessions/${ids.shell}`);
     const terminal = page.getByRole("region", { name: "Terminal" });
