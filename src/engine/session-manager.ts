@@ -168,6 +168,8 @@ export class SessionManager {
     // Another node wrote to it since memory read it: the next read or change reloads it.
     ownership?.onLost((id) => this.pool.delete(id));
     const files = (this.files = options.files ?? new SessionFiles(options.config));
+    // Restores a crash cut short are finished (in the background) as the engine starts.
+    files.recoverInterrupted();
     // A deleted session's snapshots are held no more; what only they used is collected.
     this.bus.subscribe((change) => {
       if (change.type === "session.deleted") files.forget(change.session.id).catch(() => undefined);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { constants } from "node:fs";
+import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readFile, readdir, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { SessiondError } from "../core/index.js";
@@ -32,6 +32,19 @@ export interface SweepResult {
   readonly removedBytes: number;
 }
 
+/** Where a packed blob lies. */
+interface PackedAt {
+  readonly pack: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** A pack's index file: its blobs as `[digest, offset, length]`. */
+interface PackIndexFile {
+  readonly version: 1;
+  readonly objects: readonly (readonly [string, number, number])[];
+}
+
 /**
  * Blobs held while a snapshot, a restore or a reference is in the making: a collection that runs
  * meanwhile keeps them (see BlobStore.sweep). Release once what refers to them is durable.
@@ -57,26 +70,35 @@ export class BlobLease {
   }
 }
 
-/** Files smaller than this are read whole, hashed, and written only when new; larger ones stream. */
+/** Files up to this size go into packs, read whole; larger ones are blobs of their own, streamed. */
 export const SMALL_FILE_BYTES = 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
+/** A pack writer gathers small blobs up to this much before it writes them. */
+const PACK_BUFFER_BYTES = 4 * 1024 * 1024;
+/** A pack whose live bytes fall under this share of it is rewritten with only those (when nothing pins it). */
+const REPACK_BELOW = 0.5;
 
 /**
- * A content-addressed blob store: `<root>/sha256/<2 hex>/<62 hex>`, each blob written to a
- * temporary file (fsynced when asked) and renamed to its name, so a crash never leaves a half blob
- * under a name. Blobs are immutable once named; a put of bytes the store holds writes nothing.
+ * A content-addressed blob store under `<root>`. Small blobs (the contents of most files, and
+ * manifests) are written together, one pack per snapshot: `packs/<id>.pack` with its index
+ * `packs/<id>.idx`, so a snapshot of 10,000 files creates two files and fsyncs twice instead of
+ * 10,000 times. Large blobs are files of their own: `sha256/<2 hex>/<62 hex>`. Either way a blob
+ * exists once its name does — the index renamed into place after the pack, a loose blob renamed
+ * from a temporary file — so a crash never leaves a half blob under a name. Blobs are immutable;
+ * a put of bytes the store holds writes nothing.
  *
- * Collection is mark and sweep (the caller marks, `sweep` removes the rest). A blob pinned by a
- * lease at any moment since the sweep began is kept, and a put or a `has` of a blob being removed
- * waits for the removal, then finds it missing and writes it again — so a snapshot taken while a
- * collection runs never refers to a blob the collection removes. One process owns the data dir,
- * so these in-memory guards see every writer.
+ * Collection is mark and sweep (the caller marks, `sweep` removes the rest): a pack goes when none
+ * of its blobs is live, and is rewritten with the live ones when they are under half of it. A blob
+ * pinned by a lease at any moment since the collection began is kept (with its whole pack), and a
+ * put of a blob being removed waits for the removal, then writes it again — so a snapshot taken
+ * while a collection runs never refers to a blob the collection removes. One process owns the data
+ * dir, so these in-memory guards see every writer.
  */
 export class BlobStore {
   private readonly pins = new Map<string, number>();
-  /** While a sweep runs: every digest pinned since it began. */
+  /** While a collection runs: every digest pinned since it began. */
   private spared: Set<string> | undefined;
-  /** Removals in flight, by digest. */
+  /** Loose blob removals in flight, by digest. */
   private readonly removing = new Map<string, Promise<void>>();
   /** Temporary files being written now (a sweep removes the others: left by a crash). */
   private readonly writing = new Set<string>();
@@ -84,8 +106,13 @@ export class BlobStore {
   /** Bumped by each sweep that removed a blob: what was known present before may be gone. */
   private generation = 0;
   private readonly madeDirs = new Set<string>();
-  /** The last put naming each digest now: the next one waits for it. */
+  /** The last put naming each loose digest now: the next one waits for it. */
   private readonly naming = new Map<string, Promise<void>>();
+  /** Every packed blob, by digest (loaded from the index files on first use). */
+  private packed: Map<string, PackedAt> | undefined;
+  private loading: Promise<Map<string, PackedAt>> | undefined;
+  /** Each pack's blobs, by pack id. */
+  private readonly packs = new Map<string, PackIndexFile["objects"]>();
 
   constructor(
     /** `$SESSIOND_HOME/blobs`. */
@@ -103,15 +130,24 @@ export class BlobStore {
     return this.generation;
   }
 
-  /** The path of a blob (whether or not it exists). */
+  /** The path of a loose blob (whether or not it exists). */
   pathOf(digest: string): string {
     if (!isDigest(digest)) throw new SessiondError("snapshot_damaged", { digest: String(digest), reason: "not a sha256 digest" });
     const hex = digest.slice(DIGEST_PREFIX.length);
     return join(this.root, "sha256", hex.slice(0, 2), hex.slice(2));
   }
 
-  /** True when the store holds the blob. Pin it first when the answer must stay true. */
+  /** Loads the pack indexes (once); every other call needs them. */
+  async ready(): Promise<void> {
+    if (this.packed) return;
+    this.loading ??= this.loadPacks();
+    this.packed = await this.loading;
+  }
+
+  /** True when the store holds the blob (packed or loose). Pin it first when the answer must stay true. */
   async has(digest: string): Promise<boolean> {
+    await this.ready();
+    if (this.packed!.has(digest)) return true;
     await this.removing.get(digest);
     try {
       return (await lstat(this.pathOf(digest))).isFile();
@@ -121,7 +157,22 @@ export class BlobStore {
     }
   }
 
-  /** Stores bytes under their digest, pinned by `lease`. */
+  /** True when the blob is in a pack (after ready()): no I/O. */
+  hasPacked(digest: string): boolean {
+    return this.packed?.has(digest) ?? false;
+  }
+
+  /** A new pack for one snapshot's small blobs: add to it, then finish (or abort) it. */
+  async openPack(lease: BlobLease, options: { readonly repack?: boolean } = {}): Promise<PackWriter> {
+    await this.ready();
+    const dir = join(this.root, "tmp");
+    await this.ensureDir(dir);
+    const id = `${Date.now().toString(36)}-${randomBytes(8).toString("hex")}`;
+    this.writing.add(`${id}.pack`);
+    return new PackWriter(this, lease, id, join(dir, `${id}.pack`), options.repack ?? false);
+  }
+
+  /** Stores bytes under their digest as a loose blob, pinned by `lease`. */
   async putBuffer(bytes: Uint8Array, lease: BlobLease): Promise<PutResult> {
     const digest = digestOf(bytes);
     lease.pin(digest);
@@ -136,11 +187,12 @@ export class BlobStore {
   }
 
   /**
-   * Stores what an open file holds from its start, streaming: hashes as it copies into a
-   * temporary blob, then names it (or drops it when the store had those bytes).
+   * Stores what an open file holds from its start as a loose blob, streaming: hashes as it
+   * copies into a temporary blob, then names it (or drops it when the store had those bytes).
    * @returns the digest, whether it was written, and how many bytes were read
    */
   async putStream(source: FileHandle, lease: BlobLease): Promise<PutResult & { readonly size: number }> {
+    await this.ready();
     const temp = await this.tempFile();
     try {
       const hash = createHash("sha256");
@@ -156,6 +208,7 @@ export class BlobStore {
       }
       const digest = DIGEST_PREFIX + hash.digest("hex");
       lease.pin(digest);
+      if (this.packed!.has(digest)) return { digest, written: false, size };
       return { digest, written: await this.nameOnce(temp, digest), size };
     } finally {
       await this.discard(temp);
@@ -164,6 +217,9 @@ export class BlobStore {
 
   /** A blob's bytes. @throws snapshot_damaged when it is missing */
   async read(digest: string): Promise<Buffer> {
+    await this.ready();
+    const at = this.packed!.get(digest);
+    if (at) return this.readPacked(digest, at);
     await this.removing.get(digest);
     try {
       return await readFile(this.pathOf(digest));
@@ -173,12 +229,37 @@ export class BlobStore {
     }
   }
 
+  /** How many distinct blobs the store holds, packed and loose, and their bytes. */
+  async inventory(): Promise<{ readonly blobs: number; readonly bytes: number; readonly packs: number }> {
+    await this.ready();
+    let blobs = this.packed!.size;
+    let bytes = 0;
+    for (const at of this.packed!.values()) bytes += at.length;
+    const top = join(this.root, "sha256");
+    for (const prefix of await namesIn(top)) {
+      for (const rest of await namesIn(join(top, prefix))) {
+        const digest = `${DIGEST_PREFIX}${prefix}${rest}`;
+        if (!isDigest(digest) || this.packed!.has(digest)) continue;
+        blobs++;
+        bytes += (await lstat(join(top, prefix, rest)).catch(() => ({ size: 0 }))).size;
+      }
+    }
+    return { blobs, bytes, packs: this.packs.size };
+  }
+
+  /** Where a packed blob lies, for a reader that copies it out (after ready()); undefined when loose or missing. */
+  locate(digest: string): { readonly path: string; readonly offset: number; readonly length: number } | undefined {
+    const at = this.packed?.get(digest);
+    return at && { path: this.packPath(at.pack), offset: at.offset, length: at.length };
+  }
+
   /**
    * Mark and sweep. `mark` names the live blobs (from the references it reads); then every blob
-   * that is not live and was not pinned since `mark` began is removed, with the temporary files
-   * a crashed writer left. Whatever a writer pinned while (or before) the references were read
-   * is kept, so a snapshot whose reference `mark` missed survives. One collection at a time: a
-   * second call waits for the one running, then runs.
+   * that is not live and was not pinned since `mark` began is removed (a pack when none of its
+   * blobs stays, rewritten with the live ones when they are under half of it), with the temporary
+   * files a crashed writer left. Whatever a writer pinned while (or before) the references were
+   * read is kept, so a snapshot whose reference `mark` missed survives. One collection at a time:
+   * a second call waits for the one running, then runs.
    */
   async sweep(mark: () => Promise<ReadonlySet<string>>): Promise<SweepResult> {
     while (this.sweeping) await this.sweeping.catch(() => undefined);
@@ -204,23 +285,107 @@ export class BlobStore {
     else this.pins.set(digest, count);
   }
 
+  /** @internal PackWriter's: names a complete pack and its index, and makes its blobs present. */
+  async commitPack(id: string, tempPath: string, objects: PackIndexFile["objects"], replace: boolean): Promise<void> {
+    const dir = join(this.root, "packs");
+    const indexTemp = join(this.root, "tmp", `${id}.idx`);
+    this.writing.add(`${id}.idx`);
+    try {
+      await this.ensureDir(dir);
+      // Still "being written" until its index is named: a collection meanwhile must not take it for a crashed writer's.
+      await rename(tempPath, this.packPath(id));
+      const handle = await open(indexTemp, "wx", 0o600);
+      try {
+        await handle.writeFile(JSON.stringify({ version: 1, objects } satisfies PackIndexFile));
+        if (this.options.fsync) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      // The index's name is the commit point: a pack without one is a crashed writer's, and goes.
+      await rename(indexTemp, join(dir, `${id}.idx`));
+    } catch (err) {
+      await rm(indexTemp, { force: true });
+      await rm(this.packPath(id), { force: true });
+      await rm(tempPath, { force: true });
+      throw err;
+    } finally {
+      this.writing.delete(`${id}.idx`);
+      this.writing.delete(`${id}.pack`);
+    }
+    this.packs.set(id, objects);
+    for (const [digest, offset, length] of objects) {
+      if (replace || !this.packed!.has(digest)) this.packed!.set(digest, { pack: id, offset, length });
+    }
+  }
+
+  /** @internal PackWriter's */
+  async abortPack(id: string, tempPath: string): Promise<void> {
+    await rm(tempPath, { force: true });
+    this.writing.delete(`${id}.pack`);
+  }
+
+  /** @internal PackWriter's */
+  get fsync(): boolean {
+    return this.options.fsync;
+  }
+
+  private packPath(id: string): string {
+    return join(this.root, "packs", `${id}.pack`);
+  }
+
+  private async readPacked(digest: string, at: PackedAt): Promise<Buffer> {
+    const handle = await open(this.packPath(at.pack), "r").catch((err: unknown) => {
+      throw new SessiondError("snapshot_damaged", { digest, reason: `its pack ${at.pack} is missing` }, { cause: err });
+    });
+    try {
+      const buffer = Buffer.allocUnsafe(at.length);
+      const { bytesRead } = await handle.read(buffer, 0, at.length, at.offset);
+      if (bytesRead !== at.length) throw new SessiondError("snapshot_damaged", { digest, reason: `its pack ${at.pack} is cut short` });
+      return buffer;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private async loadPacks(): Promise<Map<string, PackedAt>> {
+    const packed = new Map<string, PackedAt>();
+    const dir = join(this.root, "packs");
+    for (const name of await namesIn(dir)) {
+      if (!name.endsWith(".idx")) continue;
+      const id = name.slice(0, -4);
+      let index: PackIndexFile;
+      try {
+        index = JSON.parse(await readFile(join(dir, name), "utf8")) as PackIndexFile;
+      } catch {
+        continue; // unreadable: its blobs count as missing, and a restore needing them says so
+      }
+      if (index.version !== 1 || !Array.isArray(index.objects)) continue;
+      this.packs.set(id, index.objects);
+      for (const [digest, offset, length] of index.objects) if (!packed.has(digest)) packed.set(digest, { pack: id, offset, length });
+    }
+    return packed;
+  }
+
   private async runSweep(mark: () => Promise<ReadonlySet<string>>): Promise<SweepResult> {
+    await this.ready();
     this.spared = new Set(this.pins.keys());
     let kept = 0;
     let removed = 0;
     let removedBytes = 0;
     try {
       const live = await mark();
+      const spare = (digest: string) => live.has(digest) || this.spared!.has(digest);
+      // Loose blobs.
       const top = join(this.root, "sha256");
       for (const prefix of await namesIn(top)) {
         const dir = join(top, prefix);
         for (const rest of await namesIn(dir)) {
           const digest = `${DIGEST_PREFIX}${prefix}${rest}`;
-          if (!isDigest(digest) || live.has(digest) || this.spared.has(digest)) {
+          if (!isDigest(digest) || spare(digest)) {
             kept++;
             continue;
           }
-          // Checked and marked in one turn: a pin from now on waits for the removal (has()).
+          // Checked and marked in one turn: a put from now on waits for the removal.
           const path = join(dir, rest);
           const removal = lstat(path)
             .then(async (stat) => {
@@ -237,6 +402,44 @@ export class BlobStore {
           await removal;
         }
       }
+      // Packs.
+      for (const [id, objects] of [...this.packs]) {
+        if (objects.some(([digest]) => this.spared!.has(digest))) {
+          kept += objects.length;
+          continue;
+        }
+        const liveObjects = objects.filter(([digest]) => live.has(digest) && this.packed!.get(digest)?.pack === id);
+        const liveBytes = liveObjects.reduce((sum, [, , length]) => sum + length, 0);
+        const allBytes = objects.reduce((sum, [, , length]) => sum + length, 0);
+        if (liveObjects.length && liveBytes >= REPACK_BELOW * allBytes) {
+          kept += objects.length;
+          continue;
+        }
+        if (liveObjects.length) {
+          await this.repack(id, liveObjects);
+          // A writer may have found one of its other blobs here while the live ones were copied
+          // (which the copy pinned itself): then the pack stays, the live ones now read from the
+          // new one, until a later collection.
+          const copied = new Set(liveObjects.map(([digest]) => digest));
+          if (objects.some(([digest]) => !copied.has(digest) && this.spared!.has(digest))) {
+            kept += objects.length;
+            continue;
+          }
+        }
+        // Out of the index in the same turn as the decision: a put from now on writes these again.
+        for (const [digest] of objects) if (this.packed!.get(digest)?.pack === id) this.packed!.delete(digest);
+        this.packs.delete(id);
+        this.generation++;
+        await rm(join(this.root, "packs", `${id}.idx`), { force: true });
+        await rm(this.packPath(id), { force: true });
+        removed += objects.length - liveObjects.length;
+        removedBytes += allBytes - liveBytes;
+        kept += liveObjects.length;
+      }
+      for (const name of await namesIn(join(this.root, "packs"))) {
+        // A pack without its index: a writer crashed before naming it.
+        if (name.endsWith(".pack") && !this.packs.has(name.slice(0, -5)) && !this.writing.has(name)) await rm(join(this.root, "packs", name), { force: true });
+      }
       const tmp = join(this.root, "tmp");
       for (const name of await namesIn(tmp)) {
         if (!this.writing.has(name)) await rm(join(tmp, name), { force: true });
@@ -247,7 +450,31 @@ export class BlobStore {
     return { kept, removed, removedBytes };
   }
 
-  private async tempFile(): Promise<{ path: string; name: string; handle: FileHandle; closed?: boolean }> {
+  /** Writes a pack's live blobs into a new pack, which takes their place in the index. */
+  private async repack(id: string, objects: PackIndexFile["objects"]): Promise<void> {
+    const lease = this.lease();
+    const writer = await this.openPack(lease, { repack: true });
+    try {
+      const fd = openSync(this.packPath(id), "r");
+      try {
+        for (const [digest, offset, length] of objects) {
+          const buffer = Buffer.allocUnsafe(length);
+          if (readSync(fd, buffer, 0, length, offset) !== length) throw new SessiondError("snapshot_damaged", { digest, reason: `its pack ${id} is cut short` });
+          writer.add(buffer, digest);
+        }
+      } finally {
+        closeSync(fd);
+      }
+      await writer.finish({ replace: true });
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    } finally {
+      lease.release();
+    }
+  }
+
+  private async tempFile(): Promise<{ path: string; name: string; handle: FileHandle }> {
     const dir = join(this.root, "tmp");
     await this.ensureDir(dir);
     const name = `${process.pid}-${randomBytes(8).toString("hex")}`;
@@ -264,8 +491,8 @@ export class BlobStore {
   }
 
   /**
-   * Names a complete temporary file as blob `digest`, unless the store has it by then: puts of
-   * one digest take turns here, so two writers of the same bytes store (and count) them once.
+   * Names a complete temporary file as loose blob `digest`, unless the store has it by then:
+   * puts of one digest take turns here, so two writers of the same bytes store (and count) them once.
    * @returns whether this put named it
    */
   private nameOnce(temp: { path: string; handle: FileHandle }, digest: string): Promise<boolean> {
@@ -304,11 +531,91 @@ export class BlobStore {
     }
   }
 
-  private async ensureDir(dir: string): Promise<void> {
+  /** @internal */
+  async ensureDir(dir: string): Promise<void> {
     if (this.madeDirs.has(dir)) return;
     await mkdir(dir, { recursive: true, mode: 0o700 });
     this.madeDirs.add(dir);
   }
+}
+
+/**
+ * One snapshot's pack: small blobs appended to a temporary file with synchronous writes (each a
+ * few KB; the caller yields between files), then fsynced once and named with its index. Until
+ * `finish`, none of its blobs exists for anyone else; `abort` leaves nothing.
+ */
+export class PackWriter {
+  private fd: number | undefined;
+  private offset = 0;
+  private readonly objects: [string, number, number][] = [];
+  private readonly inPack = new Set<string>();
+  private readonly buffer = Buffer.allocUnsafe(PACK_BUFFER_BYTES);
+  /** Bytes in `buffer`, not yet written; they end at `offset`. */
+  private buffered = 0;
+  /** Bytes added that the store did not have. */
+  written = 0;
+
+  constructor(
+    private readonly store: BlobStore,
+    private readonly lease: BlobLease,
+    readonly id: string,
+    private readonly tempPath: string,
+    /** A repack: every blob added is written, the store's copy being the one to replace. */
+    private readonly copying = false,
+  ) {}
+
+  /**
+   * Adds a blob unless the store or this pack has it (pinned either way).
+   * @returns its digest and whether it was written
+   */
+  add(bytes: Buffer, knownDigest?: string): PutResult {
+    const digest = knownDigest ?? digestOf(bytes);
+    this.lease.pin(digest);
+    // A repack copies blobs the store has (in the pack it replaces): only its own repeats are skipped.
+    if (this.inPack.has(digest) || (!this.copying && this.store.hasPacked(digest))) return { digest, written: false };
+    this.fd ??= openSync(this.tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    if (bytes.length >= PACK_BUFFER_BYTES) {
+      this.flush();
+      writeAll(this.fd, bytes, this.offset);
+    } else {
+      if (this.buffered + bytes.length > PACK_BUFFER_BYTES) this.flush();
+      bytes.copy(this.buffer, this.buffered);
+      this.buffered += bytes.length;
+    }
+    this.objects.push([digest, this.offset, bytes.length]);
+    this.inPack.add(digest);
+    this.offset += bytes.length;
+    this.written += bytes.length;
+    return { digest, written: true };
+  }
+
+  /** Makes the pack's blobs exist (fsynced first when the store is). A pack with nothing in it leaves no file. */
+  async finish(options: { replace?: boolean } = {}): Promise<void> {
+    if (this.fd === undefined) return this.store.abortPack(this.id, this.tempPath);
+    this.flush();
+    if (this.store.fsync) fsyncSync(this.fd);
+    closeSync(this.fd);
+    this.fd = undefined;
+    await this.store.commitPack(this.id, this.tempPath, this.objects, options.replace ?? false);
+  }
+
+  /** Writes what is buffered: small blobs go to the file together, in few writes. */
+  private flush(): void {
+    if (this.buffered === 0 || this.fd === undefined) return;
+    writeAll(this.fd, this.buffer.subarray(0, this.buffered), this.offset - this.buffered);
+    this.buffered = 0;
+  }
+
+  /** Drops the pack: none of its blobs was ever visible. */
+  async abort(): Promise<void> {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    await this.store.abortPack(this.id, this.tempPath);
+  }
+}
+
+function writeAll(fd: number, bytes: Buffer, position: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
 async function namesIn(dir: string): Promise<string[]> {

@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
-import { chmod, copyFile, lchown, lstat, mkdir, readFile, readdir, rename, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, mkdirSync, openSync, readSync, symlinkSync, utimesSync, writeSync } from "node:fs";
+import { copyFile, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { SessiondError } from "../core/index.js";
 import type { BlobLease, BlobStore } from "./blob-store.js";
 import { type DirEntry, type FileEntry, type Manifest, decodeManifest } from "./manifest.js";
-import { RESTORE_DIR, ignoreRules } from "./walk.js";
+import { TimeSlice } from "./time-slice.js";
+import { IGNORE_FILE, RESTORE_DIR, ignoreRules } from "./walk.js";
 
 /** What a restore (or a copy) put in place. */
 export interface RestoreResult {
@@ -28,8 +29,6 @@ export interface RestoreOptions {
   readonly owner?: { readonly uid: number; readonly gid: number };
 }
 
-/** Files copied out of the blob store at once. */
-const COPY_CONCURRENCY = 8;
 
 /** The markers of a restore's journal, in `<workspace>/.sessiond-restore/`. */
 const READY = "ready";
@@ -46,68 +45,91 @@ interface Journal {
 export async function loadManifest(blobs: BlobStore, digest: string, lease: BlobLease): Promise<Manifest> {
   lease.pin(digest);
   const manifest = decodeManifest(digest, await blobs.read(digest));
-  const files = manifest.entries.filter((e): e is FileEntry => e.type === "file");
-  for (const file of files) lease.pin(file.digest);
-  let next = 0;
-  const check = async (): Promise<void> => {
-    while (next < files.length) {
-      const file = files[next++]!;
-      if (!(await blobs.has(file.digest))) throw new SessiondError("snapshot_damaged", { digest, reason: `the blob of ${file.path} (${file.digest}) is missing` });
+  const slice = new TimeSlice();
+  for (const entry of manifest.entries) {
+    if (entry.type !== "file") continue;
+    lease.pin(entry.digest);
+    if (!blobs.hasPacked(entry.digest) && !(await blobs.has(entry.digest))) {
+      throw new SessiondError("snapshot_damaged", { digest, reason: `the blob of ${entry.path} (${entry.digest}) is missing` });
     }
-  };
-  await Promise.all(Array.from({ length: COPY_CONCURRENCY }, check));
+    await slice.check();
+  }
   return manifest;
 }
 
 /**
- * Builds a manifest's tree in `target`, a folder that must not exist: folders, files (copied
- * out of the blob store — a reflink where the file system has them, never a hard link, since
- * the session writes its files in place), links as links. Modes and times as recorded; set-ID
- * bits are not kept. The manifest must come from loadManifest (checked, blobs pinned).
+ * Builds a manifest's tree in `target`, a folder that must not exist: folders, files (written
+ * out of the blob store — never a hard link into it, since the session writes its files in place;
+ * a large blob is copied with a reflink where the file system has them), links as links. Modes
+ * and times as recorded; set-ID bits are not kept. The manifest must come from loadManifest
+ * (checked, blobs pinned). Synchronous calls in time slices, as snapshots.
  */
 export async function buildTree(blobs: BlobStore, manifest: Manifest, target: string, owner: RestoreOptions["owner"]): Promise<RestoreResult & { digest: "" }> {
-  await mkdir(target, { mode: 0o700 });
-  const own = async (path: string): Promise<void> => {
-    if (owner) await lchown(path, owner.uid, owner.gid);
-  };
+  mkdirSync(target, { mode: 0o700 });
   const dirs: DirEntry[] = [];
-  const files: FileEntry[] = [];
-  for (const entry of manifest.entries) {
-    const path = join(target, entry.path);
-    if (entry.type === "dir") {
-      // Writable by us until its files are in; its own mode comes last.
-      await mkdir(path, { mode: 0o700 });
-      dirs.push(entry);
-    } else if (entry.type === "file") {
-      files.push(entry);
-    } else {
-      await symlink(entry.target, path);
-      await own(path);
-    }
-  }
-  let next = 0;
+  const packs = new Map<string, number>();
+  const slice = new TimeSlice();
+  let files = 0;
   let bytes = 0;
-  const copy = async (): Promise<void> => {
-    while (next < files.length) {
-      const file = files[next++]!;
-      const path = join(target, file.path);
-      await copyFile(blobs.pathOf(file.digest), path, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
-      await own(path);
-      await chmod(path, file.mode);
-      await utimes(path, file.mtime_ms / 1000, file.mtime_ms / 1000);
-      bytes += file.size;
+  try {
+    for (const entry of manifest.entries) {
+      const path = join(target, entry.path);
+      if (entry.type === "dir") {
+        // Writable by us until its files are in; its own mode comes last.
+        mkdirSync(path, { mode: 0o700 });
+        dirs.push(entry);
+      } else if (entry.type === "symlink") {
+        symlinkSync(entry.target, path);
+        if (owner) lchownSync(path, owner.uid, owner.gid);
+      } else {
+        await writeFileEntry(blobs, entry, path, owner, packs);
+        files++;
+        bytes += entry.size;
+      }
+      await slice.check();
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(COPY_CONCURRENCY, files.length) }, copy));
+  } finally {
+    for (const fd of packs.values()) closeSync(fd);
+  }
   // Deepest first, so a folder's time is set after everything inside it was made.
   for (const dir of dirs.reverse()) {
     const path = join(target, dir.path);
-    await own(path);
-    await chmod(path, dir.mode);
-    await utimes(path, dir.mtime_ms / 1000, dir.mtime_ms / 1000);
+    if (owner) lchownSync(path, owner.uid, owner.gid);
+    chmodSync(path, dir.mode);
+    utimesSync(path, dir.mtime_ms / 1000, dir.mtime_ms / 1000);
+    await slice.check();
   }
-  await own(target);
-  return { digest: "", files: files.length, bytes };
+  if (owner) lchownSync(target, owner.uid, owner.gid);
+  return { digest: "", files, bytes };
+}
+
+/** One file of a tree: out of its pack (read and written here), or copied from its loose blob. */
+async function writeFileEntry(blobs: BlobStore, file: FileEntry, path: string, owner: RestoreOptions["owner"], packs: Map<string, number>): Promise<void> {
+  const at = blobs.locate(file.digest);
+  if (!at) {
+    await copyFile(blobs.pathOf(file.digest), path, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+    if (owner) lchownSync(path, owner.uid, owner.gid);
+    chmodSync(path, file.mode);
+    utimesSync(path, file.mtime_ms / 1000, file.mtime_ms / 1000);
+    return;
+  }
+  let pack = packs.get(at.path);
+  if (pack === undefined) packs.set(at.path, (pack = openSync(at.path, "r")));
+  const buffer = Buffer.allocUnsafe(at.length);
+  for (let done = 0; done < at.length; ) {
+    const read = readSync(pack, buffer, done, at.length - done, at.offset + done);
+    if (read === 0) throw new SessiondError("snapshot_damaged", { digest: file.digest, reason: `its pack ends before ${file.path} does` });
+    done += read;
+  }
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    for (let done = 0; done < buffer.length; ) done += writeSync(fd, buffer, done, buffer.length - done, done);
+    if (owner) fchownSync(fd, owner.uid, owner.gid);
+    fchmodSync(fd, file.mode);
+    futimesSync(fd, file.mtime_ms / 1000, file.mtime_ms / 1000);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -119,7 +141,15 @@ export async function buildTree(blobs: BlobStore, manifest: Manifest, target: st
  * old tree or the new one, never a mix, once it has run (the snapshot and restore calls run it
  * first). Files added since the snapshot are removed; ignored paths are left as they are.
  */
-export async function restoreTree(blobs: BlobStore, dir: string, manifest: Manifest, digest: string, options: RestoreOptions): Promise<RestoreResult> {
+export async function restoreTree(
+  blobs: BlobStore,
+  dir: string,
+  manifest: Manifest,
+  digest: string,
+  options: RestoreOptions,
+  /** A folder on the same file system to move the old tree into (deleted later) instead of deleting it here. */
+  trash?: string,
+): Promise<RestoreResult> {
   await finishInterruptedRestore(dir);
   const top = await lstat(dir);
   if (!top.isDirectory()) throw new SessiondError("conflict", { reason: `the workspace ${dir} is not a folder` });
@@ -131,7 +161,7 @@ export async function restoreTree(blobs: BlobStore, dir: string, manifest: Manif
   const journal: Journal = { digest, ignore: [...(options.ignore ?? [])] };
   await writeFile(join(staging, `${READY}.tmp`), JSON.stringify(journal), { mode: 0o600 });
   await rename(join(staging, `${READY}.tmp`), join(staging, READY));
-  await completeSwap(dir, journal);
+  await completeSwap(dir, journal, trash);
   return { digest, files: built.files, bytes: built.bytes };
 }
 
@@ -160,7 +190,7 @@ export async function finishInterruptedRestore(dir: string): Promise<boolean> {
 }
 
 /** The journaled swap; each step is idempotent, and a marker records each one done. */
-async function completeSwap(dir: string, journal: Journal): Promise<void> {
+async function completeSwap(dir: string, journal: Journal, trash?: string): Promise<void> {
   const staging = join(dir, RESTORE_DIR);
   const fresh = join(staging, "new");
   const old = join(staging, "old");
@@ -172,10 +202,10 @@ async function completeSwap(dir: string, journal: Journal): Promise<void> {
     await writeFile(join(staging, OLD_MOVED), "");
   }
   if (!(await exists(join(staging, IGNORED_MOVED)))) {
-    if (await exists(old)) {
+    if ((journal.ignore.length > 0 || (await exists(join(old, IGNORE_FILE)))) && (await exists(old))) {
       // What the rules leave out stays: from the old tree into the new one, at the same path.
       const rules = await ignoreRules(old, journal.ignore);
-      const ignored = await ignoredPaths(old, rules);
+      const ignored = rules ? await ignoredPaths(old, rules) : [];
       for (const path of ignored) {
         const to = join(fresh, path);
         if (await exists(to)) continue;
@@ -199,11 +229,21 @@ async function completeSwap(dir: string, journal: Journal): Promise<void> {
       await rename(join(fresh, name), to);
     }
   }
+  if (trash !== undefined) {
+    try {
+      await mkdir(trash, { recursive: true, mode: 0o700 });
+      // Swapped: what is left (the old tree) is deleted later, off the restore's time.
+      await rename(staging, join(trash, randomBytes(8).toString("hex")));
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+    }
+  }
   await rm(staging, { recursive: true, force: true });
 }
 
 /** The topmost ignored paths of a tree (an ignored folder stands for all below it). */
-async function ignoredPaths(dir: string, rules: Awaited<ReturnType<typeof ignoreRules>>): Promise<string[]> {
+async function ignoredPaths(dir: string, rules: NonNullable<Awaited<ReturnType<typeof ignoreRules>>>): Promise<string[]> {
   const found: string[] = [];
   const pending = [""];
   while (pending.length) {

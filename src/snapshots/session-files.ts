@@ -1,7 +1,12 @@
+import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type Config, type Session, type WorkspaceState, dataPaths, workspaceName } from "../core/index.js";
 import type { RestoreResult } from "./restore.js";
+import { RESTORE_DIR } from "./walk.js";
 import { type CollectResult, WorkspaceSnapshots } from "./workspace-snapshots.js";
+
+/** Releases of single references between two collections. */
+const RELEASES_PER_COLLECTION = 16;
 
 /** The session fields that place its workspace and say who owns it. */
 export type WorkspaceOwner = Pick<Session, "id" | "name"> & { readonly agent_id?: string | null; readonly runtime_metadata?: Session["runtime_metadata"] };
@@ -21,6 +26,8 @@ export class SessionFiles {
   private collecting: Promise<CollectResult | undefined> | undefined;
   private again = false;
   private closed = false;
+  private releases = 0;
+  private recovering: Promise<void> | undefined;
 
   constructor(
     private readonly config: Pick<Config, "home" | "snapshotFsync" | "snapshotIgnore" | "maxSnapshotBytes">,
@@ -59,9 +66,30 @@ export class SessionFiles {
     return this.snapshots.copyWorkspace(digest, this.dirOf(session), owner ? { owner } : {});
   }
 
-  /** Drops one reference a session holds. */
-  release(sessionId: string, key?: string): Promise<void> {
-    return this.snapshots.release(sessionId, key);
+  /**
+   * Drops one reference a session holds (an undo snapshot let go, say). What only it held is
+   * collected with a later collection: one runs every RELEASES_PER_COLLECTION releases.
+   */
+  async release(sessionId: string, key?: string): Promise<void> {
+    await this.snapshots.release(sessionId, key);
+    if (++this.releases >= RELEASES_PER_COLLECTION) {
+      this.releases = 0;
+      void this.scheduleCollect();
+    }
+  }
+
+  /**
+   * Finishes, in the background, the restores a crash cut short in any workspace (each is then
+   * its old tree or its new one, never a mix), and empties the trash. Called once at start.
+   */
+  recoverInterrupted(): void {
+    const root = dataPaths(this.config).workspaces;
+    this.recovering = (async () => {
+      for (const name of await readdir(root).catch(() => [] as string[])) {
+        const dir = join(root, name);
+        if (await lstat(join(dir, RESTORE_DIR)).then(() => true, () => false)) await this.snapshots.finishInterruptedRestore(dir).catch(() => false);
+      }
+    })();
   }
 
   /** A session was deleted: its references go, and a collection is scheduled. */
@@ -97,7 +125,9 @@ export class SessionFiles {
   /** Waits for a collection in progress; no new one starts. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.recovering;
     await this.collecting;
+    await this.snapshots.idle();
   }
 }
 

@@ -1,11 +1,14 @@
-import type { BigIntStats } from "node:fs";
-import { constants } from "node:fs";
 import { createHash } from "node:crypto";
+import type { BigIntStats } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { SessiondError } from "../core/index.js";
-import { type BlobLease, type BlobStore, DIGEST_PREFIX, SMALL_FILE_BYTES } from "./blob-store.js";
+import { type BlobLease, type BlobStore, DIGEST_PREFIX, type PackWriter, SMALL_FILE_BYTES } from "./blob-store.js";
 import { type FileEntry, KEPT_MODE_BITS, type ManifestEntry, encodeManifest, mtimeMsOf } from "./manifest.js";
+import { TimeSlice } from "./time-slice.js";
 import { RESTORE_DIR, type WalkedFile, ignoreRules, walkWorkspace } from "./walk.js";
+
+const SMALL_BYTES = BigInt(SMALL_FILE_BYTES);
 
 /** What a snapshot found and stored. */
 export interface SnapshotResult {
@@ -50,22 +53,24 @@ export type StatCache = Map<string, Map<string, CachedFile>>;
 
 /** Reads of a file that keeps changing before it is refused. */
 const READ_ATTEMPTS = 3;
-/** Files read at once. */
-const FILE_CONCURRENCY = 8;
 /**
  * A file changed this close before it was read may change again within the same tick of the
- * file system's clock without its times moving: it is read, but not cached (git's "racy clean").
+ * file system's clock without its times moving: it is read twice (the reads must agree), and not
+ * cached (git's "racy clean").
  */
 const RACY_WINDOW_NS = 100_000_000n;
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * Snapshots a workspace into the blob store: walks it (links kept as links, never followed;
  * ignored paths left out), refuses it past `maxBytes` before reading anything, stores each file
- * as a blob (a file whose stat matches the cache costs no read), and stores the manifest.
- * Every blob it uses is pinned on `lease` — release it once something durable refers to the
- * manifest. A file that changes while it is read (its stat before and after differ) is read
- * again, and refused after READ_ATTEMPTS; it never yields a blob mixing two versions.
- * @throws snapshot_too_large; file_changed; not_found when `dir` does not exist
+ * as a blob (a file whose stat matches the cache costs no read), and the manifest. Small files
+ * and the manifest go into one new pack, which exists only once the snapshot is complete: a
+ * refused or failed snapshot leaves nothing. Every blob it uses is pinned on `lease` — release it
+ * once something durable refers to the manifest. A file that changes while it is read (its stat
+ * before and after differ, or two reads disagree) is read again, and refused after
+ * READ_ATTEMPTS; it never yields a blob mixing two versions.
+ * @throws snapshot_too_large; file_changed
  */
 export async function takeSnapshot(
   blobs: BlobStore,
@@ -79,104 +84,147 @@ export async function takeSnapshot(
   const walked = await walkWorkspace(dir, rules, maxBytes);
   let known = cache.get(dir);
   if (!known) cache.set(dir, (known = new Map()));
-  const seen = new Set<string>();
   const entries: ManifestEntry[] = [
     ...walked.dirs.map((d) => ({ type: "dir" as const, ...d })),
     ...walked.symlinks.map((l) => ({ type: "symlink" as const, ...l })),
   ];
   const budget = { bytes: walked.bytes, max: maxBytes };
-  let newBytes = 0;
-  let bytes = 0;
-  const files: FileEntry[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < walked.files.length) {
-      const file = walked.files[next++]!;
-      const stored = await storeFile(blobs, known, file, budget, lease);
+  const seen = new Set<string>();
+  const pack = await blobs.openPack(lease);
+  try {
+    let looseBytes = 0;
+    let bytes = 0;
+    let files = 0;
+    const slice = new TimeSlice();
+    for (const file of walked.files) {
+      const stored = await storeFile(blobs, pack, known, file, budget, lease);
+      await slice.check();
       if (!stored) continue;
       seen.add(file.path);
-      newBytes += stored.written;
+      looseBytes += stored.looseBytes;
       bytes += stored.entry.size;
-      files.push(stored.entry);
+      files++;
+      entries.push(stored.entry);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(FILE_CONCURRENCY, walked.files.length) }, worker));
-  // Files gone from the workspace leave the cache with it.
-  for (const path of known.keys()) if (!seen.has(path)) known.delete(path);
-  entries.push(...files);
-  const manifest = await blobs.putBuffer(encodeManifest(entries), lease);
-  return { digest: manifest.digest, files: files.length, bytes, newBytes, skipped: walked.skipped };
+    // Files gone from the workspace leave the cache with it.
+    for (const path of known.keys()) if (!seen.has(path)) known.delete(path);
+    const encoded = encodeManifest(entries);
+    const manifest = pack.add(encoded);
+    // The files' new bytes: the manifest is bookkeeping.
+    const newBytes = pack.written - (manifest.written ? encoded.length : 0) + looseBytes;
+    await pack.finish();
+    return { digest: manifest.digest, files, bytes, newBytes, skipped: walked.skipped };
+  } catch (err) {
+    await pack.abort();
+    throw err;
+  }
 }
 
 /** One file into the blob store (or found there). undefined when it is gone or no longer a file. */
 async function storeFile(
   blobs: BlobStore,
+  pack: PackWriter,
   known: Map<string, CachedFile>,
   file: WalkedFile,
   budget: { bytes: number; readonly max: number },
   lease: BlobLease,
-): Promise<{ entry: FileEntry; written: number } | undefined> {
+): Promise<{ entry: FileEntry; looseBytes: number } | undefined> {
   const cached = known.get(file.path);
   if (cached && sameFile(cached, file.stat)) {
     // Pinned before it is looked for, so a collection running now keeps it.
     lease.pin(cached.digest);
-    if (cached.generation === blobs.currentGeneration || (await blobs.has(cached.digest))) {
-      return { entry: fileEntry(file.path, file.stat, cached.digest), written: 0 };
+    if (blobs.hasPacked(cached.digest) || (file.stat.size > SMALL_BYTES && (cached.generation === blobs.currentGeneration || (await blobs.has(cached.digest))))) {
+      return { entry: fileEntry(file.path, file.stat, cached.digest), looseBytes: 0 };
     }
   }
   for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
     const readAt = BigInt(Date.now()) * 1_000_000n;
-    let handle;
-    try {
-      // O_NONBLOCK: a FIFO swapped in for the file since the walk must not hang the read.
-      handle = await open(file.abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ELOOP") return undefined;
-      throw err;
+    const read = file.stat.size <= SMALL_BYTES ? readSmall(file, pack, budget, readAt) : await readLarge(file, blobs, budget, readAt, lease);
+    if (read === "gone") return undefined;
+    if (read === "changed") continue;
+    const { before, digest, racy } = read;
+    if (!racy) {
+      known.set(file.path, { dev: before.dev, ino: before.ino, size: before.size, mtimeNs: before.mtimeNs, ctimeNs: before.ctimeNs, digest, generation: blobs.currentGeneration });
+    } else {
+      known.delete(file.path);
     }
-    try {
-      const before = await handle.stat({ bigint: true });
-      if (!before.isFile()) return undefined;
-      budget.bytes += Number(before.size) - Number(file.stat.size);
-      if (budget.bytes > budget.max) throw new SessiondError("snapshot_too_large", { size: `more than ${budget.bytes}`, limit: budget.max }, { field: "with_files" });
-      // Changed so recently that a write in the same clock tick would not move its times: the
-      // stat check alone cannot vouch for the read, so a second read must agree with the first.
-      const racy = before.ctimeNs >= readAt - RACY_WINDOW_NS || before.mtimeNs >= readAt - RACY_WINDOW_NS;
-      let put: { digest: string; written: boolean };
-      let size: number;
-      if (before.size <= BigInt(SMALL_FILE_BYTES)) {
-        const bytes = await readAll(handle, Number(before.size));
-        if (!sameFile(before, await handle.stat({ bigint: true })) || bytes.length !== Number(before.size)) continue;
-        if (racy && !bytes.equals(await readAll(handle, bytes.length))) continue;
-        put = await blobs.putBuffer(bytes, lease);
-        size = bytes.length;
-      } else {
-        const streamed = await blobs.putStream(handle, lease);
-        if (!sameFile(before, await handle.stat({ bigint: true })) || streamed.size !== Number(before.size)) continue;
-        if (racy && (await hashOf(handle)) !== streamed.digest) continue;
-        put = streamed;
-        size = streamed.size;
-      }
-      if (!racy) {
-        known.set(file.path, { dev: before.dev, ino: before.ino, size: before.size, mtimeNs: before.mtimeNs, ctimeNs: before.ctimeNs, digest: put.digest, generation: blobs.currentGeneration });
-      } else {
-        known.delete(file.path);
-      }
-      return { entry: fileEntry(file.path, before, put.digest), written: put.written ? size : 0 };
-    } finally {
-      await handle.close();
-    }
+    return { entry: fileEntry(file.path, before, digest), looseBytes: read.looseBytes };
   }
   throw new SessiondError("file_changed", { path: file.path, attempts: READ_ATTEMPTS }, { field: "with_files" });
 }
 
-/** A file's bytes from its start, up to `size` + 1 (one more shows that it grew). */
-async function readAll(handle: FileHandle, size: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(size + 1);
+type Read = "gone" | "changed" | { readonly before: BigIntStats; readonly digest: string; readonly racy: boolean; readonly looseBytes: number };
+
+/** A small file read whole (synchronously) into the snapshot's pack. */
+function readSmall(file: WalkedFile, pack: PackWriter, budget: { bytes: number; readonly max: number }, readAt: bigint): Read {
+  let fd: number;
+  try {
+    // O_NONBLOCK: a FIFO swapped in for the file since the walk must not hang the read.
+    fd = openSync(file.abs, OPEN_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ELOOP") return "gone";
+    throw err;
+  }
+  try {
+    const before = fstatSync(fd, { bigint: true });
+    if (!before.isFile()) return "gone";
+    charge(budget, file, before);
+    if (before.size > SMALL_BYTES) return "changed"; // grew past the pack size: the next attempt streams it
+    const racy = isRacy(before, readAt);
+    const bytes = readAllSync(fd, Number(before.size));
+    // A write while it was read (growing it, too) moved its size or times.
+    if (!sameFile(before, fstatSync(fd, { bigint: true })) || bytes.length !== Number(before.size)) return "changed";
+    if (racy && !bytes.equals(readAllSync(fd, bytes.length))) return "changed";
+    const put = pack.add(bytes);
+    return { before, digest: put.digest, racy, looseBytes: 0 };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A large file streamed into a blob of its own. */
+async function readLarge(file: WalkedFile, blobs: BlobStore, budget: { bytes: number; readonly max: number }, readAt: bigint, lease: BlobLease): Promise<Read> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file.abs, OPEN_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ELOOP") return "gone";
+    throw err;
+  }
+  try {
+    const before = await handle.stat({ bigint: true });
+    if (!before.isFile()) return "gone";
+    charge(budget, file, before);
+    const racy = isRacy(before, readAt);
+    const streamed = await blobs.putStream(handle, lease);
+    if (!sameFile(before, await handle.stat({ bigint: true })) || streamed.size !== Number(before.size)) return "changed";
+    if (racy && (await hashOf(handle)) !== streamed.digest) return "changed";
+    return { before, digest: streamed.digest, racy, looseBytes: streamed.written ? streamed.size : 0 };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Counts a file's size now (it may have grown since the walk) against the cap. */
+function charge(budget: { bytes: number; readonly max: number }, file: WalkedFile & { charged?: bigint }, now: BigIntStats): void {
+  const counted = file.charged ?? file.stat.size;
+  budget.bytes += Number(now.size - counted);
+  file.charged = now.size;
+  if (budget.bytes > budget.max) throw new SessiondError("snapshot_too_large", { size: `more than ${budget.bytes}`, limit: budget.max }, { field: "with_files" });
+}
+
+function isRacy(stat: BigIntStats, readAt: bigint): boolean {
+  return stat.ctimeNs >= readAt - RACY_WINDOW_NS || stat.mtimeNs >= readAt - RACY_WINDOW_NS;
+}
+
+/** A file's first `size` bytes (fewer when it is shorter now). */
+function readAllSync(fd: number, size: number): Buffer {
+  const buffer = Buffer.allocUnsafe(size);
   let length = 0;
   while (length < buffer.length) {
-    const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+    const bytesRead = readSync(fd, buffer, length, buffer.length - length, length);
     if (bytesRead === 0) break;
     length += bytesRead;
   }

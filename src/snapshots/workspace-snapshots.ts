@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type Config, dataPaths } from "../core/index.js";
 import { BlobStore } from "./blob-store.js";
@@ -56,11 +56,21 @@ export class WorkspaceSnapshots {
   private readonly cache: StatCache = new Map();
   /** The tail of each folder's queue of operations. */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Where restores leave the trees they replaced, to be deleted in the background. */
+  private readonly trash: string;
+  private emptying: Promise<void> | undefined;
+  private emptyAgain = false;
 
   constructor(options: WorkspaceSnapshotsOptions) {
     const fsync = options.fsync ?? true;
     this.blobs = new BlobStore(options.blobsDir, { fsync });
     this.refs = new SnapshotRefs(options.snapshotsDir, fsync);
+    this.trash = join(options.snapshotsDir, "trash");
+  }
+
+  /** Resolves once the trees restores replaced are deleted (those so far). */
+  async idle(): Promise<void> {
+    while (this.emptying) await this.emptying;
   }
 
   /** The store of a data dir, as config places it. */
@@ -104,7 +114,9 @@ export class WorkspaceSnapshots {
       try {
         const manifest = await loadManifest(this.blobs, digest, lease);
         if (!(await isDir(dir))) return await this.copyInto(manifest, digest, dir, options);
-        return await restoreTree(this.blobs, dir, manifest, digest, options);
+        const result = await restoreTree(this.blobs, dir, manifest, digest, options, this.trash);
+        this.emptyTrash();
+        return result;
       } finally {
         lease.release();
       }
@@ -164,14 +176,33 @@ export class WorkspaceSnapshots {
     return { manifests, missingManifests, ...swept };
   }
 
-  /** collectGarbage with every reference any session holds, read once the collection has begun. */
+  /** collectGarbage with every reference any session holds, read once the collection has begun; also empties the trash. */
   collect(): Promise<CollectResult> {
+    this.emptyTrash();
     return this.collectGarbage(() => this.refs.all());
   }
 
   /** Completes (or drops) a restore of `dir` that a crash cut short. @returns whether there was one */
   finishInterruptedRestore(dir: string): Promise<boolean> {
     return this.queued(dir, () => finishInterruptedRestore(dir).catch((err: unknown) => (ignoreMissing(err), false)));
+  }
+
+  /** Deletes what restores left in the trash, in the background (one deletion at a time). */
+  private emptyTrash(): void {
+    if (this.emptying) {
+      this.emptyAgain = true;
+      return;
+    }
+    this.emptying = (async () => {
+      do {
+        this.emptyAgain = false;
+        for (const name of await readdir(this.trash).catch(() => [] as string[])) {
+          await rm(join(this.trash, name), { recursive: true, force: true }).catch(() => undefined);
+        }
+      } while (this.emptyAgain);
+    })().finally(() => {
+      this.emptying = undefined;
+    });
   }
 
   /** Builds `dir` (which does not exist) beside it and renames it into place. */
@@ -188,7 +219,9 @@ export class WorkspaceSnapshots {
   }
 
   private async emptySnapshot(lease: ReturnType<BlobStore["lease"]>): Promise<SnapshotResult> {
-    const put = await this.blobs.putBuffer(encodeManifest([]), lease);
+    const pack = await this.blobs.openPack(lease);
+    const put = pack.add(encodeManifest([]));
+    await pack.finish();
     return { digest: put.digest, files: 0, bytes: 0, newBytes: 0, skipped: [] };
   }
 

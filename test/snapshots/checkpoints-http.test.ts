@@ -80,7 +80,7 @@ describe("checkpoints with_files over HTTP", () => {
     expect(res.body.error.message).toContain("10 bytes");
     const list = await s.json({ method: "GET", url: `/sessions/${id}/checkpoints` });
     expect(list.body).toEqual([]);
-    expect(filesUnder(join(s.home, "blobs", "sha256"))).toEqual([]);
+    expect(filesUnder(join(s.home, "blobs"))).toEqual([]);
   });
 
   it("gives a fork its own copy of the checkpoint's files", async () => {
@@ -107,14 +107,14 @@ describe("checkpoints with_files over HTTP", () => {
     const cpOne = await s.json({ method: "POST", url: `/sessions/${one.id}/checkpoints`, body: { with_files: true } });
     const cpTwo = await s.json({ method: "POST", url: `/sessions/${two.id}/checkpoints`, body: { with_files: true } });
     // Same files but one: shared blobs.
-    const blobsBefore = filesUnder(join(s.home, "blobs", "sha256")).length;
-    expect(blobsBefore).toBe(5); // notes.md, run.sh, only-one.txt and two manifests
+    const blobs = s.manager.files.snapshots.blobs;
+    expect((await blobs.inventory()).blobs).toBe(5); // notes.md, run.sh, only-one.txt and two manifests
 
     expect((await s.request({ method: "DELETE", url: `/sessions/${one.id}` })).statusCode).toBe(204);
     // The deletion drops the session's references once it is committed; then a collection sweeps.
     await vi.waitFor(async () => expect((await s.manager.files.snapshots.refs.heldBy(one.id)).size).toBe(0));
     await s.manager.files.scheduleCollect();
-    expect(filesUnder(join(s.home, "blobs", "sha256")).length).toBe(3);
+    expect((await blobs.inventory()).blobs).toBe(3);
     writeFileSync(join(two.dir, "run.sh"), "changed");
     const restored = await s.json({ method: "POST", url: `/sessions/${two.id}/checkpoints/${cpTwo.body.id}/restore` });
     expect(restored.status).toBe(200);

@@ -82,20 +82,32 @@ describe("kill -9 in the middle", () => {
     writeRandomFiles(ws, 200, 5000);
     for (let run = 0; run < RUNS; run++) {
       const reported = await runAndKill(["snapshot", join(root, "blobs"), join(root, "snapshots"), ws], 2);
+      // Every blob under a name holds what its name says: loose ones, and each one a named pack index lists.
       for (const blob of filesUnder(join(root, "blobs", "sha256"))) {
         const name = `${basename(dirname(blob))}${basename(blob)}`;
         expect(createHash("sha256").update(readFileSync(blob)).digest("hex"), blob).toBe(name);
       }
+      for (const index of filesUnder(join(root, "blobs", "packs")).filter((f) => f.endsWith(".idx"))) {
+        const pack = readFileSync(index.replace(/\.idx$/, ".pack"));
+        for (const [digest, offset, length] of JSON.parse(readFileSync(index, "utf8")).objects as [string, number, number][]) {
+          expect(`sha256:${createHash("sha256").update(pack.subarray(offset, offset + length)).digest("hex")}`, index).toBe(digest);
+        }
+      }
+      // A store opened now, as the next owner of the data dir would: it reads the packs the worker named.
+      const reader = new WorkspaceSnapshots({ blobsDir: join(root, "blobs"), snapshotsDir: join(root, "snapshots"), fsync: false });
       for (const line of reported) {
         const digest = line.split(" ")[1]!;
         const out = join(root, `out-${run}-${digest.slice(7, 15)}`);
-        await snapshots.copyWorkspace(digest, out);
+        await reader.copyWorkspace(digest, out);
         expect(listTree(out).filter((e) => e.type === "file").length).toBe(205);
         rmSync(out, { recursive: true });
       }
-      // What the crash left (temporary files) goes with the next collection; held snapshots stay.
-      await snapshots.collect();
+      // What the crash left (temporary files, a pack without its index) goes with the next collection; held snapshots stay.
+      const fresh = new WorkspaceSnapshots({ blobsDir: join(root, "blobs"), snapshotsDir: join(root, "snapshots"), fsync: false });
+      await fresh.collect();
       expect(filesUnder(join(root, "blobs", "tmp"))).toEqual([]);
+      const packs = filesUnder(join(root, "blobs", "packs"));
+      expect(packs.filter((f) => f.endsWith(".pack")).length).toBe(packs.filter((f) => f.endsWith(".idx")).length);
     }
   });
 });

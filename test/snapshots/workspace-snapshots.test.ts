@@ -25,8 +25,8 @@ let root: string;
 let snapshots: WorkspaceSnapshots;
 let ws: string;
 const blobsDir = () => join(root, "blobs");
-/** Named blobs (not the temporary files of writers). */
-const blobFiles = () => filesUnder(join(blobsDir(), "sha256"));
+/** Files the blob store holds, temporary ones included. */
+const blobFiles = () => filesUnder(blobsDir());
 
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), "sessiond-snapshots-"));
@@ -195,7 +195,8 @@ describe("exact restore", () => {
 
   it("refuses a snapshot with a missing blob before it changes anything", async () => {
     writeFileSync(join(ws, "a.txt"), "a");
-    writeFileSync(join(ws, "b.txt"), "b");
+    // Large enough to be a blob of its own, which the test can remove.
+    writeFileSync(join(ws, "b.txt"), Buffer.alloc(2 * 1024 * 1024, 1));
     const snap = await snapshots.snapshotWorkspace(ws);
     const manifest = await snapshots.readManifest(snap.digest);
     const file = manifest.entries.find((e) => e.path === "b.txt");
@@ -243,6 +244,25 @@ describe("garbage collection", () => {
     await snapshots.copyWorkspace(held.digest, out);
     expect(listTree(out).filter((e) => e.type === "file")).toHaveLength(30);
     await expect(snapshots.readManifest(dropped.digest)).rejects.toMatchObject({ code: "snapshot_damaged" });
+  });
+
+  it("rewrites a pack that is mostly garbage with its live blobs, which stay readable", async () => {
+    const paths = writeRandomFiles(ws, 20, 1000);
+    await snapshots.snapshotWorkspace(ws, { hold: { sessionId: "s1", key: "checkpoint-a" } });
+    for (const path of paths.slice(2)) unlinkSync(path);
+    const small = await snapshots.snapshotWorkspace(ws, { hold: { sessionId: "s2", key: "checkpoint-b" } });
+    expect(small.newBytes).toBe(0);
+    await snapshots.release("s1");
+    const result = await snapshots.collect();
+    expect(result).toMatchObject({ removed: 19 }); // 18 files and the first manifest
+    expect(await snapshots.blobs.inventory()).toMatchObject({ blobs: 3, packs: 2 });
+    const out = join(root, "out");
+    await snapshots.copyWorkspace(small.digest, out);
+    expect(listTree(out).filter((e) => e.type === "file")).toEqual(listTree(ws).filter((e) => e.type === "file"));
+    // A store opened afresh (the next server) finds the same.
+    const reopened = new WorkspaceSnapshots({ blobsDir: blobsDir(), snapshotsDir: join(root, "snapshots"), fsync: false });
+    await reopened.copyWorkspace(small.digest, join(root, "out2"));
+    expect(listTree(join(root, "out2"))).toEqual(listTree(out));
   });
 
   it("keeps every blob of snapshots taken while collections run beside them", async () => {
