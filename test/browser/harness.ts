@@ -116,9 +116,10 @@ export interface BrowserServer {
 /**
  * Starts sessiond in this process on 127.0.0.1, port 0, with a fresh data dir, serving the
  * dashboard build; logging at debug (every request) into memory, through the server's own
- * redaction, so a test can search the log for secrets.
+ * redaction, so a test can search the log for secrets. `options.clock` is the time the
+ * dashboard's login codes and tokens expire by (and the failed-authentication windows).
  */
-export async function startBrowserServer(flags: Record<string, unknown> = {}): Promise<BrowserServer> {
+export async function startBrowserServer(flags: Record<string, unknown> = {}, options: { clock?: () => number } = {}): Promise<BrowserServer> {
   const uiDir = await uiBuild();
   const home = mkdtempSync(join(tmpdir(), "sessiond-browser-"));
   const config = resolveConfig({ env: { HOME: home }, flags: { home, port: 0, host: "127.0.0.1", sqliteSynchronous: "normal", uiDir, logLevel: "debug", ...flags } });
@@ -134,7 +135,7 @@ export async function startBrowserServer(flags: Record<string, unknown> = {}): P
   const manager = new SessionManager({ store, config });
   let app: FastifyInstance;
   try {
-    app = await buildApp({ config, manager, store, logger });
+    app = await buildApp({ config, manager, store, logger, ...(options.clock ? { clock: options.clock } : {}) });
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
     await manager.close();

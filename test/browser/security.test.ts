@@ -17,17 +17,22 @@ describe.skipIf(skip !== undefined)("the dashboard's security", () => {
   let browser: Browser;
   let server: BrowserServer;
   const pages: PageRecord[] = [];
+  /** The server's clock for login codes and dashboard tokens: a test moves it to expire them. */
+  let now = Date.now();
 
   beforeAll(async () => {
     [browser, server] = await Promise.all([
       launchBrowser(),
-      startBrowserServer({
-        enableSessions: true,
-        tokens: [
-          { token: READER_TOKEN, role: "reader", name: "watcher" },
-          { token: AGENT_TOKEN, role: "agent", agent_id: "a1", name: "agent-a1" },
-        ],
-      }),
+      startBrowserServer(
+        {
+          enableSessions: true,
+          tokens: [
+            { token: READER_TOKEN, role: "reader", name: "watcher" },
+            { token: AGENT_TOKEN, role: "agent", agent_id: "a1", name: "agent-a1" },
+          ],
+        },
+        { clock: () => now },
+      ),
     ]);
   });
   afterEach(async () => {
@@ -106,6 +111,27 @@ describe.skipIf(skip !== undefined)("the dashboard's security", () => {
     await second.page.goto(link.url);
     await expect.poll(() => second.page.getByRole("alert").innerText()).toMatch(/code|sign in|not valid/i);
     expect(await second.page.getByRole("button", { name: "Sign in" }).count()).toBe(1);
+  });
+
+  it("refuses an expired login link, and signs a page out with the reason when its dashboard token expires", async () => {
+    const late = await loginLink(server.token);
+    now += server.config.uiLoginCodeTtlMs + 1;
+    const refused = await open();
+    await refused.page.goto(late.url);
+    await expect.poll(() => refused.page.getByRole("alert").innerText()).toMatch(/code|not valid/i);
+    expect(await refused.page.getByRole("button", { name: "Sign in" }).count()).toBe(1);
+
+    await server.client().sessions.createSession({ name: "seen-before-expiry" });
+    const link = await loginLink(server.token);
+    const { page } = await open();
+    await page.goto(link.url);
+    await expect.poll(() => page.getByRole("table", { name: "Sessions" }).getByRole("link", { name: "seen-before-expiry" }).count()).toBe(1);
+    now += server.config.uiSessionTtlMs + 1;
+    // The next thing the page asks for is refused: the page says why and asks for a token again.
+    await page.getByRole("link", { name: "Stats" }).click();
+    await expect.poll(() => page.getByRole("button", { name: "Sign in" }).count()).toBe(1);
+    expect(await page.getByRole("alert").innerText()).toMatch(/sign in again|no longer|expired|not valid/i);
+    expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).sessionStorage.getItem("sessiond.token"))).toBeNull();
   });
 
   it("puts no token and no login code in any URL the page asks for, nor in the server's log", async () => {
