@@ -27,7 +27,7 @@ export default defineConfig({
     // Every answer an in-process server sends is checked against its /openapi.json (test/contract/setup.ts).
     setupFiles: ["test/contract/setup.ts"],
     projects: [
-      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, "test/cluster/**", "test/browser/**"] } },
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts", "ui/test/**/*.test.ts"], exclude: [...configDefaults.exclude, "test/cluster/**", "test/browser/**"] } },
       // The same suites with the test server on PostgreSQL (test/server/harness.ts reads the variable).
       { extends: true, test: { name: "postgres", include: ON_POSTGRES, env: { SESSIOND_TEST_STORE: "postgres" } } },
       // Three `sessiond serve` processes on PostgreSQL behind HAProxy (test/cluster/harness.ts), killed, stopped

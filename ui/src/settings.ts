@@ -14,6 +14,8 @@ export const SETTINGS = {
   /** First and longest delay before a dropped stream (SSE, WebSocket) is opened again. */
   reconnectBaseMs: 500,
   reconnectMaxMs: 5_000,
+  /** Attach connections refused in a row (closed before their hello) before the terminal gives up. */
+  attachMaxRefusals: 5,
   /** A burst of feed events refreshes the list's counts at most this often. */
   countsRefreshMs: 1_000,
   /** How often the stats page samples the server's /metrics. */

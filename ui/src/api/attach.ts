@@ -33,6 +33,8 @@ export class AttachConnection {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Whether the last connection got its hello (a refused resume never does). */
   private greeted = false;
+  /** Connections in a row that closed before their hello: the server refuses this attach. */
+  private refusals = 0;
   private readonly encoder = new TextEncoder();
 
   constructor(
@@ -99,6 +101,7 @@ export class AttachConnection {
       case "hello":
         this.greeted = true;
         this.attempt = 0;
+        this.refusals = 0;
         // The replay starts where the server says: from our offset when we resumed, else its oldest byte.
         if (this.offset !== undefined && frame.offset !== this.offset) this.handlers.onReset();
         this.offset = frame.offset ?? 0;
@@ -135,6 +138,13 @@ export class AttachConnection {
     if (!this.greeted && this.offset !== undefined && this.attempt >= 1) {
       this.offset = undefined;
       this.handlers.onReset();
+    }
+    // Refused before the upgrade every time (a token that may not read this terminal, a shell
+    // that is not running here): a browser is not told why, so stop and say what it may be.
+    if (!this.greeted && ++this.refusals >= SETTINGS.attachMaxRefusals) {
+      this.closed = true;
+      this.handlers.onState("ended", "the server refused the terminal (this token may not read it, or the shell is not running)");
+      return;
     }
     const delay = Math.min(SETTINGS.reconnectMaxMs, SETTINGS.reconnectBaseMs * 2 ** this.attempt++);
     this.handlers.onState("retrying", reason || `connection lost (${code})`);

@@ -22,21 +22,18 @@ export class SseParser {
   constructor(private readonly onMessage: (message: SseMessage) => void) {}
 
   push(chunk: string): void {
+    if (chunk === "") return;
     let text = chunk;
-    // A CRLF split between two chunks: the LF is the end of the line already ended.
+    // A CRLF split between two chunks: its CR ended the line already, so its LF is no line.
     if (this.sawCr && text.startsWith("\n")) text = text.slice(1);
-    this.sawCr = text.endsWith("\r");
+    this.sawCr = false;
     this.buffer += text;
+    const ends = /\r\n|\r|\n/g;
     let start = 0;
-    for (;;) {
-      const match = /\r\n|\r|\n/g;
-      match.lastIndex = start;
-      const found = match.exec(this.buffer);
-      if (!found) break;
-      // A lone CR at the end may be the first half of a CRLF: wait for the next chunk.
-      if (found[0] === "\r" && found.index === this.buffer.length - 1) break;
+    for (let found = ends.exec(this.buffer); found; found = ends.exec(this.buffer)) {
       this.line(this.buffer.slice(start, found.index));
       start = found.index + found[0].length;
+      if (found[0] === "\r" && start === this.buffer.length) this.sawCr = true;
     }
     this.buffer = this.buffer.slice(start);
   }

@@ -18,6 +18,9 @@ export function TerminalView({ session, mayDrive }: { session: Session; mayDrive
   const [state, setState] = useState<string>("connecting");
   const [refused, setRefused] = useState<string>();
   const roleRef = useRef<AttachRole>();
+  const [ended, setEnded] = useState(false);
+  /** Bumped by "Attach again": the effect below opens a new connection. */
+  const [generation, setGeneration] = useState(0);
 
   useEffect(() => {
     let term: Xterm | undefined;
@@ -61,7 +64,10 @@ export function TerminalView({ session, mayDrive }: { session: Session; mayDrive
           if (roleRef.current !== "driver") t.resize(cols, rows);
         },
         onRefused: (message) => setRefused(message),
-        onState: (s, detail) => setState(detail ? `${s}: ${detail}` : s),
+        onState: (s, detail) => {
+          setEnded(s === "ended");
+          setState(detail ? `${s}: ${detail}` : s);
+        },
       });
     })();
     return () => {
@@ -71,7 +77,7 @@ export function TerminalView({ session, mayDrive }: { session: Session; mayDrive
       conn.current = undefined;
       term?.dispose();
     };
-  }, [session.id, mayDrive]);
+  }, [session.id, mayDrive, generation]);
 
   return (
     <section aria-labelledby="terminal-title" class="terminal">
@@ -80,9 +86,14 @@ export function TerminalView({ session, mayDrive }: { session: Session; mayDrive
         <span role="status">
           {role ? `You are the ${role}` : "Attaching"} — {state}
         </span>
-        {mayDrive && (
+        {mayDrive && !ended && (
           <button type="button" onClick={() => (setRefused(undefined), conn.current?.takeControl())}>
             Take control
+          </button>
+        )}
+        {ended && (
+          <button type="button" onClick={() => setGeneration((g) => g + 1)}>
+            Attach again
           </button>
         )}
       </div>
