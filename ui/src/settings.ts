@@ -7,6 +7,8 @@ export const SETTINGS = {
   pageSize: 50,
   /** Events read per page of a session's timeline (newest first, "Load older" for more). */
   eventPageSize: 200,
+  /** Events a session's page keeps (the newest); older ones are read again with "Load older events". */
+  maxEventsKept: 2_000,
   /** A JSON view longer than this (characters) starts collapsed. */
   jsonCollapseChars: 2_000,
   /** A JSON view never renders more than this many characters of one value. */

@@ -42,11 +42,18 @@ export function SessionPage({ id, me }: { id: string; me: WhoAmI }) {
   const eventsRef = useRef(events);
   eventsRef.current = events;
 
-  const addEvents = useCallback((more: readonly SessionEvent[]) => {
+  const addEvents = useCallback((more: readonly SessionEvent[], keep: "newest" | "oldest" = "newest") => {
     setEvents((current) => {
       const bySeq = new Map(current.map((e) => [e.seq, e]));
       for (const e of more) bySeq.set(e.seq, e);
-      return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+      const all = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+      if (all.length <= SETTINGS.maxEventsKept) return all;
+      // A long live session: the page holds a window of its history, not all of it.
+      if (keep === "newest") {
+        setComplete(false);
+        return all.slice(-SETTINGS.maxEventsKept);
+      }
+      return all.slice(0, SETTINGS.maxEventsKept);
     });
   }, []);
 
@@ -121,7 +128,7 @@ export function SessionPage({ id, me }: { id: string; me: WhoAmI }) {
     setLoadingOlder(true);
     try {
       const older = await eventsBefore(id, SETTINGS.eventPageSize, first.seq - 1);
-      addEvents(older);
+      addEvents(older, "oldest");
       if (older.length === 0 || older[older.length - 1]!.seq === 1) setComplete(true);
     } catch (err) {
       setError(err);

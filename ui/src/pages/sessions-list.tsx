@@ -74,7 +74,8 @@ export function SessionsList({ me }: { me: WhoAmI }) {
   const pageRef = useRef(page);
   pageRef.current = page;
   useEffect(() => {
-    const params = new URLSearchParams();
+    // Only the events that change what a row shows: a busy server's tool calls and execs stay off this page.
+    const params = new URLSearchParams({ type: [...CHANGES].join(",") });
     if (applied.kind) params.set("kind", applied.kind);
     if (applied.agent_id?.trim()) params.set("agent_id", applied.agent_id.trim());
     let countsTimer: ReturnType<typeof setTimeout> | undefined;
@@ -85,17 +86,13 @@ export function SessionsList({ me }: { me: WhoAmI }) {
       }, SETTINGS.countsRefreshMs);
     };
     const reading = new Set<string>();
-    const stop = followSse(`/feed${params.size ? `?${params}` : ""}`, {
+    const stop = followSse(`/feed?${params}`, {
       onOpen: () => setLive(true),
       onRetry: () => setLive(false),
       onClose: () => setLive(false),
       onMessage: (type, data) => {
         if (type !== "event") return;
         const event = data as FeedEvent;
-        if (!CHANGES.has(event.event_type)) {
-          setRows((current) => current.map((s) => (s.id === event.session_id ? { ...s, last_activity_at: event.ts } : s)));
-          return;
-        }
         refreshCounts();
         if (reading.has(event.session_id)) return;
         reading.add(event.session_id);
