@@ -70,6 +70,22 @@ describe.skipIf(skip !== undefined)("live sessions on their page", () => {
     await axeCheck(page);
   });
 
+  it("sizes the shell's terminal to the driver's window, and again when the window changes", async () => {
+    const shell = await start("shell");
+    const page = await openSession(shell.name);
+    await expect.poll(() => terminalStatus(page)).toContain("You are the driver");
+    const columns = async (marker: string): Promise<number> => {
+      await page.locator(".xterm-helper-textarea").focus();
+      await page.keyboard.type(`echo ${marker}=$(tput cols)x\r`);
+      let found: RegExpExecArray | null = null;
+      await expect.poll(async () => (found = new RegExp(`${marker}=(\\d+)x`).exec(await screen(page))) !== null).toBe(true);
+      return Number(found![1]);
+    };
+    const wide = await columns("wide");
+    await page.setViewportSize({ width: 700, height: 800 });
+    await expect.poll(() => columns(`narrow${Date.now()}`)).toBeLessThan(wide);
+  });
+
   it("moves the keyboard to the page that takes control, and the other page watches", async () => {
     const shell = await start("shell");
     const first = await openSession(shell.name);
