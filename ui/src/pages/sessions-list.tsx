@@ -66,7 +66,15 @@ export function SessionsList({ me }: { me: WhoAmI }) {
     return () => controller.abort();
   }, [applied, cursors, load]);
 
-  useEffect(() => void loadCounts(applied), [applied, loadCounts]);
+  // The counts after the page's rows: over many sessions the aggregate is the slower answer, and
+  // asked for at once it can hold the list's own answer up on the server.
+  const countedFor = useRef<ListFilter>();
+  useEffect(() => {
+    // Once per filter: paging does not change the counts.
+    if (loading || countedFor.current === applied) return;
+    countedFor.current = applied;
+    void loadCounts(applied);
+  }, [applied, loading, loadCounts]);
 
   // Live: the feed's events of the kinds and agent asked for; the rows shown are read again when one changes.
   const appliedRef = useRef(applied);
