@@ -20,6 +20,8 @@ export const SETTINGS = {
   attachMaxRefusals: 5,
   /** A burst of feed events refreshes the list's counts at most this often. */
   countsRefreshMs: 1_000,
+  /** How often ages ("4 s ago") are counted again. */
+  clockTickMs: 5_000,
   /** How often the stats page samples the server's /metrics. */
   metricsPollMs: 5_000,
   /** Samples of /metrics kept for the health charts. */

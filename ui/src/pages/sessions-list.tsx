@@ -6,6 +6,7 @@ import { type FeedEvent, KINDS, STATUSES, type Session, type Stats, type WhoAmI 
 import { ConfirmDialog } from "../components/confirm-dialog.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { StatusBadge } from "../components/status-badge.js";
+import { useTick } from "../components/use-tick.js";
 import { ago, when } from "../format.js";
 import { followLink, hrefOf } from "../router.js";
 import { SETTINGS } from "../settings.js";
@@ -36,6 +37,7 @@ export function SessionsList({ me }: { me: WhoAmI }) {
   const [notice, setNotice] = useState<string>();
   const [live, setLive] = useState(false);
   const isAdmin = me.role === "admin";
+  const now = useTick();
   const page = cursors.length;
 
   const load = useCallback(async (wanted: ListFilter, cursor: string | undefined, signal?: AbortSignal) => {
@@ -307,8 +309,8 @@ export function SessionsList({ me }: { me: WhoAmI }) {
                 {s.iterations}
                 {s.max_iterations !== null ? ` / ${s.max_iterations}` : ""}
               </td>
-              <td title={when(s.last_activity_at)}>{ago(s.last_activity_at)}</td>
-              <td title={when(s.created_at)}>{ago(s.created_at)}</td>
+              <td title={when(s.last_activity_at)}>{ago(s.last_activity_at, now)}</td>
+              <td title={when(s.created_at)}>{ago(s.created_at, now)}</td>
             </tr>
           ))}
         </tbody>

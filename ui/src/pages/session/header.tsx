@@ -1,10 +1,12 @@
 import type { Session } from "../../api/types.js";
 import { StatusBadge } from "../../components/status-badge.js";
+import { useTick } from "../../components/use-tick.js";
 import { ago, when } from "../../format.js";
 
 /** A session's name (the page's heading) and what to know at a glance. */
 export function SessionHeader({ session }: { session: Session }) {
   const labels = Object.entries(session.labels);
+  const now = useTick();
   return (
     <header class="session-header">
       <h1>{session.name}</h1>
@@ -32,11 +34,11 @@ export function SessionHeader({ session }: { session: Session }) {
         </div>
         <div>
           <dt>Age</dt>
-          <dd title={when(session.created_at)}>{ago(session.created_at).replace(" ago", "")}</dd>
+          <dd title={when(session.created_at)}>{ago(session.created_at, now).replace(" ago", "")}</dd>
         </div>
         <div>
           <dt>Last activity</dt>
-          <dd title={when(session.last_activity_at)}>{ago(session.last_activity_at)}</dd>
+          <dd title={when(session.last_activity_at)}>{ago(session.last_activity_at, now)}</dd>
         </div>
       </dl>
       {session.task && <p class="task">Task: {session.task}</p>}
