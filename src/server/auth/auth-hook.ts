@@ -71,7 +71,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
       done(limited ? failedAuthentication(request, reply, failures, err as Error) : (err as Error));
       return;
     }
-    // Public routes are open to anyone whatever their method (the dashboard's code exchange is a POST).
+    // Except where the route says otherwise: public routes (the dashboard's code exchange is a POST), relays, readersMayPost.
     if (principal.role === "reader" && !SAFE_METHODS.has(request.method) && !readersMayPost(request, options)) {
       done(new SessiondError("forbidden", { reason: "a reader token may only read (GET)" }));
       return;
