@@ -47,6 +47,8 @@ const COVERED: Record<string, string> = {
   "POST /sessions/{id}/processes/{pid}/kill": "client.execs.killProcess()",
   "PUT /sessions/{id}/exec-policy": "client.execs.setPolicy()",
   "POST /sessions/{id}/lifetime": "client.execs.extendLifetime()",
+  "POST /sessions/{id}/undo": "client.sessions.undo()",
+  "POST /sessions/{id}/hibernate": "client.sessions.hibernate()",
   "POST /session/start": "client.live.start()",
   "GET /session/list": "client.live.list()",
   "POST /session/{id}/exec": "client.live.exec()",
