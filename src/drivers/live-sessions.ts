@@ -330,8 +330,7 @@ export class LiveSessions {
     const { timeoutMs } = this.checkExec(input, options);
     if (options.replay !== undefined && typeof options.replay !== "boolean") throw errors.validation("replay", "expected a boolean");
     const session = await this.manager.get(ref);
-    const woke = await this.wakeFor(session, "exec");
-    const entry = await this.liveEntry(session, "exec");
+    const { entry, woke } = await this.entryWaking(session, "exec");
     const running = entry.running;
     if (running || entry.queue.waitingExecs > 0) {
       if (entry.policy === "reject") {
@@ -481,8 +480,7 @@ export class LiveSessions {
         { field: "kind" },
       );
     }
-    await this.wakeFor(session, "attach");
-    const entry = await this.liveEntry(session, "attach", ACTIVE_OR_PAUSED);
+    const { entry } = await this.entryWaking(session, "attach", ACTIVE_OR_PAUSED);
     const tap = entry.process?.terminal;
     if (!tap) throw new SessiondError("not_a_terminal", { ref: session.name, kind: session.kind }, { field: "kind" });
     return tap;
@@ -704,6 +702,22 @@ export class LiveSessions {
       hasJobs,
       idleMs: this.clock() - entry.clocks.lastActivity,
     };
+  }
+
+  /**
+   * The entry of a session that can take `action` now, waking it first when it is hibernated —
+   * also when it fell asleep while this call waited (an idle hibernation that was already under way).
+   */
+  private async entryWaking(session: Session, action: string, statuses?: readonly SessionStatus[]): Promise<{ entry: Entry; woke: WakeReport | undefined }> {
+    let woke = await this.wakeFor(session, action);
+    try {
+      return { entry: await this.liveEntry(session, action, statuses), woke };
+    } catch (err) {
+      if (!isSessiondError(err, "session_not_active") || woke) throw err;
+      woke = await this.wakeFor(session, action);
+      if (!woke) throw err;
+      return { entry: await this.liveEntry(session, action, statuses), woke };
+    }
   }
 
   /** Wakes a hibernated session for an exec or attach (after any operation in progress on it). */
