@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useState } from "preact/hooks";
 import { onUnauthorized } from "./api/client.js";
 import { exchangeCode, takeLoginCode, whoAmI } from "./api/session-auth.js";
 import { clearToken, getToken } from "./api/token.js";
@@ -38,7 +38,9 @@ export function App() {
     }
   }, []);
 
-  useEffect(() => {
+  // A layout effect: the sign-in check starts as the first render is done, not after a paint
+  // (Preact runs plain effects after the next animation frame, up to 100 ms later).
+  useLayoutEffect(() => {
     void check();
     return onUnauthorized(() => setAuth({ state: "signed-out", error: new Error("The server no longer accepts this token: sign in again.") }));
   }, [check]);

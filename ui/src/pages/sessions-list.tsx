@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { describeError } from "../api/client.js";
 import { act, deleteSession, getSession, listSessions, stats } from "../api/sessions.js";
 import { followSse } from "../api/sse.js";
@@ -62,7 +62,8 @@ export function SessionsList({ me }: { me: WhoAmI }) {
     }
   }, []);
 
-  useEffect(() => {
+  // The rows are asked for as soon as the list is rendered, not after a paint (see App).
+  useLayoutEffect(() => {
     const controller = new AbortController();
     void load(applied, cursors[cursors.length - 1], controller.signal);
     return () => controller.abort();
