@@ -1,4 +1,4 @@
-import { parseLabels, type SessionFilter } from "../api/sessions.js";
+import { listSessions, parseLabels, type SessionFilter } from "../api/sessions.js";
 import type { Session } from "../api/types.js";
 
 /** The list's filters as the page holds them: the server's, plus the text searched on the page. */
@@ -42,4 +42,40 @@ export function sortSessions(rows: readonly Session[], key: SortKey, descending:
       return (descending ? -order : order) || a.i - b.i;
     })
     .map(({ s }) => s);
+}
+
+/** A page of the list: its rows, the cursor after it, and how many sessions a search read for it. */
+export interface ListPage {
+  readonly sessions: Session[];
+  readonly next: string | null;
+  /** Sessions read to find these (a search reads past the rows it shows); undefined without a search. */
+  readonly scanned?: number;
+}
+
+/**
+ * A page of the list. Without a search, one page of the server's. With one — the API has no text
+ * search — the server's pages under the other filters are read in turn, newest first, keeping the
+ * sessions whose name or task hold the text, until a page's worth is found or `maxScan` sessions
+ * were read; the next page goes on from there.
+ */
+export async function loadPage(
+  filter: ListFilter,
+  cursor: string | undefined,
+  sizes: { pageSize: number; scanPageSize: number; maxScan: number },
+  signal?: AbortSignal,
+): Promise<ListPage> {
+  if (!filter.search?.trim()) {
+    const { sessions, next } = await listSessions(filter, sizes.pageSize, cursor, signal);
+    return { sessions, next };
+  }
+  const found: Session[] = [];
+  let next: string | null | undefined = cursor;
+  let scanned = 0;
+  do {
+    const page = await listSessions(filter, sizes.scanPageSize, next ?? undefined, signal);
+    scanned += page.sessions.length;
+    found.push(...page.sessions.filter((s) => matchesSearch(s, filter.search)));
+    next = page.next;
+  } while (found.length < sizes.pageSize && next !== null && scanned < sizes.maxScan);
+  return { sessions: found, next, scanned };
 }

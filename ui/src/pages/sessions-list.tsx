@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { describeError } from "../api/client.js";
-import { act, deleteSession, getSession, listSessions, stats } from "../api/sessions.js";
+import { act, deleteSession, getSession, stats } from "../api/sessions.js";
 import { followSse } from "../api/sse.js";
 import { type FeedEvent, KINDS, STATUSES, type Session, type Stats, type WhoAmI } from "../api/types.js";
 import { ConfirmDialog } from "../components/confirm-dialog.js";
@@ -10,7 +10,7 @@ import { useTick } from "../components/use-tick.js";
 import { ago, when } from "../format.js";
 import { followLink, hrefOf } from "../router.js";
 import { SETTINGS } from "../settings.js";
-import { type ListFilter, type SortKey, matchesFilter, matchesSearch, sortSessions } from "./session-filter.js";
+import { type ListFilter, type SortKey, loadPage, matchesFilter, matchesSearch, sortSessions } from "./session-filter.js";
 
 /** Feed events after which a listed session is read again: its status or counters changed. */
 const CHANGES = new Set(["start", "pause", "resume", "complete", "error", "timeout", "crash", "recover", "restore", "iteration", "context_update"]);
@@ -28,6 +28,7 @@ export function SessionsList({ me }: { me: WhoAmI }) {
   const [rows, setRows] = useState<Session[]>([]);
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const [next, setNext] = useState<string | null>(null);
+  const [scanned, setScanned] = useState<number>();
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<unknown>();
   const [counts, setCounts] = useState<Stats>();
@@ -43,9 +44,10 @@ export function SessionsList({ me }: { me: WhoAmI }) {
   const load = useCallback(async (wanted: ListFilter, cursor: string | undefined, signal?: AbortSignal) => {
     setLoading(true);
     try {
-      const answer = await listSessions(wanted, SETTINGS.pageSize, cursor, signal);
+      const answer = await loadPage(wanted, cursor, { pageSize: SETTINGS.pageSize, scanPageSize: SETTINGS.searchPageSize, maxScan: SETTINGS.searchMaxScan }, signal);
       setRows(answer.sessions);
       setNext(answer.next);
+      setScanned(answer.scanned);
       setError(undefined);
     } catch (err) {
       if (!signal?.aborted) setError(err);
@@ -317,7 +319,13 @@ export function SessionsList({ me }: { me: WhoAmI }) {
         </tbody>
       </table>
       {!loading && shown.length === 0 && <p class="note">No sessions match.</p>}
-      {applied.search?.trim() && <p class="note">Search and sorting apply to the sessions of this page; the filters above it to all.</p>}
+      {scanned !== undefined && (
+        <p class="note" role="status">
+          Searched the names and tasks of {scanned} session{scanned === 1 ? "" : "s"}
+          {next !== null ? "; the next page searches on" : ", all that match the filters"}.
+        </p>
+      )}
+      <p class="note">Sorting applies to the sessions of this page; the filters and the search to all of them.</p>
 
       <nav class="pager" aria-label="Pages">
         <button type="button" disabled={page === 1 || loading} onClick={() => setCursors((c) => c.slice(0, -1))}>
