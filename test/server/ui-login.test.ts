@@ -95,6 +95,9 @@ describe("the dashboard's one-time login codes", () => {
     expect(Date.parse(made.body.expires_at)).toBe(s.now + 30_000);
     expect(made.body.url).toMatch(/^http:\/\/[^/]+\/ui\/#code=/);
     expect(made.body.url.endsWith(`#code=${made.body.code}`)).toBe(true);
+    expect(made.headers["cache-control"]).toBe("no-store");
+    const login = await s.call("POST", "/ui/login", null, { code: made.body.code });
+    expect(login.headers["cache-control"]).toBe("no-store");
   });
 
   it("exchanges a code once for a new token that works like the admin token, and refuses it the second time", async () => {

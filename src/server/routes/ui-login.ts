@@ -4,7 +4,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyRequest } from "fastify";
 import { type Config, SessiondError } from "../../core/index.js";
 import { type AuthFailureLimiter, type UiLogins, failedAuthentication, isLocal } from "../auth/index.js";
-import { ERROR, responses } from "../responses.js";
+import { ERROR, type HeaderDoc, json, responses } from "../responses.js";
 import { sendJson } from "../server-context.js";
 
 /** Where the dashboard is served; a login link is this path with `#code=<code>`. */
@@ -26,6 +26,10 @@ const LoginAnswer = Type.Object({
   role: Type.Union([Type.Literal("admin"), Type.Literal("agent"), Type.Literal("reader")]),
   expires_at: Type.String({ format: "date-time", description: "when the token is refused (config uiSessionTtlMs after the exchange)" }),
 });
+
+/** Answers carrying a secret are kept by no cache (a browser's, a proxy's). */
+const NO_STORE = "no-store";
+const NO_STORE_HEADER: Record<string, HeaderDoc> = { "Cache-Control": { description: "`no-store`: the answer carries a secret", schema: Type.Literal(NO_STORE) } };
 
 /**
  * The dashboard's sign-in by one-time code (docs/api.md#dashboard-sign-in):
@@ -50,7 +54,7 @@ export const uiLoginRoutes: FastifyPluginAsyncTypebox<{ config: Config; logins: 
           "The code is exchanged once, within config uiLoginCodeTtlMs, at POST /ui/login for a dashboard token with the caller's role and agent scope. " +
           "`sessiond ui` asks for one and opens `url`.",
         tags: ["ui"],
-        response: responses({ 201: LoginCodeAnswer }),
+        response: responses({ 201: json(LoginCodeAnswer, "the code and the login link", NO_STORE_HEADER) }),
       },
     },
     async (request, reply) => {
@@ -59,6 +63,7 @@ export const uiLoginRoutes: FastifyPluginAsyncTypebox<{ config: Config; logins: 
       }
       const { code, expiresAt } = logins.createCode(request.principal);
       const body = { code, expires_at: new Date(expiresAt).toISOString(), url: `${baseUrl(request, config)}${UI_PATH}#code=${code}` };
+      reply.header("cache-control", NO_STORE);
       return sendJson(reply, JSON.stringify(body), 201);
     },
   );
@@ -76,7 +81,7 @@ export const uiLoginRoutes: FastifyPluginAsyncTypebox<{ config: Config; logins: 
           "The token answered is a bearer token like any other, with the principal of the code's creator, accepted until `expires_at` by this server (kept in its memory: a restart signs the dashboard out).",
         tags: ["ui"],
         body: LoginBody,
-        response: { ...responses({ 200: LoginAnswer }), 401: ERROR },
+        response: { ...responses({ 200: json(LoginAnswer, "the dashboard token", NO_STORE_HEADER) }), 401: ERROR },
       },
     },
     async (request, reply) => {
@@ -85,6 +90,7 @@ export const uiLoginRoutes: FastifyPluginAsyncTypebox<{ config: Config; logins: 
         throw failedAuthentication(request, reply, failures, new SessiondError("unauthorized", { reason: "this login code is not valid: it expired, was used already, or never existed; run `sessiond ui` for a new one" }));
       }
       const body = { token: session.token, role: session.principal.role, expires_at: new Date(session.expiresAt).toISOString() };
+      reply.header("cache-control", NO_STORE);
       return sendJson(reply, JSON.stringify(body));
     },
   );
