@@ -3,7 +3,6 @@ import { totalmem } from "node:os";
 import { Type } from "@sinclair/typebox";
 import {
   type Config,
-  type JsonObject,
   type Session,
   type SessionStatus,
   SessiondError,
@@ -19,7 +18,7 @@ import type { LiveProcess, OutputChunk, ProcessExit, RuntimeState, SessionDriver
 import { ExecBook, type ExecState } from "./exec-book.js";
 import { ExecQueue } from "./exec-queue.js";
 import { readExecLogs } from "./exec-logs.js";
-import { type ExecRecord, type ExecResult, type ExecStatus, type WokeSummary, execEventData, execRecord } from "./exec-result.js";
+import { type ExecRecord, type ExecResult, type ExecStatus, execEventData, execRecord } from "./exec-result.js";
 import {
   type ExecOptions,
   type ExecPolicy,
@@ -51,11 +50,12 @@ import {
   type ProcessView,
   type RebuildReason,
   type Rebuilt,
-  type SleepingSession,
   type UndoReport,
   type UndoSnapshots,
   type WakeReport,
+  hibernatedInfo,
   hibernatedMark,
+  wokeSummary,
 } from "./environment/index.js";
 
 /** What LiveSessions runs on. */
@@ -637,19 +637,10 @@ export class LiveSessions {
    * its first exec.
    * @returns what the start rebuilt, or the error that left it hibernated
    */
-  async startFork(source: Session, child: Session): Promise<{ rebuild: WakeReport | null; error?: string }> {
+  startFork(source: Session, child: Session): Promise<{ rebuild: WakeReport | null; error?: string }> {
     this.assertOpen();
-    if (!isExecKind(child.kind) || !this.drivers.get(child.kind)) return { rebuild: null };
-    const kept = pickDefined(source.runtime_metadata, ["mode_options", "exec_policy", "undo_files", "network", "cols", "rows"]);
-    const mark = { at: new Date(this.clock()).toISOString(), seq: child.last_seq, cells: 0, reason: "fork", paused: false };
-    const asleep = await this.manager.update(child.id, { runtime_metadata: { ...child.runtime_metadata, ...kept, hibernated: mark } });
-    this.environment.noteHibernated(asleep);
-    try {
-      return { rebuild: await this.environment.wake(asleep, "fork") };
-    } catch (err) {
-      this.log.warn({ err, session: child.id }, "a fork's process could not start; it wakes on its first exec");
-      return { rebuild: null, error: String((err as Error)?.message ?? err) };
-    }
+    if (!isExecKind(child.kind) || !this.drivers.get(child.kind)) return Promise.resolve({ rebuild: null });
+    return this.environment.adoptFork(source, child);
   }
 
   /**
@@ -696,7 +687,7 @@ export class LiveSessions {
 
   private viewOf(entry: Entry, hasJobs: boolean): ProcessView {
     return {
-      state: entry.state === "hibernated" ? "stopping" : entry.state,
+      state: entry.state,
       busy: entry.running !== undefined || entry.queue.waitingExecs > 0 || entry.queue.busy,
       paused: entry.clocks.paused,
       hasJobs,
@@ -1399,48 +1390,8 @@ function notActive(session: Pick<Session, "name"> & { status?: SessionStatus }, 
   return new SessiondError("session_not_active", { action, ref: session.name, status, hint });
 }
 
-/** A hibernated session in the live list: no process, state `hibernated`. */
-function hibernatedInfo(s: SleepingSession): LiveInfo {
-  const kind = s.kind as ExecKind;
-  return {
-    id: s.id,
-    mode: kind,
-    server: s.server,
-    state: { status: "hibernated", cwd: s.cwd, paused: s.mark.paused, running_exec_id: null, queued: 0 },
-    session_id: s.id,
-    name: s.name,
-    kind,
-    pid: null,
-    cwd: s.cwd,
-    started_at: s.mark.at,
-    last_activity_at: s.mark.at,
-    running_exec_id: null,
-    queued: 0,
-    exec_policy: execPolicyOf(s.exec_policy),
-    paused: s.mark.paused,
-    lifetime_ends_at: null,
-    hibernated_at: s.mark.at,
-  };
-}
 
-/** What an exec's answer says of the wake it waited for. */
-function wokeSummary(report: WakeReport): WokeSummary {
-  return {
-    hibernated_at: report.hibernated_at,
-    slept_ms: report.slept_ms,
-    replayed: report.replayed,
-    failed: report.failed,
-    skipped: report.skipped,
-    duration_ms: report.duration_ms,
-  };
-}
 
-/** The named fields of `from` that are set. */
-function pickDefined(from: Readonly<Record<string, unknown>>, names: readonly string[]): JsonObject {
-  const out: JsonObject = {};
-  for (const name of names) if (from[name] !== undefined) out[name] = from[name];
-  return out;
-}
 
 /** Said in the start answer (runtime_metadata.warning) and the log of every session config `sandbox: "none"` starts. */
 const UNSANDBOXED = 'this session runs unsandboxed, as the server\'s user (config sandbox: "none"): its code can read the data dir and the server\'s environment';

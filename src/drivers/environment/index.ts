@@ -14,6 +14,7 @@ export {
   type UndoReport,
   type WakeReport,
 } from "./live-environment.js";
+export { hibernatedInfo, wokeSummary } from "./live-view.js";
 export { type FailedCell, type RebuildReason, type RebuildReport } from "./rebuild.js";
 export { runInOrder } from "./replay-loop.js";
 export { UNDO_FILES_DEPTH, type UndoSnapshots, undoKey } from "./workspace-snapshots.js";

@@ -1,6 +1,7 @@
 import { type Config, type JsonObject, type Session, SessiondError, errors } from "../../core/index.js";
 import type { SessionManager } from "../../engine/index.js";
 import type { LiveProcess } from "../driver.js";
+import type { LiveState } from "../live-api.js";
 import type { DriverLog } from "../log.js";
 import { type Cell, type CellPlan, cellsAt, planOf } from "./cells.js";
 import { type HibernatedMark, hibernatedMark, withoutHibernation } from "./hibernation.js";
@@ -9,6 +10,8 @@ import { UNDO_FILES_DEPTH, type UndoSnapshots, undoKey } from "./workspace-snaps
 
 /** The kinds whose interpreter is rebuilt by replaying its cells. */
 export const INTERPRETER_KINDS: ReadonlySet<string> = new Set(["python", "typescript"]);
+/** What a fork takes of its source's runtime_metadata: how its process starts. */
+const FORK_KEEPS = ["mode_options", "exec_policy", "undo_files", "network", "cols", "rows"] as const;
 /** The kinds a session of may hibernate: a fresh process brings back what they keep. */
 const HIBERNATING_KINDS: ReadonlySet<string> = new Set(["python", "typescript", "shell", "llm"]);
 
@@ -33,7 +36,7 @@ export interface EnvironmentHost {
 
 /** What the coordinator sees of a live process. */
 export interface ProcessView {
-  readonly state: "starting" | "live" | "stopping";
+  readonly state: LiveState;
   /** An exec runs or waits. */
   readonly busy: boolean;
   readonly paused: boolean;
@@ -205,6 +208,27 @@ export class LiveEnvironment {
     }).finally(() => this.waking.delete(session.id));
     this.waking.set(session.id, waking);
     return waking;
+  }
+
+  /**
+   * Gives a session forked from a live one its own process: the source's start options, and (a
+   * python or typescript one) its interpreter rebuilt from the checkpoint's cells. It is marked
+   * hibernated first, so that when no process can start now (maxLiveSessions) it starts on its
+   * first exec instead.
+   * @returns what the start rebuilt, or the error that left it hibernated
+   */
+  async adoptFork(source: Session, child: Session): Promise<{ rebuild: WakeReport | null; error?: string }> {
+    const kept: JsonObject = {};
+    for (const name of FORK_KEEPS) if (source.runtime_metadata[name] !== undefined) kept[name] = source.runtime_metadata[name];
+    const mark: HibernatedMark = { at: new Date().toISOString(), seq: child.last_seq, cells: 0, reason: "fork", paused: false };
+    const asleep = await this.host.manager.update(child.id, { runtime_metadata: { ...child.runtime_metadata, ...kept, hibernated: mark as unknown as JsonObject } });
+    this.noteHibernated(asleep);
+    try {
+      return { rebuild: await this.wake(asleep, "fork") };
+    } catch (err) {
+      this.host.log.warn({ err, session: child.id }, "a fork's process could not start; it wakes on its first exec");
+      return { rebuild: null, error: String((err as Error)?.message ?? err) };
+    }
   }
 
   /** Notes a hibernated session found at start-up (it has no process, and is no orphan). */
