@@ -10,5 +10,6 @@ export { SnapshotRefs } from "./refs.js";
 export { type RestoreOptions, type RestoreResult } from "./restore.js";
 export { type SnapshotOptions, type SnapshotResult } from "./snapshot.js";
 export { SessionFiles, type WorkspaceOwner, checkpointRefKey } from "./session-files.js";
-export { IGNORE_FILE, RESTORE_DIR } from "./walk.js";
+export { IGNORE_FILE } from "./walk.js";
+export { STAGING_DIR } from "./restore.js";
 export { type CollectResult, type HoldAs, WorkspaceSnapshots, type WorkspaceSnapshotsOptions } from "./workspace-snapshots.js";

@@ -6,7 +6,7 @@ import { SessiondError } from "../core/index.js";
 import type { BlobLease, BlobStore } from "./blob-store.js";
 import { type DirEntry, type FileEntry, type Manifest, decodeManifest } from "./manifest.js";
 import { TimeSlice } from "./time-slice.js";
-import { IGNORE_FILE, RESTORE_DIR, ignoreRules } from "./walk.js";
+import { IGNORE_FILE, ignoreRules, walkTree } from "./walk.js";
 
 /** What a restore (or a copy) put in place. */
 export interface RestoreResult {
@@ -30,13 +30,17 @@ export interface RestoreOptions {
 }
 
 
-/** The markers of a restore's journal, in `<workspace>/.sessiond-restore/`. */
+/** The files of a restore's staging folder: its journal, and a marker for each step done. */
+const JOURNAL = "journal.json";
 const READY = "ready";
+const DONE = "done";
 const OLD_MOVED = "old-moved";
 const IGNORED_MOVED = "ignored-moved";
 
-/** What the `ready` marker records, for a restore that a crash cut short to be finished. */
+/** What a restore's journal records, for a restore that a crash cut short to be finished. */
 interface Journal {
+  /** The workspace folder. */
+  readonly dir: string;
   readonly digest: string;
   readonly ignore: readonly string[];
 }
@@ -133,13 +137,44 @@ async function writeFileEntry(blobs: BlobStore, file: FileEntry, path: string, o
 }
 
 /**
- * Puts a workspace back as a manifest records it, in place: the workspace folder itself stays
- * (a live session's sandbox has it mounted), its contents are swapped. The new tree is built in
- * `<dir>/.sessiond-restore/new`; a `ready` marker then journals the swap (every current entry
- * into `old`, ignored paths from `old` into the new tree, the new tree's entries into the
- * workspace), which finishInterruptedRestore completes after a crash — so the workspace is the
- * old tree or the new one, never a mix, once it has run (the snapshot and restore calls run it
- * first). Files added since the snapshot are removed; ignored paths are left as they are.
+ * The folder restores and copies build in, beside the workspace: `<parent>/.sessiond-staging/`.
+ * For a server's workspaces that is inside `$SESSIOND_HOME/workspaces/`, where no session can
+ * reach (each sees its own workspace only), on the same file system as the workspace, so the
+ * swap is renames. Nothing the session does can then redirect a write the restore makes.
+ */
+export const STAGING_DIR = ".sessiond-staging";
+
+/** Staging folders this process is working in now: never taken for a crashed restore's. */
+const ACTIVE = new Set<string>();
+
+/** A new staging folder for workspace `dir`, marked active until `done` is called. */
+export async function openStage(dir: string): Promise<{ readonly path: string; done(): void }> {
+  const path = join(stagingRootOf(dir), randomBytes(8).toString("hex"));
+  ACTIVE.add(path);
+  try {
+    await mkdir(path, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    ACTIVE.delete(path);
+    throw err;
+  }
+  return { path, done: () => ACTIVE.delete(path) };
+}
+
+/** The staging folder for workspace `dir`. */
+export function stagingRootOf(dir: string): string {
+  return join(dirname(dir), STAGING_DIR);
+}
+
+/**
+ * Puts a workspace back as a manifest records it, in place: the workspace folder itself stays (a
+ * live session's sandbox has it mounted), its contents are swapped. The new tree is built in a
+ * staging folder of the server's (stagingRootOf) under a journal (`journal.json`, then a `ready`
+ * marker once the tree is complete); the swap then moves every current entry into the staging
+ * folder's `old`, ignored paths from `old` into the new tree, and the new tree's entries into the
+ * workspace, recording each step. finishInterruptedRestore completes it after a crash — so the
+ * workspace is the old tree or the new one, never a mix, once it has run (at start, and before
+ * any snapshot or restore of that workspace). Files added since the snapshot are removed; ignored
+ * paths are left as they are. The replaced tree is deleted after the answer (`cleanup`).
  */
 export async function restoreTree(
   blobs: BlobStore,
@@ -147,79 +182,82 @@ export async function restoreTree(
   manifest: Manifest,
   digest: string,
   options: RestoreOptions,
-  /** A folder on the same file system to move the old tree into (deleted later) instead of deleting it here. */
-  trash?: string,
+  cleanup: (stage: string) => void,
 ): Promise<RestoreResult> {
   await finishInterruptedRestore(dir);
   const top = await lstat(dir);
   if (!top.isDirectory()) throw new SessiondError("conflict", { reason: `the workspace ${dir} is not a folder` });
   const owner = options.owner ?? (process.getuid?.() === 0 ? { uid: top.uid, gid: top.gid } : undefined);
-  const staging = join(dir, RESTORE_DIR);
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { mode: 0o700 });
-  const built = await buildTree(blobs, manifest, join(staging, "new"), owner);
-  const journal: Journal = { digest, ignore: [...(options.ignore ?? [])] };
-  await writeFile(join(staging, `${READY}.tmp`), JSON.stringify(journal), { mode: 0o600 });
-  await rename(join(staging, `${READY}.tmp`), join(staging, READY));
-  await completeSwap(dir, journal, trash);
-  return { digest, files: built.files, bytes: built.bytes };
+  const opened = await openStage(dir);
+  const stage = opened.path;
+  try {
+    const journal: Journal = { dir, digest, ignore: [...(options.ignore ?? [])] };
+    await writeFile(join(stage, JOURNAL), JSON.stringify(journal), { mode: 0o600 });
+    let built: RestoreResult & { digest: "" };
+    try {
+      built = await buildTree(blobs, manifest, join(stage, "new"), owner);
+    } catch (err) {
+      await rm(stage, { recursive: true, force: true });
+      throw err;
+    }
+    await writeFile(join(stage, READY), "");
+    await completeSwap(stage, journal);
+    cleanup(stage);
+    return { digest, files: built.files, bytes: built.bytes };
+  } finally {
+    opened.done();
+  }
 }
 
 /**
- * Completes or undoes a restore that a crash cut short in `dir`: one whose new tree was not yet
- * complete is dropped (the workspace was not touched yet); one that was is carried through.
- * @returns whether there was one
+ * Completes or undoes the restores that a crash cut short among the workspaces in `parent` (only
+ * those of workspace `dir` when given): one whose new tree was not complete is dropped (the
+ * workspace was not touched yet); one that was is carried through. Staging folders of finished
+ * restores and of copies (left by a crash before their deletion) go too.
+ * @returns how many restores it finished or dropped
  */
-export async function finishInterruptedRestore(dir: string): Promise<boolean> {
-  const staging = join(dir, RESTORE_DIR);
-  let journal: Journal;
-  try {
-    journal = JSON.parse(await readFile(join(staging, READY), "utf8")) as Journal;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== "ENOENT" && !(err instanceof SyntaxError)) throw err;
-    const there = await lstat(staging).then(
-      () => true,
-      () => false,
-    );
-    if (there) await rm(staging, { recursive: true, force: true });
-    return there;
+export async function finishInterruptedRestores(parent: string, dir?: string): Promise<number> {
+  const root = join(parent, STAGING_DIR);
+  let count = 0;
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    const stage = join(root, name);
+    if (ACTIVE.has(stage)) continue;
+    let journal: Journal | undefined;
+    try {
+      journal = JSON.parse(await readFile(join(stage, JOURNAL), "utf8")) as Journal;
+    } catch {
+      journal = undefined;
+    }
+    // Another workspace's restore (maybe running now) is its own business.
+    if (dir !== undefined && journal?.dir !== dir) continue;
+    if (journal && !(await exists(join(stage, DONE)))) {
+      count++;
+      if (await exists(join(stage, READY))) await completeSwap(stage, journal);
+    }
+    await rm(stage, { recursive: true, force: true });
   }
-  await completeSwap(dir, journal);
-  return true;
+  return count;
+}
+
+/** finishInterruptedRestores for one workspace. */
+export function finishInterruptedRestore(dir: string): Promise<number> {
+  return finishInterruptedRestores(dirname(dir), dir);
 }
 
 /** The journaled swap; each step is idempotent, and a marker records each one done. */
-async function completeSwap(dir: string, journal: Journal, trash?: string): Promise<void> {
-  const staging = join(dir, RESTORE_DIR);
-  const fresh = join(staging, "new");
-  const old = join(staging, "old");
-  if (!(await exists(join(staging, OLD_MOVED)))) {
+async function completeSwap(stage: string, journal: Journal): Promise<void> {
+  const { dir } = journal;
+  const fresh = join(stage, "new");
+  const old = join(stage, "old");
+  if (!(await exists(join(stage, OLD_MOVED)))) {
     await mkdir(old, { recursive: true, mode: 0o700 });
-    for (const name of await readdir(dir)) {
-      if (name !== RESTORE_DIR) await rename(join(dir, name), join(old, name));
-    }
-    await writeFile(join(staging, OLD_MOVED), "");
+    // Renames of names in the workspace folder (a path of the server's): the last component is never followed.
+    for (const name of await readdir(dir)) await rename(join(dir, name), join(old, name));
+    await writeFile(join(stage, OLD_MOVED), "");
   }
-  if (!(await exists(join(staging, IGNORED_MOVED)))) {
-    if ((journal.ignore.length > 0 || (await exists(join(old, IGNORE_FILE)))) && (await exists(old))) {
-      // What the rules leave out stays: from the old tree into the new one, at the same path.
-      const rules = await ignoreRules(old, journal.ignore);
-      const ignored = rules ? await ignoredPaths(old, rules) : [];
-      for (const path of ignored) {
-        const to = join(fresh, path);
-        if (await exists(to)) continue;
-        try {
-          await mkdir(dirname(to), { recursive: true, mode: 0o700 });
-          await rename(join(old, path), to);
-        } catch (err) {
-          // Gone already (a redo), or the new tree has a file where its folder was: it goes with the old tree.
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code !== "ENOENT" && code !== "ENOTDIR" && code !== "EEXIST") throw err;
-        }
-      }
-    }
-    await writeFile(join(staging, IGNORED_MOVED), "");
+  if (!(await exists(join(stage, IGNORED_MOVED)))) {
+    if (journal.ignore.length > 0 || (await exists(join(old, IGNORE_FILE)))) await keepIgnored(old, fresh, journal.ignore);
+    await writeFile(join(stage, IGNORED_MOVED), "");
   }
   if (await exists(fresh)) {
     for (const name of await readdir(fresh)) {
@@ -229,33 +267,31 @@ async function completeSwap(dir: string, journal: Journal, trash?: string): Prom
       await rename(join(fresh, name), to);
     }
   }
-  if (trash !== undefined) {
-    try {
-      await mkdir(trash, { recursive: true, mode: 0o700 });
-      // Swapped: what is left (the old tree) is deleted later, off the restore's time.
-      await rename(staging, join(trash, randomBytes(8).toString("hex")));
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
-    }
-  }
-  await rm(staging, { recursive: true, force: true });
+  await writeFile(join(stage, DONE), "");
 }
 
-/** The topmost ignored paths of a tree (an ignored folder stands for all below it). */
-async function ignoredPaths(dir: string, rules: NonNullable<Awaited<ReturnType<typeof ignoreRules>>>): Promise<string[]> {
-  const found: string[] = [];
-  const pending = [""];
-  while (pending.length) {
-    const rel = pending.pop()!;
-    for (const entry of await readdir(rel === "" ? dir : join(dir, rel), { withFileTypes: true })) {
-      const path = rel === "" ? entry.name : `${rel}/${entry.name}`;
-      const isDir = entry.isDirectory();
-      if (rules.ignores(isDir ? `${path}/` : path)) found.push(path);
-      else if (isDir) pending.push(path);
+/**
+ * Moves what the ignore rules match from the old tree into the new one, at the same path. The
+ * old tree came from the workspace, and a process of the session whose working directory is in it
+ * may still change it: it is walked through descriptors (walk.ts), and each path moved by its
+ * folder's descriptor, so no link planted there leads the move anywhere else.
+ */
+async function keepIgnored(old: string, fresh: string, patterns: readonly string[]): Promise<void> {
+  const rules = await ignoreRules(old, patterns);
+  if (!rules) return;
+  await walkTree(old, undefined, async (entry) => {
+    if (!rules.ignores(entry.stat.isDirectory() ? `${entry.path}/` : entry.path)) return;
+    const to = join(fresh, entry.path);
+    if (await exists(to)) return;
+    try {
+      await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+      await rename(entry.at, to);
+    } catch (err) {
+      // Gone already (a redo), or the new tree has a file where its folder was: it goes with the old tree.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR" && code !== "EEXIST") throw err;
     }
-  }
-  return found;
+  }, { descend: (entry) => !rules.ignores(`${entry.path}/`) });
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,8 +1,6 @@
-import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type Config, type Session, type WorkspaceState, dataPaths, workspaceName } from "../core/index.js";
 import type { RestoreResult } from "./restore.js";
-import { RESTORE_DIR } from "./walk.js";
 import { type CollectResult, WorkspaceSnapshots } from "./workspace-snapshots.js";
 
 /** Releases of single references between two collections. */
@@ -80,16 +78,13 @@ export class SessionFiles {
 
   /**
    * Finishes, in the background, the restores a crash cut short in any workspace (each is then
-   * its old tree or its new one, never a mix), and empties the trash. Called once at start.
+   * its old tree or its new one, never a mix). Called once at start.
    */
   recoverInterrupted(): void {
-    const root = dataPaths(this.config).workspaces;
-    this.recovering = (async () => {
-      for (const name of await readdir(root).catch(() => [] as string[])) {
-        const dir = join(root, name);
-        if (await lstat(join(dir, RESTORE_DIR)).then(() => true, () => false)) await this.snapshots.finishInterruptedRestore(dir).catch(() => false);
-      }
-    })();
+    this.recovering = this.snapshots.finishInterruptedRestores(dataPaths(this.config).workspaces).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   /** A session was deleted: its references go, and a collection is scheduled. */

@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { SessiondError } from "../core/index.js";
 import { type BlobLease, type BlobStore, DIGEST_PREFIX, type PackWriter, SMALL_FILE_BYTES } from "./blob-store.js";
 import { type FileEntry, KEPT_MODE_BITS, type ManifestEntry, encodeManifest, mtimeMsOf } from "./manifest.js";
 import { TimeSlice } from "./time-slice.js";
-import { RESTORE_DIR, type WalkedFile, ignoreRules, walkWorkspace } from "./walk.js";
+import { FILE_FLAGS, type WalkEntry, gone, ignoreRules, readLinkAt, walkTree } from "./walk.js";
 
 const SMALL_BYTES = BigInt(SMALL_FILE_BYTES);
 
@@ -59,17 +59,17 @@ const READ_ATTEMPTS = 3;
  * cached (git's "racy clean").
  */
 const RACY_WINDOW_NS = 100_000_000n;
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
- * Snapshots a workspace into the blob store: walks it (links kept as links, never followed;
- * ignored paths left out), refuses it past `maxBytes` before reading anything, stores each file
- * as a blob (a file whose stat matches the cache costs no read), and the manifest. Small files
- * and the manifest go into one new pack, which exists only once the snapshot is complete: a
- * refused or failed snapshot leaves nothing. Every blob it uses is pinned on `lease` — release it
- * once something durable refers to the manifest. A file that changes while it is read (its stat
- * before and after differ, or two reads disagree) is read again, and refused after
- * READ_ATTEMPTS; it never yields a blob mixing two versions.
+ * Snapshots a workspace into the blob store: walks it (walk.ts: through descriptors, links kept
+ * as links and never followed, ignored paths left out), stores each file as a blob (a file whose
+ * stat matches the cache costs no read), and the manifest. Sizes are added up as the walk goes
+ * and checked against `maxBytes` before each file is read. Small files and the manifest go into
+ * one new pack, which exists only once the snapshot is complete: a refused or failed snapshot
+ * leaves nothing. Every blob it uses is pinned on `lease` — release it once something durable
+ * refers to the manifest. A file that changes while it is read (its stat before and after
+ * differ, or two reads disagree) is read again, and refused after READ_ATTEMPTS; it never yields
+ * a blob mixing two versions.
  * @throws snapshot_too_large; file_changed
  */
 export async function takeSnapshot(
@@ -81,31 +81,37 @@ export async function takeSnapshot(
 ): Promise<SnapshotResult> {
   const maxBytes = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
   const rules = await ignoreRules(dir, options.ignore ?? []);
-  const walked = await walkWorkspace(dir, rules, maxBytes);
   let known = cache.get(dir);
   if (!known) cache.set(dir, (known = new Map()));
-  const entries: ManifestEntry[] = [
-    ...walked.dirs.map((d) => ({ type: "dir" as const, ...d })),
-    ...walked.symlinks.map((l) => ({ type: "symlink" as const, ...l })),
-  ];
-  const budget = { bytes: walked.bytes, max: maxBytes };
+  const entries: ManifestEntry[] = [];
+  const skipped: string[] = [];
   const seen = new Set<string>();
+  const budget = { bytes: 0, max: maxBytes };
+  let looseBytes = 0;
+  let bytes = 0;
+  let files = 0;
   const pack = await blobs.openPack(lease);
   try {
-    let looseBytes = 0;
-    let bytes = 0;
-    let files = 0;
-    const slice = new TimeSlice();
-    for (const file of walked.files) {
-      const stored = await storeFile(blobs, pack, known, file, budget, lease);
-      await slice.check();
-      if (!stored) continue;
-      seen.add(file.path);
-      looseBytes += stored.looseBytes;
-      bytes += stored.entry.size;
-      files++;
-      entries.push(stored.entry);
-    }
+    await walkTree(dir, rules, async (entry) => {
+      const { path, stat } = entry;
+      if (stat.isDirectory()) {
+        entries.push({ path, type: "dir", mode: Number(stat.mode) & KEPT_MODE_BITS, mtime_ms: mtimeMsOf(stat) });
+      } else if (stat.isSymbolicLink()) {
+        const target = readLinkAt(entry.at);
+        if (target !== undefined) entries.push({ path, type: "symlink", target });
+      } else if (stat.isFile()) {
+        charge(budget, stat.size);
+        const stored = await storeFile(blobs, pack, known, entry, budget, lease);
+        if (!stored) return;
+        seen.add(path);
+        looseBytes += stored.looseBytes;
+        bytes += stored.entry.size;
+        files++;
+        entries.push(stored.entry);
+      } else {
+        skipped.push(path);
+      }
+    });
     // Files gone from the workspace leave the cache with it.
     for (const path of known.keys()) if (!seen.has(path)) known.delete(path);
     const encoded = encodeManifest(entries);
@@ -113,7 +119,7 @@ export async function takeSnapshot(
     // The files' new bytes: the manifest is bookkeeping.
     const newBytes = pack.written - (manifest.written ? encoded.length : 0) + looseBytes;
     await pack.finish();
-    return { digest: manifest.digest, files, bytes, newBytes, skipped: walked.skipped };
+    return { digest: manifest.digest, files, bytes, newBytes, skipped };
   } catch (err) {
     await pack.abort();
     throw err;
@@ -125,8 +131,8 @@ async function storeFile(
   blobs: BlobStore,
   pack: PackWriter,
   known: Map<string, CachedFile>,
-  file: WalkedFile,
-  budget: { bytes: number; readonly max: number },
+  file: WalkEntry,
+  budget: Budget,
   lease: BlobLease,
 ): Promise<{ entry: FileEntry; looseBytes: number } | undefined> {
   const cached = known.get(file.path);
@@ -137,11 +143,19 @@ async function storeFile(
       return { entry: fileEntry(file.path, file.stat, cached.digest), looseBytes: 0 };
     }
   }
+  let listed = file.stat;
   for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
     const readAt = BigInt(Date.now()) * 1_000_000n;
-    const read = file.stat.size <= SMALL_BYTES ? readSmall(file, pack, budget, readAt) : await readLarge(file, blobs, budget, readAt, lease);
+    const read = listed.size <= SMALL_BYTES ? readSmall(file.at, listed, pack, readAt) : await readLarge(file.at, listed, blobs, readAt, lease);
     if (read === "gone") return undefined;
-    if (read === "changed") continue;
+    if (read === "changed") {
+      // Look again (through the folder's descriptor, as the walk did) before the next read.
+      const again = gone(() => lstatSync(file.at, { bigint: true }));
+      if (!again?.isFile()) return undefined;
+      charge(budget, again.size - listed.size);
+      listed = again;
+      continue;
+    }
     const { before, digest, racy } = read;
     if (!racy) {
       known.set(file.path, { dev: before.dev, ino: before.ino, size: before.size, mtimeNs: before.mtimeNs, ctimeNs: before.ctimeNs, digest, generation: blobs.currentGeneration });
@@ -153,24 +167,20 @@ async function storeFile(
   throw new SessiondError("file_changed", { path: file.path, attempts: READ_ATTEMPTS }, { field: "with_files" });
 }
 
+type Budget = { bytes: number; readonly max: number };
 type Read = "gone" | "changed" | { readonly before: BigIntStats; readonly digest: string; readonly racy: boolean; readonly looseBytes: number };
 
-/** A small file read whole (synchronously) into the snapshot's pack. */
-function readSmall(file: WalkedFile, pack: PackWriter, budget: { bytes: number; readonly max: number }, readAt: bigint): Read {
-  let fd: number;
-  try {
-    // O_NONBLOCK: a FIFO swapped in for the file since the walk must not hang the read.
-    fd = openSync(file.abs, OPEN_FLAGS);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ELOOP") return "gone";
-    throw err;
-  }
+/**
+ * A small file read whole (synchronously) into the snapshot's pack: the file the walk listed —
+ * opened without following a link, and the same inode, or it counts as changed.
+ */
+function readSmall(at: string, listed: BigIntStats, pack: PackWriter, readAt: bigint): Read {
+  const fd = gone(() => openSync(at, FILE_FLAGS));
+  if (fd === undefined) return "gone";
   try {
     const before = fstatSync(fd, { bigint: true });
     if (!before.isFile()) return "gone";
-    charge(budget, file, before);
-    if (before.size > SMALL_BYTES) return "changed"; // grew past the pack size: the next attempt streams it
+    if (before.dev !== listed.dev || before.ino !== listed.ino || before.size !== listed.size) return "changed";
     const racy = isRacy(before, readAt);
     const bytes = readAllSync(fd, Number(before.size));
     // A write while it was read (growing it, too) moved its size or times.
@@ -183,20 +193,20 @@ function readSmall(file: WalkedFile, pack: PackWriter, budget: { bytes: number; 
   }
 }
 
-/** A large file streamed into a blob of its own. */
-async function readLarge(file: WalkedFile, blobs: BlobStore, budget: { bytes: number; readonly max: number }, readAt: bigint, lease: BlobLease): Promise<Read> {
+/** A large file streamed into a blob of its own (the same checks as readSmall). */
+async function readLarge(at: string, listed: BigIntStats, blobs: BlobStore, readAt: bigint, lease: BlobLease): Promise<Read> {
   let handle: FileHandle;
   try {
-    handle = await open(file.abs, OPEN_FLAGS);
+    handle = await open(at, FILE_FLAGS);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ELOOP") return "gone";
+    if (code === "ENOENT" || code === "ELOOP" || code === "ENOTDIR") return "gone";
     throw err;
   }
   try {
     const before = await handle.stat({ bigint: true });
     if (!before.isFile()) return "gone";
-    charge(budget, file, before);
+    if (before.dev !== listed.dev || before.ino !== listed.ino || before.size !== listed.size) return "changed";
     const racy = isRacy(before, readAt);
     const streamed = await blobs.putStream(handle, lease);
     if (!sameFile(before, await handle.stat({ bigint: true })) || streamed.size !== Number(before.size)) return "changed";
@@ -207,11 +217,9 @@ async function readLarge(file: WalkedFile, blobs: BlobStore, budget: { bytes: nu
   }
 }
 
-/** Counts a file's size now (it may have grown since the walk) against the cap. */
-function charge(budget: { bytes: number; readonly max: number }, file: WalkedFile & { charged?: bigint }, now: BigIntStats): void {
-  const counted = file.charged ?? file.stat.size;
-  budget.bytes += Number(now.size - counted);
-  file.charged = now.size;
+/** Counts bytes against the cap. @throws snapshot_too_large past it */
+function charge(budget: Budget, size: bigint): void {
+  budget.bytes += Number(size);
   if (budget.bytes > budget.max) throw new SessiondError("snapshot_too_large", { size: `more than ${budget.bytes}`, limit: budget.max }, { field: "with_files" });
 }
 
@@ -251,5 +259,3 @@ function sameFile(a: Pick<CachedFile, "dev" | "ino" | "size" | "mtimeNs" | "ctim
 function fileEntry(path: string, stat: BigIntStats, digest: string): FileEntry {
   return { path, type: "file", mode: Number(stat.mode) & KEPT_MODE_BITS, size: Number(stat.size), digest, mtime_ms: mtimeMsOf(stat) };
 }
-
-export { RESTORE_DIR };

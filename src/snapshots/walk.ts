@@ -1,39 +1,33 @@
 import type { BigIntStats } from "node:fs";
-import { constants, lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import ignore, { type Ignore } from "ignore";
 import { SessiondError } from "../core/index.js";
-import { KEPT_MODE_BITS, mtimeMsOf } from "./manifest.js";
 import { TimeSlice } from "./time-slice.js";
 
 /** The workspace's own ignore file, in gitignore syntax (docs/checkpoints.md#ignore-rules). */
 export const IGNORE_FILE = ".sessiondignore";
-/**
- * The folder a restore builds the new tree in, inside the workspace (so its renames stay on one
- * file system and the workspace folder itself, which a sandbox has mounted, is never replaced).
- * Never part of a snapshot.
- */
-export const RESTORE_DIR = ".sessiond-restore";
 /** The largest `.sessiondignore` read; a bigger one is refused. */
 const MAX_IGNORE_FILE_BYTES = 1024 * 1024;
+/** Folders below the workspace a walk descends at most (each holds a descriptor while it is walked). */
+export const MAX_DEPTH = 256;
 
-/** A regular file found by the walk, with the stat that found it. */
-export interface WalkedFile {
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
+/** O_NONBLOCK: opening a FIFO someone planted must not hang. */
+export const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK;
+export const FILE_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+
+/**
+ * One entry met by a walk. `at` names it through its folder's descriptor
+ * (`/proc/self/fd/<fd>/<name>`), valid while `visit` runs: open, lstat or readlink it by `at`,
+ * never by `path`, so that a folder swapped for a link meanwhile cannot lead outside the tree.
+ */
+export interface WalkEntry {
+  /** Relative to the walked folder, `/`-separated. */
   readonly path: string;
-  readonly abs: string;
+  readonly at: string;
   readonly stat: BigIntStats;
-}
-
-/** What a walk of a workspace found (ignored paths left out). */
-export interface WalkResult {
-  readonly dirs: { readonly path: string; readonly mode: number; readonly mtime_ms: number }[];
-  readonly files: WalkedFile[];
-  readonly symlinks: { readonly path: string; readonly target: string }[];
-  /** FIFOs, sockets and devices: not kept (a snapshot holds files, folders and links). */
-  readonly skipped: string[];
-  /** The files' sizes added up (a sparse file counts whole). */
-  readonly bytes: number;
 }
 
 /**
@@ -44,13 +38,12 @@ export interface WalkResult {
 export async function ignoreRules(dir: string, patterns: readonly string[]): Promise<Ignore | undefined> {
   const rules = ignore().add([...patterns]);
   const none = patterns.length === 0;
-  const path = join(dir, IGNORE_FILE);
   let handle;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    handle = await open(join(dir, IGNORE_FILE), FILE_FLAGS);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ELOOP") return none ? undefined : rules;
+    if (code === "ENOENT" || code === "ELOOP" || code === "ENOTDIR") return none ? undefined : rules;
     throw err;
   }
   try {
@@ -67,55 +60,77 @@ export async function ignoreRules(dir: string, patterns: readonly string[]): Pro
 }
 
 /**
- * Walks a workspace without following a symbolic link anywhere: each entry is lstat'ed, links
- * are read as text. Paths the rules ignore are left out (an ignored folder with all below it).
- * Stops as soon as the files found pass `maxBytes`, before anything is read. Synchronous calls
- * in time slices (time-slice.ts).
- * @throws snapshot_too_large past `maxBytes`
+ * Walks a tree the code of a live session may be changing, as it changes it, without ever
+ * following a symbolic link: every folder is opened with O_NOFOLLOW relative to the descriptor
+ * of the folder above it (`/proc/self/fd/<fd>/<name>`, as src/server/workspaces/workspace-fs.ts
+ * does for artifacts), listed and lstat'ed through its own descriptor — so a folder swapped for a
+ * link to `/etc` between two calls leads nowhere but where the folder was. Ignored paths are left
+ * out (an ignored folder with all below it). `visit` sees folders before what they hold (and
+ * `descend` may keep the walk out of one); a folder's descriptor stays open until its entries are
+ * visited. Synchronous calls in time slices.
+ * @throws validation past MAX_DEPTH
  */
-export async function walkWorkspace(dir: string, rules: Ignore | undefined, maxBytes: number): Promise<WalkResult> {
-  const result: WalkResult & { bytes: number } = { dirs: [], files: [], symlinks: [], skipped: [], bytes: 0 };
+export async function walkTree(
+  dir: string,
+  rules: Ignore | undefined,
+  visit: (entry: WalkEntry) => Promise<void> | void,
+  options: { readonly descend?: (entry: WalkEntry) => boolean } = {},
+): Promise<void> {
+  const root = openSync(dir, DIR_FLAGS);
   const slice = new TimeSlice();
-  const pending: string[] = [""];
-  while (pending.length) {
-    const rel = pending.pop()!;
-    // A folder removed since it was listed is left empty (the root must be there).
-    const names = rel === "" ? readdirSync(dir) : (gone(() => readdirSync(join(dir, rel))) ?? []);
-    for (const name of names) {
-      if (rel === "" && name === RESTORE_DIR) continue;
+  const walk = async (fd: number, rel: string, depth: number): Promise<void> => {
+    const base = `/proc/self/fd/${fd}`;
+    for (const name of readdirSync(base)) {
       const path = rel === "" ? name : `${rel}/${name}`;
-      const abs = join(dir, path);
-      const stat = gone(() => lstatSync(abs, { bigint: true }));
+      const at = `${base}/${name}`;
+      const stat = gone(() => lstatSync(at, { bigint: true }));
       if (!stat) continue;
       if (stat.isDirectory()) {
         if (rules?.ignores(`${path}/`)) continue;
-        result.dirs.push({ path, mode: Number(stat.mode) & KEPT_MODE_BITS, mtime_ms: mtimeMsOf(stat) });
-        pending.push(path);
-      } else if (rules?.ignores(path)) {
-        continue;
-      } else if (stat.isFile()) {
-        result.files.push({ path, abs, stat });
-        result.bytes += Number(stat.size);
-        if (result.bytes > maxBytes) throw new SessiondError("snapshot_too_large", { size: `more than ${result.bytes}`, limit: maxBytes }, { field: "with_files" });
-      } else if (stat.isSymbolicLink()) {
-        const target = gone(() => readlinkSync(abs));
-        if (target !== undefined) result.symlinks.push({ path, target });
+        if (depth >= MAX_DEPTH) throw new SessiondError("validation", { field: "workspace", reason: `${path} is more than ${MAX_DEPTH} folders deep` }, { field: "workspace" });
+        const child = gone(() => openSync(at, DIR_FLAGS));
+        if (child === undefined) continue;
+        try {
+          // What was opened is what is recorded (a swap since the lstat shows in its own stat).
+          const entry = { path, at, stat: fstatSync(child, { bigint: true }) };
+          await visit(entry);
+          if (options.descend?.(entry) ?? true) await walk(child, path, depth + 1);
+        } finally {
+          closeSync(child);
+        }
       } else {
-        result.skipped.push(path);
+        if (rules?.ignores(path)) continue;
+        await visit({ path, at, stat });
       }
       await slice.check();
     }
+  };
+  try {
+    await walk(root, "", 0);
+  } finally {
+    closeSync(root);
   }
-  return result;
 }
 
-/** What `read` returns, or undefined when the entry was removed since it was listed. */
-function gone<T>(read: () => T): T | undefined {
+/** A link's target text, or undefined when it is gone. */
+export function readLinkAt(at: string): string | undefined {
+  try {
+    return readlinkSync(at);
+  } catch (err) {
+    // EINVAL: no longer a link (swapped back since the lstat): left out, like an entry gone.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "EINVAL" || code === "ENOTDIR") return undefined;
+    throw err;
+  }
+}
+
+/** What `read` returns, or undefined when the entry was removed (or replaced by a link or a file) since it was listed. */
+export function gone<T>(read: () => T): T | undefined {
   try {
     return read();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") return undefined;
     throw err;
   }
 }

@@ -1,11 +1,19 @@
-import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { lstat, mkdir, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { type Config, dataPaths } from "../core/index.js";
 import { BlobStore } from "./blob-store.js";
 import { type Manifest, decodeManifest, encodeManifest } from "./manifest.js";
 import { SnapshotRefs } from "./refs.js";
-import { type RestoreOptions, type RestoreResult, buildTree, finishInterruptedRestore, loadManifest, restoreTree } from "./restore.js";
+import {
+  type RestoreOptions,
+  type RestoreResult,
+  buildTree,
+  finishInterruptedRestore,
+  finishInterruptedRestores,
+  loadManifest,
+  openStage,
+  restoreTree,
+} from "./restore.js";
 import { type SnapshotOptions, type SnapshotResult, type StatCache, takeSnapshot } from "./snapshot.js";
 
 /** Where a snapshot store keeps its files. */
@@ -56,21 +64,18 @@ export class WorkspaceSnapshots {
   private readonly cache: StatCache = new Map();
   /** The tail of each folder's queue of operations. */
   private readonly queues = new Map<string, Promise<unknown>>();
-  /** Where restores leave the trees they replaced, to be deleted in the background. */
-  private readonly trash: string;
-  private emptying: Promise<void> | undefined;
-  private emptyAgain = false;
+  /** Deletions of replaced trees running in the background. */
+  private readonly removals = new Set<Promise<unknown>>();
 
   constructor(options: WorkspaceSnapshotsOptions) {
     const fsync = options.fsync ?? true;
     this.blobs = new BlobStore(options.blobsDir, { fsync });
     this.refs = new SnapshotRefs(options.snapshotsDir, fsync);
-    this.trash = join(options.snapshotsDir, "trash");
   }
 
   /** Resolves once the trees restores replaced are deleted (those so far). */
   async idle(): Promise<void> {
-    while (this.emptying) await this.emptying;
+    while (this.removals.size) await Promise.all(this.removals);
   }
 
   /** The store of a data dir, as config places it. */
@@ -114,9 +119,7 @@ export class WorkspaceSnapshots {
       try {
         const manifest = await loadManifest(this.blobs, digest, lease);
         if (!(await isDir(dir))) return await this.copyInto(manifest, digest, dir, options);
-        const result = await restoreTree(this.blobs, dir, manifest, digest, options, this.trash);
-        this.emptyTrash();
-        return result;
+        return await restoreTree(this.blobs, dir, manifest, digest, options, (stage) => this.removeLater(stage));
       } finally {
         lease.release();
       }
@@ -176,45 +179,42 @@ export class WorkspaceSnapshots {
     return { manifests, missingManifests, ...swept };
   }
 
-  /** collectGarbage with every reference any session holds, read once the collection has begun; also empties the trash. */
+  /** collectGarbage with every reference any session holds, read once the collection has begun. */
   collect(): Promise<CollectResult> {
-    this.emptyTrash();
     return this.collectGarbage(() => this.refs.all());
   }
 
   /** Completes (or drops) a restore of `dir` that a crash cut short. @returns whether there was one */
   finishInterruptedRestore(dir: string): Promise<boolean> {
-    return this.queued(dir, () => finishInterruptedRestore(dir).catch((err: unknown) => (ignoreMissing(err), false)));
+    return this.queued(dir, async () => (await finishInterruptedRestore(dir)) > 0);
   }
 
-  /** Deletes what restores left in the trash, in the background (one deletion at a time). */
-  private emptyTrash(): void {
-    if (this.emptying) {
-      this.emptyAgain = true;
-      return;
-    }
-    this.emptying = (async () => {
-      do {
-        this.emptyAgain = false;
-        for (const name of await readdir(this.trash).catch(() => [] as string[])) {
-          await rm(join(this.trash, name), { recursive: true, force: true }).catch(() => undefined);
-        }
-      } while (this.emptyAgain);
-    })().finally(() => {
-      this.emptying = undefined;
-    });
+  /**
+   * Completes (or drops) the restores a crash cut short in every workspace folder of `parent`
+   * (a server's `workspaces/`), one workspace at a time as its queue allows.
+   */
+  async finishInterruptedRestores(parent: string): Promise<number> {
+    return finishInterruptedRestores(parent);
   }
 
-  /** Builds `dir` (which does not exist) beside it and renames it into place. */
+  /** Deletes a staging folder (the tree a restore replaced) after the answer, in the background. */
+  private removeLater(stage: string): void {
+    const removal = rm(stage, { recursive: true, force: true })
+      .catch(() => undefined)
+      .finally(() => this.removals.delete(removal));
+    this.removals.add(removal);
+  }
+
+  /** Builds `dir` (which does not exist) in the staging folder beside it and renames it into place. */
   private async copyInto(manifest: Manifest, digest: string, dir: string, options: RestoreOptions): Promise<RestoreResult> {
-    const temp = join(dirname(dir), `.${basename(dir)}.sessiond-copy-${randomBytes(6).toString("hex")}`);
-    await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
+    const stage = await openStage(dir);
     try {
-      const built = await buildTree(this.blobs, manifest, temp, options.owner);
-      await rename(temp, dir);
+      const built = await buildTree(this.blobs, manifest, join(stage.path, "new"), options.owner);
+      await rename(join(stage.path, "new"), dir);
       return { digest, files: built.files, bytes: built.bytes };
     } finally {
-      await rm(temp, { recursive: true, force: true });
+      await rm(stage.path, { recursive: true, force: true });
+      stage.done();
     }
   }
 

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WorkspaceSnapshots } from "../../src/snapshots/index.js";
 import { compiledFixture } from "../helpers/compiled-tree.js";
 import { filesUnder, listTree, writeRandomFiles } from "./tree.js";
@@ -11,6 +11,9 @@ import { filesUnder, listTree, writeRandomFiles } from "./tree.js";
 /** The worker, compiled to plain JavaScript: each run starts it anew. */
 const WORKER = compiledFixture("test/snapshots/fixtures/snapshot-worker.ts");
 const RUNS = 5;
+
+// Each test starts, kills and checks after a child process RUNS times.
+vi.setConfig({ testTimeout: 120_000 });
 
 let root: string;
 let snapshots: WorkspaceSnapshots;

@@ -164,7 +164,6 @@ describe("exact restore", () => {
     expect(listTree(ws)).toEqual(before);
     expect(lstatSync(join(ws, "etc-link")).isSymbolicLink()).toBe(true);
     expect(readlinkSync(join(ws, "etc-link"))).toBe("/etc");
-    expect(existsSync(join(ws, ".sessiond-restore"))).toBe(false);
   });
 
   it("never writes through a link the session put where a folder was", async () => {
@@ -206,6 +205,40 @@ describe("exact restore", () => {
     const err = await refusal(snapshots.restoreWorkspace(ws, snap.digest));
     expect(isSessiondError(err, "snapshot_damaged")).toBe(true);
     expect(readFileSync(join(ws, "a.txt"), "utf8")).toBe("changed");
+  });
+});
+
+describe("a folder swapped for a link while it is walked", () => {
+  it("never leads a snapshot outside the workspace", async () => {
+    const outside = join(root, "outside");
+    mkdirSync(outside);
+    writeFileSync(join(outside, "secret.txt"), "OUTSIDE");
+    mkdirSync(join(ws, "a"));
+    writeFileSync(join(ws, "a", "secret.txt"), "inside");
+    writeRandomFiles(ws, 100, 100);
+    // Swaps ws/a for a link to the outside folder and back, as fast as it can.
+    const swapper = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const fs = require("node:fs"); const [ws, outside] = process.argv.slice(1);
+         for (;;) { try { fs.renameSync(ws + "/a", ws + "/a-real"); fs.symlinkSync(outside, ws + "/a"); fs.unlinkSync(ws + "/a"); fs.renameSync(ws + "/a-real", ws + "/a"); } catch {} }`,
+        ws,
+        outside,
+      ],
+      { stdio: "ignore" },
+    );
+    try {
+      for (let i = 0; i < 20; i++) {
+        const snap = await snapshots.snapshotWorkspace(ws, { ignore: ["a-real/"] });
+        for (const entry of (await snapshots.readManifest(snap.digest)).entries) {
+          if (entry.type !== "file") continue;
+          expect((await snapshots.blobs.read(entry.digest)).toString(), entry.path).not.toBe("OUTSIDE");
+        }
+      }
+    } finally {
+      swapper.kill("SIGKILL");
+    }
   });
 });
 
