@@ -1196,7 +1196,10 @@ export class LiveSessions {
     }
     if (change.type === "session.updated") {
       if (entry) entry.name = session.name;
-      if (change.updates.includes("status") && (isTerminal(session.status) || session.status === "crashed")) this.environment.forget(session.id);
+      if (change.updates.includes("status")) {
+        if (isTerminal(session.status) || session.status === "crashed") this.environment.forget(session.id);
+        else this.environment.noteStatus(session);
+      }
       if (entry && entry.state === "live" && change.updates.includes("status") && (isTerminal(session.status) || session.status === "crashed")) {
         void this.end(entry, { status: "none" }).catch(() => {});
       } else if (entry && entry.state === "live" && change.updates.includes("status")) {

@@ -239,6 +239,14 @@ export class LiveEnvironment {
     return true;
   }
 
+  /** Follows a hibernated session's pause and resume (for the live list). */
+  noteStatus(session: Session): void {
+    const asleep = this.sleeping.get(session.id);
+    if (!asleep || (session.status !== "active" && session.status !== "paused")) return;
+    const paused = session.status === "paused";
+    if (asleep.mark.paused !== paused) this.sleeping.set(session.id, { ...asleep, mark: { ...asleep.mark, paused } });
+  }
+
   /** Forgets a session (ended or deleted). */
   forget(sessionId: string): void {
     this.sleeping.delete(sessionId);

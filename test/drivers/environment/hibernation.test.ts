@@ -66,6 +66,7 @@ describe("hibernation", () => {
     expect(h.live.list()[0]).toMatchObject({ paused: true, state: { status: "hibernated" } });
     expect(await failure(h.live.exec(s.id, "n"))).toMatchObject({ code: "session_not_active", status: 409 });
     await h.manager.resume(s.id);
+    expect(h.live.list()[0]).toMatchObject({ paused: false, state: { status: "hibernated", paused: false } });
     expect(await h.live.exec(s.id, "n")).toMatchObject({ stdout: "7\n", woke: { replayed: 1 } });
   });
 
