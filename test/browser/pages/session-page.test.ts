@@ -118,6 +118,19 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
     await expect.poll(() => page.getByRole("region", { name: "Timeline" }).getByRole("checkbox", { name: "restore" }).count()).toBe(1);
   });
 
+  it("restores from the checkpoint's place on the timeline as well", async () => {
+    const session = await sdk.sessions.createSession({ name: unique("restore-timeline"), context: { phase: "plan" } });
+    await sdk.sessions.createCheckpoint(session.id, { label: "planned" });
+    await sdk.sessions.updateSession(session.id, { context: { phase: "build" } });
+    const page = await openSession(session.name);
+    const context = page.getByRole("region", { name: "Context" });
+    await expect.poll(() => context.getByLabel("Current context", { exact: true }).textContent()).toContain('"build"');
+    await page.getByRole("region", { name: "Timeline" }).getByRole("button", { name: "Restore checkpoint planned" }).click();
+    await expect.poll(() => context.getByLabel("Current context", { exact: true }).textContent()).toContain('"plan"');
+    expect((await sdk.sessions.getSession(session.id)).context).toEqual({ phase: "plan" });
+    await axeCheck(page);
+  });
+
   it("lists what changed in the context between two checkpoints", async () => {
     const session = await sdk.sessions.createSession({ name: unique("diff"), context: { files: ["a.ts"], mode: "plan" } });
     await sdk.sessions.createCheckpoint(session.id, { label: "before" });
@@ -161,6 +174,7 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
       const checkpoints = record.page.getByRole("region", { name: "Checkpoints" });
       await checkpoints.getByRole("cell", { name: "cp", exact: true }).waitFor();
       expect(await checkpoints.getByRole("button").count()).toBe(0);
+      expect(await record.page.getByRole("region", { name: "Timeline" }).getByRole("button", { name: /Restore|Fork/ }).count()).toBe(0);
     } finally {
       await own.close();
     }

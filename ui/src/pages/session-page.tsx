@@ -2,11 +2,12 @@ import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "../api/client.js";
 import { checkpoints as listCheckpoints, eventsBefore, getSession, streamPath } from "../api/sessions.js";
 import { followSse } from "../api/sse.js";
-import type { Checkpoint, JsonObject, Session, SessionEvent, WhoAmI } from "../api/types.js";
+import { type Checkpoint, type JsonObject, type Session, type SessionEvent, type WhoAmI, isFinished } from "../api/types.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { followLink, hrefOf } from "../router.js";
 import { SETTINGS } from "../settings.js";
 import { Cells } from "./session/cells.js";
+import { useCheckpointActions } from "./session/checkpoint-actions.js";
 import { Checkpoints } from "./session/checkpoints.js";
 import { ContextView } from "./session/context.js";
 import { SessionHeader } from "./session/header.js";
@@ -122,6 +123,11 @@ export function SessionPage({ id, me }: { id: string; me: WhoAmI }) {
     };
   }, [id, addEvents, refresh, refreshCheckpoints]);
 
+  const actions = useCheckpointActions(session, () => {
+    void refresh();
+    void refreshCheckpoints();
+  });
+
   const loadOlder = async () => {
     const first = eventsRef.current[0];
     if (!first) return;
@@ -178,18 +184,19 @@ export function SessionPage({ id, me }: { id: string; me: WhoAmI }) {
       {interpreter && <Cells session={session} events={events} mayRun={mayWrite} />}
       <div class="columns">
         <ContextView session={session} checkpoints={cps} />
-        <Checkpoints
-          session={session}
-          checkpoints={cps}
-          mayWrite={mayWrite}
-          onChanged={() => {
-            void refresh();
-            void refreshCheckpoints();
-          }}
-        />
+        <Checkpoints session={session} checkpoints={cps} mayWrite={mayWrite} actions={actions} />
       </div>
       <ToolCalls events={events} />
-      <Timeline events={events} complete={complete} loadingOlder={loadingOlder} onLoadOlder={() => void loadOlder()} live={live} />
+      <Timeline
+        events={events}
+        complete={complete}
+        loadingOlder={loadingOlder}
+        onLoadOlder={() => void loadOlder()}
+        live={live}
+        checkpoints={cps}
+        actions={mayWrite ? actions : undefined}
+        restorable={!isFinished(session.status)}
+      />
     </div>
   );
 }

@@ -1,45 +1,18 @@
-import { useState } from "preact/hooks";
-import { describeError } from "../../api/client.js";
-import { fork, restore } from "../../api/sessions.js";
 import type { Checkpoint, Session } from "../../api/types.js";
 import { isFinished } from "../../api/types.js";
 import { ErrorBanner } from "../../components/error-banner.js";
 import { when } from "../../format.js";
-import { hrefOf, navigate } from "../../router.js";
+import { type CheckpointActions, checkpointName as name } from "./checkpoint-actions.js";
 
 /**
  * The session's checkpoints, with Restore (rewinds the context and iterations; history is kept)
  * and Fork (a new session from that point, opened at once) for a token that may write.
  */
-export function Checkpoints(props: { session: Session; checkpoints: readonly Checkpoint[]; mayWrite: boolean; onChanged(): void }) {
-  const { session, checkpoints, mayWrite } = props;
-  const [error, setError] = useState<unknown>();
-  const [notice, setNotice] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  const name = (c: Checkpoint) => c.label ?? `at event ${c.seq}`;
-  const doRestore = async (c: Checkpoint) => {
-    setBusy(true);
-    try {
-      await restore(session.id, c.id);
-      setNotice(`Restored ${name(c)}.`);
-      setError(undefined);
-      props.onChanged();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const doFork = async (c: Checkpoint) => {
-    setBusy(true);
-    try {
-      const child = await fork(session.id, c.id);
-      navigate(hrefOf({ page: "session", id: child.id }));
-    } catch (err) {
-      setError(new Error(`Fork failed: ${describeError(err)}`));
-      setBusy(false);
-    }
-  };
+export function Checkpoints(props: { session: Session; checkpoints: readonly Checkpoint[]; mayWrite: boolean; actions: CheckpointActions }) {
+  const { session, checkpoints, mayWrite, actions } = props;
+  const { busy, error, notice } = actions;
+  const doRestore = (c: Checkpoint) => actions.restore(c);
+  const doFork = (c: Checkpoint) => actions.fork(c);
   return (
     <section aria-labelledby="checkpoints-title">
       <h2 id="checkpoints-title">Checkpoints</h2>

@@ -1,7 +1,8 @@
 import { useMemo, useState } from "preact/hooks";
-import type { SessionEvent } from "../../api/types.js";
+import type { Checkpoint, SessionEvent } from "../../api/types.js";
 import { JsonView } from "../../components/json-view.js";
 import { when } from "../../format.js";
+import { type CheckpointActions, checkpointName } from "./checkpoint-actions.js";
 import { ExecEventView } from "./exec-event.js";
 
 interface Group {
@@ -31,8 +32,19 @@ function groupByIteration(events: readonly SessionEvent[], complete: boolean): G
   return groups;
 }
 
-export function Timeline(props: { events: readonly SessionEvent[]; complete: boolean; loadingOlder: boolean; onLoadOlder(): void; live: boolean }) {
-  const { events, complete } = props;
+export function Timeline(props: {
+  events: readonly SessionEvent[];
+  complete: boolean;
+  loadingOlder: boolean;
+  onLoadOlder(): void;
+  live: boolean;
+  checkpoints: readonly Checkpoint[];
+  /** Restore and fork from the checkpoint events; undefined for a token that may not write. */
+  actions: CheckpointActions | undefined;
+  restorable: boolean;
+}) {
+  const { events, complete, actions } = props;
+  const checkpointAt = useMemo(() => new Map(props.checkpoints.map((c) => [c.seq, c])), [props.checkpoints]);
   const types = useMemo(() => [...new Set(events.map((e) => e.type))].sort(), [events]);
   const [hidden, setHidden] = useState<Set<string>>(new Set());
   const visible = useMemo(() => events.filter((e) => !hidden.has(e.type)), [events, hidden]);
@@ -75,11 +87,29 @@ export function Timeline(props: { events: readonly SessionEvent[]; complete: boo
                   <span class="seq">#{event.seq}</span> <strong>{event.type}</strong> <time dateTime={event.ts}>{when(event.ts)}</time>
                 </div>
                 {event.type === "exec" ? <ExecEventView event={event} /> : Object.keys(event.data).length > 0 && <JsonView value={event.data} label={`Event ${event.seq} data`} />}
+                {event.type === "checkpoint" && actions && checkpointAt.has(event.seq) && (
+                  <CheckpointButtons checkpoint={checkpointAt.get(event.seq)!} actions={actions} restorable={props.restorable} />
+                )}
               </li>
             ))}
           </ol>
         </section>
       ))}
     </section>
+  );
+}
+
+/** Restore and Fork beside a checkpoint on the timeline (the same as in the Checkpoints region). */
+function CheckpointButtons({ checkpoint, actions, restorable }: { checkpoint: Checkpoint; actions: CheckpointActions; restorable: boolean }) {
+  const name = checkpointName(checkpoint);
+  return (
+    <div class="actions">
+      <button type="button" disabled={actions.busy || !restorable} aria-label={`Restore checkpoint ${name}`} onClick={() => void actions.restore(checkpoint)}>
+        Restore
+      </button>{" "}
+      <button type="button" disabled={actions.busy} aria-label={`Fork checkpoint ${name}`} onClick={() => void actions.fork(checkpoint)}>
+        Fork
+      </button>
+    </div>
   );
 }
