@@ -55,6 +55,20 @@ describe("hibernation", () => {
     expect((await h.live.exec(idle.id, "v")).stdout).toBe("'kept'\n");
   });
 
+  it("leaves awake, for idleness, a shell running a background job (sleep would kill it)", async () => {
+    h = new LiveHarness({ hibernateAfterMs: 200 });
+    const busy = await h.live.start({ kind: "shell" });
+    const quiet = await h.live.start({ kind: "shell" });
+    await h.live.exec(busy.id, "sleep 30 &");
+    await h.live.exec(quiet.id, "true");
+    await eventually(async () => (await h.manager.get(quiet.id)).runtime_metadata.hibernated, 5_000, "the quiet shell to hibernate");
+    // The reaper has passed over the busy one since (it runs every 20 ms here).
+    await eventually(async () => (await h.manager.listEvents(quiet.id, { types: ["hibernate"] })).length > 0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await h.manager.get(busy.id)).runtime_metadata.hibernated).toBeUndefined();
+    expect(h.live.describe(busy.id)?.pid).toEqual(expect.any(Number));
+  });
+
   it("hibernates a paused session at once; it wakes on the first exec after it is resumed", async () => {
     h = new LiveHarness();
     const s = await h.live.start({ kind: "python" });

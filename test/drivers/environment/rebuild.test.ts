@@ -127,6 +127,22 @@ describe("interpreter state in checkpoints: restore", () => {
     expect(await out(h, s.id, "x")).toBe("2\n");
   });
 
+  it("leaves a paused session hibernated and paused by a restore; resumed, its next exec wakes it at the checkpoint", async () => {
+    h = new LiveHarness();
+    const s = await h.live.start({ kind: "python" });
+    await out(h, s.id, "x = 1");
+    const cp = await h.manager.createCheckpoint(s.id);
+    await out(h, s.id, "x = 2");
+    await h.manager.pause(s.id);
+    await eventually(() => h.live.describe(s.id)?.paused);
+    const { rebuild } = await h.live.rebuildAround(s.id, "restore", () => h.manager.restore(s.id, cp.id));
+    expect(rebuild).toBeNull();
+    expect((await h.manager.get(s.id)).runtime_metadata.hibernated).toMatchObject({ paused: true });
+    expect(h.live.liveCount).toBe(0);
+    await h.manager.resume(s.id);
+    expect(await h.live.exec(s.id, "x")).toMatchObject({ stdout: "1\n", woke: { replayed: 1 } });
+  });
+
   it("brings the interpreter back as it was when the change around it is refused", async () => {
     h = new LiveHarness();
     const s = await h.live.start({ kind: "python" });
