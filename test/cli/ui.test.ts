@@ -42,6 +42,13 @@ describe("sessiond ui", SLOW, () => {
     expect(Date.parse(link.expires_at)).toBeGreaterThan(Date.now());
   });
 
+  it("prints the link all the same when --open finds no browser opener, and says so on stderr", async () => {
+    const opened = await cli.run(["ui", "--open"], { env: { PATH: "/nonexistent" } });
+    expect(opened.code).toBe(0);
+    expect(opened.stdout.trim()).toMatch(/\/ui\/#code=[A-Za-z0-9_-]{43}$/);
+    expect(opened.stderr).toMatch(/could not open a browser \(xdg-open is not installed\); open the link above within \d+ s/);
+  });
+
   it("asks a server at --url with --token, and says which token it refused", async () => {
     const token = readFileSync(join(cli.home, "token"), "utf8").trim();
     const remote = await cli.run(["ui", "--no-open", "--url", tcpBase(), "--token", token]);

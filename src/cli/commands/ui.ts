@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import type { Command } from "commander";
 import type { RequestSender } from "../../sdk/client/transport.js";
 import { type Opts, action, clientOptions } from "../args.js";
@@ -37,6 +36,7 @@ export function registerUiCommand(program: Command): void {
         else process.stdout.write(`${link.url}\n`);
         const open = typeof o.open === "boolean" ? o.open : canOpen();
         if (!open) return;
+        const { openInBrowser } = await import("../open-browser.js");
         const problem = await openInBrowser(link.url);
         if (problem !== undefined) process.stderr.write(`sessiond: could not open a browser (${problem}); open the link above within ${secondsLeft(link)} s\n`);
       }),
@@ -74,22 +74,6 @@ async function createCode(sender: RequestSender): Promise<LoginLink> {
 function canOpen(): boolean {
   if (!process.stdout.isTTY) return false;
   return process.platform === "darwin" || Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
-}
-
-/**
- * Hands the link to the desktop's opener and returns once it started (not when the browser
- * closes): undefined when it did, else why not.
- */
-function openInBrowser(url: string): Promise<string | undefined> {
-  const opener = process.platform === "darwin" ? "open" : "xdg-open";
-  return new Promise((resolve) => {
-    const child = spawn(opener, [url], { stdio: "ignore", detached: true });
-    child.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ENOENT" ? `${opener} is not installed` : err.message));
-    child.once("spawn", () => {
-      child.unref();
-      resolve(undefined);
-    });
-  });
 }
 
 function secondsLeft(link: LoginLink): number {
