@@ -65,6 +65,23 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
     await axeCheck(page);
   });
 
+  it("pauses, resumes and completes the session from its page, offering only the moves its status allows", async () => {
+    const session = await sdk.sessions.createSession({ name: unique("lifecycle") });
+    const page = await openSession(session.name);
+    const controls = page.getByRole("group", { name: "Session status" });
+    const names = () => controls.getByRole("button").allTextContents();
+    expect(await names()).toEqual(["Pause session", "Complete session"]);
+    await controls.getByRole("button", { name: "Pause session" }).click();
+    await expect.poll(names).toEqual(["Resume session", "Complete session"]);
+    expect((await sdk.sessions.getSession(session.id)).status).toBe("paused");
+    await controls.getByRole("button", { name: "Resume session" }).click();
+    await expect.poll(names).toEqual(["Pause session", "Complete session"]);
+    await controls.getByRole("button", { name: "Complete session" }).click();
+    await expect.poll(() => controls.count()).toBe(0);
+    expect((await sdk.sessions.getSession(session.id)).status).toBe("completed");
+    expect(await page.locator("header.session-header").textContent()).toContain("completed");
+  });
+
   it("adds events live, grouped by iteration, and hides the types unticked", async () => {
     const session = await sdk.sessions.createSession({ name: unique("timeline") });
     const page = await openSession(session.name);

@@ -11,6 +11,7 @@ import { useCheckpointActions } from "./session/checkpoint-actions.js";
 import { Checkpoints } from "./session/checkpoints.js";
 import { ContextView } from "./session/context.js";
 import { SessionHeader } from "./session/header.js";
+import { Lifecycle } from "./session/lifecycle.js";
 import { TerminalView } from "./session/terminal.js";
 import { Timeline } from "./session/timeline.js";
 import { ToolCalls } from "./session/tool-calls.js";
@@ -168,13 +169,21 @@ export function SessionPage({ id, me }: { id: string; me: WhoAmI }) {
   }
   const mayWrite = me.role !== "reader";
   const interpreter = session.kind === "python" || session.kind === "typescript";
+  // The server cuts exec input and output for a token that may not read them: then it refuses the terminal too.
+  const execHidden = events.some((e) => e.type === "exec" && e.data.redacted === true);
   return (
     <div class="session-page">
       <SessionHeader session={session} />
+      {mayWrite && <Lifecycle session={session} onChanged={setSession} />}
       <ErrorBanner error={error} onDismiss={() => setError(undefined)} />
       {session.kind === "shell" &&
-        (session.status === "active" ? (
+        (session.status === "active" && !execHidden ? (
           <TerminalView session={session} mayDrive={me.role !== "reader"} />
+        ) : execHidden ? (
+          <section aria-labelledby="terminal-title">
+            <h2 id="terminal-title">Terminal</h2>
+            <p class="note">This token may not read this session's commands and output (config execRoles), so its terminal is not shown.</p>
+          </section>
         ) : (
           <section aria-labelledby="terminal-title">
             <h2 id="terminal-title">Terminal</h2>
