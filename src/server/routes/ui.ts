@@ -47,11 +47,11 @@ const WhoAmI = Type.Object(
  * style elements it creates at run time, and the page stamps the nonce on them (docs/ui.md#security).
  * `connect-src 'self'` admits the same host's WebSocket (attach) in current browsers.
  */
-export function contentSecurityPolicy(nonce: string): string {
+export function contentSecurityPolicy(nonce?: string): string {
   return [
     "default-src 'self'",
     "script-src 'self'",
-    `style-src 'self' 'nonce-${nonce}'`,
+    nonce === undefined ? "style-src 'self'" : `style-src 'self' 'nonce-${nonce}'`,
     "img-src 'self' data:",
     "font-src 'self'",
     "connect-src 'self'",
@@ -96,8 +96,8 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ config: Pick<Config, "uiDir">
 
   function sendStatic(reply: FastifyReply, file: string, cache: string): FastifyReply {
     if (!existsSync(index)) throw new SessiondError("ui_not_built", { dir: root });
-    // Static files carry no nonce: nothing in them is a page that could run one.
-    setSecurityHeaders(reply, randomBytes(18).toString("base64"));
+    // No nonce: a script or stylesheet is no page, and nothing in it reads one.
+    setSecurityHeaders(reply);
     reply.header("cache-control", cache);
     return reply.sendFile(file, { cacheControl: false });
   }
@@ -143,7 +143,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ config: Pick<Config, "uiDir">
   });
 };
 
-function setSecurityHeaders(reply: FastifyReply, nonce: string): void {
+function setSecurityHeaders(reply: FastifyReply, nonce?: string): void {
   reply.header("content-security-policy", contentSecurityPolicy(nonce));
   reply.header("x-content-type-options", "nosniff");
   reply.header("referrer-policy", "no-referrer");
