@@ -1,4 +1,4 @@
-import { ApiError, authHeaders, toApiError } from "./client.js";
+import { authHeaders, toApiError } from "./client.js";
 
 /** One sample of the Prometheus text format: a family's name, its labels and value. */
 export interface Sample {
@@ -44,4 +44,3 @@ export async function scrape(signal?: AbortSignal): Promise<Sample[]> {
   return parseMetrics(text);
 }
 
-export { ApiError };

@@ -5,7 +5,7 @@ import type { ComponentChildren } from "preact";
  * A modal confirmation (the native <dialog>: focus moves into it, Escape cancels, the page behind
  * is inert). Confirm runs the action; Cancel or Escape closes it.
  */
-export function ConfirmDialog(props: { title: string; children: ComponentChildren; confirmLabel?: string; onConfirm(): void; onCancel(): void }) {
+export function ConfirmDialog(props: { title: string; children: ComponentChildren; onConfirm(): void; onCancel(): void }) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const dialog = ref.current;
@@ -24,7 +24,6 @@ export function ConfirmDialog(props: { title: string; children: ComponentChildre
           Cancel
         </button>
       </div>
-      {props.confirmLabel && <p class="note">{props.confirmLabel}</p>}
     </dialog>
   );
 }
