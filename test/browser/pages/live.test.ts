@@ -34,7 +34,7 @@ describe.skipIf(skip !== undefined)("live sessions on their page", () => {
     await server?.close();
   });
 
-  async function start(kind: "shell" | "python"): Promise<{ id: string; name: string }> {
+  async function start(kind: "shell" | "python" | "typescript"): Promise<{ id: string; name: string }> {
     const session = await sdk.sessions.createSession({ kind, name: unique(kind) });
     sessions.push(session.id);
     return session;
@@ -140,5 +140,18 @@ describe.skipIf(skip !== undefined)("live sessions on their page", () => {
     // The input of each cell is kept beside its output.
     expect(await cells.locator("pre.input").allTextContents()).toEqual(["x = 6 * 7\nprint(x)", "1 / 0"]);
     await axeCheck(page);
+  });
+
+  it("runs a typescript cell from the page, its state kept for the next one", async () => {
+    const ts = await start("typescript");
+    const page = await openSession(ts.name);
+    const cells = page.getByRole("region", { name: "Cells" });
+    await cells.getByRole("textbox", { name: "Cell" }).fill("const xs: number[] = [1, 2, 3];");
+    await cells.getByRole("button", { name: "Run" }).click();
+    await expect.poll(() => cells.locator("pre.input").count()).toBe(1);
+    await cells.getByRole("textbox", { name: "Cell" }).fill("console.log(xs.map((x) => x * 2).join(','))");
+    // Ctrl-Enter runs, as in a notebook.
+    await cells.getByRole("textbox", { name: "Cell" }).press("Control+Enter");
+    await expect.poll(() => cells.locator("pre.output").allTextContents()).toContain("2,4,6\n");
   });
 });
