@@ -7,6 +7,8 @@
  * - a second checkpoint after 10 files changed, beside the first;
  * - a restore to the first checkpoint and a fork from it, beside `cp -a` of the folder.
  *
+ * Each timed step starts after `sync`, so none pays for the writeback of the one before it.
+ *
  *   npx tsx bench/snapshots.ts [--quick] [--files=N] [--mb=N] [--fsync=false]
  */
 import { execFileSync } from "node:child_process";
@@ -48,8 +50,17 @@ function generate(dir: string): string[] {
   return paths;
 }
 
-/** Wall time of a command, in ms. */
+/**
+ * Writes back what earlier steps left dirty, so that each timed step starts from the same state
+ * of the page cache rather than paying for the writes of the step before it.
+ */
+function settle(): void {
+  execFileSync("sync");
+}
+
+/** Wall time of a command, in ms (after settle()). */
 function timed(command: string, args: readonly string[]): number {
+  settle();
   const start = process.hrtime.bigint();
   execFileSync(command, args, { stdio: "ignore" });
   return msSince(start);
@@ -68,12 +79,14 @@ async function main(): Promise<void> {
 
     const tarMs = timed("tar", ["-cf", join(peers, "ws.tar"), "-C", dir, "."]);
     rmSync(join(peers, "ws.tar"));
+    settle();
     let start = process.hrtime.bigint();
     const first = await manager.createCheckpoint(session.id, { label: "first", with_files: true });
     const firstMs = msSince(start);
     log(`first checkpoint ${fmtMs(firstMs)}, tar -cf ${fmtMs(tarMs)} (${first.state.workspace?.files} files)`);
 
     for (const path of paths.slice(0, CHANGED)) writeFileSync(path, randomBytes(TOTAL_BYTES / FILES));
+    settle();
     start = process.hrtime.bigint();
     await manager.createCheckpoint(session.id, { label: "second", with_files: true });
     const secondMs = msSince(start);
@@ -87,9 +100,13 @@ async function main(): Promise<void> {
       copies.push(timed("cp", ["-a", dir, copy]));
       rmSync(copy, { recursive: true });
       for (const path of paths.slice(round * CHANGED, (round + 1) * CHANGED)) writeFileSync(path, randomBytes(100));
+      settle();
       start = process.hrtime.bigint();
       await manager.restore(session.id, first.id);
       restores.push(msSince(start));
+      // The replaced tree is deleted in the background: done before the next step is timed.
+      await manager.files.snapshots.idle();
+      settle();
       start = process.hrtime.bigint();
       const child = await manager.fork(session.id, first.id, { name: `bench-fork-${round}` });
       forks.push(msSince(start));

@@ -125,11 +125,14 @@ async function writeFileEntry(blobs: BlobStore, file: FileEntry, path: string, o
     if (read === 0) throw new SessiondError("snapshot_damaged", { digest: file.digest, reason: `its pack ends before ${file.path} does` });
     done += read;
   }
-  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  // Created with its mode when the umask leaves it whole (most files): no chmod then. The
+  // staging folder is the server's alone, so the file is never open to anyone else meanwhile.
+  const direct = (file.mode & ~UMASK & 0o777) === file.mode;
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, direct ? file.mode : 0o600);
   try {
     for (let done = 0; done < buffer.length; ) done += writeSync(fd, buffer, done, buffer.length - done, done);
-    if (owner) fchownSync(fd, owner.uid, owner.gid);
-    fchmodSync(fd, file.mode);
+    if (owner && (owner.uid !== EUID || owner.gid !== EGID)) fchownSync(fd, owner.uid, owner.gid);
+    if (!direct) fchmodSync(fd, file.mode);
     futimesSync(fd, file.mtime_ms / 1000, file.mtime_ms / 1000);
   } finally {
     closeSync(fd);
@@ -143,6 +146,16 @@ async function writeFileEntry(blobs: BlobStore, file: FileEntry, path: string, o
  * swap is renames. Nothing the session does can then redirect a write the restore makes.
  */
 export const STAGING_DIR = ".sessiond-staging";
+
+/** The process's umask and ids, read once: what a created file gets without a chmod or chown. */
+const UMASK = readUmask();
+const EUID = process.geteuid?.() ?? -1;
+const EGID = process.getegid?.() ?? -1;
+
+function readUmask(): number {
+  // Read without setting it (DEP0139 is documentation-only): setting it, even back, races every thread creating files.
+  return process.umask();
+}
 
 /** Staging folders this process is working in now: never taken for a crashed restore's. */
 const ACTIVE = new Set<string>();
