@@ -122,6 +122,35 @@ describe("checkpoints with_files over HTTP", () => {
     expect(cpOne.body.state.workspace.files).toBe(3);
   });
 
+  it("keeps every checkpoint's files restorable while deletions collect beside new checkpoints", async () => {
+    const s = await serve();
+    const kept: { id: string; dir: string; cp: string; tree: ReturnType<typeof listTree> }[] = [];
+    const doomed: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const made = await sessionWithFiles(s, `gc-race-${i}`);
+      // Shared files (deduplicated across sessions) and one of each session's own.
+      writeFileSync(join(made.dir, "files", `own-${i}.txt`), `session ${i}`);
+      if (i % 2 === 0) kept.push({ ...made, cp: "", tree: listTree(made.dir) });
+      else {
+        await s.json({ method: "POST", url: `/sessions/${made.id}/checkpoints`, body: { with_files: true } });
+        doomed.push(made.id);
+      }
+    }
+    // Checkpoints of the kept sessions race the deletions (each deletion starts a collection).
+    const results = await Promise.all([
+      ...kept.map((k) => s.json({ method: "POST", url: `/sessions/${k.id}/checkpoints`, body: { with_files: true } })),
+      ...doomed.map((id) => s.request({ method: "DELETE", url: `/sessions/${id}` })),
+    ]);
+    kept.forEach((k, i) => (k.cp = results[i]!.body.id as string));
+    await s.manager.files.scheduleCollect();
+    for (const k of kept) {
+      writeFileSync(join(k.dir, "files", "notes.md"), "changed");
+      const restored = await s.json({ method: "POST", url: `/sessions/${k.id}/checkpoints/${k.cp}/restore` });
+      expect(restored.status).toBe(200);
+      expect(listTree(k.dir)).toEqual(k.tree);
+    }
+  });
+
   it("takes the SDK's withFiles over a real port", async () => {
     const s = await serve();
     const { id, dir } = await sessionWithFiles(s, "files-sdk");
