@@ -10,8 +10,11 @@ import { UNDO_FILES_DEPTH, type UndoSnapshots, undoKey } from "./workspace-snaps
 
 /** The kinds whose interpreter is rebuilt by replaying its cells. */
 export const INTERPRETER_KINDS: ReadonlySet<string> = new Set(["python", "typescript"]);
-/** What a fork takes of its source's runtime_metadata: how its process starts. */
-const FORK_KEEPS = ["mode_options", "exec_policy", "undo_files", "network", "cols", "rows"] as const;
+/**
+ * What a fork takes of its source's runtime_metadata: how its process starts, and the exported
+ * environment (a shell's; an interpreter replays its own). Not the cwd: it names the source's workspace.
+ */
+const FORK_KEEPS = ["mode_options", "exec_policy", "undo_files", "network", "cols", "rows", "env"] as const;
 /** The kinds a session of may hibernate: a fresh process brings back what they keep. */
 const HIBERNATING_KINDS: ReadonlySet<string> = new Set(["python", "typescript", "shell", "llm"]);
 
@@ -221,6 +224,8 @@ export class LiveEnvironment {
     const kept: JsonObject = {};
     for (const name of FORK_KEEPS) if (source.runtime_metadata[name] !== undefined) kept[name] = source.runtime_metadata[name];
     const mark: HibernatedMark = { at: new Date().toISOString(), seq: child.last_seq, cells: 0, reason: "fork", paused: false };
+    // It starts in its own workspace (with its environment: a restart takes both or neither).
+    if (kept.env !== undefined) kept.cwd = await this.host.workspace(child);
     const asleep = await this.host.manager.update(child.id, { runtime_metadata: { ...child.runtime_metadata, ...kept, hibernated: mark as unknown as JsonObject } });
     this.noteHibernated(asleep);
     try {

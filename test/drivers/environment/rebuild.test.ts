@@ -180,6 +180,19 @@ describe("interpreter state in checkpoints: fork", () => {
     ]);
   });
 
+  it("gives a shell's fork a shell of its own in its own workspace, with the source's exported environment", async () => {
+    h = new LiveHarness();
+    const source = await h.live.start({ kind: "shell" });
+    await h.live.exec(source.id, "export COLOR=blue");
+    await eventually(async () => ((await h.manager.get(source.id)).runtime_metadata.env as Record<string, string> | undefined)?.COLOR);
+    const cp = await h.manager.createCheckpoint(source.id);
+    const child = await h.manager.fork(source.id, cp.id);
+    expect((await h.live.startFork(await h.manager.get(source.id), child)).rebuild).toMatchObject({ reason: "fork", replayed: 0 });
+    const seen = await h.live.exec(child.id, 'echo "$COLOR $(pwd)"');
+    expect(seen.stdout).toBe(`blue ${(await h.manager.get(child.id)).workspace}\n`);
+    expect(h.live.describe(child.id)!.pid).not.toBe(h.live.describe(source.id)!.pid);
+  });
+
   it("forks while the source is executing: the fork gets the checkpoint's state and the source's exec finishes", async () => {
     h = new LiveHarness();
     const source = await h.live.start({ kind: "python" });
