@@ -118,18 +118,18 @@ describe.skipIf(skip !== undefined)("the dashboard's security", () => {
     now += server.config.uiLoginCodeTtlMs + 1;
     const refused = await open();
     await refused.page.goto(late.url);
-    await expect.poll(() => refused.page.getByRole("alert").innerText()).toMatch(/code|not valid/i);
+    await expect.poll(() => refused.page.getByRole("alert").innerText(), { message: "the expired link's refusal" }).toMatch(/code|not valid/i);
     expect(await refused.page.getByRole("button", { name: "Sign in" }).count()).toBe(1);
 
     await server.client().sessions.createSession({ name: "seen-before-expiry" });
     const link = await loginLink(server.token);
     const { page } = await open();
     await page.goto(link.url);
-    await expect.poll(() => page.getByRole("table", { name: "Sessions" }).getByRole("link", { name: "seen-before-expiry" }).count()).toBe(1);
+    await expect.poll(() => page.getByRole("table", { name: "Sessions" }).getByRole("link", { name: "seen-before-expiry" }).count(), { message: "the list, signed in by the link" }).toBe(1);
     now += server.config.uiSessionTtlMs + 1;
     // The next thing the page asks for is refused: the page says why and asks for a token again.
     await page.getByRole("link", { name: "Stats" }).click();
-    await expect.poll(() => page.getByRole("button", { name: "Sign in" }).count()).toBe(1);
+    await expect.poll(() => page.getByRole("button", { name: "Sign in" }).count(), { message: "the sign-in form once the token expired" }).toBe(1);
     expect(await page.getByRole("alert").innerText()).toMatch(/sign in again|no longer|expired|not valid/i);
     expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).sessionStorage.getItem("sessiond.token"))).toBeNull();
   });
