@@ -182,10 +182,10 @@ function readSmall(at: string, listed: BigIntStats, pack: PackWriter, readAt: bi
     if (!before.isFile()) return "gone";
     if (before.dev !== listed.dev || before.ino !== listed.ino || before.size !== listed.size) return "changed";
     const racy = isRacy(before, readAt);
-    const bytes = readAllSync(fd, Number(before.size));
+    const bytes = readAllSync(fd, Number(before.size), FIRST_READ);
     // A write while it was read (growing it, too) moved its size or times.
     if (!sameFile(before, fstatSync(fd, { bigint: true })) || bytes.length !== Number(before.size)) return "changed";
-    if (racy && !bytes.equals(readAllSync(fd, bytes.length))) return "changed";
+    if (racy && !bytes.equals(readAllSync(fd, bytes.length, SECOND_READ))) return "changed";
     const put = pack.add(bytes);
     return { before, digest: put.digest, racy, looseBytes: 0 };
   } finally {
@@ -228,8 +228,17 @@ function isRacy(stat: BigIntStats, readAt: bigint): boolean {
 }
 
 /** A file's first `size` bytes (fewer when it is shorter now). */
-function readAllSync(fd: number, size: number): Buffer {
-  const buffer = Buffer.allocUnsafe(size);
+/**
+ * Buffers small files are read into, reused from file to file (an allocation per file costs more
+ * than its read): what is read is used (hashed, copied into the pack) before the next read. The
+ * walk of one snapshot reads synchronously, and two never interleave their synchronous parts.
+ */
+const FIRST_READ = Buffer.allocUnsafe(SMALL_FILE_BYTES);
+const SECOND_READ = Buffer.allocUnsafe(SMALL_FILE_BYTES);
+
+/** A file's first `size` bytes (fewer when it is shorter now), in `into` (at least `size` long). */
+function readAllSync(fd: number, size: number, into: Buffer): Buffer {
+  const buffer = into.subarray(0, size);
   let length = 0;
   while (length < buffer.length) {
     const bytesRead = readSync(fd, buffer, length, buffer.length - length, length);
