@@ -3,7 +3,7 @@ import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, l
 import { copyFile, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { SessiondError } from "../core/index.js";
-import type { BlobLease, BlobStore } from "./blob-store.js";
+import { type BlobLease, type BlobStore, SMALL_FILE_BYTES } from "./blob-store.js";
 import { type DirEntry, type FileEntry, type Manifest, decodeManifest } from "./manifest.js";
 import { TimeSlice } from "./time-slice.js";
 import { IGNORE_FILE, ignoreRules, walkTree } from "./walk.js";
@@ -119,7 +119,8 @@ async function writeFileEntry(blobs: BlobStore, file: FileEntry, path: string, o
   }
   let pack = packs.get(at.path);
   if (pack === undefined) packs.set(at.path, (pack = openSync(at.path, "r")));
-  const buffer = Buffer.allocUnsafe(at.length);
+  // Read and written in one synchronous run, so one buffer serves every file.
+  const buffer = at.length <= COPY_BUFFER.length ? COPY_BUFFER.subarray(0, at.length) : Buffer.allocUnsafe(at.length);
   for (let done = 0; done < at.length; ) {
     const read = readSync(pack, buffer, done, at.length - done, at.offset + done);
     if (read === 0) throw new SessiondError("snapshot_damaged", { digest: file.digest, reason: `its pack ends before ${file.path} does` });
@@ -156,6 +157,9 @@ function readUmask(): number {
   // Read without setting it (DEP0139 is documentation-only): setting it, even back, races every thread creating files.
   return process.umask();
 }
+
+/** What packed files are copied out through (see writeFileEntry). */
+const COPY_BUFFER = Buffer.allocUnsafe(SMALL_FILE_BYTES);
 
 /** Staging folders this process is working in now: never taken for a crashed restore's. */
 const ACTIVE = new Set<string>();
