@@ -71,6 +71,11 @@ const COVERED: Record<string, string> = {
   "GET /sessions/{id}/attach": "(WebSocket only; see docs/streams.md)",
   // JSON-RPC for MCP clients: the MCP SDK's own client speaks it (docs/adapters.md#mcp).
   "POST /mcp/": "(MCP only; test/mcp/)",
+  // The dashboard's sign-in: the CLI's `sessiond ui` mints the code, the page trades it and asks
+  // who it is (docs/ui.md); an SDK user already holds a token and has no use for either.
+  "POST /ui/login-codes": "(the CLI's `sessiond ui`; test/cli/ui.test.ts)",
+  "POST /ui/login": "(the dashboard page; test/server/ui-login.test.ts)",
+  "GET /ui/whoami": "(the dashboard page; test/server/ui-route.test.ts)",
 };
 
 let server: TestServer;
