@@ -260,6 +260,26 @@ describe("forwarding a request to the node that owns its session", () => {
     expect(eventsThere.headers["x-sessiond-node"]).toBe("node-b");
   });
 
+  it("sends a request target in absolute form on as its path and query alone, never to the host it names", async () => {
+    const forwarded = await sessionOnBoth(a, b);
+    a.placement.owners.set(forwarded, b.asOwner);
+    const { port } = new URL(a.url);
+    const res = await new Promise<{ status: number; node: unknown; body: string }>((resolve, reject) => {
+      // As a client talking to a proxy writes it (RFC 9112 §3.2.2): the host is not ours.
+      const req = httpRequest({ hostname: "127.0.0.1", port, path: `http://elsewhere.invalid/sessions/${forwarded}/events?limit=1`, headers: AUTH, agent: false }, (answer) => {
+        let body = "";
+        answer.setEncoding("utf8");
+        answer.on("data", (chunk: string) => (body += chunk));
+        answer.on("end", () => resolve({ status: answer.statusCode!, node: answer.headers["x-sessiond-node"], body }));
+      });
+      req.once("error", reject);
+      req.end();
+    });
+    expect(res.status).toBe(200);
+    expect(res.node).toBe("node-b");
+    expect(JSON.parse(res.body)).toHaveLength(1);
+  });
+
   it("forwards an id memory places elsewhere with no lookup here (the owner checks it), but looks a scoped principal's up first", async () => {
     const onlyThere = await sessionOnBoth(b);
     a.placement.known.set(onlyThere, { here: false, owner: b.asOwner });

@@ -35,6 +35,19 @@ export function forwardedRequestHeaders(
   return out;
 }
 
+/**
+ * A request target in origin form (`/path?query`), as it is sent on to the owner. A client may
+ * send the absolute form (`GET http://host/path`, RFC 9112 §3.2.2), which Node passes on as the
+ * request's url and the routes match by its path: only that path and query go on, never the host
+ * the client named.
+ * @throws TypeError when the target is neither form
+ */
+export function originForm(target: string): string {
+  if (target.startsWith("/")) return target;
+  const url = new URL(target);
+  return `${url.pathname}${url.search}`;
+}
+
 /** An owner's answer headers as this node relays them: without those of the hop between the two nodes. */
 export function relayedResponseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[] | undefined> {
   const out: Record<string, string | string[] | undefined> = { ...headers };

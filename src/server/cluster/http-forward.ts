@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { errors } from "../../core/index.js";
 import { DeferredBody } from "./deferred-body.js";
-import { forwardedRequestHeaders, relayedResponseHeaders } from "./headers.js";
+import { forwardedRequestHeaders, originForm, relayedResponseHeaders } from "./headers.js";
 import { type ForwardOutcome, failedAttempt } from "./outcome.js";
 
 /** What forwardHttp needs besides the request. */
@@ -31,8 +31,6 @@ export function forwardHttp(request: FastifyRequest, reply: FastifyReply, payloa
   const body = bodyless ? undefined : new DeferredBody(payload);
   // reply-from sends request.body when it is a stream (here, before parsing, there is none).
   request.body = body?.stream;
-  const q = request.url.indexOf("?");
-  const path = q === -1 ? request.url : request.url.slice(0, q);
   return new Promise<ForwardOutcome>((resolve, reject) => {
     const failed = (err: unknown) => {
       request.body = undefined;
@@ -43,7 +41,7 @@ export function forwardHttp(request: FastifyRequest, reply: FastifyReply, payloa
       resolve(failedAttempt(method, err, body?.started ?? false));
     };
     try {
-      reply.from(`${target.origin}${path}`, {
+      reply.from(`${target.origin}${originForm(request.url)}`, {
         rewriteRequestHeaders: (_request, headers) => forwardedRequestHeaders(headers, { nodeName: target.nodeName, authorization: target.authorization, bodyless }),
         rewriteHeaders: (headers) => relayedResponseHeaders(headers),
         // Retries are the caller's: only it knows whether the request may be sent again, and where.
@@ -58,7 +56,8 @@ export function forwardHttp(request: FastifyRequest, reply: FastifyReply, payloa
         onError: (_reply, { error }) => failed(error),
       });
     } catch (err) {
-      // reply-from refuses, before sending anything, a path it takes for a traversal (`/..`).
+      // reply-from refuses, before sending anything, a path it takes for a traversal (`/..`);
+      // originForm one that is no URL.
       request.body = undefined;
       reject(errors.validation("url", `cannot be forwarded to the session's owner: ${(err as Error).message}`));
     }

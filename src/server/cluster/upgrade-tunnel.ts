@@ -3,7 +3,7 @@ import { request as httpsRequest } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { forwardedRequestHeaders, relayedResponseHeaders } from "./headers.js";
+import { forwardedRequestHeaders, originForm, relayedResponseHeaders } from "./headers.js";
 import { type ForwardOutcome, failedAttempt } from "./outcome.js";
 
 /** What tunnelUpgrade needs besides the request. */
@@ -46,7 +46,7 @@ export function tunnelUpgrade(request: FastifyRequest, reply: FastifyReply, targ
       resolve(outcome);
       return true;
     };
-    const upstream = send({ hostname: target.url.hostname, port: target.url.port, path: request.url, method: "GET", headers, agent: false });
+    const upstream = send({ hostname: target.url.hostname, port: target.url.port, path: originForm(request.url), method: "GET", headers, agent: false });
     const connectTimer = setTimeout(() => upstream.destroy(connectTimeout(target.connectTimeoutMs)), target.connectTimeoutMs);
     const clientLeft = () => {
       upstream.destroy();
