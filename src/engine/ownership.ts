@@ -117,6 +117,11 @@ export class ClusterOwnership implements SessionPlacement {
     await this.options.cluster.leave(this.nodeId);
   }
 
+  async peers(): Promise<Array<OwnerNode & { readonly url: string }>> {
+    const nodes = await this.options.cluster.liveNodes();
+    return nodes.flatMap((node) => (node.id !== this.nodeId && node.url !== null ? [{ id: node.id, name: node.name, url: node.url }] : []));
+  }
+
   /** How many sessions this node holds (as memory knows them). */
   get heldCount(): number {
     return this.held.size;

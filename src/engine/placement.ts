@@ -39,4 +39,6 @@ export interface SessionPlacement {
    * @returns the placement then; still `owner` when its lease was renewed meanwhile
    */
   placeAfterFailure(sessionId: string, owner: OwnerNode): Promise<Placement>;
+  /** The other nodes whose lease runs now and that take requests (they have a URL): what a cluster-wide read asks. */
+  peers(): Promise<Array<OwnerNode & { readonly url: string }>>;
 }

@@ -11,7 +11,7 @@ import { adoptLegacyWorkspaces } from "../drivers/workspace.js";
 import type { Store } from "../store/index.js";
 import { AuthFailureLimiter, TokenRegistry, UiLogins, assertAuthAllowed, chooseSubprotocol, ensureAdminToken, installAuth } from "./auth/index.js";
 import { installWebSocketHandshakeCheck } from "./websocket-handshake.js";
-import { type ForwardCounter, installForwarding } from "./cluster/index.js";
+import { type ForwardCounter, PeerReads, installForwarding } from "./cluster/index.js";
 import { installContentTypes } from "./content-types.js";
 import { clientErrorHandler, installRawErrors } from "./client-error.js";
 import { frameworkErrors, installErrorHandling } from "./error-handler.js";
@@ -228,7 +228,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const autoRecovery = config.autoRecover ? new AutoRecovery({ manager, live, config, log: app.log }) : undefined;
   app.decorate("sessiond", { workspaces, live, autoRecovery, retention, metrics, adminTokenCreated: adminToken.created });
 
-  const ctx: ServerContext = { config, manager, workspaces, live, ...(options.cluster ? { cluster: options.cluster } : {}) };
+  const peers = options.cluster
+    ? new PeerReads({ cluster: options.cluster, adminToken: adminToken.token, connectTimeoutMs: config.forwardConnectTimeoutMs, answerTimeoutMs: config.leaseTtlMs, log: app.log })
+    : undefined;
+  if (peers) app.addHook("onClose", () => peers.close());
+  const ctx: ServerContext = { config, manager, workspaces, live, ...(options.cluster && peers ? { cluster: options.cluster, peers } : {}) };
   await app.register(healthRoutes, { ctx, isClosing: () => closing });
   await app.register(metricsRoutes, { prefix: "/metrics", metrics });
   await app.register(statsRoutes, { prefix: "/stats", ctx });

@@ -5,6 +5,7 @@ import type { SessionManager, SessionPlacement } from "../engine/index.js";
 import { lookupScope, principalParticipants, visibleTo } from "./auth/index.js";
 import { setEtag } from "./etag.js";
 import { sessionJson } from "./wire.js";
+import type { PeerReads } from "./cluster/index.js";
 import type { Workspaces } from "./workspaces/index.js";
 
 /** What every route plugin receives: the resolved config and the services it calls. */
@@ -16,6 +17,8 @@ export interface ServerContext {
   readonly live: LiveSessions;
   /** Where sessions are served when several nodes share the store (docs/scale-out.md); undefined on one node (SQLite). */
   readonly cluster?: SessionPlacement;
+  /** Reads gathered from every node (what each holds in memory); with `cluster` only. */
+  readonly peers?: PeerReads;
 }
 
 /**

@@ -123,6 +123,8 @@ export interface ClusterStore {
    * oldest first: their processes died with their node.
    */
   orphaned(kinds: readonly string[], limit: number): Promise<OrphanedSession[]>;
+  /** The nodes whose lease runs now, by name. */
+  liveNodes(): Promise<ClusterNodeRecord[]>;
   /** Forgets the rows of nodes whose lease ran out more than `olderThanMs` ago and that own nothing. */
   pruneNodes(olderThanMs: number): Promise<number>;
 }

@@ -45,6 +45,13 @@ class TestPlacement implements SessionPlacement {
     return this.known.get(sessionId);
   }
 
+  /** What peers answers (default: none). */
+  readonly peerNodes: Array<OwnerNode & { url: string }> = [];
+
+  async peers(): Promise<Array<OwnerNode & { url: string }>> {
+    return this.peerNodes;
+  }
+
   async placeAfterFailure(sessionId: string, owner: OwnerNode): Promise<Placement> {
     this.failures.push({ sessionId, owner: owner.name });
     return this.afterFailure.get(sessionId) ?? { here: true };
@@ -435,6 +442,49 @@ describe("forwarding a request to the node that owns its session", () => {
     const res = await send(a.url, { path: `/sessions/${id}`, token: false, socketPath });
     expect(res.status).toBe(200);
     expect(res.json.task).toBe("task-on-node-b");
+  });
+});
+
+describe("the live list in a cluster", () => {
+  async function nodesWithShells(): Promise<{ onA: string; onB: string }> {
+    // Each node of the pair as the test starts them has live sessions off: two that have them on.
+    await a.close();
+    await b.close();
+    b = await startNode("node-b", { enableSessions: true });
+    a = await startNode("node-a", { enableSessions: true });
+    a.placement.peerNodes.push(b.asOwner);
+    const start = async (node: TestNode) => {
+      const res = await send(node.url, { method: "POST", path: "/session/start", headers: { "content-type": "application/json" }, body: JSON.stringify({ mode: "shell" }) });
+      expect(res.status).toBe(201);
+      return res.json.id as string;
+    };
+    return { onA: await start(a), onB: await start(b) };
+  }
+
+  it("shows every node's live sessions, each once, the Unix socket's admin included; a peer's own list stays its own", async () => {
+    const { onA, onB } = await nodesWithShells();
+    const listed = await send(a.url, { path: "/session/list" });
+    expect(listed.status).toBe(200);
+    expect(listed.json.map((s: { id: string }) => s.id).sort()).toEqual([onA, onB].sort());
+    expect(listed.headers["x-sessiond-nodes-missing"]).toBeUndefined();
+    const socketPath = join(a.home, "forwarding.sock");
+    const socketServer = createUnixSocketServer(a.app);
+    await listenOnSocket(socketServer, socketPath);
+    cleanups.push(() => new Promise<void>((resolve) => socketServer.close(() => resolve())));
+    const overSocket = await send(a.url, { path: "/session/list", socketPath, token: false });
+    expect(overSocket.json.map((s: { id: string }) => s.id).sort()).toEqual([onA, onB].sort());
+    // Asked by another node, a node answers for itself alone (no node asks further).
+    const asPeer = await send(b.url, { path: "/session/list", headers: { "x-sessiond-forwarded-by": "node-a" } });
+    expect(asPeer.json.map((s: { id: string }) => s.id)).toEqual([onB]);
+  });
+
+  it("names a live node that does not answer, and lists the rest", async () => {
+    const { onA } = await nodesWithShells();
+    a.placement.peerNodes.splice(0, 1, await deadNode());
+    const listed = await send(a.url, { path: "/session/list" });
+    expect(listed.status).toBe(200);
+    expect(listed.json.map((s: { id: string }) => s.id)).toEqual([onA]);
+    expect(listed.headers["x-sessiond-nodes-missing"]).toBe("node-dead");
   });
 });
 

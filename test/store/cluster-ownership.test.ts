@@ -259,6 +259,14 @@ describe.skipIf(!postgres)("several engines on one PostgreSQL schema: ownership 
     expect(names).toEqual(["a", "b", "old-2"]);
   });
 
+  it("names as peers the other live nodes that take requests: not itself, a node whose lease ran out, or one with no URL", async () => {
+    const a = await node("a");
+    await node("b");
+    await sql("INSERT INTO cluster_nodes (id, name, url, auth_fingerprint, lease_until) VALUES ('gone', 'old', 'http://old.invalid', 'same-tokens', now() - interval '1 second')");
+    await sql("INSERT INTO cluster_nodes (id, name, url, auth_fingerprint, lease_until) VALUES ('embedded', 'no-url', NULL, 'same-tokens', now() + interval '1 hour')");
+    expect(await a.membership.peers()).toEqual([expect.objectContaining({ name: "b", url: "http://b.invalid" })]);
+  });
+
   it("refuses to join a cluster whose live nodes accept other tokens, naming the node", async () => {
     await node("a", "tokens-1");
     await expect(node("b", "tokens-2")).rejects.toThrow(/node a serves this PostgreSQL schema with another set of tokens/);

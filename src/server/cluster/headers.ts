@@ -10,6 +10,9 @@ export const NODE_HEADER = "x-sessiond-node";
  */
 export const FORWARDED_BY_HEADER = "x-sessiond-forwarded-by";
 
+/** On a cluster-wide read (GET /session/list): the live nodes left out, comma-separated, because they did not answer in time. */
+export const NODES_MISSING_HEADER = "x-sessiond-nodes-missing";
+
 /**
  * Headers of one hop (RFC 9110 §7.6.1), plus `expect`: Node has already answered a client's
  * `100-continue`, and the forwarded request's body is sent without waiting.

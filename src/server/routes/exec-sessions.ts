@@ -2,8 +2,9 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
 import { type Config, type Session, SessiondError, errors } from "../../core/index.js";
-import { LiveInfoSchema, LiveStartSchema, type StartInput, assertModeEnabled } from "../../drivers/index.js";
+import { type LiveInfo, LiveInfoSchema, LiveStartSchema, type StartInput, assertModeEnabled } from "../../drivers/index.js";
 import { type Principal, assertMayReadExecIo, assertOwnFields, canSee, ownerDefaults } from "../auth/index.js";
+import { NODES_MISSING_HEADER } from "../cluster/index.js";
 import { SessionParams } from "../schemas.js";
 import { HEADER, SESSION, json, responses } from "../responses.js";
 import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
@@ -160,9 +161,9 @@ export const seedSessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }
         operationId: "listLiveSessions",
         summary: "List the live sessions (seed 000)",
         description:
-          "Each is seed 000's `{id, mode, server, state}` — `state` what the session keeps across execs (its process's status, cwd, paused, running and queued execs) — followed by more fields. An agent token sees its own sessions only.",
+          "Each is seed 000's `{id, mode, server, state}` — `state` what the session keeps across execs (its process's status, cwd, paused, running and queued execs) — followed by more fields. An agent token sees its own sessions only. In a cluster, every live node's sessions: a node that did not answer in time is named in `x-sessiond-nodes-missing`.",
         tags,
-        response: responses({ 200: json(Type.Array(LiveInfoSchema), "the live sessions of this server") }),
+        response: responses({ 200: json(Type.Array(LiveInfoSchema), "the live sessions of this server (of every node, in a cluster)") }),
       },
     },
     async (request, reply) => {
@@ -170,6 +171,17 @@ export const seedSessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }
       if (request.principal.role === "agent") {
         const visible = await Promise.all(infos.map(async (info) => canSee(request.principal, await ctx.manager.get(info.session_id))));
         infos = infos.filter((_, i) => visible[i]);
+      }
+      if (ctx.peers) {
+        // Each node runs its own processes: the others answer for theirs.
+        const { parts, missing } = await ctx.peers.gather<LiveInfo[]>(request, "/session/list");
+        const seen = new Set(infos.map((info) => info.session_id));
+        for (const info of parts.flat()) {
+          if (seen.has(info.session_id)) continue;
+          seen.add(info.session_id);
+          infos.push(info);
+        }
+        if (missing.length > 0) reply.header(NODES_MISSING_HEADER, missing.join(","));
       }
       return sendJson(reply, JSON.stringify(infos));
     },

@@ -121,6 +121,8 @@ export function clusterTables(pool: pg.Pool): ClusterStore {
       );
     },
 
+    liveNodes: () => rows<ClusterNodeRecord>(pool, `SELECT id, name, url, auth_fingerprint FROM cluster_nodes n WHERE ${LIVE} ORDER BY name, id`),
+
     async pruneNodes(olderThanMs) {
       return changes(
         pool,
