@@ -42,7 +42,8 @@ export async function cleanStale(config: Config): Promise<string[]> {
   const paths = dataPaths(config);
   const removed: string[] = [];
   const pid = readPidFile(paths.pid);
-  if (pid && !ownerAlive(pid)) {
+  // A dead cluster node's record stays: it is what keeps a command from starting SQLite here (refuseOtherStore).
+  if (pid && !ownerAlive(pid) && !servedOtherStore(config, pid)) {
     rmSync(paths.pid, { force: true });
     removed.push(paths.pid);
   }
@@ -89,6 +90,7 @@ export async function ensureServer(config: Config, onStart?: () => void): Promis
     try {
       // Another command may have started it between our probe and our lock.
       if (await socketAnswers(paths.socket)) return;
+      refuseOtherStore(config, readPidFile(paths.pid));
       await cleanStale(config);
       onStart?.();
       await startAndWait(config, deadline);
@@ -101,6 +103,26 @@ export async function ensureServer(config: Config, onStart?: () => void): Promis
     throw new Error(`${describeOwner(readOwnerRecord(paths.pid))} owns ${config.home} but did not answer on ${paths.socket} within ${config.autostartTimeoutMs} ms (is it stopped?)`);
   }
   throw new Error(`no sessiond answered on ${paths.socket} within ${config.autostartTimeoutMs} ms; see ${paths.log} or run \`sessiond serve\``);
+}
+
+/**
+ * A data dir whose last server (now dead) served PostgreSQL — a node of a cluster, started with
+ * its store settings on its command line or environment — is not restarted by a client command
+ * with settings that say SQLite: that would be a second, empty service on the node's data dir,
+ * where the commands' writes would go unseen by the cluster (docs/scale-out.md).
+ * @throws Error saying how to go on
+ */
+function refuseOtherStore(config: Config, last: PidFile | undefined): void {
+  if (last === undefined || !servedOtherStore(config, last) || ownerAlive(last)) return;
+  throw new Error(
+    `the last server on ${config.home} (pid ${last.pid}, no longer running) served PostgreSQL, and this command would start one on SQLite: ` +
+      "start that node again with its store settings (`sessiond serve` with SESSIOND_STORE=postgres and SESSIOND_PG_URL), " +
+      `or give this data dir's config.json its store; to start a new SQLite service here instead, remove ${dataPaths(config).pid}`,
+  );
+}
+
+function servedOtherStore(config: Config, last: PidFile): boolean {
+  return last.store === "postgres" && config.store !== "postgres";
 }
 
 /** Spawns `sessiond serve` detached, logging to the data dir, and waits for its socket. */

@@ -1,3 +1,6 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type CliResult, cliHome, startCli, until, useCompiledCli } from "./run-cli.js";
 
@@ -95,5 +98,24 @@ describe("a hung server", () => {
     } finally {
       process.kill(pid, "SIGCONT");
     }
+  });
+});
+
+describe("a data dir whose last server was a cluster node", () => {
+  it("is not given a SQLite server by a command: it says how to start the node again, and keeps the record that says so", async () => {
+    const h = cliHome();
+    homes.push(h);
+    // What a PostgreSQL node killed with -9 leaves: its record, naming a process that is gone.
+    const gone = spawnSync(process.execPath, ["-e", "0"]).pid;
+    writeFileSync(join(h.home, "server.pid"), JSON.stringify({ pid: gone, owner: "server", store: "postgres", port: 8011 }));
+    const r = await h.run(["list"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^sessiond: .*the last server on .* \(pid \d+, no longer running\) served PostgreSQL, and this command would start one on SQLite: start that node again with its store settings/);
+    expect(existsSync(join(h.home, "sessiond.sock"))).toBe(false);
+    expect((await h.run(["server", "status"])).code).not.toBe(0);
+    expect(existsSync(join(h.home, "server.pid"))).toBe(true);
+    // Removed, as the message says, a command starts a new SQLite server.
+    rmSync(join(h.home, "server.pid"));
+    expect((await h.run(["list"])).code).toBe(0);
   });
 });
