@@ -68,6 +68,13 @@ export const ERROR_CODES = {
 /** A stable, documented error code. */
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/**
+ * The errors of a request the server refused before applying any of it: sending it again is
+ * safe whatever its method (docs/scale-out.md, "What a client sees"). They are a cluster's and a
+ * shutdown's ordinary answers, not failures of the server.
+ */
+export const NOT_APPLIED_CODES: readonly ErrorCode[] = ["session_moved", "node_unreachable", "owned_elsewhere", "shutting_down", "commit_rolled_back"];
+
 /** Values substituted into an error's message template. */
 export type ErrorParams = Record<string, string | number | undefined>;
 

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { type ErrorCode, SessiondError, errors } from "../core/index.js";
+import { type ErrorCode, NOT_APPLIED_CODES, SessiondError, errors } from "../core/index.js";
 
 /**
  * Maps every failure a request can meet — the engine's SessiondErrors, Fastify's own parser,
@@ -69,7 +69,10 @@ export function installErrorHandling(app: FastifyInstance, bodyLimitBytes: numbe
   app.addHook("onRoute", (route) => methods.add(route.url ?? route.path, route.method));
   app.setErrorHandler((err, request, reply) => {
     const error = toSessiondError(err, request, bodyLimitBytes);
-    if (error.status >= 500) request.log.error({ err, reqId: request.id, method: request.method, url: request.url }, "request failed");
+    // A request refused unapplied (a session that moved, a node shutting down) is a cluster's
+    // ordinary answer, and one a client can provoke at will (a forged forwarded-by header): a
+    // warning, not an error to page anyone about.
+    if (error.status >= 500) request.log[NOT_APPLIED_CODES.includes(error.code) ? "warn" : "error"]({ err, reqId: request.id, method: request.method, url: request.url }, "request failed");
     return sendError(reply, error);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -46,10 +46,10 @@ class TestPlacement implements SessionPlacement {
   }
 
   /** What peers answers (default: none). */
-  readonly peerNodes: Array<OwnerNode & { url: string }> = [];
+  readonly peerNodes: OwnerNode[] = [];
 
   async peers(): Promise<Array<OwnerNode & { url: string }>> {
-    return this.peerNodes;
+    return this.peerNodes.flatMap((node) => (node.url === null ? [] : [{ ...node, url: node.url }]));
   }
 
   async placeAfterFailure(sessionId: string, owner: OwnerNode): Promise<Placement> {

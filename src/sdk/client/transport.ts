@@ -5,7 +5,7 @@ import type { Readable } from "node:stream";
 import { Client, type Dispatcher, Pool } from "undici";
 import { ExponentialBackoff, type RetryPolicy, handleWhen, retry } from "cockatiel";
 import { DATA_FILES, DEFAULT_CLIENT_RETRY, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_PORT } from "../../core/defaults.js";
-import { SessiondError, isSessiondError } from "../../core/errors.js";
+import { NOT_APPLIED_CODES, SessiondError, isSessiondError } from "../../core/errors.js";
 import { errorFromWire, unreachable } from "./errors.js";
 import { type Query, parseBody, requestPath } from "./wire.js";
 
@@ -61,12 +61,6 @@ function readToken(path: string): string | undefined {
     return undefined;
   }
 }
-
-/**
- * The errors of a request the server refused before applying any of it: sending it again is
- * safe whatever its method (docs/scale-out.md, "What a client sees").
- */
-const NOT_APPLIED = ["session_moved", "node_unreachable", "owned_elsewhere", "shutting_down", "commit_rolled_back"] as const;
 
 /** Methods that only read: sent again also when their connection failed before the answer came. */
 const READS = new Set(["GET", "HEAD"]);
@@ -140,7 +134,7 @@ export class Transport implements RequestSender {
   constructor(options: ClientOptions = {}) {
     this.target = resolveTarget(options);
     this.retryNotApplied = retry(
-      handleWhen((err) => NOT_APPLIED.some((code) => isSessiondError(err, code)) || readFailedInTransit.has(err as object)),
+      handleWhen((err) => NOT_APPLIED_CODES.some((code) => isSessiondError(err, code)) || readFailedInTransit.has(err as object)),
       {
         maxAttempts: Math.max(0, (options.attempts ?? DEFAULT_CLIENT_RETRY.attempts) - 1),
         backoff: new ExponentialBackoff({ initialDelay: DEFAULT_CLIENT_RETRY.baseMs, maxDelay: DEFAULT_CLIENT_RETRY.maxMs }),
