@@ -3,48 +3,34 @@
  * late joiner's scrollback, typing, "Take control" between two pages, a dropped socket resumed by
  * offset with no line twice) and a python session's cells.
  */
-import type { Browser, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { SessiondClient } from "../../../src/sdk/client/index.js";
-import { type BrowserServer, type PageRecord, axeCheck, browserSkipReason, launchBrowser, newPage, signIn, startBrowserServer } from "../harness.js";
+import type { Page } from "playwright-core";
+import { afterEach, describe, expect, it } from "vitest";
+import { axeCheck, browserSkipReason, browserSuite, signIn } from "../harness.js";
 
 const skip = browserSkipReason();
 
 describe.skipIf(skip !== undefined)("live sessions on their page", () => {
-  let browser: Browser;
-  let server: BrowserServer;
-  let sdk: SessiondClient;
-  const pages: PageRecord[] = [];
+  const suite = browserSuite({ enableSessions: true });
   /** What the pages logged to their console (a CSP refusal shows there). */
   const consoleLines: string[] = [];
   const sessions: string[] = [];
   let n = 0;
   const unique = (prefix: string) => `${prefix}-${++n}-${Date.now().toString(36)}`;
 
-  beforeAll(async () => {
-    [browser, server] = await Promise.all([launchBrowser(), startBrowserServer({ enableSessions: true })]);
-    sdk = server.client();
-  });
   afterEach(async () => {
-    await Promise.all(pages.splice(0).map((p) => p.context.close()));
-    await Promise.all(sessions.splice(0).map((id) => sdk.sessions.stop(id).catch(() => undefined)));
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await Promise.all(sessions.splice(0).map((id) => suite.sdk.sessions.stop(id).catch(() => undefined)));
   });
 
   async function start(kind: "shell" | "python" | "typescript"): Promise<{ id: string; name: string }> {
-    const session = await sdk.sessions.createSession({ kind, name: unique(kind) });
+    const session = await suite.sdk.sessions.createSession({ kind, name: unique(kind) });
     sessions.push(session.id);
     return session;
   }
 
   async function openSession(name: string): Promise<Page> {
-    const record = await newPage(browser);
-    pages.push(record);
+    const record = await suite.open();
     record.page.on("console", (message) => void consoleLines.push(message.text()));
-    await signIn(record.page, server, server.token);
+    await signIn(record.page, suite.server, suite.server.token);
     await record.page.getByRole("link", { name, exact: true }).click();
     await record.page.getByRole("heading", { level: 1, name }).waitFor();
     return record.page;
@@ -57,7 +43,7 @@ describe.skipIf(skip !== undefined)("live sessions on their page", () => {
 
   it("shows a late joiner what the shell printed before, and runs what the driver types", async () => {
     const shell = await start("shell");
-    await sdk.sessions.exec(shell.id, "echo early-$((40+2))");
+    await suite.sdk.sessions.exec(shell.id, "echo early-$((40+2))");
     const page = await openSession(shell.name);
     await expect.poll(() => screen(page)).toContain("early-42");
     await expect.poll(() => terminalStatus(page)).toContain("You are the driver");
@@ -107,20 +93,20 @@ describe.skipIf(skip !== undefined)("live sessions on their page", () => {
 
   it("resumes from the byte it had after its socket drops, showing no line twice", async () => {
     const shell = await start("shell");
-    await sdk.sessions.exec(shell.id, "echo once-$((3*3))");
+    await suite.sdk.sessions.exec(shell.id, "echo once-$((3*3))");
     const page = await openSession(shell.name);
     await expect.poll(() => screen(page)).toContain("once-9");
     await expect.poll(() => terminalStatus(page)).toContain("open");
     const before = count(await screen(page), "once-9");
 
     // Every WebSocket the server holds is cut, as a network drop would: the page reconnects.
-    const sockets = (server.app as unknown as { websocketServer: { clients: Set<{ terminate(): void }> } }).websocketServer.clients;
+    const sockets = (suite.server.app as unknown as { websocketServer: { clients: Set<{ terminate(): void }> } }).websocketServer.clients;
     expect(sockets.size).toBeGreaterThan(0);
     for (const socket of sockets) socket.terminate();
     await expect.poll(() => terminalStatus(page)).toMatch(/retrying|connecting/);
     await expect.poll(() => terminalStatus(page), { timeout: 20_000 }).toContain("open");
 
-    await sdk.sessions.exec(shell.id, "echo after-$((5*5))");
+    await suite.sdk.sessions.exec(shell.id, "echo after-$((5*5))");
     await expect.poll(() => screen(page)).toContain("after-25");
     const text = await screen(page);
     expect(count(text, "once-9")).toBe(before);

@@ -4,38 +4,22 @@
  * megabyte event kept collapsed, a checkpoint restored and forked from the page, and the context
  * diff between two checkpoints.
  */
-import type { Browser, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { SessiondClient } from "../../../src/sdk/client/index.js";
-import { type BrowserServer, type PageRecord, axeCheck, browserSkipReason, launchBrowser, newPage, signIn, startBrowserServer } from "../harness.js";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { axeCheck, browserSkipReason, browserSuite, signIn, startBrowserServer } from "../harness.js";
 
 const skip = browserSkipReason();
 
 describe.skipIf(skip !== undefined)("a session's page", () => {
-  let browser: Browser;
-  let server: BrowserServer;
-  let sdk: SessiondClient;
-  const pages: PageRecord[] = [];
+  const suite = browserSuite();
   let n = 0;
   const unique = (prefix: string) => `${prefix}-${++n}-${Date.now().toString(36)}`;
 
-  beforeAll(async () => {
-    [browser, server] = await Promise.all([launchBrowser(), startBrowserServer()]);
-    sdk = server.client();
-  });
-  afterEach(async () => {
-    await Promise.all(pages.splice(0).map((p) => p.context.close()));
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
 
   /** Signs in and opens the session's page by its link in the list, as a person would. */
   async function openSession(name: string): Promise<Page> {
-    const record = await newPage(browser);
-    pages.push(record);
-    await signIn(record.page, server, server.token);
+    const record = await suite.open();
+    await signIn(record.page, suite.server, suite.server.token);
     await record.page.getByRole("link", { name, exact: true }).click();
     await record.page.getByRole("heading", { level: 1, name }).waitFor();
     // Live once the timeline says so: events from then on arrive on the stream.
@@ -44,9 +28,9 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
   }
 
   it("shows the header and a tool call made through the SDK, with its duration and time per tool", async () => {
-    const session = await sdk.sessions.createSession({ name: unique("tools"), agent_id: "planner", task: "find the bug", max_iterations: 8 });
-    await sdk.sessions.incrementIteration(session.id, { phase: "plan" });
-    await sdk.sessions.recordToolCall(session.id, "grep", { q: "TODO" }, { hits: 3 }, { duration_ms: 1500 });
+    const session = await suite.sdk.sessions.createSession({ name: unique("tools"), agent_id: "planner", task: "find the bug", max_iterations: 8 });
+    await suite.sdk.sessions.incrementIteration(session.id, { phase: "plan" });
+    await suite.sdk.sessions.recordToolCall(session.id, "grep", { q: "TODO" }, { hits: 3 }, { duration_ms: 1500 });
     const page = await openSession(session.name);
     const header = page.locator("header.session-header");
     expect(await header.textContent()).toContain("1 of 8");
@@ -59,37 +43,37 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
     expect(await tools.getByRole("img").getAttribute("aria-label")).toContain("grep 1.5 s (1 call)");
 
     // A tool call made while the page is open joins the table and the chart.
-    await sdk.sessions.recordToolCall(session.id, "read_file", { path: "a.ts" }, undefined, { duration_ms: 20, error: { name: "ENOENT", message: "no such file" } });
+    await suite.sdk.sessions.recordToolCall(session.id, "read_file", { path: "a.ts" }, undefined, { duration_ms: 20, error: { name: "ENOENT", message: "no such file" } });
     await expect.poll(() => tools.getByRole("cell", { name: "read_file", exact: true }).count()).toBe(1);
     expect(await tools.textContent()).toContain("error: ENOENT no such file");
     await axeCheck(page);
   });
 
   it("pauses, resumes and completes the session from its page, offering only the moves its status allows", async () => {
-    const session = await sdk.sessions.createSession({ name: unique("lifecycle") });
+    const session = await suite.sdk.sessions.createSession({ name: unique("lifecycle") });
     const page = await openSession(session.name);
     const controls = page.getByRole("group", { name: "Session status" });
     const names = () => controls.getByRole("button").allTextContents();
     expect(await names()).toEqual(["Pause session", "Complete session"]);
     await controls.getByRole("button", { name: "Pause session" }).click();
     await expect.poll(names).toEqual(["Resume session", "Complete session"]);
-    expect((await sdk.sessions.getSession(session.id)).status).toBe("paused");
+    expect((await suite.sdk.sessions.getSession(session.id)).status).toBe("paused");
     await controls.getByRole("button", { name: "Resume session" }).click();
     await expect.poll(names).toEqual(["Pause session", "Complete session"]);
     await controls.getByRole("button", { name: "Complete session" }).click();
     await expect.poll(() => controls.count()).toBe(0);
-    expect((await sdk.sessions.getSession(session.id)).status).toBe("completed");
+    expect((await suite.sdk.sessions.getSession(session.id)).status).toBe("completed");
     expect(await page.locator("header.session-header").textContent()).toContain("completed");
   });
 
   it("adds events live, grouped by iteration, and hides the types unticked", async () => {
-    const session = await sdk.sessions.createSession({ name: unique("timeline") });
+    const session = await suite.sdk.sessions.createSession({ name: unique("timeline") });
     const page = await openSession(session.name);
     const timeline = page.getByRole("region", { name: "Timeline" });
-    await sdk.sessions.appendEvent(session.id, "note", { text: "before any iteration" });
-    await sdk.sessions.incrementIteration(session.id, { phase: "one" });
-    await sdk.sessions.appendEvent(session.id, "note", { text: "inside the first" });
-    await sdk.sessions.incrementIteration(session.id, { phase: "two" });
+    await suite.sdk.sessions.appendEvent(session.id, "note", { text: "before any iteration" });
+    await suite.sdk.sessions.incrementIteration(session.id, { phase: "one" });
+    await suite.sdk.sessions.appendEvent(session.id, "note", { text: "inside the first" });
+    await suite.sdk.sessions.incrementIteration(session.id, { phase: "two" });
     await expect.poll(() => timeline.getByRole("region", { name: "Iteration 2" }).count()).toBe(1);
     expect(await timeline.getByRole("region", { name: "Iteration 1" }).textContent()).toContain("inside the first");
     expect(await timeline.getByRole("region", { name: "Before the first iteration" }).textContent()).toContain("before any iteration");
@@ -101,9 +85,9 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
   });
 
   it("keeps an event of a megabyte collapsed, and shows only its beginning when opened", async () => {
-    const session = await sdk.sessions.createSession({ name: unique("big-event") });
+    const session = await suite.sdk.sessions.createSession({ name: unique("big-event") });
     const big = "x".repeat(1024 * 1024);
-    await sdk.sessions.appendEvent(session.id, "blob", { big });
+    await suite.sdk.sessions.appendEvent(session.id, "blob", { big });
     const page = await openSession(session.name);
     const timeline = page.getByRole("region", { name: "Timeline" });
     const summary = timeline.getByText(/Event 2 data: 1\.0 MB of JSON \(collapsed\)/);
@@ -118,9 +102,9 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
   });
 
   it("restores a checkpoint from the page, which changes the context shown", async () => {
-    const session = await sdk.sessions.createSession({ name: unique("restore"), context: { step: 1, plan: "draft" } });
-    await sdk.sessions.createCheckpoint(session.id, { label: "first-draft" });
-    await sdk.sessions.updateSession(session.id, { context_patch: { step: 2, plan: "final" } });
+    const session = await suite.sdk.sessions.createSession({ name: unique("restore"), context: { step: 1, plan: "draft" } });
+    await suite.sdk.sessions.createCheckpoint(session.id, { label: "first-draft" });
+    await suite.sdk.sessions.updateSession(session.id, { context_patch: { step: 2, plan: "final" } });
     const page = await openSession(session.name);
     const context = page.getByRole("region", { name: "Context" });
     await expect.poll(() => context.getByLabel("Current context", { exact: true }).textContent()).toContain('"step": 2');
@@ -130,29 +114,29 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
     await row.getByRole("button", { name: "Restore" }).click();
     await checkpoints.getByRole("status").filter({ hasText: "Restored first-draft." }).waitFor();
     await expect.poll(() => context.getByLabel("Current context", { exact: true }).textContent()).toContain('"step": 1');
-    expect((await sdk.sessions.getSession(session.id)).context).toEqual({ step: 1, plan: "draft" });
+    expect((await suite.sdk.sessions.getSession(session.id)).context).toEqual({ step: 1, plan: "draft" });
     // The restore is on the timeline too.
     await expect.poll(() => page.getByRole("region", { name: "Timeline" }).getByRole("checkbox", { name: "restore" }).count()).toBe(1);
   });
 
   it("restores from the checkpoint's place on the timeline as well", async () => {
-    const session = await sdk.sessions.createSession({ name: unique("restore-timeline"), context: { phase: "plan" } });
-    await sdk.sessions.createCheckpoint(session.id, { label: "planned" });
-    await sdk.sessions.updateSession(session.id, { context: { phase: "build" } });
+    const session = await suite.sdk.sessions.createSession({ name: unique("restore-timeline"), context: { phase: "plan" } });
+    await suite.sdk.sessions.createCheckpoint(session.id, { label: "planned" });
+    await suite.sdk.sessions.updateSession(session.id, { context: { phase: "build" } });
     const page = await openSession(session.name);
     const context = page.getByRole("region", { name: "Context" });
     await expect.poll(() => context.getByLabel("Current context", { exact: true }).textContent()).toContain('"build"');
     await page.getByRole("region", { name: "Timeline" }).getByRole("button", { name: "Restore checkpoint planned" }).click();
     await expect.poll(() => context.getByLabel("Current context", { exact: true }).textContent()).toContain('"plan"');
-    expect((await sdk.sessions.getSession(session.id)).context).toEqual({ phase: "plan" });
+    expect((await suite.sdk.sessions.getSession(session.id)).context).toEqual({ phase: "plan" });
     await axeCheck(page);
   });
 
   it("lists what changed in the context between two checkpoints", async () => {
-    const session = await sdk.sessions.createSession({ name: unique("diff"), context: { files: ["a.ts"], mode: "plan" } });
-    await sdk.sessions.createCheckpoint(session.id, { label: "before" });
-    await sdk.sessions.updateSession(session.id, { context_patch: { files: ["a.ts", "b.ts"], mode: null, owner: "ana" } });
-    await sdk.sessions.createCheckpoint(session.id, { label: "after" });
+    const session = await suite.sdk.sessions.createSession({ name: unique("diff"), context: { files: ["a.ts"], mode: "plan" } });
+    await suite.sdk.sessions.createCheckpoint(session.id, { label: "before" });
+    await suite.sdk.sessions.updateSession(session.id, { context_patch: { files: ["a.ts", "b.ts"], mode: null, owner: "ana" } });
+    await suite.sdk.sessions.createCheckpoint(session.id, { label: "after" });
     const page = await openSession(session.name);
     const context = page.getByRole("region", { name: "Context" });
     await context.getByLabel("From", { exact: true }).selectOption({ label: "before (event #2)" });
@@ -166,13 +150,13 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
   });
 
   it("forks a checkpoint into a new session and opens its page", async () => {
-    const session = await sdk.sessions.createSession({ name: unique("fork-src"), context: { idea: "a" } });
-    await sdk.sessions.createCheckpoint(session.id, { label: "branch-point" });
+    const session = await suite.sdk.sessions.createSession({ name: unique("fork-src"), context: { idea: "a" } });
+    await suite.sdk.sessions.createCheckpoint(session.id, { label: "branch-point" });
     const page = await openSession(session.name);
     await page.getByRole("region", { name: "Checkpoints" }).getByRole("button", { name: "Fork" }).click();
     await expect.poll(() => page.url()).not.toContain(session.id);
     const forkId = decodeURIComponent(page.url().split("/sessions/")[1]!);
-    const child = await sdk.sessions.getSession(forkId);
+    const child = await suite.sdk.sessions.getSession(forkId);
     expect(child.parent).toBe(session.id);
     await page.getByRole("heading", { level: 1, name: child.name }).waitFor();
     expect(await page.getByText(`Forked from ${session.id}`).count()).toBe(1);
@@ -184,8 +168,7 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
     try {
       const session = await own.client().sessions.createSession({ name: "read-only" });
       await own.client().sessions.createCheckpoint(session.id, { label: "cp" });
-      const record = await newPage(browser);
-      pages.push(record);
+      const record = await suite.open();
       await signIn(record.page, own, reader);
       await record.page.getByRole("link", { name: "read-only", exact: true }).click();
       const checkpoints = record.page.getByRole("region", { name: "Checkpoints" });

@@ -4,38 +4,22 @@
  * page's search, sorting, cursor paging over 10,000 sessions, counts by status, and the admin's
  * bulk actions behind a confirmation.
  */
-import type { Browser, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { SessiondClient } from "../../../src/sdk/client/index.js";
-import { type BrowserServer, type PageRecord, axeCheck, browserSkipReason, launchBrowser, newPage, signIn, startBrowserServer } from "../harness.js";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { axeCheck, browserSkipReason, browserSuite, signIn } from "../harness.js";
 
 const skip = browserSkipReason();
 
 describe.skipIf(skip !== undefined)("the sessions list", () => {
-  let browser: Browser;
-  let server: BrowserServer;
-  let sdk: SessiondClient;
-  const pages: PageRecord[] = [];
+  const suite = browserSuite();
   let n = 0;
   /** A name no other test of this file uses. */
   const unique = (prefix: string) => `${prefix}-${++n}-${Date.now().toString(36)}`;
 
-  beforeAll(async () => {
-    [browser, server] = await Promise.all([launchBrowser(), startBrowserServer()]);
-    sdk = server.client();
-  });
-  afterEach(async () => {
-    await Promise.all(pages.splice(0).map((p) => p.context.close()));
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
 
   async function openList(): Promise<Page> {
-    const record = await newPage(browser);
-    pages.push(record);
-    await signIn(record.page, server, server.token);
+    const record = await suite.open();
+    await signIn(record.page, suite.server, suite.server.token);
     await record.page.getByRole("table", { name: "Sessions" }).waitFor();
     // The feed is open once the page says so: from then on changes arrive live.
     await record.page.getByRole("status").filter({ hasText: /^Live$/ }).waitFor();
@@ -57,7 +41,7 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
     const page = await openList();
     const before = Number(await page.getByRole("region", { name: "Counts" }).locator(".count").first().textContent());
     const name = unique("created-live");
-    await sdk.sessions.createSession({ name, task: "appears by itself", agent_id: "live-agent" });
+    await suite.sdk.sessions.createSession({ name, task: "appears by itself", agent_id: "live-agent" });
     await expect.poll(() => rowLink(page, name).count()).toBe(1);
     const row = page.getByRole("row").filter({ has: page.getByRole("link", { name, exact: true }) });
     expect(await row.textContent()).toContain("appears by itself");
@@ -67,8 +51,8 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
 
   it("moves a session out of a list filtered by status when it is paused elsewhere, and into the paused list", async () => {
     const agent = unique("mover");
-    const staying = await sdk.sessions.createSession({ name: unique("stays"), agent_id: agent });
-    const moving = await sdk.sessions.createSession({ name: unique("moves"), agent_id: agent });
+    const staying = await suite.sdk.sessions.createSession({ name: unique("stays"), agent_id: agent });
+    const moving = await suite.sdk.sessions.createSession({ name: unique("moves"), agent_id: agent });
     const active = await openList();
     await applyFilters(active, { status: "active", agent });
     await expect.poll(() => rowLink(active, moving.name).count()).toBe(1);
@@ -76,7 +60,7 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
     await applyFilters(paused, { status: "paused", agent });
     await expect.poll(() => paused.getByRole("table", { name: "Sessions" }).getByRole("row").count()).toBe(1); // the header alone
 
-    await sdk.sessions.pause(moving.id, "from the test");
+    await suite.sdk.sessions.pause(moving.id, "from the test");
     await expect.poll(() => rowLink(active, moving.name).count()).toBe(0);
     await expect.poll(() => rowLink(paused, moving.name).count()).toBe(1);
     expect(await rowLink(active, staying.name).count()).toBe(1);
@@ -84,11 +68,11 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
     expect(await row.textContent()).toContain("paused");
   });
 
-  it("filters by kind, agent and labels on the server, and searches names and tasks on the page", async () => {
+  it("filters by kind, agent and labels on the suite.server, and searches names and tasks on the page", async () => {
     const agent = unique("filters");
-    const prod = await sdk.sessions.createSession({ name: unique("prod-db"), agent_id: agent, labels: { env: "prod", team: "db" }, task: "rotate the keys" });
-    const dev = await sdk.sessions.createSession({ name: unique("dev-db"), agent_id: agent, labels: { env: "dev", team: "db" }, task: "vacuum" });
-    const other = await sdk.sessions.createSession({ name: unique("other-agent"), agent_id: `${agent}-x`, labels: { env: "prod", team: "db" } });
+    const prod = await suite.sdk.sessions.createSession({ name: unique("prod-db"), agent_id: agent, labels: { env: "prod", team: "db" }, task: "rotate the keys" });
+    const dev = await suite.sdk.sessions.createSession({ name: unique("dev-db"), agent_id: agent, labels: { env: "dev", team: "db" }, task: "vacuum" });
+    const other = await suite.sdk.sessions.createSession({ name: unique("other-agent"), agent_id: `${agent}-x`, labels: { env: "prod", team: "db" } });
     const page = await openList();
 
     await applyFilters(page, { kind: "agent", agent, labels: "env=prod, team=db" });
@@ -106,7 +90,7 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
 
   it("sorts the page by a column when its header is pressed, and says which way", async () => {
     const agent = unique("sorting");
-    for (const name of ["charlie", "alpha", "bravo"]) await sdk.sessions.createSession({ name: `${name}-${agent}`, agent_id: agent });
+    for (const name of ["charlie", "alpha", "bravo"]) await suite.sdk.sessions.createSession({ name: `${name}-${agent}`, agent_id: agent });
     const page = await openList();
     await applyFilters(page, { agent });
     const names = () => page.getByRole("table", { name: "Sessions" }).locator("tbody a").allTextContents();
@@ -123,7 +107,7 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
     const agent = unique("many");
     const created: string[] = [];
     for (let i = 0; i < 10_000; i += 500) {
-      const batch = await Promise.all(Array.from({ length: 500 }, (_, j) => server.manager.create({ name: `bulk-${String(i + j).padStart(5, "0")}`, agent_id: agent })));
+      const batch = await Promise.all(Array.from({ length: 500 }, (_, j) => suite.server.manager.create({ name: `bulk-${String(i + j).padStart(5, "0")}`, agent_id: agent })));
       created.push(...batch.map((s) => s.name));
     }
     const page = await openList();
@@ -152,7 +136,7 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
 
   it("pauses, completes and deletes the sessions an admin selects, each after a confirmation", async () => {
     const agent = unique("bulk");
-    const [a, b, c] = await Promise.all(["a", "b", "c"].map((x) => sdk.sessions.createSession({ name: `${x}-${agent}`, agent_id: agent })));
+    const [a, b, c] = await Promise.all(["a", "b", "c"].map((x) => suite.sdk.sessions.createSession({ name: `${x}-${agent}`, agent_id: agent })));
     const page = await openList();
     await applyFilters(page, { agent });
     await expect.poll(() => rowLink(page, c!.name).count()).toBe(1);
@@ -164,31 +148,31 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
     expect(await dialog.textContent()).toContain(a!.name);
     await axeCheck(page);
     await dialog.getByRole("button", { name: "Confirm" }).click();
-    await expect.poll(async () => (await sdk.sessions.getSession(b!.id)).status).toBe("paused");
-    expect((await sdk.sessions.getSession(a!.id)).status).toBe("paused");
-    expect((await sdk.sessions.getSession(c!.id)).status).toBe("active");
+    await expect.poll(async () => (await suite.sdk.sessions.getSession(b!.id)).status).toBe("paused");
+    expect((await suite.sdk.sessions.getSession(a!.id)).status).toBe("paused");
+    expect((await suite.sdk.sessions.getSession(c!.id)).status).toBe("active");
 
     await page.getByLabel(`Select ${c!.name}`).check();
     await page.getByRole("button", { name: "Complete" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
-    await expect.poll(async () => (await sdk.sessions.getSession(c!.id)).status).toBe("completed");
+    await expect.poll(async () => (await suite.sdk.sessions.getSession(c!.id)).status).toBe("completed");
 
     await page.getByLabel(`Select ${a!.name}`).check();
     await page.getByRole("button", { name: "Delete" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
     await expect.poll(() => rowLink(page, a!.name).count()).toBe(0);
-    await expect(sdk.sessions.getSession(a!.id)).rejects.toMatchObject({ code: "not_found" });
+    await expect(suite.sdk.sessions.getSession(a!.id)).rejects.toMatchObject({ code: "not_found" });
   });
 
   it("changes nothing when the confirmation is cancelled", async () => {
-    const session = await sdk.sessions.createSession({ name: unique("kept"), agent_id: unique("cancel") });
+    const session = await suite.sdk.sessions.createSession({ name: unique("kept"), agent_id: unique("cancel") });
     const page = await openList();
     await applyFilters(page, { agent: session.agent_id! });
     await page.getByLabel(`Select ${session.name}`).check();
     await page.getByRole("button", { name: "Delete" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
     expect(await page.getByRole("dialog").count()).toBe(0);
-    expect((await sdk.sessions.getSession(session.id)).status).toBe("active");
+    expect((await suite.sdk.sessions.getSession(session.id)).status).toBe("active");
     expect(await rowLink(page, session.name).count()).toBe(1);
   });
 
