@@ -112,7 +112,7 @@ export async function serve(config: Config): Promise<void> {
   }
 
   const { port, address } = app.server.address() as AddressInfo;
-  ownership.announce({ host: address, port, socket: paths.socket });
+  ownership.announce({ host: address, port, socket: paths.socket, ...(membership ? { node: membership.nodeName } : {}) });
   log.info({ host: address, port, socket: paths.socket, home: config.home, ...(membership ? { node: membership.nodeName } : {}) }, `sessiond listening on http://${hostForUrl(address)}:${port} and ${paths.socket}`);
 
   let stopping = false;

@@ -87,7 +87,7 @@ export class HomeOwnership {
   }
 
   /** Adds where this owner answers (socket, TCP address) to its record. */
-  announce(fields: Pick<OwnerRecord, "host" | "port" | "socket">): void {
+  announce(fields: Pick<OwnerRecord, "host" | "port" | "socket" | "node">): void {
     this.record = { ...this.record, ...fields };
     writeOwnerRecord(this.recordPath, this.record);
   }

@@ -13,6 +13,8 @@ export interface OwnerRecord {
   pid_started?: number;
   /** The store it writes: a non-owner reads a SQLite home's file itself. */
   store?: "sqlite" | "postgres";
+  /** Its name as a node of a cluster (PostgreSQL store): what answers carry in `x-sessiond-node`. */
+  node?: string;
   /** The command line, for a person looking for the process. */
   command?: string;
   host?: string;

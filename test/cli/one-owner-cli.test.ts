@@ -112,10 +112,13 @@ describe("a data dir whose last server was a cluster node", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^sessiond: .*the last server on .* \(pid \d+, no longer running\) served PostgreSQL, and this command would start one on SQLite: start that node again with its store settings/);
     expect(existsSync(join(h.home, "sessiond.sock"))).toBe(false);
-    expect((await h.run(["server", "status"])).code).not.toBe(0);
+    const status = await h.run(["server", "status", "--json"]);
+    expect(status.code).toBe(1);
+    expect(JSON.parse(status.stdout)).toMatchObject({ running: false, store: "postgres", cleaned: [] });
     expect(existsSync(join(h.home, "server.pid"))).toBe(true);
     // Removed, as the message says, a command starts a new SQLite server.
     rmSync(join(h.home, "server.pid"));
     expect((await h.run(["list"])).code).toBe(0);
+    expect(await h.json(["server", "status"])).toMatchObject({ running: true, store: "sqlite", node: null });
   });
 });

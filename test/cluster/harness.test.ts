@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, call, clusterAvailable, startCluster } from "./harness.js";
 
@@ -17,6 +19,8 @@ describe.skipIf(!available)("a cluster of sessiond nodes behind HAProxy", () => 
     const names = new Set<string | null>();
     for (let i = 0; i < cluster.nodes.length * 3; i++) names.add((await call(cluster.lb!.url, cluster.token, "GET", "/readyz")).node);
     expect([...names].sort()).toEqual(cluster.nodes.map((n) => n.name).sort());
+    // Each node's record in its data dir says so too (what `sessiond server status` shows).
+    for (const node of cluster.nodes) expect(JSON.parse(readFileSync(join(node.home, "server.pid"), "utf8"))).toMatchObject({ store: "postgres", node: node.name });
   });
 
   it("accepts the shared token on every node, and a session written through one is read through another", async () => {

@@ -10,6 +10,10 @@ export interface ServerStatus {
   pid: number | null;
   /** `server` for `sessiond serve`, `embedded` for a program using the embedded API that owns the data dir. */
   owner: "server" | "embedded" | null;
+  /** The store it serves: `sqlite`, or `postgres` for a node of a cluster. */
+  store: "sqlite" | "postgres" | null;
+  /** Its name as a node of a cluster; null on SQLite. */
+  node: string | null;
   host: string | null;
   port: number | null;
   socket: string;
@@ -36,6 +40,8 @@ export async function serverStatus(flags: ClientFlags): Promise<ServerStatus> {
     running,
     pid: pid?.pid ?? null,
     owner: pid ? (pid.owner ?? "server") : null,
+    store: pid?.store ?? null,
+    node: pid?.node ?? null,
     host: pid?.host ?? null,
     port: pid?.port ?? null,
     socket: paths.socket,
