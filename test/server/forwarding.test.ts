@@ -338,6 +338,31 @@ describe("forwarding a request to the node that owns its session", () => {
     expect(await notes(a)).toEqual([]);
   });
 
+  it("refuses a body over the limit before sending any of it on (413, not a broken pipe to the owner)", async () => {
+    const id = await sessionOnBoth(a, b);
+    a.placement.owners.set(id, b.asOwner);
+    const { port } = new URL(a.url);
+    const limit = a.app.initialConfig.bodyLimit!;
+    const res = await new Promise<{ status: number; node: unknown; body: string }>((resolve, reject) => {
+      // Declares more than the limit and sends a few bytes only: the answer must not wait for the rest.
+      const req = httpRequest(
+        { hostname: "127.0.0.1", port, method: "POST", path: `/sessions/${id}/events`, headers: { ...AUTH, "content-type": "application/json", "content-length": String(limit + 1) }, agent: false },
+        (answer) => {
+          let body = "";
+          answer.setEncoding("utf8");
+          answer.on("data", (chunk: string) => (body += chunk));
+          answer.on("end", () => resolve({ status: answer.statusCode!, node: answer.headers["x-sessiond-node"], body }));
+        },
+      );
+      req.once("error", reject);
+      req.write('{"type":"note"');
+    });
+    expect(res.status).toBe(413);
+    expect(res.node).toBe("node-a");
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: "body_too_large" } });
+    expect((await send(b.url, { path: `/sessions/${id}/events` })).json).toHaveLength(1);
+  });
+
   it("relays the owner's refusal as it is (a body its route refuses)", async () => {
     const id = await sessionOnBoth(a, b);
     a.placement.owners.set(id, b.asOwner);

@@ -12,7 +12,7 @@ import { tunnelUpgrade } from "./upgrade-tunnel.js";
 
 /** What installForwarding needs. */
 export interface ForwardingOptions {
-  readonly config: Pick<Config, "forwardConnectTimeoutMs" | "leaseTtlMs">;
+  readonly config: Pick<Config, "forwardConnectTimeoutMs" | "leaseTtlMs" | "bodyLimitBytes" | "maxArtifactBytes">;
   readonly manager: Pick<SessionManager, "find">;
   readonly cluster: SessionPlacement;
   /**
@@ -155,6 +155,11 @@ export async function installForwarding(app: FastifyInstance, options: Forwardin
   app.addHook("preParsing", (request, reply, payload, done) => {
     const ref = sessionRef(request);
     if (ref === undefined) return done(null, payload);
+    // A body the owner would refuse for its size is refused here, before a byte goes on: the
+    // owner's 413 would come while this node still sends, and end as a broken pipe (every node
+    // has the same limits).
+    const limit = bodyLimitOf(request, config);
+    if (Number(request.headers["content-length"] ?? 0) > limit) return done(new SessiondError("body_too_large", { limit }, { field: "body" }));
     // A scoped principal (an agent token) is always looked up here: forwarding an id it may not
     // see would show, in the answer's node header, that the session exists on another node.
     const known = lookupScope(request.principal) === undefined ? cluster.placeKnown(ref) : undefined;
@@ -169,6 +174,11 @@ export async function installForwarding(app: FastifyInstance, options: Forwardin
       },
     );
   });
+}
+
+/** The most a route takes in a body: an artifact's upload streams up to its own cap. */
+function bodyLimitOf(request: FastifyRequest, config: Pick<Config, "bodyLimitBytes" | "maxArtifactBytes">): number {
+  return request.routeOptions.url?.startsWith("/sessions/:id/artifacts") ? config.maxArtifactBytes : config.bodyLimitBytes;
 }
 
 /** The session a request's route names in its path, if it names one. */
