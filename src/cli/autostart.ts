@@ -117,7 +117,7 @@ function refuseOtherStore(config: Config, last: PidFile | undefined): void {
   throw new Error(
     `the last server on ${config.home} (pid ${last.pid}, no longer running) served PostgreSQL, and this command would start one on SQLite: ` +
       "start that node again with its store settings (`sessiond serve` with SESSIOND_STORE=postgres and SESSIOND_PG_URL), " +
-      `or give this data dir's config.json its store; to start a new SQLite service here instead, remove ${dataPaths(config).pid}`,
+      `or give this command the same settings (in its environment, or a --config file); to start a new SQLite service here instead, remove ${dataPaths(config).pid}`,
   );
 }
 

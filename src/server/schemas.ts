@@ -102,7 +102,8 @@ export const MergePatchSessionBody = Type.Object(
   { additionalProperties: false },
 );
 
-const stringOrList = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Array(schema, { minItems: 1, maxItems: 16 })]);
+const stringOrList = <T extends TSchema>(schema: T, expected?: string) =>
+  Type.Union([schema, Type.Array(schema, { minItems: 1, maxItems: 16 })], expected ? { "x-expected": expected } : {});
 const isoTimestamp = Type.String({ format: "date-time", description: "an ISO 8601 timestamp" });
 
 const filterProperties = {
@@ -115,7 +116,10 @@ const filterProperties = {
   session_type: Type.Optional(Type.String({ maxLength: 1024, description: "alias of type" })),
   mode: Type.Optional(Type.String({ maxLength: 1024 })),
   label: Type.Optional(
-    stringOrList(Type.String({ pattern: `${LABEL_KEY_PATTERN.replace(/\$$/, "")}:`, maxLength: 400, description: "key:value; every one given must match" })),
+    stringOrList(
+      Type.String({ pattern: `${LABEL_KEY_PATTERN.replace(/\$$/, "")}:`, maxLength: 400, description: "key:value; every one given must match" }),
+      "key:value (a label key, a colon, its value), or a list of them",
+    ),
   ),
   created_after: Type.Optional(isoTimestamp),
   created_before: Type.Optional(isoTimestamp),

@@ -256,6 +256,7 @@ describe("listing", () => {
     const bad = await server.json({ method: "GET", url: "/sessions/?label=noseparator" });
     expect(bad.status).toBe(400);
     expect(bad.body.error.field).toBe("label");
+    expect(bad.body.error.message).toContain("expected key:value");
   });
 
   it("refuses a limit out of range and unknown query parameters, naming them", async () => {

@@ -76,6 +76,8 @@ describe.skipIf(skip !== undefined)("live sessions on their page", () => {
     const shell = await start("shell");
     const first = await openSession(shell.name);
     await expect.poll(() => terminalStatus(first)).toContain("You are the driver");
+    // The driver has the keyboard already: nothing to take.
+    expect(await first.getByRole("button", { name: "Take control" }).count()).toBe(0);
     const second = await openSession(shell.name);
     await expect.poll(() => terminalStatus(second)).toContain("You are the observer");
 
@@ -85,6 +87,7 @@ describe.skipIf(skip !== undefined)("live sessions on their page", () => {
     await second.getByRole("button", { name: "Take control" }).click();
     await expect.poll(() => terminalStatus(second)).toContain("You are the driver");
     await expect.poll(() => terminalStatus(first)).toContain("You are the observer");
+    await expect.poll(() => first.getByRole("button", { name: "Take control" }).count()).toBe(1);
     await second.locator(".xterm-helper-textarea").focus();
     await second.keyboard.type("echo from-second-$((2+3))\r");
     await expect.poll(() => screen(first)).toContain("from-second-5");

@@ -86,7 +86,7 @@ export function TerminalView({ session, mayDrive }: { session: Session; mayDrive
         <span role="status">
           {role ? `You are the ${role}` : "Attaching"} — {state}
         </span>
-        {mayDrive && !ended && (
+        {mayDrive && !ended && role !== "driver" && (
           <button type="button" onClick={() => (setRefused(undefined), conn.current?.takeControl())}>
             Take control
           </button>
