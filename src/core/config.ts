@@ -380,6 +380,13 @@ export const ConfigSchema = Type.Object(
     /** The largest artifact one PUT may store. @default 104857600 (100 MiB) */
     maxArtifactBytes: Type.Integer({ minimum: 1 }),
     /**
+     * A page of sessions or events stops growing once its JSON passes this many bytes, and names
+     * its next cursor: a page of sessions with megabyte tasks or contexts, or of megabyte events,
+     * neither holds the server's event loop while it is encoded nor floods the client. A page
+     * always holds at least one item. @default 8388608 (8 MiB)
+     */
+    maxPageBytes: Type.Integer({ minimum: 1 }),
+    /**
      * The most bytes a checkpoint `with_files` may find in a workspace (the files' sizes, a sparse
      * file counted whole); past it the checkpoint is refused (413 snapshot_too_large) before
      * anything is written. docs/checkpoints.md#size-cap. @default 1073741824 (1 GiB)
@@ -678,6 +685,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     auth: true,
     tokens: [],
     bodyLimitBytes: 4 * MiB,
+    maxPageBytes: 8 * MiB,
     maxArtifactBytes: 100 * MiB,
     refusedUploadDrainMs: 10_000,
     maxSnapshotBytes: 1024 * MiB,

@@ -49,3 +49,20 @@ const serializedWithoutEnv = new WeakMap<Session, string>();
 export function arrayJson<T>(items: readonly T[], item: (value: T) => string): string {
   return `[${items.map(item).join(",")}]`;
 }
+
+/**
+ * The JSON array of the first of `items` that fit in `maxBytes` (config maxPageBytes), in order;
+ * always at least one. `count` says how many it holds: fewer than given means the page was cut,
+ * and its next cursor is the last one's.
+ */
+export function boundedArrayJson<T>(items: readonly T[], item: (value: T) => string, maxBytes: number): { json: string; count: number } {
+  const parts: string[] = [];
+  let bytes = 2;
+  for (const value of items) {
+    const part = item(value);
+    bytes += Buffer.byteLength(part) + 1;
+    if (parts.length > 0 && bytes > maxBytes) break;
+    parts.push(part);
+  }
+  return { json: `[${parts.join(",")}]`, count: parts.length };
+}

@@ -68,7 +68,9 @@ export function clientTimeline(client: Pick<SessiondClient, "sessions">): Timeli
     },
     create: (input) => sessions.createSession(input),
     append: (sessionId, type, data) => sessions.appendEvent(sessionId, type, data),
-    events: async (sessionId, range) => (await sessions.listEvents(sessionId, range)).items,
+    // A server cuts a page of large events short (maxPageBytes): listEventsUpTo follows it, so
+    // that fewer than `limit` still means the end, as from the engine.
+    events: (sessionId, range) => sessions.listEventsUpTo(sessionId, range),
     sessions: (filter, page) => sessions.listSessions(filter, page),
     async remove(ref) {
       try {

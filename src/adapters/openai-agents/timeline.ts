@@ -49,7 +49,8 @@ function clientTimeline(client: SessiondClient): Timeline {
     create: (input) => sessions.createSession(input),
     append: (id, type, data) => sessions.appendEvent(id, type, data),
     mergeContext: (id, patch) => sessions.updateSession(id, { context_patch: patch }),
-    newest: async (id, { types, toSeq, afterSeq, limit }) => (await sessions.listEvents(id, { types: [...types], order: "desc", limit, ...range(toSeq, afterSeq) })).items,
+    // Followed past a page the server cut short (maxPageBytes): fewer than `limit` means the end.
+    newest: (id, { types, toSeq, afterSeq, limit }) => sessions.listEventsUpTo(id, { types: [...types], order: "desc", limit, ...range(toSeq, afterSeq) }),
   };
 }
 

@@ -220,6 +220,21 @@ export class SessionsClient {
     return { items: reply.body, next_cursor: headerValue(reply.headers, "x-next-cursor") || null };
   }
 
+  /**
+   * Up to `options.limit` events matching `options`, following the cursor when the server cut a
+   * page short (its `maxPageBytes`, for large events): fewer than `limit` means there are no more.
+   */
+  async listEventsUpTo(ref: string, options: Omit<EventListOptions, "cursor"> & { limit: number }): Promise<SessionEvent[]> {
+    const events: SessionEvent[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.listEvents(ref, { ...options, limit: options.limit - events.length, ...(cursor ? { cursor } : {}) });
+      events.push(...page.items);
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor !== undefined && events.length < options.limit);
+    return events;
+  }
+
   /** Every event matching `options`, following the cursors (oldest first unless `order: "desc"`). */
   async *iterateEvents(ref: string, options: Omit<EventListOptions, "cursor"> = {}): AsyncGenerator<SessionEvent> {
     let cursor: string | undefined;

@@ -1,7 +1,8 @@
 import type { PageRequest, SessionFilter } from "../../core/index.js";
 import type { SessionManager } from "../../engine/index.js";
 import { type Principal, seesSavedEnv } from "../auth/index.js";
-import { arrayJson, sessionJson } from "../wire.js";
+import { encodeCursor } from "../../store/index.js";
+import { boundedArrayJson, sessionJson } from "../wire.js";
 
 /** A page of sessions as the wire sends it. */
 export interface ListPage {
@@ -28,7 +29,11 @@ export class CoalescedLists {
   private epoch = 0;
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly manager: SessionManager) {
+  constructor(
+    private readonly manager: SessionManager,
+    /** config maxPageBytes: a page is cut there, its next cursor its last session's. */
+    private readonly maxPageBytes: number,
+  ) {
     this.unsubscribe = manager.bus.subscribe(() => {
       this.epoch++;
     });
@@ -45,7 +50,11 @@ export class CoalescedLists {
       // server is parsing now (all that arrived while it was busy) can join it.
       page: new Promise<void>((resolve) => setImmediate(resolve))
         .then(() => this.manager.list(filter, page))
-        .then((p) => ({ json: Buffer.from(arrayJson(p.items, (s) => sessionJson(s, principal))), next_cursor: p.next_cursor })),
+        .then((p) => {
+          const { json, count } = boundedArrayJson(p.items, (s) => sessionJson(s, principal), this.maxPageBytes);
+          const last = p.items[count - 1];
+          return { json: Buffer.from(json), next_cursor: count < p.items.length && last ? encodeCursor(last) : p.next_cursor };
+        }),
     };
     this.pending.set(key, entry);
     const done = () => {

@@ -7,7 +7,7 @@ import { expectedVersion } from "../etag.js";
 import { EventBody, EventListQuery, IfMatchHeaders, SessionParams } from "../schemas.js";
 import { PAGE_HEADERS, json, responses } from "../responses.js";
 import { type ServerContext, sendJson, sessionFor, setNextPage } from "../server-context.js";
-import { arrayJson, toJson } from "../wire.js";
+import { boundedArrayJson, toJson } from "../wire.js";
 
 const DEFAULT_LIMIT = 100;
 /** The engine's largest page of events. */
@@ -78,11 +78,13 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = as
         else query.after_seq = Math.max(query.after_seq ?? seq, seq);
       }
       const events = query.to_seq !== undefined && query.to_seq < 1 ? [] : await manager.listEvents(session.id, query);
-      const page = events.slice(0, limit);
-      const more = events.length > limit || (fetch === limit && events.length === limit);
-      setNextPage(request, reply, more && page.length ? String(page.at(-1)!.seq) : null);
-      const shown = mayReadExecIo(ctx.config, request.principal, session) ? page : page.map((e) => withoutExecIo(session.kind, e));
-      return sendJson(reply, arrayJson(shown, toJson));
+      const asked = events.slice(0, limit);
+      const shown = mayReadExecIo(ctx.config, request.principal, session) ? asked : asked.map((e) => withoutExecIo(session.kind, e));
+      // Cut at maxPageBytes: a page of megabyte events continues on the next one.
+      const { json, count } = boundedArrayJson(shown, toJson, ctx.config.maxPageBytes);
+      const more = count < asked.length || events.length > limit || (fetch === limit && events.length === limit);
+      setNextPage(request, reply, more && count > 0 ? String(asked[count - 1]!.seq) : null);
+      return sendJson(reply, json);
     },
   );
 };

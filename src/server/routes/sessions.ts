@@ -43,7 +43,7 @@ const MERGE_ATTEMPTS = 5;
  */
 export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = async (app, { ctx }) => {
   const { manager } = ctx;
-  const lists = new CoalescedLists(manager);
+  const lists = new CoalescedLists(manager, ctx.config.maxPageBytes);
   app.addHook("onClose", async () => lists.close());
 
   app.post(
