@@ -100,7 +100,13 @@ describe("the dashboard's files at /ui", () => {
       const res = await server.json({ method: "GET", url, token: null });
       expect(res.status, url).toBe(404);
       expect(res.body.error.code, url).toBe("not_found");
+      // An error echoes the path it did not find: it carries the policy as a page does.
+      expect(res.headers, url).toMatchObject({ "x-content-type-options": "nosniff", "x-frame-options": "DENY", "referrer-policy": "no-referrer" });
+      expect(res.headers["content-security-policy"], url).toContain("frame-ancestors 'none'");
     }
+    const refused = await server.request({ method: "GET", url: "/ui/%3Cscript%3E.html", token: null });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.headers["content-security-policy"]).toContain("default-src");
   });
 
   it("never serves a file outside the build nor a dotfile", async () => {

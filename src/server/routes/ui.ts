@@ -102,6 +102,13 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ config: Pick<Config, "uiDir">
     return reply.sendFile(file, { cacheControl: false });
   }
 
+  // Every answer under /ui carries the policy, errors too (a 404 echoes the path it did not find);
+  // the page replaces it with one naming its nonce.
+  app.addHook("onRequest", (_request, reply, done) => {
+    setSecurityHeaders(reply);
+    done();
+  });
+
   app.get("/", { config: open, schema: hidden }, async (_request, reply) => sendPage(reply));
 
   app.get("/assets/*", { config: open, schema: hidden }, async (request, reply) => {
