@@ -58,7 +58,15 @@ export async function serve(config: Config): Promise<void> {
   }
 
   const exposed = databaseInSessionsReach(config);
-  if (exposed) log.warn({ database: exposed }, `live sessions share this host's network (sandboxNetwork) and PostgreSQL listens on ${exposed} here: code in a session that reaches it without a password can read and rewrite every session, and point other nodes' forwarded requests (with their tokens) at itself; set sandboxNetwork: false, or put the database where sessions cannot reach it and require a password (docs/security.md, docs/scale-out.md)`);
+  if (exposed) {
+    const risk = `live sessions share this host's network (sandboxNetwork) and PostgreSQL listens on ${exposed} here with no password in pgUrl: code in a session that reaches it can read and rewrite every session, and point other nodes' forwarded requests (with their tokens) at itself`;
+    if (!config.allowReachableDatabase) {
+      ownership.release();
+      startFailed(new Error(`${risk}; set sandboxNetwork: false, require a password (in pgUrl), or put the database on another host — or allowReachableDatabase: true to accept the risk (docs/scale-out.md#security-of-a-cluster)`), paths.log);
+      return;
+    }
+    log.warn({ database: exposed }, `${risk} (allowReachableDatabase accepts this)`);
+  }
 
   const metrics = new ServerMetrics({ defaultMetrics: true });
   let manager: SessionManager;

@@ -247,6 +247,14 @@ export const ConfigSchema = Type.Object(
     sandbox: Type.Union([Type.Literal("bwrap"), Type.Literal("none")]),
     /** Whether sandboxed sessions reach the network (the host's); a start request's `network` overrides it. @default true */
     sandboxNetwork: Type.Boolean(),
+    /**
+     * `sessiond serve` refuses to start when live sessions share the host's network and PostgreSQL
+     * listens on this host with no password in `pgUrl`: code in a session could rewrite every
+     * session and point other nodes' forwarded requests, with their tokens, at itself. True
+     * accepts that (a test machine), with a warning. Env `SESSIOND_ALLOW_REACHABLE_DATABASE`.
+     * @default false
+     */
+    allowReachableDatabase: Type.Boolean(),
     /** The first uid (and gid) given to sandboxed sessions; each live session takes one of `sandboxUidCount` from here. @default 200000 */
     sandboxUidBase: Type.Integer({ minimum: 1000, maximum: 4_000_000_000 }),
     /** How many uids sandboxed sessions may use (at least maxLiveSessions). @default 65536 */
@@ -658,6 +666,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     shellCgroup: true,
     sandbox: "bwrap",
     sandboxNetwork: true,
+    allowReachableDatabase: false,
     sandboxUidBase: 200_000,
     sandboxUidCount: 65_536,
     sandboxReadOnlyPaths: [],

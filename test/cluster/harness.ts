@@ -142,7 +142,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     SESSIOND_LOG_LEVEL: "info",
     // Each node hands out sandbox uids from a base of its own: the nodes share this machine.
     SESSIOND_SANDBOX_UID_BASE: String(uniqueUidBase()),
-    ...(options.enableSessions ? { ENABLE_SESSIONS: "true" } : {}),
+    // The machine's PostgreSQL is on loopback without a password: a test machine accepts that.
+    ...(options.enableSessions ? { ENABLE_SESSIONS: "true", SESSIOND_ALLOW_REACHABLE_DATABASE: "true" } : {}),
     ...(options.redisUrl ? { SESSIOND_REDIS_URL: options.redisUrl } : {}),
     ...options.env,
     ...options.nodeEnv?.(node.name, node.port),

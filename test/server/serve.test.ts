@@ -159,6 +159,19 @@ describe("sessiond serve", () => {
     expect(second.logs.join("\n")).not.toMatch(/"stack"|    at /);
   });
 
+  it("refuses to start a PostgreSQL node whose passwordless local database live sessions could reach, unless told to accept it", async () => {
+    const env = { SESSIOND_STORE: "postgres", SESSIOND_PG_URL: "postgres://postgres@127.0.0.1:5432/test", ENABLE_SESSIONS: "true" };
+    const refused = run(["serve", "--port", "0"], newHome(), env);
+    expect(await refused.exited).toBe(1);
+    expect(refused.logs.find((l) => l.startsWith("sessiond:"))).toMatch(
+      /^sessiond: could not start: live sessions share this host's network \(sandboxNetwork\) and PostgreSQL listens on 127\.0\.0\.1:5432 here with no password in pgUrl: .*allowReachableDatabase: true to accept the risk/,
+    );
+    // With the sessions' network off, the database is out of their reach: no refusal of that kind.
+    const offline = run(["serve", "--port", "0"], newHome(), { ...env, SESSIOND_SANDBOX_NETWORK: "false", SESSIOND_PG_URL: "postgres://postgres@127.0.0.1:1/none", SESSIOND_PG_CONNECT_TIMEOUT_MS: "500" });
+    await offline.exited;
+    expect(offline.logs.join("\n")).not.toContain("with no password in pgUrl");
+  });
+
   it("replaces a stale socket file left by a server that died", async () => {
     const first = await serve();
     first.child.kill("SIGKILL");
