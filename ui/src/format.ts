@@ -16,7 +16,10 @@ export function duration(ms: number): string {
 /** "4 min ago" from an ISO time. */
 export function ago(iso: string, now = Date.now()): string {
   const t = Date.parse(iso);
-  return Number.isNaN(t) ? "—" : `${duration(Math.max(0, now - t))} ago`;
+  if (Number.isNaN(t)) return "—";
+  const elapsed = Math.max(0, now - t);
+  // Under a second the exact milliseconds say nothing a person can use.
+  return elapsed < 1000 ? "just now" : `${duration(elapsed)} ago`;
 }
 
 /** "1.2 MB" from bytes. */

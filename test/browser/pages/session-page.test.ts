@@ -160,6 +160,9 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
     expect(child.parent).toBe(session.id);
     await page.getByRole("heading", { level: 1, name: child.name }).waitFor();
     expect(await page.getByText(`Forked from ${session.id}`).count()).toBe(1);
+    // The parent is a link back to its page.
+    await page.getByRole("link", { name: session.id }).click();
+    await page.getByRole("heading", { level: 1, name: session.name }).waitFor();
   });
 
   it("shows a reader the checkpoints without Restore or Fork", async () => {

@@ -50,7 +50,11 @@ export function SessionsList({ me }: { me: WhoAmI }) {
       setScanned(answer.scanned);
       setError(undefined);
     } catch (err) {
-      if (!signal?.aborted) setError(err);
+      if (signal?.aborted) return;
+      // Rows of the filters before would read as the answer to these.
+      setRows([]);
+      setNext(null);
+      setError(err);
     } finally {
       if (!signal?.aborted) setLoading(false);
     }

@@ -2,6 +2,7 @@ import type { Session } from "../../api/types.js";
 import { StatusBadge } from "../../components/status-badge.js";
 import { useTick } from "../../components/use-tick.js";
 import { ago, when } from "../../format.js";
+import { followLink, hrefOf } from "../../router.js";
 
 /** A session's name (the page's heading) and what to know at a glance. */
 export function SessionHeader({ session }: { session: Session }) {
@@ -52,7 +53,14 @@ export function SessionHeader({ session }: { session: Session }) {
         </ul>
       )}
       {session.error && <p class="error-text">Error: {session.error}</p>}
-      {session.parent && <p class="note">Forked from {session.parent}</p>}
+      {session.parent && (
+        <p class="note">
+          Forked from{" "}
+          <a href={hrefOf({ page: "session", id: session.parent })} onClick={followLink}>
+            {session.parent}
+          </a>
+        </p>
+      )}
     </header>
   );
 }
