@@ -121,8 +121,9 @@ export async function serve(config: Config): Promise<void> {
 
   const { port, address } = app.server.address() as AddressInfo;
   ownership.announce({ host: address, port, socket: paths.socket, ...(membership ? { node: membership.nodeName } : {}) });
-  log.info({ host: address, port, socket: paths.socket, home: config.home, ...(membership ? { node: membership.nodeName } : {}) }, `sessiond listening on http://${hostForUrl(address)}:${port} and ${paths.socket}`);
-  log.info({ url: `http://${hostForUrl(address)}:${port}/ui/` }, `the dashboard: http://${hostForUrl(address)}:${port}/ui/ (\`sessiond ui\` opens it signed in)`);
+  const base = `http://${hostForUrl(address)}:${port}`;
+  log.info({ host: address, port, socket: paths.socket, home: config.home, ...(membership ? { node: membership.nodeName } : {}) }, `sessiond listening on ${base} and ${paths.socket}`);
+  log.info({ url: `${base}/ui/` }, `the dashboard: ${base}/ui/ (\`sessiond ui\` opens it signed in)`);
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {

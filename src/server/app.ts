@@ -233,11 +233,13 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const autoRecovery = config.autoRecover ? new AutoRecovery({ manager, live, config, log: app.log }) : undefined;
   app.decorate("sessiond", { workspaces, live, autoRecovery, retention, metrics, adminTokenCreated: adminToken.created });
 
-  const peers = options.cluster
-    ? new PeerReads({ cluster: options.cluster, adminToken: adminToken.token, connectTimeoutMs: config.forwardConnectTimeoutMs, answerTimeoutMs: config.leaseTtlMs, log: app.log })
-    : undefined;
-  if (peers) app.addHook("onClose", () => peers.close());
-  const ctx: ServerContext = { config, manager, workspaces, live, ...(options.cluster && peers ? { cluster: options.cluster, peers } : {}) };
+  let clusterContext: Pick<ServerContext, "cluster" | "peers"> = {};
+  if (options.cluster) {
+    const peers = new PeerReads({ cluster: options.cluster, adminToken: adminToken.token, connectTimeoutMs: config.forwardConnectTimeoutMs, answerTimeoutMs: config.leaseTtlMs, log: app.log });
+    app.addHook("onClose", () => peers.close());
+    clusterContext = { cluster: options.cluster, peers };
+  }
+  const ctx: ServerContext = { config, manager, workspaces, live, ...clusterContext };
   await app.register(healthRoutes, { ctx, isClosing: () => closing });
   await app.register(metricsRoutes, { prefix: "/metrics", metrics });
   await app.register(statsRoutes, { prefix: "/stats", ctx });

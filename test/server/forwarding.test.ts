@@ -363,6 +363,16 @@ describe("forwarding a request to the node that owns its session", () => {
     expect((await send(b.url, { path: `/sessions/${id}/events` })).json).toHaveLength(1);
   });
 
+  it("forwards an artifact upload larger than the JSON body limit: the upload route has its own cap", async () => {
+    const id = await sessionOnBoth(a, b);
+    a.placement.owners.set(id, b.asOwner);
+    const size = a.app.initialConfig.bodyLimit! + 1024;
+    const res = await send(a.url, { method: "PUT", path: `/sessions/${id}/artifacts/files/big.bin`, headers: { "content-type": "application/octet-stream", "content-length": String(size) }, body: "x".repeat(size) });
+    expect(res.status, res.text).toBe(201);
+    expect(res.headers["x-sessiond-node"]).toBe("node-b");
+    expect(res.json).toMatchObject({ size });
+  });
+
   it("relays the owner's refusal as it is (a body its route refuses)", async () => {
     const id = await sessionOnBoth(a, b);
     a.placement.owners.set(id, b.asOwner);

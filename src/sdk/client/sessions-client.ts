@@ -226,12 +226,10 @@ export class SessionsClient {
    */
   async listEventsUpTo(ref: string, options: Omit<EventListOptions, "cursor"> & { limit: number }): Promise<SessionEvent[]> {
     const events: SessionEvent[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.listEvents(ref, { ...options, limit: options.limit - events.length, ...(cursor ? { cursor } : {}) });
-      events.push(...page.items);
-      cursor = page.next_cursor ?? undefined;
-    } while (cursor !== undefined && events.length < options.limit);
+    for await (const event of this.iterateEvents(ref, options)) {
+      events.push(event);
+      if (events.length === options.limit) break;
+    }
     return events;
   }
 

@@ -12,7 +12,7 @@ import { tunnelUpgrade } from "./upgrade-tunnel.js";
 
 /** What installForwarding needs. */
 export interface ForwardingOptions {
-  readonly config: Pick<Config, "forwardConnectTimeoutMs" | "leaseTtlMs" | "bodyLimitBytes" | "maxArtifactBytes">;
+  readonly config: Pick<Config, "forwardConnectTimeoutMs" | "leaseTtlMs">;
   readonly manager: Pick<SessionManager, "find">;
   readonly cluster: SessionPlacement;
   /**
@@ -158,7 +158,7 @@ export async function installForwarding(app: FastifyInstance, options: Forwardin
     // A body the owner would refuse for its size is refused here, before a byte goes on: the
     // owner's 413 would come while this node still sends, and end as a broken pipe (every node
     // has the same limits).
-    const limit = bodyLimitOf(request, config);
+    const limit = request.routeOptions.bodyLimit;
     if (Number(request.headers["content-length"] ?? 0) > limit) return done(new SessiondError("body_too_large", { limit }, { field: "body" }));
     // A scoped principal (an agent token) is always looked up here: forwarding an id it may not
     // see would show, in the answer's node header, that the session exists on another node.
@@ -174,11 +174,6 @@ export async function installForwarding(app: FastifyInstance, options: Forwardin
       },
     );
   });
-}
-
-/** The most a route takes in a body: an artifact's upload streams up to its own cap. */
-function bodyLimitOf(request: FastifyRequest, config: Pick<Config, "bodyLimitBytes" | "maxArtifactBytes">): number {
-  return request.routeOptions.url?.startsWith("/sessions/:id/artifacts") ? config.maxArtifactBytes : config.bodyLimitBytes;
 }
 
 /** The session a request's route names in its path, if it names one. */

@@ -119,6 +119,9 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
         response: responses({ 200: json(EntryWire, "the file replaced"), 201: json(EntryWire, "the file created") }, [409]),
       },
       config: { documentedInput: { body: UPLOAD_BODY } },
+      // The stream parser of this scope enforces no limit itself (the handler caps what it
+      // writes); declared so that what reads the route's limit (forwarding) finds this one.
+      bodyLimit: ctx.config.maxArtifactBytes,
     },
     async (request, reply) => {
       const body = request.body instanceof Readable ? request.body : Readable.from([]);
