@@ -18,14 +18,30 @@ const mismatches: string[] = [];
 /** Answers checked in this file (SESSIOND_CONTRACT_REPORT names a file to add the count to, for a run's total). */
 let checked = 0;
 
+/**
+ * Checkers by the routes they were built for. The suites build hundreds of apps per file from the
+ * same route schemas; generating each one's document and compiling its validators again was a
+ * fifth of a server suite's time. The document is a function of the routes (method, url, and the
+ * schema and config it is made from: openapi.ts), so apps whose routes are the same share one.
+ */
+const checkers = new Map<string, ResponseChecker>();
+
 subscribe("fastify.initialization", (message) => {
   const app = (message as { fastify: FastifyInstance }).fastify;
+  const routes: string[] = [];
+  app.addHook("onRoute", (route) => {
+    const config = route.config as { public?: unknown; documentedInput?: unknown } | undefined;
+    routes.push(JSON.stringify([route.method, route.url, route.schema, config?.public, config?.documentedInput]));
+  });
   let checker: ResponseChecker | null | undefined;
   // The document is complete once the app is ready; an app without one (a test's own fake server) is not checked.
   const checkerOf = (): ResponseChecker | null => {
     if (checker !== undefined) return checker;
     const swagger = (app as unknown as { swagger?: () => OpenApiDoc }).swagger;
-    checker = typeof swagger === "function" ? new ResponseChecker(swagger.call(app)) : null;
+    if (typeof swagger !== "function") return (checker = null);
+    const key = routes.join("\n");
+    checker = checkers.get(key) ?? new ResponseChecker(swagger.call(app));
+    checkers.set(key, checker);
     return checker;
   };
   const record = (answer: Parameters<ResponseChecker["check"]>[0]) => {
