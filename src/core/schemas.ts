@@ -3,7 +3,7 @@ import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
 import { errors } from "./errors.js";
 import { MAX_GIVEN_PARTICIPANTS, PARTICIPANT_KINDS } from "./participants.js";
-import { MODE_NAME_PATTERN, RUNTIME_BACKENDS, SESSION_KINDS, SESSION_STATUSES } from "./session.js";
+import { MAX_SEARCH_LENGTH, MODE_NAME_PATTERN, RUNTIME_BACKENDS, SESSION_KINDS, SESSION_SORT_KEYS, SESSION_STATUSES, SORT_ORDERS } from "./session.js";
 import { MAX_STORED_INTEGER, faultField, findTextFault, textFault } from "./storable.js";
 
 /**
@@ -142,6 +142,7 @@ export const SessionFilterSchema = Type.Object(
     labels: Type.Optional(labels),
     created_after: Type.Optional(isoTimestamp),
     created_before: Type.Optional(isoTimestamp),
+    q: Type.Optional(searchTextSchema()),
   },
   { additionalProperties: false },
 );
@@ -150,6 +151,31 @@ export const PageRequestSchema = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     cursor: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+/** The text a session search looks for in names and tasks. */
+export function searchTextSchema(options: { description?: string } = {}) {
+  return Type.String({ ...options, maxLength: MAX_SEARCH_LENGTH });
+}
+
+/** What a session listing is ordered by. */
+export function sessionSortSchema(options: { description?: string } = {}) {
+  return Type.Union(SESSION_SORT_KEYS.map((k) => Type.Literal(k)), options);
+}
+
+/** Which way a listing runs. */
+export function sortOrderSchema(options: { description?: string } = {}) {
+  return Type.Union(SORT_ORDERS.map((o) => Type.Literal(o)), options);
+}
+
+/** A page of a session listing: PageRequestSchema plus its order. */
+export const SessionPageRequestSchema = Type.Object(
+  {
+    ...PageRequestSchema.properties,
+    sort: Type.Optional(sessionSortSchema()),
+    order: Type.Optional(sortOrderSchema()),
   },
   { additionalProperties: false },
 );

@@ -140,13 +140,44 @@ export interface SessionFilter {
   /** ISO timestamps, inclusive after / exclusive before. */
   created_after?: string;
   created_before?: string;
+  /**
+   * Text the session's name or task contains, ignoring the case of ASCII letters (`%` and `_`
+   * are plain characters); at most {@link MAX_SEARCH_LENGTH} characters. Not backed by an index:
+   * a listing reads the sessions in its order until it has a page of matches.
+   */
+  q?: string;
 }
+
+/** The longest text `q` searches for. */
+export const MAX_SEARCH_LENGTH = 200;
 
 /** A page request: newest first, `cursor` taken from the previous page's `next_cursor`. */
 export interface PageRequest {
   /** @default 50 */
   limit?: number;
   cursor?: string;
+}
+
+/**
+ * What a list of sessions may be ordered by. Ties are broken by created_at, then id (created_at
+ * itself by id alone), in the same direction, so every order is total and pages by cursor.
+ */
+export const SESSION_SORT_KEYS = ["created_at", "last_activity_at", "updated_at", "name", "status", "kind", "agent_id", "iterations"] as const;
+export type SessionSortKey = (typeof SESSION_SORT_KEYS)[number];
+
+/** Ascending or descending. */
+export const SORT_ORDERS = ["desc", "asc"] as const;
+export type SortOrder = (typeof SORT_ORDERS)[number];
+
+/**
+ * A page of a session listing in a chosen order. The order belongs to the page, not the filter:
+ * a cursor continues only the order it was made in (stats take the filter alone).
+ */
+export interface SessionPageRequest extends PageRequest {
+  /** @default "created_at" */
+  sort?: SessionSortKey;
+  /** @default "desc" */
+  order?: SortOrder;
 }
 
 export interface Page<T> {

@@ -8,9 +8,8 @@ import {
   EventTypeSchema,
   ImportSessionSchema,
   type JsonObject,
-  type Page,
-  type PageRequest,
-  PageRequestSchema,
+  type SessionPageRequest,
+  SessionPageRequestSchema,
   type ParticipantInput,
   ParticipantSchema,
   STATE_EVENT_TYPES,
@@ -47,7 +46,7 @@ import {
   validate,
 } from "../core/index.js";
 import { SessionFiles, checkpointRefKey } from "../snapshots/index.js";
-import type { NameQuery, OrphanedSession, Store, SyncStore, WebhookRecord, WriteOp } from "../store/index.js";
+import type { NameQuery, OrphanedSession, SessionPage, Store, SyncStore, WebhookRecord, WriteOp } from "../store/index.js";
 import { Change, keepToolsUsed } from "./change.js";
 import { EventBus } from "./event-bus.js";
 import { type CommitObservation, GroupCommitter, type WriteRequest } from "./group-commit.js";
@@ -267,8 +266,12 @@ export class SessionManager {
     return session;
   }
 
-  /** Newest first, filtered; every filter is backed by an index. */
-  async list(filter: SessionFilter = {}, page: PageRequest = {}): Promise<Page<Session>> {
+  /**
+   * Filtered, newest first unless `page` asks for another order (docs/api.md#listing-sessions).
+   * The sessions this engine holds are listed as it holds them, each in the place its stored row
+   * has in the order: every write is flushed first, so the two differ only by what changed since.
+   */
+  async list(filter: SessionFilter = {}, page: SessionPageRequest = {}): Promise<SessionPage> {
     this.assertOpen();
     const { f, p } = this.listArgs(filter, page);
     await this.committer.flush();
@@ -276,7 +279,7 @@ export class SessionManager {
   }
 
   /** Synchronous list (embedded SQLite store only). */
-  listSync(filter: SessionFilter = {}, page: PageRequest = {}): Page<Session> {
+  listSync(filter: SessionFilter = {}, page: SessionPageRequest = {}): SessionPage {
     this.assertOpen();
     const { f, p } = this.listArgs(filter, page);
     const sync = this.syncStore("listing sessions");
@@ -1070,9 +1073,9 @@ export class SessionManager {
   private readonly held = (id: string): Session | undefined =>
     this.elsewhere(id) ? undefined : this.pool.get(id);
 
-  private listArgs(filter: SessionFilter, page: PageRequest) {
+  private listArgs(filter: SessionFilter, page: SessionPageRequest) {
     const f = validate(SessionFilterSchema, filter ?? {}, "filter");
-    const p = validate(PageRequestSchema, page ?? {});
+    const p = validate(SessionPageRequestSchema, page ?? {});
     return { f, p: { ...p, limit: p.limit ?? this.config.defaultPageSize } };
   }
 

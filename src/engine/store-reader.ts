@@ -2,19 +2,18 @@ import {
   type Config,
   type EventQuery,
   EventQuerySchema,
-  type Page,
-  type PageRequest,
-  PageRequestSchema,
   type Session,
   type SessionEvent,
   type SessionFilter,
   SessionFilterSchema,
+  type SessionPageRequest,
+  SessionPageRequestSchema,
   type SessionStats,
   errors,
   textFault,
   validate,
 } from "../core/index.js";
-import type { SyncStore } from "../store/index.js";
+import type { SessionPage, SyncStore } from "../store/index.js";
 import { nameQuery, pickNamed, refParts } from "./session-manager.js";
 
 /**
@@ -48,9 +47,9 @@ export class StoreReader {
     return session;
   }
 
-  listSync(filter: SessionFilter = {}, page: PageRequest = {}): Page<Session> {
+  listSync(filter: SessionFilter = {}, page: SessionPageRequest = {}): SessionPage {
     const f = validate(SessionFilterSchema, filter ?? {}, "filter");
-    const p = validate(PageRequestSchema, page ?? {});
+    const p = validate(SessionPageRequestSchema, page ?? {});
     return this.store.listSessions(f, { ...p, limit: p.limit ?? this.config.defaultPageSize });
   }
 

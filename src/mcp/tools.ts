@@ -64,7 +64,9 @@ const SPECS: readonly ToolSpec[] = [
     name: "sessions_list",
     operationId: "listSessions",
     title: "List sessions",
-    intro: "List the sessions this token may see, newest first; pass next_cursor back as cursor for the next page.",
+    intro:
+      "List the sessions this token may see, newest first unless sort and order say otherwise; q finds sessions by text in their name or task. " +
+      "Pass next_cursor back as cursor, with the same sort and order, for the next page.",
     annotations: { readOnlyHint: true, openWorldHint: false },
     listKey: "sessions",
     summarize: (page) => {

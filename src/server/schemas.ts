@@ -3,12 +3,16 @@ import {
   CreateSessionSchema,
   EventTypeSchema,
   LABEL_KEY_PATTERN,
+  MAX_SEARCH_LENGTH,
   ParticipantKindSchema,
   RuntimeBackendSchema,
   SessionKindSchema,
   SessionStatusSchema,
   UpdateSessionSchema,
   indexedText,
+  searchTextSchema,
+  sessionSortSchema,
+  sortOrderSchema,
   storedInteger,
 } from "../core/index.js";
 import { LiveStartSchema } from "../drivers/index.js";
@@ -123,6 +127,11 @@ const filterProperties = {
   ),
   created_after: Type.Optional(isoTimestamp),
   created_before: Type.Optional(isoTimestamp),
+  q: Type.Optional(
+    searchTextSchema({
+      description: `text the name or the task contains, ignoring the case of ASCII letters; % and _ are plain characters; at most ${MAX_SEARCH_LENGTH} characters`,
+    }),
+  ),
 } satisfies TProperties;
 
 /** Filters shared by listing and stats. */
@@ -133,7 +142,14 @@ export const SessionListQuery = Type.Object(
   {
     ...filterProperties,
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "page size; default config defaultPageSize" })),
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: "X-Next-Cursor of the previous page" })),
+    // A cursor holds the sort value of the page's last session: an agent_id is up to 1024 bytes.
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: "X-Next-Cursor of the previous page, asked for with the same sort and order" })),
+    sort: Type.Optional(
+      sessionSortSchema({
+        description: "what the sessions are ordered by (default created_at); ties are broken by created_at, then id, in the same direction; agent_id sorts sessions without one as ''",
+      }),
+    ),
+    order: Type.Optional(sortOrderSchema({ description: "desc (default) or asc" })),
   },
   { additionalProperties: false },
 );

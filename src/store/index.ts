@@ -2,10 +2,10 @@ import { type Config, dataPaths } from "../core/index.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
 import { type Store, asyncStore } from "./store.js";
 
-export type { ClaimResult, ClusterNodeRecord, ClusterStore, CommitFence, CommitResult, HeldSessions, NameQuery, OrphanedSession, SessionActivity, SessionOwnerRecord, Store, SyncStore, WebhookRecord, WriteOp } from "./store.js";
+export type { ClaimResult, ClusterNodeRecord, ClusterStore, CommitFence, CommitResult, HeldSessions, NameQuery, OrphanedSession, SessionActivity, SessionOwnerRecord, SessionPage, Store, SyncStore, WebhookRecord, WriteOp } from "./store.js";
 export type { ExecOutputExtent, FeedEntry, OutputRecord, OutputStreamName, StoredOutput } from "./store.js";
 export { asyncStore } from "./store.js";
-export { encodeCursor } from "./rows.js";
+export { type ListOrder, type ListPosition, listCursor, listOrder } from "./list-order.js";
 export { refusedWriteError, rolledBack } from "./commit-failure.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite/sqlite-store.js";
 export { HomeLock } from "./home-lock.js";

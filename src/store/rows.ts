@@ -1,4 +1,4 @@
-import { errors, jsonText, parseJson, textFault } from "../core/index.js";
+import { jsonText, parseJson } from "../core/index.js";
 import type { Checkpoint, JsonObject, Participant, Session, SessionEvent, SessionState } from "../core/index.js";
 
 /** A `sessions` row as the stores read and write it (JSON fields as text). */
@@ -215,34 +215,4 @@ export function checkpointFromRow(r: CheckpointRow): Checkpoint {
     state: parseJson<SessionState>(r.state),
     created_at: r.created_at,
   };
-}
-
-/** Opaque page cursor: the (created_at, id) of the last session of the previous page. */
-export function encodeCursor(s: Pick<Session, "created_at" | "id">): string {
-  return Buffer.from(JSON.stringify([s.created_at, s.id])).toString("base64url");
-}
-
-/** @returns undefined when the cursor is not one this store made */
-/**
- * The listing position a page's `cursor` names, or undefined for the first page.
- * @throws validation naming cursor when it is not a cursor a previous page returned
- */
-export function pagePosition(cursor: string | undefined): [string, string] | undefined {
-  if (cursor === undefined) return undefined;
-  const position = decodeCursor(cursor);
-  if (!position) throw errors.validation("cursor", "not a cursor returned by a previous page");
-  return position;
-}
-
-export function decodeCursor(cursor: string): [string, string] | undefined {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    // A made-up cursor may decode to any text; one PostgreSQL would refuse to compare is not ours either.
-    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === "string" && textFault(v) === undefined)) {
-      return value as [string, string];
-    }
-  } catch {
-    // fall through: not ours
-  }
-  return undefined;
 }

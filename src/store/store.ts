@@ -6,9 +6,11 @@ import type {
   Session,
   SessionEvent,
   SessionFilter,
+  SessionPageRequest,
   SessionStats,
   SessionStatus,
 } from "../core/index.js";
+import type { ListPosition } from "./list-order.js";
 
 /**
  * One write in a group commit. A batch is applied in order, in one transaction: all of it or
@@ -238,6 +240,16 @@ export interface NameQuery {
 /** The caller's current copy of a session, if it holds one. */
 export type HeldSessions = (id: string) => Session | undefined;
 
+/** A page of a session listing (see SyncStore.listSessions). */
+export interface SessionPage extends Page<Session> {
+  /**
+   * Where each item stands in the listing's order, as the store compared it: `listCursor` of
+   * `positions[i]` continues the listing after `items[i]` (a page cut short uses it). Taken from
+   * the row the store ordered by, not from the item, which may be a newer copy the caller holds.
+   */
+  readonly positions: readonly ListPosition[];
+}
+
 /**
  * The storage contract, synchronous form. The SQLite store implements it directly; every store
  * offers it in the asynchronous form `Store` below.
@@ -254,11 +266,13 @@ export interface SyncStore {
    */
   findSessionIds(query: NameQuery): string[];
   /**
-   * Newest first (created_at, then id), filtered; `next_cursor` continues the listing. A session
-   * `held` returns is listed as that object and its row is not read (the engine holds current
-   * copies of its hot sessions).
+   * Filtered, in the page's order (newest first by default: created_at, then id); `next_cursor`
+   * continues the listing in that order only. A session `held` returns is listed as that object
+   * and its row is not read (the engine holds current copies of its hot sessions); its place in
+   * the order is its row's.
+   * @throws validation naming cursor when the cursor is not one a page of this order returned
    */
-  listSessions(filter: SessionFilter, page: Required<Pick<PageRequest, "limit">> & PageRequest, held?: HeldSessions): Page<Session>;
+  listSessions(filter: SessionFilter, page: Required<Pick<PageRequest, "limit">> & SessionPageRequest, held?: HeldSessions): SessionPage;
   listEvents(sessionId: string, query: EventQuery): SessionEvent[];
   getCheckpoint(sessionId: string, checkpointId: string): Checkpoint | undefined;
   /** Oldest first. */

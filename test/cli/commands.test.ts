@@ -108,6 +108,20 @@ describe("sessiond client commands against a server they start themselves", SLOW
     expect(JSON.parse(gone.stderr).error.code).toBe("not_found");
   });
 
+  it("lists in the order --sort and --order ask for, searches with --search, and says how to go on", async () => {
+    for (const name of ["sort-b", "sort-a", "sort-c"]) await h.json(["start", "--name", name, "--agent", "cli-sort", "--task", `task of ${name}`]);
+    const names = async (args: string[]) => (await h.json<{ items: S[] }>(["list", "--agent", "cli-sort", ...args])).items.map((s) => s.name);
+    expect(await names(["--sort", "name", "--order", "asc"])).toEqual(["sort-a", "sort-b", "sort-c"]);
+    expect(await names(["--sort", "name", "--order", "asc", "--search", "TASK OF SORT-C"])).toEqual(["sort-c"]);
+    expect(await names(["--sort", "name", "--all"])).toEqual(["sort-c", "sort-b", "sort-a"]);
+    const table = await h.run(["list", "--agent", "cli-sort", "--sort", "name", "--order", "asc", "--limit", "1"]);
+    const more = /more: sessiond list --sort name --order asc --cursor (\S+)/.exec(table.stdout);
+    expect(more, table.stdout).not.toBeNull();
+    expect(await names(["--sort", "name", "--order", "asc", "--cursor", more![1]!])).toEqual(["sort-b", "sort-c"]);
+    const bad = await h.run(["list", "--sort", "colour"]);
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/^sessiond: invalid sort: expected one of created_at, .*iterations\n$/) });
+  });
+
   it("follows a session's events as they are appended", async () => {
     await h.json(["start", "--name", "follow-1"]);
     const follow = startCli(["events", "follow-1", "--follow"], { ...h.env, SESSIOND_FOLLOW_POLL_MS: "20" });

@@ -78,6 +78,23 @@ describe("sessiond/client", () => {
     expect((await client.listSessions()).map((s) => s.name).sort()).toEqual([...names, "other-agent"].sort());
   });
 
+  it("passes a search, a sort and an order to the list, page after page and through iterateSessions", async () => {
+    const client = await overTcp();
+    for (const name of ["b-build", "a-build", "c-lint", "d-BUILD"]) await client.sessions.createSession({ name, agent_id: "sorted" });
+    const first = await client.sessions.listSessions({ agent_id: "sorted", q: "build" }, { sort: "name", order: "asc", limit: 2 });
+    expect(first.items.map((s) => s.name)).toEqual(["a-build", "b-build"]);
+    const second = await client.sessions.listSessions({ agent_id: "sorted", q: "build" }, { sort: "name", order: "asc", limit: 2, cursor: first.next_cursor! });
+    expect(second).toMatchObject({ items: [{ name: "d-BUILD" }], next_cursor: null });
+    // The cursor belongs to its order: another is a validation error naming it.
+    await expect(client.sessions.listSessions({ agent_id: "sorted" }, { cursor: first.next_cursor! })).rejects.toMatchObject({ code: "validation", field: "cursor" });
+    const iterated: string[] = [];
+    for await (const s of client.sessions.iterateSessions({ agent_id: "sorted" }, { sort: "name", order: "desc", limit: 1 })) iterated.push(s.name);
+    expect(iterated).toEqual(["d-BUILD", "c-lint", "b-build", "a-build"]);
+    const byPageSize: string[] = [];
+    for await (const s of client.sessions.iterateSessions({ agent_id: "sorted" }, 3)) byPageSize.push(s.name);
+    expect(byPageSize).toEqual(["d-BUILD", "c-lint", "a-build", "b-build"]);
+  });
+
   it("answers a missing session with not_found, and seed 001's getSession with null", async () => {
     const client = await overTcp();
     const err = await client.sessions.getSession("no-such-session").catch((e: unknown) => e);

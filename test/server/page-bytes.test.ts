@@ -51,6 +51,16 @@ describe("pages cut at maxPageBytes", () => {
     expect(ids).toEqual([...created].reverse());
   });
 
+  it("cuts a page listed in another order and goes on after the last session sent, in that order", async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `cut-${String((i * 7) % 10).padStart(2, "0")}`);
+    for (const name of names) await server.json({ method: "POST", url: "/sessions/", body: { name, agent_id: "big-sorted", task: "t".repeat(2_000) } });
+    const { pages, ids } = await allPages("/sessions/?agent_id=big-sorted&sort=name&order=asc&limit=50");
+    expect(pages.length).toBeGreaterThan(2);
+    const byId = new Map<string, string>();
+    for await (const s of client.sessions.iterateSessions({ agent_id: "big-sorted" })) byId.set(s.id, s.name);
+    expect(ids.map((id) => byId.get(id))).toEqual([...names].sort());
+  });
+
   it("sends a session larger than the budget alone on its page, and goes on after it", async () => {
     const small = await server.json({ method: "POST", url: "/sessions/", body: { agent_id: "one-huge" } });
     const huge = await server.json({ method: "POST", url: "/sessions/", body: { agent_id: "one-huge", task: "h".repeat(3 * BUDGET) } });

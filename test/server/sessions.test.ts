@@ -259,6 +259,90 @@ describe("listing", () => {
     expect(bad.body.error.message).toContain("expected key:value");
   });
 
+  /** Follows the Link header from `url` to the last page; every session's name, in order. */
+  const namesThroughLinks = async (url: string): Promise<string[]> => {
+    const names: string[] = [];
+    let next: string | undefined = url;
+    while (next) {
+      const res: { status: number; body: { name: string }[]; headers: Record<string, unknown> } = await server.json({ method: "GET", url: next });
+      expect(res.status).toBe(200);
+      names.push(...res.body.map((s) => s.name));
+      next = /^<([^>]+)>; rel="next"$/.exec((res.headers.link as string | undefined) ?? "")?.[1];
+    }
+    return names;
+  };
+
+  it("sorts by the key and order asked for, page after page through the Link header, ties broken by creation", async () => {
+    const specs = [
+      { name: "delta", iterations: 2 },
+      { name: "Alpha", iterations: 0 },
+      { name: "charlie", iterations: 2 },
+      { name: "bravo", iterations: 1 },
+      { name: "echo", iterations: 2 },
+    ];
+    for (const spec of specs) {
+      const s = await create({ name: spec.name, agent_id: "sorting" });
+      for (let i = 0; i < spec.iterations; i++) await server.json({ method: "POST", url: `/sessions/${s.id}/iterations`, body: {} });
+    }
+    const byName = ["Alpha", "bravo", "charlie", "delta", "echo"]; // code point order: capitals first
+    expect(await namesThroughLinks("/sessions/?agent_id=sorting&sort=name&order=asc&limit=2")).toEqual(byName);
+    expect(await namesThroughLinks("/sessions/?agent_id=sorting&sort=name&limit=2")).toEqual([...byName].reverse());
+    // Ties (iterations 2) go newest first descending, oldest first ascending.
+    expect(await namesThroughLinks("/sessions/?agent_id=sorting&sort=iterations&order=desc&limit=2")).toEqual(["echo", "charlie", "delta", "bravo", "Alpha"]);
+    expect(await namesThroughLinks("/sessions/?agent_id=sorting&sort=iterations&order=asc&limit=2")).toEqual(["Alpha", "bravo", "delta", "charlie", "echo"]);
+    expect(await namesThroughLinks("/sessions/?agent_id=sorting&order=asc&limit=2")).toEqual(specs.map((s) => s.name));
+    // The session with the newest activity first: the iterations moved it.
+    expect((await namesThroughLinks("/sessions/?agent_id=sorting&sort=last_activity_at&limit=2"))[0]).toBe("echo");
+  });
+
+  it("searches names and tasks with q, in any case, with % and _ as plain text, beside the other filters", async () => {
+    await create({ name: "Nightly-Build", task: "compile", labels: { env: "prod" } });
+    await create({ name: "lint", task: "the BUILD's linter", labels: { env: "dev" } });
+    await create({ name: "percent", task: "100% done" });
+    await create({ name: "plain", task: "1000 done" });
+    const paused = await create({ name: "paused-build", task: null, labels: { env: "prod" } });
+    await server.json({ method: "POST", url: `/sessions/${paused.id}/pause`, body: {} });
+    const names = async (query: string) => (await namesThroughLinks(`/sessions/?${query}&sort=name&order=asc`)).join(",");
+    expect(await names("q=build")).toBe("Nightly-Build,lint,paused-build");
+    expect(await names("q=BUILD&status=active")).toBe("Nightly-Build,lint");
+    expect(await names("q=build&status=paused&label=env:prod")).toBe("paused-build");
+    expect(await names(`q=${encodeURIComponent("100%")}`)).toBe("percent");
+    expect(await names("q=_")).toBe("");
+    const stats = await server.json({ method: "GET", url: "/stats?q=build" });
+    expect(stats.body.total).toBe(3);
+  });
+
+  it("refuses a bad sort, order, q or cursor with 400 naming the field", async () => {
+    for (let i = 0; i < 3; i++) await create();
+    const byName = await server.json({ method: "GET", url: "/sessions/?sort=name&order=asc&limit=1" });
+    const cursor = encodeURIComponent(byName.headers["x-next-cursor"] as string);
+    for (const [query, field, message] of [
+      ["sort=colour", "sort", "expected one of created_at, last_activity_at, updated_at, name, status, kind, agent_id, iterations"],
+      ["order=up", "order", "expected one of desc, asc"],
+      [`q=${"x".repeat(201)}`, "q", "200"],
+      [`sort=name&cursor=${cursor}`, "cursor", "sorted by name asc"],
+      [`cursor=${cursor}`, "cursor", "sorted by name asc"],
+      [`cursor=${"A".repeat(4097)}`, "cursor", ""],
+    ] as const) {
+      const res = await server.json({ method: "GET", url: `/sessions/?${query}` });
+      expect(res.status, query).toBe(400);
+      expect(res.body.error.field, query).toBe(field);
+      expect(res.body.error.message, query).toContain(message);
+    }
+    expect((await server.json({ method: "GET", url: `/sessions/?sort=name&order=asc&cursor=${cursor}` })).body).toHaveLength(2);
+  });
+
+  it("documents q, sort and order in /openapi.json", async () => {
+    const spec = (await server.json({ method: "GET", url: "/openapi.json", token: null })).body;
+    const parameters = spec.paths["/sessions"].get.parameters as { name: string; description?: string; schema: { anyOf?: { enum: string[] }[] } }[];
+    const param = (name: string) => parameters.find((p) => p.name === name)!;
+    expect(param("q").description).toContain("name or the task");
+    expect(param("sort").description).toContain("ties are broken by created_at");
+    expect(param("sort").schema.anyOf!.flatMap((s) => s.enum)).toEqual(["created_at", "last_activity_at", "updated_at", "name", "status", "kind", "agent_id", "iterations"]);
+    expect(param("order").schema.anyOf!.flatMap((s) => s.enum)).toEqual(["desc", "asc"]);
+    expect(spec.paths["/stats"].get.parameters.some((p: { name: string }) => p.name === "q")).toBe(true);
+  });
+
   it("refuses a limit out of range and unknown query parameters, naming them", async () => {
     for (const [query, field] of [
       ["limit=0", "limit"],

@@ -9,6 +9,7 @@ import { type TestSchema, adminQuery, createTestSchema, openFreshPostgresStore, 
 import { serviceAvailable } from "../helpers/services.js";
 import { tempHome } from "../helpers/temp-home.js";
 import { runStoreConformance } from "./conformance.js";
+import { runListOrderConformance } from "./list-order-conformance.js";
 import { runOutputConformance } from "./output-conformance.js";
 import { runWebhookDeliveryConformance } from "./webhook-conformance.js";
 
@@ -16,6 +17,7 @@ const postgres = await serviceAvailable("postgres");
 
 describe.skipIf(!postgres)("the PostgreSQL store", () => {
   runStoreConformance("postgres", openFreshPostgresStore);
+  runListOrderConformance("postgres", openFreshPostgresStore);
   runOutputConformance("postgres", openFreshPostgresStore);
   runWebhookDeliveryConformance("postgres", openFreshPostgresStore);
 

@@ -5,15 +5,18 @@ import { openSqliteStore } from "../../src/store/index.js";
 import { SESSION_READ_COLUMNS, sessionRowFromValues } from "../../src/store/rows.js";
 import { tempHome } from "../helpers/temp-home.js";
 import { runStoreConformance } from "./conformance.js";
+import { runListOrderConformance } from "./list-order-conformance.js";
 
 const homes: (() => void)[] = [];
 afterAll(() => homes.forEach((remove) => remove()));
 
-runStoreConformance("sqlite", async () => {
+const openSqlite = async () => {
   const { config, remove } = tempHome();
   homes.push(remove);
   return openSqliteStore(config);
-});
+};
+runStoreConformance("sqlite", openSqlite);
+runListOrderConformance("sqlite", openSqlite);
 
 it("keeps the database readable by its owner only", async () => {
   const { config, remove } = tempHome();

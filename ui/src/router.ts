@@ -38,6 +38,14 @@ export function navigate(href: string): void {
   listeners.forEach((l) => l());
 }
 
+/**
+ * Rewrites the current page's query string in place (no new history entry, no navigation): the
+ * state of a page that a reload or a shared link should keep, such as the list's filters.
+ */
+export function replaceQuery(search: string): void {
+  history.replaceState(history.state, "", `${location.pathname}${search}${location.hash}`);
+}
+
 /** The current page; re-renders on navigation (links, back and forward). */
 export function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.pathname));

@@ -5,10 +5,6 @@
 export const SETTINGS = {
   /** Sessions per page of the list (the server caps a page at 1000). */
   pageSize: 50,
-  /** A search (name and task, which the API cannot filter by) reads the server's pages this big… */
-  searchPageSize: 1_000,
-  /** …and at most this many sessions for one page of results. */
-  searchMaxScan: 10_000,
   /** Events read per page of a session's timeline (newest first, "Load older" for more). */
   eventPageSize: 200,
   /** Events a session's page keeps (the newest); older ones are read again with "Load older events". */

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import type { NewSession, Session, SessionFilter, SessionPatch } from "../../sdk/client/index.js";
+import { SESSION_SORT_KEYS } from "../../core/session.js";
+import type { NewSession, Session, SessionFilter, SessionPageRequest, SessionPatch } from "../../sdk/client/index.js";
 import { type Opts, action, clientOptions, collectList, collectPair, parseAgeDays, parseCount, parseObject } from "../args.js";
 import { withClient } from "../client.js";
 import { UsageError } from "../fail.js";
@@ -75,7 +76,8 @@ export function filterOptions(command: Command): Command {
     .option("--mode <mode>", "the mode")
     .option("--label <key=value>", "a label every session must have (repeatable)", collectPair)
     .option("--created-after <iso>", "created at or after this time")
-    .option("--created-before <iso>", "created before this time");
+    .option("--created-before <iso>", "created before this time")
+    .option("--search <text>", "sessions whose name or task contains this text (ASCII letters in either case)");
 }
 
 type FilterFlags = Pick<FieldFlags, "agent" | "user" | "channel" | "type" | "mode" | "label"> & {
@@ -83,6 +85,7 @@ type FilterFlags = Pick<FieldFlags, "agent" | "user" | "channel" | "type" | "mod
   kind?: string[];
   createdAfter?: string;
   createdBefore?: string;
+  search?: string;
 };
 
 /** The SessionFilter the filter flags describe. */
@@ -98,6 +101,7 @@ export function filterOf(o: FilterFlags): SessionFilter {
   if (o.label) f.labels = o.label;
   if (o.createdAfter !== undefined) f.created_after = o.createdAfter;
   if (o.createdBefore !== undefined) f.created_before = o.createdBefore;
+  if (o.search !== undefined) f.q = o.search;
   return f as SessionFilter;
 }
 
@@ -190,26 +194,32 @@ export function registerSessionCommands(program: Command): void {
     );
 
   filterOptions(clientOptions(program.command("list").alias("ls")))
-    .description("list sessions, newest first (a table; --json for scripts)")
+    .description("list sessions, newest first unless --sort and --order say otherwise (a table; --json for scripts)")
+    .option("--sort <key>", `order by ${SESSION_SORT_KEYS.join(", ")} (default created_at; ties by created_at, then id)`)
+    .option("--order <order>", "desc (default) or asc")
     .option("--limit <n>", "how many (default: the server's page size)")
-    .option("--cursor <cursor>", "continue after a previous page (--json prints next_cursor)")
+    .option("--cursor <cursor>", "continue after a previous page, with the same --sort and --order (--json prints next_cursor)")
     .option("--all", "every matching session, following the pages")
     .action(
       action(async (o: Opts) => {
-        const flags = o as FilterFlags & { limit?: string; cursor?: string; all?: boolean };
+        const flags = o as FilterFlags & { sort?: string; order?: string; limit?: string; cursor?: string; all?: boolean };
         const filter = filterOf(flags);
         const limit = flags.limit === undefined ? undefined : parseCount(flags.limit, "--limit");
+        // The server checks the values (a usage error naming sort or order, with the valid ones).
+        const order = { ...(flags.sort !== undefined ? { sort: flags.sort } : {}), ...(flags.order !== undefined ? { order: flags.order } : {}) } as Pick<SessionPageRequest, "sort" | "order">;
         const page = await withClient(o, async (c) => {
-          if (!flags.all) return c.sessions.listSessions(filter, { ...(limit ? { limit } : {}), ...(flags.cursor ? { cursor: flags.cursor } : {}) });
+          if (!flags.all) return c.sessions.listSessions(filter, { ...order, ...(limit ? { limit } : {}), ...(flags.cursor ? { cursor: flags.cursor } : {}) });
           const items: Session[] = [];
-          for await (const s of c.sessions.iterateSessions(filter)) items.push(s);
+          for await (const s of c.sessions.iterateSessions(filter, order)) items.push(s);
           return { items, next_cursor: null };
         });
         if (o.json) printJson(page);
         else if (page.items.length === 0) process.stdout.write("no sessions\n");
         else {
           process.stdout.write(sessionTable(page.items));
-          if (page.next_cursor) process.stdout.write(paint("dim", `more: sessiond list --cursor ${page.next_cursor}\n`));
+          // A cursor continues only its own order: the hint repeats it.
+          const ordered = [order.sort && `--sort ${order.sort}`, order.order && `--order ${order.order}`].filter(Boolean).join(" ");
+          if (page.next_cursor) process.stdout.write(paint("dim", `more: sessiond list ${ordered ? `${ordered} ` : ""}--cursor ${page.next_cursor}\n`));
         }
       }),
     );

@@ -23,7 +23,21 @@ import { WebhooksClient } from "./webhooks-client.js";
 
 export { ERROR_CODES, type ErrorCode, SessiondError, isSessiondError } from "../../core/errors.js";
 export type { Checkpoint, SessionEvent, SessionState, ToolCallOutcome, WorkspaceState } from "../../core/events.js";
-export type { CreateSessionInput, JsonObject, Page, PageRequest, Session, SessionFilter, SessionStats, SessionStatus, UpdateSessionInput } from "../../core/session.js";
+export type {
+  CreateSessionInput,
+  JsonObject,
+  Page,
+  PageRequest,
+  Session,
+  SessionFilter,
+  SessionPageRequest,
+  SessionSortKey,
+  SessionStats,
+  SessionStatus,
+  SortOrder,
+  UpdateSessionInput,
+} from "../../core/session.js";
+export { SESSION_SORT_KEYS, SORT_ORDERS } from "../../core/session.js";
 export type { Participant, ParticipantInput, ParticipantKind } from "../../core/participants.js";
 export {
   type ContinuumContext,

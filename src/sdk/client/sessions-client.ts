@@ -6,6 +6,7 @@ import type {
   PageRequest,
   Session,
   SessionFilter,
+  SessionPageRequest,
   SessionStats,
   SessionStatus,
   UpdateSessionInput,
@@ -130,17 +131,28 @@ export class SessionsClient {
     return this.call<Session>({ method: "GET", path: sessionPath(ref) });
   }
 
-  /** GET /sessions/ with filters, newest first; pass `next_cursor` back as `cursor` for the next page. */
-  async listSessions(filter: SessionFilter = {}, page: PageRequest = {}): Promise<Page<Session>> {
-    const reply = await this.transport.request<Session[]>({ method: "GET", path: "/sessions/", query: { ...filterQuery(filter), limit: page.limit, cursor: page.cursor } });
+  /**
+   * GET /sessions/ with filters (`q` searches names and tasks), newest first unless `page.sort`
+   * and `page.order` say otherwise; pass `next_cursor` back as `cursor`, with the same sort and
+   * order, for the next page.
+   * @example
+   * const page = await client.sessions.listSessions({ q: "build" }, { sort: "last_activity_at", limit: 20 });
+   */
+  async listSessions(filter: SessionFilter = {}, page: SessionPageRequest = {}): Promise<Page<Session>> {
+    const { limit, cursor, sort, order } = page;
+    const reply = await this.transport.request<Session[]>({ method: "GET", path: "/sessions/", query: { ...filterQuery(filter), limit, cursor, sort, order } });
     return { items: reply.body, next_cursor: headerValue(reply.headers, "x-next-cursor") || null };
   }
 
-  /** Every session matching `filter`, following the cursors. */
-  async *iterateSessions(filter: SessionFilter = {}, pageSize = 500): AsyncGenerator<Session> {
+  /**
+   * Every session matching `filter`, following the cursors: in pages of `options` sessions (a
+   * number), or of `options.limit` (default 500) in `options.sort` and `options.order`.
+   */
+  async *iterateSessions(filter: SessionFilter = {}, options: number | Omit<SessionPageRequest, "cursor"> = {}): AsyncGenerator<Session> {
+    const { limit = 500, ...order } = typeof options === "number" ? { limit: options } : options;
     let cursor: string | undefined;
     do {
-      const page = await this.listSessions(filter, { limit: pageSize, ...(cursor ? { cursor } : {}) });
+      const page = await this.listSessions(filter, { ...order, limit, ...(cursor ? { cursor } : {}) });
       yield* page.items;
       cursor = page.next_cursor ?? undefined;
     } while (cursor);

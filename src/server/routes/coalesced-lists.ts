@@ -1,7 +1,7 @@
-import type { PageRequest, SessionFilter } from "../../core/index.js";
+import type { SessionFilter, SessionPageRequest } from "../../core/index.js";
 import type { SessionManager } from "../../engine/index.js";
 import { type Principal, seesSavedEnv } from "../auth/index.js";
-import { encodeCursor } from "../../store/index.js";
+import { listCursor } from "../../store/index.js";
 import { boundedArrayJson, sessionJson } from "../wire.js";
 
 /** A page of sessions as the wire sends it. */
@@ -40,8 +40,8 @@ export class CoalescedLists {
   }
 
   /** The page as `principal` may see it; requests join only reads serialized for the same view. */
-  read(filter: SessionFilter, page: PageRequest, principal: Principal): Promise<ListPage> {
-    const key = JSON.stringify([filter, page.limit, page.cursor, seesSavedEnv(principal)]);
+  read(filter: SessionFilter, page: SessionPageRequest, principal: Principal): Promise<ListPage> {
+    const key = JSON.stringify([filter, page.limit, page.cursor, page.sort, page.order, seesSavedEnv(principal)]);
     const joined = this.pending.get(key);
     if (joined && joined.epoch === this.epoch) return joined.page;
     const entry: Pending = {
@@ -52,8 +52,9 @@ export class CoalescedLists {
         .then(() => this.manager.list(filter, page))
         .then((p) => {
           const { json, count } = boundedArrayJson(p.items, (s) => sessionJson(s, principal), this.maxPageBytes);
-          const last = p.items[count - 1];
-          return { json: Buffer.from(json), next_cursor: count < p.items.length && last ? encodeCursor(last) : p.next_cursor };
+          // Cut short, the page continues after its last session sent, at that session's place in the order.
+          const last = p.positions[count - 1];
+          return { json: Buffer.from(json), next_cursor: count < p.items.length && last ? listCursor(last) : p.next_cursor };
         }),
     };
     this.pending.set(key, entry);

@@ -86,8 +86,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
       schema: {
         summary: "List sessions",
         description:
-          "Newest first, as a JSON array. Filters combine (AND); `status`, `kind` and `label` (key:value) may repeat. " +
-          "When there is a next page its cursor is in `X-Next-Cursor` and a `Link: <…>; rel=\"next\"` header. An agent token lists only its own sessions.",
+          "Newest first unless `sort` and `order` say otherwise, as a JSON array. Filters combine (AND); `status`, `kind` and `label` (key:value) may repeat; " +
+          "`q` searches names and tasks. When there is a next page its cursor is in `X-Next-Cursor` and a `Link: <…>; rel=\"next\"` header; " +
+          "a cursor continues only the sort and order it was made for. An agent token lists only its own sessions.",
         operationId: "listSessions",
         tags: ["sessions"],
         querystring: SessionListQuery,
@@ -95,10 +96,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
       },
     },
     async (request, reply) => {
-      const { limit, cursor, ...query } = request.query;
+      const { limit, cursor, sort, order, ...query } = request.query;
       const filter = scopedFilter(request.principal, filterFromQuery(query));
       if (!filter) return sendJson(reply, "[]");
-      const page = await lists.read(filter, { ...(limit !== undefined ? { limit } : {}), ...(cursor !== undefined ? { cursor } : {}) }, request.principal);
+      const page = await lists.read(filter, dropUndefined({ limit, cursor, sort, order }), request.principal);
       setNextPage(request, reply, page.next_cursor);
       return sendJson(reply, page.json);
     },

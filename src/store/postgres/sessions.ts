@@ -1,16 +1,14 @@
 import type pg from "pg";
-import type { Page, PageRequest, Session, SessionFilter, SessionStats, SessionStatus } from "../../core/index.js";
-import { pageOfIds, sessionIdsByNameQuery, sessionPageQuery, sessionQuery } from "../sql-filter.js";
+import type { Session, SessionFilter, SessionPageRequest, SessionStats, SessionStatus } from "../../core/index.js";
+import { cursorPosition, listOrder } from "../list-order.js";
+import { POSTGRES_DIALECT, pageOfKeys, sessionIdsByNameQuery, sessionPageQuery, sessionQuery } from "../sql-filter.js";
 import { type StatsGroup, statsFromGroups } from "../stats.js";
-import { SESSION_SELECT, type SessionRow, pagePosition, sessionFromRow } from "../rows.js";
-import type { HeldSessions, Store } from "../store.js";
+import { SESSION_SELECT, type SessionRow, sessionFromRow } from "../rows.js";
+import type { HeldSessions, SessionPage, Store } from "../store.js";
 import { rows } from "./db.js";
 
 /** The session reads of the Store contract. */
 export type SessionReads = Pick<Store, "getSession" | "findSessionIds" | "listSessions" | "stats" | "countByStatus" | "listExpired">;
-
-/** `$n`: PostgreSQL's n-th parameter. */
-const pgParam = (n: number): string => `$${n}`;
 
 /** The session reads over `pool`: gets with the newest event joined, filtered pages, stats, expiry. */
 export function sessionReads(pool: pg.Pool): SessionReads {
@@ -33,21 +31,22 @@ export function sessionReads(pool: pg.Pool): SessionReads {
     },
 
     async findSessionIds(query) {
-      const { sql, params } = sessionIdsByNameQuery(query, pgParam);
+      const { sql, params } = sessionIdsByNameQuery(query, POSTGRES_DIALECT);
       return (await rows<{ id: string }>(pool, sql, params)).map((r) => r.id);
     },
 
-    async listSessions(filter: SessionFilter, page: { limit: number } & PageRequest, held?: HeldSessions): Promise<Page<Session>> {
-      // As in the SQLite store: the page is chosen first as ids alone, then only the rows the
-      // caller does not hold are read.
-      const { sql, params } = sessionPageQuery(filter, pagePosition(page.cursor), page.limit, pgParam);
-      const ids = (await rows<{ id: string }>(pool, sql, params)).map((r) => r.id);
-      const assembly = pageOfIds(ids, page.limit, held);
+    async listSessions(filter: SessionFilter, page: { limit: number } & SessionPageRequest, held?: HeldSessions): Promise<SessionPage> {
+      // As in the SQLite store: the page is chosen first as its order's keys alone, then only the
+      // rows the caller does not hold are read.
+      const order = listOrder(page);
+      const { sql, params, columns } = sessionPageQuery(filter, order, cursorPosition(page.cursor, order), page.limit, POSTGRES_DIALECT);
+      const keys = (await rows<Record<string, unknown>>(pool, sql, params)).map((r) => columns.map((c) => r[c]));
+      const assembly = pageOfKeys(keys, order, page.limit, held);
       return assembly.finish(await readSessions(assembly.unheld));
     },
 
     async stats(filter): Promise<SessionStats> {
-      const q = sessionQuery(filter, undefined, pgParam);
+      const q = sessionQuery(filter, POSTGRES_DIALECT);
       // Sums are cast so they come back as numbers (a bigint sum is a numeric, which pg returns as text).
       const groups = await rows<StatsGroup>(
         pool,

@@ -11,10 +11,12 @@ import type {
   Session,
   SessionEvent,
   SessionFilter,
+  SessionPageRequest,
   SessionStats,
   SessionStatus,
 } from "../../core/index.js";
-import { pageOfIds, sessionIdsByNameQuery, sessionPageQuery, sessionQuery } from "../sql-filter.js";
+import { cursorPosition, listOrder } from "../list-order.js";
+import { SQLITE_DIALECT, pageOfKeys, sessionIdsByNameQuery, sessionPageQuery, sessionQuery } from "../sql-filter.js";
 import { type StatsGroup, statsFromGroups } from "../stats.js";
 import type {
   CommitResult,
@@ -26,6 +28,7 @@ import type {
   OutputStreamName,
   StoredOutput,
   SessionActivity,
+  SessionPage,
   SyncStore,
   WebhookDelivery,
   WebhookDeliveryUpdate,
@@ -40,7 +43,6 @@ import {
   SESSION_COLUMNS,
   SESSION_SELECT,
   checkpointFromRow,
-  pagePosition,
   eventFromRow,
   sessionFromRow,
   sessionRowFromValues,
@@ -224,17 +226,18 @@ export class SqliteStore implements SyncStore {
   }
 
   findSessionIds(query: NameQuery): string[] {
-    const { sql, params } = sessionIdsByNameQuery(query, () => "?");
+    const { sql, params } = sessionIdsByNameQuery(query, SQLITE_DIALECT);
     return this.stmt(sql).pluck().all(...params) as string[];
   }
 
-  listSessions(filter: SessionFilter, page: { limit: number } & PageRequest, held?: HeldSessions): Page<Session> {
-    // The page is chosen first as ids alone, then only the rows the caller does not hold are
-    // read, each joined to its newest event: the row's last_seq and last_activity_at lag behind
-    // appends, which write no row.
-    const { sql, params } = sessionPageQuery(filter, pagePosition(page.cursor), page.limit, () => "?");
-    const ids = this.stmt(sql).pluck().all(...params) as string[];
-    const assembly = pageOfIds(ids, page.limit, held);
+  listSessions(filter: SessionFilter, page: { limit: number } & SessionPageRequest, held?: HeldSessions): SessionPage {
+    // The page is chosen first as its order's keys alone, then only the rows the caller does not
+    // hold are read, each joined to its newest event: the row's last_seq and last_activity_at lag
+    // behind appends, which write no row.
+    const order = listOrder(page);
+    const { sql, params } = sessionPageQuery(filter, order, cursorPosition(page.cursor, order), page.limit, SQLITE_DIALECT);
+    const keys = this.stmt(sql).raw(true).all(...params) as unknown[][];
+    const assembly = pageOfKeys(keys, order, page.limit, held);
     return assembly.finish(this.readSessions(assembly.unheld));
   }
 
@@ -294,7 +297,7 @@ export class SqliteStore implements SyncStore {
   }
 
   stats(filter: SessionFilter): SessionStats {
-    const q = sessionQuery(filter, undefined, () => "?");
+    const q = sessionQuery(filter, SQLITE_DIALECT);
     const groups = this.stmt(
       `SELECT s.status, s.mode, s.kind, count(*) AS n, sum(s.iterations) AS iterations,
               sum(CASE WHEN s.ended_at IS NOT NULL THEN 1 ELSE 0 END) AS ended,

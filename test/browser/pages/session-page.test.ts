@@ -112,6 +112,11 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
     const checkpoints = page.getByRole("region", { name: "Checkpoints" });
     const row = checkpoints.getByRole("row").filter({ hasText: "first-draft" });
     await row.getByRole("button", { name: "Restore" }).click();
+    // Nothing changes until the dialog is confirmed.
+    const dialog = page.getByRole("dialog", { name: "Restore checkpoint first-draft?" });
+    await dialog.waitFor();
+    expect((await suite.sdk.sessions.getSession(session.id)).context).toEqual({ step: 2, plan: "final" });
+    await dialog.getByRole("button", { name: "Restore" }).click();
     await checkpoints.getByRole("status").filter({ hasText: "Restored first-draft." }).waitFor();
     await expect.poll(() => context.getByLabel("Current context", { exact: true }).textContent()).toContain('"step": 1');
     expect((await suite.sdk.sessions.getSession(session.id)).context).toEqual({ step: 1, plan: "draft" });
@@ -127,6 +132,7 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
     const context = page.getByRole("region", { name: "Context" });
     await expect.poll(() => context.getByLabel("Current context", { exact: true }).textContent()).toContain('"build"');
     await page.getByRole("region", { name: "Timeline" }).getByRole("button", { name: "Restore checkpoint planned" }).click();
+    await page.getByRole("dialog", { name: "Restore checkpoint planned?" }).getByRole("button", { name: "Restore" }).click();
     await expect.poll(() => context.getByLabel("Current context", { exact: true }).textContent()).toContain('"plan"');
     expect((await suite.sdk.sessions.getSession(session.id)).context).toEqual({ phase: "plan" });
     await axeCheck(page);
@@ -154,6 +160,7 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
     await suite.sdk.sessions.createCheckpoint(session.id, { label: "branch-point" });
     const page = await openSession(session.name);
     await page.getByRole("region", { name: "Checkpoints" }).getByRole("button", { name: "Fork" }).click();
+    await page.getByRole("dialog", { name: "Fork checkpoint branch-point?" }).getByRole("button", { name: "Fork" }).click();
     await expect.poll(() => page.url()).not.toContain(session.id);
     const forkId = decodeURIComponent(page.url().split("/sessions/")[1]!);
     const child = await suite.sdk.sessions.getSession(forkId);

@@ -1,8 +1,8 @@
 /**
  * The sessions list in a real browser against a real server: sessions made through the SDK show
- * up live, a status change moves a session without a reload, the server-side filters and the
- * page's search, sorting, cursor paging over 10,000 sessions, counts by status, and the admin's
- * bulk actions behind a confirmation.
+ * up live, a status change moves a session without a reload, the server's filters, search and
+ * sorting (kept in the page's URL), cursor paging over 10,000 sessions, counts by status, and the
+ * admin's bulk actions behind a confirmation that names them.
  */
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
@@ -68,7 +68,7 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
     expect(await row.textContent()).toContain("paused");
   });
 
-  it("filters by kind, agent and labels on the suite.server, and searches names and tasks on the page", async () => {
+  it("filters by kind, agent and labels, and searches names and tasks, all on the server", async () => {
     const agent = unique("filters");
     const prod = await suite.sdk.sessions.createSession({ name: unique("prod-db"), agent_id: agent, labels: { env: "prod", team: "db" }, task: "rotate the keys" });
     const dev = await suite.sdk.sessions.createSession({ name: unique("dev-db"), agent_id: agent, labels: { env: "dev", team: "db" }, task: "vacuum" });
@@ -88,19 +88,25 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
     await expect.poll(() => page.getByText("No sessions match.").count()).toBe(1);
   });
 
-  it("sorts the page by a column when its header is pressed, and says which way", async () => {
+  it("sorts by a column when its header is pressed, says which way, and keeps filters and order through a reload", async () => {
     const agent = unique("sorting");
     for (const name of ["charlie", "alpha", "bravo"]) await suite.sdk.sessions.createSession({ name: `${name}-${agent}`, agent_id: agent });
     const page = await openList();
     await applyFilters(page, { agent });
     const names = () => page.getByRole("table", { name: "Sessions" }).locator("tbody a").allTextContents();
-    await expect.poll(async () => (await names()).length).toBe(3);
-    expect(await names()).toEqual([`bravo-${agent}`, `alpha-${agent}`, `charlie-${agent}`]); // newest first
+    await expect.poll(names).toEqual([`bravo-${agent}`, `alpha-${agent}`, `charlie-${agent}`]); // newest first
     await page.getByRole("button", { name: "Name" }).click();
-    expect(await names()).toEqual([`alpha-${agent}`, `bravo-${agent}`, `charlie-${agent}`]);
+    await expect.poll(names).toEqual([`alpha-${agent}`, `bravo-${agent}`, `charlie-${agent}`]);
     expect(await page.getByRole("columnheader", { name: "Name" }).getAttribute("aria-sort")).toBe("ascending");
     await page.getByRole("button", { name: "Name" }).click();
-    expect(await names()).toEqual([`charlie-${agent}`, `bravo-${agent}`, `alpha-${agent}`]);
+    await expect.poll(names).toEqual([`charlie-${agent}`, `bravo-${agent}`, `alpha-${agent}`]);
+    expect(new URL(page.url()).search).toBe(`?agent_id=${agent}&sort=name`);
+
+    await page.reload();
+    await expect.poll(names).toEqual([`charlie-${agent}`, `bravo-${agent}`, `alpha-${agent}`]);
+    expect(await page.getByLabel("Agent", { exact: true }).inputValue()).toBe(agent);
+    expect(await page.getByRole("columnheader", { name: "Name" }).getAttribute("aria-sort")).toBe("descending");
+    expect(await page.getByText("Sorting applies to the sessions of this page").count()).toBe(0);
   });
 
   it("pages through 10,000 sessions 50 at a time with the server's cursor", async () => {
@@ -127,10 +133,17 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
     await expect.poll(links).toEqual(first);
     await expect.poll(async () => page.getByRole("region", { name: "Counts" }).textContent()).toContain("10000 total");
 
-    // The API has no text search: the page reads the filtered sessions page by page for it.
-    await applyFilters(page, { search: "bulk-00007" });
-    await expect.poll(() => links()).toEqual(["bulk-00007"]);
-    await page.getByText("Searched the names and tasks of 10000 sessions, all that match the filters.").waitFor();
+    // Sorted by name, every page is the server's: the second follows the first across all 10,000.
+    await page.getByRole("button", { name: "Name" }).click();
+    await expect.poll(async () => (await links())[0]).toBe("bulk-00000");
+    expect(await links()).toEqual(Array.from({ length: 50 }, (_, i) => `bulk-${String(i).padStart(5, "0")}`));
+    await page.getByRole("button", { name: "Next page" }).click();
+    await expect.poll(async () => (await links())[0]).toBe("bulk-00050");
+
+    // The server searches every session; the counts follow the search.
+    await applyFilters(page, { search: "BULK-0007" });
+    await expect.poll(() => links()).toEqual(Array.from({ length: 10 }, (_, i) => `bulk-0007${i}`));
+    await expect.poll(async () => page.getByRole("region", { name: "Counts" }).textContent()).toContain("10 total");
     expect(created).toHaveLength(10_000);
   });
 
@@ -147,19 +160,19 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
     const dialog = page.getByRole("dialog");
     expect(await dialog.textContent()).toContain(a!.name);
     await axeCheck(page);
-    await dialog.getByRole("button", { name: "Confirm" }).click();
+    await dialog.getByRole("button", { name: "Pause 2 sessions" }).click();
     await expect.poll(async () => (await suite.sdk.sessions.getSession(b!.id)).status).toBe("paused");
     expect((await suite.sdk.sessions.getSession(a!.id)).status).toBe("paused");
     expect((await suite.sdk.sessions.getSession(c!.id)).status).toBe("active");
 
     await page.getByLabel(`Select ${c!.name}`).check();
     await page.getByRole("button", { name: "Complete" }).click();
-    await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Complete 1 session" }).click();
     await expect.poll(async () => (await suite.sdk.sessions.getSession(c!.id)).status).toBe("completed");
 
     await page.getByLabel(`Select ${a!.name}`).check();
     await page.getByRole("button", { name: "Delete" }).click();
-    await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete 1 session" }).click();
     await expect.poll(() => rowLink(page, a!.name).count()).toBe(0);
     await expect(suite.sdk.sessions.getSession(a!.id)).rejects.toMatchObject({ code: "not_found" });
   });

@@ -8,7 +8,22 @@ export interface SessionFilter {
   agent_id?: string;
   /** `key=value` (or `key:value`) pairs, comma-separated; each must match. */
   labels?: string;
+  /** Text the name or the task contains (the server ignores the case of ASCII letters). */
+  q?: string;
 }
+
+/** What the list may be sorted by: the server's `sort` values. */
+export const SORT_KEYS = ["created_at", "last_activity_at", "updated_at", "name", "status", "kind", "agent_id", "iterations"] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+
+/** A listing order: a key, newest (largest) first or not. */
+export interface ListSort {
+  readonly key: SortKey;
+  readonly descending: boolean;
+}
+
+/** The server's default order: the newest first. */
+export const NEWEST_FIRST: ListSort = { key: "created_at", descending: true };
 
 /** The filter as query parameters (labels as repeated `label=key:value`). */
 export function filterParams(filter: SessionFilter): Record<string, string | readonly string[] | undefined> {
@@ -17,6 +32,7 @@ export function filterParams(filter: SessionFilter): Record<string, string | rea
     kind: filter.kind,
     agent_id: filter.agent_id?.trim(),
     label: parseLabels(filter.labels ?? ""),
+    q: filter.q?.trim() || undefined,
   };
 }
 
@@ -32,9 +48,15 @@ export function parseLabels(text: string): string[] {
     });
 }
 
-/** A page of sessions, newest first, and the cursor of the next one. */
-export async function listSessions(filter: SessionFilter, limit: number, cursor?: string, signal?: AbortSignal): Promise<{ sessions: Session[]; next: string | null }> {
-  const { data, headers } = await api<Session[]>(`/sessions/${query({ ...filterParams(filter), limit, cursor })}`, signal ? { signal } : {});
+/** A page of sessions in the order asked for (newest first by default), and the cursor of the next one. */
+export async function listSessions(
+  filter: SessionFilter,
+  page: { limit: number; cursor?: string | undefined; sort?: ListSort | undefined },
+  signal?: AbortSignal,
+): Promise<{ sessions: Session[]; next: string | null }> {
+  const sort = page.sort ?? NEWEST_FIRST;
+  const params = { ...filterParams(filter), sort: sort.key, order: sort.descending ? "desc" : "asc", limit: page.limit, cursor: page.cursor };
+  const { data, headers } = await api<Session[]>(`/sessions/${query(params)}`, signal ? { signal } : {});
   return { sessions: data, next: headers.get("x-next-cursor") };
 }
 

@@ -3,9 +3,18 @@ import type { ComponentChildren } from "preact";
 
 /**
  * A modal confirmation (the native <dialog>: focus moves into it, Escape cancels, the page behind
- * is inert). Confirm runs the action; Cancel or Escape closes it.
+ * is inert). The confirm button runs the action; Cancel or Escape closes it.
  */
-export function ConfirmDialog(props: { title: string; children: ComponentChildren; onConfirm(): void; onCancel(): void }) {
+export function ConfirmDialog(props: {
+  title: string;
+  children: ComponentChildren;
+  /** The confirm button's text: what it does ("Pause 3 sessions"), not "Confirm". */
+  confirmLabel: string;
+  /** Styled as a destructive action. @default true */
+  danger?: boolean;
+  onConfirm(): void;
+  onCancel(): void;
+}) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const dialog = ref.current;
@@ -17,8 +26,8 @@ export function ConfirmDialog(props: { title: string; children: ComponentChildre
       <h2 id="confirm-title">{props.title}</h2>
       <div>{props.children}</div>
       <div class="actions">
-        <button type="button" class="danger" onClick={props.onConfirm}>
-          Confirm
+        <button type="button" class={props.danger === false ? undefined : "danger"} onClick={props.onConfirm}>
+          {props.confirmLabel}
         </button>
         <button type="button" onClick={props.onCancel} autoFocus>
           Cancel

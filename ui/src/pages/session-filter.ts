@@ -1,12 +1,63 @@
-import { listSessions, parseLabels, type SessionFilter } from "../api/sessions.js";
+import { type ListSort, NEWEST_FIRST, SORT_KEYS, type SessionFilter, type SortKey, listSessions, parseLabels } from "../api/sessions.js";
 import type { Session } from "../api/types.js";
 
-/** The list's filters as the page holds them: the server's, plus the text searched on the page. */
-export interface ListFilter extends SessionFilter {
-  search?: string;
+/** What the list shows: the server's filters (the search `q` among them) and its order. */
+export interface ListQuery {
+  readonly filter: SessionFilter;
+  readonly sort: ListSort;
 }
 
-/** Whether a session (changed live) belongs in the list under the server-side filters. */
+/** The list with no filter, newest first. */
+export const EVERYTHING: ListQuery = { filter: {}, sort: NEWEST_FIRST };
+
+/** The filters a list query carries in the page's URL, by the API's own parameter names. */
+const FILTER_PARAMS = ["status", "kind", "agent_id", "labels", "q"] as const satisfies readonly (keyof SessionFilter)[];
+
+/**
+ * The list query a page URL's query string holds (`?status=active&q=build&sort=name&order=asc`),
+ * so that a reload or a shared link shows the same list. A parameter it does not know, or a sort
+ * it does not offer, is left out: the link still opens the list.
+ */
+export function listQueryFromUrl(search: string): ListQuery {
+  const params = new URLSearchParams(search);
+  const filter: SessionFilter = {};
+  for (const name of FILTER_PARAMS) {
+    const value = params.get(name);
+    if (value) filter[name] = value;
+  }
+  const key = params.get("sort");
+  const sort: ListSort = (SORT_KEYS as readonly string[]).includes(key ?? "")
+    ? { key: key as SortKey, descending: params.get("order") !== "asc" }
+    : { ...NEWEST_FIRST, descending: params.get("order") !== "asc" };
+  return { filter, sort };
+}
+
+/** The query string (with its `?`, or empty) that listQueryFromUrl reads back as `query`; defaults are left out. */
+export function listQueryToUrl(query: ListQuery): string {
+  const params = new URLSearchParams();
+  for (const name of FILTER_PARAMS) {
+    const value = query.filter[name]?.trim();
+    if (value) params.set(name, value);
+  }
+  if (query.sort.key !== NEWEST_FIRST.key) params.set("sort", query.sort.key);
+  if (!query.sort.descending) params.set("order", "asc");
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
+
+/** The order a column's header asks for when pressed: the other way if it is the current sort, else its natural first way. */
+export function nextSort(current: ListSort, key: SortKey): ListSort {
+  if (current.key === key) return { key, descending: !current.descending };
+  // Times and counts start with the largest (the newest, the busiest); text starts at A.
+  return { key, descending: key === "created_at" || key === "last_activity_at" || key === "updated_at" || key === "iterations" };
+}
+
+/** Whether a session new to the list belongs at the top of its first page: only when the list is newest first. */
+export function newSessionsFirst(sort: ListSort): boolean {
+  return sort.key === NEWEST_FIRST.key && sort.descending;
+}
+
+/** Whether a session (changed live) belongs in the list under the server-side filters and search. */
 export function matchesFilter(session: Session, filter: SessionFilter): boolean {
   if (filter.status && session.status !== filter.status) return false;
   if (filter.kind && session.kind !== filter.kind) return false;
@@ -15,67 +66,33 @@ export function matchesFilter(session: Session, filter: SessionFilter): boolean 
     const colon = pair.indexOf(":");
     if (session.labels[pair.slice(0, colon)] !== pair.slice(colon + 1)) return false;
   }
-  return true;
-}
-
-/** Whether the searched text is in the session's name or task (case-insensitive). */
-export function matchesSearch(session: Session, search: string | undefined): boolean {
-  const text = search?.trim().toLowerCase();
-  if (!text) return true;
-  return session.name.toLowerCase().includes(text) || (session.task ?? "").toLowerCase().includes(text);
-}
-
-export type SortKey = "created_at" | "name" | "status" | "kind" | "agent_id" | "iterations" | "last_activity_at";
-
-/** The rows in the order asked for (stable: ties keep the server's newest-first order). */
-export function sortSessions(rows: readonly Session[], key: SortKey, descending: boolean): Session[] {
-  const value = (s: Session): string | number => {
-    const v = s[key];
-    return typeof v === "number" ? v : (v ?? "");
-  };
-  return rows
-    .map((s, i) => ({ s, i }))
-    .sort((a, b) => {
-      const x = value(a.s);
-      const y = value(b.s);
-      const order = x < y ? -1 : x > y ? 1 : 0;
-      return (descending ? -order : order) || a.i - b.i;
-    })
-    .map(({ s }) => s);
-}
-
-/** A page of the list: its rows, the cursor after it, and how many sessions a search read for it. */
-export interface ListPage {
-  readonly sessions: Session[];
-  readonly next: string | null;
-  /** Sessions read to find these (a search reads past the rows it shows); undefined without a search. */
-  readonly scanned?: number;
+  return matchesSearch(session, filter.q);
 }
 
 /**
- * A page of the list. Without a search, one page of the server's. With one — the API has no text
- * search — the server's pages under the other filters are read in turn, newest first, keeping the
- * sessions whose name or task hold the text, until a page's worth is found or `maxScan` sessions
- * were read; the next page goes on from there.
+ * Whether the searched text is in the session's name or task as the server finds it: ASCII
+ * letters in either case, every other character as it is.
  */
-export async function loadPage(
-  filter: ListFilter,
-  cursor: string | undefined,
-  sizes: { pageSize: number; scanPageSize: number; maxScan: number },
-  signal?: AbortSignal,
-): Promise<ListPage> {
-  if (!filter.search?.trim()) {
-    const { sessions, next } = await listSessions(filter, sizes.pageSize, cursor, signal);
-    return { sessions, next };
-  }
-  const found: Session[] = [];
-  let next: string | null | undefined = cursor;
-  let scanned = 0;
-  do {
-    const page = await listSessions(filter, sizes.scanPageSize, next ?? undefined, signal);
-    scanned += page.sessions.length;
-    found.push(...page.sessions.filter((s) => matchesSearch(s, filter.search)));
-    next = page.next;
-  } while (found.length < sizes.pageSize && next !== null && scanned < sizes.maxScan);
-  return { sessions: found, next, scanned };
+export function matchesSearch(session: Session, search: string | undefined): boolean {
+  const text = asciiLower(search?.trim() ?? "");
+  if (!text) return true;
+  return asciiLower(session.name).includes(text) || asciiLower(session.task ?? "").includes(text);
+}
+
+function asciiLower(text: string): string {
+  return text.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+/** A page of the list: its rows and the cursor after it. */
+export interface ListPage {
+  readonly sessions: Session[];
+  readonly next: string | null;
+}
+
+/**
+ * A page of the list, filtered, searched and sorted by the server: `cursor` is the `next` of the
+ * page before, asked for with the same query (the server refuses it for another order).
+ */
+export async function loadPage(query: ListQuery, cursor: string | undefined, pageSize: number, signal?: AbortSignal): Promise<ListPage> {
+  return listSessions(query.filter, { limit: pageSize, cursor, sort: query.sort }, signal);
 }

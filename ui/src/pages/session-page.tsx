@@ -8,6 +8,7 @@ import { followLink, hrefOf } from "../router.js";
 import { SETTINGS } from "../settings.js";
 import { Cells } from "./session/cells.js";
 import { useCheckpointActions } from "./session/checkpoint-actions.js";
+import { CheckpointConfirm } from "./session/checkpoint-confirm.js";
 import { Checkpoints } from "./session/checkpoints.js";
 import { ContextView } from "./session/context.js";
 import { SessionHeader } from "./session/header.js";
@@ -206,6 +207,7 @@ export function SessionPage({ id, me }: { id: string; me: WhoAmI }) {
         actions={mayWrite ? actions : undefined}
         restorable={!isFinished(session.status)}
       />
+      {mayWrite && <CheckpointConfirm actions={actions} />}
     </div>
   );
 }

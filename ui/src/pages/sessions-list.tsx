@@ -1,6 +1,6 @@
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { describeError } from "../api/client.js";
-import { act, deleteSession, getSession, stats } from "../api/sessions.js";
+import { type SortKey, act, deleteSession, getSession, stats } from "../api/sessions.js";
 import { followSse } from "../api/sse.js";
 import { type FeedEvent, KINDS, STATUSES, type Session, type Stats, type WhoAmI } from "../api/types.js";
 import { ConfirmDialog } from "../components/confirm-dialog.js";
@@ -8,9 +8,9 @@ import { ErrorBanner } from "../components/error-banner.js";
 import { StatusBadge } from "../components/status-badge.js";
 import { useTick } from "../components/use-tick.js";
 import { ago, when } from "../format.js";
-import { followLink, hrefOf } from "../router.js";
+import { followLink, hrefOf, replaceQuery } from "../router.js";
 import { SETTINGS } from "../settings.js";
-import { type ListFilter, type SortKey, loadPage, matchesFilter, matchesSearch, sortSessions } from "./session-filter.js";
+import { type ListQuery, listQueryFromUrl, listQueryToUrl, loadPage, matchesFilter, newSessionsFirst, nextSort } from "./session-filter.js";
 
 /** Feed events after which a listed session is read again: its status or counters changed. */
 const CHANGES = new Set(["start", "pause", "resume", "complete", "error", "timeout", "crash", "recover", "restore", "iteration", "context_update"]);
@@ -18,21 +18,21 @@ const CHANGES = new Set(["start", "pause", "resume", "complete", "error", "timeo
 type Bulk = "pause" | "complete" | "delete";
 
 /**
- * The sessions list: server-side filters (status, kind, agent, labels) and cursor paging, a text
- * search and sorting within the page, counts by status, live updates from the feed (a session
- * that changes status moves or leaves without a reload), and bulk actions for the admin.
+ * The sessions list: filters (status, kind, agent, labels), a search of names and tasks and a
+ * sort by any column, all done by the server over every session and kept in the page's URL,
+ * cursor paging, counts by status, live updates from the feed (a session that changes status
+ * moves or leaves without a reload), and bulk actions for the admin.
  */
 export function SessionsList({ me }: { me: WhoAmI }) {
-  const [filter, setFilter] = useState<ListFilter>({});
-  const [applied, setApplied] = useState<ListFilter>({});
+  // What the URL asks for: a reload or a shared link shows the same list.
+  const [applied, setApplied] = useState<ListQuery>(() => listQueryFromUrl(location.search));
+  const [filter, setFilter] = useState(applied.filter);
   const [rows, setRows] = useState<Session[]>([]);
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const [next, setNext] = useState<string | null>(null);
-  const [scanned, setScanned] = useState<number>();
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<unknown>();
   const [counts, setCounts] = useState<Stats>();
-  const [sort, setSort] = useState<{ key: SortKey; descending: boolean }>({ key: "created_at", descending: true });
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [pending, setPending] = useState<Bulk>();
   const [notice, setNotice] = useState<string>();
@@ -41,13 +41,12 @@ export function SessionsList({ me }: { me: WhoAmI }) {
   const now = useTick();
   const page = cursors.length;
 
-  const load = useCallback(async (wanted: ListFilter, cursor: string | undefined, signal?: AbortSignal) => {
+  const load = useCallback(async (wanted: ListQuery, cursor: string | undefined, signal?: AbortSignal) => {
     setLoading(true);
     try {
-      const answer = await loadPage(wanted, cursor, { pageSize: SETTINGS.pageSize, scanPageSize: SETTINGS.searchPageSize, maxScan: SETTINGS.searchMaxScan }, signal);
+      const answer = await loadPage(wanted, cursor, SETTINGS.pageSize, signal);
       setRows(answer.sessions);
       setNext(answer.next);
-      setScanned(answer.scanned);
       setError(undefined);
     } catch (err) {
       if (signal?.aborted) return;
@@ -60,9 +59,10 @@ export function SessionsList({ me }: { me: WhoAmI }) {
     }
   }, []);
 
-  const loadCounts = useCallback(async (wanted: ListFilter) => {
+  const loadCounts = useCallback(async ({ filter: wanted }: ListQuery) => {
     try {
-      setCounts(await stats({ kind: wanted.kind, agent_id: wanted.agent_id, labels: wanted.labels }));
+      // Every filter but the status: the counts are by status.
+      setCounts(await stats({ kind: wanted.kind, agent_id: wanted.agent_id, labels: wanted.labels, q: wanted.q }));
     } catch {
       // The counts are a summary; the list shows the error if the server is away.
     }
@@ -77,11 +77,11 @@ export function SessionsList({ me }: { me: WhoAmI }) {
 
   // The counts after the page's rows: over many sessions the aggregate is the slower answer, and
   // asked for at once it can hold the list's own answer up on the server.
-  const countedFor = useRef<ListFilter>();
+  const countedFor = useRef<ListQuery["filter"]>();
   useEffect(() => {
-    // Once per filter: paging does not change the counts.
-    if (loading || countedFor.current === applied) return;
-    countedFor.current = applied;
+    // Once per filter: paging and sorting do not change the counts.
+    if (loading || countedFor.current === applied.filter) return;
+    countedFor.current = applied.filter;
     void loadCounts(applied);
   }, [applied, loading, loadCounts]);
 
@@ -93,8 +93,8 @@ export function SessionsList({ me }: { me: WhoAmI }) {
   useEffect(() => {
     // Only the events that change what a row shows: a busy server's tool calls and execs stay off this page.
     const params = new URLSearchParams({ type: [...CHANGES].join(",") });
-    if (applied.kind) params.set("kind", applied.kind);
-    if (applied.agent_id?.trim()) params.set("agent_id", applied.agent_id.trim());
+    if (applied.filter.kind) params.set("kind", applied.filter.kind);
+    if (applied.filter.agent_id?.trim()) params.set("agent_id", applied.filter.agent_id.trim());
     let countsTimer: ReturnType<typeof setTimeout> | undefined;
     const refreshCounts = () => {
       countsTimer ??= setTimeout(() => {
@@ -117,10 +117,11 @@ export function SessionsList({ me }: { me: WhoAmI }) {
           .then((session) => {
             setRows((current) => {
               const at = current.findIndex((s) => s.id === session.id);
-              const belongs = matchesFilter(session, appliedRef.current);
+              const belongs = matchesFilter(session, appliedRef.current.filter);
+              // A row shown stays where it is: where its new values put it in the order, the next load shows.
               if (at !== -1) return belongs ? current.map((s, i) => (i === at ? session : s)) : current.filter((_, i) => i !== at);
-              // A session new to this filter shows at the top of the first page.
-              return belongs && pageRef.current === 1 ? [session, ...current] : current;
+              // A session new to this filter shows at the top of the first page, when that is where the order puts it.
+              return belongs && pageRef.current === 1 && newSessionsFirst(appliedRef.current.sort) ? [session, ...current] : current;
             });
           })
           .catch(() => setRows((current) => current.filter((s) => s.id !== event.session_id)))
@@ -131,18 +132,23 @@ export function SessionsList({ me }: { me: WhoAmI }) {
       stop();
       clearTimeout(countsTimer);
     };
-  }, [applied.kind, applied.agent_id, loadCounts]);
+  }, [applied.filter.kind, applied.filter.agent_id, loadCounts]);
 
-  const shown = useMemo(() => sortSessions(rows.filter((s) => matchesSearch(s, applied.search)), sort.key, sort.descending), [rows, applied.search, sort]);
+  /** Shows the list `query` asks for from its first page, and puts it in the URL. */
+  const show = (query: ListQuery) => {
+    setSelected(new Set());
+    setCursors([undefined]);
+    setApplied(query);
+    replaceQuery(listQueryToUrl(query));
+  };
 
   const apply = (event: Event) => {
     event.preventDefault();
-    setSelected(new Set());
-    setCursors([undefined]);
-    setApplied({ ...filter });
+    show({ ...applied, filter: { ...filter } });
   };
 
-  const toggleSort = (key: SortKey) => setSort((s) => ({ key, descending: s.key === key ? !s.descending : key === "created_at" || key === "last_activity_at" }));
+  const sort = applied.sort;
+  const toggleSort = (key: SortKey) => show({ ...applied, sort: nextSort(sort, key) });
 
   const runBulk = async (action: Bulk) => {
     setPending(undefined);
@@ -164,7 +170,7 @@ export function SessionsList({ me }: { me: WhoAmI }) {
     setSelected(new Set());
     setNotice(failed.length ? `${ids.length - failed.length} of ${ids.length} done. Failed: ${failed.join("; ")}` : `${action === "delete" ? "Deleted" : action === "pause" ? "Paused" : "Completed"} ${ids.length} session${ids.length === 1 ? "" : "s"}.`);
     void loadCounts(applied);
-    if (action === "delete" || applied.status) void load(applied, cursors[cursors.length - 1]);
+    if (action === "delete" || applied.filter.status) void load(applied, cursors[cursors.length - 1]);
   };
 
   const header = (key: SortKey, text: string) => (
@@ -176,7 +182,7 @@ export function SessionsList({ me }: { me: WhoAmI }) {
     </th>
   );
 
-  const allOnPage = shown.length > 0 && shown.every((s) => selected.has(s.id));
+  const allOnPage = rows.length > 0 && rows.every((s) => selected.has(s.id));
   const selectedNames = rows.filter((s) => selected.has(s.id)).map((s) => s.name);
 
   return (
@@ -215,7 +221,7 @@ export function SessionsList({ me }: { me: WhoAmI }) {
         </div>
         <div class="field">
           <label for="filter-search">Search</label>
-          <input id="filter-search" type="search" value={filter.search ?? ""} placeholder="name or task" onInput={(e) => setFilter({ ...filter, search: (e.currentTarget as HTMLInputElement).value })} />
+          <input id="filter-search" type="search" value={filter.q ?? ""} placeholder="name or task" onInput={(e) => setFilter({ ...filter, q: (e.currentTarget as HTMLInputElement).value })} />
         </div>
         <button type="submit">Apply</button>
       </form>
@@ -267,7 +273,7 @@ export function SessionsList({ me }: { me: WhoAmI }) {
                   type="checkbox"
                   aria-label="Select all on this page"
                   checked={allOnPage}
-                  onChange={() => setSelected(allOnPage ? new Set() : new Set(shown.map((s) => s.id)))}
+                  onChange={() => setSelected(allOnPage ? new Set() : new Set(rows.map((s) => s.id)))}
                 />
               </th>
             )}
@@ -282,7 +288,7 @@ export function SessionsList({ me }: { me: WhoAmI }) {
           </tr>
         </thead>
         <tbody>
-          {shown.map((s) => (
+          {rows.map((s) => (
             <tr key={s.id}>
               {isAdmin && (
                 <td>
@@ -322,14 +328,7 @@ export function SessionsList({ me }: { me: WhoAmI }) {
           ))}
         </tbody>
       </table>
-      {!loading && shown.length === 0 && <p class="note">No sessions match.</p>}
-      {scanned !== undefined && (
-        <p class="note" role="status">
-          Searched the names and tasks of {scanned} session{scanned === 1 ? "" : "s"}
-          {next !== null ? "; the next page searches on" : ", all that match the filters"}.
-        </p>
-      )}
-      <p class="note">Sorting applies to the sessions of this page; the filters and the search to all of them.</p>
+      {!loading && rows.length === 0 && <p class="note">No sessions match.</p>}
 
       <nav class="pager" aria-label="Pages">
         <button type="button" disabled={page === 1 || loading} onClick={() => setCursors((c) => c.slice(0, -1))}>
@@ -342,7 +341,7 @@ export function SessionsList({ me }: { me: WhoAmI }) {
       </nav>
 
       {pending && (
-        <ConfirmDialog title={`${pending[0]!.toUpperCase()}${pending.slice(1)} ${selected.size} session${selected.size === 1 ? "" : "s"}?`} onConfirm={() => void runBulk(pending)} onCancel={() => setPending(undefined)}>
+        <ConfirmDialog title={`${bulkLabel(pending, selected.size)}?`} confirmLabel={bulkLabel(pending, selected.size)} onConfirm={() => void runBulk(pending)} onCancel={() => setPending(undefined)}>
           <p>{pending === "delete" ? "Their events, checkpoints and workspaces are deleted with them." : "Each one is changed in turn; those that cannot be are listed after."}</p>
           <ul class="names">
             {selectedNames.slice(0, 20).map((n) => (
@@ -354,4 +353,9 @@ export function SessionsList({ me }: { me: WhoAmI }) {
       )}
     </section>
   );
+}
+
+/** What a bulk action does, as its confirmation names it: "Pause 3 sessions". */
+function bulkLabel(action: Bulk, count: number): string {
+  return `${action[0]!.toUpperCase()}${action.slice(1)} ${count} session${count === 1 ? "" : "s"}`;
 }

@@ -78,7 +78,7 @@ export function StatsPage({ me }: { me: WhoAmI }) {
           })),
         );
         setDays(perDay);
-        const { sessions } = await listSessions({}, SETTINGS.perAgentSample, undefined, signal);
+        const { sessions } = await listSessions({}, { limit: SETTINGS.perAgentSample }, signal);
         const byAgent = new Map<string, number>();
         for (const s of sessions) byAgent.set(s.agent_id ?? "(none)", (byAgent.get(s.agent_id ?? "(none)") ?? 0) + 1);
         const bars = [...byAgent.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 15).map(([label, value]) => ({ label, value }));
