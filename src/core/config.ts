@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { DATA_FILES, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_PORT, ENV_ALIASES } from "./defaults.js";
+import { DATA_FILES, DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_HOME_DIR, DEFAULT_HOST, DEFAULT_LIST_SCAN_ROWS, DEFAULT_PORT, ENV_ALIASES } from "./defaults.js";
 import { errors } from "./errors.js";
 import { validate } from "./schemas.js";
 
@@ -127,6 +127,15 @@ export const ConfigSchema = Type.Object(
     recentHistoryLength: Type.Integer({ minimum: 0 }),
     /** The page size of a list that sets no limit. @default 50 */
     defaultPageSize: Type.Integer({ minimum: 1, maximum: 1000 }),
+    /**
+     * The most sessions a search (`q` on `GET /sessions/`, the SDK's and MCP's lists) examines for
+     * one page: past them the page comes back short, even empty, with a next cursor that goes on
+     * where the search stopped, so a rare text over many sessions (or a costly one) never holds
+     * the server up. `GET /stats` with `q` counts only when the other filters select at most this
+     * many sessions, and refuses otherwise (400 naming `q`). docs/api.md#listing-sessions.
+     * @default 10000
+     */
+    listScanRows: Type.Integer({ minimum: 1 }),
     /**
      * Turns live execution sessions (shell, python, typescript, llm) on: seed 000's switch. Env
      * `ENABLE_SESSIONS` (seed 000's name) or `SESSIOND_ENABLE_SESSIONS`, which wins when both are set.
@@ -452,6 +461,34 @@ export const ConfigSchema = Type.Object(
      */
     uiSessionTtlMs: Type.Integer({ minimum: 1 }),
     /**
+     * Login codes one principal (a token, or the local admin) may hold unexchanged at once. Past it
+     * `POST /ui/login-codes` answers 429 (`rate_limited`) until one is used or expires; no other
+     * principal's codes are touched. @default 20
+     */
+    uiMaxLoginCodesPerPrincipal: Type.Integer({ minimum: 1 }),
+    /**
+     * Dashboard tokens made from one principal's codes that live at once; a new one signs out that
+     * principal's oldest, never another principal's. @default 50
+     */
+    uiMaxSessionsPerPrincipal: Type.Integer({ minimum: 1 }),
+    /**
+     * Login codes held unexchanged over all principals. Past it new codes are refused (429) rather
+     * than anyone's forgotten. @default 1000
+     */
+    uiMaxLoginCodes: Type.Integer({ minimum: 1 }),
+    /**
+     * Dashboard tokens held over all principals. Past it an exchange is refused (429, the code
+     * stays good) rather than anyone signed out. @default 10000
+     */
+    uiMaxSessions: Type.Integer({ minimum: 1 }),
+    /**
+     * Browser origins (`https://sessiond.example.com`, scheme, host and port) whose pages may call
+     * the API besides the server's own. A request carrying an `Origin` header that is neither is
+     * refused 403 (docs/security.md#requests-from-other-sites); list here the address a proxy in
+     * front of sessiond serves the dashboard at when that proxy changes the `Host` header. @default []
+     */
+    allowedOrigins: Type.Array(Type.String({ pattern: "^https?://[^\\s/?#]+$", maxLength: 2048, "x-expected": "an origin: http:// or https://, a host and an optional port, no path" })),
+    /**
      * Sessions that ended (completed, failed, timeout) more than this many days ago are deleted
      * with their artifacts by a periodic job (seed 004's auto-cleanup); 0 turns it off.
      * @default 0
@@ -639,6 +676,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     defaultMaxIterations: 50,
     recentHistoryLength: 10,
     defaultPageSize: 50,
+    listScanRows: DEFAULT_LIST_SCAN_ROWS,
     enableSessions: false,
     executionModes: {},
     driverModules: [],
@@ -707,6 +745,11 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     authFailureMaxAddresses: 10_000,
     uiLoginCodeTtlMs: 60_000,
     uiSessionTtlMs: 12 * 3_600_000,
+    uiMaxLoginCodesPerPrincipal: 20,
+    uiMaxSessionsPerPrincipal: 50,
+    uiMaxLoginCodes: 1000,
+    uiMaxSessions: 10_000,
+    allowedOrigins: [],
     retentionDays: 0,
     retentionIntervalMs: 3_600_000,
     leaseTtlMs: 5000,

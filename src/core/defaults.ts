@@ -1,7 +1,8 @@
 /**
- * The defaults a client needs to find and call a server, without loading the config schema
- * (config.ts builds its defaults from these, so the two cannot drift). Kept dependency-free so
- * `sessiond/client` and the CLI load it cheaply.
+ * The defaults a client needs to find and call a server, and those a store opened without a
+ * config falls back on, without loading the config schema (config.ts builds its defaults from
+ * these, so the two cannot drift). Kept dependency-free so `sessiond/client` and the CLI load it
+ * cheaply.
  */
 
 /** Config `host`'s default: the TCP listener's address. */
@@ -18,6 +19,20 @@ export const DEFAULT_CLIENT_TIMEOUT_MS = 60_000;
  * so a request for a dead node's session reaches the node that takes it over.
  */
 export const DEFAULT_CLIENT_RETRY = { attempts: 7, baseMs: 200, maxMs: 2000 } as const;
+/**
+ * Config `listScanRows`'s default, which a store opened without a config (a reader of the owner's
+ * SQLite file) also takes: the most sessions one page of a search (`q`) examines. On SQLite, on a
+ * 2-core machine under a load of about 10, one page over this many takes 20–60 ms for an ordinary
+ * text and 70–140 ms for the worst (200 characters that nearly match the start of every task);
+ * the cost is linear in it. The dashboard's list pages through 10,000 sessions of an agent.
+ */
+export const DEFAULT_LIST_SCAN_ROWS = 10_000;
+/**
+ * How long `sessiond ui --open` watches the desktop's opener: one that gives up (no browser, no
+ * display) exits within this with a status and a reason, which are then reported; one still
+ * running by then has handed the page to a browser (or is the browser).
+ */
+export const OPENER_WATCH_MS = 1_500;
 /** The data dir under the user's home when `SESSIOND_HOME` is not set. */
 export const DEFAULT_HOME_DIR = ".sessiond";
 /** File names inside the data dir that clients read. */

@@ -141,15 +141,23 @@ export interface SessionFilter {
   created_after?: string;
   created_before?: string;
   /**
-   * Text the session's name or task contains, ignoring the case of ASCII letters (`%` and `_`
-   * are plain characters); at most {@link MAX_SEARCH_LENGTH} characters. Not backed by an index:
-   * a listing reads the sessions in its order until it has a page of matches.
+   * Text the session's name or the first {@link TASK_SEARCH_CHARS} characters of its task
+   * contain, ignoring the case of ASCII letters (every character is itself: `%` and `_` are no
+   * wildcards); at most {@link MAX_SEARCH_LENGTH} characters. Not backed by an index: a listing
+   * reads the sessions in its order until it has a page of matches or has read config
+   * `listScanRows` of them (then the page is short, and its cursor goes on from there).
    */
   q?: string;
 }
 
 /** The longest text `q` searches for. */
 export const MAX_SEARCH_LENGTH = 200;
+
+/**
+ * How much of a task `q` searches: its first 1,024 characters. A task may be megabytes long (up to
+ * the request body limit); a search reads this much of each session it looks at, whatever the size.
+ */
+export const TASK_SEARCH_CHARS = 1024;
 
 /** A page request: newest first, `cursor` taken from the previous page's `next_cursor`. */
 export interface PageRequest {

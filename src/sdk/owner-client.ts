@@ -164,6 +164,7 @@ function openWhenReady(config: Config, lockPath: string): SqliteStore {
         busyTimeoutMs: config.sqliteBusyTimeoutMs,
         cacheBytes: config.sqliteCacheBytes,
         checkpointPages: config.sqliteCheckpointPages,
+        listScanRows: config.listScanRows,
       });
     } catch (err) {
       if (Date.now() >= deadline || !HomeLock.isHeld(lockPath) || /newer than this sessiond/.test((err as Error).message)) throw err;

@@ -22,7 +22,10 @@ export type { PostgresStoreOptions } from "./postgres/index.js";
  * @throws Error naming the owner when another process owns the data dir
  */
 export function openSqliteStore(
-  config: Pick<Config, "home" | "store" | "sqliteSynchronous" | "sqliteBusyTimeoutMs" | "sqliteCacheBytes" | "sqliteCheckpointPages" | "ownerLockWaitMs" | "ownerLockCheckMs">,
+  config: Pick<
+    Config,
+    "home" | "store" | "sqliteSynchronous" | "sqliteBusyTimeoutMs" | "sqliteCacheBytes" | "sqliteCheckpointPages" | "ownerLockWaitMs" | "ownerLockCheckMs" | "listScanRows"
+  >,
   options: { ownership?: HomeOwnership } = {},
 ): Store {
   let claimed: HomeOwnership | undefined;
@@ -43,6 +46,7 @@ export function openSqliteStore(
       busyTimeoutMs: config.sqliteBusyTimeoutMs,
       cacheBytes: config.sqliteCacheBytes,
       checkpointPages: config.sqliteCheckpointPages,
+      listScanRows: config.listScanRows,
       ...(claimed ? { onClose: () => claimed.release() } : {}),
     });
   } catch (err) {
@@ -79,6 +83,7 @@ export async function openStore(config: Config, options: OpenStoreOptions = {}):
         connectTimeoutMs: config.pgConnectTimeoutMs,
         // A node stopped mid-commit must not hold the other nodes up for longer than its lease.
         idleInTransactionTimeoutMs: config.leaseTtlMs,
+        listScanRows: config.listScanRows,
         ...(options.onConnectionError ? { onConnectionError: options.onConnectionError } : {}),
       });
     }

@@ -269,7 +269,9 @@ export interface SyncStore {
    * Filtered, in the page's order (newest first by default: created_at, then id); `next_cursor`
    * continues the listing in that order only. A session `held` returns is listed as that object
    * and its row is not read (the engine holds current copies of its hot sessions); its place in
-   * the order is its row's.
+   * the order is its row's. A search (`filter.q`) examines at most the store's listScanRows
+   * sessions: the page then holds what it found, fewer than `limit` or none, and its
+   * `next_cursor` continues after the last session examined.
    * @throws validation naming cursor when the cursor is not one a page of this order returned
    */
   listSessions(filter: SessionFilter, page: Required<Pick<PageRequest, "limit">> & SessionPageRequest, held?: HeldSessions): SessionPage;
@@ -279,6 +281,11 @@ export interface SyncStore {
   listCheckpoints(sessionId: string, limit: number): Checkpoint[];
   /** The newest checkpoint recorded at or before `seq`. */
   checkpointAtOrBefore(sessionId: string, seq: number): Checkpoint | undefined;
+  /**
+   * Aggregates over the sessions the filter selects.
+   * @throws validation naming q when the filter has a search and selects, without it, more than
+   *   the store's listScanRows sessions: counts need every match, and a search reads that many at most
+   */
   stats(filter: SessionFilter): SessionStats;
   /**
    * How many sessions there are of each status (a status with none may be left out): what

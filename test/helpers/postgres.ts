@@ -47,9 +47,9 @@ export function openStoreIn(schema: TestSchema, options: Partial<PostgresStoreOp
  * A fresh, empty PostgreSQL store in a schema of its own, which its `close` drops: the factory
  * the conformance suites take.
  */
-export async function openFreshPostgresStore(): Promise<Store> {
+export async function openFreshPostgresStore(options: Partial<PostgresStoreOptions> = {}): Promise<Store> {
   const schema = await createTestSchema();
-  const store = await openStoreIn(schema).catch(async (err: unknown) => {
+  const store = await openStoreIn(schema, options).catch(async (err: unknown) => {
     await schema.drop();
     throw err;
   });

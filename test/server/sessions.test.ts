@@ -378,3 +378,68 @@ describe("identical concurrent lists", () => {
     await inFlight;
   });
 });
+
+describe("a search over more sessions than listScanRows", () => {
+  const AGENT_TOKEN = "agent-token-search-0123456789abcdefghijklm";
+  let scanned: TestServer;
+  beforeEach(async () => {
+    scanned = await startServer({ listScanRows: 4, tokens: [{ token: AGENT_TOKEN, role: "agent", agent_id: "searcher" }] });
+  });
+  afterEach(async () => {
+    await scanned.close();
+  });
+
+  /** Every page of `url` as an agent token sees it, through the Link headers: each page's names. */
+  const pagesThroughLinks = async (url: string): Promise<string[][]> => {
+    const pages: string[][] = [];
+    let next: string | undefined = url;
+    while (next) {
+      const res: { status: number; body: { name: string }[]; headers: Record<string, unknown> } = await scanned.json({ method: "GET", url: next, token: AGENT_TOKEN });
+      expect(res.status).toBe(200);
+      pages.push(res.body.map((s) => s.name));
+      next = /^<([^>]+)>; rel="next"$/.exec((res.headers.link as string | undefined) ?? "")?.[1];
+    }
+    return pages;
+  };
+
+  it("answers short pages, empty ones too, each with the next, until every match is listed once", async () => {
+    const names: string[] = [];
+    for (let i = 0; i < 14; i++) {
+      const name = `job-${String(i).padStart(2, "0")}`;
+      names.push(name);
+      const res = await scanned.json({ method: "POST", url: "/sessions/", token: AGENT_TOKEN, body: { name, task: i % 5 === 0 ? "Deploy TO prod" : "lint" } });
+      expect(res.status).toBe(201);
+    }
+    // Another agent's matches are not this token's, and take no part in its pages.
+    for (let i = 0; i < 6; i++) await scanned.json({ method: "POST", url: "/sessions/", body: { agent_id: "other", task: "deploy" } });
+    const matching = names.filter((_, i) => i % 5 === 0);
+
+    const newest = await pagesThroughLinks("/sessions/?q=deploy&limit=2");
+    expect(newest.flat()).toEqual([...matching].reverse());
+    // 14 sessions, 4 examined a page: 4 pages, some of them short or empty.
+    expect(newest).toHaveLength(4);
+    expect(newest.some((page) => page.length === 0)).toBe(true);
+    const byName = await pagesThroughLinks("/sessions/?q=DEPLOY&sort=name&order=asc&limit=1");
+    expect(byName.flat()).toEqual(matching);
+  });
+
+  it("counts a search only over as many sessions, refusing it with 400 naming q beyond them", async () => {
+    for (let i = 0; i < 6; i++) await scanned.json({ method: "POST", url: "/sessions/", token: AGENT_TOKEN, body: { task: i < 3 ? "deploy" : "lint", labels: { batch: i < 3 ? "a" : "b" } } });
+    const refused = await scanned.json({ method: "GET", url: "/stats?q=deploy", token: AGENT_TOKEN });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({ code: "validation", field: "q" });
+    expect(refused.body.error.message).toContain("listScanRows");
+    const narrowed = await scanned.json({ method: "GET", url: "/stats?q=deploy&label=batch:a", token: AGENT_TOKEN });
+    expect(narrowed.status).toBe(200);
+    expect(narrowed.body.total).toBe(3);
+    expect((await scanned.json({ method: "GET", url: "/stats", token: AGENT_TOKEN })).body.total).toBe(6);
+  });
+
+  it("lists every status of every kind, in order, as one merged listing", async () => {
+    const created: string[] = [];
+    for (let i = 0; i < 5; i++) created.push((await scanned.json({ method: "POST", url: "/sessions/", token: AGENT_TOKEN, body: { name: `any-${i}` } })).body.name);
+    const statuses = ["active", "paused", "completed", "failed", "timeout", "crashed"].map((s) => `status=${s}`).join("&");
+    const kinds = ["agent", "shell", "python", "typescript", "llm"].map((k) => `kind=${k}`).join("&");
+    expect((await pagesThroughLinks(`/sessions/?${statuses}&${kinds}&limit=2`)).flat()).toEqual([...created].reverse());
+  });
+});

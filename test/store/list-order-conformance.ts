@@ -1,8 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SESSION_SORT_KEYS, type Session, type SessionSortKey, type SortOrder, isSessiondError } from "../../src/core/index.js";
+import { SESSION_SORT_KEYS, type Session, type SessionFilter, type SessionSortKey, type SortOrder, TASK_SEARCH_CHARS, isSessiondError } from "../../src/core/index.js";
 import { newSessionRecord } from "../../src/engine/records.js";
 import { type HeldSessions, type Store, type WriteOp, listCursor } from "../../src/store/index.js";
-import type { StoreFactory } from "./conformance.js";
+
+/** Opens a fresh, empty store; `listScanRows` as config listScanRows (the default otherwise). */
+export type ListStoreFactory = (options?: { listScanRows?: number }) => Promise<Store>;
 
 const limits = { maxContextBytes: 1 << 20, maxEventBytes: 1 << 20 };
 const ORDERS: readonly SortOrder[] = ["desc", "asc"];
@@ -12,7 +14,7 @@ const ORDERS: readonly SortOrder[] = ["desc", "asc"];
  * every backend: each order pages through every session once, ties included, whatever is
  * created between pages; `q` finds text in names and tasks.
  */
-export function runListOrderConformance(name: string, open: StoreFactory): void {
+export function runListOrderConformance(name: string, open: ListStoreFactory): void {
   describe(`Store conformance, listing orders and search: ${name}`, () => {
     let store: Store;
     let clock = Date.parse("2026-03-01T00:00:00.000Z");
@@ -90,6 +92,11 @@ export function runListOrderConformance(name: string, open: StoreFactory): void 
     beforeEach(async () => {
       store = await open();
     });
+    /** Replaces the store with a fresh one that examines at most `listScanRows` sessions a search. */
+    const reopen = async (listScanRows: number) => {
+      await store.close();
+      store = await open({ listScanRows });
+    };
     afterEach(async () => {
       await store.close();
     });
@@ -219,6 +226,108 @@ export function runListOrderConformance(name: string, open: StoreFactory): void 
           expect(ids(paged), `${sort} ${order}`).toEqual(ids(expectedOrder(matching, sort, order)));
         }
       }
+    });
+
+    it("matches q against the name and the first TASK_SEARCH_CHARS characters of the task, by code point, folding ASCII letters only", async () => {
+      const filler = (n: number) => "y".repeat(n);
+      // "needle" ends on the last character searched; what follows is not searched.
+      const edge = session({ name: "edge", task: `${filler(TASK_SEARCH_CHARS - 6)}needle-beyond` });
+      // Characters outside the BMP are two UTF-16 units but one character to either database.
+      const astral = session({ name: "astral", task: `${"😀".repeat(TASK_SEARCH_CHARS - 5)}pin-past` });
+      const accented = session({ name: "École-Build", task: "Çà et là" });
+      const huge = session({ name: "huge", task: `head ${"z".repeat(3 * TASK_SEARCH_CHARS)} tail-text` });
+      await store.commit([edge, astral, accented, huge].map(put));
+      const found = async (q: string) => (await store.listSessions({ q }, { limit: 10, sort: "name", order: "asc" })).items.map((s) => s.name);
+      expect(await found("needle")).toEqual(["edge"]);
+      expect(await found("NEEDLE")).toEqual(["edge"]);
+      expect(await found("beyond")).toEqual([]);
+      expect(await found("pin")).toEqual(["astral"]);
+      expect(await found("past")).toEqual([]);
+      expect(await found("tail-text")).toEqual([]);
+      expect(await found("HEAD Z")).toEqual(["huge"]);
+      // ASCII letters in either case; É, Ç and à only as themselves.
+      expect(await found("école")).toEqual([]);
+      expect(await found("ÉCOLE-build")).toEqual(["École-Build"]);
+      expect(await found("çà")).toEqual([]);
+      expect(await found("Çà ET")).toEqual(["École-Build"]);
+      expect((await store.stats({ q: "needle" })).total).toBe(1);
+      expect((await store.stats({ q: "beyond" })).total).toBe(0);
+
+      // A changed task is searched as it is now; a task taken away is not searched at all.
+      await store.commit([
+        { op: "put_session", session: { ...edge, task: "rewritten" }, insert: false, scalarsOnly: false },
+        { op: "put_session", session: { ...huge, task: null }, insert: false, scalarsOnly: false },
+      ]);
+      expect(await found("needle")).toEqual([]);
+      expect(await found("rewritten")).toEqual(["edge"]);
+      expect(await found("head")).toEqual([]);
+      await store.commit([{ op: "delete_session", session_id: edge.id }]);
+      expect(await found("rewritten")).toEqual([]);
+    });
+
+    it("examines at most listScanRows sessions for a page of a search: short pages go on where the scan stopped, and find every match once", async () => {
+      await reopen(5);
+      const all = tied(40).map((s, i): Session => ({ ...s, task: i % 3 === 0 ? `Find ME ${i}` : `other ${i}`, labels: i % 2 ? { team: "core" } : {} }));
+      await store.commit(all.map(put));
+      const filters: SessionFilter[] = [
+        { q: "find me" },
+        { q: "find me", status: ["active", "completed"] },
+        { q: "find me", labels: { team: "core" } },
+        { q: "find me", agent_id: "agent-1-4" },
+      ];
+      let shortPagesWithCursor = 0;
+      for (const filter of filters) {
+        const matching = all.filter(
+          (s) =>
+            s.task!.startsWith("Find ME") &&
+            (!filter.status || (filter.status as string[]).includes(s.status)) &&
+            (!filter.labels || s.labels.team === "core") &&
+            (filter.agent_id === undefined || s.agent_id === filter.agent_id),
+        );
+        for (const sort of ["created_at", "name", "iterations"] as const) {
+          for (const order of ORDERS) {
+            const paged: Session[] = [];
+            let cursor: string | undefined;
+            do {
+              const page = await store.listSessions(filter, { limit: 3, sort, order, ...(cursor ? { cursor } : {}) });
+              expect(page.items.length).toBeLessThanOrEqual(3);
+              if (page.items.length < 3 && page.next_cursor) shortPagesWithCursor++;
+              paged.push(...page.items);
+              cursor = page.next_cursor ?? undefined;
+            } while (cursor);
+            expect(ids(paged), `${JSON.stringify(filter)} ${sort} ${order}`).toEqual(ids(expectedOrder(matching, sort, order)));
+          }
+        }
+      }
+      expect(shortPagesWithCursor).toBeGreaterThan(0);
+
+      // One page examines five sessions: the newest five hold one match (i = 39 … 35: 39 and 36).
+      const first = await store.listSessions({ q: "find me" }, { limit: 10 });
+      expect(first.items.map((s) => s.task)).toEqual(["Find ME 39", "Find ME 36"]);
+      expect(first.next_cursor).not.toBeNull();
+      // A search with no match at all still ends, an empty page at a time.
+      let pages = 0;
+      let cursor: string | undefined;
+      do {
+        const page = await store.listSessions({ q: "no such text" }, { limit: 10, ...(cursor ? { cursor } : {}) });
+        expect(page.items).toEqual([]);
+        cursor = page.next_cursor ?? undefined;
+        pages++;
+      } while (cursor);
+      expect(pages).toBe(Math.ceil(all.length / 5));
+    });
+
+    it("counts a search only when the other filters select at most listScanRows sessions, and refuses naming q otherwise", async () => {
+      await reopen(5);
+      const all = Array.from({ length: 8 }, (_, i) => session({ agent_id: i < 5 ? "five" : "three", task: i % 2 ? "odd" : "even" }));
+      await store.commit(all.map(put));
+      expect((await store.stats({ q: "odd", agent_id: "five" })).total).toBe(2);
+      expect((await store.stats({ q: "odd", agent_id: "three" })).total).toBe(2);
+      const err = await store.stats({ q: "odd" }).catch((e: unknown) => e);
+      expect(isSessiondError(err, "validation") && err.field).toBe("q");
+      expect((err as Error).message).toContain("at most 5 sessions");
+      // Without q nothing is searched: every session is counted.
+      expect((await store.stats({})).total).toBe(8);
     });
   });
 }

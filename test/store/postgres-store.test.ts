@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Session } from "../../src/core/index.js";
+import type { Session, SessionFilter } from "../../src/core/index.js";
 import { newSessionRecord } from "../../src/engine/records.js";
 import { type Store, type WriteOp, openStore } from "../../src/store/index.js";
 import { migratePostgres, shippedPostgresMigrations } from "../../src/store/postgres/index.js";
+import { POSTGRES_DIALECT, sessionPageQuery } from "../../src/store/sql-filter.js";
 import { type TestSchema, adminQuery, createTestSchema, openFreshPostgresStore, openStoreIn, urlWithSchema } from "../helpers/postgres.js";
 import { serviceAvailable } from "../helpers/services.js";
 import { tempHome } from "../helpers/temp-home.js";
@@ -16,8 +17,8 @@ import { runWebhookDeliveryConformance } from "./webhook-conformance.js";
 const postgres = await serviceAvailable("postgres");
 
 describe.skipIf(!postgres)("the PostgreSQL store", () => {
-  runStoreConformance("postgres", openFreshPostgresStore);
-  runListOrderConformance("postgres", openFreshPostgresStore);
+  runStoreConformance("postgres", () => openFreshPostgresStore());
+  runListOrderConformance("postgres", (options) => openFreshPostgresStore(options));
   runOutputConformance("postgres", openFreshPostgresStore);
   runWebhookDeliveryConformance("postgres", openFreshPostgresStore);
 
@@ -294,6 +295,38 @@ describe.skipIf(!postgres)("the PostgreSQL store", () => {
       const store = await node();
       cleanups.push(() => store.close());
       expect(await store.feedHead()).toBe(0);
+    });
+
+    it("keeps an agent's listing off the label and user indexes, which span every agent, and never joins a label's rows", async () => {
+      const where = await schema();
+      const store = await open(where);
+      // Many sessions of the agent, a few of other agents with the label and the user: by its
+      // statistics the planner would take the label's or the user's index.
+      const mine = Array.from({ length: 2000 }, () => ({ ...session(), agent_id: "mine" }));
+      const theirs = Array.from({ length: 30 }, (_, i) => ({ ...session(), agent_id: `other-${i}`, user_id: "u1", labels: { team: "x" } }));
+      for (let i = 0; i < mine.length; i += 500) await store.commit(mine.slice(i, i + 500).map(put));
+      await store.commit(theirs.map(put));
+      await withPool(where, async (pool) => {
+        await pool.query("ANALYZE");
+        const plan = async ({ sql, params }: { sql: string; params: unknown[] }) =>
+          (await pool.query<{ "QUERY PLAN": string }>(`EXPLAIN ${sql}`, params)).rows.map((r) => r["QUERY PLAN"]).join("\n");
+        const newest = { sort: "created_at", order: "desc" } as const;
+        // Without an agent, they drive the listing: the data tempts the planner.
+        expect(await plan(sessionPageQuery({ user_id: "u1" }, newest, {}, 50, POSTGRES_DIALECT))).toContain("sessions_by_user");
+        expect(await plan(sessionPageQuery({ labels: { team: "x" } }, newest, {}, 50, POSTGRES_DIALECT))).toMatch(/on session_labels l\b/);
+        const scoped: SessionFilter[] = [
+          { agent_id: "mine", labels: { team: "x" } },
+          { agent_id: "mine", user_id: "u1" },
+          { agent_id: "mine", user_id: "u1", labels: { team: "x" }, status: ["active", "paused"], q: "build" },
+        ];
+        for (const filter of scoped) {
+          const text = await plan(sessionPageQuery(filter, newest, {}, 50, POSTGRES_DIALECT));
+          // Its planner may still read the agent's index or the whole table (docs/api.md#listing-sessions).
+          expect(text, JSON.stringify(filter)).not.toMatch(/session_labels_by_value|on session_labels l\b|sessions_by_user|Semi Join|hashed SubPlan/);
+          // A label is looked up per session of the agent's (a tiny table is read whole for it).
+          if (filter.labels) expect(text).toMatch(/SubPlan \d+\n\s+->  (Seq|Index\b.*) Scan on session_labels m/);
+        }
+      });
     });
 
     it("refuses store postgres without a connection string, naming SESSIOND_PG_URL", async () => {

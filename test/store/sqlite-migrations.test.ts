@@ -1,6 +1,8 @@
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { TASK_SEARCH_CHARS } from "../../src/core/index.js";
 import { migrate, shippedMigrations } from "../../src/store/sqlite/migrate.js";
+import { searchText } from "../../src/store/sql-filter.js";
 
 describe("SQLite migrations", () => {
   let db: Database.Database;
@@ -123,6 +125,28 @@ describe("SQLite migrations", () => {
     expect(participants("s2")).toEqual([{ kind: "ai", id: "claude", joined_at: "2026-01-02T00:00:00.000Z" }]);
     expect(participants("s3")).toEqual([{ kind: "human", id: "ana", joined_at: "2026-01-03T00:00:00.000Z" }]);
     expect(participants("s4")).toEqual([]);
+  });
+
+  it("fills 0009's search text of the sessions there are as the store writes it: name and task head, ASCII letters lowercased", () => {
+    db = new Database(":memory:");
+    const all = shippedMigrations();
+    migrate(db, all.filter((m) => m.version < 9));
+    const insertSession = db.prepare(
+      `INSERT INTO sessions (id, name, kind, labels, task, status, iterations, context, runtime_backend, runtime_metadata, server,
+         metadata, created_at, updated_at, started_at, last_activity_at, last_seq, version, skey)
+       VALUES (?, ?, 'agent', '{}', ?, 'active', 0, '{}', 'unknown', '{}', 'local', '{}',
+         '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 0, 1, ?)`,
+    );
+    const sessions = [
+      { id: "s1", name: "École-BUILD", task: `Ça VA ${"😀".repeat(TASK_SEARCH_CHARS)} past` },
+      { id: "s2", name: "no-task", task: null },
+      { id: "s3", name: "Short", task: "Fix IT" },
+    ];
+    sessions.forEach((s, i) => insertSession.run(s.id, s.name, s.task, i + 1));
+    migrate(db, all);
+    for (const s of sessions) {
+      expect(db.prepare("SELECT name, task_head FROM session_search_text WHERE session_id = ?").get(s.id), s.id).toEqual(searchText(s));
+    }
   });
 
   it("refuses a database written by a newer sessiond", () => {

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { DEFAULT_LIST_SCAN_ROWS } from "../../core/index.js";
 import type { Store } from "../store.js";
 import { createPool } from "./db.js";
 import { historyReads } from "./history.js";
@@ -33,6 +34,8 @@ export interface PostgresStoreOptions {
    * reconnects on next use).
    */
   readonly onConnectionError?: (err: Error) => void;
+  /** The most sessions a search examines for one page (config listScanRows). @default 10000 */
+  readonly listScanRows?: number;
 }
 
 /**
@@ -52,10 +55,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await pool.end();
     throw err;
   }
-  return postgresStore(pool, onConnectionError);
+  return postgresStore(pool, onConnectionError, options.listScanRows ?? DEFAULT_LIST_SCAN_ROWS);
 }
 
-function postgresStore(pool: pg.Pool, onConnectionError: (err: Error) => void): Store {
+function postgresStore(pool: pg.Pool, onConnectionError: (err: Error) => void, listScanRows: number): Store {
   let closing: Promise<void> | undefined;
   // Opened on the first subscription: a store nobody reads feeds from holds no extra connection.
   let notices: CommitNotices | undefined;
@@ -67,7 +70,7 @@ function postgresStore(pool: pg.Pool, onConnectionError: (err: Error) => void): 
       notices ??= listenForCommits(pool, { onError: onConnectionError });
       return notices.subscribe(listener);
     },
-    ...sessionReads(pool),
+    ...sessionReads(pool, { listScanRows }),
     ...historyReads(pool),
     ...webhookTables(pool),
     ...outputTables(pool),

@@ -1,7 +1,17 @@
 import type pg from "pg";
 import type { Session, SessionFilter, SessionPageRequest, SessionStats, SessionStatus } from "../../core/index.js";
 import { cursorPosition, listOrder } from "../list-order.js";
-import { POSTGRES_DIALECT, pageOfKeys, sessionIdsByNameQuery, sessionPageQuery, sessionQuery } from "../sql-filter.js";
+import {
+  POSTGRES_DIALECT,
+  type PageQuery,
+  assertSearchCountable,
+  pageOfKeys,
+  searchScanEnd,
+  searchScanQuery,
+  sessionIdsByNameQuery,
+  sessionPageQuery,
+  sessionQuery,
+} from "../sql-filter.js";
 import { type StatsGroup, statsFromGroups } from "../stats.js";
 import { SESSION_SELECT, type SessionRow, sessionFromRow } from "../rows.js";
 import type { HeldSessions, SessionPage, Store } from "../store.js";
@@ -10,8 +20,15 @@ import { rows } from "./db.js";
 /** The session reads of the Store contract. */
 export type SessionReads = Pick<Store, "getSession" | "findSessionIds" | "listSessions" | "stats" | "countByStatus" | "listExpired">;
 
-/** The session reads over `pool`: gets with the newest event joined, filtered pages, stats, expiry. */
-export function sessionReads(pool: pg.Pool): SessionReads {
+/**
+ * The session reads over `pool`: gets with the newest event joined, filtered pages, stats, expiry.
+ * A search examines at most `listScanRows` sessions for a page (config listScanRows).
+ */
+export function sessionReads(pool: pg.Pool, { listScanRows }: { listScanRows: number }): SessionReads {
+  /** A keys query's rows, each the values of its columns in order. */
+  const keyRows = async ({ sql, params, columns }: PageQuery): Promise<unknown[][]> =>
+    (await rows<Record<string, unknown>>(pool, sql, params)).map((r) => columns.map((c) => r[c]));
+
   /** Sessions by id, each with its newest event, in no particular order; ids with no row are skipped. */
   const readSessions = async (ids: readonly string[]): Promise<Session[]> => {
     if (ids.length === 0) return [];
@@ -39,13 +56,17 @@ export function sessionReads(pool: pg.Pool): SessionReads {
       // As in the SQLite store: the page is chosen first as its order's keys alone, then only the
       // rows the caller does not hold are read.
       const order = listOrder(page);
-      const { sql, params, columns } = sessionPageQuery(filter, order, cursorPosition(page.cursor, order), page.limit, POSTGRES_DIALECT);
-      const keys = (await rows<Record<string, unknown>>(pool, sql, params)).map((r) => columns.map((c) => r[c]));
-      const assembly = pageOfKeys(keys, order, page.limit, held);
+      const after = cursorPosition(page.cursor, order);
+      const scan = searchScanQuery(filter, order, after, listScanRows, POSTGRES_DIALECT);
+      const through = scan && searchScanEnd(order, await keyRows(scan));
+      const keys = await keyRows(sessionPageQuery(filter, order, { after, through }, page.limit, POSTGRES_DIALECT));
+      const assembly = pageOfKeys(keys, order, page.limit, held, through);
       return assembly.finish(await readSessions(assembly.unheld));
     },
 
     async stats(filter): Promise<SessionStats> {
+      const scan = searchScanQuery(filter, listOrder({}), undefined, listScanRows, POSTGRES_DIALECT);
+      if (scan) assertSearchCountable(await keyRows(scan), listScanRows);
       const q = sessionQuery(filter, POSTGRES_DIALECT);
       // Sums are cast so they come back as numbers (a bigint sum is a numeric, which pg returns as text).
       const groups = await rows<StatsGroup>(

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { LRUCache } from "lru-cache";
-import { jsonText, parseJson } from "../../core/index.js";
+import { DEFAULT_LIST_SCAN_ROWS, jsonText, parseJson } from "../../core/index.js";
 import type {
   Checkpoint,
   EventQuery,
@@ -16,7 +16,17 @@ import type {
   SessionStatus,
 } from "../../core/index.js";
 import { cursorPosition, listOrder } from "../list-order.js";
-import { SQLITE_DIALECT, pageOfKeys, sessionIdsByNameQuery, sessionPageQuery, sessionQuery } from "../sql-filter.js";
+import {
+  SQLITE_DIALECT,
+  assertSearchCountable,
+  pageOfKeys,
+  searchScanEnd,
+  searchScanQuery,
+  searchText,
+  sessionIdsByNameQuery,
+  sessionPageQuery,
+  sessionQuery,
+} from "../sql-filter.js";
 import { type StatsGroup, statsFromGroups } from "../stats.js";
 import type {
   CommitResult,
@@ -73,6 +83,8 @@ export interface SqliteStoreOptions {
   readonly readOnly?: boolean;
   /** Called once the database is closed (the owner lock taken for it is released then). */
   readonly onClose?: () => void;
+  /** The most sessions a search examines for one page (config listScanRows). @default 10000 */
+  readonly listScanRows?: number;
 }
 
 /**
@@ -90,10 +102,12 @@ export class SqliteStore implements SyncStore {
 
   private readonly readOnly: boolean;
   private readonly onClose: (() => void) | undefined;
+  private readonly listScanRows: number;
 
   constructor(options: SqliteStoreOptions) {
     this.readOnly = options.readOnly ?? false;
     this.onClose = options.onClose;
+    this.listScanRows = options.listScanRows ?? DEFAULT_LIST_SCAN_ROWS;
     if (this.readOnly) {
       this.db = new Database(options.path, { readonly: true, fileMustExist: true, timeout: options.busyTimeoutMs });
       this.db.pragma(`cache_size = ${-Math.ceil(options.cacheBytes / 1024)}`);
@@ -173,7 +187,7 @@ export class SqliteStore implements SyncStore {
         case "delete_session": {
           const key = this.keyOf(op.session_id);
           if (key !== undefined) this.deleteEvents(key);
-          for (const table of ["checkpoints", "session_labels"]) {
+          for (const table of ["checkpoints", "session_labels", "session_search_text"]) {
             this.stmt(`DELETE FROM ${table} WHERE session_id = ?`).run(op.session_id);
           }
           this.stmt("DELETE FROM sessions WHERE id = ?").run(op.session_id);
@@ -194,6 +208,7 @@ export class SqliteStore implements SyncStore {
     ).run(row);
     if (inserted.changes === 0) return false;
     this.writeLabels(session);
+    this.writeSearchText(session);
     return true;
   }
 
@@ -203,6 +218,7 @@ export class SqliteStore implements SyncStore {
       sessionToRow(session),
     );
     this.writeLabels(session);
+    this.writeSearchText(session);
   }
 
   private updateScalars(s: Session): void {
@@ -221,6 +237,19 @@ export class SqliteStore implements SyncStore {
     }
   }
 
+  /**
+   * What a search reads of the session (see the 0009 migration), rewritten only when it changed:
+   * most updates leave the name and the task as they were.
+   */
+  private writeSearchText(session: Session): void {
+    const text = searchText(session);
+    this.stmt(
+      `INSERT INTO session_search_text (session_id, name, task_head) VALUES (?, ?, ?)
+       ON CONFLICT (session_id) DO UPDATE SET name = excluded.name, task_head = excluded.task_head
+       WHERE name <> excluded.name OR task_head <> excluded.task_head`,
+    ).run(session.id, text.name, text.task_head);
+  }
+
   getSession(id: string): Session | undefined {
     return this.readSessions([id])[0];
   }
@@ -235,10 +264,17 @@ export class SqliteStore implements SyncStore {
     // hold are read, each joined to its newest event: the row's last_seq and last_activity_at lag
     // behind appends, which write no row.
     const order = listOrder(page);
-    const { sql, params } = sessionPageQuery(filter, order, cursorPosition(page.cursor, order), page.limit, SQLITE_DIALECT);
-    const keys = this.stmt(sql).raw(true).all(...params) as unknown[][];
-    const assembly = pageOfKeys(keys, order, page.limit, held);
+    const after = cursorPosition(page.cursor, order);
+    // A search reads no further than listScanRows sessions: where that is, an index walk finds first.
+    const scan = searchScanQuery(filter, order, after, this.listScanRows, SQLITE_DIALECT);
+    const through = scan && searchScanEnd(order, this.keyRows(scan));
+    const keys = this.keyRows(sessionPageQuery(filter, order, { after, through }, page.limit, SQLITE_DIALECT));
+    const assembly = pageOfKeys(keys, order, page.limit, held, through);
     return assembly.finish(this.readSessions(assembly.unheld));
+  }
+
+  private keyRows({ sql, params }: { sql: string; params: unknown[] }): unknown[][] {
+    return this.stmt(sql).raw(true).all(...params) as unknown[][];
   }
 
   /** Sessions by id, each with its newest event, in no particular order; ids with no row are skipped. */
@@ -297,6 +333,8 @@ export class SqliteStore implements SyncStore {
   }
 
   stats(filter: SessionFilter): SessionStats {
+    const scan = searchScanQuery(filter, listOrder({}), undefined, this.listScanRows, SQLITE_DIALECT);
+    if (scan) assertSearchCountable(this.keyRows(scan), this.listScanRows);
     const q = sessionQuery(filter, SQLITE_DIALECT);
     const groups = this.stmt(
       `SELECT s.status, s.mode, s.kind, count(*) AS n, sum(s.iterations) AS iterations,
