@@ -1,4 +1,5 @@
 import { errorFromWire } from "../sdk/client/errors.js";
+import { visible } from "./output.js";
 
 /** The key that leaves an attached terminal with the session still running: Ctrl-] (as telnet), byte 0x1d. */
 export const DETACH_KEY = 0x1d;
@@ -86,8 +87,8 @@ export async function attach(target: AttachTarget, ref: string, input: NodeJS.Re
         if (!line) continue;
         const msg = JSON.parse(line) as { type: string; role?: string; message?: string };
         if (msg.type === "hello" && msg.role === "observer") process.stderr.write("[attached as an observer: someone else is typing]\r\n");
-        else if (msg.type === "role") process.stderr.write(`[you are now the ${msg.role}]\r\n`);
-        else if (msg.type === "error") process.stderr.write(`[${msg.message}]\r\n`);
+        else if (msg.type === "role") process.stderr.write(`[you are now the ${visible(String(msg.role))}]\r\n`);
+        else if (msg.type === "error") process.stderr.write(`[${visible(String(msg.message))}]\r\n`);
       }
     });
     ws.on("close", (code, reason) => finish({ how: "closed", code, reason: reason.toString() }));

@@ -1,6 +1,7 @@
 import type { Config } from "../core/config.js";
 import { checkSandbox } from "../drivers/sandbox/probe.js";
 import { maskSecrets } from "./mask-secrets.js";
+import { print } from "./output.js";
 
 /**
  * Prints the effective configuration, secrets masked: `key = value` lines, or JSON. What the
@@ -15,7 +16,7 @@ export function printConfig(config: Config, json: boolean): void {
     return;
   }
   for (const [key, value] of Object.entries(masked)) {
-    console.log(`${key} = ${typeof value === "string" ? value : JSON.stringify(value)}`);
+    print(`${key} = ${typeof value === "string" ? value : JSON.stringify(value)}\n`);
   }
 }
 

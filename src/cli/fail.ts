@@ -1,4 +1,5 @@
 import { type ErrorCode, isSessiondError } from "../core/errors.js";
+import { visible } from "./output.js";
 
 /** Exit codes of the CLI: 0 ok, 1 the operation failed, 2 the command line was wrong. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -38,7 +39,8 @@ export function reportError(err: unknown, json = false): void {
     console.error(JSON.stringify({ error: { code: usage ? "usage" : "failure", message: messageOf(err) } }));
   } else {
     const hint = isSessiondError(err) ? (err.code === "session_not_active" ? notActiveHint(err.message) : HINTS[err.code]) : undefined;
-    console.error(`sessiond: ${oneLine(messageOf(err))}${hint ? ` (${hint})` : ""}`);
+    // The message may quote what a session holds (a name, a reason): its control characters are written out.
+    console.error(visible(`sessiond: ${oneLine(messageOf(err))}${hint ? ` (${hint})` : ""}`));
   }
   process.exitCode = usage ? EXIT.usage : EXIT.failure;
 }

@@ -1,4 +1,6 @@
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { StringDecoder } from "node:string_decoder";
+import { print } from "./output.js";
 
 /** How to print a log file. */
 export interface PrintLogOptions {
@@ -27,9 +29,12 @@ export async function printLog(path: string, options: PrintLogOptions): Promise<
     if (lines.at(-1) === "") lines.pop();
     text = lines.slice(Math.max(0, lines.length - options.lines)).join("\n") + (lines.length ? "\n" : "");
   }
-  process.stdout.write(text);
+  // Through print: a log line can quote what a session sent (its control characters are written out).
+  print(text);
   if (!options.follow) return;
   let offset = sizeOf(path);
+  // A chunk may end inside a character: the decoder keeps its first bytes for the next one.
+  const decoder = new StringDecoder("utf8");
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, options.pollMs));
     const size = sizeOf(path);
@@ -39,7 +44,7 @@ export async function printLog(path: string, options: PrintLogOptions): Promise<
     try {
       const chunk = Buffer.alloc(size - offset);
       readSync(fd, chunk, 0, chunk.length, offset);
-      process.stdout.write(chunk);
+      print(decoder.write(chunk));
       offset = size;
     } finally {
       closeSync(fd);

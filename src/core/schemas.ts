@@ -155,9 +155,17 @@ export const PageRequestSchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** The text a session search looks for in names and tasks. */
+/**
+ * The text a session search looks for in names and tasks. Its length is counted in UTF-16 code
+ * units, as every `maxLength` of the API is (JavaScript's `length`): a character past U+FFFF — most
+ * emoji — counts two. The refusal says so.
+ */
 export function searchTextSchema(options: { description?: string } = {}) {
-  return Type.String({ ...options, maxLength: MAX_SEARCH_LENGTH });
+  return Type.String({
+    ...options,
+    maxLength: MAX_SEARCH_LENGTH,
+    "x-expected": `at most ${MAX_SEARCH_LENGTH} UTF-16 code units (a character past U+FFFF, such as most emoji, counts two)`,
+  });
 }
 
 /** What a session listing is ordered by. */

@@ -9,7 +9,7 @@ import { LiveSessions, type SessionDriver, defaultDrivers } from "../drivers/ind
 import { AutoRecovery } from "../drivers/auto-recover.js";
 import { adoptLegacyWorkspaces } from "../drivers/workspace.js";
 import type { Store } from "../store/index.js";
-import { AuthFailureLimiter, TokenRegistry, UiLogins, assertAuthAllowed, chooseSubprotocol, ensureAdminToken, installAuth } from "./auth/index.js";
+import { AuthFailureLimiter, TokenRegistry, UiLogins, assertAuthAllowed, chooseSubprotocol, ensureAdminToken, installAuth, installOriginCheck } from "./auth/index.js";
 import { installWebSocketHandshakeCheck } from "./websocket-handshake.js";
 import { type ForwardCounter, PeerReads, installForwarding } from "./cluster/index.js";
 import { installContentTypes } from "./content-types.js";
@@ -175,6 +175,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.addHook("preClose", async () => {
     closing = true;
   });
+  // Before authentication: a page of another site gets nothing, whether auth is on or off.
+  installOriginCheck(app, { config, cluster: options.cluster !== undefined });
   const failures = new AuthFailureLimiter({
     maxFailures: config.authMaxFailures,
     windowMs: config.authFailureWindowMs,
@@ -182,7 +184,15 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     ...(options.clock ? { clock: options.clock } : {}),
   });
   // The dashboard's short-lived tokens (`sessiond ui`), accepted beside the configured ones.
-  const uiLogins = new UiLogins({ codeTtlMs: config.uiLoginCodeTtlMs, sessionTtlMs: config.uiSessionTtlMs, ...(options.clock ? { clock: options.clock } : {}) });
+  const uiLogins = new UiLogins({
+    codeTtlMs: config.uiLoginCodeTtlMs,
+    sessionTtlMs: config.uiSessionTtlMs,
+    maxCodesPerPrincipal: config.uiMaxLoginCodesPerPrincipal,
+    maxSessionsPerPrincipal: config.uiMaxSessionsPerPrincipal,
+    maxCodes: config.uiMaxLoginCodes,
+    maxSessions: config.uiMaxSessions,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   registry.accept(uiLogins);
   installAuth(app, { registry, enabled: config.auth, publicPrefixes: [DOCS_PREFIX], failures });
   installWebSocketHandshakeCheck(app);

@@ -12,7 +12,10 @@ type Done = (err: Error | null, body?: unknown) => void;
  *   no body, so `curl -X POST -H 'Content-Type: application/json' …/pause` works;
  * - `application/x-www-form-urlencoded` whose text is JSON, parsed as JSON: that is what
  *   `curl -d '{…}'` sends when no Content-Type is given, and seed 003's examples do exactly that.
- *   A real form (`a=1&b=2`) becomes an object of strings, and validation judges it.
+ *   A real form (`a=1&b=2`) becomes an object of strings, and validation judges it. A page of
+ *   another site can make a browser send this type without asking first (no CORS preflight);
+ *   such a request carries that site's `Origin` and is refused before its body is read
+ *   (auth/request-origin.ts).
  * Anything else is refused with 415 (artifact uploads install their own streaming parser).
  */
 export function installContentTypes(app: FastifyInstance): void {

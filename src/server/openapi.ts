@@ -115,16 +115,17 @@ function documentRoute(schema: FastifySchema | undefined, url: string, route: Ro
 
 /**
  * The error statuses every route of its sort can answer: 400 (a parameter, query or header
- * refused), 429 (rate limits, failed authentications from the address), 500 and 503 (store
- * down, shutting down) for all; 401 and 403 behind the token check; 404 and 409 (not found,
+ * refused), 403 (a request from a page of another site, or with auth off a Host that is not this
+ * machine: auth/request-origin.ts), 429 (rate limits, failed authentications from the address),
+ * 500 and 503 (store down, shutting down) for all; 401 behind the token check; 404 and 409 (not found,
  * an ambiguous name) where a session or webhook is named in the path; 413 and 415 for a method
  * whose body the server reads, whether or not the route takes one (a body too big, or of a type
  * no parser takes, is refused before the route); 502 where a session is named in the path (a
  * request forwarded to the session's owner node that failed there, docs/scale-out.md).
  */
 function errorStatuses(url: string, method: string, isPublic: boolean): number[] {
-  const statuses = [400, 429, 500, 503];
-  if (!isPublic) statuses.push(401, 403);
+  const statuses = [400, 403, 429, 500, 503];
+  if (!isPublic) statuses.push(401);
   if (url.includes(":id")) statuses.push(404, 409);
   // Several nodes: a request forwarded to the session's owner that failed there before it answered.
   if (url.startsWith("/sessions/:id") || url.startsWith("/session/:id")) statuses.push(502);

@@ -9,7 +9,9 @@ const VERSIONS = new Set(["8", "13"]);
 /**
  * Checks a WebSocket upgrade's handshake headers before the route hands the socket to ws, which
  * would answer a bad one in plain text: here it is the documented `{"error": …}` body, a 400
- * naming the header.
+ * naming the header. Its `Origin` is checked with every other request's, by one rule
+ * (auth/request-origin.ts): a browser's WebSocket is not bound by CORS, so a page of another
+ * site is told apart by that header alone.
  */
 export function installWebSocketHandshakeCheck(app: FastifyInstance): void {
   app.addHook("onRequest", (request, _reply, done) => {

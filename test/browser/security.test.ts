@@ -4,8 +4,13 @@
  * bearer subprotocol, escaping of what sessions hold (HTML in names and tasks, OSC 52 in terminal
  * output), and a session deleted under an open page.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { writeRedirectPage } from "../../src/cli/open-browser.js";
 import { type BrowserServer, type PageGlobals, type PageRecord, axeCheck, browserSkipReason, launchBrowser, newPage, signIn, startBrowserServer } from "./harness.js";
 
 const READER_TOKEN = "reader-token-for-the-dashboard-0123456789";
@@ -111,6 +116,21 @@ describe.skipIf(skip !== undefined)("the dashboard's security", () => {
     await second.page.goto(link.url);
     await expect.poll(() => second.page.getByRole("alert").innerText()).toMatch(/code|sign in|not valid/i);
     expect(await second.page.getByRole("button", { name: "Sign in" }).count()).toBe(1);
+  });
+
+  it("signs in through the local page `sessiond ui --open` hands the browser, which redirects to the link", async () => {
+    const link = await loginLink(server.token);
+    const dir = mkdtempSync(join(tmpdir(), "sessiond-open-page-"));
+    try {
+      const file = writeRedirectPage(link.url, dir);
+      const { page } = await open();
+      await page.goto(pathToFileURL(file).href);
+      await expect.poll(() => page.getByRole("link", { name: "Sessions" }).count()).toBeGreaterThan(0);
+      expect(page.url().startsWith(server.uiUrl)).toBe(true);
+      expect(page.url()).not.toContain(link.code);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses an expired login link, and signs a page out with the reason when its dashboard token expires", async () => {

@@ -114,10 +114,11 @@ describe("sessiond client commands against a server they start themselves", SLOW
     expect(await names(["--sort", "name", "--order", "asc"])).toEqual(["sort-a", "sort-b", "sort-c"]);
     expect(await names(["--sort", "name", "--order", "asc", "--search", "TASK OF SORT-C"])).toEqual(["sort-c"]);
     expect(await names(["--sort", "name", "--all"])).toEqual(["sort-c", "sort-b", "sort-a"]);
-    const table = await h.run(["list", "--agent", "cli-sort", "--sort", "name", "--order", "asc", "--limit", "1"]);
-    const more = /more: sessiond list --sort name --order asc --cursor (\S+)/.exec(table.stdout);
+    // The hint repeats every filter, the page size and the order, quoted for a shell.
+    const table = await h.run(["list", "--agent", "cli-sort", "--search", "task of", "--sort", "name", "--order", "asc", "--limit", "1"]);
+    const more = /more: sessiond list --agent cli-sort --search 'task of' --sort name --order asc --limit 1 --cursor (\S+)/.exec(table.stdout);
     expect(more, table.stdout).not.toBeNull();
-    expect(await names(["--sort", "name", "--order", "asc", "--cursor", more![1]!])).toEqual(["sort-b", "sort-c"]);
+    expect(await names(["--search", "task of", "--sort", "name", "--order", "asc", "--limit", "1", "--cursor", more![1]!])).toEqual(["sort-b"]);
     const bad = await h.run(["list", "--sort", "colour"]);
     expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/^sessiond: invalid sort: expected one of created_at, .*iterations\n$/) });
   });

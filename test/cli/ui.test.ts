@@ -2,7 +2,8 @@
  * `sessiond ui`: the one-time login link, from the data dir's server (started on demand) over
  * its socket, and from a server at --url with a token.
  */
-import { readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cliHome } from "./run-cli.js";
@@ -47,6 +48,48 @@ describe("sessiond ui", SLOW, () => {
     expect(opened.code).toBe(0);
     expect(opened.stdout.trim()).toMatch(/\/ui\/#code=[A-Za-z0-9_-]{43}$/);
     expect(opened.stderr).toMatch(/could not open a browser \(xdg-open is not installed\); open the link above within \d+ s/);
+  });
+
+  it("hands the opener a private page that redirects to the link, never the link with its code", async () => {
+    const bin = mkdtempSync(join(tmpdir(), "sessiond-opener-"));
+    try {
+      const record = join(bin, "argv");
+      // Only shell builtins: PATH holds this folder alone.
+      writeFileSync(join(bin, "xdg-open"), `#!/bin/sh\nprintf '%s\\n' "$@" > "${record}"\n`);
+      chmodSync(join(bin, "xdg-open"), 0o755);
+      const opened = await cli.run(["ui", "--open"], { env: { PATH: bin } });
+      expect(opened.code).toBe(0);
+      expect(opened.stderr).toBe("");
+      const url = opened.stdout.trim();
+      const code = url.split("#code=")[1]!;
+      expect(code).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      const written = () => existsSync(record) && readFileSync(record, "utf8").endsWith("\n");
+      for (let i = 0; i < 100 && !written(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      const argv = readFileSync(record, "utf8").trim();
+      expect(argv).toBe(join(cli.home, "ui-login.html"));
+      expect(argv).not.toContain(code);
+      expect(statSync(argv).mode & 0o777).toBe(0o600);
+      const page = readFileSync(argv, "utf8");
+      expect(page).toContain(`<meta http-equiv="refresh" content="0;url=${url}">`);
+      expect(page).toContain(`<a href="${url}">`);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it("says on stderr why when the opener gives up, as xdg-open does without a browser or display", async () => {
+    const bin = mkdtempSync(join(tmpdir(), "sessiond-opener-"));
+    try {
+      // Only shell builtins: PATH holds this folder alone.
+      writeFileSync(join(bin, "xdg-open"), `#!/bin/sh\necho "xdg-open: no method available for opening '$1'" >&2\nexit 3\n`);
+      chmodSync(join(bin, "xdg-open"), 0o755);
+      const opened = await cli.run(["ui", "--open"], { env: { PATH: bin } });
+      expect(opened.code).toBe(0);
+      expect(opened.stdout.trim()).toMatch(/\/ui\/#code=[A-Za-z0-9_-]{43}$/);
+      expect(opened.stderr).toMatch(/could not open a browser \(xdg-open exited with 3: xdg-open: no method available for opening '.*ui-login\.html'\); open the link above within \d+ s/);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it("asks a server at --url with --token, and says which token it refused", async () => {

@@ -267,6 +267,21 @@ describe("forwarding a request to the node that owns its session", () => {
     expect(eventsThere.headers["x-sessiond-node"]).toBe("node-b");
   });
 
+  it("relays a dashboard's request, its own Origin with it, and the owner takes it; another site's is refused before any forwarding", async () => {
+    const forwarded = await sessionOnBoth(a, b);
+    a.placement.owners.set(forwarded, b.asOwner);
+    // The owner sees node A's origin with its own Host: the node that was asked checked it.
+    const ownOrigin = await send(a.url, { method: "POST", path: `/sessions/${forwarded}/events`, headers: { origin: a.url, "content-type": "application/json" }, body: JSON.stringify({ type: "note" }) });
+    expect(ownOrigin.status).toBe(201);
+    expect(ownOrigin.headers["x-sessiond-node"]).toBe("node-b");
+    const placed = a.placement.placed.length;
+    const crossSite = await send(a.url, { path: `/sessions/${forwarded}`, headers: { origin: "https://evil.example" } });
+    expect(crossSite.status).toBe(403);
+    expect(crossSite.json.error).toMatchObject({ code: "forbidden", field: "origin" });
+    expect(crossSite.headers["x-sessiond-node"]).toBe("node-a");
+    expect(a.placement.placed.length).toBe(placed);
+  });
+
   it("sends a request target in absolute form on as its path and query alone, never to the host it names", async () => {
     const forwarded = await sessionOnBoth(a, b);
     a.placement.owners.set(forwarded, b.asOwner);

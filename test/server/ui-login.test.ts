@@ -201,6 +201,100 @@ describe("the dashboard's one-time login codes", () => {
   });
 });
 
+describe("the limits on login codes and dashboard tokens, per principal", () => {
+  it("refuses a principal's code past uiMaxLoginCodesPerPrincipal with 429 naming the limit, and takes another principal's", async () => {
+    const s = await start({ uiMaxLoginCodesPerPrincipal: 3, uiLoginCodeTtlMs: 60_000 });
+    const codes: string[] = [];
+    for (let i = 0; i < 3; i++) codes.push((await s.call("POST", "/ui/login-codes", READER_TOKEN)).body.code);
+    const refused = await s.call("POST", "/ui/login-codes", READER_TOKEN);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe("rate_limited");
+    expect(refused.body.error.message).toContain("uiMaxLoginCodesPerPrincipal");
+    expect(refused.headers["retry-after"]).toBe("60");
+    // Another principal is not limited by the reader's codes, and a refusal is no failed login.
+    expect((await s.call("POST", "/ui/login-codes", s.admin)).status).toBe(201);
+    // Exchanging one makes room again; so does the oldest expiring.
+    expect((await s.call("POST", "/ui/login", null, { code: codes[0] })).status).toBe(200);
+    expect((await s.call("POST", "/ui/login-codes", READER_TOKEN)).status).toBe(201);
+    s.now += 60_001;
+    for (let i = 0; i < 3; i++) expect((await s.call("POST", "/ui/login-codes", READER_TOKEN)).status).toBe(201);
+  });
+
+  it("holds 20 codes and 50 dashboard tokens per principal by default", async () => {
+    const s = await start();
+    const tokens: string[] = [];
+    for (let i = 0; i < 51; i++) tokens.push((await signIn(s, READER_TOKEN)).token);
+    expect((await s.call("GET", "/sessions/", tokens[0]!)).status).toBe(401);
+    expect((await s.call("GET", "/sessions/", tokens[1]!)).status).toBe(200);
+    for (let i = 0; i < 20; i++) expect((await s.call("POST", "/ui/login-codes", READER_TOKEN)).status).toBe(201);
+    expect((await s.call("POST", "/ui/login-codes", READER_TOKEN)).status).toBe(429);
+  });
+
+  it("keeps the admin's fresh code good however many codes a reader asks for", async () => {
+    const s = await start({ uiMaxLoginCodesPerPrincipal: 5, uiMaxLoginCodes: 8, authMaxFailures: 1 });
+    const admin = await s.call("POST", "/ui/login-codes", s.admin);
+    const statuses = new Set<number>();
+    for (let i = 0; i < 20; i++) statuses.add((await s.call("POST", "/ui/login-codes", READER_TOKEN)).status);
+    expect([...statuses].sort()).toEqual([201, 429]);
+    const login = await s.call("POST", "/ui/login", null, { code: admin.body.code });
+    expect(login.status).toBe(200);
+    expect(login.body.role).toBe("admin");
+  });
+
+  it("refuses new codes past uiMaxLoginCodes in all, with 429, rather than forget anyone's", async () => {
+    const s = await start({ uiMaxLoginCodesPerPrincipal: 2, uiMaxLoginCodes: 3 });
+    const first = await s.call("POST", "/ui/login-codes", AGENT_TOKEN);
+    expect((await s.call("POST", "/ui/login-codes", AGENT_TOKEN)).status).toBe(201);
+    expect((await s.call("POST", "/ui/login-codes", READER_TOKEN)).status).toBe(201);
+    const full = await s.call("POST", "/ui/login-codes", s.admin);
+    expect(full.status).toBe(429);
+    expect(full.body.error.message).toContain("uiMaxLoginCodes");
+    expect((await s.call("POST", "/ui/login", null, { code: first.body.code })).status).toBe(200);
+    expect((await s.call("POST", "/ui/login-codes", s.admin)).status).toBe(201);
+  });
+
+  it("signs out a principal's own oldest dashboard token past uiMaxSessionsPerPrincipal, never another principal's", async () => {
+    const s = await start({ uiMaxSessionsPerPrincipal: 3, uiMaxSessions: 100 });
+    const admin = await signIn(s, s.admin);
+    const readers: string[] = [];
+    for (let i = 0; i < 10; i++) readers.push((await signIn(s, READER_TOKEN)).token);
+    expect((await s.call("GET", "/sessions/", admin.token)).status).toBe(200);
+    const alive = await Promise.all(readers.map(async (token) => (await s.call("GET", "/sessions/", token)).status));
+    expect(alive).toEqual([...Array(7).fill(401), 200, 200, 200]);
+  });
+
+  it("refuses an exchange past uiMaxSessions in all with 429, signing nobody out, and the code stays good", async () => {
+    const s = await start({ uiMaxSessionsPerPrincipal: 5, uiMaxSessions: 2, uiSessionTtlMs: 3_600_000 });
+    const admin = await signIn(s, s.admin);
+    const agent = await signIn(s, AGENT_TOKEN);
+    const code = (await s.call("POST", "/ui/login-codes", READER_TOKEN)).body.code;
+    const full = await s.call("POST", "/ui/login", null, { code });
+    expect(full.status).toBe(429);
+    expect(full.body.error.code).toBe("rate_limited");
+    expect(full.body.error.message).toContain("uiMaxSessions");
+    expect((await s.call("GET", "/sessions/", admin.token)).status).toBe(200);
+    expect((await s.call("GET", "/sessions/", agent.token)).status).toBe(200);
+    // The admin's own next sign-in replaces nothing of anyone else's either: it is refused too.
+    const adminCode = (await s.call("POST", "/ui/login-codes", s.admin)).body.code;
+    expect((await s.call("POST", "/ui/login", null, { code: adminCode })).status).toBe(429);
+    s.now += 3_600_001;
+    expect((await s.call("POST", "/ui/login", null, { code })).status).toBe(401);
+    const again = (await s.call("POST", "/ui/login-codes", READER_TOKEN)).body.code;
+    expect((await s.call("POST", "/ui/login", null, { code: again })).status).toBe(200);
+  });
+
+  it("does not count a refusal for a full server as a failed login from the address", async () => {
+    const s = await start({ uiMaxSessions: 1, authMaxFailures: 1 });
+    await signIn(s, s.admin);
+    for (let i = 0; i < 3; i++) {
+      const code = (await s.call("POST", "/ui/login-codes", READER_TOKEN)).body.code;
+      expect((await s.call("POST", "/ui/login", null, { code })).status).toBe(429);
+    }
+    // One wrong code is the first failure (401), not a refusal past the limit.
+    expect((await s.call("POST", "/ui/login", null, { code: "a-guess" })).status).toBe(401);
+  });
+});
+
 describe("a WebSocket's bearer token as a subprotocol", () => {
   const bearer = (token: string) => `sessiond.bearer.${Buffer.from(token).toString("base64url")}`;
 

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { type Opts, action } from "../args.js";
 import { withClient } from "../client.js";
 import { UsageError } from "../fail.js";
+import { visible } from "../output.js";
 
 /** Registers `sessiond attach <session>`. */
 export function registerAttachCommand(program: Command): void {
@@ -19,9 +20,9 @@ export function registerAttachCommand(program: Command): void {
         if (!process.stdin.isTTY) throw new UsageError("attach needs a terminal on stdin; use `sessiond exec` or `sessiond repl` from scripts");
         const { attach } = await import("../attach.js");
         const end = await attach({ socketPath }, ref);
-        if (end.how === "detached") process.stderr.write(`\r\n[detached from ${ref}; it keeps running: sessiond attach ${ref}]\r\n`);
+        if (end.how === "detached") process.stderr.write(`\r\n[detached from ${visible(ref)}; it keeps running: sessiond attach ${visible(ref)}]\r\n`);
         else {
-          process.stderr.write(`\r\n[connection closed: ${end.reason || end.code}]\r\n`);
+          process.stderr.write(`\r\n[connection closed: ${visible(end.reason || String(end.code))}]\r\n`);
           if (end.code !== 1000) process.exitCode = 1;
         }
       }),

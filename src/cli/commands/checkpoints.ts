@@ -3,7 +3,7 @@ import type { Checkpoint } from "../../sdk/client/index.js";
 import type { CliClient } from "../client.js";
 import { type Opts, action, clientOptions, parseObject } from "../args.js";
 import { withClient } from "../client.js";
-import { keyValues, printJson, shortTime, table } from "../output.js";
+import { keyValues, print, printJson, shortTime, table, visible } from "../output.js";
 
 /** The checkpoints table (`checkpoint list`, the REPL's `:session checkpoints`). */
 export function checkpointTable(checkpoints: readonly Checkpoint[]): string {
@@ -56,7 +56,7 @@ export function registerCheckpointCommands(program: Command): void {
         };
         const cp = await withClient(o, (c) => c.sessions.createCheckpoint(ref, input));
         if (o.json) printJson(cp);
-        else process.stdout.write(`${cp.id}  seq ${cp.seq}${cp.label ? `  ${cp.label}` : ""}${filesNote(cp)}\n`);
+        else print(`${cp.id}  seq ${cp.seq}${cp.label ? `  ${visible(cp.label)}` : ""}${filesNote(cp)}\n`);
       }),
     );
 
@@ -66,7 +66,7 @@ export function registerCheckpointCommands(program: Command): void {
       action(async (ref: string, o: Opts) => {
         const all = await withClient(o, (c) => c.sessions.listCheckpoints(ref));
         if (o.json) printJson(all);
-        else process.stdout.write(checkpointTable(all));
+        else print(checkpointTable(all));
       }),
     );
 
@@ -76,7 +76,7 @@ export function registerCheckpointCommands(program: Command): void {
       action(async (ref: string, which: string, o: Opts) => {
         const cp = await withClient(o, async (c) => c.sessions.getCheckpoint(ref, await resolveCheckpoint(c, ref, which)));
         if (o.json) printJson(cp);
-        else process.stdout.write(keyValues(Object.entries(cp)));
+        else print(keyValues(Object.entries(cp)));
       }),
     );
 
@@ -86,7 +86,7 @@ export function registerCheckpointCommands(program: Command): void {
       action(async (ref: string, which: string, o: Opts) => {
         const session = await withClient(o, async (c) => c.sessions.restore(ref, await resolveCheckpoint(c, ref, which)));
         if (o.json) printJson(session);
-        else process.stdout.write(`${session.name} restored to ${which}: iterations ${session.iterations}, context ${JSON.stringify(session.context)}\n`);
+        else print(`${session.name} restored to ${which}: iterations ${session.iterations}, context ${JSON.stringify(session.context)}\n`);
       }),
     );
 
@@ -97,7 +97,7 @@ export function registerCheckpointCommands(program: Command): void {
       action(async (ref: string, which: string, o: Opts) => {
         const session = await withClient(o, async (c) => c.sessions.fork(ref, await resolveCheckpoint(c, ref, which), o.name === undefined ? {} : { name: String(o.name) }));
         if (o.json) printJson(session);
-        else process.stdout.write(`${session.id}  ${session.name}  forked from ${ref} at ${which}\n`);
+        else print(`${session.id}  ${session.name}  forked from ${ref} at ${which}\n`);
       }),
     );
 }

@@ -6,14 +6,14 @@ import { withClient } from "../client.js";
 import { isSessiondError } from "../../core/errors.js";
 import { sseOverSocket } from "../sse.js";
 import type { ClientFlags } from "../home.js";
-import { display, keyValues, paint, printJson, shortTime } from "../output.js";
+import { display, keyValues, paint, print as printText, printJson, shortTime, visible } from "../output.js";
 
 /** Events fetched per request while reading or following a timeline. */
 const PAGE = 1000;
 
 /** One event as a timeline line: `#seq  time  type  summary`. */
 export function timelineLine(event: SessionEvent): string {
-  return `${paint("dim", `#${String(event.seq).padEnd(5)}`)} ${shortTime(event.ts)}  ${paint(typeStyle(event.type), event.type.padEnd(14))} ${summary(event)}`;
+  return `${paint("dim", `#${String(event.seq).padEnd(5)}`)} ${shortTime(event.ts)}  ${paint(typeStyle(event.type), visible(event.type).padEnd(14))} ${visible(summary(event))}`;
 }
 
 function typeStyle(type: string) {
@@ -42,10 +42,14 @@ export function summary(event: SessionEvent): string {
   }
 }
 
-/** An exec event as its input and output, the way `logs` prints it. */
+/**
+ * An exec event as its input and output, the way `logs` prints it: the input on one line, the
+ * output as lines of text (printed through `print`, which writes out its control characters:
+ * a log, unlike `exec`, is no terminal of the session's).
+ */
 export function execLog(event: SessionEvent): string {
   const d = event.data as Record<string, unknown>;
-  const out = [`${paint("bold", `$ ${String(d.input)}`)}  ${paint("dim", `#${event.seq} ${shortTime(String(d.started_at ?? event.ts))} ${d.status}${d.exit_code !== null && d.exit_code !== undefined ? ` exit ${d.exit_code}` : ""}`)}`];
+  const out = [`${paint("bold", `$ ${visible(String(d.input))}`)}  ${paint("dim", `#${event.seq} ${shortTime(String(d.started_at ?? event.ts))} ${d.status}${d.exit_code !== null && d.exit_code !== undefined ? ` exit ${d.exit_code}` : ""}`)}`];
   for (const stream of ["stdout", "stderr"] as const) {
     const text = d[stream];
     if (typeof text === "string" && text.length) out.push(text.replace(/\n$/, ""));
@@ -187,7 +191,7 @@ export function registerEventCommands(program: Command): void {
     .option("--type <type>", "only events of this type (repeatable or comma-separated)", collectList)
     .action(
       action(async (ref: string, o: Opts) => {
-        const print = o.json ? (e: SessionEvent) => process.stdout.write(`${JSON.stringify(e)}\n`) : (e: SessionEvent) => process.stdout.write(`${timelineLine(e)}\n`);
+        const print = o.json ? (e: SessionEvent) => process.stdout.write(`${JSON.stringify(e)}\n`) : (e: SessionEvent) => printText(`${timelineLine(e)}\n`);
         const opts = readOptions(o, print, o.type as string[] | undefined);
         const poll = opts.follow ? await followPollMs(o) : 0;
         await withClient(o, (c) => readEvents(c, ref, opts, poll));
@@ -196,13 +200,13 @@ export function registerEventCommands(program: Command): void {
 
   readCommand(program, "trace", "a session's timeline: its events with status and checkpoints (seed 001's :session trace)").action(
     action(async (ref: string, o: Opts) => {
-      const print = o.json ? (e: SessionEvent) => process.stdout.write(`${JSON.stringify(e)}\n`) : (e: SessionEvent) => process.stdout.write(`${timelineLine(e)}\n`);
+      const print = o.json ? (e: SessionEvent) => process.stdout.write(`${JSON.stringify(e)}\n`) : (e: SessionEvent) => printText(`${timelineLine(e)}\n`);
       const opts = readOptions(o, print);
       const poll = opts.follow ? await followPollMs(o) : 0;
       await withClient(o, async (c) => {
         if (!o.json) {
           const s = await c.sessions.getSession(ref);
-          process.stdout.write(`${paint("bold", s.name)} ${s.id}  ${s.kind}  ${s.status}  iterations ${s.iterations}  events ${s.last_seq}\n`);
+          printText(`${paint("bold", visible(s.name))} ${s.id}  ${s.kind}  ${s.status}  iterations ${s.iterations}  events ${s.last_seq}\n`);
         }
         await readEvents(c, ref, opts, poll);
       });
@@ -211,7 +215,7 @@ export function registerEventCommands(program: Command): void {
 
   readCommand(program, "logs", "a live session's execs: input, output and exit status").action(
     action(async (ref: string, o: Opts) => {
-      const print = o.json ? (e: SessionEvent) => process.stdout.write(`${JSON.stringify({ seq: e.seq, ...e.data })}\n`) : (e: SessionEvent) => process.stdout.write(execLog(e));
+      const print = o.json ? (e: SessionEvent) => process.stdout.write(`${JSON.stringify({ seq: e.seq, ...e.data })}\n`) : (e: SessionEvent) => printText(execLog(e));
       const opts = readOptions(o, print, ["exec"]);
       const poll = opts.follow ? await followPollMs(o) : 0;
       await withClient(o, (c) => readEvents(c, ref, opts, poll));
@@ -224,7 +228,7 @@ export function registerEventCommands(program: Command): void {
       action(async (ref: string, type: string, data: string | undefined, o: Opts) => {
         const event = await withClient(o, (c) => c.sessions.appendEvent(ref, type, data === undefined ? {} : parseObject(data, "data")));
         if (o.json) printJson(event);
-        else process.stdout.write(`${timelineLine(event)}\n`);
+        else printText(`${timelineLine(event)}\n`);
       }),
     );
 
@@ -238,7 +242,7 @@ export function registerEventCommands(program: Command): void {
         const result = o.result === undefined ? undefined : parseJson(String(o.result), "--result");
         const event = await withClient(o, (c) => c.sessions.recordToolCall(ref, tool, args, result));
         if (o.json) printJson(event);
-        else process.stdout.write(`${timelineLine(event)}\n`);
+        else printText(`${timelineLine(event)}\n`);
       }),
     );
 
@@ -249,7 +253,7 @@ export function registerEventCommands(program: Command): void {
       action(async (ref: string, o: Opts) => {
         const state = await withClient(o, (c) => c.sessions.stateAt(ref, o.seq === undefined ? undefined : parseCount(String(o.seq), "--seq")));
         if (o.json) printJson(state);
-        else process.stdout.write(keyValues(Object.entries(state)));
+        else printText(keyValues(Object.entries(state)));
       }),
     );
 
@@ -259,7 +263,7 @@ export function registerEventCommands(program: Command): void {
       action(async (ref: string, o: Opts) => {
         const metrics = await withClient(o, (c) => c.sessions.metrics(ref));
         if (o.json) printJson(metrics);
-        else process.stdout.write(keyValues(Object.entries(metrics)));
+        else printText(keyValues(Object.entries(metrics)));
       }),
     );
 }

@@ -3,13 +3,13 @@ import type { ExecuteResult, Session } from "../../sdk/client/index.js";
 import { type Opts, action, clientOptions, jsonOrText, parseCount, parseObject } from "../args.js";
 import { withClient } from "../client.js";
 import { EXIT } from "../fail.js";
-import { paint, printJson, statusStyle } from "../output.js";
+import { paint, print, printJson, statusStyle, visible } from "../output.js";
 
 /** `build-42 paused`, or with the status where the verb does not say it: `build-42 resumed: active`. */
 function printSession(session: Session, json: boolean | undefined, verb: string): void {
   if (json) printJson(session);
-  else if (verb === session.status) process.stdout.write(`${session.name} ${paint(statusStyle(session.status), verb)}\n`);
-  else process.stdout.write(`${session.name} ${verb}: ${paint(statusStyle(session.status), session.status)}\n`);
+  else if (verb === session.status) print(`${visible(session.name)} ${paint(statusStyle(session.status), verb)}\n`);
+  else print(`${visible(session.name)} ${verb}: ${paint(statusStyle(session.status), session.status)}\n`);
 }
 
 /** Registers pause, resume, complete, fail, crash, recover, iterate, stop, interrupt, exec, undo and hibernate. */
@@ -69,7 +69,7 @@ export function registerLifecycleCommands(program: Command): void {
       action(async (ref: string, o: Opts) => {
         const recovery = await withClient(o, (c) => c.sessions.recover(ref));
         if (o.json) printJson(recovery);
-        else process.stdout.write(`${recovery.session.name} recovered: ${recovery.session.status}; checkpoint ${recovery.checkpoint?.id ?? "-"}\n`);
+        else print(`${recovery.session.name} recovered: ${recovery.session.status}; checkpoint ${recovery.checkpoint?.id ?? "-"}\n`);
       }),
     );
 
@@ -81,7 +81,7 @@ export function registerLifecycleCommands(program: Command): void {
         const data = o.data === undefined ? {} : parseObject(String(o.data), "--data");
         const session = await withClient(o, (c) => c.sessions.incrementIteration(ref, data));
         if (o.json) printJson(session);
-        else process.stdout.write(`${session.name}: iteration ${session.iterations}${session.max_iterations === null ? "" : `/${session.max_iterations}`} (${session.status})\n`);
+        else print(`${session.name}: iteration ${session.iterations}${session.max_iterations === null ? "" : `/${session.max_iterations}`} (${session.status})\n`);
       }),
     );
 
@@ -99,7 +99,7 @@ export function registerLifecycleCommands(program: Command): void {
       action(async (ref: string, o: Opts) => {
         const result = await withClient(o, (c) => c.sessions.interrupt(ref));
         if (o.json) printJson(result);
-        else process.stdout.write(result.interrupted ? `interrupted exec ${result.exec_id}\n` : "nothing was running\n");
+        else print(result.interrupted ? `interrupted exec ${result.exec_id}\n` : "nothing was running\n");
       }),
     );
 
@@ -125,7 +125,7 @@ export function registerLifecycleCommands(program: Command): void {
         const undone = await withClient(o, (c) => c.sessions.undo(ref));
         if (o.json) return printJson(undone);
         const files = undone.files === "restored" ? "; files put back" : undone.files === "not_kept" ? "; files left (no snapshot of then is kept)" : "";
-        process.stdout.write(`undid exec ${undone.seq}${files}\n`);
+        print(`undid exec ${undone.seq}${files}\n`);
         if (undone.rebuild) printRebuild(undone.rebuild);
       }),
     );
@@ -142,9 +142,9 @@ export function registerLifecycleCommands(program: Command): void {
 /** Says on stderr what a rebuild of the interpreter could not bring back (cells that failed again, cells skipped). */
 export function printRebuild(rebuild: { replayed: number; failed: readonly { seq: number; error: string }[]; skipped: readonly { seq: number; reason: string }[] }): void {
   const notes: string[] = [`${rebuild.replayed} cell${rebuild.replayed === 1 ? "" : "s"} replayed`];
-  for (const cell of rebuild.failed) notes.push(`cell ${cell.seq} failed again: ${cell.error.split("\n").at(-1)}`);
+  for (const cell of rebuild.failed) notes.push(`cell ${cell.seq} failed again: ${visible(cell.error.split("\n").at(-1) ?? "")}`);
   for (const cell of rebuild.skipped) notes.push(`cell ${cell.seq} skipped (${cell.reason === "replay_false" ? "sent with replay: false" : "it had failed"})`);
-  process.stderr.write(`${paint(rebuild.failed.length ? "yellow" : "dim", `[${notes.join("; ")}]`, process.stderr)}\n`);
+  print(`${paint(rebuild.failed.length ? "yellow" : "dim", `[${notes.join("; ")}]`, process.stderr)}\n`, process.stderr);
 }
 
 /** Whether an exec result counts as success for the exit code: status ok and exit code 0 (or none, for REPL kinds). */
@@ -164,7 +164,8 @@ export function execExitCode(result: ExecuteResult): number {
 }
 
 /**
- * Prints an exec's output the way a terminal would have shown it, and a note when it did not end
+ * Prints an exec's output the way a terminal would have shown it (as is: it is the output of a
+ * command this caller ran, as `ssh` and `docker exec` pass theirs on), and a note when it did not end
  * well — with the command that brings the session back when the exec ended its process.
  */
 export function printExec(result: ExecuteResult, ref?: string): void {
@@ -174,12 +175,12 @@ export function printExec(result: ExecuteResult, ref?: string): void {
   if (result.status !== "ok") notes.push(result.status);
   if (result.exit_code !== null && result.exit_code !== 0) notes.push(`exit ${result.exit_code}`);
   if (result.truncated) notes.push("output truncated");
-  if (notes.length) process.stderr.write(`${paint("yellow", `[${notes.join(", ")}]`, process.stderr)}\n`);
+  if (notes.length) print(`${paint("yellow", `[${notes.join(", ")}]`, process.stderr)}\n`, process.stderr);
   if (result.woke) {
-    process.stderr.write(`${paint("dim", "[woke from hibernation]", process.stderr)}\n`);
+    print(`${paint("dim", "[woke from hibernation]", process.stderr)}\n`, process.stderr);
     printRebuild(result.woke);
   }
   if (result.process_exited) {
-    process.stderr.write(`${paint("yellow", `[the session's process exited; run \`sessiond recover ${ref ?? "<session>"}\` for a fresh one]`, process.stderr)}\n`);
+    print(`${paint("yellow", `[the session's process exited; run \`sessiond recover ${ref ?? "<session>"}\` for a fresh one]`, process.stderr)}\n`, process.stderr);
   }
 }

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { type Opts, action, clientOptions } from "../args.js";
 import { withClient } from "../client.js";
 import { UsageError } from "../fail.js";
-import { printJson } from "../output.js";
+import { print, printJson } from "../output.js";
 
 /** Registers `import <dir>` and `export --layout sessions|activity <dir>`. */
 export function registerMoveCommands(program: Command): void {
@@ -14,10 +14,10 @@ export function registerMoveCommands(program: Command): void {
         const summary = await withClient(o, (c) => importDir(c, dir));
         if (o.json) printJson(summary);
         else {
-          process.stdout.write(
+          print(
             `${summary.layout} layout: ${summary.found} found, ${summary.imported.length} imported, ${summary.skipped.length} already there, ${summary.failed.length} failed\n`,
           );
-          for (const f of summary.failed) process.stdout.write(`  ${f.path}: ${f.reason}\n`);
+          for (const f of summary.failed) print(`  ${f.path}: ${f.reason}\n`);
         }
         if (summary.failed.length) process.exitCode = 1;
       }),
@@ -33,7 +33,7 @@ export function registerMoveCommands(program: Command): void {
         if (!(LAYOUTS as readonly string[]).includes(layout)) throw new UsageError(`--layout must be one of ${LAYOUTS.join(", ")}, got ${JSON.stringify(layout)}`);
         const summary = await withClient(o, (c) => exportDir(c, dir, layout as (typeof LAYOUTS)[number]));
         if (o.json) printJson(summary);
-        else process.stdout.write(`exported ${summary.exported} session${summary.exported === 1 ? "" : "s"} to ${dir} (${layout} layout)${summary.skipped ? `; ${summary.skipped} agent sessions have no place in it` : ""}\n`);
+        else print(`exported ${summary.exported} session${summary.exported === 1 ? "" : "s"} to ${dir} (${layout} layout)${summary.skipped ? `; ${summary.skipped} agent sessions have no place in it` : ""}\n`);
       }),
     );
 }

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { type Opts, action, parseCount } from "../args.js";
 import type { ClientFlags } from "../home.js";
-import { keyValues, printJson } from "../output.js";
+import { keyValues, print, printJson } from "../output.js";
 
 /** What `server status` reports. */
 export interface ServerStatus {
@@ -98,9 +98,9 @@ export function registerServerCommands(program: Command): void {
         const status = await serverStatus(o);
         if (o.json) printJson(status);
         else {
-          process.stdout.write(status.running ? "running\n" : "not running\n");
-          process.stdout.write(keyValues(Object.entries(status).filter(([k, v]) => k !== "running" && k !== "cleaned" && !(k === "log" && v === null))));
-          for (const path of status.cleaned) process.stdout.write(`removed stale ${path}\n`);
+          print(status.running ? "running\n" : "not running\n");
+          print(keyValues(Object.entries(status).filter(([k, v]) => k !== "running" && k !== "cleaned" && !(k === "log" && v === null))));
+          for (const path of status.cleaned) print(`removed stale ${path}\n`);
         }
         if (!status.running) process.exitCode = 1;
       }),
@@ -114,7 +114,7 @@ export function registerServerCommands(program: Command): void {
         await autostart.ensureServer(config);
         const status = await serverStatus(o);
         if (o.json) printJson(status);
-        else process.stdout.write(`running: pid ${status.pid}, ${status.socket}\n`);
+        else print(`running: pid ${status.pid}, ${status.socket}\n`);
       }),
     );
 
@@ -125,7 +125,7 @@ export function registerServerCommands(program: Command): void {
       action(async (o: Opts) => {
         const pid = await stopServer(o, o.force === true);
         if (o.json) printJson({ stopped: pid });
-        else process.stdout.write(pid === null ? "not running\n" : `stopped ${pid}\n`);
+        else print(pid === null ? "not running\n" : `stopped ${pid}\n`);
       }),
     );
 
@@ -138,7 +138,7 @@ export function registerServerCommands(program: Command): void {
         await autostart.ensureServer(config);
         const status = await serverStatus(o);
         if (o.json) printJson(status);
-        else process.stdout.write(`running: pid ${status.pid}, ${status.socket}\n`);
+        else print(`running: pid ${status.pid}, ${status.socket}\n`);
       }),
     );
 

@@ -4,7 +4,7 @@ import type { NewSession, Session, SessionFilter, SessionPageRequest, SessionPat
 import { type Opts, action, clientOptions, collectList, collectPair, parseAgeDays, parseCount, parseObject } from "../args.js";
 import { withClient } from "../client.js";
 import { UsageError } from "../fail.js";
-import { keyValues, paint, printJson, shortTime, statusStyle, table } from "../output.js";
+import { keyValues, paint, print, printJson, shortTime, statusStyle, table, visible } from "../output.js";
 
 /** Flags shared by `start` and `update`: the settable session fields. */
 function fieldOptions(command: Command): Command {
@@ -105,6 +105,38 @@ export function filterOf(o: FilterFlags): SessionFilter {
   return f as SessionFilter;
 }
 
+/**
+ * The `sessiond list` that goes on after a page: every filter, the page size and the order given
+ * (a cursor continues only the listing it came from), then the cursor; values quoted for a shell.
+ */
+export function nextPageCommand(flags: FilterFlags & { sort?: string; order?: string; limit?: string }, cursor: string): string {
+  const words = ["sessiond", "list"];
+  const add = (flag: string, value: string | undefined) => {
+    if (value !== undefined) words.push(flag, shellWord(value));
+  };
+  add("--agent", flags.agent);
+  add("--user", flags.user);
+  add("--channel", flags.channel);
+  for (const status of flags.status ?? []) add("--status", status);
+  for (const kind of flags.kind ?? []) add("--kind", kind);
+  add("--type", flags.type);
+  add("--mode", flags.mode);
+  for (const [key, value] of Object.entries(flags.label ?? {})) add("--label", `${key}=${value}`);
+  add("--created-after", flags.createdAfter);
+  add("--created-before", flags.createdBefore);
+  add("--search", flags.search);
+  add("--sort", flags.sort);
+  add("--order", flags.order);
+  add("--limit", flags.limit);
+  add("--cursor", cursor);
+  return words.join(" ");
+}
+
+/** `value` as one word for a POSIX shell: bare when it is plainly safe, else in single quotes. */
+function shellWord(value: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
+}
+
 /** The table `list` prints. */
 export function sessionTable(sessions: readonly Session[]): string {
   return table(sessions, [
@@ -189,7 +221,7 @@ export function registerSessionCommands(program: Command): void {
         Object.assign(input, modeOptions(flags));
         const session = await withClient(o, (c) => c.sessions.createSession(input as NewSession));
         if (o.json) printJson(session);
-        else process.stdout.write(`${session.id}  ${paint("bold", session.name)}  ${session.kind}  ${paint(statusStyle(session.status), session.status)}\n`);
+        else print(`${session.id}  ${paint("bold", visible(session.name))}  ${session.kind}  ${paint(statusStyle(session.status), session.status)}\n`);
       }),
     );
 
@@ -214,12 +246,10 @@ export function registerSessionCommands(program: Command): void {
           return { items, next_cursor: null };
         });
         if (o.json) printJson(page);
-        else if (page.items.length === 0) process.stdout.write("no sessions\n");
         else {
-          process.stdout.write(sessionTable(page.items));
-          // A cursor continues only its own order: the hint repeats it.
-          const ordered = [order.sort && `--sort ${order.sort}`, order.order && `--order ${order.order}`].filter(Boolean).join(" ");
-          if (page.next_cursor) process.stdout.write(paint("dim", `more: sessiond list ${ordered ? `${ordered} ` : ""}--cursor ${page.next_cursor}\n`));
+          // A search's page may be short, even empty, and still have a next one (docs/api.md#listing-sessions).
+          print(page.items.length === 0 ? (page.next_cursor ? "no sessions on this page\n" : "no sessions\n") : sessionTable(page.items));
+          if (page.next_cursor) print(paint("dim", `more: ${nextPageCommand(flags, page.next_cursor)}\n`));
         }
       }),
     );
@@ -230,7 +260,7 @@ export function registerSessionCommands(program: Command): void {
       action(async (ref: string, o: Opts) => {
         const session = await withClient(o, (c) => c.sessions.getSession(ref));
         if (o.json) printJson(session);
-        else process.stdout.write(sessionDetails(session));
+        else print(sessionDetails(session));
       }),
     );
 
@@ -244,7 +274,7 @@ export function registerSessionCommands(program: Command): void {
         const ifVersion = o.ifVersion === undefined ? undefined : parseCount(String(o.ifVersion), "--if-version");
         const session = await withClient(o, (c) => c.sessions.updateSession(ref, patch, ifVersion === undefined ? {} : { ifMatch: ifVersion }));
         if (o.json) printJson(session);
-        else process.stdout.write(sessionDetails(session));
+        else print(sessionDetails(session));
       }),
     );
 
@@ -256,7 +286,7 @@ export function registerSessionCommands(program: Command): void {
           for (const ref of refs) await c.sessions.deleteSession(ref);
         });
         if (o.json) printJson({ deleted: refs });
-        else process.stdout.write(`deleted ${refs.join(", ")}\n`);
+        else print(`deleted ${refs.join(", ")}\n`);
       }),
     );
 
@@ -266,7 +296,7 @@ export function registerSessionCommands(program: Command): void {
       action(async (o: Opts) => {
         const stats = await withClient(o, (c) => c.sessions.stats(filterOf(o as FilterFlags)));
         if (o.json) printJson(stats);
-        else process.stdout.write(keyValues(Object.entries(stats)));
+        else print(keyValues(Object.entries(stats)));
       }),
     );
 
@@ -278,7 +308,7 @@ export function registerSessionCommands(program: Command): void {
         const days = parseAgeDays(String(o.olderThan));
         const result = await withClient(o, (c) => c.sessions.cleanup(days));
         if (o.json) printJson(result);
-        else process.stdout.write(`deleted ${result.deleted} session${result.deleted === 1 ? "" : "s"}\n`);
+        else print(`deleted ${result.deleted} session${result.deleted === 1 ? "" : "s"}\n`);
       }),
     );
 }

@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import type { RequestSender } from "../../sdk/client/transport.js";
 import { type Opts, action, clientOptions } from "../args.js";
 import { withClient } from "../client.js";
-import { printJson } from "../output.js";
+import { resolveHome } from "../home.js";
+import { print, printJson } from "../output.js";
 import { SocketTransport } from "../socket-transport.js";
 
 /** The answer of `POST /ui/login-codes`. */
@@ -17,8 +18,10 @@ export interface LoginLink {
  * caller — the local admin on the data dir's socket (the server started when none runs), or the
  * token given with `--url`. It prints the link and opens it in a browser: with `--open`, or by
  * default when a graphical session is there (`DISPLAY`/`WAYLAND_DISPLAY`, or macOS) and stdout is
- * a terminal; `--no-open` only prints. The code works once, for config `uiLoginCodeTtlMs`
- * (docs/api.md#dashboard-sign-in); the token it is exchanged for never appears in a URL.
+ * a terminal; `--no-open` only prints. The browser is handed a page of the data dir that
+ * redirects to the link, never the link itself (see open-browser.ts). The code works once, for
+ * config `uiLoginCodeTtlMs` (docs/api.md#dashboard-sign-in); the token it is exchanged for never
+ * appears in a URL.
  */
 export function registerUiCommand(program: Command): void {
   clientOptions(program.command("ui"))
@@ -33,12 +36,13 @@ export function registerUiCommand(program: Command): void {
         const token = typeof o.token === "string" ? o.token : process.env.SESSIOND_TOKEN || undefined;
         const link = url === undefined ? await localLink(o) : await remoteLink(o, url, token);
         if (o.json) printJson(link);
-        else process.stdout.write(`${link.url}\n`);
+        else print(`${link.url}\n`);
         const open = typeof o.open === "boolean" ? o.open : canOpen();
         if (!open) return;
-        const { openInBrowser } = await import("../open-browser.js");
-        const problem = await openInBrowser(link.url);
-        if (problem !== undefined) process.stderr.write(`sessiond: could not open a browser (${problem}); open the link above within ${secondsLeft(link)} s\n`);
+        // The link is never an argument of the opener: other users can read every command line.
+        const { openLoginLink } = await import("../open-browser.js");
+        const problem = await openLoginLink(link.url, resolveHome(o));
+        if (problem !== undefined) print(`sessiond: could not open a browser (${problem}); open the link above within ${secondsLeft(link)} s\n`, process.stderr);
       }),
     );
 }

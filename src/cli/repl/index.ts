@@ -4,7 +4,7 @@ import { type Interface, createInterface } from "node:readline";
 import type { Session } from "../../sdk/client/index.js";
 import { type CliClient, withClient } from "../client.js";
 import type { ClientFlags } from "../home.js";
-import { paint } from "../output.js";
+import { humanText, paint, visible } from "../output.js";
 import { type ReplState, completeColon, helpText, runSessionCommand, undoLast } from "./meta-commands.js";
 import { runCell } from "./run-cell.js";
 
@@ -36,7 +36,7 @@ export async function runRepl(options: ReplOptions): Promise<void> {
 }
 
 function prompt(state: ReplState): string {
-  return `${paint("cyan", state.session.name)}${paint("dim", ` (${state.session.kind})`)}> `;
+  return `${paint("cyan", visible(state.session.name))}${paint("dim", ` (${state.session.kind})`)}> `;
 }
 
 function loop(client: CliClient, state: ReplState, options: ReplOptions, historyPath: string, historySize: number): Promise<void> {
@@ -54,7 +54,8 @@ function loop(client: CliClient, state: ReplState, options: ReplOptions, history
   });
   let running = false;
   let closed = false;
-  const write = (text: string) => output.write(text);
+  // What the repl says itself (not a cell's output, which is the session's terminal) goes out as human output.
+  const write = (text: string) => output.write(humanText(text, output as NodeJS.WriteStream));
   write(`${state.session.name} (${state.session.kind}, ${state.session.status}) — :session help for commands, Ctrl-D to leave\n`);
 
   rl.on("SIGINT", () => {

@@ -6,7 +6,8 @@ export { AuthFailureLimiter, type AuthFailureLimiterOptions } from "./failure-li
 export { isLocal, markLocal } from "./local-socket.js";
 export { assertAuthAllowed, isLoopback } from "./loopback.js";
 export { principalParticipants } from "./participation.js";
+export { type OriginCheckOptions, installOriginCheck, isOwnOrigin } from "./request-origin.js";
 export { LOCAL_ADMIN, type Principal, type Role, assertAdmin, assertMayChooseId, assertMayWriteRuntimeMetadata, assertOwnFields, canSee, lookupScope, ownerDefaults, scopedFilter, visibleTo } from "./principal.js";
 export { type IssuedTokens, TokenRegistry, tokenDigest } from "./token-registry.js";
-export { type LoginCode, UI_LOGIN_MAX_CODES, UI_LOGIN_MAX_SESSIONS, type UiLoginOptions, UiLogins, type UiSession } from "./ui-login.js";
+export { type LoginCode, type UiLoginOptions, type UiLoginRefusal, UiLogins, type UiSession, isRefusal } from "./ui-login.js";
 export { MIN_TOKEN_DISTINCT_CHARACTERS, MIN_TOKEN_LENGTH, tokenWeakness } from "./token-strength.js";

@@ -1,9 +1,9 @@
 import type { AddressInfo } from "node:net";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { type Config, SessiondError } from "../../core/index.js";
-import { type AuthFailureLimiter, type UiLogins, failedAuthentication, isLocal } from "../auth/index.js";
+import { type AuthFailureLimiter, type UiLoginRefusal, type UiLogins, failedAuthentication, isLocal, isRefusal } from "../auth/index.js";
 import { ERROR, type HeaderDoc, json, responses } from "../responses.js";
 import { sendJson } from "../server-context.js";
 
@@ -40,6 +40,10 @@ const NO_STORE_HEADER: Record<string, HeaderDoc> = { "Cache-Control": { descript
  * - `POST /ui/login` (public): the page exchanges the code, once and before it expires, for a
  *   new short-lived bearer token. A refused code is a 401 counted against the client's address
  *   like a bad token (config `authMaxFailures`), so codes cannot be guessed by trying many.
+ *
+ * Both are bounded per principal (config `uiMaxLoginCodesPerPrincipal`,
+ * `uiMaxSessionsPerPrincipal`) and in all (`uiMaxLoginCodes`, `uiMaxSessions`); a limit refuses
+ * with 429 or signs out the same principal's oldest token, never another principal's.
  */
 export const uiLoginRoutes: FastifyPluginAsyncTypebox<{ config: Config; logins: UiLogins; failures: AuthFailureLimiter }> = async (app, { config, logins, failures }) => {
   app.post(
@@ -52,7 +56,7 @@ export const uiLoginRoutes: FastifyPluginAsyncTypebox<{ config: Config; logins: 
         summary: "A one-time code that signs the dashboard in as the caller",
         description:
           "The code is exchanged once, within config uiLoginCodeTtlMs, at POST /ui/login for a dashboard token with the caller's role and agent scope. " +
-          "`sessiond ui` asks for one and opens `url`.",
+          "`sessiond ui` asks for one and opens `url`. A caller holding config uiMaxLoginCodesPerPrincipal codes not yet exchanged gets 429 (`rate_limited`, with Retry-After) until one is used or expires.",
         tags: ["ui"],
         response: responses({ 201: json(LoginCodeAnswer, "the code and the login link", NO_STORE_HEADER) }),
       },
@@ -61,7 +65,9 @@ export const uiLoginRoutes: FastifyPluginAsyncTypebox<{ config: Config; logins: 
       if (logins.isDashboard(request.principal)) {
         throw new SessiondError("forbidden", { reason: "a dashboard token cannot make login codes; run `sessiond ui` where the server's data dir or a configured token is" });
       }
-      const { code, expiresAt } = logins.createCode(request.principal);
+      const made = logins.createCode(request.principal);
+      if (isRefusal(made)) throw refused(reply, made);
+      const { code, expiresAt } = made;
       const body = { code, expires_at: new Date(expiresAt).toISOString(), url: `${baseUrl(request, config)}${UI_PATH}#code=${code}` };
       reply.header("cache-control", NO_STORE);
       return sendJson(reply, JSON.stringify(body), 201);
@@ -78,7 +84,8 @@ export const uiLoginRoutes: FastifyPluginAsyncTypebox<{ config: Config; logins: 
         summary: "Exchange a one-time login code for a dashboard token",
         description:
           "Public. A code works once and until it expires; a reused, expired or unknown code is a 401 (`unauthorized`) counted against the client's address like a bad token. " +
-          "The token answered is a bearer token like any other, with the principal of the code's creator, accepted until `expires_at` by this server (kept in its memory: a restart signs the dashboard out).",
+          "The token answered is a bearer token like any other, with the principal of the code's creator, accepted until `expires_at` by this server (kept in its memory: a restart signs the dashboard out). " +
+          "Past config uiMaxSessionsPerPrincipal live tokens from one creator's codes, the oldest of that creator's is signed out; a server holding uiMaxSessions tokens answers 429 and the code stays good.",
         tags: ["ui"],
         body: LoginBody,
         response: { ...responses({ 200: json(LoginAnswer, "the dashboard token", NO_STORE_HEADER) }), 401: ERROR },
@@ -89,12 +96,20 @@ export const uiLoginRoutes: FastifyPluginAsyncTypebox<{ config: Config; logins: 
       if (session === undefined) {
         throw failedAuthentication(request, reply, failures, new SessiondError("unauthorized", { reason: "this login code is not valid: it expired, was used already, or never existed; run `sessiond ui` for a new one" }));
       }
+      // A full server is no failed authentication: the code was good, and stays so.
+      if (isRefusal(session)) throw refused(reply, session);
       const body = { token: session.token, role: session.principal.role, expires_at: new Date(session.expiresAt).toISOString() };
       reply.header("cache-control", NO_STORE);
       return sendJson(reply, JSON.stringify(body));
     },
   );
 };
+
+/** A limit's refusal as the 429 answer, with `Retry-After` when it is known. */
+function refused(reply: FastifyReply, refusal: UiLoginRefusal): SessiondError {
+  if (refusal.retryInMs !== undefined) reply.header("retry-after", String(Math.max(1, Math.ceil(refusal.retryInMs / 1000))));
+  return new SessiondError("rate_limited", { reason: refusal.refused });
+}
 
 /**
  * The base URL a browser on this host reaches the server at: the one a TCP caller used (its
