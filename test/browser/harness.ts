@@ -19,7 +19,6 @@ import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll } from "vitest";
 import { type Config, dataPaths, resolveConfig } from "../../src/core/index.js";
 import { SessionManager } from "../../src/engine/index.js";
 import { type SessiondClient, createClient } from "../../src/sdk/client/index.js";
@@ -111,6 +110,13 @@ export interface BrowserServer {
   client(token?: string): SessiondClient;
   /** Everything the server logged so far (JSON lines; requests at debug level). */
   log(): string;
+  /**
+   * Stops the server gracefully (its streams end with `shutting_down`, as on SIGTERM) and starts
+   * a new one on the same port and data dir, as an operator's restart does: sessions, events and
+   * configured tokens are kept; what lived in memory (dashboard sign-ins from login codes) is not.
+   * `app` and `manager` are the new server's after it; clients made by `client()` go on with it.
+   */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -132,24 +138,41 @@ export async function startBrowserServer(flags: Record<string, unknown> = {}, op
     },
   });
   const logger = pino({ level: "debug", redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, sink);
-  const store = openSqliteStore(config);
-  const manager = new SessionManager({ store, config });
-  let app: FastifyInstance;
+  /** A server on `config`'s data dir, listening on `port`. */
+  const serve = async (port: number): Promise<{ app: FastifyInstance; manager: SessionManager }> => {
+    const store = openSqliteStore(config);
+    const manager = new SessionManager({ store, config });
+    try {
+      const app = await buildApp({ config, manager, store, logger, ...(options.clock ? { clock: options.clock } : {}) });
+      await app.listen({ host: config.host, port });
+      return { app, manager };
+    } catch (err) {
+      await manager.close();
+      throw err;
+    }
+  };
+  let running: { app: FastifyInstance; manager: SessionManager };
   try {
-    app = await buildApp({ config, manager, store, logger, ...(options.clock ? { clock: options.clock } : {}) });
-    await app.listen({ host: config.host, port: config.port });
+    running = await serve(config.port);
   } catch (err) {
-    await manager.close();
     rmSync(home, { recursive: true, force: true });
     throw err;
   }
-  const { port } = app.server.address() as AddressInfo;
+  const { port } = running.app.server.address() as AddressInfo;
   const baseUrl = `http://127.0.0.1:${port}`;
   const token = readFileSync(dataPaths(config).token, "utf8").trim();
   const clients: SessiondClient[] = [];
+  const stop = async () => {
+    await running.app.close();
+    await running.manager.close();
+  };
   return {
-    app,
-    manager,
+    get app() {
+      return running.app;
+    },
+    get manager() {
+      return running.manager;
+    },
     config,
     baseUrl,
     uiUrl: `${baseUrl}/ui/`,
@@ -160,64 +183,18 @@ export async function startBrowserServer(flags: Record<string, unknown> = {}, op
       return client;
     },
     log: () => lines.join(""),
+    async restart() {
+      await stop();
+      running = await serve(port);
+    },
     async close() {
       await Promise.all(clients.map((c) => c.close()));
-      await app.close();
-      await manager.close();
+      await stop();
       rmSync(home, { recursive: true, force: true });
     },
   };
 }
 
-/** A browser and a dashboard server shared by the tests of one describe block. */
-export interface BrowserSuite {
-  readonly browser: Browser;
-  readonly server: BrowserServer;
-  /** The SDK as the admin. */
-  readonly sdk: SessiondClient;
-  /** A new page (newPage), closed after the test that opened it. */
-  open(options?: { clipboard?: boolean }): Promise<PageRecord>;
-}
-
-/**
- * Starts Chromium and a server (startBrowserServer with `flags`) before the block's tests and
- * closes both after them. Call it in a describe block; its members are there once the tests run.
- */
-export function browserSuite(flags: Record<string, unknown> = {}): BrowserSuite {
-  let started: { browser: Browser; server: BrowserServer; sdk: SessiondClient } | undefined;
-  const pages: PageRecord[] = [];
-  const running = () => {
-    if (!started) throw new Error("the browser suite has not started (use it inside a test)");
-    return started;
-  };
-  beforeAll(async () => {
-    const [browser, server] = await Promise.all([launchBrowser(), startBrowserServer(flags)]);
-    started = { browser, server, sdk: server.client() };
-  });
-  afterEach(async () => {
-    await Promise.all(pages.splice(0).map((p) => p.context.close()));
-  });
-  afterAll(async () => {
-    await started?.browser.close();
-    await started?.server.close();
-  });
-  return {
-    get browser() {
-      return running().browser;
-    },
-    get server() {
-      return running().server;
-    },
-    get sdk() {
-      return running().sdk;
-    },
-    async open(options = {}) {
-      const record = await newPage(running().browser, options);
-      pages.push(record);
-      return record;
-    },
-  };
-}
 
 /** Chromium, headless (its own sandbox off: the suites may run as root in a container). */
 export async function launchBrowser(): Promise<Browser> {

@@ -85,7 +85,7 @@ describe("the dashboard's files at /ui", () => {
 
   it("answers the page for any path of the app, so a reload of a session's page works", async () => {
     server = await startServer({ uiDir: build });
-    for (const url of ["/ui/sessions/build-42", "/ui/stats", "/ui/index.html", "/ui/assets/%2e%2e/index.html", "/ui/sessions/0193a0b1-0000-7000-8000-000000000001?tab=timeline"]) {
+    for (const url of ["/ui/sessions/build-42", "/ui/sessions/release-1.2", "/ui/sessions/notes.md", "/ui/sessions/.hidden-name", "/ui/stats", "/ui/index.html", "/ui/assets/%2e%2e/index.html", "/ui/sessions/0193a0b1-0000-7000-8000-000000000001?tab=timeline"]) {
       const page = await server.request({ method: "GET", url, token: null });
       expect(page.statusCode, url).toBe(200);
       expect(page.headers["content-type"], url).toBe("text/html; charset=utf-8");
@@ -96,13 +96,15 @@ describe("the dashboard's files at /ui", () => {
 
   it("answers 404 in the error shape for an asset or file that is not there", async () => {
     server = await startServer({ uiDir: build });
-    for (const url of ["/ui/assets/app-0000.js", "/ui/missing.png", "/ui/assets/nested/none.css"]) {
+    for (const url of ["/ui/assets/app-0000.js", "/ui/assets/nope-123.js", "/ui/missing.png", "/ui/assets/nested/none.css", "/ui/assets/nested"]) {
       const res = await server.json({ method: "GET", url, token: null });
       expect(res.status, url).toBe(404);
       expect(res.body.error.code, url).toBe("not_found");
       // An error echoes the path it did not find: it carries the policy as a page does.
       expect(res.headers, url).toMatchObject({ "x-content-type-options": "nosniff", "x-frame-options": "DENY", "referrer-policy": "no-referrer" });
       expect(res.headers["content-security-policy"], url).toContain("frame-ancestors 'none'");
+      // A miss is never cached as a hashed asset is: the file may be there on the next build.
+      expect(res.headers["cache-control"] ?? "", url).not.toMatch(/immutable|max-age=[1-9]/);
     }
     const refused = await server.request({ method: "GET", url: "/ui/%3Cscript%3E.html", token: null });
     expect(refused.statusCode).toBe(400);

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useLayoutEffect, useState } from "preact/hooks";
-import { onUnauthorized } from "./api/client.js";
+import { ApiError, onUnauthorized } from "./api/client.js";
 import { exchangeCode, takeLoginCode, whoAmI } from "./api/session-auth.js";
-import { clearToken, getToken } from "./api/token.js";
+import { type TokenSource, clearToken, getToken } from "./api/token.js";
 import type { WhoAmI } from "./api/types.js";
 import { Nav } from "./components/nav.js";
 import { SessionPage } from "./pages/session-page.js";
@@ -34,6 +34,8 @@ export function App() {
     try {
       setAuth({ state: "signed-in", me: await whoAmI() });
     } catch (error) {
+      // A 401 has signed out already, saying why (onUnauthorized below).
+      if (error instanceof ApiError && error.status === 401) return;
       setAuth({ state: "signed-out", error });
     }
   }, []);
@@ -42,7 +44,7 @@ export function App() {
   // (Preact runs plain effects after the next animation frame, up to 100 ms later).
   useLayoutEffect(() => {
     void check();
-    return onUnauthorized(() => setAuth({ state: "signed-out", error: new Error("The server no longer accepts this token: sign in again.") }));
+    return onUnauthorized((error, from) => setAuth({ state: "signed-out", error: new Error(signedOutMessage(error, from)) }));
   }, [check]);
 
   if (auth.state === "checking") return <p class="loading" role="status">Signing in…</p>;
@@ -56,6 +58,17 @@ export function App() {
       }}
     />
   );
+}
+
+/**
+ * Why the page signed out on a 401. A `sessiond ui` sign-in is a dashboard token the server keeps
+ * in memory: a restart of the server ends it, which the page learns when its feed reconnects.
+ */
+function signedOutMessage(error: ApiError, from: TokenSource): string {
+  if (from === "link") {
+    return `This page was signed in by “sessiond ui”, and the server no longer accepts that sign-in (${error.message}): it ends when the server restarts, or when it expires. Run “sessiond ui” again, or sign in with a token.`;
+  }
+  return `The server no longer accepts this token (${error.message}): sign in again.`;
 }
 
 function Shell({ me, onSignOut }: { me: WhoAmI; onSignOut(): void }) {

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 
 /** Where the app is mounted: every page's path starts with it. */
 export const BASE = "/ui";
@@ -44,6 +44,29 @@ export function navigate(href: string): void {
  */
 export function replaceQuery(search: string): void {
   history.replaceState(history.state, "", `${location.pathname}${search}${location.hash}`);
+}
+
+/**
+ * Puts a new query string of the current page in a new history entry, so Back returns to the one
+ * before (the list's filters and sort, applied by the user); nothing when it is the same.
+ */
+export function pushQuery(search: string): void {
+  if (search === location.search) return;
+  history.pushState(null, "", `${location.pathname}${search}${location.hash}`);
+}
+
+/**
+ * Calls `listener` with the page's query string after Back or Forward (popstate) while the
+ * component is mounted: a page whose state is in its URL follows it there.
+ */
+export function usePopState(listener: (search: string) => void): void {
+  const latest = useRef(listener);
+  latest.current = listener;
+  useEffect(() => {
+    const follow = () => latest.current(location.search);
+    addEventListener("popstate", follow);
+    return () => removeEventListener("popstate", follow);
+  }, []);
 }
 
 /** The current page; re-renders on navigation (links, back and forward). */

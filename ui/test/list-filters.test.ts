@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { filterParams, parseLabels } from "../src/api/sessions.js";
 import type { Session } from "../src/api/types.js";
-import { EVERYTHING, listQueryFromUrl, listQueryToUrl, loadPage, matchesFilter, matchesSearch, newSessionsFirst, nextSort } from "../src/pages/session-filter.js";
+import { TASK_SEARCH_CHARS as SERVER_TASK_SEARCH_CHARS } from "../../src/core/session.js";
+import { EVERYTHING, TASK_SEARCH_CHARS, listQueryFromUrl, listQueryToUrl, loadPage, matchesFilter, matchesSearch, newSessionsFirst, nextSort } from "../src/pages/session-filter.js";
 
 const session = (over: Partial<Session>): Session =>
   ({ id: "1", name: "s", kind: "agent", status: "active", agent_id: null, labels: {}, task: null, iterations: 0, created_at: "2026-01-01T00:00:00Z", last_activity_at: "2026-01-01T00:00:00Z", ...over }) as Session;
@@ -33,6 +34,14 @@ describe("the list's filters", () => {
     expect(matchesSearch(s, "  ")).toBe(true);
     expect(matchesSearch(session({ name: "Ärger" }), "ärger")).toBe(false);
     expect(matchesSearch(session({ name: "100% done" }), "100%")).toBe(true);
+  });
+
+  it("searches only the start of a long task, as far as the server does, counting characters as it does", () => {
+    expect(TASK_SEARCH_CHARS).toBe(SERVER_TASK_SEARCH_CHARS);
+    const long = session({ task: `${"😀".repeat(TASK_SEARCH_CHARS - 6)}needle past` });
+    expect(matchesSearch(long, "NEEDLE")).toBe(true);
+    expect(matchesSearch(long, "past")).toBe(false);
+    expect(matchesSearch(long, "needle p")).toBe(false);
   });
 });
 
@@ -84,6 +93,11 @@ describe("loadPage", () => {
     const url = new URL(asked[0]!, "http://ui");
     expect(url.pathname).toBe("/sessions/");
     expect(Object.fromEntries(url.searchParams)).toEqual({ status: "active", label: "env:prod", q: "Build", sort: "last_activity_at", order: "asc", limit: "50", cursor: "c1" });
+  });
+
+  it("hands back a short page, an empty one even, with its cursor: a search reads so many sessions a page", async () => {
+    answering([], "searched-on");
+    expect(await loadPage({ filter: { q: "rare" }, sort: EVERYTHING.sort }, undefined, 50)).toEqual({ sessions: [], next: "searched-on" });
   });
 
   it("asks for the newest first by default, with no search or cursor", async () => {

@@ -2,7 +2,7 @@ import { errors } from "../../core/index.js";
 import { carriesExecIo } from "../../drivers/exec-io.js";
 import type { SessionManager } from "../../engine/index.js";
 import type { FeedEntry, Store } from "../../store/index.js";
-import { feedMessage, readyMessage } from "./messages.js";
+import { deletedMessage, feedMessage, readyMessage } from "./messages.js";
 import { Outlet, type OutletMessage, type Sink } from "./outlet.js";
 import { optionalInt } from "./session-stream.js";
 
@@ -20,6 +20,16 @@ export interface FeedFilter {
    * Absent: it may read all.
    */
   readonly execIo?: (owner: { readonly agent_id: string | null; readonly user_id: string | null }) => boolean;
+  /** Also tell of each deletion of a session the filter lets through (a `deleted` message; query `deletions=1`). */
+  readonly deletions?: boolean;
+}
+
+/** What the filter knows of a session, beside its events. */
+interface SessionFields {
+  readonly session_id: string;
+  readonly kind: string;
+  readonly agent_id: string | null;
+  readonly user_id: string | null;
 }
 
 /** Rows read from the store per round. */
@@ -27,8 +37,13 @@ const PAGE = 1000;
 
 /** True when the entry passes the filter. */
 export function matches(filter: FeedFilter, e: FeedEntry): boolean {
-  if (filter.sessions && !filter.sessions.has(e.session_id)) return false;
   if (filter.types && !filter.types.has(e.event.type)) return false;
+  return matchesSession(filter, e);
+}
+
+/** True when the filter lets this session's messages through, whatever their event type. */
+function matchesSession(filter: FeedFilter, e: SessionFields): boolean {
+  if (filter.sessions && !filter.sessions.has(e.session_id)) return false;
   if (filter.kinds && !filter.kinds.has(e.kind)) return false;
   if (filter.agentIds && (e.agent_id === null || !filter.agentIds.has(e.agent_id))) return false;
   const scope = filter.scope;
@@ -63,6 +78,12 @@ class FeedSubscriber {
     if (!matches(this.filter, entry)) return;
     const { execIo } = this.filter;
     this.outlet.push(message(execIo !== undefined && carriesExecIo(entry.kind, entry.event) && !execIo(entry)));
+  }
+
+  /** A session was deleted: told when the subscriber asked for deletions and may see that session. */
+  offerDeletion(session: SessionFields, message: () => OutletMessage): boolean {
+    if (!this.filter.deletions || !matchesSession(this.filter, session)) return false;
+    return this.outlet.push(message());
   }
 }
 
@@ -113,6 +134,7 @@ export class FeedHub {
   ) {
     this.unsubscribe = manager.bus.subscribe((change) => {
       if (change.type === "event.appended" && this.active) this.schedule();
+      else if (change.type === "session.deleted") this.tellDeletion(change.session);
     });
     this.stopNotices = store.onCommitted?.(() => {
       if (this.active) this.schedule();
@@ -181,6 +203,29 @@ export class FeedHub {
     await this.headRead;
   }
 
+  /**
+   * Hands a deletion (committed: the bus publishes after the write) to the subscribers that asked
+   * for deletions. It has no position: a client that was away when it happened does not get it.
+   */
+  private tellDeletion(session: { readonly id: string; readonly kind: string; readonly agent_id: string | null; readonly user_id: string | null }): void {
+    let message: OutletMessage | undefined;
+    let told = false;
+    const fields = { session_id: session.id, kind: session.kind, agent_id: session.agent_id, user_id: session.user_id };
+    for (const sub of this.subscribers) told = sub.offerDeletion(fields, () => (message ??= deletedMessage(fields))) || told;
+    if (told) this.scheduleFlush();
+  }
+
+  /**
+   * Flushes every client at the same moment, so clients with the same filter send the very same
+   * batch (encoded once, see sinks.ts), and each gets one frame per interval, not per commit.
+   */
+  private scheduleFlush(): void {
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      for (const sub of this.subscribers) sub.outlet.flush();
+    }, this.flushIntervalMs);
+  }
+
   /** Polls while active, when other processes write the store (the only writers a notice tells of). */
   private startPolling(): void {
     if (this.pollTimer || this.clusterPollMs === undefined || !this.store.onCommitted) return;
@@ -236,12 +281,7 @@ export class FeedHub {
     } catch (err) {
       this.onError(err);
     }
-    // Every client is flushed at the same moment, so clients with the same filter send the very
-    // same batch (encoded once, see sinks.ts), and each gets one frame per interval, not per commit.
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = undefined;
-      for (const sub of this.subscribers) sub.outlet.flush();
-    }, this.flushIntervalMs);
+    this.scheduleFlush();
     if (this.subscribers.size === 0) this.active = false;
   }
 }

@@ -11,7 +11,7 @@ import type { StreamDeps } from "./session-stream.js";
 
 export { AttachHub, type TerminalSource } from "./attach-hub.js";
 export { FeedHub, type FeedFilter, matches, parseFeedAfter } from "./global-feed.js";
-export { eventMessage, feedMessage, outputMessage, readyMessage, streamCursor } from "./messages.js";
+export { deletedMessage, eventMessage, feedMessage, outputMessage, readyMessage, streamCursor } from "./messages.js";
 export { type EndReason, Outlet, type OutletMessage, SLOW_CONSUMER_CODE, type Sink } from "./outlet.js";
 export {
   SessionStream,

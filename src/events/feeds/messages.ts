@@ -65,6 +65,14 @@ export function feedMessage(entry: FeedEntry, cut = false): OutletMessage {
   };
 }
 
+/**
+ * A session of the feed was deleted (feed subscribers that asked with `deletions=1`): no SSE id,
+ * as it has no position in the feed's order.
+ */
+export function deletedMessage(session: { readonly session_id: string; readonly kind: string; readonly agent_id: string | null }): OutletMessage {
+  return { type: "deleted", json: JSON.stringify({ type: "deleted", session_id: session.session_id, kind: session.kind, agent_id: session.agent_id }) };
+}
+
 /** Backfill is over; what follows is live. */
 export function readyMessage(cursor: string): OutletMessage {
   // Its SSE id is the cursor too: a browser dropped before any other message resumes from here.

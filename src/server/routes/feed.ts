@@ -1,5 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import { errors } from "../../core/index.js";
 import { type FeedFilter, SseSink, type StreamServices, WebSocketSink, optionalString, parseFeedAfter } from "../../events/feeds/index.js";
 import { mayReadExecIo } from "../auth/index.js";
 import { LastEventIdHeaders } from "../schemas.js";
@@ -16,6 +17,7 @@ const FeedQueryDoc = Type.Object({
   kind: Type.Optional(Type.String({ description: "comma-separated session kinds (agent, shell…)" })),
   agent_id: Type.Optional(Type.String({ description: "comma-separated agent ids" })),
   after: Type.Optional(Type.Integer({ minimum: 0, description: "a global position: also send the recorded events past it, then live ones" })),
+  deletions: Type.Optional(Type.Union([Type.Literal("0"), Type.Literal("1")], { description: "1: also send a `deleted` message when a session the filter lets through is deleted" })),
 });
 
 interface FeedPlan {
@@ -37,12 +39,12 @@ export const feedRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: Strea
     schema: {
       operationId: "feed",
       summary: "Follow every session's events (SSE, or WebSocket on upgrade)",
-      description: "Filters: session, type, kind, agent_id (comma-separated). Resume with after or Last-Event-ID. See docs/streams.md.",
+      description: "Filters: session, type, kind, agent_id (comma-separated). Resume with after or Last-Event-ID. deletions=1 also tells of deleted sessions. See docs/streams.md.",
       tags: ["streams"],
       headers: LastEventIdHeaders,
       response: responses({
         101: websocketUpgrade("the same messages as JSON text frames"),
-        200: eventStream("every visible session's events (`event`), and `ready` once the backlog is sent; each `id:` is the event's global position"),
+        200: eventStream("every visible session's events (`event`), and `ready` once the backlog is sent; each `id:` is the event's global position; with deletions=1, `deleted` when a session goes"),
       }, [404]),
     },
     config: { documentedInput: { querystring: FeedQueryDoc } },
@@ -83,6 +85,8 @@ async function planFeed(ctx: ServerContext, request: FastifyRequest): Promise<Fe
   const types = list("type");
   const kinds = list("kind");
   const agentIds = list("agent_id");
+  const deletions = optionalString(raw, "deletions");
+  if (deletions !== undefined && deletions !== "0" && deletions !== "1") throw errors.validation("deletions", "expected 0 or 1");
   const p = request.principal;
   const scope =
     p.role === "agent"
@@ -94,6 +98,7 @@ async function planFeed(ctx: ServerContext, request: FastifyRequest): Promise<Fe
     ...(kinds ? { kinds: new Set(kinds) } : {}),
     ...(agentIds ? { agentIds: new Set(agentIds) } : {}),
     ...(scope ? { scope } : {}),
+    ...(deletions === "1" ? { deletions: true } : {}),
     execIo: (owner) => mayReadExecIo(ctx.config, p, owner),
   };
   return { filter, after };

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -66,9 +66,10 @@ export function contentSecurityPolicy(nonce?: string): string {
  * `/ui`: the dashboard (docs/ui.md), the static files `npm run build` writes to dist/ui (config
  * `uiDir` to serve another build). Public, as a page must load before it can ask for a token;
  * every API call it makes carries the token. Hashed assets under `/ui/assets/` are cached for a
- * year; index.html is never cached and carries a fresh CSP nonce; any other path under `/ui/`
- * without a file extension is the page too (the app routes in the browser), and an unknown file
- * is a 404. Without a build the page answers 503 `ui_not_built`, naming `npm run build`.
+ * year; index.html is never cached and carries a fresh CSP nonce; every path under
+ * `/ui/sessions/` (a session's name may hold dots) and any other path under `/ui/` without a file
+ * extension is the page too (the app routes in the browser), and an unknown file is a 404, never
+ * cached. Without a build the page answers 503 `ui_not_built`, naming `npm run build`.
  * `GET /ui/whoami` tells the page what the token may do (its role and scope).
  */
 export const uiRoutes: FastifyPluginAsyncTypebox<{ config: Pick<Config, "uiDir"> }> = async (app, { config }) => {
@@ -96,6 +97,9 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ config: Pick<Config, "uiDir">
 
   function sendStatic(reply: FastifyReply, file: string, cache: string): FastifyReply {
     if (!existsSync(index)) throw new SessiondError("ui_not_built", { dir: root });
+    // Looked for before any header is set: a 404 must not go out with an asset's year-long,
+    // immutable cache header (a browser would keep the miss after the file appears).
+    if (!isFile(join(root, file))) throw new SessiondError("not_found", { what: "file", ref: `${UI_PREFIX}/${file}` });
     // No nonce: a script or stylesheet is no page, and nothing in it reads one.
     setSecurityHeaders(reply);
     reply.header("cache-control", cache);
@@ -119,6 +123,9 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ config: Pick<Config, "uiDir">
 
   app.get("/*", { config: open, schema: hidden }, async (request, reply) => {
     const path = (request.params as { "*": string })["*"];
+    // Every path under sessions/ is a session's page, whatever its name: names may hold dots
+    // (release-1.2), and no file of the build lives there.
+    if (path.startsWith("sessions/")) return sendPage(reply);
     // A dotfile is never served, not even as the page: a name like .env is no page of the app.
     if (path.split("/").some((name) => name.startsWith("."))) return reply.callNotFound();
     // A path with an extension names a file (favicon.svg); anything else is a page of the app.
@@ -155,6 +162,14 @@ function setSecurityHeaders(reply: FastifyReply, nonce?: string): void {
   reply.header("x-content-type-options", "nosniff");
   reply.header("referrer-policy", "no-referrer");
   reply.header("x-frame-options", "DENY");
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** Names of letters, digits, `.`, `_` and `-` joined by `/`, no name of dots alone: nothing that walks out of the folder. */

@@ -5,7 +5,8 @@
  */
 import type { Page } from "playwright-core";
 import { afterEach, describe, expect, it } from "vitest";
-import { axeCheck, browserSkipReason, browserSuite, signIn } from "../harness.js";
+import { axeCheck, browserSkipReason, signIn } from "../harness.js";
+import { browserSuite } from "../suite.js";
 
 const skip = browserSkipReason();
 

@@ -6,7 +6,8 @@
  */
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { axeCheck, browserSkipReason, browserSuite, signIn, startBrowserServer } from "../harness.js";
+import { axeCheck, browserSkipReason, signIn, startBrowserServer } from "../harness.js";
+import { browserSuite } from "../suite.js";
 
 const skip = browserSkipReason();
 
@@ -170,6 +171,57 @@ describe.skipIf(skip !== undefined)("a session's page", () => {
     // The parent is a link back to its page.
     await page.getByRole("link", { name: session.id }).click();
     await page.getByRole("heading", { level: 1, name: session.name }).waitFor();
+  });
+
+  it("wraps a session's long values inside the window: its name, agent, task and labels", async () => {
+    const task = `rotate ${"k".repeat(300)} then stop`;
+    const session = await suite.sdk.sessions.createSession({
+      name: `${unique("long-page")}-${"n".repeat(64)}`.slice(0, 64),
+      agent_id: `agent-${"x".repeat(84)}`,
+      task,
+      labels: { [`k${"l".repeat(60)}`]: "v".repeat(200) },
+    });
+    await suite.sdk.sessions.createCheckpoint(session.id, { label: `cp-${"z".repeat(200)}` });
+    await suite.sdk.sessions.recordToolCall(session.id, `tool_${"t".repeat(150)}`, { a: "b".repeat(500) }, { ok: true }, { duration_ms: 5 });
+    const page = await openSession(session.name);
+    await page.getByRole("region", { name: "Checkpoints" }).getByRole("button", { name: "Restore" }).waitFor();
+    const width = page.viewportSize()!.width;
+    expect(await page.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(width);
+    const header = (await page.locator("header.session-header").boundingBox())!;
+    expect(header.x + header.width).toBeLessThanOrEqual(width);
+    expect(await page.locator("header.session-header").textContent()).toContain(task);
+  });
+
+  it("says Restore is off for an ended session and why, and charts a tool call without a duration as having none", async () => {
+    const session = await suite.sdk.sessions.createSession({ name: unique("ended") });
+    await suite.sdk.sessions.createCheckpoint(session.id, { label: "kept" });
+    await suite.sdk.sessions.recordToolCall(session.id, "untimed", { q: 1 }, { ok: true });
+    await suite.sdk.sessions.complete(session.id);
+    const page = await openSession(session.name);
+    const checkpoints = page.getByRole("region", { name: "Checkpoints" });
+    const restore = checkpoints.getByRole("button", { name: "Restore" });
+    await expect.poll(() => restore.isDisabled()).toBe(true);
+    expect(await restore.getAttribute("title")).toMatch(/completed, failed or timed-out session cannot be restored/);
+    expect(await page.getByRole("region", { name: "Timeline" }).getByRole("button", { name: "Restore checkpoint kept" }).getAttribute("title")).toMatch(/cannot be restored/);
+    expect(await checkpoints.textContent()).toContain("cannot be restored");
+
+    const tools = page.getByRole("region", { name: "Tool calls" });
+    await expect.poll(() => tools.getByRole("img").getAttribute("aria-label")).toBe("Time per tool: untimed no duration (1 call)");
+    expect(await tools.getByRole("row").filter({ hasText: "untimed" }).getByRole("cell").nth(2).textContent()).toBe("—");
+  });
+
+  it("says no session has a name that never existed, and opens a session whose name has a dot", async () => {
+    const record = await suite.open();
+    await signIn(record.page, suite.server, suite.server.token);
+    await record.page.goto(`${suite.server.uiUrl}sessions/never-was-${Date.now()}`);
+    await record.page.getByRole("heading", { level: 1, name: "Session not found" }).waitFor();
+    const alert = await record.page.getByRole("alert").innerText();
+    expect(alert).toMatch(/^No session named “never-was-\d+” was found/);
+    expect(alert).not.toMatch(/no longer exists|deleted/);
+
+    const dotted = await suite.sdk.sessions.createSession({ name: `release-1.2-${++n}` });
+    await record.page.goto(`${suite.server.uiUrl}sessions/${dotted.name}`);
+    await record.page.getByRole("heading", { level: 1, name: dotted.name }).waitFor();
   });
 
   it("shows a reader the checkpoints without Restore or Fork", async () => {

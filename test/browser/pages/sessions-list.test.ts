@@ -6,7 +6,8 @@
  */
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { axeCheck, browserSkipReason, browserSuite, signIn } from "../harness.js";
+import { axeCheck, browserSkipReason, signIn } from "../harness.js";
+import { browserSuite } from "../suite.js";
 
 const skip = browserSkipReason();
 
@@ -187,6 +188,123 @@ describe.skipIf(skip !== undefined)("the sessions list", () => {
     expect(await page.getByRole("dialog").count()).toBe(0);
     expect((await suite.sdk.sessions.getSession(session.id)).status).toBe("active");
     expect(await rowLink(page, session.name).count()).toBe(1);
+  });
+
+  /** The row of the session named `name`. */
+  const rowOf = (page: Page, name: string) => page.getByRole("table", { name: "Sessions" }).getByRole("row").filter({ has: page.getByRole("link", { name, exact: true }) });
+  /** The counts strip's numbers, total first. */
+  const counts = (page: Page) => page.getByRole("region", { name: "Counts" }).locator(".count").allTextContents();
+
+  it("keeps a session with long values on one line within the window, each whole value in its cell's title", async () => {
+    const longAgent = `${unique("agent")}-${"x".repeat(90)}`.slice(0, 90);
+    const task = `rotate ${"k".repeat(300)} then stop`;
+    const normal = await suite.sdk.sessions.createSession({ name: unique("normal"), agent_id: "short-agent", task: "a short task" });
+    // The longest name there may be (64), a 90-character agent id, a 300-character word in the task.
+    const long = await suite.sdk.sessions.createSession({ name: `${unique("long")}-${"n".repeat(64)}`.slice(0, 64), agent_id: longAgent, task });
+    const page = await openList();
+    await expect.poll(() => rowLink(page, long.name).count()).toBe(1);
+    const viewport = page.viewportSize()!;
+    const table = (await page.getByRole("table", { name: "Sessions" }).boundingBox())!;
+    expect(table.x + table.width).toBeLessThanOrEqual(viewport.width);
+    expect(await page.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(viewport.width);
+    const longRow = (await rowOf(page, long.name).boundingBox())!;
+    const normalRow = (await rowOf(page, normal.name).boundingBox())!;
+    // One line each: the long row is as tall as the others, and no taller than a tenth of the window.
+    expect(longRow.height).toBeLessThanOrEqual(normalRow.height + 2);
+    expect(longRow.height).toBeLessThan(viewport.height / 10);
+    // The Task column keeps a usable width.
+    const taskCell = rowOf(page, long.name).locator("td.task");
+    expect((await taskCell.boundingBox())!.width).toBeGreaterThan(viewport.width / 10);
+    expect(await taskCell.getAttribute("title")).toBe(task);
+    expect(await rowOf(page, long.name).getByRole("cell", { name: longAgent }).getAttribute("title")).toBe(longAgent);
+  });
+
+  it("drops a session deleted elsewhere from the list and from its counts, without a reload", async () => {
+    const agent = unique("deleted");
+    const kept = await suite.sdk.sessions.createSession({ name: unique("kept"), agent_id: agent });
+    const gone = await suite.sdk.sessions.createSession({ name: unique("gone"), agent_id: agent });
+    const page = await openList();
+    await applyFilters(page, { agent });
+    await expect.poll(() => rowLink(page, gone.name).count()).toBe(1);
+    await expect.poll(async () => (await counts(page))[0]).toBe("2");
+
+    await suite.sdk.sessions.deleteSession(gone.id);
+    await expect.poll(() => rowLink(page, gone.name).count()).toBe(0);
+    await expect.poll(async () => (await counts(page))[0]).toBe("1");
+    expect(await rowLink(page, kept.name).count()).toBe(1);
+  });
+
+  it("puts a session that comes back into a newest-first list filtered by status where its creation puts it, not at the top", async () => {
+    const agent = unique("returns");
+    const created: { id: string }[] = [];
+    for (const name of ["oldest", "middle", "newest"]) created.push(await suite.sdk.sessions.createSession({ name: `${name}-${agent}`, agent_id: agent }));
+    const page = await openList();
+    await applyFilters(page, { status: "active", agent });
+    const names = () => page.getByRole("table", { name: "Sessions" }).locator("tbody a").allTextContents();
+    await expect.poll(names).toEqual([`newest-${agent}`, `middle-${agent}`, `oldest-${agent}`]);
+    await suite.sdk.sessions.pause(created[1]!.id, "a moment");
+    await expect.poll(names).toEqual([`newest-${agent}`, `oldest-${agent}`]);
+    await suite.sdk.sessions.resume(created[1]!.id);
+    await expect.poll(names).toEqual([`newest-${agent}`, `middle-${agent}`, `oldest-${agent}`]);
+  });
+
+  it("goes back and forward through the filters and sorts applied with the browser's buttons", async () => {
+    const agent = unique("history");
+    for (const name of ["bravo", "alpha"]) await suite.sdk.sessions.createSession({ name: `${name}-${agent}`, agent_id: agent });
+    const page = await openList();
+    const names = () => page.getByRole("table", { name: "Sessions" }).locator("tbody a").allTextContents();
+    // Typing alone makes no history entry; Apply does.
+    await page.getByLabel("Agent", { exact: true }).fill(agent);
+    await page.getByRole("button", { name: "Apply" }).click();
+    await expect.poll(names).toEqual([`alpha-${agent}`, `bravo-${agent}`]);
+    await page.getByRole("button", { name: "Name" }).click();
+    await expect.poll(() => new URL(page.url()).search).toBe(`?agent_id=${agent}&sort=name&order=asc`);
+    await expect.poll(names).toEqual([`alpha-${agent}`, `bravo-${agent}`]);
+    await page.getByRole("button", { name: "Name" }).click();
+    await expect.poll(names).toEqual([`bravo-${agent}`, `alpha-${agent}`]);
+
+    await page.goBack();
+    await expect.poll(() => new URL(page.url()).search).toBe(`?agent_id=${agent}&sort=name&order=asc`);
+    await expect.poll(() => page.getByRole("columnheader", { name: "Name" }).getAttribute("aria-sort")).toBe("ascending");
+    await page.goBack();
+    await expect.poll(() => new URL(page.url()).search).toBe(`?agent_id=${agent}`);
+    await expect.poll(() => page.getByRole("columnheader", { name: "Name" }).getAttribute("aria-sort")).toBe("none");
+    await page.goBack();
+    await expect.poll(() => new URL(page.url()).pathname + new URL(page.url()).search).toBe("/ui/");
+    await expect.poll(() => page.getByLabel("Agent", { exact: true }).inputValue()).toBe("");
+    expect(await page.getByRole("table", { name: "Sessions" }).count()).toBe(1);
+    await page.goForward();
+    await expect.poll(() => page.getByLabel("Agent", { exact: true }).inputValue()).toBe(agent);
+    await expect.poll(names).toEqual([`alpha-${agent}`, `bravo-${agent}`]);
+  });
+
+  it("refuses a label without = or : as it refuses other malformed labels, and leaves no old counts over the empty table", async () => {
+    const page = await openList();
+    await expect.poll(async () => (await counts(page))[0]).toMatch(/^\d+$/);
+    await applyFilters(page, { labels: "=prod" });
+    const alert = page.getByRole("alert");
+    await expect.poll(() => alert.count()).toBe(1);
+    const malformed = await alert.innerText();
+    expect(malformed).toMatch(/label/);
+    await applyFilters(page, { labels: "" });
+    await expect.poll(() => alert.count()).toBe(0);
+    await applyFilters(page, { labels: "justakey" });
+    await expect.poll(() => alert.count()).toBe(1);
+    expect(await alert.innerText()).toBe(malformed);
+    expect(await page.getByText("No sessions match.").count()).toBe(1);
+    expect(await page.getByRole("table", { name: "Sessions" }).locator("tbody tr").count()).toBe(0);
+    await expect.poll(async () => (await counts(page)).every((c) => c === "—")).toBe(true);
+  });
+
+  it("shows a link's unknown sort and order as the default order, says so, and puts what it shows in the address", async () => {
+    const record = await suite.open();
+    await signIn(record.page, suite.server, suite.server.token);
+    await record.page.goto(`${suite.server.uiUrl}?sort=colour&order=up`);
+    await record.page.getByRole("table", { name: "Sessions" }).waitFor();
+    await expect.poll(() => record.page.getByText("This link asks for sort=colour and order=up").count()).toBe(1);
+    expect(await record.page.getByRole("status").filter({ hasText: "newest first" }).count()).toBe(1);
+    await expect.poll(() => new URL(record.page.url()).search).toBe("");
+    expect(await record.page.getByRole("columnheader", { name: "Created" }).getAttribute("aria-sort")).toBe("descending");
   });
 
   it("reaches every filter, the table's links and the pager with the keyboard alone", async () => {

@@ -6,6 +6,7 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type BrowserServer, type PageRecord, axeCheck, browserSkipReason, launchBrowser, newPage, signIn, startBrowserServer } from "../harness.js";
+import { browserSuite } from "../suite.js";
 
 const AGENT_TOKEN = "agent-token-of-the-stats-page-0123456789";
 const skip = browserSkipReason();
@@ -54,6 +55,18 @@ describe.skipIf(skip !== undefined)("the stats page", () => {
     await axeCheck(page);
   });
 
+  it("charts the success rate only on days with ended sessions, with no point at 0 % for the others", async () => {
+    const { page } = await openStats(server.token);
+    const title = "Success rate of the sessions created each day";
+    await expect.poll(() => chart(page, title)).toMatch(/75 %$/);
+    const label = (await chart(page, title))!;
+    // Every day but today had no session: said so, not 0 %.
+    expect(label.match(/no ended sessions/g)).toHaveLength(13);
+    expect(label).not.toContain("0 %,");
+    const figure = page.locator("figure").filter({ hasText: title });
+    expect(await figure.locator("circle").count()).toBe(1);
+  });
+
   it("samples the server's health from /metrics for the admin", async () => {
     const { page } = await openStats(server.token);
     const health = page.getByRole("region", { name: "Server health" });
@@ -68,5 +81,32 @@ describe.skipIf(skip !== undefined)("the stats page", () => {
     await expect.poll(() => totals.textContent()).toContain("Total1");
     await expect.poll(() => chart(page, "Sessions per agent")).toBe("Sessions per agent: solo 1");
     expect(await page.getByRole("region", { name: "Server health" }).textContent()).toContain("for admin and reader tokens");
+  });
+});
+
+describe.skipIf(skip !== undefined)("the stats page with long agent names", () => {
+  const suite = browserSuite();
+  const LONG = "agent-with-a-name-far-too-long-for-the-chart-0123456789abcdefghij";
+
+  it("cuts a long agent name on the right, inside its column, and keeps the whole name in its tooltip", async () => {
+    await suite.sdk.sessions.createSession({ agent_id: LONG });
+    await suite.sdk.sessions.createSession({ agent_id: "short" });
+    const { page } = await suite.open();
+    await signIn(page, suite.server, suite.server.token);
+    await page.getByRole("link", { name: "Stats" }).click();
+    const figure = page.locator("figure").filter({ hasText: "Sessions per agent" });
+    await expect.poll(() => figure.locator("text.chart-label").count()).toBe(2);
+    const label = figure.locator("text.chart-label").filter({ has: page.locator("title", { hasText: LONG }) });
+    expect(await label.count()).toBe(1);
+    // The start of the name is shown (not clipped on the left), its end cut with an ellipsis.
+    const shown = await label.evaluate((el) => (el as unknown as { childNodes: { nodeType: number; textContent: string }[] }).childNodes[1]!.textContent);
+    expect(LONG.startsWith(shown.replace(/…$/, ""))).toBe(true);
+    expect(shown.endsWith("…")).toBe(true);
+    const svg = (await figure.locator("svg").boundingBox())!;
+    const box = (await label.boundingBox())!;
+    expect(box.x).toBeGreaterThanOrEqual(svg.x);
+    // Never over its bar.
+    const bar = (await figure.locator("rect.chart-bar").first().boundingBox())!;
+    expect(box.x + box.width).toBeLessThanOrEqual(bar.x + 1);
   });
 });

@@ -1,4 +1,4 @@
-import { clearToken, getToken } from "./token.js";
+import { type TokenSource, clearToken, getToken, tokenSource } from "./token.js";
 
 /** An answer of the API that was not a success: the server's `{error: {code, message, field?}}`. */
 export class ApiError extends Error {
@@ -33,10 +33,11 @@ export interface ApiAnswer<T> {
   readonly headers: Headers;
 }
 
-type Listener = () => void;
+/** Told of a 401 to the stored token: the server's answer, and where that token came from. */
+type Listener = (error: ApiError, from: TokenSource) => void;
 const unauthorizedListeners = new Set<Listener>();
 
-/** Called when the server answers 401 to the stored token: the page signs out. */
+/** Called when the server answers 401 to the stored token (a request, or a stream reconnecting): the page signs out. */
 export function onUnauthorized(listener: Listener): () => void {
   unauthorizedListeners.add(listener);
   return () => unauthorizedListeners.delete(listener);
@@ -77,8 +78,9 @@ export function toApiError(status: number, text: string): ApiError {
     error = new ApiError(status, "http_" + status, text.slice(0, 200) || `HTTP ${status}`);
   }
   if (status === 401 && getToken() !== null) {
+    const from = tokenSource();
     clearToken();
-    for (const listener of unauthorizedListeners) listener();
+    for (const listener of unauthorizedListeners) listener(error, from);
   }
   return error;
 }

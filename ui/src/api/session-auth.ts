@@ -25,7 +25,7 @@ export function takeLoginCode(): string | undefined {
 /** Exchanges a login code for a dashboard token, kept for the tab. */
 export async function exchangeCode(code: string): Promise<void> {
   const { data } = await api<LoginAnswer>("/ui/login", { method: "POST", body: { code } });
-  setToken(data.token);
+  setToken(data.token, "link");
 }
 
 /** Who the stored token is; a token the server refuses is forgotten (the ApiError says why). */

@@ -36,7 +36,12 @@ export function filterParams(filter: SessionFilter): Record<string, string | rea
   };
 }
 
-/** `env=prod, team=ml` → ["env:prod", "team:ml"]; `=` or `:` between key and value. */
+/**
+ * `env=prod, team=ml` → ["env:prod", "team:ml"]; `=` or `:` between key and value. A pair with
+ * neither (`justakey`) is passed on as it is, for the server to refuse with its message about
+ * labels, as it does every other malformed one: read as `justakey:` it would quietly ask for an
+ * empty value and match nothing.
+ */
 export function parseLabels(text: string): string[] {
   return text
     .split(",")
@@ -44,7 +49,7 @@ export function parseLabels(text: string): string[] {
     .filter(Boolean)
     .map((pair) => {
       const at = pair.search(/[=:]/);
-      return at === -1 ? `${pair}:` : `${pair.slice(0, at).trim()}:${pair.slice(at + 1).trim()}`;
+      return at === -1 ? pair : `${pair.slice(0, at).trim()}:${pair.slice(at + 1).trim()}`;
     });
 }
 

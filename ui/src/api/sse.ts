@@ -64,17 +64,38 @@ export interface SseOptions {
   onOpen?(): void;
   /** The stream dropped and will be opened again after `delayMs`. */
   onRetry?(error: unknown, delayMs: number): void;
-  /** The stream ended for good: refused (4xx), or the server ended it (`end`). */
+  /** The stream ended for good: refused (4xx), or the server ended it for good (`end` `session_deleted`). */
   onClose?(reason: unknown): void;
   /** Where to resume from on the first connection (otherwise the URL says). */
   lastEventId?: string;
 }
 
 /**
+ * The `end` reasons after which a stream is over for good (docs/streams.md, "cutoff and end"):
+ * the session is gone. Any other (`shutting_down` for a server stopping or restarting,
+ * `internal_error`) is taken up again as a dropped connection is.
+ */
+const FINAL_END_REASONS: ReadonlySet<string> = new Set(["session_deleted"]);
+
+/** Whether an `end` message's data says the stream is over for good. */
+export function isFinalEnd(data: unknown): boolean {
+  const reason = (data as { reason?: unknown } | null)?.reason;
+  return typeof reason === "string" && FINAL_END_REASONS.has(reason);
+}
+
+/** The server ended the stream but it may be followed again: retried like a drop. */
+class StreamEnded extends Error {
+  constructor(readonly reason: unknown) {
+    super(`the server ended the stream (${String((reason as { reason?: unknown } | null)?.reason ?? "no reason")})`);
+  }
+}
+
+/**
  * Follows an SSE route with fetch (EventSource cannot send the Authorization header): reads the
  * body as a stream, and after a drop opens it again with `Last-Event-ID` — the last `id:` seen —
- * so the server resumes exactly after it (docs/streams.md). A 4xx answer or an `end` message
- * stops it; anything else is retried with a growing delay. Returns the function that stops it.
+ * so the server resumes exactly after it (docs/streams.md). A 4xx answer or a final `end`
+ * (`session_deleted`) stops it; anything else — an `end` for a server shutting down among them —
+ * is retried with a growing delay. Returns the function that stops it.
  */
 export function followSse(path: string, options: SseOptions): () => void {
   const controller = new AbortController();
@@ -100,6 +121,7 @@ export function followSse(path: string, options: SseOptions): () => void {
         }
         attempt = 0;
         options.onOpen?.();
+        let endedHere: unknown;
         const parser = new SseParser((message) => {
           if (message.id !== undefined) lastId = message.id;
           let data: unknown;
@@ -109,8 +131,10 @@ export function followSse(path: string, options: SseOptions): () => void {
             return;
           }
           if (message.event === "end") {
-            ended = true;
-            options.onClose?.(data);
+            if (isFinalEnd(data)) {
+              ended = true;
+              options.onClose?.(data);
+            } else endedHere = data;
           }
           options.onMessage(message.event, data, message.id);
         });
@@ -119,12 +143,13 @@ export function followSse(path: string, options: SseOptions): () => void {
           const { value, done } = await reader.read();
           if (done) break;
           parser.push(value);
-          if (ended) {
-            await reader.cancel();
-            return;
+          if (ended || endedHere !== undefined) {
+            await reader.cancel().catch(() => undefined);
+            if (ended) return;
+            break;
           }
         }
-        throw new Error("the stream ended");
+        throw endedHere !== undefined ? new StreamEnded(endedHere) : new Error("the stream ended");
       } catch (err) {
         if (controller.signal.aborted || ended) return;
         const delay = Math.min(SETTINGS.reconnectMaxMs, SETTINGS.reconnectBaseMs * 2 ** attempt++);

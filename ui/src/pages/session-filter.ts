@@ -70,13 +70,32 @@ export function matchesFilter(session: Session, filter: SessionFilter): boolean 
 }
 
 /**
- * Whether the searched text is in the session's name or task as the server finds it: ASCII
- * letters in either case, every other character as it is.
+ * How much of a task the server's search reads: its first 1,024 characters (the server's
+ * TASK_SEARCH_CHARS, which a test keeps this equal to).
+ */
+export const TASK_SEARCH_CHARS = 1024;
+
+/**
+ * Whether the searched text is in the session's name or the start of its task as the server finds
+ * it: the first TASK_SEARCH_CHARS characters of the task, ASCII letters in either case, every
+ * other character as it is.
  */
 export function matchesSearch(session: Session, search: string | undefined): boolean {
   const text = asciiLower(search?.trim() ?? "");
   if (!text) return true;
-  return asciiLower(session.name).includes(text) || asciiLower(session.task ?? "").includes(text);
+  return asciiLower(session.name).includes(text) || asciiLower(taskHead(session.task ?? "")).includes(text);
+}
+
+/** The first TASK_SEARCH_CHARS characters of a task, counted by code point as the server counts them. */
+function taskHead(task: string): string {
+  if (task.length <= TASK_SEARCH_CHARS) return task;
+  let head = "";
+  let count = 0;
+  for (const character of task) {
+    if (count++ === TASK_SEARCH_CHARS) break;
+    head += character;
+  }
+  return head;
 }
 
 function asciiLower(text: string): string {
@@ -91,7 +110,10 @@ export interface ListPage {
 
 /**
  * A page of the list, filtered, searched and sorted by the server: `cursor` is the `next` of the
- * page before, asked for with the same query (the server refuses it for another order).
+ * page before, asked for with the same query (the server refuses it for another order). A page
+ * may hold fewer sessions than `pageSize`, none even, and still have a `next`: a search reads a
+ * bounded number of sessions per page (config listScanRows), and a page of large sessions is cut
+ * short (maxPageBytes). Follow `next`, not the count.
  */
 export async function loadPage(query: ListQuery, cursor: string | undefined, pageSize: number, signal?: AbortSignal): Promise<ListPage> {
   return listSessions(query.filter, { limit: pageSize, cursor, sort: query.sort }, signal);

@@ -146,11 +146,12 @@ export function SessionPage({ id, me }: { id: string; me: WhoAmI }) {
   };
 
   if (gone) {
+    // Deleted under the page only if the page ever had it: a name that was never there is not found.
     return (
       <section>
-        <h1>{session?.name ?? id}</h1>
+        <h1>{session ? session.name : "Session not found"}</h1>
         <p class="error" role="alert">
-          This session no longer exists: it was deleted{session ? " while this page was open" : ", or this token may not see it"}.
+          {session ? "This session no longer exists: it was deleted while this page was open." : `No session named “${id}” was found: there is none by that name or id, or this token may not see it.`}
         </p>
         <p>
           <a href={hrefOf({ page: "sessions" })} onClick={followLink}>

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { describeError } from "../api/client.js";
+import { ApiError, describeError } from "../api/client.js";
 import { type SortKey, act, deleteSession, getSession, stats } from "../api/sessions.js";
 import { followSse } from "../api/sse.js";
 import { type FeedEvent, KINDS, STATUSES, type Session, type Stats, type WhoAmI } from "../api/types.js";
@@ -8,9 +8,11 @@ import { ErrorBanner } from "../components/error-banner.js";
 import { StatusBadge } from "../components/status-badge.js";
 import { useTick } from "../components/use-tick.js";
 import { ago, when } from "../format.js";
-import { followLink, hrefOf, replaceQuery } from "../router.js";
+import { followLink, hrefOf, parseRoute, pushQuery, replaceQuery, usePopState } from "../router.js";
 import { SETTINGS } from "../settings.js";
-import { type ListQuery, listQueryFromUrl, listQueryToUrl, loadPage, matchesFilter, newSessionsFirst, nextSort } from "./session-filter.js";
+import { placeSession } from "./list-placement.js";
+import { listUrlProblem } from "./list-url.js";
+import { type ListQuery, listQueryFromUrl, listQueryToUrl, loadPage, matchesFilter, nextSort } from "./session-filter.js";
 
 /** Feed events after which a listed session is read again: its status or counters changed. */
 const CHANGES = new Set(["start", "pause", "resume", "complete", "error", "timeout", "crash", "recover", "restore", "iteration", "context_update"]);
@@ -33,9 +35,12 @@ export function SessionsList({ me }: { me: WhoAmI }) {
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<unknown>();
   const [counts, setCounts] = useState<Stats>();
+  /** Why these filters have no counts, when the server said: a search over more sessions than it counts through. */
+  const [uncounted, setUncounted] = useState<string>();
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [pending, setPending] = useState<Bulk>();
-  const [notice, setNotice] = useState<string>();
+  // A link asking for a sort the list does not offer shows the default, and says so.
+  const [notice, setNotice] = useState<string | undefined>(() => listUrlProblem(location.search, applied.sort));
   const [live, setLive] = useState(false);
   const isAdmin = me.role === "admin";
   const now = useTick();
@@ -50,9 +55,10 @@ export function SessionsList({ me }: { me: WhoAmI }) {
       setError(undefined);
     } catch (err) {
       if (signal?.aborted) return;
-      // Rows of the filters before would read as the answer to these.
+      // Rows and counts of the filters before would read as the answer to these.
       setRows([]);
       setNext(null);
+      setCounts(undefined);
       setError(err);
     } finally {
       if (!signal?.aborted) setLoading(false);
@@ -63,8 +69,12 @@ export function SessionsList({ me }: { me: WhoAmI }) {
     try {
       // Every filter but the status: the counts are by status.
       setCounts(await stats({ kind: wanted.kind, agent_id: wanted.agent_id, labels: wanted.labels, q: wanted.q }));
-    } catch {
-      // The counts are a summary; the list shows the error if the server is away.
+      setUncounted(undefined);
+    } catch (err) {
+      // The counts are a summary; the list shows the error. Old numbers would pass for these filters'.
+      setCounts(undefined);
+      // The server counts a search only over so many sessions (config listScanRows): say so.
+      setUncounted(err instanceof ApiError && err.field === "q" ? "Not counted: the search covers more sessions than the server counts through. Narrow the other filters to count it." : undefined);
     }
   }, []);
 
@@ -90,9 +100,14 @@ export function SessionsList({ me }: { me: WhoAmI }) {
   appliedRef.current = applied;
   const pageRef = useRef(page);
   pageRef.current = page;
+  const nextRef = useRef(next);
+  nextRef.current = next;
+  const cursorRef = useRef(cursors[cursors.length - 1]);
+  cursorRef.current = cursors[cursors.length - 1];
   useEffect(() => {
-    // Only the events that change what a row shows: a busy server's tool calls and execs stay off this page.
-    const params = new URLSearchParams({ type: [...CHANGES].join(",") });
+    // Only the events that change what a row shows: a busy server's tool calls and execs stay off
+    // this page. Deletions too (docs/streams.md): a deleted session leaves its row at once.
+    const params = new URLSearchParams({ type: [...CHANGES].join(","), deletions: "1" });
     if (applied.filter.kind) params.set("kind", applied.filter.kind);
     if (applied.filter.agent_id?.trim()) params.set("agent_id", applied.filter.agent_id.trim());
     let countsTimer: ReturnType<typeof setTimeout> | undefined;
@@ -103,11 +118,28 @@ export function SessionsList({ me }: { me: WhoAmI }) {
       }, SETTINGS.countsRefreshMs);
     };
     const reading = new Set<string>();
+    let opened = false;
     const stop = followSse(`/feed?${params}`, {
-      onOpen: () => setLive(true),
+      onOpen: () => {
+        setLive(true);
+        // Back after a drop or a server restart: the feed resumes where it stopped, but a deletion
+        // made meanwhile has no place in it, so the rows shown are read again once.
+        if (opened) {
+          void load(appliedRef.current, cursorRef.current);
+          refreshCounts();
+        }
+        opened = true;
+      },
       onRetry: () => setLive(false),
       onClose: () => setLive(false),
       onMessage: (type, data) => {
+        if (type === "deleted") {
+          const gone = (data as { session_id: string }).session_id;
+          setRows((current) => current.filter((s) => s.id !== gone));
+          setSelected((current) => (current.has(gone) ? new Set([...current].filter((id) => id !== gone)) : current));
+          refreshCounts();
+          return;
+        }
         if (type !== "event") return;
         const event = data as FeedEvent;
         refreshCounts();
@@ -120,8 +152,9 @@ export function SessionsList({ me }: { me: WhoAmI }) {
               const belongs = matchesFilter(session, appliedRef.current.filter);
               // A row shown stays where it is: where its new values put it in the order, the next load shows.
               if (at !== -1) return belongs ? current.map((s, i) => (i === at ? session : s)) : current.filter((_, i) => i !== at);
-              // A session new to this filter shows at the top of the first page, when that is where the order puts it.
-              return belongs && pageRef.current === 1 && newSessionsFirst(appliedRef.current.sort) ? [session, ...current] : current;
+              // A session new to this filter (or back under it) goes where the order puts it, when that is on this page.
+              if (!belongs) return current;
+              return [...placeSession(current, session, appliedRef.current.sort, { first: pageRef.current === 1, hasNext: nextRef.current !== null })];
             });
           })
           .catch(() => setRows((current) => current.filter((s) => s.id !== event.session_id)))
@@ -132,15 +165,33 @@ export function SessionsList({ me }: { me: WhoAmI }) {
       stop();
       clearTimeout(countsTimer);
     };
-  }, [applied.filter.kind, applied.filter.agent_id, loadCounts]);
+  }, [applied.filter.kind, applied.filter.agent_id, load, loadCounts]);
 
-  /** Shows the list `query` asks for from its first page, and puts it in the URL. */
+  // The URL says what the list shows: a sort it does not offer is replaced by the one shown.
+  useEffect(() => {
+    const shown = listQueryToUrl(appliedRef.current);
+    if (shown !== location.search) replaceQuery(shown);
+  }, []);
+
+  /** Shows the list `query` asks for from its first page, and puts it in the URL as a new history entry (Back returns). */
   const show = (query: ListQuery) => {
     setSelected(new Set());
     setCursors([undefined]);
     setApplied(query);
-    replaceQuery(listQueryToUrl(query));
+    setNotice(undefined);
+    pushQuery(listQueryToUrl(query));
   };
+
+  // Back and Forward go through the filters and sorts applied: the list follows its URL.
+  usePopState((search) => {
+    if (parseRoute(location.pathname).page !== "sessions") return;
+    const query = listQueryFromUrl(search);
+    setSelected(new Set());
+    setCursors([undefined]);
+    setFilter(query.filter);
+    setApplied(query);
+    setNotice(listUrlProblem(search, query.sort));
+  });
 
   const apply = (event: Event) => {
     event.preventDefault();
@@ -227,13 +278,14 @@ export function SessionsList({ me }: { me: WhoAmI }) {
       </form>
 
       <section class="counts" aria-label="Counts">
+        {uncounted && <p class="note">{uncounted}</p>}
         <ul>
           <li>
-            <span class="count">{counts?.total ?? "…"}</span> total
+            <span class="count">{counts?.total ?? (error || uncounted ? "—" : "…")}</span> total
           </li>
           {STATUSES.map((s) => (
             <li key={s}>
-              <span class="count">{counts?.by_status[s] ?? 0}</span> <StatusBadge status={s} />
+              <span class="count">{counts ? (counts.by_status[s] ?? 0) : "—"}</span> <StatusBadge status={s} />
             </li>
           ))}
         </ul>
@@ -264,71 +316,97 @@ export function SessionsList({ me }: { me: WhoAmI }) {
         </div>
       )}
 
-      <table aria-label="Sessions" aria-busy={loading}>
-        <thead>
-          <tr>
-            {isAdmin && (
-              <th scope="col">
-                <input
-                  type="checkbox"
-                  aria-label="Select all on this page"
-                  checked={allOnPage}
-                  onChange={() => setSelected(allOnPage ? new Set() : new Set(rows.map((s) => s.id)))}
-                />
-              </th>
-            )}
-            {header("name", "Name")}
-            {header("status", "Status")}
-            {header("kind", "Kind")}
-            {header("agent_id", "Agent")}
-            <th scope="col">Task</th>
-            {header("iterations", "Iterations")}
-            {header("last_activity_at", "Last activity")}
-            {header("created_at", "Created")}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((s) => (
-            <tr key={s.id}>
+      <div class="table-box">
+        <table aria-label="Sessions" aria-busy={loading} class="sessions-table">
+          <colgroup>
+            {isAdmin && <col class="col-select" />}
+            <col class="col-name" />
+            <col class="col-status" />
+            <col class="col-kind" />
+            <col class="col-agent" />
+            <col class="col-task" />
+            <col class="col-iterations" />
+            <col class="col-time" />
+            <col class="col-time" />
+          </colgroup>
+          <thead>
+            <tr>
               {isAdmin && (
-                <td>
+                <th scope="col">
                   <input
                     type="checkbox"
-                    aria-label={`Select ${s.name}`}
-                    checked={selected.has(s.id)}
-                    onChange={() =>
-                      setSelected((current) => {
-                        const copy = new Set(current);
-                        if (copy.has(s.id)) copy.delete(s.id);
-                        else copy.add(s.id);
-                        return copy;
-                      })
-                    }
+                    aria-label="Select all on this page"
+                    checked={allOnPage}
+                    onChange={() => setSelected(allOnPage ? new Set() : new Set(rows.map((s) => s.id)))}
                   />
-                </td>
+                </th>
               )}
-              <td>
-                <a href={hrefOf({ page: "session", id: s.id })} onClick={followLink}>
-                  {s.name}
-                </a>
-              </td>
-              <td>
-                <StatusBadge status={s.status} />
-              </td>
-              <td>{s.kind}</td>
-              <td>{s.agent_id ?? "—"}</td>
-              <td class="task">{s.task ?? ""}</td>
-              <td>
-                {s.iterations}
-                {s.max_iterations !== null ? ` / ${s.max_iterations}` : ""}
-              </td>
-              <td title={when(s.last_activity_at)}>{ago(s.last_activity_at, now)}</td>
-              <td title={when(s.created_at)}>{ago(s.created_at, now)}</td>
+              {header("name", "Name")}
+              {header("status", "Status")}
+              {header("kind", "Kind")}
+              {header("agent_id", "Agent")}
+              <th scope="col">Task</th>
+              {header("iterations", "Iterations")}
+              {header("last_activity_at", "Last activity")}
+              {header("created_at", "Created")}
             </tr>
-          ))}
-        </tbody>
-      </table>
-      {!loading && rows.length === 0 && <p class="note">No sessions match.</p>}
+          </thead>
+          <tbody>
+            {rows.map((s) => (
+              <tr key={s.id}>
+                {isAdmin && (
+                  <td>
+                    <input
+                      type="checkbox"
+                      aria-label={`Select ${s.name}`}
+                      checked={selected.has(s.id)}
+                      onChange={() =>
+                        setSelected((current) => {
+                          const copy = new Set(current);
+                          if (copy.has(s.id)) copy.delete(s.id);
+                          else copy.add(s.id);
+                          return copy;
+                        })
+                      }
+                    />
+                  </td>
+                )}
+                <td class="clip" title={s.name}>
+                  <a href={hrefOf({ page: "session", id: s.id })} onClick={followLink}>
+                    {s.name}
+                  </a>
+                </td>
+                <td>
+                  <StatusBadge status={s.status} />
+                </td>
+                <td class="clip" title={s.kind}>
+                  {s.kind}
+                </td>
+                <td class="clip" title={s.agent_id ?? undefined}>
+                  {s.agent_id ?? "—"}
+                </td>
+                <td class="clip task" title={s.task ?? undefined}>
+                  {s.task ?? ""}
+                </td>
+                <td>
+                  {s.iterations}
+                  {s.max_iterations !== null ? ` / ${s.max_iterations}` : ""}
+                </td>
+                <td title={when(s.last_activity_at)}>{ago(s.last_activity_at, now)}</td>
+                <td title={when(s.created_at)}>{ago(s.created_at, now)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {!loading && rows.length === 0 && next === null && <p class="note">No sessions match.</p>}
+      {/* A search reads a bounded number of sessions for each page (config listScanRows): a page may hold few, none even, and more come after it. */}
+      {!loading && applied.filter.q?.trim() && rows.length < SETTINGS.pageSize && next !== null && (
+        <p class="note">
+          {rows.length === 0 ? "No match among the sessions searched for this page" : "This page is short"}: a search reads a limited number of sessions
+          for each page. Next page searches on.
+        </p>
+      )}
 
       <nav class="pager" aria-label="Pages">
         <button type="button" disabled={page === 1 || loading} onClick={() => setCursors((c) => c.slice(0, -1))}>

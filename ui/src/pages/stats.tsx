@@ -49,6 +49,14 @@ function health(samples: readonly Sample[]): Health {
   };
 }
 
+/**
+ * Sessions that ended (completed, failed or timed out): what a success rate is of. A day with none
+ * has no rate (the server answers 0 for it), and its chart shows a gap there, not 0 %.
+ */
+function ended(stats: Stats): number {
+  return (stats.by_status.completed ?? 0) + (stats.by_status.failed ?? 0) + (stats.by_status.timeout ?? 0);
+}
+
 /** A number as shown, or a dash when the server does not export it. */
 const shown = (value: number | undefined, format: (n: number) => string = String) => (value === undefined ? "—" : format(value));
 
@@ -133,7 +141,7 @@ export function StatsPage({ me }: { me: WhoAmI }) {
               </div>
               <div>
                 <dt>Success rate</dt>
-                <dd>{percent(overall.success_rate / 100)}</dd>
+                <dd>{ended(overall) === 0 ? "— (none ended)" : percent(overall.success_rate / 100)}</dd>
               </div>
               <div>
                 <dt>Average iterations</dt>
@@ -152,7 +160,13 @@ export function StatsPage({ me }: { me: WhoAmI }) {
       <section aria-labelledby="days-title">
         <h2 id="days-title">Over the last {SETTINGS.statsDays} days</h2>
         <LineChart title="Sessions created per day" points={days.map((d) => ({ label: d.label, value: d.stats.total }))} />
-        <LineChart title="Success rate of the sessions created each day" points={days.map((d) => ({ label: d.label, value: d.stats.success_rate / 100 }))} format={percent} max={1} />
+        <LineChart
+          title="Success rate of the sessions created each day"
+          points={days.map((d) => ({ label: d.label, value: ended(d.stats) === 0 ? null : d.stats.success_rate / 100 }))}
+          format={percent}
+          max={1}
+          missing="no ended sessions"
+        />
       </section>
       <section aria-labelledby="agents-title">
         <h2 id="agents-title">Sessions per agent</h2>

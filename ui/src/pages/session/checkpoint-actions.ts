@@ -28,6 +28,9 @@ export interface CheckpointActions {
   readonly notice: string | undefined;
 }
 
+/** Why Restore is off for a session that ended (its tooltip): a finished session is never rewound. */
+export const NO_RESTORE_WHEN_ENDED = "A completed, failed or timed-out session cannot be restored; Fork starts a new session from this checkpoint.";
+
 /** A checkpoint's name as the page shows it. */
 export function checkpointName(c: Checkpoint): string {
   return c.label ?? `at event ${c.seq}`;

@@ -2,7 +2,7 @@ import type { Checkpoint, Session } from "../../api/types.js";
 import { isFinished } from "../../api/types.js";
 import { ErrorBanner } from "../../components/error-banner.js";
 import { when } from "../../format.js";
-import { type CheckpointActions, checkpointName as name } from "./checkpoint-actions.js";
+import { type CheckpointActions, NO_RESTORE_WHEN_ENDED, checkpointName as name } from "./checkpoint-actions.js";
 
 /**
  * The session's checkpoints, with Restore (rewinds the context and iterations; history is kept)
@@ -22,6 +22,7 @@ export function Checkpoints(props: { session: Session; checkpoints: readonly Che
           {notice}
         </p>
       )}
+      {mayWrite && checkpoints.length > 0 && isFinished(session.status) && <p class="note">{NO_RESTORE_WHEN_ENDED}</p>}
       {checkpoints.length === 0 ? (
         <p class="note">No checkpoints.</p>
       ) : (
@@ -38,13 +39,19 @@ export function Checkpoints(props: { session: Session; checkpoints: readonly Che
           <tbody>
             {checkpoints.map((c) => (
               <tr key={c.id}>
-                <td>{name(c)}</td>
+                <td class="wrap">{name(c)}</td>
                 <td>#{c.seq}</td>
                 <td>{c.state.iterations}</td>
                 <td>{when(c.created_at)}</td>
                 {mayWrite && (
                   <td class="actions">
-                    <button type="button" disabled={busy || isFinished(session.status)} aria-describedby={`cp-${c.id}`} onClick={() => void doRestore(c)}>
+                    <button
+                      type="button"
+                      disabled={busy || isFinished(session.status)}
+                      title={isFinished(session.status) ? NO_RESTORE_WHEN_ENDED : undefined}
+                      aria-describedby={`cp-${c.id}`}
+                      onClick={() => void doRestore(c)}
+                    >
                       Restore
                     </button>
                     <button type="button" disabled={busy} aria-describedby={`cp-${c.id}`} onClick={() => void doFork(c)}>

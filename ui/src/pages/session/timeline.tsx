@@ -2,7 +2,7 @@ import { useMemo, useState } from "preact/hooks";
 import type { Checkpoint, SessionEvent } from "../../api/types.js";
 import { JsonView } from "../../components/json-view.js";
 import { when } from "../../format.js";
-import { type CheckpointActions, checkpointName } from "./checkpoint-actions.js";
+import { type CheckpointActions, NO_RESTORE_WHEN_ENDED, checkpointName } from "./checkpoint-actions.js";
 import { ExecEventView } from "./exec-event.js";
 
 interface Group {
@@ -104,7 +104,13 @@ function CheckpointButtons({ checkpoint, actions, restorable }: { checkpoint: Ch
   const name = checkpointName(checkpoint);
   return (
     <div class="actions">
-      <button type="button" disabled={actions.busy || !restorable} aria-label={`Restore checkpoint ${name}`} onClick={() => void actions.restore(checkpoint)}>
+      <button
+        type="button"
+        disabled={actions.busy || !restorable}
+        title={restorable ? undefined : NO_RESTORE_WHEN_ENDED}
+        aria-label={`Restore checkpoint ${name}`}
+        onClick={() => void actions.restore(checkpoint)}
+      >
         Restore
       </button>{" "}
       <button type="button" disabled={actions.busy} aria-label={`Fork checkpoint ${name}`} onClick={() => void actions.fork(checkpoint)}>

@@ -3,6 +3,7 @@ import type { SessionEvent } from "../../api/types.js";
 import { type Bar, BarChart } from "../../components/charts.js";
 import { JsonView } from "../../components/json-view.js";
 import { duration } from "../../format.js";
+import { timePerTool } from "./tool-time.js";
 
 interface ToolCall {
   readonly seq: number;
@@ -25,16 +26,7 @@ export function ToolCalls({ events }: { events: readonly SessionEvent[] }) {
         }),
     [events],
   );
-  const bars = useMemo<Bar[]>(() => {
-    const total = new Map<string, { ms: number; n: number }>();
-    for (const c of calls) {
-      const t = total.get(c.tool) ?? { ms: 0, n: 0 };
-      t.ms += c.duration_ms ?? 0;
-      t.n++;
-      total.set(c.tool, t);
-    }
-    return [...total.entries()].sort((a, b) => b[1].ms - a[1].ms).map(([tool, t]) => ({ label: tool, value: t.ms, text: `${duration(t.ms)} (${t.n} call${t.n === 1 ? "" : "s"})` }));
-  }, [calls]);
+  const bars = useMemo<Bar[]>(() => timePerTool(calls), [calls]);
   return (
     <section aria-labelledby="tools-title">
       <h2 id="tools-title">Tool calls</h2>
@@ -57,9 +49,9 @@ export function ToolCalls({ events }: { events: readonly SessionEvent[] }) {
               {calls.map((c) => (
                 <tr key={c.seq}>
                   <td>#{c.seq}</td>
-                  <td>{c.tool}</td>
+                  <td class="wrap">{c.tool}</td>
                   <td>{c.duration_ms === undefined ? "—" : duration(c.duration_ms)}</td>
-                  <td>{c.error ? `error: ${c.error.name ?? ""} ${c.error.message ?? ""}` : "ok"}</td>
+                  <td class="wrap">{c.error ? `error: ${c.error.name ?? ""} ${c.error.message ?? ""}` : "ok"}</td>
                   <td>
                     <JsonView value={{ args: c.args, ...(c.error ? { error: c.error } : { result: c.result }) }} label={`Tool call ${c.seq}`} />
                   </td>
