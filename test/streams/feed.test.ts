@@ -72,6 +72,32 @@ describe("GET /feed", () => {
     expect(events(c)).toHaveLength(2);
   });
 
+  it("tells of deleted sessions only when asked (deletions=1), and an agent token only of its own", async () => {
+    const s = await server();
+    const asked = ws(s, "/feed?deletions=1");
+    const plain = ws(s, "/feed");
+    const agent = ws(s, "/feed?deletions=1", AGENT);
+    for (const c of [asked, plain, agent]) {
+      await c.opened;
+      await c.until((cl) => cl.messages.some((m) => m.type === "ready"));
+    }
+    const { body: mine } = await s.json("POST", "/sessions", { agent_id: "a1", kind: "agent" });
+    const { body: other } = await s.json("POST", "/sessions", { agent_id: "a2" });
+    expect((await s.json("DELETE", `/sessions/${other.id}`)).status).toBe(204);
+    expect((await s.json("DELETE", `/sessions/${mine.id}`)).status).toBe(204);
+    const deleted = (c: WsClient) => c.messages.filter((m) => m.type === "deleted");
+    await asked.until((cl) => deleted(cl).length === 2);
+    expect(deleted(asked)).toEqual([
+      expect.objectContaining({ session_id: other.id, agent_id: "a2" }),
+      expect.objectContaining({ session_id: mine.id, agent_id: "a1", kind: "agent" }),
+    ]);
+    await agent.until((cl) => deleted(cl).length === 1);
+    expect(deleted(agent).map((m) => m.session_id)).toEqual([mine.id]);
+    // The plain feed saw both starts, and no deletion after them.
+    await plain.until((cl) => events(cl).length === 2);
+    expect(deleted(plain)).toEqual([]);
+  });
+
   it("resumes after a position with everything after it, no gap and no duplicate, while writes go on", async () => {
     const s = await server();
     const { body: a } = await s.json("POST", "/sessions", {});
