@@ -4,14 +4,16 @@ import { join } from "node:path";
 import { Agent, Runner, UserError } from "@openai/agents";
 import { afterEach, describe, expect, it } from "vitest";
 import { SessiondSession } from "../../src/adapters/openai-agents/index.js";
-import { RecordingModel } from "./openai-agents/recording-model.js";
-import { CLI_FROM_SOURCES, perTestChildren, runNode } from "../helpers/run-node.js";
+import { RecordingModel } from "./openai-agents/fixtures/recording-model.js";
+import { compiledCli, compiledFixture } from "../helpers/compiled-tree.js";
+import { perTestChildren, runNode } from "../helpers/run-node.js";
 import { serve } from "../sdk/support/served.js";
 import { listenOnLoopback } from "../sdk/support/connect.js";
 import { type TestServer, startServer } from "../server/harness.js";
 import { connectClient } from "../sdk/support/connect.js";
 
-const TURN = new URL("./openai-agents/turn.ts", import.meta.url).pathname;
+/** A turn's program, compiled to plain JavaScript with the sources it imports (test/helpers/compiled-tree.ts). */
+const TURN = compiledFixture("test/adapters/openai-agents/fixtures/turn.ts");
 
 interface TurnResult {
   sessionId: string;
@@ -22,7 +24,7 @@ interface TurnResult {
 
 /** One Runner turn in a child process of its own (turn.ts), on the backend `where` names. */
 async function turn(where: object, options: object, text: string): Promise<TurnResult> {
-  const run = await runNode(["--import", "tsx", TURN, JSON.stringify(where), JSON.stringify(options), text], { env: { OPENAI_AGENTS_DISABLE_TRACING: "1" } });
+  const run = await runNode([TURN, JSON.stringify(where), JSON.stringify(options), text], { env: { OPENAI_AGENTS_DISABLE_TRACING: "1" } });
   const line = run.stdout.split("\n").find((l) => l.startsWith("RESULT "));
   if (run.status !== 0 || !line) throw new Error(`the turn exited ${run.status}:\n${run.stdout}\n${run.stderr}`);
   return JSON.parse(line.slice("RESULT ".length)) as TurnResult;
@@ -64,7 +66,7 @@ describe("SessiondSession under the SDK's Runner, across processes", () => {
 
     const served = await serve({}, home);
     try {
-      const trace = await runNode([...CLI_FROM_SOURCES, "trace", "chat/ada"], { env: { SESSIOND_HOME: home, NO_COLOR: "1" } });
+      const trace = await runNode([compiledCli(), "trace", "chat/ada"], { env: { SESSIOND_HOME: home, NO_COLOR: "1" } });
       expect(trace.status, trace.stderr).toBe(0);
       const items = trace.stdout.split("\n").filter((line) => / agent\.item /.test(line));
       expect(items).toHaveLength(4);

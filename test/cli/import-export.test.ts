@@ -240,6 +240,9 @@ describe("sessiond export, then import into a fresh data dir", SLOW, () => {
   });
 
   it("gives back the same sessions, events and checkpoints in both layouts", async () => {
+    // The fresh data dirs' servers start while the first one's sessions are made (they would
+    // start at their first command, the import, one after the other); they stay empty until then.
+    const fresh = Promise.all([b, c, d].map(async (h) => expect(await h.run(["server", "start"])).toMatchObject({ code: 0 })));
     await a.json(["start", "--name", "agent-run", "--task", "t", "--label", "team=core", "--context", '{"x": 1}']);
     await a.json(["iterate", "agent-run"]);
     await a.json(["checkpoint", "create", "agent-run", "--label", "cp1", "--data", '{"k": 2}']);
@@ -267,18 +270,24 @@ describe("sessiond export, then import into a fresh data dir", SLOW, () => {
     expect(seed004).toMatchObject({ task: "t", status: "completed", iterations: 1, context: { x: 1 } });
     expect(seed004.history.map((e: { type: string }) => e.type)).toEqual(["start", "iteration", "checkpoint", "complete"]);
 
+    await fresh;
     expect((await b.json<Summary>(["import", sessionsDir])).imported).toHaveLength(2);
     expect((await c.json<Summary>(["import", activityDir])).imported).toEqual([shell.id]);
 
     const imported = await b.json<{ items: Record<string, unknown>[] }>(["list"]);
     expect(imported.items).toEqual(original.items);
+    // Each pair of reads (the copy's, the original's) at once: they are independent commands.
     for (const s of original.items) {
       const ref = String(s.id);
-      expect((await b.run(["events", ref, "--json"])).stdout).toBe((await a.run(["events", ref, "--json"])).stdout);
-      expect(await b.json(["checkpoint", "list", ref])).toEqual(await a.json(["checkpoint", "list", ref]));
+      const [copyEvents, originalEvents] = await Promise.all([b.run(["events", ref, "--json"]), a.run(["events", ref, "--json"])]);
+      expect(copyEvents.stdout).toBe(originalEvents.stdout);
+      const [copyCheckpoints, originalCheckpoints] = await Promise.all([b.json(["checkpoint", "list", ref]), a.json(["checkpoint", "list", ref])]);
+      expect(copyCheckpoints).toEqual(originalCheckpoints);
     }
-    expect(await c.json(["show", String(shell.id)])).toEqual(await a.json(["show", String(shell.id)]));
-    expect((await c.run(["events", String(shell.id), "--json"])).stdout).toBe((await a.run(["events", String(shell.id), "--json"])).stdout);
+    const [shownCopy, shownOriginal] = await Promise.all([c.json(["show", String(shell.id)]), a.json(["show", String(shell.id)])]);
+    expect(shownCopy).toEqual(shownOriginal);
+    const [copyShellEvents, originalShellEvents] = await Promise.all([c.run(["events", String(shell.id), "--json"]), a.run(["events", String(shell.id), "--json"])]);
+    expect(copyShellEvents.stdout).toBe(originalShellEvents.stdout);
     expect(existsSync(join(sessionsDir, "sessions"))).toBe(true);
 
     // The same files without our `sessiond` member, as a seed-000 reader would keep them: each
@@ -291,9 +300,9 @@ describe("sessiond export, then import into a fresh data dir", SLOW, () => {
     expect((await d.json<Summary>(["import", plainDir])).imported).toEqual([shell.id]);
     const execsOf = async (home: typeof a) =>
       (await home.run(["events", String(shell.id), "--json"])).stdout.trim().split("\n").map((l) => JSON.parse(l) as Ev).filter((e) => e.type === "exec").map((e) => [e.ts, e.data]);
-    const originalExecs = await execsOf(a);
+    const [originalExecs, plainExecs] = await Promise.all([execsOf(a), execsOf(d)]);
     expect(originalExecs).toHaveLength(3);
-    expect(await execsOf(d)).toEqual(originalExecs);
+    expect(plainExecs).toEqual(originalExecs);
     expect(await d.json(["show", String(shell.id)])).toMatchObject({ kind: "shell", created_at: shell.created_at, ended_at: shell.ended_at, status: shell.status });
   });
 });

@@ -110,7 +110,11 @@ describe("sessiond server status for a server in the foreground", SLOW, () => {
   it("names no log file when there is none", async () => {
     const serve = startCli(["serve"], h.env);
     try {
-      await until(async () => (await h.run(["server", "status"])).code === 0);
+      // It logs that it listens once its record is written (what `server status` reads).
+      await until(() => {
+        if (serve.child.exitCode !== null) throw new Error(`sessiond serve exited ${serve.child.exitCode}:\n${serve.output()}`);
+        return serve.output().includes("sessiond listening");
+      });
       expect(existsSync(join(h.home, "server.log"))).toBe(false);
       const status = await h.json<{ running: boolean; log: string | null }>(["server", "status"]);
       expect(status).toMatchObject({ running: true, log: null });
@@ -129,15 +133,14 @@ describe("the server start a command does on its own", SLOW, () => {
 
   it("says 'starting sessiond…' on a terminal, and nothing with --json or when stderr is piped", async () => {
     const [terminal, json, piped] = homes as [ReturnType<typeof cliHome>, ReturnType<typeof cliHome>, ReturnType<typeof cliHome>];
-    const shown = await onTerminal(["list"], terminal.env);
+    // Three data dirs, three servers started: at once, as nothing is shared.
+    const [shown, quiet, plain] = await Promise.all([onTerminal(["list"], terminal.env), onTerminal(["list", "--json"], json.env), piped.run(["list"])]);
     expect(shown.code).toBe(0);
     expect(shown.screen).toMatch(/^starting sessiond…\r?\nno sessions/);
-    const quiet = await onTerminal(["list", "--json"], json.env);
     expect(quiet.code).toBe(0);
     expect(quiet.screen).not.toContain("starting");
-    const plain = await piped.run(["list"]);
     expect(plain).toMatchObject({ code: 0, stderr: "", stdout: "no sessions\n" });
     // Each started its own server: the line was said when one was started, not skipped.
-    for (const h of homes) expect((await h.json<{ running: boolean }>(["server", "status"])).running).toBe(true);
+    for (const status of await Promise.all(homes.map((h) => h.json<{ running: boolean }>(["server", "status"])))) expect(status.running).toBe(true);
   });
 });

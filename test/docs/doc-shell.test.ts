@@ -36,6 +36,25 @@ describe("the docs test's shell", () => {
     expect(run.failures).toEqual([`22: curl -s ${url}/missing`]);
   });
 
+  it("follows a streaming curl (-N) answered 2xx for streamSeconds and counts its stop as success; a streaming curl answered with an HTTP error fails, however late the answer", async () => {
+    const server = createServer((req, res) => {
+      if (req.url === "/stream") {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write("data: first\n\n");
+        return;
+      }
+      // An error answered later than the stream is followed: still a failure, not a stream stopped in time.
+      setTimeout(() => res.writeHead(404).end("no such stream"), req.url === "/late-missing" ? 1_500 : 0);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())), () => void server.closeAllConnections());
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const run = await shell().run(`curl -sN ${url}/stream\necho after\ncurl -sN ${url}/missing\ncurl --no-buffer -s ${url}/late-missing\n`, 10_000);
+    expect(run.output).toContain("data: first\n");
+    expect(run.output).toContain("after\n");
+    expect(run.failures).toEqual([`22: curl -sN ${url}/missing`, `22: curl --no-buffer -s ${url}/late-missing`]);
+  });
+
   it("fails a block that does not finish, kills it, and fails every later block at once", async () => {
     const sh = shell();
     expect((await sh.run("sleep 30\n", 300)).failures).toEqual(["did not finish within 300 ms"]);

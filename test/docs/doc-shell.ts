@@ -18,8 +18,11 @@ export interface ShellRun {
  * report names every failure of a block, not the first.
  *
  * `curl` is a function here: `--fail-with-body`, so an HTTP error is a failure (curl -s exits 0 on
- * a 404 otherwise), and a streaming one (`-N`, which follows an SSE stream until interrupted)
- * stops after `streamSeconds`, a stop that counts as success.
+ * a 404 otherwise). A streaming one (`-N`, which follows an SSE stream until interrupted) waits for
+ * its answer's status line: a 2xx stream is followed for `streamSeconds` more and then stopped, a
+ * stop that counts as success; any other answer, and a curl that fails or ends on its own, counts
+ * as any curl does. (A stop after a fixed time from the start would take a slow error answer for a
+ * stream, and make every stream cost that time.)
  */
 export class DocShell {
   private output = "";
@@ -48,7 +51,10 @@ export class DocShell {
     bash.stderr.on("data", take);
   }
 
-  /** Starts bash in `cwd` with exactly `env`; `scratch` is a folder for the block files. */
+  /**
+   * Starts bash in `cwd` with exactly `env`; `scratch` is a folder for the block files;
+   * `streamSeconds` is how long a streaming curl follows a stream once it is answered.
+   */
   static start(options: { cwd: string; env: Record<string, string>; scratch: string; streamSeconds: number }): DocShell {
     // A process group of its own, so that a hung block is killed with everything it started.
     const bash = spawn("bash", ["--norc", "--noprofile"], { cwd: options.cwd, env: options.env, stdio: ["pipe", "pipe", "pipe"], detached: true });
@@ -63,7 +69,23 @@ export class DocShell {
         "curl() {",
         '  local a stream=0; __curl="$*"',
         '  for a in "$@"; do [[ $a == --no-buffer || $a =~ ^-[a-zA-Z]*N[a-zA-Z]*$ ]] && stream=1; done',
-        `  if [ $stream = 1 ]; then local s=0; command curl --fail-with-body --max-time ${options.streamSeconds} "$@" || s=$?; if [ $s = 28 ]; then s=0; fi; [ $s != 0 ] || __curl=; return $s; fi`,
+        '  if [ $stream = 1 ]; then',
+        `    local headers=${JSON.stringify(options.scratch)}/curl-headers-$BASHPID-$RANDOM s=0 i stopped=0`,
+        '    command curl --fail-with-body --dump-header "$headers" "$@" & local pid=$!',
+        // The status line, or curl's end (an error, a refused connection, a stream that ended), within 30 s.
+        '    for ((i = 0; i < 600; i++)); do { [ -s "$headers" ] || ! kill -0 $pid 2>/dev/null; } && break; sleep 0.05; done',
+        '    if kill -0 $pid 2>/dev/null; then',
+        '      local status=""; [ ! -s "$headers" ] || read -r _ status _ < "$headers"',
+        `      if [ -z "$status" ]; then stopped=28; elif [[ $status == 2?? ]]; then sleep ${options.streamSeconds}; stopped=1; fi`,
+        '      [ $stopped = 0 ] || kill $pid 2>/dev/null || stopped=0',
+        '    fi',
+        '    wait $pid || s=$?',
+        '    rm -f "$headers"',
+        // Stopped by us while it streamed a 2xx answer: a success; no answer within the wait: curl's timeout status.
+        '    if [ $stopped = 1 ]; then s=0; elif [ $stopped = 28 ]; then s=28; fi',
+        // A bare `return` (with curl's status), as below: the trap names the curl for it.
+        '    [ $s != 0 ] || __curl=; (exit $s) || return; return 0',
+        '  fi',
         // `|| return`: the failure is reported once, as the command that called curl.
         '  command curl --fail-with-body "$@" || return',
         "  __curl=",

@@ -1,8 +1,10 @@
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { transform } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_PORT } from "../../src/core/defaults.js";
 import { FakeOpenAI } from "../drivers/support/fake-openai.js";
@@ -20,8 +22,11 @@ import { freePort } from "../helpers/ports.js";
  *   so a block may use what an earlier one set (`TOKEN`, `sd`, `ID`). Every command must succeed;
  *   curl fails on an HTTP error.
  * - `ts`/`typescript`/`js` blocks are written to a file inside the compiled package (so `sessiond`
- *   and `sessiond/client` resolve to this tree, as the package's self-reference) and run with tsx
- *   from that same bash, so they see its exported variables. Each must exit 0.
+ *   and `sessiond/client` resolve to this tree, as the package's self-reference) and run with node
+ *   from that same bash, so they see its exported variables. Each must exit 0. A ts block is first
+ *   stripped of its types by esbuild, as tsx would (tsx is esbuild's transform in a loader), here
+ *   in this process: a tsx per block cost a second or two of loading its TypeScript hooks, which
+ *   then ran over every module the block imported.
  * - `json`/`jsonc` blocks are shapes: each must parse (test/docs/json-shapes.ts).
  * - Blocks without a language are text (trees, sketches) and are not run.
  * - Anything else fails, unless marked `<!-- example: not run — <reason> -->` on the line above
@@ -40,8 +45,8 @@ const DOCS = ["README.md", ...readdirSync(join(ROOT, "docs")).filter((f) => f.en
 const SHELL = new Set(["bash", "sh", "shell"]);
 const SCRIPT = new Set(["ts", "typescript", "js", "javascript"]);
 const SHAPE = new Set(["json", "jsonc"]);
-/** How long a streaming curl (`curl -N`) follows its stream before it is stopped. */
-const STREAM_SECONDS = 2;
+/** How long a streaming curl (`curl -N`) follows its stream, once answered 2xx, before it is stopped (test/docs/doc-shell.ts). */
+const STREAM_SECONDS = 0.5;
 /** One block's longest run: an llm turn and a python start fit easily. */
 const BLOCK_TIMEOUT_MS = 90_000;
 
@@ -91,26 +96,39 @@ async function machine(file: string) {
     SESSIOND_LLM_API_KEY: "sk-docs-test",
     NO_COLOR: "1",
   };
-  const sessiond = (...args: string[]) => execFileSync(join(dirs.bin, "sessiond"), args, { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  sessiond("server", "start");
+  const sessiond = (...args: string[]) => promisify(execFile)(join(dirs.bin, "sessiond"), args, { env, encoding: "utf8" });
+  try {
+    await sessiond("server", "start");
+  } catch (err) {
+    rmSync(root, { recursive: true, force: true });
+    rmSync(scripts, { recursive: true, force: true });
+    throw err;
+  }
   const shell = DocShell.start({ cwd: dirs.work, env, scratch: dirs.scratch, streamSeconds: STREAM_SECONDS });
   let n = 0;
   return {
     port,
     shell,
-    /** Writes a script block into the package and returns the shell line that runs it. */
-    script(block: DocBlock, code: string): string {
-      const ext = block.lang.startsWith("j") ? "js" : "ts";
-      const path = join(scripts, `line-${block.line}-${++n}.${ext}`);
-      writeFileSync(path, code);
-      return `${JSON.stringify(tsx)} ${JSON.stringify(path)}`;
+    /**
+     * Writes a script block into the package (a ts block beside its JavaScript, stripped of types
+     * with an inline source map) and returns the shell line that runs it.
+     */
+    async script(block: DocBlock, code: string): Promise<string> {
+      const base = join(scripts, `line-${block.line}-${++n}`);
+      let js = code;
+      if (!block.lang.startsWith("j")) {
+        writeFileSync(`${base}.ts`, code);
+        js = (await transform(code, { loader: "ts", format: "esm", target: `node${process.versions.node}`, sourcemap: "inline", sourcefile: `${base}.ts` })).code;
+      }
+      writeFileSync(`${base}.js`, js);
+      return `${JSON.stringify(process.execPath)} --enable-source-maps ${JSON.stringify(`${base}.js`)}`;
     },
     async close() {
       try {
         await shell.close();
       } finally {
         try {
-          sessiond("server", "stop", "--force");
+          await sessiond("server", "stop", "--force");
         } finally {
           rmSync(root, { recursive: true, force: true });
           rmSync(scripts, { recursive: true, force: true });
@@ -120,17 +138,41 @@ async function machine(file: string) {
   };
 }
 
-for (const file of DOCS) {
-  const blocks = readBlocks(join(ROOT, file), file);
-  if (blocks.length === 0) continue;
-  const runs = blocks.some((b) => b.notRun === undefined && (SHELL.has(b.lang) || SCRIPT.has(b.lang)));
+type Machine = Awaited<ReturnType<typeof machine>>;
+const FILES = DOCS.map((file) => ({ file, blocks: readBlocks(join(ROOT, file), file) })).filter(({ blocks }) => blocks.length > 0);
+/** The files with blocks to run, in the order they run: each needs a machine. */
+const RUNNING = FILES.filter(({ blocks }) => blocks.some((b) => b.notRun === undefined && (SHELL.has(b.lang) || SCRIPT.has(b.lang)))).map(({ file }) => file);
+
+/**
+ * The machines, by file, each started once. A file's machine is started when the file before it
+ * starts, so that its server's start (a second or more of loading) overlaps that file's blocks; it
+ * is fresh all the same: no block runs on it before its own file's.
+ */
+const machines = new Map<string, Promise<Machine>>();
+function machineFor(file: string): Promise<Machine> {
+  let m = machines.get(file);
+  if (!m) machines.set(file, (m = machine(file)));
+  return m;
+}
+afterAll(async () => {
+  // Any machine still up: one started ahead for a file that did not run (a filtered run, a failure).
+  await Promise.all([...machines.values()].map(async (m) => (await m.catch(() => undefined))?.close()));
+});
+
+for (const { file, blocks } of FILES) {
   describe(file, () => {
-    let m: Awaited<ReturnType<typeof machine>> | undefined;
-    if (runs) {
+    let m: Machine | undefined;
+    if (RUNNING.includes(file)) {
       beforeAll(async () => {
-        m = await machine(file);
+        const next = RUNNING[RUNNING.indexOf(file) + 1];
+        // Started ahead; a failure to start shows when its own file awaits it.
+        if (next) machineFor(next).catch(() => undefined);
+        m = await machineFor(file);
       }, 60_000);
-      afterAll(() => m?.close());
+      afterAll(async () => {
+        machines.delete(file);
+        await m?.close();
+      });
     }
     for (const block of blocks) {
       const name = `${file}:${block.line} ${block.lang || "text"}`;
@@ -158,7 +200,7 @@ for (const file of DOCS) {
         `${name} runs`,
         async () => {
           const code = pasted(block.code, m!.port);
-          const line = SHELL.has(block.lang) ? code : m!.script(block, code);
+          const line = SHELL.has(block.lang) ? code : await m!.script(block, code);
           const run = await m!.shell.run(line, BLOCK_TIMEOUT_MS - 5_000);
           if (process.env.DOCS_EXAMPLES_VERBOSE) console.log(`${name}:\n${run.output}`);
           expect(run.failures, `${name} printed:\n${run.output}`).toEqual([]);

@@ -1,10 +1,12 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import type { Session } from "../../src/core/index.js";
+import { compiledFixture } from "../helpers/compiled-tree.js";
 import { LiveHarness, alive, eventually, failure, hostPid } from "./harness.js";
 
-const FIXTURE = fileURLToPath(new URL("./fixtures/live-server.ts", import.meta.url));
+/** The stand-in server, compiled to plain JavaScript (test/helpers/compiled-tree.ts). */
+const FIXTURE = compiledFixture("test/drivers/fixtures/live-server.ts");
 
 describe("crashes and recovery of live sessions", () => {
   let h: LiveHarness;
@@ -148,11 +150,12 @@ describe("crashes and recovery of live sessions", () => {
     open();
     await h.live.close();
     await h.manager.close();
-    const server = spawn(process.execPath, ["--import", "tsx", FIXTURE, h.home.home], { stdio: ["ignore", "pipe", "inherit"] });
+    const server = spawn(process.execPath, [FIXTURE, h.home.home], { stdio: ["ignore", "pipe", "inherit"] });
     let line = "";
     server.stdout!.on("data", (d: Buffer) => (line += d.toString()));
     await eventually(() => line.includes("\n"), 20_000, "the stand-in server");
-    const started = JSON.parse(line) as { shell: number; job: number };
+    const printed = JSON.parse(line) as { shell: number; job: number; runtime_metadata: Session["runtime_metadata"] };
+    const started = { shell: printed.shell, job: hostPid(printed, printed.job) };
     h.pids.add(started.shell);
     expect(alive(started.job)).toBe(true);
     server.kill("SIGKILL");

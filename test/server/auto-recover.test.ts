@@ -4,6 +4,7 @@ import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { compiledCli } from "../helpers/compiled-tree.js";
 import { processesOfUid, uniqueUidBase } from "../helpers/sandbox-pids.js";
 
 /**
@@ -12,11 +13,12 @@ import { processesOfUid, uniqueUidBase } from "../helpers/sandbox-pids.js";
  * then on.
  */
 
-// Three servers start one after the other (a Node process each, through the TypeScript loader).
+// Three servers start one after the other (a Node process each).
 vi.setConfig({ testTimeout: 180_000 });
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const CLI = join(ROOT, "src/cli/main.ts");
+/** `sessiond` as it ships: compiled to plain JavaScript (test/helpers/compiled-tree.ts). */
+const CLI = compiledCli();
 const UID_BASE = uniqueUidBase();
 
 interface Server {
@@ -33,7 +35,7 @@ afterEach(() => {
 });
 
 async function serve(home: string, env: Record<string, string> = {}): Promise<Server> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0"], {
+  const child = spawn(process.execPath, [CLI, "serve", "--port", "0"], {
     cwd: ROOT,
     env: { ...process.env, SESSIOND_HOME: home, ENABLE_SESSIONS: "true", SESSIOND_SANDBOX_UID_BASE: String(UID_BASE), SESSIOND_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],

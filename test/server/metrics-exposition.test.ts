@@ -4,6 +4,7 @@ import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { compiledCli } from "../helpers/compiled-tree.js";
 import { lintExposition } from "../helpers/prometheus-lint.js";
 import { startNode } from "../helpers/run-node.js";
 import { SERVICES, serviceAvailable } from "../helpers/services.js";
@@ -91,7 +92,7 @@ beforeAll(async () => {
       ...(redis ? { redisUrl: SERVICES.redis.url, redisChannel: `metrics-test-${randomUUID()}` } : {}),
     }),
   );
-  const { child, lines, exited } = startNode(["--import", "tsx", join(ROOT, "src/cli/main.ts"), "serve", "--port", "0", "--config", configFile], {
+  const { child, lines, exited } = startNode([compiledCli(), "serve", "--port", "0", "--config", configFile], {
     cwd: ROOT,
     env: { SESSIOND_HOME: home, SESSIOND_SQLITE_SYNCHRONOUS: "normal" },
   });

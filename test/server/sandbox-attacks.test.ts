@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { checkSandbox } from "../../src/drivers/sandbox/index.js";
+import { compiledCli } from "../helpers/compiled-tree.js";
 import { processesOfUid, uniqueUidBase } from "../helpers/sandbox-pids.js";
 
 /**
@@ -80,7 +81,7 @@ describe.runIf(sandbox.ok)("a sandboxed session attacking the server", () => {
       join(home, "config.json"),
       JSON.stringify({ shellMaxProcesses: MAX_PROCESSES, sessionMemoryBytes: MEMORY_BYTES, sandboxUidBase: UID_BASE }),
     );
-    server = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "serve", "--port", "0", "--config", join(home, "config.json")], {
+    server = spawn(process.execPath, [compiledCli(), "serve", "--port", "0", "--config", join(home, "config.json")], {
       cwd: ROOT,
       env: { ...process.env, SESSIOND_HOME: home, ENABLE_SESSIONS: "true", SESSIOND_ATTACK_TEST_SECRET: SECRET },
       stdio: ["ignore", "pipe", "pipe"],

@@ -119,7 +119,11 @@ describe("sessiond serve", () => {
       req.write(body.slice(0, 10));
       setTimeout(() => {
         server.child.kill("SIGTERM");
-        setTimeout(() => req.end(body.slice(10)), 300);
+        // The rest of the body once the server has taken the signal (it says so first).
+        void (async () => {
+          while (!server.logs.some((l) => l.includes("shutting down")) && server.child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+          req.end(body.slice(10));
+        })();
       }, 200);
     });
     const res = await inFlight;

@@ -3,8 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { waitFor } from "../../events/support/wait.js";
-
-const MAIN = new URL("../../../src/cli/main.ts", import.meta.url).pathname;
+import { compiledCli } from "../../helpers/compiled-tree.js";
 
 /** A real `sessiond serve` child on 127.0.0.1 and a free port, with its own SESSIOND_HOME. */
 export interface ServedServer {
@@ -22,14 +21,15 @@ export interface ServedServer {
 }
 
 /**
- * Starts `sessiond serve --port 0` (through tsx, on the sources) with `env` added, and waits for
- * its pid file to name the port it took. `home` reuses a data dir (a restart).
+ * Starts `sessiond serve --port 0` (the CLI as it ships, compiled once per run:
+ * test/helpers/compiled-tree.ts) with `env` added, and waits for its pid file to name the port it
+ * took. `home` reuses a data dir (a restart).
  */
 export async function serve(env: Record<string, string> = {}, home = mkdtempSync(join(tmpdir(), "sessiond-sdk-"))): Promise<ServedServer> {
   const pidFile = join(home, "server.pid");
   rmSync(pidFile, { force: true });
   let output = "";
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", MAIN, "serve", "--host", "127.0.0.1", "--port", "0"], {
+  const child: ChildProcess = spawn(process.execPath, [compiledCli(), "serve", "--host", "127.0.0.1", "--port", "0"], {
     env: { ...process.env, SESSIOND_HOME: home, SESSIOND_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
