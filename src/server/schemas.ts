@@ -4,6 +4,7 @@ import {
   EventTypeSchema,
   LABEL_KEY_PATTERN,
   MAX_SEARCH_LENGTH,
+  TASK_SEARCH_CHARS,
   ParticipantKindSchema,
   RuntimeBackendSchema,
   SessionKindSchema,
@@ -129,7 +130,7 @@ const filterProperties = {
   created_before: Type.Optional(isoTimestamp),
   q: Type.Optional(
     searchTextSchema({
-      description: `text the name or the task contains, ignoring the case of ASCII letters; % and _ are plain characters; at most ${MAX_SEARCH_LENGTH} characters`,
+      description: `text the name or the first ${TASK_SEARCH_CHARS} characters of the task contain, ignoring the case of ASCII letters; every character stands for itself (no wildcards); at most ${MAX_SEARCH_LENGTH} UTF-16 code units; a search examines at most config listScanRows sessions per page, so a page may be short and still have a next one`,
     }),
   ),
 } satisfies TProperties;

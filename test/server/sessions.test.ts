@@ -336,7 +336,7 @@ describe("listing", () => {
     const spec = (await server.json({ method: "GET", url: "/openapi.json", token: null })).body;
     const parameters = spec.paths["/sessions"].get.parameters as { name: string; description?: string; schema: { anyOf?: { enum: string[] }[] } }[];
     const param = (name: string) => parameters.find((p) => p.name === name)!;
-    expect(param("q").description).toContain("name or the task");
+    expect(param("q").description).toContain("the first 1024 characters of the task");
     expect(param("sort").description).toContain("ties are broken by created_at");
     expect(param("sort").schema.anyOf!.flatMap((s) => s.enum)).toEqual(["created_at", "last_activity_at", "updated_at", "name", "status", "kind", "agent_id", "iterations"]);
     expect(param("order").schema.anyOf!.flatMap((s) => s.enum)).toEqual(["desc", "asc"]);

@@ -77,7 +77,7 @@ export function filterOptions(command: Command): Command {
     .option("--label <key=value>", "a label every session must have (repeatable)", collectPair)
     .option("--created-after <iso>", "created at or after this time")
     .option("--created-before <iso>", "created before this time")
-    .option("--search <text>", "sessions whose name or task contains this text (ASCII letters in either case)");
+    .option("--search <text>", "sessions whose name or the first 1,024 characters of whose task contain this text (ASCII letters in either case)");
 }
 
 type FilterFlags = Pick<FieldFlags, "agent" | "user" | "channel" | "type" | "mode" | "label"> & {
