@@ -13,12 +13,16 @@ vi.setConfig({ testTimeout: 60_000 });
 /** Type-checked TypeScript sessions (start option `typecheck`, config `typescriptTypecheck`), real helpers. */
 describe("typescript sessions that type-check", () => {
   let h: LiveHarness;
+  /** Every harness a test opened (one test opens two), closed after it. */
+  const opened: LiveHarness[] = [];
   const open = async (options: { typecheck?: boolean } = { typecheck: true }, flags: Record<string, unknown> = {}) => {
     h = new LiveHarness(flags);
+    opened.push(h);
     return h.live.start({ kind: "typescript", ...options });
   };
   afterEach(async () => {
-    await h?.close();
+    if (h && !opened.includes(h)) opened.push(h);
+    await Promise.all(opened.splice(0).map((harness) => harness.close()));
   });
 
   it("reports a type error as the cell's error, at the cell's line and column, and does not run the cell", async () => {
