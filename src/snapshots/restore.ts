@@ -297,7 +297,7 @@ async function keepIgnored(old: string, fresh: string, patterns: readonly string
   const rules = await ignoreRules(old, patterns);
   if (!rules) return;
   await walkTree(old, undefined, async (entry) => {
-    if (!rules.ignores(entry.stat.isDirectory() ? `${entry.path}/` : entry.path)) return;
+    if (!rules.ignores(entry.kind === "dir" ? `${entry.path}/` : entry.path)) return;
     const to = join(fresh, entry.path);
     if (await exists(to)) return;
     try {

@@ -6,7 +6,7 @@ import { SessiondError } from "../core/index.js";
 import { type BlobLease, type BlobStore, DIGEST_PREFIX, type PackWriter, SMALL_FILE_BYTES } from "./blob-store.js";
 import { type FileEntry, KEPT_MODE_BITS, type ManifestEntry, encodeManifest, mtimeMsOf } from "./manifest.js";
 import { TimeSlice } from "./time-slice.js";
-import { FILE_FLAGS, type WalkEntry, gone, ignoreRules, readLinkAt, walkTree } from "./walk.js";
+import { FILE_FLAGS, type FileEntry as WalkFileEntry, gone, ignoreRules, readLinkAt, walkTree } from "./walk.js";
 
 const SMALL_BYTES = BigInt(SMALL_FILE_BYTES);
 
@@ -93,23 +93,28 @@ export async function takeSnapshot(
   const pack = await blobs.openPack(lease);
   try {
     await walkTree(dir, rules, async (entry) => {
-      const { path, stat } = entry;
-      if (stat.isDirectory()) {
-        entries.push({ path, type: "dir", mode: Number(stat.mode) & KEPT_MODE_BITS, mtime_ms: mtimeMsOf(stat) });
-      } else if (stat.isSymbolicLink()) {
-        const target = readLinkAt(entry.at);
-        if (target !== undefined) entries.push({ path, type: "symlink", target });
-      } else if (stat.isFile()) {
-        charge(budget, stat.size);
-        const stored = await storeFile(blobs, pack, known, entry, budget, lease);
-        if (!stored) return;
-        seen.add(path);
-        looseBytes += stored.looseBytes;
-        bytes += stored.entry.size;
-        files++;
-        entries.push(stored.entry);
-      } else {
-        skipped.push(path);
+      const { path } = entry;
+      switch (entry.kind) {
+        case "dir":
+          entries.push({ path, type: "dir", mode: Number(entry.stat.mode) & KEPT_MODE_BITS, mtime_ms: mtimeMsOf(entry.stat) });
+          break;
+        case "symlink": {
+          const target = readLinkAt(entry.at);
+          if (target !== undefined) entries.push({ path, type: "symlink", target });
+          break;
+        }
+        case "file": {
+          const stored = await storeFile(blobs, pack, known, entry, budget, lease);
+          if (!stored) return;
+          seen.add(path);
+          looseBytes += stored.looseBytes;
+          bytes += stored.entry.size;
+          files++;
+          entries.push(stored.entry);
+          break;
+        }
+        case "other":
+          skipped.push(path);
       }
     });
     // Files gone from the workspace leave the cache with it.
@@ -126,34 +131,50 @@ export async function takeSnapshot(
   }
 }
 
-/** One file into the blob store (or found there). undefined when it is gone or no longer a file. */
+/**
+ * One file into the blob store (or found there). undefined when it is gone or no longer a file.
+ * Its size is counted against the cap before it is read.
+ */
 async function storeFile(
   blobs: BlobStore,
   pack: PackWriter,
   known: Map<string, CachedFile>,
-  file: WalkEntry,
+  file: WalkFileEntry,
   budget: Budget,
   lease: BlobLease,
 ): Promise<{ entry: FileEntry; looseBytes: number } | undefined> {
   const cached = known.get(file.path);
-  if (cached && sameFile(cached, file.stat)) {
+  // A file known from before is stat'ed by name (see WalkFileEntry): a match is the inode read
+  // before, unchanged since, whatever path led to it; anything else is read through `at`.
+  let listed = file.stat ?? (cached ? gone(() => lstatSync(file.named, { bigint: true })) : undefined);
+  if (cached && listed && sameFile(cached, listed)) {
     // Pinned before it is looked for, so a collection running now keeps it.
     lease.pin(cached.digest);
-    if (blobs.hasPacked(cached.digest) || (file.stat.size > SMALL_BYTES && (cached.generation === blobs.currentGeneration || (await blobs.has(cached.digest))))) {
-      return { entry: fileEntry(file.path, file.stat, cached.digest), looseBytes: 0 };
+    if (blobs.hasPacked(cached.digest) || (listed.size > SMALL_BYTES && (cached.generation === blobs.currentGeneration || (await blobs.has(cached.digest))))) {
+      charge(budget, listed.size);
+      return { entry: fileEntry(file.path, listed, cached.digest), looseBytes: 0 };
     }
   }
-  let listed = file.stat;
+  let charged = 0n;
   for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
     const readAt = BigInt(Date.now()) * 1_000_000n;
-    const read = listed.size <= SMALL_BYTES ? readSmall(file.at, listed, pack, readAt) : await readLarge(file.at, listed, blobs, readAt, lease);
+    // Not looked at yet (a file new to the cache): opened at once, its fstat tells what it is.
+    const opened = listed?.isFile() ? undefined : openListed(file.at);
+    if (opened === "gone") return undefined;
+    if (opened) listed = opened.stat;
+    charge(budget, listed!.size - charged);
+    charged = listed!.size;
+    let read: Read;
+    if (listed!.size <= SMALL_BYTES) {
+      read = readSmall(file.at, listed!, pack, readAt, opened);
+    } else {
+      if (opened) closeSync(opened.fd);
+      read = await readLarge(file.at, listed!, blobs, readAt, lease);
+    }
     if (read === "gone") return undefined;
     if (read === "changed") {
-      // Look again (through the folder's descriptor, as the walk did) before the next read.
-      const again = gone(() => lstatSync(file.at, { bigint: true }));
-      if (!again?.isFile()) return undefined;
-      charge(budget, again.size - listed.size);
-      listed = again;
+      // Looked at again (through the folder's descriptor) before the next read.
+      listed = undefined;
       continue;
     }
     const { before, digest, racy } = read;
@@ -167,18 +188,35 @@ async function storeFile(
   throw new SessiondError("file_changed", { path: file.path, attempts: READ_ATTEMPTS }, { field: "with_files" });
 }
 
+/** A file opened as the walk listed it, without following a link: its descriptor and what it is. */
+interface Opened {
+  readonly fd: number;
+  readonly stat: BigIntStats;
+}
+
+/** Opens a listed file through its folder's descriptor; "gone" when it is no longer there or no longer a file. */
+function openListed(at: string): Opened | "gone" {
+  const fd = gone(() => openSync(at, FILE_FLAGS));
+  if (fd === undefined) return "gone";
+  const stat = fstatSync(fd, { bigint: true });
+  if (stat.isFile()) return { fd, stat };
+  closeSync(fd);
+  return "gone";
+}
+
 type Budget = { bytes: number; readonly max: number };
 type Read = "gone" | "changed" | { readonly before: BigIntStats; readonly digest: string; readonly racy: boolean; readonly looseBytes: number };
 
 /**
  * A small file read whole (synchronously) into the snapshot's pack: the file the walk listed —
- * opened without following a link, and the same inode, or it counts as changed.
+ * opened without following a link (or `opened` so just now), and the same inode, or it counts as
+ * changed.
  */
-function readSmall(at: string, listed: BigIntStats, pack: PackWriter, readAt: bigint): Read {
-  const fd = gone(() => openSync(at, FILE_FLAGS));
+function readSmall(at: string, listed: BigIntStats, pack: PackWriter, readAt: bigint, opened?: Opened): Read {
+  const fd = opened?.fd ?? gone(() => openSync(at, FILE_FLAGS));
   if (fd === undefined) return "gone";
   try {
-    const before = fstatSync(fd, { bigint: true });
+    const before = opened?.stat ?? fstatSync(fd, { bigint: true });
     if (!before.isFile()) return "gone";
     if (before.dev !== listed.dev || before.ino !== listed.ino || before.size !== listed.size) return "changed";
     const racy = isRacy(before, readAt);

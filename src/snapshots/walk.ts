@@ -23,10 +23,36 @@ export const FILE_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
  * (`/proc/self/fd/<fd>/<name>`), valid while `visit` runs: open, lstat or readlink it by `at`,
  * never by `path`, so that a folder swapped for a link meanwhile cannot lead outside the tree.
  */
-export interface WalkEntry {
+export type WalkEntry = FolderEntry | FileEntry | OtherEntry;
+
+interface EntryName {
   /** Relative to the walked folder, `/`-separated. */
   readonly path: string;
   readonly at: string;
+}
+
+/** A folder: `stat` is what was opened (fstat of its descriptor). */
+export interface FolderEntry extends EntryName {
+  readonly kind: "dir";
+  readonly stat: BigIntStats;
+}
+
+/**
+ * A regular file as its folder listed it. Not stat'ed by the walk: a snapshot opens most files
+ * anyway (their fstat tells all), and stats only those it knows from before — by `named`, the path
+ * through the folders as named, which costs half a lookup through `at`. What a stat by name says
+ * may only be compared with what was read through `at` before, never trusted to read by.
+ * `stat` is set when the file system gave no type with the listing and the walk had to look.
+ */
+export interface FileEntry extends EntryName {
+  readonly kind: "file";
+  readonly named: string;
+  readonly stat?: BigIntStats;
+}
+
+/** A symbolic link (read it by `at`), or what is no file, folder or link (a FIFO, a socket, a device). */
+export interface OtherEntry extends EntryName {
+  readonly kind: "symlink" | "other";
   readonly stat: BigIntStats;
 }
 
@@ -63,47 +89,69 @@ export async function ignoreRules(dir: string, patterns: readonly string[]): Pro
  * Walks a tree the code of a live session may be changing, as it changes it, without ever
  * following a symbolic link: every folder is opened with O_NOFOLLOW relative to the descriptor
  * of the folder above it (`/proc/self/fd/<fd>/<name>`, as src/server/workspaces/workspace-fs.ts
- * does for artifacts), listed and lstat'ed through its own descriptor — so a folder swapped for a
- * link to `/etc` between two calls leads nowhere but where the folder was. Ignored paths are left
- * out (an ignored folder with all below it). `visit` sees folders before what they hold (and
- * `descend` may keep the walk out of one); a folder's descriptor stays open until its entries are
- * visited. Synchronous calls in time slices.
+ * does for artifacts) and listed through its own descriptor — so a folder swapped for a link to
+ * `/etc` between two calls leads nowhere but where the folder was. The listing's types spare a
+ * stat per entry; an entry whose type changed since it was listed is looked at again. Ignored
+ * paths are left out (an ignored folder with all below it). `visit` sees folders before what they
+ * hold (and `descend` may keep the walk out of one); a folder's descriptor stays open until its
+ * entries are visited. Synchronous calls in time slices.
  * @throws validation past MAX_DEPTH
  */
 export async function walkTree(
   dir: string,
   rules: Ignore | undefined,
   visit: (entry: WalkEntry) => Promise<void> | void,
-  options: { readonly descend?: (entry: WalkEntry) => boolean } = {},
+  options: { readonly descend?: (entry: FolderEntry) => boolean } = {},
 ): Promise<void> {
   const root = openSync(dir, DIR_FLAGS);
   const slice = new TimeSlice();
   const walk = async (fd: number, rel: string, depth: number): Promise<void> => {
     const base = `/proc/self/fd/${fd}`;
-    for (const name of readdirSync(base)) {
+    for (const listed of readdirSync(base, { withFileTypes: true })) {
+      const { name } = listed;
       const path = rel === "" ? name : `${rel}/${name}`;
       const at = `${base}/${name}`;
-      const stat = gone(() => lstatSync(at, { bigint: true }));
-      if (!stat) continue;
-      if (stat.isDirectory()) {
-        if (rules?.ignores(`${path}/`)) continue;
-        if (depth >= MAX_DEPTH) throw new SessiondError("validation", { field: "workspace", reason: `${path} is more than ${MAX_DEPTH} folders deep` }, { field: "workspace" });
-        const child = gone(() => openSync(at, DIR_FLAGS));
-        if (child === undefined) continue;
-        try {
-          // What was opened is what is recorded (a swap since the lstat shows in its own stat).
-          const entry = { path, at, stat: fstatSync(child, { bigint: true }) };
-          await visit(entry);
-          if (options.descend?.(entry) ?? true) await walk(child, path, depth + 1);
-        } finally {
-          closeSync(child);
-        }
-      } else {
-        if (rules?.ignores(path)) continue;
-        await visit({ path, at, stat });
+      if (listed.isFile()) {
+        if (!rules?.ignores(path)) await visit({ kind: "file", path, at, named: `${dir}/${path}` });
+      } else if (!listed.isDirectory() || !(await folder(path, at, depth))) {
+        // A link, something else, a file system that gives no types, or a folder that is no
+        // longer one: looked at (once).
+        await looked(path, at, depth);
       }
       await slice.check();
     }
+  };
+  const looked = async (path: string, at: string, depth: number): Promise<void> => {
+    const stat = gone(() => lstatSync(at, { bigint: true }));
+    if (!stat) return;
+    if (stat.isDirectory()) await folder(path, at, depth);
+    else if (rules?.ignores(path)) return;
+    else if (stat.isFile()) await visit({ kind: "file", path, at, named: `${dir}/${path}`, stat });
+    else await visit({ kind: stat.isSymbolicLink() ? "symlink" : "other", path, at, stat });
+  };
+  /** Visits a folder and what it holds. @returns false when it is no folder now (nothing visited) */
+  const folder = async (path: string, at: string, depth: number): Promise<boolean> => {
+    if (rules?.ignores(`${path}/`)) return true;
+    if (depth >= MAX_DEPTH) throw new SessiondError("validation", { field: "workspace", reason: `${path} is more than ${MAX_DEPTH} folders deep` }, { field: "workspace" });
+    let child: number;
+    try {
+      child = openSync(at, DIR_FLAGS);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return true;
+      // No longer a folder since it was listed (a link now is never followed).
+      if (code === "ENOTDIR" || code === "ELOOP") return false;
+      throw err;
+    }
+    try {
+      // What was opened is what is recorded (a swap since the listing shows in its own stat).
+      const entry: FolderEntry = { kind: "dir", path, at, stat: fstatSync(child, { bigint: true }) };
+      await visit(entry);
+      if (options.descend?.(entry) ?? true) await walk(child, path, depth + 1);
+    } finally {
+      closeSync(child);
+    }
+    return true;
   };
   try {
     await walk(root, "", 0);
