@@ -6,6 +6,7 @@ import type { IPty } from "node-pty";
 import { SessiondError } from "../../core/index.js";
 import type { ProcessExit, StartSpec } from "../driver.js";
 import { SessionFifo } from "../fifo.js";
+import { chownForSession } from "../sandbox/index.js";
 import type { DriverLog } from "../log.js";
 import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
 import { type Launch, findProgram, hostPidOf, innermostPid, prepareLaunch, programExit } from "../sandbox/index.js";
@@ -77,12 +78,17 @@ export class LocalTransport implements ShellTransport {
       throw spawnFailed(String((err as Error)?.message ?? err), err);
     });
     const rcPath = join(spec.runtimeDir, "rc");
+    // Made here for a sandboxed shell's uid, which cannot create files in the runtime dir.
+    const statePath = join(spec.runtimeDir, "state");
+    writeFileSync(statePath, "", { mode: 0o600 });
+    await chownForSession(statePath, spec.sandbox);
     // Readable by a sandboxed shell's uid; it holds nothing but the setup.
-    writeFileSync(rcPath, rc({ path: pipePath, drained: true }), { mode: 0o644 });
+    writeFileSync(rcPath, rc({ path: pipePath, drained: true }, statePath), { mode: 0o644 });
     const launch = await prepareLaunch(spec, {
       command: shellPath,
       args: ["--norc", "--noprofile", "--noediting", "-i"],
       env: { ...spec.env, PROMPT_COMMAND: `. '${rcPath.replaceAll("'", "'\\''")}'` },
+      writableFiles: [statePath],
     });
     let pty: IPty;
     try {

@@ -6,7 +6,9 @@
  *   an interrupt is only sent once bash has read the line; before, Ctrl-C would discard it);
  * - `<nonce>;<status>;<cwd>` on the terminal, printed by PROMPT_COMMAND when the command is over
  *   (and `<nonce>` on the stderr pipe too where that pipe is not read at once, over ssh).
- *   `<cwd>` is empty when unchanged, else `<byte length>:<path>`, so any byte may appear in a path.
+ *   `<cwd>` is empty when unchanged, else `<byte length>:<path>`, so any byte may appear in a path;
+ * - `env;<nonce>;<byte length>`, then one line of `export -p`, then `env;<nonce>`, on the terminal:
+ *   a record of a state capture (see env-records.ts).
  *
  * The nonce is random per exec (96 bits), so output that merely looks like a marker (a command
  * printing one, a log of an earlier session) cannot end an exec early.
@@ -25,6 +27,16 @@ export function stdoutMarkerPrefix(nonce: string): Buffer {
 /** The marker the exec line writes on the stderr pipe just before the command runs. */
 export function goMarker(nonce: string): Buffer {
   return Buffer.from(`\x1b]6973;go;${nonce}\x07`, "latin1");
+}
+
+/** The start of a state capture's record: `ESC]6973;env;<nonce>;`, then `<byte length>BEL` and the line. */
+export function envRecordPrefix(nonce: string): Buffer {
+  return Buffer.from(`\x1b]6973;env;${nonce};`, "latin1");
+}
+
+/** The end of a state capture's record, right after its line. */
+export function envRecordEnd(nonce: string): Buffer {
+  return Buffer.from(`\x1b]6973;env;${nonce}\x07`, "latin1");
 }
 
 /** An exec's end marker on the stderr pipe. */

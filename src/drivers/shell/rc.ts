@@ -5,6 +5,8 @@ import type { StderrPipe } from "./transport.js";
 export interface RcOptions {
   /** The stderr pipe (a FIFO sessiond reads). */
   readonly stderrPipe: StderrPipe;
+  /** A file of the shell's own for the state capture (see `__sd_env`). */
+  readonly stateFile: string;
   /** The nonce of the ready marker the setup prints last. */
   readonly readyNonce: string;
   /** `ulimit -u`; 0 for none. */
@@ -27,6 +29,13 @@ export interface RcOptions {
  *
  * `__sd_rs` restores `$?` of the previous exec before the next one runs, so `$?` carries over
  * as it would in a terminal; `&& :` keeps a non-zero status from tripping a user's `set -e`.
+ * sessiond's own commands (a state capture sets `__sd_k`) leave that status as it was.
+ *
+ * `__sd_env <nonce>` is the state capture: each line of `export -p` as a record (see
+ * env-records.ts), printed by one printf of its own, with its length in bytes (hence LC_ALL=C
+ * once the lines are read). The lines go through the state file, not a subshell: a builtin's
+ * output redirected to a file costs no fork (`>|` writes it whatever a user's `set -C` says), and
+ * the file is emptied again at once.
  */
 export function shellRc(options: RcOptions): string {
   const lines = [
@@ -40,20 +49,30 @@ export function shellRc(options: RcOptions): string {
     "shopt -s expand_aliases",
     options.maxProcesses > 0 ? `ulimit -u ${options.maxProcesses} 2>/dev/null` : "",
     `exec {__sd_efd}<>${ansiC(options.stderrPipe.path)} {__sd_null}</dev/null`,
-    "__sd_st=0 __sd_pwd= __sd_n= __sd_c=",
+    `__sd_sf=${ansiC(options.stateFile)}`,
+    "__sd_st=0 __sd_pwd= __sd_n= __sd_c= __sd_k=",
     '__sd_rs() { return "$1"; }',
     "__sd_done() {",
     "  local __sd_s=$? __sd_p=",
     "  [[ -n ${__sd_n-} ]] || return 0",
-    "  __sd_st=$__sd_s",
+    "  if [[ -n ${__sd_k-} ]]; then __sd_k=; else __sd_st=$__sd_s; fi",
     '  if [[ $PWD != "$__sd_pwd" ]]; then __sd_pwd=$PWD; local LC_ALL=C; __sd_p="${#PWD}:$PWD"; fi',
     options.stderrPipe.drained ? "" : "  printf '\\e]6973;%s\\a' \"$__sd_n\" >&\"$__sd_efd\"",
     "  printf '\\e]6973;%s;%s;%s\\a' \"$__sd_n\" \"$__sd_s\" \"$__sd_p\"",
     "  __sd_n= __sd_c=",
     "}",
+    "__sd_env() {",
+    "  local __sd_l __sd_a",
+    "  __sd_k=1",
+    '  export -p >|"$__sd_sf" && mapfile -t __sd_a <"$__sd_sf" && : >|"$__sd_sf" || return',
+    "  local LC_ALL=C",
+    "  for __sd_l in \"${__sd_a[@]}\"; do",
+    "    printf '\\e]6973;env;%s;%s\\a%s\\e]6973;env;%s\\a' \"$1\" \"${#__sd_l}\" \"$__sd_l\" \"$1\" || return",
+    "  done",
+    "}",
     "PROMPT_COMMAND=__sd_done",
-    "readonly PROMPT_COMMAND __sd_efd __sd_null",
-    "readonly -f __sd_done __sd_rs",
+    "readonly PROMPT_COMMAND __sd_efd __sd_null __sd_sf",
+    "readonly -f __sd_done __sd_rs __sd_env",
     `__sd_n=${options.readyNonce}`,
     "__sd_done",
     "",

@@ -5,6 +5,7 @@ import { ExitNotice } from "../exit-notice.js";
 import { FIFO_HURRY_MS, FIFO_IDLE_POLL_MS as STDERR_IDLE_POLL_MS, FIFO_POLL_MS as STDERR_POLL_MS, nextReadMs } from "../fifo.js";
 import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
+import { EnvRecords } from "./env-records.js";
 import { parseExports } from "./export-parse.js";
 import { spawnFailed } from "./local-transport.js";
 import { type MarkerPayload, MarkerScanner, goMarker, parsePayload, stderrMarker, stdoutMarkerPrefix } from "./markers.js";
@@ -18,8 +19,10 @@ const EMPTY = Buffer.alloc(0);
 const KILL_LINE = "\x15";
 /** Output kept while the shell starts (shown in spawn_failed when it does not come up). */
 const STARTUP_OUTPUT_BYTES = 16 * 1024;
-/** Output the internal state capture (`export -p`) may produce. */
+/** Output the state capture's payload (`export -p`) may hold. */
 const STATE_OUTPUT_BYTES = 8 * 1024 * 1024;
+/** Tries at a state capture whose records background output cut into, before it fails. */
+const STATE_ATTEMPTS = 3;
 /** Variables of the shell's own making, never restored. */
 const VOLATILE_ENV = new Set(["PWD", "OLDPWD", "SHLVL", "_", "PROMPT_COMMAND", "BASHOPTS", "SHELLOPTS"]);
 /**
@@ -41,8 +44,13 @@ interface Running {
   /** Finds the go marker, which the exec line writes on the stderr pipe just before the command runs. */
   readonly goScanner: MarkerScanner;
   readonly goLength: number;
-  /** sessiond's own bookkeeping (a state capture): its output is not shown on the terminal tap. */
-  readonly internal: boolean;
+  /** The setup's run: what the shell prints while it starts is kept for spawn_failed, not shown on the tap. */
+  readonly startup: boolean;
+  /**
+   * Set for sessiond's own bookkeeping (a state capture): only its records are the exec's; the
+   * rest of the terminal, and all of the stderr pipe, is background output.
+   */
+  readonly records: EnvRecords | undefined;
   /** The command reads the terminal (stdin can be sent to it), rather than /dev/null. */
   readonly stdin: boolean;
   /** The go marker was read: the command runs, and an interrupt may be sent. */
@@ -113,7 +121,7 @@ export class ShellProcess implements LiveProcess {
     });
     // Waiting for the ready marker before listening: a transport hands on what the shell printed
     // while it was being opened as soon as it has a listener, and the marker may be in it.
-    this.ready = this.begin(readyNonce, { started: true, budget: STARTUP_OUTPUT_BYTES, internal: true, stdin: false });
+    this.ready = this.begin(readyNonce, { started: true, budget: STARTUP_OUTPUT_BYTES, startup: true, stdin: false });
     transport.onData((data) => this.onTerminal(data));
     transport.onStderr((data) => this.onStderr(data));
     transport.onExit((exit) => this.onProcessExit(exit));
@@ -131,7 +139,7 @@ export class ShellProcess implements LiveProcess {
    */
   static async start(spec: StartSpec, open: OpenTransport, log: DriverLog, shellName = "bash"): Promise<ShellProcess> {
     const readyNonce = newNonce();
-    const transport = await open((stderrPipe) => shellRc({ stderrPipe, readyNonce, maxProcesses: spec.limits.maxProcesses }));
+    const transport = await open((stderrPipe, stateFile) => shellRc({ stderrPipe, stateFile, readyNonce, maxProcesses: spec.limits.maxProcesses }));
     const shell = new ShellProcess(transport, spec, log, shellName, readyNonce);
     log.debug({ pid: transport.pid, target: transport.target, session: spec.sessionId }, "shell starting");
     const { ready } = shell;
@@ -182,7 +190,7 @@ export class ShellProcess implements LiveProcess {
   }
 
   exec(request: ExecRequest): Promise<ExecOutcome> {
-    return this.run(request, false);
+    return this.run(request);
   }
 
   /** Sends `data` to the running exec's stdin (the terminal); `eof` ends its input (Ctrl-D). @returns false when no exec reads stdin now */
@@ -275,14 +283,32 @@ export class ShellProcess implements LiveProcess {
     this.transport.resize(cols, rows);
   }
 
+  /**
+   * Reads the exported environment (`export -p`) in records (see {@link EnvRecords}), so that what
+   * background jobs print meanwhile is shown and counted as theirs, never read as variables.
+   * @throws conflict when the shell ended first, the capture failed or was too big, or background
+   * output kept cutting into its records
+   */
   async captureState(): Promise<RuntimeState> {
-    const outcome = await this.run({ input: "export -p", maxOutputBytes: STATE_OUTPUT_BYTES }, true);
-    if (outcome.processExited || outcome.exitCode !== 0) {
-      throw new SessiondError("conflict", { reason: "the shell ended before its state could be read" });
+    for (let attempt = 1; ; attempt++) {
+      const records = new EnvRecords(newNonce(), STATE_OUTPUT_BYTES, (data) => this.background("stdout", data));
+      const outcome = await this.run({ input: records.command, maxOutputBytes: 0 }, records);
+      if (outcome.processExited) throw new SessiondError("conflict", { reason: "the shell ended before its state could be read" });
+      // The state file was taken away or made unwritable (by the session's own code, as its uid).
+      if (outcome.exitCode !== 0) throw new SessiondError("conflict", { reason: `reading the shell's state failed (status ${outcome.exitCode})` });
+      const exports = records.payload();
+      if (exports) {
+        const env = parseExports(exports);
+        for (const name of VOLATILE_ENV) delete env[name];
+        return { cwd: this.workingDir, env };
+      }
+      if (records.tooBig) {
+        throw new SessiondError("conflict", { reason: `the exported environment is over ${STATE_OUTPUT_BYTES} bytes` });
+      }
+      if (attempt === STATE_ATTEMPTS) {
+        throw new SessiondError("conflict", { reason: "background output kept cutting into the shell's state as it was read" });
+      }
     }
-    const env = parseExports(outcome.stdout);
-    for (const name of VOLATILE_ENV) delete env[name];
-    return { cwd: this.workingDir, env };
   }
 
   mayChangeState(input: string): boolean {
@@ -307,16 +333,15 @@ export class ShellProcess implements LiveProcess {
 
   // ---- internals ---------------------------------------------------------------------------
 
-  private run(request: ExecRequest, internal: boolean): Promise<ExecOutcome> {
+  /** Runs `request` in the shell; with `records`, it is sessiond's own (see {@link Running.records}). */
+  private run(request: ExecRequest, records?: EnvRecords): Promise<ExecOutcome> {
     if (this.running || this.currentState !== "ready") {
       return Promise.reject(new SessiondError("conflict", { reason: `the shell is ${this.running ? "busy" : this.currentState}` }));
     }
     const nonce = newNonce();
     const stdin = request.stdin === true;
     const lines = execLines(nonce, ansiCPieces(request.input), { stdin });
-    // What background jobs wrote to stderr since the last exec is dropped when read: it comes
-    // before the go marker.
-    const outcome = this.begin(nonce, { started: false, budget: request.maxOutputBytes, internal, stdin, onChunk: request.onChunk });
+    const outcome = this.begin(nonce, { started: false, budget: request.maxOutputBytes, startup: false, records, stdin, onChunk: request.onChunk });
     this.transition("running");
     // Only after a person typed through the tap: a terminal left in raw mode would take Ctrl-U literally.
     const clear = this.typed ? KILL_LINE : "";
@@ -346,7 +371,7 @@ export class ShellProcess implements LiveProcess {
   /** Registers the exec whose markers carry `nonce` (`started` when no go marker is to come). */
   private begin(
     nonce: string,
-    options: { started: boolean; budget: number; internal: boolean; stdin: boolean; onChunk?: ExecRequest["onChunk"] },
+    options: { started: boolean; budget: number; startup: boolean; records?: EnvRecords; stdin: boolean; onChunk?: ExecRequest["onChunk"] },
   ): Promise<ExecOutcome> {
     return new Promise<ExecOutcome>((resolve) => {
       const prefix = stdoutMarkerPrefix(nonce);
@@ -360,7 +385,8 @@ export class ShellProcess implements LiveProcess {
         resolve,
         goScanner: new MarkerScanner(go),
         goLength: go.length,
-        internal: options.internal,
+        startup: options.startup,
+        records: options.records,
         stdin: options.stdin,
         started: options.started,
         phase: "running",
@@ -394,18 +420,13 @@ export class ShellProcess implements LiveProcess {
 
   private onTerminal(data: Buffer): void {
     const run = this.running;
-    if (!run || run.phase === "done") {
-      // Between execs: prompts, job notices, background output, what people run through the tap.
-      this.outputs++;
-      this.tap.terminalOutput(data);
-      return;
-    }
-    if (!run.internal) this.tap.terminalOutput(data);
+    // Past the exec's end marker (over ssh its stderr may still be read) the terminal is no exec's.
+    if (!run || run.phase === "done" || run.stdoutDone) return this.background("stdout", data);
     let rest = data;
     for (;;) {
       if (run.phase === "running") {
         const found = run.stdoutScanner.feed(rest);
-        run.capture.push("stdout", found.before);
+        this.execStdout(run, found.before);
         if (!found.match) return;
         run.phase = "trailer";
         rest = found.match.subarray(run.prefixLength);
@@ -413,21 +434,55 @@ export class ShellProcess implements LiveProcess {
       run.trailer = run.trailer.length ? Buffer.concat([run.trailer, rest]) : rest;
       const payload = parsePayload(run.trailer);
       if (payload === undefined) return;
-      if (payload !== null) return this.ended(run, payload);
+      if (payload !== null) {
+        const after = run.trailer.subarray(payload.length);
+        this.ended(run, payload);
+        return this.background("stdout", after);
+      }
       // Our nonce with a payload we did not write (code in the session can print one: it can
       // read the nonce like anything the shell holds): the prefix is output, and what followed
       // it is scanned again, since the real marker may be in it.
-      run.capture.push("stdout", stdoutMarkerPrefix(run.nonce));
+      this.execStdout(run, stdoutMarkerPrefix(run.nonce));
       rest = run.trailer;
       run.trailer = EMPTY;
       run.phase = "running";
     }
   }
 
+  /**
+   * Output that is no exec's: between execs (prompts, job notices, background jobs, what people
+   * run through the tap), or a background job's while sessiond's own bookkeeping runs.
+   */
+  private background(stream: "stdout" | "stderr", data: Buffer): void {
+    if (data.length === 0) return;
+    this.outputs++;
+    if (stream === "stdout") this.tap.terminalOutput(data);
+    else this.tap.stderrOutput(data);
+  }
+
+  /** What the running exec wrote to the terminal, up to its end marker. */
+  private execStdout(run: Running, data: Buffer): void {
+    if (data.length === 0) return;
+    if (run.records) return run.records.feed(data);
+    if (!run.startup) this.tap.terminalOutput(data);
+    run.capture.push("stdout", data);
+  }
+
+  /** What the running exec wrote to the stderr pipe, from its go marker to its end. */
+  private execStderr(run: Running, data: Buffer): void {
+    if (data.length === 0) return;
+    // sessiond's own commands write nothing there: it is a background job's.
+    if (run.records) return this.background("stderr", data);
+    if (!run.startup) this.tap.stderrOutput(data);
+    run.capture.push("stderr", data);
+  }
+
   /** The terminal's end marker was read: the exec's status and cwd are known. */
   private ended(run: Running, payload: MarkerPayload): void {
     run.exitCode = payload.status;
     if (payload.cwd !== undefined) this.workingDir = payload.cwd;
+    // What the records held back (in case a record began there) comes before what follows.
+    run.records?.end();
     run.stdoutDone = true;
     // Whatever the command wrote to the pipe is in it now (and, where the pipe has an end
     // marker of its own, bash wrote that before this one).
@@ -438,29 +493,24 @@ export class ShellProcess implements LiveProcess {
 
   private onStderr(data: Buffer): void {
     const run = this.running;
-    if (!run || run.stderrDone || run.phase === "done") {
-      this.outputs++;
-      this.tap.stderrOutput(data);
-      return;
-    }
+    if (!run || run.stderrDone || run.phase === "done") return this.background("stderr", data);
     let rest = data;
     if (!run.started) {
       const go = run.goScanner.feed(rest);
+      // Written before the command ran: background jobs' (the previous exec's was all read at its end).
+      this.background("stderr", go.before);
       if (!go.match) return;
       run.started = true;
       rest = go.match.subarray(run.goLength);
       if (run.interruptPending) this.send("\x03");
     }
-    if (!run.internal) this.tap.stderrOutput(rest);
-    if (!run.stderrScanner) {
-      run.capture.push("stderr", rest);
-      return;
-    }
+    if (!run.stderrScanner) return this.execStderr(run, rest);
     const found = run.stderrScanner.feed(rest);
-    run.capture.push("stderr", found.before);
+    this.execStderr(run, found.before);
     if (!found.match) return;
     run.stderrDone = true;
     this.settleWhenDone(run);
+    this.background("stderr", found.match.subarray(stderrMarker(run.nonce).length));
   }
 
   private settleWhenDone(run: Running): void {
@@ -478,8 +528,9 @@ export class ShellProcess implements LiveProcess {
     for (const timer of run.timers) clearTimeout(timer);
     if (run.poll) clearTimeout(run.poll);
     if (processExited) {
-      run.capture.push("stdout", run.stdoutScanner.flush());
-      if (run.stderrScanner) run.capture.push("stderr", run.stderrScanner.flush());
+      this.execStdout(run, run.stdoutScanner.flush());
+      run.records?.end();
+      if (run.stderrScanner) this.execStderr(run, run.stderrScanner.flush());
     }
     if (this.running === run) this.running = undefined;
     if (this.currentState === "running") this.transition("ready");

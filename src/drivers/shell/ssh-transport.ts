@@ -90,7 +90,7 @@ export class SshTransport implements ShellTransport {
       const exports = Object.entries(spec.env)
         .filter(([name]) => !HOST_ONLY_ENV.has(name))
         .map(([name, value]) => `export ${name}=${ansiC(value)}`);
-      const rcText = [...exports, rc({ path: `${dir}/stderr`, drained: false }), ""].join("\n");
+      const rcText = [...exports, rc({ path: `${dir}/stderr`, drained: false }, `${dir}/state`), ""].join("\n");
       const rcPath = sq(`${dir}/rc`);
       // Three channels at once (a remote login may source slow rc files for each): one prepares
       // the runtime dir — mkdir fails when the name exists, so nobody can have prepared it for

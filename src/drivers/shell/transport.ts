@@ -15,8 +15,12 @@ export interface StderrPipe {
   readonly drained: boolean;
 }
 
-/** Builds the shell's setup (see rc.ts) for a transport's stderr pipe. */
-export type RcBuilder = (stderrPipe: StderrPipe) => string;
+/**
+ * Builds the shell's setup (see rc.ts) for a transport's stderr pipe and its state file: a file
+ * on the shell's host, in the same private folder, that the shell may write (the state capture
+ * reads `export -p` through it; see rc.ts).
+ */
+export type RcBuilder = (stderrPipe: StderrPipe, stateFile: string) => string;
 
 /**
  * What a shell session runs over: a terminal with a bash in it, and a way to read the exec's
