@@ -1,5 +1,5 @@
 /**
- * Live execution sessions (issue 5): the driver contract, the registry of drivers, the shell
+ * Live execution sessions: the driver contract, the registry of drivers, the shell
  * driver, and LiveSessions — the coordinator the server's routes call.
  */
 export type {

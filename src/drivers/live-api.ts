@@ -111,7 +111,7 @@ export interface LogsQuery {
   limit?: number;
 }
 
-/** A chunk of a running exec's output, for streams (issue 6). */
+/** A chunk of a running exec's output, for streams. */
 export interface OutputEvent extends OutputChunk {
   readonly session_id: string;
   readonly exec_id: string;

@@ -157,7 +157,7 @@ const ACTIVE_OR_PAUSED: readonly SessionStatus[] = ["active", "paused"];
 
 /**
  * The coordinator of live execution sessions: seed 000's verbs (start, exec, stop, logs) plus
- * interrupt, resize, recover and list, over the drivers, with the limits of issue 5 — a queue
+ * interrupt, resize, recover and list, over the drivers, with their limits (docs/exec-sessions.md) — a queue
  * per session (an exec sent while another runs waits its turn, in order), per-exec timeout →
  * interrupt → `timeout`, an output cap → `truncated`, idle and lifetime limits enforced by a
  * reaper (status `timeout`, the reason in its event), a cap on live sessions (429), crash
@@ -202,7 +202,7 @@ export class LiveSessions {
     this.manager = options.manager;
     this.config = options.config;
     this.log = options.log ?? silentLog;
-    // The manager goes to the drivers for llm sessions, which keep their conversation as events (issue 7).
+    // The manager goes to the drivers for llm sessions, which keep their conversation as events.
     this.drivers = options.drivers ?? defaultDrivers(options.config, this.log, options.manager);
     this.hostEnv = options.hostEnv ?? process.env;
     this.workspace = options.workspace ?? ((session) => ensureWorkspace(this.config, session));

@@ -6,7 +6,7 @@ import type { ExecStatus } from "./exec-result.js";
 import type { LiveSessions } from "./live-sessions.js";
 
 /**
- * Recovery by replay (seed 000's "replay capability", issue 7): after a crash or a server restart,
+ * Recovery by replay (seed 000's "replay capability"): after a crash or a server restart,
  * a python or typescript session comes back with a fresh interpreter; replaying its successful
  * cells, in order, rebuilds its variables, imports and definitions. It is opt-in because a replay
  * repeats side effects (files written, requests sent). An llm session needs none: its

@@ -224,7 +224,7 @@ export const CheckpointBody = Type.Object(
 export const ForkBody = Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false });
 /** Actions that take nothing but an optional expected version. */
 export const VersionBody = Type.Object({ version: Type.Optional(version) }, { additionalProperties: false });
-/** POST /sessions/{id}/recover: an optional expected version, and opt-in replay (issue 7). */
+/** POST /sessions/{id}/recover: an optional expected version, and opt-in replay (docs/exec-sessions.md, recovery by replay). */
 export const RecoverBody = Type.Object(
   {
     version: Type.Optional(version),

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { readStat } from "../../src/drivers/process-tree.js";
 import { LiveHarness, alive, eventually, failure, hostPid } from "./harness.js";
 
-/** Issue 6 point 2: stdin, per-exec interrupt and kill, background jobs, overlap policy, pause, lifetime. */
+/** Interactive and long-running work: stdin, per-exec interrupt and kill, background jobs, overlap policy, pause, lifetime. */
 describe("interactive and long-running work in a live shell", () => {
   let h: LiveHarness;
   afterEach(async () => {

@@ -1,5 +1,5 @@
 /**
- * The routes the SDK grew for issue 9: webhooks, artifacts, seed 000's live routes, readiness
+ * The routes the SDK grew with the server: webhooks, artifacts, seed 000's live routes, readiness
  * and metrics — each against a real server over a loopback port.
  */
 import { afterEach, describe, expect, it } from "vitest";

@@ -240,7 +240,7 @@ describe("OpenAPI", () => {
   });
 });
 
-describe("interactive and long-running work over HTTP (issue 6 point 2)", () => {
+describe("interactive and long-running work over HTTP", () => {
   /** Polls GET …/execs/{exec_id} until it is in `state`. */
   async function until(s: TestServer, name: string, execId: string, state: string) {
     const deadline = Date.now() + 10_000;

@@ -4,7 +4,7 @@ import { type TestServer, startServer } from "./harness.js";
 /**
  * Seed 003's curl examples, verbatim: same paths, same bodies (whitespace included), and the
  * same content type — several send `-d` without `-H "Content-Type: application/json"`, so curl
- * sends `application/x-www-form-urlencoded`. Only the auth header of issue 4 point 5 is added.
+ * sends `application/x-www-form-urlencoded`. Only the auth header (docs/api.md, authentication) is added.
  */
 
 const AGENT = "550e8400-e29b-41d4-a716-446655440000";

@@ -1,3 +1,3 @@
-/** Live LLM sessions (issue 7). */
+/** Live LLM sessions. */
 export { type ChatMessage, estimateTokens, messageFromEvent, turnMessages } from "./history.js";
 export { type LlmConfig, LlmDriver, type LlmDriverOptions, type SessionRecords } from "./llm-driver.js";

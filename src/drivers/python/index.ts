@@ -1,2 +1,2 @@
-/** Live Python sessions (issue 7). */
+/** Live Python sessions. */
 export { PythonDriver, type PythonDriverOptions } from "./python-driver.js";

@@ -11,7 +11,7 @@ import { type ServerContext, sendJson, sendSession, sessionFor } from "../server
 import { liveWorkRoutes } from "./live-work.js";
 
 /**
- * Live execution sessions over HTTP (issue 5): seed 000's routes exactly (`/session/start`,
+ * Live execution sessions over HTTP: seed 000's routes exactly (`/session/start`,
  * `/session/{id}/exec|stop|logs`, `/session/list`) and the canonical ones under `/sessions/{id}`
  * (exec, interrupt, stop). Off unless ENABLE_SESSIONS or `executionModes` turns a mode on, and for
  * the roles in config `execRoles` only (admin by default) — except the routes that only read what

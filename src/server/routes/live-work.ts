@@ -9,7 +9,7 @@ import { assertMayReadExecIo } from "../auth/index.js";
 import { type ServerContext, sendJson, sendSession, sessionFor } from "../server-context.js";
 
 /**
- * `/sessions/{id}/…` routes for interactive and long-running work (issue 6 point 2): one exec by
+ * `/sessions/{id}/…` routes for interactive and long-running work: one exec by
  * id (status, stdin, interrupt, kill), the session's processes (list, kill one), its exec policy
  * and its lifetime; undo and hibernation (docs/checkpoints.md). Registered inside the exec action routes, so the same auth applies (roles in
  * config `execRoles`, admin by default) — but reading one exec's result follows the exec I/O rule

@@ -107,7 +107,7 @@ export const sessionActionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext
       }
       const recovery = await manager.recover(session.id, options);
       const checkpoint = recovery.checkpoint ? toJson(recovery.checkpoint) : "null";
-      // The process restarts on the recover event; the replay's execs wait for it (issue 7).
+      // The process restarts on the recover event; the replay's execs wait for it.
       const replay = request.body.replay ? `,"replay":${JSON.stringify(await replayCells(ctx.live, manager, session.id))}` : "";
       return sendJson(reply, `{"session":${sessionJson(recovery.session, request.principal)},"checkpoint":${checkpoint}${replay}}`);
     },

@@ -455,7 +455,7 @@ export class SqliteStore implements SyncStore {
     return this.stmt("DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < ?").run(createdBefore).changes;
   }
 
-  // ---- exec output and the global feed (streams, issue 6 and 9) ----------------------------
+  // ---- exec output and the global feed (streams) ----------------------------
 
   appendOutput(records: readonly OutputRecord[]): number[] {
     if (!records.length) return [];
