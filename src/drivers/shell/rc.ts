@@ -27,8 +27,10 @@ export interface RcOptions {
  * - opens the stderr pipe on a descriptor of its own, turns on alias expansion, turns off history
  *   and mail checks, and applies `ulimit -u`.
  *
- * `__sd_rs` restores `$?` of the previous exec before the next one runs, so `$?` carries over
- * as it would in a terminal; `&& :` keeps a non-zero status from tripping a user's `set -e`.
+ * `__sd_g <nonce>` starts an exec: it takes the exec's nonce, writes the go marker on the stderr
+ * pipe and returns the previous exec's status, so `$?` carries over as it would in a terminal;
+ * `&& :` keeps a non-zero status from tripping a user's `set -e`. One short call keeps the exec
+ * line short: the terminal and bash's parser handle it a byte at a time.
  * sessiond's own commands (a state capture sets `__sd_k`) leave that status as it was.
  *
  * `__sd_env <nonce>` is the state capture: each line of `export -p` as a record (see
@@ -51,7 +53,7 @@ export function shellRc(options: RcOptions): string {
     `exec {__sd_efd}<>${ansiC(options.stderrPipe.path)} {__sd_null}</dev/null`,
     `__sd_sf=${ansiC(options.stateFile)}`,
     "__sd_st=0 __sd_pwd= __sd_n= __sd_c= __sd_k=",
-    '__sd_rs() { return "$1"; }',
+    `__sd_g() { __sd_n=$1; printf '\\e]6973;go;%s\\a' "$1" >&"$__sd_efd"; return "$__sd_st"; }`,
     "__sd_done() {",
     "  local __sd_s=$? __sd_p=",
     "  [[ -n ${__sd_n-} ]] || return 0",
@@ -72,7 +74,7 @@ export function shellRc(options: RcOptions): string {
     "}",
     "PROMPT_COMMAND=__sd_done",
     "readonly PROMPT_COMMAND __sd_efd __sd_null __sd_sf",
-    "readonly -f __sd_done __sd_rs __sd_env",
+    "readonly -f __sd_done __sd_g __sd_env",
     `__sd_n=${options.readyNonce}`,
     "__sd_done",
     "",
@@ -82,14 +84,13 @@ export function shellRc(options: RcOptions): string {
 
 /**
  * The lines that run one exec: the command as `$'…'` pieces (one line when short, else
- * accumulated in `__sd_c` over several), then the go marker on the stderr pipe and `eval` with
+ * accumulated in `__sd_c` over several), then the go marker on the stderr pipe (`__sd_g`) and `eval` with
  * stdin from /dev/null (a descriptor opened once: cheaper than opening it per exec) and stderr to
  * the pipe. With `stdin`, the command reads the terminal instead (stdin sent to a running exec).
  */
 export function execLines(nonce: string, pieces: readonly string[], options: { stdin?: boolean } = {}): string[] {
   const input = options.stdin ? "" : ' <&"$__sd_null"';
-  const run = (word: string) =>
-    `__sd_n=${nonce}; printf '\\e]6973;go;%s\\a' ${nonce} >&"$__sd_efd"; __sd_rs $__sd_st && :; eval ${word}${input} 2>&"$__sd_efd"`;
+  const run = (word: string) => `__sd_g ${nonce} && :; eval ${word}${input} 2>&"$__sd_efd"`;
   if (pieces.length === 1) return [run(`$'${pieces[0]!}'`)];
   return [...pieces.map((piece, i) => `__sd_c${i === 0 ? "" : "+"}=$'${piece}'`), run('"$__sd_c"')];
 }
