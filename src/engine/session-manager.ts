@@ -427,6 +427,27 @@ export class SessionManager {
     return this.appendOwned(ref, type, adoptJson(data, "data", this.config.maxEventBytes), {});
   }
 
+  /**
+   * appendBuiltEvent committed before it returns, where that needs no wait: a store with a
+   * synchronous path (embedded SQLite) and the session in memory here. An embedded caller that
+   * awaits each write alone (a LangGraph saver's put) is spared the turn of the event loop a group
+   * commit waits for other writers. Everything queued before it is committed with it, in order.
+   * @returns undefined when it cannot be done so (call appendBuiltEvent)
+   * @throws as appendBuiltEvent
+   */
+  tryAppendBuiltEventSync(id: string, type: string, data: JsonObject): SessionEvent | undefined {
+    if (!this.store.sync || this.closed) return undefined;
+    const current = this.lookupHot(id);
+    if (!current) return undefined;
+    this.assertCustomType(type);
+    const change = new Change(current, this.now());
+    const event = change.event(type, adoptJson(data, "data", this.config.maxEventBytes));
+    const { session, request } = change.finish();
+    this.pool.set(session);
+    this.committer.writeSync(this.withEpoch(request));
+    return event;
+  }
+
   private assertCustomType(type: string): void {
     if (typeof type !== "string" || type === "") throw errors.validation("type", "an event needs a type");
     validate(EventTypeSchema, type, "type");

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type Config, type Session, SessiondError, isSessiondError } from "../../src/core/index.js";
+import Database from "better-sqlite3";
+import { type Config, type Session, SessiondError, dataPaths, isSessiondError } from "../../src/core/index.js";
 import { type CommitObservation, type SessionChange, SessionManager } from "../../src/engine/index.js";
 import { type Store, openSqliteStore } from "../../src/store/index.js";
 import { tempHome } from "../helpers/temp-home.js";
@@ -515,6 +516,27 @@ describe("SessionManager", () => {
       expect(manager.isClosed).toBe(true);
       manager = open();
       expect((await manager.listEvents(s.id)).map((e) => e.type)).toEqual(["start", "note"]);
+    });
+
+    it("commits an append at once where it can (tryAppendBuiltEventSync), after what was queued before it, and says when it cannot", async () => {
+      const s = await manager.create({});
+      const queued = manager.appendEvent(s.id, "note", { order: 1 });
+      const event = manager.tryAppendBuiltEventSync(s.id, "note", { order: 2 });
+      expect(event?.seq).toBe(3);
+      // Durable and published when it returns: a second connection reads both, in order.
+      const reader = new Database(dataPaths(home.config).database, { readonly: true });
+      const rows = reader.prepare("SELECT e.data FROM events e JOIN sessions p ON p.skey = e.skey WHERE p.id = ? AND e.seq > 1 ORDER BY e.seq").pluck().all(s.id) as string[];
+      reader.close();
+      expect(rows.map((data) => JSON.parse(data).order)).toEqual([1, 2]);
+      expect(changes.filter((c) => c.type === "event.appended").map((c) => (c as { event: { seq: number } }).event.seq)).toEqual([1, 2, 3]);
+      await queued;
+      expect((await failure(Promise.resolve().then(() => manager.tryAppendBuiltEventSync(s.id, "checkpoint", {}))))).toMatchObject({ code: "validation", params: { field: "type" } });
+      // Not in memory (a new engine on the store), or not there at all: the caller takes the async path.
+      await manager.close();
+      manager = open();
+      expect(manager.tryAppendBuiltEventSync(s.id, "note", {})).toBeUndefined();
+      expect(manager.tryAppendBuiltEventSync("no-such-session", "note", {})).toBeUndefined();
+      expect((await manager.appendBuiltEvent(s.id, "note", { order: 3 })).seq).toBe(4);
     });
 
     it("refuses calls after close", async () => {

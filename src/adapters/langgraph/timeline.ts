@@ -38,8 +38,12 @@ export function engineTimeline(manager: () => SessionManager): Timeline {
     find: (ref) => manager().find(ref),
     create: (input) => manager().create(input),
     // Handed over (see Timeline.append): the engine's defensive copy of the data, a parse of the
-    // whole checkpoint, would be paid on every put for nothing.
-    append: (sessionId, type, data) => manager().appendBuiltEvent(sessionId, type, data),
+    // whole checkpoint, would be paid on every put for nothing. Committed at once where the store
+    // allows (a put waits for its write alone: no other writer would join a group commit).
+    append: async (sessionId, type, data) => {
+      const engine = manager();
+      return engine.tryAppendBuiltEventSync(sessionId, type, data) ?? engine.appendBuiltEvent(sessionId, type, data);
+    },
     events: (sessionId, range) => manager().listEvents(sessionId, range),
     sessions: (filter, page) => manager().list(filter, page),
     async remove(ref) {
