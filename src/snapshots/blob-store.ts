@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, constants, fdatasync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readFile, readdir, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { SessiondError } from "../core/index.js";
@@ -75,6 +75,13 @@ export const SMALL_FILE_BYTES = 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 /** A pack writer gathers small blobs up to this much before it writes them. */
 const PACK_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * A pack writer of a store that fsyncs starts writing back what it wrote every this many bytes,
+ * on the thread pool, while it goes on reading and hashing: the fsync that makes the pack durable
+ * then has only the rest to wait for (a first snapshot of 200 MB would otherwise wait for all of it
+ * at the end, after the work that could have hidden it).
+ */
+const EARLY_SYNC_BYTES = 16 * 1024 * 1024;
 /** A pack whose live bytes fall under this share of it is rewritten with only those (when nothing pins it). */
 const REPACK_BELOW = 0.5;
 
@@ -552,6 +559,11 @@ export class PackWriter {
   private readonly buffer = Buffer.allocUnsafe(PACK_BUFFER_BYTES);
   /** Bytes in `buffer`, not yet written; they end at `offset`. */
   private buffered = 0;
+  /** Bytes written since the last early writeback began (see EARLY_SYNC_BYTES). */
+  private unsynced = 0;
+  /** An early writeback in flight, and the first error one met (the pack then fails). */
+  private syncing: Promise<void> | undefined;
+  private syncError: Error | undefined;
   /** Bytes added that the store did not have. */
   written = 0;
 
@@ -576,7 +588,7 @@ export class PackWriter {
     this.fd ??= openSync(this.tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     if (bytes.length >= PACK_BUFFER_BYTES) {
       this.flush();
-      writeAll(this.fd, bytes, this.offset);
+      this.write(bytes, this.offset);
     } else {
       if (this.buffered + bytes.length > PACK_BUFFER_BYTES) this.flush();
       bytes.copy(this.buffer, this.buffered);
@@ -593,6 +605,8 @@ export class PackWriter {
   async finish(options: { replace?: boolean } = {}): Promise<void> {
     if (this.fd === undefined) return this.store.abortPack(this.id, this.tempPath);
     this.flush();
+    await this.syncing;
+    if (this.syncError) throw this.syncError;
     if (this.store.fsync) fsyncSync(this.fd);
     closeSync(this.fd);
     this.fd = undefined;
@@ -602,12 +616,30 @@ export class PackWriter {
   /** Writes what is buffered: small blobs go to the file together, in few writes. */
   private flush(): void {
     if (this.buffered === 0 || this.fd === undefined) return;
-    writeAll(this.fd, this.buffer.subarray(0, this.buffered), this.offset - this.buffered);
+    this.write(this.buffer.subarray(0, this.buffered), this.offset - this.buffered);
     this.buffered = 0;
+  }
+
+  /** Writes bytes at `position`, and starts an early writeback when enough were written since the last. */
+  private write(bytes: Buffer, position: number): void {
+    const fd = this.fd!;
+    writeAll(fd, bytes, position);
+    this.unsynced += bytes.length;
+    if (!this.store.fsync || this.syncing || this.unsynced < EARLY_SYNC_BYTES) return;
+    this.unsynced = 0;
+    this.syncing = new Promise((resolve) => {
+      fdatasync(fd, (err) => {
+        if (err) this.syncError ??= err;
+        this.syncing = undefined;
+        resolve();
+      });
+    });
   }
 
   /** Drops the pack: none of its blobs was ever visible. */
   async abort(): Promise<void> {
+    // Not closed under a writeback in flight: its descriptor number could be another file's by then.
+    await this.syncing;
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
     await this.store.abortPack(this.id, this.tempPath);
