@@ -40,7 +40,7 @@ export function driverConformance(name: string, makeDriver: () => SessionDriver,
       cols: 80,
       rows: 24,
       runtimeDir: mkdtempSync(join(dir, "run-")),
-      limits: { startTimeoutMs: 5000, interruptGraceMs: 300, maxProcesses: 0, cgroup: false, memoryBytes: 0, cpus: 0, totalMemoryBytes: 0, fileBytes: 0, stopGraceMs: 300 },
+      limits: { startTimeoutMs: 20_000, interruptGraceMs: 300, maxProcesses: 0, cgroup: false, memoryBytes: 0, cpus: 0, totalMemoryBytes: 0, fileBytes: 0, stopGraceMs: 300 },
       ...(sandbox.ok ? { sandbox: { tools: sandbox.tools, uid: SANDBOX_UID, gid: SANDBOX_UID, network: true, workspace: dir, readOnlyPaths: [] } } : {}),
     });
     const start = async () => {

@@ -6,12 +6,15 @@ import { type SessionChange, SessionManager } from "../../src/engine/index.js";
 import { openSqliteStore } from "../../src/store/index.js";
 import { tempHome } from "../helpers/temp-home.js";
 
-/** Short limits so that tests of timeouts and reaping take milliseconds. */
+/**
+ * Short limits so that tests of timeouts and reaping take milliseconds. Starting is not one of
+ * them: a sandboxed interpreter may take seconds to come up on a loaded 2-core machine.
+ */
 export const FAST = {
   enableSessions: true,
   stopGraceMs: 300,
   interruptGraceMs: 300,
-  startTimeoutMs: 5_000,
+  startTimeoutMs: 20_000,
   stateSyncMs: 50,
   reaperIntervalMs: 20,
 } as const;
