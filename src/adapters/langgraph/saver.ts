@@ -76,6 +76,8 @@ export class SessiondSaver extends BaseCheckpointSaver {
   private readonly timeline: Timeline;
   private readonly threads: LRUCache<string, ThreadIndex>;
   private readonly events: LRUCache<string, SessionEvent>;
+  /** puts and putWrites under way (from their start to their event's commit): see Timeline.append's `alone`. */
+  private writing = 0;
 
   constructor(options: SessiondSaverOptions = {}) {
     super(options.serde);
@@ -126,7 +128,25 @@ export class SessiondSaver extends BaseCheckpointSaver {
     }
   }
 
-  override async put(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<RunnableConfig> {
+  override put(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<RunnableConfig> {
+    return this.counted(() => this.putCheckpoint(config, checkpoint, metadata, newVersions));
+  }
+
+  override putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath?: string): Promise<void> {
+    return this.counted(() => this.putPendingWrites(config, writes, taskId, taskPath));
+  }
+
+  /** Runs one of the saver's writes, counted in `writing` from its start to its end. */
+  private async counted<T>(write: () => Promise<T>): Promise<T> {
+    this.writing++;
+    try {
+      return await write();
+    } finally {
+      this.writing--;
+    }
+  }
+
+  private async putCheckpoint(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<RunnableConfig> {
     if (!config.configurable) throw new Error('Failed to put checkpoint: the config has no "configurable" (it needs at least a thread_id).');
     const threadId = requiredThreadId(config, "put checkpoint");
     const ns = namespaceOf(config) ?? "";
@@ -164,7 +184,7 @@ export class SessiondSaver extends BaseCheckpointSaver {
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
   }
 
-  override async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath?: string): Promise<void> {
+  private async putPendingWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath?: string): Promise<void> {
     if (!config.configurable) throw new Error('Failed to put writes: the config has no "configurable" (it needs a thread_id and a checkpoint_id).');
     const threadId = requiredThreadId(config, "put writes");
     const checkpointId = config.configurable.checkpoint_id as unknown;
@@ -368,7 +388,7 @@ export class SessiondSaver extends BaseCheckpointSaver {
       if (!index || (options.needs && !options.needs(index))) index = (await this.synced(threadId)) ?? (await this.createThread(threadId));
       const data = await build(index);
       try {
-        const event = await this.timeline.append(index.sessionId, type, data as never);
+        const event = await this.timeline.append(index.sessionId, type, data as never, { alone: this.writing === 1 });
         this.events.set(eventKey(index.sessionId, event.seq), event);
         index.addOwn(event);
         return;

@@ -22,9 +22,11 @@ export interface Timeline {
   /**
    * Resolves once the event is durable. The saver hands `data` over, built for this event alone,
    * and never changes it afterwards: the engine may keep it as the event's data without a copy.
+   * `alone`: no other write of the saver is under way, so none could share this one's commit
+   * (the engine then commits it at once where it can).
    * @throws not_found when the session was deleted
    */
-  append(sessionId: string, type: string, data: JsonObject): Promise<SessionEvent>;
+  append(sessionId: string, type: string, data: JsonObject, options?: { alone?: boolean }): Promise<SessionEvent>;
   /** Oldest first. */
   events(sessionId: string, range: EventRange): Promise<SessionEvent[]>;
   sessions(filter: SessionFilter, page: PageRequest): Promise<Page<Session>>;
@@ -38,11 +40,13 @@ export function engineTimeline(manager: () => SessionManager): Timeline {
     find: (ref) => manager().find(ref),
     create: (input) => manager().create(input),
     // Handed over (see Timeline.append): the engine's defensive copy of the data, a parse of the
-    // whole checkpoint, would be paid on every put for nothing. Committed at once where the store
-    // allows (a put waits for its write alone: no other writer would join a group commit).
-    append: async (sessionId, type, data) => {
+    // whole checkpoint, would be paid on every put for nothing. A write alone is committed at
+    // once where the store allows, with whatever the saver's other writes queued before it; one
+    // beside others joins the group commit they share (a graph's writes of one step, at FULL one
+    // fsync for all).
+    append: async (sessionId, type, data, options) => {
       const engine = manager();
-      return engine.tryAppendBuiltEventSync(sessionId, type, data) ?? engine.appendBuiltEvent(sessionId, type, data);
+      return (options?.alone ? engine.tryAppendBuiltEventSync(sessionId, type, data) : undefined) ?? engine.appendBuiltEvent(sessionId, type, data);
     },
     events: (sessionId, range) => manager().listEvents(sessionId, range),
     sessions: (filter, page) => manager().list(filter, page),
@@ -118,7 +122,7 @@ export function embeddedTimeline(): Timeline {
   return {
     find: async (ref) => (await resolve()).find(ref),
     create: async (input) => (await resolve()).create(input),
-    append: async (sessionId, type, data) => (await resolve()).append(sessionId, type, data),
+    append: async (sessionId, type, data, options) => (await resolve()).append(sessionId, type, data, options),
     events: async (sessionId, range) => (await resolve()).events(sessionId, range),
     sessions: async (filter, page) => (await resolve()).sessions(filter, page),
     remove: async (ref) => (await resolve()).remove(ref),
