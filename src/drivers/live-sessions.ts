@@ -1044,7 +1044,7 @@ export class LiveSessions {
     // A paused (SIGSTOPped) shell would answer only after the resume: sync later.
     if (!proc || proc.state !== "ready" || entry.state !== "live" || !entry.dirty || entry.clocks.paused) return;
     entry.dirty = false;
-    const state = await proc.captureState();
+    const state = await this.captured(proc);
     if (entry.saved && sameState(entry.saved, state)) return;
     entry.saved = { cwd: state.cwd, env: withoutSessiondEnv(state.env) };
     const session = await this.manager.get(entry.sessionId);
@@ -1056,6 +1056,21 @@ export class LiveSessions {
         state_saved_at: new Date(this.clock()).toISOString(),
       },
     });
+  }
+
+  /**
+   * The process's state; a capture that takes longer than interruptGraceMs is interrupted as an
+   * exec past its timeout is (Ctrl-C, then the escalation that ends a shell which does not come
+   * back). Code in the session can hold a capture — a function shadowing one the capture calls —
+   * and one held for good would hold the session's queue, and every exec behind it, for good.
+   */
+  private async captured(proc: LiveProcess): Promise<RuntimeState> {
+    const timer = setTimeout(() => proc.interrupt(), this.config.interruptGraceMs);
+    try {
+      return await proc.captureState();
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private syncFailed(entry: Entry, err: unknown): void {

@@ -1,4 +1,4 @@
-import type { Config, JsonObject, Session } from "../core/index.js";
+import { type Config, type JsonObject, type Session, textFault } from "../core/index.js";
 import type { RuntimeState } from "./driver.js";
 
 /**
@@ -94,14 +94,17 @@ export function hasUrlPassword(value: string): boolean {
 /**
  * The part of a process's environment that is kept in runtime_metadata for recovery: every
  * variable except those that look secret ({@link isSecretEnv}), unless config `saveSecretEnv`
- * names them (`["*"]`: all). A session recovered later simply lacks the variables left out.
+ * names them (`["*"]`: all), and those holding text the stores do not keep. A session recovered
+ * later simply lacks the variables left out.
  */
 export function envToSave(env: Readonly<Record<string, string>>, config: Pick<Config, "saveSecretEnv">): Record<string, string> {
   const allowed = config.saveSecretEnv;
-  if (allowed.includes("*")) return { ...env };
   const kept: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
-    if (!isSecretEnv(name, value) || allowed.includes(name)) kept[name] = value;
+    // Text the stores do not keep (a NUL code in the session can put in a value): that variable
+    // is left out, rather than the whole state refused.
+    if (textFault(name) !== undefined || textFault(value) !== undefined) continue;
+    if (allowed.includes("*") || !isSecretEnv(name, value) || allowed.includes(name)) kept[name] = value;
   }
   return kept;
 }

@@ -45,4 +45,10 @@ describe("the environment saved for recovery", () => {
     expect(envToSave(env, { saveSecretEnv: ["DB_PASS"] })).toEqual({ PATH: "/usr/bin", KEEP: "1", DB_PASS: "pw" });
     expect(envToSave(env, { saveSecretEnv: ["*"] })).toEqual(env);
   });
+
+  it("leaves out a variable whose value or name the stores cannot keep, and keeps the rest", () => {
+    const odd = { KEEP: "1", NUL: "a\u0000b", LONE: "\ud800", ["BAD\u0000NAME"]: "x" };
+    expect(envToSave(odd, { saveSecretEnv: [] })).toEqual({ KEEP: "1" });
+    expect(envToSave(odd, { saveSecretEnv: ["*"] })).toEqual({ KEEP: "1" });
+  });
 });

@@ -13,7 +13,7 @@ import { ansiC } from "../../src/drivers/shell/quote.js";
 import { ShellProcess } from "../../src/drivers/shell/shell-process.js";
 import { SshTransport } from "../../src/drivers/shell/ssh-transport.js";
 import type { RcBuilder, ShellTransport } from "../../src/drivers/shell/transport.js";
-import { eventually, uniqueUidBase } from "./harness.js";
+import { LiveHarness, eventually, uniqueUidBase } from "./harness.js";
 import { TestSshd, sshdMissing } from "./sshd.js";
 
 describe("the records of a state capture", () => {
@@ -62,6 +62,21 @@ describe("the records of a state capture", () => {
     small.feed(stream);
     expect([small.spoiled, small.tooBig]).toEqual([true, true]);
     expect(feed([], Buffer.alloc(0)).payload).toBe("");
+  });
+
+  it("refuses a record on its stated length, before holding a byte of it, and reads on after it", () => {
+    const records = new EnvRecords(nonce, 1 << 20, () => {});
+    // A shell that says it will send 9 GB (a function shadowing printf can read the nonce).
+    records.feed(Buffer.concat([envRecordPrefix(nonce), Buffer.from("9999999999\x07")]));
+    expect(records.tooBig).toBe(true);
+    const chunk = Buffer.alloc(1 << 20, "A");
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 64; i++) records.feed(chunk);
+    // 64 MB fed, none of it kept (a held record would keep every chunk).
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 << 20);
+    records.feed(Buffer.concat([envRecordEnd(nonce), record(lines[0]!)]));
+    records.end();
+    expect(records.payload()).toBeUndefined();
   });
 });
 
@@ -239,3 +254,32 @@ describe.each([local, ...(missingSshd ? [] : [ssh])])("state captures of a $name
     expect(state.env.KEPT).toBe("kept");
   });
 });
+
+describe("a state capture the session holds up", () => {
+  let h: LiveHarness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it("is interrupted after interruptGraceMs, as an exec past its timeout, and the execs behind it run", async () => {
+    h = new LiveHarness();
+    await h.live.start({ kind: "shell", name: "held" });
+    // A function shadowing printf holds every capture (it runs printf with the record format).
+    await h.live.exec("held", `printf() { if [[ \${1-} == *'env;%s;%s'* ]]; then sleep 1000; fi; builtin printf "$@"; }`);
+    // `export` makes a capture run next, ahead of the exec after it.
+    expect((await h.live.exec("held", "export HELD=1")).status).toBe("ok");
+    const after = await h.live.exec("held", "echo after", { timeout_ms: 10_000 });
+    expect(after).toMatchObject({ status: "ok", stdout: "after\n" });
+  });
+
+  it("ends a shell that never answers it (its nonce made readonly): the session crashes instead of waiting for good", async () => {
+    h = new LiveHarness();
+    const session = await h.live.start({ kind: "shell", name: "wedged" });
+    await h.live.exec("wedged", "readonly __sd_n");
+    // The exec itself cannot end either (its end marker carries the old nonce): it times out.
+    await h.live.exec("wedged", "export WEDGED=1", { timeout_ms: 500 }).catch(() => undefined);
+    await eventually(async () => (await h!.manager.get(session.id)).status === "crashed", 15_000, "the shell to be ended");
+  });
+});
+

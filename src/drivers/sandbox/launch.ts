@@ -13,8 +13,6 @@ export interface LaunchRequest {
   readonly env: Readonly<Record<string, string>>;
   /** Host paths the program needs to see read-only (its interpreter's prefix, the helper scripts). */
   readonly readOnlyPaths?: readonly string[];
-  /** Files in the runtime folder (read-only in a sandbox) that the program writes (the shell's state file). */
-  readonly writableFiles?: readonly string[];
   /** Make the program the leader of a terminal session of its own (a program without a terminal). */
   readonly newSession?: boolean;
   /** The highest descriptor the program inherits (its stdio and protocol pipes); every other is closed. @default 2 */
@@ -201,7 +199,6 @@ async function bwrapArgs(spec: StartSpec, plan: SandboxPlan, request: LaunchRequ
   await writeFile(passwd, passwdFile(plan), { mode: 0o644 });
   await writeFile(group, groupFile(plan), { mode: 0o644 });
   mounts.mount("--ro-bind", spec.runtimeDir, spec.runtimeDir);
-  for (const path of request.writableFiles ?? []) mounts.push("--bind", path, path);
   mounts.push("--ro-bind", passwd, "/etc/passwd", "--ro-bind", group, "/etc/group");
   mounts.push("--chdir", spec.cwd);
   return [...args, ...mounts.args];

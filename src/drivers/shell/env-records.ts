@@ -108,6 +108,13 @@ export class EnvRecords {
         this.lineBytes = Number(digits);
         this.pending = [];
         this.pendingBytes = 0;
+        if (this.total + this.lineBytes > this.maxBytes) {
+          // Refused on its stated length, before a byte of it is held: what the shell says it
+          // will send must not size the server's memory.
+          this.overflow = true;
+          this.state = "skip";
+          return data.subarray(bel + 1);
+        }
         this.state = "line";
         return data.subarray(bel + 1);
       }
@@ -125,8 +132,7 @@ export class EnvRecords {
           return Buffer.concat([record.subarray(this.lineBytes), data.subarray(wanted)]);
         }
         this.total += this.lineBytes;
-        if (this.total > this.maxBytes) this.overflow = true;
-        else this.lines.push(record.subarray(0, this.lineBytes));
+        this.lines.push(record.subarray(0, this.lineBytes));
         this.state = "outside";
         return data.subarray(wanted);
       }

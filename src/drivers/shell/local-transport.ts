@@ -6,7 +6,6 @@ import type { IPty } from "node-pty";
 import { SessiondError } from "../../core/index.js";
 import type { ProcessExit, StartSpec } from "../driver.js";
 import { SessionFifo } from "../fifo.js";
-import { chownForSession } from "../sandbox/index.js";
 import type { DriverLog } from "../log.js";
 import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
 import { type Launch, findProgram, hostPidOf, innermostPid, prepareLaunch, programExit } from "../sandbox/index.js";
@@ -23,6 +22,13 @@ function nodePty(): typeof import("node-pty") {
 /** Command lines listed by processes() are cut here. */
 const COMMAND_CHARS = 512;
 
+
+/**
+ * The shell's state file (see rc.ts) inside a sandbox: on the session's own /tmp, a tmpfs charged
+ * to its memory, so that nothing a session writes there reaches the host's disk (the runtime
+ * folder is read-only to it). Outside a sandbox it is in the runtime folder.
+ */
+const SANDBOX_STATE_FILE = "/tmp/.sessiond-state";
 
 /**
  * The `local` target: bash on a node-pty PTY, stderr on a FIFO in the session's runtime dir read
@@ -78,17 +84,13 @@ export class LocalTransport implements ShellTransport {
       throw spawnFailed(String((err as Error)?.message ?? err), err);
     });
     const rcPath = join(spec.runtimeDir, "rc");
-    // Made here for a sandboxed shell's uid, which cannot create files in the runtime dir.
-    const statePath = join(spec.runtimeDir, "state");
-    writeFileSync(statePath, "", { mode: 0o600 });
-    await chownForSession(statePath, spec.sandbox);
+    const statePath = spec.sandbox ? SANDBOX_STATE_FILE : join(spec.runtimeDir, "state");
     // Readable by a sandboxed shell's uid; it holds nothing but the setup.
     writeFileSync(rcPath, rc({ path: pipePath, drained: true }, statePath), { mode: 0o644 });
     const launch = await prepareLaunch(spec, {
       command: shellPath,
       args: ["--norc", "--noprofile", "--noediting", "-i"],
       env: { ...spec.env, PROMPT_COMMAND: `. '${rcPath.replaceAll("'", "'\\''")}'` },
-      writableFiles: [statePath],
     });
     let pty: IPty;
     try {

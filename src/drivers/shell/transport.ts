@@ -17,8 +17,8 @@ export interface StderrPipe {
 
 /**
  * Builds the shell's setup (see rc.ts) for a transport's stderr pipe and its state file: a file
- * on the shell's host, in the same private folder, that the shell may write (the state capture
- * reads `export -p` through it; see rc.ts).
+ * the shell may write, that only the session's processes see (the state capture reads `export -p`
+ * through it; see rc.ts) — its private /tmp in a sandbox, else beside the FIFO.
  */
 export type RcBuilder = (stderrPipe: StderrPipe, stateFile: string) => string;
 
