@@ -78,6 +78,16 @@ describe("the records of a state capture", () => {
     records.end();
     expect(records.payload()).toBeUndefined();
   });
+
+  it("counts each record's markers against the cap, so that empty records are not free", () => {
+    const empty = record("");
+    const markers = envRecordPrefix(nonce).length + envRecordEnd(nonce).length;
+    const records = new EnvRecords(nonce, 100 * markers, () => {});
+    for (let i = 0; i < 100; i++) records.feed(empty);
+    expect(records.tooBig).toBe(false);
+    records.feed(empty);
+    expect(records.tooBig).toBe(true);
+  });
 });
 
 /** Where a shell runs, and how its transport is opened. */

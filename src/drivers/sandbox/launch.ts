@@ -178,8 +178,9 @@ async function bwrapArgs(spec: StartSpec, plan: SandboxPlan, request: LaunchRequ
   mounts.mount("--proc", "/proc");
   mounts.mount("--dev", "/dev");
   // World-writable and sticky, as a /tmp should be; private to this session. A tmpfs lives in
-  // memory (charged to the session's cgroup): capped at the memory limit, a full /tmp is ENOSPC
-  // rather than an OOM kill.
+  // memory, charged to the session's cgroup, and is capped at the memory limit: filling it ends in
+  // ENOSPC or, as its pages count with the session's other memory, in the kernel killing the
+  // session over its limit — the host's memory is safe either way.
   const size = spec.limits.memoryBytes > 0 ? ["--size", String(spec.limits.memoryBytes)] : [];
   mounts.push("--perms", "1777", ...size);
   mounts.mount("--tmpfs", "/tmp");

@@ -39,6 +39,8 @@ export class EnvRecords {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private lineBytes = 0;
+  /** What the record being read counts against `maxBytes`: its line and its markers. */
+  private charge = 0;
   private readonly lines: Buffer[] = [];
   private total = 0;
   private failed = false;
@@ -46,7 +48,7 @@ export class EnvRecords {
 
   /**
    * @param nonce random, for this capture only (hex: it goes into the command as is)
-   * @param maxBytes the most the lines may hold together; more spoils the capture
+   * @param maxBytes the most the records may hold together, markers included; more spoils the capture
    * @param outside receives, in order, every byte outside the records
    */
   constructor(
@@ -108,7 +110,9 @@ export class EnvRecords {
         this.lineBytes = Number(digits);
         this.pending = [];
         this.pendingBytes = 0;
-        if (this.total + this.lineBytes > this.maxBytes) {
+        // Each record counts its markers too: empty records cost nothing else, and must not be free.
+        this.charge = this.lineBytes + this.prefix.length + this.endMarker.length;
+        if (this.total + this.charge > this.maxBytes) {
           // Refused on its stated length, before a byte of it is held: what the shell says it
           // will send must not size the server's memory.
           this.overflow = true;
@@ -131,7 +135,7 @@ export class EnvRecords {
           this.state = "skip";
           return Buffer.concat([record.subarray(this.lineBytes), data.subarray(wanted)]);
         }
-        this.total += this.lineBytes;
+        this.total += this.charge;
         this.lines.push(record.subarray(0, this.lineBytes));
         this.state = "outside";
         return data.subarray(wanted);
