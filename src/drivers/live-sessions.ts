@@ -945,7 +945,8 @@ export class LiveSessions {
     const session = await this.manager.get(entry.sessionId);
     const proc = entry.process;
     if (session.status !== "active" || !proc || proc.state !== "ready" || entry.state !== "live") {
-      throw notActive(session, "exec", entry.state === "stopping" ? "stopping" : session.status);
+      // Still active on record with its process gone or going: its ending is being recorded.
+      throw notActive(session, "exec", entry.state === "stopping" || session.status === "active" ? "stopping" : session.status);
     }
     // The workspace as it was before the exec, kept for its undo (start option undo_files).
     const filesBefore = await this.environment.beforeExec(session, execId).catch((err: unknown) => {
