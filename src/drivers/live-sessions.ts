@@ -119,6 +119,8 @@ interface Entry {
   saved: RuntimeState | undefined;
   /** Execs ran since the state was last captured. */
   dirty: boolean;
+  /** A failed capture was logged, and none succeeded since: the next failures are logged at debug. */
+  syncWarned: boolean;
   lastExecAt: number;
   syncTimer: NodeJS.Timeout | undefined;
   /** Resolves when a stop in progress is over. */
@@ -809,6 +811,7 @@ export class LiveSessions {
       persisting: new Set(),
       saved: undefined,
       dirty: false,
+      syncWarned: false,
       lastExecAt: now,
       syncTimer: undefined,
       stopped: undefined,
@@ -1046,6 +1049,7 @@ export class LiveSessions {
     if (!proc || proc.state !== "ready" || entry.state !== "live" || !entry.dirty || entry.clocks.paused) return;
     entry.dirty = false;
     const state = await this.captured(proc);
+    entry.syncWarned = false;
     if (entry.saved && sameState(entry.saved, state)) return;
     entry.saved = { cwd: state.cwd, env: withoutSessiondEnv(state.env) };
     const session = await this.manager.get(entry.sessionId);
@@ -1076,7 +1080,11 @@ export class LiveSessions {
 
   private syncFailed(entry: Entry, err: unknown): void {
     if (entry.state !== "live" || entry.process?.state === "exited") return;
-    this.log.warn({ err, session: entry.sessionId }, "could not save a live session's state");
+    // Once until a capture succeeds again: a session whose code keeps failing its captures (one
+    // every interruptGraceMs at most) must not fill the server's log.
+    if (entry.syncWarned) return this.log.debug({ err, session: entry.sessionId }, "could not save a live session's state (again)");
+    entry.syncWarned = true;
+    this.log.warn({ err, session: entry.sessionId }, "could not save a live session's state; said once until a save succeeds");
   }
 
   // ---- internals: ending ---------------------------------------------------------------------

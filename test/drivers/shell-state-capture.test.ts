@@ -283,6 +283,20 @@ describe("a state capture the session holds up", () => {
     expect(after).toMatchObject({ status: "ok", stdout: "after\n" });
   });
 
+  it("says once, not on every attempt, that captures keep failing", async () => {
+    h = new LiveHarness();
+    const warnings: string[] = [];
+    await h.live.close();
+    h.live = h.openLive({ log: { ...silentLog, warn: (_details, message) => void warnings.push(message) } });
+    await h.live.start({ kind: "shell", name: "noisy" });
+    // Every capture fails at once: the function it runs to read the variables is disabled.
+    await h.live.exec("noisy", "enable -n mapfile");
+    // Each export's capture runs ahead of the exec after it: all three have failed once `true` is done.
+    for (let i = 0; i < 3; i++) await h.live.exec("noisy", `export N${i}=1`);
+    await h.live.exec("noisy", "true");
+    expect(warnings.filter((m) => m.startsWith("could not save a live session's state"))).toHaveLength(1);
+  });
+
   it("ends a shell that never answers it (its nonce made readonly): the session crashes instead of waiting for good", async () => {
     h = new LiveHarness();
     const session = await h.live.start({ kind: "shell", name: "wedged" });
