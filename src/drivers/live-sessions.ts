@@ -1341,9 +1341,13 @@ export class LiveSessions {
     let entry = this.entries.get(session.id);
     for (let hops = 0; hops < 3 && entry; hops++) {
       if (entry.state === "starting") await entry.ready;
-      // Recovered just now, while the dead process's entry is still being wound up: its successor follows.
-      else if (entry.state === "stopping" && entry.process?.state === "exited" && session.status === "active") await entry.stopped;
-      else break;
+      // Recovered just now, while the crashed process's entry is still being wound up (its state
+      // saved, its process ended: a crash by hand leaves it running until then): its successor follows.
+      else if (entry.state === "stopping" && session.status === "active") {
+        await entry.stopped;
+        const now = await this.manager.get(session.id);
+        if (!statuses.includes(now.status)) throw notActive(now, action, now.status);
+      } else break;
       entry = this.entries.get(session.id);
     }
     if (!entry) {

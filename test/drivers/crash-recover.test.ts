@@ -107,6 +107,16 @@ describe("crashes and recovery of live sessions", () => {
     expect((await h.live.exec("g", "pwd")).stdout).toBe("/tmp\n");
   });
 
+  it("takes an exec right after a crash by hand and a recover, once the crashed process is wound up", async () => {
+    open();
+    const session = await h.live.start({ kind: "python", name: "byhand" });
+    await h.live.exec("byhand", "x = 41");
+    // The crash ends a process that is still running: its state is saved, then it is stopped.
+    await h.manager.crash(session.id, "by hand");
+    await h.manager.recover(session.id);
+    expect(await h.live.exec("byhand", "print(1 + 1)")).toMatchObject({ status: "ok", stdout: "2\n" });
+  });
+
   it("stops the process when the session is completed, crashed or deleted through the SessionManager directly", async () => {
     open();
     const a = await h.live.start({ kind: "shell", name: "a" });
