@@ -442,9 +442,7 @@ export class SessionManager {
     this.assertCustomType(type);
     const change = new Change(current, this.now());
     const event = change.event(type, adoptJson(data, "data", this.config.maxEventBytes));
-    const { session, request } = change.finish();
-    this.pool.set(session);
-    this.committer.writeSync(this.withEpoch(request));
+    this.committer.writeSync(this.staged(change).request);
     return event;
   }
 
@@ -947,11 +945,17 @@ export class SessionManager {
 
   /** Puts a finished change in memory and queues its write; resolves when it is durable. */
   private async apply(change: Change): Promise<Session> {
-    const { session, request } = change.finish();
-    if (!request.ops.length) return session;
-    this.pool.set(session);
-    await this.committer.write(this.withEpoch(request));
+    const { session, request } = this.staged(change);
+    if (request.ops.length) await this.committer.write(request);
     return session;
+  }
+
+  /** A finished change put in memory (when it writes anything), with the write to queue for it. */
+  private staged(change: Change): { session: Session; request: WriteRequest } {
+    const { session, request } = change.finish();
+    if (!request.ops.length) return { session, request };
+    this.pool.set(session);
+    return { session, request: this.withEpoch(request) };
   }
 
   private deletion(session: Session): WriteRequest {

@@ -11,9 +11,11 @@ const MAX_LENGTH_DIGITS = 10;
  *
  * The capture prints each line of `export -p` as a record: `ESC]6973;env;<nonce>;<byte length>BEL`,
  * the line, `ESC]6973;env;<nonce>BEL`. The nonce is drawn for this capture alone, so no job can
- * print a record. The kernel never mixes one write to a terminal with another, and each record is
- * one printf: a job's write falls between two records, and everything outside the records is
- * handed on, in order, as it comes. A record longer than bash's output buffer (1 KiB on a pty)
+ * print a record by accident (code that reads the shell's variables can: it is the session's own
+ * state it forges, and a record's stated length is refused past `maxBytes` before a byte of it is
+ * held, so it costs the server nothing). The kernel never mixes one write to a terminal with
+ * another, and each record is one printf: a job's write falls between two records, and
+ * everything outside the records is handed on, in order, as it comes. A record longer than bash's output buffer (1 KiB on a pty)
  * takes several writes, and a job's write may fall inside it: its end is then not where its
  * length says, the capture is {@link spoiled} (the caller takes it again), and the bytes up to
  * its end are dropped, since the job's cannot be told from the variable's, which must not be shown.
@@ -112,14 +114,10 @@ export class EnvRecords {
         this.pendingBytes = 0;
         // Each record counts its markers too: empty records cost nothing else, and must not be free.
         this.charge = this.lineBytes + this.prefix.length + this.endMarker.length;
-        if (this.total + this.charge > this.maxBytes) {
-          // Refused on its stated length, before a byte of it is held: what the shell says it
-          // will send must not size the server's memory.
-          this.overflow = true;
-          this.state = "skip";
-          return data.subarray(bel + 1);
-        }
-        this.state = "line";
+        // Refused on its stated length, before a byte of it is held: what the shell says it will
+        // send must not size the server's memory.
+        if (this.total + this.charge > this.maxBytes) this.overflow = true;
+        this.state = this.overflow ? "skip" : "line";
         return data.subarray(bel + 1);
       }
       case "line": {
@@ -129,12 +127,8 @@ export class EnvRecords {
         const record = Buffer.concat(this.pending);
         this.pending = [];
         this.pendingBytes = 0;
-        if (!record.subarray(this.lineBytes).equals(this.endMarker)) {
-          // Cut into: its end marker is further on; what comes before it is dropped.
-          this.failed = true;
-          this.state = "skip";
-          return Buffer.concat([record.subarray(this.lineBytes), data.subarray(wanted)]);
-        }
+        // Cut into: its end marker is further on; what comes before it is dropped.
+        if (!record.subarray(this.lineBytes).equals(this.endMarker)) return this.spoil(Buffer.concat([record.subarray(this.lineBytes), data.subarray(wanted)]));
         this.total += this.charge;
         this.lines.push(record.subarray(0, this.lineBytes));
         this.state = "outside";
@@ -149,7 +143,7 @@ export class EnvRecords {
     }
   }
 
-  /** A record whose length cannot be read: drop up to its end marker, looked for from `rest` on. */
+  /** A record that cannot be read (its length, or a write inside it): drop up to its end marker, looked for from `rest` on. */
   private spoil(rest: Buffer): Buffer {
     this.failed = true;
     this.pending = [];
