@@ -190,6 +190,12 @@ export interface LiveProcess {
   /** The raw terminal, for kinds that have one (the shell); undefined otherwise. */
   readonly terminal?: TerminalTap;
   /**
+   * Whether a person is in the middle of something at the terminal: a line half typed through
+   * the tap, or a program they started there holding it. sessiond's own background work (the
+   * periodic state capture) waits meanwhile, since its line would wipe theirs or go to their program.
+   */
+  readonly personAtTerminal?: boolean;
+  /**
    * How many times the process has shown output outside an exec (background work): a change is
    * activity for the idle timer. A count, not a time, so two outputs in one millisecond still differ.
    */

@@ -1020,7 +1020,8 @@ export class LiveSessions {
 
   /**
    * Keeps runtime_metadata's cwd and environment current for recovery: at once when the exec
-   * changed the cwd or looks like it changed the environment, else after stateSyncMs without execs.
+   * changed the cwd or looks like it changed the environment, else after stateSyncMs without execs
+   * (and without a person half through a line at the terminal).
    */
   private afterExec(entry: Entry, proc: LiveProcess, input: string): void {
     entry.dirty = true;
@@ -1037,6 +1038,8 @@ export class LiveSessions {
       if (!entry.dirty || entry.state !== "live") return;
       const quiet = this.clock() - entry.lastExecAt;
       if (quiet < this.config.stateSyncMs || entry.queue.busy) return this.armSync(entry, Math.max(1, this.config.stateSyncMs - quiet));
+      // A person half through a line at the terminal: the capture's line would wipe theirs.
+      if (entry.process?.personAtTerminal) return this.armSync(entry, this.config.stateSyncMs);
       void entry.queue.run(() => this.syncState(entry), { internal: true }).catch((err: unknown) => this.syncFailed(entry, err));
     }, delayMs);
     entry.syncTimer.unref();

@@ -84,6 +84,24 @@ describe("the terminal tap of a live shell", () => {
     expect((await h.live.exec("p", "echo again")).stdout).toBe("again\n");
   });
 
+  it("saves the shell's state only once a person's half-typed line is ended, never wiping it", async () => {
+    await h.close();
+    h = new LiveHarness({ stateSyncMs: 300 });
+    await h.live.start({ kind: "shell", name: "w" });
+    const tap = await h.live.terminal("w");
+    const screen = new Screen(tap);
+    const savedMark = async () => ((await h.manager.get("w")).runtime_metadata.env as Record<string, string> | undefined)?.SYNC_MARK;
+    // An export the quick guess does not see: saved by the periodic capture, stateSyncMs later.
+    await h.live.exec("w", `ex""port SYNC_MARK"="42`);
+    tap.write("echo half-$((6*7))");
+    await new Promise((resolve) => setTimeout(resolve, 4 * h.config.stateSyncMs));
+    expect(await savedMark()).toBeUndefined();
+    tap.write("-done\r");
+    await screen.waitFor("half-42-done");
+    expect(screen.text).not.toContain("command not found");
+    await eventually(async () => (await savedMark()) === "42", 5000, "the state saved after the line ended");
+  });
+
   it("pauses and resumes reading, counted", async () => {
     await h.live.start({ kind: "shell", name: "f" });
     const tap = await h.live.terminal("f");

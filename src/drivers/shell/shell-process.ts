@@ -15,6 +15,8 @@ import { ShellTerminalTap } from "./terminal-tap.js";
 import type { RcBuilder, SessionProcess, ShellTransport } from "./transport.js";
 
 const EMPTY = Buffer.alloc(0);
+/** What ends the line a person types: Enter (CR or LF), Ctrl-C, Ctrl-D. */
+const LINE_ENDERS = new Set([0x0d, 0x0a, 0x03, 0x04]);
 /** Ctrl-U: discards a line a person half typed through the tap, so that it does not run into an exec line. */
 const KILL_LINE = "\x15";
 /** Output kept while the shell starts (shown in spawn_failed when it does not come up). */
@@ -95,6 +97,8 @@ export class ShellProcess implements LiveProcess {
   private stopped = false;
   /** A person typed through the tap since the last exec line. */
   private typed = false;
+  /** What a person typed last did not end their line (Enter, Ctrl-C or Ctrl-D). */
+  private midLine = false;
 
   /** Resolves once the setup's ready marker is read (see start). */
   private readonly ready: Promise<ExecOutcome>;
@@ -112,6 +116,7 @@ export class ShellProcess implements LiveProcess {
     this.tap = new ShellTerminalTap({
       send: (data) => {
         this.typed = true;
+        this.midLine = data.length > 0 && !LINE_ENDERS.has(data[data.length - 1]!);
         this.transport.send(data);
       },
       shellReadsLine: () => this.shellReadsLine(),
@@ -183,6 +188,11 @@ export class ShellProcess implements LiveProcess {
 
   get terminal(): TerminalTap {
     return this.tap;
+  }
+
+  get personAtTerminal(): boolean {
+    if (this.currentState !== "ready") return false;
+    return this.midLine || this.transport.shellInForeground() === false;
   }
 
   get outputsBetweenExecs(): number {
@@ -346,6 +356,7 @@ export class ShellProcess implements LiveProcess {
     // Only after a person typed through the tap: a terminal left in raw mode would take Ctrl-U literally.
     const clear = this.typed ? KILL_LINE : "";
     this.typed = false;
+    this.midLine = false;
     this.send(`${clear}${lines.join("\n")}\n`);
     return outcome;
   }
