@@ -64,11 +64,14 @@ export function isAlive(pid: number): boolean {
 /**
  * The live processes that belong to a session leader: those in its terminal session (which
  * includes background jobs in their own process groups), plus its descendants that left the
- * session (setsid). With `since`, processes that started before the leader are ignored, so a
- * reused pid cannot pull in strangers.
+ * session (setsid). `since` is the leader's start time: processes that started before it are
+ * ignored, and a process now holding the leader's pid that started at another time is a stranger
+ * that reused it — then nothing of the leader is left (Linux frees a pid only once no process
+ * has it as its session or group id either, so no member of the old session can remain).
  */
 export function sessionMembers(leader: number, since?: number): number[] {
   const all = listProcesses().filter((p) => p.state !== "Z" && p.state !== "X" && (since === undefined || p.starttime >= since));
+  if (since !== undefined && all.some((p) => p.pid === leader && p.starttime !== since)) return [];
   const members = new Set<number>();
   for (const p of all) if (p.session === leader || p.pid === leader) members.add(p.pid);
   const children = new Map<number, number[]>();
@@ -87,6 +90,12 @@ export function sessionMembers(leader: number, since?: number): number[] {
     }
   }
   return [...members];
+}
+
+/** Whether `pid` is still the process that started at `starttime` (undefined: not known, taken for yes). */
+export function stillRunning(pid: number, starttime: number | undefined): boolean {
+  const stat = readStat(pid);
+  return stat !== undefined && (starttime === undefined || stat.starttime === starttime);
 }
 
 /** Sends a signal, ignoring processes that are already gone. */

@@ -9,7 +9,7 @@ import { ExitNotice } from "../exit-notice.js";
 import { FIFO_IDLE_POLL_MS, FIFO_POLL_MS, SessionFifo, nextReadMs } from "../fifo.js";
 import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
-import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
+import { readStat, sessionMembers, signal, stillRunning, terminateSession } from "../process-tree.js";
 import { type Launch, findProgram, prepareLaunch, programExit } from "../sandbox/index.js";
 import { type HelperReply, LineReader } from "./protocol.js";
 
@@ -266,14 +266,14 @@ export class PipeProcess implements LiveProcess {
     if (!run || run.done || this.currentState !== "running") return false;
     run.interrupts++;
     if (!run.sent) return true; // prepare() is still running: the cell will not be sent
-    signal(this.pid, "SIGINT");
+    this.signalHelper("SIGINT");
     if (run.interrupts === 1) {
       const grace = this.spec.limits.interruptGraceMs;
       run.timers.push(
         setTimeout(() => {
           if (this.running !== run) return;
           this.options.log.warn({ pid: this.pid }, "the cell ignored an interrupt; killing what it started");
-          signal(this.pid, "SIGINT");
+          this.signalHelper("SIGINT");
           for (const pid of sessionMembers(this.pid, this.starttime)) if (pid !== this.pid) signal(pid, "SIGKILL");
         }, grace),
         setTimeout(() => {
@@ -303,6 +303,11 @@ export class PipeProcess implements LiveProcess {
   async suspend(on: boolean): Promise<void> {
     if (this.currentState === "exited" || this.currentState === "stopping") return;
     for (const pid of sessionMembers(this.pid, this.starttime)) signal(pid, on ? "SIGSTOP" : "SIGCONT");
+  }
+
+  /** Signals the helper itself, unless its pid is another process's now (it ended, and the pid was reused). */
+  private signalHelper(sig: NodeJS.Signals): void {
+    if (stillRunning(this.pid, this.starttime)) signal(this.pid, sig);
   }
 
   /** No terminal: a size is meaningless for a pipe helper. */

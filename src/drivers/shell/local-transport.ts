@@ -7,7 +7,7 @@ import { SessiondError } from "../../core/index.js";
 import type { ProcessExit, StartSpec } from "../driver.js";
 import { SessionFifo } from "../fifo.js";
 import type { DriverLog } from "../log.js";
-import { readStat, sessionMembers, signal, terminateSession } from "../process-tree.js";
+import { readStat, sessionMembers, signal, stillRunning, terminateSession } from "../process-tree.js";
 import { type Launch, findProgram, hostPidOf, innermostPid, prepareLaunch, programExit } from "../sandbox/index.js";
 import type { RcBuilder, SessionProcess, ShellTransport } from "./transport.js";
 
@@ -192,7 +192,9 @@ export class LocalTransport implements ShellTransport {
 
   async killForeground(): Promise<boolean> {
     const stat = readStat(this.pid);
-    if (!stat || stat.tpgid <= 0 || stat.tpgid === this.pid) return false;
+    // A pid reused by another process: its terminal's foreground group is not ours to kill.
+    if (!stat || (this.starttime !== undefined && stat.starttime !== this.starttime)) return false;
+    if (stat.tpgid <= 0 || stat.tpgid === this.pid) return false;
     signal(-stat.tpgid, "SIGKILL");
     return true;
   }
@@ -201,9 +203,11 @@ export class LocalTransport implements ShellTransport {
     const others = this.members().filter((pid) => pid !== this.pid);
     // The shell is stopped before its jobs and continued after them, so that it never sees a job
     // stop (it would take the terminal back and end the exec as if the job were suspended).
-    if (sig === "SIGSTOP") signal(this.pid, sig);
+    // Its pid is another process's once it has ended (reused): members() is empty then.
+    const shell = stillRunning(this.pid, this.starttime);
+    if (sig === "SIGSTOP" && shell) signal(this.pid, sig);
     for (const pid of others) signal(pid, sig);
-    if (sig === "SIGCONT") signal(this.pid, sig);
+    if (sig === "SIGCONT" && shell) signal(this.pid, sig);
   }
 
   async processes(): Promise<SessionProcess[]> {
