@@ -1,5 +1,5 @@
 import { errors } from "./errors.js";
-import { faultField, findTextFaultInJson } from "./storable.js";
+import { faultField, findTextFaultInJson, findTextFaultInJsonText } from "./storable.js";
 
 /**
  * Serialized form of JSON values that entered through ownJson and are not written yet, so a value
@@ -40,6 +40,11 @@ function serializeWithin(value: unknown, field: string, limitBytes: number): str
     throw errors.validation(field, `not serializable as JSON (${(cause as Error).message})`);
   }
   if (text === undefined) throw errors.validation(field, "not serializable as JSON");
+  return within(text, field, limitBytes);
+}
+
+/** @throws too_large naming `field` when `text` is over `limitBytes` as UTF-8 */
+function within(text: string, field: string, limitBytes: number): string {
   // Three bytes per UTF-16 unit is the most UTF-8 can need, so short strings skip the exact count.
   if (text.length * 3 > limitBytes) {
     const size = Buffer.byteLength(text);
@@ -54,6 +59,20 @@ function remember<T>(value: T, text: string, field: string): T {
   if (fault) throw errors.validation(faultField(field, fault), fault.reason);
   if (value !== null && typeof value === "object") serialized.set(value, text);
   return value;
+}
+
+/**
+ * The checks of {@link adoptJson} on the JSON text of an object a caller built as text (an
+ * embedded LangGraph saver's checkpoint, made of its serializer's output): its size, and its
+ * strings, which are looked at only when the text shows an escape that may hide a fault.
+ * @param text JSON text of an object, valid by construction: it is not parsed to be checked
+ * @throws as adoptJson
+ */
+export function adoptJsonText(text: string, field: string, limitBytes: number): string {
+  within(text, field, limitBytes);
+  const fault = findTextFaultInJsonText(text);
+  if (fault) throw errors.validation(faultField(field, fault), fault.reason);
+  return text;
 }
 
 /** JSON text of a value, taking the text remembered by ownJson when there is one. */

@@ -30,6 +30,8 @@ export class Change {
   /** The seq of the newest event so far; kept apart so an append does not copy the session. */
   private lastSeq: number;
   readonly events: SessionEvent[] = [];
+  /** The JSON text of events whose data was given as text (eventFromText). */
+  private texts: Map<SessionEvent, string> | undefined;
   readonly checkpoints: Checkpoint[] = [];
   /** Record fields this change set. */
   readonly updates = new Set<string>();
@@ -94,6 +96,27 @@ export class Change {
   }
 
   /**
+   * An event whose data is given as its JSON text: the store writes the text, and the data is
+   * parsed from it only if something reads it (an embedded LangGraph saver's checkpoint is seldom
+   * read back from the event: the saver holds what it built).
+   */
+  eventFromText(type: string, text: string): SessionEvent {
+    const event = {
+      seq: ++this.lastSeq,
+      ts: this.now,
+      type,
+      get data(): JsonObject {
+        const data = JSON.parse(text) as JsonObject;
+        Object.defineProperty(event, "data", { value: data, enumerable: true });
+        return data;
+      },
+    };
+    this.events.push(event);
+    (this.texts ??= new Map()).set(event, text);
+    return event;
+  }
+
+  /**
    * Moves the session to `to` through the status machine, recording the transition's event
    * (pause, resume, complete, error, timeout, crash, recover) with `data`.
    * @throws invalid_transition naming both states
@@ -154,7 +177,8 @@ export class Change {
       changes.push({ type: "session.updated", session, updates, previous: this.before });
     }
     for (const event of this.events) {
-      ops.push({ op: "append_event", session_id: session.id, event });
+      const text = this.texts?.get(event);
+      ops.push(text === undefined ? { op: "append_event", session_id: session.id, event } : { op: "append_event", session_id: session.id, event, text });
       changes.push({ type: "event.appended", session, event });
     }
     for (const checkpoint of this.checkpoints) {

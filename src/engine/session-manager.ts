@@ -26,6 +26,7 @@ import {
   UpdateSessionSchema,
   type WorkspaceState,
   adoptJson,
+  adoptJsonText,
   applyEvent,
   applyMergePatch,
   assertRecoveryAllowed,
@@ -428,20 +429,38 @@ export class SessionManager {
   }
 
   /**
-   * appendBuiltEvent committed before it returns, where that needs no wait: a store with a
+   * appendBuiltEvent with the data given as the JSON text of an object, which the caller built as
+   * text (a LangGraph saver's checkpoint, made of its serializer's output): the store writes the
+   * text as it is, and the event's `data` is parsed from it only if something reads it.
+   * @param text valid JSON by construction: it is checked as appendEvent checks data (size,
+   *   strings), but not parsed to be checked
+   * @throws as appendBuiltEvent
+   */
+  async appendBuiltEventText(ref: string, type: string, text: string): Promise<SessionEvent> {
+    this.assertCustomType(type);
+    const checked = adoptJsonText(text, "data", this.config.maxEventBytes);
+    let event: SessionEvent | undefined;
+    await this.change(ref, {}, (c) => {
+      event = c.eventFromText(type, checked);
+    });
+    return event!;
+  }
+
+  /**
+   * appendBuiltEventText committed before it returns, where that needs no wait: a store with a
    * synchronous path (embedded SQLite) and the session in memory here. An embedded caller that
    * awaits each write alone (a LangGraph saver's put) is spared the turn of the event loop a group
    * commit waits for other writers. Everything queued before it is committed with it, in order.
-   * @returns undefined when it cannot be done so (call appendBuiltEvent)
-   * @throws as appendBuiltEvent
+   * @returns undefined when it cannot be done so (call appendBuiltEventText)
+   * @throws as appendBuiltEventText
    */
-  tryAppendBuiltEventSync(id: string, type: string, data: JsonObject): SessionEvent | undefined {
+  tryAppendBuiltEventTextSync(id: string, type: string, text: string): SessionEvent | undefined {
     if (!this.store.sync || this.closed) return undefined;
     const current = this.lookupHot(id);
     if (!current) return undefined;
     this.assertCustomType(type);
     const change = new Change(current, this.now());
-    const event = change.event(type, adoptJson(data, "data", this.config.maxEventBytes));
+    const event = change.eventFromText(type, adoptJsonText(text, "data", this.config.maxEventBytes));
     this.committer.writeSync(this.staged(change).request);
     return event;
   }

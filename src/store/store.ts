@@ -28,7 +28,13 @@ export type WriteOp =
        */
       readonly scalarsOnly: boolean;
     }
-  | { readonly op: "append_event"; readonly session_id: string; readonly event: SessionEvent }
+  | {
+      readonly op: "append_event";
+      readonly session_id: string;
+      readonly event: SessionEvent;
+      /** The JSON text of the event's data, when its writer built it as text: written as it is, and the data is parsed only if read. */
+      readonly text?: string;
+    }
   | { readonly op: "put_checkpoint"; readonly checkpoint: Checkpoint }
   | { readonly op: "delete_session"; readonly session_id: string };
 

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type Checkpoint, type CheckpointMetadata, TASKS, emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
+import { type Checkpoint, type CheckpointMetadata, JsonPlusSerializer, TASKS, emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type SessiondClient, createClient } from "sessiond/client";
 import { SessiondError } from "../../src/core/index.js";
@@ -159,6 +159,31 @@ describe.each(["embedded", "remote"] as const)("SessiondSaver (%s)", (backend) =
     }
   });
 
+  it("keeps plain values as JSON on the timeline, and reads a checkpoint kept in the earlier text form", async () => {
+    const s = saver();
+    const put = await s.put({ configurable: { thread_id: "as-json" } }, checkpoint({ messages: ["hi", "there"], step: 1 }), META, { messages: 1, step: 1 });
+    await s.putWrites(put, [["messages", ["again"]]], "task");
+    const session = (await manager.find("langgraph/as-json"))!;
+    const [stored, writes] = await manager.listEvents(session.id, { types: ["langgraph.checkpoint", "langgraph.writes"] });
+    const data = stored!.data as Record<string, any>;
+    expect(data.values).toEqual({ messages: { type: "json", json: ["hi", "there"] }, step: { type: "json", json: 1 } });
+    expect(data.metadata).toEqual({ type: "json", json: META });
+    expect((writes!.data as Record<string, any>).writes[0].value).toEqual({ type: "json", json: ["again"] });
+    // The same checkpoint under another id, its values as JSON text in strings (as savers before wrote them).
+    const asText = (value: { type: string; json: unknown }) => ({ type: value.type, text: JSON.stringify(value.json) });
+    const oldId = uuid6(-1);
+    await manager.appendEvent(session.id, "langgraph.checkpoint", {
+      ...data,
+      checkpoint_id: oldId,
+      checkpoint: asText({ ...data.checkpoint, json: { ...data.checkpoint.json, id: oldId } }),
+      metadata: asText(data.metadata),
+      values: { messages: asText(data.values.messages), step: asText(data.values.step) },
+    });
+    const tuple = await saver().getTuple({ configurable: { thread_id: "as-json", checkpoint_id: oldId } });
+    expect(tuple?.checkpoint).toMatchObject({ id: oldId, channel_values: { messages: ["hi", "there"], step: 1 } });
+    expect(tuple?.metadata).toEqual(META);
+  });
+
   it("keeps a task's first regular write and its latest error write, as LangGraph's savers do", async () => {
     const s = saver();
     const put = await s.put({ configurable: { thread_id: "dupes" } }, checkpoint(), META, {});
@@ -266,6 +291,34 @@ describe.each(["embedded", "remote"] as const)("SessiondSaver (%s)", (backend) =
     await s.putWrites(first, [[TASKS, "send-1"]], "task-a");
     const second = await s.put(first, { ...checkpoint(), v: 1 }, META, {});
     expect((await saver().getTuple(second))?.checkpoint.channel_values[TASKS]).toEqual(["send-1", "send-2"]);
+  });
+});
+
+describe("SessiondSaver with a serde of its own", () => {
+  it("keeps what another serde writes as it wrote it (text), and reads it back through that serde", async () => {
+    const home = tempHome();
+    const manager = new SessionManager({ store: openSqliteStore(home.config), config: home.config });
+    try {
+      // Not LangGraph's own class: its `json` output is not known to be JSON.stringify's.
+      class Tagging extends JsonPlusSerializer {
+        override async dumpsTyped(value: unknown): Promise<[string, Uint8Array]> {
+          const [type, bytes] = await super.dumpsTyped(value);
+          return [type, type === "json" ? Buffer.from(`tagged:${Buffer.from(bytes).toString()}`) : bytes];
+        }
+        override async loadsTyped(type: string, data: Uint8Array | string): Promise<unknown> {
+          const text = typeof data === "string" ? data : Buffer.from(data).toString();
+          return super.loadsTyped(type, type === "json" ? text.replace(/^tagged:/, "") : data);
+        }
+      }
+      const s = new SessiondSaver({ manager, serde: new Tagging() });
+      const put = await s.put({ configurable: { thread_id: "own-serde" } }, checkpoint({ a: [1, 2] }), META, { a: 1 });
+      const [event] = await manager.listEvents((await manager.find("langgraph/own-serde"))!.id, { types: ["langgraph.checkpoint"] });
+      expect((event!.data as Record<string, any>).values.a).toEqual({ type: "json", text: "tagged:[1,2]" });
+      expect((await new SessiondSaver({ manager, serde: new Tagging() }).getTuple(put))?.checkpoint.channel_values).toEqual({ a: [1, 2] });
+    } finally {
+      await manager.close();
+      home.remove();
+    }
   });
 });
 

@@ -518,10 +518,10 @@ describe("SessionManager", () => {
       expect((await manager.listEvents(s.id)).map((e) => e.type)).toEqual(["start", "note"]);
     });
 
-    it("commits an append at once where it can (tryAppendBuiltEventSync), after what was queued before it, and says when it cannot", async () => {
+    it("commits an append at once where it can (tryAppendBuiltEventTextSync), after what was queued before it, and says when it cannot", async () => {
       const s = await manager.create({});
       const queued = manager.appendEvent(s.id, "note", { order: 1 });
-      const event = manager.tryAppendBuiltEventSync(s.id, "note", { order: 2 });
+      const event = manager.tryAppendBuiltEventTextSync(s.id, "note", '{"order":2}');
       expect(event?.seq).toBe(3);
       // Durable and published when it returns: a second connection reads both, in order.
       const reader = new Database(dataPaths(home.config).database, { readonly: true });
@@ -529,14 +529,28 @@ describe("SessionManager", () => {
       reader.close();
       expect(rows.map((data) => JSON.parse(data).order)).toEqual([1, 2]);
       expect(changes.filter((c) => c.type === "event.appended").map((c) => (c as { event: { seq: number } }).event.seq)).toEqual([1, 2, 3]);
+      // Its data is parsed from the text when something reads it.
+      expect(event?.data).toEqual({ order: 2 });
       await queued;
-      expect((await failure(Promise.resolve().then(() => manager.tryAppendBuiltEventSync(s.id, "checkpoint", {}))))).toMatchObject({ code: "validation", params: { field: "type" } });
+      expect((await failure(Promise.resolve().then(() => manager.tryAppendBuiltEventTextSync(s.id, "checkpoint", "{}"))))).toMatchObject({ code: "validation", params: { field: "type" } });
       // Not in memory (a new engine on the store), or not there at all: the caller takes the async path.
       await manager.close();
       manager = open();
-      expect(manager.tryAppendBuiltEventSync(s.id, "note", {})).toBeUndefined();
-      expect(manager.tryAppendBuiltEventSync("no-such-session", "note", {})).toBeUndefined();
-      expect((await manager.appendBuiltEvent(s.id, "note", { order: 3 })).seq).toBe(4);
+      expect(manager.tryAppendBuiltEventTextSync(s.id, "note", "{}")).toBeUndefined();
+      expect(manager.tryAppendBuiltEventTextSync("no-such-session", "note", "{}")).toBeUndefined();
+      expect((await manager.appendBuiltEventText(s.id, "note", '{"order":3}')).seq).toBe(4);
+      expect((await manager.listEvents(s.id)).at(-1)).toMatchObject({ seq: 4, type: "note", data: { order: 3 } });
+    });
+
+    it("checks an event's data given as text as it checks data: its strings and its size", async () => {
+      const s = await manager.create({});
+      expect(await failure(manager.appendBuiltEventText(s.id, "note", '{"a":{"b":"x\\u0000y"}}'))).toMatchObject({ code: "validation", params: { field: "data.a.b" } });
+      expect(await failure(manager.appendBuiltEventText(s.id, "note", '{"a":"\\ud800"}'))).toMatchObject({ code: "validation", params: { field: "data.a" } });
+      // An escaped backslash before "u0000" is text, not NUL.
+      expect((await manager.appendBuiltEventText(s.id, "note", '{"a":"\\\\u0000"}')).data).toEqual({ a: "\\u0000" });
+      const big = `{"a":"${"x".repeat(home.config.maxEventBytes)}"}`;
+      expect(await failure(manager.appendBuiltEventText(s.id, "note", big))).toMatchObject({ code: "too_large" });
+      expect((await manager.listEvents(s.id)).map((e) => e.type)).toEqual(["start", "note"]);
     });
 
     it("refuses calls after close", async () => {

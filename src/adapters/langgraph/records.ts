@@ -3,7 +3,7 @@
  * the shape of their data, and how a serde's bytes are kept in JSON. Pure: no I/O.
  */
 import { isUtf8 } from "node:buffer";
-import type { JsonObject, SessionEvent } from "../../core/index.js";
+import { type JsonObject, MAX_NESTING, type SessionEvent, jsonMayBreakTextRule } from "../../core/index.js";
 
 /** One `put`: a checkpoint with its metadata and the channel values it changed, in one event (never half written). */
 export const CHECKPOINT_EVENT = "langgraph.checkpoint";
@@ -12,13 +12,23 @@ export const WRITES_EVENT = "langgraph.writes";
 export const THREAD_EVENT_TYPES = [CHECKPOINT_EVENT, WRITES_EVENT];
 
 /**
- * A value as the saver's serde produced it (`dumpsTyped`): its type, and its bytes as UTF-8
- * `text` when they are text JSON can hold, else as `base64` — so binary survives JSON storage
- * and `loadsTyped` gets back exactly the bytes it wrote.
+ * A value as the saver's serde produced it (`dumpsTyped`), as an event keeps it: its type, and
+ * its bytes as JSON when they are JSON text LangGraph's own serializer made (so the timeline shows
+ * the value itself), else as UTF-8 `text` when they are text JSON can hold, else as `base64` — so
+ * binary survives JSON storage and `loadsTyped` gets back the value it wrote.
  */
-export type StoredValue = { type: string; text: string } | { type: string; base64: string };
+export type StoredValue = { type: string; json: unknown } | { type: string; text: string } | { type: string; base64: string };
 
-/** The data of a `langgraph.checkpoint` event. Small readable fields first: `sessiond trace` shows the start of it. */
+/**
+ * A serde's output as the saver holds it in memory: text (`asJson` when it is JSON to keep as
+ * JSON in the event) or base64. Values read back from events are held as text too.
+ */
+export type HeldValue = { type: string; text: string; asJson?: true } | { type: string; base64: string };
+
+/**
+ * The data of a `langgraph.checkpoint` event, as the saver holds it (its values as HeldValue; the
+ * event keeps them as StoredValue). Small readable fields first: `sessiond trace` shows the start of it.
+ */
 export interface CheckpointRecord {
   /** Copied from the metadata for people reading the timeline; the metadata itself is authoritative. */
   step: number | null;
@@ -27,10 +37,10 @@ export interface CheckpointRecord {
   checkpoint_id: string;
   parent_checkpoint_id: string | null;
   /** The checkpoint without its channel_values, which are rebuilt from `values` and `refs`. */
-  checkpoint: StoredValue;
-  metadata: StoredValue;
+  checkpoint: HeldValue;
+  metadata: HeldValue;
   /** The values of the channels this put changed (its `newVersions`). */
-  values: Record<string, StoredValue>;
+  values: Record<string, HeldValue>;
   /** Every other channel with a value: the seq of the checkpoint event that holds it (in its `values`). */
   refs: Record<string, number>;
 }
@@ -39,7 +49,7 @@ export interface CheckpointRecord {
 export interface WriteRecord {
   channel: string;
   idx: number;
-  value: StoredValue;
+  value: HeldValue;
 }
 
 /** The data of a `langgraph.writes` event. Readable fields first, as for checkpoints. */
@@ -52,41 +62,143 @@ export interface WritesRecord {
   writes: WriteRecord[];
 }
 
-/** Keeps a serde's output in JSON: text when it is well-formed UTF-8 without NUL (which some stores refuse), else base64. */
-export function storeValue([type, bytes]: [string, Uint8Array]): StoredValue {
+/**
+ * Holds a serde's output: text when it is well-formed UTF-8 without NUL (which some stores
+ * refuse), else base64. `madeJson`: the serializer is known to make its `json` output with
+ * JSON.stringify, so that output is valid JSON (see holdJsonText).
+ */
+export function holdValue([type, bytes]: [string, Uint8Array], madeJson: boolean): HeldValue {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // JSON.stringify's output encoded: valid UTF-8, its control characters (NUL too) escaped.
+  if (madeJson && type === "json" && buffer.length) return holdJsonText(buffer.toString("utf8"));
   // Checked first: decoding malformed UTF-8 would replace bytes, and the value would not come back as written.
   if (isUtf8(buffer) && !buffer.includes(0)) return { type, text: buffer.toString("utf8") };
   return { type, base64: buffer.toString("base64") };
 }
 
+/**
+ * Holds JSON.stringify's output for a value of type `json`: kept as JSON in the event when the
+ * stores keep it as it is (it nests shallow enough, and holds no NUL or lone surrogate, which stay
+ * in a string's escapes), else as text.
+ */
+export function holdJsonText(text: string): HeldValue {
+  return nestsWithin(text, VALUE_NESTING) && !jsonMayBreakTextRule(text) ? { type: "json", text, asJson: true } : { type: "json", text };
+}
+
+/** How deep a value kept as JSON may nest: the stores' bound, less the event's levels above it. */
+const VALUE_NESTING = MAX_NESTING - 4;
+
+/**
+ * Whether JSON text nests at most `limit` levels. Counting every bracket (in strings too) bounds
+ * the depth from above, which settles most texts with one indexOf per bracket; only a text with
+ * more brackets than `limit` is read through.
+ */
+export function nestsWithin(text: string, limit: number): boolean {
+  let brackets = 0;
+  for (const open of ["{", "["]) {
+    for (let at = text.indexOf(open); at >= 0 && brackets <= limit; at = text.indexOf(open, at + 1)) brackets++;
+  }
+  if (brackets <= limit) return true;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > limit) return false;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
+  }
+  return true;
+}
+
+const BACKSLASH = 0x5c;
+const QUOTE = 0x22;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+/** A value read back from an event, held as the saver holds its own. */
+function heldValue(value: StoredValue): HeldValue {
+  return "json" in value ? { type: value.type, text: JSON.stringify(value.json) } : value;
+}
+
+/**
+ * A thread event read from the store, its values held as text (an event of the saver's own is
+ * held so from the start). Malformed data is left as it is: the timeline is open to any writer,
+ * and the readers skip what they cannot use.
+ */
+export function heldEvent(event: SessionEvent): SessionEvent {
+  const data = event.data as unknown as Partial<CheckpointRecord & WritesRecord> & Record<string, unknown>;
+  if (event.type === CHECKPOINT_EVENT && isStored(data.checkpoint) && isStored(data.metadata)) {
+    const values: Record<string, HeldValue> = {};
+    for (const [channel, value] of Object.entries(isObject(data.values) ? data.values : {})) if (isStored(value)) values[channel] = heldValue(value);
+    return { ...event, data: { ...data, checkpoint: heldValue(data.checkpoint), metadata: heldValue(data.metadata), values } as unknown as JsonObject };
+  }
+  if (event.type === WRITES_EVENT && Array.isArray(data.writes)) {
+    const writes = data.writes.map((write: unknown) => (isObject(write) && isStored(write.value) ? { ...write, value: heldValue(write.value) } : write));
+    return { ...event, data: { ...data, writes } as unknown as JsonObject };
+  }
+  return event;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isStored(value: unknown): value is StoredValue {
+  return isObject(value) && typeof value.type === "string" && ("json" in value || typeof value.text === "string" || typeof value.base64 === "string");
+}
+
 /** The bytes (or text) to give the serde's `loadsTyped`. */
-export function loadable(value: StoredValue): [string, Uint8Array | string] {
+export function loadable(value: HeldValue): [string, Uint8Array | string] {
   return "text" in value ? [value.type, value.text] : [value.type, new Uint8Array(Buffer.from(value.base64, "base64"))];
 }
 
-/** Roughly how much memory a stored value holds (its text), for the cache's bound. */
-export function storedSize(value: StoredValue): number {
+/** Roughly how much memory a held value takes (its text), for the cache's bound. */
+export function heldSize(value: HeldValue): number {
   return "text" in value ? value.text.length : value.base64.length;
 }
 
-/** The approximate size of an event's data, counting the stored values it carries. */
+/** The approximate size of a held event's data, counting the values it carries. */
 export function recordSize(event: SessionEvent): number {
   const data = event.data as unknown as Partial<CheckpointRecord & WritesRecord>;
   let size = 256;
-  if (data.checkpoint) size += storedSize(data.checkpoint);
-  if (data.metadata) size += storedSize(data.metadata);
-  for (const value of Object.values(data.values ?? {})) size += storedSize(value);
-  for (const write of data.writes ?? []) size += storedSize(write.value) + write.channel.length;
+  if (data.checkpoint) size += heldSize(data.checkpoint);
+  if (data.metadata) size += heldSize(data.metadata);
+  for (const value of Object.values(data.values ?? {})) size += heldSize(value);
+  for (const write of data.writes ?? []) size += heldSize(write.value) + write.channel.length;
   return size;
 }
 
-/** A checkpoint record as event data. */
-export function checkpointData(record: CheckpointRecord): JsonObject {
-  return record as unknown as JsonObject;
+/**
+ * The JSON text of a thread event's data: held values become stored ones (JSON kept as JSON, by
+ * concatenation: the serde's text is not escaped into a string and back), the rest as JSON.stringify writes it.
+ */
+export function eventText(type: string, record: CheckpointRecord | WritesRecord): string {
+  return type === CHECKPOINT_EVENT ? checkpointText(record as CheckpointRecord) : writesText(record as WritesRecord);
 }
 
-/** A writes record as event data. */
-export function writesData(record: WritesRecord): JsonObject {
-  return record as unknown as JsonObject;
+function checkpointText(r: CheckpointRecord): string {
+  const values = Object.entries(r.values).map(([channel, value]) => `${str(channel)}:${valueText(value)}`);
+  return (
+    `{"step":${str(r.step)},"source":${str(r.source)},"checkpoint_ns":${str(r.checkpoint_ns)},"checkpoint_id":${str(r.checkpoint_id)},` +
+    `"parent_checkpoint_id":${str(r.parent_checkpoint_id)},"checkpoint":${valueText(r.checkpoint)},"metadata":${valueText(r.metadata)},` +
+    `"values":{${values.join(",")}},"refs":${str(r.refs)}}`
+  );
 }
+
+function writesText(r: WritesRecord): string {
+  const writes = r.writes.map((w) => `{"channel":${str(w.channel)},"idx":${str(w.idx)},"value":${valueText(w.value)}}`);
+  return `{"task_path":${str(r.task_path)},"checkpoint_ns":${str(r.checkpoint_ns)},"checkpoint_id":${str(r.checkpoint_id)},"task_id":${str(r.task_id)},"writes":[${writes.join(",")}]}`;
+}
+
+function valueText(value: HeldValue): string {
+  if ("base64" in value) return `{"type":${str(value.type)},"base64":${str(value.base64)}}`;
+  return value.asJson ? `{"type":${str(value.type)},"json":${value.text}}` : `{"type":${str(value.type)},"text":${str(value.text)}}`;
+}
+
+const str = JSON.stringify;

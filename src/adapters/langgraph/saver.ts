@@ -12,15 +12,17 @@ import {
   type SerializerProtocol,
   TASKS,
   WRITES_IDX_MAP,
+  JsonPlusSerializer,
   copyCheckpoint,
   getCheckpointId,
   maxChannelVersion,
 } from "@langchain/langgraph-checkpoint";
 import { LRUCache } from "lru-cache";
-import { type Session, type SessionEvent, isSessiondError } from "../../core/index.js";
+import { type JsonObject, type Session, type SessionEvent, isSessiondError } from "../../core/index.js";
 import type { SessionManager } from "../../engine/index.js";
 import type { SessiondClient } from "../../sdk/client/index.js";
-import { type CheckpointRecord, CHECKPOINT_EVENT, type StoredValue, THREAD_EVENT_TYPES, WRITES_EVENT, type WritesRecord, checkpointData, loadable, recordSize, storeValue, writesData } from "./records.js";
+import { type CheckpointRecord, CHECKPOINT_EVENT, type HeldValue, THREAD_EVENT_TYPES, WRITES_EVENT, type WritesRecord, eventText, heldEvent, holdJsonText, holdValue, loadable, recordSize } from "./records.js";
+import { parsesPlain, plainJsonText } from "./plain-json.js";
 import { type CheckpointEntry, ThreadIndex, type WriteEntry } from "./thread-index.js";
 import { type Timeline, clientTimeline, embeddedTimeline, engineTimeline } from "./timeline.js";
 import { threadSessionName } from "./thread-names.js";
@@ -78,9 +80,12 @@ export class SessiondSaver extends BaseCheckpointSaver {
   private readonly events: LRUCache<string, SessionEvent>;
   /** puts and putWrites under way (from their start to their event's commit): see Timeline.append's `alone`. */
   private writing = 0;
+  /** The serde is LangGraph's own JsonPlusSerializer, whose `json` output is JSON.stringify's (see holdValue). */
+  private readonly serdeMakesJson: boolean;
 
   constructor(options: SessiondSaverOptions = {}) {
     super(options.serde);
+    this.serdeMakesJson = Object.getPrototypeOf(this.serde) === JsonPlusSerializer.prototype;
     this.agentId = options.agentId ?? DEFAULT_AGENT_ID;
     const manager = options.manager;
     this.timeline = options.client ? clientTimeline(options.client) : manager ? engineTimeline(() => manager) : embeddedTimeline();
@@ -156,13 +161,9 @@ export class SessiondSaver extends BaseCheckpointSaver {
     const channelValues = prepared.channel_values ?? {};
     prepared.channel_values = {};
     const changed = Object.keys(newVersions ?? {}).filter((channel) => Object.hasOwn(channelValues, channel));
-    const [storedCheckpoint, storedMetadata, ...storedValues] = await Promise.all([
-      this.serde.dumpsTyped(prepared),
-      this.serde.dumpsTyped(metadata),
-      ...changed.map((channel) => this.serde.dumpsTyped(channelValues[channel])),
-    ]);
-    const values: Record<string, StoredValue> = {};
-    changed.forEach((channel, i) => (values[channel] = storeValue(storedValues[i]!)));
+    const [heldCheckpoint, heldMetadata, ...heldValues] = await Promise.all([this.dump(prepared), this.dump(metadata), ...changed.map((channel) => this.dump(channelValues[channel]))]);
+    const values: Record<string, HeldValue> = {};
+    changed.forEach((channel, i) => (values[channel] = heldValues[i]!));
     const carried = Object.keys(channelValues).filter((channel) => !Object.hasOwn(values, channel));
     const step = metadata?.step;
     const record = (refs: Record<string, number>): CheckpointRecord => ({
@@ -172,12 +173,12 @@ export class SessiondSaver extends BaseCheckpointSaver {
       checkpoint_ns: ns,
       checkpoint_id: checkpoint.id,
       parent_checkpoint_id: parentId,
-      checkpoint: storeValue(storedCheckpoint),
-      metadata: storeValue(storedMetadata),
+      checkpoint: heldCheckpoint!,
+      metadata: heldMetadata!,
       values,
       refs,
     });
-    await this.appendToThread(threadId, CHECKPOINT_EVENT, async (index) => checkpointData(record(await this.carriedRefs(index, ns, parentId, carried))), {
+    await this.appendToThread(threadId, CHECKPOINT_EVENT, async (index) => record(await this.carriedRefs(index, ns, parentId, carried)), {
       // The refs point into the parent's session: known only once the parent is.
       needs: parentId ? (index) => index.checkpoint(ns, parentId) !== undefined : undefined,
     });
@@ -192,7 +193,7 @@ export class SessiondSaver extends BaseCheckpointSaver {
     if (typeof taskId !== "string" || taskId === "") throw new Error("Failed to put writes: the task id must be a non-empty string.");
     if (!Array.isArray(writes)) throw new Error("Failed to put writes: expected an array of [channel, value] writes.");
     if (!writes.length) return;
-    const stored = await Promise.all(writes.map(([, value]) => this.serde.dumpsTyped(value)));
+    const held = await Promise.all(writes.map(([, value]) => this.dump(value)));
     const record: WritesRecord = {
       task_path: typeof taskPath === "string" ? taskPath : "",
       checkpoint_ns: namespaceOf(config) ?? "",
@@ -200,10 +201,23 @@ export class SessiondSaver extends BaseCheckpointSaver {
       task_id: taskId,
       writes: writes.map(([channel], i) => {
         if (typeof channel !== "string") throw new Error(`Failed to put writes: write ${i} has no channel name.`);
-        return { channel, idx: WRITES_IDX_MAP[channel] ?? i, value: storeValue(stored[i]!) };
+        return { channel, idx: WRITES_IDX_MAP[channel] ?? i, value: held[i]! };
       }),
     };
-    await this.appendToThread(threadId, WRITES_EVENT, async () => writesData(record));
+    await this.appendToThread(threadId, WRITES_EVENT, async () => record);
+  }
+
+  /** A value as the serde writes it, held (see plain-json.ts for the shortcut). */
+  private dump(value: unknown): HeldValue | Promise<HeldValue> {
+    const text = this.serdeMakesJson ? plainJsonText(value) : undefined;
+    if (text !== undefined) return holdJsonText(text);
+    return this.serde.dumpsTyped(value).then((output) => holdValue(output, this.serdeMakesJson));
+  }
+
+  /** A held value as the serde reads it back (see plain-json.ts for the shortcut). */
+  private load(value: HeldValue): unknown {
+    if (this.serdeMakesJson && value.type === "json" && "text" in value && parsesPlain(value.text)) return JSON.parse(value.text) as unknown;
+    return this.serde.loadsTyped(...loadable(value));
   }
 
   override async deleteThread(threadId: string): Promise<void> {
@@ -259,7 +273,8 @@ export class SessiondSaver extends BaseCheckpointSaver {
     let after = index.scannedTo;
     for (;;) {
       const page = await this.timeline.events(index.sessionId, { after_seq: after, types: THREAD_EVENT_TYPES, limit: CATCH_UP_PAGE });
-      for (const event of page) {
+      for (const stored of page) {
+        const event = heldEvent(stored);
         index.add(event);
         this.events.set(eventKey(index.sessionId, event.seq), event);
       }
@@ -282,8 +297,9 @@ export class SessiondSaver extends BaseCheckpointSaver {
     if (!missing.size) return found;
     await Promise.all(
       [...missing].map(async (seq) => {
-        const [event] = await this.timeline.events(index.sessionId, { after_seq: seq - 1, to_seq: seq, limit: 1 });
-        if (!event) return;
+        const [stored] = await this.timeline.events(index.sessionId, { after_seq: seq - 1, to_seq: seq, limit: 1 });
+        if (!stored) return;
+        const event = heldEvent(stored);
         this.events.set(eventKey(index.sessionId, seq), event);
         found.set(seq, event);
       }),
@@ -298,27 +314,26 @@ export class SessiondSaver extends BaseCheckpointSaver {
     const writes = index.writes(entry.ns, entry.id);
     const refs = Object.entries(record.refs ?? {});
     const held = await this.eventsAt(index, [...refs.map(([, seq]) => seq), ...writes.map((w) => w.seq)]);
-    const load = (value: StoredValue) => this.serde.loadsTyped(...loadable(value));
 
     // Every value is loaded at once: one wait for them all, not one per value.
     const channels: string[] = [];
-    const loading: Promise<unknown>[] = [load(record.checkpoint), load(record.metadata)];
+    const loading: unknown[] = [this.load(record.checkpoint), this.load(record.metadata)];
     for (const [channel, value] of Object.entries(record.values ?? {})) {
       channels.push(channel);
-      loading.push(load(value));
+      loading.push(this.load(value));
     }
     for (const [channel, seq] of refs) {
       const value = (held.get(seq)?.data as unknown as CheckpointRecord | undefined)?.values?.[channel];
       if (!value) continue;
       channels.push(channel);
-      loading.push(load(value));
+      loading.push(this.load(value));
     }
     const writesHeld: WriteEntry[] = [];
     for (const write of writes) {
       const value = (held.get(write.seq)?.data as unknown as WritesRecord | undefined)?.writes[write.pos]?.value;
       if (!value) continue;
       writesHeld.push(write);
-      loading.push(load(value));
+      loading.push(this.load(value));
     }
     const [checkpoint, metadata, ...loaded] = (await Promise.all(loading)) as [Checkpoint, CheckpointMetadata, ...unknown[]];
     const channelValues: Record<string, unknown> = {};
@@ -347,7 +362,7 @@ export class SessiondSaver extends BaseCheckpointSaver {
     const values: unknown[] = [];
     for (const write of sends) {
       const value = (held.get(write.seq)?.data as unknown as WritesRecord | undefined)?.writes[write.pos]?.value;
-      if (value) values.push(await this.serde.loadsTyped(...loadable(value)));
+      if (value) values.push(await this.load(value));
     }
     checkpoint.channel_values[TASKS] = values;
     const versions = Object.values(checkpoint.channel_versions);
@@ -380,17 +395,19 @@ export class SessiondSaver extends BaseCheckpointSaver {
   private async appendToThread(
     threadId: string,
     type: string,
-    build: (index: ThreadIndex) => Promise<Record<string, unknown>>,
+    build: (index: ThreadIndex) => Promise<CheckpointRecord | WritesRecord>,
     options: { needs?: ((index: ThreadIndex) => boolean) | undefined } = {},
   ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       let index = this.threads.get(threadId);
       if (!index || (options.needs && !options.needs(index))) index = (await this.synced(threadId)) ?? (await this.createThread(threadId));
-      const data = await build(index);
+      const record = await build(index);
       try {
-        const event = await this.timeline.append(index.sessionId, type, data as never, { alone: this.writing === 1 });
-        this.events.set(eventKey(index.sessionId, event.seq), event);
-        index.addOwn(event);
+        const { seq, ts } = await this.timeline.append(index.sessionId, type, eventText(type, record), { alone: this.writing === 1 });
+        // Held as built (its values as text): the event's own data is parsed only if read.
+        const held = { seq, ts, type, data: record as unknown as JsonObject };
+        this.events.set(eventKey(index.sessionId, seq), held);
+        index.addOwn(held);
         return;
       } catch (err) {
         if (!isSessiondError(err, "not_found") || attempt > 1) throw err;

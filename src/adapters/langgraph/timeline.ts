@@ -20,13 +20,13 @@ export interface Timeline {
   /** @throws conflict naming `name` when the name is taken (another saver created it first) */
   create(input: CreateSessionInput): Promise<Session>;
   /**
-   * Resolves once the event is durable. The saver hands `data` over, built for this event alone,
-   * and never changes it afterwards: the engine may keep it as the event's data without a copy.
-   * `alone`: no other write of the saver is under way, so none could share this one's commit
-   * (the engine then commits it at once where it can).
+   * Resolves once the event is durable. `text` is the JSON text of the event's data, which the
+   * saver builds as text (records.ts eventText): the engine stores it as it is and parses it only
+   * if something reads the event. `alone`: no other write of the saver is under way, so none could
+   * share this one's commit (the engine then commits it at once where it can).
    * @throws not_found when the session was deleted
    */
-  append(sessionId: string, type: string, data: JsonObject, options?: { alone?: boolean }): Promise<SessionEvent>;
+  append(sessionId: string, type: string, text: string, options?: { alone?: boolean }): Promise<SessionEvent>;
   /** Oldest first. */
   events(sessionId: string, range: EventRange): Promise<SessionEvent[]>;
   sessions(filter: SessionFilter, page: PageRequest): Promise<Page<Session>>;
@@ -39,14 +39,13 @@ export function engineTimeline(manager: () => SessionManager): Timeline {
   return {
     find: (ref) => manager().find(ref),
     create: (input) => manager().create(input),
-    // Handed over (see Timeline.append): the engine's defensive copy of the data, a parse of the
-    // whole checkpoint, would be paid on every put for nothing. A write alone is committed at
-    // once where the store allows, with whatever the saver's other writes queued before it; one
-    // beside others joins the group commit they share (a graph's writes of one step, at FULL one
-    // fsync for all).
-    append: async (sessionId, type, data, options) => {
+    // As text (see Timeline.append): no stringify of the checkpoint, and no parse of it. A write
+    // alone is committed at once where the store allows, with whatever the saver's other writes
+    // queued before it; one beside others joins the group commit they share (a graph's writes of
+    // one step, at FULL one fsync for all).
+    append: async (sessionId, type, text, options) => {
       const engine = manager();
-      return (options?.alone ? engine.tryAppendBuiltEventSync(sessionId, type, data) : undefined) ?? engine.appendBuiltEvent(sessionId, type, data);
+      return (options?.alone ? engine.tryAppendBuiltEventTextSync(sessionId, type, text) : undefined) ?? engine.appendBuiltEventText(sessionId, type, text);
     },
     events: (sessionId, range) => manager().listEvents(sessionId, range),
     sessions: (filter, page) => manager().list(filter, page),
@@ -75,7 +74,8 @@ export function clientTimeline(client: Pick<SessiondClient, "sessions">): Timeli
       }
     },
     create: (input) => sessions.createSession(input),
-    append: (sessionId, type, data) => sessions.appendEvent(sessionId, type, data),
+    // The server checks and stores the data as it checks any event's: it goes as JSON.
+    append: (sessionId, type, text) => sessions.appendEvent(sessionId, type, JSON.parse(text) as JsonObject),
     // A server cuts a page of large events short (maxPageBytes): listEventsUpTo follows it, so
     // that fewer than `limit` still means the end, as from the engine.
     events: (sessionId, range) => sessions.listEventsUpTo(sessionId, range),
@@ -122,7 +122,7 @@ export function embeddedTimeline(): Timeline {
   return {
     find: async (ref) => (await resolve()).find(ref),
     create: async (input) => (await resolve()).create(input),
-    append: async (sessionId, type, data, options) => (await resolve()).append(sessionId, type, data, options),
+    append: async (sessionId, type, text, options) => (await resolve()).append(sessionId, type, text, options),
     events: async (sessionId, range) => (await resolve()).events(sessionId, range),
     sessions: async (filter, page) => (await resolve()).sessions(filter, page),
     remove: async (ref) => (await resolve()).remove(ref),

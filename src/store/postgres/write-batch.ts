@@ -10,6 +10,8 @@ import { COMMITS_CHANNEL, LOCKS, changes, lock, rows, transaction } from "./db.j
 interface PendingEvent {
   readonly sessionId: string;
   readonly event: SessionEvent;
+  /** Its data's JSON text, when its writer built it so (see WriteOp). */
+  readonly text: string | undefined;
 }
 
 /**
@@ -37,7 +39,7 @@ export async function commitBatch(pool: pg.Pool, ops: readonly WriteOp[], fence?
       const sessionId = op.op === "put_session" ? op.session.id : op.op === "put_checkpoint" ? op.checkpoint.session_id : op.session_id;
       if (skipped.size && skipped.has(sessionId)) continue;
       if (op.op === "append_event") {
-        run.push({ sessionId, event: op.event });
+        run.push({ sessionId, event: op.event, text: op.text });
         continue;
       }
       await writeRun();
@@ -147,7 +149,7 @@ async function insertEvents(tx: pg.PoolClient, run: readonly PendingEvent[]): Pr
       run.map((p) => p.event.seq),
       run.map((p) => p.event.ts),
       run.map((p) => p.event.type),
-      run.map((p) => jsonText(p.event.data)),
+      run.map((p) => p.text ?? jsonText(p.event.data)),
     ],
   );
   if (inserted !== run.length) {

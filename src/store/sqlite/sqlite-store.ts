@@ -174,7 +174,7 @@ export class SqliteStore implements SyncStore {
             op.event.seq,
             op.event.ts,
             op.event.type,
-            jsonText(op.event.data),
+            op.text ?? jsonText(op.event.data),
           );
           break;
         case "put_checkpoint": {
