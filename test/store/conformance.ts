@@ -220,6 +220,15 @@ export function runStoreConformance(name: string, open: StoreFactory): void {
       expect(new Set(asked)).toEqual(new Set(sessions.map((s) => s.id)));
     });
 
+    it("writes an event's data from the text its op carries, when it carries one", async () => {
+      const s = session();
+      const data = { the: "data", nested: { list: [1, "two", null] } };
+      // The text is what is written: the event's own data is not looked at (it may not be parsed yet).
+      const text: WriteOp = { op: "append_event", session_id: s.id, event: { seq: 1, ts: tick(), type: "note", data: { stale: true } }, text: JSON.stringify(data) };
+      await store.commit([put(s), text, event(s, 2)]);
+      expect((await store.listEvents(s.id, {})).map((e) => e.data)).toEqual([data, { seq: 2 }]);
+    });
+
     it("lists events by seq range, type and direction", async () => {
       const s = session();
       const ops: WriteOp[] = [put(s)];
