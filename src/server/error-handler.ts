@@ -73,6 +73,7 @@ export function installErrorHandling(app: FastifyInstance, bodyLimitBytes: numbe
     // ordinary answer, and one a client can provoke at will (a forged forwarded-by header): a
     // warning, not an error to page anyone about.
     if (error.status >= 500) request.log[NOT_APPLIED_CODES.includes(error.code) ? "warn" : "error"]({ err, reqId: request.id, method: request.method, url: request.url }, "request failed");
+    if (error.code === "body_too_large") keepReadingTheBody(request, reply, bodyLimitBytes);
     return sendError(reply, error);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -85,6 +86,25 @@ export function installErrorHandling(app: FastifyInstance, bodyLimitBytes: numbe
     return sendError(reply, new SessiondError("not_found", { what: "route", ref: `${request.method} ${path}` }));
   });
 }
+
+/**
+ * A body over the limit is refused before it is all read, and Fastify then closes the connection
+ * — while the client is still sending it, so the client fails on its write (EPIPE) and never
+ * reads the 413. When the body's length is declared and not too far over the limit, the
+ * connection stays open instead and Node reads the rest of the body and drops it: the client
+ * finishes sending, then reads why it was refused. A larger body is not read through (closed).
+ */
+function keepReadingTheBody(request: FastifyRequest, reply: FastifyReply, bodyLimitBytes: number): void {
+  const declared = Number(request.headers["content-length"]);
+  if (!Number.isSafeInteger(declared) || declared > bodyLimitBytes * DRAINED_BODY_LIMITS) return;
+  reply.removeHeader("connection");
+  // The part of the body already read went to Fastify's parser, which stopped listening: flowing
+  // with no listener, the rest is read and dropped.
+  request.raw.resume();
+}
+
+/** How many times the body limit a refused body may declare and still be read through (see keepReadingTheBody). */
+const DRAINED_BODY_LIMITS = 16;
 
 /**
  * The methods each registered path takes, so that a request for a path that exists with another
