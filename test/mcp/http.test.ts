@@ -1,3 +1,4 @@
+import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -205,6 +206,39 @@ describe("/mcp over streamable HTTP", () => {
     await expect(connect(null)).rejects.toThrow(/401|unauthorized/i);
     const stream = await fetch(`${base}/mcp`, { headers: { accept: "text/event-stream", authorization: `Bearer ${server.token}` } });
     expect(stream.status).toBe(405);
+  });
+
+  it("acts only as the token a request carries: a token offered as a WebSocket subprotocol on a plain POST is no token", async () => {
+    const admin = await connect();
+    const hidden = await call(admin, "sessions_start", { name: "admin-only", context: { secret: "s3" } });
+    // An Upgrade header without Connection: Upgrade — a plain POST, whatever it offers.
+    const post = (token: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "sessions_list", arguments: { limit: 1000 } } });
+        const req = httpRequest(`${base}/mcp`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            accept: "application/json, text/event-stream",
+            upgrade: "websocket",
+            "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "sec-websocket-version": "13",
+            "sec-websocket-protocol": `sessiond.bearer.${Buffer.from(token).toString("base64url")}`,
+          },
+        });
+        req.on("response", (res) => {
+          let text = "";
+          res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    for (const token of [AGENT_A, READER]) {
+      const answer = await post(token);
+      expect(answer.status, token).toBe(401);
+      expect(answer.body).not.toContain(hidden.id);
+    }
   });
 
   it("answers missing or wrong arguments and unknown sessions with tool errors naming the field", async () => {

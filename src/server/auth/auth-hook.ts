@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { SessiondError } from "../../core/index.js";
 import type { AuthFailureLimiter } from "./failure-limiter.js";
@@ -133,7 +134,9 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
  */
 function subprotocolBearer(request: FastifyRequest): string | null | undefined {
   const offered = request.headers["sec-websocket-protocol"];
-  if (offered === undefined || request.headers.upgrade?.toLowerCase() !== "websocket") return undefined;
+  // Only on a real upgrade (Node's parser saw Connection: Upgrade too): a plain request carrying
+  // an Upgrade header is routed as a plain request, where no route expects a token this way.
+  if (offered === undefined || !isUpgrade(request.raw) || request.headers.upgrade?.toLowerCase() !== "websocket") return undefined;
   for (const entry of offered.split(",")) {
     const protocol = entry.trim();
     if (!protocol.startsWith(SUBPROTOCOL_BEARER_PREFIX)) continue;
@@ -141,6 +144,11 @@ function subprotocolBearer(request: FastifyRequest): string | null | undefined {
     return BASE64URL.test(encoded) ? Buffer.from(encoded, "base64url").toString("utf8") : null;
   }
   return undefined;
+}
+
+/** Node's parser marks a request that asks to switch protocols (Upgrade with Connection: Upgrade); the typings omit the flag. */
+function isUpgrade(raw: IncomingMessage): boolean {
+  return (raw as IncomingMessage & { upgrade?: boolean }).upgrade === true;
 }
 
 /**

@@ -6,6 +6,7 @@ export { AuthFailureLimiter, type AuthFailureLimiterOptions } from "./failure-li
 export { isLocal, markLocal } from "./local-socket.js";
 export { assertAuthAllowed, isLoopback } from "./loopback.js";
 export { principalParticipants } from "./participation.js";
+export { relayedAuthorization } from "./relay.js";
 export { type OriginCheckOptions, installOriginCheck, isOwnOrigin } from "./request-origin.js";
 export { LOCAL_ADMIN, type Principal, type Role, assertAdmin, assertMayChooseId, assertMayWriteRuntimeMetadata, assertOwnFields, canSee, lookupScope, ownerDefaults, scopedFilter, visibleTo } from "./principal.js";
 export { type IssuedTokens, TokenRegistry, tokenDigest } from "./token-registry.js";

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from "fastify";
 import { Agent, request as send } from "undici";
 import type { SessionPlacement } from "../../engine/index.js";
-import { LOCAL_ADMIN } from "../auth/index.js";
+import { relayedAuthorization } from "../auth/index.js";
 import { FORWARDED_BY_HEADER } from "./headers.js";
 
 /** What PeerReads needs. */
@@ -43,7 +43,7 @@ export class PeerReads {
    */
   async gather<T>(request: FastifyRequest, path: string): Promise<PeerParts<T>> {
     if (request.headers[FORWARDED_BY_HEADER] !== undefined) return { parts: [], missing: [] };
-    const authorization = request.principal === LOCAL_ADMIN ? `Bearer ${this.options.adminToken}` : request.headers.authorization;
+    const authorization = relayedAuthorization(request, this.options.adminToken);
     const headers: Record<string, string> = { [FORWARDED_BY_HEADER]: this.options.cluster.nodeName, accept: "application/json" };
     if (authorization !== undefined) headers.authorization = authorization;
     const peers = await this.options.cluster.peers();

@@ -1,6 +1,8 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { McpCatalog, type OpenApiDocument, type RouteCaller, answerMcpRequest, loadMcpSdk } from "../../mcp/index.js";
+import { SessiondError } from "../../core/index.js";
+import { relayedAuthorization } from "../auth/index.js";
 import { ERROR, NO_CONTENT, json, responses } from "../responses.js";
 
 /** A JSON-RPC 2.0 message, or a batch of them: what MCP's streamable HTTP transport posts and answers. */
@@ -55,7 +57,9 @@ export const mcpRoutes: FastifyPluginAsync<{ adminToken: string }> = async (app,
       const reply = typedReply as FastifyReply;
       const sdk = await loadMcpSdk();
       catalog ??= new McpCatalog(app.swagger() as unknown as OpenApiDocument);
-      const caller = injectCaller(app, request.headers.authorization ?? `Bearer ${adminToken}`);
+      const authorization = relayedAuthorization(request, adminToken);
+      if (authorization === undefined) throw new SessiondError("unauthorized", { reason: "MCP needs Authorization: Bearer <token> (the tools act as that token)" });
+      const caller = injectCaller(app, authorization);
       const answer = await answerMcpRequest({ sdk, catalog, caller }, webRequest(request), request.body);
       reply.status(answer.status);
       answer.headers.forEach((value, name) => void reply.header(name, value));
