@@ -404,6 +404,13 @@ export const ConfigSchema = Type.Object(
      */
     maxPageBytes: Type.Integer({ minimum: 1 }),
     /**
+     * The most bytes the answers of one POST to /mcp may hold together (a JSON-RPC batch of
+     * resource reads, each a page of up to maxPageBytes): its messages are answered one at a time,
+     * and those after the budget is spent get an error saying to send fewer at once, so that a
+     * small request cannot make the server hold a batch of pages at once. @default 16777216 (16 MiB)
+     */
+    mcpMaxAnswerBytes: Type.Integer({ minimum: 1 }),
+    /**
      * The most bytes a checkpoint `with_files` may find in a workspace (the files' sizes, a sparse
      * file counted whole); past it the checkpoint is refused (413 snapshot_too_large) before
      * anything is written. docs/checkpoints.md#size-cap. @default 1073741824 (1 GiB)
@@ -733,6 +740,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     tokens: [],
     bodyLimitBytes: 4 * MiB,
     maxPageBytes: 8 * MiB,
+    mcpMaxAnswerBytes: 16 * MiB,
     maxArtifactBytes: 100 * MiB,
     refusedUploadDrainMs: 10_000,
     maxSnapshotBytes: 1024 * MiB,

@@ -4,6 +4,7 @@
  * resources, every call made to the server's own routes as the MCP client's principal. The MCP SDK
  * is an optional peer dependency, loaded on first use; see peer.ts.
  */
+export { AnswerBudget } from "./answer-budget.js";
 export { answerMcpRequest } from "./http.js";
 export type { OpenApiDocument } from "./operation-schemas.js";
 export { MCP_SDK, type McpSdk, importMcp, loadMcpSdk } from "./peer.js";

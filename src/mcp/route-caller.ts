@@ -22,6 +22,8 @@ export interface RouteAnswer {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | string[] | number | undefined>>;
   readonly body: unknown;
+  /** The body's size as it came, when the caller knows it (what an AnswerBudget counts). */
+  readonly bytes?: number;
 }
 
 /**

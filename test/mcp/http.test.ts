@@ -280,3 +280,43 @@ describe("/mcp over streamable HTTP", () => {
     expect(notAccepting.status).toBe(406);
   });
 });
+
+describe("/mcp's answer budget", () => {
+  let small: TestServer;
+  let url: string;
+  beforeAll(async () => {
+    small = await startServer({ tokens: tokens(), mcpMaxAnswerBytes: 100_000 });
+    await small.app.listen({ host: "127.0.0.1", port: 0 });
+    url = `http://127.0.0.1:${(small.app.server.address() as AddressInfo).port}/mcp`;
+  });
+  afterAll(async () => {
+    await small.close();
+  });
+
+  it("answers a batch's messages one at a time until their answers hold mcpMaxAnswerBytes, and the rest with an error saying so", async () => {
+    const session = await small.manager.create({ agent_id: "agent-a", name: "big-timeline" });
+    for (let i = 0; i < 3; i++) await small.manager.appendEvent(session.id, "note", { text: "x".repeat(30_000) });
+    const batch = Array.from({ length: 20 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "resources/read", params: { uri: `sessiond://sessions/${session.id}/timeline` } }));
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${AGENT_A}` },
+      body: JSON.stringify(batch),
+    });
+    expect(res.status).toBe(200);
+    const answers = (await res.json()) as { id: number; result?: unknown; error?: { message: string } }[];
+    expect(answers).toHaveLength(20);
+    const read = answers.filter((a) => a.result !== undefined);
+    const refused = answers.filter((a) => a.error !== undefined);
+    // Each read is ~90 KB: the second takes the answers past the budget, every later one is refused unmade.
+    expect(read).toHaveLength(2);
+    expect(refused).toHaveLength(18);
+    expect(refused[0]!.error!.message).toContain("mcpMaxAnswerBytes");
+    // A request of its own is answered again.
+    const again = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${AGENT_A}` },
+      body: JSON.stringify(batch[0]),
+    });
+    expect(((await again.json()) as { result?: unknown }).result).toBeDefined();
+  });
+});

@@ -1,6 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { McpCatalog, type OpenApiDocument, type RouteCaller, answerMcpRequest, loadMcpSdk } from "../../mcp/index.js";
+import { AnswerBudget, McpCatalog, type OpenApiDocument, type RouteCaller, answerMcpRequest, loadMcpSdk } from "../../mcp/index.js";
 import { SessiondError } from "../../core/index.js";
 import { relayedAuthorization } from "../auth/index.js";
 import { ERROR, NO_CONTENT, json, responses } from "../responses.js";
@@ -26,7 +26,7 @@ const MCP_HEADERS = ["accept", "content-type", "mcp-protocol-version", "mcp-sess
  * so validation, scoping and errors are the routes' own. Stateless: one exchange per POST.
  * The MCP SDK is an optional peer dependency: without it the route answers 501 dependency_missing.
  */
-export const mcpRoutes: FastifyPluginAsync<{ adminToken: string }> = async (app, { adminToken }) => {
+export const mcpRoutes: FastifyPluginAsync<{ adminToken: string; maxAnswerBytes: number }> = async (app, { adminToken, maxAnswerBytes }) => {
   // Built on first use from the finished document (every route registered by then).
   let catalog: McpCatalog | undefined;
 
@@ -59,7 +59,7 @@ export const mcpRoutes: FastifyPluginAsync<{ adminToken: string }> = async (app,
       catalog ??= new McpCatalog(app.swagger() as unknown as OpenApiDocument);
       const authorization = relayedAuthorization(request, adminToken);
       if (authorization === undefined) throw new SessiondError("unauthorized", { reason: "MCP needs Authorization: Bearer <token> (the tools act as that token)" });
-      const caller = injectCaller(app, authorization);
+      const caller = new AnswerBudget(injectCaller(app, authorization), maxAnswerBytes);
       const answer = await answerMcpRequest({ sdk, catalog, caller }, webRequest(request), request.body);
       reply.status(answer.status);
       answer.headers.forEach((value, name) => void reply.header(name, value));
@@ -89,7 +89,7 @@ function injectCaller(app: FastifyInstance, authorization: string): RouteCaller 
         headers: { authorization, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
         ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
       });
-      return { status: res.statusCode, headers: res.headers, body: res.body.length ? (JSON.parse(res.body) as unknown) : undefined };
+      return { status: res.statusCode, headers: res.headers, body: res.body.length ? (JSON.parse(res.body) as unknown) : undefined, bytes: res.rawPayload.length };
     },
   };
 }
