@@ -14,13 +14,30 @@ export function streamCursor(seq: number, pos: number): string {
   return `${seq}:${pos}`;
 }
 
-/** A session event on a per-session stream. */
-export function eventMessage(sessionId: string, event: SessionEvent, id: string): OutletMessage {
-  return {
-    type: "event",
-    id,
-    json: JSON.stringify({ type: "event", session_id: sessionId, seq: event.seq, ts: event.ts, event_type: event.type, data: event.data }),
-  };
+/** The JSON of an event's message, by event, in its two forms: whole, and without exec input and output. */
+const eventJsons = new WeakMap<SessionEvent, { whole?: string; withoutIo?: string }>();
+
+/**
+ * A session event on a per-session stream. Its JSON is built once per event and form, however
+ * many streams send it: each of an agent's streams (64 at most) would otherwise serialize every
+ * event anew, a megabyte event 64 times.
+ * @param withoutIoOf the session's kind, when exec input and output are to be left out (withoutExecIo)
+ */
+export function eventMessage(sessionId: string, event: SessionEvent, id: string, withoutIoOf?: string): OutletMessage {
+  let known = eventJsons.get(event);
+  if (!known) eventJsons.set(event, (known = {}));
+  const form = withoutIoOf === undefined ? "whole" : "withoutIo";
+  let json = known[form];
+  if (json === undefined) {
+    const shown = withoutIoOf === undefined ? event : withoutExecIo(withoutIoOf, event);
+    json = known[form] = JSON.stringify({ type: "event", session_id: sessionId, seq: shown.seq, ts: shown.ts, event_type: shown.type, data: shown.data });
+  }
+  return { type: "event", id, json };
+}
+
+/** Roughly how many bytes an event's message holds (its JSON, when built already), for what a stream holds back. */
+export function eventMessageBytes(sessionId: string, event: SessionEvent): number {
+  return eventMessage(sessionId, event, "").json.length;
 }
 
 /** An output chunk (possibly the tail of a stored piece, from `skip` bytes in). */

@@ -1,8 +1,7 @@
 import { type Session, type SessionEvent, SessiondError, errors } from "../../core/index.js";
 import type { OutputLog, SessionChange, SessionManager } from "../../engine/index.js";
 import type { Store, StoredOutput } from "../../store/index.js";
-import { withoutExecIo } from "../../drivers/exec-io.js";
-import { eventMessage, outputMessage, readyMessage, streamCursor } from "./messages.js";
+import { eventMessage, eventMessageBytes, outputMessage, readyMessage, streamCursor } from "./messages.js";
 import { Outlet, type Sink } from "./outlet.js";
 
 /** What a per-session stream runs on. */
@@ -181,11 +180,11 @@ export class SessionStream {
         void this.deps.output.flush().then(() => {
           const events = this.deferred ?? [];
           this.deferred = undefined;
-          for (const e of events) this.offer(e, this.held ? JSON.stringify(e.data).length : 0);
+          for (const e of events) this.offer(e, this.held ? eventMessageBytes(this.sessionId, e) : 0);
         });
         return;
       }
-      this.offer(event, this.held ? JSON.stringify(event.data).length : 0);
+      this.offer(event, this.held ? eventMessageBytes(this.sessionId, event) : 0);
     } else if (change.type === "session.deleted") this.end(1000, "session_deleted");
   }
 
@@ -215,8 +214,7 @@ export class SessionStream {
     this.seqKnown = true;
     this.lastSeq = event.seq;
     if (this.types && !this.types.has(event.type)) return;
-    const shown = this.plan.execIo ? event : withoutExecIo(this.plan.session.kind, event);
-    this.outlet.push(eventMessage(this.sessionId, shown, this.cursor()));
+    this.outlet.push(eventMessage(this.sessionId, event, this.cursor(), this.plan.execIo ? undefined : this.plan.session.kind));
   }
 
   private sendOutput(piece: StoredOutput): void {
