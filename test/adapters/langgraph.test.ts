@@ -184,6 +184,36 @@ describe.each(["embedded", "remote"] as const)("SessiondSaver (%s)", (backend) =
     expect(tuple?.metadata).toEqual(META);
   });
 
+  it("reads around checkpoint events written by hand: refs to anything but the thread's checkpoints are not fetched, and an unreadable checkpoint is named", async () => {
+    const s = saver();
+    const first = await s.put({ configurable: { thread_id: "by-hand" } }, checkpoint({ kept: "yes", step: 1 }), META, { kept: 1, step: 1 });
+    const session = (await manager.find("langgraph/by-hand"))!;
+    const [stored] = await manager.listEvents(session.id, { types: ["langgraph.checkpoint"] });
+    const data = stored!.data as Record<string, any>;
+    const forged = (id: string, fields: Record<string, unknown>) =>
+      manager.appendEvent(session.id, "langgraph.checkpoint", { ...data, checkpoint_id: id, parent_checkpoint_id: first.configurable!.checkpoint_id, checkpoint: { ...data.checkpoint, json: { ...data.checkpoint.json, id } }, ...fields });
+    // refs to nothing, to a writes event, to no number: none holds a value; only the real one is read.
+    const refsId = uuid6(-1);
+    const refs: Record<string, unknown> = { kept: stored!.seq, ghost: 99_999, junk: "abc", neg: -5, huge: 1e300 };
+    for (let i = 0; i < 2000; i++) refs[`many${i}`] = 100_000 + i;
+    await forged(refsId, { values: {}, refs });
+    const reader = saver();
+    const tuple = await reader.getTuple({ configurable: { thread_id: "by-hand", checkpoint_id: refsId } });
+    expect(tuple?.checkpoint.channel_values).toEqual({ kept: "yes" });
+    // No checkpoint, or one that is no object: named, not a TypeError.
+    const nullId = uuid6(-1);
+    await forged(nullId, { checkpoint: { type: "json", json: null } });
+    const failure = await reader.getTuple({ configurable: { thread_id: "by-hand", checkpoint_id: nullId } }).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(Error);
+    expect((failure as Error).name).toBe("MalformedCheckpoint");
+    expect((failure as Error).message).toContain(nullId);
+    // Listing every thread leaves it out and still lists the others.
+    await saver().put({ configurable: { thread_id: "another" } }, checkpoint({ a: 1 }), META, { a: 1 });
+    const listed = await all(reader.list({}));
+    expect(listed.map((t) => t.config.configurable?.checkpoint_id)).not.toContain(nullId);
+    expect(listed.map((t) => t.config.configurable?.thread_id)).toEqual(expect.arrayContaining(["by-hand", "another"]));
+  });
+
   it("keeps a task's first regular write and its latest error write, as LangGraph's savers do", async () => {
     const s = saver();
     const put = await s.put({ configurable: { thread_id: "dupes" } }, checkpoint(), META, {});

@@ -19,5 +19,8 @@ const loaded = await loadWithPeers("sessiond/langgraph", ["@langchain/langgraph-
 /** The saver class (see saver.ts): `new SessiondSaver(options?)`. */
 export const SessiondSaver: typeof import("./saver.js").SessiondSaver = loaded.SessiondSaver;
 export type SessiondSaver = import("./saver.js").SessiondSaver;
+/** What getTuple and a thread's list() throw for a checkpoint event they cannot read. */
+export const MalformedCheckpoint: typeof import("./saver.js").MalformedCheckpoint = loaded.MalformedCheckpoint;
+export type MalformedCheckpoint = import("./saver.js").MalformedCheckpoint;
 /** The `type` of the sessions threads are kept in. */
 export const THREAD_SESSION_TYPE: string = loaded.THREAD_SESSION_TYPE;

@@ -145,12 +145,18 @@ export function heldEvent(event: SessionEvent): SessionEvent {
   return event;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+/** A plain JSON object (no array, no null). */
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function isStored(value: unknown): value is StoredValue {
   return isObject(value) && typeof value.type === "string" && ("json" in value || typeof value.text === "string" || typeof value.base64 === "string");
+}
+
+/** Whether a value read from an event is one the saver can load (the timeline is open to any writer). */
+export function isHeld(value: unknown): value is HeldValue {
+  return isObject(value) && typeof value.type === "string" && (typeof value.text === "string" || typeof value.base64 === "string");
 }
 
 /** The bytes (or text) to give the serde's `loadsTyped`. */

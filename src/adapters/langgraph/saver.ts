@@ -21,7 +21,7 @@ import { LRUCache } from "lru-cache";
 import { type JsonObject, type Session, type SessionEvent, isSessiondError } from "../../core/index.js";
 import type { SessionManager } from "../../engine/index.js";
 import type { SessiondClient } from "../../sdk/client/index.js";
-import { type CheckpointRecord, CHECKPOINT_EVENT, type HeldValue, THREAD_EVENT_TYPES, WRITES_EVENT, type WritesRecord, eventText, heldEvent, holdJsonText, holdValue, loadable, recordSize } from "./records.js";
+import { type CheckpointRecord, CHECKPOINT_EVENT, type HeldValue, THREAD_EVENT_TYPES, WRITES_EVENT, type WritesRecord, eventText, heldEvent, holdJsonText, holdValue, isHeld, isObject, loadable, recordSize } from "./records.js";
 import { parsesPlain, plainJsonText } from "./plain-json.js";
 import { type CheckpointEntry, ThreadIndex, type WriteEntry } from "./thread-index.js";
 import { type Timeline, clientTimeline, embeddedTimeline, engineTimeline } from "./timeline.js";
@@ -124,7 +124,10 @@ export class SessiondSaver extends BaseCheckpointSaver {
       for (const entry of index.newestFirst(ns)) {
         if (onlyId && entry.id !== onlyId) continue;
         if (beforeId !== undefined && entry.id >= beforeId) continue;
-        const tuple = await this.tuple(thread, index, entry);
+        const tuple = await this.tuple(thread, index, entry).catch((err: unknown) => {
+          if (threadId === undefined && err instanceof MalformedCheckpoint) return undefined;
+          throw err;
+        });
         if (!tuple) continue;
         if (filter && !Object.entries(filter).every(([key, value]) => value === undefined || isDeepStrictEqual((tuple.metadata as Record<string, unknown> | undefined)?.[key], value))) continue;
         yield tuple;
@@ -311,31 +314,37 @@ export class SessiondSaver extends BaseCheckpointSaver {
     const record = (await this.eventsAt(index, [entry.seq])).get(entry.seq)?.data as unknown as CheckpointRecord | undefined;
     // Deleted under us (the thread was deleted while this read ran): as if it were not there.
     if (!record) return undefined;
+    if (!isHeld(record.checkpoint) || !isHeld(record.metadata)) throw new MalformedCheckpoint(threadId, index, entry, "no checkpoint or metadata the serde wrote");
     const writes = index.writes(entry.ns, entry.id);
-    const refs = Object.entries(record.refs ?? {});
-    const held = await this.eventsAt(index, [...refs.map(([, seq]) => seq), ...writes.map((w) => w.seq)]);
+    // Only refs to the thread's own checkpoint events: anything else (another session's seq, one
+    // that does not exist, no number at all) holds no value, and is not fetched.
+    const refs = Object.entries(isObject(record.refs) ? record.refs : {}).filter((ref): ref is [string, number] => index.holdsCheckpointAt(ref[1]));
+    const held = await this.eventsAt(index, [...new Set(refs.map(([, seq]) => seq)), ...writes.map((w) => w.seq)]);
 
     // Every value is loaded at once: one wait for them all, not one per value.
     const channels: string[] = [];
     const loading: unknown[] = [this.load(record.checkpoint), this.load(record.metadata)];
-    for (const [channel, value] of Object.entries(record.values ?? {})) {
+    for (const [channel, value] of Object.entries(isObject(record.values) ? record.values : {})) {
+      if (!isHeld(value)) continue;
       channels.push(channel);
       loading.push(this.load(value));
     }
     for (const [channel, seq] of refs) {
-      const value = (held.get(seq)?.data as unknown as CheckpointRecord | undefined)?.values?.[channel];
-      if (!value) continue;
+      const values = (held.get(seq)?.data as unknown as CheckpointRecord | undefined)?.values;
+      const value = isObject(values) && Object.hasOwn(values, channel) ? values[channel] : undefined;
+      if (!isHeld(value)) continue;
       channels.push(channel);
       loading.push(this.load(value));
     }
     const writesHeld: WriteEntry[] = [];
     for (const write of writes) {
       const value = (held.get(write.seq)?.data as unknown as WritesRecord | undefined)?.writes[write.pos]?.value;
-      if (!value) continue;
+      if (!isHeld(value)) continue;
       writesHeld.push(write);
       loading.push(this.load(value));
     }
     const [checkpoint, metadata, ...loaded] = (await Promise.all(loading)) as [Checkpoint, CheckpointMetadata, ...unknown[]];
+    if (!isObject(checkpoint)) throw new MalformedCheckpoint(threadId, index, entry, "its checkpoint is no object");
     const channelValues: Record<string, unknown> = {};
     channels.forEach((channel, i) => (channelValues[channel] = loaded[i]));
     checkpoint.channel_values = channelValues;
@@ -424,8 +433,8 @@ export class SessiondSaver extends BaseCheckpointSaver {
     const record = (await this.eventsAt(index, [parent.seq])).get(parent.seq)?.data as unknown as CheckpointRecord | undefined;
     if (!record) return refs;
     for (const channel of channels) {
-      if (record.values && Object.hasOwn(record.values, channel)) refs[channel] = parent.seq;
-      else if (record.refs && Object.hasOwn(record.refs, channel)) refs[channel] = record.refs[channel]!;
+      if (isObject(record.values) && Object.hasOwn(record.values, channel)) refs[channel] = parent.seq;
+      else if (isObject(record.refs) && Object.hasOwn(record.refs, channel) && index.holdsCheckpointAt(record.refs[channel])) refs[channel] = record.refs[channel];
     }
     return refs;
   }
@@ -458,6 +467,18 @@ export class SessiondSaver extends BaseCheckpointSaver {
   private isThread(session: Session, threadId: string): boolean {
     const recorded = threadIdOf(session);
     return recorded === undefined || recorded === threadId;
+  }
+}
+
+/**
+ * A checkpoint event the saver cannot read (the timeline is open to any writer with access to the
+ * session: one appended by hand, say). getTuple and a thread's list() say so; a list() of all
+ * threads leaves that checkpoint out, so that one thread does not hide the others.
+ */
+export class MalformedCheckpoint extends Error {
+  override name = "MalformedCheckpoint";
+  constructor(threadId: string, index: ThreadIndex, entry: CheckpointEntry, why: string) {
+    super(`thread ${threadId}: the langgraph.checkpoint event at seq ${entry.seq} of session ${index.sessionId} (checkpoint ${entry.id}) cannot be read: ${why}`);
   }
 }
 

@@ -40,6 +40,8 @@ export class ThreadIndex {
   scannedTo: number;
   private readonly namespaces = new Map<string, Namespace>();
   private readonly seen = new Set<number>();
+  /** The seqs of the checkpoint events read: the only events a checkpoint's refs may point at. */
+  private readonly checkpointSeqs = new Set<number>();
   /** Seqs of this saver's own appends past scannedTo, waiting for the ones between to be known. */
   private readonly own = new Set<number>();
   /** The catch-up in progress, which other reads wait for instead of starting their own. */
@@ -72,6 +74,11 @@ export class ThreadIndex {
     if (seq > this.scannedTo) this.scannedTo = seq;
     for (const s of this.own) if (s <= this.scannedTo) this.own.delete(s);
     while (this.own.delete(this.scannedTo + 1)) this.scannedTo++;
+  }
+
+  /** Whether the event at `seq` is one of the thread's checkpoint events (a ref to anything else is no value). */
+  holdsCheckpointAt(seq: unknown): seq is number {
+    return typeof seq === "number" && this.checkpointSeqs.has(seq);
   }
 
   checkpoint(ns: string, id: string): CheckpointEntry | undefined {
@@ -107,6 +114,7 @@ export class ThreadIndex {
 
   private addCheckpoint(seq: number, record: CheckpointRecord): void {
     if (typeof record?.checkpoint_ns !== "string" || typeof record.checkpoint_id !== "string") return;
+    this.checkpointSeqs.add(seq);
     const space = this.space(record.checkpoint_ns);
     const id = record.checkpoint_id;
     const known = space.checkpoints.get(id);
