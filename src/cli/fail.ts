@@ -20,7 +20,7 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
   invalid_transition: "run `sessiond show <session>` to see its status",
   session_not_active: "start a live session with `sessiond start --kind shell`",
   version_conflict: "read the session again and retry",
-  unauthorized: "check the token in $SESSIOND_HOME/token",
+  unauthorized: "check the token: --token, SESSIOND_TOKEN, or the one in $SESSIOND_HOME/token",
   forbidden: "use the admin token or the local socket",
   rate_limited: "wait and retry",
   shutting_down: "retry in a moment",

@@ -57,24 +57,33 @@ export function createMcpServer({ sdk, catalog, caller }: McpServerParts): Serve
     // The SDK checked it against the full schema before this handler runs.
     const { name, arguments: args } = types.CallToolRequestSchema.parse(request).params;
     // An unknown tool is a protocol error (the MCP specification, "Tools: Error Handling"); bad arguments are the tool's result.
-    if (!catalog.tools.has(name)) throw new types.McpError(types.ErrorCode.InvalidParams, `unknown tool ${name}; tools/list names them`);
+    if (!catalog.tools.has(name)) throw rpcError(types.ErrorCode.InvalidParams, `unknown tool ${name}; tools/list names them`);
     return catalog.tools.call(name, args ?? {}, caller);
   });
   server.setRequestHandler(types.ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: [...RESOURCE_TEMPLATES] }));
-  server.setRequestHandler(types.ListResourcesRequestSchema, async (request) => rpc(sdk, () => listResources(caller, request.params?.cursor)));
+  server.setRequestHandler(types.ListResourcesRequestSchema, async (request) => rpc(() => listResources(caller, request.params?.cursor)));
   server.setRequestHandler(types.ReadResourceRequestSchema, async (request) => {
-    const contents = await rpc(sdk, () => readResource(caller, request.params.uri));
+    const contents = await rpc(() => readResource(caller, request.params.uri));
     return { contents: [contents] };
   });
   return server;
 }
 
 /** Runs a resource operation; its ResourceError becomes the JSON-RPC error MCP clients expect. */
-async function rpc<T>(sdk: McpSdk, fn: () => Promise<T>): Promise<T> {
+async function rpc<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (!(err instanceof ResourceError)) throw err;
-    throw new sdk.types.McpError(err.rpcCode, err.message, err.data);
+    throw rpcError(err.rpcCode, err.message, err.data);
   }
+}
+
+/**
+ * A JSON-RPC error for the SDK to answer: its code, data and message as they are. (The SDK's own
+ * McpError puts "MCP error <code>: " before the message it sends, and the SDK's client puts it
+ * there again when it reads the error: "MCP error -32602: MCP error -32602: unknown tool…".)
+ */
+function rpcError(code: number, message: string, data?: unknown): Error {
+  return Object.assign(new Error(message), { code, ...(data !== undefined ? { data } : {}) });
 }

@@ -243,6 +243,12 @@ describe.each(["embedded", "remote"] as const)("SessiondSaver (%s)", (backend) =
     expect(seen?.parentConfig?.configurable?.checkpoint_id).toBe(first.configurable?.checkpoint_id);
   });
 
+  it("deletes only a thread's session: a session of the thread's name that is no thread is left alone", async () => {
+    const other = await manager.create({ agent_id: "langgraph", name: "not-a-thread", context: { keep: true } });
+    await saver().deleteThread("not-a-thread");
+    expect((await manager.get(other.id)).context).toEqual({ keep: true });
+  });
+
   it("writes a thread again after another saver deleted it: a new session, nothing of the old one", async () => {
     const a = saver();
     const b = saver();

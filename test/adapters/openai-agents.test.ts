@@ -136,6 +136,10 @@ describe.each(Object.keys(BACKENDS) as (keyof typeof BACKENDS)[])("SessiondSessi
     expect((await b.manager.list()).items).toEqual([]);
   });
 
+  it("names the missing `sessiond` option rather than failing on it", () => {
+    expect(() => new SessiondSession({} as never)).toThrow(/option `sessiond` is missing/);
+  });
+
   it("refuses an item of the wrong shape with a UserError naming it, and writes none of its batch", async () => {
     const b = await open();
     const session = new SessiondSession({ sessiond: b.sessiond });

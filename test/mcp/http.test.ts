@@ -258,6 +258,8 @@ describe("/mcp over streamable HTTP", () => {
 
     const unknownTool = await rpcError(client.callTool({ name: "sessions_teleport", arguments: {} }));
     expect(unknownTool.code).toBe(-32602);
+    // The SDK's client puts "MCP error <code>: " before the message: once.
+    expect(unknownTool.message).toBe("MCP error -32602: unknown tool sessions_teleport; tools/list names them");
     expect((await rpcError(client.readResource({ uri: "sessiond://sessions/no-such-session/timeline" }))).code).toBe(-32002);
     expect((await rpcError(client.readResource({ uri: "file:///etc/passwd" }))).code).toBe(-32602);
     expect((await rpcError(client.readResource({ uri: `sessiond://sessions/${s.id}/timeline?limit=-1` }))).code).toBe(-32602);

@@ -223,10 +223,13 @@ export class SessiondSaver extends BaseCheckpointSaver {
     return this.serde.loadsTyped(...loadable(value));
   }
 
+  /** Deletes the thread's session; a session of that name that is no thread of this saver's is left alone. */
   override async deleteThread(threadId: string): Promise<void> {
     const id = requiredThreadIdValue(threadId, "delete thread");
     this.threads.delete(id);
-    await this.timeline.remove(this.threadRef(id));
+    const session = await this.timeline.find(this.threadRef(id));
+    if (!session || session.type !== THREAD_SESSION_TYPE || !this.holdsThread(session, id)) return;
+    await this.timeline.remove(session.id);
   }
 
   // ---- reads ---------------------------------------------------------------------------------

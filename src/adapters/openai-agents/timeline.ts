@@ -26,6 +26,9 @@ export type SessiondBackend = SessionManager | SessiondClient | Timeline;
 
 /** The Timeline over a backend. @throws TypeError for anything else */
 export function timelineOf(backend: SessiondBackend): Timeline {
+  if (backend === null || typeof backend !== "object") {
+    throw new TypeError("sessiond/openai-agents: the option `sessiond` is missing: give the embedded engine (sessionManager() from sessiond) or a client (createClient() from sessiond/client)");
+  }
   if (isTimeline(backend)) return backend;
   if (isClient(backend)) return clientTimeline(backend);
   if (isManager(backend)) return engineTimeline(backend);
