@@ -5,6 +5,10 @@ import { McpCatalog, createMcpServer } from "./server.js";
 
 type StdioModule = typeof import("@modelcontextprotocol/sdk/server/stdio.js");
 
+/** JSON-RPC 2.0's codes for a message that is no JSON, and for JSON that is no request. */
+const PARSE_ERROR = -32700;
+const INVALID_REQUEST = -32600;
+
 /**
  * Serves MCP on this process's stdin and stdout (`sessiond mcp`) until the client closes stdin:
  * the tools call the server through `caller`, their schemas are read from `document` (the same
@@ -35,6 +39,14 @@ export async function serveStdio(caller: RouteCaller, document: OpenApiDocument)
     } finally {
       if ("id" in message && !("method" in message) && --unanswered === 0) whenAnswered?.();
     }
+  };
+  // A line that is no JSON-RPC message gets the error JSON-RPC 2.0 gives it (id null), which the
+  // SDK's stdio transport only reports to the server: a client would otherwise wait on it forever.
+  const reportError = transport.onerror;
+  transport.onerror = (error) => {
+    const code = error.name === "SyntaxError" ? PARSE_ERROR : error.name === "ZodError" ? INVALID_REQUEST : undefined;
+    if (code !== undefined) void send({ jsonrpc: "2.0", id: null, error: { code, message: code === PARSE_ERROR ? "Parse error: a line that is no JSON" : "Invalid Request: a line that is no JSON-RPC message" } } as never);
+    reportError?.(error);
   };
   // The stdio transport does not notice the end of stdin itself: the client leaving ends the server.
   process.stdin.once("end", () => {

@@ -109,10 +109,13 @@ describe("sessiond mcp --url with an agent token", () => {
       { jsonrpc: "2.0", method: "notifications/initialized" },
       ...[2, 3, 4].map((id) => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name: "sessions_list", arguments: { limit: 1 } } })),
     ];
-    child.stdin.end(requests.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    // A line that is no JSON, and JSON that is no JSON-RPC message: each answered with its error, id null.
+    child.stdin.end([...requests.map((r) => JSON.stringify(r)), "not json", '{"hello":1}'].join("\n") + "\n");
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     expect(code).toBe(0);
-    const answers = out.trim().split("\n").map((line) => JSON.parse(line) as { id: number; result?: { isError?: boolean } });
+    const lines = out.trim().split("\n").map((line) => JSON.parse(line) as { id: number | null; result?: { isError?: boolean }; error?: { code: number } });
+    expect(lines.filter((a) => a.id === null).map((a) => a.error?.code)).toEqual([-32700, -32600]);
+    const answers = lines.filter((a): a is typeof a & { id: number } => a.id !== null);
     expect(answers.map((a) => a.id).sort()).toEqual([1, 2, 3, 4]);
     expect(answers.filter((a) => a.id > 1).every((a) => a.result && !a.result.isError)).toBe(true);
   });
