@@ -364,5 +364,6 @@ function describe(schema: TSchema | undefined, message: string | undefined): str
     if (item) return `expected ${item["x-expected"]}${list ? ", or a list of them" : ""}`;
   }
   if (message === "Unexpected property") return "unknown field";
+  if (message === "Expected required property") return "required";
   return (message ?? "invalid value").replace(/^Expected/, "expected");
 }

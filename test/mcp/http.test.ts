@@ -246,7 +246,8 @@ describe("/mcp over streamable HTTP", () => {
     expect(await callFails(client, "sessions_show", {})).toMatchObject({ code: "validation", field: "id" });
     expect(await callFails(client, "sessions_show", { id: 42 })).toMatchObject({ code: "validation", field: "id" });
     expect(await callFails(client, "sessions_show", { id: "x", colour: "red" })).toMatchObject({ code: "validation", field: "colour" });
-    expect(await callFails(client, "sessions_append_event", { id: "nope" })).toMatchObject({ code: "validation", field: "type" });
+    // Worded as a missing id is: "required".
+    expect(await callFails(client, "sessions_append_event", { id: "nope" })).toMatchObject({ code: "validation", field: "type", message: "invalid type: required" });
     expect(await callFails(client, "sessions_start", { max_iterations: "many" })).toMatchObject({ code: "validation", field: "max_iterations" });
     expect(await callFails(client, "sessions_list", { limit: { n: 1 } })).toMatchObject({ code: "validation", field: "limit" });
     expect(await callFails(client, "sessions_list", { limit: 0 })).toMatchObject({ code: "validation", field: "limit" });
