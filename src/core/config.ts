@@ -431,7 +431,7 @@ export const ConfigSchema = Type.Object(
     snapshotFsync: Type.Boolean(),
     /**
      * How long the server keeps reading, and dropping, the rest of an upload it refused (over
-     * `maxArtifactBytes`, or any other error) after answering it: a socket closed with unread bytes
+     * `maxArtifactBytes` or `bodyLimitBytes`, or any other error) after answering it: a socket closed with unread bytes
      * is reset, and a client still sending would lose the answer with it. The connection stays
      * usable when the body ends within this time; past it, it is closed. @default 10000
      */

@@ -156,7 +156,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   // cost about 40% of building the app, for encoders no answer used. The schemas still document
   // every answer, and the contract suite checks the answers against them (test/contract).
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
-  installErrorHandling(app, config.bodyLimitBytes);
+  installErrorHandling(app, config);
   installRawErrors(app.server, logger, { clientErrors: false });
   installContentTypes(app);
 

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type ErrorCode, NOT_APPLIED_CODES, SessiondError, errors } from "../core/index.js";
+import { discardRestOfBody } from "./discard-body.js";
 
 /**
  * Maps every failure a request can meet — the engine's SessiondErrors, Fastify's own parser,
@@ -64,7 +65,7 @@ export function sendError(reply: FastifyReply, error: SessiondError): FastifyRep
  * Installs the error handler, the 404/405 handler and the router's error hook on the root app.
  * Call it before any route is registered: it learns the routes' paths as they are added.
  */
-export function installErrorHandling(app: FastifyInstance, bodyLimitBytes: number): void {
+export function installErrorHandling(app: FastifyInstance, { bodyLimitBytes, refusedUploadDrainMs }: { bodyLimitBytes: number; refusedUploadDrainMs: number }): void {
   const methods = new RouteMethods();
   app.addHook("onRoute", (route) => methods.add(route.url ?? route.path, route.method));
   app.setErrorHandler((err, request, reply) => {
@@ -73,7 +74,7 @@ export function installErrorHandling(app: FastifyInstance, bodyLimitBytes: numbe
     // ordinary answer, and one a client can provoke at will (a forged forwarded-by header): a
     // warning, not an error to page anyone about.
     if (error.status >= 500) request.log[NOT_APPLIED_CODES.includes(error.code) ? "warn" : "error"]({ err, reqId: request.id, method: request.method, url: request.url }, "request failed");
-    if (error.code === "body_too_large") keepReadingTheBody(request, reply, bodyLimitBytes);
+    if (error.code === "body_too_large") keepReadingTheBody(request, reply, bodyLimitBytes, refusedUploadDrainMs);
     return sendError(reply, error);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -91,16 +92,15 @@ export function installErrorHandling(app: FastifyInstance, bodyLimitBytes: numbe
  * A body over the limit is refused before it is all read, and Fastify then closes the connection
  * — while the client is still sending it, so the client fails on its write (EPIPE) and never
  * reads the 413. When the body's length is declared and not too far over the limit, the
- * connection stays open instead and Node reads the rest of the body and drops it: the client
- * finishes sending, then reads why it was refused. A larger body is not read through (closed).
+ * connection stays open instead and the rest of the body is read and dropped (discardRestOfBody,
+ * within `drainMs`): the client finishes sending, then reads why it was refused. A larger body is
+ * not read through (closed).
  */
-function keepReadingTheBody(request: FastifyRequest, reply: FastifyReply, bodyLimitBytes: number): void {
+function keepReadingTheBody(request: FastifyRequest, reply: FastifyReply, bodyLimitBytes: number, drainMs: number): void {
   const declared = Number(request.headers["content-length"]);
   if (!Number.isSafeInteger(declared) || declared > bodyLimitBytes * DRAINED_BODY_LIMITS) return;
   reply.removeHeader("connection");
-  // The part of the body already read went to Fastify's parser, which stopped listening: flowing
-  // with no listener, the rest is read and dropped.
-  request.raw.resume();
+  discardRestOfBody(request.raw, drainMs);
 }
 
 /** How many times the body limit a refused body may declare and still be read through (see keepReadingTheBody). */
