@@ -411,6 +411,12 @@ export const ConfigSchema = Type.Object(
      */
     mcpMaxAnswerBytes: Type.Integer({ minimum: 1 }),
     /**
+     * The most POSTs to /mcp one token may have under way at once; more answer 429. With
+     * mcpMaxAnswerBytes it bounds what one token's MCP requests make the server hold (a request
+     * side by side with others would otherwise have a budget of its own). @default 4
+     */
+    mcpMaxConcurrentPerToken: Type.Integer({ minimum: 1 }),
+    /**
      * The most bytes a checkpoint `with_files` may find in a workspace (the files' sizes, a sparse
      * file counted whole); past it the checkpoint is refused (413 snapshot_too_large) before
      * anything is written. docs/checkpoints.md#size-cap. @default 1073741824 (1 GiB)
@@ -741,6 +747,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     bodyLimitBytes: 4 * MiB,
     maxPageBytes: 8 * MiB,
     mcpMaxAnswerBytes: 16 * MiB,
+    mcpMaxConcurrentPerToken: 4,
     maxArtifactBytes: 100 * MiB,
     refusedUploadDrainMs: 10_000,
     maxSnapshotBytes: 1024 * MiB,

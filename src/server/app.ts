@@ -261,7 +261,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(checkpointRoutes, { prefix: "/sessions/:id/checkpoints", ctx });
   await app.register(artifactRoutes, { prefix: "/sessions/:id/artifacts", ctx });
   await app.register(importRoutes, { prefix: "/import", ctx });
-  await app.register(mcpRoutes, { prefix: "/mcp", adminToken: adminToken.token, maxAnswerBytes: config.mcpMaxAnswerBytes });
+  await app.register(mcpRoutes, { prefix: "/mcp", adminToken: adminToken.token, maxAnswerBytes: config.mcpMaxAnswerBytes, maxConcurrentPerToken: config.mcpMaxConcurrentPerToken });
   await app.register(uiRoutes, { prefix: "/ui", config });
   await app.register(uiLoginRoutes, { prefix: "/ui", config, logins: uiLogins, failures });
   if (options.store) await app.register(webhookRoutes, { prefix: "/webhooks", ctx, store: options.store });

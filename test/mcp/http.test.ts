@@ -288,7 +288,7 @@ describe("/mcp's answer budget", () => {
   let small: TestServer;
   let url: string;
   beforeAll(async () => {
-    small = await startServer({ tokens: tokens(), mcpMaxAnswerBytes: 100_000 });
+    small = await startServer({ tokens: tokens(), mcpMaxAnswerBytes: 100_000, mcpMaxConcurrentPerToken: 1, enableSessions: true });
     await small.app.listen({ host: "127.0.0.1", port: 0 });
     url = `http://127.0.0.1:${(small.app.server.address() as AddressInfo).port}/mcp`;
   });
@@ -321,5 +321,24 @@ describe("/mcp's answer budget", () => {
       body: JSON.stringify(batch[0]),
     });
     expect(((await again.json()) as { result?: unknown }).result).toBeDefined();
+  });
+
+  it("answers 429 to a token's POST beyond mcpMaxConcurrentPerToken while the others run, and serves it again after", async () => {
+    const shell = await small.app.sessiond.live.start({ kind: "shell", name: "slow" });
+    const post = (args: Record<string, unknown>) =>
+      fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${small.token}` },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "sessions_exec", arguments: args } }),
+      });
+    const slow = post({ id: shell.id, input: "sleep 1; echo slept" });
+    // Under way once the shell runs it.
+    await expect.poll(() => small.app.sessiond.live.describe(shell.id)?.running_exec_id ?? null, { timeout: 5000 }).not.toBeNull();
+    const refused = await post({ id: shell.id, input: "true" });
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: "rate_limited", message: expect.stringContaining("mcpMaxConcurrentPerToken") });
+    expect((await slow).status).toBe(200);
+    expect((await post({ id: shell.id, input: "true" })).status).toBe(200);
+    await small.app.sessiond.live.stop(shell.id);
   });
 });

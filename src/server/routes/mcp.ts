@@ -26,9 +26,14 @@ const MCP_HEADERS = ["accept", "content-type", "mcp-protocol-version", "mcp-sess
  * so validation, scoping and errors are the routes' own. Stateless: one exchange per POST.
  * The MCP SDK is an optional peer dependency: without it the route answers 501 dependency_missing.
  */
-export const mcpRoutes: FastifyPluginAsync<{ adminToken: string; maxAnswerBytes: number }> = async (app, { adminToken, maxAnswerBytes }) => {
+export const mcpRoutes: FastifyPluginAsync<{ adminToken: string; maxAnswerBytes: number; maxConcurrentPerToken: number }> = async (
+  app,
+  { adminToken, maxAnswerBytes, maxConcurrentPerToken },
+) => {
   // Built on first use from the finished document (every route registered by then).
   let catalog: McpCatalog | undefined;
+  /** POSTs under way, per token (its principal's name). */
+  const underWay = new Map<string, number>();
 
   app.post(
     "/",
@@ -60,7 +65,20 @@ export const mcpRoutes: FastifyPluginAsync<{ adminToken: string; maxAnswerBytes:
       const authorization = relayedAuthorization(request, adminToken);
       if (authorization === undefined) throw new SessiondError("unauthorized", { reason: "MCP needs Authorization: Bearer <token> (the tools act as that token)" });
       const caller = new AnswerBudget(injectCaller(app, authorization), maxAnswerBytes);
-      const answer = await answerMcpRequest({ sdk, catalog, caller }, webRequest(request), request.body);
+      const who = request.principal.name;
+      const running = underWay.get(who) ?? 0;
+      if (running >= maxConcurrentPerToken) {
+        throw new SessiondError("rate_limited", { reason: `this token has ${running} MCP requests under way already (config mcpMaxConcurrentPerToken): wait for their answers` });
+      }
+      underWay.set(who, running + 1);
+      let answer: Response;
+      try {
+        answer = await answerMcpRequest({ sdk, catalog, caller }, webRequest(request), request.body);
+      } finally {
+        const left = (underWay.get(who) ?? 1) - 1;
+        if (left > 0) underWay.set(who, left);
+        else underWay.delete(who);
+      }
       reply.status(answer.status);
       answer.headers.forEach((value, name) => void reply.header(name, value));
       const text = await answer.text();
