@@ -207,11 +207,34 @@ describe.each(["embedded", "remote"] as const)("SessiondSaver (%s)", (backend) =
     expect(failure).toBeInstanceOf(Error);
     expect((failure as Error).name).toBe("MalformedCheckpoint");
     expect((failure as Error).message).toContain(nullId);
+    // Other shapes no saver writes: the thread's good checkpoints still read; the bad one is named.
+    const good = await s.put(first, checkpoint({ kept: "still", step: 2 }), META, { kept: 2, step: 2 });
+    await manager.appendEvent(session.id, "langgraph.checkpoint", { ...data, checkpoint_id: uuid6(-1), metadata: "x", writes: 5 });
+    await manager.appendEvent(session.id, "langgraph.writes", { task_path: "", checkpoint_ns: "", checkpoint_id: good.configurable!.checkpoint_id, task_id: "t", writes: [{ channel: "c", idx: 0, value: 7 }, { channel: "d", idx: 1 }] });
+    const textId = uuid6(-1);
+    await forged(textId, { checkpoint: { type: "json", text: "{not json" } });
+    const fresh = saver();
+    expect((await fresh.getTuple({ configurable: { thread_id: "by-hand", checkpoint_id: good.configurable!.checkpoint_id } }))?.checkpoint.channel_values).toEqual({ kept: "still", step: 2 });
+    expect(await fresh.getTuple({ configurable: { thread_id: "by-hand", checkpoint_id: textId } }).catch((err: Error) => err.name)).toBe("MalformedCheckpoint");
     // Listing every thread leaves it out and still lists the others.
     await saver().put({ configurable: { thread_id: "another" } }, checkpoint({ a: 1 }), META, { a: 1 });
     const listed = await all(reader.list({}));
     expect(listed.map((t) => t.config.configurable?.checkpoint_id)).not.toContain(nullId);
+    expect(listed.map((t) => t.config.configurable?.checkpoint_id)).not.toContain(textId);
     expect(listed.map((t) => t.config.configurable?.thread_id)).toEqual(expect.arrayContaining(["by-hand", "another"]));
+  });
+
+  it("rebuilds a checkpoint whose channels were each last written by a different earlier checkpoint, with nothing of them cached", async () => {
+    const s = saver();
+    let config = { configurable: { thread_id: "spread" } } as Parameters<SessiondSaver["put"]>[0];
+    const values: Record<string, number> = {};
+    for (let i = 0; i < 12; i++) {
+      values[`c${i}`] = i;
+      config = await s.put(config, { ...checkpoint({ ...values }), channel_versions: Object.fromEntries(Object.keys(values).map((k) => [k, 1])) }, META, { [`c${i}`]: 1 });
+    }
+    // A saver with no room to cache: the 11 carried channels are read from 11 events at once.
+    const cold = backend === "embedded" ? new SessiondSaver({ manager, cacheBytes: 1 }) : new SessiondSaver({ client: client!, cacheBytes: 1 });
+    expect((await cold.getTuple(config))?.checkpoint.channel_values).toEqual(values);
   });
 
   it("keeps a task's first regular write and its latest error write, as LangGraph's savers do", async () => {

@@ -128,19 +128,25 @@ function heldValue(value: StoredValue): HeldValue {
 
 /**
  * A thread event read from the store, its values held as text (an event of the saver's own is
- * held so from the start). Malformed data is left as it is: the timeline is open to any writer,
- * and the readers skip what they cannot use.
+ * held so from the start), and only fields of its type kept. A value that is no serde output is
+ * dropped (undefined): the timeline is open to any writer, and the readers skip what is missing.
  */
 export function heldEvent(event: SessionEvent): SessionEvent {
-  const data = event.data as unknown as Partial<CheckpointRecord & WritesRecord> & Record<string, unknown>;
-  if (event.type === CHECKPOINT_EVENT && isStored(data.checkpoint) && isStored(data.metadata)) {
+  const data = (isObject(event.data) ? event.data : {}) as Record<string, unknown>;
+  if (event.type === CHECKPOINT_EVENT) {
     const values: Record<string, HeldValue> = {};
     for (const [channel, value] of Object.entries(isObject(data.values) ? data.values : {})) if (isStored(value)) values[channel] = heldValue(value);
-    return { ...event, data: { ...data, checkpoint: heldValue(data.checkpoint), metadata: heldValue(data.metadata), values } as unknown as JsonObject };
+    const { writes: _notOfACheckpoint, ...rest } = data;
+    const held = { ...rest, checkpoint: isStored(data.checkpoint) ? heldValue(data.checkpoint) : undefined, metadata: isStored(data.metadata) ? heldValue(data.metadata) : undefined, values };
+    return { ...event, data: held as unknown as JsonObject };
   }
-  if (event.type === WRITES_EVENT && Array.isArray(data.writes)) {
-    const writes = data.writes.map((write: unknown) => (isObject(write) && isStored(write.value) ? { ...write, value: heldValue(write.value) } : write));
-    return { ...event, data: { ...data, writes } as unknown as JsonObject };
+  if (event.type === WRITES_EVENT) {
+    // A write whose value is no serde output keeps its place (positions index the writes) without one.
+    const writes = (Array.isArray(data.writes) ? data.writes : []).map((write: unknown) =>
+      isObject(write) ? { ...write, value: isStored(write.value) ? heldValue(write.value) : undefined } : undefined,
+    );
+    const { values: _notOfWrites, checkpoint: _neither, metadata: _nor, ...rest } = data;
+    return { ...event, data: { ...rest, writes } as unknown as JsonObject };
   }
   return event;
 }
@@ -173,10 +179,11 @@ export function heldSize(value: HeldValue): number {
 export function recordSize(event: SessionEvent): number {
   const data = event.data as unknown as Partial<CheckpointRecord & WritesRecord>;
   let size = 256;
-  if (data.checkpoint) size += heldSize(data.checkpoint);
-  if (data.metadata) size += heldSize(data.metadata);
-  for (const value of Object.values(data.values ?? {})) size += heldSize(value);
-  for (const write of data.writes ?? []) size += heldSize(write.value) + write.channel.length;
+  for (const value of [data.checkpoint, data.metadata, ...Object.values(isObject(data.values) ? data.values : {})]) if (isHeld(value)) size += heldSize(value);
+  for (const write of Array.isArray(data.writes) ? data.writes : []) {
+    if (isHeld(write?.value)) size += heldSize(write.value);
+    if (typeof write?.channel === "string") size += write.channel.length;
+  }
   return size;
 }
 

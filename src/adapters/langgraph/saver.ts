@@ -55,6 +55,8 @@ export interface SessiondSaverOptions {
 const DEFAULT_AGENT_ID = "langgraph";
 const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
 const DEFAULT_CACHED_THREADS = 1000;
+/** Up to this many events a read lacks are fetched each on its own (in parallel); more, as a range. */
+const FETCHED_ONE_BY_ONE = 8;
 /** Events read per request while catching up with a thread (the events route's page bound is higher). */
 const CATCH_UP_PAGE = 1000;
 /** The sessions' type, so that `sessiond list --type langgraph` finds the threads. */
@@ -219,8 +221,13 @@ export class SessiondSaver extends BaseCheckpointSaver {
 
   /** A held value as the serde reads it back (see plain-json.ts for the shortcut). */
   private load(value: HeldValue): unknown {
-    if (this.serdeMakesJson && value.type === "json" && "text" in value && parsesPlain(value.text)) return JSON.parse(value.text) as unknown;
-    return this.serde.loadsTyped(...loadable(value));
+    try {
+      if (this.serdeMakesJson && value.type === "json" && "text" in value && parsesPlain(value.text)) return JSON.parse(value.text) as unknown;
+      return this.serde.loadsTyped(...loadable(value));
+    } catch (err) {
+      // As the serde's own failures come: rejected, for the caller's one wait on every value.
+      return Promise.reject(err);
+    }
   }
 
   /** Deletes the thread's session; a session of that name that is no thread of this saver's is left alone. */
@@ -228,7 +235,7 @@ export class SessiondSaver extends BaseCheckpointSaver {
     const id = requiredThreadIdValue(threadId, "delete thread");
     this.threads.delete(id);
     const session = await this.timeline.find(this.threadRef(id));
-    if (!session || session.type !== THREAD_SESSION_TYPE || !this.holdsThread(session, id)) return;
+    if (!session || session.type !== THREAD_SESSION_TYPE || threadIdOf(session) !== id || session.agent_id !== this.agentId) return;
     await this.timeline.remove(session.id);
   }
 
@@ -301,15 +308,30 @@ export class SessiondSaver extends BaseCheckpointSaver {
       else missing.add(seq);
     }
     if (!missing.size) return found;
-    await Promise.all(
-      [...missing].map(async (seq) => {
-        const [stored] = await this.timeline.events(index.sessionId, { after_seq: seq - 1, to_seq: seq, limit: 1 });
-        if (!stored) return;
-        const event = heldEvent(stored);
-        this.events.set(eventKey(index.sessionId, seq), event);
-        found.set(seq, event);
-      }),
-    );
+    const keep = (stored: SessionEvent) => {
+      const event = heldEvent(stored);
+      this.events.set(eventKey(index.sessionId, event.seq), event);
+      found.set(event.seq, event);
+    };
+    if (missing.size <= FETCHED_ONE_BY_ONE) {
+      await Promise.all(
+        [...missing].map(async (seq) => {
+          const [stored] = await this.timeline.events(index.sessionId, { after_seq: seq - 1, to_seq: seq, limit: 1 });
+          if (stored) keep(stored);
+        }),
+      );
+      return found;
+    }
+    // Many (a checkpoint whose channels were each last written long ago, once the cache let them
+    // go): the thread's events from the first to the last, a page at a time, not a request each.
+    const sorted = [...missing].sort((a, b) => a - b);
+    const last = sorted.at(-1)!;
+    for (let after = sorted[0]! - 1; ; ) {
+      const page = await this.timeline.events(index.sessionId, { after_seq: after, to_seq: last, types: THREAD_EVENT_TYPES, limit: CATCH_UP_PAGE });
+      for (const stored of page) if (missing.has(stored.seq)) keep(stored);
+      if (page.length < CATCH_UP_PAGE) break;
+      after = page.at(-1)!.seq;
+    }
     return found;
   }
 
@@ -346,7 +368,9 @@ export class SessiondSaver extends BaseCheckpointSaver {
       writesHeld.push(write);
       loading.push(this.load(value));
     }
-    const [checkpoint, metadata, ...loaded] = (await Promise.all(loading)) as [Checkpoint, CheckpointMetadata, ...unknown[]];
+    const [checkpoint, metadata, ...loaded] = (await Promise.all(loading).catch((err: unknown) => {
+      throw new MalformedCheckpoint(threadId, index, entry, `the serde could not read it back (${err instanceof Error ? err.message : String(err)})`, err);
+    })) as [Checkpoint, CheckpointMetadata, ...unknown[]];
     if (!isObject(checkpoint)) throw new MalformedCheckpoint(threadId, index, entry, "its checkpoint is no object");
     const channelValues: Record<string, unknown> = {};
     channels.forEach((channel, i) => (channelValues[channel] = loaded[i]));
@@ -480,8 +504,8 @@ export class SessiondSaver extends BaseCheckpointSaver {
  */
 export class MalformedCheckpoint extends Error {
   override name = "MalformedCheckpoint";
-  constructor(threadId: string, index: ThreadIndex, entry: CheckpointEntry, why: string) {
-    super(`thread ${threadId}: the langgraph.checkpoint event at seq ${entry.seq} of session ${index.sessionId} (checkpoint ${entry.id}) cannot be read: ${why}`);
+  constructor(threadId: string, index: ThreadIndex, entry: CheckpointEntry, why: string, cause?: unknown) {
+    super(`thread ${threadId}: the langgraph.checkpoint event at seq ${entry.seq} of session ${index.sessionId} (checkpoint ${entry.id}) cannot be read: ${why}`, cause === undefined ? undefined : { cause });
   }
 }
 
