@@ -11,6 +11,8 @@ describe("ownerAlive", () => {
     const parent = spawn("sh", ["-c", "sleep 60 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
     try {
       const pid = Number(await new Promise<string>((resolve) => createInterface({ input: parent.stdout! }).once("line", resolve)));
+      // Killed while sh has not exec'd sleep yet, the owner would be reaped by sh: wait for the exec.
+      for (let i = 0; i < 500 && readFileSync(`/proc/${parent.pid}/comm`, "utf8").trim() !== "sleep"; i++) await new Promise((r) => setTimeout(r, 10));
       const started = Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[19]);
       expect(ownerAlive({ pid, pid_started: started })).toBe(true);
       expect(ownerAlive({ pid, pid_started: started + 1 })).toBe(false); // A reused pid: another process.
