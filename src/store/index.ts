@@ -5,6 +5,7 @@ import { type Store, asyncStore } from "./store.js";
 export type { ClaimResult, ClusterNodeRecord, ClusterStore, CommitFence, CommitResult, HeldSessions, NameQuery, OrphanedSession, SessionActivity, SessionOwnerRecord, SessionPage, Store, SyncStore, WebhookRecord, WriteOp } from "./store.js";
 export type { ExecOutputExtent, FeedEntry, OutputRecord, OutputStreamName, StoredOutput } from "./store.js";
 export { asyncStore } from "./store.js";
+export { storedDataText } from "./rows.js";
 export { type ListOrder, type ListPosition, listCursor, listOrder } from "./list-order.js";
 export { refusedWriteError, rolledBack } from "./commit-failure.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite/sqlite-store.js";

@@ -191,8 +191,39 @@ export interface EventRow {
   data: string;
 }
 
+/** The stored JSON text of events whose data is parsed only when read (see eventFromRow). */
+const storedTexts = new WeakMap<SessionEvent, string>();
+
+/**
+ * An event as a store read it. A large one (over LAZY_DATA_CHARS of JSON) has its `data` parsed
+ * the first time something reads it: a page of events that is only sent on as JSON (the events
+ * route, a stream's backlog) copies the stored text instead (storedDataText) — a few megabytes of
+ * tiny objects (`[{},{},…]`) would otherwise cost their parse and stringify, seconds of the event
+ * loop, on every read. Small ones are parsed at once, which costs less than the deferral.
+ */
 export function eventFromRow(r: EventRow): SessionEvent {
-  return { seq: r.seq, ts: r.ts, type: r.type, data: parseJson<JsonObject>(r.data) };
+  if (r.data.length <= LAZY_DATA_CHARS) return { seq: r.seq, ts: r.ts, type: r.type, data: parseJson<JsonObject>(r.data) };
+  const text = r.data;
+  const event = {
+    seq: r.seq,
+    ts: r.ts,
+    type: r.type,
+    get data(): JsonObject {
+      const data = parseJson<JsonObject>(text);
+      Object.defineProperty(event, "data", { value: data, enumerable: true });
+      return data;
+    },
+  };
+  storedTexts.set(event, text);
+  return event;
+}
+
+/** Events with more JSON than this are parsed when read (see eventFromRow). */
+const LAZY_DATA_CHARS = 16 * 1024;
+
+/** The JSON text of a large event's data as its store holds it, when the event was read from one (see eventFromRow). */
+export function storedDataText(event: SessionEvent): string | undefined {
+  return storedTexts.get(event);
 }
 
 export interface CheckpointRow {

@@ -90,4 +90,14 @@ describe("pages cut at maxPageBytes", () => {
     const newest = await client.sessions.listEventsUpTo(session.id, { order: "desc", types: ["note"], limit: 100 });
     expect(newest.map((e) => e.seq)).toEqual([9, 8, 7, 6, 5, 4, 3, 2]);
   });
+
+  it("sends a large event as its store holds it: the same JSON as any other event", async () => {
+    const session = (await server.json({ method: "POST", url: "/sessions/", body: { agent_id: "large-events" } })).body;
+    const data = { parts: Array.from({ length: 4000 }, (_, i) => ({ i })) };
+    await server.json({ method: "POST", url: `/sessions/${session.id}/events`, body: { type: "note", data } });
+    const res = await server.request({ method: "GET", url: `/sessions/${session.id}/events?type=note` });
+    const [event] = res.json() as Array<{ seq: number; ts: string; type: string; data: unknown }>;
+    expect(event).toEqual({ seq: 2, ts: expect.any(String), type: "note", data });
+    expect(Object.keys(event!)).toEqual(["seq", "ts", "type", "data"]);
+  });
 });

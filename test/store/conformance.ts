@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Checkpoint, type Session, type SessionEvent, isSessiondError } from "../../src/core/index.js";
 import { newSessionRecord } from "../../src/engine/records.js";
-import type { Store, WriteOp } from "../../src/store/index.js";
+import { type Store, type WriteOp, storedDataText } from "../../src/store/index.js";
 
 /** Opens a fresh, empty store; `close` is called after each test. */
 export type StoreFactory = () => Promise<Store>;
@@ -227,6 +227,17 @@ export function runStoreConformance(name: string, open: StoreFactory): void {
       const text: WriteOp = { op: "append_event", session_id: s.id, event: { seq: 1, ts: tick(), type: "note", data: { stale: true } }, text: JSON.stringify(data) };
       await store.commit([put(s), text, event(s, 2)]);
       expect((await store.listEvents(s.id, {})).map((e) => e.data)).toEqual([data, { seq: 2 }]);
+    });
+
+    it("reads a large event's data when asked, and gives its stored text to send on unparsed", async () => {
+      const s = session();
+      const data = { items: Array.from({ length: 3000 }, (_, i) => ({ i })), note: "é" };
+      await store.commit([put(s), event(s, 1, "big", data), event(s, 2)]);
+      const [big, small] = await store.listEvents(s.id, {});
+      expect(JSON.parse(storedDataText(big!)!)).toEqual(data);
+      expect(big!.data).toEqual(data);
+      expect(JSON.stringify(big)).toBe(JSON.stringify({ seq: 1, ts: big!.ts, type: "big", data }));
+      expect(storedDataText(small!)).toBeUndefined();
     });
 
     it("lists events by seq range, type and direction", async () => {

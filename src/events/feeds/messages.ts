@@ -1,6 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import type { SessionEvent } from "../../core/index.js";
-import type { FeedEntry, StoredOutput } from "../../store/index.js";
+import { type FeedEntry, type StoredOutput, storedDataText } from "../../store/index.js";
 import { withoutExecIo } from "../../drivers/exec-io.js";
 import type { OutletMessage } from "./outlet.js";
 
@@ -30,7 +30,12 @@ export function eventMessage(sessionId: string, event: SessionEvent, id: string,
   let json = known[form];
   if (json === undefined) {
     const shown = withoutIoOf === undefined ? event : withoutExecIo(withoutIoOf, event);
-    json = known[form] = JSON.stringify({ type: "event", session_id: sessionId, seq: shown.seq, ts: shown.ts, event_type: shown.type, data: shown.data });
+    // A large event read from the store (a backlog) goes with its stored text, unparsed.
+    const stored = storedDataText(shown);
+    json = known[form] =
+      stored === undefined
+        ? JSON.stringify({ type: "event", session_id: sessionId, seq: shown.seq, ts: shown.ts, event_type: shown.type, data: shown.data })
+        : `{"type":"event","session_id":${JSON.stringify(sessionId)},"seq":${shown.seq},"ts":${JSON.stringify(shown.ts)},"event_type":${JSON.stringify(shown.type)},"data":${stored}}`;
   }
   return { type: "event", id, json };
 }

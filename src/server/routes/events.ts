@@ -1,6 +1,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { type EventQuery, errors } from "../../core/index.js";
+import { type EventQuery, type SessionEvent, errors } from "../../core/index.js";
+import { storedDataText } from "../../store/index.js";
 import { withoutExecIo } from "../../drivers/index.js";
 import { mayReadExecIo } from "../auth/index.js";
 import { expectedVersion } from "../etag.js";
@@ -81,10 +82,16 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = as
       const asked = events.slice(0, limit);
       const shown = mayReadExecIo(ctx.config, request.principal, session) ? asked : asked.map((e) => withoutExecIo(session.kind, e));
       // Cut at maxPageBytes: a page of megabyte events continues on the next one.
-      const { json, count } = boundedArrayJson(shown, toJson, ctx.config.maxPageBytes);
+      const { json, count } = boundedArrayJson(shown, eventJson, ctx.config.maxPageBytes);
       const more = count < asked.length || events.length > limit || (fetch === limit && events.length === limit);
       setNextPage(request, reply, more && count > 0 ? String(asked[count - 1]!.seq) : null);
       return sendJson(reply, json);
     },
   );
 };
+
+/** An event's JSON: a large event read from the store takes its stored text as it is (storedDataText), unparsed. */
+function eventJson(event: SessionEvent): string {
+  const text = storedDataText(event);
+  return text === undefined ? toJson(event) : `{"seq":${event.seq},"ts":${JSON.stringify(event.ts)},"type":${JSON.stringify(event.type)},"data":${text}}`;
+}
