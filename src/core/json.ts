@@ -1,4 +1,6 @@
 import { errors } from "./errors.js";
+import type { SessionEvent } from "./events.js";
+import type { JsonObject } from "./session.js";
 import { faultField, findTextFaultInJson, findTextFaultInJsonText } from "./storable.js";
 
 /**
@@ -73,6 +75,25 @@ export function adoptJsonText(text: string, field: string, limitBytes: number): 
   const fault = findTextFaultInJsonText(text);
   if (fault) throw errors.validation(faultField(field, fault), fault.reason);
   return text;
+}
+
+/**
+ * An event whose `data` is parsed from `text` the first time something reads it (then kept): for
+ * an event whose JSON text is at hand already and may never be looked at — one a writer built as
+ * text (Change.eventFromText), a large one read from a store (eventFromRow).
+ */
+export function eventWithLazyData(seq: number, ts: string, type: string, text: string): SessionEvent {
+  const event = {
+    seq,
+    ts,
+    type,
+    get data(): JsonObject {
+      const data = JSON.parse(text) as JsonObject;
+      Object.defineProperty(event, "data", { value: data, enumerable: true });
+      return data;
+    },
+  };
+  return event;
 }
 
 /** JSON text of a value, taking the text remembered by ownJson when there is one. */

@@ -7,6 +7,7 @@ import {
   type SessionStatus,
   type WorkspaceState,
   assertTransition,
+  eventWithLazyData,
   isTerminal,
   joinParticipants,
   newId,
@@ -101,16 +102,7 @@ export class Change {
    * read back from the event: the saver holds what it built).
    */
   eventFromText(type: string, text: string): SessionEvent {
-    const event = {
-      seq: ++this.lastSeq,
-      ts: this.now,
-      type,
-      get data(): JsonObject {
-        const data = JSON.parse(text) as JsonObject;
-        Object.defineProperty(event, "data", { value: data, enumerable: true });
-        return data;
-      },
-    };
+    const event = eventWithLazyData(++this.lastSeq, this.now, type, text);
     this.events.push(event);
     (this.texts ??= new Map()).set(event, text);
     return event;

@@ -36,7 +36,7 @@ import { StreamServices } from "../events/feeds/index.js";
 import { attachRoutes } from "./routes/attach.js";
 import { feedRoutes } from "./routes/feed.js";
 import { streamRoutes } from "./routes/stream.js";
-import { StreamQuota } from "./stream-quota.js";
+import { PrincipalQuota } from "./principal-quota.js";
 import type { ServerContext } from "./server-context.js";
 import { typeboxValidatorCompiler } from "./validation.js";
 import { Workspaces } from "./workspaces/index.js";
@@ -261,7 +261,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(checkpointRoutes, { prefix: "/sessions/:id/checkpoints", ctx });
   await app.register(artifactRoutes, { prefix: "/sessions/:id/artifacts", ctx });
   await app.register(importRoutes, { prefix: "/import", ctx });
-  await app.register(mcpRoutes, { prefix: "/mcp", adminToken: adminToken.token, maxAnswerBytes: config.mcpMaxAnswerBytes, maxConcurrentPerToken: config.mcpMaxConcurrentPerToken });
+  await app.register(mcpRoutes, { prefix: "/mcp", adminToken: adminToken.token, maxAnswerBytes: config.mcpMaxAnswerBytes,
+    quota: new PrincipalQuota(config.mcpMaxConcurrentPerToken, { what: "MCP requests under way", setting: "mcpMaxConcurrentPerToken", advice: "wait for their answers" }),
+  });
   await app.register(uiRoutes, { prefix: "/ui", config });
   await app.register(uiLoginRoutes, { prefix: "/ui", config, logins: uiLogins, failures });
   if (options.store) await app.register(webhookRoutes, { prefix: "/webhooks", ctx, store: options.store });
@@ -270,7 +272,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     ? new StreamServices({ config, manager, store: options.store, outputSource: (l) => live.onOutput(l), terminals: live, onError: (err, what) => app.log.error({ err }, `streams: ${what}`) })
     : undefined;
   if (streams) {
-    const quota = new StreamQuota(config.maxStreamsPerPrincipal);
+    const quota = new PrincipalQuota(config.maxStreamsPerPrincipal, { what: "streams open", setting: "maxStreamsPerPrincipal", advice: "close one first" });
     await app.register(streamRoutes, { prefix: "/sessions/:id", ctx, streams, quota });
     await app.register(feedRoutes, { prefix: "/feed", ctx, streams, quota });
     await app.register(attachRoutes, { prefix: "/sessions/:id", ctx, streams, quota });

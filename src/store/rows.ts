@@ -1,4 +1,4 @@
-import { jsonText, parseJson } from "../core/index.js";
+import { eventWithLazyData, jsonText, parseJson } from "../core/index.js";
 import type { Checkpoint, JsonObject, Participant, Session, SessionEvent, SessionState } from "../core/index.js";
 
 /** A `sessions` row as the stores read and write it (JSON fields as text). */
@@ -203,18 +203,8 @@ const storedTexts = new WeakMap<SessionEvent, string>();
  */
 export function eventFromRow(r: EventRow): SessionEvent {
   if (r.data.length <= LAZY_DATA_CHARS) return { seq: r.seq, ts: r.ts, type: r.type, data: parseJson<JsonObject>(r.data) };
-  const text = r.data;
-  const event = {
-    seq: r.seq,
-    ts: r.ts,
-    type: r.type,
-    get data(): JsonObject {
-      const data = parseJson<JsonObject>(text);
-      Object.defineProperty(event, "data", { value: data, enumerable: true });
-      return data;
-    },
-  };
-  storedTexts.set(event, text);
+  const event = eventWithLazyData(r.seq, r.ts, r.type, r.data);
+  storedTexts.set(event, r.data);
   return event;
 }
 

@@ -7,7 +7,7 @@ import { SessionParams } from "../schemas.js";
 import { assertKnownParameters } from "../validation.js";
 import { responses, websocketUpgrade } from "../responses.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
-import type { StreamQuota } from "../stream-quota.js";
+import type { PrincipalQuota } from "../principal-quota.js";
 
 /** The attach query as documented (read by the pre-upgrade checks below). */
 const AttachQueryDoc = Type.Object({
@@ -29,7 +29,7 @@ interface AttachPlan {
  * replay 416, a plain HTTP request 400) are HTTP answers before the upgrade. An attach that is
  * let in makes its principal a participant of the session. docs/streams.md is the contract.
  */
-export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices; quota: StreamQuota }> = async (app, { ctx, streams, quota }) => {
+export const attachRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices; quota: PrincipalQuota }> = async (app, { ctx, streams, quota }) => {
   const plans = new WeakMap<FastifyRequest, AttachPlan>();
 
   app.route({

@@ -7,7 +7,7 @@ import { LastEventIdHeaders } from "../schemas.js";
 import { assertKnownParameters } from "../validation.js";
 import { eventStream, responses, websocketUpgrade } from "../responses.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
-import type { StreamQuota } from "../stream-quota.js";
+import type { PrincipalQuota } from "../principal-quota.js";
 import { refuseClientFrames } from "./ws-frames.js";
 
 /** The feed's query as documented (planFeed reads it, for SSE and WebSocket alike). */
@@ -30,7 +30,7 @@ interface FeedPlan {
  * from a global position, as SSE or (same URL, upgrade) WebSocket; exec events come without their
  * input and output to a caller that may not read them (mayReadExecIo). docs/streams.md is the contract.
  */
-export const feedRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices; quota: StreamQuota }> = async (app, { ctx, streams, quota }) => {
+export const feedRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices; quota: PrincipalQuota }> = async (app, { ctx, streams, quota }) => {
   const plans = new WeakMap<FastifyRequest, FeedPlan>();
 
   app.route({

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import { AnswerBudget, McpCatalog, type OpenApiDocument, type RouteCaller, answerMcpRequest, loadMcpSdk } from "../../mcp/index.js";
 import { SessiondError } from "../../core/index.js";
 import { relayedAuthorization } from "../auth/index.js";
+import type { PrincipalQuota } from "../principal-quota.js";
 import { ERROR, NO_CONTENT, json, responses } from "../responses.js";
 
 /** A JSON-RPC 2.0 message, or a batch of them: what MCP's streamable HTTP transport posts and answers. */
@@ -26,20 +27,17 @@ const MCP_HEADERS = ["accept", "content-type", "mcp-protocol-version", "mcp-sess
  * so validation, scoping and errors are the routes' own. Stateless: one exchange per POST.
  * The MCP SDK is an optional peer dependency: without it the route answers 501 dependency_missing.
  */
-export const mcpRoutes: FastifyPluginAsync<{ adminToken: string; maxAnswerBytes: number; maxConcurrentPerToken: number }> = async (
-  app,
-  { adminToken, maxAnswerBytes, maxConcurrentPerToken },
-) => {
+export const mcpRoutes: FastifyPluginAsync<{ adminToken: string; maxAnswerBytes: number; quota: PrincipalQuota }> = async (app, { adminToken, maxAnswerBytes, quota }) => {
   // Built on first use from the finished document (every route registered by then).
   let catalog: McpCatalog | undefined;
-  /** POSTs under way, per token (its principal's name). */
-  const underWay = new Map<string, number>();
 
   app.post(
     "/",
     {
       // A reader's MCP client may read through it: each tool call is authorized again as the caller.
       config: { documentedInput: { body: JsonRpcBody }, relaysAsCaller: true },
+      // A token's exchanges under way at once are capped (config mcpMaxConcurrentPerToken): each has its own answer budget.
+      preHandler: quota.claim,
       schema: {
         operationId: "mcp",
         summary: "MCP over streamable HTTP",
@@ -65,20 +63,7 @@ export const mcpRoutes: FastifyPluginAsync<{ adminToken: string; maxAnswerBytes:
       const authorization = relayedAuthorization(request, adminToken);
       if (authorization === undefined) throw new SessiondError("unauthorized", { reason: "MCP needs Authorization: Bearer <token> (the tools act as that token)" });
       const caller = new AnswerBudget(injectCaller(app, authorization), maxAnswerBytes);
-      const who = request.principal.name;
-      const running = underWay.get(who) ?? 0;
-      if (running >= maxConcurrentPerToken) {
-        throw new SessiondError("rate_limited", { reason: `this token has ${running} MCP requests under way already (config mcpMaxConcurrentPerToken): wait for their answers` });
-      }
-      underWay.set(who, running + 1);
-      let answer: Response;
-      try {
-        answer = await answerMcpRequest({ sdk, catalog, caller }, webRequest(request), request.body);
-      } finally {
-        const left = (underWay.get(who) ?? 1) - 1;
-        if (left > 0) underWay.set(who, left);
-        else underWay.delete(who);
-      }
+      const answer = await answerMcpRequest({ sdk, catalog, caller }, webRequest(request), request.body);
       reply.status(answer.status);
       answer.headers.forEach((value, name) => void reply.header(name, value));
       const text = await answer.text();

@@ -14,7 +14,7 @@ import { LastEventIdHeaders, SessionParams } from "../schemas.js";
 import { assertKnownParameters } from "../validation.js";
 import { eventStream, responses, websocketUpgrade } from "../responses.js";
 import { type ServerContext, sessionFor } from "../server-context.js";
-import type { StreamQuota } from "../stream-quota.js";
+import type { PrincipalQuota } from "../principal-quota.js";
 import { refuseClientFrames } from "./ws-frames.js";
 
 /** The stream's query as documented (parseStreamQuery reads it, for SSE and WebSocket alike). */
@@ -38,7 +38,7 @@ const StreamQueryDoc = Type.Object({
  * gets its events with exec events cut (withoutExecIo) and no output; asking for output
  * (`output=1`, `exec_id`) is then a 403. docs/streams.md is the contract.
  */
-export const streamRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices; quota: StreamQuota }> = async (app, { ctx, streams, quota }) => {
+export const streamRoutes: FastifyPluginAsync<{ ctx: ServerContext; streams: StreamServices; quota: PrincipalQuota }> = async (app, { ctx, streams, quota }) => {
   const plans = new WeakMap<FastifyRequest, StreamPlan>();
 
   app.route({
