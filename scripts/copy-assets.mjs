@@ -10,6 +10,7 @@ const assets = [
   "store/postgres/migrations",
   // The interpreter helpers live sessions run: plain Python and JavaScript, shipped as is.
   "drivers/python/helper.py",
+  "snapshots/change-watcher.py",
   "drivers/typescript/helper.mjs",
   "drivers/typescript/checker.mjs",
   "drivers/llm/helper.mjs",

@@ -436,6 +436,23 @@ export const ConfigSchema = Type.Object(
      */
     snapshotFsync: Type.Boolean(),
     /**
+     * Whether workspace snapshots learn from the kernel (inotify, through a small python3
+     * helper run with pythonPath) which folders changed since the workspace's last snapshot, and
+     * list only those: a snapshot after a few changes then costs about what the changes cost,
+     * not a stat of every file. Without python3 or inotify watches to spare, every snapshot walks
+     * the whole workspace, as with false. Writes through a shared memory map raise no event: see
+     * docs/checkpoints.md#change-tracking. @default true
+     */
+    snapshotChangeTracking: Type.Boolean(),
+    /**
+     * How many entries (files, folders, links) of tracked workspaces change tracking keeps in
+     * memory, all workspaces together (some hundred bytes each); past it the workspace least
+     * recently snapshotted is let go, and its next snapshot walks it whole. @default 250000
+     */
+    snapshotTrackedEntries: Type.Integer({ minimum: 1 }),
+    /** How long a snapshot waits for the change-tracking helper to answer before it walks the whole workspace. @default 5000 */
+    snapshotTrackerTimeoutMs: Type.Integer({ minimum: 1 }),
+    /**
      * How long the server keeps reading, and dropping, the rest of an upload it refused (over
      * `maxArtifactBytes` or `bodyLimitBytes`, or any other error) after answering it: a socket closed with unread bytes
      * is reset, and a client still sending would lose the answer with it. The connection stays
@@ -753,6 +770,9 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     maxSnapshotBytes: 1024 * MiB,
     snapshotIgnore: [],
     snapshotFsync: true,
+    snapshotChangeTracking: true,
+    snapshotTrackedEntries: 250_000,
+    snapshotTrackerTimeoutMs: 5000,
     rateLimitMax: 60_000,
     rateLimitWindowMs: 60_000,
     authMaxFailures: 20,

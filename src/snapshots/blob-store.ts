@@ -51,6 +51,7 @@ interface PackIndexFile {
  */
 export class BlobLease {
   private readonly held = new Set<string>();
+  private readonly groups: (readonly (readonly string[])[])[] = [];
   private released = false;
 
   constructor(private readonly store: BlobStore) {}
@@ -62,11 +63,23 @@ export class BlobLease {
     this.store.pinOne(digest);
   }
 
+  /**
+   * Holds every digest of `digests` (lists of them) until release, as one group: costs the same
+   * for ten thousand as for one (a snapshot building on the last one's tree pins all of it).
+   */
+  pinAll(digests: readonly (readonly string[])[]): void {
+    if (this.released) return;
+    this.groups.push(digests);
+    this.store.pinGroup(digests);
+  }
+
   release(): void {
     if (this.released) return;
     this.released = true;
     for (const digest of this.held) this.store.unpinOne(digest);
     this.held.clear();
+    for (const group of this.groups) this.store.unpinGroup(group);
+    this.groups.length = 0;
   }
 }
 
@@ -75,6 +88,8 @@ export const SMALL_FILE_BYTES = 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 /** A pack writer gathers small blobs up to this much before it writes them. */
 const PACK_BUFFER_BYTES = 4 * 1024 * 1024;
+/** A blob this large is written as it is, not copied into the pack's buffer first (a manifest of thousands of files, say). */
+const DIRECT_WRITE_BYTES = 256 * 1024;
 /**
  * A pack writer of a store that fsyncs starts writing back what it wrote every this many bytes,
  * on the thread pool, while it goes on reading and hashing: the fsync that makes the pack durable
@@ -103,6 +118,8 @@ const REPACK_BELOW = 0.5;
  */
 export class BlobStore {
   private readonly pins = new Map<string, number>();
+  /** Digests pinned as groups (BlobLease.pinAll), with how many leases hold each group. */
+  private readonly pinnedGroups = new Map<readonly (readonly string[])[], number>();
   /** While a collection runs: every digest pinned since it began. */
   private spared: Set<string> | undefined;
   /** Loose blob removals in flight, by digest. */
@@ -286,6 +303,19 @@ export class BlobStore {
   }
 
   /** @internal BlobLease's */
+  pinGroup(digests: readonly (readonly string[])[]): void {
+    this.pinnedGroups.set(digests, (this.pinnedGroups.get(digests) ?? 0) + 1);
+    if (this.spared) for (const part of digests) for (const digest of part) this.spared.add(digest);
+  }
+
+  /** @internal BlobLease's */
+  unpinGroup(digests: readonly (readonly string[])[]): void {
+    const count = (this.pinnedGroups.get(digests) ?? 1) - 1;
+    if (count <= 0) this.pinnedGroups.delete(digests);
+    else this.pinnedGroups.set(digests, count);
+  }
+
+  /** @internal BlobLease's */
   unpinOne(digest: string): void {
     const count = (this.pins.get(digest) ?? 1) - 1;
     if (count <= 0) this.pins.delete(digest);
@@ -376,6 +406,7 @@ export class BlobStore {
   private async runSweep(mark: () => Promise<ReadonlySet<string>>): Promise<SweepResult> {
     await this.ready();
     this.spared = new Set(this.pins.keys());
+    for (const group of this.pinnedGroups.keys()) for (const part of group) for (const digest of part) this.spared.add(digest);
     let kept = 0;
     let removed = 0;
     let removedBytes = 0;
@@ -586,7 +617,7 @@ export class PackWriter {
     // A repack copies blobs the store has (in the pack it replaces): only its own repeats are skipped.
     if (this.inPack.has(digest) || (!this.copying && this.store.hasPacked(digest))) return { digest, written: false };
     this.fd ??= openSync(this.tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    if (bytes.length >= PACK_BUFFER_BYTES) {
+    if (bytes.length >= DIRECT_WRITE_BYTES) {
       this.flush();
       this.write(bytes, this.offset);
     } else {

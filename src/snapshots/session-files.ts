@@ -28,7 +28,10 @@ export class SessionFiles {
   private recovering: Promise<void> | undefined;
 
   constructor(
-    private readonly config: Pick<Config, "home" | "snapshotFsync" | "snapshotIgnore" | "maxSnapshotBytes">,
+    private readonly config: Pick<
+      Config,
+      "home" | "snapshotFsync" | "snapshotIgnore" | "maxSnapshotBytes" | "snapshotChangeTracking" | "snapshotTrackedEntries" | "snapshotTrackerTimeoutMs" | "pythonPath"
+    >,
     snapshots?: WorkspaceSnapshots,
   ) {
     this.snapshots = snapshots ?? WorkspaceSnapshots.forConfig(config);
@@ -123,6 +126,7 @@ export class SessionFiles {
     await this.recovering;
     await this.collecting;
     await this.snapshots.idle();
+    this.snapshots.close();
   }
 }
 

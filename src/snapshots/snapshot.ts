@@ -4,9 +4,9 @@ import { closeSync, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { SessiondError } from "../core/index.js";
 import { type BlobLease, type BlobStore, DIGEST_PREFIX, type PackWriter, SMALL_FILE_BYTES } from "./blob-store.js";
-import { type FileEntry, KEPT_MODE_BITS, type ManifestEntry, encodeManifest, mtimeMsOf } from "./manifest.js";
-import { TimeSlice } from "./time-slice.js";
-import { FILE_FLAGS, type FileEntry as WalkFileEntry, gone, ignoreRules, readLinkAt, walkTree } from "./walk.js";
+import { type FileEntry, KEPT_MODE_BITS, mtimeMsOf } from "./manifest.js";
+import { type Previous, TreeRecorder, type TreeBase } from "./tree-records.js";
+import { FILE_FLAGS, type FileEntry as WalkFileEntry, gone, readIgnoreRules, readLinkAt, walkTree } from "./walk.js";
 
 const SMALL_BYTES = BigInt(SMALL_FILE_BYTES);
 
@@ -22,6 +22,8 @@ export interface SnapshotResult {
   readonly newBytes: number;
   /** Paths left out because they are no file, folder or link (FIFOs, sockets, devices). */
   readonly skipped: readonly string[];
+  /** Folders listed (the root included): all of them, or with change tracking those changed and new. */
+  readonly foldersListed: number;
 }
 
 /** How to take a snapshot. */
@@ -60,6 +62,12 @@ const READ_ATTEMPTS = 3;
  */
 const RACY_WINDOW_NS = 100_000_000n;
 
+/** A snapshot and the tree it found, for the next snapshot of the same folder to build on. */
+export interface TakenSnapshot {
+  readonly result: SnapshotResult;
+  readonly tree: TreeBase;
+}
+
 /**
  * Snapshots a workspace into the blob store: walks it (walk.ts: through descriptors, links kept
  * as links and never followed, ignored paths left out), stores each file as a blob (a file whose
@@ -70,6 +78,10 @@ const RACY_WINDOW_NS = 100_000_000n;
  * refers to the manifest. A file that changes while it is read (its stat before and after
  * differ, or two reads disagree) is read again, and refused after READ_ATTEMPTS; it never yields
  * a blob mixing two versions.
+ *
+ * With `previous` (change tracking: the last snapshot's tree and the folders changed since), only
+ * the folders changed are listed; the others are taken from that tree as they are (tree-records.ts).
+ * It is not used when the ignore rules changed or a collection removed blobs since.
  * @throws snapshot_too_large; file_changed
  */
 export async function takeSnapshot(
@@ -78,53 +90,69 @@ export async function takeSnapshot(
   dir: string,
   options: SnapshotOptions,
   lease: BlobLease,
-): Promise<SnapshotResult> {
+  previous?: Previous,
+): Promise<TakenSnapshot> {
   const maxBytes = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
-  const rules = await ignoreRules(dir, options.ignore ?? []);
+  const { rules, source } = await readIgnoreRules(dir, options.ignore ?? []);
+  const generation = blobs.currentGeneration;
+  if (previous) {
+    // Pinned before the generation is compared: a collection from now on keeps them all.
+    lease.pinAll(previous.base.digests);
+    if (previous.base.rules !== source || previous.base.generation !== generation) previous = undefined;
+  }
   let known = cache.get(dir);
   if (!known) cache.set(dir, (known = new Map()));
-  const entries: ManifestEntry[] = [];
-  const skipped: string[] = [];
-  const seen = new Set<string>();
+  const recorder = new TreeRecorder(previous);
+  const seen = previous ? undefined : new Set<string>();
   const budget = { bytes: 0, max: maxBytes };
   let looseBytes = 0;
-  let bytes = 0;
-  let files = 0;
   const pack = await blobs.openPack(lease);
   try {
-    await walkTree(dir, rules, async (entry) => {
-      const { path } = entry;
-      switch (entry.kind) {
-        case "dir":
-          entries.push({ path, type: "dir", mode: Number(entry.stat.mode) & KEPT_MODE_BITS, mtime_ms: mtimeMsOf(entry.stat) });
-          break;
-        case "symlink": {
-          const target = readLinkAt(entry.at);
-          if (target !== undefined) entries.push({ path, type: "symlink", target });
-          break;
+    await walkTree(
+      dir,
+      rules,
+      async (entry) => {
+        const { path } = entry;
+        switch (entry.kind) {
+          case "dir":
+            recorder.folder({ path, type: "dir", mode: Number(entry.stat.mode) & KEPT_MODE_BITS, mtime_ms: mtimeMsOf(entry.stat) });
+            break;
+          case "symlink": {
+            const target = readLinkAt(entry.at);
+            if (target !== undefined) recorder.link({ path, type: "symlink", target });
+            break;
+          }
+          case "file": {
+            const stored = await storeFile(blobs, pack, known, entry, budget, lease);
+            if (!stored) return;
+            seen?.add(path);
+            looseBytes += stored.looseBytes;
+            recorder.file(stored.entry, stored.links);
+            break;
+          }
+          case "other":
+            recorder.other(path);
         }
-        case "file": {
-          const stored = await storeFile(blobs, pack, known, entry, budget, lease);
-          if (!stored) return;
-          seen.add(path);
-          looseBytes += stored.looseBytes;
-          bytes += stored.entry.size;
-          files++;
-          entries.push(stored.entry);
-          break;
-        }
-        case "other":
-          skipped.push(path);
-      }
-    });
+      },
+      {
+        known: previous && {
+          plan: (path) => recorder.plan(path),
+          visit: (entry) => charge(budget, BigInt(entry.kind === "reused" ? recorder.reused(entry.path) : recorder.entered(entry.path))),
+        },
+      },
+    );
     // Files gone from the workspace leave the cache with it.
-    for (const path of known.keys()) if (!seen.has(path)) known.delete(path);
-    const encoded = encodeManifest(entries);
-    const manifest = pack.add(encoded);
+    if (seen) {
+      for (const path of known.keys()) if (!seen.has(path)) known.delete(path);
+    } else {
+      for (const path of recorder.goneFiles()) known.delete(path);
+    }
+    const taken = recorder.finish(source, generation);
+    const manifest = pack.add(taken.manifest);
     // The files' new bytes: the manifest is bookkeeping.
-    const newBytes = pack.written - (manifest.written ? encoded.length : 0) + looseBytes;
+    const newBytes = pack.written - (manifest.written ? taken.manifest.length : 0) + looseBytes;
     await pack.finish();
-    return { digest: manifest.digest, files, bytes, newBytes, skipped };
+    return { result: { digest: manifest.digest, files: taken.files, bytes: taken.bytes, newBytes, skipped: taken.skipped, foldersListed: taken.foldersListed }, tree: taken.base };
   } catch (err) {
     await pack.abort();
     throw err;
@@ -142,7 +170,7 @@ async function storeFile(
   file: WalkFileEntry,
   budget: Budget,
   lease: BlobLease,
-): Promise<{ entry: FileEntry; looseBytes: number } | undefined> {
+): Promise<{ entry: FileEntry; looseBytes: number; links: bigint } | undefined> {
   const cached = known.get(file.path);
   // A file known from before is stat'ed by name (see WalkFileEntry): a match is the inode read
   // before, unchanged since, whatever path led to it; anything else is read through `at`.
@@ -152,7 +180,7 @@ async function storeFile(
     lease.pin(cached.digest);
     if (blobs.hasPacked(cached.digest) || (listed.size > SMALL_BYTES && (cached.generation === blobs.currentGeneration || (await blobs.has(cached.digest))))) {
       charge(budget, listed.size);
-      return { entry: fileEntry(file.path, listed, cached.digest), looseBytes: 0 };
+      return { entry: fileEntry(file.path, listed, cached.digest), looseBytes: 0, links: listed.nlink };
     }
   }
   let charged = 0n;
@@ -183,7 +211,7 @@ async function storeFile(
     } else {
       known.delete(file.path);
     }
-    return { entry: fileEntry(file.path, before, digest), looseBytes: read.looseBytes };
+    return { entry: fileEntry(file.path, before, digest), looseBytes: read.looseBytes, links: before.nlink };
   }
   throw new SessiondError("file_changed", { path: file.path, attempts: READ_ATTEMPTS }, { field: "with_files" });
 }

@@ -62,27 +62,55 @@ export interface OtherEntry extends EntryName {
  * there are none (then nothing is asked of them).
  */
 export async function ignoreRules(dir: string, patterns: readonly string[]): Promise<Ignore | undefined> {
+  return (await readIgnoreRules(dir, patterns)).rules;
+}
+
+/** ignoreRules, with the text they were made from (the same text makes the same rules). */
+export async function readIgnoreRules(dir: string, patterns: readonly string[]): Promise<{ readonly rules: Ignore | undefined; readonly source: string }> {
   const rules = ignore().add([...patterns]);
+  const given = JSON.stringify(patterns);
   const none = patterns.length === 0;
   let handle;
   try {
     handle = await open(join(dir, IGNORE_FILE), FILE_FLAGS);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ELOOP" || code === "ENOTDIR") return none ? undefined : rules;
+    if (code === "ENOENT" || code === "ELOOP" || code === "ENOTDIR") return { rules: none ? undefined : rules, source: given };
     throw err;
   }
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) return none ? undefined : rules;
+    if (!stat.isFile()) return { rules: none ? undefined : rules, source: given };
     if (stat.size > MAX_IGNORE_FILE_BYTES) {
       throw new SessiondError("validation", { field: IGNORE_FILE, reason: `is ${stat.size} bytes, over ${MAX_IGNORE_FILE_BYTES}` }, { field: IGNORE_FILE });
     }
-    rules.add((await handle.readFile()).toString("utf8"));
-    return rules;
+    const text = (await handle.readFile()).toString("utf8");
+    rules.add(text);
+    return { rules, source: `${given}\n${text}` };
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * How a walk treats a folder a caller knows from an earlier walk (a change tracker's plan, see
+ * change-tracker.ts): "reuse" — neither opened nor listed, the caller has all of it (KnownFolders
+ * sees it `reused`); "enter" — opened but not listed, the caller has its entries, and only the
+ * folders named are gone into (visit sees it as a `dir`, then KnownFolders sees it `entered`);
+ * undefined — listed, as without a plan.
+ */
+export type FolderPlan = { readonly kind: "reuse" } | { readonly kind: "enter"; readonly folders: readonly string[] } | undefined;
+
+/** A folder the walk did not list, as its plan said: the caller supplies what it holds. */
+export interface KnownEntry {
+  readonly kind: "reused" | "entered";
+  readonly path: string;
+}
+
+/** The folders a caller knows from an earlier walk: how to treat each, and what to tell it of those not listed. */
+export interface KnownFolders {
+  plan(path: string): FolderPlan;
+  visit(entry: KnownEntry): Promise<void> | void;
 }
 
 /**
@@ -94,19 +122,32 @@ export async function ignoreRules(dir: string, patterns: readonly string[]): Pro
  * stat per entry; an entry whose type changed since it was listed is looked at again. Ignored
  * paths are left out (an ignored folder with all below it). `visit` sees folders before what they
  * hold (and `descend` may keep the walk out of one); a folder's descriptor stays open until its
- * entries are visited. Synchronous calls in time slices.
+ * entries are visited. Synchronous calls in time slices. With `known`, folders the caller knows
+ * unchanged are not listed (FolderPlan).
  * @throws validation past MAX_DEPTH
  */
 export async function walkTree(
   dir: string,
   rules: Ignore | undefined,
   visit: (entry: WalkEntry) => Promise<void> | void,
-  options: { readonly descend?: (entry: FolderEntry) => boolean } = {},
+  options: { readonly descend?: (entry: FolderEntry) => boolean; readonly known?: KnownFolders } = {},
 ): Promise<void> {
   const root = openSync(dir, DIR_FLAGS);
   const slice = new TimeSlice();
   const walk = async (fd: number, rel: string, depth: number): Promise<void> => {
     const base = `/proc/self/fd/${fd}`;
+    const plan = options.known?.plan(rel);
+    if (plan) {
+      await options.known!.visit({ kind: plan.kind === "reuse" ? "reused" : "entered", path: rel });
+      if (plan.kind === "reuse") return;
+      for (const name of plan.folders) {
+        const path = rel === "" ? name : `${rel}/${name}`;
+        const at = `${base}/${name}`;
+        if (!(await folder(path, at, depth))) await looked(path, at, depth);
+        await slice.check();
+      }
+      return;
+    }
     for (const listed of readdirSync(base, { withFileTypes: true })) {
       const { name } = listed;
       const path = rel === "" ? name : `${rel}/${name}`;
@@ -132,6 +173,10 @@ export async function walkTree(
   /** Visits a folder and what it holds. @returns false when it is no folder now (nothing visited) */
   const folder = async (path: string, at: string, depth: number): Promise<boolean> => {
     if (rules?.ignores(`${path}/`)) return true;
+    if (options.known?.plan(path)?.kind === "reuse") {
+      await options.known.visit({ kind: "reused", path });
+      return true;
+    }
     if (depth >= MAX_DEPTH) throw new SessiondError("validation", { field: "workspace", reason: `${path} is more than ${MAX_DEPTH} folders deep` }, { field: "workspace" });
     let child: number;
     try {

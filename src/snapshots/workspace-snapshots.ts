@@ -15,6 +15,9 @@ import {
   restoreTree,
 } from "./restore.js";
 import { type SnapshotOptions, type SnapshotResult, type StatCache, takeSnapshot } from "./snapshot.js";
+import { ChangeTracker, type ChangeTrackerOptions } from "./change-tracker.js";
+import type { TreeBase } from "./tree-records.js";
+import { LRUCache } from "lru-cache";
 
 /** Where a snapshot store keeps its files. */
 export interface WorkspaceSnapshotsOptions {
@@ -24,6 +27,12 @@ export interface WorkspaceSnapshotsOptions {
   readonly snapshotsDir: string;
   /** fsync each blob and reference before it is named. @default true */
   readonly fsync?: boolean;
+  /**
+   * Learn which folders changed between snapshots of a workspace from the kernel, and list only
+   * those (docs/checkpoints.md#change-tracking); `maxEntries` bounds the trees kept for it.
+   * @default off
+   */
+  readonly changeTracking?: ChangeTrackerOptions & { readonly maxEntries: number };
 }
 
 /** A reference to hold a snapshot under as soon as it is taken (before collection may see it). */
@@ -66,11 +75,26 @@ export class WorkspaceSnapshots {
   private readonly queues = new Map<string, Promise<unknown>>();
   /** Deletions of replaced trees running in the background. */
   private readonly removals = new Set<Promise<unknown>>();
+  private readonly tracker: ChangeTracker | undefined;
+  /** Each tracked folder's tree as its last snapshot found it: the next one builds on it. */
+  private readonly trees: LRUCache<string, TreeBase> | undefined;
 
   constructor(options: WorkspaceSnapshotsOptions) {
     const fsync = options.fsync ?? true;
     this.blobs = new BlobStore(options.blobsDir, { fsync });
     this.refs = new SnapshotRefs(options.snapshotsDir, fsync);
+    const tracking = options.changeTracking;
+    if (tracking) {
+      const tracker = (this.tracker = new ChangeTracker(tracking));
+      this.trees = new LRUCache<string, TreeBase>({
+        maxSize: tracking.maxEntries,
+        sizeCalculation: (tree) => Math.max(1, tree.entries),
+        // A workspace let go for room is no longer watched either.
+        dispose: (_tree, dir, reason) => {
+          if (reason === "evict") tracker.untrack(dir);
+        },
+      });
+    }
   }
 
   /** Resolves once the trees restores replaced are deleted (those so far). */
@@ -79,9 +103,32 @@ export class WorkspaceSnapshots {
   }
 
   /** The store of a data dir, as config places it. */
-  static forConfig(config: Pick<Config, "home" | "snapshotFsync">): WorkspaceSnapshots {
+  static forConfig(
+    config: Pick<Config, "home" | "snapshotFsync" | "snapshotChangeTracking" | "snapshotTrackedEntries" | "snapshotTrackerTimeoutMs" | "pythonPath">,
+    onTrackingUnavailable?: (reason: string) => void,
+  ): WorkspaceSnapshots {
     const paths = dataPaths(config);
-    return new WorkspaceSnapshots({ blobsDir: paths.blobs, snapshotsDir: paths.snapshots, fsync: config.snapshotFsync });
+    return new WorkspaceSnapshots({
+      blobsDir: paths.blobs,
+      snapshotsDir: paths.snapshots,
+      fsync: config.snapshotFsync,
+      ...(config.snapshotChangeTracking
+        ? {
+            changeTracking: {
+              python: config.pythonPath,
+              timeoutMs: config.snapshotTrackerTimeoutMs,
+              maxEntries: config.snapshotTrackedEntries,
+              ...(onTrackingUnavailable ? { onUnavailable: onTrackingUnavailable } : {}),
+            },
+          }
+        : {}),
+    });
+  }
+
+  /** Stops following changes (the helper process ends); snapshots after it walk whole workspaces. */
+  close(): void {
+    this.tracker?.close();
+    this.trees?.clear();
   }
 
   /**
@@ -95,15 +142,30 @@ export class WorkspaceSnapshots {
       const lease = this.blobs.lease();
       try {
         await finishInterruptedRestore(dir).catch(ignoreMissing);
-        const result = (await isDir(dir))
-          ? await takeSnapshot(this.blobs, this.cache, dir, options, lease)
-          : await this.emptySnapshot(lease);
+        const result = (await isDir(dir)) ? await this.walkSnapshot(dir, options, lease) : await this.emptySnapshot(lease);
         if (options.hold) await this.refs.hold(options.hold.sessionId, options.hold.key, result.digest);
         return result;
       } finally {
         lease.release();
       }
     });
+  }
+
+  /**
+   * A snapshot of an existing folder: built on its last one when change tracking can say what
+   * changed since, walked whole otherwise. Its tree is kept for the next one only when it
+   * succeeds (a failed one took the tracker's changes with it).
+   */
+  private async walkSnapshot(dir: string, options: SnapshotOptions, lease: ReturnType<BlobStore["lease"]>): Promise<SnapshotResult> {
+    const changes = await this.tracker?.changes(dir);
+    const base = changes && this.trees?.get(dir);
+    this.trees?.delete(dir);
+    const taken = await takeSnapshot(this.blobs, this.cache, dir, options, lease, base && changes ? { base, changes } : undefined);
+    if (this.trees && this.tracker) {
+      if (taken.tree.entries <= this.trees.maxSize) this.trees.set(dir, taken.tree);
+      else this.tracker.untrack(dir);
+    }
+    return taken.result;
   }
 
   /**
@@ -116,6 +178,8 @@ export class WorkspaceSnapshots {
   restoreWorkspace(dir: string, digest: string, options: RestoreOptions = {}): Promise<RestoreResult> {
     return this.queued(dir, async () => {
       const lease = this.blobs.lease();
+      // What the restore changes is for a whole walk to find.
+      this.trees?.delete(dir);
       try {
         const manifest = await loadManifest(this.blobs, digest, lease);
         if (!(await isDir(dir))) return await this.copyInto(manifest, digest, dir, options);
@@ -222,7 +286,7 @@ export class WorkspaceSnapshots {
     const pack = await this.blobs.openPack(lease);
     const put = pack.add(encodeManifest([]));
     await pack.finish();
-    return { digest: put.digest, files: 0, bytes: 0, newBytes: 0, skipped: [] };
+    return { digest: put.digest, files: 0, bytes: 0, newBytes: 0, skipped: [], foldersListed: 0 };
   }
 
   private queued<T>(dir: string, run: () => Promise<T>): Promise<T> {

@@ -1,0 +1,270 @@
+"""Tells sessiond which folders of a workspace changed since it last asked (inotify).
+
+Run by src/snapshots/change-tracker.ts, one process per server, for every workspace it
+snapshots. Node's own fs.watch cannot serve: libuv drops the kernel's queue-overflow event, so
+changes lost to an overflow would go unseen. This reads inotify itself and says so.
+
+Wire: one JSON object per line each way. Requests carry an "id" the answer repeats.
+  {"id": 1, "op": "changes", "root": "/abs/workspace"}
+      -> {"id": 1, "full": true}                     not watched before (watched from now on),
+                                                     or something was lost: walk it all
+      -> {"id": 1, "full": false, "folders": [...], "trees": [...]}
+         folders: relative paths ("" the root) whose entries or own metadata changed;
+         trees: folders new since the last answer (created or moved in): walk all below them.
+      Everything that changed before the request was read is in the answer (the queue is
+      drained first: a write's event is queued before the write returns).
+  {"id": 2, "op": "untrack", "root": "/abs/workspace"} -> {"id": 2}
+Exits when its standard input closes.
+"""
+
+import ctypes
+import errno
+import json
+import os
+import select
+import struct
+import sys
+
+IN_MODIFY = 0x2
+IN_ATTRIB = 0x4
+IN_MOVED_FROM = 0x40
+IN_MOVED_TO = 0x80
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+IN_DELETE_SELF = 0x400
+IN_MOVE_SELF = 0x800
+IN_Q_OVERFLOW = 0x4000
+IN_IGNORED = 0x8000
+IN_ONLYDIR = 0x01000000
+IN_EXCL_UNLINK = 0x04000000
+IN_ISDIR = 0x40000000
+IN_NONBLOCK = os.O_NONBLOCK
+IN_CLOEXEC = os.O_CLOEXEC
+
+# Folders are watched through their descriptors (/proc/self/fd/N), so no link in the workspace
+# leads a watch outside it. What changes a snapshot: content, metadata, names coming and going.
+MASK = IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+HEADER = struct.Struct("iIII")
+# As deep as a snapshot's walk goes (walk.ts MAX_DEPTH).
+MAX_DEPTH = 256
+LIMIT_ERRORS = (errno.ENOSPC, errno.ENOMEM, errno.EMFILE)
+
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+class WatchLimit(Exception):
+    """The user's inotify watches (or descriptors) ran out: the workspace goes unwatched."""
+
+
+class Root:
+    def __init__(self, path):
+        self.path = path
+        self.folders = set()
+        self.trees = set()
+        # Set when events were lost: the next answer says to walk it all.
+        self.full = False
+        # A folder seen under two names (a bind mount): events cannot name both, so every answer is full.
+        self.ambiguous = False
+
+
+class Watcher:
+    def __init__(self):
+        self.fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self.roots = {}
+        self.watches = {}  # wd -> (root path, relative path)
+        self.by_path = {}  # (root path, relative path) -> wd
+
+    def add_tree(self, root, rel):
+        """Watches the folder `rel` of `root` and every folder below it."""
+        fd = open_below(root.path, rel)
+        if fd is not None:
+            self.watch_folder(root, fd, rel, 0)
+
+    def watch_folder(self, root, fd, rel, depth):
+        """Watches the folder open as `fd` (closed here), then those below it, depth first."""
+        try:
+            wd = libc.inotify_add_watch(self.fd, b"/proc/self/fd/%d" % fd, MASK)
+            if wd < 0:
+                if ctypes.get_errno() in LIMIT_ERRORS:
+                    raise WatchLimit()
+                return
+            known = self.watches.get(wd)
+            if known is not None and known != (root.path, rel):
+                root.ambiguous = True
+            self.watches[wd] = (root.path, rel)
+            self.by_path[(root.path, rel)] = wd
+            if depth >= MAX_DEPTH:
+                return
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    if not entry.is_dir(follow_symlinks=False):
+                        continue
+                    try:
+                        child = os.open(entry.name, DIR_FLAGS, dir_fd=fd)
+                    except OSError as err:
+                        if err.errno in LIMIT_ERRORS:
+                            raise WatchLimit()
+                        continue
+                    name = os.fsencode(entry.name)
+                    self.watch_folder(root, child, name if rel == b"" else rel + b"/" + name, depth + 1)
+        finally:
+            os.close(fd)
+
+    def remove_tree(self, root, rel):
+        """Stops watching `rel` of `root` and every folder below it."""
+        prefix = rel + b"/"
+        for key in [k for k in self.by_path if k[0] == root.path and (rel == b"" or k[1] == rel or k[1].startswith(prefix))]:
+            wd = self.by_path.pop(key)
+            if self.watches.get(wd) == key:
+                del self.watches[wd]
+                libc.inotify_rm_watch(self.fd, wd)
+
+    def track(self, path):
+        root = Root(path)
+        self.roots[path] = root
+        try:
+            self.add_tree(root, b"")
+        except WatchLimit:
+            self.untrack(path)
+            return False
+        return True
+
+    def untrack(self, path):
+        root = self.roots.pop(path, None)
+        if root is not None:
+            self.remove_tree(root, b"")
+
+    def drain(self):
+        """Reads every queued event, noting which folders they concern."""
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return
+            offset = 0
+            while offset + HEADER.size <= len(data):
+                wd, mask, _cookie, length = HEADER.unpack_from(data, offset)
+                name = data[offset + HEADER.size : offset + HEADER.size + length].rstrip(b"\0")
+                offset += HEADER.size + length
+                self.event(wd, mask, name)
+
+    def event(self, wd, mask, name):
+        if mask & IN_Q_OVERFLOW:
+            for root in self.roots.values():
+                root.full = True
+            return
+        at = self.watches.get(wd)
+        if at is None:
+            return
+        root = self.roots.get(at[0])
+        if root is None:
+            return
+        rel = at[1]
+        if mask & IN_IGNORED:
+            # The folder is gone (or its file system): its parent saw that, or the root is lost.
+            del self.watches[wd]
+            if self.by_path.get(at) == wd:
+                del self.by_path[at]
+            if rel == b"":
+                root.full = True
+            else:
+                root.folders.add(parent(rel))
+            return
+        root.folders.add(rel)
+        if name:
+            if mask & IN_ISDIR:
+                child = name if rel == b"" else rel + b"/" + name
+                if mask & (IN_MOVED_FROM | IN_DELETE):
+                    self.remove_tree(root, child)
+                if mask & (IN_CREATE | IN_MOVED_TO):
+                    root.trees.add(child)
+                    try:
+                        self.add_tree(root, child)
+                    except WatchLimit:
+                        self.untrack(root.path)
+        elif mask & (IN_DELETE_SELF | IN_MOVE_SELF):
+            if rel == b"":
+                root.full = True
+            else:
+                root.folders.add(parent(rel))
+
+    def changes(self, path):
+        self.drain()
+        root = self.roots.get(path)
+        if root is None:
+            if not self.track(path):
+                return {"full": True, "unwatched": "the inotify watch limit (fs.inotify.max_user_watches) is reached"}
+            return {"full": True}
+        answer = {"full": True}
+        if not root.full and not root.ambiguous:
+            try:
+                answer = {"full": False, "folders": [text(p) for p in root.folders], "trees": [text(p) for p in root.trees]}
+            except UnicodeDecodeError:
+                # A name that is not UTF-8 cannot be matched with the walk's names: walk it all.
+                answer = {"full": True}
+        root.folders = set()
+        root.trees = set()
+        root.full = False
+        return answer
+
+
+def open_below(root, rel):
+    """A descriptor of folder `rel` of `root`, opened a name at a time without following a link; None when it is no folder."""
+    try:
+        fd = os.open(root, DIR_FLAGS)
+    except OSError:
+        return None
+    for name in rel.split(b"/") if rel else []:
+        try:
+            child = os.open(name, DIR_FLAGS, dir_fd=fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        fd = child
+    return fd
+
+
+def parent(rel):
+    slash = rel.rfind(b"/")
+    return b"" if slash < 0 else rel[:slash]
+
+
+def text(rel):
+    return rel.decode("utf-8")
+
+
+def main():
+    watcher = Watcher()
+    pending = b""
+    while True:
+        readable, _, _ = select.select([0, watcher.fd], [], [])
+        if watcher.fd in readable:
+            watcher.drain()
+        if 0 not in readable:
+            continue
+        chunk = os.read(0, 65536)
+        if not chunk:
+            return
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            if not line.strip():
+                continue
+            request = json.loads(line)
+            path = os.fsencode(request["root"])
+            if request["op"] == "changes":
+                answer = watcher.changes(path)
+            else:
+                watcher.untrack(path)
+                answer = {}
+            answer["id"] = request["id"]
+            sys.stdout.write(json.dumps(answer) + "\n")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

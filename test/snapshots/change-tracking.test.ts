@@ -1,0 +1,214 @@
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  appendFileSync,
+  chmodSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { IGNORE_FILE, WorkspaceSnapshots } from "../../src/snapshots/index.js";
+import { writeRandomFiles } from "./tree.js";
+
+/** The real python3 (not a version manager's shim: each test starts its own helper). */
+let python: string;
+let root: string;
+let ws: string;
+let tracked: WorkspaceSnapshots;
+/** A store that walks the whole workspace every time: what a tracked snapshot must equal. */
+let walked: WorkspaceSnapshots;
+const unavailable: string[] = [];
+
+beforeAll(() => {
+  python = execFileSync("python3", ["-c", "import sys; sys.stdout.write(sys.executable)"], { encoding: "utf8" });
+});
+
+function trackedStore(pythonPath = python): WorkspaceSnapshots {
+  return new WorkspaceSnapshots({
+    blobsDir: join(root, "blobs"),
+    snapshotsDir: join(root, "snapshots"),
+    fsync: false,
+    changeTracking: { python: pythonPath, timeoutMs: 5000, maxEntries: 100_000, onUnavailable: (reason) => unavailable.push(reason) },
+  });
+}
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "sessiond-tracking-"));
+  ws = join(root, "ws");
+  mkdirSync(ws);
+  tracked = trackedStore();
+  walked = new WorkspaceSnapshots({ blobsDir: join(root, "blobs-walked"), snapshotsDir: join(root, "snapshots-walked"), fsync: false });
+  unavailable.length = 0;
+});
+afterEach(() => {
+  tracked.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** A tracked snapshot, checked against a whole walk of the same tree (the same manifest digest). */
+async function snapshotBoth(): Promise<Awaited<ReturnType<WorkspaceSnapshots["snapshotWorkspace"]>>> {
+  const fast = await tracked.snapshotWorkspace(ws);
+  const whole = await walked.snapshotWorkspace(ws);
+  expect(fast.digest).toBe(whole.digest);
+  expect({ files: fast.files, bytes: fast.bytes }).toEqual({ files: whole.files, bytes: whole.bytes });
+  return fast;
+}
+
+/** Folders a whole walk of populate()'s tree lists: the root, 10 folders, 5 below each. */
+const ALL_FOLDERS = 1 + 10 + 10 * 5;
+
+/** 10 folders of 20 files, each with 5 subfolders of one file. @returns the 200 files' paths */
+function populate(): string[] {
+  const paths = writeRandomFiles(ws, 200, 512);
+  for (let i = 0; i < 10; i++) writeRandomFiles(join(ws, `d${i}`), 5, 256, `deep${i}-`);
+  return paths;
+}
+
+describe("change tracking", () => {
+  it("lists only the folders that changed, and finds every kind of change a whole walk finds", async () => {
+    const paths = populate();
+    const first = await snapshotBoth();
+    expect(first.foldersListed).toBe(ALL_FOLDERS);
+
+    const unchanged = await snapshotBoth();
+    expect(unchanged.digest).toBe(first.digest);
+    expect(unchanged.foldersListed).toBe(0);
+
+    writeFileSync(paths[0]!, Buffer.alloc(512, 7));
+    const changed = await snapshotBoth();
+    expect(changed.digest).not.toBe(first.digest);
+    expect(changed.foldersListed).toBe(1);
+
+    // One change of each kind, a snapshot after each, every one checked against a whole walk.
+    const steps: [string, () => void][] = [
+      ["append", () => appendFileSync(paths[1]!, "more")],
+      ["new file in a deep folder", () => writeFileSync(join(ws, "d2", "d2", "new.txt"), "n")],
+      ["delete", () => unlinkSync(paths[3]!)],
+      ["rename within a folder", () => renameSync(paths[4]!, join(ws, "d4", "renamed.bin"))],
+      ["rename across folders", () => renameSync(paths[5]!, join(ws, "d6", "moved.bin"))],
+      ["chmod a file", () => chmodSync(paths[6]!, 0o600)],
+      ["chmod a folder", () => chmodSync(join(ws, "d7"), 0o700)],
+      ["times of a file", () => utimesSync(paths[8]!, new Date(2020, 1, 1), new Date(2020, 1, 1))],
+      ["new nested folders", () => {
+        mkdirSync(join(ws, "d9", "a", "b", "c"), { recursive: true });
+        writeFileSync(join(ws, "d9", "a", "b", "c", "x.txt"), "x");
+      }],
+      ["rename a folder", () => renameSync(join(ws, "d9", "a"), join(ws, "d9", "a2"))],
+      ["write in the renamed folder", () => writeFileSync(join(ws, "d9", "a2", "b", "c", "x.txt"), "changed")],
+      ["move a folder out and back in", () => {
+        renameSync(join(ws, "d3"), join(root, "outside"));
+        writeFileSync(join(root, "outside", "while-out.txt"), "o");
+        renameSync(join(root, "outside"), join(ws, "d3-back"));
+      }],
+      ["write in a folder that came back", () => writeFileSync(join(ws, "d3-back", "d3", "again.txt"), "a")],
+      ["remove a tree", () => rmSync(join(ws, "d2"), { recursive: true })],
+      ["a folder replaced by a file of its name", () => {
+        rmSync(join(ws, "d1", "d1"), { recursive: true });
+        writeFileSync(join(ws, "d1", "d1"), "now a file");
+      }],
+      ["a link made, then pointed elsewhere", () => {
+        symlinkSync("../d0", join(ws, "d5", "link"));
+      }],
+      ["relink", () => {
+        unlinkSync(join(ws, "d5", "link"));
+        symlinkSync("/etc", join(ws, "d5", "link"));
+      }],
+      ["a folder's time", () => utimesSync(join(ws, "d8"), new Date(2021, 1, 1), new Date(2021, 1, 1))],
+    ];
+    for (const [name, change] of steps) {
+      change();
+      const snap = await snapshotBoth().catch((err: unknown) => {
+        throw new Error(`after "${name}": ${(err as Error).message}`);
+      });
+      expect(snap.foldersListed, name).toBeLessThan(20);
+    }
+  });
+
+  it("sees a write through a hard link from outside the workspace, which raises no event in it", async () => {
+    populate();
+    const inside = join(ws, "d0", "shared.txt");
+    const outside = join(root, "outside-link.txt");
+    writeFileSync(inside, "one");
+    linkSync(inside, outside);
+    await snapshotBoth();
+    writeFileSync(outside, "two, written through the other name");
+    const after = await snapshotBoth();
+    // The folder holding a file with two links is listed each time.
+    expect(after.foldersListed).toBeGreaterThanOrEqual(1);
+  });
+
+  it("walks the whole workspace again when the ignore rules change", async () => {
+    populate();
+    writeFileSync(join(ws, "d0", "build.log"), "log");
+    await snapshotBoth();
+    writeFileSync(join(ws, IGNORE_FILE), "*.log\n");
+    const snap = await snapshotBoth();
+    expect(snap.foldersListed).toBe(ALL_FOLDERS);
+  });
+
+  it("walks the whole workspace again after a restore, and after the helper died", async () => {
+    const paths = populate();
+    const first = await snapshotBoth();
+    writeFileSync(paths[0]!, "x");
+    await snapshotBoth();
+    await tracked.restoreWorkspace(ws, first.digest);
+    await tracked.idle();
+    const restored = await snapshotBoth();
+    expect(restored.digest).toBe(first.digest);
+    expect(restored.foldersListed).toBe(ALL_FOLDERS);
+
+    // The helper is killed: the next snapshot cannot know what changed, and walks it all.
+    execFileSync("pkill", ["-f", `change-watcher.py`]);
+    writeFileSync(paths[1]!, "y");
+    const afterKill = await snapshotBoth();
+    expect(afterKill.foldersListed).toBe(ALL_FOLDERS);
+    writeFileSync(paths[2]!, "z");
+    expect((await snapshotBoth()).foldersListed).toBe(1);
+  });
+
+  it("walks the whole workspace again once a collection removed blobs, and never loses one it builds on", async () => {
+    const paths = populate();
+    // Over 1 MiB: a blob of its own, which a collection removes as soon as nothing needs it.
+    const big = join(ws, "d0", "big.bin");
+    writeFileSync(big, randomBytes(1_500_000));
+    await tracked.snapshotWorkspace(ws, { hold: { sessionId: "s", key: "one" } });
+    writeFileSync(big, randomBytes(1_500_000));
+    await tracked.snapshotWorkspace(ws, { hold: { sessionId: "s", key: "two" } });
+    // The first snapshot is let go and collected: its version of the big file goes.
+    await tracked.release("s", "one");
+    const collected = await tracked.collect();
+    expect(collected.removed).toBeGreaterThan(0);
+    const next = await tracked.snapshotWorkspace(ws, { hold: { sessionId: "s", key: "three" } });
+    expect(next.foldersListed).toBe(ALL_FOLDERS);
+    // Collections beside tracked snapshots keep whatever those use.
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(paths[i + 1]!, `round ${i}`);
+      const [snap] = await Promise.all([tracked.snapshotWorkspace(ws, { hold: { sessionId: "s", key: `r${i}` } }), tracked.collect()]);
+      await tracked.release("s", i === 0 ? "three" : `r${i - 1}`);
+      await tracked.collect();
+      const manifest = await tracked.readManifest(snap.digest);
+      for (const entry of manifest.entries) if (entry.type === "file") expect(await tracked.blobs.has(entry.digest)).toBe(true);
+    }
+  });
+
+  it("works without change tracking when its helper cannot start, and says why once", async () => {
+    tracked.close();
+    tracked = trackedStore(join(root, "no-such-python"));
+    const paths = populate();
+    await snapshotBoth();
+    writeFileSync(paths[0]!, "x");
+    const snap = await snapshotBoth();
+    expect(snap.foldersListed).toBe(ALL_FOLDERS);
+    expect(unavailable).toHaveLength(1);
+    expect(unavailable[0]).toContain("no-such-python");
+  });
+});
