@@ -450,6 +450,13 @@ export const ConfigSchema = Type.Object(
      * recently snapshotted is let go, and its next snapshot walks it whole. @default 250000
      */
     snapshotTrackedEntries: Type.Integer({ minimum: 1 }),
+    /**
+     * The longest a tracked workspace goes without a whole walk: its first snapshot after that
+     * long lists every folder again. It bounds how long a change that raises no inotify event (a
+     * write through a shared memory map after the file was closed, or through a hard link made
+     * outside the workspace) can go unseen. docs/checkpoints.md#change-tracking. @default 600000 (10 min)
+     */
+    snapshotFullWalkMs: Type.Integer({ minimum: 0 }),
     /** How long a snapshot waits for the change-tracking helper to answer before it walks the whole workspace. @default 5000 */
     snapshotTrackerTimeoutMs: Type.Integer({ minimum: 1 }),
     /**
@@ -773,6 +780,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     snapshotChangeTracking: true,
     snapshotTrackedEntries: 250_000,
     snapshotTrackerTimeoutMs: 5000,
+    snapshotFullWalkMs: 600_000,
     rateLimitMax: 60_000,
     rateLimitWindowMs: 60_000,
     authMaxFailures: 20,

@@ -27,6 +27,7 @@ import sys
 
 IN_MODIFY = 0x2
 IN_ATTRIB = 0x4
+IN_CLOSE_WRITE = 0x8
 IN_MOVED_FROM = 0x40
 IN_MOVED_TO = 0x80
 IN_CREATE = 0x100
@@ -43,7 +44,9 @@ IN_CLOEXEC = os.O_CLOEXEC
 
 # Folders are watched through their descriptors (/proc/self/fd/N), so no link in the workspace
 # leads a watch outside it. What changes a snapshot: content, metadata, names coming and going.
-MASK = IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK
+# A file closed after it was opened for writing counts too (it may have been written through a
+# shared memory map, which raises no modify event).
+MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 HEADER = struct.Struct("iIII")
 # As deep as a snapshot's walk goes (walk.ts MAX_DEPTH).

@@ -30,7 +30,7 @@ export class SessionFiles {
   constructor(
     private readonly config: Pick<
       Config,
-      "home" | "snapshotFsync" | "snapshotIgnore" | "maxSnapshotBytes" | "snapshotChangeTracking" | "snapshotTrackedEntries" | "snapshotTrackerTimeoutMs" | "pythonPath"
+      "home" | "snapshotFsync" | "snapshotIgnore" | "maxSnapshotBytes" | "snapshotChangeTracking" | "snapshotTrackedEntries" | "snapshotTrackerTimeoutMs" | "snapshotFullWalkMs" | "pythonPath"
     >,
     snapshots?: WorkspaceSnapshots,
   ) {

@@ -95,6 +95,7 @@ export async function takeSnapshot(
   const maxBytes = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
   const { rules, source } = await readIgnoreRules(dir, options.ignore ?? []);
   const generation = blobs.currentGeneration;
+  const startedAt = Date.now();
   if (previous) {
     // Pinned before the generation is compared: a collection from now on keeps them all.
     lease.pinAll(previous.base.digests);
@@ -147,7 +148,7 @@ export async function takeSnapshot(
     } else {
       for (const path of recorder.goneFiles()) known.delete(path);
     }
-    const taken = recorder.finish(source, generation);
+    const taken = recorder.finish(source, generation, startedAt);
     const manifest = pack.add(taken.manifest);
     // The files' new bytes: the manifest is bookkeeping.
     const newBytes = pack.written - (manifest.written ? taken.manifest.length : 0) + looseBytes;

@@ -45,6 +45,8 @@ export interface TreeBase {
   readonly digests: readonly (readonly string[])[];
   /** Its manifest's entries: how much it holds in memory. */
   readonly entries: number;
+  /** When the whole workspace was last walked (ms since the epoch): this tree or one it was built on. */
+  readonly walkedAt: number;
 }
 
 /** What a snapshot changed-tracked builds on: the last snapshot's tree, and what changed since. */
@@ -157,10 +159,12 @@ export class TreeRecorder {
   /**
    * The records of this walk, the manifest they make, and what they count.
    * @param generation the blob store's generation before the walk
+   * @param now when the walk began (kept as the tree's walkedAt when it was a whole walk)
    */
   finish(
     rules: string,
     generation: number,
+    now: number,
   ): { readonly base: TreeBase; readonly manifest: Buffer; readonly files: number; readonly bytes: number; readonly skipped: string[]; readonly foldersListed: number } {
     let foldersListed = 0;
     for (const building of this.building.values()) if (!building.fromBase) foldersListed++;
@@ -192,7 +196,8 @@ export class TreeRecorder {
     };
     const root = this.done.get("");
     if (root) emit("", root);
-    return { base: { rules, generation, folders, digests, entries: pieces.length }, manifest: joinManifest(pieces), files, bytes, skipped, foldersListed };
+    const walkedAt = this.previous?.base.walkedAt ?? now;
+    return { base: { rules, generation, folders, digests, entries: pieces.length, walkedAt }, manifest: joinManifest(pieces), files, bytes, skipped, foldersListed };
   }
 
   /**

@@ -29,10 +29,11 @@ export interface WorkspaceSnapshotsOptions {
   readonly fsync?: boolean;
   /**
    * Learn which folders changed between snapshots of a workspace from the kernel, and list only
-   * those (docs/checkpoints.md#change-tracking); `maxEntries` bounds the trees kept for it.
+   * those (docs/checkpoints.md#change-tracking); `maxEntries` bounds the trees kept for it, and a
+   * workspace is walked whole at least every `fullWalkMs`.
    * @default off
    */
-  readonly changeTracking?: ChangeTrackerOptions & { readonly maxEntries: number };
+  readonly changeTracking?: ChangeTrackerOptions & { readonly maxEntries: number; readonly fullWalkMs: number };
 }
 
 /** A reference to hold a snapshot under as soon as it is taken (before collection may see it). */
@@ -78,12 +79,14 @@ export class WorkspaceSnapshots {
   private readonly tracker: ChangeTracker | undefined;
   /** Each tracked folder's tree as its last snapshot found it: the next one builds on it. */
   private readonly trees: LRUCache<string, TreeBase> | undefined;
+  private readonly fullWalkMs: number;
 
   constructor(options: WorkspaceSnapshotsOptions) {
     const fsync = options.fsync ?? true;
     this.blobs = new BlobStore(options.blobsDir, { fsync });
     this.refs = new SnapshotRefs(options.snapshotsDir, fsync);
     const tracking = options.changeTracking;
+    this.fullWalkMs = tracking?.fullWalkMs ?? 0;
     if (tracking) {
       const tracker = (this.tracker = new ChangeTracker(tracking));
       this.trees = new LRUCache<string, TreeBase>({
@@ -104,7 +107,7 @@ export class WorkspaceSnapshots {
 
   /** The store of a data dir, as config places it. */
   static forConfig(
-    config: Pick<Config, "home" | "snapshotFsync" | "snapshotChangeTracking" | "snapshotTrackedEntries" | "snapshotTrackerTimeoutMs" | "pythonPath">,
+    config: Pick<Config, "home" | "snapshotFsync" | "snapshotChangeTracking" | "snapshotTrackedEntries" | "snapshotTrackerTimeoutMs" | "snapshotFullWalkMs" | "pythonPath">,
     onTrackingUnavailable?: (reason: string) => void,
   ): WorkspaceSnapshots {
     const paths = dataPaths(config);
@@ -118,6 +121,7 @@ export class WorkspaceSnapshots {
               python: config.pythonPath,
               timeoutMs: config.snapshotTrackerTimeoutMs,
               maxEntries: config.snapshotTrackedEntries,
+              fullWalkMs: config.snapshotFullWalkMs,
               ...(onTrackingUnavailable ? { onUnavailable: onTrackingUnavailable } : {}),
             },
           }
@@ -158,8 +162,10 @@ export class WorkspaceSnapshots {
    */
   private async walkSnapshot(dir: string, options: SnapshotOptions, lease: ReturnType<BlobStore["lease"]>): Promise<SnapshotResult> {
     const changes = await this.tracker?.changes(dir);
-    const base = changes && this.trees?.get(dir);
+    let base = changes && this.trees?.get(dir);
     this.trees?.delete(dir);
+    // Changes that raise no event are bounded by a whole walk now and then.
+    if (base && Date.now() - base.walkedAt >= this.fullWalkMs) base = undefined;
     const taken = await takeSnapshot(this.blobs, this.cache, dir, options, lease, base && changes ? { base, changes } : undefined);
     if (this.trees && this.tracker) {
       if (taken.tree.entries <= this.trees.maxSize) this.trees.set(dir, taken.tree);

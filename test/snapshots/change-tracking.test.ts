@@ -32,12 +32,12 @@ beforeAll(() => {
   python = execFileSync("python3", ["-c", "import sys; sys.stdout.write(sys.executable)"], { encoding: "utf8" });
 });
 
-function trackedStore(pythonPath = python): WorkspaceSnapshots {
+function trackedStore(pythonPath = python, fullWalkMs = 600_000): WorkspaceSnapshots {
   return new WorkspaceSnapshots({
     blobsDir: join(root, "blobs"),
     snapshotsDir: join(root, "snapshots"),
     fsync: false,
-    changeTracking: { python: pythonPath, timeoutMs: 5000, maxEntries: 100_000, onUnavailable: (reason) => unavailable.push(reason) },
+    changeTracking: { python: pythonPath, timeoutMs: 5000, maxEntries: 100_000, fullWalkMs, onUnavailable: (reason) => unavailable.push(reason) },
   });
 }
 
@@ -198,6 +198,20 @@ describe("change tracking", () => {
       const manifest = await tracked.readManifest(snap.digest);
       for (const entry of manifest.entries) if (entry.type === "file") expect(await tracked.blobs.has(entry.digest)).toBe(true);
     }
+  });
+
+  it("walks the whole workspace again once fullWalkMs passed since the last whole walk", async () => {
+    tracked.close();
+    tracked = trackedStore(python, 3000);
+    const paths = populate();
+    await snapshotBoth();
+    writeFileSync(paths[0]!, "x");
+    expect((await snapshotBoth()).foldersListed).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 3100));
+    writeFileSync(paths[1]!, "y");
+    expect((await snapshotBoth()).foldersListed).toBe(ALL_FOLDERS);
+    writeFileSync(paths[2]!, "z");
+    expect((await snapshotBoth()).foldersListed).toBe(1);
   });
 
   it("works without change tracking when its helper cannot start, and says why once", async () => {
