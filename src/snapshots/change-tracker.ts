@@ -4,6 +4,8 @@ import { fileURLToPath } from "node:url";
 
 /** The helper that reads inotify for us (it says why Node's fs.watch cannot). */
 const WATCHER = fileURLToPath(new URL("./change-watcher.py", import.meta.url));
+/** Folders watched per workspace at most, by default: watching more would take the helper seconds. */
+const MAX_FOLDERS = 50_000;
 
 /** What changed in a workspace since the last time it was asked about. */
 export interface FolderChanges {
@@ -18,6 +20,8 @@ export interface ChangeTrackerOptions {
   readonly python: string;
   /** How long an answer may take before the workspace is walked whole (config snapshotTrackerTimeoutMs). */
   readonly timeoutMs: number;
+  /** The most folders watched per workspace; one with more is walked whole every time. @default 50000 */
+  readonly maxFolders?: number;
   /** Told once why change tracking is not available (no python3, no watches left). */
   readonly onUnavailable?: (reason: string) => void;
 }
@@ -55,7 +59,7 @@ export class ChangeTracker {
    */
   async changes(dir: string): Promise<FolderChanges | undefined> {
     const answer = await this.ask("changes", dir);
-    if (answer?.unwatched) this.tellUnavailable(answer.unwatched);
+    if (answer?.unwatched) this.tellUnavailable(`${dir} is not watched: ${answer.unwatched}`);
     if (!answer || answer.full !== false) return undefined;
     return { folders: new Set(answer.folders ?? []), trees: answer.trees ?? [] };
   }
@@ -100,7 +104,7 @@ export class ChangeTracker {
     let helper: ChildProcessWithoutNullStreams;
     try {
       // -I: none of the user's site packages or PYTHON* variables; -S: no site import (faster start).
-      helper = spawn(this.options.python, ["-I", "-S", WATCHER], { stdio: ["pipe", "pipe", "pipe"] });
+      helper = spawn(this.options.python, ["-I", "-S", WATCHER, String(this.options.maxFolders ?? MAX_FOLDERS)], { stdio: ["pipe", "pipe", "pipe"] });
     } catch (err) {
       this.tellUnavailable(`${this.options.python} could not start: ${(err as Error).message}`);
       this.unavailable = true;

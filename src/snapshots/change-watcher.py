@@ -14,7 +14,7 @@ Wire: one JSON object per line each way. Requests carry an "id" the answer repea
       Everything that changed before the request was read is in the answer (the queue is
       drained first: a write's event is queued before the write returns).
   {"id": 2, "op": "untrack", "root": "/abs/workspace"} -> {"id": 2}
-Exits when its standard input closes.
+Exits when its standard input closes. Argument: the most folders watched per workspace.
 """
 
 import ctypes
@@ -51,13 +51,21 @@ DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_
 HEADER = struct.Struct("iIII")
 # As deep as a snapshot's walk goes (walk.ts MAX_DEPTH).
 MAX_DEPTH = 256
+# Folders watched per workspace at most (the first argument may set another): a workspace of more
+# is walked whole at every snapshot (watching it would take seconds and a share of the user's
+# watches, at each start of the helper).
+MAX_FOLDERS = int(sys.argv[1]) if len(sys.argv) > 1 else 50000
 LIMIT_ERRORS = (errno.ENOSPC, errno.ENOMEM, errno.EMFILE)
 
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
 class WatchLimit(Exception):
-    """The user's inotify watches (or descriptors) ran out: the workspace goes unwatched."""
+    """The user's inotify watches (or descriptors) ran out, or the workspace has too many folders: it goes unwatched."""
+
+    def __init__(self, reason="the inotify watch limit (fs.inotify.max_user_watches) is reached"):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Root:
@@ -69,6 +77,10 @@ class Root:
         self.full = False
         # A folder seen under two names (a bind mount): events cannot name both, so every answer is full.
         self.ambiguous = False
+        # Folders watched (added, not less when some go: a bound on the work, not a census).
+        self.count = 0
+        # Why it is not watched, when it could not be: every answer is full, without trying again.
+        self.refused = None
 
 
 class Watcher:
@@ -94,6 +106,9 @@ class Watcher:
                 if ctypes.get_errno() in LIMIT_ERRORS:
                     raise WatchLimit()
                 return
+            root.count += 1
+            if root.count > MAX_FOLDERS:
+                raise WatchLimit("it has more than %d folders" % MAX_FOLDERS)
             known = self.watches.get(wd)
             if known is not None and known != (root.path, rel):
                 root.ambiguous = True
@@ -130,10 +145,10 @@ class Watcher:
         self.roots[path] = root
         try:
             self.add_tree(root, b"")
-        except WatchLimit:
-            self.untrack(path)
-            return False
-        return True
+        except WatchLimit as limit:
+            self.remove_tree(root, b"")
+            root.refused = limit.reason
+        return root
 
     def untrack(self, path):
         root = self.roots.pop(path, None)
@@ -186,8 +201,9 @@ class Watcher:
                     root.trees.add(child)
                     try:
                         self.add_tree(root, child)
-                    except WatchLimit:
-                        self.untrack(root.path)
+                    except WatchLimit as limit:
+                        self.remove_tree(root, b"")
+                        root.refused = limit.reason
         elif mask & (IN_DELETE_SELF | IN_MOVE_SELF):
             if rel == b"":
                 root.full = True
@@ -197,17 +213,18 @@ class Watcher:
     def changes(self, path):
         self.drain()
         root = self.roots.get(path)
-        if root is None:
-            if not self.track(path):
-                return {"full": True, "unwatched": "the inotify watch limit (fs.inotify.max_user_watches) is reached"}
-            return {"full": True}
+        first = root is None
+        if first:
+            root = self.track(path)
+        if root.refused is not None:
+            return {"full": True, "unwatched": root.refused}
         answer = {"full": True}
-        if not root.full and not root.ambiguous:
+        if not first and not root.full and not root.ambiguous:
             try:
                 answer = {"full": False, "folders": [text(p) for p in root.folders], "trees": [text(p) for p in root.trees]}
             except UnicodeDecodeError:
                 # A name that is not UTF-8 cannot be matched with the walk's names: walk it all.
-                answer = {"full": True}
+                pass
         root.folders = set()
         root.trees = set()
         root.full = False

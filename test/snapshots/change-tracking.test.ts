@@ -32,12 +32,12 @@ beforeAll(() => {
   python = execFileSync("python3", ["-c", "import sys; sys.stdout.write(sys.executable)"], { encoding: "utf8" });
 });
 
-function trackedStore(pythonPath = python, fullWalkMs = 600_000): WorkspaceSnapshots {
+function trackedStore(pythonPath = python, fullWalkMs = 600_000, maxFolders?: number): WorkspaceSnapshots {
   return new WorkspaceSnapshots({
     blobsDir: join(root, "blobs"),
     snapshotsDir: join(root, "snapshots"),
     fsync: false,
-    changeTracking: { python: pythonPath, timeoutMs: 5000, maxEntries: 100_000, fullWalkMs, onUnavailable: (reason) => unavailable.push(reason) },
+    changeTracking: { python: pythonPath, timeoutMs: 5000, maxEntries: 100_000, fullWalkMs, ...(maxFolders ? { maxFolders } : {}), onUnavailable: (reason) => unavailable.push(reason) },
   });
 }
 
@@ -212,6 +212,16 @@ describe("change tracking", () => {
     expect((await snapshotBoth()).foldersListed).toBe(ALL_FOLDERS);
     writeFileSync(paths[2]!, "z");
     expect((await snapshotBoth()).foldersListed).toBe(1);
+  });
+
+  it("walks a workspace of more folders than it watches whole every time, and says why", async () => {
+    tracked.close();
+    tracked = trackedStore(python, 600_000, 20);
+    const paths = populate();
+    await snapshotBoth();
+    writeFileSync(paths[0]!, "x");
+    expect((await snapshotBoth()).foldersListed).toBe(ALL_FOLDERS);
+    expect(unavailable).toEqual([`${ws} is not watched: it has more than 20 folders`]);
   });
 
   it("works without change tracking when its helper cannot start, and says why once", async () => {
