@@ -18,14 +18,16 @@ import { EXIT } from "./fail.js";
  */
 export async function serve(config: Config): Promise<void> {
   // Loaded here, not at the top: the CLI's other commands never load the server.
-  const [{ pino }, { ClusterOwnership, SessionManager }, server, { claimHome, describeOwner, openStore }, { startEventSinks }, { serveOwnerChannel }] = await Promise.all([
-    import("pino"),
-    import("../engine/index.js"),
-    import("../server/index.js"),
-    import("../store/index.js"),
-    import("../events/index.js"),
-    import("../sdk/owner-rpc/server.js"),
-  ]);
+  const [{ pino }, { ClusterOwnership, SessionManager }, server, { claimHome, describeOwner, openStore }, { startEventSinks }, { serveOwnerChannel }, { SessionFiles, WorkspaceSnapshots }] =
+    await Promise.all([
+      import("pino"),
+      import("../engine/index.js"),
+      import("../server/index.js"),
+      import("../store/index.js"),
+      import("../events/index.js"),
+      import("../sdk/owner-rpc/server.js"),
+      import("../snapshots/index.js"),
+    ]);
   const { REDACTED_PATHS, ServerMetrics, TokenRegistry, registerClusterMetrics, buildApp, createUnixSocketServer, ensureAdminToken, listenOnSocket, removeStaleSocket } = server;
   const log = pino({ level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } });
   const paths = dataPaths(config);
@@ -96,7 +98,14 @@ export async function serve(config: Config): Promise<void> {
       });
       await membership.start();
     }
-    manager = new SessionManager({ store, config, observeCommit: metrics.observeCommit, ...(membership ? { ownership: membership } : {}) });
+    const snapshots = WorkspaceSnapshots.forConfig(config, (reason) => log.warn({ reason }, "workspace snapshots walk whole workspaces: change tracking is not available"));
+    manager = new SessionManager({
+      store,
+      config,
+      observeCommit: metrics.observeCommit,
+      files: new SessionFiles(config, snapshots),
+      ...(membership ? { ownership: membership } : {}),
+    });
     // Before the app, so no change committed through the API is missed by Redis or webhooks.
     sinks = await startEventSinks({ config, manager, store, logger: log, registry: metrics.registry });
     const cluster = membership ? { cluster: membership, countForward: registerClusterMetrics(metrics.registry, membership) } : {};

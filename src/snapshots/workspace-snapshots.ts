@@ -1,7 +1,9 @@
 import { lstat, mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { LRUCache } from "lru-cache";
 import { type Config, dataPaths } from "../core/index.js";
 import { BlobStore } from "./blob-store.js";
+import { ChangeTracker, type ChangeTrackerOptions } from "./change-tracker.js";
 import { type Manifest, decodeManifest, encodeManifest } from "./manifest.js";
 import { SnapshotRefs } from "./refs.js";
 import {
@@ -15,9 +17,7 @@ import {
   restoreTree,
 } from "./restore.js";
 import { type SnapshotOptions, type SnapshotResult, type StatCache, takeSnapshot } from "./snapshot.js";
-import { ChangeTracker, type ChangeTrackerOptions } from "./change-tracker.js";
 import type { TreeBase } from "./tree-records.js";
-import { LRUCache } from "lru-cache";
 
 /** Where a snapshot store keeps its files. */
 export interface WorkspaceSnapshotsOptions {
