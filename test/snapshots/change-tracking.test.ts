@@ -16,7 +16,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { IGNORE_FILE, WorkspaceSnapshots } from "../../src/snapshots/index.js";
+import { IGNORE_FILE, WorkspaceSnapshots, encodeManifest } from "../../src/snapshots/index.js";
 import { writeRandomFiles } from "./tree.js";
 
 /** The real python3 (not a version manager's shim: each test starts its own helper). */
@@ -234,5 +234,28 @@ describe("change tracking", () => {
     expect(snap.foldersListed).toBe(ALL_FOLDERS);
     expect(unavailable).toHaveLength(1);
     expect(unavailable[0]).toContain("no-such-python");
+  });
+});
+
+describe("manifests written from folder records", () => {
+  it("are byte for byte what encodeManifest writes, for names that sort around a folder's own", async () => {
+    // "a-b" and "a.b" sort before "a/x" (as '-' and '.' come before '/'), "a0" after it.
+    for (const folder of ["a", "a/a", "a-b", "a.b", "a0", "é", "Z", "_", "a b"]) mkdirSync(join(ws, folder), { recursive: true });
+    for (const file of ["a/x", "a/a/y", "a-b/z", "a.b", "a0/w", "é/ü", "Z/1", "_/2", "a b/3", "a-", "a~"]) {
+      writeFileSync(join(ws, file.endsWith("a.b") ? "a.b/file" : file), file);
+    }
+    symlinkSync("a", join(ws, "a-link"));
+    for (const store of [tracked, walked]) {
+      const snap = await store.snapshotWorkspace(ws);
+      // readManifest checks the order; the bytes must be the ones encodeManifest makes of its entries.
+      const manifest = await store.readManifest(snap.digest);
+      expect((await store.blobs.read(snap.digest)).equals(encodeManifest(manifest.entries))).toBe(true);
+      expect(manifest.entries.map((entry) => entry.path)).toContain("a-b/z");
+    }
+    // And after a change in one deep folder, taken from the records of the others.
+    writeFileSync(join(ws, "a", "a", "y"), "changed");
+    const again = await snapshotBoth();
+    const manifest = await tracked.readManifest(again.digest);
+    expect((await tracked.blobs.read(again.digest)).equals(encodeManifest(manifest.entries))).toBe(true);
   });
 });
