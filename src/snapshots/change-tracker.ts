@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 /** The helper that reads inotify for us (it says why Node's fs.watch cannot). */
 const WATCHER = fileURLToPath(new URL("./change-watcher.py", import.meta.url));
 /** Folders watched per workspace at most, by default: watching more would take the helper seconds. */
-const MAX_FOLDERS = 50_000;
+const MAX_FOLDERS = 20_000;
 
 /** What changed in a workspace since the last time it was asked about. */
 export interface FolderChanges {
@@ -20,7 +20,7 @@ export interface ChangeTrackerOptions {
   readonly python: string;
   /** How long an answer may take before the workspace is walked whole (config snapshotTrackerTimeoutMs). */
   readonly timeoutMs: number;
-  /** The most folders watched per workspace; one with more is walked whole every time. @default 50000 */
+  /** The most folders watched per workspace; one with more is walked whole every time. @default 20000 */
   readonly maxFolders?: number;
   /** Told once why change tracking is not available (no python3, no watches left). */
   readonly onUnavailable?: (reason: string) => void;

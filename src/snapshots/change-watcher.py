@@ -37,7 +37,6 @@ IN_MOVE_SELF = 0x800
 IN_Q_OVERFLOW = 0x4000
 IN_IGNORED = 0x8000
 IN_ONLYDIR = 0x01000000
-IN_EXCL_UNLINK = 0x04000000
 IN_ISDIR = 0x40000000
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
@@ -45,8 +44,9 @@ IN_CLOEXEC = os.O_CLOEXEC
 # Folders are watched through their descriptors (/proc/self/fd/N), so no link in the workspace
 # leads a watch outside it. What changes a snapshot: content, metadata, names coming and going.
 # A file closed after it was opened for writing counts too (it may have been written through a
-# shared memory map, which raises no modify event).
-MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK
+# shared memory map, which raises no modify event). Events of files already removed come too: one
+# may live on under another name (Root.gone).
+MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 HEADER = struct.Struct("iIII")
 # As deep as a snapshot's walk goes (walk.ts MAX_DEPTH).
@@ -54,7 +54,9 @@ MAX_DEPTH = 256
 # Folders watched per workspace at most (the first argument may set another): a workspace of more
 # is walked whole at every snapshot (watching it would take seconds and a share of the user's
 # watches, at each start of the helper).
-MAX_FOLDERS = int(sys.argv[1]) if len(sys.argv) > 1 else 50000
+MAX_FOLDERS = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
+# Names of removed files remembered per workspace (see Root.gone); past it, a whole walk instead.
+MAX_GONE = 10000
 LIMIT_ERRORS = (errno.ENOSPC, errno.ENOMEM, errno.EMFILE)
 
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -75,10 +77,17 @@ class Root:
         self.trees = set()
         # Set when events were lost: the next answer says to walk it all.
         self.full = False
-        # A folder seen under two names (a bind mount): events cannot name both, so every answer is full.
-        self.ambiguous = False
         # Folders watched (added, not less when some go: a bound on the work, not a census).
         self.count = 0
+        # Its watched folders: relative path -> watch descriptor, and each one's watched subfolders.
+        self.paths = {}
+        self.children = {}
+        # Files removed (or moved away) since, by (folder, name): a write through a descriptor still
+        # open on one is the write of a file that may live on under another name, maybe in another folder.
+        self.gone = set()
+        # Files written since the last answer, by (folder, name): one no longer there without a
+        # removal seen was removed before the watch began, and may live on under another name too.
+        self.written = set()
         # Why it is not watched, when it could not be: every answer is full, without trying again.
         self.refused = None
 
@@ -90,7 +99,8 @@ class Watcher:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         self.roots = {}
         self.watches = {}  # wd -> (root path, relative path)
-        self.by_path = {}  # (root path, relative path) -> wd
+        # Half of the user's inotify watches at most, so other programs of the user keep theirs.
+        self.max_watches = user_watch_limit() // 2
 
     def add_tree(self, root, rel):
         """Watches the folder `rel` of `root` and every folder below it."""
@@ -111,9 +121,20 @@ class Watcher:
                 raise WatchLimit("it has more than %d folders" % MAX_FOLDERS)
             known = self.watches.get(wd)
             if known is not None and known != (root.path, rel):
-                root.ambiguous = True
+                # The folder moved (a swap of two names raises its events in either order): it is
+                # watched under its new name only, and this answer says to walk it all.
+                other = self.roots.get(known[0])
+                if other is not None:
+                    self.forget(other, known[1])
+                    other.full = True
+                root.full = True
+            elif known is None and len(self.watches) >= self.max_watches:
+                libc.inotify_rm_watch(self.fd, wd)
+                raise WatchLimit("half of the inotify watches of the server's user (fs.inotify.max_user_watches) are in use")
             self.watches[wd] = (root.path, rel)
-            self.by_path[(root.path, rel)] = wd
+            root.paths[rel] = wd
+            if rel != b"":
+                root.children.setdefault(parent(rel), set()).add(rel)
             if depth >= MAX_DEPTH:
                 return
             with os.scandir(fd) as entries:
@@ -132,13 +153,27 @@ class Watcher:
             os.close(fd)
 
     def remove_tree(self, root, rel):
-        """Stops watching `rel` of `root` and every folder below it."""
-        prefix = rel + b"/"
-        for key in [k for k in self.by_path if k[0] == root.path and (rel == b"" or k[1] == rel or k[1].startswith(prefix))]:
-            wd = self.by_path.pop(key)
-            if self.watches.get(wd) == key:
+        """Stops watching `rel` of `root` and every folder below it (as many steps as folders there)."""
+        stack = [rel]
+        while stack:
+            here = stack.pop()
+            stack.extend(root.children.pop(here, ()))
+            wd = root.paths.pop(here, None)
+            if wd is not None and self.watches.get(wd) == (root.path, here):
                 del self.watches[wd]
                 libc.inotify_rm_watch(self.fd, wd)
+        if rel != b"":
+            siblings = root.children.get(parent(rel))
+            if siblings is not None:
+                siblings.discard(rel)
+
+    def forget(self, root, rel):
+        """Forgets the name `rel` of a watch that now has another one (its watch stays)."""
+        if root.paths.get(rel) is not None:
+            del root.paths[rel]
+        siblings = root.children.get(parent(rel))
+        if siblings is not None:
+            siblings.discard(rel)
 
     def track(self, path):
         root = Root(path)
@@ -184,14 +219,28 @@ class Watcher:
         if mask & IN_IGNORED:
             # The folder is gone (or its file system): its parent saw that, or the root is lost.
             del self.watches[wd]
-            if self.by_path.get(at) == wd:
-                del self.by_path[at]
+            if root.paths.get(rel) == wd:
+                self.forget(root, rel)
             if rel == b"":
                 root.full = True
             else:
                 root.folders.add(parent(rel))
             return
         root.folders.add(rel)
+        if name and not mask & IN_ISDIR:
+            at_name = (rel, name)
+            if mask & (IN_DELETE | IN_MOVED_FROM):
+                root.written.discard(at_name)
+                root.gone.add(at_name)
+                if len(root.gone) > MAX_GONE:
+                    root.gone = set()
+                    root.full = True
+            elif mask & (IN_CREATE | IN_MOVED_TO):
+                root.gone.discard(at_name)
+            elif at_name in root.gone:
+                root.full = True
+            else:
+                root.written.add(at_name)
         if name:
             if mask & IN_ISDIR:
                 child = name if rel == b"" else rel + b"/" + name
@@ -219,7 +268,7 @@ class Watcher:
         if root.refused is not None:
             return {"full": True, "unwatched": root.refused}
         answer = {"full": True}
-        if not first and not root.full and not root.ambiguous:
+        if not first and not root.full and all(self.present(root, rel, name) for rel, name in root.written):
             try:
                 answer = {"full": False, "folders": [text(p) for p in root.folders], "trees": [text(p) for p in root.trees]}
             except UnicodeDecodeError:
@@ -227,8 +276,25 @@ class Watcher:
                 pass
         root.folders = set()
         root.trees = set()
+        root.written = set()
         root.full = False
         return answer
+
+    def present(self, root, rel, name):
+        """Whether a file written since the last answer still has the name it was written by."""
+        try:
+            os.lstat(root.path + b"/" + (name if rel == b"" else rel + b"/" + name))
+            return True
+        except OSError:
+            return False
+
+
+def user_watch_limit():
+    try:
+        with open("/proc/sys/fs/inotify/max_user_watches") as limit:
+            return int(limit.read())
+    except (OSError, ValueError):
+        return 8192
 
 
 def open_below(root, rel):

@@ -45,6 +45,8 @@ interface CachedFile {
   readonly size: bigint;
   readonly mtimeNs: bigint;
   readonly ctimeNs: bigint;
+  /** Its link count then. */
+  readonly links: bigint;
   readonly digest: string;
   /** The blob store generation in which the blob was last seen present. */
   readonly generation: number;
@@ -103,12 +105,18 @@ export async function takeSnapshot(
   }
   let known = cache.get(dir);
   if (!known) cache.set(dir, (known = new Map()));
-  const recorder = new TreeRecorder(previous);
-  const seen = previous ? undefined : new Set<string>();
-  const budget = { bytes: 0, max: maxBytes };
+  const files = known;
   let looseBytes = 0;
   const pack = await blobs.openPack(lease);
-  try {
+  /**
+   * One walk, built on `from` when given. @returns its recorder, the paths of the files it saw
+   * (a whole walk), and whether it met a file that gained a link since the cache knew it.
+   */
+  const walk = async (from: Previous | undefined) => {
+    const recorder = new TreeRecorder(from);
+    const seen = from ? undefined : new Set<string>();
+    const budget = { bytes: 0, max: maxBytes };
+    let linkedAnew = false;
     await walkTree(
       dir,
       rules,
@@ -124,10 +132,11 @@ export async function takeSnapshot(
             break;
           }
           case "file": {
-            const stored = await storeFile(blobs, pack, known, entry, budget, lease);
+            const stored = await storeFile(blobs, pack, files, entry, budget, lease);
             if (!stored) return;
             seen?.add(path);
             looseBytes += stored.looseBytes;
+            linkedAnew ||= stored.linkedAnew;
             recorder.file(stored.entry, stored.links);
             break;
           }
@@ -136,12 +145,20 @@ export async function takeSnapshot(
         }
       },
       {
-        known: previous && {
+        known: from && {
           plan: (path) => recorder.plan(path),
           visit: (entry) => charge(budget, BigInt(entry.kind === "reused" ? recorder.reused(entry.path) : recorder.entered(entry.path))),
         },
       },
     );
+    return { recorder, seen, linkedAnew };
+  };
+  try {
+    let { recorder, seen, linkedAnew } = await walk(previous);
+    // A file that gained a link has another name somewhere, maybe in a folder the tracker calls
+    // unchanged (a link raises no event in the folders of the file's other names): walk it all.
+    // The second walk reads nothing the first one stored.
+    if (previous && linkedAnew) ({ recorder, seen } = await walk(undefined));
     // Files gone from the workspace leave the cache with it.
     if (seen) {
       for (const path of known.keys()) if (!seen.has(path)) known.delete(path);
@@ -171,8 +188,10 @@ async function storeFile(
   file: WalkFileEntry,
   budget: Budget,
   lease: BlobLease,
-): Promise<{ entry: FileEntry; looseBytes: number; links: bigint } | undefined> {
+): Promise<{ entry: FileEntry; looseBytes: number; links: bigint; linkedAnew: boolean } | undefined> {
   const cached = known.get(file.path);
+  // More than one link now, and not so (or not known) before: see takeSnapshot.
+  const anew = (links: bigint): boolean => links > 1n && !(cached && cached.links > 1n);
   // A file known from before is stat'ed by name (see WalkFileEntry): a match is the inode read
   // before, unchanged since, whatever path led to it; anything else is read through `at`.
   let listed = file.stat ?? (cached ? gone(() => lstatSync(file.named, { bigint: true })) : undefined);
@@ -181,7 +200,7 @@ async function storeFile(
     lease.pin(cached.digest);
     if (blobs.hasPacked(cached.digest) || (listed.size > SMALL_BYTES && (cached.generation === blobs.currentGeneration || (await blobs.has(cached.digest))))) {
       charge(budget, listed.size);
-      return { entry: fileEntry(file.path, listed, cached.digest), looseBytes: 0, links: listed.nlink };
+      return { entry: fileEntry(file.path, listed, cached.digest), looseBytes: 0, links: listed.nlink, linkedAnew: anew(listed.nlink) };
     }
   }
   let charged = 0n;
@@ -208,11 +227,20 @@ async function storeFile(
     }
     const { before, digest, racy } = read;
     if (!racy) {
-      known.set(file.path, { dev: before.dev, ino: before.ino, size: before.size, mtimeNs: before.mtimeNs, ctimeNs: before.ctimeNs, digest, generation: blobs.currentGeneration });
+      known.set(file.path, {
+        dev: before.dev,
+        ino: before.ino,
+        size: before.size,
+        mtimeNs: before.mtimeNs,
+        ctimeNs: before.ctimeNs,
+        links: before.nlink,
+        digest,
+        generation: blobs.currentGeneration,
+      });
     } else {
       known.delete(file.path);
     }
-    return { entry: fileEntry(file.path, before, digest), looseBytes: read.looseBytes, links: before.nlink };
+    return { entry: fileEntry(file.path, before, digest), looseBytes: read.looseBytes, links: before.nlink, linkedAnew: anew(before.nlink) };
   }
   throw new SessiondError("file_changed", { path: file.path, attempts: READ_ATTEMPTS }, { field: "with_files" });
 }
