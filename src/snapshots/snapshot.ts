@@ -20,7 +20,7 @@ export interface SnapshotResult {
   readonly bytes: number;
   /** Bytes this snapshot added to the blob store (0 when nothing changed since an earlier one). */
   readonly newBytes: number;
-  /** Paths left out because they are no file, folder or link (FIFOs, sockets, devices). */
+  /** Paths left out because they are no file, folder or link (FIFOs, sockets, devices), or their names are not UTF-8 (shown with U+FFFD). */
   readonly skipped: readonly string[];
   /** Folders listed (the root included): all of them, or with change tracking those changed and new. */
   readonly foldersListed: number;
@@ -145,6 +145,7 @@ export async function takeSnapshot(
         }
       },
       {
+        unnamed: (path) => recorder.other(path),
         known: from && {
           plan: (path) => recorder.plan(path),
           visit: (entry) => charge(budget, BigInt(entry.kind === "reused" ? recorder.reused(entry.path) : recorder.entered(entry.path))),

@@ -122,7 +122,9 @@ export interface KnownFolders {
  * stat per entry; an entry whose type changed since it was listed is looked at again. Ignored
  * paths are left out (an ignored folder with all below it). `visit` sees folders before what they
  * hold (and `descend` may keep the walk out of one); a folder's descriptor stays open until its
- * entries are visited. Synchronous calls in time slices. With `known`, folders the caller knows
+ * entries are visited. Synchronous calls in time slices. A name that is not UTF-8 cannot be
+ * named in a manifest: `unnamed` is told of it (with U+FFFD where its bytes were), and it is left
+ * out, with all below it. With `known`, folders the caller knows
  * unchanged are not listed (FolderPlan).
  * @throws validation past MAX_DEPTH
  */
@@ -130,7 +132,7 @@ export async function walkTree(
   dir: string,
   rules: Ignore | undefined,
   visit: (entry: WalkEntry) => Promise<void> | void,
-  options: { readonly descend?: (entry: FolderEntry) => boolean; readonly known?: KnownFolders } = {},
+  options: { readonly descend?: (entry: FolderEntry) => boolean; readonly known?: KnownFolders; readonly unnamed?: (path: string) => void } = {},
 ): Promise<void> {
   const root = openSync(dir, DIR_FLAGS);
   const slice = new TimeSlice();
@@ -148,9 +150,15 @@ export async function walkTree(
       }
       return;
     }
+    let invalid: Set<string> | undefined;
     for (const listed of readdirSync(base, { withFileTypes: true })) {
       const { name } = listed;
       const path = rel === "" ? name : `${rel}/${name}`;
+      if (name.includes(REPLACEMENT) && (invalid ??= notUtf8Names(base)).has(name)) {
+        // Read as text, the name is another one (or another entry's): it cannot be opened by it.
+        options.unnamed?.(path);
+        continue;
+      }
       const at = `${base}/${name}`;
       if (listed.isFile()) {
         if (!rules?.ignores(path)) await visit({ kind: "file", path, at, named: `${dir}/${path}` });
@@ -203,6 +211,19 @@ export async function walkTree(
   } finally {
     closeSync(root);
   }
+}
+
+/** What Node reads a name's bytes that are not UTF-8 as. */
+const REPLACEMENT = "\uFFFD";
+
+/** The names in a folder that are not UTF-8, as Node reads them (with U+FFFD where bytes were). */
+function notUtf8Names(folder: string): Set<string> {
+  const names = new Set<string>();
+  for (const bytes of readdirSync(folder, { encoding: "buffer" })) {
+    const text = bytes.toString("utf8");
+    if (!Buffer.from(text).equals(bytes)) names.add(text);
+  }
+  return names;
 }
 
 /** A link's target text, or undefined when it is gone. */

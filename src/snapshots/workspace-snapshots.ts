@@ -47,7 +47,7 @@ export interface HoldAs {
 export interface CollectResult {
   /** Manifests marked live (those referenced that could be read). */
   readonly manifests: number;
-  /** Referenced manifests whose blob is missing (a damaged store): reported, never a reason to remove more. */
+  /** Referenced manifests that are missing or unreadable (a damaged store): reported, never a reason to remove more (an unreadable one is kept, with every digest it names). */
   readonly missingManifests: number;
   readonly kept: number;
   readonly removed: number;
@@ -238,6 +238,13 @@ export class WorkspaceSnapshots {
           manifest = await this.readManifest(digest);
         } catch {
           missingManifests++;
+          // Referenced but unreadable as a manifest: it is kept, with every blob it seems to
+          // name — a collection never removes what a reference may need.
+          const kept = await this.blobs.read(digest).catch(() => undefined);
+          if (kept) {
+            live.add(digest);
+            for (const named of kept.toString("utf8").match(DIGESTS_IN_TEXT) ?? []) live.add(named);
+          }
           continue;
         }
         manifests++;
@@ -306,6 +313,9 @@ export class WorkspaceSnapshots {
     return result;
   }
 }
+
+/** Every `sha256:<64 hex>` in a text (a damaged manifest's digests, kept by a collection). */
+const DIGESTS_IN_TEXT = /sha256:[0-9a-f]{64}/g;
 
 async function isDir(path: string): Promise<boolean> {
   try {

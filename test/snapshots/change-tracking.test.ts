@@ -5,6 +5,7 @@ import {
   chmodSync,
   closeSync,
   linkSync,
+  readFileSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -303,5 +304,39 @@ describe("manifests written from folder records", () => {
     const again = await snapshotBoth();
     const manifest = await tracked.readManifest(again.digest);
     expect((await tracked.blobs.read(again.digest)).equals(encodeManifest(manifest.entries))).toBe(true);
+  });
+});
+
+describe("names that are not UTF-8", () => {
+  it("are left out and reported, and the snapshot restores, also beside a name that reads the same", async () => {
+    mkdirSync(join(ws, "d"));
+    const bytesPath = (...parts: (string | number[])[]) => Buffer.concat(parts.map((part) => (typeof part === "string" ? Buffer.from(part) : Buffer.from(part))));
+    writeFileSync(bytesPath(ws, "/d/x", [0xff]), "invalid name");
+    writeFileSync(join(ws, "d", "x\uFFFD"), "a valid name that reads the same");
+    mkdirSync(bytesPath(ws, "/bad", [0xfe]));
+    writeFileSync(bytesPath(ws, "/bad", [0xfe], "/inside"), "below an invalid folder name");
+    writeFileSync(join(ws, "d", "ok.txt"), "ok");
+    const snap = await tracked.snapshotWorkspace(ws);
+    // The valid name that reads like the invalid one goes too: a manifest could not tell them apart.
+    expect([...snap.skipped].sort()).toEqual(["bad\uFFFD", "d/x\uFFFD", "d/x\uFFFD"]);
+    const manifest = await tracked.readManifest(snap.digest);
+    expect(manifest.entries.map((entry) => entry.path)).toEqual(["d", "d/ok.txt"]);
+    const copy = join(root, "copy");
+    await tracked.copyWorkspace(snap.digest, copy);
+    expect(readFileSync(join(copy, "d", "ok.txt"), "utf8")).toBe("ok");
+  });
+});
+
+describe("collection", () => {
+  it("keeps a referenced blob that is no manifest, and every digest it names", async () => {
+    const lease = tracked.blobs.lease();
+    const named = await tracked.blobs.putBuffer(Buffer.from("kept because a damaged manifest names it"), lease);
+    const damaged = await tracked.blobs.putBuffer(Buffer.from(`{"version":1,"entries":[{"path":"b","digest":"${named.digest}"},{"path":"a"}]}`), lease);
+    lease.release();
+    await tracked.hold("s", "damaged", damaged.digest);
+    const result = await tracked.collect();
+    expect(result.missingManifests).toBe(1);
+    expect(await tracked.blobs.has(damaged.digest)).toBe(true);
+    expect(await tracked.blobs.has(named.digest)).toBe(true);
   });
 });
