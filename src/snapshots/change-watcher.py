@@ -118,6 +118,8 @@ class Watcher:
                 return
             root.count += 1
             if root.count > MAX_FOLDERS:
+                if wd not in self.watches:
+                    libc.inotify_rm_watch(self.fd, wd)
                 raise WatchLimit("it has more than %d folders" % MAX_FOLDERS)
             known = self.watches.get(wd)
             if known is not None and known != (root.path, rel):
