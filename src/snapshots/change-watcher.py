@@ -77,8 +77,6 @@ class Root:
         self.trees = set()
         # Set when events were lost: the next answer says to walk it all.
         self.full = False
-        # Folders watched (added, not less when some go: a bound on the work, not a census).
-        self.count = 0
         # Its watched folders: relative path -> watch descriptor, and each one's watched subfolders.
         self.paths = {}
         self.children = {}
@@ -116,10 +114,8 @@ class Watcher:
                 if ctypes.get_errno() in LIMIT_ERRORS:
                     raise WatchLimit()
                 return
-            root.count += 1
-            if root.count > MAX_FOLDERS:
-                if wd not in self.watches:
-                    libc.inotify_rm_watch(self.fd, wd)
+            if wd not in self.watches and len(root.paths) >= MAX_FOLDERS:
+                libc.inotify_rm_watch(self.fd, wd)
                 raise WatchLimit("it has more than %d folders" % MAX_FOLDERS)
             known = self.watches.get(wd)
             if known is not None and known != (root.path, rel):
@@ -239,6 +235,11 @@ class Watcher:
                     root.full = True
             elif mask & (IN_CREATE | IN_MOVED_TO):
                 root.gone.discard(at_name)
+                # A name that is a second link to a file changes the file under its other names,
+                # in folders that raise no event for it (ignored ones too): walk it all. A name
+                # already gone may have been one.
+                if links_of(root, rel, name) != 1:
+                    root.full = True
             elif at_name in root.gone:
                 root.full = True
             else:
@@ -284,11 +285,15 @@ class Watcher:
 
     def present(self, root, rel, name):
         """Whether a file written since the last answer still has the name it was written by."""
-        try:
-            os.lstat(root.path + b"/" + (name if rel == b"" else rel + b"/" + name))
-            return True
-        except OSError:
-            return False
+        return links_of(root, rel, name) > 0
+
+
+def links_of(root, rel, name):
+    """The link count of a file of `root` now; 0 when it is gone (or no longer reachable)."""
+    try:
+        return os.lstat(root.path + b"/" + (name if rel == b"" else rel + b"/" + name)).st_nlink
+    except OSError:
+        return 0
 
 
 def user_watch_limit():

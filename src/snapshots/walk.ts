@@ -150,14 +150,21 @@ export async function walkTree(
       }
       return;
     }
-    let invalid: Set<string> | undefined;
+    let invalid: Map<string, boolean> | undefined;
+    let validTaken: Set<string> | undefined;
     for (const listed of readdirSync(base, { withFileTypes: true })) {
       const { name } = listed;
       const path = rel === "" ? name : `${rel}/${name}`;
-      if (name.includes(REPLACEMENT) && (invalid ??= notUtf8Names(base)).has(name)) {
-        // Read as text, the name is another one (or another entry's): it cannot be opened by it.
-        options.unnamed?.(path);
-        continue;
+      const validToo = name.includes(REPLACEMENT) ? (invalid ??= notUtf8Names(base)).get(name) : undefined;
+      if (validToo !== undefined) {
+        // Read as text, a name that is not UTF-8 is another one: it cannot be opened by it. When
+        // a valid name reads the same, the text opens that one, taken once.
+        validTaken ??= new Set();
+        if (!validToo || validTaken.has(name)) {
+          options.unnamed?.(path);
+          continue;
+        }
+        validTaken.add(name);
       }
       const at = `${base}/${name}`;
       if (listed.isFile()) {
@@ -216,14 +223,20 @@ export async function walkTree(
 /** What Node reads a name's bytes that are not UTF-8 as. */
 const REPLACEMENT = "\uFFFD";
 
-/** The names in a folder that are not UTF-8, as Node reads them (with U+FFFD where bytes were). */
-function notUtf8Names(folder: string): Set<string> {
-  const names = new Set<string>();
+/**
+ * The names in a folder that are not UTF-8, as Node reads them (with U+FFFD where bytes were),
+ * each with whether a valid name of the folder reads the same.
+ */
+function notUtf8Names(folder: string): Map<string, boolean> {
+  const invalid = new Map<string, boolean>();
+  const valid = new Set<string>();
   for (const bytes of readdirSync(folder, { encoding: "buffer" })) {
     const text = bytes.toString("utf8");
-    if (!Buffer.from(text).equals(bytes)) names.add(text);
+    if (Buffer.from(text).equals(bytes)) valid.add(text);
+    else invalid.set(text, false);
   }
-  return names;
+  for (const text of invalid.keys()) invalid.set(text, valid.has(text));
+  return invalid;
 }
 
 /** A link's target text, or undefined when it is gone. */
