@@ -61,6 +61,39 @@ export function encodeManifest(entries: readonly ManifestEntry[]): Buffer {
   return Buffer.from(JSON.stringify({ version: 1, entries: sorted } satisfies Manifest));
 }
 
+/** One entry's bytes in a manifest. */
+export function encodeEntry(entry: ManifestEntry): Buffer {
+  return Buffer.from(JSON.stringify(entry));
+}
+
+const MANIFEST_HEAD = Buffer.from('{"version":1,"entries":[');
+const MANIFEST_TAIL = Buffer.from("]}");
+
+/**
+ * A manifest's bytes from its entries' encodings (encodeEntry), already in manifest order — a
+ * piece may hold several, comma-separated (joinEncoded): encodeManifest's bytes for those entries,
+ * without encoding again what a snapshot's folder records hold encoded (tree-records.ts).
+ */
+export function manifestOf(pieces: readonly Buffer[]): Buffer {
+  return joinEncoded(pieces, MANIFEST_HEAD, MANIFEST_TAIL);
+}
+
+/** `head`, the pieces separated by commas, `tail`: in one buffer. */
+export function joinEncoded(pieces: readonly Buffer[], head?: Buffer, tail?: Buffer): Buffer {
+  let length = (head?.length ?? 0) + (tail?.length ?? 0) + Math.max(0, pieces.length - 1);
+  for (const piece of pieces) length += piece.length;
+  const out = Buffer.allocUnsafe(length);
+  let at = head ? head.copy(out, 0) : 0;
+  for (let i = 0; i < pieces.length; i++) {
+    if (i > 0) out[at++] = COMMA;
+    at += pieces[i]!.copy(out, at);
+  }
+  tail?.copy(out, at);
+  return out;
+}
+
+const COMMA = 0x2c;
+
 /**
  * Reads a manifest back and checks it before anything trusts it: relative paths without `.`,
  * `..` or empty segments, each under a folder listed before it, known types and digests.

@@ -103,9 +103,8 @@ export async function takeSnapshot(
     lease.pinAll(previous.base.digests);
     if (previous.base.rules !== source || previous.base.generation !== generation) previous = undefined;
   }
-  let known = cache.get(dir);
-  if (!known) cache.set(dir, (known = new Map()));
-  const files = known;
+  const known = cache.get(dir) ?? new Map<string, CachedFile>();
+  cache.set(dir, known);
   let looseBytes = 0;
   const pack = await blobs.openPack(lease);
   /**
@@ -132,7 +131,7 @@ export async function takeSnapshot(
             break;
           }
           case "file": {
-            const stored = await storeFile(blobs, pack, files, entry, budget, lease);
+            const stored = await storeFile(blobs, pack, known, entry, budget, lease);
             if (!stored) return;
             seen?.add(path);
             looseBytes += stored.looseBytes;

@@ -1,5 +1,5 @@
 import type { FolderChanges } from "./change-tracker.js";
-import { type DirEntry, type FileEntry, type SymlinkEntry, comparePaths } from "./manifest.js";
+import { type DirEntry, type FileEntry, type SymlinkEntry, comparePaths, encodeEntry, joinEncoded, manifestOf } from "./manifest.js";
 import type { FolderPlan } from "./walk.js";
 
 /**
@@ -105,14 +105,14 @@ export class TreeRecorder {
 
   /** A folder met by the walk (listed or entered). */
   folder(entry: DirEntry): void {
-    this.building.set(entry.path, emptyBuilding(Buffer.from(JSON.stringify(entry))));
+    this.building.set(entry.path, emptyBuilding(encodeEntry(entry)));
     this.addFolderTo(entry.path);
   }
 
   /** A regular file with its content's digest; `links` is its link count. */
   file(entry: FileEntry, links: bigint | number): void {
     const into = this.parentBuilding(entry.path);
-    into.items.push({ key: nameOf(entry.path), piece: Buffer.from(JSON.stringify(entry)) });
+    into.items.push({ key: nameOf(entry.path), piece: encodeEntry(entry) });
     into.files++;
     into.bytes += entry.size;
     into.digests.push(entry.digest);
@@ -121,7 +121,7 @@ export class TreeRecorder {
   }
 
   link(entry: SymlinkEntry): void {
-    this.parentBuilding(entry.path).items.push({ key: nameOf(entry.path), piece: Buffer.from(JSON.stringify(entry)) });
+    this.parentBuilding(entry.path).items.push({ key: nameOf(entry.path), piece: encodeEntry(entry) });
   }
 
   /** Something that is no file, folder or link: left out, and said so. */
@@ -197,7 +197,7 @@ export class TreeRecorder {
     const root = this.done.get("");
     if (root) emit("", root);
     const walkedAt = this.previous?.base.walkedAt ?? now;
-    return { base: { rules, generation, folders, digests, entries: pieces.length, walkedAt }, manifest: joinManifest(pieces), files, bytes, skipped, foldersListed };
+    return { base: { rules, generation, folders, digests, entries: pieces.length, walkedAt }, manifest: manifestOf(pieces), files, bytes, skipped, foldersListed };
   }
 
   /**
@@ -247,7 +247,7 @@ function recordOf(building: Building): FolderRecord {
   const order: Piece[] = [];
   let run: Buffer[] = [];
   const endRun = (): void => {
-    if (run.length) order.push(run.length === 1 ? run[0]! : joinPieces(run));
+    if (run.length) order.push(run.length === 1 ? run[0]! : joinEncoded(run));
     run = [];
   };
   for (const { piece } of building.items) {
@@ -277,29 +277,6 @@ function* filesBelow(folders: ReadonlyMap<string, FolderRecord>, path: string): 
   if (!record) return;
   yield* record.filePaths;
   for (const name of record.folders) yield* filesBelow(folders, `${path}/${name}`);
-}
-
-const MANIFEST_HEAD = Buffer.from('{"version":1,"entries":[');
-const MANIFEST_TAIL = Buffer.from("]}");
-const COMMA = 0x2c;
-
-/** The manifest's bytes from its entries' encodings, in order: encodeManifest's output for them. */
-function joinManifest(pieces: readonly Buffer[]): Buffer {
-  return joinPieces(pieces, MANIFEST_HEAD, MANIFEST_TAIL);
-}
-
-/** `head`, the pieces separated by commas, `tail`: in one buffer. */
-function joinPieces(pieces: readonly Buffer[], head?: Buffer, tail?: Buffer): Buffer {
-  let length = (head?.length ?? 0) + (tail?.length ?? 0) + Math.max(0, pieces.length - 1);
-  for (const piece of pieces) length += piece.length;
-  const out = Buffer.allocUnsafe(length);
-  let at = head ? head.copy(out, 0) : 0;
-  for (let i = 0; i < pieces.length; i++) {
-    if (i > 0) out[at++] = COMMA;
-    at += pieces[i]!.copy(out, at);
-  }
-  tail?.copy(out, at);
-  return out;
 }
 
 function parentOf(path: string): string | undefined {

@@ -136,9 +136,9 @@ export async function walkTree(
 ): Promise<void> {
   const root = openSync(dir, DIR_FLAGS);
   const slice = new TimeSlice();
-  const walk = async (fd: number, rel: string, depth: number): Promise<void> => {
+  /** Lists (or, as `plan` says, enters) the folder open as `fd`. */
+  const walk = async (fd: number, rel: string, depth: number, plan: FolderPlan): Promise<void> => {
     const base = `/proc/self/fd/${fd}`;
-    const plan = options.known?.plan(rel);
     if (plan) {
       await options.known!.visit({ kind: plan.kind === "reuse" ? "reused" : "entered", path: rel });
       if (plan.kind === "reuse") return;
@@ -188,8 +188,9 @@ export async function walkTree(
   /** Visits a folder and what it holds. @returns false when it is no folder now (nothing visited) */
   const folder = async (path: string, at: string, depth: number): Promise<boolean> => {
     if (rules?.ignores(`${path}/`)) return true;
-    if (options.known?.plan(path)?.kind === "reuse") {
-      await options.known.visit({ kind: "reused", path });
+    const plan = options.known?.plan(path);
+    if (plan?.kind === "reuse") {
+      await options.known!.visit({ kind: "reused", path });
       return true;
     }
     if (depth >= MAX_DEPTH) throw new SessiondError("validation", { field: "workspace", reason: `${path} is more than ${MAX_DEPTH} folders deep` }, { field: "workspace" });
@@ -207,14 +208,14 @@ export async function walkTree(
       // What was opened is what is recorded (a swap since the listing shows in its own stat).
       const entry: FolderEntry = { kind: "dir", path, at, stat: fstatSync(child, { bigint: true }) };
       await visit(entry);
-      if (options.descend?.(entry) ?? true) await walk(child, path, depth + 1);
+      if (options.descend?.(entry) ?? true) await walk(child, path, depth + 1, plan);
     } finally {
       closeSync(child);
     }
     return true;
   };
   try {
-    await walk(root, "", 0);
+    await walk(root, "", 0, options.known?.plan(""));
   } finally {
     closeSync(root);
   }
