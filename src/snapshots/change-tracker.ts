@@ -121,6 +121,9 @@ export class ChangeTracker {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") this.unavailable = true;
       this.stop(helper);
     });
+    // A helper that died before its exit was noticed fails the next question's write (EPIPE):
+    // that is one more way of dying, answered "walk it all", never an uncaught error.
+    helper.stdin.on("error", () => this.stop(helper));
     helper.on("exit", (code) => {
       if (code && !this.closed) this.tellUnavailable(`the change-tracking helper exited with ${code}: ${stderr.trim().split("\n").at(-1) ?? ""}`);
       this.stop(helper);

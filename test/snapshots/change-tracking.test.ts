@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { IGNORE_FILE, WorkspaceSnapshots, encodeManifest } from "../../src/snapshots/index.js";
+import { ChangeTracker } from "../../src/snapshots/change-tracker.js";
 import { writeRandomFiles } from "./tree.js";
 
 /** The real python3 (not a version manager's shim: each test starts its own helper). */
@@ -74,6 +75,11 @@ async function snapshotBoth(): Promise<Awaited<ReturnType<WorkspaceSnapshots["sn
  */
 function settled(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 150));
+}
+
+/** Kills the change-tracking helpers this test process started, and only those. */
+function killOwnHelpers(): void {
+  execFileSync("pkill", ["-KILL", "-P", String(process.pid), "-f", "change-watcher.py"]);
 }
 
 /** Folders a whole walk of populate()'s tree lists: the root, 10 folders, 5 below each. */
@@ -235,8 +241,9 @@ describe("change tracking", () => {
     expect(restored.digest).toBe(first.digest);
     expect(restored.foldersListed).toBe(ALL_FOLDERS);
 
-    // The helper is killed: the next snapshot cannot know what changed, and walks it all.
-    execFileSync("pkill", ["-f", `change-watcher.py`]);
+    // The helper is killed (only this process's: other test files run theirs): the next
+    // snapshot cannot know what changed, and walks it all.
+    killOwnHelpers();
     writeFileSync(paths[1]!, "y");
     const afterKill = await snapshotBoth();
     expect(afterKill.foldersListed).toBe(ALL_FOLDERS);
@@ -248,6 +255,25 @@ describe("change tracking", () => {
       listed.push((await snapshotBoth()).foldersListed);
     }
     expect(listed.at(-1)).toBe(1);
+  });
+
+  it("answers a question sent to a helper that died unnoticed with a whole walk, not an uncaught write error", async () => {
+    const tracker = new ChangeTracker({ python, timeoutMs: 5000 });
+    try {
+      expect(await tracker.changes(ws)).toBeUndefined();
+      expect(await tracker.changes(ws)).toEqual({ folders: new Set(), trees: [] });
+      // Killed, and given time to die, with no turn of the event loop to notice its exit: the
+      // question is written to a pipe nobody reads (EPIPE).
+      killOwnHelpers();
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+      expect(await tracker.changes(ws)).toBeUndefined();
+      // A new helper is started: its first answer is a whole walk, then tracking goes on.
+      expect(await tracker.changes(ws)).toBeUndefined();
+      writeFileSync(join(ws, "after"), "x");
+      expect(await tracker.changes(ws)).toEqual({ folders: new Set([""]), trees: [] });
+    } finally {
+      tracker.close();
+    }
   });
 
   it("walks the whole workspace again once a collection removed blobs, and never loses one it builds on", async () => {
