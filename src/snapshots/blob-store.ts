@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, constants, fdatasync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, constants, fdatasync, fsyncSync, openSync, readSync, write } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readFile, readdir, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { SessiondError } from "../core/index.js";
@@ -88,8 +88,8 @@ export const SMALL_FILE_BYTES = 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 /** A pack writer gathers small blobs up to this much before it writes them. */
 const PACK_BUFFER_BYTES = 4 * 1024 * 1024;
-/** A blob this large is written as it is, not copied into the pack's buffer first (a manifest of thousands of files, say). */
-const DIRECT_WRITE_BYTES = 256 * 1024;
+/** Buffers a pack writer has in flight at most (PackWriter.room waits past that). */
+const PACK_BUFFERS = 4;
 /**
  * A pack writer of a store that fsyncs starts writing back what it wrote every this many bytes,
  * on the thread pool, while it goes on reading and hashing: the fsync that makes the pack durable
@@ -499,6 +499,7 @@ export class BlobStore {
           const buffer = Buffer.allocUnsafe(length);
           if (readSync(fd, buffer, 0, length, offset) !== length) throw new SessiondError("snapshot_damaged", { digest, reason: `its pack ${id} is cut short` });
           writer.add(buffer, digest);
+          await writer.room();
         }
       } finally {
         closeSync(fd);
@@ -578,23 +579,30 @@ export class BlobStore {
 }
 
 /**
- * One snapshot's pack: small blobs appended to a temporary file with synchronous writes (each a
- * few KB; the caller yields between files), then fsynced once and named with its index. Until
- * `finish`, none of its blobs exists for anyone else; `abort` leaves nothing.
+ * One snapshot's pack: small blobs gathered in a buffer and appended to a temporary file, then
+ * fsynced once and named with its index. A full buffer is written on the thread pool while the
+ * next one fills, so the snapshot's reading and hashing go on during its writes (they cost as
+ * much: page cache the kernel must find and fill); `room()` waits while PACK_BUFFERS are in
+ * flight. Until `finish`, none of its blobs exists for anyone else; `abort` leaves nothing.
  */
 export class PackWriter {
   private fd: number | undefined;
   private offset = 0;
   private readonly objects: [string, number, number][] = [];
   private readonly inPack = new Set<string>();
-  private readonly buffer = Buffer.allocUnsafe(PACK_BUFFER_BYTES);
+  private buffer: Buffer | undefined;
   /** Bytes in `buffer`, not yet written; they end at `offset`. */
   private buffered = 0;
+  /** Buffers whose writes are done, to fill again. */
+  private readonly spare: Buffer[] = [];
+  /** Writes in flight; `room()` waits for one of them to end. */
+  private readonly writes = new Set<Promise<void>>();
   /** Bytes written since the last early writeback began (see EARLY_SYNC_BYTES). */
   private unsynced = 0;
-  /** An early writeback in flight, and the first error one met (the pack then fails). */
+  /** An early writeback in flight. */
   private syncing: Promise<void> | undefined;
-  private syncError: Error | undefined;
+  /** The first error a write or a writeback met: the pack then fails. */
+  private failure: Error | undefined;
   /** Bytes added that the store did not have. */
   written = 0;
 
@@ -608,7 +616,9 @@ export class PackWriter {
   ) {}
 
   /**
-   * Adds a blob unless the store or this pack has it (pinned either way).
+   * Adds a blob unless the store or this pack has it (pinned either way). Its bytes are copied
+   * before this returns, except those of a blob larger than a buffer (a manifest of many files),
+   * which are written as they are: the caller must not change them until `finish`.
    * @returns its digest and whether it was written
    */
   add(bytes: Buffer, knownDigest?: string): PutResult {
@@ -617,11 +627,15 @@ export class PackWriter {
     // A repack copies blobs the store has (in the pack it replaces): only its own repeats are skipped.
     if (this.inPack.has(digest) || (!this.copying && this.store.hasPacked(digest))) return { digest, written: false };
     this.fd ??= openSync(this.tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    if (bytes.length >= DIRECT_WRITE_BYTES) {
+    if (bytes.length > PACK_BUFFER_BYTES) {
       this.flush();
       this.write(bytes, this.offset);
+    } else if (this.isSpace(bytes)) {
+      // Read into space(): already where it belongs.
+      this.buffered += bytes.length;
     } else {
       if (this.buffered + bytes.length > PACK_BUFFER_BYTES) this.flush();
+      this.buffer ??= this.spare.pop() ?? Buffer.allocUnsafe(PACK_BUFFER_BYTES);
       bytes.copy(this.buffer, this.buffered);
       this.buffered += bytes.length;
     }
@@ -632,53 +646,103 @@ export class PackWriter {
     return { digest, written: true };
   }
 
+  /**
+   * Where the next blob of up to `size` bytes (at most a buffer) would lie: a caller that reads a
+   * file into it and then adds those bytes saves their copy. Valid until the next call on the
+   * writer; bytes left there without an `add` are overwritten by the next blob.
+   */
+  space(size: number): Buffer {
+    if (this.buffered + size > PACK_BUFFER_BYTES) this.flush();
+    this.buffer ??= this.spare.pop() ?? Buffer.allocUnsafe(PACK_BUFFER_BYTES);
+    return this.buffer.subarray(this.buffered, this.buffered + size);
+  }
+
+  /** Resolves once fewer than PACK_BUFFERS writes are in flight (at once when so). */
+  async room(): Promise<void> {
+    while (this.writes.size >= PACK_BUFFERS) await Promise.race(this.writes);
+  }
+
   /** Makes the pack's blobs exist (fsynced first when the store is). A pack with nothing in it leaves no file. */
   async finish(options: { replace?: boolean } = {}): Promise<void> {
     if (this.fd === undefined) return this.store.abortPack(this.id, this.tempPath);
     this.flush();
-    await this.syncing;
-    if (this.syncError) throw this.syncError;
+    await this.settled();
+    if (this.failure) throw this.failure;
     if (this.store.fsync) fsyncSync(this.fd);
     closeSync(this.fd);
     this.fd = undefined;
     await this.store.commitPack(this.id, this.tempPath, this.objects, options.replace ?? false);
   }
 
-  /** Writes what is buffered: small blobs go to the file together, in few writes. */
+  /** Drops the pack: none of its blobs was ever visible. */
+  async abort(): Promise<void> {
+    // Not closed under a write or a writeback in flight: its descriptor number could be another file's by then.
+    await this.settled();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    await this.store.abortPack(this.id, this.tempPath);
+  }
+
+  /** Whether `bytes` start where space() puts the next blob. */
+  private isSpace(bytes: Buffer): boolean {
+    const buffer = this.buffer;
+    return buffer !== undefined && bytes.buffer === buffer.buffer && bytes.byteOffset === buffer.byteOffset + this.buffered && this.buffered + bytes.length <= PACK_BUFFER_BYTES;
+  }
+
+  /** Starts writing what is buffered (small blobs go to the file together, in few writes). */
   private flush(): void {
-    if (this.buffered === 0 || this.fd === undefined) return;
-    this.write(this.buffer.subarray(0, this.buffered), this.offset - this.buffered);
+    const buffer = this.buffer;
+    if (this.buffered === 0 || buffer === undefined) return;
+    this.buffer = undefined;
+    this.write(buffer.subarray(0, this.buffered), this.offset - this.buffered, () => this.spare.push(buffer));
     this.buffered = 0;
   }
 
-  /** Writes bytes at `position`, and starts an early writeback when enough were written since the last. */
-  private write(bytes: Buffer, position: number): void {
+  /** Writes bytes at `position` on the thread pool, and starts an early writeback when enough were written since the last. */
+  private write(bytes: Buffer, position: number, done?: () => void): void {
     const fd = this.fd!;
-    writeAll(fd, bytes, position);
-    this.unsynced += bytes.length;
-    if (!this.store.fsync || this.syncing || this.unsynced < EARLY_SYNC_BYTES) return;
+    const written = writeAllAt(fd, bytes, position).then(
+      () => {
+        this.writes.delete(written);
+        done?.();
+        this.unsynced += bytes.length;
+        if (this.store.fsync && !this.syncing && this.unsynced >= EARLY_SYNC_BYTES) this.writeBack(fd);
+      },
+      (err: Error) => {
+        this.writes.delete(written);
+        this.failure ??= err;
+      },
+    );
+    this.writes.add(written);
+  }
+
+  private writeBack(fd: number): void {
     this.unsynced = 0;
     this.syncing = new Promise((resolve) => {
       fdatasync(fd, (err) => {
-        if (err) this.syncError ??= err;
+        if (err) this.failure ??= err;
         this.syncing = undefined;
         resolve();
       });
     });
   }
 
-  /** Drops the pack: none of its blobs was ever visible. */
-  async abort(): Promise<void> {
-    // Not closed under a writeback in flight: its descriptor number could be another file's by then.
-    await this.syncing;
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
-    await this.store.abortPack(this.id, this.tempPath);
+  /** Resolves once no write and no writeback is in flight. */
+  private async settled(): Promise<void> {
+    while (this.writes.size > 0 || this.syncing) {
+      await Promise.all(this.writes);
+      await this.syncing;
+    }
   }
 }
 
-function writeAll(fd: number, bytes: Buffer, position: number): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+/** Writes all of `bytes` at `position` (a write may take fewer). */
+async function writeAllAt(fd: number, bytes: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length; ) done += await writeAt(fd, bytes, done, position + done);
+}
+
+function writeAt(fd: number, bytes: Buffer, from: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => write(fd, bytes, from, bytes.length - from, position, (err, written) => (err ? reject(err) : resolve(written))));
 }
 
 async function namesIn(dir: string): Promise<string[]> {

@@ -132,6 +132,8 @@ export async function takeSnapshot(
           }
           case "file": {
             const stored = await storeFile(blobs, pack, known, entry, budget, lease);
+            // The pack writes on the thread pool while the walk goes on, as far as its buffers allow.
+            await pack.room();
             if (!stored) return;
             seen?.add(path);
             looseBytes += stored.looseBytes;
@@ -277,7 +279,8 @@ function readSmall(at: string, listed: BigIntStats, pack: PackWriter, readAt: bi
     if (!before.isFile()) return "gone";
     if (before.dev !== listed.dev || before.ino !== listed.ino || before.size !== listed.size) return "changed";
     const racy = isRacy(before, readAt);
-    const bytes = readAllSync(fd, Number(before.size), FIRST_READ);
+    // Read where the pack would put it: kept there without a copy when it is new.
+    const bytes = readAllSync(fd, Number(before.size), pack.space(Number(before.size)));
     // A write while it was read (growing it, too) moved its size or times.
     if (!sameFile(before, fstatSync(fd, { bigint: true })) || bytes.length !== Number(before.size)) return "changed";
     if (racy && !bytes.equals(readAllSync(fd, bytes.length, SECOND_READ))) return "changed";
@@ -322,13 +325,11 @@ function isRacy(stat: BigIntStats, readAt: bigint): boolean {
   return stat.ctimeNs >= readAt - RACY_WINDOW_NS || stat.mtimeNs >= readAt - RACY_WINDOW_NS;
 }
 
-/** A file's first `size` bytes (fewer when it is shorter now). */
 /**
- * Buffers small files are read into, reused from file to file (an allocation per file costs more
- * than its read): what is read is used (hashed, copied into the pack) before the next read. The
- * walk of one snapshot reads synchronously, and two never interleave their synchronous parts.
+ * The buffer a racy file's second read goes into, reused from file to file (an allocation per
+ * file costs more than its read): compared at once. Reads are synchronous, and two snapshots
+ * never interleave their synchronous parts.
  */
-const FIRST_READ = Buffer.allocUnsafe(SMALL_FILE_BYTES);
 const SECOND_READ = Buffer.allocUnsafe(SMALL_FILE_BYTES);
 
 /** A file's first `size` bytes (fewer when it is shorter now), in `into` (at least `size` long). */

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   chmodSync,
   existsSync,
@@ -65,6 +65,22 @@ describe("deduplication", () => {
     const fresh = new WorkspaceSnapshots({ blobsDir: blobsDir(), snapshotsDir: join(root, "snapshots"), fsync: false });
     const copied = await fresh.snapshotWorkspace(other);
     expect(copied).toMatchObject({ digest: first.digest, files: 50, newBytes: 0 });
+  });
+
+  it("keeps every file of a pack many write buffers long exact, and a file repeated in the workspace once", async () => {
+    // 40 files of ~900 KB: a pack of 27 MB, written while the walk goes on (more buffers than
+    // may be in flight), each file read where the pack puts it; the last 10 repeat the first 10.
+    const unique = Array.from({ length: 30 }, (_, i) => randomBytes(900_000 + i));
+    const contents = [...unique, ...unique.slice(0, 10)];
+    contents.forEach((bytes, i) => writeFileSync(join(ws, `f${String(i).padStart(2, "0")}.bin`), bytes));
+    const distinct = new Set(contents);
+    const snap = await snapshots.snapshotWorkspace(ws);
+    const total = contents.reduce((sum, bytes) => sum + bytes.length, 0);
+    const distinctBytes = [...distinct].reduce((sum, bytes) => sum + bytes.length, 0);
+    expect(snap).toMatchObject({ files: 40, bytes: total, newBytes: distinctBytes });
+    const copy = join(root, "copy");
+    await snapshots.copyWorkspace(snap.digest, copy);
+    contents.forEach((bytes, i) => expect(readFileSync(join(copy, `f${String(i).padStart(2, "0")}.bin`)).equals(bytes)).toBe(true));
   });
 
   it("stores a file of several megabytes (streamed) once, whoever holds it", async () => {
