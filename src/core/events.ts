@@ -61,7 +61,16 @@ export interface WorkspaceState {
   readonly files: number;
   /** Their bytes, all together. */
   readonly bytes: number;
+  /**
+   * What the snapshot left out, when it left something out: FIFOs, sockets, devices, and entries
+   * whose names are not UTF-8 (with all below them) — how many, and the first of their paths
+   * (WORKSPACE_LEFT_OUT_PATHS at most; a name that is not UTF-8 shown with U+FFFD).
+   */
+  readonly left_out?: { readonly count: number; readonly paths: readonly string[] };
 }
+
+/** The most paths a checkpoint's `workspace.left_out` names (it counts them all). */
+export const WORKSPACE_LEFT_OUT_PATHS = 100;
 
 /** A named point in a session's history to restore or fork from. */
 export interface Checkpoint {

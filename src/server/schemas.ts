@@ -10,6 +10,7 @@ import {
   SessionKindSchema,
   SessionStatusSchema,
   UpdateSessionSchema,
+  WORKSPACE_LEFT_OUT_PATHS,
   indexedText,
   searchTextSchema,
   sessionSortSchema,
@@ -328,6 +329,15 @@ export const WorkspaceStateWire = Type.Object(
     digest: Type.String({ pattern: "^sha256:[0-9a-f]{64}$", description: "the snapshot's manifest digest: the whole tree, content-addressed" }),
     files: Type.Integer({ minimum: 0, description: "regular files in it" }),
     bytes: Type.Integer({ minimum: 0, description: "their bytes, all together" }),
+    left_out: Type.Optional(
+      Type.Object(
+        {
+          count: Type.Integer({ minimum: 1, description: "entries left out, all together" }),
+          paths: Type.Array(Type.String(), { maxItems: WORKSPACE_LEFT_OUT_PATHS, description: `the first ${WORKSPACE_LEFT_OUT_PATHS} of their paths, relative to the workspace` }),
+        },
+        { description: "present when the snapshot left entries out: FIFOs, sockets, devices, and names that are not UTF-8 (shown with U+FFFD), with all below them" },
+      ),
+    ),
   },
   { $id: "WorkspaceState", description: "A checkpoint `with_files`: the session's workspace files at that moment (docs/checkpoints.md)." },
 );

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { type Config, type Session, type WorkspaceState, dataPaths, workspaceName } from "../core/index.js";
+import { type Config, type Session, WORKSPACE_LEFT_OUT_PATHS, type WorkspaceState, dataPaths, workspaceName } from "../core/index.js";
 import type { RestoreResult } from "./restore.js";
 import { type CollectResult, WorkspaceSnapshots } from "./workspace-snapshots.js";
 
@@ -52,7 +52,9 @@ export class SessionFiles {
       maxBytes: this.config.maxSnapshotBytes,
       hold: { sessionId: session.id, key },
     });
-    return { digest: snap.digest, files: snap.files, bytes: snap.bytes };
+    const state = { digest: snap.digest, files: snap.files, bytes: snap.bytes };
+    if (snap.skipped.length === 0) return state;
+    return { ...state, left_out: { count: snap.skipped.length, paths: snap.skipped.slice(0, WORKSPACE_LEFT_OUT_PATHS) } };
   }
 
   /** Puts a session's workspace back as snapshot `digest` holds it. @throws snapshot_damaged */

@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createClient } from "sessiond/client";
@@ -69,6 +70,23 @@ describe("checkpoints with_files over HTTP", () => {
     writeFileSync(join(dir, "added.txt"), "kept");
     await s.json({ method: "POST", url: `/sessions/${id}/checkpoints/${plain.body.id}/restore` });
     expect(readFileSync(join(dir, "added.txt"), "utf8")).toBe("kept");
+  });
+
+  it("says in state.workspace.left_out what the snapshot left out: a FIFO and a name that is not UTF-8", async () => {
+    const s = await serve();
+    const { id, dir } = await sessionWithFiles(s, "files-left-out");
+    execFileSync("mkfifo", [join(dir, "files", "pipe")]);
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0x6c, 0xe9, 0x2e, 0x74, 0x78, 0x74])]), "latin-1 name");
+    const cp = await s.json({ method: "POST", url: `/sessions/${id}/checkpoints`, body: { with_files: true } });
+    expect(cp.status).toBe(201);
+    expect(cp.body.state.workspace).toMatchObject({ files: 2, bytes: 18, left_out: { count: 2, paths: expect.arrayContaining(["files/pipe", "l\uFFFD.txt"]) } });
+    const listed = await s.json({ method: "GET", url: `/sessions/${id}/checkpoints/${cp.body.id}` });
+    expect(listed.body.state.workspace).toEqual(cp.body.state.workspace);
+    // A workspace with nothing left out has no left_out at all.
+    rmSync(join(dir, "files", "pipe"));
+    for (const name of readdirSync(dir, { encoding: "buffer" })) if (name.includes(0xe9)) rmSync(Buffer.concat([Buffer.from(`${dir}/`), name]));
+    const clean = await s.json({ method: "POST", url: `/sessions/${id}/checkpoints`, body: { with_files: true } });
+    expect(clean.body.state.workspace.left_out).toBeUndefined();
   });
 
   it("refuses a workspace over maxSnapshotBytes with 413 snapshot_too_large naming the cap, and records no checkpoint and no blob", async () => {

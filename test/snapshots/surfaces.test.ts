@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../src/core/index.js";
@@ -26,6 +27,10 @@ describe("sessiond checkpoint create --with-files", () => {
     expect(cp.state.workspace).toMatchObject({ files: 1, bytes: 7 });
     const plain = await h.run(["checkpoint", "create", "cli-files", "--with-files"]);
     expect(plain.stdout).toMatch(/files 1 \(7 bytes\)/);
+    execFileSync("mkfifo", [join(dir, "pipe")]);
+    const withPipe = await h.run(["checkpoint", "create", "cli-files", "--with-files"]);
+    expect(withPipe.stdout).toMatch(/files 1 \(7 bytes, 1 left out: pipe\)/);
+    rmSync(join(dir, "pipe"));
     const listed = await h.run(["checkpoint", "list", "cli-files"]);
     expect(listed.stdout).toMatch(/FILES/);
 

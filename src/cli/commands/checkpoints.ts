@@ -19,10 +19,12 @@ export function checkpointTable(checkpoints: readonly Checkpoint[]): string {
   ]);
 }
 
-/** `  files 12 (3400 bytes)` for a checkpoint that holds the workspace, else nothing. */
+/** `  files 12 (3400 bytes)` for a checkpoint that holds the workspace (and what it left out), else nothing. */
 function filesNote(cp: Checkpoint): string {
   const ws = cp.state.workspace;
-  return ws ? `  files ${ws.files} (${ws.bytes} bytes)` : "";
+  if (!ws) return "";
+  const leftOut = ws.left_out ? `, ${ws.left_out.count} left out: ${ws.left_out.paths.slice(0, 3).join(", ")}${ws.left_out.count > 3 ? ", …" : ""}` : "";
+  return `  files ${ws.files} (${ws.bytes} bytes${leftOut})`;
 }
 
 /**
