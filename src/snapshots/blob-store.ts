@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, constants, fdatasync, fsyncSync, openSync, readSync, write } from "node:fs";
+import { closeSync, constants, fdatasync, fsyncSync, openSync, readSync, write, writev } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readFile, readdir, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { SessiondError } from "../core/index.js";
@@ -88,6 +88,8 @@ export const SMALL_FILE_BYTES = 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 /** A pack writer gathers small blobs up to this much before it writes them. */
 const PACK_BUFFER_BYTES = 4 * 1024 * 1024;
+/** A blob this large that is not in a pack buffer already is written from where it lies, not copied into one (a manifest of thousands of files). */
+const DIRECT_WRITE_BYTES = 256 * 1024;
 /** Buffers a pack writer has in flight at most (PackWriter.room waits past that). */
 const PACK_BUFFERS = 4;
 /**
@@ -617,32 +619,37 @@ export class PackWriter {
 
   /**
    * Adds a blob unless the store or this pack has it (pinned either way). Its bytes are copied
-   * before this returns, except those of a blob larger than a buffer (a manifest of many files),
-   * which are written as they are: the caller must not change them until `finish`.
+   * before this returns, except those of a blob of DIRECT_WRITE_BYTES or more (a manifest of many
+   * files), which are written from where they lie: the caller must not change them until `finish`.
    * @returns its digest and whether it was written
    */
   add(bytes: Buffer, knownDigest?: string): PutResult {
-    const digest = knownDigest ?? digestOf(bytes);
+    return this.addPieces([bytes], knownDigest);
+  }
+
+  /**
+   * Adds the blob `pieces` make, one after the other (a manifest from its folders' records),
+   * hashed and copied piece by piece: never joined in one buffer of its own. As `add`.
+   */
+  addPieces(pieces: readonly Buffer[], knownDigest?: string): PutResult {
+    const digest = knownDigest ?? (pieces.length === 1 ? digestOf(pieces[0]!) : digestOfPieces(pieces));
     this.lease.pin(digest);
     // A repack copies blobs the store has (in the pack it replaces): only its own repeats are skipped.
     if (this.inPack.has(digest) || (!this.copying && this.store.hasPacked(digest))) return { digest, written: false };
     this.fd ??= openSync(this.tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    if (bytes.length > PACK_BUFFER_BYTES) {
+    const start = this.offset;
+    const length = pieces.reduce((sum, piece) => sum + piece.length, 0);
+    if (length >= DIRECT_WRITE_BYTES && !this.isSpace(pieces[0]!)) {
+      // Written from where the pieces lie, on the thread pool: the thread reading files goes on.
       this.flush();
-      this.write(bytes, this.offset);
-    } else if (this.isSpace(bytes)) {
-      // Read into space(): already where it belongs.
-      this.buffered += bytes.length;
+      this.write(pieces, start);
+      this.offset += length;
     } else {
-      if (this.buffered + bytes.length > PACK_BUFFER_BYTES) this.flush();
-      this.buffer ??= this.spare.pop() ?? Buffer.allocUnsafe(PACK_BUFFER_BYTES);
-      bytes.copy(this.buffer, this.buffered);
-      this.buffered += bytes.length;
+      for (const piece of pieces) this.append(piece);
     }
-    this.objects.push([digest, this.offset, bytes.length]);
+    this.objects.push([digest, start, this.offset - start]);
     this.inPack.add(digest);
-    this.offset += bytes.length;
-    this.written += bytes.length;
+    this.written += this.offset - start;
     return { digest, written: true };
   }
 
@@ -653,7 +660,7 @@ export class PackWriter {
    */
   space(size: number): Buffer {
     if (this.buffered + size > PACK_BUFFER_BYTES) this.flush();
-    this.buffer ??= this.spare.pop() ?? Buffer.allocUnsafe(PACK_BUFFER_BYTES);
+    this.buffer ??= this.spare.pop() ?? takePackBuffer();
     return this.buffer.subarray(this.buffered, this.buffered + size);
   }
 
@@ -671,6 +678,7 @@ export class PackWriter {
     if (this.store.fsync) fsyncSync(this.fd);
     closeSync(this.fd);
     this.fd = undefined;
+    this.giveBackBuffers();
     await this.store.commitPack(this.id, this.tempPath, this.objects, options.replace ?? false);
   }
 
@@ -680,7 +688,29 @@ export class PackWriter {
     await this.settled();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+    this.giveBackBuffers();
     await this.store.abortPack(this.id, this.tempPath);
+  }
+
+  /** Appends bytes at the pack's end: where they lie when read into space(), else copied into the buffer. */
+  private append(bytes: Buffer): void {
+    if (this.isSpace(bytes)) {
+      this.buffered += bytes.length;
+    } else {
+      if (this.buffered + bytes.length > PACK_BUFFER_BYTES) this.flush();
+      this.buffer ??= this.spare.pop() ?? takePackBuffer();
+      bytes.copy(this.buffer, this.buffered);
+      this.buffered += bytes.length;
+    }
+    this.offset += bytes.length;
+  }
+
+  /** Once no write is in flight: the buffers go back to the pool, for the next pack. */
+  private giveBackBuffers(): void {
+    if (this.buffer) this.spare.push(this.buffer);
+    this.buffer = undefined;
+    this.buffered = 0;
+    for (const buffer of this.spare.splice(0)) givePackBuffer(buffer);
   }
 
   /** Whether `bytes` start where space() puts the next blob. */
@@ -694,18 +724,18 @@ export class PackWriter {
     const buffer = this.buffer;
     if (this.buffered === 0 || buffer === undefined) return;
     this.buffer = undefined;
-    this.write(buffer.subarray(0, this.buffered), this.offset - this.buffered, () => this.spare.push(buffer));
+    this.write([buffer.subarray(0, this.buffered)], this.offset - this.buffered, () => this.spare.push(buffer));
     this.buffered = 0;
   }
 
-  /** Writes bytes at `position` on the thread pool, and starts an early writeback when enough were written since the last. */
-  private write(bytes: Buffer, position: number, done?: () => void): void {
+  /** Writes the pieces at `position` on the thread pool, and starts an early writeback when enough were written since the last. */
+  private write(pieces: readonly Buffer[], position: number, done?: () => void): void {
     const fd = this.fd!;
-    const written = writeAllAt(fd, bytes, position).then(
-      () => {
+    const written = writeAllAt(fd, pieces, position).then(
+      (length) => {
         this.writes.delete(written);
         done?.();
-        this.unsynced += bytes.length;
+        this.unsynced += length;
         if (this.store.fsync && !this.syncing && this.unsynced >= EARLY_SYNC_BYTES) this.writeBack(fd);
       },
       (err: Error) => {
@@ -736,13 +766,37 @@ export class PackWriter {
   }
 }
 
-/** Writes all of `bytes` at `position` (a write may take fewer). */
-async function writeAllAt(fd: number, bytes: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length; ) done += await writeAt(fd, bytes, done, position + done);
+/**
+ * Pack buffers no pack uses now, for the next one: a new buffer costs a page fault per 4 KiB the
+ * first time it is filled (on a VM, more than the copy into it), and every snapshot fills some.
+ */
+const sparePackBuffers: Buffer[] = [];
+
+function takePackBuffer(): Buffer {
+  return sparePackBuffers.pop() ?? Buffer.allocUnsafe(PACK_BUFFER_BYTES);
 }
 
-function writeAt(fd: number, bytes: Buffer, from: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => write(fd, bytes, from, bytes.length - from, position, (err, written) => (err ? reject(err) : resolve(written))));
+function givePackBuffer(buffer: Buffer): void {
+  if (sparePackBuffers.length < PACK_BUFFERS) sparePackBuffers.push(buffer);
+}
+
+/** `sha256:<hex>` of the bytes `pieces` make one after the other. */
+function digestOfPieces(pieces: readonly Buffer[]): string {
+  const hash = createHash("sha256");
+  for (const piece of pieces) hash.update(piece);
+  return DIGEST_PREFIX + hash.digest("hex");
+}
+
+/** Writes all the pieces one after the other at `position` (a write may take fewer bytes: the rest is written again). @returns their length */
+async function writeAllAt(fd: number, pieces: readonly Buffer[], position: number): Promise<number> {
+  const length = pieces.reduce((sum, piece) => sum + piece.length, 0);
+  const first = await new Promise<number>((resolve, reject) => writev(fd, pieces, position, (err, written) => (err ? reject(err) : resolve(written))));
+  if (first === length) return length;
+  const rest = Buffer.concat(pieces).subarray(first);
+  for (let done = 0; done < rest.length; ) {
+    done += await new Promise<number>((resolve, reject) => write(fd, rest, done, rest.length - done, position + first + done, (err, written) => (err ? reject(err) : resolve(written))));
+  }
+  return length;
 }
 
 async function namesIn(dir: string): Promise<string[]> {

@@ -69,26 +69,32 @@ export function encodeEntry(entry: ManifestEntry): Buffer {
 const MANIFEST_HEAD = Buffer.from('{"version":1,"entries":[');
 const MANIFEST_TAIL = Buffer.from("]}");
 
+const COMMA_PIECE = Buffer.from(",");
+
 /**
  * A manifest's bytes from its entries' encodings (encodeEntry), already in manifest order — a
  * piece may hold several, comma-separated (joinEncoded): encodeManifest's bytes for those entries,
- * without encoding again what a snapshot's folder records hold encoded (tree-records.ts).
+ * without encoding again what a snapshot's folder records hold encoded (tree-records.ts), as
+ * pieces to write one after the other (PackWriter.addPieces): a manifest of many files is never
+ * copied into one buffer of its own.
  */
-export function manifestOf(pieces: readonly Buffer[]): Buffer {
-  return joinEncoded(pieces, MANIFEST_HEAD, MANIFEST_TAIL);
+export function manifestPieces(pieces: readonly Buffer[]): Buffer[] {
+  const out: Buffer[] = [MANIFEST_HEAD];
+  pieces.forEach((piece, i) => (i > 0 ? out.push(COMMA_PIECE, piece) : out.push(piece)));
+  out.push(MANIFEST_TAIL);
+  return out;
 }
 
-/** `head`, the pieces separated by commas, `tail`: in one buffer. */
-export function joinEncoded(pieces: readonly Buffer[], head?: Buffer, tail?: Buffer): Buffer {
-  let length = (head?.length ?? 0) + (tail?.length ?? 0) + Math.max(0, pieces.length - 1);
+/** The pieces separated by commas, in one buffer (a folder's run of entries). */
+export function joinEncoded(pieces: readonly Buffer[]): Buffer {
+  let length = Math.max(0, pieces.length - 1);
   for (const piece of pieces) length += piece.length;
   const out = Buffer.allocUnsafe(length);
-  let at = head ? head.copy(out, 0) : 0;
+  let at = 0;
   for (let i = 0; i < pieces.length; i++) {
     if (i > 0) out[at++] = COMMA;
     at += pieces[i]!.copy(out, at);
   }
-  tail?.copy(out, at);
   return out;
 }
 

@@ -168,9 +168,10 @@ export async function takeSnapshot(
       for (const path of recorder.goneFiles()) known.delete(path);
     }
     const taken = recorder.finish(source, generation, startedAt);
-    const manifest = pack.add(taken.manifest);
+    const written = pack.written;
+    const manifest = pack.addPieces(taken.manifest);
     // The files' new bytes: the manifest is bookkeeping.
-    const newBytes = pack.written - (manifest.written ? taken.manifest.length : 0) + looseBytes;
+    const newBytes = written + looseBytes;
     await pack.finish();
     return { result: { digest: manifest.digest, files: taken.files, bytes: taken.bytes, newBytes, skipped: taken.skipped, foldersListed: taken.foldersListed }, tree: taken.base };
   } catch (err) {

@@ -1,5 +1,5 @@
 import type { FolderChanges } from "./change-tracker.js";
-import { type DirEntry, type FileEntry, type SymlinkEntry, comparePaths, encodeEntry, joinEncoded, manifestOf } from "./manifest.js";
+import { type DirEntry, type FileEntry, type SymlinkEntry, comparePaths, encodeEntry, joinEncoded, manifestPieces } from "./manifest.js";
 import type { FolderPlan } from "./walk.js";
 
 /**
@@ -165,7 +165,7 @@ export class TreeRecorder {
     rules: string,
     generation: number,
     now: number,
-  ): { readonly base: TreeBase; readonly manifest: Buffer; readonly files: number; readonly bytes: number; readonly skipped: string[]; readonly foldersListed: number } {
+  ): { readonly base: TreeBase; readonly manifest: readonly Buffer[]; readonly files: number; readonly bytes: number; readonly skipped: string[]; readonly foldersListed: number } {
     let foldersListed = 0;
     for (const building of this.building.values()) if (!building.fromBase) foldersListed++;
     for (const [path, building] of this.building) this.done.set(path, recordOf(building));
@@ -197,7 +197,7 @@ export class TreeRecorder {
     const root = this.done.get("");
     if (root) emit("", root);
     const walkedAt = this.previous?.base.walkedAt ?? now;
-    return { base: { rules, generation, folders, digests, entries: pieces.length, walkedAt }, manifest: manifestOf(pieces), files, bytes, skipped, foldersListed };
+    return { base: { rules, generation, folders, digests, entries: pieces.length, walkedAt }, manifest: manifestPieces(pieces), files, bytes, skipped, foldersListed };
   }
 
   /**

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isSessiondError } from "../../src/core/index.js";
-import { IGNORE_FILE, WorkspaceSnapshots } from "../../src/snapshots/index.js";
+import { IGNORE_FILE, WorkspaceSnapshots, decodeManifest, digestOf, encodeManifest } from "../../src/snapshots/index.js";
 import { filesUnder, listTree, writeRandomFiles } from "./tree.js";
 
 let root: string;
@@ -81,6 +81,19 @@ describe("deduplication", () => {
     const copy = join(root, "copy");
     await snapshots.copyWorkspace(snap.digest, copy);
     contents.forEach((bytes, i) => expect(readFileSync(join(copy, `f${String(i).padStart(2, "0")}.bin`)).equals(bytes)).toBe(true));
+  });
+
+  it("writes a manifest of thousands of entries from its pieces, byte for byte what encodeManifest makes of them", async () => {
+    // 2,500 entries: a manifest of some 400 KB, written from its folders' records as they lie.
+    writeRandomFiles(ws, 2500, 16);
+    const snap = await snapshots.snapshotWorkspace(ws);
+    const stored = await snapshots.blobs.read(snap.digest);
+    expect(stored.length).toBeGreaterThan(256 * 1024);
+    expect(digestOf(stored)).toBe(snap.digest);
+    expect(stored.equals(encodeManifest(decodeManifest(snap.digest, stored).entries))).toBe(true);
+    const copy = join(root, "copy");
+    await snapshots.copyWorkspace(snap.digest, copy);
+    expect(listTree(copy)).toEqual(listTree(ws));
   });
 
   it("stores a file of several megabytes (streamed) once, whoever holds it", async () => {
