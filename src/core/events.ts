@@ -64,13 +64,16 @@ export interface WorkspaceState {
   /**
    * What the snapshot left out, when it left something out: FIFOs, sockets, devices, and entries
    * whose names are not UTF-8 (with all below them) — how many, and the first of their paths
-   * (WORKSPACE_LEFT_OUT_PATHS at most; a name that is not UTF-8 shown with U+FFFD).
+   * (WORKSPACE_LEFT_OUT_PATHS and WORKSPACE_LEFT_OUT_BYTES at most; a name that is not UTF-8
+   * shown with U+FFFD).
    */
   readonly left_out?: { readonly count: number; readonly paths: readonly string[] };
 }
 
-/** The most paths a checkpoint's `workspace.left_out` names (it counts them all). */
+/** The most paths a checkpoint's `workspace.left_out` names (it counts them all)… */
 export const WORKSPACE_LEFT_OUT_PATHS = 100;
+/** …and the most bytes of path text it holds (a path 256 folders deep can be tens of KB). */
+export const WORKSPACE_LEFT_OUT_BYTES = 32 * 1024;
 
 /** A named point in a session's history to restore or fork from. */
 export interface Checkpoint {

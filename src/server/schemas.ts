@@ -10,6 +10,7 @@ import {
   SessionKindSchema,
   SessionStatusSchema,
   UpdateSessionSchema,
+  WORKSPACE_LEFT_OUT_BYTES,
   WORKSPACE_LEFT_OUT_PATHS,
   indexedText,
   searchTextSchema,
@@ -333,7 +334,7 @@ export const WorkspaceStateWire = Type.Object(
       Type.Object(
         {
           count: Type.Integer({ minimum: 1, description: "entries left out, all together" }),
-          paths: Type.Array(Type.String(), { maxItems: WORKSPACE_LEFT_OUT_PATHS, description: `the first ${WORKSPACE_LEFT_OUT_PATHS} of their paths, relative to the workspace` }),
+          paths: Type.Array(Type.String(), { maxItems: WORKSPACE_LEFT_OUT_PATHS, description: `the first of their paths, relative to the workspace: ${WORKSPACE_LEFT_OUT_PATHS} at most, and ${WORKSPACE_LEFT_OUT_BYTES / 1024} KiB of text` }),
         },
         { description: "present when the snapshot left entries out: FIFOs, sockets, devices, and names that are not UTF-8 (shown with U+FFFD), with all below them" },
       ),

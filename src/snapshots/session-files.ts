@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { type Config, type Session, WORKSPACE_LEFT_OUT_PATHS, type WorkspaceState, dataPaths, workspaceName } from "../core/index.js";
+import { type Config, type Session, WORKSPACE_LEFT_OUT_BYTES, WORKSPACE_LEFT_OUT_PATHS, type WorkspaceState, dataPaths, workspaceName } from "../core/index.js";
 import type { RestoreResult } from "./restore.js";
 import { type CollectResult, WorkspaceSnapshots } from "./workspace-snapshots.js";
 
@@ -54,7 +54,7 @@ export class SessionFiles {
     });
     const state = { digest: snap.digest, files: snap.files, bytes: snap.bytes };
     if (snap.skipped.length === 0) return state;
-    return { ...state, left_out: { count: snap.skipped.length, paths: snap.skipped.slice(0, WORKSPACE_LEFT_OUT_PATHS) } };
+    return { ...state, left_out: { count: snap.skipped.length, paths: firstPaths(snap.skipped) } };
   }
 
   /** Puts a session's workspace back as snapshot `digest` holds it. @throws snapshot_damaged */
@@ -137,4 +137,19 @@ function sandboxOwner(session: WorkspaceOwner): { uid: number; gid: number } | u
   const meta = session.runtime_metadata ?? {};
   const isId = (value: unknown): value is number => typeof value === "number" && Number.isInteger(value) && value >= 0 && value < 0xffff_ffff;
   return isId(meta.sandbox_uid) && isId(meta.sandbox_gid) ? { uid: meta.sandbox_uid, gid: meta.sandbox_gid } : undefined;
+}
+
+/**
+ * The first of `paths`, WORKSPACE_LEFT_OUT_PATHS at most and WORKSPACE_LEFT_OUT_BYTES of text all
+ * together: a path 256 folders deep can be tens of KB, and the list goes into the checkpoint event.
+ */
+function firstPaths(paths: readonly string[]): string[] {
+  const first: string[] = [];
+  let bytes = 0;
+  for (const path of paths.slice(0, WORKSPACE_LEFT_OUT_PATHS)) {
+    bytes += Buffer.byteLength(path);
+    if (bytes > WORKSPACE_LEFT_OUT_BYTES) break;
+    first.push(path);
+  }
+  return first;
 }

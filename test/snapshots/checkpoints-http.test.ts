@@ -89,6 +89,26 @@ describe("checkpoints with_files over HTTP", () => {
     expect(clean.body.state.workspace.left_out).toBeUndefined();
   });
 
+  it("counts every entry left out but names at most 100 of them, and at most 32 KiB of their paths", async () => {
+    const s = await serve();
+    const { id, dir } = await sessionWithFiles(s, "files-left-out-many");
+    mkdirSync(join(dir, "pipes"));
+    for (let i = 0; i < 120; i++) execFileSync("mkfifo", [join(dir, "pipes", `p${i}`)]);
+    const many = await s.json({ method: "POST", url: `/sessions/${id}/checkpoints`, body: { with_files: true } });
+    expect(many.body.state.workspace.left_out.count).toBe(120);
+    expect(many.body.state.workspace.left_out.paths).toHaveLength(100);
+    rmSync(join(dir, "pipes"), { recursive: true });
+    // Paths of ~1 KB (four folders of 250 characters): 32 KiB holds 32 of them, not 100.
+    const deep = join(dir, ...Array.from({ length: 4 }, (_, i) => String(i).repeat(250)));
+    mkdirSync(deep, { recursive: true });
+    for (let i = 0; i < 50; i++) execFileSync("mkfifo", [join(deep, `p${i}`)]);
+    const long = await s.json({ method: "POST", url: `/sessions/${id}/checkpoints`, body: { with_files: true } });
+    const { count, paths } = long.body.state.workspace.left_out;
+    expect(count).toBe(50);
+    expect(paths.length).toBeLessThan(50);
+    expect(paths.join("").length).toBeLessThanOrEqual(32 * 1024);
+  });
+
   it("refuses a workspace over maxSnapshotBytes with 413 snapshot_too_large naming the cap, and records no checkpoint and no blob", async () => {
     const s = await serve({ maxSnapshotBytes: 10 });
     const { id } = await sessionWithFiles(s, "files-cap");
