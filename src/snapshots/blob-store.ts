@@ -595,8 +595,6 @@ export class PackWriter {
   private buffer: Buffer | undefined;
   /** Bytes in `buffer`, not yet written; they end at `offset`. */
   private buffered = 0;
-  /** Buffers whose writes are done, to fill again. */
-  private readonly spare: Buffer[] = [];
   /** Writes in flight; `room()` waits for one of them to end. */
   private readonly writes = new Set<Promise<void>>();
   /** Bytes written since the last early writeback began (see EARLY_SYNC_BYTES). */
@@ -624,33 +622,21 @@ export class PackWriter {
    * @returns its digest and whether it was written
    */
   add(bytes: Buffer, knownDigest?: string): PutResult {
-    return this.addPieces([bytes], knownDigest);
+    return this.put(knownDigest ?? digestOf(bytes), [bytes], bytes.length);
   }
 
   /**
    * Adds the blob `pieces` make, one after the other (a manifest from its folders' records),
-   * hashed and copied piece by piece: never joined in one buffer of its own. As `add`.
+   * hashed and written piece by piece: never joined in one buffer of its own. As `add`.
    */
-  addPieces(pieces: readonly Buffer[], knownDigest?: string): PutResult {
-    const digest = knownDigest ?? (pieces.length === 1 ? digestOf(pieces[0]!) : digestOfPieces(pieces));
-    this.lease.pin(digest);
-    // A repack copies blobs the store has (in the pack it replaces): only its own repeats are skipped.
-    if (this.inPack.has(digest) || (!this.copying && this.store.hasPacked(digest))) return { digest, written: false };
-    this.fd ??= openSync(this.tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    const start = this.offset;
-    const length = pieces.reduce((sum, piece) => sum + piece.length, 0);
-    if (length >= DIRECT_WRITE_BYTES && !this.isSpace(pieces[0]!)) {
-      // Written from where the pieces lie, on the thread pool: the thread reading files goes on.
-      this.flush();
-      this.write(pieces, start);
-      this.offset += length;
-    } else {
-      for (const piece of pieces) this.append(piece);
+  addPieces(pieces: readonly Buffer[]): PutResult {
+    const hash = createHash("sha256");
+    let length = 0;
+    for (const piece of pieces) {
+      hash.update(piece);
+      length += piece.length;
     }
-    this.objects.push([digest, start, this.offset - start]);
-    this.inPack.add(digest);
-    this.written += this.offset - start;
-    return { digest, written: true };
+    return this.put(DIGEST_PREFIX + hash.digest("hex"), pieces, length);
   }
 
   /**
@@ -660,13 +646,13 @@ export class PackWriter {
    */
   space(size: number): Buffer {
     if (this.buffered + size > PACK_BUFFER_BYTES) this.flush();
-    this.buffer ??= this.spare.pop() ?? takePackBuffer();
+    this.buffer ??= takePackBuffer();
     return this.buffer.subarray(this.buffered, this.buffered + size);
   }
 
-  /** Resolves once fewer than PACK_BUFFERS writes are in flight (at once when so). */
-  async room(): Promise<void> {
-    while (this.writes.size >= PACK_BUFFERS) await Promise.race(this.writes);
+  /** Resolves once fewer than PACK_BUFFERS writes are in flight; undefined when so already (no promise per file). */
+  room(): Promise<void> | undefined {
+    return this.writes.size >= PACK_BUFFERS ? this.waitForRoom() : undefined;
   }
 
   /** Makes the pack's blobs exist (fsynced first when the store is). A pack with nothing in it leaves no file. */
@@ -678,7 +664,7 @@ export class PackWriter {
     if (this.store.fsync) fsyncSync(this.fd);
     closeSync(this.fd);
     this.fd = undefined;
-    this.giveBackBuffers();
+    this.giveBackBuffer();
     await this.store.commitPack(this.id, this.tempPath, this.objects, options.replace ?? false);
   }
 
@@ -688,29 +674,44 @@ export class PackWriter {
     await this.settled();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
-    this.giveBackBuffers();
+    this.giveBackBuffer();
     await this.store.abortPack(this.id, this.tempPath);
   }
 
-  /** Appends bytes at the pack's end: where they lie when read into space(), else copied into the buffer. */
-  private append(bytes: Buffer): void {
-    if (this.isSpace(bytes)) {
-      this.buffered += bytes.length;
+  /** A blob of `length` bytes named `digest`, unless the store or this pack has it (pinned either way). */
+  private put(digest: string, pieces: readonly Buffer[], length: number): PutResult {
+    this.lease.pin(digest);
+    // A repack copies blobs the store has (in the pack it replaces): only its own repeats are skipped.
+    if (this.inPack.has(digest) || (!this.copying && this.store.hasPacked(digest))) return { digest, written: false };
+    this.fd ??= openSync(this.tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    if (pieces.length === 1 && this.isSpace(pieces[0]!)) {
+      // Read into space(): already where it belongs.
+      this.buffered += length;
+    } else if (length >= DIRECT_WRITE_BYTES) {
+      // Written from where the pieces lie, on the thread pool: the thread reading files goes on.
+      this.flush();
+      this.write(pieces, this.offset);
     } else {
-      if (this.buffered + bytes.length > PACK_BUFFER_BYTES) this.flush();
-      this.buffer ??= this.spare.pop() ?? takePackBuffer();
-      bytes.copy(this.buffer, this.buffered);
-      this.buffered += bytes.length;
+      if (this.buffered + length > PACK_BUFFER_BYTES) this.flush();
+      this.buffer ??= takePackBuffer();
+      for (const piece of pieces) this.buffered += piece.copy(this.buffer, this.buffered);
     }
-    this.offset += bytes.length;
+    this.objects.push([digest, this.offset, length]);
+    this.inPack.add(digest);
+    this.offset += length;
+    this.written += length;
+    return { digest, written: true };
   }
 
-  /** Once no write is in flight: the buffers go back to the pool, for the next pack. */
-  private giveBackBuffers(): void {
-    if (this.buffer) this.spare.push(this.buffer);
+  private async waitForRoom(): Promise<void> {
+    while (this.writes.size >= PACK_BUFFERS) await Promise.race(this.writes);
+  }
+
+  /** Once no write is in flight: the buffer being filled goes back to the pool, for the next pack (written ones went back as their writes ended). */
+  private giveBackBuffer(): void {
+    if (this.buffer) givePackBuffer(this.buffer);
     this.buffer = undefined;
     this.buffered = 0;
-    for (const buffer of this.spare.splice(0)) givePackBuffer(buffer);
   }
 
   /** Whether `bytes` start where space() puts the next blob. */
@@ -724,7 +725,7 @@ export class PackWriter {
     const buffer = this.buffer;
     if (this.buffered === 0 || buffer === undefined) return;
     this.buffer = undefined;
-    this.write([buffer.subarray(0, this.buffered)], this.offset - this.buffered, () => this.spare.push(buffer));
+    this.write([buffer.subarray(0, this.buffered)], this.offset - this.buffered, () => givePackBuffer(buffer));
     this.buffered = 0;
   }
 
@@ -778,13 +779,6 @@ function takePackBuffer(): Buffer {
 
 function givePackBuffer(buffer: Buffer): void {
   if (sparePackBuffers.length < PACK_BUFFERS) sparePackBuffers.push(buffer);
-}
-
-/** `sha256:<hex>` of the bytes `pieces` make one after the other. */
-function digestOfPieces(pieces: readonly Buffer[]): string {
-  const hash = createHash("sha256");
-  for (const piece of pieces) hash.update(piece);
-  return DIGEST_PREFIX + hash.digest("hex");
 }
 
 /** Writes all the pieces one after the other at `position` (a write may take fewer bytes: the rest is written again). @returns their length */

@@ -68,8 +68,8 @@ export function encodeEntry(entry: ManifestEntry): Buffer {
 
 const MANIFEST_HEAD = Buffer.from('{"version":1,"entries":[');
 const MANIFEST_TAIL = Buffer.from("]}");
-
-const COMMA_PIECE = Buffer.from(",");
+const COMMA = 0x2c;
+const COMMA_PIECE = Buffer.from([COMMA]);
 
 /**
  * A manifest's bytes from its entries' encodings (encodeEntry), already in manifest order — a
@@ -97,8 +97,6 @@ export function joinEncoded(pieces: readonly Buffer[]): Buffer {
   }
   return out;
 }
-
-const COMMA = 0x2c;
 
 /**
  * Reads a manifest back and checks it before anything trusts it: relative paths without `.`,
