@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, mkdirSync, openSync, readSync, symlinkSync, utimesSync, writeSync } from "node:fs";
 import { copyFile, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { SessiondError } from "../core/index.js";
 import { type BlobLease, type BlobStore, SMALL_FILE_BYTES } from "./blob-store.js";
 import { type DirEntry, type FileEntry, type Manifest, decodeManifest } from "./manifest.js";
 import { TimeSlice } from "./time-slice.js";
-import { IGNORE_FILE, ignoreRules, walkTree } from "./walk.js";
+import { DIR_FLAGS, IGNORE_FILE, ignoreRules, walkTree } from "./walk.js";
 
 /** What a restore (or a copy) put in place. */
 export interface RestoreResult {
@@ -298,17 +298,59 @@ async function keepIgnored(old: string, fresh: string, patterns: readonly string
   if (!rules) return;
   await walkTree(old, undefined, async (entry) => {
     if (!rules.ignores(entry.kind === "dir" ? `${entry.path}/` : entry.path)) return;
-    const to = join(fresh, entry.path);
-    if (await exists(to)) return;
+    // The new tree holds the checkpoint's links: its folders are reached through descriptors,
+    // never through a link, or a link restored where a folder was would take the path anywhere.
+    const parent = openFolderIn(fresh, dirname(entry.path));
+    if (parent === undefined) return;
     try {
-      await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+      const to = `/proc/self/fd/${parent}/${basename(entry.path)}`;
+      if (await exists(to)) return;
       await rename(entry.at, to);
     } catch (err) {
-      // Gone already (a redo), or the new tree has a file where its folder was: it goes with the old tree.
+      // Gone already (a redo): it goes with the old tree.
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== "ENOENT" && code !== "ENOTDIR" && code !== "EEXIST") throw err;
+    } finally {
+      closeSync(parent);
     }
   }, { descend: (entry) => !rules.ignores(`${entry.path}/`) });
+}
+
+/**
+ * Folder `path` ("." for the root) of the tree at `root`, opened folder by folder without
+ * following a link, and made (mode 700) where it is missing. undefined when something on the way
+ * is no folder — a link or a file the new tree has there: what was to go there stays out.
+ */
+function openFolderIn(root: string, path: string): number | undefined {
+  let fd = openSync(root, DIR_FLAGS);
+  for (const name of path === "." ? [] : path.split("/")) {
+    const at = `/proc/self/fd/${fd}/${name}`;
+    let next: number | undefined;
+    try {
+      next = openDir(at);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    closeSync(fd);
+    if (next === undefined) return undefined;
+    fd = next;
+  }
+  return fd;
+}
+
+/** Opens the folder at `at` (made when missing); undefined when it is a link or no folder. */
+function openDir(at: string): number | undefined {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return openSync(at, DIR_FLAGS);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ELOOP" || code === "ENOTDIR") return undefined;
+      if (code !== "ENOENT" || attempt > 0) throw err;
+      mkdirSync(at, { mode: 0o700 });
+    }
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

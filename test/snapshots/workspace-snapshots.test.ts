@@ -7,6 +7,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   readlinkSync,
   rmSync,
   symlinkSync,
@@ -193,6 +194,28 @@ describe("exact restore", () => {
     expect(listTree(ws)).toEqual(before);
     expect(lstatSync(join(ws, "etc-link")).isSymbolicLink()).toBe(true);
     expect(readlinkSync(join(ws, "etc-link"))).toBe("/etc");
+  });
+
+  it("keeps an ignored path out of a link the checkpoint restores where its folder now is", async () => {
+    // The checkpoint holds `sub` as a link out of the workspace; since, `sub` became a folder
+    // holding an ignored file. The restore puts the link back: the ignored file must not be moved
+    // through it (it stays out, with the old tree).
+    const outside = join(root, "outside-target");
+    mkdirSync(outside);
+    symlinkSync(outside, join(ws, "sub"));
+    const snap = await snapshots.snapshotWorkspace(ws);
+    unlinkSync(join(ws, "sub"));
+    mkdirSync(join(ws, "sub"));
+    writeFileSync(join(ws, "sub", "planted"), "planted");
+    writeFileSync(join(ws, IGNORE_FILE), "sub/planted\nsub2/kept\n");
+    mkdirSync(join(ws, "sub2"));
+    writeFileSync(join(ws, "sub2", "kept"), "kept");
+    await snapshots.restoreWorkspace(ws, snap.digest);
+    await snapshots.idle();
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readlinkSync(join(ws, "sub"))).toBe(outside);
+    // An ignored file whose folder the checkpoint does not have is still kept (its folder made).
+    expect(readFileSync(join(ws, "sub2", "kept"), "utf8")).toBe("kept");
   });
 
   it("never writes through a link the session put where a folder was", async () => {
