@@ -268,8 +268,10 @@ async function completeSwap(stage: string, journal: Journal): Promise<void> {
   const old = join(stage, "old");
   if (!(await exists(join(stage, OLD_MOVED)))) {
     await mkdir(old, { recursive: true, mode: 0o700 });
-    // Renames of names in the workspace folder (a path of the server's): the last component is never followed.
-    for (const name of await readdir(dir)) await rename(join(dir, name), join(old, name));
+    // Renames of names in the workspace folder (a path of the server's): the last component is
+    // never followed. By their bytes: a name that is not UTF-8 is another one read as text.
+    const [dirBytes, oldBytes] = [Buffer.from(`${dir}/`), Buffer.from(`${old}/`)];
+    for (const name of await readdir(dir, { encoding: "buffer" })) await rename(Buffer.concat([dirBytes, name]), Buffer.concat([oldBytes, name]));
     await writeFile(join(stage, OLD_MOVED), "");
   }
   if (!(await exists(join(stage, IGNORED_MOVED)))) {

@@ -218,6 +218,22 @@ describe("exact restore", () => {
     expect(readFileSync(join(ws, "sub2", "kept"), "utf8")).toBe("kept");
   });
 
+  it("restores a workspace holding names that are not UTF-8: they go, as anything the snapshot does not hold", async () => {
+    const latin1 = (dir: string) => Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0x63, 0x61, 0x66, 0xe9])]);
+    writeFileSync(join(ws, "a.txt"), "before");
+    mkdirSync(join(ws, "sub"));
+    writeFileSync(latin1(ws), "top");
+    writeFileSync(latin1(join(ws, "sub")), "nested");
+    const snap = await snapshots.snapshotWorkspace(ws);
+    expect(snap.skipped).toHaveLength(2);
+    writeFileSync(join(ws, "a.txt"), "after");
+    await snapshots.restoreWorkspace(ws, snap.digest);
+    await snapshots.idle();
+    expect(readFileSync(join(ws, "a.txt"), "utf8")).toBe("before");
+    expect(readdirSync(ws, { encoding: "buffer" }).map(String).sort()).toEqual(["a.txt", "sub"]);
+    expect(readdirSync(join(ws, "sub"))).toEqual([]);
+  });
+
   it("never writes through a link the session put where a folder was", async () => {
     mkdirSync(join(ws, "sub"));
     writeFileSync(join(ws, "sub", "file.txt"), "inside");
