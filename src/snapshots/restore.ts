@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, mkdirSync, openSync, readSync, symlinkSync, utimesSync, writeSync } from "node:fs";
-import { copyFile, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { copyFile, lstat, mkdir, readFile, readdir, rename, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { SessiondError } from "../core/index.js";
 import { type BlobLease, type BlobStore, SMALL_FILE_BYTES } from "./blob-store.js";
 import { type DirEntry, type FileEntry, type Manifest, decodeManifest } from "./manifest.js";
 import { TimeSlice } from "./time-slice.js";
+import { TreePaths, removeTree } from "./tree-paths.js";
 import { DIR_FLAGS, IGNORE_FILE, ignoreRules, walkTree } from "./walk.js";
 
 /** What a restore (or a copy) put in place. */
@@ -72,12 +73,13 @@ export async function buildTree(blobs: BlobStore, manifest: Manifest, target: st
   mkdirSync(target, { mode: 0o700 });
   const dirs: DirEntry[] = [];
   const packs = new Map<string, number>();
+  const paths = new TreePaths(target);
   const slice = new TimeSlice();
   let files = 0;
   let bytes = 0;
   try {
     for (const entry of manifest.entries) {
-      const path = join(target, entry.path);
+      const path = paths.of(entry.path);
       if (entry.type === "dir") {
         // Writable by us until its files are in; its own mode comes last.
         mkdirSync(path, { mode: 0o700 });
@@ -92,16 +94,17 @@ export async function buildTree(blobs: BlobStore, manifest: Manifest, target: st
       }
       await slice.check();
     }
+    // Deepest first, so a folder's time is set after everything inside it was made.
+    for (const dir of dirs.reverse()) {
+      const path = paths.of(dir.path);
+      if (owner) lchownSync(path, owner.uid, owner.gid);
+      chmodSync(path, dir.mode);
+      utimesSync(path, dir.mtime_ms / 1000, dir.mtime_ms / 1000);
+      await slice.check();
+    }
   } finally {
     for (const fd of packs.values()) closeSync(fd);
-  }
-  // Deepest first, so a folder's time is set after everything inside it was made.
-  for (const dir of dirs.reverse()) {
-    const path = join(target, dir.path);
-    if (owner) lchownSync(path, owner.uid, owner.gid);
-    chmodSync(path, dir.mode);
-    utimesSync(path, dir.mtime_ms / 1000, dir.mtime_ms / 1000);
-    await slice.check();
+    paths.close();
   }
   if (owner) lchownSync(target, owner.uid, owner.gid);
   return { digest: "", files, bytes };
@@ -214,7 +217,7 @@ export async function restoreTree(
     try {
       built = await buildTree(blobs, manifest, join(stage, "new"), owner);
     } catch (err) {
-      await rm(stage, { recursive: true, force: true });
+      await removeTree(stage);
       throw err;
     }
     await writeFile(join(stage, READY), "");
@@ -251,7 +254,7 @@ export async function finishInterruptedRestores(parent: string, dir?: string): P
       count++;
       if (await exists(join(stage, READY))) await completeSwap(stage, journal);
     }
-    await rm(stage, { recursive: true, force: true });
+    await removeTree(stage);
   }
   return count;
 }

@@ -1,4 +1,4 @@
-import { lstat, mkdir, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { LRUCache } from "lru-cache";
 import { type Config, dataPaths } from "../core/index.js";
@@ -18,6 +18,7 @@ import {
 } from "./restore.js";
 import { type SnapshotOptions, type SnapshotResult, type StatCache, takeSnapshot } from "./snapshot.js";
 import type { TreeBase } from "./tree-records.js";
+import { removeTree } from "./tree-paths.js";
 
 /** Where a snapshot store keeps its files. */
 export interface WorkspaceSnapshotsOptions {
@@ -276,7 +277,7 @@ export class WorkspaceSnapshots {
 
   /** Deletes a staging folder (the tree a restore replaced) after the answer, in the background. */
   private removeLater(stage: string): void {
-    const removal = rm(stage, { recursive: true, force: true })
+    const removal = removeTree(stage)
       .catch(() => undefined)
       .finally(() => this.removals.delete(removal));
     this.removals.add(removal);
@@ -290,7 +291,7 @@ export class WorkspaceSnapshots {
       await rename(join(stage.path, "new"), dir);
       return { digest, files: built.files, bytes: built.bytes };
     } finally {
-      await rm(stage.path, { recursive: true, force: true });
+      await removeTree(stage.path);
       stage.done();
     }
   }
