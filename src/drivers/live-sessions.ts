@@ -194,6 +194,8 @@ export class LiveSessions {
   private orphanWatch: NodeJS.Timeout | undefined;
   /** Slots taken by starts that have not registered their entry yet. */
   private reserved = 0;
+  /** Execs running now (past their queue), on every session: see persistExec. */
+  private runningExecs = 0;
   private readonly sandboxes: SandboxPlanner;
   private closed = false;
   private readonly createdAt: number;
@@ -958,6 +960,7 @@ export class LiveSessions {
     });
     const running: RunningExec = { exec_id: execId, stdin: extra.stdin };
     entry.running = running;
+    this.runningExecs++;
     entry.book.running(execId);
     const startedAt = this.clock();
     const startedHr = performance.now();
@@ -985,6 +988,7 @@ export class LiveSessions {
     } finally {
       clearTimeout(timer);
       entry.running = undefined;
+      this.runningExecs--;
     }
     const durationMs = Math.round((performance.now() - startedHr) * 1000) / 1000;
     const status: ExecStatus = running.reason ?? (outcome.exitCode === 0 && !outcome.processExited ? "ok" : "error");
@@ -996,7 +1000,7 @@ export class LiveSessions {
     const record: ExecRecord = { ...made, ...(extra.replay ? {} : { replay: false as const }), ...(filesBefore ? { files_before: filesBefore } : {}) };
     entry.lastExecAt = this.clock();
     entry.clocks.activeAt(entry.lastExecAt);
-    const persisted = this.manager.appendBuiltEvent(entry.sessionId, "exec", execEventData(record));
+    const persisted = this.persistExec(entry.sessionId, record);
     entry.persisting.add(persisted);
     void persisted.then(
       () => entry.persisting.delete(persisted),
@@ -1005,6 +1009,24 @@ export class LiveSessions {
 
     if (!outcome.processExited) this.afterExec(entry, proc, input);
     return { record, persisted };
+  }
+
+  /**
+   * Records an exec's event. Committed at once when no other exec runs on this server and the
+   * store has a synchronous path (embedded SQLite): no other exec's event would join its group
+   * commit, so its answer does not wait a turn of the event loop for one. Else it joins it.
+   */
+  private persistExec(sessionId: string, record: ExecRecord): Promise<{ seq: number }> {
+    const data = execEventData(record);
+    if (this.runningExecs === 0) {
+      try {
+        const event = this.manager.tryAppendBuiltEventSync(sessionId, "exec", data);
+        if (event) return Promise.resolve(event);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.manager.appendBuiltEvent(sessionId, "exec", data);
   }
 
   private emitOutput(entry: Entry, execId: string, chunk: OutputChunk): void {

@@ -455,12 +455,26 @@ export class SessionManager {
    * @throws as appendBuiltEventText
    */
   tryAppendBuiltEventTextSync(id: string, type: string, text: string): SessionEvent | undefined {
+    return this.tryAppendSync(id, type, (change) => change.eventFromText(type, adoptJsonText(text, "data", this.config.maxEventBytes)));
+  }
+
+  /**
+   * appendBuiltEvent committed before it returns, as tryAppendBuiltEventTextSync: for a write
+   * nobody else would share a group commit with (an exec that is the only one running here).
+   * @returns undefined when it cannot be done so (call appendBuiltEvent)
+   * @throws as appendBuiltEvent
+   */
+  tryAppendBuiltEventSync(id: string, type: string, data: JsonObject): SessionEvent | undefined {
+    return this.tryAppendSync(id, type, (change) => change.event(type, adoptJson(data, "data", this.config.maxEventBytes)));
+  }
+
+  private tryAppendSync(id: string, type: string, build: (change: Change) => SessionEvent): SessionEvent | undefined {
     if (!this.store.sync || this.closed) return undefined;
     const current = this.lookupHot(id);
     if (!current) return undefined;
     this.assertCustomType(type);
     const change = new Change(current, this.now());
-    const event = change.eventFromText(type, adoptJsonText(text, "data", this.config.maxEventBytes));
+    const event = build(change);
     this.committer.writeSync(this.staged(change).request);
     return event;
   }

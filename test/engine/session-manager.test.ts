@@ -542,6 +542,19 @@ describe("SessionManager", () => {
       expect((await manager.listEvents(s.id)).at(-1)).toMatchObject({ seq: 4, type: "note", data: { order: 3 } });
     });
 
+    it("commits a built event at once where it can (tryAppendBuiltEventSync), checked as appendEvent checks data", async () => {
+      const s = await manager.create({});
+      const event = manager.tryAppendBuiltEventSync(s.id, "exec", { input: "true", status: "ok" });
+      expect(event).toMatchObject({ seq: 2, type: "exec", data: { input: "true", status: "ok" } });
+      const reader = new Database(dataPaths(home.config).database, { readonly: true });
+      const row = reader.prepare("SELECT e.data FROM events e JOIN sessions p ON p.skey = e.skey WHERE p.id = ? AND e.seq = 2").pluck().get(s.id) as string;
+      reader.close();
+      expect(JSON.parse(row)).toEqual({ input: "true", status: "ok" });
+      const big = { output: "x".repeat(home.config.maxEventBytes) };
+      expect(await failure(Promise.resolve().then(() => manager.tryAppendBuiltEventSync(s.id, "exec", big)))).toMatchObject({ code: "too_large", params: { field: "data" } });
+      expect((await manager.get(s.id)).last_seq).toBe(2);
+    });
+
     it("checks an event's data given as text as it checks data: its strings and its size", async () => {
       const s = await manager.create({});
       expect(await failure(manager.appendBuiltEventText(s.id, "note", '{"a":{"b":"x\\u0000y"}}'))).toMatchObject({ code: "validation", params: { field: "data.a.b" } });
