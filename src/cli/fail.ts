@@ -38,11 +38,28 @@ export function reportError(err: unknown, json = false): void {
   } else if (json) {
     console.error(JSON.stringify({ error: { code: usage ? "usage" : "failure", message: messageOf(err) } }));
   } else {
-    const hint = isSessiondError(err) ? (err.code === "session_not_active" ? notActiveHint(err.message) : HINTS[err.code]) : undefined;
+    const hint = isSessiondError(err) ? hintFor(err.code, err.message) : undefined;
     // The message may quote what a session holds (a name, a reason): its control characters are written out.
     console.error(visible(`sessiond: ${oneLine(messageOf(err))}${hint ? ` (${hint})` : ""}`));
   }
   process.exitCode = usage ? EXIT.usage : EXIT.failure;
+}
+
+/** What to do next after an error: for some codes it depends on what the message names. */
+function hintFor(code: ErrorCode, message: string): string | undefined {
+  if (code === "session_not_active") return notActiveHint(message);
+  if (code === "not_found") return notFoundHint(message);
+  return HINTS[code];
+}
+
+/**
+ * What lists the thing not found, from the server's message (`{what} {ref} not found`; only the
+ * code and the message cross the wire): the sessions, a session's checkpoints, or nothing to say.
+ */
+function notFoundHint(message: string): string | undefined {
+  if (message.startsWith("session ")) return HINTS.not_found;
+  if (message.startsWith("checkpoint ")) return "run `sessiond checkpoint list <session>` to see its checkpoints";
+  return undefined;
 }
 
 /**

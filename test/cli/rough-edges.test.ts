@@ -88,6 +88,16 @@ describe("sessiond and sessions that cannot take the command", SLOW, () => {
     );
   });
 
+  it("points at what lists the thing not found: the sessions, or the session's checkpoints", async () => {
+    await h.json(["start", "--name", "with-cps"]);
+    const session = await h.run(["show", "no-such-session"]);
+    expect(session).toMatchObject({ code: 1, stderr: "sessiond: session no-such-session not found (run `sessiond list` to see the sessions)\n" });
+    // An id (a label is looked up by the CLI, which names the session in its own message).
+    const id = "01a2ffff-0000-7000-8000-000000000000";
+    const checkpoint = await h.run(["checkpoint", "show", "with-cps", id]);
+    expect(checkpoint).toMatchObject({ code: 1, stderr: `sessiond: checkpoint ${id} not found (run \`sessiond checkpoint list <session>\` to see its checkpoints)\n` });
+  });
+
   it("does not crash when the reader of its output goes away early (`| head -0`)", async () => {
     await h.json(["start", "--name", "listed"]);
     for (const argv of [["server", "status"], ["list"]]) {
