@@ -55,10 +55,12 @@ export class ChangeTracker {
 
   /**
    * What changed in `dir` since the last call for it, watching it from now on; undefined when it
-   * must be walked whole (first call, events lost, no helper).
+   * must be walked whole (first call, events lost, no helper, other `leftOut` names than before).
+   * @param leftOut folder names the snapshot leaves out wherever they are (walk.ts
+   *   namesLeftOutEverywhere): nothing below such a folder is watched, the folder itself is
    */
-  async changes(dir: string): Promise<FolderChanges | undefined> {
-    const answer = await this.ask("changes", dir);
+  async changes(dir: string, leftOut: readonly string[] = []): Promise<FolderChanges | undefined> {
+    const answer = await this.ask({ op: "changes", root: dir, skip: leftOut });
     if (answer?.unwatched) this.tellUnavailable(`${dir} is not watched: ${answer.unwatched}`);
     if (!answer || answer.full !== false) return undefined;
     return { folders: new Set(answer.folders ?? []), trees: answer.trees ?? [] };
@@ -66,7 +68,7 @@ export class ChangeTracker {
 
   /** Stops watching `dir` (its next `changes` is a first call again). */
   untrack(dir: string): void {
-    if (this.helper) void this.ask("untrack", dir);
+    if (this.helper) void this.ask({ op: "untrack", root: dir });
   }
 
   /** Stops the helper; later calls answer undefined. */
@@ -77,7 +79,7 @@ export class ChangeTracker {
     this.helper = undefined;
   }
 
-  private ask(op: "changes" | "untrack", root: string): Promise<Answer | undefined> {
+  private ask(question: { readonly op: "changes" | "untrack"; readonly root: string; readonly skip?: readonly string[] }): Promise<Answer | undefined> {
     const helper = this.running();
     if (!helper) return Promise.resolve(undefined);
     const id = this.nextId++;
@@ -93,7 +95,7 @@ export class ChangeTracker {
         clearTimeout(timer);
         resolve(answer);
       });
-      helper.stdin.write(`${JSON.stringify({ id, op, root })}\n`);
+      helper.stdin.write(`${JSON.stringify({ id, ...question })}\n`);
     });
   }
 

@@ -5,14 +5,19 @@ snapshots. Node's own fs.watch cannot serve: libuv drops the kernel's queue-over
 changes lost to an overflow would go unseen. This reads inotify itself and says so.
 
 Wire: one JSON object per line each way. Requests carry an "id" the answer repeats.
-  {"id": 1, "op": "changes", "root": "/abs/workspace"}
+  {"id": 1, "op": "changes", "root": "/abs/workspace", "skip": ["node_modules"]}
       -> {"id": 1, "full": true}                     not watched before (watched from now on),
-                                                     or something was lost: walk it all
+                                                     or something was lost, or "skip" is not
+                                                     what it was: walk it all
       -> {"id": 1, "full": false, "folders": [...], "trees": [...]}
          folders: relative paths ("" the root) whose entries or own metadata changed;
          trees: folders new since the last answer (created or moved in): walk all below them.
       Everything that changed before the request was read is in the answer (the queue is
       drained first: a write's event is queued before the write returns).
+      skip: folder names the snapshot leaves out wherever they are (its ignore rules say so):
+      such a folder is watched for one thing only, a second link made in it to a file of the
+      workspace (which raises no event where the file's other name is); nothing below it is
+      watched. sessiond decides the names; gitignore rules are never read here.
   {"id": 2, "op": "untrack", "root": "/abs/workspace"} -> {"id": 2}
 Exits when its standard input closes. Argument: the most folders watched per workspace.
 """
@@ -71,8 +76,10 @@ class WatchLimit(Exception):
 
 
 class Root:
-    def __init__(self, path):
+    def __init__(self, path, skip):
         self.path = path
+        # Folder names nothing below which is watched (see the wire's "skip").
+        self.skip = skip
         self.folders = set()
         self.trees = set()
         # Set when events were lost: the next answer says to walk it all.
@@ -88,6 +95,10 @@ class Root:
         self.written = set()
         # Why it is not watched, when it could not be: every answer is full, without trying again.
         self.refused = None
+
+    def left_out(self, rel):
+        """Whether folder `rel` is one the snapshot leaves out wherever it is (watched, nothing below it)."""
+        return rel != b"" and rel[rel.rfind(b"/") + 1 :] in self.skip
 
 
 class Watcher:
@@ -133,7 +144,7 @@ class Watcher:
             root.paths[rel] = wd
             if rel != b"":
                 root.children.setdefault(parent(rel), set()).add(rel)
-            if depth >= MAX_DEPTH:
+            if depth >= MAX_DEPTH or root.left_out(rel):
                 return
             with os.scandir(fd) as entries:
                 for entry in entries:
@@ -173,8 +184,8 @@ class Watcher:
         if siblings is not None:
             siblings.discard(rel)
 
-    def track(self, path):
-        root = Root(path)
+    def track(self, path, skip):
+        root = Root(path, skip)
         self.roots[path] = root
         try:
             self.add_tree(root, b"")
@@ -224,6 +235,11 @@ class Watcher:
             else:
                 root.folders.add(parent(rel))
             return
+        if root.left_out(rel):
+            # Nothing in it is snapshotted: only a second link made here to a file that is matters.
+            if name and not mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO) and links_of(root, rel, name) != 1:
+                root.full = True
+            return
         root.folders.add(rel)
         if name and not mask & IN_ISDIR:
             at_name = (rel, name)
@@ -262,12 +278,16 @@ class Watcher:
             else:
                 root.folders.add(parent(rel))
 
-    def changes(self, path):
+    def changes(self, path, skip):
         self.drain()
         root = self.roots.get(path)
+        if root is not None and root.skip != skip:
+            # Other names left out: what is watched is not what the snapshot needs now.
+            self.untrack(path)
+            root = None
         first = root is None
         if first:
-            root = self.track(path)
+            root = self.track(path, skip)
         if root.refused is not None:
             return {"full": True, "unwatched": root.refused}
         answer = {"full": True}
@@ -350,7 +370,7 @@ def main():
             request = json.loads(line)
             path = os.fsencode(request["root"])
             if request["op"] == "changes":
-                answer = watcher.changes(path)
+                answer = watcher.changes(path, frozenset(os.fsencode(name) for name in request.get("skip", ())))
             else:
                 watcher.untrack(path)
                 answer = {}

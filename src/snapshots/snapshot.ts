@@ -6,7 +6,7 @@ import { SessiondError } from "../core/index.js";
 import { type BlobLease, type BlobStore, DIGEST_PREFIX, type PackWriter, SMALL_FILE_BYTES } from "./blob-store.js";
 import { type FileEntry, KEPT_MODE_BITS, mtimeMsOf } from "./manifest.js";
 import { type Previous, TreeRecorder, type TreeBase } from "./tree-records.js";
-import { FILE_FLAGS, type FileEntry as WalkFileEntry, gone, readIgnoreRules, readLinkAt, walkTree } from "./walk.js";
+import { FILE_FLAGS, type IgnoreRules, type FileEntry as WalkFileEntry, gone, readLinkAt, walkTree } from "./walk.js";
 
 const SMALL_BYTES = BigInt(SMALL_FILE_BYTES);
 
@@ -84,6 +84,8 @@ export interface TakenSnapshot {
  * With `previous` (change tracking: the last snapshot's tree and the folders changed since), only
  * the folders changed are listed; the others are taken from that tree as they are (tree-records.ts).
  * It is not used when the ignore rules changed or a collection removed blobs since.
+ * @param ignored the rules of `options.ignore` and the workspace's `.sessiondignore`, as
+ *   readIgnoreRules read them just before (the change tracker was asked with them)
  * @throws snapshot_too_large; file_changed
  */
 export async function takeSnapshot(
@@ -92,10 +94,11 @@ export async function takeSnapshot(
   dir: string,
   options: SnapshotOptions,
   lease: BlobLease,
+  ignored: IgnoreRules,
   previous?: Previous,
 ): Promise<TakenSnapshot> {
   const maxBytes = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
-  const { rules, source } = await readIgnoreRules(dir, options.ignore ?? []);
+  const { rules, source } = ignored;
   const generation = blobs.currentGeneration;
   const startedAt = Date.now();
   if (previous) {

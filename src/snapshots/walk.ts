@@ -65,31 +65,64 @@ export async function ignoreRules(dir: string, patterns: readonly string[]): Pro
   return (await readIgnoreRules(dir, patterns)).rules;
 }
 
-/** ignoreRules, with the text they were made from (the same text makes the same rules). */
-export async function readIgnoreRules(dir: string, patterns: readonly string[]): Promise<{ readonly rules: Ignore | undefined; readonly source: string }> {
+/** The rules a snapshot walks by, as readIgnoreRules reads them. */
+export interface IgnoreRules {
+  readonly rules: Ignore | undefined;
+  /** The text they were made from (the same text makes the same rules). */
+  readonly source: string;
+  /** Folder names the rules leave out wherever such a folder is (see namesLeftOutEverywhere). */
+  readonly leftOutNames: readonly string[];
+}
+
+/** ignoreRules, with the text they were made from and the folder names they leave out everywhere. */
+export async function readIgnoreRules(dir: string, patterns: readonly string[]): Promise<IgnoreRules> {
   const rules = ignore().add([...patterns]);
   const given = JSON.stringify(patterns);
   const none = patterns.length === 0;
+  const withoutFile = { rules: none ? undefined : rules, source: given, leftOutNames: namesLeftOutEverywhere(patterns) };
   let handle;
   try {
     handle = await open(join(dir, IGNORE_FILE), FILE_FLAGS);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ELOOP" || code === "ENOTDIR") return { rules: none ? undefined : rules, source: given };
+    if (code === "ENOENT" || code === "ELOOP" || code === "ENOTDIR") return withoutFile;
     throw err;
   }
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) return { rules: none ? undefined : rules, source: given };
+    if (!stat.isFile()) return withoutFile;
     if (stat.size > MAX_IGNORE_FILE_BYTES) {
       throw new SessiondError("validation", { field: IGNORE_FILE, reason: `is ${stat.size} bytes, over ${MAX_IGNORE_FILE_BYTES}` }, { field: IGNORE_FILE });
     }
     const text = (await handle.readFile()).toString("utf8");
     rules.add(text);
-    return { rules, source: `${given}\n${text}` };
+    return { rules, source: `${given}\n${text}`, leftOutNames: namesLeftOutEverywhere([...patterns, ...text.split(/\r?\n/)]) };
   } finally {
     await handle.close();
   }
+}
+
+/** A pattern that is a plain name (`node_modules`, `.venv/`): gitignore matches it at any depth. */
+const PLAIN_NAME = /^[A-Za-z0-9._-]+\/?$/;
+
+/**
+ * The folder names whose every folder the rules leave out, wherever it is: those of patterns that
+ * are a plain name, when no pattern re-includes anything (`!…` could bring one such folder back).
+ * A walk never enters such a folder, so a change tracker need not watch below it (an
+ * `npm install` makes tens of thousands of folders in node_modules). Other patterns are left to
+ * the walk; what they leave out is still watched.
+ */
+export function namesLeftOutEverywhere(patterns: readonly string[]): string[] {
+  const names = new Set<string>();
+  for (const line of patterns) {
+    if (line.startsWith("!")) return [];
+    // Trailing spaces are not part of a gitignore pattern.
+    const pattern = line.replace(/ +$/, "");
+    if (!PLAIN_NAME.test(pattern)) continue;
+    const name = pattern.endsWith("/") ? pattern.slice(0, -1) : pattern;
+    if (name !== "." && name !== "..") names.add(name);
+  }
+  return [...names].sort();
 }
 
 /**

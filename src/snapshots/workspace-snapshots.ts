@@ -19,6 +19,7 @@ import {
 import { type SnapshotOptions, type SnapshotResult, type StatCache, takeSnapshot } from "./snapshot.js";
 import type { TreeBase } from "./tree-records.js";
 import { removeTree } from "./tree-paths.js";
+import { readIgnoreRules } from "./walk.js";
 
 /** Where a snapshot store keeps its files. */
 export interface WorkspaceSnapshotsOptions {
@@ -162,12 +163,13 @@ export class WorkspaceSnapshots {
    * succeeds (a failed one took the tracker's changes with it).
    */
   private async walkSnapshot(dir: string, options: SnapshotOptions, lease: ReturnType<BlobStore["lease"]>): Promise<SnapshotResult> {
-    const changes = await this.tracker?.changes(dir);
+    const ignored = await readIgnoreRules(dir, options.ignore ?? []);
+    const changes = await this.tracker?.changes(dir, ignored.leftOutNames);
     let base = changes && this.trees?.get(dir);
     this.trees?.delete(dir);
     // Changes that raise no event are bounded by a whole walk now and then.
     if (base && Date.now() - base.walkedAt >= this.fullWalkMs) base = undefined;
-    const taken = await takeSnapshot(this.blobs, this.cache, dir, options, lease, base && changes ? { base, changes } : undefined);
+    const taken = await takeSnapshot(this.blobs, this.cache, dir, options, lease, ignored, base && changes ? { base, changes } : undefined);
     if (this.trees && this.tracker) {
       if (taken.tree.entries <= this.trees.maxSize) this.trees.set(dir, taken.tree);
       else this.tracker.untrack(dir);

@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { IGNORE_FILE, WorkspaceSnapshots, encodeManifest } from "../../src/snapshots/index.js";
 import { ChangeTracker } from "../../src/snapshots/change-tracker.js";
+import { namesLeftOutEverywhere } from "../../src/snapshots/walk.js";
 import { writeRandomFiles } from "./tree.js";
 
 /** The real python3 (not a version manager's shim: each test starts its own helper). */
@@ -329,6 +330,45 @@ describe("change tracking", () => {
     writeFileSync(paths[0]!, "x");
     expect((await snapshotBoth()).foldersListed).toBe(ALL_FOLDERS);
     expect(unavailable).toEqual([`${ws} is not watched: it has more than 20 folders`]);
+  });
+
+  it("watches nothing below a folder the ignore rules leave out by name, so a node_modules of more folders than it watches leaves the rest tracked", async () => {
+    tracked.close();
+    tracked = trackedStore(python, 600_000, 20);
+    const manyFolders = (dir: string) => {
+      for (let i = 0; i < 30; i++) mkdirSync(join(dir, `pkg${i}`, "lib"), { recursive: true });
+      writeFileSync(join(dir, "pkg0", "lib", "index.js"), "x");
+    };
+    writeFileSync(join(ws, IGNORE_FILE), "node_modules/\n*.log\n");
+    for (const name of ["a", "b", "c"]) mkdirSync(join(ws, "src", name), { recursive: true });
+    manyFolders(join(ws, "node_modules"));
+    await snapshotBoth();
+    writeFileSync(join(ws, "src", "a", "x.ts"), "x");
+    expect((await snapshotBoth()).foldersListed).toBe(1);
+    // One made after tracking began, deeper down (an `npm install` in a package), is not watched below either.
+    manyFolders(join(ws, "src", "b", "node_modules"));
+    writeFileSync(join(ws, "src", "c", "y.ts"), "y");
+    expect((await snapshotBoth()).foldersListed).toBeLessThan(5);
+    writeFileSync(join(ws, "src", "a", "x.ts"), "changed");
+    expect((await snapshotBoth()).foldersListed).toBe(1);
+    expect(unavailable).toEqual([]);
+
+    // A rule that may bring one back (`!…`): every folder is watched again, and these are too many.
+    writeFileSync(join(ws, IGNORE_FILE), "node_modules/\n!node_modules/pkg0/\n");
+    await snapshotBoth();
+    writeFileSync(join(ws, "src", "a", "x.ts"), "again");
+    await snapshotBoth();
+    expect(unavailable).toEqual([`${ws} is not watched: it has more than 20 folders`]);
+  });
+
+  it("takes as left out everywhere only plain names, and none when a rule re-includes", () => {
+    expect(namesLeftOutEverywhere(["node_modules/", ".venv", "  # not a comment?", "# comment", "build/  ", "dist/*", "/target/", "a/b/", "*.log", "..", "."])).toEqual([
+      ".venv",
+      "build",
+      "node_modules",
+    ]);
+    expect(namesLeftOutEverywhere(["node_modules/", "!keep.log"])).toEqual([]);
+    expect(namesLeftOutEverywhere([])).toEqual([]);
   });
 
   it("works without change tracking when its helper cannot start, and says why once", async () => {
