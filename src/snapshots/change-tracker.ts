@@ -6,6 +6,12 @@ import { fileURLToPath } from "node:url";
 const WATCHER = fileURLToPath(new URL("./change-watcher.py", import.meta.url));
 /** Folders watched per workspace at most, by default: watching more would take the helper seconds. */
 const MAX_FOLDERS = 20_000;
+/**
+ * How long a workspace whose folders churn (more than twice maxFolders watched and unwatched
+ * between two snapshots: a big tree moved back and forth) goes unwatched, by default: re-watching
+ * it at each move would keep the helper from answering the other workspaces.
+ */
+const CHURN_REST_MS = 60_000;
 
 /** What changed in a workspace since the last time it was asked about. */
 export interface FolderChanges {
@@ -22,6 +28,8 @@ export interface ChangeTrackerOptions {
   readonly timeoutMs: number;
   /** The most folders watched per workspace; one with more is walked whole every time. @default 20000 */
   readonly maxFolders?: number;
+  /** How long a workspace whose folders churn is walked whole before it is watched again. @default 60000 */
+  readonly churnRestMs?: number;
   /** Told once why change tracking is not available (no python3, no watches left). */
   readonly onUnavailable?: (reason: string) => void;
 }
@@ -106,7 +114,8 @@ export class ChangeTracker {
     let helper: ChildProcessWithoutNullStreams;
     try {
       // -I: none of the user's site packages or PYTHON* variables; -S: no site import (faster start).
-      helper = spawn(this.options.python, ["-I", "-S", WATCHER, String(this.options.maxFolders ?? MAX_FOLDERS)], { stdio: ["pipe", "pipe", "pipe"] });
+      const limits = [String(this.options.maxFolders ?? MAX_FOLDERS), String((this.options.churnRestMs ?? CHURN_REST_MS) / 1000)];
+      helper = spawn(this.options.python, ["-I", "-S", WATCHER, ...limits], { stdio: ["pipe", "pipe", "pipe"] });
     } catch (err) {
       this.tellUnavailable(`${this.options.python} could not start: ${(err as Error).message}`);
       this.unavailable = true;

@@ -19,7 +19,8 @@ Wire: one JSON object per line each way. Requests carry an "id" the answer repea
       workspace (which raises no event where the file's other name is); nothing below it is
       watched. sessiond decides the names; gitignore rules are never read here.
   {"id": 2, "op": "untrack", "root": "/abs/workspace"} -> {"id": 2}
-Exits when its standard input closes. Argument: the most folders watched per workspace.
+Exits when its standard input closes. Arguments: the most folders watched per workspace, and how
+long (seconds) a workspace whose folders churn rests unwatched (see Watcher.rest).
 """
 
 import ctypes
@@ -29,6 +30,7 @@ import os
 import select
 import struct
 import sys
+import time
 
 IN_MODIFY = 0x2
 IN_ATTRIB = 0x4
@@ -60,6 +62,8 @@ MAX_DEPTH = 256
 # is walked whole at every snapshot (watching it would take seconds and a share of the user's
 # watches, at each start of the helper).
 MAX_FOLDERS = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
+# How long a workspace that churned rests unwatched (Watcher.rest), in seconds.
+REST_SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
 # Names of removed files remembered per workspace (see Root.gone); past it, a whole walk instead.
 MAX_GONE = 10000
 LIMIT_ERRORS = (errno.ENOSPC, errno.ENOMEM, errno.EMFILE)
@@ -95,6 +99,10 @@ class Root:
         self.written = set()
         # Why it is not watched, when it could not be: every answer is full, without trying again.
         self.refused = None
+        # Folders watched and unwatched for its events since the last answer (see Watcher.rest).
+        self.churn = 0
+        # Until when (time.monotonic) it rests unwatched: every answer is full meanwhile.
+        self.resting_until = None
 
     def left_out(self, rel):
         """Whether folder `rel` is one the snapshot leaves out wherever it is (watched, nothing below it)."""
@@ -142,6 +150,7 @@ class Watcher:
                 raise WatchLimit("half of the inotify watches of the server's user (fs.inotify.max_user_watches) are in use")
             self.watches[wd] = (root.path, rel)
             root.paths[rel] = wd
+            root.churn += 1
             if rel != b"":
                 root.children.setdefault(parent(rel), set()).add(rel)
             if depth >= MAX_DEPTH or root.left_out(rel):
@@ -167,6 +176,7 @@ class Watcher:
         while stack:
             here = stack.pop()
             stack.extend(root.children.pop(here, ()))
+            root.churn += 1
             wd = root.paths.pop(here, None)
             if wd is not None and self.watches.get(wd) == (root.path, here):
                 del self.watches[wd]
@@ -222,7 +232,7 @@ class Watcher:
         if at is None:
             return
         root = self.roots.get(at[0])
-        if root is None:
+        if root is None or root.resting_until is not None:
             return
         rel = at[1]
         if mask & IN_IGNORED:
@@ -272,15 +282,32 @@ class Watcher:
                     except WatchLimit as limit:
                         self.remove_tree(root, b"")
                         root.refused = limit.reason
+                if root.churn > 2 * MAX_FOLDERS:
+                    self.rest(root)
         elif mask & (IN_DELETE_SELF | IN_MOVE_SELF):
             if rel == b"":
                 root.full = True
             else:
                 root.folders.add(parent(rel))
 
+    def rest(self, root):
+        """
+        Lets a workspace whose folders churn (a tree of thousands moved back and forth) rest
+        unwatched for REST_SECONDS: every answer for it is full meanwhile, and then it is watched
+        anew. Re-watching such trees at each event would take this helper seconds per event, and
+        every other workspace's answer would wait behind them (and time out).
+        """
+        self.remove_tree(root, b"")
+        root.resting_until = time.monotonic() + REST_SECONDS
+
     def changes(self, path, skip):
         self.drain()
         root = self.roots.get(path)
+        if root is not None and root.resting_until is not None:
+            if time.monotonic() < root.resting_until:
+                return {"full": True}
+            root = None
+            self.roots.pop(path, None)
         if root is not None and root.skip != skip:
             # Other names left out: what is watched is not what the snapshot needs now.
             self.untrack(path)
@@ -301,6 +328,7 @@ class Watcher:
         root.trees = set()
         root.written = set()
         root.full = False
+        root.churn = 0
         return answer
 
     def present(self, root, rel, name):

@@ -38,12 +38,12 @@ beforeAll(() => {
   python = execFileSync("python3", ["-c", "import sys; sys.stdout.write(sys.executable)"], { encoding: "utf8" });
 });
 
-function trackedStore(pythonPath = python, fullWalkMs = 600_000, maxFolders?: number): WorkspaceSnapshots {
+function trackedStore(pythonPath = python, fullWalkMs = 600_000, maxFolders?: number, churnRestMs?: number): WorkspaceSnapshots {
   return new WorkspaceSnapshots({
     blobsDir: join(root, "blobs"),
     snapshotsDir: join(root, "snapshots"),
     fsync: false,
-    changeTracking: { python: pythonPath, timeoutMs: 5000, maxEntries: 100_000, fullWalkMs, ...(maxFolders ? { maxFolders } : {}), onUnavailable: (reason) => unavailable.push(reason) },
+    changeTracking: { python: pythonPath, timeoutMs: 5000, maxEntries: 100_000, fullWalkMs, ...(maxFolders ? { maxFolders } : {}), ...(churnRestMs ? { churnRestMs } : {}), onUnavailable: (reason) => unavailable.push(reason) },
   });
 }
 
@@ -359,6 +359,38 @@ describe("change tracking", () => {
     writeFileSync(join(ws, "src", "a", "x.ts"), "again");
     await snapshotBoth();
     expect(unavailable).toEqual([`${ws} is not watched: it has more than 20 folders`]);
+  });
+
+  it("lets a workspace whose folders churn rest unwatched (whole walks), while the others stay tracked, and watches it again after", async () => {
+    tracked.close();
+    tracked = trackedStore(python, 600_000, 20, 1000);
+    for (let i = 0; i < 15; i++) mkdirSync(join(ws, "big", `f${i}`), { recursive: true });
+    writeFileSync(join(ws, "big", "f0", "x.txt"), "x");
+    const other = join(root, "other");
+    mkdirSync(join(other, "sub"), { recursive: true });
+    await snapshotBoth();
+    await tracked.snapshotWorkspace(other);
+    // Each move unwatches 16 folders and watches 16: three are over twice the 20 it may watch.
+    // A pause after each: the helper watches the tree under its name then (renamed again at
+    // once, it would find the name gone and watch nothing).
+    for (const [from, to] of [["big", "big2"], ["big2", "big"], ["big", "big3"]]) {
+      renameSync(join(ws, from!), join(ws, to!));
+      await settled();
+    }
+    writeFileSync(join(ws, "big3", "f1", "y.txt"), "y");
+    // The root, big3 and its 15: all of it.
+    const all = 17;
+    expect((await snapshotBoth()).foldersListed).toBe(all);
+    writeFileSync(join(other, "sub", "z.txt"), "z");
+    expect((await tracked.snapshotWorkspace(other)).foldersListed).toBe(1);
+    writeFileSync(join(ws, "big3", "f2", "w.txt"), "w");
+    expect((await snapshotBoth()).foldersListed).toBe(all);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // Watched anew: its first answer is a whole walk, the next lists what changed.
+    expect((await snapshotBoth()).foldersListed).toBe(all);
+    writeFileSync(join(ws, "big3", "f2", "w.txt"), "changed");
+    expect((await snapshotBoth()).foldersListed).toBe(1);
+    expect(unavailable).toEqual([]);
   });
 
   it("takes as left out everywhere only plain names, and none when a rule re-includes", () => {
