@@ -142,12 +142,13 @@ function sandboxOwner(session: WorkspaceOwner): { uid: number; gid: number } | u
 /**
  * The first of `paths`, WORKSPACE_LEFT_OUT_PATHS at most and WORKSPACE_LEFT_OUT_BYTES of text all
  * together: a path 256 folders deep can be tens of KB, and the list goes into the checkpoint event.
+ * Counted as JSON writes them (a control character in a name takes six bytes there).
  */
 function firstPaths(paths: readonly string[]): string[] {
   const first: string[] = [];
   let bytes = 0;
   for (const path of paths.slice(0, WORKSPACE_LEFT_OUT_PATHS)) {
-    bytes += Buffer.byteLength(path);
+    bytes += Buffer.byteLength(JSON.stringify(path));
     if (bytes > WORKSPACE_LEFT_OUT_BYTES) break;
     first.push(path);
   }

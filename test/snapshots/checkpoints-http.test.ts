@@ -107,6 +107,15 @@ describe("checkpoints with_files over HTTP", () => {
     expect(count).toBe(50);
     expect(paths.length).toBeLessThan(50);
     expect(paths.join("").length).toBeLessThanOrEqual(32 * 1024);
+    // Counted as the event's JSON writes them: a control character there takes six bytes.
+    rmSync(join(dir, "0".repeat(250)), { recursive: true });
+    const controls = join(dir, "\u0001".repeat(250));
+    mkdirSync(controls);
+    for (let i = 0; i < 100; i++) execFileSync("mkfifo", [join(controls, `p${i}`)]);
+    const escaped = (await s.json({ method: "POST", url: `/sessions/${id}/checkpoints`, body: { with_files: true } })).body.state.workspace.left_out;
+    expect(escaped.count).toBe(100);
+    expect(escaped.paths.length).toBeGreaterThan(10);
+    expect(escaped.paths.map((path: string) => JSON.stringify(path).length).reduce((a: number, b: number) => a + b)).toBeLessThanOrEqual(32 * 1024);
   });
 
   it("refuses a workspace over maxSnapshotBytes with 413 snapshot_too_large naming the cap, and records no checkpoint and no blob", async () => {
