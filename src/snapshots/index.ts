@@ -11,5 +11,6 @@ export { type RestoreOptions, type RestoreResult } from "./restore.js";
 export { type SnapshotOptions, type SnapshotResult } from "./snapshot.js";
 export { SessionFiles, type WorkspaceOwner, checkpointRefKey } from "./session-files.js";
 export { IGNORE_FILE } from "./walk.js";
+export { removeTree } from "./tree-paths.js";
 export { STAGING_DIR } from "./restore.js";
 export { type CollectResult, type HoldAs, WorkspaceSnapshots, type WorkspaceSnapshotsOptions } from "./workspace-snapshots.js";

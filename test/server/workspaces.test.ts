@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { appendFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
@@ -129,6 +130,9 @@ describe("descriptor-relative artifact access", () => {
     const s = session();
     await workspaces.write(s, "files", "a.txt", body("a"));
     symlinkSync(outside, join(files(), "escape"));
+    // A name that is not UTF-8, and a path longer than PATH_MAX (made a folder at a time, as a shell would).
+    writeFileSync(Buffer.from(`${files()}/caf\xe9`, "latin1"), "latin-1 name");
+    execFileSync("bash", ["-c", `cd '${files()}' && for i in $(seq 25); do mkdir ${"d".repeat(200)}$i && cd ${"d".repeat(200)}$i; done && echo deep > f`]);
     await workspaces.remove(s);
     expect(existsSync(join(home, "workspaces", "ws"))).toBe(false);
     symlinkSync(outside, join(home, "workspaces", "ws"));

@@ -6,6 +6,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type Session, SessiondError, errors } from "../../core/index.js";
 import { workspaceName } from "../../drivers/workspace.js";
+import { removeTree } from "../../snapshots/index.js";
 import { ARTIFACT_CATEGORIES, type ArtifactCategory, UPLOAD_PREFIX, artifactSegments } from "./artifact-path.js";
 import { mediaTypeOf } from "./media-type.js";
 import { type SandboxOwner, sandboxOwner } from "./sandbox-owner.js";
@@ -168,15 +169,13 @@ export class Workspaces {
     }
   }
 
-  /** Deletes a session's whole workspace (when the session is deleted); a link in its place is removed, not followed. */
+  /**
+   * Deletes a session's whole workspace (when the session is deleted); a link in its place is
+   * removed, not followed. By rm -r (removeTree), as a replaced tree is: a session's files may have
+   * names that are not UTF-8 and paths longer than PATH_MAX, which removeEntry's names cannot reach.
+   */
   async remove(session: Pick<Session, "id" | "name">): Promise<void> {
-    const root = await openRoot(this.root, false);
-    if (root === undefined) return;
-    try {
-      await removeEntry(root, workspaceName(session), "the workspace");
-    } finally {
-      await root.close();
-    }
+    await removeTree(this.dirOf(session));
   }
 
   /** Moves a workspace after its session was renamed (both names are in the server's own folder). */
