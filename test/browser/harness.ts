@@ -63,9 +63,9 @@ function sourcesHash(): string {
 
 /**
  * The dashboard built from ui/ as `npm run build` builds it, into a cache folder named by the
- * hash of its sources: built once, and again only when they change (the suites run one file at a
- * time, so no two builds race; a build goes to a temp folder renamed into place, so a half-built
- * one is never used). Builds of other sources are removed once unused for hours (another run on
+ * hash of its sources: built once, and again only when they change (a build goes to a temp folder
+ * renamed into place, so a half-built one is never used; two runs on the machine may each build
+ * it, and the first in place is kept). Builds of other sources are removed once unused for hours (another run on
  * the machine may be serving one).
  * @returns the folder to serve (config `uiDir`)
  */
@@ -85,7 +85,14 @@ export async function uiBuild(): Promise<string> {
   const script = join(ROOT, "scripts", "build-ui.mjs");
   const { buildUi } = (await import(script)) as { buildUi(options: { outDir: string; quiet?: boolean }): Promise<unknown> };
   await buildUi({ outDir: partial, quiet: true });
-  renameSync(partial, dir);
+  try {
+    renameSync(partial, dir);
+  } catch (err) {
+    // Another run built the same sources meanwhile: its build is as good.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+    rmSync(partial, { recursive: true, force: true });
+  }
   // Other runs on this machine may be serving an older build, or making one, right now: only
   // long-unused ones go.
   for (const old of readdirSync(cache)) {
