@@ -67,6 +67,8 @@ function notFoundHint(message: string): string | undefined {
  * sh is crashed; recover it first`): the command that brings it back, named for that session.
  */
 function notActiveHint(message: string): string | undefined {
+  // A finished session's message says what to do already (fork it, start a new one).
+  if (/ is (completed|failed|timeout);/.test(message)) return undefined;
   const found = /session (.+) is (crashed|paused);/.exec(message);
   if (!found) return HINTS.session_not_active;
   return found[2] === "crashed" ? `run \`sessiond recover ${found[1]}\` for a fresh process` : `run \`sessiond resume ${found[1]}\``;

@@ -31,9 +31,16 @@ function commanderMessage(text: string): string {
     .trim()
     .replace(/^error: /, "")
     .replace(/\s*\(Did you mean (.*)\?\)$/, "; did you mean $1?");
-  const named = process.argv.slice(2).find((a) => !a.startsWith("-"));
-  const command = program.commands.find((c) => c.name() === named || c.aliases().includes(named ?? ""));
+  const [named, subNamed] = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+  const command = findCommand(program.commands, named);
+  // A command's subcommand (`checkpoint create`) has flags of its own, which only its own --help lists.
+  const sub = command && findCommand(command.commands, subNamed);
+  if (command && sub) return `${what} (run \`sessiond ${command.name()} ${sub.name()} --help\` for its flags)`;
   return `${what} (run \`sessiond help ${command ? command.name() : "<command>"}\` for its flags)`;
+}
+
+function findCommand(commands: readonly Command[], name: string | undefined): Command | undefined {
+  return name === undefined ? undefined : commands.find((c) => c.name() === name || c.aliases().includes(name));
 }
 
 // A reader that stops early (`sessiond list | head -1`) closes the pipe: the rest of the output

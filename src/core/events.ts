@@ -75,6 +75,9 @@ export const WORKSPACE_LEFT_OUT_PATHS = 100;
 /** …and the most bytes of path text it holds (a path 256 folders deep can be tens of KB). */
 export const WORKSPACE_LEFT_OUT_BYTES = 32 * 1024;
 
+/** What the CLI, the repl and fork take for a session's newest checkpoint (so no checkpoint may be labelled so). */
+export const LATEST_CHECKPOINT = "latest";
+
 /** A named point in a session's history to restore or fork from. */
 export interface Checkpoint {
   readonly id: string;

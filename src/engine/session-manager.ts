@@ -8,6 +8,7 @@ import {
   EventTypeSchema,
   ImportSessionSchema,
   type JsonObject,
+  LATEST_CHECKPOINT,
   type SessionPageRequest,
   SessionPageRequestSchema,
   type ParticipantInput,
@@ -571,6 +572,8 @@ export class SessionManager {
     }
     if (input.with_files !== undefined && typeof input.with_files !== "boolean") throw errors.validation("with_files", "expected a boolean");
     assertStorableText(input.label, "label");
+    // The CLI, the repl and fork take `latest` for the newest checkpoint: a checkpoint named so would never be found by it.
+    if (input.label === LATEST_CHECKPOINT) throw errors.validation("label", "`latest` names a session's newest checkpoint; choose another label");
     const data = this.eventData(input.data ?? {}, "data");
     const id = newId();
     let workspace: WorkspaceState | undefined;

@@ -209,7 +209,9 @@ export const IterationBody = Type.Object({ data: Type.Optional(jsonObject), vers
 /** POST /sessions/{id}/checkpoints. */
 export const CheckpointBody = Type.Object(
   {
-    label: Type.Optional(nullable(Type.String({ maxLength: 256 }))),
+    label: Type.Optional(
+      nullable(Type.String({ maxLength: 256, description: "A name to find it by (the CLI takes a label where it takes a checkpoint id). Not `latest`: that names the newest checkpoint." })),
+    ),
     data: Type.Optional(jsonObject),
     version: Type.Optional(version),
     with_files: Type.Optional(

@@ -51,6 +51,11 @@ describe("sessiond's usage errors", SLOW, () => {
     expect(command.stderr).toMatch(/^sessiond: unknown command 'lst'; did you mean .*list/);
   });
 
+  it("points an unknown flag of a subcommand at that subcommand's own --help", async () => {
+    const r = await h.run(["checkpoint", "create", "some-session", "--with-files=yes"]);
+    expect(r).toMatchObject({ code: 2, stderr: "sessiond: unknown option '--with-files=yes' (run `sessiond checkpoint create --help` for its flags)\n" });
+  });
+
   it("lists the valid values of --status and --kind when one is not", async () => {
     const status = await h.run(["list", "--status", "active,bogus"]);
     expect(status).toMatchObject({ code: 2, stderr: "sessiond: invalid status: expected one of active, paused, completed, failed, timeout, crashed\n" });
@@ -77,6 +82,15 @@ describe("sessiond and sessions that cannot take the command", SLOW, () => {
     expect(next.stderr).toBe("sessiond: cannot exec: session sh-exit is crashed; recover it first (run `sessiond recover sh-exit` for a fresh process)\n");
     expect((await h.run(["recover", "sh-exit"])).code).toBe(0);
     expect(await h.run(["exec", "sh-exit", "echo hi"])).toMatchObject({ code: 0, stdout: "hi\n" });
+  });
+
+  it("adds no start-a-shell hint to a finished session's refusal, which says what to do itself", async () => {
+    await h.json(["start", "--name", "done-1"]);
+    await h.json(["checkpoint", "create", "done-1", "--label", "c1"]);
+    await h.json(["complete", "done-1"]);
+    const r = await h.run(["checkpoint", "restore", "done-1", "c1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^sessiond: cannot restore a checkpoint: session done-1 is completed; fork from the checkpoint instead\n$/);
   });
 
   it("tells attach on an agent session that attach needs a shell session, in one line", async () => {

@@ -163,6 +163,15 @@ describe("checkpoints and time travel", () => {
     expect(fork.headers.location).toBe(`/sessions/${fork.body.id}`);
   });
 
+  it("refuses the label `latest`, which names the newest checkpoint, with 400 naming label", async () => {
+    const s = await create();
+    const res = await post(`/sessions/${s.id}/checkpoints`, { label: "latest" });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: "validation", field: "label" });
+    expect(res.body.error.message).toContain("newest checkpoint");
+    expect((await get(`/sessions/${s.id}/checkpoints`)).body).toEqual([]);
+  });
+
   it("answers 404 for an unknown checkpoint", async () => {
     const s = await create();
     const res = await get(`/sessions/${s.id}/checkpoints/nope`);

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { LATEST_CHECKPOINT } from "../../core/events.js";
 import type { Checkpoint } from "../../sdk/client/index.js";
 import type { CliClient } from "../client.js";
 import { type Opts, action, clientOptions, parseObject } from "../args.js";
@@ -35,7 +36,7 @@ export async function resolveCheckpoint(client: CliClient, ref: string, which: s
   // An id needs no lookup; a label or `latest` is found in the list.
   if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(which)) return which;
   const all = await client.sessions.listCheckpoints(ref);
-  const found = which === "latest" ? all.at(-1) : (all.find((c) => c.id === which) ?? all.findLast((c) => c.label === which));
+  const found = which === LATEST_CHECKPOINT ? all.at(-1) : (all.find((c) => c.id === which) ?? all.findLast((c) => c.label === which));
   if (!found) throw new Error(`session ${ref} has no checkpoint ${JSON.stringify(which)}; see \`sessiond checkpoint list ${ref}\``);
   return found.id;
 }
@@ -92,7 +93,7 @@ export function registerCheckpointCommands(program: Command): void {
       }),
     );
 
-  clientOptions(program.command("fork").argument("<session>", "id, name or agent_id/name").argument("[checkpoint]", "id, label or `latest`", "latest"))
+  clientOptions(program.command("fork").argument("<session>", "id, name or agent_id/name").argument("[checkpoint]", "id, label or `latest`", LATEST_CHECKPOINT))
     .description("a new active session from a checkpoint (its parent names the source), with its own copy of the checkpoint's workspace files if it holds them")
     .option("--name <name>", "the new session's name")
     .action(

@@ -1,3 +1,4 @@
+import { LATEST_CHECKPOINT } from "../../core/events.js";
 import type { Session } from "../../sdk/client/index.js";
 import type { CliClient } from "../client.js";
 import { checkpointTable, resolveCheckpoint } from "../commands/checkpoints.js";
@@ -100,7 +101,7 @@ export async function runSessionCommand(client: CliClient, state: ReplState, wor
       return `restored to ${args[0]}: iterations ${state.session.iterations}\n`;
     }
     case "fork": {
-      const cp = await resolveCheckpoint(client, id, args[0] ?? "latest");
+      const cp = await resolveCheckpoint(client, id, args[0] ?? LATEST_CHECKPOINT);
       state.session = await s.fork(id, cp, args[1] ? { name: args[1] } : {});
       return `forked: now in ${state.session.name} (${state.session.kind}, ${state.session.status})\n`;
     }
