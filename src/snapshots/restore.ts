@@ -44,6 +44,8 @@ interface Journal {
   readonly dir: string;
   readonly digest: string;
   readonly ignore: readonly string[];
+  /** Who owns what the restore creates (absent in journals of older versions: see ownerOf). */
+  readonly owner?: { readonly uid: number; readonly gid: number };
 }
 
 /** Reads and checks a manifest, pinned on `lease`, with every blob it names pinned and present. */
@@ -207,11 +209,13 @@ export async function restoreTree(
   await finishInterruptedRestore(dir);
   const top = await lstat(dir);
   if (!top.isDirectory()) throw new SessiondError("conflict", { reason: `the workspace ${dir} is not a folder` });
-  const owner = options.owner ?? (process.getuid?.() === 0 ? { uid: top.uid, gid: top.gid } : undefined);
+  const owner = options.owner ?? ownerOf(top);
+  // Refused rules (ignoreRules) are refused now, before anything changes, not half way through the swap.
+  await ignoreRules(dir, options.ignore ?? []);
   const opened = await openStage(dir);
   const stage = opened.path;
   try {
-    const journal: Journal = { dir, digest, ignore: [...(options.ignore ?? [])] };
+    const journal: Journal = { dir, digest, ignore: [...(options.ignore ?? [])], ...(owner ? { owner } : {}) };
     await writeFile(join(stage, JOURNAL), JSON.stringify(journal), { mode: 0o600 });
     let built: RestoreResult & { digest: "" };
     try {
@@ -239,6 +243,7 @@ export async function restoreTree(
 export async function finishInterruptedRestores(parent: string, dir?: string): Promise<number> {
   const root = join(parent, STAGING_DIR);
   let count = 0;
+  let failure: unknown;
   for (const name of await readdir(root).catch(() => [] as string[])) {
     const stage = join(root, name);
     if (ACTIVE.has(stage)) continue;
@@ -250,12 +255,19 @@ export async function finishInterruptedRestores(parent: string, dir?: string): P
     }
     // Another workspace's restore (maybe running now) is its own business.
     if (dir !== undefined && journal?.dir !== dir) continue;
-    if (journal && !(await exists(join(stage, DONE)))) {
-      count++;
-      if (await exists(join(stage, READY))) await completeSwap(stage, journal);
+    try {
+      if (journal && !(await exists(join(stage, DONE)))) {
+        count++;
+        // A workspace deleted since (with its session) has nothing left to finish.
+        if ((await exists(join(stage, READY))) && (await exists(journal.dir))) await completeSwap(stage, journal);
+      }
+      await removeTree(stage);
+    } catch (err) {
+      // One restore that cannot be finished does not keep the others from being finished.
+      failure ??= err;
     }
-    await removeTree(stage);
   }
+  if (failure !== undefined) throw failure;
   return count;
 }
 
@@ -278,7 +290,11 @@ async function completeSwap(stage: string, journal: Journal): Promise<void> {
     await writeFile(join(stage, OLD_MOVED), "");
   }
   if (!(await exists(join(stage, IGNORED_MOVED)))) {
-    if (journal.ignore.length > 0 || (await exists(join(old, IGNORE_FILE)))) await keepIgnored(old, fresh, journal.ignore);
+    if (journal.ignore.length > 0 || (await exists(join(old, IGNORE_FILE)))) {
+      // The swap is never left half done: what cannot be kept (rules the session made refused
+      // since the restore began) goes with the old tree, rather than the workspace stay empty.
+      await keepIgnored(old, fresh, journal.ignore, journal.owner ?? ownerOf(await lstat(dir))).catch(() => undefined);
+    }
     await writeFile(join(stage, IGNORED_MOVED), "");
   }
   if (await exists(fresh)) {
@@ -298,14 +314,14 @@ async function completeSwap(stage: string, journal: Journal): Promise<void> {
  * may still change it: it is walked through descriptors (walk.ts), and each path moved by its
  * folder's descriptor, so no link planted there leads the move anywhere else.
  */
-async function keepIgnored(old: string, fresh: string, patterns: readonly string[]): Promise<void> {
+async function keepIgnored(old: string, fresh: string, patterns: readonly string[], owner: RestoreOptions["owner"]): Promise<void> {
   const rules = await ignoreRules(old, patterns);
   if (!rules) return;
   await walkTree(old, undefined, async (entry) => {
     if (!rules.ignores(entry.kind === "dir" ? `${entry.path}/` : entry.path)) return;
     // The new tree holds the checkpoint's links: its folders are reached through descriptors,
     // never through a link, or a link restored where a folder was would take the path anywhere.
-    const parent = openFolderIn(fresh, dirname(entry.path));
+    const parent = openFolderIn(fresh, dirname(entry.path), owner);
     if (parent === undefined) return;
     try {
       const to = `/proc/self/fd/${parent}/${basename(entry.path)}`;
@@ -318,21 +334,22 @@ async function keepIgnored(old: string, fresh: string, patterns: readonly string
     } finally {
       closeSync(parent);
     }
-  }, { descend: (entry) => !rules.ignores(`${entry.path}/`) });
+  }, { descend: (entry) => !rules.ignores(`${entry.path}/`), skipTooDeep: true });
 }
 
 /**
  * Folder `path` ("." for the root) of the tree at `root`, opened folder by folder without
- * following a link, and made (mode 700) where it is missing. undefined when something on the way
- * is no folder — a link or a file the new tree has there: what was to go there stays out.
+ * following a link, and made (mode 700, given to `owner`) where it is missing. undefined when
+ * something on the way is no folder — a link or a file the new tree has there: what was to go
+ * there stays out.
  */
-function openFolderIn(root: string, path: string): number | undefined {
+function openFolderIn(root: string, path: string, owner: RestoreOptions["owner"]): number | undefined {
   let fd = openSync(root, DIR_FLAGS);
   for (const name of path === "." ? [] : path.split("/")) {
     const at = `/proc/self/fd/${fd}/${name}`;
     let next: number | undefined;
     try {
-      next = openDir(at);
+      next = openDir(at, owner);
     } catch (err) {
       closeSync(fd);
       throw err;
@@ -344,11 +361,14 @@ function openFolderIn(root: string, path: string): number | undefined {
   return fd;
 }
 
-/** Opens the folder at `at` (made when missing); undefined when it is a link or no folder. */
-function openDir(at: string): number | undefined {
+/** Opens the folder at `at` (made when missing, for `owner`); undefined when it is a link or no folder. */
+function openDir(at: string, owner: RestoreOptions["owner"]): number | undefined {
   for (let attempt = 0; ; attempt++) {
     try {
-      return openSync(at, DIR_FLAGS);
+      const fd = openSync(at, DIR_FLAGS);
+      // Made here: the session's, as every folder of its workspace (its files are kept in it).
+      if (attempt > 0 && owner) fchownSync(fd, owner.uid, owner.gid);
+      return fd;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ELOOP" || code === "ENOTDIR") return undefined;
@@ -356,6 +376,11 @@ function openDir(at: string): number | undefined {
       mkdirSync(at, { mode: 0o700 });
     }
   }
+}
+
+/** Who owns what a restore creates, by default: the workspace folder's owner when the server runs as root. */
+function ownerOf(top: { readonly uid: number; readonly gid: number }): RestoreOptions["owner"] {
+  return process.getuid?.() === 0 ? { uid: top.uid, gid: top.gid } : undefined;
 }
 
 async function exists(path: string): Promise<boolean> {

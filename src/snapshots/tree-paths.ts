@@ -1,13 +1,7 @@
 import { execFile } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { promisify } from "node:util";
-import { DIR_FLAGS } from "./walk.js";
-
-/**
- * The longest path the kernel takes in one system call is PATH_MAX (4096 bytes, its NUL
- * included); a workspace's files can be deeper than that (a walk goes 256 folders down).
- */
-const PATH_MAX_BYTES = 4095;
+import { DIR_FLAGS, fitsPathMax } from "./walk.js";
 
 /**
  * Names the entries of a tree the server builds (a restore's or a fork's staging folder), however
@@ -25,7 +19,7 @@ export class TreePaths {
   /** A path that names `path` (relative to the root, `/`-separated) in one system call. */
   of(path: string): string {
     const full = `${this.root}/${path}`;
-    if (full.length * 3 <= PATH_MAX_BYTES || Buffer.byteLength(full) <= PATH_MAX_BYTES) return full;
+    if (fitsPathMax(full)) return full;
     const cut = path.lastIndexOf("/");
     return `/proc/self/fd/${this.folder(cut < 0 ? "" : path.slice(0, cut))}/${path.slice(cut + 1)}`;
   }

@@ -76,6 +76,7 @@ export interface IgnoreRules {
 
 /** ignoreRules, with the text they were made from and the folder names they leave out everywhere. */
 export async function readIgnoreRules(dir: string, patterns: readonly string[]): Promise<IgnoreRules> {
+  assertTractable(patterns, "snapshotIgnore");
   const rules = ignore().add([...patterns]);
   const given = JSON.stringify(patterns);
   const none = patterns.length === 0;
@@ -95,10 +96,34 @@ export async function readIgnoreRules(dir: string, patterns: readonly string[]):
       throw new SessiondError("validation", { field: IGNORE_FILE, reason: `is ${stat.size} bytes, over ${MAX_IGNORE_FILE_BYTES}` }, { field: IGNORE_FILE });
     }
     const text = (await handle.readFile()).toString("utf8");
+    assertTractable(text.split(/\r?\n/), IGNORE_FILE);
     rules.add(text);
     return { rules, source: `${given}\n${text}`, leftOutNames: namesLeftOutEverywhere([...patterns, ...text.split(/\r?\n/)]) };
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Refuses a pattern with more than one `**` part before its last part (as in a, **, b, **, c
+ * joined by slashes): the `ignore` package matches each such `**` with a regular expression that
+ * backtracks, and two or more take time polynomial in a path's depth — seconds per path 256
+ * folders deep, on the server's event loop. One, or a last one (`build` then `**`), costs
+ * microseconds.
+ * @throws validation naming `field`
+ */
+function assertTractable(patterns: readonly string[], field: string): void {
+  for (const line of patterns) {
+    if (line.startsWith("#")) continue;
+    const parts = line.replace(/ +$/, "").replace(/\/$/, "").split("/");
+    const inner = parts.slice(0, -1).filter((part) => part === "**").length;
+    if (inner > 1) {
+      throw new SessiondError(
+        "validation",
+        { field, reason: `has the pattern ${JSON.stringify(line.slice(0, 200))}, with more than one \`**\` before its last part (docs/checkpoints.md#ignore-rules)` },
+        { field },
+      );
+    }
   }
 }
 
@@ -159,13 +184,19 @@ export interface KnownFolders {
  * named in a manifest: `unnamed` is told of it (with U+FFFD where its bytes were), and it is left
  * out, with all below it. With `known`, folders the caller knows
  * unchanged are not listed (FolderPlan).
- * @throws validation past MAX_DEPTH
+ * @throws validation past MAX_DEPTH (unless `skipTooDeep`)
  */
 export async function walkTree(
   dir: string,
   rules: Ignore | undefined,
   visit: (entry: WalkEntry) => Promise<void> | void,
-  options: { readonly descend?: (entry: FolderEntry) => boolean; readonly known?: KnownFolders; readonly unnamed?: (path: string) => void } = {},
+  options: {
+    readonly descend?: (entry: FolderEntry) => boolean;
+    readonly known?: KnownFolders;
+    readonly unnamed?: (path: string) => void;
+    /** Leave out folders past MAX_DEPTH (with all below them) instead of refusing the walk. */
+    readonly skipTooDeep?: boolean;
+  } = {},
 ): Promise<void> {
   const root = openSync(dir, DIR_FLAGS);
   const slice = new TimeSlice();
@@ -201,7 +232,7 @@ export async function walkTree(
       }
       const at = `${base}/${name}`;
       if (listed.isFile()) {
-        if (!rules?.ignores(path)) await visit({ kind: "file", path, at, named: `${dir}/${path}` });
+        if (!rules?.ignores(path)) await visit({ kind: "file", path, at, named: namedPath(dir, path, at) });
       } else if (!listed.isDirectory() || !(await folder(path, at, depth))) {
         // A link, something else, a file system that gives no types, or a folder that is no
         // longer one: looked at (once).
@@ -215,7 +246,7 @@ export async function walkTree(
     if (!stat) return;
     if (stat.isDirectory()) await folder(path, at, depth);
     else if (rules?.ignores(path)) return;
-    else if (stat.isFile()) await visit({ kind: "file", path, at, named: `${dir}/${path}`, stat });
+    else if (stat.isFile()) await visit({ kind: "file", path, at, named: namedPath(dir, path, at), stat });
     else await visit({ kind: stat.isSymbolicLink() ? "symlink" : "other", path, at, stat });
   };
   /** Visits a folder and what it holds. @returns false when it is no folder now (nothing visited) */
@@ -226,6 +257,7 @@ export async function walkTree(
       await options.known!.visit({ kind: "reused", path });
       return true;
     }
+    if (depth >= MAX_DEPTH && options.skipTooDeep) return true;
     if (depth >= MAX_DEPTH) throw new SessiondError("validation", { field: "workspace", reason: `${path} is more than ${MAX_DEPTH} folders deep` }, { field: "workspace" });
     let child: number;
     try {
@@ -252,6 +284,23 @@ export async function walkTree(
   } finally {
     closeSync(root);
   }
+}
+
+/**
+ * The longest path the kernel takes in one system call: PATH_MAX (4096 bytes, its NUL included).
+ * A workspace's files can be deeper than that (a walk goes 256 folders down).
+ */
+export const PATH_MAX_BYTES = 4095;
+
+/** Whether the kernel takes `path` whole in one system call. */
+export function fitsPathMax(path: string): boolean {
+  return path.length * 3 <= PATH_MAX_BYTES || Buffer.byteLength(path) <= PATH_MAX_BYTES;
+}
+
+/** A file's path through its folders' names (FileEntry.named), or `at` where that one is too long for a system call. */
+function namedPath(dir: string, path: string, at: string): string {
+  const named = `${dir}/${path}`;
+  return fitsPathMax(named) ? named : at;
 }
 
 /** What Node reads a name's bytes that are not UTF-8 as. */

@@ -134,6 +134,54 @@ describe("ignore rules", () => {
   });
 });
 
+describe("ignore rules that would take the server's time", () => {
+  it("refuses a pattern with two `**` before its last part, in .sessiondignore or config, before anything changes", async () => {
+    writeFileSync(join(ws, "a.txt"), "a");
+    const snap = await snapshots.snapshotWorkspace(ws);
+    writeFileSync(join(ws, IGNORE_FILE), "x/**/**/**/y\n");
+    writeFileSync(join(ws, "a.txt"), "changed");
+    for (const attempt of [snapshots.snapshotWorkspace(ws), snapshots.restoreWorkspace(ws, snap.digest)]) {
+      const err = await refusal(attempt);
+      expect(isSessiondError(err, "validation")).toBe(true);
+      expect((err as { field?: string }).field).toBe(IGNORE_FILE);
+    }
+    expect(readFileSync(join(ws, "a.txt"), "utf8")).toBe("changed");
+    unlinkSync(join(ws, IGNORE_FILE));
+    const config = await refusal(snapshots.snapshotWorkspace(ws, { ignore: ["**/a/**/b"] }));
+    expect((config as { field?: string }).field).toBe("snapshotIgnore");
+    // One, and a last one, are taken.
+    writeFileSync(join(ws, IGNORE_FILE), "x/**/y\n**/cache\nbuild/**\nlogs/**/*.log\n");
+    await snapshots.snapshotWorkspace(ws);
+  });
+});
+
+describe("a restore that keeps ignored paths", () => {
+  it("finishes when the workspace is more than 256 folders deep, keeping the ignored paths it can reach", async () => {
+    writeFileSync(join(ws, IGNORE_FILE), "*.log\n");
+    writeFileSync(join(ws, "a.txt"), "a");
+    const snap = await snapshots.snapshotWorkspace(ws);
+    writeFileSync(join(ws, "kept.log"), "kept");
+    execFileSync("bash", ["-c", `cd '${ws}' && for i in $(seq 300); do mkdir a && cd a; done`]);
+    await snapshots.restoreWorkspace(ws, snap.digest);
+    await snapshots.idle();
+    expect(readdirSync(ws).sort()).toEqual([IGNORE_FILE, "a.txt", "kept.log"]);
+    expect(readFileSync(join(ws, "kept.log"), "utf8")).toBe("kept");
+    expect(readdirSync(join(root, ".sessiond-staging"))).toEqual([]);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("gives a folder it makes for a kept path to the workspace's owner", async () => {
+    writeFileSync(join(ws, IGNORE_FILE), "*.log\n");
+    const snap = await snapshots.snapshotWorkspace(ws);
+    mkdirSync(join(ws, "sub", "deeper"), { recursive: true });
+    writeFileSync(join(ws, "sub", "deeper", "x.log"), "x");
+    execFileSync("chown", ["-R", "12345:12345", ws]);
+    await snapshots.restoreWorkspace(ws, snap.digest);
+    expect(lstatSync(join(ws, "sub")).uid).toBe(12345);
+    expect(lstatSync(join(ws, "sub", "deeper")).gid).toBe(12345);
+    expect(readFileSync(join(ws, "sub", "deeper", "x.log"), "utf8")).toBe("x");
+  });
+});
+
 describe("size cap", () => {
   it("refuses a workspace over the cap with snapshot_too_large, naming the cap, and writes nothing", async () => {
     writeRandomFiles(ws, 20, 1000);
@@ -291,6 +339,10 @@ describe("exact restore", () => {
     await snapshots.idle();
     expect(shell(ws, "cat file.txt && readlink link && stat -c %a file.txt sub && ls")).toBe("deep\nfile.txt\n640\n750\nfile.txt\nlink\nsub\n");
     expect((await snapshots.snapshotWorkspace(ws)).digest).toBe(snap.digest);
+    // A file the snapshots know from before is looked at again, by a name the kernel takes.
+    shell(ws, "echo more >> file.txt");
+    expect((await snapshots.snapshotWorkspace(ws)).digest).not.toBe(snap.digest);
+    await snapshots.restoreWorkspace(ws, snap.digest);
 
     const fork = join(root, "fork");
     await snapshots.copyWorkspace(snap.digest, fork);
