@@ -221,7 +221,8 @@ export async function restoreTree(
     try {
       built = await buildTree(blobs, manifest, join(stage, "new"), owner);
     } catch (err) {
-      await removeTree(stage);
+      // What is left is removed by the next finishInterruptedRestore; the build's error is the one to tell.
+      await removeTree(stage).catch(() => undefined);
       throw err;
     }
     await writeFile(join(stage, READY), "");

@@ -293,7 +293,8 @@ export class WorkspaceSnapshots {
       await rename(join(stage.path, "new"), dir);
       return { digest, files: built.files, bytes: built.bytes };
     } finally {
-      await removeTree(stage.path);
+      // A staging folder left (a removal refused) goes with the next finishInterruptedRestores.
+      await removeTree(stage.path).catch(() => undefined);
       stage.done();
     }
   }

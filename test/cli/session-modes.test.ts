@@ -25,6 +25,17 @@ describe("sessiond start with a mode's options", SLOW, () => {
     expect((await h.run(["stop", "py"])).code).toBe(0);
   });
 
+  it("starts a python session whose undo puts the files back too with --undo-files, and names the checkpoint a label stood for", async () => {
+    const s = await h.json<S>(["start", "--kind", "python", "--name", "py-undo", "--undo-files"]);
+    expect(s.runtime_metadata).toMatchObject({ undo_files: true });
+    expect((await h.run(["exec", "py-undo", "open('files/a.txt', 'w').write('a')"])).code).toBe(0);
+    expect((await h.run(["undo", "py-undo"])).code).toBe(0);
+    expect(await h.run(["exec", "py-undo", "import os; print(os.path.exists('files/a.txt'))"])).toMatchObject({ code: 0, stdout: "False\n" });
+    const cp = await h.json<{ id: string }>(["checkpoint", "create", "py-undo", "--label", "v1"]);
+    expect((await h.run(["checkpoint", "restore", "py-undo", "v1"])).stdout).toMatch(new RegExp(`^py-undo restored to v1 \\(${cp.id}\\): `));
+    expect((await h.run(["stop", "py-undo"])).code).toBe(0);
+  });
+
   it("refuses what a start cannot use, in one line naming it", async () => {
     const other = await h.run(["start", "--kind", "shell", "--interpreter", "/usr/bin/python3"]);
     expect(other.code).toBe(2);

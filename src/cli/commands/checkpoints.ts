@@ -41,6 +41,11 @@ export async function resolveCheckpoint(client: CliClient, ref: string, which: s
   return found.id;
 }
 
+/** A checkpoint as the person named it, with its id when they named it by label or `latest`. */
+function named(which: string, id: string): string {
+  return which === id ? id : `${which} (${id})`;
+}
+
 /** Registers `checkpoint create|list|show|restore` and `fork`. */
 export function registerCheckpointCommands(program: Command): void {
   const checkpoint = program.command("checkpoint").alias("cp").description("create, list, show and restore checkpoints");
@@ -87,9 +92,10 @@ export function registerCheckpointCommands(program: Command): void {
     .description("rewind the session's context and iterations to a checkpoint (history is kept), and its workspace files when the checkpoint holds them")
     .action(
       action(async (ref: string, which: string, o: Opts) => {
-        const session = await withClient(o, async (c) => c.sessions.restore(ref, await resolveCheckpoint(c, ref, which)));
+        let id = which;
+        const session = await withClient(o, async (c) => c.sessions.restore(ref, (id = await resolveCheckpoint(c, ref, which))));
         if (o.json) printJson(session);
-        else print(`${session.name} restored to ${which}: iterations ${session.iterations}, context ${JSON.stringify(session.context)}\n`);
+        else print(`${session.name} restored to ${named(which, id)}: iterations ${session.iterations}, context ${JSON.stringify(session.context)}\n`);
       }),
     );
 
@@ -98,9 +104,10 @@ export function registerCheckpointCommands(program: Command): void {
     .option("--name <name>", "the new session's name")
     .action(
       action(async (ref: string, which: string, o: Opts) => {
-        const session = await withClient(o, async (c) => c.sessions.fork(ref, await resolveCheckpoint(c, ref, which), o.name === undefined ? {} : { name: String(o.name) }));
+        let id = which;
+        const session = await withClient(o, async (c) => c.sessions.fork(ref, (id = await resolveCheckpoint(c, ref, which)), o.name === undefined ? {} : { name: String(o.name) }));
         if (o.json) printJson(session);
-        else print(`${session.id}  ${session.name}  forked from ${ref} at ${which}\n`);
+        else print(`${session.id}  ${session.name}  forked from ${ref} at ${named(which, id)}\n`);
       }),
     );
 }

@@ -193,6 +193,7 @@ export function registerSessionCommands(program: Command): void {
     .option("--keyless", "llm sessions: the endpoint takes no key (one on loopback needs none anyway)")
     .option("--typecheck", "typescript sessions: type-check each cell before it runs; a type error is the cell's error (default: config typescriptTypecheck)")
     .option("--no-typecheck", "typescript sessions: run cells without type-checking them (over config typescriptTypecheck)")
+    .option("--undo-files", "python and typescript sessions: `sessiond undo` also puts the workspace's files back as they were before the exec")
     .action(
       action(async (o: Opts) => {
         const flags = o as FieldFlags & {
@@ -209,6 +210,7 @@ export function registerSessionCommands(program: Command): void {
           apiKeyEnv?: string;
           keyless?: boolean;
           typecheck?: boolean;
+          undoFiles?: boolean;
         };
         const input: Record<string, unknown> = { ...fields(flags) };
         if (flags.kind !== undefined) input.kind = flags.kind;
@@ -218,6 +220,7 @@ export function registerSessionCommands(program: Command): void {
         if (flags.env !== undefined) input.env = flags.env;
         if (flags.cols !== undefined) input.cols = parseCount(flags.cols, "--cols");
         if (flags.rows !== undefined) input.rows = parseCount(flags.rows, "--rows");
+        if (flags.undoFiles) input.undo_files = true;
         Object.assign(input, modeOptions(flags));
         const session = await withClient(o, (c) => c.sessions.createSession(input as NewSession));
         if (o.json) printJson(session);
