@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { type Config, type Session, WORKSPACE_LEFT_OUT_BYTES, WORKSPACE_LEFT_OUT_PATHS, type WorkspaceState, dataPaths, workspaceName } from "../core/index.js";
 import type { RestoreResult } from "./restore.js";
 import { type CollectResult, WorkspaceSnapshots } from "./workspace-snapshots.js";
+import { assertTractable } from "./walk.js";
 
 /** Releases of single references between two collections. */
 const RELEASES_PER_COLLECTION = 16;
@@ -34,6 +35,8 @@ export class SessionFiles {
     >,
     snapshots?: WorkspaceSnapshots,
   ) {
+    // Refused at start rather than at every checkpoint with files.
+    assertTractable(config.snapshotIgnore, "snapshotIgnore");
     this.snapshots = snapshots ?? WorkspaceSnapshots.forConfig(config);
   }
 

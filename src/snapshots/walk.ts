@@ -112,7 +112,7 @@ export async function readIgnoreRules(dir: string, patterns: readonly string[]):
  * microseconds.
  * @throws validation naming `field`
  */
-function assertTractable(patterns: readonly string[], field: string): void {
+export function assertTractable(patterns: readonly string[], field: string): void {
   for (const line of patterns) {
     if (line.startsWith("#")) continue;
     const parts = line.replace(/ +$/, "").replace(/\/$/, "").split("/");

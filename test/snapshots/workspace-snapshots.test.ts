@@ -18,8 +18,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { isSessiondError } from "../../src/core/index.js";
-import { IGNORE_FILE, WorkspaceSnapshots, decodeManifest, digestOf, encodeManifest } from "../../src/snapshots/index.js";
+import { defaultConfig, isSessiondError } from "../../src/core/index.js";
+import { IGNORE_FILE, SessionFiles, WorkspaceSnapshots, decodeManifest, digestOf, encodeManifest } from "../../src/snapshots/index.js";
 import { filesUnder, listTree, writeRandomFiles } from "./tree.js";
 
 let root: string;
@@ -149,6 +149,16 @@ describe("ignore rules that would take the server's time", () => {
     unlinkSync(join(ws, IGNORE_FILE));
     const config = await refusal(snapshots.snapshotWorkspace(ws, { ignore: ["**/a/**/b"] }));
     expect((config as { field?: string }).field).toBe("snapshotIgnore");
+    // From config, it is refused when the server starts.
+    const start = (() => {
+      try {
+        return new SessionFiles({ ...defaultConfig(root), snapshotIgnore: ["**/a/**/b"] });
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(isSessiondError(start, "validation")).toBe(true);
+    expect((start as { field?: string }).field).toBe("snapshotIgnore");
     // One, and a last one, are taken.
     writeFileSync(join(ws, IGNORE_FILE), "x/**/y\n**/cache\nbuild/**\nlogs/**/*.log\n");
     await snapshots.snapshotWorkspace(ws);
