@@ -96,9 +96,10 @@ export async function readIgnoreRules(dir: string, patterns: readonly string[]):
       throw new SessiondError("validation", { field: IGNORE_FILE, reason: `is ${stat.size} bytes, over ${MAX_IGNORE_FILE_BYTES}` }, { field: IGNORE_FILE });
     }
     const text = (await handle.readFile()).toString("utf8");
-    assertTractable(text.split(/\r?\n/), IGNORE_FILE);
+    const lines = text.split(/\r?\n/);
+    assertTractable(lines, IGNORE_FILE);
     rules.add(text);
-    return { rules, source: `${given}\n${text}`, leftOutNames: namesLeftOutEverywhere([...patterns, ...text.split(/\r?\n/)]) };
+    return { rules, source: `${given}\n${text}`, leftOutNames: namesLeftOutEverywhere([...patterns, ...lines]) };
   } finally {
     await handle.close();
   }
@@ -115,7 +116,7 @@ export async function readIgnoreRules(dir: string, patterns: readonly string[]):
 export function assertTractable(patterns: readonly string[], field: string): void {
   for (const line of patterns) {
     if (line.startsWith("#")) continue;
-    const parts = line.replace(/ +$/, "").replace(/\/$/, "").split("/");
+    const parts = patternOf(line).replace(/\/$/, "").split("/");
     const inner = parts.slice(0, -1).filter((part) => part === "**").length;
     if (inner > 1) {
       throw new SessiondError(
@@ -125,6 +126,11 @@ export function assertTractable(patterns: readonly string[], field: string): voi
       );
     }
   }
+}
+
+/** A gitignore line's pattern: trailing spaces are not part of it. */
+function patternOf(line: string): string {
+  return line.replace(/ +$/, "");
 }
 
 /** A pattern that is a plain name (`node_modules`, `.venv/`): gitignore matches it at any depth. */
@@ -141,8 +147,7 @@ export function namesLeftOutEverywhere(patterns: readonly string[]): string[] {
   const names = new Set<string>();
   for (const line of patterns) {
     if (line.startsWith("!")) return [];
-    // Trailing spaces are not part of a gitignore pattern.
-    const pattern = line.replace(/ +$/, "");
+    const pattern = patternOf(line);
     if (!PLAIN_NAME.test(pattern)) continue;
     const name = pattern.endsWith("/") ? pattern.slice(0, -1) : pattern;
     if (name !== "." && name !== "..") names.add(name);
@@ -290,7 +295,7 @@ export async function walkTree(
  * The longest path the kernel takes in one system call: PATH_MAX (4096 bytes, its NUL included).
  * A workspace's files can be deeper than that (a walk goes 256 folders down).
  */
-export const PATH_MAX_BYTES = 4095;
+const PATH_MAX_BYTES = 4095;
 
 /** Whether the kernel takes `path` whole in one system call. */
 export function fitsPathMax(path: string): boolean {

@@ -92,8 +92,10 @@ export function registerCheckpointCommands(program: Command): void {
     .description("rewind the session's context and iterations to a checkpoint (history is kept), and its workspace files when the checkpoint holds them")
     .action(
       action(async (ref: string, which: string, o: Opts) => {
-        let id = which;
-        const session = await withClient(o, async (c) => c.sessions.restore(ref, (id = await resolveCheckpoint(c, ref, which))));
+        const { session, id } = await withClient(o, async (c) => {
+          const id = await resolveCheckpoint(c, ref, which);
+          return { session: await c.sessions.restore(ref, id), id };
+        });
         if (o.json) printJson(session);
         else print(`${session.name} restored to ${named(which, id)}: iterations ${session.iterations}, context ${JSON.stringify(session.context)}\n`);
       }),
@@ -104,8 +106,10 @@ export function registerCheckpointCommands(program: Command): void {
     .option("--name <name>", "the new session's name")
     .action(
       action(async (ref: string, which: string, o: Opts) => {
-        let id = which;
-        const session = await withClient(o, async (c) => c.sessions.fork(ref, (id = await resolveCheckpoint(c, ref, which)), o.name === undefined ? {} : { name: String(o.name) }));
+        const { session, id } = await withClient(o, async (c) => {
+          const id = await resolveCheckpoint(c, ref, which);
+          return { session: await c.sessions.fork(ref, id, o.name === undefined ? {} : { name: String(o.name) }), id };
+        });
         if (o.json) printJson(session);
         else print(`${session.id}  ${session.name}  forked from ${ref} at ${named(which, id)}\n`);
       }),
