@@ -79,6 +79,31 @@ describe("limits of live sessions", () => {
     }
   });
 
+  it("ends an interrupted exec whose end marker was lost, without killing the shell", async () => {
+    open({ interruptGraceMs: 200 });
+    await h.live.start({ kind: "shell", name: "t" });
+    await h.live.exec("t", "export KEEP=1");
+    const pid = h.live.list()[0]?.pid;
+    // Clearing the nonce is what an interrupt does that lands after bash read the line but before
+    // it took the nonce: PROMPT_COMMAND then has no marker to print.
+    const running = h.live.exec("t", "__sd_n=; sleep 30");
+    await eventually(() => h.live.list()[0]?.running_exec_id, 2000, "the exec to start");
+    expect((await h.live.interrupt("t")).interrupted).toBe(true);
+    expect(await running).toMatchObject({ status: "interrupted", exit_code: 130 });
+    expect((await h.live.exec("t", "echo $KEEP")).stdout).toBe("1\n");
+    expect(h.live.list()[0]?.pid).toBe(pid);
+  });
+
+  it("interrupts a busy loop of the shell itself on request", async () => {
+    open();
+    await h.live.start({ kind: "shell", name: "t" });
+    const running = h.live.exec("t", "while :; do :; done");
+    await eventually(() => h.live.list()[0]?.running_exec_id, 2000, "the exec to start");
+    expect((await h.live.interrupt("t")).interrupted).toBe(true);
+    expect(await running).toMatchObject({ status: "interrupted", exit_code: 130 });
+    expect((await h.live.exec("t", "echo ok")).stdout).toBe("ok\n");
+  });
+
   it("keeps at most maxExecOutputBytes of a flood, marks it truncated, and keeps answering", async () => {
     open({ maxExecOutputBytes: 64 * 1024 });
     await h.live.start({ kind: "shell", name: "t" });

@@ -30,8 +30,14 @@ export interface RcOptions {
  * `__sd_g <nonce>` starts an exec: it takes the exec's nonce, writes the go marker on the stderr
  * pipe and returns the previous exec's status, so `$?` carries over as it would in a terminal;
  * `&& :` keeps a non-zero status from tripping a user's `set -e`. One short call keeps the exec
- * line short: the terminal and bash's parser handle it a byte at a time.
+ * line short: the terminal and bash's parser handle it a byte at a time. (Leaving the go marker
+ * out where the pipe is drained was measured: bash answered no sooner.)
  * sessiond's own commands (a state capture sets `__sd_k`) leave that status as it was.
+ *
+ * `__sd_r <nonce>` recovers an exec whose end marker never came (an interrupt that cut the
+ * marker's printf, or a command that cleared the nonce): unless that nonce's marker was printed
+ * already (`__sd_last`), it takes the nonce again, so the next prompt prints the marker with
+ * status 130.
  *
  * `__sd_env <nonce>` is the state capture: each line of `export -p` as a record (see
  * env-records.ts), printed by one printf of its own, with its length in bytes (hence LC_ALL=C
@@ -52,8 +58,9 @@ export function shellRc(options: RcOptions): string {
     options.maxProcesses > 0 ? `ulimit -u ${options.maxProcesses} 2>/dev/null` : "",
     `exec {__sd_efd}<>${ansiC(options.stderrPipe.path)} {__sd_null}</dev/null`,
     `__sd_sf=${ansiC(options.stateFile)}`,
-    "__sd_st=0 __sd_pwd= __sd_n= __sd_c= __sd_k=",
+    "__sd_st=0 __sd_pwd= __sd_n= __sd_c= __sd_k= __sd_last=",
     `__sd_g() { __sd_n=$1; printf '\\e]6973;go;%s\\a' "$1" >&"$__sd_efd"; return "$__sd_st"; }`,
+    `__sd_r() { [[ $__sd_last == "$1" ]] || __sd_n=$1; return 130; }`,
     "__sd_done() {",
     "  local __sd_s=$? __sd_p=",
     "  [[ -n ${__sd_n-} ]] || return 0",
@@ -61,7 +68,7 @@ export function shellRc(options: RcOptions): string {
     '  if [[ $PWD != "$__sd_pwd" ]]; then __sd_pwd=$PWD; local LC_ALL=C; __sd_p="${#PWD}:$PWD"; fi',
     options.stderrPipe.drained ? "" : "  printf '\\e]6973;%s\\a' \"$__sd_n\" >&\"$__sd_efd\"",
     "  printf '\\e]6973;%s;%s;%s\\a' \"$__sd_n\" \"$__sd_s\" \"$__sd_p\"",
-    "  __sd_n= __sd_c=",
+    "  __sd_last=$__sd_n __sd_n= __sd_c=",
     "}",
     "__sd_env() {",
     "  local __sd_l __sd_a",
@@ -74,12 +81,17 @@ export function shellRc(options: RcOptions): string {
     "}",
     "PROMPT_COMMAND=__sd_done",
     "readonly PROMPT_COMMAND __sd_efd __sd_null __sd_sf",
-    "readonly -f __sd_done __sd_g __sd_env",
+    "readonly -f __sd_done __sd_g __sd_r __sd_env",
     `__sd_n=${options.readyNonce}`,
     "__sd_done",
     "",
   ];
   return lines.filter((line, i) => line !== "" || i === lines.length - 1).join("\n");
+}
+
+/** The line that ends an exec whose end marker was lost (see `__sd_r`), with status 130. */
+export function recoveryLine(nonce: string): string {
+  return `__sd_r ${nonce}\n`;
 }
 
 /**

@@ -10,7 +10,7 @@ import { parseExports } from "./export-parse.js";
 import { spawnFailed } from "./local-transport.js";
 import { type MarkerPayload, MarkerScanner, goMarker, parsePayload, stderrMarker, stdoutMarkerPrefix } from "./markers.js";
 import { ansiCPieces } from "./quote.js";
-import { execLines, shellRc } from "./rc.js";
+import { execLines, recoveryLine, shellRc } from "./rc.js";
 import { ShellTerminalTap } from "./terminal-tap.js";
 import type { RcBuilder, SessionProcess, ShellTransport } from "./transport.js";
 
@@ -277,6 +277,7 @@ export class ShellProcess implements LiveProcess {
         setTimeout(() => this.repeatInterrupt(run), grace / 4),
         setTimeout(() => this.repeatInterrupt(run), grace / 2),
         setTimeout(() => void this.escalate(run), grace),
+        setTimeout(() => this.recover(run), grace * 1.5),
         setTimeout(() => {
           if (this.running !== run) return;
           this.log.warn({ pid: this.pid }, "the shell did not come back from an interrupt; killing it");
@@ -552,6 +553,16 @@ export class ShellProcess implements LiveProcess {
       truncated: run.capture.truncated,
       processExited,
     });
+  }
+
+  /**
+   * Half again interruptGraceMs after an interrupt, no end marker yet and bash holds the terminal:
+   * the interrupt may have cut the marker's printf, or the command cleared the nonce. A line that
+   * ends the exec with status 130, unless its marker was printed (rc.ts `__sd_r`): the shell lives on.
+   */
+  private recover(run: Running): void {
+    if (this.running !== run || run.phase === "done" || this.transport.shellInForeground() === false) return;
+    this.send(recoveryLine(run.nonce));
   }
 
   private repeatInterrupt(run: Running): void {
