@@ -200,7 +200,15 @@ function exported(f: FileFields): { session: SessionImport["session"]; checkpoin
   const session: Record<string, unknown> = {};
   for (const key of KEPT) if (extras.session[key] !== undefined) session[key] = extras.session[key];
   const checkpoints = (f.array("sessiond.checkpoints", extras.checkpoints) ?? []).map((c, i) => {
-    const { session_id: _, ...rest } = f.object(`sessiond.checkpoints.${i}`, c)!;
+    // A python or typescript checkpoint's `interpreter` is derived from the session's events (this
+    // server derives it again from the imported ones); the workspace files a checkpoint `with_files`
+    // held are not in an export, so the imported one keeps its context, status and iterations only
+    // (docs/import-export.md).
+    const { session_id: _, interpreter: _derived, ...rest } = f.object(`sessiond.checkpoints.${i}`, c)!;
+    if (isObject(rest.state)) {
+      const { workspace: _files, ...state } = rest.state;
+      rest.state = state;
+    }
     return rest as unknown as Omit<Checkpoint, "session_id">;
   });
   return { session: session as unknown as SessionImport["session"], checkpoints, events: f.array("sessiond.events", extras.events) ?? [] };

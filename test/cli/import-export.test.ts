@@ -305,4 +305,36 @@ describe("sessiond export, then import into a fresh data dir", SLOW, () => {
     expect(plainExecs).toEqual(originalExecs);
     expect(await d.json(["show", String(shell.id)])).toMatchObject({ kind: "shell", created_at: shell.created_at, ended_at: shell.ended_at, status: shell.status });
   });
+
+  it("imports checkpoints with files and a python session's checkpoints: the files stay behind, the interpreter is derived again", async () => {
+    const e = cliHome();
+    const f = cliHome();
+    try {
+      const fresh = f.run(["server", "start"]);
+      await e.json(["start", "--kind", "shell", "--name", "files"]);
+      await e.run(["exec", "files", "echo kept > a.txt"]);
+      await e.json(["checkpoint", "create", "files", "--label", "with-files", "--with-files"]);
+      await e.json(["start", "--kind", "python", "--name", "py"]);
+      await e.run(["exec", "py", "x = 41"]);
+      await e.run(["exec", "py", "x += 1"]);
+      await e.json(["checkpoint", "create", "py", "--label", "cells"]);
+      await e.json(["stop", "files"]);
+      await e.json(["stop", "py"]);
+      const dir = tempDir();
+      expect((await e.json<{ exported: number }>(["export", "--layout", "sessions", dir])).exported).toBe(2);
+
+      await fresh;
+      expect((await f.json<Summary>(["import", dir])).imported).toHaveLength(2);
+      type Listed = { state: Record<string, unknown>; interpreter?: unknown };
+      const [copyFiles, originalFiles] = await Promise.all([f.json<Listed[]>(["checkpoint", "list", "files"]), e.json<Listed[]>(["checkpoint", "list", "files"])]);
+      expect(originalFiles[0]!.state.workspace).toMatchObject({ files: 1 });
+      const { workspace: _, ...stateWithoutFiles } = originalFiles[0]!.state;
+      expect(copyFiles).toEqual([{ ...originalFiles[0], state: stateWithoutFiles }]);
+      const [copyCells, originalCells] = await Promise.all([f.json<Listed[]>(["checkpoint", "list", "py"]), e.json<Listed[]>(["checkpoint", "list", "py"])]);
+      expect(originalCells[0]!.interpreter).toBeDefined();
+      expect(copyCells).toEqual(originalCells);
+    } finally {
+      await Promise.all([e.cleanup(), f.cleanup()]);
+    }
+  });
 });
