@@ -84,6 +84,24 @@ describe("sessiond and sessions that cannot take the command", SLOW, () => {
     expect(await h.run(["exec", "sh-exit", "echo hi"])).toMatchObject({ code: 0, stdout: "hi\n" });
   });
 
+  it("interrupts the session's running exec on Ctrl-C and prints its answer; the next exec runs at once", async () => {
+    await h.json(["start", "--kind", "shell", "--name", "sh-ctrl-c"]);
+    const exec = spawnChild(process.execPath, [built.main, "exec", "sh-ctrl-c", "echo started; touch running; sleep 30; echo never"], { env: h.env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    exec.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    exec.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => exec.once("exit", (code) => resolve(code)));
+    await until(() => existsSync(join(h.home, "workspaces", "sh-ctrl-c", "running")));
+    exec.kill("SIGINT");
+    expect(await exited).toBe(1);
+    expect(stdout).toMatch(/^started\n/);
+    expect(stdout).not.toContain("never");
+    expect(stderr).toContain("[interrupting the session's running exec; Ctrl-C again leaves it running]");
+    expect(stderr).toContain("[interrupted, exit 130]");
+    expect(await h.run(["exec", "sh-ctrl-c", "echo next"])).toMatchObject({ code: 0, stdout: "next\n" });
+  });
+
   it("adds no start-a-shell hint to a finished session's refusal, which says what to do itself", async () => {
     await h.json(["start", "--name", "done-1"]);
     await h.json(["checkpoint", "create", "done-1", "--label", "c1"]);

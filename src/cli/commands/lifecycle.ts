@@ -104,14 +104,15 @@ export function registerLifecycleCommands(program: Command): void {
     );
 
   clientOptions(program.command("exec").argument("<session>", "id, name or agent_id/name").argument("<input...>", "the command or code (words are joined by spaces)"))
-    .description("run input in a live session; prints stdout and stderr; exits with the command's own exit code, or 1 when the exec did not end normally")
+    .description("run input in a live session; prints stdout and stderr; exits with the command's own exit code, or 1 when the exec did not end normally; Ctrl-C interrupts it")
     .option("--timeout <ms>", "this exec's timeout (default: the server's execTimeoutMs)")
     .option("--no-replay", "python/typescript: never run this cell again when the interpreter is rebuilt (restore, undo, fork, wake, recovery)")
     .action(
       action(async (ref: string, words: string[], o: Opts) => {
         const input = words.join(" ");
         const timeout = o.timeout === undefined ? {} : { timeout_ms: parseCount(String(o.timeout), "--timeout") };
-        const result = await withClient(o, (c) => c.sessions.exec(ref, input, { ...timeout, ...(o.replay === false ? { replay: false } : {}) }));
+        const stopForwarding = forwardCtrlC(ref, o);
+        const result = await withClient(o, (c) => c.sessions.exec(ref, input, { ...timeout, ...(o.replay === false ? { replay: false } : {}) })).finally(stopForwarding);
         if (o.json) printJson(result);
         else printExec(result, ref);
         process.exitCode = execExitCode(result);
@@ -137,6 +138,30 @@ export function registerLifecycleCommands(program: Command): void {
         printSession(await withClient(o, (c) => c.sessions.hibernate(ref)), o.json, "hibernated");
       }),
     );
+}
+
+/** The exit code of a CLI left with a second Ctrl-C, as a shell reports a command ended by SIGINT. */
+const LEFT_BY_CTRL_C = 130;
+
+/**
+ * While an exec waits for its answer, Ctrl-C interrupts the session's running exec, as Ctrl-C at
+ * its terminal would (as `ssh` and `docker exec` pass it on), and the exec's answer is printed as
+ * usual; a second Ctrl-C leaves at once, the command left to the session. @returns the undo
+ */
+function forwardCtrlC(ref: string, o: Opts): () => void {
+  let asked = false;
+  const onSigint = (): void => {
+    if (asked) process.exit(LEFT_BY_CTRL_C);
+    asked = true;
+    print(`${paint("dim", "[interrupting the session's running exec; Ctrl-C again leaves it running]", process.stderr)}\n`, process.stderr);
+    withClient(o, (c) => c.sessions.interrupt(ref)).catch((err: unknown) => {
+      print(`${paint("yellow", `[could not interrupt: ${err instanceof Error ? err.message : String(err)}]`, process.stderr)}\n`, process.stderr);
+    });
+  };
+  process.on("SIGINT", onSigint);
+  return () => {
+    process.off("SIGINT", onSigint);
+  };
 }
 
 /** Says on stderr what a rebuild of the interpreter could not bring back (cells that failed again, cells skipped). */
