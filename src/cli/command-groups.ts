@@ -27,7 +27,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { names: ["start", "list", "ls", "show", "update", "delete", "rm", "stats", "cleanup"], register: registerSessionCommands },
   { names: ["pause", "resume", "complete", "fail", "crash", "recover", "iterate", "stop", "interrupt", "exec", "undo", "hibernate"], register: registerLifecycleCommands },
   { names: ["events", "trace", "logs", "emit", "tool-call", "state", "metrics"], register: registerEventCommands },
-  { names: ["checkpoint", "cp", "fork"], register: registerCheckpointCommands },
+  { names: ["checkpoint", "cp", "restore", "fork"], register: registerCheckpointCommands },
   { names: ["context", "ctx"], register: registerContextCommands },
   { names: ["repl"], register: registerReplCommand },
   { names: ["attach"], register: registerAttachCommand },

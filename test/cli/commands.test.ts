@@ -90,6 +90,11 @@ describe("sessiond client commands against a server they start themselves", SLOW
     const missing = await h.run(["checkpoint", "restore", "cp-1", "nope"]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("checkpoint list cp-1");
+    // `sessiond restore` beside `fork` and `undo`, to the newest checkpoint unless told which.
+    await h.json(["context", "set", "cp-1", '{"d": 4}']);
+    expect((await h.run(["restore", "cp-1"])).stdout).toMatch(new RegExp(`^cp-1 restored to latest \\(${cp.id}\\): iterations 0, context \\{"a":1\\}\n$`));
+    await h.json(["context", "set", "cp-1", '{"d": 5}']);
+    expect((await h.json<S>(["restore", "cp-1", "before"])).context).toEqual({ a: 1 });
   });
 
   it("records events and tool calls, fails a session, deletes and cleans up", async () => {

@@ -46,7 +46,7 @@ function named(which: string, id: string): string {
   return which === id ? id : `${which} (${id})`;
 }
 
-/** Registers `checkpoint create|list|show|restore` and `fork`. */
+/** Registers `checkpoint create|list|show|restore`, `restore` and `fork`. */
 export function registerCheckpointCommands(program: Command): void {
   const checkpoint = program.command("checkpoint").alias("cp").description("create, list, show and restore checkpoints");
 
@@ -88,18 +88,21 @@ export function registerCheckpointCommands(program: Command): void {
       }),
     );
 
-  clientOptions(checkpoint.command("restore").argument("<session>", "id, name or agent_id/name").argument("<checkpoint>", "id, label or `latest`"))
-    .description("rewind the session's context and iterations to a checkpoint (history is kept), and its workspace files when the checkpoint holds them")
-    .action(
-      action(async (ref: string, which: string, o: Opts) => {
-        const { session, id } = await withClient(o, async (c) => {
-          const id = await resolveCheckpoint(c, ref, which);
-          return { session: await c.sessions.restore(ref, id), id };
-        });
-        if (o.json) printJson(session);
-        else print(`${session.name} restored to ${named(which, id)}: iterations ${session.iterations}, context ${JSON.stringify(session.context)}\n`);
-      }),
-    );
+  // `sessiond restore` too, beside `fork` and `undo`: the commands that go back in a session's history.
+  for (const command of [checkpoint.command("restore"), program.command("restore")]) {
+    clientOptions(command.argument("<session>", "id, name or agent_id/name").argument("[checkpoint]", "id, label or `latest`", LATEST_CHECKPOINT))
+      .description("rewind the session's context and iterations to a checkpoint (history is kept), and its workspace files when the checkpoint holds them")
+      .action(
+        action(async (ref: string, which: string, o: Opts) => {
+          const { session, id } = await withClient(o, async (c) => {
+            const id = await resolveCheckpoint(c, ref, which);
+            return { session: await c.sessions.restore(ref, id), id };
+          });
+          if (o.json) printJson(session);
+          else print(`${session.name} restored to ${named(which, id)}: iterations ${session.iterations}, context ${JSON.stringify(session.context)}\n`);
+        }),
+      );
+  }
 
   clientOptions(program.command("fork").argument("<session>", "id, name or agent_id/name").argument("[checkpoint]", "id, label or `latest`", LATEST_CHECKPOINT))
     .description("a new active session from a checkpoint (its parent names the source), with its own copy of the checkpoint's workspace files if it holds them")
