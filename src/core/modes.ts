@@ -8,6 +8,8 @@ export const EXEC_KINDS = ["shell", "python", "typescript", "llm"] as const sati
 export type BuiltinExecKind = (typeof EXEC_KINDS)[number];
 /** A kind of session that runs something: a built-in one, or a mode a registered driver adds (docs/drivers.md). */
 export type ExecKind = BuiltinExecKind | (string & {});
+/** Kinds whose state lives in an interpreter: rebuilt by replaying cells (restore, undo, fork, wake, `recover` with replay). */
+export const INTERPRETER_KINDS: ReadonlySet<string> = new Set<BuiltinExecKind>(["python", "typescript"]);
 
 const MODE_NAME = new RegExp(MODE_NAME_PATTERN);
 

@@ -1,4 +1,4 @@
-import { errors } from "../core/index.js";
+import { INTERPRETER_KINDS, errors } from "../core/index.js";
 import type { SessionManager } from "../engine/index.js";
 import { type SkippedCell, cellsAt, planOf } from "./environment/cells.js";
 import { runInOrder } from "./environment/replay-loop.js";
@@ -45,12 +45,10 @@ export interface ReplayReport {
   readonly note?: string;
 }
 
-/** Kinds whose state is rebuilt by replay. */
-const REPLAYABLE = new Set(["python", "typescript"]);
 
 /** @throws validation (400, field `replay`) unless the kind can be recovered with replay (python, typescript; llm needs none) */
 export function assertReplayable(session: { readonly kind: string }): void {
-  if (session.kind !== "llm" && !REPLAYABLE.has(session.kind)) {
+  if (session.kind !== "llm" && !INTERPRETER_KINDS.has(session.kind)) {
     throw errors.validation("replay", `only python and typescript sessions can be replayed, not ${session.kind}`);
   }
 }

@@ -36,6 +36,22 @@ describe("sessiond start with a mode's options", SLOW, () => {
     expect((await h.run(["stop", "py-undo"])).code).toBe(0);
   });
 
+  it("recovers a python session fresh, saying its variables are gone and how to get them back; --replay runs its cells again", async () => {
+    await h.json(["start", "--kind", "python", "--name", "py-crash"]);
+    expect((await h.run(["exec", "py-crash", "x = 41"])).code).toBe(0);
+    expect((await h.run(["exec", "py-crash", "x += 1"])).code).toBe(0);
+    expect((await h.run(["crash", "py-crash"])).code).toBe(0);
+    const fresh = await h.run(["recover", "py-crash"]);
+    expect(fresh.stdout).toMatch(/^py-crash recovered: active; /);
+    expect(fresh.stderr).toBe("[a fresh interpreter: earlier cells' variables are gone (`sessiond restore py-crash` rebuilds it at its newest checkpoint; `recover --replay` runs every cell again)]\n");
+    expect((await h.run(["exec", "py-crash", "x"])).stderr).toContain("NameError");
+    expect((await h.run(["crash", "py-crash"])).code).toBe(0);
+    const replayed = await h.run(["recover", "py-crash", "--replay"]);
+    expect(replayed.stderr).toBe("[2 of 2 cells replayed]\n");
+    expect(await h.run(["exec", "py-crash", "x"])).toMatchObject({ code: 0, stdout: "42\n" });
+    expect((await h.run(["stop", "py-crash"])).code).toBe(0);
+  });
+
   it("refuses what a start cannot use, in one line naming it", async () => {
     const other = await h.run(["start", "--kind", "shell", "--interpreter", "/usr/bin/python3"]);
     expect(other.code).toBe(2);

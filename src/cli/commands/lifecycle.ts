@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { ExecuteResult, Session } from "../../sdk/client/index.js";
 import { type Opts, action, clientOptions, jsonOrText, parseCount, parseObject } from "../args.js";
 import { withClient } from "../client.js";
+import { INTERPRETER_KINDS } from "../../core/modes.js";
 import { EXIT } from "../fail.js";
 import { paint, print, printJson, statusStyle, visible } from "../output.js";
 
@@ -65,11 +66,20 @@ export function registerLifecycleCommands(program: Command): void {
 
   clientOptions(program.command("recover").argument("<session>", "id, name or agent_id/name"))
     .description("crashed → active; prints the latest checkpoint to resume from")
+    .option("--replay", "python/typescript: run the session's successful cells again once it is back, so its variables return (repeats their side effects)")
     .action(
       action(async (ref: string, o: Opts) => {
-        const recovery = await withClient(o, (c) => c.sessions.recover(ref));
-        if (o.json) printJson(recovery);
-        else print(`${recovery.session.name} recovered: ${recovery.session.status}; checkpoint ${recovery.checkpoint?.id ?? "-"}\n`);
+        const recovery = await withClient(o, (c) => c.sessions.recover(ref, o.replay === true ? { replay: true } : {}));
+        if (o.json) return printJson(recovery);
+        const { session, replay } = recovery;
+        print(`${session.name} recovered: ${session.status}; checkpoint ${recovery.checkpoint?.id ?? "-"}\n`);
+        if (replay) {
+          const stopped = replay.stopped_at === null ? "" : `; stopped at cell ${replay.stopped_at}, which did not succeed again`;
+          print(`${paint(replay.stopped_at === null ? "dim" : "yellow", `[${replay.replayed.length} of ${replay.cells} cells replayed${stopped}]`, process.stderr)}\n`, process.stderr);
+        } else if (INTERPRETER_KINDS.has(session.kind)) {
+          const hint = `a fresh interpreter: earlier cells' variables are gone (\`sessiond restore ${ref}\` rebuilds it at its newest checkpoint; \`recover --replay\` runs every cell again)`;
+          print(`${paint("yellow", `[${hint}]`, process.stderr)}\n`, process.stderr);
+        }
       }),
     );
 

@@ -1,4 +1,4 @@
-import { type Config, type JsonObject, type Session, SessiondError, errors } from "../../core/index.js";
+import { type Config, INTERPRETER_KINDS, type JsonObject, type Session, SessiondError, errors } from "../../core/index.js";
 import type { SessionManager } from "../../engine/index.js";
 import type { LiveProcess } from "../driver.js";
 import type { LiveState } from "../live-api.js";
@@ -8,8 +8,7 @@ import { type HibernatedMark, hibernatedMark, withoutHibernation } from "./hiber
 import { type RebuildReason, type RebuildReport, emptyReport, replayOnProcess } from "./rebuild.js";
 import { UNDO_FILES_DEPTH, type UndoSnapshots, undoKey } from "./workspace-snapshots.js";
 
-/** The kinds whose interpreter is rebuilt by replaying its cells. */
-export const INTERPRETER_KINDS: ReadonlySet<string> = new Set(["python", "typescript"]);
+export { INTERPRETER_KINDS };
 /**
  * What a fork takes of its source's runtime_metadata: how its process starts, and the exported
  * environment (a shell's; an interpreter replays its own). Not the cwd: it names the source's workspace.

@@ -32,6 +32,14 @@ export interface EventListOptions extends PageRequest {
 export interface Recovery {
   session: Session;
   checkpoint: Checkpoint | null;
+  /** With `replay: true`: the cells run again, in order (docs/interpreters.md#recovery-by-replay). */
+  replay?: {
+    cells: number;
+    replayed: { source_seq: number; exec_seq: number; exec_id: string; status: string }[];
+    stopped_at: number | null;
+    skipped?: { seq: number; reason: string }[];
+    note?: string;
+  };
 }
 
 /** Seed 003's per-session metrics. */
@@ -193,9 +201,10 @@ export class SessionsClient {
     return this.action(ref, "crash", reason === undefined ? {} : { reason }, options);
   }
 
-  /** crashed → active, with the latest checkpoint to resume from. */
-  async recover(ref: string, options: WriteOptions = {}): Promise<Recovery> {
-    return this.call<Recovery>({ method: "POST", path: `${sessionPath(ref)}/recover`, body: {}, headers: ifMatch(options) });
+  /** crashed → active, with the latest checkpoint to resume from; `replay` (python, typescript) runs the session's successful cells again once it is back. */
+  async recover(ref: string, options: WriteOptions & { replay?: boolean } = {}): Promise<Recovery> {
+    const body = options.replay === undefined ? {} : { replay: options.replay };
+    return this.call<Recovery>({ method: "POST", path: `${sessionPath(ref)}/recover`, body, headers: ifMatch(options) });
   }
 
   /** POST /sessions/recover: every crashed session (of `agent_id`/`user_id` when given) back to active. */
