@@ -269,7 +269,7 @@ export const ConfigSchema = Type.Object(
     /** How many uids sandboxed sessions may use (at least maxLiveSessions). @default 65536 */
     sandboxUidCount: Type.Integer({ minimum: 1, maximum: 16_777_216 }),
     /** Host paths (files or folders) a sandboxed session also sees, read-only, at the same path: tool chains outside /usr. @default [] */
-    sandboxReadOnlyPaths: Type.Array(Type.String({ minLength: 2, pattern: "^/" })),
+    sandboxReadOnlyPaths: Type.Array(Type.String({ minLength: 2, pattern: "^/", "x-expected": "an absolute path (starting with /)" })),
     /** Memory one live session may use (its cgroup's limit); past it the kernel kills its largest process. 0 for no limit. @default 2147483648 (2 GiB) */
     sessionMemoryBytes: Type.Integer({ minimum: 0 }),
     /** CPU one live session may use, in cores (its cgroup's quota); 0 for no limit. @default 1 */
@@ -349,7 +349,7 @@ export const ConfigSchema = Type.Object(
         /** Connect to hosts whose key is not pinned, accepting any key (open to a man in the middle). @default false */
         acceptUnknownHostKeys: Type.Optional(Type.Boolean()),
         /** The folder on the ssh host in which each session makes its private runtime folder (rc, stderr FIFO). @default "/tmp" */
-        runtimeDir: Type.Optional(Type.String({ minLength: 1, pattern: "^/" })),
+        runtimeDir: Type.Optional(Type.String({ minLength: 1, pattern: "^/", "x-expected": "an absolute path (starting with /)" })),
       },
       { additionalProperties: false },
     ),

@@ -16,7 +16,7 @@ export type LiveState = "starting" | "live" | "stopping" | "hibernated";
 export const LiveStartSchema = Type.Object(
   {
     /** The working directory to start in (absolute, existing); default the session's workspace. */
-    cwd: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, pattern: "^/" })),
+    cwd: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, pattern: "^/", "x-expected": "an absolute path (starting with /)" })),
     /** Extra environment variables. */
     env: Type.Optional(
       Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }), Type.String({ maxLength: 131_072 }), {

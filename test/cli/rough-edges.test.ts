@@ -65,6 +65,10 @@ describe("sessiond's usage errors", SLOW, () => {
     expect(kind.stderr).toMatch(/^sessiond: invalid kind: expected agent, shell, python, typescript, llm, or a registered mode's name/);
     expect((await h.run(["stats", "--status", "bogus"])).stderr).toContain("expected one of active, paused");
   });
+
+  it("says a relative --cwd must be an absolute path, not which pattern it missed", async () => {
+    expect(await h.run(["start", "--kind", "shell", "--cwd", "relative/path"])).toMatchObject({ code: 2, stderr: "sessiond: invalid cwd: expected an absolute path (starting with /)\n" });
+  });
 });
 
 describe("sessiond and sessions that cannot take the command", SLOW, () => {
