@@ -49,6 +49,8 @@ export function reportError(err: unknown, json = false): void {
 function hintFor(code: ErrorCode, message: string): string | undefined {
   if (code === "session_not_active") return notActiveHint(message);
   if (code === "not_found") return notFoundHint(message);
+  // A name taken (`a session named sh … already exists`): names are unique per agent_id (docs/api.md).
+  if (code === "conflict" && /^a session named .+ already exists/.test(message)) return "choose another --name; `sessiond show <name>` shows the one there";
   return HINTS[code];
 }
 

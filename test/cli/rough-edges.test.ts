@@ -66,6 +66,14 @@ describe("sessiond's usage errors", SLOW, () => {
     expect((await h.run(["stats", "--status", "bogus"])).stderr).toContain("expected one of active, paused");
   });
 
+  it("says what to do when a session name is taken", async () => {
+    await h.json(["start", "--name", "taken-1"]);
+    expect(await h.run(["start", "--name", "taken-1"])).toMatchObject({
+      code: 1,
+      stderr: "sessiond: a session named taken-1 without an agent_id already exists (choose another --name; `sessiond show <name>` shows the one there)\n",
+    });
+  });
+
   it("says a relative --cwd must be an absolute path, not which pattern it missed", async () => {
     expect(await h.run(["start", "--kind", "shell", "--cwd", "relative/path"])).toMatchObject({ code: 2, stderr: "sessiond: invalid cwd: expected an absolute path (starting with /)\n" });
   });
