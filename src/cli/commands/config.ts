@@ -6,7 +6,9 @@ import type { ConfigFlags } from "../load-config.js";
 export function registerConfig(program: Command): void {
   program
     .command("config")
-    .description("print the effective configuration (defaults < config file < SESSIOND_* env < flags), secrets masked")
+    .description(
+      "print the configuration this command line resolves (defaults < config file < SESSIOND_* env < flags), secrets masked; a running server keeps what it started with (`sessiond server restart` applies changes)",
+    )
     .option("--config <file>", "a JSON config file (env SESSIOND_CONFIG)")
     .option("--home <dir>", "the data dir (env SESSIOND_HOME)")
     .option("--host <host>", "the TCP address (env SESSIOND_HOST)")
