@@ -59,6 +59,21 @@ describe("interpreter state over HTTP: checkpoints, restore, fork, undo, hiberna
     expect(new Set(live.map((s) => s.pid)).size).toBe(2);
   });
 
+  it("forks a shell into the same folder of its own workspace, with its exported environment", async () => {
+    server = await startServer({ enableSessions: true });
+    const source = (await server.json({ method: "POST", url: "/sessions", body: { kind: "shell", name: "sh-origin" } })).body as { id: string; workspace: string };
+    await run(source.id, "mkdir -p sub/deeper && cd sub/deeper && export KEEP=1");
+    const cp = (await server.json({ method: "POST", url: `/sessions/${source.id}/checkpoints`, body: { with_files: true } })).body;
+    const fork = (await server.json({ method: "POST", url: `/sessions/${source.id}/checkpoints/${cp.id}/fork`, body: { name: "sh-branch" } })).body as { id: string; workspace: string };
+    expect(fork.workspace).not.toBe(source.workspace);
+    expect((await run(fork.id, 'echo "$PWD $KEEP"')).stdout).toBe(`${fork.workspace}/sub/deeper 1\n`);
+    // From outside its workspace (the session's own /tmp), a fork starts at the top of its own.
+    await run(source.id, "cd /tmp");
+    const cp2 = (await server.json({ method: "POST", url: `/sessions/${source.id}/checkpoints`, body: {} })).body;
+    const fork2 = (await server.json({ method: "POST", url: `/sessions/${source.id}/checkpoints/${cp2.id}/fork`, body: { name: "sh-branch-2" } })).body as { id: string; workspace: string };
+    expect((await run(fork2.id, "pwd")).stdout).toBe(`${fork2.workspace}\n`);
+  });
+
   it("undoes the last cell over HTTP and answers 409 when there is nothing left", async () => {
     server = await startServer({ enableSessions: true });
     const id = (await server.json({ method: "POST", url: "/sessions", body: { kind: "typescript" } })).body.id as string;

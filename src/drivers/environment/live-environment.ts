@@ -11,7 +11,8 @@ import { UNDO_FILES_DEPTH, type UndoSnapshots, undoKey } from "./workspace-snaps
 export { INTERPRETER_KINDS };
 /**
  * What a fork takes of its source's runtime_metadata: how its process starts, and the exported
- * environment (a shell's; an interpreter replays its own). Not the cwd: it names the source's workspace.
+ * environment (a shell's; an interpreter replays its own). Not the cwd as it is: it names the
+ * source's workspace (see forkCwd).
  */
 const FORK_KEEPS = ["mode_options", "exec_policy", "undo_files", "network", "cols", "rows", "env"] as const;
 /** The kinds a session of may hibernate: a fresh process brings back what they keep. */
@@ -223,8 +224,9 @@ export class LiveEnvironment {
     const kept: JsonObject = {};
     for (const name of FORK_KEEPS) if (source.runtime_metadata[name] !== undefined) kept[name] = source.runtime_metadata[name];
     const mark: HibernatedMark = { at: new Date().toISOString(), seq: child.last_seq, cells: 0, reason: "fork", paused: false };
-    // It starts in its own workspace (with its environment: a restart takes both or neither).
-    if (kept.env !== undefined) kept.cwd = await this.host.workspace(child);
+    // It starts in the same folder of its own workspace (with its environment: a restart takes
+    // both or neither); from outside the source's workspace (its own /tmp, say), at its top.
+    if (kept.env !== undefined) kept.cwd = forkCwd(source.runtime_metadata.cwd, await this.host.workspace(source), await this.host.workspace(child));
     const asleep = await this.host.manager.update(child.id, { runtime_metadata: { ...child.runtime_metadata, ...kept, hibernated: mark as unknown as JsonObject } });
     this.noteHibernated(asleep);
     try {
@@ -401,4 +403,11 @@ export class LiveEnvironment {
     this.transitions.set(sessionId, tracked);
     return run;
   }
+}
+
+/** Where a fork's process starts: the source's cwd moved into the fork's workspace when it lay in the source's, else the fork's workspace. */
+function forkCwd(cwd: unknown, sourceWorkspace: string, childWorkspace: string): string {
+  if (typeof cwd !== "string") return childWorkspace;
+  if (cwd === sourceWorkspace) return childWorkspace;
+  return cwd.startsWith(`${sourceWorkspace}/`) ? `${childWorkspace}${cwd.slice(sourceWorkspace.length)}` : childWorkspace;
 }
