@@ -268,6 +268,11 @@ export const ConfigSchema = Type.Object(
     sandboxUidBase: Type.Integer({ minimum: 1000, maximum: 4_000_000_000 }),
     /** How many uids sandboxed sessions may use (at least maxLiveSessions). @default 65536 */
     sandboxUidCount: Type.Integer({ minimum: 1, maximum: 16_777_216 }),
+    /**
+     * Where the servers of this host claim the sandbox uids they run sessions as, so that two
+     * never share one (drivers/sandbox/uid-claims.ts); root's, on a tmpfs. @default "/run/sessiond/uids"
+     */
+    sandboxUidClaimDir: Type.String({ minLength: 2, pattern: "^/", "x-expected": "an absolute path (starting with /)" }),
     /** Host paths (files or folders) a sandboxed session also sees, read-only, at the same path: tool chains outside /usr. @default [] */
     sandboxReadOnlyPaths: Type.Array(Type.String({ minLength: 2, pattern: "^/", "x-expected": "an absolute path (starting with /)" })),
     /** Memory one live session may use (its cgroup's limit); past it the kernel kills its largest process. 0 for no limit. @default 2147483648 (2 GiB) */
@@ -744,6 +749,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     allowReachableDatabase: false,
     sandboxUidBase: 200_000,
     sandboxUidCount: 65_536,
+    sandboxUidClaimDir: "/run/sessiond/uids",
     sandboxReadOnlyPaths: [],
     sessionMemoryBytes: 2 * 1024 * MiB,
     sessionCpus: 1,

@@ -766,6 +766,7 @@ export class LiveSessions {
     this.reaper.stop();
     clearTimeout(this.orphanWatch);
     await Promise.all([...this.entries.values()].map((entry) => this.end(entry, { status: "crashed", reason: SERVER_GONE.shutDown })));
+    this.sandboxes.close();
     this.unsubscribe();
   }
 

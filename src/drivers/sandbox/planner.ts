@@ -2,6 +2,7 @@ import { type Config, SessiondError, type Session, dataPaths, errors } from "../
 import type { SandboxPlan, SandboxTools } from "../driver.js";
 import { visibleInSandbox } from "./launch.js";
 import type { SandboxCheck } from "./probe.js";
+import { UidClaims } from "./uid-claims.js";
 import { UidPool, ownWorkspace } from "./uids.js";
 
 /**
@@ -14,11 +15,12 @@ export class SandboxPlanner {
   private readonly uids: UidPool;
 
   constructor(
-    private readonly config: Pick<Config, "sandbox" | "sandboxNetwork" | "sandboxUidBase" | "sandboxUidCount" | "sandboxReadOnlyPaths" | "home">,
+    private readonly config: Pick<Config, "sandbox" | "sandboxNetwork" | "sandboxUidBase" | "sandboxUidCount" | "sandboxUidClaimDir" | "sandboxReadOnlyPaths" | "home">,
     /** Whether the sandbox can start on this host. */
     private readonly check: () => SandboxCheck,
   ) {
-    this.uids = new UidPool(config.sandboxUidBase, config.sandboxUidCount);
+    const claims = config.sandbox === "none" ? undefined : UidClaims.open(config.sandboxUidClaimDir);
+    this.uids = new UidPool(config.sandboxUidBase, config.sandboxUidCount, claims);
   }
 
   /**
@@ -81,5 +83,10 @@ export class SandboxPlanner {
   /** Returns a plan's uid to the pool. */
   release(plan: SandboxPlan | undefined): void {
     if (plan) this.uids.release(plan.uid);
+  }
+
+  /** Gives back every uid still held (the server closes), for other servers of this host. */
+  close(): void {
+    this.uids.releaseAll();
   }
 }
