@@ -134,6 +134,19 @@ describe("python sessions", () => {
     expect((await h.live.exec(s.id, "'kept' in dir()")).stdout).toBe("False\n");
   });
 
+  it("ends only the session whose code writes a reply line past any of the helper's on its fd 4", async () => {
+    const s = await open();
+    const other = await h.live.start({ kind: "python" });
+    await h.live.exec(other.id, "y = 7");
+    // 20 MiB with no newline, then more: held whole, lines like it would grow the server past V8's longest string.
+    const result = await h.live.exec(s.id, "import os\nchunk = b'x' * (4 << 20)\nfor _ in range(5): os.write(4, chunk)\nos.write(4, b'\\n')");
+    expect(result).toMatchObject({ status: "error", exit_code: null });
+    await eventually(async () => (await h.manager.get(s.id)).status === "crashed");
+    expect((await h.live.exec(other.id, "y")).stdout).toBe("7\n");
+    await h.live.recover(s.id);
+    expect((await h.live.exec(s.id, "1 + 1")).stdout).toBe("2\n");
+  });
+
   it("runs the helper in a session and process group of its own, not the server's", async () => {
     const s = await open();
     const pid = h.live.describe(s.id)!.pid!;

@@ -11,7 +11,7 @@ import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
 import { readStat, sessionMembers, signal, stillRunning, terminateSession } from "../process-tree.js";
 import { type Launch, findProgram, prepareLaunch, programExit } from "../sandbox/index.js";
-import { type HelperReply, LineReader } from "./protocol.js";
+import { type HelperReply, LineReader, MAX_REPLY_LINE_CHARS } from "./protocol.js";
 
 /**
  * What a language adds around the shared pipe protocol: how an exec's input becomes the helper's
@@ -102,6 +102,8 @@ export class PipeProcess implements LiveProcess {
   private readonly idlePoll: NodeJS.Timeout;
   /** The helper drops what is left in its output pipes from between cells before it runs one (its ready reply says so). */
   private helperDropsStale = false;
+  /** Replies that matched no request (code in the session writing on fd 4): logged once, then only counted. */
+  private strayReplies = 0;
 
   private constructor(
     child: ChildProcess & { pid: number },
@@ -116,7 +118,11 @@ export class PipeProcess implements LiveProcess {
     this.requests = child.stdio[3] as Writable;
     // The helper may die while we write: its exit is what counts, not the EPIPE.
     this.requests.on("error", () => {});
-    new LineReader(child.stdio[4] as Readable, (reply) => this.onReply(reply));
+    new LineReader(
+      child.stdio[4] as Readable,
+      (reply) => this.onReply(reply),
+      () => this.onOversizedReply(),
+    );
     child.on("exit", (code, sig) => this.onProcessExit(programExit(launch, code, sig ? (osConstants.signals[sig] ?? null) : null)));
     this.idlePoll = setInterval(() => {
       if (!this.running) this.drainOutput();
@@ -363,11 +369,22 @@ export class PipeProcess implements LiveProcess {
     const id = typeof reply.id === "number" ? reply.id : -1;
     const handler = this.pending.get(id);
     if (!handler) {
-      this.options.log.warn({ pid: this.pid, id }, "a helper reply nobody waits for");
+      // Code in the session can write on fd 4 as fast as it likes: the log is not its to fill.
+      if (this.strayReplies++ === 0) this.options.log.warn({ pid: this.pid, id }, "a helper reply nobody waits for (more are not logged)");
       return;
     }
     this.pending.delete(id);
     handler(reply);
+  }
+
+  /**
+   * A reply line longer than any of ours: code in the session wrote it on the helper's fd 4. The
+   * protocol can no longer be trusted, so this session's helper ends (the exec reports it); the
+   * server and its other sessions go on.
+   */
+  private onOversizedReply(): void {
+    this.options.log.warn({ pid: this.pid, maxChars: MAX_REPLY_LINE_CHARS }, "a helper reply line too long to hold; ending the helper");
+    void terminateSession(this.pid, 0, this.killOptions("SIGKILL"));
   }
 
   private onExecReply(run: Running, reply: HelperReply): void {

@@ -20,20 +20,47 @@ export interface HelperReply {
   readonly [field: string]: unknown;
 }
 
-/** Calls `onMessage` with each JSON line read from `stream` (lines that are not JSON objects are dropped). */
+/**
+ * The longest reply line read: more than any reply of ours holds (a cell's output goes through
+ * fds 1 and 2, not here). A helper's fd 4 is open to the code the session runs, which may write
+ * anything on it; a line past this is never held (it would grow the server's memory, up to a
+ * string too long for V8, which ends the process).
+ */
+export const MAX_REPLY_LINE_CHARS = 16 * 1024 * 1024;
+
+/**
+ * Calls `onMessage` with each JSON line read from `stream` (lines that are not JSON objects are
+ * dropped). A line longer than `maxChars` is dropped as it comes, and `onOverflow` is told.
+ */
 export class LineReader {
   private held = "";
+  /** Dropping the rest of a line that was too long, up to its newline. */
+  private skipping = false;
 
-  constructor(stream: Readable, onMessage: (message: HelperReply) => void) {
+  constructor(stream: Readable, onMessage: (message: HelperReply) => void, onOverflow: () => void = () => {}, maxChars = MAX_REPLY_LINE_CHARS) {
     stream.setEncoding("utf8");
     stream.on("data", (text: string) => {
       let start = 0;
       for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
-        const line = this.held + text.slice(start, nl);
+        const line = this.skipping ? "" : this.held + text.slice(start, nl);
+        const wasSkipping = this.skipping;
         this.held = "";
+        this.skipping = false;
         start = nl + 1;
+        if (wasSkipping) continue;
+        if (line.length > maxChars) {
+          onOverflow();
+          continue;
+        }
         const message = parse(line);
         if (message) onMessage(message);
+      }
+      if (this.skipping) return;
+      if (this.held.length + text.length - start > maxChars) {
+        this.held = "";
+        this.skipping = true;
+        onOverflow();
+        return;
       }
       this.held += text.slice(start);
     });
