@@ -86,9 +86,33 @@ export function isSecretEnv(name: string, value: string): boolean {
   return hasUrlPassword(value);
 }
 
-/** `scheme://user:password@…` somewhere in the value. */
+/**
+ * `scheme://user:password@…` somewhere in the value. Looked for from each `://` (one regular
+ * expression over the whole value backtracks quadratically on a long run of letters: a session's
+ * 200 KB variable held the server for seconds at every state capture).
+ */
 export function hasUrlPassword(value: string): boolean {
-  return /[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:[^\s/@]+@/i.test(value);
+  for (let at = value.indexOf("://"); at >= 0; at = value.indexOf("://", at + 1)) {
+    if (hasScheme(value, at) && USERINFO_WITH_PASSWORD.test(value.slice(at + 3, at + 3 + MAX_USERINFO_CHARS + 1))) return true;
+  }
+  return false;
+}
+
+/** `user:password@` at the start: no whitespace, `/`, `@` (nor `:` in the user). */
+const USERINFO_WITH_PASSWORD = /^[^\s/@:]*:[^\s/@]+@/;
+/** Userinfo longer than this is no credential anyone typed; looking further would make each `://` cost the rest of the value. */
+const MAX_USERINFO_CHARS = 4096;
+
+/** Whether a URL scheme (a letter, then letters, digits, `+`, `-`, `.`) ends just before `at`. */
+function hasScheme(value: string, at: number): boolean {
+  for (let i = at - 1; i >= 0; i--) {
+    const c = value.charCodeAt(i);
+    const letter = (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
+    if (letter) return true;
+    const schemeChar = (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
+    if (!schemeChar) return false;
+  }
+  return false;
 }
 
 /**

@@ -31,6 +31,18 @@ describe("which variables look secret", () => {
     expect(isSecretEnv("UPSTREAM", "see https://u:p@example.com/x")).toBe(true);
     expect(isSecretEnv("DATABASE_URL", "postgres://app@db.internal/app")).toBe(false);
     expect(isSecretEnv("HOMEPAGE", "https://example.com/a:b@c")).toBe(false);
+    expect(isSecretEnv("X", "x-1.2+git://u:p@h")).toBe(true);
+    expect(isSecretEnv("X", "1://u:p@h")).toBe(false);
+    expect(isSecretEnv("X", "a b://u:p@h")).toBe(true);
+    expect(isSecretEnv("X", "https://u:p q@h")).toBe(false);
+  });
+
+  it("looks through values of megabytes in one pass (a run of letters made one regular expression backtrack for minutes)", () => {
+    const run = "a".repeat(3 * 1024 * 1024);
+    expect(isSecretEnv("X", run)).toBe(false);
+    expect(isSecretEnv("X", `${run}://${run}`)).toBe(false);
+    expect(isSecretEnv("X", "://".repeat(1024 * 1024))).toBe(false);
+    expect(isSecretEnv("X", `${run} https://u:pw@h`)).toBe(true);
   });
 });
 
