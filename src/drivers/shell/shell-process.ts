@@ -30,9 +30,17 @@ const VOLATILE_ENV = new Set(["PWD", "OLDPWD", "SHLVL", "_", "PROMPT_COMMAND", "
 /**
  * Commands that may change the exported environment or the state recovery restores: a cheap
  * guess (assignments, export/unset/declare, source and `.`, cd…), so those execs are followed by
- * a state capture at once; others are caught by the periodic sync.
+ * a state capture at once; others are caught by the periodic sync. A name is only tried from
+ * its first character (the lookbehind), and a subscript up to 64 characters: tried from every
+ * character, or to the end of the input, a long word made this quadratic (a 250 KB exec held the
+ * server 39 s).
  */
-const MAY_CHANGE_STATE = /\b(export|unset|declare|typeset|readonly|local|source|set|shopt|cd|pushd|popd|eval|exec)\b|(^|[\s;&|(])\.\s|[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/;
+const MAY_CHANGE_STATE = /\b(export|unset|declare|typeset|readonly|local|source|set|shopt|cd|pushd|popd|eval|exec)\b|(^|[\s;&|(])\.\s|(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*(\[[^\]]{0,64}\])?\+?=/;
+
+/** Whether a shell command may change the state recovery restores (see MAY_CHANGE_STATE). */
+export function mayChangeShellState(input: string): boolean {
+  return MAY_CHANGE_STATE.test(input);
+}
 
 /** One exec in flight, from the line written to both markers read. */
 interface Running {
@@ -323,7 +331,7 @@ export class ShellProcess implements LiveProcess {
   }
 
   mayChangeState(input: string): boolean {
-    return MAY_CHANGE_STATE.test(input);
+    return mayChangeShellState(input);
   }
 
   async stop(graceMs: number): Promise<void> {
