@@ -106,7 +106,7 @@ export async function readIgnoreRules(dir: string, patterns: readonly string[]):
 }
 
 /**
- * Refuses a pattern with more than one `**` part before its last part (as in a, **, b, **, c
+ * Refuses a line over MAX_PATTERN_CHARS, and a pattern with more than one `**` part before its last part (as in a, **, b, **, c
  * joined by slashes): the `ignore` package matches each such `**` with a regular expression that
  * backtracks, and two or more take time polynomial in a path's depth — seconds per path 256
  * folders deep, on the server's event loop. One, or a last one (`build` then `**`), costs
@@ -115,6 +115,9 @@ export async function readIgnoreRules(dir: string, patterns: readonly string[]):
  */
 export function assertTractable(patterns: readonly string[], field: string): void {
   for (const line of patterns) {
+    if (line.length > MAX_PATTERN_CHARS) {
+      throw new SessiondError("validation", { field, reason: `has a line of ${line.length} characters, over ${MAX_PATTERN_CHARS} (docs/checkpoints.md#ignore-rules)` }, { field });
+    }
     if (line.startsWith("#")) continue;
     const parts = patternOf(line).replace(/\/$/, "").split("/");
     const inner = parts.slice(0, -1).filter((part) => part === "**").length;
@@ -128,10 +131,19 @@ export function assertTractable(patterns: readonly string[], field: string): voi
   }
 }
 
-/** A gitignore line's pattern: trailing spaces are not part of it. */
+/** A gitignore line's pattern: trailing spaces are not part of it. (A loop: `/ +$/` is quadratic on a run of spaces with text after it.) */
 function patternOf(line: string): string {
-  return line.replace(/ +$/, "");
+  let end = line.length;
+  while (end > 0 && line.charCodeAt(end - 1) === 0x20) end--;
+  return line.slice(0, end);
 }
+
+/**
+ * The longest line an ignore file or snapshotIgnore may hold: the `ignore` package turns a pattern
+ * into a regular expression, and one of a few hundred thousand characters is too large for V8
+ * (it threw on the first path matched: a 500); shorter ones still cost time in proportion.
+ */
+const MAX_PATTERN_CHARS = 4096;
 
 /** A pattern that is a plain name (`node_modules`, `.venv/`): gitignore matches it at any depth. */
 const PLAIN_NAME = /^[A-Za-z0-9._-]+\/?$/;

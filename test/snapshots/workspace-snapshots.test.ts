@@ -163,6 +163,20 @@ describe("ignore rules that would take the server's time", () => {
     writeFileSync(join(ws, IGNORE_FILE), "x/**/y\n**/cache\nbuild/**\nlogs/**/*.log\n");
     await snapshots.snapshotWorkspace(ws);
   });
+
+  it("refuses a line too long to be a pattern, and reads runs of spaces in one pass", async () => {
+    writeFileSync(join(ws, "a.txt"), "a");
+    // A regular expression too large for V8 (it was a 500 at the first path matched).
+    for (const line of ["[ab]".repeat(60_000), `#${" ".repeat(200_000)}x`]) {
+      writeFileSync(join(ws, IGNORE_FILE), `${line}\n`);
+      const err = await refusal(snapshots.snapshotWorkspace(ws));
+      expect(err).toMatchObject({ code: "validation", field: IGNORE_FILE });
+      expect((err as Error).message).toMatch(/has a line of \d+ characters, over 4096/);
+    }
+    // Trailing spaces were trimmed by a regular expression quadratic in a run of spaces with text after it.
+    writeFileSync(join(ws, IGNORE_FILE), `${" ".repeat(4000)}x\n`.repeat(250));
+    await snapshots.snapshotWorkspace(ws);
+  });
 });
 
 describe("a restore that keeps ignored paths", () => {
