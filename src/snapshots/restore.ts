@@ -287,7 +287,14 @@ async function completeSwap(stage: string, journal: Journal): Promise<void> {
     // Renames of names in the workspace folder (a path of the server's): the last component is
     // never followed. By their bytes: a name that is not UTF-8 is another one read as text.
     const [dirBytes, oldBytes] = [Buffer.from(`${dir}/`), Buffer.from(`${old}/`)];
-    for (const name of await readdir(dir, { encoding: "buffer" })) await rename(Buffer.concat([dirBytes, name]), Buffer.concat([oldBytes, name]));
+    // The session's processes may still be writing: a name gone since it was listed has nothing
+    // to move, and names made meanwhile are moved by another pass (a few: a loop making them
+    // forever would keep a swap from ending; what it makes after is newer than the restore).
+    for (let pass = 0; pass < MOVE_OUT_PASSES; pass++) {
+      const names = await readdir(dir, { encoding: "buffer" });
+      if (names.length === 0) break;
+      for (const name of names) await renameIfThere(Buffer.concat([dirBytes, name]), Buffer.concat([oldBytes, name]));
+    }
     await writeFile(join(stage, OLD_MOVED), "");
   }
   if (!(await exists(join(stage, IGNORED_MOVED)))) {
@@ -301,12 +308,24 @@ async function completeSwap(stage: string, journal: Journal): Promise<void> {
   if (await exists(fresh)) {
     for (const name of await readdir(fresh)) {
       const to = join(dir, name);
-      // Something the session wrote meanwhile at that name goes with the old tree.
-      if (await exists(to)) await rename(to, join(old, `${name}.${randomBytes(4).toString("hex")}`));
+      // Something the session wrote meanwhile at that name goes with the old tree (if it is still there).
+      if (await exists(to)) await renameIfThere(to, join(old, `${name}.${randomBytes(4).toString("hex")}`));
       await rename(join(fresh, name), to);
     }
   }
   await writeFile(join(stage, DONE), "");
+}
+
+/** Passes over the workspace's top folder that move what is there out of the way of a restore. */
+const MOVE_OUT_PASSES = 3;
+
+/** rename, but a source that is gone (removed by the session as the swap went) is nothing to move. */
+async function renameIfThere(from: string | Buffer, to: string | Buffer): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
 }
 
 /**

@@ -179,6 +179,28 @@ describe("ignore rules that would take the server's time", () => {
   });
 });
 
+describe("a restore racing the session's own writes", () => {
+  it("finishes every swap while a process makes and removes a file at the workspace's top, leaving the checkpoint's files", async () => {
+    writeRandomFiles(ws, 50, 100);
+    for (let i = 0; i < 20; i++) writeFileSync(join(ws, `top-${i}.txt`), String(i));
+    const before = listTree(ws);
+    const snap = await snapshots.snapshotWorkspace(ws);
+    const churn = spawn("bash", ["-c", "while :; do : > zz; rm -f zz; done"], { cwd: ws, stdio: "ignore" });
+    try {
+      // A name listed, then removed by the loop before the swap moved it, was a 500 and a half-moved workspace.
+      for (let round = 0; round < 30; round++) {
+        writeFileSync(join(ws, `extra-${round}.txt`), "x");
+        await snapshots.restoreWorkspace(ws, snap.digest);
+      }
+    } finally {
+      churn.kill("SIGKILL");
+      await new Promise((resolve) => churn.once("exit", resolve));
+    }
+    rmSync(join(ws, "zz"), { force: true });
+    expect(listTree(ws)).toEqual(before);
+  });
+});
+
 describe("a restore that keeps ignored paths", () => {
   it("finishes when the workspace is more than 256 folders deep, keeping the ignored paths it can reach", async () => {
     writeFileSync(join(ws, IGNORE_FILE), "*.log\n");
