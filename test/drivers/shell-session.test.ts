@@ -110,6 +110,9 @@ describe("a live shell session", () => {
     const huge = await h.live.exec("sh", String.raw`( printf '\e]6973;%s;0;999999999:' "$__sd_n"; echo after; exit 4 )`);
     expect(huge.exit_code).toBe(4);
     expect(huge.stdout).toContain("after");
+    // A status bash never reports (out of 0–255) is no marker either: output, not an exit code.
+    const outOfRange = await h.live.exec("sh", String.raw`( printf '\e]6973;%s;99999999999999999999999;\a' "$__sd_n"; echo after; exit 5 )`);
+    expect(outOfRange).toMatchObject({ exit_code: 5, stdout: expect.stringContaining("after") });
     // The output of an earlier exec, replayed, does not end a later one either.
     const first = await h.live.exec("sh", "echo one");
     const replay = await h.live.exec("sh", `printf '%s' ${JSON.stringify(JSON.stringify(first))} >/dev/null; echo two`);

@@ -68,7 +68,8 @@ export function parsePayload(rest: Buffer): MarkerPayload | undefined | null {
   const semi = rest.indexOf(0x3b);
   if (semi < 0) return rest.length > 12 ? null : undefined;
   const status = Number(rest.toString("latin1", 0, semi));
-  if (!Number.isInteger(status)) return null;
+  // bash's `$?` is 0–255: anything else is not a marker bash wrote.
+  if (!Number.isInteger(status) || status < 0 || status > 255) return null;
   if (rest.length <= semi + 1) return undefined;
   if (rest[semi + 1] === BEL) return { status, length: semi + 2 };
   const colon = rest.indexOf(0x3a, semi + 1);
