@@ -6,6 +6,7 @@ import {
   type Session,
   type SessionStatus,
   SessiondError,
+  dataPaths,
   errors,
   isSessiondError,
   isTerminal,
@@ -286,8 +287,12 @@ export class LiveSessions {
     if (server === "local") {
       this.sandboxes.assertAvailable();
       if (options.cwd !== undefined) {
-        await assertDirectory(options.cwd, "cwd");
+        // Visibility first: whether a path the sandbox does not show exists on the host is not
+        // the caller's to learn. Every workspace counts as visible until this session has its own
+        // (its launch checks the cwd against that one): no answer about other sessions' folders.
         this.sandboxes.assertVisible(options.cwd);
+        const workspaces = dataPaths(this.config).workspaces;
+        if (options.cwd !== workspaces && !options.cwd.startsWith(`${workspaces}/`)) await assertDirectory(options.cwd, "cwd");
       }
     }
     this.reserve();

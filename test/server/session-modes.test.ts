@@ -196,9 +196,11 @@ describe("a python session's interpreter", () => {
     const s = await enabled();
     for (const [interpreter, why] of [
       ["python3", "absolute path"],
-      ["/nonexistent/bin/python3", "not an executable file"],
-      [plain, "not an executable file"],
+      // Outside what the sandbox shows, whether it exists is not told.
+      ["/nonexistent/bin/python3", "not visible inside the session's sandbox"],
+      [plain, "not visible inside the session's sandbox"],
       ["/usr/bin", "not an executable file"],
+      ["/usr/bin/no-such-python", "not an executable file"],
     ] as const) {
       const res = await start(s, { mode: "python", interpreter });
       expect(res.status, interpreter).toBe(400);

@@ -57,14 +57,17 @@ export class PythonDriver implements SessionDriver {
   async checkStart(start: StartCheck): Promise<void> {
     const path = start.options.interpreter;
     if (path === undefined) return;
-    const real = await realpath(path).catch(() => undefined);
-    const executable = real !== undefined && (await stat(real).then((s) => s.isFile(), () => false)) && (await access(real, constants.X_OK).then(() => true, () => false));
-    if (!executable) throw errors.validation("interpreter", `${path} is not an executable file on the sessiond host`);
-    if (start.visible(real) || (await this.sharesInstall(real, start.timeoutMs))) return;
-    throw errors.validation(
+    const notVisible = errors.validation(
       "interpreter",
       `${path} is not visible inside the session's sandbox: use one under /usr, or add its installation folder to config sandboxReadOnlyPaths`,
     );
+    const real = await realpath(path).catch(() => undefined);
+    const visible = real !== undefined && (start.visible(real) || (await this.sharesInstall(real, start.timeoutMs)));
+    // Whether a path the sandbox does not show exists on the host is not the caller's to learn.
+    if (!visible && !start.visible(path)) throw notVisible;
+    const executable = real !== undefined && (await stat(real).then((s) => s.isFile(), () => false)) && (await access(real, constants.X_OK).then(() => true, () => false));
+    if (!executable) throw errors.validation("interpreter", `${path} is not an executable file on the sessiond host`);
+    if (!visible) throw notVisible;
   }
 
   async start(spec: StartSpec): Promise<LiveProcess> {
