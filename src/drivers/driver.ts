@@ -143,8 +143,11 @@ export type ProcessState = "starting" | "ready" | "running" | "stopping" | "exit
  * "The terminal tap").
  */
 export interface TerminalTap {
-  /** Keystrokes into the terminal, as a person types them (control bytes such as Ctrl-C included). */
-  write(data: string | Buffer): void;
+  /**
+   * Keystrokes into the terminal, as a person types them (control bytes such as Ctrl-C included).
+   * @returns false, taking none of them, while more than MAX_TYPED_BACKLOG_BYTES typed earlier wait unread
+   */
+  write(data: string | Buffer): boolean;
   /**
    * Every byte the terminal shows a person, in order: the output of execs and of what people
    * typed, with sessiond's completion markers and bookkeeping output stripped, and what a person

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TerminalTap } from "../../src/drivers/index.js";
-import { MarkerStripper } from "../../src/drivers/shell/terminal-tap.js";
+import { MAX_TYPED_BACKLOG_BYTES, MarkerStripper } from "../../src/drivers/shell/terminal-tap.js";
 import { readStat } from "../../src/drivers/process-tree.js";
 import { LiveHarness, eventually, failure } from "./harness.js";
 
@@ -58,6 +58,27 @@ describe("the terminal tap of a live shell", () => {
     await screen.waitFor("after");
     expect(screen.text).toContain("done-exporting");
     expect(screen.text).not.toContain("declare -x");
+  });
+
+  it("takes no more keystrokes past 1 MiB its program has not read, and the session stays in hand", async () => {
+    await h.live.start({ kind: "shell", name: "k" });
+    const tap = await h.live.terminal("k");
+    // A program that reads nothing holds the terminal; what is typed waits in the server, bounded.
+    const running = h.live.exec("k", "sleep 300", { stdin: true });
+    await eventually(() => h.live.list()[0]?.running_exec_id, 2000, "the exec to start");
+    const chunk = Buffer.alloc(64 * 1024, "a");
+    let taken = 0;
+    while (tap.write(chunk)) {
+      taken += chunk.length;
+      expect(taken).toBeLessThanOrEqual(MAX_TYPED_BACKLOG_BYTES + 2 * chunk.length);
+    }
+    expect(taken).toBeGreaterThan(MAX_TYPED_BACKLOG_BYTES - chunk.length);
+    // The session stays in hand: the exec is interrupted (its command killed past the grace), and
+    // a stop ends it, with nothing of the backlog left behind.
+    await h.live.interrupt("k");
+    expect((await running).status).toBe("interrupted");
+    await h.live.stop("k");
+    expect(h.leftovers()).toEqual([]);
   });
 
   it("runs what a person types, echoes it, and keeps the next exec's markers intact", async () => {

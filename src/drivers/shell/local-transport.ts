@@ -5,7 +5,7 @@ import { stat } from "node:fs/promises";
 import type { IPty } from "node-pty";
 import { SessiondError } from "../../core/index.js";
 import type { ProcessExit, StartSpec } from "../driver.js";
-import { SessionFifo } from "../fifo.js";
+import { FIFO_POLL_MS, SessionFifo } from "../fifo.js";
 import type { DriverLog } from "../log.js";
 import { readStat, sessionMembers, signal, stillRunning, terminateSession } from "../process-tree.js";
 import { type Launch, findProgram, hostPidOf, innermostPid, prepareLaunch, programExit } from "../sandbox/index.js";
@@ -51,6 +51,10 @@ export class LocalTransport implements ShellTransport {
   private dataListener: ((data: Buffer) => void) | undefined;
   private exitListener: ((exit: ProcessExit) => void) | undefined;
   private exited: ProcessExit | undefined;
+  /** What the terminal did not take yet (its program is not reading), in order; written again every FIFO_POLL_MS. */
+  private readonly backlog: Buffer[] = [];
+  private backlogBytes = 0;
+  private backlogRetry: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly pty: IPty,
@@ -132,21 +136,26 @@ export class LocalTransport implements ShellTransport {
   }
 
   /**
-   * Writes at once when the kernel takes it all (an exec line does), else hands the rest to
-   * node-pty's queue. node-pty writes through the thread pool (fs.write), a round trip that costs
-   * more than the write itself on this path.
+   * Writes at once when the kernel takes it all (an exec line does); what it does not take waits
+   * in a backlog of ours, written again every FIFO_POLL_MS, in order. (node-pty's own queue writes
+   * through the thread pool, a round trip that costs more than the write itself on the exec path,
+   * and it is unbounded and unmeasured: keystrokes to a program that never reads grew the server
+   * without end.)
    */
   send(bytes: Buffer): void {
-    let written = 0;
-    const fd = (this.pty as unknown as { fd?: number }).fd;
-    if (typeof fd === "number") {
-      try {
-        written = writeSync(fd, bytes);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
-      }
-    }
-    if (written < bytes.length) this.pty.write(bytes.subarray(written) as unknown as string);
+    if (this.backlogBytes === 0) bytes = bytes.subarray(this.writeNow(bytes));
+    if (bytes.length === 0) return;
+    this.backlog.push(bytes);
+    this.backlogBytes += bytes.length;
+    this.backlogRetry ??= setInterval(() => this.writeBacklog(), FIFO_POLL_MS);
+  }
+
+  get inputBacklog(): number {
+    return this.backlogBytes;
+  }
+
+  discardInput(): void {
+    this.stopBacklog();
   }
 
   onData(listener: (data: Buffer) => void): void {
@@ -243,9 +252,45 @@ export class LocalTransport implements ShellTransport {
   }
 
   async release(unexpected: boolean, graceMs: number): Promise<void> {
+    this.stopBacklog();
     this.stderr.close();
     if (unexpected) await terminateSession(this.pid, graceMs, this.killOptions("SIGKILL"));
     await this.launch.cgroup?.destroy();
+  }
+
+  /** Writes what the terminal takes now. @returns the bytes written */
+  private writeNow(bytes: Buffer): number {
+    const fd = (this.pty as unknown as { fd?: number }).fd;
+    if (typeof fd !== "number" || this.exited) return bytes.length;
+    try {
+      return writeSync(fd, bytes);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // EAGAIN: full for now; EIO and the like: the shell is gone, which its exit reports.
+      if (code === "EAGAIN") return 0;
+      return bytes.length;
+    }
+  }
+
+  private writeBacklog(): void {
+    while (this.backlog.length > 0) {
+      const head = this.backlog[0]!;
+      const written = this.writeNow(head);
+      this.backlogBytes -= written;
+      if (written < head.length) {
+        this.backlog[0] = head.subarray(written);
+        return;
+      }
+      this.backlog.shift();
+    }
+    this.stopBacklog();
+  }
+
+  private stopBacklog(): void {
+    if (this.backlogRetry) clearInterval(this.backlogRetry);
+    this.backlogRetry = undefined;
+    this.backlog.length = 0;
+    this.backlogBytes = 0;
   }
 
   private members(): number[] {

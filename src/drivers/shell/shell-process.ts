@@ -128,6 +128,7 @@ export class ShellProcess implements LiveProcess {
         this.transport.send(data);
       },
       shellReadsLine: () => this.shellReadsLine(),
+      inputBacklog: () => this.transport.inputBacklog,
       pauseReading: () => this.transport.pause(),
       resumeReading: () => this.transport.resume(),
       size: () => this.size,
@@ -270,6 +271,9 @@ export class ShellProcess implements LiveProcess {
     const run = this.running;
     if (!run || run.phase === "done" || this.currentState !== "running") return false;
     run.interrupts++;
+    // What a person typed that the command never read goes, as the terminal's own Ctrl-C drops it;
+    // the Ctrl-C must not wait behind it.
+    if (run.started) this.transport.discardInput();
     // Until the command runs, Ctrl-C would only discard the line bash has not read yet: wait for go.
     if (!run.started) this.transport.drainStderr();
     if (run.started) this.send("\x03");

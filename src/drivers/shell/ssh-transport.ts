@@ -141,6 +141,14 @@ export class SshTransport implements ShellTransport {
     if (this.connected) this.shell.write(bytes);
   }
 
+  get inputBacklog(): number {
+    return this.shell.writableLength;
+  }
+
+  discardInput(): void {
+    // Written to the channel already: the remote terminal's own Ctrl-C drops what it has not read.
+  }
+
   onData(listener: (data: Buffer) => void): void {
     this.dataListener = listener;
     for (const data of this.early.splice(0)) listener(data);

@@ -68,12 +68,16 @@ export class MarkerStripper {
 
 /** A marker with the longest cwd Linux allows (PATH_MAX) fits in this. */
 const MAX_MARKER_BYTES = 8192;
+/** Typed bytes a terminal may hold unread before a tap takes no more (a paste larger than this waits on the typist). */
+export const MAX_TYPED_BACKLOG_BYTES = 1024 * 1024;
 const CR = Buffer.from("\r");
 
 /** What the tap needs from the shell it belongs to. */
 export interface TapHost {
   /** Writes bytes to the terminal's input. */
   send(data: Buffer): void;
+  /** Bytes sent that the terminal has not taken yet. */
+  inputBacklog(): number;
   /** Whether bash itself reads the terminal now (so nothing else echoes a person's typing). */
   shellReadsLine(): boolean;
   pauseReading(): void;
@@ -108,11 +112,14 @@ export class ShellTerminalTap implements TerminalTap {
     return this.listeners.size > 0;
   }
 
-  write(data: string | Buffer): void {
+  write(data: string | Buffer): boolean {
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-    if (bytes.length === 0) return;
+    if (bytes.length === 0) return true;
+    // A terminal whose program does not read keeps what is typed at it: past this, no more is taken.
+    if (this.host.inputBacklog() > MAX_TYPED_BACKLOG_BYTES) return false;
     if (this.listeners.size && this.host.shellReadsLine()) this.emit(softEcho(bytes));
     this.host.send(bytes);
+    return true;
   }
 
   onData(listener: (data: Buffer) => void): () => void {

@@ -37,6 +37,10 @@ export interface ShellTransport {
   readonly details: Readonly<Record<string, string | number>>;
   /** Writes to the terminal's input. */
   send(bytes: Buffer): void;
+  /** Bytes sent that the terminal has not taken yet (its program is not reading them). */
+  readonly inputBacklog: number;
+  /** Drops what waits to be taken (an interrupt does, as the terminal's own Ctrl-C drops typed-ahead input). */
+  discardInput(): void;
   /** Every byte the terminal outputs. Set once, before the shell is told to start. */
   onData(listener: (data: Buffer) => void): void;
   /** Every byte of the stderr pipe, pushed as it comes (ssh) or as {@link drainStderr} reads it (local). */

@@ -213,7 +213,9 @@ export class TerminalShare {
     if (client.gone) return;
     if (isBinary) {
       if (client.role !== "driver") return this.refuse(client, "only the driver types; send {\"type\":\"takeover\"} first");
-      this.tap.write(data);
+      if (!this.tap.write(data)) {
+        return client.text({ type: "error", code: "rate_limited", status: 429, message: "the terminal is not reading its input, and what was typed before still waits: these keystrokes were not taken" });
+      }
       // The driver sees its echo at once, not at the end of a flood's batch window: until the
       // next flush, its output goes to it on the next turn of the event loop.
       this.echoDue = true;
