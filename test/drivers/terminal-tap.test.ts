@@ -70,7 +70,8 @@ describe("the terminal tap of a live shell", () => {
     let taken = 0;
     while (tap.write(chunk)) {
       taken += chunk.length;
-      expect(taken).toBeLessThanOrEqual(MAX_TYPED_BACKLOG_BYTES + 2 * chunk.length);
+      // The backlog, one chunk past it, and what the kernel's own terminal buffers took (some 64 KB).
+      expect(taken).toBeLessThanOrEqual(MAX_TYPED_BACKLOG_BYTES + 4 * chunk.length);
     }
     expect(taken).toBeGreaterThan(MAX_TYPED_BACKLOG_BYTES - chunk.length);
     // The session stays in hand: the exec is interrupted (its command killed past the grace), and

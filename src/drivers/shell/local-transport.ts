@@ -147,7 +147,11 @@ export class LocalTransport implements ShellTransport {
     if (bytes.length === 0) return;
     this.backlog.push(bytes);
     this.backlogBytes += bytes.length;
-    this.backlogRetry ??= setInterval(() => this.writeBacklog(), FIFO_POLL_MS);
+    if (!this.backlogRetry) {
+      this.backlogRetry = setInterval(() => this.writeBacklog(), FIFO_POLL_MS);
+      // Keystrokes a program never reads do not keep an embedding process alive.
+      this.backlogRetry.unref();
+    }
   }
 
   get inputBacklog(): number {

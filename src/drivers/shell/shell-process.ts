@@ -271,12 +271,14 @@ export class ShellProcess implements LiveProcess {
     const run = this.running;
     if (!run || run.phase === "done" || this.currentState !== "running") return false;
     run.interrupts++;
-    // What a person typed that the command never read goes, as the terminal's own Ctrl-C drops it;
-    // the Ctrl-C must not wait behind it.
-    if (run.started) this.transport.discardInput();
     // Until the command runs, Ctrl-C would only discard the line bash has not read yet: wait for go.
     if (!run.started) this.transport.drainStderr();
-    if (run.started) this.send("\x03");
+    if (run.started) {
+      // What a person typed that the command never read goes, as the terminal's own Ctrl-C drops
+      // it: the Ctrl-C must not wait behind it.
+      this.transport.discardInput();
+      this.send("\x03");
+    }
     else {
       run.interruptPending = true;
       this.pollStderr(run, FIFO_HURRY_MS);
