@@ -16,6 +16,8 @@ const { version } = createRequire(import.meta.url)("../../package.json") as { ve
 const program = new Command("sessiond")
   .description("persistent sessions for AI agents and their tools")
   .version(version)
+  // Before the command's name too (`sessiond --json exec …`), as after it.
+  .option("--json", "print JSON (errors too, on stderr)")
   // commander's own errors (an unknown flag, a flag value its parser refused) in the one-line
   // form every error of the CLI takes, JSON with --json.
   .configureOutput({ outputError: (text) => reportError(new UsageError(commanderMessage(text)), process.argv.includes("--json")) })

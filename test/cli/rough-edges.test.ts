@@ -66,6 +66,16 @@ describe("sessiond's usage errors", SLOW, () => {
     expect((await h.run(["stats", "--status", "bogus"])).stderr).toContain("expected one of active, paused");
   });
 
+  it("takes --json before the command's name as after it", async () => {
+    const started = await h.run(["--json", "start", "--name", "json-first"]);
+    expect(started.code).toBe(0);
+    expect(JSON.parse(started.stdout)).toMatchObject({ name: "json-first", status: "active" });
+    expect(await h.run(["--json", "show", "no-such-session"])).toMatchObject({
+      code: 1,
+      stderr: '{"error":{"code":"not_found","message":"session no-such-session not found"}}\n',
+    });
+  });
+
   it("says what to do when a session name is taken", async () => {
     await h.json(["start", "--name", "taken-1"]);
     expect(await h.run(["start", "--name", "taken-1"])).toMatchObject({
