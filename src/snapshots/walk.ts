@@ -9,7 +9,7 @@ import { TimeSlice } from "./time-slice.js";
 /** The workspace's own ignore file, in gitignore syntax (docs/checkpoints.md#ignore-rules). */
 export const IGNORE_FILE = ".sessiondignore";
 /** The largest `.sessiondignore` read; a bigger one is refused. */
-const MAX_IGNORE_FILE_BYTES = 1024 * 1024;
+const MAX_IGNORE_FILE_BYTES = 64 * 1024;
 /** Folders below the workspace a walk descends at most (each holds a descriptor while it is walked). */
 export const MAX_DEPTH = 256;
 
@@ -114,20 +114,17 @@ export async function readIgnoreRules(dir: string, patterns: readonly string[]):
  * @throws validation naming `field`
  */
 export function assertTractable(patterns: readonly string[], field: string): void {
+  const refuse = (reason: string) => new SessiondError("validation", { field, reason: `${reason} (docs/checkpoints.md#ignore-rules)` }, { field });
+  let count = 0;
   for (const line of patterns) {
-    if (line.length > MAX_PATTERN_CHARS) {
-      throw new SessiondError("validation", { field, reason: `has a line of ${line.length} characters, over ${MAX_PATTERN_CHARS} (docs/checkpoints.md#ignore-rules)` }, { field });
-    }
-    if (line.startsWith("#")) continue;
+    if (line.length > MAX_PATTERN_CHARS) throw refuse(`has a line of ${line.length} characters, over ${MAX_PATTERN_CHARS}`);
+    if (line.startsWith("#") || patternOf(line) === "") continue;
+    if (++count > MAX_PATTERNS) throw refuse(`has more than ${MAX_PATTERNS} patterns`);
+    const wildcards = line.length - line.replace(/[*?[]/g, "").length;
+    if (wildcards > MAX_PATTERN_WILDCARDS) throw refuse(`has the pattern ${JSON.stringify(line.slice(0, 200))}, with ${wildcards} wildcards (*, ?, [), over ${MAX_PATTERN_WILDCARDS}`);
     const parts = patternOf(line).replace(/\/$/, "").split("/");
     const inner = parts.slice(0, -1).filter((part) => part === "**").length;
-    if (inner > 1) {
-      throw new SessiondError(
-        "validation",
-        { field, reason: `has the pattern ${JSON.stringify(line.slice(0, 200))}, with more than one \`**\` before its last part (docs/checkpoints.md#ignore-rules)` },
-        { field },
-      );
-    }
+    if (inner > 1) throw refuse(`has the pattern ${JSON.stringify(line.slice(0, 200))}, with more than one \`**\` before its last part`);
   }
 }
 
@@ -139,11 +136,15 @@ function patternOf(line: string): string {
 }
 
 /**
- * The longest line an ignore file or snapshotIgnore may hold: the `ignore` package turns a pattern
- * into a regular expression, and one of a few hundred thousand characters is too large for V8
- * (it threw on the first path matched: a 500); shorter ones still cost time in proportion.
+ * What ignore rules may hold. The `ignore` package turns each pattern into a regular expression
+ * and tries every one on every path (and its parents): a pattern of a few hundred thousand
+ * characters is too large for V8 (a 500), and a megabyte of patterns with dozens of wildcards each
+ * took seconds per path, on the server's event loop. Real ignore files (a few hundred patterns of
+ * a few wildcards each) stay far inside these.
  */
-const MAX_PATTERN_CHARS = 4096;
+const MAX_PATTERN_CHARS = 1024;
+const MAX_PATTERN_WILDCARDS = 16;
+const MAX_PATTERNS = 1000;
 
 /** A pattern that is a plain name (`node_modules`, `.venv/`): gitignore matches it at any depth. */
 const PLAIN_NAME = /^[A-Za-z0-9._-]+\/?$/;

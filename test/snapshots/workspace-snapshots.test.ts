@@ -164,17 +164,23 @@ describe("ignore rules that would take the server's time", () => {
     await snapshots.snapshotWorkspace(ws);
   });
 
-  it("refuses a line too long to be a pattern, and reads runs of spaces in one pass", async () => {
+  it("refuses rules that would cost seconds a path: a line too long, too many wildcards, too many patterns", async () => {
     writeFileSync(join(ws, "a.txt"), "a");
-    // A regular expression too large for V8 (it was a 500 at the first path matched).
-    for (const line of ["[ab]".repeat(60_000), `#${" ".repeat(200_000)}x`]) {
-      writeFileSync(join(ws, IGNORE_FILE), `${line}\n`);
+    const refused = async (text: string, reason: RegExp) => {
+      writeFileSync(join(ws, IGNORE_FILE), text);
       const err = await refusal(snapshots.snapshotWorkspace(ws));
       expect(err).toMatchObject({ code: "validation", field: IGNORE_FILE });
-      expect((err as Error).message).toMatch(/has a line of \d+ characters, over 4096/);
-    }
+      expect((err as Error).message).toMatch(reason);
+    };
+    // A regular expression too large for V8 (it was a 500 at the first path matched).
+    await refused(`${"[ab]".repeat(2000)}\n`, /has a line of 8000 characters, over 1024/);
+    await refused(`#${" ".repeat(20_000)}x\n`, /has a line of 20002 characters, over 1024/);
+    // 255 lines of 2000 `*a` each took seconds for one path.
+    await refused(`${"*a".repeat(17)}\n`, /with 17 wildcards \(\*, \?, \[\), over 16/);
+    await refused(Array.from({ length: 1001 }, (_, i) => `f${i}`).join("\n"), /has more than 1000 patterns/);
+    await refused(`#${"x".repeat(70_000)}`, /is 70001 bytes, over 65536/);
     // Trailing spaces were trimmed by a regular expression quadratic in a run of spaces with text after it.
-    writeFileSync(join(ws, IGNORE_FILE), `${" ".repeat(4000)}x\n`.repeat(250));
+    writeFileSync(join(ws, IGNORE_FILE), `${" ".repeat(1000)}x\n`.repeat(60));
     await snapshots.snapshotWorkspace(ws);
   });
 });
