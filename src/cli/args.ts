@@ -26,8 +26,6 @@ export function action(fn: (...args: never[]) => Promise<void>): Handler {
   return async (...args: unknown[]): Promise<void> => {
     // commander passes (…arguments, options, command).
     const options = args.at(-2) as Opts;
-    // `sessiond --json <command>`: the flag was the program's.
-    if ((args.at(-1) as Command | undefined)?.optsWithGlobals?.().json === true) options.json = true;
     try {
       await (fn as (...a: unknown[]) => Promise<void>)(...args.slice(0, -1));
     } catch (err) {

@@ -25,7 +25,12 @@ const program = new Command("sessiond")
   .exitOverride();
 registerCommands(program, process.argv.slice(2));
 // The .env files are read once the command's flags are parsed: `--home` says whose data dir's.
-program.hook("preAction", (_program, action) => applyEnvFiles(action.opts<{ home?: string; json?: boolean }>()));
+program.hook("preAction", (_program, action) => {
+  // commander gives a program's option to the program wherever it stands on the line, also after
+  // the command's name: the command gets it back, whichever of the two took it.
+  if (program.opts<{ json?: boolean }>().json === true) action.setOptionValue("json", true);
+  applyEnvFiles(action.opts<{ home?: string; json?: boolean }>());
+});
 
 /** commander's error text as `<what> (<what to do>)`: `error: ` dropped, its "Did you mean" kept on the line. */
 function commanderMessage(text: string): string {
