@@ -106,7 +106,8 @@ export async function readIgnoreRules(dir: string, patterns: readonly string[]):
 }
 
 /**
- * Refuses a line over MAX_PATTERN_CHARS, and a pattern with more than one `**` part before its last part (as in a, **, b, **, c
+ * Refuses rules past the limits above (MAX_PATTERN_CHARS, MAX_PATTERN_WILDCARDS, MAX_PATTERNS),
+ * and a pattern with more than one `**` part before its last part (as in a, **, b, **, c
  * joined by slashes): the `ignore` package matches each such `**` with a regular expression that
  * backtracks, and two or more take time polynomial in a path's depth — seconds per path 256
  * folders deep, on the server's event loop. One, or a last one (`build` then `**`), costs

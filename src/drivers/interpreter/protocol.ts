@@ -42,12 +42,12 @@ export class LineReader {
     stream.on("data", (text: string) => {
       let start = 0;
       for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
-        const line = this.skipping ? "" : this.held + text.slice(start, nl);
-        const wasSkipping = this.skipping;
+        const skipped = this.skipping;
+        const line = skipped ? "" : this.held + text.slice(start, nl);
         this.held = "";
         this.skipping = false;
         start = nl + 1;
-        if (wasSkipping) continue;
+        if (skipped) continue;
         if (line.length > maxChars) {
           onOverflow();
           continue;
