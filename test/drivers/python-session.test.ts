@@ -147,6 +147,21 @@ describe("python sessions", () => {
     expect((await h.live.exec(s.id, "1 + 1")).stdout).toBe("2\n");
   });
 
+  it.each([
+    ["empty lines", "os.write(4, b'\\n' * (1 << 20))"],
+    ["a line that is not JSON", "os.write(4, b'not json\\n')"],
+    ["a reply nobody waits for", "os.write(4, b'{\"id\": 999999, \"ok\": true}\\n')"],
+  ])("ends the helper, and only it, when its code writes %s on its fd 4", async (_what, write) => {
+    const s = await open();
+    const other = await h.live.start({ kind: "python" });
+    await h.live.exec(other.id, "y = 7");
+    // The cell goes on writing: the helper is ended on the first line, not once the flood is read.
+    const result = await h.live.exec(s.id, `import os, time\nfor _ in range(64): ${write}\ntime.sleep(30)`);
+    expect(result).toMatchObject({ status: "error", exit_code: null });
+    await eventually(async () => (await h.manager.get(s.id)).status === "crashed");
+    expect((await h.live.exec(other.id, "y")).stdout).toBe("7\n");
+  });
+
   it("runs the helper in a session and process group of its own, not the server's", async () => {
     const s = await open();
     const pid = h.live.describe(s.id)!.pid!;

@@ -11,7 +11,7 @@ import type { DriverLog } from "../log.js";
 import { OutputCapture } from "../output.js";
 import { readStat, sessionMembers, signal, stillRunning, terminateSession } from "../process-tree.js";
 import { type Launch, findProgram, prepareLaunch, programExit } from "../sandbox/index.js";
-import { type HelperReply, LineReader, MAX_REPLY_LINE_CHARS } from "./protocol.js";
+import { type BrokenReplies, type HelperReply, LineReader, MAX_REPLY_LINE_CHARS } from "./protocol.js";
 
 /**
  * What a language adds around the shared pipe protocol: how an exec's input becomes the helper's
@@ -102,8 +102,6 @@ export class PipeProcess implements LiveProcess {
   private readonly idlePoll: NodeJS.Timeout;
   /** The helper drops what is left in its output pipes from between cells before it runs one (its ready reply says so). */
   private helperDropsStale = false;
-  /** Replies that matched no request (code in the session writing on fd 4): logged once, then only counted. */
-  private strayReplies = 0;
 
   private constructor(
     child: ChildProcess & { pid: number },
@@ -118,11 +116,10 @@ export class PipeProcess implements LiveProcess {
     this.requests = child.stdio[3] as Writable;
     // The helper may die while we write: its exit is what counts, not the EPIPE.
     this.requests.on("error", () => {});
-    new LineReader(
-      child.stdio[4] as Readable,
-      (reply) => this.onReply(reply),
-      () => this.onOversizedReply(),
-    );
+    new LineReader(child.stdio[4] as Readable, {
+      onReply: (reply) => this.onReply(reply),
+      onBroken: (why) => this.onBrokenReplies(why),
+    });
     child.on("exit", (code, sig) => this.onProcessExit(programExit(launch, code, sig ? (osConstants.signals[sig] ?? null) : null)));
     this.idlePoll = setInterval(() => {
       if (!this.running) this.drainOutput();
@@ -365,25 +362,22 @@ export class PipeProcess implements LiveProcess {
     });
   }
 
-  private onReply(reply: HelperReply): void {
-    const id = typeof reply.id === "number" ? reply.id : -1;
-    const handler = this.pending.get(id);
-    if (!handler) {
-      // Code in the session can write on fd 4 as fast as it likes: the log is not its to fill.
-      if (this.strayReplies++ === 0) this.options.log.warn({ pid: this.pid, id }, "a helper reply nobody waits for (more are not logged)");
-      return;
-    }
-    this.pending.delete(id);
+  /** @returns false when no request waits for the reply's id */
+  private onReply(reply: HelperReply): boolean {
+    const handler = this.pending.get(reply.id);
+    if (!handler) return false;
+    this.pending.delete(reply.id);
     handler(reply);
+    return true;
   }
 
   /**
-   * A reply line longer than any of ours: code in the session wrote it on the helper's fd 4. The
-   * protocol can no longer be trusted, so this session's helper ends (the exec reports it); the
-   * server and its other sessions go on.
+   * The reply pipe carried what this helper never writes: code in the session wrote on its fd 4.
+   * The protocol can no longer be trusted, so this session's helper ends (the exec reports it,
+   * and the session can be recovered); the server and its other sessions go on.
    */
-  private onOversizedReply(): void {
-    this.options.log.warn({ pid: this.pid, maxChars: MAX_REPLY_LINE_CHARS }, "a helper reply line too long to hold; ending the helper");
+  private onBrokenReplies(why: BrokenReplies): void {
+    this.options.log.warn({ pid: this.pid, session: this.spec.sessionId, why, maxChars: MAX_REPLY_LINE_CHARS }, "the helper's reply pipe carried what no helper writes; ending the helper");
     void terminateSession(this.pid, 0, this.killOptions("SIGKILL"));
   }
 

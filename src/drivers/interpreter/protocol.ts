@@ -22,48 +22,68 @@ export interface HelperReply {
 
 /**
  * The longest reply line read: more than any reply of ours holds (a cell's output goes through
- * fds 1 and 2, not here). A helper's fd 4 is open to the code the session runs, which may write
- * anything on it; a line past this is never held (it would grow the server's memory, up to a
- * string too long for V8, which ends the process).
+ * fds 1 and 2, not here; the largest reply is a state capture's environment, which the kernel
+ * already bounds for any program the session starts).
  */
 export const MAX_REPLY_LINE_CHARS = 16 * 1024 * 1024;
 
+/** Why a helper's reply pipe can no longer be trusted. */
+export type BrokenReplies = "oversized" | "not_a_reply" | "unexpected";
+
+/** What a LineReader tells its owner. */
+export interface ReplyListener {
+  /** A reply: return false when nobody waits for its id (the pipe is then broken: "unexpected"). */
+  onReply(reply: HelperReply): boolean;
+  /** The pipe carried what no helper of ours writes; nothing more is read from it. */
+  onBroken(why: BrokenReplies): void;
+}
+
 /**
- * Calls `onMessage` with each JSON line read from `stream` (lines that are not JSON objects are
- * dropped). A line longer than `maxChars` is dropped as it comes, and `onOverflow` is told.
+ * Reads a helper's replies, one JSON object per line. A helper's fd 4 is open to the code the
+ * session runs, which may write anything on it, as fast as it likes, so the reader trusts the
+ * pipe only while it carries what the helper writes: replies to requests, in whole lines of a
+ * bounded length. The first line that is anything else (too long, not a JSON object, or a reply
+ * nobody waits for) breaks the pipe: the reader stops reading and tells `onBroken` once, having
+ * spent the work of one line on it, so that code filling fd 4 costs the server next to nothing.
  */
 export class LineReader {
   private held = "";
-  /** Dropping the rest of a line that was too long, up to its newline. */
-  private skipping = false;
+  private broken = false;
 
-  constructor(stream: Readable, onMessage: (message: HelperReply) => void, onOverflow: () => void = () => {}, maxChars = MAX_REPLY_LINE_CHARS) {
+  constructor(
+    private readonly stream: Readable,
+    private readonly listener: ReplyListener,
+    private readonly maxChars = MAX_REPLY_LINE_CHARS,
+  ) {
     stream.setEncoding("utf8");
-    stream.on("data", (text: string) => {
-      let start = 0;
-      for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
-        const skipped = this.skipping;
-        const line = skipped ? "" : this.held + text.slice(start, nl);
-        this.held = "";
-        this.skipping = false;
-        start = nl + 1;
-        if (skipped) continue;
-        if (line.length > maxChars) {
-          onOverflow();
-          continue;
-        }
-        const message = parse(line);
-        if (message) onMessage(message);
-      }
-      if (this.skipping) return;
-      if (this.held.length + text.length - start > maxChars) {
-        this.held = "";
-        this.skipping = true;
-        onOverflow();
-        return;
-      }
-      this.held += text.slice(start);
-    });
+    stream.on("data", (text: string) => this.read(text));
+  }
+
+  private read(text: string): void {
+    let start = 0;
+    for (let nl = text.indexOf("\n"); nl >= 0 && !this.broken; nl = text.indexOf("\n", start)) {
+      const line = this.held + text.slice(start, nl);
+      this.held = "";
+      start = nl + 1;
+      if (line.length > this.maxChars) return this.break("oversized");
+      const reply = line.startsWith("{") ? parse(line) : undefined;
+      if (!reply) return this.break("not_a_reply");
+      if (!this.listener.onReply(reply)) return this.break("unexpected");
+    }
+    if (this.broken) return;
+    if (this.held.length + text.length - start > this.maxChars) return this.break("oversized");
+    this.held += text.slice(start);
+  }
+
+  private break(why: BrokenReplies): void {
+    if (this.broken) return;
+    this.broken = true;
+    this.held = "";
+    // Destroyed, not paused: a paused pipe would fill, and a writer blocked on it would hold a cell forever.
+    this.stream.removeAllListeners("data");
+    this.stream.on("error", () => {});
+    this.stream.destroy();
+    this.listener.onBroken(why);
   }
 }
 
