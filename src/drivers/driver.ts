@@ -145,7 +145,7 @@ export type ProcessState = "starting" | "ready" | "running" | "stopping" | "exit
 export interface TerminalTap {
   /**
    * Keystrokes into the terminal, as a person types them (control bytes such as Ctrl-C included).
-   * @returns false, taking none of them, while more than MAX_TYPED_BACKLOG_BYTES typed earlier wait unread
+   * @returns false, taking none of them, while more than MAX_TYPED_BACKLOG_BYTES typed earlier wait unread (a lone Ctrl-C is still taken: it drops them)
    */
   write(data: string | Buffer): boolean;
   /**

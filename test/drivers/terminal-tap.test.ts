@@ -82,6 +82,21 @@ describe("the terminal tap of a live shell", () => {
     expect(h.leftovers()).toEqual([]);
   });
 
+  it("still takes a lone Ctrl-C past the backlog: it drops what waits and reaches the program", async () => {
+    await h.live.start({ kind: "shell", name: "c" });
+    const tap = await h.live.terminal("c");
+    const running = h.live.exec("c", "sleep 300", { stdin: true });
+    await eventually(() => h.live.list()[0]?.running_exec_id, 2000, "the exec to start");
+    const chunk = Buffer.alloc(64 * 1024, "a");
+    while (tap.write(chunk));
+    expect(tap.write("b")).toBe(false);
+    expect(tap.write("\x03")).toBe(true);
+    // Typed, not asked for through interrupt: the command dies of the terminal's SIGINT.
+    expect(await running).toMatchObject({ exit_code: 130 });
+    expect(tap.write("\x15")).toBe(true); // taken again (Ctrl-U: clears the line bash reads)
+    expect((await h.live.exec("c", "echo ok")).stdout).toBe("ok\n");
+  });
+
   it("runs what a person types, echoes it, and keeps the next exec's markers intact", async () => {
     await h.live.start({ kind: "shell", name: "p" });
     const tap = await h.live.terminal("p");

@@ -186,6 +186,51 @@ describe("WebSocket /sessions/{id}/attach", () => {
     expect(seen.subarray(0, all.length - (from - driverStart)).equals(all.subarray(from - driverStart))).toBe(true);
   });
 
+  it("cuts off a client that sends frames and reads none of the answers with 4008, before they pile up in the server", async () => {
+    const s = await server({ attachObserverMaxBufferedBytes: 64 * 1024 });
+    const id = await shell(s);
+    const spammer = attach(s, id, "?role=observer");
+    await spammer.opened;
+    await spammer.until((c) => hello(c) !== undefined);
+    spammer.socket.pause();
+    // Each keystroke of an observer is answered with a 403 error frame; more answers than the
+    // kernel's socket buffers hold (several MB on loopback) must queue in the server.
+    const frames = 200_000;
+    for (let i = 0; i < frames; i++) {
+      spammer.socket.send(Buffer.from("x"));
+      if (i % 2000 === 0) await new Promise((r) => setImmediate(r));
+    }
+    spammer.socket.resume();
+    await spammer.closed();
+    expect(spammer.closeCode).toBe(4008);
+    const answers = spammer.messages.filter((m) => m.type === "error" && m.code === "forbidden").length;
+    expect(answers).toBeGreaterThan(0);
+    expect(answers).toBeLessThan(frames);
+    // The terminal goes on for everyone else.
+    const other = attach(s, id);
+    await other.opened;
+    other.socket.send(Buffer.from("echo still-here\r"));
+    await other.until((c) => c.tail().includes("still-here"));
+  });
+
+  it("tells a driver once that its keystrokes are not taken while the terminal's program reads none; a lone Ctrl-C still is", async () => {
+    const s = await server();
+    const id = await shell(s);
+    const driver = attach(s, id);
+    await driver.opened;
+    await driver.until((c) => hello(c) !== undefined);
+    driver.socket.send(Buffer.from("sleep 300\r"));
+    const chunk = Buffer.alloc(64 * 1024, "a");
+    // 2 MiB typed at a program that reads nothing fills the 1 MiB backlog; the rest is refused.
+    for (let i = 0; i < 32; i++) driver.socket.send(chunk);
+    for (let i = 0; i < 50; i++) driver.socket.send(Buffer.from("b"));
+    await driver.until((c) => c.messages.some((m) => m.code === "rate_limited"));
+    driver.socket.send(Buffer.from("\x03"));
+    driver.socket.send(Buffer.from("echo after-ctrl-c\r"));
+    await driver.until((c) => c.tail().includes("after-ctrl-c\r\n"));
+    expect(driver.messages.filter((m) => m.code === "rate_limited")).toHaveLength(1);
+  });
+
   it("gives every client the terminal's bytes once and in order while output is batched: one joining mid-flood, a driver typing", async () => {
     const s = await server({ attachReplayBytes: 32 * 1024 * 1024, maxExecOutputBytes: 16 * 1024 * 1024, attachBatchMs: 20 });
     const id = await shell(s);

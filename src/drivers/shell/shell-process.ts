@@ -129,6 +129,7 @@ export class ShellProcess implements LiveProcess {
       },
       shellReadsLine: () => this.shellReadsLine(),
       inputBacklog: () => this.transport.inputBacklog,
+      discardInput: () => this.transport.discardInput(),
       pauseReading: () => this.transport.pause(),
       resumeReading: () => this.transport.resume(),
       size: () => this.size,

@@ -71,6 +71,7 @@ const MAX_MARKER_BYTES = 8192;
 /** Typed bytes a terminal may hold unread before a tap takes no more (a paste larger than this waits on the typist). */
 export const MAX_TYPED_BACKLOG_BYTES = 1024 * 1024;
 const CR = Buffer.from("\r");
+const CTRL_C = 0x03;
 
 /** What the tap needs from the shell it belongs to. */
 export interface TapHost {
@@ -78,6 +79,8 @@ export interface TapHost {
   send(data: Buffer): void;
   /** Bytes sent that the terminal has not taken yet. */
   inputBacklog(): number;
+  /** Drops what was sent and not taken yet. */
+  discardInput(): void;
   /** Whether bash itself reads the terminal now (so nothing else echoes a person's typing). */
   shellReadsLine(): boolean;
   pauseReading(): void;
@@ -115,8 +118,13 @@ export class ShellTerminalTap implements TerminalTap {
   write(data: string | Buffer): boolean {
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
     if (bytes.length === 0) return true;
-    // A terminal whose program does not read keeps what is typed at it: past this, no more is taken.
-    if (this.host.inputBacklog() > MAX_TYPED_BACKLOG_BYTES) return false;
+    // A terminal whose program does not read keeps what is typed at it: past this, no more is
+    // taken, but for a lone Ctrl-C, the way out. It drops what waits, as a terminal's own Ctrl-C
+    // flushes its input queue (ISIG without NOFLSH), so that it reaches the program at once.
+    if (this.host.inputBacklog() > MAX_TYPED_BACKLOG_BYTES) {
+      if (bytes.length !== 1 || bytes[0] !== CTRL_C) return false;
+      this.host.discardInput();
+    }
     if (this.listeners.size && this.host.shellReadsLine()) this.emit(softEcho(bytes));
     this.host.send(bytes);
     return true;

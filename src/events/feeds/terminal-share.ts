@@ -34,6 +34,8 @@ class AttachClient {
   /** Terminal offset up to which bytes were handed to the socket. */
   sent: number;
   gone = false;
+  /** Keystrokes were refused (the terminal's input backlog is full) and the client was told so once. */
+  toldInputFull = false;
 
   constructor(
     readonly socket: WebSocket,
@@ -42,10 +44,6 @@ class AttachClient {
     offset: number,
   ) {
     this.sent = offset;
-  }
-
-  text(message: object): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message));
   }
 }
 
@@ -105,7 +103,7 @@ export class TerminalShare {
     const client = new AttachClient(socket, options.mayDrive, this.joined++, offset);
     this.clients.add(client);
     if (client.mayDrive && !this.driver) this.setDriver(client, false);
-    client.text({ type: "hello", role: client.role, offset, end: this.replay.end, cols: this.tap.cols, rows: this.tap.rows });
+    this.answer(client, { type: "hello", role: client.role, offset, end: this.replay.end, cols: this.tap.cols, rows: this.tap.rows });
     const backlog = this.replay.from(offset);
     if (backlog.length) this.send(client, backlog);
     socket.on("message", (data: Buffer, isBinary: boolean) => this.onFrame(client, data, isBinary));
@@ -181,15 +179,33 @@ export class TerminalShare {
 
   private deliver(client: AttachClient, frame: Buffer): void {
     if (client.gone) return;
-    if (client.role === "observer" && client.socket.bufferedAmount + frame.length > this.limits.observerMaxBufferedBytes) {
-      // Too far behind: cut off. The socket still delivers what it holds, then the close, so the
-      // client has exactly the bytes up to `sent` and resumes with ?offset=sent.
-      client.gone = true;
-      this.clients.delete(client);
-      client.socket.close(SLOW_CONSUMER_CODE, `slow_consumer offset=${client.sent}`);
-      return;
-    }
+    if (client.role === "observer" && this.fallenBehind(client, frame.length)) return this.cutOff(client);
     this.send(client, frame);
+  }
+
+  /**
+   * Sends `message` (a JSON text frame) unless the client does not read what it is sent: a client
+   * that sends frames, each answered, and reads nothing would otherwise grow the server's memory
+   * by one answer a frame. Such a client, driver or observer, is cut off like a slow observer.
+   */
+  private answer(client: AttachClient, message: object): void {
+    if (client.gone) return;
+    const text = JSON.stringify(message);
+    if (this.fallenBehind(client, text.length)) return this.cutOff(client);
+    if (client.socket.readyState === client.socket.OPEN) client.socket.send(text);
+  }
+
+  private fallenBehind(client: AttachClient, more: number): boolean {
+    return client.socket.bufferedAmount + more > this.limits.observerMaxBufferedBytes;
+  }
+
+  /**
+   * Too far behind: cut off. The socket still delivers what it holds, then the close, so the
+   * client has exactly the bytes up to `sent` and resumes with ?offset=sent.
+   */
+  private cutOff(client: AttachClient): void {
+    this.leave(client);
+    client.socket.close(SLOW_CONSUMER_CODE, `slow_consumer offset=${client.sent}`);
   }
 
   private send(client: AttachClient, frame: Buffer): void {
@@ -214,8 +230,12 @@ export class TerminalShare {
     if (isBinary) {
       if (client.role !== "driver") return this.refuse(client, "only the driver types; send {\"type\":\"takeover\"} first");
       if (!this.tap.write(data)) {
-        return client.text({ type: "error", code: "rate_limited", status: 429, message: "the terminal is not reading its input, and what was typed before still waits: these keystrokes were not taken" });
+        // Told once until keystrokes are taken again: the frames refused meanwhile get no answer each.
+        if (client.toldInputFull) return;
+        client.toldInputFull = true;
+        return this.answer(client, { type: "error", code: "rate_limited", status: 429, message: "the terminal is not reading its input, and what was typed before still waits: keystrokes are not taken until it reads" });
       }
+      client.toldInputFull = false;
       // The driver sees its echo at once, not at the end of a flood's batch window: until the
       // next flush, its output goes to it on the next turn of the event loop.
       this.echoDue = true;
@@ -237,7 +257,7 @@ export class TerminalShare {
         const { cols, rows } = m as { cols: number; rows: number };
         this.resize(cols, rows).then(
           () => this.broadcast({ type: "resize", cols, rows }),
-          (err: Error) => client.text({ type: "error", code: "conflict", status: 409, message: err.message }),
+          (err: Error) => this.answer(client, { type: "error", code: "conflict", status: 409, message: err.message }),
         );
         return;
       }
@@ -254,12 +274,12 @@ export class TerminalShare {
     const previous = this.driver;
     if (previous && previous !== client) {
       previous.role = "observer";
-      previous.text({ type: "role", role: "observer" });
+      this.answer(previous, { type: "role", role: "observer" });
     }
     if (this.paused) this.setPaused(false);
     this.driver = client;
     client.role = "driver";
-    if (announce) client.text({ type: "role", role: "driver" });
+    if (announce) this.answer(client, { type: "role", role: "driver" });
   }
 
   private leave(client: AttachClient): void {
@@ -275,7 +295,7 @@ export class TerminalShare {
   }
 
   private refuse(client: AttachClient, message: string): void {
-    client.text({ type: "error", code: "forbidden", status: 403, message });
+    this.answer(client, { type: "error", code: "forbidden", status: 403, message });
   }
 
   private badFrame(client: AttachClient, why: string): void {
@@ -285,7 +305,7 @@ export class TerminalShare {
   }
 
   private broadcast(message: object): void {
-    for (const client of this.clients) client.text(message);
+    for (const client of this.clients) this.answer(client, message);
   }
 }
 
