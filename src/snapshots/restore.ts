@@ -290,10 +290,16 @@ async function completeSwap(stage: string, journal: Journal): Promise<void> {
     // The session's processes may still be writing: a name gone since it was listed has nothing
     // to move, and names made meanwhile are moved by another pass (a few: a loop making them
     // forever would keep a swap from ending; what it makes after is newer than the restore).
+    // Those go under names of their own: made again under a name moved already, they must not
+    // land on (or fail on) what the first pass moved, which keepIgnored reads by its name.
     for (let pass = 0; pass < MOVE_OUT_PASSES; pass++) {
       const names = await readdir(dir, { encoding: "buffer" });
       if (names.length === 0) break;
-      for (const name of names) await renameIfThere(Buffer.concat([dirBytes, name]), Buffer.concat([oldBytes, name]));
+      for (const name of names) {
+        const from = Buffer.concat([dirBytes, name]);
+        if (pass === 0) await moveAside(from, Buffer.concat([oldBytes, name]), old);
+        else await renameIfThere(from, asideName(old));
+      }
     }
     await writeFile(join(stage, OLD_MOVED), "");
   }
@@ -306,18 +312,50 @@ async function completeSwap(stage: string, journal: Journal): Promise<void> {
     await writeFile(join(stage, IGNORED_MOVED), "");
   }
   if (await exists(fresh)) {
-    for (const name of await readdir(fresh)) {
-      const to = join(dir, name);
-      // Something the session wrote meanwhile at that name goes with the old tree (if it is still there).
-      if (await exists(to)) await renameIfThere(to, join(old, `${name}.${randomBytes(4).toString("hex")}`));
-      await rename(join(fresh, name), to);
-    }
+    for (const name of await readdir(fresh)) await moveIn(join(fresh, name), join(dir, name), old);
   }
   await writeFile(join(stage, DONE), "");
 }
 
 /** Passes over the workspace's top folder that move what is there out of the way of a restore. */
 const MOVE_OUT_PASSES = 3;
+
+/** What rename answers when something is at its destination that it will not replace. */
+const TAKEN = new Set(["ENOTEMPTY", "EEXIST", "EISDIR", "ENOTDIR"]);
+
+/** A name in `old` no name of the workspace has, for what the session made while the swap went. */
+function asideName(old: string): string {
+  return join(old, `.made-during-restore.${randomBytes(8).toString("hex")}`);
+}
+
+/**
+ * Moves `from` to `to` in the old tree; when `to` is taken there (a swap finished after a crash
+ * meets a name the session made again), under a name of its own instead.
+ */
+async function moveAside(from: Buffer, to: Buffer, old: string): Promise<void> {
+  try {
+    await renameIfThere(from, to);
+  } catch (err) {
+    if (!TAKEN.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
+    await renameIfThere(from, asideName(old));
+  }
+}
+
+/**
+ * Moves an entry of the new tree into the workspace at `to`. Something the session made meanwhile
+ * at that name goes with the old tree; a process making it again as fast as it is moved away gets
+ * a few tries, then the swap fails (and is finished by the next finishInterruptedRestore).
+ */
+async function moveIn(from: string, to: string, old: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    if (await exists(to)) await renameIfThere(to, asideName(old));
+    try {
+      return await rename(from, to);
+    } catch (err) {
+      if (!TAKEN.has((err as NodeJS.ErrnoException).code ?? "") || attempt >= MOVE_OUT_PASSES) throw err;
+    }
+  }
+}
 
 /** rename, but a source that is gone (removed by the session as the swap went) is nothing to move. */
 async function renameIfThere(from: string | Buffer, to: string | Buffer): Promise<void> {

@@ -205,6 +205,24 @@ describe("a restore racing the session's own writes", () => {
     rmSync(join(ws, "zz"), { force: true });
     expect(listTree(ws)).toEqual(before);
   });
+
+  it("finishes every swap while a process makes again, as fast as it can, a folder the checkpoint has and the swap moves", async () => {
+    mkdirSync(join(ws, "d"));
+    writeFileSync(join(ws, "d", "kept.txt"), "kept");
+    writeFileSync(join(ws, "top.txt"), "top");
+    const before = listTree(ws);
+    const snap = await snapshots.snapshotWorkspace(ws);
+    // The second pass moving `d` onto the first pass's `d`, and the move in onto the loop's `d`, were ENOTEMPTY: a 500, then every later restore failed the same way.
+    const churn = spawn("bash", ["-c", "while :; do mkdir -p d/x; done"], { cwd: ws, stdio: "ignore" });
+    try {
+      for (let round = 0; round < 30; round++) await snapshots.restoreWorkspace(ws, snap.digest);
+    } finally {
+      churn.kill("SIGKILL");
+      await new Promise((resolve) => churn.once("exit", resolve));
+    }
+    await snapshots.restoreWorkspace(ws, snap.digest);
+    expect(listTree(ws)).toEqual(before);
+  });
 });
 
 describe("a restore that keeps ignored paths", () => {
