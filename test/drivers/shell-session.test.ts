@@ -42,6 +42,10 @@ describe("a live shell session", () => {
       // Whether a folder the sandbox would not show exists is not told: the same answer for one that does not.
       if (h.config.sandbox === "bwrap") {
         expect(await failure(h.live.start({ kind: "shell", cwd: join(outside, "missing") }))).toMatchObject({ field: "cwd", message: expect.stringMatching(/not visible inside/) });
+        // Nor through a path that starts in a folder the sandbox shows and climbs out of it.
+        for (const climbing of [`/usr/..${outside}`, `/usr/..${outside}/missing`]) {
+          expect(await failure(h.live.start({ kind: "shell", cwd: climbing }))).toMatchObject({ field: "cwd", message: expect.stringMatching(/not visible inside/) });
+        }
       }
     } finally {
       rmSync(outside, { recursive: true, force: true });

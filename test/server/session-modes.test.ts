@@ -199,6 +199,8 @@ describe("a python session's interpreter", () => {
       // Outside what the sandbox shows, whether it exists is not told.
       ["/nonexistent/bin/python3", "not visible inside the session's sandbox"],
       [plain, "not visible inside the session's sandbox"],
+      [`/usr/..${plain}`, "not visible inside the session's sandbox"],
+      ["/usr/../nonexistent/bin/python3", "not visible inside the session's sandbox"],
       ["/usr/bin", "not an executable file"],
       ["/usr/bin/no-such-python", "not an executable file"],
     ] as const) {

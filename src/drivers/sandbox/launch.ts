@@ -235,8 +235,10 @@ function systemLayout(): Promise<SystemEntry[]> {
  * read-only system and `readOnlyPaths`.
  */
 export function visibleInSandbox(path: string, workspace: string, readOnlyPaths: readonly string[]): boolean {
-  const under = (root: string) => path === root || path.startsWith(`${root}/`);
-  return path === "/tmp" || [workspace, ...SYSTEM_DIRS, ...readOnlyPaths].some(under);
+  // Compared as the folder it names: "/usr/../root" is /root, whatever its first component says.
+  const folder = resolve(path);
+  const under = (root: string) => folder === root || folder.startsWith(`${root}/`);
+  return folder === "/tmp" || [workspace, ...SYSTEM_DIRS, ...readOnlyPaths].some(under);
 }
 
 /**
