@@ -55,6 +55,9 @@ describe("marker scanning", () => {
     expect(parsePayload(Buffer.from("0;4096:"))).toBeUndefined();
     expect(parsePayload(Buffer.from("0;4097:"))).toBeNull();
     expect(parsePayload(Buffer.from("0;999999999:/"))).toBeNull();
+    // Only bash's own way of writing a number: decimal digits, no sign, space, base or exponent.
+    for (const status of ["0x10", "1e2", " 7", "+7", "-0", "07", "", "1.0"]) expect(parsePayload(Buffer.from(`${status};\x07`)), status).toBeNull();
+    for (const size of ["0x4", " 4", "4e0", "04"]) expect(parsePayload(Buffer.from(`0;${size}:/a/b\x07`)), size).toBeNull();
   });
 });
 

@@ -67,19 +67,24 @@ export interface MarkerPayload {
 export function parsePayload(rest: Buffer): MarkerPayload | undefined | null {
   const semi = rest.indexOf(0x3b);
   if (semi < 0) return rest.length > 12 ? null : undefined;
-  const status = Number(rest.toString("latin1", 0, semi));
-  // bash's `$?` is 0–255: anything else is not a marker bash wrote.
-  if (!Number.isInteger(status) || status < 0 || status > 255) return null;
+  const status = decimal(rest.toString("latin1", 0, semi));
+  // bash's `$?` is 0–255 in decimal digits: anything else ("0x10", " 7", "1e2") is not a marker bash wrote.
+  if (status === undefined || status > 255) return null;
   if (rest.length <= semi + 1) return undefined;
   if (rest[semi + 1] === BEL) return { status, length: semi + 2 };
   const colon = rest.indexOf(0x3a, semi + 1);
   if (colon < 0) return rest.length - semi > 12 ? null : undefined;
-  const size = Number(rest.toString("latin1", semi + 1, colon));
-  if (!Number.isInteger(size) || size < 0 || size > MAX_CWD_BYTES) return null;
+  const size = decimal(rest.toString("latin1", semi + 1, colon));
+  if (size === undefined || size > MAX_CWD_BYTES) return null;
   const end = colon + 1 + size;
   if (rest.length <= end) return undefined;
   if (rest[end] !== BEL) return null;
   return { status, cwd: rest.toString("utf8", colon + 1, end), length: end + 1 };
+}
+
+/** A number written as bash's printf %d writes a non-negative one (at most 9 digits), else undefined. */
+function decimal(text: string): number | undefined {
+  return /^(?:0|[1-9][0-9]{0,8})$/.test(text) ? Number(text) : undefined;
 }
 
 /**
