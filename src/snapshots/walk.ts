@@ -61,13 +61,13 @@ export interface OtherEntry extends EntryName {
  * `.sessiondignore` when it is a regular file (a link there is not followed); undefined when
  * there are none (then nothing is asked of them).
  */
-export async function ignoreRules(dir: string, patterns: readonly string[]): Promise<Ignore | undefined> {
+export async function ignoreRules(dir: string, patterns: readonly string[]): Promise<PathRules | undefined> {
   return (await readIgnoreRules(dir, patterns)).rules;
 }
 
 /** The rules a snapshot walks by, as readIgnoreRules reads them. */
 export interface IgnoreRules {
-  readonly rules: Ignore | undefined;
+  readonly rules: PathRules | undefined;
   /** The text they were made from (the same text makes the same rules). */
   readonly source: string;
   /** Folder names the rules leave out wherever such a folder is (see namesLeftOutEverywhere). */
@@ -77,33 +77,79 @@ export interface IgnoreRules {
 /** ignoreRules, with the text they were made from and the folder names they leave out everywhere. */
 export async function readIgnoreRules(dir: string, patterns: readonly string[]): Promise<IgnoreRules> {
   assertTractable(patterns, "snapshotIgnore");
-  const rules = ignore().add([...patterns]);
   const given = JSON.stringify(patterns);
-  const none = patterns.length === 0;
-  const withoutFile = { rules: none ? undefined : rules, source: given, leftOutNames: namesLeftOutEverywhere(patterns) };
+  const withoutFile = () => ({
+    rules: patterns.length === 0 ? undefined : new BudgetedRules(ignore().add([...patterns]), "snapshotIgnore"),
+    source: given,
+    leftOutNames: namesLeftOutEverywhere(patterns),
+  });
   let handle;
   try {
     handle = await open(join(dir, IGNORE_FILE), FILE_FLAGS);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ELOOP" || code === "ENOTDIR") return withoutFile;
+    if (code === "ENOENT" || code === "ELOOP" || code === "ENOTDIR") return withoutFile();
     throw err;
   }
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) return withoutFile;
+    if (!stat.isFile()) return withoutFile();
     if (stat.size > MAX_IGNORE_FILE_BYTES) {
       throw new SessiondError("validation", { field: IGNORE_FILE, reason: `is ${stat.size} bytes, over ${MAX_IGNORE_FILE_BYTES}` }, { field: IGNORE_FILE });
     }
     const text = (await handle.readFile()).toString("utf8");
     const lines = text.split(/\r?\n/);
     assertTractable(lines, IGNORE_FILE);
-    rules.add(text);
+    const rules = new BudgetedRules(ignore().add([...patterns]).add(text), IGNORE_FILE);
     return { rules, source: `${given}\n${text}`, leftOutNames: namesLeftOutEverywhere([...patterns, ...lines]) };
   } finally {
     await handle.close();
   }
 }
+
+/** What a walk asks of ignore rules. */
+export interface PathRules {
+  /** Whether the rules leave out `path` (relative, `/`-separated; a folder's ends with `/`). */
+  ignores(path: string): boolean;
+}
+
+/**
+ * The `ignore` package's rules, asked within a budget of time. The package tries every pattern's
+ * regular expression on every path, and the limits of assertTractable still let 1,000 wildcard
+ * patterns cost some 80 ms for each long name made to match them slowly (measured on this
+ * project's 2-core machines): a workspace of such names would hold a snapshot, and the server's
+ * CPU, for minutes. So once the rules have cost more than IGNORE_BUDGET_MS plus
+ * IGNORE_BUDGET_PER_PATH_MS for each path asked, the walk is refused, naming where the rules came
+ * from. Real rules cost microseconds a path, far inside it.
+ */
+export class BudgetedRules implements PathRules {
+  private spentMs = 0;
+  private asked = 0;
+
+  /** @param field where the rules came from: `.sessiondignore` or `snapshotIgnore` */
+  constructor(
+    private readonly rules: Ignore,
+    private readonly field: string,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** @throws validation naming the rules' field once they have cost more than their budget */
+  ignores(path: string): boolean {
+    const started = this.now();
+    const ignored = this.rules.ignores(path);
+    this.spentMs += this.now() - started;
+    this.asked++;
+    if (this.spentMs > IGNORE_BUDGET_MS + this.asked * IGNORE_BUDGET_PER_PATH_MS) {
+      const reason = `cost ${Math.round(this.spentMs)} ms to match ${this.asked} paths, over the budget of ${IGNORE_BUDGET_MS} ms and ${IGNORE_BUDGET_PER_PATH_MS * 1000} µs a path: use fewer patterns, or fewer wildcards in them (docs/checkpoints.md#ignore-rules)`;
+      throw new SessiondError("validation", { field: this.field, reason }, { field: this.field });
+    }
+    return ignored;
+  }
+}
+
+/** The time ignore rules may cost a walk: this much, plus IGNORE_BUDGET_PER_PATH_MS a path asked (BudgetedRules). */
+const IGNORE_BUDGET_MS = 1000;
+const IGNORE_BUDGET_PER_PATH_MS = 0.2;
 
 /**
  * Refuses rules past the limits above (MAX_PATTERN_CHARS, MAX_PATTERN_WILDCARDS, MAX_PATTERNS),
@@ -207,7 +253,7 @@ export interface KnownFolders {
  */
 export async function walkTree(
   dir: string,
-  rules: Ignore | undefined,
+  rules: PathRules | undefined,
   visit: (entry: WalkEntry) => Promise<void> | void,
   options: {
     readonly descend?: (entry: FolderEntry) => boolean;

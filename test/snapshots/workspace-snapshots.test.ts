@@ -183,6 +183,17 @@ describe("ignore rules that would take the server's time", () => {
     writeFileSync(join(ws, IGNORE_FILE), `${" ".repeat(1000)}x\n`.repeat(60));
     await snapshots.snapshotWorkspace(ws);
   });
+
+  it("refuses rules inside every limit that cost more than their budget of time, naming where they came from", async () => {
+    // 1,000 patterns of 15 wildcards each, and long names that match them slowly: each name cost
+    // some 2.5 ms of the event loop (80 ms the first), so minutes for a workspace of them.
+    const patterns = Array.from({ length: 1000 }, (_, i) => `${"*aaa".repeat(15)}${i}`);
+    writeFileSync(join(ws, IGNORE_FILE), `${patterns.join("\n")}\n`);
+    for (let i = 0; i < 4000; i++) writeFileSync(join(ws, `${"a".repeat(240)}${i}`), "");
+    const err = await refusal(snapshots.snapshotWorkspace(ws));
+    expect(err).toMatchObject({ code: "validation", field: IGNORE_FILE });
+    expect((err as Error).message).toMatch(/cost \d+ ms to match \d+ paths, over the budget/);
+  });
 });
 
 describe("a restore racing the session's own writes", () => {
