@@ -6,6 +6,10 @@
  *    asked over IPC so the same sessions and the same process serve every path), over the Unix
  *    socket with `sessiond/client`, and over TCP with a token — rounds interleaved. Targets: the
  *    socket's p50 ≤ the engine's + 0.3 ms, TCP's ≤ the engine's + 0.5 ms.
+ *    Beside them, the hop's floor on this machine: a bare node-pty marker round trip in the
+ *    server process, and the same round trip behind a Fastify route of its own, asked over a Unix
+ *    socket with undici — what any HTTP hop around a terminal round trip costs here (on a VM, the
+ *    wake-ups of a client and a shell idle for the whole round trip are most of it).
  * 2. `--sessions` live shells each running `--each` `true` at once through the engine, beside as
  *    many bare node-pty bashes each doing as many marker round trips at once: total throughput.
  *
@@ -28,7 +32,10 @@ const args = parseArgs();
 const quick = "quick" in args;
 
 /** What the parent asks the server child over IPC. */
-type Ask = { id: number; loop: { session: string; input: string; n: number } } | { id: number; start: { kind: string; name: string; setup?: string } };
+type Ask =
+  | { id: number; loop: { session: string; input: string; n: number } }
+  | { id: number; start: { kind: string; name: string; setup?: string } }
+  | { id: number; floorLoop: { n: number } };
 
 /** Child side: a sessiond server (TCP and the Unix socket) whose LiveSessions also answer loops over IPC. */
 async function serverChild(home: string): Promise<void> {
@@ -46,8 +53,18 @@ async function serverChild(home: string): Promise<void> {
   const socketServer = createUnixSocketServer(app);
   await listenOnSocket(socketServer, socketPath);
   const { live } = app.sessiond;
+  const floor = await startFloor(join(home, "floor.sock"));
   process.on("message", (ask: Ask) => {
     void (async () => {
+      if ("floorLoop" in ask) {
+        const samples: number[] = [];
+        for (let i = 0; i < ask.floorLoop.n; i++) {
+          const started = performance.now();
+          await floor.roundTrip();
+          samples.push(performance.now() - started);
+        }
+        return { id: ask.id, samples };
+      }
       if ("start" in ask) {
         const session = await live.start({ kind: ask.start.kind as "shell", name: ask.start.name });
         if (ask.start.setup) await live.exec(session.id, ask.start.setup);
@@ -66,10 +83,60 @@ async function serverChild(home: string): Promise<void> {
       (err: unknown) => process.send!({ id: ask.id, error: String(err) }),
     );
   });
-  process.send!({ ready: { port: (app.server.address() as { port: number }).port, socketPath, token: readFileSync(dataPaths(config).token, "utf8").trim() } });
+  process.send!({ ready: { port: (app.server.address() as { port: number }).port, socketPath, floorSocketPath: floor.socketPath, token: readFileSync(dataPaths(config).token, "utf8").trim() } });
   process.once("SIGTERM", () => {
-    void app.close().then(() => socketServer.close()).then(() => manager.close()).then(() => process.exit(0));
+    void floor.close().then(() => app.close()).then(() => socketServer.close()).then(() => manager.close()).then(() => process.exit(0));
   });
+}
+
+/**
+ * The hop's floor: a bare bash on a PTY answering marker round trips, and a Fastify app of its
+ * own on `socketPath` whose one route does one such round trip — no auth, store or validation.
+ */
+async function startFloor(socketPath: string): Promise<{ socketPath: string; roundTrip: () => Promise<void>; close: () => Promise<void> }> {
+  const { default: Fastify } = await import("fastify");
+  const nodePty = createRequire(import.meta.url)("node-pty") as typeof import("node-pty");
+  const pty = nodePty.spawn("bash", ["--norc", "--noprofile", "--noediting", "-i"], {
+    name: "xterm-256color",
+    cols: 120,
+    rows: 30,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmpdir(), PS1: "", LANG: "C.UTF-8" },
+  });
+  let buffer = "";
+  let n = 0;
+  let waiting: { marker: string; resolve: () => void } | undefined;
+  pty.onData((data) => {
+    buffer += data;
+    if (!waiting) return;
+    const at = buffer.indexOf(waiting.marker);
+    if (at < 0) return;
+    buffer = buffer.slice(at + waiting.marker.length);
+    const { resolve } = waiting;
+    waiting = undefined;
+    resolve();
+  });
+  const roundTrip = () =>
+    new Promise<void>((resolve) => {
+      const marker = `__F${++n}__`;
+      waiting = { marker, resolve };
+      pty.write(`true; echo ${marker}\n`);
+    });
+  pty.write("stty -echo -onlcr; PS1=''\n");
+  await roundTrip();
+  const app = Fastify();
+  app.post("/exec", async () => {
+    await roundTrip();
+    return { status: "ok" };
+  });
+  await app.listen({ path: socketPath });
+  return {
+    socketPath,
+    roundTrip,
+    close: async () => {
+      await app.close();
+      pty.kill("SIGKILL");
+    },
+  };
 }
 
 /** Parent side: the server child and a way to ask it things. */
@@ -79,7 +146,7 @@ class ServerChild {
 
   private constructor(
     private readonly child: ChildProcess,
-    readonly ready: { port: number; socketPath: string; token: string },
+    readonly ready: { port: number; socketPath: string; floorSocketPath: string; token: string },
   ) {
     child.on("message", (m: Record<string, unknown>) => this.waiting.get(m.id as number)?.(m));
   }
@@ -117,7 +184,37 @@ interface Paths {
   tcp: number[];
 }
 
-async function hop(server: ServerChild, execs: number, rounds: number): Promise<Figure[]> {
+/**
+ * The hop's floor, measured `rounds` times `execs`: the bare round trip in the server process,
+ * then behind the floor's route over its Unix socket. @returns p50s
+ */
+async function floorHop(server: ServerChild, execs: number, rounds: number): Promise<{ inProcess: number; overSocket: number }> {
+  const { Client } = await import("undici");
+  const client = new Client("http://localhost", { socketPath: server.ready.floorSocketPath });
+  const ask = async () => {
+    const answer = await client.request({ method: "POST", path: "/exec", headers: { "content-type": "application/json" }, body: '{"input":"true"}' });
+    await answer.body.json();
+  };
+  try {
+    for (let i = 0; i < 200; i++) await ask();
+    const inProcess: number[] = [];
+    const overSocket: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      inProcess.push(...((await server.ask({ floorLoop: { n: execs } })).samples as number[]));
+      for (let i = 0; i < execs; i++) {
+        const started = performance.now();
+        await ask();
+        overSocket.push(performance.now() - started);
+      }
+    }
+    return { inProcess: p50(inProcess), overSocket: p50(overSocket) };
+  } finally {
+    await client.close();
+  }
+}
+
+/** @param floorMs the hop's floor measured in this run (floorHop), shown beside each hop */
+async function hop(server: ServerChild, execs: number, rounds: number, floorMs: number): Promise<Figure[]> {
   const socket = createClient({ socketPath: server.ready.socketPath });
   const tcp = createClient({ baseUrl: `http://127.0.0.1:${server.ready.port}`, token: server.ready.token });
   const shell = (await server.ask({ start: { kind: "shell", name: "hop-shell" } })).session as string;
@@ -161,7 +258,7 @@ async function hop(server: ServerChild, execs: number, rounds: number): Promise<
           name: `${label} over ${path}`,
           measured: `p50 ${ms(measured)} (p99 ${ms(quantile(values, 0.99))})`,
           peer: `engine p50 ${ms(engine)}`,
-          ratio: `+${ms(measured - engine)}`,
+          ratio: `+${ms(measured - engine)} (the floor's hop +${ms(floorMs)})`,
           target: `≤ engine + ${allowance} ms`,
           pass: measured - engine <= allowance,
         });
@@ -256,7 +353,16 @@ async function main(): Promise<void> {
   const server = await ServerChild.start(home);
   const figures: Figure[] = [];
   try {
-    figures.push(...(await hop(server, execs, rounds)));
+    const floor = await floorHop(server, execs, rounds);
+    figures.push({
+      name: "the hop's floor: a bare PTY round trip behind a Fastify route of its own, over a Unix socket with undici",
+      measured: `p50 ${ms(floor.overSocket)}`,
+      peer: `the same round trip in the server p50 ${ms(floor.inProcess)}`,
+      ratio: `+${ms(floor.overSocket - floor.inProcess)}`,
+      target: "informational: the least an HTTP hop around a terminal round trip costs on this machine",
+      pass: null,
+    });
+    figures.push(...(await hop(server, execs, rounds, floor.overSocket - floor.inProcess)));
   } finally {
     await server.stop();
     rmSync(home, { recursive: true, force: true });
