@@ -17,11 +17,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createClient } from "../src/sdk/client/index.js";
+import { BarePty } from "./bare-pty.js";
 import { type Figure, printFigures } from "./lib.js";
 import { parseArgs } from "./servers.js";
 
@@ -95,46 +95,19 @@ async function serverChild(home: string): Promise<void> {
  */
 async function startFloor(socketPath: string): Promise<{ socketPath: string; roundTrip: () => Promise<void>; close: () => Promise<void> }> {
   const { default: Fastify } = await import("fastify");
-  const nodePty = createRequire(import.meta.url)("node-pty") as typeof import("node-pty");
-  const pty = nodePty.spawn("bash", ["--norc", "--noprofile", "--noediting", "-i"], {
-    name: "xterm-256color",
-    cols: 120,
-    rows: 30,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmpdir(), PS1: "", LANG: "C.UTF-8" },
-  });
-  let buffer = "";
-  let n = 0;
-  let waiting: { marker: string; resolve: () => void } | undefined;
-  pty.onData((data) => {
-    buffer += data;
-    if (!waiting) return;
-    const at = buffer.indexOf(waiting.marker);
-    if (at < 0) return;
-    buffer = buffer.slice(at + waiting.marker.length);
-    const { resolve } = waiting;
-    waiting = undefined;
-    resolve();
-  });
-  const roundTrip = () =>
-    new Promise<void>((resolve) => {
-      const marker = `__F${++n}__`;
-      waiting = { marker, resolve };
-      pty.write(`true; echo ${marker}\n`);
-    });
-  pty.write("stty -echo -onlcr; PS1=''\n");
-  await roundTrip();
+  const bare = await BarePty.open();
   const app = Fastify();
   app.post("/exec", async () => {
-    await roundTrip();
+    await bare.roundTrip();
     return { status: "ok" };
   });
   await app.listen({ path: socketPath });
   return {
     socketPath,
-    roundTrip,
+    roundTrip: () => bare.roundTrip(),
     close: async () => {
       await app.close();
-      pty.kill("SIGKILL");
+      bare.close();
     },
   };
 }
@@ -306,40 +279,14 @@ async function concurrentEngine(sessions: number, each: number): Promise<number>
 
 /** Total round trips per second of `count` bare bashes on PTYs, each writing `true; echo <marker>` and reading to the marker `each` times, at once. */
 async function concurrentBare(count: number, each: number): Promise<number> {
-  const nodePty = createRequire(import.meta.url)("node-pty") as typeof import("node-pty");
-  const ptys = Array.from({ length: count }, () =>
-    nodePty.spawn("bash", ["--norc", "--noprofile", "--noediting", "-i"], {
-      name: "xterm-256color",
-      cols: 120,
-      rows: 30,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmpdir(), PS1: "", LANG: "C.UTF-8" },
-    }),
-  );
-  const loop = (pty: (typeof ptys)[number], n: number) =>
-    new Promise<void>((resolve) => {
-      let buffer = "";
-      let i = 0;
-      const send = () => pty.write(`true; echo __M${i}__\n`);
-      const listener = pty.onData((data) => {
-        buffer += data;
-        const marker = `__M${i}__`;
-        const at = buffer.indexOf(marker);
-        if (at < 0) return;
-        buffer = buffer.slice(at + marker.length);
-        if (++i === n) {
-          listener.dispose();
-          resolve();
-        } else send();
-      });
-      send();
-    });
+  const ptys = await Promise.all(Array.from({ length: count }, () => BarePty.open()));
   try {
-    await Promise.all(ptys.map((pty) => { pty.write("stty -echo -onlcr; PS1=''\n"); return loop(pty, 20); }));
+    await Promise.all(ptys.map((pty) => pty.loop(20)));
     const started = performance.now();
-    await Promise.all(ptys.map((pty) => loop(pty, each)));
+    await Promise.all(ptys.map((pty) => pty.loop(each)));
     return (count * each) / ((performance.now() - started) / 1000);
   } finally {
-    for (const pty of ptys) pty.kill("SIGKILL");
+    for (const pty of ptys) pty.close();
   }
 }
 

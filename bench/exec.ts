@@ -12,7 +12,6 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -20,6 +19,7 @@ import { type Config, defaultConfig, resolveConfig } from "../src/core/index.js"
 import { LiveSessions } from "../src/drivers/index.js";
 import { SessionManager } from "../src/engine/index.js";
 import { openSqliteStore } from "../src/store/index.js";
+import { BarePty } from "./bare-pty.js";
 import { type Figure, printFigures } from "./lib.js";
 
 
@@ -153,63 +153,6 @@ async function bashCLoop(n: number): Promise<number[]> {
     times.push(performance.now() - started);
   }
   return times;
-}
-
-/** One bash on a PTY with no setup beyond what reading a marker needs: the floor of a PTY round trip. */
-class BarePty {
-  private buffer = "";
-  private waiting: (() => void) | undefined;
-
-  private constructor(private readonly pty: import("node-pty").IPty) {
-    pty.onData((data) => {
-      this.buffer += data;
-      this.waiting?.();
-    });
-  }
-
-  static async open(): Promise<BarePty> {
-    const nodePty = createRequire(import.meta.url)("node-pty") as typeof import("node-pty");
-    const pty = nodePty.spawn("bash", ["--norc", "--noprofile", "--noediting", "-i"], {
-      name: "xterm-256color",
-      cols: 120,
-      rows: 30,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmpdir(), PS1: "", LANG: "C.UTF-8" },
-    });
-    const bare = new BarePty(pty);
-    pty.write("stty -echo -onlcr; PS1=''; echo READY\n");
-    await bare.until("READY\n");
-    return bare;
-  }
-
-  async loop(n: number): Promise<number[]> {
-    const times: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const marker = `__M${i}__`;
-      const started = performance.now();
-      this.pty.write(`true; echo ${marker}\n`);
-      await this.until(marker);
-      times.push(performance.now() - started);
-    }
-    return times;
-  }
-
-  close(): void {
-    this.pty.kill("SIGKILL");
-  }
-
-  private until(marker: string): Promise<void> {
-    return new Promise((resolve) => {
-      const check = () => {
-        const at = this.buffer.indexOf(marker);
-        if (at < 0) return;
-        this.buffer = this.buffer.slice(at + marker.length);
-        this.waiting = undefined;
-        resolve();
-      };
-      this.waiting = check;
-      check();
-    });
-  }
 }
 
 function percentiles(samples: number[]): Latency {
