@@ -43,7 +43,8 @@ function commanderMessage(text: string): string {
   // A command's subcommand (`checkpoint create`) has flags of its own, which only its own --help lists.
   const sub = command && findCommand(command.commands, subNamed);
   if (command && sub) return `${what} (run \`sessiond ${command.name()} ${sub.name()} --help\` for its flags)`;
-  return `${what} (run \`sessiond help ${command ? command.name() : "<command>"}\` for its flags)`;
+  if (command) return `${what} (run \`sessiond help ${command.name()}\` for its flags)`;
+  return `${what} (run \`sessiond help\` for the commands)`;
 }
 
 function findCommand(commands: readonly Command[], name: string | undefined): Command | undefined {

@@ -18,7 +18,7 @@ export const ERROR_CODES = {
   not_found: { status: 404, message: "{what} {ref} not found" },
   conflict: { status: 409, message: "{reason}" },
   ambiguous_name: { status: 409, message: "{count} sessions are named {name}: address one by its id or as agent_id/name ({candidates})" },
-  invalid_transition: { status: 409, message: "cannot {action} a session that is {from} (to {to})" },
+  invalid_transition: { status: 409, message: "cannot {action} a session that is {from}{target}" },
   session_not_active: { status: 409, message: "cannot {action}: session {ref} is {status}; {hint}" },
   version_conflict: { status: 412, message: "session {ref} is at version {actual}, not {expected}" },
   range_not_satisfiable: { status: 416, message: "{what} is not available: valid {field} range is {range}" },
@@ -139,7 +139,7 @@ export const errors = {
   checkpointNotFound: (ref: string) => new SessiondError("not_found", { what: "checkpoint", ref }),
   conflict: (reason: string, field?: string) => new SessiondError("conflict", { reason }, field ? { field } : undefined),
   invalidTransition: (action: string, from: string, to: string) =>
-    new SessiondError("invalid_transition", { action, from, to }, { field: "status" }),
+    new SessiondError("invalid_transition", { action, from, to, target: from === to ? " already" : ` (to ${to})` }, { field: "status" }),
   versionConflict: (ref: string, expected: number, actual: number) =>
     new SessiondError("version_conflict", { ref, expected, actual }, { field: "version" }),
 };

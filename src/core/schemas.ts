@@ -314,7 +314,7 @@ export function validate<T extends TSchema>(schema: T, value: unknown, root?: st
     throw errors.validation(faultField(root, { path: segments.slice(0, badKey), reason: "" }), `has a key that ${textFault(segments[badKey]!)}`);
   }
   const field = [root, ...segments].filter(Boolean).join(".") || "body";
-  throw errors.validation(field, describe(first?.schema, first?.message));
+  throw errors.validation(field, describe(first?.schema, first?.message, segments.at(-1)));
 }
 
 /**
@@ -351,7 +351,14 @@ function literalsIn(schema: TSchema): unknown[] {
   return [];
 }
 
-function describe(schema: TSchema | undefined, message: string | undefined): string {
+/**
+ * An object schema's `x-set-elsewhere`: fields a caller may expect to set here (the resource has
+ * them) that are set some other way, each with how. Such a field is refused with that, not as an
+ * unknown one.
+ */
+export const SET_ELSEWHERE = "x-set-elsewhere";
+
+function describe(schema: TSchema | undefined, message: string | undefined, key?: string): string {
   if (schema && typeof schema["x-expected"] === "string") return `expected ${schema["x-expected"]}`;
   if (schema?.format === INDEXED_TEXT) return `expected at most ${INDEXED_TEXT_MAX_BYTES} bytes of UTF-8`;
   if (schema && Array.isArray(schema.anyOf)) {
@@ -363,7 +370,10 @@ function describe(schema: TSchema | undefined, message: string | undefined): str
     const list = branches.some((branch) => branch.type === "array" && (branch.items as TSchema | undefined)?.["x-expected"] === item?.["x-expected"]);
     if (item) return `expected ${item["x-expected"]}${list ? ", or a list of them" : ""}`;
   }
-  if (message === "Unexpected property") return "unknown field";
+  if (message === "Unexpected property") {
+    const elsewhere = (schema?.[SET_ELSEWHERE] as Record<string, string> | undefined)?.[key ?? ""];
+    return elsewhere ?? "unknown field";
+  }
   if (message === "Expected required property") return "required";
   return (message ?? "invalid value").replace(/^Expected/, "expected");
 }

@@ -28,6 +28,26 @@ export function isTerminal(status: SessionStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
 }
 
+/**
+ * What to do about a session that is not active, for a refusal's hint: a paused one is resumed, a
+ * crashed one recovered; an ended one is not brought back (a live process may also be hibernated
+ * or being stopped).
+ */
+export function notActiveHint(status: SessionStatus | "hibernated" | "stopping"): string {
+  switch (status) {
+    case "paused":
+      return "resume it first";
+    case "crashed":
+      return "recover it first";
+    case "hibernated":
+      return "it is hibernated: its next exec wakes it";
+    case "stopping":
+      return "it is being stopped";
+    default:
+      return "it has ended; start a new session";
+  }
+}
+
 export function canTransition(from: SessionStatus, to: SessionStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }

@@ -11,6 +11,7 @@ import {
   isSessiondError,
   isTerminal,
   newId,
+  notActiveHint,
   validate,
 } from "../core/index.js";
 import type { SessionChange, SessionManager } from "../engine/index.js";
@@ -1438,18 +1439,8 @@ export class LiveSessions {
 
 // ---- helpers -----------------------------------------------------------------------------------
 
-function notActive(session: Pick<Session, "name"> & { status?: SessionStatus }, action: string, status: string): SessiondError {
-  const hint =
-    status === "hibernated"
-      ? "it is hibernated: its next exec wakes it"
-      : status === "crashed"
-      ? "recover it first"
-      : status === "paused"
-        ? "resume it first"
-        : status === "stopping"
-          ? "it is being stopped"
-          : "it has ended; start a new session";
-  return new SessiondError("session_not_active", { action, ref: session.name, status, hint });
+function notActive(session: Pick<Session, "name"> & { status?: SessionStatus }, action: string, status: SessionStatus | "hibernated" | "stopping"): SessiondError {
+  return new SessiondError("session_not_active", { action, ref: session.name, status, hint: notActiveHint(status) });
 }
 
 

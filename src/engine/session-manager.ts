@@ -41,6 +41,7 @@ import {
   isValidName,
   nameNamespace,
   newId,
+  notActiveHint,
   ownJson,
   parseQualifiedName,
   qualifiedName,
@@ -1155,7 +1156,7 @@ export class SessionManager {
 
   private assertActive(session: Session, action: string): void {
     if (session.status !== "active") {
-      throw new SessiondError("session_not_active", { action, ref: session.name, status: session.status, hint: "resume it first" });
+      throw new SessiondError("session_not_active", { action, ref: session.name, status: session.status, hint: notActiveHint(session.status) });
     }
   }
 

@@ -6,6 +6,7 @@ import {
   MAX_SEARCH_LENGTH,
   TASK_SEARCH_CHARS,
   ParticipantKindSchema,
+  SET_ELSEWHERE,
   RuntimeBackendSchema,
   SessionKindSchema,
   SessionStatusSchema,
@@ -77,7 +78,14 @@ export const CreateSessionBody = Type.Object(
     // Process options of an exec kind (shell…), which starts a live session.
     ...LiveStartSchema.properties,
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    [SET_ELSEWHERE]: {
+      status: "not set at creation: a session starts active, and its status changes through PATCH /sessions/{id} or the lifecycle routes (pause, resume, complete, fail)",
+      version: "not set at creation: the server counts a session's versions (send one in If-Match or PATCH to update only that version)",
+      iterations: "not set at creation: a session counts its iterations (POST /sessions/{id}/iterations)",
+    },
+  },
 );
 
 /** PATCH /sessions/{id} (plain JSON or form): the engine's update input, `session_type`, and `version` for If-Match. */

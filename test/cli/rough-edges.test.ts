@@ -49,6 +49,7 @@ describe("sessiond's usage errors", SLOW, () => {
     expect(command.code).toBe(2);
     expect(command.stderr.trimEnd().split("\n")).toHaveLength(1);
     expect(command.stderr).toMatch(/^sessiond: unknown command 'lst'; did you mean .*list/);
+    expect(command.stderr).toMatch(/ \(run `sessiond help` for the commands\)\n$/);
   });
 
   it("points an unknown flag of a subcommand at that subcommand's own --help", async () => {
@@ -119,7 +120,7 @@ describe("sessiond and sessions that cannot take the command", SLOW, () => {
     expect(await exited).toBe(1);
     expect(stdout).toMatch(/^started\n/);
     expect(stdout).not.toContain("never");
-    expect(stderr).toContain("[interrupting the session's running exec; Ctrl-C again leaves it running]");
+    expect(stderr).toContain("[interrupting the session's running exec; Ctrl-C again stops waiting for it]");
     expect(stderr).toContain("[interrupted, exit 130]");
     expect(await h.run(["exec", "sh-ctrl-c", "echo next"])).toMatchObject({ code: 0, stdout: "next\n" });
   });

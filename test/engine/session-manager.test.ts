@@ -120,6 +120,8 @@ describe("SessionManager", () => {
       const err = await failure(manager.pause(s.id));
       expect(err).toMatchObject({ code: "invalid_transition", status: 409 });
       expect(err.message).toBe("cannot pause a session that is completed (to paused)");
+      // A move to where it is already says so, not "completed (to completed)".
+      expect((await failure(manager.complete(s.id, "again"))).message).toBe("cannot complete a session that is completed already");
     });
 
     it("answers not_found for an unknown id or name", async () => {
@@ -201,6 +203,15 @@ describe("SessionManager", () => {
       const last = await manager.incrementIteration(s.id, { phase: "b" });
       expect(last).toMatchObject({ status: "timeout", iterations: 2 });
       expect(await failure(manager.incrementIteration(s.id))).toMatchObject({ code: "session_not_active", status: 409 });
+    });
+
+    it("says what to do about a session that is not active: resume a paused one; an ended one is not brought back", async () => {
+      const paused = await manager.create({});
+      await manager.pause(paused.id);
+      expect((await failure(manager.incrementIteration(paused.id))).message).toMatch(/is paused; resume it first$/);
+      const ended = await manager.create({});
+      await manager.complete(ended.id);
+      expect((await failure(manager.incrementIteration(ended.id))).message).toMatch(/is completed; it has ended; start a new session$/);
     });
 
     it("recovers a crashed session, returning its latest checkpoint", async () => {

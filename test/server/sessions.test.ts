@@ -51,7 +51,11 @@ describe("the session resource", () => {
   it("refuses unknown fields, naming them", async () => {
     const res = await server.json({ method: "POST", url: "/sessions/", body: { agent_id: "a", colour: "blue" } });
     expect(res.status).toBe(400);
-    expect(res.body.error).toMatchObject({ code: "validation", field: "colour" });
+    expect(res.body.error).toMatchObject({ code: "validation", field: "colour", message: "invalid colour: unknown field" });
+    // A field a session has but a create does not take says how it is set instead.
+    const status = await server.json({ method: "POST", url: "/sessions/", body: { agent_id: "a", status: "exploded" } });
+    expect(status.status).toBe(400);
+    expect(status.body.error).toMatchObject({ code: "validation", field: "status", message: expect.stringMatching(/^invalid status: not set at creation: a session starts active/) });
     const s = await create();
     const patch = await server.json({ method: "PATCH", url: `/sessions/${s.id}`, body: { statuss: "paused" } });
     expect(patch.status).toBe(400);

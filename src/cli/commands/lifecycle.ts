@@ -156,14 +156,16 @@ const LEFT_BY_CTRL_C = 130;
 /**
  * While an exec waits for its answer, Ctrl-C interrupts the session's running exec, as Ctrl-C at
  * its terminal would (as `ssh` and `docker exec` pass it on), and the exec's answer is printed as
- * usual; a second Ctrl-C leaves at once, the command left to the session. @returns the undo
+ * usual; a second Ctrl-C stops waiting for it at once. The interrupt goes on in the session
+ * without the CLI: a command that ignores Ctrl-C is killed after config interruptGraceMs.
+ * @returns the undo
  */
 function forwardCtrlC(ref: string, o: Opts): () => void {
   let asked = false;
   const onSigint = (): void => {
     if (asked) process.exit(LEFT_BY_CTRL_C);
     asked = true;
-    print(`${paint("dim", "[interrupting the session's running exec; Ctrl-C again leaves it running]", process.stderr)}\n`, process.stderr);
+    print(`${paint("dim", "[interrupting the session's running exec; Ctrl-C again stops waiting for it]", process.stderr)}\n`, process.stderr);
     withClient(o, (c) => c.sessions.interrupt(ref)).catch((err: unknown) => {
       print(`${paint("yellow", `[could not interrupt: ${err instanceof Error ? err.message : String(err)}]`, process.stderr)}\n`, process.stderr);
     });
