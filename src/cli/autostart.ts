@@ -203,9 +203,9 @@ function startFailure(path: string): string {
   }
   for (const line of lines.slice(-LOG_LINES_SEARCHED).reverse()) {
     try {
-      const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
+      const entry = JSON.parse(line) as { level?: number; msg?: string; reason?: string; err?: { message?: string } };
       if ((entry.level ?? 0) < PINO_ERROR_LEVEL) continue;
-      const reason = entry.err?.message ?? entry.msg;
+      const reason = entry.reason ?? entry.err?.message ?? entry.msg;
       if (reason) return reason;
     } catch {
       // Not a log entry (a line for a person, or a crash before the logger existed).

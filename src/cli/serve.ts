@@ -186,7 +186,8 @@ function startFailed(err: unknown, logPath: string): void {
   const inUse = (err as NodeJS.ErrnoException).code === "EADDRINUSE";
   const message = `${err instanceof Error ? err.message : String(err)}${inUse ? "; another program has that port: give this data dir a port of its own (config port, SESSIOND_PORT, or --port 0 for a free one)" : ""}`;
   try {
-    appendFileSync(logPath, `${JSON.stringify({ level: 60, time: Date.now(), msg: "sessiond could not start", err: serializeError(err) })}\n`, { mode: 0o600 });
+    // `reason`, with what to do, is what a command that started this server in the background says (autostart.ts).
+    appendFileSync(logPath, `${JSON.stringify({ level: 60, time: Date.now(), msg: "sessiond could not start", reason: message, err: serializeError(err) })}\n`, { mode: 0o600 });
     console.error(`sessiond: could not start: ${message} (details: ${logPath})`);
   } catch {
     console.error(`sessiond: could not start: ${message}`);

@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliHome, startCli, until, useCompiledCli } from "./run-cli.js";
@@ -228,6 +229,21 @@ describe("sessiond server", SLOW, () => {
       expect(r.stderr).toContain("the server exited (code 1) while starting: the PostgreSQL store needs a connection string: set SESSIOND_PG_URL");
       expect(r.stderr).not.toContain('{"level"');
     } finally {
+      await fresh.cleanup();
+    }
+  });
+
+  it("says what to do when the port a server it started would take is taken", async () => {
+    const fresh = cliHome();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    try {
+      const r = await fresh.run(["list"], { env: { SESSIOND_PORT: String((taken.address() as AddressInfo).port) } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/while starting: listen EADDRINUSE.*; another program has that port: give this data dir a port of its own/);
+      expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+    } finally {
+      taken.close();
       await fresh.cleanup();
     }
   });
