@@ -1367,7 +1367,11 @@ export class LiveSessions {
   /** The entry of a session that can take `action` now (waiting for a start in progress). */
   private async liveEntry(session: Session, action: string, statuses: readonly SessionStatus[] = ["active"]): Promise<Entry> {
     this.assertExecKind(session);
-    if (!statuses.includes(session.status)) throw notActive(session, action, session.status);
+    if (!statuses.includes(session.status)) {
+      // A crashed session is recovered, but not by a server whose live sessions are off: it says how to turn them on.
+      if (session.status === "crashed") this.driverFor(session.kind, "kind");
+      throw notActive(session, action, session.status);
+    }
     // A rebuild, hibernation or wake in progress: the process is being replaced.
     await this.environment.pending(session.id)?.catch(() => {});
     let entry = this.entries.get(session.id);

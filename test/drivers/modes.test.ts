@@ -69,6 +69,13 @@ describe("starting a live session", () => {
     expect(await h.manager.find("nope")).toBeUndefined();
   });
 
+  it("answers an exec in a crashed session of a kind that is off with how to turn it on, not 'recover it first'", async () => {
+    h = new LiveHarness({ enableSessions: false });
+    const shell = await h.manager.create({ name: "left", kind: "shell", mode: "shell" });
+    await h.manager.crash(shell.id, "the server that ran it stopped");
+    expect(await failure(h.live.exec("left", "true"))).toMatchObject({ code: "validation", field: "kind", message: expect.stringContaining("set ENABLE_SESSIONS=true") });
+  });
+
   it("refuses a kind that is off, a target the driver lacks, and bad start options, naming the field", async () => {
     h = new LiveHarness({ executionModes: { python: false } });
     expect(await failure(h.live.start({ kind: "python" }))).toMatchObject({ code: "validation", field: "kind", message: expect.stringContaining("enabled modes: shell") });
