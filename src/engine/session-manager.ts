@@ -122,6 +122,8 @@ const DAY_MS = 86_400_000;
 const MAX_CLEANUP_DAYS = 1_000_000;
 /** Rows fetched per round when a read must walk a whole range (state replay, cleanup). */
 const SCAN_CHUNK = 5_000;
+/** The most sessions a cleanup's dry run names. */
+const CLEANUP_PREVIEW_LIMIT = 1_000;
 /** Holders of a bare name a lookup reads at most; an ambiguous_name error lists these. */
 const NAME_CANDIDATES = 10;
 
@@ -787,6 +789,23 @@ export class SessionManager {
     const sync = this.syncStore("stats");
     this.committer.flushSync();
     return sync.stats(f);
+  }
+
+  /**
+   * What `cleanup(olderThanDays)` would delete now, deleting nothing: the first `limit` such
+   * sessions, longest ended first, and whether there are more.
+   */
+  async cleanupPreview(olderThanDays: number, limit = CLEANUP_PREVIEW_LIMIT): Promise<{ sessions: Session[]; more: boolean }> {
+    const before = this.cleanupCutoff(olderThanDays);
+    await this.committer.flush();
+    const ids = await this.store.listExpired(before, limit + 1);
+    const sessions: Session[] = [];
+    for (const id of ids.slice(0, limit)) {
+      const hot = this.lookupHot(id);
+      const session = hot === undefined ? await this.store.getSession(id) : hot;
+      if (session) sessions.push(session);
+    }
+    return { sessions, more: ids.length > limit };
   }
 
   /**

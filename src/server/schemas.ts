@@ -261,9 +261,23 @@ export const FailBody = Type.Object(
 
 /** POST /sessions/cleanup. */
 export const CleanupBody = Type.Object(
-  { older_than_days: Type.Number({ minimum: 0, description: "delete terminal sessions that ended longer ago than this" }) },
+  {
+    older_than_days: Type.Number({ minimum: 0, description: "delete terminal sessions that ended longer ago than this" }),
+    dry_run: Type.Optional(Type.Boolean({ description: "delete nothing: answer which sessions would be deleted (the first 1000, longest ended first)" })),
+  },
   { additionalProperties: false },
 );
+
+/** POST /sessions/cleanup's answer: how many were deleted, or with dry_run, which would be. */
+export const CleanupAnswer = Type.Object({
+  deleted: Type.Integer({ description: "how many sessions were deleted (0 in a dry run)" }),
+  would_delete: Type.Optional(
+    Type.Array(Type.Object({ id: Type.String(), name: Type.String(), status: SessionStatusSchema, ended_at: Type.Union([Type.String(), Type.Null()]) }), {
+      description: "dry run: the sessions a cleanup would delete now",
+    }),
+  ),
+  more: Type.Optional(Type.Boolean({ description: "dry run: more would be deleted than would_delete lists" })),
+});
 
 /** POST /sessions/recover: which crashed sessions to recover. */
 export const RecoverAllBody = Type.Object(

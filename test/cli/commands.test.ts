@@ -105,7 +105,15 @@ describe("sessiond client commands against a server they start themselves", SLOW
     expect((await h.json<{ events_by_type: Record<string, number> }>(["metrics", "ev-1"])).events_by_type).toMatchObject({ note: 1, tool_call: 1 });
     expect((await h.json<{ seq: number }>(["state", "ev-1", "--seq", "1"])).seq).toBe(1);
     expect((await h.json<S>(["fail", "ev-1", "out of budget"])).status).toBe("failed");
+    // A dry run names what would go and deletes nothing.
+    const preview = await h.run(["cleanup", "--older-than", "0d", "--dry-run"]);
+    expect(preview.stdout).toMatch(/^ev-1 {2}failed {2}ended \d{4}-/m);
+    expect(preview.stdout).toMatch(/^would delete \d+ sessions? \(nothing deleted: --dry-run\)\n$/m);
+    expect((await h.json<S>(["show", "ev-1"])).status).toBe("failed");
+    const listed = await h.json<{ would_delete: { name: string }[]; more: boolean }>(["cleanup", "--older-than", "0d", "--dry-run"]);
+    expect(listed.more).toBe(false);
     const cleaned = await h.json<{ deleted: number }>(["cleanup", "--older-than", "0d"]);
+    expect(cleaned.deleted).toBe(listed.would_delete.length);
     expect(cleaned.deleted).toBeGreaterThanOrEqual(2); // build-1 and ev-1 have ended
     expect((await h.run(["show", "ev-1"])).code).toBe(1);
     expect((await h.run(["delete", "cp-1-b"])).code).toBe(0);

@@ -306,9 +306,17 @@ export function registerSessionCommands(program: Command): void {
   clientOptions(program.command("cleanup"))
     .description("delete sessions that ended longer ago than --older-than (e.g. 30d, 12h), with their workspaces")
     .requiredOption("--older-than <age>", "an age: 30d, 12h, 90m, 2w (a bare number is days)")
+    .option("--dry-run", "delete nothing: list the sessions it would delete")
     .action(
       action(async (o: Opts) => {
         const days = parseAgeDays(String(o.olderThan));
+        if (o.dryRun) {
+          const preview = await withClient(o, (c) => c.sessions.cleanupPreview(days));
+          if (o.json) return printJson(preview);
+          const rows = preview.would_delete.map((s) => `${s.name}  ${s.status}  ended ${s.ended_at ?? "?"}\n`).join("");
+          const count = `${preview.would_delete.length}${preview.more ? "+" : ""}`;
+          return print(`${rows}would delete ${count} session${count === "1" ? "" : "s"} (nothing deleted: --dry-run)\n`);
+        }
         const result = await withClient(o, (c) => c.sessions.cleanup(days));
         if (o.json) printJson(result);
         else print(`deleted ${result.deleted} session${result.deleted === 1 ? "" : "s"}\n`);

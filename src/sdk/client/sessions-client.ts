@@ -126,6 +126,14 @@ export type SessionPatch = UpdateSessionInput & { session_type?: string | null }
  * const s = await client.sessions.createSession({ agent_id: "a1", task: "fix the build" });
  * await client.sessions.updateSession(s.id, { task: "…" }, { ifMatch: s.version });
  */
+/** A session a cleanup would delete (a dry run's answer). */
+export interface CleanupCandidate {
+  readonly id: string;
+  readonly name: string;
+  readonly status: SessionStatus;
+  readonly ended_at: string | null;
+}
+
 export class SessionsClient {
   constructor(private readonly transport: RequestSender) {}
 
@@ -359,6 +367,16 @@ export class SessionsClient {
   /** Deletes sessions that ended more than `olderThanDays` ago (admin only). */
   async cleanup(olderThanDays: number): Promise<{ deleted: number }> {
     return this.call<{ deleted: number }>({ method: "POST", path: "/sessions/cleanup", body: { older_than_days: olderThanDays } });
+  }
+
+  /** What `cleanup(olderThanDays)` would delete now, deleting nothing (admin only): the first 1000, longest ended first. */
+  async cleanupPreview(olderThanDays: number): Promise<{ would_delete: CleanupCandidate[]; more: boolean }> {
+    const answer = await this.call<{ would_delete: CleanupCandidate[]; more: boolean }>({
+      method: "POST",
+      path: "/sessions/cleanup",
+      body: { older_than_days: olderThanDays, dry_run: true },
+    });
+    return { would_delete: answer.would_delete, more: answer.more };
   }
 
   /**

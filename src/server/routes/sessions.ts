@@ -14,6 +14,7 @@ import { assertAdmin, assertMayChooseId, assertMayWriteRuntimeMetadata, assertOw
 import { isMergePatch } from "../content-types.js";
 import { expectedVersion, notModified, setEtag } from "../etag.js";
 import {
+  CleanupAnswer,
   CleanupBody,
   CreateSessionBody,
   IfMatchHeaders,
@@ -205,15 +206,22 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = 
     {
       schema: {
         summary: "Delete old finished sessions",
-        description: "Bulk cleanup: deletes sessions that ended (completed, failed, timeout) more than `older_than_days` ago, with their workspaces. Admin only.",
+        description:
+          "Bulk cleanup: deletes sessions that ended (completed, failed, timeout) more than `older_than_days` ago, with their workspaces. " +
+          "`dry_run: true` deletes nothing and lists what would go. Admin only.",
         operationId: "cleanupSessions",
         tags: ["sessions"],
         body: CleanupBody,
-        response: responses({ 200: Type.Object({ deleted: Type.Integer({ description: "how many sessions were deleted" }) }) }),
+        response: responses({ 200: CleanupAnswer }),
       },
     },
     async (request, reply) => {
       assertAdmin(request.principal, "bulk cleanup");
+      if (request.body.dry_run === true) {
+        const { sessions, more } = await manager.cleanupPreview(request.body.older_than_days);
+        const wouldDelete = sessions.map((s) => ({ id: s.id, name: s.name, status: s.status, ended_at: s.ended_at ?? null }));
+        return sendJson(reply, JSON.stringify({ deleted: 0, would_delete: wouldDelete, more }));
+      }
       const deleted = await manager.cleanup(request.body.older_than_days);
       return sendJson(reply, JSON.stringify({ deleted }));
     },
