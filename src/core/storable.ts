@@ -16,6 +16,39 @@
 /** How deep objects and arrays may nest in a stored value. */
 export const MAX_NESTING = 512;
 
+/**
+ * Whether JSON text nests objects and arrays deeper than `max` levels, read without parsing it:
+ * JSON.parse builds every level before anything can refuse the value, and a few MiB of `[` cost
+ * it a second or more of the event loop (a body only has to fit the body limit). The scan jumps
+ * from quote to quote through strings, so it costs a fraction of a parse.
+ */
+export function nestsDeeperThan(text: string, max = MAX_NESTING): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      // To the closing quote: the next one not escaped by an odd run of backslashes before it.
+      for (;;) {
+        i = text.indexOf('"', i + 1);
+        if (i < 0) return false;
+        let before = i - 1;
+        while (text.charCodeAt(before) === BACKSLASH) before--;
+        if ((i - 1 - before) % 2 === 0) break;
+      }
+    } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
+      if (++depth > max) return true;
+    } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) depth--;
+  }
+  return false;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+
 /** The largest count, seq or version a store keeps: 2^53 - 1. */
 export const MAX_STORED_INTEGER = Number.MAX_SAFE_INTEGER;
 

@@ -1,10 +1,17 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { MAX_NESTING, errors, nestsDeeperThan } from "../core/index.js";
 
 /** Media types whose body is JSON. `+json` suffixes (RFC 6839) included. */
 const JSON_TYPES = ["application/json", "application/merge-patch+json"];
 const JSON_SUFFIX = /^application\/[a-z0-9!#$&^_.-]+\+json$/;
 
 type Done = (err: Error | null, body?: unknown) => void;
+
+/**
+ * Bodies longer than this are scanned for their nesting before they are parsed. Shorter ones
+ * parse in a few milliseconds however deep, and validation then names the field too deep.
+ */
+const SCANNED_BODY_CHARS = 64 * 1024;
 
 /**
  * Request bodies sessiond reads:
@@ -22,6 +29,8 @@ export function installContentTypes(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser("error", "error");
   const json = (request: FastifyRequest, body: string, done: Done): void => {
     if (isBlank(body)) done(null, undefined);
+    // Too deep to keep is refused before JSON.parse builds it (nestsDeeperThan says why).
+    else if (body.length > SCANNED_BODY_CHARS && nestsDeeperThan(body)) done(errors.validation("body", `nests deeper than ${MAX_NESTING} levels, which the stores do not keep`));
     else parseJson(request, body, done);
   };
   app.removeContentTypeParser(["application/json", "text/plain"]);

@@ -53,6 +53,12 @@ const cases: Case[] = [
     request: () => ({ ...post("/sessions/", `{"context":{"a":${"[".repeat(10_000)}${"]".repeat(10_000)}}}`), headers: { "content-type": "application/json" } }),
     engine: (m) => m.create({ context: { a: nested(600) } as never }),
   },
+  {
+    // Long enough that JSON.parse alone would hold the event loop for a second: refused unparsed.
+    what: "a body of a few MiB nested 2,000,000 levels deep",
+    field: "body",
+    request: () => ({ ...post("/sessions/", `{"context":{"a":${"[".repeat(2_000_000)}${"]".repeat(2_000_000)}}}`), headers: { "content-type": "application/json" } }),
+  },
   { what: "a NUL in a name", field: "name", request: () => post("/sessions/", { name: `a${NUL}b` }), engine: (m) => m.create({ name: `a${NUL}b` }) },
   { what: "a NUL in the task", field: "task", request: () => post("/sessions/", { task: `fix ${NUL}` }), engine: (m) => m.create({ task: `fix ${NUL}` }) },
   { what: "a lone surrogate in the task", field: "task", request: () => post("/sessions/", { task: `x${LONE}` }), engine: (m) => m.create({ task: `x${LONE}` }) },

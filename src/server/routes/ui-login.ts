@@ -79,6 +79,8 @@ export const uiLoginRoutes: FastifyPluginAsyncTypebox<{ config: Config; logins: 
     {
       // Rate-limited per address like every anonymous request, and its refusals count as failed authentications.
       config: { public: true },
+      // Anyone may send it: no more body than a code needs is read.
+      bodyLimit: LOGIN_BODY_BYTES,
       schema: {
         operationId: "uiLogin",
         summary: "Exchange a one-time login code for a dashboard token",
@@ -104,6 +106,9 @@ export const uiLoginRoutes: FastifyPluginAsyncTypebox<{ config: Config; logins: 
     },
   );
 };
+
+/** The most body POST /ui/login reads: `{"code": "…"}` with room to spare. */
+const LOGIN_BODY_BYTES = 4096;
 
 /** A limit's refusal as the 429 answer, with `Retry-After` when it is known. */
 function refused(reply: FastifyReply, refusal: UiLoginRefusal): SessiondError {
