@@ -186,6 +186,11 @@ export const ConfigSchema = Type.Object(
     maxExecInputBytes: Type.Integer({ minimum: 1 }),
     /** Execs that may wait behind the running one in a session; more are refused (429). @default 100 */
     maxQueuedExecs: Type.Integer({ minimum: 0 }),
+    /**
+     * Input bytes that may wait in all sessions' exec queues together; an exec that would wait
+     * past this is refused (429). Bounds the memory queued commands hold. @default 67108864 (64 MiB)
+     */
+    maxQueuedExecBytes: Type.Integer({ minimum: 0 }),
     /** A live session with no exec for this long is stopped (status timeout); 0 turns it off. @default 1800000 (30 minutes) */
     idleTimeoutMs: Type.Integer({ minimum: 0 }),
     /**
@@ -728,6 +733,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     maxExecOutputBytes: MiB,
     maxExecInputBytes: 256 * 1024,
     maxQueuedExecs: 100,
+    maxQueuedExecBytes: 64 * MiB,
     idleTimeoutMs: 1_800_000,
     hibernateAfterMs: 0,
     maxLifetimeMs: 86_400_000,

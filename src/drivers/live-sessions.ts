@@ -184,6 +184,8 @@ export class LiveSessions {
   private readonly drivers: DriverRegistry;
   private readonly log: DriverLog;
   private readonly hostEnv: Readonly<Record<string, string | undefined>>;
+  /** Input bytes of the execs waiting in every session's queue (config maxQueuedExecBytes). */
+  private queuedInputBytes = 0;
   private readonly workspace: (session: Session) => Promise<string>;
   private readonly onProcess: LiveSessionsOptions["onProcess"];
   private readonly clock: () => number;
@@ -348,6 +350,12 @@ export class LiveSessions {
       }
       if (entry.policy === "interrupt" && running && entry.process?.interrupt()) running.reason ??= "interrupted";
     }
+    // What waits holds its input until it runs: bounded in all sessions together, not only in count per session.
+    let queued = running || entry.queue.busy || entry.queue.waitingExecs > 0 ? this.holdQueuedInput(Buffer.byteLength(input)) : 0;
+    const unqueue = () => {
+      this.queuedInputBytes -= queued;
+      queued = 0;
+    };
     const execId = newId();
     const stdin = options.stdin === true && !options.background;
     entry.book.add(execId, stdin);
@@ -358,7 +366,10 @@ export class LiveSessions {
       procInput = backgroundCommand(input, logPath);
     }
     const done = entry.queue
-      .run(() => this.runExec(entry, execId, input, timeoutMs, { stdin, procInput, replay: options.replay !== false }))
+      .run(() => {
+        unqueue();
+        return this.runExec(entry, execId, input, timeoutMs, { stdin, procInput, replay: options.replay !== false });
+      })
       .then(
         async ({ record, persisted }) => {
           const event = await persisted;
@@ -368,11 +379,26 @@ export class LiveSessions {
           return result;
         },
         (err: unknown) => {
+          unqueue();
           entry.book.finish(execId);
           throw err;
         },
       );
     return { exec_id: execId, state: entry.book.get(execId)?.state ?? "queued", done };
+  }
+
+  /**
+   * Counts `bytes` of input as waiting in an exec queue.
+   * @returns bytes
+   * @throws rate_limited when config maxQueuedExecBytes would be passed
+   */
+  private holdQueuedInput(bytes: number): number {
+    const max = this.config.maxQueuedExecBytes;
+    if (this.queuedInputBytes + bytes > max) {
+      throw new SessiondError("rate_limited", { reason: `the execs waiting in all sessions already hold ${this.queuedInputBytes} bytes of input, and ${bytes} more would pass ${max} (maxQueuedExecBytes); wait for them to run` });
+    }
+    this.queuedInputBytes += bytes;
+    return bytes;
   }
 
   /**

@@ -174,6 +174,25 @@ describe("limits of live sessions", () => {
     await Promise.all([running, ...queued]);
   });
 
+  it("refuses an exec that would wait past maxQueuedExecBytes of input in all sessions, and takes more once they ran", async () => {
+    open({ maxQueuedExecBytes: 1000 });
+    await h.live.start({ kind: "shell", name: "a" });
+    await h.live.start({ kind: "shell", name: "b" });
+    const blockers = [h.live.submit("a", "sleep 30"), h.live.submit("b", "sleep 30")];
+    await eventually(() => h.live.list().every((s) => s.running_exec_id), 2000, "both execs to start");
+    const padded = (text: string) => `${text} #${"x".repeat(600 - text.length - 2)}`;
+    const first = h.live.exec("a", padded("echo first"));
+    // 600 bytes wait in session a: 600 more in session b would pass 1000.
+    const err = await failure(h.live.exec("b", padded("echo second")));
+    expect(err).toMatchObject({ code: "rate_limited", status: 429, message: expect.stringContaining("maxQueuedExecBytes") });
+    // Not waiting, an exec takes no part of it.
+    for (const name of ["a", "b"]) await h.live.interrupt(name);
+    expect((await first).stdout).toBe("first\n");
+    for (const blocker of blockers) await (await blocker).done;
+    const again = [h.live.submit("b", "sleep 0.2"), h.live.exec("b", padded("echo third"))] as const;
+    expect((await again[1]).stdout).toBe("third\n");
+  });
+
   it("refuses input that is too big or holds a NUL byte, naming input", async () => {
     open({ maxExecInputBytes: 1024 });
     await h.live.start({ kind: "shell", name: "t" });
