@@ -11,6 +11,7 @@ import { adoptLegacyWorkspaces } from "../drivers/workspace.js";
 import type { Store } from "../store/index.js";
 import { AuthFailureLimiter, TokenRegistry, UiLogins, assertAuthAllowed, chooseSubprotocol, ensureAdminToken, installAuth, installOriginCheck } from "./auth/index.js";
 import { installWebSocketHandshakeCheck } from "./websocket-handshake.js";
+import { answerPings } from "./websocket-pings.js";
 import { type ForwardCounter, PeerReads, installForwarding } from "./cluster/index.js";
 import { installContentTypes } from "./content-types.js";
 import { clientErrorHandler, installRawErrors } from "./client-error.js";
@@ -219,7 +220,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   // WebSocket routes (feeds, streams, attach) are ordinary routes with `websocket: true`: the
   // upgrade request passes the same auth and rate-limit hooks as any other.
   // A browser offers its token as a subprotocol; the answer names `sessiond`, never that entry.
-  await app.register(websocket, { options: { maxPayload: config.wsMaxPayloadBytes, handleProtocols: chooseSubprotocol } });
+  await app.register(websocket, { options: { maxPayload: config.wsMaxPayloadBytes, handleProtocols: chooseSubprotocol, autoPong: false } });
+  // A route's own cut-off of a client that reads nothing comes first; past the larger of them, its pings close it.
+  answerPings(app.websocketServer, Math.max(config.feedMaxBufferedBytes, config.attachObserverMaxBufferedBytes));
 
   const metrics = options.metrics ?? new ServerMetrics();
   metrics.attach(app, manager);

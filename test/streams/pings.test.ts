@@ -1,0 +1,47 @@
+/**
+ * WebSocket pings (src/server/websocket-pings.ts): answered with a pong while the client reads,
+ * and a client that pings and reads nothing is closed before the pongs pile up in the server.
+ */
+import { describe, expect, it, vi } from "vitest";
+import { type LiveServer, WsClient, perTest } from "./harness.js";
+
+vi.setConfig({ testTimeout: 60_000 });
+
+const { cleanups, server } = perTest({ enableSessions: true, feedMaxBufferedBytes: 64 * 1024, attachObserverMaxBufferedBytes: 64 * 1024 });
+
+function feed(s: LiveServer): WsClient {
+  const c = new WsClient(`${s.url}/feed`, s.token);
+  cleanups.push(() => c.close());
+  return c;
+}
+
+describe("WebSocket pings", () => {
+  it("answers a ping with a pong carrying its data", async () => {
+    const s = await server();
+    const c = feed(s);
+    await c.opened;
+    const pong = new Promise<Buffer>((resolve) => c.socket.once("pong", resolve));
+    c.socket.ping(Buffer.from("are you there"));
+    expect((await pong).toString()).toBe("are you there");
+  });
+
+  it("closes a client that pings and reads nothing before the pongs pile up", async () => {
+    const s = await server();
+    const c = feed(s);
+    await c.opened;
+    c.socket.pause();
+    // More pongs than the kernel's socket buffers hold (several MB on loopback) must queue in the server.
+    const pings = 200_000;
+    const payload = Buffer.alloc(125, "p");
+    for (let i = 0; i < pings && c.closeCode === undefined; i++) {
+      c.socket.ping(payload);
+      if (i % 2000 === 0) await new Promise((r) => setImmediate(r));
+    }
+    c.socket.resume();
+    await c.closed();
+    // Closed at once, without a close frame: the pongs it did not read went with the connection.
+    expect(c.closeCode).toBe(1006);
+    const other = feed(s);
+    await other.opened;
+  });
+});
