@@ -524,7 +524,7 @@ export class LiveSessions {
 
   /** Resizes the session's terminal. @throws validation naming cols/rows; session_not_active */
   async resize(ref: string, cols: number, rows: number): Promise<void> {
-    const size = validate(Type.Object({ cols: LiveStartSchema.properties.cols, rows: LiveStartSchema.properties.rows }), { cols, rows });
+    const size = validate(TERMINAL_SIZE, { cols, rows });
     const session = await this.manager.get(ref);
     const entry = await this.liveEntry(session, "resize", ACTIVE_OR_PAUSED);
     entry.process?.resize(size.cols!, size.rows!);
@@ -1466,6 +1466,9 @@ export class LiveSessions {
     };
   }
 }
+
+/** A terminal size, as a start takes it: made once (validate compiles a schema once per object). */
+const TERMINAL_SIZE = Type.Object({ cols: LiveStartSchema.properties.cols, rows: LiveStartSchema.properties.rows });
 
 // ---- helpers -----------------------------------------------------------------------------------
 

@@ -105,6 +105,25 @@ describe("WebSocket /sessions/{id}/attach", () => {
     await viewer.until((c) => c.messages.some((m) => m.type === "error"));
   });
 
+  it("takes a flood of resize frames one resize at a time, ending at the last size asked for", async () => {
+    const s = await server();
+    const id = await shell(s);
+    const driver = attach(s, id);
+    const viewer = attach(s, id, "?role=observer");
+    await Promise.all([driver.opened, viewer.opened]);
+    await driver.until((c) => hello(c) !== undefined);
+    const frames = 2000;
+    for (let i = 0; i < frames; i++) driver.socket.send(JSON.stringify({ type: "resize", cols: 80 + (i % 2) * 20, rows: 24 }));
+    driver.socket.send(JSON.stringify({ type: "resize", cols: 120, rows: 40 }));
+    const resizes = (c: WsClient) => c.messages.filter((m) => m.type === "resize");
+    await viewer.until((c) => resizes(c).at(-1)?.cols === 120);
+    // Coalesced: far fewer resizes than frames, the last one the last asked for.
+    expect(resizes(viewer).length).toBeLessThan(frames / 2);
+    expect(resizes(viewer).at(-1)).toEqual({ type: "resize", cols: 120, rows: 40 });
+    driver.socket.send(Buffer.from("stty size\r"));
+    await driver.until((c) => screen(c).includes("40 120"));
+  });
+
   it("closes a client that sends garbage with 1003 and a reason; the others carry on", async () => {
     const s = await server();
     const id = await shell(s);

@@ -26,6 +26,13 @@ export interface JoinOptions {
   readonly offset?: number;
 }
 
+/** A resize a driver asked for. */
+interface PendingResize {
+  readonly cols: number;
+  readonly rows: number;
+  readonly client: AttachClient;
+}
+
 /** WebSocket close code for a frame the attach protocol does not accept. */
 export const ATTACH_BAD_FRAME_CODE = 1003;
 
@@ -74,6 +81,9 @@ export class TerminalShare {
   private joined = 0;
   private readonly stopTap: () => void;
   private ended = false;
+  /** A resize is under way; `nextResize` is the size asked for since. */
+  private resizing = false;
+  private nextResize: PendingResize | undefined;
 
   constructor(
     readonly tap: TerminalTap,
@@ -255,11 +265,7 @@ export class TerminalShare {
         if (!isSize(m.cols) || !isSize(m.rows)) return this.badFrame(client, "resize needs integer cols and rows from 1 to 10000");
         if (client.role !== "driver") return this.refuse(client, "only the driver resizes");
         const { cols, rows } = m as { cols: number; rows: number };
-        this.resize(cols, rows).then(
-          () => this.broadcast({ type: "resize", cols, rows }),
-          (err: Error) => this.answer(client, { type: "error", code: "conflict", status: 409, message: err.message }),
-        );
-        return;
+        return this.requestResize({ cols, rows, client });
       }
       case "takeover":
         if (!client.mayDrive) return this.refuse(client, "this connection may not drive: it joined with role=observer, or its token may not run commands");
@@ -268,6 +274,32 @@ export class TerminalShare {
       default:
         return this.badFrame(client, 'unknown type; expected "resize" or "takeover"');
     }
+  }
+
+  /**
+   * Resizes the terminal, one resize at a time: asked for while one is under way, only the
+   * latest size waits its turn (a driver sending resize frames as fast as it can costs one
+   * resize at a time, not a resize and a broadcast a frame). The size it has already is no change.
+   */
+  private requestResize(size: PendingResize): void {
+    if (this.resizing) {
+      this.nextResize = size;
+      return;
+    }
+    if (size.cols === this.tap.cols && size.rows === this.tap.rows) return;
+    this.resizing = true;
+    const { cols, rows, client } = size;
+    this.resize(cols, rows)
+      .then(
+        () => this.broadcast({ type: "resize", cols, rows }),
+        (err: Error) => this.answer(client, { type: "error", code: "conflict", status: 409, message: err.message }),
+      )
+      .finally(() => {
+        this.resizing = false;
+        const next = this.nextResize;
+        this.nextResize = undefined;
+        if (next && !next.client.gone) this.requestResize(next);
+      });
   }
 
   private setDriver(client: AttachClient, announce: boolean): void {
