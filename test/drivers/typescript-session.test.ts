@@ -69,6 +69,18 @@ describe("typescript sessions", () => {
     expect((await h.live.exec(s.id, "t.a")).stdout).toBe("'input'\n");
   });
 
+  it("maps the positions of the first 64 KiB of a stack, and leaves a cell's megabytes of them as they came", async () => {
+    const s = await open();
+    await h.live.exec(s.id, "type T = { a: string };\n\nfunction boom(t: T): never {\n  throw new Error(`bad ${t.a}`);\n}");
+    // A stack the cell makes itself: a position of cell 1 mapped in its head, 200,000 of them after it.
+    const cell = "const e = new Error('many'); e.stack = `Error: many\\n    at boom (cell-1.ts:4:9)\\n` + '    at x (cell-1.ts:4:9)\\n'.repeat(200_000); throw e;";
+    const result = await h.live.exec(s.id, cell);
+    expect(result).toMatchObject({ status: "error", exit_code: 1 });
+    const lines = result.stderr.split("\n");
+    expect(lines[1]).not.toContain("cell-1.ts:4:9");
+    expect(lines.at(-2)).toBe("    at x (cell-1.ts:4:9)");
+  });
+
   it("reports a syntax error as a result naming its line and column", async () => {
     const s = await open();
     const result = await h.live.exec(s.id, "const ok = 1;\nconst = 2;");

@@ -86,8 +86,13 @@ class TypeScriptLanguage implements CellLanguage {
     return MAY_CHANGE_STATE.test(input);
   }
 
-  /** `cell-3.ts:L:C` in the transpiled script → the same cell's line and column as typed. */
+  /**
+   * `cell-3.ts:L:C` in the transpiled script → the same cell's line and column as typed, in the
+   * first MAPPED_STACK_CHARS of the stack: the error text comes from the cell's process, which
+   * may make it megabytes of positions, each a source-map lookup on the server's event loop.
+   */
   private mapStack(stack: string): string {
+    if (stack.length > MAPPED_STACK_CHARS) return this.mapStack(stack.slice(0, MAPPED_STACK_CHARS)) + stack.slice(MAPPED_STACK_CHARS);
     return stack.replace(CELL_POSITION, (whole, cellText: string, lineText: string, columnText: string) => {
       const entry = this.maps.get(Number(cellText));
       if (!entry) return whole;
@@ -101,6 +106,9 @@ class TypeScriptLanguage implements CellLanguage {
     });
   }
 }
+
+/** How much of an error's stack has its positions mapped (a real stack is a few KiB; the rest is left as it came). */
+const MAPPED_STACK_CHARS = 64 * 1024;
 
 /**
  * Live TypeScript sessions: a child node per session running helper.mjs, with one persistent `vm`
