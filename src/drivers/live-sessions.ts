@@ -44,7 +44,7 @@ import { resolveSshTarget } from "./shell/ssh-options.js";
 import { envToSave, processEnv, sameState, savedState, withoutSessiondEnv } from "./runtime-state.js";
 import { SessionClocks, extendMsOf } from "./session-clocks.js";
 import { ensureWorkspace, freshRuntimeDir, removeRuntimeDir } from "./workspace.js";
-import { type SandboxCheck, SandboxPlanner, checkSandbox, workspaceBytes } from "./sandbox/index.js";
+import { type SandboxCheck, SandboxPlanner, checkSandbox, hostPathOf, workspaceBytes } from "./sandbox/index.js";
 import type { SandboxPlan } from "./driver.js";
 import {
   type EnvironmentHost,
@@ -388,6 +388,19 @@ export class LiveSessions {
   }
 
   /**
+   * Whether a cwd kept from a session's earlier process (runtime_metadata, which its code can
+   * write through the helper's reply pipe) can start its next one: a folder the sandbox shows.
+   * Judged where the path leads on the host (hostPathOf), so that a link the session planted in
+   * its workspace neither starts it where the sandbox has nothing (a crash at every recovery) nor
+   * tells it, by the difference, whether a host folder exists. A remote target's is the remote's.
+   */
+  private async cwdUsable(session: Session, cwd: string, workspace: string): Promise<boolean> {
+    if (session.server !== "local") return true;
+    const real = await hostPathOf(cwd);
+    return this.sandboxes.visible(real, workspace) && (await isDirectory(real));
+  }
+
+  /**
    * Counts `bytes` of input as waiting in an exec queue.
    * @returns bytes
    * @throws rate_limited when config maxQueuedExecBytes would be passed
@@ -714,7 +727,7 @@ export class LiveSessions {
         this.assertOpen();
         const driver = this.driverFor(session.kind, "kind");
         this.assertCapacity();
-        const usable = cwd !== undefined && (await isDirectory(cwd));
+        const usable = cwd !== undefined && (await this.cwdUsable(session, cwd, await this.workspace(session)));
         return this.launch(session, driver, { restart: true, alreadyActive: true, rebuild: true, ...(usable ? { cwd } : {}), ...(prelude ? { prelude } : {}) });
       },
       workspace: (session) => this.workspace(session),
@@ -865,7 +878,7 @@ export class LiveSessions {
       const saved = options.restart ? savedState(session) : undefined;
       const local = session.server === "local";
       // A saved cwd the sandbox would not show (its private /tmp is gone with the old process) falls back to the workspace.
-      const savedCwdUsable = saved?.cwd && (!local || ((await isDirectory(saved.cwd)) && this.sandboxes.visible(saved.cwd, workspace)));
+      const savedCwdUsable = saved?.cwd && (await this.cwdUsable(session, saved.cwd, workspace));
       const cwd = options.cwd ?? (savedCwdUsable ? saved.cwd : workspace);
       const held = this.held.get(session.id);
       const serverOptions = local ? undefined : (held?.target ?? (await this.resolveTarget(session.server, undefined)));

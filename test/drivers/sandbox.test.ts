@@ -115,6 +115,35 @@ describe("live sessions and the sandbox setting", () => {
     expect(timeout!.data.reason).toMatch(/^disk_limit: the workspace holds more than 1048576 bytes/);
   });
 
+  it.runIf(sandbox.ok)("recovers a session whose kept cwd leads, through a link in its workspace, out of what the sandbox shows into its workspace, whether or not that host folder exists", async () => {
+    h = new LiveHarness({ sandboxUidBase: uniqueUidBase() });
+    const outside = mkdtempSync(join(tmpdir(), "sessiond-outside-"));
+    try {
+      const session = await h.live.start({ kind: "shell", name: "planted" });
+      const workspace = session.workspace!;
+      // What its code can do: a link to the host's root in its workspace, and (through the
+      // helper's reply pipe of an interpreter) a kept cwd through it.
+      await h.live.exec("planted", "ln -s / L");
+      const crash = async () => {
+        process.kill((await h!.manager.get("planted")).runtime_metadata.pid as number, "SIGKILL");
+        await eventually(async () => (await h!.manager.get("planted")).status === "crashed", 5000, "the crash");
+      };
+      for (const kept of [join(workspace, "L", outside), join(workspace, "L", outside, "missing")]) {
+        await crash();
+        await h.manager.update("planted", { runtime_metadata: { ...(await h.manager.get("planted")).runtime_metadata, cwd: kept } });
+        await h.live.recover("planted");
+        expect((await h.live.exec("planted", "pwd")).stdout, kept).toBe(`${workspace}\n`);
+      }
+      // A link that leads where the sandbox shows is kept: the sandbox follows it there too.
+      await crash();
+      await h.manager.update("planted", { runtime_metadata: { ...(await h.manager.get("planted")).runtime_metadata, cwd: join(workspace, "L", "usr") } });
+      await h.live.recover("planted");
+      expect((await h.live.exec("planted", "pwd -P")).stdout).toBe("/usr\n");
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
   it("refuses a start cwd the sandbox would not show, naming cwd", async () => {
     h = new LiveHarness();
     const outside = mkdtempSync(join(tmpdir(), "sessiond-outside-"));

@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ajv } from "ajv";
@@ -224,6 +224,28 @@ describe("a python session's interpreter", () => {
     expect(res.body.error).toMatchObject({ code: "validation", field: "interpreter" });
     expect(res.body.error.message).toContain("sandboxReadOnlyPaths");
     expect(await sessionCount(s)).toBe(0);
+  });
+
+  it("judges an interpreter where a link in a workspace leads, telling nothing of whether a host path exists", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sessiond-interp-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const copy = join(dir, "python3");
+    copyFileSync("/usr/bin/python3", copy);
+    chmodSync(copy, 0o755);
+    const s = await enabled();
+    if (s.config.sandbox === "none") return;
+    // What code in a session can plant in its workspace: a link to the host's root.
+    const workspace = join(s.home, "workspaces", "planted");
+    mkdirSync(workspace, { recursive: true });
+    symlinkSync("/", join(workspace, "L"));
+    const answers = [];
+    for (const interpreter of [join(workspace, "L", copy), join(workspace, "L", dir, "no-such-python")]) {
+      const res = await start(s, { mode: "python", interpreter });
+      expect(res.status, interpreter).toBe(400);
+      answers.push(res.body.error.message.replace(interpreter, "<path>"));
+    }
+    expect(answers[0]).toContain("not visible inside the session's sandbox");
+    expect(answers[1]).toBe(answers[0]);
   });
 });
 

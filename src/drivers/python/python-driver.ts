@@ -1,12 +1,12 @@
 import { execFile } from "node:child_process";
 import { constants } from "node:fs";
-import { access, realpath, stat } from "node:fs/promises";
+import { access, stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { errors } from "../../core/index.js";
 import type { LiveProcess, SessionDriver, StartCheck, StartSpec } from "../driver.js";
 import { type CellLanguage, PipeProcess } from "../interpreter/index.js";
 import { type DriverLog, silentLog } from "../log.js";
-import { HELPERS_DIR, installPrefix } from "../sandbox/index.js";
+import { HELPERS_DIR, hostPathOf, installPrefix } from "../sandbox/index.js";
 
 /** Options of the python driver. */
 export interface PythonDriverOptions {
@@ -61,13 +61,13 @@ export class PythonDriver implements SessionDriver {
       "interpreter",
       `${path} is not visible inside the session's sandbox: use one under /usr, or add its installation folder to config sandboxReadOnlyPaths`,
     );
-    const real = await realpath(path).catch(() => undefined);
-    const visible = real !== undefined && (start.visible(real) || (await this.sharesInstall(real, start.timeoutMs)));
-    // Whether a path the sandbox does not show exists on the host is not the caller's to learn.
-    if (!visible && !start.visible(path)) throw notVisible;
-    const executable = real !== undefined && (await stat(real).then((s) => s.isFile(), () => false)) && (await access(real, constants.X_OK).then(() => true, () => false));
+    // Judged where the path leads on the host, whether or not it exists: whether a path the
+    // sandbox does not show exists on the host is not the caller's to learn, and a link in the
+    // workspace can lead anywhere.
+    const real = await hostPathOf(path);
+    if (!start.visible(real) && !(await this.sharesInstall(real, start.timeoutMs))) throw notVisible;
+    const executable = (await stat(real).then((s) => s.isFile(), () => false)) && (await access(real, constants.X_OK).then(() => true, () => false));
     if (!executable) throw errors.validation("interpreter", `${path} is not an executable file on the sessiond host`);
-    if (!visible) throw notVisible;
   }
 
   async start(spec: StartSpec): Promise<LiveProcess> {

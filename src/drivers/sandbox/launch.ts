@@ -1,5 +1,5 @@
 import { chmod, chown, lstat, readlink, realpath, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ProcessExit, SandboxPlan, StartSpec } from "../driver.js";
 import { listProcesses } from "../process-tree.js";
@@ -228,6 +228,26 @@ function systemLayout(): Promise<SystemEntry[]> {
     return entries;
   })();
   return layout;
+}
+
+/**
+ * The host path `path` leads to, its links followed as far as it exists (the rest joined on as
+ * written): what to judge visibility by when the path may pass through a folder the session can
+ * write, and so plant a link in (`<workspace>/L -> /`). Judged by name, `<workspace>/L/root/x`
+ * would count as the workspace's, and checking whether it exists would tell the session whether
+ * the host's /root/x does.
+ */
+export async function hostPathOf(path: string): Promise<string> {
+  const absolute = resolve(path);
+  const rest: string[] = [];
+  for (let at = absolute; ; at = dirname(at)) {
+    try {
+      return join(await realpath(at), ...rest.reverse());
+    } catch {
+      if (at === "/") return absolute;
+      rest.push(basename(at));
+    }
+  }
 }
 
 /**
