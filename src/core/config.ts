@@ -207,6 +207,12 @@ export const ConfigSchema = Type.Object(
     /** Live execution sessions one server may hold; more are refused (429). @default 256 */
     maxLiveSessions: Type.Integer({ minimum: 0 }),
     /**
+     * Live execution sessions of one `agent_id` one server may hold (so one agent cannot take
+     * every one of maxLiveSessions); more are refused (429). Sessions with no agent_id count only
+     * against maxLiveSessions; 0 turns it off. @default 64
+     */
+    maxLiveSessionsPerAgent: Type.Integer({ minimum: 0 }),
+    /**
      * At start, bring back the live sessions that crashed only because a server went away: those
      * whose latest crash reason is `sessiond shut down` or `sessiond restarted; the process is
      * gone` (python and typescript ones with their cells replayed, which repeats their side
@@ -739,6 +745,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     maxLifetimeMs: 86_400_000,
     reaperIntervalMs: 5_000,
     maxLiveSessions: 256,
+    maxLiveSessionsPerAgent: 64,
     autoRecover: false,
     startTimeoutMs: 10_000,
     stopGraceMs: 2_000,

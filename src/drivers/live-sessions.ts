@@ -105,6 +105,8 @@ interface RunningExec {
 
 interface Entry {
   readonly sessionId: string;
+  /** Its session's agent_id (config maxLiveSessionsPerAgent counts entries by it). */
+  readonly agent: string | undefined;
   name: string;
   readonly kind: ExecKind;
   readonly server: string;
@@ -198,6 +200,8 @@ export class LiveSessions {
   private orphanWatch: NodeJS.Timeout | undefined;
   /** Slots taken by starts that have not registered their entry yet. */
   private reserved = 0;
+  /** Starts under way (`reserved`) by agent_id. */
+  private readonly reservedFor = new Map<string, number>();
   /** Execs running now (past their queue), on every session: see persistExec. */
   private runningExecs = 0;
   private readonly sandboxes: SandboxPlanner;
@@ -298,7 +302,8 @@ export class LiveSessions {
         if (options.cwd !== workspaces && !options.cwd.startsWith(`${workspaces}/`)) await assertDirectory(options.cwd, "cwd");
       }
     }
-    this.reserve();
+    const agent = create.agent_id ?? undefined;
+    this.reserve(agent);
     let session: Session;
     try {
       session = await this.manager.create({
@@ -312,7 +317,7 @@ export class LiveSessions {
           : {}),
       });
     } finally {
-      this.reserved--;
+      this.unreserve(agent);
     }
     const { secrets: _secrets, undo_files: _undo, ...processOptions } = options;
     if (target || held) this.held.set(session.id, { ...(target ? { target } : {}), ...(held ? { secrets: held } : {}) });
@@ -632,7 +637,7 @@ export class LiveSessions {
     await this.entries.get(session.id)?.stopped?.catch(() => {});
     if (this.entries.has(session.id)) throw errors.conflict(`session ${session.name} is already starting`);
     const driver = this.driverFor(session.kind, "kind");
-    this.assertCapacity();
+    this.assertCapacity(session.agent_id ?? undefined);
     return this.launch(session, driver, { restart: true });
   }
 
@@ -726,7 +731,7 @@ export class LiveSessions {
       startProcess: async (session, { cwd, prelude }) => {
         this.assertOpen();
         const driver = this.driverFor(session.kind, "kind");
-        this.assertCapacity();
+        this.assertCapacity(session.agent_id ?? undefined);
         const usable = cwd !== undefined && (await this.cwdUsable(session, cwd, await this.workspace(session)));
         return this.launch(session, driver, { restart: true, alreadyActive: true, rebuild: true, ...(usable ? { cwd } : {}), ...(prelude ? { prelude } : {}) });
       },
@@ -847,6 +852,7 @@ export class LiveSessions {
     const now = this.clock();
     const entry: Entry = {
       sessionId: session.id,
+      agent: session.agent_id ?? undefined,
       name: session.name,
       kind: driver.kind,
       server: session.server,
@@ -1320,7 +1326,7 @@ export class LiveSessions {
 
   private async relaunch(session: Session, driver: SessionDriver): Promise<void> {
     try {
-      this.assertCapacity();
+      this.assertCapacity(session.agent_id ?? undefined);
       await this.launch(session, driver, { restart: true, alreadyActive: true });
     } catch (err) {
       this.log.warn({ err, session: session.id }, "could not restart a recovered session");
@@ -1440,13 +1446,30 @@ export class LiveSessions {
     return entry;
   }
 
-  private reserve(): void {
-    this.assertCapacity();
+  private reserve(agent: string | undefined): void {
+    this.assertCapacity(agent);
     this.reserved++;
+    if (agent !== undefined) this.reservedFor.set(agent, (this.reservedFor.get(agent) ?? 0) + 1);
   }
 
-  private assertCapacity(): void {
+  private unreserve(agent: string | undefined): void {
+    this.reserved--;
+    if (agent === undefined) return;
+    const left = (this.reservedFor.get(agent) ?? 1) - 1;
+    if (left > 0) this.reservedFor.set(agent, left);
+    else this.reservedFor.delete(agent);
+  }
+
+  /** @throws rate_limited past maxLiveSessions, or past maxLiveSessionsPerAgent for `agent` */
+  private assertCapacity(agent: string | undefined): void {
     if (this.entries.size + this.reserved >= this.config.maxLiveSessions) throw tooMany(this.config.maxLiveSessions);
+    const max = this.config.maxLiveSessionsPerAgent;
+    if (agent === undefined || max === 0) return;
+    let held = this.reservedFor.get(agent) ?? 0;
+    for (const entry of this.entries.values()) if (entry.agent === agent) held++;
+    if (held >= max) {
+      throw new SessiondError("rate_limited", { reason: `agent ${agent} already has ${max} live sessions on this server (maxLiveSessionsPerAgent); stop one first` });
+    }
   }
 
   private assertOpen(): void {

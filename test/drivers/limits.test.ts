@@ -245,6 +245,25 @@ describe("limits of live sessions", () => {
     await h.live.start({ kind: "shell", name: "c" });
   });
 
+  it("refuses one agent's live session past maxLiveSessionsPerAgent, also for a recovery, and leaves other agents theirs", async () => {
+    open({ maxLiveSessionsPerAgent: 2 });
+    await h.live.start({ kind: "shell", name: "a1", agent_id: "agent-a" });
+    const a2 = await h.live.start({ kind: "shell", name: "a2", agent_id: "agent-a" });
+    const err = await failure(h.live.start({ kind: "shell", name: "a3", agent_id: "agent-a" }));
+    expect(err).toMatchObject({ code: "rate_limited", status: 429, message: expect.stringContaining("agent agent-a already has 2 live sessions on this server (maxLiveSessionsPerAgent)") });
+    expect(await h.manager.find("a3")).toBeUndefined();
+    // Another agent's, and one with no agent, count only against maxLiveSessions.
+    await h.live.start({ kind: "shell", name: "b1", agent_id: "agent-b" });
+    await h.live.start({ kind: "shell", name: "none" });
+    // A crashed one is no longer held; recovering it takes its place back only while there is room.
+    process.kill(a2.runtime_metadata.pid as number, "SIGKILL");
+    await eventually(async () => (await h.manager.get("a2")).status === "crashed", 5000, "the crash");
+    await h.live.start({ kind: "shell", name: "a3", agent_id: "agent-a" });
+    expect(await failure(h.live.recover("a2"))).toMatchObject({ code: "rate_limited" });
+    await h.live.stop("a3");
+    expect((await h.live.recover("a2")).status).toBe("active");
+  });
+
   it("kills the whole process group and session at stop: a background sleep does not survive", async () => {
     open();
     const session = await h.live.start({ kind: "shell", name: "bg" });
