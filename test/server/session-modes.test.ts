@@ -36,6 +36,16 @@ async function start(s: TestServer, body: Record<string, unknown>) {
   return s.json({ method: "POST", url: "/session/start", body });
 }
 
+/** A copy of /usr/bin/python3 in a folder of the host's /tmp, which no sandbox shows. */
+function pythonOutsideTheSandbox(): { dir: string; copy: string } {
+  const dir = mkdtempSync(join(tmpdir(), "sessiond-interp-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const copy = join(dir, "python3");
+  copyFileSync("/usr/bin/python3", copy);
+  chmodSync(copy, 0o755);
+  return { dir, copy };
+}
+
 async function exec(s: TestServer, id: string, input: string) {
   return (await s.json({ method: "POST", url: `/session/${id}/exec`, body: { input } })).body;
 }
@@ -213,11 +223,7 @@ describe("a python session's interpreter", () => {
   });
 
   it("refuses an executable the session's sandbox would not show, saying how to show it", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "sessiond-interp-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const copy = join(dir, "python3");
-    copyFileSync("/usr/bin/python3", copy);
-    chmodSync(copy, 0o755);
+    const { copy } = pythonOutsideTheSandbox();
     const s = await enabled();
     const res = await start(s, { mode: "python", interpreter: copy });
     expect(res.status).toBe(400);
@@ -227,11 +233,7 @@ describe("a python session's interpreter", () => {
   });
 
   it("judges an interpreter where a link in a workspace leads, telling nothing of whether a host path exists", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "sessiond-interp-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const copy = join(dir, "python3");
-    copyFileSync("/usr/bin/python3", copy);
-    chmodSync(copy, 0o755);
+    const { dir, copy } = pythonOutsideTheSandbox();
     const s = await enabled();
     if (s.config.sandbox === "none") return;
     // What code in a session can plant in its workspace: a link to the host's root.

@@ -16,6 +16,15 @@ function attach(s: LiveServer, id: string, query = "", token = s.token): WsClien
 const screen = (c: WsClient) => Buffer.concat(c.binary).toString("utf8");
 const hello = (c: WsClient) => c.messages.find((m) => m.type === "hello");
 
+/** A driver and an observer attached to `id`, the driver greeted. */
+async function driverAndViewer(s: LiveServer, id: string): Promise<{ driver: WsClient; viewer: WsClient }> {
+  const driver = attach(s, id);
+  const viewer = attach(s, id, "?role=observer");
+  await Promise.all([driver.opened, viewer.opened]);
+  await driver.until((c) => hello(c) !== undefined);
+  return { driver, viewer };
+}
+
 async function shell(s: LiveServer): Promise<string> {
   const { status, body } = await s.json("POST", "/sessions", { kind: "shell" });
   expect(status).toBe(201);
@@ -92,10 +101,7 @@ describe("WebSocket /sessions/{id}/attach", () => {
   it("resizes on the driver's resize frame, telling every client, and refuses a resize from an observer", async () => {
     const s = await server();
     const id = await shell(s);
-    const driver = attach(s, id);
-    const viewer = attach(s, id, "?role=observer");
-    await Promise.all([driver.opened, viewer.opened]);
-    await driver.until((c) => hello(c) !== undefined);
+    const { driver, viewer } = await driverAndViewer(s, id);
     driver.socket.send(JSON.stringify({ type: "resize", cols: 100, rows: 40 }));
     await viewer.until((c) => c.messages.some((m) => m.type === "resize"));
     expect(viewer.messages.find((m) => m.type === "resize")).toEqual({ type: "resize", cols: 100, rows: 40 });
@@ -108,10 +114,7 @@ describe("WebSocket /sessions/{id}/attach", () => {
   it("takes a flood of resize frames one resize at a time, ending at the last size asked for", async () => {
     const s = await server();
     const id = await shell(s);
-    const driver = attach(s, id);
-    const viewer = attach(s, id, "?role=observer");
-    await Promise.all([driver.opened, viewer.opened]);
-    await driver.until((c) => hello(c) !== undefined);
+    const { driver, viewer } = await driverAndViewer(s, id);
     const frames = 2000;
     for (let i = 0; i < frames; i++) driver.socket.send(JSON.stringify({ type: "resize", cols: 80 + (i % 2) * 20, rows: 24 }));
     driver.socket.send(JSON.stringify({ type: "resize", cols: 120, rows: 40 }));
