@@ -349,14 +349,13 @@ export class LiveSessions {
     const session = await this.manager.get(ref);
     const { entry, woke } = await this.entryWaking(session, "exec");
     const running = entry.running;
-    if (running || entry.queue.waitingExecs > 0) {
-      if (entry.policy === "reject") {
-        throw new SessiondError("session_busy", { ref: session.name, exec_id: running?.exec_id ?? "(queued)" });
-      }
-      if (entry.policy === "interrupt" && running && entry.process?.interrupt()) running.reason ??= "interrupted";
+    if ((running || entry.queue.waitingExecs > 0) && entry.policy === "reject") {
+      throw new SessiondError("session_busy", { ref: session.name, exec_id: running?.exec_id ?? "(queued)" });
     }
-    // What waits holds its input until it runs: bounded in all sessions together, not only in count per session.
+    // What waits holds its input until it runs: bounded in all sessions together, not only in
+    // count per session. Refused here, it has interrupted nothing yet.
     let queued = running || entry.queue.busy || entry.queue.waitingExecs > 0 ? this.holdQueuedInput(Buffer.byteLength(input)) : 0;
+    if (entry.policy === "interrupt" && running && entry.process?.interrupt()) running.reason ??= "interrupted";
     const unqueue = () => {
       this.queuedInputBytes -= queued;
       queued = 0;
