@@ -39,7 +39,7 @@ import { feedRoutes } from "./routes/feed.js";
 import { streamRoutes } from "./routes/stream.js";
 import { PrincipalQuota } from "./principal-quota.js";
 import type { ServerContext } from "./server-context.js";
-import { typeboxValidatorCompiler } from "./validation.js";
+import { refuseUnknownQueries, typeboxValidatorCompiler } from "./validation.js";
 import { Workspaces } from "./workspaces/index.js";
 import { installWriteCoalescing } from "./write-coalescing.js";
 
@@ -152,6 +152,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     clientErrorHandler: clientErrorHandler(logger),
   });
   app.setValidatorCompiler(typeboxValidatorCompiler);
+  refuseUnknownQueries(app);
   // Routes send their answers encoded already (sendJson); the few objects Fastify encodes itself go
   // through JSON.stringify. A fast-json-stringify serializer compiled for every response schema
   // cost about 40% of building the app, for encoders no answer used. The schemas still document

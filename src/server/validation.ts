@@ -1,7 +1,7 @@
-import type { TObject, TSchema } from "@sinclair/typebox";
+import { type TObject, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
-import type { FastifySchemaCompiler } from "fastify";
+import type { FastifyInstance, FastifySchemaCompiler } from "fastify";
 import { UNSTORED_TEXT, errors, findTextFault, validate } from "../core/index.js";
 
 /**
@@ -79,3 +79,24 @@ function numericKind(schema: TSchema): "integer" | "number" | undefined {
   if (kinds.size === 1 && (kinds.has("integer") || kinds.has("number"))) return [...kinds][0] as "integer" | "number";
   return undefined;
 }
+
+/** The query of a route that takes none: every parameter is an unknown one. */
+const NO_QUERY = Type.Object({}, { additionalProperties: false });
+
+/**
+ * Gives every write route (POST, PUT, PATCH, DELETE) that declares no query one that takes no
+ * parameter, so that `POST …/events?x=1` is a 400 naming `x` rather than taken as if `x` were
+ * not there (a misspelt option must not be silently ignored). Read routes that take no query
+ * are left alone: a cache-busting parameter on a page or an asset is no mistake. Must be
+ * installed before the routes are registered.
+ */
+export function refuseUnknownQueries(app: FastifyInstance): void {
+  app.addHook("onRoute", (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.every((m) => WRITES.has(m))) return;
+    if (route.schema?.querystring !== undefined) return;
+    route.schema = { ...route.schema, querystring: NO_QUERY };
+  });
+}
+
+const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);

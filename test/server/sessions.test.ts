@@ -62,6 +62,14 @@ describe("the session resource", () => {
     expect(patch.body.error.field).toBe("statuss");
   });
 
+  it("refuses a query parameter on a write route that takes none, naming it", async () => {
+    const s = await create();
+    const res = await server.json({ method: "POST", url: `/sessions/${s.id}/events?x=1`, body: { type: "note", data: {} } });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: "validation", field: "x", message: "invalid x: unknown field" });
+    expect((await server.json({ method: "POST", url: `/sessions/${s.id}/events`, body: { type: "note", data: {} } })).status).toBe(201);
+  });
+
   it("refuses wrong types, naming the field, and coerces nothing in bodies", async () => {
     const res = await server.json({ method: "POST", url: "/sessions/", body: { max_iterations: "5" } });
     expect(res.status).toBe(400);
