@@ -8,6 +8,12 @@ import { discardRestOfBody } from "./discard-body.js";
  * `{"error": {"code", "message", "field"?}}` with the code's status. Bad input is always a 4xx;
  * only a bug is a 500, and its details go to the log, not the client.
  */
+/** The body limit of the request's route (a route may set a smaller one than config bodyLimitBytes). */
+function routeBodyLimit(request: FastifyRequest, bodyLimitBytes: number): number {
+  const own = (request.routeOptions as { bodyLimit?: number } | undefined)?.bodyLimit;
+  return typeof own === "number" ? own : bodyLimitBytes;
+}
+
 export function toSessiondError(err: unknown, request: FastifyRequest, bodyLimitBytes: number): SessiondError {
   if (err instanceof SessiondError) return err;
   const fastifyError = err as Partial<FastifyError> & { status?: number };
@@ -15,7 +21,7 @@ export function toSessiondError(err: unknown, request: FastifyRequest, bodyLimit
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return new SessiondError("unsupported_media_type", { contentType: request.headers["content-type"] ?? "(none)" }, { field: "Content-Type" });
     case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return new SessiondError("body_too_large", { limit: bodyLimitBytes }, { field: "body" });
+      return new SessiondError("body_too_large", { limit: routeBodyLimit(request, bodyLimitBytes) }, { field: "body" });
     case "FST_ERR_CTP_INVALID_JSON_BODY":
       return errors.validation("body", "malformed JSON");
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
@@ -31,7 +37,7 @@ export function toSessiondError(err: unknown, request: FastifyRequest, bodyLimit
     const code = CODE_BY_STATUS[status];
     const reason = typeof fastifyError.message === "string" ? fastifyError.message : "bad request";
     if (code === "unsupported_media_type") return new SessiondError(code, { contentType: request.headers["content-type"] ?? "(none)" });
-    if (code === "body_too_large") return new SessiondError(code, { limit: bodyLimitBytes });
+    if (code === "body_too_large") return new SessiondError(code, { limit: routeBodyLimit(request, bodyLimitBytes) });
     if (code === "not_found") return new SessiondError(code, { what: "route", ref: `${request.method} ${request.url}` });
     if (code) return new SessiondError(code, { reason });
     return errors.validation("request", reason);

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { readStat } from "../../src/drivers/process-tree.js";
+import { MAX_TYPED_BACKLOG_BYTES } from "../../src/drivers/shell/terminal-tap.js";
 import { LiveHarness, alive, eventually, failure, hostPid } from "./harness.js";
 
 /** Interactive and long-running work: stdin, per-exec interrupt and kill, background jobs, overlap policy, pause, lifetime. */
@@ -32,6 +33,30 @@ describe("interactive and long-running work in a live shell", () => {
     expect(await failure(h.live.stdin("in", plain.exec_id, "x"))).toMatchObject({ code: "exec_not_running" });
     await h.live.signalExec("in", plain.exec_id, "interrupt");
     expect((await plain.done).status).toBe("interrupted");
+  });
+
+  it("refuses stdin past 1 MiB the command has not read (a raw terminal keeps it all), with rate_limited", async () => {
+    h = new LiveHarness();
+    await h.live.start({ kind: "shell", name: "raw" });
+    const asked = await h.live.submit("raw", "stty raw -echo; sleep 30", { stdin: true });
+    await runningNow("raw", asked.exec_id);
+    const chunk = "y".repeat(200 * 1024);
+    let sent = 0;
+    let refused: unknown;
+    for (let i = 0; i < 50 && !refused; i++) {
+      try {
+        sent += (await h.live.stdin("raw", asked.exec_id, chunk)).bytes;
+      } catch (err) {
+        refused = err;
+      }
+    }
+    expect(refused).toMatchObject({ code: "rate_limited", status: 429 });
+    // The backlog, a chunk past it, and what the kernel's terminal buffers took.
+    expect(sent).toBeLessThanOrEqual(MAX_TYPED_BACKLOG_BYTES + 2 * chunk.length + 64 * 1024);
+    // The session stays in hand: a stop ends the command, and the backlog with it.
+    await h.live.stop("raw");
+    expect((await asked.done).status).toBe("interrupted");
+    expect(h.leftovers()).toEqual([]);
   });
 
   it("interrupts or kills just the running command; the session and its state live on", async () => {

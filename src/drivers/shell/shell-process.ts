@@ -11,7 +11,7 @@ import { spawnFailed } from "./local-transport.js";
 import { type MarkerPayload, MarkerScanner, goMarker, parsePayload, stderrMarker, stdoutMarkerPrefix } from "./markers.js";
 import { ansiCPieces } from "./quote.js";
 import { execLines, recoveryLine, shellRc } from "./rc.js";
-import { ShellTerminalTap } from "./terminal-tap.js";
+import { MAX_TYPED_BACKLOG_BYTES, ShellTerminalTap } from "./terminal-tap.js";
 import type { RcBuilder, SessionProcess, ShellTransport } from "./transport.js";
 
 const EMPTY = Buffer.alloc(0);
@@ -217,6 +217,11 @@ export class ShellProcess implements LiveProcess {
   writeStdin(data: Buffer, eof: boolean): boolean {
     const run = this.running;
     if (!run || run.phase === "done" || !run.stdin || this.currentState !== "running") return false;
+    // A command in raw mode that reads nothing keeps what is sent to it: as for typing at the
+    // terminal (the tap), no more is taken past the backlog's cap.
+    if (this.transport.inputBacklog > MAX_TYPED_BACKLOG_BYTES) {
+      throw new SessiondError("rate_limited", { reason: `the command has not read the ${this.transport.inputBacklog} bytes of input sent before (more than ${MAX_TYPED_BACKLOG_BYTES} wait); send more once it reads` });
+    }
     const parts = [data];
     // Ctrl-D ends the input at the start of a line; after a partial line it only flushes it, so a second one is needed.
     if (eof) parts.push(data.length && data[data.length - 1] !== 0x0a ? EOF_AFTER_PARTIAL : EOF);

@@ -1,5 +1,6 @@
 import type { WebSocket } from "ws";
 import type { TerminalTap } from "../../drivers/index.js";
+import { closeSocket } from "./close-socket.js";
 import { SLOW_CONSUMER_CODE } from "./outlet.js";
 import { ReplayBuffer } from "./replay-buffer.js";
 
@@ -215,7 +216,7 @@ export class TerminalShare {
    */
   private cutOff(client: AttachClient): void {
     this.leave(client);
-    client.socket.close(SLOW_CONSUMER_CODE, `slow_consumer offset=${client.sent}`);
+    closeSocket(client.socket, SLOW_CONSUMER_CODE, `slow_consumer offset=${client.sent}`);
   }
 
   private send(client: AttachClient, frame: Buffer): void {
@@ -333,7 +334,7 @@ export class TerminalShare {
   private badFrame(client: AttachClient, why: string): void {
     client.gone = true;
     this.clients.delete(client);
-    client.socket.close(ATTACH_BAD_FRAME_CODE, `bad_frame: ${why}`.slice(0, 123));
+    closeSocket(client.socket, ATTACH_BAD_FRAME_CODE, `bad_frame: ${why}`);
   }
 
   private broadcast(message: object): void {
