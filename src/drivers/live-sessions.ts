@@ -440,8 +440,10 @@ export class LiveSessions {
     if (bytes.length > this.config.maxExecInputBytes) throw errors.tooLarge("data", bytes.length, this.config.maxExecInputBytes);
     const entry = await this.liveEntry(await this.manager.get(ref), "send stdin");
     this.runningExec(entry, execId, "send stdin");
-    if (!entry.book.get(execId)?.stdin || !entry.process?.writeStdin?.(bytes, eof)) {
-      throw new SessiondError("exec_not_running", { action: "send stdin", exec_id: execId, state: "running with stdin from /dev/null (start it with stdin: true)" });
+    const readsStdin = entry.book.get(execId)?.stdin === true;
+    if (!readsStdin || !entry.process?.writeStdin?.(bytes, eof)) {
+      const state = readsStdin ? "finishing: its command has ended" : "running with stdin from /dev/null (start it with stdin: true)";
+      throw new SessiondError("exec_not_running", { action: "send stdin", exec_id: execId, state });
     }
     entry.clocks.activeAt(this.clock());
     return { exec_id: execId, bytes: bytes.length };

@@ -59,6 +59,46 @@ describe("interactive and long-running work in a live shell", () => {
     expect(h.leftovers()).toEqual([]);
   });
 
+
+  it("drops the stdin a command left unread when it ended: bash never runs it as commands", async () => {
+    h = new LiveHarness();
+    await h.live.start({ kind: "shell", name: "left" });
+    // `head -1` takes one line: the next one, and a half line, are still in the terminal after it.
+    const asked = await h.live.submit("left", "head -1", { stdin: true });
+    await runningNow("left", asked.exec_id);
+    await h.live.stdin("left", asked.exec_id, "first\ntouch LEAKED; echo leaked\nhalf a li");
+    expect(await asked.done).toMatchObject({ status: "ok", exit_code: 0, stdout: "first\n" });
+    expect(await failure(h.live.stdin("left", asked.exec_id, "late"))).toMatchObject({ code: "exec_not_running" });
+    // Nothing of it ran, and the half line did not run into the next exec's.
+    expect(await h.live.exec("left", "ls LEAKED 2>&1; echo next")).toMatchObject({ status: "ok", stdout: expect.stringMatching(/No such file[^\n]*\nnext\n$/) });
+    // An exec with stdin that reads it all is unchanged, and `$?` carries over as before.
+    const all = await h.live.submit("left", "cat; false", { stdin: true });
+    await runningNow("left", all.exec_id);
+    await h.live.stdin("left", all.exec_id, "a\nb\n", true);
+    expect(await all.done).toMatchObject({ status: "error", exit_code: 1, stdout: "a\nb\n" });
+    expect((await h.live.exec("left", "echo $?")).stdout).toBe("1\n");
+  });
+
+  it("drops a whole backlog of stdin when its command is killed, in raw or line mode: the shell lives on", async () => {
+    h = new LiveHarness();
+    await h.live.start({ kind: "shell", name: "kb" });
+    for (const command of ["stty raw -echo; sleep 30", "sleep 30"]) {
+      const asked = await h.live.submit("kb", command, { stdin: true });
+      await runningNow("kb", asked.exec_id);
+      // Commands with no newline (a line bash would run whole) and with one.
+      const chunk = "touch PWNED; ".repeat(8000) + "\ntouch PWNED2\n";
+      for (let i = 0; i < 20; i++) {
+        const refused = await h.live.stdin("kb", asked.exec_id, chunk).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        if (refused) break;
+      }
+      expect(await h.live.signalExec("kb", asked.exec_id, "kill")).toMatchObject({ signalled: true });
+      expect(await asked.done).toMatchObject({ status: "interrupted" });
+      expect(await h.live.exec("kb", "ls PWNED PWNED2 2>/dev/null; echo alive")).toMatchObject({ status: "ok", stdout: "alive\n" });
+    }
+  });
   it("interrupts or kills just the running command; the session and its state live on", async () => {
     h = new LiveHarness();
     await h.live.start({ kind: "shell", name: "k" });
@@ -76,6 +116,11 @@ describe("interactive and long-running work in a live shell", () => {
     await runningNow("k", stubborn.exec_id);
     await h.live.signalExec("k", stubborn.exec_id, "kill");
     expect(await stubborn.done).toMatchObject({ status: "interrupted" });
+    // A kill ends the exec, not just the command that held the terminal: a list goes no further.
+    const list = await h.live.submit("k", "sleep 100; sleep 101; echo went-on");
+    await eventually(() => h.live.processes("k").then((ps) => ps.some((p) => p.command.startsWith("sleep 100"))), 5000, "the first sleep");
+    await h.live.signalExec("k", list.exec_id, "kill");
+    expect(await list.done).toMatchObject({ status: "interrupted", stdout: expect.not.stringContaining("went-on") });
     expect((await h.live.exec("k", 'echo "$PWD $KEEP $v"')).stdout).toBe("/tmp 1 shellvar\n");
   });
 

@@ -108,12 +108,15 @@ describe.skipIf(missing !== undefined)("a live shell session over ssh (a real ss
     await start("s7");
     const asked = await h.live.submit("s7", 'read -r x; echo "got $x"', { stdin: true });
     await eventually(async () => (await h.live.execStatus("s7", asked.exec_id)).state === "running", 5000, "the exec to run");
-    await h.live.stdin("s7", asked.exec_id, "remote-input\n");
+    // What `read` leaves unread is dropped, never run by the remote bash.
+    await h.live.stdin("s7", asked.exec_id, "remote-input\necho ran > left-over\n");
     expect((await asked.done).stdout).toBe("got remote-input\n");
-    const stubborn = await h.live.submit("s7", "(trap '' INT; sleep 100)");
+    expect((await h.live.exec("s7", "cat left-over 2>/dev/null; echo next")).stdout).toBe("next\n");
+    // A kill ends the whole command line there.
+    const stubborn = await h.live.submit("s7", "(trap '' INT; sleep 100); echo went-on");
     await eventually(async () => (await h.live.execStatus("s7", stubborn.exec_id)).state === "running", 5000, "the exec to run");
     await h.live.signalExec("s7", stubborn.exec_id, "kill");
-    expect((await stubborn.done).status).toBe("interrupted");
+    expect(await stubborn.done).toMatchObject({ status: "interrupted", stdout: expect.not.stringContaining("went-on") });
     const job = (await h.live.exec("s7", "sleep 1000", { background: true })) as unknown as { pid: number };
     const other = Number((await h.live.exec("s7", "sleep 1001 & echo $!")).stdout.trim());
     const listed = await h.live.processes("s7");

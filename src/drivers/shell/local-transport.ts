@@ -208,6 +208,9 @@ export class LocalTransport implements ShellTransport {
     // A pid reused by another process: its terminal's foreground group is not ours to kill.
     if (!stat || (this.starttime !== undefined && stat.starttime !== this.starttime)) return false;
     if (stat.tpgid <= 0 || stat.tpgid === this.pid) return false;
+    // bash, waiting on its foreground job, takes this as a Ctrl-C: once the job is gone it drops
+    // the rest of the command line instead of running the next command of a list.
+    signal(this.pid, "SIGINT");
     signal(-stat.tpgid, "SIGKILL");
     return true;
   }

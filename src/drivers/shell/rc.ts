@@ -11,6 +11,8 @@ export interface RcOptions {
   readonly readyNonce: string;
   /** `ulimit -u`; 0 for none. */
   readonly maxProcesses: number;
+  /** How long the end of an exec with stdin waits for the server's fence (see `__sd_done`). */
+  readonly fenceWaitMs: number;
 }
 
 /**
@@ -27,12 +29,19 @@ export interface RcOptions {
  * - opens the stderr pipe on a descriptor of its own, turns on alias expansion, turns off history
  *   and mail checks, and applies `ulimit -u`.
  *
- * `__sd_g <nonce>` starts an exec: it takes the exec's nonce, writes the go marker on the stderr
- * pipe and returns the previous exec's status, so `$?` carries over as it would in a terminal;
+ * `__sd_g <nonce> [stdin]` starts an exec: it takes the exec's nonce (and whether the command reads
+ * the terminal), writes the go marker on the stderr pipe and returns the previous exec's status, so `$?` carries over as it would in a terminal;
  * `&& :` keeps a non-zero status from tripping a user's `set -e`. One short call keeps the exec
  * line short: the terminal and bash's parser handle it a byte at a time. (Leaving the go marker
  * out where the pipe is drained was measured: bash answered no sooner.)
  * sessiond's own commands (a state capture sets `__sd_k`) leave that status as it was.
+ *
+ * Input sent to a command that reads the terminal and that it left unread when it ended would be
+ * read by bash next, as commands: data became code. So the end of such an exec asks the server for
+ * a fence (`<nonce>;fence` on the terminal, see markers.ts), and reads and drops everything up to
+ * it — the server writes it once it has dropped the input it still held — before its end marker.
+ * `read -d` puts the terminal in cbreak mode, so a half line is read too; a fence the terminal
+ * dropped (a canonical line of 4 KiB without a newline takes no more) is waited for `fenceWaitMs`.
  *
  * `__sd_r <nonce>` recovers an exec whose end marker never came (an interrupt that cut the
  * marker's printf, or a command that cleared the nonce): unless that nonce's marker was printed
@@ -58,13 +67,18 @@ export function shellRc(options: RcOptions): string {
     options.maxProcesses > 0 ? `ulimit -u ${options.maxProcesses} 2>/dev/null` : "",
     `exec {__sd_efd}<>${ansiC(options.stderrPipe.path)} {__sd_null}</dev/null`,
     `__sd_sf=${ansiC(options.stateFile)}`,
-    "__sd_st=0 __sd_pwd= __sd_n= __sd_c= __sd_k= __sd_last=",
-    `__sd_g() { __sd_n=$1; printf '\\e]6973;go;%s\\a' "$1" >&"$__sd_efd"; return "$__sd_st"; }`,
+    "__sd_st=0 __sd_pwd= __sd_n= __sd_c= __sd_k= __sd_i= __sd_last=",
+    `__sd_g() { __sd_n=$1 __sd_i=\${2-}; printf '\\e]6973;go;%s\\a' "$1" >&"$__sd_efd"; return "$__sd_st"; }`,
     `__sd_r() { [[ $__sd_last == "$1" ]] || __sd_n=$1; return 130; }`,
     "__sd_done() {",
-    "  local __sd_s=$? __sd_p=",
+    "  local __sd_s=$? __sd_p= __sd_x",
     "  [[ -n ${__sd_n-} ]] || return 0",
     "  if [[ -n ${__sd_k-} ]]; then __sd_k=; else __sd_st=$__sd_s; fi",
+    "  if [[ -n ${__sd_i-} ]]; then",
+    "    __sd_i=",
+    "    printf '\\e]6973;%s;fence\\a' \"$__sd_n\"",
+    `    while IFS= builtin read -r -s -d $'\\a' -t ${seconds(options.fenceWaitMs)} __sd_x; do [[ $__sd_x == *"$__sd_n" ]] && break; done`,
+    "  fi",
     '  if [[ $PWD != "$__sd_pwd" ]]; then __sd_pwd=$PWD; local LC_ALL=C; __sd_p="${#PWD}:$PWD"; fi',
     options.stderrPipe.drained ? "" : "  printf '\\e]6973;%s\\a' \"$__sd_n\" >&\"$__sd_efd\"",
     "  printf '\\e]6973;%s;%s;%s\\a' \"$__sd_n\" \"$__sd_s\" \"$__sd_p\"",
@@ -89,6 +103,16 @@ export function shellRc(options: RcOptions): string {
   return lines.filter((line, i) => line !== "" || i === lines.length - 1).join("\n");
 }
 
+/** The fence that ends the input dropped at the end of an exec with stdin (see `__sd_done`). */
+export function fenceLine(nonce: string): string {
+  return `${nonce}\x07`;
+}
+
+/** `read -t`'s seconds, to the millisecond. */
+function seconds(ms: number): string {
+  return (Math.max(1, ms) / 1000).toFixed(3);
+}
+
 /** The line that ends an exec whose end marker was lost (see `__sd_r`), with status 130. */
 export function recoveryLine(nonce: string): string {
   return `__sd_r ${nonce}\n`;
@@ -102,7 +126,7 @@ export function recoveryLine(nonce: string): string {
  */
 export function execLines(nonce: string, pieces: readonly string[], options: { stdin?: boolean } = {}): string[] {
   const input = options.stdin ? "" : ' <&"$__sd_null"';
-  const run = (word: string) => `__sd_g ${nonce} && :; eval ${word}${input} 2>&"$__sd_efd"`;
+  const run = (word: string) => `__sd_g ${nonce}${options.stdin ? " 1" : ""} && :; eval ${word}${input} 2>&"$__sd_efd"`;
   if (pieces.length === 1) return [run(`$'${pieces[0]!}'`)];
   return [...pieces.map((piece, i) => `__sd_c${i === 0 ? "" : "+"}=$'${piece}'`), run('"$__sd_c"')];
 }

@@ -8,9 +8,9 @@ import { OutputCapture } from "../output.js";
 import { EnvRecords } from "./env-records.js";
 import { parseExports } from "./export-parse.js";
 import { spawnFailed } from "./local-transport.js";
-import { type MarkerPayload, MarkerScanner, goMarker, parsePayload, stderrMarker, stdoutMarkerPrefix } from "./markers.js";
+import { FENCE_REQUEST, type MarkerPayload, MarkerScanner, goMarker, isFenceRequest, parsePayload, stderrMarker, stdoutMarkerPrefix } from "./markers.js";
 import { ansiCPieces } from "./quote.js";
-import { execLines, recoveryLine, shellRc } from "./rc.js";
+import { execLines, fenceLine, recoveryLine, shellRc } from "./rc.js";
 import { MAX_TYPED_BACKLOG_BYTES, ShellTerminalTap } from "./terminal-tap.js";
 import type { RcBuilder, SessionProcess, ShellTransport } from "./transport.js";
 
@@ -63,6 +63,8 @@ interface Running {
   readonly records: EnvRecords | undefined;
   /** The command reads the terminal (stdin can be sent to it), rather than /dev/null. */
   readonly stdin: boolean;
+  /** Its fence was sent (see {@link ShellProcess.fence}): only once, whatever the terminal says. */
+  fenced: boolean;
   /** The go marker was read: the command runs, and an interrupt may be sent. */
   started: boolean;
   phase: "running" | "trailer" | "done";
@@ -154,7 +156,7 @@ export class ShellProcess implements LiveProcess {
    */
   static async start(spec: StartSpec, open: OpenTransport, log: DriverLog, shellName = "bash"): Promise<ShellProcess> {
     const readyNonce = newNonce();
-    const transport = await open((stderrPipe, stateFile) => shellRc({ stderrPipe, stateFile, readyNonce, maxProcesses: spec.limits.maxProcesses }));
+    const transport = await open((stderrPipe, stateFile) => shellRc({ stderrPipe, stateFile, readyNonce, maxProcesses: spec.limits.maxProcesses, fenceWaitMs: spec.limits.interruptGraceMs }));
     const shell = new ShellProcess(transport, spec, log, shellName, readyNonce);
     log.debug({ pid: transport.pid, target: transport.target, session: spec.sessionId }, "shell starting");
     const { ready } = shell;
@@ -216,7 +218,8 @@ export class ShellProcess implements LiveProcess {
   /** Sends `data` to the running exec's stdin (the terminal); `eof` ends its input (Ctrl-D). @returns false when no exec reads stdin now */
   writeStdin(data: Buffer, eof: boolean): boolean {
     const run = this.running;
-    if (!run || run.phase === "done" || !run.stdin || this.currentState !== "running") return false;
+    // Past its fence the command has ended, and what came now would reach bash as commands.
+    if (!run || run.phase === "done" || !run.stdin || run.fenced || this.currentState !== "running") return false;
     // A command in raw mode that reads nothing keeps what is sent to it: as for typing at the
     // terminal (the tap), no more is taken past the backlog's cap.
     if (this.transport.inputBacklog > MAX_TYPED_BACKLOG_BYTES) {
@@ -230,11 +233,12 @@ export class ShellProcess implements LiveProcess {
   }
 
   /**
-   * Kills the running command's process group (not the shell). Until the command is in the
-   * terminal's foreground (bash may still be reading its line, or a builtin runs in the shell
-   * itself) it looks again every few milliseconds; after interruptGraceMs it also sends Ctrl-C
-   * (which ends a builtin), and after twice that it gives up (the exec's timeout still applies).
-   * It never kills the shell.
+   * Kills the running command's process group (not the shell), and ends the exec there: bash is
+   * told of it as of a Ctrl-C (see ShellTransport.killForeground), so a list such as `a; b` does
+   * not go on to `b`. Until the command is in the terminal's foreground (bash may still be
+   * reading its line, or a builtin runs in the shell itself) it looks again every few
+   * milliseconds; after interruptGraceMs it also sends Ctrl-C (which ends a builtin), and after
+   * twice that it gives up (the exec's timeout still applies). It never kills the shell.
    * @returns false when nothing runs
    */
   async killRunning(): Promise<boolean> {
@@ -243,8 +247,12 @@ export class ShellProcess implements LiveProcess {
     const grace = this.spec.limits.interruptGraceMs;
     const start = Date.now();
     let nudged = false;
-    while (this.running === run && (run.phase as Running["phase"]) !== "done" && Date.now() - start < 2 * grace) {
-      if (run.started && (await this.transport.killForeground())) return true;
+    while (this.running === run && (run.phase as Running["phase"]) !== "done" && !run.fenced && Date.now() - start < 2 * grace) {
+      if (run.started && (await this.transport.killForeground())) {
+        // The Ctrl-C bash is told of may land as the command ends, in PROMPT_COMMAND, and cut its marker.
+        run.timers.push(setTimeout(() => this.recover(run), grace * 1.5));
+        return true;
+      }
       if (!nudged && run.started && Date.now() - start >= grace) {
         nudged = true;
         this.send("\x03");
@@ -420,6 +428,7 @@ export class ShellProcess implements LiveProcess {
         startup: options.startup,
         records: options.records,
         stdin: options.stdin,
+        fenced: false,
         started: options.started,
         phase: "running",
         trailer: EMPTY,
@@ -464,6 +473,17 @@ export class ShellProcess implements LiveProcess {
         rest = found.match.subarray(run.prefixLength);
       }
       run.trailer = run.trailer.length ? Buffer.concat([run.trailer, rest]) : rest;
+      if (run.stdin && !run.fenced) {
+        const fence = isFenceRequest(run.trailer);
+        if (fence === undefined) return;
+        if (fence) {
+          this.fence(run);
+          rest = run.trailer.subarray(FENCE_REQUEST.length);
+          run.trailer = EMPTY;
+          run.phase = "running";
+          continue;
+        }
+      }
       const payload = parsePayload(run.trailer);
       if (payload === undefined) return;
       if (payload !== null) {
@@ -507,6 +527,17 @@ export class ShellProcess implements LiveProcess {
     if (run.records) return this.background("stderr", data);
     if (!run.startup) this.tap.stderrOutput(data);
     run.capture.push("stderr", data);
+  }
+
+  /**
+   * The command of an exec with stdin has ended, and bash reads what it left unread up to this
+   * fence before it reads commands again (rc.ts `__sd_done`): input still held here is dropped
+   * first, so that all of it comes before the fence and none is run as a command.
+   */
+  private fence(run: Running): void {
+    run.fenced = true;
+    this.transport.discardInput();
+    this.send(fenceLine(run.nonce));
   }
 
   /** The terminal's end marker was read: the exec's status and cwd are known. */

@@ -188,7 +188,7 @@ export class SshTransport implements ShellTransport {
 
   async killForeground(): Promise<boolean> {
     const pid = this.remotePid;
-    const out = await this.remote(`t=$(ps -o tpgid= -p ${pid} | tr -d ' '); if [ -n "$t" ] && [ "$t" -gt 0 ] && [ "$t" != ${pid} ]; then kill -KILL -- -"$t" && echo killed; fi`);
+    const out = await this.remote(`t=$(ps -o tpgid= -p ${pid} | tr -d ' '); if [ -n "$t" ] && [ "$t" -gt 0 ] && [ "$t" != ${pid} ]; then kill -INT ${pid}; kill -KILL -- -"$t" && echo killed; fi`);
     return out.includes("killed");
   }
 

@@ -60,7 +60,10 @@ export interface ShellTransport {
   resume(): void;
   /** Whether bash itself is the terminal's foreground process now (undefined when unknown cheaply). */
   shellInForeground(): boolean | undefined;
-  /** Kills the terminal's foreground process group unless it is the shell's. @returns whether one was killed */
+  /**
+   * Kills the terminal's foreground process group unless it is the shell's, with a SIGINT to the
+   * shell first, so that bash ends the command line there as after a Ctrl-C. @returns whether one was killed
+   */
   killForeground(): Promise<boolean>;
   /** Sends `signal` to every process of the shell's terminal session; stopping the shell first and continuing it last. */
   signalAll(signal: "SIGSTOP" | "SIGCONT"): Promise<void>;
