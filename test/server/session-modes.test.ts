@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ajv } from "ajv";
@@ -248,6 +248,24 @@ describe("a python session's interpreter", () => {
     }
     expect(answers[0]).toContain("not visible inside the session's sandbox");
     expect(answers[1]).toBe(answers[0]);
+  });
+
+  it("runs a visible interpreter named through a link where the link leads (the sandbox may not show the link)", async () => {
+    const s = await enabled();
+    if (s.config.sandbox === "none") return;
+    // A folder outside the session's own workspace: its sandbox does not show it, nor the link in it.
+    const elsewhere = mkdtempSync(join(tmpdir(), "sessiond-interp-link-"));
+    cleanups.push(() => rmSync(elsewhere, { recursive: true, force: true }));
+    symlinkSync("/", join(elsewhere, "L"));
+    symlinkSync("/usr/bin/python3", join(elsewhere, "py"));
+    const python = realpathSync("/usr/bin/python3");
+    // Through a linked folder, and as a link itself in a folder the sandbox does not show.
+    for (const interpreter of [join(elsewhere, "L", python), join(elsewhere, "py")]) {
+      const res = await start(s, { mode: "python", interpreter });
+      expect(res.status, interpreter).toBe(201);
+      const out = (await exec(s, res.body.id as string, "import sys; print(sys.executable)")).stdout as string;
+      expect(out.trim(), interpreter).toBe(python);
+    }
   });
 });
 

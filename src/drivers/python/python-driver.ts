@@ -1,12 +1,13 @@
 import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import { access, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { errors } from "../../core/index.js";
-import type { LiveProcess, SessionDriver, StartCheck, StartSpec } from "../driver.js";
+import type { LiveProcess, SandboxPlan, SessionDriver, StartCheck, StartSpec } from "../driver.js";
 import { type CellLanguage, PipeProcess } from "../interpreter/index.js";
 import { type DriverLog, silentLog } from "../log.js";
-import { HELPERS_DIR, hostPathOf, installPrefix } from "../sandbox/index.js";
+import { HELPERS_DIR, hostPathOf, installPrefix, visibleInSandbox } from "../sandbox/index.js";
 
 /** Options of the python driver. */
 export interface PythonDriverOptions {
@@ -71,10 +72,11 @@ export class PythonDriver implements SessionDriver {
   }
 
   async start(spec: StartSpec): Promise<LiveProcess> {
-    const own = spec.options?.interpreter;
     const configured = await this.interpreter(spec.limits.startTimeoutMs);
-    const command = own ?? configured;
     const prefix = installPrefix(configured);
+    const given = spec.options?.interpreter;
+    const own = given === undefined ? undefined : await runnablePath(given, spec.sandbox, prefix);
+    const command = own ?? configured;
     return PipeProcess.start(spec, {
       command,
       // -u: unbuffered stdout/stderr, so output streams as the cell prints it.
@@ -112,6 +114,19 @@ export class PythonDriver implements SessionDriver {
     });
     return this.resolved;
   }
+}
+
+/**
+ * Where the sandbox finds the interpreter a start names (checkStart judged it where it leads): in
+ * its folder as the folder's links lead — the file itself stays as named, since a venv's python is
+ * a link, and Python finds the venv's pyvenv.cfg beside the name it was run by — or, when the
+ * sandbox shows no such folder (`<another workspace>/py -> /usr/bin/python3`), the file it leads to.
+ */
+async function runnablePath(path: string, sandbox: SandboxPlan | undefined, installation: readonly string[]): Promise<string> {
+  const absolute = resolve(path);
+  const inFolder = join(await hostPathOf(dirname(absolute)), basename(absolute));
+  if (!sandbox || visibleInSandbox(dirname(inFolder), sandbox.workspace, [...sandbox.readOnlyPaths, ...installation])) return inFolder;
+  return hostPathOf(absolute);
 }
 
 function sameInstall(a: readonly string[], b: readonly string[]): boolean {
