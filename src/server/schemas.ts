@@ -311,7 +311,12 @@ export const SessionWire = Type.Object(
     channel_id: nullableString,
     labels: Type.Record(Type.String(), Type.String()),
     task: nullableString,
-    workspace: nullableString,
+    workspace: nullable(
+      Type.String({
+        description:
+          "free text the caller keeps (seed 004's workspace); a live session started without it gets its own folder's path here. Where a live session's process runs is runtime_metadata.workspace, always its own folder",
+      }),
+    ),
     status: SessionStatusSchema,
     iterations: Type.Integer(),
     max_iterations: nullable(Type.Integer()),
