@@ -77,6 +77,11 @@ describe("interactive and long-running work in a live shell", () => {
     await h.live.stdin("left", all.exec_id, "a\nb\n", true);
     expect(await all.done).toMatchObject({ status: "error", exit_code: 1, stdout: "a\nb\n" });
     expect((await h.live.exec("left", "echo $?")).stdout).toBe("1\n");
+    // ^S in stdin is data, not XOFF: it does not stop the terminal's output (and the exec's end with it).
+    const xoff = await h.live.submit("left", "cat", { stdin: true, timeout_ms: 5000 });
+    await runningNow("left", xoff.exec_id);
+    await h.live.stdin("left", xoff.exec_id, "x\x13y\n", true);
+    expect(await xoff.done).toMatchObject({ status: "ok", stdout: "x\x13y\n" });
   });
 
   it("drops a whole backlog of stdin when its command is killed, in raw or line mode: the shell lives on", async () => {

@@ -284,6 +284,8 @@ export class ShellProcess implements LiveProcess {
   interrupt(): boolean {
     const run = this.running;
     if (!run || run.phase === "done" || this.currentState !== "running") return false;
+    // Its command has ended and bash finishes the exec: a Ctrl-C now would only flush the fence.
+    if (run.fenced) return true;
     run.interrupts++;
     // Until the command runs, Ctrl-C would only discard the line bash has not read yet: wait for go.
     if (!run.started) this.transport.drainStderr();
@@ -617,13 +619,13 @@ export class ShellProcess implements LiveProcess {
   }
 
   private repeatInterrupt(run: Running): void {
-    if (this.running !== run || run.phase === "done" || !run.started) return;
+    if (this.running !== run || run.phase === "done" || !run.started || run.fenced) return;
     if (this.transport.shellInForeground() === false) this.send("\x03");
   }
 
   /** The command did not stop on Ctrl-C: kill its process group, and nudge bash in case the marker was lost. */
   private async escalate(run: Running): Promise<void> {
-    if (this.running !== run) return;
+    if (this.running !== run || run.fenced) return;
     if (await this.transport.killForeground()) {
       this.log.warn({ pid: this.pid }, "the command ignored an interrupt; killed its process group");
     } else if (this.running === run) {
