@@ -90,4 +90,30 @@ describe("the shell rc's end of an exec with stdin", () => {
     expect(after).toContain("trap -- 'echo own-trap' SIGINT");
     expect(existsSync(join(shell.dir, "PWNED"))).toBe(false);
   });
+
+  it("keeps a fence that comes while a line-mode terminal holds a full line with no newline (which it would drop)", async () => {
+    shell = new RcShell();
+    await shell.until("\x1b]6973;ready0;");
+    shell.write(`${execLines("n1", ansiCPieces("sleep 0.3"), { stdin: true }).join("\n")}\n`);
+    // The terminal's line holds 4 KiB at most: past it, in line mode, what comes is dropped,
+    // unless it ends the line. The fence comes then, before bash reads, and the next exec's line
+    // right after it: only a fence that was kept stops the drop before that line.
+    shell.write(`${"x".repeat(5000)}${fenceLine("n1")}${execLines("n2", ansiCPieces("echo alive")).join("\n")}\n`);
+    await shell.until("\x1b]6973;n1;fence\x07");
+    await shell.until("\x1b]6973;n1;0;");
+    expect(await shell.until("\x1b]6973;n2;0;")).toContain("alive");
+  });
+
+  it("drops an end of file typed in line mode (Ctrl-D at a line's start) with the rest: bash reads no EOF, and lives on", async () => {
+    shell = new RcShell();
+    await shell.until("\x1b]6973;ready0;");
+    shell.write(`${execLines("n1", ansiCPieces("sleep 0.2; head -1"), { stdin: true }).join("\n")}\n`);
+    // Taken by the terminal in line mode while the command runs: two ends of file among the lines.
+    shell.write("first\n\x04touch PWNED\n\x04");
+    await shell.until("\x1b]6973;n1;fence\x07");
+    shell.write(fenceLine("n1"));
+    await shell.until("\x1b]6973;n1;0;");
+    shell.write(`${execLines("n2", ansiCPieces("ls")).join("\n")}\n`);
+    expect(await shell.until("\x1b]6973;n2;0;")).not.toContain("PWNED");
+  });
 });

@@ -111,9 +111,14 @@ export function shellRc(options: RcOptions): string {
   return lines.filter((line, i) => line !== "" || i === lines.length - 1).join("\n");
 }
 
-/** The fence that ends the input dropped at the end of an exec with stdin (see `__sd_done`). */
+/**
+ * The fence that ends the input dropped at the end of an exec with stdin (see `__sd_done`). The
+ * newline first: a line-mode terminal whose line is full (4 KiB, no newline yet) drops what comes
+ * unless it ends the line, and the fence may come before bash's read has left line mode; once the
+ * line has ended, the rest waits for room instead.
+ */
 export function fenceLine(nonce: string): string {
-  return `${nonce}\x07`;
+  return `\n${nonce}\x07`;
 }
 
 /** `read -t`'s seconds, to the millisecond. */
