@@ -84,6 +84,19 @@ describe("interactive and long-running work in a live shell", () => {
     expect(await xoff.done).toMatchObject({ status: "ok", stdout: "x\x13y\n" });
   });
 
+  it("holds stdin sent before bash has read the exec's line: a Ctrl-C or Ctrl-D in it never costs the line, nor runs what follows", async () => {
+    h = new LiveHarness();
+    await h.live.start({ kind: "shell", name: "early" });
+    for (let i = 0; i < 10; i++) {
+      const asked = await h.live.submit("early", "head -1", { stdin: true });
+      // At once: the line was written to the terminal, bash may not have read it yet.
+      await h.live.stdin("early", asked.exec_id, i % 2 ? "\x03touch PWNED\n" : "\x04touch PWNED\n\x04");
+      // head reads the end of file (exit 0), or dies of the Ctrl-C sent to it (130).
+      expect((await asked.done).exit_code, `round ${i}`).toBe(i % 2 ? 130 : 0);
+      expect(await h.live.exec("early", "ls PWNED 2>/dev/null; echo alive"), `round ${i}`).toMatchObject({ status: "ok", stdout: "alive\n" });
+    }
+  });
+
   it("drops a whole backlog of stdin when its command is killed, in raw or line mode: the shell lives on", async () => {
     h = new LiveHarness();
     await h.live.start({ kind: "shell", name: "kb" });

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,12 +15,15 @@ const nodePty = createRequire(import.meta.url)("node-pty") as typeof import("nod
  */
 class RcShell {
   readonly dir = mkdtempSync(join(tmpdir(), "sessiond-rc-"));
+  private readonly stderr = join(this.dir, "stderr");
   private output = Buffer.alloc(0);
   private readonly pty: IPty;
 
   constructor() {
     const rc = join(this.dir, "rc");
-    writeFileSync(rc, shellRc({ stderrPipe: { path: "/dev/null", drained: true }, stateFile: join(this.dir, "state"), readyNonce: "ready0", maxProcesses: 0, fenceWaitMs: 2000 }));
+    // The stderr pipe is a plain file here: the test reads what bash wrote there.
+    writeFileSync(this.stderr, "");
+    writeFileSync(rc, shellRc({ stderrPipe: { path: this.stderr, drained: true }, stateFile: join(this.dir, "state"), readyNonce: "ready0", maxProcesses: 0, fenceWaitMs: 2000 }));
     this.pty = nodePty.spawn("bash", ["--norc", "--noprofile", "--noediting", "-i"], {
       cwd: this.dir,
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: this.dir, LANG: "C.UTF-8", PROMPT_COMMAND: `source ${rc}` },
@@ -52,6 +55,15 @@ class RcShell {
     }
   }
 
+  /** Waits until bash has written `marker` on its stderr pipe. */
+  async untilStderr(marker: string, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!readFileSync(this.stderr, "latin1").includes(marker)) {
+      if (Date.now() > deadline) throw new Error(`no ${JSON.stringify(marker)} on the stderr pipe`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
   close(): void {
     this.pty.kill("SIGKILL");
     rmSync(this.dir, { recursive: true, force: true });
@@ -68,7 +80,7 @@ describe("the shell rc's end of an exec with stdin", () => {
     const stdinExec = async (nonce: string, leftover: string) => {
       shell!.write(`${execLines(nonce, ansiCPieces("head -1"), { stdin: true }).join("\n")}\n`);
       shell!.write("first\n");
-      await shell!.until(`\x1b]6973;${nonce};fence\x07`);
+      await shell!.untilStderr(`\x1b]6973;fence;${nonce}\x07`);
       // What the server wrote before it saw the request; then the fence.
       shell!.write(leftover);
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -99,7 +111,7 @@ describe("the shell rc's end of an exec with stdin", () => {
     // unless it ends the line. The fence comes then, before bash reads, and the next exec's line
     // right after it: only a fence that was kept stops the drop before that line.
     shell.write(`${"x".repeat(5000)}${fenceLine("n1")}${execLines("n2", ansiCPieces("echo alive")).join("\n")}\n`);
-    await shell.until("\x1b]6973;n1;fence\x07");
+    await shell.untilStderr("\x1b]6973;fence;n1\x07");
     await shell.until("\x1b]6973;n1;0;");
     expect(await shell.until("\x1b]6973;n2;0;")).toContain("alive");
   });
@@ -110,7 +122,7 @@ describe("the shell rc's end of an exec with stdin", () => {
     shell.write(`${execLines("n1", ansiCPieces("sleep 0.2; head -1"), { stdin: true }).join("\n")}\n`);
     // Taken by the terminal in line mode while the command runs: two ends of file among the lines.
     shell.write("first\n\x04touch PWNED\n\x04");
-    await shell.until("\x1b]6973;n1;fence\x07");
+    await shell.untilStderr("\x1b]6973;fence;n1\x07");
     shell.write(fenceLine("n1"));
     await shell.until("\x1b]6973;n1;0;");
     shell.write(`${execLines("n2", ansiCPieces("ls")).join("\n")}\n`);

@@ -7,8 +7,8 @@
  * - `<nonce>;<status>;<cwd>` on the terminal, printed by PROMPT_COMMAND when the command is over
  *   (and `<nonce>` on the stderr pipe too where that pipe is not read at once, over ssh).
  *   `<cwd>` is empty when unchanged, else `<byte length>:<path>`, so any byte may appear in a path;
- * - `<nonce>;fence` on the terminal, by the end of an exec whose command read the terminal: it asks
- *   the server for the fence up to which bash drops the input the command left unread (rc.ts);
+ * - `fence;<nonce>` on the stderr pipe, by the end of an exec whose command read the terminal: it
+ *   asks the server for the fence up to which bash drops the input the command left unread (rc.ts);
  * - `env;<nonce>;<byte length>`, then one line of `export -p`, then `env;<nonce>`, on the terminal:
  *   a record of a state capture (see env-records.ts).
  *
@@ -26,17 +26,13 @@ export function stdoutMarkerPrefix(nonce: string): Buffer {
   return Buffer.from(`\x1b]6973;${nonce};`, "latin1");
 }
 
-/** What follows an exec's marker prefix when its end asks for the fence (see rc.ts `__sd_done`). */
-export const FENCE_REQUEST = Buffer.from("fence\x07", "latin1");
-
 /**
- * Whether `rest`, after an exec's marker prefix, is a fence request.
- * @returns undefined while too few bytes have come to tell
+ * What the end of an exec with stdin writes on the stderr pipe to ask for its fence (see rc.ts
+ * `__sd_done`). Not on the terminal: a Ctrl-C in the input, taken by the terminal after bash wrote
+ * there, would flush the terminal's output, this with it.
  */
-export function isFenceRequest(rest: Buffer): boolean | undefined {
-  const n = Math.min(rest.length, FENCE_REQUEST.length);
-  if (rest.compare(FENCE_REQUEST, 0, n, 0, n) !== 0) return false;
-  return n === FENCE_REQUEST.length ? true : undefined;
+export function fenceRequestMarker(nonce: string): Buffer {
+  return Buffer.from(`\x1b]6973;fence;${nonce}\x07`, "latin1");
 }
 
 /** The marker the exec line writes on the stderr pipe just before the command runs. */

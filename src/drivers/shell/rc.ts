@@ -39,7 +39,7 @@ export interface RcOptions {
  *
  * Input sent to a command that reads the terminal and that it left unread when it ended would be
  * read by bash next, as commands: data became code. So the end of such an exec asks the server for
- * a fence (`<nonce>;fence` on the terminal, see markers.ts), and reads and drops everything up to
+ * a fence (on the stderr pipe, see markers.ts), and reads and drops everything up to
  * it — the server writes it once it has dropped the input it still held — before its end marker.
  * `read -d` puts the terminal in cbreak mode, so a half line is read too; a fence the terminal
  * dropped (a canonical line of 4 KiB without a newline takes no more) is waited for `fenceWaitMs`.
@@ -82,7 +82,7 @@ export function shellRc(options: RcOptions): string {
     "  if [[ -n ${__sd_i-} ]]; then",
     '    trap -p INT >|"$__sd_sf"; IFS= builtin read -r -d \'\' __sd_t <"$__sd_sf"; : >|"$__sd_sf"',
     "    trap '' INT",
-    "    [[ -n ${__sd_f-} ]] || { __sd_f=1; printf '\\e]6973;%s;fence\\a' \"$__sd_n\"; }",
+    "    [[ -n ${__sd_f-} ]] || { __sd_f=1; printf '\\e]6973;fence;%s\\a' \"$__sd_n\" >&\"$__sd_efd\"; }",
     `    while IFS= builtin read -r -s -d $'\\a' -t ${seconds(options.fenceWaitMs)} __sd_x; do [[ $__sd_x == *"$__sd_n" ]] && break; done`,
     '    if [[ -n $__sd_t ]]; then eval "$__sd_t"; else trap - INT; fi',
     "    __sd_i= __sd_f=",

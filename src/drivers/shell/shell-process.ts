@@ -8,7 +8,7 @@ import { OutputCapture } from "../output.js";
 import { EnvRecords } from "./env-records.js";
 import { parseExports } from "./export-parse.js";
 import { spawnFailed } from "./local-transport.js";
-import { FENCE_REQUEST, type MarkerPayload, MarkerScanner, goMarker, isFenceRequest, parsePayload, stderrMarker, stdoutMarkerPrefix } from "./markers.js";
+import { type MarkerPayload, MarkerScanner, fenceRequestMarker, goMarker, parsePayload, stderrMarker, stdoutMarkerPrefix } from "./markers.js";
 import { ansiCPieces } from "./quote.js";
 import { execLines, fenceLine, recoveryLine, shellRc } from "./rc.js";
 import { MAX_TYPED_BACKLOG_BYTES, ShellTerminalTap } from "./terminal-tap.js";
@@ -63,7 +63,11 @@ interface Running {
   readonly records: EnvRecords | undefined;
   /** The command reads the terminal (stdin can be sent to it), rather than /dev/null. */
   readonly stdin: boolean;
-  /** Its fence was sent (see {@link ShellProcess.fence}): only once, whatever the terminal says. */
+  /** Stdin sent before the go marker, sent on once it comes (see {@link ShellProcess.writeStdin}). */
+  readonly heldStdin: { chunks: Buffer[]; bytes: number };
+  /** Looks for the request for its fence on the stderr pipe (an exec with stdin only). */
+  readonly fenceScanner: MarkerScanner | undefined;
+  /** Its fence was sent (see {@link ShellProcess.fence}): only once, whatever the pipe says. */
   fenced: boolean;
   /** The go marker was read: the command runs, and an interrupt may be sent. */
   started: boolean;
@@ -222,13 +226,24 @@ export class ShellProcess implements LiveProcess {
     if (!run || run.phase === "done" || !run.stdin || run.fenced || this.currentState !== "running") return false;
     // A command in raw mode that reads nothing keeps what is sent to it: as for typing at the
     // terminal (the tap), no more is taken past the backlog's cap.
-    if (this.transport.inputBacklog > MAX_TYPED_BACKLOG_BYTES) {
-      throw new SessiondError("rate_limited", { reason: `the command has not read the ${this.transport.inputBacklog} bytes of input sent before (more than ${MAX_TYPED_BACKLOG_BYTES} wait); send more once it reads` });
+    const waiting = this.transport.inputBacklog + run.heldStdin.bytes;
+    if (waiting > MAX_TYPED_BACKLOG_BYTES) {
+      throw new SessiondError("rate_limited", { reason: `the command has not read the ${waiting} bytes of input sent before (more than ${MAX_TYPED_BACKLOG_BYTES} wait); send more once it reads` });
     }
     const parts = [data];
     // Ctrl-D ends the input at the start of a line; after a partial line it only flushes it, so a second one is needed.
     if (eof) parts.push(data.length && data[data.length - 1] !== 0x0a ? EOF_AFTER_PARTIAL : EOF);
-    this.transport.send(Buffer.concat(parts));
+    const bytes = Buffer.concat(parts);
+    if (run.started) {
+      this.transport.send(bytes);
+      return true;
+    }
+    // Not before the go marker: until then bash may not have read the exec's line, and a Ctrl-C
+    // in the input would flush that line from the terminal, or a Ctrl-D end bash's input; what
+    // followed would be read as commands. Held here, it is sent the moment the command starts.
+    run.heldStdin.chunks.push(bytes);
+    run.heldStdin.bytes += bytes.length;
+    this.pollStderr(run, FIFO_HURRY_MS);
     return true;
   }
 
@@ -296,6 +311,9 @@ export class ShellProcess implements LiveProcess {
       this.send("\x03");
     }
     else {
+      // Stdin held for the command goes, as the terminal's Ctrl-C would flush it.
+      run.heldStdin.chunks.length = 0;
+      run.heldStdin.bytes = 0;
       run.interruptPending = true;
       this.pollStderr(run, FIFO_HURRY_MS);
     }
@@ -430,6 +448,8 @@ export class ShellProcess implements LiveProcess {
         startup: options.startup,
         records: options.records,
         stdin: options.stdin,
+        fenceScanner: options.stdin ? new MarkerScanner(fenceRequestMarker(nonce)) : undefined,
+        heldStdin: { chunks: [], bytes: 0 },
         fenced: false,
         started: options.started,
         phase: "running",
@@ -456,7 +476,7 @@ export class ShellProcess implements LiveProcess {
       if (this.running !== run || run.phase === "done") return;
       const read = this.transport.drainStderr();
       // Until the go marker is read, an interrupt waits on it: look again at once.
-      const next = run.interruptPending && !run.started ? FIFO_HURRY_MS : nextReadMs(read, run.capture.truncated);
+      const next = (run.interruptPending || run.heldStdin.bytes > 0) && !run.started ? FIFO_HURRY_MS : nextReadMs(read, run.capture.truncated);
       if (this.running === run && (run.phase as Running["phase"]) !== "done") this.pollStderr(run, next);
     }, delayMs);
   }
@@ -475,17 +495,6 @@ export class ShellProcess implements LiveProcess {
         rest = found.match.subarray(run.prefixLength);
       }
       run.trailer = run.trailer.length ? Buffer.concat([run.trailer, rest]) : rest;
-      if (run.stdin && !run.fenced) {
-        const fence = isFenceRequest(run.trailer);
-        if (fence === undefined) return;
-        if (fence) {
-          this.fence(run);
-          rest = run.trailer.subarray(FENCE_REQUEST.length);
-          run.trailer = EMPTY;
-          run.phase = "running";
-          continue;
-        }
-      }
       const payload = parsePayload(run.trailer);
       if (payload === undefined) return;
       if (payload !== null) {
@@ -567,8 +576,23 @@ export class ShellProcess implements LiveProcess {
       if (!go.match) return;
       run.started = true;
       rest = go.match.subarray(run.goLength);
+      if (run.heldStdin.bytes) this.transport.send(Buffer.concat(run.heldStdin.chunks.splice(0)));
+      run.heldStdin.bytes = 0;
       if (run.interruptPending) this.send("\x03");
     }
+    if (run.fenceScanner && !run.fenced) {
+      const request = run.fenceScanner.feed(rest);
+      if (!request.match) return this.commandStderr(run, request.before);
+      this.commandStderr(run, request.before);
+      this.fence(run);
+      rest = request.match.subarray(fenceRequestMarker(run.nonce).length);
+    }
+    this.commandStderr(run, rest);
+  }
+
+  /** What came on the stderr pipe after the go marker: the command's, up to the exec's end marker there. */
+  private commandStderr(run: Running, rest: Buffer): void {
+    if (rest.length === 0 || run.stderrDone) return this.background("stderr", rest);
     if (!run.stderrScanner) return this.execStderr(run, rest);
     const found = run.stderrScanner.feed(rest);
     this.execStderr(run, found.before);
@@ -596,6 +620,7 @@ export class ShellProcess implements LiveProcess {
       this.execStdout(run, run.stdoutScanner.flush());
       run.records?.end();
       if (run.stderrScanner) this.execStderr(run, run.stderrScanner.flush());
+      if (run.fenceScanner && !run.fenced) this.execStderr(run, run.fenceScanner.flush());
     }
     if (this.running === run) this.running = undefined;
     if (this.currentState === "running") this.transition("ready");
