@@ -101,6 +101,10 @@ describe("the shell rc's end of an exec with stdin", () => {
     expect(after).not.toContain("PWNED");
     expect(after).toContain("trap -- 'echo own-trap' SIGINT");
     expect(existsSync(join(shell.dir, "PWNED"))).toBe(false);
+    // Builtins the drop needs, disabled by the session, are enabled again for it.
+    await run("n6", "enable -n read; enable -n builtin; enable -n trap");
+    await stdinExec("n7", "touch PWNED3\n");
+    expect(await run("n8", "ls")).not.toContain("PWNED");
   });
 
   it("keeps a fence that comes while a line-mode terminal holds a full line with no newline (which it would drop)", async () => {

@@ -47,6 +47,8 @@ export interface RcOptions {
  * SIGINT is ignored while it drops (the session's own INT trap put back after), and one that
  * lands before that interrupts PROMPT_COMMAND, which bash then runs again before it reads a line
  * — the request is asked once (`__sd_f`), and the drop is only over once it is done (`__sd_i`).
+ * The builtins it needs are enabled again first (`enable -n read` in the session would have made
+ * the drop fail at once, and the input run).
  *
  * `__sd_r <nonce>` recovers an exec whose end marker never came (an interrupt that cut the
  * marker's printf, or a command that cleared the nonce): unless that nonce's marker was printed
@@ -80,6 +82,7 @@ export function shellRc(options: RcOptions): string {
     "  [[ -n ${__sd_n-} ]] || return 0",
     "  if [[ -n ${__sd_k-} ]]; then __sd_k=; else __sd_st=$__sd_s; fi",
     "  if [[ -n ${__sd_i-} ]]; then",
+    "    builtin enable builtin read trap printf 2>/dev/null || enable builtin read trap printf 2>/dev/null",
     '    trap -p INT >|"$__sd_sf"; IFS= builtin read -r -d \'\' __sd_t <"$__sd_sf"; : >|"$__sd_sf"',
     "    trap '' INT",
     "    [[ -n ${__sd_f-} ]] || { __sd_f=1; printf '\\e]6973;fence;%s\\a' \"$__sd_n\" >&\"$__sd_efd\"; }",
