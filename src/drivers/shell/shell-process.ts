@@ -299,8 +299,8 @@ export class ShellProcess implements LiveProcess {
   interrupt(): boolean {
     const run = this.running;
     if (!run || run.phase === "done" || this.currentState !== "running") return false;
-    // Its command has ended and bash finishes the exec: a Ctrl-C now would only flush the fence.
-    if (run.fenced) return true;
+    // Its command has ended and bash finishes the exec: nothing to interrupt (a Ctrl-C would only flush the fence).
+    if (run.fenced) return false;
     run.interrupts++;
     // Until the command runs, Ctrl-C would only discard the line bash has not read yet: wait for go.
     if (!run.started) this.transport.drainStderr();
