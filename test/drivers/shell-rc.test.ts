@@ -55,11 +55,14 @@ class RcShell {
     }
   }
 
-  /** Waits until bash has written `marker` on its stderr pipe. */
-  async untilStderr(marker: string, timeoutMs = 5000): Promise<void> {
+  /** Waits until bash has asked for the fence of exec `nonce` on its stderr pipe. @returns the fence's token */
+  async fenceRequest(nonce: string, timeoutMs = 5000): Promise<string> {
+    const request = new RegExp(`\\x1b\\]6973;fence;${nonce};(\\d+)\\x07`);
     const deadline = Date.now() + timeoutMs;
-    while (!readFileSync(this.stderr, "latin1").includes(marker)) {
-      if (Date.now() > deadline) throw new Error(`no ${JSON.stringify(marker)} on the stderr pipe`);
+    for (;;) {
+      const found = request.exec(readFileSync(this.stderr, "latin1"));
+      if (found) return found[1]!;
+      if (Date.now() > deadline) throw new Error(`no fence request for ${nonce} on the stderr pipe`);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
@@ -80,11 +83,11 @@ describe("the shell rc's end of an exec with stdin", () => {
     const stdinExec = async (nonce: string, leftover: string) => {
       shell!.write(`${execLines(nonce, ansiCPieces("head -1"), { stdin: true }).join("\n")}\n`);
       shell!.write("first\n");
-      await shell!.untilStderr(`\x1b]6973;fence;${nonce}\x07`);
+      const token = await shell!.fenceRequest(nonce);
       // What the server wrote before it saw the request; then the fence.
       shell!.write(leftover);
       await new Promise((resolve) => setTimeout(resolve, 100));
-      shell!.write(fenceLine(nonce));
+      shell!.write(fenceLine(token));
       await shell!.until(`\x1b]6973;${nonce};0;`);
     };
     const run = async (nonce: string, command: string) => {
@@ -105,19 +108,25 @@ describe("the shell rc's end of an exec with stdin", () => {
     await run("n6", "enable -n read; enable -n builtin; enable -n trap");
     await stdinExec("n7", "touch PWNED3\n");
     expect(await run("n8", "ls")).not.toContain("PWNED");
+    // Input that knows the exec's nonce (its command could have leaked it) cannot pose as the fence.
+    await stdinExec("n9", "\nn9\x07touch PWNED4\n");
+    expect(await run("n10", "ls")).not.toContain("PWNED");
   });
 
   it("keeps a fence that comes while a line-mode terminal holds a full line with no newline (which it would drop)", async () => {
-    shell = new RcShell();
-    await shell.until("\x1b]6973;ready0;");
-    shell.write(`${execLines("n1", ansiCPieces("sleep 0.3"), { stdin: true }).join("\n")}\n`);
-    // The terminal's line holds 4 KiB at most: past it, in line mode, what comes is dropped,
-    // unless it ends the line. The fence comes then, before bash reads, and the next exec's line
-    // right after it: only a fence that was kept stops the drop before that line.
-    shell.write(`${"x".repeat(5000)}${fenceLine("n1")}${execLines("n2", ansiCPieces("echo alive")).join("\n")}\n`);
-    await shell.untilStderr("\x1b]6973;fence;n1\x07");
-    await shell.until("\x1b]6973;n1;0;");
-    expect(await shell.until("\x1b]6973;n2;0;")).toContain("alive");
+    // The terminal's line holds 4 KiB at most: past it, in line mode, what comes is dropped unless
+    // it ends the line. A fence can come then, before bash's read has left line mode: here a read
+    // that starts only after the fence came, in a terminal left in line mode.
+    const pty = nodePty.spawn("bash", ["--norc", "--noprofile", "--noediting", "-c", `stty -echo -onlcr; sleep 0.3; IFS= read -r -s -d $'\\a' x; echo "[\${x: -12}]"`], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8" },
+    });
+    let printed = "";
+    pty.onData((data) => (printed += data));
+    const exited = new Promise<void>((resolve) => pty.onExit(() => resolve()));
+    pty.write(`${"x".repeat(5000)}${fenceLine("424242")}`);
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+    pty.kill("SIGKILL");
+    expect(printed).toContain("[xxxxx\n424242]");
   });
 
   it("drops an end of file typed in line mode (Ctrl-D at a line's start) with the rest: bash reads no EOF, and lives on", async () => {
@@ -126,8 +135,7 @@ describe("the shell rc's end of an exec with stdin", () => {
     shell.write(`${execLines("n1", ansiCPieces("sleep 0.2; head -1"), { stdin: true }).join("\n")}\n`);
     // Taken by the terminal in line mode while the command runs: two ends of file among the lines.
     shell.write("first\n\x04touch PWNED\n\x04");
-    await shell.untilStderr("\x1b]6973;fence;n1\x07");
-    shell.write(fenceLine("n1"));
+    shell.write(fenceLine(await shell.fenceRequest("n1")));
     await shell.until("\x1b]6973;n1;0;");
     shell.write(`${execLines("n2", ansiCPieces("ls")).join("\n")}\n`);
     expect(await shell.until("\x1b]6973;n2;0;")).not.toContain("PWNED");

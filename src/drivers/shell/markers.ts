@@ -7,8 +7,9 @@
  * - `<nonce>;<status>;<cwd>` on the terminal, printed by PROMPT_COMMAND when the command is over
  *   (and `<nonce>` on the stderr pipe too where that pipe is not read at once, over ssh).
  *   `<cwd>` is empty when unchanged, else `<byte length>:<path>`, so any byte may appear in a path;
- * - `fence;<nonce>` on the stderr pipe, by the end of an exec whose command read the terminal: it
- *   asks the server for the fence up to which bash drops the input the command left unread (rc.ts);
+ * - `fence;<nonce>;<token>` on the stderr pipe, by the end of an exec whose command read the
+ *   terminal: it asks the server for the fence (`<token>`) up to which bash drops the input the
+ *   command left unread (rc.ts);
  * - `env;<nonce>;<byte length>`, then one line of `export -p`, then `env;<nonce>`, on the terminal:
  *   a record of a state capture (see env-records.ts).
  *
@@ -27,12 +28,26 @@ export function stdoutMarkerPrefix(nonce: string): Buffer {
 }
 
 /**
- * What the end of an exec with stdin writes on the stderr pipe to ask for its fence (see rc.ts
- * `__sd_done`). Not on the terminal: a Ctrl-C in the input, taken by the terminal after bash wrote
- * there, would flush the terminal's output, this with it.
+ * The start of what the end of an exec with stdin writes on the stderr pipe to ask for its fence
+ * (see rc.ts `__sd_done`), then `<token>BEL`. Not on the terminal: a Ctrl-C in the input, taken by
+ * the terminal after bash wrote there, would flush the terminal's output, this with it.
  */
-export function fenceRequestMarker(nonce: string): Buffer {
-  return Buffer.from(`\x1b]6973;fence;${nonce}\x07`, "latin1");
+export function fenceRequestPrefix(nonce: string): Buffer {
+  return Buffer.from(`\x1b]6973;fence;${nonce};`, "latin1");
+}
+
+/** The longest fence token bash draws (three `$SRANDOM`s, or `$RANDOM`s on an older bash). */
+const MAX_FENCE_TOKEN = 30;
+
+/**
+ * Reads a fence request's `<token>BEL` at the start of `rest` (after its prefix).
+ * @returns the token and the bytes it took; undefined when more bytes are needed; null when it is malformed
+ */
+export function parseFenceToken(rest: Buffer): { token: string; length: number } | undefined | null {
+  const bel = rest.indexOf(BEL);
+  if (bel < 0) return rest.length > MAX_FENCE_TOKEN ? null : undefined;
+  const token = rest.toString("latin1", 0, bel);
+  return /^\d{1,30}$/.test(token) ? { token, length: bel + 1 } : null;
 }
 
 /** The marker the exec line writes on the stderr pipe just before the command runs. */

@@ -47,6 +47,8 @@ export interface RcOptions {
  * SIGINT is ignored while it drops (the session's own INT trap put back after), and one that
  * lands before that interrupts PROMPT_COMMAND, which bash then runs again before it reads a line
  * — the request is asked once (`__sd_f`), and the drop is only over once it is done (`__sd_i`).
+ * The fence is a token bash draws once the command has ended (`$SRANDOM`, 96 bits), not the exec's
+ * nonce: input written before the request, even by a command that knew the nonce, cannot hold it.
  * The builtins it needs are enabled again first (`enable -n read` in the session would have made
  * the drop fail at once, and the input run).
  *
@@ -85,8 +87,8 @@ export function shellRc(options: RcOptions): string {
     "    builtin enable builtin read trap printf 2>/dev/null || enable builtin read trap printf 2>/dev/null",
     '    trap -p INT >|"$__sd_sf"; IFS= builtin read -r -d \'\' __sd_t <"$__sd_sf"; : >|"$__sd_sf"',
     "    trap '' INT",
-    "    [[ -n ${__sd_f-} ]] || { __sd_f=1; printf '\\e]6973;fence;%s\\a' \"$__sd_n\" >&\"$__sd_efd\"; }",
-    `    while IFS= builtin read -r -s -d $'\\a' -t ${seconds(options.fenceWaitMs)} __sd_x; do [[ $__sd_x == *"$__sd_n" ]] && break; done`,
+    "    [[ -n ${__sd_f-} ]] || { __sd_f=${SRANDOM:-$RANDOM}${SRANDOM:-$RANDOM}${SRANDOM:-$RANDOM}; printf '\\e]6973;fence;%s;%s\\a' \"$__sd_n\" \"$__sd_f\" >&\"$__sd_efd\"; }",
+    `    while IFS= builtin read -r -s -d $'\\a' -t ${seconds(options.fenceWaitMs)} __sd_x; do [[ $__sd_x == *$'\\n'"$__sd_f" ]] && break; done`,
     '    if [[ -n $__sd_t ]]; then eval "$__sd_t"; else trap - INT; fi',
     "    __sd_i= __sd_f=",
     "  fi",
@@ -120,8 +122,8 @@ export function shellRc(options: RcOptions): string {
  * unless it ends the line, and the fence may come before bash's read has left line mode; once the
  * line has ended, the rest waits for room instead.
  */
-export function fenceLine(nonce: string): string {
-  return `\n${nonce}\x07`;
+export function fenceLine(token: string): string {
+  return `\n${token}\x07`;
 }
 
 /** `read -t`'s seconds, to the millisecond. */

@@ -8,7 +8,7 @@ import { OutputCapture } from "../output.js";
 import { EnvRecords } from "./env-records.js";
 import { parseExports } from "./export-parse.js";
 import { spawnFailed } from "./local-transport.js";
-import { type MarkerPayload, MarkerScanner, fenceRequestMarker, goMarker, parsePayload, stderrMarker, stdoutMarkerPrefix } from "./markers.js";
+import { type MarkerPayload, MarkerScanner, fenceRequestPrefix, goMarker, parseFenceToken, parsePayload, stderrMarker, stdoutMarkerPrefix } from "./markers.js";
 import { ansiCPieces } from "./quote.js";
 import { execLines, fenceLine, recoveryLine, shellRc } from "./rc.js";
 import { MAX_TYPED_BACKLOG_BYTES, ShellTerminalTap } from "./terminal-tap.js";
@@ -67,6 +67,8 @@ interface Running {
   readonly heldStdin: { chunks: Buffer[]; bytes: number };
   /** Looks for the request for its fence on the stderr pipe (an exec with stdin only). */
   readonly fenceScanner: MarkerScanner | undefined;
+  /** What came after the fence request's prefix, until its token is whole. */
+  fenceTrailer: Buffer | undefined;
   /** Its fence was sent (see {@link ShellProcess.fence}): only once, whatever the pipe says. */
   fenced: boolean;
   /** The go marker was read: the command runs, and an interrupt may be sent. */
@@ -448,7 +450,8 @@ export class ShellProcess implements LiveProcess {
         startup: options.startup,
         records: options.records,
         stdin: options.stdin,
-        fenceScanner: options.stdin ? new MarkerScanner(fenceRequestMarker(nonce)) : undefined,
+        fenceScanner: options.stdin ? new MarkerScanner(fenceRequestPrefix(nonce)) : undefined,
+        fenceTrailer: undefined,
         heldStdin: { chunks: [], bytes: 0 },
         fenced: false,
         started: options.started,
@@ -545,10 +548,10 @@ export class ShellProcess implements LiveProcess {
    * fence before it reads commands again (rc.ts `__sd_done`): input still held here is dropped
    * first, so that all of it comes before the fence and none is run as a command.
    */
-  private fence(run: Running): void {
+  private fence(run: Running, token: string): void {
     run.fenced = true;
     this.transport.discardInput();
-    this.send(fenceLine(run.nonce));
+    this.send(fenceLine(token));
   }
 
   /** The terminal's end marker was read: the exec's status and cwd are known. */
@@ -581,11 +584,24 @@ export class ShellProcess implements LiveProcess {
       if (run.interruptPending) this.send("\x03");
     }
     if (run.fenceScanner && !run.fenced) {
-      const request = run.fenceScanner.feed(rest);
-      if (!request.match) return this.commandStderr(run, request.before);
-      this.commandStderr(run, request.before);
-      this.fence(run);
-      rest = request.match.subarray(fenceRequestMarker(run.nonce).length);
+      if (!run.fenceTrailer) {
+        const request = run.fenceScanner.feed(rest);
+        this.commandStderr(run, request.before);
+        if (!request.match) return;
+        rest = request.match.subarray(fenceRequestPrefix(run.nonce).length);
+      }
+      run.fenceTrailer = run.fenceTrailer ? Buffer.concat([run.fenceTrailer, rest]) : rest;
+      const token = parseFenceToken(run.fenceTrailer);
+      if (token === undefined) return;
+      rest = run.fenceTrailer;
+      run.fenceTrailer = undefined;
+      if (token === null) {
+        // Not bash's (code in the session can write the prefix): output, and what followed is looked at again.
+        this.commandStderr(run, fenceRequestPrefix(run.nonce));
+        return this.onStderr(rest);
+      }
+      this.fence(run, token.token);
+      rest = rest.subarray(token.length);
     }
     this.commandStderr(run, rest);
   }
@@ -620,7 +636,7 @@ export class ShellProcess implements LiveProcess {
       this.execStdout(run, run.stdoutScanner.flush());
       run.records?.end();
       if (run.stderrScanner) this.execStderr(run, run.stderrScanner.flush());
-      if (run.fenceScanner && !run.fenced) this.execStderr(run, run.fenceScanner.flush());
+      if (run.fenceScanner && !run.fenced) this.execStderr(run, run.fenceTrailer ? Buffer.concat([fenceRequestPrefix(run.nonce), run.fenceTrailer]) : run.fenceScanner.flush());
     }
     if (this.running === run) this.running = undefined;
     if (this.currentState === "running") this.transition("ready");
