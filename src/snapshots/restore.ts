@@ -320,6 +320,13 @@ async function completeSwap(stage: string, journal: Journal): Promise<void> {
 /** Passes over the workspace's top folder that move what is there out of the way of a restore. */
 const MOVE_OUT_PASSES = 3;
 
+/**
+ * Tries at moving one entry in where the session makes that name again meanwhile. Each try is a
+ * few system calls on the thread pool; a loop in the session (`while :; do mkdir -p d/x; done`)
+ * forks for each of its own, yet on a loaded machine it won three tries running (seen once in CI).
+ */
+const MOVE_IN_ATTEMPTS = 10;
+
 /** What rename answers when something is at its destination that it will not replace. */
 const TAKEN = new Set(["ENOTEMPTY", "EEXIST", "EISDIR", "ENOTDIR"]);
 
@@ -352,7 +359,7 @@ async function moveIn(from: string, to: string, old: string): Promise<void> {
     try {
       return await rename(from, to);
     } catch (err) {
-      if (!TAKEN.has((err as NodeJS.ErrnoException).code ?? "") || attempt >= MOVE_OUT_PASSES) throw err;
+      if (!TAKEN.has((err as NodeJS.ErrnoException).code ?? "") || attempt >= MOVE_IN_ATTEMPTS) throw err;
     }
   }
 }

@@ -99,7 +99,8 @@ export const liveWorkRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> =
       schema: {
         operationId: "sendStdin",
         summary: "Send stdin to a running exec",
-        description: "The exec must have been sent with `stdin: true`. 409 exec_not_running when it is queued, finished, or reads /dev/null.",
+        description:
+          "The exec must have been sent with `stdin: true`. 409 exec_not_running when it is queued, finished, reads /dev/null, or its command has ended (a shell drops what the command left unread: it never runs as commands). 429 while more than 1 MiB waits unread.",
         tags,
         params: ExecParams,
         body: StdinBody,
