@@ -41,8 +41,11 @@ export interface RcOptions {
  * read by bash next, as commands: data became code. So the end of such an exec asks the server for
  * a fence (on the stderr pipe, see markers.ts), and reads and drops everything up to
  * it — the server writes it once it has dropped the input it still held — before its end marker.
- * `read -d` puts the terminal in cbreak mode, so a half line is read too; a fence the terminal
- * dropped (a canonical line of 4 KiB without a newline takes no more) is waited for `fenceWaitMs`.
+ * `read -d` puts the terminal in cbreak mode, so a half line is read too. It reads a character at a
+ * time, so it reads in chunks (`-n`), each given `fenceWaitMs`: 64 KiB left over take a loaded
+ * machine longer than that. A chunk that ends at the BEL (shorter than the chunk's size) and with
+ * the fence ends the drop; a fence that never comes (the terminal dropped it) is waited for
+ * `fenceWaitMs` after the last input.
  * A Ctrl-C in that input (the server writes it until it sees the request) would interrupt bash:
  * SIGINT is ignored while it drops (the session's own INT trap put back after), and one that
  * lands before that interrupts PROMPT_COMMAND, which bash then runs again before it reads a line
@@ -80,7 +83,7 @@ export function shellRc(options: RcOptions): string {
     `__sd_g() { __sd_n=$1 __sd_i=\${2-}; printf '\\e]6973;go;%s\\a' "$1" >&"$__sd_efd"; return "$__sd_st"; }`,
     `__sd_r() { [[ $__sd_last == "$1" ]] || __sd_n=$1; return 130; }`,
     "__sd_done() {",
-    "  local __sd_s=$? __sd_p= __sd_x __sd_t=",
+    "  local __sd_s=$? __sd_p= __sd_x __sd_y= __sd_t=",
     "  [[ -n ${__sd_n-} ]] || return 0",
     "  if [[ -n ${__sd_k-} ]]; then __sd_k=; else __sd_st=$__sd_s; fi",
     "  if [[ -n ${__sd_i-} ]]; then",
@@ -88,7 +91,9 @@ export function shellRc(options: RcOptions): string {
     '    trap -p INT >|"$__sd_sf"; IFS= builtin read -r -d \'\' __sd_t <"$__sd_sf"; : >|"$__sd_sf"',
     "    trap '' INT",
     "    [[ -n ${__sd_f-} ]] || { __sd_f=${SRANDOM:-$RANDOM}${SRANDOM:-$RANDOM}${SRANDOM:-$RANDOM}; printf '\\e]6973;fence;%s;%s\\a' \"$__sd_n\" \"$__sd_f\" >&\"$__sd_efd\"; }",
-    `    while IFS= builtin read -r -s -d $'\\a' -t ${seconds(options.fenceWaitMs)} __sd_x; do [[ $__sd_x == *$'\\n'"$__sd_f" ]] && break; done`,
+    `    while IFS= builtin read -r -s -n ${FENCE_READ_CHARS} -d $'\\a' -t ${seconds(options.fenceWaitMs)} __sd_x; do`,
+    `      __sd_y=\${__sd_y: -64}$__sd_x; (( \${#__sd_x} < ${FENCE_READ_CHARS} )) && [[ $__sd_y == *$'\\n'"$__sd_f" ]] && break`,
+    "    done",
     '    if [[ -n $__sd_t ]]; then eval "$__sd_t"; else trap - INT; fi',
     "    __sd_i= __sd_f=",
     "  fi",
@@ -125,6 +130,9 @@ export function shellRc(options: RcOptions): string {
 export function fenceLine(token: string): string {
   return `\n${token}\x07`;
 }
+
+/** Characters the drop reads at most per `read` (see `__sd_done`). */
+const FENCE_READ_CHARS = 4096;
 
 /** `read -t`'s seconds, to the millisecond. */
 function seconds(ms: number): string {
