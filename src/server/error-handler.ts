@@ -2,18 +2,18 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { type ErrorCode, NOT_APPLIED_CODES, SessiondError, errors } from "../core/index.js";
 import { discardRestOfBody } from "./discard-body.js";
 
-/**
- * Maps every failure a request can meet — the engine's SessiondErrors, Fastify's own parser,
- * router and validation errors, the rate limiter — to the one wire shape
- * `{"error": {"code", "message", "field"?}}` with the code's status. Bad input is always a 4xx;
- * only a bug is a 500, and its details go to the log, not the client.
- */
 /** The body limit of the request's route (a route may set a smaller one than config bodyLimitBytes). */
 function routeBodyLimit(request: FastifyRequest, bodyLimitBytes: number): number {
   const own = (request.routeOptions as { bodyLimit?: number } | undefined)?.bodyLimit;
   return typeof own === "number" ? own : bodyLimitBytes;
 }
 
+/**
+ * Maps every failure a request can meet — the engine's SessiondErrors, Fastify's own parser,
+ * router and validation errors, the rate limiter — to the one wire shape
+ * `{"error": {"code", "message", "field"?}}` with the code's status. Bad input is always a 4xx;
+ * only a bug is a 500, and its details go to the log, not the client.
+ */
 export function toSessiondError(err: unknown, request: FastifyRequest, bodyLimitBytes: number): SessiondError {
   if (err instanceof SessiondError) return err;
   const fastifyError = err as Partial<FastifyError> & { status?: number };

@@ -64,7 +64,7 @@ interface Running {
   /** The command reads the terminal (stdin can be sent to it), rather than /dev/null. */
   readonly stdin: boolean;
   /** Stdin sent before the go marker, sent on once it comes (see {@link ShellProcess.writeStdin}). */
-  readonly heldStdin: { chunks: Buffer[]; bytes: number };
+  readonly heldStdin: Buffer[];
   /** Looks for the request for its fence on the stderr pipe (an exec with stdin only). */
   readonly fenceScanner: MarkerScanner | undefined;
   /** What came after the fence request's prefix, until its token is whole. */
@@ -228,7 +228,7 @@ export class ShellProcess implements LiveProcess {
     if (!run || run.phase === "done" || !run.stdin || run.fenced || this.currentState !== "running") return false;
     // A command in raw mode that reads nothing keeps what is sent to it: as for typing at the
     // terminal (the tap), no more is taken past the backlog's cap.
-    const waiting = this.transport.inputBacklog + run.heldStdin.bytes;
+    const waiting = this.transport.inputBacklog + run.heldStdin.reduce((sum, chunk) => sum + chunk.length, 0);
     if (waiting > MAX_TYPED_BACKLOG_BYTES) {
       throw new SessiondError("rate_limited", { reason: `the command has not read the ${waiting} bytes of input sent before (more than ${MAX_TYPED_BACKLOG_BYTES} wait); send more once it reads` });
     }
@@ -243,8 +243,7 @@ export class ShellProcess implements LiveProcess {
     // Not before the go marker: until then bash may not have read the exec's line, and a Ctrl-C
     // in the input would flush that line from the terminal, or a Ctrl-D end bash's input; what
     // followed would be read as commands. Held here, it is sent the moment the command starts.
-    run.heldStdin.chunks.push(bytes);
-    run.heldStdin.bytes += bytes.length;
+    run.heldStdin.push(bytes);
     this.pollStderr(run, FIFO_HURRY_MS);
     return true;
   }
@@ -314,8 +313,7 @@ export class ShellProcess implements LiveProcess {
     }
     else {
       // Stdin held for the command goes, as the terminal's Ctrl-C would flush it.
-      run.heldStdin.chunks.length = 0;
-      run.heldStdin.bytes = 0;
+      run.heldStdin.length = 0;
       run.interruptPending = true;
       this.pollStderr(run, FIFO_HURRY_MS);
     }
@@ -452,7 +450,7 @@ export class ShellProcess implements LiveProcess {
         stdin: options.stdin,
         fenceScanner: options.stdin ? new MarkerScanner(fenceRequestPrefix(nonce)) : undefined,
         fenceTrailer: undefined,
-        heldStdin: { chunks: [], bytes: 0 },
+        heldStdin: [],
         fenced: false,
         started: options.started,
         phase: "running",
@@ -479,7 +477,7 @@ export class ShellProcess implements LiveProcess {
       if (this.running !== run || run.phase === "done") return;
       const read = this.transport.drainStderr();
       // Until the go marker is read, an interrupt waits on it: look again at once.
-      const next = (run.interruptPending || run.heldStdin.bytes > 0) && !run.started ? FIFO_HURRY_MS : nextReadMs(read, run.capture.truncated);
+      const next = (run.interruptPending || run.heldStdin.length > 0) && !run.started ? FIFO_HURRY_MS : nextReadMs(read, run.capture.truncated);
       if (this.running === run && (run.phase as Running["phase"]) !== "done") this.pollStderr(run, next);
     }, delayMs);
   }
@@ -579,8 +577,7 @@ export class ShellProcess implements LiveProcess {
       if (!go.match) return;
       run.started = true;
       rest = go.match.subarray(run.goLength);
-      if (run.heldStdin.bytes) this.transport.send(Buffer.concat(run.heldStdin.chunks.splice(0)));
-      run.heldStdin.bytes = 0;
+      if (run.heldStdin.length) this.transport.send(Buffer.concat(run.heldStdin.splice(0)));
       if (run.interruptPending) this.send("\x03");
     }
     if (run.fenceScanner && !run.fenced) {
