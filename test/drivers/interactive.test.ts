@@ -91,8 +91,9 @@ describe("interactive and long-running work in a live shell", () => {
       const asked = await h.live.submit("early", "head -1", { stdin: true });
       // At once: the line was written to the terminal, bash may not have read it yet.
       await h.live.stdin("early", asked.exec_id, i % 2 ? "\x03touch PWNED\n" : "\x04touch PWNED\n\x04");
-      // head reads the end of file (exit 0), or dies of the Ctrl-C sent to it (130).
-      expect((await asked.done).exit_code, `round ${i}`).toBe(i % 2 ? 130 : 0);
+      // head reads the end of file (exit 0), or dies of the Ctrl-C sent to it (130) — or the Ctrl-C
+      // reaches bash itself, between the go marker and head's start, and the line ends there.
+      expect(i % 2 ? [0, 130] : [0], `round ${i}`).toContain((await asked.done).exit_code);
       expect(await h.live.exec("early", "ls PWNED 2>/dev/null; echo alive"), `round ${i}`).toMatchObject({ status: "ok", stdout: "alive\n" });
     }
   });
