@@ -143,6 +143,40 @@ describe("interactive and long-running work in a live shell", () => {
     expect((await h.live.exec("k", 'echo "$PWD $KEEP $v"')).stdout).toBe("/tmp 1 shellvar\n");
   });
 
+  it("ends an exec interrupted before bash read its line (the Ctrl-C flushed it): the command never runs, the shell goes on", async () => {
+    // A grace long enough that a loaded machine does not reach the shell's kill (twice the grace).
+    h = new LiveHarness({ interruptGraceMs: 2_000 });
+    const session = await h.live.start({ kind: "shell", name: "early" });
+    const shell = hostPid(session, Number((await h.live.exec("early", "echo $$")).stdout));
+    const ran = join(session.workspace!, "ran");
+    // Stopped, bash cannot read the exec's line before the interrupt comes.
+    process.kill(shell, "SIGSTOP");
+    try {
+      await eventually(() => readStat(shell)?.state === "T", 5000, "the shell to stop");
+      const early = await h.live.submit("early", `touch ${ran}`);
+      await runningNow("early", early.exec_id);
+      expect(await h.live.signalExec("early", early.exec_id, "interrupt")).toEqual({ exec_id: early.exec_id, signalled: true });
+      process.kill(shell, "SIGCONT");
+      expect(await early.done).toMatchObject({ status: "interrupted", exit_code: 130 });
+    } finally {
+      process.kill(shell, "SIGCONT");
+    }
+    expect(existsSync(ran)).toBe(false);
+    // Its status carries over, as after any interrupted command.
+    expect((await h.live.exec("early", "echo $?; echo after")).stdout).toBe("130\nafter\n");
+  });
+
+  it("counts what a background job wrote to stderr before an exec as background, not the exec's", async () => {
+    h = new LiveHarness();
+    const session = await h.live.start({ kind: "shell", name: "bgerr" });
+    const wrote = join(session.workspace!, "wrote");
+    await h.live.exec("bgerr", `(sleep 0.2; echo job-err >&2; touch ${wrote}) &`);
+    // The exec follows the job's write at once: before the pipe's slow read between execs, mostly.
+    await eventually(() => existsSync(wrote), 5000, "the job's write");
+    const next = await h.live.exec("bgerr", "echo cmd-err >&2");
+    expect(next.stderr).toBe("cmd-err\n");
+  });
+
   it("starts background jobs that outlive their exec, lists them, kills one, and stop kills the rest", async () => {
     h = new LiveHarness();
     const session = await h.live.start({ kind: "shell", name: "bg" });

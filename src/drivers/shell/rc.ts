@@ -30,11 +30,16 @@ export interface RcOptions {
  * - opens the stderr pipe on a descriptor of its own, turns on alias expansion, turns off history
  *   and mail checks, and applies `ulimit -u`.
  *
- * `__sd_g <nonce> [stdin]` starts an exec: it takes the exec's nonce (and whether the command reads
- * the terminal), writes the go marker on the stderr pipe and returns the previous exec's status, so `$?` carries over as it would in a terminal;
- * `&& :` keeps a non-zero status from tripping a user's `set -e`. One short call keeps the exec
- * line short: the terminal and bash's parser handle it a byte at a time. (Leaving the go marker
- * out where the pipe is drained was measured: bash answered no sooner.)
+ * `__sd_g <nonce> [stdin]` starts an exec that announces itself: it takes the exec's nonce (and
+ * whether the command reads the terminal), writes the go marker on the stderr pipe and returns the
+ * previous exec's status, so `$?` carries over as it would in a terminal; `&& :` keeps a non-zero
+ * status from tripping a user's `set -e`. One short call keeps the exec line short: the terminal
+ * and bash's parser handle it a byte at a time. The go marker is needed where stdin waits for the
+ * command to start and where the pipe is pushed to the server rather than read by it (ssh, where
+ * it tells background output from the command's). An exec without either takes its nonce by
+ * assignment and gets the status back from `__sd_z` only when it is not 0: the go marker's
+ * redirection (bash saves and restores a descriptor around it, ~9 system calls) and a function
+ * call were a tenth of an exec of `true`.
  * sessiond's own commands (a state capture sets `__sd_k`) leave that status as it was.
  *
  * Input sent to a command that reads the terminal and that it left unread when it ended would be
@@ -79,15 +84,18 @@ export function shellRc(options: RcOptions): string {
     options.maxProcesses > 0 ? `ulimit -u ${options.maxProcesses} 2>/dev/null` : "",
     `exec {__sd_efd}<>${ansiC(options.stderrPipe.path)} {__sd_null}</dev/null`,
     `__sd_sf=${ansiC(options.stateFile)}`,
-    "__sd_st=0 __sd_pwd= __sd_n= __sd_c= __sd_k= __sd_i= __sd_f= __sd_last=",
+    "__sd_st=0 __sd_pwd= __sd_n= __sd_c= __sd_k= __sd_i= __sd_f= __sd_last= __sd_s= __sd_p= __sd_x= __sd_y= __sd_t=",
     `__sd_g() { __sd_n=$1 __sd_i=\${2-}; printf '\\e]6973;go;%s\\a' "$1" >&"$__sd_efd"; return "$__sd_st"; }`,
+    '__sd_z() { return "$__sd_st"; }',
     `__sd_r() { [[ $__sd_last == "$1" ]] || __sd_n=$1; return 130; }`,
     "__sd_done() {",
-    "  local __sd_s=$? __sd_p= __sd_x __sd_y= __sd_t=",
+    "  __sd_s=$?",
     "  [[ -n ${__sd_n-} ]] || return 0",
+    "  __sd_p=",
     "  if [[ -n ${__sd_k-} ]]; then __sd_k=; else __sd_st=$__sd_s; fi",
     "  if [[ -n ${__sd_i-} ]]; then",
     "    builtin enable builtin read trap printf 2>/dev/null || enable builtin read trap printf 2>/dev/null",
+    "    __sd_y= __sd_t=",
     '    trap -p INT >|"$__sd_sf"; IFS= builtin read -r -d \'\' __sd_t <"$__sd_sf"; : >|"$__sd_sf"',
     "    trap '' INT",
     "    [[ -n ${__sd_f-} ]] || { __sd_f=${SRANDOM:-$RANDOM}${SRANDOM:-$RANDOM}${SRANDOM:-$RANDOM}; printf '\\e]6973;fence;%s;%s\\a' \"$__sd_n\" \"$__sd_f\" >&\"$__sd_efd\"; }",
@@ -113,7 +121,7 @@ export function shellRc(options: RcOptions): string {
     "}",
     "PROMPT_COMMAND=__sd_done",
     "readonly PROMPT_COMMAND __sd_efd __sd_null __sd_sf",
-    "readonly -f __sd_done __sd_g __sd_r __sd_env",
+    "readonly -f __sd_done __sd_g __sd_z __sd_r __sd_env",
     `__sd_n=${options.readyNonce}`,
     "__sd_done",
     "",
@@ -146,13 +154,16 @@ export function recoveryLine(nonce: string): string {
 
 /**
  * The lines that run one exec: the command as `$'…'` pieces (one line when short, else
- * accumulated in `__sd_c` over several), then the go marker on the stderr pipe (`__sd_g`) and `eval` with
- * stdin from /dev/null (a descriptor opened once: cheaper than opening it per exec) and stderr to
- * the pipe. With `stdin`, the command reads the terminal instead (stdin sent to a running exec).
+ * accumulated in `__sd_c` over several), then its start — with `announce`, the go marker on the
+ * stderr pipe (`__sd_g`), else the nonce taken and the last status put back (`__sd_z`, see
+ * shellRc) — and `eval` with stdin from /dev/null (a descriptor opened once: cheaper than opening
+ * it per exec) and stderr to the pipe. With `stdin`, the command reads the terminal instead (stdin
+ * sent to a running exec), and the exec is announced whatever `announce` says.
  */
-export function execLines(nonce: string, pieces: readonly string[], options: { stdin?: boolean } = {}): string[] {
+export function execLines(nonce: string, pieces: readonly string[], options: { stdin?: boolean; announce?: boolean } = {}): string[] {
   const input = options.stdin ? "" : ' <&"$__sd_null"';
-  const run = (word: string) => `__sd_g ${nonce}${options.stdin ? " 1" : ""} && :; eval ${word}${input} 2>&"$__sd_efd"`;
+  const start = options.stdin ? `__sd_g ${nonce} 1 && :` : options.announce === false ? `__sd_n=${nonce} __sd_i=; (( __sd_st == 0 )) || __sd_z && :` : `__sd_g ${nonce} && :`;
+  const run = (word: string) => `${start}; eval ${word}${input} 2>&"$__sd_efd"`;
   if (pieces.length === 1) return [run(`$'${pieces[0]!}'`)];
   return [...pieces.map((piece, i) => `__sd_c${i === 0 ? "" : "+"}=$'${piece}'`), run('"$__sd_c"')];
 }

@@ -71,7 +71,13 @@ interface Running {
   fenceTrailer: Buffer | undefined;
   /** Its fence was sent (see {@link ShellProcess.fence}): only once, whatever the pipe says. */
   fenced: boolean;
-  /** The go marker was read: the command runs, and an interrupt may be sent. */
+  /**
+   * bash writes a go marker on the stderr pipe as the command starts (see execLines). An exec
+   * that is not announced counts as started from its line's write, and what the pipe takes from
+   * then on is its stderr.
+   */
+  readonly announced: boolean;
+  /** The go marker was read (or none comes): the command runs, and an interrupt may be sent. */
   started: boolean;
   phase: "running" | "trailer" | "done";
   trailer: Buffer;
@@ -144,7 +150,7 @@ export class ShellProcess implements LiveProcess {
     });
     // Waiting for the ready marker before listening: a transport hands on what the shell printed
     // while it was being opened as soon as it has a listener, and the marker may be in it.
-    this.ready = this.begin(readyNonce, { started: true, budget: STARTUP_OUTPUT_BYTES, startup: true, stdin: false });
+    this.ready = this.begin(readyNonce, { announced: false, budget: STARTUP_OUTPUT_BYTES, startup: true, stdin: false });
     transport.onData((data) => this.onTerminal(data));
     transport.onStderr((data) => this.onStderr(data));
     transport.onExit((exit) => this.onProcessExit(exit));
@@ -323,6 +329,9 @@ export class ShellProcess implements LiveProcess {
         // A Ctrl-C sent just as bash forks the command reaches bash, not the command: send it
         // again while the command (not bash) holds the terminal, before escalating to a kill.
         setTimeout(() => this.repeatInterrupt(run), grace / 4),
+        // Unannounced, the exec may not have been read by bash yet: then the Ctrl-C flushed its
+        // line, and no marker comes until the recovery line (harmless once the marker came).
+        ...(run.announced ? [] : [setTimeout(() => this.recover(run), grace / 4)]),
         setTimeout(() => this.repeatInterrupt(run), grace / 2),
         setTimeout(() => void this.escalate(run), grace),
         setTimeout(() => this.recover(run), grace * 1.5),
@@ -399,8 +408,14 @@ export class ShellProcess implements LiveProcess {
     }
     const nonce = newNonce();
     const stdin = request.stdin === true;
-    const lines = execLines(nonce, ansiCPieces(request.input), { stdin });
-    const outcome = this.begin(nonce, { started: false, budget: request.maxOutputBytes, startup: false, records, stdin, onChunk: request.onChunk });
+    // The go marker is needed where stdin waits for the command to start, and where the pipe is
+    // pushed to us (ssh) rather than read at will: there only it tells a background job's output
+    // from the command's. Elsewhere what the pipe holds now is background output, and the rest is
+    // the command's, as on the terminal.
+    const announced = stdin || !this.transport.stderrNeedsPolling;
+    if (!announced) this.transport.drainStderr();
+    const lines = execLines(nonce, ansiCPieces(request.input), { stdin, announce: announced });
+    const outcome = this.begin(nonce, { announced, budget: request.maxOutputBytes, startup: false, records, stdin, onChunk: request.onChunk });
     this.transition("running");
     // Only after a person typed through the tap: a terminal left in raw mode would take Ctrl-U literally.
     const clear = this.typed ? KILL_LINE : "";
@@ -428,10 +443,10 @@ export class ShellProcess implements LiveProcess {
     this.currentState = to;
   }
 
-  /** Registers the exec whose markers carry `nonce` (`started` when no go marker is to come). */
+  /** Registers the exec whose markers carry `nonce` (started at once unless `announced`). */
   private begin(
     nonce: string,
-    options: { started: boolean; budget: number; startup: boolean; records?: EnvRecords; stdin: boolean; onChunk?: ExecRequest["onChunk"] },
+    options: { announced: boolean; budget: number; startup: boolean; records?: EnvRecords; stdin: boolean; onChunk?: ExecRequest["onChunk"] },
   ): Promise<ExecOutcome> {
     return new Promise<ExecOutcome>((resolve) => {
       const prefix = stdoutMarkerPrefix(nonce);
@@ -452,7 +467,8 @@ export class ShellProcess implements LiveProcess {
         fenceTrailer: undefined,
         heldStdin: [],
         fenced: false,
-        started: options.started,
+        announced: options.announced,
+        started: !options.announced,
         phase: "running",
         trailer: EMPTY,
         stdoutDone: false,
