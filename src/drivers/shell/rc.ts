@@ -37,9 +37,10 @@ export interface RcOptions {
  * and bash's parser handle it a byte at a time. The go marker is needed where stdin waits for the
  * command to start and where the pipe is pushed to the server rather than read by it (ssh, where
  * it tells background output from the command's). An exec without either takes its nonce by
- * assignment and gets the status back from `__sd_z` only when it is not 0: the go marker's
- * redirection (bash saves and restores a descriptor around it, ~9 system calls) and a function
- * call were a tenth of an exec of `true`.
+ * assignment, and calls `__sd_z` for the status only when the last one (which the server knows
+ * from its end marker) was not 0: the go marker's redirection (bash saves and restores a
+ * descriptor around it, ~9 system calls), a function call and even an arithmetic test cost bash
+ * more than a tenth of an exec of `true` each.
  * sessiond's own commands (a state capture sets `__sd_k`) leave that status as it was.
  *
  * Input sent to a command that reads the terminal and that it left unread when it ended would be
@@ -155,14 +156,16 @@ export function recoveryLine(nonce: string): string {
 /**
  * The lines that run one exec: the command as `$'…'` pieces (one line when short, else
  * accumulated in `__sd_c` over several), then its start — with `announce`, the go marker on the
- * stderr pipe (`__sd_g`), else the nonce taken and the last status put back (`__sd_z`, see
- * shellRc) — and `eval` with stdin from /dev/null (a descriptor opened once: cheaper than opening
- * it per exec) and stderr to the pipe. With `stdin`, the command reads the terminal instead (stdin
- * sent to a running exec), and the exec is announced whatever `announce` says.
+ * stderr pipe (`__sd_g`), else the nonce taken and, when `lastStatus` (the status bash holds from
+ * the last exec) is not 0, that status put back (`__sd_z`, see shellRc) — and `eval` with stdin
+ * from /dev/null (a descriptor opened once: cheaper than opening it per exec) and stderr to the
+ * pipe. With `stdin`, the command reads the terminal instead (stdin sent to a running exec), and
+ * the exec is announced whatever `announce` says.
  */
-export function execLines(nonce: string, pieces: readonly string[], options: { stdin?: boolean; announce?: boolean } = {}): string[] {
+export function execLines(nonce: string, pieces: readonly string[], options: { stdin?: boolean; announce?: boolean; lastStatus?: number } = {}): string[] {
   const input = options.stdin ? "" : ' <&"$__sd_null"';
-  const start = options.stdin ? `__sd_g ${nonce} 1 && :` : options.announce === false ? `__sd_n=${nonce} __sd_i=; (( __sd_st == 0 )) || __sd_z && :` : `__sd_g ${nonce} && :`;
+  const quiet = `__sd_n=${nonce} __sd_i=${options.lastStatus ? "; __sd_z && :" : ""}`;
+  const start = options.stdin ? `__sd_g ${nonce} 1 && :` : options.announce === false ? quiet : `__sd_g ${nonce} && :`;
   const run = (word: string) => `${start}; eval ${word}${input} 2>&"$__sd_efd"`;
   if (pieces.length === 1) return [run(`$'${pieces[0]!}'`)];
   return [...pieces.map((piece, i) => `__sd_c${i === 0 ? "" : "+"}=$'${piece}'`), run('"$__sd_c"')];

@@ -121,6 +121,11 @@ export class ShellProcess implements LiveProcess {
   private typed = false;
   /** What a person typed last did not end their line (Enter, Ctrl-C or Ctrl-D). */
   private midLine = false;
+  /**
+   * The status the next exec's `$?` starts from, as bash keeps it (`__sd_st`, see shellRc): the
+   * last exec's, reported in its end marker; sessiond's own commands leave it.
+   */
+  private lastStatus = 0;
 
   /** Resolves once the setup's ready marker is read (see start). */
   private readonly ready: Promise<ExecOutcome>;
@@ -414,7 +419,7 @@ export class ShellProcess implements LiveProcess {
     // the command's, as on the terminal.
     const announced = stdin || !this.transport.stderrNeedsPolling;
     if (!announced) this.transport.drainStderr();
-    const lines = execLines(nonce, ansiCPieces(request.input), { stdin, announce: announced });
+    const lines = execLines(nonce, ansiCPieces(request.input), { stdin, announce: announced, lastStatus: this.lastStatus });
     const outcome = this.begin(nonce, { announced, budget: request.maxOutputBytes, startup: false, records, stdin, onChunk: request.onChunk });
     this.transition("running");
     // Only after a person typed through the tap: a terminal left in raw mode would take Ctrl-U literally.
@@ -571,6 +576,7 @@ export class ShellProcess implements LiveProcess {
   /** The terminal's end marker was read: the exec's status and cwd are known. */
   private ended(run: Running, payload: MarkerPayload): void {
     run.exitCode = payload.status;
+    if (!run.records) this.lastStatus = payload.status;
     if (payload.cwd !== undefined) this.workingDir = payload.cwd;
     // What the records held back (in case a record began there) comes before what follows.
     run.records?.end();
