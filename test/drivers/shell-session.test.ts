@@ -78,6 +78,9 @@ describe("a live shell session", () => {
     expect(await h.live.exec("sh", "(exit 42)")).toMatchObject({ exit_code: 42, status: "error" });
     expect((await h.live.exec("sh", "echo $?")).stdout).toBe("42\n");
     expect(await h.live.exec("sh", "no-such-command-here")).toMatchObject({ exit_code: 127, status: "error" });
+    // And back to 0 after a success.
+    expect((await h.live.exec("sh", "true")).exit_code).toBe(0);
+    expect((await h.live.exec("sh", "echo $?")).stdout).toBe("0\n");
   });
 
   it("keeps stderr apart from stdout, and returns the terminal's bytes without echo or prompt", async () => {
