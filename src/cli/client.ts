@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { ExecsClient } from "../sdk/client/execs-client.js";
 import { SessionsClient } from "../sdk/client/sessions-client.js";
 import { type ClientFlags, resolveHome, socketIn } from "./home.js";
 import { SocketTransport } from "./socket-transport.js";
@@ -6,6 +7,8 @@ import { SocketTransport } from "./socket-transport.js";
 /** What a CLI command talks to: the SDK's typed session methods, on the local socket. */
 export interface CliClient {
   readonly sessions: SessionsClient;
+  /** Execs sent without waiting, their state and stdin. */
+  readonly execs: ExecsClient;
   /** The Unix socket the server answers on. */
   readonly socketPath: string;
   /** Resolves once something answers on the socket again (a follower waiting out a restart); starts nothing. */
@@ -45,6 +48,7 @@ function open(socketPath: string): SocketTransport {
 function clientOn(transport: SocketTransport): CliClient {
   return {
     sessions: new SessionsClient(transport),
+    execs: new ExecsClient(transport),
     socketPath: transport.socketPath,
     async waitForServer(pollMs) {
       const { socketAnswers } = await import("./autostart.js");

@@ -1,8 +1,8 @@
 import { type ErrorCode, isSessiondError } from "../core/errors.js";
 import { visible } from "./output.js";
 
-/** Exit codes of the CLI: 0 ok, 1 the operation failed, 2 the command line was wrong. */
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+/** Exit codes of the CLI: 0 ok, 1 the operation failed, 2 the command line was wrong; an exec that timed out 124 (as `timeout(1)`), one interrupted 130 (as a shell reports SIGINT). */
+export const EXIT = { ok: 0, failure: 1, usage: 2, timedOut: 124, interrupted: 130 } as const;
 
 /** A mistake on the command line (a bad flag value, JSON that does not parse): exit code 2. */
 export class UsageError extends Error {

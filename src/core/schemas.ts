@@ -358,6 +358,9 @@ function literalsIn(schema: TSchema): unknown[] {
  */
 export const SET_ELSEWHERE = "x-set-elsewhere";
 
+/** An unknown field's error lists the object's fields when it has at most this many. */
+const KNOWN_FIELDS_LISTED = 12;
+
 function describe(schema: TSchema | undefined, message: string | undefined, key?: string): string {
   if (schema && typeof schema["x-expected"] === "string") return `expected ${schema["x-expected"]}`;
   if (schema?.format === INDEXED_TEXT) return `expected at most ${INDEXED_TEXT_MAX_BYTES} bytes of UTF-8`;
@@ -372,7 +375,10 @@ function describe(schema: TSchema | undefined, message: string | undefined, key?
   }
   if (message === "Unexpected property") {
     const elsewhere = (schema?.[SET_ELSEWHERE] as Record<string, string> | undefined)?.[key ?? ""];
-    return elsewhere ?? "unknown field";
+    if (elsewhere) return elsewhere;
+    // A misnamed field (`cmd` for `input`) is found at once among a short list of the right ones.
+    const known = Object.keys((schema?.properties as Record<string, unknown> | undefined) ?? {});
+    return known.length > 0 && known.length <= KNOWN_FIELDS_LISTED ? `unknown field (known: ${known.join(", ")})` : "unknown field";
   }
   if (message === "Expected required property") return "required";
   return (message ?? "invalid value").replace(/^Expected/, "expected");

@@ -185,16 +185,35 @@ describe("sessiond client commands against a server they start themselves", SLOW
     expect(logs.stdout).toContain("hello from /tmp");
     // --timeout ends a long command; and the client waits that long plus its usual deadline.
     const cut = await h.run(["exec", "sh-1", "sleep 30", "--timeout", "300"]);
-    expect(cut.code).toBe(1);
+    expect(cut.code).toBe(124);
     expect(cut.stderr).toMatch(/^\[timeout\b/m);
     const patient = await h.run(["exec", "sh-1", "sleep 1.5; echo done", "--timeout", "10000"], { env: { SESSIOND_CLIENT_TIMEOUT_MS: "1000" } });
     expect(patient).toMatchObject({ code: 0, stdout: "done\n" });
     const slow = h.run(["exec", "sh-1", "sleep 30"]);
     await until(async () => (await h.json<{ interrupted: boolean }>(["interrupt", "sh-1"])).interrupted);
     const interrupted = await slow;
-    expect(interrupted.code).toBe(1);
+    expect(interrupted.code).toBe(130);
     expect(interrupted.stderr).toContain("interrupted");
     expect((await h.json<S>(["stop", "sh-1"])).status).toBe("completed");
+  });
+
+  it("passes what is piped to `exec --stdin` on as the command's stdin, and nothing without it", async () => {
+    const session = await h.json<S & { workspace: string }>(["start", "--kind", "shell", "--name", "sh-in"]);
+    const lines = Array.from({ length: 3000 }, (_, i) => `line ${i} ${"é".repeat(40)}`).join("\n") + "\n";
+    const counted = await h.run(["exec", "sh-in", "--stdin", "wc -lc; echo after"], { input: lines });
+    expect(counted).toMatchObject({ code: 0, stdout: `   3000  ${Buffer.byteLength(lines)}\nafter\n` });
+    // Read in part: the rest is dropped, never run as commands; the command's status is the CLI's.
+    const first = await h.run(["exec", "sh-in", "--stdin", "head -1; (exit 4)"], { input: "first\ntouch LEFTOVER\nsecond\n" });
+    expect(first).toMatchObject({ code: 4, stdout: "first\n" });
+    expect((await h.run(["exec", "sh-in", "ls LEFTOVER 2>&1 || echo none"])).stdout).toMatch(/none\n$/);
+    // Without --stdin the command reads /dev/null, whatever is piped.
+    expect(await h.run(["exec", "sh-in", "cat; echo end"], { input: "ignored\n" })).toMatchObject({ code: 0, stdout: "end\n" });
+    // Queued behind another exec, the input waits for its turn.
+    const busy = h.run(["exec", "sh-in", "touch started; sleep 1"]);
+    await until(async () => existsSync(join(session.workspace, "started")));
+    const queued = await h.run(["exec", "sh-in", "--stdin", "tr a-z A-Z"], { input: "queued\n" });
+    expect(queued).toMatchObject({ code: 0, stdout: "QUEUED\n" });
+    expect((await busy).code).toBe(0);
   });
 });
 

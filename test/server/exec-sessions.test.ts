@@ -101,6 +101,10 @@ describe("seed 000's /session routes", () => {
     const res = await s.json({ method: "POST", url: `/session/${body.id}/exec`, body: {} });
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({ code: "validation", field: "input" });
+    // A misnamed field names the ones the route takes.
+    const misnamed = await s.json({ method: "POST", url: `/session/${body.id}/exec`, body: { cmd: "true" } });
+    expect(misnamed.status).toBe(400);
+    expect(misnamed.body.error).toMatchObject({ code: "validation", field: "cmd", message: expect.stringMatching(/^invalid cmd: unknown field \(known: input, command, timeout_ms, .*\)$/) });
     await s.json({ method: "POST", url: `/session/${body.id}/stop` });
   });
 });

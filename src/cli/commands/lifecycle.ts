@@ -114,15 +114,20 @@ export function registerLifecycleCommands(program: Command): void {
     );
 
   clientOptions(program.command("exec").argument("<session>", "id, name or agent_id/name").argument("<input...>", "the command or code (words are joined by spaces)"))
-    .description("run input in a live session; prints stdout and stderr; exits with the command's own exit code, or 1 when the exec did not end normally; Ctrl-C interrupts it")
+    .description("run input in a live session; prints stdout and stderr; exits with the command's own exit code (124 when the exec timed out, 130 when it was interrupted, 1 when a cell raised); Ctrl-C interrupts it")
     .option("--timeout <ms>", "this exec's timeout (default: the server's execTimeoutMs)")
     .option("--no-replay", "python/typescript: never run this cell again when the interpreter is rebuilt (restore, undo, fork, wake, recovery)")
+    .option("--stdin", "pass what is piped to this command on as the exec's stdin (text), then end of input (default: the command reads /dev/null)")
     .action(
       action(async (ref: string, words: string[], o: Opts) => {
         const input = words.join(" ");
-        const timeout = o.timeout === undefined ? {} : { timeout_ms: parseCount(String(o.timeout), "--timeout") };
+        const options = { ...(o.timeout === undefined ? {} : { timeout_ms: parseCount(String(o.timeout), "--timeout") }), ...(o.replay === false ? { replay: false } : {}) };
         const stopForwarding = forwardCtrlC(ref, o);
-        const result = await withClient(o, (c) => c.sessions.exec(ref, input, { ...timeout, ...(o.replay === false ? { replay: false } : {}) })).finally(stopForwarding);
+        const result = await withClient(o, async (c) => {
+          if (!o.stdin) return c.sessions.exec(ref, input, options);
+          const { execWithStdin } = await import("../exec-stdin.js");
+          return execWithStdin(c.execs, ref, input, options);
+        }).finally(stopForwarding);
         if (o.json) printJson(result);
         else printExec(result, ref);
         process.exitCode = execExitCode(result);
@@ -150,8 +155,6 @@ export function registerLifecycleCommands(program: Command): void {
     );
 }
 
-/** The exit code of a CLI left with a second Ctrl-C, as a shell reports a command ended by SIGINT. */
-const LEFT_BY_CTRL_C = 130;
 
 /**
  * While an exec waits for its answer, Ctrl-C interrupts the session's running exec, as Ctrl-C at
@@ -163,7 +166,7 @@ const LEFT_BY_CTRL_C = 130;
 function forwardCtrlC(ref: string, o: Opts): () => void {
   let asked = false;
   const onSigint = (): void => {
-    if (asked) process.exit(LEFT_BY_CTRL_C);
+    if (asked) process.exit(EXIT.interrupted);
     asked = true;
     print(`${paint("dim", "[interrupting the session's running exec; Ctrl-C again stops waiting for it]", process.stderr)}\n`, process.stderr);
     withClient(o, (c) => c.sessions.interrupt(ref)).catch((err: unknown) => {
@@ -191,11 +194,14 @@ export function execSucceeded(result: ExecuteResult): boolean {
 
 /**
  * The CLI's exit code for an exec, as `ssh` and `docker exec` pass theirs on: the command's own
- * when it ended by itself with one (a shell's `exit 3` is 3), 1 when it did not end normally
- * (timeout, interrupted, an error in a python or typescript cell), 0 when it succeeded.
+ * when it ended by itself with one (a shell's `exit 3` is 3); as `timeout(1)` and a shell report
+ * theirs, 124 when the exec timed out and 130 when it was interrupted; 1 for an error in a python
+ * or typescript cell; 0 when it succeeded.
  */
 export function execExitCode(result: ExecuteResult): number {
   if (execSucceeded(result)) return EXIT.ok;
+  if (result.status === "timeout") return EXIT.timedOut;
+  if (result.status === "interrupted") return EXIT.interrupted;
   const code = result.exit_code;
   return result.status === "error" && code !== null && Number.isInteger(code) && code > 0 && code < 256 ? code : EXIT.failure;
 }

@@ -1,5 +1,5 @@
 import type { ExecuteResult } from "./sessions-client.js";
-import type { Transport } from "./transport.js";
+import type { RequestSender } from "./transport.js";
 
 /** Options of an exec sent without waiting. */
 export interface SubmitOptions {
@@ -47,7 +47,7 @@ export type ExecPolicy = "queue" | "reject" | "interrupt";
  * (await client.execs.status(id, exec_id)).result?.stdout; // "hi ada\n"
  */
 export class ExecsClient {
-  constructor(private readonly transport: Transport) {}
+  constructor(private readonly transport: RequestSender) {}
 
   /** POST /sessions/{id}/exec with `wait: false` → `{exec_id, state}` at once (202). */
   async submit(ref: string, input: string, options: SubmitOptions = {}): Promise<{ exec_id: string; state: string }> {
