@@ -164,6 +164,22 @@ describe("interactive and long-running work in a live shell", () => {
     expect(existsSync(ran)).toBe(false);
     // Its status carries over, as after any interrupted command.
     expect((await h.live.exec("early", "echo $?; echo after")).stdout).toBe("130\nafter\n");
+    // A kill while bash never reads the line (no process to kill: after the grace it sends
+    // Ctrl-C, which flushes the line) ends the exec too.
+    process.kill(shell, "SIGSTOP");
+    try {
+      await eventually(() => readStat(shell)?.state === "T", 5000, "the shell to stop");
+      const killed = await h.live.submit("early", `touch ${ran}`);
+      await runningNow("early", killed.exec_id);
+      // It answers once it has given up looking for a process to kill (twice the grace), the Ctrl-C sent.
+      expect(await h.live.signalExec("early", killed.exec_id, "kill")).toEqual({ exec_id: killed.exec_id, signalled: true });
+      process.kill(shell, "SIGCONT");
+      expect(await killed.done).toMatchObject({ status: "interrupted", exit_code: 130 });
+    } finally {
+      process.kill(shell, "SIGCONT");
+    }
+    expect(existsSync(ran)).toBe(false);
+    expect((await h.live.exec("early", "echo alive")).stdout).toBe("alive\n");
   });
 
   it("counts what a background job wrote to stderr before an exec as background, not the exec's", async () => {

@@ -283,6 +283,8 @@ export class ShellProcess implements LiveProcess {
       if (!nudged && run.started && Date.now() - start >= grace) {
         nudged = true;
         this.send("\x03");
+        // As for an interrupt: an unannounced exec's line may have been unread, and is flushed.
+        if (!run.announced) run.timers.push(setTimeout(() => this.recover(run), grace / 4));
       }
       await new Promise((resolve) => setTimeout(resolve, STDERR_POLL_MS));
       if (!run.started && this.transport.stderrNeedsPolling) this.transport.drainStderr();
