@@ -65,10 +65,10 @@ export function collectList(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(",").filter(Boolean)];
 }
 
-/** Parses a non-negative integer flag. @throws UsageError naming the flag */
-export function parseCount(text: string, what: string): number {
+/** Parses an integer flag of at least `min` (default 0). @throws UsageError naming the flag */
+export function parseCount(text: string, what: string, min = 0): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${what} must be a non-negative integer, got ${JSON.stringify(text)}`);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${what} must be ${min === 0 ? "a non-negative integer" : `an integer of at least ${min}`}, got ${JSON.stringify(text)}`);
   return n;
 }
 

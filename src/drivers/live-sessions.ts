@@ -348,6 +348,11 @@ export class LiveSessions {
     if (options.replay !== undefined && typeof options.replay !== "boolean") throw errors.validation("replay", "expected a boolean");
     const session = await this.manager.get(ref);
     const { entry, woke } = await this.entryWaking(session, "exec");
+    const stdin = options.stdin === true && !options.background;
+    // Only a terminal has input to send: taken, a cell would run and `stdin` do nothing.
+    if (stdin && entry.process && !entry.process.writeStdin) {
+      throw errors.validation("stdin", `a ${entry.kind} session has no terminal to read input from (stdin is for shell sessions; a cell takes its data in its code)`);
+    }
     const running = entry.running;
     if ((running || entry.queue.waitingExecs > 0) && entry.policy === "reject") {
       throw new SessiondError("session_busy", { ref: session.name, exec_id: running?.exec_id ?? "(queued)" });
@@ -361,7 +366,6 @@ export class LiveSessions {
       queued = 0;
     };
     const execId = newId();
-    const stdin = options.stdin === true && !options.background;
     entry.book.add(execId, stdin);
     let procInput = input;
     let logPath: string | undefined;

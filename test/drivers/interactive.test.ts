@@ -35,6 +35,19 @@ describe("interactive and long-running work in a live shell", () => {
     expect((await plain.done).status).toBe("interrupted");
   });
 
+  it("ends the input after a partial line sent on its own (two Ctrl-Ds), and refuses stdin for a kind without a terminal", async () => {
+    h = new LiveHarness();
+    await h.live.start({ kind: "shell", name: "part" });
+    const counted = await h.live.submit("part", "wc -c", { stdin: true });
+    await runningNow("part", counted.exec_id);
+    await h.live.stdin("part", counted.exec_id, "abc");
+    await h.live.stdin("part", counted.exec_id, "", true);
+    expect(await counted.done).toMatchObject({ status: "ok", stdout: expect.stringMatching(/^\s*3\n$/) });
+    await h.live.start({ kind: "python", name: "py" });
+    expect(await failure(h.live.submit("py", "import sys; sys.stdin.read()", { stdin: true }))).toMatchObject({ code: "validation", field: "stdin", status: 400 });
+    expect((await h.live.exec("py", "print('still here')")).stdout).toBe("still here\n");
+  });
+
   it("refuses stdin past 1 MiB the command has not read (a raw terminal keeps it all), with rate_limited", async () => {
     h = new LiveHarness();
     await h.live.start({ kind: "shell", name: "raw" });
@@ -180,6 +193,18 @@ describe("interactive and long-running work in a live shell", () => {
     }
     expect(existsSync(ran)).toBe(false);
     expect((await h.live.exec("early", "echo alive")).stdout).toBe("alive\n");
+  });
+
+  it("keeps the next exec whole after a raw-mode program took the interrupt's Ctrl-Cs as bytes", async () => {
+    h = new LiveHarness();
+    await h.live.start({ kind: "shell", name: "raw" });
+    // Raw mode on the terminal, then sleep: the timeout's Ctrl-Cs are typed into it, and the kill ends it.
+    const raw = `python3 -c 'import tty, os, time; tty.setraw(os.open("/dev/tty", os.O_RDWR)); time.sleep(30)'`;
+    expect((await h.live.exec("raw", raw, { timeout_ms: 500 })).status).toBe("timeout");
+    const next = await h.live.exec("raw", "echo hi", { timeout_ms: 10_000 });
+    expect(next).toMatchObject({ status: "ok", exit_code: 0 });
+    expect(next.stdout).toMatch(/hi\n$/);
+    expect((await h.live.exec("raw", "echo again")).stdout).toBe("again\n");
   });
 
   it("counts what a background job wrote to stderr before an exec as background, not the exec's", async () => {

@@ -117,11 +117,11 @@ export function registerLifecycleCommands(program: Command): void {
     .description("run input in a live session; prints stdout and stderr; exits with the command's own exit code (124 when the exec timed out, 130 when it was interrupted, 1 when a cell raised); Ctrl-C interrupts it")
     .option("--timeout <ms>", "this exec's timeout (default: the server's execTimeoutMs)")
     .option("--no-replay", "python/typescript: never run this cell again when the interpreter is rebuilt (restore, undo, fork, wake, recovery)")
-    .option("--stdin", "pass what is piped to this command on as the exec's stdin (text), then end of input (default: the command reads /dev/null)")
+    .option("--stdin", "shell sessions: pass what is piped to this command on as the exec's stdin, as typed at its terminal (text lines), then end of input (default: the command reads /dev/null)")
     .action(
       action(async (ref: string, words: string[], o: Opts) => {
         const input = words.join(" ");
-        const options = { ...(o.timeout === undefined ? {} : { timeout_ms: parseCount(String(o.timeout), "--timeout") }), ...(o.replay === false ? { replay: false } : {}) };
+        const options = { ...(o.timeout === undefined ? {} : { timeout_ms: parseCount(String(o.timeout), "--timeout", 1) }), ...(o.replay === false ? { replay: false } : {}) };
         const stopForwarding = forwardCtrlC(ref, o);
         const result = await withClient(o, async (c) => {
           if (!o.stdin) return c.sessions.exec(ref, input, options);

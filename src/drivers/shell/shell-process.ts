@@ -63,6 +63,8 @@ interface Running {
   readonly records: EnvRecords | undefined;
   /** The command reads the terminal (stdin can be sent to it), rather than /dev/null. */
   readonly stdin: boolean;
+  /** The stdin sent so far ends inside a line (its last byte is no Enter, Ctrl-C or Ctrl-D): an end of input needs two Ctrl-Ds. */
+  stdinMidLine: boolean;
   /** Stdin sent before the go marker, sent on once it comes (see {@link ShellProcess.writeStdin}). */
   readonly heldStdin: Buffer[];
   /** Looks for the request for its fence on the stderr pipe (an exec with stdin only). */
@@ -121,6 +123,8 @@ export class ShellProcess implements LiveProcess {
   private typed = false;
   /** What a person typed last did not end their line (Enter, Ctrl-C or Ctrl-D). */
   private midLine = false;
+  /** sessiond sent Ctrl-C since the last line it wrote (see sendCtrlC). */
+  private ctrlCSent = false;
   /**
    * The status the next exec's `$?` starts from, as bash keeps it (`__sd_st`, see shellRc): the
    * last exec's, reported in its end marker; sessiond's own commands leave it.
@@ -244,8 +248,11 @@ export class ShellProcess implements LiveProcess {
       throw new SessiondError("rate_limited", { reason: `the command has not read the ${waiting} bytes of input sent before (more than ${MAX_TYPED_BACKLOG_BYTES} wait); send more once it reads` });
     }
     const parts = [data];
-    // Ctrl-D ends the input at the start of a line; after a partial line it only flushes it, so a second one is needed.
-    if (eof) parts.push(data.length && data[data.length - 1] !== 0x0a ? EOF_AFTER_PARTIAL : EOF);
+    if (data.length > 0) run.stdinMidLine = !LINE_ENDERS.has(data[data.length - 1]!);
+    // Ctrl-D ends the input at the start of a line; after a partial line (sent now or before) it
+    // only flushes it, so a second one is needed.
+    if (eof) parts.push(run.stdinMidLine ? EOF_AFTER_PARTIAL : EOF);
+    if (eof) run.stdinMidLine = false;
     const bytes = Buffer.concat(parts);
     if (run.started) {
       this.transport.send(bytes);
@@ -282,7 +289,7 @@ export class ShellProcess implements LiveProcess {
       }
       if (!nudged && run.started && Date.now() - start >= grace) {
         nudged = true;
-        this.send("\x03");
+        this.sendCtrlC();
         // As for an interrupt: an unannounced exec's line may have been unread, and is flushed.
         if (!run.announced) run.timers.push(setTimeout(() => this.recover(run), grace / 4));
       }
@@ -322,7 +329,7 @@ export class ShellProcess implements LiveProcess {
       // What a person typed that the command never read goes, as the terminal's own Ctrl-C drops
       // it: the Ctrl-C must not wait behind it.
       this.transport.discardInput();
-      this.send("\x03");
+      this.sendCtrlC();
     }
     else {
       // Stdin held for the command goes, as the terminal's Ctrl-C would flush it.
@@ -428,12 +435,31 @@ export class ShellProcess implements LiveProcess {
     const clear = this.typed ? KILL_LINE : "";
     this.typed = false;
     this.midLine = false;
-    this.send(`${clear}${lines.join("\n")}\n`);
+    this.send(`${clear}${this.leadingNewline()}${lines.join("\n")}\n`);
     return outcome;
   }
 
   private send(text: string): void {
     this.transport.send(Buffer.from(text, "latin1"));
+  }
+
+  /**
+   * Ctrl-C on the terminal (`then` after it). A program that put the terminal in raw mode takes
+   * it as a byte, not a signal, and may leave it unread when it ends: bash then reads it in front
+   * of the next line it is sent, which would spoil that line (`\x03__sd_n=…` is no assignment, and
+   * no end marker would count). So the next line sessiond writes starts with a newline: the
+   * leftover is a line of its own (bash says it is no command), or an empty one.
+   */
+  private sendCtrlC(then = ""): void {
+    this.ctrlCSent = true;
+    this.send(`\x03${then}`);
+  }
+
+  /** What the next line sessiond writes starts with: a newline after a Ctrl-C (see sendCtrlC). */
+  private leadingNewline(): string {
+    const lead = this.ctrlCSent ? "\n" : "";
+    this.ctrlCSent = false;
+    return lead;
   }
 
   /** bash itself reads its input line now: between execs, or running a builtin that reads. */
@@ -473,6 +499,7 @@ export class ShellProcess implements LiveProcess {
         fenceScanner: options.stdin ? new MarkerScanner(fenceRequestPrefix(nonce)) : undefined,
         fenceTrailer: undefined,
         heldStdin: [],
+        stdinMidLine: false,
         fenced: false,
         announced: options.announced,
         started: !options.announced,
@@ -602,7 +629,7 @@ export class ShellProcess implements LiveProcess {
       run.started = true;
       rest = go.match.subarray(run.goLength);
       if (run.heldStdin.length) this.transport.send(Buffer.concat(run.heldStdin.splice(0)));
-      if (run.interruptPending) this.send("\x03");
+      if (run.interruptPending) this.sendCtrlC();
     }
     if (run.fenceScanner && !run.fenced) {
       if (!run.fenceTrailer) {
@@ -677,12 +704,12 @@ export class ShellProcess implements LiveProcess {
    */
   private recover(run: Running): void {
     if (this.running !== run || run.phase === "done" || this.transport.shellInForeground() === false) return;
-    this.send(recoveryLine(run.nonce));
+    this.send(`${this.leadingNewline()}${recoveryLine(run.nonce)}`);
   }
 
   private repeatInterrupt(run: Running): void {
     if (this.running !== run || run.phase === "done" || !run.started || run.fenced) return;
-    if (this.transport.shellInForeground() === false) this.send("\x03");
+    if (this.transport.shellInForeground() === false) this.sendCtrlC();
   }
 
   /** The command did not stop on Ctrl-C: kill its process group, and nudge bash in case the marker was lost. */
@@ -693,7 +720,7 @@ export class ShellProcess implements LiveProcess {
     } else if (this.running === run) {
       // bash itself is in the foreground: either a builtin loop (Ctrl-C again) or an interrupt
       // landed in PROMPT_COMMAND and ate the marker (an empty line runs it again).
-      this.send("\x03\n");
+      this.sendCtrlC("\n");
     }
   }
 

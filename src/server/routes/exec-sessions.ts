@@ -64,7 +64,7 @@ export const ExecBody = Type.Object(
     input: Type.Optional(Type.String({ description: "the command text" })),
     command: Type.Optional(Type.String({ description: "an alias of input" })),
     timeout_ms: Type.Optional(Type.Integer({ minimum: 1, description: "default config execTimeoutMs" })),
-    stdin: Type.Optional(Type.Boolean({ description: "the command reads the terminal: send it input with POST …/execs/{exec_id}/stdin (default: /dev/null)" })),
+    stdin: Type.Optional(Type.Boolean({ description: "the command reads the terminal: send it input with POST …/execs/{exec_id}/stdin (default: /dev/null); shell sessions only" })),
     background: Type.Optional(Type.Boolean({ description: "start it as a background job: the result comes at once with its pid and log_path" })),
     wait: Type.Optional(Type.Boolean({ description: "false: answer 202 {exec_id, state} at once; GET …/execs/{exec_id} for the result (default true)" })),
     replay: Type.Optional(
