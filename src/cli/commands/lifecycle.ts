@@ -155,7 +155,6 @@ export function registerLifecycleCommands(program: Command): void {
     );
 }
 
-
 /**
  * While an exec waits for its answer, Ctrl-C interrupts the session's running exec, as Ctrl-C at
  * its terminal would (as `ssh` and `docker exec` pass it on), and the exec's answer is printed as
