@@ -117,7 +117,7 @@ describe("sessiond and sessions that cannot take the command", SLOW, () => {
     const exited = new Promise<number | null>((resolve) => exec.once("exit", (code) => resolve(code)));
     await until(() => existsSync(join(h.home, "workspaces", "sh-ctrl-c", "running")));
     exec.kill("SIGINT");
-    expect(await exited).toBe(1);
+    expect(await exited).toBe(130);
     expect(stdout).toMatch(/^started\n/);
     expect(stdout).not.toContain("never");
     expect(stderr).toContain("[interrupting the session's running exec; Ctrl-C again stops waiting for it]");
