@@ -15,13 +15,17 @@ describe("interactive and long-running work in a live shell", () => {
   const runningNow = async (name: string, execId: string) =>
     eventually(async () => (await h.live.execStatus(name, execId)).state === "running", 5000, `exec ${execId} to run`);
 
+  /** Once the exec runs, sends each of `chunks` to its stdin in turn, the last with the end of input. */
+  const feed = async (name: string, execId: string, chunks: string[]) => {
+    await runningNow(name, execId);
+    for (const [i, chunk] of chunks.entries()) await h.live.stdin(name, execId, chunk, i === chunks.length - 1);
+  };
+
   it("sends stdin to a running exec (answering a prompt, then end of file)", async () => {
     h = new LiveHarness();
     await h.live.start({ kind: "shell", name: "in" });
     const asked = await h.live.submit("in", 'read -r -p "name? " who; echo "hi $who"; cat', { stdin: true });
-    await runningNow("in", asked.exec_id);
-    await h.live.stdin("in", asked.exec_id, "ada\n");
-    await h.live.stdin("in", asked.exec_id, "rest-1\nrest-2", true);
+    await feed("in", asked.exec_id, ["ada\n", "rest-1\nrest-2"]);
     const result = await asked.done;
     expect(result).toMatchObject({ exit_code: 0, status: "ok", stdout: "hi ada\nrest-1\nrest-2" });
     expect(result.stderr).toContain("name? ");
@@ -39,9 +43,7 @@ describe("interactive and long-running work in a live shell", () => {
     h = new LiveHarness();
     await h.live.start({ kind: "shell", name: "part" });
     const counted = await h.live.submit("part", "wc -c", { stdin: true });
-    await runningNow("part", counted.exec_id);
-    await h.live.stdin("part", counted.exec_id, "abc");
-    await h.live.stdin("part", counted.exec_id, "", true);
+    await feed("part", counted.exec_id, ["abc", ""]);
     expect(await counted.done).toMatchObject({ status: "ok", stdout: expect.stringMatching(/^\s*3\n$/) });
     await h.live.start({ kind: "python", name: "py" });
     expect(await failure(h.live.submit("py", "import sys; sys.stdin.read()", { stdin: true }))).toMatchObject({ code: "validation", field: "stdin", status: 400 });
@@ -162,36 +164,30 @@ describe("interactive and long-running work in a live shell", () => {
     const session = await h.live.start({ kind: "shell", name: "early" });
     const shell = hostPid(session, Number((await h.live.exec("early", "echo $$")).stdout));
     const ran = join(session.workspace!, "ran");
-    // Stopped, bash cannot read the exec's line before the interrupt comes.
-    process.kill(shell, "SIGSTOP");
-    try {
-      await eventually(() => readStat(shell)?.state === "T", 5000, "the shell to stop");
-      const early = await h.live.submit("early", `touch ${ran}`);
-      await runningNow("early", early.exec_id);
-      expect(await h.live.signalExec("early", early.exec_id, "interrupt")).toEqual({ exec_id: early.exec_id, signalled: true });
-      process.kill(shell, "SIGCONT");
-      expect(await early.done).toMatchObject({ status: "interrupted", exit_code: 130 });
-    } finally {
-      process.kill(shell, "SIGCONT");
-    }
-    expect(existsSync(ran)).toBe(false);
+    /**
+     * Sends an exec while bash is stopped (it cannot read the line), signals it `how`, and lets
+     * bash go on once the signal's answer came: the exec ends interrupted, its command never run.
+     */
+    const signalUnread = async (how: "interrupt" | "kill") => {
+      process.kill(shell, "SIGSTOP");
+      try {
+        await eventually(() => readStat(shell)?.state === "T", 5000, "the shell to stop");
+        const exec = await h.live.submit("early", `touch ${ran}`);
+        await runningNow("early", exec.exec_id);
+        expect(await h.live.signalExec("early", exec.exec_id, how)).toEqual({ exec_id: exec.exec_id, signalled: true });
+        process.kill(shell, "SIGCONT");
+        expect(await exec.done).toMatchObject({ status: "interrupted", exit_code: 130 });
+      } finally {
+        process.kill(shell, "SIGCONT");
+      }
+      expect(existsSync(ran)).toBe(false);
+    };
+    await signalUnread("interrupt");
     // Its status carries over, as after any interrupted command.
     expect((await h.live.exec("early", "echo $?; echo after")).stdout).toBe("130\nafter\n");
-    // A kill while bash never reads the line (no process to kill: after the grace it sends
-    // Ctrl-C, which flushes the line) ends the exec too.
-    process.kill(shell, "SIGSTOP");
-    try {
-      await eventually(() => readStat(shell)?.state === "T", 5000, "the shell to stop");
-      const killed = await h.live.submit("early", `touch ${ran}`);
-      await runningNow("early", killed.exec_id);
-      // It answers once it has given up looking for a process to kill (twice the grace), the Ctrl-C sent.
-      expect(await h.live.signalExec("early", killed.exec_id, "kill")).toEqual({ exec_id: killed.exec_id, signalled: true });
-      process.kill(shell, "SIGCONT");
-      expect(await killed.done).toMatchObject({ status: "interrupted", exit_code: 130 });
-    } finally {
-      process.kill(shell, "SIGCONT");
-    }
-    expect(existsSync(ran)).toBe(false);
+    // A kill finds no process to kill: after the grace it sends Ctrl-C, which flushes the line,
+    // and answers once it gives up looking (twice the grace).
+    await signalUnread("kill");
     expect((await h.live.exec("early", "echo alive")).stdout).toBe("alive\n");
   });
 
