@@ -83,6 +83,19 @@ describe("a live shell session", () => {
     expect((await h.live.exec("sh", "echo $?")).stdout).toBe("0\n");
   });
 
+  it("keeps set -x traces out of stdout: they are stderr, as at a terminal", async () => {
+    await shell();
+    await h.live.exec("sh", "set -x");
+    const traced = await h.live.exec("sh", "echo a");
+    expect(traced.stdout).toBe("a\n");
+    expect(traced.stderr).toMatch(/^\+* ?echo a$/m);
+    await h.live.exec("sh", "set +x");
+    // Unset, the traces go back to the command's stderr, and the protocol's pipe stays open.
+    await h.live.exec("sh", "unset BASH_XTRACEFD; set -x");
+    expect(await h.live.exec("sh", "echo b >&2")).toMatchObject({ status: "ok", stderr: expect.stringContaining("b\n") });
+    expect((await h.live.exec("sh", "set +x; echo c")).stdout).toMatch(/c\n$/);
+  });
+
   it("keeps stderr apart from stdout, and returns the terminal's bytes without echo or prompt", async () => {
     await shell();
     const result = await h.live.exec("sh", "echo out; echo err >&2; printf 'no newline'");

@@ -28,7 +28,10 @@ export interface RcOptions {
  *   is not drained when the first arrives (ssh) — protected as readonly so a command cannot
  *   switch completion detection off;
  * - opens the stderr pipe on a descriptor of its own, turns on alias expansion, turns off history
- *   and mail checks, and applies `ulimit -u`.
+ *   and mail checks, and applies `ulimit -u`;
+ * - sends `set -x` traces to the stderr pipe (`BASH_XTRACEFD`, on a descriptor of their own: bash
+ *   closes it when the variable is unset) — on the terminal, the traces of the exec line and of
+ *   PROMPT_COMMAND ran into every exec's stdout; there they are stderr, with the command's own.
  *
  * `__sd_g <nonce> [stdin]` starts an exec that announces itself: it takes the exec's nonce (and
  * whether the command reads the terminal), writes the go marker on the stderr pipe and returns the
@@ -84,6 +87,7 @@ export function shellRc(options: RcOptions): string {
     "shopt -s expand_aliases",
     options.maxProcesses > 0 ? `ulimit -u ${options.maxProcesses} 2>/dev/null` : "",
     `exec {__sd_efd}<>${ansiC(options.stderrPipe.path)} {__sd_null}</dev/null`,
+    'exec {__sd_xfd}>&"$__sd_efd"; BASH_XTRACEFD=$__sd_xfd',
     `__sd_sf=${ansiC(options.stateFile)}`,
     "__sd_st=0 __sd_pwd= __sd_n= __sd_c= __sd_k= __sd_i= __sd_f= __sd_last= __sd_s= __sd_p= __sd_x= __sd_y= __sd_t=",
     `__sd_g() { __sd_n=$1 __sd_i=\${2-}; printf '\\e]6973;go;%s\\a' "$1" >&"$__sd_efd"; return "$__sd_st"; }`,
