@@ -21,7 +21,11 @@ interface Cells {
   closeStdout: string;
   /** Writes `still here` on stderr. */
   stillHere: string;
-  /** Leaves behind a timer/thread that prints about 1 MB on stdout, a short line a moment later, then creates the file `printed`. */
+  /**
+   * Leaves behind a timer/thread that prints about 1 MB on stdout, a short line a moment later, then
+   * creates the file `printed`. It starts printing 300 ms after the cell ends: what comes before the
+   * server has read the cell's reply is the cell's, and a loaded CI machine once took over 50 ms.
+   */
   printLater: string;
   /** Prints `next`. */
   printNext: string;
@@ -41,7 +45,7 @@ status = os.system("printf 'from child'; printf 'child err' >&2; head -c ${BIG} 
     stillHere: "print('still here', file=sys.stderr)",
     printLater: `import threading, time
 def later():
-    time.sleep(0.05)
+    time.sleep(0.3)
     for _ in range(5):
         print('tick' * 50_000)
     time.sleep(0.05)
@@ -66,7 +70,7 @@ threading.Thread(target=later, daemon=True).start()`,
     console.log("tail");
     require("node:fs").writeFileSync("printed", "");
   }, 50);
-}, 50);`,
+}, 300);`,
     printNext: 'console.log("next");',
     stdoutByName: `const done = require("node:child_process").execSync("echo 'by name' > /dev/stdout", { stdio: "inherit" });`,
   },
