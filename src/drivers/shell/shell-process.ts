@@ -81,6 +81,8 @@ interface Running {
   readonly announced: boolean;
   /** The go marker was read (or none comes): the command runs, and an interrupt may be sent. */
   started: boolean;
+  /** Unannounced, a recovery line is due after a Ctrl-C that may have flushed its line (see sendCtrlCTo). */
+  recoveryArmed: boolean;
   phase: "running" | "trailer" | "done";
   trailer: Buffer;
   stdoutDone: boolean;
@@ -289,9 +291,7 @@ export class ShellProcess implements LiveProcess {
       }
       if (!nudged && run.started && Date.now() - start >= grace) {
         nudged = true;
-        this.sendCtrlC();
-        // As for an interrupt: an unannounced exec's line may have been unread, and is flushed.
-        if (!run.announced) run.timers.push(setTimeout(() => this.recover(run), grace / 4));
+        this.sendCtrlCTo(run);
       }
       await new Promise((resolve) => setTimeout(resolve, STDERR_POLL_MS));
       if (!run.started && this.transport.stderrNeedsPolling) this.transport.drainStderr();
@@ -329,7 +329,7 @@ export class ShellProcess implements LiveProcess {
       // What a person typed that the command never read goes, as the terminal's own Ctrl-C drops
       // it: the Ctrl-C must not wait behind it.
       this.transport.discardInput();
-      this.sendCtrlC();
+      this.sendCtrlCTo(run);
     }
     else {
       // Stdin held for the command goes, as the terminal's Ctrl-C would flush it.
@@ -343,9 +343,6 @@ export class ShellProcess implements LiveProcess {
         // A Ctrl-C sent just as bash forks the command reaches bash, not the command: send it
         // again while the command (not bash) holds the terminal, before escalating to a kill.
         setTimeout(() => this.repeatInterrupt(run), grace / 4),
-        // Unannounced, the exec may not have been read by bash yet: then the Ctrl-C flushed its
-        // line, and no marker comes until the recovery line (harmless once the marker came).
-        ...(run.announced ? [] : [setTimeout(() => this.recover(run), grace / 4)]),
         setTimeout(() => this.repeatInterrupt(run), grace / 2),
         setTimeout(() => void this.escalate(run), grace),
         setTimeout(() => this.recover(run), grace * 1.5),
@@ -455,6 +452,18 @@ export class ShellProcess implements LiveProcess {
     this.send(`\x03${then}`);
   }
 
+  /**
+   * Ctrl-C to `run`'s command. Unannounced, the exec may not have been read by bash yet: then the
+   * Ctrl-C flushes its line, and no marker comes until the recovery line, typed once a quarter
+   * grace later (harmless once the marker came).
+   */
+  private sendCtrlCTo(run: Running): void {
+    this.sendCtrlC();
+    if (run.announced || run.recoveryArmed) return;
+    run.recoveryArmed = true;
+    run.timers.push(setTimeout(() => this.recover(run), this.spec.limits.interruptGraceMs / 4));
+  }
+
   /** What the next line sessiond writes starts with: a newline after a Ctrl-C (see sendCtrlC). */
   private leadingNewline(): string {
     const lead = this.ctrlCSent ? "\n" : "";
@@ -503,6 +512,7 @@ export class ShellProcess implements LiveProcess {
         fenced: false,
         announced: options.announced,
         started: !options.announced,
+        recoveryArmed: false,
         phase: "running",
         trailer: EMPTY,
         stdoutDone: false,
