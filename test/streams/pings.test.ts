@@ -28,9 +28,11 @@ describe("frames sent after the server closed a socket", () => {
       for (let i = 0; i < 200; i++) c.socket.send("x");
       await new Promise((r) => setTimeout(r, 5));
     }
-    // Closed at all (its close code is the 1003 it was sent, which it finds buffered as the
-    // connection ends): without the drop, the loop gives up first.
-    expect(c.closeCode).toBe(1003);
+    // Closed at all: without the drop, the loop gives up first. The code is the 1003 it was sent
+    // when its close frame is read before the connection ends, or 1006 when the drop reaches it
+    // as a reset (the server's kernel still held this client's unread frames), which discards
+    // what the client had not read yet.
+    expect([1003, 1006]).toContain(c.closeCode);
   });
 });
 
