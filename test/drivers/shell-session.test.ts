@@ -120,6 +120,24 @@ describe("a live shell session", () => {
     expect(next.stderr).toBe("next\n");
   });
 
+  it("keeps answering after a command moves its stdout for good (`exec >log`): the output goes where it was sent", async () => {
+    await shell();
+    expect(await h.live.exec("sh", "exec >moved.log; echo into-the-file")).toMatchObject({ stdout: "", exit_code: 0 });
+    expect(await h.live.exec("sh", "echo again; echo err >&2; false")).toMatchObject({ stdout: "", stderr: "err\n", exit_code: 1 });
+    expect(await h.live.exec("sh", "exec >/dev/tty; cat moved.log")).toMatchObject({ stdout: "into-the-file\nagain\n", exit_code: 0 });
+  });
+
+  it("ends an exec whose stdout a sourced script moved as timed out, not the session: the next exec is answered", async () => {
+    await shell();
+    // The exec line never says `exec` here, so the server cannot know stdout moves: the end
+    // marker goes into the file, and the exec ends by its timeout and the recovery line.
+    await h.live.exec("sh", "printf '%s\\n' 'ex''ec >moved.log' > move.sh");
+    expect(await h.live.exec("sh", ". ./move.sh; echo in-the-file", { timeout_ms: 1000 })).toMatchObject({ status: "timeout", exit_code: 130 });
+    expect(await h.live.exec("sh", "echo quiet; echo loud >&2")).toMatchObject({ status: "ok", stdout: "", stderr: "loud\n", exit_code: 0 });
+    const back = await h.live.exec("sh", "exec >/dev/tty; cat moved.log");
+    expect(back.stdout).toMatch(/^in-the-file\n.*quiet\n$/s);
+  });
+
   it("is not fooled by a command that prints something shaped like its marker", async () => {
     await shell();
     const spoof = String.raw`printf '\e]6973;0123456789abcdef01234567;0;\a'; printf '\e]6973;go\a'; printf '\e]6973;deadbeef\a' >&2; sleep 0.05; echo still-running; exit 3`;

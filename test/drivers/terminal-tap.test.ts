@@ -123,6 +123,15 @@ describe("the terminal tap of a live shell", () => {
     expect((await h.live.exec("p", "echo again")).stdout).toBe("again\n");
   });
 
+  it("keeps answering execs after a person moves the shell's stdout for good (`exec >log`)", async () => {
+    await h.live.start({ kind: "shell", name: "p" });
+    const tap = await h.live.terminal("p");
+    tap.write("exec >typed.log; echo typed-into-file-$((6*7))\r");
+    await eventually(async () => (await h.live.exec("p", "cat typed.log >&2")).stderr.includes("typed-into-file-42"), 5000, "the typed line run");
+    expect(await h.live.exec("p", "echo from-exec; echo err >&2", { timeout_ms: 10_000 })).toMatchObject({ status: "ok", stdout: "", stderr: "err\n" });
+    expect((await h.live.exec("p", "cat typed.log >&2")).stderr).toBe("typed-into-file-42\nfrom-exec\n");
+  });
+
   it("saves the shell's state only once a person's half-typed line is ended, never wiping it", async () => {
     await h.close();
     h = new LiveHarness({ stateSyncMs: 300 });

@@ -64,10 +64,19 @@ export interface RcOptions {
  * The builtins it needs are enabled again first (`enable -n read` in the session would have made
  * the drop fail at once, and the input run).
  *
+ * The end marker goes to the terminal kept on a descriptor of its own (`__sd_tfd`) once `__sd_o`
+ * is set, else to stdout: a command may move stdout for good (`exec >log`, as a script does),
+ * and the marker would follow it into the file. Kept on stdout otherwise because a redirection
+ * costs bash more than a fifth of an exec of `true` (it saves, moves and restores a descriptor);
+ * the server sets `__sd_o` from the first exec that may move it (one that says `exec`), and
+ * `__sd_r` from any other way.
+ *
  * `__sd_r <nonce>` recovers an exec whose end marker never came (an interrupt that cut the
- * marker's printf, or a command that cleared the nonce): unless that nonce's marker was printed
- * already (`__sd_last`), it takes the nonce again, so the next prompt prints the marker with
- * status 130.
+ * marker's printf, a command that cleared the nonce, or one that moved stdout by a way the
+ * server could not see): unless that nonce's marker was printed already (`__sd_last`), it takes
+ * the nonce again, so the next prompt prints the marker with status 130; a stdout that is no
+ * longer the terminal took that marker, so then it takes the nonce again whatever `__sd_last`
+ * says, and sets `__sd_o` for this exec's marker and every later one.
  *
  * `__sd_env <nonce>` is the state capture: each line of `export -p` as a record (see
  * env-records.ts), printed by one printf of its own, with its length in bytes (hence LC_ALL=C
@@ -86,13 +95,13 @@ export function shellRc(options: RcOptions): string {
     "unset MAILCHECK MAIL",
     "shopt -s expand_aliases",
     options.maxProcesses > 0 ? `ulimit -u ${options.maxProcesses} 2>/dev/null` : "",
-    `exec {__sd_efd}<>${ansiC(options.stderrPipe.path)} {__sd_null}</dev/null`,
+    `exec {__sd_efd}<>${ansiC(options.stderrPipe.path)} {__sd_null}</dev/null {__sd_tfd}>&1`,
     'exec {__sd_xfd}>&"$__sd_efd"; BASH_XTRACEFD=$__sd_xfd',
     `__sd_sf=${ansiC(options.stateFile)}`,
-    "__sd_st=0 __sd_pwd= __sd_n= __sd_c= __sd_k= __sd_i= __sd_f= __sd_last= __sd_s= __sd_p= __sd_x= __sd_y= __sd_t=",
+    "__sd_st=0 __sd_pwd= __sd_n= __sd_c= __sd_k= __sd_i= __sd_f= __sd_last= __sd_s= __sd_p= __sd_x= __sd_y= __sd_t= __sd_o=",
     `__sd_g() { __sd_n=$1 __sd_i=\${2-}; printf '\\e]6973;go;%s\\a' "$1" >&"$__sd_efd"; return "$__sd_st"; }`,
     '__sd_z() { return "$__sd_st"; }',
-    `__sd_r() { [[ $__sd_last == "$1" ]] || __sd_n=$1; return 130; }`,
+    `__sd_r() { if [[ -z $__sd_o ]] && ! [[ /dev/fd/1 -ef /dev/fd/$__sd_tfd ]]; then __sd_o=1 __sd_n=$1; elif [[ $__sd_last != "$1" ]]; then __sd_n=$1; fi; return 130; }`,
     "__sd_done() {",
     "  __sd_s=$?",
     "  [[ -n ${__sd_n-} ]] || return 0",
@@ -112,7 +121,8 @@ export function shellRc(options: RcOptions): string {
     "  fi",
     '  if [[ $PWD != "$__sd_pwd" ]]; then __sd_pwd=$PWD; local LC_ALL=C; __sd_p="${#PWD}:$PWD"; fi',
     options.stderrPipe.drained ? "" : "  printf '\\e]6973;%s\\a' \"$__sd_n\" >&\"$__sd_efd\"",
-    "  printf '\\e]6973;%s;%s;%s\\a' \"$__sd_n\" \"$__sd_s\" \"$__sd_p\"",
+    "  if [[ -z $__sd_o ]]; then printf '\\e]6973;%s;%s;%s\\a' \"$__sd_n\" \"$__sd_s\" \"$__sd_p\"",
+    "  else printf '\\e]6973;%s;%s;%s\\a' \"$__sd_n\" \"$__sd_s\" \"$__sd_p\" >&\"$__sd_tfd\"; fi",
     "  __sd_last=$__sd_n __sd_n= __sd_c=",
     "}",
     "__sd_env() {",
@@ -122,10 +132,10 @@ export function shellRc(options: RcOptions): string {
     "  local LC_ALL=C",
     "  for __sd_l in \"${__sd_a[@]}\"; do",
     "    printf '\\e]6973;env;%s;%s\\a%s\\e]6973;env;%s\\a' \"$1\" \"${#__sd_l}\" \"$__sd_l\" \"$1\" || return",
-    "  done",
+    "  done >&\"$__sd_tfd\"",
     "}",
     "PROMPT_COMMAND=__sd_done",
-    "readonly PROMPT_COMMAND __sd_efd __sd_null __sd_sf",
+    "readonly PROMPT_COMMAND __sd_efd __sd_null __sd_tfd __sd_sf",
     "readonly -f __sd_done __sd_g __sd_z __sd_r __sd_env",
     `__sd_n=${options.readyNonce}`,
     "__sd_done",
@@ -164,12 +174,18 @@ export function recoveryLine(nonce: string): string {
  * the last exec) is not 0, that status put back (`__sd_z`, see shellRc) — and `eval` with stdin
  * from /dev/null (a descriptor opened once: cheaper than opening it per exec) and stderr to the
  * pipe. With `stdin`, the command reads the terminal instead (stdin sent to a running exec), and
- * the exec is announced whatever `announce` says.
+ * the exec is announced whatever `announce` says. With `markersOnTerminal`, `__sd_o` is set first
+ * (see shellRc).
  */
-export function execLines(nonce: string, pieces: readonly string[], options: { stdin?: boolean; announce?: boolean; lastStatus?: number } = {}): string[] {
+export function execLines(
+  nonce: string,
+  pieces: readonly string[],
+  options: { stdin?: boolean; announce?: boolean; lastStatus?: number; markersOnTerminal?: boolean } = {},
+): string[] {
   const input = options.stdin ? "" : ' <&"$__sd_null"';
   const quiet = `__sd_n=${nonce} __sd_i=${options.lastStatus ? "; __sd_z && :" : ""}`;
-  const start = options.stdin ? `__sd_g ${nonce} 1 && :` : options.announce === false ? quiet : `__sd_g ${nonce} && :`;
+  const go = options.stdin ? `__sd_g ${nonce} 1 && :` : options.announce === false ? quiet : `__sd_g ${nonce} && :`;
+  const start = options.markersOnTerminal ? `__sd_o=1; ${go}` : go;
   const run = (word: string) => `${start}; eval ${word}${input} 2>&"$__sd_efd"`;
   if (pieces.length === 1) return [run(`$'${pieces[0]!}'`)];
   return [...pieces.map((piece, i) => `__sd_c${i === 0 ? "" : "+"}=$'${piece}'`), run('"$__sd_c"')];

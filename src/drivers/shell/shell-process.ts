@@ -132,6 +132,11 @@ export class ShellProcess implements LiveProcess {
    * last exec's, reported in its end marker; sessiond's own commands leave it.
    */
   private lastStatus = 0;
+  /**
+   * A command may have moved bash's stdout for good (it said `exec`, in an exec or typed through
+   * the tap): the end markers go to the terminal's own descriptor from then on (rc.ts `__sd_o`).
+   */
+  private markersOnTerminal = false;
 
   /** Resolves once the setup's ready marker is read (see start). */
   private readonly ready: Promise<ExecOutcome>;
@@ -149,6 +154,7 @@ export class ShellProcess implements LiveProcess {
     this.tap = new ShellTerminalTap({
       send: (data) => {
         this.typed = true;
+        if (data.includes(MAY_MOVE_STDOUT_WORD)) this.markersOnTerminal = true;
         this.midLine = data.length > 0 && !LINE_ENDERS.has(data[data.length - 1]!);
         this.transport.send(data);
       },
@@ -425,7 +431,8 @@ export class ShellProcess implements LiveProcess {
     // the command's, as on the terminal.
     const announced = stdin || !this.transport.stderrNeedsPolling;
     if (!announced) this.transport.drainStderr();
-    const lines = execLines(nonce, ansiCPieces(request.input), { stdin, announce: announced, lastStatus: this.lastStatus });
+    if (request.input.includes(MAY_MOVE_STDOUT_WORD)) this.markersOnTerminal = true;
+    const lines = execLines(nonce, ansiCPieces(request.input), { stdin, announce: announced, lastStatus: this.lastStatus, markersOnTerminal: this.markersOnTerminal });
     const outcome = this.begin(nonce, { announced, budget: request.maxOutputBytes, startup: false, records, stdin, onChunk: request.onChunk });
     this.transition("running");
     // Only after a person typed through the tap: a terminal left in raw mode would take Ctrl-U literally.
@@ -752,6 +759,12 @@ export class ShellProcess implements LiveProcess {
   }
 }
 
+/**
+ * What a command that moves bash's stdout for good says (`exec >log`). Matched loosely, as a
+ * string: a false match costs the session a redirection per exec, a missed one (a sourced script
+ * that says it) an exec ended by the recovery line (rc.ts `__sd_r`).
+ */
+const MAY_MOVE_STDOUT_WORD = "exec";
 const EOF = Buffer.from("\x04");
 const EOF_AFTER_PARTIAL = Buffer.from("\x04\x04");
 
