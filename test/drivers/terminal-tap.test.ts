@@ -88,7 +88,10 @@ describe("the terminal tap of a live shell", () => {
     await h.live.start({ kind: "shell", name: "c" });
     const tap = await h.live.terminal("c");
     const running = h.live.exec("c", "sleep 300", { stdin: true });
-    await eventually(() => h.live.list()[0]?.running_exec_id, 2000, "the exec to start");
+    // Running, not only sent: a Ctrl-C that came before bash read the exec's line would flush
+    // the line (a loaded machine left that window open once).
+    const pid = h.live.describe("c")!.pid!;
+    await eventually(() => readStat(pid)!.tpgid !== pid, 10_000, "sleep in the foreground");
     const chunk = Buffer.alloc(64 * 1024, "a");
     while (tap.write(chunk));
     expect(tap.write("b")).toBe(false);
