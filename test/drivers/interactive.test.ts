@@ -191,6 +191,31 @@ describe("interactive and long-running work in a live shell", () => {
     expect((await h.live.exec("early", "echo alive")).stdout).toBe("alive\n");
   });
 
+  it("takes a Ctrl-C a person types before bash read the exec's line as an interrupt: the exec ends, not at its timeout", async () => {
+    h = new LiveHarness({ interruptGraceMs: 2_000 });
+    const session = await h.live.start({ kind: "shell", name: "typed" });
+    const shell = hostPid(session, Number((await h.live.exec("typed", "echo $$")).stdout));
+    const ran = join(session.workspace!, "ran");
+    const tap = await h.live.terminal("typed");
+    for (const stdin of [false, true]) {
+      process.kill(shell, "SIGSTOP");
+      try {
+        await eventually(() => readStat(shell)?.state === "T", 5000, "the shell to stop");
+        // Without stdin, the Ctrl-C flushes the line and the recovery line ends the exec; with
+        // stdin, the Ctrl-C waits for the command to start, as an interrupt does.
+        const exec = await h.live.submit("typed", `sleep 5; touch ${ran}`, { stdin, timeout_ms: 60_000 });
+        await runningNow("typed", exec.exec_id);
+        expect(tap.write("\x03")).toBe(true);
+        process.kill(shell, "SIGCONT");
+        expect(await exec.done).toMatchObject({ exit_code: 130 });
+      } finally {
+        process.kill(shell, "SIGCONT");
+      }
+      expect(existsSync(ran)).toBe(false);
+      expect((await h.live.exec("typed", "echo alive")).stdout).toBe("alive\n");
+    }
+  });
+
   it("keeps the next exec whole after a raw-mode program took the interrupt's Ctrl-Cs as bytes", async () => {
     h = new LiveHarness();
     await h.live.start({ kind: "shell", name: "raw" });

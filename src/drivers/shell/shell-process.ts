@@ -17,6 +17,7 @@ import type { RcBuilder, SessionProcess, ShellTransport } from "./transport.js";
 const EMPTY = Buffer.alloc(0);
 /** What ends the line a person types: Enter (CR or LF), Ctrl-C, Ctrl-D. */
 const LINE_ENDERS = new Set([0x0d, 0x0a, 0x03, 0x04]);
+const CTRL_C = 0x03;
 /** Ctrl-U: discards a line a person half typed through the tap, so that it does not run into an exec line. */
 const KILL_LINE = "\x15";
 /** Output kept while the shell starts (shown in spawn_failed when it does not come up). */
@@ -152,12 +153,7 @@ export class ShellProcess implements LiveProcess {
     this.size = { cols: spec.cols, rows: spec.rows };
     this.exitNotice = new ExitNotice(log);
     this.tap = new ShellTerminalTap({
-      send: (data) => {
-        this.typed = true;
-        if (data.includes(MAY_MOVE_STDOUT_WORD)) this.markersOnTerminal = true;
-        this.midLine = data.length > 0 && !LINE_ENDERS.has(data[data.length - 1]!);
-        this.transport.send(data);
-      },
+      send: (data) => this.typedInput(data),
       shellReadsLine: () => this.shellReadsLine(),
       inputBacklog: () => this.transport.inputBacklog,
       discardInput: () => this.transport.discardInput(),
@@ -448,6 +444,32 @@ export class ShellProcess implements LiveProcess {
   }
 
   /**
+   * What a person typed through the tap, on its way to the terminal. A Ctrl-C in it, before an
+   * announced command starts, is an interrupt (which waits for the go marker): sent now it would
+   * flush the exec's line, which bash may not have read, and the exec would wait out its timeout.
+   * Else it goes to the terminal, as on any terminal (a program in raw mode takes it as a key),
+   * and for an unannounced exec the recovery line is armed, as that Ctrl-C may have flushed its line.
+   */
+  private typedInput(data: Buffer): void {
+    this.typed = true;
+    if (data.includes(MAY_MOVE_STDOUT_WORD)) this.markersOnTerminal = true;
+    let bytes = data;
+    if (bytes.includes(CTRL_C)) {
+      const run = this.running?.phase === "done" ? undefined : this.running;
+      if (run && !run.started) {
+        bytes = Buffer.from(bytes.filter((b) => b !== CTRL_C));
+        this.interrupt();
+      } else {
+        this.ctrlCSent = true;
+        if (run) this.armRecovery(run);
+      }
+    }
+    if (bytes.length === 0) return;
+    this.midLine = !LINE_ENDERS.has(bytes[bytes.length - 1]!);
+    this.transport.send(bytes);
+  }
+
+  /**
    * Ctrl-C on the terminal (`then` after it). A program that put the terminal in raw mode takes
    * it as a byte, not a signal, and may leave it unread when it ends: bash then reads it in front
    * of the next line it is sent, which would spoil that line (`\x03__sd_n=…` is no assignment, and
@@ -466,6 +488,11 @@ export class ShellProcess implements LiveProcess {
    */
   private sendCtrlCTo(run: Running): void {
     this.sendCtrlC();
+    this.armRecovery(run);
+  }
+
+  /** The recovery line, a quarter grace after a Ctrl-C that may have flushed `run`'s unannounced line. */
+  private armRecovery(run: Running): void {
     if (run.announced || run.recoveryArmed) return;
     run.recoveryArmed = true;
     run.timers.push(setTimeout(() => this.recover(run), this.spec.limits.interruptGraceMs / 4));
