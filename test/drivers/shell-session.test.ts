@@ -138,6 +138,15 @@ describe("a live shell session", () => {
     expect(back.stdout).toMatch(/^in-the-file\n.*quiet\n$/s);
   });
 
+  it("leaves the descriptors scripts pick to them: a lock on 10, stdout saved on 12, every low one closed", async () => {
+    await shell();
+    const script = "exec 10>lock; flock 10; exec 12>&1 >out.log; echo to-log; exec >&12 12>&-; echo restored; exec 10>&-";
+    expect(await h.live.exec("sh", script)).toMatchObject({ stdout: "restored\n", exit_code: 0 });
+    expect(await h.live.exec("sh", "exec 13>&1 11>/dev/null; ls /nonexistent; echo after")).toMatchObject({ stdout: "after\n", stderr: expect.stringContaining("/nonexistent") });
+    await h.live.exec("sh", 'for fd in $(seq 3 200); do eval "exec $fd>&-"; done');
+    expect(await h.live.exec("sh", "cat out.log; echo err >&2; false")).toMatchObject({ stdout: "to-log\n", stderr: "err\n", exit_code: 1 });
+  });
+
   it("is not fooled by a command that prints something shaped like its marker", async () => {
     await shell();
     const spoof = String.raw`printf '\e]6973;0123456789abcdef01234567;0;\a'; printf '\e]6973;go\a'; printf '\e]6973;deadbeef\a' >&2; sleep 0.05; echo still-running; exit 3`;

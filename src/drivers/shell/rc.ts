@@ -1,6 +1,13 @@
 import { ansiC } from "./quote.js";
 import type { StderrPipe } from "./transport.js";
 
+/**
+ * The setup's own descriptors: far above those scripts pick (3–9, 10 from bash's `{var}>`,
+ * flock(1)'s example uses 200), below bash's own 255. A script that took one of them (`exec 10>lock`
+ * when they were bash-allocated from 10) lost the exec's stderr, or broke the session for good.
+ */
+const FD = { stderrPipe: 250, devNull: 251, terminal: 252, xtrace: 253 } as const;
+
 /** What the generated setup needs to know. */
 export interface RcOptions {
   /** The stderr pipe (a FIFO sessiond reads). */
@@ -27,7 +34,7 @@ export interface RcOptions {
  *   markers.ts) — one write, on the terminal; a second on the stderr pipe only where that pipe
  *   is not drained when the first arrives (ssh) — protected as readonly so a command cannot
  *   switch completion detection off;
- * - opens the stderr pipe on a descriptor of its own, turns on alias expansion, turns off history
+ * - opens the stderr pipe on a descriptor of its own (see FD), turns on alias expansion, turns off history
  *   and mail checks, and applies `ulimit -u`;
  * - sends `set -x` traces to the stderr pipe (`BASH_XTRACEFD`, on a descriptor of their own: bash
  *   closes it when the variable is unset) — on the terminal, the traces of the exec line and of
@@ -95,8 +102,8 @@ export function shellRc(options: RcOptions): string {
     "unset MAILCHECK MAIL",
     "shopt -s expand_aliases",
     options.maxProcesses > 0 ? `ulimit -u ${options.maxProcesses} 2>/dev/null` : "",
-    `exec {__sd_efd}<>${ansiC(options.stderrPipe.path)} {__sd_null}</dev/null {__sd_tfd}>&1`,
-    'exec {__sd_xfd}>&"$__sd_efd"; BASH_XTRACEFD=$__sd_xfd',
+    `exec ${FD.stderrPipe}<>${ansiC(options.stderrPipe.path)} ${FD.devNull}</dev/null ${FD.terminal}>&1 ${FD.xtrace}>&${FD.stderrPipe}`,
+    `__sd_efd=${FD.stderrPipe} __sd_null=${FD.devNull} __sd_tfd=${FD.terminal} BASH_XTRACEFD=${FD.xtrace}`,
     `__sd_sf=${ansiC(options.stateFile)}`,
     "__sd_st=0 __sd_pwd= __sd_n= __sd_c= __sd_k= __sd_i= __sd_f= __sd_last= __sd_s= __sd_p= __sd_x= __sd_y= __sd_t= __sd_o=",
     `__sd_g() { __sd_n=$1 __sd_i=\${2-}; printf '\\e]6973;go;%s\\a' "$1" >&"$__sd_efd"; return "$__sd_st"; }`,
