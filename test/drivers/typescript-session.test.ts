@@ -102,6 +102,11 @@ describe("typescript sessions", () => {
     const result = await h.live.exec(s.id, "import { join } from 'node:path';\nimport * as os from 'os';\nimport { greet } from 'greeter';\nimport dflt, { answer } from 'esm-only';");
     expect(result).toMatchObject({ status: "ok", stderr: "" });
     expect((await h.live.exec(s.id, "[join('a', 'b'), typeof os.cpus, greet('ts'), dflt, answer]")).stdout).toBe("[ 'a/b', 'function', 'hello ts', 'esm default', 42 ]\n");
+    // import() as well, from the same places, anywhere in a cell, in TypeScript and in plain JavaScript.
+    writeFileSync(join(cwd, "local.mjs"), "export const here = 'local';");
+    const dynamic = "const fs = await import('node:fs');\nconst pick = async (m: string) => (await import(m)).answer;\n[typeof fs.readFileSync, (await import('greeter')).greet('dyn'), await pick('esm-only'), (await import('./local.mjs')).here]";
+    expect((await h.live.exec(s.id, dynamic)).stdout).toBe("[ 'function', 'hello dyn', 42, 'local' ]\n");
+    expect((await h.live.exec(s.id, "await import('node:path').then((m) => m.sep)")).stdout).toBe("'/'\n");
   });
 
   it("streams console output while a cell runs, and interrupts a pending await", async () => {

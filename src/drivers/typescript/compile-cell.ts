@@ -95,7 +95,8 @@ function parseScript(source: string): AnyNode | undefined {
 }
 
 /** Step 2 and 3 of the module comment, on JavaScript `js` and its AST. */
-function rewrite(js: string, program: AnyNode, map: string | undefined): CompiledCell {
+function rewrite(source: string, program: AnyNode, map: string | undefined): CompiledCell {
+  const js = withDynamicImportsFromCwd(source, program);
   const edits: Edit[] = [];
   const hoisted: string[] = [];
   const declared: string[] = [];
@@ -164,6 +165,30 @@ function rewrite(js: string, program: AnyNode, map: string | undefined): Compile
     (returnInHeader ? "return { value: (" : "");
   return { code: `${header}${code}\n})()`, async: isAsync, hasValue, map, headerLength: header.length };
 }
+
+/**
+ * `import("m")` anywhere in the cell → `__sdim("m")`: resolved from the session's cwd as a static
+ * import is (a script in a `vm` context has no dynamic import of its own without
+ * --experimental-vm-modules). The name has the keyword's six characters, so no position moves
+ * and the AST and source map stay true.
+ */
+function withDynamicImportsFromCwd(js: string, program: AnyNode): string {
+  const starts: number[] = [];
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(visit);
+    if (!value || typeof value !== "object" || typeof (value as AnyNode).type !== "string") return;
+    const node = value as AnyNode;
+    if (node.type === "ImportExpression") starts.push(node.start);
+    for (const [key, child] of Object.entries(node)) if (key !== "type" && typeof child === "object") visit(child);
+  };
+  visit(program);
+  let out = js;
+  for (const start of starts) out = `${out.slice(0, start)}${DYNAMIC_IMPORT}${out.slice(start + DYNAMIC_IMPORT.length)}`;
+  return out;
+}
+
+/** What a cell's `import(…)` calls instead (see withDynamicImportsFromCwd; the helper puts it on the context). */
+const DYNAMIC_IMPORT = "__sdim";
 
 /** The names a declaration pattern binds (`a`, `{ b, c: [d] }`, `...rest`). */
 function patternNames(pattern: AnyNode | null): string[] {

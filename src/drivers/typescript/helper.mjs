@@ -82,6 +82,8 @@ const sandbox = {
   Buffer,
   require: (id) => cwdRequire()(id),
   __sessiond: { import: importFromCwd, bind },
+  // A cell's dynamic `import(…)`, renamed by compile-cell.ts.
+  __sdim: importFromCwd,
 };
 for (const name of [
   "URL", "URLSearchParams", "TextEncoder", "TextDecoder", "setTimeout", "clearTimeout", "setInterval", "clearInterval",
