@@ -1,5 +1,5 @@
-import { StringDecoder } from "node:string_decoder";
 import type { ExecsClient, ExecuteResult } from "../sdk/client/index.js";
+import { TerminalInput } from "./terminal-input.js";
 
 /**
  * How often `exec --stdin` looks again at its exec: while it waits in the session's queue (stdin
@@ -13,18 +13,25 @@ const EXEC_POLL_MS = 20;
  * is sent with `stdin: true` and without waiting, the piped bytes follow through
  * `POST …/execs/{id}/stdin` as they come (decoded as UTF-8: the API carries text), then end of
  * input, and the result is read once the exec has finished. Input the command no longer takes (it
- * ended without reading it all) is not read further.
+ * ended without reading it all) is not read further. Input the session's terminal would change
+ * (TerminalInput) is refused where it starts: nothing from that chunk on is sent, the exec is
+ * interrupted, and the error says why and what to do instead.
  */
 export async function execWithStdin(execs: ExecsClient, ref: string, input: string, options: { timeout_ms?: number; replay?: boolean }): Promise<ExecuteResult> {
   const { exec_id: execId } = await execs.submit(ref, input, { ...options, stdin: true });
   try {
-    const decoder = new StringDecoder("utf8");
+    const terminal = new TerminalInput();
     let taking = true;
     for await (const chunk of process.stdin) {
-      const text = decoder.write(chunk as Buffer);
-      if (text && !(taking = await send(execs, ref, execId, text, false))) break;
+      const checked = terminal.take(chunk as Buffer);
+      if ("refused" in checked) return await refuse(execs, ref, execId, checked.refused);
+      if (checked.text && !(taking = await send(execs, ref, execId, checked.text, false))) break;
     }
-    if (taking) await send(execs, ref, execId, decoder.end(), true);
+    if (taking) {
+      const rest = terminal.end();
+      if ("refused" in rest) return await refuse(execs, ref, execId, rest.refused);
+      await send(execs, ref, execId, rest.text, true);
+    }
     for (;;) {
       const state = await execs.status(ref, execId);
       if (state.result) return state.result;
@@ -35,6 +42,15 @@ export async function execWithStdin(execs: ExecsClient, ref: string, input: stri
     // caller that restarts a missing server and runs the command again (withClient).
     throw new Error(`exec ${execId}: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/** Interrupts the exec whose input is refused, and fails saying why. */
+async function refuse(execs: ExecsClient, ref: string, execId: string, what: string): Promise<never> {
+  await execs.interrupt(ref, execId).catch(() => {});
+  throw new Error(
+    `the input has ${what}, which the session's terminal would not pass on as it is (stdin reaches the command as typed at a terminal in line mode); ` +
+      "the rest of the input was not sent, and the exec was interrupted. For binary data or long lines, put a file in the session's workspace (`sessiond show <session>` names it) and read that",
+  );
 }
 
 /**

@@ -214,6 +214,12 @@ describe("sessiond client commands against a server they start themselves", SLOW
     const queued = await h.run(["exec", "sh-in", "--stdin", "tr a-z A-Z"], { input: "queued\n" });
     expect(queued).toMatchObject({ code: 0, stdout: "QUEUED\n" });
     expect((await busy).code).toBe(0);
+    // What the terminal would change is refused, not passed on changed: the exec is interrupted.
+    const long = await h.run(["exec", "sh-in", "--stdin", "wc -c"], { input: `${"x".repeat(10_000)}\n` });
+    expect(long).toMatchObject({ code: 1, stderr: expect.stringContaining("a line longer than 4095 bytes (from byte 0)") });
+    const control = await h.run(["exec", "sh-in", "--stdin", "cat > got; echo ran"], { input: "fine\na\x03b\n" });
+    expect(control).toMatchObject({ code: 1, stderr: expect.stringContaining("the control character ^C (0x03) at byte 6") });
+    expect((await h.run(["exec", "sh-in", "echo next"])).stdout).toBe("next\n");
   });
 });
 
