@@ -48,6 +48,8 @@ export function reportError(err: unknown, json = false): void {
 /** What to do next after an error: for some codes it depends on what the message names. */
 function hintFor(code: ErrorCode, message: string): string | undefined {
   if (code === "session_not_active") return notActiveHint(message);
+  // The server names the API's field; on the command line it is a flag.
+  if (code === "validation" && message.startsWith("invalid timeout_ms")) return "that is `--timeout`, in milliseconds";
   if (code === "not_found") return notFoundHint(message);
   // A name taken (`a session named sh … already exists`): names are unique per agent_id (docs/api.md).
   if (code === "conflict" && /^a session named .+ already exists/.test(message)) return "choose another --name; `sessiond show <name>` shows the one there";

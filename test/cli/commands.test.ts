@@ -187,6 +187,10 @@ describe("sessiond client commands against a server they start themselves", SLOW
     const cut = await h.run(["exec", "sh-1", "sleep 30", "--timeout", "300"]);
     expect(cut.code).toBe(124);
     expect(cut.stderr).toMatch(/^\[timeout\b/m);
+    expect(cut.stderr).toMatch(/^\[stopped at its timeout, after 0\.\d s: --timeout <ms> gives an exec longer/m);
+    // The server's limit on it is named as the flag, not as the API's field.
+    const tooLong = await h.run(["exec", "sh-1", "true", "--timeout", "99999999"]);
+    expect(tooLong).toMatchObject({ code: 2, stderr: expect.stringContaining("(that is `--timeout`, in milliseconds)") });
     const patient = await h.run(["exec", "sh-1", "sleep 1.5; echo done", "--timeout", "10000"], { env: { SESSIOND_CLIENT_TIMEOUT_MS: "1000" } });
     expect(patient).toMatchObject({ code: 0, stdout: "done\n" });
     const slow = h.run(["exec", "sh-1", "sleep 30"]);

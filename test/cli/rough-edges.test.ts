@@ -57,6 +57,11 @@ describe("sessiond's usage errors", SLOW, () => {
     expect(r).toMatchObject({ code: 2, stderr: "sessiond: unknown option '--with-files=yes' (run `sessiond checkpoint create --help` for its flags)\n" });
   });
 
+  it("says how to pass a flag to the command of an exec: after `--`", async () => {
+    const r = await h.run(["exec", "some-session", "ls", "-la"]);
+    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining("put `--` before the command: `sessiond exec <session> -- ls -la`") });
+  });
+
   it("lists the valid values of --status and --kind when one is not", async () => {
     const status = await h.run(["list", "--status", "active,bogus"]);
     expect(status).toMatchObject({ code: 2, stderr: "sessiond: invalid status: expected one of active, paused, completed, failed, timeout, crashed\n" });

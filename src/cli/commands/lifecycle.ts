@@ -218,6 +218,10 @@ export function printExec(result: ExecuteResult, ref?: string): void {
   if (result.exit_code !== null && result.exit_code !== 0) notes.push(`exit ${result.exit_code}`);
   if (result.truncated) notes.push("output truncated");
   if (notes.length) print(`${paint("yellow", `[${notes.join(", ")}]`, process.stderr)}\n`, process.stderr);
+  if (result.status === "timeout") {
+    const after = `${(result.duration_ms / 1000).toFixed(1)} s`;
+    print(`${paint("dim", `[stopped at its timeout, after ${after}: --timeout <ms> gives an exec longer, up to the server's maxExecTimeoutMs (1 h by default)]`, process.stderr)}\n`, process.stderr);
+  }
   if (result.woke) {
     print(`${paint("dim", "[woke from hibernation]", process.stderr)}\n`, process.stderr);
     printRebuild(result.woke);
