@@ -285,6 +285,16 @@ describe("sessiond server", SLOW, () => {
     }
   });
 
+  it("warns on a restart that leaves live sessions off while the server holds some not ended", async () => {
+    await h.json(["start", "--kind", "shell", "--name", "kept-live"]);
+    const off = await h.run(["server", "restart"], { env: { ENABLE_SESSIONS: "false" } });
+    expect(off).toMatchObject({ code: 0, stderr: expect.stringContaining("are off on this server, which holds 1 of them not ended") });
+    expect(off.stderr).toContain(`put ENABLE_SESSIONS=true in ${join(h.home, ".env")}`);
+    const on = await h.run(["server", "restart"]);
+    expect(on).toMatchObject({ code: 0, stderr: "" });
+    await h.run(["delete", "kept-live"]);
+  });
+
   it("restarts, keeping the sessions, and stops", async () => {
     const s = await h.json<S>(["start", "--name", "survivor"]);
     const before = await h.json<{ pid: number }>(["server", "status"]);

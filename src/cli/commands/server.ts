@@ -1,6 +1,9 @@
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
+import type { Config } from "../../core/config.js";
 import { type Opts, action, parseCount } from "../args.js";
+import { withClient } from "../client.js";
 import type { ClientFlags } from "../home.js";
 import { keyValues, print, printJson } from "../output.js";
 
@@ -50,6 +53,31 @@ export async function serverStatus(flags: ClientFlags): Promise<ServerStatus> {
     cleaned,
   };
 }
+
+/**
+ * Says so on stderr when the server just started has live kinds off while it holds live sessions
+ * of them that have not ended: they cannot run. A restart takes this command's settings, so
+ * `ENABLE_SESSIONS=true` given to the previous one (the README's first way) is gone unless it is
+ * in the data dir's .env.
+ */
+async function warnOfLiveSessionsOff(flags: ClientFlags, config: Config): Promise<void> {
+  const { EXEC_KINDS, isModeEnabled } = await import("../../core/modes.js");
+  const off = EXEC_KINDS.filter((kind) => !isModeEnabled(config, kind));
+  if (off.length === 0) return;
+  const held = await withClient(flags, async (c) => {
+    const counts = await Promise.all(NOT_ENDED.map((status) => c.sessions.stats({ status })));
+    return counts.reduce((sum, stats) => sum + off.reduce((n, kind) => n + (stats.by_kind[kind] ?? 0), 0), 0);
+  });
+  if (held === 0) return;
+  const env = join(config.home, ".env");
+  process.stderr.write(
+    `sessiond: warning: live sessions (${off.join(", ")}) are off on this server, which holds ${held} of them not ended: they cannot run. ` +
+      `A restart takes this command's settings (ENABLE_SESSIONS given to an earlier one is gone); for good, put ENABLE_SESSIONS=true in ${env} and run \`sessiond server restart\`\n`,
+  );
+}
+
+/** Statuses of a session that has not ended. */
+const NOT_ENDED = ["active", "paused", "crashed"] as const;
 
 /**
  * Stops the server of this data dir: SIGTERM, then waits for it to finish its in-flight requests
@@ -139,6 +167,7 @@ export function registerServerCommands(program: Command): void {
         const status = await serverStatus(o);
         if (o.json) printJson(status);
         else print(`running: pid ${status.pid}, ${status.socket}\n`);
+        await warnOfLiveSessionsOff(o, config);
       }),
     );
 
