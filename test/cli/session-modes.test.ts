@@ -42,9 +42,12 @@ describe("sessiond start with a mode's options", SLOW, () => {
     expect((await h.run(["exec", "py-crash", "x += 1"])).code).toBe(0);
     expect((await h.run(["crash", "py-crash"])).code).toBe(0);
     const fresh = await h.run(["recover", "py-crash"]);
-    expect(fresh.stdout).toMatch(/^py-crash recovered: active; /);
+    expect(fresh.stdout).toBe("py-crash recovered: active; no checkpoint\n");
     expect(fresh.stderr).toBe("[a fresh interpreter: earlier cells' variables are gone (`sessiond restore py-crash` rebuilds it at its newest checkpoint; `recover --replay` runs every cell again)]\n");
     expect((await h.run(["exec", "py-crash", "x"])).stderr).toContain("NameError");
+    expect((await h.run(["crash", "py-crash"])).code).toBe(0);
+    const saved = await h.json<{ id: string }>(["checkpoint", "create", "py-crash", "--label", "mid"]);
+    expect((await h.run(["recover", "py-crash"])).stdout).toBe(`py-crash recovered: active; latest checkpoint, to resume from: ${saved.id} (mid)\n`);
     expect((await h.run(["crash", "py-crash"])).code).toBe(0);
     const replayed = await h.run(["recover", "py-crash", "--replay"]);
     expect(replayed.stderr).toBe("[2 of 2 cells replayed]\n");

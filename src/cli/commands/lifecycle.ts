@@ -72,7 +72,9 @@ export function registerLifecycleCommands(program: Command): void {
         const recovery = await withClient(o, (c) => c.sessions.recover(ref, o.replay === true ? { replay: true } : {}));
         if (o.json) return printJson(recovery);
         const { session, replay } = recovery;
-        print(`${session.name} recovered: ${session.status}; checkpoint ${recovery.checkpoint?.id ?? "-"}\n`);
+        // The checkpoint is the latest one, to resume from: recover rolls nothing back to it.
+        const latest = recovery.checkpoint ? `; latest checkpoint, to resume from: ${recovery.checkpoint.id}${recovery.checkpoint.label ? ` (${recovery.checkpoint.label})` : ""}` : "; no checkpoint";
+        print(`${session.name} recovered: ${session.status}${latest}\n`);
         if (replay) {
           const stopped = replay.stopped_at === null ? "" : `; stopped at cell ${replay.stopped_at}, which did not succeed again`;
           print(`${paint(replay.stopped_at === null ? "dim" : "yellow", `[${replay.replayed.length} of ${replay.cells} cells replayed${stopped}]`, process.stderr)}\n`, process.stderr);
