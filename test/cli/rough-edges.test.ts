@@ -214,3 +214,28 @@ describe("the server start a command does on its own", SLOW, () => {
     for (const status of await Promise.all(homes.map((h) => h.json<{ running: boolean }>(["server", "status"])))) expect(status.running).toBe(true);
   });
 });
+
+describe("sessiond exec on a terminal", SLOW, () => {
+  const h = cliHome();
+  afterAll(() => h.cleanup());
+
+  it("shows the output as it comes, each byte once, with the command's exit code", async () => {
+    await h.json(["start", "--kind", "shell", "--name", "live-out"]);
+    const pty = spawnPty(process.execPath, [built.main, "exec", "live-out", "echo first; sleep 3; echo second; printf tail; (exit 3)"], {
+      name: "xterm",
+      cols: 200,
+      rows: 50,
+      env: h.env as Record<string, string>,
+    });
+    let screen = "";
+    pty.onData((d) => (screen += d.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "")));
+    const exited = new Promise<number>((resolve) => pty.onExit((e) => resolve(e.exitCode)));
+    await until(() => screen.includes("first"));
+    // The command still sleeps: its first line came before the rest, not with the result.
+    expect(screen).not.toContain("second");
+    expect(await exited).toBe(3);
+    expect(screen).toMatch(/^first\r\nsecond\r\ntail\r\n\[error, exit 3\]\r\n$/);
+    // Piped, the output is the result's, whole at the end, as before.
+    expect(await h.run(["exec", "live-out", "echo piped"])).toMatchObject({ code: 0, stdout: "piped\n" });
+  });
+});

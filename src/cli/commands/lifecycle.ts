@@ -125,13 +125,19 @@ export function registerLifecycleCommands(program: Command): void {
         const input = words.join(" ");
         const options = { ...(o.timeout === undefined ? {} : { timeout_ms: parseCount(String(o.timeout), "--timeout", 1) }), ...(o.replay === false ? { replay: false } : {}) };
         const stopForwarding = forwardCtrlC(ref, o);
+        // A person at a terminal sees the output as it comes; a script gets it whole at the end.
+        const live = !o.json && !o.stdin && process.stdout.isTTY === true;
         const result = await withClient(o, async (c) => {
+          if (live) {
+            const { execWritingLive } = await import("../exec-live.js");
+            return execWritingLive(c, ref, input, options);
+          }
           if (!o.stdin) return c.sessions.exec(ref, input, options);
           const { execWithStdin } = await import("../exec-stdin.js");
           return execWithStdin(c.execs, ref, input, options);
         }).finally(stopForwarding);
         if (o.json) printJson(result);
-        else printExec(result, ref);
+        else printExec(result, ref, { outputWritten: live });
         process.exitCode = execExitCode(result);
       }),
     );
@@ -212,9 +218,9 @@ export function execExitCode(result: ExecuteResult): number {
  * command this caller ran, as `ssh` and `docker exec` pass theirs on), and a note when it did not end
  * well — with the command that brings the session back when the exec ended its process.
  */
-export function printExec(result: ExecuteResult, ref?: string): void {
-  if (result.stdout) process.stdout.write(result.stdout.endsWith("\n") ? result.stdout : `${result.stdout}\n`);
-  if (result.stderr) process.stderr.write(result.stderr.endsWith("\n") ? result.stderr : `${result.stderr}\n`);
+export function printExec(result: ExecuteResult, ref?: string, options: { outputWritten?: boolean } = {}): void {
+  if (result.stdout && !options.outputWritten) process.stdout.write(result.stdout.endsWith("\n") ? result.stdout : `${result.stdout}\n`);
+  if (result.stderr && !options.outputWritten) process.stderr.write(result.stderr.endsWith("\n") ? result.stderr : `${result.stderr}\n`);
   const notes: string[] = [];
   if (result.status !== "ok") notes.push(result.status);
   if (result.exit_code !== null && result.exit_code !== 0) notes.push(`exit ${result.exit_code}`);
