@@ -45,7 +45,7 @@ export class SandboxPlanner {
   /** @throws validation naming cwd when the sandbox would not show it */
   assertVisible(cwd: string, workspace?: string): void {
     if (!this.visible(cwd, workspace)) {
-      throw errors.validation("cwd", `${cwd} is not visible inside the session's sandbox: use a folder of its workspace, /tmp, or the read-only system`);
+      throw errors.validation("cwd", `${cwd} is not visible inside the session's sandbox: use a folder of its workspace (copy a project there to work on it), /tmp, or the read-only system (config sandboxReadOnlyPaths shows more host folders, read-only)`);
     }
   }
 
