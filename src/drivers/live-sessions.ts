@@ -348,6 +348,10 @@ export class LiveSessions {
     if (options.replay !== undefined && typeof options.replay !== "boolean") throw errors.validation("replay", "expected a boolean");
     const session = await this.manager.get(ref);
     const { entry, woke } = await this.entryWaking(session, "exec");
+    // A background job is a shell's (`{ …; } >log 2>&1 &`): taken, a cell would get shell syntax.
+    if (options.background === true && session.kind !== "shell") {
+      throw errors.validation("background", `a ${session.kind} session has no background jobs (they are a shell's; a cell can start a thread or a process of its own)`);
+    }
     const stdin = options.stdin === true && !options.background;
     // Only a terminal has input to send: taken, a cell would run and `stdin` do nothing.
     if (stdin && entry.process && !entry.process.writeStdin) {

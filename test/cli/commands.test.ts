@@ -224,6 +224,11 @@ describe("sessiond client commands against a server they start themselves", SLOW
     const control = await h.run(["exec", "sh-in", "--stdin", "cat > got; echo ran"], { input: "fine\na\x03b\n" });
     expect(control).toMatchObject({ code: 1, stderr: expect.stringContaining("the control character ^C (0x03) at byte 6") });
     expect((await h.run(["exec", "sh-in", "echo next"])).stdout).toBe("next\n");
+    // --background starts a job of the shell and answers at once with its pid and log.
+    const job = await h.run(["exec", "sh-in", "--background", "echo from-job"]);
+    expect(job).toMatchObject({ code: 0, stdout: expect.stringMatching(/^started in the background: pid \d+, output to \S+\/logs\/bg-\S+\.log\n$/) });
+    await until(async () => (await h.run(["exec", "sh-in", "cat logs/bg-*.log"])).stdout.includes("from-job"));
+    expect(await h.run(["exec", "sh-in", "--background", "--stdin", "cat"])).toMatchObject({ code: 2, stderr: expect.stringContaining("--background and --stdin exclude each other") });
   });
 });
 

@@ -39,7 +39,7 @@ describe("interactive and long-running work in a live shell", () => {
     expect((await plain.done).status).toBe("interrupted");
   });
 
-  it("ends the input after a partial line sent on its own (two Ctrl-Ds), and refuses stdin for a kind without a terminal", async () => {
+  it("ends the input after a partial line sent on its own (two Ctrl-Ds), and refuses stdin and background jobs for a kind without a terminal", async () => {
     h = new LiveHarness();
     await h.live.start({ kind: "shell", name: "part" });
     const counted = await h.live.submit("part", "wc -c", { stdin: true });
@@ -47,6 +47,8 @@ describe("interactive and long-running work in a live shell", () => {
     expect(await counted.done).toMatchObject({ status: "ok", stdout: expect.stringMatching(/^\s*3\n$/) });
     await h.live.start({ kind: "python", name: "py" });
     expect(await failure(h.live.submit("py", "import sys; sys.stdin.read()", { stdin: true }))).toMatchObject({ code: "validation", field: "stdin", status: 400 });
+    // Nor background jobs, which are a shell's: the cell would be given shell syntax.
+    expect(await failure(h.live.submit("py", "print('bg')", { background: true }))).toMatchObject({ code: "validation", field: "background", status: 400 });
     expect((await h.live.exec("py", "print('still here')")).stdout).toBe("still here\n");
   });
 

@@ -3,7 +3,7 @@ import type { ExecuteResult, Session } from "../../sdk/client/index.js";
 import { type Opts, action, clientOptions, jsonOrText, parseCount, parseObject } from "../args.js";
 import { withClient } from "../client.js";
 import { INTERPRETER_KINDS } from "../../core/modes.js";
-import { EXIT } from "../fail.js";
+import { EXIT, UsageError } from "../fail.js";
 import { paint, print, printJson, statusStyle, visible } from "../output.js";
 
 /** `build-42 paused`, or with the status where the verb does not say it: `build-42 resumed: active`. */
@@ -120,9 +120,12 @@ export function registerLifecycleCommands(program: Command): void {
     .option("--timeout <ms>", "this exec's timeout (default: the server's execTimeoutMs)")
     .option("--no-replay", "python/typescript: never run this cell again when the interpreter is rebuilt (restore, undo, fork, wake, recovery)")
     .option("--stdin", "shell sessions: pass what is piped to this command on as the exec's stdin, as typed at its terminal (text lines), then end of input (default: the command reads /dev/null)")
+    .option("--background", "shell sessions: start it as a background job of the shell, its output to a log in the workspace; prints its pid and log file at once; stop ends it with the session")
     .action(
       action(async (ref: string, words: string[], o: Opts) => {
         const input = words.join(" ");
+        if (o.background && o.stdin) throw new UsageError("--background and --stdin exclude each other: a background job reads /dev/null");
+        if (o.background) return startInBackground(ref, input, o);
         const options = { ...(o.timeout === undefined ? {} : { timeout_ms: parseCount(String(o.timeout), "--timeout", 1) }), ...(o.replay === false ? { replay: false } : {}) };
         const stopForwarding = forwardCtrlC(ref, o);
         // A person at a terminal sees the output as it comes; a script gets it whole at the end.
@@ -218,6 +221,13 @@ export function execExitCode(result: ExecuteResult): number {
  * command this caller ran, as `ssh` and `docker exec` pass theirs on), and a note when it did not end
  * well — with the command that brings the session back when the exec ended its process.
  */
+/** `exec --background`: the job's pid and log, at once. */
+async function startInBackground(ref: string, input: string, o: Opts): Promise<void> {
+  const result = await withClient(o, (c) => c.sessions.exec(ref, input, { background: true }));
+  if (o.json) return printJson(result);
+  print(`started in the background: pid ${String(result.pid)}, output to ${String(result.log_path)}\n`);
+}
+
 export function printExec(result: ExecuteResult, ref?: string, options: { outputWritten?: boolean } = {}): void {
   if (result.stdout && !options.outputWritten) process.stdout.write(result.stdout.endsWith("\n") ? result.stdout : `${result.stdout}\n`);
   if (result.stderr && !options.outputWritten) process.stderr.write(result.stderr.endsWith("\n") ? result.stderr : `${result.stderr}\n`);

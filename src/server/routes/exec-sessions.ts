@@ -65,7 +65,7 @@ export const ExecBody = Type.Object(
     command: Type.Optional(Type.String({ description: "an alias of input" })),
     timeout_ms: Type.Optional(Type.Integer({ minimum: 1, description: "default config execTimeoutMs" })),
     stdin: Type.Optional(Type.Boolean({ description: "the command reads the terminal: send it input with POST …/execs/{exec_id}/stdin (default: /dev/null); shell sessions only" })),
-    background: Type.Optional(Type.Boolean({ description: "start it as a background job: the result comes at once with its pid and log_path" })),
+    background: Type.Optional(Type.Boolean({ description: "shell sessions: start it as a background job: the result comes at once with its pid and log_path (400 naming background for other kinds)" })),
     wait: Type.Optional(Type.Boolean({ description: "false: answer 202 {exec_id, state} at once; GET …/execs/{exec_id} for the result (default true)" })),
     replay: Type.Optional(
       Type.Boolean({ description: "false: a rebuild of the interpreter (restore, undo, fork, wake, recovery) never runs this cell again, and reports it as skipped (default true)" }),
