@@ -238,7 +238,7 @@ export function printExec(result: ExecuteResult, ref?: string, options: { output
   if (notes.length) print(`${paint("yellow", `[${notes.join(", ")}]`, process.stderr)}\n`, process.stderr);
   if (result.status === "timeout") {
     const after = `${(result.duration_ms / 1000).toFixed(1)} s`;
-    print(`${paint("dim", `[stopped at its timeout, after ${after}: --timeout <ms> gives an exec longer, up to the server's maxExecTimeoutMs (1 h by default)]`, process.stderr)}\n`, process.stderr);
+    print(`${paint("dim", `[stopped at its timeout, after ${after}: --timeout <ms> gives an exec longer, up to the server's maxExecTimeoutMs (1 h by default); a shell runs a long job apart with --background]`, process.stderr)}\n`, process.stderr);
   }
   if (result.woke) {
     print(`${paint("dim", "[woke from hibernation]", process.stderr)}\n`, process.stderr);
