@@ -72,6 +72,10 @@ export function isAlive(pid: number): boolean {
 export function sessionMembers(leader: number, since?: number): number[] {
   const all = listProcesses().filter((p) => p.state !== "Z" && p.state !== "X" && (since === undefined || p.starttime >= since));
   if (since !== undefined && all.some((p) => p.pid === leader && p.starttime !== since)) return [];
+  // A leader gone whose start is not known: the processes of session `leader` may be a new
+  // session's, its leader a later process that took the pid (and gone too), and on a host with
+  // pid_max 32768 a busy machine reuses pids within seconds. Nothing is taken for its then.
+  if (since === undefined && !all.some((p) => p.pid === leader)) return [];
   const members = new Set<number>();
   for (const p of all) if (p.session === leader || p.pid === leader) members.add(p.pid);
   const children = new Map<number, number[]>();

@@ -31,6 +31,26 @@ describe("the process tree", () => {
     expect(stillRunning(pid, starttime)).toBe(true);
   });
 
+  it("finds the members a known leader left behind, and nothing of a gone leader whose start is not known", async () => {
+    const child = spawn("sh", ["-c", "sleep 30 & sleep 0.5"], { detached: true, stdio: "ignore" });
+    started.push(child);
+    const pid = child.pid!;
+    const { starttime } = readStat(pid)!;
+    await new Promise((resolve) => child.once("exit", resolve));
+    let left: number[] = [];
+    for (let i = 0; i < 200 && left.length === 0; i++) {
+      left = sessionMembers(pid, starttime);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // The sleep it left runs on in its session: found through the leader's known start.
+    expect(left).toHaveLength(1);
+    expect(readStat(left[0]!)!.session).toBe(pid);
+    // Without that start, the session's processes may be a later session's whose leader took the
+    // pid and is gone too: none is taken.
+    expect(sessionMembers(pid)).toEqual([]);
+    process.kill(left[0]!, "SIGKILL");
+  });
+
   it("finds nothing of a leader whose pid another process holds now (one that started later)", () => {
     const { pid, starttime } = leader();
     // As the record of a leader that started earlier and is gone: the pid is a stranger's now.

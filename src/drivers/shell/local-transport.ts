@@ -7,7 +7,7 @@ import { SessiondError } from "../../core/index.js";
 import type { ProcessExit, StartSpec } from "../driver.js";
 import { FIFO_POLL_MS, SessionFifo } from "../fifo.js";
 import type { DriverLog } from "../log.js";
-import { readStat, sessionMembers, signal, stillRunning, terminateSession } from "../process-tree.js";
+import { listProcesses, readStat, sessionMembers, signal, stillRunning, terminateSession } from "../process-tree.js";
 import { type Launch, findProgram, hostPidOf, innermostPid, prepareLaunch, programExit } from "../sandbox/index.js";
 import type { RcBuilder, SessionProcess, ShellTransport } from "./transport.js";
 
@@ -208,6 +208,10 @@ export class LocalTransport implements ShellTransport {
     // A pid reused by another process: its terminal's foreground group is not ours to kill.
     if (!stat || (this.starttime !== undefined && stat.starttime !== this.starttime)) return false;
     if (stat.tpgid <= 0 || stat.tpgid === this.pid) return false;
+    // The terminal may still name a job's group once the job is gone (bash, stopped or busy, has
+    // not taken the terminal back), and by then that number may be a stranger's group: a host
+    // with pid_max 32768 reuses pids within a minute. Only a group in this terminal's session is ours.
+    if (!listProcesses().some((p) => p.pgrp === stat.tpgid && p.session === stat.session)) return false;
     // bash, waiting on its foreground job, takes this as a Ctrl-C: once the job is gone it drops
     // the rest of the command line instead of running the next command of a list.
     signal(this.pid, "SIGINT");
