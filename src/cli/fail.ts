@@ -52,7 +52,7 @@ function hintFor(code: ErrorCode, message: string): string | undefined {
   if (code === "validation" && message.startsWith("invalid timeout_ms")) return "that is `--timeout`, in milliseconds";
   if (code === "not_found") return notFoundHint(message);
   // A name taken (`a session named sh … already exists`): names are unique per agent_id (docs/api.md).
-  if (code === "conflict" && /^a session named .+ already exists/.test(message)) return "choose another --name; `sessiond show <name>` shows the one there";
+  if (code === "conflict" && /^a session named .+ already exists/.test(message)) return "choose another --name; `sessiond show <name>` shows the one there, and `sessiond delete <name>` frees the name once it has ended";
   return HINTS[code];
 }
 

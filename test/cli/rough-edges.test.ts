@@ -86,7 +86,7 @@ describe("sessiond's usage errors", SLOW, () => {
     await h.json(["start", "--name", "taken-1"]);
     expect(await h.run(["start", "--name", "taken-1"])).toMatchObject({
       code: 1,
-      stderr: "sessiond: a session named taken-1 without an agent_id already exists (choose another --name; `sessiond show <name>` shows the one there)\n",
+      stderr: "sessiond: a session named taken-1 without an agent_id already exists (choose another --name; `sessiond show <name>` shows the one there, and `sessiond delete <name>` frees the name once it has ended)\n",
     });
   });
 
