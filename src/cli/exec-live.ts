@@ -1,9 +1,7 @@
 import type { ExecuteResult } from "../sdk/client/index.js";
 import type { CliClient } from "./client.js";
+import { resultOf, sentExecFailure } from "./sent-exec.js";
 import { sseOverSocket } from "./sse.js";
-
-/** How often the result is looked for once the output stream has ended (a poll, not a timeout). */
-const RESULT_POLL_MS = 20;
 
 type Stream = "stdout" | "stderr";
 
@@ -25,7 +23,7 @@ export async function execWritingLive(client: CliClient, ref: string, input: str
     // and nothing past a gap: the result fills it at the end.
     const fresh = bytes.subarray(Math.max(0, written[stream] - offset));
     if (offset > written[stream] || fresh.length === 0) return;
-    (stream === "stdout" ? process.stdout : process.stderr).write(fresh);
+    out(stream).write(fresh);
     written[stream] += fresh.length;
     endsLine[stream] = fresh[fresh.length - 1] === NEWLINE;
   };
@@ -34,18 +32,13 @@ export async function execWritingLive(client: CliClient, ref: string, input: str
   } catch {
     // The stream is a nicety: the result below carries every byte.
   }
-  let result: ExecuteResult;
-  try {
-    result = await resultOf(client, ref, execId);
-  } catch (err) {
-    // Past the submit the exec exists: a failure here must not read as "never sent" to the
-    // caller that restarts a missing server and runs the command again (withClient).
-    throw new Error(`exec ${execId}: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const result = await resultOf(client.execs, ref, execId).catch((err: unknown) => {
+    throw sentExecFailure(execId, err);
+  });
   for (const stream of ["stdout", "stderr"] as const) {
     write(stream, 0, bytesOf(result, stream));
     // As printExec does: the notes and the shell's prompt start on a line of their own.
-    if (!endsLine[stream]) (stream === "stdout" ? process.stdout : process.stderr).write("\n");
+    if (!endsLine[stream]) out(stream).write("\n");
   }
   return result;
 }
@@ -69,12 +62,8 @@ async function follow(client: CliClient, ref: string, execId: string, write: (st
   }
 }
 
-async function resultOf(client: CliClient, ref: string, execId: string): Promise<ExecuteResult> {
-  for (;;) {
-    const state = await client.execs.status(ref, execId);
-    if (state.result) return state.result;
-    await new Promise((resolve) => setTimeout(resolve, RESULT_POLL_MS));
-  }
+function out(stream: Stream): NodeJS.WriteStream {
+  return stream === "stdout" ? process.stdout : process.stderr;
 }
 
 /** A result's stream as bytes: exact from `<stream>_base64` when the text was not UTF-8. */

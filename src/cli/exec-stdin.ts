@@ -1,12 +1,6 @@
 import type { ExecsClient, ExecuteResult } from "../sdk/client/index.js";
+import { pauseForExec, resultOf, sentExecFailure } from "./sent-exec.js";
 import { TerminalInput } from "./terminal-input.js";
-
-/**
- * How often `exec --stdin` looks again at its exec: while it waits in the session's queue (stdin
- * is refused until it runs), while the command has not read what was sent (429), and for its
- * result once the input is over. A poll, not a timeout: the exec's own timeout still applies.
- */
-const EXEC_POLL_MS = 20;
 
 /**
  * Runs `input` with what is piped to this process as its stdin (`sessiond exec --stdin`): the exec
@@ -32,15 +26,9 @@ export async function execWithStdin(execs: ExecsClient, ref: string, input: stri
       if ("refused" in rest) return await refuse(execs, ref, execId, rest.refused);
       await send(execs, ref, execId, rest.text, true);
     }
-    for (;;) {
-      const state = await execs.status(ref, execId);
-      if (state.result) return state.result;
-      await pause();
-    }
+    return await resultOf(execs, ref, execId);
   } catch (err) {
-    // Past the submit the exec exists: a failure here must not read as "never sent" to the
-    // caller that restarts a missing server and runs the command again (withClient).
-    throw new Error(`exec ${execId}: ${err instanceof Error ? err.message : String(err)}`);
+    throw sentExecFailure(execId, err);
   }
 }
 
@@ -75,11 +63,7 @@ async function send(execs: ExecsClient, ref: string, execId: string, data: strin
       } else if (code !== "rate_limited") {
         throw err;
       }
-      await pause();
+      await pauseForExec();
     }
   }
-}
-
-function pause(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, EXEC_POLL_MS));
 }

@@ -216,11 +216,6 @@ export function execExitCode(result: ExecuteResult): number {
   return result.status === "error" && code !== null && Number.isInteger(code) && code > 0 && code < 256 ? code : EXIT.failure;
 }
 
-/**
- * Prints an exec's output the way a terminal would have shown it (as is: it is the output of a
- * command this caller ran, as `ssh` and `docker exec` pass theirs on), and a note when it did not end
- * well — with the command that brings the session back when the exec ended its process.
- */
 /** `exec --background`: the job's pid and log, at once. */
 async function startInBackground(ref: string, input: string, o: Opts): Promise<void> {
   const result = await withClient(o, (c) => c.sessions.exec(ref, input, { background: true }));
@@ -228,9 +223,17 @@ async function startInBackground(ref: string, input: string, o: Opts): Promise<v
   print(`started in the background: pid ${String(result.pid)}, output to ${String(result.log_path)}\n`);
 }
 
+/**
+ * Prints an exec's output the way a terminal would have shown it (as is: it is the output of a
+ * command this caller ran, as `ssh` and `docker exec` pass theirs on), and a note when it did not end
+ * well — with the command that brings the session back when the exec ended its process. With
+ * `outputWritten` (exec-live.ts wrote it as it came), the notes only.
+ */
 export function printExec(result: ExecuteResult, ref?: string, options: { outputWritten?: boolean } = {}): void {
-  if (result.stdout && !options.outputWritten) process.stdout.write(result.stdout.endsWith("\n") ? result.stdout : `${result.stdout}\n`);
-  if (result.stderr && !options.outputWritten) process.stderr.write(result.stderr.endsWith("\n") ? result.stderr : `${result.stderr}\n`);
+  if (!options.outputWritten) {
+    if (result.stdout) process.stdout.write(result.stdout.endsWith("\n") ? result.stdout : `${result.stdout}\n`);
+    if (result.stderr) process.stderr.write(result.stderr.endsWith("\n") ? result.stderr : `${result.stderr}\n`);
+  }
   const notes: string[] = [];
   if (result.status !== "ok") notes.push(result.status);
   if (result.exit_code !== null && result.exit_code !== 0) notes.push(`exit ${result.exit_code}`);

@@ -64,10 +64,7 @@ async function warnOfLiveSessionsOff(flags: ClientFlags, config: Config): Promis
   const { EXEC_KINDS, isModeEnabled } = await import("../../core/modes.js");
   const off = EXEC_KINDS.filter((kind) => !isModeEnabled(config, kind));
   if (off.length === 0) return;
-  const held = await withClient(flags, async (c) => {
-    const counts = await Promise.all(NOT_ENDED.map((status) => c.sessions.stats({ status })));
-    return counts.reduce((sum, stats) => sum + off.reduce((n, kind) => n + (stats.by_kind[kind] ?? 0), 0), 0);
-  });
+  const { total: held } = await withClient(flags, (c) => c.sessions.stats({ status: [...NOT_ENDED], kind: off }));
   if (held === 0) return;
   const env = join(config.home, ".env");
   process.stderr.write(
