@@ -35,9 +35,11 @@ export async function execWithStdin(execs: ExecsClient, ref: string, input: stri
 /** Interrupts the exec whose input is refused, and fails saying why. */
 async function refuse(execs: ExecsClient, ref: string, execId: string, what: string): Promise<never> {
   await execs.interrupt(ref, execId).catch(() => {});
+  // Windows line ends are the likeliest control character in text piped in.
+  const crlf = what.includes("\\r") ? " For Windows line ends, pipe it through `tr -d '\\r'` first." : "";
   throw new Error(
     `the input has ${what}, which the session's terminal would not pass on as it is (stdin reaches the command as typed at a terminal in line mode); ` +
-      "the rest of the input was not sent, and the exec was interrupted. For binary data or long lines, put a file in the session's workspace (`sessiond show <session>` names it) and read that",
+      `the rest of the input was not sent, and the exec was interrupted.${crlf} For binary data or long lines, put a file in the session's workspace (\`sessiond show ${ref}\` names it) and read that`,
   );
 }
 

@@ -52,7 +52,8 @@ function hintFor(code: ErrorCode, message: string): string | undefined {
   if (code === "validation" && message.startsWith("invalid timeout_ms")) return "that is `--timeout`, in milliseconds";
   if (code === "not_found") return notFoundHint(message);
   // A name taken (`a session named sh … already exists`): names are unique per agent_id (docs/api.md).
-  if (code === "conflict" && /^a session named .+ already exists/.test(message)) return "choose another --name; `sessiond show <name>` shows the one there, and `sessiond delete <name>` frees the name once it has ended";
+  const taken = code === "conflict" ? /^a session named (\S+) .*already exists/.exec(message)?.[1] : undefined;
+  if (taken) return `choose another --name; \`sessiond show ${taken}\` shows the one there, and \`sessiond delete ${taken}\` frees the name once it has ended`;
   return HINTS[code];
 }
 

@@ -44,7 +44,9 @@ function commanderMessage(text: string): string {
   const sub = command && findCommand(command.commands, subNamed);
   if (command && sub) return `${what} (run \`sessiond ${command.name()} ${sub.name()} --help\` for its flags)`;
   // `sessiond exec sh ls -la`: the flag was meant for the command, which `--` passes on.
-  if (command?.name() === "exec" && what.startsWith("unknown option")) return `${what} (for the command's own flags, put \`--\` before the command: \`sessiond exec <session> -- ls -la\`; \`sessiond help exec\` lists exec's)`;
+  if (command?.name() === "exec" && what.startsWith("unknown option")) {
+    return `${what} (for the command's own flags, put \`--\` before the command: \`sessiond exec ${subNamed ?? "<session>"} -- ls -la\`; \`sessiond help exec\` lists exec's)`;
+  }
   if (command) return `${what} (run \`sessiond help ${command.name()}\` for its flags)`;
   return `${what} (run \`sessiond help\` for the commands)`;
 }

@@ -223,6 +223,9 @@ describe("sessiond client commands against a server they start themselves", SLOW
     expect(long).toMatchObject({ code: 1, stderr: expect.stringContaining("a line longer than 4095 bytes (from byte 0)") });
     const control = await h.run(["exec", "sh-in", "--stdin", "cat > got; echo ran"], { input: "fine\na\x03b\n" });
     expect(control).toMatchObject({ code: 1, stderr: expect.stringContaining("the control character ^C (0x03) at byte 6") });
+    expect(control.stderr).toContain("`sessiond show sh-in` names it");
+    const crlf = await h.run(["exec", "sh-in", "--stdin", "cat"], { input: "a\r\nb\r\n" });
+    expect(crlf).toMatchObject({ code: 1, stderr: expect.stringContaining("For Windows line ends, pipe it through `tr -d '\\r'` first.") });
     expect((await h.run(["exec", "sh-in", "echo next"])).stdout).toBe("next\n");
     // --background starts a job of the shell and answers at once with its pid and log.
     const job = await h.run(["exec", "sh-in", "--background", "echo from-job"]);
@@ -295,8 +298,10 @@ describe("sessiond server", SLOW, () => {
     const off = await h.run(["server", "restart"], { env: { ENABLE_SESSIONS: "false" } });
     expect(off).toMatchObject({ code: 0, stderr: expect.stringContaining("are off on this server, which holds 1 of them not ended") });
     expect(off.stderr).toContain(`put ENABLE_SESSIONS=true in ${join(h.home, ".env")}`);
+    // On again, the restart still ended its process: it says the session is crashed, and how to go on.
     const on = await h.run(["server", "restart"]);
-    expect(on).toMatchObject({ code: 0, stderr: "" });
+    expect(on).toMatchObject({ code: 0, stderr: expect.stringMatching(/^sessiond: 1 live session is crashed \(a restart ends their processes\): `sessiond recover <session>`/) });
+    expect(on.stderr).not.toContain("are off");
     await h.run(["delete", "kept-live"]);
   });
 

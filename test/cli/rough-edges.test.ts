@@ -59,7 +59,7 @@ describe("sessiond's usage errors", SLOW, () => {
 
   it("says how to pass a flag to the command of an exec: after `--`", async () => {
     const r = await h.run(["exec", "some-session", "ls", "-la"]);
-    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining("put `--` before the command: `sessiond exec <session> -- ls -la`") });
+    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining("put `--` before the command: `sessiond exec some-session -- ls -la`") });
   });
 
   it("lists the valid values of --status and --kind when one is not", async () => {
@@ -86,7 +86,7 @@ describe("sessiond's usage errors", SLOW, () => {
     await h.json(["start", "--name", "taken-1"]);
     expect(await h.run(["start", "--name", "taken-1"])).toMatchObject({
       code: 1,
-      stderr: "sessiond: a session named taken-1 without an agent_id already exists (choose another --name; `sessiond show <name>` shows the one there, and `sessiond delete <name>` frees the name once it has ended)\n",
+      stderr: "sessiond: a session named taken-1 without an agent_id already exists (choose another --name; `sessiond show taken-1` shows the one there, and `sessiond delete taken-1` frees the name once it has ended)\n",
     });
   });
 

@@ -55,22 +55,30 @@ export async function serverStatus(flags: ClientFlags): Promise<ServerStatus> {
 }
 
 /**
- * Says so on stderr when the server just started has live kinds off while it holds live sessions
- * of them that have not ended: they cannot run. A restart takes this command's settings, so
- * `ENABLE_SESSIONS=true` given to the previous one (the README's first way) is gone unless it is
- * in the data dir's .env.
+ * After a restart, says on stderr what became of the live sessions the server holds. A restart
+ * ends their processes: those it did not bring back (config autoRecover) are crashed. And a
+ * restart takes this command's settings, so `ENABLE_SESSIONS=true` given to an earlier start (the
+ * README's first way) is gone unless it is in the data dir's .env: then those not ended cannot run.
  */
-async function warnOfLiveSessionsOff(flags: ClientFlags, config: Config): Promise<void> {
+async function reportLiveSessions(flags: ClientFlags, config: Config): Promise<void> {
   const { EXEC_KINDS, isModeEnabled } = await import("../../core/modes.js");
+  const stats = await withClient(flags, (c) => c.sessions.stats({ status: [...NOT_ENDED], kind: [...EXEC_KINDS] }));
   const off = EXEC_KINDS.filter((kind) => !isModeEnabled(config, kind));
-  if (off.length === 0) return;
-  const { total: held } = await withClient(flags, (c) => c.sessions.stats({ status: [...NOT_ENDED], kind: off }));
-  if (held === 0) return;
-  const env = join(config.home, ".env");
-  process.stderr.write(
-    `sessiond: warning: live sessions (${off.join(", ")}) are off on this server, which holds ${held} of them not ended: they cannot run. ` +
-      `A restart takes this command's settings (ENABLE_SESSIONS given to an earlier one is gone); for good, put ENABLE_SESSIONS=true in ${env} and run \`sessiond server restart\`\n`,
-  );
+  const held = off.reduce((n, kind) => n + (stats.by_kind[kind] ?? 0), 0);
+  if (held > 0) {
+    const env = join(config.home, ".env");
+    process.stderr.write(
+      `sessiond: warning: live sessions (${off.join(", ")}) are off on this server, which holds ${held} of them not ended: they cannot run. ` +
+        `A restart takes this command's settings (ENABLE_SESSIONS given to an earlier one is gone); for good, put ENABLE_SESSIONS=true in ${env} and run \`sessiond server restart\`\n`,
+    );
+    return;
+  }
+  const crashed = stats.by_status.crashed ?? 0;
+  if (crashed > 0) {
+    process.stderr.write(
+      `sessiond: ${crashed} live session${crashed === 1 ? " is" : "s are"} crashed (a restart ends their processes): \`sessiond recover <session>\` starts a fresh one in its last cwd and environment; config autoRecover does it at every start\n`,
+    );
+  }
 }
 
 /** Statuses of a session that has not ended. */
@@ -164,7 +172,7 @@ export function registerServerCommands(program: Command): void {
         const status = await serverStatus(o);
         if (o.json) printJson(status);
         else print(`running: pid ${status.pid}, ${status.socket}\n`);
-        await warnOfLiveSessionsOff(o, config);
+        await reportLiveSessions(o, config);
       }),
     );
 
