@@ -1037,15 +1037,17 @@ export class LiveSessions {
       running.reason ??= "timeout";
       proc.interrupt();
     };
-    timer = setTimeout(onTimeout, timeoutMs);
     let outcome;
     try {
-      outcome = await proc.exec({
+      const ran = proc.exec({
         input: extra.procInput,
         ...(extra.stdin ? { stdin: true } : {}),
         maxOutputBytes: this.config.maxExecOutputBytes,
         ...(this.outputListeners.size ? { onChunk: (chunk: OutputChunk) => this.emitOutput(entry, running.exec_id, chunk) } : {}),
       });
+      // Armed once the command is on its way (a shell's is written at once): the process works while this runs.
+      timer = setTimeout(onTimeout, timeoutMs);
+      outcome = await ran;
     } finally {
       clearTimeout(timer);
       entry.running = undefined;

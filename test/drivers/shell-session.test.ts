@@ -120,6 +120,21 @@ describe("a live shell session", () => {
     expect(next.stderr).toBe("next\n");
   });
 
+  it("counts stderr a background job wrote between execs as the job's, not the next exec's", async () => {
+    await shell();
+    const workspace = join(h.home.home, "workspaces", "sh");
+    // Written at once and well before the next exec, and not yet read: the server reads the pipe
+    // between execs only every FIFO_IDLE_POLL_MS.
+    await h.live.exec("sh", "(echo early >&2; touch wrote) &");
+    const deadline = Date.now() + 5000;
+    while (!existsSync(join(workspace, "wrote")) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    const next = await h.live.exec("sh", "echo mine >&2");
+    expect(next.stderr).toBe("mine\n");
+    // Queued behind one another, execs start in the turn the last one ended in: each still gets its own.
+    const queued = await Promise.all(["a", "b", "c"].map((word) => h.live.exec("sh", `echo ${word} >&2`)));
+    expect(queued.map((r) => r.stderr)).toEqual(["a\n", "b\n", "c\n"]);
+  });
+
   it("keeps answering after a command moves its stdout for good (`exec >log`): the output goes where it was sent", async () => {
     await shell();
     expect(await h.live.exec("sh", "exec >moved.log; echo into-the-file")).toMatchObject({ stdout: "", exit_code: 0 });

@@ -4,6 +4,7 @@ import type { ExecOutcome, ExecRequest, LiveProcess, ProcessExit, ProcessState, 
 import { ExitNotice } from "../exit-notice.js";
 import { FIFO_HURRY_MS, FIFO_IDLE_POLL_MS as STDERR_IDLE_POLL_MS, FIFO_POLL_MS as STDERR_POLL_MS, nextReadMs } from "../fifo.js";
 import type { DriverLog } from "../log.js";
+import { loopTurn } from "../loop-turn.js";
 import { OutputCapture } from "../output.js";
 import { EnvRecords } from "./env-records.js";
 import { parseExports } from "./export-parse.js";
@@ -133,6 +134,8 @@ export class ShellProcess implements LiveProcess {
    * last exec's, reported in its end marker; sessiond's own commands leave it.
    */
   private lastStatus = 0;
+  /** The loop turn (loopTurn) in which the stderr pipe was last read at the end of an exec. */
+  private stderrReadTurn = -1;
   /**
    * A command may have moved bash's stdout for good (it said `exec`, in an exec or typed through
    * the tap): the end markers go to the terminal's own descriptor from then on (rc.ts `__sd_o`).
@@ -426,16 +429,23 @@ export class ShellProcess implements LiveProcess {
     // from the command's. Elsewhere what the pipe holds now is background output, and the rest is
     // the command's, as on the terminal.
     const announced = stdin || !this.transport.stderrNeedsPolling;
-    if (!announced) this.transport.drainStderr();
+    // An exec that starts in the turn the last one ended in (queued behind it, or sent by an
+    // embedding program as soon as that one answered) finds the pipe as that exec's end left it:
+    // read then, it is not read again (an empty pipe's read is a thrown EAGAIN, a tenth of the
+    // server's work for an exec of `true`). A background job's write in those microseconds counts
+    // as this exec's, as one during the exec does.
+    if (!announced && this.stderrReadTurn !== loopTurn()) this.transport.drainStderr();
     if (request.input.includes(MAY_MOVE_STDOUT_WORD)) this.markersOnTerminal = true;
     const lines = execLines(nonce, ansiCPieces(request.input), { stdin, announce: announced, lastStatus: this.lastStatus, markersOnTerminal: this.markersOnTerminal });
-    const outcome = this.begin(nonce, { announced, budget: request.maxOutputBytes, startup: false, records, stdin, onChunk: request.onChunk });
-    this.transition("running");
     // Only after a person typed through the tap: a terminal left in raw mode would take Ctrl-U literally.
     const clear = this.typed ? KILL_LINE : "";
     this.typed = false;
     this.midLine = false;
+    // Sent first and registered after: bash (on another core) starts on the line while the exec's
+    // scanners and timers are set up, and nothing it answers is read before this returns.
     this.send(`${clear}${this.leadingNewline()}${lines.join("\n")}\n`);
+    const outcome = this.begin(nonce, { announced, budget: request.maxOutputBytes, startup: false, records, stdin, onChunk: request.onChunk });
+    this.transition("running");
     return outcome;
   }
 
@@ -656,7 +666,10 @@ export class ShellProcess implements LiveProcess {
     run.stdoutDone = true;
     // Whatever the command wrote to the pipe is in it now (and, where the pipe has an end
     // marker of its own, bash wrote that before this one).
-    if (!run.stderrDone) this.transport.drainStderr();
+    if (!run.stderrDone) {
+      this.transport.drainStderr();
+      this.stderrReadTurn = loopTurn();
+    }
     if (!run.stderrScanner) run.stderrDone = true;
     this.settleWhenDone(run);
   }
