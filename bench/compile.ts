@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
@@ -14,11 +14,31 @@ function tsFiles(dir: string): string[] {
   });
 }
 
+/**
+ * `entries` and every source they import, transitively (relative imports, which name `.js`
+ * files): the children load what the engine loads, whichever layers that grows to.
+ */
+function importClosure(entries: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const pending = [...entries];
+  while (pending.length > 0) {
+    const file = pending.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const { fileName } of ts.preProcessFile(readFileSync(file, "utf8"), true, true).importedFiles) {
+      if (!fileName.startsWith(".")) continue;
+      const source = join(dirname(file), fileName).replace(/\.js$/, ".ts");
+      if (existsSync(source)) pending.push(source);
+    }
+  }
+  return [...seen];
+}
+
 let compiled: string | undefined;
 
 /**
- * Transpiles the engine's layers of src/ (core, store, engine) and the bench's children, figures
- * and lib to plain ESM JavaScript in a temp dir (what `npm run build` makes, without
+ * Transpiles the bench's children, figures and lib, and the sources they import (the engine's
+ * layers), to plain ESM JavaScript in a temp dir (what `npm run build` makes, without
  * type-checking), with the SQL migrations copied beside and node_modules linked, so children
  * measuring memory and start-up run as sessiond runs in production: plain `node`, no TypeScript
  * loader in the process. The source imports already name `.js` files.
@@ -28,9 +48,9 @@ export function compileForNode(): string {
   if (compiled) return compiled;
   const start = process.hrtime.bigint();
   const out = tempDir("compiled");
-  // What the children load: the engine's layers and the bench's figures (no server, no CLI).
-  const dirs = [["src", "core"], ["src", "store"], ["src", "engine"], ["bench", "children"], ["bench", "figures"]];
-  const files = [...dirs.flatMap((d) => tsFiles(join(ROOT, ...d))), join(ROOT, "bench", "lib.ts")];
+  // What the children load: the bench's figures and what they import (no server, no CLI).
+  const entries = [["bench", "children"], ["bench", "figures"]].flatMap((d) => tsFiles(join(ROOT, ...d)));
+  const files = importClosure([...entries, join(ROOT, "bench", "lib.ts")]);
   for (const file of files) {
     const { outputText } = ts.transpileModule(readFileSync(file, "utf8"), {
       fileName: file,
