@@ -38,7 +38,8 @@ async function sessiondServer(home: string): Promise<void> {
   ]);
   const config = resolveConfig({
     env: { HOME: home },
-    flags: { home, logLevel: "warn", rateLimitMax: 100_000_000, enableSessions: true, maxExecOutputBytes: 64 * MiB, maxExecTimeoutMs: 3_600_000 },
+    // One token holds every stream here (a hundred feed subscribers): its per-token cap is off.
+    flags: { home, logLevel: "warn", rateLimitMax: 100_000_000, maxStreamsPerPrincipal: 0, enableSessions: true, maxExecOutputBytes: 64 * MiB, maxExecTimeoutMs: 3_600_000 },
   });
   const store = await openStore(config);
   const manager = new SessionManager({ store, config });
