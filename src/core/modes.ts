@@ -55,7 +55,8 @@ export function enabledModes(config: Pick<Config, "enableSessions" | "executionM
 
 /**
  * Refuses a kind that is unknown, an agent record, turned off, or (with `available`) without a
- * driver in this build, with a validation error (400) that lists the kinds that are enabled.
+ * driver in this build, with a validation error (400) that lists the kinds that are enabled (and,
+ * for an unknown one, `alsoAccepted`: what else the same field takes).
  *
  * @example
  * assertModeEnabled(config, body.mode, { field: "mode", available: registry.kinds() });
@@ -64,7 +65,7 @@ export function enabledModes(config: Pick<Config, "enableSessions" | "executionM
 export function assertModeEnabled(
   config: Pick<Config, "enableSessions" | "executionModes">,
   kind: unknown,
-  options: { field?: string; available?: readonly string[] } = {},
+  options: { field?: string; available?: readonly string[]; alsoAccepted?: string } = {},
 ): asserts kind is ExecKind {
   const field = options.field ?? "kind";
   const enabled = enabledModes(config, options.available);
@@ -73,7 +74,7 @@ export function assertModeEnabled(
     : "no mode is enabled (set ENABLE_SESSIONS=true, or executionModes.session in the config file, for the server: sessiond server restart picks it up)";
   const name = typeof kind === "string" ? kind : JSON.stringify(kind);
   const known = isExecKind(kind) && (isBuiltinExecKind(kind) || options.available?.includes(kind) === true);
-  if (!known) throw errors.validation(field, `${name} is not an execution mode; ${listing}`);
+  if (!known) throw errors.validation(field, `${name} is not an execution mode; ${listing}${options.alsoAccepted ? `; or ${options.alsoAccepted}` : ""}`);
   if (!isModeEnabled(config, kind)) throw errors.validation(field, `${kind} is not enabled; ${listing}`);
   if (options.available && !options.available.includes(kind)) {
     throw errors.validation(field, `${kind} has no driver in this build yet; ${listing}`);

@@ -72,6 +72,13 @@ describe("sessiond's usage errors", SLOW, () => {
     expect((await h.run(["stats", "--status", "bogus"])).stderr).toContain("expected one of active, paused");
   });
 
+  it("asks for at least 1 where the server does (--cols, --rows, --limit), naming the flag", async () => {
+    for (const argv of [["start", "--kind", "shell", "--cols", "0"], ["start", "--kind", "shell", "--rows", "0"], ["list", "--limit", "0"], ["events", "some-session", "--limit", "0"]]) {
+      const flag = argv[argv.length - 2]!;
+      expect(await h.run(argv), argv.join(" ")).toMatchObject({ code: 2, stderr: `sessiond: ${flag} must be an integer of at least 1, got "0"\n` });
+    }
+  });
+
   it("takes --json before the command's name as after it", async () => {
     const started = await h.run(["--json", "start", "--name", "json-first"]);
     expect(started.code).toBe(0);

@@ -130,7 +130,12 @@ describe("a mode from a driver module, on a real sessiond serve", () => {
     const refused = await call(server.port, server.token, "POST", "/session/start", { mode: "abacus" });
     expect(refused.status).toBe(400);
     expect(refused.body.error).toMatchObject({ code: "validation", field: "mode" });
-    expect(refused.body.error.message).toMatch(/abacus is not an execution mode; enabled modes: shell, .*calc/);
+    expect(refused.body.error.message).toMatch(/abacus is not an execution mode; enabled modes: shell, .*calc$/);
+    // POST /sessions also takes `agent` in its `kind`: the refusal says so.
+    const unknownKind = await call(server.port, server.token, "POST", "/sessions", { kind: "abacus" });
+    expect(unknownKind.status).toBe(400);
+    expect(unknownKind.body.error).toMatchObject({ code: "validation", field: "kind" });
+    expect(unknownKind.body.error.message).toMatch(/abacus is not an execution mode; enabled modes: shell, .*calc; or agent \(/);
     server.child.kill("SIGTERM");
     expect(await server.exited).toBe(0);
   });

@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { SessiondClient } from "sessiond/client";
 import { type TestServer, startServer } from "../server/harness.js";
+import { execDeadline } from "../../src/sdk/client/sessions-client.js";
 import { connectClient } from "./support/connect.js";
 import { waitFor } from "../events/support/wait.js";
 
@@ -48,6 +49,14 @@ describe("client.execs", () => {
     } finally {
       await impatient.close();
     }
+  });
+
+  it("leaves a timeout_ms past a timer's reach to the server, which names it; the client's deadline stays a timer's", async () => {
+    // A longer deadline would fire at once, with a TimeoutOverflowWarning on the caller's stderr.
+    expect(execDeadline({ timeoutMs: 60_000 }, 99_999_999_999)).toEqual({ timeoutMs: 2 ** 31 - 1 });
+    expect(execDeadline({ timeoutMs: 60_000 }, 1_000)).toEqual({ timeoutMs: 61_000 });
+    const { c, id } = await shell();
+    await expect(c.sessions.exec(id, "echo hi", { timeout_ms: 99_999_999_999 })).rejects.toMatchObject({ code: "validation", field: "timeout_ms" });
   });
 
   it("interrupts one running exec and leaves the session usable", async () => {

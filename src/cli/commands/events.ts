@@ -177,7 +177,7 @@ function readOptions(o: Record<string, unknown>, print: (e: SessionEvent) => voi
   return {
     after: o.after === undefined ? 0 : parseCount(String(o.after), "--after"),
     ...(o.to !== undefined ? { to: parseCount(String(o.to), "--to") } : {}),
-    ...(o.limit !== undefined ? { limit: parseCount(String(o.limit), "--limit") } : {}),
+    ...(o.limit !== undefined ? { limit: parseCount(String(o.limit), "--limit", 1) } : {}),
     ...(types ? { types } : {}),
     follow: o.follow === true,
     json: o.json === true,

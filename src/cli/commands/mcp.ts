@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { isSessiondError } from "../../core/errors.js";
 import type { OpenApiDocument, RouteCaller } from "../../mcp/index.js";
+import { execDeadline } from "../../sdk/client/sessions-client.js";
 import type { RequestSender } from "../../sdk/client/transport.js";
 import { type Opts, action, clientOptions } from "../args.js";
 import { withClient } from "../client.js";
@@ -84,7 +85,7 @@ function senderCaller(sender: RequestSender): RouteCaller {
           path: url,
           ...(body !== undefined ? { body } : {}),
           // An exec may run for its own timeout: the connection's deadline comes on top.
-          ...(timeoutMs !== undefined ? { timeoutMs: timeoutMs + sender.timeoutMs } : {}),
+          ...execDeadline(sender, timeoutMs),
         });
         return { status: reply.status, headers: reply.headers, body: reply.body };
       } catch (err) {

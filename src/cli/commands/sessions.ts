@@ -218,8 +218,8 @@ export function registerSessionCommands(program: Command): void {
         if (flags.checkpoint !== undefined) input.checkpoint = parseObject(flags.checkpoint, "--checkpoint");
         if (flags.cwd !== undefined) input.cwd = flags.cwd;
         if (flags.env !== undefined) input.env = flags.env;
-        if (flags.cols !== undefined) input.cols = parseCount(flags.cols, "--cols");
-        if (flags.rows !== undefined) input.rows = parseCount(flags.rows, "--rows");
+        if (flags.cols !== undefined) input.cols = parseCount(flags.cols, "--cols", 1);
+        if (flags.rows !== undefined) input.rows = parseCount(flags.rows, "--rows", 1);
         if (flags.undoFiles) input.undo_files = true;
         Object.assign(input, modeOptions(flags));
         const session = await withClient(o, (c) => c.sessions.createSession(input as NewSession));
@@ -239,7 +239,7 @@ export function registerSessionCommands(program: Command): void {
       action(async (o: Opts) => {
         const flags = o as FilterFlags & { sort?: string; order?: string; limit?: string; cursor?: string; all?: boolean };
         const filter = filterOf(flags);
-        const limit = flags.limit === undefined ? undefined : parseCount(flags.limit, "--limit");
+        const limit = flags.limit === undefined ? undefined : parseCount(flags.limit, "--limit", 1);
         // The server checks the values (a usage error naming sort or order, with the valid ones).
         const order = { ...(flags.sort !== undefined ? { sort: flags.sort } : {}), ...(flags.order !== undefined ? { order: flags.order } : {}) } as Pick<SessionPageRequest, "sort" | "order">;
         const page = await withClient(o, async (c) => {

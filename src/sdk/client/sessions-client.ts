@@ -429,7 +429,13 @@ export function filterQuery(filter: SessionFilter): RequestSpec["query"] {
   };
 }
 
-/** An exec may run `timeout_ms`: wait that long plus the client's usual deadline for its answer. */
-export function execDeadline(transport: RequestSender, timeoutMs: number | undefined): { timeoutMs?: number } {
-  return timeoutMs === undefined ? {} : { timeoutMs: timeoutMs + transport.timeoutMs };
+/** The longest delay a Node timer takes; a longer one fires at once, with a TimeoutOverflowWarning. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * An exec may run `timeout_ms`: wait that long plus the client's usual deadline for its answer
+ * (at most a timer's reach: a `timeout_ms` that far out is the server's to refuse, naming it).
+ */
+export function execDeadline(transport: Pick<RequestSender, "timeoutMs">, timeoutMs: number | undefined): { timeoutMs?: number } {
+  return timeoutMs === undefined ? {} : { timeoutMs: Math.min(timeoutMs + transport.timeoutMs, MAX_TIMER_MS) };
 }

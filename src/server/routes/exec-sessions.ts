@@ -108,7 +108,9 @@ export async function startLive(ctx: ServerContext, request: FastifyRequest, inp
     throw new SessiondError("forbidden", { reason: "ssh targets need an admin token: the server connects from its own network, with key files it can read" }, { field: "server" });
   }
   const { kind } = input;
-  assertModeEnabled(ctx.config, kind, { field, available: ctx.live.kinds() });
+  // POST /sessions takes `agent` in the same field: the refusal names it too.
+  const alsoAccepted = field === "kind" ? { alsoAccepted: "agent (a tracked run with no process, the default)" } : {};
+  assertModeEnabled(ctx.config, kind, { field, available: ctx.live.kinds(), ...alsoAccepted });
   assertOwnFields(request.principal, input);
   return ctx.live.start({ ...ownerDefaults(request.principal), ...input, kind });
 }
