@@ -184,6 +184,14 @@ export const ConfigSchema = Type.Object(
     maxExecOutputBytes: Type.Integer({ minimum: 1 }),
     /** The largest input (command text) one exec accepts. @default 262144 (256 KiB) */
     maxExecInputBytes: Type.Integer({ minimum: 1 }),
+    /**
+     * What a shell's terminal is read at, at most, between execs (a background job's output), in
+     * bytes per second: past it the server rests from reading, and the writer waits, as on a slow
+     * terminal; the same pace as the stderr pipe's between execs (64 KiB per FIFO_IDLE_POLL_MS).
+     * Without it, one agent's background floods (`yes &` in each of its sessions) took the server's
+     * CPU from everyone. 0 turns it off. @default 262144 (256 KiB/s)
+     */
+    backgroundOutputBytesPerSecond: Type.Integer({ minimum: 0 }),
     /** Execs that may wait behind the running one in a session; more are refused (429). @default 100 */
     maxQueuedExecs: Type.Integer({ minimum: 0 }),
     /**
@@ -737,6 +745,7 @@ export function defaultConfig(userHome: string): Static<typeof ConfigSchema> {
     execTimeoutMs: 30_000,
     maxExecTimeoutMs: 3_600_000,
     maxExecOutputBytes: MiB,
+    backgroundOutputBytesPerSecond: MiB / 4,
     maxExecInputBytes: 256 * 1024,
     maxQueuedExecs: 100,
     maxQueuedExecBytes: 64 * MiB,

@@ -80,6 +80,8 @@ export interface ProcessLimits {
   readonly fileBytes: number;
   /** When the process dies on its own, how long what it left behind gets between SIGTERM and SIGKILL. */
   readonly stopGraceMs: number;
+  /** Terminal output between execs read per second, at most (a shell's); 0 or absent for no budget. */
+  readonly backgroundOutputBytesPerSecond?: number;
 }
 
 /** The two output streams of an exec. */

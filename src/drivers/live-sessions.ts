@@ -924,6 +924,7 @@ export class LiveSessions {
           totalMemoryBytes: Math.floor((totalmem() * this.config.sessionsMemoryPercent) / 100),
           fileBytes: sandbox ? this.config.sessionDiskBytes : 0,
           stopGraceMs: this.config.stopGraceMs,
+          backgroundOutputBytesPerSecond: this.config.backgroundOutputBytesPerSecond,
         },
         ...(sandbox ? { sandbox } : {}),
       });

@@ -143,6 +143,33 @@ describe("limits of live sessions", () => {
     expect(await h.live.exec("t", "echo next")).toMatchObject({ stdout: "next\n", stderr: "" });
   });
 
+  it("reads a background job's terminal flood no faster than backgroundOutputBytesPerSecond, and answers execs meanwhile", async () => {
+    const rate = 64 * 1024;
+    // No state capture in the window: it is an exec, and an exec's terminal is read at full speed.
+    open({ backgroundOutputBytesPerSecond: rate, stateSyncMs: 600_000 });
+    await h.live.start({ kind: "shell", name: "t" });
+    const tap = await h.live.terminal("t");
+    let seen = 0;
+    const off = tap.onData((data) => {
+      seen += data.length;
+    });
+    try {
+      await h.live.exec("t", "yes FLOODFLOODFLOOD &");
+      // From the end of that exec on, the flood is between execs.
+      seen = 0;
+      const started = performance.now();
+      await eventually(() => seen > 2 * rate, 20_000, "the flood to pass its burst");
+      // A while longer: unbudgeted, a `yes` fills megabytes in that time.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // An upper bound, whatever the machine's speed: one burst, the rate since, and one read of slack.
+      const elapsed = (performance.now() - started) / 1000;
+      expect(seen).toBeLessThanOrEqual(rate + rate * elapsed + 64 * 1024);
+      expect((await h.live.exec("t", "kill %1; wait; echo stopped")).stdout).toContain("stopped\n");
+    } finally {
+      off();
+    }
+  });
+
   it("cuts output further when the exec event would pass maxEventBytes", async () => {
     open({ maxExecOutputBytes: 512 * 1024, maxEventBytes: 64 * 1024 });
     await h.live.start({ kind: "shell", name: "t" });

@@ -5,6 +5,7 @@ import { ExitNotice } from "../exit-notice.js";
 import { FIFO_HURRY_MS, FIFO_IDLE_POLL_MS as STDERR_IDLE_POLL_MS, FIFO_POLL_MS as STDERR_POLL_MS, nextReadMs } from "../fifo.js";
 import type { DriverLog } from "../log.js";
 import { loopTurn } from "../loop-turn.js";
+import { ReadBudget } from "../read-budget.js";
 import { OutputCapture } from "../output.js";
 import { EnvRecords } from "./env-records.js";
 import { parseExports } from "./export-parse.js";
@@ -141,6 +142,11 @@ export class ShellProcess implements LiveProcess {
    * the tap): the end markers go to the terminal's own descriptor from then on (rc.ts `__sd_o`).
    */
   private markersOnTerminal = false;
+  /** Why the terminal is not read now: the tap's flow control, a rest of the background budget. */
+  private readonly readHolds = new Set<"tap" | "budget">();
+  /** Terminal output between execs is read within it (limits.backgroundOutputBytesPerSecond). */
+  private readonly backgroundBudget: ReadBudget | undefined;
+  private budgetRest: NodeJS.Timeout | undefined;
 
   /** Resolves once the setup's ready marker is read (see start). */
   private readonly ready: Promise<ExecOutcome>;
@@ -155,13 +161,15 @@ export class ShellProcess implements LiveProcess {
     this.workingDir = spec.cwd;
     this.size = { cols: spec.cols, rows: spec.rows };
     this.exitNotice = new ExitNotice(log);
+    const rate = spec.limits.backgroundOutputBytesPerSecond ?? 0;
+    this.backgroundBudget = rate > 0 ? new ReadBudget(rate) : undefined;
     this.tap = new ShellTerminalTap({
       send: (data) => this.typedInput(data),
       shellReadsLine: () => this.shellReadsLine(),
       inputBacklog: () => this.transport.inputBacklog,
       discardInput: () => this.transport.discardInput(),
-      pauseReading: () => this.transport.pause(),
-      resumeReading: () => this.transport.resume(),
+      pauseReading: () => this.holdReading("tap", true),
+      resumeReading: () => this.holdReading("tap", false),
       size: () => this.size,
     });
     // Waiting for the ready marker before listening: a transport hands on what the shell printed
@@ -446,6 +454,7 @@ export class ShellProcess implements LiveProcess {
     this.send(`${clear}${this.leadingNewline()}${lines.join("\n")}\n`);
     const outcome = this.begin(nonce, { announced, budget: request.maxOutputBytes, startup: false, records, stdin, onChunk: request.onChunk });
     this.transition("running");
+    this.endBudgetRest();
     return outcome;
   }
 
@@ -624,8 +633,46 @@ export class ShellProcess implements LiveProcess {
   private background(stream: "stdout" | "stderr", data: Buffer): void {
     if (data.length === 0) return;
     this.outputs++;
-    if (stream === "stdout") this.tap.terminalOutput(data);
-    else this.tap.stderrOutput(data);
+    if (stream === "stdout") {
+      this.tap.terminalOutput(data);
+      // Between execs only: during one (a state capture's records among it) the terminal is read at full speed.
+      if (!this.running) this.spendBackground(data.length);
+    } else {
+      this.tap.stderrOutput(data);
+    }
+  }
+
+  /**
+   * Counts terminal output between execs against the background budget, and rests from reading
+   * the terminal once it is spent: the flood's writer waits on a full terminal meanwhile, as on a
+   * slow one, and the server's CPU goes to other sessions. (The stderr pipe has its own, slower
+   * pace between execs: FIFO_IDLE_POLL_MS.)
+   */
+  private spendBackground(bytes: number): void {
+    const rest = this.backgroundBudget?.spend(bytes) ?? 0;
+    if (rest === 0 || this.budgetRest || this.currentState === "exited") return;
+    this.holdReading("budget", true);
+    this.budgetRest = setTimeout(() => {
+      this.budgetRest = undefined;
+      this.holdReading("budget", false);
+    }, rest);
+  }
+
+  /** Reads the terminal again at once if the background budget rests it (an exec starts). */
+  private endBudgetRest(): void {
+    if (!this.budgetRest) return;
+    clearTimeout(this.budgetRest);
+    this.budgetRest = undefined;
+    this.holdReading("budget", false);
+  }
+
+  /** Stops reading the terminal while anything holds it (the tap's flow control, a budget's rest). */
+  private holdReading(reason: "tap" | "budget", on: boolean): void {
+    const held = this.readHolds.size > 0;
+    if (on) this.readHolds.add(reason);
+    else this.readHolds.delete(reason);
+    if (!held && this.readHolds.size > 0) this.transport.pause();
+    else if (held && this.readHolds.size === 0) this.transport.resume();
   }
 
   /** What the running exec wrote to the terminal, up to its end marker. */
@@ -790,6 +837,7 @@ export class ShellProcess implements LiveProcess {
     // back by a scanner is flushed into the exec.
     this.transport.drainStderr();
     if (this.running) this.settle(this.running, true);
+    if (this.budgetRest) clearTimeout(this.budgetRest);
     if (this.idlePoll) clearInterval(this.idlePoll);
     this.tap.close();
     const cleanup = this.transport
