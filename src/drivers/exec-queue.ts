@@ -25,10 +25,12 @@ export class ExecQueue {
    */
   run<T>(task: () => Promise<T>, options: { front?: boolean; internal?: boolean } = {}): Promise<T> {
     const internal = options.internal ?? false;
-    if (!internal && this.active && this.waitingExecs >= this.maxWaiting) {
-      return Promise.reject(
-        new SessiondError("rate_limited", { reason: `${this.maxWaiting} execs already wait in this session (maxQueuedExecs)` }),
-      );
+    if (!internal) {
+      try {
+        this.assertRoom();
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     return new Promise<T>((resolve, reject) => {
       const entry: Waiting = { task, resolve: resolve as (value: unknown) => void, reject, internal };
@@ -36,6 +38,17 @@ export class ExecQueue {
       else this.waiting.push(entry);
       this.pump();
     });
+  }
+
+  /**
+   * Refuses an exec that would wait past `maxWaiting`, before anything is promised for it (an
+   * exec submitted without waiting is answered at once: it must not be told "queued" and dropped).
+   * @throws rate_limited
+   */
+  assertRoom(): void {
+    if (this.active && this.waitingExecs >= this.maxWaiting) {
+      throw new SessiondError("rate_limited", { reason: `${this.maxWaiting} execs already wait in this session (maxQueuedExecs)` });
+    }
   }
 
   /** True while a task runs. */

@@ -361,6 +361,7 @@ export class LiveSessions {
     if ((running || entry.queue.waitingExecs > 0) && entry.policy === "reject") {
       throw new SessiondError("session_busy", { ref: session.name, exec_id: running?.exec_id ?? "(queued)" });
     }
+    entry.queue.assertRoom();
     // What waits holds its input until it runs: bounded in all sessions together, not only in
     // count per session. Refused here, it has interrupted nothing yet.
     let queued = running || entry.queue.busy || entry.queue.waitingExecs > 0 ? this.holdQueuedInput(Buffer.byteLength(input)) : 0;

@@ -198,6 +198,8 @@ describe("limits of live sessions", () => {
     const queued = [h.live.exec("q", "echo 1"), h.live.exec("q", "echo 2")];
     const err = await failure(h.live.exec("q", "echo 3"));
     expect(err).toMatchObject({ code: "rate_limited", status: 429 });
+    // Submitted without waiting, it is refused too, not answered "queued" and dropped.
+    expect(await failure(h.live.submit("q", "echo 4"))).toMatchObject({ code: "rate_limited", status: 429 });
     await Promise.all([running, ...queued]);
   });
 
