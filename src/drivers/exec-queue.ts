@@ -25,13 +25,7 @@ export class ExecQueue {
    */
   run<T>(task: () => Promise<T>, options: { front?: boolean; internal?: boolean } = {}): Promise<T> {
     const internal = options.internal ?? false;
-    if (!internal) {
-      try {
-        this.assertRoom();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
+    if (!internal && this.full) return Promise.reject(this.fullError());
     return new Promise<T>((resolve, reject) => {
       const entry: Waiting = { task, resolve: resolve as (value: unknown) => void, reject, internal };
       if (options.front) this.waiting.unshift(entry);
@@ -46,9 +40,15 @@ export class ExecQueue {
    * @throws rate_limited
    */
   assertRoom(): void {
-    if (this.active && this.waitingExecs >= this.maxWaiting) {
-      throw new SessiondError("rate_limited", { reason: `${this.maxWaiting} execs already wait in this session (maxQueuedExecs)` });
-    }
+    if (this.full) throw this.fullError();
+  }
+
+  private get full(): boolean {
+    return this.active && this.waitingExecs >= this.maxWaiting;
+  }
+
+  private fullError(): SessiondError {
+    return new SessiondError("rate_limited", { reason: `${this.maxWaiting} execs already wait in this session (maxQueuedExecs)` });
   }
 
   /** True while a task runs. */

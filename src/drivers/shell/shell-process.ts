@@ -652,13 +652,10 @@ export class ShellProcess implements LiveProcess {
     const rest = this.backgroundBudget?.spend(bytes) ?? 0;
     if (rest === 0 || this.budgetRest || this.currentState === "exited") return;
     this.holdReading("budget", true);
-    this.budgetRest = setTimeout(() => {
-      this.budgetRest = undefined;
-      this.holdReading("budget", false);
-    }, rest);
+    this.budgetRest = setTimeout(() => this.endBudgetRest(), rest);
   }
 
-  /** Reads the terminal again at once if the background budget rests it (an exec starts). */
+  /** Ends a rest of the background budget: at its time, or at once when an exec starts. */
   private endBudgetRest(): void {
     if (!this.budgetRest) return;
     clearTimeout(this.budgetRest);
